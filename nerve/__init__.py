@@ -1,0 +1,38 @@
+"""nerve: a deep-learning system — tensors, autodiff, a graph compiler and a
+Keras-style API, on NumPy (and CuPy on NVIDIA GPUs).
+
+>>> import nerve
+>>> from nerve import ops
+>>> x = nerve.Variable(ops.ones((3, 4)), name="w")
+>>> with nerve.GradientTape() as tape:
+...     y = ops.sum(ops.tanh(x @ ops.reshape(ops.arange(4.0), (4, 1))) ** 2)
+>>> tape.gradient(y, x).shape
+(3, 4)
+"""
+
+from nerve import autodiff as _autodiff  # installs the eager interpreter
+from nerve import ops
+from nerve.autodiff import GradientTape, custom_gradient, grad, stop_recording, value_and_grad
+from nerve.backend import device
+from nerve.core import config
+from nerve.core.dtypes import result_type, standardize_dtype
+from nerve.tensor import Tensor, Variable
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GradientTape",
+    "Tensor",
+    "Variable",
+    "config",
+    "custom_gradient",
+    "device",
+    "grad",
+    "ops",
+    "result_type",
+    "standardize_dtype",
+    "stop_recording",
+    "value_and_grad",
+]
+
+del _autodiff

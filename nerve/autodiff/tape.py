@@ -1,0 +1,287 @@
+"""``GradientTape`` and the eager interpreter that records onto it.
+
+Every primitive bind in eager mode runs here: the backend kernel computes the
+result, and each recording tape that tracks one of the inputs appends a
+``Node``. A tape tracks what it was told to ``watch``, trainable variables it
+sees used (unless ``watch_accessed_variables=False``), and every float output
+of a node it recorded. Nodes are kept in execution order, so walking the list
+backwards is a valid reverse topological order: the engine needs no graph
+sort and no recursion.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from nerve.backend import backend_of, get_backend
+from nerve.core import tree
+from nerve.core.dtypes import is_differentiable
+from nerve.core.errors import NerveError, with_location
+from nerve.primitives.registry import Primitive, set_base_interpreter
+from nerve.tensor import Tensor, Variable, _new_tensor
+
+# Tapes that are inside their ``with`` block and not paused, innermost last.
+_recording: list[GradientTape] = []
+
+
+class Node:
+    """One recorded application of a primitive (or of a custom gradient)."""
+
+    __slots__ = ("inputs", "outputs", "params", "prim")
+
+    def __init__(self, prim, inputs: tuple, params: dict, outputs: tuple):
+        self.prim = prim
+        self.inputs = inputs
+        self.params = params
+        self.outputs = outputs
+
+
+class GradientTape:
+    """Records operations for reverse-mode differentiation (TensorFlow's semantics).
+
+    >>> import nerve
+    >>> from nerve import ops
+    >>> x = nerve.Variable([1.0, 2.0, 3.0])
+    >>> with nerve.GradientTape() as tape:
+    ...     y = ops.sum(x * x)
+    >>> tape.gradient(y, x).numpy()
+    array([2., 4., 6.], dtype=float32)
+
+    Constants must be watched; unconnected sources give ``None``:
+
+    >>> c = ops.convert_to_tensor(3.0)
+    >>> with nerve.GradientTape(persistent=True) as tape:
+    ...     tape.watch(c)
+    ...     y = c * c
+    >>> float(tape.gradient(y, c)), tape.gradient(y, x)
+    (6.0, None)
+    """
+
+    def __init__(self, persistent: bool = False, watch_accessed_variables: bool = True):
+        self._persistent = persistent
+        self._watch_accessed_variables = watch_accessed_variables
+        self._active = False
+        self._used = False
+        self.reset()
+
+    # -- context ------------------------------------------------------------------
+    def __enter__(self) -> GradientTape:
+        if self._active:
+            raise RuntimeError("This GradientTape is already recording; tapes are not reentrant.")
+        self._active = True
+        _recording.append(self)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._active = False
+        if self in _recording:
+            _recording.remove(self)
+
+    @contextlib.contextmanager
+    def stop_recording(self) -> Iterator[None]:
+        """Operations inside this block are not recorded on this tape."""
+        if not self._active:
+            raise RuntimeError("stop_recording() needs the tape to be recording (inside `with`).")
+        _recording.remove(self)
+        try:
+            yield
+        finally:
+            _recording.append(self)
+
+    def reset(self) -> None:
+        """Forget everything recorded so far."""
+        self._nodes: list[Node] = []
+        self._tracked: dict[int, Tensor] = {}
+        self._watched_variables: dict[int, Variable] = {}
+        self._variable_reads: dict[int, list[Tensor]] = {}
+
+    # -- watching -----------------------------------------------------------------
+    def watch(self, tensor: Any) -> None:
+        """Track ``tensor`` (or every tensor in a nested structure)."""
+        for t in tree.flatten(tensor)[0]:
+            if isinstance(t, Variable):
+                self._watched_variables[id(t)] = t
+            elif isinstance(t, Tensor):
+                self._tracked[id(t)] = t
+            else:
+                raise TypeError(
+                    with_location(
+                        f"GradientTape.watch expects tensors or variables, got "
+                        f"{type(t).__name__}. Convert it with nerve.ops.convert_to_tensor first."
+                    )
+                )
+
+    def watched_variables(self) -> tuple[Variable, ...]:
+        """Variables this tape has watched, in the order first seen."""
+        return tuple(self._watched_variables.values())
+
+    def _tracks(self, x: Tensor) -> bool:
+        if id(x) in self._tracked:
+            return True
+        if isinstance(x, Variable):
+            if id(x) in self._watched_variables:
+                return True
+            if self._watch_accessed_variables and x.trainable:
+                self._watched_variables[id(x)] = x
+                return True
+        return False
+
+    def _as_input(self, x: Tensor) -> Tensor:
+        """What a node records for input ``x``: a variable is recorded as the value it
+        had at that moment, so later assignments don't change recorded gradients."""
+        if not isinstance(x, Variable):
+            return x
+        snapshot = x.value
+        if id(snapshot) not in self._tracked:
+            self._tracked[id(snapshot)] = snapshot
+            self._variable_reads.setdefault(id(x), []).append(snapshot)
+        return snapshot
+
+    def _record(self, prim, args: tuple, params: dict, outputs: tuple) -> None:
+        for a in args:
+            if self._tracks(a):
+                break
+        else:
+            return
+        inputs = tuple(self._as_input(a) for a in args)
+        self._nodes.append(Node(prim, inputs, params, outputs))
+        for o in outputs:
+            if is_differentiable(o.dtype):
+                self._tracked[id(o)] = o
+
+    # -- differentiation --------------------------------------------------------------
+    def gradient(
+        self,
+        target: Any,
+        sources: Any,
+        output_gradients: Any = None,
+        unconnected_gradients: str = "none",
+    ) -> Any:
+        """Gradients of ``target`` (summed, if not scalar) with respect to ``sources``.
+
+        Returns the structure of ``sources``, with ``None`` where a source is not
+        connected to the target (or zeros with ``unconnected_gradients="zero"``).
+        """
+        from nerve.autodiff.engine import backward, ones_like, zeros_like
+
+        if unconnected_gradients not in ("none", "zero"):
+            raise ValueError(
+                f"unconnected_gradients must be 'none' or 'zero', got {unconnected_gradients!r}."
+            )
+        if self._used and not self._persistent:
+            raise RuntimeError(
+                "A non-persistent GradientTape can compute gradients only once. "
+                "Create it with GradientTape(persistent=True) to call gradient() again."
+            )
+        self._used = True
+        targets = tree.flatten(target)[0]
+        source_leaves, rebuild = tree.flatten(sources)
+        if output_gradients is None:
+            seeds = [ones_like(t) for t in targets]
+        else:
+            seeds = tree.flatten(output_gradients)[0]
+            if len(seeds) != len(targets):
+                raise ValueError(
+                    f"output_gradients has {len(seeds)} entries for {len(targets)} targets."
+                )
+        keys = [self._source_keys(s) for s in source_leaves]
+        paused = self._active
+        if paused:
+            _recording.remove(self)
+        try:
+            cotangents = backward(
+                self._nodes,
+                [(t, s) for t, s in zip(targets, seeds) if isinstance(t, Tensor)],
+                {k for ks in keys for k in ks},
+            )
+        finally:
+            if paused:
+                _recording.append(self)
+        if not self._persistent:
+            self.reset()
+        grads = []
+        for source, source_keys in zip(source_leaves, keys):
+            found = [cotangents[k] for k in source_keys if k in cotangents]
+            grad = found[0] if found else None
+            for extra in found[1:]:
+                grad = grad + extra
+            if grad is None and unconnected_gradients == "zero":
+                grad = zeros_like(source.value if isinstance(source, Variable) else source)
+            grads.append(grad)
+        return rebuild(grads)
+
+    def _source_keys(self, source: Any) -> list[int]:
+        if isinstance(source, Variable):
+            return [id(s) for s in self._variable_reads.get(id(source), [])]
+        if isinstance(source, Tensor):
+            return [id(source)]
+        raise TypeError(
+            with_location(
+                f"GradientTape.gradient sources must be tensors or variables, got "
+                f"{type(source).__name__}."
+            )
+        )
+
+
+@contextlib.contextmanager
+def stop_recording() -> Iterator[None]:
+    """No tape records inside this block."""
+    saved = _recording[:]
+    _recording.clear()
+    try:
+        yield
+    finally:
+        _recording[:] = saved
+
+
+def record(prim, args: tuple, params: dict, outputs: tuple) -> None:
+    """Record a node on every tape that tracks one of ``args``."""
+    for tape in _recording:
+        tape._record(prim, args, params, outputs)
+
+
+# -- the eager interpreter --------------------------------------------------------
+
+
+def eager_bind(prim: Primitive, args: tuple, params: dict) -> Any:
+    """Run ``prim`` now on the backend owning its inputs, and record it if needed."""
+    if args:
+        backend = backend_of(args[0]._value)
+        values = [a._value for a in args]
+    else:
+        backend = get_backend()
+        values = ()
+    kernel = backend._kernels.get(prim.kernel) or backend.kernel(prim.kernel)
+    try:
+        out = kernel(*values, **params)
+    except NerveError:
+        raise
+    except Exception as error:
+        raise _explain_failure(prim, args, params, error) from error
+    if prim.multiple_results:
+        result = tuple(_new_tensor(o) for o in out)
+        if _recording and prim.differentiable:
+            record(prim, args, params, result)
+    else:
+        result = _new_tensor(out)
+        if _recording and prim.differentiable:
+            record(prim, args, params, (result,))
+    return result
+
+
+def _explain_failure(prim: Primitive, args: tuple, params: dict, error: Exception) -> Exception:
+    """A kernel failed: let the shape rule say why in nerve's words, if it can."""
+    from nerve.primitives.registry import Aval
+
+    avals = [Aval(a.shape, a.dtype) for a in args]
+    try:
+        prim.shape_rule(*avals, **params)
+    except NerveError as explained:
+        return explained
+    received = ", ".join(f"{a.dtype}{list(a.shape)}" for a in avals)
+    return NerveError(with_location(f"{prim.name} failed on inputs ({received}): {error}"))
+
+
+set_base_interpreter(eager_bind)

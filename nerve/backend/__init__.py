@@ -1,0 +1,24 @@
+"""Backends: the only code that knows which array library runs.
+
+See ``base.Backend`` for the contract and ``registry`` for selection.
+"""
+
+from nerve.backend.base import Backend
+from nerve.backend.registry import (
+    backend_of,
+    default_device,
+    device,
+    get_backend,
+    parse_device,
+    register_backend,
+)
+
+__all__ = [
+    "Backend",
+    "backend_of",
+    "default_device",
+    "device",
+    "get_backend",
+    "parse_device",
+    "register_backend",
+]

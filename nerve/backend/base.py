@@ -1,0 +1,81 @@
+"""The backend contract.
+
+A backend owns one array library and one kind of device. Everything above
+``nerve.backend`` holds backend arrays opaquely and reaches them only through
+a backend object, so nothing else knows whether NumPy or CuPy runs.
+
+The contract has two parts:
+
+* **Core methods** (below, abstract): array creation from host data, conversion
+  back to NumPy, dtype and device queries. Backend arrays must also expose the
+  Array-API attributes ``shape``, ``ndim``, ``dtype`` and ``size``.
+* **Kernels**: one named function per primitive (``primitive.kernel`` names it).
+  ``Backend.kernel(name)`` returns it and fails loudly, naming the backend and the
+  kernel, when a backend lacks one. A test checks that every backend implements
+  every registered primitive's kernel.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from typing import Any
+
+from nerve.core.errors import BackendError
+
+
+class Backend(abc.ABC):
+    """Base class of backends: core methods plus a table of named kernels."""
+
+    name: str = "abstract"
+    #: Array types this backend owns; used to find the backend of an array.
+    array_types: tuple[type, ...] = ()
+
+    def __init__(self, kernels: dict[str, Callable[..., Any]]):
+        self._kernels = dict(kernels)
+
+    # -- kernels --------------------------------------------------------------
+    def kernel(self, name: str) -> Callable[..., Any]:
+        """The kernel called ``name``; ``BackendError`` if this backend has none."""
+        try:
+            return self._kernels[name]
+        except KeyError:
+            raise BackendError(
+                f"The {self.name!r} backend has no kernel {name!r}. Every backend must "
+                f"implement the kernels named by the registered primitives."
+            ) from None
+
+    def has_kernel(self, name: str) -> bool:
+        return name in self._kernels
+
+    @property
+    def kernel_names(self) -> frozenset:
+        return frozenset(self._kernels)
+
+    # -- core contract ----------------------------------------------------------
+    @abc.abstractmethod
+    def asarray(self, value: Any, dtype: str | None = None, copy: bool = False) -> Any:
+        """A backend array from host data (scalars, lists, NumPy arrays, DLPack)."""
+
+    @abc.abstractmethod
+    def to_numpy(self, array: Any) -> Any:
+        """A NumPy array holding ``array``'s data (a copy when on another device)."""
+
+    @abc.abstractmethod
+    def dtype_name(self, array: Any) -> str:
+        """nerve's dtype name of ``array``."""
+
+    @abc.abstractmethod
+    def native_dtype(self, name: str) -> Any:
+        """The array library's dtype object for nerve dtype ``name``."""
+
+    @abc.abstractmethod
+    def device_of(self, array: Any) -> str:
+        """Device name of ``array``: ``"cpu"``, ``"gpu:0"``, ..."""
+
+    @abc.abstractmethod
+    def is_array(self, value: Any) -> bool:
+        """Whether ``value`` is an array (or array scalar) of this backend."""
+
+    def __repr__(self) -> str:
+        return f"<nerve backend {self.name!r}>"

@@ -1,0 +1,94 @@
+"""The NumPy backend: CPU arrays.
+
+Kernels are written once per family against an array module ``xp`` (NumPy
+here; CuPy shares the API), in the sibling modules. ``NumpyBackend`` collects
+them and adds the core contract methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nerve.backend.base import Backend
+from nerve.backend.numpy_backend import (
+    creation,
+    elementwise,
+    indexing,
+    linalg,
+    nn,
+    random,
+    reduction,
+    shape,
+)
+from nerve.core.errors import DTypeError
+
+FAMILIES = (creation, elementwise, reduction, shape, indexing, linalg, nn, random)
+
+
+def _bfloat16():
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise DTypeError(
+            "bfloat16 on the CPU needs the small 'ml_dtypes' package: "
+            "pip install 'nerve[bf16]' (or pip install ml_dtypes)."
+        ) from None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+_NATIVE = {
+    name: np.dtype(name)
+    for name in (
+        "bool",
+        "uint8",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "float16",
+        "float32",
+        "float64",
+    )
+}
+
+
+class NumpyBackend(Backend):
+    """CPU backend on NumPy."""
+
+    name = "numpy"
+    array_types = (np.ndarray, *{t for t in np.sctypeDict.values() if issubclass(t, np.generic)})
+
+    def __init__(self) -> None:
+        kernels: dict = {}
+        for family in FAMILIES:
+            kernels.update(family.kernels(np))
+        super().__init__(kernels)
+
+    def native_dtype(self, name: str) -> Any:
+        native = _NATIVE.get(name)
+        if native is None:
+            if name == "bfloat16":
+                native = _NATIVE["bfloat16"] = _bfloat16()
+            else:
+                raise DTypeError(f"Unsupported dtype {name!r}.")
+        return native
+
+    def asarray(self, value: Any, dtype: str | None = None, copy: bool = False) -> Any:
+        native = None if dtype is None else self.native_dtype(dtype)
+        if copy:
+            return np.array(value, dtype=native, copy=True)
+        return np.asarray(value, dtype=native)
+
+    def to_numpy(self, array: Any) -> Any:
+        return np.asarray(array)
+
+    def dtype_name(self, array: Any) -> str:
+        return array.dtype.name
+
+    def device_of(self, array: Any) -> str:
+        return "cpu"
+
+    def is_array(self, value: Any) -> bool:
+        return isinstance(value, (np.ndarray, np.generic))

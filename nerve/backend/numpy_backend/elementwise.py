@@ -1,0 +1,112 @@
+"""Elementwise kernels: unary and binary maps, comparisons, select, cast.
+
+Every kernel keeps its input dtype (the primitives' dtype rules say so; the
+``nerve.ops`` layer promotes and casts before calling them).
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def _erf(xp):
+    try:
+        from scipy.special import erf  # fast, accurate; scipy is an optional extra
+    except ImportError:
+        erf = None
+    if erf is not None and xp.__name__ == "numpy":
+
+        def kernel(x):
+            return erf(x).astype(x.dtype, copy=False)
+
+        return kernel
+    vector_erf = xp.vectorize(math.erf)
+
+    def fallback(x):
+        return xp.asarray(vector_erf(x), dtype=x.dtype) if x.size else x.copy()
+
+    return fallback
+
+
+def native_dtype(xp, name: str):
+    """The array module's dtype for a nerve dtype name (bfloat16 comes from ml_dtypes)."""
+    if name == "bfloat16":
+        import ml_dtypes
+
+        return ml_dtypes.bfloat16
+    return xp.dtype(name)
+
+
+def kernels(xp) -> dict:
+    def sigmoid(x):
+        # One tanh, no overflow for large |x|.
+        half = x.dtype.type(0.5)
+        return half + half * xp.tanh(half * x)
+
+    def rsqrt(x):
+        return xp.reciprocal(xp.sqrt(x))
+
+    def cast(x, dtype):
+        return x.astype(native_dtype(xp, dtype))
+
+    def scalar_like(like, value):
+        return xp.asarray(value, dtype=like.dtype)
+
+    return {
+        # unary
+        "neg": xp.negative,
+        "abs": xp.abs,
+        "sign": xp.sign,
+        "exp": xp.exp,
+        "expm1": xp.expm1,
+        "log": xp.log,
+        "log1p": xp.log1p,
+        "sqrt": xp.sqrt,
+        "rsqrt": rsqrt,
+        "reciprocal": xp.reciprocal,
+        "sin": xp.sin,
+        "cos": xp.cos,
+        "tan": xp.tan,
+        "arcsin": xp.arcsin,
+        "arccos": xp.arccos,
+        "arctan": xp.arctan,
+        "sinh": xp.sinh,
+        "cosh": xp.cosh,
+        "tanh": xp.tanh,
+        "arcsinh": xp.arcsinh,
+        "arccosh": xp.arccosh,
+        "arctanh": xp.arctanh,
+        "erf": _erf(xp),
+        "sigmoid": sigmoid,
+        "floor": xp.floor,
+        "ceil": xp.ceil,
+        "round": xp.round,
+        "isnan": xp.isnan,
+        "isinf": xp.isinf,
+        "isfinite": xp.isfinite,
+        "logical_not": xp.logical_not,
+        # binary
+        "add": xp.add,
+        "subtract": xp.subtract,
+        "multiply": xp.multiply,
+        "divide": xp.true_divide,
+        "floor_divide": xp.floor_divide,
+        "mod": xp.mod,
+        "power": xp.power,
+        "maximum": xp.maximum,
+        "minimum": xp.minimum,
+        "arctan2": xp.arctan2,
+        "equal": xp.equal,
+        "not_equal": xp.not_equal,
+        "less": xp.less,
+        "less_equal": xp.less_equal,
+        "greater": xp.greater,
+        "greater_equal": xp.greater_equal,
+        "logical_and": xp.logical_and,
+        "logical_or": xp.logical_or,
+        "logical_xor": xp.logical_xor,
+        # ternary and conversion
+        "where": xp.where,
+        "cast": cast,
+        "scalar_like": scalar_like,
+    }

@@ -1,0 +1,16 @@
+"""Shape and data-movement kernels."""
+
+from __future__ import annotations
+
+
+def kernels(xp) -> dict:
+    def reshape(x, shape):
+        return xp.reshape(x, shape)
+
+    def transpose(x, axes):
+        return xp.transpose(x, axes)
+
+    def broadcast_to(x, shape):
+        return xp.broadcast_to(x, shape)
+
+    return {"reshape": reshape, "transpose": transpose, "broadcast_to": broadcast_to}

@@ -1,0 +1,91 @@
+"""Backend selection: which backend runs, by device name or by array type.
+
+``device("cpu")`` is a context manager that sets where new tensors are created.
+Operations on existing tensors run on the backend that owns their arrays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator
+from typing import Any
+
+from nerve.backend.base import Backend
+from nerve.core.errors import BackendError
+
+_BACKENDS: dict[str, Backend] = {}
+_BY_ARRAY_TYPE: dict[type, Backend] = {}
+_default_device: contextvars.ContextVar[str] = contextvars.ContextVar("nerve_device", default="cpu")
+
+
+def register_backend(device_kind: str, backend: Backend) -> None:
+    """Make ``backend`` serve devices of kind ``device_kind`` (``"cpu"``, ``"gpu"``)."""
+    _BACKENDS[device_kind] = backend
+    for t in backend.array_types:
+        _BY_ARRAY_TYPE[t] = backend
+
+
+def _load(kind: str) -> Backend:
+    if kind == "cpu":
+        from nerve.backend.numpy_backend import NumpyBackend
+
+        register_backend("cpu", NumpyBackend())
+    elif kind == "gpu":
+        raise BackendError(
+            "No GPU backend is available: the CuPy backend is not built yet. Use device 'cpu'."
+        )
+    else:
+        raise BackendError(f"Unknown device kind {kind!r}; expected 'cpu' or 'gpu:N'.")
+    return _BACKENDS[kind]
+
+
+def parse_device(name: str) -> tuple[str, int]:
+    """Split ``"gpu:1"`` into ``("gpu", 1)``; ``"cpu"`` is ``("cpu", 0)``."""
+    kind, _, index = str(name).lower().partition(":")
+    if kind not in ("cpu", "gpu"):
+        raise BackendError(f"Unknown device {name!r}; expected 'cpu', 'gpu' or 'gpu:N'.")
+    try:
+        return kind, int(index) if index else 0
+    except ValueError:
+        raise BackendError(f"Bad device index in {name!r}; expected e.g. 'gpu:0'.") from None
+
+
+def get_backend(device: str | None = None) -> Backend:
+    """The backend serving ``device`` (default: the current default device)."""
+    kind, _ = parse_device(device or _default_device.get())
+    backend = _BACKENDS.get(kind)
+    return backend if backend is not None else _load(kind)
+
+
+def backend_of(array: Any) -> Backend:
+    """The backend that owns ``array``."""
+    backend = _BY_ARRAY_TYPE.get(type(array))
+    if backend is not None:
+        return backend
+    for b in _BACKENDS.values():
+        if b.is_array(array):
+            return b
+    raise BackendError(f"No backend owns arrays of type {type(array).__name__}.")
+
+
+def default_device() -> str:
+    """Name of the device new tensors are created on."""
+    return _default_device.get()
+
+
+@contextlib.contextmanager
+def device(name: str) -> Iterator[None]:
+    """Create new tensors on device ``name`` inside this block.
+
+    >>> import nerve
+    >>> with nerve.device("cpu"):
+    ...     nerve.ops.ones((2,)).device
+    'cpu'
+    """
+    get_backend(name)  # fail now, not at first use, if the device is unavailable
+    token = _default_device.set(name)
+    try:
+        yield
+    finally:
+        _default_device.reset(token)

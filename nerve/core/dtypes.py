@@ -1,0 +1,174 @@
+"""Data types and type promotion.
+
+nerve names dtypes by strings, as Keras 3 does (``"float32"``, ``"int8"``, ...).
+Promotion follows the JAX / Keras 3 lattice: a binary op's result type is the
+least upper bound of its operands' types, and Python scalars are *weakly typed*:
+they take the type of the tensor they meet instead of widening it.
+
+>>> result_type("float32", "float64")
+'float64'
+>>> result_type("int8", "uint8")
+'int16'
+>>> result_type("float32", float)       # a Python float is weak
+'float32'
+>>> result_type("int32", float)         # ... but an int tensor meeting a float becomes floatx
+'float32'
+>>> result_type("bfloat16", "float16")
+'float32'
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from nerve.core import config
+
+bool_ = "bool"
+uint8 = "uint8"
+int8 = "int8"
+int16 = "int16"
+int32 = "int32"
+int64 = "int64"
+bfloat16 = "bfloat16"
+float16 = "float16"
+float32 = "float32"
+float64 = "float64"
+
+FLOAT_TYPES = ("bfloat16", "float16", "float32", "float64")
+INT_TYPES = ("uint8", "int8", "int16", "int32", "int64")
+ALL_TYPES = ("bool", *INT_TYPES, *FLOAT_TYPES)
+
+# Weak types stand for Python scalars in promotion.
+_WEAK_INT = "int"
+_WEAK_FLOAT = "float"
+
+# Each type's direct supertypes in the promotion lattice (JAX's, restricted to
+# the types nerve supports).
+_LATTICE_UP = {
+    "bool": (_WEAK_INT,),
+    _WEAK_INT: ("uint8", "int8"),
+    "uint8": ("int16",),
+    "int8": ("int16",),
+    "int16": ("int32",),
+    "int32": ("int64",),
+    "int64": (_WEAK_FLOAT,),
+    _WEAK_FLOAT: ("bfloat16", "float16"),
+    "bfloat16": ("float32",),
+    "float16": ("float32",),
+    "float32": ("float64",),
+    "float64": (),
+}
+
+
+def _ancestors(t: str) -> frozenset:
+    seen = {t}
+    stack = [t]
+    while stack:
+        for up in _LATTICE_UP[stack.pop()]:
+            if up not in seen:
+                seen.add(up)
+                stack.append(up)
+    return frozenset(seen)
+
+
+_ANCESTORS = {t: _ancestors(t) for t in _LATTICE_UP}
+_ORDER = {t: i for i, t in enumerate(_LATTICE_UP)}  # a topological order
+
+_PYTHON_TYPES = {bool: "bool", int: "int32", float: "float32"}
+
+
+def standardize_dtype(dtype: Any) -> str:
+    """Return nerve's name for ``dtype`` (a string, a Python type, or any object
+    with a ``name`` such as a NumPy dtype).
+
+    >>> standardize_dtype(float)
+    'float32'
+    >>> standardize_dtype("float")
+    'float32'
+    """
+    if dtype is None:
+        return config.floatx()
+    if isinstance(dtype, str):
+        name = dtype
+    elif dtype in _PYTHON_TYPES:
+        return config.floatx() if dtype is float else _PYTHON_TYPES[dtype]
+    else:
+        name = getattr(dtype, "name", None) or getattr(dtype, "__name__", None) or str(dtype)
+    if name == "float":
+        return config.floatx()
+    if name == "int":
+        return "int32"
+    if name in ALL_TYPES:
+        return name
+    raise TypeError(f"Unsupported dtype {dtype!r}. nerve supports: {', '.join(ALL_TYPES)}.")
+
+
+def is_float(dtype: str) -> bool:
+    """Whether ``dtype`` is a floating-point type."""
+    return dtype in FLOAT_TYPES
+
+
+def is_int(dtype: str) -> bool:
+    """Whether ``dtype`` is a (signed or unsigned) integer type."""
+    return dtype in INT_TYPES
+
+
+def is_differentiable(dtype: str) -> bool:
+    """Only floating-point values carry gradients."""
+    return dtype in FLOAT_TYPES
+
+
+@functools.lru_cache(maxsize=1024)
+def _join(a: str, b: str) -> str:
+    common = _ANCESTORS[a] & _ANCESTORS[b]
+    return min(common, key=_ORDER.__getitem__)
+
+
+def weak_type_of(value: Any) -> str | None:
+    """The weak type of a Python scalar (``"int"``/``"float"``), else ``None``."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return _WEAK_INT
+    if isinstance(value, float):
+        return _WEAK_FLOAT
+    return None
+
+
+def result_type(*types: Any) -> str:
+    """The promoted type of ``types``: dtype names, or Python ``int``/``float``/``bool``
+    (the type objects themselves) for weakly-typed scalars."""
+    if not types:
+        raise ValueError("result_type() needs at least one dtype.")
+    names = []
+    for t in types:
+        if t is int:
+            names.append(_WEAK_INT)
+        elif t is float:
+            names.append(_WEAK_FLOAT)
+        elif t is bool:
+            names.append("bool")
+        else:
+            names.append(standardize_dtype(t))
+    out = names[0]
+    for n in names[1:]:
+        out = _join(out, n)
+    if out == _WEAK_INT:
+        return "int32"
+    if out == _WEAK_FLOAT:
+        return config.floatx()
+    return out
+
+
+def default_dtype_of_scalar(value: Any) -> str:
+    """The dtype a Python scalar gets on its own: bool, int32 or floatx."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int32"
+    if isinstance(value, float):
+        return config.floatx()
+    if isinstance(value, complex):
+        raise TypeError("nerve does not support complex numbers yet.")
+    raise TypeError(f"Cannot convert {type(value).__name__} {value!r} to a tensor.")

@@ -1,0 +1,95 @@
+"""Argument conversion and type promotion shared by every op.
+
+This is the hot path of eager arithmetic: when both operands are tensors of
+one dtype it returns them untouched after two type checks and one dtype compare.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nerve.backend import backend_of
+from nerve.core import config, dtypes
+from nerve.core.errors import DTypeError, with_location
+from nerve.primitives import elementwise as ew
+from nerve.tensor import Tensor, Variable, _new_tensor, convert_to_tensor
+
+_TENSOR_TYPES = (Tensor, Variable)
+_SCALARS = (bool, int, float)
+
+
+def tensor(x: Any) -> Tensor:
+    """``x`` as a tensor (variables are used as they are: tapes watch them by identity)."""
+    t = type(x)
+    if t is Tensor or t is Variable:
+        return x
+    if isinstance(x, Tensor):
+        return x
+    return convert_to_tensor(x)
+
+
+def scalar_tensor(value: Any, like: Tensor) -> Tensor:
+    """A 0-d tensor of ``like``'s dtype, on ``like``'s device."""
+    backend = backend_of(like._value)
+    return _new_tensor(backend.asarray(value, backend.dtype_name(like._value)))
+
+
+def cast(x: Any, dtype: str) -> Tensor:
+    """``x`` converted to ``dtype``."""
+    from nerve.core.dtypes import standardize_dtype
+
+    x = tensor(x)
+    dtype = standardize_dtype(dtype)
+    return x if x.dtype == dtype else ew.cast_p.bind(x, dtype=dtype)
+
+
+def promote(*xs: Any, extra: tuple = ()) -> list[Tensor]:
+    """Convert ``xs`` to tensors of their promoted dtype (Python scalars are weak).
+    ``extra`` joins more types into the promotion, e.g. ``(float,)`` to force a float."""
+    if len(xs) == 2 and not extra:
+        x1, x2 = xs
+        t1, t2 = type(x1), type(x2)
+        if (t1 is Tensor or t1 is Variable) and (t2 is Tensor or t2 is Variable):
+            if x1._value.dtype == x2._value.dtype:
+                return [x1, x2]
+    kinds = []
+    converted = []
+    for x in xs:
+        if isinstance(x, Tensor):
+            kinds.append(x.dtype)
+            converted.append(x)
+        elif isinstance(x, _SCALARS):
+            kinds.append(type(x))
+            converted.append(x)
+        else:
+            t = convert_to_tensor(x)
+            kinds.append(t.dtype)
+            converted.append(t)
+    dtype = dtypes.result_type(*kinds, *extra)
+    like = next((c for c in converted if isinstance(c, Tensor)), None)
+    out = []
+    for c in converted:
+        if isinstance(c, Tensor):
+            out.append(cast(c, dtype))
+        elif like is not None:
+            out.append(_new_tensor(backend_of(like._value).asarray(c, dtype)))
+        else:
+            out.append(convert_to_tensor(c, dtype))
+    return out
+
+
+def to_float(x: Any) -> Tensor:
+    """``x`` as a float tensor: ints and bools become floatx (as in Keras)."""
+    x = tensor(x)
+    return x if dtypes.is_float(x.dtype) else cast(x, config.floatx())
+
+
+def require_float(op: str, x: Tensor) -> Tensor:
+    if not dtypes.is_float(x.dtype):
+        raise DTypeError(with_location(f"{op} needs a floating-point tensor, got {x.dtype}."))
+    return x
+
+
+def require_bool(x: Any) -> Tensor:
+    x = tensor(x)
+    return x if x.dtype == "bool" else cast(x, "bool")

@@ -1,0 +1,228 @@
+"""Elementwise ops (Keras's ``keras.ops`` names and arguments).
+
+Binary ops broadcast like NumPy and promote like Keras 3 / JAX:
+
+>>> from nerve import ops
+>>> x = ops.convert_to_tensor([1.0, 2.0, 3.0])
+>>> ops.multiply(x, 2).numpy()
+array([2., 4., 6.], dtype=float32)
+>>> ops.divide(ops.convert_to_tensor([1, 2]), 2).dtype   # true division of ints gives floatx
+'float32'
+>>> ops.sqrt(ops.convert_to_tensor([4, 9])).numpy()
+array([2., 3.], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from nerve.core import dtypes
+from nerve.ops._convert import cast, promote, require_bool, tensor, to_float
+from nerve.primitives import elementwise as ew
+from nerve.tensor import Tensor
+
+__all__ = [
+    "abs", "absolute", "add", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2",
+    "arctanh", "cast", "ceil", "clip", "cos", "cosh", "divide", "equal", "erf", "exp", "expm1",
+    "floor", "floor_divide", "greater", "greater_equal", "isfinite", "isinf", "isnan", "less",
+    "less_equal", "log", "log1p", "log2", "log10", "logical_and", "logical_not", "logical_or",
+    "logical_xor", "maximum", "minimum", "mod", "multiply", "negative", "not_equal", "power",
+    "reciprocal", "round", "rsqrt", "sigmoid", "sign", "sin", "sinh", "softplus", "sqrt", "square",
+    "subtract", "tan", "tanh", "true_divide", "where",
+]  # fmt: skip
+
+
+def _float_unary(prim, doc: str):
+    def op(x: Any) -> Tensor:
+        return prim.bind(to_float(x))
+
+    op.__name__ = prim.name
+    op.__doc__ = doc
+    return op
+
+
+def _numeric_unary(prim, doc: str):
+    def op(x: Any) -> Tensor:
+        x = tensor(x)
+        return x if x.dtype == "bool" else prim.bind(x)
+
+    op.__name__ = prim.name
+    op.__doc__ = doc
+    return op
+
+
+def _predicate(prim, doc: str, integer_answer: bool):
+    def op(x: Any) -> Tensor:
+        x = tensor(x)
+        if not dtypes.is_float(x.dtype):
+            # Integers are never NaN or infinite.
+            from nerve.ops.creation import full_like
+
+            return full_like(x, integer_answer, dtype="bool")
+        return prim.bind(x)
+
+    op.__name__ = prim.name
+    op.__doc__ = doc
+    return op
+
+
+def _binary(prim, doc: str, extra: tuple = ()):
+    def op(x1: Any, x2: Any) -> Tensor:
+        a, b = promote(x1, x2, extra=extra)
+        return prim.bind(a, b)
+
+    op.__name__ = prim.name
+    op.__doc__ = doc
+    return op
+
+
+def _logical(prim, doc: str):
+    def op(x1: Any, x2: Any) -> Tensor:
+        return prim.bind(require_bool(x1), require_bool(x2))
+
+    op.__name__ = prim.name
+    op.__doc__ = doc
+    return op
+
+
+exp = _float_unary(ew.exp_p, "Elementwise e**x.")
+expm1 = _float_unary(ew.expm1_p, "Elementwise e**x - 1, accurate near 0.")
+log = _float_unary(ew.log_p, "Elementwise natural logarithm.")
+log1p = _float_unary(ew.log1p_p, "Elementwise log(1 + x), accurate near 0.")
+sqrt = _float_unary(ew.sqrt_p, "Elementwise square root.")
+rsqrt = _float_unary(ew.rsqrt_p, "Elementwise 1 / sqrt(x).")
+sin = _float_unary(ew.sin_p, "Elementwise sine.")
+cos = _float_unary(ew.cos_p, "Elementwise cosine.")
+tan = _float_unary(ew.tan_p, "Elementwise tangent.")
+arcsin = _float_unary(ew.arcsin_p, "Elementwise inverse sine.")
+arccos = _float_unary(ew.arccos_p, "Elementwise inverse cosine.")
+arctan = _float_unary(ew.arctan_p, "Elementwise inverse tangent.")
+sinh = _float_unary(ew.sinh_p, "Elementwise hyperbolic sine.")
+cosh = _float_unary(ew.cosh_p, "Elementwise hyperbolic cosine.")
+tanh = _float_unary(ew.tanh_p, "Elementwise hyperbolic tangent.")
+arcsinh = _float_unary(ew.arcsinh_p, "Elementwise inverse hyperbolic sine.")
+arccosh = _float_unary(ew.arccosh_p, "Elementwise inverse hyperbolic cosine.")
+arctanh = _float_unary(ew.arctanh_p, "Elementwise inverse hyperbolic tangent.")
+erf = _float_unary(ew.erf_p, "Elementwise Gauss error function.")
+sigmoid = _float_unary(ew.sigmoid_p, "Elementwise logistic sigmoid 1 / (1 + e**-x).")
+sign = _numeric_unary(ew.sign_p, "Elementwise sign: -1, 0 or 1.")
+floor = _float_unary(ew.floor_p, "Elementwise floor.")
+ceil = _float_unary(ew.ceil_p, "Elementwise ceiling.")
+isnan = _predicate(ew.isnan_p, "Elementwise test for NaN.", False)
+isinf = _predicate(ew.isinf_p, "Elementwise test for positive or negative infinity.", False)
+isfinite = _predicate(ew.isfinite_p, "Elementwise test for finite values.", True)
+
+
+def negative(x: Any) -> Tensor:
+    """Elementwise -x."""
+    return ew.neg_p.bind(tensor(x))
+
+
+def abs(x: Any) -> Tensor:
+    """Elementwise absolute value."""
+    x = tensor(x)
+    return x if x.dtype == "bool" else ew.abs_p.bind(x)
+
+
+absolute = abs
+
+
+def square(x: Any) -> Tensor:
+    """Elementwise x * x."""
+    x = tensor(x)
+    if x.dtype == "bool":
+        return x
+    return ew.multiply_p.bind(x, x)
+
+
+def reciprocal(x: Any) -> Tensor:
+    """Elementwise 1 / x."""
+    return ew.reciprocal_p.bind(to_float(x))
+
+
+def log2(x: Any) -> Tensor:
+    """Elementwise base-2 logarithm."""
+    x = to_float(x)
+    return multiply(ew.log_p.bind(x), 1 / math.log(2))
+
+
+def log10(x: Any) -> Tensor:
+    """Elementwise base-10 logarithm."""
+    x = to_float(x)
+    return multiply(ew.log_p.bind(x), 1 / math.log(10))
+
+
+def softplus(x: Any) -> Tensor:
+    """Elementwise log(1 + e**x), computed without overflow."""
+    x = to_float(x)
+    # log1p(exp(-|x|)) + max(x, 0): exp never overflows.
+    return add(log1p(exp(negative(abs(x)))), maximum(x, 0.0))
+
+
+def round(x: Any, decimals: int = 0) -> Tensor:
+    """Round half to even, to ``decimals`` places."""
+    x = tensor(x)
+    if not dtypes.is_float(x.dtype):
+        return x if decimals >= 0 else cast(round(cast(x, "float64"), decimals), x.dtype)
+    if decimals == 0:
+        return ew.round_p.bind(x)
+    factor = 10.0**decimals
+    return divide(ew.round_p.bind(multiply(x, factor)), factor)
+
+
+def logical_not(x: Any) -> Tensor:
+    """Elementwise NOT of truth values."""
+    return ew.logical_not_p.bind(require_bool(x))
+
+
+add = _binary(ew.add_p, "Elementwise x1 + x2.")
+subtract = _binary(ew.subtract_p, "Elementwise x1 - x2.")
+multiply = _binary(ew.multiply_p, "Elementwise x1 * x2.")
+divide = _binary(ew.divide_p, "Elementwise true division x1 / x2 (ints give floatx).", (float,))
+true_divide = divide
+floor_divide = _binary(ew.floor_divide_p, "Elementwise floor(x1 / x2).")
+mod = _binary(ew.mod_p, "Elementwise remainder with the sign of the divisor.")
+power = _binary(ew.power_p, "Elementwise x1 ** x2.")
+maximum = _binary(ew.maximum_p, "Elementwise maximum (the gradient is split on ties).")
+minimum = _binary(ew.minimum_p, "Elementwise minimum (the gradient is split on ties).")
+arctan2 = _binary(ew.arctan2_p, "Elementwise angle of the point (x2, x1).", (float,))
+equal = _binary(ew.equal_p, "Elementwise x1 == x2.")
+not_equal = _binary(ew.not_equal_p, "Elementwise x1 != x2.")
+less = _binary(ew.less_p, "Elementwise x1 < x2.")
+less_equal = _binary(ew.less_equal_p, "Elementwise x1 <= x2.")
+greater = _binary(ew.greater_p, "Elementwise x1 > x2.")
+greater_equal = _binary(ew.greater_equal_p, "Elementwise x1 >= x2.")
+logical_and = _logical(ew.logical_and_p, "Elementwise AND of truth values.")
+logical_or = _logical(ew.logical_or_p, "Elementwise OR of truth values.")
+logical_xor = _logical(ew.logical_xor_p, "Elementwise XOR of truth values.")
+
+
+def where(condition: Any, x1: Any = None, x2: Any = None) -> Tensor:
+    """``x1`` where ``condition`` holds, else ``x2`` (broadcasting all three).
+
+    >>> from nerve import ops
+    >>> ops.where(ops.convert_to_tensor([True, False]), 1.0, -1.0).numpy()
+    array([ 1., -1.], dtype=float32)
+    """
+    if x1 is None and x2 is None:
+        from nerve.ops.indexing import nonzero
+
+        return nonzero(condition)
+    if x1 is None or x2 is None:
+        raise ValueError("where: give both x1 and x2, or neither.")
+    a, b = promote(x1, x2)
+    return ew.where_p.bind(require_bool(condition), a, b)
+
+
+def clip(x: Any, x_min: Any, x_max: Any) -> Tensor:
+    """Limit values to ``[x_min, x_max]``.
+
+    >>> from nerve import ops
+    >>> ops.clip(ops.convert_to_tensor([-2.0, 0.5, 3.0]), -1.0, 1.0).numpy()
+    array([-1. ,  0.5,  1. ], dtype=float32)
+    """
+    x = tensor(x)
+    if x.dtype == "bool":
+        x = cast(x, "int32")
+    return minimum(maximum(x, x_min), x_max)

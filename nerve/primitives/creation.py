@@ -1,0 +1,30 @@
+"""Creation primitives: no tensor inputs; they run on the current default device."""
+
+from __future__ import annotations
+
+import math
+
+from nerve.primitives.registry import Aval, Primitive
+
+full_p = Primitive(
+    "full",
+    shape_rule=lambda *, shape, value, dtype: Aval(tuple(shape), dtype),
+    differentiable=False,
+)
+
+
+def _arange_rule(*, start, stop, step, dtype):
+    return Aval((max(0, math.ceil((stop - start) / step)),), dtype)
+
+
+arange_p = Primitive("arange", shape_rule=_arange_rule, differentiable=False)
+linspace_p = Primitive(
+    "linspace",
+    shape_rule=lambda *, start, stop, num, endpoint, dtype: Aval((num,), dtype),
+    differentiable=False,
+)
+eye_p = Primitive(
+    "eye",
+    shape_rule=lambda *, rows, columns, k, dtype: Aval((rows, columns), dtype),
+    differentiable=False,
+)

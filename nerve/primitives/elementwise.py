@@ -1,0 +1,258 @@
+"""Elementwise primitives: one registration block each.
+
+Binary primitives broadcast like NumPy and take operands of one dtype (the
+``nerve.ops`` layer promotes first). Gradient rules return cotangents in the
+broadcast shape; the autodiff engine sums them back to each input's shape.
+"""
+
+from __future__ import annotations
+
+import math
+
+from nerve.primitives import rules
+from nerve.primitives.registry import Aval, Primitive
+
+# -- helpers used by gradient rules (all bind primitives, so they differentiate) --
+
+
+def neg(x):
+    return neg_p.bind(x)
+
+
+def add(x, y):
+    return add_p.bind(x, y)
+
+
+def sub(x, y):
+    return subtract_p.bind(x, y)
+
+
+def mul(x, y):
+    return multiply_p.bind(x, y)
+
+
+def div(x, y):
+    return divide_p.bind(x, y)
+
+
+def scalar(value, like):
+    """A 0-d tensor holding ``value`` with ``like``'s dtype and device."""
+    return scalar_like_p.bind(like, value=value)
+
+
+def zeros_like(x):
+    from nerve.primitives.shape import broadcast_to
+
+    return broadcast_to(scalar(0, x), tuple(x.shape))
+
+
+def where(cond, x, y):
+    return where_p.bind(cond, x, y)
+
+
+def cast(x, dtype: str):
+    return x if x.dtype == dtype else cast_p.bind(x, dtype=dtype)
+
+
+# -- unary ------------------------------------------------------------------------
+
+
+def _unary(name: str, vjp=None, *, differentiable: bool = True, out_dtype: str | None = None):
+    rule = rules.unary_to(name, out_dtype) if out_dtype else rules.unary(name)
+    return Primitive(name, shape_rule=rule, vjp=vjp, differentiable=differentiable)
+
+
+def _zero_vjp(g, inputs, out, needs):
+    return (zeros_like(inputs[0]),)
+
+
+def _one_minus_square(x):
+    return sub(scalar(1, x), mul(x, x))
+
+
+neg_p = _unary("neg", lambda g, inputs, out, needs: (neg(g),))
+abs_p = _unary("abs", lambda g, inputs, out, needs: (mul(g, sign_p.bind(inputs[0])),))
+sign_p = _unary("sign", _zero_vjp)
+floor_p = _unary("floor", _zero_vjp)
+ceil_p = _unary("ceil", _zero_vjp)
+round_p = _unary("round", _zero_vjp)
+exp_p = _unary("exp", lambda g, inputs, out, needs: (mul(g, out),))
+expm1_p = _unary("expm1", lambda g, inputs, out, needs: (mul(g, add(out, scalar(1, out))),))
+log_p = _unary("log", lambda g, inputs, out, needs: (div(g, inputs[0]),))
+log1p_p = _unary("log1p", lambda g, inputs, out, needs: (div(g, add(inputs[0], scalar(1, g))),))
+sqrt_p = _unary("sqrt", lambda g, inputs, out, needs: (div(mul(g, scalar(0.5, g)), out),))
+rsqrt_p = _unary(
+    "rsqrt",
+    lambda g, inputs, out, needs: (mul(g, div(mul(scalar(-0.5, out), out), inputs[0])),),
+)
+reciprocal_p = _unary("reciprocal", lambda g, inputs, out, needs: (neg(mul(g, mul(out, out))),))
+sin_p = _unary("sin", lambda g, inputs, out, needs: (mul(g, cos_p.bind(inputs[0])),))
+cos_p = _unary("cos", lambda g, inputs, out, needs: (neg(mul(g, sin_p.bind(inputs[0]))),))
+tan_p = _unary("tan", lambda g, inputs, out, needs: (mul(g, add(scalar(1, out), mul(out, out))),))
+arcsin_p = _unary(
+    "arcsin",
+    lambda g, inputs, out, needs: (mul(g, rsqrt_p.bind(_one_minus_square(inputs[0]))),),
+)
+arccos_p = _unary(
+    "arccos",
+    lambda g, inputs, out, needs: (neg(mul(g, rsqrt_p.bind(_one_minus_square(inputs[0])))),),
+)
+arctan_p = _unary(
+    "arctan",
+    lambda g, inputs, out, needs: (div(g, add(scalar(1, g), mul(inputs[0], inputs[0]))),),
+)
+sinh_p = _unary("sinh", lambda g, inputs, out, needs: (mul(g, cosh_p.bind(inputs[0])),))
+cosh_p = _unary("cosh", lambda g, inputs, out, needs: (mul(g, sinh_p.bind(inputs[0])),))
+tanh_p = _unary("tanh", lambda g, inputs, out, needs: (mul(g, _one_minus_square(out)),))
+arcsinh_p = _unary(
+    "arcsinh",
+    lambda g, inputs, out, needs: (
+        mul(g, rsqrt_p.bind(add(mul(inputs[0], inputs[0]), scalar(1, g)))),
+    ),
+)
+arccosh_p = _unary(
+    "arccosh",
+    lambda g, inputs, out, needs: (
+        mul(g, rsqrt_p.bind(sub(mul(inputs[0], inputs[0]), scalar(1, g)))),
+    ),
+)
+arctanh_p = _unary("arctanh", lambda g, inputs, out, needs: (div(g, _one_minus_square(inputs[0])),))
+erf_p = _unary(
+    "erf",
+    lambda g, inputs, out, needs: (
+        mul(
+            g,
+            mul(
+                scalar(2 / math.sqrt(math.pi), g),
+                exp_p.bind(neg(mul(inputs[0], inputs[0]))),
+            ),
+        ),
+    ),
+)
+sigmoid_p = _unary(
+    "sigmoid", lambda g, inputs, out, needs: (mul(g, mul(out, sub(scalar(1, out), out))),)
+)
+isnan_p = _unary("isnan", differentiable=False, out_dtype="bool")
+isinf_p = _unary("isinf", differentiable=False, out_dtype="bool")
+isfinite_p = _unary("isfinite", differentiable=False, out_dtype="bool")
+logical_not_p = _unary("logical_not", differentiable=False, out_dtype="bool")
+
+# -- binary -------------------------------------------------------------------------
+
+
+def _binary(name: str, vjp=None, *, differentiable: bool = True, out_dtype: str | None = None):
+    return Primitive(
+        name, shape_rule=rules.binary(name, out_dtype), vjp=vjp, differentiable=differentiable
+    )
+
+
+def _divide_vjp(g, inputs, out, needs):
+    x, y = inputs
+    return (
+        div(g, y) if needs[0] else None,
+        neg(div(mul(g, out), y)) if needs[1] else None,
+    )
+
+
+def _power_vjp(g, inputs, out, needs):
+    x, y = inputs
+    dx = dy = None
+    if needs[0]:
+        dx = mul(g, mul(y, power_p.bind(x, sub(y, scalar(1, y)))))
+    if needs[1]:
+        # d/dy x**y = x**y log x; taken as 0 where x == 0 (as JAX and PyTorch do).
+        safe_x = where(equal_p.bind(x, scalar(0, x)), scalar(1, x), x)
+        dy = mul(g, mul(out, log_p.bind(safe_x)))
+    return dx, dy
+
+
+def _select_max_vjp(g, inputs, out, needs):
+    """Gradient of maximum/minimum: to the selected operand; split evenly on ties."""
+    x, y = inputs
+    half = scalar(0.5, g)
+    x_share = where(equal_p.bind(x, out), scalar(1, g), scalar(0, g))
+    y_share = where(equal_p.bind(y, out), scalar(1, g), scalar(0, g))
+    tie = mul(x_share, y_share)
+    x_share = sub(x_share, mul(tie, half))
+    y_share = sub(y_share, mul(tie, half))
+    return (mul(g, x_share) if needs[0] else None, mul(g, y_share) if needs[1] else None)
+
+
+def _arctan2_vjp(g, inputs, out, needs):
+    y, x = inputs
+    denom = add(mul(x, x), mul(y, y))
+    return (
+        div(mul(g, x), denom) if needs[0] else None,
+        neg(div(mul(g, y), denom)) if needs[1] else None,
+    )
+
+
+def _mod_vjp(g, inputs, out, needs):
+    x, y = inputs
+    return (
+        g if needs[0] else None,
+        neg(mul(g, floor_divide_p.bind(x, y))) if needs[1] else None,
+    )
+
+
+add_p = _binary("add", lambda g, inputs, out, needs: (g, g))
+subtract_p = _binary("subtract", lambda g, inputs, out, needs: (g, neg(g) if needs[1] else None))
+multiply_p = _binary(
+    "multiply",
+    lambda g, inputs, out, needs: (
+        mul(g, inputs[1]) if needs[0] else None,
+        mul(g, inputs[0]) if needs[1] else None,
+    ),
+)
+divide_p = _binary("divide", _divide_vjp)
+floor_divide_p = _binary(
+    "floor_divide",
+    lambda g, inputs, out, needs: (zeros_like(inputs[0]), zeros_like(inputs[1])),
+)
+mod_p = _binary("mod", _mod_vjp)
+power_p = _binary("power", _power_vjp)
+maximum_p = _binary("maximum", _select_max_vjp)
+minimum_p = _binary("minimum", _select_max_vjp)
+arctan2_p = _binary("arctan2", _arctan2_vjp)
+
+equal_p = _binary("equal", differentiable=False, out_dtype="bool")
+not_equal_p = _binary("not_equal", differentiable=False, out_dtype="bool")
+less_p = _binary("less", differentiable=False, out_dtype="bool")
+less_equal_p = _binary("less_equal", differentiable=False, out_dtype="bool")
+greater_p = _binary("greater", differentiable=False, out_dtype="bool")
+greater_equal_p = _binary("greater_equal", differentiable=False, out_dtype="bool")
+logical_and_p = _binary("logical_and", differentiable=False, out_dtype="bool")
+logical_or_p = _binary("logical_or", differentiable=False, out_dtype="bool")
+logical_xor_p = _binary("logical_xor", differentiable=False, out_dtype="bool")
+
+# -- select, cast, constants ----------------------------------------------------------
+
+
+def _where_rule(cond: Aval, x: Aval, y: Aval) -> Aval:
+    dtype = rules.same_dtype("where", x, y)
+    return Aval(rules.broadcast_shapes("where", cond.shape, x.shape, y.shape), dtype)
+
+
+def _where_vjp(g, inputs, out, needs):
+    cond, x, y = inputs
+    zero = scalar(0, g)
+    return (
+        None,
+        where(cond, g, zero) if needs[1] else None,
+        where(cond, zero, g) if needs[2] else None,
+    )
+
+
+where_p = Primitive("where", shape_rule=_where_rule, vjp=_where_vjp)
+
+cast_p = Primitive(
+    "cast",
+    shape_rule=lambda x, *, dtype: Aval(tuple(x.shape), dtype),
+    vjp=lambda g, inputs, out, needs, dtype: (cast_p.bind(g, dtype=inputs[0].dtype),),
+)
+
+scalar_like_p = Primitive(
+    "scalar_like",
+    shape_rule=lambda like, *, value: Aval((), like.dtype),
+    differentiable=False,
+)

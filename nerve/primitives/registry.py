@@ -1,0 +1,106 @@
+"""The primitive registry.
+
+A *primitive* is the unit every layer above understands: eager execution runs
+its backend kernel, autodiff applies its vector-Jacobian product, the graph
+compiler records it as a node. One primitive is one registration block:
+
+* ``kernel``: the name of the backend kernel that computes it (see
+  ``nerve.backend.base``);
+* ``shape_rule``: output shape and dtype from input shapes/dtypes and params;
+  used by the graph compiler, and by eager mode to explain kernel failures;
+* ``vjp``: the gradient rule, written with other primitives so that gradients of
+  gradients work. ``vjp(ct, inputs, out, needs, **params)`` returns one
+  cotangent (or ``None``) per input; ``needs[i]`` says whether input ``i`` wants
+  one, so rules skip work nobody asked for. Rules never handle broadcasting: the
+  autodiff engine sums a cotangent back to its input's shape.
+
+Inputs of ``bind`` are tensors (all of one dtype unless a rule says otherwise);
+params are static Python values (shapes, axes, flags).
+
+How a bind runs is decided by the current *interpreter*: eager evaluation with
+tape recording (installed by ``nerve.autodiff``) or graph tracing (installed by
+the graph compiler). Primitives don't know which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+
+class Aval(NamedTuple):
+    """An abstract value: what a shape rule knows about a tensor."""
+
+    shape: tuple
+    dtype: str
+
+
+ShapeRule = Callable[..., "Aval | tuple[Aval, ...]"]
+VJPRule = Callable[..., Sequence[Any]]
+
+PRIMITIVES: dict[str, Primitive] = {}
+
+
+class Primitive:
+    """One primitive operation; see the module docstring."""
+
+    __slots__ = ("differentiable", "kernel", "multiple_results", "name", "shape_rule", "vjp")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        shape_rule: ShapeRule,
+        vjp: VJPRule | None = None,
+        kernel: str | None = None,
+        multiple_results: bool = False,
+        differentiable: bool = True,
+    ):
+        if name in PRIMITIVES:
+            raise ValueError(f"Primitive {name!r} is registered twice.")
+        if differentiable and vjp is None:
+            raise ValueError(
+                f"Primitive {name!r} is differentiable but has no vjp; pass one or "
+                "declare differentiable=False."
+            )
+        self.name = name
+        self.kernel = kernel or name
+        self.shape_rule = shape_rule
+        self.vjp = vjp
+        self.multiple_results = multiple_results
+        self.differentiable = differentiable
+        PRIMITIVES[name] = self
+
+    def bind(self, *args: Any, **params: Any) -> Any:
+        """Apply the primitive to tensors ``args`` under the current interpreter."""
+        return _interpreter[-1](self, args, params)
+
+    def abstract_eval(self, *avals: Aval, **params: Any) -> Aval | tuple[Aval, ...]:
+        """Output aval(s) for input avals, by the shape rule."""
+        return self.shape_rule(*avals, **params)
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+def _no_interpreter(prim: Primitive, args: tuple, params: dict) -> Any:
+    raise RuntimeError("No interpreter installed: import nerve, not nerve.primitives alone.")
+
+
+_interpreter: list[Callable[[Primitive, tuple, dict], Any]] = [_no_interpreter]
+
+
+def push_interpreter(fn: Callable[[Primitive, tuple, dict], Any]) -> None:
+    """Make ``fn`` handle every bind until ``pop_interpreter``."""
+    _interpreter.append(fn)
+
+
+def pop_interpreter() -> None:
+    if len(_interpreter) <= 1:
+        raise RuntimeError("pop_interpreter() without a matching push_interpreter().")
+    _interpreter.pop()
+
+
+def set_base_interpreter(fn: Callable[[Primitive, tuple, dict], Any]) -> None:
+    """Install the eager interpreter at the bottom of the stack."""
+    _interpreter[0] = fn

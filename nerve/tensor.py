@@ -1,0 +1,315 @@
+"""``Tensor`` and ``Variable``.
+
+A ``Tensor`` is an immutable n-d value: a backend array plus nothing else. The
+tape that differentiates it (``nerve.autodiff``) keeps its own record of which
+primitive produced which tensor, so a tensor costs one Python object.
+
+A ``Variable`` is mutable, trainable state usable wherever a tensor is. Assigning
+rebinds it to a new array, so a tensor read from it earlier keeps its value.
+
+Python operators (``+``, ``@``, indexing, ...) are attached by ``nerve.ops``,
+which sits above this module; see ``nerve.ops._methods``.
+
+>>> import nerve
+>>> t = nerve.ops.convert_to_tensor([[1.0, 2.0], [3.0, 4.0]])
+>>> t.shape, t.dtype
+((2, 2), 'float32')
+>>> v = nerve.Variable([1.0, 2.0], name="v")
+>>> v.assign_add([1.0, 1.0]).numpy()
+array([2., 3.], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from nerve.backend import backend_of, get_backend
+from nerve.core import dtypes
+from nerve.core.errors import DTypeError, ShapeError, with_location
+
+
+class Tensor:
+    """An immutable n-d array of one dtype on one device."""
+
+    __slots__ = ("__weakref__", "_value")
+
+    def __init__(self, value: Any, dtype: str | None = None):
+        self._value = _to_array(value, dtype)
+
+    # -- metadata ---------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return tuple(self._value.shape)
+
+    @property
+    def dtype(self) -> str:
+        return backend_of(self._value).dtype_name(self._value)
+
+    @property
+    def ndim(self) -> int:
+        return self._value.ndim
+
+    @property
+    def size(self) -> int:
+        return int(self._value.size)
+
+    @property
+    def device(self) -> str:
+        return backend_of(self._value).device_of(self._value)
+
+    def __len__(self) -> int:
+        if not self._value.ndim:
+            raise TypeError("len() of a 0-d tensor")
+        return self._value.shape[0]
+
+    # -- conversion -----------------------------------------------------------------
+    def numpy(self):
+        """The value as a NumPy array (a copy when the tensor lives on a GPU)."""
+        return backend_of(self._value).to_numpy(self._value)
+
+    def __array__(self, dtype=None, copy=None):
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype)
+
+    def __dlpack__(self, *args, **kwargs):
+        return self._value.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self._value.__dlpack_device__()
+
+    def item(self):
+        return self.numpy().item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def __bool__(self) -> bool:
+        if self._value.size != 1:
+            raise ValueError(
+                with_location(
+                    f"The truth value of a tensor of shape {self.shape} is ambiguous; "
+                    "use nerve.ops.any() or nerve.ops.all()."
+                )
+            )
+        return bool(self._value)
+
+    def __float__(self) -> float:
+        return float(self._value)
+
+    def __int__(self) -> int:
+        return int(self._value)
+
+    def __index__(self) -> int:
+        if not dtypes.is_int(self.dtype):
+            raise TypeError(f"Only integer tensors can be used as an index, not {self.dtype}.")
+        return int(self._value)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __repr__(self) -> str:
+        body = repr(self.numpy())
+        # NumPy's repr says array(...): keep its layout, say what we are.
+        if body.startswith("array("):
+            body = body[len("array(") : -1]
+            body = body.replace("\n      ", "\n       ")
+        extra = "" if "dtype=" in body else f", dtype={self.dtype}"
+        return f"Tensor({body}{extra})"
+
+    def __str__(self) -> str:
+        return str(self.numpy())
+
+    __hash__ = object.__hash__  # identity, as for torch tensors; == is elementwise
+
+
+def _new_tensor(array: Any) -> Tensor:
+    """Wrap a backend array without conversion (the hot path of every op)."""
+    t = object.__new__(Tensor)
+    t._value = array
+    return t
+
+
+def _to_array(value: Any, dtype: str | None) -> Any:
+    """A backend array from a tensor, a backend array, or host data."""
+    if isinstance(value, Tensor):
+        array = value._value
+        if dtype is not None and backend_of(array).dtype_name(array) != dtype:
+            array = backend_of(array).kernel("cast")(array, backend_of(array).native_dtype(dtype))
+        return array
+    if dtype is not None:
+        dtype = dtypes.standardize_dtype(dtype)
+    try:
+        backend = backend_of(value)
+    except Exception:
+        backend = get_backend()
+        if dtype is None:
+            dtype = _infer_dtype(value)
+        try:
+            return backend.asarray(value, dtype)
+        except (TypeError, ValueError) as error:
+            raise DTypeError(
+                with_location(f"Cannot convert {type(value).__name__} to a tensor: {error}")
+            ) from None
+    # Already a backend array: keep its dtype unless told otherwise.
+    if dtype is not None and backend.dtype_name(value) != dtype:
+        return backend.asarray(value, dtype)
+    if not hasattr(value, "shape"):
+        return backend.asarray(value)
+    return value
+
+
+def _infer_dtype(value: Any) -> str | None:
+    """dtype of host data: Python scalars and nested lists follow Keras (int32, floatx);
+    arrays from other libraries keep theirs."""
+    if isinstance(value, (bool, int, float, complex)):
+        return dtypes.default_dtype_of_scalar(value)
+    if isinstance(value, (list, tuple)):
+        flat = list(_flatten_nested(value))
+        if not flat:
+            return dtypes.standardize_dtype(None)
+        if all(isinstance(v, (bool, int, float)) for v in flat):
+            if all(isinstance(v, bool) for v in flat):
+                return "bool"
+            if all(isinstance(v, int) for v in flat):
+                return "int32"
+            return dtypes.standardize_dtype(None)
+        if any(isinstance(v, Tensor) for v in flat):
+            kinds = {v.dtype if isinstance(v, Tensor) else None for v in flat}
+            kinds.discard(None)
+            return dtypes.result_type(*kinds, *(type(v) for v in flat if not isinstance(v, Tensor)))
+        return None
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None:
+        return dtypes.standardize_dtype(dtype)
+    return None
+
+
+def _flatten_nested(value):
+    for v in value:
+        if isinstance(v, (list, tuple)):
+            yield from _flatten_nested(v)
+        elif isinstance(v, Tensor):
+            yield v
+        else:
+            yield v
+
+
+def convert_to_tensor(x: Any, dtype: str | None = None) -> Tensor:
+    """``x`` as a tensor: tensors pass through (cast if ``dtype`` differs); Python scalars
+    become int32/floatx/bool; NumPy arrays keep their dtype.
+
+    >>> convert_to_tensor(2.0).dtype
+    'float32'
+    >>> convert_to_tensor([1, 2], dtype="float64").dtype
+    'float64'
+    """
+    if type(x) is Tensor and dtype is None:
+        return x
+    if isinstance(x, Variable):
+        x = x.value
+        if dtype is None:
+            return x
+    if isinstance(x, (list, tuple)) and any(isinstance(v, Tensor) for v in _flatten_nested(x)):
+        x = _stack_nested(x, dtype)
+        return x
+    return _new_tensor(_to_array(x, dtype))
+
+
+def _stack_nested(x, dtype):
+    """Lists holding tensors: convert each element to host data, then stack."""
+
+    def host(v):
+        if isinstance(v, Tensor):
+            return v.numpy()
+        if isinstance(v, (list, tuple)):
+            return [host(e) for e in v]
+        return v
+
+    inferred = dtype or _infer_dtype(x)
+    return _new_tensor(_to_array(host(x), inferred))
+
+
+# -- Variable ---------------------------------------------------------------------
+
+_variable_ids = itertools.count()
+
+
+class Variable(Tensor):
+    """Mutable, trainable state; usable wherever a tensor is.
+
+    >>> v = Variable([[1.0, 2.0]], name="kernel")
+    >>> v.name, v.shape, v.trainable
+    ('kernel', (1, 2), True)
+    """
+
+    __slots__ = ("_snapshot", "name", "trainable")
+
+    def __init__(
+        self,
+        initial_value: Any,
+        dtype: str | None = None,
+        trainable: bool = True,
+        name: str | None = None,
+    ):
+        if callable(initial_value) and not isinstance(initial_value, Tensor):
+            initial_value = initial_value()
+        self._value = _owned_array(initial_value, dtype)
+        self._snapshot = None
+        self.trainable = bool(trainable)
+        self.name = name if name is not None else f"variable_{next(_variable_ids)}"
+
+    @property
+    def value(self) -> Tensor:
+        """The current value as an immutable tensor (the same object until the next assign)."""
+        snap = self._snapshot
+        if snap is None or snap._value is not self._value:
+            snap = self._snapshot = _new_tensor(self._value)
+        return snap
+
+    def numpy(self):
+        return self.value.numpy()
+
+    def assign(self, value: Any) -> Variable:
+        """Replace the value; shape and dtype must stay the same."""
+        array = _owned_array(value, self.dtype)
+        if tuple(array.shape) != tuple(self._value.shape):
+            raise ShapeError(
+                with_location(
+                    f"Variable {self.name!r}: cannot assign a value of shape {tuple(array.shape)} "
+                    f"to a variable of shape {self.shape}."
+                )
+            )
+        self._value = array
+        return self
+
+    def assign_add(self, delta: Any) -> Variable:
+        return self.assign(_variable_binary("add", self, delta))
+
+    def assign_sub(self, delta: Any) -> Variable:
+        return self.assign(_variable_binary("subtract", self, delta))
+
+    def __repr__(self) -> str:
+        body = repr(self.value)[len("Tensor(") : -1]
+        return f"<Variable {self.name!r} shape={self.shape} dtype={self.dtype}, value=({body})>"
+
+    def __reduce__(self):
+        raise TypeError("nerve Variables are not picklable; use the saving APIs.")
+
+
+def _owned_array(value: Any, dtype: str | None) -> Any:
+    """An array the variable may keep: host arrays are copied so that later changes
+    to the caller's buffer don't leak in; tensors are immutable and can be shared."""
+    array = _to_array(value, dtype)
+    if not isinstance(value, Tensor) and array is value:
+        array = backend_of(array).asarray(array, copy=True)
+    return array
+
+
+def _variable_binary(kernel: str, variable: Variable, delta: Any):
+    """Array arithmetic for in-place updates: not recorded on any tape, like TF's assign ops."""
+    array = variable._value
+    backend = backend_of(array)
+    other = _to_array(delta, backend.dtype_name(array))
+    return backend.kernel(kernel)(array, other)

@@ -1,0 +1,1 @@
+"""Testing utilities: the declarative op-test harness (``op_harness``)."""

@@ -1,0 +1,419 @@
+"""The declarative op-test harness.
+
+Declare an op once, as an ``OpCase`` row; ``op_tests(cases)`` turns a table of
+rows into pytest tests that check, for every input variant:
+
+* **forward** against a NumPy reference, in each declared dtype, on contiguous
+  and on non-contiguous inputs;
+* **shape rules**: every primitive the op binds is re-checked against the shape
+  and dtype its shape rule predicts (so the graph compiler can trust them);
+* **gradient** against central finite differences in float64 (a random
+  directional derivative, which checks every input at once);
+* **PyTorch** as an independent oracle: forward and full input gradients for the
+  same output cotangent;
+* **second order** (where ``grad2=True``): the gradient of a directional
+  derivative, again against finite differences.
+
+Example row::
+
+    OpCase("tanh", ops.tanh, [(Input((3, 4)),)], numpy=np.tanh, torch=lambda x: T.tanh(x))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import zlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+import nerve
+from nerve.primitives import registry
+from nerve.primitives.registry import Aval
+from nerve.tensor import Tensor
+
+
+class _LazyModule:
+    """``T.tanh`` imports torch on first use, so tables load without torch installed."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
+
+
+T = _LazyModule("torch")
+
+
+@dataclasses.dataclass(frozen=True)
+class Input:
+    """How to generate one argument.
+
+    ``kind``: ``"float"`` (uniform in [low, high]), ``"positive"`` (uniform in
+    [0.5, 2]), ``"int"`` (integers in [low, high)), ``"bool"``, or ``"index"``
+    (integers in [0, high)). Only float kinds are differentiated, unless
+    ``differentiable=False``.
+    """
+
+    shape: tuple
+    kind: str = "float"
+    low: float = -2.0
+    high: float = 2.0
+    dtype: str | None = None  # fixed dtype; None follows the case's dtype for floats
+    differentiable: bool = True
+
+    @property
+    def is_float(self) -> bool:
+        return self.kind in ("float", "positive")
+
+    def generate(self, rng: np.random.Generator, float_dtype: str) -> np.ndarray:
+        if self.kind == "float":
+            value = rng.uniform(self.low, self.high, self.shape)
+        elif self.kind == "positive":
+            value = rng.uniform(0.5, 2.0, self.shape)
+        elif self.kind == "int":
+            value = rng.integers(int(self.low), int(self.high), self.shape)
+        elif self.kind == "index":
+            value = rng.integers(0, int(self.high), self.shape)
+        elif self.kind == "bool":
+            value = rng.random(self.shape) < 0.5
+        else:
+            raise ValueError(f"unknown input kind {self.kind!r}")
+        dtype = self.dtype or (float_dtype if self.is_float else _default_dtype(self.kind))
+        return np.asarray(value).astype(dtype)
+
+
+def _default_dtype(kind: str) -> str:
+    return {"bool": "bool"}.get(kind, "int32")
+
+
+@dataclasses.dataclass
+class OpCase:
+    """One op under test; see the module docstring.
+
+    ``fn``, ``numpy`` and ``torch`` take the generated inputs positionally
+    (bake static arguments into lambdas). ``variants`` lists tuples of
+    ``Input``, one tuple per input configuration.
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    variants: Sequence[tuple]
+    numpy: Callable[..., Any] | None = None
+    torch: Callable[..., Any] | None = None
+    grad: bool = True
+    grad2: bool = False
+    dtypes: tuple = ("float32", "float64")
+    rtol: float | None = None
+    atol: float | None = None
+    grad_rtol: float = 1e-5
+    torch_grad: bool = True
+    noncontiguous: bool = True
+
+    def tolerance(self, dtype: str) -> tuple[float, float]:
+        base = {"float64": (1e-10, 1e-12), "float32": (2e-5, 2e-6), "float16": (2e-2, 2e-3),
+                "bfloat16": (4e-2, 1e-2)}.get(dtype, (0, 0))  # fmt: skip
+        return (self.rtol or base[0], self.atol or base[1])
+
+
+# -- helpers --------------------------------------------------------------------------
+
+
+def _rng(*parts: Any) -> np.random.Generator:
+    return np.random.default_rng(zlib.crc32(repr(parts).encode()))
+
+
+def make_inputs(case: OpCase, index: int, dtype: str) -> list[np.ndarray]:
+    rng = _rng(case.name, index)
+    return [spec.generate(rng, dtype) for spec in case.variants[index]]
+
+
+def _noncontiguous(array: np.ndarray) -> np.ndarray:
+    """The same values in a strided (non-contiguous) buffer."""
+    if array.ndim == 0 or array.size == 0:
+        return array
+    padded = np.zeros((*array.shape[:-1], array.shape[-1] * 2), dtype=array.dtype)
+    padded[..., ::2] = array
+    view = padded[..., ::2]
+    assert not view.flags.c_contiguous or array.shape[-1] == 1
+    return view
+
+
+def _outputs(result: Any) -> list:
+    if isinstance(result, (tuple, list)):
+        return [r for r in result]
+    return [result]
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    return np.asarray(x.numpy() if isinstance(x, Tensor) else x)
+
+
+def _assert_close(actual, expected, rtol, atol, what: str) -> None:
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    if actual.dtype == bool or expected.dtype == bool or np.issubdtype(expected.dtype, np.integer):
+        np.testing.assert_array_equal(actual, expected, err_msg=what)
+        return
+    np.testing.assert_allclose(
+        actual.astype(np.float64), expected.astype(np.float64), rtol=rtol, atol=atol, err_msg=what
+    )
+
+
+class _ShapeRuleChecker:
+    """An interpreter that runs each bind eagerly and checks the primitive's shape rule."""
+
+    def __init__(self):
+        self.seen: set[str] = set()
+
+    def __call__(self, prim, args, params):
+        from nerve.autodiff.tape import eager_bind
+
+        result = eager_bind(prim, args, params)
+        self.seen.add(prim.name)
+        predicted = prim.shape_rule(*(Aval(a.shape, a.dtype) for a in args), **params)
+        actual = result if prim.multiple_results else (result,)
+        predicted = predicted if prim.multiple_results else (predicted,)
+        assert len(predicted) == len(actual), f"{prim.name}: shape rule output count"
+        for p, a in zip(predicted, actual):
+            assert (tuple(p.shape), p.dtype) == (a.shape, a.dtype), (
+                f"{prim.name}{params}: shape rule says {tuple(p.shape)} {p.dtype}, "
+                f"kernel gave {a.shape} {a.dtype}"
+            )
+        return result
+
+
+def run_with_shape_rules(fn: Callable[[], Any]) -> tuple[Any, set[str]]:
+    """Run ``fn`` checking every primitive's shape rule; return its result and the
+    names of the primitives it bound."""
+    checker = _ShapeRuleChecker()
+    registry.push_interpreter(checker)
+    try:
+        return fn(), checker.seen
+    finally:
+        registry.pop_interpreter()
+
+
+# -- the checks ------------------------------------------------------------------------
+
+
+def check_forward(case: OpCase, index: int, dtype: str) -> None:
+    arrays = make_inputs(case, index, dtype)
+    result, _ = run_with_shape_rules(lambda: case.fn(*arrays_as_tensors(arrays)))
+    outputs = _outputs(result)
+    for out in outputs:
+        assert isinstance(out, Tensor), f"{case.name} returned {type(out).__name__}, not Tensor"
+    rtol, atol = case.tolerance(dtype)
+    if case.numpy is not None:
+        expected = _outputs(case.numpy(*[a.astype(np.float64) if a.dtype.kind == "f" else a
+                                         for a in arrays]))  # fmt: skip
+        assert len(expected) == len(outputs), f"{case.name}: {len(outputs)} outputs"
+        for i, (out, exp) in enumerate(zip(outputs, expected)):
+            exp = np.asarray(exp)
+            if exp.dtype.kind == "f" and _to_numpy(out).dtype.kind == "f":
+                exp = exp.astype(out.dtype if out.dtype != "bfloat16" else np.float32)
+            _assert_close(_to_numpy(out), exp, rtol, atol, f"{case.name} output {i} ({dtype})")
+    if case.noncontiguous:
+        strided = [_noncontiguous(a) for a in arrays]
+        again = _outputs(case.fn(*arrays_as_tensors(strided)))
+        for i, (a, b) in enumerate(zip(again, outputs)):
+            _assert_close(_to_numpy(a), _to_numpy(b), 0, 0, f"{case.name} output {i} strided")
+
+
+def arrays_as_tensors(arrays: list[np.ndarray]) -> list[Tensor]:
+    return [nerve.ops.convert_to_tensor(a) for a in arrays]
+
+
+def _differentiable_positions(case: OpCase, index: int) -> list[int]:
+    return [i for i, s in enumerate(case.variants[index]) if s.is_float and s.differentiable]
+
+
+def _float_outputs(outputs: list) -> list[int]:
+    return [i for i, o in enumerate(outputs) if o.dtype in ("float32", "float64", "float16")]
+
+
+def _vjp(case: OpCase, arrays: list[np.ndarray], positions: list[int], cotangents: list):
+    """Our gradients of sum_i <cotangent_i, output_i> with respect to ``positions``."""
+    tensors = arrays_as_tensors(arrays)
+    with nerve.GradientTape() as tape:
+        for p in positions:
+            tape.watch(tensors[p])
+        outputs = _outputs(case.fn(*tensors))
+        total = None
+        for i, ct in cotangents:
+            term = nerve.ops.sum(outputs[i] * nerve.ops.convert_to_tensor(ct))
+            total = term if total is None else total + term
+    grads = tape.gradient(total, [tensors[p] for p in positions], unconnected_gradients="zero")
+    return outputs, grads
+
+
+def check_gradient(case: OpCase, index: int) -> None:
+    """Directional derivative of <u, f(x)> along v: autodiff vs central differences."""
+    arrays = make_inputs(case, index, "float64")
+    positions = _differentiable_positions(case, index)
+    if not positions:
+        return
+    rng = _rng(case.name, index, "grad")
+    outputs = _outputs(case.fn(*arrays_as_tensors(arrays)))
+    cts = [(i, rng.standard_normal(outputs[i].shape)) for i in _float_outputs(outputs)]
+    if not cts:
+        return
+    _, grads = _vjp(case, arrays, positions, cts)
+    for p, g in zip(positions, grads):
+        assert g.shape == arrays[p].shape, f"{case.name}: gradient shape {g.shape} for input {p}"
+        assert g.dtype == "float64", f"{case.name}: gradient dtype {g.dtype} for float64 input"
+    directions = {p: rng.standard_normal(arrays[p].shape) for p in positions}
+    analytic = sum(float(np.sum(_to_numpy(g) * directions[p])) for p, g in zip(positions, grads))
+
+    def objective(step: float) -> float:
+        moved = [a + step * directions[i] if i in directions else a for i, a in enumerate(arrays)]
+        outs = _outputs(case.fn(*arrays_as_tensors(moved)))
+        return sum(float(np.sum(_to_numpy(outs[i]) * ct)) for i, ct in cts)
+
+    h = 1e-6
+    numeric = (objective(h) - objective(-h)) / (2 * h)
+    assert abs(analytic - numeric) <= case.grad_rtol * (1 + abs(numeric)), (
+        f"{case.name} variant {index}: autodiff directional derivative {analytic!r} vs "
+        f"finite differences {numeric!r}"
+    )
+
+
+def check_torch(case: OpCase, index: int) -> None:
+    torch = importlib.import_module("torch")
+    arrays = make_inputs(case, index, "float64")
+    positions = _differentiable_positions(case, index) if case.grad and case.torch_grad else []
+    torch_inputs = []
+    for i, a in enumerate(arrays):
+        t = torch.from_numpy(np.array(a))
+        if i in positions:
+            t.requires_grad_(True)
+        torch_inputs.append(t)
+    expected = _outputs(case.torch(*torch_inputs))
+    ours = _outputs(case.fn(*arrays_as_tensors(arrays)))
+    assert len(expected) == len(ours), f"{case.name}: output count vs torch"
+    for i, (o, e) in enumerate(zip(ours, expected)):
+        e = e.detach().numpy() if hasattr(e, "detach") else np.asarray(e)
+        _assert_close(_to_numpy(o), e, 1e-9, 1e-12, f"{case.name} output {i} vs torch")
+    if not positions:
+        return
+    rng = _rng(case.name, index, "torch")
+    float_outs = _float_outputs(ours)
+    cts = [(i, rng.standard_normal(ours[i].shape)) for i in float_outs]
+    if not cts:
+        return
+    total = sum((expected[i] * torch.from_numpy(ct)).sum() for i, ct in cts)
+    torch_grads = torch.autograd.grad(
+        total, [torch_inputs[p] for p in positions], allow_unused=True
+    )
+    _, grads = _vjp(case, arrays, positions, cts)
+    for p, g, tg in zip(positions, grads, torch_grads):
+        tg = np.zeros(arrays[p].shape) if tg is None else tg.numpy()
+        _assert_close(_to_numpy(g), tg, 1e-8, 1e-10, f"{case.name} gradient of input {p} vs torch")
+
+
+def check_second_order(case: OpCase, index: int) -> None:
+    """Gradient of g(x) = <grad_x <u, f(x)>, w> by autodiff vs finite differences."""
+    arrays = make_inputs(case, index, "float64")
+    positions = _differentiable_positions(case, index)
+    rng = _rng(case.name, index, "grad2")
+    outputs = _outputs(case.fn(*arrays_as_tensors(arrays)))
+    cts = [(i, rng.standard_normal(outputs[i].shape)) for i in _float_outputs(outputs)]
+    ws = {p: rng.standard_normal(arrays[p].shape) for p in positions}
+
+    def g_of(tensors):
+        _, grads = _vjp_tensors(case, tensors, positions, cts)
+        total = None
+        for p, g in zip(positions, grads):
+            term = nerve.ops.sum(g * nerve.ops.convert_to_tensor(ws[p]))
+            total = term if total is None else total + term
+        return total
+
+    tensors = arrays_as_tensors(arrays)
+    with nerve.GradientTape() as outer:
+        for p in positions:
+            outer.watch(tensors[p])
+        value = g_of(tensors)
+    second = outer.gradient(value, [tensors[p] for p in positions], unconnected_gradients="zero")
+    directions = {p: rng.standard_normal(arrays[p].shape) for p in positions}
+    analytic = sum(float(np.sum(_to_numpy(s) * directions[p])) for p, s in zip(positions, second))
+
+    def objective(step: float) -> float:
+        moved = [a + step * directions[i] if i in directions else a for i, a in enumerate(arrays)]
+        return float(g_of(arrays_as_tensors(moved)))
+
+    h = 1e-5
+    numeric = (objective(h) - objective(-h)) / (2 * h)
+    assert abs(analytic - numeric) <= 1e-4 * (1 + abs(numeric)), (
+        f"{case.name} variant {index}: second-order {analytic!r} vs finite differences {numeric!r}"
+    )
+
+
+def _vjp_tensors(case: OpCase, tensors: list, positions: list[int], cotangents: list):
+    with nerve.GradientTape() as tape:
+        for p in positions:
+            tape.watch(tensors[p])
+        outputs = _outputs(case.fn(*tensors))
+        total = None
+        for i, ct in cotangents:
+            term = nerve.ops.sum(outputs[i] * nerve.ops.convert_to_tensor(ct))
+            total = term if total is None else total + term
+    return outputs, tape.gradient(
+        total, [tensors[p] for p in positions], unconnected_gradients="zero"
+    )
+
+
+# -- pytest generation -------------------------------------------------------------------
+
+
+def op_tests(cases: Sequence[OpCase]) -> dict[str, Callable]:
+    """Pytest test functions for a table of cases; put them in a test module with
+    ``globals().update(op_tests(CASES))``."""
+    import pytest
+
+    names = [c.name for c in cases]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise ValueError(f"duplicate OpCase names: {sorted(duplicates)}")
+
+    def params(select: Callable[[OpCase], bool], with_dtype: bool = False):
+        out = []
+        for case in cases:
+            if not select(case):
+                continue
+            for index in range(len(case.variants)):
+                if with_dtype:
+                    for dtype in case.dtypes:
+                        out.append(
+                            pytest.param(case, index, dtype, id=f"{case.name}-{index}-{dtype}")
+                        )
+                else:
+                    out.append(pytest.param(case, index, id=f"{case.name}-{index}"))
+        return out
+
+    @pytest.mark.parametrize("case,index,dtype", params(lambda c: True, with_dtype=True))
+    def test_forward(case, index, dtype):
+        if dtype == "bfloat16":
+            pytest.importorskip("ml_dtypes")
+        check_forward(case, index, dtype)
+
+    @pytest.mark.parametrize("case,index", params(lambda c: c.grad))
+    def test_gradient(case, index):
+        check_gradient(case, index)
+
+    @pytest.mark.parametrize("case,index", params(lambda c: c.torch is not None))
+    def test_torch(case, index):
+        pytest.importorskip("torch")
+        check_torch(case, index)
+
+    @pytest.mark.parametrize("case,index", params(lambda c: c.grad and c.grad2))
+    def test_second_order(case, index):
+        check_second_order(case, index)
+
+    tests = {"test_forward": test_forward, "test_gradient": test_gradient, "test_torch": test_torch}
+    if any(c.grad and c.grad2 for c in cases):
+        tests["test_second_order"] = test_second_order
+    return tests
