@@ -11,7 +11,7 @@ Keras-style API, on NumPy (and CuPy on NVIDIA GPUs).
 """
 
 from nerve import autodiff as _autodiff  # installs the eager interpreter
-from nerve import ops
+from nerve import ops, random
 from nerve.autodiff import GradientTape, custom_gradient, grad, stop_recording, value_and_grad
 from nerve.backend import device
 from nerve.core import config
@@ -29,6 +29,7 @@ __all__ = [
     "device",
     "grad",
     "ops",
+    "random",
     "result_type",
     "standardize_dtype",
     "stop_recording",

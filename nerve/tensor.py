@@ -28,6 +28,9 @@ from nerve.backend import backend_of, get_backend
 from nerve.core import dtypes
 from nerve.core.errors import DTypeError, ShapeError, with_location
 
+# Backend dtype object -> nerve dtype name; dtype objects are hashable in every backend.
+_DTYPE_NAMES: dict = {}
+
 
 class Tensor:
     """An immutable n-d array of one dtype on one device."""
@@ -44,7 +47,11 @@ class Tensor:
 
     @property
     def dtype(self) -> str:
-        return backend_of(self._value).dtype_name(self._value)
+        native = self._value.dtype
+        name = _DTYPE_NAMES.get(native)
+        if name is None:
+            name = _DTYPE_NAMES[native] = backend_of(self._value).dtype_name(self._value)
+        return name
 
     @property
     def ndim(self) -> int:

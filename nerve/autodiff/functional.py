@@ -4,7 +4,7 @@
 >>> from nerve import ops
 >>> f = lambda a: ops.sum(ops.sin(a) * a)
 >>> round(float(nerve.grad(f)(2.0)), 5)           # sin(2) + 2 cos(2)
-0.07700
+0.077
 >>> round(float(nerve.grad(nerve.grad(f))(2.0)), 5)   # 2 cos(2) - 2 sin(2)
 -2.65089
 """

@@ -16,11 +16,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from nerve.backend import backend_of, get_backend
+from nerve.backend import registry as _backend_registry
 from nerve.core import tree
 from nerve.core.dtypes import is_differentiable
 from nerve.core.errors import NerveError, with_location
 from nerve.primitives.registry import Primitive, set_base_interpreter
 from nerve.tensor import Tensor, Variable, _new_tensor
+
+_BACKEND_BY_TYPE = _backend_registry._BY_ARRAY_TYPE
+_object_new = object.__new__
 
 # Tapes that are inside their ``with`` block and not paused, innermost last.
 _recording: list[GradientTape] = []
@@ -247,15 +251,26 @@ def record(prim, args: tuple, params: dict, outputs: tuple) -> None:
 
 def eager_bind(prim: Primitive, args: tuple, params: dict) -> Any:
     """Run ``prim`` now on the backend owning its inputs, and record it if needed."""
-    if args:
-        backend = backend_of(args[0]._value)
+    # Unrolled for one and two inputs: this function runs for every eager op.
+    n = len(args)
+    if n == 2:
+        x, y = args
+        first = x._value
+        values = (first, y._value)
+    elif n == 1:
+        first = args[0]._value
+        values = (first,)
+    elif n:
         values = [a._value for a in args]
+        first = values[0]
+    if n:
+        backend = _BACKEND_BY_TYPE.get(type(first)) or backend_of(first)
     else:
         backend = get_backend()
         values = ()
     kernel = backend._kernels.get(prim.kernel) or backend.kernel(prim.kernel)
     try:
-        out = kernel(*values, **params)
+        out = kernel(*values, **params) if params else kernel(*values)
     except NerveError:
         raise
     except Exception as error:
@@ -264,10 +279,11 @@ def eager_bind(prim: Primitive, args: tuple, params: dict) -> Any:
         result = tuple(_new_tensor(o) for o in out)
         if _recording and prim.differentiable:
             record(prim, args, params, result)
-    else:
-        result = _new_tensor(out)
-        if _recording and prim.differentiable:
-            record(prim, args, params, (result,))
+        return result
+    result = _object_new(Tensor)
+    result._value = out
+    if _recording and prim.differentiable:
+        record(prim, args, params, (result,))
     return result
 
 

@@ -33,6 +33,18 @@ class Backend(abc.ABC):
 
     def __init__(self, kernels: dict[str, Callable[..., Any]]):
         self._kernels = dict(kernels)
+        self._scalars: dict = {}
+
+    def scalar(self, value: Any, dtype: str) -> Any:
+        """A 0-d array of ``value``; cached, since Python constants recur in every step.
+        Arrays are never written in place, so sharing them is safe."""
+        key = (type(value), value, dtype)
+        array = self._scalars.get(key)
+        if array is None:
+            array = self.asarray(value, dtype)
+            if len(self._scalars) < 4096:
+                self._scalars[key] = array
+        return array
 
     # -- kernels --------------------------------------------------------------
     def kernel(self, name: str) -> Callable[..., Any]:

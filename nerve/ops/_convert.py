@@ -6,6 +6,7 @@ one dtype it returns them untouched after two type checks and one dtype compare.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from nerve.backend import backend_of
@@ -16,6 +17,8 @@ from nerve.tensor import Tensor, Variable, _new_tensor, convert_to_tensor
 
 _TENSOR_TYPES = (Tensor, Variable)
 _SCALARS = (bool, int, float)
+_object_new = object.__new__
+_FLOATS = frozenset(dtypes.FLOAT_TYPES)
 
 
 def tensor(x: Any) -> Tensor:
@@ -30,28 +33,42 @@ def tensor(x: Any) -> Tensor:
 
 def scalar_tensor(value: Any, like: Tensor) -> Tensor:
     """A 0-d tensor of ``like``'s dtype, on ``like``'s device."""
-    backend = backend_of(like._value)
-    return _new_tensor(backend.asarray(value, backend.dtype_name(like._value)))
+    t = _object_new(Tensor)
+    t._value = backend_of(like._value).scalar(value, like.dtype)
+    return t
 
 
 def cast(x: Any, dtype: str) -> Tensor:
     """``x`` converted to ``dtype``."""
-    from nerve.core.dtypes import standardize_dtype
-
     x = tensor(x)
-    dtype = standardize_dtype(dtype)
+    dtype = dtypes.standardize_dtype(dtype)
     return x if x.dtype == dtype else ew.cast_p.bind(x, dtype=dtype)
+
+
+def promote2(x1: Any, x2: Any) -> tuple[Tensor, Tensor]:
+    """``promote`` for two operands, with fast paths for the common cases of eager
+    arithmetic: two tensors of one dtype, and a tensor with a Python scalar."""
+    if isinstance(x1, Tensor):
+        if isinstance(x2, Tensor):
+            d1, d2 = x1._value.dtype, x2._value.dtype
+            if d1 is d2 or d1 == d2:
+                return x1, x2
+        elif type(x2) in _SCALARS and _keeps_dtype(x1.dtype, type(x2)):
+            return x1, scalar_tensor(x2, x1)
+    elif isinstance(x2, Tensor) and type(x1) in _SCALARS and _keeps_dtype(x2.dtype, type(x1)):
+        return scalar_tensor(x1, x2), x2
+    a, b = promote(x1, x2)
+    return a, b
+
+
+@functools.lru_cache(maxsize=256)
+def _keeps_dtype(dtype: str, scalar_type: type) -> bool:
+    return dtypes.result_type(dtype, scalar_type) == dtype
 
 
 def promote(*xs: Any, extra: tuple = ()) -> list[Tensor]:
     """Convert ``xs`` to tensors of their promoted dtype (Python scalars are weak).
     ``extra`` joins more types into the promotion, e.g. ``(float,)`` to force a float."""
-    if len(xs) == 2 and not extra:
-        x1, x2 = xs
-        t1, t2 = type(x1), type(x2)
-        if (t1 is Tensor or t1 is Variable) and (t2 is Tensor or t2 is Variable):
-            if x1._value.dtype == x2._value.dtype:
-                return [x1, x2]
     kinds = []
     converted = []
     for x in xs:
@@ -72,7 +89,7 @@ def promote(*xs: Any, extra: tuple = ()) -> list[Tensor]:
         if isinstance(c, Tensor):
             out.append(cast(c, dtype))
         elif like is not None:
-            out.append(_new_tensor(backend_of(like._value).asarray(c, dtype)))
+            out.append(_new_tensor(backend_of(like._value).scalar(c, dtype)))
         else:
             out.append(convert_to_tensor(c, dtype))
     return out
@@ -80,6 +97,8 @@ def promote(*xs: Any, extra: tuple = ()) -> list[Tensor]:
 
 def to_float(x: Any) -> Tensor:
     """``x`` as a float tensor: ints and bools become floatx (as in Keras)."""
+    if type(x) is Tensor and x.dtype in _FLOATS:
+        return x
     x = tensor(x)
     return x if dtypes.is_float(x.dtype) else cast(x, config.floatx())
 

@@ -18,7 +18,7 @@ import math
 from typing import Any
 
 from nerve.core import dtypes
-from nerve.ops._convert import cast, promote, require_bool, tensor, to_float
+from nerve.ops._convert import cast, promote, promote2, require_bool, tensor, to_float
 from nerve.primitives import elementwise as ew
 from nerve.tensor import Tensor
 
@@ -67,10 +67,31 @@ def _predicate(prim, doc: str, integer_answer: bool):
     return op
 
 
+def _is_float_tensor(x: Tensor) -> bool:
+    return x.dtype in dtypes.FLOAT_TYPES
+
+
 def _binary(prim, doc: str, extra: tuple = ()):
-    def op(x1: Any, x2: Any) -> Tensor:
-        a, b = promote(x1, x2, extra=extra)
-        return prim.bind(a, b)
+    bind = prim.bind
+    if extra:
+
+        def op(x1: Any, x2: Any) -> Tensor:
+            if type(x1) is Tensor and type(x2) is Tensor:
+                d1, d2 = x1._value.dtype, x2._value.dtype
+                if (d1 is d2 or d1 == d2) and _is_float_tensor(x1):
+                    return bind(x1, x2)
+            a, b = promote(x1, x2, extra=extra)
+            return bind(a, b)
+    else:
+
+        def op(x1: Any, x2: Any) -> Tensor:
+            # Fast path: two plain tensors of one dtype need no conversion.
+            if type(x1) is Tensor and type(x2) is Tensor:
+                d1, d2 = x1._value.dtype, x2._value.dtype
+                if d1 is d2 or d1 == d2:
+                    return bind(x1, x2)
+            a, b = promote2(x1, x2)
+            return bind(a, b)
 
     op.__name__ = prim.name
     op.__doc__ = doc

@@ -1,0 +1,1 @@
+"""The bottom layer: dtypes and promotion, config, errors, nested structures."""

@@ -1,0 +1,18 @@
+"""The primitive registry and every primitive, one block each, by family.
+
+Importing this package registers all primitives.
+"""
+
+from nerve.primitives import (  # noqa: F401
+    creation,
+    elementwise,
+    indexing,
+    linalg,
+    nn,
+    random,
+    reduction,
+    shape,
+)
+from nerve.primitives.registry import PRIMITIVES, Aval, Primitive
+
+__all__ = ["PRIMITIVES", "Aval", "Primitive"]

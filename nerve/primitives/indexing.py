@@ -1,0 +1,3 @@
+"""Indexing primitives."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Nn primitives."""
+
+from __future__ import annotations

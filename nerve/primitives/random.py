@@ -1,0 +1,3 @@
+"""Random primitives."""
+
+from __future__ import annotations
