@@ -1,4 +1,4 @@
-"""Reductions over any axes, with ``keepdims`` (Keras names and arguments).
+"""Reductions and scans over any axes (Keras names and arguments).
 
 >>> from nerve import ops
 >>> x = ops.convert_to_tensor([[1.0, 2.0], [3.0, 4.0]])
@@ -6,6 +6,10 @@
 array([4., 6.], dtype=float32)
 >>> ops.mean(x, axis=-1, keepdims=True).shape
 (2, 1)
+>>> ops.argmax(x, axis=1).numpy()
+array([1, 1], dtype=int32)
+>>> ops.cumsum(x).numpy()
+array([ 1.,  3.,  6., 10.], dtype=float32)
 """
 
 from __future__ import annotations
@@ -13,14 +17,21 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nerve.core.errors import normalize_axes
-from nerve.ops._convert import cast, tensor, to_float
+from nerve.core.errors import normalize_axes, normalize_axis
+from nerve.ops._convert import cast, require_bool, tensor, to_float
+from nerve.ops.core import stop_gradient
+from nerve.primitives import elementwise as ew
 from nerve.primitives import reduction as rp
+from nerve.primitives import shape as sp
 from nerve.tensor import Tensor
 
-__all__ = ["max", "mean", "min", "sum"]
+__all__ = [
+    "all", "any", "argmax", "argmin", "cumprod", "cumsum", "logsumexp", "max", "mean", "min",
+    "prod", "std", "sum", "var",
+]  # fmt: skip
 
-# Small integers are summed in int32, as Keras 3 (following JAX) does.
+# Small integers and bools are summed (and multiplied) in int32, as Keras 3 (following
+# JAX) does.
 _SUM_DTYPE = {"bool": "int32", "uint8": "int32", "int8": "int32", "int16": "int32"}
 
 
@@ -28,26 +39,65 @@ def _axes(x: Tensor, axis: Any, op: str) -> tuple:
     return tuple(sorted(normalize_axes(axis, x.ndim, op)))
 
 
-def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """Sum over ``axis`` (all axes when ``None``)."""
+def _widen(x: Any) -> Tensor:
     x = tensor(x)
-    x = cast(x, _SUM_DTYPE.get(x.dtype, x.dtype))
+    return cast(x, _SUM_DTYPE.get(x.dtype, x.dtype))
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Sum over ``axis`` (all axes when ``None``; an int or a tuple, negatives count
+    from the end). Bools and small integers are summed in int32."""
+    x = _widen(x)
     return rp.reduce_sum_p.bind(x, axes=_axes(x, axis, "sum"), keepdims=bool(keepdims))
+
+
+def prod(x: Any, axis: Any = None, keepdims: bool = False, dtype: str | None = None) -> Tensor:
+    """Product over ``axis``. Its gradient is exact also where entries are zero.
+
+    >>> from nerve import ops
+    >>> ops.prod(ops.convert_to_tensor([[1.0, 2.0], [3.0, 4.0]]), axis=1).numpy()
+    array([ 2., 12.], dtype=float32)
+    """
+    x = _widen(x) if dtype is None else cast(x, dtype)
+    return rp.reduce_prod_p.bind(x, axes=_axes(x, axis, "prod"), keepdims=bool(keepdims))
 
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Arithmetic mean over ``axis``; integer inputs give floatx."""
     x = to_float(x)
-    axes = _axes(x, axis, "mean")
-    count = math.prod(x.shape[a] for a in axes)
-    total = rp.reduce_sum_p.bind(x, axes=axes, keepdims=bool(keepdims))
-    from nerve.ops.elementwise import divide
+    return _mean(x, _axes(x, axis, "mean"), bool(keepdims))
 
-    return divide(total, float(count))
+
+def _mean(x: Tensor, axes: tuple, keepdims: bool) -> Tensor:
+    count = math.prod(x.shape[a] for a in axes)
+    total = rp.reduce_sum_p.bind(x, axes=axes, keepdims=keepdims)
+    # An empty mean is 0/0 = nan, as in NumPy.
+    return ew.mul(total, ew.scalar(1.0 / count if count else math.nan, total))
+
+
+def var(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Population variance over ``axis`` (divides by N, as Keras does).
+
+    >>> from nerve import ops
+    >>> float(ops.var(ops.convert_to_tensor([1.0, 2.0, 3.0, 4.0])))
+    1.25
+    """
+    x = to_float(x)
+    axes = _axes(x, axis, "var")
+    centered = ew.sub(x, _mean(x, axes, True))
+    return _mean(ew.mul(centered, centered), axes, bool(keepdims))
+
+
+def std(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Population standard deviation over ``axis``: ``sqrt(var(x))``."""
+    x = to_float(x)
+    _axes(x, axis, "std")  # errors name std, not var
+    return ew.sqrt_p.bind(var(x, axis=axis, keepdims=keepdims))
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False, initial: Any = None) -> Tensor:
-    """Maximum over ``axis``."""
+    """Maximum over ``axis``. Where several entries attain it, the gradient is shared
+    evenly among them."""
     x = tensor(x)
     out = rp.reduce_max_p.bind(x, axes=_axes(x, axis, "max"), keepdims=bool(keepdims))
     if initial is not None:
@@ -58,7 +108,7 @@ def max(x: Any, axis: Any = None, keepdims: bool = False, initial: Any = None) -
 
 
 def min(x: Any, axis: Any = None, keepdims: bool = False, initial: Any = None) -> Tensor:
-    """Minimum over ``axis``."""
+    """Minimum over ``axis``; ties share the gradient as in ``max``."""
     x = tensor(x)
     out = rp.reduce_min_p.bind(x, axes=_axes(x, axis, "min"), keepdims=bool(keepdims))
     if initial is not None:
@@ -66,3 +116,84 @@ def min(x: Any, axis: Any = None, keepdims: bool = False, initial: Any = None) -
 
         out = minimum(out, initial)
     return out
+
+
+def any(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Whether any entry along ``axis`` is true (nonzero); bool result."""
+    x = require_bool(x)
+    return rp.reduce_any_p.bind(x, axes=_axes(x, axis, "any"), keepdims=bool(keepdims))
+
+
+def all(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Whether every entry along ``axis`` is true (nonzero); bool result."""
+    x = require_bool(x)
+    return rp.reduce_all_p.bind(x, axes=_axes(x, axis, "all"), keepdims=bool(keepdims))
+
+
+def _arg_reduction(prim, op: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
+    x = tensor(x)
+    if axis is not None:
+        return prim.bind(x, axis=normalize_axis(axis, x.ndim, op), keepdims=bool(keepdims))
+    # Positions in the flattened tensor, as NumPy and Keras give them.
+    out = prim.bind(sp.reshape(x, (x.size,)), axis=0, keepdims=False)
+    return sp.reshape(out, (1,) * x.ndim if keepdims else ())
+
+
+def argmax(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """Position (int32) of the first maximum along ``axis``; over the flattened tensor
+    when ``axis`` is ``None``. Not differentiable."""
+    return _arg_reduction(rp.argmax_p, "argmax", x, axis, keepdims)
+
+
+def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    """Position (int32) of the first minimum along ``axis``; see ``argmax``."""
+    return _arg_reduction(rp.argmin_p, "argmin", x, axis, keepdims)
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """``log(sum(exp(x), axis))``, computed stably: the maximum is taken out first, so
+    large inputs do not overflow.
+
+    >>> from nerve import ops
+    >>> float(ops.logsumexp(ops.convert_to_tensor([1000.0, 1000.0])))
+    1000.6931...
+    """
+    x = to_float(x)
+    axes = _axes(x, axis, "logsumexp")
+    # The shift cancels in value and in gradient, so it is held constant; an infinite
+    # maximum (all -inf, or an inf) is replaced by 0 so that inf - inf gives no nan.
+    shift = stop_gradient(rp.reduce_max_p.bind(x, axes=axes, keepdims=True))
+    shift = ew.where(ew.isfinite_p.bind(shift), shift, ew.scalar(0, shift))
+    total = rp.reduce_sum_p.bind(ew.exp_p.bind(ew.sub(x, shift)), axes=axes, keepdims=True)
+    out = ew.add(ew.log_p.bind(total), shift)
+    return out if keepdims else sp.reshape(out, rp.reduced_shape(x.shape, axes, False))
+
+
+def _scan_input(x: Any, axis: Any, dtype: str | None, op: str) -> tuple[Tensor, int]:
+    x = tensor(x)
+    if dtype is not None:
+        x = cast(x, dtype)
+    elif x.dtype == "bool":
+        x = cast(x, "int32")  # as Keras: a running count
+    if axis is None:
+        return sp.reshape(x, (x.size,)), 0
+    return x, normalize_axis(axis, x.ndim, op)
+
+
+def cumsum(x: Any, axis: int | None = None, dtype: str | None = None) -> Tensor:
+    """Running sum along ``axis``; over the flattened tensor when ``axis`` is ``None``.
+
+    >>> from nerve import ops
+    >>> ops.cumsum(ops.convert_to_tensor([[1, 2], [3, 4]]), axis=0).numpy()
+    array([[1, 2],
+           [4, 6]], dtype=int32)
+    """
+    x, axis = _scan_input(x, axis, dtype, "cumsum")
+    return rp.cumsum_p.bind(x, axis=axis, reverse=False, exclusive=False)
+
+
+def cumprod(x: Any, axis: int | None = None, dtype: str | None = None) -> Tensor:
+    """Running product along ``axis``; over the flattened tensor when ``axis`` is
+    ``None``. Its gradient is exact also where entries are zero."""
+    x, axis = _scan_input(x, axis, dtype, "cumprod")
+    return rp.cumprod_p.bind(x, axis=axis, reverse=False, exclusive=False)

@@ -9,15 +9,34 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
 from nerve.core.errors import ShapeError, normalize_axes, normalize_axis, with_location
-from nerve.ops._convert import tensor
+from nerve.ops._convert import promote, tensor
+from nerve.primitives import indexing as ip
 from nerve.primitives import shape as sp
-from nerve.tensor import Tensor
+from nerve.tensor import Tensor, convert_to_tensor
 
-__all__ = ["broadcast_to", "expand_dims", "reshape", "squeeze", "transpose"]
+__all__ = [
+    "broadcast_to",
+    "concatenate",
+    "expand_dims",
+    "flip",
+    "moveaxis",
+    "pad",
+    "ravel",
+    "repeat",
+    "reshape",
+    "roll",
+    "split",
+    "squeeze",
+    "stack",
+    "swapaxes",
+    "tile",
+    "transpose",
+]
 
 
 def _resolve_shape(x: Tensor, new_shape: Any) -> tuple:
@@ -89,3 +108,296 @@ def squeeze(x: Any, axis: Any = None) -> Tensor:
                     )
                 )
     return sp.reshape(x, tuple(d for i, d in enumerate(x.shape) if i not in axes))
+
+
+def ravel(x: Any) -> Tensor:
+    """``x`` flattened to one axis (row-major)."""
+    x = tensor(x)
+    return sp.reshape(x, (x.size,))
+
+
+def moveaxis(x: Any, source: Any, destination: Any) -> Tensor:
+    """Move axes ``source`` to positions ``destination`` (ints or sequences of ints).
+
+    >>> from nerve import ops
+    >>> ops.moveaxis(ops.zeros((2, 3, 4)), 0, -1).shape
+    (3, 4, 2)
+    """
+    x = tensor(x)
+    source = normalize_axes(source, x.ndim, "moveaxis")
+    destination = normalize_axes(destination, x.ndim, "moveaxis")
+    if len(source) != len(destination):
+        raise ShapeError(
+            with_location(
+                f"moveaxis: source {source} and destination {destination} must have the "
+                "same number of axes."
+            )
+        )
+    order = [a for a in range(x.ndim) if a not in source]
+    for dest, src in sorted(zip(destination, source)):
+        order.insert(dest, src)
+    return sp.transpose(x, tuple(order))
+
+
+def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
+    """Exchange two axes."""
+    x = tensor(x)
+    axes = list(range(x.ndim))
+    a = normalize_axis(axis1, x.ndim, "swapaxes")
+    b = normalize_axis(axis2, x.ndim, "swapaxes")
+    axes[a], axes[b] = axes[b], axes[a]
+    return sp.transpose(x, tuple(axes))
+
+
+def concatenate(xs: Any, axis: int | None = 0) -> Tensor:
+    """Join tensors along an existing ``axis`` (flattened first when ``axis`` is ``None``).
+
+    >>> from nerve import ops
+    >>> ops.concatenate([ops.zeros((2, 3)), ops.ones((1, 3))]).shape
+    (3, 3)
+    """
+    xs = list(xs)
+    if not xs:
+        raise ValueError(with_location("concatenate: needs at least one tensor."))
+    xs = promote(*xs)
+    if axis is None:
+        xs = [ravel(x) for x in xs]
+        axis = 0
+    ndim = xs[0].ndim
+    if ndim == 0:
+        raise ShapeError(with_location("concatenate: cannot join scalars (rank-0 tensors)."))
+    return sp.concatenate(xs, normalize_axis(axis, ndim, "concatenate"))
+
+
+def stack(x: Any, axis: int = 0) -> Tensor:
+    """Join tensors of one shape along a new ``axis``.
+
+    >>> from nerve import ops
+    >>> ops.stack([ops.zeros((2,)), ops.ones((2,))], axis=1).shape
+    (2, 2)
+    """
+    xs = promote(*x) if len(x) else []
+    if not xs:
+        raise ValueError(with_location("stack: needs at least one tensor."))
+    shapes = {t.shape for t in xs}
+    if len(shapes) > 1:
+        raise ShapeError(
+            with_location(f"stack: all inputs must have one shape, got {sorted(shapes)}.")
+        )
+    axis = normalize_axis(axis, xs[0].ndim + 1, "stack")
+    return sp.concatenate([expand_dims(t, axis) for t in xs], axis)
+
+
+def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list:
+    """Split along ``axis`` into equal sections (an int) or at the given indices.
+
+    >>> from nerve import ops
+    >>> [t.shape for t in ops.split(ops.zeros((5, 2)), [1, 3])]
+    [(1, 2), (2, 2), (2, 2)]
+    """
+    x = tensor(x)
+    axis = normalize_axis(axis, x.ndim, "split")
+    size = x.shape[axis]
+    if isinstance(indices_or_sections, int):
+        sections = indices_or_sections
+        if sections <= 0 or size % sections:
+            raise ShapeError(
+                with_location(
+                    f"split: axis {axis} of size {size} (tensor shape {x.shape}) cannot be split "
+                    f"into {sections} equal sections; pass a divisor of {size} or a list of "
+                    "split indices."
+                )
+            )
+        bounds = [i * (size // sections) for i in range(sections + 1)]
+    else:
+        points = [int(i) for i in indices_or_sections]
+        # Split points clamp to the axis, as in NumPy.
+        bounds = [0, *(min(max(p + size if p < 0 else p, 0), size) for p in points), size]
+    pieces = []
+    for start, stop in itertools.pairwise(bounds):
+        stop = max(start, stop)
+        pieces.append(ip.getitem(x, ip.along(axis, ("slice", start, stop, None))))
+    return pieces
+
+
+def flip(x: Any, axis: Any = None) -> Tensor:
+    """Reverse the order of elements along ``axis`` (all axes when ``None``)."""
+    x = tensor(x)
+    axes = normalize_axes(axis, x.ndim, "flip")
+    if not axes:
+        return x
+    reverse = ("slice", None, None, -1)
+    return ip.getitem(x, tuple(reverse if a in axes else ip.FULL for a in range(x.ndim)))
+
+
+def roll(x: Any, shift: Any, axis: Any = None) -> Tensor:
+    """Shift elements cyclically by ``shift`` along ``axis`` (of the flattened ``x`` if ``None``).
+
+    >>> from nerve import ops
+    >>> ops.roll(ops.arange(5), 2).numpy()
+    array([3, 4, 0, 1, 2], dtype=int32)
+    """
+    x = tensor(x)
+    if axis is None:
+        return reshape(roll(ravel(x), shift, 0), x.shape)
+    shifts = (shift,) if isinstance(shift, int) else tuple(shift)
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    if len(shifts) == 1:
+        shifts = shifts * len(axes)
+    if len(axes) == 1:
+        axes = axes * len(shifts)
+    if len(shifts) != len(axes):
+        raise ShapeError(
+            with_location(f"roll: shift {shift} and axis {axis} have different lengths.")
+        )
+    for s, a in zip(shifts, axes):
+        a = normalize_axis(a, x.ndim, "roll")
+        n = x.shape[a]
+        s = int(s) % n if n else 0
+        if s:
+            tail = ip.getitem(x, ip.along(a, ("slice", n - s, n, None)))
+            head = ip.getitem(x, ip.along(a, ("slice", 0, n - s, None)))
+            x = sp.concatenate([tail, head], a)
+    return x
+
+
+def tile(x: Any, repeats: Any) -> Tensor:
+    """Repeat the whole of ``x`` ``repeats[i]`` times along axis ``i``.
+
+    >>> from nerve import ops
+    >>> ops.tile(ops.convert_to_tensor([1, 2]), 2).numpy()
+    array([1, 2, 1, 2], dtype=int32)
+    """
+    x = tensor(x)
+    reps = [int(repeats)] if isinstance(repeats, int) else [int(r) for r in repeats]
+    if any(r < 0 for r in reps):
+        raise ValueError(with_location(f"tile: repeats must be non-negative, got {reps}."))
+    ndim = max(x.ndim, len(reps))
+    reps = [1] * (ndim - len(reps)) + reps
+    shape = (1,) * (ndim - x.ndim) + x.shape
+    # (d0, d1) -> (1, d0, 1, d1) -> (r0, d0, r1, d1) -> (r0*d0, r1*d1)
+    interleaved = tuple(v for d in shape for v in (1, d))
+    spread = tuple(v for r, d in zip(reps, shape) for v in (r, d))
+    x = sp.broadcast_to(sp.reshape(x, interleaved), spread)
+    return sp.reshape(x, tuple(r * d for r, d in zip(reps, shape)))
+
+
+def repeat(x: Any, repeats: Any, axis: int | None = None) -> Tensor:
+    """Repeat each element ``repeats`` times (an int, or one count per element) along
+    ``axis`` (of the flattened ``x`` if ``None``).
+
+    >>> from nerve import ops
+    >>> ops.repeat(ops.convert_to_tensor([1, 2]), [1, 3]).numpy()
+    array([1, 2, 2, 2], dtype=int32)
+    """
+    x = tensor(x)
+    if axis is None:
+        x = ravel(x)
+        axis = 0
+    axis = normalize_axis(axis, x.ndim, "repeat")
+    n = x.shape[axis]
+    counts = repeats.tolist() if isinstance(repeats, Tensor) else repeats
+    if not isinstance(counts, int):
+        counts = [int(c) for c in counts]
+        if len(counts) == 1:
+            counts = counts[0]
+        elif len(counts) != n:
+            raise ShapeError(
+                with_location(
+                    f"repeat: {len(counts)} repeat counts for axis {axis} of size {n} "
+                    f"(tensor shape {x.shape}); pass one count or one per element."
+                )
+            )
+    if isinstance(counts, int):
+        if counts < 0:
+            raise ValueError(with_location(f"repeat: repeats must be non-negative, got {counts}."))
+        # (.., n, ..) -> (.., n, 1, ..) -> (.., n, r, ..) -> (.., n*r, ..)
+        inner = (*x.shape[: axis + 1], 1, *x.shape[axis + 1 :])
+        spread = (*x.shape[: axis + 1], counts, *x.shape[axis + 1 :])
+        merged = (*x.shape[:axis], n * counts, *x.shape[axis + 1 :])
+        return sp.reshape(sp.broadcast_to(sp.reshape(x, inner), spread), merged)
+    if any(c < 0 for c in counts):
+        raise ValueError(with_location(f"repeat: repeats must be non-negative, got {counts}."))
+    positions = [i for i, c in enumerate(counts) for _ in range(c)]
+    return _gather(x, axis, positions)
+
+
+def _gather(x: Tensor, axis: int, positions: list) -> Tensor:
+    """``x`` at Python-computed ``positions`` along ``axis``."""
+    index = convert_to_tensor(positions, "int32")
+    return ip.getitem(x, ip.along(axis, ("array", 0)), (index,))
+
+
+_PAD_MODES = ("constant", "reflect", "symmetric")
+
+
+def _pad_width(x: Tensor, pad_width: Any) -> tuple:
+    """``pad_width`` as one (before, after) pair per axis, NumPy's shorthands allowed."""
+    try:
+        if isinstance(pad_width, int):
+            pairs = [(pad_width, pad_width)] * x.ndim
+        else:
+            if all(isinstance(r, int) for r in pad_width):
+                pad_width = [pad_width]  # (before, after), or (both,), for every axis
+            rows = [tuple(r) * 2 if len(r) == 1 else tuple(r) for r in pad_width]
+            pairs = rows * x.ndim if len(rows) == 1 else rows
+        pairs = tuple((int(lo), int(hi)) for lo, hi in pairs)
+    except (TypeError, ValueError):
+        pairs = None
+    if pairs is None or len(pairs) != x.ndim or any(lo < 0 or hi < 0 for lo, hi in pairs):
+        raise ShapeError(
+            with_location(
+                f"pad: invalid pad_width {pad_width!r} for a tensor of shape {x.shape}; pass "
+                "one non-negative (before, after) pair per axis, one pair for all axes, or "
+                "an int."
+            )
+        )
+    return pairs
+
+
+def _mirror(i: int, n: int, mode: str) -> int:
+    """Source position of padded position ``i`` (may be outside 0..n-1) when mirroring."""
+    if mode == "reflect":  # the edge is not repeated: period 2(n - 1)
+        if n == 1:
+            return 0
+        period = 2 * (n - 1)
+        j = i % period
+        return period - j if j >= n else j
+    period = 2 * n  # symmetric: the edge is repeated
+    j = i % period
+    return period - 1 - j if j >= n else j
+
+
+def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = None) -> Tensor:
+    """Pad ``x``: with ``constant_values`` (default 0), or by mirroring (``"reflect"``
+    excludes the edge, ``"symmetric"`` repeats it).
+
+    >>> from nerve import ops
+    >>> ops.pad(ops.convert_to_tensor([1, 2, 3]), (2, 1), mode="reflect").numpy()
+    array([3, 2, 1, 2, 3, 2], dtype=int32)
+    """
+    x = tensor(x)
+    pairs = _pad_width(x, pad_width)
+    if mode not in _PAD_MODES:
+        raise ValueError(with_location(f"pad: mode must be one of {_PAD_MODES}, got {mode!r}."))
+    if mode == "constant":
+        value = 0 if constant_values is None else constant_values
+        if isinstance(value, Tensor):
+            value = value.item()
+        if not any(lo or hi for lo, hi in pairs):
+            return x
+        return sp.pad_p.bind(x, pad_width=pairs, value=value)
+    if constant_values is not None:
+        raise ValueError(with_location("pad: constant_values is only valid in constant mode."))
+    for axis, (lo, hi) in enumerate(pairs):
+        if not lo and not hi:
+            continue
+        n = x.shape[axis]
+        if n == 0:
+            raise ShapeError(
+                with_location(
+                    f"pad: cannot pad the empty axis {axis} of shape {x.shape} in {mode} mode."
+                )
+            )
+        x = _gather(x, axis, [_mirror(i, n, mode) for i in range(-lo, n + hi)])
+    return x

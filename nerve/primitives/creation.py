@@ -14,6 +14,7 @@ full_p = Primitive(
 
 
 def _arange_rule(*, start, stop, step, dtype):
+    # NumPy's length rule, so the rule and the kernel agree for float steps too.
     return Aval((max(0, math.ceil((stop - start) / step)),), dtype)
 
 
@@ -25,6 +26,12 @@ linspace_p = Primitive(
 )
 eye_p = Primitive(
     "eye",
+    shape_rule=lambda *, rows, columns, k, dtype: Aval((rows, columns), dtype),
+    differentiable=False,
+)
+# Ones at and below the k-th diagonal (numpy.tri).
+tri_p = Primitive(
+    "tri",
     shape_rule=lambda *, rows, columns, k, dtype: Aval((rows, columns), dtype),
     differentiable=False,
 )

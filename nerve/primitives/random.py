@@ -1,3 +1,164 @@
-"""Random primitives."""
+"""Random primitives: counter-based sampling from an explicit seed.
+
+Every random primitive takes its seed as a static param, a tuple of two ints
+(``seed=(key, counter)``), so a bind is a pure function of its inputs and
+params: the same seed gives the same numbers on every call and every machine.
+Stateful seeding (``SeedGenerator``) lives in ``nerve.random``, above.
+
+Samplers are not differentiable (``differentiable=False``), except ``shuffle``:
+a permutation is linear in its input, and its vjp is the inverse permutation
+drawn from the same seed (``unshuffle``), so gradients flow through it.
+"""
 
 from __future__ import annotations
+
+from nerve.core import dtypes
+from nerve.core.errors import DTypeError, ShapeError, normalize_axis, with_location
+from nerve.primitives import rules
+from nerve.primitives.registry import Aval, Primitive
+
+
+def _check_seed(op: str, seed) -> None:
+    if not (isinstance(seed, tuple) and len(seed) == 2 and all(isinstance(s, int) for s in seed)):
+        raise TypeError(with_location(f"{op}: seed must be a tuple of two ints, got {seed!r}."))
+
+
+def _check_shape(op: str, shape) -> tuple:
+    if not isinstance(shape, tuple) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
+        raise ShapeError(
+            with_location(f"{op}: shape must be a tuple of non-negative ints, got {shape!r}.")
+        )
+    return shape
+
+
+def _require(op: str, dtype: str, kind: str) -> None:
+    if kind == "float" and not dtypes.is_float(dtype):
+        raise DTypeError(
+            with_location(f"{op}: dtype must be a floating-point type, got {dtype!r}.")
+        )
+    if kind == "int" and not dtypes.is_int(dtype):
+        raise DTypeError(with_location(f"{op}: dtype must be an integer type, got {dtype!r}."))
+
+
+def _sampler_rule(op: str, kind: str):
+    """Rule of a sampler with no tensor inputs: output is ``shape`` in ``dtype``."""
+
+    def rule(*, shape, seed, dtype, **params) -> Aval:
+        _check_seed(op, seed)
+        _require(op, dtype, kind)
+        return Aval(_check_shape(op, shape), dtype)
+
+    rule.__name__ = f"_{op}_shape_rule"
+    return rule
+
+
+def _parametric_rule(op: str):
+    """Rule of a sampler whose distribution parameters are tensors broadcast to ``shape``."""
+
+    def rule(*params: Aval, shape, seed, dtype) -> Aval:
+        _check_seed(op, seed)
+        _require(op, dtype, "float")
+        shape = _check_shape(op, shape)
+        for p in params:
+            _require(op, p.dtype, "float")
+        if rules.broadcast_shapes(op, shape, *(p.shape for p in params)) != shape:
+            raise ShapeError(
+                with_location(
+                    f"{op}: parameters of shapes {[tuple(p.shape) for p in params]} do not "
+                    f"broadcast to the requested shape {shape}."
+                )
+            )
+        return Aval(shape, dtype)
+
+    rule.__name__ = f"_{op}_shape_rule"
+    return rule
+
+
+# -- samplers with no tensor inputs ---------------------------------------------------
+
+# Standard normal scaled: mean + stddev * z.
+random_normal_p = Primitive(
+    "random_normal", shape_rule=_sampler_rule("random_normal", "float"), differentiable=False
+)
+# Uniform in [minval, maxval), maxval excluded even after rounding to ``dtype``.
+random_uniform_p = Primitive(
+    "random_uniform", shape_rule=_sampler_rule("random_uniform", "float"), differentiable=False
+)
+# Normal with values beyond two standard deviations re-drawn.
+random_truncated_normal_p = Primitive(
+    "random_truncated_normal",
+    shape_rule=_sampler_rule("random_truncated_normal", "float"),
+    differentiable=False,
+)
+# Integers in [minval, maxval).
+random_randint_p = Primitive(
+    "random_randint", shape_rule=_sampler_rule("random_randint", "int"), differentiable=False
+)
+
+# -- samplers with parameter tensors ---------------------------------------------------
+
+random_gamma_p = Primitive(
+    "random_gamma", shape_rule=_parametric_rule("random_gamma"), differentiable=False
+)
+random_beta_p = Primitive(
+    "random_beta", shape_rule=_parametric_rule("random_beta"), differentiable=False
+)
+random_binomial_p = Primitive(
+    "random_binomial", shape_rule=_parametric_rule("random_binomial"), differentiable=False
+)
+
+
+def _categorical_rule(logits: Aval, *, num_samples, seed, dtype) -> Aval:
+    _check_seed("categorical", seed)
+    _require("categorical", dtype, "int")
+    _require("categorical", logits.dtype, "float")
+    if len(logits.shape) != 2:
+        raise ShapeError(
+            with_location(
+                f"categorical: logits must be 2-D (batch_size, num_classes), got shape "
+                f"{tuple(logits.shape)}."
+            )
+        )
+    if logits.shape[1] == 0 and logits.shape[0] and num_samples:
+        raise ShapeError(
+            with_location(f"categorical: logits of shape {tuple(logits.shape)} have no classes.")
+        )
+    return Aval((logits.shape[0], num_samples), dtype)
+
+
+# Class indices drawn from softmax(logits) per row.
+random_categorical_p = Primitive(
+    "random_categorical", shape_rule=_categorical_rule, differentiable=False
+)
+
+# -- shuffle: a differentiable random permutation -----------------------------------------
+
+
+def _shuffle_rule(op: str):
+    def rule(x: Aval, *, seed, axis) -> Aval:
+        _check_seed(op, seed)
+        normalize_axis(axis, len(x.shape), op)
+        return Aval(tuple(x.shape), x.dtype)
+
+    rule.__name__ = f"_{op}_shape_rule"
+    return rule
+
+
+def _shuffle_vjp(ct, inputs, out, needs, *, seed, axis):
+    return (random_unshuffle_p.bind(ct, seed=seed, axis=axis),)
+
+
+def _unshuffle_vjp(ct, inputs, out, needs, *, seed, axis):
+    return (random_shuffle_p.bind(ct, seed=seed, axis=axis),)
+
+
+# Permutes ``x`` along ``axis`` by the permutation drawn from ``seed``.
+random_shuffle_p = Primitive(
+    "random_shuffle", shape_rule=_shuffle_rule("shuffle"), vjp=_shuffle_vjp
+)
+# The inverse of ``random_shuffle`` for the same seed and axis (its vjp).
+random_unshuffle_p = Primitive(
+    "random_unshuffle", shape_rule=_shuffle_rule("unshuffle"), vjp=_unshuffle_vjp
+)

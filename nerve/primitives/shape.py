@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from nerve.core.errors import ShapeError, with_location
+from nerve.core.errors import DTypeError, ShapeError, with_location
 from nerve.primitives.registry import Aval, Primitive
 
 # -- reshape ------------------------------------------------------------------------
@@ -97,3 +97,73 @@ broadcast_to_p = Primitive(
 def broadcast_to(x, shape: tuple):
     shape = tuple(shape)
     return x if tuple(x.shape) == shape else broadcast_to_p.bind(x, shape=shape)
+
+
+# -- concatenate ----------------------------------------------------------------------
+
+
+def _concatenate_rule(*xs: Aval, axis: int) -> Aval:
+    shapes = [tuple(x.shape) for x in xs]
+    first = shapes[0]
+    for shape in shapes[1:]:
+        if len(shape) != len(first) or any(
+            a != b for i, (a, b) in enumerate(zip(shape, first)) if i != axis
+        ):
+            raise ShapeError(
+                with_location(
+                    f"concatenate: input shapes {' and '.join(map(str, shapes))} do not fit "
+                    f"together along axis {axis}. All inputs need the same rank, and the same "
+                    "size on every axis except the concatenation axis."
+                )
+            )
+    dtypes = {x.dtype for x in xs}
+    if len(dtypes) > 1:
+        raise DTypeError(
+            with_location(f"concatenate: inputs must share one dtype, got {sorted(dtypes)}.")
+        )
+    size = sum(s[axis] for s in shapes)
+    return Aval((*first[:axis], size, *first[axis + 1 :]), xs[0].dtype)
+
+
+def _concatenate_vjp(g, inputs, out, needs, axis):
+    from nerve.primitives.indexing import along, getitem
+
+    cts = []
+    start = 0
+    for x, need in zip(inputs, needs):
+        stop = start + x.shape[axis]
+        cts.append(getitem(g, along(axis, ("slice", start, stop, None))) if need else None)
+        start = stop
+    return cts
+
+
+concatenate_p = Primitive("concatenate", shape_rule=_concatenate_rule, vjp=_concatenate_vjp)
+
+
+def concatenate(xs, axis: int):
+    """Join tensors of one dtype along an existing non-negative ``axis``."""
+    return xs[0] if len(xs) == 1 else concatenate_p.bind(*xs, axis=axis)
+
+
+# -- pad (constant mode; the other modes are gathers) ------------------------------------
+
+
+def _pad_rule(x: Aval, *, pad_width: tuple, value) -> Aval:
+    if len(pad_width) != len(x.shape) or any(lo < 0 or hi < 0 for lo, hi in pad_width):
+        raise ShapeError(
+            with_location(
+                f"pad: pad_width {pad_width} does not fit a tensor of shape {tuple(x.shape)}; "
+                "it needs one non-negative (before, after) pair per axis."
+            )
+        )
+    return Aval(tuple(d + lo + hi for d, (lo, hi) in zip(x.shape, pad_width)), x.dtype)
+
+
+def _pad_vjp(g, inputs, out, needs, pad_width, value):
+    from nerve.primitives.indexing import getitem
+
+    template = tuple(("slice", lo, lo + d, None) for d, (lo, _) in zip(inputs[0].shape, pad_width))
+    return (getitem(g, template),)
+
+
+pad_p = Primitive("pad", shape_rule=_pad_rule, vjp=_pad_vjp)

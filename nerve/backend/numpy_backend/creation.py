@@ -13,9 +13,15 @@ def kernels(xp) -> dict:
         return xp.arange(start, stop, step, dtype=native_dtype(xp, dtype))
 
     def linspace(start, stop, num, endpoint, dtype):
-        return xp.linspace(start, stop, num, endpoint=endpoint).astype(native_dtype(xp, dtype))
+        out = xp.linspace(start, stop, num, endpoint=endpoint)
+        if xp.dtype(native_dtype(xp, dtype)).kind in "iu":
+            out = xp.floor(out)  # NumPy rounds toward -inf for integer dtypes, not toward 0
+        return out.astype(native_dtype(xp, dtype))
 
     def eye(rows, columns, k, dtype):
         return xp.eye(rows, columns, k, dtype=native_dtype(xp, dtype))
 
-    return {"full": full, "arange": arange, "linspace": linspace, "eye": eye}
+    def tri(rows, columns, k, dtype):
+        return xp.tri(rows, columns, k, dtype=native_dtype(xp, dtype))
+
+    return {"full": full, "arange": arange, "linspace": linspace, "eye": eye, "tri": tri}

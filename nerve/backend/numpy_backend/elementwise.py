@@ -10,22 +10,26 @@ import math
 
 
 def _erf(xp):
-    try:
-        from scipy.special import erf  # fast, accurate; scipy is an optional extra
-    except ImportError:
-        erf = None
-    if erf is not None and xp.__name__ == "numpy":
+    """erf from SciPy when installed (fast, accurate), else math.erf elementwise.
+    Resolved on first call: importing SciPy costs more than all of nerve's import."""
+    resolved = []
 
-        def kernel(x):
-            return erf(x).astype(x.dtype, copy=False)
+    def resolve():
+        try:
+            from scipy.special import erf
+        except ImportError:
+            erf = None
+        if erf is not None and xp.__name__ == "numpy":
+            return lambda x: erf(x).astype(x.dtype, copy=False)
+        vector_erf = xp.vectorize(math.erf)
+        return lambda x: xp.asarray(vector_erf(x), dtype=x.dtype) if x.size else x.copy()
 
-        return kernel
-    vector_erf = xp.vectorize(math.erf)
+    def kernel(x):
+        if not resolved:
+            resolved.append(resolve())
+        return resolved[0](x)
 
-    def fallback(x):
-        return xp.asarray(vector_erf(x), dtype=x.dtype) if x.size else x.copy()
-
-    return fallback
+    return kernel
 
 
 def native_dtype(xp, name: str):

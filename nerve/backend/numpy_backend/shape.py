@@ -13,4 +13,16 @@ def kernels(xp) -> dict:
     def broadcast_to(x, shape):
         return xp.broadcast_to(x, shape)
 
-    return {"reshape": reshape, "transpose": transpose, "broadcast_to": broadcast_to}
+    def concatenate(*xs, axis):
+        return xp.concatenate(xs, axis=axis)
+
+    def pad(x, pad_width, value):
+        return xp.pad(x, pad_width, mode="constant", constant_values=value)
+
+    return {
+        "reshape": reshape,
+        "transpose": transpose,
+        "broadcast_to": broadcast_to,
+        "concatenate": concatenate,
+        "pad": pad,
+    }

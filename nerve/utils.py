@@ -1,0 +1,34 @@
+"""Utilities (Keras's ``keras.utils``): for now, seeding.
+
+>>> import nerve
+>>> from nerve.utils import set_random_seed
+>>> set_random_seed(5)
+>>> a = nerve.random.normal((3,))
+>>> set_random_seed(5)
+>>> bool((nerve.random.normal((3,)).numpy() == a.numpy()).all())
+True
+"""
+
+from __future__ import annotations
+
+import random as _python_random
+
+from nerve import random as _nerve_random
+
+__all__ = ["set_random_seed"]
+
+
+def set_random_seed(seed: int) -> None:
+    """Seed every random source a nerve program uses, as ``keras.utils.set_random_seed``:
+    nerve's global ``SeedGenerator`` (what ``seed=None`` draws from), Python's
+    ``random`` module and NumPy's legacy global random state.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"set_random_seed: seed must be an int, got {type(seed).__name__}.")
+    _nerve_random._reset_global_seed(seed)
+    _python_random.seed(seed)
+    # Keras seeds NumPy's global state too, for user code (data shuffling, augmentation)
+    # that calls numpy.random directly; nerve itself never uses that state.
+    import numpy
+
+    numpy.random.seed(seed % 2**32)

@@ -1,0 +1,440 @@
+"""Indexing, gather/scatter and sorting ops: one row per op; the harness does the checking."""
+
+import numpy as np
+import pytest
+
+import nerve
+from nerve import ops
+from nerve.core.errors import AxisError, DTypeError, NerveError, ShapeError
+from nerve.testing.op_harness import Input, OpCase, T, op_tests
+
+
+def item(key):
+    """A getitem row's function: the same key for nerve, NumPy and torch."""
+    return lambda x: x[key]
+
+
+def getitem_case(name, key, shapes, grad2=False, torch=None):
+    return OpCase(
+        f"getitem_{name}",
+        lambda x: ops.convert_to_tensor(x)[key],
+        [(Input(s),) for s in shapes],
+        numpy=item(key),
+        torch=torch or item(key),
+        grad2=grad2,
+    )
+
+
+def _np_scatter(indices, values, shape):
+    out = np.zeros(shape, values.dtype)
+    np.add.at(out, tuple(np.moveaxis(indices, -1, 0)), values)
+    return out
+
+
+def _torch_scatter(indices, values, shape):
+    index = tuple(indices.long().unbind(-1))
+    return T.zeros(shape, dtype=values.dtype).index_put(index, values, accumulate=True)
+
+
+def _np_scatter_update(x, indices, updates):
+    out = x.copy()
+    out[tuple(np.moveaxis(indices, -1, 0))] = updates
+    return out
+
+
+def _np_segment_max(data, ids, n):
+    out = np.full((n, *data.shape[1:]), -np.inf)
+    np.maximum.at(out, ids, data)
+    return out
+
+
+def _torch_segment_max(data, ids, n):
+    index = ids.long().reshape(-1, *([1] * (data.ndim - 1))).expand(data.shape)
+    start = T.full((n, *data.shape[1:]), -float("inf"), dtype=data.dtype)
+    return start.scatter_reduce(0, index, data, "amax", include_self=False)
+
+
+def _np_one_hot(x, n):
+    return (x[..., None] == np.arange(n)).astype(np.float32)
+
+
+SEGMENT_IDS = Input((5,), "index", high=3)
+SEGMENTS = [2, 0, 1, 0, 2]  # every segment non-empty, so finite differences are defined
+
+CASES = [
+    getitem_case("int", 1, [(3, 4), (2,)], grad2=True),
+    getitem_case("negative_int", (-1, -2), [(3, 4)]),
+    getitem_case("slice", np.s_[1:, ::2], [(3, 4), (1, 5), (0, 3)]),
+    getitem_case(
+        "negative_step",
+        np.s_[::-1, -1:0:-2],
+        [(3, 4), (2, 5)],
+        grad2=True,
+        torch=lambda x: x.flip(0).flip(1)[:, :-1:2],  # torch has no negative steps
+    ),
+    getitem_case("newaxis_ellipsis", np.s_[None, ..., 1, None], [(2, 3, 4), (3, 2)]),
+    getitem_case("ellipsis_only", np.s_[...], [(2, 3)]),
+    getitem_case("int_list_duplicates", [0, 2, 0, -3], [(3, 4), (3,)], grad2=True),
+    getitem_case("array_with_slices", np.s_[:, [1, -1, 1], 1:], [(2, 4, 3)]),
+    getitem_case("separated_arrays", np.s_[[0, 1], :, [2, 2]], [(2, 3, 4)], grad2=True),
+    getitem_case(
+        "int_and_array_separated",  # NumPy puts the advanced axis first; torch does not
+        np.s_[0, :, [1, 0]],
+        [(2, 3, 4)],
+        torch=lambda x: x[0][:, [1, 0]].T,
+    ),
+    getitem_case("adjacent_arrays", np.s_[:, [[0], [1]], [0, 2, 1]], [(2, 3, 4)]),
+    getitem_case("empty_index", np.s_[[], 1], [(3, 2)]),
+    OpCase(
+        "getitem_index_tensor",
+        lambda x, i: x[:, i],
+        [(Input((3, 4)), Input((2, 5), "int", -4, 4)), (Input((2, 3)), Input((), "index", high=3))],
+        numpy=lambda x, i: x[:, i],
+        torch=lambda x, i: x[:, i.long()],
+        grad2=True,
+    ),
+    OpCase(
+        "getitem_bool_mask",
+        lambda x, m: x[m],
+        [(Input((3, 4)), Input((3, 4), "bool")), (Input((3, 4)), Input((3,), "bool"))],
+        numpy=lambda x, m: x[m],
+        torch=lambda x, m: x[m],
+    ),
+    OpCase(
+        "getitem_mask_and_slice",
+        lambda x, m: x[1:, m],
+        [(Input((3, 4)), Input((4,), "bool"))],
+        numpy=lambda x, m: x[1:, m],
+        torch=lambda x, m: x[1:, m],
+    ),
+    OpCase(
+        "take",
+        lambda x, i: ops.take(x, i, axis=-1),
+        [
+            (Input((3, 4)), Input((2, 3), "int", -4, 4)),
+            (Input((2, 0)), Input((0,), "index", high=1)),
+            (Input((2, 3)), Input((), "index", high=3)),
+        ],
+        numpy=lambda x, i: np.take(x, i, axis=-1),
+        torch=lambda x, i: x[..., i.long()],
+        grad2=True,
+    ),
+    OpCase(
+        "take_flat",
+        lambda x, i: ops.take(x, i),
+        [(Input((3, 4)), Input((7,), "index", high=12))],
+        numpy=lambda x, i: np.take(x, i),
+        torch=lambda x, i: T.take(x, i.long()),
+    ),
+    OpCase(
+        "take_along_axis",
+        lambda x, i: ops.take_along_axis(x, i, axis=1),
+        [
+            (Input((3, 4)), Input((3, 6), "index", high=4)),
+            (Input((2, 3, 2)), Input((2, 1, 2), "index", high=3)),
+            (Input((1, 3)), Input((4, 2), "index", high=3)),  # broadcasting the other axis
+        ],
+        numpy=lambda x, i: np.take_along_axis(x, i, axis=1),
+        torch=lambda x, i: T.take_along_dim(x, i.long(), 1),
+        grad2=True,
+    ),
+    OpCase(
+        "take_along_axis_flat",
+        lambda x, i: ops.take_along_axis(x, i, axis=None),
+        [(Input((2, 3)), Input((4,), "index", high=6))],
+        numpy=lambda x, i: np.take_along_axis(x.ravel(), i, axis=0),
+        torch=lambda x, i: T.take_along_dim(x, i.long()),
+    ),
+    OpCase(
+        "scatter",
+        lambda i, v: ops.scatter(i, v, (3, 4)),
+        [
+            (Input((6, 2), "index", high=3), Input((6,))),  # duplicates are summed
+            (Input((2, 1), "index", high=3), Input((2, 4))),  # whole rows
+            (Input((2, 2, 2), "index", high=3), Input((2, 2))),
+        ],
+        numpy=lambda i, v: _np_scatter(i, v, (3, 4)),
+        torch=lambda i, v: _torch_scatter(i, v, (3, 4)),
+        grad2=True,
+    ),
+    OpCase(
+        "scatter_update",
+        lambda x, u: ops.scatter_update(x, [[0, 1], [2, 3], [1, 0]], u),
+        [(Input((3, 4)), Input((3,)))],
+        numpy=lambda x, u: _np_scatter_update(x, np.array([[0, 1], [2, 3], [1, 0]]), u),
+        torch=lambda x, u: x.index_put((T.tensor([0, 2, 1]), T.tensor([1, 3, 0])), u),
+        grad2=True,
+    ),
+    OpCase(
+        "scatter_update_rows",
+        lambda x, u: ops.scatter_update(x, [[2], [0]], u),
+        [(Input((3, 2)), Input((2, 2)))],
+        numpy=lambda x, u: _np_scatter_update(x, np.array([[2], [0]]), u),
+        torch=lambda x, u: x.index_put((T.tensor([2, 0]),), u),
+    ),
+    OpCase(
+        "slice",
+        lambda x: ops.slice(x, (1, 0, 2), (2, -1, 1)),
+        [(Input((3, 2, 4)),)],
+        numpy=lambda x: x[1:3, 0:, 2:3],
+        torch=lambda x: x[1:3, 0:, 2:3],
+    ),
+    OpCase(
+        "slice_update",
+        lambda x, u: ops.slice_update(x, (1, 2), u),
+        [(Input((3, 5)), Input((2, 2))), (Input((3, 5)), Input((0, 3)))],
+        numpy=lambda x, u: _np_slice_update(x, (1, 2), u),
+        torch=lambda x, u: _torch_slice_update(x, (1, 2), u),
+        grad2=True,
+    ),
+    OpCase(
+        "segment_sum",
+        lambda d, s: ops.segment_sum(d, s, num_segments=4),
+        [(Input((5,)), SEGMENT_IDS), (Input((5, 2)), SEGMENT_IDS)],
+        numpy=lambda d, s: _np_segment_sum(d, s, 4),
+        torch=lambda d, s: T.zeros((4, *d.shape[1:]), dtype=d.dtype).index_add(0, s, d),
+        grad2=True,
+    ),
+    OpCase(
+        "segment_sum_2d_ids",  # ids covering the first two axes of data
+        lambda d, s: ops.segment_sum(d, s, num_segments=3),
+        [(Input((2, 3, 2)), Input((2, 3), "index", high=3))],
+        numpy=lambda d, s: _np_segment_sum(d.reshape(6, 2), s.ravel(), 3),
+        torch=lambda d, s: T.zeros((3, 2), dtype=d.dtype).index_add(0, s.ravel(), d.reshape(6, 2)),
+    ),
+    OpCase(
+        "segment_sum_inferred",
+        lambda d: ops.segment_sum(d, [0, 0, 2]),
+        [(Input((3, 2)),)],
+        numpy=lambda d: _np_segment_sum(d, np.array([0, 0, 2]), 3),
+    ),
+    OpCase(
+        "segment_max",
+        lambda d: ops.segment_max(d, SEGMENTS, num_segments=3),
+        [(Input((5,)),), (Input((5, 2)),)],
+        numpy=lambda d: _np_segment_max(d, np.array(SEGMENTS), 3),
+        torch=lambda d: _torch_segment_max(d, T.tensor(SEGMENTS), 3),
+        grad2=True,
+    ),
+    OpCase(
+        "segment_max_empty_segment",
+        lambda d, s: ops.segment_max(d, s, num_segments=4),  # segment 3 stays empty: -inf
+        [(Input((5,)), SEGMENT_IDS), (Input((5, 2)), SEGMENT_IDS)],
+        numpy=lambda d, s: _np_segment_max(d, s, 4),
+        torch=lambda d, s: _torch_segment_max(d, s, 4),
+        grad=False,
+    ),
+    OpCase(
+        "one_hot",
+        lambda x: ops.one_hot(x, 4),
+        [
+            (Input((3,), "index", high=4),),
+            (Input((2, 3), "index", high=4),),
+            (Input((0,), "index"),),
+        ],
+        numpy=lambda x: _np_one_hot(x, 4),
+        torch=lambda x: T.nn.functional.one_hot(x.long(), 4),
+        grad=False,
+    ),
+    OpCase(
+        "one_hot_axis0",
+        lambda x: ops.one_hot(x, 3, axis=0, dtype="int32"),
+        [(Input((2, 4), "int", -1, 4),)],  # out-of-range classes give all-zero columns
+        numpy=lambda x: np.moveaxis(_np_one_hot(x, 3), -1, 0).astype(np.int32),
+        grad=False,
+    ),
+    OpCase(
+        "triu",
+        lambda x: ops.triu(x, k=1),
+        [(Input((3, 4)),), (Input((2, 3, 3)),), (Input((0, 2)),)],
+        numpy=lambda x: np.triu(x, 1),
+        torch=lambda x: T.triu(x, 1),
+        grad2=True,
+    ),
+    OpCase(
+        "tril",
+        lambda x: ops.tril(x, k=-1),
+        [(Input((3, 4)),), (Input((4, 2)),)],
+        numpy=lambda x: np.tril(x, -1),
+        torch=lambda x: T.tril(x, -1),
+    ),
+    OpCase(
+        "diag_vector",
+        lambda x: ops.diag(x, k=-1),
+        [(Input((3,)),), (Input((0,)),)],
+        numpy=lambda x: np.diag(x, -1),
+        torch=lambda x: T.diag(x, -1),
+        grad2=True,
+    ),
+    OpCase(
+        "diag_matrix",
+        lambda x: ops.diag(x, k=1),
+        [(Input((3, 4)),), (Input((1, 1)),)],
+        numpy=lambda x: np.diag(x, 1),
+        torch=lambda x: T.diag(x, 1),
+    ),
+    OpCase(
+        "diagonal",
+        lambda x: ops.diagonal(x, offset=-1, axis1=-1, axis2=0),
+        [(Input((3, 2, 4)),), (Input((2, 2)),)],
+        numpy=lambda x: np.diagonal(x, -1, -1, 0),
+        torch=lambda x: T.diagonal(x, -1, -1, 0),
+        grad2=True,
+    ),
+    OpCase(
+        "nonzero",
+        ops.nonzero,
+        [(Input((3, 4), "bool"),), (Input((5,), "int", -1, 2),), (Input((0, 2), "bool"),)],
+        numpy=np.nonzero,
+        torch=lambda x: T.nonzero(x, as_tuple=True),
+        grad=False,
+    ),
+    OpCase(
+        "sort",
+        lambda x: ops.sort(x, axis=0),
+        [(Input((4, 3)),), (Input((0, 2)),), (Input((1,)),)],
+        numpy=lambda x: np.sort(x, axis=0),
+        torch=lambda x: T.sort(x, dim=0).values,
+        grad2=True,
+    ),
+    OpCase(
+        "sort_int",
+        ops.sort,
+        [(Input((3, 5), "int", -3, 3),)],
+        numpy=np.sort,
+        torch=lambda x: T.sort(x).values,
+    ),
+    OpCase(
+        "argsort",
+        lambda x: ops.argsort(x, axis=-1),
+        [(Input((3, 5)),), (Input((4, 6), "int", 0, 3),)],  # ties: stable order
+        numpy=lambda x: np.argsort(x, axis=-1, kind="stable"),
+        torch=lambda x: T.argsort(x, dim=-1, stable=True),
+        grad=False,
+    ),
+    OpCase(
+        "argsort_flat",
+        lambda x: ops.argsort(x, axis=None),
+        [(Input((3, 2)),)],
+        numpy=lambda x: np.argsort(x, axis=None),
+        torch=lambda x: T.argsort(x.ravel()),
+        grad=False,
+    ),
+    OpCase(
+        "top_k",
+        lambda x: ops.top_k(x, 3),
+        [(Input((2, 5)),), (Input((3,)),)],
+        numpy=lambda x: _np_top_k(x, 3),
+        torch=lambda x: tuple(T.topk(x, 3)),
+        grad2=True,
+    ),
+]
+
+
+def _np_slice_update(x, start, u):
+    out = x.copy()
+    out[tuple(slice(s, s + n) for s, n in zip(start, u.shape))] = u
+    return out
+
+
+def _torch_slice_update(x, start, u):
+    out = x.clone()
+    out[tuple(slice(s, s + n) for s, n in zip(start, u.shape))] = u
+    return out
+
+
+def _np_segment_sum(data, ids, n):
+    out = np.zeros((n, *data.shape[1:]), data.dtype)
+    np.add.at(out, ids, data)
+    return out
+
+
+def _np_top_k(x, k):
+    order = np.argsort(-x, axis=-1, kind="stable")[..., :k]
+    return np.take_along_axis(x, order, -1), order.astype(np.int32)
+
+
+globals().update(op_tests(CASES))
+
+
+# -- focused checks ----------------------------------------------------------------------
+
+
+def test_gradient_accumulates_duplicate_indices():
+    x = nerve.Variable([1.0, 2.0, 3.0])
+    with nerve.GradientTape() as tape:
+        y = ops.sum(x[[0, 0, 2, 0]] * ops.convert_to_tensor([1.0, 2.0, 3.0, 4.0]))
+    np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [7.0, 0.0, 3.0])
+
+
+def test_getitem_on_variable_records_gradient():
+    v = nerve.Variable([[1.0, 2.0], [3.0, 4.0]])
+    with nerve.GradientTape() as tape:
+        y = ops.sum(v[1] * v[:, 0])
+    np.testing.assert_array_equal(v[-1, ::-1].numpy(), [4.0, 3.0])
+    np.testing.assert_array_equal(tape.gradient(y, v).numpy(), [[3.0, 0.0], [5.0, 3.0]])
+
+
+def test_iterating_a_tensor_uses_getitem():
+    rows = list(ops.reshape(ops.arange(6), (3, 2)))
+    assert [r.numpy().tolist() for r in rows] == [[0, 1], [2, 3], [4, 5]]
+
+
+def test_out_of_range_int_names_axis_index_and_size():
+    with pytest.raises(AxisError, match=r"getitem: index 3 is out of range for axis 1 with size 3"):
+        ops.zeros((2, 3))[0, 3]
+    with pytest.raises(IndexError, match=r"index -3 is out of range for axis 0 with size 2"):
+        ops.zeros((2, 3))[-3]
+
+
+def test_out_of_range_index_tensor_is_explained():
+    with pytest.raises(
+        NerveError, match=r"getitem.*index 5 is out of bounds for axis 0 with size 3"
+    ):
+        ops.take(ops.zeros((3,)), [0, 5])
+
+
+def test_too_many_indices():
+    with pytest.raises(AxisError, match=r"getitem: too many indices for a tensor of shape \(2,\)"):
+        ops.zeros((2,))[0, 0]
+
+
+def test_bad_index_types():
+    with pytest.raises(DTypeError, match=r"getitem: index tensors must be integers or booleans"):
+        ops.zeros((2,))[ops.convert_to_tensor([0.0])]
+    with pytest.raises(TypeError, match=r"getitem: invalid index"):
+        ops.zeros((2,))["a"]
+    with pytest.raises(ShapeError, match=r"getitem: boolean mask of shape \(3,\) does not match"):
+        ops.zeros((2, 3))[ops.convert_to_tensor([True, False, True])]
+
+
+def test_setitem_is_refused():
+    with pytest.raises(TypeError, match="immutable"):
+        ops.zeros((2,))[0] = 1.0
+
+
+def test_scatter_update_shape_error():
+    with pytest.raises(ShapeError, match=r"scatter_update: updates of shape \(2,\) do not fit"):
+        ops.scatter_update(ops.zeros((3, 4)), [[0, 1]], [1.0, 2.0])
+    with pytest.raises(ShapeError, match=r"scatter: .*expected updates of shape \(1, 4\)"):
+        ops.scatter([[0]], [1.0], (3, 4))
+
+
+def test_slice_out_of_bounds():
+    with pytest.raises(ShapeError, match=r"slice: a block of shape \(2, 2\) at \(2, 0\)"):
+        ops.slice(ops.zeros((3, 3)), (2, 0), (2, 2))
+
+
+def test_top_k_sorted_descending_and_indices_int32():
+    values, indices = ops.top_k(ops.convert_to_tensor([[3, 1, 4, 1, 5]], "uint8"), 2)
+    assert values.numpy().tolist() == [[5, 4]] and indices.dtype == "int32"
+
+
+def test_segment_ids_must_match_data():
+    with pytest.raises(ShapeError, match=r"segment_sum: segment_ids of shape \(3,\) must match"):
+        ops.segment_sum(ops.zeros((4, 2)), [0, 1, 1])
+
+
+def test_nonzero_rejects_scalars():
+    with pytest.raises(ShapeError, match=r"nonzero: needs a tensor of rank 1 or more"):
+        ops.nonzero(1.0)
