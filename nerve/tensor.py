@@ -72,18 +72,26 @@ class Tensor:
 
     # -- conversion -----------------------------------------------------------------
     def numpy(self):
-        """The value as a NumPy array (a copy when the tensor lives on a GPU)."""
+        """The value as a NumPy array: a read-only view on the CPU (tensors are
+        immutable), a copy when the tensor lives on a GPU."""
         return backend_of(self._value).to_numpy(self._value)
 
     def __array__(self, dtype=None, copy=None):
         array = self.numpy()
-        return array if dtype is None else array.astype(dtype)
+        if dtype is not None:
+            return array.astype(dtype)
+        return array.copy() if copy else array
+
+    def _exportable(self):
+        # Kernels may return array scalars for 0-d results; those have no DLPack export.
+        value = self._value
+        return value if hasattr(value, "__dlpack__") else backend_of(value).asarray(value)
 
     def __dlpack__(self, *args, **kwargs):
-        return self._value.__dlpack__(*args, **kwargs)
+        return self._exportable().__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
-        return self._value.__dlpack_device__()
+        return self._exportable().__dlpack_device__()
 
     def item(self):
         return self.numpy().item()
@@ -139,32 +147,44 @@ def _new_tensor(array: Any) -> Tensor:
 
 
 def _to_array(value: Any, dtype: str | None) -> Any:
-    """A backend array from a tensor, a backend array, or host data."""
+    """A backend array from a tensor, a backend array, or host data.
+
+    Host data is always copied: tensors are immutable, so a tensor must not share
+    a buffer its caller can still write to.
+    """
     if isinstance(value, Tensor):
         array = value._value
         if dtype is not None and backend_of(array).dtype_name(array) != dtype:
-            array = backend_of(array).kernel("cast")(array, backend_of(array).native_dtype(dtype))
+            backend = backend_of(array)
+            array = backend.kernel("cast")(array, dtypes.standardize_dtype(dtype))
         return array
     if dtype is not None:
         dtype = dtypes.standardize_dtype(dtype)
+    if value is None or isinstance(value, (str, bytes)):
+        raise DTypeError(
+            with_location(f"Cannot convert {type(value).__name__} {value!r} to a tensor.")
+        )
     try:
         backend = backend_of(value)
     except Exception:
         backend = get_backend()
         if dtype is None:
             dtype = _infer_dtype(value)
-        try:
-            return backend.asarray(value, dtype)
-        except (TypeError, ValueError) as error:
-            raise DTypeError(
-                with_location(f"Cannot convert {type(value).__name__} to a tensor: {error}")
-            ) from None
-    # Already a backend array: keep its dtype unless told otherwise.
-    if dtype is not None and backend.dtype_name(value) != dtype:
-        return backend.asarray(value, dtype)
-    if not hasattr(value, "shape"):
-        return backend.asarray(value)
-    return value
+    try:
+        array = backend.asarray(value, dtype, copy=True)
+    except (TypeError, ValueError) as error:
+        raise DTypeError(
+            with_location(f"Cannot convert {type(value).__name__} to a tensor: {error}")
+        ) from None
+    name = backend.dtype_name(array)
+    if name not in dtypes.ALL_TYPES:
+        raise DTypeError(
+            with_location(
+                f"Cannot convert data of dtype {name} to a tensor: nerve supports "
+                f"{', '.join(dtypes.ALL_TYPES)}. Cast the data to one of them first."
+            )
+        )
+    return array
 
 
 def _infer_dtype(value: Any) -> str | None:
@@ -262,7 +282,7 @@ class Variable(Tensor):
     ):
         if callable(initial_value) and not isinstance(initial_value, Tensor):
             initial_value = initial_value()
-        self._value = _owned_array(initial_value, dtype)
+        self._value = _to_array(initial_value, dtype)
         self._snapshot = None
         self.trainable = bool(trainable)
         self.name = name if name is not None else f"variable_{next(_variable_ids)}"
@@ -280,7 +300,7 @@ class Variable(Tensor):
 
     def assign(self, value: Any) -> Variable:
         """Replace the value; shape and dtype must stay the same."""
-        array = _owned_array(value, self.dtype)
+        array = _to_array(value, self.dtype)
         if tuple(array.shape) != tuple(self._value.shape):
             raise ShapeError(
                 with_location(
@@ -305,18 +325,22 @@ class Variable(Tensor):
         raise TypeError("nerve Variables are not picklable; use the saving APIs.")
 
 
-def _owned_array(value: Any, dtype: str | None) -> Any:
-    """An array the variable may keep: host arrays are copied so that later changes
-    to the caller's buffer don't leak in; tensors are immutable and can be shared."""
-    array = _to_array(value, dtype)
-    if not isinstance(value, Tensor) and array is value:
-        array = backend_of(array).asarray(array, copy=True)
-    return array
-
-
 def _variable_binary(kernel: str, variable: Variable, delta: Any):
     """Array arithmetic for in-place updates: not recorded on any tape, like TF's assign ops."""
     array = variable._value
     backend = backend_of(array)
     other = _to_array(delta, backend.dtype_name(array))
+    shape = tuple(array.shape)
+    other_shape = tuple(other.shape)
+    fits = len(other_shape) <= len(shape) and all(
+        d in (1, s) for d, s in zip(reversed(other_shape), reversed(shape))
+    )
+    if not fits:
+        raise ShapeError(
+            with_location(
+                f"Variable {variable.name!r}: cannot {kernel} a value of shape {other_shape} "
+                f"to a variable of shape {shape}; the value must have the variable's shape "
+                "or broadcast to it."
+            )
+        )
     return backend.kernel(kernel)(array, other)

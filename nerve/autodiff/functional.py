@@ -17,15 +17,27 @@ from typing import Any
 
 from nerve.autodiff.tape import GradientTape
 from nerve.core import tree
+from nerve.core.dtypes import is_float
 from nerve.core.errors import ShapeError, with_location
-from nerve.tensor import Tensor, Variable, convert_to_tensor
+from nerve.tensor import Tensor, convert_to_tensor
 
 
-def _as_differentiable(x: Any) -> Any:
-    """Leaves become tensors (variables stay variables, so they are watched as such)."""
-    return tree.map_structure(
-        lambda leaf: leaf if isinstance(leaf, (Tensor, Variable)) else convert_to_tensor(leaf), x
-    )
+def _as_differentiable(x: Any, argnum: int) -> Any:
+    """Leaves become float tensors (variables stay variables, so they are watched as such);
+    integer or boolean arguments have no gradient, so asking for one is an error."""
+
+    def convert(leaf):
+        t = leaf if isinstance(leaf, Tensor) else convert_to_tensor(leaf)
+        if not is_float(t.dtype):
+            raise TypeError(
+                with_location(
+                    f"grad: argument {argnum} has dtype {t.dtype}, but only floating-point "
+                    "inputs have gradients. Pass a float (e.g. 2.0 instead of 2) or cast it."
+                )
+            )
+        return t
+
+    return tree.map_structure(convert, x)
 
 
 def value_and_grad(
@@ -52,7 +64,7 @@ def value_and_grad(
                     f"argnums {p} is out of range: the function got {len(args)} positional "
                     "arguments."
                 )
-            args[p] = _as_differentiable(args[p])
+            args[p] = _as_differentiable(args[p], p)
         with GradientTape(watch_accessed_variables=False) as tape:
             for p in positions:
                 tape.watch(args[p])

@@ -12,6 +12,7 @@ sort and no recursion.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,15 +20,23 @@ from nerve.backend import backend_of, get_backend
 from nerve.backend import registry as _backend_registry
 from nerve.core import tree
 from nerve.core.dtypes import is_differentiable
-from nerve.core.errors import NerveError, with_location
+from nerve.core.errors import NerveError, ShapeError, with_location
 from nerve.primitives.registry import Primitive, set_base_interpreter
-from nerve.tensor import Tensor, Variable, _new_tensor
+from nerve.tensor import Tensor, Variable, _new_tensor, convert_to_tensor
 
 _BACKEND_BY_TYPE = _backend_registry._BY_ARRAY_TYPE
 _object_new = object.__new__
 
-# Tapes that are inside their ``with`` block and not paused, innermost last.
-_recording: list[GradientTape] = []
+
+class _ThreadState(threading.local):
+    """Per-thread recording state: like TensorFlow's, a tape sees only its own thread."""
+
+    def __init__(self) -> None:
+        # Tapes that are inside their ``with`` block and not paused, innermost last.
+        self.tapes: list[GradientTape] = []
+
+
+_state = _ThreadState()
 
 
 class Node:
@@ -75,24 +84,24 @@ class GradientTape:
         if self._active:
             raise RuntimeError("This GradientTape is already recording; tapes are not reentrant.")
         self._active = True
-        _recording.append(self)
+        _state.tapes.append(self)
         return self
 
     def __exit__(self, *exc_info) -> None:
         self._active = False
-        if self in _recording:
-            _recording.remove(self)
+        if self in _state.tapes:
+            _state.tapes.remove(self)
 
     @contextlib.contextmanager
     def stop_recording(self) -> Iterator[None]:
         """Operations inside this block are not recorded on this tape."""
         if not self._active:
             raise RuntimeError("stop_recording() needs the tape to be recording (inside `with`).")
-        _recording.remove(self)
+        _state.tapes.remove(self)
         try:
             yield
         finally:
-            _recording.append(self)
+            _state.tapes.append(self)
 
     def reset(self) -> None:
         """Forget everything recorded so far."""
@@ -168,7 +177,7 @@ class GradientTape:
         Returns the structure of ``sources``, with ``None`` where a source is not
         connected to the target (or zeros with ``unconnected_gradients="zero"``).
         """
-        from nerve.autodiff.engine import backward, ones_like, zeros_like
+        from nerve.autodiff.engine import backward, zeros_like
 
         if unconnected_gradients not in ("none", "zero"):
             raise ValueError(
@@ -183,26 +192,29 @@ class GradientTape:
         targets = tree.flatten(target)[0]
         source_leaves, rebuild = tree.flatten(sources)
         if output_gradients is None:
-            seeds = [ones_like(t) for t in targets]
+            given = [None] * len(targets)
         else:
-            seeds = tree.flatten(output_gradients)[0]
-            if len(seeds) != len(targets):
+            given = tree.flatten(output_gradients)[0]
+            if len(given) != len(targets):
                 raise ValueError(
-                    f"output_gradients has {len(seeds)} entries for {len(targets)} targets."
+                    f"output_gradients has {len(given)} entries for {len(targets)} targets."
                 )
+        seeds = []
+        for t, seed in zip(targets, given):
+            if not isinstance(t, Tensor):
+                continue  # a Python number depends on nothing: its sources get None
+            if isinstance(t, Variable):
+                t = self._as_input(t)  # differentiate the value it holds now
+            seeds.append((t, self._seed(t, seed)))
         keys = [self._source_keys(s) for s in source_leaves]
-        paused = self._active
+        paused = self in _state.tapes
         if paused:
-            _recording.remove(self)
+            _state.tapes.remove(self)
         try:
-            cotangents = backward(
-                self._nodes,
-                [(t, s) for t, s in zip(targets, seeds) if isinstance(t, Tensor)],
-                {k for ks in keys for k in ks},
-            )
+            cotangents = backward(self._nodes, seeds, {k for ks in keys for k in ks})
         finally:
             if paused:
-                _recording.append(self)
+                _state.tapes.append(self)
         if not self._persistent:
             self.reset()
         grads = []
@@ -215,6 +227,23 @@ class GradientTape:
                 grad = zeros_like(source.value if isinstance(source, Variable) else source)
             grads.append(grad)
         return rebuild(grads)
+
+    @staticmethod
+    def _seed(target: Tensor, given: Any) -> Tensor:
+        """The initial cotangent of ``target``: ones, or the given output gradient."""
+        from nerve.autodiff.engine import ones_like
+
+        if given is None:
+            return ones_like(target)
+        seed = convert_to_tensor(given, target.dtype)
+        if seed.shape != target.shape:
+            raise ShapeError(
+                with_location(
+                    f"GradientTape.gradient: an output gradient of shape {seed.shape} was given "
+                    f"for a target of shape {target.shape}; they must match."
+                )
+            )
+        return seed
 
     def _source_keys(self, source: Any) -> list[int]:
         if isinstance(source, Variable):
@@ -232,17 +261,17 @@ class GradientTape:
 @contextlib.contextmanager
 def stop_recording() -> Iterator[None]:
     """No tape records inside this block."""
-    saved = _recording[:]
-    _recording.clear()
+    saved = _state.tapes[:]
+    _state.tapes.clear()
     try:
         yield
     finally:
-        _recording[:] = saved
+        _state.tapes[:] = saved
 
 
 def record(prim, args: tuple, params: dict, outputs: tuple) -> None:
     """Record a node on every tape that tracks one of ``args``."""
-    for tape in _recording:
+    for tape in _state.tapes:
         tape._record(prim, args, params, outputs)
 
 
@@ -277,12 +306,12 @@ def eager_bind(prim: Primitive, args: tuple, params: dict) -> Any:
         raise _explain_failure(prim, args, params, error) from error
     if prim.multiple_results:
         result = tuple(_new_tensor(o) for o in out)
-        if _recording and prim.differentiable:
+        if _state.tapes and prim.differentiable:
             record(prim, args, params, result)
         return result
     result = _object_new(Tensor)
     result._value = out
-    if _recording and prim.differentiable:
+    if _state.tapes and prim.differentiable:
         record(prim, args, params, (result,))
     return result
 

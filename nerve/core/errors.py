@@ -7,6 +7,7 @@ message can point at the user's own line rather than at engine internals.
 
 from __future__ import annotations
 
+import operator
 import os
 import sys
 
@@ -52,8 +53,9 @@ def with_location(message: str) -> str:
 
 def normalize_axis(axis: int, ndim: int, op: str) -> int:
     """Map a possibly negative ``axis`` into ``[0, ndim)``, or raise ``AxisError``."""
-    if not isinstance(axis, int) or isinstance(axis, bool):
+    if isinstance(axis, bool) or not hasattr(axis, "__index__"):
         raise AxisError(with_location(f"{op}: axis must be an int, got {axis!r}."))
+    axis = operator.index(axis)
     if not -ndim <= axis < ndim:
         raise AxisError(
             with_location(
@@ -70,7 +72,7 @@ def normalize_axes(axis, ndim: int, op: str) -> tuple[int, ...]:
     """Normalize ``None`` (all axes), an int, or a sequence of ints; reject repeats."""
     if axis is None:
         return tuple(range(ndim))
-    if isinstance(axis, int):
+    if not isinstance(axis, (list, tuple)):
         return (normalize_axis(axis, ndim, op),)
     axes = tuple(normalize_axis(a, ndim, op) for a in axis)
     if len(set(axes)) != len(axes):

@@ -41,7 +41,10 @@ def scalar_tensor(value: Any, like: Tensor) -> Tensor:
 def cast(x: Any, dtype: str) -> Tensor:
     """``x`` converted to ``dtype``."""
     x = tensor(x)
-    dtype = dtypes.standardize_dtype(dtype)
+    try:
+        dtype = dtypes.standardize_dtype(dtype)
+    except TypeError as error:
+        raise DTypeError(with_location(f"cast: {error}")) from None
     return x if x.dtype == dtype else ew.cast_p.bind(x, dtype=dtype)
 
 

@@ -83,9 +83,8 @@ def broadcast_to(x: Any, shape: Any) -> Tensor:
 def expand_dims(x: Any, axis: Any) -> Tensor:
     """Insert size-1 axes at ``axis`` (an int or a tuple of ints)."""
     x = tensor(x)
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    ndim = x.ndim + len(axes)
-    axes = sorted(normalize_axis(a, ndim, "expand_dims") for a in axes)
+    count = len(axis) if isinstance(axis, (list, tuple)) else 1
+    axes = sorted(normalize_axes(axis, x.ndim + count, "expand_dims"))
     shape = list(x.shape)
     for a in axes:
         shape.insert(a, 1)

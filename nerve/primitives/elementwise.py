@@ -158,7 +158,9 @@ def _power_vjp(g, inputs, out, needs):
     x, y = inputs
     dx = dy = None
     if needs[0]:
-        dx = mul(g, mul(y, power_p.bind(x, sub(y, scalar(1, y)))))
+        # y * x**(y - 1) is 0 * inf at x = 0, y = 0; the derivative there is 0.
+        slope = mul(y, power_p.bind(x, sub(y, scalar(1, y))))
+        dx = mul(g, where(equal_p.bind(y, scalar(0, y)), scalar(0, y), slope))
     if needs[1]:
         # d/dy x**y = x**y log x; taken as 0 where x == 0 (as JAX and PyTorch do).
         safe_x = where(equal_p.bind(x, scalar(0, x)), scalar(1, x), x)

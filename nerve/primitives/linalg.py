@@ -21,7 +21,16 @@ def _matmul_rule(a: Aval, b: Aval) -> Aval:
                 f"{a.shape[-1]} != {b.shape[-2]}."
             )
         )
-    batch = rules.broadcast_shapes("matmul", tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+    try:
+        batch = rules.broadcast_shapes("matmul", tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+    except ShapeError:
+        raise ShapeError(
+            with_location(
+                f"matmul: the batch axes (all but the last two) of operands of shapes "
+                f"{tuple(a.shape)} and {tuple(b.shape)} cannot be broadcast together: "
+                f"{tuple(a.shape[:-2])} vs {tuple(b.shape[:-2])}."
+            )
+        ) from None
     return Aval((*batch, a.shape[-2], b.shape[-1]), dtype)
 
 

@@ -397,11 +397,6 @@ def test_reset_forgets_recorded_operations():
     assert tape.gradient(y, w2) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a Variable target is seeded by its own id, but the tape only knows its reads "
-    "(snapshots), so d w / d w is None instead of ones (TF gives ones)",
-)
 def test_gradient_of_variable_with_respect_to_itself_is_one():
     w = nerve.Variable([1.0, 2.0])
     with nerve.GradientTape() as tape:
@@ -409,11 +404,6 @@ def test_gradient_of_variable_with_respect_to_itself_is_one():
     np.testing.assert_array_equal(value(tape.gradient(w, w)), [1.0, 1.0])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a Python-number target reaches ones_like() and fails with AttributeError "
-    "'float' object has no attribute '_value' (TF treats it as a constant: None)",
-)
 def test_python_number_target_is_a_constant():
     x = ops.convert_to_tensor(2.0)
     with nerve.GradientTape() as tape:
@@ -421,12 +411,6 @@ def test_python_number_target_is_a_constant():
     assert tape.gradient(3.0, x) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GradientTape.gradient uses output_gradients leaves as they are: Python floats "
-    "and NumPy arrays fail with AttributeError ('float' object has no attribute 'shape'); "
-    "TF converts anything tensor-like",
-)
 @pytest.mark.parametrize(
     "seed", [np.array([1.0, 10.0]), [1.0, 10.0]], ids=["numpy", "list-of-floats"]
 )
@@ -438,11 +422,6 @@ def test_output_gradients_accept_tensor_like_values(seed):
     np.testing.assert_allclose(value(g), [2.0, 40.0])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a None entry in output_gradients (TF: 'use the default, ones') fails with "
-    "AttributeError in engine._fit",
-)
 def test_output_gradients_none_entry_means_ones():
     w = nerve.Variable(2.0)
     with nerve.GradientTape() as tape:
@@ -451,11 +430,6 @@ def test_output_gradients_none_entry_means_ones():
     assert float(g) == 32.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tape._recording is one process-wide list, so a tape records operations run by "
-    "other threads (e.g. a data-loading thread); TF tapes are thread-local",
-)
 def test_tape_does_not_record_other_threads():
     import threading
 

@@ -82,7 +82,10 @@ class NumpyBackend(Backend):
         return np.asarray(value, dtype=native)
 
     def to_numpy(self, array: Any) -> Any:
-        return np.asarray(array)
+        # A read-only view: no copy, and the caller cannot change an immutable tensor.
+        view = np.asarray(array).view()
+        view.flags.writeable = False
+        return view
 
     def dtype_name(self, array: Any) -> str:
         return array.dtype.name

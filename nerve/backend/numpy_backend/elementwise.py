@@ -41,7 +41,35 @@ def native_dtype(xp, name: str):
     return xp.dtype(name)
 
 
+# Kernels whose results can be inf or nan by IEEE rules (log 0, 1/0, overflow). NumPy
+# warns there; JAX, PyTorch and TensorFlow return the value silently, and so does nerve.
+_IEEE_SPECIAL = (
+    "log", "log1p", "sqrt", "rsqrt", "reciprocal", "divide", "floor_divide", "mod", "power",
+    "arcsin", "arccos", "arccosh", "arctanh", "exp", "expm1", "sinh", "cosh", "tan",
+)  # fmt: skip
+
+
+def _quiet(xp, fn):
+    errstate = getattr(xp, "errstate", None)
+    if errstate is None:
+        return fn
+
+    def kernel(*args):
+        with errstate(all="ignore"):
+            return fn(*args)
+
+    kernel.__name__ = getattr(fn, "__name__", "kernel")
+    return kernel
+
+
 def kernels(xp) -> dict:
+    table = _kernels(xp)
+    for name in _IEEE_SPECIAL:
+        table[name] = _quiet(xp, table[name])
+    return table
+
+
+def _kernels(xp) -> dict:
     def sigmoid(x):
         # One tanh, no overflow for large |x|.
         half = x.dtype.type(0.5)

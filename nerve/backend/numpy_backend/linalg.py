@@ -1,7 +1,8 @@
 """Linear-algebra kernels.
 
-Operands are made contiguous first: NumPy picks a different summation order
-(BLAS or not) for strided views, and results should not depend on memory layout.
+Strided operands go to BLAS as they are (NumPy passes transposed views with a
+transpose flag, without copying); einsum operands are made contiguous, since
+NumPy's einsum falls back to slow loops on some strided layouts.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ def kernels(xp) -> dict:
         return x if x.flags.c_contiguous else xp.array(x, order="C")
 
     def matmul(a, b):
-        return xp.matmul(contiguous(a), contiguous(b))
+        return xp.matmul(a, b)
 
     def einsum(*operands, subscripts):
         operands = [contiguous(x) for x in operands]
