@@ -17,14 +17,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from nerve.backend import backend_of, get_backend
-from nerve.backend import registry as _backend_registry
 from nerve.core import tree
 from nerve.core.dtypes import is_differentiable
 from nerve.core.errors import NerveError, ShapeError, with_location
 from nerve.primitives.registry import Primitive, set_base_interpreter
 from nerve.tensor import Tensor, Variable, _new_tensor, convert_to_tensor
 
-_BACKEND_BY_TYPE = _backend_registry._BY_ARRAY_TYPE
 _object_new = object.__new__
 
 
@@ -37,6 +35,17 @@ class _ThreadState(threading.local):
 
 
 _state = _ThreadState()
+
+# How many tapes are inside their ``with`` block in any thread: a plain global the
+# eager hot path can test before it pays for the thread-local lookup.
+_recording_threads = 0
+_count_lock = threading.Lock()
+
+
+def _count_tape(delta: int) -> None:
+    global _recording_threads
+    with _count_lock:
+        _recording_threads += delta
 
 
 class Node:
@@ -84,6 +93,7 @@ class GradientTape:
         if self._active:
             raise RuntimeError("This GradientTape is already recording; tapes are not reentrant.")
         self._active = True
+        _count_tape(+1)
         _state.tapes.append(self)
         return self
 
@@ -91,6 +101,7 @@ class GradientTape:
         self._active = False
         if self in _state.tapes:
             _state.tapes.remove(self)
+        _count_tape(-1)
 
     @contextlib.contextmanager
     def stop_recording(self) -> Iterator[None]:
@@ -280,7 +291,8 @@ def record(prim, args: tuple, params: dict, outputs: tuple) -> None:
 
 def eager_bind(prim: Primitive, args: tuple, params: dict) -> Any:
     """Run ``prim`` now on the backend owning its inputs, and record it if needed."""
-    # Unrolled for one and two inputs: this function runs for every eager op.
+    # This function runs for every eager op: two-input ops without params (most
+    # arithmetic) take the shortest path.
     n = len(args)
     if n == 2:
         x, y = args
@@ -292,12 +304,12 @@ def eager_bind(prim: Primitive, args: tuple, params: dict) -> Any:
     elif n:
         values = [a._value for a in args]
         first = values[0]
-    if n:
-        backend = _BACKEND_BY_TYPE.get(type(first)) or backend_of(first)
     else:
-        backend = get_backend()
-        values = ()
-    kernel = backend._kernels.get(prim.kernel) or backend.kernel(prim.kernel)
+        first = values = ()
+    # The kernel for this array type, cached on the primitive: one dict lookup.
+    kernel = prim.kernels_by_array_type.get(type(first))
+    if kernel is None:
+        kernel = _resolve_kernel(prim, first if n else None)
     try:
         out = kernel(*values, **params) if params else kernel(*values)
     except NerveError:
@@ -306,14 +318,24 @@ def eager_bind(prim: Primitive, args: tuple, params: dict) -> Any:
         raise _explain_failure(prim, args, params, error) from error
     if prim.multiple_results:
         result = tuple(_new_tensor(o) for o in out)
-        if _state.tapes and prim.differentiable:
+        if _recording_threads and _state.tapes and prim.differentiable:
             record(prim, args, params, result)
         return result
     result = _object_new(Tensor)
     result._value = out
-    if _state.tapes and prim.differentiable:
+    if _recording_threads and _state.tapes and prim.differentiable:
         record(prim, args, params, (result,))
     return result
+
+
+def _resolve_kernel(prim: Primitive, array: Any):
+    """Find ``prim``'s kernel on the backend owning ``array`` (the default device's
+    backend when the primitive has no inputs) and cache it by array type."""
+    if array is None:
+        return get_backend().kernel(prim.kernel)  # depends on the device scope: no cache
+    kernel = backend_of(array).kernel(prim.kernel)
+    prim.kernels_by_array_type[type(array)] = kernel
+    return kernel
 
 
 def _explain_failure(prim: Primitive, args: tuple, params: dict, error: Exception) -> Exception:

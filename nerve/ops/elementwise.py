@@ -20,6 +20,7 @@ from typing import Any
 from nerve.core import dtypes
 from nerve.ops._convert import cast, promote, promote2, require_bool, tensor, to_float
 from nerve.primitives import elementwise as ew
+from nerve.primitives.registry import interpreter_stack
 from nerve.tensor import Tensor
 
 __all__ = [
@@ -71,6 +72,9 @@ def _is_float_tensor(x: Tensor) -> bool:
     return x.dtype in dtypes.FLOAT_TYPES
 
 
+_NO_PARAMS: dict = {}
+
+
 def _binary(prim, doc: str, extra: tuple = ()):
     bind = prim.bind
     if extra:
@@ -89,7 +93,7 @@ def _binary(prim, doc: str, extra: tuple = ()):
             if type(x1) is Tensor and type(x2) is Tensor:
                 d1, d2 = x1._value.dtype, x2._value.dtype
                 if d1 is d2 or d1 == d2:
-                    return bind(x1, x2)
+                    return interpreter_stack[-1](prim, (x1, x2), _NO_PARAMS)
             a, b = promote2(x1, x2)
             return bind(a, b)
 

@@ -76,8 +76,7 @@ __all__ = [
 
 def relu(x: Any) -> Tensor:
     """Rectified linear unit ``max(x, 0)``; the gradient at 0 is 0 (as in PyTorch)."""
-    x = to_float(x)
-    return where(greater(x, 0.0), x, 0.0)
+    return nnp.relu_p.bind(to_float(x))
 
 
 def relu6(x: Any) -> Tensor:

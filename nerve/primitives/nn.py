@@ -17,6 +17,8 @@ Params (all tuples with one entry per spatial axis): ``window``, ``strides``,
 from __future__ import annotations
 
 from nerve.core.errors import ShapeError, with_location
+from nerve.primitives import elementwise as ew
+from nerve.primitives import rules
 from nerve.primitives.registry import Aval, Primitive
 
 
@@ -128,3 +130,16 @@ def patches_transpose(
         dilation=tuple(dilation),
         padding=tuple(tuple(p) for p in padding),
     )
+
+
+# -- relu -------------------------------------------------------------------------------
+# A primitive, not where(x > 0, x, 0): measured on the MLP benchmark, NumPy's where
+# with a broadcast scalar is 5x slower than maximum, and relu runs in every layer.
+
+
+def _relu_vjp(g, inputs, out, needs):
+    positive = ew.cast(ew.greater_p.bind(out, ew.scalar(0, out)), out.dtype)
+    return (ew.mul(g, positive),)
+
+
+relu_p = Primitive("relu", shape_rule=rules.unary("relu"), vjp=_relu_vjp)

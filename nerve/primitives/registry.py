@@ -44,7 +44,15 @@ PRIMITIVES: dict[str, Primitive] = {}
 class Primitive:
     """One primitive operation; see the module docstring."""
 
-    __slots__ = ("differentiable", "kernel", "multiple_results", "name", "shape_rule", "vjp")
+    __slots__ = (
+        "differentiable",
+        "kernel",
+        "kernels_by_array_type",
+        "multiple_results",
+        "name",
+        "shape_rule",
+        "vjp",
+    )
 
     def __init__(
         self,
@@ -69,6 +77,8 @@ class Primitive:
         self.vjp = vjp
         self.multiple_results = multiple_results
         self.differentiable = differentiable
+        # Filled by the eager interpreter: backend array type -> kernel function.
+        self.kernels_by_array_type: dict[type, Callable[..., Any]] = {}
         PRIMITIVES[name] = self
 
     def bind(self, *args: Any, **params: Any) -> Any:
@@ -88,6 +98,11 @@ def _no_interpreter(prim: Primitive, args: tuple, params: dict) -> Any:
 
 
 _interpreter: list[Callable[[Primitive, tuple, dict], Any]] = [_no_interpreter]
+
+#: The interpreter stack itself (innermost last). ``prim.bind(*args)`` is
+#: ``interpreter_stack[-1](prim, args, {})``; the hottest eager paths in ``nerve.ops``
+#: call it that way directly, saving a Python frame and argument packing per op.
+interpreter_stack = _interpreter
 
 
 def push_interpreter(fn: Callable[[Primitive, tuple, dict], Any]) -> None:

@@ -53,4 +53,11 @@ def kernels(xp) -> dict:
         crop = tuple(slice(lo, lo + s) for s, (lo, _) in zip(spatial_shape, padding))
         return xp.ascontiguousarray(result[(every, *crop, every)])
 
-    return {"extract_patches": extract_patches, "patches_transpose": patches_transpose}
+    def relu(x):
+        return xp.maximum(x, 0)
+
+    return {
+        "extract_patches": extract_patches,
+        "patches_transpose": patches_transpose,
+        "relu": relu,
+    }
