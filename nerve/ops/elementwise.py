@@ -18,6 +18,7 @@ import math
 from typing import Any
 
 from nerve.core import dtypes
+from nerve.core.errors import DTypeError, with_location
 from nerve.ops._convert import cast, promote, promote2, require_bool, tensor, to_float
 from nerve.primitives import elementwise as ew
 from nerve.primitives.registry import interpreter_stack
@@ -25,12 +26,15 @@ from nerve.tensor import Tensor
 
 __all__ = [
     "abs", "absolute", "add", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2",
-    "arctanh", "cast", "ceil", "clip", "cos", "cosh", "divide", "equal", "erf", "exp", "expm1",
-    "floor", "floor_divide", "greater", "greater_equal", "isfinite", "isinf", "isnan", "less",
-    "less_equal", "log", "log1p", "log2", "log10", "logical_and", "logical_not", "logical_or",
-    "logical_xor", "maximum", "minimum", "mod", "multiply", "negative", "not_equal", "power",
-    "reciprocal", "round", "rsqrt", "sigmoid", "sign", "sin", "sinh", "softplus", "sqrt", "square",
-    "subtract", "tan", "tanh", "true_divide", "where",
+    "arctanh", "bitwise_and", "bitwise_invert", "bitwise_left_shift", "bitwise_not", "bitwise_or",
+    "bitwise_right_shift", "bitwise_xor", "cast", "ceil", "clip", "copysign", "cos", "cosh",
+    "divide", "equal", "erf", "erfinv", "exp", "exp2", "expm1", "floor", "floor_divide",
+    "greater", "greater_equal", "heaviside", "hypot", "isclose", "isfinite", "isinf", "isnan",
+    "left_shift", "less", "less_equal", "log", "log1p", "log2", "log10", "logaddexp",
+    "logical_and", "logical_not", "logical_or", "logical_xor", "maximum", "minimum", "mod",
+    "multiply", "nan_to_num", "negative", "not_equal", "power", "reciprocal", "right_shift",
+    "round", "rsqrt", "sigmoid", "sign", "signbit", "sin", "sinc", "sinh", "softplus", "sqrt",
+    "square", "subtract", "tan", "tanh", "true_divide", "where",
 ]  # fmt: skip
 
 
@@ -130,6 +134,15 @@ arcsinh = _float_unary(ew.arcsinh_p, "Elementwise inverse hyperbolic sine.")
 arccosh = _float_unary(ew.arccosh_p, "Elementwise inverse hyperbolic cosine.")
 arctanh = _float_unary(ew.arctanh_p, "Elementwise inverse hyperbolic tangent.")
 erf = _float_unary(ew.erf_p, "Elementwise Gauss error function.")
+erfinv = _float_unary(
+    ew.erfinv_p,
+    """Elementwise inverse of ``erf`` on (-1, 1); +-inf at +-1, nan outside.
+
+    >>> from nerve import ops
+    >>> ops.erfinv(ops.convert_to_tensor([0.0, 0.5])).numpy()
+    array([0.       , 0.4769363], dtype=float32)
+    """,
+)
 sigmoid = _float_unary(ew.sigmoid_p, "Elementwise logistic sigmoid 1 / (1 + e**-x).")
 sign = _numeric_unary(ew.sign_p, "Elementwise sign: -1, 0 or 1.")
 floor = _float_unary(ew.floor_p, "Elementwise floor.")
@@ -251,3 +264,207 @@ def clip(x: Any, x_min: Any, x_max: Any) -> Tensor:
     if x.dtype == "bool":
         x = cast(x, "int32")
     return minimum(maximum(x, x_min), x_max)
+
+
+# -- composites added for Keras coverage ------------------------------------------------
+
+# Largest finite value of each float dtype (nan_to_num's default for infinities).
+_FLOAT_MAX = {
+    "float16": 65504.0,
+    "bfloat16": 3.3895313892515355e38,
+    "float32": 3.4028234663852886e38,
+    "float64": 1.7976931348623157e308,
+}
+
+
+def exp2(x: Any) -> Tensor:
+    """Elementwise 2**x (ints give floatx)."""
+    x = to_float(x)
+    return ew.power_p.bind(ew.scalar(2, x), x)
+
+
+def logaddexp(x1: Any, x2: Any) -> Tensor:
+    """Elementwise ``log(exp(x1) + exp(x2))``, without overflow.
+
+    >>> from nerve import ops
+    >>> float(ops.logaddexp(1000.0, 1000.0))
+    1000.6931...
+    """
+    x1, x2 = promote(x1, x2, extra=(float,))
+    # max + log1p(exp(-|x1 - x2|)): the exponent is never positive. Equal inputs get a
+    # difference of exactly 0, so equal infinities give no inf - inf.
+    same = equal(x1, x2)
+    zero = ew.scalar(0, x1)
+    delta = subtract(where(same, zero, x1), where(same, zero, x2))
+    return add(maximum(x1, x2), log1p(exp(negative(abs(delta)))))
+
+
+def hypot(x1: Any, x2: Any) -> Tensor:
+    """Elementwise ``sqrt(x1**2 + x2**2)``, scaled so that squares do not overflow.
+
+    >>> from nerve import ops
+    >>> float(ops.hypot(3.0, 4.0))
+    5.0
+    """
+    x1, x2 = promote(x1, x2, extra=(float,))
+    a, b = abs(x1), abs(x2)
+    high, low = maximum(a, b), minimum(a, b)
+    # high * sqrt(1 + (low / high)**2); high == 0 means both are 0 (and the result 0).
+    safe_high = where(equal(high, 0), ew.scalar(1, high), high)
+    ratio = divide(low, safe_high)
+    out = multiply(high, sqrt(add(multiply(ratio, ratio), 1.0)))
+    return where(isinf(high), high, out)  # inf / inf would make the ratio nan
+
+
+def nan_to_num(x: Any, nan: float = 0.0, posinf: float | None = None,
+               neginf: float | None = None) -> Tensor:  # fmt: skip
+    """Replace nan by ``nan``, +inf by ``posinf`` and -inf by ``neginf`` (by default the
+    largest and lowest finite values of the dtype). Integer tensors pass unchanged.
+
+    >>> from nerve import ops
+    >>> ops.nan_to_num(ops.convert_to_tensor([float("nan"), float("inf"), 1.0]), posinf=9.0).numpy()
+    array([0., 9., 1.], dtype=float32)
+    """
+    x = tensor(x)
+    if not dtypes.is_float(x.dtype):
+        return x
+    big = _FLOAT_MAX[x.dtype]
+    posinf = big if posinf is None else posinf
+    neginf = -big if neginf is None else neginf
+    x = where(isnan(x), nan, x)
+    x = where(ew.logical_and_p.bind(isinf(x), greater(x, 0)), posinf, x)
+    return where(ew.logical_and_p.bind(isinf(x), less(x, 0)), neginf, x)
+
+
+def isclose(x1: Any, x2: Any, rtol: float = 1e-5, atol: float = 1e-8,
+            equal_nan: bool = False) -> Tensor:  # fmt: skip
+    """Elementwise ``|x1 - x2| <= atol + rtol * |x2|`` (bool); equal infinities are
+    close, and so are two nans when ``equal_nan``.
+
+    >>> from nerve import ops
+    >>> ops.isclose([1.0, 1.0, float("inf")], [1.0 + 1e-9, 1.1, float("inf")]).numpy()
+    array([ True, False,  True])
+    """
+    x1, x2 = promote(x1, x2)
+    if x1.dtype == "bool" or dtypes.is_int(x1.dtype):
+        x1, x2 = cast(x1, "float64"), cast(x2, "float64")
+    close = less_equal(abs(subtract(x1, x2)), add(multiply(abs(x2), rtol), atol))
+    # inf - inf is nan, so equal infinities need their own test.
+    close = ew.logical_or_p.bind(close, equal(x1, x2))
+    if equal_nan:
+        close = ew.logical_or_p.bind(close, ew.logical_and_p.bind(isnan(x1), isnan(x2)))
+    return close
+
+
+def heaviside(x1: Any, x2: Any) -> Tensor:
+    """Heaviside step: 0 where ``x1 < 0``, ``x2`` where ``x1 == 0``, 1 where ``x1 > 0``.
+
+    >>> from nerve import ops
+    >>> ops.heaviside(ops.convert_to_tensor([-1.0, 0.0, 2.0]), 0.5).numpy()
+    array([0. , 0.5, 1. ], dtype=float32)
+    """
+    x1, x2 = promote(x1, x2, extra=(float,))
+    step = where(greater(x1, 0), ew.scalar(1, x1), ew.scalar(0, x1))
+    return where(equal(x1, 0), x2, step)
+
+
+def signbit(x: Any) -> Tensor:
+    """Elementwise test of the sign bit (bool): true for negatives, -0.0 and -nan."""
+    x = tensor(x)
+    if x.dtype == "bool":
+        x = cast(x, "int8")
+    return ew.signbit_p.bind(x)
+
+
+def copysign(x1: Any, x2: Any) -> Tensor:
+    """Elementwise ``|x1|`` with the sign (bit) of ``x2``.
+
+    >>> from nerve import ops
+    >>> ops.copysign(ops.convert_to_tensor([1.0, -2.0]), -0.0).numpy()
+    array([-1., -2.], dtype=float32)
+    """
+    x1, x2 = promote(x1, x2, extra=(float,))
+    magnitude = abs(x1)
+    return where(ew.signbit_p.bind(x2), negative(magnitude), magnitude)
+
+
+def sinc(x: Any) -> Tensor:
+    """Normalised sinc: ``sin(pi x) / (pi x)``, and 1 at 0.
+
+    >>> from nerve import ops
+    >>> ops.sinc(ops.convert_to_tensor([0.0, 0.5])).numpy()
+    array([1.       , 0.6366198], dtype=float32)
+    """
+    x = to_float(x)
+    at_zero = equal(x, 0)
+    # A safe denominator at 0 keeps the unused branch (and its gradient) finite.
+    angle = multiply(where(at_zero, ew.scalar(1, x), x), math.pi)
+    return where(at_zero, ew.scalar(1, x), divide(sin(angle), angle))
+
+
+# -- bitwise (integers; bools where it makes sense) --------------------------------------
+
+
+def _bitwise_operands(op: str, allow_bool: bool, *xs: Any) -> list:
+    xs = promote(*xs)
+    dtype = xs[0].dtype
+    if not (dtypes.is_int(dtype) or (allow_bool and dtype == "bool")):
+        kinds = "integer or bool" if allow_bool else "integer"
+        raise DTypeError(with_location(f"{op} needs {kinds} tensors, got {dtype}."))
+    return xs
+
+
+def _bitwise_binary(prim, op: str, allow_bool: bool, doc: str):
+    def fn(x: Any, y: Any) -> Tensor:
+        return prim.bind(*_bitwise_operands(op, allow_bool, x, y))
+
+    fn.__name__ = op
+    fn.__doc__ = doc
+    return fn
+
+
+def bitwise_not(x: Any) -> Tensor:
+    """Elementwise bitwise NOT (``~x``) of integers; logical NOT of bools.
+
+    >>> from nerve import ops
+    >>> ops.bitwise_not(ops.convert_to_tensor([0, 5], dtype="int8")).numpy()
+    array([-1, -6], dtype=int8)
+    """
+    (x,) = _bitwise_operands("bitwise_not", True, x)
+    return ew.bitwise_not_p.bind(x)
+
+
+bitwise_invert = bitwise_not
+bitwise_and = _bitwise_binary(
+    ew.bitwise_and_p,
+    "bitwise_and",
+    True,
+    """Elementwise bitwise AND of integers (or bools).
+
+    >>> from nerve import ops
+    >>> ops.bitwise_and(ops.convert_to_tensor([12, 10]), 6).numpy()
+    array([4, 2], dtype=int32)
+    """,
+)
+bitwise_or = _bitwise_binary(
+    ew.bitwise_or_p, "bitwise_or", True, "Elementwise bitwise OR of integers (or bools)."
+)
+bitwise_xor = _bitwise_binary(
+    ew.bitwise_xor_p, "bitwise_xor", True, "Elementwise bitwise XOR of integers (or bools)."
+)
+left_shift = _bitwise_binary(
+    ew.left_shift_p,
+    "left_shift",
+    False,
+    """Elementwise ``x << y`` on integers.
+
+    >>> from nerve import ops
+    >>> ops.left_shift(ops.convert_to_tensor([1, 3]), 2).numpy()
+    array([ 4, 12], dtype=int32)
+    """,
+)
+right_shift = _bitwise_binary(
+    ew.right_shift_p, "right_shift", False, "Elementwise ``x >> y`` on integers (arithmetic)."
+)
+bitwise_left_shift = left_shift
+bitwise_right_shift = right_shift

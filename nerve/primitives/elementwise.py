@@ -132,10 +132,19 @@ erf_p = _unary(
 sigmoid_p = _unary(
     "sigmoid", lambda g, inputs, out, needs: (mul(g, mul(out, sub(scalar(1, out), out))),)
 )
+# d/dx erfinv(x) = sqrt(pi)/2 * exp(erfinv(x)**2), from the derivative of erf.
+erfinv_p = _unary(
+    "erfinv",
+    lambda g, inputs, out, needs: (
+        mul(g, mul(scalar(math.sqrt(math.pi) / 2, g), exp_p.bind(mul(out, out)))),
+    ),
+)
 isnan_p = _unary("isnan", differentiable=False, out_dtype="bool")
 isinf_p = _unary("isinf", differentiable=False, out_dtype="bool")
 isfinite_p = _unary("isfinite", differentiable=False, out_dtype="bool")
 logical_not_p = _unary("logical_not", differentiable=False, out_dtype="bool")
+signbit_p = _unary("signbit", differentiable=False, out_dtype="bool")
+bitwise_not_p = _unary("bitwise_not", differentiable=False)
 
 # -- binary -------------------------------------------------------------------------
 
@@ -226,6 +235,12 @@ greater_equal_p = _binary("greater_equal", differentiable=False, out_dtype="bool
 logical_and_p = _binary("logical_and", differentiable=False, out_dtype="bool")
 logical_or_p = _binary("logical_or", differentiable=False, out_dtype="bool")
 logical_xor_p = _binary("logical_xor", differentiable=False, out_dtype="bool")
+# Bitwise ops on integers (and bools, except the shifts); the op layer checks dtypes.
+bitwise_and_p = _binary("bitwise_and", differentiable=False)
+bitwise_or_p = _binary("bitwise_or", differentiable=False)
+bitwise_xor_p = _binary("bitwise_xor", differentiable=False)
+left_shift_p = _binary("left_shift", differentiable=False)
+right_shift_p = _binary("right_shift", differentiable=False)
 
 # -- select, cast, constants ----------------------------------------------------------
 

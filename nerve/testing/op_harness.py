@@ -240,17 +240,7 @@ def _float_outputs(outputs: list) -> list[int]:
 
 def _vjp(case: OpCase, arrays: list[np.ndarray], positions: list[int], cotangents: list):
     """Our gradients of sum_i <cotangent_i, output_i> with respect to ``positions``."""
-    tensors = arrays_as_tensors(arrays)
-    with nerve.GradientTape() as tape:
-        for p in positions:
-            tape.watch(tensors[p])
-        outputs = _outputs(case.fn(*tensors))
-        total = None
-        for i, ct in cotangents:
-            term = nerve.ops.sum(outputs[i] * nerve.ops.convert_to_tensor(ct))
-            total = term if total is None else total + term
-    grads = tape.gradient(total, [tensors[p] for p in positions], unconnected_gradients="zero")
-    return outputs, grads
+    return _vjp_tensors(case, arrays_as_tensors(arrays), positions, cotangents)
 
 
 def check_gradient(case: OpCase, index: int) -> None:
@@ -355,6 +345,7 @@ def check_second_order(case: OpCase, index: int) -> None:
 
 
 def _vjp_tensors(case: OpCase, tensors: list, positions: list[int], cotangents: list):
+    """``_vjp`` on tensors, recorded by any enclosing tape (for second order)."""
     with nerve.GradientTape() as tape:
         for p in positions:
             tape.watch(tensors[p])

@@ -32,6 +32,41 @@ def _erf(xp):
     return kernel
 
 
+def _erfinv(xp):
+    """erfinv from SciPy when installed, else Newton's method on math.erf elementwise.
+    Resolved on first call, like ``_erf``."""
+    resolved = []
+
+    def scalar_erfinv(y: float) -> float:
+        if not -1.0 < y < 1.0:
+            return math.copysign(math.inf, y) if abs(y) == 1.0 else math.nan
+        # Winitzki's approximation (relative error < 2e-3), then Newton steps on erf.
+        a = 0.147
+        log_term = math.log1p(-y * y)
+        first = 2 / (math.pi * a) + log_term / 2
+        x = math.copysign(math.sqrt(math.sqrt(first * first - log_term / a) - first), y)
+        for _ in range(4):
+            x -= (math.erf(x) - y) / (2 / math.sqrt(math.pi) * math.exp(-x * x))
+        return x
+
+    def resolve():
+        try:
+            from scipy.special import erfinv
+        except ImportError:
+            erfinv = None
+        if erfinv is not None and xp.__name__ == "numpy":
+            return lambda x: erfinv(x).astype(x.dtype, copy=False)
+        vector = xp.vectorize(scalar_erfinv)
+        return lambda x: xp.asarray(vector(x), dtype=x.dtype) if x.size else x.copy()
+
+    def kernel(x):
+        if not resolved:
+            resolved.append(resolve())
+        return resolved[0](x)
+
+    return kernel
+
+
 def native_dtype(xp, name: str):
     """The array module's dtype for a nerve dtype name (bfloat16 comes from ml_dtypes)."""
     if name == "bfloat16":
@@ -109,6 +144,7 @@ def _kernels(xp) -> dict:
         "arccosh": xp.arccosh,
         "arctanh": xp.arctanh,
         "erf": _erf(xp),
+        "erfinv": _erfinv(xp),
         "sigmoid": sigmoid,
         "floor": xp.floor,
         "ceil": xp.ceil,
@@ -117,6 +153,8 @@ def _kernels(xp) -> dict:
         "isinf": xp.isinf,
         "isfinite": xp.isfinite,
         "logical_not": xp.logical_not,
+        "signbit": xp.signbit,
+        "bitwise_not": xp.invert,
         # binary
         "add": xp.add,
         "subtract": xp.subtract,
@@ -137,6 +175,11 @@ def _kernels(xp) -> dict:
         "logical_and": xp.logical_and,
         "logical_or": xp.logical_or,
         "logical_xor": xp.logical_xor,
+        "bitwise_and": xp.bitwise_and,
+        "bitwise_or": xp.bitwise_or,
+        "bitwise_xor": xp.bitwise_xor,
+        "left_shift": xp.left_shift,
+        "right_shift": xp.right_shift,
         # ternary and conversion
         "where": xp.where,
         "cast": cast,
