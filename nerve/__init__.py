@@ -16,17 +16,21 @@ from nerve.autodiff import GradientTape, custom_gradient, grad, stop_recording, 
 from nerve.backend import device
 from nerve.core import config
 from nerve.core.dtypes import result_type, standardize_dtype
+from nerve.graph import Function, TensorSpec, function
 from nerve.tensor import Tensor, Variable
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Function",
     "GradientTape",
     "Tensor",
+    "TensorSpec",
     "Variable",
     "config",
     "custom_gradient",
     "device",
+    "function",
     "grad",
     "ops",
     "random",

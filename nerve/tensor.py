@@ -125,6 +125,8 @@ class Tensor:
             yield self[i]
 
     def __repr__(self) -> str:
+        if backend_of(self._value).name == "abstract":
+            return f"Tensor(<traced>, shape={self.shape}, dtype={self.dtype})"
         body = repr(self.numpy())
         # NumPy's repr says array(...): keep its layout, say what we are.
         if body.startswith("array("):
@@ -236,8 +238,12 @@ def convert_to_tensor(x: Any, dtype: str | None = None) -> Tensor:
         return x
     if isinstance(x, Variable):
         x = x.value
-        if dtype is None:
+    if isinstance(x, Tensor):
+        if dtype is None or x.dtype == dtypes.standardize_dtype(dtype):
             return x
+        from nerve.primitives.elementwise import cast_p
+
+        return cast_p.bind(x, dtype=dtypes.standardize_dtype(dtype))
     if isinstance(x, (list, tuple)) and any(isinstance(v, Tensor) for v in _flatten_nested(x)):
         x = _stack_nested(x, dtype)
         return x
@@ -261,6 +267,10 @@ def _stack_nested(x, dtype):
 # -- Variable ---------------------------------------------------------------------
 
 _variable_ids = itertools.count()
+
+# While nerve.function traces, the tracer on top of this stack turns variable reads and
+# assignments into graph nodes (it implements read/assign/assign_add/assign_sub).
+_trace_hooks: list = []
 
 
 class Variable(Tensor):
@@ -290,6 +300,8 @@ class Variable(Tensor):
     @property
     def value(self) -> Tensor:
         """The current value as an immutable tensor (the same object until the next assign)."""
+        if _trace_hooks:
+            return _trace_hooks[-1].read(self)
         snap = self._snapshot
         if snap is None or snap._value is not self._value:
             snap = self._snapshot = _new_tensor(self._value)
@@ -300,6 +312,8 @@ class Variable(Tensor):
 
     def assign(self, value: Any) -> Variable:
         """Replace the value; shape and dtype must stay the same."""
+        if _trace_hooks:
+            return _trace_hooks[-1].assign(self, value)
         array = _to_array(value, self.dtype)
         if tuple(array.shape) != tuple(self._value.shape):
             raise ShapeError(
@@ -312,9 +326,15 @@ class Variable(Tensor):
         return self
 
     def assign_add(self, delta: Any) -> Variable:
+        """Add ``delta`` (broadcast to the variable's shape) to the value."""
+        if _trace_hooks:
+            return _trace_hooks[-1].assign_add(self, delta)
         return self.assign(_variable_binary("add", self, delta))
 
     def assign_sub(self, delta: Any) -> Variable:
+        """Subtract ``delta`` (broadcast to the variable's shape) from the value."""
+        if _trace_hooks:
+            return _trace_hooks[-1].assign_sub(self, delta)
         return self.assign(_variable_binary("subtract", self, delta))
 
     def __repr__(self) -> str:

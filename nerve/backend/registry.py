@@ -22,6 +22,11 @@ _default_device: contextvars.ContextVar[str] = contextvars.ContextVar("nerve_dev
 def register_backend(device_kind: str, backend: Backend) -> None:
     """Make ``backend`` serve devices of kind ``device_kind`` (``"cpu"``, ``"gpu"``)."""
     _BACKENDS[device_kind] = backend
+    register_array_types(backend)
+
+
+def register_array_types(backend: Backend) -> None:
+    """Route arrays of ``backend.array_types`` to ``backend`` (without a device kind)."""
     for t in backend.array_types:
         _BY_ARRAY_TYPE[t] = backend
 
@@ -58,6 +63,12 @@ def get_backend(device: str | None = None) -> Backend:
     return backend if backend is not None else _load(kind)
 
 
+def _register_abstract() -> None:
+    from nerve.backend.abstract import AbstractBackend
+
+    register_array_types(AbstractBackend())
+
+
 def backend_of(array: Any) -> Backend:
     """The backend that owns ``array``."""
     backend = _BY_ARRAY_TYPE.get(type(array))
@@ -89,3 +100,6 @@ def device(name: str) -> Iterator[None]:
         yield
     finally:
         _default_device.reset(token)
+
+
+_register_abstract()

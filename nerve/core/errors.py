@@ -34,6 +34,11 @@ class BackendError(NerveError, RuntimeError):
     """A backend lacks a kernel or a device is unavailable."""
 
 
+class TracingError(NerveError, RuntimeError):
+    """A traced function asked for something only a concrete value has (its numbers,
+    a Python bool of it), or a traced tensor escaped its trace."""
+
+
 def user_location() -> str | None:
     """``"file.py:LINE"`` of the innermost frame outside the nerve package."""
     frame = sys._getframe(1)

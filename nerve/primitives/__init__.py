@@ -12,6 +12,7 @@ from nerve.primitives import (  # noqa: F401
     random,
     reduction,
     shape,
+    state,
 )
 from nerve.primitives.registry import PRIMITIVES, Aval, Primitive
 

@@ -8,6 +8,8 @@ compiler records it as a node. One primitive is one registration block:
   ``nerve.backend.base``);
 * ``shape_rule``: output shape and dtype from input shapes/dtypes and params;
   used by the graph compiler, and by eager mode to explain kernel failures;
+* ``effect``: the primitive reads or writes state (variables); it has no backend
+  kernel, only the graph executor runs it, and graph passes keep its order;
 * ``vjp``: the gradient rule, written with other primitives so that gradients of
   gradients work. ``vjp(ct, inputs, out, needs, **params)`` returns one
   cotangent (or ``None``) per input; ``needs[i]`` says whether input ``i`` wants
@@ -46,6 +48,7 @@ class Primitive:
 
     __slots__ = (
         "differentiable",
+        "effect",
         "kernel",
         "kernels_by_array_type",
         "multiple_results",
@@ -63,6 +66,7 @@ class Primitive:
         kernel: str | None = None,
         multiple_results: bool = False,
         differentiable: bool = True,
+        effect: bool = False,
     ):
         if name in PRIMITIVES:
             raise ValueError(f"Primitive {name!r} is registered twice.")
@@ -77,6 +81,9 @@ class Primitive:
         self.vjp = vjp
         self.multiple_results = multiple_results
         self.differentiable = differentiable
+        # Effectful primitives (variable reads/writes) have no backend kernel: the graph
+        # executor runs them, and passes never drop or reorder them.
+        self.effect = effect
         # Filled by the eager interpreter: backend array type -> kernel function.
         self.kernels_by_array_type: dict[type, Callable[..., Any]] = {}
         PRIMITIVES[name] = self

@@ -47,7 +47,11 @@ def kernels(xp) -> dict:
     def nonzero(x, size):
         return tuple(i.astype(xp.int32) for i in xp.nonzero(x))
 
+    def searchsorted(sorted_sequence, values, side):
+        return xp.searchsorted(sorted_sequence, values, side=side).astype(xp.int32)
+
     return {
+        "searchsorted": searchsorted,
         "getitem": getitem,
         "index_add": index_add,
         "index_set": index_set,

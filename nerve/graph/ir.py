@@ -1,0 +1,238 @@
+"""The graph IR: a dataflow graph whose nodes are primitives and whose edges are tensors.
+
+* ``Value`` — an edge: one tensor, with its abstract value (shape and dtype).
+  It is produced by exactly one ``Node``, or is a graph input, a constant, or a
+  variable read.
+* ``Node`` — one application of a primitive to input values, with static params.
+* ``Graph`` — inputs, constants, captured variables, nodes in program order, and
+  outputs. Variables are state: ``read_variable`` and ``assign_variable`` nodes
+  name a variable by its slot in ``Graph.variables`` and keep program order,
+  so passes never move or drop them.
+
+The text form is deterministic (values are renamed in order of appearance), in
+the spirit of a jaxpr:
+
+    graph(a:f32[2,3], b:f32[3]) {
+      c:f32[2,3] = add a b
+      return c
+    }
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from nerve.primitives.registry import Aval, Primitive
+
+_value_ids = itertools.count()
+
+_SHORT_DTYPES = {
+    "bool": "bool", "uint8": "u8", "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64",
+    "bfloat16": "bf16", "float16": "f16", "float32": "f32", "float64": "f64",
+}  # fmt: skip
+
+
+class Value:
+    """An edge of the graph: one tensor-valued result."""
+
+    __slots__ = ("aval", "id")
+
+    def __init__(self, aval: Aval):
+        self.aval = aval
+        self.id = next(_value_ids)
+
+    @property
+    def shape(self) -> tuple:
+        return self.aval.shape
+
+    @property
+    def dtype(self) -> str:
+        return self.aval.dtype
+
+    def __repr__(self) -> str:
+        return f"Value#{self.id}<{format_aval(self.aval)}>"
+
+
+class Node:
+    """One application of a primitive: ``outputs = prim(*inputs, **params)``."""
+
+    __slots__ = ("inputs", "outputs", "params", "prim")
+
+    def __init__(self, prim: Primitive, inputs: list, params: dict, outputs: list):
+        self.prim = prim
+        self.inputs = list(inputs)
+        self.params = dict(params)
+        self.outputs = list(outputs)
+
+    @property
+    def has_effect(self) -> bool:
+        """Effectful nodes (variable reads and writes) are never removed or reordered."""
+        return getattr(self.prim, "effect", False)
+
+    def __repr__(self) -> str:
+        return f"Node({self.prim.name}, {len(self.inputs)} inputs)"
+
+
+class Graph:
+    """A traced program; see the module docstring."""
+
+    def __init__(self, name: str = "graph"):
+        self.name = name
+        self.inputs: list[Value] = []
+        self.outputs: list[Value] = []
+        self.nodes: list[Node] = []
+        self.constants: dict[Value, Any] = {}  # Value -> backend array
+        self.variables: list = []  # nerve.Variable objects, by slot
+
+    # -- building -----------------------------------------------------------------
+    def add_input(self, aval: Aval) -> Value:
+        value = Value(aval)
+        self.inputs.append(value)
+        return value
+
+    def add_constant(self, array: Any, aval: Aval) -> Value:
+        value = Value(aval)
+        self.constants[value] = array
+        return value
+
+    def add_node(self, prim: Primitive, inputs: list, params: dict, out_avals: list) -> Node:
+        node = Node(prim, inputs, params, [Value(a) for a in out_avals])
+        self.nodes.append(node)
+        return node
+
+    def variable_slot(self, variable: Any) -> int:
+        for i, v in enumerate(self.variables):
+            if v is variable:
+                return i
+        self.variables.append(variable)
+        return len(self.variables) - 1
+
+    # -- queries --------------------------------------------------------------------
+    def producers(self) -> dict[Value, Node]:
+        return {out: node for node in self.nodes for out in node.outputs}
+
+    def uses(self) -> dict[Value, int]:
+        """How many times each value is consumed (by nodes or as a graph output)."""
+        counts: dict[Value, int] = {}
+        for node in self.nodes:
+            for v in node.inputs:
+                counts[v] = counts.get(v, 0) + 1
+        for v in self.outputs:
+            counts[v] = counts.get(v, 0) + 1
+        return counts
+
+    def primitive_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for node in self.nodes:
+            counts[node.prim.name] = counts.get(node.prim.name, 0) + 1
+        return counts
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes)
+
+    def copy(self) -> Graph:
+        """A shallow structural copy: new node list and node objects, same values."""
+        g = Graph(self.name)
+        g.inputs = list(self.inputs)
+        g.outputs = list(self.outputs)
+        g.nodes = [Node(n.prim, n.inputs, n.params, n.outputs) for n in self.nodes]
+        g.constants = dict(self.constants)
+        g.variables = list(self.variables)
+        return g
+
+    # -- text form --------------------------------------------------------------------
+    def __str__(self) -> str:
+        return to_text(self)
+
+    def to_text(self) -> str:
+        return to_text(self)
+
+    def to_dot(self) -> str:
+        """Graphviz DOT source of the graph."""
+        from nerve.graph.inspect import to_dot
+
+        return to_dot(self)
+
+    def save_svg(self, path: str) -> None:
+        """Render the graph to an SVG file with Graphviz's ``dot`` program."""
+        from nerve.graph.inspect import save_svg
+
+        save_svg(self, path)
+
+
+def format_aval(aval: Aval) -> str:
+    dims = ",".join("?" if d is None else str(d) for d in aval.shape)
+    return f"{_SHORT_DTYPES.get(aval.dtype, aval.dtype)}[{dims}]"
+
+
+def _names() -> Iterator[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    for size in itertools.count(1):
+        for combo in itertools.product(letters, repeat=size):
+            yield "".join(combo)
+
+
+def _format_param(value: Any) -> str:
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, tuple):
+        return (
+            "(" + ",".join(_format_param(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+        )
+    if isinstance(value, Primitive):
+        return value.name
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def to_text(graph: Graph) -> str:
+    """The deterministic, readable text form of ``graph``."""
+    names: dict[Value, str] = {}
+    fresh = _names()
+
+    def name(v: Value) -> str:
+        if v not in names:
+            names[v] = next(fresh)
+        return names[v]
+
+    def typed(v: Value) -> str:
+        return f"{name(v)}:{format_aval(v.aval)}"
+
+    lines = [f"{graph.name}({', '.join(typed(v) for v in graph.inputs)}) {{"]
+    for v, array in graph.constants.items():
+        shown = _short_constant(array)
+        lines.append(f"  {typed(v)} = const {shown}")
+    for node in graph.nodes:
+        outs = " ".join(typed(o) for o in node.outputs) or "_"
+        params = " ".join(
+            f"{k}={_format_param(v)}" for k, v in sorted(node.params.items()) if k != "variable"
+        )
+        if "slot" in node.params:
+            var = graph.variables[node.params["slot"]]
+            params = f"{params} name={getattr(var, 'name', '?')}".strip()
+        args = " ".join(name(v) for v in node.inputs)
+        head = node.prim.name + (f"[{params}]" if params else "")
+        lines.append(f"  {outs} = {head} {args}".rstrip())
+    lines.append(f"  return {' '.join(name(v) for v in graph.outputs)}")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _short_constant(array: Any) -> str:
+    size = getattr(array, "size", 1)
+    if size == 1:
+        try:
+            return repr(array.item())
+        except Exception:
+            return "<scalar>"
+    return f"<{size} elements>"
+
+
+def iter_values(nodes: Iterable[Node]) -> Iterator[Value]:
+    for node in nodes:
+        yield from node.inputs
+        yield from node.outputs

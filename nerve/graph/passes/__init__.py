@@ -1,0 +1,31 @@
+"""Graph optimization passes. Each pass is a pure function ``Graph -> Graph``.
+
+``optimize`` runs the default pipeline and checks the graph with ``verify``
+after every pass, so a broken pass fails where it breaks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from nerve.graph.ir import Graph
+from nerve.graph.passes.cse import cse
+from nerve.graph.passes.dce import dce
+from nerve.graph.passes.fold import fold_constants
+from nerve.graph.passes.verify import verify
+
+Pass = Callable[[Graph], Graph]
+
+DEFAULT_PIPELINE: tuple[Pass, ...] = (dce, fold_constants, cse, dce)
+
+
+def optimize(graph: Graph, passes: Sequence[Pass] = DEFAULT_PIPELINE) -> Graph:
+    """Run ``passes`` in order, verifying the graph after each."""
+    verify(graph)
+    for optimization in passes:
+        graph = optimization(graph)
+        verify(graph, after=optimization.__name__)
+    return graph
+
+
+__all__ = ["DEFAULT_PIPELINE", "cse", "dce", "fold_constants", "optimize", "verify"]

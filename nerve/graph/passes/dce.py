@@ -1,0 +1,21 @@
+"""Dead-code elimination: drop nodes whose results nobody uses, and unused constants.
+
+Effectful nodes (variable reads and writes) always stay.
+"""
+
+from __future__ import annotations
+
+from nerve.graph.ir import Graph, Value
+
+
+def dce(graph: Graph) -> Graph:
+    live: set[Value] = set(graph.outputs)
+    kept = []
+    for node in reversed(graph.nodes):
+        if node.has_effect or any(o in live for o in node.outputs):
+            kept.append(node)
+            live.update(node.inputs)
+    out = graph.copy()
+    out.nodes = kept[::-1]
+    out.constants = {v: a for v, a in graph.constants.items() if v in live}
+    return out

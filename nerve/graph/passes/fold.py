@@ -1,0 +1,46 @@
+"""Constant folding: evaluate nodes whose inputs are all constants, once, at compile time.
+
+Nodes with no inputs (creation ops) are folded only when their result is small,
+so folding never trades a cheap kernel call for a large resident constant;
+random primitives are never folded (a fresh draw per call is their point).
+"""
+
+from __future__ import annotations
+
+import math
+
+from nerve.backend import get_backend
+from nerve.graph.ir import Graph, Node
+
+#: Largest result (in elements) a no-input node may be folded into.
+MAX_FOLDED_CREATION = 4096
+
+
+def _foldable(node: Node, constants: dict) -> bool:
+    if node.has_effect or node.prim.name.startswith("random"):
+        return False
+    if not all(v in constants for v in node.inputs):
+        return False
+    if not node.inputs:
+        return all(math.prod(o.aval.shape) <= MAX_FOLDED_CREATION for o in node.outputs)
+    return True
+
+
+def fold_constants(graph: Graph) -> Graph:
+    constants = dict(graph.constants)
+    nodes = []
+    backend = None
+    for node in graph.nodes:
+        if not _foldable(node, constants):
+            nodes.append(node)
+            continue
+        if backend is None:
+            backend = get_backend()
+        kernel = backend.kernel(node.prim.kernel)
+        out = kernel(*(constants[v] for v in node.inputs), **node.params)
+        outs = out if node.prim.multiple_results else (out,)
+        constants.update(zip(node.outputs, outs))
+    result = graph.copy()
+    result.nodes = nodes
+    result.constants = constants
+    return result

@@ -1,0 +1,147 @@
+"""Tracing: run a Python function on abstract tensors and record a ``Graph``.
+
+While a ``Trace`` is active it is the interpreter on top of the primitive
+registry's stack, so every ``bind`` becomes a graph node instead of a kernel
+call. Tensors it returns hold an ``AbstractArray`` (shape, dtype, graph value).
+Concrete tensors met along the way become graph constants; variables become
+state (``read_variable`` once, then the latest assigned value; ``assign_variable``
+nodes in program order).
+
+Gradient tapes keep working: each traced node is also recorded on the active
+tapes, so ``tape.gradient`` inside a traced function traces the backward pass
+into the same graph.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from nerve import tensor as tensor_module
+from nerve.autodiff import tape as tape_module
+from nerve.backend.abstract import AbstractArray
+from nerve.core import dtypes
+from nerve.core.errors import ShapeError, TracingError, with_location
+from nerve.graph.ir import Graph, Value
+from nerve.primitives import registry
+from nerve.primitives.registry import Aval, Primitive
+from nerve.primitives.state import assign_variable_p, read_variable_p
+from nerve.tensor import Tensor, Variable
+
+_object_new = object.__new__
+
+
+class Trace:
+    """One tracing session: the interpreter that turns binds into graph nodes."""
+
+    def __init__(self, name: str = "graph"):
+        self.graph = Graph(name)
+        self._variable_values: dict[int, Tensor] = {}
+        self._constant_values: dict[int, Value] = {}
+
+    # -- tensors <-> values ------------------------------------------------------------
+    def tensor_for(self, value: Value) -> Tensor:
+        t = _object_new(Tensor)
+        t._value = AbstractArray(value.aval.shape, value.aval.dtype, value, self)
+        return t
+
+    def new_input(self, shape: tuple, dtype: str) -> Tensor:
+        return self.tensor_for(self.graph.add_input(Aval(tuple(shape), dtype)))
+
+    def value_of(self, x: Any) -> Value:
+        """The graph value of a tensor argument (constants and variables included)."""
+        if isinstance(x, Variable):
+            return self.value_of(self.read(x))
+        array = x._value
+        if type(array) is AbstractArray:
+            if array.trace is not self:
+                raise TracingError(
+                    with_location(
+                        "A tensor from another nerve.function trace was used here. Traced "
+                        "tensors cannot leave the function that made them: return them instead."
+                    )
+                )
+            return array.value
+        key = id(array)
+        value = self._constant_values.get(key)
+        if value is None:
+            value = self.graph.add_constant(array, Aval(tuple(x.shape), x.dtype))
+            self._constant_values[key] = value
+        return value
+
+    # -- the interpreter -------------------------------------------------------------------
+    def bind(self, prim: Primitive, args: tuple, params: dict) -> Any:
+        inputs = [self.value_of(a) for a in args]
+        out = prim.shape_rule(*(v.aval for v in inputs), **params)
+        avals = list(out) if prim.multiple_results else [out]
+        node = self.graph.add_node(prim, inputs, params, avals)
+        outputs = tuple(self.tensor_for(v) for v in node.outputs)
+        if prim.differentiable and tape_module._recording_threads and tape_module._state.tapes:
+            tape_module.record(prim, args, params, outputs)
+        return outputs if prim.multiple_results else outputs[0]
+
+    # -- variables ----------------------------------------------------------------------------
+    def read(self, variable: Variable) -> Tensor:
+        current = self._variable_values.get(id(variable))
+        if current is None:
+            slot = self.graph.variable_slot(variable)
+            aval = Aval(tuple(variable._value.shape), variable.dtype)
+            node = self.graph.add_node(read_variable_p, [], {"slot": slot, "aval": aval}, [aval])
+            current = self._variable_values[id(variable)] = self.tensor_for(node.outputs[0])
+        return current
+
+    def assign(self, variable: Variable, value: Any) -> Variable:
+        from nerve.ops._convert import cast, tensor
+
+        new = cast(tensor(value), variable.dtype)
+        if new.shape != variable.shape:
+            raise ShapeError(
+                with_location(
+                    f"Variable {variable.name!r}: cannot assign a value of shape {new.shape} "
+                    f"to a variable of shape {variable.shape}."
+                )
+            )
+        slot = self.graph.variable_slot(variable)
+        value_node = self.value_of(new)
+        self.graph.add_node(assign_variable_p, [value_node], {"slot": slot}, [])
+        self._variable_values[id(variable)] = self.tensor_for(value_node)
+        return variable
+
+    def assign_add(self, variable: Variable, delta: Any) -> Variable:
+        from nerve.ops.elementwise import add
+
+        return self.assign(variable, add(self.read(variable), delta))
+
+    def assign_sub(self, variable: Variable, delta: Any) -> Variable:
+        from nerve.ops.elementwise import subtract
+
+        return self.assign(variable, subtract(self.read(variable), delta))
+
+
+def active_trace() -> Trace | None:
+    """The innermost active trace, if any."""
+    hooks = tensor_module._trace_hooks
+    return hooks[-1] if hooks else None
+
+
+@contextlib.contextmanager
+def tracing(trace: Trace) -> Iterator[Trace]:
+    """Make ``trace`` the interpreter of every bind and the owner of variable access."""
+    registry.push_interpreter(trace.bind)
+    tensor_module._trace_hooks.append(trace)
+    try:
+        yield trace
+    finally:
+        tensor_module._trace_hooks.pop()
+        registry.pop_interpreter()
+
+
+def describe(x: Any) -> str:
+    """A short description of an argument for retracing messages."""
+    if isinstance(x, Tensor):
+        return f"a {x.dtype} tensor of shape {x.shape}"
+    shape, dtype = getattr(x, "shape", None), getattr(x, "dtype", None)
+    if shape is not None and dtype is not None:
+        return f"a {dtypes.standardize_dtype(dtype)} array of shape {tuple(shape)}"
+    return f"the Python value {x!r}"
