@@ -31,7 +31,7 @@ from nerve.ops import elementwise as _ew
 from nerve.ops._convert import cast, tensor, to_float
 from nerve.ops.creation import _shape, arange
 from nerve.primitives import random as rp
-from nerve.tensor import Tensor, Variable
+from nerve.tensor import Tensor, Variable, convert_to_tensor
 
 __all__ = [
     "SeedGenerator",
@@ -124,18 +124,17 @@ def _reset_global_seed(seed: int) -> None:
     _global_generator = SeedGenerator(seed, name="global_seed_generator")
 
 
-def _draw_seed(seed: Any, op: str) -> tuple[int, int]:
-    """The ``(key, counter)`` param of a random primitive for a user's ``seed``."""
+def _draw_seed(seed: Any, op: str) -> Tensor:
+    """The seed input of a random primitive (int64, shape ``(2,)``) for a user's ``seed``.
+    A generator's seed is a read of its state, so traced programs draw anew each run."""
     if seed is None:
         seed = global_seed_generator()
     if isinstance(seed, SeedGenerator):
-        key, counter = seed.next().tolist()
-        return (key, counter)
+        return seed.next()
     if isinstance(seed, int) and not isinstance(seed, bool):
-        return (seed, 0)
+        return convert_to_tensor([seed, 0], "int64")
     if isinstance(seed, Tensor) and dtypes.is_int(seed.dtype) and seed.shape == (2,):
-        key, counter = seed.tolist()
-        return (key, counter)
+        return cast(seed, "int64")
     raise TypeError(
         with_location(
             f"{op}: seed must be None, an int, a SeedGenerator or an int tensor of shape "
@@ -175,8 +174,8 @@ def normal(
     'float64'
     """
     return rp.random_normal_p.bind(
+        _draw_seed(seed, "normal"),
         shape=_shape(shape, "normal"),
-        seed=_draw_seed(seed, "normal"),
         dtype=_float_dtype(dtype, "normal"),
         mean=float(mean),
         stddev=float(stddev),
@@ -199,8 +198,8 @@ def uniform(
             with_location(f"uniform: minval must be < maxval, got {minval} and {maxval}.")
         )
     return rp.random_uniform_p.bind(
+        _draw_seed(seed, "uniform"),
         shape=_shape(shape, "uniform"),
-        seed=_draw_seed(seed, "uniform"),
         dtype=_float_dtype(dtype, "uniform"),
         minval=minval,
         maxval=maxval,
@@ -218,8 +217,8 @@ def truncated_normal(
     True
     """
     return rp.random_truncated_normal_p.bind(
+        _draw_seed(seed, "truncated_normal"),
         shape=_shape(shape, "truncated_normal"),
-        seed=_draw_seed(seed, "truncated_normal"),
         dtype=_float_dtype(dtype, "truncated_normal"),
         mean=float(mean),
         stddev=float(stddev),
@@ -241,9 +240,9 @@ def gamma(shape: Any, alpha: Any, dtype: str | None = None, seed: Any = None) ->
     """
     dtype = _float_dtype(dtype, "gamma")
     return rp.random_gamma_p.bind(
+        _draw_seed(seed, "gamma"),
         _parameter(alpha, dtype),
         shape=_shape(shape, "gamma"),
-        seed=_draw_seed(seed, "gamma"),
         dtype=dtype,
     )
 
@@ -257,10 +256,10 @@ def beta(shape: Any, alpha: Any, beta: Any, dtype: str | None = None, seed: Any 
     """
     dtype = _float_dtype(dtype, "beta")
     return rp.random_beta_p.bind(
+        _draw_seed(seed, "beta"),
         _parameter(alpha, dtype),
         _parameter(beta, dtype),
         shape=_shape(shape, "beta"),
-        seed=_draw_seed(seed, "beta"),
         dtype=dtype,
     )
 
@@ -280,10 +279,10 @@ def binomial(
     """
     dtype = _float_dtype(dtype, "binomial")
     return rp.random_binomial_p.bind(
+        _draw_seed(seed, "binomial"),
         _parameter(counts, dtype),
         _parameter(probabilities, dtype),
         shape=_shape(shape, "binomial"),
-        seed=_draw_seed(seed, "binomial"),
         dtype=dtype,
     )
 
@@ -317,8 +316,8 @@ def randint(shape: Any, minval: int, maxval: int, dtype: str = "int32", seed: An
             with_location(f"randint: minval must be < maxval, got {minval} and {maxval}.")
         )
     return rp.random_randint_p.bind(
+        _draw_seed(seed, "randint"),
         shape=_shape(shape, "randint"),
-        seed=_draw_seed(seed, "randint"),
         dtype=dtype,
         minval=minval,
         maxval=maxval,
@@ -350,9 +349,9 @@ def categorical(logits: Any, num_samples: int, dtype: str = "int32", seed: Any =
             with_location(f"categorical: num_samples must be >= 0, got {num_samples}.")
         )
     return rp.random_categorical_p.bind(
+        _draw_seed(seed, "categorical"),
         logits,
         num_samples=int(num_samples),
-        seed=_draw_seed(seed, "categorical"),
         dtype=_int_dtype(dtype, "categorical"),
     )
 
@@ -369,7 +368,7 @@ def shuffle(x: Any, axis: int = 0, seed: Any = None) -> Tensor:
     """
     x = tensor(x)
     axis = normalize_axis(axis, x.ndim, "shuffle")
-    return rp.random_shuffle_p.bind(x, seed=_draw_seed(seed, "shuffle"), axis=axis)
+    return rp.random_shuffle_p.bind(_draw_seed(seed, "shuffle"), x, axis=axis)
 
 
 def permutation(x: Any, seed: Any = None) -> Tensor:

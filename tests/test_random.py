@@ -353,7 +353,9 @@ CASES += [
     # The inverse permutation, bound directly: public ops reach it only in shuffle's vjp.
     OpCase(
         "unshuffle",
-        lambda x: rp.random_unshuffle_p.bind(x, seed=(SHUFFLE_SEED, 0), axis=0),
+        lambda x: rp.random_unshuffle_p.bind(
+            ops.convert_to_tensor([SHUFFLE_SEED, 0], "int64"), x, axis=0
+        ),
         [(Input((5, 2)),), (Input((1,)),)],
         numpy=lambda x: np.take(x, np.argsort(_permuted(x, 0, (SHUFFLE_SEED, 0))), axis=0),
         grad2=True,
@@ -493,7 +495,7 @@ def test_bad_seeds():
         nr.normal((2,), seed=1.5)
     with pytest.raises(ValueError, match=r"SeedGenerator: seed must be an int in \[0, 2\*\*63\)"):
         nr.SeedGenerator(-1)
-    with pytest.raises(TypeError, match="seed must be a tuple of two ints"):
+    with pytest.raises(TypeError, match=r"seed must be an int64 tensor of shape \(2,\)"):
         PRIMITIVES["random_normal"].bind(
-            shape=(2,), seed=(1,), dtype="float32", mean=0.0, stddev=1.0
+            ops.convert_to_tensor([1], "int64"), shape=(2,), dtype="float32", mean=0.0, stddev=1.0
         )

@@ -18,6 +18,7 @@ The contract has two parts:
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,8 @@ class Backend(abc.ABC):
         """A 0-d array of ``value``; cached, since Python constants recur in every step.
         Arrays are never written in place, so sharing them is safe."""
         key = (type(value), value, dtype)
+        if value == 0 and type(value) is float:
+            key += (math.copysign(1.0, value),)  # -0.0 == 0.0, but the sign matters
         array = self._scalars.get(key)
         if array is None:
             array = self.asarray(value, dtype)

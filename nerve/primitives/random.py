@@ -1,9 +1,11 @@
 """Random primitives: counter-based sampling from an explicit seed.
 
-Every random primitive takes its seed as a static param, a tuple of two ints
-(``seed=(key, counter)``), so a bind is a pure function of its inputs and
-params: the same seed gives the same numbers on every call and every machine.
-Stateful seeding (``SeedGenerator``) lives in ``nerve.random``, above.
+Every random primitive takes its seed as its first input: an int64 tensor of
+shape ``(2,)`` holding ``(key, counter)``. A bind is a pure function of its
+inputs and params, so the same seed gives the same numbers on every call and
+every machine; and because the seed is a tensor, a traced program reads it from
+a ``SeedGenerator``'s state variable at run time, drawing fresh numbers each
+step. Stateful seeding (``SeedGenerator``) lives in ``nerve.random``, above.
 
 Samplers are not differentiable (``differentiable=False``), except ``shuffle``:
 a permutation is linear in its input, and its vjp is the inverse permutation
@@ -18,9 +20,14 @@ from nerve.primitives import rules
 from nerve.primitives.registry import Aval, Primitive
 
 
-def _check_seed(op: str, seed) -> None:
-    if not (isinstance(seed, tuple) and len(seed) == 2 and all(isinstance(s, int) for s in seed)):
-        raise TypeError(with_location(f"{op}: seed must be a tuple of two ints, got {seed!r}."))
+def _check_seed(op: str, seed: Aval) -> None:
+    if tuple(seed.shape) != (2,) or seed.dtype != "int64":
+        raise TypeError(
+            with_location(
+                f"{op}: the seed must be an int64 tensor of shape (2,), got "
+                f"{seed.dtype} of shape {tuple(seed.shape)}."
+            )
+        )
 
 
 def _check_shape(op: str, shape) -> tuple:
@@ -45,7 +52,7 @@ def _require(op: str, dtype: str, kind: str) -> None:
 def _sampler_rule(op: str, kind: str):
     """Rule of a sampler with no tensor inputs: output is ``shape`` in ``dtype``."""
 
-    def rule(*, shape, seed, dtype, **params) -> Aval:
+    def rule(seed: Aval, *, shape, dtype, **params) -> Aval:
         _check_seed(op, seed)
         _require(op, dtype, kind)
         return Aval(_check_shape(op, shape), dtype)
@@ -57,7 +64,7 @@ def _sampler_rule(op: str, kind: str):
 def _parametric_rule(op: str):
     """Rule of a sampler whose distribution parameters are tensors broadcast to ``shape``."""
 
-    def rule(*params: Aval, shape, seed, dtype) -> Aval:
+    def rule(seed: Aval, *params: Aval, shape, dtype) -> Aval:
         _check_seed(op, seed)
         _require(op, dtype, "float")
         shape = _check_shape(op, shape)
@@ -110,7 +117,7 @@ random_binomial_p = Primitive(
 )
 
 
-def _categorical_rule(logits: Aval, *, num_samples, seed, dtype) -> Aval:
+def _categorical_rule(seed: Aval, logits: Aval, *, num_samples, dtype) -> Aval:
     _check_seed("categorical", seed)
     _require("categorical", dtype, "int")
     _require("categorical", logits.dtype, "float")
@@ -137,7 +144,7 @@ random_categorical_p = Primitive(
 
 
 def _shuffle_rule(op: str):
-    def rule(x: Aval, *, seed, axis) -> Aval:
+    def rule(seed: Aval, x: Aval, *, axis) -> Aval:
         _check_seed(op, seed)
         normalize_axis(axis, len(x.shape), op)
         return Aval(tuple(x.shape), x.dtype)
@@ -146,12 +153,12 @@ def _shuffle_rule(op: str):
     return rule
 
 
-def _shuffle_vjp(ct, inputs, out, needs, *, seed, axis):
-    return (random_unshuffle_p.bind(ct, seed=seed, axis=axis),)
+def _shuffle_vjp(ct, inputs, out, needs, *, axis):
+    return (None, random_unshuffle_p.bind(inputs[0], ct, axis=axis))
 
 
-def _unshuffle_vjp(ct, inputs, out, needs, *, seed, axis):
-    return (random_shuffle_p.bind(ct, seed=seed, axis=axis),)
+def _unshuffle_vjp(ct, inputs, out, needs, *, axis):
+    return (None, random_shuffle_p.bind(inputs[0], ct, axis=axis))
 
 
 # Permutes ``x`` along ``axis`` by the permutation drawn from ``seed``.

@@ -1,7 +1,8 @@
 """Random kernels: counter-based (Philox) sampling from an explicit seed.
 
 The numbers are drawn on the host with NumPy's Philox generator, keyed by the
-primitive's ``seed=(key, counter)`` param, and then moved to ``xp``. So a seed
+primitive's seed input (an int64 array holding ``(key, counter)``), and then
+moved to ``xp``. So a seed
 gives the same numbers on every call, on every machine and on every backend
 that reuses these kernels (CuPy's own generators would give other numbers).
 """
@@ -15,9 +16,10 @@ from nerve.backend.numpy_backend.elementwise import native_dtype
 _MASK64 = (1 << 64) - 1
 
 
-def generator(seed: tuple) -> np.random.Generator:
-    """The Philox generator for ``seed``: a 128-bit key made of its two ints."""
-    key = ((seed[0] & _MASK64) << 64) | (seed[1] & _MASK64)
+def generator(seed) -> np.random.Generator:
+    """The Philox generator for ``seed`` (two ints): a 128-bit key made of them."""
+    first, second = (int(v) for v in _host(seed).reshape(-1)[:2])
+    key = ((first & _MASK64) << 64) | (second & _MASK64)
     return np.random.Generator(np.random.Philox(key=key))
 
 
@@ -35,12 +37,12 @@ def kernels(xp) -> dict:
     def to_device(host: np.ndarray, dtype: str):
         return xp.asarray(host.astype(native_dtype(np, dtype), copy=False))
 
-    def random_normal(shape, seed, dtype, mean, stddev):
+    def random_normal(seed, shape, dtype, mean, stddev):
         work = _work_dtype(dtype)
         z = generator(seed).standard_normal(shape, dtype=work)
         return to_device(z * work(stddev) + work(mean), dtype)
 
-    def random_uniform(shape, seed, dtype, minval, maxval):
+    def random_uniform(seed, shape, dtype, minval, maxval):
         work = _work_dtype(dtype)
         u = generator(seed).random(shape, dtype=work) * work(maxval - minval) + work(minval)
         out = u.astype(native_dtype(np, dtype))
@@ -49,7 +51,7 @@ def kernels(xp) -> dict:
         below = np.nextafter(top, np.asarray(minval, dtype=out.dtype))
         return xp.asarray(np.where(out >= top, below, out))
 
-    def random_truncated_normal(shape, seed, dtype, mean, stddev):
+    def random_truncated_normal(seed, shape, dtype, mean, stddev):
         rng = generator(seed)
         z = rng.standard_normal(shape)
         outside = np.abs(z) > 2.0
@@ -58,22 +60,22 @@ def kernels(xp) -> dict:
             outside = np.abs(z) > 2.0
         return to_device(z * stddev + mean, dtype)
 
-    def random_randint(shape, seed, dtype, minval, maxval):
+    def random_randint(seed, shape, dtype, minval, maxval):
         return to_device(generator(seed).integers(minval, maxval, shape, dtype=np.int64), dtype)
 
-    def random_gamma(alpha, shape, seed, dtype):
+    def random_gamma(seed, alpha, shape, dtype):
         return to_device(generator(seed).gamma(_host(alpha).astype(np.float64), size=shape), dtype)
 
-    def random_beta(alpha, beta, shape, seed, dtype):
+    def random_beta(seed, alpha, beta, shape, dtype):
         a, b = _host(alpha).astype(np.float64), _host(beta).astype(np.float64)
         return to_device(generator(seed).beta(a, b, size=shape), dtype)
 
-    def random_binomial(counts, probabilities, shape, seed, dtype):
+    def random_binomial(seed, counts, probabilities, shape, dtype):
         n = np.rint(_host(counts)).astype(np.int64)
         p = _host(probabilities).astype(np.float64)
         return to_device(generator(seed).binomial(n, p, size=shape), dtype)
 
-    def random_categorical(logits, num_samples, seed, dtype):
+    def random_categorical(seed, logits, num_samples, dtype):
         z = _host(logits).astype(np.float64)
         batch, classes = z.shape
         if batch == 0 or num_samples == 0:
@@ -92,10 +94,10 @@ def kernels(xp) -> dict:
     def _permutation(n: int, seed: tuple):
         return xp.asarray(generator(seed).permutation(n))
 
-    def random_shuffle(x, seed, axis):
+    def random_shuffle(seed, x, axis):
         return xp.take(x, _permutation(x.shape[axis], seed), axis=axis)
 
-    def random_unshuffle(x, seed, axis):
+    def random_unshuffle(seed, x, axis):
         return xp.take(x, xp.argsort(_permutation(x.shape[axis], seed)), axis=axis)
 
     return {
