@@ -19,6 +19,12 @@ _CONCRETE_HINT = (
     "data-dependent control flow, or return the tensor and inspect it outside."
 )
 
+_ESCAPED = (
+    "it escaped the nerve.function trace that made it (kept in a list, an attribute or a "
+    "global) and is used after that function returned. Traced tensors only have values "
+    "inside the compiled graph: return the tensor from the function instead."
+)
+
 
 class AbstractArray:
     """Shape and dtype of a traced tensor, plus the graph value it stands for."""
@@ -40,6 +46,8 @@ class AbstractArray:
         return math.prod(self.shape)
 
     def _concrete(self, what: str):
+        if getattr(self.trace, "finished", False):
+            raise TracingError(with_location(f"Cannot take {what} of a traced tensor: {_ESCAPED}"))
         raise TracingError(
             with_location(f"Cannot take {what} of a traced tensor. {_CONCRETE_HINT}")
         )
@@ -71,6 +79,10 @@ class AbstractBackend(Backend):
 
     def __init__(self) -> None:
         super().__init__({})
+
+    def kernel(self, name: str) -> Any:
+        # Only reached when an op runs eagerly on a traced tensor outside its trace.
+        raise TracingError(with_location(f"Cannot run {name!r} on a traced tensor: {_ESCAPED}"))
 
     def asarray(self, value: Any, dtype: str | None = None, copy: bool = False) -> Any:
         # Host data met during tracing becomes a concrete constant of the graph.

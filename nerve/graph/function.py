@@ -6,6 +6,16 @@ later calls with the same signature run the compiled graph. The signature is the
 shape and dtype of every tensor argument (NumPy arrays count as tensors) plus the
 value of every other argument; Python control flow is unrolled at trace time.
 
+Retracing rules: arguments are first bound to the function's signature (defaults
+filled in), so positional, keyword and default spellings of one call share a
+trace. Python numbers, strings, ``None`` and the like are static (one trace per
+value); a ``Variable`` is captured state (one trace per variable, not per value);
+any other object (e.g. ``self`` of a method) is keyed by identity. Decorated
+methods get one ``Function`` per instance. After ``RETRACE_WARNING_THRESHOLD``
+traces a ``RetracingWarning`` names the argument that changed, once; new sizes
+in the ``None`` dims of an ``input_signature`` still trace (one specialization per
+size) but are expected and never warned about.
+
 >>> import nerve
 >>> from nerve import ops
 >>> w = nerve.Variable(ops.ones((3,)), name="w")
@@ -26,7 +36,9 @@ array([0.5, 0.5, 0.5], dtype=float32)
 from __future__ import annotations
 
 import functools
+import inspect
 import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -85,18 +97,51 @@ def _structure(x: Any) -> Any:
     return "*"
 
 
+#: Python values keyed by value (a new value traces again); any other object is keyed by
+#: identity, so two equal objects holding different variables never share a graph.
+_VALUE_TYPES = (bool, int, float, complex, str, bytes, type(None), type(Ellipsis), slice)
+
+
+class _Identity:
+    """A cache-key part equal only to the same object (kept alive while cached, so its
+    id cannot be reused by a new object that would then hit a stale graph)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any):
+        self.obj = obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Identity) and other.obj is self.obj
+
+
 def _leaf_key(x: Any) -> tuple:
     if _is_tensor_like(x):
-        tensor = x if isinstance(x, Tensor) else None
-        dtype = tensor.dtype if tensor is not None else dtypes.standardize_dtype(x.dtype)
-        return ("tensor", tuple(x.shape), dtype)
+        return ("tensor", tuple(x.shape), _dtype_of(x))
     if isinstance(x, Variable):
-        return ("variable", id(x))
-    try:
-        hash(x)
-    except TypeError:
-        return ("object", id(x))
-    return ("static", type(x).__name__, x)
+        # Captured state: the graph reads its current value, so only its identity matters.
+        return ("variable", _Identity(x))
+    if isinstance(x, _VALUE_TYPES) or (isinstance(x, type) or _is_enum(x)):
+        return ("static", type(x).__name__, x)
+    return ("object", type(x).__name__, _Identity(x))
+
+
+def _is_enum(x: Any) -> bool:
+    import enum
+
+    return isinstance(x, enum.Enum)
+
+
+def _leaf_paths(structure: Any, prefix: str) -> list[str]:
+    """A readable path per leaf (``batch['image']``, ``xs[1]``), in ``tree.flatten`` order."""
+    if isinstance(structure, dict):
+        return [p for k in sorted(structure) for p in _leaf_paths(structure[k], f"{prefix}[{k!r}]")]
+    if isinstance(structure, (list, tuple)):
+        return [p for i, v in enumerate(structure) for p in _leaf_paths(v, f"{prefix}[{i}]")]
+    return [prefix]
 
 
 @dataclass
@@ -133,13 +178,42 @@ class Function:
         self._cache: dict[tuple, ConcreteFunction] = {}
         self._last_key: tuple | None = None
         self._last_leaves: list | None = None
+        self._last_paths: list | None = None
         self._warned = False
+        self._relaxed_keys: set[tuple] = set()
         self.trace_count = 0
+        self._bound: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        try:
+            self._signature: inspect.Signature | None = inspect.signature(fn)
+        except (TypeError, ValueError):  # some builtins and C callables have none
+            self._signature = None
         functools.update_wrapper(self, fn)
 
     def __get__(self, instance, owner=None):
-        # Decorating a method: bind like a function would.
-        return self if instance is None else functools.partial(self.__call__, instance)
+        """Decorating a method: each instance gets its own ``Function`` (own cache, own
+        trace count), holding the instance weakly so it can still be collected."""
+        if instance is None:
+            return self
+        try:
+            bound = self._bound.get(instance)
+        except TypeError:  # unhashable or not weak-referenceable: bind like a function
+            return functools.partial(self.__call__, instance)
+        if bound is None:
+            bound = self._bound[instance] = self._bind(instance)
+        return bound
+
+    def _bind(self, instance: Any) -> Function:
+        ref = weakref.ref(instance)
+        fn = self.python_function
+
+        def method(*args, **kwargs):
+            return fn(ref(), *args, **kwargs)
+
+        functools.update_wrapper(method, fn)
+        if self._signature is not None:
+            params = list(self._signature.parameters.values())[1:]
+            method.__signature__ = self._signature.replace(parameters=params)
+        return Function(method, self.input_signature, self.reduce_retracing)
 
     # -- calling ------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
@@ -165,16 +239,35 @@ class Function:
 
     # -- tracing --------------------------------------------------------------------------
     def _concrete(self, args: tuple, kwargs: dict) -> tuple[ConcreteFunction, list]:
+        args, kwargs, names = self._canonicalize(args, kwargs)
         leaves, rebuild = tree.flatten((args, kwargs))
         self._check_signature(leaves)
         key = (_structure((args, kwargs)), tuple(_leaf_key(leaf) for leaf in leaves))
         concrete = self._cache.get(key)
         if concrete is None:
-            self._note_retrace(key, leaves)
+            paths = [p for a, n in zip(args, names) for p in _leaf_paths(a, n)]
+            paths += [p for k in sorted(kwargs) for p in _leaf_paths(kwargs[k], k)]
+            self._note_retrace(key, leaves, paths)
             concrete = self._trace(leaves, rebuild)
             self._cache[key] = concrete
+            self._last_paths = paths
         self._last_key, self._last_leaves = key, leaves
         return concrete, leaves
+
+    def _canonicalize(self, args: tuple, kwargs: dict) -> tuple[tuple, dict, list[str]]:
+        """Bind to the signature, defaults filled in, so ``f(x, n=2)``, ``f(x, 2)`` and
+        ``f(x)`` (with ``n=2`` the default) share one trace. Also names each argument."""
+        if self._signature is None:
+            return args, kwargs, [f"#{i}" for i in range(len(args))]
+        bound = self._signature.bind(*args, **kwargs)  # TypeError as the plain call would
+        bound.apply_defaults()
+        names = []
+        for name, param in self._signature.parameters.items():
+            if param.kind is param.VAR_POSITIONAL:
+                names += [f"{name}[{i}]" for i in range(len(bound.arguments.get(name, ())))]
+            elif param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+                names.append(name)
+        return bound.args, bound.kwargs, names[: len(bound.args)]
 
     def _check_signature(self, leaves: list) -> None:
         if self.input_signature is None:
@@ -198,9 +291,13 @@ class Function:
                     )
                 )
 
-    def _note_retrace(self, key: tuple, leaves: list) -> None:
+    def _note_retrace(self, key: tuple, leaves: list, paths: list[str]) -> None:
         self.trace_count += 1
-        if self._warned or self.trace_count <= RETRACE_WARNING_THRESHOLD:
+        relaxed = self._relaxed(key)
+        if relaxed in self._relaxed_keys:
+            return  # only a None dim of the input_signature changed: expected, not warned
+        self._relaxed_keys.add(relaxed)
+        if self._warned or len(self._relaxed_keys) <= RETRACE_WARNING_THRESHOLD:
             return
         self._warned = True
         reason = "the structure of its arguments changed"
@@ -208,7 +305,7 @@ class Function:
             for i, (old, new) in enumerate(zip(self._last_key[1], key[1])):
                 if old != new:
                     reason = (
-                        f"argument leaf {i} changed from {describe(self._last_leaves[i])} "
+                        f"argument {paths[i]!r} changed from {describe(self._last_leaves[i])} "
                         f"to {describe(leaves[i])}"
                     )
                     break
@@ -220,6 +317,20 @@ class Function:
             RetracingWarning,
             stacklevel=4,
         )
+
+    def _relaxed(self, key: tuple) -> tuple:
+        """``key`` with the sizes of the input_signature's ``None`` dims left out."""
+        if self.input_signature is None:
+            return key
+        specs = iter(self.input_signature)
+        leaf_keys = []
+        for leaf_key in key[1]:
+            if leaf_key[0] == "tensor":
+                spec = next(specs)
+                shape = tuple(None if s is None else d for s, d in zip(spec.shape, leaf_key[1]))
+                leaf_key = ("tensor", shape, leaf_key[2])
+            leaf_keys.append(leaf_key)
+        return key[0], tuple(leaf_keys)
 
     def _trace(self, leaves: list, rebuild: Callable) -> ConcreteFunction:
         trace = Trace(getattr(self.python_function, "__name__", "graph"))

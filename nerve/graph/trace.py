@@ -37,6 +37,7 @@ class Trace:
 
     def __init__(self, name: str = "graph"):
         self.graph = Graph(name)
+        self.finished = False  # set when tracing ends: its tensors then have escaped
         self._variable_values: dict[int, Tensor] = {}
         self._constant_values: dict[int, Value] = {}
 
@@ -56,10 +57,16 @@ class Trace:
         array = x._value
         if type(array) is AbstractArray:
             if array.trace is not self:
+                when = (
+                    "after that function returned"
+                    if getattr(array.trace, "finished", False)
+                    else "inside another traced function"
+                )
                 raise TracingError(
                     with_location(
-                        "A tensor from another nerve.function trace was used here. Traced "
-                        "tensors cannot leave the function that made them: return them instead."
+                        f"A tensor traced by another nerve.function was used here, {when}. "
+                        "Traced tensors cannot leave the function that made them (kept in a "
+                        "list, an attribute or a global): return them instead."
                     )
                 )
             return array.value
@@ -133,6 +140,7 @@ def tracing(trace: Trace) -> Iterator[Trace]:
     try:
         yield trace
     finally:
+        trace.finished = True
         tensor_module._trace_hooks.pop()
         registry.pop_interpreter()
 

@@ -16,8 +16,10 @@ __all__ = [
     "cast",
     "convert_to_numpy",
     "convert_to_tensor",
+    "copy",
     "dtype",
     "is_tensor",
+    "ndim",
     "shape",
     "size",
     "stop_gradient",
@@ -44,6 +46,32 @@ def is_tensor(x: Any) -> bool:
 def shape(x: Any) -> tuple:
     """The shape of ``x`` as a tuple of ints."""
     return tensor(x).shape
+
+
+def ndim(x: Any) -> int:
+    """The number of axes (rank) of ``x``.
+
+    >>> from nerve import ops
+    >>> ops.ndim(ops.zeros((2, 3)))
+    2
+    """
+    return tensor(x).ndim
+
+
+def copy(x: Any) -> Tensor:
+    """A tensor with the value of ``x``. Tensors are immutable, so the buffer is
+    shared; the result is a new tensor that gradients flow through.
+
+    >>> import nerve
+    >>> from nerve import ops
+    >>> float(nerve.grad(lambda x: ops.copy(x) * 3.0)(1.0))
+    3.0
+    """
+    from nerve.primitives import shape as sp
+
+    x = tensor(x)
+    # A reshape to the same shape is an identity primitive that the tape records.
+    return sp.reshape_p.bind(x, shape=x.shape)
 
 
 def size(x: Any) -> int:

@@ -24,7 +24,8 @@ from nerve.primitives import creation as cp
 from nerve.tensor import Tensor
 
 __all__ = [
-    "arange", "empty", "eye", "full", "full_like", "identity", "linspace", "ones", "ones_like",
+    "arange", "empty", "eye", "full", "full_like", "identity", "linspace", "logspace", "ones",
+    "ones_like",
     "tri", "zeros", "zeros_like",
 ]  # fmt: skip
 
@@ -182,6 +183,44 @@ def linspace(
     else:
         samples, step = _linspace_tensors(start, stop, num, divisions, dtype, axis)
     return (samples, step) if retstep else samples
+
+
+def logspace(
+    start: Any,
+    stop: Any,
+    num: int = 50,
+    endpoint: bool = True,
+    base: Any = 10,
+    dtype: str | None = None,
+    axis: int = 0,
+) -> Tensor:
+    """``num`` values from ``base ** start`` to ``base ** stop``, evenly spaced in the
+    exponent (``stop`` excluded when ``endpoint=False``). Tensor ``start``/``stop`` give
+    one sequence per element, along ``axis``, differentiable in both.
+
+    >>> from nerve import ops
+    >>> ops.logspace(0, 3, 4).numpy()
+    array([   1.,   10.,  100., 1000.], dtype=float32)
+    >>> ops.logspace(0, 4, 3, base=2, dtype="int32").numpy()
+    array([ 1,  4, 16], dtype=int32)
+    """
+    from nerve.ops.elementwise import power
+
+    exponents = linspace(start, stop, num, endpoint=endpoint, axis=axis)
+    if dtype is None:
+        return power(cast(base, exponents.dtype), exponents)
+    dtype = dtypes.standardize_dtype(dtype)
+    work = dtype if dtypes.is_float(dtype) else "float64"
+    out = power(cast(base, work), cast(exponents, work))
+    return cast(out if dtypes.is_float(dtype) else _round_int(out), dtype)
+
+
+def _round_int(x: Tensor) -> Tensor:
+    """Round to the nearest integer: powers computed in floating point may land a hair
+    below an exact integer, which truncation would drop by one."""
+    from nerve.ops.elementwise import round
+
+    return round(x)
 
 
 def _linspace_tensors(start, stop, num, divisions, dtype, axis):

@@ -28,13 +28,17 @@ from nerve.primitives import shape as sp
 from nerve.tensor import Tensor, convert_to_tensor
 
 __all__ = [
+    "argpartition",
     "argsort",
+    "bincount",
     "diag",
     "diagonal",
+    "digitize",
     "nonzero",
     "one_hot",
     "scatter",
     "scatter_update",
+    "searchsorted",
     "segment_max",
     "segment_sum",
     "slice",
@@ -605,3 +609,101 @@ def top_k(x: Any, k: int, sorted: bool = True) -> tuple:
     order = _argsort(x, x.ndim - 1, True)
     indices = ip.getitem(order, ip.along(x.ndim - 1, ("slice", 0, k, None)))
     return take_along_axis(x, indices, -1), indices
+
+
+# -- searching and counting ------------------------------------------------------------
+
+
+def searchsorted(sorted_sequence: Any, values: Any, side: str = "left") -> Tensor:
+    """Positions (int32) where ``values`` would be inserted into the ascending 1-D
+    ``sorted_sequence`` to keep it sorted: before equal entries (``side="left"``) or
+    after them (``"right"``). Not differentiable.
+
+    >>> from nerve import ops
+    >>> ops.searchsorted([1.0, 2.0, 2.0, 5.0], [2.0, 3.0, 9.0]).numpy()
+    array([1, 3, 4], dtype=int32)
+    >>> ops.searchsorted([1.0, 2.0, 2.0, 5.0], [2.0], side="right").numpy()
+    array([3], dtype=int32)
+    """
+    from nerve.ops._convert import promote
+
+    sorted_sequence, values = promote(sorted_sequence, values)
+    return ip.searchsorted_p.bind(sorted_sequence, values, side=side)
+
+
+def digitize(x: Any, bins: Any) -> Tensor:
+    """Index (int32) of the bin of each entry of ``x``: ``i`` such that
+    ``bins[i - 1] <= x < bins[i]`` for ascending 1-D ``bins`` (0 below the first edge,
+    ``len(bins)`` at or above the last).
+
+    >>> from nerve import ops
+    >>> ops.digitize([0.5, 1.0, 2.5, 7.0], [1.0, 2.0, 3.0]).numpy()
+    array([0, 1, 2, 3], dtype=int32)
+    """
+    return searchsorted(bins, x, side="right")
+
+
+def bincount(x: Any, weights: Any = None, minlength: int = 0, sparse: bool = False) -> Tensor:
+    """Count occurrences of each value of the non-negative integers ``x`` (1-D, or 2-D for
+    one count per row), summing ``weights`` instead of ones when given. The length is
+    ``max(max(x) + 1, minlength)``, read from ``x`` eagerly. Differentiable in ``weights``.
+
+    >>> from nerve import ops
+    >>> ops.bincount([0, 2, 2, 3]).numpy()
+    array([1, 0, 2, 1], dtype=int32)
+    >>> ops.bincount([1, 1], weights=[0.5, 2.0], minlength=3).numpy()
+    array([0. , 2.5, 0. ], dtype=float32)
+    """
+    if sparse:
+        raise NotImplementedError("bincount: sparse tensors are not supported.")
+    x = _index_tensor(x, "bincount")
+    if x.ndim not in (1, 2):
+        raise ShapeError(with_location(f"bincount: x must be 1-D or 2-D, got shape {x.shape}."))
+    if weights is None:
+        weights = _ones_int32(x)
+    else:
+        weights = tensor(weights)
+        if weights.shape != x.shape:
+            raise ShapeError(
+                with_location(
+                    f"bincount: weights of shape {weights.shape} must match x of shape {x.shape}."
+                )
+            )
+    values = x.numpy()  # the output length depends on the data
+    if values.size and values.min() < 0:
+        raise ValueError(with_location("bincount: x must hold non-negative integers."))
+    length = max(int(values.max()) + 1 if values.size else 0, int(minlength))
+    base = ew.zeros_like(sp.broadcast_to(ew.scalar(0, weights), (*x.shape[:-1], length)))
+    if x.ndim == 1:
+        return ip.index_add(base, weights, (("array", 0),), (x,))
+    rows = sp.broadcast_to(_arange(x.shape[0], (x.shape[0], 1)), x.shape)
+    return ip.index_add(base, weights, (("array", 0), ("array", 1)), (rows, x))
+
+
+def _ones_int32(x: Tensor) -> Tensor:
+    return sp.broadcast_to(convert_to_tensor(1, "int32"), x.shape)
+
+
+def argpartition(x: Any, kth: int, axis: int = -1) -> Tensor:
+    """Indices (int32) that partition ``x`` along ``axis`` around its ``kth`` smallest
+    entry: that entry lands at position ``kth``, smaller ones before it and the rest
+    after (in no promised order; nerve returns a full stable sort, which qualifies).
+
+    >>> from nerve import ops
+    >>> x = ops.convert_to_tensor([3.0, 4.0, 2.0, 1.0])
+    >>> float(ops.take(x, ops.argpartition(x, 1))[1])
+    2.0
+    """
+    x = tensor(x)
+    if x.ndim == 0:
+        raise ShapeError(with_location("argpartition: x must have at least one axis."))
+    axis = normalize_axis(axis, x.ndim, "argpartition")
+    size = x.shape[axis]
+    if not -size <= kth < size:
+        raise ValueError(
+            with_location(
+                f"argpartition: kth={kth} is out of range for axis {axis} of size {size} "
+                f"(tensor shape {x.shape})."
+            )
+        )
+    return _argsort(x, axis, False)

@@ -65,9 +65,9 @@ __all__ = [
     "average_pool", "batch_normalization", "binary_crossentropy", "categorical_crossentropy",
     "celu", "conv", "conv_transpose", "depthwise_conv", "elu", "gelu", "glu", "hard_sigmoid",
     "hard_silu", "hard_swish", "hard_tanh", "layer_normalization", "leaky_relu", "log_sigmoid",
-    "log_softmax", "max_pool", "moments", "relu", "relu6", "selu", "separable_conv", "silu",
-    "soft_shrink", "softmax", "softsign", "sparse_categorical_crossentropy", "swish",
-    "tanh_shrink",
+    "log_softmax", "max_pool", "moments", "multi_hot", "normalize", "relu", "relu6",
+    "rms_normalization", "selu", "separable_conv", "silu", "soft_shrink", "softmax", "softsign",
+    "sparse_categorical_crossentropy", "swish", "tanh_shrink",
 ]  # fmt: skip
 
 
@@ -440,6 +440,101 @@ def layer_normalization(
     if beta is not None:
         out = add(out, _param_like(beta, out, shape))
     return out
+
+
+def rms_normalization(
+    x: Any, scale: Any = None, axis: Any = -1, epsilon: float | None = None
+) -> Tensor:
+    """Root-mean-square normalisation over ``axis``:
+    ``x * rsqrt(mean(square(x), axis) + epsilon) * scale`` (``epsilon`` defaults to
+    ``nerve.config.epsilon()``; ``scale`` broadcasts against the normalised axes).
+
+    >>> from nerve import ops
+    >>> ops.rms_normalization(ops.convert_to_tensor([[3.0, 4.0]]), epsilon=0.0).numpy()
+    array([[0.84852815, 1.1313709 ]], dtype=float32)
+    """
+    x = to_float(x)
+    epsilon = config.epsilon() if epsilon is None else epsilon
+    axes = tuple(sorted(normalize_axes(axis, x.ndim, "rms_normalization")))
+    mean_square = divide(
+        rp.reduce_sum_p.bind(multiply(x, x), axes=axes, keepdims=True),
+        float(math.prod(x.shape[a] for a in axes)),
+    )
+    out = multiply(x, rsqrt(add(mean_square, epsilon)))
+    if scale is None:
+        return out
+    shape = tuple(x.shape[i] if i in axes else 1 for i in range(x.ndim))
+    return multiply(out, _param_like(scale, out, shape))
+
+
+def normalize(x: Any, axis: Any = -1, order: Any = 2, epsilon: float | None = None) -> Tensor:
+    """``x`` divided by its ``order``-norm over ``axis`` (an int, ``inf`` or ``-inf``
+    order), the norm floored at ``epsilon`` (``nerve.config.epsilon()`` by default) so
+    that zero vectors stay finite.
+
+    >>> from nerve import ops
+    >>> ops.normalize(ops.convert_to_tensor([[3.0, 4.0]])).numpy()
+    array([[0.6, 0.8]], dtype=float32)
+    """
+    x = to_float(x)
+    epsilon = config.epsilon() if epsilon is None else epsilon
+    axes = tuple(sorted(normalize_axes(axis, x.ndim, "normalize")))
+    if order == 2:
+        # Flooring the squared norm at epsilon**2 (rather than the norm at epsilon) keeps
+        # rsqrt and its gradient finite for zero vectors.
+        squares = rp.reduce_sum_p.bind(multiply(x, x), axes=axes, keepdims=True)
+        return multiply(x, rsqrt(maximum(squares, epsilon * epsilon)))
+    magnitude = abs(x)
+    if order == math.inf:
+        norm = maximum(rp.reduce_max_p.bind(magnitude, axes=axes, keepdims=True), epsilon)
+    elif order == -math.inf:
+        norm = maximum(rp.reduce_min_p.bind(magnitude, axes=axes, keepdims=True), epsilon)
+    elif isinstance(order, (int, float)) and order > 0:
+        from nerve.ops.elementwise import power
+
+        order = float(order)
+        total = rp.reduce_sum_p.bind(power(magnitude, order), axes=axes, keepdims=True)
+        # Floored before the root, for the same reason as above.
+        norm = power(maximum(total, epsilon**order), 1.0 / order)
+    else:
+        raise ValueError(
+            with_location(f"normalize: order must be a positive number or +-inf, got {order!r}.")
+        )
+    return divide(x, norm)
+
+
+def multi_hot(
+    inputs: Any,
+    num_classes: int | None = None,
+    axis: int = -1,
+    dtype: str | None = None,
+    sparse: bool = False,
+) -> Tensor:
+    """Multi-hot encode integer labels: 1 for each class present. A 1-D ``inputs`` is one
+    set of labels; for higher ranks each row along axis 1 is one set (as in Keras). The
+    class axis is placed at ``axis`` of the result (Keras instead reduces axis 1 of the
+    one-hot tensor, which agrees for the default ``axis=-1``). Not differentiable.
+
+    >>> from nerve import ops
+    >>> ops.multi_hot(ops.convert_to_tensor([0, 4]), num_classes=5).numpy()
+    array([1., 0., 0., 0., 1.], dtype=float32)
+    >>> ops.multi_hot([[1, 1], [0, 2]], 3).numpy()
+    array([[0., 1., 0.],
+           [1., 0., 1.]], dtype=float32)
+    """
+    from nerve.ops.indexing import one_hot
+    from nerve.ops.shape import moveaxis
+
+    if sparse:
+        raise NotImplementedError("multi_hot: sparse tensors are not supported.")
+    if num_classes is None:
+        raise ValueError(with_location("multi_hot: num_classes is required."))
+    inputs = tensor(inputs)
+    labels_axis = 1 if inputs.ndim > 1 else 0
+    encoded = one_hot(inputs, num_classes, axis=-1, dtype="bool")
+    hot = rp.reduce_any_p.bind(encoded, axes=(labels_axis,), keepdims=False)
+    hot = moveaxis(hot, -1, normalize_axis(axis, hot.ndim, "multi_hot"))
+    return cast(hot, dtype or config.floatx())
 
 
 def _param_like(v: Any, x: Tensor, shape: tuple) -> Tensor:

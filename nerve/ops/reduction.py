@@ -17,17 +17,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nerve.core.errors import normalize_axes, normalize_axis
+from nerve.core.errors import ShapeError, normalize_axes, normalize_axis, with_location
 from nerve.ops._convert import cast, require_bool, tensor, to_float
 from nerve.ops.core import stop_gradient
 from nerve.primitives import elementwise as ew
 from nerve.primitives import reduction as rp
 from nerve.primitives import shape as sp
-from nerve.tensor import Tensor
+from nerve.tensor import Tensor, convert_to_tensor
 
 __all__ = [
-    "all", "any", "argmax", "argmin", "cumprod", "cumsum", "logsumexp", "max", "mean", "min",
-    "prod", "std", "sum", "var",
+    "all", "any", "argmax", "argmin", "average", "count_nonzero", "cumprod", "cumsum",
+    "logsumexp", "max", "mean", "median", "min", "prod", "quantile", "std", "sum", "var",
 ]  # fmt: skip
 
 # Small integers and bools are summed (and multiplied) in int32, as Keras 3 (following
@@ -197,3 +197,120 @@ def cumprod(x: Any, axis: int | None = None, dtype: str | None = None) -> Tensor
     ``None``. Its gradient is exact also where entries are zero."""
     x, axis = _scan_input(x, axis, dtype, "cumprod")
     return rp.cumprod_p.bind(x, axis=axis, reverse=False, exclusive=False)
+
+
+def average(x: Any, axis: Any = None, weights: Any = None) -> Tensor:
+    """Weighted mean over ``axis``: ``sum(x * weights) / sum(weights)``. ``weights`` has
+    the shape of ``x``, or (for one ``axis``) is 1-D along it; ``None`` gives ``mean``.
+
+    >>> from nerve import ops
+    >>> float(ops.average(ops.convert_to_tensor([1.0, 2.0, 4.0]), weights=[1.0, 1.0, 2.0]))
+    2.75
+    """
+    from nerve.ops._convert import promote
+
+    x = to_float(x)
+    if weights is None:
+        return mean(x, axis=axis)
+    x, weights = promote(x, weights)
+    axes = _axes(x, axis, "average")
+    if weights.shape != x.shape:
+        if len(axes) != 1 or weights.shape != (x.shape[axes[0]],):
+            raise ShapeError(
+                with_location(
+                    f"average: weights of shape {weights.shape} do not fit x of shape "
+                    f"{x.shape} with axis={axis!r}; pass weights of x's shape, or 1-D weights "
+                    "along a single axis."
+                )
+            )
+        weights = sp.reshape(weights, tuple(x.shape[a] if a == axes[0] else 1
+                                            for a in range(x.ndim)))  # fmt: skip
+        weights = sp.broadcast_to(weights, x.shape)
+    total = rp.reduce_sum_p.bind(ew.mul(x, weights), axes=axes, keepdims=False)
+    return ew.div(total, rp.reduce_sum_p.bind(weights, axes=axes, keepdims=False))
+
+
+def count_nonzero(x: Any, axis: Any = None) -> Tensor:
+    """Number (int32) of nonzero entries along ``axis``.
+
+    >>> from nerve import ops
+    >>> ops.count_nonzero(ops.convert_to_tensor([[0, 1], [2, 3]]), axis=0).numpy()
+    array([1, 2], dtype=int32)
+    """
+    x = tensor(x)
+    return sum(require_bool(x), axis=axis)
+
+
+_QUANTILE_METHODS = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def quantile(
+    x: Any, q: Any, axis: Any = None, method: str = "linear", keepdims: bool = False
+) -> Tensor:
+    """The ``q``-th quantile(s) of ``x`` over ``axis`` (all axes when ``None``). ``q``
+    is a probability or a 1-D tensor of them; for several, the result's first axis runs
+    over ``q``. ``method`` picks the value between neighbours ``i < j`` of the sorted
+    data: ``"linear"`` interpolates, ``"lower"``/``"higher"`` take ``i``/``j``,
+    ``"midpoint"`` their mean, ``"nearest"`` the closer (ties to the even position).
+    Differentiable in ``x`` (through the sort) and, for ``"linear"``, in ``q``.
+
+    >>> from nerve import ops
+    >>> x = ops.convert_to_tensor([[1.0, 4.0, 2.0], [8.0, 6.0, 7.0]])
+    >>> ops.quantile(x, 0.25, axis=1).numpy()
+    array([1.5, 6.5], dtype=float32)
+    >>> ops.quantile(x, [0.0, 1.0]).numpy()
+    array([1., 8.], dtype=float32)
+    """
+    from nerve.ops.indexing import sort, take
+
+    if method not in _QUANTILE_METHODS:
+        raise ValueError(
+            with_location(f"quantile: method must be one of {_QUANTILE_METHODS}, got {method!r}.")
+        )
+    x = to_float(x)
+    axes = _axes(x, axis, "quantile")
+    # Python numbers convert straight to x's dtype (not via floatx, which loses digits).
+    q = cast(q, x.dtype) if isinstance(q, Tensor) else convert_to_tensor(q, x.dtype)
+    if q.ndim > 1:
+        raise ShapeError(
+            with_location(f"quantile: q must be a scalar or 1-D, got shape {q.shape}.")
+        )
+    # Reduced axes go last and merge into one, which is sorted.
+    kept = [a for a in range(x.ndim) if a not in axes]
+    n = math.prod(x.shape[a] for a in axes)
+    if n == 0:
+        raise ShapeError(
+            with_location(f"quantile: cannot take a quantile over an empty axis of {x.shape}.")
+        )
+    data = sp.transpose(x, (*kept, *axes)) if x.ndim else x
+    data = sort(sp.reshape(data, (*(x.shape[a] for a in kept), n)), axis=-1)
+    position = ew.mul(q, ew.scalar(n - 1, q))
+    lower = ew.floor_p.bind(position)
+    if method == "nearest":
+        lower = ew.round_p.bind(position)  # round half to even, as NumPy
+    elif method == "higher":
+        lower = ew.ceil_p.bind(position)
+    low_index = cast(lower, "int32")
+    result = take(data, low_index, axis=-1)  # shape (*kept, *q.shape)
+    if method in ("linear", "midpoint"):
+        high_index = cast(ew.ceil_p.bind(position), "int32")
+        high = take(data, high_index, axis=-1)
+        fraction = ew.sub(position, lower) if method == "linear" else ew.scalar(0.5, q)
+        result = ew.add(result, ew.mul(ew.sub(high, result), fraction))
+    # Quantiles first, then the kept axes (with the reduced ones as 1 if keepdims).
+    if q.ndim:
+        result = sp.transpose(result, (result.ndim - 1, *range(result.ndim - 1)))
+    if keepdims:
+        shape = tuple(1 if a in axes else x.shape[a] for a in range(x.ndim))
+        result = sp.reshape(result, (*q.shape, *shape))
+    return result
+
+
+def median(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """Median over ``axis`` (the mean of the middle two for an even count).
+
+    >>> from nerve import ops
+    >>> float(ops.median(ops.convert_to_tensor([3.0, 1.0, 4.0, 2.0])))
+    2.5
+    """
+    return quantile(x, 0.5, axis=axis, keepdims=keepdims)

@@ -20,10 +20,14 @@ from nerve.primitives import shape as sp
 from nerve.tensor import Tensor, convert_to_tensor
 
 __all__ = [
+    "append",
     "broadcast_to",
     "concatenate",
     "expand_dims",
     "flip",
+    "hstack",
+    "kron",
+    "meshgrid",
     "moveaxis",
     "pad",
     "ravel",
@@ -36,6 +40,8 @@ __all__ = [
     "swapaxes",
     "tile",
     "transpose",
+    "unstack",
+    "vstack",
 ]
 
 
@@ -400,3 +406,105 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = N
             )
         x = _gather(x, axis, [_mirror(i, n, mode) for i in range(-lo, n + hi)])
     return x
+
+
+def hstack(xs: Any) -> Tensor:
+    """Join tensors column-wise: along axis 1, or axis 0 when they are 1-D (scalars count
+    as 1-D).
+
+    >>> from nerve import ops
+    >>> ops.hstack([ops.zeros((2, 1)), ops.ones((2, 3))]).shape
+    (2, 4)
+    """
+    xs = [tensor(x) for x in xs]
+    xs = [reshape(x, (1,)) if x.ndim == 0 else x for x in xs]
+    return concatenate(xs, axis=0 if xs and xs[0].ndim == 1 else 1)
+
+
+def vstack(xs: Any) -> Tensor:
+    """Join tensors row-wise along axis 0; 1-D tensors (and scalars) become rows first.
+
+    >>> from nerve import ops
+    >>> ops.vstack([ops.zeros((3,)), ops.ones((3,))]).shape
+    (2, 3)
+    """
+    xs = [tensor(x) for x in xs]
+    return concatenate([reshape(x, (1, x.size)) if x.ndim < 2 else x for x in xs], axis=0)
+
+
+def unstack(x: Any, num: int | None = None, axis: int = 0) -> list:
+    """Split ``x`` along ``axis`` into its ``x.shape[axis]`` slices (that axis removed).
+    ``num``, if given, must equal that size.
+
+    >>> from nerve import ops
+    >>> [t.shape for t in ops.unstack(ops.zeros((2, 3)), axis=1)]
+    [(2,), (2,), (2,)]
+    """
+    x = tensor(x)
+    axis = normalize_axis(axis, x.ndim, "unstack")
+    size = x.shape[axis]
+    if num is not None and num != size:
+        raise ShapeError(
+            with_location(
+                f"unstack: num={num} does not match axis {axis} of size {size} (tensor shape "
+                f"{x.shape})."
+            )
+        )
+    return [ip.getitem(x, ip.along(axis, ("int", i))) for i in range(size)]
+
+
+def meshgrid(*x: Any, indexing: str = "xy") -> list:
+    """Coordinate grids from 1-D tensors: with ``indexing="ij"`` output ``i`` varies along
+    axis ``i``; ``"xy"`` (Cartesian) swaps the first two axes, as NumPy does.
+
+    >>> from nerve import ops
+    >>> a, b = ops.meshgrid(ops.arange(3), ops.arange(2))
+    >>> a.shape, b.numpy().tolist()
+    ((2, 3), [[0, 0, 0], [1, 1, 1]])
+    """
+    if indexing not in ("xy", "ij"):
+        raise ValueError(
+            with_location(f"meshgrid: indexing must be 'xy' or 'ij', got {indexing!r}.")
+        )
+    xs = [ravel(t) for t in x]
+    shape = [t.size for t in xs]
+    if indexing == "xy" and len(xs) >= 2:
+        shape[0], shape[1] = shape[1], shape[0]
+    grids = []
+    for i, t in enumerate(xs):
+        axis = (1 - i if i < 2 else i) if indexing == "xy" and len(xs) >= 2 else i
+        spread = tuple(t.size if a == axis else 1 for a in range(len(xs)))
+        grids.append(sp.broadcast_to(sp.reshape(t, spread), tuple(shape)))
+    return grids
+
+
+def append(x1: Any, x2: Any, axis: int | None = None) -> Tensor:
+    """``x2`` appended to ``x1`` along ``axis`` (both flattened first when ``None``).
+
+    >>> from nerve import ops
+    >>> ops.append(ops.convert_to_tensor([[1, 2]]), [3]).numpy()
+    array([1, 2, 3], dtype=int32)
+    """
+    return concatenate([x1, x2], axis=axis)
+
+
+def kron(x1: Any, x2: Any) -> Tensor:
+    """Kronecker product: blocks ``x1[i, j, ...] * x2`` laid out on ``x1``'s grid.
+
+    >>> from nerve import ops
+    >>> ops.kron(ops.eye(2, dtype="int32"), ops.convert_to_tensor([[1, 2]])).numpy()
+    array([[1, 2, 0, 0],
+           [0, 0, 1, 2]], dtype=int32)
+    """
+    from nerve.ops.elementwise import multiply
+
+    a, b = promote(x1, x2)
+    ndim = max(a.ndim, b.ndim)
+    a = sp.reshape(a, (1,) * (ndim - a.ndim) + a.shape)
+    b = sp.reshape(b, (1,) * (ndim - b.ndim) + b.shape)
+    # (a0, a1) x (b0, b1) -> (a0, 1, a1, 1) * (1, b0, 1, b1) -> (a0*b0, a1*b1)
+    product = multiply(
+        sp.reshape(a, tuple(v for d in a.shape for v in (d, 1))),
+        sp.reshape(b, tuple(v for d in b.shape for v in (1, d))),
+    )
+    return sp.reshape(product, tuple(m * n for m, n in zip(a.shape, b.shape)))

@@ -192,3 +192,23 @@ def _nonzero_rule(x: Aval, *, size: int) -> tuple:
 nonzero_p = Primitive(
     "nonzero", shape_rule=_nonzero_rule, multiple_results=True, differentiable=False
 )
+
+
+def _searchsorted_rule(sorted_sequence: Aval, values: Aval, *, side: str) -> Aval:
+    rules.same_dtype("searchsorted", sorted_sequence, values)
+    if len(sorted_sequence.shape) != 1:
+        raise ShapeError(
+            with_location(
+                f"searchsorted: sorted_sequence must be 1-D, got shape "
+                f"{tuple(sorted_sequence.shape)}."
+            )
+        )
+    if side not in ("left", "right"):
+        raise ValueError(
+            with_location(f"searchsorted: side must be 'left' or 'right', got {side!r}.")
+        )
+    return Aval(tuple(values.shape), "int32")
+
+
+# Insertion positions of ``values`` in an ascending 1-D ``sorted_sequence``.
+searchsorted_p = Primitive("searchsorted", shape_rule=_searchsorted_rule, differentiable=False)

@@ -12,7 +12,12 @@ rows into pytest tests that check, for every input variant:
 * **PyTorch** as an independent oracle: forward and full input gradients for the
   same output cotangent;
 * **second order** (where ``grad2=True``): the gradient of a directional
-  derivative, again against finite differences.
+  derivative, again against finite differences;
+* **eager vs compiled**: the op (and its gradient, taken by a tape inside the
+  traced function) run through ``nerve.function`` must agree with eager mode,
+  with exactly the same shapes and dtypes. Rows whose output shape depends on
+  input *values* (boolean masks, nonzero) opt out with ``compiled=False`` and
+  say why in a comment.
 
 Example row::
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -112,6 +118,7 @@ class OpCase:
     grad_rtol: float = 1e-5
     torch_grad: bool = True
     noncontiguous: bool = True
+    compiled: bool = True  # False: cannot be traced (say why in the row)
 
     def tolerance(self, dtype: str) -> tuple[float, float]:
         base = {"float64": (1e-10, 1e-12), "float32": (2e-5, 2e-6), "float16": (2e-2, 2e-3),
@@ -344,6 +351,51 @@ def check_second_order(case: OpCase, index: int) -> None:
     )
 
 
+def check_compiled(case: OpCase, index: int) -> None:
+    """Eager and ``nerve.function`` agree: forward in every dtype, gradient in float64."""
+    for dtype in case.dtypes:
+        if dtype == "bfloat16":
+            if importlib.util.find_spec("ml_dtypes") is None:
+                continue
+            importlib.import_module("ml_dtypes")  # registers the NumPy dtype
+        tensors = arrays_as_tensors(make_inputs(case, index, dtype))
+        eager = _outputs(case.fn(*tensors))
+        compiled = _outputs(nerve.function(case.fn)(*tensors))
+        _assert_same_outputs(case, eager, compiled, case.tolerance(dtype), f"compiled ({dtype})")
+    if not case.grad:
+        return
+    arrays = make_inputs(case, index, "float64")
+    positions = _differentiable_positions(case, index)
+    if not positions:
+        return
+    rng = _rng(case.name, index, "compiled")
+    outputs = _outputs(case.fn(*arrays_as_tensors(arrays)))
+    cts = [(i, rng.standard_normal(outputs[i].shape)) for i in _float_outputs(outputs)]
+    if not cts:
+        return
+    _, eager_grads = _vjp(case, arrays, positions, cts)
+
+    @nerve.function
+    def compiled_vjp(tensors):
+        return _vjp_tensors(case, tensors, positions, cts)[1]
+
+    compiled_grads = compiled_vjp(arrays_as_tensors(arrays))
+    _assert_same_outputs(
+        case, list(eager_grads), list(compiled_grads), case.tolerance("float64"), "compiled grad"
+    )
+
+
+def _assert_same_outputs(case: OpCase, eager: list, compiled: list, tol: tuple, what: str):
+    assert len(eager) == len(compiled), f"{case.name} {what}: output count"
+    for i, (e, c) in enumerate(zip(eager, compiled)):
+        assert isinstance(c, Tensor), f"{case.name} {what}: output {i} is {type(c).__name__}"
+        assert (c.shape, c.dtype) == (e.shape, e.dtype), (
+            f"{case.name} {what}: output {i} is {c.dtype}{list(c.shape)}, "
+            f"eager gave {e.dtype}{list(e.shape)}"
+        )
+        _assert_close(_to_numpy(c), _to_numpy(e), *tol, f"{case.name} {what} output {i}")
+
+
 def _vjp_tensors(case: OpCase, tensors: list, positions: list[int], cotangents: list):
     """``_vjp`` on tensors, recorded by any enclosing tape (for second order)."""
     with nerve.GradientTape() as tape:
@@ -406,7 +458,16 @@ def op_tests(cases: Sequence[OpCase]) -> dict[str, Callable]:
     def test_second_order(case, index):
         check_second_order(case, index)
 
-    tests = {"test_forward": test_forward, "test_gradient": test_gradient, "test_torch": test_torch}
+    @pytest.mark.parametrize("case,index", params(lambda c: c.compiled))
+    def test_compiled(case, index):
+        check_compiled(case, index)
+
+    tests = {
+        "test_forward": test_forward,
+        "test_gradient": test_gradient,
+        "test_torch": test_torch,
+        "test_compiled": test_compiled,
+    }
     if any(c.grad and c.grad2 for c in cases):
         tests["test_second_order"] = test_second_order
     return tests

@@ -108,7 +108,10 @@ def test_concrete_value_inside_trace_raises_clear_error():
 
 def test_retracing_warns_once_naming_the_argument():
     compiled = nerve.function(lambda x, n: x * n)
-    with pytest.warns(nerve.graph.RetracingWarning, match="argument leaf 1 changed"):
+    with pytest.warns(
+        nerve.graph.RetracingWarning,
+        match="argument 'n' changed from the Python value 4.0 to the Python value 5.0",
+    ):
         for n in range(8):
             compiled(ops.ones(()), float(n))
 

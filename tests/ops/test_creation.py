@@ -146,6 +146,43 @@ CASES = [
     ),
 ]
 
+CASES += [
+    made(
+        "logspace",
+        lambda: ops.logspace(-1, 2, 7, dtype="float64"),
+        lambda: np.logspace(-1, 2, 7),
+        lambda: T.logspace(-1, 2, 7, dtype=T.float64),
+    ),
+    made(
+        "logspace_base_no_endpoint",
+        lambda: ops.logspace(0, 3, 6, endpoint=False, base=2),
+        lambda: np.logspace(0, 3, 6, endpoint=False, base=2),
+        lambda: T.logspace(0, 2.5, 6, base=2),
+    ),
+    made(
+        "logspace_int",
+        lambda: ops.logspace(0, 4, 5, base=3, dtype="int32"),
+        lambda: np.logspace(0, 4, 5, base=3, dtype="int32"),
+        lambda: T.logspace(0, 4, 5, base=3, dtype=T.int32),
+    ),
+    made(
+        "logspace_one_and_none",
+        lambda: (ops.logspace(1, 9, 1), ops.logspace(1, 9, 0)),
+        lambda: (np.logspace(1, 9, 1), np.logspace(1, 9, 0)),
+        lambda: (T.logspace(1, 9, 1), T.logspace(1, 9, 0)),
+    ),
+    OpCase(
+        "logspace_tensor",
+        lambda a, b: ops.logspace(a, b, 4, base=2.0, axis=-1),
+        [(Input((3,)), Input((3,))), (Input((2, 1)), Input((3,))), (Input(()), Input(()))],
+        numpy=lambda a, b: np.logspace(a, b, 4, base=2.0, axis=-1),
+        torch=lambda a, b: (
+            2.0 ** (a[..., None] + (b - a)[..., None] * (T.arange(4, dtype=a.dtype) / 3))
+        ),
+        grad2=True,
+    ),
+]
+
 globals().update(op_tests(CASES))
 
 

@@ -1,5 +1,6 @@
 """Elementwise ops: one row per op; the harness does the checking."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 
 import nerve
 from nerve import ops
+from nerve.core.errors import DTypeError
 from nerve.testing.op_harness import Input, OpCase, T, op_tests
 
 UNARY = [
@@ -36,6 +38,45 @@ def binary(name, fn, numpy, torch, kinds=("float", "float"), grad2=True, **kw):
 
 def _np_erf(x):
     return np.vectorize(math.erf, otypes=[np.float64])(x) if np.size(x) else np.zeros_like(x)
+
+
+def _np_erfinv(y):
+    """Inverse of erf by bisection (independent of the kernel's method)."""
+    lo, hi = np.full(np.shape(y), -6.0), np.full(np.shape(y), 6.0)
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        below = _np_erf(mid) < y
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return (lo + hi) / 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Zeros(Input):
+    """All entries exactly zero (for ops with a special case there)."""
+
+    def generate(self, rng, float_dtype):
+        return np.zeros(self.shape, self.dtype or float_dtype)
+
+
+def _specials(x):
+    """nan where |x| < 0.3, +-inf where |x| > 1.5 (nerve)."""
+    x = ops.where(x > 1.5, math.inf, ops.where(x < -1.5, -math.inf, x))
+    return ops.where(ops.abs(x) < 0.3, math.nan, x)
+
+
+def _np_specials(x):
+    x = np.where(x > 1.5, np.inf, np.where(x < -1.5, -np.inf, x))
+    return np.where(np.abs(x) < 0.3, np.nan, x)
+
+
+def _torch_specials(x):
+    x = T.where(x > 1.5, math.inf, T.where(x < -1.5, -math.inf, x))
+    return T.where(x.abs() < 0.3, math.nan, x)
+
+
+def _near(x, y):
+    """A second operand within about 2e-3 of ``x``: some pairs close, some not."""
+    return x + y * 1e-3
 
 
 CASES = [
@@ -168,6 +209,89 @@ CASES = [
         kinds=("bool", "bool"),
         grad=False,
     ),
+    unary("exp2", ops.exp2, np.exp2, lambda x: T.exp2(x)),
+    unary("erfinv", ops.erfinv, _np_erfinv, lambda x: T.erfinv(x), low=-0.9, high=0.9),
+    unary("sinc", ops.sinc, np.sinc, lambda x: T.sinc(x)),
+    OpCase(
+        "sinc_at_zero",
+        ops.sinc,
+        [(Zeros((3,)),)],
+        numpy=np.sinc,
+        torch=lambda x: T.sinc(x),
+    ),
+    unary("signbit", ops.signbit, np.signbit, lambda x: T.signbit(x), grad=False),
+    unary(
+        "nan_to_num",
+        lambda x: ops.nan_to_num(_specials(x), nan=1.5, posinf=7.0, neginf=-3.0),
+        lambda x: np.nan_to_num(_np_specials(x), nan=1.5, posinf=7.0, neginf=-3.0),
+        lambda x: T.nan_to_num(_torch_specials(x), nan=1.5, posinf=7.0, neginf=-3.0),
+    ),
+    unary(
+        "nan_to_num_defaults",
+        lambda x: ops.nan_to_num(_specials(x)),
+        lambda x: np.nan_to_num(_np_specials(x)),
+        lambda x: T.nan_to_num(_torch_specials(x)),
+        grad=False,  # the float64 extremes overflow the finite-difference objective
+        dtypes=("float64",),  # the reference's float64 extremes overflow other dtypes
+    ),
+    binary("logaddexp", ops.logaddexp, np.logaddexp, lambda x, y: T.logaddexp(x, y)),
+    binary("hypot", ops.hypot, np.hypot, lambda x, y: T.hypot(x, y)),
+    binary("copysign", ops.copysign, np.copysign, lambda x, y: T.copysign(x, y)),
+    binary(
+        "heaviside",
+        lambda x, y: ops.heaviside(ops.round(x), y),
+        lambda x, y: np.heaviside(np.round(x), y),
+        lambda x, y: T.heaviside(T.round(x), y),
+        torch_grad=False,  # torch has no heaviside derivative
+    ),
+    binary(
+        "isclose",
+        lambda x, y: ops.isclose(x, _near(x, y), rtol=1e-3, atol=1e-4),
+        lambda x, y: np.isclose(x, _near(x, y), rtol=1e-3, atol=1e-4),
+        lambda x, y: T.isclose(x, _near(x, y), rtol=1e-3, atol=1e-4),
+        grad=False,
+        dtypes=("float64",),
+    ),
+    *(
+        binary(
+            f"{name}_{kind}",
+            getattr(ops, name),
+            getattr(np, name),
+            getattr(T, name),
+            kinds=(kind, kind),
+            grad=False,
+            dtypes=("float32",),
+        )
+        for name in ("bitwise_and", "bitwise_or", "bitwise_xor")
+        for kind in ("int", "bool")
+    ),
+    unary(
+        "bitwise_not",
+        ops.bitwise_not,
+        np.invert,
+        lambda x: T.bitwise_not(x),
+        kind="int",
+        low=-50,
+        high=50,
+        grad=False,
+        dtypes=("float32",),
+    ),
+    *(
+        OpCase(
+            name,
+            getattr(ops, name),
+            [
+                (Input((3, 4), "int", -50, 50), Input((3, 4), "int", 0, 6)),
+                (Input((2, 1, 4), "int", -50, 50), Input((3, 1), "int", 0, 6)),
+                (Input((0, 2), "int", 0, 9), Input((), "int", 0, 6)),
+            ],
+            numpy=getattr(np, name),
+            torch=getattr(T, f"bitwise_{name}"),
+            grad=False,
+            dtypes=("float32",),
+        )
+        for name in ("left_shift", "right_shift")
+    ),
     OpCase(
         "where",
         ops.where,
@@ -264,3 +388,47 @@ def test_error_points_at_user_line():
     with pytest.raises(ValueError) as info:
         ops.ones((2, 3)) * ops.ones((2,))
     assert "test_elementwise.py" in str(info.value)
+
+
+def test_bitwise_ops_reject_floats_naming_op_and_dtype():
+    with pytest.raises(DTypeError, match=r"bitwise_and needs integer or bool tensors, got float32"):
+        ops.bitwise_and(ops.ones((2,)), ops.ones((2,)))
+    with pytest.raises(DTypeError, match=r"left_shift needs integer tensors, got bool"):
+        ops.left_shift(ops.convert_to_tensor([True]), ops.convert_to_tensor([False]))
+
+
+def test_erfinv_fallback_without_scipy_matches_and_handles_edges(monkeypatch):
+    import sys
+
+    from nerve.backend.numpy_backend.elementwise import _erfinv
+
+    monkeypatch.setitem(sys.modules, "scipy.special", None)  # make the import fail
+    kernel = _erfinv(np)
+    y = np.array([-0.999, -0.5, 0.0, 0.3, 0.9, 0.99999], dtype=np.float64)
+    np.testing.assert_allclose(kernel(y), _np_erfinv(y), rtol=1e-12, atol=1e-12)
+    edges = kernel(np.array([1.0, -1.0, 2.0], dtype=np.float32))
+    assert edges.dtype == np.float32
+    np.testing.assert_array_equal(edges, [np.inf, -np.inf, np.nan])
+    assert kernel(np.zeros((0, 2))).shape == (0, 2)
+
+
+def test_special_values():
+    inf, nan = math.inf, math.nan
+    np.testing.assert_array_equal(
+        ops.logaddexp([-inf, inf, 0.0], [-inf, inf, -inf]).numpy(), [-inf, inf, 0.0]
+    )
+    np.testing.assert_array_equal(ops.hypot([inf, 0.0], [inf, 0.0]).numpy(), [inf, 0.0])
+    np.testing.assert_array_equal(
+        ops.isclose([inf, nan, nan], [inf, nan, 1.0], equal_nan=True).numpy(), [True, True, False]
+    )
+    assert not ops.isclose(nan, nan).item()
+    assert ops.signbit(ops.convert_to_tensor([-0.0])).numpy().tolist() == [True]
+    assert ops.exp2(ops.convert_to_tensor([3])).dtype == "float32"
+    assert ops.nan_to_num(ops.convert_to_tensor([1, 2])).dtype == "int32"
+
+
+def test_hypot_and_logaddexp_do_not_overflow():
+    assert float(ops.hypot(ops.convert_to_tensor(3e30), 4e30)) == pytest.approx(5e30)
+    assert float(ops.logaddexp(ops.convert_to_tensor(800.0), 800.0)) == pytest.approx(
+        800 + math.log(2)
+    )

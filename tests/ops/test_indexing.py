@@ -99,6 +99,7 @@ CASES = [
         [(Input((3, 4)), Input((3, 4), "bool")), (Input((3, 4)), Input((3,), "bool"))],
         numpy=lambda x, m: x[m],
         torch=lambda x, m: x[m],
+        compiled=False,  # boolean-mask indexing: the output size depends on the mask's values
     ),
     OpCase(
         "getitem_mask_and_slice",
@@ -106,6 +107,7 @@ CASES = [
         [(Input((3, 4)), Input((4,), "bool"))],
         numpy=lambda x, m: x[1:, m],
         torch=lambda x, m: x[1:, m],
+        compiled=False,  # boolean-mask indexing: the output size depends on the mask's values
     ),
     OpCase(
         "take",
@@ -207,6 +209,7 @@ CASES = [
         lambda d: ops.segment_sum(d, [0, 0, 2]),
         [(Input((3, 2)),)],
         numpy=lambda d: _np_segment_sum(d, np.array([0, 0, 2]), 3),
+        compiled=False,  # num_segments is inferred from the data
     ),
     OpCase(
         "segment_max",
@@ -288,6 +291,7 @@ CASES = [
         numpy=np.nonzero,
         torch=lambda x: T.nonzero(x, as_tuple=True),
         grad=False,
+        compiled=False,  # the output size depends on the input's values
     ),
     OpCase(
         "sort",
@@ -353,6 +357,80 @@ def _np_top_k(x, k):
     order = np.argsort(-x, axis=-1, kind="stable")[..., :k]
     return np.take_along_axis(x, order, -1), order.astype(np.int32)
 
+
+SORTED = Input((6,), "int", -3, 4)  # ints: exact ties exercise side="left"/"right"
+
+
+def _sorted(a):
+    return ops.sort(a) if isinstance(a, nerve.Tensor) else np.sort(a)
+
+
+CASES += [
+    *(
+        OpCase(
+            f"searchsorted_{side}",
+            lambda a, v, s=side: ops.searchsorted(ops.sort(a), v, side=s),
+            [
+                (SORTED, Input((3, 4), "int", -4, 5)),
+                (Input((5,)), Input((2, 3))),
+                (Input((0,)), Input((3,))),
+                (Input((4,)), Input(())),
+            ],
+            numpy=lambda a, v, s=side: np.searchsorted(np.sort(a), v, side=s),
+            torch=lambda a, v, s=side: T.searchsorted(T.sort(a).values, v, side=s).int(),
+            grad=False,
+        )
+        for side in ("left", "right")
+    ),
+    OpCase(
+        "digitize",
+        lambda x, b: ops.digitize(x, ops.sort(b)),
+        [
+            (Input((3, 4), "int", -4, 5), SORTED),
+            (Input((5,)), Input((3,))),
+            (Input(()), Input((2,))),
+        ],
+        numpy=lambda x, b: np.digitize(x, np.sort(b)),
+        torch=lambda x, b: T.bucketize(x, T.sort(b).values, right=True).int(),
+        grad=False,
+    ),
+    OpCase(
+        "bincount",
+        ops.bincount,
+        [(Input((7,), "index", high=4),), (Input((1,), "index", high=3),)],
+        numpy=np.bincount,
+        torch=lambda x: T.bincount(x).int(),
+        grad=False,
+        dtypes=("float32",),
+        compiled=False,  # the output length is max(x) + 1, a data-dependent size
+    ),
+    OpCase(
+        "bincount_weights_minlength",
+        lambda x, w: ops.bincount(x, weights=w, minlength=6),
+        [
+            (Input((7,), "index", high=4), Input((7,))),
+            (Input((0,), "index", high=4), Input((0,))),
+        ],
+        numpy=lambda x, w: np.bincount(x, weights=w, minlength=6),
+        torch=lambda x, w: T.bincount(x, weights=w, minlength=6),
+        torch_grad=False,  # torch has no bincount derivative
+        grad2=True,
+        compiled=False,  # the output length depends on max(x)
+    ),
+    OpCase(
+        "bincount_2d",
+        lambda x, w: ops.bincount(x, weights=w),
+        [(Input((2, 5), "index", high=4), Input((2, 5)))],
+        numpy=lambda x, w: np.stack(
+            [np.bincount(r, weights=q, minlength=x.max() + 1) for r, q in zip(x, w)]
+        ),
+        torch=lambda x, w: T.stack(
+            [T.bincount(r, weights=q, minlength=int(x.max()) + 1) for r, q in zip(x, w)]
+        ),
+        torch_grad=False,
+        compiled=False,  # the output length is max(x) + 1, a data-dependent size
+    ),
+]
 
 globals().update(op_tests(CASES))
 
@@ -438,3 +516,35 @@ def test_segment_ids_must_match_data():
 def test_nonzero_rejects_scalars():
     with pytest.raises(ShapeError, match=r"nonzero: needs a tensor of rank 1 or more"):
         ops.nonzero(1.0)
+
+
+@pytest.mark.parametrize("shape,kth,axis", [((7,), 3, -1), ((3, 5), -1, 1), ((4, 2), 0, 0)])
+def test_argpartition_partitions(shape, kth, axis):
+    x = np.random.default_rng(0).standard_normal(shape)
+    indices = ops.argpartition(x, kth, axis=axis)
+    assert indices.dtype == "int32"
+    parted = np.take_along_axis(x, indices.numpy(), axis)
+    expected = np.take_along_axis(x, np.argpartition(x, kth, axis=axis), axis)
+    kth_values = np.take(parted, [kth], axis)
+    np.testing.assert_array_equal(kth_values, np.take(expected, [kth], axis))
+    position = np.arange(shape[axis]).reshape([-1 if a == axis % len(shape) else 1
+                                               for a in range(len(shape))])  # fmt: skip
+    k = kth % shape[axis]
+    assert np.all(np.where(position < k, parted <= kth_values, parted >= kth_values))
+
+
+def test_search_and_count_errors_name_the_op():
+    with pytest.raises(
+        ShapeError, match=r"searchsorted: sorted_sequence must be 1-D, got shape \(2, 2\)"
+    ):
+        ops.searchsorted(ops.zeros((2, 2)), ops.zeros((3,)))
+    with pytest.raises(ValueError, match=r"searchsorted: side must be 'left' or 'right'"):
+        ops.searchsorted(ops.zeros((2,)), ops.zeros((3,)), side="middle")
+    with pytest.raises(ValueError, match=r"bincount: x must hold non-negative integers"):
+        ops.bincount([1, -1])
+    with pytest.raises(DTypeError, match=r"bincount: indices must be integers"):
+        ops.bincount([1.5])
+    with pytest.raises(ShapeError, match=r"bincount: weights of shape \(2,\) must match x"):
+        ops.bincount([0, 1, 1], weights=[1.0, 2.0])
+    with pytest.raises(ValueError, match=r"argpartition: kth=5 is out of range for axis 0"):
+        ops.argpartition(ops.zeros((3,)), 5)

@@ -682,6 +682,102 @@ CASES = [
     ),
 ]
 
+
+def np_normalize(x, axis=-1, order=2, eps=1e-7):
+    norm = (
+        np.linalg.norm(x, ord=order, axis=axis, keepdims=True)
+        if np.ndim(axis) == 0
+        else (np.sum(np.abs(x) ** order, axis=axis, keepdims=True) ** (1 / order))
+    )
+    return x / np.maximum(norm, eps)
+
+
+def np_rms_norm(x, scale=None, axis=-1, eps=1e-7):
+    out = x / np.sqrt(np.mean(x * x, axis=axis, keepdims=True) + eps)
+    return out if scale is None else out * scale
+
+
+def np_multi_hot(labels, classes):
+    axis = 1 if labels.ndim > 1 else 0
+    return np.max(labels[..., None] == np.arange(classes), axis=axis).astype(np.float32)
+
+
+CASES += [
+    *(
+        OpCase(
+            f"normalize_{tag}",
+            lambda x, a=axis, o=order: ops.normalize(x, axis=a, order=o),
+            [(Input((3, 4)),), (Input((2, 1, 3)),), (Input((0, 3)),)],
+            numpy=lambda x, a=axis, o=order: np_normalize(x, a, o),
+            torch=(lambda x, a=axis, o=order: T.nn.functional.normalize(x, o, a, 1e-7))
+            if np.ndim(axis) == 0
+            else None,
+            grad2=tag == "l2",
+        )
+        for tag, axis, order in [
+            ("l2", -1, 2),
+            ("l1_axis0", 0, 1),
+            ("l3", -1, 3),
+            ("inf", 1, np.inf),
+            ("l2_tuple", (0, -1), 2),
+        ]
+    ),
+    OpCase(
+        "normalize_zero_vector",
+        # A large epsilon: within it normalize is linear, and the finite-difference step
+        # stays inside that region.
+        lambda x: ops.normalize(x, epsilon=1e-2),
+        [(Input((2, 3), low=0.0, high=0.0),)],
+        numpy=lambda x: np_normalize(x, eps=1e-2),
+        torch=lambda x: T.nn.functional.normalize(x, 2, -1, 1e-2),
+    ),
+    OpCase(
+        "rms_normalization",
+        ops.rms_normalization,
+        [(Input((3, 4)),), (Input((2, 1, 3)),), (Input((1,)),)],
+        numpy=np_rms_norm,
+        torch=lambda x: T.nn.functional.rms_norm(x, x.shape[-1:], eps=1e-7),
+        grad2=True,
+    ),
+    OpCase(
+        "rms_normalization_scale",
+        lambda x, s: ops.rms_normalization(x, s, epsilon=1e-3),
+        [(Input((3, 4)), Input((4,))), (Input((2, 5)), Input((5,)))],
+        numpy=lambda x, s: np_rms_norm(x, s, eps=1e-3),
+        torch=lambda x, s: T.nn.functional.rms_norm(x, x.shape[-1:], s, eps=1e-3),
+    ),
+    OpCase(
+        "rms_normalization_axes",
+        lambda x: ops.rms_normalization(x, 2.0, axis=(0, 2)),
+        [(Input((2, 3, 4)),)],
+        numpy=lambda x: np_rms_norm(x, 2.0, axis=(0, 2)),
+        torch=lambda x: 2.0 * x * T.rsqrt((x * x).mean((0, 2), keepdim=True) + 1e-7),
+    ),
+    OpCase(
+        "multi_hot",
+        lambda x: ops.multi_hot(x, 5),
+        [
+            (Input((3,), "index", high=5),),
+            (Input((4, 3), "index", high=5),),
+            (Input((1,), "index", high=5),),
+        ],
+        numpy=lambda x: np_multi_hot(x, 5),
+        torch=lambda x: (
+            T.nn.functional.one_hot(x.long(), 5).amax(dim=1 if x.ndim > 1 else 0).float()
+        ),
+        grad=False,
+        dtypes=("float32",),
+    ),
+    OpCase(
+        "multi_hot_axis0_int",
+        lambda x: ops.multi_hot(x, 4, axis=0, dtype="int32"),
+        [(Input((2, 3), "index", high=4),)],
+        numpy=lambda x: np.moveaxis(np_multi_hot(x, 4), -1, 0).astype(np.int32),
+        grad=False,
+        dtypes=("float32",),
+    ),
+]
+
 globals().update(op_tests(CASES))
 
 
@@ -854,3 +950,15 @@ def test_other_shape_errors():
         ops.categorical_crossentropy(ops.ones((2, 3)), ops.ones((2, 4)))
     with pytest.raises(ShapeError, match=r"batch_normalization: mean of shape \(3,\)"):
         ops.batch_normalization(ops.ones((2, 4)), ops.ones(3), ops.ones(4), axis=-1)
+
+
+def test_multi_hot_of_no_labels_is_zeros():
+    out = ops.multi_hot(ops.zeros((0,), dtype="int32"), 3)
+    np.testing.assert_array_equal(out.numpy(), [0.0, 0.0, 0.0])
+
+
+def test_normalize_bad_order_and_multi_hot_needs_classes():
+    with pytest.raises(ValueError, match=r"normalize: order must be a positive number"):
+        ops.normalize(ops.ones((2,)), order=0)
+    with pytest.raises(ValueError, match=r"multi_hot: num_classes is required"):
+        ops.multi_hot(ops.convert_to_tensor([1]))

@@ -308,6 +308,124 @@ CASES = [
     ],
 ]
 
+
+def _t_quantile(q, axis, method, keepdims=False):
+    def fn(x):
+        out = T.quantile(
+            x if axis is not None else x.reshape(-1),
+            T.tensor(q, dtype=x.dtype),
+            dim=axis if axis is not None else 0,
+            interpolation=method,
+            keepdim=keepdims,
+        )
+        return out
+
+    return fn
+
+
+QUANTILES = [
+    # (tag, q, axis, method, keepdims, shapes, torch?)
+    ("linear_all", 0.3, None, "linear", False, [(3, 4), (5,), ()], True),
+    ("linear_vector_ax", [0.1, 0.5, 0.95], 1, "linear", False, [(3, 4), (2, 1, 3)], True),
+    ("linear_neg_keep", [0.25, 0.8], -1, "linear", True, [(3, 4)], True),
+    ("linear_tuple", 0.6, (0, 2), "linear", False, [(2, 3, 4)], False),
+    ("linear_tuple_keep", [0.2, 0.7], (0, -1), "linear", True, [(2, 3, 4)], False),
+    *(
+        (method, [0.3, 0.55, 1.0], 0, method, False, [(5, 2), (4, 3)], True)
+        for method in ("lower", "higher", "midpoint", "nearest")
+    ),
+]
+
+CASES += [
+    OpCase(
+        f"quantile_{tag}",
+        lambda x, q=q, a=axis, m=method, k=keepdims: ops.quantile(x, q, a, m, k),
+        [(Input(s),) for s in shapes],
+        numpy=lambda x, q=q, a=axis, m=method, k=keepdims: np.quantile(
+            x, q, axis=a, method=m, keepdims=k
+        ),
+        torch=(
+            _t_quantile(q, axis, method, keepdims)
+            if use_torch and not (keepdims and axis is None)
+            else None
+        ),
+        grad2=tag == "linear_all",
+    )
+    for tag, q, axis, method, keepdims, shapes, use_torch in QUANTILES
+]
+CASES += [
+    OpCase(
+        "quantile_q_tensor",
+        lambda x, q: ops.quantile(x, q, axis=-1),
+        [(Input((3, 6)), Input((4,), low=0.05, high=0.95))],
+        numpy=lambda x, q: np.quantile(x, q, axis=-1),
+        torch=lambda x, q: T.quantile(x, q, dim=-1),
+    ),
+    OpCase(
+        "median",
+        ops.median,
+        [(Input((3, 4)),), (Input((5,)),), (Input(()),)],
+        numpy=np.median,
+        torch=lambda x: T.quantile(x.reshape(-1), 0.5),
+        grad2=True,
+    ),
+    OpCase(
+        "median_axis_keep",
+        lambda x: ops.median(x, axis=-2, keepdims=True),
+        [(Input((3, 4)),), (Input((2, 5, 3)),)],
+        numpy=lambda x: np.median(x, axis=-2, keepdims=True),
+        torch=lambda x: T.quantile(x, 0.5, dim=-2, keepdim=True),
+    ),
+    OpCase(
+        "average_plain",
+        lambda x: ops.average(x, axis=1),
+        [(Input((3, 4)),), (Input((2, 1, 3)),)],
+        numpy=lambda x: np.average(x, axis=1),
+        torch=lambda x: T.mean(x, dim=1),
+    ),
+    OpCase(
+        "average_weights",
+        lambda x, w: ops.average(x, axis=None, weights=w),
+        [(Input((3, 4)), Input((3, 4), "positive")), (Input((5,)), Input((5,), "positive"))],
+        numpy=lambda x, w: np.average(x, weights=w),
+        torch=lambda x, w: (x * w).sum() / w.sum(),
+        grad2=True,
+    ),
+    OpCase(
+        "average_weights_1d_along_axis",
+        lambda x, w: ops.average(x, axis=-2, weights=w),
+        [
+            (Input((2, 3, 4)), Input((3,), "positive")),
+            (Input((3, 0)), Input((3,), "positive")),
+            (Input((1, 2)), Input((1,), "positive")),
+        ],
+        numpy=lambda x, w: np.average(x, axis=-2, weights=w),
+        torch=lambda x, w: (x * w[:, None]).sum(-2) / w.sum(),
+    ),
+    OpCase(
+        "average_weights_tuple_axis",
+        lambda x, w: ops.average(x, axis=(0, 2), weights=w),
+        [(Input((2, 3, 4)), Input((2, 3, 4), "positive"))],
+        numpy=lambda x, w: np.average(x, axis=(0, 2), weights=w),
+        torch=lambda x, w: (x * w).sum((0, 2)) / w.sum((0, 2)),
+    ),
+    *(
+        OpCase(
+            f"count_nonzero_{tag}",
+            lambda x, a=axis: ops.count_nonzero(ops.round(x), axis=a),
+            [(Input(s),) for s in shapes],
+            numpy=lambda x, a=axis: np.count_nonzero(np.round(x), axis=a),
+            torch=lambda x, a=axis: T.count_nonzero(T.round(x), dim=a),
+            grad=False,
+        )
+        for tag, axis, shapes in [
+            ("all", None, [(3, 4), (0, 2), ()]),
+            ("ax", -1, [(3, 4), (2, 0)]),
+            ("tuple", (0, 2), [(2, 3, 4)]),
+        ]
+    ),
+]
+
 globals().update(op_tests(CASES))
 
 
@@ -395,3 +513,24 @@ def test_extremum_of_empty_axis(fn, name):
         ShapeError, match=rf"{name}: cannot reduce over axis 0 of size 0 .*\(0, 3\)"
     ):
         fn(ops.ones((0, 3)), axis=0)
+
+
+def test_quantile_errors_name_op():
+    x = ops.ones((2, 3))
+    with pytest.raises(ValueError, match=r"quantile: method must be one of"):
+        ops.quantile(x, 0.5, method="cubic")
+    with pytest.raises(
+        ShapeError, match=r"quantile: q must be a scalar or 1-D, got shape \(1, 1\)"
+    ):
+        ops.quantile(x, [[0.5]])
+    with pytest.raises(ShapeError, match=r"quantile: cannot take a quantile over an empty axis"):
+        ops.quantile(ops.ones((0, 3)), 0.5, axis=0)
+    with pytest.raises(
+        ShapeError, match=r"average: weights of shape \(2,\) do not fit x of shape \(2, 3\)"
+    ):
+        ops.average(x, axis=1, weights=[1.0, 2.0])
+
+
+def test_count_nonzero_is_int32_and_median_of_ints_is_float():
+    assert ops.count_nonzero(ops.convert_to_tensor([0.0, 2.0])).dtype == "int32"
+    assert float(ops.median(ops.convert_to_tensor([1, 4, 2, 8]))) == 3.0

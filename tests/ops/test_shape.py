@@ -259,6 +259,87 @@ CASES = [
     ),
 ]
 
+CASES += [
+    OpCase(
+        "hstack",
+        lambda a, b: ops.hstack([a, b]),
+        [
+            (Input((2, 1)), Input((2, 3))),
+            (Input((3,)), Input((2,))),
+            (Input((2, 0)), Input((2, 1))),
+        ],
+        numpy=lambda a, b: np.hstack([a, b]),
+        torch=lambda a, b: T.hstack([a, b]),
+        grad2=True,
+    ),
+    OpCase(
+        "vstack",
+        lambda a, b: ops.vstack([a, b]),
+        [(Input((3,)), Input((2, 3))), (Input((1, 2)), Input((2, 2))), (Input(()), Input((1,)))],
+        numpy=lambda a, b: np.vstack([a, b]),
+        torch=lambda a, b: T.vstack([a, b]),
+    ),
+    OpCase(
+        "unstack",
+        lambda x: ops.unstack(x, axis=-1),
+        [(Input((2, 3)),), (Input((0, 2)),), (Input((1,)),)],
+        numpy=lambda x: list(np.moveaxis(x, -1, 0)),
+        torch=lambda x: T.unbind(x, dim=-1),
+        grad2=True,
+    ),
+    OpCase(
+        "unstack_num",
+        lambda x: ops.unstack(x, num=2, axis=0),
+        [(Input((2, 3, 1)),)],
+        numpy=lambda x: list(x),
+        torch=lambda x: T.unbind(x, dim=0),
+    ),
+    *(
+        OpCase(
+            f"meshgrid_{indexing}",
+            lambda a, b, c, i=indexing: ops.meshgrid(a, b, c, indexing=i),
+            [(Input((3,)), Input((2,)), Input((4,))), (Input((1,)), Input((0,)), Input((2,)))],
+            numpy=lambda a, b, c, i=indexing: np.meshgrid(a, b, c, indexing=i),
+            torch=lambda a, b, c, i=indexing: T.meshgrid(a, b, c, indexing=i),
+        )
+        for indexing in ("xy", "ij")
+    ),
+    OpCase(
+        "meshgrid_two",
+        lambda a, b: ops.meshgrid(a, b),
+        [(Input((3,)), Input((2,)))],
+        numpy=lambda a, b: np.meshgrid(a, b),
+        torch=lambda a, b: T.meshgrid(a, b, indexing="xy"),
+    ),
+    OpCase(
+        "append_flat",
+        ops.append,
+        [(Input((2, 3)), Input((4,))), (Input(()), Input((0,)))],
+        numpy=np.append,
+        torch=lambda a, b: T.cat([a.reshape(-1), b.reshape(-1)]),
+    ),
+    OpCase(
+        "append_axis",
+        lambda a, b: ops.append(a, b, axis=-1),
+        [(Input((2, 3)), Input((2, 1)))],
+        numpy=lambda a, b: np.append(a, b, axis=-1),
+        torch=lambda a, b: T.cat([a, b], dim=-1),
+    ),
+    OpCase(
+        "kron",
+        ops.kron,
+        [
+            (Input((2, 3)), Input((3, 2))),
+            (Input((3,)), Input((2, 2))),  # ranks differ
+            (Input((2, 0)), Input((1, 2))),
+            (Input(()), Input((2,))),
+        ],
+        numpy=np.kron,
+        torch=lambda a, b: T.kron(a, b),
+        grad2=True,
+    ),
+]
+
 globals().update(op_tests(CASES))
 
 
@@ -310,3 +391,13 @@ def test_pad_shorthands_match_numpy():
 def test_concatenate_axis_none_flattens():
     out = ops.concatenate([ops.ones((2, 2)), ops.zeros((3,))], axis=None)
     np.testing.assert_array_equal(out.numpy(), [1, 1, 1, 1, 0, 0, 0])
+
+
+def test_unstack_num_mismatch_names_op_and_size():
+    with pytest.raises(ShapeError, match=r"unstack: num=3 does not match axis 0 of size 2"):
+        ops.unstack(ops.zeros((2, 4)), num=3)
+
+
+def test_meshgrid_bad_indexing():
+    with pytest.raises(ValueError, match=r"meshgrid: indexing must be 'xy' or 'ij', got 'yx'"):
+        ops.meshgrid(ops.zeros((2,)), indexing="yx")

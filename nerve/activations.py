@@ -1,0 +1,161 @@
+"""Activation functions by Keras name (``keras.activations``).
+
+Each is a function of one tensor; ``get`` resolves a name, a function or
+``None`` (linear), as layers' ``activation=`` arguments do.
+
+>>> from nerve import activations, ops
+>>> activations.get("relu")(ops.convert_to_tensor([-1.0, 2.0])).numpy()
+array([0., 2.], dtype=float32)
+>>> activations.serialize(activations.get("gelu"))
+'gelu'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nerve import ops
+from nerve.tensor import Tensor
+
+
+def relu(
+    x: Any, negative_slope: float = 0.0, max_value: float | None = None, threshold: float = 0.0
+) -> Tensor:
+    """Rectified linear unit, with Keras's optional leak, cap and threshold."""
+    x = ops.convert_to_tensor(x)
+    if negative_slope == 0.0 and max_value is None and threshold == 0.0:
+        return ops.relu(x)
+    shifted = x - threshold if threshold else x
+    out = ops.where(x > threshold, x, shifted * negative_slope if negative_slope else 0.0)
+    return out if max_value is None else ops.minimum(out, max_value)
+
+
+def relu6(x: Any) -> Tensor:
+    """``min(max(x, 0), 6)``."""
+    return ops.relu6(x)
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.2) -> Tensor:
+    """``x`` where positive, ``negative_slope * x`` elsewhere."""
+    return ops.leaky_relu(x, negative_slope)
+
+
+def elu(x: Any, alpha: float = 1.0) -> Tensor:
+    """Exponential linear unit."""
+    return ops.elu(x, alpha)
+
+
+def selu(x: Any) -> Tensor:
+    """Scaled exponential linear unit."""
+    return ops.selu(x)
+
+
+def gelu(x: Any, approximate: bool = False) -> Tensor:
+    """Gaussian error linear unit (exact by default, as in Keras's activation)."""
+    return ops.gelu(x, approximate)
+
+
+def silu(x: Any) -> Tensor:
+    """``x * sigmoid(x)``."""
+    return ops.silu(x)
+
+
+swish = silu
+
+
+def mish(x: Any) -> Tensor:
+    """``x * tanh(softplus(x))``."""
+    x = ops.convert_to_tensor(x)
+    return x * ops.tanh(ops.softplus(x))
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor:
+    """Softmax over ``axis``."""
+    return ops.softmax(x, axis)
+
+
+def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    """Log-softmax over ``axis``."""
+    return ops.log_softmax(x, axis)
+
+
+def sigmoid(x: Any) -> Tensor:
+    """Logistic sigmoid."""
+    return ops.sigmoid(x)
+
+
+def hard_sigmoid(x: Any) -> Tensor:
+    """Piecewise-linear sigmoid ``clip(x / 6 + 0.5, 0, 1)``."""
+    return ops.hard_sigmoid(x)
+
+
+def hard_silu(x: Any) -> Tensor:
+    """``x * hard_sigmoid(x)``."""
+    return ops.hard_silu(x)
+
+
+hard_swish = hard_silu
+
+
+def tanh(x: Any) -> Tensor:
+    """Hyperbolic tangent."""
+    return ops.tanh(x)
+
+
+def softplus(x: Any) -> Tensor:
+    """``log(1 + exp(x))``."""
+    return ops.softplus(x)
+
+
+def softsign(x: Any) -> Tensor:
+    """``x / (1 + |x|)``."""
+    return ops.softsign(x)
+
+
+def exponential(x: Any) -> Tensor:
+    """``exp(x)``."""
+    return ops.exp(x)
+
+
+def linear(x: Any) -> Tensor:
+    """The identity (Keras's name for "no activation")."""
+    return ops.convert_to_tensor(x)
+
+
+_BY_NAME: dict[str, Callable] = {
+    "relu": relu, "relu6": relu6, "leaky_relu": leaky_relu, "elu": elu, "selu": selu,
+    "gelu": gelu, "silu": silu, "swish": swish, "mish": mish, "softmax": softmax,
+    "log_softmax": log_softmax, "sigmoid": sigmoid, "hard_sigmoid": hard_sigmoid,
+    "hard_silu": hard_silu, "hard_swish": hard_swish, "tanh": tanh, "softplus": softplus,
+    "softsign": softsign, "exponential": exponential, "linear": linear,
+}  # fmt: skip
+
+
+def get(identifier: str | Callable | None) -> Callable:
+    """The activation for a name, a function (returned as is) or ``None`` (linear)."""
+    if identifier is None:
+        return linear
+    if callable(identifier):
+        return identifier
+    if isinstance(identifier, str) and identifier in _BY_NAME:
+        return _BY_NAME[identifier]
+    raise ValueError(
+        f"Unknown activation {identifier!r}. Expected a function or one of: "
+        f"{', '.join(sorted(_BY_NAME))}."
+    )
+
+
+def serialize(activation: Callable) -> str:
+    """The Keras name of a built-in activation (``get`` inverts it)."""
+    for name, fn in _BY_NAME.items():
+        if fn is activation:
+            # Aliases (swish, hard_swish) serialize under their canonical name.
+            return {"swish": "silu", "hard_swish": "hard_silu"}.get(name, name)
+    name = getattr(activation, "__name__", None)
+    if name is None:
+        raise ValueError(f"Cannot serialize activation {activation!r}: it has no name.")
+    return name
+
+
+__all__ = [*sorted(_BY_NAME), "get", "serialize"]

@@ -1,0 +1,59 @@
+"""Activations: values and gradients against PyTorch; name resolution."""
+
+import numpy as np
+import pytest
+
+from nerve import activations, ops
+from nerve.testing.op_harness import Input, OpCase, T, op_tests
+
+VARIANTS = [(Input((3, 5)),), (Input((0, 2)),), (Input((1,)),)]
+
+
+def row(name, fn, torch, **kw):
+    return OpCase(f"activation_{name}", fn, VARIANTS, torch=torch, **kw)
+
+
+CASES = [
+    row("relu", activations.relu, lambda x: T.relu(x)),
+    row("relu_leak_cap", lambda x: activations.relu(x, negative_slope=0.1, max_value=1.5),
+        lambda x: T.clamp(T.where(x > 0, x, 0.1 * x), max=1.5)),
+    row("relu6", activations.relu6, lambda x: T.nn.functional.relu6(x)),
+    row("leaky_relu", activations.leaky_relu, lambda x: T.nn.functional.leaky_relu(x, 0.2)),
+    row("elu", activations.elu, lambda x: T.nn.functional.elu(x)),
+    row("selu", activations.selu, lambda x: T.nn.functional.selu(x)),
+    row("gelu", activations.gelu, lambda x: T.nn.functional.gelu(x)),
+    row("silu", activations.silu, lambda x: T.nn.functional.silu(x)),
+    row("mish", activations.mish, lambda x: T.nn.functional.mish(x)),
+    row("softmax", activations.softmax, lambda x: T.softmax(x, -1)),
+    row("log_softmax", activations.log_softmax, lambda x: T.log_softmax(x, -1)),
+    row("sigmoid", activations.sigmoid, lambda x: T.sigmoid(x)),
+    # torch's float64 hardsigmoid backward multiplies by a float32 1/6 (3e-8 relative error);
+    # finite differences check our gradient instead.
+    row("hard_sigmoid", activations.hard_sigmoid, lambda x: T.nn.functional.hardsigmoid(x),
+        torch_grad=False),
+    row("hard_silu", activations.hard_silu, lambda x: T.nn.functional.hardswish(x)),
+    row("tanh", activations.tanh, lambda x: T.tanh(x)),
+    row("softplus", activations.softplus, lambda x: T.nn.functional.softplus(x)),
+    row("softsign", activations.softsign, lambda x: T.nn.functional.softsign(x)),
+    row("exponential", activations.exponential, lambda x: T.exp(x)),
+    row("linear", activations.linear, lambda x: x * 1.0),
+]  # fmt: skip
+
+globals().update(op_tests(CASES))
+
+
+def test_get_resolves_names_functions_and_none():
+    assert activations.get("relu") is activations.relu
+    assert activations.get(None) is activations.linear
+    assert activations.get(ops.tanh) is ops.tanh
+    with pytest.raises(ValueError, match="Unknown activation 'relux'"):
+        activations.get("relux")
+
+
+def test_serialize_round_trips_and_canonicalizes_aliases():
+    for name in ("relu", "gelu", "softmax", "linear"):
+        assert activations.serialize(activations.get(name)) == name
+    assert activations.serialize(activations.swish) == "silu"
+    np.testing.assert_allclose(
+        activations.get("swish")(ops.ones((2,))).numpy(), activations.silu(ops.ones((2,))).numpy()
+    )
