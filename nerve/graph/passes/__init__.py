@@ -12,11 +12,15 @@ from nerve.graph.ir import Graph
 from nerve.graph.passes.cse import cse
 from nerve.graph.passes.dce import dce
 from nerve.graph.passes.fold import fold_constants
+from nerve.graph.passes.simplify import simplify
 from nerve.graph.passes.verify import verify
 
 Pass = Callable[[Graph], Graph]
 
-DEFAULT_PIPELINE: tuple[Pass, ...] = (dce, fold_constants, cse, dce)
+#: simplify runs before folding, so broadcasts it makes redundant are dropped by dce
+#: instead of being folded into large constants; and again after folding, where new
+#: constants (x * 1 with a folded 1) give it more to do.
+DEFAULT_PIPELINE: tuple[Pass, ...] = (simplify, dce, fold_constants, simplify, cse, dce)
 
 
 def optimize(graph: Graph, passes: Sequence[Pass] = DEFAULT_PIPELINE) -> Graph:
@@ -28,4 +32,4 @@ def optimize(graph: Graph, passes: Sequence[Pass] = DEFAULT_PIPELINE) -> Graph:
     return graph
 
 
-__all__ = ["DEFAULT_PIPELINE", "cse", "dce", "fold_constants", "optimize", "verify"]
+__all__ = ["DEFAULT_PIPELINE", "cse", "dce", "fold_constants", "optimize", "simplify", "verify"]

@@ -22,7 +22,12 @@ def verify(graph: Graph, after: str | None = None) -> None:
                 raise GraphError(
                     f"node {index} ({node.prim.name}) uses a value defined later or nowhere{where}"
                 )
-        expected = node.prim.shape_rule(*(v.aval for v in node.inputs), **node.params)
+        try:
+            expected = node.prim.shape_rule(*(v.aval for v in node.inputs), **node.params)
+        except Exception as error:  # a user-facing ShapeError here is a broken graph
+            raise GraphError(
+                f"node {index} ({node.prim.name}) is rejected by its shape rule{where}: {error}"
+            ) from error
         expected = list(expected) if node.prim.multiple_results else [expected]
         actual = [v.aval for v in node.outputs]
         if [(tuple(a.shape), a.dtype) for a in expected] != [
