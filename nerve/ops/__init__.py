@@ -5,6 +5,7 @@ returns a ``nerve.Tensor``. See the README for what is and is not there yet.
 """
 
 from nerve.ops import _methods
+from nerve.ops.control_flow import *  # noqa: F403
 from nerve.ops.core import *  # noqa: F403
 from nerve.ops.creation import *  # noqa: F403
 from nerve.ops.elementwise import *  # noqa: F403

@@ -13,6 +13,7 @@ import numpy as np
 
 from nerve.backend.base import Backend
 from nerve.backend.numpy_backend import (
+    control_flow,
     creation,
     elementwise,
     indexing,
@@ -24,7 +25,7 @@ from nerve.backend.numpy_backend import (
 )
 from nerve.core.errors import DTypeError
 
-FAMILIES = (creation, elementwise, reduction, shape, indexing, linalg, nn, random)
+FAMILIES = (creation, elementwise, reduction, shape, indexing, linalg, nn, random, control_flow)
 
 
 def _bfloat16():

@@ -1,0 +1,565 @@
+"""Control flow: ``cond``, ``while_loop``, ``fori_loop`` and ``scan`` (Keras 3 names).
+
+Eagerly (no ``nerve.function`` trace active) they are plain Python ``if`` and
+``for``/``while`` loops over ops, so a ``GradientTape`` differentiates whatever ran.
+
+Inside ``nerve.function`` a predicate or trip count may have no value yet, so the
+branches and bodies are traced into sub-graphs (*programs*) and the whole
+construct becomes one ``cond`` / ``while_loop`` / ``scan`` node whose kernel runs
+the right program at run time: one trace serves every runtime value. Tensors a
+branch or body uses from outside (closures, variables) become extra operands of
+that node, so gradients reach them. ``cond`` and ``scan`` (hence ``fori_loop``
+with a static trip count) are differentiable when traced; ``while_loop`` is not.
+
+Tracing lives in ``nerve.graph``, which sits above ``nerve.ops``: this module
+imports it lazily, inside the functions that trace, so the layering stays
+one-way at import time.
+
+>>> import nerve
+>>> from nerve import ops
+>>> f = nerve.function(lambda x: ops.cond(ops.sum(x) > 0, lambda: x * 2.0, lambda: -x))
+>>> f(ops.ones((2,))).numpy(), f(-ops.ones((2,))).numpy(), f.trace_count
+(array([2., 2.], dtype=float32), array([1., 1.], dtype=float32), 1)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from nerve import tensor as tensor_module
+from nerve.backend import backend_of, get_backend
+from nerve.core import tree
+from nerve.core.errors import ShapeError, TracingError, with_location
+from nerve.ops._convert import require_bool, tensor
+from nerve.primitives.control_flow import cond_p, scan_p, while_p
+from nerve.primitives.registry import Aval
+from nerve.tensor import Tensor, Variable, _new_tensor
+
+__all__ = ["cond", "fori_loop", "scan", "while_loop"]
+
+_staged_depth = 0
+
+
+@contextlib.contextmanager
+def staged() -> Iterator[None]:
+    """Run control flow as its primitives even eagerly, the way traced code runs it
+    (sub-graph programs, one ``cond``/``while_loop``/``scan`` node). For tests and
+    debugging: it lets the eager op-test harness check those primitives' gradients.
+
+    >>> from nerve import ops
+    >>> with staged():
+    ...     float(ops.fori_loop(0, 3, lambda i, x: x + 1.0, ops.convert_to_tensor(0.0)))
+    3.0
+    """
+    global _staged_depth
+    _staged_depth += 1
+    try:
+        yield
+    finally:
+        _staged_depth -= 1
+
+
+def _tracing() -> bool:
+    """Build sub-graph primitives (inside ``nerve.function``, or under ``staged``)."""
+    return bool(tensor_module._trace_hooks) or _staged_depth > 0
+
+
+# -- programs: traced sub-graphs as closed functions over arrays ----------------------------
+
+
+class Program:
+    """A traced sub-graph, run as a function of arrays (see
+    ``nerve.primitives.control_flow`` for the protocol). Hashed by identity."""
+
+    def __init__(self, graph: Any, name: str):
+        self.graph = graph
+        self.name = name
+        self.in_avals = tuple(v.aval for v in graph.inputs)
+        self.out_avals = tuple(v.aval for v in graph.outputs)
+        self.cache: dict = {}
+        self._compiled: dict = {}
+
+    def __call__(self, *arrays: Any) -> tuple:
+        backend = backend_of(arrays[0]) if arrays else get_backend()
+        compiled = self._compiled.get(backend.name)
+        if compiled is None:
+            from nerve.graph.executor import CompiledGraph
+
+            compiled = self._compiled[backend.name] = CompiledGraph(self.graph, backend)
+        return compiled.run(list(arrays))
+
+    def inline(self, *tensors: Any) -> tuple:
+        """Bind the sub-graph's primitives on ``tensors`` under the current interpreter."""
+        env = dict(zip(self.graph.inputs, tensors))
+        for value, array in self.graph.constants.items():
+            env[value] = _new_tensor(array)
+        for node in self.graph.nodes:
+            out = node.prim.bind(*(env[v] for v in node.inputs), **node.params)
+            env.update(zip(node.outputs, out if node.prim.multiple_results else (out,)))
+        return tuple(env[v] for v in self.graph.outputs)
+
+    def vjp(self) -> Program:
+        """``(inputs..., output cotangents...) -> input cotangents`` as a program."""
+        program = self.cache.get("vjp")
+        if program is None:
+            program = self.cache["vjp"] = self.trace(
+                self._vjp_fn, (*self.in_avals, *self.out_avals), f"{self.name}_vjp"
+            )
+        return program
+
+    def _vjp_fn(self, *args: Tensor) -> tuple:
+        from nerve.autodiff.engine import zeros_like
+        from nerve.autodiff.tape import GradientTape
+
+        inputs, cts = list(args[: len(self.in_avals)]), list(args[len(self.in_avals) :])
+        with GradientTape() as tape:
+            tape.watch(inputs)
+            outputs = list(self.inline(*inputs))
+        grads = tape.gradient(outputs, inputs, output_gradients=cts)
+        return tuple(zeros_like(x) if g is None else g for x, g in zip(inputs, grads))
+
+    def trace(self, fn: Callable, avals: tuple, name: str) -> Program:
+        """A new program tracing ``fn`` (which must not capture outer tensors)."""
+        builder = _ProgramBuilder(name)
+        builder.trace(fn, avals)
+        # Derived programs only use their own inputs; a capture would be a bug here.
+        assert not builder.captures, f"derived program {name!r} captured outer tensors"
+        return builder.programs()[0]
+
+    def __repr__(self) -> str:
+        def fmt(avals):
+            return ",".join(f"{a.dtype}{list(a.shape)}" for a in avals)
+
+        return f"{{{self.name}: ({fmt(self.in_avals)})->({fmt(self.out_avals)})}}"
+
+
+class _ProgramBuilder:
+    """Traces one or more Python functions (a cond's two branches, a loop's cond and
+    body) into sub-graphs sharing one list of *captures*: outer tensors and variables
+    they use, which become trailing inputs of every program built here."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.captures: dict[Any, Any] = {}  # key -> outer Tensor or Variable, in order
+        self._traces: list = []
+
+    def trace(self, fn: Callable, avals: tuple) -> tuple[list, Callable]:
+        """Trace ``fn`` on fresh tensors of ``avals``: its output leaves (``None``
+        leaves dropped) and a function rebuilding its output structure from them."""
+        from nerve.autodiff.tape import _state, stop_recording
+        from nerve.graph.trace import tracing
+
+        trace = _sub_trace_class()(self.name, self, list(_state.tapes))
+        # Outer tapes must not record the sub-graph's binds: the whole construct is
+        # recorded once, as its own node, when it is bound in the outer program.
+        with stop_recording(), tracing(trace):
+            args = [trace.new_input(tuple(a.shape), a.dtype) for a in avals]
+            params = list(trace.graph.inputs)
+            leaves, rebuild = tree.flatten(fn(*args))
+            kept = [i for i, leaf in enumerate(leaves) if leaf is not None]
+            trace.graph.outputs = [trace.value_of(tensor(leaves[i])) for i in kept]
+
+        def rebuild_leaves(values: list) -> Any:
+            full = [None] * len(leaves)
+            for i, v in zip(kept, values):
+                full[i] = v
+            return rebuild(full)
+
+        self._traces.append((trace, params))
+        return list(trace.graph.outputs), rebuild_leaves
+
+    def programs(self, captures_at: int | None = None) -> list[Program]:
+        """One program per traced function. Inputs: its own arguments with every
+        capture inserted before argument ``captures_at`` (default: after them all)."""
+        from nerve.graph.ir import Value
+        from nerve.graph.passes import optimize
+
+        result = []
+        for trace, params in self._traces:
+            graph = trace.graph
+            at = len(params) if captures_at is None else captures_at
+            captured = [
+                trace.capture_inputs.get(key) or Value(_aval_of(outer))
+                for key, outer in self.captures.items()
+            ]
+            graph.inputs = params[:at] + captured + params[at:]
+            result.append(Program(optimize(graph), graph.name))
+        return result
+
+    def operands(self) -> list:
+        return list(self.captures.values())
+
+
+def _aval_of(x: Any) -> Aval:
+    return Aval(tuple(x.shape), x.dtype)
+
+
+_SUB_TRACE = None
+
+
+def _sub_trace_class() -> type:
+    """``Trace`` subclass for sub-graphs, defined on first use (``nerve.graph`` is a
+    layer above this module, see the module docstring)."""
+    global _SUB_TRACE
+    if _SUB_TRACE is not None:
+        return _SUB_TRACE
+    from nerve.backend.abstract import AbstractArray
+    from nerve.graph.trace import Trace
+
+    class SubTrace(Trace):
+        """Tensors of outer traces, variables, and concrete tensors that an outer tape
+        tracks (their gradients are wanted) become captured inputs; other concrete
+        tensors become constants of the sub-graph."""
+
+        def __init__(self, name: str, builder: _ProgramBuilder, outer_tapes: list):
+            super().__init__(name)
+            self.builder = builder
+            self.outer_tapes = outer_tapes
+            self.capture_inputs: dict = {}  # capture key -> this graph's input Value
+
+        def _capture(self, key: Any, outer: Any) -> Any:
+            value = self.capture_inputs.get(key)
+            if value is None:
+                self.builder.captures.setdefault(key, outer)
+                # Not appended to graph.inputs: ``programs`` orders the inputs.
+                from nerve.graph.ir import Value
+
+                value = self.capture_inputs[key] = Value(_aval_of(outer))
+            return value
+
+        def value_of(self, x: Any) -> Any:
+            if not isinstance(x, Variable):
+                array = x._value
+                if type(array) is AbstractArray:
+                    if array.trace is not self:
+                        return self._capture(("value", array.value), x)
+                elif any(id(x) in tape._tracked for tape in self.outer_tapes):
+                    return self._capture(("tensor", id(x)), x)
+            return super().value_of(x)
+
+        def read(self, variable: Variable) -> Tensor:
+            value = self._capture(("variable", id(variable)), variable)
+            return self.tensor_for(value)
+
+        def assign(self, variable: Variable, value: Any) -> Variable:
+            raise TracingError(
+                with_location(
+                    f"Variable {variable.name!r} is assigned inside a traced cond, while_loop, "
+                    "fori_loop or scan body; that is not supported. Return the new value "
+                    "from the branch or body and assign it afterwards."
+                )
+            )
+
+    _SUB_TRACE = SubTrace
+    return SubTrace
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _tensors(op: str, what: str, structure: Any) -> tuple[list, Callable]:
+    leaves, rebuild = tree.flatten(structure)
+    out = []
+    for leaf in leaves:
+        if leaf is None:
+            raise TypeError(with_location(f"{op}: {what} contains None; pass tensors."))
+        out.append(tensor(leaf))
+    return out, rebuild
+
+
+def _structure_of(structure: Any) -> Any:
+    leaves, rebuild = tree.flatten(structure)
+    return rebuild(["*" if leaf is not None else None for leaf in leaves])
+
+
+def _scalar_bool(op: str, pred: Any) -> Tensor:
+    from nerve.primitives.shape import reshape
+
+    pred = require_bool(pred)
+    if pred.shape != ():
+        if pred.size != 1:
+            raise ShapeError(
+                with_location(
+                    f"{op}: the predicate must be a scalar (one element), got shape {pred.shape}."
+                )
+            )
+        pred = reshape(pred, ())
+    return pred
+
+
+# -- cond ---------------------------------------------------------------------------------
+
+
+def cond(pred: Any, true_fn: Callable[[], Any], false_fn: Callable[[], Any]) -> Any:
+    """``true_fn()`` if ``pred`` else ``false_fn()``.
+
+    Both branches take no arguments and must return the same structure of tensors
+    with the same shapes and dtypes (checked when traced). Inside ``nerve.function``
+    both branches are traced and the choice is made at run time.
+
+    >>> from nerve import ops
+    >>> x = ops.convert_to_tensor(3.0)
+    >>> float(ops.cond(x > 2.0, lambda: x * x, lambda: x))
+    9.0
+    """
+    if not _tracing() or not (_staged_depth or _is_traced(pred)):
+        return true_fn() if bool(_scalar_bool("cond", pred)) else false_fn()
+    pred = _scalar_bool("cond", pred)
+    builder = _ProgramBuilder("cond_branch")
+    true_outs, rebuild = builder.trace(true_fn, ())
+    false_outs, rebuild_false = builder.trace(false_fn, ())
+    true_structure = _structure_of(rebuild(["*"] * len(true_outs)))
+    false_structure = _structure_of(rebuild_false(["*"] * len(false_outs)))
+    if true_structure != false_structure:
+        raise ValueError(
+            with_location(
+                f"cond: true_fn returned the structure {true_structure!r} but false_fn "
+                f"returned {false_structure!r}; both branches must return the same structure."
+            )
+        )
+    true_program, false_program = builder.programs()
+    outs = cond_p.bind(
+        pred, *builder.operands(), true_program=true_program, false_program=false_program
+    )
+    return rebuild(list(outs))
+
+
+def _is_traced(x: Any) -> bool:
+    return isinstance(x, Tensor) and backend_of(x._value).name == "abstract"
+
+
+# -- while_loop ------------------------------------------------------------------------------
+
+
+def while_loop(
+    cond: Callable[..., Any],
+    body: Callable[..., Any],
+    loop_vars: Any,
+    maximum_iterations: int | None = None,
+) -> Any:
+    """Repeat ``loop_vars = body(*loop_vars)`` while ``cond(*loop_vars)``.
+
+    ``loop_vars`` is a tuple or list (unpacked into ``cond`` and ``body``) or a
+    single tensor; the result has the same structure. The body must keep every
+    loop variable's shape and dtype. At most ``maximum_iterations`` iterations run.
+    Traced while loops cannot be differentiated (use ``scan``/``fori_loop``).
+
+    >>> from nerve import ops
+    >>> ops.while_loop(lambda i, s: i < 4, lambda i, s: (i + 1, s + i), (0, 0))
+    (Tensor(4, dtype=int32), Tensor(6, dtype=int32))
+    """
+    is_tuple = isinstance(loop_vars, (tuple, list))
+    loop_vars = tuple(loop_vars) if is_tuple else (loop_vars,)
+    leaves, rebuild = _tensors("while_loop", "loop_vars", loop_vars)
+    if maximum_iterations is not None:
+        maximum_iterations = int(maximum_iterations)
+
+    def as_tuple(result: Any) -> tuple:
+        return tuple(result) if isinstance(result, (tuple, list)) else (result,)
+
+    if not _tracing():
+        loop_vars = rebuild(leaves)
+        steps = 0
+        while maximum_iterations is None or steps < maximum_iterations:
+            if not bool(_scalar_bool("while_loop", cond(*loop_vars))):
+                break
+            new_leaves, _ = _tensors("while_loop", "body's result", as_tuple(body(*loop_vars)))
+            _check_carry("while_loop", "body", leaves, new_leaves)
+            loop_vars = rebuild(new_leaves)
+            steps += 1
+        return loop_vars if is_tuple else loop_vars[0]
+
+    avals = tuple(_aval_of(x) for x in leaves)
+    builder = _ProgramBuilder("while")
+    builder.trace(lambda *xs: _scalar_bool("while_loop", cond(*rebuild(list(xs)))), avals)
+
+    def body_fn(*xs):
+        new_leaves, _ = _tensors("while_loop", "body's result", as_tuple(body(*rebuild(list(xs)))))
+        _check_carry("while_loop", "body", leaves, new_leaves)
+        return new_leaves
+
+    builder.trace(body_fn, avals)
+    cond_program, body_program = builder.programs()
+    outs = while_p.bind(
+        *leaves,
+        *builder.operands(),
+        cond_program=cond_program,
+        body_program=body_program,
+        num_carry=len(leaves),
+        maximum_iterations=maximum_iterations,
+    )
+    loop_vars = rebuild(list(outs))
+    return loop_vars if is_tuple else loop_vars[0]
+
+
+def _check_carry(op: str, fn: str, old: list, new: list) -> None:
+    before = [(x.shape, x.dtype) for x in old]
+    after = [(x.shape, x.dtype) for x in new]
+    if before != after:
+        raise ShapeError(
+            with_location(
+                f"{op}: the loop carry (shape, dtype) went from {before} to {after} after "
+                f"{fn}; {fn} must keep every carried tensor's shape and dtype."
+            )
+        )
+
+
+# -- fori_loop -------------------------------------------------------------------------------
+
+
+def fori_loop(lower: Any, upper: Any, body_fun: Callable[[Any, Any], Any], init_val: Any) -> Any:
+    """``val = body_fun(i, val)`` for ``i`` from ``lower`` to ``upper - 1``; returns ``val``.
+
+    Eagerly ``i`` is a Python int; traced, an int32 tensor. With static bounds the
+    traced loop is a ``scan`` (differentiable); with tensor bounds, a ``while_loop``.
+
+    >>> from nerve import ops
+    >>> float(ops.fori_loop(0, 5, lambda i, x: x * 2.0, ops.convert_to_tensor(1.0)))
+    32.0
+    """
+    if not _tracing():
+        val = init_val
+        for i in range(int(lower), int(upper)):
+            val = body_fun(i, val)
+        return val
+    if _is_traced(lower) or _is_traced(upper):
+        from nerve.ops.elementwise import add, less
+
+        _, val = while_loop(
+            lambda i, val: less(i, upper),
+            lambda i, val: (add(i, 1), body_fun(i, val)),
+            (tensor(lower), init_val),
+        )
+        return val
+    lower, upper = int(lower), int(upper)
+    from nerve.ops.elementwise import add
+
+    def step(carry, _):
+        i, val = carry
+        return (add(i, 1), body_fun(i, val)), None
+
+    start = tensor(lower)
+    (_, val), _ = scan(step, (start, init_val), length=max(upper - lower, 0))
+    return val
+
+
+# -- scan -------------------------------------------------------------------------------------
+
+
+def scan(
+    f: Callable[[Any, Any], Any],
+    init: Any,
+    xs: Any = None,
+    length: int | None = None,
+    reverse: bool = False,
+    unroll: int = 1,
+) -> tuple[Any, Any]:
+    """Loop ``carry, y = f(carry, x)`` over the leading axis of ``xs``.
+
+    Returns the final carry and the ``y``s stacked along a new leading axis.
+    ``init`` and ``xs`` may be nested structures; ``xs=None`` needs ``length``.
+    ``reverse=True`` walks ``xs`` from the end (the stacked ``y``s still line up
+    with ``xs``). ``unroll`` is accepted for Keras compatibility and ignored.
+
+    >>> from nerve import ops
+    >>> carry, ys = ops.scan(lambda c, x: (c + x, c * x), 0.0, ops.arange(1.0, 4.0))
+    >>> float(carry), ys.numpy()
+    (6.0, array([0., 2., 9.], dtype=float32))
+    """
+    del unroll  # a NumPy-backed loop gains nothing from unrolling
+    carry_leaves, rebuild_carry = _tensors("scan", "init", init)
+    if xs is None:
+        x_leaves, rebuild_x = [], None
+    else:
+        x_leaves, rebuild_x = _tensors("scan", "xs", xs)
+    length = _scan_length(x_leaves, length)
+
+    def slice_x(leaves: list) -> Any:
+        return None if rebuild_x is None else rebuild_x(leaves)
+
+    if not _tracing() and length > 0:
+        return _eager_scan(f, carry_leaves, rebuild_carry, x_leaves, slice_x, length, reverse)
+
+    nc = len(carry_leaves)
+    avals = tuple(_aval_of(x) for x in carry_leaves) + tuple(
+        Aval(tuple(x.shape[1:]), x.dtype) for x in x_leaves
+    )
+    builder = _ProgramBuilder("scan_body")
+    rebuild_y = []
+
+    def body_fn(*args):
+        new_carry, y = _split_step(f(rebuild_carry(list(args[:nc])), slice_x(list(args[nc:]))))
+        new_leaves, _ = _tensors("scan", "f's carry", new_carry)
+        _check_carry("scan", "f", carry_leaves, new_leaves)
+        y_leaves, rebuild = tree.flatten(y)
+        rebuild_y.append(rebuild)
+        return (*new_leaves, *y_leaves)
+
+    outs, rebuild_outs = builder.trace(body_fn, avals)
+    (body_program,) = builder.programs(captures_at=nc)  # scan_p's order: carry, consts, xs
+    consts = builder.operands()
+    results = scan_p.bind(
+        *carry_leaves,
+        *consts,
+        *x_leaves,
+        body_program=body_program,
+        num_carry=nc,
+        num_consts=len(consts),
+        length=length,
+        reverse=bool(reverse),
+    )
+    # Outputs: carry, stacked ys (None leaves of y were dropped), carry history.
+    full = rebuild_outs(list(results[: len(outs)]))
+    return rebuild_carry(list(full[:nc])), rebuild_y[0](list(full[nc:]))
+
+
+def _split_step(result: Any) -> tuple[Any, Any]:
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise TypeError(
+            with_location(f"scan: f must return a pair (carry, y), got {type(result).__name__}.")
+        )
+    return result[0], result[1]
+
+
+def _scan_length(x_leaves: list, length: int | None) -> int:
+    lengths = {x.shape[0] if x.shape else None for x in x_leaves}
+    if None in lengths:
+        raise ShapeError(with_location("scan: every xs leaf needs a leading axis to scan over."))
+    if len(lengths) > 1:
+        shapes = [x.shape for x in x_leaves]
+        raise ShapeError(
+            with_location(f"scan: xs leaves have different leading lengths: shapes {shapes}.")
+        )
+    if length is not None:
+        length = int(length)
+        if lengths and lengths != {length}:
+            raise ShapeError(
+                with_location(f"scan: length={length} but xs have leading length {lengths.pop()}.")
+            )
+        return length
+    if not lengths:
+        raise ValueError(with_location("scan: pass xs or length (both are missing)."))
+    return lengths.pop()
+
+
+def _eager_scan(f, carry_leaves, rebuild_carry, x_leaves, slice_x, length, reverse):
+    from nerve.ops.shape import stack
+
+    carry = rebuild_carry(carry_leaves)
+    ys = []
+    for i in range(length - 1, -1, -1) if reverse else range(length):
+        carry, y = _split_step(f(carry, slice_x([x[i] for x in x_leaves])))
+        new_leaves, _ = _tensors("scan", "f's carry", carry)
+        _check_carry("scan", "f", carry_leaves, new_leaves)
+        ys.append(y)
+    if reverse:
+        ys.reverse()
+    y_leaves, rebuild_y = tree.flatten(ys[0])
+    per_step = [tree.flatten(y)[0] for y in ys]
+    stacked = [
+        None if leaf is None else stack([step[j] for step in per_step])
+        for j, leaf in enumerate(y_leaves)
+    ]
+    return carry, rebuild_y(stacked)
