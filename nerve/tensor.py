@@ -281,7 +281,7 @@ class Variable(Tensor):
     ('kernel', (1, 2), True)
     """
 
-    __slots__ = ("_snapshot", "name", "trainable")
+    __slots__ = ("_snapshot", "constraint", "name", "path", "trainable")
 
     def __init__(
         self,
@@ -289,13 +289,29 @@ class Variable(Tensor):
         dtype: str | None = None,
         trainable: bool = True,
         name: str | None = None,
+        constraint: Any = None,
+        path: str | None = None,
     ):
         if callable(initial_value) and not isinstance(initial_value, Tensor):
             initial_value = initial_value()
         self._value = _to_array(initial_value, dtype)
+        if backend_of(self._value).name == "abstract":
+            from nerve.core.errors import TracingError
+
+            raise TracingError(
+                with_location(
+                    f"Variable {name or ''!r} was created from a traced tensor inside "
+                    "nerve.function, so it has no value yet. Create it inside "
+                    "`with nerve.init_scope():` (or outside the function)."
+                )
+            )
         self._snapshot = None
         self.trainable = bool(trainable)
         self.name = name if name is not None else f"variable_{next(_variable_ids)}"
+        #: Projection applied after each optimizer update (Keras's ``variable.constraint``).
+        self.constraint = constraint
+        #: Where the variable lives in a model, e.g. ``"dense/kernel"`` (Keras's ``path``).
+        self.path = path if path is not None else self.name
 
     @property
     def value(self) -> Tensor:

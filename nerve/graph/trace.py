@@ -145,6 +145,36 @@ def tracing(trace: Trace) -> Iterator[Trace]:
         registry.pop_interpreter()
 
 
+@contextlib.contextmanager
+def init_scope() -> Iterator[None]:
+    """Run eagerly even while a function is being traced, and record on no tape.
+
+    State is created here: a layer built (or an optimizer's slots made) during the
+    first traced call gets concrete variables, which the graph then reads and
+    writes like any other captured variable (TensorFlow's ``init_scope``).
+
+    >>> import nerve
+    >>> @nerve.function
+    ... def make_and_read():
+    ...     with nerve.init_scope():
+    ...         v = nerve.Variable(nerve.ops.ones((2,)))
+    ...     return v * 2.0
+    >>> make_and_read().numpy()
+    array([2., 2.], dtype=float32)
+    """
+    from nerve.autodiff.tape import stop_recording
+
+    hooks = tensor_module._trace_hooks[:]
+    tensor_module._trace_hooks.clear()
+    registry.push_interpreter(registry.interpreter_stack[0])
+    try:
+        with stop_recording():
+            yield
+    finally:
+        registry.pop_interpreter()
+        tensor_module._trace_hooks[:] = hooks
+
+
 def describe(x: Any) -> str:
     """A short description of an argument for retracing messages."""
     if isinstance(x, Tensor):

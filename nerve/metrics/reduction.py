@@ -1,0 +1,146 @@
+"""Reducing metrics: ``Mean``, ``Sum`` and ``MeanMetricWrapper`` (the mean of a
+per-sample function, which most Keras metrics are)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nerve import ops
+from nerve.metrics.base import (
+    Metric,
+    check_broadcastable,
+    divide_no_nan,
+    squeeze_or_expand_to_same_rank,
+)
+from nerve.tensor import Tensor
+
+
+def reduce_to_samplewise_values(
+    values: Any, sample_weight: Any, reduce_fn: Callable, dtype: str, metric: str
+) -> tuple[Tensor, Tensor | None]:
+    """Weight ``values`` and reduce them to one value per sample (Keras's rule).
+
+    Values of higher rank than the weights are first reduced down to the weights'
+    rank; the weights are broadcast to the values, multiplied in, and both are then
+    reduced over every axis but the first.
+    """
+    values = ops.cast(ops.convert_to_tensor(values), dtype)
+    if sample_weight is not None:
+        sample_weight = ops.cast(ops.convert_to_tensor(sample_weight), dtype)
+        values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
+        weight_ndim, values_ndim = sample_weight.ndim, values.ndim
+        if values_ndim > weight_ndim:
+            values = reduce_fn(values, axis=tuple(range(weight_ndim, values_ndim)))
+        check_broadcastable(metric, "values and sample_weight", values.shape, sample_weight.shape)
+        # Broadcasting changes nothing in the product but counts each weight once per value.
+        sample_weight = ops.broadcast_to(sample_weight, values.shape)
+        values = values * sample_weight
+        if weight_ndim > 1:
+            sample_weight = reduce_fn(sample_weight, axis=tuple(range(1, weight_ndim)))
+    if values.ndim > 1:
+        values = reduce_fn(values, axis=tuple(range(1, values.ndim)))
+    return values, sample_weight
+
+
+class Sum(Metric):
+    """The (weighted) sum of the values seen.
+
+    >>> m = Sum()
+    >>> m.update_state([1.0, 3.0, 5.0, 7.0])
+    >>> float(m.result())
+    16.0
+    >>> m.reset_state()
+    >>> m.update_state([1.0, 3.0, 5.0, 7.0], sample_weight=[1, 1, 0, 0])
+    >>> float(m.result())
+    4.0
+    """
+
+    def __init__(self, name: str = "sum", dtype: str | None = None):
+        super().__init__(name=name, dtype=dtype)
+        self.total = self.add_variable((), name="total")
+
+    def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        values, _ = reduce_to_samplewise_values(
+            values, sample_weight, ops.sum, self.dtype, type(self).__name__
+        )
+        self.total.assign_add(ops.sum(values))
+
+    def result(self) -> Tensor:
+        return self.total.value
+
+
+class Mean(Metric):
+    """The (weighted) mean of the values seen: ``total / count``, 0 before any update.
+
+    With ``sample_weight``, ``count`` is the sum of the weights.
+
+    >>> m = Mean()
+    >>> m.update_state([1.0, 3.0, 5.0, 7.0])
+    >>> float(m.result())
+    4.0
+    >>> m.reset_state()
+    >>> m.update_state([1.0, 3.0, 5.0, 7.0], sample_weight=[1, 1, 0, 0])
+    >>> float(m.result())
+    2.0
+    """
+
+    def __init__(self, name: str = "mean", dtype: str | None = None):
+        super().__init__(name=name, dtype=dtype)
+        self.total = self.add_variable((), name="total")
+        self.count = self.add_variable((), name="count")
+
+    def update_state(self, values: Any, sample_weight: Any = None) -> None:
+        values, sample_weight = reduce_to_samplewise_values(
+            values, sample_weight, ops.mean, self.dtype, type(self).__name__
+        )
+        self.total.assign_add(ops.sum(values))
+        if sample_weight is not None:
+            num_samples = ops.sum(sample_weight)
+        else:
+            # Shapes are static, so this is a Python number even inside nerve.function.
+            num_samples = values.shape[0] if values.ndim >= 1 else 1
+        self.count.assign_add(ops.cast(num_samples, self.dtype))
+
+    def result(self) -> Tensor:
+        return divide_no_nan(self.total.value, self.count.value)
+
+
+class MeanMetricWrapper(Mean):
+    """The mean of ``fn(y_true, y_pred, **kwargs)`` over every sample seen.
+
+    ``fn`` returns one value per sample (or per element, reduced like ``Mean``).
+
+    >>> def absolute_error(y_true, y_pred):
+    ...     return ops.abs(y_true - y_pred)
+    >>> m = MeanMetricWrapper(absolute_error, name="mae")
+    >>> float(m([0.0, 1.0], [1.0, 3.0]))
+    1.5
+    """
+
+    def __init__(
+        self, fn: Callable, name: str | None = None, dtype: str | None = None, **kwargs: Any
+    ):
+        super().__init__(
+            name=name if name is not None else getattr(fn, "__name__", "mean"), dtype=dtype
+        )
+        self._fn = fn
+        self._fn_kwargs = kwargs
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        y_true = ops.convert_to_tensor(y_true)
+        y_pred = ops.convert_to_tensor(y_pred)
+        y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+        values = self._fn(y_true, y_pred, **self._fn_kwargs)
+        super().update_state(values, sample_weight=sample_weight)
+
+    def get_config(self) -> dict:
+        config = {"name": self.name, "dtype": self.dtype}
+        # Subclasses take their keyword arguments directly; a bare wrapper needs ``fn`` too.
+        if type(self) is MeanMetricWrapper:
+            config["fn"] = self._fn
+        config.update(self._fn_kwargs)
+        return config
+
+
+__all__ = ["Mean", "MeanMetricWrapper", "Sum", "reduce_to_samplewise_values"]

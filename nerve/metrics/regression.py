@@ -1,0 +1,285 @@
+"""Regression metrics (``MeanSquaredError``, ``RootMeanSquaredError``,
+``MeanAbsoluteError``, ``R2Score``) and the segmentation metric ``MeanIoU``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nerve import ops
+from nerve.core.errors import ShapeError, with_location
+from nerve.metrics.base import Metric, divide_no_nan, squeeze_or_expand_to_same_rank
+from nerve.metrics.reduction import Mean, MeanMetricWrapper
+from nerve.tensor import Tensor
+
+
+def mean_squared_error(y_true: Any, y_pred: Any) -> Tensor:
+    """``mean((y_true - y_pred) ** 2)`` over the last axis.
+
+    >>> mean_squared_error([[0.0, 1.0]], [[1.0, 1.0]]).numpy()
+    array([0.5], dtype=float32)
+    """
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    return ops.mean(ops.square(y_true - y_pred), axis=-1)
+
+
+def mean_absolute_error(y_true: Any, y_pred: Any) -> Tensor:
+    """``mean(abs(y_true - y_pred))`` over the last axis."""
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    return ops.mean(ops.abs(y_true - y_pred), axis=-1)
+
+
+class MeanSquaredError(MeanMetricWrapper):
+    """The running mean of ``mean_squared_error``.
+
+    >>> m = MeanSquaredError()
+    >>> float(m([[0, 1], [0, 0]], [[1, 1], [0, 0]]))
+    0.25
+    """
+
+    def __init__(self, name: str = "mean_squared_error", dtype: str | None = None):
+        super().__init__(mean_squared_error, name=name, dtype=dtype)
+
+
+class MeanAbsoluteError(MeanMetricWrapper):
+    """The running mean of ``mean_absolute_error``.
+
+    >>> m = MeanAbsoluteError()
+    >>> float(m([[0, 1], [0, 0]], [[1, 1], [0, 0]]))
+    0.25
+    """
+
+    def __init__(self, name: str = "mean_absolute_error", dtype: str | None = None):
+        super().__init__(mean_absolute_error, name=name, dtype=dtype)
+
+
+class RootMeanSquaredError(Mean):
+    """``sqrt`` of the running (weighted) mean of the squared errors.
+
+    >>> m = RootMeanSquaredError()
+    >>> float(m([[0, 1], [0, 0]], [[1, 1], [0, 0]]))
+    0.5
+    """
+
+    def __init__(self, name: str = "root_mean_squared_error", dtype: str | None = None):
+        super().__init__(name=name, dtype=dtype)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        y_true = ops.cast(ops.convert_to_tensor(y_true), self.dtype)
+        y_pred = ops.cast(ops.convert_to_tensor(y_pred), self.dtype)
+        y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+        super().update_state(ops.square(y_pred - y_true), sample_weight=sample_weight)
+
+    def result(self) -> Tensor:
+        return ops.sqrt(divide_no_nan(self.total.value, self.count.value))
+
+
+class R2Score(Metric):
+    """The coefficient of determination, ``1 - SS_res / SS_tot``, per output column.
+
+    ``class_aggregation``: ``"uniform_average"`` (mean over columns),
+    ``"variance_weighted_average"`` (weighted by each column's ``SS_tot``) or
+    ``None`` (one score per column). ``num_regressors > 0`` gives the adjusted R2,
+    ``1 - (1 - r2) (n - 1) / (n - p - 1)``, with ``n`` the number of values seen
+    (Keras counts every entry of ``y_true``); it falls back to plain R2 when
+    ``p >= n - 1`` (Keras also warns then; a traced update cannot).
+
+    >>> m = R2Score()
+    >>> round(float(m([[1.0], [4.0], [3.0]], [[2.0], [4.0], [4.0]])), 6)
+    0.571429
+    """
+
+    _CLASS_AGGREGATIONS = (None, "uniform_average", "variance_weighted_average")
+
+    def __init__(
+        self,
+        class_aggregation: str | None = "uniform_average",
+        num_regressors: int = 0,
+        name: str = "r2_score",
+        dtype: str | None = None,
+    ):
+        super().__init__(name=name, dtype=dtype)
+        if class_aggregation not in self._CLASS_AGGREGATIONS:
+            raise ValueError(
+                "R2Score: class_aggregation must be one of None, 'uniform_average', "
+                f"'variance_weighted_average'; got {class_aggregation!r}."
+            )
+        if num_regressors < 0:
+            raise ValueError(f"R2Score: num_regressors must be >= 0, got {num_regressors!r}.")
+        self.class_aggregation = class_aggregation
+        self.num_regressors = int(num_regressors)
+        self.num_samples = self.add_variable((), name="num_samples")
+        self._built = False
+
+    def _build(self, y_true_shape: tuple, y_pred_shape: tuple) -> None:
+        if len(y_pred_shape) != 2 or len(y_true_shape) != 2 or y_true_shape != y_pred_shape:
+            raise ShapeError(
+                with_location(
+                    f"R2Score: y_true has shape {y_true_shape} and y_pred has shape "
+                    f"{y_pred_shape}; expected equal 2D shapes (batch_size, output_dim)."
+                )
+            )
+        num_outputs = y_pred_shape[-1]
+        self.squared_sum = self.add_variable((num_outputs,), name="squared_sum")
+        self.sum = self.add_variable((num_outputs,), name="sum")
+        self.total_mse = self.add_variable((num_outputs,), name="residual")
+        self.count = self.add_variable((num_outputs,), name="count")
+        self._built = True
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        y_true = ops.cast(ops.convert_to_tensor(y_true), self.dtype)
+        y_pred = ops.cast(ops.convert_to_tensor(y_pred), self.dtype)
+        y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+        if not self._built:
+            self._build(y_true.shape, y_pred.shape)
+        elif y_true.shape[1:] != self.sum.shape or y_pred.shape != y_true.shape:
+            raise ShapeError(
+                with_location(
+                    f"R2Score: got y_true {y_true.shape} and y_pred {y_pred.shape}; expected "
+                    f"both (batch_size, {self.sum.shape[0]}) as in earlier updates."
+                )
+            )
+        weights = ops.cast(
+            ops.convert_to_tensor(1.0 if sample_weight is None else sample_weight), self.dtype
+        )
+        if weights.ndim == 1:
+            weights = ops.expand_dims(weights, 1)  # one weight per row
+        weights = ops.broadcast_to(weights, y_true.shape)
+        weighted_y_true = y_true * weights
+        self.sum.assign_add(ops.sum(weighted_y_true, axis=0))
+        self.squared_sum.assign_add(ops.sum(y_true * weighted_y_true, axis=0))
+        self.total_mse.assign_add(ops.sum(ops.square(y_true - y_pred) * weights, axis=0))
+        self.count.assign_add(ops.sum(weights, axis=0))
+        self.num_samples.assign_add(float(y_true.size))
+
+    def result(self) -> Tensor:
+        if not self._built:
+            return ops.zeros((), dtype=self.dtype)
+        total_sum = self.sum.value
+        mean = divide_no_nan(total_sum, self.count.value)
+        total = self.squared_sum.value - total_sum * mean  # SS_tot per column
+        # A constant column has SS_tot = 0; Keras turns its infinite score into 0.
+        raw_scores = ops.where(
+            ops.equal(total, 0.0), 0.0, 1.0 - divide_no_nan(self.total_mse.value, total)
+        )
+        if self.class_aggregation == "uniform_average":
+            score = ops.mean(raw_scores)
+        elif self.class_aggregation == "variance_weighted_average":
+            score = divide_no_nan(ops.sum(total * raw_scores), ops.sum(total))
+        else:
+            score = raw_scores
+        if self.num_regressors != 0:
+            n = self.num_samples.value
+            p = float(self.num_regressors)
+            denominator = n - p - 1.0
+            adjusted = 1.0 - divide_no_nan((1.0 - score) * (n - 1.0), denominator)
+            score = ops.where(ops.greater(denominator, 0.0), adjusted, score)
+        return score
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "class_aggregation": self.class_aggregation,
+            "num_regressors": self.num_regressors,
+        }
+
+
+class MeanIoU(Metric):
+    """Mean intersection-over-union over classes, for semantic segmentation.
+
+    A confusion matrix (rows: true class, columns: predicted class) accumulates
+    (weighted) counts; per class ``IoU = tp / (tp + fp + fn)``, averaged over the
+    classes that appeared in labels or predictions. Labels and predictions are class
+    ids (``sparse_y_true``/``sparse_y_pred``) or scores whose arg-max along ``axis``
+    is the class. Entries whose label is ``ignore_class`` are skipped.
+
+    >>> m = MeanIoU(num_classes=2)
+    >>> round(float(m([0, 0, 1, 1], [0, 1, 0, 1])), 4)
+    0.3333
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        name: str | None = None,
+        dtype: str | None = None,
+        ignore_class: int | None = None,
+        sparse_y_true: bool = True,
+        sparse_y_pred: bool = True,
+        axis: int = -1,
+    ):
+        super().__init__(name=name, dtype=dtype)
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"MeanIoU: num_classes must be a positive int, got {num_classes!r}.")
+        self.num_classes = num_classes
+        self.ignore_class = ignore_class
+        self.sparse_y_true = bool(sparse_y_true)
+        self.sparse_y_pred = bool(sparse_y_pred)
+        self.axis = int(axis)
+        self.total_cm = self.add_variable((num_classes, num_classes), name="total_confusion_matrix")
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        y_true = ops.convert_to_tensor(y_true)
+        y_pred = ops.convert_to_tensor(y_pred)
+        if not self.sparse_y_true:
+            y_true = ops.argmax(y_true, axis=self.axis)
+        if not self.sparse_y_pred:
+            y_pred = ops.argmax(y_pred, axis=self.axis)
+        if y_true.shape != y_pred.shape:
+            raise ShapeError(
+                with_location(
+                    f"MeanIoU: y_true has shape {y_true.shape} and y_pred has shape "
+                    f"{y_pred.shape} (after arg-max of non-sparse inputs); expected one "
+                    "predicted class id per label."
+                )
+            )
+        if sample_weight is None:
+            weights = ops.ones(y_true.shape, dtype=self.dtype)
+        else:
+            weights = ops.cast(ops.convert_to_tensor(sample_weight), self.dtype)
+            weights = ops.broadcast_to(weights, y_true.shape)
+        y_true = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+        y_pred = ops.reshape(ops.cast(y_pred, "int32"), (-1,))
+        weights = ops.reshape(weights, (-1,))
+        if self.ignore_class is not None:
+            weights = ops.where(ops.equal(y_true, self.ignore_class), 0.0, weights)
+        # Confusion matrix as onehot(true)^T @ (weights * onehot(pred)): no scatter needed,
+        # and out-of-range ids simply count nowhere (one_hot gives a zero row).
+        true_onehot = ops.one_hot(y_true, self.num_classes, dtype=self.dtype)
+        pred_onehot = ops.one_hot(y_pred, self.num_classes, dtype=self.dtype)
+        weighted = pred_onehot * ops.expand_dims(weights, -1)
+        self.total_cm.assign_add(ops.matmul(ops.transpose(true_onehot), weighted))
+
+    def result(self) -> Tensor:
+        cm = self.total_cm.value
+        predicted = ops.sum(cm, axis=0)
+        actual = ops.sum(cm, axis=1)
+        true_positives = ops.diagonal(cm)
+        denominator = predicted + actual - true_positives
+        num_valid = ops.sum(ops.cast(ops.not_equal(denominator, 0.0), self.dtype))
+        iou = divide_no_nan(true_positives, denominator)
+        return divide_no_nan(ops.sum(iou), num_valid)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "ignore_class": self.ignore_class,
+            "sparse_y_true": self.sparse_y_true,
+            "sparse_y_pred": self.sparse_y_pred,
+            "axis": self.axis,
+        }
+
+
+__all__ = [
+    "MeanAbsoluteError",
+    "MeanIoU",
+    "MeanSquaredError",
+    "R2Score",
+    "RootMeanSquaredError",
+    "mean_absolute_error",
+    "mean_squared_error",
+]
