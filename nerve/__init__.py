@@ -10,13 +10,24 @@ Keras-style API, on NumPy (and CuPy on NVIDIA GPUs).
 (3, 4)
 """
 
+from nerve import (
+    activations,
+    constraints,
+    initializers,
+    layers,
+    losses,
+    metrics,
+    ops,
+    optimizers,
+    random,
+    regularizers,
+)
 from nerve import autodiff as _autodiff  # installs the eager interpreter
-from nerve import ops, random
 from nerve.autodiff import GradientTape, custom_gradient, grad, stop_recording, value_and_grad
 from nerve.backend import device
 from nerve.core import config
 from nerve.core.dtypes import result_type, standardize_dtype
-from nerve.graph import Function, TensorSpec, function
+from nerve.graph import Function, TensorSpec, function, init_scope
 from nerve.tensor import Tensor, Variable
 
 __version__ = "0.1.0"
@@ -27,13 +38,22 @@ __all__ = [
     "Tensor",
     "TensorSpec",
     "Variable",
+    "activations",
     "config",
+    "constraints",
     "custom_gradient",
     "device",
     "function",
     "grad",
+    "init_scope",
+    "initializers",
+    "layers",
+    "losses",
+    "metrics",
     "ops",
+    "optimizers",
     "random",
+    "regularizers",
     "result_type",
     "standardize_dtype",
     "stop_recording",

@@ -22,6 +22,7 @@ array([2., 3.], dtype=float32)
 from __future__ import annotations
 
 import itertools
+import weakref
 from typing import Any
 
 from nerve.backend import backend_of, get_backend
@@ -268,6 +269,30 @@ def _stack_nested(x, dtype):
 
 _variable_ids = itertools.count()
 
+
+class _IdentityWeakMap:
+    """Tensor -> value, by identity (``==`` on tensors is elementwise, so a
+    WeakKeyDictionary can't be used); entries vanish with their tensors."""
+
+    def __init__(self) -> None:
+        self._entries: dict[int, tuple[weakref.ref, Any]] = {}
+
+    def __setitem__(self, key: Tensor, value: Any) -> None:
+        ident = id(key)
+        entries = self._entries
+        entries[ident] = (weakref.ref(key, lambda _, ident=ident: entries.pop(ident, None)), value)
+
+    def get(self, key: Tensor, default: Any = None) -> Any:
+        entry = self._entries.get(id(key))
+        if entry is None or entry[0]() is not key:
+            return default
+        return entry[1]
+
+
+# Which variable a tensor was read from (``Variable.value``, or a traced read), so a
+# tape that watches the variable also differentiates through its read values.
+snapshot_owner = _IdentityWeakMap()
+
 # While nerve.function traces, the tracer on top of this stack turns variable reads and
 # assignments into graph nodes (it implements read/assign/assign_add/assign_sub).
 _trace_hooks: list = []
@@ -321,6 +346,7 @@ class Variable(Tensor):
         snap = self._snapshot
         if snap is None or snap._value is not self._value:
             snap = self._snapshot = _new_tensor(self._value)
+            snapshot_owner[snap] = self
         return snap
 
     def numpy(self):

@@ -21,7 +21,7 @@ from nerve.core import tree
 from nerve.core.dtypes import is_differentiable
 from nerve.core.errors import NerveError, ShapeError, with_location
 from nerve.primitives.registry import Primitive, set_base_interpreter
-from nerve.tensor import Tensor, Variable, _new_tensor, convert_to_tensor
+from nerve.tensor import Tensor, Variable, _new_tensor, convert_to_tensor, snapshot_owner
 
 _object_new = object.__new__
 
@@ -145,11 +145,21 @@ class GradientTape:
         if id(x) in self._tracked:
             return True
         if isinstance(x, Variable):
-            if id(x) in self._watched_variables:
-                return True
-            if self._watch_accessed_variables and x.trainable:
-                self._watched_variables[id(x)] = x
-                return True
+            return self._tracks_variable(x)
+        owner = snapshot_owner.get(x)
+        if owner is not None and self._tracks_variable(owner):
+            # A value read from a watched variable (e.g. convert_to_tensor(variable)).
+            self._tracked[id(x)] = x
+            self._variable_reads.setdefault(id(owner), []).append(x)
+            return True
+        return False
+
+    def _tracks_variable(self, variable: Variable) -> bool:
+        if id(variable) in self._watched_variables:
+            return True
+        if self._watch_accessed_variables and variable.trainable:
+            self._watched_variables[id(variable)] = variable
+            return True
         return False
 
     def _as_input(self, x: Tensor) -> Tensor:

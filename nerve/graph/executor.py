@@ -4,8 +4,26 @@ Per node, eager mode pays for argument conversion, dtype promotion, an
 interpreter dispatch, a tensor wrapper and tape bookkeeping. A compiled graph
 pays for none of these: the executor generates one Python function whose body
 is one line per node, calling the backend kernel (with its params bound ahead
-of time) on plain backend arrays held in local variables. Python's own local
-variable handling then frees each intermediate after its last use.
+of time) on plain backend arrays held in local variables.
+
+It follows a memory plan (``nerve.graph.passes.memory``): out-capable kernels
+write into dying inputs or dead buffers with ``out=``, and each local name is
+deleted after its last use, so intermediates are freed as soon as possible and
+large temporaries are reused within the step instead of allocated anew.
+
+**The in-place variable rule.** A variable's buffer may be handed out (through
+``Variable.value``, ``numpy()``, a returned tensor, a snapshot an optimizer or
+callback keeps), and tensors are immutable, so the executor writes into a
+variable's buffer only when it is *exclusively* its own, checked at run time:
+the buffer was created by this compiled graph and assigned to the variable by a
+previous run (``owned[slot]``), the variable still holds it, and no other
+reference to it exists (``sys.getrefcount``; any Tensor, view or list holding
+it adds one, and views hold their base). Otherwise the kernel allocates and the
+step is as without the rule. The graph must also assign the variable later in
+the same step (the planner checks), so its old value is dead; a kernel that
+raises between the write and that assignment would leave it half-updated, and
+another thread reading the variable while the step runs may see the update in
+progress (run one step at a time per set of variables, as optimizers do).
 
 The generated source is kept on the compiled object (``.source``) for
 inspection; it is built from the graph IR in memory, never read from a file.
@@ -14,12 +32,14 @@ inspection; it is built from the graph IR in memory, never read from a file.
 from __future__ import annotations
 
 import functools
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Node, Value, format_aval
+from nerve.graph.passes.memory import MemoryPlan, out_capable_step, plan_memory
 
 #: Effectful primitives the executor runs itself (they have no backend kernel).
 STATE_PRIMITIVES = ("read_variable", "assign_variable")
@@ -28,10 +48,11 @@ STATE_PRIMITIVES = ("read_variable", "assign_variable")
 class CompiledGraph:
     """A graph compiled for one backend: ``run(input_arrays) -> output_arrays``."""
 
-    def __init__(self, graph: Graph, backend: Backend):
+    def __init__(self, graph: Graph, backend: Backend, plan: bool = True):
         self.graph = graph
         self.backend = backend
-        self.source, namespace = _generate(graph, backend)
+        self.plan = plan_memory(graph, backend) if plan else MemoryPlan()
+        self.source, namespace = _generate(graph, backend, self.plan)
         code = compile(self.source, f"<nerve graph {graph.name}>", "exec")
         exec(code, namespace)  # safe: source generated from the graph IR, not read from a file
         self._run = namespace["run"]
@@ -46,12 +67,34 @@ class CompiledGraph:
 
 
 def _kernel_for(node: Node, backend: Backend) -> Callable:
-    kernel = backend.kernel(node.prim.kernel)
-    return functools.partial(kernel, **node.params) if node.params else kernel
+    if node.prim.name == "fused_elementwise":
+        return _fused_kernel(node, backend)
+    return _bind_params(backend.kernel(node.prim.kernel), node.params)
 
 
-def _generate(graph: Graph, backend: Backend) -> tuple[str, dict]:
-    namespace: dict[str, Any] = {}
+def _bind_params(kernel: Callable, params: dict) -> Callable:
+    return functools.partial(kernel, **params) if params else kernel
+
+
+def _fused_kernel(node: Node, backend: Backend) -> Callable:
+    """A fused node as one plain function (for profiling): its steps, no buffers."""
+    program = node.params["program"]
+    steps = [(_bind_params(backend.kernel(p.kernel), dict(ps)), refs) for p, refs, ps in program]
+
+    def run(*inputs):
+        results = list(inputs)
+        for kernel, refs in steps:
+            results.append(kernel(*(results[k] for k in refs)))
+        return results[-1]
+
+    return run
+
+
+def _generate(graph: Graph, backend: Backend, plan: MemoryPlan) -> tuple[str, dict]:
+    # `owned[slot]`: the buffer this graph last assigned to that variable (see the rule in
+    # the module docstring); kept only for variables the plan may update in place.
+    inplace_slots = {slot for slot, _ in plan.variable_out.values()}
+    namespace: dict[str, Any] = {"owned": [None] * len(graph.variables), "refs": sys.getrefcount}
     names: dict[Value, str] = {}
 
     def name(v: Value) -> str:
@@ -71,20 +114,65 @@ def _generate(graph: Graph, backend: Backend) -> tuple[str, dict]:
         prim = node.prim.name
         if prim == "read_variable":
             lines.append(f"    {name(node.outputs[0])} = variables[{node.params['slot']}]._value")
-            continue
-        if prim == "assign_variable":
-            lines.append(f"    variables[{node.params['slot']}]._value = {args}")
-            continue
-        namespace[f"k{i}"] = _kernel_for(node, backend)
-        if node.prim.multiple_results:
-            outs = ", ".join(name(o) for o in node.outputs)
-            lines.append(f"    ({outs}{',' if len(node.outputs) == 1 else ''}) = k{i}({args})")
+        elif prim == "assign_variable":
+            slot = node.params["slot"]
+            lines.append(f"    variables[{slot}]._value = {args}")
+            if slot in inplace_slots:
+                owned = args if node.inputs[0] in plan.buffers else "None"
+                lines.append(f"    owned[{slot}] = {owned}")
+        elif prim == "fused_elementwise":
+            _generate_fused(i, node, backend, plan, name, namespace, lines)
         else:
-            lines.append(f"    {name(node.outputs[0])} = k{i}({args})")
-        lines[-1] += f"  # {prim}"
+            namespace[f"k{i}"] = _kernel_for(node, backend)
+            call = _planned_call(f"k{i}", args, i, plan, name)
+            if node.prim.multiple_results:
+                outs = ", ".join(name(o) for o in node.outputs)
+                lines.append(f"    ({outs}{',' if len(node.outputs) == 1 else ''}) = {call}")
+            else:
+                lines.append(f"    {name(node.outputs[0])} = {call}")
+            lines[-1] += f"  # {prim}"
+        dead = [name(v) for v in plan.drop_after.get(i, ())]
+        if dead:
+            lines.append(f"    del {', '.join(dead)}")
     outs = ", ".join(name(v) for v in graph.outputs)
     lines.append(f"    return ({outs}{',' if len(graph.outputs) == 1 else ''})")
     return "\n".join(lines) + "\n", namespace
+
+
+def _planned_call(kernel: str, args: str, i: int, plan: MemoryPlan, name: Callable) -> str:
+    """The call expression of node ``i``, writing where the memory plan says."""
+    call = f"{kernel}({args})"
+    if i in plan.out:
+        return f"{kernel}({args}, out={name(plan.out[i])})"
+    if i in plan.variable_out:
+        slot, read = plan.variable_out[i]
+        r = name(read)
+        # 4 references: variables[slot]._value, owned[slot], the local, refs' argument.
+        exclusive = f"{r} is owned[{slot}] and refs({r}) == 4"
+        return f"{kernel}({args}, out={r}) if {exclusive} else {call}"
+    return call
+
+
+def _generate_fused(i, node, backend, plan, name, namespace, lines) -> None:
+    """A fused chain as a sequence of calls on one buffer: the first step writes where
+    the plan says, each later step in place into the running result when it can."""
+    program = node.params["program"]
+    result = name(node.outputs[0])
+    avals = [v.aval for v in node.inputs]
+    for j, (prim, refs, params) in enumerate(program):
+        kernel = f"k{i}_{j}"
+        namespace[kernel] = _bind_params(backend.kernel(prim.kernel), dict(params))
+        # Refs past the inputs name the previous step's result (chains are single-use).
+        args = ", ".join(name(node.inputs[k]) if k < len(node.inputs) else result for k in refs)
+        aval = prim.shape_rule(*(avals[k] for k in refs), **dict(params))
+        if j == 0:
+            call = _planned_call(kernel, args, i, plan, name)
+        elif aval.shape and aval == avals[-1] and out_capable_step(prim, params, backend):
+            call = f"{kernel}({args}, out={result})"
+        else:
+            call = f"{kernel}({args})"
+        lines.append(f"    {result} = {call}  # {prim.name} (fused)")
+        avals.append(aval)
 
 
 def _profile(graph: Graph, backend: Backend, inputs: list, repeat: int) -> list[dict]:

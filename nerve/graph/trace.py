@@ -96,6 +96,7 @@ class Trace:
             aval = Aval(tuple(variable._value.shape), variable.dtype)
             node = self.graph.add_node(read_variable_p, [], {"slot": slot, "aval": aval}, [aval])
             current = self._variable_values[id(variable)] = self.tensor_for(node.outputs[0])
+            tensor_module.snapshot_owner[current] = variable
         return current
 
     def assign(self, variable: Variable, value: Any) -> Variable:
@@ -112,7 +113,8 @@ class Trace:
         slot = self.graph.variable_slot(variable)
         value_node = self.value_of(new)
         self.graph.add_node(assign_variable_p, [value_node], {"slot": slot}, [])
-        self._variable_values[id(variable)] = self.tensor_for(value_node)
+        current = self._variable_values[id(variable)] = self.tensor_for(value_node)
+        tensor_module.snapshot_owner[current] = variable
         return variable
 
     def assign_add(self, variable: Variable, delta: Any) -> Variable:

@@ -1,0 +1,26 @@
+"""``nerve.layers``: Keras 3's layers (the layer contract is ``base.Layer``)."""
+
+from nerve.layers.base import DTypePolicy, Layer
+from nerve.layers.core import (
+    Activation,
+    Dense,
+    Dropout,
+    Flatten,
+    Identity,
+    Lambda,
+    Rescaling,
+    Reshape,
+)
+
+__all__ = [
+    "Activation",
+    "DTypePolicy",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "Identity",
+    "Lambda",
+    "Layer",
+    "Rescaling",
+    "Reshape",
+]

@@ -1,0 +1,440 @@
+"""``Layer``: Keras 3's layer contract.
+
+* configuration in ``__init__`` (everything ``get_config`` returns);
+* weights in ``build(input_shape)``, made with ``add_weight``, called once, on
+  the first call, with the shape of the first input (batch axis included);
+* the computation in ``call(inputs, training=None, ...)``.
+
+Layers assigned as attributes (alone, or in lists and dicts) are tracked, so
+``weights``, ``trainable_weights``, ``losses`` and ``trainable`` cover the whole
+tree. ``training`` flows from an outer call to inner layers that accept it.
+
+>>> import nerve
+>>> from nerve import layers, ops
+>>> class Scale(layers.Layer):
+...     def build(self, input_shape):
+...         self.factor = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+...     def call(self, inputs):
+...         return inputs * self.factor
+>>> scale = Scale(name="scale")
+>>> scale(ops.ones((2, 3))).shape, [w.path for w in scale.weights]
+((2, 3), ['scale/variable'])
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import inspect
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from nerve import initializers, ops
+from nerve.core import config as nerve_config
+from nerve.core import dtypes, tree
+from nerve.core.errors import NerveError, ShapeError, with_location
+from nerve.graph.trace import init_scope
+from nerve.tensor import Tensor, Variable
+
+_name_counts: dict[str, int] = {}
+_training: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
+    "nerve_training", default=None
+)
+
+
+def _snake_case(name: str) -> str:
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def unique_name(base: str) -> str:
+    """``base``, then ``base_1``, ``base_2``, ... (Keras's automatic layer names)."""
+    count = _name_counts.get(base, 0)
+    _name_counts[base] = count + 1
+    return base if count == 0 else f"{base}_{count}"
+
+
+@contextlib.contextmanager
+def training_scope(training: bool | None) -> Iterator[None]:
+    """Set the ``training`` value that layers receive when a call doesn't pass one."""
+    token = _training.set(training)
+    try:
+        yield
+    finally:
+        _training.reset(token)
+
+
+class DTypePolicy:
+    """Which dtype a layer computes in and which it stores its variables in.
+
+    ``"mixed_float16"`` / ``"mixed_bfloat16"`` compute in half precision and keep
+    float32 variables, as Keras's mixed precision does.
+    """
+
+    def __init__(self, name: str | None = None):
+        name = name or nerve_config.floatx()
+        if name.startswith("mixed_"):
+            self.compute_dtype = dtypes.standardize_dtype(name[len("mixed_") :])
+            self.variable_dtype = "float32"
+        else:
+            self.compute_dtype = self.variable_dtype = dtypes.standardize_dtype(name)
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<DTypePolicy {self.name!r}>"
+
+
+class Layer:
+    """Base class of all layers; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        activity_regularizer: Any = None,
+        trainable: bool = True,
+        dtype: Any = None,
+        autocast: bool = True,
+        name: str | None = None,
+        **kwargs: Any,
+    ):
+        # input_shape / input_dim: Keras lets the first layer of a Sequential declare it.
+        self._declared_input_shape = kwargs.pop("input_shape", None)
+        if "input_dim" in kwargs:
+            self._declared_input_shape = (kwargs.pop("input_dim"),)
+        if kwargs:
+            raise TypeError(
+                f"{type(self).__name__} got unexpected keyword arguments: {sorted(kwargs)}."
+            )
+        object.__setattr__(self, "_tracked_layers", [])
+        self._own_weights: list[Variable] = []
+        self._regularized: list[tuple[Variable, Any]] = []
+        self._activity_losses: list[Tensor] = []
+        self.name = name or unique_name(_snake_case(type(self).__name__))
+        self._trainable = bool(trainable)
+        self.dtype_policy = dtype if isinstance(dtype, DTypePolicy) else DTypePolicy(dtype)
+        self.autocast = autocast
+        from nerve import regularizers
+
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self.built = False
+        self._build_shapes: Any = None
+        self._call_signature = inspect.signature(self.call)
+
+    # -- attribute tracking -----------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        tracked = getattr(self, "_tracked_layers", None)
+        if tracked is not None and not name.startswith("_tracked"):
+            for layer in _layers_in(value):
+                if layer is not self and not any(layer is t for t in tracked):
+                    tracked.append(layer)
+        object.__setattr__(self, name, value)
+
+    @property
+    def layers(self) -> list[Layer]:
+        """Directly tracked sublayers, in the order they were assigned."""
+        return list(self._tracked_layers)
+
+    def _flatten_layers(self) -> Iterator[Layer]:
+        """This layer and every layer below it, each once, depth first."""
+        seen: set[int] = set()
+        stack = [self]
+        while stack:
+            layer = stack.pop()
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            yield layer
+            stack.extend(reversed(layer._tracked_layers))
+
+    # -- dtypes -----------------------------------------------------------------------
+    @property
+    def dtype(self) -> str:
+        """The variable dtype (Keras's ``layer.dtype``)."""
+        return self.dtype_policy.variable_dtype
+
+    @property
+    def compute_dtype(self) -> str:
+        return self.dtype_policy.compute_dtype
+
+    @property
+    def variable_dtype(self) -> str:
+        return self.dtype_policy.variable_dtype
+
+    # -- weights ------------------------------------------------------------------------
+    def add_weight(
+        self,
+        shape: Any = None,
+        initializer: Any = None,
+        dtype: Any = None,
+        trainable: bool = True,
+        autocast: bool = True,
+        regularizer: Any = None,
+        constraint: Any = None,
+        name: str | None = None,
+    ) -> Variable:
+        """Create a weight variable owned by this layer.
+
+        The default initializer is ``"glorot_uniform"`` for float weights and
+        ``"zeros"`` otherwise, as in Keras.
+        """
+        from nerve import constraints, regularizers
+
+        shape = () if shape is None else tuple(int(d) for d in shape)
+        dtype = dtypes.standardize_dtype(dtype or self.variable_dtype)
+        if initializer is None:
+            initializer = "glorot_uniform" if dtypes.is_float(dtype) else "zeros"
+        init = initializers.get(initializer)
+        name = name or "variable"
+        # A layer built during a traced call still gets concrete weights.
+        with init_scope():
+            variable = Variable(
+                init(shape, dtype=dtype) if dtypes.is_float(dtype) else ops.zeros(shape, dtype),
+                dtype=dtype,
+                trainable=trainable,
+                name=name,
+                constraint=constraints.get(constraint),
+                path=f"{self.name}/{name}",
+            )
+        self._own_weights.append(variable)
+        regularizer = regularizers.get(regularizer)
+        if regularizer is not None:
+            self._regularized.append((variable, regularizer))
+        return variable
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        """Freeze or unfreeze this layer and every layer below it."""
+        for layer in self._flatten_layers():
+            layer._trainable = bool(value)
+
+    @property
+    def weights(self) -> list[Variable]:
+        """All weights of this layer and its sublayers, each once."""
+        seen: set[int] = set()
+        out = []
+        for layer in self._flatten_layers():
+            for w in layer._own_weights:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
+        return out
+
+    @property
+    def trainable_weights(self) -> list[Variable]:
+        if not self.trainable:
+            return []
+        out, seen = [], set()
+        for layer in self._flatten_layers():
+            if not layer.trainable:
+                continue
+            for w in layer._own_weights:
+                if w.trainable and id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
+        return out
+
+    @property
+    def non_trainable_weights(self) -> list[Variable]:
+        trainable = {id(w) for w in self.trainable_weights}
+        return [w for w in self.weights if id(w) not in trainable]
+
+    variables = weights
+    trainable_variables = trainable_weights
+    non_trainable_variables = non_trainable_weights
+
+    def count_params(self) -> int:
+        """The number of scalars in all weights."""
+        if not self.built:
+            raise ValueError(
+                f"Layer {self.name!r} is not built yet, so it has no weights to count. "
+                "Call it on data (or call build(input_shape)) first."
+            )
+        return sum(w.size for w in self.weights)
+
+    def get_weights(self) -> list:
+        """The weights' values as NumPy arrays."""
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, weights: list) -> None:
+        """Replace the weights' values (same order and shapes as ``get_weights``)."""
+        own = self.weights
+        if len(weights) != len(own):
+            raise ValueError(
+                f"Layer {self.name!r} has {len(own)} weights but set_weights got {len(weights)}."
+            )
+        for variable, value in zip(own, weights):
+            shape = tuple(getattr(value, "shape", ()))
+            if shape != variable.shape:
+                raise ShapeError(
+                    f"Layer {self.name!r}: weight {variable.path!r} has shape {variable.shape}, "
+                    f"but the value given has shape {shape}."
+                )
+            variable.assign(value)
+
+    # -- losses -------------------------------------------------------------------------
+    @property
+    def losses(self) -> list[Tensor]:
+        """Weight-regularization losses (recomputed on each access, so they follow the
+        current weights) and activity-regularization losses of the last call."""
+        out = []
+        for layer in self._flatten_layers():
+            out.extend(regularizer(v) for v, regularizer in layer._regularized)
+            out.extend(layer._activity_losses)
+        return out
+
+    def add_loss(self, loss: Any) -> None:
+        """Add a loss term (e.g. an activity penalty) computed in ``call``."""
+        self._activity_losses.append(ops.convert_to_tensor(loss))
+
+    # -- building and calling -----------------------------------------------------------
+    def build(self, input_shape: Any) -> None:
+        """Create weights from the input shape; layers without weights need not override."""
+
+    def call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        return inputs
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not args:
+            raise TypeError(f"Layer {self.name!r} was called without inputs.")
+        inputs, rest = _to_tensors(args[0]), args[1:]
+        if "training" in self._call_signature.parameters:
+            if kwargs.get("training") is None:
+                kwargs["training"] = _training.get()
+        else:
+            kwargs.pop("training", None)
+        if not self.built:
+            self._build_on_first_call(inputs)
+        self._activity_losses = []
+        if self.autocast:
+            inputs = tree.map_structure(self._autocast, inputs)
+        with training_scope(kwargs.get("training", _training.get())):
+            outputs = self.call(inputs, *rest, **kwargs)
+        if self.activity_regularizer is not None:
+            for out in tree.flatten(outputs)[0]:
+                batch = out.shape[0] if out.ndim else 1
+                self.add_loss(self.activity_regularizer(out) / float(max(batch, 1)))
+        return outputs
+
+    def _cast(self, variable: Variable) -> Tensor:
+        """A weight in the compute dtype (mixed precision keeps float32 variables)."""
+        if variable.dtype == self.compute_dtype or not dtypes.is_float(variable.dtype):
+            return variable
+        return ops.cast(variable, self.compute_dtype)
+
+    def _autocast(self, x: Any) -> Any:
+        if isinstance(x, Tensor) and dtypes.is_float(x.dtype) and x.dtype != self.compute_dtype:
+            return ops.cast(x, self.compute_dtype)
+        return x
+
+    def _build_on_first_call(self, inputs: Any) -> None:
+        shapes = tree.map_structure(
+            lambda x: tuple(x.shape) if isinstance(x, Tensor) else x, inputs
+        )
+        try:
+            self.build(shapes)
+        except NerveError:
+            raise
+        except (ValueError, TypeError, IndexError) as error:
+            raise type(error)(
+                with_location(
+                    f"Layer {self.name!r} ({type(self).__name__}) could not be built for "
+                    f"inputs of shape {shapes}: {error}"
+                )
+            ) from error
+        self.built = True
+        self._build_shapes = shapes
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        """Output shape for ``input_shape`` (``None`` for unknown sizes), found by running
+        ``call`` on abstract tensors (the graph tracer) unless a layer overrides it."""
+        from nerve.graph.trace import Trace, tracing
+
+        known = map_shapes(lambda shape: tuple(1 if d is None else d for d in shape), input_shape)
+        if not self.built:
+            self._build_on_first_call(map_shapes(lambda s: ops.zeros(s, self.compute_dtype), known))
+        trace = Trace(f"{self.name}_shape")
+        with tracing(trace):
+            inputs = map_shapes(lambda s: trace.new_input(s, self.compute_dtype), known)
+            outputs = self.call(inputs)
+        return tree.map_structure(
+            lambda out: _restore_unknown(tuple(out.shape), input_shape), outputs
+        )
+
+    # -- serialization -------------------------------------------------------------------
+    def get_config(self) -> dict:
+        """The constructor arguments; subclasses add theirs."""
+        from nerve import regularizers
+
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype_policy.name}
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> Layer:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _layers_in(value: Any) -> list[Layer]:
+    if isinstance(value, Layer):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _layers_in(v)]
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _layers_in(v)]
+    return []
+
+
+def _to_tensors(inputs: Any) -> Any:
+    def convert(x):
+        if isinstance(x, Tensor) or x is None:
+            return x
+        if hasattr(x, "shape") and hasattr(x, "dtype"):
+            return ops.convert_to_tensor(x)
+        if isinstance(x, (int, float, bool)):
+            return ops.convert_to_tensor(x)
+        return x
+
+    return tree.map_structure(convert, inputs)
+
+
+def map_shapes(fn: Any, shapes: Any) -> Any:
+    """Apply ``fn`` to every shape in a nested structure of shapes (a shape, a tuple of
+    ints and ``None``, is a leaf here, not a sequence)."""
+    if _is_shape(shapes):
+        return fn(shapes)
+    if isinstance(shapes, dict):
+        return {k: map_shapes(fn, v) for k, v in shapes.items()}
+    if isinstance(shapes, (list, tuple)):
+        return type(shapes)(map_shapes(fn, v) for v in shapes)
+    return fn(shapes)
+
+
+def _first_shape(shapes: Any) -> tuple:
+    if _is_shape(shapes):
+        return shapes
+    values = shapes.values() if isinstance(shapes, dict) else shapes
+    return _first_shape(next(iter(values))) if values else ()
+
+
+def _restore_unknown(out_shape: tuple, input_shape: Any) -> tuple:
+    """Put ``None`` back on the batch axis when the input's batch size was unknown."""
+    first = _first_shape(input_shape)
+    batch_unknown = bool(first) and first[0] is None
+    if batch_unknown and out_shape:
+        return (None, *out_shape[1:])
+    return out_shape
+
+
+def _is_shape(x: Any) -> bool:
+    return isinstance(x, tuple) and all(
+        d is None or (isinstance(d, int) and not isinstance(d, bool)) for d in x
+    )

@@ -1,0 +1,273 @@
+"""Core layers: Dense, Activation, Dropout, Flatten, Reshape, Rescaling, Lambda, Identity.
+
+>>> import nerve
+>>> from nerve import layers, ops
+>>> dense = layers.Dense(4, activation="relu", name="dense")
+>>> dense(ops.ones((2, 3))).shape
+(2, 4)
+>>> [w.path for w in dense.weights]
+['dense/kernel', 'dense/bias']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from nerve import activations, initializers, ops
+from nerve import random as nrandom
+from nerve.core.errors import ShapeError, with_location
+from nerve.layers.base import Layer
+from nerve.tensor import Tensor
+
+
+class Dense(Layer):
+    """``activation(inputs @ kernel + bias)`` on the last axis of the inputs."""
+
+    def __init__(
+        self,
+        units: int,
+        activation: Any = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        **kwargs: Any,
+    ):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        if int(units) <= 0:
+            raise ValueError(f"Dense: units must be a positive integer, got {units!r}.")
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = kernel_regularizer
+        self.bias_regularizer = bias_regularizer
+        self.kernel_constraint = kernel_constraint
+        self.bias_constraint = bias_constraint
+
+    def build(self, input_shape: tuple) -> None:
+        if not input_shape or input_shape[-1] is None:
+            raise ShapeError(
+                f"Dense {self.name!r} needs inputs whose last axis is known, got shape "
+                f"{input_shape}."
+            )
+        self.kernel = self.add_weight(
+            shape=(input_shape[-1], self.units),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+            name="kernel",
+        )
+        self.bias = (
+            self.add_weight(
+                shape=(self.units,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+                name="bias",
+            )
+            if self.use_bias
+            else None
+        )
+
+    def call(self, inputs: Tensor) -> Tensor:
+        expected = self.kernel.shape[0]
+        if inputs.shape[-1] != expected:
+            raise ShapeError(
+                with_location(
+                    f"Dense {self.name!r} expects inputs whose last axis has size {expected}, "
+                    f"but received inputs of shape {inputs.shape[1:]} (batch axis left out)."
+                )
+            )
+        outputs = ops.matmul(inputs, self._cast(self.kernel))
+        if self.bias is not None:
+            outputs = outputs + self._cast(self.bias)
+        return self.activation(outputs)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self) -> dict:
+        from nerve import constraints, regularizers
+
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
+        }
+
+
+class Activation(Layer):
+    """Applies an activation function (a name or a callable)."""
+
+    def __init__(self, activation: Any, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def call(self, inputs: Tensor) -> Tensor:
+        return self.activation(inputs)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "activation": activations.serialize(self.activation)}
+
+
+class Dropout(Layer):
+    """Zeroes a fraction ``rate`` of the inputs while training (scaling the rest by
+    ``1 / (1 - rate)``); the identity at inference."""
+
+    def __init__(
+        self, rate: float, noise_shape: Any = None, seed: int | None = None, **kwargs: Any
+    ):
+        super().__init__(**kwargs)
+        if not 0 <= rate <= 1:
+            raise ValueError(f"Dropout: rate must be in [0, 1], got {rate!r}.")
+        self.rate = float(rate)
+        self.noise_shape = noise_shape
+        self.seed = seed
+        self.seed_generator = nrandom.SeedGenerator(seed)
+
+    def call(self, inputs: Tensor, training: bool | None = None) -> Tensor:
+        if not training or self.rate == 0:
+            return inputs
+        return nrandom.dropout(inputs, self.rate, self.noise_shape, seed=self.seed_generator)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "rate": self.rate,
+            "noise_shape": self.noise_shape,
+            "seed": self.seed,
+        }
+
+
+class Flatten(Layer):
+    """Flattens every axis but the batch axis."""
+
+    def __init__(self, data_format: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.data_format = data_format or "channels_last"
+
+    def call(self, inputs: Tensor) -> Tensor:
+        if self.data_format == "channels_first" and inputs.ndim > 2:
+            # Keras flattens channels-first inputs in channels-last order.
+            inputs = ops.transpose(inputs, (0, *range(2, inputs.ndim), 1))
+        return ops.reshape(inputs, (inputs.shape[0], math.prod(inputs.shape[1:])))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        rest = input_shape[1:]
+        return (input_shape[0], None if None in rest else math.prod(rest))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+class Reshape(Layer):
+    """Reshapes every example to ``target_shape`` (one entry may be -1)."""
+
+    def __init__(self, target_shape: tuple, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.target_shape = tuple(int(d) for d in target_shape)
+
+    def call(self, inputs: Tensor) -> Tensor:
+        return ops.reshape(inputs, (inputs.shape[0], *self.target_shape))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        shape = list(self.target_shape)
+        if -1 in shape:
+            rest = input_shape[1:]
+            known = math.prod(d for d in shape if d != -1)
+            shape[shape.index(-1)] = None if None in rest else math.prod(rest) // known
+        return (input_shape[0], *shape)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "target_shape": self.target_shape}
+
+
+class Rescaling(Layer):
+    """``inputs * scale + offset`` (e.g. ``Rescaling(1 / 255)`` for pixel values)."""
+
+    def __init__(self, scale: float, offset: float = 0.0, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.scale, self.offset = scale, offset
+
+    def call(self, inputs: Tensor) -> Tensor:
+        inputs = ops.cast(inputs, self.compute_dtype)
+        return inputs * self.scale + self.offset
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "scale": self.scale, "offset": self.offset}
+
+
+class Lambda(Layer):
+    """Wraps an arbitrary function of the inputs as a layer (not serializable by code:
+    ``from_config`` needs the function registered or passed again)."""
+
+    def __init__(
+        self,
+        function: Callable,
+        output_shape: Any = None,
+        arguments: dict | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.function = function
+        self.output_shape = output_shape
+        self.arguments = dict(arguments or {})
+
+    def call(self, inputs: Any) -> Any:
+        return self.function(inputs, **self.arguments)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        if self.output_shape is None:
+            return super().compute_output_shape(input_shape)
+        if callable(self.output_shape):
+            return self.output_shape(input_shape)
+        return (input_shape[0], *self.output_shape)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "function": getattr(self.function, "__name__", repr(self.function)),
+            "arguments": self.arguments,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> Lambda:
+        raise TypeError(
+            "A Lambda layer's function cannot be restored from its config (nerve never runs "
+            "code from a file). Rebuild the layer with the function, or write a Layer subclass "
+            "registered with nerve.saving.register_keras_serializable."
+        )
+
+
+class Identity(Layer):
+    """Returns its inputs unchanged."""
+
+    def call(self, inputs: Any) -> Any:
+        return inputs
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape

@@ -1,0 +1,790 @@
+"""Loss functions by Keras name (``keras.losses``).
+
+Each loss comes in two forms, as in Keras 3:
+
+- a function ``fn(y_true, y_pred, ...)`` returning one value per sample (the mean or
+  sum over the last axis, or over ``axis``), e.g. ``mean_squared_error``;
+- a class ``Loss(reduction="sum_over_batch_size", name=None, dtype=None, ...)`` whose
+  ``__call__(y_true, y_pred, sample_weight=None)`` applies the function, weights the
+  per-sample values and reduces them to a scalar, e.g. ``MeanSquaredError``.
+
+Reductions: ``"sum_over_batch_size"`` (the default) and its synonym ``"mean"`` divide
+the weighted sum by the number of loss values, ``"mean_with_sample_weight"`` by the sum
+of the sample weights, ``"sum"`` returns the weighted sum, and ``None``/``"none"`` the
+weighted per-sample values.
+
+Everything is made of ``nerve.ops``, so losses work eagerly, under ``GradientTape``
+and inside ``nerve.function``.
+
+Differences from Keras 3 (each turns a silent surprise into a defined result):
+
+- ``y_true`` and ``y_pred`` must have equal shapes after Keras's matching of a
+  trailing size-1 axis; Keras broadcasts them, so ``(batch, 1)`` labels against
+  ``(batch, n)`` predictions silently give a wrong loss. The ``ShapeError`` names the
+  loss and both shapes.
+- A ``sample_weight`` of lower rank than the losses gets trailing axes appended, so
+  ``(batch,)`` weights scale ``(batch, steps)`` losses per sample (Keras broadcasts
+  them against the last axis); one that cannot broadcast is a ``ShapeError``.
+- ``"mean_with_sample_weight"`` divides by the sum of the weights broadcast to the
+  losses' shape, a true weighted mean (Keras sums the weights as given, so a scalar
+  weight ``w`` on ``n`` samples divides by ``w``, not ``n * w``).
+- An empty batch reduces to a scalar 0 (Keras returns the empty losses unreduced).
+- ``sparse_categorical_crossentropy(ignore_class=...)`` leaves ``y_pred`` as it is
+  (Keras first zeroes the ignored rows, which for probability inputs means 0 / 0 in
+  the renormalisation); ignored entries get loss 0 and gradient 0 either way.
+- ``serialize`` gives a name string for a loss function (Keras a dict).
+
+>>> from nerve import losses, ops
+>>> y_true = ops.convert_to_tensor([[0.0, 1.0], [0.0, 0.0]])
+>>> y_pred = ops.convert_to_tensor([[1.0, 1.0], [1.0, 0.0]])
+>>> losses.mean_squared_error(y_true, y_pred).numpy()
+array([0.5, 0.5], dtype=float32)
+>>> float(losses.MeanSquaredError()(y_true, y_pred, sample_weight=[0.7, 0.3]))
+0.25
+>>> losses.get("mse") is losses.mean_squared_error
+True
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+from nerve import ops
+from nerve.core import config, dtypes
+from nerve.core.errors import ShapeError, normalize_axis, with_location
+from nerve.tensor import Tensor
+
+REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _float(x: Any) -> Tensor:
+    """``x`` as a float tensor (ints and bools become floatx, as in Keras)."""
+    x = _tensor(x)
+    return x if dtypes.is_float(x.dtype) else ops.cast(x, config.floatx())
+
+
+def _tensor(x: Any) -> Tensor:
+    # Tensors (Variables included) pass through as they are: ``ops.convert_to_tensor``
+    # copies a Variable into a plain tensor, which a GradientTape no longer links to it.
+    return x if isinstance(x, Tensor) else ops.convert_to_tensor(x)
+
+
+def squeeze_or_expand_to_same_rank(x1: Tensor, x2: Tensor, expand_rank_1: bool = True) -> tuple:
+    """Keras's rank matching: where ranks differ by one and the longer one ends in a
+    size-1 axis, squeeze that axis (or, if the shorter is rank 1, expand it instead)."""
+    r1, r2 = x1.ndim, x2.ndim
+    if r1 == r2 + 1 and x1.shape[-1] == 1:
+        if r2 == 1 and expand_rank_1:
+            x2 = ops.expand_dims(x2, -1)
+        else:
+            x1 = ops.squeeze(x1, -1)
+    elif r2 == r1 + 1 and x2.shape[-1] == 1:
+        if r1 == 1 and expand_rank_1:
+            x1 = ops.expand_dims(x1, -1)
+        else:
+            x2 = ops.squeeze(x2, -1)
+    return x1, x2
+
+
+def _pair(name: str, y_true: Any, y_pred: Any) -> tuple[Tensor, Tensor]:
+    """Convert ``y_pred`` to float and ``y_true`` to its dtype, match ranks as Keras
+    does, then insist on equal shapes (Keras would broadcast, which silently turns a
+    ``(batch, 1)`` vs ``(batch, n)`` mix-up into a wrong loss)."""
+    y_pred = _float(y_pred)
+    y_true = ops.cast(_tensor(y_true), y_pred.dtype)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    if tuple(y_true.shape) != tuple(y_pred.shape):
+        raise ShapeError(
+            with_location(
+                f"{name}: y_true and y_pred must have the same shape (up to a trailing "
+                f"axis of size 1); got y_true of shape {tuple(y_true.shape)} and y_pred of "
+                f"shape {tuple(y_pred.shape)}."
+            )
+        )
+    return y_true, y_pred
+
+
+def _smooth_binary(y_true: Tensor, label_smoothing: float) -> Tensor:
+    # Squeeze targets towards 0.5: 0 -> ls / 2, 1 -> 1 - ls / 2.
+    return y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing if label_smoothing else y_true
+
+
+def _smooth_categorical(y_true: Tensor, label_smoothing: float, axis: int) -> Tensor:
+    if not label_smoothing:
+        return y_true
+    classes = y_true.shape[axis]
+    return y_true * (1.0 - label_smoothing) + label_smoothing / classes
+
+
+def l2_normalize(x: Tensor, axis: int = -1) -> Tensor:
+    """``x / sqrt(max(sum(x**2), epsilon))`` over ``axis`` (Keras's loss-side normalize)."""
+    square_sum = ops.sum(ops.square(x), axis=axis, keepdims=True)
+    return x * ops.rsqrt(ops.maximum(square_sum, config.epsilon()))
+
+
+def _check_axis_arg(name: str, axis: Any) -> None:
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        raise ValueError(f"{name}: axis must be an int; received axis={axis!r}.")
+
+
+# -- loss functions (one value per sample) -----------------------------------------------------
+
+
+def mean_squared_error(y_true: Any, y_pred: Any) -> Tensor:
+    """``mean(square(y_true - y_pred), axis=-1)``.
+
+    >>> from nerve import losses
+    >>> losses.mean_squared_error([[1.0, 2.0]], [[2.0, 4.0]]).numpy()
+    array([2.5], dtype=float32)
+    """
+    y_true, y_pred = _pair("mean_squared_error", y_true, y_pred)
+    return ops.mean(ops.square(y_true - y_pred), axis=-1)
+
+
+def mean_absolute_error(y_true: Any, y_pred: Any) -> Tensor:
+    """``mean(abs(y_true - y_pred), axis=-1)``."""
+    y_true, y_pred = _pair("mean_absolute_error", y_true, y_pred)
+    return ops.mean(ops.abs(y_true - y_pred), axis=-1)
+
+
+def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> Tensor:
+    """``100 * mean(abs((y_true - y_pred) / max(abs(y_true), epsilon)), axis=-1)``."""
+    y_true, y_pred = _pair("mean_absolute_percentage_error", y_true, y_pred)
+    diff = ops.abs((y_true - y_pred) / ops.maximum(ops.abs(y_true), config.epsilon()))
+    return 100.0 * ops.mean(diff, axis=-1)
+
+
+def mean_squared_logarithmic_error(y_true: Any, y_pred: Any) -> Tensor:
+    """``mean(square(log(1 + y_pred) - log(1 + y_true)), axis=-1)``, both floored at
+    ``epsilon`` before the log."""
+    y_true, y_pred = _pair("mean_squared_logarithmic_error", y_true, y_pred)
+    eps = config.epsilon()
+    first = ops.log(ops.maximum(y_pred, eps) + 1.0)
+    second = ops.log(ops.maximum(y_true, eps) + 1.0)
+    return ops.mean(ops.square(first - second), axis=-1)
+
+
+def huber(y_true: Any, y_pred: Any, delta: float = 1.0) -> Tensor:
+    """Quadratic ``0.5 * e**2`` for ``|e| <= delta``, linear ``delta * (|e| - 0.5 * delta)``
+    beyond; the mean over the last axis.
+
+    >>> from nerve import losses
+    >>> losses.huber([[0.0, 0.0]], [[0.5, 3.0]]).numpy()
+    array([1.3125], dtype=float32)
+    """
+    y_true, y_pred = _pair("huber", y_true, y_pred)
+    error = y_pred - y_true
+    abs_error = ops.abs(error)
+    quadratic = 0.5 * ops.square(error)
+    linear = delta * abs_error - 0.5 * delta * delta
+    return ops.mean(ops.where(ops.less_equal(abs_error, delta), quadratic, linear), axis=-1)
+
+
+def log_cosh(y_true: Any, y_pred: Any) -> Tensor:
+    """``mean(log(cosh(y_pred - y_true)), axis=-1)``, computed as
+    ``x + softplus(-2x) - log(2)`` so large errors do not overflow ``cosh``."""
+    y_true, y_pred = _pair("log_cosh", y_true, y_pred)
+    x = y_pred - y_true
+    return ops.mean(x + ops.softplus(-2.0 * x) - math.log(2.0), axis=-1)
+
+
+def kl_divergence(y_true: Any, y_pred: Any) -> Tensor:
+    """``sum(y_true * log(y_true / y_pred), axis=-1)`` with both clipped to
+    ``[epsilon, 1]``."""
+    y_true, y_pred = _pair("kl_divergence", y_true, y_pred)
+    eps = config.epsilon()
+    y_true = ops.clip(y_true, eps, 1.0)
+    y_pred = ops.clip(y_pred, eps, 1.0)
+    return ops.sum(y_true * ops.log(y_true / y_pred), axis=-1)
+
+
+def poisson(y_true: Any, y_pred: Any) -> Tensor:
+    """``mean(y_pred - y_true * log(y_pred + epsilon), axis=-1)`` (``epsilon = 1e-7``)."""
+    y_true, y_pred = _pair("poisson", y_true, y_pred)
+    return ops.mean(y_pred - y_true * ops.log(y_pred + 1e-7), axis=-1)
+
+
+def _hinge_labels(y_true: Tensor) -> Tensor:
+    # Keras maps {0, 1} labels to {-1, 1}; labels already in {-1, 1} pass unchanged.
+    # ``where`` (not a Python ``if``) keeps this traceable.
+    is_binary = ops.all(ops.logical_or(ops.equal(y_true, 0.0), ops.equal(y_true, 1.0)))
+    return ops.where(is_binary, 2.0 * y_true - 1.0, y_true)
+
+
+def hinge(y_true: Any, y_pred: Any) -> Tensor:
+    """``mean(max(1 - y_true * y_pred, 0), axis=-1)``; labels ``{0, 1}`` become
+    ``{-1, 1}``."""
+    y_true, y_pred = _pair("hinge", y_true, y_pred)
+    y_true = _hinge_labels(y_true)
+    return ops.mean(ops.maximum(1.0 - y_true * y_pred, 0.0), axis=-1)
+
+
+def squared_hinge(y_true: Any, y_pred: Any) -> Tensor:
+    """``mean(square(max(1 - y_true * y_pred, 0)), axis=-1)``; labels ``{0, 1}`` become
+    ``{-1, 1}``."""
+    y_true, y_pred = _pair("squared_hinge", y_true, y_pred)
+    y_true = _hinge_labels(y_true)
+    return ops.mean(ops.square(ops.maximum(1.0 - y_true * y_pred, 0.0)), axis=-1)
+
+
+def categorical_hinge(y_true: Any, y_pred: Any) -> Tensor:
+    """``max(neg - pos + 1, 0)`` with ``pos = sum(y_true * y_pred)`` and
+    ``neg = max((1 - y_true) * y_pred)`` over the last axis."""
+    y_true, y_pred = _pair("categorical_hinge", y_true, y_pred)
+    pos = ops.sum(y_true * y_pred, axis=-1)
+    neg = ops.max((1.0 - y_true) * y_pred, axis=-1)
+    return ops.maximum(neg - pos + 1.0, 0.0)
+
+
+def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> Tensor:
+    """The negated cosine similarity over ``axis``: ``-sum(l2_normalize(y_true) *
+    l2_normalize(y_pred))``, so -1 means aligned, 0 orthogonal (as a loss to minimise)."""
+    y_true, y_pred = _pair("cosine_similarity", y_true, y_pred)
+    return -ops.sum(l2_normalize(y_true, axis) * l2_normalize(y_pred, axis), axis=axis)
+
+
+def binary_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Tensor:
+    """Binary cross-entropy averaged over ``axis``; ``y_pred`` holds probabilities, or
+    logits with ``from_logits=True`` (computed stably). ``label_smoothing`` squeezes
+    targets towards 0.5.
+
+    >>> from nerve import losses
+    >>> losses.binary_crossentropy([[0.0, 1.0]], [[0.0, 0.0]], from_logits=True).numpy()
+    array([0.6931472], dtype=float32)
+    """
+    _check_axis_arg("binary_crossentropy", axis)
+    y_true, y_pred = _pair("binary_crossentropy", y_true, y_pred)
+    y_true = _smooth_binary(y_true, label_smoothing)
+    return ops.mean(ops.binary_crossentropy(y_true, y_pred, from_logits=from_logits), axis=axis)
+
+
+def binary_focal_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    apply_class_balancing: bool = False,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Tensor:
+    """Focal binary cross-entropy (Lin et al., 2017): each term of the binary
+    cross-entropy scaled by ``(1 - p_t) ** gamma``, where ``p_t`` is the probability
+    given to the true label; with ``apply_class_balancing`` also by ``alpha`` for
+    positives and ``1 - alpha`` for negatives. The mean over ``axis``."""
+    _check_axis_arg("binary_focal_crossentropy", axis)
+    y_true, y_pred = _pair("binary_focal_crossentropy", y_true, y_pred)
+    y_true = _smooth_binary(y_true, label_smoothing)
+    if from_logits:
+        y_pred = ops.sigmoid(y_pred)
+    bce = ops.binary_crossentropy(y_true, y_pred, from_logits=False)
+    p_t = y_true * y_pred + (1.0 - y_true) * (1.0 - y_pred)
+    focal_bce = ops.power(1.0 - p_t, gamma) * bce
+    if apply_class_balancing:
+        focal_bce = (y_true * alpha + (1.0 - y_true) * (1.0 - alpha)) * focal_bce
+    return ops.mean(focal_bce, axis=axis)
+
+
+def categorical_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Tensor:
+    """Cross-entropy between one-hot (or soft) ``y_true`` and ``y_pred`` over ``axis``
+    (probabilities, renormalised and clipped; or logits with ``from_logits=True``).
+    ``label_smoothing`` mixes the targets with the uniform distribution.
+
+    >>> from nerve import losses
+    >>> losses.categorical_crossentropy([[0.0, 1.0]], [[0.2, 0.8]]).numpy().round(4)
+    array([0.2231], dtype=float32)
+    """
+    _check_axis_arg("categorical_crossentropy", axis)
+    y_true, y_pred = _pair("categorical_crossentropy", y_true, y_pred)
+    y_true = _smooth_categorical(y_true, label_smoothing, axis)
+    return ops.categorical_crossentropy(y_true, y_pred, from_logits=from_logits, axis=axis)
+
+
+def categorical_focal_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    from_logits: bool = False,
+    label_smoothing: float = 0.0,
+    axis: int = -1,
+) -> Tensor:
+    """Focal categorical cross-entropy: ``sum(alpha * (1 - p) ** gamma * -y_true *
+    log(p))`` over ``axis``, with ``p`` the renormalised, clipped probabilities."""
+    _check_axis_arg("categorical_focal_crossentropy", axis)
+    y_true, y_pred = _pair("categorical_focal_crossentropy", y_true, y_pred)
+    y_true = _smooth_categorical(y_true, label_smoothing, axis)
+    if from_logits:
+        y_pred = ops.softmax(y_pred, axis=axis)
+    output = y_pred / ops.sum(y_pred, axis=axis, keepdims=True)
+    eps = config.epsilon()
+    output = ops.clip(output, eps, 1.0 - eps)
+    cce = -y_true * ops.log(output)
+    return ops.sum(alpha * ops.power(1.0 - output, gamma) * cce, axis=axis)
+
+
+def _sparse_pair(name: str, y_true: Any, y_pred: Any, axis: int) -> tuple[Tensor, Tensor]:
+    y_pred = _float(y_pred)
+    y_true = _tensor(y_true)
+    # Labels shaped (batch, 1) against predictions (batch, classes): drop the 1.
+    if y_true.ndim == y_pred.ndim and y_true.ndim > 0 and y_true.shape[-1] == 1:
+        y_true = ops.squeeze(y_true, -1)
+    if y_pred.ndim == 0:
+        raise ShapeError(with_location(f"{name}: y_pred needs a class axis; got a scalar."))
+    ax = normalize_axis(axis, y_pred.ndim, name)
+    expected = tuple(d for i, d in enumerate(y_pred.shape) if i != ax)
+    if tuple(y_true.shape) != expected:
+        raise ShapeError(
+            with_location(
+                f"{name}: y_true must hold one integer label per prediction, i.e. have "
+                f"y_pred's shape without the class axis {axis}: {expected}; got y_true of "
+                f"shape {tuple(y_true.shape)} and y_pred of shape {tuple(y_pred.shape)}."
+            )
+        )
+    return y_true, y_pred
+
+
+def _sparse_with_mask(
+    y_true: Any, y_pred: Any, from_logits: bool, ignore_class: int | None, axis: int
+) -> tuple[Tensor, Tensor | None]:
+    _check_axis_arg("sparse_categorical_crossentropy", axis)
+    y_true, y_pred = _sparse_pair("sparse_categorical_crossentropy", y_true, y_pred, axis)
+    if ignore_class is None:
+        return ops.sparse_categorical_crossentropy(y_true, y_pred, from_logits, axis), None
+    valid = ops.not_equal(y_true, ignore_class)
+    # Ignored labels may be out of range (-1 is common): replace them by class 0 and zero
+    # their loss afterwards. Unlike Keras we leave y_pred alone, so the masked entries'
+    # gradients stay 0 rather than 0 * nan.
+    y_true = ops.where(valid, y_true, ops.zeros_like(y_true))
+    res = ops.sparse_categorical_crossentropy(y_true, y_pred, from_logits, axis)
+    return ops.where(valid, res, ops.zeros_like(res)), valid
+
+
+def sparse_categorical_crossentropy(
+    y_true: Any,
+    y_pred: Any,
+    from_logits: bool = False,
+    ignore_class: int | None = None,
+    axis: int = -1,
+) -> Tensor:
+    """Cross-entropy with integer class labels ``y_true`` (the shape of ``y_pred``
+    without ``axis``, or with a trailing 1). Entries whose label is ``ignore_class``
+    get loss 0 (the class form also leaves them out of the mean).
+
+    >>> from nerve import losses
+    >>> losses.sparse_categorical_crossentropy([1, 0], [[0.2, 0.8], [0.5, 0.5]]).numpy().round(4)
+    array([0.2231, 0.6931], dtype=float32)
+    """
+    return _sparse_with_mask(y_true, y_pred, from_logits, ignore_class, axis)[0]
+
+
+# Keras's short names.
+mse = MSE = mean_squared_error
+mae = MAE = mean_absolute_error
+mape = MAPE = mean_absolute_percentage_error
+msle = MSLE = mean_squared_logarithmic_error
+kld = KLD = kullback_leibler_divergence = kl_divergence
+logcosh = log_cosh
+bce = BCE = binary_crossentropy
+
+
+# -- reduction -------------------------------------------------------------------------------
+
+
+def standardize_reduction(reduction: str | None) -> str | None:
+    """Check ``reduction`` against Keras's list (``REDUCTIONS``)."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(
+            f"Invalid value for argument `reduction`: expected one of {list(REDUCTIONS)}; "
+            f"received reduction={reduction!r}."
+        )
+    return reduction
+
+
+def _weight_like(name: str, values: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
+    """``values`` and ``weight`` made to broadcast: Keras's squeeze/expand of a trailing
+    1, then (beyond Keras) missing trailing axes appended to ``weight``, so per-sample
+    weights ``(batch,)`` scale per-timestep losses ``(batch, steps)`` row by row."""
+    values, weight = squeeze_or_expand_to_same_rank(values, weight)
+    if 0 < weight.ndim < values.ndim:
+        weight = ops.reshape(weight, (*weight.shape, *(1,) * (values.ndim - weight.ndim)))
+    if not _broadcastable(tuple(weight.shape), tuple(values.shape)):
+        raise ShapeError(
+            with_location(
+                f"{name}: sample_weight of shape {tuple(weight.shape)} cannot be broadcast "
+                f"to the per-sample losses of shape {tuple(values.shape)}; pass one weight "
+                "per sample (or per loss value)."
+            )
+        )
+    return values, weight
+
+
+def _broadcastable(small: tuple, big: tuple) -> bool:
+    """Whether ``small`` broadcasts *to* ``big`` (the losses keep their shape)."""
+    if len(small) > len(big):
+        return False
+    return all(s in (1, b) for s, b in zip(reversed(small), reversed(big)))
+
+
+def reduce_weighted_values(
+    values: Tensor,
+    sample_weight: Any = None,
+    mask: Tensor | None = None,
+    reduction: str | None = "sum_over_batch_size",
+    dtype: str | None = None,
+    name: str = "loss",
+) -> Tensor:
+    """Weight ``values`` by ``sample_weight`` (and a validity ``mask``) and reduce them
+    as ``reduction`` says. A mask makes the mean reductions average over valid entries."""
+    reduction = standardize_reduction(reduction)
+    values = ops.cast(values, dtype or values.dtype)
+    if sample_weight is not None:
+        sample_weight = ops.cast(_tensor(sample_weight), values.dtype)
+    if mask is not None:
+        mask = ops.cast(mask, values.dtype)
+        if reduction in ("mean", "sum_over_batch_size"):
+            # Valid entries weigh total / valid, so sum / total == sum / valid.
+            total = float(math.prod(mask.shape))
+            mask = mask * (total / (ops.sum(mask) + config.epsilon()))
+        if sample_weight is None:
+            sample_weight = mask
+        else:
+            mask, sample_weight = _weight_like(name, mask, sample_weight)
+            sample_weight = sample_weight * mask
+    if sample_weight is not None:
+        values, sample_weight = _weight_like(name, values, sample_weight)
+        values = values * sample_weight
+    # (Keras also returns an empty batch's (0,) losses unreduced; a scalar 0 is kinder
+    # to training loops.)
+    if reduction in (None, "none") or values.ndim == 0:
+        return values
+    loss = ops.sum(values)
+    if reduction == "sum":
+        return loss
+    if reduction == "mean_with_sample_weight" and sample_weight is not None:
+        divisor = ops.sum(ops.broadcast_to(sample_weight, values.shape))
+        # divide_no_nan, with a gradient that stays finite when the weights sum to 0.
+        nonzero = ops.not_equal(divisor, 0.0)
+        return ops.where(nonzero, loss / ops.where(nonzero, divisor, 1.0), 0.0)
+    count = math.prod(values.shape)
+    return loss / float(count) if count else loss  # an empty batch's mean is 0
+
+
+# -- loss classes ----------------------------------------------------------------------------
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower()
+
+
+class Loss:
+    """Base class: subclasses implement ``call(y_true, y_pred)`` returning per-sample
+    losses; ``__call__`` converts inputs to ``dtype`` (floatx by default), weights and
+    reduces them.
+
+    >>> from nerve import losses, ops
+    >>> class Cubed(losses.Loss):
+    ...     def call(self, y_true, y_pred):
+    ...         return ops.mean(ops.abs(y_true - y_pred) ** 3, axis=-1)
+    >>> float(Cubed(reduction="sum")([[0.0], [0.0]], [[1.0], [2.0]]))
+    9.0
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        reduction: str | None = "sum_over_batch_size",
+        dtype: str | None = None,
+    ):
+        self.name = name or _snake_case(type(self).__name__)
+        self.reduction = standardize_reduction(reduction)
+        self._dtype = None if dtype is None else dtypes.standardize_dtype(dtype)
+
+    @property
+    def dtype(self) -> str:
+        """The dtype of the loss's computations (floatx unless given)."""
+        return self._dtype or config.floatx()
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
+        y_pred = ops.cast(_tensor(y_pred), self.dtype)
+        y_true = _tensor(y_true)
+        if not self._integer_labels:
+            y_true = ops.cast(y_true, self.dtype)
+        losses, mask = self._call_with_mask(y_true, y_pred)
+        return reduce_weighted_values(
+            losses, sample_weight, mask, self.reduction, self.dtype, name=self.name
+        )
+
+    # Sparse losses keep integer labels; every other loss computes in ``dtype``.
+    _integer_labels = False
+
+    def _call_with_mask(self, y_true: Tensor, y_pred: Tensor) -> tuple[Tensor, Tensor | None]:
+        return self.call(y_true, y_pred), None
+
+    def call(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must implement call(y_true, y_pred).")
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "reduction": self.reduction, "dtype": self._dtype}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Loss:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class LossFunctionWrapper(Loss):
+    """A ``Loss`` from a per-sample loss function and its keyword arguments.
+
+    >>> from nerve import losses
+    >>> wrapped = losses.LossFunctionWrapper(losses.huber, delta=0.5, reduction="sum")
+    >>> float(wrapped([[0.0, 0.0]], [[0.25, 2.0]]))
+    0.453125
+    """
+
+    def __init__(
+        self,
+        fn: Callable,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = None,
+        dtype: str | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(
+            name=name or getattr(fn, "__name__", None), reduction=reduction, dtype=dtype
+        )
+        self.fn = fn
+        self._fn_kwargs = kwargs
+
+    def call(self, y_true: Tensor, y_pred: Tensor) -> Tensor:
+        y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+        return self.fn(y_true, y_pred, **self._fn_kwargs)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        if type(self) is LossFunctionWrapper:
+            config["fn"] = serialize(self.fn)
+        return {**config, **self._fn_kwargs}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Loss:
+        if cls is LossFunctionWrapper:
+            config = dict(config)
+            config["fn"] = get(config["fn"])
+        return cls(**config)
+
+
+def _wrapper(fn: Callable, default_name: str, doc: str, **defaults: Any) -> type:
+    """A ``LossFunctionWrapper`` subclass with Keras's signature:
+    ``Class(<fn kwargs with defaults>, reduction=..., name=default_name, dtype=None)``."""
+
+    def __init__(self, *args, reduction="sum_over_batch_size", name=default_name, dtype=None,
+                 **kwargs):  # fmt: skip
+        if len(args) > len(defaults):
+            raise TypeError(f"{type(self).__name__} takes at most {len(defaults)} positional "
+                            f"arguments, got {len(args)}.")  # fmt: skip
+        unknown = set(kwargs) - set(defaults)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unexpected arguments {sorted(unknown)}.")
+        fn_kwargs = {**defaults, **dict(zip(defaults, args)), **kwargs}
+        LossFunctionWrapper.__init__(
+            self, fn, reduction=reduction, name=name, dtype=dtype, **fn_kwargs
+        )
+        for key, value in fn_kwargs.items():
+            setattr(self, key, value)
+
+    return type("_Wrapper", (LossFunctionWrapper,), {"__init__": __init__, "__doc__": doc})
+
+
+def _make(class_name: str, fn: Callable, default_name: str, **defaults: Any) -> type:
+    signature = ", ".join(f"{k}={v!r}" for k, v in defaults.items())
+    doc = (
+        f"``{fn.__name__}`` as a ``Loss``: ``{class_name}({signature}"
+        f"{', ' if signature else ''}reduction='sum_over_batch_size', "
+        f"name={default_name!r}, dtype=None)``; see ``nerve.losses.{fn.__name__}``."
+    )
+    cls = _wrapper(fn, default_name, doc, **defaults)
+    cls.__name__ = cls.__qualname__ = class_name
+    cls.__module__ = __name__
+    return cls
+
+
+MeanSquaredError = _make("MeanSquaredError", mean_squared_error, "mean_squared_error")
+MeanAbsoluteError = _make("MeanAbsoluteError", mean_absolute_error, "mean_absolute_error")
+MeanAbsolutePercentageError = _make(
+    "MeanAbsolutePercentageError",
+    mean_absolute_percentage_error,
+    "mean_absolute_percentage_error",
+)
+MeanSquaredLogarithmicError = _make(
+    "MeanSquaredLogarithmicError",
+    mean_squared_logarithmic_error,
+    "mean_squared_logarithmic_error",
+)
+Huber = _make("Huber", huber, "huber_loss", delta=1.0)
+LogCosh = _make("LogCosh", log_cosh, "log_cosh")
+KLDivergence = _make("KLDivergence", kl_divergence, "kl_divergence")
+Poisson = _make("Poisson", poisson, "poisson")
+Hinge = _make("Hinge", hinge, "hinge")
+SquaredHinge = _make("SquaredHinge", squared_hinge, "squared_hinge")
+CategoricalHinge = _make("CategoricalHinge", categorical_hinge, "categorical_hinge")
+CosineSimilarity = _make("CosineSimilarity", cosine_similarity, "cosine_similarity", axis=-1)
+BinaryCrossentropy = _make(
+    "BinaryCrossentropy",
+    binary_crossentropy,
+    "binary_crossentropy",
+    from_logits=False,
+    label_smoothing=0.0,
+    axis=-1,
+)
+BinaryFocalCrossentropy = _make(
+    "BinaryFocalCrossentropy",
+    binary_focal_crossentropy,
+    "binary_focal_crossentropy",
+    apply_class_balancing=False,
+    alpha=0.25,
+    gamma=2.0,
+    from_logits=False,
+    label_smoothing=0.0,
+    axis=-1,
+)
+CategoricalCrossentropy = _make(
+    "CategoricalCrossentropy",
+    categorical_crossentropy,
+    "categorical_crossentropy",
+    from_logits=False,
+    label_smoothing=0.0,
+    axis=-1,
+)
+CategoricalFocalCrossentropy = _make(
+    "CategoricalFocalCrossentropy",
+    categorical_focal_crossentropy,
+    "categorical_focal_crossentropy",
+    alpha=0.25,
+    gamma=2.0,
+    from_logits=False,
+    label_smoothing=0.0,
+    axis=-1,
+)
+_SparseBase = _make(
+    "SparseCategoricalCrossentropy",
+    sparse_categorical_crossentropy,
+    "sparse_categorical_crossentropy",
+    from_logits=False,
+    ignore_class=None,
+    axis=-1,
+)
+
+
+class SparseCategoricalCrossentropy(_SparseBase):
+    __doc__ = _SparseBase.__doc__ + (
+        " Entries labelled ``ignore_class`` weigh 0 and are left out of the mean reductions."
+    )
+    _integer_labels = True
+
+    def _call_with_mask(self, y_true, y_pred):
+        kw = self._fn_kwargs
+        return _sparse_with_mask(y_true, y_pred, kw["from_logits"], kw["ignore_class"], kw["axis"])
+
+
+# -- get / serialize / deserialize -----------------------------------------------------------
+
+_CLASSES = {
+    cls.__name__: cls
+    for cls in (
+        Loss, LossFunctionWrapper, MeanSquaredError, MeanAbsoluteError,
+        MeanAbsolutePercentageError, MeanSquaredLogarithmicError, Huber, LogCosh, KLDivergence,
+        Poisson, Hinge, SquaredHinge, CategoricalHinge, CosineSimilarity, BinaryCrossentropy,
+        BinaryFocalCrossentropy, CategoricalCrossentropy, CategoricalFocalCrossentropy,
+        SparseCategoricalCrossentropy,
+    )
+}  # fmt: skip
+_FUNCTIONS = {
+    fn.__name__: fn
+    for fn in (
+        mean_squared_error, mean_absolute_error, mean_absolute_percentage_error,
+        mean_squared_logarithmic_error, huber, log_cosh, kl_divergence, poisson, hinge,
+        squared_hinge, categorical_hinge, cosine_similarity, binary_crossentropy,
+        binary_focal_crossentropy, categorical_crossentropy, categorical_focal_crossentropy,
+        sparse_categorical_crossentropy,
+    )
+}  # fmt: skip
+_ALIASES = {
+    "mse": mse, "MSE": mse, "mae": mae, "MAE": mae, "mape": mape, "MAPE": mape,
+    "msle": msle, "MSLE": msle, "kld": kld, "KLD": kld, "kullback_leibler_divergence": kld,
+    "logcosh": log_cosh, "bce": bce, "BCE": bce,
+}  # fmt: skip
+_BY_NAME: dict[str, Any] = {**_CLASSES, **_FUNCTIONS, **_ALIASES}
+
+
+def serialize(loss: Loss | Callable | None) -> dict | str | None:
+    """``{"class_name", "config"}`` for a ``Loss``; the name of a built-in loss function;
+    ``None`` for ``None`` (``deserialize`` and ``get`` invert all three)."""
+    if loss is None:
+        return None
+    if isinstance(loss, Loss):
+        return {"class_name": type(loss).__name__, "config": loss.get_config()}
+    name = getattr(loss, "__name__", None)
+    if name is None:
+        raise ValueError(f"Cannot serialize loss {loss!r}: it is neither a Loss nor named.")
+    return name
+
+
+def deserialize(config: dict | str | None) -> Loss | Callable | None:
+    """The loss described by ``serialize``'s output (a config dict, a name or ``None``)."""
+    if config is None:
+        return None
+    if isinstance(config, str):
+        if config in _BY_NAME:
+            return _BY_NAME[config]
+    elif isinstance(config, dict) and config.get("class_name") in _CLASSES:
+        return _CLASSES[config["class_name"]].from_config(config.get("config", {}))
+    raise ValueError(
+        f"Unknown loss {config!r}. Expected a config dict from `serialize` or one of: "
+        f"{', '.join(sorted(_BY_NAME))}."
+    )
+
+
+def get(identifier: Any) -> Loss | Callable | None:
+    """A loss from a name (a function's, e.g. ``"mse"``; or a class's, e.g.
+    ``"MeanSquaredError"``, which is instantiated), a config dict, a ``Loss`` or a
+    callable (returned as is), or ``None``."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, (str, dict)):
+        identifier = deserialize(identifier)
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"Could not interpret loss identifier: {identifier!r}.")
+
+
+__all__ = [
+    *_CLASSES, *_FUNCTIONS,
+    "BCE", "KLD", "MAE", "MAPE", "MSE", "MSLE", "REDUCTIONS", "bce", "deserialize", "get",
+    "kld", "kullback_leibler_divergence", "l2_normalize", "logcosh", "mae", "mape", "mse",
+    "msle", "reduce_weighted_values", "serialize", "squeeze_or_expand_to_same_rank",
+    "standardize_reduction",
+]  # fmt: skip

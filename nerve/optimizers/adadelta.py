@@ -1,0 +1,59 @@
+"""Adadelta."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nerve import ops
+from nerve.optimizers.base import Optimizer
+
+
+class Adadelta(Optimizer):
+    """Adadelta, as Keras 3's ``Adadelta`` (same rule as ``torch.optim.Adadelta``):
+    ``acc_g = rho * acc_g + (1 - rho) * g**2``,
+    ``delta = -sqrt(acc_d + eps) / sqrt(acc_g + eps) * g``,
+    ``acc_d = rho * acc_d + (1 - rho) * delta**2``, ``w += lr * delta``.
+    Other keyword arguments are ``Optimizer``'s.
+
+    >>> import nerve
+    >>> w = nerve.Variable([1.0])
+    >>> Adadelta(learning_rate=1.0, rho=0.0, epsilon=1.0).apply([nerve.ops.ones((1,))], [w])
+    >>> w.numpy().round(5)
+    array([0.29289], dtype=float32)
+    """
+
+    def __init__(
+        self,
+        learning_rate: Any = 0.001,
+        rho: float = 0.95,
+        epsilon: float = 1e-7,
+        name: str = "adadelta",
+        **kwargs: Any,
+    ):
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        self.rho = rho
+        self.epsilon = epsilon
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self._accumulated_grads = self.add_optimizer_variables(variables, "accumulated_grad")
+        self._accumulated_deltas = self.add_optimizer_variables(variables, "accumulated_delta_var")
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = ops.cast(learning_rate, variable.dtype)
+        index = self._get_variable_index(variable)
+        acc_grad, acc_delta = self._accumulated_grads[index], self._accumulated_deltas[index]
+        rho = self.rho
+
+        def rms(x):
+            return ops.sqrt(ops.add(x, self.epsilon))
+
+        self.assign(acc_grad, ops.add(acc_grad * rho, ops.square(gradient) * (1 - rho)))
+        delta = ops.negative(ops.divide(ops.multiply(rms(acc_delta), gradient), rms(acc_grad)))
+        self.assign(acc_delta, ops.add(acc_delta * rho, ops.square(delta) * (1 - rho)))
+        self.assign_add(variable, ops.multiply(delta, lr))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
