@@ -63,6 +63,11 @@ class Backend(abc.ABC):
     def has_kernel(self, name: str) -> bool:
         return name in self._kernels
 
+    def supports_out(self, name: str) -> bool:
+        """Whether kernel ``name`` accepts ``out=`` (writes its result into a given
+        array). Array-module ufuncs do (they have ``nout``); wrappers may not."""
+        return hasattr(self.kernel(name), "nout")
+
     @property
     def kernel_names(self) -> frozenset:
         return frozenset(self._kernels)

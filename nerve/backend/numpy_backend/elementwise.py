@@ -89,11 +89,13 @@ def _quiet(xp, fn):
     if errstate is None:
         return fn
 
-    def kernel(*args):
+    def kernel(*args, **kwargs):
         with errstate(all="ignore"):
-            return fn(*args)
+            return fn(*args, **kwargs)
 
     kernel.__name__ = getattr(fn, "__name__", "kernel")
+    if hasattr(fn, "nout"):
+        kernel.nout = fn.nout  # still a ufunc underneath: accepts out=
     return kernel
 
 

@@ -88,7 +88,7 @@ def out_capable_step(prim, params, backend: Backend) -> bool:
     """Whether the executor may call ``prim``'s kernel with ``out=``."""
     if prim.name not in OUT_PRIMITIVES or params:
         return False
-    return hasattr(backend.kernel(prim.kernel), "nout")  # a ufunc (NumPy and CuPy); not a wrapper
+    return backend.supports_out(prim.kernel)
 
 
 def out_capable(node: Node, backend: Backend) -> bool:
