@@ -222,7 +222,7 @@ def test_non_integer_axis_names_the_op():
 
 
 def test_shape_rule_rejects_mixed_dtypes():
-    rule = PRIMITIVES["add"].abstract_eval
+    rule = PRIMITIVES["add"].output_avals
     with pytest.raises(DTypeError, match=r"add: operands must share one dtype, got int32, float32"):
         rule(Aval((2,), "int32"), Aval((2,), "float32"))
 

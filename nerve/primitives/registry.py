@@ -92,7 +92,7 @@ class Primitive:
         """Apply the primitive to tensors ``args`` under the current interpreter."""
         return _interpreter[-1](self, args, params)
 
-    def abstract_eval(self, *avals: Aval, **params: Any) -> Aval | tuple[Aval, ...]:
+    def output_avals(self, *avals: Aval, **params: Any) -> Aval | tuple[Aval, ...]:
         """Output aval(s) for input avals, by the shape rule."""
         return self.shape_rule(*avals, **params)
 
