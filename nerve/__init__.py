@@ -12,7 +12,9 @@ Keras-style API, on NumPy (and CuPy on NVIDIA GPUs).
 
 from nerve import (
     activations,
+    callbacks,
     constraints,
+    datasets,
     initializers,
     layers,
     losses,
@@ -21,6 +23,8 @@ from nerve import (
     optimizers,
     random,
     regularizers,
+    saving,
+    utils,
 )
 from nerve import autodiff as _autodiff  # installs the eager interpreter
 from nerve.autodiff import GradientTape, custom_gradient, grad, stop_recording, value_and_grad
@@ -28,6 +32,8 @@ from nerve.backend import device
 from nerve.core import config
 from nerve.core.dtypes import result_type, standardize_dtype
 from nerve.graph import Function, TensorSpec, function, init_scope
+from nerve.layers.input_layer import Input
+from nerve.models import Model, Sequential
 from nerve.tensor import Tensor, Variable
 
 __version__ = "0.1.0"
@@ -35,13 +41,18 @@ __version__ = "0.1.0"
 __all__ = [
     "Function",
     "GradientTape",
+    "Input",
+    "Model",
+    "Sequential",
     "Tensor",
     "TensorSpec",
     "Variable",
     "activations",
+    "callbacks",
     "config",
     "constraints",
     "custom_gradient",
+    "datasets",
     "device",
     "function",
     "grad",
@@ -55,8 +66,10 @@ __all__ = [
     "random",
     "regularizers",
     "result_type",
+    "saving",
     "standardize_dtype",
     "stop_recording",
+    "utils",
     "value_and_grad",
 ]
 

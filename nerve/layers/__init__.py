@@ -11,6 +11,7 @@ from nerve.layers.core import (
     Rescaling,
     Reshape,
 )
+from nerve.layers.input_layer import InputLayer
 
 __all__ = [
     "Activation",
@@ -19,6 +20,7 @@ __all__ = [
     "Dropout",
     "Flatten",
     "Identity",
+    "InputLayer",
     "Lambda",
     "Layer",
     "Rescaling",

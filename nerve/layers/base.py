@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import inspect
 import re
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from nerve.core import config as nerve_config
 from nerve.core import dtypes, tree
 from nerve.core.errors import NerveError, ShapeError, with_location
 from nerve.graph.trace import init_scope
+from nerve.layers.symbolic import any_symbolic, symbolic_call
 from nerve.tensor import Tensor, Variable
 
 _name_counts: dict[str, int] = {}
@@ -88,6 +90,23 @@ class DTypePolicy:
 class Layer:
     """Base class of all layers; see the module docstring."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # As in Keras, calling build() directly marks the layer built, so its first call
+        # doesn't build (and create weights) a second time.
+        build = cls.__dict__.get("build")
+        if build is not None and not getattr(build, "_marks_built", False):
+
+            @functools.wraps(build)
+            def marking_build(self: Layer, *args: Any, **kw: Any) -> None:
+                build(self, *args, **kw)
+                self.built = True
+                if self._build_shapes is None and args:
+                    self._build_shapes = args[0]
+
+            marking_build._marks_built = True  # type: ignore[attr-defined]
+            cls.build = marking_build
+
     def __init__(
         self,
         *,
@@ -102,6 +121,9 @@ class Layer:
         self._declared_input_shape = kwargs.pop("input_shape", None)
         if "input_dim" in kwargs:
             self._declared_input_shape = (kwargs.pop("input_dim"),)
+        kwargs.pop("shared_object_id", None)  # Keras config bookkeeping, no meaning here
+        if isinstance(dtype, dict):  # a serialized Keras DTypePolicy
+            dtype = dtype.get("config", {}).get("name")
         if kwargs:
             raise TypeError(
                 f"{type(self).__name__} got unexpected keyword arguments: {sorted(kwargs)}."
@@ -301,6 +323,9 @@ class Layer:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not args:
             raise TypeError(f"Layer {self.name!r} was called without inputs.")
+        if any_symbolic((args, kwargs)):
+            # Functional API: record a node between symbolic tensors, compute nothing.
+            return symbolic_call(self, args, kwargs)
         inputs, rest = _to_tensors(args[0]), args[1:]
         if "training" in self._call_signature.parameters:
             if kwargs.get("training") is None:

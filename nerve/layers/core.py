@@ -37,9 +37,12 @@ class Dense(Layer):
         activity_regularizer: Any = None,
         kernel_constraint: Any = None,
         bias_constraint: Any = None,
+        quantization_config: Any = None,
         **kwargs: Any,
     ):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        if quantization_config is not None:
+            raise NotImplementedError("Dense: quantization is not supported yet.")
         if int(units) <= 0:
             raise ValueError(f"Dense: units must be a positive integer, got {units!r}.")
         self.units = int(units)

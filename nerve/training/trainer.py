@@ -1,7 +1,762 @@
-"""``Trainer``: compile / fit / evaluate / predict, mixed into ``nerve.Model``."""
+"""``Trainer``: compile / fit / evaluate / predict, mixed into ``nerve.Model``.
+
+``Trainer`` relies only on the Layer API of the class it is mixed into: calling
+``self(x, training=...)``, ``trainable_variables``, ``non_trainable_variables``,
+``losses`` and ``name``. It follows Keras 3's ``Trainer``:
+
+* ``compile(optimizer, loss, loss_weights, metrics, weighted_metrics, run_eagerly, ...)``
+  resolves names through ``nerve.optimizers.get``, ``nerve.losses.get`` and
+  ``nerve.metrics.get_metric``;
+* ``fit``/``evaluate``/``predict`` drive ``train_step``/``test_step``/``predict_step``
+  (overridable, as in Keras's "Customizing what happens in fit") with callbacks;
+* each step runs as a compiled graph (``nerve.function``) unless ``run_eagerly=True``.
+
+Compiled steps and the last batch: ``nerve.function`` specializes on shapes, so the
+loop pads a short last batch up to the full batch size and passes a mask (see
+``nerve.training.data_adapters``). ``compute_loss`` and ``compute_metrics`` weigh padded
+rows by 0 and rescale mean reductions, so results equal Keras's on the unpadded batch;
+``predict`` drops padded rows. Padding is used only with the built-in
+``train_step``/``test_step`` (a custom step may compute its loss or metrics by hand, so
+it gets the real short batch, at the cost of one more trace). Caveat: layers that mix
+rows of a batch (e.g. batch normalization in training) see the padded rows.
+
+Compilation time (tracing + optimizing + the first run of each compiled step) is
+measured apart from step time: ``model.compile_time`` (``{"train", "test",
+"predict"}`` seconds), ``history.params["compile_time"]``, and a ``compile_time`` entry
+in the logs of the batch that compiled (so the progress bar can show it).
+
+>>> import numpy as np
+>>> import nerve
+>>> from nerve import layers
+>>> from nerve.utils import set_random_seed
+>>> class TinyModel(Trainer, layers.Layer):
+...     def __init__(self):
+...         super().__init__()
+...         self.dense = layers.Dense(1)
+...     def call(self, x):
+...         return self.dense(x)
+>>> set_random_seed(0)
+>>> model = TinyModel()
+>>> model.compile(optimizer="sgd", loss="mse")
+>>> x = np.random.rand(64, 3).astype("float32"); y = x.sum(axis=1, keepdims=True)
+>>> history = model.fit(x, y, epochs=3, batch_size=16, verbose=0)
+>>> history.history["loss"][-1] < history.history["loss"][0]
+True
+>>> model.predict(x[:5], verbose=0).shape
+(5, 1)
+"""
 
 from __future__ import annotations
 
+import time
+import warnings
+from typing import Any
+
+from nerve import metrics as metrics_module
+from nerve import ops
+from nerve import optimizers as optimizers_module
+from nerve.autodiff import GradientTape
+from nerve.core import tree
+from nerve.graph import function as nerve_function
+from nerve.metrics.base import Metric
+from nerve.tensor import Tensor
+from nerve.training import data_adapters
+from nerve.training.compile_utils import CompileLoss, CompileMetrics
+from nerve.training.data_adapters import (
+    pack_x_y_sample_weight,
+    unpack_x_y_sample_weight,
+)
+
+__all__ = ["Trainer"]
+
+
+def _callbacks_module():
+    """``nerve.callbacks`` when it is importable, else the minimal fallback below."""
+    try:
+        from nerve import callbacks
+
+        callbacks.CallbackList  # noqa: B018  (exists once the callbacks package lands)
+        callbacks.History  # noqa: B018
+        return callbacks
+    except (ImportError, AttributeError):
+        return _fallback_callbacks
+
+
+class _FallbackHistory:
+    """Records epoch logs (used only until ``nerve.callbacks`` exists)."""
+
+    def __init__(self):
+        self.history: dict[str, list] = {}
+        self.epoch: list[int] = []
+        self.params: dict = {}
+        self.model = None
+
+    def set_model(self, model):
+        self.model = model
+
+    def set_params(self, params):
+        self.params = params
+
+    def __getattr__(self, name):
+        if name.startswith("on_"):
+            return lambda *args, **kwargs: None
+        raise AttributeError(name)
+
+    def on_train_begin(self, logs=None):
+        self.epoch = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(value)
+        self.model.history = self
+
+
+class _FallbackCallbackList:
+    """Calls each callback's hooks in order (the Keras 3 protocol, no progress bar)."""
+
+    def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None, **params):
+        self.callbacks = list(callbacks or [])
+        if add_history and not any(isinstance(c, _FallbackHistory) for c in self.callbacks):
+            self.callbacks.append(_FallbackHistory())
+        self.params = params
+        for callback in self.callbacks:
+            if hasattr(callback, "set_model"):
+                callback.set_model(model)
+            if hasattr(callback, "set_params"):
+                callback.set_params(params)
+
+    def __getattr__(self, name):
+        if not name.startswith("on_"):
+            raise AttributeError(name)
+
+        def hook(*args, **kwargs):
+            for callback in self.callbacks:
+                method = getattr(callback, name, None)
+                if method is not None:
+                    method(*args, **kwargs)
+
+        return hook
+
+
+class _FallbackModule:
+    CallbackList = _FallbackCallbackList
+    History = _FallbackHistory
+
+
+_fallback_callbacks = _FallbackModule()
+
+
+def _to_python(logs: dict) -> dict:
+    """Scalar tensors -> Python floats, nested dicts (a container's results) flattened,
+    for callbacks and history (Keras's ``pythonify_logs``)."""
+    out = {}
+    for key, value in logs.items():
+        if isinstance(value, dict):
+            out.update(_to_python(value))
+            continue
+        if isinstance(value, Tensor) and value.ndim == 0:
+            value = float(value)
+        out[key] = value
+    return out
+
+
+def _to_tensors(structure: Any) -> Any:
+    return tree.map_structure(lambda a: None if a is None else ops.convert_to_tensor(a), structure)
+
+
+def _first_dim(structure: Any) -> int:
+    for leaf in tree.flatten(structure)[0]:
+        if leaf is not None and getattr(leaf, "ndim", 0):
+            return int(leaf.shape[0])
+    return 1
+
+
+def _overrides(instance: Any, *names: str) -> bool:
+    return any(getattr(type(instance), name) is not getattr(Trainer, name) for name in names)
+
 
 class Trainer:
-    """Placeholder until the training loop lands; ``Model`` inherits from it."""
+    """The training API of ``nerve.Model``; see the module docstring."""
+
+    # Defaults as class attributes: Model's __init__ need not call Trainer.__init__.
+    compiled = False
+    optimizer = None
+    loss = None
+    run_eagerly = False
+    jit_compile = "auto"
+    steps_per_execution = 1
+    auto_scale_loss = True
+    stop_training = False
+    train_function = None
+    test_function = None
+    predict_function = None
+    data_adapter = None
+    _compile_loss = None
+    _compile_metrics = None
+    _loss_tracker = None
+    _padding_mask = None
+    _initial_epoch = None
+
+    # -- resumption (the BackupAndRestore protocol) -------------------------------------
+    def _data_position(self) -> dict | None:
+        """Where the training data stands (epoch, step, shuffle seed), for backups."""
+        adapter = getattr(self, "data_adapter", None)
+        return None if adapter is None else adapter.state()
+
+    def _restore_data_position(self, state: dict) -> None:
+        self.data_adapter_state = dict(state)
+
+    @staticmethod
+    def _resume_position(callback_list: Any) -> tuple[int | None, int]:
+        for callback in getattr(callback_list, "callbacks", []):
+            epoch = getattr(callback, "_resume_epoch", None)
+            if epoch is not None:
+                return int(epoch), int(getattr(callback, "_resume_step", None) or 0)
+        return None, 0
+
+    # -- compile ------------------------------------------------------------------------
+    def compile(
+        self,
+        optimizer: Any = "rmsprop",
+        loss: Any = None,
+        loss_weights: Any = None,
+        metrics: Any = None,
+        weighted_metrics: Any = None,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+        jit_compile: Any = "auto",
+        auto_scale_loss: bool = True,
+    ) -> None:
+        """Configure training: optimizer, loss(es) with weights, and metrics.
+
+        ``loss``/``metrics`` may be one entry, a list (one per output) or a dict keyed
+        by output name. ``jit_compile`` is accepted for compatibility (steps are always
+        graph-compiled unless ``run_eagerly``); ``steps_per_execution`` is recorded but
+        each step runs as its own graph call.
+        """
+        self.optimizer = optimizers_module.get(optimizer)
+        self.loss = loss
+        output_names = getattr(self, "output_names", None)
+        self._compile_loss = (
+            CompileLoss(loss, loss_weights, output_names) if loss is not None else None
+        )
+        if metrics is not None or weighted_metrics is not None:
+            self._compile_metrics = CompileMetrics(metrics, weighted_metrics, loss, output_names)
+        else:
+            self._compile_metrics = None
+        self._loss_tracker = metrics_module.Mean(name="loss")
+        self.run_eagerly = bool(run_eagerly)
+        self.steps_per_execution = int(steps_per_execution)
+        self.jit_compile = jit_compile
+        self.auto_scale_loss = auto_scale_loss
+        self.compiled = True
+        self.compile_time = _zero_times()
+        self._compile_config = {
+            "optimizer": optimizer,
+            "loss": loss,
+            "loss_weights": loss_weights,
+            "metrics": metrics,
+            "weighted_metrics": weighted_metrics,
+            "run_eagerly": run_eagerly,
+            "steps_per_execution": steps_per_execution,
+            "jit_compile": jit_compile,
+            "auto_scale_loss": auto_scale_loss,
+        }
+        self.train_function = self.test_function = self.predict_function = None
+
+    def get_compile_config(self) -> dict | None:
+        """The arguments of the last ``compile`` call (for saving)."""
+        return getattr(self, "_compile_config", None)
+
+    def compile_from_config(self, config: dict) -> None:
+        self.compile(**config)
+
+    def _assert_compiled(self, method: str) -> None:
+        if not self.compiled:
+            raise ValueError(
+                f"You must call `compile()` before calling `{method}()` on model "
+                f"{getattr(self, 'name', type(self).__name__)!r}."
+            )
+
+    @property
+    def gradient_accumulation_steps(self) -> int | None:
+        """From the optimizer (``Optimizer(gradient_accumulation_steps=...)``)."""
+        return getattr(self.optimizer, "gradient_accumulation_steps", None)
+
+    # -- metrics ------------------------------------------------------------------------
+    @property
+    def metrics(self) -> list[Metric]:
+        """The loss tracker ("loss") first, then per-output losses, compiled metrics and
+        metrics assigned as attributes of the model."""
+        out: list[Metric] = []
+        if self._loss_tracker is not None:
+            out.append(self._loss_tracker)
+        if self._compile_loss is not None:
+            out.extend(self._compile_loss.metrics)
+        if self._compile_metrics is not None:
+            out.append(self._compile_metrics)  # one entry, result() a dict (as Keras 3)
+        for value in vars(self).values():
+            if isinstance(value, Metric) and not any(value is m for m in out):
+                out.append(value)
+        return out
+
+    @property
+    def metrics_names(self) -> list[str]:
+        """Names as they appear in logs (the compiled metrics' own names once built)."""
+        names = []
+        for metric in self.metrics:
+            if isinstance(metric, CompileMetrics) and metric.built:
+                names.extend(m.name for m in metric.metrics)
+            else:
+                names.append(metric.name)
+        return names
+
+    @property
+    def metrics_variables(self) -> list:
+        return [v for m in self.metrics for v in m.variables]
+
+    def reset_metrics(self) -> None:
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def get_metrics_result(self) -> dict:
+        """``{name: result}`` of every metric (dict results are merged in)."""
+        logs = {}
+        for metric in self.metrics:
+            result = metric.result()
+            if isinstance(result, dict):
+                logs.update(result)
+            else:
+                logs[metric.name] = result
+        return logs
+
+    # -- the steps ----------------------------------------------------------------------
+    def compute_loss(
+        self,
+        x: Any = None,
+        y: Any = None,
+        y_pred: Any = None,
+        sample_weight: Any = None,
+        training: bool = True,
+    ) -> Tensor:
+        """The compiled loss(es) plus the model's ``losses`` (regularization)."""
+        total = None
+        if self._compile_loss is not None and y is not None:
+            total = self._compile_loss(y, y_pred, sample_weight, mask=self._padding_mask)
+        extra = self.losses
+        if extra:
+            regularization = ops.sum(ops.stack([ops.cast(v, "float32") for v in extra]))
+            total = regularization if total is None else total + regularization
+        if total is None:
+            return ops.convert_to_tensor(0.0)
+        return total
+
+    def compute_metrics(self, x: Any, y: Any, y_pred: Any, sample_weight: Any = None) -> dict:
+        """Update the compiled metrics with this batch; return ``get_metrics_result()``."""
+        if self._compile_metrics is not None and y is not None:
+            self._compile_metrics.update_state(y, y_pred, sample_weight, mask=self._padding_mask)
+        return self.get_metrics_result()
+
+    def _update_loss_tracker(self, loss: Tensor, x: Any) -> None:
+        if self._loss_tracker is None:
+            return
+        # Weighted by the (real) batch size, so the epoch value is the per-sample mean.
+        count = ops.sum(self._padding_mask) if self._padding_mask is not None else _first_dim(x)
+        self._loss_tracker.update_state(loss, sample_weight=count)
+
+    def train_step(self, data: Any) -> dict:
+        """One gradient step on ``data`` (``(x, y[, sample_weight])``); returns logs."""
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        trainable = self.trainable_variables
+        with GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+            scaled = loss
+            if self.auto_scale_loss and self.optimizer is not None:
+                scaled = self.optimizer.scale_loss(loss)
+        self._update_loss_tracker(loss, x)
+        trainable = self.trainable_variables  # the first call may have built the model
+        if trainable:
+            grads = tape.gradient(scaled, trainable)
+            self.optimizer.apply(grads, trainable)
+        else:
+            warnings.warn(
+                "The model has no trainable weights; train_step skips the update.",
+                stacklevel=2,
+            )
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def test_step(self, data: Any) -> dict:
+        """Loss and metrics on ``data`` in inference mode; returns logs."""
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        y_pred = self(x, training=False)
+        loss = self.compute_loss(
+            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False
+        )
+        self._update_loss_tracker(loss, x)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def predict_step(self, data: Any) -> Any:
+        """The model's outputs for the ``x`` of ``data``, in inference mode."""
+        x, _, _ = unpack_x_y_sample_weight(data)
+        return self(x, training=False)
+
+    # -- step functions -----------------------------------------------------------------
+    def _run_step(self, step: Any, data: Any, mask: Any) -> Any:
+        # The padding mask reaches compute_loss/compute_metrics through the model, so the
+        # train_step(data) signature stays Keras's.
+        self._padding_mask = mask
+        try:
+            return step(data)
+        finally:
+            self._padding_mask = None
+
+    def _make_function(self, kind: str) -> Any:
+        step = getattr(self, f"{kind}_step")
+
+        def run(data, mask):
+            return self._run_step(step, data, mask)
+
+        run.__name__ = f"{kind}_function"
+        if self.run_eagerly:
+
+            def eager(data, mask):
+                return run(_to_tensors(data), None if mask is None else ops.convert_to_tensor(mask))
+
+            return eager
+        return nerve_function(run)
+
+    def make_train_function(self, force: bool = False) -> Any:
+        if self.train_function is None or force:
+            self.train_function = self._make_function("train")
+        return self.train_function
+
+    def make_test_function(self, force: bool = False) -> Any:
+        if self.test_function is None or force:
+            self.test_function = self._make_function("test")
+        return self.test_function
+
+    def make_predict_function(self, force: bool = False) -> Any:
+        if self.predict_function is None or force:
+            self.predict_function = self._make_function("predict")
+        return self.predict_function
+
+    def _pads(self, kind: str) -> bool:
+        """Pad short batches only when the built-in step (which honours the mask) runs."""
+        if kind == "train":
+            return not _overrides(self, "train_step", "compute_loss", "compute_metrics")
+        if kind == "test":
+            return not _overrides(self, "test_step", "compute_loss", "compute_metrics")
+        return True
+
+    def _call(self, kind: str, function: Any, data: Any, mask: Any) -> Any:
+        """Run one step; time it apart when it traced (compiled) a new graph."""
+        traces = getattr(function, "trace_count", None)
+        start = time.perf_counter()
+        result = function(data, mask)
+        if traces is not None and function.trace_count != traces:
+            elapsed = time.perf_counter() - start
+            times = self.__dict__.setdefault("compile_time", _zero_times())
+            times[kind] = times.get(kind, 0.0) + elapsed
+            self._last_compile_time = elapsed
+        else:
+            self._last_compile_time = None
+        return result
+
+    def _prepare_training(self) -> None:
+        """Build the optimizer eagerly when the model's weights already exist (otherwise
+        ``init_scope`` lets the first traced step create them)."""
+        trainable = self.trainable_variables
+        if self.optimizer is not None and trainable and not self.optimizer.built:
+            self.optimizer.build(trainable)
+
+    # -- callbacks ------------------------------------------------------------------------
+    def _callback_list(
+        self, callbacks: Any, verbose: Any, epochs: int, steps: int | None, history: bool
+    ) -> Any:
+        module = _callbacks_module()
+        if isinstance(callbacks, module.CallbackList):
+            return callbacks
+        verbose = 1 if verbose == "auto" else verbose
+        return module.CallbackList(
+            callbacks,
+            add_history=history,
+            add_progbar=verbose != 0,
+            model=self,
+            verbose=verbose,
+            epochs=epochs,
+            steps=steps,
+        )
+
+    # -- fit ------------------------------------------------------------------------------
+    def fit(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        epochs: int = 1,
+        verbose: Any = "auto",
+        callbacks: Any = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        shuffle: bool = True,
+        class_weight: dict | None = None,
+        sample_weight: Any = None,
+        initial_epoch: int = 0,
+        steps_per_epoch: int | None = None,
+        validation_steps: int | None = None,
+        validation_batch_size: int | None = None,
+        validation_freq: int = 1,
+    ) -> Any:
+        """Train for ``epochs`` epochs; returns the ``History``. See Keras's ``Model.fit``."""
+        self._assert_compiled("fit")
+        if validation_split and validation_data is None:
+            if isinstance(x, data_adapters.PyDataset) or data_adapters._is_generator(x):
+                raise ValueError(
+                    "validation_split is only supported for array or tensor inputs; pass "
+                    "validation_data for generators and PyDatasets."
+                )
+            (x, y, sample_weight), validation_data = data_adapters.train_validation_split(
+                (x, y, sample_weight), validation_split
+            )
+        adapter = data_adapters.get_data_adapter(
+            x,
+            y,
+            sample_weight,
+            batch_size,
+            steps_per_epoch,
+            shuffle,
+            class_weight,
+            pad=self._pads("train"),
+        )
+        self.data_adapter = adapter
+        val_adapter = None
+        if validation_data is not None:
+            val_adapter = self._validation_adapter(
+                validation_data, validation_batch_size or batch_size, validation_steps
+            )
+
+        callback_list = self._callback_list(
+            callbacks, verbose, epochs, adapter.num_batches, history=True
+        )
+        self.stop_training = False
+        self._prepare_training()
+        train_function = self.make_train_function()
+        self._initial_epoch = None
+        self.data_adapter_state = None
+        callback_list.on_train_begin()
+        # A callback (BackupAndRestore, see its module docstring) may say where to resume:
+        # the epoch and step reached, and the data order (adapter state) of that epoch.
+        resume_epoch, resume_step = self._resume_position(callback_list)
+        if resume_epoch is not None:
+            initial_epoch = resume_epoch
+            state = self.data_adapter_state or adapter.state()
+            adapter.restore({**state, "epoch": resume_epoch, "step": resume_step})
+        elif self._initial_epoch:
+            initial_epoch = int(self._initial_epoch)
+
+        epoch_logs: dict = {}
+        training_logs = None
+        for epoch in range(initial_epoch, epochs):
+            self.reset_metrics()
+            callback_list.on_epoch_begin(epoch)
+            logs = None
+            step = resume_step if epoch == initial_epoch and resume_epoch is not None else 0
+            # Resumed after the epoch's last step: only its end (validation) remains.
+            finished = adapter.num_batches is not None and step >= adapter.num_batches
+            if finished:
+                logs = {}
+            for data, mask in adapter.epoch_batches(epoch):
+                callback_list.on_train_batch_begin(step)
+                logs = _to_python(self._call("train", train_function, data, mask))
+                if self._last_compile_time is not None:
+                    logs["compile_time"] = self._last_compile_time
+                callback_list.on_train_batch_end(step, logs)
+                step += 1
+                if self.stop_training:
+                    break
+            if logs is None:
+                warnings.warn(
+                    "fit: the input ran out of data (a generator without enough batches "
+                    f"for epoch {epoch}); stopping training. Pass steps_per_epoch, or a "
+                    "PyDataset, to train for several epochs.",
+                    stacklevel=2,
+                )
+                break
+            epoch_logs = _to_python(self.get_metrics_result())
+            if val_adapter is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._evaluate_adapter(val_adapter, callback_list)
+                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            callback_list.on_epoch_end(epoch, epoch_logs)
+            training_logs = epoch_logs
+            if self.stop_training:
+                break
+        if self.optimizer is not None and getattr(self.optimizer, "use_ema", False):
+            self.optimizer.finalize_variable_values(self.trainable_variables)
+        callback_list.on_train_end(logs=training_logs)
+        history = self._find_history(callback_list)
+        if history is not None:
+            history.params = dict(getattr(history, "params", None) or {})
+            history.params["compile_time"] = dict(self.__dict__.get("compile_time", {}))
+        return history
+
+    def _find_history(self, callback_list: Any) -> Any:
+        module = _callbacks_module()
+        for callback in getattr(callback_list, "callbacks", []):
+            if isinstance(callback, module.History):
+                self.history = callback
+                return callback
+        return getattr(self, "history", None)
+
+    def _validation_adapter(self, validation_data: Any, batch_size: Any, steps: Any) -> Any:
+        if isinstance(validation_data, data_adapters.PyDataset) or data_adapters._is_generator(
+            validation_data
+        ):
+            return data_adapters.get_data_adapter(
+                validation_data, steps=steps, pad=self._pads("test")
+            )
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError(
+                "validation_data must be (x_val, y_val), (x_val, y_val, val_sample_weight), "
+                f"a generator or a PyDataset; received {type(validation_data).__name__}."
+            )
+        x, y, sample_weight = unpack_x_y_sample_weight(tuple(validation_data))
+        return data_adapters.get_data_adapter(
+            x, y, sample_weight, batch_size, steps, shuffle=False, pad=self._pads("test")
+        )
+
+    # -- evaluate -------------------------------------------------------------------------
+    def evaluate(
+        self,
+        x: Any = None,
+        y: Any = None,
+        batch_size: int | None = None,
+        verbose: Any = "auto",
+        sample_weight: Any = None,
+        steps: int | None = None,
+        callbacks: Any = None,
+        return_dict: bool = False,
+    ) -> Any:
+        """Loss and metrics on the data: a scalar, a list (``metrics_names`` order) or,
+        with ``return_dict``, a dict."""
+        self._assert_compiled("evaluate")
+        adapter = data_adapters.get_data_adapter(
+            x, y, sample_weight, batch_size, steps, shuffle=False, pad=self._pads("test")
+        )
+        callback_list = self._callback_list(
+            callbacks, verbose, 1, adapter.num_batches, history=False
+        )
+        logs = self._evaluate_adapter(adapter, callback_list)
+        return logs if return_dict else _flatten_logs(logs)
+
+    def _evaluate_adapter(self, adapter: Any, callback_list: Any) -> dict:
+        test_function = self.make_test_function()
+        self.reset_metrics()
+        callback_list.on_test_begin()
+        logs: dict = {}
+        for step, (data, mask) in enumerate(adapter.epoch_batches(0)):
+            callback_list.on_test_batch_begin(step)
+            logs = _to_python(self._call("test", test_function, data, mask))
+            callback_list.on_test_batch_end(step, logs)
+        logs = _to_python(self.get_metrics_result()) if logs else logs
+        callback_list.on_test_end(logs)
+        return logs
+
+    # -- predict --------------------------------------------------------------------------
+    def predict(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        verbose: Any = "auto",
+        steps: int | None = None,
+        callbacks: Any = None,
+    ) -> Any:
+        """The model's outputs on ``x`` as NumPy arrays (batches concatenated; padded
+        rows of a short last batch dropped)."""
+        adapter = data_adapters.get_data_adapter(
+            x, batch_size=batch_size, steps=steps, shuffle=False, pad=True
+        )
+        predict_function = self.make_predict_function()
+        callback_list = self._callback_list(
+            callbacks, verbose, 1, adapter.num_batches, history=False
+        )
+        callback_list.on_predict_begin()
+        batches = []
+        for step, (data, mask) in enumerate(adapter.epoch_batches(0)):
+            callback_list.on_predict_batch_begin(step)
+            outputs = self._call("predict", predict_function, data, mask)
+            real = None if mask is None else int(mask.sum())
+            outputs = tree.map_structure(lambda t, real=real: _numpy(t)[:real], outputs)
+            batches.append(outputs)
+            callback_list.on_predict_batch_end(step, {"outputs": outputs})
+        callback_list.on_predict_end()
+        if not batches:
+            raise ValueError("predict: the input data is empty.")
+        return _concatenate(batches)
+
+    # -- single batches -------------------------------------------------------------------
+    def train_on_batch(
+        self,
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        class_weight: dict | None = None,
+        return_dict: bool = False,
+    ) -> Any:
+        """One gradient step on one batch; returns the (running) metrics."""
+        self._assert_compiled("train_on_batch")
+        if class_weight is not None:
+            weights = data_adapters.class_weight_to_sample_weight(
+                data_adapters._to_numpy(y), class_weight
+            )
+            sample_weight = weights if sample_weight is None else weights * sample_weight
+        self._prepare_training()
+        data = _host_batch(x, y, sample_weight)
+        logs = _to_python(self._call("train", self.make_train_function(), data, None))
+        return logs if return_dict else _flatten_logs(logs)
+
+    def test_on_batch(
+        self, x: Any, y: Any = None, sample_weight: Any = None, return_dict: bool = False
+    ) -> Any:
+        """Loss and metrics on one batch (metrics accumulate until ``reset_metrics``)."""
+        self._assert_compiled("test_on_batch")
+        data = _host_batch(x, y, sample_weight)
+        logs = _to_python(self._call("test", self.make_test_function(), data, None))
+        return logs if return_dict else _flatten_logs(logs)
+
+    def predict_on_batch(self, x: Any) -> Any:
+        """The model's outputs on one batch, as NumPy arrays."""
+        outputs = self._call("predict", self.make_predict_function(), _host_batch(x), None)
+        return tree.map_structure(_numpy, outputs)
+
+
+def _zero_times() -> dict:
+    return {"train": 0.0, "test": 0.0, "predict": 0.0}
+
+
+def _host_batch(x: Any, y: Any = None, sample_weight: Any = None) -> tuple:
+    convert = data_adapters._to_numpy
+    return pack_x_y_sample_weight(
+        tree.map_structure(convert, x),
+        tree.map_structure(convert, y),
+        tree.map_structure(convert, sample_weight),
+    )
+
+
+def _numpy(t: Any) -> Any:
+    return t.numpy() if isinstance(t, Tensor) else t
+
+
+def _concatenate(batches: list) -> Any:
+    import numpy as np  # host-side result assembly (predict returns NumPy, as Keras)
+
+    first = batches[0]
+    leaves = [tree.flatten(b)[0] for b in batches]
+    _, rebuild = tree.flatten(first)
+    return rebuild([np.concatenate(parts, axis=0) for parts in zip(*leaves)])
+
+
+def _flatten_logs(logs: dict) -> Any:
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values

@@ -14,8 +14,10 @@ from __future__ import annotations
 import random as _python_random
 
 from nerve import random as _nerve_random
+from nerve.training.data_adapters import PyDataset
+from nerve.utils.progbar import Progbar
 
-__all__ = ["set_random_seed"]
+__all__ = ["Progbar", "PyDataset", "set_random_seed"]
 
 
 def set_random_seed(seed: int) -> None:

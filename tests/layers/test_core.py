@@ -133,3 +133,11 @@ def test_lambda_and_compute_output_shape_by_tracing():
     double = layers.Lambda(lambda x: ops.concatenate([x, x], axis=-1))
     assert double.compute_output_shape((None, 3)) == (None, 6)
     assert double(ops.ones((2, 3))).shape == (2, 6)
+
+
+def test_calling_build_directly_marks_the_layer_built():
+    dense = layers.Dense(3)
+    dense.build((None, 4))
+    assert dense.built
+    dense(ops.ones((2, 4)))
+    assert len(dense.weights) == 2

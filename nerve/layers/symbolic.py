@@ -1,0 +1,194 @@
+"""Symbolic tensors (Keras's ``KerasTensor``) and the call records (``Node``) that
+the Functional API builds graphs from.
+
+``nerve.Input(shape)`` returns a ``KerasTensor``: a shape (batch axis ``None``), a
+dtype, and the layer call that produced it. Calling a layer on ``KerasTensor``s
+runs no arithmetic: it builds the layer if needed, checks that the inputs fit, and
+records a ``Node`` whose outputs are new ``KerasTensor``s.
+
+>>> import nerve
+>>> from nerve import layers
+>>> x = nerve.Input(shape=(8,))
+>>> y = layers.Dense(4, name="symbolic_dense")(x)
+>>> y
+<KerasTensor shape=(None, 4), dtype=float32, produced by 'symbolic_dense'>
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from nerve.core import dtypes, tree
+from nerve.core.errors import NerveError, ShapeError, with_location
+
+# The size a ``None`` (unknown) axis takes while a layer is traced abstractly.
+PLACEHOLDER_SIZE = 1
+
+
+class KerasTensor:
+    """A symbolic tensor: shape (``None`` for unknown sizes), dtype, and history.
+
+    ``_history`` is ``(layer, node_index, tensor_index)``: the layer that made it, which
+    call of that layer (its ``_inbound_nodes[node_index]``), and which of that call's
+    flattened outputs.
+    """
+
+    def __init__(self, shape: tuple, dtype: Any = "float32", name: str | None = None):
+        self.shape = tuple(None if d is None else int(d) for d in shape)
+        self.dtype = dtypes.standardize_dtype(dtype)
+        self.name = name
+        self._history: tuple | None = None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def node(self) -> Node | None:
+        """The layer call that produced this tensor."""
+        if self._history is None:
+            return None
+        layer, node_index, _ = self._history
+        return layer._inbound_nodes[node_index]
+
+    def __repr__(self) -> str:
+        origin = f", produced by {self._history[0].name!r}" if self._history else ""
+        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}{origin}>"
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            "A symbolic tensor (from nerve.Input or a layer called on one) has no value, so it "
+            "cannot be used in an `if` or `while`. Put data-dependent logic inside a layer's "
+            "call, or subclass nerve.Model."
+        )
+
+
+class Node:
+    """One call of ``layer`` on symbolic arguments, with the outputs it produced."""
+
+    def __init__(self, layer: Any, args: tuple, kwargs: dict, outputs: Any):
+        self.layer = layer
+        self.args = args
+        self.kwargs = kwargs
+        self.outputs = outputs
+        self.input_tensors = [x for x in tree.flatten((args, kwargs))[0] if is_symbolic(x)]
+        self.output_tensors = tree.flatten(outputs)[0]
+        if getattr(layer, "_inbound_nodes", None) is None:
+            object.__setattr__(layer, "_inbound_nodes", [])
+        layer._inbound_nodes.append(self)
+        index = len(layer._inbound_nodes) - 1
+        for i, tensor in enumerate(self.output_tensors):
+            tensor._history = (layer, index, i)
+
+    @property
+    def parent_nodes(self) -> list[Node]:
+        return [t.node for t in self.input_tensors]
+
+    def __repr__(self) -> str:
+        counts = f"{len(self.input_tensors)} in, {len(self.output_tensors)} out"
+        return f"<Node {self.layer.name!r}: {counts}>"
+
+
+def is_symbolic(x: Any) -> bool:
+    return isinstance(x, KerasTensor)
+
+
+def any_symbolic(structure: Any) -> bool:
+    return any(is_symbolic(x) for x in tree.flatten(structure)[0])
+
+
+def _shape_structure(structure: Any) -> Any:
+    """The same structure with every KerasTensor replaced by its shape."""
+    return tree.map_structure(lambda x: x.shape if is_symbolic(x) else x, structure)
+
+
+def _without_batch(shapes: Any) -> Any:
+    from nerve.layers.base import map_shapes
+
+    return map_shapes(lambda s: tuple(s[1:]) if isinstance(s, tuple) else s, shapes)
+
+
+def _argument_name(layer: Any) -> str:
+    params = [p for p in inspect.signature(layer.call).parameters.values()]
+    return params[0].name if params else "inputs"
+
+
+def _connect_error(layer: Any, input_shapes: Any, was_built: bool, error: Exception) -> Exception:
+    """A newcomer-readable error for a layer that cannot take the inputs it was given."""
+    kind = type(layer).__name__
+    argument = _argument_name(layer)
+    received = _without_batch(input_shapes)
+    if was_built and layer._build_shapes is not None:
+        expected = _without_batch(layer._build_shapes)
+        message = (
+            f"Layer {layer.name!r} ({kind}) cannot be connected here: its argument "
+            f"`{argument}` expected a tensor of shape {expected} but received one of shape "
+            f"{received} (shapes leave out the batch axis). The layer was built for shape "
+            f"{expected} the first time it was called, and a layer keeps the input size it "
+            f"was built for. Feed it a tensor of shape {expected}, or use a new {kind} layer "
+            f"for this input."
+        )
+    else:
+        message = (
+            f"Layer {layer.name!r} ({kind}) cannot be connected here: it cannot accept its "
+            f"argument `{argument}` of shape {received} (shapes leave out the batch axis)."
+        )
+    detail = str(error).split("\n  (called at")[0]
+    return ShapeError(with_location(f"{message}\n  Details: {detail}"))
+
+
+def symbolic_call(layer: Any, args: tuple, kwargs: dict) -> Any:
+    """Call ``layer`` on symbolic arguments: build it, check the inputs by tracing its
+    ``call`` abstractly, and record a ``Node``; returns symbolic outputs."""
+    from nerve.graph.trace import Trace, tracing
+    from nerve.layers.base import Layer, map_shapes, training_scope
+
+    input_shapes = _shape_structure(args[0])
+    was_built = layer.built
+    try:
+        if not layer.built:
+            layer._build_on_first_call(input_shapes)
+        call_kwargs = dict(kwargs)
+        if "training" not in layer._call_signature.parameters:
+            call_kwargs.pop("training", None)
+        trace = Trace(f"{layer.name}_symbolic")
+        with tracing(trace):
+
+            def abstract(x: Any) -> Any:
+                if not is_symbolic(x):
+                    return x
+                shape = tuple(PLACEHOLDER_SIZE if d is None else d for d in x.shape)
+                value = trace.new_input(shape, x.dtype)
+                return layer._autocast(value) if layer.autocast else value
+
+            traced_args = tree.map_structure(abstract, args)
+            traced_kwargs = tree.map_structure(abstract, call_kwargs)
+            with training_scope(call_kwargs.get("training")):
+                traced = layer.call(*traced_args, **traced_kwargs)
+    except (NerveError, ValueError, IndexError) as error:
+        raise _connect_error(layer, input_shapes, was_built, error) from error
+
+    # Unknown input sizes were traced as PLACEHOLDER_SIZE: restore None on the batch
+    # axis; a layer's own compute_output_shape (if it has one) knows the other axes.
+    flat_inputs = [x for x in tree.flatten(args[0])[0] if is_symbolic(x)]
+    batch_unknown = (
+        bool(flat_inputs) and bool(flat_inputs[0].shape) and flat_inputs[0].shape[0] is None
+    )
+    flat_traced, rebuild = tree.flatten(traced)
+    shapes = [tuple(t.shape) for t in flat_traced]
+    if batch_unknown:
+        shapes = [(None, *s[1:]) if s else s for s in shapes]
+    if len(flat_traced) == 1 and type(layer).compute_output_shape is not Layer.compute_output_shape:
+        try:
+            declared = layer.compute_output_shape(map_shapes(tuple, input_shapes))
+        except Exception:  # some overrides assume known sizes; the traced shape stands
+            declared = None
+        valid = isinstance(declared, tuple) and len(declared) == len(shapes[0])
+        if valid and all(d is None or isinstance(d, int) for d in declared):
+            shapes = [declared]
+    outputs = rebuild(
+        [KerasTensor(s, t.dtype, name=layer.name) for s, t in zip(shapes, flat_traced)]
+    )
+    Node(layer, tuple(args), dict(kwargs), outputs)
+    return outputs

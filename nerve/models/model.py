@@ -1,0 +1,267 @@
+"""``Model``: a ``Layer`` with a training loop (``Trainer``) and a summary.
+
+Three ways to make one, as in Keras:
+
+* subclassing: define layers in ``__init__`` and the computation in ``call``;
+* the Functional API: ``Model(inputs, outputs)`` on symbolic tensors from
+  ``nerve.Input`` (``Model.__new__`` then returns a ``Functional``);
+* ``nerve.Sequential([...])`` for a plain stack of layers.
+
+>>> import nerve
+>>> from nerve import layers, ops
+>>> class TwoLayers(nerve.Model):
+...     def __init__(self):
+...         super().__init__()
+...         self.hidden = layers.Dense(4, activation="relu")
+...         self.out = layers.Dense(2)
+...     def call(self, inputs):
+...         return self.out(self.hidden(inputs))
+>>> model = TwoLayers()
+>>> model(ops.ones((3, 5))).shape, model.count_params()
+((3, 2), 34)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from nerve.layers.base import Layer
+from nerve.training.trainer import Trainer
+
+
+class Model(Trainer, Layer):
+    """A layer that groups layers, trains (``compile``/``fit``/... from ``Trainer``) and
+    describes itself (``summary``)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Model:
+        if cls is Model and _is_functional_call(args, kwargs):
+            from nerve.models.functional import Functional
+
+            return Functional.__new__(Functional)
+        return super().__new__(cls)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        if args or "inputs" in kwargs or "outputs" in kwargs:
+            raise TypeError(
+                "Model(inputs, outputs) builds a Functional model from symbolic tensors made "
+                "with nerve.Input; a subclass of Model takes only keyword arguments such as "
+                f"name=. Got positional arguments {args!r}."
+            )
+        Layer.__init__(self, **kwargs)
+        if "__init__" in vars(Trainer):
+            Trainer.__init__(self)
+
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(
+            f"Model {self.name!r} ({type(self).__name__}) has no call method. A subclass of "
+            "nerve.Model must define call(self, inputs); or build a model with "
+            "nerve.Model(inputs, outputs) or nerve.Sequential([...])."
+        )
+
+    # -- layers -------------------------------------------------------------------------
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer of this model by ``index`` (in ``layers`` order) or by ``name``."""
+        layers = self.layers
+        if index is not None and name is not None:
+            raise ValueError("get_layer: pass either name or index, not both.")
+        if index is not None:
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(
+                    f"get_layer: index {index} is out of range: model {self.name!r} has "
+                    f"{len(layers)} layers."
+                )
+            return layers[index]
+        if name is not None:
+            for layer in layers:
+                if layer.name == name:
+                    return layer
+            names = [layer.name for layer in layers]
+            raise ValueError(
+                f"Model {self.name!r} has no layer named {name!r}; its layers: {names}."
+            )
+        raise ValueError("get_layer: pass a layer name or index.")
+
+    # -- summary ------------------------------------------------------------------------
+    def summary(
+        self,
+        line_length: int | None = None,
+        positions: list[float] | None = None,
+        print_fn: Callable[..., Any] | None = None,
+        expand_nested: bool = False,
+        show_trainable: bool = False,
+    ) -> None:
+        """Print a table of the model's layers, as Keras does, with two more columns.
+
+        Columns: ``Layer (type)``, ``Output Shape``, ``Param #``, then (beyond Keras)
+        ``FLOPs`` and ``Act. memory``, and for Functional models ``Connected to``
+        (plus ``Trainable`` with ``show_trainable=True``). Below: total, trainable and
+        non-trainable parameter counts with their size in bytes.
+
+        **FLOPs** are per example, for one forward pass, counted from each layer's
+        weight shapes and output shape: every weight with two or more axes (a dense or
+        convolution kernel ``(..., in, out)``) is a matrix product, whose
+        multiply-accumulates are ``(output elements / output channels) * kernel
+        elements`` -- for ``Dense`` that is ``positions * in * units``, for a 2-D
+        convolution ``H_out * W_out * kh * kw * c_in * c_out`` -- and a MAC is 2 FLOPs.
+        Bias additions, activations and weightless layers count as 0: they are cheap
+        next to the products, and counting them would need per-layer rules. A nested
+        model's FLOPs are the sum of its layers'. Unknown output shapes give ``?``.
+
+        **Act. memory** is the size in bytes of the layer's outputs for one example
+        (output elements times the dtype's size): what a forward pass keeps per example.
+
+        ``line_length`` is the table's width; ``positions`` are the right edges of the
+        columns, as fractions of it (all <= 1) or as character counts. ``print_fn``
+        replaces ``print`` (it receives each line); ``expand_nested`` also lists the
+        layers inside nested models.
+        """
+        from nerve.models.summary import render_summary
+
+        render_summary(self, line_length, positions, print_fn, expand_nested, show_trainable)
+
+    # -- saving (the formats live in nerve.saving) ---------------------------------------
+    def save(self, filepath: Any, overwrite: bool = True, **kwargs: Any) -> None:
+        """Save the model (config, weights, optimizer state) to a ``.keras`` file."""
+        from nerve import saving
+
+        saving.save_model(self, filepath, overwrite=overwrite, **kwargs)
+
+    def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
+        """Save the weights (and optimizer state) to a ``.weights.h5`` file."""
+        from nerve import saving
+
+        saving.save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath: Any, skip_mismatch: bool = False, **kwargs: Any) -> None:
+        """Load weights from a ``.weights.h5`` or ``.keras`` file."""
+        from nerve import saving
+
+        saving.load_weights(self, filepath, skip_mismatch=skip_mismatch, **kwargs)
+
+    # -- serialization ------------------------------------------------------------------
+    def get_config(self) -> dict:
+        """A subclassed model's config is its ``name`` and ``trainable`` only (as in Keras,
+        override ``get_config``/``from_config`` to add constructor arguments)."""
+        return {"name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> Model:
+        """``cls(**config)``; a Functional config (one with ``input_layers``) rebuilds
+        the graph, as ``keras.Model.from_config`` does."""
+        from nerve.models.functional import Functional
+
+        if "input_layers" in config and "output_layers" in config:
+            return Functional.from_config.__func__(
+                Functional if cls is Model else cls, config, custom_objects
+            )
+        return cls(**config)
+
+
+def _is_functional_call(args: tuple, kwargs: dict) -> bool:
+    return (
+        len(args) >= 2
+        or ("inputs" in kwargs and "outputs" in kwargs)
+        or (len(args) == 1 and "outputs" in kwargs)
+    )
+
+
+# -- layer (de)serialization, shared by Sequential and Functional -----------------------
+def _module_of(layer: Layer) -> str:
+    from nerve.models.functional import Functional
+    from nerve.models.sequential import Sequential
+
+    if isinstance(layer, Sequential):
+        return "keras"
+    if isinstance(layer, Functional):
+        return "keras.src.models.functional"
+    if type(layer).__module__.startswith("nerve.layers"):
+        return "keras.layers"
+    return type(layer).__module__
+
+
+def serialize_layer(layer: Layer) -> dict:
+    """Keras 3's form of a layer in a config: ``module``, ``class_name``, ``config``,
+    ``registered_name`` and ``build_config`` (the shape it was built for)."""
+    from nerve.layers.input_layer import InputLayer
+
+    builtin = _module_of(layer).startswith("keras")
+    saving = _saving()
+    registered = saving.get_registered_name(type(layer)) if saving else type(layer).__name__
+    data = {
+        "module": _module_of(layer),
+        "class_name": type(layer).__name__,
+        "config": layer.get_config(),
+        "registered_name": None if builtin else registered,
+    }
+    if layer.built and layer._build_shapes is not None and not isinstance(layer, InputLayer):
+        data["build_config"] = {"input_shape": _jsonable(layer._build_shapes)}
+    return data
+
+
+def deserialize_layer(data: dict, custom_objects: dict | None = None) -> Layer:
+    """Rebuild a layer from ``serialize_layer``'s output. Classes are found in
+    ``custom_objects`` (by ``registered_name`` or ``class_name``), then (when
+    ``nerve.saving`` is loaded) in ``custom_object_scope`` and the classes registered
+    with ``register_keras_serializable``, then among nerve's layers and models."""
+    cls = _find_class(data, custom_objects or {})
+    config = data.get("config", {})
+    if isinstance(cls, type) and issubclass(cls, Model):
+        return cls.from_config(config, custom_objects=custom_objects)
+    return cls.from_config(config)
+
+
+def _find_class(data: dict, custom_objects: dict) -> type:
+    from nerve import layers as nerve_layers
+    from nerve.models.functional import Functional
+    from nerve.models.sequential import Sequential
+
+    class_name = data.get("class_name")
+    saving = _saving()
+    for key in (data.get("registered_name"), class_name):
+        if key and key in custom_objects:
+            return custom_objects[key]
+        found = saving.get_registered_object(key) if saving and key else None
+        if found is not None:
+            return found
+    builtins = {"Functional": Functional, "Sequential": Sequential, "Model": Functional}
+    if class_name in builtins:
+        return builtins[class_name]
+    found = getattr(nerve_layers, class_name or "", None)
+    if isinstance(found, type) and issubclass(found, Layer):
+        return found
+    raise ValueError(
+        f"Unknown layer class {class_name!r} in a model config. If it is your own Layer "
+        "subclass, pass it in custom_objects={" + repr(class_name) + ": YourClass}."
+    )
+
+
+def _saving() -> Any:
+    """``nerve.saving`` if it has been imported, else ``None``. It sits above models in
+    the layout, so models never import it; when loaded, its registry of custom classes
+    (``register_keras_serializable``, ``custom_object_scope``) is used too."""
+    return sys.modules.get("nerve.saving")
+
+
+def _jsonable(value: Any) -> Any:
+    """Tuples as lists, recursively (what a JSON round trip gives back)."""
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def dtype_size(dtype: str) -> int:
+    """Bytes per element of a dtype name (``float32`` -> 4; ``bool`` -> 1)."""
+    bits = re.search(r"\d+", dtype)
+    return int(bits.group()) // 8 if bits else 1
+
+
+def shape_size(shape: tuple) -> int | None:
+    """Elements per example (batch axis left out); ``None`` if an axis is unknown."""
+    rest = shape[1:]
+    return None if any(d is None for d in rest) else math.prod(rest)

@@ -1,0 +1,445 @@
+"""Data adapters: turn what ``fit``/``evaluate``/``predict`` accept into batches.
+
+Accepted inputs (as in Keras 3): NumPy arrays and nerve tensors, or lists / tuples /
+dicts of them (multi-input and multi-output); Python generators (or any iterator)
+yielding ``x``, ``(x, y)`` or ``(x, y, sample_weight)`` batches; and ``PyDataset``.
+
+Every adapter yields ``(data, mask)`` per step: ``data`` is ``(x,)``, ``(x, y)`` or
+``(x, y, sample_weight)`` (what ``train_step`` receives) and ``mask`` is ``None`` or a
+float32 ``(batch_size,)`` array with 1 on real rows and 0 on padding rows.
+
+Why padding: ``nerve.function`` specializes on shapes, so a smaller last batch would
+trace (compile) the whole step again. With ``pad=True`` a short batch is filled up to
+the full batch size by repeating its own rows (real values, so no NaN/inf can appear
+in the ignored rows) and ``mask`` marks the real ones; the trainer gives padded rows a
+weight of 0 and rescales the loss so it equals the reduction over the real rows.
+Caveat: layers that mix information *across* the batch (batch normalization in
+training mode, batch-level statistics in a custom layer) do see the padded rows.
+
+Shuffling is deterministic: epoch ``e`` uses the permutation drawn from
+``(seed, e)``, so the same seed gives the same order, and ``state()`` /
+``restore(state)`` (epoch, step, seed) let an interrupted run resume at the same
+position (``BackupAndRestore``).
+
+>>> import numpy as np
+>>> adapter = ArrayDataAdapter(np.arange(10.0).reshape(5, 2), np.arange(5), batch_size=2,
+...                            shuffle=False, pad=True)
+>>> [(data[0].shape, mask) for data, mask in adapter.epoch_batches(0)][-1]
+((2, 2), array([1., 0.], dtype=float32))
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator
+from typing import Any
+
+# Data adapters sit at the host boundary (like ``nerve.datasets``): user data arrives as
+# NumPy arrays and is sliced into batches on the host, before the backend sees it.
+import numpy as np
+
+from nerve.core import config, tree
+from nerve.tensor import Tensor
+
+__all__ = [
+    "ArrayDataAdapter",
+    "DataAdapter",
+    "GeneratorDataAdapter",
+    "PyDataset",
+    "PyDatasetAdapter",
+    "get_data_adapter",
+    "pack_x_y_sample_weight",
+    "train_validation_split",
+    "unpack_x_y_sample_weight",
+]
+
+
+# -- helpers shared with the trainer -----------------------------------------------------------
+
+
+def unpack_x_y_sample_weight(data: Any) -> tuple[Any, Any, Any]:
+    """``(x, y, sample_weight)`` from a batch given as ``x``, ``(x,)``, ``(x, y)`` or
+    ``(x, y, sample_weight)`` (missing parts are ``None``), as Keras's helper.
+
+    >>> unpack_x_y_sample_weight((1, 2))
+    (1, 2, None)
+    """
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple):
+        return data, None, None
+    if len(data) == 1:
+        return data[0], None, None
+    if len(data) == 2:
+        return data[0], data[1], None
+    if len(data) == 3:
+        return data[0], data[1], data[2]
+    raise ValueError(
+        "Data is expected to be x, (x,), (x, y) or (x, y, sample_weight); "
+        f"received a tuple of {len(data)} elements."
+    )
+
+
+def pack_x_y_sample_weight(x: Any, y: Any = None, sample_weight: Any = None) -> tuple:
+    """The inverse of ``unpack_x_y_sample_weight``: ``(x,)``, ``(x, y)`` or all three.
+
+    >>> pack_x_y_sample_weight(1, 2)
+    (1, 2)
+    """
+    if y is None:
+        return (x,)
+    if sample_weight is None:
+        return (x, y)
+    return (x, y, sample_weight)
+
+
+def _to_numpy(x: Any) -> Any:
+    """Host arrays; float arrays become floatx (Keras's adapters do the same)."""
+    if x is None:
+        return None
+    if isinstance(x, Tensor):
+        x = x.numpy()
+    x = np.asarray(x)
+    if x.dtype.kind == "f" and x.dtype != np.dtype(config.floatx()):
+        x = x.astype(config.floatx())
+    return x
+
+
+def _num_rows(structure: Any) -> int:
+    leaves = [leaf for leaf in tree.flatten(structure)[0] if leaf is not None]
+    if not leaves:
+        raise ValueError("The data contains no arrays.")
+    sizes = {int(leaf.shape[0]) for leaf in leaves}
+    if len(sizes) != 1:
+        raise ValueError(
+            "All arrays in x, y and sample_weight must have the same number of samples "
+            f"(first dimension); received sizes {sorted(sizes)}."
+        )
+    return sizes.pop()
+
+
+def _take(structure: Any, indices: Any) -> Any:
+    return tree.map_structure(lambda a: None if a is None else a[indices], structure)
+
+
+def _pad_batch(data: Any, batch_size: int) -> tuple[Any, Any]:
+    """Fill a short batch up to ``batch_size`` rows by repeating its rows; the mask."""
+    n = _num_rows(data)
+    mask = np.zeros((batch_size,), dtype="float32")
+    mask[:n] = 1.0
+    if n == batch_size:
+        return data, mask
+    if n > batch_size:
+        raise ValueError(f"A batch of {n} rows is larger than the padded size {batch_size}.")
+    return _take(data, np.arange(batch_size) % n), mask
+
+
+def class_weight_to_sample_weight(y: Any, class_weight: dict) -> Any:
+    """Per-sample weights from a ``{class_index: weight}`` dict (labels as integers or
+    one-hot rows; classes missing from the dict weigh 1, as in Keras).
+
+    >>> class_weight_to_sample_weight(np.array([0, 1, 1]), {0: 2.0, 1: 0.5}).tolist()
+    [2.0, 0.5, 0.5]
+    """
+    if isinstance(y, (list, tuple, dict)):
+        raise ValueError(
+            "class_weight is only supported for models with a single output; "
+            "for several outputs pass sample_weight instead."
+        )
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:
+        classes = np.argmax(y, axis=1)
+    else:
+        classes = np.round(y.reshape(y.shape[0], -1)[:, 0]).astype("int64")
+    weights = np.ones((y.shape[0],), dtype=config.floatx())
+    for cls, weight in class_weight.items():
+        weights[classes == int(cls)] = weight
+    return weights
+
+
+def train_validation_split(arrays: Any, validation_split: float) -> tuple[Any, Any]:
+    """Split every array at the same row: the last ``validation_split`` fraction (before
+    any shuffling, as in Keras) is the validation part.
+
+    >>> train, val = train_validation_split((np.arange(10),), 0.2)
+    >>> train[0].tolist(), val[0].tolist()
+    ([0, 1, 2, 3, 4, 5, 6, 7], [8, 9])
+    """
+    if not 0.0 < validation_split < 1.0:
+        raise ValueError(f"validation_split must be in (0, 1); received {validation_split}.")
+    arrays = tree.map_structure(_to_numpy, arrays)
+    n = _num_rows(arrays)
+    split_at = math.ceil(n * (1.0 - validation_split))
+    if split_at == 0 or split_at == n:
+        raise ValueError(
+            f"validation_split={validation_split} leaves an empty training or validation "
+            f"set for {n} samples; use more data or another split."
+        )
+    train = tree.map_structure(lambda a: None if a is None else a[:split_at], arrays)
+    val = tree.map_structure(lambda a: None if a is None else a[split_at:], arrays)
+    return train, val
+
+
+# -- adapters ---------------------------------------------------------------------------------
+
+
+def _draw_seed() -> int:
+    from nerve import random as nrandom
+
+    draw = nrandom.randint((), 0, 2**31 - 1, dtype="int64", seed=nrandom.global_seed_generator())
+    return int(draw)
+
+
+class DataAdapter:
+    """Base class: ``epoch_batches(epoch)`` yields ``(data, mask)`` steps of one epoch.
+
+    ``state()``/``restore(state)`` capture the position (``epoch``, ``step``) and the
+    shuffling ``seed``, so a resumed run continues with exactly the same batches.
+    """
+
+    num_batches: int | None = None
+    batch_size: int | None = None
+
+    def __init__(self, seed: int | None = None):
+        # An explicit seed, drawn from nerve's global seed generator when not given (so a
+        # run is reproducible, and set_random_seed changes it); the whole run's order is
+        # a function of this one recorded number.
+        self.seed = int(seed) if seed is not None else _draw_seed()
+        self.epoch = 0
+        self.step = 0
+        self._resume_step = 0
+
+    def state(self) -> dict:
+        """Where the adapter is: ``{"epoch", "step", "seed"}`` (plain ints, JSON-able)."""
+        return {"epoch": int(self.epoch), "step": int(self.step), "seed": int(self.seed)}
+
+    def restore(self, state: dict) -> None:
+        """Continue from ``state``: the next ``epoch_batches(state["epoch"])`` skips the
+        first ``state["step"]`` steps, with the same order as the interrupted run."""
+        self.seed = int(state["seed"])
+        self.epoch = int(state["epoch"])
+        self.step = self._resume_step = int(state["step"])
+
+    def epoch_batches(self, epoch: int) -> Iterator[tuple[tuple, Any]]:
+        self.epoch, self.step = epoch, 0
+        skip, self._resume_step = self._resume_step, 0
+        for step, batch in enumerate(self._batches(epoch)):
+            if step < skip:
+                continue
+            self.step = step + 1  # handed out (and, when the caller asks again, done)
+            yield batch
+        self.on_epoch_end()
+
+    def _batches(self, epoch: int) -> Iterator[tuple[tuple, Any]]:
+        raise NotImplementedError
+
+    def on_epoch_end(self) -> None:
+        """Called after every epoch (``PyDataset`` forwards it)."""
+
+
+class ArrayDataAdapter(DataAdapter):
+    """Arrays or tensors (and nested lists/tuples/dicts of them) sliced into batches."""
+
+    def __init__(
+        self,
+        x: Any,
+        y: Any = None,
+        sample_weight: Any = None,
+        batch_size: int | None = None,
+        steps: int | None = None,
+        shuffle: bool | str = False,
+        class_weight: dict | None = None,
+        pad: bool = False,
+        seed: int | None = None,
+    ):
+        super().__init__(seed)
+        self.x = tree.map_structure(_to_numpy, x)
+        self.y = tree.map_structure(_to_numpy, y)
+        self.sample_weight = tree.map_structure(_to_numpy, sample_weight)
+        if class_weight is not None:
+            if self.y is None:
+                raise ValueError("class_weight needs targets y.")
+            weights = class_weight_to_sample_weight(self.y, class_weight)
+            if self.sample_weight is not None:
+                weights = weights * self.sample_weight.reshape(len(weights), -1)[:, 0]
+            self.sample_weight = weights
+        self.num_samples = _num_rows((self.x, self.y, self.sample_weight))
+        if batch_size is None:
+            batch_size = 32 if steps is None else math.ceil(self.num_samples / steps)
+        # Never pad beyond the data: 10 samples with batch_size=32 make one batch of 10.
+        self.batch_size = max(1, min(int(batch_size), self.num_samples))
+        self.num_batches = math.ceil(self.num_samples / self.batch_size)
+        if steps is not None:
+            self.num_batches = min(self.num_batches, int(steps))
+        self.shuffle = shuffle
+        self.pad = pad
+
+    def _order(self, epoch: int) -> Any:
+        if not self.shuffle:
+            return np.arange(self.num_samples)
+        rng = np.random.default_rng([self.seed, epoch])
+        if self.shuffle == "batch":
+            # Shuffle the order of whole batches (rows stay together); a partial last
+            # batch stays last, so every batch boundary is kept.
+            full = self.num_samples // self.batch_size
+            starts = rng.permutation(full) * self.batch_size
+            chunks = [np.arange(s, s + self.batch_size) for s in starts]
+            chunks.append(np.arange(full * self.batch_size, self.num_samples))
+            return np.concatenate(chunks)
+        return rng.permutation(self.num_samples)
+
+    def _batches(self, epoch: int) -> Iterator[tuple[tuple, Any]]:
+        order = self._order(epoch)
+        data = pack_x_y_sample_weight(self.x, self.y, self.sample_weight)
+        for step in range(self.num_batches):
+            batch = _take(data, order[step * self.batch_size : (step + 1) * self.batch_size])
+            if self.pad:
+                batch, mask = _pad_batch(batch, self.batch_size)
+                yield batch, mask
+            else:
+                yield batch, None
+
+
+def _standardize_batch(batch: Any) -> tuple:
+    """A generator's or PyDataset's item as a ``(x,)``/``(x, y)``/``(x, y, sw)`` tuple of
+    host arrays."""
+    x, y, sample_weight = unpack_x_y_sample_weight(batch)
+    return pack_x_y_sample_weight(
+        tree.map_structure(_to_numpy, x),
+        tree.map_structure(_to_numpy, y),
+        tree.map_structure(_to_numpy, sample_weight),
+    )
+
+
+class _BatchStreamAdapter(DataAdapter):
+    """Shared by generators and PyDatasets: batches arrive ready-made; a batch smaller
+    than the first one is padded up to it (so the last one doesn't recompile)."""
+
+    def __init__(self, steps: int | None, pad: bool, seed: int | None = None):
+        super().__init__(seed)
+        self.steps = steps
+        self.pad = pad
+        self.batch_size = None
+
+    def _pad(self, batch: tuple) -> tuple[tuple, Any]:
+        n = _num_rows(batch)
+        if self.batch_size is None:
+            self.batch_size = n
+        if self.pad and n < self.batch_size:
+            return _pad_batch(batch, self.batch_size)
+        if self.pad and n == self.batch_size:
+            return batch, np.ones((n,), dtype="float32")
+        return batch, None
+
+
+class GeneratorDataAdapter(_BatchStreamAdapter):
+    """A Python generator / iterator of batches. Without ``steps`` an epoch lasts until
+    the generator is exhausted; with ``steps`` each epoch takes that many batches from the
+    same stream (as Keras: a generator is not restarted between epochs)."""
+
+    def __init__(self, generator: Any, steps: int | None = None, pad: bool = False):
+        super().__init__(steps, pad)
+        self.generator = iter(generator)
+        self.num_batches = steps
+        self.exhausted = False
+
+    def _batches(self, epoch: int) -> Iterator[tuple[tuple, Any]]:
+        stream = (
+            self.generator if self.steps is None else itertools.islice(self.generator, self.steps)
+        )
+        count = 0
+        for batch in stream:
+            count += 1
+            yield self._pad(_standardize_batch(batch))
+        if (self.steps is not None and count < self.steps) or count == 0:
+            self.exhausted = True
+
+
+class PyDataset:
+    """Base class for datasets indexed by batch (Keras's ``keras.utils.PyDataset``):
+    implement ``__len__`` (the number of batches) and ``__getitem__(index)`` (the batch
+    ``x``, ``(x, y)`` or ``(x, y, sample_weight)``); ``on_epoch_end`` runs after each epoch
+    (e.g. to reshuffle). ``workers`` / ``use_multiprocessing`` / ``max_queue_size`` are
+    accepted for compatibility; batches are loaded in the calling thread.
+
+    >>> class Squares(PyDataset):
+    ...     def __len__(self):
+    ...         return 3
+    ...     def __getitem__(self, index):
+    ...         x = np.full((4, 1), float(index))
+    ...         return x, x**2
+    >>> len(Squares()), float(Squares()[2][1][0, 0])
+    (3, 4.0)
+    """
+
+    def __init__(
+        self, workers: int = 1, use_multiprocessing: bool = False, max_queue_size: int = 10
+    ):
+        self.workers = workers
+        self.use_multiprocessing = use_multiprocessing
+        self.max_queue_size = max_queue_size
+
+    def __len__(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__} must implement __len__.")
+
+    def __getitem__(self, index: int) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement __getitem__.")
+
+    @property
+    def num_batches(self) -> int | None:
+        """The number of batches per epoch (``len(self)``)."""
+        return len(self)
+
+    def on_epoch_end(self) -> None:
+        """Called at the end of every epoch."""
+
+
+class PyDatasetAdapter(_BatchStreamAdapter):
+    """Iterates a ``PyDataset`` by index (in order: Keras doesn't shuffle a PyDataset)."""
+
+    def __init__(self, dataset: PyDataset, steps: int | None = None, pad: bool = False):
+        super().__init__(steps, pad)
+        self.dataset = dataset
+        self.num_batches = len(dataset) if steps is None else min(int(steps), len(dataset))
+
+    def _batches(self, epoch: int) -> Iterator[tuple[tuple, Any]]:
+        for index in range(self.num_batches):
+            yield self._pad(_standardize_batch(self.dataset[index]))
+
+    def on_epoch_end(self) -> None:
+        self.dataset.on_epoch_end()
+
+
+def _is_generator(x: Any) -> bool:
+    return hasattr(x, "__next__") and hasattr(x, "__iter__")
+
+
+def get_data_adapter(
+    x: Any,
+    y: Any = None,
+    sample_weight: Any = None,
+    batch_size: int | None = None,
+    steps: int | None = None,
+    shuffle: bool | str = False,
+    class_weight: dict | None = None,
+    pad: bool = False,
+) -> DataAdapter:
+    """The adapter for ``x`` (arrays/tensors and nests of them, a generator, a
+    ``PyDataset``); ``y``, ``sample_weight`` and ``batch_size`` are for arrays only."""
+    if isinstance(x, DataAdapter):
+        return x
+    if isinstance(x, PyDataset) or _is_generator(x):
+        if y is not None or sample_weight is not None:
+            raise ValueError(
+                f"When x is a {type(x).__name__}, it yields the targets and sample weights "
+                "itself: do not pass y or sample_weight."
+            )
+        if class_weight is not None:
+            raise ValueError("class_weight is only supported with array inputs.")
+        if isinstance(x, PyDataset):
+            return PyDatasetAdapter(x, steps=steps, pad=pad)
+        return GeneratorDataAdapter(x, steps=steps, pad=pad)
+    if x is None:
+        raise ValueError("No input data: pass x (arrays, a generator or a PyDataset).")
+    return ArrayDataAdapter(x, y, sample_weight, batch_size, steps, shuffle, class_weight, pad=pad)

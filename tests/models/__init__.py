@@ -1,0 +1,1 @@
+"""Tests of nerve.models: Sequential, Functional, subclassed Model, summary."""

@@ -1,0 +1,134 @@
+"""Model.summary: the table, parameter counts, FLOPs and activation memory."""
+
+import pytest
+
+import nerve
+from nerve import layers, ops
+
+
+def _summary(model, **kwargs):
+    lines = []
+    model.summary(print_fn=lines.append, **kwargs)
+    return "\n".join(lines)
+
+
+def _row(text, name):
+    return next(line for line in text.splitlines() if f" {name} (" in line)
+
+
+def _cells(row):
+    return [cell.strip() for cell in row.strip("│").split("│")]
+
+
+def test_sequential_summary_counts_by_hand():
+    model = nerve.Sequential(
+        [nerve.Input(shape=(8, 8)), layers.Rescaling(1 / 16), layers.Flatten(name="flat"),
+         layers.Dense(64, activation="relu", name="hidden"), layers.Dropout(0.2),
+         layers.Dense(10, activation="softmax", name="probs")],
+        name="digits",
+    )  # fmt: skip
+    text = _summary(model)
+    assert text.splitlines()[0] == 'Model: "digits"'
+    assert "Layer (type)" in text and "Output Shape" in text and "Param #" in text
+    assert "Connected to" not in text  # a plain stack, as in Keras
+    # hidden: 64 inputs * 64 units + 64 biases; FLOPs 2 * 64 * 64; output 64 float32s.
+    assert _cells(_row(text, "hidden")) == [
+        "hidden (Dense)",
+        "(None, 64)",
+        "4,160",
+        "8,192",
+        "256.00 B",
+    ]
+    assert _cells(_row(text, "probs")) == ["probs (Dense)", "(None, 10)", "650", "1,280", "40.00 B"]
+    assert _cells(_row(text, "flat"))[1:] == ["(None, 64)", "0", "0", "256.00 B"]
+    assert " Total params: 4,810 (18.79 KB)" in text
+    assert " Trainable params: 4,810 (18.79 KB)" in text
+    assert " Non-trainable params: 0 (0.00 B)" in text
+    assert "FLOPs per example (forward, 2 x multiply-adds): 9,472" in text
+
+
+def test_functional_summary_shows_connections_and_frozen_weights():
+    a, b = nerve.Input(shape=(3,), name="left"), nerve.Input(shape=(5,), name="right")
+    frozen = layers.Dense(3, name="frozen", trainable=False)
+    merged = layers.Lambda(lambda xs: xs[0] + xs[1], name="add")([a, frozen(b)])
+    model = nerve.Model([a, b], layers.Dense(2, name="head")(merged), name="two_inputs")
+    text = _summary(model, show_trainable=True)
+    assert "Connected to" in text and "Trainable" in text
+    assert _cells(_row(text, "add"))[5] == "left[0][0], frozen[0][0]"
+    assert _cells(_row(text, "frozen"))[2:4] == ["18", "30"]
+    assert _cells(_row(text, "frozen"))[-1] == "N"
+    assert " Total params: 26 (104.00 B)" in text
+    assert " Trainable params: 8 (32.00 B)" in text
+    assert " Non-trainable params: 18 (72.00 B)" in text
+
+
+class ConvLike(layers.Layer):
+    """A layer with a convolution-shaped kernel: (3, 3, c_in, 4) -> (6, 6, 4) outputs."""
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(shape=(3, 3, input_shape[-1], 4), name="kernel")
+
+    def call(self, inputs):
+        return ops.zeros((inputs.shape[0], 6, 6, 4)) + ops.sum(self.kernel)
+
+
+def test_convolution_flops_use_kernel_and_output_shapes():
+    model = nerve.Sequential([nerve.Input(shape=(8, 8, 2)), ConvLike(name="conv")])
+    # 6 * 6 output positions, each a 3 * 3 * 2 -> 4 product: 2 * 36 * 72 FLOPs.
+    assert _cells(_row(_summary(model), "conv"))[1:5] == [
+        "(None, 6, 6, 4)",
+        "72",
+        "5,184",
+        "576.00 B",
+    ]
+
+
+def test_nested_model_rows_and_expand_nested():
+    inner = nerve.Sequential(
+        [nerve.Input(shape=(4,)), layers.Dense(3, name="inner_dense")], name="inner"
+    )
+    x = nerve.Input(shape=(4,))
+    model = nerve.Model(x, layers.Dense(1, name="outer_dense")(inner(x)))
+    text = _summary(model)
+    assert _cells(_row(text, "inner"))[1:4] == ["(None, 3)", "15", "24"]
+    assert "inner_dense" not in text
+    assert "└ inner_dense (Dense)" in _summary(model, expand_nested=True)
+
+
+def test_subclassed_summary_before_and_after_building():
+    class Net(nerve.Model):
+        def __init__(self):
+            super().__init__(name="net")
+            self.dense = layers.Dense(2, name="net_dense")
+
+        def call(self, inputs):
+            return self.dense(inputs)
+
+    model = Net()
+    text = _summary(model)
+    assert _cells(_row(text, "net_dense"))[1:3] == ["?", "0"]
+    model(ops.ones((1, 3)))
+    text = _summary(model)
+    assert _cells(_row(text, "net_dense"))[1:4] == ["?", "8", "?"]
+    assert " Total params: 8 (32.00 B)" in text
+    assert "FLOPs per example (forward, 2 x multiply-adds): at least 0" in text
+
+
+def test_unbuilt_sequential_then_built():
+    model = nerve.Sequential([layers.Dense(4, name="late")])
+    assert _cells(_row(_summary(model), "late"))[1] == "?"
+    model(ops.ones((2, 3)))
+    assert _cells(_row(_summary(model), "late"))[1:3] == ["(None, 4)", "16"]
+
+
+@pytest.mark.parametrize("positions", [[0.4, 0.6, 0.7, 0.85, 1.0], [30, 45, 55, 70, 80]])
+def test_line_length_and_positions(positions):
+    model = nerve.Sequential([nerve.Input(shape=(3,)), layers.Dense(2)])
+    lines = []
+    model.summary(line_length=80, positions=positions, print_fn=lines.append)
+    table = [line for line in lines if line[:1] in "┏┃┡│├└"]
+    assert {len(line) for line in table} == {len(table[0])}
+    assert abs(len(table[0]) - 80) <= 6
+    lines = []
+    model.summary(line_length=120, print_fn=lines.append)
+    assert abs(len(lines[1]) - 120) <= 6

@@ -1,0 +1,92 @@
+"""Weights files exchanged with real Keras 3 (skipped unless ``keras`` is importable;
+run with Keras on the path, e.g. ``PYTHONPATH=/path/to/keras pytest ...``)."""
+
+import os
+
+import numpy as np
+import pytest
+
+import nerve
+from nerve import layers, saving
+from nerve.saving.saving_lib import _keras_optimizer_order
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+keras = pytest.importorskip("keras")
+
+pytestmark = pytest.mark.filterwarnings("ignore")  # Keras's own deprecation chatter
+
+
+def _nerve_model():
+    model = nerve.Sequential(
+        [nerve.Input(shape=(8, 8)), layers.Rescaling(1 / 16), layers.Flatten(),
+         layers.Dense(6, activation="relu"), layers.Dropout(0.2),
+         layers.Dense(3, activation="softmax")]
+    )  # fmt: skip
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def _keras_model():
+    model = keras.Sequential(
+        [keras.Input(shape=(8, 8)), keras.layers.Rescaling(1 / 16), keras.layers.Flatten(),
+         keras.layers.Dense(6, activation="relu"), keras.layers.Dropout(0.2),
+         keras.layers.Dense(3, activation="softmax")]
+    )  # fmt: skip
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    return rng.uniform(0, 16, size=(16, 8, 8)).astype("float32"), rng.integers(0, 3, 16)
+
+
+def test_keras_reads_weights_written_by_nerve(tmp_path):
+    x, y = _data()
+    model = _nerve_model()
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    saving.save_weights(model, tmp_path / "n.weights.h5")
+    saving.save_model(model, tmp_path / "n.keras")
+
+    for path in ("n.weights.h5", "n.keras"):
+        theirs = _keras_model()
+        theirs.optimizer.build(theirs.trainable_variables)
+        theirs.load_weights(tmp_path / path)
+        for a, b in zip(model.get_weights(), theirs.get_weights()):
+            np.testing.assert_array_equal(a, keras.ops.convert_to_numpy(b))
+        # Keras interleaves Adam's slots per variable (kernel momentum, kernel velocity, ...).
+        ours = _keras_optimizer_order(model.optimizer)
+        assert [tuple(v.shape) for v in ours][2:6] == [(64, 6), (64, 6), (6,), (6,)]
+        for a, b in zip(ours, theirs.optimizer.variables, strict=True):
+            np.testing.assert_array_equal(a.numpy(), keras.ops.convert_to_numpy(b))
+        np.testing.assert_allclose(
+            model.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+        )
+
+
+def test_nerve_reads_files_written_by_keras(tmp_path):
+    x, y = _data()
+    theirs = _keras_model()
+    theirs.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    theirs.save_weights(tmp_path / "k.weights.h5")
+    theirs.save(tmp_path / "k.keras")
+    expected = [keras.ops.convert_to_numpy(w) for w in theirs.get_weights()]
+
+    model = _nerve_model()
+    model.optimizer.build(model.trainable_weights)
+    saving.load_weights(model, tmp_path / "k.weights.h5")
+    for a, b in zip(expected, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert int(model.optimizer.iterations.numpy()) == 4
+
+    # The archive's weights; and the optimizer state, matched by path and order.
+    model = _nerve_model()
+    model.optimizer.build(model.trainable_weights)
+    saving.load_weights(model, tmp_path / "k.keras")
+    for a, b in zip(expected, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(theirs.optimizer.variables, _keras_optimizer_order(model.optimizer)):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), b.numpy())
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-5, atol=1e-6
+    )
