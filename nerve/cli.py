@@ -1,6 +1,7 @@
 """The ``nerve`` command.
 
-``nerve demo`` trains the built-in demo model on the embedded digits data set.
+``nerve demo`` trains the Keras-style demo model on the embedded digits data set
+(``nerve demo --engine``: the raw-engine version).
 """
 
 from __future__ import annotations
@@ -11,13 +12,25 @@ from collections.abc import Sequence
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from nerve.demo import run_demo
+    if args.engine:
+        from nerve.demos.engine import run_demo
 
-    result = run_demo(
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        seed=args.seed,
+        result = run_demo(
+            epochs=args.epochs or 30, batch_size=args.batch_size or 32,
+            learning_rate=args.learning_rate, seed=args.seed,
+        )  # fmt: skip
+        return 0 if result.test_accuracy > 0 else 1
+    from nerve.demos.keras_mlp import run_keras_demo
+
+    result = run_keras_demo(
+        epochs=args.epochs or 100, batch_size=args.batch_size or 64, seed=args.seed,
+        output_dir=args.output_dir, verbose=args.verbose, plot=not args.no_plot,
     )  # fmt: skip
     return 0 if result.test_accuracy > 0 else 1
+
+
+def _verbosity(value: str):
+    return value if value == "auto" else int(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,10 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo", help="train an MLP on the embedded 8x8 digits and report test accuracy"
     )
-    demo.add_argument("--epochs", type=int, default=30)
-    demo.add_argument("--batch-size", type=int, default=32)
-    demo.add_argument("--learning-rate", type=float, default=0.05)
+    demo.add_argument(
+        "--engine", action="store_true", help="the raw-engine MLP (GradientTape, hand SGD)"
+    )
+    demo.add_argument("--epochs", type=int, default=None, help="100 (30 with --engine)")
+    demo.add_argument("--batch-size", type=int, default=None, help="64 (32 with --engine)")
+    demo.add_argument("--learning-rate", type=float, default=0.05, help="--engine only")
     demo.add_argument("--seed", type=int, default=1337)
+    demo.add_argument("--output-dir", default=".", help="where digits.keras and the PNG go")
+    demo.add_argument("--verbose", default="auto", type=_verbosity)
+    demo.add_argument("--no-plot", action="store_true", help="skip the training-curve PNG")
     demo.set_defaults(run=_demo)
     return parser
 

@@ -14,8 +14,8 @@ module-level ``_clock`` (tests replace it) and text goes to ``sys.stdout`` at ca
 
 Beyond Keras: a value named ``"compile_time"`` (seconds spent tracing/compiling the step
 function, which the trainer may put in a step's logs) is not averaged as a metric but
-shown as ``compile: 1.2s`` after the time per step; and ANSI colours are used only when
-the output is a terminal.
+shown as ``compile: 1.2s`` (or ``compile: 17ms``) after the time per step; and ANSI
+colours are used only when the output is a terminal.
 
 >>> import nerve.utils.progbar as progbar_module
 >>> times = iter([0.0, 0.5, 1.0])
@@ -210,7 +210,12 @@ class Progbar:
     def _metrics_text(self) -> str:
         text = ""
         if self._compile_time is not None:
-            text += f" - compile: {self._compile_time:.1f}s"
+            seconds = self._compile_time
+            text += (
+                f" - compile: {seconds:.1f}s"
+                if seconds >= 1
+                else f" - compile: {seconds * 1e3:.0f}ms"
+            )
         for name in self._values_order:
             value = self._values[name]
             if isinstance(value, tuple):

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from nerve.cli import main
-from nerve.demo import run_demo
+from nerve.demos.engine import run_demo
 
 
 @pytest.mark.slow
@@ -28,8 +28,8 @@ def test_demo_is_deterministic_for_a_seed():
     assert other.final_loss != first.final_loss
 
 
-def test_cli_demo_prints_accuracy(capsys):
-    assert main(["demo", "--epochs", "1"]) == 0
+def test_cli_engine_demo_prints_accuracy(capsys):
+    assert main(["demo", "--engine", "--epochs", "1"]) == 0
     out = capsys.readouterr().out
     assert "test accuracy:" in out
 

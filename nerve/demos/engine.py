@@ -5,7 +5,7 @@ only the engine: ``Variable`` parameters, ``GradientTape`` for gradients, and a
 hand-written SGD-with-momentum step. Every random choice (initial weights, the
 order of batches) flows from one seed.
 
-Run it with ``nerve demo`` or ``python -m nerve demo``.
+Run it with ``nerve demo --engine`` (``nerve demo`` runs the Keras-style model).
 """
 
 from __future__ import annotations
