@@ -1,0 +1,64 @@
+"""The main job, Keras form: `nerve demo` trains, evaluates, saves, reloads and plots."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from nerve.cli import main
+from nerve.demos.keras_mlp import run_keras_demo
+
+
+@pytest.mark.slow
+def test_keras_demo_reaches_96_percent_and_saves_model_and_plot(tmp_path):
+    start = time.perf_counter()
+    result = run_keras_demo(output_dir=str(tmp_path), verbose=0, log=lambda *a: None)
+    assert result.test_accuracy >= 0.96, result
+    assert time.perf_counter() - start < 60
+    assert os.path.getsize(result.model_path) > 0
+    if result.plot_path is not None:  # matplotlib is an optional extra
+        with open(result.plot_path, "rb") as png:
+            assert png.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_keras_demo_is_deterministic(tmp_path):
+    first = run_keras_demo(epochs=3, output_dir=str(tmp_path / "a"), verbose=0, plot=False,
+                           log=lambda *a: None)  # fmt: skip
+    second = run_keras_demo(epochs=3, output_dir=str(tmp_path / "b"), verbose=0, plot=False,
+                            log=lambda *a: None)  # fmt: skip
+    assert first.history == second.history
+
+
+def test_plot_step_explains_how_to_enable_it_without_matplotlib(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    lines = []
+    result = run_keras_demo(epochs=1, output_dir=str(tmp_path), verbose=0, log=lines.append)
+    assert result.plot_path is None
+    assert any("pip install 'nerve[plot]'" in str(line) for line in lines)
+
+
+def test_cli_demo_shows_progress_summary_and_accuracy(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "nerve", "demo", "--epochs", "2", "--verbose", "2",
+         "--output-dir", str(tmp_path), "--no-plot"],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    )  # fmt: skip
+    out = done.stdout
+    assert "Total params" in out and "Epoch 2/2" in out and "test accuracy:" in out
+    assert os.path.exists(tmp_path / "digits.keras")
+
+
+def test_cli_main_returns_zero(tmp_path):
+    assert main(["demo", "--epochs", "1", "--output-dir", str(tmp_path), "--no-plot",
+                 "--verbose", "0"]) == 0  # fmt: skip
