@@ -25,9 +25,10 @@ from nerve.core import dtypes
 from nerve.core.errors import ShapeError, TracingError, with_location
 from nerve.graph.ir import Graph, Value
 from nerve.primitives import registry
+from nerve.primitives.elementwise import add_p, cast_p, subtract_p
 from nerve.primitives.registry import Aval, Primitive
 from nerve.primitives.state import assign_variable_p, read_variable_p
-from nerve.tensor import Tensor, Variable
+from nerve.tensor import Tensor, Variable, convert_to_tensor
 
 _object_new = object.__new__
 
@@ -99,10 +100,12 @@ class Trace:
             tensor_module.snapshot_owner[current] = variable
         return current
 
-    def assign(self, variable: Variable, value: Any) -> Variable:
-        from nerve.ops._convert import cast, tensor
+    def _as_variable_dtype(self, variable: Variable, value: Any) -> Tensor:
+        new = value if isinstance(value, Tensor) else convert_to_tensor(value, variable.dtype)
+        return new if new.dtype == variable.dtype else cast_p.bind(new, dtype=variable.dtype)
 
-        new = cast(tensor(value), variable.dtype)
+    def assign(self, variable: Variable, value: Any) -> Variable:
+        new = self._as_variable_dtype(variable, value)
         if new.shape != variable.shape:
             raise ShapeError(
                 with_location(
@@ -118,14 +121,12 @@ class Trace:
         return variable
 
     def assign_add(self, variable: Variable, delta: Any) -> Variable:
-        from nerve.ops.elementwise import add
-
-        return self.assign(variable, add(self.read(variable), delta))
+        delta = self._as_variable_dtype(variable, delta)
+        return self.assign(variable, add_p.bind(self.read(variable), delta))
 
     def assign_sub(self, variable: Variable, delta: Any) -> Variable:
-        from nerve.ops.elementwise import subtract
-
-        return self.assign(variable, subtract(self.read(variable), delta))
+        delta = self._as_variable_dtype(variable, delta)
+        return self.assign(variable, subtract_p.bind(self.read(variable), delta))
 
 
 def active_trace() -> Trace | None:
