@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from nerve import ops
+from nerve.core import object_registry
 from nerve.tensor import Tensor
 
 
@@ -140,6 +141,12 @@ def get(identifier: str | Callable | None) -> Callable:
         return identifier
     if isinstance(identifier, str) and identifier in _BY_NAME:
         return _BY_NAME[identifier]
+    if isinstance(identifier, str):
+        # A custom activation registered with register_keras_serializable (or passed in
+        # a custom_object_scope), by its registered or plain name.
+        custom = object_registry.get_registered_object(identifier)
+        if custom is not None:
+            return custom
     raise ValueError(
         f"Unknown activation {identifier!r}. Expected a function or one of: "
         f"{', '.join(sorted(_BY_NAME))}."
@@ -152,10 +159,10 @@ def serialize(activation: Callable) -> str:
         if fn is activation:
             # Aliases (swish, hard_swish) serialize under their canonical name.
             return {"swish": "silu", "hard_swish": "hard_silu"}.get(name, name)
-    name = getattr(activation, "__name__", None)
-    if name is None:
+    if getattr(activation, "__name__", None) is None:
         raise ValueError(f"Cannot serialize activation {activation!r}: it has no name.")
-    return name
+    # "package>name" for a registered function, so ``get`` can find it again.
+    return object_registry.get_registered_name(activation)
 
 
 __all__ = [*sorted(_BY_NAME), "get", "serialize"]

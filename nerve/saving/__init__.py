@@ -14,8 +14,7 @@ object (de)serialization with a registry of custom objects.
 True
 """
 
-from nerve.saving.h5_store import WeightsFileError
-from nerve.saving.object_registry import (
+from nerve.core.object_registry import (
     CustomObjectScope,
     custom_object_scope,
     get_custom_objects,
@@ -23,6 +22,7 @@ from nerve.saving.object_registry import (
     get_registered_object,
     register_keras_serializable,
 )
+from nerve.saving.h5_store import WeightsFileError
 from nerve.saving.saving_lib import (
     WeightsMismatchError,
     load_model,

@@ -27,7 +27,7 @@ import inspect
 import types
 from typing import Any
 
-from nerve.saving import object_registry
+from nerve.core import object_registry
 
 # Public namespaces whose classes and functions load by name, most specific first.
 _NERVE_NAMESPACES = (

@@ -12,7 +12,8 @@ import pytest
 
 import nerve
 from nerve import layers, ops, optimizers, saving
-from nerve.saving import object_registry, saving_lib
+from nerve.core import object_registry
+from nerve.saving import saving_lib
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from nerve import layers, ops, optimizers, saving
-from nerve.saving import object_registry
+from nerve.core import object_registry
 
 
 @pytest.fixture(autouse=True)
