@@ -10,8 +10,6 @@ Changes from the Keras code, besides ``import keras`` -> ``import nerve``:
 
 * nerve has no ``Embedding``/``LSTM`` layers yet, so the title and body are bag-of-words
   count vectors over a small vocabulary, encoded by ``Dense`` layers;
-* nerve has no ``layers.concatenate`` yet, so the features are joined by a ``Lambda``
-  layer around ``nerve.ops.concatenate``;
 * the synthetic targets follow a hidden rule of the inputs (rather than being pure
   noise), so the run shows the model learning; the data is small so it runs in seconds.
 
@@ -21,7 +19,7 @@ Run it with ``python examples/functional_multi_input.py``.
 import numpy as np
 
 import nerve
-from nerve import layers, ops
+from nerve import layers
 
 num_tags = 12  # Number of unique issue tags
 num_words = 50  # Size of vocabulary (the guide uses 10,000 with an Embedding)
@@ -58,9 +56,7 @@ def build_model():
     body_features = layers.Dense(16, activation="relu", name="body_encoder")(body_input)
 
     # Merge all available features into a single large vector via concatenation.
-    x = layers.Lambda(lambda t: ops.concatenate(t, axis=-1), name="concatenate")(
-        [title_features, body_features, tags_input]
-    )
+    x = layers.concatenate([title_features, body_features, tags_input])
 
     # Stick a logistic regression for priority prediction on top of the features.
     priority_pred = layers.Dense(1, name="priority")(x)

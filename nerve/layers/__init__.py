@@ -12,9 +12,28 @@ from nerve.layers.core import (
     Reshape,
 )
 from nerve.layers.input_layer import InputLayer
+from nerve.layers.merging import (
+    Add,
+    Average,
+    Concatenate,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 
 __all__ = [
     "Activation",
+    "Add",
+    "Average",
+    "Concatenate",
     "DTypePolicy",
     "Dense",
     "Dropout",
@@ -23,6 +42,17 @@ __all__ = [
     "InputLayer",
     "Lambda",
     "Layer",
+    "Maximum",
+    "Minimum",
+    "Multiply",
     "Rescaling",
     "Reshape",
+    "Subtract",
+    "add",
+    "average",
+    "concatenate",
+    "maximum",
+    "minimum",
+    "multiply",
+    "subtract",
 ]

@@ -32,16 +32,33 @@ from typing import Any
 from nerve.layers.base import Layer
 from nerve.training.trainer import Trainer
 
+_FUNCTIONAL_VERSIONS: dict[type, type] = {}
+
+
+def _functional_version(cls: type, functional: type) -> type:
+    """``cls`` mixed with ``Functional`` (one class per subclass, made once)."""
+    version = _FUNCTIONAL_VERSIONS.get(cls)
+    if version is None:
+        version = type(cls.__name__, (cls, functional), {"__module__": cls.__module__})
+        version.__qualname__ = cls.__qualname__
+        _FUNCTIONAL_VERSIONS[cls] = version
+    return version
+
 
 class Model(Trainer, Layer):
     """A layer that groups layers, trains (``compile``/``fit``/... from ``Trainer``) and
     describes itself (``summary``)."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Model:
-        if cls is Model and _is_functional_call(args, kwargs):
+        if _is_functional_call(args, kwargs):
             from nerve.models.functional import Functional
 
-            return Functional.__new__(Functional)
+            if cls is Model:
+                return Functional.__new__(Functional)
+            if not issubclass(cls, Functional):
+                # A subclass (e.g. overriding train_step) built from inputs and outputs,
+                # as in Keras: the subclass's methods on top of a Functional model.
+                return Functional.__new__(_functional_version(cls, Functional))
         return super().__new__(cls)
 
     def __init__(self, *args: Any, **kwargs: Any):

@@ -145,12 +145,6 @@ def test_script_runs_as_main(name, tmp_path):
 # -- where the ports leave the Keras code (nerve gaps; see each example's docstring) ---
 
 
-@pytest.mark.xfail(
-    raises=TypeError,
-    strict=True,
-    reason="Model(inputs, outputs) is refused for subclasses of nerve.Model; when fixed, "
-    "build CustomModel in examples/custom_train_step.py as the Keras guide does",
-)
 def test_keras_form_subclass_built_functionally():
     class CustomModel(nerve.Model):
         pass
@@ -162,12 +156,6 @@ def test_keras_form_subclass_built_functionally():
     assert model(ops.ones((2, 32))).shape == (2, 1)
 
 
-@pytest.mark.xfail(
-    raises=AttributeError,
-    strict=True,
-    reason="no layers.concatenate / layers.Concatenate; when added, use it in place of "
-    "the Lambda in examples/functional_multi_input.py",
-)
 def test_keras_form_concatenate_layer():
     a, b = nerve.Input(shape=(3,)), nerve.Input(shape=(4,))
     assert layers.concatenate([a, b]).shape == (None, 7)
