@@ -18,6 +18,7 @@ The contract has two parts:
 from __future__ import annotations
 
 import abc
+import contextlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -62,6 +63,17 @@ class Backend(abc.ABC):
 
     def has_kernel(self, name: str) -> bool:
         return name in self._kernels
+
+    def graph_kernel(self, name: str) -> Callable[..., Any]:
+        """The kernel a compiled graph calls: without per-call wrappers (such as an
+        error-state guard) whose effect ``quiet`` provides once for the whole run."""
+        kernel = self.kernel(name)
+        return getattr(kernel, "unwrapped", kernel)
+
+    def quiet(self) -> Any:
+        """A context in which IEEE special results (inf, nan) raise no warnings; a
+        compiled graph runs inside one. Backends whose library never warns keep this."""
+        return contextlib.nullcontext()
 
     def supports_out(self, name: str) -> bool:
         """Whether kernel ``name`` accepts ``out=`` (writes its result into a given

@@ -59,17 +59,20 @@ class CompiledGraph:
         self._variables = list(graph.variables)
 
     def run(self, inputs: list) -> tuple:
-        return self._run(inputs, self._variables)
+        # One error-state scope for the whole run instead of one per kernel call.
+        with self.backend.quiet():
+            return self._run(inputs, self._variables)
 
     def profile(self, inputs: list, repeat: int = 5) -> list[dict]:
         """Per-node wall time (best of ``repeat`` runs), interpreting node by node."""
-        return _profile(self.graph, self.backend, inputs, repeat)
+        with self.backend.quiet():
+            return _profile(self.graph, self.backend, inputs, repeat)
 
 
 def _kernel_for(node: Node, backend: Backend) -> Callable:
     if node.prim.name == "fused_elementwise":
         return _fused_kernel(node, backend)
-    return _bind_params(backend.kernel(node.prim.kernel), node.params)
+    return _bind_params(backend.graph_kernel(node.prim.kernel), node.params)
 
 
 def _bind_params(kernel: Callable, params: dict) -> Callable:
@@ -79,7 +82,9 @@ def _bind_params(kernel: Callable, params: dict) -> Callable:
 def _fused_kernel(node: Node, backend: Backend) -> Callable:
     """A fused node as one plain function (for profiling): its steps, no buffers."""
     program = node.params["program"]
-    steps = [(_bind_params(backend.kernel(p.kernel), dict(ps)), refs) for p, refs, ps in program]
+    steps = [
+        (_bind_params(backend.graph_kernel(p.kernel), dict(ps)), refs) for p, refs, ps in program
+    ]
 
     def run(*inputs):
         results = list(inputs)
@@ -161,7 +166,7 @@ def _generate_fused(i, node, backend, plan, name, namespace, lines) -> None:
     avals = [v.aval for v in node.inputs]
     for j, (prim, refs, params) in enumerate(program):
         kernel = f"k{i}_{j}"
-        namespace[kernel] = _bind_params(backend.kernel(prim.kernel), dict(params))
+        namespace[kernel] = _bind_params(backend.graph_kernel(prim.kernel), dict(params))
         # Refs past the inputs name the previous step's result (chains are single-use).
         args = ", ".join(name(node.inputs[k]) if k < len(node.inputs) else result for k in refs)
         aval = prim.shape_rule(*(avals[k] for k in refs), **dict(params))

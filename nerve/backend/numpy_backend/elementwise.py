@@ -94,6 +94,8 @@ def _quiet(xp, fn):
             return fn(*args, **kwargs)
 
     kernel.__name__ = getattr(fn, "__name__", "kernel")
+    # A compiled graph sets the error state once per run (Backend.quiet) and calls this.
+    kernel.unwrapped = fn
     if hasattr(fn, "nout"):
         kernel.nout = fn.nout  # still a ufunc underneath: accepts out=
     return kernel
