@@ -19,6 +19,7 @@ from typing import Any
 
 from nerve import ops
 from nerve.core import config
+from nerve.core.lookup import deserialize_named, get_named
 from nerve.tensor import Tensor
 
 
@@ -145,26 +146,13 @@ def serialize(constraint: Constraint | None) -> dict | None:
 
 def deserialize(config: dict | str) -> Constraint:
     """The constraint from ``serialize``'s output or a name."""
-    if isinstance(config, str) and config in _BY_NAME:
-        return _BY_NAME[config]()
-    if isinstance(config, dict) and config.get("class_name") in _BY_NAME:
-        return _BY_NAME[config["class_name"]].from_config(config.get("config", {}))
-    raise ValueError(
-        f"Unknown constraint {config!r}. Expected a config dict or one of: "
-        f"{', '.join(sorted(_BY_NAME))}."
-    )
+    return deserialize_named("constraint", config, _BY_NAME)
 
 
 def get(identifier: Any) -> Constraint | Callable | None:
     """A constraint from a name (``"max_norm"``), a config dict, an instance or callable
     (returned as is), or ``None``."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, (str, dict)):
-        return deserialize(identifier)
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret constraint identifier: {identifier!r}.")
+    return get_named("constraint", identifier, _BY_NAME)
 
 
 __all__ = [*_CLASSES, "deserialize", "get", "max_norm", "min_max_norm", "non_neg", "serialize",

@@ -22,6 +22,7 @@ from typing import Any
 from nerve import ops
 from nerve.core import config, dtypes
 from nerve.core.errors import ShapeError, with_location
+from nerve.core.lookup import deserialize_named, get_named
 from nerve.tensor import Tensor
 
 
@@ -179,27 +180,13 @@ def serialize(regularizer: Regularizer | None) -> dict | None:
 
 def deserialize(config: dict | str) -> Regularizer:
     """The regularizer from ``serialize``'s output or a name."""
-    if isinstance(config, str) and config in {**_CLASSES, **_ALIASES}:
-        return {**_CLASSES, **_ALIASES}[config]()
-    if isinstance(config, dict) and config.get("class_name") in {**_CLASSES, **_ALIASES}:
-        cls = {**_CLASSES, **_ALIASES}[config["class_name"]]
-        return cls.from_config(config.get("config", {}))
-    raise ValueError(
-        f"Unknown regularizer {config!r}. Expected a config dict or one of: "
-        f"{', '.join(sorted({**_CLASSES, **_ALIASES}))}."
-    )
+    return deserialize_named("regularizer", config, {**_CLASSES, **_ALIASES})
 
 
 def get(identifier: Any) -> Regularizer | Callable | None:
     """A regularizer from a name (``"l2"``), a config dict, an instance or callable
     (returned as is), or ``None``."""
-    if identifier is None:
-        return None
-    if isinstance(identifier, (str, dict)):
-        return deserialize(identifier)
-    if callable(identifier):
-        return identifier
-    raise ValueError(f"Could not interpret regularizer identifier: {identifier!r}.")
+    return get_named("regularizer", identifier, {**_CLASSES, **_ALIASES})
 
 
 __all__ = [*_CLASSES, "deserialize", "get", "l1", "l1_l2", "l2", "orthogonal_regularizer",

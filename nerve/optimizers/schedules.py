@@ -49,13 +49,9 @@ def _check_positive(kind: str, name: str, value: Any) -> None:
         raise ValueError(f"{kind}: argument `{name}` must be > 0. Received: {name}={value!r}")
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """``initial_learning_rate * decay_rate ** (step / decay_steps)``; with
-    ``staircase`` the exponent is floored.
-
-    >>> round(float(ExponentialDecay(1.0, 4, 0.5, staircase=True)(7)), 6)
-    0.5
-    """
+class _StepRatioDecay(LearningRateSchedule):
+    """Shared by the schedules driven by ``step / decay_steps`` (floored with
+    ``staircase``): the same constructor, progress and config."""
 
     def __init__(
         self,
@@ -63,20 +59,18 @@ class ExponentialDecay(LearningRateSchedule):
         decay_steps: int,
         decay_rate: float,
         staircase: bool = False,
-        name: str = "ExponentialDecay",
+        name: str | None = None,
     ):
-        _check_positive("ExponentialDecay", "decay_steps", decay_steps)
+        _check_positive(type(self).__name__, "decay_steps", decay_steps)
         self.initial_learning_rate = initial_learning_rate
         self.decay_steps = decay_steps
         self.decay_rate = decay_rate
         self.staircase = staircase
-        self.name = name
+        self.name = name or type(self).__name__
 
-    def __call__(self, step):
+    def _progress(self, step):
         p = ops.divide(_float(step), float(self.decay_steps))
-        if self.staircase:
-            p = ops.floor(p)
-        return ops.multiply(self.initial_learning_rate, ops.power(_float(self.decay_rate), p))
+        return ops.floor(p) if self.staircase else p
 
     def get_config(self) -> dict:
         return {
@@ -86,6 +80,19 @@ class ExponentialDecay(LearningRateSchedule):
             "staircase": self.staircase,
             "name": self.name,
         }
+
+
+class ExponentialDecay(_StepRatioDecay):
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)``; with
+    ``staircase`` the exponent is floored.
+
+    >>> round(float(ExponentialDecay(1.0, 4, 0.5, staircase=True)(7)), 6)
+    0.5
+    """
+
+    def __call__(self, step):
+        p = self._progress(step)
+        return ops.multiply(self.initial_learning_rate, ops.power(_float(self.decay_rate), p))
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -172,7 +179,7 @@ class PolynomialDecay(LearningRateSchedule):
         }
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_StepRatioDecay):
     """``initial_learning_rate / (1 + decay_rate * step / decay_steps)``; with
     ``staircase`` the ratio ``step / decay_steps`` is floored.
 
@@ -180,36 +187,9 @@ class InverseTimeDecay(LearningRateSchedule):
     0.5
     """
 
-    def __init__(
-        self,
-        initial_learning_rate: float,
-        decay_steps: int,
-        decay_rate: float,
-        staircase: bool = False,
-        name: str = "InverseTimeDecay",
-    ):
-        _check_positive("InverseTimeDecay", "decay_steps", decay_steps)
-        self.initial_learning_rate = initial_learning_rate
-        self.decay_steps = decay_steps
-        self.decay_rate = decay_rate
-        self.staircase = staircase
-        self.name = name
-
     def __call__(self, step):
-        p = ops.divide(_float(step), float(self.decay_steps))
-        if self.staircase:
-            p = ops.floor(p)
-        denominator = ops.add(1.0, ops.multiply(p, self.decay_rate))
+        denominator = ops.add(1.0, ops.multiply(self._progress(step), self.decay_rate))
         return ops.divide(_float(self.initial_learning_rate), denominator)
-
-    def get_config(self) -> dict:
-        return {
-            "initial_learning_rate": self.initial_learning_rate,
-            "decay_steps": self.decay_steps,
-            "decay_rate": self.decay_rate,
-            "staircase": self.staircase,
-            "name": self.name,
-        }
 
 
 def _cosine(fraction, alpha: float, scale=1.0):
