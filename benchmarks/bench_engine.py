@@ -19,50 +19,20 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import operator
 import os
 import resource
 import subprocess
 import sys
-import time
 
-_OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-
-
-def _reexec_without_openblas_overrides() -> None:
-    if any(v in os.environ for v in _OPENBLAS_VARS):
-        env = {k: v for k, v in os.environ.items() if k not in _OPENBLAS_VARS}
-        os.execve(sys.executable, [sys.executable, *sys.argv], env)
-
-
-def emit(record: dict) -> None:
-    print(json.dumps(record), flush=True)
-
-
-def best_time(fn, repeat: int, number: int) -> float:
-    """Best-of-``repeat`` seconds per call, each sample averaging ``number`` calls."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - start) / number)
-    return best
-
-
-def blas_info() -> dict:
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return {"blas": "threadpoolctl not installed"}
-    info = [
-        {k: d.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
-        for d in threadpool_info()
-        if d.get("user_api") == "blas"
-    ]
-    return {"blas": info}
-
+from common import (
+    OPENBLAS_VARS,
+    best_time,
+    blas_info,
+    emit,
+    interleaved_times,
+    reexec_without_openblas_overrides,
+)
 
 # -- (a) dispatch overhead -----------------------------------------------------------------
 
@@ -215,12 +185,7 @@ def bench_mlp(quick: bool) -> None:
     }
     for step in steps.values():
         step()  # warm up
-    # Round-robin, best sample per contender: a slow spell of a shared machine then
-    # hits every contender alike instead of whichever happened to run during it.
-    times = dict.fromkeys(steps, float("inf"))
-    for _ in range(repeat):
-        for name, step in steps.items():
-            times[name] = min(times[name], best_time(step, 1, number))
+    times = interleaved_times(steps, repeat, number)
     samples = {k: round(BATCH / v, 1) for k, v in times.items()}
     emit(
         {
@@ -295,7 +260,7 @@ def main() -> None:
     parser.add_argument("--only", choices=("dispatch", "mlp", "import"))
     args = parser.parse_args()
     if not args.keep_openblas_env:
-        _reexec_without_openblas_overrides()
+        reexec_without_openblas_overrides()
     import numpy
     import torch
 
@@ -307,7 +272,7 @@ def main() -> None:
             "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(),
             "cpus": os.cpu_count(),
-            "openblas_env": {v: os.environ.get(v) for v in _OPENBLAS_VARS},
+            "openblas_env": {v: os.environ.get(v) for v in OPENBLAS_VARS},
             **blas_info(),
         }
     )

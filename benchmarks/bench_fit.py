@@ -65,36 +65,14 @@ import subprocess
 import sys
 import time
 
-_OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+from common import OPENBLAS_VARS, blas_info, emit, reexec_without_openblas_overrides
+
 CONTENDERS = ("nerve", "torch", "keras")
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 GOAL = 1.3
 
 # Keras's Adam defaults, used by every contender.
 LR, BETA_1, BETA_2, EPSILON = 1e-3, 0.9, 0.999, 1e-7
-
-
-def _reexec_without_openblas_overrides() -> None:
-    if any(v in os.environ for v in _OPENBLAS_VARS):
-        env = {k: v for k, v in os.environ.items() if k not in _OPENBLAS_VARS}
-        os.execve(sys.executable, [sys.executable, *sys.argv], env)
-
-
-def emit(record: dict) -> None:
-    print(json.dumps(record), flush=True)
-
-
-def blas_info() -> dict:
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return {"blas": "threadpoolctl not installed"}
-    info = [
-        {k: d.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
-        for d in threadpool_info()
-        if d.get("user_api") == "blas"
-    ]
-    return {"blas": info}
 
 
 def _proc_status_mb(field: str) -> float:
@@ -557,7 +535,7 @@ def main() -> None:
     parser.add_argument("--case", choices=("digits", "mnist"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.keep_openblas_env:
-        _reexec_without_openblas_overrides()
+        reexec_without_openblas_overrides()
     if args.worker:
         worker(args.worker, args.case, args.smoke, args.quick, args.threads)
         return
@@ -582,7 +560,7 @@ def main() -> None:
             "threads": args.threads,
             "cpus": os.cpu_count(),
             "loadavg": [round(v, 2) for v in os.getloadavg()],
-            "openblas_env": {v: os.environ.get(v) for v in _OPENBLAS_VARS},
+            "openblas_env": {v: os.environ.get(v) for v in OPENBLAS_VARS},
             **blas_info(),
         }
     )

@@ -28,13 +28,18 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
-import resource
 import sys
 import time
 
-_OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+from common import (
+    OPENBLAS_VARS,
+    blas_info,
+    emit,
+    interleaved_times,
+    peak_rss_mb,
+    reexec_without_openblas_overrides,
+)
 
 SIZES = (784, 512, 256, 10)
 BATCH = 128
@@ -42,37 +47,6 @@ LR = 0.01
 MOMENTUM = 0.9
 CHAIN_NODES = 100
 CHAIN_SHAPE = (64, 64)
-
-
-def _reexec_without_openblas_overrides() -> None:
-    if any(v in os.environ for v in _OPENBLAS_VARS):
-        env = {k: v for k, v in os.environ.items() if k not in _OPENBLAS_VARS}
-        os.execve(sys.executable, [sys.executable, *sys.argv], env)
-
-
-def emit(record: dict) -> None:
-    print(json.dumps(record), flush=True)
-
-
-def best_time(fn, repeat: int, number: int) -> float:
-    """Best-of-``repeat`` seconds per call, each sample averaging ``number`` calls."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.perf_counter() - start) / number)
-    return best
-
-
-def interleaved_times(steps: dict, repeat: int, number: int) -> dict:
-    """Best seconds per call of each step, timed round-robin so that load from other
-    processes on a shared machine hits every contender alike."""
-    best = dict.fromkeys(steps, float("inf"))
-    for _ in range(repeat):
-        for name, fn in steps.items():
-            best[name] = min(best[name], best_time(fn, 1, number))
-    return best
 
 
 def step_peak_mb(step) -> float:
@@ -86,23 +60,6 @@ def step_peak_mb(step) -> float:
         return round(tracemalloc.get_traced_memory()[1] / 2**20, 2)
     finally:
         tracemalloc.stop()
-
-
-def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def blas_info() -> dict:
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return {"blas": "threadpoolctl not installed"}
-    info = [
-        {k: d.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
-        for d in threadpool_info()
-        if d.get("user_api") == "blas"
-    ]
-    return {"blas": info}
 
 
 # -- (a) MLP training step with SGD momentum ---------------------------------------------
@@ -447,7 +404,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if not args.keep_openblas_env:
-        _reexec_without_openblas_overrides()
+        reexec_without_openblas_overrides()
     import numpy
     import torch
 
@@ -465,7 +422,7 @@ def main() -> None:
             "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(),
             "cpus": os.cpu_count(),
-            "openblas_env": {v: os.environ.get(v) for v in _OPENBLAS_VARS},
+            "openblas_env": {v: os.environ.get(v) for v in OPENBLAS_VARS},
             **blas_info(),
         }
     )

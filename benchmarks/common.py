@@ -1,0 +1,66 @@
+"""Helpers shared by the benchmark scripts: the OpenBLAS re-exec, JSON output, timing.
+
+This machine may set OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE, which make a current NumPy
+pick a slower matmul kernel than a user's machine would; a benchmark re-runs itself
+without them (its own command only) and reports the kernel threadpoolctl sees.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+
+OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def reexec_without_openblas_overrides() -> None:
+    if any(v in os.environ for v in OPENBLAS_VARS):
+        env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_VARS}
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
+def emit(record: dict) -> None:
+    """One JSON line per case."""
+    print(json.dumps(record), flush=True)
+
+
+def best_time(fn, repeat: int, number: int) -> float:
+    """Best-of-``repeat`` seconds per call, each sample averaging ``number`` calls."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - start) / number)
+    return best
+
+
+def interleaved_times(steps: dict, repeat: int, number: int) -> dict:
+    """Best seconds per call of each step, timed round-robin so that load from other
+    processes on a shared machine hits every contender alike."""
+    best = dict.fromkeys(steps, float("inf"))
+    for _ in range(repeat):
+        for name, fn in steps.items():
+            best[name] = min(best[name], best_time(fn, 1, number))
+    return best
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def blas_info() -> dict:
+    """The BLAS libraries NumPy (and torch) loaded, with kernel and thread count."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return {"blas": "threadpoolctl not installed"}
+    info = [
+        {k: d.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
+        for d in threadpool_info()
+        if d.get("user_api") == "blas"
+    ]
+    return {"blas": info}
