@@ -18,7 +18,6 @@ Usage: ``python benchmarks/bench_engine.py [--quick]``
 from __future__ import annotations
 
 import argparse
-import itertools
 import operator
 import os
 import resource
@@ -30,6 +29,7 @@ from common import (
     best_time,
     blas_info,
     emit,
+    init_mlp,
     interleaved_times,
     reexec_without_openblas_overrides,
 )
@@ -84,17 +84,7 @@ LR = 0.01
 
 
 def _init_weights():
-    import numpy as np
-
-    rng = np.random.default_rng(42)
-    weights = []
-    for fan_in, fan_out in itertools.pairwise(SIZES):
-        limit = np.sqrt(6 / (fan_in + fan_out))
-        weights.append(rng.uniform(-limit, limit, (fan_in, fan_out)).astype(np.float32))
-        weights.append(np.zeros(fan_out, np.float32))
-    x = rng.standard_normal((BATCH, SIZES[0])).astype(np.float32)
-    y = rng.integers(0, SIZES[-1], BATCH).astype(np.int64)
-    return weights, x, y
+    return init_mlp(SIZES, BATCH)
 
 
 def nerve_mlp_step():

@@ -27,7 +27,6 @@ Usage: ``python benchmarks/bench_graph.py [--quick] [--only mlp|chain] [--no-tor
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import sys
 import time
@@ -36,6 +35,7 @@ from common import (
     OPENBLAS_VARS,
     blas_info,
     emit,
+    init_mlp,
     interleaved_times,
     peak_rss_mb,
     reexec_without_openblas_overrides,
@@ -66,17 +66,7 @@ def step_peak_mb(step) -> float:
 
 
 def _init_weights():
-    import numpy as np
-
-    rng = np.random.default_rng(42)
-    weights = []
-    for fan_in, fan_out in itertools.pairwise(SIZES):
-        limit = np.sqrt(6 / (fan_in + fan_out))
-        weights.append(rng.uniform(-limit, limit, (fan_in, fan_out)).astype(np.float32))
-        weights.append(np.zeros(fan_out, np.float32))
-    x = rng.standard_normal((BATCH, SIZES[0])).astype(np.float32)
-    y = rng.integers(0, SIZES[-1], BATCH).astype(np.int64)
-    return weights, x, y
+    return init_mlp(SIZES, BATCH)
 
 
 def _nerve_step_fn():

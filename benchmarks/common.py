@@ -64,3 +64,19 @@ def blas_info() -> dict:
         if d.get("user_api") == "blas"
     ]
     return {"blas": info}
+
+
+def init_mlp(sizes: tuple, batch: int, seed: int = 42) -> tuple[list, object, object]:
+    """Glorot-uniform weights, zero biases, a random input batch and integer labels
+    (NumPy arrays), so every contender starts from the same numbers."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    weights = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        limit = np.sqrt(6 / (fan_in + fan_out))
+        weights.append(rng.uniform(-limit, limit, (fan_in, fan_out)).astype(np.float32))
+        weights.append(np.zeros(fan_out, np.float32))
+    x = rng.standard_normal((batch, sizes[0])).astype(np.float32)
+    y = rng.integers(0, sizes[-1], batch).astype(np.int64)
+    return weights, x, y

@@ -26,6 +26,9 @@ from nerve import initializers, ops
 from nerve.core import config, dtypes
 from nerve.core.errors import ShapeError, with_location
 from nerve.graph.trace import active_trace
+
+# Keras's rank matching, shared with the losses (re-exported for the metric families).
+from nerve.losses import squeeze_or_expand_to_same_rank  # noqa: F401
 from nerve.tensor import Tensor, Variable
 
 
@@ -140,25 +143,6 @@ def _python_zeros(shape: tuple) -> Any:
 
 
 # -- helpers shared by the metric families ---------------------------------------------------
-
-
-def squeeze_or_expand_to_same_rank(
-    x1: Tensor, x2: Tensor, expand_rank_1: bool = True
-) -> tuple[Tensor, Tensor]:
-    """Make ranks match when they differ by one trailing unit dimension, as Keras does
-    (labels of shape ``(n, 1)`` against predictions of shape ``(n,)`` and the reverse)."""
-    r1, r2 = x1.ndim, x2.ndim
-    if r1 == r2 + 1 and x1.shape[-1] == 1:
-        if r2 == 1 and expand_rank_1:
-            x2 = ops.expand_dims(x2, -1)
-        else:
-            x1 = ops.squeeze(x1, -1)
-    elif r2 == r1 + 1 and x2.shape[-1] == 1:
-        if r1 == 1 and expand_rank_1:
-            x1 = ops.expand_dims(x1, -1)
-        else:
-            x2 = ops.squeeze(x2, -1)
-    return x1, x2
 
 
 def divide_no_nan(x: Any, y: Any) -> Tensor:
