@@ -49,6 +49,7 @@ from nerve.core.errors import DTypeError, ShapeError, with_location
 from nerve.graph.executor import CompiledGraph
 from nerve.graph.ir import Graph
 from nerve.graph.passes import optimize
+from nerve.graph.polymorphic import TRACE_SIZES, generalize
 from nerve.graph.trace import Trace, active_trace, describe, tracing
 from nerve.tensor import Tensor, Variable, _new_tensor
 
@@ -182,6 +183,8 @@ class Function:
         self._warned = False
         self._relaxed_keys: set[tuple] = set()
         self.trace_count = 0
+        self._templates: dict[tuple, Any] = {}
+        self._last_trace_key: tuple | None = None
         self._bound: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         try:
             self._signature: inspect.Signature | None = inspect.signature(fn)
@@ -245,6 +248,7 @@ class Function:
         key = (_structure((args, kwargs)), tuple(_leaf_key(leaf) for leaf in leaves))
         concrete = self._cache.get(key)
         if concrete is None:
+            self._last_trace_key = key
             paths = [p for a, n in zip(args, names) for p in _leaf_paths(a, n)]
             paths += [p for k in sorted(kwargs) for p in _leaf_paths(kwargs[k], k)]
             self._note_retrace(key, leaves, paths)
@@ -292,8 +296,10 @@ class Function:
                 )
 
     def _note_retrace(self, key: tuple, leaves: list, paths: list[str]) -> None:
-        self.trace_count += 1
         relaxed = self._relaxed(key)
+        if self._templates.get(relaxed):
+            return  # a new size of a symbolic dim: specialized from the template, not traced
+        self.trace_count += 1
         if relaxed in self._relaxed_keys:
             return  # only a None dim of the input_signature changed: expected, not warned
         self._relaxed_keys.add(relaxed)
@@ -333,10 +339,24 @@ class Function:
         return key[0], tuple(leaf_keys)
 
     def _trace(self, leaves: list, rebuild: Callable) -> ConcreteFunction:
+        size = self._symbolic_size(leaves)
+        if size is not None:
+            concrete = self._from_template(leaves, rebuild, size)
+            if concrete is not None:
+                return concrete
+        graph, output_leaves, rebuild_output = self._trace_graph(leaves, rebuild)
+        return self._compile(graph, leaves, output_leaves, rebuild_output)
+
+    def _trace_graph(
+        self, leaves: list, rebuild: Callable, size: int | None = None
+    ) -> tuple[Graph, list, Callable]:
+        """Run the Python function on abstract inputs (the ``None`` dims of the
+        input_signature set to ``size`` when given) and return its graph."""
         trace = Trace(getattr(self.python_function, "__name__", "graph"))
+        shapes = self._input_shapes(leaves, size)
         with tracing(trace):
             traced_leaves = [
-                trace.new_input(tuple(x.shape), _dtype_of(x)) if _is_tensor_like(x) else x
+                trace.new_input(next(shapes), _dtype_of(x)) if _is_tensor_like(x) else x
                 for x in leaves
             ]
             args, kwargs = rebuild(traced_leaves)
@@ -350,11 +370,70 @@ class Function:
                     graph.outputs.append(trace.value_of(leaf))
                 else:
                     output_leaves.append(("static", leaf))
+        return graph, output_leaves, rebuild_output
+
+    def _compile(
+        self, graph: Graph, leaves: list, output_leaves: list, rebuild_output: Callable
+    ) -> ConcreteFunction:
         unoptimized = graph.copy()
         optimized = optimize(graph)
         backend = get_backend(_device_of(leaves, optimized))
         compiled = CompiledGraph(optimized, backend)
         return ConcreteFunction(optimized, unoptimized, compiled, output_leaves, rebuild_output)
+
+    # -- symbolic (None) dims of the input_signature ---------------------------------------
+    def _input_shapes(self, leaves: list, size: int | None):
+        specs = iter(self.input_signature or ())
+        for x in leaves:
+            if not _is_tensor_like(x):
+                continue
+            shape = tuple(x.shape)
+            spec = next(specs, None)
+            if size is not None and spec is not None:
+                shape = tuple(size if s is None else d for s, d in zip(spec.shape, shape))
+            yield shape
+
+    def _symbolic_size(self, leaves: list) -> int | None:
+        """The size of the input_signature's ``None`` dims in this call, when they all
+        agree (one symbolic size, typically the batch); else ``None``."""
+        if self.input_signature is None:
+            return None
+        sizes = set()
+        tensors = [x for x in leaves if _is_tensor_like(x)]
+        for x, spec in zip(tensors, self.input_signature):
+            sizes.update(d for s, d in zip(spec.shape, tuple(x.shape)) if s is None)
+        return sizes.pop() if len(sizes) == 1 else None
+
+    def _from_template(self, leaves: list, rebuild: Callable, size: int):
+        """The graph for ``size`` from this signature's size template, tracing the
+        template (three traces, counted as one) the first time; ``None`` when the
+        function's graph is not affine in the size."""
+        relaxed = self._relaxed(self._last_trace_key)
+        entry = self._templates.get(relaxed)
+        if entry is None:
+            entry = self._templates[relaxed] = self._make_template(leaves, rebuild)
+        if entry is False:
+            return None
+        template, output_leaves, rebuild_output = entry
+        try:
+            graph = template.specialize(size)
+        except ValueError:
+            return None
+        return self._compile(graph, leaves, output_leaves, rebuild_output)
+
+    def _make_template(self, leaves: list, rebuild: Callable):
+        traces = []
+        try:
+            for n in TRACE_SIZES:
+                traces.append(self._trace_graph(leaves, rebuild, n))
+        except Exception:  # the function cannot run at these sizes: trace each size
+            return False
+        if any(t[1] != traces[0][1] for t in traces[1:]):
+            return False  # static outputs depend on the size
+        template = generalize([t[0] for t in traces], TRACE_SIZES)
+        if template is None:
+            return False
+        return template, traces[0][1], traces[0][2]
 
 
 class RetracingWarning(UserWarning):

@@ -239,13 +239,13 @@ def test_input_signature_none_dims_accept_any_size():
         g(ops.ones((2, 3)), ops.ones((2, 3)))
 
 
-def test_input_signature_none_dims_trace_per_size_without_warning():
+def test_input_signature_none_dims_stay_symbolic_without_warning():
     f = nerve.function(lambda x: x * 2, input_signature=[nerve.TensorSpec((None,))])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         for n in range(1, 9):
             assert f(ops.ones((n,))).shape == (n,)
-    assert f.trace_count == 8  # one specialization per size (no symbolic dims yet)
+    assert f.trace_count == 1  # one size template, specialized per size
 
 
 # -- errors inside and around traces -----------------------------------------------------
