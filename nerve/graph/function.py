@@ -12,9 +12,12 @@ trace. Python numbers, strings, ``None`` and the like are static (one trace per
 value); a ``Variable`` is captured state (one trace per variable, not per value);
 any other object (e.g. ``self`` of a method) is keyed by identity. Decorated
 methods get one ``Function`` per instance. After ``RETRACE_WARNING_THRESHOLD``
-traces a ``RetracingWarning`` names the argument that changed, once; new sizes
-in the ``None`` dims of an ``input_signature`` still trace (one specialization per
-size) but are expected and never warned about.
+traces a ``RetracingWarning`` names the argument that changed, once. The ``None``
+dims of an ``input_signature`` stay symbolic: the function is traced at three
+sizes of them, and when the graphs agree up to numbers affine in the size
+(``nerve.graph.polymorphic``) every later size is specialized from that template
+without running the Python function again; otherwise each size traces on its own
+(expected, never warned about).
 
 >>> import nerve
 >>> from nerve import ops
