@@ -128,7 +128,33 @@ class AdamW(Adam):
         )
 
 
-class Adamax(Optimizer):
+class _BetaEpsilonOptimizer(Optimizer):
+    """The constructor and config shared by Adamax and Nadam (Keras's arguments)."""
+
+    def __init__(
+        self,
+        learning_rate: Any = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        name: str | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(learning_rate=learning_rate, name=name or self.default_name, **kwargs)
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+        }
+
+
+class Adamax(_BetaEpsilonOptimizer):
     """Adamax, Adam with the infinity norm, as Keras 3's ``Adamax``:
     ``m = beta_1 * m + (1 - beta_1) * g``, ``u = max(beta_2 * u, |g|)``,
     ``w -= lr / (1 - beta_1**t) * m / (u + epsilon)``.
@@ -140,19 +166,7 @@ class Adamax(Optimizer):
     array([0.9], dtype=float32)
     """
 
-    def __init__(
-        self,
-        learning_rate: Any = 0.001,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-7,
-        name: str = "adamax",
-        **kwargs: Any,
-    ):
-        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
+    default_name = "adamax"
 
     def build(self, variables):
         if self.built:
@@ -174,16 +188,8 @@ class Adamax(Optimizer):
         denominator = ops.multiply(1 - beta_1_power, ops.add(u, self.epsilon))
         self.assign_sub(variable, ops.divide(ops.multiply(m, lr), denominator))
 
-    def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "beta_1": self.beta_1,
-            "beta_2": self.beta_2,
-            "epsilon": self.epsilon,
-        }
 
-
-class Nadam(Optimizer):
+class Nadam(_BetaEpsilonOptimizer):
     """Adam with Nesterov momentum, as Keras 3's ``Nadam`` (Dozat's momentum
     schedule ``mu_t = beta_1 * (1 - 0.5 * 0.96**t)``).
 
@@ -194,19 +200,7 @@ class Nadam(Optimizer):
     array([0.89372], dtype=float32)
     """
 
-    def __init__(
-        self,
-        learning_rate: Any = 0.001,
-        beta_1: float = 0.9,
-        beta_2: float = 0.999,
-        epsilon: float = 1e-7,
-        name: str = "nadam",
-        **kwargs: Any,
-    ):
-        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
+    default_name = "nadam"
 
     def build(self, variables):
         if self.built:
@@ -249,11 +243,3 @@ class Nadam(Optimizer):
         v_hat = ops.divide(v, 1 - beta_2_power)
         step = ops.divide(ops.multiply(m_hat, lr), ops.add(ops.sqrt(v_hat), self.epsilon))
         self.assign_sub(variable, step)
-
-    def get_config(self) -> dict:
-        return {
-            **super().get_config(),
-            "beta_1": self.beta_1,
-            "beta_2": self.beta_2,
-            "epsilon": self.epsilon,
-        }
