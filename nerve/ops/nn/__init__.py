@@ -1,0 +1,33 @@
+"""Neural-network ops (Keras's ``keras.ops`` nn functions).
+
+Everything here is a composite of primitives, so gradients of any order come
+for free. Convolution and pooling run over two linear primitives,
+``extract_patches`` (sliding windows as a strided view) and its adjoint
+``patches_transpose``: a convolution is a matmul of patches with the kernel, a
+transposed convolution is the input-gradient of a convolution, and pooling is
+a reduction over the window axes.
+
+Spatial ops take ``data_format="channels_last"`` (``(batch, *spatial,
+channels)``, the default) or ``"channels_first"``; ``padding`` is ``"valid"`` or
+``"same"`` (TensorFlow's rule: the odd extra padding goes at the end).
+
+>>> from nerve import ops
+>>> ops.relu(ops.convert_to_tensor([-1.0, 2.0])).numpy()
+array([0., 2.], dtype=float32)
+>>> x = ops.ones((1, 5, 5, 2))
+>>> ops.conv(x, ops.ones((3, 3, 2, 4)), padding="same").shape
+(1, 5, 5, 4)
+>>> ops.max_pool(x, 2).shape
+(1, 2, 2, 2)
+"""
+
+from nerve.ops.nn import activation, convolution, crossentropy, encoding, normalization, pooling
+from nerve.ops.nn.activation import *  # noqa: F403
+from nerve.ops.nn.convolution import *  # noqa: F403
+from nerve.ops.nn.crossentropy import *  # noqa: F403
+from nerve.ops.nn.encoding import *  # noqa: F403
+from nerve.ops.nn.normalization import *  # noqa: F403
+from nerve.ops.nn.pooling import *  # noqa: F403
+
+__all__ = [*activation.__all__, *convolution.__all__, *crossentropy.__all__, *encoding.__all__,
+           *normalization.__all__, *pooling.__all__]  # fmt: skip

@@ -1,0 +1,167 @@
+"""Softmax, log-softmax and the cross-entropy losses of ``keras.ops``, numerically
+stable from logits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nerve.core import config
+from nerve.core.errors import ShapeError, normalize_axes, normalize_axis, with_location
+from nerve.ops._convert import cast, promote, tensor, to_float
+from nerve.ops.core import stop_gradient
+from nerve.ops.creation import arange
+from nerve.ops.elementwise import (
+    abs,
+    add,
+    divide,
+    equal,
+    exp,
+    log,
+    log1p,
+    maximum,
+    multiply,
+    negative,
+    subtract,
+)
+from nerve.ops.elementwise import clip as _clip
+from nerve.primitives import reduction as rp
+from nerve.primitives.shape import reshape
+from nerve.tensor import Tensor
+
+__all__ = [
+    "binary_crossentropy",
+    "categorical_crossentropy",
+    "log_softmax",
+    "softmax",
+    "sparse_categorical_crossentropy",
+]
+
+
+# -- softmax -------------------------------------------------------------------------------
+
+
+def _softmax_axes(x: Tensor, axis: Any, op: str) -> tuple:
+    return tuple(sorted(normalize_axes(axis, x.ndim, op)))
+
+
+def _shifted(x: Tensor, axes: tuple) -> Tensor:
+    """``x - max(x)`` over ``axes``; the max is a constant to autodiff (softmax and
+    log-softmax don't depend on it), which keeps their gradients simple and exact."""
+    if x.size == 0:
+        return x
+    peak = rp.reduce_max_p.bind(x, axes=axes, keepdims=True)
+    return subtract(x, stop_gradient(peak))
+
+
+def softmax(x: Any, axis: Any = -1) -> Tensor:
+    """``exp(x) / sum(exp(x))`` over ``axis``, computed stably.
+
+    >>> from nerve import ops
+    >>> ops.softmax(ops.convert_to_tensor([0.0, 1000.0])).numpy()
+    array([0., 1.], dtype=float32)
+    """
+    x = to_float(x)
+    axes = _softmax_axes(x, axis, "softmax")
+    e = exp(_shifted(x, axes))
+    return divide(e, rp.reduce_sum_p.bind(e, axes=axes, keepdims=True))
+
+
+def log_softmax(x: Any, axis: Any = -1) -> Tensor:
+    """``x - logsumexp(x)`` over ``axis``, computed stably (no log of an underflowed 0)."""
+    x = to_float(x)
+    axes = _softmax_axes(x, axis, "log_softmax")
+    shifted = _shifted(x, axes)
+    total = rp.reduce_sum_p.bind(exp(shifted), axes=axes, keepdims=True)
+    return subtract(shifted, log(total))
+
+
+# -- losses ----------------------------------------------------------------------------------
+
+
+def _check_same_shape(op: str, target: Tensor, output: Tensor) -> None:
+    if tuple(target.shape) != tuple(output.shape):
+        raise ShapeError(
+            with_location(
+                f"{op}: target and output must have the same shape; got target "
+                f"{tuple(target.shape)} and output {tuple(output.shape)}."
+            )
+        )
+
+
+def categorical_crossentropy(
+    target: Any, output: Any, from_logits: bool = False, axis: int = -1
+) -> Tensor:
+    """Cross-entropy between one-hot (or soft) ``target`` and ``output`` over ``axis``.
+
+    ``output`` holds probabilities (renormalised to sum to 1, then clipped to
+    ``[epsilon, 1 - epsilon]`` as Keras does), or logits with ``from_logits=True``,
+    where the loss is computed from a stable log-softmax.
+
+    >>> from nerve import ops
+    >>> t = ops.convert_to_tensor([[0.0, 1.0]])
+    >>> ops.categorical_crossentropy(t, ops.convert_to_tensor([[1e3, 0.0]]), from_logits=True)
+    Tensor([1000.], dtype=float32)
+    """
+    target, output = promote(target, output, extra=(float,))
+    _check_same_shape("categorical_crossentropy", target, output)
+    axis = normalize_axis(axis, output.ndim, "categorical_crossentropy")
+    if from_logits:
+        log_prob = log_softmax(output, axis=axis)
+    else:
+        output = divide(output, rp.reduce_sum_p.bind(output, axes=(axis,), keepdims=True))
+        eps = config.epsilon()
+        log_prob = log(_clip(output, eps, 1.0 - eps))
+    return negative(rp.reduce_sum_p.bind(multiply(target, log_prob), axes=(axis,), keepdims=False))
+
+
+def sparse_categorical_crossentropy(
+    target: Any, output: Any, from_logits: bool = False, axis: int = -1
+) -> Tensor:
+    """Cross-entropy with integer class labels ``target`` (``output`` without ``axis``).
+
+    >>> from nerve import ops
+    >>> out = ops.convert_to_tensor([[0.2, 0.8]])
+    >>> ops.sparse_categorical_crossentropy(ops.convert_to_tensor([1]), out).numpy().round(4)
+    array([0.2231], dtype=float32)
+    """
+    target = tensor(target)
+    output = to_float(output)
+    axis = normalize_axis(axis, output.ndim, "sparse_categorical_crossentropy")
+    expected = tuple(d for i, d in enumerate(output.shape) if i != axis)
+    if tuple(target.shape) != expected:
+        raise ShapeError(
+            with_location(
+                f"sparse_categorical_crossentropy: target of shape {tuple(target.shape)} "
+                f"must have the shape of output {tuple(output.shape)} without axis {axis}, "
+                f"i.e. {expected}."
+            )
+        )
+    classes = output.shape[axis]
+    # A one-hot mask by comparison with arange keeps this free of gather ops.
+    target = reshape(target, (*expected[:axis], 1, *expected[axis:]))
+    index_shape = (classes,) + (1,) * (output.ndim - axis - 1)
+    one_hot = cast(
+        equal(target, reshape(arange(classes, dtype=target.dtype), index_shape)), output.dtype
+    )
+    return categorical_crossentropy(one_hot, output, from_logits=from_logits, axis=axis)
+
+
+def binary_crossentropy(target: Any, output: Any, from_logits: bool = False) -> Tensor:
+    """Elementwise binary cross-entropy of ``target`` against probabilities ``output``
+    (clipped to ``[epsilon, 1 - epsilon]``), or against logits with ``from_logits=True``
+    (computed as ``max(x, 0) - x * t + log1p(exp(-|x|))``, stable for any ``x``)."""
+    target, output = promote(target, output, extra=(float,))
+    _check_same_shape("binary_crossentropy", target, output)
+    if from_logits:
+        return add(
+            subtract(maximum(output, 0.0), multiply(output, target)),
+            log1p(exp(negative(abs(output)))),
+        )
+    eps = config.epsilon()
+    output = _clip(output, eps, 1.0 - eps)
+    return negative(
+        add(
+            multiply(target, log(output)),
+            multiply(subtract(1.0, target), log(subtract(1.0, output))),
+        )
+    )
