@@ -270,7 +270,7 @@ def _stack_nested(x, dtype):
 _variable_ids = itertools.count()
 
 
-class _IdentityWeakMap:
+class IdentityWeakMap:
     """Tensor -> value, by identity (``==`` on tensors is elementwise, so a
     WeakKeyDictionary can't be used); entries vanish with their tensors."""
 
@@ -291,7 +291,7 @@ class _IdentityWeakMap:
 
 # Which variable a tensor was read from (``Variable.value``, or a traced read), so a
 # tape that watches the variable also differentiates through its read values.
-snapshot_owner = _IdentityWeakMap()
+snapshot_owner = IdentityWeakMap()
 
 # While nerve.function traces, the tracer on top of this stack turns variable reads and
 # assignments into graph nodes (it implements read/assign/assign_add/assign_sub).

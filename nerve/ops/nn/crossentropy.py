@@ -26,7 +26,7 @@ from nerve.ops.elementwise import (
 from nerve.ops.elementwise import clip as _clip
 from nerve.primitives import reduction as rp
 from nerve.primitives.shape import reshape
-from nerve.tensor import Tensor
+from nerve.tensor import IdentityWeakMap, Tensor
 
 __all__ = [
     "binary_crossentropy",
@@ -63,7 +63,24 @@ def softmax(x: Any, axis: Any = -1) -> Tensor:
     x = to_float(x)
     axes = _softmax_axes(x, axis, "softmax")
     e = exp(_shifted(x, axes))
-    return divide(e, rp.reduce_sum_p.bind(e, axes=axes, keepdims=True))
+    out = divide(e, rp.reduce_sum_p.bind(e, axes=axes, keepdims=True))
+    _softmax_inputs[out] = (x, axes)
+    return out
+
+
+# softmax output -> (its logits, axes): the cross-entropies below then use the stable
+# from-logits form for probabilities that came straight from a softmax, as Keras's
+# TensorFlow backend does (``_keras_logits``), instead of log(clip(p)).
+_softmax_inputs = IdentityWeakMap()
+
+
+def _logits_behind(output: Any, axis: int) -> Tensor | None:
+    if not isinstance(output, Tensor):
+        return None
+    entry = _softmax_inputs.get(output)
+    if entry is None or entry[1] != (axis % output.ndim,):
+        return None
+    return entry[0]
 
 
 def log_softmax(x: Any, axis: Any = -1) -> Tensor:
@@ -102,6 +119,10 @@ def categorical_crossentropy(
     >>> ops.categorical_crossentropy(t, ops.convert_to_tensor([[1e3, 0.0]]), from_logits=True)
     Tensor([1000.], dtype=float32)
     """
+    if not from_logits:
+        logits = _logits_behind(output, axis) if isinstance(output, Tensor) else None
+        if logits is not None:
+            output, from_logits = logits, True
     target, output = promote(target, output, extra=(float,))
     _check_same_shape("categorical_crossentropy", target, output)
     axis = normalize_axis(axis, output.ndim, "categorical_crossentropy")
@@ -125,6 +146,8 @@ def sparse_categorical_crossentropy(
     array([0.2231], dtype=float32)
     """
     target = tensor(target)
+    if not from_logits and _logits_behind(output, axis) is not None:
+        output, from_logits = _logits_behind(output, axis), True
     output = to_float(output)
     axis = normalize_axis(axis, output.ndim, "sparse_categorical_crossentropy")
     expected = tuple(d for i, d in enumerate(output.shape) if i != axis)
