@@ -11,14 +11,14 @@
   (overridable, as in Keras's "Customizing what happens in fit") with callbacks;
 * each step runs as a compiled graph (``nerve.function``) unless ``run_eagerly=True``.
 
-Compiled steps and the last batch: ``nerve.function`` specializes on shapes, so the
-loop pads a short last batch up to the full batch size and passes a mask (see
-``nerve.training.data_adapters``). ``compute_loss`` and ``compute_metrics`` weigh padded
-rows by 0 and rescale mean reductions, so results equal Keras's on the unpadded batch;
-``predict`` drops padded rows. Padding is used only with the built-in
-``train_step``/``test_step`` (a custom step may compute its loss or metrics by hand, so
-it gets the real short batch, at the cost of one more trace). Caveat: layers that mix
-rows of a batch (e.g. batch normalization in training) see the padded rows.
+Compiled steps and the last batch: each step is a ``nerve.function`` whose
+input_signature makes the batch axis symbolic (``_BatchPolymorphicFunction``), so a
+short last batch reuses the traced graph — built-in or custom ``train_step`` alike —
+with the real rows only. (If a step's graph is not affine in the batch size, the last
+batch traces once more, still correct.) The padding machinery (a padded batch plus a
+mask that ``compute_loss``/``compute_metrics`` honour, see
+``nerve.training.data_adapters``) remains for eager ``predict`` and for callers of the
+adapters that want fixed shapes.
 
 Compilation time (tracing + optimizing + the first run of each compiled step) is
 measured apart from step time: ``model.compile_time`` (``{"train", "test",
@@ -56,7 +56,8 @@ from nerve import metrics as metrics_module
 from nerve import ops
 from nerve import optimizers as optimizers_module
 from nerve.autodiff import GradientTape
-from nerve.core import tree
+from nerve.core import dtypes, tree
+from nerve.graph import TensorSpec
 from nerve.graph import function as nerve_function
 from nerve.metrics.base import Metric
 from nerve.tensor import Tensor
@@ -425,7 +426,7 @@ class Trainer:
                 return run(_to_tensors(data), None if mask is None else ops.convert_to_tensor(mask))
 
             return eager
-        return nerve_function(run)
+        return _BatchPolymorphicFunction(run)
 
     def make_train_function(self, force: bool = False) -> Any:
         if self.train_function is None or force:
@@ -443,12 +444,10 @@ class Trainer:
         return self.predict_function
 
     def _pads(self, kind: str) -> bool:
-        """Pad short batches only when the built-in step (which honours the mask) runs."""
-        if kind == "train":
-            return not _overrides(self, "train_step", "compute_loss", "compute_metrics")
-        if kind == "test":
-            return not _overrides(self, "test_step", "compute_loss", "compute_metrics")
-        return True
+        """Whether to pad short batches. Compiled steps take the batch axis as a symbolic
+        dimension (``_BatchPolymorphicFunction``), so a short last batch reuses the
+        traced graph and needs no padding; only eager predict pads (harmlessly)."""
+        return kind == "predict" and self.run_eagerly
 
     def _call(self, kind: str, function: Any, data: Any, mask: Any) -> Any:
         """Run one step; time it apart when it traced (compiled) a new graph."""
@@ -760,3 +759,33 @@ def _concatenate(batches: list) -> Any:
 def _flatten_logs(logs: dict) -> Any:
     values = list(logs.values())
     return values[0] if len(values) == 1 else values
+
+
+class _BatchPolymorphicFunction:
+    """A step compiled with the batch axis symbolic: on the first call it builds a
+    ``nerve.function`` whose input_signature has ``None`` as the first dimension of
+    every tensor argument, so later batch sizes (the short last batch) reuse the
+    trace instead of tracing again."""
+
+    def __init__(self, run: Any):
+        self._run = run
+        self._function: Any = None
+
+    @property
+    def trace_count(self) -> int:
+        return 0 if self._function is None else self._function.trace_count
+
+    def __call__(self, data: Any, mask: Any) -> Any:
+        if self._function is None:
+            leaves = tree.flatten((data, mask))[0]
+            specs = [
+                TensorSpec((None, *tuple(x.shape)[1:]) if len(x.shape) else (), _dtype_name(x))
+                for x in leaves
+                if hasattr(x, "shape") and hasattr(x, "dtype")
+            ]
+            self._function = nerve_function(self._run, input_signature=specs)
+        return self._function(data, mask)
+
+
+def _dtype_name(x: Any) -> str:
+    return x.dtype if isinstance(x, Tensor) else dtypes.standardize_dtype(x.dtype)
