@@ -66,6 +66,20 @@ def _conv_channels_last(
     return reshape(y, (batch, *out, filters))
 
 
+def _operands(op: str, inputs: Any, kernel: Any, data_format: str | None) -> tuple:
+    """Inputs in the channels-last view and the kernel, promoted to one float dtype."""
+    x, data_format, rank = _spatial_input(op, inputs, data_format)
+    x, kernel = promote(x, to_float(kernel))
+    return x, kernel, data_format, rank
+
+
+def _geometry(op: str, rank: int, strides: Any, dilation_rate: Any, padding: Any) -> tuple:
+    """Strides and dilation as ``rank``-tuples, and the padding name, validated."""
+    strides = _tuple(strides, rank, "strides", op)
+    dilation = _tuple(dilation_rate, rank, "dilation_rate", op)
+    return strides, dilation, _padding_name(padding, op)
+
+
 def conv(
     inputs: Any,
     kernel: Any,
@@ -85,11 +99,8 @@ def conv(
     >>> ops.conv(x, ops.ones((2, 1, 1))).numpy().ravel()
     array([1., 3., 5., 7.], dtype=float32)
     """
-    x, data_format, rank = _spatial_input("conv", inputs, data_format)
-    x, kernel = promote(x, to_float(kernel))
-    strides = _tuple(strides, rank, "strides", "conv")
-    dilation = _tuple(dilation_rate, rank, "dilation_rate", "conv")
-    padding = _padding_name(padding, "conv")
+    x, kernel, data_format, rank = _operands("conv", inputs, kernel, data_format)
+    strides, dilation, padding = _geometry("conv", rank, strides, dilation_rate, padding)
     y = _conv_channels_last(x, kernel, strides, padding, dilation, "conv", data_format)
     return _output_layout(y, data_format)
 
@@ -105,8 +116,7 @@ def depthwise_conv(
     """Depthwise convolution: each input channel convolved with its own
     ``channel_multiplier`` filters; ``kernel`` is ``(*window, in_channels, multiplier)``
     and output channel ``c * multiplier + m`` comes from input channel ``c``."""
-    x, data_format, rank = _spatial_input("depthwise_conv", inputs, data_format)
-    x, kernel = promote(x, to_float(kernel))
+    x, kernel, data_format, rank = _operands("depthwise_conv", inputs, kernel, data_format)
     if kernel.ndim != x.ndim or kernel.shape[-2] != x.shape[-1]:
         raise ShapeError(
             with_location(
@@ -115,9 +125,7 @@ def depthwise_conv(
                 f"{x.shape[-1]}, multiplier) of rank {x.ndim}; got {tuple(kernel.shape)}."
             )
         )
-    strides = _tuple(strides, rank, "strides", "depthwise_conv")
-    dilation = _tuple(dilation_rate, rank, "dilation_rate", "depthwise_conv")
-    padding = _padding_name(padding, "depthwise_conv")
+    strides, dilation, padding = _geometry("depthwise_conv", rank, strides, dilation_rate, padding)
     # A grouped convolution with one group per input channel.
     window = tuple(kernel.shape[:rank])
     grouped = reshape(kernel, (*window, 1, kernel.shape[-2] * kernel.shape[-1]))
@@ -169,8 +177,7 @@ def conv_transpose(
     (1, 8, 8, 8)
     """
     op = "conv_transpose"
-    x, data_format, rank = _spatial_input(op, inputs, data_format)
-    x, kernel = promote(x, to_float(kernel))
+    x, kernel, data_format, rank = _operands(op, inputs, kernel, data_format)
     if kernel.ndim != x.ndim or kernel.shape[-1] != x.shape[-1]:
         raise ShapeError(
             with_location(
@@ -180,9 +187,7 @@ def conv_transpose(
                 f"{tuple(kernel.shape)}."
             )
         )
-    strides = _tuple(strides, rank, "strides", op)
-    dilation = _tuple(dilation_rate, rank, "dilation_rate", op)
-    padding = _padding_name(padding, op)
+    strides, dilation, padding = _geometry(op, rank, strides, dilation_rate, padding)
     extra = (None,) * rank if output_padding is None else _tuple_nonneg(output_padding, rank, op)
     window, filters = tuple(kernel.shape[:rank]), kernel.shape[-2]
     sizes = tuple(x.shape[1:-1])
