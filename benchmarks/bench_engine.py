@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import argparse
 import operator
-import os
 import resource
 import subprocess
 import sys
 
 from common import (
-    OPENBLAS_VARS,
     best_time,
-    blas_info,
     emit,
+    environment_record,
     init_mlp,
     interleaved_times,
     reexec_without_openblas_overrides,
@@ -251,21 +249,8 @@ def main() -> None:
     args = parser.parse_args()
     if not args.keep_openblas_env:
         reexec_without_openblas_overrides()
-    import numpy
-    import torch
 
-    emit(
-        {
-            "case": "environment",
-            "python": sys.version.split()[0],
-            "numpy": numpy.__version__,
-            "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-            "cpus": os.cpu_count(),
-            "openblas_env": {v: os.environ.get(v) for v in OPENBLAS_VARS},
-            **blas_info(),
-        }
-    )
+    emit(environment_record())
     cases = {"dispatch": bench_dispatch, "mlp": bench_mlp, "import": bench_import}
     for name, fn in cases.items():
         if args.only in (None, name):

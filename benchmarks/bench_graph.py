@@ -27,14 +27,11 @@ Usage: ``python benchmarks/bench_graph.py [--quick] [--only mlp|chain] [--no-tor
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 
 from common import (
-    OPENBLAS_VARS,
-    blas_info,
     emit,
+    environment_record,
     init_mlp,
     interleaved_times,
     peak_rss_mb,
@@ -395,7 +392,6 @@ def main() -> None:
     args = parser.parse_args()
     if not args.keep_openblas_env:
         reexec_without_openblas_overrides()
-    import numpy
     import torch
 
     if args.threads:
@@ -404,18 +400,7 @@ def main() -> None:
         threadpool_limits(args.threads)
         torch.set_num_threads(args.threads)
 
-    emit(
-        {
-            "case": "environment",
-            "python": sys.version.split()[0],
-            "numpy": numpy.__version__,
-            "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-            "cpus": os.cpu_count(),
-            "openblas_env": {v: os.environ.get(v) for v in OPENBLAS_VARS},
-            **blas_info(),
-        }
-    )
+    emit(environment_record())
     if args.only in (None, "chain"):
         bench_chain(args.quick)
     if args.only in (None, "mlp"):

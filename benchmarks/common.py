@@ -80,3 +80,20 @@ def init_mlp(sizes: tuple, batch: int, seed: int = 42) -> tuple[list, object, ob
     x = rng.standard_normal((batch, sizes[0])).astype(np.float32)
     y = rng.integers(0, sizes[-1], batch).astype(np.int64)
     return weights, x, y
+
+
+def environment_record() -> dict:
+    """The ``environment`` JSON line: versions, threads, and the BLAS kernel in use."""
+    import numpy
+    import torch
+
+    return {
+        "case": "environment",
+        "python": sys.version.split()[0],
+        "numpy": numpy.__version__,
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+        "openblas_env": {v: os.environ.get(v) for v in OPENBLAS_VARS},
+        **blas_info(),
+    }
