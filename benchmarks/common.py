@@ -95,5 +95,18 @@ def environment_record() -> dict:
         "torch_threads": torch.get_num_threads(),
         "cpus": os.cpu_count(),
         "openblas_env": {v: os.environ.get(v) for v in OPENBLAS_VARS},
+        "native_loops": native_loops(),
         **blas_info(),
     }
+
+
+def native_loops() -> str:
+    """Which C compiler (and flags) builds nerve's fused loops here, or why none does."""
+    from nerve.backend.numpy_backend.native import toolchain
+
+    if not toolchain.enabled():
+        return "off (NERVE_NATIVE=0)"
+    tool = toolchain.compiler()
+    if tool is None:
+        return "no C compiler: NumPy kernels"
+    return f"{tool[2]} {' '.join(tool[1])}"

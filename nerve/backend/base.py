@@ -13,6 +13,9 @@ The contract has two parts:
   ``Backend.kernel(name)`` returns it and fails loudly, naming the backend and the
   kernel, when a backend lacks one. A test checks that every backend implements
   every registered primitive's kernel.
+* **Fused loops** (optional): ``compile_elementwise`` turns a chain of elementwise
+  kernels (``nerve.backend.program``) into one loop; backends that can't return
+  ``None`` and the executor calls the kernels one by one.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from __future__ import annotations
 import abc
 import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from nerve.backend.program import ElementwiseProgram
 from nerve.core.errors import BackendError
 
 
@@ -79,6 +83,15 @@ class Backend(abc.ABC):
         """Whether kernel ``name`` accepts ``out=`` (writes its result into a given
         array). Array-module ufuncs do (they have ``nout``); wrappers may not."""
         return hasattr(self.kernel(name), "nout")
+
+    def compile_elementwise(self, programs: Sequence[ElementwiseProgram]) -> list:
+        """One callable per program that runs it as a single loop, or ``None`` where this
+        backend runs the steps one kernel at a time (the default). A callable is called
+        ``fn(inputs, outs)``: ``inputs`` are the program's input arrays, ``outs`` one
+        array (to write the result into, possibly one of ``inputs``) or ``None`` (to
+        allocate) per result; it returns the result arrays. Backends compile all of a
+        graph's programs at once, so a compiler runs once per graph."""
+        return [None] * len(programs)
 
     @property
     def kernel_names(self) -> frozenset:

@@ -38,8 +38,10 @@ from collections.abc import Callable
 from typing import Any
 
 from nerve.backend.base import Backend
+from nerve.backend.program import ElementwiseProgram, Step
 from nerve.graph.ir import Graph, Node, Value, format_aval
-from nerve.graph.passes.memory import MemoryPlan, out_capable_step, plan_memory
+from nerve.graph.passes import LOWERING, optimize
+from nerve.graph.passes.memory import MemoryPlan, plan_memory
 
 #: Effectful primitives the executor runs itself (they have no backend kernel).
 STATE_PRIMITIVES = ("read_variable", "assign_variable")
@@ -48,11 +50,16 @@ STATE_PRIMITIVES = ("read_variable", "assign_variable")
 class CompiledGraph:
     """A graph compiled for one backend: ``run(input_arrays) -> output_arrays``."""
 
-    def __init__(self, graph: Graph, backend: Backend, plan: bool = True):
-        self.graph = graph
+    def __init__(self, graph: Graph, backend: Backend, plan: bool = True, lower: bool = True):
+        # Lowering fuses elementwise groups; fused nodes run as the backend's compiled
+        # loops, and those it can't compile are expanded back into their steps.
+        # ``self.graph`` is what runs.
+        if lower:
+            graph = optimize(graph, LOWERING)
+        self.graph, self.loops = _compile_loops(graph, backend)
         self.backend = backend
-        self.plan = plan_memory(graph, backend) if plan else MemoryPlan()
-        self.source, namespace = _generate(graph, backend, self.plan)
+        self.plan = plan_memory(self.graph, backend) if plan else MemoryPlan()
+        self.source, namespace = _generate(self.graph, backend, self.plan, self.loops)
         code = compile(self.source, f"<nerve graph {graph.name}>", "exec")
         exec(code, namespace)  # safe: source generated from the graph IR, not read from a file
         self._run = namespace["run"]
@@ -66,12 +73,13 @@ class CompiledGraph:
     def profile(self, inputs: list, repeat: int = 5) -> list[dict]:
         """Per-node wall time (best of ``repeat`` runs), interpreting node by node."""
         with self.backend.quiet():
-            return _profile(self.graph, self.backend, inputs, repeat)
+            return _profile(self.graph, self.backend, inputs, repeat, self.loops)
 
 
-def _kernel_for(node: Node, backend: Backend) -> Callable:
+def _kernel_for(node: Node, backend: Backend, loops: dict) -> Callable:
     if node.prim.name == "fused_elementwise":
-        return _fused_kernel(node, backend)
+        loop = loops[id(node)]
+        return lambda *inputs: loop(inputs, (None,) * len(node.outputs))
     return _bind_params(backend.graph_kernel(node.prim.kernel), node.params)
 
 
@@ -79,26 +87,63 @@ def _bind_params(kernel: Callable, params: dict) -> Callable:
     return functools.partial(kernel, **params) if params else kernel
 
 
-def _fused_kernel(node: Node, backend: Backend) -> Callable:
-    """A fused node as one plain function (for profiling): its steps, no buffers."""
-    program = node.params["program"]
-    steps = [
-        (_bind_params(backend.graph_kernel(p.kernel), dict(ps)), refs) for p, refs, ps in program
-    ]
+def elementwise_program(node: Node) -> ElementwiseProgram:
+    """The backend-neutral form of a fused node (kernel names and dtypes)."""
+    avals = [v.aval for v in node.inputs]
+    steps = []
+    for prim, refs, params in node.params["program"]:
+        aval = prim.shape_rule(*(avals[k] for k in refs), **dict(params))
+        avals.append(aval)
+        steps.append(Step(prim.kernel, tuple(refs), tuple(params), aval.dtype))
+    return ElementwiseProgram(
+        shape=tuple(node.outputs[0].aval.shape),
+        inputs=tuple((tuple(v.aval.shape), v.aval.dtype) for v in node.inputs),
+        steps=tuple(steps),
+        results=tuple(node.params["results"]),
+    )
 
-    def run(*inputs):
-        results = list(inputs)
-        for kernel, refs in steps:
-            results.append(kernel(*(results[k] for k in refs)))
-        return results[-1]
 
-    return run
+def _compile_loops(graph: Graph, backend: Backend) -> tuple[Graph, dict]:
+    """Ask ``backend`` for one loop per fused node (all at once: one compiler run);
+    expand the nodes it declines into their steps. Returns the graph that runs and
+    ``{id(fused node): loop}``."""
+    fused = [n for n in graph.nodes if n.prim.name == "fused_elementwise"]
+    if not fused:
+        return graph, {}
+    compiled = backend.compile_elementwise([elementwise_program(n) for n in fused])
+    loops = {id(n): loop for n, loop in zip(fused, compiled) if loop is not None}
+    if len(loops) == len(fused):
+        return graph, loops
+    result = graph.copy()
+    result.nodes = []
+    for node in graph.nodes:
+        if node.prim.name == "fused_elementwise" and id(node) not in loops:
+            result.nodes.extend(expand_fused(node))
+        else:
+            result.nodes.append(node)
+    return result, loops
 
 
-def _generate(graph: Graph, backend: Backend, plan: MemoryPlan) -> tuple[str, dict]:
+def expand_fused(node: Node) -> list[Node]:
+    """A fused node's steps as ordinary nodes (its results keep their values)."""
+    values = list(node.inputs)
+    outputs = dict(zip(node.params["results"], node.outputs))
+    steps = []
+    for prim, refs, params in node.params["program"]:
+        args = [values[k] for k in refs]
+        out = outputs.get(len(values))
+        if out is None:
+            out = Value(prim.shape_rule(*(v.aval for v in args), **dict(params)))
+        steps.append(Node(prim, args, dict(params), [out]))
+        values.append(out)
+    return steps
+
+
+def _generate(graph: Graph, backend: Backend, plan: MemoryPlan, loops: dict) -> tuple[str, dict]:
     # `owned[slot]`: the buffer this graph last assigned to that variable (see the rule in
     # the module docstring); kept only for variables the plan may update in place.
     inplace_slots = {slot for slot, _ in plan.variable_out.values()}
+    inplace_slots |= {t[0] for ts in plan.fused_out.values() for t in ts if isinstance(t, tuple)}
     namespace: dict[str, Any] = {"owned": [None] * len(graph.variables), "refs": sys.getrefcount}
     names: dict[Value, str] = {}
 
@@ -126,9 +171,10 @@ def _generate(graph: Graph, backend: Backend, plan: MemoryPlan) -> tuple[str, di
                 owned = args if node.inputs[0] in plan.buffers else "None"
                 lines.append(f"    owned[{slot}] = {owned}")
         elif prim == "fused_elementwise":
-            _generate_fused(i, node, backend, plan, name, namespace, lines)
+            namespace[f"k{i}"] = loops[id(node)]
+            _generate_loop_call(i, node, plan, name, lines)
         else:
-            namespace[f"k{i}"] = _kernel_for(node, backend)
+            namespace[f"k{i}"] = _kernel_for(node, backend, loops)
             call = _planned_call(f"k{i}", args, i, plan, name)
             if node.prim.multiple_results:
                 outs = ", ".join(name(o) for o in node.outputs)
@@ -158,33 +204,36 @@ def _planned_call(kernel: str, args: str, i: int, plan: MemoryPlan, name: Callab
     return call
 
 
-def _generate_fused(i, node, backend, plan, name, namespace, lines) -> None:
-    """A fused chain as a sequence of calls on one buffer: the first step writes where
-    the plan says, each later step in place into the running result when it can."""
-    program = node.params["program"]
-    result = name(node.outputs[0])
-    avals = [v.aval for v in node.inputs]
-    for j, (prim, refs, params) in enumerate(program):
-        kernel = f"k{i}_{j}"
-        namespace[kernel] = _bind_params(backend.graph_kernel(prim.kernel), dict(params))
-        # Refs past the inputs name the previous step's result (chains are single-use).
-        args = ", ".join(name(node.inputs[k]) if k < len(node.inputs) else result for k in refs)
-        aval = prim.shape_rule(*(avals[k] for k in refs), **dict(params))
-        if j == 0:
-            call = _planned_call(kernel, args, i, plan, name)
-        elif aval.shape and aval == avals[-1] and out_capable_step(prim, params, backend):
-            call = f"{kernel}({args}, out={result})"
+def _generate_loop_call(i: int, node: Node, plan: MemoryPlan, name: Callable, lines: list):
+    """A compiled loop's call: results go where the plan says (a variable's buffer only
+    when exclusive, checked before the call builds its argument tuples)."""
+    outs = []
+    for k, target in enumerate(plan.fused_out.get(i, [None] * len(node.outputs))):
+        if target is None:
+            outs.append("None")
+        elif isinstance(target, Value):
+            outs.append(name(target))
         else:
-            call = f"{kernel}({args})"
-        lines.append(f"    {result} = {call}  # {prim.name} (fused)")
-        avals.append(aval)
+            slot, read = target
+            r, local = name(read), f"t{i}_{k}"
+            lines.append(f"    {local} = {r} if {r} is owned[{slot}] and refs({r}) == 4 else None")
+            outs.append(local)
+    args = "".join(f"{name(v)}, " for v in node.inputs)
+    results = "".join(f"{name(v)}, " for v in node.outputs)
+    out_args = "".join(f"{o}, " for o in outs)
+    lines.append(f"    ({results}) = k{i}(({args}), ({out_args}))  # fused_elementwise")
+    temporaries = [o for o in outs if o.startswith("t")]
+    if temporaries:
+        lines.append(f"    del {', '.join(temporaries)}")
 
 
-def _profile(graph: Graph, backend: Backend, inputs: list, repeat: int) -> list[dict]:
+def _profile(graph: Graph, backend: Backend, inputs: list, repeat: int, loops: dict) -> list[dict]:
     env: dict[Value, Any] = dict(zip(graph.inputs, inputs))
     env.update(graph.constants)
     kernels = {
-        id(n): _kernel_for(n, backend) for n in graph.nodes if n.prim.name not in STATE_PRIMITIVES
+        id(n): _kernel_for(n, backend, loops)
+        for n in graph.nodes
+        if n.prim.name not in STATE_PRIMITIVES
     }
     best = [float("inf")] * len(graph.nodes)
     for _ in range(repeat):

@@ -234,8 +234,9 @@ class Function:
         return self._concrete(args, kwargs)[0]
 
     def graph_for(self, *args, **kwargs) -> Graph:
-        """The optimized graph that runs for these arguments (tracing if needed)."""
-        return self.get_concrete_function(*args, **kwargs).graph
+        """The optimized graph that runs for these arguments (tracing if needed): fused
+        nodes where the backend compiled a loop, their steps where it didn't."""
+        return self.get_concrete_function(*args, **kwargs).compiled.graph
 
     def profile(self, *args, repeat: int = 5, **kwargs) -> ProfileReport:
         """Per-node time table of one step (state is not changed)."""

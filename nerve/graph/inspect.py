@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from nerve.graph.ir import Graph, Value, format_aval
+from nerve.graph.ir import Graph, Node, Value, format_aval
 
 
 def to_dot(graph: Graph) -> str:
@@ -20,7 +20,7 @@ def to_dot(graph: Graph) -> str:
         lines.append(f'  const{i} [shape=note, label="const\\n{format_aval(v.aval)}"];')
     for i, node in enumerate(graph.nodes):
         style = ", style=filled, fillcolor=lightyellow" if node.has_effect else ""
-        lines.append(f'  n{i} [shape=box{style}, label="{node.prim.name}"];')
+        lines.append(f'  n{i} [shape=box{style}, label="{_label(node)}"];')
         for v in node.inputs:
             lines.append(f'  {source[v]} -> n{i} [label="{format_aval(v.aval)}"];')
         for v in node.outputs:
@@ -30,6 +30,12 @@ def to_dot(graph: Graph) -> str:
         lines.append(f'  {source[v]} -> out{i} [label="{format_aval(v.aval)}"];')
     lines.append("}")
     return "\n".join(lines)
+
+
+def _label(node: Node) -> str:
+    if node.prim.name == "fused_elementwise":  # the steps, in order
+        return "fused\\n" + "\\n".join(prim.name for prim, _, _ in node.params["program"])
+    return node.prim.name
 
 
 def save_svg(graph: Graph, path: str) -> None:

@@ -208,6 +208,9 @@ def to_text(graph: Graph) -> str:
         lines.append(f"  {typed(v)} = const {shown}")
     for node in graph.nodes:
         outs = " ".join(typed(o) for o in node.outputs) or "_"
+        if node.prim.name == "fused_elementwise":
+            lines.extend(_fused_text(node, outs, name))
+            continue
         params = " ".join(
             f"{k}={_format_param(v)}" for k, v in sorted(node.params.items()) if k != "variable"
         )
@@ -220,6 +223,22 @@ def to_text(graph: Graph) -> str:
     lines.append(f"  return {' '.join(name(v) for v in graph.outputs)}")
     lines.append("}")
     return "\n".join(lines)
+
+
+def _fused_text(node: Node, outs: str, name) -> list[str]:
+    """A fused node as a block: one line per step; steps whose value leaves the block
+    carry the node's output names, the others are ``_0, _1, ...``."""
+    refs = [name(v) for v in node.inputs]
+    results = dict(zip(node.params["results"], node.outputs))
+    lines = [f"  {outs} = fused_elementwise {' '.join(refs)} {{"]
+    for j, (prim, args, params) in enumerate(node.params["program"]):
+        out = results.get(len(refs))
+        refs.append(name(out) if out is not None else f"_{j}")
+        shown = " ".join(f"{k}={_format_param(v)}" for k, v in params)
+        head = prim.name + (f"[{shown}]" if shown else "")
+        lines.append(f"    {refs[-1]} = {head} {' '.join(refs[k] for k in args)}")
+    lines.append("  }")
+    return lines
 
 
 def _short_constant(array: Any) -> str:

@@ -97,5 +97,11 @@ class NumpyBackend(Backend):
     def quiet(self) -> Any:
         return np.errstate(all="ignore")
 
+    def compile_elementwise(self, programs):
+        """Fused loops as compiled C (see ``native``); ``None`` where that can't run."""
+        from nerve.backend.numpy_backend import native
+
+        return native.compile_elementwise(programs)
+
     def is_array(self, value: Any) -> bool:
         return isinstance(value, (np.ndarray, np.generic))

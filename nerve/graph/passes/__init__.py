@@ -12,6 +12,7 @@ from nerve.graph.ir import Graph
 from nerve.graph.passes.cse import cse
 from nerve.graph.passes.dce import dce
 from nerve.graph.passes.fold import fold_constants
+from nerve.graph.passes.fuse import fuse
 from nerve.graph.passes.simplify import simplify
 from nerve.graph.passes.verify import verify
 
@@ -21,6 +22,10 @@ Pass = Callable[[Graph], Graph]
 #: instead of being folded into large constants; and again after folding, where new
 #: constants (x * 1 with a folded 1) give it more to do.
 DEFAULT_PIPELINE: tuple[Pass, ...] = (simplify, dce, fold_constants, simplify, cse, dce)
+#: Lowering for execution, applied by the executor after the pipeline: fused nodes are
+#: for running, while the optimized graph stays per-primitive for inlining (control
+#: flow), differentiation and export.
+LOWERING: tuple[Pass, ...] = (fuse,)
 
 
 def optimize(graph: Graph, passes: Sequence[Pass] = DEFAULT_PIPELINE) -> Graph:
@@ -32,4 +37,14 @@ def optimize(graph: Graph, passes: Sequence[Pass] = DEFAULT_PIPELINE) -> Graph:
     return graph
 
 
-__all__ = ["DEFAULT_PIPELINE", "cse", "dce", "fold_constants", "optimize", "simplify", "verify"]
+__all__ = [
+    "DEFAULT_PIPELINE",
+    "LOWERING",
+    "cse",
+    "dce",
+    "fold_constants",
+    "fuse",
+    "optimize",
+    "simplify",
+    "verify",
+]

@@ -1,65 +1,72 @@
-"""Elementwise fusion: a chain of elementwise nodes becomes one ``fused_elementwise`` node.
+"""Elementwise fusion: groups of elementwise nodes of one shape become one node.
 
-A chain starts at an elementwise node or a ``matmul`` (so a dense layer's
-bias-add/activation epilogue joins its matmul) and grows while the next node is
-elementwise and consumes the previous result as its *only* use (the result is
-not a graph output and nothing else reads it). The optimizer-update arithmetic
-(``m * v - lr * g``) fuses the same way. The fused node's ``program`` param
-lists the steps: ``(primitive, argument refs, params)``, where ref ``k`` is the
-node's input ``k`` when ``k < len(inputs)`` and otherwise the result of step
-``k - len(inputs)``; the node's result is the last step's.
+A ``fused_elementwise`` node stands for a loop over one iteration shape that
+computes several elementwise steps per element and writes out only the values
+used outside the group. Backends that compile such loops (the CPU backend
+generates C; see ``nerve.backend.numpy_backend.native``) run it as one kernel
+that reads every input once, keeps intermediates in registers and writes each
+result once: the bias-add/activation epilogue after a matmul, the activation
+gradient (``greater``, ``cast``, ``multiply``) and an optimizer's whole update
+(``v = m v - lr g; p += v`` for one variable) each become one pass over memory.
+Where a backend doesn't compile a program, the executor expands the node back
+into its steps, so fusion never costs anything.
 
-The design, and why: with the NumPy backend each step still is one kernel call
-(NumPy has no expression compiler), so the executor runs a fused node as a
-sequence of in-place ``out=`` ufunc calls on one buffer: the first step writes
-into the buffer the memory plan gives the node (a dead buffer, a dying input,
-or the variable being updated), every later step writes into that same buffer.
-Measured (``benchmarks/bench_graph.py``), that is exactly as fast as the memory
-planner on the unfused chain (0.99-1.02x on the MLP step and the 100-node
-chain): the intermediates are single-use, so the planner already picks the same
-in-place calls. So ``fuse`` is *not* in the default pipeline: on NumPy it buys
-no time, and it would hide per-primitive detail from the profile and from
-per-primitive consumers (export). It is the unit a backend that compiles
-expressions (CuPy's ``ElementwiseKernel``) would turn into one kernel; enable it
-with ``optimize(graph, (*DEFAULT_PIPELINE, fuse))``. By construction no
-intermediate of a fused chain is materialized or aliased.
+**Grouping** walks the nodes in program order. A fusible node (an elementwise
+primitive from ``FUSIBLE`` whose result has the group's shape, rank >= 1) joins
+the group of a producer of one of its inputs when that group is still *open*;
+producers' open groups of the same shape merge. A group closes as soon as a
+node outside it consumes one of its values: the fused node is emitted where
+its last member was, so every outside consumer must come after that point.
+``assign_variable`` of a group's value is the exception: it is deferred to right
+after the fused node, which is safe while no other effectful node runs in
+between, so any other effectful node (a deferred assign included) closes every
+group holding deferred assigns; at most one open group holds any.
+Thus effects keep their order, and a pure node only moves later past nodes
+that don't depend on it.
 
-Effectful nodes are never fused; a chain runs where its last node was, which
-moves only pure nodes later, past nothing they depend on.
+The node's params: ``program``, a tuple of steps ``(primitive, refs, params)``
+where ref ``k`` names the node's input ``k`` when ``k < len(inputs)`` and step
+``k - len(inputs)`` otherwise; and ``results``, the refs of the node's outputs.
 """
 
 from __future__ import annotations
 
 from nerve.core.errors import ShapeError
 from nerve.graph.ir import Graph, Node, Value
-from nerve.graph.passes.memory import OUT_PRIMITIVES
 from nerve.primitives.registry import Aval
 
-#: Primitives a chain may contain (the memory plan's out-capable maps plus activations).
-FUSIBLE = OUT_PRIMITIVES | {"relu", "sigmoid"}
-#: Primitives that may only start a chain.
-CHAIN_HEADS = frozenset({"matmul"})
+#: Elementwise primitives a group may contain: maps whose result element ``i`` depends
+#: only on the inputs' (broadcast) elements ``i``, that every fusing backend compiles.
+FUSIBLE = frozenset(
+    {
+        "add", "subtract", "multiply", "divide", "neg", "abs", "sign", "reciprocal",
+        "sqrt", "rsqrt", "floor", "ceil", "round", "exp", "expm1", "log", "log1p",
+        "tanh", "sigmoid", "relu", "maximum", "minimum", "equal", "not_equal", "less",
+        "less_equal", "greater", "greater_equal", "isnan", "isinf", "isfinite",
+        "logical_not", "logical_and", "logical_or", "logical_xor", "where", "cast",
+    }
+)  # fmt: skip
 
 
 class FusedElementwise:
-    """The graph-only primitive of fused chains: it has no backend kernel; the executor
-    expands it into its steps. Not registered (no eager bind, no gradient)."""
+    """The graph-only primitive of fused groups: no eager bind, no gradient; the
+    executor runs it as a backend loop or expands it into its steps."""
 
     name = "fused_elementwise"
     kernel = None
     vjp = None
-    multiple_results = False
+    multiple_results = True
     differentiable = False
     effect = False
 
     @staticmethod
-    def shape_rule(*avals: Aval, program: tuple) -> Aval:
-        results = list(avals)
+    def shape_rule(*avals: Aval, program: tuple, results: tuple) -> list[Aval]:
+        values = list(avals)
         for prim, refs, params in program:
-            results.append(prim.shape_rule(*(results[k] for k in refs), **dict(params)))
-        if len(results) == len(avals):
+            values.append(prim.shape_rule(*(values[k] for k in refs), **dict(params)))
+        if len(values) == len(avals):
             raise ShapeError("fused_elementwise: a fused node needs at least one step.")
-        return results[-1]
+        return [values[k] for k in results]
 
     def __repr__(self) -> str:
         return "<primitive fused_elementwise>"
@@ -68,9 +75,20 @@ class FusedElementwise:
 fused_elementwise = FusedElementwise()
 
 
-def _fusible(node: Node, heads: bool) -> bool:
-    names = FUSIBLE | CHAIN_HEADS if heads else FUSIBLE
-    if node.has_effect or len(node.outputs) != 1 or node.prim.name not in names:
+class _Group:
+    __slots__ = ("closed", "deferred", "members", "shape")
+
+    def __init__(self, shape: tuple):
+        self.shape = shape
+        self.members: list[Node] = []
+        self.deferred: list[Node] = []  # assign_variable nodes emitted after the group
+        self.closed = False
+
+
+def _fusible(node: Node) -> bool:
+    if node.has_effect or len(node.outputs) != 1 or node.prim.name not in FUSIBLE:
+        return False
+    if not node.outputs[0].aval.shape:
         return False
     try:
         hash(tuple(sorted(node.params.items())))
@@ -80,54 +98,106 @@ def _fusible(node: Node, heads: bool) -> bool:
 
 
 def fuse(graph: Graph) -> Graph:
-    """Group single-use elementwise chains into ``fused_elementwise`` nodes."""
-    uses = graph.uses()
-    outputs = set(graph.outputs)
-    chains: list[list[Node]] = []
-    chain_of_tail: dict[Value, list[Node]] = {}  # a chain's current result -> the chain
+    """Group elementwise nodes into ``fused_elementwise`` nodes (see the module doc)."""
+    position = {id(node): i for i, node in enumerate(graph.nodes)}
+    group_of: dict[Value, _Group] = {}  # value -> the group that computes it
+    groups: list[_Group] = []
     for node in graph.nodes:
-        chain = None
-        if _fusible(node, heads=False):
-            for v in node.inputs:
-                candidate = chain_of_tail.get(v)
-                if candidate is not None and uses.get(v) == 1 and v not in outputs:
-                    chain = candidate
-                    del chain_of_tail[v]
-                    break
-        if chain is None:
-            if not _fusible(node, heads=True):
-                chains.append([node])
-                continue
-            chain = []
-            chains.append(chain)
-        chain.append(node)
-        chain_of_tail[node.outputs[0]] = chain
-
-    # Each chain is emitted where its last node was.
-    position = {id(chain[-1]): chain for chain in chains}
-    nodes = []
-    for node in graph.nodes:
-        chain = position.get(id(node))
-        if chain is None:
+        if _fusible(node):
+            _join(node, group_of, groups, position)
             continue
-        nodes.append(chain[0] if len(chain) == 1 else _fused_node(chain))
+        target = None
+        if node.prim.name == "assign_variable":
+            target = group_of.get(node.inputs[0])
+            if target is not None and target.closed:
+                target = None
+        if node.has_effect:  # effects keep their order: no deferred assign may pass this
+            for group in groups:
+                if group.deferred and group is not target:
+                    group.closed = True
+        if target is not None:
+            target.deferred.append(node)
+            continue
+        for v in node.inputs:
+            group = group_of.get(v)
+            if group is not None:
+                group.closed = True
+
+    # Each group is emitted where its last member was, its deferred assigns right after.
+    ends = {id(g.members[-1]): g for g in groups}
+    moved = {id(n) for g in groups for n in (*g.members, *g.deferred)}
+    outside_uses = _outside_uses(graph, group_of)
+    nodes: list[Node] = []
+    for node in graph.nodes:
+        group = ends.get(id(node))
+        if group is not None:
+            if len(group.members) == 1 or not any(
+                n.outputs[0] in outside_uses for n in group.members
+            ):  # a single node, or dead code (left to dce)
+                nodes.extend(group.members)
+            else:
+                nodes.append(_fused_node(group, outside_uses))
+            nodes.extend(group.deferred)
+        elif id(node) not in moved:
+            nodes.append(node)
     result = graph.copy()
     result.nodes = nodes
     return result
 
 
-def _fused_node(chain: list[Node]) -> Node:
-    produced = {node.outputs[0] for node in chain}
+def _join(node: Node, group_of: dict, groups: list, position: dict) -> None:
+    shape = tuple(node.outputs[0].aval.shape)
+    candidates: list[_Group] = []
+    for v in node.inputs:
+        group = group_of.get(v)
+        if group is None or group in candidates:
+            continue
+        if group.closed or group.shape != shape:
+            group.closed = True  # consumed from outside
+        else:
+            candidates.append(group)
+    if candidates:
+        target = candidates[0]
+        for other in candidates[1:]:  # both open: nothing outside has read them yet
+            target.members.extend(other.members)
+            target.deferred.extend(other.deferred)
+            for member in other.members:
+                group_of[member.outputs[0]] = target
+            groups.remove(other)
+        # Merged groups interleave: keep members (and deferred assigns) in program order.
+        target.members.sort(key=lambda n: position[id(n)])
+        target.deferred.sort(key=lambda n: position[id(n)])
+    else:
+        target = _Group(shape)
+        groups.append(target)
+    target.members.append(node)
+    group_of[node.outputs[0]] = target
+
+
+def _outside_uses(graph: Graph, group_of: dict) -> set[Value]:
+    """Values of groups that something outside their group reads (or the graph returns)."""
+    used: set[Value] = set(graph.outputs)
+    for node in graph.nodes:
+        own = group_of.get(node.outputs[0]) if len(node.outputs) == 1 else None
+        for v in node.inputs:
+            if v in group_of and group_of[v] is not own:
+                used.add(v)
+    return used
+
+
+def _fused_node(group: _Group, outside_uses: set[Value]) -> Node:
+    produced = {node.outputs[0] for node in group.members}
     inputs: list[Value] = []
-    for node in chain:
+    for node in group.members:
         for v in node.inputs:
             if v not in produced and v not in inputs:
                 inputs.append(v)
-    # Refs: the node's inputs first, then the step results in order.
     ref = {v: k for k, v in enumerate(inputs)}
-    ref.update((node.outputs[0], len(inputs) + j) for j, node in enumerate(chain))
+    ref.update((node.outputs[0], len(inputs) + j) for j, node in enumerate(group.members))
     program = tuple(
         (node.prim, tuple(ref[v] for v in node.inputs), tuple(sorted(node.params.items())))
-        for node in chain
+        for node in group.members
     )
-    return Node(fused_elementwise, inputs, {"program": program}, [chain[-1].outputs[0]])
+    outputs = [n.outputs[0] for n in group.members if n.outputs[0] in outside_uses]
+    results = tuple(ref[v] for v in outputs)
+    return Node(fused_elementwise, inputs, {"program": program, "results": results}, outputs)

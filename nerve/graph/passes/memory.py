@@ -18,6 +18,14 @@ What it decides, per node, in order of preference:
 3. **Into a dead buffer** of the same shape and dtype, freed earlier in the step.
 4. Otherwise the kernel allocates.
 
+A compiled fused loop (``fused_elementwise``, see ``passes/fuse.py``) has several
+results and writes each where ``plan.fused_out`` says: first the buffer of the
+variable the result is assigned to (so an optimizer updates its variables in
+place, step after step), then a dying owned input of the result's shape, another
+dying variable read, a dead buffer, or else a new array. A loop loads every
+element of its inputs before it stores that element, so writing over an input it
+reads is safe; one buffer serves at most one result.
+
 *Out-capable* nodes: primitives on the explicit allow-list ``OUT_PRIMITIVES``
 (elementwise maps without params) whose backend kernel is a ufunc (has
 ``nout``), so it accepts ``out=`` and computes exactly what it computes without
@@ -82,6 +90,9 @@ class MemoryPlan:
     drop_after: dict[int, list[Value]] = field(default_factory=dict)
     #: Values holding an owned, unaliased buffer (results of fresh nodes).
     buffers: set[Value] = field(default_factory=set)
+    #: fused node index -> per output: ``None`` (allocate), the value whose dead buffer
+    #: it writes into, or ``(slot, read value)`` (the variable's buffer, when exclusive).
+    fused_out: dict[int, list] = field(default_factory=dict)
 
 
 def out_capable_step(prim, params, backend: Backend) -> bool:
@@ -92,25 +103,10 @@ def out_capable_step(prim, params, backend: Backend) -> bool:
 
 
 def out_capable(node: Node, backend: Backend) -> bool:
-    """Whether ``node`` can write its result into a given buffer (a fused node: its first
-    step can; the later steps then write into the same buffer)."""
-    if len(node.outputs) != 1:
+    """Whether ``node`` can write its single result into a given buffer."""
+    if len(node.outputs) != 1 or node.prim.name == "fused_elementwise":
         return False
-    if node.prim.name == "fused_elementwise":
-        prim, _, params = node.params["program"][0]
-        return out_capable_step(prim, params, backend)
     return out_capable_step(node.prim, node.params, backend)
-
-
-def first_step_inputs(node: Node) -> list[Value]:
-    """Inputs read only by the node's first step: the only ones its buffer may replace
-    (a fused node's later steps still read their inputs after the first step wrote)."""
-    if node.prim.name != "fused_elementwise":
-        return node.inputs
-    program = node.params["program"]
-    later = {k for _, refs, _ in program[1:] for k in refs}
-    first = set(program[0][1])
-    return [v for k, v in enumerate(node.inputs) if k in first and k not in later]
 
 
 class _Groups:
@@ -142,6 +138,7 @@ def plan_memory(graph: Graph, backend: Backend) -> MemoryPlan:
     last_use: dict[Value, float] = {}
     assigned_later: dict[int, int] = {}  # slot -> index of its last assign_variable
     read_slot: dict[Value, int] = {}  # read_variable output -> its slot
+    assigned_to: dict[Value, int] = {}  # value -> the slot it is assigned to
     escaping: set[Value] = set(graph.outputs)  # graph outputs and assigned values
     for v in foreign:
         last_use[v] = -1
@@ -157,11 +154,13 @@ def plan_memory(graph: Graph, backend: Backend) -> MemoryPlan:
         elif name == "assign_variable":
             escaping.add(node.inputs[0])  # lives on in the variable
             assigned_later[node.params["slot"]] = i
-        elif name in FRESH_PRIMITIVES and len(node.outputs) == 1:
-            if node.outputs[0].aval.shape:
-                plan.buffers.add(node.outputs[0])
-            else:
-                foreign.add(node.outputs[0])  # 0-d results may be immutable scalars
+            assigned_to[node.inputs[0]] = node.params["slot"]
+        elif name in FRESH_PRIMITIVES and (len(node.outputs) == 1 or name == "fused_elementwise"):
+            for out in node.outputs:
+                if out.aval.shape:
+                    plan.buffers.add(out)
+                else:
+                    foreign.add(out)  # 0-d results may be immutable scalars
         else:
             # May return (a view of) any input, or an array it keeps: alias everything.
             for out in node.outputs:
@@ -195,26 +194,34 @@ def plan_memory(graph: Graph, backend: Backend) -> MemoryPlan:
 
     for i, node in enumerate(nodes):
         out_value = node.outputs[0] if len(node.outputs) == 1 else None
-        if out_value is not None and out_value in plan.buffers and out_capable(node, backend):
+        consumed: set[Value] = set()
+        if node.prim.name == "fused_elementwise":
+            targets = _fused_targets(node, i, groups, owned_and_dies_at, free, read_slot,
+                                     group_end, assigned_later, assigned_to.get)  # fmt: skip
+            plan.fused_out[i] = targets
+            consumed = {t for t in targets if isinstance(t, Value)}
+        elif out_value is not None and out_value in plan.buffers and out_capable(node, backend):
             key = (tuple(out_value.aval.shape), out_value.aval.dtype)
-            target = _dying_input(node, i, key, groups, owned_and_dies_at)
+            target = _dying_input(node.inputs, node, i, key, groups, owned_and_dies_at)
             if target is not None:
                 plan.out[i] = target
             else:
                 read = _dying_variable_read(
-                    node, i, key, read_slot, groups, group_end, assigned_later
+                    node.inputs, node, i, key, read_slot, groups, group_end, assigned_later
                 )
                 if read is not None:
                     plan.variable_out[i] = read
                 elif free.get(key):
                     plan.out[i] = free[key].pop()
         for v in released_at.get(i, ()):
-            if v is not plan.out.get(i):  # consumed in place by this very node
+            if v is not plan.out.get(i) and v not in consumed:  # written by this very node
                 free.setdefault((tuple(v.aval.shape), v.aval.dtype), []).append(v)
 
     # Names are dropped after their own last use, except buffers still waiting in the
     # free pool (the plan refers to them by name); those go after they are reused.
     reused_at = {target: i for i, target in plan.out.items()}
+    for i, targets in plan.fused_out.items():
+        reused_at.update((t, i) for t in targets if isinstance(t, Value))
     for v, end in last_use.items():
         if end == FOREVER or v in graph.inputs or v in graph.constants:
             continue
@@ -230,8 +237,43 @@ def _same_buffer_only(node: Node, v: Value, groups: _Groups) -> bool:
     return all(u is v or groups.find(u) is not root for u in node.inputs)
 
 
-def _dying_input(node: Node, i: int, key: tuple, groups: _Groups, owned_and_dies_at):
-    for v in first_step_inputs(node):
+def _fused_targets(
+    node, i, groups, owned_and_dies_at, free, read_slot, group_end, assigned, slot_of
+):
+    """Where each result of a fused loop goes. A loop may write a result over an input
+    of the result's shape (it loads every element before it stores it), but each input
+    buffer serves one result, and never one another input aliases."""
+    targets: list = []
+    taken: set[Value] = set()
+    for out in node.outputs:
+        key = (tuple(out.aval.shape), out.aval.dtype)
+        inputs = [v for v in node.inputs if v not in taken]
+        # First choice: the buffer of the variable this result will be assigned to, so
+        # a variable keeps one buffer across steps (an update in place, as users expect).
+        own = [v for v in inputs if read_slot.get(v) is not None and read_slot[v] == slot_of(out)]
+        read = _dying_variable_read(own, node, i, key, read_slot, groups, group_end, assigned)
+        if read is not None:
+            taken.add(read[1])
+            targets.append(read)
+            continue
+        target = _dying_input(inputs, node, i, key, groups, owned_and_dies_at)
+        if target is None:
+            read = _dying_variable_read(inputs, node, i, key, read_slot, groups, group_end,
+                                        assigned)  # fmt: skip
+            if read is not None:
+                taken.add(read[1])
+                targets.append(read)
+                continue
+            if free.get(key):
+                target = free[key].pop()
+        if target is not None:
+            taken.add(target)
+        targets.append(target)
+    return targets
+
+
+def _dying_input(inputs, node: Node, i: int, key: tuple, groups: _Groups, owned_and_dies_at):
+    for v in inputs:
         if (
             (tuple(v.aval.shape), v.aval.dtype) == key
             and owned_and_dies_at(v, i)
@@ -241,8 +283,8 @@ def _dying_input(node: Node, i: int, key: tuple, groups: _Groups, owned_and_dies
     return None
 
 
-def _dying_variable_read(node, i, key, read_slot, groups, group_end, assigned_later):
-    for v in first_step_inputs(node):
+def _dying_variable_read(inputs, node, i, key, read_slot, groups, group_end, assigned_later):
+    for v in inputs:
         slot = read_slot.get(v)
         if (
             slot is not None

@@ -1,0 +1,414 @@
+"""C source for fused elementwise programs (``nerve.backend.program``).
+
+One program becomes one C function that walks its iteration space once, reads
+each input element, computes every step in registers and writes the results:
+no intermediate array is ever materialized, and the loop is vectorized by the
+compiler and split across cores with OpenMP when the work is large enough.
+
+**Layout.** Inputs broadcast to the iteration shape. The shape is split at one
+axis into ``rows x cols`` so that every input is one of:
+
+* ``full`` — has the whole shape: element ``r * cols + c``;
+* ``row`` — has only the trailing axes (a bias): element ``c``;
+* ``col`` — has only the leading axes (a per-example value, ``(n, 1)``): element ``r``;
+* ``scalar`` — one element: passed by value.
+
+A split where every input fits one kind is searched from the outermost axis;
+programs with no such split (an input broadcast along a middle axis only) are
+not compiled and run kernel by kernel. Kernels are generic in the sizes, so one
+library serves every batch size.
+
+**Aliasing.** A result may be written into the buffer of a ``full`` input (the
+memory plan reuses dying buffers). Each iteration loads all its inputs before it
+stores, and elements never depend on other elements, so that is safe;
+``ivdep`` tells the compiler so (it may not assume the pointers are distinct).
+
+**Semantics** follow NumPy's kernels: IEEE specials (``-ffast-math`` is off,
+``maximum``/``minimum`` propagate NaN), two roundings for ``a * b + c``, wrapping
+integer overflow. Transcendentals come from ``vmath.h`` (within a few ULP of
+NumPy's own), so compiled graphs agree with eager mode to float tolerance,
+not bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from nerve.backend.program import ElementwiseProgram
+
+#: nerve dtype -> C type of a loaded element (bool is stored as one byte, 0 or 1).
+C_TYPES = {
+    "bool": "_Bool", "uint8": "uint8_t", "int8": "int8_t", "int16": "int16_t",
+    "int32": "int32_t", "int64": "int64_t", "float32": "float", "float64": "double",
+}  # fmt: skip
+STORAGE = {**C_TYPES, "bool": "uint8_t"}
+FLOATS = ("float32", "float64")
+INTEGERS = ("uint8", "int8", "int16", "int32", "int64")
+NUMBERS = FLOATS + INTEGERS
+
+#: Rough per-element cost of a step, in units of one vectorized add; decides
+#: whether a loop is worth splitting across threads.
+TRANSCENDENTAL_COST = 12
+#: Work (elements x cost) above which a loop runs on every core.
+PARALLEL_WORK = 1 << 16
+#: Elements of one row per tile: the unit of work (and of threads, when on); values
+#: passed between a tile's loops live in scratch arrays of this length.
+TILE = 512
+#: Most cost (see TRANSCENDENTAL_COST) one loop body may hold before the program is
+#: cut into another loop over the same tile.
+SEGMENT_COST = 13
+
+
+def _float_call(name: str) -> Callable:
+    """A vmath.h function: ``nv_expf`` for float32, ``nv_exp`` for float64."""
+
+    def emit(args, dtypes, dtype, params):
+        if dtype not in FLOATS:
+            return None
+        return f"nv_{name}{'f' if dtype == 'float32' else ''}({args[0]})"
+
+    return emit
+
+
+def _libm(name: str) -> Callable:
+    """A libm function the compiler inlines as one instruction (sqrt, floor, ...)."""
+
+    def emit(args, dtypes, dtype, params):
+        if dtype not in FLOATS:
+            return None
+        return f"{name}{'f' if dtype == 'float32' else ''}({args[0]})"
+
+    return emit
+
+
+def _infix(op: str, kinds: tuple = NUMBERS) -> Callable:
+    def emit(args, dtypes, dtype, params):
+        if dtypes[0] not in kinds:
+            return None
+        return f"({args[0]} {op} {args[1]})"
+
+    return emit
+
+
+def _numeric(template: str, kinds: tuple = NUMBERS) -> Callable:
+    def emit(args, dtypes, dtype, params):
+        if any(d not in kinds for d in dtypes):
+            return None
+        return template.format(*args, T=C_TYPES[dtype])
+
+    return emit
+
+
+def _cast(args, dtypes, dtype, params):
+    if params.get("dtype", dtype) != dtype or dtypes[0] not in C_TYPES:
+        return None
+    if dtype == "bool":
+        return f"({args[0]} != 0)"
+    return f"(({C_TYPES[dtype]}){args[0]})"
+
+
+def _abs(args, dtypes, dtype, params):
+    if dtype in FLOATS:
+        return f"fabs{'f' if dtype == 'float32' else ''}({args[0]})"
+    if dtype in INTEGERS:
+        return f"({args[0]} < 0 ? ({C_TYPES[dtype]})-{args[0]} : {args[0]})"
+    return None
+
+
+def _sign(args, dtypes, dtype, params):
+    a, t = args[0], C_TYPES.get(dtype)
+    if dtype in FLOATS:  # 0, -0 and NaN are their own sign, as in NumPy
+        return f"({a} > 0 ? ({t})1 : ({a} < 0 ? ({t})-1 : {a}))"
+    if dtype in INTEGERS:
+        return f"(({t})(({a} > 0) - ({a} < 0)))"
+    return None
+
+
+#: Kernel name -> emitter(args, input dtypes, result dtype, params) -> C expression,
+#: or None when the dtypes are ones this table doesn't handle.
+EXPRESSIONS: dict[str, Callable] = {
+    "add": _infix("+"),
+    "subtract": _infix("-"),
+    "multiply": _infix("*"),
+    "divide": _infix("/", FLOATS),
+    "neg": _numeric("(({T})-{0})"),
+    "abs": _abs,
+    "sign": _sign,
+    "reciprocal": _numeric("(({T})1 / {0})", FLOATS),
+    "sqrt": _libm("sqrt"),
+    "rsqrt": lambda args, dtypes, dtype, params: (
+        f"(({C_TYPES[dtype]})1 / {_libm('sqrt')(args, dtypes, dtype, params)})"
+        if dtype in FLOATS
+        else None
+    ),
+    "floor": _libm("floor"),
+    "ceil": _libm("ceil"),
+    "round": _libm("nearbyint"),  # round half to even, like NumPy
+    "exp": _float_call("exp"),
+    "expm1": _float_call("expm1"),
+    "log": _float_call("log"),
+    "log1p": _float_call("log1p"),
+    "tanh": _float_call("tanh"),
+    "sigmoid": _float_call("sigmoid"),
+    # NumPy's maximum(x, 0): NaN propagates.
+    "relu": _numeric("(({0}) > 0 || ({0}) != ({0}) ? ({0}) : ({T})0)"),
+    "maximum": _numeric("(({0}) >= ({1}) || ({0}) != ({0}) ? ({0}) : ({1}))"),
+    "minimum": _numeric("(({0}) <= ({1}) || ({0}) != ({0}) ? ({0}) : ({1}))"),
+    "equal": _infix("=="),
+    "not_equal": _infix("!="),
+    "less": _infix("<"),
+    "less_equal": _infix("<="),
+    "greater": _infix(">"),
+    "greater_equal": _infix(">="),
+    "isnan": _numeric("({0} != {0})", FLOATS),
+    "isinf": _numeric("(({0} - {0}) != ({0} - {0}) && {0} == {0})", FLOATS),
+    "isfinite": _numeric("(({0} - {0}) == ({0} - {0}))", FLOATS),
+    "logical_not": _numeric("(!{0})", ("bool",)),
+    "logical_and": _numeric("({0} && {1})", ("bool",)),
+    "logical_or": _numeric("({0} || {1})", ("bool",)),
+    "logical_xor": _numeric("({0} != {1})", ("bool",)),
+    "where": lambda args, dtypes, dtype, params: (
+        f"({args[0]} ? {args[1]} : {args[2]})" if dtypes[0] == "bool" else None
+    ),
+    "cast": _cast,
+}
+#: Steps that cost like a transcendental (see TRANSCENDENTAL_COST).
+EXPENSIVE = frozenset({"exp", "expm1", "log", "log1p", "tanh", "sigmoid", "divide", "sqrt"})
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a program's iteration shape splits into rows x cols; one kind per input."""
+
+    split: int
+    kinds: tuple[str, ...]
+
+    @property
+    def flat(self) -> bool:
+        return all(kind in ("full", "scalar") for kind in self.kinds)
+
+    def sizes(self, shape: tuple) -> tuple[int, int]:
+        rows = 1
+        for d in shape[: self.split]:
+            rows *= d
+        cols = 1
+        for d in shape[self.split :]:
+            cols *= d
+        return rows, cols
+
+
+def layout(program: ElementwiseProgram) -> Layout | None:
+    """The first split of the shape that gives every input a kind, or ``None``."""
+    shape = program.shape
+    rank = len(shape)
+    present = []  # per input: for each axis, whether it varies along it (None: size 1)
+    for in_shape, _ in program.inputs:
+        if len(in_shape) > rank:
+            return None
+        padded = (1,) * (rank - len(in_shape)) + tuple(in_shape)
+        axes = []
+        for d, size in zip(padded, shape):
+            if size == 1:
+                axes.append(None)
+            elif d == size:
+                axes.append(True)
+            elif d == 1:
+                axes.append(False)
+            else:
+                return None
+        present.append(axes)
+    for split in range(rank + 1):
+        kinds = []
+        for axes in present:
+            outer = [a for a in axes[:split] if a is not None]
+            inner = [a for a in axes[split:] if a is not None]
+            if not any(outer) and not any(inner):
+                kinds.append("scalar")
+            elif all(outer) and all(inner):
+                kinds.append("full")
+            elif not any(outer) and all(inner):
+                kinds.append("row")
+            elif all(outer) and not any(inner):
+                kinds.append("col")
+            else:
+                break
+        else:
+            return Layout(split, tuple(kinds))
+    return None
+
+
+def _segments(program: ElementwiseProgram) -> list[list[int]]:
+    """Step indices cut into runs of bounded cost. Compilers stop vectorizing a loop
+    whose body gets long (gcc 12: past ~30 inlined transcendentals), so a long
+    program runs as several loops over one tile, passing values in scratch arrays."""
+    segments: list[list[int]] = [[]]
+    cost = 0
+    for j, step in enumerate(program.steps):
+        weight = TRANSCENDENTAL_COST if step.kernel in EXPENSIVE else 1
+        if segments[-1] and cost + weight > SEGMENT_COST:
+            segments.append([])
+            cost = 0
+        segments[-1].append(j)
+        cost += weight
+    return segments
+
+
+def function_source(name: str, program: ElementwiseProgram, plan: Layout) -> str | None:
+    """The C function ``name`` computing ``program``, or ``None`` if some step or dtype
+    has no C form here.
+
+    The iteration space is walked in tiles of ``TILE`` elements of one row; each tile
+    runs the program's segments as consecutive vectorizable loops. Results are all
+    stored by the last loop, so a result written over an input never changes what an
+    earlier loop of the same tile read."""
+    dtypes = [d for _, d in program.inputs] + [s.dtype for s in program.steps]
+    if any(d not in C_TYPES for d in dtypes):
+        return None
+    n_in = len(program.inputs)
+    expressions = []
+    for step in program.steps:
+        emit = EXPRESSIONS.get(step.kernel)
+        if emit is None:
+            return None
+        args = [f"x{r}" if r < n_in else f"t{r - n_in}" for r in step.refs]
+        arg_dtypes = tuple(program.dtype_of(r) for r in step.refs)
+        expr = emit(args, arg_dtypes, step.dtype, dict(step.params))
+        if expr is None:
+            return None
+        expressions.append(expr)
+
+    params, prologue, tile_setup = ["int64_t n0", "int64_t n1"], [], []
+    for k, ((_, dtype), kind) in enumerate(zip(program.inputs, plan.kinds)):
+        ctype, storage = C_TYPES[dtype], STORAGE[dtype]
+        if kind == "scalar":
+            params.append(f"{'int' if dtype == 'bool' else ctype} s{k}")
+            prologue.append(f"const {ctype} x{k} = ({ctype})s{k};")
+            continue
+        params.append(f"const void* p{k}")
+        prologue.append(f"const {storage}* in{k} = (const {storage}*)NV_DATA(p{k});")
+        if kind == "col":
+            tile_setup.append(f"const {ctype} x{k} = ({ctype})in{k}[r];")
+    for k, ref in enumerate(program.results):
+        dtype = program.dtype_of(ref)
+        params.append(f"void* q{k}")
+        prologue.append(f"{STORAGE[dtype]}* out{k} = ({STORAGE[dtype]}*)NV_DATA(q{k});")
+
+    def load(k: int) -> str | None:
+        kind = plan.kinds[k]
+        if kind in ("scalar", "col"):
+            return None  # already a local of the function or of the tile
+        ctype = C_TYPES[program.inputs[k][1]]
+        return f"const {ctype} x{k} = ({ctype})in{k}[{'e' if kind == 'full' else 'c'}];"
+
+    segments = _segments(program)
+    defined_in = {j: s for s, segment in enumerate(segments) for j in segment}
+    used_in: dict[int, set[int]] = {}
+    for s, segment in enumerate(segments):
+        for j in segment:
+            for r in program.steps[j].refs:
+                used_in.setdefault(r, set()).add(s)
+    for r in program.results:
+        used_in.setdefault(r, set()).add(len(segments) - 1)
+    carried = sorted(
+        j for j in range(len(program.steps))
+        if any(s > defined_in[j] for s in used_in.get(n_in + j, ()))
+    )  # fmt: skip
+    for j in carried:
+        tile_setup.append(f"{C_TYPES[program.steps[j].dtype]} sc{j}[{TILE}];")
+
+    segment_functions, calls, cost = [], [], 2
+    for s, segment in enumerate(segments):
+        last = s == len(segments) - 1
+        refs = {r for j in segment for r in program.steps[j].refs}
+        if last:
+            refs |= set(program.results)
+        signature, arguments = ["int64_t r", "int64_t n1", "int64_t c0", "int64_t c1"], []
+        body = []
+        for k in sorted(r for r in refs if r < n_in):
+            dtype = program.inputs[k][1]
+            if plan.kinds[k] in ("scalar", "col"):
+                signature.append(f"const {C_TYPES[dtype]} x{k}")
+            else:
+                signature.append(f"const {STORAGE[dtype]}* in{k}")
+                body.append(load(k))
+            arguments.append(f"{'x' if plan.kinds[k] in ('scalar', 'col') else 'in'}{k}")
+        for j in carried:
+            ctype = C_TYPES[program.steps[j].dtype]
+            if defined_in[j] < s and n_in + j in refs:
+                signature.append(f"const {ctype}* sc{j}")
+                body.append(f"const {ctype} t{j} = sc{j}[c - c0];")
+            elif defined_in[j] == s:
+                signature.append(f"{ctype}* sc{j}")
+            else:
+                continue
+            arguments.append(f"sc{j}")
+        for j in segment:
+            ctype = C_TYPES[program.steps[j].dtype]
+            body.append(f"const {ctype} t{j} = ({ctype}){expressions[j]};")
+            cost += TRANSCENDENTAL_COST if program.steps[j].kernel in EXPENSIVE else 1
+        body += [f"sc{j}[c - c0] = t{j};" for j in carried if defined_in[j] == s]
+        if last:
+            for k, ref in enumerate(program.results):
+                storage = STORAGE[program.dtype_of(ref)]
+                signature.append(f"{storage}* out{k}")
+                arguments.append(f"out{k}")
+                value = f"x{ref}" if ref < n_in else f"t{ref - n_in}"
+                body.append(f"out{k}[e] = ({storage}){value};")
+        inner = "\n".join("        " + line for line in body)
+        # One function per loop: gcc 12 stops vectorizing loops once a function holds
+        # ~30 inlined transcendentals, however they are split into loops.
+        segment_functions.append(
+            f"""static NV_NOINLINE void {name}_{s}({", ".join(signature)}) {{
+    NV_IVDEP
+    for (int64_t c = c0; c < c1; c++) {{
+        const int64_t e = r * n1 + c;
+        (void)e;
+{inner}
+    }}
+}}
+"""
+        )
+        calls.append(f"{name}_{s}(r, n1, c0, c1, {', '.join(arguments)});")
+    setup = "\n".join("    " + line for line in prologue)
+    tile = "\n".join("        " + line for line in (*tile_setup, *calls))
+    return (
+        "".join(segment_functions)
+        + f"""void {name}({", ".join(params)}) {{
+{setup}
+    const int64_t tiles_per_row = (n1 + {TILE} - 1) / {TILE}, tiles = n0 * tiles_per_row;
+    const int64_t work = n0 * n1 * {cost};
+    (void)work;
+    #pragma omp parallel for schedule(static) if (work >= {PARALLEL_WORK})
+    for (int64_t tile = 0; tile < tiles; tile++) {{
+        const int64_t r = tile / tiles_per_row, c0 = (tile % tiles_per_row) * {TILE};
+        const int64_t c1 = c0 + {TILE} < n1 ? c0 + {TILE} : n1;
+{tile}
+    }}
+}}
+"""
+    )
+
+
+def library_source(functions: list[str], data_offset: int) -> str:
+    """A whole translation unit: the prelude, then ``functions``."""
+    prelude = f"""/* Generated by nerve: fused elementwise loops. */
+#include <stdint.h>
+#include <math.h>
+#include "vmath.h"
+#define NV_DATA(o) (*(void* const*)((const char*)(o) + {data_offset}))
+#if defined(__GNUC__)
+#define NV_NOINLINE __attribute__((noinline))
+#else
+#define NV_NOINLINE
+#endif
+#if defined(__clang__)
+#define NV_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define NV_IVDEP _Pragma("GCC ivdep")
+#else
+#define NV_IVDEP
+#endif
+const void* nv_data(const void* o) {{ return NV_DATA(o); }}
+"""
+    return prelude + "\n".join(functions)

@@ -1,0 +1,335 @@
+"""Native fused loops (C compiled at run time) compute what NumPy's kernels compute.
+
+One table drives the kernel checks: every kernel the C generator knows, in every
+dtype it accepts, run as a one-step program over every input layout, against the
+NumPy backend's own kernel. Then: layouts, aliasing, caching, fallbacks, and whole
+compiled graphs that use the loops.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pytest
+
+import nerve
+from nerve import ops
+from nerve.backend import get_backend
+from nerve.backend.numpy_backend import native
+from nerve.backend.numpy_backend.native import codegen, toolchain
+from nerve.backend.program import ElementwiseProgram, Step
+from nerve.graph.passes.fuse import FUSIBLE
+
+pytestmark = pytest.mark.skipif(not native.available(), reason="no working C compiler")
+
+#: kernel -> (input dtypes, params, input values: "any" | "positive" | "unit")
+#: Transcendentals come from vmath.h: within a few ULP of NumPy, not bit for bit.
+CASES = {
+    "add": (2, "numbers"), "subtract": (2, "numbers"), "multiply": (2, "numbers"),
+    "divide": (2, "floats"), "neg": (1, "numbers"), "abs": (1, "numbers"),
+    "sign": (1, "numbers"), "reciprocal": (1, "floats"), "sqrt": (1, "floats"),
+    "rsqrt": (1, "floats"), "floor": (1, "floats"), "ceil": (1, "floats"),
+    "round": (1, "floats"), "exp": (1, "floats"), "expm1": (1, "floats"),
+    "log": (1, "floats"), "log1p": (1, "floats"), "tanh": (1, "floats"),
+    "sigmoid": (1, "floats"), "relu": (1, "numbers"), "maximum": (2, "numbers"),
+    "minimum": (2, "numbers"), "equal": (2, "numbers"), "not_equal": (2, "numbers"),
+    "less": (2, "numbers"), "less_equal": (2, "numbers"), "greater": (2, "numbers"),
+    "greater_equal": (2, "numbers"), "isnan": (1, "floats"), "isinf": (1, "floats"),
+    "isfinite": (1, "floats"), "logical_not": (1, "bools"), "logical_and": (2, "bools"),
+    "logical_or": (2, "bools"), "logical_xor": (2, "bools"),
+}  # fmt: skip
+DTYPES = {
+    "floats": ("float32", "float64"),
+    "numbers": ("float32", "float64", "int32", "int64", "int8", "uint8"),
+    "bools": ("bool",),
+}
+TRUE_VALUES = {
+    "exp": np.exp, "expm1": np.expm1, "log": np.log, "log1p": np.log1p, "tanh": np.tanh,
+    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+}  # fmt: skip
+APPROXIMATE = set(TRUE_VALUES)
+COMPARISONS = {
+    "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "isnan",
+    "isinf", "isfinite",
+}  # fmt: skip
+SHAPE = (48, 64)
+#: Input shapes that give each layout kind for SHAPE.
+LAYOUTS = {"full": SHAPE, "row": (64,), "col": (48, 1), "scalar": ()}
+
+
+def sample(rng, shape, dtype, kernel):
+    if dtype == "bool":
+        return rng.random(shape) < 0.5
+    if dtype in ("float32", "float64"):
+        x = rng.standard_normal(shape) * 3
+        if kernel in ("log", "sqrt", "rsqrt"):
+            x = np.abs(x) + 0.01
+        if kernel == "log1p":
+            x = np.abs(x) - 0.5
+        if np.ndim(x):
+            x.flat[:4] = [np.nan, np.inf, -np.inf, -0.0][: x.size]
+        return np.asarray(x, dtype)
+    info = np.iinfo(dtype)
+    return rng.integers(max(info.min, -100), min(info.max, 100), size=shape).astype(dtype)
+
+
+def kernel_cases():
+    for kernel, (arity, kinds) in CASES.items():
+        for dtype in DTYPES[kinds]:
+            for layout in ("full", "row", "col", "scalar")[: 4 if arity == 2 else 1]:
+                yield pytest.param(kernel, dtype, layout, id=f"{kernel}-{dtype}-{layout}")
+
+
+def run_native(program, inputs, outs=None):
+    (loop,) = native.compile_elementwise([program], min_elements=0)
+    assert loop is not None, "the program should compile"
+    return loop(inputs, outs or (None,) * len(program.results))
+
+
+def numpy_step(kernel, *arrays, **params):
+    return get_backend().kernel(kernel)(*arrays, **params)
+
+
+def one_step_case(kernel, dtype, layout):
+    """The program and inputs of one table row."""
+    arity = CASES[kernel][0]
+    rng = np.random.default_rng(zlib.crc32(f"{kernel}-{dtype}-{layout}".encode()))
+    shapes = (SHAPE, LAYOUTS[layout])[:arity]
+    arrays = [sample(rng, s, dtype, kernel) for s in shapes]
+    result_dtype = "bool" if kernel in COMPARISONS else dtype
+    program = ElementwiseProgram(
+        shape=SHAPE,
+        inputs=tuple((a.shape, dtype) for a in arrays),
+        steps=(Step(kernel, tuple(range(arity)), (), result_dtype),),
+        results=(arity,),
+    )
+    return program, arrays
+
+
+@pytest.fixture(scope="module")
+def table_loops():
+    """Every table row's loop, compiled together: one compiler run for the table."""
+    keys = [tuple(p.values) for p in kernel_cases()]
+    programs = [one_step_case(*key)[0] for key in keys]
+    return dict(zip(keys, native.compile_elementwise(programs, min_elements=0)))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy on nan/inf/-1 inputs
+@pytest.mark.parametrize("kernel,dtype,layout", kernel_cases())
+def test_one_step_matches_the_numpy_kernel(kernel, dtype, layout, table_loops):
+    program, arrays = one_step_case(kernel, dtype, layout)
+    loop = table_loops[kernel, dtype, layout]
+    assert loop is not None, "the program should compile"
+    (actual,) = loop(arrays, (None,))
+    expected = numpy_step(kernel, *arrays)
+    assert actual.dtype == expected.dtype and actual.shape == expected.shape
+    if kernel in APPROXIMATE:  # against the exact values, in long double
+        exact = TRUE_VALUES[kernel](arrays[0].astype(np.longdouble)).astype(dtype)
+        tol = 1e-6 if dtype == "float32" else 1e-14
+        np.testing.assert_allclose(actual, exact, rtol=tol, atol=tol * 1e-3)
+    else:
+        np.testing.assert_array_equal(actual, expected)
+
+
+def test_every_fusible_primitive_has_a_c_form():
+    from nerve.primitives.registry import PRIMITIVES
+
+    kernels = {PRIMITIVES[name].kernel for name in FUSIBLE}
+    assert kernels <= set(codegen.EXPRESSIONS), kernels - set(codegen.EXPRESSIONS)
+    assert kernels - {"cast", "where"} <= set(CASES)  # and the table above checks each
+
+
+@pytest.mark.parametrize(
+    "source,target", [("float32", "int32"), ("float64", "float32"), ("bool", "float32"),
+                      ("int64", "float64"), ("float32", "bool"), ("int32", "int8")]
+)  # fmt: skip
+def test_cast_matches_astype(source, target):
+    rng = np.random.default_rng(0)
+    x = sample(rng, SHAPE, source, "cast")
+    if source.startswith("float") and target != "bool":
+        x = np.nan_to_num(x, posinf=7, neginf=-7)  # out-of-range casts are undefined in C
+    program = ElementwiseProgram(
+        SHAPE, ((SHAPE, source),), (Step("cast", (0,), (("dtype", target),), target),), (1,)
+    )
+    np.testing.assert_array_equal(run_native(program, [x])[0], x.astype(target))
+
+
+def test_where_and_a_multi_step_program_with_two_results():
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal(SHAPE), rng.standard_normal((64,))
+    program = ElementwiseProgram(
+        SHAPE,
+        ((SHAPE, "float64"), ((64,), "float64")),
+        (
+            Step("greater", (0, 1), (), "bool"),
+            Step("where", (2, 0, 1), (), "float64"),
+            Step("multiply", (3, 3), (), "float64"),
+        ),
+        (2, 4),
+    )
+    mask, squared = run_native(program, [a, b])
+    np.testing.assert_array_equal(mask, a > b)
+    np.testing.assert_array_equal(squared, np.where(a > b, a, b) ** 2)
+
+
+# -- layouts --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "shapes,expected",
+    [
+        ([(4, 5), ()], (0, ("full", "scalar"))),
+        ([(4, 5), (5,)], (1, ("full", "row"))),
+        ([(4, 5), (4, 1)], (1, ("full", "col"))),
+        ([(2, 3, 4), (3, 4), (2, 1, 1)], (1, ("full", "row", "col"))),
+        ([(2, 3, 4), (4,)], (2, ("full", "row"))),
+        ([(2, 3, 4), (1, 3, 1)], None),  # broadcast along the middle axis only
+    ],
+)
+def test_layout_splits_the_shape_so_every_input_has_a_kind(shapes, expected):
+    program = ElementwiseProgram(
+        shapes[0],
+        tuple((s, "float32") for s in shapes),
+        (Step("add", (0, 1), (), "float32"),),
+        (2,),
+    )
+    plan = codegen.layout(program)
+    assert (None if plan is None else (plan.split, plan.kinds)) == expected
+
+
+def test_programs_without_a_layout_or_c_form_or_too_small_are_declined():
+    middle = ElementwiseProgram(
+        (2, 3, 4), (((2, 3, 4), "float32"), ((1, 3, 1), "float32")),
+        (Step("add", (0, 1), (), "float32"),), (2,),
+    )  # fmt: skip
+    half = ElementwiseProgram(
+        (64, 64), (((64, 64), "float16"),), (Step("neg", (0,), (), "float16"),), (1,)
+    )
+    small = ElementwiseProgram(
+        (4,), (((4,), "float32"),), (Step("neg", (0,), (), "float32"),), (1,)
+    )
+    assert native.compile_elementwise([middle, half]) == [None, None]
+    assert native.compile_elementwise([small]) == [None]  # below MIN_ELEMENTS
+
+
+# -- memory ---------------------------------------------------------------------------------
+
+
+def test_a_result_may_overwrite_an_input_it_reads():
+    rng = np.random.default_rng(2)
+    v, g, p = (rng.standard_normal(SHAPE).astype("float32") for _ in range(3))
+    expected_v = np.float32(0.9) * v - np.float32(0.1) * g
+    expected_p = p + expected_v
+    program = ElementwiseProgram(
+        SHAPE,
+        (((), "float32"), (SHAPE, "float32"), ((), "float32"), (SHAPE, "float32"),
+         (SHAPE, "float32")),
+        (Step("multiply", (0, 1), (), "float32"), Step("multiply", (2, 3), (), "float32"),
+         Step("subtract", (5, 6), (), "float32"), Step("add", (4, 7), (), "float32")),
+        (7, 8),
+    )  # fmt: skip
+    new_v, new_p = run_native(program, [np.float32(0.9), v, np.float32(0.1), g, p], outs=(v, p))
+    assert new_v is v and new_p is p
+    np.testing.assert_array_equal(v, expected_v)
+    np.testing.assert_array_equal(p, expected_p)
+
+
+def test_non_contiguous_inputs_and_targets_are_handled():
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((64, 48)).T  # a transposed view
+    target = np.empty((64, 48)).T  # not C-contiguous: the loop allocates instead
+    program = ElementwiseProgram(
+        (48, 64), (((48, 64), "float64"),), (Step("neg", (0,), (), "float64"),), (1,)
+    )
+    (out,) = run_native(program, [a], outs=(target,))
+    assert out is not target
+    np.testing.assert_array_equal(out, -a)
+
+
+# -- the toolchain --------------------------------------------------------------------------
+
+
+def test_libraries_are_cached_on_disk_and_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv("NERVE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(toolchain, "_loaded", {})
+    program = ElementwiseProgram(
+        (8, 8), (((8, 8), "float64"),), (Step("neg", (0,), (), "float64"),), (1,)
+    )
+    run_native(program, [np.ones((8, 8))])
+    libraries = list((tmp_path / "kernels").iterdir())
+    assert len(libraries) == 1 and libraries[0].suffix == ".so"
+    toolchain._loaded.clear()  # a new process: only the disk cache is left
+    calls = []
+    monkeypatch.setattr(toolchain, "_build", lambda *a: calls.append(a))
+    np.testing.assert_array_equal(run_native(program, [np.ones((8, 8))])[0], -np.ones((8, 8)))
+    assert calls == []
+
+
+def test_a_build_failure_warns_and_falls_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("NERVE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(toolchain, "_loaded", {})
+    with pytest.warns(RuntimeWarning, match="failed to compile"):
+        assert toolchain.load("this is not C;") is None
+    assert not any((tmp_path / "kernels").iterdir())  # nothing half-written is left
+
+
+def test_native_loops_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv("NERVE_NATIVE", "0")
+    program = ElementwiseProgram(
+        SHAPE, ((SHAPE, "float32"),), (Step("neg", (0,), (), "float32"),), (1,)
+    )
+    assert native.compile_elementwise([program], min_elements=0) == [None]
+
+
+# -- compiled graphs --------------------------------------------------------------------------
+
+
+def test_a_compiled_graph_runs_one_loop_for_an_elementwise_chain():
+    def chain(a, b):
+        h = a
+        for _ in range(5):
+            h = ops.sigmoid(ops.tanh(h * b) + 1.0)
+        return h
+
+    rng = np.random.default_rng(4)
+    a, b = (ops.convert_to_tensor(rng.standard_normal((64, 64)).astype("float32")) for _ in "ab")
+    function = nerve.function(chain)
+    graph = function.graph_for(a, b)
+    assert graph.primitive_counts() == {"fused_elementwise": 1}
+    np.testing.assert_allclose(function(a, b).numpy(), chain(a, b).numpy(), rtol=1e-5)
+    (row,) = function.profile(a, b)
+    assert row["op"] == "fused_elementwise"
+
+
+def test_an_mlp_training_step_updates_in_place_through_native_loops():
+    rng = np.random.default_rng(5)
+    w = nerve.Variable(rng.standard_normal((64, 128)).astype("float32") * 0.1)
+    b = nerve.Variable(np.zeros(128, "float32"))
+    velocity = [nerve.Variable(np.zeros(v.shape, "float32")) for v in (w, b)]
+    x = ops.convert_to_tensor(rng.standard_normal((256, 64)).astype("float32"))
+
+    def step(x):
+        with nerve.GradientTape() as tape:
+            loss = ops.mean(ops.square(ops.relu(x @ w + b)))
+        grads = tape.gradient(loss, [w, b])
+        for p, v, g in zip((w, b), velocity, grads):
+            v.assign(0.9 * v - 0.1 * g)
+            p.assign_add(v)
+        return loss
+
+    reference_state = [v.numpy().copy() for v in (w, b, *velocity)]
+    compiled = nerve.function(step)
+    losses = [compiled(x).numpy() for _ in range(3)]
+    graph = compiled.graph_for(x)
+    assert graph.primitive_counts()["fused_elementwise"] >= 2
+    assert "k" in compiled.get_concrete_function(x).compiled.source
+    buffers = id(w._value)
+    compiled(x)
+    assert id(w._value) == buffers  # written in place once the buffer is the graph's own
+
+    # The same steps eagerly from the same start agree.
+    for var, value in zip((w, b, *velocity), reference_state):
+        var.assign(value)
+    for expected in losses:
+        np.testing.assert_allclose(step(x).numpy(), expected, rtol=1e-5)
