@@ -180,6 +180,9 @@ class Function:
         self.input_signature = None if input_signature is None else list(input_signature)
         self.reduce_retracing = reduce_retracing
         self._cache: dict[tuple, ConcreteFunction] = {}
+        #: (shape, dtype) per argument -> concrete, for calls with only tensor arguments
+        #: (filled by the full path, so the first call of a signature always takes it).
+        self._by_tensors: dict[tuple, ConcreteFunction] = {}
         self._last_key: tuple | None = None
         self._last_leaves: list | None = None
         self._last_paths: list | None = None
@@ -226,8 +229,21 @@ class Function:
         if active_trace() is not None:
             # Called while tracing another function: inline into that graph.
             return self.python_function(*args, **kwargs)
+        if not kwargs:  # the common call, f(tensor, ...): one dict lookup
+            try:
+                key = tuple((x.shape, x.dtype) for x in args if type(x) is Tensor)
+            except AttributeError:
+                key = None
+            concrete = self._by_tensors.get(key) if len(key or ()) == len(args) else None
+            if concrete is not None:
+                return concrete([x._value for x in args])
         concrete, leaves = self._concrete(args, kwargs)
         arrays = [_as_array(leaf) for leaf in leaves if _is_tensor_like(leaf)]
+        if not kwargs and all(type(x) is Tensor for x in args):
+            tensors = [leaf for leaf in leaves if _is_tensor_like(leaf)]
+            if len(tensors) == len(args) and all(a is b for a, b in zip(tensors, args)):
+                # Calls with these shapes and dtypes bind exactly like this one.
+                self._by_tensors[tuple((x.shape, x.dtype) for x in args)] = concrete
         return concrete(arrays)
 
     def get_concrete_function(self, *args, **kwargs) -> ConcreteFunction:

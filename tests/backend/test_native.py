@@ -333,3 +333,35 @@ def test_an_mlp_training_step_updates_in_place_through_native_loops():
         var.assign(value)
     for expected in losses:
         np.testing.assert_allclose(step(x).numpy(), expected, rtol=1e-5)
+
+
+def test_threaded_loops_compute_the_same_values(tmp_path):
+    """``NERVE_NATIVE_THREADS=1`` builds with OpenMP and splits tiles across threads
+    (a fresh process: the compiler probe and libgomp's wait policy are per process)."""
+    import os
+    import subprocess
+    import sys
+
+    script = """
+import numpy as np
+from nerve.backend.numpy_backend.native import compile_elementwise, toolchain
+from nerve.backend.program import ElementwiseProgram, Step
+shape = (300, 700)
+p = ElementwiseProgram(shape, ((shape, "float64"), ((700,), "float64")),
+    (Step("multiply", (0, 1), (), "float64"), Step("tanh", (2,), (), "float64")), (3,))
+(loop,) = compile_elementwise([p])
+x, b = np.random.default_rng(0).standard_normal(shape), np.linspace(-2, 2, 700)
+np.save("out.npy", loop((x, b), (None,))[0])
+print("-fopenmp" in toolchain.compiler()[1])
+"""
+    env = {**os.environ, "NERVE_NATIVE_THREADS": "1", "NERVE_CACHE_DIR": str(tmp_path)}
+    env.pop("OMP_WAIT_POLICY", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    x = np.random.default_rng(0).standard_normal((300, 700))
+    expected = np.tanh(x * np.linspace(-2, 2, 700))
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-14, atol=1e-15)
+    if done.stdout.strip() != "True":
+        pytest.skip("the compiler has no OpenMP (the loops ran single-threaded)")

@@ -288,7 +288,7 @@ def test_on_batch_methods():
     assert set(logs) == {"loss", "mae"}
     pred = model.predict_on_batch(x)
     assert isinstance(pred, np.ndarray) and pred.shape == (16, 1)
-    np.testing.assert_allclose(pred, model(x).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(pred, model(x).numpy(), rtol=1e-6, atol=1e-6)
     model.reset_metrics()
     loss = model.test_on_batch(x, y)
     np.testing.assert_allclose(loss[0], np.mean((pred - y) ** 2), rtol=1e-5)
