@@ -18,11 +18,13 @@ producers' open groups of the same shape merge. A group closes as soon as a
 node outside it consumes one of its values: the fused node is emitted where
 its last member was, so every outside consumer must come after that point.
 ``assign_variable`` of a group's value is the exception: it is deferred to right
-after the fused node, which is safe while no other effectful node runs in
-between, so any other effectful node (a deferred assign included) closes every
-group holding deferred assigns; at most one open group holds any.
-Thus effects keep their order, and a pure node only moves later past nodes
-that don't depend on it.
+after the fused node, which is safe while nothing else reads or writes that
+variable in between: a read or assign of the same variable closes the group
+(any other effectful node, such as control flow, closes every group holding
+deferred assigns). So every variable sees its reads and writes in program order
+(assigns to *different* variables may swap, which no program can observe: an
+optimizer's updates of ``m``, ``v`` and a parameter become one loop), and a pure
+node only moves later past nodes that don't depend on it.
 
 The node's params: ``program``, a tuple of steps ``(primitive, refs, params)``
 where ref ``k`` names the node's input ``k`` when ``k < len(inputs)`` and step
@@ -75,6 +77,10 @@ class FusedElementwise:
 fused_elementwise = FusedElementwise()
 
 
+#: Effects on one variable (by slot); any other effectful node may touch any variable.
+_VARIABLE_EFFECTS = ("read_variable", "assign_variable")
+
+
 class _Group:
     __slots__ = ("closed", "deferred", "members", "shape")
 
@@ -111,9 +117,12 @@ def fuse(graph: Graph) -> Graph:
             target = group_of.get(node.inputs[0])
             if target is not None and target.closed:
                 target = None
-        if node.has_effect:  # effects keep their order: no deferred assign may pass this
+        if node.has_effect:  # no deferred assign may pass an effect on its variable
+            slot = node.params.get("slot") if node.prim.name in _VARIABLE_EFFECTS else None
             for group in groups:
-                if group.deferred and group is not target:
+                if group is not target and any(
+                    slot is None or a.params["slot"] == slot for a in group.deferred
+                ):
                     group.closed = True
         if target is not None:
             target.deferred.append(node)
