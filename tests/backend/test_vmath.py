@@ -1,10 +1,11 @@
 """The C header nerve/backend/numpy_backend/native/vmath.h: accuracy in ULPs against a wider
 reference, IEEE special values, and that gcc really vectorizes a loop over each function.
 
-One shared library is compiled per module (with the flags nerve's generated kernels use); each
-function gets an exported loop ``void nvt_<name>(const T* x, T* y, int64_t n)`` called through
-ctypes.  float32 results are compared with float64 NumPy, float64 results with 80-bit long double
-NumPy where the platform has it (else float64 NumPy, with one more ULP allowed).
+A small C file is compiled once per module with the flags nerve's generated kernels use (and
+once more with -mno-fma on x86-64, for NV_FMA's a*b+c fallback); each function gets an exported
+loop ``void nvt_<name>(const T* x, T* y, int64_t n)`` called through ctypes.  float32 results are
+compared with float64 NumPy, float64 results with 80-bit long double NumPy where the platform has
+it (else float64 NumPy, with one more ULP allowed).
 """
 
 import ctypes
@@ -110,9 +111,9 @@ def lib(toolchain):
 
 @pytest.fixture(scope="module")
 def lib_nofma(toolchain):
-    """The a*b+c fallback of NV_FMA, forced on x86 with gcc's -mno-fma."""
-    if not toolchain[2] or platform.machine().lower() not in ("x86_64", "amd64"):
-        pytest.skip("-mno-fma build needs gcc on x86-64")
+    """The a*b+c fallback of NV_FMA, forced with -mno-fma (an x86 option)."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the -mno-fma build is for x86-64")
     return _build(toolchain, "nofma", ["-mno-fma"])
 
 
@@ -204,21 +205,22 @@ def _gen(lo, hi, focus, edges=()):
 EXP_EDGES = [_LN_MAX, _LN_MIN, _LN_TINY, _LN_HALF_TINY]
 F32, F64 = np.float32, np.float64
 # The bounds hold for both builds (hardware FMA and the a*b+c fallback) with a little margin
-# over the measured maxima; the targets are 2 ULP for float32 and 4 ULP for float64.
+# over the measured maxima; the targets are 2 ULP for float32 and 4 ULP for float64, but
+# float tanh and sigmoid trade a correction step for speed (2.5; see nvi_div_sumf).
 TABLE = [
     # function, dtype, reference, inputs, max ULP
     ("exp", F32, np.exp, _gen(-104, 89, (-10, 10), EXP_EDGES), 1.25),
     ("exp", F64, np.exp, _gen(-746, 710, (-10, 10), EXP_EDGES), 1.25),
-    ("expm1", F32, np.expm1, _gen(-20, 89, (-1, 1), [_LN_MAX]), 1.75),
-    ("expm1", F64, np.expm1, _gen(-40, 710, (-1, 1), [_LN_MAX]), 2.25),
+    ("expm1", F32, np.expm1, _gen(-20, 89, (-1, 1), [_LN_MAX]), 1.5),
+    ("expm1", F64, np.expm1, _gen(-40, 710, (-1, 1), [_LN_MAX]), 1.75),
     ("log", F32, np.log, _gen(0, np.inf, (0.5, 2)), 1.25),
     ("log", F64, np.log, _gen(0, np.inf, (0.5, 2)), 1.25),
-    ("log1p", F32, np.log1p, _gen(-1, np.inf, (-0.5, 1)), 1.5),
-    ("log1p", F64, np.log1p, _gen(-1, np.inf, (-0.5, 1)), 1.5),
-    ("tanh", F32, np.tanh, _gen(-12, 12, (-1, 1), _ATANH_ONE), 2),
-    ("tanh", F64, np.tanh, _gen(-22, 22, (-1, 1), _ATANH_ONE), 2.5),
-    ("sigmoid", F32, _sigmoid, _gen(-110, 110, (-20, 20), _neg(EXP_EDGES)), 1.75),
-    ("sigmoid", F64, _sigmoid, _gen(-750, 750, (-40, 40), _neg(EXP_EDGES)), 2.25),
+    ("log1p", F32, np.log1p, _gen(-1, np.inf, (-0.5, 1)), 1.25),
+    ("log1p", F64, np.log1p, _gen(-1, np.inf, (-0.5, 1)), 1.25),
+    ("tanh", F32, np.tanh, _gen(-12, 12, (-1, 1), _ATANH_ONE), 2.5),
+    ("tanh", F64, np.tanh, _gen(-22, 22, (-1, 1), _ATANH_ONE), 2.75),
+    ("sigmoid", F32, _sigmoid, _gen(-110, 110, (-20, 20), _neg(EXP_EDGES)), 2.5),
+    ("sigmoid", F64, _sigmoid, _gen(-750, 750, (-40, 40), _neg(EXP_EDGES)), 2.5),
 ]
 
 
@@ -290,19 +292,20 @@ EXACT = [
 
 @pytest.mark.parametrize("dtype", [F32, F64])
 def test_special_values(any_lib, dtype):
-    lib = any_lib
+    """Each special value fills a 67-element array: the vectorized body and the scalar tail
+    of the loop must both get it exactly right."""
     tiny = np.finfo(dtype).smallest_subnormal
 
     def value(v):
         return {TINY: tiny, NEG_TINY: -tiny}.get(v, v) if isinstance(v, str) else v
 
-    names = [name for name, _, _ in EXACT]
-    x = np.array([value(x) for _, x, _ in EXACT], dtype=dtype)
-    want = np.array([value(w) for _, _, w in EXACT], dtype=dtype)
-    got = np.array([lib(n, dtype, x[i : i + 1])[0] for i, n in enumerate(names)], dtype=dtype)
-    same = (got == want) & (np.signbit(got) == np.signbit(want)) | (np.isnan(got) & np.isnan(want))
-    bad = [f"{_symbol(n, dtype)}({x[i]!r}) = {got[i]!r}, want {want[i]!r}"
-           for i, n in enumerate(names) if not same[i]]  # fmt: skip
+    bad = []
+    for name, x, want in EXACT:
+        x, want = dtype(value(x)), dtype(value(want))
+        got = any_lib(name, dtype, np.full(67, x))
+        same = (got == want) & (np.signbit(got) == np.signbit(want))
+        if not np.all(same | (np.isnan(got) & np.isnan(want))):
+            bad.append(f"{_symbol(name, dtype)}({x!r}) = {np.unique(got)!r}, want {want!r}")
     assert not bad, "\n".join(bad)
 
 

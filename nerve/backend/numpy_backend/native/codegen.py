@@ -39,7 +39,7 @@ from nerve.backend.program import ElementwiseProgram
 
 #: nerve dtype -> C type of a loaded element (bool is stored as one byte, 0 or 1).
 C_TYPES = {
-    "bool": "_Bool", "uint8": "uint8_t", "int8": "int8_t", "int16": "int16_t",
+    "bool": "int32_t", "uint8": "uint8_t", "int8": "int8_t", "int16": "int16_t",
     "int32": "int32_t", "int64": "int64_t", "float32": "float", "float64": "double",
 }  # fmt: skip
 STORAGE = {**C_TYPES, "bool": "uint8_t"}
