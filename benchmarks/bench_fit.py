@@ -406,6 +406,7 @@ _OP_GROUPS = {
     "random": ("random_uniform", "random_normal", "random_truncated_normal"),
     "reduce": ("reduce_sum", "reduce_max", "reduce_min", "reduce_mean", "argmax", "argmin"),
     "state": ("read_variable", "assign_variable"),
+    "fused_loops": ("fused_elementwise",),
 }
 
 
@@ -419,6 +420,8 @@ def _graph_breakdown(model, data, mask, steps: int) -> dict:
     function = model.train_function
     number = max(20, 2000 // steps)
     call_ms = _best_ms(lambda: function(data, mask), number)
+    # The trainer wraps its nerve.function to make the batch axis symbolic.
+    function = getattr(function, "_function", function)
     concrete = function.get_concrete_function(data, mask)
     leaves, _ = tree.flatten(((data, mask), {}))
     arrays = [np.asarray(leaf) for leaf in leaves if hasattr(leaf, "shape")]

@@ -1,9 +1,12 @@
 """C source for fused elementwise programs (``nerve.backend.program``).
 
-One program becomes one C function that walks its iteration space once, reads
-each input element, computes every step in registers and writes the results:
-no intermediate array is ever materialized, and the loop is vectorized by the
-compiler and split across cores with OpenMP when the work is large enough.
+One program becomes one C function that walks its iteration space once, in tiles
+of ``TILE`` elements: per tile it runs the program's *segments* (``_segments``) as
+consecutive loops that the compiler vectorizes, each reading the input elements
+it needs and keeping its steps in registers; values crossing segments live in
+L1-sized scratch arrays. No intermediate array is ever materialized. With
+``NERVE_NATIVE_THREADS=1`` (see ``toolchain``) tiles are split across cores by
+OpenMP when the work is large enough.
 
 **Layout.** Inputs broadcast to the iteration shape. The shape is split at one
 axis into ``rows x cols`` so that every input is one of:
@@ -186,10 +189,6 @@ class Layout:
 
     split: int
     kinds: tuple[str, ...]
-
-    @property
-    def flat(self) -> bool:
-        return all(kind in ("full", "scalar") for kind in self.kinds)
 
     def sizes(self, shape: tuple) -> tuple[int, int]:
         rows = 1
