@@ -116,7 +116,7 @@ def table_loops():
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy on nan/inf/-1 inputs
-@pytest.mark.parametrize("kernel,dtype,layout", kernel_cases())
+@pytest.mark.parametrize("kernel,dtype,layout", list(kernel_cases()))
 def test_one_step_matches_the_numpy_kernel(kernel, dtype, layout, table_loops):
     program, arrays = one_step_case(kernel, dtype, layout)
     loop = table_loops[kernel, dtype, layout]
