@@ -6,6 +6,11 @@ pays for none of these: the executor generates one Python function whose body
 is one line per node, calling the backend kernel (with its params bound ahead
 of time) on plain backend arrays held in local variables.
 
+First it *lowers* the graph (``passes.LOWERING``: elementwise fusion) and asks the
+backend to compile each fused node into one loop (``Backend.compile_elementwise``);
+fused nodes the backend declines are expanded back into their steps, so
+``CompiledGraph.graph`` is exactly what runs.
+
 It follows a memory plan (``nerve.graph.passes.memory``): out-capable kernels
 write into dying inputs or dead buffers with ``out=``, and each local name is
 deleted after its last use, so intermediates are freed as soon as possible and
@@ -41,6 +46,7 @@ from nerve.backend.base import Backend
 from nerve.backend.program import ElementwiseProgram, Step
 from nerve.graph.ir import Graph, Node, Value, format_aval
 from nerve.graph.passes import LOWERING, optimize
+from nerve.graph.passes.fuse import program_avals
 from nerve.graph.passes.memory import MemoryPlan, plan_memory
 
 #: Effectful primitives the executor runs itself (they have no backend kernel).
@@ -89,12 +95,12 @@ def _bind_params(kernel: Callable, params: dict) -> Callable:
 
 def elementwise_program(node: Node) -> ElementwiseProgram:
     """The backend-neutral form of a fused node (kernel names and dtypes)."""
-    avals = [v.aval for v in node.inputs]
-    steps = []
-    for prim, refs, params in node.params["program"]:
-        aval = prim.shape_rule(*(avals[k] for k in refs), **dict(params))
-        avals.append(aval)
-        steps.append(Step(prim.kernel, tuple(refs), tuple(params), aval.dtype))
+    program = node.params["program"]
+    avals = program_avals([v.aval for v in node.inputs], program)[len(node.inputs) :]
+    steps = [
+        Step(prim.kernel, tuple(refs), tuple(params), aval.dtype)
+        for (prim, refs, params), aval in zip(program, avals)
+    ]
     return ElementwiseProgram(
         shape=tuple(node.outputs[0].aval.shape),
         inputs=tuple((tuple(v.aval.shape), v.aval.dtype) for v in node.inputs),
@@ -126,15 +132,14 @@ def _compile_loops(graph: Graph, backend: Backend) -> tuple[Graph, dict]:
 
 def expand_fused(node: Node) -> list[Node]:
     """A fused node's steps as ordinary nodes (its results keep their values)."""
-    values = list(node.inputs)
+    program = node.params["program"]
+    avals = program_avals([v.aval for v in node.inputs], program)
     outputs = dict(zip(node.params["results"], node.outputs))
+    values = list(node.inputs)
     steps = []
-    for prim, refs, params in node.params["program"]:
-        args = [values[k] for k in refs]
-        out = outputs.get(len(values))
-        if out is None:
-            out = Value(prim.shape_rule(*(v.aval for v in args), **dict(params)))
-        steps.append(Node(prim, args, dict(params), [out]))
+    for prim, refs, params in program:
+        out = outputs.get(len(values)) or Value(avals[len(values)])
+        steps.append(Node(prim, [values[k] for k in refs], dict(params), [out]))
         values.append(out)
     return steps
 

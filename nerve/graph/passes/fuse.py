@@ -63,11 +63,9 @@ class FusedElementwise:
 
     @staticmethod
     def shape_rule(*avals: Aval, program: tuple, results: tuple) -> list[Aval]:
-        values = list(avals)
-        for prim, refs, params in program:
-            values.append(prim.shape_rule(*(values[k] for k in refs), **dict(params)))
-        if len(values) == len(avals):
+        if not program:
             raise ShapeError("fused_elementwise: a fused node needs at least one step.")
+        values = program_avals(avals, program)
         return [values[k] for k in results]
 
     def __repr__(self) -> str:
@@ -75,6 +73,14 @@ class FusedElementwise:
 
 
 fused_elementwise = FusedElementwise()
+
+
+def program_avals(input_avals, program: tuple) -> list[Aval]:
+    """The avals a program's refs name: its inputs', then each step's (by shape rule)."""
+    values = list(input_avals)
+    for prim, refs, params in program:
+        values.append(prim.shape_rule(*(values[k] for k in refs), **dict(params)))
+    return values
 
 
 #: Effects on one variable (by slot); any other effectful node may touch any variable.

@@ -19,7 +19,6 @@ once per machine) would not pay.
 from __future__ import annotations
 
 import ctypes
-import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -114,18 +113,16 @@ def _wrapper(function, program: ElementwiseProgram, plan: codegen.Layout) -> Cal
     return namespace["call"]
 
 
-@functools.cache
-def _offset_checked() -> list:
-    return []
+_offset_ok: bool | None = None  # checked on the first library loaded in this process
 
 
 def _data_offset_ok(library) -> bool:
     """Once per process: kernels find an array's data where ``ctypes`` says it is."""
-    checked = _offset_checked()
-    if not checked:
+    global _offset_ok
+    if _offset_ok is None:
         probe = library.nv_data
         probe.argtypes = [ctypes.py_object]
         probe.restype = ctypes.c_void_p
         array = np.arange(3.0)
-        checked.append(probe(array) == array.ctypes.data)
-    return checked[0]
+        _offset_ok = probe(array) == array.ctypes.data
+    return _offset_ok
