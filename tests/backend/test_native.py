@@ -365,3 +365,13 @@ print("-fopenmp" in toolchain.compiler()[1])
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-14, atol=1e-15)
     if done.stdout.strip() != "True":
         pytest.skip("the compiler has no OpenMP (the loops ran single-threaded)")
+
+
+def test_a_library_that_does_not_load_warns_and_falls_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("NERVE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(toolchain, "_loaded", {})
+    source = codegen.library_source(["int nv_unused(void) { return 0; }"], 16)
+    target = toolchain._cached_library(toolchain.library_key(source, toolchain.compiler()))
+    target.write_bytes(b"not a shared library")  # e.g. a cache copied from elsewhere
+    with pytest.warns(RuntimeWarning, match="failed to load"):
+        assert toolchain.load(source) is None

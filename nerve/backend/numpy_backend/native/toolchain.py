@@ -123,10 +123,8 @@ def load(source: str) -> ctypes.CDLL | None:
     tool = compiler()
     if tool is None:
         return None
-    path, flags, identity = tool
-    key = hashlib.sha256(
-        "\0".join((identity, " ".join(flags), str(DATA_OFFSET), source)).encode() + _header()
-    ).hexdigest()[:32]
+    path, flags, _ = tool
+    key = library_key(source, tool)
     with _lock:
         library = _loaded.get(key)
         if library is not None:
@@ -145,7 +143,16 @@ def load(source: str) -> ctypes.CDLL | None:
                 )
                 return None
             os.replace(partial, target)  # atomic: a library is whole or absent
-        library = _open(target, "-fopenmp" in flags)
+        try:
+            library = _open(target, "-fopenmp" in flags)
+        except OSError as error:  # built but not loadable here (a foreign cache, say)
+            warnings.warn(
+                f"nerve: a native kernel library failed to load ({error}); running NumPy "
+                f"kernels instead. Deleting {target} makes nerve build it again.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return None
         _loaded[key] = library
         return library
 
@@ -185,6 +192,13 @@ def _open(target: Path, openmp: bool) -> ctypes.CDLL:
         return ctypes.CDLL(str(target))
     finally:
         del os.environ["OMP_WAIT_POLICY"]
+
+
+def library_key(source: str, tool: tuple) -> str:
+    """The cache name of ``source`` built by ``tool``: everything the binary depends on."""
+    _, flags, identity = tool
+    text = "\0".join((identity, " ".join(flags), str(DATA_OFFSET), source))
+    return hashlib.sha256(text.encode() + _header()).hexdigest()[:32]
 
 
 @functools.cache
