@@ -139,6 +139,31 @@ def _is_enum(x: Any) -> bool:
     return isinstance(x, enum.Enum)
 
 
+class _NoFastPath(Exception):
+    """An argument the fast signature does not describe: take the full path."""
+
+
+def _fast_signature(x: Any, leaves: list, array_types: set) -> Any:
+    """A hashable description of positional arguments made of tensors, arrays of a type
+    the full path has seen, Python scalars, ``None``, and tuples/lists/dicts of those;
+    appends the tensor and array leaves to ``leaves`` in ``tree.flatten`` order."""
+    kind = type(x)
+    if kind is Tensor:
+        leaves.append(x)
+        return (x.shape, x.dtype)
+    if kind in array_types:
+        leaves.append(x)
+        return (kind, x.shape, x.dtype)
+    if kind is tuple or kind is list:
+        return (kind, tuple(_fast_signature(v, leaves, array_types) for v in x))
+    if kind is dict:
+        keys = sorted(x)
+        return (kind, tuple((k, _fast_signature(x[k], leaves, array_types)) for k in keys))
+    if x is None or kind in (bool, int, float, str):
+        return (kind, x)
+    raise _NoFastPath
+
+
 def _leaf_paths(structure: Any, prefix: str) -> list[str]:
     """A readable path per leaf (``batch['image']``, ``xs[1]``), in ``tree.flatten`` order."""
     if isinstance(structure, dict):
@@ -180,9 +205,10 @@ class Function:
         self.input_signature = None if input_signature is None else list(input_signature)
         self.reduce_retracing = reduce_retracing
         self._cache: dict[tuple, ConcreteFunction] = {}
-        #: (shape, dtype) per argument -> concrete, for calls with only tensor arguments
-        #: (filled by the full path, so the first call of a signature always takes it).
-        self._by_tensors: dict[tuple, ConcreteFunction] = {}
+        #: ``_fast_signature`` of positional arguments -> concrete (filled by the full path,
+        #: so the first call of a signature always takes it), and the array types seen.
+        self._by_signature: dict[Any, ConcreteFunction] = {}
+        self._array_types: set[type] = set()
         self._last_key: tuple | None = None
         self._last_leaves: list | None = None
         self._last_paths: list | None = None
@@ -229,22 +255,32 @@ class Function:
         if active_trace() is not None:
             # Called while tracing another function: inline into that graph.
             return self.python_function(*args, **kwargs)
-        if not kwargs:  # the common call, f(tensor, ...): one dict lookup
+        if not kwargs:  # the common call: positional tensors/arrays, maybe nested
+            leaves: list = []
             try:
-                key = tuple((x.shape, x.dtype) for x in args if type(x) is Tensor)
-            except AttributeError:
+                key = _fast_signature(args, leaves, self._array_types)
+            except _NoFastPath:
                 key = None
-            concrete = self._by_tensors.get(key) if len(key or ()) == len(args) else None
+            concrete = self._by_signature.get(key) if key is not None else None
             if concrete is not None:
-                return concrete([x._value for x in args])
+                return concrete([_as_array(leaf) for leaf in leaves])
         concrete, leaves = self._concrete(args, kwargs)
-        arrays = [_as_array(leaf) for leaf in leaves if _is_tensor_like(leaf)]
-        if not kwargs and all(type(x) is Tensor for x in args):
-            tensors = [leaf for leaf in leaves if _is_tensor_like(leaf)]
-            if len(tensors) == len(args) and all(a is b for a, b in zip(tensors, args)):
-                # Calls with these shapes and dtypes bind exactly like this one.
-                self._by_tensors[tuple((x.shape, x.dtype) for x in args)] = concrete
-        return concrete(arrays)
+        tensors = [leaf for leaf in leaves if _is_tensor_like(leaf)]
+        if not kwargs:
+            self._remember_signature(args, tensors, concrete)
+        return concrete([_as_array(leaf) for leaf in tensors])
+
+    def _remember_signature(self, args: tuple, tensors: list, concrete) -> None:
+        """Let later calls like this one skip binding and flattening: when the fast walk
+        of ``args`` finds exactly the tensor leaves the full path found, in order."""
+        self._array_types.update(type(t) for t in tensors if type(t) is not Tensor)
+        found: list = []
+        try:
+            key = _fast_signature(args, found, self._array_types)
+        except _NoFastPath:
+            return
+        if len(found) == len(tensors) and all(a is b for a, b in zip(found, tensors)):
+            self._by_signature[key] = concrete
 
     def get_concrete_function(self, *args, **kwargs) -> ConcreteFunction:
         return self._concrete(args, kwargs)[0]

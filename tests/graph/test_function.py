@@ -123,3 +123,25 @@ def test_input_signature_rejects_mismatch():
     compiled(ops.ones((2, 3)))
     with pytest.raises(ValueError, match="does not match its input_signature"):
         compiled(ops.ones((2, 4)))
+
+
+def test_repeated_calls_with_nested_arrays_take_the_fast_path_and_keep_retrace_rules():
+    calls = []
+
+    @nerve.function
+    def step(data, scale, mask=None):
+        calls.append(1)
+        x, y = data
+        return ops.sum(x * y) * scale
+
+    x, y = np.ones((4, 3), "float32"), np.full((4, 3), 2.0, "float32")
+    assert float(step((x, y), 1.0)) == 24.0
+    assert step._by_signature  # remembered: nested numpy arrays and a Python float
+    for _ in range(3):
+        assert float(step((x, y), 1.0)) == 24.0
+    assert step.trace_count == 1 and len(calls) == 1
+    assert float(step((x, y), 2.0)) == 48.0  # a new Python value traces again
+    assert float(step((x[:2], y[:2]), 1.0)) == 12.0  # so does a new shape
+    assert float(step((ops.convert_to_tensor(x), y), 1.0)) == 24.0  # a tensor: same graph
+    assert step.trace_count == 3
+    np.testing.assert_array_equal(x, np.ones((4, 3)))  # arguments are never written
