@@ -263,6 +263,7 @@ def _profile(graph: Graph, backend: Backend, inputs: list, repeat: int, loops: d
             "shapes": " ".join(format_aval(v.aval) for v in node.outputs) or "-",
             "ms": best[k] * 1e3,
             "percent": 100 * best[k] / total,
+            "steps": " ".join(p.name for p, _, _ in node.params.get("program", ())),
         }
         for k, node in enumerate(graph.nodes)
     ]

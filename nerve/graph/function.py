@@ -497,7 +497,8 @@ class RetracingWarning(UserWarning):
 
 
 class ProfileReport(list):
-    """Rows of ``{"index", "op", "shapes", "ms", "percent"}``; prints as a table."""
+    """Rows of ``{"index", "op", "shapes", "ms", "percent", "steps"}`` (``steps``: a
+    fused loop's primitives, else empty); prints as a table."""
 
     def __str__(self) -> str:
         header = f"{'#':>4}  {'op':<18} {'output':<22} {'ms':>9} {'%':>6}"
@@ -505,7 +506,7 @@ class ProfileReport(list):
         for row in sorted(self, key=lambda r: -r["ms"]):
             lines.append(
                 f"{row['index']:>4}  {row['op']:<18} {row['shapes']:<22} "
-                f"{row['ms']:>9.4f} {row['percent']:>6.1f}"
+                f"{row['ms']:>9.4f} {row['percent']:>6.1f}  {row.get('steps', '')}".rstrip()
             )
         total = sum(r["ms"] for r in self)
         lines.append(f"{'':>4}  {'total':<18} {'':<22} {total:>9.4f} {100.0:>6.1f}")

@@ -298,8 +298,11 @@ def test_a_compiled_graph_runs_one_loop_for_an_elementwise_chain():
     graph = function.graph_for(a, b)
     assert graph.primitive_counts() == {"fused_elementwise": 1}
     np.testing.assert_allclose(function(a, b).numpy(), chain(a, b).numpy(), rtol=1e-5)
-    (row,) = function.profile(a, b)
+    report = function.profile(a, b)
+    (row,) = report
     assert row["op"] == "fused_elementwise"
+    assert row["steps"].split()[:4] == ["multiply", "tanh", "add", "sigmoid"]
+    assert "multiply tanh add sigmoid" in str(report)
 
 
 def test_an_mlp_training_step_updates_in_place_through_native_loops():
