@@ -4,7 +4,7 @@ Generated C is compiled into a shared library by the system's C compiler
 (``$CC``, else ``cc``, ``gcc`` or ``clang`` on ``PATH``) and loaded with
 ``ctypes``. Libraries are cached on disk under ``$NERVE_CACHE_DIR/kernels``
 (default ``~/.cache/nerve/kernels``), named by a hash of their source, the
-compiler and its flags, so a program is compiled once per machine; files are
+compiler, its flags and the CPU, so a program is compiled once per machine; files are
 written to a temporary name and renamed, so a crash never leaves half a library.
 The cache holds only what this module compiled from source it generated.
 
@@ -20,6 +20,7 @@ import ctypes
 import functools
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -197,8 +198,26 @@ def _open(target: Path, openmp: bool) -> ctypes.CDLL:
 def library_key(source: str, tool: tuple) -> str:
     """The cache name of ``source`` built by ``tool``: everything the binary depends on."""
     _, flags, identity = tool
-    text = "\0".join((identity, " ".join(flags), str(DATA_OFFSET), source))
+    text = "\0".join((identity, " ".join(flags), _cpu(), str(DATA_OFFSET), source))
     return hashlib.sha256(text.encode() + _header()).hexdigest()[:32]
+
+
+@functools.cache
+def _cpu() -> str:
+    """What ``-march=native`` compiled for: the CPU's model and feature flags, so that a
+    cache shared between machines (a network home folder) never hands one machine a
+    library built for another's instruction set."""
+    described = platform.machine() + " " + platform.processor()
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith(("model name", "flags", "Features", "CPU part")):
+                    described += "\n" + line.strip()
+                if line.strip() == "":
+                    break  # the first processor is enough
+    except OSError:
+        pass
+    return hashlib.sha256(described.encode()).hexdigest()[:16]
 
 
 @functools.cache
