@@ -192,27 +192,45 @@ def plan_memory(graph: Graph, backend: Backend) -> MemoryPlan:
             if v in plan.buffers and root not in group_foreign and group_end[root] != FOREVER:
                 released_at.setdefault(int(group_end[root]), []).append(v)
 
+    def target_for(node: Node, i: int, out: Value, inputs: list, slot=None):
+        """Where ``out`` goes, in order of preference: the buffer of variable ``slot``
+        (the one ``out`` is assigned to) when its read dies here, a dying owned input,
+        any dying variable read, a dead buffer; ``None`` to allocate. A value, or
+        ``(slot, read)`` for a variable's buffer (used when exclusive at run time)."""
+        key = (tuple(out.aval.shape), out.aval.dtype)
+        if slot is not None:
+            own = [v for v in inputs if read_slot.get(v) == slot]
+            read = _dying_variable_read(own, node, i, key, read_slot, groups, group_end,
+                                        assigned_later)  # fmt: skip
+            if read is not None:
+                return read
+        target = _dying_input(inputs, node, i, key, groups, owned_and_dies_at)
+        if target is None:
+            target = _dying_variable_read(inputs, node, i, key, read_slot, groups, group_end,
+                                          assigned_later)  # fmt: skip
+        if target is None and free.get(key):
+            target = free[key].pop()
+        return target
+
     for i, node in enumerate(nodes):
-        out_value = node.outputs[0] if len(node.outputs) == 1 else None
         consumed: set[Value] = set()
         if node.prim.name == "fused_elementwise":
-            targets = _fused_targets(node, i, groups, owned_and_dies_at, free, read_slot,
-                                     group_end, assigned_later, assigned_to.get)  # fmt: skip
+            # Each input buffer serves at most one of the loop's results.
+            targets: list = []
+            taken: set = set()
+            for out in node.outputs:
+                inputs = [v for v in node.inputs if v not in taken]
+                target = target_for(node, i, out, inputs, assigned_to.get(out))
+                taken.add(target[1] if isinstance(target, tuple) else target)
+                targets.append(target)
             plan.fused_out[i] = targets
             consumed = {t for t in targets if isinstance(t, Value)}
-        elif out_value is not None and out_value in plan.buffers and out_capable(node, backend):
-            key = (tuple(out_value.aval.shape), out_value.aval.dtype)
-            target = _dying_input(node.inputs, node, i, key, groups, owned_and_dies_at)
-            if target is not None:
+        elif node.outputs and node.outputs[0] in plan.buffers and out_capable(node, backend):
+            target = target_for(node, i, node.outputs[0], node.inputs)
+            if isinstance(target, tuple):
+                plan.variable_out[i] = target
+            elif target is not None:
                 plan.out[i] = target
-            else:
-                read = _dying_variable_read(
-                    node.inputs, node, i, key, read_slot, groups, group_end, assigned_later
-                )
-                if read is not None:
-                    plan.variable_out[i] = read
-                elif free.get(key):
-                    plan.out[i] = free[key].pop()
         for v in released_at.get(i, ()):
             if v is not plan.out.get(i) and v not in consumed:  # written by this very node
                 free.setdefault((tuple(v.aval.shape), v.aval.dtype), []).append(v)
@@ -235,41 +253,6 @@ def _same_buffer_only(node: Node, v: Value, groups: _Groups) -> bool:
     """No other input of ``node`` may alias ``v`` (a view would be read while written)."""
     root = groups.find(v)
     return all(u is v or groups.find(u) is not root for u in node.inputs)
-
-
-def _fused_targets(
-    node, i, groups, owned_and_dies_at, free, read_slot, group_end, assigned, slot_of
-):
-    """Where each result of a fused loop goes. A loop may write a result over an input
-    of the result's shape (it loads every element before it stores it), but each input
-    buffer serves one result, and never one another input aliases."""
-    targets: list = []
-    taken: set[Value] = set()
-    for out in node.outputs:
-        key = (tuple(out.aval.shape), out.aval.dtype)
-        inputs = [v for v in node.inputs if v not in taken]
-        # First choice: the buffer of the variable this result will be assigned to, so
-        # a variable keeps one buffer across steps (an update in place, as users expect).
-        own = [v for v in inputs if read_slot.get(v) is not None and read_slot[v] == slot_of(out)]
-        read = _dying_variable_read(own, node, i, key, read_slot, groups, group_end, assigned)
-        if read is not None:
-            taken.add(read[1])
-            targets.append(read)
-            continue
-        target = _dying_input(inputs, node, i, key, groups, owned_and_dies_at)
-        if target is None:
-            read = _dying_variable_read(inputs, node, i, key, read_slot, groups, group_end,
-                                        assigned)  # fmt: skip
-            if read is not None:
-                taken.add(read[1])
-                targets.append(read)
-                continue
-            if free.get(key):
-                target = free[key].pop()
-        if target is not None:
-            taken.add(target)
-        targets.append(target)
-    return targets
 
 
 def _dying_input(inputs, node: Node, i: int, key: tuple, groups: _Groups, owned_and_dies_at):
