@@ -5,7 +5,7 @@ compiled by the system's C compiler and cached (``toolchain``), and called
 through ``ctypes`` by a small generated Python wrapper that allocates the
 results it is not given. The design follows tinygrad's CPU backend: a C
 compiler is on nearly every machine that runs NumPy, needs no Python package,
-and vectorizes and threads simple loops well.
+and vectorizes simple loops well (threads are opt-in; see ``toolchain``).
 
 Why not NumPy: each ufunc call reads and writes whole arrays, single-threaded,
 so a chain of ``k`` ops on ``n`` elements moves ``~3kn`` elements through memory
