@@ -10,6 +10,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+__all__ = ["build_parser", "main"]
+
 
 def _demo(args: argparse.Namespace) -> int:
     if args.engine:

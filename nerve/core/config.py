@@ -13,6 +13,8 @@ import contextlib
 import contextvars
 from collections.abc import Iterator
 
+__all__ = ["epsilon", "floatx", "floatx_scope", "set_epsilon", "set_floatx"]
+
 _FLOAT_TYPES = ("bfloat16", "float16", "float32", "float64")
 _floatx: contextvars.ContextVar[str] = contextvars.ContextVar("nerve_floatx", default="float32")
 _epsilon: contextvars.ContextVar[float] = contextvars.ContextVar("nerve_epsilon", default=1e-7)

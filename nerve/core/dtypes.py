@@ -24,6 +24,29 @@ from typing import Any
 
 from nerve.core import config
 
+__all__ = [
+    "ALL_TYPES",
+    "FLOAT_TYPES",
+    "INT_TYPES",
+    "bfloat16",
+    "bool_",
+    "default_dtype_of_scalar",
+    "float16",
+    "float32",
+    "float64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "is_differentiable",
+    "is_float",
+    "is_int",
+    "result_type",
+    "standardize_dtype",
+    "uint8",
+    "weak_type_of",
+]
+
 bool_ = "bool"
 uint8 = "uint8"
 int8 = "int8"

@@ -11,6 +11,19 @@ import operator
 import os
 import sys
 
+__all__ = [
+    "AxisError",
+    "BackendError",
+    "DTypeError",
+    "NerveError",
+    "ShapeError",
+    "TracingError",
+    "normalize_axes",
+    "normalize_axis",
+    "user_location",
+    "with_location",
+]
+
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

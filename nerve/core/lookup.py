@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+__all__ = ["deserialize_named", "get_named"]
+
 
 def deserialize_named(kind: str, config: Any, table: dict[str, type]) -> Any:
     """An object of the class ``config`` names (a name or a config dict) in ``table``."""

@@ -22,6 +22,16 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+__all__ = [
+    "CustomObjectScope",
+    "custom_object_scope",
+    "get_custom_objects",
+    "get_registered_name",
+    "get_registered_object",
+    "lookup_custom",
+    "register_keras_serializable",
+]
+
 #: ``"package>name"`` -> class or function, filled by ``register_keras_serializable``.
 _GLOBAL_CUSTOM_OBJECTS: dict[str, Any] = {}
 #: object -> its registered name (the reverse map, used when saving).

@@ -5,3 +5,5 @@
 * ``engine`` (``nerve demo --engine``): the same task with the raw engine only —
   Variables, GradientTape and a hand-written SGD step.
 """
+
+__all__ = ["engine", "keras_mlp"]

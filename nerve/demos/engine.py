@@ -18,6 +18,8 @@ import nerve
 from nerve import ops
 from nerve.datasets import digits
 
+__all__ = ["DemoResult", "run_demo"]
+
 
 @dataclass
 class DemoResult:

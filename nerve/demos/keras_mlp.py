@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import nerve
 from nerve import layers
 
+__all__ = ["KerasDemoResult", "build_model", "run_keras_demo"]
+
 
 @dataclass
 class KerasDemoResult:

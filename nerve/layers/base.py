@@ -39,6 +39,8 @@ from nerve.graph.trace import init_scope
 from nerve.layers.symbolic import any_symbolic, symbolic_call
 from nerve.tensor import Tensor, Variable
 
+__all__ = ["DTypePolicy", "Layer", "map_shapes", "training_scope", "unique_name"]
+
 _name_counts: dict[str, int] = {}
 _training: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
     "nerve_training", default=None

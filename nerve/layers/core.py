@@ -21,6 +21,17 @@ from nerve.core.errors import ShapeError, with_location
 from nerve.layers.base import Layer
 from nerve.tensor import Tensor
 
+__all__ = [
+    "Activation",
+    "Dense",
+    "Dropout",
+    "Flatten",
+    "Identity",
+    "Lambda",
+    "Rescaling",
+    "Reshape",
+]
+
 
 class Dense(Layer):
     """``activation(inputs @ kernel + bias)`` on the last axis of the inputs."""

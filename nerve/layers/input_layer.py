@@ -17,6 +17,8 @@ from nerve.core import dtypes
 from nerve.layers.base import Layer
 from nerve.layers.symbolic import KerasTensor, Node
 
+__all__ = ["Input", "InputLayer"]
+
 
 class InputLayer(Layer):
     """The layer behind ``nerve.Input``: it has no weights, and its one output (``output``)

@@ -18,6 +18,24 @@ from nerve.core.errors import ShapeError
 from nerve.layers.base import Layer
 from nerve.tensor import Tensor
 
+__all__ = [
+    "Add",
+    "Average",
+    "Concatenate",
+    "Maximum",
+    "Merge",
+    "Minimum",
+    "Multiply",
+    "Subtract",
+    "add",
+    "average",
+    "concatenate",
+    "maximum",
+    "minimum",
+    "multiply",
+    "subtract",
+]
+
 
 class Merge(Layer):
     """Base of the elementwise merges: inputs of one shape (or broadcastable) in a list."""

@@ -22,6 +22,15 @@ from typing import Any
 from nerve.core import dtypes, tree
 from nerve.core.errors import NerveError, ShapeError, with_location
 
+__all__ = [
+    "PLACEHOLDER_SIZE",
+    "KerasTensor",
+    "Node",
+    "any_symbolic",
+    "is_symbolic",
+    "symbolic_call",
+]
+
 # The size a ``None`` (unknown) axis takes while a layer is traced abstractly.
 PLACEHOLDER_SIZE = 1
 

@@ -31,6 +31,8 @@ from nerve.graph.trace import active_trace
 from nerve.losses import squeeze_or_expand_to_same_rank  # noqa: F401
 from nerve.tensor import Tensor, Variable
 
+__all__ = ["Metric", "check_broadcastable", "divide_no_nan"]
+
 
 def _snake_case(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()

@@ -28,6 +28,8 @@ from nerve.layers.input_layer import InputLayer
 from nerve.layers.symbolic import KerasTensor, Node, is_symbolic
 from nerve.models.model import Model, _jsonable, deserialize_layer, serialize_layer
 
+__all__ = ["Functional"]
+
 
 class Functional(Model):
     """A model defined by its input and output symbolic tensors."""

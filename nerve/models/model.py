@@ -32,6 +32,8 @@ from typing import Any
 from nerve.layers.base import Layer
 from nerve.training.trainer import Trainer
 
+__all__ = ["Model", "deserialize_layer", "dtype_size", "serialize_layer", "shape_size"]
+
 _FUNCTIONAL_VERSIONS: dict[type, type] = {}
 
 

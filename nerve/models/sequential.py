@@ -25,6 +25,8 @@ from nerve.layers.symbolic import KerasTensor, is_symbolic
 from nerve.models.functional import Functional
 from nerve.models.model import Model, _jsonable, deserialize_layer, serialize_layer
 
+__all__ = ["Sequential"]
+
 
 class Sequential(Model):
     """A linear stack of layers; ``add`` and ``pop`` change it."""

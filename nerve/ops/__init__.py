@@ -4,7 +4,18 @@ Every function takes tensors, variables, NumPy arrays or Python scalars, and
 returns a ``nerve.Tensor``. See the README for what is and is not there yet.
 """
 
+# The families under private names: the star-imports below rebind some public
+# ones (`ops.shape` is the function, not the module).
 from nerve.ops import _methods
+from nerve.ops import control_flow as _control_flow
+from nerve.ops import core as _core
+from nerve.ops import creation as _creation
+from nerve.ops import elementwise as _elementwise
+from nerve.ops import indexing as _indexing
+from nerve.ops import linalg as _linalg
+from nerve.ops import nn as _nn
+from nerve.ops import reduction as _reduction
+from nerve.ops import shape as _shape
 from nerve.ops.control_flow import *  # noqa: F403
 from nerve.ops.core import *  # noqa: F403
 from nerve.ops.creation import *  # noqa: F403
@@ -14,5 +25,21 @@ from nerve.ops.linalg import *  # noqa: F403
 from nerve.ops.nn import *  # noqa: F403
 from nerve.ops.reduction import *  # noqa: F403
 from nerve.ops.shape import *  # noqa: F403
+
+# The union of the families' exports, each name once (`cast` belongs to two).
+__all__: list[str] = []
+for _family in (
+    _control_flow,
+    _core,
+    _creation,
+    _elementwise,
+    _indexing,
+    _linalg,
+    _nn,
+    _reduction,
+    _shape,
+):
+    __all__ += [name for name in _family.__all__ if name not in __all__]
+del _family
 
 _methods.install()

@@ -7,6 +7,8 @@ from typing import Any
 from nerve import ops
 from nerve.optimizers.base import Optimizer
 
+__all__ = ["Adadelta"]
+
 
 class Adadelta(Optimizer):
     """Adadelta, as Keras 3's ``Adadelta`` (same rule as ``torch.optim.Adadelta``):

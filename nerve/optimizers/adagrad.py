@@ -7,6 +7,8 @@ from typing import Any
 from nerve import ops
 from nerve.optimizers.base import Optimizer
 
+__all__ = ["Adagrad"]
+
 
 class Adagrad(Optimizer):
     """Adagrad, as Keras 3's ``Adagrad``: ``acc += g**2``,

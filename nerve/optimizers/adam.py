@@ -20,6 +20,8 @@ from typing import Any
 from nerve import ops
 from nerve.optimizers.base import Optimizer
 
+__all__ = ["Adam", "AdamW", "Adamax", "Nadam"]
+
 
 def _step_count(optimizer: Optimizer, dtype: str, offset: int = 1):
     """``iterations + offset`` as a float of ``dtype`` (the 1-based step number)."""

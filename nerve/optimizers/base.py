@@ -33,6 +33,8 @@ from nerve.graph.trace import init_scope
 from nerve.optimizers import schedules
 from nerve.tensor import Tensor, Variable
 
+__all__ = ["Optimizer", "clip_by_global_norm", "clip_by_norm", "global_norm"]
+
 _BASE_ARGS = (
     "weight_decay",
     "clipnorm",

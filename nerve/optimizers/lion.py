@@ -7,6 +7,8 @@ from typing import Any
 from nerve import ops
 from nerve.optimizers.base import Optimizer
 
+__all__ = ["Lion"]
+
 
 class Lion(Optimizer):
     """Lion, as Keras 3's ``Lion``: ``w -= lr * sign(beta_1 * m + (1 - beta_1) * g)``,

@@ -7,6 +7,8 @@ from typing import Any
 from nerve import ops
 from nerve.optimizers.base import Optimizer
 
+__all__ = ["RMSprop"]
+
 
 class RMSprop(Optimizer):
     """RMSprop, as Keras 3's ``RMSprop``.

@@ -7,6 +7,8 @@ from typing import Any
 from nerve import ops
 from nerve.optimizers.base import Optimizer
 
+__all__ = ["SGD"]
+
 
 class SGD(Optimizer):
     """Gradient descent (with momentum), as Keras 3's ``SGD``.

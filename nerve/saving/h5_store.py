@@ -16,6 +16,8 @@ from typing import Any
 
 from nerve.core.errors import NerveError
 
+__all__ = ["H5Reader", "H5Writer", "WeightsFileError"]
+
 _NUMERIC_KINDS = "biuf"  # bool, signed, unsigned, float
 
 

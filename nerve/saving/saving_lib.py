@@ -43,6 +43,17 @@ from nerve.core.errors import ShapeError
 from nerve.saving import serialization
 from nerve.saving.h5_store import H5Reader, H5Writer, WeightsFileError
 
+__all__ = [
+    "CONFIG_FILENAME",
+    "METADATA_FILENAME",
+    "WEIGHTS_FILENAME",
+    "WeightsMismatchError",
+    "load_model",
+    "load_weights",
+    "save_model",
+    "save_weights",
+]
+
 CONFIG_FILENAME = "config.json"
 METADATA_FILENAME = "metadata.json"
 WEIGHTS_FILENAME = "model.weights.h5"

@@ -29,6 +29,14 @@ from typing import Any
 
 from nerve.core import object_registry
 
+__all__ = [
+    "SerializationError",
+    "build_from_config",
+    "deserialize_keras_object",
+    "get_build_config",
+    "serialize_keras_object",
+]
+
 # Public namespaces whose classes and functions load by name, most specific first.
 _NERVE_NAMESPACES = (
     "nerve.layers",

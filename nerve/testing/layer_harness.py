@@ -17,6 +17,8 @@ import numpy as np
 import nerve
 from nerve import ops
 
+__all__ = ["run_layer_test"]
+
 
 def run_layer_test(
     layer_cls: type,

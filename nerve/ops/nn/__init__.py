@@ -29,5 +29,12 @@ from nerve.ops.nn.encoding import *  # noqa: F403
 from nerve.ops.nn.normalization import *  # noqa: F403
 from nerve.ops.nn.pooling import *  # noqa: F403
 
-__all__ = [*activation.__all__, *convolution.__all__, *crossentropy.__all__, *encoding.__all__,
-           *normalization.__all__, *pooling.__all__]  # fmt: skip
+# The union of the families' exports, written with `+=` so that type checkers
+# follow it (`nerve.ops` star-imports this package).
+__all__: list[str] = []
+__all__ += activation.__all__
+__all__ += convolution.__all__
+__all__ += crossentropy.__all__
+__all__ += encoding.__all__
+__all__ += normalization.__all__
+__all__ += pooling.__all__
