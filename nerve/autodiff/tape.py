@@ -137,6 +137,11 @@ class GradientTape:
                     )
                 )
 
+    def tracks(self, tensor: Tensor) -> bool:
+        """Whether gradients through ``tensor`` are recorded here: it was watched, or
+        computed by an op this tape recorded (a query: it changes nothing)."""
+        return id(tensor) in self._tracked
+
     def watched_variables(self) -> tuple[Variable, ...]:
         """Variables this tape has watched, in the order first seen."""
         return tuple(self._watched_variables.values())
@@ -288,6 +293,11 @@ def stop_recording() -> Iterator[None]:
         yield
     finally:
         _state.tapes[:] = saved
+
+
+def active_tapes() -> list[GradientTape]:
+    """The tapes recording in this thread now, innermost last (a copy)."""
+    return list(_state.tapes)
 
 
 def record(prim, args: tuple, params: dict, outputs: tuple) -> None:

@@ -4,7 +4,7 @@ A backend owns one array library and one kind of device. Everything above
 ``nerve.backend`` holds backend arrays opaquely and reaches them only through
 a backend object, so nothing else knows whether NumPy or CuPy runs.
 
-The contract has two parts:
+The contract has three parts:
 
 * **Core methods** (below, abstract): array creation from host data, conversion
   back to NumPy, dtype and device queries. Backend arrays must also expose the
@@ -13,9 +13,13 @@ The contract has two parts:
   ``Backend.kernel(name)`` returns it and fails loudly, naming the backend and the
   kernel, when a backend lacks one. A test checks that every backend implements
   every registered primitive's kernel.
-* **Fused loops** (optional): ``compile_elementwise`` turns a chain of elementwise
-  kernels (``nerve.backend.program``) into one loop; backends that can't return
-  ``None`` and the executor calls the kernels one by one.
+* **Capabilities** the graph compiler asks about, each an explicit method that
+  is off by default: ``supports_out`` (a kernel writes into a given buffer),
+  ``result_buffer_writable``, ``graph_kernel`` (a kernel without per-call
+  guards), and fused loops: ``can_fuse`` says which elementwise steps have a
+  loop form and ``compile_elementwise`` turns a chain of them
+  (``nerve.backend.program``) into one loop; backends that can't return ``None``
+  and the executor calls the kernels one by one.
 """
 
 from __future__ import annotations
@@ -69,28 +73,42 @@ class Backend(abc.ABC):
         return name in self._kernels
 
     def graph_kernel(self, name: str) -> Callable[..., Any]:
-        """The kernel a compiled graph calls: without per-call wrappers (such as an
-        error-state guard) whose effect ``quiet`` provides once for the whole run."""
-        kernel = self.kernel(name)
-        return getattr(kernel, "unwrapped", kernel)
+        """The kernel a compiled graph calls. It may leave out per-call work whose effect
+        ``quiet`` provides once for the whole run (such as an error-state guard); by
+        default it is ``kernel(name)``."""
+        return self.kernel(name)
 
     def quiet(self) -> Any:
         """A context in which IEEE special results (inf, nan) raise no warnings; a
         compiled graph runs inside one. Backends whose library never warns keep this."""
         return contextlib.nullcontext()
 
+    # -- capabilities the graph compiler asks about (all off by default) ------------
     def supports_out(self, name: str) -> bool:
-        """Whether kernel ``name`` accepts ``out=`` (writes its result into a given
-        array). Array-module ufuncs do (they have ``nout``); wrappers may not."""
-        return hasattr(self.kernel(name), "nout")
+        """Whether the graph kernel ``name`` of an elementwise primitive accepts ``out=``:
+        an array of the result's shape and dtype, possibly one of its own inputs, that it
+        writes the result into and returns, computing exactly what it computes without."""
+        return False
+
+    def result_buffer_writable(self, ndim: int) -> bool:
+        """Whether a fresh kernel result of rank ``ndim`` is an array the memory planner
+        may write into later (NumPy returns immutable scalars for 0-d results)."""
+        return True
+
+    def can_fuse(self, kernel: str, input_dtypes: Sequence[str], dtype: str, params: dict) -> bool:
+        """Whether ``compile_elementwise`` has a loop form for one step: elementwise
+        ``kernel`` on inputs of ``input_dtypes`` with ``params``, giving ``dtype``. The
+        fusion pass groups only such steps. ``False`` unless a backend compiles loops."""
+        return False
 
     def compile_elementwise(self, programs: Sequence[ElementwiseProgram]) -> list:
         """One callable per program that runs it as a single loop, or ``None`` where this
         backend runs the steps one kernel at a time (the default). A callable is called
         ``fn(inputs, outs)``: ``inputs`` are the program's input arrays, ``outs`` one
-        array (to write the result into, possibly one of ``inputs``) or ``None`` (to
-        allocate) per result; it returns the result arrays. Backends compile all of a
-        graph's programs at once, so a compiler runs once per graph."""
+        array (to write the result into, possibly one of ``inputs``: a loop reads every
+        element of its inputs before it writes that element) or ``None`` (to allocate)
+        per result; it returns the result arrays. Backends compile all of a graph's
+        programs at once, so a compiler runs once per graph."""
         return [None] * len(programs)
 
     @property

@@ -25,12 +25,15 @@ from typing import Any
 @dataclass(frozen=True)
 class Step:
     """One elementwise kernel call: ``kernel(*refs, **params) -> dtype``. A ref ``k``
-    names the program's input ``k`` when ``k < len(inputs)``, else step ``k - len(inputs)``."""
+    names the program's input ``k`` when ``k < len(inputs)``, else step ``k - len(inputs)``.
+    ``cost`` is the primitive's cost class (``"arithmetic"``, ``"division"`` or
+    ``"transcendental"``), for backends that schedule loops."""
 
     kernel: str
     refs: tuple[int, ...]
     params: tuple[tuple[str, Any], ...]
     dtype: str
+    cost: str = "arithmetic"
 
 
 @dataclass(frozen=True)

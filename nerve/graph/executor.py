@@ -46,11 +46,12 @@ from nerve.backend.base import Backend
 from nerve.backend.program import ElementwiseProgram, Step
 from nerve.graph.ir import Graph, Node, Value, format_aval
 from nerve.graph.passes import LOWERING, optimize
-from nerve.graph.passes.fuse import program_avals
+from nerve.graph.passes.fuse import fused_elementwise, program_avals
 from nerve.graph.passes.memory import MemoryPlan, plan_memory
+from nerve.primitives.state import assign_variable_p, read_variable_p
 
 #: Effectful primitives the executor runs itself (they have no backend kernel).
-STATE_PRIMITIVES = ("read_variable", "assign_variable")
+STATE_PRIMITIVES = (read_variable_p, assign_variable_p)
 
 
 class CompiledGraph:
@@ -61,7 +62,7 @@ class CompiledGraph:
         # loops, and those it can't compile are expanded back into their steps.
         # ``self.graph`` is what runs.
         if lower:
-            graph = optimize(graph, LOWERING)
+            graph = optimize(graph, backend, LOWERING)
         self.graph, self.loops = _compile_loops(graph, backend)
         self.backend = backend
         self.plan = plan_memory(self.graph, backend) if plan else MemoryPlan()
@@ -83,7 +84,7 @@ class CompiledGraph:
 
 
 def _kernel_for(node: Node, backend: Backend, loops: dict) -> Callable:
-    if node.prim.name == "fused_elementwise":
+    if node.prim is fused_elementwise:
         loop = loops[id(node)]
         return lambda *inputs: loop(inputs, (None,) * len(node.outputs))
     return _bind_params(backend.graph_kernel(node.prim.kernel), node.params)
@@ -98,7 +99,7 @@ def elementwise_program(node: Node) -> ElementwiseProgram:
     program = node.params["program"]
     avals = program_avals([v.aval for v in node.inputs], program)[len(node.inputs) :]
     steps = [
-        Step(prim.kernel, tuple(refs), tuple(params), aval.dtype)
+        Step(prim.kernel, tuple(refs), tuple(params), aval.dtype, prim.cost)
         for (prim, refs, params), aval in zip(program, avals)
     ]
     return ElementwiseProgram(
@@ -113,7 +114,7 @@ def _compile_loops(graph: Graph, backend: Backend) -> tuple[Graph, dict]:
     """Ask ``backend`` for one loop per fused node (all at once: one compiler run);
     expand the nodes it declines into their steps. Returns the graph that runs and
     ``{id(fused node): loop}``."""
-    fused = [n for n in graph.nodes if n.prim.name == "fused_elementwise"]
+    fused = [n for n in graph.nodes if n.prim is fused_elementwise]
     if not fused:
         return graph, {}
     compiled = backend.compile_elementwise([elementwise_program(n) for n in fused])
@@ -123,7 +124,7 @@ def _compile_loops(graph: Graph, backend: Backend) -> tuple[Graph, dict]:
     result = graph.copy()
     result.nodes = []
     for node in graph.nodes:
-        if node.prim.name == "fused_elementwise" and id(node) not in loops:
+        if node.prim is fused_elementwise and id(node) not in loops:
             result.nodes.extend(expand_fused(node))
         else:
             result.nodes.append(node)
@@ -167,15 +168,15 @@ def _generate(graph: Graph, backend: Backend, plan: MemoryPlan, loops: dict) -> 
     for i, node in enumerate(graph.nodes):
         args = ", ".join(name(v) for v in node.inputs)
         prim = node.prim.name
-        if prim == "read_variable":
+        if node.prim is read_variable_p:
             lines.append(f"    {name(node.outputs[0])} = variables[{node.params['slot']}]._value")
-        elif prim == "assign_variable":
+        elif node.prim is assign_variable_p:
             slot = node.params["slot"]
             lines.append(f"    variables[{slot}]._value = {args}")
             if slot in inplace_slots:
                 owned = args if node.inputs[0] in plan.buffers else "None"
                 lines.append(f"    owned[{slot}] = {owned}")
-        elif prim == "fused_elementwise":
+        elif node.prim is fused_elementwise:
             namespace[f"k{i}"] = loops[id(node)]
             _generate_loop_call(i, node, plan, name, lines)
         else:
@@ -236,9 +237,7 @@ def _profile(graph: Graph, backend: Backend, inputs: list, repeat: int, loops: d
     env: dict[Value, Any] = dict(zip(graph.inputs, inputs))
     env.update(graph.constants)
     kernels = {
-        id(n): _kernel_for(n, backend, loops)
-        for n in graph.nodes
-        if n.prim.name not in STATE_PRIMITIVES
+        id(n): _kernel_for(n, backend, loops) for n in graph.nodes if n.prim not in STATE_PRIMITIVES
     }
     best = [float("inf")] * len(graph.nodes)
     for _ in range(repeat):
@@ -246,9 +245,9 @@ def _profile(graph: Graph, backend: Backend, inputs: list, repeat: int, loops: d
         state = {i: v._value for i, v in enumerate(graph.variables)}
         for k, node in enumerate(graph.nodes):
             start = time.perf_counter()
-            if node.prim.name == "read_variable":
+            if node.prim is read_variable_p:
                 env[node.outputs[0]] = state[node.params["slot"]]
-            elif node.prim.name == "assign_variable":
+            elif node.prim is assign_variable_p:
                 state[node.params["slot"]] = env[node.inputs[0]]
             else:
                 out = kernels[id(node)](*(env[v] for v in node.inputs))

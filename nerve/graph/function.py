@@ -432,8 +432,8 @@ class Function:
         self, graph: Graph, leaves: list, output_leaves: list, rebuild_output: Callable
     ) -> ConcreteFunction:
         unoptimized = graph.copy()
-        optimized = optimize(graph)
-        backend = get_backend(_device_of(leaves, optimized))
+        backend = get_backend(_device_of(leaves, graph))
+        optimized = optimize(graph, backend)
         compiled = CompiledGraph(optimized, backend)
         return ConcreteFunction(optimized, unoptimized, compiled, output_leaves, rebuild_output)
 

@@ -11,9 +11,8 @@ branch or body uses from outside (closures, variables) become extra operands of
 that node, so gradients reach them. ``cond`` and ``scan`` (hence ``fori_loop``
 with a static trip count) are differentiable when traced; ``while_loop`` is not.
 
-Tracing lives in ``nerve.graph``, which sits above ``nerve.ops``: this module
-imports it lazily, inside the functions that trace, so the layering stays
-one-way at import time.
+Sub-graphs are traced by ``nerve.graph.programs`` (the graph layer sits below
+``nerve.ops``); this module decides when to trace and builds the nodes.
 
 >>> import nerve
 >>> from nerve import ops
@@ -29,13 +28,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from nerve import tensor as tensor_module
-from nerve.backend import backend_of, get_backend
+from nerve.backend import backend_of
 from nerve.core import tree
-from nerve.core.errors import ShapeError, TracingError, with_location
+from nerve.core.errors import ShapeError, with_location
+from nerve.graph.programs import ProgramBuilder
 from nerve.ops._convert import require_bool, tensor
 from nerve.primitives.control_flow import cond_p, scan_p, while_p
 from nerve.primitives.registry import Aval
-from nerve.tensor import Tensor, Variable, _new_tensor
+from nerve.tensor import Tensor
 
 __all__ = ["cond", "fori_loop", "scan", "while_loop"]
 
@@ -66,197 +66,11 @@ def _tracing() -> bool:
     return bool(tensor_module._trace_hooks) or _staged_depth > 0
 
 
-# -- programs: traced sub-graphs as closed functions over arrays ----------------------------
-
-
-class Program:
-    """A traced sub-graph, run as a function of arrays (see
-    ``nerve.primitives.control_flow`` for the protocol). Hashed by identity."""
-
-    def __init__(self, graph: Any, name: str):
-        self.graph = graph
-        self.name = name
-        self.in_avals = tuple(v.aval for v in graph.inputs)
-        self.out_avals = tuple(v.aval for v in graph.outputs)
-        self.cache: dict = {}
-        self._compiled: dict = {}
-
-    def __call__(self, *arrays: Any) -> tuple:
-        backend = backend_of(arrays[0]) if arrays else get_backend()
-        compiled = self._compiled.get(backend.name)
-        if compiled is None:
-            from nerve.graph.executor import CompiledGraph
-
-            compiled = self._compiled[backend.name] = CompiledGraph(self.graph, backend)
-        return compiled.run(list(arrays))
-
-    def inline(self, *tensors: Any) -> tuple:
-        """Bind the sub-graph's primitives on ``tensors`` under the current interpreter."""
-        env = dict(zip(self.graph.inputs, tensors))
-        for value, array in self.graph.constants.items():
-            env[value] = _new_tensor(array)
-        for node in self.graph.nodes:
-            out = node.prim.bind(*(env[v] for v in node.inputs), **node.params)
-            env.update(zip(node.outputs, out if node.prim.multiple_results else (out,)))
-        return tuple(env[v] for v in self.graph.outputs)
-
-    def vjp(self) -> Program:
-        """``(inputs..., output cotangents...) -> input cotangents`` as a program."""
-        program = self.cache.get("vjp")
-        if program is None:
-            program = self.cache["vjp"] = self.trace(
-                self._vjp_fn, (*self.in_avals, *self.out_avals), f"{self.name}_vjp"
-            )
-        return program
-
-    def _vjp_fn(self, *args: Tensor) -> tuple:
-        from nerve.autodiff.engine import zeros_like
-        from nerve.autodiff.tape import GradientTape
-
-        inputs, cts = list(args[: len(self.in_avals)]), list(args[len(self.in_avals) :])
-        with GradientTape() as tape:
-            tape.watch(inputs)
-            outputs = list(self.inline(*inputs))
-        grads = tape.gradient(outputs, inputs, output_gradients=cts)
-        return tuple(zeros_like(x) if g is None else g for x, g in zip(inputs, grads))
-
-    def trace(self, fn: Callable, avals: tuple, name: str) -> Program:
-        """A new program tracing ``fn`` (which must not capture outer tensors)."""
-        builder = _ProgramBuilder(name)
-        builder.trace(fn, avals)
-        # Derived programs only use their own inputs; a capture would be a bug here.
-        assert not builder.captures, f"derived program {name!r} captured outer tensors"
-        return builder.programs()[0]
-
-    def __repr__(self) -> str:
-        def fmt(avals):
-            return ",".join(f"{a.dtype}{list(a.shape)}" for a in avals)
-
-        return f"{{{self.name}: ({fmt(self.in_avals)})->({fmt(self.out_avals)})}}"
-
-
-class _ProgramBuilder:
-    """Traces one or more Python functions (a cond's two branches, a loop's cond and
-    body) into sub-graphs sharing one list of *captures*: outer tensors and variables
-    they use, which become trailing inputs of every program built here."""
-
-    def __init__(self, name: str):
-        self.name = name
-        self.captures: dict[Any, Any] = {}  # key -> outer Tensor or Variable, in order
-        self._traces: list = []
-
-    def trace(self, fn: Callable, avals: tuple) -> tuple[list, Callable]:
-        """Trace ``fn`` on fresh tensors of ``avals``: its output leaves (``None``
-        leaves dropped) and a function rebuilding its output structure from them."""
-        from nerve.autodiff.tape import _state, stop_recording
-        from nerve.graph.trace import tracing
-
-        trace = _sub_trace_class()(self.name, self, list(_state.tapes))
-        # Outer tapes must not record the sub-graph's binds: the whole construct is
-        # recorded once, as its own node, when it is bound in the outer program.
-        with stop_recording(), tracing(trace):
-            args = [trace.new_input(tuple(a.shape), a.dtype) for a in avals]
-            params = list(trace.graph.inputs)
-            leaves, rebuild = tree.flatten(fn(*args))
-            kept = [i for i, leaf in enumerate(leaves) if leaf is not None]
-            trace.graph.outputs = [trace.value_of(tensor(leaves[i])) for i in kept]
-
-        def rebuild_leaves(values: list) -> Any:
-            full = [None] * len(leaves)
-            for i, v in zip(kept, values):
-                full[i] = v
-            return rebuild(full)
-
-        self._traces.append((trace, params))
-        return list(trace.graph.outputs), rebuild_leaves
-
-    def programs(self, captures_at: int | None = None) -> list[Program]:
-        """One program per traced function. Inputs: its own arguments with every
-        capture inserted before argument ``captures_at`` (default: after them all)."""
-        from nerve.graph.ir import Value
-        from nerve.graph.passes import optimize
-
-        result = []
-        for trace, params in self._traces:
-            graph = trace.graph
-            at = len(params) if captures_at is None else captures_at
-            captured = [
-                trace.capture_inputs.get(key) or Value(_aval_of(outer))
-                for key, outer in self.captures.items()
-            ]
-            graph.inputs = params[:at] + captured + params[at:]
-            result.append(Program(optimize(graph), graph.name))
-        return result
-
-    def operands(self) -> list:
-        return list(self.captures.values())
+# -- helpers ------------------------------------------------------------------------------
 
 
 def _aval_of(x: Any) -> Aval:
     return Aval(tuple(x.shape), x.dtype)
-
-
-_SUB_TRACE = None
-
-
-def _sub_trace_class() -> type:
-    """``Trace`` subclass for sub-graphs, defined on first use (``nerve.graph`` is a
-    layer above this module, see the module docstring)."""
-    global _SUB_TRACE
-    if _SUB_TRACE is not None:
-        return _SUB_TRACE
-    from nerve.backend.abstract import AbstractArray
-    from nerve.graph.trace import Trace
-
-    class SubTrace(Trace):
-        """Tensors of outer traces, variables, and concrete tensors that an outer tape
-        tracks (their gradients are wanted) become captured inputs; other concrete
-        tensors become constants of the sub-graph."""
-
-        def __init__(self, name: str, builder: _ProgramBuilder, outer_tapes: list):
-            super().__init__(name)
-            self.builder = builder
-            self.outer_tapes = outer_tapes
-            self.capture_inputs: dict = {}  # capture key -> this graph's input Value
-
-        def _capture(self, key: Any, outer: Any) -> Any:
-            value = self.capture_inputs.get(key)
-            if value is None:
-                self.builder.captures.setdefault(key, outer)
-                # Not appended to graph.inputs: ``programs`` orders the inputs.
-                from nerve.graph.ir import Value
-
-                value = self.capture_inputs[key] = Value(_aval_of(outer))
-            return value
-
-        def value_of(self, x: Any) -> Any:
-            if not isinstance(x, Variable):
-                array = x._value
-                if type(array) is AbstractArray:
-                    if array.trace is not self:
-                        return self._capture(("value", array.value), x)
-                elif any(id(x) in tape._tracked for tape in self.outer_tapes):
-                    return self._capture(("tensor", id(x)), x)
-            return super().value_of(x)
-
-        def read(self, variable: Variable) -> Tensor:
-            value = self._capture(("variable", id(variable)), variable)
-            return self.tensor_for(value)
-
-        def assign(self, variable: Variable, value: Any) -> Variable:
-            raise TracingError(
-                with_location(
-                    f"Variable {variable.name!r} is assigned inside a traced cond, while_loop, "
-                    "fori_loop or scan body; that is not supported. Return the new value "
-                    "from the branch or body and assign it afterwards."
-                )
-            )
-
-    _SUB_TRACE = SubTrace
-    return SubTrace
-
-
-# -- helpers ------------------------------------------------------------------------------
 
 
 def _tensors(op: str, what: str, structure: Any) -> tuple[list, Callable]:
@@ -307,7 +121,7 @@ def cond(pred: Any, true_fn: Callable[[], Any], false_fn: Callable[[], Any]) -> 
     if not _tracing() or not (_staged_depth or _is_traced(pred)):
         return true_fn() if bool(_scalar_bool("cond", pred)) else false_fn()
     pred = _scalar_bool("cond", pred)
-    builder = _ProgramBuilder("cond_branch")
+    builder = ProgramBuilder("cond_branch")
     true_outs, rebuild = builder.trace(true_fn, ())
     false_outs, rebuild_false = builder.trace(false_fn, ())
     true_structure = _structure_of(rebuild(["*"] * len(true_outs)))
@@ -372,7 +186,7 @@ def while_loop(
         return loop_vars if is_tuple else loop_vars[0]
 
     avals = tuple(_aval_of(x) for x in leaves)
-    builder = _ProgramBuilder("while")
+    builder = ProgramBuilder("while")
     builder.trace(lambda *xs: _scalar_bool("while_loop", cond(*rebuild(list(xs)))), avals)
 
     def body_fn(*xs):
@@ -486,7 +300,7 @@ def scan(
     avals = tuple(_aval_of(x) for x in carry_leaves) + tuple(
         Aval(tuple(x.shape[1:]), x.dtype) for x in x_leaves
     )
-    builder = _ProgramBuilder("scan_body")
+    builder = ProgramBuilder("scan_body")
     rebuild_y = []
 
     def body_fn(*args):

@@ -57,9 +57,18 @@ def cast(x, dtype: str):
 # -- unary ------------------------------------------------------------------------
 
 
-def _unary(name: str, vjp=None, *, differentiable: bool = True, out_dtype: str | None = None):
+def _unary(
+    name: str,
+    vjp=None,
+    *,
+    differentiable: bool = True,
+    out_dtype: str | None = None,
+    cost: str = "arithmetic",
+):
     rule = rules.unary_to(name, out_dtype) if out_dtype else rules.unary(name)
-    return Primitive(name, shape_rule=rule, vjp=vjp, differentiable=differentiable)
+    return Primitive(
+        name, shape_rule=rule, vjp=vjp, differentiable=differentiable, elementwise=True, cost=cost
+    )
 
 
 def _zero_vjp(g, inputs, out, needs):
@@ -76,47 +85,85 @@ sign_p = _unary("sign", _zero_vjp)
 floor_p = _unary("floor", _zero_vjp)
 ceil_p = _unary("ceil", _zero_vjp)
 round_p = _unary("round", _zero_vjp)
-exp_p = _unary("exp", lambda g, inputs, out, needs: (mul(g, out),))
-expm1_p = _unary("expm1", lambda g, inputs, out, needs: (mul(g, add(out, scalar(1, out))),))
-log_p = _unary("log", lambda g, inputs, out, needs: (div(g, inputs[0]),))
-log1p_p = _unary("log1p", lambda g, inputs, out, needs: (div(g, add(inputs[0], scalar(1, g))),))
-sqrt_p = _unary("sqrt", lambda g, inputs, out, needs: (div(mul(g, scalar(0.5, g)), out),))
+exp_p = _unary("exp", lambda g, inputs, out, needs: (mul(g, out),), cost="transcendental")
+expm1_p = _unary(
+    "expm1",
+    lambda g, inputs, out, needs: (mul(g, add(out, scalar(1, out))),),
+    cost="transcendental",
+)
+log_p = _unary("log", lambda g, inputs, out, needs: (div(g, inputs[0]),), cost="transcendental")
+log1p_p = _unary(
+    "log1p",
+    lambda g, inputs, out, needs: (div(g, add(inputs[0], scalar(1, g))),),
+    cost="transcendental",
+)
+sqrt_p = _unary(
+    "sqrt", lambda g, inputs, out, needs: (div(mul(g, scalar(0.5, g)), out),), cost="division"
+)
 rsqrt_p = _unary(
     "rsqrt",
     lambda g, inputs, out, needs: (mul(g, div(mul(scalar(-0.5, out), out), inputs[0])),),
+    cost="division",
 )
-reciprocal_p = _unary("reciprocal", lambda g, inputs, out, needs: (neg(mul(g, mul(out, out))),))
-sin_p = _unary("sin", lambda g, inputs, out, needs: (mul(g, cos_p.bind(inputs[0])),))
-cos_p = _unary("cos", lambda g, inputs, out, needs: (neg(mul(g, sin_p.bind(inputs[0]))),))
-tan_p = _unary("tan", lambda g, inputs, out, needs: (mul(g, add(scalar(1, out), mul(out, out))),))
+reciprocal_p = _unary(
+    "reciprocal", lambda g, inputs, out, needs: (neg(mul(g, mul(out, out))),), cost="division"
+)
+sin_p = _unary(
+    "sin", lambda g, inputs, out, needs: (mul(g, cos_p.bind(inputs[0])),), cost="transcendental"
+)
+cos_p = _unary(
+    "cos",
+    lambda g, inputs, out, needs: (neg(mul(g, sin_p.bind(inputs[0]))),),
+    cost="transcendental",
+)
+tan_p = _unary(
+    "tan",
+    lambda g, inputs, out, needs: (mul(g, add(scalar(1, out), mul(out, out))),),
+    cost="transcendental",
+)
 arcsin_p = _unary(
     "arcsin",
     lambda g, inputs, out, needs: (mul(g, rsqrt_p.bind(_one_minus_square(inputs[0]))),),
+    cost="transcendental",
 )
 arccos_p = _unary(
     "arccos",
     lambda g, inputs, out, needs: (neg(mul(g, rsqrt_p.bind(_one_minus_square(inputs[0])))),),
+    cost="transcendental",
 )
 arctan_p = _unary(
     "arctan",
     lambda g, inputs, out, needs: (div(g, add(scalar(1, g), mul(inputs[0], inputs[0]))),),
+    cost="transcendental",
 )
-sinh_p = _unary("sinh", lambda g, inputs, out, needs: (mul(g, cosh_p.bind(inputs[0])),))
-cosh_p = _unary("cosh", lambda g, inputs, out, needs: (mul(g, sinh_p.bind(inputs[0])),))
-tanh_p = _unary("tanh", lambda g, inputs, out, needs: (mul(g, _one_minus_square(out)),))
+sinh_p = _unary(
+    "sinh", lambda g, inputs, out, needs: (mul(g, cosh_p.bind(inputs[0])),), cost="transcendental"
+)
+cosh_p = _unary(
+    "cosh", lambda g, inputs, out, needs: (mul(g, sinh_p.bind(inputs[0])),), cost="transcendental"
+)
+tanh_p = _unary(
+    "tanh", lambda g, inputs, out, needs: (mul(g, _one_minus_square(out)),), cost="transcendental"
+)
 arcsinh_p = _unary(
     "arcsinh",
     lambda g, inputs, out, needs: (
         mul(g, rsqrt_p.bind(add(mul(inputs[0], inputs[0]), scalar(1, g)))),
     ),
+    cost="transcendental",
 )
 arccosh_p = _unary(
     "arccosh",
     lambda g, inputs, out, needs: (
         mul(g, rsqrt_p.bind(sub(mul(inputs[0], inputs[0]), scalar(1, g)))),
     ),
+    cost="transcendental",
 )
-arctanh_p = _unary("arctanh", lambda g, inputs, out, needs: (div(g, _one_minus_square(inputs[0])),))
+arctanh_p = _unary(
+    "arctanh",
+    lambda g, inputs, out, needs: (div(g, _one_minus_square(inputs[0])),),
+    cost="transcendental",
+)
 erf_p = _unary(
     "erf",
     lambda g, inputs, out, needs: (
@@ -128,9 +175,12 @@ erf_p = _unary(
             ),
         ),
     ),
+    cost="transcendental",
 )
 sigmoid_p = _unary(
-    "sigmoid", lambda g, inputs, out, needs: (mul(g, mul(out, sub(scalar(1, out), out))),)
+    "sigmoid",
+    lambda g, inputs, out, needs: (mul(g, mul(out, sub(scalar(1, out), out))),),
+    cost="transcendental",
 )
 # d/dx erfinv(x) = sqrt(pi)/2 * exp(erfinv(x)**2), from the derivative of erf.
 erfinv_p = _unary(
@@ -138,6 +188,7 @@ erfinv_p = _unary(
     lambda g, inputs, out, needs: (
         mul(g, mul(scalar(math.sqrt(math.pi) / 2, g), exp_p.bind(mul(out, out)))),
     ),
+    cost="transcendental",
 )
 isnan_p = _unary("isnan", differentiable=False, out_dtype="bool")
 isinf_p = _unary("isinf", differentiable=False, out_dtype="bool")
@@ -149,9 +200,21 @@ bitwise_not_p = _unary("bitwise_not", differentiable=False)
 # -- binary -------------------------------------------------------------------------
 
 
-def _binary(name: str, vjp=None, *, differentiable: bool = True, out_dtype: str | None = None):
+def _binary(
+    name: str,
+    vjp=None,
+    *,
+    differentiable: bool = True,
+    out_dtype: str | None = None,
+    cost: str = "arithmetic",
+):
     return Primitive(
-        name, shape_rule=rules.binary(name, out_dtype), vjp=vjp, differentiable=differentiable
+        name,
+        shape_rule=rules.binary(name, out_dtype),
+        vjp=vjp,
+        differentiable=differentiable,
+        elementwise=True,
+        cost=cost,
     )
 
 
@@ -215,16 +278,17 @@ multiply_p = _binary(
         mul(g, inputs[0]) if needs[1] else None,
     ),
 )
-divide_p = _binary("divide", _divide_vjp)
+divide_p = _binary("divide", _divide_vjp, cost="division")
 floor_divide_p = _binary(
     "floor_divide",
     lambda g, inputs, out, needs: (zeros_like(inputs[0]), zeros_like(inputs[1])),
+    cost="division",
 )
-mod_p = _binary("mod", _mod_vjp)
-power_p = _binary("power", _power_vjp)
+mod_p = _binary("mod", _mod_vjp, cost="division")
+power_p = _binary("power", _power_vjp, cost="transcendental")
 maximum_p = _binary("maximum", _select_max_vjp)
 minimum_p = _binary("minimum", _select_max_vjp)
-arctan2_p = _binary("arctan2", _arctan2_vjp)
+arctan2_p = _binary("arctan2", _arctan2_vjp, cost="transcendental")
 
 equal_p = _binary("equal", differentiable=False, out_dtype="bool")
 not_equal_p = _binary("not_equal", differentiable=False, out_dtype="bool")
@@ -260,12 +324,13 @@ def _where_vjp(g, inputs, out, needs):
     )
 
 
-where_p = Primitive("where", shape_rule=_where_rule, vjp=_where_vjp)
+where_p = Primitive("where", shape_rule=_where_rule, vjp=_where_vjp, elementwise=True)
 
 cast_p = Primitive(
     "cast",
     shape_rule=lambda x, *, dtype: Aval(tuple(x.shape), dtype),
     vjp=lambda g, inputs, out, needs, dtype: (cast_p.bind(g, dtype=inputs[0].dtype),),
+    elementwise=True,
 )
 
 scalar_like_p = Primitive(

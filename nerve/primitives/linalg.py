@@ -47,7 +47,7 @@ def _matmul_vjp(g, inputs, out, needs):
     )
 
 
-matmul_p = Primitive("matmul", shape_rule=_matmul_rule, vjp=_matmul_vjp)
+matmul_p = Primitive("matmul", shape_rule=_matmul_rule, vjp=_matmul_vjp, fresh=True)
 
 
 # -- einsum ---------------------------------------------------------------------------

@@ -142,4 +142,4 @@ def _relu_vjp(g, inputs, out, needs):
     return (ew.mul(g, positive),)
 
 
-relu_p = Primitive("relu", shape_rule=rules.unary("relu"), vjp=_relu_vjp)
+relu_p = Primitive("relu", shape_rule=rules.unary("relu"), vjp=_relu_vjp, elementwise=True)

@@ -87,33 +87,46 @@ def _parametric_rule(op: str):
 
 # Standard normal scaled: mean + stddev * z.
 random_normal_p = Primitive(
-    "random_normal", shape_rule=_sampler_rule("random_normal", "float"), differentiable=False
+    "random_normal",
+    shape_rule=_sampler_rule("random_normal", "float"),
+    differentiable=False,
+    random=True,
 )
 # Uniform in [minval, maxval), maxval excluded even after rounding to ``dtype``.
 random_uniform_p = Primitive(
-    "random_uniform", shape_rule=_sampler_rule("random_uniform", "float"), differentiable=False
+    "random_uniform",
+    shape_rule=_sampler_rule("random_uniform", "float"),
+    differentiable=False,
+    random=True,
 )
 # Normal with values beyond two standard deviations re-drawn.
 random_truncated_normal_p = Primitive(
     "random_truncated_normal",
     shape_rule=_sampler_rule("random_truncated_normal", "float"),
     differentiable=False,
+    random=True,
 )
 # Integers in [minval, maxval).
 random_randint_p = Primitive(
-    "random_randint", shape_rule=_sampler_rule("random_randint", "int"), differentiable=False
+    "random_randint",
+    shape_rule=_sampler_rule("random_randint", "int"),
+    differentiable=False,
+    random=True,
 )
 
 # -- samplers with parameter tensors ---------------------------------------------------
 
 random_gamma_p = Primitive(
-    "random_gamma", shape_rule=_parametric_rule("random_gamma"), differentiable=False
+    "random_gamma", shape_rule=_parametric_rule("random_gamma"), differentiable=False, random=True
 )
 random_beta_p = Primitive(
-    "random_beta", shape_rule=_parametric_rule("random_beta"), differentiable=False
+    "random_beta", shape_rule=_parametric_rule("random_beta"), differentiable=False, random=True
 )
 random_binomial_p = Primitive(
-    "random_binomial", shape_rule=_parametric_rule("random_binomial"), differentiable=False
+    "random_binomial",
+    shape_rule=_parametric_rule("random_binomial"),
+    differentiable=False,
+    random=True,
 )
 
 
@@ -137,7 +150,7 @@ def _categorical_rule(seed: Aval, logits: Aval, *, num_samples, dtype) -> Aval:
 
 # Class indices drawn from softmax(logits) per row.
 random_categorical_p = Primitive(
-    "random_categorical", shape_rule=_categorical_rule, differentiable=False
+    "random_categorical", shape_rule=_categorical_rule, differentiable=False, random=True
 )
 
 # -- shuffle: a differentiable random permutation -----------------------------------------
@@ -163,9 +176,9 @@ def _unshuffle_vjp(ct, inputs, out, needs, *, axis):
 
 # Permutes ``x`` along ``axis`` by the permutation drawn from ``seed``.
 random_shuffle_p = Primitive(
-    "random_shuffle", shape_rule=_shuffle_rule("shuffle"), vjp=_shuffle_vjp
+    "random_shuffle", shape_rule=_shuffle_rule("shuffle"), vjp=_shuffle_vjp, random=True
 )
 # The inverse of ``random_shuffle`` for the same seed and axis (its vjp).
 random_unshuffle_p = Primitive(
-    "random_unshuffle", shape_rule=_shuffle_rule("unshuffle"), vjp=_unshuffle_vjp
+    "random_unshuffle", shape_rule=_shuffle_rule("unshuffle"), vjp=_unshuffle_vjp, random=True
 )

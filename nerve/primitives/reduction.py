@@ -95,10 +95,14 @@ def _prod_vjp(g, inputs, out, needs, axes, keepdims):
     return (ew.mul(expand_reduced(g, shape, axes, keepdims), others),)
 
 
-reduce_sum_p = Primitive("reduce_sum", shape_rule=_reduce_rule, vjp=_sum_vjp)
-reduce_max_p = Primitive("reduce_max", shape_rule=_extremum_rule("max"), vjp=_extremum_vjp)
-reduce_min_p = Primitive("reduce_min", shape_rule=_extremum_rule("min"), vjp=_extremum_vjp)
-reduce_prod_p = Primitive("reduce_prod", shape_rule=_reduce_rule, vjp=_prod_vjp)
+reduce_sum_p = Primitive("reduce_sum", shape_rule=_reduce_rule, vjp=_sum_vjp, fresh=True)
+reduce_max_p = Primitive(
+    "reduce_max", shape_rule=_extremum_rule("max"), vjp=_extremum_vjp, fresh=True
+)
+reduce_min_p = Primitive(
+    "reduce_min", shape_rule=_extremum_rule("min"), vjp=_extremum_vjp, fresh=True
+)
+reduce_prod_p = Primitive("reduce_prod", shape_rule=_reduce_rule, vjp=_prod_vjp, fresh=True)
 reduce_any_p = Primitive("reduce_any", shape_rule=_bool_reduce_rule, differentiable=False)
 reduce_all_p = Primitive("reduce_all", shape_rule=_bool_reduce_rule, differentiable=False)
 

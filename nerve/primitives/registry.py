@@ -16,6 +16,23 @@ compiler records it as a node. One primitive is one registration block:
   one, so rules skip work nobody asked for. Rules never handle broadcasting: the
   autodiff engine sums a cotangent back to its input's shape.
 
+And the facts the graph compiler and the backends read, never from name lists
+(``tests/primitives/test_facts.py`` checks each against the kernels):
+
+* ``elementwise``: one result whose element ``i`` depends only on element ``i``
+  of each input (inputs broadcast like NumPy). Such a node may join a fused loop
+  (when the backend has a loop form for it), may write its result over an input
+  it reads, and its explicit input broadcasts may be dropped. Implies ``fresh``.
+* ``fresh``: the kernel always returns new arrays that alias no input and that
+  it keeps no reference to, so the memory planner may reuse their buffers.
+  Anything not fresh is assumed to return (a view of) any of its inputs.
+* ``random``: the result is drawn from a seed input; constant folding never
+  evaluates it (a fresh draw per run is its point).
+* ``cost``: the cost class of one element of an elementwise primitive, for
+  backends that schedule loops: ``"arithmetic"`` (one instruction),
+  ``"division"`` (division and square roots) or ``"transcendental"`` (a
+  polynomial approximation: exp, log, tanh, ...).
+
 Inputs of ``bind`` are tensors (all of one dtype unless a rule says otherwise);
 params are static Python values (shapes, axes, flags).
 
@@ -42,17 +59,24 @@ VJPRule = Callable[..., Sequence[Any]]
 
 PRIMITIVES: dict[str, Primitive] = {}
 
+#: The cost classes of elementwise primitives (see the module docstring).
+COST_CLASSES = ("arithmetic", "division", "transcendental")
+
 
 class Primitive:
     """One primitive operation; see the module docstring."""
 
     __slots__ = (
+        "cost",
         "differentiable",
         "effect",
+        "elementwise",
+        "fresh",
         "kernel",
         "kernels_by_array_type",
         "multiple_results",
         "name",
+        "random",
         "shape_rule",
         "vjp",
     )
@@ -67,6 +91,10 @@ class Primitive:
         multiple_results: bool = False,
         differentiable: bool = True,
         effect: bool = False,
+        elementwise: bool = False,
+        fresh: bool = False,
+        random: bool = False,
+        cost: str = "arithmetic",
     ):
         if name in PRIMITIVES:
             raise ValueError(f"Primitive {name!r} is registered twice.")
@@ -74,6 +102,14 @@ class Primitive:
             raise ValueError(
                 f"Primitive {name!r} is differentiable but has no vjp; pass one or "
                 "declare differentiable=False."
+            )
+        if cost not in COST_CLASSES:
+            raise ValueError(
+                f"Primitive {name!r}: cost must be one of {COST_CLASSES}, got {cost!r}."
+            )
+        if elementwise and (multiple_results or effect):
+            raise ValueError(
+                f"Primitive {name!r}: an elementwise primitive has one result and no effect."
             )
         self.name = name
         self.kernel = kernel or name
@@ -84,6 +120,10 @@ class Primitive:
         # Effectful primitives (variable reads/writes) have no backend kernel: the graph
         # executor runs them, and passes never drop or reorder them.
         self.effect = effect
+        self.elementwise = elementwise
+        self.fresh = fresh or elementwise
+        self.random = random
+        self.cost = cost
         # Filled by the eager interpreter: backend array type -> kernel function.
         self.kernels_by_array_type: dict[type, Callable[..., Any]] = {}
         PRIMITIVES[name] = self

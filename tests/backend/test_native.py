@@ -19,7 +19,7 @@ from nerve.backend import get_backend
 from nerve.backend.numpy_backend import native
 from nerve.backend.numpy_backend.native import codegen, toolchain
 from nerve.backend.program import ElementwiseProgram, Step
-from nerve.graph.passes.fuse import FUSIBLE
+from nerve.primitives import PRIMITIVES
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="no working C compiler")
 
@@ -37,12 +37,15 @@ CASES = {
     "less": (2, "numbers"), "less_equal": (2, "numbers"), "greater": (2, "numbers"),
     "greater_equal": (2, "numbers"), "isnan": (1, "floats"), "isinf": (1, "floats"),
     "isfinite": (1, "floats"), "logical_not": (1, "bools"), "logical_and": (2, "bools"),
-    "logical_or": (2, "bools"), "logical_xor": (2, "bools"),
+    "logical_or": (2, "bools"), "logical_xor": (2, "bools"), "signbit": (1, "floats"),
+    "bitwise_and": (2, "bits"), "bitwise_or": (2, "bits"), "bitwise_xor": (2, "bits"),
+    "bitwise_not": (1, "bits"),
 }  # fmt: skip
 DTYPES = {
     "floats": ("float32", "float64"),
     "numbers": ("float32", "float64", "int32", "int64", "int8", "uint8"),
     "bools": ("bool",),
+    "bits": ("bool", "int8", "uint8", "int32", "int64"),
 }
 TRUE_VALUES = {
     "exp": np.exp, "expm1": np.expm1, "log": np.log, "log1p": np.log1p, "tanh": np.tanh,
@@ -51,7 +54,7 @@ TRUE_VALUES = {
 APPROXIMATE = set(TRUE_VALUES)
 COMPARISONS = {
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal", "isnan",
-    "isinf", "isfinite",
+    "isinf", "isfinite", "signbit",
 }  # fmt: skip
 SHAPE = (48, 64)
 #: Input shapes that give each layout kind for SHAPE.
@@ -132,12 +135,28 @@ def test_one_step_matches_the_numpy_kernel(kernel, dtype, layout, table_loops):
         np.testing.assert_array_equal(actual, expected)
 
 
-def test_every_fusible_primitive_has_a_c_form():
-    from nerve.primitives.registry import PRIMITIVES
+def test_the_c_table_covers_exactly_the_elementwise_primitives():
+    elementwise = {p.kernel for p in PRIMITIVES.values() if p.elementwise}
+    table = set(codegen.EXPRESSIONS)
+    assert elementwise <= table, f"elementwise kernels without an entry: {elementwise - table}"
+    assert table <= elementwise, f"entries for no elementwise primitive: {table - elementwise}"
 
-    kernels = {PRIMITIVES[name].kernel for name in FUSIBLE}
-    assert kernels <= set(codegen.EXPRESSIONS), kernels - set(codegen.EXPRESSIONS)
-    assert kernels - {"cast", "where"} <= set(CASES)  # and the table above checks each
+
+def test_every_compiled_kernel_is_checked_and_every_declined_one_says_why():
+    declined = {k for k, emit in codegen.EXPRESSIONS.items() if hasattr(emit, "reason")}
+    assert all(codegen.EXPRESSIONS[k].reason for k in declined)
+    compiled = set(codegen.EXPRESSIONS) - declined
+    assert compiled - {"cast", "where"} <= set(CASES)  # and the table above checks each
+    for kernel in declined:
+        assert not codegen.has_loop_form(kernel, ("float32",), "float32", {})
+
+
+def test_the_fusion_pass_asks_the_backend_which_steps_have_loops():
+    backend = get_backend()
+    assert backend.can_fuse("tanh", ("float32",), "float32", {})
+    assert not backend.can_fuse("tanh", ("float16",), "float16", {})  # no C type
+    assert not backend.can_fuse("sin", ("float32",), "float32", {})  # declined
+    assert not backend.can_fuse("divide", ("int32", "int32"), "int32", {})
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """Memory planning and fusion keep results identical to the unoptimized graph.
 
 Every test compares the compiled function (default passes, memory plan) bit for bit
-against ``optimize(graph, passes=())`` run without a memory plan. The shapes here are
+against ``optimize(graph, backend, passes=())`` run without a memory plan. The shapes here are
 small, so fused nodes run as their steps (kernel by kernel); compiled loops over large
 shapes are tested in ``tests/backend/test_native.py``.
 """
@@ -19,6 +19,8 @@ from nerve.graph.passes import optimize
 from nerve.graph.passes.fuse import fuse
 from nerve.graph.passes.memory import plan_memory
 
+CPU = get_backend("cpu")
+
 #: The executor lowers with fusion by default; "unfused" compiles without it.
 PIPELINES = {"default": True, "unfused": False}
 
@@ -26,7 +28,7 @@ PIPELINES = {"default": True, "unfused": False}
 def reference_run(function, *args):
     """Run ``function``'s unoptimized graph for ``args`` with no memory plan."""
     concrete = function.get_concrete_function(*args)
-    graph = optimize(concrete.unoptimized, passes=())
+    graph = optimize(concrete.unoptimized, CPU, passes=())
     compiled = CompiledGraph(graph, get_backend(), plan=False, lower=False)
     arrays = [a._value for a in args]
     return [np.asarray(r) for r in compiled.run(arrays)]
@@ -97,7 +99,7 @@ def test_mlp_step_matches_unoptimized_graph_bit_for_bit(pipeline):
     reference = nerve.function(ref_step)
     concrete = reference.get_concrete_function(*args)
     concrete.compiled = CompiledGraph(
-        optimize(concrete.unoptimized, passes=()),
+        optimize(concrete.unoptimized, CPU, passes=()),
         concrete.compiled.backend,
         plan=False,
         lower=False,
@@ -321,7 +323,7 @@ def test_plan_never_targets_inputs_or_views():
 
 def fused_graph(f, *args):
     graph = nerve.function(f).graph_for(*args)
-    return graph, optimize(graph, passes=(fuse,))
+    return graph, optimize(graph, CPU, passes=(fuse,))
 
 
 def steps_of(node):
@@ -347,7 +349,7 @@ def test_values_read_outside_a_group_become_its_outputs_and_close_it():
 
     graph = nerve.function(f).graph_for(ops.ones((3,)))
     before = graph.to_text()
-    fused = fuse(graph)
+    fused = fuse(graph, CPU)
     assert graph.to_text() == before  # the input graph is unchanged
     node = next(n for n in fused.nodes if n.prim.name == "fused_elementwise")
     assert steps_of(node) == ["exp", "tanh"]
@@ -360,7 +362,7 @@ def test_groups_merge_when_a_node_reads_two_open_groups():
     def f(a, b):
         return ops.exp(a) * 2.0 + ops.tanh(b)  # two chains meet at the add
 
-    fused = fuse(nerve.function(f).graph_for(ops.ones((3,)), ops.ones((3,))))
+    fused = fuse(nerve.function(f).graph_for(ops.ones((3,)), ops.ones((3,))), CPU)
     (node,) = fused.nodes
     assert sorted(steps_of(node)) == ["add", "exp", "multiply", "tanh"]
 
@@ -369,7 +371,7 @@ def test_groups_have_one_shape():
     def f(a, b):
         return ops.exp(ops.exp(a) + b)  # (3,) + (2, 3) -> (2, 3): a new group
 
-    fused = fuse(nerve.function(f).graph_for(ops.ones((3,)), ops.ones((2, 3))))
+    fused = fuse(nerve.function(f).graph_for(ops.ones((3,)), ops.ones((2, 3))), CPU)
     assert [n.prim.name for n in fused.nodes] == ["exp", "fused_elementwise"]
     assert steps_of(fused.nodes[1]) == ["add", "exp"]
 
@@ -377,7 +379,7 @@ def test_groups_have_one_shape():
 def test_an_optimizer_update_is_one_node_with_its_assignments_after_it():
     step, _, args = make_mlp_step()
     graph = nerve.function(step).graph_for(*args)
-    fused = fuse(optimize(graph, passes=()))
+    fused = fuse(optimize(graph, CPU, passes=()), CPU)
     updates = [
         n
         for n in fused.nodes
@@ -402,8 +404,8 @@ def effects_by_variable(graph):
 
 def test_fuse_keeps_each_variables_effects_in_order():
     step, _, args = make_mlp_step()
-    graph = optimize(nerve.function(step).get_concrete_function(*args).unoptimized, passes=())
-    fused = fuse(graph)
+    graph = optimize(nerve.function(step).get_concrete_function(*args).unoptimized, CPU, passes=())
+    fused = fuse(graph, CPU)
     assert effects_by_variable(fused) == effects_by_variable(graph)
     assert len(fused) < len(graph)
 
@@ -418,7 +420,7 @@ def test_a_group_with_a_deferred_assignment_closes_at_an_effect_on_that_variable
         return y * 3.0  # so this can't join it
 
     concrete = nerve.function(f).get_concrete_function(ops.ones((3,)))
-    fused = fuse(optimize(concrete.unoptimized, passes=()))
+    fused = fuse(optimize(concrete.unoptimized, CPU, passes=()), CPU)
     names = [n.prim.name for n in fused.nodes]
     assert names == ["multiply", "assign_variable", "add", "assign_variable", "multiply"]
     x = ops.full((3,), 3.0)
@@ -436,7 +438,7 @@ def test_an_adam_update_is_one_loop_over_m_v_and_the_parameter():
 
     g = ops.ones((4, 3))
     step(g)
-    graph = fuse(optimize(step.get_concrete_function(g).unoptimized, passes=()))
+    graph = fuse(optimize(step.get_concrete_function(g).unoptimized, CPU, passes=()), CPU)
     big = [n for n in graph.nodes if n.prim.name == "fused_elementwise" and n.outputs[0].shape]
     assert [len(n.outputs) for n in big if n.outputs[0].shape == (4, 3)] == [3]
 

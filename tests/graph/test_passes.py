@@ -37,6 +37,8 @@ from nerve.primitives.elementwise import (
 from nerve.primitives.registry import Aval
 from nerve.primitives.shape import broadcast_to_p, reshape_p, transpose_p
 
+CPU = get_backend("cpu")
+
 PASSES = [dce, cse, fold_constants, simplify]
 
 
@@ -106,14 +108,14 @@ def _stateful_program():
 def test_pass_does_not_mutate_its_input(optimization):
     graph, _ = _stateful_program()
     before = snapshot(graph)
-    optimization(graph)
+    optimization(graph, CPU)
     assert snapshot(graph) == before
 
 
 @pytest.mark.parametrize("optimization", [*PASSES, optimize], ids=lambda p: p.__name__)
 def test_pass_keeps_effects_in_order_and_results(optimization):
     graph, (v, w) = _stateful_program()
-    after = optimization(graph)
+    after = optimization(graph, CPU)
     verify(after)
     assert effects(after) == effects(graph)
     initial = v._value.copy(), w._value.copy()
@@ -136,7 +138,7 @@ def test_dce_drops_unused_nodes_and_constants():
 
     graph = trace(f, X)
     assert graph.primitive_counts() == {"exp": 1, "multiply": 1, "tanh": 1}
-    after = dce(graph)
+    after = dce(graph, CPU)
     assert body(after) == ["b:f64[2,3] = tanh a", "return b"]
     assert not after.constants
     assert_same_results(graph, after, x_data)
@@ -145,7 +147,7 @@ def test_dce_drops_unused_nodes_and_constants():
 def test_dce_keeps_unused_variable_reads():
     v = nerve.Variable(np.ones(()), dtype="float64")
     graph = trace(lambda x: (v.value, x)[1], X)
-    assert dce(graph).primitive_counts() == {"read_variable": 1}
+    assert dce(graph, CPU).primitive_counts() == {"read_variable": 1}
 
 
 # -- cse ---------------------------------------------------------------------------------
@@ -156,7 +158,7 @@ def test_cse_merges_repeated_work():
         return ops.exp(ops.tanh(x)) + ops.exp(ops.tanh(x))
 
     graph = trace(f, X)
-    after = dce(cse(graph))
+    after = dce(cse(graph, CPU), CPU)
     assert graph.primitive_counts() == {"tanh": 2, "exp": 2, "add": 1}
     assert after.primitive_counts() == {"tanh": 1, "exp": 1, "add": 1}
     assert body(after) == [
@@ -176,7 +178,7 @@ def test_cse_respects_params_and_never_merges_state():
         v.assign(x)
         return ops.sum(x, axis=0), ops.sum(x, axis=1)
 
-    after = cse(trace(f, X))
+    after = cse(trace(f, X), CPU)
     assert after.primitive_counts() == {"assign_variable": 2, "reduce_sum": 2}
 
 
@@ -190,7 +192,7 @@ def test_fold_evaluates_constant_subgraphs_once():
         return x * ops.exp(c * 2.0)
 
     graph = trace(f, ((2, 3), "float64"))
-    after = dce(fold_constants(graph))
+    after = dce(fold_constants(graph, CPU), CPU)
     assert graph.primitive_counts() == {"multiply": 2, "exp": 1}
     assert after.primitive_counts() == {"multiply": 1}
     (folded,) = after.constants.values()
@@ -205,7 +207,7 @@ def test_fold_skips_random_and_large_creations():
         small = ops.ones((2, 3), dtype="float64")
         return x + noise + small, big
 
-    after = fold_constants(trace(f, X))
+    after = fold_constants(trace(f, X), CPU)
     counts = after.primitive_counts()
     assert counts.get("random_normal") == 1
     assert sum(counts.values()) == 1 + 2 + 1  # random, two adds, the large zeros
@@ -216,7 +218,7 @@ def test_fold_skips_random_and_large_creations():
 
 def _simplified(fn, *specs):
     graph = trace(fn, *specs)
-    return graph, dce(simplify(graph))
+    return graph, dce(simplify(graph, CPU), CPU)
 
 
 def test_simplify_scalar_like_becomes_a_shared_constant():
@@ -324,7 +326,7 @@ def test_simplify_reaches_a_fixed_point():
 
     graph, after = _simplified(f, X)
     assert after.outputs == graph.inputs and not after.nodes
-    assert simplify(after).to_text() == after.to_text()
+    assert simplify(after, CPU).to_text() == after.to_text()
 
 
 def test_default_pipeline_includes_simplify_and_shrinks_training_steps():
@@ -338,7 +340,9 @@ def test_default_pipeline_includes_simplify_and_shrinks_training_steps():
         return loss
 
     concrete = nerve.function(step).get_concrete_function(np.ones((4, 3)))
-    without = optimize(concrete.unoptimized, [p for p in DEFAULT_PIPELINE if p is not simplify])
+    without = optimize(
+        concrete.unoptimized, CPU, [p for p in DEFAULT_PIPELINE if p is not simplify]
+    )
     assert len(concrete.graph) < len(without)
     assert "scalar_like" not in concrete.graph.primitive_counts()
 

@@ -19,6 +19,8 @@ from nerve.graph.executor import CompiledGraph
 from nerve.graph.passes import optimize
 from nerve.graph.trace import Trace, tracing
 
+CPU = get_backend("cpu")
+
 UNARY = {
     "tanh": ops.tanh,
     "sin": ops.sin,
@@ -167,8 +169,8 @@ def compiled_both_ways(steps: list, arrays: list, outputs: tuple) -> tuple[list,
         inputs = [trace.new_input(a.shape, "float64") for a in arrays]
         trace.graph.outputs = [trace.value_of(t) for t in replay(steps, inputs, outputs)]
     backend = get_backend()
-    plain = CompiledGraph(optimize(trace.graph, passes=()), backend).run(arrays)
-    optimized = CompiledGraph(optimize(trace.graph), backend).run(arrays)
+    plain = CompiledGraph(optimize(trace.graph, CPU, passes=()), backend).run(arrays)
+    optimized = CompiledGraph(optimize(trace.graph, backend), backend).run(arrays)
     return list(plain), list(optimized)
 
 

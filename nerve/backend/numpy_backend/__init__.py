@@ -65,7 +65,25 @@ class NumpyBackend(Backend):
         kernels: dict = {}
         for family in FAMILIES:
             kernels.update(family.kernels(np))
-        super().__init__(kernels)
+        super().__init__(elementwise.quiet(np, kernels))
+        self._graph_kernels = kernels
+        # NumPy's ufuncs take out= (an input may be the output: they work elementwise).
+        self._out_kernels = frozenset(k for k, fn in kernels.items() if isinstance(fn, np.ufunc))
+
+    def graph_kernel(self, name: str) -> Any:
+        self.kernel(name)  # the same error as eager mode for a missing kernel
+        return self._graph_kernels[name]
+
+    def supports_out(self, name: str) -> bool:
+        return name in self._out_kernels
+
+    def result_buffer_writable(self, ndim: int) -> bool:
+        return ndim > 0  # ufuncs return immutable NumPy scalars for 0-d results
+
+    def can_fuse(self, kernel: str, input_dtypes, dtype: str, params: dict) -> bool:
+        from nerve.backend.numpy_backend.native import codegen
+
+        return codegen.has_loop_form(kernel, tuple(input_dtypes), dtype, params)
 
     def native_dtype(self, name: str) -> Any:
         native = _NATIVE.get(name)

@@ -78,34 +78,36 @@ def native_dtype(xp, name: str):
 
 # Kernels whose results can be inf or nan by IEEE rules (log 0, 1/0, overflow). NumPy
 # warns there; JAX, PyTorch and TensorFlow return the value silently, and so does nerve.
-_IEEE_SPECIAL = (
+IEEE_SPECIAL = (
     "log", "log1p", "sqrt", "rsqrt", "reciprocal", "divide", "floor_divide", "mod", "power",
     "arcsin", "arccos", "arccosh", "arctanh", "exp", "expm1", "sinh", "cosh", "tan",
 )  # fmt: skip
 
 
-def _quiet(xp, fn):
+def quiet(xp, table: dict) -> dict:
+    """``table`` with the ``IEEE_SPECIAL`` kernels run under ``errstate(all="ignore")``:
+    the eager kernels. A compiled graph calls the plain ones inside one error-state
+    scope for the whole run (``NumpyBackend.quiet``)."""
     errstate = getattr(xp, "errstate", None)
     if errstate is None:
-        return fn
+        return dict(table)
+    guarded = dict(table)
+    for name in IEEE_SPECIAL:
+        guarded[name] = _guarded(errstate, table[name])
+    return guarded
 
+
+def _guarded(errstate, fn):
     def kernel(*args, **kwargs):
         with errstate(all="ignore"):
             return fn(*args, **kwargs)
 
     kernel.__name__ = getattr(fn, "__name__", "kernel")
-    # A compiled graph sets the error state once per run (Backend.quiet) and calls this.
-    kernel.unwrapped = fn
-    if hasattr(fn, "nout"):
-        kernel.nout = fn.nout  # still a ufunc underneath: accepts out=
     return kernel
 
 
 def kernels(xp) -> dict:
-    table = _kernels(xp)
-    for name in _IEEE_SPECIAL:
-        table[name] = _quiet(xp, table[name])
-    return table
+    return _kernels(xp)
 
 
 def _kernels(xp) -> dict:

@@ -1,4 +1,10 @@
-"""Graph optimization passes. Each pass is a pure function ``Graph -> Graph``.
+"""Graph optimization passes. Each pass is a pure function ``(graph, backend) -> graph``.
+
+The backend is the one the graph will run on, given explicitly (never the default
+device's): constant folding runs its kernels, simplification makes its constants,
+fusion asks which steps it has loops for. Passes read what they need to know about
+a primitive from its registration block (``Primitive.elementwise``, ``.fresh``,
+``.random``, ``.effect``), never from lists of names.
 
 ``optimize`` runs the default pipeline and checks the graph with ``verify``
 after every pass, so a broken pass fails where it breaks.
@@ -8,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from nerve.backend.base import Backend
 from nerve.graph.ir import Graph
 from nerve.graph.passes.cse import cse
 from nerve.graph.passes.dce import dce
@@ -16,7 +23,7 @@ from nerve.graph.passes.fuse import fuse
 from nerve.graph.passes.simplify import simplify
 from nerve.graph.passes.verify import verify
 
-Pass = Callable[[Graph], Graph]
+Pass = Callable[[Graph, Backend], Graph]
 
 #: simplify runs before folding, so broadcasts it makes redundant are dropped by dce
 #: instead of being folded into large constants; and again after folding, where new
@@ -28,11 +35,11 @@ DEFAULT_PIPELINE: tuple[Pass, ...] = (simplify, dce, fold_constants, simplify, c
 LOWERING: tuple[Pass, ...] = (fuse,)
 
 
-def optimize(graph: Graph, passes: Sequence[Pass] = DEFAULT_PIPELINE) -> Graph:
-    """Run ``passes`` in order, verifying the graph after each."""
+def optimize(graph: Graph, backend: Backend, passes: Sequence[Pass] = DEFAULT_PIPELINE) -> Graph:
+    """Run ``passes`` for ``backend`` in order, verifying the graph after each."""
     verify(graph)
     for optimization in passes:
-        graph = optimization(graph)
+        graph = optimization(graph, backend)
         verify(graph, after=optimization.__name__)
     return graph
 

@@ -2,11 +2,12 @@
 
 Effectful nodes are never merged. Nodes with unhashable params are left alone.
 Primitives are pure functions of their inputs and params (random ones take their
-seed as a param), so equal keys mean equal results.
+seed as an input), so equal keys mean equal results.
 """
 
 from __future__ import annotations
 
+from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Node, Value
 
 
@@ -16,10 +17,11 @@ def _key(node: Node, inputs: list):
         hash(params)
     except TypeError:
         return None
-    return (node.prim.name, tuple(id(v) for v in inputs), params)
+    return (node.prim, tuple(id(v) for v in inputs), params)
 
 
-def cse(graph: Graph) -> Graph:
+def cse(graph: Graph, backend: Backend | None = None) -> Graph:
+    """``graph`` with repeated computations merged (the same on every backend)."""
     replace: dict[Value, Value] = {}
     seen: dict[tuple, Node] = {}
     nodes = []

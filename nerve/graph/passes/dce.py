@@ -5,10 +5,12 @@ Effectful nodes (variable reads and writes) always stay.
 
 from __future__ import annotations
 
+from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Value
 
 
-def dce(graph: Graph) -> Graph:
+def dce(graph: Graph, backend: Backend | None = None) -> Graph:
+    """``graph`` without dead nodes and constants (the same on every backend)."""
     live: set[Value] = set(graph.outputs)
     kept = []
     for node in reversed(graph.nodes):

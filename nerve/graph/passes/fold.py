@@ -2,14 +2,15 @@
 
 Nodes with no inputs (creation ops) are folded only when their result is small,
 so folding never trades a cheap kernel call for a large resident constant;
-random primitives are never folded (a fresh draw per call is their point).
+random primitives (``Primitive.random``) are never folded (a fresh draw per call
+is their point). Kernels run on the graph's backend, given explicitly.
 """
 
 from __future__ import annotations
 
 import math
 
-from nerve.backend import get_backend
+from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Node
 
 #: Largest result (in elements) a no-input node may be folded into.
@@ -17,7 +18,7 @@ MAX_FOLDED_CREATION = 4096
 
 
 def _foldable(node: Node, constants: dict) -> bool:
-    if node.has_effect or node.prim.name.startswith("random"):
+    if node.has_effect or node.prim.random:
         return False
     if not all(v in constants for v in node.inputs):
         return False
@@ -26,16 +27,14 @@ def _foldable(node: Node, constants: dict) -> bool:
     return True
 
 
-def fold_constants(graph: Graph) -> Graph:
+def fold_constants(graph: Graph, backend: Backend) -> Graph:
+    """Evaluate, on ``backend``, every node whose inputs are all constants."""
     constants = dict(graph.constants)
     nodes = []
-    backend = None
     for node in graph.nodes:
         if not _foldable(node, constants):
             nodes.append(node)
             continue
-        if backend is None:
-            backend = get_backend()
         kernel = backend.kernel(node.prim.kernel)
         out = kernel(*(constants[v] for v in node.inputs), **node.params)
         outs = out if node.prim.multiple_results else (out,)

@@ -11,8 +11,9 @@ gradient (``greater``, ``cast``, ``multiply``) and an optimizer's whole update
 Where a backend doesn't compile a program, the executor expands the node back
 into its steps, so fusion never costs anything.
 
-**Grouping** walks the nodes in program order. A fusible node (an elementwise
-primitive from ``FUSIBLE`` whose result has the group's shape, rank >= 1) joins
+**Grouping** walks the nodes in program order. A fusible node (of a primitive
+declared ``elementwise`` in its registration block, whose step the backend has a
+loop form for (``Backend.can_fuse``), with a result of rank >= 1) joins
 the group of a producer of one of its inputs when that group is still *open*;
 producers' open groups of the same shape merge. A group closes as soon as a
 node outside it consumes one of its values: the fused node is emitted where
@@ -33,21 +34,11 @@ where ref ``k`` names the node's input ``k`` when ``k < len(inputs)`` and step
 
 from __future__ import annotations
 
+from nerve.backend.base import Backend
 from nerve.core.errors import ShapeError
 from nerve.graph.ir import Graph, Node, Value
 from nerve.primitives.registry import Aval
-
-#: Elementwise primitives a group may contain: maps whose result element ``i`` depends
-#: only on the inputs' (broadcast) elements ``i``, that every fusing backend compiles.
-FUSIBLE = frozenset(
-    {
-        "add", "subtract", "multiply", "divide", "neg", "abs", "sign", "reciprocal",
-        "sqrt", "rsqrt", "floor", "ceil", "round", "exp", "expm1", "log", "log1p",
-        "tanh", "sigmoid", "relu", "maximum", "minimum", "equal", "not_equal", "less",
-        "less_equal", "greater", "greater_equal", "isnan", "isinf", "isfinite",
-        "logical_not", "logical_and", "logical_or", "logical_xor", "where", "cast",
-    }
-)  # fmt: skip
+from nerve.primitives.state import assign_variable_p, read_variable_p
 
 
 class FusedElementwise:
@@ -60,6 +51,10 @@ class FusedElementwise:
     multiple_results = True
     differentiable = False
     effect = False
+    elementwise = False  # several results; its steps are elementwise
+    fresh = True  # a loop writes new arrays (or the buffers the memory plan gives it)
+    random = False
+    cost = "arithmetic"
 
     @staticmethod
     def shape_rule(*avals: Aval, program: tuple, results: tuple) -> list[Aval]:
@@ -84,7 +79,7 @@ def program_avals(input_avals, program: tuple) -> list[Aval]:
 
 
 #: Effects on one variable (by slot); any other effectful node may touch any variable.
-_VARIABLE_EFFECTS = ("read_variable", "assign_variable")
+_VARIABLE_EFFECTS = (read_variable_p, assign_variable_p)
 
 
 class _Group:
@@ -97,34 +92,34 @@ class _Group:
         self.closed = False
 
 
-def _fusible(node: Node) -> bool:
-    if node.has_effect or len(node.outputs) != 1 or node.prim.name not in FUSIBLE:
-        return False
-    if not node.outputs[0].aval.shape:
+def _fusible(node: Node, backend: Backend) -> bool:
+    if not node.prim.elementwise or not node.outputs[0].aval.shape:
         return False
     try:
         hash(tuple(sorted(node.params.items())))
     except TypeError:
         return False
-    return True
+    dtypes = tuple(v.aval.dtype for v in node.inputs)
+    return backend.can_fuse(node.prim.kernel, dtypes, node.outputs[0].aval.dtype, node.params)
 
 
-def fuse(graph: Graph) -> Graph:
-    """Group elementwise nodes into ``fused_elementwise`` nodes (see the module doc)."""
+def fuse(graph: Graph, backend: Backend) -> Graph:
+    """Group elementwise nodes that ``backend`` has loops for into ``fused_elementwise``
+    nodes (see the module doc)."""
     position = {id(node): i for i, node in enumerate(graph.nodes)}
     group_of: dict[Value, _Group] = {}  # value -> the group that computes it
     groups: list[_Group] = []
     for node in graph.nodes:
-        if _fusible(node):
+        if _fusible(node, backend):
             _join(node, group_of, groups, position)
             continue
         target = None
-        if node.prim.name == "assign_variable":
+        if node.prim is assign_variable_p:
             target = group_of.get(node.inputs[0])
             if target is not None and target.closed:
                 target = None
         if node.has_effect:  # no deferred assign may pass an effect on its variable
-            slot = node.params.get("slot") if node.prim.name in _VARIABLE_EFFECTS else None
+            slot = node.params.get("slot") if node.prim in _VARIABLE_EFFECTS else None
             for group in groups:
                 if group is not target and any(
                     slot is None or a.params["slot"] == slot for a in group.deferred

@@ -26,22 +26,25 @@ dying variable read, a dead buffer, or else a new array. A loop loads every
 element of its inputs before it stores that element, so writing over an input it
 reads is safe; one buffer serves at most one result.
 
-*Out-capable* nodes: primitives on the explicit allow-list ``OUT_PRIMITIVES``
-(elementwise maps without params) whose backend kernel is a ufunc (has
-``nout``), so it accepts ``out=`` and computes exactly what it computes without
-it. NumPy's ufuncs handle an output that is also an input elementwise. Kernels
-wrapped for error-state handling (exp, log, divide, ...) are plain functions
-and so are excluded automatically.
+*Out-capable* nodes: nodes of primitives declared ``elementwise`` (no params)
+whose graph kernel the backend says accepts ``out=`` (``Backend.supports_out``),
+computing exactly what it computes without it, even when ``out`` is one of its
+inputs.
 
-*Owned* buffers: results of a node on ``FRESH_PRIMITIVES`` (kernels that return
-a new array that aliases nothing and is cached nowhere) with at least one
-dimension (a 0-d ufunc result is an immutable scalar). Never owned: graph
-inputs, constants, variable reads, and every value that may alias one of them.
-Any other primitive (reshape, transpose, broadcast_to, getitem, extract_patches,
-...) is assumed to return a view of any of its inputs, so its outputs join the
-alias group of its inputs; a buffer is free only when its whole group is dead.
-Graph outputs and values assigned to variables escape the step: their groups
-are never reused.
+*Owned* buffers: results of a node whose primitive is declared ``fresh`` (its
+kernel returns new arrays that alias nothing and are cached nowhere), when the
+backend says a result of that rank is a writable array
+(``Backend.result_buffer_writable``: a 0-d NumPy ufunc result is an immutable
+scalar). Never owned: graph inputs, constants, variable reads, and every value
+that may alias one of them. Any other primitive (reshape, transpose,
+broadcast_to, getitem, extract_patches, ...) is assumed to return a view of any
+of its inputs, so its outputs join the alias group of its inputs; a buffer is
+free only when its whole group is dead. Graph outputs and values assigned to
+variables escape the step: their groups are never reused.
+
+The planner is two steps: ``analyze`` finds the facts as plain data (``Lifetimes``:
+last uses, alias groups, owned buffers, variable reads and assignments), and
+``assign_buffers`` decides, walking the nodes in order with a pool of dead buffers.
 """
 
 from __future__ import annotations
@@ -51,28 +54,8 @@ from dataclasses import dataclass, field
 
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Node, Value
-
-#: Elementwise primitives (no params) whose kernel may be called with ``out=`` when it
-#: is a ufunc in the backend.
-OUT_PRIMITIVES = frozenset(
-    {
-        "neg", "abs", "sign", "exp", "expm1", "log", "log1p", "sqrt", "reciprocal",
-        "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
-        "arcsinh", "arccosh", "arctanh", "floor", "ceil", "isnan", "isinf", "isfinite",
-        "logical_not", "signbit", "bitwise_not",
-        "add", "subtract", "multiply", "divide", "floor_divide", "mod", "power",
-        "maximum", "minimum", "arctan2", "equal", "not_equal", "less", "less_equal",
-        "greater", "greater_equal", "logical_and", "logical_or", "logical_xor",
-        "bitwise_and", "bitwise_or", "bitwise_xor", "left_shift", "right_shift",
-    }
-)  # fmt: skip
-
-#: Primitives whose kernel always returns a new, unshared array (never a view of an
-#: input, never a cached array): the elementwise maps above plus these.
-FRESH_PRIMITIVES = OUT_PRIMITIVES | {
-    "matmul", "relu", "sigmoid", "cast", "where", "fused_elementwise",
-    "reduce_sum", "reduce_prod", "reduce_max", "reduce_min",
-}  # fmt: skip
+from nerve.graph.passes.fuse import fused_elementwise
+from nerve.primitives.state import assign_variable_p, read_variable_p
 
 #: The last-use position of values that outlive the step.
 FOREVER = math.inf
@@ -95,18 +78,63 @@ class MemoryPlan:
     fused_out: dict[int, list] = field(default_factory=dict)
 
 
-def out_capable_step(prim, params, backend: Backend) -> bool:
-    """Whether the executor may call ``prim``'s kernel with ``out=``."""
-    if prim.name not in OUT_PRIMITIVES or params:
-        return False
-    return backend.supports_out(prim.kernel)
-
-
 def out_capable(node: Node, backend: Backend) -> bool:
     """Whether ``node`` can write its single result into a given buffer."""
-    if len(node.outputs) != 1 or node.prim.name == "fused_elementwise":
-        return False
-    return out_capable_step(node.prim, node.params, backend)
+    prim = node.prim
+    return prim.elementwise and not node.params and backend.supports_out(prim.kernel)
+
+
+def plan_memory(graph: Graph, backend: Backend) -> MemoryPlan:
+    """The memory plan of ``graph`` for ``backend``; see the module docstring."""
+    return assign_buffers(graph, analyze(graph, backend))
+
+
+# -- analysis -------------------------------------------------------------------------------
+
+
+@dataclass
+class Lifetimes:
+    """The facts the buffer assignment needs, as plain data."""
+
+    #: value -> index of the last node reading it (``FOREVER``: it escapes the step;
+    #: -1: graph inputs and constants nobody reads).
+    last_use: dict[Value, float]
+    #: value -> the root of its alias group (values that may share one buffer).
+    root: dict[Value, Value]
+    #: group root -> the last use of any value of the group.
+    group_end: dict[Value, float]
+    #: Roots of groups that hold a buffer the step does not own (inputs, constants,
+    #: variable reads, immutable results, views of those).
+    foreign_groups: set[Value]
+    #: Values holding an owned, unaliased buffer (results of fresh nodes).
+    owned: set[Value]
+    #: read_variable result -> its variable slot.
+    read_slot: dict[Value, int]
+    #: value -> the slot it is assigned to.
+    assigned_to: dict[Value, int]
+    #: slot -> index of its last assign_variable node.
+    last_assign: dict[int, int]
+    #: Indices of nodes that can write their one result into a given buffer.
+    out_capable: set[int]
+
+    def end_of_group(self, v: Value) -> float:
+        return self.group_end[self.root[v]]
+
+    def reusable(self, v: Value) -> bool:
+        """``v``'s buffer is ours to write once its group is dead (within the step)."""
+        root = self.root[v]
+        return (
+            v in self.owned and root not in self.foreign_groups and self.group_end[root] != FOREVER
+        )
+
+    def owned_and_dies_at(self, v: Value, i: int) -> bool:
+        root = self.root[v]
+        return v in self.owned and root not in self.foreign_groups and self.group_end[root] == i
+
+    def only_buffer_of_its_group(self, node: Node, v: Value) -> bool:
+        """No other input of ``node`` may alias ``v`` (a view would be read while written)."""
+        root = self.root[v]
+        return all(u is v or self.root[u] is not root for u in node.inputs)
 
 
 class _Groups:
@@ -129,38 +157,32 @@ class _Groups:
             self.parent[rb] = ra
 
 
-def plan_memory(graph: Graph, backend: Backend) -> MemoryPlan:
-    """The memory plan of ``graph`` for ``backend``; see the module docstring."""
-    nodes = graph.nodes
-    plan = MemoryPlan()
+def analyze(graph: Graph, backend: Backend) -> Lifetimes:
+    """Last uses, alias groups and owned buffers of ``graph`` on ``backend``."""
     groups = _Groups()
     foreign: set[Value] = set(graph.inputs) | set(graph.constants)  # never written
-    last_use: dict[Value, float] = {}
-    assigned_later: dict[int, int] = {}  # slot -> index of its last assign_variable
-    read_slot: dict[Value, int] = {}  # read_variable output -> its slot
-    assigned_to: dict[Value, int] = {}  # value -> the slot it is assigned to
+    facts = Lifetimes({v: -1 for v in foreign}, {}, {}, set(), set(), {}, {}, {}, set())
     escaping: set[Value] = set(graph.outputs)  # graph outputs and assigned values
-    for v in foreign:
-        last_use[v] = -1
-    for i, node in enumerate(nodes):
-        name = node.prim.name
+    for i, node in enumerate(graph.nodes):
         for v in node.inputs:
-            last_use[v] = i
+            facts.last_use[v] = i
         for v in node.outputs:
-            last_use.setdefault(v, i)
-        if name == "read_variable":
+            facts.last_use.setdefault(v, i)
+        if out_capable(node, backend):
+            facts.out_capable.add(i)
+        if node.prim is read_variable_p:
             foreign.update(node.outputs)
-            read_slot[node.outputs[0]] = node.params["slot"]
-        elif name == "assign_variable":
+            facts.read_slot[node.outputs[0]] = node.params["slot"]
+        elif node.prim is assign_variable_p:
             escaping.add(node.inputs[0])  # lives on in the variable
-            assigned_later[node.params["slot"]] = i
-            assigned_to[node.inputs[0]] = node.params["slot"]
-        elif name in FRESH_PRIMITIVES and (len(node.outputs) == 1 or name == "fused_elementwise"):
+            facts.last_assign[node.params["slot"]] = i
+            facts.assigned_to[node.inputs[0]] = node.params["slot"]
+        elif node.prim.fresh:
             for out in node.outputs:
-                if out.aval.shape:
-                    plan.buffers.add(out)
+                if backend.result_buffer_writable(len(out.aval.shape)):
+                    facts.owned.add(out)
                 else:
-                    foreign.add(out)  # 0-d results may be immutable scalars
+                    foreign.add(out)
         else:
             # May return (a view of) any input, or an array it keeps: alias everything.
             for out in node.outputs:
@@ -169,112 +191,128 @@ def plan_memory(graph: Graph, backend: Backend) -> MemoryPlan:
                 for v in node.inputs:
                     groups.union(out, v)
     for v in escaping:
-        last_use[v] = FOREVER
-
-    # Per group: its last use, and whether it is foreign (holds a buffer we do not own).
-    group_end: dict[Value, float] = {}
-    group_foreign: set[Value] = set()
-    for v, end in last_use.items():
-        root = groups.find(v)
-        group_end[root] = max(group_end.get(root, -1), end)
+        facts.last_use[v] = FOREVER
+    for v, end in facts.last_use.items():
+        root = facts.root[v] = groups.find(v)
+        facts.group_end[root] = max(facts.group_end.get(root, -1), end)
         if v in foreign:
-            group_foreign.add(root)
+            facts.foreign_groups.add(root)
+    return facts
 
-    def owned_and_dies_at(v: Value, i: int) -> bool:
-        root = groups.find(v)
-        return v in plan.buffers and root not in group_foreign and group_end[root] == i
 
-    free: dict[tuple, list[Value]] = {}  # (shape, dtype) -> values whose buffer is dead
-    released_at: dict[int, list[Value]] = {}
-    for node in nodes:  # in program order, so the generated code is deterministic
-        for v in node.outputs:
-            root = groups.find(v)
-            if v in plan.buffers and root not in group_foreign and group_end[root] != FOREVER:
-                released_at.setdefault(int(group_end[root]), []).append(v)
+# -- buffer assignment ------------------------------------------------------------------------
 
-    def target_for(node: Node, i: int, out: Value, inputs: list, slot=None):
+
+def assign_buffers(graph: Graph, facts: Lifetimes) -> MemoryPlan:
+    """Where each node writes, and when each name is dropped, given the analysis."""
+    assigner = _Assigner(graph, facts)
+    for i, node in enumerate(graph.nodes):
+        assigner.place(i, node)
+    plan = assigner.plan
+    plan.buffers = set(facts.owned)
+    plan.drop_after = _drop_schedule(graph, facts, plan)
+    return plan
+
+
+class _Assigner:
+    """Walks the nodes in program order (so the generated code is deterministic), with a
+    pool of dead buffers by (shape, dtype)."""
+
+    def __init__(self, graph: Graph, facts: Lifetimes):
+        self.facts = facts
+        self.plan = MemoryPlan()
+        self.free: dict[tuple, list[Value]] = {}
+        self.released_at: dict[int, list[Value]] = {}
+        for node in graph.nodes:
+            for v in node.outputs:
+                if facts.reusable(v):
+                    self.released_at.setdefault(int(facts.end_of_group(v)), []).append(v)
+
+    def place(self, i: int, node: Node) -> None:
+        consumed: set[Value] = set()
+        if node.prim is fused_elementwise:
+            consumed = self._place_loop(i, node)
+        elif i in self.facts.out_capable and node.outputs[0] in self.facts.owned:
+            target = self.target_for(node, i, node.outputs[0], node.inputs)
+            if isinstance(target, tuple):
+                self.plan.variable_out[i] = target
+            elif target is not None:
+                self.plan.out[i] = target
+                consumed = {target}
+        for v in self.released_at.get(i, ()):
+            if v not in consumed:  # a buffer this very node writes is not free
+                self.free.setdefault(_key(v), []).append(v)
+
+    def _place_loop(self, i: int, node: Node) -> set[Value]:
+        """Each loop result's target; an input buffer serves at most one result."""
+        targets: list = []
+        taken: set = set()
+        for out in node.outputs:
+            inputs = [v for v in node.inputs if v not in taken]
+            target = self.target_for(node, i, out, inputs, self.facts.assigned_to.get(out))
+            taken.add(target[1] if isinstance(target, tuple) else target)
+            targets.append(target)
+        self.plan.fused_out[i] = targets
+        return {t for t in targets if isinstance(t, Value)}
+
+    def target_for(self, node: Node, i: int, out: Value, inputs: list, slot=None):
         """Where ``out`` goes, in order of preference: the buffer of variable ``slot``
         (the one ``out`` is assigned to) when its read dies here, a dying owned input,
         any dying variable read, a dead buffer; ``None`` to allocate. A value, or
         ``(slot, read)`` for a variable's buffer (used when exclusive at run time)."""
-        key = (tuple(out.aval.shape), out.aval.dtype)
+        key = _key(out)
         if slot is not None:
-            own = [v for v in inputs if read_slot.get(v) == slot]
-            read = _dying_variable_read(own, node, i, key, read_slot, groups, group_end,
-                                        assigned_later)  # fmt: skip
+            own = [v for v in inputs if self.facts.read_slot.get(v) == slot]
+            read = self._dying_variable_read(own, node, i, key)
             if read is not None:
                 return read
-        target = _dying_input(inputs, node, i, key, groups, owned_and_dies_at)
+        target = self._dying_input(inputs, node, i, key)
         if target is None:
-            target = _dying_variable_read(inputs, node, i, key, read_slot, groups, group_end,
-                                          assigned_later)  # fmt: skip
-        if target is None and free.get(key):
-            target = free[key].pop()
+            target = self._dying_variable_read(inputs, node, i, key)
+        if target is None and self.free.get(key):
+            target = self.free[key].pop()
         return target
 
-    for i, node in enumerate(nodes):
-        consumed: set[Value] = set()
-        if node.prim.name == "fused_elementwise":
-            # Each input buffer serves at most one of the loop's results.
-            targets: list = []
-            taken: set = set()
-            for out in node.outputs:
-                inputs = [v for v in node.inputs if v not in taken]
-                target = target_for(node, i, out, inputs, assigned_to.get(out))
-                taken.add(target[1] if isinstance(target, tuple) else target)
-                targets.append(target)
-            plan.fused_out[i] = targets
-            consumed = {t for t in targets if isinstance(t, Value)}
-        elif node.outputs and node.outputs[0] in plan.buffers and out_capable(node, backend):
-            target = target_for(node, i, node.outputs[0], node.inputs)
-            if isinstance(target, tuple):
-                plan.variable_out[i] = target
-            elif target is not None:
-                plan.out[i] = target
-        for v in released_at.get(i, ()):
-            if v is not plan.out.get(i) and v not in consumed:  # written by this very node
-                free.setdefault((tuple(v.aval.shape), v.aval.dtype), []).append(v)
+    def _dying_input(self, inputs, node: Node, i: int, key: tuple):
+        for v in inputs:
+            if (
+                _key(v) == key
+                and self.facts.owned_and_dies_at(v, i)
+                and self.facts.only_buffer_of_its_group(node, v)
+            ):
+                return v
+        return None
 
-    # Names are dropped after their own last use, except buffers still waiting in the
-    # free pool (the plan refers to them by name); those go after they are reused.
+    def _dying_variable_read(self, inputs, node: Node, i: int, key: tuple):
+        facts = self.facts
+        for v in inputs:
+            slot = facts.read_slot.get(v)
+            if (
+                slot is not None
+                and _key(v) == key
+                and facts.end_of_group(v) == i
+                and facts.last_assign.get(slot, -1) > i
+                and facts.only_buffer_of_its_group(node, v)
+            ):
+                return slot, v
+        return None
+
+
+def _key(v: Value) -> tuple:
+    return (tuple(v.aval.shape), v.aval.dtype)
+
+
+def _drop_schedule(graph: Graph, facts: Lifetimes, plan: MemoryPlan) -> dict[int, list[Value]]:
+    """Names are dropped after their own last use, except buffers still waiting in the
+    free pool (the plan refers to them by name); those go after they are reused."""
     reused_at = {target: i for i, target in plan.out.items()}
     for i, targets in plan.fused_out.items():
         reused_at.update((t, i) for t in targets if isinstance(t, Value))
-    for v, end in last_use.items():
+    drop_after: dict[int, list[Value]] = {}
+    for v, end in facts.last_use.items():
         if end == FOREVER or v in graph.inputs or v in graph.constants:
             continue
         if v in reused_at and reused_at[v] > end:
             end = reused_at[v]
-        plan.drop_after.setdefault(int(end), []).append(v)
-    return plan
-
-
-def _same_buffer_only(node: Node, v: Value, groups: _Groups) -> bool:
-    """No other input of ``node`` may alias ``v`` (a view would be read while written)."""
-    root = groups.find(v)
-    return all(u is v or groups.find(u) is not root for u in node.inputs)
-
-
-def _dying_input(inputs, node: Node, i: int, key: tuple, groups: _Groups, owned_and_dies_at):
-    for v in inputs:
-        if (
-            (tuple(v.aval.shape), v.aval.dtype) == key
-            and owned_and_dies_at(v, i)
-            and _same_buffer_only(node, v, groups)
-        ):
-            return v
-    return None
-
-
-def _dying_variable_read(inputs, node, i, key, read_slot, groups, group_end, assigned_later):
-    for v in inputs:
-        slot = read_slot.get(v)
-        if (
-            slot is not None
-            and (tuple(v.aval.shape), v.aval.dtype) == key
-            and group_end[groups.find(v)] == i
-            and assigned_later.get(slot, -1) > i
-            and _same_buffer_only(node, v, groups)
-        ):
-            return slot, v
-    return None
+        drop_after.setdefault(int(end), []).append(v)
+    return drop_after

@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from nerve.backend import get_backend
+from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Node, Value
 from nerve.primitives.registry import Aval
 
@@ -34,21 +34,12 @@ MAX_ROUNDS = 10
 #: Largest constant whose elements are compared against 0 or 1 (a compile-time cost).
 MAX_INSPECTED_CONSTANT = 4096
 
-#: Elementwise binary primitives that broadcast their operands like NumPy.
-BROADCASTING_BINARY = frozenset(
-    {
-        "add", "subtract", "multiply", "divide", "floor_divide", "mod", "power",
-        "maximum", "minimum", "arctan2", "equal", "not_equal", "less", "less_equal",
-        "greater", "greater_equal", "logical_and", "logical_or", "logical_xor",
-        "bitwise_and", "bitwise_or", "bitwise_xor", "left_shift", "right_shift",
-    }
-)  # fmt: skip
 
-
-def simplify(graph: Graph, max_rounds: int = MAX_ROUNDS) -> Graph:
-    """Apply the algebraic rules until a fixed point (or ``max_rounds`` walks)."""
+def simplify(graph: Graph, backend: Backend, max_rounds: int = MAX_ROUNDS) -> Graph:
+    """Apply the algebraic rules until a fixed point (or ``max_rounds`` walks); new
+    constants are ``backend``'s arrays."""
     for _ in range(max_rounds):
-        rewriter = _Rewriter(graph)
+        rewriter = _Rewriter(graph, backend)
         graph = rewriter.run()
         if not rewriter.changed:
             break
@@ -61,7 +52,7 @@ Rule = Callable[["_Rewriter", Node], Any]
 class _Rewriter:
     """One walk over a graph, building the rewritten copy (the input is never changed)."""
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, backend: Backend):
         self.graph = graph
         self.constants = dict(graph.constants)
         self.replace: dict[Value, Value] = {}
@@ -69,7 +60,7 @@ class _Rewriter:
         self.nodes: list[Node] = []
         self.changed = False
         self._scalars: dict[tuple, Value] = {}
-        self._backend = None
+        self._backend = backend
 
     def run(self) -> Graph:
         for old in self.graph.nodes:
@@ -90,7 +81,7 @@ class _Rewriter:
     def rewrite(self, node: Node) -> Node | None:
         """Apply the rules to ``node``; ``None`` when its result was replaced."""
         rules = _RULES.get(node.prim.name, ())
-        if node.prim.name in BROADCASTING_BINARY:
+        if node.prim.elementwise:
             rules = (_drop_explicit_broadcast, *rules)
         for rule in rules:
             result = rule(self, node)
@@ -127,8 +118,6 @@ class _Rewriter:
         key = (type(number), number, aval.dtype)
         value = self._scalars.get(key)
         if value is None:
-            if self._backend is None:
-                self._backend = get_backend()
             value = Value(Aval((), aval.dtype))
             self.constants[value] = self._backend.scalar(number, aval.dtype)
             self._scalars[key] = value
@@ -228,7 +217,7 @@ def _cast_same_dtype(rw: _Rewriter, node: Node) -> Any:
 
 
 def _drop_explicit_broadcast(rw: _Rewriter, node: Node) -> Any:
-    """``op(broadcast_to(a, s), b) -> op(a, b)`` for broadcasting elementwise binary ops,
+    """``op(broadcast_to(a, s), b) -> op(a, b)`` for elementwise ops (they broadcast),
     when NumPy broadcasting of ``a`` and ``b`` already gives the same result shape.
     Autodiff emits these (a scalar seed broadcast to a full tensor, then multiplied);
     the rule is valid for any ``a``, constant or not, since elementwise ops do not care

@@ -129,8 +129,40 @@ def _sign(args, dtypes, dtype, params):
     return None
 
 
-#: Kernel name -> emitter(args, input dtypes, result dtype, params) -> C expression,
-#: or None when the dtypes are ones this table doesn't handle.
+def _bitwise(op: str) -> Callable:
+    return _numeric(f"(({{T}})({{0}} {op} {{1}}))", (*INTEGERS, "bool"))
+
+
+def _bitwise_not(args, dtypes, dtype, params):
+    if dtype == "bool":
+        return f"(!{args[0]})"  # NumPy's invert of a bool is logical not
+    if dtype in INTEGERS:
+        return f"(({C_TYPES[dtype]})~{args[0]})"
+    return None
+
+
+def _declined(reason: str) -> Callable:
+    """The entry of an elementwise kernel this backend leaves to NumPy, with the reason;
+    the fusion pass then keeps such steps out of loops."""
+
+    def emit(args, dtypes, dtype, params):
+        return None
+
+    emit.reason = reason  # type: ignore[attr-defined]
+    return emit
+
+
+_NO_SIMD = "no vectorized form in vmath.h: NumPy's SIMD kernel beats a libm call per element"
+_LIBM_ONLY = (
+    "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh", "arccosh",
+    "arctanh", "erf", "erfinv", "power", "arctan2",
+)  # fmt: skip
+_SHIFTS = "NumPy defines shifts by the bit width or more; C leaves them undefined"
+
+#: Kernel name -> emitter(args, input dtypes, result dtype, params) -> C expression, or
+#: None when the dtypes are ones this table doesn't handle. Every elementwise
+#: primitive's kernel has an entry (``tests/backend/test_native.py`` checks), declined
+#: ones with the reason.
 EXPRESSIONS: dict[str, Callable] = {
     "add": _infix("+"),
     "subtract": _infix("-"),
@@ -168,19 +200,44 @@ EXPRESSIONS: dict[str, Callable] = {
     "isnan": _numeric("({0} != {0})", FLOATS),
     "isinf": _numeric("(({0} - {0}) != ({0} - {0}) && {0} == {0})", FLOATS),
     "isfinite": _numeric("(({0} - {0}) == ({0} - {0}))", FLOATS),
+    "signbit": _numeric("(signbit({0}) != 0)", FLOATS),
     "logical_not": _numeric("(!{0})", ("bool",)),
     "logical_and": _numeric("({0} && {1})", ("bool",)),
     "logical_or": _numeric("({0} || {1})", ("bool",)),
     "logical_xor": _numeric("({0} != {1})", ("bool",)),
+    "bitwise_and": _bitwise("&"),
+    "bitwise_or": _bitwise("|"),
+    "bitwise_xor": _bitwise("^"),
+    "bitwise_not": _bitwise_not,
     "where": lambda args, dtypes, dtype, params: (
         f"({args[0]} ? {args[1]} : {args[2]})" if dtypes[0] == "bool" else None
     ),
     "cast": _cast,
+    **{name: _declined(_NO_SIMD) for name in _LIBM_ONLY},
+    "floor_divide": _declined(
+        "NumPy's floor division defines results C's '/' does not (signs, zero divisors, inf)"
+    ),
+    "mod": _declined("NumPy's modulo takes the divisor's sign and defines x % 0; C's does not"),
+    "left_shift": _declined(_SHIFTS),
+    "right_shift": _declined(_SHIFTS),
 }
-#: Steps that cost like a transcendental (see TRANSCENDENTAL_COST) and single
-#: instructions that are slow (DIVISION_COST).
-TRANSCENDENTAL = frozenset({"exp", "expm1", "log", "log1p", "tanh", "sigmoid"})
-DIVISIONS = frozenset({"divide", "reciprocal", "sqrt", "rsqrt"})
+#: Per-element cost of a step by the primitive's cost class (``Primitive.cost``), in
+#: units of one vectorized add; decides where loops are cut and whether to use threads.
+COSTS = {"arithmetic": 1, "division": DIVISION_COST, "transcendental": TRANSCENDENTAL_COST}
+
+
+def expression(kernel: str, args: list[str], dtypes: tuple, dtype: str, params: dict) -> str | None:
+    """The C expression of one step, or ``None`` where this table has no loop form."""
+    if dtype not in C_TYPES or any(d not in C_TYPES for d in dtypes):
+        return None
+    emit = EXPRESSIONS.get(kernel)
+    return None if emit is None else emit(args, dtypes, dtype, params)
+
+
+def has_loop_form(kernel: str, input_dtypes: tuple, dtype: str, params: dict) -> bool:
+    """Whether ``expression`` gives a step of ``kernel`` a C form (for the fusion pass)."""
+    args = [f"x{k}" for k in range(len(input_dtypes))]
+    return expression(kernel, args, input_dtypes, dtype, params) is not None
 
 
 @dataclass(frozen=True)
@@ -240,12 +297,6 @@ def layout(program: ElementwiseProgram) -> Layout | None:
     return None
 
 
-def _cost(kernel: str) -> int:
-    if kernel in TRANSCENDENTAL:
-        return TRANSCENDENTAL_COST
-    return DIVISION_COST if kernel in DIVISIONS else 1
-
-
 def _segments(program: ElementwiseProgram) -> list[list[int]]:
     """Step indices cut into runs that each hold at most one transcendental (and at most
     ``SEGMENT_COST``). A loop iteration that chains several transcendentals is one long
@@ -256,8 +307,8 @@ def _segments(program: ElementwiseProgram) -> list[list[int]]:
     segments: list[list[int]] = [[]]
     cost, transcendental = 0, False
     for j, step in enumerate(program.steps):
-        weight = _cost(step.kernel)
-        heavy = step.kernel in TRANSCENDENTAL
+        weight = COSTS[step.cost]
+        heavy = step.cost == "transcendental"
         if segments[-1] and ((heavy and transcendental) or cost + weight > SEGMENT_COST):
             segments.append([])
             cost, transcendental = 0, False
@@ -271,26 +322,146 @@ def function_source(name: str, program: ElementwiseProgram, plan: Layout) -> str
     """The C function ``name`` computing ``program``, or ``None`` if some step or dtype
     has no C form here.
 
-    The iteration space is walked in tiles of ``TILE`` elements of one row; each tile
-    runs the program's segments as consecutive vectorizable loops. Results are all
-    stored by the last loop, so a result written over an input never changes what an
-    earlier loop of the same tile read."""
-    dtypes = [d for _, d in program.inputs] + [s.dtype for s in program.steps]
-    if any(d not in C_TYPES for d in dtypes):
+    Three steps: each step's C expression (``_expressions``), the program cut into
+    segments (``_segments``) with the values that cross them (``_Crossings``), then the
+    source: one function per segment (``_segment_source``) called per tile by the
+    driver (``_driver_source``). The iteration space is walked in tiles of ``TILE``
+    elements of one row; each tile runs the segments as consecutive vectorizable
+    loops. Results are all stored by the last loop, so a result written over an input
+    never changes what an earlier loop of the same tile read."""
+    expressions = _expressions(program)
+    if expressions is None:
         return None
+    segments = _segments(program)
+    crossings = _Crossings.of(program, segments)
+    functions, calls = [], []
+    for s, segment in enumerate(segments):
+        last = s == len(segments) - 1
+        source, call = _segment_source(
+            name, s, segment, last, program, plan, expressions, crossings
+        )
+        functions.append(source)
+        calls.append(call)
+    cost = 2 + sum(COSTS[step.cost] for step in program.steps)
+    return "".join(functions) + _driver_source(name, program, plan, crossings, calls, cost)
+
+
+def _expressions(program: ElementwiseProgram) -> list[str] | None:
+    """The C expression of each step over locals ``x<input>`` / ``t<step>``, or ``None``
+    when some step or dtype has no C form."""
     n_in = len(program.inputs)
     expressions = []
     for step in program.steps:
-        emit = EXPRESSIONS.get(step.kernel)
-        if emit is None:
-            return None
         args = [f"x{r}" if r < n_in else f"t{r - n_in}" for r in step.refs]
         arg_dtypes = tuple(program.dtype_of(r) for r in step.refs)
-        expr = emit(args, arg_dtypes, step.dtype, dict(step.params))
+        expr = expression(step.kernel, args, arg_dtypes, step.dtype, dict(step.params))
         if expr is None:
             return None
         expressions.append(expr)
+    if any(d not in C_TYPES for _, d in program.inputs):
+        return None
+    return expressions
 
+
+@dataclass(frozen=True)
+class _Crossings:
+    """Which segment defines each step, and the steps whose values a later segment of
+    the same tile reads (carried in ``TILE``-long scratch arrays)."""
+
+    defined_in: dict[int, int]
+    carried: tuple[int, ...]
+
+    @staticmethod
+    def of(program: ElementwiseProgram, segments: list[list[int]]) -> _Crossings:
+        n_in = len(program.inputs)
+        defined_in = {j: s for s, segment in enumerate(segments) for j in segment}
+        used_in: dict[int, set[int]] = {}
+        for s, segment in enumerate(segments):
+            for j in segment:
+                for r in program.steps[j].refs:
+                    used_in.setdefault(r, set()).add(s)
+        for r in program.results:
+            used_in.setdefault(r, set()).add(len(segments) - 1)
+        carried = tuple(
+            j for j in range(len(program.steps))
+            if any(s > defined_in[j] for s in used_in.get(n_in + j, ()))
+        )  # fmt: skip
+        return _Crossings(defined_in, carried)
+
+
+def _segment_source(
+    name: str,
+    s: int,
+    segment: list[int],
+    last: bool,
+    program: ElementwiseProgram,
+    plan: Layout,
+    expressions: list[str],
+    crossings: _Crossings,
+) -> tuple[str, str]:
+    """Segment ``s`` as its own C function (one vectorizable loop over a tile's columns)
+    and the driver's call of it. The last segment also stores every result."""
+    n_in = len(program.inputs)
+    refs = {r for j in segment for r in program.steps[j].refs}
+    if last:
+        refs |= set(program.results)
+    signature, arguments = ["int64_t r", "int64_t n1", "int64_t c0", "int64_t c1"], []
+    body = []
+    for k in sorted(r for r in refs if r < n_in):
+        dtype, kind = program.inputs[k][1], plan.kinds[k]
+        if kind in ("scalar", "col"):  # already a local of the function or of the tile
+            signature.append(f"const {C_TYPES[dtype]} x{k}")
+            arguments.append(f"x{k}")
+        else:
+            signature.append(f"const {STORAGE[dtype]}* in{k}")
+            arguments.append(f"in{k}")
+            index = "e" if kind == "full" else "c"
+            body.append(f"const {C_TYPES[dtype]} x{k} = ({C_TYPES[dtype]})in{k}[{index}];")
+    for j in crossings.carried:
+        ctype = C_TYPES[program.steps[j].dtype]
+        if crossings.defined_in[j] < s and n_in + j in refs:
+            signature.append(f"const {ctype}* sc{j}")
+            body.append(f"const {ctype} t{j} = sc{j}[c - c0];")
+        elif crossings.defined_in[j] == s:
+            signature.append(f"{ctype}* sc{j}")
+        else:
+            continue
+        arguments.append(f"sc{j}")
+    for j in segment:
+        ctype = C_TYPES[program.steps[j].dtype]
+        body.append(f"const {ctype} t{j} = ({ctype}){expressions[j]};")
+    body += [f"sc{j}[c - c0] = t{j};" for j in crossings.carried if crossings.defined_in[j] == s]
+    if last:
+        for k, ref in enumerate(program.results):
+            storage = STORAGE[program.dtype_of(ref)]
+            signature.append(f"{storage}* out{k}")
+            arguments.append(f"out{k}")
+            value = f"x{ref}" if ref < n_in else f"t{ref - n_in}"
+            body.append(f"out{k}[e] = ({storage}){value};")
+    inner = "\n".join("        " + line for line in body)
+    # One function per loop: gcc 12 stops vectorizing loops once a function holds
+    # ~30 inlined transcendentals, however they are split into loops.
+    source = f"""static NV_NOINLINE void {name}_{s}({", ".join(signature)}) {{
+    NV_IVDEP
+    for (int64_t c = c0; c < c1; c++) {{
+        const int64_t e = r * n1 + c;
+        (void)e;
+{inner}
+    }}
+}}
+"""
+    return source, f"{name}_{s}(r, n1, c0, c1, {', '.join(arguments)});"
+
+
+def _driver_source(
+    name: str,
+    program: ElementwiseProgram,
+    plan: Layout,
+    crossings: _Crossings,
+    calls: list[str],
+    cost: int,
+) -> str:
+    """The exported function: unpacks the arguments, then runs each tile's segments."""
     params, prologue, tile_setup = ["int64_t n0", "int64_t n1"], [], []
     for k, ((_, dtype), kind) in enumerate(zip(program.inputs, plan.kinds)):
         ctype, storage = C_TYPES[dtype], STORAGE[dtype]
@@ -303,91 +474,14 @@ def function_source(name: str, program: ElementwiseProgram, plan: Layout) -> str
         if kind == "col":
             tile_setup.append(f"const {ctype} x{k} = ({ctype})in{k}[r];")
     for k, ref in enumerate(program.results):
-        dtype = program.dtype_of(ref)
+        storage = STORAGE[program.dtype_of(ref)]
         params.append(f"void* q{k}")
-        prologue.append(f"{STORAGE[dtype]}* out{k} = ({STORAGE[dtype]}*)NV_DATA(q{k});")
-
-    def load(k: int) -> str | None:
-        kind = plan.kinds[k]
-        if kind in ("scalar", "col"):
-            return None  # already a local of the function or of the tile
-        ctype = C_TYPES[program.inputs[k][1]]
-        return f"const {ctype} x{k} = ({ctype})in{k}[{'e' if kind == 'full' else 'c'}];"
-
-    segments = _segments(program)
-    defined_in = {j: s for s, segment in enumerate(segments) for j in segment}
-    used_in: dict[int, set[int]] = {}
-    for s, segment in enumerate(segments):
-        for j in segment:
-            for r in program.steps[j].refs:
-                used_in.setdefault(r, set()).add(s)
-    for r in program.results:
-        used_in.setdefault(r, set()).add(len(segments) - 1)
-    carried = sorted(
-        j for j in range(len(program.steps))
-        if any(s > defined_in[j] for s in used_in.get(n_in + j, ()))
-    )  # fmt: skip
-    for j in carried:
+        prologue.append(f"{storage}* out{k} = ({storage}*)NV_DATA(q{k});")
+    for j in crossings.carried:
         tile_setup.append(f"{C_TYPES[program.steps[j].dtype]} sc{j}[{TILE}];")
-
-    segment_functions, calls, cost = [], [], 2
-    for s, segment in enumerate(segments):
-        last = s == len(segments) - 1
-        refs = {r for j in segment for r in program.steps[j].refs}
-        if last:
-            refs |= set(program.results)
-        signature, arguments = ["int64_t r", "int64_t n1", "int64_t c0", "int64_t c1"], []
-        body = []
-        for k in sorted(r for r in refs if r < n_in):
-            dtype = program.inputs[k][1]
-            if plan.kinds[k] in ("scalar", "col"):
-                signature.append(f"const {C_TYPES[dtype]} x{k}")
-            else:
-                signature.append(f"const {STORAGE[dtype]}* in{k}")
-                body.append(load(k))
-            arguments.append(f"{'x' if plan.kinds[k] in ('scalar', 'col') else 'in'}{k}")
-        for j in carried:
-            ctype = C_TYPES[program.steps[j].dtype]
-            if defined_in[j] < s and n_in + j in refs:
-                signature.append(f"const {ctype}* sc{j}")
-                body.append(f"const {ctype} t{j} = sc{j}[c - c0];")
-            elif defined_in[j] == s:
-                signature.append(f"{ctype}* sc{j}")
-            else:
-                continue
-            arguments.append(f"sc{j}")
-        for j in segment:
-            ctype = C_TYPES[program.steps[j].dtype]
-            body.append(f"const {ctype} t{j} = ({ctype}){expressions[j]};")
-            cost += _cost(program.steps[j].kernel)
-        body += [f"sc{j}[c - c0] = t{j};" for j in carried if defined_in[j] == s]
-        if last:
-            for k, ref in enumerate(program.results):
-                storage = STORAGE[program.dtype_of(ref)]
-                signature.append(f"{storage}* out{k}")
-                arguments.append(f"out{k}")
-                value = f"x{ref}" if ref < n_in else f"t{ref - n_in}"
-                body.append(f"out{k}[e] = ({storage}){value};")
-        inner = "\n".join("        " + line for line in body)
-        # One function per loop: gcc 12 stops vectorizing loops once a function holds
-        # ~30 inlined transcendentals, however they are split into loops.
-        segment_functions.append(
-            f"""static NV_NOINLINE void {name}_{s}({", ".join(signature)}) {{
-    NV_IVDEP
-    for (int64_t c = c0; c < c1; c++) {{
-        const int64_t e = r * n1 + c;
-        (void)e;
-{inner}
-    }}
-}}
-"""
-        )
-        calls.append(f"{name}_{s}(r, n1, c0, c1, {', '.join(arguments)});")
     setup = "\n".join("    " + line for line in prologue)
     tile = "\n".join("        " + line for line in (*tile_setup, *calls))
-    return (
-        "".join(segment_functions)
-        + f"""void {name}({", ".join(params)}) {{
+    return f"""void {name}({", ".join(params)}) {{
 {setup}
     const int64_t tiles_per_row = (n1 + {TILE} - 1) / {TILE}, tiles = n0 * tiles_per_row;
     const int64_t work = n0 * n1 * {cost};
@@ -400,7 +494,6 @@ def function_source(name: str, program: ElementwiseProgram, plan: Layout) -> str
     }}
 }}
 """
-    )
 
 
 def library_source(functions: list[str], data_offset: int) -> str:
