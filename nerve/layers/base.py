@@ -3,7 +3,9 @@
 * configuration in ``__init__`` (everything ``get_config`` returns);
 * weights in ``build(input_shape)``, made with ``add_weight``, called once, on
   the first call, with the shape of the first input (batch axis included);
-* the computation in ``call(inputs, training=None, ...)``.
+* the computation in ``call(inputs, training=None, ...)``;
+* optionally, its cost in ``compute_flops(input_shape, output_shape)``, which
+  ``Model.summary`` reports (layers with weights say how they use them).
 
 Layers assigned as attributes (alone, or in lists and dicts) are tracked, so
 ``weights``, ``trainable_weights``, ``losses`` and ``trainable`` cover the whole
@@ -27,6 +29,7 @@ import contextlib
 import contextvars
 import functools
 import inspect
+import math
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -39,7 +42,7 @@ from nerve.graph.trace import init_scope
 from nerve.layers.symbolic import any_symbolic, symbolic_call
 from nerve.tensor import Tensor, Variable
 
-__all__ = ["DTypePolicy", "Layer", "map_shapes", "training_scope", "unique_name"]
+__all__ = ["DTypePolicy", "Layer", "kernel_flops", "map_shapes", "training_scope", "unique_name"]
 
 _name_counts: dict[str, int] = {}
 _training: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
@@ -392,6 +395,29 @@ class Layer:
             lambda out: _restore_unknown(tuple(out.shape), input_shape), outputs
         )
 
+    def compute_flops(self, input_shape: Any, output_shape: Any) -> int | None:
+        """Forward FLOPs per example (batch axis left out), or ``None`` if unknown.
+
+        ``input_shape`` and ``output_shape`` have the form ``compute_output_shape``
+        takes and returns (batch axis included, ``None`` for unknown sizes); either is
+        ``None`` when the caller does not know it. A multiply-add counts as 2 FLOPs.
+        Elementwise work (bias additions, activations) counts as 0, being cheap next to
+        products, and so does a table lookup.
+
+        The default knows only that a layer without weights (of its own or its
+        sublayers') costs 0; for a layer with weights it answers ``None``, because the
+        weights' shapes do not say how they are used: a 2-D weight may be a matrix
+        product or an embedding table. A layer with weights overrides this method;
+        ``kernel_flops`` counts a kernel applied at every output position.
+
+        >>> from nerve import layers
+        >>> layers.Flatten().compute_flops((None, 2, 3), (None, 6))
+        0
+        >>> layers.Dense(10).compute_flops((None, 64), (None, 10))  # 2 * 64 * 10
+        1280
+        """
+        return None if self.weights else 0
+
     # -- serialization -------------------------------------------------------------------
     def get_config(self) -> dict:
         """The constructor arguments; subclasses add theirs."""
@@ -443,6 +469,24 @@ def map_shapes(fn: Any, shapes: Any) -> Any:
     if isinstance(shapes, (list, tuple)):
         return type(shapes)(map_shapes(fn, v) for v in shapes)
     return fn(shapes)
+
+
+def kernel_flops(kernel_shape: tuple, output_shape: tuple | None) -> int | None:
+    """FLOPs per example of a kernel ``(..., in, out)`` applied at every position of a
+    channels-last output ``(batch, ..., out)``, as in a dense or convolution layer:
+    each of the ``output elements / out`` positions does one multiply-add per kernel
+    element, and a multiply-add is 2 FLOPs. ``None`` if a size is unknown.
+
+    >>> kernel_flops((64, 10), (None, 10))  # Dense(10) on 64 features
+    1280
+    >>> kernel_flops((3, 3, 2, 4), (None, 6, 6, 4))  # 3x3 convolution, 2 -> 4 channels
+    5184
+    """
+    if output_shape is None or len(output_shape) < 2:
+        return None
+    if any(d is None for d in (*kernel_shape, *output_shape[1:])):
+        return None
+    return 2 * math.prod(output_shape[1:-1]) * math.prod(kernel_shape)
 
 
 def _first_shape(shapes: Any) -> tuple:

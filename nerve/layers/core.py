@@ -18,7 +18,7 @@ from typing import Any
 from nerve import activations, initializers, ops
 from nerve import random as nrandom
 from nerve.core.errors import ShapeError, with_location
-from nerve.layers.base import Layer
+from nerve.layers.base import Layer, kernel_flops
 from nerve.tensor import Tensor
 
 __all__ = [
@@ -107,6 +107,12 @@ class Dense(Layer):
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return (*input_shape[:-1], self.units)
+
+    def compute_flops(self, input_shape: Any, output_shape: Any) -> int | None:
+        """``2 * in * units`` per output position (the matrix product's multiply-adds,
+        2 FLOPs each); the bias and the activation are elementwise and count 0."""
+        features = self.kernel.shape[0] if self.built else (input_shape or (None,))[-1]
+        return kernel_flops((features, self.units), output_shape)
 
     def get_config(self) -> dict:
         from nerve import constraints, regularizers

@@ -120,15 +120,15 @@ class Model(Trainer, Layer):
         (plus ``Trainable`` with ``show_trainable=True``). Below: total, trainable and
         non-trainable parameter counts with their size in bytes.
 
-        **FLOPs** are per example, for one forward pass, counted from each layer's
-        weight shapes and output shape: every weight with two or more axes (a dense or
-        convolution kernel ``(..., in, out)``) is a matrix product, whose
-        multiply-accumulates are ``(output elements / output channels) * kernel
-        elements`` -- for ``Dense`` that is ``positions * in * units``, for a 2-D
-        convolution ``H_out * W_out * kh * kw * c_in * c_out`` -- and a MAC is 2 FLOPs.
-        Bias additions, activations and weightless layers count as 0: they are cheap
-        next to the products, and counting them would need per-layer rules. A nested
-        model's FLOPs are the sum of its layers'. Unknown output shapes give ``?``.
+        **FLOPs** are per example, for one forward pass, as each layer counts them
+        (``Layer.compute_flops``), a multiply-add being 2 FLOPs: ``Dense`` does
+        ``2 * in * units`` per output position (``nerve.layers.base.kernel_flops``
+        counts a convolution's kernel the same way). Bias additions, activations and
+        layers without weights count 0, being cheap next to the products. A layer whose
+        weights do not say how they are used (a 2-D weight may be a matrix product or an
+        embedding table) shows ``?`` unless it defines ``compute_flops``, as do layers
+        whose shapes are unknown; the total is then a lower bound. A nested model's
+        FLOPs are the sum of its layers'.
 
         **Act. memory** is the size in bytes of the layer's outputs for one example
         (output elements times the dtype's size): what a forward pass keeps per example.

@@ -3,39 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from nerve.layers.base import Layer
 from nerve.models.model import dtype_size, shape_size
 
 
-def layer_flops(layer: Layer, output_shapes: list[tuple] | None) -> int | None:
-    """Forward FLOPs per example: 2 * MACs of each weight matrix (see ``Model.summary``)."""
+class _Row(NamedTuple):
+    """A layer the summary lists, with its input and output shapes (``None`` if unknown)."""
+
+    layer: Layer
+    input_shapes: list[tuple] | None
+    output_shapes: list[tuple] | None
+
+
+def _as_argument(shapes: list[tuple] | None) -> Any:
+    """Shapes in the form ``compute_output_shape`` uses: one tuple, or a list of them."""
+    if shapes is None:
+        return None
+    return shapes[0] if len(shapes) == 1 else shapes
+
+
+def layer_flops(row: _Row) -> int | None:
+    """Forward FLOPs per example, as the layer counts them (``Layer.compute_flops``); a
+    nested model's are the sum of its layers'. ``None`` if unknown."""
     from nerve.models.model import Model
 
-    if isinstance(layer, Model):
+    if isinstance(row.layer, Model):
         total = 0
-        for inner, shapes in _layer_rows(layer):
-            flops = layer_flops(inner, shapes)
+        for inner in _layer_rows(row.layer):
+            flops = layer_flops(inner)
             if flops is None:
                 return None
             total += flops
         return total
-    kernels = [w for w in layer._own_weights if len(w.shape) >= 2]
-    if not kernels:
-        return 0
-    if not output_shapes:
-        return None
-    out = output_shapes[0]
-    elements = shape_size(out)
-    if elements is None or not out or len(out) < 2 or not out[-1]:
-        return None
-    positions = elements // out[-1]
-    return sum(2 * positions * w.size for w in kernels)
+    return row.layer.compute_flops(_as_argument(row.input_shapes), _as_argument(row.output_shapes))
 
 
-def _layer_rows(model: Any) -> list[tuple[Layer, list[tuple] | None]]:
-    """(layer, output shapes or None) for each layer the summary lists."""
+def _layer_rows(model: Any) -> list[_Row]:
+    """A row for each layer the summary lists."""
     from nerve.models.functional import Functional
     from nerve.models.sequential import Sequential
 
@@ -46,9 +52,13 @@ def _layer_rows(model: Any) -> list[tuple[Layer, list[tuple] | None]]:
         layers = model.layers if isinstance(model, Sequential) else graph.layers
         for layer in layers:
             nodes = [n for n in layer._inbound_nodes if id(n) in node_ids]
-            rows.append((layer, [t.shape for t in nodes[0].output_tensors] if nodes else None))
+            if nodes:
+                inputs = [t.shape for t in nodes[0].input_tensors]
+                rows.append(_Row(layer, inputs, [t.shape for t in nodes[0].output_tensors]))
+            else:
+                rows.append(_Row(layer, None, None))
         return rows
-    return [(layer, None) for layer in model.layers]
+    return [_Row(layer, None, None) for layer in model.layers]
 
 
 def _connections(model: Any, layer: Layer) -> str:
@@ -99,14 +109,15 @@ def _rows(
     from nerve.models.model import Model
 
     rows = []
-    for layer, shapes in _layer_rows(model):
+    for listed in _layer_rows(model):
+        layer, shapes = listed.layer, listed.output_shapes
         prefix = "  " * depth + ("└ " if depth else "")
         params = layer.count_params() if layer.built else 0
         row = [
             f"{prefix}{layer.name} ({type(layer).__name__})",
             _format_shape(shapes),
             _format_count(params),
-            _format_count(layer_flops(layer, shapes)),
+            _format_count(layer_flops(listed)),
             _memory(shapes, layer.compute_dtype),
         ]
         if connected:
@@ -169,10 +180,10 @@ def render_summary(
     print_fn(f" Total params: {total(model.weights if built else [])}")
     print_fn(f" Trainable params: {total(model.trainable_weights if built else [])}")
     print_fn(f" Non-trainable params: {total(model.non_trainable_weights if built else [])}")
-    counts = [layer_flops(layer, shapes) for layer, shapes in _layer_rows(model)]
+    counts = [layer_flops(row) for row in _layer_rows(model)]
     flops = f"{sum(c or 0 for c in counts):,}"
     if None in counts:
-        flops = f"at least {flops} (output shapes unknown for some layers)"
+        flops = f"at least {flops} (some layers' counts are unknown: ?)"
     print_fn(f" FLOPs per example (forward, 2 x multiply-adds): {flops}")
 
 

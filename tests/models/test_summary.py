@@ -4,6 +4,7 @@ import pytest
 
 import nerve
 from nerve import layers, ops
+from nerve.layers.base import kernel_flops
 
 
 def _summary(model, **kwargs):
@@ -63,13 +64,17 @@ def test_functional_summary_shows_connections_and_frozen_weights():
 
 
 class ConvLike(layers.Layer):
-    """A layer with a convolution-shaped kernel: (3, 3, c_in, 4) -> (6, 6, 4) outputs."""
+    """A layer with a convolution-shaped kernel: (3, 3, c_in, 4) -> (6, 6, 4) outputs,
+    counting its FLOPs as a convolution layer does."""
 
     def build(self, input_shape):
         self.kernel = self.add_weight(shape=(3, 3, input_shape[-1], 4), name="kernel")
 
     def call(self, inputs):
         return ops.zeros((inputs.shape[0], 6, 6, 4)) + ops.sum(self.kernel)
+
+    def compute_flops(self, input_shape, output_shape):
+        return kernel_flops(self.kernel.shape, output_shape)
 
 
 def test_convolution_flops_use_kernel_and_output_shapes():
@@ -132,3 +137,71 @@ def test_line_length_and_positions(positions):
     lines = []
     model.summary(line_length=120, print_fn=lines.append)
     assert abs(len(lines[1]) - 120) <= 6
+
+
+class Lookup(layers.Layer):
+    """An embedding: a 2-D weight used as a table, not in a matrix product."""
+
+    def build(self, input_shape):
+        self.table = self.add_weight(shape=(50, 8), name="table")
+
+    def call(self, inputs):
+        return ops.take(self.table, ops.cast(inputs, "int32"), axis=0)
+
+
+class CountedLookup(Lookup):
+    def compute_flops(self, input_shape, output_shape):
+        return 0  # gathering rows does no arithmetic
+
+
+def test_weights_the_layer_does_not_explain_count_as_unknown_not_as_a_matmul():
+    model = nerve.Sequential(
+        [nerve.Input(shape=(5,)), Lookup(name="lookup"), layers.Dense(3, name="head")]
+    )
+    text = _summary(model)
+    # Not 2 * 5 positions * 400 table entries: the summary cannot tell a table from a kernel.
+    assert _cells(_row(text, "lookup"))[1:4] == ["(None, 5, 8)", "400", "?"]
+    assert _cells(_row(text, "head"))[1:4] == ["(None, 5, 3)", "27", "240"]  # 2 * 5 * 8 * 3
+    assert (
+        "FLOPs per example (forward, 2 x multiply-adds): at least 240 "
+        "(some layers' counts are unknown: ?)" in text
+    )
+
+    model = nerve.Sequential(
+        [nerve.Input(shape=(5,)), CountedLookup(name="lookup"), layers.Dense(3, name="head")]
+    )
+    text = _summary(model)
+    assert _cells(_row(text, "lookup"))[1:4] == ["(None, 5, 8)", "400", "0"]
+    assert "FLOPs per example (forward, 2 x multiply-adds): 240\n" in text + "\n"
+
+
+def test_dense_stack_counts_two_flops_per_kernel_entry_and_position():
+    sizes = [7, 5, 3, 2]
+    dense = [layers.Dense(n, name=f"d{i}", use_bias=i % 2 == 0) for i, n in enumerate(sizes[1:])]
+    model = nerve.Sequential([nerve.Input(shape=(sizes[0],)), *dense])
+    text = _summary(model)
+    expected = [2 * n_in * n_out for n_in, n_out in zip(sizes, sizes[1:])]
+    for i, flops in enumerate(expected):
+        assert _cells(_row(text, f"d{i}"))[3] == f"{flops:,}"
+        layer = model.get_layer(f"d{i}")
+        assert layer.compute_flops((None, sizes[i]), (None, sizes[i + 1])) == flops
+    assert f"FLOPs per example (forward, 2 x multiply-adds): {sum(expected):,}\n" in text + "\n"
+    # Dense on a sequence: the product repeats at each of the 4 positions.
+    assert layers.Dense(3).compute_flops((None, 4, 6), (None, 4, 3)) == 4 * 2 * 6 * 3
+    assert layers.Dense(3).compute_flops((None, 6), None) is None  # output shape unknown
+
+
+def test_layer_flops_contract_defaults():
+    class Table(layers.Layer):
+        def build(self, input_shape):
+            self.table = self.add_weight(shape=(4, 4))
+
+    table = Table()
+    table.build((None, 4))
+    assert table.compute_flops((None, 4), (None, 4)) is None
+    wrapper = layers.Layer()
+    wrapper.inner = layers.Dense(2)
+    wrapper.inner.build((None, 3))
+    assert wrapper.compute_flops((None, 3), (None, 2)) is None  # a sublayer's weights count
+    assert layers.Dropout(0.5).compute_flops((None, 3), (None, 3)) == 0
+    assert kernel_flops((3, 3, 2, 4), (None, 6, None, 4)) is None
