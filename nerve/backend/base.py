@@ -137,6 +137,11 @@ class Backend(abc.ABC):
         """Device name of ``array``: ``"cpu"``, ``"gpu:0"``, ..."""
 
     @abc.abstractmethod
+    def shares_memory(self, a: Any, b: Any) -> bool:
+        """Whether arrays ``a`` and ``b`` of this backend overlap in memory (for tests of
+        the kernels' declared aliasing)."""
+
+    @abc.abstractmethod
     def is_array(self, value: Any) -> bool:
         """Whether ``value`` is an array (or array scalar) of this backend."""
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import math
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -172,8 +173,10 @@ def _assert_close(actual, expected, rtol, atol, what: str) -> None:
     )
 
 
-class _ShapeRuleChecker:
-    """An interpreter that runs each bind eagerly and checks the primitive's shape rule."""
+class _ContractChecker:
+    """An interpreter that runs each bind eagerly and checks what the registry and the
+    backend declare about it against what the kernel does on these very inputs (see
+    ``check_contract``)."""
 
     def __init__(self):
         self.seen: set[str] = set()
@@ -183,22 +186,135 @@ class _ShapeRuleChecker:
 
         result = eager_bind(prim, args, params)
         self.seen.add(prim.name)
-        predicted = prim.shape_rule(*(Aval(a.shape, a.dtype) for a in args), **params)
-        actual = result if prim.multiple_results else (result,)
-        predicted = predicted if prim.multiple_results else (predicted,)
-        assert len(predicted) == len(actual), f"{prim.name}: shape rule output count"
-        for p, a in zip(predicted, actual):
-            assert (tuple(p.shape), p.dtype) == (a.shape, a.dtype), (
-                f"{prim.name}{params}: shape rule says {tuple(p.shape)} {p.dtype}, "
-                f"kernel gave {a.shape} {a.dtype}"
-            )
+        check_contract(prim, args, params, result)
         return result
 
 
+def check_contract(prim, args: tuple, params: dict, result: Any) -> None:
+    """Check one bind's result against the primitive's declarations: the shape rule,
+    ``fresh`` (new arrays aliasing no input, nothing cached), ``elementwise`` (reversing
+    the broadcast inputs reverses the result), ``random`` (another seed, other numbers),
+    determinism otherwise, and the backend's capabilities for its kernel (the graph
+    kernel computes the same; ``supports_out`` kernels write into ``out``, also when
+    ``out`` is an input)."""
+    from nerve.backend import backend_of
+
+    actual = result if prim.multiple_results else (result,)
+    predicted = prim.shape_rule(*(Aval(a.shape, a.dtype) for a in args), **params)
+    predicted = predicted if prim.multiple_results else (predicted,)
+    assert len(predicted) == len(actual), f"{prim.name}: shape rule output count"
+    for p, a in zip(predicted, actual):
+        assert (tuple(p.shape), p.dtype) == (a.shape, a.dtype), (
+            f"{prim.name}{params}: shape rule says {tuple(p.shape)} {p.dtype}, "
+            f"kernel gave {a.shape} {a.dtype}"
+        )
+    if prim.effect or (not args and not actual):
+        return
+    arrays = [a._value for a in args]
+    outs = [o._value for o in actual]
+    backend = backend_of(outs[0] if outs else arrays[0])
+    kernel = backend.kernel(prim.kernel)
+    again = kernel(*arrays, **params)
+    again = list(again) if prim.multiple_results else [again]
+    what = f"{prim.name}{params or ''}"
+    for first, second in zip(outs, again):
+        _assert_same_values(backend, second, first, f"{what}: a second call differs")
+    with backend.quiet():
+        graph_result = backend.graph_kernel(prim.kernel)(*arrays, **params)
+    graph_result = list(graph_result) if prim.multiple_results else [graph_result]
+    for first, other in zip(outs, graph_result):
+        _assert_same_values(backend, other, first, f"{what}: the graph kernel differs")
+    if prim.fresh:
+        _check_fresh(backend, what, arrays, outs, again)
+    if prim.elementwise:
+        _check_elementwise(backend, what, kernel, arrays, params, outs[0])
+        if not params and backend.supports_out(prim.kernel):
+            _check_out(backend, what, prim.kernel, arrays, outs[0])
+    if prim.random:
+        _check_random(backend, what, kernel, arrays, params, outs)
+
+
+def _host(backend, array) -> np.ndarray:
+    return np.asarray(backend.to_numpy(array))
+
+
+def _assert_same_values(backend, actual, expected, what: str) -> None:
+    actual, expected = _host(backend, actual), _host(backend, expected)
+    assert actual.shape == expected.shape and actual.dtype == expected.dtype, what
+    np.testing.assert_array_equal(actual, expected, err_msg=what)
+
+
+def _check_fresh(backend, what: str, arrays: list, outs: list, again: list) -> None:
+    for k, out in enumerate(outs):
+        for i, array in enumerate(arrays):
+            assert not backend.shares_memory(out, array), (
+                f"{what} is declared fresh, but result {k} shares memory with input {i}"
+            )
+        assert not backend.shares_memory(out, again[k]), (
+            f"{what} is declared fresh, but two calls return the same buffer for result {k}"
+        )
+        for j, other in enumerate(outs[k + 1 :], start=k + 1):
+            assert not backend.shares_memory(out, other), (
+                f"{what} is declared fresh, but results {k} and {j} share memory"
+            )
+
+
+def _reversed_inputs(backend, arrays: list, shape: tuple) -> list:
+    """Each input broadcast to ``shape``, its elements in reverse order (contiguous)."""
+    return [
+        backend.asarray(np.ascontiguousarray(np.broadcast_to(_host(backend, a), shape)
+                                             .reshape(-1)[::-1].reshape(shape)), copy=True)
+        for a in arrays
+    ]  # fmt: skip
+
+
+def _check_elementwise(backend, what: str, kernel, arrays: list, params: dict, out) -> None:
+    shape = tuple(out.shape)
+    if math.prod(shape) < 2:
+        return
+    result = _host(backend, kernel(*_reversed_inputs(backend, arrays, shape), **params))
+    expected = _host(backend, out).reshape(-1)[::-1].reshape(shape)
+    message = f"{what} is declared elementwise, but reversing its inputs does not reverse it"
+    if expected.dtype.kind == "f":  # SIMD and scalar tails may round differently
+        np.testing.assert_allclose(result, expected, rtol=1e-6, err_msg=message)
+    else:
+        np.testing.assert_array_equal(result, expected, err_msg=message)
+
+
+def _check_out(backend, what: str, name: str, arrays: list, out) -> None:
+    """``supports_out``: the graph kernel writes into ``out`` and returns it, also when
+    ``out`` is one of its inputs."""
+    graph_kernel = backend.graph_kernel(name)
+    target = backend.asarray(_host(backend, out), copy=True)
+    with backend.quiet():
+        written = graph_kernel(*arrays, out=target)
+    assert written is target, f"{what}: out= was not returned"
+    _assert_same_values(backend, target, out, f"{what}: out= changed the result")
+    for i, array in enumerate(arrays):
+        if (array.shape, backend.dtype_name(array)) != (out.shape, backend.dtype_name(out)):
+            continue
+        inputs = [backend.asarray(_host(backend, a), copy=True) for a in arrays]
+        with backend.quiet():
+            graph_kernel(*inputs, out=inputs[i])
+        _assert_same_values(backend, inputs[i], out, f"{what}: out= over input {i} differs")
+
+
+def _check_random(backend, what: str, kernel, arrays: list, params: dict, outs: list) -> None:
+    if not any(math.prod(o.shape) >= 16 for o in outs):
+        return  # too few draws to tell seeds apart
+    seed = _host(backend, arrays[0])
+    other = backend.asarray(seed + np.ones_like(seed), copy=True)
+    redrawn = kernel(other, *arrays[1:], **params)
+    redrawn = redrawn if isinstance(redrawn, (tuple, list)) else [redrawn]
+    assert any(
+        not np.array_equal(_host(backend, a), _host(backend, b)) for a, b in zip(redrawn, outs)
+    ), f"{what} is declared random, but another seed draws the same numbers"
+
+
 def run_with_shape_rules(fn: Callable[[], Any]) -> tuple[Any, set[str]]:
-    """Run ``fn`` checking every primitive's shape rule; return its result and the
-    names of the primitives it bound."""
-    checker = _ShapeRuleChecker()
+    """Run ``fn`` checking every primitive's shape rule and declared facts
+    (``check_contract``); return its result and the names of the primitives it bound."""
+    checker = _ContractChecker()
     registry.push_interpreter(checker)
     try:
         return fn(), checker.seen

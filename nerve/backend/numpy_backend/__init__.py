@@ -121,5 +121,8 @@ class NumpyBackend(Backend):
 
         return native.compile_elementwise(programs)
 
+    def shares_memory(self, a: Any, b: Any) -> bool:
+        return bool(np.shares_memory(a, b))
+
     def is_array(self, value: Any) -> bool:
         return isinstance(value, (np.ndarray, np.generic))
