@@ -17,11 +17,11 @@ def _demo(args: argparse.Namespace) -> int:
     if args.engine:
         from nerve.demos.engine import run_demo
 
-        result = run_demo(
+        engine_result = run_demo(
             epochs=args.epochs or 30, batch_size=args.batch_size or 32,
             learning_rate=args.learning_rate, seed=args.seed,
         )  # fmt: skip
-        return 0 if result.test_accuracy > 0 else 1
+        return 0 if engine_result.test_accuracy > 0 else 1
     from nerve.demos.keras_mlp import run_keras_demo
 
     result = run_keras_demo(

@@ -130,17 +130,28 @@ non_neg = NonNeg
 unit_norm = UnitNorm
 min_max_norm = MinMaxNorm
 
-_CLASSES = {cls.__name__: cls for cls in (Constraint, MaxNorm, NonNeg, UnitNorm, MinMaxNorm)}
-_ALIASES = {"max_norm": MaxNorm, "non_neg": NonNeg, "unit_norm": UnitNorm,
-            "min_max_norm": MinMaxNorm}  # fmt: skip
+_CLASSES: dict[str, type[Constraint]] = {
+    cls.__name__: cls for cls in (Constraint, MaxNorm, NonNeg, UnitNorm, MinMaxNorm)
+}
+_ALIASES: dict[str, type[Constraint]] = {
+    "max_norm": MaxNorm,
+    "non_neg": NonNeg,
+    "unit_norm": UnitNorm,
+    "min_max_norm": MinMaxNorm,
+}
 _BY_NAME = {**_CLASSES, **_ALIASES}
 
 
-def serialize(constraint: Constraint | None) -> dict | None:
+def serialize(constraint: Constraint | Callable | None) -> dict | None:
     """``{"class_name", "config"}`` for a built-in constraint, ``None`` for ``None``
-    (``get`` inverts both)."""
+    (``get`` inverts both). A plain function has no config: it raises ``ValueError``."""
     if constraint is None:
         return None
+    if not isinstance(constraint, Constraint):
+        raise ValueError(
+            f"Cannot serialize the constraint {constraint!r}: only a Constraint has a config. "
+            "Subclass nerve.constraints.Constraint (with get_config) to save it."
+        )
     return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
 
 

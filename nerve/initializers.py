@@ -309,7 +309,8 @@ def get(identifier: Any) -> Initializer:
         if name in _CLASSES:
             return _CLASSES[name]()
     if isinstance(identifier, dict) and identifier.get("class_name") in {**_CLASSES, **_ALIASES}:
-        name = _ALIASES.get(identifier["class_name"], identifier["class_name"])
+        class_name: str = identifier["class_name"]
+        name = _ALIASES.get(class_name, class_name)
         return _CLASSES[name].from_config(identifier.get("config", {}))
     raise ValueError(
         f"Unknown initializer {identifier!r}. Expected an Initializer, a callable, a config "

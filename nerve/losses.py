@@ -595,8 +595,10 @@ class LossFunctionWrapper(Loss):
         return cls(**config)
 
 
-def _wrapper(fn: Callable, default_name: str, doc: str, **defaults: Any) -> type:
-    """A ``LossFunctionWrapper`` subclass with Keras's signature:
+def _wrapper(
+    fn: Callable, default_name: str, doc: str, base: type[LossFunctionWrapper], **defaults: Any
+) -> type[LossFunctionWrapper]:
+    """A subclass of ``base`` (a ``LossFunctionWrapper``) with Keras's signature:
     ``Class(<fn kwargs with defaults>, reduction=..., name=default_name, dtype=None)``."""
 
     def __init__(self, *args, reduction="sum_over_batch_size", name=default_name, dtype=None,
@@ -614,17 +616,25 @@ def _wrapper(fn: Callable, default_name: str, doc: str, **defaults: Any) -> type
         for key, value in fn_kwargs.items():
             setattr(self, key, value)
 
-    return type("_Wrapper", (LossFunctionWrapper,), {"__init__": __init__, "__doc__": doc})
+    return type("_Wrapper", (base,), {"__init__": __init__, "__doc__": doc})
 
 
-def _make(class_name: str, fn: Callable, default_name: str, **defaults: Any) -> type:
+def _make(
+    class_name: str,
+    fn: Callable,
+    default_name: str,
+    *,
+    base: type[LossFunctionWrapper] = LossFunctionWrapper,
+    note: str = "",
+    **defaults: Any,
+) -> type[LossFunctionWrapper]:
     signature = ", ".join(f"{k}={v!r}" for k, v in defaults.items())
     doc = (
         f"``{fn.__name__}`` as a ``Loss``: ``{class_name}({signature}"
         f"{', ' if signature else ''}reduction='sum_over_batch_size', "
-        f"name={default_name!r}, dtype=None)``; see ``nerve.losses.{fn.__name__}``."
+        f"name={default_name!r}, dtype=None)``; see ``nerve.losses.{fn.__name__}``.{note}"
     )
-    cls = _wrapper(fn, default_name, doc, **defaults)
+    cls = _wrapper(fn, default_name, doc, base, **defaults)
     cls.__name__ = cls.__qualname__ = class_name
     cls.__module__ = __name__
     return cls
@@ -687,30 +697,33 @@ CategoricalFocalCrossentropy = _make(
     label_smoothing=0.0,
     axis=-1,
 )
-_SparseBase = _make(
+
+
+class _SparseLabelsWrapper(LossFunctionWrapper):
+    """Integer labels, and a mask of the entries labelled ``ignore_class``."""
+
+    _integer_labels = True
+
+    def _call_with_mask(self, y_true: Tensor, y_pred: Tensor) -> tuple[Tensor, Tensor | None]:
+        kw = self._fn_kwargs
+        return _sparse_with_mask(y_true, y_pred, kw["from_logits"], kw["ignore_class"], kw["axis"])
+
+
+SparseCategoricalCrossentropy = _make(
     "SparseCategoricalCrossentropy",
     sparse_categorical_crossentropy,
     "sparse_categorical_crossentropy",
+    base=_SparseLabelsWrapper,
+    note=" Entries labelled ``ignore_class`` weigh 0 and are left out of the mean reductions.",
     from_logits=False,
     ignore_class=None,
     axis=-1,
 )
 
 
-class SparseCategoricalCrossentropy(_SparseBase):
-    __doc__ = _SparseBase.__doc__ + (
-        " Entries labelled ``ignore_class`` weigh 0 and are left out of the mean reductions."
-    )
-    _integer_labels = True
-
-    def _call_with_mask(self, y_true, y_pred):
-        kw = self._fn_kwargs
-        return _sparse_with_mask(y_true, y_pred, kw["from_logits"], kw["ignore_class"], kw["axis"])
-
-
 # -- get / serialize / deserialize -----------------------------------------------------------
 
-_CLASSES = {
+_CLASSES: dict[str, type[Loss]] = {
     cls.__name__: cls
     for cls in (
         Loss, LossFunctionWrapper, MeanSquaredError, MeanAbsoluteError,

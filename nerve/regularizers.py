@@ -170,11 +170,16 @@ _ALIASES = {
 }
 
 
-def serialize(regularizer: Regularizer | None) -> dict | None:
+def serialize(regularizer: Regularizer | Callable | None) -> dict | None:
     """``{"class_name", "config"}`` for a built-in regularizer, ``None`` for ``None``
-    (``get`` inverts both)."""
+    (``get`` inverts both). A plain function has no config: it raises ``ValueError``."""
     if regularizer is None:
         return None
+    if not isinstance(regularizer, Regularizer):
+        raise ValueError(
+            f"Cannot serialize the regularizer {regularizer!r}: only a Regularizer has a config. "
+            "Subclass nerve.regularizers.Regularizer (with get_config) to save it."
+        )
     return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
 
 

@@ -95,3 +95,8 @@ def test_none_round_trips():
     assert (
         constraints.serialize(None) is None and constraints.get(constraints.serialize(None)) is None
     )
+
+
+def test_a_plain_function_cannot_be_serialized():
+    with pytest.raises(ValueError, match=r"Cannot serialize the constraint .*Subclass"):
+        constraints.serialize(lambda w: w)

@@ -123,3 +123,10 @@ def test_none_round_trips():
         regularizers.serialize(None) is None
         and regularizers.get(regularizers.serialize(None)) is None
     )
+
+
+def test_a_plain_function_cannot_be_serialized():
+    """A function regularizer works in a layer, but a config can't hold it: say so."""
+    layer = nerve.layers.Dense(2, activity_regularizer=lambda x: ops.sum(x * 0.0))
+    with pytest.raises(ValueError, match=r"Cannot serialize the regularizer .*Subclass"):
+        layer.get_config()

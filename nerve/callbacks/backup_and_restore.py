@@ -49,7 +49,7 @@ import contextlib
 import json
 import os
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 # Host-side file I/O: arrays travel as NumPy arrays into numpy.savez / numpy.load.
 import numpy
@@ -101,7 +101,7 @@ class BackupAndRestore(Callback):
     def __init__(
         self,
         backup_dir: str | os.PathLike,
-        save_freq: str | int = "epoch",
+        save_freq: Literal["epoch"] | int = "epoch",
         delete_checkpoint: bool = True,
     ):
         super().__init__()

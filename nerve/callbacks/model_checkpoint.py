@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import uuid
 import warnings
-from typing import Any
+from typing import Any, Literal
 
 from nerve.callbacks import _monitor
 from nerve.callbacks.callback import Callback
@@ -57,7 +57,7 @@ class ModelCheckpoint(Callback):
         save_best_only: bool = False,
         save_weights_only: bool = False,
         mode: str = "auto",
-        save_freq: str | int = "epoch",
+        save_freq: Literal["epoch"] | int = "epoch",
         initial_value_threshold: float | None = None,
     ):
         super().__init__()

@@ -87,31 +87,33 @@ class ProgbarLogger(Callback):
     def on_predict_end(self, logs: dict | None = None) -> None:
         self._finalize_progbar(None)
 
-    def _reset_progbar(self) -> None:
+    def _reset_progbar(self) -> progbar_module.Progbar:
         self.seen = 0
         # The trainer's logs are already running means (stateful metrics' results), so
         # the bar shows them as given; Keras averages them again until the epoch ends.
         self.progbar = progbar_module.Progbar(
             target=self.target, verbose=self.verbose, unit_name="step", stateless_metrics=()
         )
+        return self.progbar
+
+    def _current_progbar(self) -> progbar_module.Progbar:
+        return self._reset_progbar() if self.progbar is None else self.progbar
 
     def _update_progbar(self, batch: int, logs: dict | None) -> None:
-        if self.progbar is None:
-            self._reset_progbar()
+        progbar = self._current_progbar()
         self.seen = batch + 1  # steps are 0-based, the bar counts from 1
         if self.verbose == 1:
-            self.progbar.update(self.seen, list((logs or {}).items()), finalize=False)
+            progbar.update(self.seen, list((logs or {}).items()), finalize=False)
         elif self.verbose == 2:
             # Record values (for the compile time) without printing.
-            self.progbar.update(self.seen, _compile_time_only(logs), finalize=False)
+            progbar.update(self.seen, _compile_time_only(logs), finalize=False)
 
     def _finalize_progbar(self, logs: dict | None) -> None:
-        if self.progbar is None:
-            self._reset_progbar()
+        progbar = self._current_progbar()
         if self.target is None:
             self.target = self.seen
-            self.progbar.target = self.seen
-        self.progbar.update(self.target, list((logs or {}).items()), finalize=True)
+            progbar.target = self.seen
+        progbar.update(self.target, list((logs or {}).items()), finalize=True)
 
 
 def _compile_time_only(logs: dict | None) -> list[tuple[str, Any]]:

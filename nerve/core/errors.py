@@ -10,6 +10,7 @@ from __future__ import annotations
 import operator
 import os
 import sys
+from types import FrameType
 
 __all__ = [
     "AxisError",
@@ -54,7 +55,7 @@ class TracingError(NerveError, RuntimeError):
 
 def user_location() -> str | None:
     """``"file.py:LINE"`` of the innermost frame outside the nerve package."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         filename = os.path.abspath(frame.f_code.co_filename)
         if not filename.startswith(_PACKAGE_DIR + os.sep):

@@ -3,13 +3,21 @@ instance or callable, or ``None`` — shared by constraints, regularizers and fr
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
-__all__ = ["deserialize_named", "get_named"]
+__all__ = ["Configurable", "deserialize_named", "get_named"]
 
 
-def deserialize_named(kind: str, config: Any, table: dict[str, type]) -> Any:
+class Configurable(Protocol):
+    """What a lookup table holds: a class made with no arguments or from a config."""
+
+    def __call__(self) -> Any: ...
+
+    def from_config(self, config: dict[str, Any]) -> Any: ...
+
+
+def deserialize_named(kind: str, config: Any, table: Mapping[str, Configurable]) -> Any:
     """An object of the class ``config`` names (a name or a config dict) in ``table``."""
     if isinstance(config, str) and config in table:
         return table[config]()
@@ -20,7 +28,9 @@ def deserialize_named(kind: str, config: Any, table: dict[str, type]) -> Any:
     )
 
 
-def get_named(kind: str, identifier: Any, table: dict[str, type]) -> Any | Callable | None:
+def get_named(
+    kind: str, identifier: Any, table: Mapping[str, Configurable]
+) -> Any | Callable | None:
     """``None`` stays ``None``; names and dicts are deserialized; callables pass through."""
     if identifier is None:
         return None

@@ -31,8 +31,9 @@ def _read_verified() -> tuple[np.ndarray, np.ndarray]:
     """Return ``(images, labels)`` from the packaged file after checking its hash."""
     # importlib.resources finds package data wherever the package lives (site-packages,
     # editable install, zip). __package__ rather than a literal name keeps this working
-    # however the module was imported (e.g. by pytest's doctest collection).
-    resource = resources.files(__package__).joinpath("data", _FILENAME)
+    # however the module was imported (e.g. by pytest's doctest collection). One part
+    # per step: Python 3.10's Traversable.joinpath takes a single name.
+    resource = resources.files(__package__) / "data" / _FILENAME
     raw = resource.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     if digest != _SHA256:

@@ -63,12 +63,12 @@ def run_demo(
     True
     """
     start = time.perf_counter()
-    (x_train, y_train), (x_test, y_test) = digits.load_data()
+    (images_train, labels_train), (images_test, labels_test) = digits.load_data()
     # Pixels are 0..16: scale to [0, 1] and flatten the 8x8 images.
-    x_train = ops.reshape(ops.convert_to_tensor(x_train, "float32") / 16.0, (-1, 64))
-    x_test = ops.reshape(ops.convert_to_tensor(x_test, "float32") / 16.0, (-1, 64))
-    y_train = ops.convert_to_tensor(y_train, "int32")
-    y_test = ops.convert_to_tensor(y_test, "int32")
+    x_train = ops.reshape(ops.convert_to_tensor(images_train, "float32") / 16.0, (-1, 64))
+    x_test = ops.reshape(ops.convert_to_tensor(images_test, "float32") / 16.0, (-1, 64))
+    y_train = ops.convert_to_tensor(labels_train, "int32")
+    y_test = ops.convert_to_tensor(labels_test, "int32")
 
     seed_generator = nerve.random.SeedGenerator(seed)
     params = _dense_parameters((64, hidden, 10), seed_generator)
@@ -79,7 +79,7 @@ def run_demo(
         f"({x_test.shape[0]} held out), {epochs} epochs, batch {batch_size}"
     )
 
-    loss = None
+    last_loss = float("nan")  # stays NaN when epochs=0 takes no step
     for epoch in range(epochs):
         order = nerve.random.shuffle(ops.arange(count), seed=seed_generator)
         total, batches = 0.0, 0
@@ -93,7 +93,8 @@ def run_demo(
             for i, (p, g) in enumerate(zip(params, grads)):
                 velocities[i] = velocities[i] * momentum - g * learning_rate
                 p.assign_add(velocities[i])
-            total += float(loss)
+            last_loss = float(loss)
+            total += last_loss
             batches += 1
         if epoch == epochs - 1 or epoch % 5 == 0:
             log(f"epoch {epoch + 1:3d}/{epochs}  loss {total / batches:.4f}")
@@ -102,4 +103,4 @@ def run_demo(
     accuracy = float(ops.mean(ops.cast(ops.equal(predictions, y_test), "float32")))
     seconds = time.perf_counter() - start
     log(f"test accuracy: {accuracy:.4f}  ({seconds:.1f} s)")
-    return DemoResult(accuracy, float(loss), seconds, epochs)
+    return DemoResult(accuracy, last_loss, seconds, epochs)

@@ -39,7 +39,7 @@ from nerve.core import config as nerve_config
 from nerve.core import dtypes, tree
 from nerve.core.errors import NerveError, ShapeError, with_location
 from nerve.graph.trace import init_scope
-from nerve.layers.symbolic import any_symbolic, symbolic_call
+from nerve.layers.symbolic import Node, any_symbolic, symbolic_call
 from nerve.tensor import Tensor, Variable
 
 __all__ = ["DTypePolicy", "Layer", "kernel_flops", "map_shapes", "training_scope", "unique_name"]
@@ -95,6 +95,11 @@ class DTypePolicy:
 class Layer:
     """Base class of all layers; see the module docstring."""
 
+    # Set with object.__setattr__ in __init__, ahead of the tracking __setattr__ below.
+    _tracked_layers: list[Layer]
+    # The layer's calls on symbolic tensors; made by the first one (symbolic.Node).
+    _inbound_nodes: list[Node]
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # As in Keras, calling build() directly marks the layer built, so its first call
@@ -110,7 +115,8 @@ class Layer:
                     self._build_shapes = args[0]
 
             marking_build._marks_built = True  # type: ignore[attr-defined]
-            cls.build = marking_build
+            # Wrapping the subclass's own build is the point; mypy forbids any method rebind.
+            cls.build = marking_build  # type: ignore[method-assign]
 
     def __init__(
         self,
@@ -308,7 +314,7 @@ class Layer:
     def losses(self) -> list[Tensor]:
         """Weight-regularization losses (recomputed on each access, so they follow the
         current weights) and activity-regularization losses of the last call."""
-        out = []
+        out: list[Tensor] = []
         for layer in self._flatten_layers():
             out.extend(regularizer(v) for v, regularizer in layer._regularized)
             out.extend(layer._activity_losses)

@@ -212,12 +212,13 @@ class Reshape(Layer):
         return ops.reshape(inputs, (inputs.shape[0], *self.target_shape))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
-        shape = list(self.target_shape)
-        if -1 in shape:
-            rest = input_shape[1:]
-            known = math.prod(d for d in shape if d != -1)
-            shape[shape.index(-1)] = None if None in rest else math.prod(rest) // known
-        return (input_shape[0], *shape)
+        target = self.target_shape
+        if -1 not in target:
+            return (input_shape[0], *target)
+        rest = input_shape[1:]
+        known = math.prod(d for d in target if d != -1)
+        inferred = None if None in rest else math.prod(rest) // known
+        return (input_shape[0], *(inferred if d == -1 else d for d in target))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "target_shape": self.target_shape}

@@ -47,7 +47,7 @@ class KerasTensor:
         self.shape = tuple(None if d is None else int(d) for d in shape)
         self.dtype = dtypes.standardize_dtype(dtype)
         self.name = name
-        self._history: tuple | None = None
+        self._history: tuple[Any, int, int] | None = None
 
     @property
     def ndim(self) -> int:

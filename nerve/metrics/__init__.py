@@ -220,6 +220,10 @@ def get_metric(identifier: Any, loss: Any = None) -> Metric:
     if isinstance(identifier, str) and identifier in _FUNCTION_ALIASES:
         return _FUNCTION_ALIASES[identifier](name=identifier)
     metric = get(identifier)
+    if metric is None:
+        raise ValueError(
+            "get_metric: a metric is needed, got None; pass a name, function or Metric."
+        )
     if isinstance(metric, Metric):
         return metric
     return MeanMetricWrapper(metric, name=getattr(metric, "__name__", None))
@@ -244,7 +248,9 @@ def serialize(metric: Metric | Callable) -> dict | str:
 def deserialize(config: dict | str, custom_objects: dict | None = None) -> Metric | Callable:
     """Rebuild a metric from ``serialize``'s output (``custom_objects`` adds classes)."""
     if isinstance(config, str):
-        return get(config)
+        metric = get(config)
+        assert metric is not None  # only None resolves to None
+        return metric
     classes = {**_CLASSES, **(custom_objects or {})}
     if not isinstance(config, dict) or config.get("class_name") not in classes:
         raise ValueError(

@@ -102,6 +102,7 @@ def update_confusion_counts(
         weights = label_weights if weights is None else weights * label_weights
         weights = ops.broadcast_to(weights, y_pred.shape)
 
+    shape: tuple[int, ...]
     if multi_label:
         num_labels = y_pred.shape[-1]
         shape = (1, -1, num_labels)  # (threshold, sample, label)

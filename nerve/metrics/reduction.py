@@ -95,6 +95,7 @@ class Mean(Metric):
             values, sample_weight, ops.mean, self.dtype, type(self).__name__
         )
         self.total.assign_add(ops.sum(values))
+        num_samples: Tensor | int
         if sample_weight is not None:
             num_samples = ops.sum(sample_weight)
         else:
@@ -127,7 +128,8 @@ class MeanMetricWrapper(Mean):
         self._fn = fn
         self._fn_kwargs = kwargs
 
-    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+    # Keras's API: a Mean whose update_state takes (y_true, y_pred) rather than values.
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:  # type: ignore[override]
         y_true = ops.convert_to_tensor(y_true)
         y_pred = ops.convert_to_tensor(y_pred)
         y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
@@ -135,7 +137,7 @@ class MeanMetricWrapper(Mean):
         super().update_state(values, sample_weight=sample_weight)
 
     def get_config(self) -> dict:
-        config = {"name": self.name, "dtype": self.dtype}
+        config: dict[str, Any] = {"name": self.name, "dtype": self.dtype}
         # Subclasses take their keyword arguments directly; a bare wrapper needs ``fn`` too.
         if type(self) is MeanMetricWrapper:
             config["fn"] = self._fn

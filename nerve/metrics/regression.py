@@ -67,7 +67,8 @@ class RootMeanSquaredError(Mean):
     def __init__(self, name: str = "root_mean_squared_error", dtype: str | None = None):
         super().__init__(name=name, dtype=dtype)
 
-    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+    # Keras's API: a Mean whose update_state takes (y_true, y_pred) rather than values.
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:  # type: ignore[override]
         y_true = ops.cast(ops.convert_to_tensor(y_true), self.dtype)
         y_pred = ops.cast(ops.convert_to_tensor(y_pred), self.dtype)
         y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)

@@ -81,19 +81,19 @@ class Functional(Model):
 
     def _all_nodes(self) -> list[Node]:
         """The graph's nodes, input-layer nodes included."""
-        return [t.node for t in self._input_tensors] + self._nodes
+        return [_producer(t) for t in self._input_tensors] + self._nodes
 
     def _check_connected(self) -> None:
         known = {id(t) for t in self._input_tensors}
         for node in self._nodes:
             for tensor in node.input_tensors:
                 if id(tensor) not in known:
-                    source = tensor.node.layer
+                    source = _producer(tensor).layer
                     raise ValueError(
                         f"Model {self.name!r}: the graph is disconnected. Layer "
                         f"{node.layer.name!r} needs a tensor made by {source.name!r} "
                         f"({type(source).__name__}), which cannot be computed from the model's "
-                        f"inputs {[t.node.layer.name for t in self._input_tensors]}. Pass "
+                        f"inputs {[_producer(t).layer.name for t in self._input_tensors]}. Pass "
                         "every nerve.Input the outputs depend on in Model(inputs=...)."
                     )
             known.update(id(t) for t in node.output_tensors)
@@ -129,7 +129,7 @@ class Functional(Model):
         elif isinstance(expected, list):
             flat = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
             if isinstance(inputs, dict):
-                names = [t.node.layer.name for t in self._input_tensors]
+                names = [_producer(t).layer.name for t in self._input_tensors]
                 flat = [inputs[n] for n in names] if set(inputs) == set(names) else [inputs]
         else:
             flat = [inputs]
@@ -138,7 +138,7 @@ class Functional(Model):
         if len(flat) != len(self._input_tensors):
             raise ValueError(
                 f"Model {self.name!r} takes {len(self._input_tensors)} inputs "
-                f"{[t.node.layer.name for t in self._input_tensors]}, got {len(flat)}."
+                f"{[_producer(t).layer.name for t in self._input_tensors]}, got {len(flat)}."
             )
         return [self._standardize(x, ref) for x, ref in zip(flat, self._input_tensors)]
 
@@ -146,7 +146,7 @@ class Functional(Model):
         if is_symbolic(x):
             return x
         x = ops.convert_to_tensor(x)
-        name = ref.node.layer.name
+        name = _producer(ref).layer.name
         compatible = x.ndim == ref.ndim and all(
             r is None or r == d for r, d in zip(ref.shape, x.shape)
         )
@@ -174,8 +174,8 @@ class Functional(Model):
             return next(i for i, n in enumerate(own) if n is node)
 
         def history(tensor: KerasTensor) -> list:
-            layer, _, tensor_index = tensor._history
-            return [layer.name, local_index(tensor.node), tensor_index]
+            layer, _, tensor_index = _history(tensor)
+            return [layer.name, local_index(_producer(tensor)), tensor_index]
 
         def serialize_arg(x: Any) -> Any:
             if is_symbolic(x):
@@ -290,6 +290,22 @@ def _is_history(entry: Any) -> bool:
     )
 
 
+def _history(tensor: KerasTensor) -> tuple[Any, int, int]:
+    """``(layer, node_index, tensor_index)`` of the layer call that made ``tensor``."""
+    if tensor._history is None:
+        raise ValueError(
+            f"{tensor!r} was not made by nerve.Input or a layer call, so a model cannot trace "
+            "it back to its inputs; start the graph with nerve.Input(shape=...)."
+        )
+    return tensor._history
+
+
+def _producer(tensor: KerasTensor) -> Node:
+    """The layer call (``Node``) that made ``tensor``."""
+    layer, node_index, _ = _history(tensor)
+    return layer._inbound_nodes[node_index]
+
+
 def _topological_nodes(
     inputs: list[KerasTensor], outputs: list[KerasTensor], model_name: str
 ) -> list[Node]:
@@ -302,7 +318,7 @@ def _topological_nodes(
     stack: list[tuple[Node, bool]] = []
     for tensor in reversed(outputs):
         if id(tensor) not in input_ids:
-            stack.append((tensor.node, False))
+            stack.append((_producer(tensor), False))
     while stack:
         node, expanded = stack.pop()
         if expanded:
@@ -315,14 +331,16 @@ def _topological_nodes(
         visited.add(id(node))
         stack.append((node, True))
         for tensor in reversed(node.input_tensors):
-            if id(tensor) not in input_ids and id(tensor.node) not in visited:
-                stack.append((tensor.node, False))
+            if id(tensor) not in input_ids:
+                source = _producer(tensor)
+                if id(source) not in visited:
+                    stack.append((source, False))
     for node in order:
         if isinstance(node.layer, InputLayer):
             raise ValueError(
                 f"Model {model_name!r}: the graph is disconnected. Its outputs depend on the "
                 f"input {node.layer.name!r}, which is not among the model's inputs "
-                f"{[t.node.layer.name for t in inputs]}. Add it to Model(inputs=...)."
+                f"{[_producer(t).layer.name for t in inputs]}. Add it to Model(inputs=...)."
             )
     return order
 
@@ -330,7 +348,7 @@ def _topological_nodes(
 def _layers_of(inputs: list[KerasTensor], nodes: list[Node]) -> list[Layer]:
     layers: list[Layer] = []
     seen: set[int] = set()
-    for layer in [t.node.layer for t in inputs] + [n.layer for n in nodes]:
+    for layer in [_producer(t).layer for t in inputs] + [n.layer for n in nodes]:
         if id(layer) not in seen:
             seen.add(id(layer))
             layers.append(layer)

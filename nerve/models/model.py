@@ -174,7 +174,9 @@ class Model(Trainer, Layer):
         from nerve.models.functional import Functional
 
         if "input_layers" in config and "output_layers" in config:
-            return Functional.from_config.__func__(
+            # Functional's from_config run for cls. mypy types a bound classmethod as a plain
+            # callable, though it has __func__.
+            return Functional.from_config.__func__(  # type: ignore[attr-defined]
                 Functional if cls is Model else cls, config, custom_objects
             )
         return cls(**config)
@@ -233,7 +235,7 @@ def deserialize_layer(data: dict, custom_objects: dict | None = None) -> Layer:
     return cls.from_config(config)
 
 
-def _find_class(data: dict, custom_objects: dict) -> type:
+def _find_class(data: dict, custom_objects: dict) -> type[Layer]:
     from nerve import layers as nerve_layers
     from nerve.models.functional import Functional
     from nerve.models.sequential import Sequential

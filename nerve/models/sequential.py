@@ -31,6 +31,10 @@ __all__ = ["Sequential"]
 class Sequential(Model):
     """A linear stack of layers; ``add`` and ``pop`` change it."""
 
+    # The connected graph once the input shape is known. Set with object.__setattr__,
+    # so that Layer doesn't track it as a sublayer.
+    _functional: Functional | None
+
     def __init__(
         self,
         layers: list | None = None,
@@ -106,8 +110,14 @@ class Sequential(Model):
         if len(self._layers) > 1:
             self._build_graph()
 
+    def _input_layer(self) -> InputLayer:
+        """The first layer: an ``InputLayer`` whenever the graph is (being) built."""
+        first = self._layers[0]
+        assert isinstance(first, InputLayer), f"{self.name}: the stack has no input layer"
+        return first
+
     def _build_graph(self) -> None:
-        input_layer = self._layers[0]
+        input_layer = self._input_layer()
         x = input_layer.output
         for layer in self._layers[1:]:
             x = layer(x)
@@ -154,7 +164,7 @@ class Sequential(Model):
 
     @property
     def input_shape(self) -> tuple | None:
-        return self._layers[0].batch_shape if self._functional is not None else None
+        return self._input_layer().batch_shape if self._functional is not None else None
 
     @property
     def output_shape(self) -> tuple | None:
@@ -170,7 +180,7 @@ class Sequential(Model):
             "layers": [serialize_layer(layer) for layer in self._layers],
         }
         if self._functional is not None:
-            config["build_input_shape"] = _jsonable(self._layers[0].batch_shape)
+            config["build_input_shape"] = _jsonable(self._input_layer().batch_shape)
         return config
 
     @classmethod

@@ -5,7 +5,9 @@ returns a ``nerve.Tensor``. See the README for what is and is not there yet.
 """
 
 # The families under private names: the star-imports below rebind some public
-# ones (`ops.shape` is the function, not the module).
+# ones (`ops.shape` is the function, not the module). The nn functions come from
+# nn's own modules, whose literal `__all__` lists mypy follows through the import
+# cycle that the nn package's computed one would hide.
 from nerve.ops import _methods
 from nerve.ops import control_flow as _control_flow
 from nerve.ops import core as _core
@@ -22,7 +24,12 @@ from nerve.ops.creation import *  # noqa: F403
 from nerve.ops.elementwise import *  # noqa: F403
 from nerve.ops.indexing import *  # noqa: F403
 from nerve.ops.linalg import *  # noqa: F403
-from nerve.ops.nn import *  # noqa: F403
+from nerve.ops.nn.activation import *  # noqa: F403
+from nerve.ops.nn.convolution import *  # noqa: F403
+from nerve.ops.nn.crossentropy import *  # noqa: F403
+from nerve.ops.nn.encoding import *  # noqa: F403
+from nerve.ops.nn.normalization import *  # noqa: F403
+from nerve.ops.nn.pooling import *  # noqa: F403
 from nerve.ops.reduction import *  # noqa: F403
 from nerve.ops.shape import *  # noqa: F403
 

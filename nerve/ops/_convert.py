@@ -51,14 +51,15 @@ def cast(x: Any, dtype: str) -> Tensor:
 def promote2(x1: Any, x2: Any) -> tuple[Tensor, Tensor]:
     """``promote`` for two operands, with fast paths for the common cases of eager
     arithmetic: two tensors of one dtype, and a tensor with a Python scalar."""
+    # The ignores below: mypy reads type(x) as type[Any] and wrongly finds it unhashable.
     if isinstance(x1, Tensor):
         if isinstance(x2, Tensor):
             d1, d2 = x1._value.dtype, x2._value.dtype
             if d1 is d2 or d1 == d2:
                 return x1, x2
-        elif type(x2) in _SCALARS and _keeps_dtype(x1.dtype, type(x2)):
+        elif type(x2) in _SCALARS and _keeps_dtype(x1.dtype, type(x2)):  # type: ignore[arg-type]
             return x1, scalar_tensor(x2, x1)
-    elif isinstance(x2, Tensor) and type(x1) in _SCALARS and _keeps_dtype(x2.dtype, type(x1)):
+    elif isinstance(x2, Tensor) and type(x1) in _SCALARS and _keeps_dtype(x2.dtype, type(x1)):  # type: ignore[arg-type]
         return scalar_tensor(x1, x2), x2
     a, b = promote(x1, x2)
     return a, b
@@ -72,8 +73,8 @@ def _keeps_dtype(dtype: str, scalar_type: type) -> bool:
 def promote(*xs: Any, extra: tuple = ()) -> list[Tensor]:
     """Convert ``xs`` to tensors of their promoted dtype (Python scalars are weak).
     ``extra`` joins more types into the promotion, e.g. ``(float,)`` to force a float."""
-    kinds = []
-    converted = []
+    kinds: list[str | type] = []  # dtype names, and Python scalar types (weak)
+    converted: list[Any] = []  # tensors, and Python scalars kept for a weak cast
     for x in xs:
         if isinstance(x, Tensor):
             kinds.append(x.dtype)

@@ -207,6 +207,7 @@ def logspace(
     from nerve.ops.elementwise import power
 
     exponents = linspace(start, stop, num, endpoint=endpoint, axis=axis)
+    assert isinstance(exponents, Tensor)  # no step without retstep=True
     if dtype is None:
         return power(cast(base, exponents.dtype), exponents)
     dtype = dtypes.standardize_dtype(dtype)

@@ -336,17 +336,19 @@ def _gather(x: Tensor, axis: int, positions: list) -> Tensor:
 _PAD_MODES = ("constant", "reflect", "symmetric")
 
 
-def _pad_width(x: Tensor, pad_width: Any) -> tuple:
+def _pad_width(x: Tensor, pad_width: Any) -> tuple[tuple[int, int], ...]:
     """``pad_width`` as one (before, after) pair per axis, NumPy's shorthands allowed."""
+    pairs: tuple[tuple[int, int], ...] | None
     try:
+        given: list[tuple[Any, ...]]
         if isinstance(pad_width, int):
-            pairs = [(pad_width, pad_width)] * x.ndim
+            given = [(pad_width, pad_width)] * x.ndim
         else:
             if all(isinstance(r, int) for r in pad_width):
                 pad_width = [pad_width]  # (before, after), or (both,), for every axis
             rows = [tuple(r) * 2 if len(r) == 1 else tuple(r) for r in pad_width]
-            pairs = rows * x.ndim if len(rows) == 1 else rows
-        pairs = tuple((int(lo), int(hi)) for lo, hi in pairs)
+            given = rows * x.ndim if len(rows) == 1 else rows
+        pairs = tuple((int(lo), int(hi)) for lo, hi in given)
     except (TypeError, ValueError):
         pairs = None
     if pairs is None or len(pairs) != x.ndim or any(lo < 0 or hi < 0 for lo, hi in pairs):

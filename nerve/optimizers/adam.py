@@ -133,6 +133,8 @@ class AdamW(Adam):
 class _BetaEpsilonOptimizer(Optimizer):
     """The constructor and config shared by Adamax and Nadam (Keras's arguments)."""
 
+    default_name: str  # each subclass's Keras name
+
     def __init__(
         self,
         learning_rate: Any = 0.001,

@@ -16,12 +16,13 @@ import numpy as np
 
 import nerve
 from nerve import ops
+from nerve.layers.base import Layer
 
 __all__ = ["run_layer_test"]
 
 
 def run_layer_test(
-    layer_cls: type,
+    layer_cls: type[Layer],
     init_kwargs: dict,
     input_shape: tuple,
     expected_output_shape: tuple | None = None,

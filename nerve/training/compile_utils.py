@@ -211,6 +211,7 @@ def _get_loss(spec: Any) -> Any:
     if spec is None:
         return None
     loss = losses_module.get(spec)
+    assert loss is not None  # only None resolves to None
     if isinstance(loss, losses_module.Loss):
         return loss
     # A plain function: wrap it so it reduces ("sum_over_batch_size") as Keras does.

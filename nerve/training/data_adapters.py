@@ -241,6 +241,10 @@ class DataAdapter:
 class ArrayDataAdapter(DataAdapter):
     """Arrays or tensors (and nested lists/tuples/dicts of them) sliced into batches."""
 
+    # Known from the arrays' length up front.
+    num_batches: int
+    batch_size: int
+
     def __init__(
         self,
         x: Any,
@@ -397,6 +401,8 @@ class PyDataset:
 
 class PyDatasetAdapter(_BatchStreamAdapter):
     """Iterates a ``PyDataset`` by index (in order: Keras doesn't shuffle a PyDataset)."""
+
+    num_batches: int  # the dataset's length, known up front
 
     def __init__(self, dataset: PyDataset, steps: int | None = None, pad: bool = False):
         super().__init__(steps, pad)

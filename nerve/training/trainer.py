@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nerve import metrics as metrics_module
 from nerve import ops
@@ -60,7 +60,7 @@ from nerve.core import dtypes, tree
 from nerve.graph import TensorSpec
 from nerve.graph import function as nerve_function
 from nerve.metrics.base import Metric
-from nerve.tensor import Tensor
+from nerve.tensor import Tensor, Variable
 from nerve.training import data_adapters
 from nerve.training.compile_utils import CompileLoss, CompileMetrics
 from nerve.training.data_adapters import (
@@ -86,7 +86,7 @@ def _callbacks_module():
 class _FallbackHistory:
     """Records epoch logs (used only until ``nerve.callbacks`` exists)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.history: dict[str, list] = {}
         self.epoch: list[int] = []
         self.params: dict = {}
@@ -168,7 +168,7 @@ def _to_tensors(structure: Any) -> Any:
 
 def _first_dim(structure: Any) -> int:
     for leaf in tree.flatten(structure)[0]:
-        if leaf is not None and getattr(leaf, "ndim", 0):
+        if leaf is not None and getattr(leaf, "ndim", 0) > 0:
             return int(leaf.shape[0])
     return 1
 
@@ -198,6 +198,20 @@ class Trainer:
     _loss_tracker = None
     _padding_mask = None
     _initial_epoch = None
+    # Set by fit (and _call) before they are read.
+    data_adapter_state: dict | None
+    _last_compile_time: float | None
+
+    if TYPE_CHECKING:
+        # A Trainer is always mixed into a Layer (Model = Trainer + Layer), which
+        # provides these. Declared for the type checker only, so Layer's stay in force.
+        @property
+        def losses(self) -> list[Tensor]: ...
+
+        @property
+        def trainable_variables(self) -> list[Variable]: ...
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
 
     # -- resumption (the BackupAndRestore protocol) -------------------------------------
     def _data_position(self) -> dict | None:
@@ -213,7 +227,8 @@ class Trainer:
         for callback in getattr(callback_list, "callbacks", []):
             epoch = getattr(callback, "_resume_epoch", None)
             if epoch is not None:
-                return int(epoch), int(getattr(callback, "_resume_step", None) or 0)
+                step = getattr(callback, "_resume_step", None)
+                return int(epoch), int(step or 0)
         return None, 0
 
     # -- compile ------------------------------------------------------------------------
@@ -287,10 +302,10 @@ class Trainer:
 
     # -- metrics ------------------------------------------------------------------------
     @property
-    def metrics(self) -> list[Metric]:
+    def metrics(self) -> list[Metric | CompileMetrics]:
         """The loss tracker ("loss") first, then per-output losses, compiled metrics and
         metrics assigned as attributes of the model."""
-        out: list[Metric] = []
+        out: list[Metric | CompileMetrics] = []
         if self._loss_tracker is not None:
             out.append(self._loss_tracker)
         if self._compile_loss is not None:
@@ -305,7 +320,7 @@ class Trainer:
     @property
     def metrics_names(self) -> list[str]:
         """Names as they appear in logs (the compiled metrics' own names once built)."""
-        names = []
+        names: list[str] = []
         for metric in self.metrics:
             if isinstance(metric, CompileMetrics) and metric.built:
                 names.extend(m.name for m in metric.metrics)
@@ -379,6 +394,11 @@ class Trainer:
         self._update_loss_tracker(loss, x)
         trainable = self.trainable_variables  # the first call may have built the model
         if trainable:
+            if self.optimizer is None:
+                raise ValueError(
+                    f"train_step: model {getattr(self, 'name', type(self).__name__)!r} was "
+                    "compiled without an optimizer; pass compile(optimizer=...)."
+                )
             grads = tape.gradient(scaled, trainable)
             self.optimizer.apply(grads, trainable)
         else:
@@ -686,7 +706,7 @@ class Trainer:
             callback_list.on_predict_batch_begin(step)
             outputs = self._call("predict", predict_function, data, mask)
             real = None if mask is None else int(mask.sum())
-            outputs = tree.map_structure(lambda t, real=real: _numpy(t)[:real], outputs)
+            outputs = _first_rows(outputs, real)
             batches.append(outputs)
             callback_list.on_predict_batch_end(step, {"outputs": outputs})
         callback_list.on_predict_end()
@@ -745,6 +765,11 @@ def _host_batch(x: Any, y: Any = None, sample_weight: Any = None) -> tuple:
 
 def _numpy(t: Any) -> Any:
     return t.numpy() if isinstance(t, Tensor) else t
+
+
+def _first_rows(structure: Any, count: int | None) -> Any:
+    """``structure``'s leaves as host arrays cut to ``count`` rows (all for ``None``)."""
+    return tree.map_structure(lambda t: _numpy(t)[:count], structure)
 
 
 def _concatenate(batches: list) -> Any:

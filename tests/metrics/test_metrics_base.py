@@ -71,6 +71,12 @@ def test_get_metric_like_compile():
     assert isinstance(acc, metrics.CategoricalAccuracy) and acc.name == "accuracy"
 
 
+def test_get_metric_refuses_none():
+    # Wrapping None would only fail at the first update, far from the compile call.
+    with pytest.raises(ValueError, match="get_metric: a metric is needed, got None"):
+        metrics.get_metric(None)
+
+
 @pytest.mark.parametrize(
     "loss,expected",
     [

@@ -29,8 +29,8 @@ from nerve.ops.nn.encoding import *  # noqa: F403
 from nerve.ops.nn.normalization import *  # noqa: F403
 from nerve.ops.nn.pooling import *  # noqa: F403
 
-# The union of the families' exports, written with `+=` so that type checkers
-# follow it (`nerve.ops` star-imports this package).
+# The union of the families' exports, added with `+=` (a form type checkers
+# understand).
 __all__: list[str] = []
 __all__ += activation.__all__
 __all__ += convolution.__all__
