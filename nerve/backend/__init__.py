@@ -5,6 +5,7 @@ See ``base.Backend`` for the contract and ``registry`` for selection.
 
 from nerve.backend.base import Backend
 from nerve.backend.registry import (
+    available_backends,
     backend_of,
     default_device,
     device,
@@ -15,6 +16,7 @@ from nerve.backend.registry import (
 
 __all__ = [
     "Backend",
+    "available_backends",
     "backend_of",
     "default_device",
     "device",

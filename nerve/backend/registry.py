@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import importlib
 from collections.abc import Iterator
 from typing import Any
 
 from nerve.backend.base import Backend
 from nerve.core.errors import BackendError
+
+#: Device kind -> (module, class) of the backend serving it, imported on first use. A
+#: new backend is one row here (and its package under ``nerve/backend/``).
+BACKEND_CLASSES: dict[str, tuple[str, str]] = {
+    "cpu": ("nerve.backend.numpy_backend", "NumpyBackend"),
+}
 
 _BACKENDS: dict[str, Backend] = {}
 _BY_ARRAY_TYPE: dict[type, Backend] = {}
@@ -32,17 +39,28 @@ def register_array_types(backend: Backend) -> None:
 
 
 def _load(kind: str) -> Backend:
-    if kind == "cpu":
-        from nerve.backend.numpy_backend import NumpyBackend
-
-        register_backend("cpu", NumpyBackend())
-    elif kind == "gpu":
+    entry = BACKEND_CLASSES.get(kind)
+    if entry is None:
         raise BackendError(
-            "No GPU backend is available: the CuPy backend is not built yet. Use device 'cpu'."
+            f"No backend serves device kind {kind!r} in this installation (available: "
+            f"{', '.join(sorted(BACKEND_CLASSES))}). A GPU needs the CuPy backend, which is "
+            "not built yet; use device 'cpu'."
         )
-    else:
-        raise BackendError(f"Unknown device kind {kind!r}; expected 'cpu' or 'gpu:N'.")
+    module, name = entry
+    register_backend(kind, getattr(importlib.import_module(module), name)())
     return _BACKENDS[kind]
+
+
+def available_backends() -> dict[str, Backend]:
+    """Every backend that can run here, by device kind (loading them); kinds whose
+    backend cannot start on this machine (no GPU, no library) are left out."""
+    found = {}
+    for kind in BACKEND_CLASSES:
+        try:
+            found[kind] = get_backend(kind)
+        except (BackendError, ImportError):
+            continue
+    return found
 
 
 def parse_device(name: str) -> tuple[str, int]:

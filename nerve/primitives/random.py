@@ -14,6 +14,8 @@ drawn from the same seed (``unshuffle``), so gradients flow through it.
 
 from __future__ import annotations
 
+import inspect
+
 from nerve.core import dtypes
 from nerve.core.errors import DTypeError, ShapeError, normalize_axis, with_location
 from nerve.primitives import rules
@@ -49,20 +51,33 @@ def _require(op: str, dtype: str, kind: str) -> None:
         raise DTypeError(with_location(f"{op}: dtype must be an integer type, got {dtype!r}."))
 
 
-def _sampler_rule(op: str, kind: str):
-    """Rule of a sampler with no tensor inputs: output is ``shape`` in ``dtype``."""
+def _exact_signature(rule, inputs: tuple[str, ...], params: tuple[str, ...]) -> None:
+    """Give a generic ``rule`` the exact signature of its primitive (``inputs`` positional,
+    ``params`` by keyword): the kernel contract is read off it (``Primitive.kernel_signature``)."""
+    kind = inspect.Parameter
+    rule.__signature__ = inspect.Signature(
+        [inspect.Parameter(n, kind.POSITIONAL_OR_KEYWORD) for n in inputs]
+        + [inspect.Parameter(n, kind.KEYWORD_ONLY) for n in params]
+    )
 
-    def rule(seed: Aval, *, shape, dtype, **params) -> Aval:
+
+def _sampler_rule(op: str, kind: str, params: tuple[str, str]):
+    """Rule of a sampler with no tensor inputs but its seed: output is ``shape`` in
+    ``dtype``; ``params`` names its two scalar params (``mean``/``stddev``, ...)."""
+
+    def rule(seed: Aval, *, shape, dtype, **scalars) -> Aval:
         _check_seed(op, seed)
         _require(op, dtype, kind)
         return Aval(_check_shape(op, shape), dtype)
 
     rule.__name__ = f"_{op}_shape_rule"
+    _exact_signature(rule, ("seed",), ("shape", "dtype", *params))
     return rule
 
 
-def _parametric_rule(op: str):
-    """Rule of a sampler whose distribution parameters are tensors broadcast to ``shape``."""
+def _parametric_rule(op: str, inputs: tuple[str, ...]):
+    """Rule of a sampler whose distribution parameters (tensor ``inputs``) are broadcast
+    to ``shape``."""
 
     def rule(seed: Aval, *params: Aval, shape, dtype) -> Aval:
         _check_seed(op, seed)
@@ -80,6 +95,7 @@ def _parametric_rule(op: str):
         return Aval(shape, dtype)
 
     rule.__name__ = f"_{op}_shape_rule"
+    _exact_signature(rule, ("seed", *inputs), ("shape", "dtype"))
     return rule
 
 
@@ -88,28 +104,28 @@ def _parametric_rule(op: str):
 # Standard normal scaled: mean + stddev * z.
 random_normal_p = Primitive(
     "random_normal",
-    shape_rule=_sampler_rule("random_normal", "float"),
+    shape_rule=_sampler_rule("random_normal", "float", ("mean", "stddev")),
     differentiable=False,
     random=True,
 )
 # Uniform in [minval, maxval), maxval excluded even after rounding to ``dtype``.
 random_uniform_p = Primitive(
     "random_uniform",
-    shape_rule=_sampler_rule("random_uniform", "float"),
+    shape_rule=_sampler_rule("random_uniform", "float", ("minval", "maxval")),
     differentiable=False,
     random=True,
 )
 # Normal with values beyond two standard deviations re-drawn.
 random_truncated_normal_p = Primitive(
     "random_truncated_normal",
-    shape_rule=_sampler_rule("random_truncated_normal", "float"),
+    shape_rule=_sampler_rule("random_truncated_normal", "float", ("mean", "stddev")),
     differentiable=False,
     random=True,
 )
 # Integers in [minval, maxval).
 random_randint_p = Primitive(
     "random_randint",
-    shape_rule=_sampler_rule("random_randint", "int"),
+    shape_rule=_sampler_rule("random_randint", "int", ("minval", "maxval")),
     differentiable=False,
     random=True,
 )
@@ -117,14 +133,20 @@ random_randint_p = Primitive(
 # -- samplers with parameter tensors ---------------------------------------------------
 
 random_gamma_p = Primitive(
-    "random_gamma", shape_rule=_parametric_rule("random_gamma"), differentiable=False, random=True
+    "random_gamma",
+    shape_rule=_parametric_rule("random_gamma", ("alpha",)),
+    differentiable=False,
+    random=True,
 )
 random_beta_p = Primitive(
-    "random_beta", shape_rule=_parametric_rule("random_beta"), differentiable=False, random=True
+    "random_beta",
+    shape_rule=_parametric_rule("random_beta", ("alpha", "beta")),
+    differentiable=False,
+    random=True,
 )
 random_binomial_p = Primitive(
     "random_binomial",
-    shape_rule=_parametric_rule("random_binomial"),
+    shape_rule=_parametric_rule("random_binomial", ("counts", "probabilities")),
     differentiable=False,
     random=True,
 )

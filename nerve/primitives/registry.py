@@ -43,7 +43,9 @@ the graph compiler). Primitives don't know which.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 
@@ -136,8 +138,72 @@ class Primitive:
         """Output aval(s) for input avals, by the shape rule."""
         return self.shape_rule(*avals, **params)
 
+    @property
+    def kernel_signature(self) -> KernelSignature:
+        """What every backend's kernel for this primitive must accept, read off the
+        shape rule: the rule takes the inputs' avals positionally and the params by
+        keyword, and the kernel takes the inputs' arrays and the same params."""
+        return KernelSignature.of(self)
+
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
+
+
+@dataclass(frozen=True)
+class KernelSignature:
+    """The calling convention of a primitive's kernel: ``kernel(*inputs, **params)``
+    returning one array, or a sequence of arrays when ``multiple_results``.
+
+    ``inputs`` is the number of tensor inputs (at least, when ``variadic``);
+    ``params`` the keyword params the shape rule names; ``open_params`` that the rule
+    takes further params (``**params``), which only a call with them can check.
+
+    >>> from nerve.primitives.elementwise import cast_p
+    >>> signature = cast_p.kernel_signature
+    >>> signature.inputs, signature.params, signature.multiple_results
+    (1, ('dtype',), False)
+    """
+
+    name: str
+    inputs: int
+    variadic: bool
+    params: tuple[str, ...]
+    open_params: bool
+    multiple_results: bool
+
+    @staticmethod
+    def of(prim: Primitive) -> KernelSignature:
+        parameters = inspect.signature(prim.shape_rule).parameters.values()
+        kinds = inspect.Parameter
+        return KernelSignature(
+            name=prim.name,
+            inputs=sum(
+                p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD) for p in parameters
+            ),
+            variadic=any(p.kind is kinds.VAR_POSITIONAL for p in parameters),
+            params=tuple(p.name for p in parameters if p.kind is kinds.KEYWORD_ONLY),
+            open_params=any(p.kind is kinds.VAR_KEYWORD for p in parameters),
+            multiple_results=prim.multiple_results,
+        )
+
+    def mismatch(self, kernel: Callable[..., Any]) -> str | None:
+        """Why ``kernel`` cannot be called this way, or ``None`` when it can (kernels
+        whose signature Python cannot inspect are taken on trust)."""
+        try:
+            signature = inspect.signature(kernel)
+        except (TypeError, ValueError):
+            return None
+        params = {name: None for name in self.params}
+        counts = (self.inputs, self.inputs + 2) if self.variadic else (self.inputs,)
+        for count in counts:
+            try:
+                signature.bind(*([None] * count), **params)
+            except TypeError as error:
+                return (
+                    f"kernel{signature} cannot take {count} inputs and params "
+                    f"{list(self.params)}: {error}"
+                )
+        return None
 
 
 def _no_interpreter(prim: Primitive, args: tuple, params: dict) -> Any:

@@ -44,7 +44,7 @@ def same_dtype(op: str, *avals: Aval) -> str:
 def unary(op: str):
     """Rule of a dtype- and shape-preserving elementwise map."""
 
-    def rule(x: Aval, **params) -> Aval:
+    def rule(x: Aval) -> Aval:
         return Aval(tuple(x.shape), x.dtype)
 
     rule.__name__ = f"_{op}_shape_rule"
@@ -54,7 +54,7 @@ def unary(op: str):
 def unary_to(op: str, dtype: str):
     """Rule of an elementwise map whose result has a fixed dtype (e.g. ``isnan``)."""
 
-    def rule(x: Aval, **params) -> Aval:
+    def rule(x: Aval) -> Aval:
         return Aval(tuple(x.shape), dtype)
 
     rule.__name__ = f"_{op}_shape_rule"
@@ -64,7 +64,7 @@ def unary_to(op: str, dtype: str):
 def binary(op: str, out_dtype: str | None = None):
     """Rule of a broadcasting elementwise binary op on operands of one dtype."""
 
-    def rule(x: Aval, y: Aval, **params) -> Aval:
+    def rule(x: Aval, y: Aval) -> Aval:
         dtype = same_dtype(op, x, y)
         return Aval(broadcast_shapes(op, x.shape, y.shape), out_dtype or dtype)
 

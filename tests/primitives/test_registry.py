@@ -38,19 +38,6 @@ def test_primitive_has_vjp_or_is_declared_non_differentiable(name):
     assert callable(prim.shape_rule)
 
 
-@pytest.mark.parametrize("name", sorted(PRIMITIVES))
-def test_numpy_backend_has_every_kernel(name):
-    backend = get_backend("cpu")
-    if PRIMITIVES[name].effect:
-        from nerve.graph.executor import STATE_PRIMITIVES
-
-        assert PRIMITIVES[name] in STATE_PRIMITIVES, f"the graph executor does not run {name}"
-        return
-    kernel = PRIMITIVES[name].kernel
-    assert backend.has_kernel(kernel), f"NumPy backend lacks kernel {kernel!r} for {name}"
-    assert callable(backend.kernel(kernel))
-
-
 def test_missing_kernel_raises_backend_error():
     backend = get_backend("cpu")
     with pytest.raises(BackendError, match=r"'numpy' backend has no kernel 'no_such_kernel'"):
