@@ -97,10 +97,13 @@ def _format_count(value: int | None) -> str:
 def _memory(shapes: list[tuple] | None, dtype: str) -> str:
     if shapes is None:
         return "?"
-    sizes = [shape_size(s) for s in shapes]
-    if any(s is None for s in sizes):
-        return "?"
-    return format_bytes(sum(sizes) * dtype_size(dtype))
+    elements = 0
+    for shape in shapes:
+        size = shape_size(shape)
+        if size is None:
+            return "?"
+        elements += size
+    return format_bytes(elements * dtype_size(dtype))
 
 
 def _rows(
