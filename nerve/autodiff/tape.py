@@ -1,12 +1,11 @@
-"""``GradientTape`` and the eager interpreter that records onto it.
+"""``GradientTape``: what the eager interpreter (``nerve.autodiff.eager``) records onto.
 
-Every primitive bind in eager mode runs here: the backend kernel computes the
-result, and each recording tape that tracks one of the inputs appends a
-``Node``. A tape tracks what it was told to ``watch``, trainable variables it
-sees used (unless ``watch_accessed_variables=False``), and every float output
-of a node it recorded. Nodes are kept in execution order, so walking the list
-backwards is a valid reverse topological order: the engine needs no graph
-sort and no recursion.
+After each eager bind computes its result, each recording tape that tracks one of
+the inputs appends a ``Node`` (``record``). A tape tracks what it was told to
+``watch``, trainable variables it sees used (unless
+``watch_accessed_variables=False``), and every float output of a node it
+recorded. Nodes are kept in execution order, so walking the list backwards is a
+valid reverse topological order: the engine needs no graph sort and no recursion.
 """
 
 from __future__ import annotations
@@ -16,12 +15,10 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from nerve.backend import backend_of, get_backend
 from nerve.core import tree
 from nerve.core.dtypes import is_differentiable
-from nerve.core.errors import NerveError, ShapeError, with_location
-from nerve.primitives.registry import Primitive, set_base_interpreter
-from nerve.tensor import Tensor, Variable, _new_tensor, convert_to_tensor, snapshot_owner
+from nerve.core.errors import ShapeError, with_location
+from nerve.tensor import Tensor, Variable, convert_to_tensor, snapshot_owner
 
 _object_new = object.__new__
 
@@ -304,71 +301,3 @@ def record(prim, args: tuple, params: dict, outputs: tuple) -> None:
     """Record a node on every tape that tracks one of ``args``."""
     for tape in _state.tapes:
         tape._record(prim, args, params, outputs)
-
-
-# -- the eager interpreter --------------------------------------------------------
-
-
-def eager_bind(prim: Primitive, args: tuple, params: dict) -> Any:
-    """Run ``prim`` now on the backend owning its inputs, and record it if needed."""
-    # This function runs for every eager op: two-input ops without params (most
-    # arithmetic) take the shortest path.
-    n = len(args)
-    if n == 2:
-        x, y = args
-        first = x._value
-        values = (first, y._value)
-    elif n == 1:
-        first = args[0]._value
-        values = (first,)
-    elif n:
-        values = [a._value for a in args]
-        first = values[0]
-    else:
-        first = values = ()
-    # The kernel for this array type, cached on the primitive: one dict lookup.
-    kernel = prim.kernels_by_array_type.get(type(first))
-    if kernel is None:
-        kernel = _resolve_kernel(prim, first if n else None)
-    try:
-        out = kernel(*values, **params) if params else kernel(*values)
-    except NerveError:
-        raise
-    except Exception as error:
-        raise _explain_failure(prim, args, params, error) from error
-    if prim.multiple_results:
-        result = tuple(_new_tensor(o) for o in out)
-        if _recording_threads and _state.tapes and prim.differentiable:
-            record(prim, args, params, result)
-        return result
-    result = _object_new(Tensor)
-    result._value = out
-    if _recording_threads and _state.tapes and prim.differentiable:
-        record(prim, args, params, (result,))
-    return result
-
-
-def _resolve_kernel(prim: Primitive, array: Any):
-    """Find ``prim``'s kernel on the backend owning ``array`` (the default device's
-    backend when the primitive has no inputs) and cache it by array type."""
-    if array is None:
-        return get_backend().kernel(prim.kernel)  # depends on the device scope: no cache
-    kernel = backend_of(array).kernel(prim.kernel)
-    prim.kernels_by_array_type[type(array)] = kernel
-    return kernel
-
-
-def _explain_failure(prim: Primitive, args: tuple, params: dict, error: Exception) -> Exception:
-    """A kernel failed: let the shape rule say why in nerve's words, if it can."""
-    from nerve.primitives.registry import Aval
-
-    avals = [Aval(a.shape, a.dtype) for a in args]
-    try:
-        prim.shape_rule(*avals, **params)
-    except NerveError as explained:
-        return explained
-    received = ", ".join(f"{a.dtype}{list(a.shape)}" for a in avals)
-    return NerveError(with_location(f"{prim.name} failed on inputs ({received}): {error}"))
-
-
-set_base_interpreter(eager_bind)

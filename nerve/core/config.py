@@ -11,9 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-__all__ = ["epsilon", "floatx", "floatx_scope", "set_epsilon", "set_floatx"]
+__all__ = [
+    "enable_shape_rule_checks",
+    "epsilon",
+    "floatx",
+    "floatx_scope",
+    "on_shape_rule_checks",
+    "set_epsilon",
+    "set_floatx",
+    "shape_rule_checks_enabled",
+]
 
 _FLOAT_TYPES = ("bfloat16", "float16", "float32", "float64")
 _floatx: contextvars.ContextVar[str] = contextvars.ContextVar("nerve_floatx", default="float32")
@@ -52,3 +61,30 @@ def epsilon() -> float:
 def set_epsilon(value: float) -> None:
     """Set the fuzz factor."""
     _epsilon.set(float(value))
+
+
+_shape_rule_checks = False
+_shape_rule_check_hooks: list[Callable[[bool], None]] = []
+
+
+def enable_shape_rule_checks(enabled: bool = True) -> None:
+    """Debugging: compare every eager op's result with its primitive's shape rule and
+    raise on a difference (the graph compiler trusts the rules). Off by default; the
+    environment variable ``NERVE_CHECK_SHAPE_RULES=1`` turns it on at import."""
+    global _shape_rule_checks
+    _shape_rule_checks = bool(enabled)
+    for hook in _shape_rule_check_hooks:
+        hook(_shape_rule_checks)
+
+
+def shape_rule_checks_enabled() -> bool:
+    """Whether ``enable_shape_rule_checks`` is on."""
+    return _shape_rule_checks
+
+
+def on_shape_rule_checks(hook: Callable[[bool], None]) -> None:
+    """Call ``hook(enabled)`` now and whenever the setting changes: the eager
+    interpreter (a layer above) installs its checking variant this way, so the
+    unchecked hot path never tests a flag."""
+    _shape_rule_check_hooks.append(hook)
+    hook(_shape_rule_checks)
