@@ -523,53 +523,73 @@ def _vjp_tensors(case: OpCase, tensors: list, positions: list[int], cotangents: 
 # -- pytest generation -------------------------------------------------------------------
 
 
+def harness_devices() -> list[str]:
+    """The device kinds the op tables run on: every backend that runs here (the CPU
+    always; a GPU backend when CuPy and a GPU are present). Rows on a device other than
+    the CPU get its name in their test id and the ``gpu`` mark."""
+    from nerve.backend import available_backends
+
+    return list(available_backends())
+
+
 def op_tests(cases: Sequence[OpCase]) -> dict[str, Callable]:
-    """Pytest test functions for a table of cases; put them in a test module with
-    ``globals().update(op_tests(CASES))``."""
+    """Pytest test functions for a table of cases, on every device of
+    ``harness_devices``; put them in a test module with ``globals().update(op_tests(CASES))``."""
     import pytest
 
     names = [c.name for c in cases]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
         raise ValueError(f"duplicate OpCase names: {sorted(duplicates)}")
+    devices = harness_devices()
 
     def params(select: Callable[[OpCase], bool], with_dtype: bool = False):
         out = []
-        for case in cases:
-            if not select(case):
-                continue
-            for index in range(len(case.variants)):
-                if with_dtype:
-                    for dtype in case.dtypes:
+        for device in devices:
+            marks = [] if device == "cpu" else [pytest.mark.gpu]
+            suffix = "" if device == "cpu" else f"-{device}"
+            for case in cases:
+                if not select(case):
+                    continue
+                for index in range(len(case.variants)):
+                    for dtype in case.dtypes if with_dtype else (None,):
+                        parts = (case.name, index) if dtype is None else (case.name, index, dtype)
                         out.append(
-                            pytest.param(case, index, dtype, id=f"{case.name}-{index}-{dtype}")
-                        )
-                else:
-                    out.append(pytest.param(case, index, id=f"{case.name}-{index}"))
+                            pytest.param(
+                                device, case, index, *parts[2:],
+                                id="-".join(map(str, parts)) + suffix,
+                                marks=marks,
+                            )
+                        )  # fmt: skip
         return out
 
-    @pytest.mark.parametrize("case,index,dtype", params(lambda c: True, with_dtype=True))
-    def test_forward(case, index, dtype):
+    @pytest.mark.parametrize("device,case,index,dtype", params(lambda c: True, with_dtype=True))
+    def test_forward(device, case, index, dtype):
         if dtype == "bfloat16":
             pytest.importorskip("ml_dtypes")
-        check_forward(case, index, dtype)
+        with nerve.device(device):
+            check_forward(case, index, dtype)
 
-    @pytest.mark.parametrize("case,index", params(lambda c: c.grad))
-    def test_gradient(case, index):
-        check_gradient(case, index)
+    @pytest.mark.parametrize("device,case,index", params(lambda c: c.grad))
+    def test_gradient(device, case, index):
+        with nerve.device(device):
+            check_gradient(case, index)
 
-    @pytest.mark.parametrize("case,index", params(lambda c: c.torch is not None))
-    def test_torch(case, index):
+    @pytest.mark.parametrize("device,case,index", params(lambda c: c.torch is not None))
+    def test_torch(device, case, index):
         pytest.importorskip("torch")
-        check_torch(case, index)
+        with nerve.device(device):
+            check_torch(case, index)
 
-    @pytest.mark.parametrize("case,index", params(lambda c: c.grad and c.grad2))
-    def test_second_order(case, index):
-        check_second_order(case, index)
+    @pytest.mark.parametrize("device,case,index", params(lambda c: c.grad and c.grad2))
+    def test_second_order(device, case, index):
+        with nerve.device(device):
+            check_second_order(case, index)
 
-    @pytest.mark.parametrize("case,index", params(lambda c: c.compiled))
-    def test_compiled(case, index):
-        check_compiled(case, index)
+    @pytest.mark.parametrize("device,case,index", params(lambda c: c.compiled))
+    def test_compiled(device, case, index):
+        with nerve.device(device):
+            check_compiled(case, index)
 
     tests = {
         "test_forward": test_forward,

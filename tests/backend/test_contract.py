@@ -62,3 +62,11 @@ def test_the_signature_check_can_fail():
 def test_an_unknown_device_kind_names_what_is_available():
     with pytest.raises(BackendError, match=r"No backend serves device kind 'gpu'.*cpu"):
         get_backend("gpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif("gpu" not in BACKENDS, reason="no GPU backend runs here (CuPy and a GPU)")
+def test_the_op_tables_run_on_the_gpu_when_one_is_present():
+    from nerve.testing.op_harness import harness_devices
+
+    assert harness_devices() == list(BACKENDS) and "gpu" in harness_devices()
