@@ -36,7 +36,6 @@ PENDING_ALL = {
     "nerve.backend.numpy_backend.native.codegen",
     "nerve.backend.numpy_backend.native.toolchain",
     "nerve.backend.numpy_backend.nn",
-    "nerve.backend.numpy_backend.random",
     "nerve.backend.numpy_backend.reduction",
     "nerve.backend.numpy_backend.shape",
     "nerve.backend.program",

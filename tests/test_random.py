@@ -14,7 +14,7 @@ import pytest
 import nerve
 from nerve import ops
 from nerve import random as nr
-from nerve.backend.numpy_backend.random import generator
+from nerve.backend.numpy_backend.random import philox_generator as generator
 from nerve.core.errors import DTypeError, ShapeError
 from nerve.primitives import PRIMITIVES
 from nerve.primitives import random as rp

@@ -1,98 +1,105 @@
-"""Random kernels: counter-based (Philox) sampling from an explicit seed.
+"""Random kernels: counter-based sampling from an explicit seed, on the backend's device.
 
-The numbers are drawn on the host with NumPy's Philox generator, keyed by the
-primitive's seed input (an int64 array holding ``(key, counter)``), and then
-moved to ``xp``. So a seed
-gives the same numbers on every call, on every machine and on every backend
-that reuses these kernels (CuPy's own generators would give other numbers).
+Every kernel takes the primitive's seed input (an int64 array holding
+``(key, counter)``) and asks ``generator(seed)`` for a generator with NumPy's
+``Generator`` API that draws *on the array module's own device*: for NumPy, NumPy's
+Philox keyed by the seed (the host is the CPU backend's device); a GPU backend
+passes a factory for a device generator (CuPy's ``cupy.random.Generator`` has the
+same API), so a draw never copies numbers between host and device. Everything after
+the draw (scaling, rounding, resampling, the inverse CDF of ``categorical``) is
+written with ``xp`` operations, so it too runs where the arrays live.
+
+A seed gives the same numbers on every call and every machine for one backend; two
+backends' generators give different numbers for the same seed.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from nerve.backend.numpy_backend.elementwise import native_dtype
 
+__all__ = ["kernels", "philox_generator"]
+
 _MASK64 = (1 << 64) - 1
 
 
-def generator(seed) -> np.random.Generator:
-    """The Philox generator for ``seed`` (two ints): a 128-bit key made of them."""
-    first, second = (int(v) for v in _host(seed).reshape(-1)[:2])
+def philox_generator(seed: Any) -> np.random.Generator:
+    """NumPy's Philox generator for ``seed`` (two ints): a 128-bit key made of them."""
+    first, second = (int(v) for v in np.asarray(seed).reshape(-1)[:2])
     key = ((first & _MASK64) << 64) | (second & _MASK64)
     return np.random.Generator(np.random.Philox(key=key))
 
 
-def _host(array) -> np.ndarray:
-    """A NumPy copy of a backend array (CuPy arrays have ``get``)."""
-    return array.get() if hasattr(array, "get") else np.asarray(array)
+def kernels(xp: Any, generator: Callable[[Any], Any] = philox_generator) -> dict:
+    """The random kernels on array module ``xp``, drawing with ``generator(seed)``."""
 
+    def work_dtype(dtype: str) -> Any:
+        """Draw float64 for float64, float32 otherwise (float16/bfloat16 rounded after)."""
+        return xp.float64 if dtype == "float64" else xp.float32
 
-def _work_dtype(dtype: str):
-    """Draw float64 for float64 and float32 otherwise (float16/bfloat16 are rounded after)."""
-    return np.float64 if dtype == "float64" else np.float32
-
-
-def kernels(xp) -> dict:
-    def to_device(host: np.ndarray, dtype: str):
-        return xp.asarray(host.astype(native_dtype(np, dtype), copy=False))
+    def cast(array: Any, dtype: str) -> Any:
+        return array.astype(native_dtype(xp, dtype), copy=False)
 
     def random_normal(seed, shape, dtype, mean, stddev):
-        work = _work_dtype(dtype)
+        work = work_dtype(dtype)
         z = generator(seed).standard_normal(shape, dtype=work)
-        return to_device(z * work(stddev) + work(mean), dtype)
+        return cast(z * work(stddev) + work(mean), dtype)
 
     def random_uniform(seed, shape, dtype, minval, maxval):
-        work = _work_dtype(dtype)
+        work = work_dtype(dtype)
         u = generator(seed).random(shape, dtype=work) * work(maxval - minval) + work(minval)
-        out = u.astype(native_dtype(np, dtype))
+        out = u.astype(native_dtype(xp, dtype))
         # Rounding (to float16, say) can reach maxval; keep the interval half-open.
-        top = np.asarray(maxval, dtype=out.dtype)
-        below = np.nextafter(top, np.asarray(minval, dtype=out.dtype))
-        return xp.asarray(np.where(out >= top, below, out))
+        top = xp.asarray(maxval, dtype=out.dtype)
+        below = xp.nextafter(top, xp.asarray(minval, dtype=out.dtype))
+        return xp.where(out >= top, below, out)
 
     def random_truncated_normal(seed, shape, dtype, mean, stddev):
         rng = generator(seed)
         z = rng.standard_normal(shape)
-        outside = np.abs(z) > 2.0
+        outside = xp.abs(z) > 2.0
         while outside.any():  # each pass keeps ~95% of what it re-draws
             z[outside] = rng.standard_normal(int(outside.sum()))
-            outside = np.abs(z) > 2.0
-        return to_device(z * stddev + mean, dtype)
+            outside = xp.abs(z) > 2.0
+        return cast(z * stddev + mean, dtype)
 
     def random_randint(seed, shape, dtype, minval, maxval):
-        return to_device(generator(seed).integers(minval, maxval, shape, dtype=np.int64), dtype)
+        return cast(generator(seed).integers(minval, maxval, shape, dtype=xp.int64), dtype)
 
     def random_gamma(seed, alpha, shape, dtype):
-        return to_device(generator(seed).gamma(_host(alpha).astype(np.float64), size=shape), dtype)
+        return cast(generator(seed).gamma(alpha.astype(xp.float64), size=shape), dtype)
 
     def random_beta(seed, alpha, beta, shape, dtype):
-        a, b = _host(alpha).astype(np.float64), _host(beta).astype(np.float64)
-        return to_device(generator(seed).beta(a, b, size=shape), dtype)
+        a, b = alpha.astype(xp.float64), beta.astype(xp.float64)
+        return cast(generator(seed).beta(a, b, size=shape), dtype)
 
     def random_binomial(seed, counts, probabilities, shape, dtype):
-        n = np.rint(_host(counts)).astype(np.int64)
-        p = _host(probabilities).astype(np.float64)
-        return to_device(generator(seed).binomial(n, p, size=shape), dtype)
+        n = xp.rint(counts).astype(xp.int64)
+        p = probabilities.astype(xp.float64)
+        return cast(generator(seed).binomial(n, p, size=shape), dtype)
 
     def random_categorical(seed, logits, num_samples, dtype):
-        z = _host(logits).astype(np.float64)
+        z = logits.astype(xp.float64)
         batch, classes = z.shape
         if batch == 0 or num_samples == 0:
-            return to_device(np.zeros((batch, num_samples), np.int64), dtype)
-        probs = np.exp(z - z.max(axis=1, keepdims=True))
-        cdf = np.cumsum(probs, axis=1)
+            return xp.zeros((batch, num_samples), dtype=native_dtype(xp, dtype))
+        probs = xp.exp(z - z.max(axis=1, keepdims=True))
+        cdf = xp.cumsum(probs, axis=1)
         cdf /= cdf[:, -1:]
         # Inverse-CDF sampling for all rows in one searchsorted: shifting row r by r
         # makes the concatenated CDFs one increasing sequence.
-        rows = np.arange(batch, dtype=np.float64)[:, None]
+        rows = xp.arange(batch, dtype=xp.float64)[:, None]
         u = generator(seed).random((batch, num_samples))
-        flat = np.searchsorted((cdf + rows).ravel(), (u + rows).ravel(), side="right")
-        index = flat.reshape(batch, num_samples) - np.arange(batch)[:, None] * classes
-        return to_device(np.minimum(index, classes - 1), dtype)
+        flat = xp.searchsorted((cdf + rows).ravel(), (u + rows).ravel(), side="right")
+        index = flat.reshape(batch, num_samples) - xp.arange(batch)[:, None] * classes
+        return cast(xp.minimum(index, classes - 1), dtype)
 
-    def _permutation(n: int, seed: tuple):
-        return xp.asarray(generator(seed).permutation(n))
+    def _permutation(n: int, seed):
+        return generator(seed).permutation(n)
 
     def random_shuffle(seed, x, axis):
         return xp.take(x, _permutation(x.shape[axis], seed), axis=axis)
