@@ -164,4 +164,4 @@ def install() -> None:
     for name, fn in _OPERATORS.items():
         setattr(Tensor, name, fn)
     # NumPy defers to our reflected operators instead of converting the tensor.
-    Tensor.__array_ufunc__ = None  # type: ignore[attr-defined]
+    Tensor.__array_ufunc__ = None

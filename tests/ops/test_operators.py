@@ -8,8 +8,10 @@ operator is also applied with a Python scalar on each side, which exercises the
 reflected operator (``5 & x`` calls ``x.__rand__``) and weak scalar types.
 """
 
+import ast
 import dataclasses
 import functools
+import inspect
 import re
 
 import numpy as np
@@ -254,3 +256,34 @@ def test_bitwise_operators_refuse_floats_naming_operator_and_dtypes(expr, symbol
     assert isinstance(info.value, DTypeError)
     assert f"got {received}." in str(info.value)
     assert "test_operators.py" in str(info.value)  # points at the user's line
+
+
+def _declared_for_type_checkers(cls: type) -> set[str]:
+    """Names that ``if TYPE_CHECKING:`` blocks in ``cls``'s body declare."""
+    source = inspect.getsource(inspect.getmodule(cls))
+    [body] = [
+        node.body
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ClassDef) and node.name == cls.__name__
+    ]
+    names = set()
+    for statement in body:
+        if isinstance(statement, ast.If) and ast.unparse(statement.test) == "TYPE_CHECKING":
+            for node in statement.body:
+                if isinstance(node, ast.FunctionDef):
+                    names.add(node.name)
+                elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                    names.add(node.target.id)
+    return names
+
+
+def test_type_checkers_see_exactly_the_installed_operators():
+    """``Tensor``'s ``TYPE_CHECKING`` block declares what ``nerve.ops._methods`` installs
+    at run time: nothing more (a method mypy accepts but the class lacks), nothing less."""
+    from nerve.ops import _methods
+    from nerve.tensor import Tensor
+
+    installed = {*_methods._OPERATORS, "__array_ufunc__"}
+    assert _declared_for_type_checkers(Tensor) == installed
+    for name in installed:
+        assert name in vars(Tensor), f"{name} is declared but not installed on Tensor"
