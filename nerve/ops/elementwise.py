@@ -28,7 +28,7 @@ __all__ = [
     "abs", "absolute", "add", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2",
     "arctanh", "bitwise_and", "bitwise_invert", "bitwise_left_shift", "bitwise_not", "bitwise_or",
     "bitwise_right_shift", "bitwise_xor", "cast", "ceil", "clip", "copysign", "cos", "cosh",
-    "divide", "equal", "erf", "erfinv", "exp", "exp2", "expm1", "floor", "floor_divide",
+    "divide", "equal", "erf", "erfc", "erfinv", "exp", "exp2", "expm1", "floor", "floor_divide",
     "greater", "greater_equal", "heaviside", "hypot", "isclose", "isfinite", "isinf", "isnan",
     "left_shift", "less", "less_equal", "log", "log1p", "log2", "log10", "logaddexp",
     "logical_and", "logical_not", "logical_or", "logical_xor", "maximum", "minimum", "mod",
@@ -134,6 +134,16 @@ arcsinh = _float_unary(ew.arcsinh_p, "Elementwise inverse hyperbolic sine.")
 arccosh = _float_unary(ew.arccosh_p, "Elementwise inverse hyperbolic cosine.")
 arctanh = _float_unary(ew.arctanh_p, "Elementwise inverse hyperbolic tangent.")
 erf = _float_unary(ew.erf_p, "Elementwise Gauss error function.")
+erfc = _float_unary(
+    ew.erfc_p,
+    """Elementwise complementary error function ``1 - erf(x)``, accurate where ``erf(x)``
+    is close to 1 (large ``x``), where ``1 - erf(x)`` would round to 0.
+
+    >>> from nerve import ops
+    >>> ops.erfc(ops.convert_to_tensor([0.0, 6.0], dtype="float64")).numpy()
+    array([1.00000000e+00, 2.15197367e-17])
+    """,
+)
 erfinv = _float_unary(
     ew.erfinv_p,
     """Elementwise inverse of ``erf`` on (-1, 1); +-inf at +-1, nan outside.

@@ -177,6 +177,14 @@ erf_p = _unary(
     ),
     cost="transcendental",
 )
+# d/dx erfc(x) = -2/sqrt(pi) exp(-x**2): erf's derivative, negated.
+erfc_p = _unary(
+    "erfc",
+    lambda g, inputs, out, needs: (
+        mul(g, mul(scalar(-2 / math.sqrt(math.pi), g), exp_p.bind(neg(mul(inputs[0], inputs[0]))))),
+    ),
+    cost="transcendental",
+)
 sigmoid_p = _unary(
     "sigmoid",
     lambda g, inputs, out, needs: (mul(g, mul(out, sub(scalar(1, out), out))),),

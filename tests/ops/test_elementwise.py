@@ -40,6 +40,10 @@ def _np_erf(x):
     return np.vectorize(math.erf, otypes=[np.float64])(x) if np.size(x) else np.zeros_like(x)
 
 
+def _np_erfc(x):
+    return np.vectorize(math.erfc, otypes=[np.float64])(x) if np.size(x) else np.zeros_like(x)
+
+
 def _np_erfinv(y):
     """Inverse of erf by bisection (independent of the kernel's method)."""
     lo, hi = np.full(np.shape(y), -6.0), np.full(np.shape(y), 6.0)
@@ -106,6 +110,7 @@ CASES = [
     unary("arccosh", ops.arccosh, np.arccosh, lambda x: T.acosh(x), low=1.2, high=3.0),
     unary("arctanh", ops.arctanh, np.arctanh, lambda x: T.atanh(x), low=-0.9, high=0.9),
     unary("erf", ops.erf, _np_erf, lambda x: T.erf(x)),
+    unary("erfc", ops.erfc, _np_erfc, lambda x: T.erfc(x), low=-1.0, high=4.0),
     unary("sigmoid", ops.sigmoid, lambda x: 1 / (1 + np.exp(-x)), lambda x: T.sigmoid(x)),
     unary(
         "softplus",
@@ -400,10 +405,10 @@ def test_bitwise_ops_reject_floats_naming_op_and_dtype():
 def test_erfinv_fallback_without_scipy_matches_and_handles_edges(monkeypatch):
     import sys
 
-    from nerve.backend.numpy_backend.elementwise import _erfinv
+    from nerve.backend.numpy_backend.elementwise import _scalar_erfinv, _special
 
     monkeypatch.setitem(sys.modules, "scipy.special", None)  # make the import fail
-    kernel = _erfinv(np)
+    kernel = _special(np, "erfinv", _scalar_erfinv)
     y = np.array([-0.999, -0.5, 0.0, 0.3, 0.9, 0.99999], dtype=np.float64)
     np.testing.assert_allclose(kernel(y), _np_erfinv(y), rtol=1e-12, atol=1e-12)
     edges = kernel(np.array([1.0, -1.0, 2.0], dtype=np.float32))

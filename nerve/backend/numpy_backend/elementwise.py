@@ -6,57 +6,25 @@ Every kernel keeps its input dtype (the primitives' dtype rules say so; the
 
 from __future__ import annotations
 
+import importlib
 import math
+from collections.abc import Callable
 
 
-def _erf(xp):
-    """erf from SciPy when installed (fast, accurate), else math.erf elementwise.
-    Resolved on first call: importing SciPy costs more than all of nerve's import."""
-    resolved = []
+def _special(xp, name: str, scalar: Callable[[float], float]):
+    """``scipy.special.<name>`` when SciPy is installed (fast, accurate), else ``scalar``
+    elementwise. Resolved on first call: importing SciPy costs more than all of nerve's
+    import."""
+    resolved: list[Callable] = []
 
-    def resolve():
+    def resolve() -> Callable:
         try:
-            from scipy.special import erf
-        except ImportError:
-            erf = None
-        if erf is not None and xp.__name__ == "numpy":
-            return lambda x: erf(x).astype(x.dtype, copy=False)
-        vector_erf = xp.vectorize(math.erf)
-        return lambda x: xp.asarray(vector_erf(x), dtype=x.dtype) if x.size else x.copy()
-
-    def kernel(x):
-        if not resolved:
-            resolved.append(resolve())
-        return resolved[0](x)
-
-    return kernel
-
-
-def _erfinv(xp):
-    """erfinv from SciPy when installed, else Newton's method on math.erf elementwise.
-    Resolved on first call, like ``_erf``."""
-    resolved = []
-
-    def scalar_erfinv(y: float) -> float:
-        if not -1.0 < y < 1.0:
-            return math.copysign(math.inf, y) if abs(y) == 1.0 else math.nan
-        # Winitzki's approximation (relative error < 2e-3), then Newton steps on erf.
-        a = 0.147
-        log_term = math.log1p(-y * y)
-        first = 2 / (math.pi * a) + log_term / 2
-        x = math.copysign(math.sqrt(math.sqrt(first * first - log_term / a) - first), y)
-        for _ in range(4):
-            x -= (math.erf(x) - y) / (2 / math.sqrt(math.pi) * math.exp(-x * x))
-        return x
-
-    def resolve():
-        try:
-            from scipy.special import erfinv
-        except ImportError:
-            erfinv = None
-        if erfinv is not None and xp.__name__ == "numpy":
-            return lambda x: erfinv(x).astype(x.dtype, copy=False)
-        vector = xp.vectorize(scalar_erfinv)
+            fast = getattr(importlib.import_module("scipy.special"), name)
+        except (ImportError, AttributeError):
+            fast = None
+        if fast is not None and xp.__name__ == "numpy":
+            return lambda x: fast(x).astype(x.dtype, copy=False)
+        vector = xp.vectorize(scalar)
         return lambda x: xp.asarray(vector(x), dtype=x.dtype) if x.size else x.copy()
 
     def kernel(x):
@@ -65,6 +33,20 @@ def _erfinv(xp):
         return resolved[0](x)
 
     return kernel
+
+
+def _scalar_erfinv(y: float) -> float:
+    """erfinv by Newton's method on ``math.erf`` (SciPy's is used when installed)."""
+    if not -1.0 < y < 1.0:
+        return math.copysign(math.inf, y) if abs(y) == 1.0 else math.nan
+    # Winitzki's approximation (relative error < 2e-3), then Newton steps on erf.
+    a = 0.147
+    log_term = math.log1p(-y * y)
+    first = 2 / (math.pi * a) + log_term / 2
+    x = math.copysign(math.sqrt(math.sqrt(first * first - log_term / a) - first), y)
+    for _ in range(4):
+        x -= (math.erf(x) - y) / (2 / math.sqrt(math.pi) * math.exp(-x * x))
+    return x
 
 
 def native_dtype(xp, name: str):
@@ -149,8 +131,9 @@ def _kernels(xp) -> dict:
         "arcsinh": xp.arcsinh,
         "arccosh": xp.arccosh,
         "arctanh": xp.arctanh,
-        "erf": _erf(xp),
-        "erfinv": _erfinv(xp),
+        "erf": _special(xp, "erf", math.erf),
+        "erfc": _special(xp, "erfc", math.erfc),
+        "erfinv": _special(xp, "erfinv", _scalar_erfinv),
         "sigmoid": sigmoid,
         "floor": xp.floor,
         "ceil": xp.ceil,

@@ -155,7 +155,7 @@ def _declined(reason: str) -> Callable:
 _NO_SIMD = "no vectorized form in vmath.h: NumPy's SIMD kernel beats a libm call per element"
 _LIBM_ONLY = (
     "sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "arcsinh", "arccosh",
-    "arctanh", "erf", "erfinv", "power", "arctan2",
+    "arctanh", "erf", "erfc", "erfinv", "power", "arctan2",
 )  # fmt: skip
 _SHIFTS = "NumPy defines shifts by the bit width or more; C leaves them undefined"
 
