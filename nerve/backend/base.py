@@ -48,7 +48,7 @@ class Backend(abc.ABC):
     def scalar(self, value: Any, dtype: str) -> Any:
         """A 0-d array of ``value``; cached, since Python constants recur in every step.
         Arrays are never written in place, so sharing them is safe."""
-        key = (type(value), value, dtype)
+        key: tuple[Any, ...] = (type(value), value, dtype)
         if value == 0 and type(value) is float:
             key += (math.copysign(1.0, value),)  # -0.0 == 0.0, but the sign matters
         array = self._scalars.get(key)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def _key(template: tuple, indices) -> tuple:
     """The NumPy index that ``template`` describes."""
-    key = []
+    key: list[Any] = []  # slices, ints, None and index arrays
     for entry in template:
         kind = entry[0]
         if kind == "slice":

@@ -49,9 +49,11 @@ def kernels(xp) -> dict:
                 slice(o * d, o * d + (m - 1) * st + 1, st) if m else slice(0, 0)
                 for o, d, m, st in zip(offsets, dilation, out, strides)
             )
-            result[(every, *target, every)] += p[(every,) * (1 + rank) + offsets]
-        crop = tuple(slice(lo, lo + s) for s, (lo, _) in zip(spatial_shape, padding))
-        return xp.ascontiguousarray(result[(every, *crop, every)])
+            # Keys built as tuples first: mypy reads x[(a, *b)] as Python 3.11's x[a, *b].
+            key = (every, *target, every)
+            result[key] += p[(every,) * (1 + rank) + offsets]
+        crop = (every, *(slice(lo, lo + s) for s, (lo, _) in zip(spatial_shape, padding)), every)
+        return xp.ascontiguousarray(result[crop])
 
     def relu(x):
         return xp.maximum(x, 0)

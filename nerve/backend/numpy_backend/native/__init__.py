@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from nerve.backend.program import ElementwiseProgram
 #: Programs whose iteration space is smaller than this run kernel by kernel.
 MIN_ELEMENTS = 128
 
-_SCALAR_ARG = {
+_SCALAR_ARG: dict[str, type] = {
     "bool": ctypes.c_int, "uint8": ctypes.c_uint8, "int8": ctypes.c_int8,
     "int16": ctypes.c_int16, "int32": ctypes.c_int32, "int64": ctypes.c_int64,
     "float32": ctypes.c_float, "float64": ctypes.c_double,
@@ -52,7 +53,7 @@ def compile_elementwise(
     if not programs or not toolchain.enabled():
         return results
     chosen = {}  # program index -> (function name, layout)
-    functions = []
+    functions: list[str] = []  # C sources
     for i, program in enumerate(programs):
         if math.prod(program.shape) < threshold:
             continue
@@ -77,7 +78,7 @@ def compile_elementwise(
 def _wrapper(function, program: ElementwiseProgram, plan: codegen.Layout) -> Callable:
     """A generated Python function that prepares arguments and calls ``function``."""
     n_in, n_out = len(program.inputs), len(program.results)
-    argtypes = [ctypes.c_int64, ctypes.c_int64]
+    argtypes: list[type] = [ctypes.c_int64, ctypes.c_int64]
     lines = ["def call(inputs, outs):"]
     lines.append(f"    ({''.join(f'i{k}, ' for k in range(n_in))}) = inputs")
     lines.append(f"    ({''.join(f'o{k}, ' for k in range(n_out))}) = outs")
@@ -93,7 +94,7 @@ def _wrapper(function, program: ElementwiseProgram, plan: codegen.Layout) -> Cal
                 f"i{k} = ascontiguousarray(i{k})"
             )
             args.append(f"i{k}")
-    namespace = {"ndarray": np.ndarray, "ascontiguousarray": np.ascontiguousarray}
+    namespace: dict[str, Any] = {"ndarray": np.ndarray, "ascontiguousarray": np.ascontiguousarray}
     namespace["empty"] = np.empty
     namespace["fn"] = function
     for k, dtype in enumerate(program.result_dtypes):

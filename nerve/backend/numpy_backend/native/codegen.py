@@ -261,12 +261,13 @@ def layout(program: ElementwiseProgram) -> Layout | None:
     """The first split of the shape that gives every input a kind, or ``None``."""
     shape = program.shape
     rank = len(shape)
-    present = []  # per input: for each axis, whether it varies along it (None: size 1)
+    # Per input: for each axis, whether it varies along it (None: the axis has size 1).
+    present: list[list[bool | None]] = []
     for in_shape, _ in program.inputs:
         if len(in_shape) > rank:
             return None
         padded = (1,) * (rank - len(in_shape)) + tuple(in_shape)
-        axes = []
+        axes: list[bool | None] = []
         for d, size in zip(padded, shape):
             if size == 1:
                 axes.append(None)
