@@ -64,7 +64,7 @@ def _unary(
     differentiable: bool = True,
     out_dtype: str | None = None,
     cost: str = "arithmetic",
-):
+) -> Primitive:
     rule = rules.unary_to(name, out_dtype) if out_dtype else rules.unary(name)
     return Primitive(
         name, shape_rule=rule, vjp=vjp, differentiable=differentiable, elementwise=True, cost=cost
@@ -79,9 +79,11 @@ def _one_minus_square(x):
     return sub(scalar(1, x), mul(x, x))
 
 
+# A primitive that an earlier block's vjp uses (sign_p, cos_p, cosh_p, cast_p) is
+# annotated: mypy cannot infer the type of a global read before its definition.
 neg_p = _unary("neg", lambda g, inputs, out, needs: (neg(g),))
 abs_p = _unary("abs", lambda g, inputs, out, needs: (mul(g, sign_p.bind(inputs[0])),))
-sign_p = _unary("sign", _zero_vjp)
+sign_p: Primitive = _unary("sign", _zero_vjp)
 floor_p = _unary("floor", _zero_vjp)
 ceil_p = _unary("ceil", _zero_vjp)
 round_p = _unary("round", _zero_vjp)
@@ -111,7 +113,7 @@ reciprocal_p = _unary(
 sin_p = _unary(
     "sin", lambda g, inputs, out, needs: (mul(g, cos_p.bind(inputs[0])),), cost="transcendental"
 )
-cos_p = _unary(
+cos_p: Primitive = _unary(
     "cos",
     lambda g, inputs, out, needs: (neg(mul(g, sin_p.bind(inputs[0]))),),
     cost="transcendental",
@@ -139,7 +141,7 @@ arctan_p = _unary(
 sinh_p = _unary(
     "sinh", lambda g, inputs, out, needs: (mul(g, cosh_p.bind(inputs[0])),), cost="transcendental"
 )
-cosh_p = _unary(
+cosh_p: Primitive = _unary(
     "cosh", lambda g, inputs, out, needs: (mul(g, sinh_p.bind(inputs[0])),), cost="transcendental"
 )
 tanh_p = _unary(
@@ -334,7 +336,7 @@ def _where_vjp(g, inputs, out, needs):
 
 where_p = Primitive("where", shape_rule=_where_rule, vjp=_where_vjp, elementwise=True)
 
-cast_p = Primitive(
+cast_p: Primitive = Primitive(
     "cast",
     shape_rule=lambda x, *, dtype: Aval(tuple(x.shape), dtype),
     vjp=lambda g, inputs, out, needs, dtype: (cast_p.bind(g, dtype=inputs[0].dtype),),
