@@ -55,6 +55,7 @@ from typing import Any
 from nerve import ops
 from nerve.core import config, dtypes
 from nerve.core.errors import ShapeError, normalize_axis, with_location
+from nerve.core.symbolic import as_float
 from nerve.tensor import Tensor
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
@@ -485,7 +486,9 @@ def reduce_weighted_values(
         nonzero = ops.not_equal(divisor, 0.0)
         return ops.where(nonzero, loss / ops.where(nonzero, divisor, 1.0), 0.0)
     count = math.prod(values.shape)
-    return loss / float(count) if count else loss  # an empty batch's mean is 0
+    # as_float: float(count), or a symbolic 1/n-style number while traced with a symbolic
+    # batch size (nerve.core.symbolic).
+    return loss / as_float(count) if count else loss  # an empty batch's mean is 0
 
 
 # -- loss classes ----------------------------------------------------------------------------

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import itertools
 import weakref
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, cast
 
 from nerve.backend import backend_of, get_backend
 from nerve.core import dtypes
 from nerve.core.errors import DTypeError, ShapeError, with_location
+from nerve.core.symbolic import Dim, Symbolic, python_type
 
 # Backend dtype object -> nerve dtype name; dtype objects are hashable in every backend.
 _DTYPE_NAMES: dict = {}
@@ -60,7 +61,10 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return int(self._value.size)
+        size = self._value.size
+        # A traced tensor with a symbolic axis has a symbolic size (nerve.core.symbolic),
+        # which stands in for the int.
+        return cast(int, size) if type(size) is Dim else int(size)
 
     @property
     def device(self) -> str:
@@ -300,7 +304,21 @@ def convert_to_tensor(x: Any, dtype: str | None = None) -> Tensor:
     if isinstance(x, (list, tuple)) and any(isinstance(v, Tensor) for v in _flatten_nested(x)):
         x = _stack_nested(x, dtype)
         return x
+    if isinstance(x, Symbolic):
+        return symbolic_scalar(x, dtype)
     return _new_tensor(_to_array(x, dtype))
+
+
+def symbolic_scalar(value: Symbolic, dtype: str | None = None) -> Tensor:
+    """A 0-d tensor holding a symbolic number (a batch size, a mean's ``1 / n``) while a
+    function is traced with a symbolic size: a ``full`` node whose ``value`` param is
+    that number, so specializing the graph to a size makes it a constant (which
+    constant folding then folds), rather than a constant baked in at trace time."""
+    from nerve.primitives.creation import full_p
+
+    if dtype is None:
+        dtype = dtypes.default_dtype_of_scalar(python_type(value)(0))
+    return full_p.bind(shape=(), value=value, dtype=dtypes.standardize_dtype(dtype))
 
 
 def _stack_nested(x, dtype):

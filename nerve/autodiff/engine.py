@@ -9,6 +9,7 @@ to its input's dtype, and accumulating fan-out.
 from __future__ import annotations
 
 from nerve.core.dtypes import is_differentiable
+from nerve.core.symbolic import is_one, same_shape
 from nerve.primitives import elementwise as ew
 from nerve.primitives.reduction import reduce_sum_p
 from nerve.primitives.shape import broadcast_to, reshape
@@ -25,11 +26,12 @@ def zeros_like(x):
 def sum_to_shape(ct, shape: tuple):
     """Sum a cotangent of a broadcast result back to ``shape``."""
     ct_shape = tuple(ct.shape)
-    if ct_shape == shape:
+    # same_shape and is_one ask a symbolic size (nerve.core.symbolic) nothing.
+    if same_shape(ct_shape, shape):
         return ct
     lead = len(ct_shape) - len(shape)
     axes = tuple(range(lead)) + tuple(
-        lead + i for i, d in enumerate(shape) if d == 1 and ct_shape[lead + i] != 1
+        lead + i for i, d in enumerate(shape) if is_one(d) and not is_one(ct_shape[lead + i])
     )
     if axes:
         ct = reduce_sum_p.bind(ct, axes=axes, keepdims=False)
@@ -38,7 +40,7 @@ def sum_to_shape(ct, shape: tuple):
 
 def _fit(ct, like):
     shape = tuple(like.shape)
-    if tuple(ct.shape) != shape:
+    if not same_shape(tuple(ct.shape), shape):
         ct = sum_to_shape(ct, shape)
     dtype = like.dtype
     return ct if ct.dtype == dtype else ew.cast(ct, dtype)

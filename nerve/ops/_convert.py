@@ -12,6 +12,7 @@ from typing import Any
 from nerve.backend import backend_of
 from nerve.core import config, dtypes
 from nerve.core.errors import DTypeError, with_location
+from nerve.core.symbolic import is_symbolic, python_type
 from nerve.primitives import elementwise as ew
 from nerve.tensor import Tensor, Variable, _new_tensor, convert_to_tensor
 
@@ -82,6 +83,9 @@ def promote(*xs: Any, extra: tuple = ()) -> list[Tensor]:
         elif isinstance(x, _SCALARS):
             kinds.append(type(x))
             converted.append(x)
+        elif is_symbolic(x):  # a symbolic size (or a float of it): weak, like a scalar
+            kinds.append(python_type(x))
+            converted.append(x)
         else:
             t = convert_to_tensor(x)
             kinds.append(t.dtype)
@@ -92,7 +96,7 @@ def promote(*xs: Any, extra: tuple = ()) -> list[Tensor]:
     for c in converted:
         if isinstance(c, Tensor):
             out.append(cast(c, dtype))
-        elif like is not None:
+        elif like is not None and not is_symbolic(c):
             out.append(_new_tensor(backend_of(like._value).scalar(c, dtype)))
         else:
             out.append(convert_to_tensor(c, dtype))

@@ -19,6 +19,7 @@ from typing import Any
 
 from nerve.core import dtypes
 from nerve.core.errors import normalize_axis, with_location
+from nerve.core.symbolic import as_dim, is_symbolic, python_type
 from nerve.ops._convert import cast, tensor
 from nerve.primitives import creation as cp
 from nerve.tensor import Tensor
@@ -38,7 +39,7 @@ def _shape(shape: Any, op: str) -> tuple:
     try:
         if isinstance(shape, str):
             raise TypeError
-        shape = tuple(int(d) for d in shape)
+        shape = tuple(as_dim(d) for d in shape)
     except (TypeError, ValueError):
         raise TypeError(
             with_location(f"{op}: shape must be a tuple of ints, got {shape!r}.")
@@ -50,7 +51,7 @@ def _shape(shape: Any, op: str) -> tuple:
 
 def _python_scalar(value: Any, op: str) -> Any:
     """A Python number for a scalar argument (0-d tensors and NumPy scalars included)."""
-    if isinstance(value, _PYTHON_SCALARS):
+    if isinstance(value, _PYTHON_SCALARS) or is_symbolic(value):
         return value
     t = tensor(value)
     if t.ndim:
@@ -138,7 +139,7 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: str | None = None
     if step == 0:
         raise ValueError(with_location("arange: step must not be zero."))
     if dtype is None:
-        dtype = dtypes.result_type(*(type(v) for v in (start, stop, step)))
+        dtype = dtypes.result_type(*(python_type(v) for v in (start, stop, step)))
     return cp.arange_p.bind(
         start=start, stop=stop, step=step, dtype=dtypes.standardize_dtype(dtype)
     )

@@ -20,6 +20,7 @@ from typing import Any
 
 from nerve.core import config, dtypes
 from nerve.core.errors import AxisError, DTypeError, ShapeError, normalize_axis, with_location
+from nerve.core.symbolic import Dim
 from nerve.ops._convert import cast, tensor
 from nerve.primitives import elementwise as ew
 from nerve.primitives import indexing as ip
@@ -71,7 +72,10 @@ def _arange(n: int, shape: tuple) -> Tensor:
     return sp.reshape(convert_to_tensor(list(range(n)), "int32"), shape)
 
 
-def _as_int(value: Any, what: str) -> int:
+def _as_int(value: Any, what: str) -> Any:
+    """An int, or a symbolic size (``x[: x.shape[0] - 1]`` while traced with one)."""
+    if isinstance(value, Dim):
+        return value
     try:
         return operator.index(value)
     except TypeError:
@@ -96,6 +100,8 @@ def _classify(key: Any) -> tuple:
         raise TypeError(
             with_location("getitem: a Python bool is not a valid index; use a boolean tensor.")
         )
+    if isinstance(key, Dim):  # a symbolic size as an index (x[x.shape[0] - 1])
+        return ("int", key)
     if not isinstance(key, (Tensor, list, tuple)) and getattr(key, "ndim", 0) == 0:
         if hasattr(key, "__index__"):
             return ("int", operator.index(key))
@@ -170,7 +176,8 @@ def getitem(x: Any, key: Any) -> Tensor:
                         f"{size} (tensor shape {x.shape})."
                     )
                 )
-            template.append(("int", entry[1] % size))
+            index = entry[1]
+            template.append(("int", index + size if index < 0 else index))
             axis += 1
         elif kind == "slice":
             s = entry[1]

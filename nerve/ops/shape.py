@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 from nerve.core.errors import ShapeError, normalize_axes, normalize_axis, with_location
+from nerve.core.symbolic import as_dim
 from nerve.ops._convert import promote, tensor
 from nerve.primitives import indexing as ip
 from nerve.primitives import shape as sp
@@ -48,7 +49,7 @@ __all__ = [
 def _resolve_shape(x: Tensor, new_shape: Any) -> tuple:
     if isinstance(new_shape, int):
         new_shape = (new_shape,)
-    new_shape = tuple(int(d) for d in new_shape)
+    new_shape = tuple(as_dim(d) for d in new_shape)
     unknown = [i for i, d in enumerate(new_shape) if d == -1]
     if len(unknown) > 1:
         raise ShapeError(with_location(f"reshape: only one -1 allowed in {new_shape}."))
@@ -83,7 +84,7 @@ def transpose(x: Any, axes: Any = None) -> Tensor:
 
 def broadcast_to(x: Any, shape: Any) -> Tensor:
     """Broadcast ``x`` to ``shape`` (NumPy rules)."""
-    return sp.broadcast_to(tensor(x), tuple(int(d) for d in shape))
+    return sp.broadcast_to(tensor(x), tuple(as_dim(d) for d in shape))
 
 
 def expand_dims(x: Any, axis: Any) -> Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from nerve.core.symbolic import Dim
 from nerve.primitives.registry import Aval, Primitive
 
 full_p = Primitive(
@@ -14,6 +15,11 @@ full_p = Primitive(
 
 
 def _arange_rule(*, start, stop, step, dtype):
+    if any(isinstance(v, Dim) for v in (start, stop, step)):
+        # A symbolic bound (arange(n)): ceil((stop - start) / step) as an exact floor
+        # division, which nerve.core.symbolic refuses unless it is affine in n.
+        length = -((start - stop) // step)
+        return Aval((0 if length < 0 else length,), dtype)
     # NumPy's length rule, so the rule and the kernel agree for float steps too.
     return Aval((max(0, math.ceil((stop - start) / step)),), dtype)
 

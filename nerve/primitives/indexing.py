@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from nerve.core import dtypes
 from nerve.core.errors import AxisError, DTypeError, ShapeError, with_location
+from nerve.core.symbolic import slice_length
 from nerve.primitives import elementwise as ew
 from nerve.primitives import rules
 from nerve.primitives.registry import Aval, Primitive
@@ -58,7 +59,8 @@ def indexed_shape(op: str, shape: tuple, index_shapes: list, template: tuple) ->
             continue
         size = shape[axis]
         if kind == "slice":
-            out.append(len(range(*slice(*entry[1:]).indices(size))))
+            _, start, stop, step = entry
+            out.append(slice_length(start, stop, step, size))
         elif kind == "int":
             if not 0 <= entry[1] < size:
                 raise AxisError(

@@ -18,6 +18,7 @@ import inspect
 
 from nerve.core import dtypes
 from nerve.core.errors import DTypeError, ShapeError, normalize_axis, with_location
+from nerve.core.symbolic import Dim
 from nerve.primitives import rules
 from nerve.primitives.registry import Aval, Primitive
 
@@ -33,8 +34,9 @@ def _check_seed(op: str, seed: Aval) -> None:
 
 
 def _check_shape(op: str, shape) -> tuple:
+    # A symbolic size (nerve.core.symbolic.Dim) is a valid dimension while tracing.
     if not isinstance(shape, tuple) or not all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+        isinstance(d, (int, Dim)) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
         raise ShapeError(
             with_location(f"{op}: shape must be a tuple of non-negative ints, got {shape!r}.")

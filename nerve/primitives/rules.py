@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 from nerve.core.errors import DTypeError, ShapeError, with_location
+from nerve.core.symbolic import is_one
 from nerve.primitives.registry import Aval
 
 
 def broadcast_shapes(op: str, *shapes: tuple) -> tuple:
-    """NumPy broadcasting of ``shapes``; ``ShapeError`` naming ``op`` if incompatible."""
+    """NumPy broadcasting of ``shapes``; ``ShapeError`` naming ``op`` if incompatible.
+
+    A symbolic size (``nerve.core.symbolic.Dim``) is taken as not 1 without asking
+    it: broadcast against 1 or against itself it stays, which at ``n = 1`` is also
+    what broadcasting concrete size-1 axes gives, so the rule makes no decision that
+    keeps a symbolic trace from serving size 1. Against any other size it compares
+    (and a comparison that depends on ``n`` sends the function to per-size tracing).
+    """
     ndim = max((len(s) for s in shapes), default=0)
     out = []
     for axis in range(-ndim, 0):
         size = 1
         for s in shapes:
             d = s[axis] if -axis <= len(s) else 1
-            if d == 1:
+            if is_one(d):
                 continue
-            if size not in (1, d):
+            if not is_one(size) and size != d:
                 raise ShapeError(
                     with_location(
                         f"{op}: shapes {' and '.join(str(tuple(s)) for s in shapes)} cannot be "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from nerve.core.errors import DTypeError, ShapeError, with_location
+from nerve.core.symbolic import is_one, same_shape
 from nerve.primitives.registry import Aval, Primitive
 
 # -- reshape ------------------------------------------------------------------------
@@ -32,7 +33,7 @@ reshape_p = Primitive(
 def reshape(x, shape: tuple):
     """Reshape to a fully specified ``shape`` (no -1); a no-op when it already fits."""
     shape = tuple(shape)
-    return x if tuple(x.shape) == shape else reshape_p.bind(x, shape=shape)
+    return x if same_shape(tuple(x.shape), shape) else reshape_p.bind(x, shape=shape)
 
 
 # -- transpose ------------------------------------------------------------------------
@@ -73,8 +74,10 @@ def transpose(x, axes: tuple):
 
 def _broadcast_to_rule(x: Aval, *, shape: tuple) -> Aval:
     shape = tuple(shape)
+    # A concrete 1 broadcasts to anything; a symbolic size is never asked "== 1" (see
+    # nerve.primitives.rules.broadcast_shapes), only compared with its target.
     ok = len(shape) >= len(x.shape) and all(
-        d in (1, s) for d, s in zip(reversed(x.shape), reversed(shape))
+        is_one(d) or d == s for d, s in zip(reversed(x.shape), reversed(shape))
     )
     if not ok:
         raise ShapeError(
@@ -96,7 +99,7 @@ broadcast_to_p = Primitive(
 
 def broadcast_to(x, shape: tuple):
     shape = tuple(shape)
-    return x if tuple(x.shape) == shape else broadcast_to_p.bind(x, shape=shape)
+    return x if same_shape(tuple(x.shape), shape) else broadcast_to_p.bind(x, shape=shape)
 
 
 # -- concatenate ----------------------------------------------------------------------

@@ -57,6 +57,7 @@ from nerve import ops
 from nerve import optimizers as optimizers_module
 from nerve.autodiff import GradientTape
 from nerve.core import dtypes, tree
+from nerve.core.symbolic import as_dim
 from nerve.graph import TensorSpec
 from nerve.graph import function as nerve_function
 from nerve.metrics.base import Metric
@@ -166,10 +167,12 @@ def _to_tensors(structure: Any) -> Any:
     return tree.map_structure(lambda a: None if a is None else ops.convert_to_tensor(a), structure)
 
 
-def _first_dim(structure: Any) -> int:
+def _first_dim(structure: Any) -> Any:
+    """The batch size: an int, or the symbolic size ``n`` while a step is traced with a
+    symbolic batch axis (so the loss tracker's count specializes with the batch)."""
     for leaf in tree.flatten(structure)[0]:
         if leaf is not None and getattr(leaf, "ndim", 0) > 0:
-            return int(leaf.shape[0])
+            return as_dim(leaf.shape[0])
     return 1
 
 

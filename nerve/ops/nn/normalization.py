@@ -7,6 +7,7 @@ from typing import Any
 
 from nerve.core import config
 from nerve.core.errors import ShapeError, normalize_axes, normalize_axis, with_location
+from nerve.core.symbolic import as_float
 from nerve.ops._convert import cast, to_float
 from nerve.ops.elementwise import (
     abs,
@@ -47,11 +48,11 @@ def moments(x: Any, axes: Any, keepdims: bool = False, synchronized: bool = Fals
     x = to_float(x)
     axes = tuple(sorted(normalize_axes(axes, x.ndim, "moments")))
     count = math.prod(x.shape[a] for a in axes)
-    mean = divide(rp.reduce_sum_p.bind(x, axes=axes, keepdims=True), float(count))
+    mean = divide(rp.reduce_sum_p.bind(x, axes=axes, keepdims=True), as_float(count))
     centred = subtract(x, mean)
     variance = divide(
         rp.reduce_sum_p.bind(multiply(centred, centred), axes=axes, keepdims=keepdims),
-        float(count),
+        as_float(count),
     )
     if not keepdims:
         mean = reshape(mean, tuple(d for i, d in enumerate(x.shape) if i not in axes))
@@ -141,7 +142,7 @@ def rms_normalization(
     axes = tuple(sorted(normalize_axes(axis, x.ndim, "rms_normalization")))
     mean_square = divide(
         rp.reduce_sum_p.bind(multiply(x, x), axes=axes, keepdims=True),
-        float(math.prod(x.shape[a] for a in axes)),
+        as_float(math.prod(x.shape[a] for a in axes)),
     )
     out = multiply(x, rsqrt(add(mean_square, epsilon)))
     if scale is None:
