@@ -12,12 +12,16 @@ trace. Python numbers, strings, ``None`` and the like are static (one trace per
 value); a ``Variable`` is captured state (one trace per variable, not per value);
 any other object (e.g. ``self`` of a method) is keyed by identity. Decorated
 methods get one ``Function`` per instance. After ``RETRACE_WARNING_THRESHOLD``
-traces a ``RetracingWarning`` names the argument that changed, once. The ``None``
-dims of an ``input_signature`` stay symbolic: the function is traced at three
-sizes of them, and when the graphs agree up to numbers affine in the size
-(``nerve.graph.polymorphic``) every later size is specialized from that template
-without running the Python function again; otherwise each size traces on its own
-(expected, never warned about).
+traces a ``RetracingWarning`` names the argument that changed, once.
+
+Symbolic sizes: the ``None`` dims of an ``input_signature`` (all of one size in a
+call) are traced once, as the symbol ``n`` of ``nerve.core.symbolic``; every size
+then specializes that graph (``nerve.graph.polymorphic.specialize``) and compiles
+it without running the Python function again. A function whose use of the size is
+not affine (``x[: n // 2]``, ``int(n)``, ``if n > 4:``) cannot be traced that way:
+the reason is kept in ``symbolic_fallback_reason`` (and logged at DEBUG level) and
+each size traces on its own (expected, never warned about). ``trace_count`` counts
+the runs of the Python function, that failed symbolic run included.
 
 >>> import nerve
 >>> from nerve import ops
@@ -40,24 +44,29 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
+import os
+import traceback
 import warnings
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from nerve.backend import get_backend
-from nerve.core import dtypes, tree
+from nerve.core import dtypes, symbolic, tree
 from nerve.core.errors import DTypeError, ShapeError, with_location
 from nerve.graph.executor import CompiledGraph
 from nerve.graph.ir import Graph
 from nerve.graph.passes import optimize
-from nerve.graph.polymorphic import TRACE_SIZES, generalize
+from nerve.graph.polymorphic import specialize
 from nerve.graph.trace import Trace, active_trace, describe, tracing
 from nerve.tensor import Tensor, Variable, _new_tensor
 
 #: Warn when a function has been traced more often than this (TensorFlow warns at 5).
 RETRACE_WARNING_THRESHOLD = 5
+
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -182,6 +191,9 @@ class ConcreteFunction:
     compiled: CompiledGraph
     output_leaves: list  # per output leaf: ("tensor", index) or ("static", value)
     rebuild_output: Callable[[list], Any]
+    #: The symbolically traced graph this one was specialized from (``None`` when the
+    #: function was traced at this concrete size).
+    symbolic: Graph | None = None
 
     def __call__(self, arrays: list) -> Any:
         results = self.compiled.run(arrays)
@@ -194,6 +206,8 @@ class ConcreteFunction:
 
 class Function:
     """A Python function compiled through graphs; see the module docstring."""
+
+    __name__: str  # copied from the Python function by functools.update_wrapper
 
     def __init__(
         self,
@@ -214,9 +228,13 @@ class Function:
         self._last_paths: list | None = None
         self._warned = False
         self._relaxed_keys: set[tuple] = set()
+        #: Runs of the Python function (traces), symbolic and concrete.
         self.trace_count = 0
-        self._templates: dict[tuple, Any] = {}
-        self._last_trace_key: tuple | None = None
+        #: Why the last symbolic trace failed (its ``None`` dims then trace per size).
+        self.symbolic_fallback_reason: str | None = None
+        #: Per signature with the ``None`` dims' sizes left out: its symbolic trace, or
+        #: ``None`` when that failed.
+        self._symbolic: dict[tuple, _SymbolicTrace | None] = {}
         self._bound: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         try:
             self._signature: inspect.Signature | None = inspect.signature(fn)
@@ -247,7 +265,7 @@ class Function:
         functools.update_wrapper(method, fn)
         if self._signature is not None:
             params = list(self._signature.parameters.values())[1:]
-            method.__signature__ = self._signature.replace(parameters=params)
+            method.__signature__ = self._signature.replace(parameters=params)  # type: ignore[attr-defined]
         return Function(method, self.input_signature, self.reduce_retracing)
 
     # -- calling ------------------------------------------------------------------------
@@ -304,11 +322,10 @@ class Function:
         key = (_structure((args, kwargs)), tuple(_leaf_key(leaf) for leaf in leaves))
         concrete = self._cache.get(key)
         if concrete is None:
-            self._last_trace_key = key
             paths = [p for a, n in zip(args, names) for p in _leaf_paths(a, n)]
             paths += [p for k in sorted(kwargs) for p in _leaf_paths(kwargs[k], k)]
+            concrete = self._trace(leaves, rebuild, self._relaxed(key))
             self._note_retrace(key, leaves, paths)
-            concrete = self._trace(leaves, rebuild)
             self._cache[key] = concrete
             self._last_paths = paths
         self._last_key, self._last_leaves = key, leaves
@@ -352,10 +369,8 @@ class Function:
                 )
 
     def _note_retrace(self, key: tuple, leaves: list, paths: list[str]) -> None:
+        """Warn, once, when a new signature has been traced too many times."""
         relaxed = self._relaxed(key)
-        if self._templates.get(relaxed):
-            return  # a new size of a symbolic dim: specialized from the template, not traced
-        self.trace_count += 1
         if relaxed in self._relaxed_keys:
             return  # only a None dim of the input_signature changed: expected, not warned
         self._relaxed_keys.add(relaxed)
@@ -363,11 +378,12 @@ class Function:
             return
         self._warned = True
         reason = "the structure of its arguments changed"
-        if self._last_key is not None and self._last_key[0] == key[0]:
+        previous = self._last_leaves
+        if self._last_key is not None and previous is not None and self._last_key[0] == key[0]:
             for i, (old, new) in enumerate(zip(self._last_key[1], key[1])):
                 if old != new:
                     reason = (
-                        f"argument {paths[i]!r} changed from {describe(self._last_leaves[i])} "
+                        f"argument {paths[i]!r} changed from {describe(previous[i])} "
                         f"to {describe(leaves[i])}"
                     )
                     break
@@ -394,20 +410,25 @@ class Function:
             leaf_keys.append(leaf_key)
         return key[0], tuple(leaf_keys)
 
-    def _trace(self, leaves: list, rebuild: Callable) -> ConcreteFunction:
+    def _trace(self, leaves: list, rebuild: Callable, relaxed: tuple) -> ConcreteFunction:
         size = self._symbolic_size(leaves)
         if size is not None:
-            concrete = self._from_template(leaves, rebuild, size)
-            if concrete is not None:
-                return concrete
+            if relaxed not in self._symbolic:
+                self._symbolic[relaxed] = self._trace_symbolic(leaves, rebuild)
+            traced = self._symbolic[relaxed]
+            if traced is not None and traced.sizes.serves(size):
+                concrete = self._specialize(traced, leaves, size)
+                if concrete is not None:
+                    return concrete
         graph, output_leaves, rebuild_output = self._trace_graph(leaves, rebuild)
         return self._compile(graph, leaves, output_leaves, rebuild_output)
 
     def _trace_graph(
-        self, leaves: list, rebuild: Callable, size: int | None = None
+        self, leaves: list, rebuild: Callable, size: Any = None
     ) -> tuple[Graph, list, Callable]:
         """Run the Python function on abstract inputs (the ``None`` dims of the
-        input_signature set to ``size`` when given) and return its graph."""
+        input_signature set to ``size`` when given: a ``Dim``) and return its graph."""
+        self.trace_count += 1
         trace = Trace(getattr(self.python_function, "__name__", "graph"))
         shapes = self._input_shapes(leaves, size)
         with tracing(trace):
@@ -429,16 +450,23 @@ class Function:
         return graph, output_leaves, rebuild_output
 
     def _compile(
-        self, graph: Graph, leaves: list, output_leaves: list, rebuild_output: Callable
+        self,
+        graph: Graph,
+        leaves: list,
+        output_leaves: list,
+        rebuild_output: Callable,
+        symbolic_graph: Graph | None = None,
     ) -> ConcreteFunction:
         unoptimized = graph.copy()
         backend = get_backend(_device_of(leaves, graph))
         optimized = optimize(graph, backend)
         compiled = CompiledGraph(optimized, backend)
-        return ConcreteFunction(optimized, unoptimized, compiled, output_leaves, rebuild_output)
+        return ConcreteFunction(
+            optimized, unoptimized, compiled, output_leaves, rebuild_output, symbolic_graph
+        )
 
     # -- symbolic (None) dims of the input_signature ---------------------------------------
-    def _input_shapes(self, leaves: list, size: int | None):
+    def _input_shapes(self, leaves: list, size: Any) -> Iterator[tuple]:
         specs = iter(self.input_signature or ())
         for x in leaves:
             if not _is_tensor_like(x):
@@ -454,42 +482,57 @@ class Function:
         agree (one symbolic size, typically the batch); else ``None``."""
         if self.input_signature is None:
             return None
-        sizes = set()
+        sizes: set[int] = set()
         tensors = [x for x in leaves if _is_tensor_like(x)]
         for x, spec in zip(tensors, self.input_signature):
             sizes.update(d for s, d in zip(spec.shape, tuple(x.shape)) if s is None)
         return sizes.pop() if len(sizes) == 1 else None
 
-    def _from_template(self, leaves: list, rebuild: Callable, size: int):
-        """The graph for ``size`` from this signature's size template, tracing the
-        template (three traces, counted as one) the first time; ``None`` when the
-        function's graph is not affine in the size."""
-        relaxed = self._relaxed(self._last_trace_key)
-        entry = self._templates.get(relaxed)
-        if entry is None:
-            entry = self._templates[relaxed] = self._make_template(leaves, rebuild)
-        if entry is False:
-            return None
-        template, output_leaves, rebuild_output = entry
+    def _trace_symbolic(self, leaves: list, rebuild: Callable) -> _SymbolicTrace | None:
+        """Trace once with the ``None`` dims set to the symbol ``n``; ``None`` (and the
+        reason recorded) when the function's use of the size is not affine in it."""
         try:
-            graph = template.specialize(size)
-        except ValueError:
-            return None
-        return self._compile(graph, leaves, output_leaves, rebuild_output)
+            with symbolic.tracking() as sizes:
+                graph, output_leaves, rebuild_output = self._trace_graph(
+                    leaves, rebuild, symbolic.Dim.symbol()
+                )
+        except symbolic.SymbolicDimError as error:
+            reason = f"{error} ({_raised_at(error)})"
+        except Exception as error:  # any failure: per-size tracing shows the real error
+            reason = (
+                f"tracing with a symbolic size raised {type(error).__name__}: {error} "
+                f"({_raised_at(error)}); the function is traced once per size instead."
+            )
+        else:
+            return _SymbolicTrace(graph, output_leaves, rebuild_output, sizes)
+        self.symbolic_fallback_reason = reason
+        # Debug, not a warning: falling back is legitimate (and warnings fail the tests).
+        _logger.debug("nerve.function %r traces once per size: %s", self.__name__, reason)
+        return None
 
-    def _make_template(self, leaves: list, rebuild: Callable):
-        traces = []
+    def _specialize(self, traced: _SymbolicTrace, leaves: list, size: int):
+        """The symbolic trace compiled for ``size``; ``None`` when it cannot be
+        evaluated there (a negative dimension, ``1 / n`` at 0): trace that size."""
         try:
-            for n in TRACE_SIZES:
-                traces.append(self._trace_graph(leaves, rebuild, n))
-        except Exception:  # the function cannot run at these sizes: trace each size
-            return False
-        if any(t[1] != traces[0][1] for t in traces[1:]):
-            return False  # static outputs depend on the size
-        template = generalize([t[0] for t in traces], TRACE_SIZES)
-        if template is None:
-            return False
-        return template, traces[0][1], traces[0][2]
+            graph = specialize(traced.graph, size)
+            output_leaves = [
+                (kind, payload if kind == "tensor" else symbolic.evaluate(payload, size))
+                for kind, payload in traced.output_leaves
+            ]
+        except (symbolic.SymbolicDimError, ArithmeticError) as error:
+            _logger.debug("nerve.function %r traces size %d: %s", self.__name__, size, error)
+            return None
+        return self._compile(graph, leaves, output_leaves, traced.rebuild_output, traced.graph)
+
+
+@dataclass
+class _SymbolicTrace:
+    """A function traced once with a symbolic size, for ``specialize``."""
+
+    graph: Graph
+    output_leaves: list
+    rebuild_output: Callable
+    sizes: symbolic.SmallSizes  # which sizes below MIN_SIZE it serves too
 
 
 class RetracingWarning(UserWarning):
@@ -511,6 +554,26 @@ class ProfileReport(list):
         total = sum(r["ms"] for r in self)
         lines.append(f"{'':>4}  {'total':<18} {'':<22} {total:>9.4f} {100.0:>6.1f}")
         return "\n".join(lines)
+
+
+def _raised_at(error: Exception) -> str:
+    """Where ``error`` was raised: the innermost frame of its traceback outside
+    ``nerve.core.symbolic`` (the code that used the size) and, when that is inside
+    nerve, the innermost frame outside nerve (the user's line that called it)."""
+    frames = [
+        f for f in traceback.extract_tb(error.__traceback__) if f.filename != symbolic.__file__
+    ]
+    if not frames:
+        return "raised at an unknown place"
+    inner = frames[-1]
+    where = f"raised at {inner.filename}:{inner.lineno} in {inner.name}"
+    outside = [f for f in frames if not f.filename.startswith(_NERVE_DIR)]
+    if inner.filename.startswith(_NERVE_DIR) and outside:
+        where += f", called from {outside[-1].filename}:{outside[-1].lineno}"
+    return where
+
+
+_NERVE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 def _dtype_of(x: Any) -> str:
