@@ -87,7 +87,9 @@ def _kernel_for(node: Node, backend: Backend, loops: dict) -> Callable:
     if node.prim is fused_elementwise:
         loop = loops[id(node)]
         return lambda *inputs: loop(inputs, (None,) * len(node.outputs))
-    return _bind_params(backend.graph_kernel(node.prim.kernel), node.params)
+    kernel = node.prim.kernel
+    assert kernel is not None, f"{node.prim.name} has no backend kernel"  # only fused nodes
+    return _bind_params(backend.graph_kernel(kernel), node.params)
 
 
 def _bind_params(kernel: Callable, params: dict) -> Callable:

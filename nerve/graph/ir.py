@@ -21,8 +21,8 @@ the spirit of a jaxpr:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Protocol
 
 from nerve.primitives.registry import Aval, Primitive
 
@@ -32,6 +32,37 @@ _SHORT_DTYPES = {
     "bool": "bool", "uint8": "u8", "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64",
     "bfloat16": "bf16", "float16": "f16", "float32": "f32", "float64": "f64",
 }  # fmt: skip
+
+
+class NodePrimitive(Protocol):
+    """What a node's primitive provides: a registered ``Primitive`` (see
+    ``nerve.primitives.registry`` for what each fact means), or a graph-only primitive
+    such as ``passes.fuse.FusedElementwise``, which no eager code binds."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kernel(self) -> str | None:
+        """The backend kernel's name; ``None``: the executor runs the node itself."""
+
+    @property
+    def shape_rule(self) -> Callable[..., Aval | Sequence[Aval]]: ...
+    @property
+    def vjp(self) -> Callable[..., Sequence[Any]] | None: ...
+    @property
+    def multiple_results(self) -> bool: ...
+    @property
+    def differentiable(self) -> bool: ...
+    @property
+    def effect(self) -> bool: ...
+    @property
+    def elementwise(self) -> bool: ...
+    @property
+    def fresh(self) -> bool: ...
+    @property
+    def random(self) -> bool: ...
+    @property
+    def cost(self) -> str: ...
 
 
 class Value:
@@ -60,7 +91,7 @@ class Node:
 
     __slots__ = ("inputs", "outputs", "params", "prim")
 
-    def __init__(self, prim: Primitive, inputs: list, params: dict, outputs: list):
+    def __init__(self, prim: NodePrimitive, inputs: list, params: dict, outputs: list):
         self.prim = prim
         self.inputs = list(inputs)
         self.params = dict(params)
@@ -97,7 +128,7 @@ class Graph:
         self.constants[value] = array
         return value
 
-    def add_node(self, prim: Primitive, inputs: list, params: dict, out_avals: list) -> Node:
+    def add_node(self, prim: NodePrimitive, inputs: list, params: dict, out_avals: list) -> Node:
         node = Node(prim, inputs, params, [Value(a) for a in out_avals])
         self.nodes.append(node)
         return node

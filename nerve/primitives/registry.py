@@ -46,7 +46,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 
 class Aval(NamedTuple):
@@ -58,6 +58,23 @@ class Aval(NamedTuple):
 
 ShapeRule = Callable[..., "Aval | tuple[Aval, ...]"]
 VJPRule = Callable[..., Sequence[Any]]
+
+
+def aval_list(avals: Aval | Sequence[Aval], multiple_results: bool) -> list[Aval]:
+    """A shape rule's result as a list: the one aval of a primitive with one result, or
+    the avals of one with ``multiple_results``.
+
+    >>> aval_list(Aval((2,), "float32"), multiple_results=False)
+    [Aval(shape=(2,), dtype='float32')]
+    >>> len(aval_list((Aval((), "int32"), Aval((), "int32")), multiple_results=True))
+    2
+    """
+    # The flag, not the type, tells the two apart (an Aval is itself a tuple), so the
+    # type checker cannot follow it.
+    if multiple_results:
+        return list(cast("Sequence[Aval]", avals))
+    return [cast(Aval, avals)]
+
 
 PRIMITIVES: dict[str, Primitive] = {}
 

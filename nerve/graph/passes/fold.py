@@ -32,10 +32,11 @@ def fold_constants(graph: Graph, backend: Backend) -> Graph:
     constants = dict(graph.constants)
     nodes = []
     for node in graph.nodes:
-        if not _foldable(node, constants):
+        name = node.prim.kernel  # None: a graph-only node (fused), with no kernel to run
+        if name is None or not _foldable(node, constants):
             nodes.append(node)
             continue
-        kernel = backend.kernel(node.prim.kernel)
+        kernel = backend.kernel(name)
         out = kernel(*(constants[v] for v in node.inputs), **node.params)
         outs = out if node.prim.multiple_results else (out,)
         constants.update(zip(node.outputs, outs))

@@ -99,8 +99,11 @@ def _fusible(node: Node, backend: Backend) -> bool:
         hash(tuple(sorted(node.params.items())))
     except TypeError:
         return False
+    kernel = node.prim.kernel
     dtypes = tuple(v.aval.dtype for v in node.inputs)
-    return backend.can_fuse(node.prim.kernel, dtypes, node.outputs[0].aval.dtype, node.params)
+    return kernel is not None and backend.can_fuse(
+        kernel, dtypes, node.outputs[0].aval.dtype, node.params
+    )
 
 
 def fuse(graph: Graph, backend: Backend) -> Graph:
@@ -109,6 +112,7 @@ def fuse(graph: Graph, backend: Backend) -> Graph:
     position = {id(node): i for i, node in enumerate(graph.nodes)}
     group_of: dict[Value, _Group] = {}  # value -> the group that computes it
     groups: list[_Group] = []
+    group: _Group | None
     for node in graph.nodes:
         if _fusible(node, backend):
             _join(node, group_of, groups, position)

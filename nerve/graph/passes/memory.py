@@ -81,7 +81,10 @@ class MemoryPlan:
 def out_capable(node: Node, backend: Backend) -> bool:
     """Whether ``node`` can write its single result into a given buffer."""
     prim = node.prim
-    return prim.elementwise and not node.params and backend.supports_out(prim.kernel)
+    kernel = prim.kernel
+    return (
+        prim.elementwise and kernel is not None and not node.params and backend.supports_out(kernel)
+    )
 
 
 def plan_memory(graph: Graph, backend: Backend) -> MemoryPlan:

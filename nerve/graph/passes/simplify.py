@@ -26,7 +26,7 @@ from typing import Any
 
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Node, Value
-from nerve.primitives.registry import Aval
+from nerve.primitives.registry import Aval, aval_list
 
 #: Upper bound on rewrite rounds; each round is one walk over the graph.
 MAX_ROUNDS = 10
@@ -66,9 +66,10 @@ class _Rewriter:
         for old in self.graph.nodes:
             node = Node(old.prim, [self.resolve(v) for v in old.inputs], old.params, old.outputs)
             if not (node.has_effect or node.prim.multiple_results):
-                node = self.rewrite(node)
-                if node is None:
+                rewritten = self.rewrite(node)
+                if rewritten is None:
                     continue
+                node = rewritten
             self.nodes.append(node)
             for out in node.outputs:
                 self.producer[out] = node
@@ -228,7 +229,8 @@ def _drop_explicit_broadcast(rw: _Rewriter, node: Node) -> Any:
         if inner is None:
             continue
         trial = [*inputs[:i], inner.inputs[0], *inputs[i + 1 :]]
-        result = node.prim.shape_rule(*(t.aval for t in trial), **node.params)
+        rule_result = node.prim.shape_rule(*(t.aval for t in trial), **node.params)
+        [result] = aval_list(rule_result, node.prim.multiple_results)  # elementwise: one
         if _same_aval(result, node.outputs[0].aval):
             inputs = trial
     return _with(node, inputs) if inputs != node.inputs else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nerve.graph.ir import Graph, Value
+from nerve.primitives.registry import aval_list
 
 
 class GraphError(AssertionError):
@@ -23,12 +24,12 @@ def verify(graph: Graph, after: str | None = None) -> None:
                     f"node {index} ({node.prim.name}) uses a value defined later or nowhere{where}"
                 )
         try:
-            expected = node.prim.shape_rule(*(v.aval for v in node.inputs), **node.params)
+            rule_result = node.prim.shape_rule(*(v.aval for v in node.inputs), **node.params)
         except Exception as error:  # a user-facing ShapeError here is a broken graph
             raise GraphError(
                 f"node {index} ({node.prim.name}) is rejected by its shape rule{where}: {error}"
             ) from error
-        expected = list(expected) if node.prim.multiple_results else [expected]
+        expected = aval_list(rule_result, node.prim.multiple_results)
         actual = [v.aval for v in node.outputs]
         if [(tuple(a.shape), a.dtype) for a in expected] != [
             (tuple(a.shape), a.dtype) for a in actual
