@@ -29,7 +29,7 @@ from nerve.autodiff.tape import _state, record
 from nerve.backend import backend_of, get_backend
 from nerve.core import config
 from nerve.core.errors import NerveError, with_location
-from nerve.primitives.registry import Aval, Primitive, set_base_interpreter
+from nerve.primitives.registry import Aval, Primitive, aval_list, set_base_interpreter
 from nerve.tensor import Tensor, _new_tensor
 
 __all__ = ["ShapeRuleMismatchError", "check_shape_rule", "checked_eager_bind", "eager_bind"]
@@ -47,6 +47,7 @@ def eager_bind(prim: Primitive, args: tuple, params: dict) -> Any:
     # This function runs for every eager op: two-input ops without params (most
     # arithmetic) take the shortest path.
     n = len(args)
+    values: tuple | list
     if n == 2:
         x, y = args
         first = x._value
@@ -74,11 +75,11 @@ def eager_bind(prim: Primitive, args: tuple, params: dict) -> Any:
         if _tape._recording_threads and _state.tapes and prim.differentiable:
             record(prim, args, params, result)
         return result
-    result = _object_new(Tensor)
-    result._value = out
+    tensor = _object_new(Tensor)
+    tensor._value = out
     if _tape._recording_threads and _state.tapes and prim.differentiable:
-        record(prim, args, params, (result,))
-    return result
+        record(prim, args, params, (tensor,))
+    return tensor
 
 
 def _resolve_kernel(prim: Primitive, array: Any):
@@ -105,8 +106,8 @@ def _explain_failure(prim: Primitive, args: tuple, params: dict, error: Exceptio
 def check_shape_rule(prim: Primitive, args: tuple, params: dict, result: Any) -> None:
     """Raise ``ShapeRuleMismatchError`` unless ``result`` (one tensor, or a tuple for
     multiple results) has the shapes and dtypes ``prim``'s shape rule predicts."""
-    predicted = prim.shape_rule(*(Aval(a.shape, a.dtype) for a in args), **params)
-    predicted = tuple(predicted) if prim.multiple_results else (predicted,)
+    rule_result = prim.shape_rule(*(Aval(a.shape, a.dtype) for a in args), **params)
+    predicted = aval_list(rule_result, prim.multiple_results)
     actual = tuple(result) if prim.multiple_results else (result,)
     received = ", ".join(f"{a.dtype}{list(a.shape)}" for a in args)
     if len(predicted) != len(actual):

@@ -53,7 +53,7 @@ def value_and_grad(
     (12.0, 4.0, 3.0)
     """
     multiple = not isinstance(argnums, int)
-    positions = tuple(argnums) if multiple else (argnums,)
+    positions = (argnums,) if isinstance(argnums, int) else tuple(argnums)
 
     @functools.wraps(fun)
     def wrapper(*args, **kwargs):
