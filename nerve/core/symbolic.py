@@ -59,6 +59,7 @@ __all__ = [
     "SymbolicFloat",
     "as_dim",
     "as_float",
+    "erase",
     "evaluate",
     "has_symbolic",
     "is_one",
@@ -564,6 +565,22 @@ def evaluate(x: Any, n: int) -> Any:
         return [evaluate(v, n) for v in x]
     if isinstance(x, dict):
         return {k: evaluate(v, n) for k, v in x.items()}
+    return x
+
+
+def erase(x: Any) -> Any:
+    """``x`` with every symbolic number replaced by ``None``, through tuples, lists and
+    dicts: how Keras writes an unknown size, for shapes that outlive a trace (a layer's
+    build shapes, saved in its build config)."""
+    if isinstance(x, Symbolic):
+        return None
+    if isinstance(x, tuple):
+        items = [erase(v) for v in x]
+        return type(x)(*items) if hasattr(x, "_fields") else type(x)(items)
+    if isinstance(x, list):
+        return [erase(v) for v in x]
+    if isinstance(x, dict):
+        return {k: erase(v) for k, v in x.items()}
     return x
 
 

@@ -36,7 +36,7 @@ from typing import Any
 
 from nerve import initializers, ops
 from nerve.core import config as nerve_config
-from nerve.core import dtypes, tree
+from nerve.core import dtypes, symbolic, tree
 from nerve.core.errors import NerveError, ShapeError, with_location
 from nerve.graph.trace import init_scope
 from nerve.layers.symbolic import Node, any_symbolic, symbolic_call
@@ -383,7 +383,8 @@ class Layer:
                 )
             ) from error
         self.built = True
-        self._build_shapes = shapes
+        # Built while traced with a symbolic batch size: the saved shape says None there.
+        self._build_shapes = symbolic.erase(shapes)
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         """Output shape for ``input_shape`` (``None`` for unknown sizes), found by running

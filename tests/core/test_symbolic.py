@@ -72,6 +72,9 @@ def test_evaluate_walks_nested_structures_and_named_tuples():
     assert evaluate(value, 4) == {"a": [Pair((4, 8), "f32"), (0.25, "x")], "b": None}
     assert isinstance(evaluate(value, 4)["a"][0], Pair)
     assert symbolic.has_symbolic(value) and not symbolic.has_symbolic(evaluate(value, 4))
+    erased = symbolic.erase(value)
+    assert erased == {"a": [Pair((None, None), "f32"), (None, "x")], "b": None}
+    assert isinstance(erased["a"][0], Pair) and not symbolic.has_symbolic(erased)
 
 
 @pytest.mark.parametrize(

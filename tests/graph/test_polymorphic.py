@@ -1,5 +1,7 @@
 """None dims of an input_signature are traced once, symbolically, and specialized per size."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -8,6 +10,7 @@ from nerve import ops
 from nerve.core.errors import AxisError, ShapeError
 from nerve.core.symbolic import Dim, SymbolicDimError
 from nerve.graph.polymorphic import specialize
+from nerve.saving.serialization import get_build_config, serialize_keras_object
 
 from ..training.helpers import TinyModel, regression_data, weights_of
 
@@ -184,3 +187,13 @@ def test_the_trainers_short_last_batch_reuses_the_one_trace():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(history.history["loss"], expected.history["loss"], rtol=1e-5)
     np.testing.assert_allclose(history.history["mae"], expected.history["mae"], rtol=1e-5)
+
+
+def test_a_model_built_inside_the_symbolic_trace_records_an_unknown_batch_size():
+    x, y = regression_data(20)
+    model = nerve.Sequential([nerve.layers.Dense(4), nerve.layers.Dense(1)])  # no Input
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)  # built by the first traced step
+    assert model.train_function.trace_count == 1
+    assert get_build_config(model) == {"input_shape": (None, 3)}
+    json.dumps(serialize_keras_object(model))  # no symbolic size left to serialize
