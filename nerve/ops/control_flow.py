@@ -284,6 +284,8 @@ def scan(
     """
     del unroll  # a NumPy-backed loop gains nothing from unrolling
     carry_leaves, rebuild_carry = _tensors("scan", "init", init)
+    x_leaves: list[Tensor]
+    rebuild_x: Callable | None
     if xs is None:
         x_leaves, rebuild_x = [], None
     else:
@@ -338,9 +340,9 @@ def _split_step(result: Any) -> tuple[Any, Any]:
 
 
 def _scan_length(x_leaves: list, length: int | None) -> int:
-    lengths = {x.shape[0] if x.shape else None for x in x_leaves}
-    if None in lengths:
+    if any(not x.shape for x in x_leaves):
         raise ShapeError(with_location("scan: every xs leaf needs a leading axis to scan over."))
+    lengths = {x.shape[0] for x in x_leaves}
     if len(lengths) > 1:
         shapes = [x.shape for x in x_leaves]
         raise ShapeError(

@@ -15,7 +15,7 @@ array([2., 3.], dtype=float32)
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, overload
 
 from nerve.core import dtypes
 from nerve.core.errors import DTypeError, with_location
@@ -246,7 +246,11 @@ logical_or = _logical(ew.logical_or_p, "Elementwise OR of truth values.")
 logical_xor = _logical(ew.logical_xor_p, "Elementwise XOR of truth values.")
 
 
-def where(condition: Any, x1: Any = None, x2: Any = None) -> Tensor:
+@overload
+def where(condition: Any, x1: None = None, x2: None = None) -> tuple[Tensor, ...]: ...
+@overload
+def where(condition: Any, x1: Any, x2: Any) -> Tensor: ...
+def where(condition: Any, x1: Any = None, x2: Any = None) -> Tensor | tuple[Tensor, ...]:
     """``x1`` where ``condition`` holds, else ``x2`` (broadcasting all three).
 
     >>> from nerve import ops
@@ -418,13 +422,13 @@ def sinc(x: Any) -> Tensor:
 # -- bitwise (integers; bools where it makes sense) --------------------------------------
 
 
-def _bitwise_operands(op: str, allow_bool: bool, *xs: Any) -> list:
-    xs = promote(*xs)
-    dtype = xs[0].dtype
+def _bitwise_operands(op: str, allow_bool: bool, *xs: Any) -> list[Tensor]:
+    operands = promote(*xs)
+    dtype = operands[0].dtype
     if not (dtypes.is_int(dtype) or (allow_bool and dtype == "bool")):
         kinds = "integer or bool" if allow_bool else "integer"
         raise DTypeError(with_location(f"{op} needs {kinds} tensors, got {dtype}."))
-    return xs
+    return operands
 
 
 def _bitwise_binary(prim, op: str, allow_bool: bool, doc: str):
