@@ -76,6 +76,7 @@ class Input:
         return self.kind in ("float", "positive")
 
     def generate(self, rng: np.random.Generator, float_dtype: str) -> np.ndarray:
+        value: np.ndarray  # floats, integers or bools, by kind
         if self.kind == "float":
             value = rng.uniform(self.low, self.high, self.shape)
         elif self.kind == "positive":
@@ -400,7 +401,10 @@ def check_torch(case: OpCase, index: int) -> None:
         if i in positions:
             t.requires_grad_(True)
         torch_inputs.append(t)
-    expected = _outputs(case.torch(*torch_inputs))
+    reference = case.torch
+    if reference is None:
+        raise TypeError(f"{case.name} has no torch reference to check against.")
+    expected = _outputs(reference(*torch_inputs))
     ours = _outputs(case.fn(*arrays_as_tensors(arrays)))
     assert len(expected) == len(ours), f"{case.name}: output count vs torch"
     for i, (o, e) in enumerate(zip(ours, expected)):
@@ -494,7 +498,9 @@ def check_compiled(case: OpCase, index: int) -> None:
     )
 
 
-def _assert_same_outputs(case: OpCase, eager: list, compiled: list, tol: tuple, what: str):
+def _assert_same_outputs(
+    case: OpCase, eager: list, compiled: list, tol: tuple[float, float], what: str
+):
     assert len(eager) == len(compiled), f"{case.name} {what}: output count"
     for i, (e, c) in enumerate(zip(eager, compiled)):
         assert isinstance(c, Tensor), f"{case.name} {what}: output {i} is {type(c).__name__}"
