@@ -55,6 +55,7 @@ __all__ = [
     "MIN_SIZE",
     "Dim",
     "SmallSizes",
+    "Symbolic",
     "SymbolicDimError",
     "SymbolicFloat",
     "as_dim",
