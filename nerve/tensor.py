@@ -30,6 +30,15 @@ from nerve.core import dtypes
 from nerve.core.errors import DTypeError, ShapeError, with_location
 from nerve.core.symbolic import Dim, Symbolic, python_type
 
+__all__ = [
+    "IdentityWeakMap",
+    "Tensor",
+    "Variable",
+    "convert_to_tensor",
+    "snapshot_owner",
+    "symbolic_scalar",
+]
+
 # Backend dtype object -> nerve dtype name; dtype objects are hashable in every backend.
 _DTYPE_NAMES: dict = {}
 

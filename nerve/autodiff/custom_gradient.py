@@ -20,6 +20,10 @@ from nerve.autodiff.tape import record, stop_recording
 from nerve.core import tree
 from nerve.tensor import Tensor, convert_to_tensor
 
+__all__ = [
+    "custom_gradient",
+]
+
 
 class _CustomVJP:
     """Stands in for a primitive in a recorded node; its vjp calls the user's function."""

@@ -14,6 +14,13 @@ from nerve.primitives import elementwise as ew
 from nerve.primitives.reduction import reduce_sum_p
 from nerve.primitives.shape import broadcast_to, reshape
 
+__all__ = [
+    "backward",
+    "ones_like",
+    "sum_to_shape",
+    "zeros_like",
+]
+
 
 def ones_like(x):
     return broadcast_to(ew.scalar(1, x), tuple(x.shape))

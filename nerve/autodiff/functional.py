@@ -21,6 +21,11 @@ from nerve.core.dtypes import is_float
 from nerve.core.errors import ShapeError, with_location
 from nerve.tensor import Tensor, convert_to_tensor
 
+__all__ = [
+    "grad",
+    "value_and_grad",
+]
+
 
 def _as_differentiable(x: Any, argnum: int) -> Any:
     """Leaves become float tensors (variables stay variables, so they are watched as such);

@@ -20,6 +20,14 @@ from nerve.core.dtypes import is_differentiable
 from nerve.core.errors import ShapeError, with_location
 from nerve.tensor import Tensor, Variable, convert_to_tensor, snapshot_owner
 
+__all__ = [
+    "GradientTape",
+    "Node",
+    "active_tapes",
+    "record",
+    "stop_recording",
+]
+
 _object_new = object.__new__
 
 

@@ -13,6 +13,11 @@ from typing import Any
 from nerve.backend.base import Backend
 from nerve.core.errors import TracingError, with_location
 
+__all__ = [
+    "AbstractArray",
+    "AbstractBackend",
+]
+
 _CONCRETE_HINT = (
     "Inside nerve.function the program is traced once into a graph, so tensors have "
     "shapes and dtypes but no values yet. Use nerve.ops.cond / while_loop for "

@@ -33,6 +33,10 @@ from typing import Any
 from nerve.backend.program import ElementwiseProgram
 from nerve.core.errors import BackendError
 
+__all__ = [
+    "Backend",
+]
+
 
 class Backend(abc.ABC):
     """Base class of backends: core methods plus a table of named kernels."""

@@ -21,6 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+__all__ = [
+    "ElementwiseProgram",
+    "Step",
+]
+
 
 @dataclass(frozen=True)
 class Step:

@@ -15,6 +15,18 @@ from typing import Any
 from nerve.backend.base import Backend
 from nerve.core.errors import BackendError
 
+__all__ = [
+    "BACKEND_CLASSES",
+    "available_backends",
+    "backend_of",
+    "default_device",
+    "device",
+    "get_backend",
+    "parse_device",
+    "register_array_types",
+    "register_backend",
+]
+
 #: Device kind -> (module, class) of the backend serving it, imported on first use. A
 #: new backend is one row here (and its package under ``nerve/backend/``).
 BACKEND_CLASSES: dict[str, tuple[str, str]] = {

@@ -50,6 +50,13 @@ from nerve.graph.passes.fuse import fused_elementwise, program_avals
 from nerve.graph.passes.memory import MemoryPlan, plan_memory
 from nerve.primitives.state import assign_variable_p, read_variable_p
 
+__all__ = [
+    "STATE_PRIMITIVES",
+    "CompiledGraph",
+    "elementwise_program",
+    "expand_fused",
+]
+
 #: Effectful primitives the executor runs itself (they have no backend kernel).
 STATE_PRIMITIVES = (read_variable_p, assign_variable_p)
 

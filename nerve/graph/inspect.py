@@ -7,6 +7,11 @@ import subprocess
 
 from nerve.graph.ir import Graph, Node, Value, format_aval
 
+__all__ = [
+    "save_svg",
+    "to_dot",
+]
+
 
 def to_dot(graph: Graph) -> str:
     """Graphviz DOT source: one box per node, one edge per tensor (labelled by its type)."""

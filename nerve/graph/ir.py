@@ -26,6 +26,16 @@ from typing import Any, Protocol
 
 from nerve.primitives.registry import Aval, Primitive
 
+__all__ = [
+    "Graph",
+    "Node",
+    "NodePrimitive",
+    "Value",
+    "format_aval",
+    "iter_values",
+    "to_text",
+]
+
 _value_ids = itertools.count()
 
 _SHORT_DTYPES = {

@@ -8,6 +8,12 @@ from typing import Any, NamedTuple
 from nerve.layers.base import Layer
 from nerve.models.model import dtype_size, shape_size
 
+__all__ = [
+    "format_bytes",
+    "layer_flops",
+    "render_summary",
+]
+
 
 class _Row(NamedTuple):
     """A layer the summary lists, with its input and output shapes (``None`` if unknown)."""

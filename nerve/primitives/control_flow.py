@@ -30,6 +30,12 @@ from nerve.primitives import elementwise as ew
 from nerve.primitives.registry import Aval, Primitive
 from nerve.primitives.shape import broadcast_to
 
+__all__ = [
+    "cond_p",
+    "scan_p",
+    "while_p",
+]
+
 
 def _fmt(avals) -> str:
     return "(" + ", ".join(f"{a.dtype}{list(a.shape)}" for a in avals) + ")"

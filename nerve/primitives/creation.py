@@ -7,6 +7,14 @@ import math
 from nerve.core.symbolic import Dim
 from nerve.primitives.registry import Aval, Primitive
 
+__all__ = [
+    "arange_p",
+    "eye_p",
+    "full_p",
+    "linspace_p",
+    "tri_p",
+]
+
 full_p = Primitive(
     "full",
     shape_rule=lambda *, shape, value, dtype: Aval(tuple(shape), dtype),

@@ -27,6 +27,21 @@ from nerve.primitives import elementwise as ew
 from nerve.primitives import rules
 from nerve.primitives.registry import Aval, Primitive
 
+__all__ = [
+    "FULL",
+    "along",
+    "argsort_p",
+    "getitem",
+    "getitem_p",
+    "index_add",
+    "index_add_p",
+    "index_set",
+    "index_set_p",
+    "indexed_shape",
+    "nonzero_p",
+    "searchsorted_p",
+]
+
 FULL = ("slice", None, None, None)
 
 

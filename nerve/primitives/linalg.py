@@ -8,6 +8,13 @@ from nerve.primitives.creation import eye_p
 from nerve.primitives.registry import Aval, Primitive
 from nerve.primitives.shape import broadcast_to, reshape, transpose
 
+__all__ = [
+    "EINSUM_LABELS",
+    "einsum_p",
+    "matmul_p",
+    "parse_einsum",
+]
+
 
 def _matmul_rule(a: Aval, b: Aval) -> Aval:
     dtype = rules.same_dtype("matmul", a, b)

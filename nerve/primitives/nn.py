@@ -21,6 +21,15 @@ from nerve.primitives import elementwise as ew
 from nerve.primitives import rules
 from nerve.primitives.registry import Aval, Primitive
 
+__all__ = [
+    "extract_patches",
+    "extract_patches_p",
+    "patches_transpose",
+    "patches_transpose_p",
+    "relu_p",
+    "window_output_size",
+]
+
 
 def window_output_size(size: int, window: int, stride: int, dilation: int, pad: tuple) -> int:
     """How many windows fit along one padded axis (0 when not even one does)."""

@@ -22,6 +22,19 @@ from nerve.core.symbolic import Dim
 from nerve.primitives import rules
 from nerve.primitives.registry import Aval, Primitive
 
+__all__ = [
+    "random_beta_p",
+    "random_binomial_p",
+    "random_categorical_p",
+    "random_gamma_p",
+    "random_normal_p",
+    "random_randint_p",
+    "random_shuffle_p",
+    "random_truncated_normal_p",
+    "random_uniform_p",
+    "random_unshuffle_p",
+]
+
 
 def _check_seed(op: str, seed: Aval) -> None:
     if tuple(seed.shape) != (2,) or seed.dtype != "int64":

@@ -10,6 +10,22 @@ from nerve.primitives import elementwise as ew
 from nerve.primitives.registry import Aval, Primitive
 from nerve.primitives.shape import broadcast_to, reshape, transpose
 
+__all__ = [
+    "argmax_p",
+    "argmin_p",
+    "cumprod_p",
+    "cumsum_p",
+    "expand_reduced",
+    "reduce_all_p",
+    "reduce_any_p",
+    "reduce_max_p",
+    "reduce_min_p",
+    "reduce_prod_p",
+    "reduce_sum",
+    "reduce_sum_p",
+    "reduced_shape",
+]
+
 
 def reduced_shape(shape: tuple, axes: tuple, keepdims: bool) -> tuple:
     if keepdims:

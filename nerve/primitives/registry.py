@@ -48,6 +48,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
+__all__ = [
+    "COST_CLASSES",
+    "PRIMITIVES",
+    "Aval",
+    "KernelSignature",
+    "Primitive",
+    "aval_list",
+    "interpreter_stack",
+    "pop_interpreter",
+    "push_interpreter",
+    "set_base_interpreter",
+]
+
 
 class Aval(NamedTuple):
     """An abstract value: what a shape rule knows about a tensor."""

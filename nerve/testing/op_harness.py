@@ -40,6 +40,23 @@ import nerve
 from nerve.primitives import registry
 from nerve.tensor import Tensor
 
+__all__ = [
+    "Input",
+    "OpCase",
+    "T",
+    "arrays_as_tensors",
+    "check_compiled",
+    "check_contract",
+    "check_forward",
+    "check_gradient",
+    "check_second_order",
+    "check_torch",
+    "harness_devices",
+    "make_inputs",
+    "op_tests",
+    "run_with_shape_rules",
+]
+
 
 class _LazyModule:
     """``T.tanh`` imports torch on first use, so tables load without torch installed."""

@@ -25,6 +25,11 @@ from nerve.backend.numpy_backend import (
 )
 from nerve.core.errors import DTypeError
 
+__all__ = [
+    "FAMILIES",
+    "NumpyBackend",
+]
+
 FAMILIES = (creation, elementwise, reduction, shape, indexing, linalg, nn, random, control_flow)
 
 

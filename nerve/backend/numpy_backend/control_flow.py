@@ -3,6 +3,10 @@ over arrays, see ``nerve.primitives.control_flow``) with a Python loop or ``if``
 
 from __future__ import annotations
 
+__all__ = [
+    "kernels",
+]
+
 
 def kernels(xp) -> dict:
     def cond(pred, *operands, true_program, false_program):

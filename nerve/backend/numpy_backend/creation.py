@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from nerve.backend.numpy_backend.elementwise import native_dtype
 
+__all__ = [
+    "kernels",
+]
+
 
 def kernels(xp) -> dict:
     def full(shape, value, dtype):

@@ -10,6 +10,13 @@ import importlib
 import math
 from collections.abc import Callable
 
+__all__ = [
+    "IEEE_SPECIAL",
+    "kernels",
+    "native_dtype",
+    "quiet",
+]
+
 
 def _special(xp, name: str, scalar: Callable[[float], float]):
     """``scipy.special.<name>`` when SciPy is installed (fast, accurate), else ``scalar``

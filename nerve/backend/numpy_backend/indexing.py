@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+__all__ = [
+    "kernels",
+]
+
 
 def _key(template: tuple, indices) -> tuple:
     """The NumPy index that ``template`` describes."""

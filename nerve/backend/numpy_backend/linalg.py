@@ -7,6 +7,10 @@ NumPy's einsum falls back to slow loops on some strided layouts.
 
 from __future__ import annotations
 
+__all__ = [
+    "kernels",
+]
+
 
 def kernels(xp) -> dict:
     def contiguous(x):

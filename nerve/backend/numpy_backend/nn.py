@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import itertools
 
+__all__ = [
+    "kernels",
+]
+
 
 def kernels(xp) -> dict:
     def _as_strided(x, shape, strides):

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+__all__ = [
+    "kernels",
+]
+
 
 def kernels(xp) -> dict:
     def reduce_sum(x, axes, keepdims):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+__all__ = [
+    "kernels",
+]
+
 
 def kernels(xp) -> dict:
     def reshape(x, shape):

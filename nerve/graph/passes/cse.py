@@ -10,6 +10,10 @@ from __future__ import annotations
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Node, Value
 
+__all__ = [
+    "cse",
+]
+
 
 def _key(node: Node, inputs: list):
     try:

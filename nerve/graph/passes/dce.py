@@ -8,6 +8,10 @@ from __future__ import annotations
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Value
 
+__all__ = [
+    "dce",
+]
+
 
 def dce(graph: Graph, backend: Backend | None = None) -> Graph:
     """``graph`` without dead nodes and constants (the same on every backend)."""

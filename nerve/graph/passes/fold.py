@@ -13,6 +13,11 @@ import math
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Node
 
+__all__ = [
+    "MAX_FOLDED_CREATION",
+    "fold_constants",
+]
+
 #: Largest result (in elements) a no-input node may be folded into.
 MAX_FOLDED_CREATION = 4096
 

@@ -40,6 +40,13 @@ from nerve.graph.ir import Graph, Node, Value
 from nerve.primitives.registry import Aval
 from nerve.primitives.state import assign_variable_p, read_variable_p
 
+__all__ = [
+    "FusedElementwise",
+    "fuse",
+    "fused_elementwise",
+    "program_avals",
+]
+
 
 class FusedElementwise:
     """The graph-only primitive of fused groups: no eager bind, no gradient; the

@@ -57,6 +57,16 @@ from nerve.graph.ir import Graph, Node, Value
 from nerve.graph.passes.fuse import fused_elementwise
 from nerve.primitives.state import assign_variable_p, read_variable_p
 
+__all__ = [
+    "FOREVER",
+    "Lifetimes",
+    "MemoryPlan",
+    "analyze",
+    "assign_buffers",
+    "out_capable",
+    "plan_memory",
+]
+
 #: The last-use position of values that outlive the step.
 FOREVER = math.inf
 

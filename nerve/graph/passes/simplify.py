@@ -28,6 +28,12 @@ from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Node, Value
 from nerve.primitives.registry import Aval, aval_list
 
+__all__ = [
+    "MAX_INSPECTED_CONSTANT",
+    "MAX_ROUNDS",
+    "simplify",
+]
+
 #: Upper bound on rewrite rounds; each round is one walk over the graph.
 MAX_ROUNDS = 10
 

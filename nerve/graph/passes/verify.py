@@ -5,6 +5,11 @@ from __future__ import annotations
 from nerve.graph.ir import Graph, Value
 from nerve.primitives.registry import aval_list
 
+__all__ = [
+    "GraphError",
+    "verify",
+]
+
 
 class GraphError(AssertionError):
     """A graph broke an invariant (a bug in a pass or in tracing, not a user error)."""

@@ -28,6 +28,12 @@ import numpy as np
 from nerve.backend.numpy_backend.native import codegen, toolchain
 from nerve.backend.program import ElementwiseProgram
 
+__all__ = [
+    "MIN_ELEMENTS",
+    "available",
+    "compile_elementwise",
+]
+
 #: Programs whose iteration space is smaller than this run kernel by kernel.
 MIN_ELEMENTS = 128
 

@@ -40,6 +40,27 @@ from dataclasses import dataclass
 
 from nerve.backend.program import ElementwiseProgram
 
+__all__ = [
+    "COSTS",
+    "C_TYPES",
+    "DIVISION_COST",
+    "EXPRESSIONS",
+    "FLOATS",
+    "INTEGERS",
+    "NUMBERS",
+    "PARALLEL_WORK",
+    "SEGMENT_COST",
+    "STORAGE",
+    "TILE",
+    "TRANSCENDENTAL_COST",
+    "Layout",
+    "expression",
+    "function_source",
+    "has_loop_form",
+    "layout",
+    "library_source",
+]
+
 #: nerve dtype -> C type of a loaded element (bool is stored as one byte, 0 or 1).
 C_TYPES = {
     "bool": "int32_t", "uint8": "uint8_t", "int8": "int8_t", "int16": "int16_t",

@@ -29,6 +29,18 @@ import threading
 import warnings
 from pathlib import Path
 
+__all__ = [
+    "BASE_FLAGS",
+    "DATA_OFFSET",
+    "HERE",
+    "OPTIONAL_FLAGS",
+    "cache_dir",
+    "compiler",
+    "enabled",
+    "library_key",
+    "load",
+]
+
 HERE = Path(__file__).resolve().parent
 
 #: Flags every library is built with. No -ffast-math: NaN and inf follow IEEE and
