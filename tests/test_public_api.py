@@ -16,17 +16,6 @@ import pytest
 
 import nerve
 
-# Modules still without ``__all__`` because another change owns their files. The
-# owner adds ``__all__`` to each and deletes its name here, until this set is
-# empty; then remove the set and its use below.
-PENDING_ALL = {
-    "nerve.graph.function",
-    "nerve.graph.polymorphic",
-    "nerve.graph.trace",
-    "nerve.primitives.rules",
-    "nerve.primitives.shape",
-}
-
 # Where typing constructs live; a name from one of these is an annotation helper.
 TYPING_MODULES = {"typing", "typing_extensions", "collections.abc", "types", "__future__"}
 
@@ -51,16 +40,6 @@ def test_the_walk_finds_the_package():
     assert len(PUBLIC_MODULES) > 100
     for expected in ("nerve", "nerve.ops", "nerve.ops.nn.activation", "nerve.losses"):
         assert expected in PUBLIC_MODULES
-
-
-def test_pending_modules_exist_and_still_lack_all():
-    """The pending set stays honest: a module that gained ``__all__`` leaves it."""
-    for name in sorted(PENDING_ALL):
-        assert name in PUBLIC_MODULES, f"{name} is no public module: delete it from PENDING_ALL"
-        module = importlib.import_module(name)
-        assert not hasattr(module, "__all__"), (
-            f"{name} now defines __all__: delete it from PENDING_ALL in {__name__}"
-        )
 
 
 def _defines(module: types.ModuleType, name: str) -> bool:
@@ -88,8 +67,6 @@ def leaks(module: types.ModuleType) -> list[str]:
 @pytest.mark.parametrize("name", PUBLIC_MODULES)
 def test_public_module_declares_its_api(name):
     module = importlib.import_module(name)
-    if name in PENDING_ALL:
-        pytest.skip("pending: its owner adds __all__")
     assert hasattr(module, "__all__"), (
         f"{name} has no __all__: list the names it exports on purpose, so that "
         f"`from {name} import *` does not leak its imports"

@@ -63,6 +63,16 @@ from nerve.graph.polymorphic import specialize
 from nerve.graph.trace import Trace, active_trace, describe, tracing
 from nerve.tensor import Tensor, Variable, _new_tensor
 
+__all__ = [
+    "RETRACE_WARNING_THRESHOLD",
+    "ConcreteFunction",
+    "Function",
+    "ProfileReport",
+    "RetracingWarning",
+    "TensorSpec",
+    "function",
+]
+
 #: Warn when a function has been traced more often than this (TensorFlow warns at 5).
 RETRACE_WARNING_THRESHOLD = 5
 

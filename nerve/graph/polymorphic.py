@@ -22,6 +22,10 @@ from nerve.graph.ir import Graph, Value
 from nerve.graph.programs import Program
 from nerve.primitives.registry import Aval
 
+__all__ = [
+    "specialize",
+]
+
 
 def specialize(graph: Graph, n: int) -> Graph:
     """``graph`` with the symbolic size set to ``n``; ``SymbolicDimError`` when a

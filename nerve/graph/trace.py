@@ -30,6 +30,14 @@ from nerve.primitives.registry import Aval, Primitive
 from nerve.primitives.state import assign_variable_p, read_variable_p
 from nerve.tensor import Tensor, Variable, convert_to_tensor
 
+__all__ = [
+    "Trace",
+    "active_trace",
+    "describe",
+    "init_scope",
+    "tracing",
+]
+
 _object_new = object.__new__
 
 

@@ -6,6 +6,14 @@ from nerve.core.errors import DTypeError, ShapeError, with_location
 from nerve.core.symbolic import is_one
 from nerve.primitives.registry import Aval
 
+__all__ = [
+    "binary",
+    "broadcast_shapes",
+    "same_dtype",
+    "unary",
+    "unary_to",
+]
+
 
 def broadcast_shapes(op: str, *shapes: tuple) -> tuple:
     """NumPy broadcasting of ``shapes``; ``ShapeError`` naming ``op`` if incompatible.

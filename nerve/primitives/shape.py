@@ -8,6 +8,18 @@ from nerve.core.errors import DTypeError, ShapeError, with_location
 from nerve.core.symbolic import is_one, same_shape
 from nerve.primitives.registry import Aval, Primitive
 
+__all__ = [
+    "broadcast_to",
+    "broadcast_to_p",
+    "concatenate",
+    "concatenate_p",
+    "pad_p",
+    "reshape",
+    "reshape_p",
+    "transpose",
+    "transpose_p",
+]
+
 # -- reshape ------------------------------------------------------------------------
 
 
