@@ -1,6 +1,12 @@
-"""Shared pytest set-up: GPU tests skip cleanly where no CUDA device (or CuPy) exists."""
+"""Shared pytest set-up: GPU tests skip cleanly where no CUDA device (or CuPy) exists;
+Keras, where installed, runs on its NumPy backend (the reference the layer tables
+compare with), chosen before any test imports it."""
+
+import os
 
 import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "numpy")
 
 
 def _gpu_available() -> bool:

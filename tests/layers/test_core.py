@@ -5,7 +5,15 @@ import pytest
 
 import nerve
 from nerve import layers, ops
-from nerve.testing.layer_harness import run_layer_test
+from nerve.testing.layer_harness import (
+    LayerCase,
+    LazyKerasLayers,
+    check_against_keras,
+    check_against_torch,
+    layer_tests,
+    run_layer_test,
+)
+from nerve.testing.op_harness import T
 
 
 @pytest.mark.parametrize(
@@ -141,3 +149,56 @@ def test_calling_build_directly_marks_the_layer_built():
     assert dense.built
     dense(ops.ones((2, 4)))
     assert len(dense.weights) == 2
+
+
+# -- the declarative table: PyTorch and Keras with the same weights ---------------------------
+
+keras_layers = LazyKerasLayers()
+
+CASES = [
+    LayerCase(
+        "dense",
+        lambda **kw: layers.Dense(4, **kw),
+        (3, 5),
+        torch=lambda xs, ws: xs[0] @ ws[0] + ws[1],
+        keras=lambda **kw: keras_layers.Dense(4, **kw),
+    ),
+    LayerCase(
+        "dense_3d_tanh_no_bias",
+        lambda **kw: layers.Dense(2, activation="tanh", use_bias=False, **kw),
+        (2, 3, 4),
+        torch=lambda xs, ws: T.tanh(xs[0] @ ws[0]),
+        keras=lambda **kw: keras_layers.Dense(2, activation="tanh", use_bias=False, **kw),
+    ),
+    LayerCase(
+        "flatten",
+        lambda **kw: layers.Flatten(**kw),
+        (2, 3, 4),
+        torch=lambda xs, ws: xs[0].reshape(2, -1),
+        keras=lambda **kw: keras_layers.Flatten(**kw),
+    ),
+    LayerCase(
+        "rescaling",
+        lambda **kw: layers.Rescaling(0.5, offset=1.0, **kw),
+        (2, 3),
+        torch=lambda xs, ws: xs[0] * 0.5 + 1.0,
+        keras=lambda **kw: keras_layers.Rescaling(0.5, offset=1.0, **kw),
+    ),
+]
+
+globals().update(layer_tests(CASES))
+
+
+def test_the_layer_table_fails_on_a_wrong_oracle():
+    wrong = LayerCase(
+        "dense_wrong",
+        lambda **kw: layers.Dense(2, **kw),
+        (2, 3),
+        torch=lambda xs, ws: xs[0] @ ws[0] - ws[1],
+        keras=lambda **kw: keras_layers.Dense(2, use_bias=False, **kw),
+    )
+    with pytest.raises(AssertionError, match="dense_wrong forward"):
+        check_against_torch(wrong, "float64")
+    pytest.importorskip("keras")
+    with pytest.raises(ValueError):  # Keras's layer has one weight, nerve's two
+        check_against_keras(wrong)
