@@ -47,7 +47,7 @@ def _read_verified() -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_data(
-    test_split: float = 0.2, seed: int = 1337
+    test_split: float = 0.2, seed: int = 1337, image_size: int = 8
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Load the digits data set split into train and test parts.
 
@@ -64,11 +64,17 @@ def load_data(
             Per-class counts are rounded, and clamped so that each class keeps at
             least one sample in each part.
         seed: seed for ``numpy.random.default_rng``; a non-negative integer.
+        image_size: side of the returned images. 8 (the default) gives the data as
+            stored; another size resamples every image by bilinear interpolation
+            (pixel centres aligned, as an image resize does), e.g. 28 for
+            MNIST-shaped inputs.
 
     Returns:
         ``(x_train, y_train), (x_test, y_test)``: ``x`` is a uint8 array of shape
-        ``(N, 8, 8)`` with values 0..16, ``y`` a uint8 array of shape ``(N,)`` with
-        labels 0..9. Both parts are shuffled. The arrays are fresh copies.
+        ``(N, 8, 8)`` with values 0..16 (float32 of shape ``(N, image_size,
+        image_size)`` with values in [0, 16] when resampled), ``y`` a uint8 array of
+        shape ``(N,)`` with labels 0..9. Both parts are shuffled. The arrays are
+        fresh copies.
 
     Raises:
         TypeError: if ``test_split`` is not a real number or ``seed`` not an integer.
@@ -82,6 +88,9 @@ def load_data(
         ((1438, 8, 8), (1438,), (359, 8, 8), (359,))
         >>> x_train.dtype, y_train.dtype, int(x_train.max()), sorted(set(y_test.tolist()))
         (dtype('uint8'), dtype('uint8'), 16, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+        >>> (x28, _), _ = digits.load_data(image_size=28)
+        >>> x28.shape, x28.dtype
+        ((1438, 28, 28), dtype('float32'))
     """
     # bool is an Integral (and so a Real) in Python; reject it as an obvious mistake.
     if isinstance(test_split, bool) or not isinstance(test_split, numbers.Real):
@@ -92,6 +101,10 @@ def load_data(
         raise TypeError(f"seed must be an int, got {seed!r}")
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed!r}")
+    if isinstance(image_size, bool) or not isinstance(image_size, numbers.Integral):
+        raise TypeError(f"image_size must be an int, got {image_size!r}")
+    if image_size < 1:
+        raise ValueError(f"image_size must be at least 1, got {image_size!r}")
 
     images, labels = _read_verified()
     rng = np.random.default_rng(int(seed))
@@ -106,5 +119,30 @@ def load_data(
     # Shuffle across classes too; otherwise each part would be sorted by label.
     train_idx = rng.permutation(np.concatenate(train_parts))
     test_idx = rng.permutation(np.concatenate(test_parts))
+    if image_size != images.shape[1]:
+        images = _resample(images, int(image_size))
     # Fancy indexing copies, so callers may modify the results freely.
     return (images[train_idx], labels[train_idx]), (images[test_idx], labels[test_idx])
+
+
+def _resample(images: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resampling of square images to ``size`` x ``size``: each output pixel
+    centre is mapped back into the input and interpolated between its two nearest
+    pixels along each axis (clamped at the borders). Separable, so it is two small
+    matrix products per image."""
+    weights = _linear_weights(images.shape[1], size)
+    resized = np.einsum("oi,nij,pj->nop", weights, images.astype(np.float64), weights)
+    return resized.astype(np.float32)
+
+
+def _linear_weights(source: int, size: int) -> np.ndarray:
+    """``(size, source)`` interpolation matrix of one axis."""
+    centres = (np.arange(size) + 0.5) * (source / size) - 0.5
+    centres = np.clip(centres, 0, source - 1)
+    low = np.floor(centres).astype(int)
+    high = np.minimum(low + 1, source - 1)
+    fraction = centres - low
+    weights = np.zeros((size, source))
+    weights[np.arange(size), low] += 1 - fraction
+    weights[np.arange(size), high] += fraction
+    return weights

@@ -126,3 +126,24 @@ def test_license_file_records_the_checksum():
     text = resources.files("nerve.datasets").joinpath("data", "DIGITS_LICENSE.txt").read_text()
     assert digits._SHA256 in text
     assert "CC BY 4.0" in text and "10.24432/C50P49" in text
+
+
+def test_resampled_images_interpolate_the_originals():
+    (x8, y8), (t8, _) = digits.load_data()
+    (x28, y28), (t28, _) = digits.load_data(image_size=28)
+    assert x28.shape == (x8.shape[0], 28, 28) and x28.dtype == np.float32
+    np.testing.assert_array_equal(y28, y8)  # the same split, the same order
+    assert x28.min() >= 0 and x28.max() <= 16
+    # Doubling the size keeps each image's mean (bilinear weights sum to one per row).
+    (x16, _), _ = digits.load_data(image_size=16)
+    np.testing.assert_allclose(x16.mean(axis=(1, 2)), x8.mean(axis=(1, 2)), rtol=0.05, atol=0.2)
+    # A pixel centre that falls on an input pixel centre takes its value exactly.
+    (x15, _), _ = digits.load_data(image_size=15)
+    np.testing.assert_allclose(x15[:, 0, 0], x8[:, 0, 0])
+    assert t28.shape == (t8.shape[0], 28, 28)
+
+
+@pytest.mark.parametrize("size,error", [(0, ValueError), (2.5, TypeError), (True, TypeError)])
+def test_bad_image_size_is_named(size, error):
+    with pytest.raises(error, match="image_size"):
+        digits.load_data(image_size=size)
