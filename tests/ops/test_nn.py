@@ -414,6 +414,7 @@ CASES = [
     ),
     pool_case("max_pool2d_overlap", "max", (1, 6, 6, 2), 3, strides=1),
     pool_case("max_pool2d_channels_first", "max", (2, 3, 4, 4), 2, data_format="channels_first"),
+    pool_case("max_pool2d_odd_sizes_cropped", "max", (2, 7, 5, 3), 2),
     pool_case("max_pool3d", "max", (1, 4, 4, 4, 2), 2, padding="same", strides=(1, 2, 3)),
     pool_case("average_pool1d_same", "avg", (2, 7, 3), 3, strides=2, padding="same"),
     pool_case("average_pool2d", "avg", (2, 6, 6, 2), 2, grad2=True),

