@@ -266,6 +266,16 @@ def np_batch_norm_train(x, gamma, beta, eps=1e-3):
     return (x - mean) / np.sqrt(var + eps) * gamma + beta
 
 
+def _quietly(op, *args, **kwargs):
+    """``op(*args, **kwargs)`` with its UserWarnings silenced (a deprecated argument's
+    warning is tested on its own)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return op(*args, **kwargs)
+
+
 def np_layer_norm(x, gamma=None, beta=None, axis=-1, eps=1e-3):
     mean, var = x.mean(axis=axis, keepdims=True), x.var(axis=axis, keepdims=True)
     out = (x - mean) / np.sqrt(var + eps)
@@ -575,7 +585,7 @@ CASES = [
     ),
     OpCase(
         "layer_normalization",
-        lambda x, g, b: ops.layer_normalization(x, g, b),
+        lambda x, g, b: ops.layer_normalization(x, g, b, epsilon=1e-3),
         [(Input((3, 5)), Input((5,)), Input((5,))), (Input((2, 1, 4)), Input((4,)), Input((4,)))],
         numpy=np_layer_norm,
         torch=lambda x, g, b: T.nn.functional.layer_norm(x, x.shape[-1:], g, b, eps=1e-3),
@@ -583,10 +593,31 @@ CASES = [
     ),
     OpCase(
         "layer_normalization_two_axes",
-        lambda x: ops.layer_normalization(x, axis=(1, 2)),
+        lambda x: ops.layer_normalization(x, axis=(1, 2), epsilon=1e-3),
         [(Input((2, 3, 4)),)],
         numpy=lambda x: np_layer_norm(x, axis=(1, 2)),
         torch=lambda x: T.nn.functional.layer_norm(x, x.shape[1:], eps=1e-3),
+    ),
+    OpCase(
+        # Keras's default epsilon is nerve.config.epsilon() (1e-7).
+        "layer_normalization_default_epsilon",
+        lambda x, g: ops.layer_normalization(x, g),
+        [(Input((3, 5)), Input((5,)))],
+        numpy=lambda x, g: np_layer_norm(x, g, eps=1e-7),
+        torch=lambda x, g: T.nn.functional.layer_norm(x, x.shape[-1:], g, eps=1e-7),
+    ),
+    OpCase(
+        # Keras's deprecated rms_scaling: no centring, the variance (not the mean square)
+        # in the root, beta ignored.
+        "layer_normalization_rms_scaling",
+        lambda x, g, b: _quietly(ops.layer_normalization, x, g, b, epsilon=1e-3, rms_scaling=True),
+        [
+            (Input((3, 5)), Input((5,)), Input((5,), differentiable=False)),
+            (Input((2, 3, 4)), Input((4,)), Input((4,), differentiable=False)),
+        ],
+        numpy=lambda x, g, b: x / np.sqrt(x.var(axis=-1, keepdims=True) + 1e-3) * g,
+        torch=lambda x, g, b: x * T.rsqrt(x.var(dim=-1, keepdim=True, unbiased=False) + 1e-3) * g,
+        grad2=True,
     ),
     # activations
     activation("relu", ops.relu, lambda x: np.maximum(x, 0), tf("relu")),
@@ -951,6 +982,11 @@ def test_other_shape_errors():
         ops.categorical_crossentropy(ops.ones((2, 3)), ops.ones((2, 4)))
     with pytest.raises(ShapeError, match=r"batch_normalization: mean of shape \(3,\)"):
         ops.batch_normalization(ops.ones((2, 4)), ops.ones(3), ops.ones(4), axis=-1)
+
+
+def test_layer_normalization_rms_scaling_warns_as_deprecated():
+    with pytest.warns(UserWarning, match=r"rms_scaling=True\) is deprecated"):
+        ops.layer_normalization(ops.ones((2, 3)), rms_scaling=True)
 
 
 def test_multi_hot_of_no_labels_is_zeros():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 from nerve.core import config
@@ -102,26 +103,57 @@ def batch_normalization(
 
 
 def layer_normalization(
-    x: Any, gamma: Any = None, beta: Any = None, axis: Any = -1, epsilon: float = 1e-3
+    x: Any,
+    gamma: Any = None,
+    beta: Any = None,
+    axis: Any = -1,
+    epsilon: float | None = None,
+    rms_scaling: bool = False,
 ) -> Tensor:
     """Normalise ``x`` over ``axis`` (an int or a tuple) to zero mean and unit variance,
     then scale by ``gamma`` and shift by ``beta`` (broadcast against the normalised axes).
+    ``epsilon`` defaults to ``nerve.config.epsilon()``, as in Keras.
 
-    Not in ``keras.ops`` (Keras has it as the ``LayerNormalization`` layer); nerve
-    provides it as an op for layers and users alike.
+    ``rms_scaling=True`` is Keras's deprecated variant, kept for compatibility: ``x``
+    is not centred and ``beta`` is ignored, and ``x`` is divided by the root of its
+    *variance* plus ``epsilon`` (not by its root mean square): ``x * rsqrt(var(x) +
+    epsilon) * gamma``. It warns; ``rms_normalization`` is the root-mean-square op.
 
     >>> from nerve import ops
     >>> ops.layer_normalization(ops.convert_to_tensor([[1.0, 3.0]]), epsilon=0.0).numpy()
     array([[-1.,  1.]], dtype=float32)
     """
+    if rms_scaling:
+        warnings.warn(
+            "layer_normalization(rms_scaling=True) is deprecated (as in Keras): it divides "
+            "x by the root of its variance, not of its mean square, and ignores beta. Use "
+            "ops.rms_normalization for root-mean-square normalization.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return _layer_normalization(x, gamma, beta, axis, epsilon, rms_scaling)
+
+
+def _layer_normalization(
+    x: Any,
+    gamma: Any = None,
+    beta: Any = None,
+    axis: Any = -1,
+    epsilon: float | None = None,
+    rms_scaling: bool = False,
+) -> Tensor:
+    """``layer_normalization`` without the deprecation warning for ``rms_scaling``
+    (for ``LayerNormalization``, which warns once, when it is made)."""
     x = to_float(x)
+    epsilon = config.epsilon() if epsilon is None else epsilon
     axes = tuple(sorted(normalize_axes(axis, x.ndim, "layer_normalization")))
     mean, variance = moments(x, axes, keepdims=True)
-    out = multiply(subtract(x, mean), rsqrt(add(variance, epsilon)))
+    centred = x if rms_scaling else subtract(x, mean)
+    out = multiply(centred, rsqrt(add(variance, epsilon)))
     shape = tuple(x.shape[i] if i in axes else 1 for i in range(x.ndim))
     if gamma is not None:
         out = multiply(out, _param_like(gamma, out, shape))
-    if beta is not None:
+    if beta is not None and not rms_scaling:
         out = add(out, _param_like(beta, out, shape))
     return out
 
