@@ -52,7 +52,8 @@ _training: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
 
 def _snake_case(name: str) -> str:
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    # As Keras: no break between a digit and a capital ("Conv2D" -> "conv2d").
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def unique_name(base: str) -> str:
