@@ -24,6 +24,7 @@ from nerve.core.errors import NerveError, ShapeError, with_location
 
 __all__ = [
     "PLACEHOLDER_SIZE",
+    "ROOMY_PLACEHOLDER_SIZE",
     "KerasTensor",
     "Node",
     "any_symbolic",
@@ -31,8 +32,10 @@ __all__ = [
     "symbolic_call",
 ]
 
-# The size a ``None`` (unknown) axis takes while a layer is traced abstractly.
+# The size a ``None`` (unknown) axis takes while a layer is traced abstractly; where a
+# layer cannot take that (a convolution's window wider than 1), the second.
 PLACEHOLDER_SIZE = 1
+ROOMY_PLACEHOLDER_SIZE = 64
 
 
 class KerasTensor:
@@ -147,36 +150,62 @@ def _connect_error(layer: Any, input_shapes: Any, was_built: bool, error: Except
     return ShapeError(with_location(f"{message}\n  Details: {detail}"))
 
 
+def _trace_call(layer: Any, args: tuple, call_kwargs: dict, placeholder: int) -> Any:
+    """Run ``layer.call`` on abstract tensors, each unknown size set to ``placeholder``."""
+    from nerve.graph.trace import Trace, tracing
+    from nerve.layers.base import training_scope
+
+    trace = Trace(f"{layer.name}_symbolic")
+    with tracing(trace):
+
+        def abstract(x: Any) -> Any:
+            if not is_symbolic(x):
+                return x
+            shape = tuple(placeholder if d is None else d for d in x.shape)
+            value = trace.new_input(shape, x.dtype)
+            return layer._autocast(value) if layer.autocast else value
+
+        traced_args = tree.map_structure(abstract, args)
+        traced_kwargs = tree.map_structure(abstract, call_kwargs)
+        with training_scope(call_kwargs.get("training")):
+            return layer.call(*traced_args, **traced_kwargs)
+
+
+def _trace_with_room(layer: Any, args: tuple, call_kwargs: dict) -> Any:
+    """A second try for a built layer that failed on unknown sizes of 1 (a convolution
+    whose window does not fit): unknown sizes of ``ROOMY_PLACEHOLDER_SIZE``. Only for a
+    layer with its own ``compute_output_shape``, which then gives the output shape, so
+    the placeholder never shows in it. ``None`` where that does not apply or fails."""
+    from nerve.layers.base import Layer
+
+    unknown = any(None in x.shape[1:] for x in tree.flatten(args[0])[0] if is_symbolic(x))
+    declares_shape = type(layer).compute_output_shape is not Layer.compute_output_shape
+    if not (layer.built and unknown and declares_shape):
+        return None
+    try:
+        return _trace_call(layer, args, call_kwargs, ROOMY_PLACEHOLDER_SIZE)
+    except (NerveError, ValueError, IndexError):
+        return None
+
+
 def symbolic_call(layer: Any, args: tuple, kwargs: dict) -> Any:
     """Call ``layer`` on symbolic arguments: build it, check the inputs by tracing its
     ``call`` abstractly, and record a ``Node``; returns symbolic outputs."""
-    from nerve.graph.trace import Trace, tracing
-    from nerve.layers.base import Layer, map_shapes, training_scope
+    from nerve.layers.base import Layer, map_shapes
 
     input_shapes = _shape_structure(args[0])
     was_built = layer.built
+    call_kwargs = dict(kwargs)
+    if "training" not in layer._call_signature.parameters:
+        call_kwargs.pop("training", None)
     try:
         if not layer.built:
             layer._build_on_first_call(input_shapes)
-        call_kwargs = dict(kwargs)
-        if "training" not in layer._call_signature.parameters:
-            call_kwargs.pop("training", None)
-        trace = Trace(f"{layer.name}_symbolic")
-        with tracing(trace):
-
-            def abstract(x: Any) -> Any:
-                if not is_symbolic(x):
-                    return x
-                shape = tuple(PLACEHOLDER_SIZE if d is None else d for d in x.shape)
-                value = trace.new_input(shape, x.dtype)
-                return layer._autocast(value) if layer.autocast else value
-
-            traced_args = tree.map_structure(abstract, args)
-            traced_kwargs = tree.map_structure(abstract, call_kwargs)
-            with training_scope(call_kwargs.get("training")):
-                traced = layer.call(*traced_args, **traced_kwargs)
+        traced = _trace_call(layer, args, call_kwargs, PLACEHOLDER_SIZE)
     except (NerveError, ValueError, IndexError) as error:
-        raise _connect_error(layer, input_shapes, was_built, error) from error
+        traced = _trace_with_room(layer, args, call_kwargs)
+        if traced is None:
+            raise _connect_error(layer, input_shapes, was_built, error) from error
 
     # Unknown input sizes were traced as PLACEHOLDER_SIZE: restore None on the batch
     # axis; a layer's own compute_output_shape (if it has one) knows the other axes.
