@@ -205,6 +205,15 @@ CASES = [
         "depthwise2d_channels_first_no_bias", "DepthwiseConv2D", (2, 2, 5, 5),
         kernel_size=(3, 2), depth_multiplier=3, data_format="channels_first", use_bias=False,
     ),
+    # Keras lets depthwise and separable layers (only) combine strides and dilation
+    conv_case(
+        "depthwise2d_strided_dilated", "DepthwiseConv2D", (1, 9, 8, 2), kernel_size=3,
+        strides=2, dilation_rate=2, padding="same",
+    ),
+    conv_case(
+        "separable1d_strided_dilated", "SeparableConv1D", (2, 11, 2), filters=3, kernel_size=3,
+        strides=2, dilation_rate=2,
+    ),
     # separable
     conv_case(
         "separable1d_same_multiplier", "SeparableConv1D", (2, 8, 3), filters=4, kernel_size=3,
