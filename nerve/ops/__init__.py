@@ -13,6 +13,7 @@ from nerve.ops import control_flow as _control_flow
 from nerve.ops import core as _core
 from nerve.ops import creation as _creation
 from nerve.ops import elementwise as _elementwise
+from nerve.ops import image
 from nerve.ops import indexing as _indexing
 from nerve.ops import linalg as _linalg
 from nerve.ops import nn as _nn
@@ -48,5 +49,6 @@ for _family in (
 ):
     __all__ += [name for name in _family.__all__ if name not in __all__]
 del _family
+__all__.append("image")  # a namespace, as in Keras: ops.image.resize
 
 _methods.install()
