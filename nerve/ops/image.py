@@ -80,7 +80,7 @@ _KERNELS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 _NEGLIGIBLE_WEIGHT = 1000 * float(np.finfo(np.float32).eps)
 
 
-def resize_taps(
+def _resize_taps(
     in_size: int, out_size: int, interpolation: str, antialias: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Which input positions each output position of one axis reads, and their weights.
@@ -88,9 +88,9 @@ def resize_taps(
     Returns ``(indices, weights)``, both of shape ``(out_size, taps)``: output
     position ``i`` is ``sum_t weights[i, t] * input[indices[i, t]]``.
 
-    >>> indices, weights = resize_taps(2, 4, "bilinear")
+    >>> indices, weights = _resize_taps(2, 4, "bilinear")
     >>> indices.tolist(), weights.tolist()
-    ([[0, 1], [0, 1], [0, 1], [0, 1]], [[1.0, 0.0], [0.75, 0.25], [0.25, 0.75], [0.0, 1.0]])
+    ([[0, 1], [0, 1], [0, 1], [1, 1]], [[1.0, 0.0], [0.75, 0.25], [0.25, 0.75], [1.0, 0.0]])
     """
     inverse_scale = in_size / out_size
     centers = (np.arange(out_size) + 0.5) * inverse_scale - 0.5
@@ -119,7 +119,7 @@ def _resample_axis(x: Tensor, axis: int, size: int, interpolation: str, antialia
     in_size = x.shape[axis]
     if in_size == size:  # every kernel is 1 at distance 0 and 0 at other whole distances
         return x
-    indices, weights = resize_taps(in_size, size, interpolation, antialias)
+    indices, weights = _resize_taps(in_size, size, interpolation, antialias)
     taps = indices.shape[1]
     gathered = take(x, convert_to_tensor(indices.reshape(-1).astype(np.int32)), axis=axis)
     if taps == 1 and np.all(weights == 1.0):
