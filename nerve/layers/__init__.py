@@ -1,5 +1,12 @@
 """``nerve.layers``: Keras 3's layers (the layer contract is ``base.Layer``)."""
 
+from nerve.layers.activations import (
+    ELU,
+    LeakyReLU,
+    PReLU,
+    ReLU,
+    Softmax,
+)
 from nerve.layers.base import DTypePolicy, Layer
 from nerve.layers.convolutional import (
     Conv1D,
@@ -57,6 +64,7 @@ from nerve.layers.normalization import (
 )
 
 __all__ = [
+    "ELU",
     "Activation",
     "Add",
     "Average",
@@ -86,16 +94,20 @@ __all__ = [
     "Lambda",
     "Layer",
     "LayerNormalization",
+    "LeakyReLU",
     "Maximum",
     "Minimum",
     "Multiply",
+    "PReLU",
     "RMSNormalization",
+    "ReLU",
     "Rescaling",
     "Reshape",
     "SeparableConv1D",
     "SeparableConv2D",
     "SeparableConvolution1D",
     "SeparableConvolution2D",
+    "Softmax",
     "Subtract",
     "UnitNormalization",
     "add",
