@@ -18,6 +18,7 @@ from typing import Any
 from nerve import activations, initializers, ops
 from nerve import random as nrandom
 from nerve.core.errors import ShapeError, with_location
+from nerve.layers._spatial import data_format_of
 from nerve.layers.base import Layer, kernel_flops
 from nerve.tensor import Tensor
 
@@ -181,11 +182,19 @@ class Dropout(Layer):
 
 
 class Flatten(Layer):
-    """Flattens every axis but the batch axis."""
+    """Flattens every axis but the batch axis. Channels-first inputs are flattened in
+    channels-last order (as Keras does), so the features come out in the same order
+    whichever ``data_format`` the layers before used.
+
+    >>> from nerve import layers, ops
+    >>> x = ops.reshape(ops.arange(4.0), (1, 2, 2))  # (batch, channels, steps)
+    >>> layers.Flatten(data_format="channels_first")(x).numpy()
+    array([[0., 2., 1., 3.]], dtype=float32)
+    """
 
     def __init__(self, data_format: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
-        self.data_format = data_format or "channels_last"
+        self.data_format = data_format_of(data_format, "Flatten")
 
     def call(self, inputs: Tensor) -> Tensor:
         if self.data_format == "channels_first" and inputs.ndim > 2:
