@@ -8,12 +8,11 @@ returns a ``nerve.Tensor``. See the README for what is and is not there yet.
 # ones (`ops.shape` is the function, not the module). The nn functions come from
 # nn's own modules, whose literal `__all__` lists mypy follows through the import
 # cycle that the nn package's computed one would hide.
-from nerve.ops import _methods
+from nerve.ops import _methods, image
 from nerve.ops import control_flow as _control_flow
 from nerve.ops import core as _core
 from nerve.ops import creation as _creation
 from nerve.ops import elementwise as _elementwise
-from nerve.ops import image
 from nerve.ops import indexing as _indexing
 from nerve.ops import linalg as _linalg
 from nerve.ops import nn as _nn
@@ -49,6 +48,6 @@ for _family in (
 ):
     __all__ += [name for name in _family.__all__ if name not in __all__]
 del _family
-__all__.append("image")  # a namespace, as in Keras: ops.image.resize
+__all__ += ["image"]  # a namespace, as in Keras: ops.image.resize
 
 _methods.install()
