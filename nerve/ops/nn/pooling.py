@@ -62,7 +62,9 @@ def _window_blocks(x: Tensor, window: tuple) -> Tensor:
     sizes = tuple(x.shape[1:-1])
     out = tuple(s // w for s, w in zip(sizes, window))
     if any(o * w != s for o, w, s in zip(out, window, sizes)):
-        x = x[(slice(None), *(slice(0, o * w) for o, w in zip(out, window)), slice(None))]
+        # The index tuple is built first: mypy reads x[(a, *b)] as 3.11's x[a, *b].
+        whole = (slice(None), *(slice(0, o * w) for o, w in zip(out, window)), slice(None))
+        x = x[whole]
     blocks = tuple(d for pair in zip(out, window) for d in pair)
     return reshape(x, (x.shape[0], *blocks, x.shape[-1]))
 
