@@ -88,6 +88,15 @@ from nerve.layers.pooling import (
     MaxPooling2D,
     MaxPooling3D,
 )
+from nerve.layers.regularization import (
+    ActivityRegularization,
+    AlphaDropout,
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout1D,
+    SpatialDropout2D,
+    SpatialDropout3D,
+)
 from nerve.layers.reshaping import (
     Cropping1D,
     Cropping2D,
@@ -105,7 +114,9 @@ from nerve.layers.reshaping import (
 __all__ = [
     "ELU",
     "Activation",
+    "ActivityRegularization",
     "Add",
+    "AlphaDropout",
     "Average",
     "AveragePooling1D",
     "AveragePooling2D",
@@ -136,6 +147,8 @@ __all__ = [
     "DepthwiseConv2D",
     "Dropout",
     "Flatten",
+    "GaussianDropout",
+    "GaussianNoise",
     "GlobalAveragePooling1D",
     "GlobalAveragePooling2D",
     "GlobalAveragePooling3D",
@@ -176,6 +189,9 @@ __all__ = [
     "SeparableConvolution1D",
     "SeparableConvolution2D",
     "Softmax",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
     "Subtract",
     "UnitNormalization",
     "UpSampling1D",
