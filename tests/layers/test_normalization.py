@@ -522,3 +522,61 @@ def test_half_precision_layer_norm_is_computed_in_float32():
     np.testing.assert_allclose(out.numpy().astype("float32"), expected, atol=1e-2)
     unit = layers.UnitNormalization(dtype="float16")(ops.convert_to_tensor(x))
     np.testing.assert_allclose(unit.numpy().astype("float32"), x32 / np.linalg.norm(x32), atol=1e-3)
+
+
+# -- weights files exchanged with Keras ------------------------------------------------------
+
+
+def _mixed_net(module, input_layer):
+    """The same model in Keras or nerve: the normalization layers with the activation
+    and noise layers between them (the noise layers hold no weights, only seeds)."""
+    L = module.layers
+    return module.Sequential(
+        [input_layer(shape=(6, 4)),
+         L.Dense(6),
+         L.BatchNormalization(),
+         L.PReLU(shared_axes=[1]),
+         L.SpatialDropout1D(0.3, seed=1),
+         L.LayerNormalization(),
+         L.GroupNormalization(groups=3),
+         L.GaussianNoise(0.1, seed=2),
+         L.RMSNormalization(),
+         L.AlphaDropout(0.1, seed=3),
+         L.UnitNormalization(),
+         L.ReLU(max_value=1.0),
+         L.Dense(3),
+         L.Softmax()]
+    )  # fmt: skip
+
+
+# Keras 3.15.1 saving its seed generators' state under NumPy 2 warns (its variable's
+# __array__ takes no copy argument); that is Keras's, not ours.
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
+def test_weights_files_pass_between_keras_and_nerve_both_ways(tmp_path):
+    keras = pytest.importorskip("keras")
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((3, 6, 4)).astype("float32")
+    theirs = _mixed_net(keras, keras.Input)
+    # Positive values everywhere, so that the moving variances are valid.
+    values = [rng.uniform(0.5, 1.5, tuple(w.shape)).astype("float32") for w in theirs.weights]
+    theirs.set_weights(values)
+    expected = keras.ops.convert_to_numpy(theirs.predict(x, verbose=0))
+    theirs.save_weights(tmp_path / "k.weights.h5")
+    theirs.save(tmp_path / "k.keras")
+    for path in ("k.weights.h5", "k.keras"):
+        ours = _mixed_net(nerve, nerve.Input)
+        nerve.saving.load_weights(ours, tmp_path / path)
+        for a, b in zip(values, ours.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(ours.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    ours = _mixed_net(nerve, nerve.Input)
+    ours.set_weights(values)
+    nerve.saving.save_weights(ours, tmp_path / "n.weights.h5")
+    nerve.saving.save_model(ours, tmp_path / "n.keras")
+    for path in ("n.weights.h5", "n.keras"):
+        theirs = _mixed_net(keras, keras.Input)
+        theirs.load_weights(tmp_path / path)
+        predicted = keras.ops.convert_to_numpy(theirs.predict(x, verbose=0))
+        np.testing.assert_allclose(predicted, expected, rtol=1e-5, atol=1e-6)
+    restored = nerve.saving.load_model(tmp_path / "n.keras")
+    np.testing.assert_allclose(restored.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
