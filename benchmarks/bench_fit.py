@@ -8,7 +8,12 @@ Prints one JSON line per case, with ratios. Cases:
   sparse_categorical_crossentropy, metrics=["accuracy"], batch 64;
 * ``mnist_mlp``: a 784-512-256-10 ReLU MLP (softmax output) on random MNIST-shaped
   data (10,240 samples of 784 floats in [0, 1), 10 classes), adam,
-  sparse_categorical_crossentropy, metrics=["accuracy"], batch 128.
+  sparse_categorical_crossentropy, metrics=["accuracy"], batch 128;
+* ``convnet``: the classic small MNIST convnet (``examples/convnet_digits.py``:
+  Conv2D 32 3x3 relu, MaxPooling2D 2, Conv2D 64 3x3 relu, MaxPooling2D 2, Flatten,
+  Dropout 0.5, Dense 10 softmax) on random MNIST-shaped data (2,560 images of
+  28x28x1 floats in [0, 1)), adam, batch 128 (``--batch-size`` to change it). The
+  PyTorch loop holds its images channels-first (NCHW), its native layout.
 
 Contenders, each in its own subprocess (so that the peak resident set, VmHWM from
 ``/proc/self/status``, is attributable to it):
@@ -49,7 +54,7 @@ prints the BLAS kernel threadpoolctl reports.
 
 Goal (from the issue): nerve ``fit`` >= 1.3x the PyTorch loop's samples/s.
 
-Usage: ``python benchmarks/bench_fit.py [--quick] [--smoke] [--only digits|mnist]
+Usage: ``python benchmarks/bench_fit.py [--quick] [--smoke] [--only digits|mnist|convnet]
 [--rounds N] [--threads N] [--profile]``
 """
 
@@ -86,8 +91,17 @@ def _proc_status_mb(field: str) -> float:
 # -- cases ------------------------------------------------------------------------------
 
 
-def case_spec(case: str, smoke: bool, quick: bool) -> dict:
-    """Sizes and epoch counts of a case (``epochs`` excludes the warm-up epoch)."""
+def case_spec(case: str, smoke: bool, quick: bool, batch_size: int | None = None) -> dict:
+    """Sizes and epoch counts of a case (``epochs`` excludes the warm-up epoch);
+    ``batch_size`` replaces the case's own."""
+    spec = _case_spec(case, smoke, quick)
+    if batch_size:
+        spec["batch_size"] = batch_size
+        spec["case"] += f"_b{batch_size}"
+    return spec
+
+
+def _case_spec(case: str, smoke: bool, quick: bool) -> dict:
     if case == "digits":
         return {
             "case": "digits_mlp",
@@ -102,6 +116,14 @@ def case_spec(case: str, smoke: bool, quick: bool) -> dict:
             "batch_size": 128,
             "epochs": 2 if smoke else (3 if quick else 6),
         }
+    if case == "convnet":
+        return {
+            "case": "mnist_convnet",
+            "samples": 256 if smoke else 2_560,
+            "image_shape": (28, 28, 1),
+            "batch_size": 128,
+            "epochs": 1 if smoke else (2 if quick else 4),
+        }
     raise ValueError(case)
 
 
@@ -115,6 +137,9 @@ def load_case_data(case: str, spec: dict):
         (x, y), _ = digits.load_data()  # uint8 images (N, 8, 8), uint8 labels
         return x, y
     rng = np.random.default_rng(0)
+    if case == "convnet":
+        x = rng.random((spec["samples"], *spec["image_shape"]), dtype=np.float32)
+        return x, rng.integers(0, 10, spec["samples"]).astype(np.uint8)
     x = rng.random((spec["samples"], spec["sizes"][0]), dtype=np.float32)
     y = rng.integers(0, spec["sizes"][-1], spec["samples"]).astype(np.uint8)
     return x, y
@@ -134,6 +159,19 @@ def _keras_like_model(lib, case: str, spec: dict):
                 layers.Flatten(),
                 layers.Dense(64, activation="relu"),
                 layers.Dropout(0.2),
+                layers.Dense(10, activation="softmax"),
+            ]
+        )
+    if case == "convnet":
+        return lib.Sequential(
+            [
+                lib.Input(shape=spec["image_shape"]),
+                layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+                layers.MaxPooling2D(pool_size=(2, 2)),
+                layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+                layers.MaxPooling2D(pool_size=(2, 2)),
+                layers.Flatten(),
+                layers.Dropout(0.5),
                 layers.Dense(10, activation="softmax"),
             ]
         )
@@ -207,6 +245,8 @@ def run_torch(case: str, spec: dict, threads: int) -> dict:
     torch.manual_seed(0)
     x_np, y_np = load_case_data(case, spec)
     # Preloaded tensors; the Rescaling(1/16) of digits stays in the model, as in nerve's.
+    if case == "convnet":  # channels-first, PyTorch's own layout
+        x_np = np.ascontiguousarray(np.moveaxis(x_np, -1, 1))
     x = torch.from_numpy(np.ascontiguousarray(x_np, dtype=np.float32))  # no copy if f32
     y = torch.from_numpy(y_np.astype("int64"))
     rss_before = _proc_status_mb("VmRSS")
@@ -225,14 +265,26 @@ def run_torch(case: str, spec: dict, threads: int) -> dict:
             nn.Dropout(0.2),
             nn.Linear(64, 10),
         )
+    elif case == "convnet":
+        model = nn.Sequential(
+            nn.Conv2d(1, 32, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Dropout(0.5),
+            nn.Linear(1600, 10),
+        )
     else:
         sizes = spec["sizes"]
         mods: list = []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
             mods += [nn.Linear(fan_in, fan_out), nn.ReLU()]
         model = nn.Sequential(*mods[:-1])  # logits; softmax is in cross_entropy
-    for m in model.modules():  # Keras's Dense defaults: glorot_uniform, zeros
-        if isinstance(m, nn.Linear):
+    for m in model.modules():  # Keras's Dense/Conv defaults: glorot_uniform, zeros
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
             nn.init.xavier_uniform_(m.weight)
             nn.init.zeros_(m.bias)
     opt = torch.optim.Adam(model.parameters(), lr=LR, betas=(BETA_1, BETA_2), eps=EPSILON)
@@ -272,8 +324,9 @@ def run_torch(case: str, spec: dict, threads: int) -> dict:
     }
 
 
-def worker(contender: str, case: str, smoke: bool, quick: bool, threads: int) -> None:
-    spec = case_spec(case, smoke, quick)
+def worker(contender: str, case: str, args) -> None:
+    spec = case_spec(case, args.smoke, args.quick, args.batch_size)
+    threads = args.threads
     if contender == "torch":
         result = run_torch(case, spec, threads)
     else:
@@ -289,6 +342,8 @@ def run_worker(contender: str, case: str, args) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", contender, "--case", case]
     cmd += ["--smoke"] * args.smoke + ["--quick"] * args.quick + ["--keep-openblas-env"]
     cmd += ["--threads", str(args.threads)]
+    if args.batch_size:
+        cmd += ["--batch-size", str(args.batch_size)]
     env = dict(os.environ)
     if args.threads != os.cpu_count():  # BLAS/OpenMP pools read these at load time
         for var in _THREAD_VARS:
@@ -335,13 +390,15 @@ def _summarize(runs: list[dict], samples: int) -> dict:
 
 
 def bench_case(case: str, args) -> None:
-    spec = case_spec(case, args.smoke, args.quick)
+    spec = case_spec(case, args.smoke, args.quick, args.batch_size)
     x, _ = load_case_data(case, spec)
     samples = len(x)
     contenders = ["nerve", "torch"]
     keras_status = None
     if importlib.util.find_spec("keras") is None:
         keras_status = "not installed"
+    elif args.no_keras:
+        keras_status = "skipped (--no-keras)"
     else:
         contenders.append("keras")
     runs: dict[str, list] = {c: [] for c in contenders}
@@ -462,7 +519,7 @@ def profile_case(case: str, args) -> None:
 
     import nerve
 
-    spec = case_spec(case, args.smoke, args.quick)
+    spec = case_spec(case, args.smoke, args.quick, args.batch_size)
     x, y = load_case_data(case, spec)
     batch = spec["batch_size"]
     steps = -(-len(x) // batch)
@@ -521,7 +578,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer epochs and rounds")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes (a test that it runs)")
-    parser.add_argument("--only", choices=("digits", "mnist"))
+    parser.add_argument("--only", choices=("digits", "mnist", "convnet"))
     parser.add_argument("--rounds", type=int, default=None, help="runs of each contender")
     parser.add_argument("--profile", action="store_true", help="cProfile nerve's epochs too")
     parser.add_argument("--profile-top", type=int, default=25)
@@ -533,14 +590,16 @@ def main() -> None:
         help="BLAS/OpenMP threads of every contender and torch.set_num_threads "
         "(default: the machine's CPUs)",
     )
+    parser.add_argument("--batch-size", type=int, default=None, help="instead of the case's")
+    parser.add_argument("--no-keras", action="store_true", help="leave Keras out")
     parser.add_argument("--keep-openblas-env", action="store_true")
     parser.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
-    parser.add_argument("--case", choices=("digits", "mnist"), help=argparse.SUPPRESS)
+    parser.add_argument("--case", choices=("digits", "mnist", "convnet"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.keep_openblas_env:
         reexec_without_openblas_overrides()
     if args.worker:
-        worker(args.worker, args.case, args.smoke, args.quick, args.threads)
+        worker(args.worker, args.case, args)
         return
     if args.threads != os.cpu_count():  # this process too (--profile, the BLAS line)
         for var in _THREAD_VARS:
@@ -567,7 +626,7 @@ def main() -> None:
             **blas_info(),
         }
     )
-    for case in ("digits", "mnist"):
+    for case in ("digits", "mnist", "convnet"):
         if args.only in (None, case):
             bench_case(case, args)
             if args.profile:

@@ -1,7 +1,8 @@
 """The ``nerve`` command.
 
 ``nerve demo`` trains the Keras-style demo model on the embedded digits data set
-(``nerve demo --engine``: the raw-engine version).
+(``nerve demo --engine``: the raw-engine version; ``nerve demo --convnet``: a small
+convnet on the digits resampled to 28x28).
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ def _demo(args: argparse.Namespace) -> int:
         return 0 if engine_result.test_accuracy > 0 else 1
     from nerve.demos.keras_mlp import run_keras_demo
 
+    convnet = args.convnet
     result = run_keras_demo(
-        epochs=args.epochs or 100, batch_size=args.batch_size or 64, seed=args.seed,
+        epochs=args.epochs or (15 if convnet else 100),
+        batch_size=args.batch_size or 64, seed=args.seed,
         output_dir=args.output_dir, verbose=args.verbose, plot=not args.no_plot,
+        model="convnet" if convnet else "mlp",
     )  # fmt: skip
     return 0 if result.test_accuracy > 0 else 1
 
@@ -45,7 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--engine", action="store_true", help="the raw-engine MLP (GradientTape, hand SGD)"
     )
-    demo.add_argument("--epochs", type=int, default=None, help="100 (30 with --engine)")
+    demo.add_argument(
+        "--convnet",
+        action="store_true",
+        help="the classic small MNIST convnet, on the digits resampled to 28x28",
+    )
+    demo.add_argument(
+        "--epochs", type=int, default=None, help="100 (30 with --engine, 15 with --convnet)"
+    )
     demo.add_argument("--batch-size", type=int, default=None, help="64 (32 with --engine)")
     demo.add_argument("--learning-rate", type=float, default=0.05, help="--engine only")
     demo.add_argument("--seed", type=int, default=1337)

@@ -1,21 +1,24 @@
-"""``nerve demo``: a Keras-style MLP on the embedded 8x8 digits, end to end.
+"""``nerve demo``: a Keras-style model on the embedded digits, end to end.
 
 It is the Keras 3 script from the project's README with ``keras`` replaced by
 ``nerve``: build a ``Sequential`` model, ``compile``, ``fit`` with a progress bar
 and early stopping, ``evaluate`` on held-out digits, ``save`` to a ``.keras`` file
 and load it back, and draw the training curves (matplotlib, an optional extra).
+Two models: the README's MLP on the 8x8 images (``nerve demo``), and the classic
+small MNIST convnet on the digits resampled to 28x28 (``nerve demo --convnet``).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import nerve
 from nerve import layers
 
-__all__ = ["KerasDemoResult", "build_model", "run_keras_demo"]
+__all__ = ["DEMOS", "KerasDemoResult", "build_convnet", "build_model", "run_keras_demo"]
 
 
 @dataclass
@@ -44,6 +47,43 @@ def build_model() -> nerve.Model:
     )
 
 
+def build_convnet() -> nerve.Model:
+    """The classic small MNIST convnet: two 3x3 convolutions (32, 64 filters) each
+    followed by 2x2 max pooling, then flatten, dropout 0.5 and a softmax."""
+    return nerve.Sequential(
+        [
+            nerve.Input(shape=(28, 28, 1)),
+            layers.Rescaling(1 / 16),
+            layers.Conv2D(32, kernel_size=(3, 3), activation="relu"),
+            layers.MaxPooling2D(pool_size=(2, 2)),
+            layers.Conv2D(64, kernel_size=(3, 3), activation="relu"),
+            layers.MaxPooling2D(pool_size=(2, 2)),
+            layers.Flatten(),
+            layers.Dropout(0.5),
+            layers.Dense(10, activation="softmax"),
+        ],
+        name="digits_convnet",
+    )
+
+
+@dataclass(frozen=True)
+class _Demo:
+    build: Callable[[], nerve.Model]
+    image_size: int  # digits resampled to this side; a channel axis is added for convnets
+    channels: bool
+    file_name: str
+    title: str
+
+
+#: The demo models by name (``nerve demo``, ``nerve demo --convnet``).
+DEMOS = {
+    "mlp": _Demo(build_model, 8, False, "digits.keras", "MLP on the UCI digits"),
+    "convnet": _Demo(
+        build_convnet, 28, True, "digits_convnet.keras", "convnet on the digits at 28x28"
+    ),
+}
+
+
 def run_keras_demo(
     epochs: int = 100,
     batch_size: int = 64,
@@ -53,8 +93,9 @@ def run_keras_demo(
     verbose: str | int = "auto",
     plot: bool = True,
     log=print,
+    model: str = "mlp",
 ) -> KerasDemoResult:
-    """Train, evaluate, save, reload and plot; returns the figures.
+    """Train ``DEMOS[model]``, evaluate, save, reload and plot; returns the figures.
 
     >>> import tempfile
     >>> with tempfile.TemporaryDirectory() as out:
@@ -63,13 +104,20 @@ def run_keras_demo(
     >>> result.epochs_run
     2
     """
+    if model not in DEMOS:
+        raise ValueError(f"Unknown demo model {model!r}; expected one of {sorted(DEMOS)}.")
+    demo = DEMOS[model]
     start = time.perf_counter()
     nerve.utils.set_random_seed(seed)
-    (x_train, y_train), (x_test, y_test) = nerve.datasets.digits.load_data()
-    model = build_model()
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.summary(print_fn=log)
-    history = model.fit(
+    (x_train, y_train), (x_test, y_test) = nerve.datasets.digits.load_data(
+        image_size=demo.image_size
+    )
+    if demo.channels:
+        x_train, x_test = x_train[..., None], x_test[..., None]
+    network = demo.build()
+    network.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    network.summary(print_fn=log)
+    history = network.fit(
         x_train,
         y_train,
         batch_size=batch_size,
@@ -78,19 +126,19 @@ def run_keras_demo(
         verbose=verbose,
         callbacks=[nerve.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)],
     )
-    results = model.evaluate(x_test, y_test, return_dict=True, verbose=0)
+    results = network.evaluate(x_test, y_test, return_dict=True, verbose=0)
     log(f"test accuracy: {results['accuracy']:.4f}  test loss: {results['loss']:.4f}")
 
     os.makedirs(output_dir, exist_ok=True)
-    model_path = os.path.join(output_dir, "digits.keras")
-    model.save(model_path)
+    model_path = os.path.join(output_dir, demo.file_name)
+    network.save(model_path)
     restored = nerve.saving.load_model(model_path)
-    same = (restored.predict(x_test, verbose=0) == model.predict(x_test, verbose=0)).all()
+    same = (restored.predict(x_test, verbose=0) == network.predict(x_test, verbose=0)).all()
     log(f"saved {model_path}; reloaded model predicts {'identically' if same else 'DIFFERENTLY'}")
     if not same:
         raise RuntimeError("The reloaded model's predictions differ from the trained model's.")
 
-    plot_path = _plot(history.history, output_dir, log) if plot else None
+    plot_path = _plot(history.history, output_dir, log, demo.title) if plot else None
     return KerasDemoResult(
         test_accuracy=float(results["accuracy"]),
         test_loss=float(results["loss"]),
@@ -102,7 +150,7 @@ def run_keras_demo(
     )
 
 
-def _plot(history: dict, output_dir: str, log) -> str | None:
+def _plot(history: dict, output_dir: str, log, title: str) -> str | None:
     """Loss and accuracy per epoch, training and validation, as a PNG."""
     try:
         import matplotlib
@@ -124,7 +172,7 @@ def _plot(history: dict, output_dir: str, log) -> str | None:
         axes.set_xlabel("epoch")
         axes.set_title(title)
         axes.legend()
-    figure.suptitle("nerve demo: MLP on the UCI digits")
+    figure.suptitle(f"nerve demo: {title}")
     figure.tight_layout()
     path = os.path.join(output_dir, "training_curve.png")
     figure.savefig(path, dpi=100)

@@ -10,10 +10,12 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_fit.py"
 
 
+@pytest.mark.slow
 def test_bench_fit_smoke_runs_and_reports_every_contender():
     pytest.importorskip("torch")
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke"],
+        # Keras (when installed) runs in the full benchmark; here it would only add time.
+        [sys.executable, str(SCRIPT), "--smoke", "--no-keras"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -21,8 +23,9 @@ def test_bench_fit_smoke_runs_and_reports_every_contender():
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     records = {r["case"]: r for r in map(json.loads, proc.stdout.splitlines())}
-    assert {"environment", "digits_mlp", "mnist_mlp"} <= set(records)
-    for case in ("digits_mlp", "mnist_mlp"):
+    cases = ("digits_mlp", "mnist_mlp", "mnist_convnet")
+    assert {"environment", *cases} <= set(records)
+    for case in cases:
         record = records[case]
         for contender in ("nerve", "torch"):
             result = record[contender]
@@ -31,5 +34,4 @@ def test_bench_fit_smoke_runs_and_reports_every_contender():
             assert result["peak_rss_mb"] > 0
         assert record["nerve"]["compile_s"] >= 0
         assert record["nerve_over_torch"] > 0
-        keras = record["keras"]
-        assert keras == "not installed" or keras["samples_per_s"] > 0
+        assert record["keras"] in ("not installed", "skipped (--no-keras)")

@@ -62,3 +62,29 @@ def test_cli_demo_shows_progress_summary_and_accuracy(tmp_path):
 def test_cli_main_returns_zero(tmp_path):
     assert main(["demo", "--epochs", "1", "--output-dir", str(tmp_path), "--no-plot",
                  "--verbose", "0"]) == 0  # fmt: skip
+
+
+@pytest.mark.slow
+def test_convnet_demo_reaches_97_percent_and_saves(tmp_path):
+    result = run_keras_demo(
+        epochs=15, output_dir=str(tmp_path), verbose=0, plot=False, log=lambda *a: None,
+        model="convnet",
+    )  # fmt: skip
+    assert result.test_accuracy >= 0.97, result
+    assert os.path.basename(result.model_path) == "digits_convnet.keras"
+    assert os.path.getsize(result.model_path) > 0
+
+
+def test_cli_convnet_flag_trains_the_convnet(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "nerve", "demo", "--convnet", "--epochs", "1", "--verbose", "0",
+         "--output-dir", str(tmp_path), "--no-plot"],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert "conv2d" in done.stdout and "test accuracy:" in done.stdout
+    assert os.path.exists(tmp_path / "digits_convnet.keras")
+
+
+def test_unknown_demo_model_is_named(tmp_path):
+    with pytest.raises(ValueError, match="Unknown demo model 'vgg'"):
+        run_keras_demo(epochs=1, output_dir=str(tmp_path), model="vgg")

@@ -18,7 +18,13 @@ import nerve
 from nerve import layers, ops
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-SCRIPTS = ["mlp_digits", "functional_multi_input", "custom_train_step", "custom_layer_config"]
+SCRIPTS = [
+    "mlp_digits",
+    "functional_multi_input",
+    "custom_train_step",
+    "custom_layer_config",
+    "convnet_digits",
+]
 
 
 def load_example(name):
@@ -53,6 +59,14 @@ def test_mlp_digits(workdir):
     assert (workdir / "digits_mlp.keras").is_file()
     assert results["max_prediction_diff"] == 0.0
     assert results["restored_test_accuracy"] == results["test_accuracy"]
+
+
+@pytest.mark.slow
+def test_convnet_digits_reaches_97_percent(workdir):
+    results = load_example("convnet_digits").main()
+    assert results["epochs_run"] == 15
+    assert results["last_loss"] < results["first_loss"] / 10
+    assert results["test_accuracy"] >= 0.97, results
 
 
 def test_functional_multi_input(workdir):

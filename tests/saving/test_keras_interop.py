@@ -128,3 +128,60 @@ def test_nerve_reads_files_written_by_keras(tmp_path):
     np.testing.assert_allclose(
         model.predict(x, verbose=0), written["predictions"], rtol=1e-5, atol=1e-6
     )
+
+
+# -- a convnet holding every image layer: weights files both ways ---------------------------
+
+
+def _image_layers_model(lib):
+    """The same convnet in nerve or Keras (same API): one of each image layer family."""
+    layers = lib.layers
+    inputs = lib.Input(shape=(12, 12, 3))
+    x = layers.ZeroPadding2D(1)(inputs)
+    x = layers.Conv2D(8, 3, strides=1, padding="same", activation="relu")(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.DepthwiseConv2D(3, depth_multiplier=2, padding="same")(x)
+    x = layers.SeparableConv2D(8, 3, padding="same")(x)
+    x = layers.LayerNormalization()(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Conv2DTranspose(6, 3, strides=2, padding="same")(x)
+    x = layers.GroupNormalization(groups=2)(x)
+    x = layers.PReLU()(x)
+    x = layers.Cropping2D(1)(x)
+    x = layers.UpSampling2D(2)(x)
+    x = layers.AveragePooling2D(2)(x)
+    x = layers.SpatialDropout2D(0.1)(x)
+    x = layers.Conv2D(4, 1)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = layers.Dense(3, activation="softmax")(x)
+    return lib.Model(inputs, outputs)
+
+
+def _set_random_weights(model, seed):
+    rng = np.random.default_rng(seed)
+    values = []
+    for w in model.weights:
+        shape = tuple(w.shape)
+        if "variance" in w.name:
+            values.append(rng.uniform(0.5, 1.5, shape).astype("float32"))
+        else:
+            values.append((rng.standard_normal(shape) * 0.3).astype("float32"))
+    model.set_weights(values)
+
+
+def test_image_layers_weights_files_cross_both_ways(tmp_path):
+    x = np.random.default_rng(1).uniform(0, 1, (2, 12, 12, 3)).astype("float32")
+    theirs = _image_layers_model(keras)
+    _set_random_weights(theirs, 0)
+    theirs.save_weights(tmp_path / "k.weights.h5")
+    ours = _image_layers_model(nerve)
+    saving.load_weights(ours, tmp_path / "k.weights.h5")
+    expected = keras.ops.convert_to_numpy(theirs(x))
+    np.testing.assert_allclose(ours.predict(x, verbose=0), expected, rtol=1e-4, atol=1e-5)
+
+    _set_random_weights(ours, 1)
+    saving.save_weights(ours, tmp_path / "n.weights.h5")
+    theirs.load_weights(tmp_path / "n.weights.h5")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(theirs(x)), ours.predict(x, verbose=0), rtol=1e-4, atol=1e-5
+    )
