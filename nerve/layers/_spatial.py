@@ -46,17 +46,21 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
-def int_tuple(value: Any, rank: int, what: str, layer: str) -> tuple[int, ...]:
-    """A positive int or ``rank`` positive ints, as a tuple of ``rank`` ints.
+def int_tuple(value: Any, rank: int, what: str, layer: str, minimum: int = 1) -> tuple[int, ...]:
+    """An int or ``rank`` ints, each at least ``minimum``, as a tuple of ``rank`` ints
+    (Keras's ``pool_size``, ``kernel_size``, ``strides``, ``output_padding``, ...).
 
     >>> int_tuple(2, 3, "pool_size", "MaxPooling3D")
     (2, 2, 2)
+    >>> int_tuple([0, 1], 2, "output_padding", "Conv2DTranspose", minimum=0)
+    (0, 1)
     """
     items = tuple(value) if isinstance(value, (tuple, list)) else (value,) * rank
-    values = tuple(v for v in map(_as_int, items) if v is not None and v >= 1)
+    values = tuple(v for v in map(_as_int, items) if v is not None and v >= minimum)
     if len(items) != rank or len(values) != rank:
+        qualifier = "positive" if minimum == 1 else "non-negative"
         raise ValueError(
-            f"{layer}: {what} must be a positive integer or a tuple of {rank} positive "
+            f"{layer}: {what} must be a {qualifier} integer or a tuple of {rank} {qualifier} "
             f"integers (one per spatial axis), got {what}={value!r}."
         )
     return values

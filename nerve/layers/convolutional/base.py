@@ -19,35 +19,11 @@ from typing import Any, ClassVar
 
 from nerve import activations, constraints, initializers, ops, regularizers
 from nerve.core.errors import ShapeError, with_location
+from nerve.layers._spatial import DATA_FORMATS, int_tuple
 from nerve.layers.base import Layer, kernel_flops
 from nerve.tensor import Tensor, Variable
 
-__all__ = ["Convolution", "KernelSpec", "conv_output_size", "int_tuple", "positive_int"]
-
-DATA_FORMATS = ("channels_last", "channels_first")
-
-
-def int_tuple(value: Any, rank: int, what: str, layer: str, minimum: int = 1) -> tuple:
-    """An int or ``rank`` ints, each at least ``minimum``, as a tuple (Keras's
-    ``kernel_size`` / ``strides`` / ``dilation_rate`` / ``output_padding`` arguments).
-
-    >>> int_tuple(3, 2, "kernel_size", "Conv2D")
-    (3, 3)
-    >>> int_tuple([0, 1], 2, "output_padding", "Conv2DTranspose", minimum=0)
-    (0, 1)
-    """
-    try:
-        values = (operator.index(value),) * rank if not _is_sequence(value) else tuple(value)
-        values = tuple(operator.index(v) for v in values)
-    except TypeError:
-        values = ()
-    if len(values) != rank or any(isinstance(v, bool) or v < minimum for v in values):
-        qualifier = "positive" if minimum == 1 else "non-negative"
-        raise ValueError(
-            f"{layer}: {what} must be a {qualifier} integer or a tuple of {rank} {qualifier} "
-            f"integers (one per spatial axis), got {what}={value!r}."
-        )
-    return values
+__all__ = ["Convolution", "KernelSpec", "conv_output_size", "positive_int"]
 
 
 def positive_int(value: Any, what: str, layer: str) -> int:
@@ -63,10 +39,6 @@ def positive_int(value: Any, what: str, layer: str) -> int:
     if isinstance(value, bool) or number <= 0:
         raise ValueError(f"{layer}: {what} must be a positive integer, got {what}={value!r}.")
     return number
-
-
-def _is_sequence(value: Any) -> bool:
-    return isinstance(value, (tuple, list))
 
 
 def conv_output_size(size: Any, window: int, stride: int, dilation: int, padding: str) -> Any:

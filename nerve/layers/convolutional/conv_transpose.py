@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from nerve import constraints, initializers, ops, regularizers
-from nerve.layers.convolutional.base import Convolution, KernelSpec, int_tuple, positive_int
+from nerve.layers._spatial import int_tuple
+from nerve.layers.convolutional.base import Convolution, KernelSpec, positive_int
 from nerve.tensor import Tensor, Variable
 
 __all__ = [
