@@ -18,6 +18,7 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from nerve import ops
@@ -26,9 +27,23 @@ from nerve.core import config, dtypes
 from nerve.tensor import Tensor
 
 
-def compute_fans(shape: tuple) -> tuple[float, float]:
-    """Keras's fan-in and fan-out: kernels ``(*receptive_field, in, out)``."""
+def compute_fans(
+    shape: tuple, input_axes: Sequence[int] | None = None, output_axes: Sequence[int] | None = None
+) -> tuple[float, float]:
+    """Keras's fan-in and fan-out: kernels ``(*receptive_field, in, out)``, or the
+    products of the sizes along ``input_axes`` and ``output_axes`` when both are given
+    (weights of other layouts, e.g. an einsum's).
+
+    >>> compute_fans((3, 3, 8, 16))
+    (72.0, 144.0)
+    >>> compute_fans((4, 5, 6), input_axes=(0,), output_axes=(1, 2))
+    (4.0, 30.0)
+    """
     shape = tuple(shape)
+    if input_axes is not None and output_axes is not None:
+        return float(math.prod(shape[a] for a in input_axes)), float(
+            math.prod(shape[a] for a in output_axes)
+        )
     if len(shape) == 0:
         return 1.0, 1.0
     if len(shape) == 1:
@@ -166,8 +181,12 @@ class VarianceScaling(RandomInitializer):
         mode: str = "fan_in",
         distribution: str = "truncated_normal",
         seed: Any = None,
+        input_axes: Sequence[int] | None = None,
+        output_axes: Sequence[int] | None = None,
     ):
         super().__init__(seed)
+        self.input_axes = None if input_axes is None else tuple(input_axes)
+        self.output_axes = None if output_axes is None else tuple(output_axes)
         if scale <= 0:
             raise ValueError(f"VarianceScaling: scale must be positive, got {scale}.")
         if mode not in ("fan_in", "fan_out", "fan_avg"):
@@ -183,7 +202,7 @@ class VarianceScaling(RandomInitializer):
 
     def __call__(self, shape, dtype=None):
         dtype = _float_dtype(dtype)
-        fan_in, fan_out = compute_fans(tuple(shape))
+        fan_in, fan_out = compute_fans(tuple(shape), self.input_axes, self.output_axes)
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[self.mode]
         variance = self.scale / max(1.0, n)
         if self.distribution == "uniform":
@@ -200,16 +219,29 @@ class VarianceScaling(RandomInitializer):
             "mode": self.mode,
             "distribution": self.distribution,
             **super().get_config(),
+            **self._axes_config(),
+        }
+
+    def _axes_config(self) -> dict:
+        """Keras 3.15's ``input_axes``/``output_axes`` keys (``None`` by default)."""
+        return {
+            "input_axes": None if self.input_axes is None else list(self.input_axes),
+            "output_axes": None if self.output_axes is None else list(self.output_axes),
         }
 
 
 def _variance_scaling_preset(name: str, scale: float, mode: str, distribution: str):
     class Preset(VarianceScaling):
-        def __init__(self, seed: Any = None):
-            super().__init__(scale, mode, distribution, seed)
+        def __init__(
+            self,
+            seed: Any = None,
+            input_axes: Sequence[int] | None = None,
+            output_axes: Sequence[int] | None = None,
+        ):
+            super().__init__(scale, mode, distribution, seed, input_axes, output_axes)
 
         def get_config(self):
-            return RandomInitializer.get_config(self)
+            return {**RandomInitializer.get_config(self), **self._axes_config()}
 
     Preset.__name__ = Preset.__qualname__ = name
     Preset.__doc__ = (

@@ -71,14 +71,19 @@ def test_constant_identity_zeros_ones():
 def test_get_and_serialize_round_trip():
     original = init.VarianceScaling(scale=2.0, mode="fan_out", distribution="uniform", seed=4)
     config = init.serialize(original)
+    # Keras 3.15's keys, input_axes/output_axes included.
     assert config == {
         "class_name": "VarianceScaling",
-        "config": {"scale": 2.0, "mode": "fan_out", "distribution": "uniform", "seed": 4},
-    }
+        "config": {"scale": 2.0, "mode": "fan_out", "distribution": "uniform", "seed": 4,
+                   "input_axes": None, "output_axes": None},
+    }  # fmt: skip
     again = init.get(config)
     np.testing.assert_array_equal(again((3, 3)).numpy(), original((3, 3)).numpy())
     assert isinstance(init.get("HeNormal"), init.HeNormal)
-    expected = {"class_name": "HeNormal", "config": {"seed": 1}}
+    expected = {
+        "class_name": "HeNormal",
+        "config": {"seed": 1, "input_axes": None, "output_axes": None},  # Keras 3.15's keys
+    }
     assert init.serialize(init.HeNormal(seed=1)) == expected
 
 
@@ -89,3 +94,18 @@ def test_bad_arguments_are_named():
         init.VarianceScaling(mode="fan")
     with pytest.raises(ValueError, match="floating-point"):
         init.RandomNormal(seed=0)((2,), dtype="int32")
+
+
+def test_fans_over_chosen_axes_and_keras_written_configs_load():
+    scaled = init.VarianceScaling(
+        1.0, "fan_in", "uniform", seed=0, input_axes=[0], output_axes=[1, 2]
+    )
+    limit = np.sqrt(3.0 / 4)  # fan_in is the size of axis 0 only
+    values = scaled((4, 5, 6)).numpy()
+    assert np.abs(values).max() <= limit and np.abs(values).max() > 0.8 * limit
+    # The configs Keras 3.15 writes into .keras files (GlorotUniform with its axes keys).
+    written = {"class_name": "GlorotUniform",
+               "config": {"seed": None, "input_axes": None, "output_axes": None}}  # fmt: skip
+    glorot = init.get(written)
+    assert isinstance(glorot, init.GlorotUniform)
+    assert glorot.get_config() == written["config"]

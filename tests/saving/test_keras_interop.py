@@ -185,3 +185,19 @@ def test_image_layers_weights_files_cross_both_ways(tmp_path):
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(theirs(x)), ours.predict(x, verbose=0), rtol=1e-4, atol=1e-5
     )
+
+
+def test_nerve_loads_a_whole_keras_archive(tmp_path):
+    """A .keras file written by Keras 3.15 (its initializer configs carry input_axes and
+    output_axes) loads as a nerve model that predicts the same."""
+    theirs = keras.Sequential(
+        [keras.Input((12, 12, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
+         keras.layers.MaxPooling2D(2), keras.layers.BatchNormalization(),
+         keras.layers.Flatten(), keras.layers.Dense(3, activation="softmax")]
+    )  # fmt: skip
+    theirs.save(tmp_path / "k.keras")
+    x = np.random.default_rng(0).random((2, 12, 12, 1)).astype("float32")
+    ours = saving.load_model(tmp_path / "k.keras")
+    np.testing.assert_allclose(
+        ours.predict(x, verbose=0), keras.ops.convert_to_numpy(theirs(x)), rtol=1e-5, atol=1e-6
+    )
