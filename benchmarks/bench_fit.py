@@ -66,14 +66,20 @@ import importlib.util
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
-from common import OPENBLAS_VARS, blas_info, emit, reexec_without_openblas_overrides
+from common import (
+    OPENBLAS_VARS,
+    THREAD_VARS,
+    blas_info,
+    emit,
+    reexec_without_openblas_overrides,
+    run_worker_process,
+    worker_env,
+)
 
 CONTENDERS = ("nerve", "torch", "keras")
-_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 GOAL = 1.3
 
 # Keras's Adam defaults, used by every contender.
@@ -344,19 +350,11 @@ def run_worker(contender: str, case: str, args) -> dict:
     cmd += ["--threads", str(args.threads)]
     if args.batch_size:
         cmd += ["--batch-size", str(args.batch_size)]
-    env = dict(os.environ)
-    if args.threads != os.cpu_count():  # BLAS/OpenMP pools read these at load time
-        for var in _THREAD_VARS:
-            env[var] = str(args.threads)
+    env = worker_env(args.threads)
     if contender == "keras":
         env.setdefault("KERAS_BACKEND", args.keras_backend)
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-    return {"error": f"exit {proc.returncode}: " + " | ".join(tail)}
+    return run_worker_process(cmd, env)
 
 
 # -- the driver -------------------------------------------------------------------------
@@ -602,7 +600,7 @@ def main() -> None:
         worker(args.worker, args.case, args)
         return
     if args.threads != os.cpu_count():  # this process too (--profile, the BLAS line)
-        for var in _THREAD_VARS:
+        for var in THREAD_VARS:
             os.environ[var] = str(args.threads)
     if args.rounds is None:
         args.rounds = 1 if (args.smoke or args.quick) else 3

@@ -25,11 +25,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 
-from bench_fit import _THREAD_VARS, _keras_like_model, case_spec
-from common import OPENBLAS_VARS, best_time, blas_info, emit, reexec_without_openblas_overrides
+from bench_fit import _keras_like_model, case_spec
+from common import (
+    OPENBLAS_VARS,
+    best_time,
+    blas_info,
+    emit,
+    reexec_without_openblas_overrides,
+    run_worker_process,
+    worker_env,
+)
 
 CASES = ("digits", "mnist", "convnet")
 
@@ -100,16 +107,7 @@ def run_torch(case: str, batch: int, number: int, threads: int) -> dict:
 def run_worker(contender: str, case: str, batch: int, args) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", contender, "--case", case]
     cmd += ["--batch", str(batch), "--number", str(args.number), "--threads", str(args.threads)]
-    env = dict(os.environ)
-    if args.threads != os.cpu_count():
-        for var in _THREAD_VARS:
-            env[var] = str(args.threads)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-    return {"error": f"exit {proc.returncode}: " + " | ".join(tail)}
+    return run_worker_process(cmd, worker_env(args.threads))
 
 
 def main() -> None:

@@ -22,6 +22,33 @@ def reexec_without_openblas_overrides() -> None:
         os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
 
+#: Environment variables BLAS and OpenMP thread pools read when they load.
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def worker_env(threads: int) -> dict:
+    """This process's environment, with every thread pool set to ``threads`` unless
+    that is the machine's CPU count (the libraries' own default)."""
+    env = dict(os.environ)
+    if threads != os.cpu_count():
+        for var in THREAD_VARS:
+            env[var] = str(threads)
+    return env
+
+
+def run_worker_process(cmd: list, env: dict) -> dict:
+    """Run a benchmark worker (one contender in a process of its own) and return the
+    JSON it prints on a ``RESULT `` line, or ``{"error": ...}`` with its last lines."""
+    import subprocess
+
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+    return {"error": f"exit {proc.returncode}: " + " | ".join(tail)}
+
+
 def emit(record: dict) -> None:
     """One JSON line per case."""
     print(json.dumps(record), flush=True)
