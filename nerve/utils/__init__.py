@@ -1,4 +1,4 @@
-"""Utilities (Keras's ``keras.utils``): for now, seeding.
+"""Utilities (Keras's ``keras.utils``): seeding, the progress bar, ``get_file``.
 
 >>> import nerve
 >>> from nerve.utils import set_random_seed
@@ -15,9 +15,10 @@ import random as _python_random
 
 from nerve import random as _nerve_random
 from nerve.training.data_adapters import PyDataset
+from nerve.utils.file_utils import get_file
 from nerve.utils.progbar import Progbar
 
-__all__ = ["Progbar", "PyDataset", "set_random_seed"]
+__all__ = ["Progbar", "PyDataset", "get_file", "set_random_seed"]
 
 
 def set_random_seed(seed: int) -> None:
