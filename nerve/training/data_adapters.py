@@ -201,11 +201,16 @@ class DataAdapter:
     num_batches: int | None = None
     batch_size: int | None = None
 
-    def __init__(self, seed: int | None = None):
-        # An explicit seed, drawn from nerve's global seed generator when not given (so a
-        # run is reproducible, and set_random_seed changes it); the whole run's order is
-        # a function of this one recorded number.
-        self.seed = int(seed) if seed is not None else _draw_seed()
+    def __init__(self, seed: int | None = None, shuffle: bool | str = False):
+        # An explicit seed, drawn from nerve's global seed generator when not given and
+        # the adapter shuffles (so a run is reproducible, and set_random_seed changes it);
+        # the whole run's order is a function of this one recorded number. Adapters that
+        # keep their order draw nothing: a predict or evaluate call must neither pay for
+        # a draw nor move the global generator, which would change later random numbers.
+        if seed is not None:
+            self.seed = int(seed)
+        else:
+            self.seed = _draw_seed() if shuffle else 0
         self.epoch = 0
         self.step = 0
         self._resume_step = 0
@@ -257,7 +262,7 @@ class ArrayDataAdapter(DataAdapter):
         pad: bool = False,
         seed: int | None = None,
     ):
-        super().__init__(seed)
+        super().__init__(seed, shuffle)
         self.x = tree.map_structure(_to_numpy, x)
         self.y = tree.map_structure(_to_numpy, y)
         self.sample_weight = tree.map_structure(_to_numpy, sample_weight)

@@ -147,3 +147,22 @@ def test_pydataset_is_exposed_in_utils_and_calls_on_epoch_end():
     batches = list(adapter.epoch_batches(0))
     assert len(batches) == 2 and len(batches[0][0]) == 3 and data.ended == 1
     assert data.num_batches == 2
+
+
+def test_adapters_that_keep_their_order_draw_no_seed():
+    """predict and evaluate neither pay for a seed draw nor move the global seed
+    generator (which would change every later unseeded random number)."""
+    import nerve
+
+    model = nerve.Sequential([nerve.Input((3,)), nerve.layers.Dense(2)])
+    model.compile(loss="mse")
+    x, y = np.ones((4, 3), "float32"), np.zeros((4, 2), "float32")
+    nerve.utils.set_random_seed(5)
+    expected = nerve.random.normal((3,)).numpy()
+    nerve.utils.set_random_seed(5)
+    model.predict(x, verbose=0)
+    model.evaluate(x, y, verbose=0)
+    np.testing.assert_array_equal(nerve.random.normal((3,)).numpy(), expected)
+    assert ArrayDataAdapter(x, shuffle=False).seed == 0
+    nerve.utils.set_random_seed(5)
+    assert ArrayDataAdapter(x, shuffle=True).seed != 0  # drawn: shuffling needs one
