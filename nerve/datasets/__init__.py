@@ -1,5 +1,6 @@
-"""Small built-in data sets that ship with nerve and load without network access."""
+"""Data sets (``keras.datasets``): ``digits`` ships with nerve and loads without
+network access; ``mnist`` and ``fashion_mnist`` download Keras's files on first use."""
 
-from nerve.datasets import digits
+from nerve.datasets import digits, fashion_mnist, mnist
 
-__all__ = ["digits"]
+__all__ = ["digits", "fashion_mnist", "mnist"]
