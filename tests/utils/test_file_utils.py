@@ -3,7 +3,10 @@ downloads, clear errors, and extraction that refuses unsafe archive members."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import importlib.util
+import inspect
 import io
 import os
 import tarfile
@@ -252,3 +255,39 @@ def test_extract_archive_unknown_format_is_false(tmp_path):
     assert extract_archive(str(plain), str(tmp_path / "out")) is False
     assert extract_archive(str(plain), str(tmp_path / "out"), archive_format=None) is False
     assert not (tmp_path / "out").exists()
+
+
+def test_signature_matches_keras():
+    # Read Keras's source rather than importing it (importing keras is slow).
+    spec = importlib.util.find_spec("keras")
+    if spec is None or spec.origin is None:
+        pytest.skip("keras is not installed")
+    source = (Path(spec.origin).parent / "src" / "utils" / "file_utils.py").read_text()
+    tree = ast.parse(source)
+    keras_def = next(
+        node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "get_file"
+    )
+    names = [arg.arg for arg in keras_def.args.args]
+    defaults = [ast.literal_eval(value) for value in keras_def.args.defaults]
+    ours = inspect.signature(get_file).parameters
+    assert list(ours) == names
+    assert [parameter.default for parameter in ours.values()] == defaults
+
+
+def test_download_shows_a_progress_bar(server, tmp_path, capsys):
+    get_file("data.bin", origin=server.url("data.bin"), cache_dir=tmp_path)
+    out = capsys.readouterr().out
+    assert f"Downloading data from {server.url('data.bin')}" in out
+    assert f"{len(PAYLOAD)}/{len(PAYLOAD)}" in out
+
+
+def test_untar_and_reextraction_of_a_cached_archive(server, tmp_path):
+    server.files["pack.tar.gz"] = _tar_bytes([(_file_member("a.txt"), b"A")])
+    out = Path(get_file("pack", origin=server.url("pack.tar.gz"), untar=True, cache_dir=tmp_path))
+    assert (out / "a.txt").read_bytes() == b"A"
+    (out / "a.txt").unlink()
+    out.rmdir()
+    # The archive is cached and good: extracted again without a download.
+    again = get_file("pack", origin=server.url("pack.tar.gz"), untar=True, cache_dir=tmp_path)
+    assert (Path(again) / "a.txt").read_bytes() == b"A"
+    assert server.requests == ["pack.tar.gz"]
