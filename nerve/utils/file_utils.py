@@ -193,7 +193,7 @@ def get_file(
     extracting = extract or untar
     if untar:
         archive_format = "tar"
-    if extracting and fname is not None and "." in name:
+    if extracting and fname and "." in name:  # a name from the URL never counts
         target = os.path.join(folder, name)
         extraction_dir = os.path.join(folder, name[: name.find(".")] + "_extracted")
     elif extracting:

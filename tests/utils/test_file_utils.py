@@ -291,3 +291,12 @@ def test_untar_and_reextraction_of_a_cached_archive(server, tmp_path):
     again = get_file("pack", origin=server.url("pack.tar.gz"), untar=True, cache_dir=tmp_path)
     assert (Path(again) / "a.txt").read_bytes() == b"A"
     assert server.requests == ["pack.tar.gz"]
+
+
+def test_extract_without_fname_names_the_folder_after_the_url(server, tmp_path):
+    server.files["pack.tar.gz"] = _tar_bytes([(_file_member("a.txt"), b"A")])
+    for fname in (None, ""):
+        out = get_file(fname, origin=server.url("pack.tar.gz"), extract=True, cache_dir=tmp_path)
+        assert out == str(tmp_path / "datasets" / "pack.tar.gz")
+        assert (Path(out) / "a.txt").read_bytes() == b"A"
+        assert (tmp_path / "datasets" / "pack.tar.gz_archive").is_file()
