@@ -1,6 +1,7 @@
 """Data sets (``keras.datasets``): ``digits`` ships with nerve and loads without
-network access; ``mnist`` and ``fashion_mnist`` download Keras's files on first use."""
+network access; ``mnist``, ``fashion_mnist``, ``cifar10`` and ``cifar100`` download Keras's
+files on first use."""
 
-from nerve.datasets import digits, fashion_mnist, mnist
+from nerve.datasets import cifar10, cifar100, digits, fashion_mnist, mnist
 
-__all__ = ["digits", "fashion_mnist", "mnist"]
+__all__ = ["cifar10", "cifar100", "digits", "fashion_mnist", "mnist"]
