@@ -5,7 +5,6 @@ and the restricted unpickler refusing pickles that would run code."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import os
 import pickle
@@ -16,22 +15,15 @@ import numpy as np
 import pytest
 
 from nerve.datasets import _safe_pickle, cifar10, cifar100
+from tests.datasets._keras import keras_source
 from tests.utils._http_server import serve
 
 RNG = np.random.default_rng(0)
 
 
-def _keras_source(module: str) -> str:
-    spec = importlib.util.find_spec("keras")
-    if spec is None or spec.origin is None:
-        pytest.skip("keras is not installed")
-    path = Path(spec.origin).parent / "src" / "datasets" / f"{module}.py"
-    return path.read_text()
-
-
 @pytest.mark.parametrize("module", [cifar10, cifar100], ids=["cifar10", "cifar100"])
 def test_constants_are_keras_s(module):
-    source = _keras_source(module.__name__.rsplit(".", 1)[1])
+    source = keras_source(module.__name__.rsplit(".", 1)[1])
     assert f'origin = "{module._ORIGIN}"' in source
     assert f'"{module._SHA256}"' in source
     assert f'dirname = "{module._DIRNAME}"' in source

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import importlib.util
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nerve.datasets import fashion_mnist, mnist
+from tests.datasets._keras import keras_source
 from tests.utils._http_server import serve
 
 RNG = np.random.default_rng(0)
@@ -22,23 +21,15 @@ X_TEST = RNG.integers(0, 256, (3, 28, 28), dtype=np.uint8)
 Y_TEST = RNG.integers(0, 10, (3,), dtype=np.uint8)
 
 
-def _keras_source(module: str) -> str:
-    spec = importlib.util.find_spec("keras")
-    if spec is None or spec.origin is None:
-        pytest.skip("keras is not installed")
-    path = Path(spec.origin).parent / "src" / "datasets" / f"{module}.py"
-    return path.read_text()
-
-
 def test_mnist_constants_are_keras_s():
-    source = _keras_source("mnist")
+    source = keras_source("mnist")
     assert f'"{mnist._SHA256}"' in source
     assert f'"{mnist._ORIGIN_FOLDER}"' in source
     assert 'f"{origin_folder}mnist.npz"' in source
 
 
 def test_fashion_mnist_constants_are_keras_s():
-    source = _keras_source("fashion_mnist")
+    source = keras_source("fashion_mnist")
     assert f'base = "{fashion_mnist._ORIGIN_FOLDER}"' in source
     assert 'os.path.join("datasets", "fashion-mnist")' in source
     for name in fashion_mnist._FILES:
