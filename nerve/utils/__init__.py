@@ -1,4 +1,6 @@
-"""Utilities (Keras's ``keras.utils``): seeding, the progress bar, ``get_file``.
+"""Utilities (Keras's ``keras.utils``): seeding, the progress bar, ``get_file``, class
+labels to one-hot rows and norm scaling (``numerical_utils``), sequence padding
+(``sequence_utils``), image files to arrays and back (``image_utils``, needs Pillow).
 
 >>> import nerve
 >>> from nerve.utils import set_random_seed
@@ -16,9 +18,24 @@ import random as _python_random
 from nerve import random as _nerve_random
 from nerve.training.data_adapters import PyDataset
 from nerve.utils.file_utils import get_file
+from nerve.utils.image_utils import array_to_img, img_to_array, load_img, save_img
+from nerve.utils.numerical_utils import normalize, to_categorical
 from nerve.utils.progbar import Progbar
+from nerve.utils.sequence_utils import pad_sequences
 
-__all__ = ["Progbar", "PyDataset", "get_file", "set_random_seed"]
+__all__ = [
+    "Progbar",
+    "PyDataset",
+    "array_to_img",
+    "get_file",
+    "img_to_array",
+    "load_img",
+    "normalize",
+    "pad_sequences",
+    "save_img",
+    "set_random_seed",
+    "to_categorical",
+]
 
 
 def set_random_seed(seed: int) -> None:
