@@ -42,6 +42,7 @@ __all__ = [
     "dropout",
     "gamma",
     "global_seed_generator",
+    "host_seed",
     "normal",
     "permutation",
     "randint",
@@ -122,6 +123,24 @@ def _reset_global_seed(seed: int) -> None:
     """Restart the global generator from ``seed`` (``nerve.utils.set_random_seed``)."""
     global _global_generator
     _global_generator = SeedGenerator(seed, name="global_seed_generator")
+
+
+def host_seed(seed: int | None = None) -> int:
+    """An int seed for randomness that runs on the host (data shuffling in input
+    pipelines): ``seed`` itself, or, for ``None``, one drawn from the global
+    ``SeedGenerator`` (so ``nerve.utils.set_random_seed`` reproduces it).
+
+    >>> host_seed(7)
+    7
+    >>> 0 <= host_seed() < 2**31
+    True
+    """
+    if seed is not None:
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise TypeError(f"seed must be None or an int, got {type(seed).__name__} {seed!r}.")
+        return seed
+    draw = randint((), 0, 2**31 - 1, dtype="int64", seed=global_seed_generator())
+    return int(draw)
 
 
 def _draw_seed(seed: Any, op: str) -> Tensor:

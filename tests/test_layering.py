@@ -27,7 +27,7 @@ LAYERS = [
      "nerve.constraints", "nerve.losses", "nerve.metrics"],
     ["nerve.layers"],
     ["nerve.optimizers"],
-    ["nerve.callbacks", "nerve.training", "nerve.utils", "nerve.datasets"],
+    ["nerve.data", "nerve.callbacks", "nerve.training", "nerve.utils", "nerve.datasets"],
     ["nerve.models"],
     ["nerve.saving"],
     ["nerve.demos", "nerve.testing", "nerve.cli", "nerve.__main__", "nerve"],

@@ -1,0 +1,453 @@
+"""Transformations: each wraps the dataset before it and returns a new ``Dataset``.
+
+Element-wise (``map``, ``filter``, ``enumerate``, ``ignore_errors``), batching
+(``batch``, ``padded_batch``, ``unbatch``), order and length (``shuffle``, ``repeat``,
+``take``, ``skip``, ``shard``, ``interleave``) and ``prefetch``. Every iterator closes
+the upstream iterator it opened when it ends or is closed, so background threads
+anywhere in a pipeline stop as soon as its consumer does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+# Input pipelines run on the host: NumPy is their array library on every backend.
+import numpy as np
+
+from nerve import random as nrandom
+from nerve.data import parallel, structure
+from nerve.data.dataset import (
+    AUTOTUNE,
+    INFINITE_CARDINALITY,
+    UNKNOWN_CARDINALITY,
+    Dataset,
+    autotune_workers,
+    call_with_element,
+    check_count,
+    closing_iterator,
+)
+
+__all__ = [
+    "Batch",
+    "ElementError",
+    "Enumerate",
+    "Filter",
+    "IgnoreErrors",
+    "Interleave",
+    "Map",
+    "PaddedBatch",
+    "Prefetch",
+    "Repeat",
+    "Shard",
+    "Shuffle",
+    "Skip",
+    "Take",
+    "Unbatch",
+]
+
+
+class ElementError:
+    """Stands for an element whose computation raised, in a pipeline read by
+    ``ignore_errors`` (which drops it); elsewhere the exception is raised."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+def _source(dataset: Dataset, pass_path: tuple[int, ...], tolerant: bool) -> Iterator[Any]:
+    """``dataset``'s elements; when ``tolerant``, failed ones come as ``ElementError``
+    where the dataset can isolate them (``map`` and ``filter``); others raise."""
+    if tolerant and isinstance(dataset, (Map, Filter)):
+        return dataset._iterate(pass_path, tolerant=True)
+    return dataset._iterate(pass_path)
+
+
+class Map(Dataset):
+    def __init__(
+        self,
+        upstream: Dataset,
+        map_func: Callable[..., Any],
+        num_parallel_calls: int | None,
+        deterministic: bool | None,
+    ):
+        if not callable(map_func):
+            raise TypeError(f"Dataset.map: map_func must be callable, received {map_func!r}.")
+        self._upstream = upstream
+        self._func = map_func
+        self._workers = autotune_workers(num_parallel_calls)
+        self._parallel = num_parallel_calls is not None
+        self._deterministic = True if deterministic is None else bool(deterministic)
+
+    def _apply(self, element: Any) -> Any:
+        return structure.to_numpy_element(call_with_element(self._func, element))
+
+    def _apply_tolerant(self, element: Any) -> Any:
+        if isinstance(element, ElementError):
+            return element
+        try:
+            return self._apply(element)
+        except Exception as error:
+            return ElementError(error)
+
+    def _iterate(self, pass_path: tuple[int, ...], tolerant: bool = False) -> Iterator[Any]:
+        source = _source(self._upstream, pass_path, tolerant)
+        apply = self._apply_tolerant if tolerant else self._apply
+        if not self._parallel:
+            with closing_iterator(source):
+                for element in source:
+                    yield apply(element)
+            return
+        yield from parallel.parallel_map(source, apply, self._workers, self._deterministic)
+
+    def cardinality(self) -> int:
+        return self._upstream.cardinality()
+
+
+class Filter(Dataset):
+    def __init__(self, upstream: Dataset, predicate: Callable[..., Any]):
+        if not callable(predicate):
+            raise TypeError(f"Dataset.filter: predicate must be callable, got {predicate!r}.")
+        self._upstream = upstream
+        self._predicate = predicate
+
+    def _keep(self, element: Any) -> bool:
+        verdict = np.asarray(
+            structure.to_numpy_element(call_with_element(self._predicate, element))
+        )
+        if verdict.shape != () or verdict.dtype.kind not in "biu":
+            raise ValueError(
+                "Dataset.filter: the predicate must return one boolean, received an array "
+                f"of shape {verdict.shape} and dtype {verdict.dtype}."
+            )
+        return bool(verdict)
+
+    def _iterate(self, pass_path: tuple[int, ...], tolerant: bool = False) -> Iterator[Any]:
+        source = _source(self._upstream, pass_path, tolerant)
+        with closing_iterator(source):
+            for element in source:
+                if isinstance(element, ElementError):
+                    yield element
+                    continue
+                if not tolerant:
+                    if self._keep(element):
+                        yield element
+                    continue
+                try:
+                    keep = self._keep(element)
+                except Exception as error:
+                    yield ElementError(error)
+                    continue
+                if keep:
+                    yield element
+
+
+class Enumerate(Dataset):
+    def __init__(self, upstream: Dataset, start: int):
+        self._upstream = upstream
+        self._start = check_count(start, "start", "enumerate")
+
+    def _iterate(self, pass_path: tuple[int, ...]) -> Iterator[Any]:
+        with closing_iterator(self._upstream._iterate(pass_path)) as source:
+            for index, element in enumerate(source, self._start or 0):
+                yield np.asarray(index, dtype="int64"), element
+
+    def cardinality(self) -> int:
+        return self._upstream.cardinality()
+
+
+class IgnoreErrors(Dataset):
+    def __init__(self, upstream: Dataset, log_warning: bool):
+        self._upstream = upstream
+        self._log_warning = log_warning
+
+    def _warn(self, error: BaseException) -> None:
+        if self._log_warning:
+            warnings.warn(
+                f"Dataset.ignore_errors: dropped an element: {type(error).__name__}: {error}",
+                stacklevel=3,
+            )
+
+    def _iterate(self, pass_path: tuple[int, ...]) -> Iterator[Any]:
+        source = _source(self._upstream, pass_path, tolerant=True)
+        with closing_iterator(source):
+            while True:
+                try:
+                    element = next(source)
+                except StopIteration:
+                    return
+                except Exception as error:
+                    # A failure the upstream could not isolate ends its iterator.
+                    self._warn(error)
+                    return
+                if isinstance(element, ElementError):
+                    self._warn(element.error)
+                    continue
+                yield element
+
+
+def _positive(value: Any, name: str, op: str) -> int:
+    count = check_count(value, name, op)
+    assert count is not None
+    if count < 1:
+        raise ValueError(f"Dataset.{op}: {name} must be at least 1, received {count}.")
+    return count
+
+
+class Batch(Dataset):
+    def __init__(self, upstream: Dataset, batch_size: int, drop_remainder: bool):
+        self._upstream = upstream
+        self._size = _positive(batch_size, "batch_size", "batch")
+        self._drop = bool(drop_remainder)
+
+    def _combine(self, elements: list[Any]) -> Any:
+        return structure.stack_elements(elements, "Dataset.batch")
+
+    def _iterate(self, pass_path: tuple[int, ...]) -> Iterator[Any]:
+        with closing_iterator(self._upstream._iterate(pass_path)) as source:
+            while True:
+                elements = list(itertools.islice(source, self._size))
+                if not elements or (self._drop and len(elements) < self._size):
+                    return
+                yield self._combine(elements)
+
+    def cardinality(self) -> int:
+        count = self._upstream.cardinality()
+        if count < 0:
+            return count
+        return count // self._size if self._drop else -(-count // self._size)
+
+
+class PaddedBatch(Batch):
+    def __init__(
+        self,
+        upstream: Dataset,
+        batch_size: int,
+        padded_shapes: Any,
+        padding_values: Any,
+        drop_remainder: bool,
+    ):
+        super().__init__(upstream, batch_size, drop_remainder)
+        self._shapes = padded_shapes
+        self._values = padding_values
+
+    def _combine(self, elements: list[Any]) -> Any:
+        return structure.pad_elements(elements, self._shapes, self._values, "Dataset.padded_batch")
+
+
+class Unbatch(Dataset):
+    def __init__(self, upstream: Dataset):
+        self._upstream = upstream
+
+    def _iterate(self, pass_path: tuple[int, ...]) -> Iterator[Any]:
+        with closing_iterator(self._upstream._iterate(pass_path)) as source:
+            for batch in source:
+                yield from structure.split_batch(batch, "Dataset.unbatch")
+
+
+class Shuffle(Dataset):
+    def __init__(self, upstream: Dataset, buffer_size: int, seed: int | None, reshuffle: bool):
+        self._upstream = upstream
+        self._buffer_size = _positive(buffer_size, "buffer_size", "shuffle")
+        # Drawn now, so the whole pipeline's order follows from seeds known up front.
+        self._seed = nrandom.host_seed(seed)
+        self._reshuffle = reshuffle
+
+    def _iterate(self, pass_path: tuple[int, ...]) -> Iterator[Any]:
+        rng = np.random.default_rng([self._seed, *(pass_path if self._reshuffle else ())])
+        buffer: list[Any] = []
+        with closing_iterator(self._upstream._iterate(pass_path)) as source:
+            for element in source:
+                if len(buffer) < self._buffer_size:
+                    buffer.append(element)
+                    continue
+                index = int(rng.integers(len(buffer)))
+                yield buffer[index]
+                buffer[index] = element
+        while buffer:
+            index = int(rng.integers(len(buffer)))
+            buffer[index], buffer[-1] = buffer[-1], buffer[index]
+            yield buffer.pop()
+
+    def cardinality(self) -> int:
+        return self._upstream.cardinality()
+
+
+def _count_or_all(count: Any, op: str) -> int:
+    """A ``take``/``skip``/``repeat`` count: ``-1`` means all (or forever)."""
+    value = check_count(count, "count", op)
+    assert value is not None
+    if value < -1:
+        raise ValueError(f"Dataset.{op}: count must be -1 or at least 0, received {value}.")
+    return value
+
+
+class Repeat(Dataset):
+    def __init__(self, upstream: Dataset, count: int | None):
+        self._upstream = upstream
+        self._count = -1 if count is None else _count_or_all(count, "repeat")
+
+    def _iterate(self, pass_path: tuple[int, ...]) -> Iterator[Any]:
+        passes = itertools.count() if self._count == -1 else range(self._count)
+        for repetition in passes:
+            produced = False
+            # Each repetition is a pass of its own: a shuffle upstream reshuffles.
+            with closing_iterator(self._upstream._iterate((*pass_path, repetition))) as source:
+                for element in source:
+                    produced = True
+                    yield element
+            if not produced:  # an empty dataset repeated forever is still empty
+                return
+
+    def cardinality(self) -> int:
+        count = self._upstream.cardinality()
+        if self._count == 0 or count == 0:
+            return 0
+        if self._count == -1:
+            return INFINITE_CARDINALITY if count != UNKNOWN_CARDINALITY else count
+        return count * self._count if count >= 0 else count
+
+
+class Take(Dataset):
+    def __init__(self, upstream: Dataset, count: int):
+        self._upstream = upstream
+        self._count = _count_or_all(count, "take")
+
+    def _iterate(self, pass_path: tuple[int, ...]) -> Iterator[Any]:
+        with closing_iterator(self._upstream._iterate(pass_path)) as source:
+            stop = None if self._count == -1 else self._count
+            yield from itertools.islice(source, stop)
+
+    def cardinality(self) -> int:
+        count = self._upstream.cardinality()
+        if self._count == -1:
+            return count
+        if count == INFINITE_CARDINALITY:
+            return self._count
+        return min(count, self._count) if count >= 0 else UNKNOWN_CARDINALITY
+
+
+class Skip(Dataset):
+    def __init__(self, upstream: Dataset, count: int):
+        self._upstream = upstream
+        self._count = _count_or_all(count, "skip")
+
+    def _iterate(self, pass_path: tuple[int, ...]) -> Iterator[Any]:
+        if self._count == -1:
+            return
+        with closing_iterator(self._upstream._iterate(pass_path)) as source:
+            yield from itertools.islice(source, self._count, None)
+
+    def cardinality(self) -> int:
+        count = self._upstream.cardinality()
+        if self._count == -1:
+            return 0
+        return max(0, count - self._count) if count >= 0 else count
+
+
+class Shard(Dataset):
+    def __init__(self, upstream: Dataset, num_shards: int, index: int):
+        self._upstream = upstream
+        self._num_shards = _positive(num_shards, "num_shards", "shard")
+        self._index = check_count(index, "index", "shard")
+        if not 0 <= (self._index or 0) < self._num_shards:
+            raise ValueError(
+                f"Dataset.shard: index must be in [0, num_shards={self._num_shards}), "
+                f"received {index}."
+            )
+
+    def _iterate(self, pass_path: tuple[int, ...]) -> Iterator[Any]:
+        with closing_iterator(self._upstream._iterate(pass_path)) as source:
+            yield from itertools.islice(source, self._index, None, self._num_shards)
+
+    def cardinality(self) -> int:
+        count = self._upstream.cardinality()
+        if count < 0:
+            return count
+        return max(0, -(-(count - (self._index or 0)) // self._num_shards))
+
+
+class Interleave(Dataset):
+    def __init__(
+        self,
+        upstream: Dataset,
+        map_func: Callable[..., Dataset],
+        cycle_length: int | None,
+        block_length: int | None,
+        num_parallel_calls: int | None,
+        deterministic: bool | None,
+    ):
+        self._upstream = upstream
+        self._func = map_func
+        if cycle_length is None or cycle_length == AUTOTUNE:
+            self._cycle = autotune_workers(AUTOTUNE)
+        else:
+            self._cycle = _positive(cycle_length, "cycle_length", "interleave")
+        self._block = (
+            1 if block_length is None else _positive(block_length, "block_length", "interleave")
+        )
+        self._read_ahead = num_parallel_calls is not None
+
+    def _open(self, element: Any, pass_path: tuple[int, ...]) -> Iterator[Any]:
+        dataset = call_with_element(self._func, element)
+        if not isinstance(dataset, Dataset):
+            raise TypeError(
+                "Dataset.interleave: map_func must return a Dataset, returned a "
+                f"{type(dataset).__name__}."
+            )
+        if self._read_ahead:
+            return parallel.prefetch(lambda: dataset._iterate(pass_path), self._block)
+        return dataset._iterate(pass_path)
+
+    def _iterate(self, pass_path: tuple[int, ...]) -> Iterator[Any]:
+        with contextlib.ExitStack() as stack:
+            inputs = stack.enter_context(closing_iterator(self._upstream._iterate(pass_path)))
+            slots: list[Iterator[Any] | None] = []
+
+            def open_next() -> Iterator[Any] | None:
+                element = next(inputs, None)
+                if element is None:
+                    return None
+                iterator = self._open(element, pass_path)
+                stack.callback(getattr(iterator, "close", lambda: None))
+                return iterator
+
+            for _ in range(self._cycle):
+                slots.append(open_next())
+            position = 0
+            while any(slot is not None for slot in slots):
+                iterator = slots[position]
+                if iterator is not None:
+                    for _ in range(self._block):
+                        try:
+                            item = next(iterator)
+                        except StopIteration:
+                            slots[position] = open_next()
+                            break
+                        yield item
+                position = (position + 1) % self._cycle
+
+
+class Prefetch(Dataset):
+    def __init__(self, upstream: Dataset, buffer_size: int):
+        self._upstream = upstream
+        size = check_count(buffer_size, "buffer_size", "prefetch")
+        assert size is not None
+        if size == AUTOTUNE:
+            size = 2
+        if size < 0:
+            raise ValueError(
+                f"Dataset.prefetch: buffer_size must be AUTOTUNE or at least 0, got {size}."
+            )
+        self._size = size
+
+    def _iterate(self, pass_path: tuple[int, ...]) -> Iterator[Any]:
+        if self._size == 0:
+            return self._upstream._iterate(pass_path)
+        return parallel.prefetch(lambda: self._upstream._iterate(pass_path), self._size)
+
+    def cardinality(self) -> int:
+        return self._upstream.cardinality()
