@@ -2,7 +2,8 @@
 
 Accepted inputs (as in Keras 3): NumPy arrays and nerve tensors, or lists / tuples /
 dicts of them (multi-input and multi-output); Python generators (or any iterator)
-yielding ``x``, ``(x, y)`` or ``(x, y, sample_weight)`` batches; and ``PyDataset``.
+yielding ``x``, ``(x, y)`` or ``(x, y, sample_weight)`` batches; ``PyDataset``; and
+``nerve.data.Dataset`` pipelines of such batches.
 
 Every adapter yields ``(data, mask)`` per step: ``data`` is ``(x,)``, ``(x, y)`` or
 ``(x, y, sample_weight)`` (what ``train_step`` receives) and ``mask`` is ``None`` or a
@@ -32,23 +33,27 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 # Data adapters sit at the host boundary (like ``nerve.datasets``): user data arrives as
 # NumPy arrays and is sliced into batches on the host, before the backend sees it.
 import numpy as np
 
+from nerve import random as nrandom
 from nerve.core import config, tree
+from nerve.data.dataset import Dataset, closing_iterator
 from nerve.tensor import Tensor
 
 __all__ = [
     "ArrayDataAdapter",
     "DataAdapter",
+    "DatasetAdapter",
     "GeneratorDataAdapter",
     "PyDataset",
     "PyDatasetAdapter",
     "get_data_adapter",
+    "is_stream",
     "pack_x_y_sample_weight",
     "train_validation_split",
     "unpack_x_y_sample_weight",
@@ -184,13 +189,6 @@ def train_validation_split(arrays: Any, validation_split: float) -> tuple[Any, A
 # -- adapters ---------------------------------------------------------------------------------
 
 
-def _draw_seed() -> int:
-    from nerve import random as nrandom
-
-    draw = nrandom.randint((), 0, 2**31 - 1, dtype="int64", seed=nrandom.global_seed_generator())
-    return int(draw)
-
-
 class DataAdapter:
     """Base class: ``epoch_batches(epoch)`` yields ``(data, mask)`` steps of one epoch.
 
@@ -210,7 +208,7 @@ class DataAdapter:
         if seed is not None:
             self.seed = int(seed)
         else:
-            self.seed = _draw_seed() if shuffle else 0
+            self.seed = nrandom.host_seed() if shuffle else 0
         self.epoch = 0
         self.step = 0
         self._resume_step = 0
@@ -226,15 +224,21 @@ class DataAdapter:
         self.epoch = int(state["epoch"])
         self.step = self._resume_step = int(state["step"])
 
-    def epoch_batches(self, epoch: int) -> Iterator[tuple[tuple, Any]]:
+    def epoch_batches(self, epoch: int) -> Generator[tuple[tuple, Any], None, None]:
+        """The steps of ``epoch``. Close the iterator when leaving early (``fit`` does,
+        in ``finally``): that stops any background workers of the input pipeline."""
         self.epoch, self.step = epoch, 0
         skip, self._resume_step = self._resume_step, 0
-        for step, batch in enumerate(self._batches(epoch)):
-            if step < skip:
-                continue
-            self.step = step + 1  # handed out (and, when the caller asks again, done)
-            yield batch
+        with closing_iterator(self._batches(epoch)) as batches:
+            for step, batch in enumerate(batches):
+                if step < skip:
+                    continue
+                self.step = step + 1  # handed out (and, when the caller asks again, done)
+                yield batch
         self.on_epoch_end()
+
+    def close(self) -> None:
+        """Release what the adapter holds across epochs (an open pipeline iterator)."""
 
     def _batches(self, epoch: int) -> Iterator[tuple[tuple, Any]]:
         raise NotImplementedError
@@ -422,8 +426,66 @@ class PyDatasetAdapter(_BatchStreamAdapter):
         self.dataset.on_epoch_end()
 
 
+class DatasetAdapter(_BatchStreamAdapter):
+    """A ``nerve.data.Dataset`` of batches. Epoch ``e`` is the dataset's pass ``e``
+    (``Dataset.iterate_pass``), so a reshuffling pipeline gives the same order when a
+    run resumes at that epoch.
+
+    With ``steps``, as Keras does, one iterator serves several epochs (``steps``
+    batches each); it starts a new pass once a dataset of known length has given all
+    its batches, and an epoch ends early when a dataset of unknown length runs out.
+    """
+
+    def __init__(self, dataset: Dataset, steps: int | None = None, pad: bool = False):
+        super().__init__(steps, pad)
+        self.dataset = dataset
+        known = dataset.cardinality()
+        self._length = known if known >= 0 else None
+        if steps is not None:
+            self.num_batches = int(steps)
+        else:
+            self.num_batches = self._length
+        self._shared: Iterator[Any] | None = None
+        self._shared_seen = 0
+        self._passes = 0
+
+    def _batches(self, epoch: int) -> Iterator[tuple[tuple, Any]]:
+        if self.steps is None:
+            with closing_iterator(self.dataset.iterate_pass(epoch)) as elements:
+                for element in elements:
+                    yield self._pad(_standardize_batch(element))
+            return
+        for _ in range(int(self.steps)):
+            if self._shared is None or (
+                self._length is not None and self._shared_seen >= self._length
+            ):
+                self.close()
+                self._shared = self.dataset.iterate_pass(self._passes)
+                self._passes += 1
+            try:
+                element = next(self._shared)
+            except StopIteration:
+                self.close()
+                return
+            self._shared_seen += 1
+            yield self._pad(_standardize_batch(element))
+
+    def close(self) -> None:
+        if self._shared is not None:
+            close = getattr(self._shared, "close", None)
+            if close is not None:
+                close()
+        self._shared, self._shared_seen = None, 0
+
+
 def _is_generator(x: Any) -> bool:
     return hasattr(x, "__next__") and hasattr(x, "__iter__")
+
+
+def is_stream(x: Any) -> bool:
+    """Whether ``x`` brings its own batches (with targets): a generator, a
+    ``PyDataset`` or a ``Dataset``, as opposed to arrays that the adapter slices."""
+    return isinstance(x, (PyDataset, Dataset)) or _is_generator(x)
 
 
 def get_data_adapter(
@@ -437,10 +499,11 @@ def get_data_adapter(
     pad: bool = False,
 ) -> DataAdapter:
     """The adapter for ``x`` (arrays/tensors and nests of them, a generator, a
-    ``PyDataset``); ``y``, ``sample_weight`` and ``batch_size`` are for arrays only."""
+    ``PyDataset``, a ``Dataset``); ``y``, ``sample_weight`` and ``batch_size`` are for
+    arrays only."""
     if isinstance(x, DataAdapter):
         return x
-    if isinstance(x, PyDataset) or _is_generator(x):
+    if is_stream(x):
         if y is not None or sample_weight is not None:
             raise ValueError(
                 f"When x is a {type(x).__name__}, it yields the targets and sample weights "
@@ -448,6 +511,8 @@ def get_data_adapter(
             )
         if class_weight is not None:
             raise ValueError("class_weight is only supported with array inputs.")
+        if isinstance(x, Dataset):
+            return DatasetAdapter(x, steps=steps, pad=pad)
         if isinstance(x, PyDataset):
             return PyDatasetAdapter(x, steps=steps, pad=pad)
         return GeneratorDataAdapter(x, steps=steps, pad=pad)

@@ -48,6 +48,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -534,10 +535,10 @@ class Trainer:
         """Train for ``epochs`` epochs; returns the ``History``. See Keras's ``Model.fit``."""
         self._assert_compiled("fit")
         if validation_split and validation_data is None:
-            if isinstance(x, data_adapters.PyDataset) or data_adapters._is_generator(x):
+            if data_adapters.is_stream(x):
                 raise ValueError(
                     "validation_split is only supported for array or tensor inputs; pass "
-                    "validation_data for generators and PyDatasets."
+                    f"validation_data with a {type(x).__name__}."
                 )
             (x, y, sample_weight), validation_data = data_adapters.train_validation_split(
                 (x, y, sample_weight), validation_split
@@ -580,40 +581,47 @@ class Trainer:
 
         epoch_logs: dict = {}
         training_logs = None
-        for epoch in range(initial_epoch, epochs):
-            self.reset_metrics()
-            callback_list.on_epoch_begin(epoch)
-            logs = None
-            step = resume_step if epoch == initial_epoch and resume_epoch is not None else 0
-            # Resumed after the epoch's last step: only its end (validation) remains.
-            finished = adapter.num_batches is not None and step >= adapter.num_batches
-            if finished:
-                logs = {}
-            for data, mask in adapter.epoch_batches(epoch):
-                callback_list.on_train_batch_begin(step)
-                logs = _to_python(self._call("train", train_function, data, mask))
-                if self._last_compile_time is not None:
-                    logs["compile_time"] = self._last_compile_time
-                callback_list.on_train_batch_end(step, logs)
-                step += 1
+        # Input pipelines may hold worker threads: stop them however training ends.
+        try:
+            for epoch in range(initial_epoch, epochs):
+                self.reset_metrics()
+                callback_list.on_epoch_begin(epoch)
+                logs = None
+                step = resume_step if epoch == initial_epoch and resume_epoch is not None else 0
+                # Resumed after the epoch's last step: only its end (validation) remains.
+                finished = adapter.num_batches is not None and step >= adapter.num_batches
+                if finished:
+                    logs = {}
+                with contextlib.closing(adapter.epoch_batches(epoch)) as batches:
+                    for data, mask in batches:
+                        callback_list.on_train_batch_begin(step)
+                        logs = _to_python(self._call("train", train_function, data, mask))
+                        if self._last_compile_time is not None:
+                            logs["compile_time"] = self._last_compile_time
+                        callback_list.on_train_batch_end(step, logs)
+                        step += 1
+                        if self.stop_training:
+                            break
+                if logs is None:
+                    warnings.warn(
+                        "fit: the input ran out of data (a generator without enough batches "
+                        f"for epoch {epoch}); stopping training. Pass steps_per_epoch, or a "
+                        "PyDataset, to train for several epochs.",
+                        stacklevel=2,
+                    )
+                    break
+                epoch_logs = _to_python(self.get_metrics_result())
+                if val_adapter is not None and (epoch + 1) % validation_freq == 0:
+                    val_logs = self._evaluate_adapter(val_adapter, callback_list)
+                    epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                callback_list.on_epoch_end(epoch, epoch_logs)
+                training_logs = epoch_logs
                 if self.stop_training:
                     break
-            if logs is None:
-                warnings.warn(
-                    "fit: the input ran out of data (a generator without enough batches "
-                    f"for epoch {epoch}); stopping training. Pass steps_per_epoch, or a "
-                    "PyDataset, to train for several epochs.",
-                    stacklevel=2,
-                )
-                break
-            epoch_logs = _to_python(self.get_metrics_result())
-            if val_adapter is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self._evaluate_adapter(val_adapter, callback_list)
-                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
-            callback_list.on_epoch_end(epoch, epoch_logs)
-            training_logs = epoch_logs
-            if self.stop_training:
-                break
+        finally:
+            adapter.close()
+            if val_adapter is not None:
+                val_adapter.close()
         if self.optimizer is not None and getattr(self.optimizer, "use_ema", False):
             self.optimizer.finalize_variable_values(self.trainable_variables)
         callback_list.on_train_end(logs=training_logs)
@@ -632,16 +640,15 @@ class Trainer:
         return getattr(self, "history", None)
 
     def _validation_adapter(self, validation_data: Any, batch_size: Any, steps: Any) -> Any:
-        if isinstance(validation_data, data_adapters.PyDataset) or data_adapters._is_generator(
-            validation_data
-        ):
+        if data_adapters.is_stream(validation_data):
             return data_adapters.get_data_adapter(
                 validation_data, steps=steps, pad=self._pads("test")
             )
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError(
                 "validation_data must be (x_val, y_val), (x_val, y_val, val_sample_weight), "
-                f"a generator or a PyDataset; received {type(validation_data).__name__}."
+                f"a generator, a PyDataset or a Dataset; received "
+                f"{type(validation_data).__name__}."
             )
         x, y, sample_weight = unpack_x_y_sample_weight(tuple(validation_data))
         return data_adapters.get_data_adapter(
@@ -669,7 +676,10 @@ class Trainer:
         callback_list = self._callback_list(
             callbacks, verbose, 1, adapter.num_batches, history=False
         )
-        logs = self._evaluate_adapter(adapter, callback_list)
+        try:
+            logs = self._evaluate_adapter(adapter, callback_list)
+        finally:
+            adapter.close()
         return logs if return_dict else _flatten_logs(logs)
 
     def _evaluate_adapter(self, adapter: Any, callback_list: Any) -> dict:
@@ -677,10 +687,11 @@ class Trainer:
         self.reset_metrics()
         callback_list.on_test_begin()
         logs: dict = {}
-        for step, (data, mask) in enumerate(adapter.epoch_batches(0)):
-            callback_list.on_test_batch_begin(step)
-            logs = _to_python(self._call("test", test_function, data, mask))
-            callback_list.on_test_batch_end(step, logs)
+        with contextlib.closing(adapter.epoch_batches(0)) as batches:
+            for step, (data, mask) in enumerate(batches):
+                callback_list.on_test_batch_begin(step)
+                logs = _to_python(self._call("test", test_function, data, mask))
+                callback_list.on_test_batch_end(step, logs)
         logs = _to_python(self.get_metrics_result()) if logs else logs
         callback_list.on_test_end(logs)
         return logs
@@ -705,13 +716,17 @@ class Trainer:
         )
         callback_list.on_predict_begin()
         batches = []
-        for step, (data, mask) in enumerate(adapter.epoch_batches(0)):
-            callback_list.on_predict_batch_begin(step)
-            outputs = self._call("predict", predict_function, data, mask)
-            real = None if mask is None else int(mask.sum())
-            outputs = _first_rows(outputs, real)
-            batches.append(outputs)
-            callback_list.on_predict_batch_end(step, {"outputs": outputs})
+        try:
+            with contextlib.closing(adapter.epoch_batches(0)) as steps_data:
+                for step, (data, mask) in enumerate(steps_data):
+                    callback_list.on_predict_batch_begin(step)
+                    outputs = self._call("predict", predict_function, data, mask)
+                    real = None if mask is None else int(mask.sum())
+                    outputs = _first_rows(outputs, real)
+                    batches.append(outputs)
+                    callback_list.on_predict_batch_end(step, {"outputs": outputs})
+        finally:
+            adapter.close()
         callback_list.on_predict_end()
         if not batches:
             raise ValueError("predict: the input data is empty.")
