@@ -448,12 +448,15 @@ class DatasetAdapter(_BatchStreamAdapter):
         self._shared: Iterator[Any] | None = None
         self._shared_seen = 0
         self._passes = 0
+        self._ran_out = False
 
     def _batches(self, epoch: int) -> Iterator[tuple[tuple, Any]]:
         if self.steps is None:
             with closing_iterator(self.dataset.iterate_pass(epoch)) as elements:
                 for element in elements:
                     yield self._pad(_standardize_batch(element))
+            return
+        if self._ran_out:
             return
         for _ in range(int(self.steps)):
             if self._shared is None or (
@@ -465,7 +468,9 @@ class DatasetAdapter(_BatchStreamAdapter):
             try:
                 element = next(self._shared)
             except StopIteration:
+                # Keras stops training here: the data cannot fill steps * epochs.
                 self.close()
+                self._ran_out = True
                 return
             self._shared_seen += 1
             yield self._pad(_standardize_batch(element))

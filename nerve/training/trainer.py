@@ -604,9 +604,10 @@ class Trainer:
                             break
                 if logs is None:
                     warnings.warn(
-                        "fit: the input ran out of data (a generator without enough batches "
-                        f"for epoch {epoch}); stopping training. Pass steps_per_epoch, or a "
-                        "PyDataset, to train for several epochs.",
+                        f"fit: the input ran out of data at epoch {epoch} (a generator, or "
+                        "a Dataset read steps_per_epoch batches at a time, cannot give "
+                        "steps_per_epoch * epochs batches); stopping training. Call "
+                        ".repeat() on the Dataset, or pass a PyDataset or arrays.",
                         stacklevel=2,
                     )
                     break
