@@ -38,8 +38,10 @@ def parallel_map(
     num_workers: int,
     deterministic: bool = True,
     window: int | None = None,
+    pool: concurrent.futures.Executor | None = None,
 ) -> Iterator[Any]:
-    """``fn`` applied to each item of ``source`` on ``num_workers`` threads.
+    """``fn`` applied to each item of ``source`` on ``num_workers`` threads (or on
+    ``pool``, which the iterator then owns and shuts down).
 
     ``source`` is read in the consumer's thread (pipelines are not thread-safe); at
     most ``window`` calls (default ``2 * num_workers``) are in flight. Results come in
@@ -47,9 +49,10 @@ def parallel_map(
     workers busy when some items take much longer than others.
     """
     window = max(1, window or 2 * num_workers)
-    pool = concurrent.futures.ThreadPoolExecutor(
-        max_workers=num_workers, thread_name_prefix="nerve-data-map"
-    )
+    if pool is None:
+        pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=num_workers, thread_name_prefix="nerve-data-map"
+        )
     pending: deque[concurrent.futures.Future] = deque()
     try:
         exhausted = False

@@ -31,6 +31,7 @@ position (``BackupAndRestore``).
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import math
 from collections.abc import Generator, Iterator
@@ -42,6 +43,7 @@ import numpy as np
 
 from nerve import random as nrandom
 from nerve.core import config, tree
+from nerve.data import parallel
 from nerve.data.dataset import Dataset, closing_iterator
 from nerve.tensor import Tensor
 
@@ -373,8 +375,12 @@ class PyDataset:
     """Base class for datasets indexed by batch (Keras's ``keras.utils.PyDataset``):
     implement ``__len__`` (the number of batches) and ``__getitem__(index)`` (the batch
     ``x``, ``(x, y)`` or ``(x, y, sample_weight)``); ``on_epoch_end`` runs after each epoch
-    (e.g. to reshuffle). ``workers`` / ``use_multiprocessing`` / ``max_queue_size`` are
-    accepted for compatibility; batches are loaded in the calling thread.
+    (e.g. to reshuffle).
+
+    With ``workers > 1`` batches are loaded ahead, in order, by that many threads, or
+    processes with ``use_multiprocessing=True`` (for ``__getitem__`` code that holds the
+    GIL; the processes are started per epoch, so they see what ``on_epoch_end``
+    changed); at most ``max_queue_size`` batches wait ahead.
 
     >>> class Squares(PyDataset):
     ...     def __len__(self):
@@ -419,11 +425,43 @@ class PyDatasetAdapter(_BatchStreamAdapter):
         self.num_batches = len(dataset) if steps is None else min(int(steps), len(dataset))
 
     def _batches(self, epoch: int) -> Iterator[tuple[tuple, Any]]:
-        for index in range(self.num_batches):
-            yield self._pad(_standardize_batch(self.dataset[index]))
+        workers = int(getattr(self.dataset, "workers", 1) or 1)
+        processes = bool(getattr(self.dataset, "use_multiprocessing", False))
+        if workers <= 1 and not processes:
+            for index in range(self.num_batches):
+                yield self._pad(_standardize_batch(self.dataset[index]))
+            return
+        pool: concurrent.futures.Executor | None = None
+        fetch: Any = self.dataset.__getitem__
+        if processes:
+            pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=workers, initializer=_set_worker_dataset, initargs=(self.dataset,)
+            )
+            fetch = _worker_batch
+        window = max(workers, int(getattr(self.dataset, "max_queue_size", 10) or 1))
+        batches = parallel.parallel_map(
+            iter(range(self.num_batches)), fetch, workers, window=window, pool=pool
+        )
+        with closing_iterator(batches):
+            for batch in batches:
+                yield self._pad(_standardize_batch(batch))
 
     def on_epoch_end(self) -> None:
         self.dataset.on_epoch_end()
+
+
+#: The PyDataset a worker process loads batches from (set once per process).
+_worker_dataset: PyDataset | None = None
+
+
+def _set_worker_dataset(dataset: PyDataset) -> None:
+    global _worker_dataset
+    _worker_dataset = dataset
+
+
+def _worker_batch(index: int) -> Any:
+    assert _worker_dataset is not None
+    return _worker_dataset[index]
 
 
 class DatasetAdapter(_BatchStreamAdapter):
