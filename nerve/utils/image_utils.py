@@ -212,17 +212,17 @@ def _open_image(pil: ModuleType, path: Any) -> Image:
         )
     try:
         image = pil.open(source)
+        image.load()
     except pil.UnidentifiedImageError as error:
         raise pil.UnidentifiedImageError(
             f"load_img: cannot read {name!r} as an image: Pillow does not recognise its "
             "format (the file may be corrupt, empty, or not an image)."
         ) from error
-    try:
-        image.load()
-    # Pillow's decoders report broken data as any of these, depending on the format.
+    # Pillow reports broken data as any of these, depending on the format and on whether
+    # the header (read by open) or the pixels (read by load) are broken.
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise OSError(
-            f"load_img: cannot decode the image in {name!r} ({image.format}): {error}. "
+            f"load_img: cannot decode the image in {name!r}: {error}. "
             "The file may be truncated or corrupt."
         ) from error
     return image
@@ -390,6 +390,7 @@ def save_img(
     >>> load_img(buffer).format
     'BMP'
     """
+    _pillow("save_img")
     data_format = _standardize_data_format(data_format, "save_img")
     if file_format is None and isinstance(path, (str, bytes, os.PathLike)):
         file_format = pathlib.Path(os.fsdecode(path)).suffix[1:] or None

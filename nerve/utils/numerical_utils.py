@@ -79,9 +79,9 @@ def to_categorical(x: Any, num_classes: int | None = None) -> np.ndarray:
     >>> try:
     ...     to_categorical([1, 5], num_classes=3)
     ... except ValueError as error:
-    ...     print(str(error).splitlines()[0])
-    to_categorical: label 5 (at index (1,)) is out of range: labels must be in [0, 3) for num_classes=3. Pass num_classes=None to infer it as max(x) + 1.
-    """  # noqa: E501
+    ...     print(str(error).splitlines()[0])  # doctest: +ELLIPSIS
+    to_categorical: label 5 (at index (1,)) is out of range: labels must be in [0, 3) ...
+    """
     labels = _integer_labels(x)
     shape = labels.shape
     if len(shape) > 1 and shape[-1] == 1:
@@ -109,15 +109,15 @@ def _integer_labels(x: Any) -> np.ndarray:
     """``x`` as an int64 array; whole-number floats are accepted, others rejected."""
     array = np.asarray(x)
     if array.dtype.kind in "fc":
-        # Keras casts to int64 and so truncates 1.7 to 1 and maps NaN to an arbitrary
-        # class; a fractional label is almost always a mistake (probabilities, or
-        # one-hot rows passed twice), so it is refused here.
+        # Keras casts to int64 and so truncates 1.7 to 1; a fractional label is almost
+        # always a mistake (probabilities, or one-hot rows passed twice), so it is
+        # refused here, and so are NaN and infinities.
         bad = ~np.isfinite(array) | (array != np.round(array.real))
         if bad.any():
             where = tuple(int(i) for i in np.argwhere(bad)[0])
             raise LabelError(
                 with_location(
-                    f"to_categorical: labels must be whole numbers; got {array[where]!r} at "
+                    f"to_categorical: labels must be whole numbers; got {array[where].item()!r} at "
                     f"index {where}."
                 )
             )
