@@ -108,6 +108,15 @@ class Dataset:
     def _iterate(self, pass_path: tuple[int, ...]) -> Iterator[Any]:
         raise NotImplementedError(f"{type(self).__name__} must implement _iterate.")
 
+    def _iterate_batches(
+        self, pass_path: tuple[int, ...], batch_size: int, drop_remainder: bool
+    ) -> Iterator[Any] | None:
+        """Batches of ``batch_size`` elements cut in one step each, or ``None`` when
+        this dataset can only give its elements one at a time. A dataset that can
+        (arrays sliced by ``from_tensor_slices``, a full shuffle of them) gives exactly
+        what ``batch`` would stack, without a Python step per element."""
+        return None
+
     def iterate_pass(self, index: int) -> Iterator[Any]:
         """An iterator over pass ``index`` (what ``fit`` calls for each epoch): a
         reshuffling dataset gives the same order for the same index.

@@ -51,6 +51,19 @@ class TensorSlices(Dataset):
     def cardinality(self) -> int:
         return self._length
 
+    def rows(self, index: Any) -> Any:
+        """Element ``index`` (an int), or the stacked elements at ``index`` (a slice
+        or an integer array): random access for ``shuffle`` and ``batch``."""
+        leaves, rebuild = tree.flatten(self._tensors)
+        return rebuild([leaf[index] for leaf in leaves])
+
+    def _iterate_batches(
+        self, pass_path: tuple[int, ...], batch_size: int, drop_remainder: bool
+    ) -> Iterator[Any]:
+        stop = self._length - self._length % batch_size if drop_remainder else self._length
+        for start in range(0, stop, batch_size):
+            yield self.rows(slice(start, start + batch_size))
+
 
 class Tensors(Dataset):
     """One element: the structure given."""

@@ -30,6 +30,7 @@ from nerve.data.dataset import (
     check_count,
     closing_iterator,
 )
+from nerve.data.sources import TensorSlices
 
 __all__ = [
     "Batch",
@@ -207,6 +208,11 @@ class Batch(Dataset):
         return structure.stack_elements(elements, "Dataset.batch")
 
     def _iterate(self, pass_path: tuple[int, ...]) -> Iterator[Any]:
+        if type(self) is Batch:
+            batches = self._upstream._iterate_batches(pass_path, self._size, self._drop)
+            if batches is not None:
+                yield from batches
+                return
         with closing_iterator(self._upstream._iterate(pass_path)) as source:
             while True:
                 elements = list(itertools.islice(source, self._size))
@@ -256,8 +262,38 @@ class Shuffle(Dataset):
         self._seed = nrandom.host_seed(seed)
         self._reshuffle = reshuffle
 
+    def _rng(self, pass_path: tuple[int, ...]) -> np.random.Generator:
+        return np.random.default_rng([self._seed, *(pass_path if self._reshuffle else ())])
+
+    def _full_permutation(self, pass_path: tuple[int, ...]) -> np.ndarray | None:
+        """When the buffer holds the whole of an array-backed upstream, a buffered
+        shuffle is a uniform permutation: drawn at once, and used by both the element
+        and the batch path, so the two give the same order."""
+        upstream = self._upstream
+        if isinstance(upstream, TensorSlices) and self._buffer_size >= upstream.cardinality():
+            return self._rng(pass_path).permutation(upstream.cardinality())
+        return None
+
+    def _iterate_batches(
+        self, pass_path: tuple[int, ...], batch_size: int, drop_remainder: bool
+    ) -> Iterator[Any] | None:
+        order = self._full_permutation(pass_path)
+        if order is None:
+            return None
+        stop = len(order) - len(order) % batch_size if drop_remainder else len(order)
+        upstream = self._upstream
+        assert isinstance(upstream, TensorSlices)
+        return (upstream.rows(order[i : i + batch_size]) for i in range(0, stop, batch_size))
+
     def _iterate(self, pass_path: tuple[int, ...]) -> Iterator[Any]:
-        rng = np.random.default_rng([self._seed, *(pass_path if self._reshuffle else ())])
+        order = self._full_permutation(pass_path)
+        if order is not None:
+            upstream = self._upstream
+            assert isinstance(upstream, TensorSlices)
+            for index in order:
+                yield upstream.rows(int(index))
+            return
+        rng = self._rng(pass_path)
         buffer: list[Any] = []
         with closing_iterator(self._upstream._iterate(pass_path)) as source:
             for element in source:

@@ -310,3 +310,30 @@ def test_element_spec():
     spec = dataset.batch(2).element_spec
     assert spec["image"] == TensorSpec((2, 2, 2), "float32")
     assert spec["label"] == TensorSpec((2,), "int64")
+
+
+@pytest.mark.parametrize("drop", [False, True])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Dataset.from_tensor_slices({"x": np.arange(22).reshape(11, 2), "y": np.arange(11)}),
+        lambda: Dataset.from_tensor_slices((np.arange(11), np.arange(11) * 2)).shuffle(11, seed=4),
+        lambda: Dataset.from_tensor_slices(np.arange(11)).shuffle(100, seed=4),
+    ],
+    ids=["slices", "full_shuffle", "oversized_buffer"],
+)
+def test_batches_cut_at_once_equal_stacked_elements(build, drop):
+    # batch() on arrays (and on a full shuffle of them) slices whole batches; the result
+    # must be what stacking the same pass's elements gives.
+    dataset = build()
+    elements = [plain(e) for e in dataset.iterate_pass(2)]
+    stacked = [plain(b) for b in dataset.batch(4, drop_remainder=drop).iterate_pass(2)]
+    expected = []
+    for chunk in chunks(elements, 4, drop):
+        if isinstance(chunk[0], dict):
+            expected.append({k: [e[k] for e in chunk] for k in chunk[0]})
+        elif isinstance(chunk[0], tuple):
+            expected.append(tuple([e[i] for e in chunk] for i in range(len(chunk[0]))))
+        else:
+            expected.append(chunk)
+    assert stacked == expected
