@@ -24,6 +24,7 @@ SCRIPTS = [
     "custom_train_step",
     "custom_layer_config",
     "convnet_digits",
+    "csv_table",
 ]
 
 
@@ -67,6 +68,15 @@ def test_convnet_digits_reaches_97_percent(workdir):
     assert results["epochs_run"] == 15
     assert results["last_loss"] < results["first_loss"] / 10
     assert results["test_accuracy"] >= 0.97, results
+
+
+def test_csv_table(workdir):
+    results = load_example("csv_table").main(epochs=6)
+    assert (workdir / "loans.csv").is_file()
+    # 5 standardized numbers, a missing-income flag, 4 one-hot purposes.
+    assert results["num_features"] == 10
+    assert results["last_loss"] < 0.6 * results["first_loss"]
+    assert results["test_accuracy"] > 0.8  # balanced labels: chance is 0.5
 
 
 def test_functional_multi_input(workdir):
