@@ -31,6 +31,7 @@ import csv
 import glob
 import gzip
 import io
+import itertools
 import os
 import zlib
 from collections.abc import Iterator, Sequence
@@ -183,14 +184,27 @@ class _Reader:
         self.encoding = encoding
 
     @contextlib.contextmanager
-    def rows(self, path: str) -> Iterator[Iterator[tuple[int, list[str]]]]:
-        """``(line number, fields)`` for each data row of ``path``."""
+    def rows(self, path: str) -> Iterator[Iterator[list[str]]]:
+        """The data rows of ``path`` (lists of fields; blank lines skipped)."""
         with self._open(path) as text:
             reader = csv.reader(text, delimiter=self.delimiter, quoting=self.quoting)
-            numbered = ((reader.line_num, row) for row in reader if row)
+            rows = (row for row in reader if row)
             if self.header:
-                next(numbered, None)
-            yield numbered
+                next(rows, None)
+            yield rows
+
+    def line_of(self, path: str, row_index: int) -> int:
+        """The line on which data row ``row_index`` (0-based) of ``path`` ends, for
+        error messages (found by reading again: only errors pay for it)."""
+        with self._open(path) as text:
+            reader = csv.reader(text, delimiter=self.delimiter, quoting=self.quoting)
+            seen = -1 if self.header else 0
+            for row in reader:
+                if row:
+                    if seen == row_index:
+                        return reader.line_num
+                    seen += 1
+        return -1
 
     def _open(self, path: str) -> IO[str]:
         if self.compression == "GZIP":
@@ -254,6 +268,8 @@ def _column_types(
     reader: _Reader,
     num_rows: int,
 ) -> list[_Column]:
+    """The selected columns, typed by their ``column_defaults`` entry or, without one
+    (or for a required column given as ``[]``/``None``), by inference."""
     if defaults is not None:
         if len(defaults) not in (len(selected), len(names)):
             raise ValueError(
@@ -262,37 +278,60 @@ def _column_types(
             )
         if len(defaults) == len(names) and len(names) != len(selected):
             defaults = [defaults[i] for i in selected]
-        return [_column_from_default(names[i], i, d) for i, d in zip(selected, defaults)]
     samples: list[list[str]] = [[] for _ in selected]
     with reader.rows(path) as rows:
-        for count, (_, row) in enumerate(rows):
-            if count >= num_rows:
-                break
+        for row in itertools.islice(rows, num_rows):
             for sample, index in zip(samples, selected):
                 if index < len(row):
                     sample.append(row[index])
-    return [
-        _Column(names[i], i, _infer(sample, reader.missing), None, False)
-        for i, sample in zip(selected, samples)
-    ]
+    columns = []
+    for position, (index, sample) in enumerate(zip(selected, samples)):
+        inferred = _infer(sample, reader.missing)
+        if defaults is None:
+            columns.append(_Column(names[index], index, inferred, None, False))
+        else:
+            columns.append(_column_from_default(names[index], index, defaults[position], inferred))
+    return columns
 
 
-def _column_from_default(name: str, index: int, default: Any) -> _Column:
+#: dtypes a ``column_defaults`` entry may name (a required column of that type).
+_DTYPE_NAMES = {"int32": "int32", "int64": "int64", "float32": "float32", "float64": "float32"}
+
+
+def _column_from_default(name: str, index: int, default: Any, inferred: str) -> _Column:
+    """A column from its ``column_defaults`` entry: a value (its type is the column's,
+    missing values take it), a dtype (``np.int32``, ``str``: required, of that type),
+    or ``[]``/``None`` (required, type inferred)."""
     if default is None or (isinstance(default, (list, tuple)) and len(default) == 0):
-        return _Column(name, index, "", None, required=True)
+        return _Column(name, index, inferred, None, required=True)
+    if default is str:
+        return _Column(name, index, "str", None, required=True)
+    if isinstance(default, (type, np.dtype)):
+        dtype_name = np.dtype(default).name
+        if dtype_name not in _DTYPE_NAMES:
+            raise TypeError(
+                f"make_csv_dataset: column {name!r}: column_defaults may name int32, int64, "
+                f"float32, float64 or str; received {dtype_name}."
+            )
+        return _Column(name, index, _DTYPE_NAMES[dtype_name], None, required=True)
     if isinstance(default, (list, tuple)) and len(default) == 1:
         default = default[0]
     if isinstance(default, str):
         return _Column(name, index, "str", default, False)
     if isinstance(default, (bool, np.bool_)):
         raise TypeError(f"make_csv_dataset: column {name!r}: a bool default is not supported.")
-    dtype = np.asarray(default).dtype
-    kind = "int32" if dtype.kind in "iu" and dtype.itemsize <= 4 else dtype.name
-    if dtype.kind == "i" and dtype.itemsize == 8:
-        kind = "int32" if np.iinfo("int32").min <= default <= np.iinfo("int32").max else "int64"
-    if dtype.kind == "f":
-        kind = "float32" if dtype.itemsize <= 4 or isinstance(default, float) else dtype.name
-    return _Column(name, index, kind, default, False)
+    if isinstance(default, (int, np.integer)):
+        fits_int32 = np.iinfo("int32").min <= default <= np.iinfo("int32").max
+        kind = "int32" if fits_int32 and np.asarray(default).dtype.itemsize <= 8 else "int64"
+        if isinstance(default, np.integer) and default.dtype == np.int64:
+            kind = "int64"
+        return _Column(name, index, kind, default, False)
+    if isinstance(default, (float, np.floating)):
+        return _Column(name, index, "float32", default, False)
+    raise TypeError(
+        f"make_csv_dataset: column {name!r}: column_defaults entries must be numbers, "
+        f"strings, dtypes, [] or None; received {default!r}."
+    )
 
 
 def _infer(sample: list[str], missing: set[str]) -> str:
@@ -329,45 +368,57 @@ class _Chain(Dataset):
 
 class _CsvChunks(Dataset):
     """One file as chunks: dicts from column name to an array of up to
-    ``_CHUNK_ROWS`` values."""
+    ``_CHUNK_ROWS`` values.
+
+    The ``csv`` module splits the rows; ``zip(*rows)`` turns a chunk into columns and
+    NumPy parses each column in one call. Only a chunk with a problem (a row of the
+    wrong width, a missing or unparsable value) takes the slower path that finds and
+    names it.
+    """
 
     def __init__(
         self, path: str, names: list[str], columns: list[_Column], reader: _Reader, skip: bool
     ):
         self._path, self._names, self._columns = path, names, columns
         self._reader, self._skip = reader, skip
+        # A numeric-looking na_value ("-1") would parse as a number: check it by value.
+        self._numeric_na = any(_is_number(value) for value in reader.missing)
 
     def _iterate(self, pass_path: tuple[int, ...]) -> Iterator[Any]:
-        width = len(self._names)
-        block: list[tuple[int, list[str]]] = []
+        first_row = 0
         with self._reader.rows(self._path) as rows:
-            for line, row in rows:
-                if len(row) != width:
-                    if self._skip:
-                        continue
-                    raise ValueError(
-                        f"make_csv_dataset: {self._path}, line {line}: expected {width} "
-                        f"fields ({self._names}), found {len(row)}."
-                    )
-                block.append((line, row))
-                if len(block) == _CHUNK_ROWS:
-                    chunk = self._convert(block)
-                    block = []
-                    if chunk is not None:
-                        yield chunk
-        if block:
-            chunk = self._convert(block)
-            if chunk is not None:
-                yield chunk
+            while True:
+                block = list(itertools.islice(rows, _CHUNK_ROWS))
+                if not block:
+                    return
+                chunk = self._convert(block, first_row)
+                first_row += len(block)
+                if chunk is not None:
+                    yield chunk
 
-    def _convert(self, block: list[tuple[int, list[str]]]) -> dict | None:
-        """The block as one array per column; rows that fail are skipped (with
+    def _error(self, row_index: int, message: str) -> ValueError:
+        line = self._reader.line_of(self._path, row_index)
+        return ValueError(f"make_csv_dataset: {self._path}, line {line}: {message}")
+
+    def _convert(self, block: list[list[str]], first_row: int) -> dict | None:
+        """The block as one array per column; rows that fail are dropped (with
         ``ignore_errors``) or named in the error."""
+        width = len(self._names)
         keep = np.ones(len(block), dtype=bool)
+        if min(map(len, block)) != width or max(map(len, block)) != width:
+            for index, row in enumerate(block):
+                if len(row) != width:
+                    if not self._skip:
+                        raise self._error(
+                            first_row + index,
+                            f"expected {width} fields ({self._names}), found {len(row)}.",
+                        )
+                    keep[index] = False
+                    block[index] = [""] * width
+        fields = list(zip(*block))
         out = {}
         for column in self._columns:
-            values = [row[column.index] for _, row in block]
-            array, bad = self._parse(column, values, block)
+            array, bad = self._parse(column, fields[column.index], first_row)
             keep &= ~bad
             out[column.name] = array
         if not keep.all():
@@ -375,57 +426,82 @@ class _CsvChunks(Dataset):
         return out if keep.any() else None
 
     def _parse(
-        self, column: _Column, values: list[str], block: list[tuple[int, list[str]]]
+        self, column: _Column, values: tuple[str, ...], first_row: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        missing = np.fromiter((v in self._reader.missing for v in values), bool, len(values))
+        """One column's values as an array, and which rows are bad (dropped)."""
+        no_rows_bad = np.zeros(len(values), dtype=bool)
+        if column.dtype == "str":
+            text = np.array(values, dtype=str)
+            missing = np.isin(text, list(self._reader.missing))
+            if not missing.any():
+                return text, no_rows_bad
+            if column.required:
+                return text, self._fail(column, values, missing, first_row, "is missing")
+            fill = "" if column.default is None else str(column.default)
+            return np.where(missing, fill, text), no_rows_bad
+        parse_as = "float64" if column.dtype == "float32" else "int64"
+        if not self._numeric_na:
+            try:  # the common case: every value is a number
+                return np.array(values, dtype=parse_as).astype(column.dtype), no_rows_bad
+            except (ValueError, OverflowError):
+                pass
+        return self._parse_slowly(column, values, first_row, parse_as)
+
+    def _parse_slowly(
+        self, column: _Column, values: tuple[str, ...], first_row: int, parse_as: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A numeric column with missing or unparsable values: fill what the rules
+        say, and find the rows that are still bad."""
+        missing = np.isin(np.array(values, dtype=str), list(self._reader.missing))
         bad = np.zeros(len(values), dtype=bool)
         if missing.any():
             if column.required:
-                bad = self._fail(column, block, missing, "is missing and the column is required")
+                bad |= self._fail(column, values, missing, first_row, "is missing")
+                fill = "0"
             elif column.default is not None:
-                values = [column.default if m else v for v, m in zip(values, missing)]
+                fill = str(column.default)
             elif column.dtype == "float32":
-                values = ["nan" if m else v for v, m in zip(values, missing)]
-            elif column.dtype != "str":
-                bad = self._fail(
-                    column,
-                    block,
-                    missing,
+                fill = "nan"
+            else:
+                bad |= self._fail(
+                    column, values, missing, first_row,
                     "is missing, in a column read as integers (from the first rows); pass "
                     "column_defaults, or a larger num_rows_for_inference",
-                )
-                values = ["0" if m else v for v, m in zip(values, missing)]
-        if column.dtype in ("str", ""):
-            return np.array(values, dtype=str), bad
-        try:
-            parsed = np.array(values, dtype="float64" if column.dtype == "float32" else "int64")
-        except (ValueError, OverflowError):
-            bad |= self._fail(column, block, self._unparsable(column, values), "is not a number")
-            values = ["0" if b else v for v, b in zip(values, bad)]
-            parsed = np.array(values, dtype="float64" if column.dtype == "float32" else "int64")
-        return parsed.astype(column.dtype), bad
-
-    def _unparsable(self, column: _Column, values: list[str]) -> np.ndarray:
-        kind = float if column.dtype == "float32" else int
-        bad = np.zeros(len(values), dtype=bool)
-        for position, value in enumerate(values):
-            try:
-                kind(value)
-            except ValueError:
-                bad[position] = True
-        return bad
+                )  # fmt: skip
+                fill = "0"
+            values = tuple(fill if m else v for v, m in zip(values, missing))
+        unparsable = np.fromiter((not _is_number(v, parse_as) for v in values), bool, len(values))
+        if unparsable.any():
+            bad |= self._fail(column, values, unparsable, first_row, "is not a number")
+            values = tuple("0" if u else v for v, u in zip(values, unparsable))
+        return np.array(values, dtype=parse_as).astype(column.dtype), bad
 
     def _fail(
-        self, column: _Column, block: list[tuple[int, list[str]]], rows: np.ndarray, what: str
+        self,
+        column: _Column,
+        values: tuple[str, ...],
+        rows: np.ndarray,
+        first_row: int,
+        what: str,
     ) -> np.ndarray:
+        """``rows`` (to drop) with ``ignore_errors``; otherwise the error for the first."""
         if self._skip:
             return rows
         first = int(np.flatnonzero(rows)[0])
-        line, row = block[first]
-        raise ValueError(
-            f"make_csv_dataset: {self._path}, line {line}: column {column.name!r} value "
-            f"{row[column.index]!r} {what} (column dtype {column.dtype or 'required'})."
+        required = ", required" if column.required else ""
+        raise self._error(
+            first_row + first,
+            f"column {column.name!r} value {values[first]!r} {what} (column dtype "
+            f"{column.dtype}{required}).",
         )
+
+
+def _is_number(value: str, parse_as: str = "float64") -> bool:
+    try:
+        (float if parse_as == "float64" else int)(value)
+    except ValueError:
+        return False
+    return True
 
 
 class _RowQueue:

@@ -161,7 +161,7 @@ ERRORS = [
     (
         "id,count\n1,2\n3,\n",
         {"column_defaults": [0, []]},
-        r"line 3: column 'count' value '' is missing and the column is required",
+        r"line 3: column 'count' value '' is missing \(column dtype float32, required\)",
     ),
     (
         "id,count\n" + "1,2\n" * 5 + "3,\n",
@@ -171,6 +171,17 @@ ERRORS = [
     ("id,count\n1,2\n", {"label_name": "price"}, r"label_name 'price' is not a selected column"),
     ("id,count\n1,2\n", {"select_columns": ["id", "cost"]}, r"select_columns names 'cost'"),
     ("id,id\n1,2\n", {}, "duplicate column names"),
+    (
+        "id,c\n1,2\n3,x\n",
+        {"column_defaults": [0, np.float32]},
+        r"line 3: column 'c' value 'x' is not a number \(column dtype float32, required\)",
+    ),
+    (
+        "id,c\n1,2\n\n3,\n",
+        {"column_defaults": [0, np.int64]},
+        r"line 4: column 'c' value '' is missing \(column dtype int64, required\)",
+    ),
+    ('id,c\n1,"a\nb"\n2\n', {}, r"line 4: expected 2 fields"),
 ]
 
 
