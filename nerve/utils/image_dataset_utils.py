@@ -1,0 +1,330 @@
+"""``image_dataset_from_directory``: a folder tree of images as a ``nerve.data.Dataset``
+of ``float32`` image batches and labels (Keras 3.15.1's
+``keras.utils.image_dataset_from_directory``).
+
+The files are indexed as in Keras (``nerve.utils.directory_index``), decoded with
+Pillow through ``load_img`` (``.bmp``, ``.gif``, ``.jpeg``, ``.jpg``, ``.png``, in any
+case; an animated GIF gives its first frame), converted to ``color_mode`` and resized
+to ``image_size`` on parallel threads, in order. Resizing is Keras's: the
+half-pixel sampling rule of ``keras.ops.image.resize`` without antialiasing (the weight
+tables of ``nerve.ops.image.resize``), so a downscaled image samples the source as
+Keras's does; ``crop_to_aspect_ratio`` first takes the largest centred crop with the
+target's aspect ratio, ``pad_to_aspect_ratio`` first pads the short side with zeros.
+``"area"``, ``"gaussian"`` and ``"mitchellcubic"``, which Keras takes from
+``tf.image.resize``, follow TensorFlow's definitions.
+
+Where nerve differs from Keras, and why:
+
+- there is no ``format=`` argument: Keras uses it to choose between a ``tf.data`` and a
+  Grain pipeline; nerve always returns a ``nerve.data.Dataset``;
+- ``pad_to_aspect_ratio`` pads and then resizes, as ``keras.ops.image.resize`` (and
+  Keras's Grain pipeline) does; Keras's ``tf.data`` pipeline resizes first and pads
+  after (``tf.image.resize_with_pad``), so pixels next to the padding differ slightly;
+- a gray image read with ``color_mode="rgb"`` and an RGB image read as
+  ``"grayscale"`` are converted by Pillow (as ``load_img`` does), not by TensorFlow's
+  decoders; 16-bit gray images keep their values with ``"grayscale"``;
+- every argument is checked before any file is read (Keras checks ``data_format`` after
+  indexing and both aspect-ratio options only when the first image loads);
+- a corrupt or unreadable image raises, when the dataset reaches it, ``load_img``'s
+  error naming the file.
+
+>>> import os, tempfile
+>>> import numpy as np
+>>> from nerve.utils import save_img
+>>> root = tempfile.mkdtemp()
+>>> for name in ("cats/a.png", "cats/b.jpg", "dogs/c.PNG"):
+...     os.makedirs(os.path.join(root, os.path.dirname(name)), exist_ok=True)
+...     save_img(os.path.join(root, name), np.random.rand(9, 7, 3))
+>>> dataset = image_dataset_from_directory(root, image_size=(4, 5), batch_size=2,
+...                                        shuffle=False)
+Found 3 files belonging to 2 classes.
+>>> dataset.class_names
+['cats', 'dogs']
+>>> [(images.shape, images.dtype.name, labels.tolist()) for images, labels in dataset]
+[((2, 4, 5, 3), 'float32', [0, 0]), ((1, 4, 5, 3), 'float32', [1])]
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any
+
+# Images are decoded and resized on the host, before any backend sees them.
+import numpy as np
+
+from nerve.ops import image as image_ops
+from nerve.utils.directory_index import check_label_arguments, datasets_from_directory
+from nerve.utils.image_utils import (
+    _crop_to_aspect_ratio,
+    _pad_to_aspect_ratio,
+    _pillow,
+    _size_pair,
+    _standardize_data_format,
+    img_to_array,
+    load_img,
+)
+
+__all__ = ["ALLOWLIST_FORMATS", "INTERPOLATIONS", "image_dataset_from_directory", "resize_image"]
+
+ALLOWLIST_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+# Keras's names, those of tf.image.resize's methods.
+INTERPOLATIONS = (
+    "bilinear",
+    "nearest",
+    "bicubic",
+    "area",
+    "lanczos3",
+    "lanczos5",
+    "gaussian",
+    "mitchellcubic",
+)
+_COLOR_MODES = ("rgb", "rgba", "grayscale")
+
+
+def image_dataset_from_directory(
+    directory: str | os.PathLike[str],
+    labels: Any = "inferred",
+    label_mode: str | None = "int",
+    class_names: list[str] | None = None,
+    color_mode: str = "rgb",
+    batch_size: int | None = 32,
+    image_size: Any = (256, 256),
+    shuffle: bool = True,
+    seed: int | None = None,
+    validation_split: float | None = None,
+    subset: str | None = None,
+    interpolation: str = "bilinear",
+    follow_links: bool = False,
+    crop_to_aspect_ratio: bool = False,
+    pad_to_aspect_ratio: bool = False,
+    data_format: str | None = None,
+    verbose: bool = True,
+) -> Any:
+    """A dataset of the images under ``directory`` (see the module docstring).
+
+    Args:
+        directory: the root folder; with ``labels="inferred"`` one sub-folder per class.
+        labels: ``"inferred"`` (class ``i`` is the ``i``-th sub-folder), ``None`` (images
+            only) or a list/tuple of integer labels, one per image file in the sorted
+            order of their paths.
+        label_mode: ``"int"`` (``int32`` labels), ``"categorical"`` (``float32`` one-hot
+            rows), ``"binary"`` (``float32`` of shape ``(batch, 1)``, exactly two
+            classes) or ``None`` (images only).
+        class_names: with ``labels="inferred"``, the sub-folders to read, in label order.
+        color_mode: ``"rgb"`` (3 channels), ``"rgba"`` (4) or ``"grayscale"`` (1).
+        batch_size: images per batch; ``None`` yields single images.
+        image_size: ``(height, width)`` every image is resized to (an int for a square).
+            It is required: images of different sizes cannot share a batch.
+        shuffle: shuffle the files (with ``seed``) and, each pass, through a buffer of
+            eight batches; otherwise the files are read in sorted order.
+        seed: the shuffling seed; ``None`` draws one from nerve's global seed generator.
+        validation_split: the fraction of the files kept for validation (the last ones
+            after shuffling).
+        subset: ``"training"``, ``"validation"`` or ``"both"`` (a list of two datasets);
+            only with ``validation_split``.
+        interpolation: ``"bilinear"``, ``"nearest"``, ``"bicubic"``, ``"area"``,
+            ``"lanczos3"``, ``"lanczos5"``, ``"gaussian"`` or ``"mitchellcubic"``.
+        follow_links: descend into symbolic links to folders.
+        crop_to_aspect_ratio: resize the largest centred crop with the aspect ratio of
+            ``image_size`` (no distortion).
+        pad_to_aspect_ratio: pad with zeros to the aspect ratio of ``image_size`` before
+            resizing (no distortion).
+        data_format: ``"channels_last"`` (the default, for ``None``) or
+            ``"channels_first"``.
+        verbose: print how many files and classes were found.
+
+    Returns:
+        A ``nerve.data.Dataset`` yielding ``(images, labels)``, or ``images`` alone when
+        ``label_mode`` or ``labels`` is ``None``; images are ``float32`` of shape
+        ``(batch, height, width, channels)`` with values as decoded (0 to 255 for 8-bit
+        files). It has ``class_names`` and ``file_paths`` attributes. ``subset="both"``
+        returns ``[training, validation]``.
+
+    Raises:
+        ImportError: Pillow is not installed.
+        ValueError: an invalid argument, or no image files found.
+    """
+    function = "image_dataset_from_directory"
+    labels, label_mode = check_label_arguments(
+        labels, label_mode, class_names, "image files", function
+    )
+    if color_mode not in _COLOR_MODES:
+        raise ValueError(
+            f"{function}: color_mode must be 'rgb', 'rgba' or 'grayscale'; received "
+            f"color_mode={color_mode!r}."
+        )
+    size = _size_pair(
+        (image_size, image_size) if _is_int(image_size) else image_size, function, "image_size"
+    )
+    interpolation = _check_interpolation(interpolation, function)
+    if crop_to_aspect_ratio and pad_to_aspect_ratio:
+        raise ValueError(
+            f"{function}: crop_to_aspect_ratio and pad_to_aspect_ratio cannot both be True."
+        )
+    data_format = _standardize_data_format(data_format, function)
+    _pillow(function)  # a missing Pillow fails here, not when the first image loads
+    load = functools.partial(
+        _load_image,
+        color_mode=color_mode,
+        image_size=size,
+        interpolation=interpolation,
+        crop_to_aspect_ratio=crop_to_aspect_ratio,
+        pad_to_aspect_ratio=pad_to_aspect_ratio,
+        data_format=data_format,
+    )
+    return datasets_from_directory(
+        directory,
+        labels=labels,
+        label_mode=label_mode,
+        class_names=class_names,
+        formats=ALLOWLIST_FORMATS,
+        load=load,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        validation_split=validation_split,
+        subset=subset,
+        follow_links=follow_links,
+        verbose=verbose,
+        function=function,
+        files="image files",
+        keep_file_paths=True,
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_interpolation(interpolation: Any, function: str) -> str:
+    name = interpolation.lower() if isinstance(interpolation, str) else interpolation
+    if name not in INTERPOLATIONS:
+        raise ValueError(
+            f"{function}: interpolation must be one of {INTERPOLATIONS}; received "
+            f"interpolation={interpolation!r}."
+        )
+    return str(name)
+
+
+def _load_image(
+    path: str,
+    color_mode: str,
+    image_size: tuple[int, int],
+    interpolation: str,
+    crop_to_aspect_ratio: bool,
+    pad_to_aspect_ratio: bool,
+    data_format: str,
+) -> np.ndarray:
+    """One file as a resized ``float32`` image array."""
+    pixels = img_to_array(load_img(path, color_mode=color_mode), dtype="float32")
+    resized = resize_image(
+        pixels, image_size, interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio
+    )
+    return resized.transpose(2, 0, 1) if data_format == "channels_first" else resized
+
+
+# -- resizing -------------------------------------------------------------------------------
+
+
+def resize_image(
+    image: np.ndarray,
+    size: tuple[int, int],
+    interpolation: str = "bilinear",
+    crop_to_aspect_ratio: bool = False,
+    pad_to_aspect_ratio: bool = False,
+) -> np.ndarray:
+    """A ``(height, width, channels)`` image resized to ``size`` as the dataset does it,
+    in ``float32``.
+
+    >>> ramp = np.arange(4, dtype="float32").reshape(1, 4, 1)
+    >>> resize_image(ramp, (1, 2))[..., 0].tolist()
+    [[0.5, 2.5]]
+    >>> resize_image(ramp, (1, 2), "area")[..., 0].tolist()
+    [[0.5, 2.5]]
+    >>> resize_image(np.ones((1, 3, 1)), (3, 3), pad_to_aspect_ratio=True)[..., 0]
+    array([[0., 0., 0.],
+           [1., 1., 1.],
+           [0., 0., 0.]], dtype=float32)
+    """
+    height, width = size
+    image = np.asarray(image, dtype=np.float32)
+    if crop_to_aspect_ratio:
+        image = _crop_to_aspect_ratio(image, height, width)
+    elif pad_to_aspect_ratio:
+        image = _pad_to_aspect_ratio(image, height, width)
+    for axis, new_size in ((0, height), (1, width)):
+        indices, weights = _axis_taps(image.shape[axis], new_size, interpolation)
+        image = _apply_taps(image, axis, indices, weights)
+    return image
+
+
+def _apply_taps(
+    image: np.ndarray, axis: int, indices: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
+    """Output row ``i`` along ``axis`` is ``sum_t weights[i, t] * image[indices[i, t]]``,
+    one tap at a time so memory stays at one output image."""
+    shape = [1] * image.ndim
+    shape[axis] = -1
+    weights = weights.astype(np.float32)
+    result = np.take(image, indices[:, 0], axis=axis) * weights[:, 0].reshape(shape)
+    for tap in range(1, indices.shape[1]):
+        result += np.take(image, indices[:, tap], axis=axis) * weights[:, tap].reshape(shape)
+    return result
+
+
+def _axis_taps(in_size: int, out_size: int, interpolation: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(indices, weights)`` of shape ``(out_size, taps)`` resampling one axis."""
+    if interpolation in image_ops.INTERPOLATIONS:
+        # The tables keras.ops.image.resize uses, kept in one place: nerve.ops.image.
+        return image_ops._resize_taps(in_size, out_size, interpolation)
+    if interpolation == "area":
+        dense = _area_weights(in_size, out_size)
+    else:
+        dense = _kernel_weights(in_size, out_size, _TF_KERNELS[interpolation])
+    # The nonzero weights of each row first; rows with fewer taps get zero weights.
+    taps = max(1, int((dense != 0).sum(axis=1).max()))
+    indices = np.argsort(dense == 0, axis=1, kind="stable")[:, :taps]
+    return indices, np.take_along_axis(dense, indices, axis=1)
+
+
+def _area_weights(in_size: int, out_size: int) -> np.ndarray:
+    """tf.image.resize's ``"area"``: output pixel ``i`` averages the input over
+    ``[i, i + 1) * in_size / out_size``, each input pixel weighted by its overlap."""
+    scale = in_size / out_size
+    starts = np.arange(out_size)[:, None] * scale
+    cells = np.arange(in_size)[None, :]
+    overlap = np.minimum(cells + 1, starts + scale) - np.maximum(cells, starts)
+    return np.maximum(overlap, 0.0) / scale
+
+
+def _gaussian(x: np.ndarray) -> np.ndarray:
+    # TensorFlow's: radius 1.5 and sigma 0.5 (a support of three pixels).
+    return np.where(x < 1.5, np.exp(-(x**2) / (2 * 0.5**2)), 0.0)
+
+
+def _mitchell_cubic(x: np.ndarray) -> np.ndarray:
+    # Mitchell and Netravali's cubic with B = C = 1/3, as TensorFlow defines it.
+    near = ((7 / 6 * x - 2) * x) * x + 8 / 9
+    far = ((-7 / 18 * x + 2) * x - 10 / 3) * x + 16 / 9
+    return np.where(x < 1, near, np.where(x < 2, far, 0.0))
+
+
+_TF_KERNELS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "gaussian": _gaussian,
+    "mitchellcubic": _mitchell_cubic,
+}
+
+
+def _kernel_weights(
+    in_size: int, out_size: int, kernel: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Dense ``(out_size, in_size)`` weights of ``kernel`` under the half-pixel rule,
+    each row normalised to sum to one (TensorFlow's scale_and_translate without
+    antialiasing; these kernels are not zero at whole distances, so they smooth even
+    when the size does not change)."""
+    centers = (np.arange(out_size) + 0.5) * (in_size / out_size) - 0.5
+    dense = kernel(np.abs(centers[:, None] - np.arange(in_size)[None, :]))
+    total = dense.sum(axis=1, keepdims=True)
+    return dense / np.where(total == 0, 1.0, total)
