@@ -202,7 +202,6 @@ def index_directory(
                 f"received labels={labels!r}, class_names={class_names!r}."
             )
         subdirs = [""]  # the whole tree, from the root down
-    class_indices = {name: index for index, name in enumerate(subdirs)}
     # Walking folders waits on the file system (a network drive, say): one thread each.
     with ThreadPoolExecutor() as pool:
         parts = list(
@@ -214,22 +213,7 @@ def index_directory(
             )
         )
     filenames = [name for part in parts for name in part]
-    names: list[str] | None
-    if _is_inferred(labels):
-        part_labels = np.array([class_indices[subdir] for subdir in subdirs], dtype=np.int32)
-        labels = np.repeat(part_labels, [len(part) for part in parts])
-        names = list(subdirs)
-    elif labels is None:
-        names = None
-    else:
-        if len(labels) != len(filenames):
-            raise ValueError(
-                f"index_directory: got {len(labels)} labels for {len(filenames)} files in "
-                f"directory {directory!r}; give exactly one label per file (in the sorted "
-                "order of their paths)."
-            )
-        labels = list(labels)
-        names = [str(label) for label in sorted(set(labels))]
+    labels, names = _label_files(labels, subdirs, parts, directory)
     if verbose:
         if names is None:
             print(f"Found {len(filenames)} files.")
@@ -243,6 +227,30 @@ def index_directory(
         if labels is not None:
             np.random.RandomState(seed).shuffle(labels)
     return file_paths, labels, names
+
+
+def _label_files(
+    labels: Any, subdirs: list[str], parts: list[list[str]], directory: str
+) -> tuple[Any, list[str] | None]:
+    """The labels of the files found (``parts``: the files of each of ``subdirs``) and
+    the class names, for ``labels`` ``"inferred"``, ``None`` or a given list."""
+    if _is_inferred(labels):
+        # Keras looks a folder's label up by its name, so a repeated class name takes
+        # the index of its last position.
+        class_indices = {name: index for index, name in enumerate(subdirs)}
+        part_labels = np.array([class_indices[subdir] for subdir in subdirs], dtype=np.int32)
+        return np.repeat(part_labels, [len(part) for part in parts]), list(subdirs)
+    if labels is None:
+        return None, None
+    count = sum(len(part) for part in parts)
+    if len(labels) != count:
+        raise ValueError(
+            f"index_directory: got {len(labels)} labels for {count} files in directory "
+            f"{directory!r}; give exactly one label per file (in the sorted order of their "
+            "paths)."
+        )
+    labels = list(labels)
+    return labels, [str(label) for label in sorted(set(labels))]
 
 
 def _class_folders(directory: str, class_names: Sequence[str] | None) -> list[str]:

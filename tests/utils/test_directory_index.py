@@ -73,6 +73,7 @@ INDEX_CASES = [
     ("inferred", None, True, 7, True, (".txt",)),
     ("inferred", ["zebra", "apple"], False, None, False, (".txt",)),
     ("inferred", ["mango", "empty", "apple"], True, 3, False, (".txt",)),
+    ("inferred", ["mango", "apple", "mango"], False, None, False, (".txt",)),  # a repeat
     ("inferred", None, True, 5, False, (".txt", ".csv", ".md")),
     (None, None, False, None, False, (".txt",)),
     (None, None, True, 11, True, (".txt",)),
