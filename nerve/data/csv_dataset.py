@@ -188,7 +188,7 @@ class _Reader:
         """The data rows of ``path`` (lists of fields; blank lines skipped)."""
         with self._open(path) as text:
             reader = csv.reader(text, delimiter=self.delimiter, quoting=self.quoting)
-            rows = (row for row in reader if row)
+            rows = filter(None, reader)  # blank lines are empty lists
             if self.header:
                 next(rows, None)
             yield rows
