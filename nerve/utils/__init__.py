@@ -1,7 +1,8 @@
 """Utilities (Keras's ``keras.utils``): seeding, the progress bar, ``get_file``, class
 labels to one-hot rows and norm scaling (``numerical_utils``), sequence padding
 (``sequence_utils``), image files to arrays and back (``image_utils``, needs Pillow),
-``split_dataset`` and sliding windows over a series as a ``nerve.data.Dataset``.
+``split_dataset``, sliding windows over a series, and folders of images, texts or
+WAV files, each as a ``nerve.data.Dataset``.
 
 >>> import nerve
 >>> from nerve.utils import set_random_seed
@@ -18,19 +19,24 @@ import random as _python_random
 
 from nerve import random as _nerve_random
 from nerve.training.data_adapters import PyDataset
+from nerve.utils.audio_dataset_utils import audio_dataset_from_directory
 from nerve.utils.dataset_utils import split_dataset
 from nerve.utils.file_utils import get_file
+from nerve.utils.image_dataset_utils import image_dataset_from_directory
 from nerve.utils.image_utils import array_to_img, img_to_array, load_img, save_img
 from nerve.utils.numerical_utils import normalize, to_categorical
 from nerve.utils.progbar import Progbar
 from nerve.utils.sequence_utils import pad_sequences
+from nerve.utils.text_dataset_utils import text_dataset_from_directory
 from nerve.utils.timeseries_dataset_utils import timeseries_dataset_from_array
 
 __all__ = [
     "Progbar",
     "PyDataset",
     "array_to_img",
+    "audio_dataset_from_directory",
     "get_file",
+    "image_dataset_from_directory",
     "img_to_array",
     "load_img",
     "normalize",
@@ -38,6 +44,7 @@ __all__ = [
     "save_img",
     "set_random_seed",
     "split_dataset",
+    "text_dataset_from_directory",
     "timeseries_dataset_from_array",
     "to_categorical",
 ]
