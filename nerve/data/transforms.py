@@ -61,8 +61,10 @@ class ElementError:
 
 def _source(dataset: Dataset, pass_path: tuple[int, ...], tolerant: bool) -> Iterator[Any]:
     """``dataset``'s elements; when ``tolerant``, failed ones come as ``ElementError``
-    where the dataset can isolate them (``map`` and ``filter``); others raise."""
-    if tolerant and isinstance(dataset, (Map, Filter)):
+    where the dataset can isolate them: ``map`` and ``filter`` catch them, and
+    ``batch``, ``shuffle`` and ``prefetch`` pass them on instead of ending the pass.
+    Other stages raise (a generator that raised cannot go on)."""
+    if tolerant and isinstance(dataset, (Map, Filter, Batch, Shuffle, Prefetch)):
         return dataset._iterate(pass_path, tolerant=True)
     return dataset._iterate(pass_path)
 
@@ -207,17 +209,23 @@ class Batch(Dataset):
     def _combine(self, elements: list[Any]) -> Any:
         return structure.stack_elements(elements, "Dataset.batch")
 
-    def _iterate(self, pass_path: tuple[int, ...]) -> Iterator[Any]:
-        if type(self) is Batch:
+    def _iterate(self, pass_path: tuple[int, ...], tolerant: bool = False) -> Iterator[Any]:
+        if type(self) is Batch and not tolerant:
             batches = self._upstream._iterate_batches(pass_path, self._size, self._drop)
             if batches is not None:
                 yield from batches
                 return
-        with closing_iterator(self._upstream._iterate(pass_path)) as source:
-            while True:
-                elements = list(itertools.islice(source, self._size))
-                if not elements or (self._drop and len(elements) < self._size):
-                    return
+        with closing_iterator(_source(self._upstream, pass_path, tolerant)) as source:
+            elements: list[Any] = []
+            for element in source:
+                if isinstance(element, ElementError):
+                    yield element  # dropped by ignore_errors; the batch fills on
+                    continue
+                elements.append(element)
+                if len(elements) == self._size:
+                    yield self._combine(elements)
+                    elements = []
+            if elements and not self._drop:
                 yield self._combine(elements)
 
     def cardinality(self) -> int:
@@ -285,7 +293,7 @@ class Shuffle(Dataset):
         assert isinstance(upstream, TensorSlices)
         return (upstream.rows(order[i : i + batch_size]) for i in range(0, stop, batch_size))
 
-    def _iterate(self, pass_path: tuple[int, ...]) -> Iterator[Any]:
+    def _iterate(self, pass_path: tuple[int, ...], tolerant: bool = False) -> Iterator[Any]:
         order = self._full_permutation(pass_path)
         if order is not None:
             upstream = self._upstream
@@ -293,10 +301,16 @@ class Shuffle(Dataset):
             for index in order:
                 yield upstream.rows(int(index))
             return
+        yield from self._buffered(pass_path, tolerant)
+
+    def _buffered(self, pass_path: tuple[int, ...], tolerant: bool) -> Iterator[Any]:
         rng = self._rng(pass_path)
         buffer: list[Any] = []
-        with closing_iterator(self._upstream._iterate(pass_path)) as source:
+        with closing_iterator(_source(self._upstream, pass_path, tolerant)) as source:
             for element in source:
+                if isinstance(element, ElementError):
+                    yield element
+                    continue
                 if len(buffer) < self._buffer_size:
                     buffer.append(element)
                     continue
@@ -480,10 +494,10 @@ class Prefetch(Dataset):
             )
         self._size = size
 
-    def _iterate(self, pass_path: tuple[int, ...]) -> Iterator[Any]:
+    def _iterate(self, pass_path: tuple[int, ...], tolerant: bool = False) -> Iterator[Any]:
         if self._size == 0:
-            return self._upstream._iterate(pass_path)
-        return parallel.prefetch(lambda: self._upstream._iterate(pass_path), self._size)
+            return _source(self._upstream, pass_path, tolerant)
+        return parallel.prefetch(lambda: _source(self._upstream, pass_path, tolerant), self._size)
 
     def cardinality(self) -> int:
         return self._upstream.cardinality()

@@ -122,3 +122,31 @@ def test_map_may_return_nerve_tensors():
     out = list(Dataset.from_tensor_slices(np.ones((3, 2), "float32")).map(lambda x: ops.sum(x)))
     assert [float(x) for x in out] == [2.0, 2.0, 2.0]
     assert all(isinstance(x, np.ndarray) for x in out)
+
+
+def decode(x):
+    if int(x) % 4 == 1:
+        raise ValueError(f"corrupt file {int(x)}")
+    return x
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Dataset.range(12).map(decode, num_parallel_calls=2).batch(3).prefetch(2),
+        lambda: Dataset.range(12).shuffle(4, seed=0).map(decode).batch(3).prefetch(1),
+        lambda: Dataset.range(12).map(decode).prefetch(3).batch(3),
+    ],
+    ids=["map-batch-prefetch", "shuffle-map-batch-prefetch", "map-prefetch-batch"],
+)
+def test_ignore_errors_skips_failed_elements_across_batch_and_prefetch(build):
+    # Folder loaders end in map -> batch -> prefetch: ignore_errors() must drop only
+    # the corrupt elements (batches fill on with the next good ones), with warnings.
+    with pytest.warns(UserWarning, match="corrupt file") as caught:
+        batches = [b.tolist() for b in build().ignore_errors(log_warning=True)]
+    kept = [v for b in batches for v in b]
+    assert sorted(kept) == [v for v in range(12) if v % 4 != 1]
+    assert [len(b) for b in batches] == [3, 3, 3]
+    assert len(caught) == 3
+    with pytest.raises(ValueError, match="corrupt file"):
+        list(build())
