@@ -79,6 +79,16 @@ def test_csv_table(workdir):
     assert results["test_accuracy"] > 0.8  # balanced labels: chance is 0.5
 
 
+def test_image_folder(workdir):
+    pytest.importorskip("PIL")
+    results = load_example("image_folder").main(epochs=3)
+    assert results["files"] == 1797
+    assert results["class_names"] == [str(d) for d in range(10)]
+    assert results["last_loss"] < 0.3 * results["first_loss"]
+    assert results["val_accuracy"] > 0.85
+    assert "broken.png" in results["corrupt_error"]
+
+
 def test_functional_multi_input(workdir):
     results = load_example("functional_multi_input").main()
     assert results["history_keys"] == [
