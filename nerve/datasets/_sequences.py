@@ -18,13 +18,31 @@ import numpy as np
 from nerve.utils.file_utils import get_file
 
 
-def check_int_arguments(loader: str, **arguments: object) -> None:
-    """Raise ``TypeError`` for an argument that is neither ``None`` nor an integer."""
-    for name, value in arguments.items():
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, numbers.Integral)
-        ):
-            raise TypeError(f"{loader}: {name} must be an int or None, got {value!r}.")
+def check_int_arguments(
+    loader: str,
+    *,
+    num_words: object,
+    skip_top: object,
+    maxlen: object,
+    start_char: object,
+    oov_char: object,
+    index_from: object,
+) -> None:
+    """Raise ``TypeError`` for an index argument that is not an int (``None`` is
+    allowed where it means "none": ``num_words``, ``maxlen``, ``start_char``,
+    ``oov_char``)."""
+    optional = {
+        "num_words": num_words,
+        "maxlen": maxlen,
+        "start_char": start_char,
+        "oov_char": oov_char,
+    }
+    for name, value in [*optional.items(), ("skip_top", skip_top), ("index_from", index_from)]:
+        if value is None and name in optional:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            allowed = "an int or None" if name in optional else "an int"
+            raise TypeError(f"{loader}: {name} must be {allowed}, got {value!r}.")
 
 
 def check_sequences(x: np.ndarray, y: np.ndarray, where: str, loader: str) -> None:

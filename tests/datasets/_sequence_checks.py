@@ -237,7 +237,13 @@ MALFORMED = [
 
 
 def check_integer_arguments(dataset: SequenceDataset, server) -> None:
-    for name, value in [("num_words", "100"), ("maxlen", 2.5), ("oov_char", True)]:
-        with pytest.raises(TypeError, match=f"{name} must be an int or None"):
+    for name, value, allowed in [
+        ("num_words", "100", "an int or None"),
+        ("maxlen", 2.5, "an int or None"),
+        ("oov_char", True, "an int or None"),
+        ("skip_top", None, "an int,"),
+        ("index_from", 1.0, "an int,"),
+    ]:
+        with pytest.raises(TypeError, match=f"{name} must be {allowed}"):
             dataset.module.load_data(**{name: value})
     assert server.requests == []  # checked before any download
