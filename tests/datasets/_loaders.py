@@ -6,17 +6,18 @@ would run code if unpickled."""
 from __future__ import annotations
 
 import ast
+import builtins
 import hashlib
-import importlib
+import importlib.util
 import io
 import os
 import pickle
 import struct
 import zipfile
+from pathlib import Path
 from types import ModuleType
 
 import numpy as np
-import pytest
 
 from tests.datasets._keras import keras_source
 
@@ -119,12 +120,57 @@ def serve_word_index(server, monkeypatch, module: ModuleType, body: bytes) -> No
     monkeypatch.setattr(module, "_WORD_INDEX_MD5", hashlib.md5(body).hexdigest())
 
 
-def keras_loader(name: str, monkeypatch, file_path: str) -> ModuleType:
-    """Keras's ``keras.src.datasets.<name>`` with its ``get_file`` returning
-    ``file_path`` (Keras would otherwise check its own hash and download)."""
-    pytest.importorskip("keras")
-    module = importlib.import_module(f"keras.src.datasets.{name}")
-    monkeypatch.setattr(module, "get_file", lambda *args, **kwargs: file_path)
+def keras_loader(name: str, file_path: str) -> ModuleType:
+    """Keras's ``keras/src/datasets/<name>.py``, run as it is but with its ``get_file``
+    returning ``file_path`` (Keras would check its own hash and download).
+
+    The module's source is executed on its own, without importing the keras package
+    (five seconds of start-up that would be most of these tests' time): its imports
+    from keras resolve to Keras's own ``npz_utils`` and ``python_utils`` (standard
+    library and NumPy only, loaded from their files), a no-op ``keras_export`` and the
+    ``get_file`` stand-in. Skips the test where keras is not installed.
+    """
+    keras_source(name)  # skips without keras
+    folder = _keras_folder()
+
+    def from_file(relative: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(
+            f"_keras_{relative.replace('/', '_')}", folder / f"{relative}.py"
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    stand_ins = {
+        "keras.src.api_export": _namespace(keras_export=lambda *names: lambda symbol: symbol),
+        "keras.src.datasets": _namespace(npz_utils=from_file("datasets/npz_utils")),
+        "keras.src.utils.file_utils": _namespace(get_file=lambda *args, **kwargs: file_path),
+        "keras.src.utils.python_utils": from_file("utils/python_utils"),
+    }
+
+    def isolated_import(module, globals=None, locals=None, fromlist=(), level=0):
+        if module in stand_ins:
+            return stand_ins[module]
+        assert not module.startswith("keras"), f"Keras's {name}.py imports {module}"
+        return builtins.__import__(module, globals, locals, fromlist, level)
+
+    loader = ModuleType(f"_keras_datasets_{name}")
+    loader.__dict__["__builtins__"] = {**vars(builtins), "__import__": isolated_import}
+    path = folder / "datasets" / f"{name}.py"
+    exec(compile(path.read_text(), str(path), "exec"), loader.__dict__)
+    return loader
+
+
+def _keras_folder() -> Path:
+    spec = importlib.util.find_spec("keras")  # finds the package without importing it
+    assert spec is not None and spec.origin is not None
+    return Path(spec.origin).parent / "src"
+
+
+def _namespace(**attributes: object) -> ModuleType:
+    module = ModuleType("_keras_stand_in")
+    module.__dict__.update(attributes)
     return module
 
 

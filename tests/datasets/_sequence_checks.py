@@ -119,7 +119,7 @@ def check_same_as_keras(
 ) -> None:
     serve(server, monkeypatch, dataset.module, _archive(dataset.arrays(), layout))
     got = dataset.module.load_data(**kwargs)
-    keras = keras_loader(dataset.name, monkeypatch, dataset.cached(tmp_path))
+    keras = keras_loader(dataset.name, dataset.cached(tmp_path))
     assert_same_splits(got, keras.load_data(**kwargs))
 
 
@@ -167,7 +167,7 @@ def check_word_index(dataset: SequenceDataset, server, monkeypatch, tmp_path) ->
     assert server.requests == [dataset.module._WORD_INDEX_FILE]
     cached = str(tmp_path / "datasets" / dataset.module._WORD_INDEX_FILE)
     assert hashlib.md5(Path(cached).read_bytes()).hexdigest() == dataset.module._WORD_INDEX_MD5
-    keras = keras_loader(dataset.name, monkeypatch, cached)
+    keras = keras_loader(dataset.name, cached)
     assert keras.get_word_index() == index
 
 
@@ -196,7 +196,7 @@ def check_one_dimensional(dataset: SequenceDataset, server, monkeypatch, tmp_pat
     for x, _ in dataset.module.load_data():
         assert x.shape == (len(x),) and all(s == [1, 7, 8, 2] for s in x)
     # Keras makes a 2-D array of ints here; nerve keeps one list per sequence.
-    keras = keras_loader(dataset.name, monkeypatch, dataset.cached(tmp_path))
+    keras = keras_loader(dataset.name, dataset.cached(tmp_path))
     (x_keras, _), _ = keras.load_data()
     assert x_keras.ndim == 2
 

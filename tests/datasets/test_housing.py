@@ -86,7 +86,7 @@ def test_same_as_keras(file_server, monkeypatch, tmp_path, housing, kwargs):
     housing.serve(file_server, monkeypatch)
     got = housing.module.load_data(**kwargs)
     cached = str(tmp_path / "datasets" / housing.module._FILE)
-    want = keras_loader(housing.name, monkeypatch, cached).load_data(**kwargs)
+    want = keras_loader(housing.name, cached).load_data(**kwargs)
     assert_same_splits(got, want)
     (x_train, _), (x_test, _) = got
     rows = 600 if kwargs.get("version") == "small" else housing.rows
