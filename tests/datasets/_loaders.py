@@ -9,6 +9,7 @@ import ast
 import builtins
 import hashlib
 import importlib.util
+import inspect
 import io
 import os
 import pickle
@@ -190,8 +191,7 @@ def keras_parameters(module: str, function: str) -> list[tuple[str, object]]:
 
 
 def nerve_parameters(function) -> list[tuple[str, object]]:
-    import inspect
-
+    """The same as ``keras_parameters``, for a nerve function."""
     result: list[tuple[str, object]] = []
     for p in inspect.signature(function).parameters.values():
         if p.kind is p.VAR_KEYWORD:
