@@ -25,6 +25,7 @@ from nerve.ops.elementwise import *  # noqa: F403
 from nerve.ops.indexing import *  # noqa: F403
 from nerve.ops.linalg import *  # noqa: F403
 from nerve.ops.nn.activation import *  # noqa: F403
+from nerve.ops.nn.attention import *  # noqa: F403
 from nerve.ops.nn.convolution import *  # noqa: F403
 from nerve.ops.nn.crossentropy import *  # noqa: F403
 from nerve.ops.nn.encoding import *  # noqa: F403

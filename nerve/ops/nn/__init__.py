@@ -21,8 +21,17 @@ array([0., 2.], dtype=float32)
 (1, 2, 2, 2)
 """
 
-from nerve.ops.nn import activation, convolution, crossentropy, encoding, normalization, pooling
+from nerve.ops.nn import (
+    activation,
+    attention,
+    convolution,
+    crossentropy,
+    encoding,
+    normalization,
+    pooling,
+)
 from nerve.ops.nn.activation import *  # noqa: F403
+from nerve.ops.nn.attention import *  # noqa: F403
 from nerve.ops.nn.convolution import *  # noqa: F403
 from nerve.ops.nn.crossentropy import *  # noqa: F403
 from nerve.ops.nn.encoding import *  # noqa: F403
@@ -33,6 +42,7 @@ from nerve.ops.nn.pooling import *  # noqa: F403
 # understand).
 __all__: list[str] = []
 __all__ += activation.__all__
+__all__ += attention.__all__
 __all__ += convolution.__all__
 __all__ += crossentropy.__all__
 __all__ += encoding.__all__
