@@ -1,0 +1,29 @@
+"""Keras 3's recurrent layers, one module per job: the generic ``RNN`` loop (``rnn``),
+the built-in cells' shared base (``recurrent_cell``) and dropout masks
+(``dropout_rnn_cell``), ``SimpleRNN``/``LSTM``/``GRU`` with their cells, stacking
+(``stacked_rnn_cells``) and the wrappers ``Bidirectional`` and ``TimeDistributed``."""
+
+from nerve.layers.rnn.bidirectional import Bidirectional
+from nerve.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+from nerve.layers.rnn.gru import GRU, GRUCell
+from nerve.layers.rnn.lstm import LSTM, LSTMCell
+from nerve.layers.rnn.recurrent_cell import RecurrentCell
+from nerve.layers.rnn.rnn import RNN
+from nerve.layers.rnn.simple_rnn import SimpleRNN, SimpleRNNCell
+from nerve.layers.rnn.stacked_rnn_cells import StackedRNNCells
+from nerve.layers.rnn.time_distributed import TimeDistributed
+
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "Bidirectional",
+    "DropoutRNNCell",
+    "GRUCell",
+    "LSTMCell",
+    "RecurrentCell",
+    "SimpleRNN",
+    "SimpleRNNCell",
+    "StackedRNNCells",
+    "TimeDistributed",
+]
