@@ -326,6 +326,8 @@ _ALIASES = {
     "glorot_normal": "GlorotNormal", "he_uniform": "HeUniform", "he_normal": "HeNormal",
     "lecun_uniform": "LecunUniform", "lecun_normal": "LecunNormal", "orthogonal": "Orthogonal",
     "identity": "Identity",
+    # Keras's short aliases.
+    "uniform": "RandomUniform", "normal": "RandomNormal", "one": "Ones", "zero": "Zeros",
 }  # fmt: skip
 
 

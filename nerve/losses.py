@@ -445,6 +445,21 @@ def _broadcastable(small: tuple, big: tuple) -> bool:
     return all(s in (1, b) for s, b in zip(reversed(small), reversed(big)))
 
 
+def _mask_like(mask: Tensor, losses: Tensor, name: str) -> Tensor:
+    """The predictions' mask shaped like the per-element ``losses`` (a trailing axis of
+    size 1 dropped or added), or a clear error."""
+    if mask.ndim == losses.ndim + 1 and mask.shape[-1] == 1:
+        mask = ops.squeeze(mask, -1)
+    elif mask.ndim + 1 == losses.ndim and losses.shape[-1] == 1:
+        mask = ops.expand_dims(mask, -1)
+    if tuple(mask.shape) != tuple(losses.shape):
+        raise ShapeError(
+            f"Loss {name!r}: the predictions carry a mask of shape {tuple(mask.shape)}, which "
+            f"does not match the per-sample losses of shape {tuple(losses.shape)}."
+        )
+    return ops.cast(mask, "bool")
+
+
 def reduce_weighted_values(
     values: Tensor,
     sample_weight: Any = None,
@@ -527,11 +542,18 @@ class Loss:
         return self._dtype or config.floatx()
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Tensor:
+        # Keras's implicit mask on the predictions (padded time steps): those losses
+        # weigh 0, and mean reductions average over the rest. Read before the cast,
+        # which makes a new tensor.
+        keras_mask = getattr(y_pred, "_keras_mask", None)
         y_pred = ops.cast(_tensor(y_pred), self.dtype)
         y_true = _tensor(y_true)
         if not self._integer_labels:
             y_true = ops.cast(y_true, self.dtype)
         losses, mask = self._call_with_mask(y_true, y_pred)
+        if keras_mask is not None:
+            keras_mask = _mask_like(keras_mask, losses, self.name)
+            mask = keras_mask if mask is None else ops.logical_and(mask, keras_mask)
         return reduce_weighted_values(
             losses, sample_weight, mask, self.reduction, self.dtype, name=self.name
         )

@@ -44,9 +44,15 @@ _DTYPE_NAMES: dict = {}
 
 
 class Tensor:
-    """An immutable n-d array of one dtype on one device."""
+    """An immutable n-d array of one dtype on one device.
 
-    __slots__ = ("__weakref__", "_value")
+    ``_keras_mask`` (unset by default) is Keras's implicit mask: a boolean tensor that
+    a layer attaches to its output (``Embedding(mask_zero=True)``, ``Masking``) and
+    that ``Layer.__call__`` hands to the next layer's ``mask`` argument.
+    """
+
+    __slots__ = ("__weakref__", "_keras_mask", "_value")
+    _keras_mask: Tensor | None
 
     def __init__(self, value: Any, dtype: str | None = None):
         self._value = _to_array(value, dtype)

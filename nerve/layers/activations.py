@@ -31,6 +31,8 @@ def _non_negative(layer: str, name: str, value: Any) -> float:
 class _Elementwise(Layer):
     """An activation layer: the output has the input's shape, and costs no FLOPs."""
 
+    _passes_masks = True
+
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
 
@@ -119,6 +121,8 @@ class PReLU(Layer):
     >>> prelu.alpha.shape
     (1, 2)
     """
+
+    _passes_masks = True
 
     def __init__(
         self,

@@ -31,6 +31,7 @@ import functools
 import inspect
 import math
 import re
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -344,6 +345,7 @@ class Layer:
                 kwargs["training"] = _training.get()
         else:
             kwargs.pop("training", None)
+        previous_mask = self._fill_mask_arguments(inputs, kwargs)
         if not self.built:
             self._build_on_first_call(inputs)
         self._activity_losses = []
@@ -355,7 +357,77 @@ class Layer:
             for out in tree.flatten(outputs)[0]:
                 batch = out.shape[0] if out.ndim else 1
                 self.add_loss(self.activity_regularizer(out) / float(max(batch, 1)))
+        if previous_mask is not None or self._computes_mask:
+            self._attach_output_masks(inputs, outputs, previous_mask)
         return outputs
+
+    # -- masks (Keras's implicit masking) ----------------------------------------------
+    @property
+    def supports_masking(self) -> bool:
+        """Whether the layer passes a mask on (through ``compute_mask``): true for
+        layers that override ``compute_mask`` or set ``supports_masking = True``."""
+        explicit = self.__dict__.get("_supports_masking")
+        if explicit is not None:
+            return explicit
+        return self._passes_masks or self._computes_mask
+
+    @supports_masking.setter
+    def supports_masking(self, value: bool) -> None:
+        self.__dict__["_supports_masking"] = bool(value)
+
+    #: Built-in layers that leave the time/feature layout alone pass masks on (Keras
+    #: sets ``supports_masking = True`` in the same ones).
+    _passes_masks = False
+
+    @property
+    def _computes_mask(self) -> bool:
+        return type(self).compute_mask is not Layer.compute_mask
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
+        """The mask of the outputs: by default the input's mask, unchanged."""
+        return previous_mask
+
+    def _fill_mask_arguments(self, inputs: Any, kwargs: dict) -> Any:
+        """Hand the inputs' implicit masks to ``call``'s ``mask`` parameter, and a
+        keyword input's to ``<name>_mask`` (e.g. ``value`` -> ``value_mask``), where the
+        caller passed none; the mask that ``compute_mask`` starts from."""
+        parameters = self._call_signature.parameters
+        if "mask" in parameters and kwargs.get("mask") is None:
+            mask = _mask_of(inputs)
+            if mask is not None:
+                kwargs["mask"] = mask
+        for name, value in list(kwargs.items()):
+            mask_name = f"{name}_mask"
+            if mask_name in parameters and kwargs.get(mask_name) is None:
+                mask = _mask_of(value)
+                if mask is not None:
+                    kwargs[mask_name] = mask
+        explicit = kwargs.get("mask")
+        return explicit if explicit is not None else _mask_of(inputs)
+
+    def _attach_output_masks(self, inputs: Any, outputs: Any, previous_mask: Any) -> None:
+        if not self.supports_masking:
+            if previous_mask is None:
+                return
+            warnings.warn(
+                f"Layer {self.name!r} ({type(self).__name__}) does not support masking, "
+                "but its input carries a mask (from Embedding(mask_zero=True) or Masking); "
+                "the mask stops here and later layers will not see it.",
+                stacklevel=3,
+            )
+            return
+        flat_outputs = [out for out in tree.flatten(outputs)[0] if isinstance(out, Tensor)]
+        if all(getattr(out, "_keras_mask", None) is not None for out in flat_outputs):
+            return  # the layer set its own output masks
+        masks = self.compute_mask(inputs, previous_mask)
+        if masks is None:
+            return
+        flat_masks = tree.flatten(masks)[0]
+        if len(flat_masks) == 1 and len(flat_outputs) > 1:
+            flat_masks = flat_masks * len(flat_outputs)
+        for out, mask in zip(flat_outputs, flat_masks):
+            if mask is not None and getattr(out, "_keras_mask", None) is None:
+                out._keras_mask = mask
 
     def _cast(self, variable: Variable) -> Tensor:
         """A weight in the compute dtype (mixed precision keeps float32 variables)."""
@@ -502,6 +574,17 @@ def _first_shape(shapes: Any) -> tuple:
         return shapes
     values = shapes.values() if isinstance(shapes, dict) else shapes
     return _first_shape(next(iter(values))) if values else ()
+
+
+def _mask_of(value: Any) -> Any:
+    """The implicit mask(s) of a tensor or structure of tensors; ``None`` if none has
+    one."""
+    if isinstance(value, Tensor):
+        return getattr(value, "_keras_mask", None)
+    if not isinstance(value, (list, tuple, dict)):
+        return None
+    masks = tree.map_structure(lambda x: getattr(x, "_keras_mask", None), value)
+    return masks if any(m is not None for m in tree.flatten(masks)[0]) else None
 
 
 def _restore_unknown(out_shape: tuple, input_shape: Any) -> tuple:

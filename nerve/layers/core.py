@@ -37,6 +37,8 @@ __all__ = [
 class Dense(Layer):
     """``activation(inputs @ kernel + bias)`` on the last axis of the inputs."""
 
+    _passes_masks = True
+
     def __init__(
         self,
         units: int,
@@ -135,6 +137,8 @@ class Dense(Layer):
 class Activation(Layer):
     """Applies an activation function (a name or a callable)."""
 
+    _passes_masks = True
+
     def __init__(self, activation: Any, **kwargs: Any):
         super().__init__(**kwargs)
         self.activation = activations.get(activation)
@@ -152,6 +156,8 @@ class Activation(Layer):
 class Dropout(Layer):
     """Zeroes a fraction ``rate`` of the inputs while training (scaling the rest by
     ``1 / (1 - rate)``); the identity at inference."""
+
+    _passes_masks = True
 
     def __init__(
         self, rate: float, noise_shape: Any = None, seed: int | None = None, **kwargs: Any
@@ -236,6 +242,8 @@ class Reshape(Layer):
 class Rescaling(Layer):
     """``inputs * scale + offset`` (e.g. ``Rescaling(1 / 255)`` for pixel values)."""
 
+    _passes_masks = True
+
     def __init__(self, scale: float, offset: float = 0.0, **kwargs: Any):
         super().__init__(**kwargs)
         self.scale, self.offset = scale, offset
@@ -254,6 +262,8 @@ class Rescaling(Layer):
 class Lambda(Layer):
     """Wraps an arbitrary function of the inputs as a layer (not serializable by code:
     ``from_config`` needs the function registered or passed again)."""
+
+    _passes_masks = True
 
     def __init__(
         self,
@@ -295,6 +305,8 @@ class Lambda(Layer):
 
 class Identity(Layer):
     """Returns its inputs unchanged."""
+
+    _passes_masks = True
 
     def call(self, inputs: Any) -> Any:
         return inputs

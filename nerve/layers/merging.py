@@ -54,6 +54,13 @@ class Merge(Layer):
     def call(self, inputs: Any) -> Tensor:
         return self._merge(self._check(inputs))
 
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
+        """A step is kept where every input that has a mask keeps it (as in Keras)."""
+        masks = [m for m in (previous_mask or []) if m is not None]
+        if not masks:
+            return None
+        return functools.reduce(ops.logical_and, [ops.cast(m, "bool") for m in masks])
+
     def compute_output_shape(self, input_shape: Any) -> tuple:
         shapes = [tuple(s) for s in input_shape]
         rank = max(len(s) for s in shapes)
@@ -113,6 +120,21 @@ class Concatenate(Layer):
         if not isinstance(inputs, (list, tuple)) or len(inputs) < 1:
             raise ValueError(f"Concatenate layer {self.name!r} must be called on a list.")
         return ops.concatenate(list(inputs), axis=self.axis)
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
+        """Keras's rule: inputs without a mask count as all kept; the masks (with a
+        trailing axis added where the inputs have one more) are concatenated like the
+        inputs, and a step is kept where any of its concatenated entries is."""
+        if not previous_mask or all(m is None for m in previous_mask):
+            return None
+        parts = []
+        for x, mask in zip(inputs, previous_mask):
+            if mask is None:
+                mask = ops.ones(x.shape, dtype="bool")
+            elif mask.ndim < x.ndim:
+                mask = ops.broadcast_to(ops.expand_dims(mask, -1), x.shape)
+            parts.append(ops.cast(mask, "bool"))
+        return ops.any(ops.concatenate(parts, axis=self.axis), axis=-1)
 
     def compute_output_shape(self, input_shape: Any) -> tuple:
         shapes = [tuple(s) for s in input_shape]

@@ -205,6 +205,8 @@ class BatchNormalization(Layer):
     (array([0.5, 1.5], dtype=float32), array([1. , 2.5], dtype=float32))
     """
 
+    _passes_masks = True
+
     def __init__(
         self,
         axis: int = -1,
@@ -387,6 +389,8 @@ class LayerNormalization(_AffineNormalization):
             [-1.,  1.]]], dtype=float32), (2, 2))
     """
 
+    _passes_masks = True
+
     def __init__(
         self,
         axis: Any = -1,
@@ -468,6 +472,8 @@ class GroupNormalization(_AffineNormalization):
     >>> norm(ops.convert_to_tensor([[0.0, 2.0, 5.0, 7.0]])).numpy()
     array([[-1.,  1., -1.,  1.]], dtype=float32)
     """
+
+    _passes_masks = True
 
     def __init__(
         self,
@@ -565,6 +571,8 @@ class UnitNormalization(Layer):
     array([[0.6, 0.8],
            [0. , 0. ]], dtype=float32)
     """
+
+    _passes_masks = True
 
     def __init__(self, axis: Any = -1, **kwargs: Any):
         super().__init__(**kwargs)

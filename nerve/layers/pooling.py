@@ -376,6 +376,9 @@ class GlobalAveragePooling1D(BaseGlobalAveragePooling):
         total = ops.sum(inputs * weights, axis=steps_axis, keepdims=self.keepdims)
         return total / ops.sum(weights, axis=steps_axis, keepdims=self.keepdims)
 
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
+        return None  # the steps are averaged away (it consumes the mask)
+
 
 class GlobalAveragePooling2D(BaseGlobalAveragePooling):
     """The mean over the height and width of images.

@@ -208,6 +208,8 @@ class GaussianDropout(_RandomLayer):
     (1.0, 0.5)
     """
 
+    _passes_masks = True
+
     def __init__(self, rate: float, seed: int | None = None, **kwargs: Any):
         super().__init__(seed=seed, **kwargs)
         self.rate = _rate("GaussianDropout", rate, below_one=True)
@@ -235,6 +237,8 @@ class GaussianNoise(_RandomLayer):
     >>> abs(float(y.mean())) < 0.05, round(float(y.std()), 1)
     (True, 0.5)
     """
+
+    _passes_masks = True
 
     def __init__(self, stddev: float, seed: int | None = None, **kwargs: Any):
         super().__init__(seed=seed, **kwargs)
@@ -275,6 +279,8 @@ class AlphaDropout(_RandomLayer):
     >>> abs(float(y.mean())) < 0.05, round(float(y.std()), 1)
     (True, 1.0)
     """
+
+    _passes_masks = True
 
     def __init__(
         self, rate: float, noise_shape: Any = None, seed: int | None = None, **kwargs: Any
@@ -338,6 +344,8 @@ class ActivityRegularization(Layer):
     >>> reg(ops.full((4, 3), -2.0)).shape, [float(loss) for loss in reg.losses]
     ((4, 3), [3.0])
     """
+
+    _passes_masks = True
 
     def __init__(self, l1: float = 0.0, l2: float = 0.0, **kwargs: Any):
         kwargs.pop("activity_regularizer", None)  # made from l1 and l2

@@ -107,6 +107,15 @@ class Mean(Metric):
         return divide_no_nan(self.total.value, self.count.value)
 
 
+def _times_mask(sample_weight: Any, mask: Tensor) -> Tensor:
+    """``sample_weight * mask``, a per-sample weight of shape ``(batch,)`` spread over
+    the mask's trailing axes."""
+    weight = ops.cast(ops.convert_to_tensor(sample_weight), mask.dtype)
+    while weight.ndim < mask.ndim:
+        weight = ops.expand_dims(weight, -1)
+    return weight * mask
+
+
 class MeanMetricWrapper(Mean):
     """The mean of ``fn(y_true, y_pred, **kwargs)`` over every sample seen.
 
@@ -130,6 +139,11 @@ class MeanMetricWrapper(Mean):
 
     # Keras's API: a Mean whose update_state takes (y_true, y_pred) rather than values.
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:  # type: ignore[override]
+        # Keras's implicit mask on the predictions (padded time steps) weighs them 0.
+        keras_mask = getattr(y_pred, "_keras_mask", None)
+        if keras_mask is not None:
+            mask = ops.cast(keras_mask, self.dtype)
+            sample_weight = mask if sample_weight is None else _times_mask(sample_weight, mask)
         y_true = ops.convert_to_tensor(y_true)
         y_pred = ops.convert_to_tensor(y_pred)
         y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 import math
+import multiprocessing
 from collections.abc import Generator, Iterator
 from typing import Any
 
@@ -379,8 +380,9 @@ class PyDataset:
 
     With ``workers > 1`` batches are loaded ahead, in order, by that many threads, or
     processes with ``use_multiprocessing=True`` (for ``__getitem__`` code that holds the
-    GIL; the processes are started per epoch, so they see what ``on_epoch_end``
-    changed); at most ``max_queue_size`` batches wait ahead.
+    GIL; the processes are started per epoch from a fresh interpreter and receive the
+    dataset pickled, so they see what ``on_epoch_end`` changed, and the class must be
+    importable); at most ``max_queue_size`` batches wait ahead.
 
     >>> class Squares(PyDataset):
     ...     def __len__(self):
@@ -435,7 +437,10 @@ class PyDatasetAdapter(_BatchStreamAdapter):
         fetch: Any = self.dataset.__getitem__
         if processes:
             pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=workers, initializer=_set_worker_dataset, initargs=(self.dataset,)
+                max_workers=workers,
+                mp_context=_worker_context(),
+                initializer=_set_worker_dataset,
+                initargs=(self.dataset,),
             )
             fetch = _worker_batch
         window = max(workers, int(getattr(self.dataset, "max_queue_size", 10) or 1))
@@ -448,6 +453,16 @@ class PyDatasetAdapter(_BatchStreamAdapter):
 
     def on_epoch_end(self) -> None:
         self.dataset.on_epoch_end()
+
+
+def _worker_context() -> Any:
+    """Worker processes start from a fresh interpreter ("forkserver", or "spawn" where
+    there is none), not by forking this one: a fork copies a process whose thread pools
+    (BLAS, a prefetch thread, JAX's) may hold locks, and can deadlock. The PyDataset
+    is pickled to the workers, so it must be importable (defined in a module, or
+    under ``if __name__ == "__main__":`` in a script), as on macOS and Windows."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 #: The PyDataset a worker process loads batches from (set once per process).
