@@ -38,6 +38,7 @@ from nerve.layers.core import (
     Rescaling,
     Reshape,
 )
+from nerve.layers.embedding import Embedding, Masking
 from nerve.layers.input_layer import InputLayer
 from nerve.layers.merging import (
     Add,
@@ -113,6 +114,7 @@ from nerve.layers.reshaping import (
 
 __all__ = [
     "ELU",
+    "Embedding",
     "Activation",
     "ActivityRegularization",
     "Add",
@@ -171,6 +173,7 @@ __all__ = [
     "MaxPool1D",
     "MaxPool2D",
     "MaxPool3D",
+    "Masking",
     "MaxPooling1D",
     "MaxPooling2D",
     "MaxPooling3D",
