@@ -1,0 +1,232 @@
+"""``MultiHeadAttention`` (Keras's ``keras.layers.MultiHeadAttention``): query, key and
+value projected to ``num_heads`` heads by ``EinsumDense`` sublayers named ``query``,
+``key``, ``value`` (kernels ``(dim, num_heads, key_dim)``), attention per head, and the
+heads projected back by ``attention_output`` (kernel ``(num_heads, value_dim, dim)``).
+Weight names, shapes and order are Keras's, so ``.weights.h5`` files interchange."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nerve.layers.attention._projected import ProjectedAttention, projection_equation
+from nerve.layers.einsum_dense import EinsumDense
+
+__all__ = ["MultiHeadAttention"]
+
+
+class MultiHeadAttention(ProjectedAttention):
+    """Multi-head attention of ``query`` ``(batch, T, dim)`` over ``value`` ``(batch, S,
+    dim_v)`` (and ``key``, default ``value``); the output has the query's shape, or
+    ``output_shape`` in place of its last axis.
+
+    Constructor arguments are Keras's: ``num_heads``, ``key_dim`` (size of each query
+    and key head), ``value_dim`` (default ``key_dim``), ``dropout`` (on the attention
+    weights, while training), ``use_bias``, ``output_shape``, ``attention_axes`` (the
+    axes attended over, default every axis between batch and features: pass ``(1, 2)``
+    to attend over both spatial axes of a 4-D input), ``sliding_window`` (a query sees
+    keys less than this many steps away), ``flash_attention`` (the blockwise path of
+    ``ops.dot_product_attention``), the kernel and bias initializers, regularizers and
+    constraints, ``use_gate`` (a sigmoid gate from the query on each head's output) and
+    ``seed``.
+
+    Call arguments: ``query``, ``value``, ``key``; ``query_mask``, ``value_mask``,
+    ``key_mask`` (booleans ``(batch, T)``/``(batch, S)``, filled from the inputs'
+    implicit masks when not given); ``attention_mask`` (boolean ``(batch, T, S)``, true
+    = attend); ``return_attention_scores`` (also return the ``(batch, num_heads, T,
+    S)`` weights); ``training``; ``use_causal_mask``.
+
+    >>> import numpy as np
+    >>> from nerve import layers
+    >>> mha = layers.MultiHeadAttention(num_heads=2, key_dim=4)
+    >>> x = np.ones((3, 5, 8), "float32")
+    >>> out, scores = mha(x, x, return_attention_scores=True, use_causal_mask=True)
+    >>> out.shape, scores.shape
+    ((3, 5, 8), (3, 2, 5, 5))
+    >>> [(w.path, tuple(w.shape)) for w in mha.weights][:2]
+    [('query/kernel', (8, 2, 4)), ('query/bias', (2, 4))]
+    """
+
+    def __init__(
+        self,
+        num_heads: int,
+        key_dim: int,
+        value_dim: int | None = None,
+        dropout: float = 0.0,
+        use_bias: bool = True,
+        output_shape: Any = None,
+        attention_axes: Any = None,
+        sliding_window: int | None = None,
+        flash_attention: bool | None = None,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        activity_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
+        use_gate: bool = False,
+        seed: int | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        for name, size in (("num_heads", num_heads), ("key_dim", key_dim)):
+            if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+                raise ValueError(
+                    f"MultiHeadAttention: {name} must be a positive integer, got {size!r}."
+                )
+        if value_dim is not None and (not isinstance(value_dim, int) or value_dim <= 0):
+            raise ValueError(
+                f"MultiHeadAttention: value_dim must be a positive integer or None, got "
+                f"{value_dim!r}."
+            )
+        self._check_arguments(dropout, sliding_window, flash_attention)
+        self.num_heads, self.key_dim = num_heads, key_dim
+        self.value_dim = value_dim or key_dim
+        self.dropout = self._dropout_rate = float(dropout)
+        self.use_bias, self._use_gate = bool(use_bias), bool(use_gate)
+        if isinstance(output_shape, int):
+            output_shape = (output_shape,)
+        self._output_shape = tuple(output_shape) if output_shape else None
+        if isinstance(attention_axes, int):
+            attention_axes = (attention_axes,)
+        elif attention_axes is not None and not isinstance(attention_axes, (list, tuple)):
+            raise ValueError(
+                "MultiHeadAttention: attention_axes must be an int, a list or a tuple, got "
+                f"{attention_axes!r}."
+            )
+        self._declared_attention_axes = None if attention_axes is None else tuple(attention_axes)
+        self._attention_axes = self._declared_attention_axes or ()
+        self._sliding_window = sliding_window
+        self._flash_attention = flash_attention
+        self.seed = seed
+        self._scale = 1.0 / float(key_dim) ** 0.5
+        self._store_weight_options(
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
+        )
+
+    @property
+    def attention_axes(self) -> tuple | None:
+        return self._declared_attention_axes if not self.built else self._attention_axes
+
+    # Keras's names for the projections (also the groups of its weights files).
+    @property
+    def query_dense(self) -> EinsumDense:
+        return self._query_dense
+
+    @property
+    def key_dense(self) -> EinsumDense:
+        return self._key_dense
+
+    @property
+    def value_dense(self) -> EinsumDense:
+        return self._value_dense
+
+    @property
+    def output_dense(self) -> EinsumDense:
+        return self._output_dense
+
+    def _projection(self, rank: int, heads_dim: int, name: str, **extra: Any) -> EinsumDense:
+        """(batch, ..., features) -> (batch, ..., num_heads, heads_dim)."""
+        equation, bias_axes = projection_equation(rank - 1, 1, 2)
+        return EinsumDense(
+            equation,
+            output_shape=(*[None] * (rank - 2), self.num_heads, heads_dim),
+            bias_axes=bias_axes if self.use_bias else None,
+            name=name,
+            **extra,
+            **self._sublayer_arguments(),
+        )
+
+    def build(self, query_shape: Any, value_shape: Any = None, key_shape: Any = None) -> None:
+        query_shape = tuple(query_shape)
+        value_shape = query_shape if value_shape is None else tuple(value_shape)
+        key_shape = value_shape if key_shape is None else tuple(key_shape)
+        self._check_ranks(query_shape, value_shape, key_shape)
+        rank = len(query_shape)
+        self._query_dense = self._projection(rank, self.key_dim, "query")
+        self._query_dense.build(query_shape)
+        self._key_dense = self._projection(rank, self.key_dim, "key")
+        self._key_dense.build(key_shape)
+        if self._use_gate:
+            self._gate_dense = self._projection(rank, self.value_dim, "gate", activation="sigmoid")
+            self._gate_dense.build(query_shape)
+        self._value_dense = self._projection(rank, self.value_dim, "value")
+        self._value_dense.build(value_shape)
+        self._attention_axes = tuple(
+            range(1, rank - 1)
+            if self._declared_attention_axes is None
+            else (a % rank for a in self._declared_attention_axes)
+        )
+        bad = [a for a in self._attention_axes if not 0 < a < rank - 1]
+        if bad:
+            raise ValueError(
+                f"{self._describe()}: attention_axes {self._declared_attention_axes} must lie "
+                f"between the batch and feature axes of a rank-{rank} query {query_shape}."
+            )
+        self._build_attention(rank + 1)
+        features = self._output_shape or (query_shape[-1],)
+        equation, bias_axes = projection_equation(rank - 1, 2, len(features))
+        self._output_dense = EinsumDense(
+            equation,
+            output_shape=(*[None] * (rank - 2), *features),
+            bias_axes=bias_axes if self.use_bias else None,
+            name="attention_output",
+            **self._sublayer_arguments(),
+        )
+        self._output_dense.build((*query_shape[:-1], self.num_heads, self.value_dim))
+
+    def call(
+        self,
+        query: Any,
+        value: Any,
+        key: Any = None,
+        query_mask: Any = None,
+        value_mask: Any = None,
+        key_mask: Any = None,
+        attention_mask: Any = None,
+        return_attention_scores: bool = False,
+        training: bool | None = None,
+        use_causal_mask: bool = False,
+    ) -> Any:
+        if query_mask is None:
+            query_mask = getattr(query, "_keras_mask", None)  # Keras reads the query's own
+        return self._project_and_attend(
+            query,
+            value,
+            key,
+            (query_mask, value_mask, key_mask),
+            attention_mask,
+            return_attention_scores,
+            training,
+            use_causal_mask,
+        )
+
+    def compute_output_shape(
+        self, query_shape: Any, value_shape: Any = None, key_shape: Any = None
+    ) -> tuple:
+        query_shape = tuple(query_shape)
+        if self._output_shape:
+            return (*query_shape[:-1], *self._output_shape)
+        return query_shape
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "num_heads": self.num_heads,
+            "key_dim": self.key_dim,
+            "value_dim": self.value_dim,
+            "dropout": self.dropout,
+            "use_bias": self.use_bias,
+            "use_gate": self._use_gate,
+            "output_shape": self._output_shape,
+            "attention_axes": self.attention_axes,
+            "sliding_window": self._sliding_window,
+            **self._weight_options_config(),
+            "seed": self.seed,
+        }
