@@ -292,7 +292,7 @@ class RNN(Layer):
                             "layer for another batch size."
                         )
                     )
-                return _state_structure(self.state_size, [ops.identity(v) for v in self.states])
+                return _state_structure(self.state_size, [v.value for v in self.states])
             return self.get_initial_state(batch)
         leaves = [ops.convert_to_tensor(s) for s in tree.flatten(initial_state)[0]]
         sizes = _flat_sizes(self.state_size)
