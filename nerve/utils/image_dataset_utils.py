@@ -267,15 +267,25 @@ def _apply_taps(
     one tap at a time so memory stays at one output image."""
     shape = [1] * image.ndim
     shape[axis] = -1
-    weights = weights.astype(np.float32)
     result = np.take(image, indices[:, 0], axis=axis) * weights[:, 0].reshape(shape)
     for tap in range(1, indices.shape[1]):
         result += np.take(image, indices[:, tap], axis=axis) * weights[:, tap].reshape(shape)
     return result
 
 
+@functools.lru_cache(maxsize=256)
 def _axis_taps(in_size: int, out_size: int, interpolation: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(indices, weights)`` of shape ``(out_size, taps)`` resampling one axis."""
+    """``(indices, weights)`` of shape ``(out_size, taps)`` resampling one axis; cached
+    (a folder's images mostly share their sizes) and read-only."""
+    indices, weights = _compute_axis_taps(in_size, out_size, interpolation)
+    indices, weights = np.array(indices), np.array(weights, dtype=np.float32)
+    indices.flags.writeable = weights.flags.writeable = False
+    return indices, weights
+
+
+def _compute_axis_taps(
+    in_size: int, out_size: int, interpolation: str
+) -> tuple[np.ndarray, np.ndarray]:
     if interpolation in image_ops.INTERPOLATIONS:
         # The tables keras.ops.image.resize uses, kept in one place: nerve.ops.image.
         return image_ops._resize_taps(in_size, out_size, interpolation)
