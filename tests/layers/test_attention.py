@@ -538,3 +538,33 @@ def test_nerve_reads_keras_attention_weights_and_keras_reads_nerve(tmp_path):
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(again.predict(x, verbose=0)), expected, 1e-6
     )
+
+
+@pytest.mark.parametrize("kind", ["MultiHeadAttention", "GroupQueryAttention"])
+def test_implicit_masks_from_embedding_match_keras(kind, recwarn):
+    """Embedding(mask_zero=True) masks reach the layer through the inputs alone; the
+    output carries the query's mask, and nothing warns that a mask was dropped."""
+    keras = pytest.importorskip("keras")
+    ids = np.array([[1, 2, 3, 0, 0], [4, 5, 6, 7, 0]])
+    arguments = {"num_heads": 2, "key_dim": 4} if kind == "MultiHeadAttention" else _gqa(2, 1)
+    nerve_kind = {"GroupQueryAttention": "GroupedQueryAttention"}.get(kind, kind)
+    built = []
+    for lib, name in ((keras, kind), (nerve, nerve_kind)):
+        embedding, attention = (
+            lib.layers.Embedding(10, 8, mask_zero=True),
+            getattr(lib.layers, name)(**arguments),
+        )
+        attention(embedding(ids), embedding(ids))
+        built.append((embedding, attention))
+    for ours, theirs in zip(built[1], built[0]):
+        ours.set_weights([keras.ops.convert_to_numpy(w) for w in theirs.weights])
+    outputs = []
+    for embedding, attention in built:
+        x = embedding(ids)
+        outputs.append(attention(x, x))
+    np.testing.assert_allclose(
+        outputs[1].numpy(), keras.ops.convert_to_numpy(outputs[0]), 2e-5, 2e-6
+    )
+    np.testing.assert_array_equal(outputs[1]._keras_mask.numpy(), ids != 0)
+    ours = [w for w in recwarn if "mask" in str(w.message) and "keras" not in w.filename]
+    assert not ours  # (Keras's own GroupQueryAttention warns that its projections drop masks)

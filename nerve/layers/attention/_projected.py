@@ -130,6 +130,10 @@ class ProjectedAttention(Layer):
             key_shape = None if key is None else tuple(key.shape)
             self._check_ranks(tuple(query.shape), tuple(value.shape), key_shape)
             self.build(tuple(query.shape), tuple(value.shape), key_shape)
+            # The masks are this layer's to apply (Keras clears them from the inputs
+            # before projecting); the projections just pass them by, without a warning.
+            for sublayer in self._tracked_layers:
+                sublayer.supports_masking = True
         return super().__call__(query, value=value, key=key, **kwargs)
 
     def build(self, query_shape: Any, value_shape: Any = None, key_shape: Any = None) -> None:
@@ -292,6 +296,11 @@ class ProjectedAttention(Layer):
         key = value if key is None else self._autocast(ops.convert_to_tensor(key))
         self._check_features(query, value, key)
         query_mask, value_mask, key_mask = masks
+        if query_mask is None:
+            # Keras fills query_mask from the query's implicit mask (MultiHeadAttention
+            # reads it itself); Layer.__call__ fills only keyword inputs' masks.
+            query_mask = getattr(query, "_keras_mask", None)
+            masks = (query_mask, value_mask, key_mask)
         causal_only = (
             use_causal_mask
             and all(m is None for m in masks)

@@ -194,8 +194,6 @@ class MultiHeadAttention(ProjectedAttention):
         training: bool | None = None,
         use_causal_mask: bool = False,
     ) -> Any:
-        if query_mask is None:
-            query_mask = getattr(query, "_keras_mask", None)  # Keras reads the query's own
         return self._project_and_attend(
             query,
             value,
