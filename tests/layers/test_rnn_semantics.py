@@ -389,3 +389,42 @@ def test_bad_inputs_name_the_layer_and_the_shapes(make, call, message):
 def test_bad_arguments(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+@pytest.mark.filterwarnings(  # Keras converts its own Variables with copy=False
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+)
+def test_keras_files_load_into_nerve(tmp_path):
+    """Keras writes a .weights.h5 and a .keras file of recurrent layers (nested cells,
+    Bidirectional's two halves, TimeDistributed); nerve reads both and computes the same,
+    and Keras reads the weights file nerve writes."""
+    keras = pytest.importorskip("keras")
+    x = _data()
+
+    def stack(module):
+        return [
+            module.Input((5, FEATURES)),
+            module.layers.Bidirectional(module.layers.LSTM(UNITS, return_sequences=True)),
+            module.layers.GRU(2, return_sequences=True, reset_after=False),
+            module.layers.TimeDistributed(module.layers.Dense(2)),
+            module.layers.SimpleRNN(2),
+        ]
+
+    theirs = keras.Sequential(stack(keras))
+    rng = np.random.default_rng(5)
+    for weight in theirs.weights:
+        weight.assign(rng.standard_normal(weight.shape).astype("float32") * 0.5)
+    expected = theirs.predict(x, verbose=0)
+    theirs.save_weights(tmp_path / "theirs.weights.h5")
+    theirs.save(tmp_path / "theirs.keras")
+
+    ours = nerve.Sequential(stack(nerve))
+    ours.load_weights(str(tmp_path / "theirs.weights.h5"))
+    np.testing.assert_allclose(ours.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    loaded = saving.load_model(str(tmp_path / "theirs.keras"))
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+
+    ours.save_weights(str(tmp_path / "ours.weights.h5"))
+    again = keras.Sequential(stack(keras))
+    again.load_weights(tmp_path / "ours.weights.h5")
+    np.testing.assert_allclose(again.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
