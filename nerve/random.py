@@ -27,6 +27,7 @@ from typing import Any
 
 from nerve.core import config, dtypes
 from nerve.core.errors import DTypeError, ShapeError, normalize_axis, with_location
+from nerve.graph.trace import init_scope
 from nerve.ops import elementwise as _ew
 from nerve.ops._convert import cast, tensor, to_float
 from nerve.ops.creation import _shape, arange
@@ -78,15 +79,21 @@ class SeedGenerator:
         if kwargs:
             raise TypeError(f"SeedGenerator got unexpected arguments {sorted(kwargs)}.")
         if seed is None:
-            # Deterministic given the global seed: no clock, no OS entropy.
-            seed = int(randint((), 0, 2**31 - 1, dtype="int64", seed=global_seed_generator()))
+            # Deterministic given the global seed: no clock, no OS entropy. Drawn eagerly
+            # even while a function is traced (a layer made inside a traced call), as
+            # state is created in TensorFlow's init_scope.
+            with init_scope():
+                seed = int(randint((), 0, 2**31 - 1, dtype="int64", seed=global_seed_generator()))
         if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= _MAX_SEED:
             raise ValueError(
                 with_location(f"SeedGenerator: seed must be an int in [0, 2**63), got {seed!r}.")
             )
         self._initial_seed = seed
         self.name = name if name is not None else f"seed_generator_{next(_generator_ids)}"
-        self.state = Variable([seed, 0], dtype="int64", trainable=False, name=f"{self.name}_state")
+        with init_scope():
+            self.state = Variable(
+                [seed, 0], dtype="int64", trainable=False, name=f"{self.name}_state"
+            )
 
     def next(self, ordered: bool = True) -> Tensor:
         """The current seed, as an int64 tensor of shape ``(2,)``; advances the state.
@@ -139,7 +146,8 @@ def host_seed(seed: int | None = None) -> int:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise TypeError(f"seed must be None or an int, got {type(seed).__name__} {seed!r}.")
         return seed
-    draw = randint((), 0, 2**31 - 1, dtype="int64", seed=global_seed_generator())
+    with init_scope():
+        draw = randint((), 0, 2**31 - 1, dtype="int64", seed=global_seed_generator())
     return int(draw)
 
 

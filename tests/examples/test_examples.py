@@ -89,6 +89,27 @@ def test_image_folder(workdir):
     assert "broken.png" in results["corrupt_error"]
 
 
+@pytest.mark.slow
+def test_text_bilstm(workdir):
+    # Short sequences keep the test quick; the script itself pads to 200.
+    results = load_example("text_bilstm").main(epochs=5, maxlen=60, train_size=1200)
+    assert results["last_loss"] < 0.7 * results["first_loss"]
+    assert results["test_accuracy"] > 0.75  # balanced labels: chance is 0.5
+
+
+def test_text_transformer(workdir):
+    results = load_example("text_transformer").main(epochs=3, train_size=1500)
+    assert results["last_loss"] < 0.5 * results["first_loss"]
+    assert results["test_accuracy"] > 0.9
+
+
+def test_timeseries_gru(workdir):
+    results = load_example("timeseries_gru").main(epochs=8, days=1500)
+    assert results["last_loss"] < 0.3 * results["first_loss"]
+    # The GRU beats the naive forecast "tomorrow equals today".
+    assert results["gru_mae_degrees"] < results["naive_mae_degrees"]
+
+
 def test_functional_multi_input(workdir):
     results = load_example("functional_multi_input").main()
     assert results["history_keys"] == [
