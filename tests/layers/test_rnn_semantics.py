@@ -254,6 +254,32 @@ def test_dropout_masks_are_per_sequence_and_seeded():
     assert not np.allclose(step(x).numpy(), step(x).numpy())  # fresh masks, one trace
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: layers.LSTM(UNITS, dropout=0.3, recurrent_dropout=0.3, seed=2),
+        lambda: layers.GRU(UNITS, dropout=0.3, recurrent_dropout=0.3, seed=2, reset_after=False),
+        lambda: layers.GRU(UNITS, dropout=0.3, seed=2),
+        lambda: layers.RNN([layers.LSTMCell(UNITS, recurrent_dropout=0.5, seed=2)] * 1),
+    ],
+    ids=["lstm_per_gate", "gru_per_gate", "gru_input_only", "stacked"],
+)
+def test_dropout_in_training_only_with_gradients(make):
+    """Per-gate masks (Keras's implementation=1, forced by recurrent_dropout) and one
+    input mask both train: seeded, off at inference, gradients reach every weight."""
+    x = ops.convert_to_tensor(_data())
+    first, again = _built(make, _data()), _built(make, _data())
+    inference = first(x).numpy()
+    with nerve.GradientTape() as tape:
+        out = first(x, training=True)
+        loss = ops.sum(out**2)
+    grads = tape.gradient(loss, first.trainable_weights)
+    assert all(g is not None and np.all(np.isfinite(g.numpy())) for g in grads)
+    assert not np.allclose(out.numpy(), inference)
+    np.testing.assert_array_equal(again(x, training=True).numpy(), out.numpy())
+    np.testing.assert_array_equal(first(x, training=False).numpy(), inference)
+
+
 @saving.register_keras_serializable(package="RNNTest")
 class CumulativeCell(layers.Layer):
     """A user-written cell: output = tanh(inputs @ kernel) + state (output != state

@@ -23,6 +23,13 @@ the input mask with ``return_sequences=True``, else none.
 **Dropout** masks of a ``DropoutRNNCell`` are drawn once per call, before the loop (one
 set per sequence, as in Keras), and forgotten after it.
 
+**Differences from Keras 3.15.** Masks are drawn only when ``training`` is true (Keras
+draws them on every call and ignores them at inference, so only the seed stream
+differs). With ``unroll=True`` a masked *first* step outputs the initial state, as the
+scan does (Keras's unrolled loop outputs zeros there; with the default zero initial
+state both agree). Cells take one input tensor per step (no nested inputs, no
+``constants``). ``SimpleRNN``'s config keeps its ``seed`` (Keras's drops it).
+
 >>> import numpy as np
 >>> from nerve import layers, ops
 >>> x = ops.convert_to_tensor(np.ones((2, 5, 3), "float32"))
