@@ -345,7 +345,7 @@ class Layer:
                 kwargs["training"] = _training.get()
         else:
             kwargs.pop("training", None)
-        previous_mask = self._fill_mask_arguments(inputs, kwargs)
+        previous_mask = self._fill_mask_arguments(inputs, rest, kwargs)
         if not self.built:
             self._build_on_first_call(inputs)
         self._activity_losses = []
@@ -387,16 +387,19 @@ class Layer:
         """The mask of the outputs: by default the input's mask, unchanged."""
         return previous_mask
 
-    def _fill_mask_arguments(self, inputs: Any, kwargs: dict) -> Any:
-        """Hand the inputs' implicit masks to ``call``'s ``mask`` parameter, and a
-        keyword input's to ``<name>_mask`` (e.g. ``value`` -> ``value_mask``), where the
-        caller passed none; the mask that ``compute_mask`` starts from."""
+    def _fill_mask_arguments(self, inputs: Any, rest: tuple, kwargs: dict) -> Any:
+        """Hand the inputs' implicit masks to ``call``'s ``mask`` parameter, and another
+        argument's (positional or keyword) to ``<name>_mask`` (e.g. ``value`` ->
+        ``value_mask``), where the caller passed none; the mask that ``compute_mask``
+        starts from."""
         parameters = self._call_signature.parameters
         if "mask" in parameters and kwargs.get("mask") is None:
             mask = _mask_of(inputs)
             if mask is not None:
                 kwargs["mask"] = mask
-        for name, value in list(kwargs.items()):
+        names = list(parameters)
+        named = dict(zip(names[1 : 1 + len(rest)], rest))
+        for name, value in [*named.items(), *list(kwargs.items())]:
             mask_name = f"{name}_mask"
             if mask_name in parameters and kwargs.get(mask_name) is None:
                 mask = _mask_of(value)
@@ -422,9 +425,8 @@ class Layer:
         masks = self.compute_mask(inputs, previous_mask)
         if masks is None:
             return
+        # As Keras: masks pair with outputs in order (a single mask goes to the first).
         flat_masks = tree.flatten(masks)[0]
-        if len(flat_masks) == 1 and len(flat_outputs) > 1:
-            flat_masks = flat_masks * len(flat_outputs)
         for out, mask in zip(flat_outputs, flat_masks):
             if mask is not None and getattr(out, "_keras_mask", None) is None:
                 out._keras_mask = mask

@@ -136,6 +136,8 @@ def test_masks_are_handed_to_call_arguments_and_explicit_ones_win():
     layer(query, value=value)
     np.testing.assert_array_equal(layer.seen[0].numpy(), IDS != 0)
     np.testing.assert_array_equal(layer.seen[1].numpy(), IDS[:, ::-1] != 0)
+    layer(query, value)  # positional arguments get their masks too
+    np.testing.assert_array_equal(layer.seen[1].numpy(), IDS[:, ::-1] != 0)
     explicit = ops.ones(IDS.shape, dtype="bool")
     layer(query, value=value, mask=explicit)
     assert layer.seen[0] is explicit
