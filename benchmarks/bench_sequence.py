@@ -68,9 +68,19 @@ def nerve_model(case: str):
         x = (layers.LSTM if case == "lstm" else layers.GRU)(64)(x)
     else:
         d = spec["d_model"]
-        tokens = layers.Embedding(VOCAB, d)(inputs)
-        positions = layers.Embedding(spec["steps"], d)(nerve.ops.arange(spec["steps"]))
-        x = tokens + positions
+
+        class TokenAndPosition(layers.Layer):
+            """Token plus learned position embeddings (the position table trains too)."""
+
+            def __init__(self):
+                super().__init__()
+                self.tokens = layers.Embedding(VOCAB, d)
+                self.positions = layers.Embedding(spec["steps"], d)
+
+            def call(self, ids):
+                return self.tokens(ids) + self.positions(nerve.ops.arange(ids.shape[-1]))
+
+        x = TokenAndPosition()(inputs)
         for _ in range(2):
             attended = layers.MultiHeadAttention(spec["heads"], d // spec["heads"])(x, x)
             x = layers.LayerNormalization(epsilon=1e-5)(x + attended)

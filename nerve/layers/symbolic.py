@@ -68,12 +68,47 @@ class KerasTensor:
         origin = f", produced by {self._history[0].name!r}" if self._history else ""
         return f"<KerasTensor shape={self.shape}, dtype={self.dtype}{origin}>"
 
+    # Residual connections and gates (``x + attended``, ``a * b``) between symbolic
+    # tensors become merging-layer nodes, so the model records, traces and saves them.
+    def __add__(self, other: Any) -> Any:
+        return _merge("Add", self, other, "+")
+
+    def __radd__(self, other: Any) -> Any:
+        return _merge("Add", other, self, "+")
+
+    def __sub__(self, other: Any) -> Any:
+        return _merge("Subtract", self, other, "-")
+
+    def __rsub__(self, other: Any) -> Any:
+        return _merge("Subtract", other, self, "-")
+
+    def __mul__(self, other: Any) -> Any:
+        return _merge("Multiply", self, other, "*")
+
+    def __rmul__(self, other: Any) -> Any:
+        return _merge("Multiply", other, self, "*")
+
     def __bool__(self) -> bool:
         raise TypeError(
             "A symbolic tensor (from nerve.Input or a layer called on one) has no value, so it "
             "cannot be used in an `if` or `while`. Put data-dependent logic inside a layer's "
             "call, or subclass nerve.Model."
         )
+
+
+def _merge(layer_name: str, left: Any, right: Any, symbol: str) -> Any:
+    """``left <symbol> right`` for two symbolic tensors, as a merging layer's node."""
+    if not (is_symbolic(left) and is_symbolic(right)):
+        constant = right if is_symbolic(left) else left
+        raise TypeError(
+            f"A symbolic tensor (from nerve.Input or a layer) can be combined with `{symbol}` "
+            f"only with another symbolic tensor, not a {type(constant).__name__}: a constant "
+            "or a concrete tensor would not be part of the model. Compute it inside a "
+            "layer's call (a custom layer or layers.Lambda)."
+        )
+    from nerve import layers  # the merging layers sit above this module
+
+    return getattr(layers, layer_name)()([left, right])
 
 
 class Node:
