@@ -52,23 +52,33 @@ class Model(Trainer, Layer):
     describes itself (``summary``)."""
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Model:
-        if _is_functional_call(args, kwargs):
+        # As in Keras, only Model itself turns into a Functional model here: a
+        # subclass's constructor arguments are its own (``VAE(784, 64, 32)``), and
+        # ``__init__`` decides from what the subclass passes on to Model.
+        if cls is Model and _is_functional_call(args, kwargs):
             from nerve.models.functional import Functional
 
-            if cls is Model:
-                return Functional.__new__(Functional)
-            if not issubclass(cls, Functional):
-                # A subclass (e.g. overriding train_step) built from inputs and outputs,
-                # as in Keras: the subclass's methods on top of a Functional model.
-                return Functional.__new__(_functional_version(cls, Functional))
+            return Functional.__new__(Functional)
         return super().__new__(cls)
 
     def __init__(self, *args: Any, **kwargs: Any):
+        """Model's own arguments: ``name=`` (and Layer's keywords), or ``inputs`` and
+        ``outputs`` from ``nerve.Input`` to build a Functional model. A subclass that
+        passes inputs and outputs on (or is called with them and has no ``__init__``)
+        becomes its Functional version: the subclass's methods, such as ``train_step``,
+        on top of a Functional model, as in Keras."""
+        from nerve.models.functional import Functional
+
+        if _is_functional_call(args, kwargs) and not isinstance(self, Functional):
+            self.__class__ = _functional_version(type(self), Functional)
+            Functional.__init__(self, *args, **kwargs)
+            return
         if args or "inputs" in kwargs or "outputs" in kwargs:
             raise TypeError(
                 "Model(inputs, outputs) builds a Functional model from symbolic tensors made "
-                "with nerve.Input; a subclass of Model takes only keyword arguments such as "
-                f"name=. Got positional arguments {args!r}."
+                "with nerve.Input; a subclass of Model passes Model's constructor only "
+                f"keyword arguments such as name=. Got positional arguments {args!r} and "
+                f"keyword arguments {sorted(kwargs)}."
             )
         Layer.__init__(self, **kwargs)
         if "__init__" in vars(Trainer):

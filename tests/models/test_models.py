@@ -8,6 +8,7 @@ import pytest
 import nerve
 from nerve import layers, ops
 from nerve.core.errors import ShapeError
+from nerve.models.functional import Functional
 
 
 def _data(*shape, seed=0):
@@ -317,3 +318,51 @@ def test_operators_between_symbolic_tensors_record_merging_layers(tmp_path):
     np.testing.assert_allclose(restored(x).numpy(), model(x).numpy(), rtol=1e-6)
     with pytest.raises(TypeError, match="only with another symbolic tensor, not a float"):
         inputs + 1.0
+
+
+class _ThreeArgumentModel(nerve.Model):
+    """A subclass whose own constructor takes positional sizes (Keras's VAE example)."""
+
+    def __init__(self, original_dim, intermediate_dim, latent_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = layers.Dense(intermediate_dim, activation="relu")
+        self.latent = layers.Dense(latent_dim)
+        self.decoder = layers.Dense(original_dim)
+
+    def call(self, inputs):
+        return self.decoder(self.latent(self.encoder(inputs)))
+
+
+class _TwoArgumentModel(_ThreeArgumentModel):
+    def __init__(self, original_dim, latent_dim):
+        super().__init__(original_dim, 6, latent_dim)
+
+
+class _TrainStepOnFunctional(nerve.Model):
+    """A subclass built from inputs and outputs by Model's own constructor."""
+
+
+class _FunctionalThroughSuper(nerve.Model):
+    """A subclass that passes inputs and outputs on to Model's constructor."""
+
+    def __init__(self, units, **kwargs):
+        inputs = nerve.Input(shape=(3,))
+        super().__init__(inputs, layers.Dense(units)(inputs), **kwargs)
+
+
+def test_subclass_with_positional_arguments_stays_subclassed():
+    # Keras turns a call into a Functional model only for Model itself or when Model's
+    # own constructor receives inputs and outputs, never from a subclass's arguments.
+    for model in [_ThreeArgumentModel(8, 4, 2), _TwoArgumentModel(8, 2)]:
+        assert not isinstance(model, Functional)
+        assert model(_data(2, 8)).shape == (2, 8) and len(model.layers) == 3
+    inputs = nerve.Input(shape=(3,))
+    outputs = layers.Dense(2)(inputs)
+    for cls, model in [
+        (_TrainStepOnFunctional, _TrainStepOnFunctional(inputs, outputs, name="a")),
+        (_TrainStepOnFunctional, _TrainStepOnFunctional(inputs=inputs, outputs=outputs)),
+        (_FunctionalThroughSuper, _FunctionalThroughSuper(2, name="b")),
+    ]:
+        assert isinstance(model, cls) and isinstance(model, Functional)
+        assert type(model).__name__ == cls.__name__ and len(model.layers) == 2
+        assert model(_data(4, 3)).shape == (4, 2)
