@@ -71,6 +71,7 @@ class Model(Trainer, Layer):
 
         if _is_functional_call(args, kwargs) and not isinstance(self, Functional):
             self.__class__ = _functional_version(type(self), Functional)
+            assert isinstance(self, Functional)
             Functional.__init__(self, *args, **kwargs)
             return
         if args or "inputs" in kwargs or "outputs" in kwargs:
