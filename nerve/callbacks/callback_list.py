@@ -98,8 +98,14 @@ class CallbackList(Callback):
                 callback.set_params(params)
 
     def _call(self, hook: str, *args: Any) -> None:
+        """Call ``hook`` on every callback; the last of ``args`` is the logs, which every
+        callback receives as a dict (``{}`` for none), as Keras's ``CallbackList`` does,
+        so that a hook may read ``logs.get(...)`` without a None check. The one dict is
+        shared, so a key a callback adds (e.g. the learning rate) reaches the next."""
+        *leading, logs = args
+        logs = {} if logs is None else logs
         for callback in self.callbacks:
-            getattr(callback, hook)(*args)
+            getattr(callback, hook)(*leading, logs)
 
     def on_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         self._call("on_train_batch_begin", batch, logs)

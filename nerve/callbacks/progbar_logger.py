@@ -102,11 +102,12 @@ class ProgbarLogger(Callback):
     def _update_progbar(self, batch: int, logs: dict | None) -> None:
         progbar = self._current_progbar()
         self.seen = batch + 1  # steps are 0-based, the bar counts from 1
+        values = _with_compile_time(logs, self.model)
         if self.verbose == 1:
-            progbar.update(self.seen, list((logs or {}).items()), finalize=False)
+            progbar.update(self.seen, values, finalize=False)
         elif self.verbose == 2:
             # Record values (for the compile time) without printing.
-            progbar.update(self.seen, _compile_time_only(logs), finalize=False)
+            progbar.update(self.seen, _compile_time_only(values), finalize=False)
 
     def _finalize_progbar(self, logs: dict | None) -> None:
         progbar = self._current_progbar()
@@ -116,6 +117,18 @@ class ProgbarLogger(Callback):
         progbar.update(self.target, list((logs or {}).items()), finalize=True)
 
 
-def _compile_time_only(logs: dict | None) -> list[tuple[str, Any]]:
+def _with_compile_time(logs: dict | None, model: Any) -> list[tuple[str, Any]]:
+    """The batch's logs, plus the seconds the step spent compiling when it did.
+
+    The trainer keeps that time out of the logs (Keras's logs have no such key) and
+    records it on the model as ``_last_compile_time`` after each step."""
+    values = list((logs or {}).items())
     key = progbar_module.COMPILE_TIME_KEY
-    return [(key, logs[key])] if logs and key in logs else []
+    seconds = getattr(model, "_last_compile_time", None)
+    if seconds is not None and not (logs and key in logs):
+        values.insert(0, (key, seconds))
+    return values
+
+
+def _compile_time_only(values: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    return [(k, v) for k, v in values if k == progbar_module.COMPILE_TIME_KEY]

@@ -22,8 +22,10 @@ adapters that want fixed shapes.
 
 Compilation time (tracing + optimizing + the first run of each compiled step) is
 measured apart from step time: ``model.compile_time`` (``{"train", "test",
-"predict"}`` seconds), ``history.params["compile_time"]``, and a ``compile_time`` entry
-in the logs of the batch that compiled (so the progress bar can show it).
+"predict"}`` seconds), ``history.params["compile_time"]``, and, after each step,
+``model._last_compile_time`` (the seconds that step spent compiling, None when it did
+not compile), which the progress bar (``ProgbarLogger``) shows. Batch logs carry only
+what Keras's do: a ``compile_time`` key there would surprise callbacks written for Keras.
 
 >>> import numpy as np
 >>> import nerve
@@ -204,7 +206,8 @@ class Trainer:
     _initial_epoch = None
     # Set by fit (and _call) before they are read.
     data_adapter_state: dict | None
-    _last_compile_time: float | None
+    # Seconds the last step spent compiling (None: it did not); ProgbarLogger reads it.
+    _last_compile_time: float | None = None
 
     if TYPE_CHECKING:
         # A Trainer is always mixed into a Layer (Model = Trainer + Layer), which
@@ -596,8 +599,6 @@ class Trainer:
                     for data, mask in batches:
                         callback_list.on_train_batch_begin(step)
                         logs = _to_python(self._call("train", train_function, data, mask))
-                        if self._last_compile_time is not None:
-                            logs["compile_time"] = self._last_compile_time
                         callback_list.on_train_batch_end(step, logs)
                         step += 1
                         if self.stop_training:

@@ -13,7 +13,7 @@ no thread and no dependency, and its output is testable byte for byte: the clock
 module-level ``_clock`` (tests replace it) and text goes to ``sys.stdout`` at call time.
 
 Beyond Keras: a value named ``"compile_time"`` (seconds spent tracing/compiling the step
-function, which the trainer may put in a step's logs) is not averaged as a metric but
+function, which ``ProgbarLogger`` passes along with a step's logs) is not averaged as a metric but
 shown as ``compile: 1.2s`` (or ``compile: 17ms``) after the time per step; and ANSI
 colours are used only when the output is a terminal.
 

@@ -327,3 +327,58 @@ def test_lambda_callback():
     assert [c[1] for c in calls[1:-1]] == [0, 1]
     with pytest.raises(TypeError, match="on_epoch_middle"):
         cbks.LambdaCallback(on_epoch_middle=print)
+
+
+# What each hook receives from fit (with validation), evaluate and predict in Keras
+# 3.15.1 (its JAX trainer; the NumPy backend has no fit): the sorted keys of `logs`,
+# always a dict, never None, and no key Keras lacks (such as a compile time).
+KERAS_HOOK_LOGS = [
+    ("on_train_begin", []),
+    ("on_epoch_begin", []),
+    ("on_train_batch_begin", []),
+    ("on_train_batch_end", ["loss", "mae"]),
+    ("on_test_begin", []),
+    ("on_test_batch_begin", []),
+    ("on_test_batch_end", ["loss", "mae"]),
+    ("on_test_end", ["loss", "mae"]),
+    ("on_epoch_end", ["loss", "mae", "val_loss", "val_mae"]),
+    ("on_train_end", ["loss", "mae", "val_loss", "val_mae"]),
+    ("on_predict_begin", []),
+    ("on_predict_batch_begin", []),
+    ("on_predict_batch_end", ["outputs"]),
+    ("on_predict_end", []),
+]
+
+
+class LogsRecorder(Callback):
+    """Records (hook, sorted keys of logs, or None) for every hook, first time each."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+        for hook in HOOKS:
+            if hook not in ("on_batch_begin", "on_batch_end"):
+                setattr(self, hook, self._recorder(hook))
+
+    def _recorder(self, hook):
+        def record(*args, logs="missing"):
+            logs = args[-1] if logs == "missing" else logs
+            entry = (hook, None if logs is None else sorted(logs))
+            if entry not in self.seen:
+                self.seen.append(entry)
+
+        return record
+
+
+def test_hooks_receive_the_logs_keras_passes():
+    import nerve
+
+    model = nerve.Sequential([nerve.Input(shape=(3,)), nerve.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    x, y = np.ones((8, 3), "float32"), np.ones((8, 1), "float32")
+    recorder = LogsRecorder()
+    model.fit(x, y, batch_size=4, epochs=1, validation_data=(x, y), callbacks=[recorder], verbose=0)
+    model.evaluate(x, y, batch_size=4, callbacks=[recorder], verbose=0)
+    model.predict(x, batch_size=4, callbacks=[recorder], verbose=0)
+    assert recorder.seen == KERAS_HOOK_LOGS
+    assert model.compile_time["train"] > 0 and model.history.params["compile_time"]["train"] > 0
