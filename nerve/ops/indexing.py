@@ -465,13 +465,23 @@ def one_hot(
 ) -> Tensor:
     """One-hot encode integer ``x`` along a new ``axis``; out-of-range values give zeros.
 
+    Float labels (``[2.0, 0.0]``, as arrays loaded from CSV often hold) are cast to
+    integers first, truncating toward zero as Keras's TensorFlow and PyTorch backends
+    do (its JAX backend instead gives a row of zeros for a non-integer value).
+
     >>> from nerve import ops
     >>> ops.one_hot([2, 0], 3).numpy()
+    array([[0., 0., 1.],
+           [1., 0., 0.]], dtype=float32)
+    >>> ops.one_hot([2.0, 0.0], 3).numpy()
     array([[0., 0., 1.],
            [1., 0., 0.]], dtype=float32)
     """
     if sparse:
         raise NotImplementedError("one_hot: sparse tensors are not supported.")
+    x = tensor(x) if isinstance(x, Tensor) else convert_to_tensor(x)
+    if dtypes.is_float(x.dtype):
+        x = cast(x, "int64")
     x = _index_tensor(x, "one_hot")
     axis = normalize_axis(axis, x.ndim + 1, "one_hot")
     shape = list(x.shape)

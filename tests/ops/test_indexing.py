@@ -548,3 +548,20 @@ def test_search_and_count_errors_name_the_op():
         ops.bincount([0, 1, 1], weights=[1.0, 2.0])
     with pytest.raises(ValueError, match=r"argpartition: kth=5 is out of range for axis 0"):
         ops.argpartition(ops.zeros((3,)), 5)
+
+
+def test_one_hot_casts_float_labels_as_keras_does():
+    # Keras's TensorFlow and PyTorch backends cast labels to integers (truncating toward
+    # zero, as torch's .long() does); its NumPy backend fails on float indices.
+    labels = np.array([[0.0, 2.0, 1.0], [2.9, -0.5, 3.0]], "float32")
+    classes = T.tensor(labels).long().numpy()  # [[0, 2, 1], [2, 0, 3]]
+    expected = (classes[..., None] == np.arange(3)).astype("float32")
+    for dtype in ["float16", "float32", "float64"]:
+        out = ops.one_hot(labels.astype(dtype), 3)
+        assert out.dtype == "float32"
+        np.testing.assert_array_equal(out.numpy(), expected)
+    np.testing.assert_array_equal(
+        ops.one_hot([2.0, 0.0], 3, axis=0).numpy(), [[0, 1], [0, 0], [1, 0]]
+    )
+    with pytest.raises(DTypeError, match=r"one_hot.*bool"):
+        ops.one_hot(np.array([True, False]), 2)
