@@ -807,29 +807,50 @@ def _flatten_logs(logs: dict) -> Any:
 
 
 class _BatchPolymorphicFunction:
-    """A step compiled with the batch axis symbolic: on the first call it builds a
-    ``nerve.function`` whose input_signature has ``None`` as the first dimension of
-    every tensor argument, so later batch sizes (the short last batch) reuse the
-    trace instead of tracing again."""
+    """A step compiled with the batch axis symbolic: on the first call with a given
+    structure it builds a ``nerve.function`` whose input_signature has ``None`` as the
+    first dimension of every tensor argument, so later batch sizes (the short last
+    batch) reuse the trace instead of tracing again.
+
+    One trace per structure of the arguments (which leaves are tensors, their dtypes
+    and non-batch dimensions): ``predict`` passes a padding mask that
+    ``predict_on_batch`` does not, and ``fit`` may pass sample weights that
+    ``train_on_batch`` does not; each such call traces its own graph once, as Keras
+    retraces for a new input structure."""
 
     def __init__(self, run: Any):
         self._run = run
-        self._function: Any = None
+        self._functions: dict[str, Any] = {}
 
     @property
     def trace_count(self) -> int:
-        return 0 if self._function is None else self._function.trace_count
+        return sum(function.trace_count for function in self._functions.values())
 
     def __call__(self, data: Any, mask: Any) -> Any:
-        if self._function is None:
+        key = repr(tree.map_structure(_leaf_signature, (data, mask)))
+        function = self._functions.get(key)
+        if function is None:
             leaves = tree.flatten((data, mask))[0]
             specs = [
                 TensorSpec((None, *tuple(x.shape)[1:]) if len(x.shape) else (), _dtype_name(x))
                 for x in leaves
-                if hasattr(x, "shape") and hasattr(x, "dtype")
+                if _is_array(x)
             ]
-            self._function = nerve_function(self._run, input_signature=specs)
-        return self._function(data, mask)
+            function = nerve_function(self._run, input_signature=specs)
+            self._functions[key] = function
+        return function(data, mask)
+
+
+def _is_array(x: Any) -> bool:
+    return hasattr(x, "shape") and hasattr(x, "dtype")
+
+
+def _leaf_signature(x: Any) -> Any:
+    """What of one argument leaf a trace depends on: an array's dtype and non-batch
+    dimensions, or the type of anything else (None, a Python number)."""
+    if _is_array(x):
+        return (_dtype_name(x), tuple(x.shape)[1:] if len(x.shape) else None)
+    return type(x).__name__
 
 
 def _dtype_name(x: Any) -> str:

@@ -445,3 +445,36 @@ def test_fit_resumes_from_epoch_and_data_adapter_state():
 
     history = _compiled(TinyModel()).fit(x, y, epochs=3, initial_epoch=2, verbose=0)
     assert len(history.history["loss"]) == 1
+
+
+def test_single_batch_calls_mix_with_the_loops():
+    # predict passes a padding mask that predict_on_batch does not (and fit sample
+    # weights that train_on_batch does not): each mix must trace its own step, not
+    # fail on the first call's input_signature.
+    keras = pytest.importorskip("keras")
+    x = np.random.default_rng(0).normal(size=(10, 3)).astype("float32")
+    y = np.ones((10, 2), "float32")
+    for order in ["loop_first", "batch_first"]:
+        model = nerve.Sequential([nerve.Input(shape=(3,)), nerve.layers.Dense(2)])
+        model.compile(optimizer="sgd", loss="mse")
+        reference = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(2)])
+        reference.set_weights(model.get_weights())
+        expected = reference.predict_on_batch(x)
+        if order == "loop_first":
+            loop = model.predict(x, batch_size=4, verbose=0)
+            single = model.predict_on_batch(x)
+        else:
+            single = model.predict_on_batch(x)
+            loop = model.predict(x, batch_size=4, verbose=0)
+        np.testing.assert_allclose(loop, expected, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(single, expected, rtol=1e-6, atol=1e-6)
+        if order == "loop_first":
+            model.fit(x, y, sample_weight=np.ones(10), batch_size=5, verbose=0)
+            model.train_on_batch(x, y)
+            model.evaluate(x, y, verbose=0)
+            model.test_on_batch(x, y)
+        else:
+            model.train_on_batch(x, y)
+            model.fit(x, y, sample_weight=np.ones(10), batch_size=5, verbose=0)
+            model.test_on_batch(x, y, sample_weight=np.ones(10))
+            model.evaluate(x, y, verbose=0)
