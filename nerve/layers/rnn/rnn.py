@@ -71,6 +71,14 @@ def _state_structure(state_size: Any, leaves: list) -> list:
     return [arrange(size) for size in state_size]
 
 
+def _against(mask_t: Tensor, value: Tensor) -> Tensor:
+    """One step's ``(batch, 1)`` mask, shaped to broadcast against ``value``: a state of
+    rank above 2 (a ConvLSTM's feature maps) needs ``(batch, 1, ..., 1)``."""
+    if value.ndim <= 2:
+        return mask_t
+    return ops.reshape(mask_t, (mask_t.shape[0], *(1,) * (value.ndim - 1)))
+
+
 def _flat_sizes(state_size: Any) -> list:
     return tree.flatten(list(state_size))[0]
 
@@ -384,10 +392,12 @@ class RNN(Layer):
             sequence_output = output
             if mask_t is not None:
                 previous = old[index] if index is not None else carry[1]
-                new = [ops.where(mask_t, n, o) for n, o in zip(new, old)]
-                output = ops.where(mask_t, output, previous)
+                new = [ops.where(_against(mask_t, n), n, o) for n, o in zip(new, old)]
+                output = ops.where(_against(mask_t, output), output, previous)
                 sequence_output = (
-                    ops.where(mask_t, sequence_output, ops.zeros_like(sequence_output))
+                    ops.where(
+                        _against(mask_t, output), sequence_output, ops.zeros_like(sequence_output)
+                    )
                     if self.zero_output_for_mask
                     else output
                 )
