@@ -2,7 +2,7 @@
 
 ``nerve demo`` trains the Keras-style demo model on the embedded digits data set
 (``nerve demo --engine``: the raw-engine version; ``nerve demo --convnet``: a small
-convnet on the digits resampled to 28x28).
+convnet on the digits resampled to 28x28). ``nerve`` alone prints the help.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def _verbosity(value: str):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nerve", description="nerve deep-learning system")
     parser.add_argument("--version", action="version", version=_version())
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command")
     demo = commands.add_parser(
         "demo", help="train an MLP on the embedded 8x8 digits and report test accuracy"
     )
@@ -74,8 +74,13 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``nerve`` console script."""
-    args = build_parser().parse_args(argv)
+    """Entry point of the ``nerve`` console script; without a subcommand it prints the
+    help and succeeds (asking what the command does is not an error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     return args.run(args)
 
 
