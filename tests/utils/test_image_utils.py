@@ -350,7 +350,7 @@ def test_resize_image_crops_and_pads_as_keras_ops_image_resize(shape, size, opti
 
 @pytest.mark.parametrize(
     "interpolation, option",
-    itertools.product(INTERPOLATIONS, [None, "crop_to_aspect_ratio", "pad_to_aspect_ratio"]),
+    list(itertools.product(INTERPOLATIONS, [None, "crop_to_aspect_ratio", "pad_to_aspect_ratio"])),
     ids=str,
 )
 def test_resize_image_sizes(interpolation, option):
