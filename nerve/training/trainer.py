@@ -504,7 +504,8 @@ class Trainer:
         module = _callbacks_module()
         if isinstance(callbacks, module.CallbackList):
             return callbacks
-        verbose = 1 if verbose == "auto" else verbose
+        # "auto" stays "auto" (as Keras passes it in params): ProgbarLogger resolves it
+        # to a redrawn bar on a terminal and one line per epoch in a pipe or a CI log.
         return module.CallbackList(
             callbacks,
             add_history=history,
@@ -535,7 +536,13 @@ class Trainer:
         validation_batch_size: int | None = None,
         validation_freq: int = 1,
     ) -> Any:
-        """Train for ``epochs`` epochs; returns the ``History``. See Keras's ``Model.fit``."""
+        """Train for ``epochs`` epochs; returns the ``History``. See Keras's ``Model.fit``.
+
+        ``verbose``: 0 is silent, 1 a progress bar, 2 one line per epoch; ``"auto"`` is 1
+        on a terminal (or in Jupyter) and 2 when output goes to a pipe, a file or a CI
+        log, so captured logs get a line per epoch rather than a bar frame per batch
+        (Keras 3 resolves ``"auto"`` to 1 everywhere). The same holds for ``evaluate``
+        and ``predict``."""
         self._assert_compiled("fit")
         if validation_split and validation_data is None:
             if data_adapters.is_stream(x):

@@ -1,5 +1,7 @@
 """The training loop: compile / fit / evaluate / predict on small models."""
 
+import io
+import sys
 import time
 
 import numpy as np
@@ -478,3 +480,29 @@ def test_single_batch_calls_mix_with_the_loops():
             model.fit(x, y, sample_weight=np.ones(10), batch_size=5, verbose=0)
             model.test_on_batch(x, y, sample_weight=np.ones(10))
             model.evaluate(x, y, verbose=0)
+
+
+def test_auto_verbosity_prints_a_line_per_epoch_when_not_a_terminal(capsys, monkeypatch):
+    # verbose="auto" (the default) redraws a bar on a terminal; in a pipe or a CI log it
+    # prints one line per epoch (verbose=2), not a frame per batch.
+    x, y = regression_data(40)
+    model = _compiled(TinyModel())
+    model.fit(x, y, batch_size=4, epochs=2, validation_data=(x, y))
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" - ")[0] for line in lines] == ["Epoch 1/2", "10/10", "Epoch 2/2", "10/10"]
+    assert all("val_loss" in line for line in lines[1::2]) and "━" not in "".join(lines)
+    model.evaluate(x, y, batch_size=4)
+    model.predict(x, batch_size=4)
+    assert [line.split(" - ")[0] for line in capsys.readouterr().out.splitlines()] == [
+        "10/10",
+        "10/10",
+    ]
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    model.fit(x, y, batch_size=4, epochs=1)
+    assert "━" in terminal.getvalue() and "\r" in terminal.getvalue()
