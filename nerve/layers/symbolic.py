@@ -51,6 +51,10 @@ class KerasTensor:
         self.dtype = dtypes.standardize_dtype(dtype)
         self.name = name
         self._history: tuple[Any, int, int] | None = None
+        # The shape of Keras's implicit mask this tensor will carry when the model
+        # runs (``None``: no mask), so that layers built on it see a mask while their
+        # call is traced, as they will at run time.
+        self._mask_shape: tuple | None = None
 
     @property
     def ndim(self) -> int:
@@ -185,28 +189,52 @@ def _connect_error(layer: Any, input_shapes: Any, was_built: bool, error: Except
     return ShapeError(with_location(f"{message}\n  Details: {detail}"))
 
 
-def _trace_call(layer: Any, args: tuple, call_kwargs: dict, placeholder: int) -> Any:
-    """Run ``layer.call`` on abstract tensors, each unknown size set to ``placeholder``."""
+def _trace_call(layer: Any, args: tuple, call_kwargs: dict, placeholder: int) -> tuple[Any, Any]:
+    """Run ``layer.call`` on abstract tensors, each unknown size set to ``placeholder``;
+    the outputs and their masks (as ``Layer.__call__`` would attach them)."""
     from nerve.graph.trace import Trace, tracing
     from nerve.layers.base import training_scope
 
     trace = Trace(f"{layer.name}_symbolic")
     with tracing(trace):
 
+        def concrete_shape(shape: tuple) -> tuple:
+            return tuple(placeholder if d is None else d for d in shape)
+
         def abstract(x: Any) -> Any:
             if not is_symbolic(x):
                 return x
-            shape = tuple(placeholder if d is None else d for d in x.shape)
-            value = trace.new_input(shape, x.dtype)
-            return layer._autocast(value) if layer.autocast else value
+            value = trace.new_input(concrete_shape(x.shape), x.dtype)
+            value = layer._autocast(value) if layer.autocast else value
+            if x._mask_shape is not None:
+                value._keras_mask = trace.new_input(concrete_shape(x._mask_shape), "bool")
+            return value
 
         traced_args = tree.map_structure(abstract, args)
         traced_kwargs = tree.map_structure(abstract, call_kwargs)
+        previous_mask = layer._fill_mask_arguments(traced_args[0], traced_args[1:], traced_kwargs)
         with training_scope(call_kwargs.get("training")):
-            return layer.call(*traced_args, **traced_kwargs)
+            outputs = layer.call(*traced_args, **traced_kwargs)
+        return outputs, _output_masks(layer, traced_args[0], outputs, previous_mask)
 
 
-def _trace_with_room(layer: Any, args: tuple, call_kwargs: dict) -> Any:
+def _output_masks(layer: Any, inputs: Any, outputs: Any, previous_mask: Any) -> list:
+    """The mask each flattened output will carry at run time (``None`` for none):
+    ones the layer set itself, else ``compute_mask``'s where it supports masking."""
+    flat_outputs = tree.flatten(outputs)[0]
+    own = [getattr(out, "_keras_mask", None) for out in flat_outputs]
+    if all(mask is not None for mask in own) or not layer.supports_masking:
+        return own
+    try:
+        masks = layer.compute_mask(inputs, previous_mask)
+    except (NerveError, ValueError, TypeError, IndexError):
+        return own  # checked again, with values, when the model runs
+    flat_masks = [] if masks is None else tree.flatten(masks)[0]
+    flat_masks += [None] * (len(flat_outputs) - len(flat_masks))
+    return [m if o is None else o for o, m in zip(own, flat_masks)]
+
+
+def _trace_with_room(layer: Any, args: tuple, call_kwargs: dict) -> tuple[Any, Any] | None:
     """A second try for a built layer that failed on unknown sizes of 1 (a convolution
     whose window does not fit): unknown sizes of ``ROOMY_PLACEHOLDER_SIZE``. Only for a
     layer with its own ``compute_output_shape``, which then gives the output shape, so
@@ -236,11 +264,12 @@ def symbolic_call(layer: Any, args: tuple, kwargs: dict) -> Any:
     try:
         if not layer.built:
             layer._build_on_first_call(input_shapes)
-        traced = _trace_call(layer, args, call_kwargs, PLACEHOLDER_SIZE)
+        traced, masks = _trace_call(layer, args, call_kwargs, PLACEHOLDER_SIZE)
     except (NerveError, ValueError, IndexError) as error:
-        traced = _trace_with_room(layer, args, call_kwargs)
-        if traced is None:
+        retried = _trace_with_room(layer, args, call_kwargs)
+        if retried is None:
             raise _connect_error(layer, input_shapes, was_built, error) from error
+        traced, masks = retried
 
     # Unknown input sizes were traced as PLACEHOLDER_SIZE: restore None on the batch
     # axis; a layer's own compute_output_shape (if it has one) knows the other axes.
@@ -260,8 +289,11 @@ def symbolic_call(layer: Any, args: tuple, kwargs: dict) -> Any:
         valid = isinstance(declared, tuple) and len(declared) == len(shapes[0])
         if valid and all(d is None or isinstance(d, int) for d in declared):
             shapes = [declared]
-    outputs = rebuild(
-        [KerasTensor(s, t.dtype, name=layer.name) for s, t in zip(shapes, flat_traced)]
-    )
+    flat_outputs = [KerasTensor(s, t.dtype, name=layer.name) for s, t in zip(shapes, flat_traced)]
+    for output, mask in zip(flat_outputs, masks):
+        if mask is not None:
+            mask_shape = tuple(mask.shape)
+            output._mask_shape = (None, *mask_shape[1:]) if batch_unknown else mask_shape
+    outputs = rebuild(flat_outputs)
     Node(layer, tuple(args), dict(kwargs), outputs)
     return outputs

@@ -199,3 +199,33 @@ def test_config_round_trip(layer):
     assert clone.get_config() == layer.get_config()
     x = IDS if isinstance(layer, layers.Embedding) else RNG.normal(size=(2, 3, 4))
     assert clone(x).shape == layer(x).shape
+
+
+class NeedsMask(layers.Layer):
+    """A mask-consuming layer that cannot run without its mask (a masked softmax over
+    steps)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            raise ValueError("NeedsMask got no mask")
+        weights = ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
+        exps = ops.exp(inputs) * weights
+        return exps / ops.sum(exps, axis=1, keepdims=True)
+
+
+def test_symbolic_tensors_carry_masks_while_a_functional_model_is_built():
+    inputs = nerve.Input(shape=(None,), dtype="int32")
+    x = layers.Embedding(10, 1, mask_zero=True)(inputs)
+    assert x._mask_shape == (None, None)
+    x = layers.Dense(1)(x)  # passes the mask on
+    assert x._mask_shape == (None, None)
+    outputs = NeedsMask()(x)  # traced with a mask, as it will run
+    model = nerve.Model(inputs, outputs)
+    out = model(IDS).numpy()
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(out[..., 0] == 0, IDS == 0)
+    assert layers.GlobalAveragePooling1D()(x)._mask_shape is None  # consumed
