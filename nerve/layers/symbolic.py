@@ -290,9 +290,15 @@ def symbolic_call(layer: Any, args: tuple, kwargs: dict) -> Any:
         if valid and all(d is None or isinstance(d, int) for d in declared):
             shapes = [declared]
     flat_outputs = [KerasTensor(s, t.dtype, name=layer.name) for s, t in zip(shapes, flat_traced)]
-    for output, mask in zip(flat_outputs, masks):
-        if mask is not None:
-            mask_shape = tuple(mask.shape)
+    for output, traced_output, mask in zip(flat_outputs, flat_traced, masks):
+        if mask is None:
+            continue
+        mask_shape = tuple(mask.shape)
+        if mask_shape == tuple(traced_output.shape)[: len(mask_shape)]:
+            # The usual case, (batch, steps) of a (batch, steps, features) output: its
+            # sizes are the output's, unknown ones included.
+            output._mask_shape = output.shape[: len(mask_shape)]
+        else:
             output._mask_shape = (None, *mask_shape[1:]) if batch_unknown else mask_shape
     outputs = rebuild(flat_outputs)
     Node(layer, tuple(args), dict(kwargs), outputs)
