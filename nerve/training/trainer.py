@@ -827,17 +827,23 @@ class _BatchPolymorphicFunction:
 
     def __init__(self, run: Any):
         self._run = run
-        self._functions: dict[str, Any] = {}
+        self._functions: dict[tuple, Any] = {}
 
     @property
     def trace_count(self) -> int:
         return sum(function.trace_count for function in self._functions.values())
 
+    @property
+    def functions(self) -> list:
+        """The compiled functions, one per argument structure seen."""
+        return list(self._functions.values())
+
     def __call__(self, data: Any, mask: Any) -> Any:
-        key = repr(tree.map_structure(_leaf_signature, (data, mask)))
+        # A tuple of the leaves' signatures: hashed every step, so no repr of the tree.
+        leaves = tree.flatten((data, mask))[0]
+        key = tuple(_leaf_signature(x) for x in leaves)
         function = self._functions.get(key)
         if function is None:
-            leaves = tree.flatten((data, mask))[0]
             specs = [
                 TensorSpec((None, *tuple(x.shape)[1:]) if len(x.shape) else (), _dtype_name(x))
                 for x in leaves
