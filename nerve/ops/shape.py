@@ -219,11 +219,11 @@ def split(x: Any, indices_or_sections: Any, axis: int = 0) -> list:
         points = [int(i) for i in indices_or_sections]
         # Split points clamp to the axis, as in NumPy.
         bounds = [0, *(min(max(p + size if p < 0 else p, 0), size) for p in points), size]
-    pieces = []
-    for start, stop in itertools.pairwise(bounds):
-        stop = max(start, stop)
-        pieces.append(ip.getitem(x, ip.along(axis, ("slice", start, stop, None))))
-    return pieces
+    # Points past one another give empty pieces, as in NumPy.
+    bounds = list(itertools.accumulate(bounds, max))
+    if len(bounds) == 2:
+        return [x]
+    return sp.split(x, axis, tuple(bounds))
 
 
 def flip(x: Any, axis: Any = None) -> Tensor:

@@ -16,6 +16,8 @@ __all__ = [
     "pad_p",
     "reshape",
     "reshape_p",
+    "split",
+    "split_p",
     "transpose",
     "transpose_p",
 ]
@@ -158,6 +160,38 @@ concatenate_p = Primitive("concatenate", shape_rule=_concatenate_rule, vjp=_conc
 def concatenate(xs, axis: int):
     """Join tensors of one dtype along an existing non-negative ``axis``."""
     return xs[0] if len(xs) == 1 else concatenate_p.bind(*xs, axis=axis)
+
+
+# -- split ------------------------------------------------------------------------------
+
+
+def _split_rule(x: Aval, *, axis: int, bounds: tuple) -> tuple[Aval, ...]:
+    shape = tuple(x.shape)
+    if bounds[0] != 0 or bounds[-1] != shape[axis] or list(bounds) != sorted(bounds):
+        raise ShapeError(
+            with_location(
+                f"split: bounds {bounds} must rise from 0 to the size {shape[axis]} of axis "
+                f"{axis} (tensor shape {shape})."
+            )
+        )
+    return tuple(
+        Aval((*shape[:axis], stop - start, *shape[axis + 1 :]), x.dtype)
+        for start, stop in zip(bounds[:-1], bounds[1:])
+    )
+
+
+def _split_vjp(cts, inputs, out, needs, axis, bounds):
+    # One concatenation of the pieces' cotangents (the engine gives zeros for unused
+    # pieces), instead of one zero-filled scatter per piece summed together.
+    return (concatenate(list(cts), axis),)
+
+
+split_p = Primitive("split", shape_rule=_split_rule, vjp=_split_vjp, multiple_results=True)
+
+
+def split(x, axis: int, bounds: tuple) -> list:
+    """``x`` cut along ``axis`` at ``bounds`` (``(0, ..., size)``): one piece per gap."""
+    return list(split_p.bind(x, axis=axis, bounds=tuple(int(b) for b in bounds)))
 
 
 # -- pad (constant mode; the other modes are gathers) ------------------------------------

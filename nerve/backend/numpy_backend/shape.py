@@ -20,6 +20,10 @@ def kernels(xp) -> dict:
     def concatenate(*xs, axis):
         return xp.concatenate(xs, axis=axis)
 
+    def split(x, axis, bounds):
+        # Views of x, as NumPy's split returns (the primitive is not declared fresh).
+        return xp.split(x, list(bounds[1:-1]), axis=axis)
+
     def pad(x, pad_width, value):
         return xp.pad(x, pad_width, mode="constant", constant_values=value)
 
@@ -28,5 +32,6 @@ def kernels(xp) -> dict:
         "transpose": transpose,
         "broadcast_to": broadcast_to,
         "concatenate": concatenate,
+        "split": split,
         "pad": pad,
     }
