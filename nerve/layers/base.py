@@ -361,6 +361,28 @@ class Layer:
             self._attach_output_masks(inputs, outputs, previous_mask)
         return outputs
 
+    # -- the Functional graph (Keras's Layer.input / Layer.output) -------------------------
+    def _first_node(self, what: str) -> Any:
+        nodes = self.__dict__.get("_inbound_nodes") or getattr(self, "_inbound_nodes", None)
+        if not nodes:
+            raise AttributeError(
+                f"Layer {self.name!r} has never been called on symbolic tensors (from "
+                f"nerve.Input), so it has no defined {what}."
+            )
+        return nodes[0]
+
+    @property
+    def input(self) -> Any:
+        """The symbolic input of the layer's first call in a Functional graph, for
+        feature extraction: ``Model(model.inputs, model.get_layer("x").input)``."""
+        return self._first_node("input").args[0]
+
+    @property
+    def output(self) -> Any:
+        """The symbolic output of the layer's first call in a Functional graph:
+        ``Model(model.inputs, model.get_layer("x").output)`` truncates a model."""
+        return self._first_node("output").outputs
+
     # -- masks (Keras's implicit masking) ----------------------------------------------
     @property
     def supports_masking(self) -> bool:

@@ -63,14 +63,20 @@ class InputLayer(Layer):
         self.batch_shape = tuple(None if d is None else int(d) for d in batch_shape)
         self._input_dtype = dtypes.standardize_dtype(dtype or nerve_config.floatx())
         self.optional = optional
-        self.output = KerasTensor(self.batch_shape, self._input_dtype, name=self.name)
-        Node(self, (), {}, self.output)
+        self._output = KerasTensor(self.batch_shape, self._input_dtype, name=self.name)
+        Node(self, (), {}, self._output)
         self.built = True
         self._build_shapes = self.batch_shape
 
     @property
     def dtype(self) -> str:
         return self._input_dtype
+
+    @property
+    def output(self) -> KerasTensor:
+        """The symbolic tensor this input layer stands for (what ``nerve.Input``
+        returns)."""
+        return self._output
 
     def call(self, inputs: Any) -> Any:
         return inputs

@@ -366,3 +366,17 @@ def test_subclass_with_positional_arguments_stays_subclassed():
         assert isinstance(model, cls) and isinstance(model, Functional)
         assert type(model).__name__ == cls.__name__ and len(model.layers) == 2
         assert model(_data(4, 3)).shape == (4, 2)
+
+
+def test_layer_input_and_output_extract_features_as_in_keras():
+    inputs = nerve.Input(shape=(4,))
+    hidden = layers.Dense(3, activation="tanh", name="features")(inputs)
+    model = nerve.Model(inputs, layers.Dense(1, name="head")(hidden))
+    features = model.get_layer("features")
+    assert features.input is inputs and features.output is hidden
+    extractor = nerve.Model(inputs=model.inputs, outputs=features.output)
+    x = np.random.default_rng(1).normal(size=(5, 4)).astype("float32")
+    np.testing.assert_allclose(extractor(x).numpy(), features(x).numpy(), rtol=1e-6)
+    assert extractor.get_layer("features") is features  # the same weights, shared
+    with pytest.raises(AttributeError, match="never been called on symbolic tensors"):
+        _ = layers.Dense(2, name="unused").output
