@@ -32,7 +32,9 @@ from nerve.backend import device
 from nerve.core import config
 from nerve.core.dtypes import result_type, standardize_dtype
 from nerve.graph import Function, TensorSpec, function, init_scope
+from nerve.layers.base import Layer
 from nerve.layers.input_layer import Input
+from nerve.layers.symbolic import KerasTensor
 from nerve.models import Model, Sequential
 from nerve.tensor import Tensor, Variable
 
@@ -42,6 +44,8 @@ __all__ = [
     "Function",
     "GradientTape",
     "Input",
+    "KerasTensor",
+    "Layer",
     "Model",
     "Sequential",
     "Tensor",

@@ -101,3 +101,10 @@ def test_leaks_are_detected():
         "Any (from typing)",
         "np (the module numpy)",
     ]
+
+
+def test_keras_names_for_the_functional_api():
+    # Keras 3 spells these keras.layers.Input, keras.Layer and keras.KerasTensor.
+    assert nerve.layers.Input is nerve.Input
+    assert nerve.Layer is nerve.layers.Layer
+    assert isinstance(nerve.layers.Input(shape=(3,)), nerve.KerasTensor)

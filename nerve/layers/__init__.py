@@ -47,7 +47,7 @@ from nerve.layers.core import (
 )
 from nerve.layers.einsum_dense import EinsumDense
 from nerve.layers.embedding import Embedding, Masking
-from nerve.layers.input_layer import InputLayer
+from nerve.layers.input_layer import Input, InputLayer
 from nerve.layers.merging import (
     Add,
     Average,
@@ -201,6 +201,7 @@ __all__ = [
     "GroupQueryAttention",
     "GroupedQueryAttention",
     "Identity",
+    "Input",
     "InputLayer",
     "LSTMCell",
     "Lambda",
