@@ -280,6 +280,32 @@ class ProjectedAttention(Layer):
         mixed = self._dropout_layer(scores, training=training)
         return ops.einsum(self._combine_equation, mixed, value), scores
 
+    def call(
+        self,
+        query: Any,
+        value: Any,
+        key: Any = None,
+        query_mask: Any = None,
+        value_mask: Any = None,
+        key_mask: Any = None,
+        attention_mask: Any = None,
+        return_attention_scores: bool = False,
+        training: bool | None = None,
+        use_causal_mask: bool = False,
+    ) -> Any:
+        """Keras's call arguments for both projected attentions (multi-head and
+        grouped-query); ``Layer.__call__`` fills the three masks from the inputs."""
+        return self._project_and_attend(
+            query,
+            value,
+            key,
+            (query_mask, value_mask, key_mask),
+            attention_mask,
+            return_attention_scores,
+            training,
+            use_causal_mask,
+        )
+
     def _project_and_attend(
         self,
         query: Any,

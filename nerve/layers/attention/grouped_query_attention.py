@@ -134,30 +134,6 @@ class GroupedQueryAttention(ProjectedAttention):
             ops.repeat(value, self.num_repeats, axis=2),
         )
 
-    def call(
-        self,
-        query: Any,
-        value: Any,
-        key: Any = None,
-        query_mask: Any = None,
-        value_mask: Any = None,
-        key_mask: Any = None,
-        attention_mask: Any = None,
-        return_attention_scores: bool = False,
-        training: bool | None = None,
-        use_causal_mask: bool = False,
-    ) -> Any:
-        return self._project_and_attend(
-            query,
-            value,
-            key,
-            (query_mask, value_mask, key_mask),
-            attention_mask,
-            return_attention_scores,
-            training,
-            use_causal_mask,
-        )
-
     def compute_output_shape(
         self, query_shape: Any, value_shape: Any = None, key_shape: Any = None
     ) -> tuple:
