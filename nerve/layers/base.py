@@ -363,7 +363,7 @@ class Layer:
 
     # -- the Functional graph (Keras's Layer.input / Layer.output) -------------------------
     def _first_node(self, what: str) -> Any:
-        nodes = self.__dict__.get("_inbound_nodes") or getattr(self, "_inbound_nodes", None)
+        nodes = getattr(self, "_inbound_nodes", None)
         if not nodes:
             raise AttributeError(
                 f"Layer {self.name!r} has never been called on symbolic tensors (from "
@@ -414,21 +414,24 @@ class Layer:
         argument's (positional or keyword) to ``<name>_mask`` (e.g. ``value`` ->
         ``value_mask``), where the caller passed none; the mask that ``compute_mask``
         starts from."""
-        parameters = self._call_signature.parameters
-        if "mask" in parameters and kwargs.get("mask") is None:
-            mask = _mask_of(inputs)
+        input_mask = _mask_of(inputs)
+        takes_mask, sources = _mask_parameters(tuple(self._call_signature.parameters))
+        if takes_mask and kwargs.get("mask") is None and input_mask is not None:
+            kwargs["mask"] = input_mask
+        for name, position, mask_name in sources:
+            if kwargs.get(mask_name) is not None:
+                continue
+            if name in kwargs:
+                value = kwargs[name]
+            elif position is not None and position < len(rest):
+                value = rest[position]
+            else:
+                continue
+            mask = _mask_of(value)
             if mask is not None:
-                kwargs["mask"] = mask
-        names = list(parameters)
-        named = dict(zip(names[1 : 1 + len(rest)], rest))
-        for name, value in [*named.items(), *list(kwargs.items())]:
-            mask_name = f"{name}_mask"
-            if mask_name in parameters and kwargs.get(mask_name) is None:
-                mask = _mask_of(value)
-                if mask is not None:
-                    kwargs[mask_name] = mask
+                kwargs[mask_name] = mask
         explicit = kwargs.get("mask")
-        return explicit if explicit is not None else _mask_of(inputs)
+        return explicit if explicit is not None else input_mask
 
     def _attach_output_masks(self, inputs: Any, outputs: Any, previous_mask: Any) -> None:
         if not self.supports_masking:
@@ -598,6 +601,19 @@ def _first_shape(shapes: Any) -> tuple:
         return shapes
     values = shapes.values() if isinstance(shapes, dict) else shapes
     return _first_shape(next(iter(values))) if values else ()
+
+
+@functools.lru_cache(maxsize=1024)
+def _mask_parameters(names: tuple[str, ...]) -> tuple[bool, tuple]:
+    """Read once per ``call`` parameter list (not on every call): whether ``call``
+    takes ``mask``, and each argument ``name`` with a ``<name>_mask`` parameter, as
+    ``(name, index among the arguments after the first, or None, "<name>_mask")``."""
+    sources = tuple(
+        (name, index - 1 if index >= 1 else None, f"{name}_mask")
+        for index, name in enumerate(names)
+        if f"{name}_mask" in names
+    )
+    return "mask" in names, sources
 
 
 def _mask_of(value: Any) -> Any:
