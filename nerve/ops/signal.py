@@ -14,15 +14,17 @@ array([0., 1., 2., 3., 4.], dtype=float32)
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
+from nerve.backend import backend_of
 from nerve.core import config, dtypes
 from nerve.core.errors import DTypeError, with_location
 from nerve.ops._convert import cast, tensor, to_float
 from nerve.primitives import elementwise as ew
 from nerve.primitives import fft as fp
-from nerve.tensor import Tensor
+from nerve.tensor import Tensor, _new_tensor
 
 __all__ = [
     "bartlett",
@@ -220,18 +222,33 @@ def extract_sequences(x: Any, sequence_length: int, sequence_stride: int) -> Ten
 
 
 def _frames(x: Tensor, length: int, stride: int) -> Tensor:
-    """Frames of ``length`` samples every ``stride`` along the last axis, by slices: cut
-    the signal into chunks of ``stride`` samples; frame ``i`` is chunks ``i .. i + r - 1``
-    (``r = ceil(length / stride)``) side by side, cropped to ``length``. That is ``r``
-    slices and one concatenation, however many frames, and its gradient is the same
-    few pads and adds (an overlap-add)."""
+    """Frames of ``length`` samples every ``stride`` along the last axis, by slices: with
+    ``r = ceil(length / stride)``, the signal from ``j * stride`` on, cut into rows of
+    ``stride`` samples, holds piece ``j`` of every frame (row ``i``: samples
+    ``i * stride + j * stride ...``); the ``r`` pieces side by side are the frames. That
+    is ``r`` slices and one concatenation however many frames, all views until the
+    concatenation, and the gradient is as few scatters."""
     from nerve.ops.shape import concatenate, reshape
 
-    count = max(0, 1 + (x.shape[-1] - length) // stride)
+    n = x.shape[-1]
+    count = max(0, 1 + (n - length) // stride)
+    batch = tuple(x.shape[:-1])
+    if stride > length or count == 0:
+        # Rows of `stride` samples, cropped to `length` (zero-padded at the end so the
+        # last row exists; the padding never reaches a frame).
+        rows = reshape(_resize_last(x, count * stride), (*batch, count, stride))
+        return rows[..., :length]
     r = -(-length // stride)
-    chunks = reshape(_resize_last(x, (count + r - 1) * stride), (*x.shape[:-1], -1, stride))
-    frames = concatenate([chunks[..., j : j + count, :] for j in range(r)], axis=-1)
-    return frames if r * stride == length else frames[..., :length]
+    tail = length - (r - 1) * stride  # samples of the last piece, in (0, stride]
+
+    def rows_from(start: int) -> Tensor:
+        return reshape(x[..., start : start + count * stride], (*batch, count, stride))
+
+    pieces = [rows_from(j * stride) for j in range(r - 1)]
+    # The last piece ends each row that starts at length - stride (inside the signal).
+    last = rows_from(length - stride)
+    pieces.append(last if tail == stride else last[..., stride - tail :])
+    return concatenate(pieces, axis=-1)
 
 
 def _overlap_add(frames: Tensor, stride: int) -> Tensor:
@@ -267,15 +284,30 @@ def _reflect_pad(x: Tensor, width: int) -> Tensor:
     return concatenate([left, x, right], axis=-1)
 
 
-def _stft_window(op: str, window: Any, sequence_length: int, fft_length: int, dtype: str):
-    """The window as a tensor of ``fft_length`` samples (centred, zero-padded), or
-    ``None`` for no window."""
-    from nerve.ops.creation import arange
-    from nerve.ops.elementwise import cos
+@functools.lru_cache(maxsize=64)
+def _named_window(backend: Any, name: str, length: int, left: int, right: int, dtype: str):
+    """SciPy's ``get_window(name, length)`` (the periodic form, ``a - (1 - a)
+    cos(2 pi k / length)``) with ``left`` and ``right`` zeros, as an array of
+    ``backend``: made once per backend and settings, since an STFT is usually taken
+    many times with one window."""
+    a = 0.5 if name == "hann" else 0.54
+    step = 2 * math.pi / length
+    samples = [a - (1 - a) * math.cos(k * step) for k in range(length)]
+    return backend.asarray([0.0] * left + samples + [0.0] * right, dtype)
+
+
+def _stft_window(
+    op: str, window: Any, sequence_length: int, fft_length: int, like: Tensor
+) -> Tensor | None:
+    """The window as a tensor of ``fft_length`` samples (centred, zero-padded) of
+    ``like``'s dtype and device, or ``None`` for no window."""
     from nerve.ops.shape import pad
 
+    dtype = dtypes.real_dtype(like.dtype)
     if window is None:
         return None
+    left = (fft_length - sequence_length) // 2
+    right = fft_length - sequence_length - left
     if isinstance(window, str):
         if window not in ("hann", "hamming"):
             raise ValueError(
@@ -284,21 +316,17 @@ def _stft_window(op: str, window: Any, sequence_length: int, fft_length: int, dt
                     f'`"hamming"`. Received: window={window}'
                 )
             )
-        # SciPy's get_window: the periodic form, cos(2 pi k / N) over N samples.
-        k = arange(sequence_length, dtype="float64")
-        a = 0.5 if window == "hann" else 0.54
-        win = cast(a - (1 - a) * cos(k * (2 * math.pi / sequence_length)), dtype)
-    else:
-        win = cast(tensor(window), dtype)
-        if win.ndim != 1 or win.shape[-1] != sequence_length:
-            raise ValueError(
-                with_location(
-                    f"{op}: The shape of `window` must be equal to [sequence_length]. "
-                    f"Received: window shape={tuple(win.shape)}"
-                )
+        backend = backend_of(like._value)
+        return _new_tensor(_named_window(backend, window, sequence_length, left, right, dtype))
+    win = cast(tensor(window), dtype)
+    if win.ndim != 1 or win.shape[-1] != sequence_length:
+        raise ValueError(
+            with_location(
+                f"{op}: The shape of `window` must be equal to [sequence_length]. "
+                f"Received: window shape={tuple(win.shape)}"
             )
-    left = (fft_length - sequence_length) // 2
-    return pad(win, [(left, fft_length - sequence_length - left)])
+        )
+    return pad(win, [(left, right)])
 
 
 def stft(
@@ -341,7 +369,7 @@ def stft(
                 f"sequence_length={sequence_length}, fft_length={fft_length}"
             )
         )
-    win = _stft_window("stft", window, sequence_length, fft_length, x.dtype)
+    win = _stft_window("stft", window, sequence_length, fft_length, x)
     if center:
         x = _reflect_pad(x, fft_length // 2)
     frames = _frames(x, fft_length, sequence_stride)
@@ -377,7 +405,7 @@ def istft(
     real_dtype = dtypes.real_dtype(z.dtype)
     count = z.shape[-2]
     frames = fp.irfft_p.bind(_resize_last(z, fft_length // 2 + 1), n=fft_length)
-    win = _stft_window("istft", window, sequence_length, fft_length, real_dtype)
+    win = _stft_window("istft", window, sequence_length, fft_length, z)
     if win is None:
         # Keras's reference scales a window of ones by fft_length / sequence_stride.
         win_sq = ones((fft_length,), dtype=real_dtype)
