@@ -117,6 +117,7 @@ FFT_CASES = [
         _pairs((8,), (2, 3, 5), (1,)),
         numpy=lambda re, im: _pair(np.fft.fft(re + 1j * im)),
         torch=lambda re, im: _torch_pair(T.fft.fft(T.complex(re, im))),
+        grad2=True,
     ),
     OpCase(
         "fft2",
@@ -149,6 +150,7 @@ FFT_CASES = [
             _pairs((5,), (2, 3, 5)),
             numpy=lambda re, im, n=n: np.fft.irfft(re + 1j * im, n),
             torch=lambda re, im, n=n: T.fft.irfft(T.complex(re, im), n),
+            grad2=n is None,
         )
         # default: n = 8; odd: no Nyquist term; cropped and padded spectra
         for label, n in (("default", None), ("odd", 9), ("cropped", 6), ("padded", 13), ("one", 1))
@@ -160,6 +162,7 @@ FFT_CASES = [
         [(Input((8,)),), (Input((3, 5)),)],
         numpy=lambda x: np.sum(np.abs(np.fft.fft(x)) ** 2, axis=-1),
         torch=lambda x: (T.fft.fft(x).abs() ** 2).sum(-1),
+        grad2=True,
     ),
 ]
 
