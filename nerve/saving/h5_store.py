@@ -94,8 +94,7 @@ def cast_problem(values: Any, dtype: Any) -> str | None:
             low, high = values.min(), values.max()
         if int(low) < info.min or int(high) > info.max:
             return (
-                f"values from {low} to {high} do not fit {target.name} "
-                f"([{info.min}, {info.max}])"
+                f"values from {low} to {high} do not fit {target.name} ([{info.min}, {info.max}])"
             )
         return None
     # A float target: finite values must stay finite.

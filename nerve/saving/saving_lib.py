@@ -486,8 +486,7 @@ def _read_member(archive: zipfile.ZipFile, name: str, limit: int, filepath: str)
     info = archive.getinfo(name)
     if info.file_size > limit:
         raise WeightsFileError(
-            f"{name} in {filepath!r} declares {info.file_size} bytes; at most {limit} are "
-            "accepted."
+            f"{name} in {filepath!r} declares {info.file_size} bytes; at most {limit} are accepted."
         )
     with archive.open(info) as member:
         data = member.read(limit + 1)
