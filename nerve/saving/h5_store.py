@@ -305,10 +305,11 @@ class H5Reader:
         with self.guard(where):
             return self._values(dataset)
 
-    @staticmethod
-    def keys(group: Any) -> list[str]:
-        """Variable keys in numeric order ("0", "1", ..., "10")."""
-        return sorted(group.keys(), key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else k))
+    def keys(self, group: Any, where: str = "a group") -> list[str]:
+        """Variable keys in numeric order ("0", "1", ..., "10"); ``where`` names the group."""
+        with self.guard(where):
+            names = [str(k) for k in group.keys()]
+        return sorted(names, key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else k))
 
     def close(self) -> None:
         self.file.close()

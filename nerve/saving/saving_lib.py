@@ -350,7 +350,7 @@ def _plan_weights(
     for path, obj, owner in _walk(model, "", set()):
         where = f"'{path or '/'}'"
         group = reader.get(path)
-        keys = reader.keys(group) if group is not None else []
+        keys = reader.keys(group, where) if group is not None else []
         if hasattr(obj, "load_own_variables"):
             datasets = {k: reader.dataset(group, k, f"'{_join(path, 'vars/' + k)}'") for k in keys}
             custom.append((obj, datasets, where))
