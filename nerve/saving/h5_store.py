@@ -308,7 +308,7 @@ class H5Reader:
     def keys(self, group: Any, where: str = "a group") -> list[str]:
         """Variable keys in numeric order ("0", "1", ..., "10"); ``where`` names the group."""
         with self.guard(where):
-            names = [str(k) for k in group.keys()]
+            names = [str(k) for k in group]
         return sorted(names, key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else k))
 
     def close(self) -> None:

@@ -213,12 +213,14 @@ _JSON = st.recursive(
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=12)
     | st.sampled_from(["Dense", "Sequential", "keras.layers", "__numpy__", "__lambda__"]),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(
-        st.sampled_from(["class_name", "config", "module", "units", "value", "dtype"])
-        | st.text(max_size=8),
-        children,
-        max_size=4,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["class_name", "config", "module", "units", "value", "dtype"])
+            | st.text(max_size=8),
+            children,
+            max_size=4,
+        )
     ),
     max_leaves=12,
 )
