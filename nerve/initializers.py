@@ -408,7 +408,8 @@ def new_variable(
 
 def materialize(pending: list) -> None:
     """Give every deferred variable that still holds its placeholder its real initial
-    value, in creation order (as an eager build would have drawn them)."""
+    value, in creation order. (Random initializers draw only for these, so the global
+    seed generator ends in another state than after an eager build.)"""
     for variable, placeholder, initializer in pending:
         if variable._value is placeholder:
             variable.assign(initializer())

@@ -238,3 +238,18 @@ def test_loading_n_bytes_of_weights_stays_under_one_and_a_half_n(tmp_path):
     # The model's own N bytes, plus at most half of N for everything loading needs.
     print("load memory / weights:", growth / weights)
     assert growth < 1.5 * weights, (growth / weights, result.stdout)
+
+
+def test_an_archive_with_compressed_members_loads(tmp_path):
+    """Another writer may deflate the members: the weights then stream through an
+    anonymous temporary file, and load like the uncompressed ones."""
+    model = _small_model()
+    path = tmp_path / "deflated.keras"
+    saving.save_model(model, path)
+    members = _members(path)
+    _rewrite(path, members, compressed=set(members))
+    with zipfile.ZipFile(path) as archive:
+        assert {i.compress_type for i in archive.infolist()} == {zipfile.ZIP_DEFLATED}
+    restored = saving.load_model(path)
+    for saved, loaded in zip(model.weights, restored.weights):
+        np.testing.assert_array_equal(saved.numpy(), loaded.numpy())
