@@ -12,7 +12,12 @@ model, except that a Sequential or Functional model's layers sit under
 
 Writes are atomic: the file is written next to its destination under a
 temporary name, synced, then renamed over it, so a crash leaves the old file
-whole. Loading never runs code from the file (see ``serialization``).
+whole, and the next save into the folder removes temporaries that killed writers
+left (``nerve.utils.atomic_files``). Loading never runs code from the file (see
+``serialization``), never reads outside it (see ``h5_store``), and is bounded:
+archive members are checked against the archive and limits before they are read,
+variables are built without initial values the file overwrites, and weights are
+streamed into place, so a model of N bytes of weights loads in about N bytes.
 
 >>> import os, tempfile
 >>> from nerve import layers, ops, saving
