@@ -662,8 +662,12 @@ def _rebuild(config: dict, filepath: str, custom_objects: Any, safe_mode: bool) 
     class, arguments a class refuses) raises ``SerializationError`` naming the file."""
     try:
         return serialization.deserialize_keras_object(config, custom_objects, safe_mode)
-    except (serialization.SerializationError, WeightsFileError):
+    except WeightsFileError:
         raise
+    except serialization.SerializationError as error:
+        raise serialization.SerializationError(
+            f"{CONFIG_FILENAME} in {filepath!r}: {error}"
+        ) from error
     except RecursionError as error:
         raise WeightsFileError(
             f"{CONFIG_FILENAME} in {filepath!r} nests objects too deeply to rebuild."
