@@ -13,7 +13,11 @@ names, shapes and dtypes, and the name of the arrays file) and
 ``backup_dir/arrays-<token>.npz`` (``numpy.savez``, read with ``allow_pickle=False``).
 A save writes a new arrays file, then replaces ``checkpoint.json`` atomically (temporary
 file, fsync, rename): the JSON is the commit point, so a crash at any moment leaves the
-previous backup whole; unreferenced arrays files are removed after the commit.
+previous backup whole; unreferenced arrays files are removed after the commit, and
+temporaries that a killed process left by the next save (``nerve.utils.atomic_files``).
+A damaged folder (``checkpoint.json`` unreadable or malformed, its arrays file missing,
+truncated or not matching it) raises a ``ValueError`` that says so before anything is
+restored.
 
 **The trainer's side of the protocol** (what ``fit`` must do for exact resumption):
 
