@@ -707,8 +707,10 @@ def test_resize_errors():
          ValueError, r"Invalid value for argument `fill_mode`.*'wrap'"),
         (lambda: ops.image.affine_transform(ops.ones((3, 3, 1)), ops.ones((2, 3, 8))), ShapeError,
          r"Invalid transform rank"),
-        (lambda: ops.image.affine_transform(ops.ones((3, 3)), ops.ones((8,))), ShapeError,
+        (lambda: ops.image.affine_transform(ops.ones((3, 3)), ops.ones((6,))), ShapeError,
          r"Invalid images rank"),
+        (lambda: ops.image.perspective_transform(ops.ones((3, 3)), np.ones(6), np.ones(6)),
+         ShapeError, r"Invalid images rank"),
         (lambda: ops.image.affine_transform(ops.ones((3, 3, 1)), ops.ones((8,)), "bicubic"),
          ValueError, r"Invalid value for argument `interpolation`"),
         (lambda: ops.image.perspective_transform(ops.ones((3, 3, 1)), np.ones((3, 2)),
@@ -765,3 +767,10 @@ def test_resize_errors():
 def test_image_errors(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_gaussian_blur_takes_sizes_and_sigmas_as_arrays():
+    x = np.random.default_rng(4).random((6, 5, 2)).astype("float32")
+    expected = ops.image.gaussian_blur(x, (3, 5), (0.5, 0.8)).numpy()
+    given = ops.image.gaussian_blur(x, np.array([3, 5]), ops.convert_to_tensor([0.5, 0.8]))
+    np.testing.assert_allclose(given.numpy(), expected, rtol=1e-6)

@@ -49,13 +49,13 @@ def _depthwise(x: Tensor, kernel: np.ndarray) -> Tensor:
 
 
 def _pair(value: Any, op: str, what: str) -> tuple[Any, Any]:
-    values = tuple(value) if isinstance(value, (list, tuple)) else (value, value)
-    if isinstance(value, Tensor):
-        values = tuple(value.numpy().reshape(-1).tolist())
-        values = values * 2 if len(values) == 1 else values
-    if len(values) != 2:
+    """One number or two (a sequence, an array or a concrete tensor) as a pair."""
+    values = np.asarray(value.numpy() if isinstance(value, Tensor) else value).reshape(-1)
+    if values.size == 1:
+        values = np.repeat(values, 2)
+    if values.size != 2:
         raise ValueError(with_location(f"{op}: {what} must be one or two numbers, got {value!r}."))
-    return values[0], values[1]
+    return values[0].item(), values[1].item()
 
 
 def gaussian_blur(

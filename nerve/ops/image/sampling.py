@@ -279,6 +279,7 @@ def affine_transform(
            [0., 3., 4.],
            [0., 6., 7.]], dtype=float32)
     """
+    check_rank("affine_transform", tensor(images))
     t = tensor(transform)
     if t.ndim not in (1, 2) or t.shape[-1] != 8:
         raise ShapeError(
@@ -336,6 +337,8 @@ def perspective_transform(
     >>> bool((ops.image.perspective_transform(x, corners, corners).numpy() == x.numpy()).all())
     True
     """
+    check_rank("perspective_transform", tensor(images))
+    choice("perspective_transform", "interpolation", interpolation, SAMPLING_ORDERS)
     start = np.asarray(start_points.numpy() if isinstance(start_points, Tensor) else start_points)
     end = np.asarray(end_points.numpy() if isinstance(end_points, Tensor) else end_points)
     _check_points("start_points", start)
