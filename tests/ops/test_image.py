@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import scipy.ndimage
 
+import nerve
 from nerve import ops
 from nerve.core.errors import ShapeError
 from nerve.testing.op_harness import Input, OpCase, T, op_tests
@@ -357,6 +358,23 @@ def np_psnr(a, b, max_val):
 CHANNELS_FIRST = {"data_format": "channels_first"}
 
 
+def resize_adjoint(g, in_shape, interpolation="bilinear"):
+    """The transpose of ``resize`` applied to ``g`` (its input-gradient for the output
+    cotangent ``g``): what the ``resample_transpose`` primitive computes."""
+    x = ops.zeros(in_shape, dtype=g.dtype)
+    with nerve.GradientTape() as tape:
+        tape.watch(x)
+        y = ops.image.resize(x, tuple(g.shape[-3:-1]), interpolation=interpolation)
+        total = ops.sum(y * g)
+    return tape.gradient(total, x)
+
+
+def np_resize_adjoint(g, in_shape, interpolation="bilinear"):
+    rows = _axis_matrix(in_shape[-3], g.shape[-3], interpolation, False)
+    cols = _axis_matrix(in_shape[-2], g.shape[-2], interpolation, False)
+    return np.einsum("ih,jw,...ijc->...hwc", rows, cols, g)
+
+
 def _cf(fn):
     """A channels-last reference applied to channels-first images."""
     return lambda x: np.moveaxis(fn(np.moveaxis(x, 1, -1)), -1, 1)
@@ -379,6 +397,14 @@ CASES = [
     resize_case("resize_lanczos3", (1, 4, 5, 1), (7, 3), "lanczos3", torch=False),
     resize_case("resize_lanczos5", (1, 6, 3, 1), (4, 6), "lanczos5", torch=False),
     resize_case("resize_area_down", (1, 8, 6, 2), (4, 3), "area"),
+    OpCase(
+        "resize_adjoint",
+        lambda g: resize_adjoint(g, (2, 4, 5, 2), "bicubic"),
+        [(Input((2, 7, 3, 2)),)],
+        numpy=lambda g: np_resize_adjoint(g, (2, 4, 5, 2), "bicubic"),
+        rtol=1e-4,
+        atol=1e-5,
+    ),
     resize_case("resize_area_fraction", (1, 7, 5, 1), (3, 4), "area", torch=False),
     OpCase(
         "resize_crop_to_aspect_ratio",

@@ -2,9 +2,8 @@
 
 Each spatial axis in turn is resampled by a small, static table of taps (which
 input rows each output row reads, and with what weights), computed in NumPy from
-the sizes alone. The op is then, per tap, a gather (``take``) times a weight,
-summed: composites of primitives, so gradients of any order and graph
-compilation come for free.
+the sizes alone, applied by the ``resample`` primitive (one pass over the data; its
+adjoint ``resample_transpose`` gives gradients of any order).
 
 The sampling rule is the half-pixel one of Keras and JAX (PyTorch's
 ``align_corners=False``): output pixel ``i`` of an axis scaled by ``s`` and
@@ -38,10 +37,10 @@ from nerve.core import config, dtypes
 from nerve.core.errors import with_location
 from nerve.ops._convert import cast, tensor
 from nerve.ops.creation import full
-from nerve.ops.elementwise import add, clip, multiply, round
+from nerve.ops.elementwise import clip, round
 from nerve.ops.image._common import check_data_format, check_rank, choice, spatial_axes
-from nerve.ops.indexing import take
 from nerve.ops.shape import concatenate
+from nerve.primitives import nn as nnp
 from nerve.tensor import Tensor, convert_to_tensor
 
 __all__ = ["resize", "scale_and_translate"]
@@ -152,20 +151,15 @@ def _taps(dense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _apply_taps(x: Tensor, axis: int, dense: np.ndarray) -> Tensor:
-    """``x`` resampled along ``axis`` by the weight matrix ``dense`` (out, in): a sum
-    over taps of a gather times a weight (a few passes over the output)."""
+    """``x`` resampled along ``axis`` by the weight matrix ``dense`` (out, in), as taps
+    (the ``resample`` primitive: one pass over the data)."""
     indices, weights = _taps(dense)
-    out_size = dense.shape[0]
-    weight_shape = (out_size,) + (1,) * (x.ndim - axis - 1)
-    result = None
-    for t in range(indices.shape[1]):
-        gathered = take(x, convert_to_tensor(indices[:, t].astype(np.int32)), axis=axis)
-        if not np.all(weights[:, t] == 1.0):
-            w = convert_to_tensor(weights[:, t].reshape(weight_shape), dtype=x.dtype)
-            gathered = multiply(gathered, w)
-        result = gathered if result is None else add(result, gathered)
-    assert result is not None
-    return result
+    return nnp.resample_p.bind(
+        x,
+        convert_to_tensor(indices.astype(np.int32)),
+        convert_to_tensor(weights, dtype=x.dtype),
+        axis=axis,
+    )
 
 
 def _resample(x: Tensor, matrices: dict[int, np.ndarray]) -> Tensor:
