@@ -6,7 +6,8 @@ order (the first tap initializes, so results equal NumPy's left-to-right sum);
 ``resample_transpose`` adds each ``weights[i, t] * g[o, i, :]`` back into row
 ``indices[i, t]``. One pass over the data each, where NumPy needs a gather, a
 multiply and an add per tap. ``None`` when native kernels are off (see
-``toolchain``): the NumPy kernels then run.
+``toolchain``): the NumPy kernels then run. Rows ``o`` are independent, so with
+OpenMP (``NERVE_NATIVE_THREADS=1``) large calls split them across threads.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ _TEMPLATE = r"""
 
 void resample_{T}(const {C} *x, {C} *out, const int32_t *index, const {C} *weight,
                   int64_t outer, int64_t n, int64_t m, int64_t taps, int64_t inner) {
+    #pragma omp parallel for schedule(static) if (outer * m * inner >= 65536)
     for (int64_t o = 0; o < outer; o++) {
         for (int64_t i = 0; i < m; i++) {
             {C} *dst = out + (o * m + i) * inner;
@@ -48,6 +50,7 @@ void resample_transpose_{T}(const {C} *g, {C} *out, const int32_t *index,
                             const {C} *weight, int64_t outer, int64_t n, int64_t m,
                             int64_t taps, int64_t inner) {
     memset(out, 0, (size_t)(outer * n * inner) * sizeof({C}));
+    #pragma omp parallel for schedule(static) if (outer * m * inner >= 65536)
     for (int64_t o = 0; o < outer; o++) {
         for (int64_t i = 0; i < m; i++) {
             const {C} *src = g + (o * m + i) * inner;
