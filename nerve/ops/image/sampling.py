@@ -269,7 +269,10 @@ def affine_transform(
     ``((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k)``, ``k = c0 x + c1 y + 1``.
     ``interpolation`` is ``"nearest"`` or ``"bilinear"``; ``fill_mode`` one of
     ``"constant"`` (with ``fill_value``), ``"nearest"``, ``"wrap"``, ``"mirror"``,
-    ``"reflect"``.
+    ``"reflect"``. The projective terms ``c0, c1`` divide as Keras documents them
+    (and TensorFlow computes); Keras's NumPy and JAX backends instead add ``c0`` and
+    ``c1`` times the channel index to the row and column, which agrees only when
+    both are 0.
 
     >>> from nerve import ops
     >>> x = ops.reshape(ops.arange(9.0), (3, 3, 1))
