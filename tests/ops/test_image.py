@@ -712,6 +712,11 @@ def test_resize_errors():
         ops.image.resize(image, (3, 0))
     with pytest.raises(ValueError, match=r"Expected `size` to be a tuple of 2 integers"):
         ops.image.resize(image, (3,))
+    with pytest.raises(ValueError, match=r"Expected `size` to be a tuple of 2 integers"):
+        ops.image.resize(image, (3.0, 2.0))
+    # Sizes as arrays and tensors, as Keras takes them.
+    assert ops.image.resize(image, np.array([3, 4])).shape == (3, 4, 1)
+    assert ops.image.resize(image, ops.convert_to_tensor([3, 4])).shape == (3, 4, 1)
     with pytest.raises(ValueError, match=r"data_format must be .* 'NHWC'"):
         ops.image.resize(image, (3, 3), data_format="NHWC")
     with pytest.raises(ValueError, match=r"Only one of `pad_to_aspect_ratio`"):

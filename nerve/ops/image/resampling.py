@@ -28,7 +28,7 @@ array([[0., 0., 1., 1.],
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -262,7 +262,7 @@ def resize(
     (2, 2, 1)
     """
     x = tensor(images)
-    _resize_arguments(x, size, interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio)
+    target = _resize_arguments(x, size, interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio)
     fmt = check_data_format(data_format, "resize")
     if fill_mode != "constant":
         raise ValueError(
@@ -271,7 +271,6 @@ def resize(
                 f"supported. Received: fill_mode={fill_mode!r}"
             )
         )
-    target = (int(size[0]), int(size[1]))
     axes = spatial_axes(x, fmt)
     if crop_to_aspect_ratio:
         x = _crop_to_aspect(x, axes, target)
@@ -285,20 +284,21 @@ def resize(
     return _resample(x, matrices)
 
 
-def _resize_arguments(x: Tensor, size: Any, interpolation: str, crop: bool, pad: bool) -> None:
-    if not isinstance(size, Sequence) or len(size) != 2:
+def _resize_arguments(
+    x: Tensor, size: Any, interpolation: str, crop: bool, pad: bool
+) -> tuple[int, int]:
+    """The checked target ``(height, width)``: two positive ints, given as a sequence,
+    an array or a concrete tensor."""
+    values = np.asarray(size.numpy() if isinstance(size, Tensor) else size, dtype=object)
+    if values.shape != (2,) or not all(
+        isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in values
+    ):
         raise ValueError(
             with_location(
                 f"resize: Expected `size` to be a tuple of 2 integers. Received: size={size!r}"
             )
         )
-    if not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in size):
-        raise ValueError(
-            with_location(
-                f"resize: Expected `size` to be a tuple of 2 integers. Received: size={size!r}"
-            )
-        )
-    if size[0] <= 0 or size[1] <= 0:
+    if values[0] <= 0 or values[1] <= 0:
         raise ValueError(
             with_location(
                 f"resize: `size` must have positive height and width. Received: size={size!r}"
@@ -312,6 +312,7 @@ def _resize_arguments(x: Tensor, size: Any, interpolation: str, crop: bool, pad:
             )
         )
     choice("resize", "interpolation", interpolation, RESIZE_INTERPOLATIONS)
+    return int(values[0]), int(values[1])
 
 
 def scale_and_translate(
