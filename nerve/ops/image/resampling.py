@@ -28,6 +28,7 @@ array([[0., 0., 1., 1.],
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -150,28 +151,27 @@ def _taps(dense: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return indices, weights
 
 
-def _apply_taps(x: Tensor, axis: int, dense: np.ndarray) -> Tensor:
-    """``x`` resampled along ``axis`` by the weight matrix ``dense`` (out, in), as taps
-    (the ``resample`` primitive: one pass over the data)."""
-    indices, weights = _taps(dense)
+def _apply_taps(x: Tensor, axis: int, indices: np.ndarray, weights: np.ndarray) -> Tensor:
+    """``x`` resampled along ``axis`` by taps (the ``resample`` primitive: one pass over
+    the data)."""
     return nnp.resample_p.bind(
         x,
-        convert_to_tensor(indices.astype(np.int32)),
+        convert_to_tensor(indices.astype(np.int32, copy=False)),
         convert_to_tensor(weights, dtype=x.dtype),
         axis=axis,
     )
 
 
-def _resample(x: Tensor, matrices: dict[int, np.ndarray]) -> Tensor:
-    """Apply each axis's weight matrix, the most shrinking axis first (the later passes
-    then run on less data). Integer images are resampled in floating point, rounded
-    (half to even), clipped to their dtype's range and cast back."""
+def _resample(x: Tensor, tables: dict[int, tuple[np.ndarray, np.ndarray]]) -> Tensor:
+    """Apply each axis's taps, the most shrinking axis first (the later passes then run
+    on less data). Integer images are resampled in floating point, rounded (half to
+    even), clipped to their dtype's range and cast back."""
     dtype = x.dtype
     if not dtypes.is_float(dtype):
         x = cast(x, config.floatx())
-    order = sorted(matrices, key=lambda a: matrices[a].shape[0] / max(matrices[a].shape[1], 1))
+    order = sorted(tables, key=lambda a: tables[a][0].shape[0] / max(x.shape[a], 1))
     for axis in order:
-        x = _apply_taps(x, axis, matrices[axis])
+        x = _apply_taps(x, axis, *tables[axis])
     if dtypes.is_float(dtype):
         return x
     if dtype != "bool":
@@ -189,16 +189,21 @@ def _resize_matrix(in_size: int, out_size: int, interpolation: str, antialias: b
     return _kernel_matrix(in_size, out_size, out_size / in_size, 0.0, kernel, antialias)
 
 
+@functools.lru_cache(maxsize=256)
 def resize_taps(
     in_size: int, out_size: int, interpolation: str, antialias: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """The taps ``(indices, weights)``, each ``(out_size, taps)``, that ``resize``
-    resamples one axis with (shared with the image-folder loader).
+    resamples one axis with (shared with the image-folder loader). Cached, as a model
+    resizes the same sizes every step, and so read-only.
 
     >>> resize_taps(4, 2, "bilinear")[0].tolist()
     [[0, 1], [2, 3]]
     """
-    return _taps(_resize_matrix(in_size, out_size, interpolation, antialias))
+    indices, weights = _taps(_resize_matrix(in_size, out_size, interpolation, antialias))
+    indices = indices.astype(np.int32)
+    indices.flags.writeable = weights.flags.writeable = False
+    return indices, weights
 
 
 def _crop_to_aspect(x: Tensor, axes: tuple[int, int], size: tuple[int, int]) -> Tensor:
@@ -276,12 +281,12 @@ def resize(
         x = _crop_to_aspect(x, axes, target)
     elif pad_to_aspect_ratio:
         x = _pad_to_aspect(x, axes, target, fill_value)
-    matrices = {
-        axis: _resize_matrix(x.shape[axis], new, interpolation, antialias)
+    tables = {
+        axis: resize_taps(x.shape[axis], new, interpolation, bool(antialias))
         for axis, new in zip(axes, target)
         if x.shape[axis] != new  # every kernel is 1 at distance 0, 0 at other whole ones
     }
-    return _resample(x, matrices)
+    return _resample(x, tables)
 
 
 def _resize_arguments(
@@ -366,8 +371,8 @@ def scale_and_translate(
                     f"output_shape {shape} must keep its size {x.shape[axis]}."
                 )
             )
-    matrices = {
-        axis: _kernel_matrix(x.shape[axis], shape[axis], s, t, kernel, antialias)
+    tables = {
+        axis: _taps(_kernel_matrix(x.shape[axis], shape[axis], s, t, kernel, antialias))
         for axis, s, t in zip(dims, scales.tolist(), shifts.tolist())
     }
-    return _resample(x, matrices)
+    return _resample(x, tables)
