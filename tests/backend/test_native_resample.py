@@ -8,6 +8,7 @@ import pytest
 import nerve
 from nerve import ops
 from nerve.backend.numpy_backend.native import resample as native_resample
+from nerve.core.errors import NerveError
 
 
 def _resize_and_gradient(x, size, interpolation):
@@ -58,3 +59,19 @@ def test_strided_and_half_precision_inputs_take_the_numpy_kernels():
     np.testing.assert_allclose(
         half.numpy(), ops.image.resize(x, (4, 7)).numpy(), rtol=1e-2, atol=1e-2
     )
+
+
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("bad", [-1, 4])
+def test_indices_outside_the_axis_are_refused(request, bad, native):
+    if not native:
+        request.getfixturevalue("numpy_kernels")
+    from nerve.primitives.nn import resample_p, resample_transpose_p
+
+    x = ops.ones((2, 4, 3))
+    indices = ops.convert_to_tensor(np.array([[0, bad]], dtype="int32"))
+    weights = ops.ones((1, 2))
+    with pytest.raises(NerveError, match=r"resample: indices must lie in \[0, 4\)"):
+        resample_p.bind(x, indices, weights, axis=1)
+    with pytest.raises(NerveError, match=r"resample_transpose: indices must lie in \[0, 4\)"):
+        resample_transpose_p.bind(ops.ones((2, 1, 3)), indices, weights, axis=1, size=4)

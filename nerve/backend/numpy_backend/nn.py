@@ -80,7 +80,16 @@ def kernels(xp) -> dict:
         """Column ``t`` of a (positions, taps) table, shaped to broadcast along ``axis``."""
         return lambda t: table[:, t].reshape((-1,) + (1,) * (ndim - axis - 1))
 
+    def _check_indices(kind: str, indices, size: int, axis: int) -> None:
+        # Refused rather than wrapped (take's -1) or read past the array (the C loops).
+        if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= size):
+            raise IndexError(
+                f"{kind}: indices must lie in [0, {size}) along axis {axis}, got "
+                f"[{int(indices.min())}, {int(indices.max())}]."
+            )
+
     def resample(x, indices, weights, axis):
+        _check_indices("resample", indices, x.shape[axis], axis)
         native = _native_resample()
         if native is not None and _native_ready(x, indices, weights):
             return native[0](x, indices, weights, axis)
@@ -91,6 +100,7 @@ def kernels(xp) -> dict:
         return out
 
     def resample_transpose(g, indices, weights, axis, size):
+        _check_indices("resample_transpose", indices, size, axis)
         native = _native_resample()
         if native is not None and _native_ready(g, indices, weights):
             return native[1](g, indices, weights, axis, size)

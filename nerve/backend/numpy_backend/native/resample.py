@@ -85,7 +85,8 @@ def _library() -> ctypes.CDLL | None:
 
 def resample_functions() -> tuple[Callable, Callable] | None:
     """``(resample, resample_transpose)`` running the C loops, or ``None`` without them.
-    Both take contiguous arrays of one float dtype; others go to the NumPy kernels."""
+    Both take contiguous arrays of one float dtype (others go to the NumPy kernels) and
+    trust the indices to lie inside the axis: the caller checks them."""
     library = _library()
     if library is None:
         return None
