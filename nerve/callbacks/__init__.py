@@ -13,6 +13,7 @@ from nerve.callbacks.learning_rate_scheduler import LearningRateScheduler
 from nerve.callbacks.model_checkpoint import ModelCheckpoint
 from nerve.callbacks.progbar_logger import ProgbarLogger
 from nerve.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
+from nerve.callbacks.tensorboard import TensorBoard
 from nerve.callbacks.terminate_on_nan import TerminateOnNaN
 
 __all__ = [
@@ -27,5 +28,6 @@ __all__ = [
     "ModelCheckpoint",
     "ProgbarLogger",
     "ReduceLROnPlateau",
+    "TensorBoard",
     "TerminateOnNaN",
 ]
