@@ -7,10 +7,10 @@ of layers) without importing ``nerve.models``, which sits above this package.
 
 >>> import nerve
 >>> from nerve import layers
->>> model = nerve.Sequential([layers.Input((4,)), layers.Dense(2, name="out")])
+>>> model = nerve.Sequential([layers.Input((4,), name="x"), layers.Dense(2, name="out")])
 >>> graph = model_graph(model)
 >>> [(node.name, node.inbound) for node in graph.nodes]
-[('input_layer', []), ('out', ['input_layer'])]
+[('x', []), ('out', ['x'])]
 >>> graph.nodes[1].output_shapes
 [(None, 2)]
 """
