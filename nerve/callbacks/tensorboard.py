@@ -144,6 +144,7 @@ class TensorBoard(Callback):
         self._batch_start_time = 0.0
         self._epoch_start_time = 0.0
         self._epoch_start_iterations = 0
+        self._training = False
 
     # -- writers -----------------------------------------------------------------------
     def _writer(self, run: str) -> SummaryWriter:
@@ -171,6 +172,7 @@ class TensorBoard(Callback):
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._global_train_batch = 0
+        self._training = True
         if self.write_graph:
             self._write_graph()
 
@@ -184,7 +186,7 @@ class TensorBoard(Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         step = self._global_train_batch
-        if self.update_freq == "epoch" or step % self.update_freq:
+        if not isinstance(self.update_freq, int) or step % self.update_freq:
             return
         writer = self._writer("train")
         if self.write_steps_per_second:
@@ -204,7 +206,10 @@ class TensorBoard(Callback):
             number = _number(value)
             if number is not None:
                 writer.scalar(f"evaluation_{name}_vs_iterations", number, step)
-        writer.flush()
+        if self._training:
+            writer.flush()
+        else:  # a stand-alone evaluate(): no on_train_end will close the file
+            writer.close()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self._log_epoch_metrics(epoch, logs or {})
@@ -218,6 +223,7 @@ class TensorBoard(Callback):
             writer.flush()
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        self._training = False
         self._close_writers()
 
     # -- what is logged ----------------------------------------------------------------
@@ -233,8 +239,8 @@ class TensorBoard(Callback):
                 self._iterations() - self._epoch_start_iterations
             ) / elapsed
         for run, values in (("train", train), ("validation", validation)):
-            numbers = {k: _number(v) for k, v in values.items()}
-            numbers = {k: v for k, v in numbers.items() if v is not None}
+            converted = {k: _number(v) for k, v in values.items()}
+            numbers = {k: v for k, v in converted.items() if v is not None}
             if numbers:
                 writer = self._writer(run)
                 for name, number in numbers.items():

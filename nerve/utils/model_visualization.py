@@ -90,9 +90,8 @@ class DotGraph:
             check=False,
         )
         if result.returncode != 0:
-            raise RuntimeError(
-                f"Graphviz `{prog} -T{format}` failed: {result.stderr.decode(errors='replace').strip()}"
-            )
+            message = result.stderr.decode(errors="replace").strip()
+            raise RuntimeError(f"Graphviz `{prog} -T{format}` failed: {message}")
         return result.stdout
 
     def write(self, path: str | os.PathLike, format: str | None = None) -> None:

@@ -15,8 +15,10 @@ from nerve import layers
 tensorboard = pytest.importorskip(
     "tensorboard", reason="the tensorboard package (the `test` extra) reads the event files"
 )
-from tensorboard.backend.event_processing import event_file_loader  # noqa: E402
-from tensorboard.backend.event_processing import plugin_event_accumulator  # noqa: E402
+from tensorboard.backend.event_processing import (  # noqa: E402
+    event_file_loader,
+    plugin_event_accumulator,
+)
 from tensorboard.compat.tensorflow_stub import errors as tb_errors  # noqa: E402
 from tensorboard.compat.tensorflow_stub import pywrap_tensorflow  # noqa: E402
 from tensorboard.util import tensor_util  # noqa: E402
@@ -223,6 +225,18 @@ def test_bad_arguments(tmp_path, options, message):
 def test_profile_batch_warns_and_is_ignored(tmp_path):
     with pytest.warns(UserWarning, match="profil"):
         nerve.callbacks.TensorBoard(tmp_path, profile_batch=2)
+
+
+def test_evaluate_after_fit_adds_a_closed_validation_file(tmp_path):
+    model, _ = _fit(str(tmp_path))
+    callback = nerve.callbacks.TensorBoard(tmp_path)
+    results = model.evaluate(
+        np.ones((4, 3)), np.ones((4, 1)), verbose=0, callbacks=[callback], return_dict=True
+    )
+    assert not any(not writer.closed for writer in callback._writers.values())
+    series = _series(_load(str(tmp_path / "validation")), "evaluation_loss_vs_iterations")
+    assert series[-1][0] == EPOCHS * STEPS
+    assert float(series[-1][1]) == pytest.approx(results["loss"], rel=1e-6)
 
 
 def test_writes_only_under_log_dir(tmp_path):

@@ -5,8 +5,7 @@ import pytest
 
 import nerve
 from nerve import layers
-from nerve.utils import model_to_dot, plot_model
-from nerve.utils import model_visualization
+from nerve.utils import model_to_dot, model_visualization, plot_model
 
 HAS_DOT = shutil.which("dot") is not None
 
@@ -135,7 +134,7 @@ def test_plot_model_writes_dot_without_graphviz(tmp_path, monkeypatch):
         path.read_text()
         == model_to_dot(_functional(), show_shapes=True, show_layer_names=False).to_string()
     )
-    with pytest.raises(ImportError, match="Graphviz.*apt install graphviz"):
+    with pytest.raises(ImportError, match=r"Graphviz.*apt install graphviz"):
         plot_model(_functional(), to_file=tmp_path / "model.png")
     assert not (tmp_path / "model.png").exists()
 
