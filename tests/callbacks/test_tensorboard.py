@@ -18,6 +18,7 @@ tensorboard = pytest.importorskip(
 from tensorboard.backend.event_processing import (  # noqa: E402
     event_file_loader,
     plugin_event_accumulator,
+    plugin_event_multiplexer,
 )
 from tensorboard.compat.tensorflow_stub import errors as tb_errors  # noqa: E402
 from tensorboard.compat.tensorflow_stub import pywrap_tensorflow  # noqa: E402
@@ -154,6 +155,19 @@ def test_graph_has_one_node_per_layer(run):
     assert [d.size for d in nodes["out"].attr["output_shape"].shape.dim] == [-1, 1]
 
 
+def test_tensorboard_server_sees_each_plugin(run):
+    # The multiplexer is what `tensorboard --logdir` serves from.
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(run[0])
+    multiplexer.Reload()
+    scalars = multiplexer.PluginRunToTagToContent("scalars")
+    assert {"epoch_loss", "epoch_mae", "epoch_learning_rate", "batch_loss"} <= set(scalars["train"])
+    assert {"epoch_loss", "evaluation_loss_vs_iterations"} <= set(scalars["validation"])
+    histograms = multiplexer.PluginRunToTagToContent("histograms")
+    assert sorted(histograms) == ["train"] and len(histograms["train"]) == len(run[1].weights)
+    assert multiplexer.PluginRunToTagToContent("graphs") == {"train": {"__run_graph__": b""}}
+
+
 def test_corrupted_record_fails_the_crc_check(run, tmp_path):
     source = glob.glob(os.path.join(run[0], "train", "events.*"))[0]
     copy = str(tmp_path / os.path.basename(source))
@@ -233,10 +247,12 @@ def test_evaluate_after_fit_adds_a_closed_validation_file(tmp_path):
     results = model.evaluate(
         np.ones((4, 3)), np.ones((4, 1)), verbose=0, callbacks=[callback], return_dict=True
     )
-    assert not any(not writer.closed for writer in callback._writers.values())
-    series = _series(_load(str(tmp_path / "validation")), "evaluation_loss_vs_iterations")
-    assert series[-1][0] == EPOCHS * STEPS
-    assert float(series[-1][1]) == pytest.approx(results["loss"], rel=1e-6)
+    writer = callback._writers["validation"]
+    assert writer.closed
+    assert len(os.listdir(tmp_path / "validation")) == 2
+    series = _series(_load(writer.path), "evaluation_loss_vs_iterations")
+    assert [step for step, _ in series] == [EPOCHS * STEPS]
+    assert float(series[0][1]) == pytest.approx(results["loss"], rel=1e-6)
 
 
 def test_writes_only_under_log_dir(tmp_path):
