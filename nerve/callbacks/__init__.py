@@ -1,5 +1,6 @@
 """Training callbacks (Keras 3's ``keras.callbacks``): hooks ``fit``/``evaluate``/``predict``
 call at each run, epoch and step. ``CallbackList`` is what the training loop drives.
+``TensorBoard`` writes TensorBoard event files itself (no TensorFlow needed).
 """
 
 from nerve.callbacks.backup_and_restore import BackupAndRestore
