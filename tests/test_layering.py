@@ -39,6 +39,10 @@ ALLOWED = {
         "Keras's convenience methods Model.save / save_weights / load_weights hand over to "
         "nerve.saving at call time (deferred import); saving itself depends on models"
     ),
+    ("nerve.models.saving_api", "nerve.saving"): (
+        "keras.models exposes load_model / save_model / model_from_json; they hand over "
+        "to nerve.saving at call time (deferred import), as Model.save does"
+    ),
     ("nerve.ops.image.sampling", "nerve.random"): (
         "keras.ops.image.elastic_transform takes keras.random's seeds (an int, a SeedGenerator, "
         "None for the global generator); its draw imports nerve.random when it runs"
