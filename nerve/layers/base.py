@@ -37,7 +37,7 @@ from typing import Any
 
 from nerve import initializers, ops
 from nerve.core import config as nerve_config
-from nerve.core import dtypes, symbolic, tree
+from nerve.core import dtypes, global_state, symbolic, tree
 from nerve.core.errors import NerveError, ShapeError, with_location
 from nerve.graph.trace import init_scope
 from nerve.layers.symbolic import Node, any_symbolic, symbolic_call
@@ -45,7 +45,6 @@ from nerve.tensor import Tensor, Variable
 
 __all__ = ["DTypePolicy", "Layer", "kernel_flops", "map_shapes", "training_scope", "unique_name"]
 
-_name_counts: dict[str, int] = {}
 _training: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
     "nerve_training", default=None
 )
@@ -58,9 +57,9 @@ def _snake_case(name: str) -> str:
 
 
 def unique_name(base: str) -> str:
-    """``base``, then ``base_1``, ``base_2``, ... (Keras's automatic layer names)."""
-    count = _name_counts.get(base, 0)
-    _name_counts[base] = count + 1
+    """``base``, then ``base_1``, ``base_2``, ... (Keras's automatic layer names, counted
+    by ``get_uid`` so ``clear_session`` starts them over)."""
+    count = global_state.get_uid(base) - 1
     return base if count == 0 else f"{base}_{count}"
 
 
