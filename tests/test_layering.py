@@ -16,7 +16,7 @@ PACKAGE = pathlib.Path(nerve.__file__).parent
 
 # Lowest first. Modules in one layer may import each other.
 LAYERS = [
-    ["nerve.core"],
+    ["nerve.core", "nerve.tree"],
     ["nerve.backend"],
     ["nerve.primitives"],
     ["nerve.tensor"],
@@ -25,8 +25,8 @@ LAYERS = [
     ["nerve.ops"],
     ["nerve.random", "nerve.initializers", "nerve.activations", "nerve.regularizers",
      "nerve.constraints", "nerve.losses", "nerve.metrics"],
-    ["nerve.layers"],
-    ["nerve.optimizers"],
+    ["nerve.layers", "nerve.config", "nerve.dtype_policies"],
+    ["nerve.optimizers", "nerve.mixed_precision"],
     ["nerve.data", "nerve.callbacks", "nerve.training", "nerve.utils", "nerve.datasets"],
     ["nerve.models"],
     ["nerve.saving"],
