@@ -1,0 +1,471 @@
+"""nerve's public namespaces against Keras 3's: every public name of ``keras``,
+``keras.layers``, ``keras.ops``... exists in the matching ``nerve`` namespace, or is in
+``MISSING`` with the reason it is not there yet.
+
+Two ways to fail: a Keras name that nerve lacks and ``MISSING`` does not list (a new
+gap: add it, or list it with a reason), and a listed name that nerve now has (a filled
+gap: remove it from ``MISSING``). Runs where Keras is installed (CI installs it), on
+Keras's NumPy backend (tests/conftest.py sets KERAS_BACKEND).
+"""
+
+import importlib
+
+import pytest
+
+NAMESPACES = [
+    "",
+    "activations",
+    "backend",
+    "callbacks",
+    "config",
+    "constraints",
+    "datasets",
+    "dtype_policies",
+    "initializers",
+    "layers",
+    "losses",
+    "metrics",
+    "mixed_precision",
+    "models",
+    "ops",
+    "ops.image",
+    "ops.linalg",
+    "ops.nn",
+    "optimizers",
+    "optimizers.schedules",
+    "random",
+    "regularizers",
+    "saving",
+    "tree",
+    "utils",
+]
+
+# Reasons, shared by the names they cover.
+ACTIVATION = "activation function not written yet (its op is missing from nerve.ops too)"
+ADAPTIVE = "adaptive pooling layers not written yet (need ops.adaptive_*_pool)"
+APPLICATIONS = "no pretrained model zoo: the weights are downloads nerve does not ship"
+BACKEND_KERAS_TENSOR = (
+    "nerve.backend is the engine layer below nerve.layers, where KerasTensor lives; "
+    "use nerve.utils.is_keras_tensor"
+)
+CONFIG_CLASS = "keras.utils.Config (attribute-access config dict) not written yet"
+DESERIALIZE = "module-level serialize/deserialize not written for this namespace yet"
+DISTILLATION = "knowledge-distillation models not written yet"
+DISTRIBUTION = "keras.distribution is JAX-mesh based; nerve's distribution is another helper's work"
+DOT = "the Dot merging layer not written yet"
+EMA = "needs the optimizer's use_ema weights, which nerve's optimizers do not keep yet"
+EXPORT = "SavedModel/ONNX export belongs to the export work, not this namespace"
+FILE_EDITOR = ".keras archive editor not written yet"
+FLASH = "no flash-attention kernels: attention runs through nerve.ops"
+FOREIGN = "wraps another framework's objects (JAX/Flax/TF/Torch/Orbax); nerve runs its own engine"
+INIT_ALIAS = "Keras's snake_case initializer aliases not added yet (the classes exist)"
+INPUT_SPEC = "layers check inputs through their own build; no InputSpec class yet"
+INTERACTIVE = "the progress bar follows whether the stream is a terminal; no global switch yet"
+LAYER_MISC = "layer not written yet"
+LEGACY = "Keras 2 compatibility shims are out of scope"
+LOSS = "loss not written yet"
+LOSS_SCALE = "dynamic loss scaling for mixed_float16 not written yet"
+MAX_EPOCHS = "global caps on epochs/steps (a Keras debugging aid) not written yet"
+METRIC = "metric not written yet"
+NO_OPERATION = "nerve.ops functions are plain functions over primitives; no Operation base class"
+OPS = "nerve.ops gap; the ops helpers' branches add these"
+OPTIMIZER = "optimizer not written yet"
+PREPROCESSING = "preprocessing/feature utilities not written yet"
+PREPROCESSING_LAYER = "preprocessing and augmentation layers are a layer family still to come"
+QUANT = "quantization (int8/int4/float8/GPTQ/AWQ) not implemented"
+REMAT = "no rematerialization (gradient checkpointing) scope yet"
+REMOTE = "posts logs to a server over HTTP; not written"
+SOURCE_INPUTS = "get_source_inputs not written yet"
+STATELESS = "no stateless/symbolic scopes: nerve traces through nerve.function instead"
+STFT = "STFT initializer/layers not written yet"
+TRACEBACK = "nerve does not filter tracebacks"
+TREE = "rarer keras.tree helpers not written yet"
+UNSAFE = "nerve never deserializes code (lambdas) from files, so there is nothing to enable"
+UTILS_SERIALIZE = (
+    "lives in nerve.saving, which sits above nerve.utils in the layering; "
+    "use nerve.saving.serialize_keras_object/deserialize_keras_object"
+)
+VISUALIZATION = "bounding-box/image plotting helpers not written yet"
+WRAPPERS = "scikit-learn wrappers not written yet"
+
+# "namespace.name" -> why nerve does not have it yet. ONE list: keep it sorted by namespace.
+MISSING = {
+    "InputSpec": INPUT_SPEC,
+    "Operation": NO_OPERATION,
+    "Quantizer": QUANT,
+    "RematScope": REMAT,
+    "StatelessScope": STATELESS,
+    "SymbolicScope": STATELESS,
+    "applications": APPLICATIONS,
+    "distillation": DISTILLATION,
+    "distribution": DISTRIBUTION,
+    "export": EXPORT,
+    "legacy": LEGACY,
+    "preprocessing": PREPROCESSING,
+    "quantizers": QUANT,
+    "remat": REMAT,
+    "visualization": VISUALIZATION,
+    "wrappers": WRAPPERS,
+    "activations.celu": ACTIVATION,
+    "activations.deserialize": DESERIALIZE,
+    "activations.glu": ACTIVATION,
+    "activations.hard_shrink": ACTIVATION,
+    "activations.hard_tanh": ACTIVATION,
+    "activations.log_sigmoid": ACTIVATION,
+    "activations.soft_shrink": ACTIVATION,
+    "activations.sparse_plus": ACTIVATION,
+    "activations.sparse_sigmoid": ACTIVATION,
+    "activations.sparsemax": ACTIVATION,
+    "activations.squareplus": ACTIVATION,
+    "activations.tanh_shrink": ACTIVATION,
+    "activations.threshold": ACTIVATION,
+    "backend.is_keras_tensor": BACKEND_KERAS_TENSOR,
+    "callbacks.OrbaxCheckpoint": FOREIGN,
+    "callbacks.RemoteMonitor": REMOTE,
+    "callbacks.SwapEMAWeights": EMA,
+    "config.disable_flash_attention": FLASH,
+    "config.disable_interactive_logging": INTERACTIVE,
+    "config.disable_traceback_filtering": TRACEBACK,
+    "config.enable_flash_attention": FLASH,
+    "config.enable_interactive_logging": INTERACTIVE,
+    "config.enable_traceback_filtering": TRACEBACK,
+    "config.enable_unsafe_deserialization": UNSAFE,
+    "config.is_flash_attention_enabled": FLASH,
+    "config.is_interactive_logging_enabled": INTERACTIVE,
+    "config.is_nnx_enabled": FOREIGN,
+    "config.is_traceback_filtering_enabled": TRACEBACK,
+    "config.max_epochs": MAX_EPOCHS,
+    "config.max_steps_per_epoch": MAX_EPOCHS,
+    "config.set_backend": FOREIGN,
+    "config.set_max_epochs": MAX_EPOCHS,
+    "config.set_max_steps_per_epoch": MAX_EPOCHS,
+    "dtype_policies.AWQDTypePolicy": QUANT,
+    "dtype_policies.DTypePolicyMap": QUANT,
+    "dtype_policies.GPTQDTypePolicy": QUANT,
+    "dtype_policies.Int4DTypePolicy": QUANT,
+    "dtype_policies.QuantizedDTypePolicy": QUANT,
+    "dtype_policies.QuantizedFloat8DTypePolicy": QUANT,
+    "initializers.IdentityInitializer": INIT_ALIAS,
+    "initializers.OrthogonalInitializer": INIT_ALIAS,
+    "initializers.STFT": STFT,
+    "initializers.STFTInitializer": STFT,
+    "initializers.constant": INIT_ALIAS,
+    "initializers.deserialize": DESERIALIZE,
+    "initializers.glorot_normal": INIT_ALIAS,
+    "initializers.glorot_uniform": INIT_ALIAS,
+    "initializers.he_normal": INIT_ALIAS,
+    "initializers.he_uniform": INIT_ALIAS,
+    "initializers.identity": INIT_ALIAS,
+    "initializers.lecun_normal": INIT_ALIAS,
+    "initializers.lecun_uniform": INIT_ALIAS,
+    "initializers.ones": INIT_ALIAS,
+    "initializers.orthogonal": INIT_ALIAS,
+    "initializers.random_normal": INIT_ALIAS,
+    "initializers.random_uniform": INIT_ALIAS,
+    "initializers.stft": STFT,
+    "initializers.truncated_normal": INIT_ALIAS,
+    "initializers.variance_scaling": INIT_ALIAS,
+    "initializers.zeros": INIT_ALIAS,
+    "layers.AdaptiveAveragePooling1D": ADAPTIVE,
+    "layers.AdaptiveAveragePooling2D": ADAPTIVE,
+    "layers.AdaptiveAveragePooling3D": ADAPTIVE,
+    "layers.AdaptiveMaxPooling1D": ADAPTIVE,
+    "layers.AdaptiveMaxPooling2D": ADAPTIVE,
+    "layers.AdaptiveMaxPooling3D": ADAPTIVE,
+    "layers.AugMix": PREPROCESSING_LAYER,
+    "layers.AutoContrast": PREPROCESSING_LAYER,
+    "layers.CategoryEncoding": PREPROCESSING_LAYER,
+    "layers.CenterCrop": PREPROCESSING_LAYER,
+    "layers.ContrastLimitedAdaptiveHistogramEqualization": PREPROCESSING_LAYER,
+    "layers.CutMix": PREPROCESSING_LAYER,
+    "layers.Discretization": PREPROCESSING_LAYER,
+    "layers.Dot": DOT,
+    "layers.Equalization": PREPROCESSING_LAYER,
+    "layers.FlaxLayer": FOREIGN,
+    "layers.HashedCrossing": PREPROCESSING_LAYER,
+    "layers.Hashing": PREPROCESSING_LAYER,
+    "layers.InputSpec": INPUT_SPEC,
+    "layers.IntegerLookup": PREPROCESSING_LAYER,
+    "layers.JaxLayer": FOREIGN,
+    "layers.MaxNumBoundingBoxes": PREPROCESSING_LAYER,
+    "layers.MelSpectrogram": LAYER_MISC,
+    "layers.MixUp": PREPROCESSING_LAYER,
+    "layers.Normalization": PREPROCESSING_LAYER,
+    "layers.Pipeline": LAYER_MISC,
+    "layers.RandAugment": PREPROCESSING_LAYER,
+    "layers.RandomBrightness": PREPROCESSING_LAYER,
+    "layers.RandomColorDegeneration": PREPROCESSING_LAYER,
+    "layers.RandomColorJitter": PREPROCESSING_LAYER,
+    "layers.RandomContrast": PREPROCESSING_LAYER,
+    "layers.RandomCrop": PREPROCESSING_LAYER,
+    "layers.RandomElasticTransform": PREPROCESSING_LAYER,
+    "layers.RandomErasing": PREPROCESSING_LAYER,
+    "layers.RandomFlip": PREPROCESSING_LAYER,
+    "layers.RandomGaussianBlur": PREPROCESSING_LAYER,
+    "layers.RandomGrayscale": PREPROCESSING_LAYER,
+    "layers.RandomHue": PREPROCESSING_LAYER,
+    "layers.RandomInvert": PREPROCESSING_LAYER,
+    "layers.RandomPerspective": PREPROCESSING_LAYER,
+    "layers.RandomPosterization": PREPROCESSING_LAYER,
+    "layers.RandomRotation": PREPROCESSING_LAYER,
+    "layers.RandomSaturation": PREPROCESSING_LAYER,
+    "layers.RandomSharpness": PREPROCESSING_LAYER,
+    "layers.RandomShear": PREPROCESSING_LAYER,
+    "layers.RandomTranslation": PREPROCESSING_LAYER,
+    "layers.RandomZoom": PREPROCESSING_LAYER,
+    "layers.Resizing": PREPROCESSING_LAYER,
+    "layers.ReversibleEmbedding": LAYER_MISC,
+    "layers.STFTSpectrogram": LAYER_MISC,
+    "layers.Solarization": PREPROCESSING_LAYER,
+    "layers.SpectralNormalization": LAYER_MISC,
+    "layers.StringLookup": PREPROCESSING_LAYER,
+    "layers.TFSMLayer": FOREIGN,
+    "layers.TextVectorization": PREPROCESSING_LAYER,
+    "layers.TorchModuleWrapper": FOREIGN,
+    "layers.Wrapper": LAYER_MISC,
+    "layers.deserialize": DESERIALIZE,
+    "layers.dot": DOT,
+    "layers.serialize": DESERIALIZE,
+    "losses.CTC": LOSS,
+    "losses.CategoricalGeneralizedCrossEntropy": LOSS,
+    "losses.Circle": LOSS,
+    "losses.Dice": LOSS,
+    "losses.Tversky": LOSS,
+    "losses.categorical_generalized_cross_entropy": LOSS,
+    "losses.circle": LOSS,
+    "losses.ctc": LOSS,
+    "losses.dice": LOSS,
+    "losses.tversky": LOSS,
+    "metrics.BinaryCrossentropy": METRIC,
+    "metrics.BinaryIoU": METRIC,
+    "metrics.CategoricalCrossentropy": METRIC,
+    "metrics.CategoricalHinge": METRIC,
+    "metrics.ConcordanceCorrelation": METRIC,
+    "metrics.CosineSimilarity": METRIC,
+    "metrics.Hinge": METRIC,
+    "metrics.IoU": METRIC,
+    "metrics.KLDivergence": METRIC,
+    "metrics.LogCoshError": METRIC,
+    "metrics.MeanAbsolutePercentageError": METRIC,
+    "metrics.MeanSquaredLogarithmicError": METRIC,
+    "metrics.OneHotIoU": METRIC,
+    "metrics.OneHotMeanIoU": METRIC,
+    "metrics.PearsonCorrelation": METRIC,
+    "metrics.Poisson": METRIC,
+    "metrics.PrecisionAtRecall": METRIC,
+    "metrics.RecallAtPrecision": METRIC,
+    "metrics.SensitivityAtSpecificity": METRIC,
+    "metrics.SparseCategoricalCrossentropy": METRIC,
+    "metrics.SpecificityAtSensitivity": METRIC,
+    "metrics.SquaredHinge": METRIC,
+    "metrics.binary_crossentropy": METRIC,
+    "metrics.binary_focal_crossentropy": METRIC,
+    "metrics.categorical_crossentropy": METRIC,
+    "metrics.categorical_focal_crossentropy": METRIC,
+    "metrics.categorical_hinge": METRIC,
+    "metrics.concordance_correlation": METRIC,
+    "metrics.hinge": METRIC,
+    "metrics.huber": METRIC,
+    "metrics.kl_divergence": METRIC,
+    "metrics.log_cosh": METRIC,
+    "metrics.mean_absolute_percentage_error": METRIC,
+    "metrics.mean_squared_logarithmic_error": METRIC,
+    "metrics.pearson_correlation": METRIC,
+    "metrics.poisson": METRIC,
+    "metrics.sparse_categorical_crossentropy": METRIC,
+    "metrics.squared_hinge": METRIC,
+    "mixed_precision.LossScaleOptimizer": LOSS_SCALE,
+    "ops.adaptive_average_pool": OPS,
+    "ops.adaptive_max_pool": OPS,
+    "ops.allclose": OPS,
+    "ops.amax": OPS,
+    "ops.amin": OPS,
+    "ops.array": OPS,
+    "ops.array_split": OPS,
+    "ops.associative_scan": OPS,
+    "ops.cbrt": OPS,
+    "ops.cdist": OPS,
+    "ops.cholesky": OPS,
+    "ops.cholesky_inverse": OPS,
+    "ops.corrcoef": OPS,
+    "ops.correlate": OPS,
+    "ops.cross": OPS,
+    "ops.ctc_decode": OPS,
+    "ops.ctc_loss": OPS,
+    "ops.custom_gradient": OPS,
+    "ops.deg2rad": OPS,
+    "ops.det": OPS,
+    "ops.diagflat": OPS,
+    "ops.diff": OPS,
+    "ops.divide_no_nan": OPS,
+    "ops.dsplit": OPS,
+    "ops.dstack": OPS,
+    "ops.eig": OPS,
+    "ops.eigh": OPS,
+    "ops.empty_like": OPS,
+    "ops.fabs": OPS,
+    "ops.fliplr": OPS,
+    "ops.flipud": OPS,
+    "ops.fmax": OPS,
+    "ops.fmin": OPS,
+    "ops.fmod": OPS,
+    "ops.fold": OPS,
+    "ops.gcd": OPS,
+    "ops.geomspace": OPS,
+    "ops.get_item": OPS,
+    "ops.hard_shrink": OPS,
+    "ops.histogram": OPS,
+    "ops.hsplit": OPS,
+    "ops.in_top_k": OPS,
+    "ops.inv": OPS,
+    "ops.isin": OPS,
+    "ops.isneginf": OPS,
+    "ops.isposinf": OPS,
+    "ops.jvp": OPS,
+    "ops.lcm": OPS,
+    "ops.ldexp": OPS,
+    "ops.logaddexp2": OPS,
+    "ops.logdet": OPS,
+    "ops.lstsq": OPS,
+    "ops.lu_factor": OPS,
+    "ops.map": OPS,
+    "ops.matrix_rank": OPS,
+    "ops.nanargmax": OPS,
+    "ops.nanargmin": OPS,
+    "ops.nancumprod": OPS,
+    "ops.nancumsum": OPS,
+    "ops.nanmax": OPS,
+    "ops.nanmean": OPS,
+    "ops.nanmedian": OPS,
+    "ops.nanmin": OPS,
+    "ops.nanpercentile": OPS,
+    "ops.nanprod": OPS,
+    "ops.nanquantile": OPS,
+    "ops.nanstd": OPS,
+    "ops.nansum": OPS,
+    "ops.nanvar": OPS,
+    "ops.nextafter": OPS,
+    "ops.norm": OPS,
+    "ops.numpy": OPS,
+    "ops.percentile": OPS,
+    "ops.pinv": OPS,
+    "ops.ptp": OPS,
+    "ops.qr": OPS,
+    "ops.rad2deg": OPS,
+    "ops.rearrange": OPS,
+    "ops.rot90": OPS,
+    "ops.saturate_cast": OPS,
+    "ops.segment_min": OPS,
+    "ops.segment_prod": OPS,
+    "ops.select": OPS,
+    "ops.slogdet": OPS,
+    "ops.solve": OPS,
+    "ops.solve_triangular": OPS,
+    "ops.sparse_plus": OPS,
+    "ops.sparse_sigmoid": OPS,
+    "ops.sparsemax": OPS,
+    "ops.squareplus": OPS,
+    "ops.svd": OPS,
+    "ops.switch": OPS,
+    "ops.threshold": OPS,
+    "ops.trapezoid": OPS,
+    "ops.trunc": OPS,
+    "ops.unfold": OPS,
+    "ops.unique": OPS,
+    "ops.unravel_index": OPS,
+    "ops.vander": OPS,
+    "ops.vectorize": OPS,
+    "ops.vectorized_map": OPS,
+    "ops.view": OPS,
+    "ops.vsplit": OPS,
+    "ops.linalg.cholesky": OPS,
+    "ops.linalg.cholesky_inverse": OPS,
+    "ops.linalg.det": OPS,
+    "ops.linalg.eig": OPS,
+    "ops.linalg.eigh": OPS,
+    "ops.linalg.inv": OPS,
+    "ops.linalg.jvp": OPS,
+    "ops.linalg.lstsq": OPS,
+    "ops.linalg.lu_factor": OPS,
+    "ops.linalg.matrix_rank": OPS,
+    "ops.linalg.norm": OPS,
+    "ops.linalg.pinv": OPS,
+    "ops.linalg.qr": OPS,
+    "ops.linalg.solve": OPS,
+    "ops.linalg.solve_triangular": OPS,
+    "ops.linalg.svd": OPS,
+    "ops.nn.adaptive_average_pool": OPS,
+    "ops.nn.adaptive_max_pool": OPS,
+    "ops.nn.ctc_decode": OPS,
+    "ops.nn.ctc_loss": OPS,
+    "ops.nn.fold": OPS,
+    "ops.nn.hard_shrink": OPS,
+    "ops.nn.one_hot": OPS,
+    "ops.nn.polar": OPS,
+    "ops.nn.sigmoid": OPS,
+    "ops.nn.softplus": OPS,
+    "ops.nn.sparse_plus": OPS,
+    "ops.nn.sparse_sigmoid": OPS,
+    "ops.nn.sparsemax": OPS,
+    "ops.nn.squareplus": OPS,
+    "ops.nn.threshold": OPS,
+    "ops.nn.unfold": OPS,
+    "optimizers.Adafactor": OPTIMIZER,
+    "optimizers.Ftrl": OPTIMIZER,
+    "optimizers.Lamb": OPTIMIZER,
+    "optimizers.LossScaleOptimizer": LOSS_SCALE,
+    "optimizers.MultiOptimizer": OPTIMIZER,
+    "optimizers.Muon": OPTIMIZER,
+    "optimizers.OptimizerMap": OPTIMIZER,
+    "optimizers.ScheduleFreeAdamW": OPTIMIZER,
+    "optimizers.legacy": LEGACY,
+    "saving.KerasFileEditor": FILE_EDITOR,
+    "tree.MAP_TO_NONE": TREE,
+    "tree.assert_same_paths": TREE,
+    "tree.map_shape_structure": TREE,
+    "tree.map_structure_up_to": TREE,
+    "utils.Config": CONFIG_CLASS,
+    "utils.FeatureSpace": PREPROCESSING,
+    "utils.bounding_boxes": PREPROCESSING,
+    "utils.deserialize_keras_object": UTILS_SERIALIZE,
+    "utils.disable_interactive_logging": INTERACTIVE,
+    "utils.enable_interactive_logging": INTERACTIVE,
+    "utils.get_source_inputs": SOURCE_INPUTS,
+    "utils.is_interactive_logging_enabled": INTERACTIVE,
+    "utils.legacy": LEGACY,
+    "utils.serialize_keras_object": UTILS_SERIALIZE,
+}
+
+
+def _public(module) -> set[str]:
+    return {name for name in dir(module) if not name.startswith("_")} - {"src"}
+
+
+@pytest.mark.parametrize("namespace", NAMESPACES, ids=lambda n: n or "keras")
+def test_nerve_has_every_keras_name_or_lists_it(namespace):
+    pytest.importorskip("keras")
+    suffix = f".{namespace}" if namespace else ""
+    theirs = _public(importlib.import_module("keras" + suffix))
+    ours = _public(importlib.import_module("nerve" + suffix))
+    prefix = f"{namespace}." if namespace else ""
+    listed = {key[len(prefix) :] for key in MISSING if key.rpartition(".")[0] == namespace}
+    missing = theirs - ours
+    new_gaps = sorted(missing - listed)
+    filled = sorted(listed & ours)
+    assert not new_gaps, (
+        f"Keras has {[prefix + n for n in new_gaps]} and nerve does not: add them, or list "
+        "them in MISSING with a reason."
+    )
+    assert not filled, f"nerve now has {[prefix + n for n in filled]}: remove them from MISSING."
+
+
+def test_missing_names_only_keras_names():
+    """Every MISSING entry is a name Keras has (catches typos and Keras removals)."""
+    keras = pytest.importorskip("keras")
+    stale = []
+    for key in MISSING:
+        namespace, _, name = key.rpartition(".")
+        module = importlib.import_module(f"keras.{namespace}" if namespace else "keras")
+        if not hasattr(module, name) or namespace not in NAMESPACES:
+            stale.append(key)
+    assert not stale, f"MISSING lists names Keras {keras.__version__} does not have: {stale}"
