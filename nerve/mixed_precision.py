@@ -1,5 +1,6 @@
 """``nerve.mixed_precision``: Keras 3's ``keras.mixed_precision`` — the global dtype
-policy (``"mixed_float16"`` computes in float16 and keeps float32 variables).
+policy (``"mixed_float16"`` computes in float16 and keeps float32 variables) and
+``LossScaleOptimizer``, which ``Model.compile`` applies under ``"mixed_float16"``.
 
 >>> import nerve
 >>> from nerve import layers, mixed_precision
@@ -12,9 +13,11 @@ policy (``"mixed_float16"`` computes in float16 and keeps float32 variables).
 from __future__ import annotations
 
 from nerve.layers.base import DTypePolicy, dtype_policy, set_dtype_policy
+from nerve.optimizers.loss_scale_optimizer import LossScaleOptimizer
 
 __all__ = [
     "DTypePolicy",
+    "LossScaleOptimizer",
     "Policy",
     "dtype_policy",
     "global_policy",

@@ -64,7 +64,6 @@ INTERACTIVE = "the progress bar follows whether the stream is a terminal; no glo
 LAYER_MISC = "layer not written yet"
 LEGACY = "Keras 2 compatibility shims are out of scope"
 LOSS = "loss not written yet"
-LOSS_SCALE = "dynamic loss scaling for mixed_float16 not written yet"
 MAX_EPOCHS = "global caps on epochs/steps (a Keras debugging aid) not written yet"
 METRIC = "metric not written yet"
 NO_OPERATION = "nerve.ops functions are plain functions over primitives; no Operation base class"
@@ -248,7 +247,6 @@ MISSING = {
     "metrics.SpecificityAtSensitivity": METRIC,
     "metrics.concordance_correlation": METRIC,
     "metrics.pearson_correlation": METRIC,
-    "mixed_precision.LossScaleOptimizer": LOSS_SCALE,
     "ops.adaptive_average_pool": OPS,
     "ops.adaptive_max_pool": OPS,
     "ops.allclose": OPS,
@@ -387,7 +385,6 @@ MISSING = {
     "optimizers.Adafactor": OPTIMIZER,
     "optimizers.Ftrl": OPTIMIZER,
     "optimizers.Lamb": OPTIMIZER,
-    "optimizers.LossScaleOptimizer": LOSS_SCALE,
     "optimizers.MultiOptimizer": OPTIMIZER,
     "optimizers.Muon": OPTIMIZER,
     "optimizers.OptimizerMap": OPTIMIZER,
