@@ -57,3 +57,22 @@ def test_serialize_round_trips_and_canonicalizes_aliases():
     np.testing.assert_allclose(
         activations.get("swish")(ops.ones((2,))).numpy(), activations.silu(ops.ones((2,))).numpy()
     )
+
+
+@pytest.mark.parametrize(
+    "config", ["relu", "silu", {"class_name": "function", "config": "tanh"}], ids=str
+)
+def test_deserialize_inverts_serialize_and_reads_keras_dicts(config):
+    fn = activations.deserialize(config)
+    name = config["config"] if isinstance(config, dict) else config
+    assert fn is activations.get(name)
+    assert activations.deserialize(activations.serialize(fn)) is fn
+
+
+def test_deserialize_custom_objects_and_bad_input():
+    def mine(x):
+        return x
+
+    assert activations.deserialize("mine", custom_objects={"mine": mine}) is mine
+    with pytest.raises(ValueError, match="activation name"):
+        activations.deserialize(3)

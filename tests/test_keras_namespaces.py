@@ -58,7 +58,6 @@ EXPORT = "SavedModel/ONNX export belongs to the export work, not this namespace"
 FILE_EDITOR = ".keras archive editor not written yet"
 FLASH = "no flash-attention kernels: attention runs through nerve.ops"
 FOREIGN = "wraps another framework's objects (JAX/Flax/TF/Torch/Orbax); nerve runs its own engine"
-INIT_ALIAS = "Keras's snake_case initializer aliases not added yet (the classes exist)"
 INPUT_SPEC = "layers check inputs through their own build; no InputSpec class yet"
 INTERACTIVE = "the progress bar follows whether the stream is a terminal; no global switch yet"
 LAYER_MISC = "layer not written yet"
@@ -106,7 +105,6 @@ MISSING = {
     "visualization": VISUALIZATION,
     "wrappers": WRAPPERS,
     "activations.celu": ACTIVATION,
-    "activations.deserialize": DESERIALIZE,
     "activations.glu": ACTIVATION,
     "activations.hard_shrink": ACTIVATION,
     "activations.hard_tanh": ACTIVATION,
@@ -144,27 +142,9 @@ MISSING = {
     "dtype_policies.Int4DTypePolicy": QUANT,
     "dtype_policies.QuantizedDTypePolicy": QUANT,
     "dtype_policies.QuantizedFloat8DTypePolicy": QUANT,
-    "initializers.IdentityInitializer": INIT_ALIAS,
-    "initializers.OrthogonalInitializer": INIT_ALIAS,
     "initializers.STFT": STFT,
     "initializers.STFTInitializer": STFT,
-    "initializers.constant": INIT_ALIAS,
-    "initializers.deserialize": DESERIALIZE,
-    "initializers.glorot_normal": INIT_ALIAS,
-    "initializers.glorot_uniform": INIT_ALIAS,
-    "initializers.he_normal": INIT_ALIAS,
-    "initializers.he_uniform": INIT_ALIAS,
-    "initializers.identity": INIT_ALIAS,
-    "initializers.lecun_normal": INIT_ALIAS,
-    "initializers.lecun_uniform": INIT_ALIAS,
-    "initializers.ones": INIT_ALIAS,
-    "initializers.orthogonal": INIT_ALIAS,
-    "initializers.random_normal": INIT_ALIAS,
-    "initializers.random_uniform": INIT_ALIAS,
     "initializers.stft": STFT,
-    "initializers.truncated_normal": INIT_ALIAS,
-    "initializers.variance_scaling": INIT_ALIAS,
-    "initializers.zeros": INIT_ALIAS,
     "layers.AdaptiveAveragePooling1D": ADAPTIVE,
     "layers.AdaptiveAveragePooling2D": ADAPTIVE,
     "layers.AdaptiveAveragePooling3D": ADAPTIVE,
