@@ -19,15 +19,16 @@ What a data-parallel ``fit`` does with it (``DataParallelRun``):
   ``PyDataset`` or ``Dataset`` of batches: rank ``r`` reads batches ``r``,
   ``r + n``, ... only, so one global step is ``n`` of its batches; generators are
   taken to be per-rank already;
-* **one step** — (1) a two-number sum: rows on this rank, and rank 0's ``stop_training``;
-  the epoch ends when no rank has rows left (so ranks may run out at different steps);
-  (2) the compiled step runs on the local rows with ``Optimizer.apply`` collecting the
-  gradients instead of applying them (``Optimizer.collect_gradients``); (3) the metric
-  states (sums and counts: every metric's variables add up across replicas) are summed;
-  (4) the gradients are summed, each rank's weighted by its row count and divided by
-  the global count — the mean over the global batch, so the update equals a single
-  process training on the whole global batch; a rank without rows adds zeros; (5) the
-  optimizer applies the mean as a second compiled function;
+* **one step** — (1) a two-number sum: rows on this rank, and rank 0's
+  ``stop_training``; the epoch ends when no rank has rows left (so ranks may run out at
+  different steps); (2) the compiled step runs on the local rows with
+  ``Optimizer.apply`` collecting the gradients instead of applying them
+  (``Optimizer.collect_gradients``); (3) the metric states (sums and counts: every
+  metric's variables add up across replicas) are summed; (4) the gradients are summed,
+  each rank's weighted by its share of the global rows — the mean over the global
+  batch, so the update equals a single process training on the whole global batch; a
+  rank without rows adds zeros; (5) the optimizer applies the mean as a second compiled
+  function;
 * **logs** — batch and epoch logs come from the summed metric states, so they equal the
   single-process metrics; callbacks (progress bar, checkpoints, CSV logs, backups, early
   stopping) run on rank 0 only, which broadcasts ``stop_training`` every step and the
@@ -332,7 +333,9 @@ class DataParallelRun:
             arrays = [np.zeros(tuple(v.shape), dtype=_dtype_of(v)) for v in variables]
         else:
             arrays = [_host(g) for g in grads]
-        return self.context.sum(arrays, scale_in=float(rows), scale_out=1.0 / global_rows)
+        # The global count is known from begin_step, so each rank scales by its share
+        # while packing (one pass), and the sum needs no scaling afterwards.
+        return self.context.sum(arrays, scale_in=rows / global_rows)
 
     # -- predict ----------------------------------------------------------------------------
     def gather_predictions(self, batches: list, counts: list[int]) -> Any:
