@@ -6,8 +6,9 @@ implementation (``MPICommunicator``, over mpi4py), the single-process one below,
 later a GPU collective library (NCCL) are interchangeable:
 
 * ``rank`` / ``size``: this process's index and the number of processes;
-* ``allreduce(array, op)``: the elementwise ``"sum"`` (or ``"max"``) over processes,
-  returned on every process; the input buffer may be overwritten with the result;
+* ``allreduce(array, op, out)``: the elementwise ``"sum"`` (or ``"max"``) over
+  processes, returned on every process: written into ``out`` when given (``array`` is
+  then left alone), else possibly over ``array`` itself;
 * ``broadcast(array, root)``: ``root``'s array on every process (each passes an array
   of the same shape and dtype; the buffer may be overwritten);
 * ``allgather(array)``: every process's array, in rank order; their first dimensions
@@ -48,8 +49,9 @@ class Communicator(abc.ABC):
         """The number of processes."""
 
     @abc.abstractmethod
-    def allreduce(self, array: Any, op: str = "sum") -> Any:
-        """The elementwise reduction of ``array`` over all processes."""
+    def allreduce(self, array: Any, op: str = "sum", out: Any = None) -> Any:
+        """The elementwise reduction of ``array`` over all processes (into ``out``, an
+        array of the same shape and dtype, when given)."""
 
     @abc.abstractmethod
     def broadcast(self, array: Any, root: int = 0) -> Any:
@@ -104,9 +106,12 @@ class LocalCommunicator(Communicator):
     def size(self) -> int:
         return 1
 
-    def allreduce(self, array: Any, op: str = "sum") -> Any:
+    def allreduce(self, array: Any, op: str = "sum", out: Any = None) -> Any:
         self._check_op(op)
-        return np.asarray(array)
+        if out is None:
+            return np.asarray(array)
+        np.copyto(out, array)
+        return out
 
     def broadcast(self, array: Any, root: int = 0) -> Any:
         self._check_root(root)

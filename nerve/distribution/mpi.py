@@ -112,11 +112,21 @@ class MPICommunicator(Communicator):
         library = self._mpi.Get_library_version().splitlines()[0].strip()
         return f"MPI ({library}), rank {self._rank} of {self._size}"
 
-    def allreduce(self, array: Any, op: str = "sum") -> Any:
+    def allreduce(self, array: Any, op: str = "sum", out: Any = None) -> Any:
         self._check_op(op)
-        buffer = _writable(array)
         mpi_op = self._mpi.SUM if op == "sum" else self._mpi.MAX
-        request = self._comm.Iallreduce(self._mpi.IN_PLACE, buffer, op=mpi_op)
+        if out is None:
+            buffer = _writable(array)
+            request = self._comm.Iallreduce(self._mpi.IN_PLACE, buffer, op=mpi_op)
+        else:  # out of place: the input is only read, so no copy of it is needed
+            source = np.ascontiguousarray(array)
+            if out.shape != source.shape or out.dtype != source.dtype:
+                raise ValueError(
+                    f"allreduce: out must have the input's shape {source.shape} and dtype "
+                    f"{source.dtype}; got {out.shape} {out.dtype}."
+                )
+            buffer = _writable(out)
+            request = self._comm.Iallreduce(source, buffer, op=mpi_op)
         self._wait(request, f"allreduce of {buffer.nbytes} bytes")
         return buffer
 

@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from nerve.core import tree
+from nerve.graph.function import function as compile_function
 
 __all__ = [
     "CollectiveTimeoutError",
@@ -194,6 +195,8 @@ class DataParallelRun:
         self._metric_length = 0
         self._global_metrics: Any = None
         self._variables: list | None = None  # what Optimizer.apply was given (collected)
+        self._logs_function: Any = None
+        self._logs_order: list = []
 
     # -- start, end ---------------------------------------------------------------------
     def shard(self, adapter: Any) -> Any:
@@ -263,7 +266,7 @@ class DataParallelRun:
         whose metrics are not built yet (it had no rows) adds zeros."""
         variables = self._metric_variables()
         if not self._metrics_agreed:
-            length = sum(int(np.prod(v.shape)) for v in variables)
+            length = sum(math.prod(tuple(v.shape)) for v in variables)
             agreed = self.context.sum([np.array([length, length > 0, length**2], "float64")])[0]
             total, built, squares = (float(v) for v in agreed)
             if built == 0:
@@ -291,22 +294,35 @@ class DataParallelRun:
 
     def global_logs(self, state: Any = None) -> dict:
         """The model's metrics result computed from the summed state (``state``, or the
-        last ``sum_metrics``); the local state is put back afterwards."""
+        last ``sum_metrics``); the local state is put back afterwards. Runs as one
+        compiled function (assign, result, assign back): eagerly, the few scalar ops
+        of a metrics result cost more than a whole small allreduce."""
         state = self._global_metrics if state is None else state
         variables = self._metric_variables()
         if state is None or not variables or len(state) == 0:
             return self.model.get_metrics_result()
-        local = [_host(v) for v in variables]
-        offset = 0
-        for variable, value in zip(variables, local):
-            size = value.size
-            variable.assign(state[offset : offset + size].reshape(value.shape).astype(value.dtype))
+        values, offset = [], 0
+        for variable in variables:
+            shape = tuple(variable.shape)
+            size = math.prod(shape)
+            values.append(state[offset : offset + size].reshape(shape).astype(variable.dtype))
             offset += size
-        try:
-            return self.model.get_metrics_result()
-        finally:
-            for variable, value in zip(variables, local):
-                variable.assign(value)
+        if self._logs_function is None:
+            self._logs_function = compile_function(self._logs_with)
+        logs = self._logs_function(values)
+        # A compiled function returns a dict with sorted keys: keep the model's order.
+        return {key: logs[key] for key in self._logs_order}
+
+    def _logs_with(self, values: list) -> dict:
+        variables = self._metric_variables()
+        local = [variable.value for variable in variables]
+        for variable, value in zip(variables, values):
+            variable.assign(value)
+        logs = self.model.get_metrics_result()
+        for variable, value in zip(variables, local):
+            variable.assign(value)
+        self._logs_order = list(logs)  # recorded while tracing
+        return logs
 
     # -- one training step -----------------------------------------------------------------
     def begin_step(self, data: Any, stop: bool) -> tuple[int, bool]:

@@ -84,6 +84,8 @@ def run_contract(comm, out):
     rank, size = comm.rank, comm.size
     checks = {}
     checks["sum"] = comm.allreduce(np.array([rank + 1.0, 2.0])).tolist()
+    given, into = np.array([1.0, 2.0]), np.zeros(2)
+    checks["sum_out"] = [comm.allreduce(given, out=into).tolist(), given.tolist(), into.tolist()]
     checks["max"] = comm.allreduce(np.array([rank, -rank], "int64"), op="max").tolist()
     checks["broadcast"] = comm.broadcast(np.array([rank * 10.0, 1.0]), root=size - 1).tolist()
     parts = comm.allgather(np.full((rank + 1, 2), rank, dtype="int32"))

@@ -14,6 +14,8 @@ def expected(size: int) -> dict:
     """What ``scenarios.run_contract`` must find on every rank of ``size``."""
     return {
         "sum": [float(sum(range(1, size + 1))), 2.0 * size],
+        # into out: the input left alone
+        "sum_out": [[1.0 * size, 2.0 * size], [1.0, 2.0], [1.0 * size, 2.0 * size]],
         "max": [size - 1, 0],
         "broadcast": [10.0 * (size - 1), 1.0],
         "allgather": [[[r, r]] * (r + 1) for r in range(size)],
