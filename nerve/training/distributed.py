@@ -23,16 +23,18 @@ What a data-parallel ``fit`` does with it (``DataParallelRun``):
   ``stop_training``; the epoch ends when no rank has rows left (so ranks may run out at
   different steps); (2) the compiled step runs on the local rows with
   ``Optimizer.apply`` collecting the gradients instead of applying them
-  (``Optimizer.collect_gradients``); (3) the metric states (sums and counts: every
-  metric's variables add up across replicas) are summed; (4) the gradients are summed,
-  each rank's weighted by its share of the global rows — the mean over the global
-  batch, so the update equals a single process training on the whole global batch; a
-  rank without rows adds zeros; (5) the optimizer applies the mean as a second compiled
-  function;
-* **logs** — batch and epoch logs come from the summed metric states, so they equal the
-  single-process metrics; callbacks (progress bar, checkpoints, CSV logs, backups, early
-  stopping) run on rank 0 only, which broadcasts ``stop_training`` every step and the
-  learning rate every epoch, and its weights at the end (``restore_best_weights``);
+  (``Optimizer.collect_gradients``); (3) the metric states are summed (see logs); (4)
+  the gradients are summed, each rank's weighted by its share of the global rows — the
+  mean over the global batch, so the update equals a single process training on the
+  whole global batch; a rank without rows adds zeros; (5) the optimizer applies the
+  mean as a second compiled function;
+* **logs** — what each replica added to its metric states (sums and counts) is summed
+  and put back into every replica's metric variables, so all hold the global state:
+  batch and epoch logs equal the single-process metrics, and rank 0's backups hold
+  them. Callbacks (progress bar, checkpoints, CSV logs, backups, early stopping) run on
+  rank 0 only, which broadcasts ``stop_training`` every step, the learning rate and
+  the metric states every epoch, and its weights at the end
+  (``restore_best_weights``);
 * **faults** — an exception on any rank is reported to the others before it propagates
   (``ReplicaContext.report_failure``): they raise ``ReplicaFailedError`` naming the rank
   and the error instead of waiting forever in the next collective.
@@ -193,7 +195,8 @@ class DataParallelRun:
         self.context = context
         self._metrics_agreed = False
         self._metric_length = 0
-        self._global_metrics: Any = None
+        self._shared_metrics: Any = None  # the metric state all replicas hold
+        self._logs: dict | None = None
         self._variables: list | None = None  # what Optimizer.apply was given (collected)
         self._logs_function: Any = None
         self._logs_order: list = []
@@ -250,19 +253,21 @@ class DataParallelRun:
         mine = 1.0 if (value and self.context.is_chief) else 0.0
         return bool(self.context.sum([np.array([mine])])[0][0] > 0)
 
-    def broadcast_learning_rate(self) -> None:
-        """Rank 0's learning rate (a callback may have changed it there)."""
-        optimizer = self.model.optimizer
-        variable = getattr(optimizer, "_learning_rate", None)
-        if variable is not None and hasattr(variable, "assign"):
-            self.broadcast_variables([variable])
-
     # -- metrics --------------------------------------------------------------------------
     def _metric_variables(self) -> list:
         return list(self.model.metrics_variables)
 
+    def mark_metrics(self) -> None:
+        """Record the metric state every replica shares (after a reset, or rank 0's
+        restored backup): what each replica adds from here on is summed."""
+        variables = self._metric_variables()
+        self._shared_metrics = _flat(variables) if variables else None
+        self._logs = None
+
     def sum_metrics(self) -> Any:
-        """The metric states summed over replicas (float64: counts stay exact). A replica
+        """Sum what every replica added to its metric states since they were last shared
+        (float64: counts stay exact) and give every replica the result, in its metric
+        variables: so all hold the global state (and so does rank 0's backup). A replica
         whose metrics are not built yet (it had no rows) adds zeros."""
         variables = self._metric_variables()
         if not self._metrics_agreed:
@@ -280,27 +285,30 @@ class DataParallelRun:
                 )
             self._metric_length = int(size)
             self._metrics_agreed = built == self.context.num_replicas
-        if variables:
-            flat = np.concatenate([_host(v).astype("float64").ravel() for v in variables])
-        else:
-            flat = np.zeros((self._metric_length,), "float64")
+        flat = _flat(variables) if variables else np.zeros((self._metric_length,), "float64")
         if flat.size != self._metric_length:
             raise ValueError(
                 f"This replica's metric state has {flat.size} numbers, the others' "
                 f"{self._metric_length}; every replica must compile the same model."
             )
-        self._global_metrics = self.context.sum([flat])[0] if flat.size else flat
-        return self._global_metrics
+        shared = self._shared_metrics
+        if shared is None or shared.size != flat.size:
+            shared = np.zeros_like(flat)  # metrics built by this step: they started at 0
+        total = shared + self.context.sum([flat - shared])[0]
+        self._shared_metrics = total
+        self._logs = self._assign_metrics(variables, total) if variables else None
+        return total
 
-    def global_logs(self, state: Any = None) -> dict:
-        """The model's metrics result computed from the summed state (``state``, or the
-        last ``sum_metrics``); the local state is put back afterwards. Runs as one
-        compiled function (assign, result, assign back): eagerly, the few scalar ops
-        of a metrics result cost more than a whole small allreduce."""
-        state = self._global_metrics if state is None else state
-        variables = self._metric_variables()
-        if state is None or not variables or len(state) == 0:
+    def global_logs(self) -> dict:
+        """The model's metrics result from the state the last ``sum_metrics`` shared."""
+        if self._logs is None:
             return self.model.get_metrics_result()
+        return self._logs
+
+    def _assign_metrics(self, variables: list, state: Any) -> dict:
+        """Put ``state`` into the metric variables and return the metrics result, as one
+        compiled function: eagerly, the assignments and the few scalar ops of a result
+        cost more than the small allreduce."""
         values, offset = [], 0
         for variable in variables:
             shape = tuple(variable.shape)
@@ -308,21 +316,26 @@ class DataParallelRun:
             values.append(state[offset : offset + size].reshape(shape).astype(variable.dtype))
             offset += size
         if self._logs_function is None:
-            self._logs_function = compile_function(self._logs_with)
+            self._logs_function = compile_function(self._assign_and_result)
         logs = self._logs_function(values)
         # A compiled function returns a dict with sorted keys: keep the model's order.
         return {key: logs[key] for key in self._logs_order}
 
-    def _logs_with(self, values: list) -> dict:
-        variables = self._metric_variables()
-        local = [variable.value for variable in variables]
-        for variable, value in zip(variables, values):
+    def _assign_and_result(self, values: list) -> dict:
+        for variable, value in zip(self._metric_variables(), values):
             variable.assign(value)
         logs = self.model.get_metrics_result()
-        for variable, value in zip(variables, local):
-            variable.assign(value)
         self._logs_order = list(logs)  # recorded while tracing
         return logs
+
+    def begin_epoch(self) -> None:
+        """After ``on_epoch_begin`` (rank 0's callbacks may have changed the learning rate,
+        or restored a mid-epoch backup's metric states): rank 0's values everywhere."""
+        optimizer = self.model.optimizer
+        rate = getattr(optimizer, "_learning_rate", None)
+        shared = [rate] if rate is not None and hasattr(rate, "assign") else []
+        self.broadcast_variables(shared + self._metric_variables())
+        self.mark_metrics()
 
     # -- one training step -----------------------------------------------------------------
     def begin_step(self, data: Any, stop: bool) -> tuple[int, bool]:
@@ -390,6 +403,10 @@ class DataParallelRun:
         if not found:
             raise ValueError("predict: the input data is empty.")
         return [(shape, np.dtype(dtype)) for shape, dtype in ast.literal_eval(found[0])]
+
+
+def _flat(variables: list) -> Any:
+    return np.concatenate([_host(v).astype("float64").ravel() for v in variables])
 
 
 def _dtype_of(variable: Any) -> Any:

@@ -722,7 +722,7 @@ class Trainer:
                 self.reset_metrics()
                 callback_list.on_epoch_begin(epoch)
                 if run is not None:
-                    run.broadcast_learning_rate()  # a scheduler may have set it on rank 0
+                    run.begin_epoch()
                 logs: dict | None = None
                 step = resume_step if epoch == initial_epoch and resume_epoch is not None else 0
                 # Resumed after the epoch's last step: only its end (validation) remains.
@@ -838,6 +838,8 @@ class Trainer:
     ) -> dict:
         test_function = self.make_test_function()
         self.reset_metrics()
+        if run is not None:
+            run.mark_metrics()
         callback_list.on_test_begin()
         logs: dict = {}
         with contextlib.closing(adapter.epoch_batches(0)) as batches:
@@ -849,7 +851,7 @@ class Trainer:
                 callback_list.on_test_batch_end(step, logs)
         if run is not None:  # every replica's metric states, summed
             state = run.sum_metrics()
-            logs = _to_python(run.global_logs(state)) if len(state) else logs
+            logs = _to_python(run.global_logs()) if len(state) else logs
         else:
             logs = _to_python(self.get_metrics_result()) if logs else logs
         callback_list.on_test_end(logs)

@@ -146,12 +146,13 @@ def run_fault(comm, out, kind):
     backup = nerve.callbacks.BackupAndRestore(os.path.join(out, "backup"), save_freq=2)
     start = time.monotonic()
     try:
-        m.fit(batches_dataset(8, **at), epochs=2, verbose=0, callbacks=[backup])
+        history = m.fit(batches_dataset(8, **at), epochs=2, verbose=0, callbacks=[backup])
     except Exception as error:
         _save(out, rank, "error", {"type": type(error).__name__, "message": str(error),
                                    "seconds": time.monotonic() - start})  # fmt: skip
         raise
     _save(out, rank, "resumed", {"epoch": backup._resume_epoch, "step": backup._resume_step})
+    _save(out, rank, "history", history.history)
     for k, w in enumerate(m.get_weights()):
         _save(out, rank, f"weight{k}", w)
 
