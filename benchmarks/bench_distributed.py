@@ -198,7 +198,7 @@ def _launch(ranks: int, *worker_args: str) -> dict:
     env["PYTHONPATH"] = os.pathsep.join([ROOT, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     command = [
-        "mpirun",
+        _mpirun(),
         "-n",
         str(ranks),
         sys.executable,
@@ -308,9 +308,15 @@ def main() -> None:
         emit(cluster_estimate(one, allreduce, args.batch))
 
 
+def _mpirun() -> str:
+    """The ``mpirun`` beside this interpreter (pip's mpich), else the one on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "mpirun")
+    return beside if os.path.exists(beside) else "mpirun"
+
+
 def _mpi_version() -> str:
     try:
-        out = subprocess.run(["mpirun", "--version"], capture_output=True, text=True)
+        out = subprocess.run([_mpirun(), "--version"], capture_output=True, text=True)
     except FileNotFoundError:
         return "no mpirun"
     return " ".join(out.stdout.split()[:6])
