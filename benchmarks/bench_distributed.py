@@ -13,8 +13,9 @@ that ranks do not fight over this machine's cores):
   step the seconds spent in the gradient allreduce and in the rest;
 * ``allreduce``: 10 M float32 (40 MB) summed over 2 ranks: raw mpi4py
   (``Allreduce(IN_PLACE)``), nerve's ``MPICommunicator.allreduce`` (non-blocking,
-  polled for timeouts), and ``DataParallel.sum`` (the trainer's path: packed into
-  25 MB buckets, scaled on the way in and out). Best of ``--repeat``, interleaved;
+  polled for timeouts), and ``DataParallel.sum`` (packed into 25 MB buckets, scaled on
+  the way in and out) with fresh result buffers and with the buffers kept from the
+  last call (``reuse=True``, the trainer's path). Best of ``--repeat``, interleaved;
   bandwidth = bytes / seconds; goal: nerve >= 0.9x raw;
 * ``cluster_estimate``: the measured one-rank step (compute) and the gradient bytes
   extrapolated to 8 and 64 ranks with ring-allreduce cost
@@ -79,9 +80,9 @@ def worker_scaling(args) -> None:
     timing = {"gradients": 0.0, "other_sums": 0.0, "sums": 0}
 
     class TimedDataParallel(nerve.distribution.DataParallel):
-        def sum(self, arrays, scale_in=1.0, scale_out=1.0):
+        def sum(self, arrays, scale_in=1.0, scale_out=1.0, reuse=False):
             start = time.perf_counter()
-            result = super().sum(arrays, scale_in, scale_out)
+            result = super().sum(arrays, scale_in, scale_out, reuse)
             key = "gradients" if sum(np.asarray(a).nbytes for a in arrays) > 4096 else "other_sums"
             timing[key] += time.perf_counter() - start
             timing["sums"] += 1
@@ -153,12 +154,16 @@ def worker_allreduce(args) -> None:
     def communicator():
         comm.allreduce(data)
 
-    def trainer_path():
+    def fresh_buffers():
         parallel.sum([data])
+
+    def trainer_path():
+        parallel.sum([data], reuse=True)
 
     contenders = {
         "raw_mpi4py": raw,
         "nerve_communicator": communicator,
+        "nerve_data_parallel_sum_fresh_buffers": fresh_buffers,
         "nerve_data_parallel_sum": trainer_path,
     }
     best = dict.fromkeys(contenders, float("inf"))
@@ -301,7 +306,12 @@ def main() -> None:
     record = {"case": "allreduce_10M_float32", **allreduce}
     if "raw_mpi4py" in allreduce:
         raw = allreduce["raw_mpi4py"]["ms"]
-        for name in ("nerve_communicator", "nerve_data_parallel_sum"):
+        names = (
+            "nerve_communicator",
+            "nerve_data_parallel_sum_fresh_buffers",
+            "nerve_data_parallel_sum",
+        )
+        for name in names:
             record[f"{name}_over_raw"] = round(raw / allreduce[name]["ms"], 3)
     emit(record)
     if "step_ms" in one:

@@ -81,24 +81,28 @@ class DataParallel(ReplicaContext):
 
     # -- the hook ---------------------------------------------------------------------------
     def sum(
-        self, arrays: Sequence[Any], scale_in: float = 1.0, scale_out: float = 1.0
+        self,
+        arrays: Sequence[Any],
+        scale_in: float = 1.0,
+        scale_out: float = 1.0,
+        reuse: bool = False,
     ) -> list[Any]:
         arrays = [np.asarray(a) for a in arrays]
         results: list[Any] = [None] * len(arrays)
-        for bucket in _buckets(arrays, self.bucket_bytes):
+        for number, bucket in enumerate(_buckets(arrays, self.bucket_bytes)):
             dtype = _wire_dtype(arrays[bucket[0]].dtype)
+            total = sum(arrays[k].size for k in bucket)
+            buffer = self._buffer(number, total, dtype) if reuse else np.empty((total,), dtype)
             alone = arrays[bucket[0]]
             if len(bucket) == 1 and scale_in == 1.0 and alone.dtype == dtype:
                 # One large array, unscaled: reduce straight out of it (no packing copy).
-                flat = self.communicator.allreduce(
-                    alone.reshape(-1), out=np.empty((alone.size,), dtype)
-                )
+                flat = self.communicator.allreduce(alone.reshape(-1), out=buffer)
                 if scale_out != 1.0:
                     np.multiply(flat, scale_out, out=flat, casting="unsafe")
                 results[bucket[0]] = flat.reshape(alone.shape)
                 continue
             sizes = [arrays[k].size for k in bucket]
-            flat = np.empty((sum(sizes),), dtype=dtype)
+            flat = buffer
             offset = 0
             for k, size in zip(bucket, sizes):
                 target = flat[offset : offset + size]
@@ -116,6 +120,15 @@ class DataParallel(ReplicaContext):
                 results[k] = view if view.dtype == arrays[k].dtype else view.astype(arrays[k].dtype)
                 offset += size
         return results
+
+    def _buffer(self, number: int, size: int, dtype: Any) -> Any:
+        """Bucket ``number``'s flat buffer, kept from the last call when it fits: a fresh
+        one per step costs the page faults of touching new memory (7 ms for 40 MB here)."""
+        buffers = self.__dict__.setdefault("_buffers", {})
+        buffer = buffers.get(number)
+        if buffer is None or buffer.size != size or buffer.dtype != dtype:
+            buffer = buffers[number] = np.empty((size,), dtype)
+        return buffer
 
     def broadcast(self, arrays: Sequence[Any]) -> list[Any]:
         return [self.communicator.broadcast(np.array(a), root=0) for a in arrays]

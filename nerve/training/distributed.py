@@ -107,11 +107,16 @@ class ReplicaContext:
         return self.rank == 0
 
     def sum(
-        self, arrays: Sequence[Any], scale_in: float = 1.0, scale_out: float = 1.0
+        self,
+        arrays: Sequence[Any],
+        scale_in: float = 1.0,
+        scale_out: float = 1.0,
+        reuse: bool = False,
     ) -> list[Any]:
         """``scale_out * sum over replicas of (scale_in * array)``, elementwise, for each
-        array (``scale_in`` is this replica's own factor). Returns new arrays; the inputs
-        are not changed."""
+        array (``scale_in`` is this replica's own factor). The inputs are not changed.
+        With ``reuse`` the results may live in buffers the next ``reuse`` call
+        overwrites (the trainer uses them at once: each step's gradients)."""
         factor = float(scale_in) * float(scale_out)
         return [np.asarray(a) * np.asarray(factor, dtype=np.asarray(a).dtype) for a in arrays]
 
@@ -364,7 +369,7 @@ class DataParallelRun:
             arrays = [_host(g) for g in grads]
         # The global count is known from begin_step, so each rank scales by its share
         # while packing (one pass), and the sum needs no scaling afterwards.
-        return self.context.sum(arrays, scale_in=rows / global_rows)
+        return self.context.sum(arrays, scale_in=rows / global_rows, reuse=True)
 
     # -- predict ----------------------------------------------------------------------------
     def gather_predictions(self, batches: list, counts: list[int]) -> Any:

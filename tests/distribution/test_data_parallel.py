@@ -82,7 +82,7 @@ class _MirrorReplica(distributed.ReplicaContext):
     def __init__(self):
         self.reported = []
 
-    def sum(self, arrays, scale_in=1.0, scale_out=1.0):
+    def sum(self, arrays, scale_in=1.0, scale_out=1.0, reuse=False):
         return [np.asarray(a) * (2 * scale_in * scale_out) for a in arrays]
 
     def gather(self, array):
@@ -142,6 +142,11 @@ def test_a_bucketed_sum_scales_and_keeps_dtypes_and_shapes():
         assert got.dtype == given.dtype and got.shape == given.shape
         np.testing.assert_allclose(got, given * 2.0)
     assert all(a is not r for a, r in zip(arrays, result))
+    first = context.sum(arrays, reuse=True)
+    again = context.sum(arrays, reuse=True)  # the same buffers, the same sums
+    assert all(np.shares_memory(a, b) for a, b in zip(first, again) if a.dtype == "float32")
+    for got, given in zip(again, arrays):
+        np.testing.assert_array_equal(got, given)
 
 
 @pytest.mark.parametrize(
