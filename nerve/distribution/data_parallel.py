@@ -9,9 +9,10 @@ Gradients travel in **buckets**: consecutive arrays of one dtype are packed into
 buffer of about ``bucket_size_mb`` (one allreduce per bucket instead of one per weight,
 which pays the per-message latency once for the many small biases), each scaled by this
 rank's factor on the way in (one pass) and by the global factor in place after the
-allreduce; the results are views into the buffer. An array that fills a bucket alone
-and needs no scaling on the way in is reduced straight out of its own memory. Floating
-dtypes MPI has no type for (float16, bfloat16) are summed in float32.
+allreduce; the results are views into the buffer. (Packing even a lone large array
+costs less than an out-of-place allreduce: MPICH's was 30% slower than a copy plus an
+in-place one on 40 MB.) Floating dtypes MPI has no type for (float16, bfloat16) are
+summed in float32.
 """
 
 from __future__ import annotations
@@ -91,18 +92,9 @@ class DataParallel(ReplicaContext):
         results: list[Any] = [None] * len(arrays)
         for number, bucket in enumerate(_buckets(arrays, self.bucket_bytes)):
             dtype = _wire_dtype(arrays[bucket[0]].dtype)
-            total = sum(arrays[k].size for k in bucket)
-            buffer = self._buffer(number, total, dtype) if reuse else np.empty((total,), dtype)
-            alone = arrays[bucket[0]]
-            if len(bucket) == 1 and scale_in == 1.0 and alone.dtype == dtype:
-                # One large array, unscaled: reduce straight out of it (no packing copy).
-                flat = self.communicator.allreduce(alone.reshape(-1), out=buffer)
-                if scale_out != 1.0:
-                    np.multiply(flat, scale_out, out=flat, casting="unsafe")
-                results[bucket[0]] = flat.reshape(alone.shape)
-                continue
             sizes = [arrays[k].size for k in bucket]
-            flat = buffer
+            total = sum(sizes)
+            flat = self._buffer(number, total, dtype) if reuse else np.empty((total,), dtype)
             offset = 0
             for k, size in zip(bucket, sizes):
                 target = flat[offset : offset + size]
