@@ -9,6 +9,7 @@ returns a ``nerve.Tensor``. See the README for what is and is not there yet.
 # nn's own modules, whose literal `__all__` lists mypy follows through the import
 # cycle that the nn package's computed one would hide.
 from nerve.ops import _methods, image
+from nerve.ops import complex_numbers as _complex_numbers
 from nerve.ops import control_flow as _control_flow
 from nerve.ops import core as _core
 from nerve.ops import creation as _creation
@@ -18,6 +19,8 @@ from nerve.ops import linalg as _linalg
 from nerve.ops import nn as _nn
 from nerve.ops import reduction as _reduction
 from nerve.ops import shape as _shape
+from nerve.ops import signal as _signal
+from nerve.ops.complex_numbers import *  # noqa: F403
 from nerve.ops.control_flow import *  # noqa: F403
 from nerve.ops.core import *  # noqa: F403
 from nerve.ops.creation import *  # noqa: F403
@@ -33,10 +36,12 @@ from nerve.ops.nn.normalization import *  # noqa: F403
 from nerve.ops.nn.pooling import *  # noqa: F403
 from nerve.ops.reduction import *  # noqa: F403
 from nerve.ops.shape import *  # noqa: F403
+from nerve.ops.signal import *  # noqa: F403
 
 # The union of the families' exports, each name once (`cast` belongs to two).
 __all__: list[str] = []
 for _family in (
+    _complex_numbers,
     _control_flow,
     _core,
     _creation,
@@ -46,6 +51,7 @@ for _family in (
     _nn,
     _reduction,
     _shape,
+    _signal,
 ):
     __all__ += [name for name in _family.__all__ if name not in __all__]
 del _family

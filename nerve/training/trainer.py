@@ -351,6 +351,13 @@ class Trainer:
         for metric in self.metrics:
             metric.reset_state()
 
+    def _metrics_result_or_logs(self, logs: dict) -> dict:
+        """The metrics' results when the last step's logs name exactly the model's
+        metrics; else the logs themselves (as Keras does): a custom step that returns
+        other keys (or leaves some metric out) is reported as it returned them."""
+        results = _to_python(self.get_metrics_result())
+        return results if set(results) == set(logs) else dict(logs)
+
     def get_metrics_result(self) -> dict:
         """``{name: result}`` of every metric (dict results are merged in)."""
         logs = {}
@@ -751,7 +758,7 @@ class Trainer:
                     )
                     break
                 if run is None:
-                    epoch_logs = _to_python(self.get_metrics_result())
+                    epoch_logs = self._metrics_result_or_logs(logs)
                 else:
                     epoch_logs = _to_python(run.global_logs())
                 if val_adapter is not None and (epoch + 1) % validation_freq == 0:
@@ -853,7 +860,7 @@ class Trainer:
             state = run.sum_metrics()
             logs = _to_python(run.global_logs()) if len(state) else logs
         else:
-            logs = _to_python(self.get_metrics_result()) if logs else logs
+            logs = self._metrics_result_or_logs(logs) if logs else logs
         callback_list.on_test_end(logs)
         return logs
 
