@@ -420,6 +420,22 @@ LINALG_CASES = [
         torch=lambda a: unique_svd(*T.linalg.svd(a)),
     ),
     OpCase(
+        # Matrices of 4096 entries or more take SciPy's LAPACK call instead of NumPy's.
+        "svd_large",
+        lambda a: unique_svd(*ops.svd(a, full_matrices=False)),
+        _square((64, 72)),
+        numpy=lambda a: unique_svd(*np.linalg.svd(a, full_matrices=False)),
+        torch=lambda a: unique_svd(*T.linalg.svd(a, full_matrices=False)),
+        dtypes=("float64",),  # float32 vectors of close singular values differ by 1e-4
+    ),
+    OpCase(
+        "svd_values_large",
+        lambda a: ops.svd(a, compute_uv=False),
+        _square((2, 64, 64)),
+        numpy=lambda a: np.linalg.svd(a, compute_uv=False),
+        torch=lambda a: T.linalg.svdvals(a),
+    ),
+    OpCase(
         "svd_values",
         lambda a: ops.svd(a, compute_uv=False),
         _square((4, 3), (2, 3, 5)),
@@ -592,6 +608,10 @@ def test_half_precision_runs_in_float32():
     result = ops.cholesky(x)
     assert result.dtype == "float16"
     np.testing.assert_allclose(result.numpy(), np.linalg.cholesky(x.astype("float32")), rtol=2e-3)
+    # A float16 norm accumulates in float32: its squares (4 x 90000) pass float16's 65504.
+    big = np.full((2, 2), 300.0, dtype="float16")
+    assert ops.norm(big).dtype == "float16" and float(ops.norm(big)) == 600.0
+    assert float(ops.norm(big, axis=(0, 1))) == 600.0
 
 
 def test_singular_matrix_results():
