@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from nerve.autodiff import custom_gradient
 from nerve.core.errors import AxisError, ShapeError, normalize_axis, with_location
 from nerve.ops._convert import cast, promote, tensor, to_float
 from nerve.ops.indexing import diagonal
@@ -554,23 +555,50 @@ def _reciprocal_above(s: Tensor, cutoff: Tensor) -> Tensor:
 
 def _pinv(x: Tensor, rcond: Tensor) -> Tensor:
     """The pseudo-inverse of matrices ``x`` through their reduced SVD, singular values
-    at or below ``rcond`` times the largest set to zero."""
-    u, s, vh = lp.svd_p.bind(x, full_matrices=False, compute_uv=True)
-    largest = rp.reduce_max_p.bind(s, axes=(s.ndim - 1,), keepdims=True)
-    scale = _reciprocal_above(s, ew.mul(rcond, largest))
-    scaled_ut = ew.mul(_mT(u), sp.reshape(scale, (*scale.shape, 1)))
-    return lp.matmul_p.bind(_mT(vh), scaled_ut)
+    at or below ``rcond`` times the largest set to zero.
+
+    Its gradient is the pseudo-inverse's own (Golub and Pereyra's, as JAX's), not the
+    SVD's: that one divides by differences of singular values, so it is infinite for
+    matrices with repeated ones (an identity, an orthogonal matrix) where the
+    pseudo-inverse is perfectly smooth."""
+
+    @custom_gradient
+    def pseudo_inverse(x: Tensor) -> tuple[Tensor, Any]:
+        u, s, vh = lp.svd_p.bind(x, full_matrices=False, compute_uv=True)
+        largest = rp.reduce_max_p.bind(s, axes=(s.ndim - 1,), keepdims=True)
+        scale = _reciprocal_above(s, ew.mul(rcond, largest))
+        p = lp.matmul_p.bind(_mT(vh), ew.mul(_mT(u), sp.reshape(scale, (*scale.shape, 1))))
+        return p, lambda pbar: _pinv_vjp(x, p, tensor(pbar))
+
+    return pseudo_inverse(x)
+
+
+def _pinv_vjp(a: Tensor, p: Tensor, pbar: Tensor) -> Tensor:
+    """abar = -p^T pbar p^T + (1 - a p) pbar^T p p^T + p^T p pbar^T (1 - p a): the
+    derivative of the pseudo-inverse where the rank does not change."""
+    mm = lp.matmul_p.bind
+    pt, pbar_t = _mT(p), _mT(pbar)
+    outside_columns = ew.sub(_identity_like(mm(a, p)), mm(a, p))  # 1 - a p, (m, m)
+    outside_rows = ew.sub(_identity_like(mm(p, a)), mm(p, a))  # 1 - p a, (n, n)
+    return ew.add(
+        ew.neg(mm(mm(pt, pbar), pt)),
+        ew.add(
+            mm(outside_columns, mm(pbar_t, mm(p, pt))),
+            mm(mm(mm(pt, p), pbar_t), outside_rows),
+        ),
+    )
 
 
 def pinv(x: Any, rcond: Any = None) -> Tensor:
     """The Moore-Penrose pseudo-inverse of (..., M, N) matrices, shape (..., N, M), from
-    their SVD; singular values at or below ``rcond`` (default 1e-15, NumPy's) times the
-    largest count as zero. Gradients (through the SVD) need distinct singular values.
+        their SVD; singular values at or below ``rcond`` (default 1e-15, NumPy's) times the
+        largest count as zero. Its gradient is defined wherever the rank is locally constant
+    (repeated singular values are fine).
 
-    >>> from nerve import ops
-    >>> ops.pinv([[2.0, 0.0], [0.0, 0.0]]).numpy()
-    array([[0.5, 0. ],
-           [0. , 0. ]], dtype=float32)
+        >>> from nerve import ops
+        >>> ops.pinv([[2.0, 0.0], [0.0, 0.0]]).numpy()
+        array([[0.5, 0. ],
+               [0. , 0. ]], dtype=float32)
     """
     x = _matrices("pinv", x)
     rcond = cast(1e-15 if rcond is None else rcond, x.dtype)

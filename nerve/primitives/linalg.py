@@ -221,14 +221,17 @@ def _symmetrize(x):
 
 
 def _off_diagonal_reciprocal(values):
-    """F[..., i, j] = 1 / (values[j] - values[i]) off the diagonal, 0 on it: the
-    factor by which eigen- and singular vectors move when values are distinct."""
+    """F[..., i, j] = 1 / (values[j] - values[i]), and 0 where the two are equal (the
+    diagonal, and exactly repeated values, as JAX's svd rule does): the factor by
+    which eigen- and singular vectors move. Zero at a tie keeps the gradient of
+    anything that does not depend on the vectors (the values, a pseudo-inverse) finite
+    where the vectors themselves are not unique."""
     n = values.shape[-1]
     difference = ew.sub(reshape(values, (*values.shape[:-1], 1, n)),
                         reshape(values, (*values.shape[:-1], n, 1)))  # fmt: skip
-    diagonal = eye_p.bind(rows=n, columns=n, k=0, dtype="bool")
-    safe = ew.where(diagonal, ew.scalar(1, values), difference)
-    return ew.where(diagonal, ew.scalar(0, values), ew.div(ew.scalar(1, values), safe))
+    tie = ew.equal_p.bind(difference, ew.scalar(0, values))
+    safe = ew.where(tie, ew.scalar(1, values), difference)
+    return ew.where(tie, ew.scalar(0, values), ew.div(ew.scalar(1, values), safe))
 
 
 def _float_matrix_rule(op: str, *avals: Aval) -> str:

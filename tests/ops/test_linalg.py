@@ -793,3 +793,20 @@ def test_matches_keras(name, args, kwargs):
         t = np.asarray(keras_ops.convert_to_numpy(t))
         assert o.shape == t.shape, (name, o.shape, t.shape)
         np.testing.assert_allclose(o.numpy(), t, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def _gradient(fn, x):
+    x = ops.convert_to_tensor(np.asarray(x, dtype="float64"))
+    with nerve.GradientTape() as tape:
+        tape.watch(x)
+        y = ops.sum(fn(x))
+    return tape.gradient(y, x).numpy()
+
+
+def test_gradients_at_repeated_values_stay_finite():
+    """Repeated eigen- or singular values leave the vectors free, but functions of the
+    values alone, and the pseudo-inverse, still have gradients (JAX's convention)."""
+    eye = np.eye(3)
+    np.testing.assert_allclose(_gradient(lambda x: ops.eigh(x)[0], eye), eye)
+    np.testing.assert_allclose(_gradient(lambda x: ops.svd(x)[1], eye), eye)
+    np.testing.assert_allclose(_gradient(lambda x: ops.pinv(x * 2.0), eye), -np.ones((3, 3)) / 2)
