@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nerve.autodiff import custom_gradient
+from nerve.autodiff import GradientTape, custom_gradient
+from nerve.core import tree
 from nerve.core.errors import AxisError, ShapeError, normalize_axis, with_location
 from nerve.ops._convert import cast, promote, tensor, to_float
 from nerve.ops.indexing import diagonal
@@ -37,6 +38,7 @@ __all__ = [
     "einsum",
     "inner",
     "inv",
+    "jvp",
     "logdet",
     "lstsq",
     "lu_factor",
@@ -782,3 +784,67 @@ def _matrix_norm(x: Tensor, ord: Any, axes: tuple, keepdims: bool) -> Tensor:
     reduce = rp.reduce_max_p if ord in (1, math.inf) else rp.reduce_min_p
     result = reduce.bind(sums, axes=(extreme,), keepdims=True)
     return result if keepdims else sp.reshape(result, rp.reduced_shape(x.shape, axes, False))
+
+
+# -- forward-mode products ---------------------------------------------------------------
+
+
+def jvp(fun: Any, primals: Any, tangents: Any, has_aux: bool = False) -> tuple:
+    """``fun``'s outputs at ``primals`` and their derivative along ``tangents`` (the
+    Jacobian-vector product), as ``jax.jvp``: returns ``(outputs, tangent_outputs)``, or
+    ``(outputs, tangent_outputs, aux)`` when ``fun`` returns ``(outputs, aux)`` and
+    ``has_aux``. ``primals`` is a tuple or list of ``fun``'s arguments (tensors or nested
+    structures of them) and ``tangents`` matches it.
+
+    Computed with reverse mode twice (the vector-Jacobian product ``u -> J^T u`` is
+    linear in ``u``; its own vector-Jacobian product along the tangents is ``J t``),
+    so it costs about three evaluations of ``fun``.
+
+    >>> from nerve import ops
+    >>> out, tangent = ops.jvp(ops.sin, (0.1,), (0.2,))
+    >>> round(float(out), 4), round(float(tangent), 4)
+    (0.0998, 0.199)
+    """
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError(
+            with_location(
+                f"jvp: primals and tangents must be tuples or lists of fun's arguments, "
+                f"received {type(primals).__name__} and {type(tangents).__name__}."
+            )
+        )
+    primal_leaves, rebuild = tree.flatten(tuple(primals))
+    tangent_leaves, _ = tree.flatten(tuple(tangents))
+    primal_leaves = [to_float(p) for p in primal_leaves]
+    tangent_leaves = [tensor(t) for t in tangent_leaves]
+    if len(primal_leaves) != len(tangent_leaves) or any(
+        p.shape != t.shape for p, t in zip(primal_leaves, tangent_leaves)
+    ):
+        raise ShapeError(
+            with_location(
+                "jvp: tangents must have the structure and shapes of primals, received "
+                f"shapes {[p.shape for p in primal_leaves]} and "
+                f"{[t.shape for t in tangent_leaves]}."
+            )
+        )
+    with GradientTape() as outer:
+        with GradientTape() as inner:
+            for p in primal_leaves:
+                inner.watch(p)
+            result = fun(*rebuild(primal_leaves))
+            outputs, aux = result if has_aux else (result, None)
+            output_leaves, rebuild_outputs = tree.flatten(outputs)
+            output_leaves = [tensor(o) for o in output_leaves]
+            # The cotangents u: zeros (the value does not matter, J^T u is linear in u).
+            cotangents = [ew.zeros_like(o) for o in output_leaves]
+            for u in cotangents:
+                outer.watch(u)
+            pairing = [_inner_product(o, u) for o, u in zip(output_leaves, cotangents)]
+        transposed = inner.gradient(pairing, primal_leaves, unconnected_gradients="zero")
+        along = [_inner_product(g, cast(t, g.dtype)) for g, t in zip(transposed, tangent_leaves)]
+    tangent_outputs = outer.gradient(along, cotangents, unconnected_gradients="zero")
+    result = (rebuild_outputs(output_leaves), rebuild_outputs(list(tangent_outputs)))
+    return (*result, aux) if has_aux else result
+
+
+def _inner_product(x: Tensor, y: Tensor) -> Tensor:
+    return rp.reduce_sum_p.bind(ew.mul(x, y), axes=tuple(range(x.ndim)), keepdims=False)

@@ -486,6 +486,21 @@ LINALG_CASES = [
         torch=lambda a, b: T.linalg.matrix_rank(a @ b).to(T.int32),
         grad=False,
     ),
+    OpCase(
+        # Forward-mode products, made of two reverse passes: the harness differentiates
+        # them once more (third order in all).
+        "jvp",
+        lambda x, t: ops.jvp(lambda a: ops.sin(a) * ops.matmul(a, a), (x,), (t,)),
+        _shapes(((3, 3), (3, 3)), ((1, 1), (1, 1))),
+        numpy=lambda x, t: (
+            np.sin(x) * (x @ x),
+            np.cos(x) * (x @ x) * t + np.sin(x) * (t @ x + x @ t),
+        ),
+        torch=lambda x, t: (
+            T.sin(x) * (x @ x),
+            T.cos(x) * (x @ x) * t + T.sin(x) * (t @ x + x @ t),
+        ),
+    ),
     norm_case("default", [(3,), (2, 3, 4)]),
     norm_case("default_keepdims", [(2, 3, 4)], keepdims=True),
     *[
@@ -810,3 +825,15 @@ def test_gradients_at_repeated_values_stay_finite():
     np.testing.assert_allclose(_gradient(lambda x: ops.eigh(x)[0], eye), eye)
     np.testing.assert_allclose(_gradient(lambda x: ops.svd(x)[1], eye), eye)
     np.testing.assert_allclose(_gradient(lambda x: ops.pinv(x * 2.0), eye), -np.ones((3, 3)) / 2)
+
+
+def test_jvp_structures_aux_and_errors():
+    primals = (2.0, {"c": 3.0})
+    out, tangent, aux = ops.jvp(
+        lambda a, b: ({"s": a * b["c"]}, a + 1.0), primals, (1.0, {"c": 0.5}), has_aux=True
+    )
+    assert float(out["s"]) == 6.0 and float(tangent["s"]) == 4.0 and float(aux) == 3.0
+    with pytest.raises(ShapeError, match=r"jvp: tangents must have the structure and shapes"):
+        ops.jvp(ops.sin, (np.ones(3),), (np.ones(2),))
+    with pytest.raises(TypeError, match=r"jvp: primals and tangents must be tuples or lists"):
+        ops.jvp(ops.sin, np.ones(3), np.ones(3))
