@@ -362,7 +362,7 @@ def lu_factor(x: Any) -> tuple[Tensor, Tensor]:
     """LU decomposition with partial pivoting, as ``scipy.linalg.lu_factor``: the
     packed factors (unit-diagonal ``l`` below the diagonal, ``u`` on and above it) and
     the int32 pivots (row ``i`` was swapped with row ``pivots[i]``). Rectangular
-    matrices are accepted; the gradient is defined for square ones.
+    matrices are accepted, gradients included (JAX's rule).
 
     >>> from nerve import ops
     >>> lu, pivots = ops.lu_factor([[1.0, 2.0], [3.0, 4.0]])

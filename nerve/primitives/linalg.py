@@ -16,7 +16,7 @@ from nerve.primitives import elementwise as ew
 from nerve.primitives import rules
 from nerve.primitives.creation import arange_p, eye_p, tri_p
 from nerve.primitives.registry import Aval, Primitive
-from nerve.primitives.shape import broadcast_to, concatenate, reshape, split, transpose
+from nerve.primitives.shape import broadcast_to, concatenate, pad_p, reshape, split, transpose
 
 __all__ = [
     "EINSUM_LABELS",
@@ -328,8 +328,9 @@ solve_p = Primitive(
 # LU with partial pivoting: a = p l u. Results: the packed factors (l below the
 # diagonal, its unit diagonal implied; u on and above), LAPACK's pivots (row i was
 # swapped with row pivots[i], int32) and the permutation they make (a[perm] = l u).
-# For square a: with f = l^-1 p^T da u^-1, dl = l tril(f, -1) and du = triu(f) u, so
-# abar = p l^-T (tril(l^T lbar, -1) + triu(ubar u^T)) u^-T.
+# JAX's rule, for any shape: l padded to a unit lower (m, m) matrix, u to an upper
+# (n, n) one (an identity in the corner), f = l^-1 p^T da u^-1 and
+# dlu = l tril(f, -1) + triu(f) u; so abar = p l^-T (tril(l^T g, -1) + triu(g u^T)) u^-T.
 
 
 def _lu_rule(a: Aval) -> tuple[Aval, Aval, Aval]:
@@ -342,27 +343,34 @@ def _lu_rule(a: Aval) -> tuple[Aval, Aval, Aval]:
     )
 
 
+def _pad_last_two(x, rows: int, columns: int):
+    """``x`` with zero rows and columns appended up to (..., rows, columns)."""
+    extra_rows, extra_columns = rows - x.shape[-2], columns - x.shape[-1]
+    if not (extra_rows or extra_columns):
+        return x
+    widths = ((0, 0),) * (x.ndim - 2) + ((0, extra_rows), (0, extra_columns))
+    return pad_p.bind(x, pad_width=widths, value=0)
+
+
 def _lu_vjp(cts, inputs, out, needs):
     packed, _, permutation = out
-    m, n = packed.shape[-2:]
-    if m != n:
-        raise ShapeError(
-            with_location(
-                f"lu_factor: the gradient is implemented for square matrices, got shape "
-                f"{tuple(packed.shape)}."
-            )
-        )
     g = cts[0]
-    lower = ew.add(_band(packed, -1, lower=True), _eye_like(packed, n))
-    upper = _band(packed, 0, lower=False)
+    m, n = packed.shape[-2:]
+    k = min(m, n)
+    axis = packed.ndim - 1
+    lower = _pad_last_two(_band(_leading(packed, axis, k), -1, lower=True), m, m)
+    lower = ew.add(lower, _eye_like(packed, m))
+    upper = _pad_last_two(_band(_leading(packed, axis - 1, k), 0, lower=False), n, n)
+    if n > k:  # ones on the rest of u's diagonal, so that it is invertible
+        corner = eye_p.bind(rows=n - k, columns=n - k, k=0, dtype=packed.dtype)
+        upper = ew.add(upper, pad_p.bind(corner, pad_width=((k, 0), (k, 0)), value=0))
     middle = ew.add(
-        _band(_mm(_mT(lower), _band(g, -1, lower=True)), -1, lower=True),
-        _band(_mm(_band(g, 0, lower=False), _mT(upper)), 0, lower=False),
+        _band(_mm(_mT(lower), g), -1, lower=True), _band(_mm(g, _mT(upper)), 0, lower=False)
     )
     left = triangular_solve_p.bind(_mT(lower), middle, lower=False)  # l^-T middle
     x = _mT(triangular_solve_p.bind(upper, _mT(left), lower=False))  # left u^-T
     # p^T as a one-hot matrix: row i holds a 1 in column perm[i].
-    columns = arange_p.bind(start=0, stop=n, step=1, dtype="int32")
+    columns = arange_p.bind(start=0, stop=m, step=1, dtype="int32")
     one_hot = ew.equal_p.bind(reshape(permutation, (*permutation.shape, 1)), columns)
     return (_mm(_mT(ew.cast(one_hot, x.dtype)), x),)
 
