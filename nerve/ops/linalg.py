@@ -388,15 +388,45 @@ def _lu_diagonal_and_sign(op: str, x: Any) -> tuple[Tensor, Tensor]:
 
 
 def det(x: Any) -> Tensor:
-    """The determinant of square matrices (from their LU decomposition).
+    """The determinant of square matrices (from their LU decomposition). Its gradient,
+    the transposed adjugate, is finite for singular matrices too.
 
     >>> from nerve import ops
     >>> round(float(ops.det([[1.0, 2.0], [3.0, 4.0]])), 5)
     -2.0
     """
+    x = _matrices("det", x, square=True)
+
+    @custom_gradient
+    def determinant(x: Tensor) -> tuple[Tensor, Any]:
+        def gradient(upstream: Any) -> Tensor:
+            g = tensor(upstream)
+            return ew.mul(sp.reshape(g, (*g.shape, 1, 1)), _adjugate_transposed(x))
+
+        return _lu_det(x), gradient
+
+    return determinant(x)
+
+
+def _lu_det(x: Tensor) -> Tensor:
     pivots_u, parity = _lu_diagonal_and_sign("det", x)
     product = rp.reduce_prod_p.bind(pivots_u, axes=(pivots_u.ndim - 1,), keepdims=False)
     return ew.mul(product, parity)
+
+
+def _adjugate_transposed(x: Tensor) -> Tensor:
+    """adj(x)^T, the derivative of det(x), through the SVD x = u s v^T:
+    adj(x)^T = det(u) det(v) u diag(prod_{j != i} s_j) v^T. Unlike det(x) x^-T, it
+    needs no inverse, so a singular matrix has one too (JAX's det is as careful)."""
+    u, s, vh = lp.svd_p.bind(x, full_matrices=False, compute_uv=True)
+    n = s.shape[-1]
+    diagonal_mask = cp.eye_p.bind(rows=n, columns=n, k=0, dtype="bool")
+    rows = sp.broadcast_to(sp.reshape(s, (*s.shape[:-1], 1, n)), (*s.shape, n))
+    others = ew.where(diagonal_mask, ew.scalar(1, s), rows)  # row i: s with s_i set to 1
+    cofactors = rp.reduce_prod_p.bind(others, axes=(others.ndim - 1,), keepdims=False)
+    sign = ew.mul(_lu_det(u), _lu_det(vh))  # +-1: u and v are orthogonal
+    scaled = ew.mul(u, sp.reshape(cofactors, (*cofactors.shape[:-1], 1, n)))
+    return ew.mul(sp.reshape(sign, (*sign.shape, 1, 1)), lp.matmul_p.bind(scaled, vh))
 
 
 def slogdet(x: Any) -> tuple[Tensor, Tensor]:

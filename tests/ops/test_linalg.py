@@ -821,6 +821,12 @@ def test_gradients_at_repeated_values_stay_finite():
     np.testing.assert_allclose(_gradient(lambda x: ops.pinv(x * 2.0), eye), -np.ones((3, 3)) / 2)
 
 
+def test_det_gradient_of_a_singular_matrix_is_the_adjugate():
+    singular = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]])
+    cofactors = np.array([[4.0, 4.0, -4.0], [-2.0, -2.0, 2.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(_gradient(ops.det, singular), cofactors, atol=1e-12)
+
+
 def test_jvp_structures_aux_and_errors():
     primals = (2.0, {"c": 3.0})
     out, tangent, aux = ops.jvp(
