@@ -1,16 +1,16 @@
 """An all-convolutional digit classifier: batch normalization, strided convolutions,
 global pooling, no dense hidden layer.
 
-The digits that ship with nerve (8x8, values 0..16) are resampled to 16x16 by the
-loader (``load_data(image_size=16)``), so there is room for three stages of 3x3
-convolutions. Each stage is convolution -> ``BatchNormalization`` -> ReLU; the second
-and third halve the resolution with a stride of 2 instead of a pooling layer, and
-``GlobalAveragePooling2D`` turns the last feature maps into one vector per image, so
-the only dense layer is the classifier itself. ``SpatialDropout2D`` drops whole
-feature maps. The moving statistics use a momentum of 0.9: with a small data set
-the default (0.99) would still remember its initial values after a dozen epochs. A
-``ModelCheckpoint`` keeps the weights of the epoch with the best
-validation accuracy; they are loaded back before the test.
+The digits that ship with nerve (8x8, values 0..16) are resampled to 12x12 by the
+loader (``load_data(image_size=12)``), so there is room for three stages of 3x3
+convolutions (12x12, 6x6, 3x3). Each stage is convolution -> ``BatchNormalization``
+-> ReLU; the second and third halve the resolution with a stride of 2 instead of a
+pooling layer, and ``GlobalAveragePooling2D`` turns the last feature maps into one
+vector per image, so the only dense layer is the classifier itself.
+``SpatialDropout2D`` drops whole feature maps. The moving statistics use a momentum
+of 0.9: with a small data set the default (0.99) would still remember its initial
+values after a dozen epochs. A ``ModelCheckpoint`` keeps the weights of the epoch
+with the best validation accuracy; they are loaded back before the test.
 
 Run it with ``python examples/digits_convnet.py``.
 """
@@ -20,7 +20,7 @@ import numpy as np
 import nerve
 from nerve import layers
 
-IMAGE_SIZE = 16
+IMAGE_SIZE = 12
 NUM_CLASSES = 10
 
 
@@ -42,7 +42,7 @@ def build_model() -> nerve.Sequential:
             *stage(16, strides=1),
             *stage(32, strides=2),
             layers.SpatialDropout2D(0.1),
-            *stage(64, strides=2),
+            *stage(48, strides=2),
             layers.GlobalAveragePooling2D(),
             layers.Dense(NUM_CLASSES, activation="softmax"),
         ],

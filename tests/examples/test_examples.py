@@ -203,7 +203,7 @@ def test_script_runs_as_main(name, tmp_path):
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=900,  # a guard against hangs, not a speed test
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.rstrip().splitlines()[-1].startswith("{")

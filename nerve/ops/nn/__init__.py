@@ -28,6 +28,7 @@ from nerve.ops.nn import (
     crossentropy,
     encoding,
     normalization,
+    pixels,
     pooling,
 )
 from nerve.ops.nn.activation import *  # noqa: F403
@@ -36,6 +37,7 @@ from nerve.ops.nn.convolution import *  # noqa: F403
 from nerve.ops.nn.crossentropy import *  # noqa: F403
 from nerve.ops.nn.encoding import *  # noqa: F403
 from nerve.ops.nn.normalization import *  # noqa: F403
+from nerve.ops.nn.pixels import *  # noqa: F403
 from nerve.ops.nn.pooling import *  # noqa: F403
 
 # The union of the families' exports, added with `+=` (a form type checkers
@@ -47,4 +49,5 @@ __all__ += convolution.__all__
 __all__ += crossentropy.__all__
 __all__ += encoding.__all__
 __all__ += normalization.__all__
+__all__ += pixels.__all__
 __all__ += pooling.__all__
