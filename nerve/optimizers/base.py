@@ -22,8 +22,9 @@ right one selected, so no Python branch ever looks at a tensor's value.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from nerve import initializers, ops
@@ -330,6 +331,9 @@ class Optimizer:
         """Update ``trainable_variables`` (default: those the optimizer was built with)
         from ``grads``, one per variable; ``None`` gradients are skipped."""
         grads = list(grads)
+        if self._collected is not None:
+            self._collected.append((grads, trainable_variables))
+            return
         if not grads:
             return
         if trainable_variables is None:
@@ -370,6 +374,31 @@ class Optimizer:
             if self.use_ema:
                 self._update_moving_averages()
         self._iterations.assign_add(1)
+
+    # While a data-parallel step is traced: where ``apply`` records its arguments.
+    _collected: list | None = None
+
+    @contextlib.contextmanager
+    def collect_gradients(self) -> Iterator[list]:
+        """Inside the block ``apply`` updates nothing: it appends ``(grads, variables)``
+        to the list this yields. A data-parallel trainer (``nerve.training.distributed``)
+        runs a custom or built-in ``train_step`` this way, sums the gradients over the
+        replicas, then applies their mean.
+
+        >>> import nerve
+        >>> from nerve import optimizers
+        >>> w = nerve.Variable([1.0], name="w")
+        >>> opt = optimizers.SGD(0.5)
+        >>> with opt.collect_gradients() as collected:
+        ...     opt.apply([nerve.ops.convert_to_tensor([2.0])], [w])
+        >>> len(collected), w.numpy().tolist()
+        (1, [1.0])
+        """
+        previous, self._collected = self._collected, []
+        try:
+            yield self._collected
+        finally:
+            self._collected = previous
 
     def _update(self, grads: list[Tensor], variables: list[Variable]) -> None:
         """Clip, decay and step: what every update step does."""

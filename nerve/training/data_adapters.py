@@ -47,6 +47,7 @@ from nerve.core import config, tree
 from nerve.data import parallel
 from nerve.data.dataset import Dataset, closing_iterator
 from nerve.tensor import Tensor
+from nerve.training.distributed import shard_count, split_rows
 
 __all__ = [
     "ArrayDataAdapter",
@@ -249,6 +250,13 @@ class DataAdapter:
     def on_epoch_end(self) -> None:
         """Called after every epoch (``PyDataset`` forwards it)."""
 
+    def shard(self, rank: int, num_replicas: int) -> DataAdapter:
+        """The adapter of replica ``rank`` of ``num_replicas`` in a data-parallel run
+        (``nerve.training.distributed``). Arrays split each global batch, streams of
+        batches give every ``num_replicas``-th batch; a generator is taken to be this
+        replica's own data already, so the base class returns ``self``."""
+        return self
+
 
 class ArrayDataAdapter(DataAdapter):
     """Arrays or tensors (and nested lists/tuples/dicts of them) sliced into batches."""
@@ -290,6 +298,13 @@ class ArrayDataAdapter(DataAdapter):
             self.num_batches = min(self.num_batches, int(steps))
         self.shuffle = shuffle
         self.pad = pad
+        self._shard: tuple[int, int] | None = None
+
+    def shard(self, rank: int, num_replicas: int) -> ArrayDataAdapter:
+        """Each global batch of ``batch_size`` rows is cut into ``num_replicas``
+        contiguous parts; this adapter yields part ``rank`` (possibly empty)."""
+        self._shard = (int(rank), int(num_replicas))
+        return self
 
     def _order(self, epoch: int) -> Any:
         if not self.shuffle:
@@ -309,7 +324,10 @@ class ArrayDataAdapter(DataAdapter):
         order = self._order(epoch)
         data = pack_x_y_sample_weight(self.x, self.y, self.sample_weight)
         for step in range(self.num_batches):
-            batch = _take(data, order[step * self.batch_size : (step + 1) * self.batch_size])
+            rows = order[step * self.batch_size : (step + 1) * self.batch_size]
+            if self._shard is not None:
+                rows = split_rows(rows, *self._shard)
+            batch = _take(data, rows)
             if self.pad:
                 batch, mask = _pad_batch(batch, self.batch_size)
                 yield batch, mask
@@ -331,6 +349,9 @@ def _standardize_batch(batch: Any) -> tuple:
 class _BatchStreamAdapter(DataAdapter):
     """Shared by generators and PyDatasets: batches arrive ready-made; a batch smaller
     than the first one is padded up to it (so the last one doesn't recompile)."""
+
+    #: Batches arrive ready-made (data-parallel runs shard them by batch).
+    is_stream = True
 
     def __init__(self, steps: int | None, pad: bool, seed: int | None = None):
         super().__init__(seed)
@@ -425,12 +446,24 @@ class PyDatasetAdapter(_BatchStreamAdapter):
         super().__init__(steps, pad)
         self.dataset = dataset
         self.num_batches = len(dataset) if steps is None else min(int(steps), len(dataset))
+        self._indices = range(self.num_batches)
+
+    def shard(self, rank: int, num_replicas: int) -> PyDatasetAdapter:
+        """Batches ``rank``, ``rank + num_replicas``, ... (only those are loaded)."""
+        total = len(self.dataset)
+        indices = range(rank, total, num_replicas)
+        count = shard_count(total, rank, num_replicas) or 0
+        if self.steps is not None:  # steps counts global steps: one batch per replica
+            count = min(count, int(self.steps))
+        self._indices = indices[:count]
+        self.num_batches = len(self._indices)
+        return self
 
     def _batches(self, epoch: int) -> Iterator[tuple[tuple, Any]]:
         workers = int(getattr(self.dataset, "workers", 1) or 1)
         processes = bool(getattr(self.dataset, "use_multiprocessing", False))
         if workers <= 1 and not processes:
-            for index in range(self.num_batches):
+            for index in self._indices:
                 yield self._pad(_standardize_batch(self.dataset[index]))
             return
         pool: concurrent.futures.Executor | None = None
@@ -445,7 +478,7 @@ class PyDatasetAdapter(_BatchStreamAdapter):
             fetch = _worker_batch
         window = max(workers, int(getattr(self.dataset, "max_queue_size", 10) or 1))
         batches = parallel.parallel_map(
-            iter(range(self.num_batches)), fetch, workers, window=window, pool=pool
+            iter(self._indices), fetch, workers, window=window, pool=pool
         )
         with closing_iterator(batches):
             for batch in batches:
@@ -502,6 +535,11 @@ class DatasetAdapter(_BatchStreamAdapter):
         self._shared_seen = 0
         self._passes = 0
         self._ran_out = False
+
+    def shard(self, rank: int, num_replicas: int) -> DatasetAdapter:
+        """The dataset's batches ``rank``, ``rank + num_replicas``, ...
+        (``Dataset.shard``); ``steps`` still counts global steps."""
+        return DatasetAdapter(self.dataset.shard(num_replicas, rank), self.steps, self.pad)
 
     def _batches(self, epoch: int) -> Iterator[tuple[tuple, Any]]:
         if self.steps is None:
