@@ -241,6 +241,7 @@ EXPRESSIONS: dict[str, Callable] = {
     "mod": _declined("NumPy's modulo takes the divisor's sign and defines x % 0; C's does not"),
     "left_shift": _declined(_SHIFTS),
     "right_shift": _declined(_SHIFTS),
+    "nextafter": _declined("rare outside numerics tests; libm's call per element gains nothing"),
 }
 #: Per-element cost of a step by the primitive's cost class (``Primitive.cost``), in
 #: units of one vectorized add; decides where loops are cut and whether to use threads.
