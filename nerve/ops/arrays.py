@@ -424,15 +424,16 @@ def geomspace(
     axis: int = 0,
 ) -> Tensor:
     """``num`` numbers from ``start`` to ``stop`` spaced evenly on a log scale (a
-    geometric progression); both must be nonzero and of one sign.
+    geometric progression); both must be nonzero and of one sign (a zero tensor gives
+    NaN: its check would need the values, which a traced program does not have).
 
     >>> from nerve import ops
     >>> ops.geomspace(1.0, 1000.0, num=4).numpy()
     array([   1.,   10.,  100., 1000.], dtype=float32)
     """
-    start, stop = promote(start, stop, extra=(float,))
-    if any_(ew.equal(start, 0)) or any_(ew.equal(stop, 0)):
+    if any(isinstance(v, (int, float)) and v == 0 for v in (start, stop)):
         raise ValueError(with_location("geomspace: start and stop must be nonzero."))
+    start, stop = promote(start, stop, extra=(float,))
     sign = ew.sign(start)
     low, high = ew.log10(ew.abs(start)), ew.log10(ew.abs(stop))
     out = logspace(low, high, num=num, endpoint=endpoint, dtype=dtype, axis=axis)

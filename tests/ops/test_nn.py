@@ -810,7 +810,62 @@ CASES += [
     ),
 ]
 
+# Keras's piecewise and sparse activations.
+CASES += [
+    activation(
+        "hard_shrink",
+        ops.hard_shrink,
+        lambda x: np.where(np.abs(x) > 0.5, x, 0.0),
+        tf("hardshrink"),
+    ),
+    activation(
+        "threshold",
+        lambda x: ops.threshold(x, 0.3, -2.0),
+        lambda x: np.where(x > 0.3, x, -2.0),
+        lambda x: T.nn.functional.threshold(x, 0.3, -2.0),
+    ),
+    activation(
+        "sparse_plus",
+        ops.sparse_plus,
+        lambda x: np.where(x <= -1, 0.0, np.where(x < 1, (x + 1) ** 2 / 4, x)),
+        None,
+    ),
+    activation(
+        "sparse_sigmoid",
+        ops.sparse_sigmoid,
+        lambda x: np.clip((x + 1) / 2, 0.0, 1.0),
+        None,
+    ),
+    activation(
+        "squareplus",
+        lambda x: ops.squareplus(x, b=2),
+        lambda x: (x + np.sqrt(x * x + 2)) / 2,
+        None,
+        grad2=True,
+    ),
+    *[
+        OpCase(
+            f"sparsemax_axis{axis}",
+            lambda x, a=axis: ops.sparsemax(x, axis=a),
+            [(Input((3, 5)),), (Input((2, 4, 3)),)],
+            numpy=lambda x, a=axis: np_sparsemax(x, a),
+        )
+        for axis in (-1, 0)
+    ],
+]
+
 globals().update(op_tests(CASES))
+
+
+def np_sparsemax(x, axis):
+    """Sparsemax by bisection on the threshold (independent of the sort-based kernel)."""
+    x = np.moveaxis(x, axis, -1)
+    low, high = x.min(-1, keepdims=True) - 1, x.max(-1, keepdims=True)
+    for _ in range(200):
+        tau = (low + high) / 2
+        too_big = np.maximum(x - tau, 0).sum(-1, keepdims=True) < 1
+        high, low = np.where(too_big, tau, high), np.where(too_big, low, tau)
+    return np.moveaxis(np.maximum(x - (low + high) / 2, 0), -1, axis)
 
 
 # -- focused tests --------------------------------------------------------------------------
