@@ -32,11 +32,14 @@ from nerve.ops.linalg import *  # noqa: F403
 from nerve.ops.math import *  # noqa: F403
 from nerve.ops.nn.activation import *  # noqa: F403
 from nerve.ops.nn.attention import *  # noqa: F403
+from nerve.ops.nn.blocks import *  # noqa: F403
 from nerve.ops.nn.convolution import *  # noqa: F403
 from nerve.ops.nn.crossentropy import *  # noqa: F403
+from nerve.ops.nn.ctc import *  # noqa: F403
 from nerve.ops.nn.encoding import *  # noqa: F403
 from nerve.ops.nn.normalization import *  # noqa: F403
 from nerve.ops.nn.pooling import *  # noqa: F403
+from nerve.ops.nn.quality import *  # noqa: F403
 from nerve.ops.reduction import *  # noqa: F403
 from nerve.ops.shape import *  # noqa: F403
 from nerve.ops.statistics import *  # noqa: F403

@@ -21,7 +21,6 @@ NAMESPACES = ["ops", "numpy", "nn", "math", "core", "linalg", "image"]
 _COMPLEX = "complex numbers, FFTs and windows (branch ops-complex)"
 _LINALG = "linear algebra (branch ops-linalg)"
 _IMAGE = "image ops (branch ops-image)"
-_NN = "nn functions not written yet (branch ops-misc)"
 
 # namespace -> {name: why it is missing}
 MISSING: dict[str, dict[str, str]] = {
@@ -47,20 +46,6 @@ MISSING: dict[str, dict[str, str]] = {
         "view": "a bit-level reinterpretation needs a bitcast primitive",
     },
     "nn": {
-        **dict.fromkeys(
-            [
-                "adaptive_average_pool",
-                "adaptive_max_pool",
-                "ctc_decode",
-                "ctc_loss",
-                "depth_to_space",
-                "fold",
-                "psnr",
-                "space_to_depth",
-                "unfold",
-            ],
-            _NN,
-        ),
         "polar": _COMPLEX,
     },
     "math": {

@@ -854,7 +854,171 @@ CASES += [
     ],
 ]
 
+# Adaptive pooling, CTC, blocks and PSNR.
+CTC_TARGET = np.array([[1, 2, 2], [3, 1, 0], [2, 0, 0]])
+CTC_TARGET_LENGTH = np.array([3, 2, 0])
+CTC_OUTPUT_LENGTH = np.array([7, 5, 4])
+
+
+def keras_op(name, **kwargs):
+    """A reference from keras.ops (NumPy backend), for functions NumPy lacks."""
+
+    def ref(*args):
+        keras = pytest.importorskip("keras")
+        result = getattr(keras.ops, name)(*args, **kwargs)
+        return tuple(np.asarray(r) for r in result) if isinstance(result, tuple) else result
+
+    return ref
+
+
+def t_ctc_loss(output):
+    log_probs = T.log_softmax(output, -1).permute(1, 0, 2)
+    return T.nn.functional.ctc_loss(
+        log_probs,
+        T.tensor(CTC_TARGET),
+        T.tensor(CTC_OUTPUT_LENGTH),
+        T.tensor(CTC_TARGET_LENGTH),
+        reduction="none",
+        zero_infinity=False,
+    )
+
+
+def t_adaptive(name, rank, channels_first=False):
+    fn = getattr(T.nn.functional, f"adaptive_{name}_pool{rank}d")
+
+    def ref(x, *size):
+        y = x if channels_first else x.movedim(-1, 1)
+        out = fn(y, *size)
+        return out if channels_first else out.movedim(1, -1)
+
+    return ref
+
+
+CASES += [
+    *[
+        OpCase(
+            f"adaptive_{kind}_pool{rank}d_{tag}",
+            lambda x, op=op, s=size, f=fmt: op(x, s, data_format=f),
+            [(Input(shape),)],
+            numpy=None,
+            torch=lambda x, k=kind, r=rank, s=size, f=fmt: t_adaptive(k, r, f == "channels_first")(
+                x, s
+            ),
+        )
+        for kind, op in (("avg", ops.adaptive_average_pool), ("max", ops.adaptive_max_pool))
+        for rank, tag, shape, size, fmt in (
+            (1, "uneven", (2, 7, 3), 3, "channels_last"),
+            (2, "mixed", (2, 5, 6, 2), (3, 4), "channels_last"),
+            (2, "first", (1, 2, 5, 5), 2, "channels_first"),
+            (3, "cube", (1, 4, 3, 5, 1), (2, 3, 2), "channels_last"),
+        )
+    ],
+    OpCase(
+        "ctc_loss",
+        lambda output: ops.ctc_loss(CTC_TARGET, output, CTC_TARGET_LENGTH, CTC_OUTPUT_LENGTH),
+        [(Input((3, 7, 4)),)],
+        numpy=lambda output: keras_op("ctc_loss")(
+            CTC_TARGET, output, CTC_TARGET_LENGTH, CTC_OUTPUT_LENGTH
+        ),
+        torch=t_ctc_loss,
+        rtol=1e-5,
+    ),
+    OpCase(
+        "ctc_decode_greedy",
+        lambda x: ops.ctc_decode(x, CTC_OUTPUT_LENGTH),
+        [(Input((3, 7, 4)),)],
+        numpy=lambda x: keras_op("ctc_decode")(x, CTC_OUTPUT_LENGTH),
+        grad=False,
+        dtypes=("float32",),  # Keras's reference scores in float32
+    ),
+    OpCase(
+        "ctc_decode_unmerged_blank2",
+        lambda x: ops.ctc_decode(x, CTC_OUTPUT_LENGTH, merge_repeated=False, mask_index=2),
+        [(Input((3, 7, 4)),)],
+        numpy=lambda x: keras_op("ctc_decode", merge_repeated=False, mask_index=2)(
+            x, CTC_OUTPUT_LENGTH
+        ),
+        grad=False,
+        dtypes=("float32",),  # Keras's reference scores in float32
+    ),
+    *[
+        OpCase(
+            f"unfold_{tag}",
+            lambda x, kw=kw: ops.unfold(x, **kw),
+            [(Input((2, 3, 7, 6)),)],
+            numpy=lambda x, kw=kw: keras_op("unfold", **kw)(x),
+            torch=lambda x, kw=kw: T.nn.functional.unfold(x, **kw),
+        )
+        for tag, kw in (
+            ("plain", {"kernel_size": 2}),
+            (
+                "geometry",
+                {"kernel_size": (3, 2), "dilation": (1, 2), "padding": 1, "stride": (2, 1)},
+            ),
+        )
+    ],
+    *[
+        OpCase(
+            f"fold_{tag}",
+            lambda x, kw=kw: ops.fold(x, (7, 6), **kw),
+            [(Input(shape),)],
+            torch=lambda x, kw=kw: T.nn.functional.fold(x, (7, 6), **kw),
+        )
+        for tag, shape, kw in (
+            ("plain", (2, 12, 30), {"kernel_size": 2}),
+            (
+                "geometry",
+                (1, 12, 24),
+                {"kernel_size": (3, 2), "dilation": (1, 2), "padding": 1, "stride": (2, 1)},
+            ),
+        )
+    ],
+    *[
+        OpCase(
+            f"{name}_{fmt}",
+            lambda x, name=name, f=fmt: getattr(ops, name)(x, 2, data_format=f),
+            [(Input(shape),)],
+            numpy=lambda x, name=name, f=fmt: keras_op(name, data_format=f)(x, 2),
+            torch=(lambda x, t=torch_fn: getattr(T.nn.functional, t)(x, 2)) if torch_fn else None,
+        )
+        for name, fmt, shape, torch_fn in (
+            ("depth_to_space", "channels_last", (2, 3, 2, 8), None),
+            ("depth_to_space", "channels_first", (2, 8, 3, 2), "pixel_shuffle"),
+            ("space_to_depth", "channels_last", (2, 4, 6, 3), None),
+            ("space_to_depth", "channels_first", (2, 3, 4, 6), "pixel_unshuffle"),
+        )
+    ],
+    OpCase(
+        "psnr",
+        lambda a, b: ops.psnr(a, b, 2.0),
+        [(Input((3, 4)), Input((3, 4))), (Input((2, 2, 3)), Input((2, 2, 3)))],
+        numpy=lambda a, b: 20 * np.log10(2.0) - 10 * np.log10(np.mean((a - b) ** 2)),
+    ),
+]
+
 globals().update(op_tests(CASES))
+
+
+@pytest.mark.parametrize(
+    "call,error,match",
+    [
+        (lambda: ops.ctc_loss([1], np.ones((1, 3, 2)), [1], [3]), ShapeError, "target"),
+        (lambda: ops.ctc_decode(np.ones((1, 3, 2)), [3], strategy="best"), ValueError, "strategy"),
+        (lambda: ops.ctc_decode(np.ones((1, 3, 2)), [3], strategy="beam_search"),
+         NotImplementedError, "greedy"),
+        (lambda: ops.unfold(np.ones((2, 3, 4)), 2), ShapeError, "4-D"),
+        (lambda: ops.unfold(np.ones((1, 1, 4, 4)), 0), ValueError, "kernel_size"),
+        (lambda: ops.fold(np.ones((1, 5, 9)), (4, 4), 2), ShapeError, "fold"),
+        (lambda: ops.depth_to_space(np.ones((1, 2, 2, 6)), 2), ShapeError, "divisible"),
+        (lambda: ops.space_to_depth(np.ones((1, 3, 2, 1)), 2), ShapeError, "divisible"),
+        (lambda: ops.depth_to_space(np.ones((1, 2, 2, 4)), 0), ValueError, "block_size"),
+        (lambda: ops.psnr(np.ones(3), np.ones(4), 1.0), ShapeError, "one shape"),
+        (lambda: ops.adaptive_max_pool(np.ones((1, 4, 4, 1)), (2, 2, 2)), ValueError, "size"),
+    ],
+)  # fmt: skip
+def test_nn_additions_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
 
 
 def np_sparsemax(x, axis):

@@ -24,27 +24,36 @@ array([0., 2.], dtype=float32)
 from nerve.ops.nn import (
     activation,
     attention,
+    blocks,
     convolution,
     crossentropy,
+    ctc,
     encoding,
     normalization,
     pooling,
+    quality,
 )
 from nerve.ops.nn.activation import *  # noqa: F403
 from nerve.ops.nn.attention import *  # noqa: F403
+from nerve.ops.nn.blocks import *  # noqa: F403
 from nerve.ops.nn.convolution import *  # noqa: F403
 from nerve.ops.nn.crossentropy import *  # noqa: F403
+from nerve.ops.nn.ctc import *  # noqa: F403
 from nerve.ops.nn.encoding import *  # noqa: F403
 from nerve.ops.nn.normalization import *  # noqa: F403
 from nerve.ops.nn.pooling import *  # noqa: F403
+from nerve.ops.nn.quality import *  # noqa: F403
 
 # The union of the families' exports, added with `+=` (a form type checkers
 # understand).
 __all__: list[str] = []
 __all__ += activation.__all__
 __all__ += attention.__all__
+__all__ += blocks.__all__
 __all__ += convolution.__all__
+__all__ += ctc.__all__
 __all__ += crossentropy.__all__
 __all__ += encoding.__all__
 __all__ += normalization.__all__
 __all__ += pooling.__all__
+__all__ += quality.__all__
