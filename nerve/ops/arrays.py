@@ -21,6 +21,7 @@ from typing import Any
 
 from nerve.core import dtypes
 from nerve.core.errors import ShapeError, normalize_axis, with_location
+from nerve.ops import _convert
 from nerve.ops import elementwise as ew
 from nerve.ops._convert import cast, promote, tensor
 from nerve.ops.creation import arange, full, logspace, ones_like, zeros_like
@@ -37,14 +38,15 @@ from nerve.ops.shape import (
     split,
     stack,
     swapaxes,
+    transpose,
 )
 from nerve.primitives.rules import broadcast_shapes
 from nerve.tensor import Tensor, convert_to_tensor
 
 __all__ = [
     "array", "array_split", "cross", "diagflat", "dsplit", "dstack", "empty_like", "fliplr",
-    "flipud", "geomspace", "get_item", "hsplit", "rot90", "select", "unique", "unravel_index",
-    "vander", "vectorize", "vsplit",
+    "flipud", "geomspace", "get_item", "hsplit", "rearrange", "rot90", "select", "unique",
+    "unravel_index", "vander", "vectorize", "vsplit",
 ]  # fmt: skip
 
 
@@ -550,3 +552,85 @@ def vectorize(pyfunc: Callable, *, excluded: Any = None, signature: str | None =
     vectorized.__name__ = getattr(pyfunc, "__name__", "vectorized")
     vectorized.__doc__ = pyfunc.__doc__
     return vectorized
+
+
+# -- rearrange (einops) -------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"\(([^()]*)\)|([A-Za-z_]\w*)|(\S)")
+
+
+def _groups(side: str, pattern: str) -> list[list[str]]:
+    """One side of an einops pattern as groups of axis names: ``"b (h w) c"`` ->
+    ``[["b"], ["h", "w"], ["c"]]``."""
+    groups = []
+    for group, name, other in _TOKEN.findall(side):
+        if other:
+            raise ValueError(
+                with_location(f"rearrange: cannot read {other!r} in the pattern {pattern!r}.")
+            )
+        groups.append(group.split() if group or not name else [name])
+    return groups
+
+
+def rearrange(tensor: Any, pattern: str, **axes_lengths: int) -> Tensor:
+    """Reorder, split and merge axes by an einops pattern such as
+    ``"b (h w) c -> b h w c"``: names on the left label the input's axes (a group in
+    parentheses splits one axis, with all but one of its sizes given as keywords),
+    and the right side lists them in their new order (a group merges them).
+
+    >>> from nerve import ops
+    >>> ops.rearrange(ops.zeros((2, 6, 3)), "b (h w) c -> b c h w", h=2).shape
+    (2, 3, 2, 3)
+    >>> images = ops.zeros((2, 4, 4, 3))
+    >>> ops.rearrange(images, "b (h h1) (w w1) c -> b h w (c h1 w1)", h1=2, w1=2).shape
+    (2, 2, 2, 12)
+    """
+    x = _convert.tensor(tensor)  # the argument is named as in Keras, hiding the function
+    if pattern.count("->") != 1:
+        raise ValueError(with_location(f"rearrange: the pattern needs one '->', got {pattern!r}."))
+    left, right = pattern.split("->")
+    inputs, outputs = _groups(left, pattern), _groups(right, pattern)
+    if len(inputs) != x.ndim:
+        raise ValueError(
+            with_location(
+                f"rearrange: the pattern {pattern!r} names {len(inputs)} input axes, but the "
+                f"tensor has shape {x.shape}."
+            )
+        )
+    names = [n for group in inputs for n in group]
+    produced = [n for group in outputs for n in group]
+    if sorted(names) != sorted(produced) or len(set(names)) != len(names):
+        raise ValueError(
+            with_location(
+                f"rearrange: both sides of {pattern!r} must name the same axes, each once "
+                f"(left {names}, right {produced})."
+            )
+        )
+    sizes = _axis_sizes(inputs, x.shape, axes_lengths, pattern)
+    x = reshape(x, tuple(sizes[n] for n in names))
+    x = transpose(x, tuple(names.index(n) for n in produced))
+    return reshape(x, tuple(math.prod(sizes[n] for n in group) for group in outputs))
+
+
+def _axis_sizes(inputs: list, shape: tuple, given: dict, pattern: str) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for group, extent in zip(inputs, shape):
+        unknown = [n for n in group if n not in given]
+        known = math.prod(int(given[n]) for n in group if n in given)
+        if len(unknown) > 1:
+            raise ValueError(
+                with_location(
+                    f"rearrange: the group {group} of {pattern!r} leaves {unknown} unknown; "
+                    "give all but one of its sizes as keywords."
+                )
+            )
+        if (unknown and (known == 0 or extent % known)) or (not unknown and known != extent):
+            raise ValueError(
+                with_location(
+                    f"rearrange: an axis of size {extent} cannot split into {group} with "
+                    f"{ {n: given[n] for n in group if n in given} } in {pattern!r}."
+                )
+            )
+        for n in group:
+            sizes[n] = int(given[n]) if n in given else extent // known
+    return sizes

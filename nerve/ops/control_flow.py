@@ -455,7 +455,7 @@ def vectorized_map(function: Callable[[Any], Any], elements: Any) -> Any:
                 f"{[leaf.shape for leaf in leaves]}."
             )
         )
-    length = lengths.pop()
+    length = int(lengths.pop() or 0)
     if length == 0:
         raise ValueError(with_location("vectorized_map: the elements' leading length is 0."))
     results = [function(rebuild([leaf[i] for leaf in leaves])) for i in range(length)]

@@ -427,6 +427,7 @@ def histogram(x: Any, bins: int = 10, range: tuple | None = None) -> tuple[Tenso
     if low == high:  # a single value gets a unit-wide range, as in NumPy
         low, high = low - 0.5, high + 0.5
     edges = linspace(low, high, bins + 1, dtype=x.dtype)
+    assert isinstance(edges, Tensor)  # no retstep
     # Bin i holds edge_i <= v < edge_i+1; v == high goes in the last bin.
     index = ew.subtract(searchsorted(edges, x, side="right"), 1)
     index = ew.where(ew.equal(x, edges[-1]), bins - 1, index)

@@ -198,9 +198,38 @@ CASES = [
             ("2d_3d", (4, 2), (4, 3), {}, False),
         )
     ],
+    *[
+        OpCase(
+            f"rearrange_{tag}",
+            lambda x, p=pattern, kw=kw: ops.rearrange(x, p, **kw),
+            [(Input((2, 4, 6, 3)),)],
+            numpy=lambda x, p=pattern, kw=kw: _np_rearrange(x, p, **kw),
+        )
+        for tag, pattern, kw in (
+            ("permute", "b h w c -> b c h w", {}),
+            ("space_to_depth", "b (h h1) (w w1) c -> b h w (c h1 w1)", {"h1": 2, "w1": 3}),
+            ("merge", "b h w c -> (b h) (w c)", {}),
+            ("split_first", "b h (w w1) c -> w1 b c h w", {"w": 2}),
+        )
+    ],
 ]
 
 globals().update(op_tests(CASES))
+
+
+def _np_rearrange(x, pattern, **sizes):
+    """The patterns above, written out in NumPy."""
+    b, h, w, c = x.shape
+    if pattern == "b h w c -> b c h w":
+        return x.transpose(0, 3, 1, 2)
+    if pattern.startswith("b (h h1)"):
+        h1, w1 = sizes["h1"], sizes["w1"]
+        blocks = x.reshape(b, h // h1, h1, w // w1, w1, c).transpose(0, 1, 3, 5, 2, 4)
+        return blocks.reshape(b, h // h1, w // w1, c * h1 * w1)
+    if pattern == "b h w c -> (b h) (w c)":
+        return x.reshape(b * h, w * c)
+    split = x.reshape(b, h, sizes["w"], w // sizes["w"], c)
+    return split.transpose(3, 0, 4, 1, 2)
 
 
 def test_cross_of_two_2d_vectors_is_the_z_component():
@@ -262,6 +291,12 @@ def test_vectorize_excluded_arguments_pass_unchanged():
         (lambda: ops.geomspace(0.0, 1.0), ValueError, "nonzero"),
         (lambda: ops.unravel_index(np.ones(2), (2, 2)), TypeError, "integers"),
         (lambda: ops.vectorize(lambda a: a, signature="n->")(np.ones(2)), ValueError, "signature"),
+        (lambda: ops.rearrange(np.ones((2, 3)), "a b c -> c b a"), ValueError, "names 3"),
+        (lambda: ops.rearrange(np.ones((2, 3)), "a b -> a c"), ValueError, "same axes"),
+        (lambda: ops.rearrange(np.ones((2, 3)), "a b"), ValueError, "one '->'"),
+        (lambda: ops.rearrange(np.ones((2, 6)), "a (b c) -> a b c"), ValueError, "unknown"),
+        (lambda: ops.rearrange(np.ones((2, 6)), "a (b c) -> a b c", b=4), ValueError, "split"),
+        (lambda: ops.rearrange(np.ones((2, 6)), "a b! -> a b"), ValueError, "cannot read"),
     ],
 )
 def test_errors(call, error, match):

@@ -109,11 +109,9 @@ MISSING: dict[str, dict[str, str]] = {
         _IMAGE,
     ),
 }
-# The top level holds every function of every namespace but image, and Keras's einops
-# function.
+# The top level holds every function of every namespace but image.
 MISSING["ops"] = {
     **{name: why for ns in NAMESPACES[1:-1] for name, why in MISSING[ns].items()},
-    "rearrange": "einops-style rearrangement not written yet (branch ops-misc)",
 }
 
 
