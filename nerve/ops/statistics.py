@@ -20,7 +20,7 @@ import builtins
 import math
 from typing import Any
 
-from nerve.core import dtypes
+from nerve.core import config, dtypes
 from nerve.core.errors import ShapeError, normalize_axes, normalize_axis, with_location
 from nerve.ops import elementwise as ew
 from nerve.ops import reduction as red
@@ -449,12 +449,17 @@ def corrcoef(x: Any) -> Tensor:
     array([[ 1. , -0.5],
            [-0.5,  1. ]], dtype=float32)
     """
-    x = to_float(x)
+    x = tensor(x)
+    # Keras's rule: 64-bit inputs give float64, 16-bit floats stay, the rest floatx.
+    if x.dtype in ("int64", "float64"):
+        x = cast(x, "float64")
+    elif x.dtype not in ("float16", "bfloat16"):
+        x = cast(x, config.floatx())
     if x.ndim not in (1, 2):
         raise ShapeError(with_location(f"corrcoef: x must be 1-D or 2-D, got shape {x.shape}."))
     rows = x if x.ndim == 2 else reshape(x, (1, x.shape[0]))
     centered = ew.subtract(rows, red.mean(rows, axis=1, keepdims=True))
-    products = matmul(centered, transpose(centered))  # N-1 cancels in the ratio
+    products = cast(matmul(centered, transpose(centered)), x.dtype)  # N-1 cancels
     scale = ew.sqrt(red.sum(ew.multiply(centered, centered), axis=1))
     result = ew.clip(
         ew.divide(products, ew.multiply(expand_dims(scale, 1), expand_dims(scale, 0))), -1, 1
@@ -495,7 +500,7 @@ def correlate(x1: Any, x2: Any, mode: str = "valid") -> Tensor:
     length = m + k - 1
     index = ew.add(expand_dims(arange(length), 1), expand_dims(arange(k), 0))
     windows = padded[index]  # (m + k - 1, k)
-    full = matmul(windows, v)
+    full = cast(matmul(windows, v), a.dtype)  # matmul may widen 16-bit floats
     if mode == "full":
         return full
     size = builtins.max(m, k) if mode == "same" else builtins.max(m, k) - builtins.min(m, k) + 1

@@ -336,3 +336,21 @@ def test_histogram_of_one_repeated_value_uses_a_unit_range():
 def test_errors(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    "fn,args,dtype",
+    [
+        (ops.corrcoef, (np.ones((2, 3), "int64"),), "float64"),
+        (ops.corrcoef, (np.ones((2, 3), "int32"),), "float32"),
+        (ops.corrcoef, (np.ones((2, 3), "float16"),), "float16"),
+        (ops.correlate, (np.ones(3, "float16"), np.ones(2, "int8")), "float16"),
+        (ops.correlate, (np.ones(3, "int32"), np.ones(2, "int32")), "float32"),
+        (ops.correlate, (np.ones(3, "int64"), np.ones(2, "int8")), "float64"),
+        (ops.nanmean, (np.ones(3, "int32"),), "float32"),
+        (ops.histogram, (np.ones(3, "float16"),), "int32"),
+    ],
+)
+def test_result_dtypes_follow_keras(fn, args, dtype):
+    result = fn(*args)
+    assert (result[0] if isinstance(result, tuple) else result).dtype == dtype
