@@ -9,11 +9,11 @@ Prints one JSON line per case, with ratios. Cases:
 * ``mnist_mlp``: a 784-512-256-10 ReLU MLP (softmax output) on random MNIST-shaped
   data (10,240 samples of 784 floats in [0, 1), 10 classes), adam,
   sparse_categorical_crossentropy, metrics=["accuracy"], batch 128;
-* ``convnet``: the classic small MNIST convnet (``examples/convnet_digits.py``:
-  Conv2D 32 3x3 relu, MaxPooling2D 2, Conv2D 64 3x3 relu, MaxPooling2D 2, Flatten,
-  Dropout 0.5, Dense 10 softmax) on random MNIST-shaped data (2,560 images of
-  28x28x1 floats in [0, 1)), adam, batch 128 (``--batch-size`` to change it). The
-  PyTorch loop holds its images channels-first (NCHW), its native layout.
+* ``convnet``: a small MNIST-style convnet (Conv2D 32 3x3 relu, MaxPooling2D 2,
+  Conv2D 64 3x3 relu, MaxPooling2D 2, Flatten, Dropout 0.5, Dense 10 softmax) on
+  random MNIST-shaped data (2,560 images of 28x28x1 floats in [0, 1)), adam,
+  batch 128 (``--batch-size`` to change it). The PyTorch loop holds its images
+  channels-first (NCHW), its native layout.
 
 Contenders, each in its own subprocess (so that the peak resident set, VmHWM from
 ``/proc/self/status``, is attributable to it):

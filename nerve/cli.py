@@ -11,11 +11,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from nerve.demos import DEFAULT_OUTPUT_DIR
+
 __all__ = ["build_parser", "main"]
 
 
 def _demo(args: argparse.Namespace) -> int:
     if args.engine:
+        if args.output_dir is not None:
+            args.parser.error("--output-dir: the engine demo (--engine) writes no files")
         from nerve.demos.engine import run_demo
 
         engine_result = run_demo(
@@ -29,7 +33,8 @@ def _demo(args: argparse.Namespace) -> int:
     result = run_keras_demo(
         epochs=args.epochs or (15 if convnet else 100),
         batch_size=args.batch_size or 64, seed=args.seed,
-        output_dir=args.output_dir, verbose=args.verbose, plot=not args.no_plot,
+        output_dir=args.output_dir or DEFAULT_OUTPUT_DIR,
+        verbose=args.verbose, plot=not args.no_plot,
         model="convnet" if convnet else "mlp",
     )  # fmt: skip
     return 0 if result.test_accuracy > 0 else 1
@@ -60,10 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--batch-size", type=int, default=None, help="64 (32 with --engine)")
     demo.add_argument("--learning-rate", type=float, default=0.05, help="--engine only")
     demo.add_argument("--seed", type=int, default=1337)
-    demo.add_argument("--output-dir", default=".", help="where digits.keras and the PNG go")
+    demo.add_argument(
+        "--output-dir",
+        default=None,
+        help=f"where the saved model and the PNG go (default: ./{DEFAULT_OUTPUT_DIR}/)",
+    )
     demo.add_argument("--verbose", default="auto", type=_verbosity)
     demo.add_argument("--no-plot", action="store_true", help="skip the training-curve PNG")
-    demo.set_defaults(run=_demo)
+    demo.set_defaults(run=_demo, parser=demo)
     return parser
 
 

@@ -17,14 +17,16 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from nerve import ops
 from nerve import random as nrandom
 from nerve.core import config, dtypes
-from nerve.tensor import Tensor
+from nerve.tensor import Tensor, Variable
 
 
 def compute_fans(
@@ -355,6 +357,63 @@ def get(identifier: Any) -> Initializer:
 def serialize(initializer: Initializer) -> dict:
     """``{"class_name", "config"}`` for a built-in initializer (``get`` inverts it)."""
     return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+
+
+# -- deferred initial values ------------------------------------------------------------
+# While a model is rebuilt from a file whose weights will overwrite every variable,
+# computing initial values only costs memory (a 10**9-parameter layer declared in a
+# 14 KB config would allocate gigabytes before the file's weights are even checked).
+# Inside `deferred_initial_values()`, `new_variable` gives each variable a placeholder
+# that holds no memory (a zero broadcast to the shape) and records how to compute the
+# real value; `materialize` then computes it for the variables nothing overwrote.
+_deferred: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "nerve_deferred_initial_values", default=None
+)
+
+
+@contextlib.contextmanager
+def deferred_initial_values() -> Iterator[list]:
+    """Within, ``new_variable`` defers initial values; yields the list of deferred
+    ``(variable, placeholder array, compute)`` entries for ``materialize``."""
+    pending: list = []
+    token = _deferred.set(pending)
+    try:
+        yield pending
+    finally:
+        _deferred.reset(token)
+
+
+def new_variable(
+    initializer: Callable[[], Any], shape: tuple, dtype: str, **variable_args: Any
+) -> Variable:
+    """``Variable(initializer(), dtype=dtype, **variable_args)``, or, inside
+    ``deferred_initial_values()``, a variable holding a memory-free placeholder of that
+    shape and dtype whose ``initializer`` runs only if ``materialize`` finds it unset.
+
+    >>> v = new_variable(lambda: ops.ones((2,)), (2,), "float32", name="v")
+    >>> with deferred_initial_values() as pending:
+    ...     w = new_variable(lambda: ops.ones((2,)), (2,), "float32", name="w")
+    >>> materialize(pending)
+    >>> w.numpy().tolist()
+    [1.0, 1.0]
+    """
+    pending = _deferred.get()
+    if pending is None:
+        return Variable(initializer(), dtype=dtype, **variable_args)
+    placeholder = ops.broadcast_to(ops.zeros((), dtype), tuple(shape))
+    variable = Variable(placeholder, dtype=dtype, **variable_args)
+    pending.append((variable, variable._value, initializer))
+    return variable
+
+
+def materialize(pending: list) -> None:
+    """Give every deferred variable that still holds its placeholder its real initial
+    value, in creation order. (Random initializers draw only for these, so the global
+    seed generator ends in another state than after an eager build.)"""
+    for variable, placeholder, initializer in pending:
+        if variable._value is placeholder:
+            variable.assign(initializer())
+    pending.clear()
 
 
 __all__ = [*_CLASSES, "Initializer", "compute_fans", "get", "serialize"]

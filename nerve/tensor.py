@@ -452,6 +452,19 @@ class Variable(Tensor):
         self._value = array
         return self
 
+    def _assign_owned(self, host_array: Any) -> Variable:
+        """``assign`` for a freshly made array that nobody else holds (values read from a
+        weights file): converted to the variable's backend and dtype without the copy
+        ``assign`` makes of host data, so loading a model keeps one copy of each weight."""
+        array = backend_of(self._value).asarray(host_array, self.dtype)
+        if tuple(array.shape) != tuple(self._value.shape):
+            raise ShapeError(
+                f"Variable {self.name!r}: cannot assign a value of shape {tuple(array.shape)} "
+                f"to a variable of shape {self.shape}."
+            )
+        self._value = array
+        return self
+
     def assign_add(self, delta: Any) -> Variable:
         """Add ``delta`` (broadcast to the variable's shape) to the value."""
         if _trace_hooks:

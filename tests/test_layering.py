@@ -39,6 +39,10 @@ ALLOWED = {
         "Keras's convenience methods Model.save / save_weights / load_weights hand over to "
         "nerve.saving at call time (deferred import); saving itself depends on models"
     ),
+    ("nerve.ops.image.sampling", "nerve.random"): (
+        "keras.ops.image.elastic_transform takes keras.random's seeds (an int, a SeedGenerator, "
+        "None for the global generator); its draw imports nerve.random when it runs"
+    ),
 }
 
 

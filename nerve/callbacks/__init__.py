@@ -1,5 +1,6 @@
 """Training callbacks (Keras 3's ``keras.callbacks``): hooks ``fit``/``evaluate``/``predict``
 call at each run, epoch and step. ``CallbackList`` is what the training loop drives.
+``TensorBoard`` writes TensorBoard event files itself (no TensorFlow needed).
 """
 
 from nerve.callbacks.backup_and_restore import BackupAndRestore
@@ -13,6 +14,7 @@ from nerve.callbacks.learning_rate_scheduler import LearningRateScheduler
 from nerve.callbacks.model_checkpoint import ModelCheckpoint
 from nerve.callbacks.progbar_logger import ProgbarLogger
 from nerve.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
+from nerve.callbacks.tensorboard import TensorBoard
 from nerve.callbacks.terminate_on_nan import TerminateOnNaN
 
 __all__ = [
@@ -27,5 +29,6 @@ __all__ = [
     "ModelCheckpoint",
     "ProgbarLogger",
     "ReduceLROnPlateau",
+    "TensorBoard",
     "TerminateOnNaN",
 ]

@@ -13,7 +13,11 @@ names, shapes and dtypes, and the name of the arrays file) and
 ``backup_dir/arrays-<token>.npz`` (``numpy.savez``, read with ``allow_pickle=False``).
 A save writes a new arrays file, then replaces ``checkpoint.json`` atomically (temporary
 file, fsync, rename): the JSON is the commit point, so a crash at any moment leaves the
-previous backup whole; unreferenced arrays files are removed after the commit.
+previous backup whole; unreferenced arrays files are removed after the commit, and
+temporaries that a killed process left by the next save (``nerve.utils.atomic_files``).
+A damaged folder (``checkpoint.json`` unreadable or malformed, its arrays file missing,
+truncated or not matching it) raises a ``ValueError`` that says so before anything is
+restored.
 
 **The trainer's side of the protocol** (what ``fit`` must do for exact resumption):
 
@@ -49,12 +53,15 @@ import contextlib
 import json
 import os
 import uuid
+import zipfile
+import zlib
 from typing import Any, Literal
 
 # Host-side file I/O: arrays travel as NumPy arrays into numpy.savez / numpy.load.
 import numpy
 
 from nerve.callbacks.callback import Callback
+from nerve.utils.atomic_files import atomic_write, remove_stale_temporaries
 
 __all__ = ["BackupAndRestore"]
 
@@ -282,24 +289,52 @@ class BackupAndRestore(Callback):
         path = os.path.join(self.backup_dir, _CHECKPOINT)
         if not os.path.exists(path):
             return None
-        with open(path, "rb") as f:
-            metadata = json.loads(f.read())
+        try:
+            with open(path, "rb") as f:
+                metadata = json.loads(f.read())
+        except (OSError, ValueError, RecursionError) as error:
+            raise self._damaged(f"{_CHECKPOINT} cannot be read ({error})") from error
+        if not isinstance(metadata, dict):
+            raise self._damaged(f"{_CHECKPOINT} does not hold a JSON object")
         if metadata.get("format") != _FORMAT:
             raise ValueError(
                 f"BackupAndRestore: {path} is not a backup this version can read (format "
                 f"{metadata.get('format')!r}, expected {_FORMAT!r}). Delete {self.backup_dir} "
                 "to start training afresh."
             )
-        with numpy.load(os.path.join(self.backup_dir, metadata["arrays"]), allow_pickle=False) as f:
-            arrays = {name: f[name] for name in f.files}
+        problem = _metadata_problem(metadata)
+        if problem:
+            raise self._damaged(f"{_CHECKPOINT} {problem}")
+        arrays_path = os.path.join(self.backup_dir, metadata["arrays"])
+        try:
+            # The file is opened here so that it is closed even when NumPy fails.
+            with open(arrays_path, "rb") as raw, numpy.load(raw, allow_pickle=False) as f:
+                arrays = {name: f[name] for name in f.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+            raise self._damaged(f"{metadata['arrays']} cannot be read ({error})") from error
+        for group in _GROUPS:
+            for index, entry in enumerate(metadata[group]):
+                value = arrays.get(f"{group}/{index}")
+                if value is None or list(value.shape) != list(entry["shape"]):
+                    raise self._damaged(
+                        f"{metadata['arrays']} lacks {group} variable {index} of shape "
+                        f"{entry['shape']} that {_CHECKPOINT} lists"
+                    )
         return metadata, arrays
+
+    def _damaged(self, detail: str) -> ValueError:
+        return ValueError(
+            f"BackupAndRestore: the backup in {self.backup_dir} is damaged: {detail}. It "
+            "cannot be resumed from; restore the folder from a copy, or delete it to start "
+            "training afresh."
+        )
 
     def _restore(self, metadata: dict, arrays: dict) -> None:
         optimizer = getattr(self.model, "optimizer", None)
         if (
-            metadata["optimizer"]
-            and optimizer is not None
+            optimizer is not None
             and not getattr(optimizer, "built", True)
+            and len(metadata["optimizer"]) > len(self._optimizer_variables())
         ):
             # Create the optimizer's slots so there is somewhere to load them.
             optimizer.build(self.model.trainable_variables)
@@ -322,6 +357,7 @@ class BackupAndRestore(Callback):
     def _delete_backup(self) -> None:
         if not os.path.isdir(self.backup_dir):
             return
+        remove_stale_temporaries(self.backup_dir)
         for name in os.listdir(self.backup_dir):
             if _is_ours(name):
                 os.remove(os.path.join(self.backup_dir, name))
@@ -349,18 +385,28 @@ def _is_ours(name: str) -> bool:
 
 
 def _write_atomically(path: str, write) -> None:
-    """``write(file)`` into a temporary file next to ``path``, fsync, rename into place."""
-    folder, name = os.path.split(path)
-    temporary = os.path.join(folder, f".tmp-{uuid.uuid4().hex}-{name}")
-    try:
-        with open(temporary, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
+    """``write(file)`` into a temporary file next to ``path``, fsync, rename into place
+    (temporaries that killed writers left in the folder are removed first)."""
+    with atomic_write(path) as f:
+        write(f)
+
+
+def _metadata_problem(metadata: dict) -> str | None:
+    """What is missing or malformed in a checkpoint's metadata, or None."""
+    for key, kind in (("epoch", int), ("step", int), ("arrays", str)):
+        if not isinstance(metadata.get(key), kind):
+            return f"has no valid {key!r} entry"
+    if os.path.basename(metadata["arrays"]) != metadata["arrays"] or not _is_ours(
+        metadata["arrays"]
+    ):
+        return f"names an arrays file outside the backup ({metadata['arrays']!r})"
+    for group in _GROUPS:
+        entries = metadata.get(group)
+        if not isinstance(entries, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("shape"), list) for e in entries
+        ):
+            return f"has no valid {group!r} variable list"
+    return None
 
 
 def _check(variables: list, saved: list[dict], group: str, callback: BackupAndRestore) -> None:

@@ -21,12 +21,12 @@ checkpoint's name (and never damages an earlier checkpoint there).
 from __future__ import annotations
 
 import os
-import uuid
 import warnings
 from typing import Any, Literal
 
 from nerve.callbacks import _monitor
 from nerve.callbacks.callback import Callback
+from nerve.utils.atomic_files import temporary_file_for
 
 __all__ = ["ModelCheckpoint"]
 
@@ -175,20 +175,16 @@ class ModelCheckpoint(Callback):
 
     def _write(self, filepath: str) -> None:
         """Save to a temporary file next to ``filepath`` (same suffix, so the model's
-        format checks pass), then rename it into place: all or nothing."""
-        folder, name = os.path.split(filepath)
+        format checks pass), then rename it into place: all or nothing. Temporaries that
+        killed processes left in the folder are removed first (``atomic_files``)."""
+        folder = os.path.dirname(filepath)
         if folder:
             os.makedirs(folder, exist_ok=True)
-        temporary = os.path.join(folder, f".tmp-{uuid.uuid4().hex}-{name}")
-        try:
+        with temporary_file_for(filepath) as temporary:
             if self.save_weights_only:
                 self.model.save_weights(temporary, overwrite=True)
             else:
                 self.model.save(temporary, overwrite=True)
-            os.replace(temporary, filepath)
-        finally:
-            if os.path.exists(temporary):
-                os.remove(temporary)
 
 
 def _format_field(value: Any) -> Any:

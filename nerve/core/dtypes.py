@@ -15,6 +15,8 @@ they take the type of the tensor they meet instead of widening it.
 'float32'
 >>> result_type("bfloat16", "float16")
 'float32'
+>>> result_type("float64", "complex64")  # complex joins the lattice above the floats
+'complex128'
 """
 
 from __future__ import annotations
@@ -26,10 +28,14 @@ from nerve.core import config
 
 __all__ = [
     "ALL_TYPES",
+    "COMPLEX_TYPES",
     "FLOAT_TYPES",
     "INT_TYPES",
     "bfloat16",
     "bool_",
+    "complex64",
+    "complex128",
+    "complex_dtype",
     "default_dtype_of_scalar",
     "float16",
     "float32",
@@ -38,9 +44,11 @@ __all__ = [
     "int16",
     "int32",
     "int64",
+    "is_complex",
     "is_differentiable",
     "is_float",
     "is_int",
+    "real_dtype",
     "result_type",
     "standardize_dtype",
     "uint8",
@@ -57,14 +65,18 @@ bfloat16 = "bfloat16"
 float16 = "float16"
 float32 = "float32"
 float64 = "float64"
+complex64 = "complex64"
+complex128 = "complex128"
 
 FLOAT_TYPES = ("bfloat16", "float16", "float32", "float64")
 INT_TYPES = ("uint8", "int8", "int16", "int32", "int64")
-ALL_TYPES = ("bool", *INT_TYPES, *FLOAT_TYPES)
+COMPLEX_TYPES = ("complex64", "complex128")
+ALL_TYPES = ("bool", *INT_TYPES, *FLOAT_TYPES, *COMPLEX_TYPES)
 
 # Weak types stand for Python scalars in promotion.
 _WEAK_INT = "int"
 _WEAK_FLOAT = "float"
+_WEAK_COMPLEX = "complex"
 
 # Each type's direct supertypes in the promotion lattice (JAX's, restricted to
 # the types nerve supports).
@@ -76,11 +88,14 @@ _LATTICE_UP = {
     "int16": ("int32",),
     "int32": ("int64",),
     "int64": (_WEAK_FLOAT,),
-    _WEAK_FLOAT: ("bfloat16", "float16"),
+    _WEAK_FLOAT: ("bfloat16", "float16", _WEAK_COMPLEX),
     "bfloat16": ("float32",),
     "float16": ("float32",),
-    "float32": ("float64",),
-    "float64": (),
+    "float32": ("float64", "complex64"),
+    "float64": ("complex128",),
+    _WEAK_COMPLEX: ("complex64",),
+    "complex64": ("complex128",),
+    "complex128": (),
 }
 
 
@@ -98,7 +113,7 @@ def _ancestors(t: str) -> frozenset:
 _ANCESTORS = {t: _ancestors(t) for t in _LATTICE_UP}
 _ORDER = {t: i for i, t in enumerate(_LATTICE_UP)}  # a topological order
 
-_PYTHON_TYPES = {bool: "bool", int: "int32", float: "float32"}
+_PYTHON_TYPES = {bool: "bool", int: "int32", float: "float32", complex: "complex64"}
 
 
 def standardize_dtype(dtype: Any) -> str:
@@ -115,7 +130,9 @@ def standardize_dtype(dtype: Any) -> str:
     if isinstance(dtype, str):
         name = dtype
     elif dtype in _PYTHON_TYPES:
-        return config.floatx() if dtype is float else _PYTHON_TYPES[dtype]
+        if dtype is float:
+            return config.floatx()
+        return complex_dtype(config.floatx()) if dtype is complex else _PYTHON_TYPES[dtype]
     else:
         name = getattr(dtype, "name", None) or getattr(dtype, "__name__", None) or str(dtype)
     if name == "float":
@@ -137,9 +154,34 @@ def is_int(dtype: str) -> bool:
     return dtype in INT_TYPES
 
 
+def is_complex(dtype: str) -> bool:
+    """Whether ``dtype`` is a complex type."""
+    return dtype in COMPLEX_TYPES
+
+
+def real_dtype(dtype: str) -> str:
+    """The dtype of the real and imaginary parts of ``dtype`` (``dtype`` itself when
+    it is not complex).
+
+    >>> real_dtype("complex64"), real_dtype("float16")
+    ('float32', 'float16')
+    """
+    return _REAL_OF_COMPLEX.get(dtype, dtype)
+
+
+def complex_dtype(dtype: str) -> str:
+    """The complex type whose parts have ``dtype``'s precision: complex128 for float64
+    (and complex128), complex64 otherwise."""
+    return "complex128" if dtype in ("float64", "complex128") else "complex64"
+
+
+_REAL_OF_COMPLEX = {"complex64": "float32", "complex128": "float64"}
+
+
 def is_differentiable(dtype: str) -> bool:
-    """Only floating-point values carry gradients."""
-    return dtype in FLOAT_TYPES
+    """Floating-point and complex values carry gradients (a complex cotangent follows
+    JAX's convention: for a real loss L of z = a + ib it is dL/da - i dL/db)."""
+    return dtype in FLOAT_TYPES or dtype in COMPLEX_TYPES
 
 
 @functools.lru_cache(maxsize=1024)
@@ -156,6 +198,8 @@ def weak_type_of(value: Any) -> str | None:
         return _WEAK_INT
     if isinstance(value, float):
         return _WEAK_FLOAT
+    if isinstance(value, complex):
+        return _WEAK_COMPLEX
     return None
 
 
@@ -170,6 +214,8 @@ def result_type(*types: Any) -> str:
             names.append(_WEAK_INT)
         elif t is float:
             names.append(_WEAK_FLOAT)
+        elif t is complex:
+            names.append(_WEAK_COMPLEX)
         elif t is bool:
             names.append("bool")
         else:
@@ -181,6 +227,8 @@ def result_type(*types: Any) -> str:
         return "int32"
     if out == _WEAK_FLOAT:
         return config.floatx()
+    if out == _WEAK_COMPLEX:
+        return complex_dtype(config.floatx())
     return out
 
 
@@ -193,5 +241,5 @@ def default_dtype_of_scalar(value: Any) -> str:
     if isinstance(value, float):
         return config.floatx()
     if isinstance(value, complex):
-        raise TypeError("nerve does not support complex numbers yet.")
+        return complex_dtype(config.floatx())
     raise TypeError(f"Cannot convert {type(value).__name__} {value!r} to a tensor.")

@@ -6,4 +6,7 @@
   Variables, GradientTape and a hand-written SGD step.
 """
 
-__all__ = ["engine", "keras_mlp"]
+__all__ = ["DEFAULT_OUTPUT_DIR", "engine", "keras_mlp"]
+
+# The Keras-style demo writes into a folder of its own, never the working folder itself.
+DEFAULT_OUTPUT_DIR = "nerve-demo"

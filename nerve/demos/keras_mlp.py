@@ -10,13 +10,16 @@ small MNIST convnet on the digits resampled to 28x28 (``nerve demo --convnet``).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import nerve
 from nerve import layers
+from nerve.demos import DEFAULT_OUTPUT_DIR
 
 __all__ = ["DEMOS", "KerasDemoResult", "build_convnet", "build_model", "run_keras_demo"]
 
@@ -27,7 +30,7 @@ class KerasDemoResult:
     test_loss: float
     epochs_run: int
     seconds: float
-    model_path: str
+    model_path: str | None  # None when h5py is missing and saving was skipped
     plot_path: str | None
     history: dict = field(repr=False, default_factory=dict)
 
@@ -89,7 +92,7 @@ def run_keras_demo(
     batch_size: int = 64,
     patience: int = 10,
     seed: int = 1337,
-    output_dir: str = ".",
+    output_dir: str = DEFAULT_OUTPUT_DIR,
     verbose: str | int = "auto",
     plot: bool = True,
     log=print,
@@ -130,13 +133,7 @@ def run_keras_demo(
     log(f"test accuracy: {results['accuracy']:.4f}  test loss: {results['loss']:.4f}")
 
     os.makedirs(output_dir, exist_ok=True)
-    model_path = os.path.join(output_dir, demo.file_name)
-    network.save(model_path)
-    restored = nerve.saving.load_model(model_path)
-    same = (restored.predict(x_test, verbose=0) == network.predict(x_test, verbose=0)).all()
-    log(f"saved {model_path}; reloaded model predicts {'identically' if same else 'DIFFERENTLY'}")
-    if not same:
-        raise RuntimeError("The reloaded model's predictions differ from the trained model's.")
+    model_path = _save_and_reload(network, os.path.join(output_dir, demo.file_name), x_test, log)
 
     plot_path = _plot(history.history, output_dir, log, demo.title) if plot else None
     return KerasDemoResult(
@@ -150,6 +147,24 @@ def run_keras_demo(
     )
 
 
+def _save_and_reload(network: Any, path: str, x_test: Any, log) -> str | None:
+    """Save to ``path``, load it back and check the predictions are the same; without
+    h5py (which the ``.keras`` format's weights need) say how to get it and go on."""
+    if importlib.util.find_spec("h5py") is None:
+        log(
+            "saving skipped: .keras files store their weights with h5py, which is not "
+            "installed (pip install 'nerve[demo]' to enable it)"
+        )
+        return None
+    network.save(path)
+    restored = nerve.saving.load_model(path)
+    same = (restored.predict(x_test, verbose=0) == network.predict(x_test, verbose=0)).all()
+    log(f"saved {path}; reloaded model predicts {'identically' if same else 'DIFFERENTLY'}")
+    if not same:
+        raise RuntimeError("The reloaded model's predictions differ from the trained model's.")
+    return path
+
+
 def _plot(history: dict, output_dir: str, log, title: str) -> str | None:
     """Loss and accuracy per epoch, training and validation, as a PNG."""
     try:
@@ -160,7 +175,7 @@ def _plot(history: dict, output_dir: str, log, title: str) -> str | None:
     except ImportError:
         log(
             "training-curve plot skipped: matplotlib is not installed "
-            "(pip install 'nerve[plot]' to enable it)"
+            "(pip install 'nerve[demo]' to enable it)"
         )
         return None
     figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(10, 4))

@@ -223,9 +223,12 @@ class Layer:
         name = name or "variable"
         # A layer built during a traced call still gets concrete weights.
         with init_scope():
-            variable = Variable(
-                init(shape, dtype=dtype) if dtypes.is_float(dtype) else ops.zeros(shape, dtype),
-                dtype=dtype,
+            variable = initializers.new_variable(
+                (lambda: init(shape, dtype=dtype))
+                if dtypes.is_float(dtype)
+                else (lambda: ops.zeros(shape, dtype)),
+                shape,
+                dtype,
                 trainable=trainable,
                 name=name,
                 constraint=constraints.get(constraint),

@@ -11,6 +11,7 @@ returns a ``nerve.Tensor``. See the README for what is and is not there yet.
 from nerve.ops import _methods, image, math, numpy
 from nerve.ops import arithmetic as _arithmetic
 from nerve.ops import arrays as _arrays
+from nerve.ops import complex_numbers as _complex_numbers
 from nerve.ops import control_flow as _control_flow
 from nerve.ops import core as _core
 from nerve.ops import creation as _creation
@@ -20,9 +21,11 @@ from nerve.ops import linalg as _linalg
 from nerve.ops import nn as _nn
 from nerve.ops import reduction as _reduction
 from nerve.ops import shape as _shape
+from nerve.ops import signal as _signal
 from nerve.ops import statistics as _statistics
 from nerve.ops.arithmetic import *  # noqa: F403
 from nerve.ops.arrays import *  # noqa: F403
+from nerve.ops.complex_numbers import *  # noqa: F403
 from nerve.ops.control_flow import *  # noqa: F403
 from nerve.ops.core import *  # noqa: F403
 from nerve.ops.creation import *  # noqa: F403
@@ -38,10 +41,11 @@ from nerve.ops.nn.crossentropy import *  # noqa: F403
 from nerve.ops.nn.ctc import *  # noqa: F403
 from nerve.ops.nn.encoding import *  # noqa: F403
 from nerve.ops.nn.normalization import *  # noqa: F403
+from nerve.ops.nn.pixels import *  # noqa: F403
 from nerve.ops.nn.pooling import *  # noqa: F403
-from nerve.ops.nn.quality import *  # noqa: F403
 from nerve.ops.reduction import *  # noqa: F403
 from nerve.ops.shape import *  # noqa: F403
+from nerve.ops.signal import *  # noqa: F403
 from nerve.ops.statistics import *  # noqa: F403
 
 # The union of the families' exports, each name once (`cast` belongs to two).
@@ -49,6 +53,7 @@ __all__: list[str] = []
 for _family in (
     _arithmetic,
     _arrays,
+    _complex_numbers,
     _control_flow,
     _core,
     _creation,
@@ -60,6 +65,7 @@ for _family in (
     _reduction,
     _shape,
     _statistics,
+    _signal,
 ):
     __all__ += [name for name in _family.__all__ if name not in __all__]
 del _family

@@ -17,7 +17,7 @@ from nerve.primitives import elementwise as ew
 from nerve.tensor import Tensor, Variable, _new_tensor, convert_to_tensor
 
 _TENSOR_TYPES = (Tensor, Variable)
-_SCALARS = (bool, int, float)
+_SCALARS = (bool, int, float, complex)
 _object_new = object.__new__
 _FLOATS = frozenset(dtypes.FLOAT_TYPES)
 
@@ -104,11 +104,14 @@ def promote(*xs: Any, extra: tuple = ()) -> list[Tensor]:
 
 
 def to_float(x: Any) -> Tensor:
-    """``x`` as a float tensor: ints and bools become floatx (as in Keras)."""
+    """``x`` as a float tensor: ints and bools become floatx (as in Keras); complex
+    tensors stay as they are."""
     if type(x) is Tensor and x.dtype in _FLOATS:
         return x
     x = tensor(x)
-    return x if dtypes.is_float(x.dtype) else cast(x, config.floatx())
+    if dtypes.is_float(x.dtype) or dtypes.is_complex(x.dtype):
+        return x
+    return cast(x, config.floatx())
 
 
 def require_float(op: str, x: Tensor) -> Tensor:

@@ -1,6 +1,7 @@
 """Keras's math namespace (keras/src/ops/math.py): segment reductions, ``top_k`` and
-``in_top_k``, ``cdist``, ``logsumexp``, ``erf`` and friends. The functions defined
-here are the ones no other family holds; the rest are re-exported from theirs.
+``in_top_k``, ``cdist``, ``logsumexp``, ``erf`` and friends, the FFTs and ``stft``.
+The functions defined here are the ones no other family holds; the rest are
+re-exported from theirs.
 
 >>> from nerve import ops
 >>> ops.math.segment_min([4.0, 2.0, 7.0], [0, 0, 1]).numpy()
@@ -17,16 +18,19 @@ from nerve.core import dtypes
 from nerve.core.errors import ShapeError, with_location
 from nerve.ops import elementwise as ew
 from nerve.ops._convert import promote, tensor, to_float
+from nerve.ops.complex_numbers import view_as_complex, view_as_real
 from nerve.ops.elementwise import erf, erfc, erfinv, rsqrt
 from nerve.ops.indexing import _arange, _segments, segment_max, segment_sum, top_k
 from nerve.ops.reduction import logsumexp, prod, sum
 from nerve.ops.reduction import min as min_
 from nerve.ops.shape import broadcast_to, expand_dims, reshape
+from nerve.ops.signal import extract_sequences, fft, fft2, ifft2, irfft, istft, rfft, stft
 from nerve.tensor import Tensor
 
 __all__ = [
-    "cdist", "erf", "erfc", "erfinv", "in_top_k", "logsumexp", "rsqrt", "segment_max",
-    "segment_min", "segment_prod", "segment_sum", "top_k",
+    "cdist", "erf", "erfc", "erfinv", "extract_sequences", "fft", "fft2", "ifft2", "in_top_k",
+    "irfft", "istft", "logsumexp", "rfft", "rsqrt", "segment_max", "segment_min", "segment_prod",
+    "segment_sum", "stft", "top_k", "view_as_complex", "view_as_real",
 ]  # fmt: skip
 
 

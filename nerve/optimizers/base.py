@@ -28,6 +28,7 @@ from typing import Any
 
 from nerve import initializers, ops
 from nerve.core import config as nerve_config
+from nerve.core import dtypes
 from nerve.core.dtypes import result_type
 from nerve.graph.trace import init_scope
 from nerve.optimizers import schedules
@@ -224,9 +225,15 @@ class Optimizer:
     ) -> Variable:
         """A new non-trainable state variable, tracked in ``variables``. Made eagerly
         even during tracing (``init_scope``), so a traced first step can build slots."""
+        init = initializers.get(initializer)
+        shape = tuple(shape)
+        dtype = dtypes.standardize_dtype(dtype or nerve_config.floatx())
         with init_scope():
-            value = initializers.get(initializer)(tuple(shape), dtype=dtype)
-            return self._track(Variable(value, dtype=dtype, trainable=False, name=name))
+            return self._track(
+                initializers.new_variable(
+                    lambda: init(shape, dtype=dtype), shape, dtype, trainable=False, name=name
+                )
+            )
 
     def add_variable_from_reference(
         self, reference: Variable, name: str, initializer: Any = "zeros"

@@ -7,6 +7,7 @@ from nerve.primitives import (  # noqa: F401
     control_flow,
     creation,
     elementwise,
+    fft,
     indexing,
     linalg,
     nn,

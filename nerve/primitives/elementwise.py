@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+from nerve.core import dtypes
+from nerve.core.errors import DTypeError, with_location
 from nerve.primitives import rules
 from nerve.primitives.registry import Aval, Primitive
 
@@ -30,6 +32,8 @@ __all__ = [
     "cast",
     "cast_p",
     "ceil_p",
+    "complex_p",
+    "conj_p",
     "cos_p",
     "cosh_p",
     "div",
@@ -44,6 +48,9 @@ __all__ = [
     "floor_p",
     "greater_equal_p",
     "greater_p",
+    "i0_p",
+    "i1_p",
+    "imag_p",
     "isfinite_p",
     "isinf_p",
     "isnan_p",
@@ -65,6 +72,7 @@ __all__ = [
     "neg_p",
     "not_equal_p",
     "power_p",
+    "real_p",
     "reciprocal_p",
     "right_shift_p",
     "round_p",
@@ -156,7 +164,23 @@ def _one_minus_square(x):
 # A primitive that an earlier block's vjp uses (sign_p, cos_p, cosh_p, cast_p) is
 # annotated: mypy cannot infer the type of a global read before its definition.
 neg_p = _unary("neg", lambda g, inputs, out, needs: (neg(g),))
-abs_p = _unary("abs", lambda g, inputs, out, needs: (mul(g, sign_p.bind(inputs[0])),))
+
+
+def _abs_rule(x: Aval) -> Aval:
+    return Aval(tuple(x.shape), dtypes.real_dtype(x.dtype))  # |a + ib| is real
+
+
+def _abs_vjp(g, inputs, out, needs):
+    x = inputs[0]
+    if not dtypes.is_complex(x.dtype):
+        return (mul(g, sign_p.bind(x)),)
+    # d|z| = (a da + b db) / |z|: the cotangent g conj(z) / |z|, 0 at z = 0.
+    safe = where(equal_p.bind(out, scalar(0, out)), scalar(1, out), out)
+    scale = cast(div(g, safe), x.dtype)
+    return (mul(scale, conj_p.bind(x)),)
+
+
+abs_p = Primitive("abs", shape_rule=_abs_rule, vjp=_abs_vjp, elementwise=True)
 sign_p: Primitive = _unary("sign", _zero_vjp)
 floor_p = _unary("floor", _zero_vjp)
 ceil_p = _unary("ceil", _zero_vjp)
@@ -274,6 +298,21 @@ erfinv_p = _unary(
     ),
     cost="transcendental",
 )
+# d/dx I0(x) = I1(x); d/dx I1(x) = I0(x) - I1(x) / x, whose limit at 0 is 1/2.
+i0_p = _unary(
+    "i0", lambda g, inputs, out, needs: (mul(g, i1_p.bind(inputs[0])),), cost="transcendental"
+)
+
+
+def _i1_vjp(g, inputs, out, needs):
+    x = inputs[0]
+    at_zero = equal_p.bind(x, scalar(0, x))
+    ratio = div(out, where(at_zero, scalar(1, x), x))
+    slope = sub(i0_p.bind(x), where(at_zero, scalar(0.5, x), ratio))
+    return (mul(g, slope),)
+
+
+i1_p: Primitive = _unary("i1", _i1_vjp, cost="transcendental")
 isnan_p = _unary("isnan", differentiable=False, out_dtype="bool")
 isinf_p = _unary("isinf", differentiable=False, out_dtype="bool")
 isfinite_p = _unary("isfinite", differentiable=False, out_dtype="bool")
@@ -424,4 +463,54 @@ scalar_like_p = Primitive(
     "scalar_like",
     shape_rule=lambda like, *, value: Aval((), like.dtype),
     differentiable=False,
+)
+
+
+# -- complex parts ---------------------------------------------------------------------
+# Cotangents of complex values follow JAX: for a real loss L of z = a + ib the
+# cotangent of z is dL/da - i dL/db, so a complex-linear map's rule is its transpose
+# (no conjugation) and the rules of the existing primitives hold for complex operands.
+
+
+def _part_rule(op: str):
+    def rule(x: Aval) -> Aval:
+        if not dtypes.is_complex(x.dtype):
+            raise DTypeError(with_location(f"{op}: needs a complex tensor, got {x.dtype}."))
+        return Aval(tuple(x.shape), dtypes.real_dtype(x.dtype))
+
+    rule.__name__ = f"_{op}_shape_rule"
+    return rule
+
+
+def _complex_rule(re: Aval, im: Aval) -> Aval:
+    dtype = rules.same_dtype("complex", re, im)
+    if dtype not in ("float32", "float64"):
+        raise DTypeError(with_location(f"complex: needs float32 or float64 parts, got {dtype}."))
+    return Aval(rules.broadcast_shapes("complex", re.shape, im.shape), dtypes.complex_dtype(dtype))
+
+
+def _real_vjp(g, inputs, out, needs):
+    return (cast(g, inputs[0].dtype),)  # L = <g, a>: cotangent g + 0i
+
+
+def _imag_vjp(g, inputs, out, needs):
+    return (complex_p.bind(zeros_like(g), neg(g)),)  # L = <g, b>: cotangent -ig
+
+
+def _make_complex_vjp(g, inputs, out, needs):
+    return (
+        real_p.bind(g) if needs[0] else None,
+        neg(imag_p.bind(g)) if needs[1] else None,
+    )
+
+
+real_p: Primitive = Primitive(
+    "real", shape_rule=_part_rule("real"), vjp=_real_vjp, elementwise=True
+)
+imag_p: Primitive = Primitive(
+    "imag", shape_rule=_part_rule("imag"), vjp=_imag_vjp, elementwise=True
+)
+conj_p: Primitive = _unary("conj", lambda g, inputs, out, needs: (conj_p.bind(g),))
+complex_p: Primitive = Primitive(
+    "complex", shape_rule=_complex_rule, vjp=_make_complex_vjp, elementwise=True
 )

@@ -12,6 +12,9 @@ other's vector-Jacobian product, so every order of gradient comes for free:
 
 Params (all tuples with one entry per spatial axis): ``window``, ``strides``,
 ``dilation`` and ``padding`` (``(before, after)`` pairs of explicit padding).
+
+``resample`` and ``resample_transpose`` apply a sparse weight matrix (a table of
+indices and weights) along one axis, and its transpose: separable image resampling.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ __all__ = [
     "patches_transpose",
     "patches_transpose_p",
     "relu_p",
+    "resample_p",
+    "resample_transpose_p",
     "window_output_size",
 ]
 
@@ -152,3 +157,91 @@ def _relu_vjp(g, inputs, out, needs):
 
 
 relu_p = Primitive("relu", shape_rule=rules.unary("relu"), vjp=_relu_vjp, elementwise=True)
+
+
+# -- resample and resample_transpose ----------------------------------------------------
+# Separable image resampling (resize, scale_and_translate) applies a sparse weight
+# matrix along one axis: output row i = sum_t weights[i, t] * input row indices[i, t].
+# As a composite that is a gather, a multiply and a sum per tap, several passes over the
+# data; as one kernel it is one pass (measured: resizing a 32x224x224x3 batch to 112x112
+# took 40 ms as a composite). The two primitives are each other's vector-Jacobian product.
+
+
+def _resample_tables(op: str, x: Aval, indices: Aval, weights: Aval, axis: int) -> None:
+    if not 0 <= axis < len(x.shape):
+        raise ShapeError(with_location(f"{op}: axis {axis} is out of range for shape {x.shape}."))
+    if len(indices.shape) != 2 or tuple(indices.shape) != tuple(weights.shape):
+        raise ShapeError(
+            with_location(
+                f"{op}: indices and weights must be 2-D tables (positions, taps) of one shape, "
+                f"got {tuple(indices.shape)} and {tuple(weights.shape)}."
+            )
+        )
+    if indices.dtype != "int32":
+        raise ShapeError(with_location(f"{op}: indices must be int32, got {indices.dtype}."))
+    rules.same_dtype(op, x, weights)
+    if x.dtype not in ("float16", "bfloat16", "float32", "float64"):
+        raise ShapeError(with_location(f"{op}: needs a floating-point tensor, got {x.dtype}."))
+
+
+def _resample_rule(x: Aval, indices: Aval, weights: Aval, *, axis: int) -> Aval:
+    _resample_tables("resample", x, indices, weights, axis)
+    shape = list(x.shape)
+    shape[axis] = indices.shape[0]
+    return Aval(tuple(shape), x.dtype)
+
+
+def _resample_transpose_rule(g: Aval, indices: Aval, weights: Aval, *, axis: int, size: int):
+    _resample_tables("resample_transpose", g, indices, weights, axis)
+    if g.shape[axis] != indices.shape[0]:
+        raise ShapeError(
+            with_location(
+                f"resample_transpose: axis {axis} of {tuple(g.shape)} must have the "
+                f"{indices.shape[0]} positions of the tables."
+            )
+        )
+    shape = list(g.shape)
+    shape[axis] = size
+    return Aval(tuple(shape), g.dtype)
+
+
+def _weights_cotangent(rows, gathered_from, indices, axis: int):
+    """d<rows, resample(gathered_from)>/d weights: for each table entry (i, t), the sum
+    over every other axis of ``rows[..., i, ...] * gathered_from[..., indices[i, t], ...]``."""
+    from nerve.primitives import indexing, reduction, shape
+
+    positions, taps = indices.shape
+    flat = shape.reshape(indices, (positions * taps,))
+    picked = indexing.getitem(gathered_from, indexing.along(axis, ("array", 0)), (flat,))
+    before, after = tuple(picked.shape[:axis]), tuple(picked.shape[axis + 1 :])
+    picked = shape.reshape(picked, (*before, positions, taps, *after))
+    spread = shape.reshape(rows, (*before, positions, 1, *after))
+    others = tuple(range(axis)) + tuple(range(axis + 2, len(before) + 2 + len(after)))
+    return reduction.reduce_sum(ew.mul(picked, spread), others)
+
+
+def _resample_vjp(g, inputs, out, needs, axis):
+    x, indices, weights = inputs
+    return (
+        resample_transpose_p.bind(g, indices, weights, axis=axis, size=x.shape[axis])
+        if needs[0]
+        else None,
+        None,
+        _weights_cotangent(g, x, indices, axis) if needs[2] else None,
+    )
+
+
+def _resample_transpose_vjp(g, inputs, out, needs, axis, size):
+    rows, indices, weights = inputs
+    return (
+        resample_p.bind(g, indices, weights, axis=axis) if needs[0] else None,
+        None,
+        _weights_cotangent(rows, g, indices, axis) if needs[2] else None,
+    )
+
+
+resample_p = Primitive("resample", shape_rule=_resample_rule, vjp=_resample_vjp, fresh=True)
+resample_transpose_p = Primitive(
+    "resample_transpose", shape_rule=_resample_transpose_rule, vjp=_resample_transpose_vjp,
+    fresh=True,
+)  # fmt: skip

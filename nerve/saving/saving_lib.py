@@ -12,7 +12,12 @@ model, except that a Sequential or Functional model's layers sit under
 
 Writes are atomic: the file is written next to its destination under a
 temporary name, synced, then renamed over it, so a crash leaves the old file
-whole. Loading never runs code from the file (see ``serialization``).
+whole, and the next save into the folder removes temporaries that killed writers
+left (``nerve.utils.atomic_files``). Loading never runs code from the file (see
+``serialization``), never reads outside it (see ``h5_store``), and is bounded:
+archive members are checked against the archive and limits before they are read,
+variables are built without initial values the file overwrites, and weights are
+streamed into place, so a model of N bytes of weights loads in about N bytes.
 
 >>> import os, tempfile
 >>> from nerve import layers, ops, saving
@@ -33,18 +38,26 @@ import io
 import json
 import os
 import re
+import shutil
+import struct
 import tempfile
+import time
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
 from nerve.core.errors import ShapeError
 from nerve.saving import serialization
 from nerve.saving.h5_store import H5Reader, H5Writer, WeightsFileError
+from nerve.utils.atomic_files import atomic_write
 
 __all__ = [
     "CONFIG_FILENAME",
+    "MAX_ARCHIVE_MEMBERS",
+    "MAX_CONFIG_BYTES",
+    "MAX_CONFIG_DEPTH",
     "METADATA_FILENAME",
     "WEIGHTS_FILENAME",
     "WeightsMismatchError",
@@ -231,34 +244,6 @@ def _write_weights(model: Any, target: Any) -> None:
         writer.close()
 
 
-@contextlib.contextmanager
-def _atomic_write(filepath: str) -> Iterator[Any]:
-    """A binary file that replaces ``filepath`` only once completely written and synced."""
-    directory = os.path.dirname(os.path.abspath(filepath))
-    existing_mode = os.stat(filepath).st_mode & 0o777 if os.path.exists(filepath) else 0o644
-    fd, temp_path = tempfile.mkstemp(
-        dir=directory, prefix=f".{os.path.basename(filepath)}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(fd, "w+b") as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temp_path, existing_mode)
-        os.replace(temp_path, filepath)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_path)
-        raise
-    # Persist the rename itself (POSIX; directories cannot be opened on Windows).
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
 def _check_destination(filepath: Any, suffix: str, what: str, overwrite: bool) -> str:
     filepath = os.fspath(filepath)
     if not str(filepath).endswith(suffix):
@@ -293,7 +278,7 @@ def save_weights(model: Any, filepath: Any, overwrite: bool = True) -> None:
     """
     filepath = _check_destination(filepath, ".weights.h5", "save_weights", overwrite)
     _warn_if_unbuilt(model)
-    with _atomic_write(filepath) as file:
+    with atomic_write(filepath) as file:
         _write_weights(model, file)
 
 
@@ -324,28 +309,56 @@ def save_model(
             "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
         }
     )
-    weights = io.BytesIO()
-    _write_weights(model, weights)
-    with _atomic_write(filepath) as file, zipfile.ZipFile(file, "w") as archive:
-        archive.writestr(METADATA_FILENAME, metadata_json)
-        archive.writestr(CONFIG_FILENAME, config_json)
-        archive.writestr(WEIGHTS_FILENAME, weights.getvalue())
+    # The weights are staged in an anonymous file on the destination's disk (no name,
+    # so a killed save leaves nothing behind), not in memory: saving a model of N bytes
+    # of weights needs no second N bytes of RAM.
+    folder = os.path.dirname(os.path.abspath(filepath))
+    with tempfile.TemporaryFile(dir=folder) as weights:
+        _write_weights(model, weights)
+        size = weights.seek(0, io.SEEK_END)
+        weights.seek(0)
+        with atomic_write(filepath) as file, zipfile.ZipFile(file, "w") as archive:
+            archive.writestr(METADATA_FILENAME, metadata_json)
+            archive.writestr(CONFIG_FILENAME, config_json)
+            info = zipfile.ZipInfo(WEIGHTS_FILENAME, time.localtime()[:6])
+            info.file_size = size  # known in advance: ZIP64 headers only when needed
+            with archive.open(info, "w") as member:
+                shutil.copyfileobj(weights, member, _COPY_BLOCK)
 
 
 # -- reading ---------------------------------------------------------------------------
-def _read_weights(model: Any, reader: H5Reader, skip_mismatch: bool) -> None:
-    """Check every saveable's variables against the file, then assign them all, so a
-    failed load leaves the model untouched."""
+# What a .keras archive may declare; everything is checked before it is read.
+MAX_ARCHIVE_MEMBERS = 10_000
+MAX_CONFIG_BYTES = 64 << 20
+MAX_CONFIG_DEPTH = 128
+# A member over _BOMB_FLOOR bytes that expands more than _MAX_EXPANSION times its
+# compressed size is refused as a decompression bomb (Keras's rule too): no weights or
+# config compress that well, and a 2 MB archive must not become 2 GiB in memory.
+_BOMB_FLOOR = 1 << 20
+_MAX_EXPANSION = 100
+_COPY_BLOCK = 1 << 20
+_LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, ..., name length, extra length
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def _plan_weights(
+    model: Any, reader: H5Reader
+) -> tuple[list[tuple[Any, Any, str]], list[tuple[Any, dict, str]], list[str]]:
+    """Match every saveable's variables with the file's datasets, reading no values:
+    ``(variable, dataset, where)`` triples, ``(object, {key: dataset}, where)`` for
+    objects with ``load_own_variables``, and the mismatches found."""
     from nerve.optimizers import Optimizer
 
-    assignments: list[tuple[Any, Any]] = []
+    planned: list[tuple[Any, Any, str]] = []
+    custom: list[tuple[Any, dict, str]] = []
     errors: list[str] = []
     for path, obj, owner in _walk(model, "", set()):
         where = f"'{path or '/'}'"
         group = reader.get(path)
-        keys = reader.keys(group) if group is not None else []
+        keys = reader.keys(group, where) if group is not None else []
         if hasattr(obj, "load_own_variables"):
-            obj.load_own_variables({key: reader.read(group, key, where) for key in keys})
+            datasets = {k: reader.dataset(group, k, f"'{_join(path, 'vars/' + k)}'") for k in keys}
+            custom.append((obj, datasets, where))
             continue
         variables = _own_variables(obj)
         if isinstance(obj, Optimizer):
@@ -357,7 +370,7 @@ def _read_weights(model: Any, reader: H5Reader, skip_mismatch: bool) -> None:
                     f"Skipping the state of optimizer {obj.name!r} at {where}: it has "
                     f"{len(variables)} variables but the file holds {len(keys)}. Build the "
                     "optimizer (e.g. train one step) before loading to restore it.",
-                    stacklevel=3,
+                    stacklevel=4,
                 )
                 continue
         elif len(keys) != len(variables):
@@ -369,15 +382,26 @@ def _read_weights(model: Any, reader: H5Reader, skip_mismatch: bool) -> None:
             )
             continue
         for key, variable in zip(keys, variables):
-            saved_shape = reader.shape(group, key)
-            if saved_shape != tuple(variable.shape):
+            name = _join(path, "vars/" + key)
+            dataset = reader.dataset(group, key, f"'{name}'")
+            if tuple(dataset.shape) != tuple(variable.shape):
                 errors.append(
-                    f"Weight '{_join(path, 'vars/' + key)}' (variable {variable.path!r}) has "
-                    f"shape {saved_shape} in the file, but the model's variable has shape "
+                    f"Weight '{name}' (variable {variable.path!r}) has shape "
+                    f"{tuple(dataset.shape)} in the file, but the model's variable has shape "
                     f"{tuple(variable.shape)}."
                 )
                 continue
-            assignments.append((variable, reader.read(group, key, f"'{path}/vars/{key}'")))
+            planned.append((variable, dataset, f"'{name}'"))
+    return planned, custom, errors
+
+
+def _read_weights(model: Any, reader: H5Reader, skip_mismatch: bool) -> None:
+    """Load the file's weights into ``model``. Everything that can be checked without
+    reading values (structure, counts, shapes, where values are stored) and every cast
+    that could change a value are checked before anything is assigned, so such a
+    failure leaves the model untouched; then each weight is read and put in place in
+    turn, so loading holds at most one weight's values beyond the model's own."""
+    planned, custom, errors = _plan_weights(model, reader)
     if errors:
         message = (
             f"{len(errors)} weight(s) in {reader.description} do not fit "
@@ -386,48 +410,202 @@ def _read_weights(model: Any, reader: H5Reader, skip_mismatch: bool) -> None:
         if not skip_mismatch:
             raise WeightsMismatchError(message)
         warnings.warn(message + "\nThese were skipped (skip_mismatch=True).", stacklevel=3)
-    for variable, value in assignments:
-        variable.assign(value)
+    for variable, dataset, where in planned:
+        reader.check_cast(dataset, variable.dtype, where)
+    for obj, datasets, where in custom:
+        obj.load_own_variables({k: reader.read(d, where) for k, d in datasets.items()})
+    for variable, dataset, where in planned:
+        variable._assign_owned(reader.read(dataset, where))
+
+
+@contextlib.contextmanager
+def _file_errors(filepath: str) -> Iterator[None]:
+    """Damaged archives and HDF5 files raise ``WeightsFileError`` naming the file, not
+    the zip, zlib or HDF5 error that noticed the damage."""
+    try:
+        yield
+    except (WeightsFileError, serialization.SerializationError):
+        raise
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        struct.error,
+        OSError,
+        NotImplementedError,  # zipfile: an unknown compression method
+        ValueError,
+    ) as error:
+        raise WeightsFileError(
+            f"{filepath!r} cannot be read ({type(error).__name__}: {error}). It may be "
+            "truncated or corrupt."
+        ) from error
 
 
 def _open_archive(filepath: str) -> zipfile.ZipFile:
+    """The archive, after checking what its members declare against the file."""
     try:
-        return zipfile.ZipFile(filepath, "r")
+        archive = zipfile.ZipFile(filepath, "r")
     except zipfile.BadZipFile as error:
         raise WeightsFileError(
             f"{filepath!r} is not a valid .keras file: it is not a zip archive ({error}). "
             "It may be truncated or corrupt, or saved in another format (a .weights.h5 "
             "file loads with load_weights)."
         ) from error
+    try:
+        _check_archive(archive, filepath, os.path.getsize(filepath))
+    except BaseException:
+        archive.close()
+        raise
+    return archive
 
 
-def _archive_weights(archive: zipfile.ZipFile, filepath: str) -> H5Reader:
-    names = archive.namelist()
-    if WEIGHTS_FILENAME in names:
-        data = io.BytesIO(archive.read(WEIGHTS_FILENAME))
-        return H5Reader(data, f"{WEIGHTS_FILENAME} in {filepath!r}")
-    if "model.weights.npz" in names:
+def _check_archive(archive: zipfile.ZipFile, filepath: str, size: int) -> None:
+    infos = archive.infolist()
+    if len(infos) > MAX_ARCHIVE_MEMBERS:
         raise WeightsFileError(
-            f"{filepath!r} stores its weights as model.weights.npz, which can only be read "
-            "by unpickling; nerve never unpickles. Re-save the model with the default "
-            "(HDF5) weights format."
+            f"{filepath!r} is not a valid .keras file: it has {len(infos)} members "
+            f"(at most {MAX_ARCHIVE_MEMBERS} are accepted)."
         )
-    raise WeightsFileError(f"{filepath!r} is not a valid .keras file: no {WEIGHTS_FILENAME}.")
+    for info in infos:
+        end = info.header_offset + _LOCAL_HEADER.size + info.compress_size
+        if info.header_offset < 0 or end > size:
+            raise WeightsFileError(
+                f"{filepath!r} is damaged: member {info.filename!r} declares "
+                f"{info.compress_size} bytes at offset {info.header_offset}, past the end of "
+                f"the {size}-byte archive."
+            )
+        if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+            raise WeightsFileError(
+                f"{filepath!r} is damaged: the uncompressed member {info.filename!r} declares "
+                f"{info.file_size} bytes but occupies {info.compress_size}."
+            )
+        if info.file_size > _BOMB_FLOOR and info.file_size > _MAX_EXPANSION * info.compress_size:
+            raise WeightsFileError(
+                f"{filepath!r}: member {info.filename!r} declares {info.file_size} bytes, "
+                f"{info.file_size / max(info.compress_size, 1):.0f} times its "
+                f"{info.compress_size} compressed bytes; refusing a likely decompression bomb."
+            )
+
+
+def _read_member(archive: zipfile.ZipFile, name: str, limit: int, filepath: str) -> bytes:
+    info = archive.getinfo(name)
+    if info.file_size > limit:
+        raise WeightsFileError(
+            f"{name} in {filepath!r} declares {info.file_size} bytes; at most {limit} are accepted."
+        )
+    with archive.open(info) as member:
+        data = member.read(limit + 1)
+    if len(data) > limit:
+        raise WeightsFileError(f"{name} in {filepath!r} holds more than {limit} bytes.")
+    return data
+
+
+class _Window(io.RawIOBase):
+    """Bytes ``start .. start + size`` of a binary file, as a read-only seekable file:
+    HDF5 reads an uncompressed member straight from the archive, without a copy."""
+
+    def __init__(self, file: Any, start: int, size: int):
+        super().__init__()
+        self._file, self._start, self._size, self._position = file, start, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        count = max(0, min(len(view), self._size - self._position))
+        if count == 0:
+            return 0
+        self._file.seek(self._start + self._position)
+        done = self._file.readinto(view[:count])
+        self._position += done
+        return done
+
+
+def _stored_member(raw: Any, info: zipfile.ZipInfo, description: str) -> _Window:
+    """A window on an uncompressed member's bytes, after checking its CRC."""
+    raw.seek(info.header_offset)
+    header = raw.read(_LOCAL_HEADER.size)
+    if len(header) != _LOCAL_HEADER.size:
+        raise WeightsFileError(f"{description} is damaged: its local header is cut off.")
+    signature, name_length, extra_length = _LOCAL_HEADER.unpack(header)
+    if signature != b"PK\x03\x04":
+        raise WeightsFileError(f"{description} is damaged: bad local header signature.")
+    start = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+    window = _Window(raw, start, info.file_size)
+    crc = 0
+    block = bytearray(_COPY_BLOCK)
+    while True:
+        count = window.readinto(block)
+        if not count:
+            break
+        crc = zlib.crc32(memoryview(block)[:count], crc)
+    if window.tell() != info.file_size or crc != info.CRC:
+        raise WeightsFileError(
+            f"{description} is damaged: its bytes do not match the archive's checksum "
+            "(a flipped or truncated byte)."
+        )
+    window.seek(0)
+    return window
+
+
+@contextlib.contextmanager
+def _archive_weights(archive: zipfile.ZipFile, filepath: str) -> Iterator[H5Reader]:
+    """A reader of the archive's weights, streamed from the archive: an uncompressed
+    member in place, a compressed one through an anonymous temporary file (never a
+    copy in memory)."""
+    names = archive.namelist()
+    if WEIGHTS_FILENAME not in names:
+        if "model.weights.npz" in names:
+            raise WeightsFileError(
+                f"{filepath!r} stores its weights as model.weights.npz, which can only be "
+                "read by unpickling; nerve never unpickles. Re-save the model with the "
+                "default (HDF5) weights format."
+            )
+        raise WeightsFileError(f"{filepath!r} is not a valid .keras file: no {WEIGHTS_FILENAME}.")
+    info = archive.getinfo(WEIGHTS_FILENAME)
+    description = f"{WEIGHTS_FILENAME} in {filepath!r}"
+    with contextlib.ExitStack() as stack:
+        if info.compress_type == zipfile.ZIP_STORED:
+            raw = stack.enter_context(open(filepath, "rb"))
+            source: Any = _stored_member(raw, info, description)
+        else:
+            source = stack.enter_context(tempfile.TemporaryFile())
+            with archive.open(info) as member:  # checks the CRC and the declared size
+                shutil.copyfileobj(member, source, _COPY_BLOCK)
+            source.seek(0)
+        reader = H5Reader(source, description)
+        stack.callback(reader.close)
+        yield reader
 
 
 def load_weights(model: Any, filepath: Any, skip_mismatch: bool = False) -> None:
     """Load weights saved by ``save_weights`` (``.weights.h5``) or ``save_model``
     (``.keras``) into ``model`` (any Layer, built). Mismatched counts or shapes raise
     ``WeightsMismatchError`` naming each weight's path and both shapes, and nothing
-    is assigned; ``skip_mismatch=True`` warns and loads the rest."""
+    is assigned; ``skip_mismatch=True`` warns and loads the rest. A damaged or unsafe
+    file raises ``WeightsFileError`` naming it (see ``h5_store`` for what is refused)."""
     filepath = os.fspath(filepath)
     if str(filepath).endswith(".keras"):
-        with _open_archive(filepath) as archive:
-            reader = _archive_weights(archive, filepath)
-            try:
-                _read_weights(model, reader, skip_mismatch)
-            finally:
-                reader.close()
+        if not os.path.exists(filepath):
+            raise FileNotFoundError(f"No model file at {filepath!r}.")
+        with (
+            _file_errors(filepath),
+            _open_archive(filepath) as archive,
+            _archive_weights(archive, filepath) as reader,
+        ):
+            _read_weights(model, reader, skip_mismatch)
         return
     if not str(filepath).endswith(".weights.h5"):
         raise ValueError(
@@ -436,11 +614,69 @@ def load_weights(model: Any, filepath: Any, skip_mismatch: bool = False) -> None
         )
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"No weights file at {filepath!r}.")
-    reader = H5Reader(filepath, repr(filepath))
+    with _file_errors(filepath):
+        reader = H5Reader(filepath, repr(filepath))
+        try:
+            _read_weights(model, reader, skip_mismatch)
+        finally:
+            reader.close()
+
+
+def _json_depth(text: str) -> int:
+    """How deeply the arrays and objects of a JSON text nest (strings skipped)."""
+    depth = deepest = 0
+    for bracket in re.findall(r"[\[\]{}]", _JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _read_config(archive: zipfile.ZipFile, filepath: str) -> dict:
+    if CONFIG_FILENAME not in archive.namelist():
+        raise WeightsFileError(f"{filepath!r} is not a valid .keras file: no {CONFIG_FILENAME}.")
+    data = _read_member(archive, CONFIG_FILENAME, MAX_CONFIG_BYTES, filepath)
     try:
-        _read_weights(model, reader, skip_mismatch)
-    finally:
-        reader.close()
+        text = data.decode("utf-8")
+        depth = _json_depth(text)
+        if depth > MAX_CONFIG_DEPTH:
+            raise WeightsFileError(
+                f"{CONFIG_FILENAME} in {filepath!r} nests {depth} levels deep; at most "
+                f"{MAX_CONFIG_DEPTH} are accepted."
+            )
+        config = json.loads(text)
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        if isinstance(error, WeightsFileError):
+            raise
+        raise WeightsFileError(
+            f"{CONFIG_FILENAME} in {filepath!r} is not valid JSON ({error})."
+        ) from error
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise WeightsFileError(
+            f"{CONFIG_FILENAME} in {filepath!r} does not describe an object (no 'class_name')."
+        )
+    return config
+
+
+def _rebuild(config: dict, filepath: str, custom_objects: Any, safe_mode: bool) -> Any:
+    """The object a config describes; a config that cannot be rebuilt (an unknown
+    class, arguments a class refuses) raises ``SerializationError`` naming the file."""
+    try:
+        return serialization.deserialize_keras_object(config, custom_objects, safe_mode)
+    except WeightsFileError:
+        raise
+    except serialization.SerializationError as error:
+        raise serialization.SerializationError(
+            f"{CONFIG_FILENAME} in {filepath!r}: {error}"
+        ) from error
+    except RecursionError as error:
+        raise WeightsFileError(
+            f"{CONFIG_FILENAME} in {filepath!r} nests objects too deeply to rebuild."
+        ) from error
+    except Exception as error:
+        raise serialization.SerializationError(
+            f"{CONFIG_FILENAME} in {filepath!r} describes a model that cannot be rebuilt: "
+            f"{type(error).__name__}: {error}"
+        ) from error
 
 
 def load_model(
@@ -451,7 +687,16 @@ def load_model(
 ) -> Any:
     """The model saved in a ``.keras`` archive, rebuilt from its config (classes from
     nerve or ``custom_objects`` / registered ones), built, compiled (unless
-    ``compile=False``) and with its weights and optimizer state loaded."""
+    ``compile=False``) and with its weights and optimizer state loaded.
+
+    Loading is bounded: members' declared sizes are checked against the archive and
+    limits (``MAX_CONFIG_BYTES``, ``MAX_CONFIG_DEPTH``, no decompression bombs) before
+    they are read; variables are built without computing initial values that the file
+    overwrites, and weights are streamed into place, so a model of N bytes of weights
+    loads in about N bytes of memory. A damaged or unsafe file raises
+    ``WeightsFileError`` naming it; an unknown class, ``SerializationError``."""
+    from nerve import initializers
+
     filepath = os.fspath(filepath)
     if not str(filepath).endswith(".keras"):
         hint = " Use load_weights for a .weights.h5 file." if filepath.endswith(".h5") else ""
@@ -460,27 +705,13 @@ def load_model(
         )
     if not os.path.exists(filepath):
         raise FileNotFoundError(f"No model file at {filepath!r}.")
-    with _open_archive(filepath) as archive:
-        if CONFIG_FILENAME not in archive.namelist():
-            raise WeightsFileError(
-                f"{filepath!r} is not a valid .keras file: no {CONFIG_FILENAME}."
-            )
-        try:
-            config = json.loads(archive.read(CONFIG_FILENAME))
-        except (ValueError, UnicodeDecodeError) as error:
-            raise WeightsFileError(
-                f"{CONFIG_FILENAME} in {filepath!r} is not valid JSON ({error})."
-            ) from error
-        if not isinstance(config, dict) or "class_name" not in config:
-            raise WeightsFileError(
-                f"{CONFIG_FILENAME} in {filepath!r} does not describe an object (no 'class_name')."
-            )
+    with _file_errors(filepath), _open_archive(filepath) as archive:
+        config = _read_config(archive, filepath)
         if not compile:
             config.pop("compile_config", None)
-        model = serialization.deserialize_keras_object(config, custom_objects, safe_mode)
-        reader = _archive_weights(archive, filepath)
-        try:
-            _read_weights(model, reader, skip_mismatch=False)
-        finally:
-            reader.close()
+        with initializers.deferred_initial_values() as pending:
+            model = _rebuild(config, filepath, custom_objects, safe_mode)
+            with _archive_weights(archive, filepath) as reader:
+                _read_weights(model, reader, skip_mismatch=False)
+        initializers.materialize(pending)  # state the file does not hold
     return model

@@ -185,6 +185,10 @@ def _assert_close(actual, expected, rtol, atol, what: str) -> None:
     if actual.dtype == bool or expected.dtype == bool or np.issubdtype(expected.dtype, np.integer):
         np.testing.assert_array_equal(actual, expected, err_msg=what)
         return
+    if actual.dtype.kind == "c" or expected.dtype.kind == "c":  # real and imaginary parts
+        for part in (np.real, np.imag):
+            _assert_close(part(actual), part(expected), rtol, atol, what)
+        return
     np.testing.assert_allclose(
         actual.astype(np.float64), expected.astype(np.float64), rtol=rtol, atol=atol, err_msg=what
     )

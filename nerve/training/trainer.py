@@ -343,6 +343,13 @@ class Trainer:
         for metric in self.metrics:
             metric.reset_state()
 
+    def _metrics_result_or_logs(self, logs: dict) -> dict:
+        """The metrics' results when the last step's logs name exactly the model's
+        metrics; else the logs themselves (as Keras does): a custom step that returns
+        other keys (or leaves some metric out) is reported as it returned them."""
+        results = _to_python(self.get_metrics_result())
+        return results if set(results) == set(logs) else dict(logs)
+
     def get_metrics_result(self) -> dict:
         """``{name: result}`` of every metric (dict results are merged in)."""
         logs = {}
@@ -619,7 +626,7 @@ class Trainer:
                         stacklevel=2,
                     )
                     break
-                epoch_logs = _to_python(self.get_metrics_result())
+                epoch_logs = self._metrics_result_or_logs(logs)
                 if val_adapter is not None and (epoch + 1) % validation_freq == 0:
                     val_logs = self._evaluate_adapter(val_adapter, callback_list)
                     epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
@@ -701,7 +708,7 @@ class Trainer:
                 callback_list.on_test_batch_begin(step)
                 logs = _to_python(self._call("test", test_function, data, mask))
                 callback_list.on_test_batch_end(step, logs)
-        logs = _to_python(self.get_metrics_result()) if logs else logs
+        logs = self._metrics_result_or_logs(logs) if logs else logs
         callback_list.on_test_end(logs)
         return logs
 

@@ -2,7 +2,8 @@
 labels to one-hot rows and norm scaling (``numerical_utils``), sequence padding
 (``sequence_utils``), image files to arrays and back (``image_utils``, needs Pillow),
 ``split_dataset``, sliding windows over a series, and folders of images, texts or
-WAV files, each as a ``nerve.data.Dataset``.
+WAV files, each as a ``nerve.data.Dataset``; ``plot_model``/``model_to_dot`` draw a
+model's layer graph (DOT text, rendered by Graphviz where installed).
 
 >>> import nerve
 >>> from nerve.utils import set_random_seed
@@ -24,6 +25,7 @@ from nerve.utils.dataset_utils import split_dataset
 from nerve.utils.file_utils import get_file
 from nerve.utils.image_dataset_utils import image_dataset_from_directory
 from nerve.utils.image_utils import array_to_img, img_to_array, load_img, save_img
+from nerve.utils.model_visualization import model_to_dot, plot_model
 from nerve.utils.numerical_utils import normalize, to_categorical
 from nerve.utils.progbar import Progbar
 from nerve.utils.sequence_utils import pad_sequences
@@ -39,8 +41,10 @@ __all__ = [
     "image_dataset_from_directory",
     "img_to_array",
     "load_img",
+    "model_to_dot",
     "normalize",
     "pad_sequences",
+    "plot_model",
     "save_img",
     "set_random_seed",
     "split_dataset",

@@ -288,7 +288,7 @@ def _compute_axis_taps(
 ) -> tuple[np.ndarray, np.ndarray]:
     if interpolation in image_ops.INTERPOLATIONS:
         # The tables keras.ops.image.resize uses, kept in one place: nerve.ops.image.
-        return image_ops._resize_taps(in_size, out_size, interpolation)
+        return image_ops.resize_taps(in_size, out_size, interpolation)
     if interpolation == "area":
         dense = _area_weights(in_size, out_size)
     else:

@@ -195,3 +195,58 @@ def test_metrics_created_late_are_left_alone(tmp_path):
     backup.on_epoch_begin(0)
     assert float(model.loss_tracker.result().numpy()) == 0.0
     assert backup._resume_step == 1
+
+
+def _damage_json(folder):
+    (folder / "checkpoint.json").write_text('{"format": "nerve.BackupAndRestore/1", "epo')
+
+
+def _damage_arrays(folder):
+    arrays = next(p for p in folder.iterdir() if p.name.startswith("arrays-"))
+    arrays.write_bytes(arrays.read_bytes()[:40])
+
+
+def _remove_arrays(folder):
+    next(p for p in folder.iterdir() if p.name.startswith("arrays-")).unlink()
+
+
+def _drop_keys(folder):
+    metadata = json.loads((folder / "checkpoint.json").read_text())
+    del metadata["model"]
+    (folder / "checkpoint.json").write_text(json.dumps(metadata))
+
+
+def _escape_folder(folder):
+    metadata = json.loads((folder / "checkpoint.json").read_text())
+    metadata["arrays"] = "../../etc/passwd"
+    (folder / "checkpoint.json").write_text(json.dumps(metadata))
+
+
+def _wrong_shapes(folder):
+    metadata = json.loads((folder / "checkpoint.json").read_text())
+    metadata["model"][0]["shape"] = [99, 99]
+    (folder / "checkpoint.json").write_text(json.dumps(metadata))
+
+
+@pytest.mark.parametrize(
+    ("damage", "detail"),
+    [
+        (_damage_json, "checkpoint.json cannot be read"),
+        (_damage_arrays, "cannot be read"),
+        (_remove_arrays, "cannot be read"),
+        (_drop_keys, "no valid 'model'"),
+        (_escape_folder, "outside the backup"),
+        (_wrong_shapes, "lacks model variable 0"),
+    ],
+)
+def test_a_damaged_backup_is_a_clear_error(tmp_path, damage, detail):
+    model = FakeModel()
+    backup = BackupAndRestore(str(tmp_path), delete_checkpoint=False)
+    backup.set_model(model)
+    backup.on_train_begin()
+    backup.on_epoch_end(0)
+    damage(tmp_path)
+    weights = model.get_weights()
+    with pytest.raises(ValueError, match=rf"backup in .* is damaged: .*{detail}.*delete it"):
+        backup.on_train_begin()
+    _assert_same(model.get_weights(), weights)

@@ -24,7 +24,7 @@ def test_filename_formatting_every_epoch(tmp_path):
     path = str(tmp_path / "sub" / "model-{epoch:02d}-{val_loss:.2f}.keras")
     run(ModelCheckpoint(path), model, [{"val_loss": 0.912}, {"val_loss": 1.5}])
     assert files_in(tmp_path / "sub") == ["model-01-0.91.keras", "model-02-1.50.keras"]
-    assert model.saved and all(".tmp-" in os.path.basename(p) for p in model.saved)
+    assert model.saved and all(".nerve-tmp-" in os.path.basename(p) for p in model.saved)
 
 
 def test_save_best_only_min_and_max(tmp_path, capsys):

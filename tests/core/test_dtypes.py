@@ -113,6 +113,45 @@ def test_weak_scalars_alone():
     assert dtypes.result_type(bool, int) == "int32"
 
 
+# -- complex ------------------------------------------------------------------------------
+
+# JAX's table (with 64-bit types enabled) for the complex rows: complex64 sits above
+# float32 and the weak float, complex128 above float64 and complex64; a Python complex
+# is weak and resolves to the complex type of floatx's precision.
+COMPLEX = [
+    ("complex64", "bool", "complex64"),
+    ("complex64", "uint8", "complex64"),
+    ("complex64", "int64", "complex64"),
+    ("complex64", "bfloat16", "complex64"),
+    ("complex64", "float16", "complex64"),
+    ("complex64", "float32", "complex64"),
+    ("complex64", "float64", "complex128"),
+    ("complex64", "complex128", "complex128"),
+    ("complex128", "float32", "complex128"),
+    ("complex64", int, "complex64"),
+    ("complex64", float, "complex64"),
+    ("complex128", float, "complex128"),
+    ("float32", complex, "complex64"),
+    ("float16", complex, "complex64"),
+    ("float64", complex, "complex128"),
+    ("int32", complex, "complex64"),
+]
+
+
+@pytest.mark.parametrize("a,b,expected", COMPLEX)
+def test_complex_promotion(a, b, expected):
+    assert dtypes.result_type(a, b) == expected
+    assert dtypes.result_type(b, a) == expected
+
+
+def test_complex_tensors_promote_in_arithmetic():
+    z = ops.convert_to_tensor(np.array([1 + 2j], np.complex64))
+    assert (z + ops.ones((1,), dtype="float64")).dtype == "complex128"
+    assert (z * 2.5).dtype == "complex64"
+    assert (ops.ones((1,)) * 1j).dtype == "complex64"
+    np.testing.assert_allclose((z * z).numpy(), [-3 + 4j])
+
+
 @pytest.mark.parametrize(
     "dtype,scalar", [("int8", 3), ("uint8", 7), ("float16", 2.5), ("int16", 2.5), ("bool", 1)]
 )
@@ -163,7 +202,7 @@ def test_standardize_dtype_of_torch_dtype():
         assert got == "float32"
 
 
-@pytest.mark.parametrize("bad", ["float128", "complex64", "uint16", "string", object])
+@pytest.mark.parametrize("bad", ["float128", "complex256", "uint16", "string", object])
 def test_standardize_dtype_rejects_unknown(bad):
     with pytest.raises(TypeError, match=r"Unsupported dtype .*nerve supports: bool, uint8"):
         nerve.standardize_dtype(bad)
@@ -204,4 +243,8 @@ def test_predicates():
     assert not any(dtypes.is_float(d) for d in ("bool", *dtypes.INT_TYPES))
     assert all(dtypes.is_int(d) for d in dtypes.INT_TYPES)
     assert not dtypes.is_int("bool")
-    assert [d for d in dtypes.ALL_TYPES if dtypes.is_differentiable(d)] == list(dtypes.FLOAT_TYPES)
+    assert [d for d in dtypes.ALL_TYPES if dtypes.is_differentiable(d)] == [
+        *dtypes.FLOAT_TYPES,
+        *dtypes.COMPLEX_TYPES,
+    ]
+    assert [d for d in dtypes.ALL_TYPES if dtypes.is_complex(d)] == list(dtypes.COMPLEX_TYPES)

@@ -1,9 +1,9 @@
-"""The scripts in ``examples/`` (Keras 3 examples ported to nerve) run and learn.
+"""The scripts in ``examples/`` run and learn what they say they learn.
 
 Each script is imported by path and its ``main()`` run in a temporary working
-directory (the scripts write ``.keras`` files there). The ``xfail`` tests at the end
-record where the ports had to leave the Keras code: when one starts passing, put the
-Keras form back into the example it names.
+directory (the scripts write their files there); each also runs as ``__main__``
+with warnings as errors. The last tests check Keras forms the examples do not
+happen to use.
 """
 
 import importlib.util
@@ -19,11 +19,11 @@ from nerve import layers, ops
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SCRIPTS = [
-    "mlp_digits",
-    "functional_multi_input",
-    "custom_train_step",
-    "custom_layer_config",
-    "convnet_digits",
+    "digits_mlp",
+    "device_triage",
+    "robust_train_step",
+    "custom_layers",
+    "digits_convnet",
     "csv_table",
 ]
 
@@ -51,23 +51,26 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_mlp_digits(workdir):
-    results = load_example("mlp_digits").main()
-    assert 1 <= results["epochs_run"] <= 30
-    assert results["last_loss"] < results["first_loss"] / 4
-    assert results["test_accuracy"] > 0.9
-    # The .keras round trip restores the same weights (restored by EarlyStopping).
-    assert (workdir / "digits_mlp.keras").is_file()
+def test_digits_mlp(workdir):
+    results = load_example("digits_mlp").main()
+    assert 1 <= results["epochs_run"] <= 40
+    assert results["last_loss"] < results["first_loss"] / 3
+    assert results["test_accuracy"] > 0.93
+    # The .keras file reloads to the best weights EarlyStopping put back.
+    assert (workdir / "digit_reader.keras").is_file()
     assert results["max_prediction_diff"] == 0.0
-    assert results["restored_test_accuracy"] == results["test_accuracy"]
+    assert results["reloaded_test_accuracy"] == results["test_accuracy"]
+    confused = results["most_confused"]
+    assert confused["digit"] != confused["read_as"] and confused["times"] >= 1
 
 
 @pytest.mark.slow
-def test_convnet_digits_reaches_97_percent(workdir):
-    results = load_example("convnet_digits").main()
-    assert results["epochs_run"] == 15
+def test_digits_convnet(workdir):
+    results = load_example("digits_convnet").main()
+    assert results["epochs_run"] == 12
     assert results["last_loss"] < results["first_loss"] / 10
-    assert results["test_accuracy"] >= 0.97, results
+    assert (workdir / "best_digit_convnet.weights.h5").is_file()
+    assert results["test_accuracy"] >= 0.96, results
 
 
 def test_csv_table(workdir):
@@ -110,44 +113,50 @@ def test_timeseries_gru(workdir):
     assert results["gru_mae_degrees"] < results["naive_mae_degrees"]
 
 
-def test_functional_multi_input(workdir):
-    results = load_example("functional_multi_input").main()
+def test_device_triage(workdir):
+    results = load_example("device_triage").main()
     assert results["history_keys"] == [
-        "department_categorical_accuracy",
-        "department_loss",
+        "alert_binary_accuracy",
+        "alert_loss",
+        "component_loss",
+        "component_sparse_categorical_accuracy",
         "loss",
-        "priority_binary_accuracy",
-        "priority_loss",
     ]
-    assert results["last_loss"] < 0.6 * results["first_loss"]
+    assert results["last_loss"] < 0.3 * results["first_loss"]
     scores = results["test_scores"]
-    # loss_weights={"priority": 1.0, "department": 0.2}
-    expected = scores["priority_loss"] + 0.2 * scores["department_loss"]
+    # loss_weights={"alert": 1.0, "component": 0.3}
+    expected = scores["alert_loss"] + 0.3 * scores["component_loss"]
     assert scores["loss"] == pytest.approx(expected, rel=1e-4)
-    assert scores["priority_binary_accuracy"] > 0.8
-    assert scores["department_categorical_accuracy"] > 0.4  # chance: 0.25
-    assert results["prediction_shapes"] == {"priority": (256, 1), "department": (256, 4)}
+    # Better than always answering "no alert" (which scores 1 - alert_rate).
+    assert scores["alert_binary_accuracy"] > max(0.85, 1 - results["alert_rate"] + 0.05)
+    assert scores["component_sparse_categorical_accuracy"] > 0.8  # chance: 0.25
+    assert results["prediction_shapes"] == {"alert": (400, 1), "component": (400, 4)}
 
 
-def test_custom_train_step(workdir):
-    module = load_example("custom_train_step")
+def test_robust_train_step(workdir):
+    module = load_example("robust_train_step")
     results = module.main(epochs=20)
-    for key in ("custom_loss", "custom_mae", "low_level_loss", "low_level_mae"):
-        values = results[key]
-        assert len(values) == 20, key
-        assert values[-1] < 0.6 * values[0], (key, values)
-    # 1000 samples, batch size 32: 32 optimizer steps per epoch.
-    assert results["optimizer_iterations"] == 20 * 32
-    assert set(results["custom_evaluate"]) == {"loss", "mae"}
-    assert results["custom_evaluate"]["mae"] < results["custom_mae"][0]
+    assert len(results["clipped_loss"]) == len(results["huber_loss"]) == 20
+    for key in ("clipped_loss", "huber_loss"):
+        assert results[key][-1] < 0.8 * results[key][0], (key, results[key])
+    # Its own metric, reported by fit; its test_step leaves it out of evaluate, and
+    # evaluate reports what test_step returned (as Keras does).
+    assert len(results["clipped_grad_norm"]) == 20
+    assert set(results["clipped_scores"]) == {"loss", "mae"}
+    assert set(results["huber_scores"]) == {"loss", "mae"}
+    # Both learned the clean curve despite the corrupted targets.
+    assert results["clipped_scores"]["mae"] < 0.1
+    assert results["huber_scores"]["mae"] < 0.1
+    # 1200 samples, batch size 40: 30 optimizer steps per epoch.
+    assert results["optimizer_iterations"] == 20 * 30
 
 
-def test_custom_train_step_is_used(workdir):
-    """fit() calls the overridden train_step: a step that only counts calls trains
-    nothing, and its logs are what the history records."""
-    module = load_example("custom_train_step")
+def test_overridden_train_step_is_the_one_fit_runs(workdir):
+    """A train_step that only counts its calls trains nothing, and its logs are what
+    the history records."""
+    module = load_example("robust_train_step")
 
-    class Counting(module.CustomModel):
+    class Counting(module.ClippedRegressor):
         def train_step(self, data):
             self.calls.update_state(1.0)
             return {"calls": self.calls.result()}
@@ -155,31 +164,34 @@ def test_custom_train_step_is_used(workdir):
     model = Counting()
     model.calls = nerve.metrics.Sum(name="calls")
     model.compile(optimizer="sgd", loss="mse")
-    x, y = module.make_data(num_samples=64)
-    history = model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    raw, _, logged, _ = module.make_readings(count=64)
+    history = model.fit(raw, logged, batch_size=16, epochs=2, verbose=0)
     assert history.history["calls"] == [4.0, 4.0]
     assert int(model.optimizer.iterations) == 0
 
 
-def test_custom_layer_config(workdir):
-    module = load_example("custom_layer_config")
-    results = module.main()
-    assert results["layer_config_roundtrip"] is True
-    assert results["registered_name"] == "MyLayers>Linear"
-    assert results["last_loss"] < 0.2 * results["first_loss"]
-    assert (workdir / "custom_model.keras").is_file()
+def test_custom_layers(workdir):
+    results = load_example("custom_layers").main()
+    assert results["config_roundtrip"] is True
+    assert results["registered_name"] == "workshop>GatedDense"
+    assert results["last_loss"] < 0.05 * results["first_loss"]
+    assert results["test_mae"] < 0.1 * results["mean_area"]
+    assert (workdir / "triangle_area.keras").is_file()
     assert results["reloaded_layer_types"] == [
         "InputLayer",
-        "CustomLayer",
-        "Linear",
+        "Standardize",
+        "GatedDense",
+        "Activation",
+        "GatedDense",
         "Activation",
         "Dense",
     ]
-    assert results["reloaded_factor"] == 0.5
+    # adapt()'s statistics are weights: they come back from the file.
+    np.testing.assert_allclose(results["reloaded_mean"], results["adapted_mean"], rtol=1e-6)
     assert results["max_prediction_diff"] == 0.0
     assert results["reloaded_compiled"] is True
     saved_iterations, reloaded_iterations = results["optimizer_iterations"]
-    assert saved_iterations == reloaded_iterations == 40 * 8  # epochs x batches
+    assert saved_iterations == reloaded_iterations == 30 * 32  # epochs x batches
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
@@ -191,13 +203,13 @@ def test_script_runs_as_main(name, tmp_path):
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=900,  # a guard against hangs, not a speed test
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.rstrip().splitlines()[-1].startswith("{")
 
 
-# -- where the ports leave the Keras code (nerve gaps; see each example's docstring) ---
+# -- Keras forms the examples do not need but Keras users write --------------------
 
 
 def test_keras_form_subclass_built_functionally():
@@ -217,13 +229,13 @@ def test_keras_form_concatenate_layer():
 
 
 def test_keras_form_registered_activation_roundtrip(workdir):
-    # The example registers the guide's custom_fn as "my_package>custom_fn".
-    custom_fn = load_example("custom_layer_config").custom_fn
+    # The example registers soft_clip as "workshop>soft_clip".
+    soft_clip = load_example("custom_layers").soft_clip
 
     inputs = nerve.Input(shape=(4,))
-    outputs = layers.Dense(1, activation=custom_fn)(inputs)
+    outputs = layers.Dense(1, activation=soft_clip)(inputs)
     model = nerve.Model(inputs, outputs)
-    model.save("custom_fn.keras")
-    reconstructed = nerve.saving.load_model("custom_fn.keras")
+    model.save("soft_clip.keras")
+    reconstructed = nerve.saving.load_model("soft_clip.keras")
     x = np.random.default_rng(0).random((8, 4)).astype("float32")
     np.testing.assert_allclose(model.predict(x, verbose=0), reconstructed.predict(x, verbose=0))

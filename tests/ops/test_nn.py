@@ -854,7 +854,7 @@ CASES += [
     ],
 ]
 
-# Adaptive pooling, CTC, blocks and PSNR.
+# Adaptive pooling, CTC, unfold and fold.
 CTC_TARGET = np.array([[1, 2, 2], [3, 1, 0], [2, 0, 0]])
 CTC_TARGET_LENGTH = np.array([3, 2, 0])
 CTC_OUTPUT_LENGTH = np.array([7, 5, 4])
@@ -973,27 +973,6 @@ CASES += [
             ),
         )
     ],
-    *[
-        OpCase(
-            f"{name}_{fmt}",
-            lambda x, name=name, f=fmt: getattr(ops, name)(x, 2, data_format=f),
-            [(Input(shape),)],
-            numpy=lambda x, name=name, f=fmt: keras_op(name, data_format=f)(x, 2),
-            torch=(lambda x, t=torch_fn: getattr(T.nn.functional, t)(x, 2)) if torch_fn else None,
-        )
-        for name, fmt, shape, torch_fn in (
-            ("depth_to_space", "channels_last", (2, 3, 2, 8), None),
-            ("depth_to_space", "channels_first", (2, 8, 3, 2), "pixel_shuffle"),
-            ("space_to_depth", "channels_last", (2, 4, 6, 3), None),
-            ("space_to_depth", "channels_first", (2, 3, 4, 6), "pixel_unshuffle"),
-        )
-    ],
-    OpCase(
-        "psnr",
-        lambda a, b: ops.psnr(a, b, 2.0),
-        [(Input((3, 4)), Input((3, 4))), (Input((2, 2, 3)), Input((2, 2, 3)))],
-        numpy=lambda a, b: 20 * np.log10(2.0) - 10 * np.log10(np.mean((a - b) ** 2)),
-    ),
 ]
 
 globals().update(op_tests(CASES))
@@ -1009,10 +988,6 @@ globals().update(op_tests(CASES))
         (lambda: ops.unfold(np.ones((2, 3, 4)), 2), ShapeError, "4-D"),
         (lambda: ops.unfold(np.ones((1, 1, 4, 4)), 0), ValueError, "kernel_size"),
         (lambda: ops.fold(np.ones((1, 5, 9)), (4, 4), 2), ShapeError, "fold"),
-        (lambda: ops.depth_to_space(np.ones((1, 2, 2, 6)), 2), ShapeError, "divisible"),
-        (lambda: ops.space_to_depth(np.ones((1, 3, 2, 1)), 2), ShapeError, "divisible"),
-        (lambda: ops.depth_to_space(np.ones((1, 2, 2, 4)), 0), ValueError, "block_size"),
-        (lambda: ops.psnr(np.ones(3), np.ones(4), 1.0), ShapeError, "one shape"),
         (lambda: ops.adaptive_max_pool(np.ones((1, 4, 4, 1)), (2, 2, 2)), ValueError, "size"),
     ],
 )  # fmt: skip

@@ -16,6 +16,7 @@ from nerve.backend.numpy_backend import (
     control_flow,
     creation,
     elementwise,
+    fft,
     indexing,
     linalg,
     nn,
@@ -30,7 +31,18 @@ __all__ = [
     "NumpyBackend",
 ]
 
-FAMILIES = (creation, elementwise, reduction, shape, indexing, linalg, nn, random, control_flow)
+FAMILIES = (
+    creation,
+    elementwise,
+    reduction,
+    shape,
+    indexing,
+    linalg,
+    nn,
+    random,
+    control_flow,
+    fft,
+)
 
 
 def _bfloat16():
@@ -56,6 +68,8 @@ _NATIVE = {
         "float16",
         "float32",
         "float64",
+        "complex64",
+        "complex128",
     )
 }
 

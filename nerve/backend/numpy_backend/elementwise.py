@@ -56,6 +56,28 @@ def _scalar_erfinv(y: float) -> float:
     return x
 
 
+def _scalar_i0(x: float) -> float:
+    """I0 by its power series, sum ((x/2)^k / k!)^2 (SciPy's is used when installed)."""
+    total = term = 1.0
+    k = 0
+    while term > 1e-17 * total:
+        k += 1
+        term *= (x / (2 * k)) ** 2
+        total += term
+    return total
+
+
+def _scalar_i1(x: float) -> float:
+    """I1 by its power series, sum (x/2)^(2k+1) / (k! (k+1)!)."""
+    term = total = x / 2
+    k = 0
+    while abs(term) > 1e-17 * abs(total):
+        k += 1
+        term *= (x / 2) ** 2 / (k * (k + 1))
+        total += term
+    return total
+
+
 def native_dtype(xp, name: str):
     """The array module's dtype for a nerve dtype name (bfloat16 comes from ml_dtypes)."""
     if name == "bfloat16":
@@ -109,10 +131,28 @@ def _kernels(xp) -> dict:
         return xp.reciprocal(xp.sqrt(x))
 
     def cast(x, dtype):
+        if x.dtype.kind == "c" and not dtype.startswith("complex"):
+            # A complex value cast to a real type keeps its real part (as in JAX),
+            # without NumPy's warning about the discarded imaginary part; to bool it
+            # is whether it is nonzero.
+            x = x != 0 if dtype == "bool" else x.real
         return x.astype(native_dtype(xp, dtype))
 
     def scalar_like(like, value):
         return xp.asarray(value, dtype=like.dtype)
+
+    def real(x):
+        return x.real.copy()  # .real is a view of the complex buffer
+
+    def imag(x):
+        return x.imag.copy()
+
+    def make_complex(re, im):
+        shape = xp.broadcast_shapes(re.shape, im.shape)
+        out = xp.empty(shape, dtype=xp.result_type(re.dtype, xp.complex64))
+        out.real = re
+        out.imag = im
+        return out
 
     return {
         # unary
@@ -142,6 +182,12 @@ def _kernels(xp) -> dict:
         "erfc": _special(xp, "erfc", math.erfc),
         "erfinv": _special(xp, "erfinv", _scalar_erfinv),
         "sigmoid": sigmoid,
+        "i0": _special(xp, "i0", _scalar_i0),
+        "i1": _special(xp, "i1", _scalar_i1),
+        "real": real,
+        "imag": imag,
+        "conj": xp.conjugate,
+        "complex": make_complex,
         "floor": xp.floor,
         "ceil": xp.ceil,
         "round": xp.round,

@@ -1,4 +1,5 @@
-"""Neural-network kernels: sliding-window patches and their adjoint.
+"""Neural-network kernels: sliding-window patches and their adjoint; separable
+resampling (``resample``) and its adjoint.
 
 ``extract_patches`` returns a read-only strided view over the padded input (no
 copy); ``patches_transpose`` adds windows back with one strided slice-add per
@@ -62,8 +63,60 @@ def kernels(xp) -> dict:
     def relu(x):
         return xp.maximum(x, 0)
 
+    def _native_resample():
+        if xp.__name__ != "numpy":
+            return None
+        from nerve.backend.numpy_backend.native.resample import resample_functions
+
+        return resample_functions()
+
+    def _native_ready(*arrays) -> bool:
+        first = arrays[0]
+        return first.dtype.name in ("float32", "float64") and all(
+            a.flags.c_contiguous for a in arrays
+        )
+
+    def _taps_view(table, axis: int, ndim: int):
+        """Column ``t`` of a (positions, taps) table, shaped to broadcast along ``axis``."""
+        return lambda t: table[:, t].reshape((-1,) + (1,) * (ndim - axis - 1))
+
+    def _check_indices(kind: str, indices, size: int, axis: int) -> None:
+        # Refused rather than wrapped (take's -1) or read past the array (the C loops).
+        if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= size):
+            raise IndexError(
+                f"{kind}: indices must lie in [0, {size}) along axis {axis}, got "
+                f"[{int(indices.min())}, {int(indices.max())}]."
+            )
+
+    def resample(x, indices, weights, axis):
+        _check_indices("resample", indices, x.shape[axis], axis)
+        native = _native_resample()
+        if native is not None and _native_ready(x, indices, weights):
+            return native[0](x, indices, weights, axis)
+        column = _taps_view(weights, axis, x.ndim)
+        out = xp.take(x, indices[:, 0], axis=axis) * column(0)
+        for t in range(1, indices.shape[1]):
+            out += xp.take(x, indices[:, t], axis=axis) * column(t)
+        return out
+
+    def resample_transpose(g, indices, weights, axis, size):
+        _check_indices("resample_transpose", indices, size, axis)
+        native = _native_resample()
+        if native is not None and _native_ready(g, indices, weights):
+            return native[1](g, indices, weights, axis, size)
+        shape = list(g.shape)
+        shape[axis] = size
+        out = xp.zeros(shape, dtype=g.dtype)
+        moved = xp.moveaxis(out, axis, 0)  # a view: adds land in out
+        column = _taps_view(weights, axis, g.ndim)
+        for t in range(indices.shape[1]):
+            xp.add.at(moved, indices[:, t], xp.moveaxis(g * column(t), axis, 0))
+        return out
+
     return {
         "extract_patches": extract_patches,
         "patches_transpose": patches_transpose,
         "relu": relu,
+        "resample": resample,
+        "resample_transpose": resample_transpose,
     }

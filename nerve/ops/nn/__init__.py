@@ -21,6 +21,7 @@ array([0., 2.], dtype=float32)
 (1, 2, 2, 2)
 """
 
+from nerve.ops.complex_numbers import polar
 from nerve.ops.nn import (
     activation,
     attention,
@@ -30,8 +31,8 @@ from nerve.ops.nn import (
     ctc,
     encoding,
     normalization,
+    pixels,
     pooling,
-    quality,
 )
 from nerve.ops.nn.activation import *  # noqa: F403
 from nerve.ops.nn.attention import *  # noqa: F403
@@ -41,8 +42,8 @@ from nerve.ops.nn.crossentropy import *  # noqa: F403
 from nerve.ops.nn.ctc import *  # noqa: F403
 from nerve.ops.nn.encoding import *  # noqa: F403
 from nerve.ops.nn.normalization import *  # noqa: F403
+from nerve.ops.nn.pixels import *  # noqa: F403
 from nerve.ops.nn.pooling import *  # noqa: F403
-from nerve.ops.nn.quality import *  # noqa: F403
 
 # The union of the families' exports, added with `+=` (a form type checkers
 # understand).
@@ -55,5 +56,7 @@ __all__ += ctc.__all__
 __all__ += crossentropy.__all__
 __all__ += encoding.__all__
 __all__ += normalization.__all__
+__all__ += pixels.__all__
 __all__ += pooling.__all__
-__all__ += quality.__all__
+# Keras lists polar among its nn functions; it lives with the complex numbers.
+__all__ += ["polar"]

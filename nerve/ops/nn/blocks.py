@@ -1,20 +1,18 @@
-"""Moving pixels between space and depth: ``unfold`` (sliding blocks as columns,
-PyTorch's im2col), its adjoint ``fold``, and the pixel shuffles ``depth_to_space``
-and ``space_to_depth``. ``unfold``/``fold`` run over the patch primitives that
-convolution uses, so each is the other's gradient."""
+"""Sliding blocks: ``unfold`` (the blocks of an image as columns, PyTorch's im2col)
+and its adjoint ``fold``, over the patch primitives that convolution uses, so each
+is the other's gradient."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from nerve.core.errors import ShapeError, with_location
-from nerve.ops._convert import tensor, to_float
-from nerve.ops.nn._spatial import _data_format
+from nerve.ops._convert import to_float
 from nerve.ops.shape import reshape, transpose
 from nerve.primitives import nn as nnp
 from nerve.tensor import Tensor
 
-__all__ = ["depth_to_space", "fold", "space_to_depth", "unfold"]
+__all__ = ["fold", "unfold"]
 
 
 def _pair(value: Any, what: str, op: str, minimum: int = 1) -> tuple[int, int]:
@@ -94,71 +92,3 @@ def fold(
     patches = transpose(reshape(x, (n, c, *window, out_h, out_w)), (0, 4, 5, 2, 3, 1))
     image = nnp.patches_transpose(patches, (height, width), window, strides, dilation_, pads)
     return transpose(image, (0, 3, 1, 2))
-
-
-def _block_size(block_size: Any, op: str) -> int:
-    if not isinstance(block_size, int) or isinstance(block_size, bool) or block_size < 1:
-        raise ValueError(
-            with_location(f"{op}: block_size must be a positive int, got {block_size!r}.")
-        )
-    return block_size
-
-
-def depth_to_space(x: Any, block_size: int, data_format: str = "channels_last") -> Tensor:
-    """Pixel shuffle: each pixel's channels become a ``block_size`` x ``block_size``
-    block of pixels with ``C / block_size**2`` channels (NHWC or NCHW).
-
-    >>> from nerve import ops
-    >>> ops.depth_to_space(ops.ones((1, 2, 3, 8)), 2).shape
-    (1, 4, 6, 2)
-    """
-    x = tensor(x)
-    b = _block_size(block_size, "depth_to_space")
-    data_format = _data_format(data_format, "depth_to_space")
-    channels = x.shape[-1 if data_format == "channels_last" else 1] if x.ndim == 4 else 0
-    if x.ndim != 4 or channels % (b * b):
-        raise ShapeError(
-            with_location(
-                f"depth_to_space: x must be 4-D with channels divisible by block_size**2 = "
-                f"{b * b}, got shape {x.shape} ({data_format})."
-            )
-        )
-    if data_format == "channels_last":
-        n, h, w, c = x.shape
-        blocks = transpose(reshape(x, (n, h, w, b, b, c // (b * b))), (0, 1, 3, 2, 4, 5))
-        return reshape(blocks, (n, h * b, w * b, c // (b * b)))
-    n, c, h, w = x.shape
-    # Channels first, each channel's block comes from b * b consecutive channels (as
-    # Keras's backends order them; channels last, each block's position is outermost).
-    blocks = transpose(reshape(x, (n, c // (b * b), b, b, h, w)), (0, 1, 4, 2, 5, 3))
-    return reshape(blocks, (n, c // (b * b), h * b, w * b))
-
-
-def space_to_depth(x: Any, block_size: int, data_format: str = "channels_last") -> Tensor:
-    """The inverse pixel shuffle: each ``block_size`` x ``block_size`` block of pixels
-    becomes one pixel with ``block_size**2`` times the channels.
-
-    >>> from nerve import ops
-    >>> ops.space_to_depth(ops.ones((1, 4, 6, 2)), 2).shape
-    (1, 2, 3, 8)
-    """
-    x = tensor(x)
-    b = _block_size(block_size, "space_to_depth")
-    data_format = _data_format(data_format, "space_to_depth")
-    spatial = (
-        (x.shape[1:3] if data_format == "channels_last" else x.shape[2:4]) if x.ndim == 4 else ()
-    )
-    if x.ndim != 4 or any(s % b for s in spatial):
-        raise ShapeError(
-            with_location(
-                f"space_to_depth: x must be 4-D with height and width divisible by block_size "
-                f"{b}, got shape {x.shape} ({data_format})."
-            )
-        )
-    if data_format == "channels_last":
-        n, h, w, c = x.shape
-        blocks = transpose(reshape(x, (n, h // b, b, w // b, b, c)), (0, 1, 3, 2, 4, 5))
-        return reshape(blocks, (n, h // b, w // b, c * b * b))
-    n, c, h, w = x.shape
-    blocks = transpose(reshape(x, (n, c, h // b, b, w // b, b)), (0, 1, 3, 5, 2, 4))
-    return reshape(blocks, (n, c * b * b, h // b, w // b))

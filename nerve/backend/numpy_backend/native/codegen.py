@@ -242,6 +242,12 @@ EXPRESSIONS: dict[str, Callable] = {
     "left_shift": _declined(_SHIFTS),
     "right_shift": _declined(_SHIFTS),
     "nextafter": _declined("rare outside numerics tests; libm's call per element gains nothing"),
+    "i0": _declined("Bessel functions have no form in vmath.h; SciPy's kernel runs them"),
+    "i1": _declined("Bessel functions have no form in vmath.h; SciPy's kernel runs them"),
+    **{
+        name: _declined("complex values have no C type in these loops")
+        for name in ("real", "imag", "conj", "complex")
+    },
 }
 #: Per-element cost of a step by the primitive's cost class (``Primitive.cost``), in
 #: units of one vectorized add; decides where loops are cut and whether to use threads.
