@@ -16,6 +16,7 @@ __all__ = [
     "AxisError",
     "BackendError",
     "DTypeError",
+    "LinAlgError",
     "NerveError",
     "ShapeError",
     "TracingError",
@@ -42,6 +43,11 @@ class DTypeError(NerveError, TypeError):
 
 class AxisError(NerveError, ValueError, IndexError):
     """An axis argument is out of range or repeated."""
+
+
+class LinAlgError(NerveError, ValueError):
+    """A matrix has no decomposition or solution of the kind asked for (not positive
+    definite, singular)."""
 
 
 class BackendError(NerveError, RuntimeError):
