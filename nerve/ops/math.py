@@ -21,6 +21,7 @@ from nerve.ops._convert import promote, tensor, to_float
 from nerve.ops.complex_numbers import view_as_complex, view_as_real
 from nerve.ops.elementwise import erf, erfc, erfinv, rsqrt
 from nerve.ops.indexing import _arange, _segments, segment_max, segment_sum, top_k
+from nerve.ops.linalg import logdet
 from nerve.ops.reduction import logsumexp, prod, sum
 from nerve.ops.reduction import min as min_
 from nerve.ops.shape import broadcast_to, expand_dims, reshape
@@ -29,8 +30,8 @@ from nerve.tensor import Tensor
 
 __all__ = [
     "cdist", "erf", "erfc", "erfinv", "extract_sequences", "fft", "fft2", "ifft2", "in_top_k",
-    "irfft", "istft", "logsumexp", "rfft", "rsqrt", "segment_max", "segment_min", "segment_prod",
-    "segment_sum", "stft", "top_k", "view_as_complex", "view_as_real",
+    "irfft", "istft", "logdet", "logsumexp", "rfft", "rsqrt", "segment_max", "segment_min",
+    "segment_prod", "segment_sum", "stft", "top_k", "view_as_complex", "view_as_real",
 ]  # fmt: skip
 
 
