@@ -271,18 +271,20 @@ def load(source: str) -> ctypes.CDLL | None:
             )
             return None
         target = folder / f"{key}{_SUFFIX}"
-        body = _verified(target, key, secret)
-        if isinstance(body, str):
-            if body != _MISSING:
+        checked = _verified(target, key, secret)
+        if isinstance(checked, str):
+            if checked != _MISSING:
                 warnings.warn(
-                    f"nerve: the cached native kernel library {target} {body}; "
+                    f"nerve: the cached native kernel library {target} {checked}; "
                     f"it is not loaded and is being built again.",
                     RuntimeWarning,
                     stacklevel=2,
                 )
-            body = _build_into(target, key, secret, tool, source)
-            if body is None:
+            built = _build_into(target, key, secret, tool, source)
+            if built is None:
                 return None
+            checked = built
+        body = checked
         try:
             library = _open_copy(folder, key, body, "-fopenmp" in tool[1])
         except OSError as error:  # built but not loadable here
