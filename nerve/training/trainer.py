@@ -59,13 +59,15 @@ from nerve import metrics as metrics_module
 from nerve import ops
 from nerve import optimizers as optimizers_module
 from nerve.autodiff import GradientTape
-from nerve.core import dtypes, tree
+from nerve.core import config, dtypes, tree
+from nerve.core.errors import check_int
 from nerve.core.symbolic import as_dim
 from nerve.graph import TensorSpec
 from nerve.graph import function as nerve_function
+from nerve.losses import check_class_labels
 from nerve.metrics.base import Metric
 from nerve.tensor import Tensor, Variable
-from nerve.training import data_adapters
+from nerve.training import compile_utils, data_adapters
 from nerve.training.compile_utils import CompileLoss, CompileMetrics
 from nerve.training.data_adapters import (
     pack_x_y_sample_weight,
@@ -476,10 +478,16 @@ class Trainer:
         traced graph and needs no padding; only eager predict pads (harmlessly)."""
         return kind == "predict" and self.run_eagerly
 
-    def _call(self, kind: str, function: Any, data: Any, mask: Any) -> Any:
-        """Run one step; time it apart when it traced (compiled) a new graph."""
+    def _call(
+        self, kind: str, function: Any, data: Any, mask: Any, check: str | None = None
+    ) -> Any:
+        """Run one step; time it apart when it traced (compiled) a new graph. With
+        ``check`` (``"fit"``, ``"evaluate"``, ...: the method to name in errors), the
+        batch is checked first (``_check_batch``)."""
         traces = getattr(function, "trace_count", None)
         start = time.perf_counter()
+        if check is not None:
+            self._check_batch(check, kind, function, data, mask)
         result = function(data, mask)
         if traces is not None and function.trace_count != traces:
             elapsed = time.perf_counter() - start
@@ -489,6 +497,40 @@ class Trainer:
         else:
             self._last_compile_time = None
         return result
+
+    def _check_batch(self, method: str, kind: str, function: Any, data: Any, mask: Any) -> None:
+        """Refuse a batch that would train or evaluate on nonsense, before the step runs:
+        targets missing while a compiled loss needs them; NaN or infinity in the data
+        (only in ``fit``, unless ``nerve.config.set_data_checks("off")``); integer class
+        labels out of range for a sparse loss or metric. The step is traced first, so
+        the compiled losses know their number of classes (from the model's outputs);
+        an eager step checks its labels itself."""
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        if (
+            y is None
+            and self._compile_loss is not None
+            and not _overrides(self, f"{kind}_step", "compute_loss")
+        ):
+            raise ValueError(
+                f"{method}: the model was compiled with loss={self.loss!r}, which compares "
+                "predictions with targets, but the data has no targets (y is None). Pass "
+                "them (fit(x, y)), or a generator or Dataset that yields (x, y) pairs; a "
+                "model whose losses all come from add_loss() is compiled without loss=."
+            )
+        if config.data_checks() == "off":
+            return
+        if method == "fit":
+            data_adapters.check_finite(method, {"x": x, "y": y, "sample_weight": sample_weight})
+        trace = getattr(function, "trace", None)
+        if trace is not None:
+            trace(data, mask)
+        targets = compile_utils.flat_outputs(y) if y is not None else []
+        for container in (self._compile_loss, self._compile_metrics):
+            for index, name, classes, ignore_class in getattr(container, "label_checks", ()):
+                if index < len(targets) and targets[index] is not None:
+                    check_class_labels(
+                        f"{method} ({name})", targets[index], classes, ignore_class, source="y"
+                    )
 
     def _prepare_training(self) -> None:
         """Build the optimizer eagerly when the model's weights already exist (otherwise
@@ -544,6 +586,20 @@ class Trainer:
         (Keras 3 resolves ``"auto"`` to 1 everywhere). The same holds for ``evaluate``
         and ``predict``."""
         self._assert_compiled("fit")
+        _check_counts(
+            "fit",
+            batch_size=batch_size,
+            steps_per_epoch=steps_per_epoch,
+            validation_steps=validation_steps,
+            validation_batch_size=validation_batch_size,
+        )
+        _check_counts("fit", minimum=0, epochs=epochs, initial_epoch=initial_epoch)
+        _check_counts("fit", validation_freq=validation_freq)
+        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)):
+            raise ValueError(
+                f"fit: validation_split must be a number in [0, 1); received "
+                f"{validation_split!r} (of type {type(validation_split).__name__})."
+            )
         if validation_split and validation_data is None:
             if data_adapters.is_stream(x):
                 raise ValueError(
@@ -591,6 +647,7 @@ class Trainer:
 
         epoch_logs: dict = {}
         training_logs = None
+        checking, every_batch = True, config.data_checks() == "every_batch"
         # Input pipelines may hold worker threads: stop them however training ends.
         try:
             for epoch in range(initial_epoch, epochs):
@@ -605,7 +662,11 @@ class Trainer:
                 with contextlib.closing(adapter.epoch_batches(epoch)) as batches:
                     for data, mask in batches:
                         callback_list.on_train_batch_begin(step)
-                        logs = _to_python(self._call("train", train_function, data, mask))
+                        check = "fit" if checking else None
+                        checking = every_batch
+                        logs = _to_python(
+                            self._call("train", train_function, data, mask, check=check)
+                        )
                         callback_list.on_train_batch_end(step, logs)
                         step += 1
                         if self.stop_training:
@@ -621,7 +682,9 @@ class Trainer:
                     break
                 epoch_logs = _to_python(self.get_metrics_result())
                 if val_adapter is not None and (epoch + 1) % validation_freq == 0:
-                    val_logs = self._evaluate_adapter(val_adapter, callback_list)
+                    val_logs = self._evaluate_adapter(
+                        val_adapter, callback_list, "fit (validation data)"
+                    )
                     epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 callback_list.on_epoch_end(epoch, epoch_logs)
                 training_logs = epoch_logs
@@ -679,6 +742,7 @@ class Trainer:
         """Loss and metrics on the data: a scalar, a list (``metrics_names`` order) or,
         with ``return_dict``, a dict."""
         self._assert_compiled("evaluate")
+        _check_counts("evaluate", batch_size=batch_size, steps=steps)
         adapter = data_adapters.get_data_adapter(
             x, y, sample_weight, batch_size, steps, shuffle=False, pad=self._pads("test")
         )
@@ -691,17 +755,21 @@ class Trainer:
             adapter.close()
         return logs if return_dict else _flatten_logs(logs)
 
-    def _evaluate_adapter(self, adapter: Any, callback_list: Any) -> dict:
+    def _evaluate_adapter(self, adapter: Any, callback_list: Any, method: str = "evaluate") -> dict:
         test_function = self.make_test_function()
         self.reset_metrics()
         callback_list.on_test_begin()
         logs: dict = {}
+        steps = 0
         with contextlib.closing(adapter.epoch_batches(0)) as batches:
             for step, (data, mask) in enumerate(batches):
                 callback_list.on_test_batch_begin(step)
-                logs = _to_python(self._call("test", test_function, data, mask))
+                logs = _to_python(self._call("test", test_function, data, mask, check=method))
                 callback_list.on_test_batch_end(step, logs)
-        logs = _to_python(self.get_metrics_result()) if logs else logs
+                steps += 1
+        if not steps:
+            raise data_adapters.empty_data_error(method)
+        logs = _to_python(self.get_metrics_result())
         callback_list.on_test_end(logs)
         return logs
 
@@ -716,6 +784,7 @@ class Trainer:
     ) -> Any:
         """The model's outputs on ``x`` as NumPy arrays (batches concatenated; padded
         rows of a short last batch dropped)."""
+        _check_counts("predict", batch_size=batch_size, steps=steps)
         adapter = data_adapters.get_data_adapter(
             x, batch_size=batch_size, steps=steps, shuffle=False, pad=True
         )
@@ -775,6 +844,13 @@ class Trainer:
         """The model's outputs on one batch, as NumPy arrays."""
         outputs = self._call("predict", self.make_predict_function(), _host_batch(x), None)
         return tree.map_structure(_numpy, outputs)
+
+
+def _check_counts(method: str, minimum: int = 1, **counts: Any) -> None:
+    """Integer arguments (``batch_size``, ``epochs``, ...): ``None`` or at least
+    ``minimum``; anything else (``0``, ``-1``, ``2.5``, ``"32"``) is a ``ValueError``."""
+    for name, value in counts.items():
+        check_int(value, name, method, minimum=minimum, allow_none=name != "epochs")
 
 
 def _zero_times() -> dict:
@@ -839,6 +915,13 @@ class _BatchPolymorphicFunction:
         return list(self._functions.values())
 
     def __call__(self, data: Any, mask: Any) -> Any:
+        return self._function_for(data, mask)(data, mask)
+
+    def trace(self, data: Any, mask: Any) -> None:
+        """Trace (compile) the step for arguments like these without running it."""
+        self._function_for(data, mask).get_concrete_function(data, mask)
+
+    def _function_for(self, data: Any, mask: Any) -> Any:
         # A tuple of the leaves' signatures: hashed every step, so no repr of the tree.
         leaves = tree.flatten((data, mask))[0]
         key = tuple(_leaf_signature(x) for x in leaves)
@@ -851,7 +934,7 @@ class _BatchPolymorphicFunction:
             ]
             function = nerve_function(self._run, input_signature=specs)
             self._functions[key] = function
-        return function(data, mask)
+        return function
 
 
 def _is_array(x: Any) -> bool:
