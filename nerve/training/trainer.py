@@ -584,7 +584,15 @@ class Trainer:
         on a terminal (or in Jupyter) and 2 when output goes to a pipe, a file or a CI
         log, so captured logs get a line per epoch rather than a bar frame per batch
         (Keras 3 resolves ``"auto"`` to 1 everywhere). The same holds for ``evaluate``
-        and ``predict``."""
+        and ``predict``.
+
+        Data checks (``nerve.config.set_data_checks``; TensorFlow's kernels raise on
+        such data, a compiled nerve step can't look at values): before the first step,
+        ``fit`` checks the first batch on the host: targets present when a loss needs
+        them, no NaN or infinity in ``x``, ``y`` or ``sample_weight`` (a ``DataError``
+        naming the input, e.g. ``x['image']``), integer labels in range for sparse losses
+        and metrics. ``"every_batch"`` checks every batch, ``"off"`` none; ``evaluate``
+        and the validation data are checked for labels on every batch."""
         self._assert_compiled("fit")
         _check_counts(
             "fit",
