@@ -7,6 +7,8 @@ message can point at the user's own line rather than at engine internals.
 
 from __future__ import annotations
 
+import math
+import numbers
 import operator
 import os
 import sys
@@ -21,6 +23,7 @@ __all__ = [
     "ShapeError",
     "TracingError",
     "check_int",
+    "check_number",
     "check_shape",
     "normalize_axes",
     "normalize_axis",
@@ -133,6 +136,44 @@ def check_int(
     number = operator.index(value)  # type: ignore[arg-type]
     if number < minimum:
         raise ValueError(f"{owner}: {name} must be {expected}; {received}")
+    return number
+
+
+def check_number(
+    value: object,
+    name: str,
+    owner: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> float:
+    """``value`` as a finite ``float`` within ``[minimum, maximum]`` (either bound may be
+    left open with ``None``), or a ``ValueError`` naming ``owner``, the argument, what
+    was expected and what it received: NaN, infinity, a string or a bool never pass.
+
+    >>> check_number(1e-3, "epsilon", "LayerNormalization", minimum=0)
+    0.001
+    """
+    bounds = ""
+    if minimum is not None and maximum is not None:
+        bounds = f" in [{minimum}, {maximum}]"
+    elif minimum is not None:
+        bounds = f" >= {minimum}"
+    elif maximum is not None:
+        bounds = f" <= {maximum}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        number = math.nan
+    else:
+        number = float(value)
+    if (
+        not math.isfinite(number)
+        or (minimum is not None and number < minimum)
+        or (maximum is not None and number > maximum)
+    ):
+        raise ValueError(
+            f"{owner}: {name} must be a finite number{bounds}; received {name}={value!r} "
+            f"(of type {type(value).__name__})."
+        )
     return number
 
 

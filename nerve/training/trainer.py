@@ -272,7 +272,7 @@ class Trainer:
             self._compile_metrics = None
         self._loss_tracker = metrics_module.Mean(name="loss")
         self.run_eagerly = bool(run_eagerly)
-        self.steps_per_execution = int(steps_per_execution)
+        self.steps_per_execution = check_int(steps_per_execution, "steps_per_execution", "compile")
         self.jit_compile = jit_compile
         self.auto_scale_loss = auto_scale_loss
         self.compiled = True

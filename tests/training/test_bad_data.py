@@ -235,6 +235,22 @@ CASES = {
         ValueError,
         r"`weight_decay` must be a number >= 0",
     ),
+    # -- found by the fuzzer (tests/training/test_api_fuzz.py)
+    "steps_per_execution=inf": (
+        lambda: classifier(steps_per_execution=math.inf),
+        ValueError,
+        r"compile: steps_per_execution must be a positive integer",
+    ),
+    "LayerNormalization-negative-epsilon": (
+        lambda: layers.LayerNormalization(epsilon=-1),
+        ValueError,
+        r"LayerNormalization: epsilon must be a finite number >= 0; received epsilon=-1",
+    ),
+    "BatchNormalization-momentum-nan": (
+        lambda: layers.BatchNormalization(momentum=math.nan),
+        ValueError,
+        r"momentum must be a finite number in \[0, 1\]",
+    ),
     "nan-loss-weight": (
         lambda: classifier(loss_weights=math.nan).fit(X, LABELS, verbose=0),
         ValueError,
