@@ -50,6 +50,12 @@ def _who(layer: Layer) -> str:
 
 def _axis_config(axis: Any) -> Any:
     """An axis as Keras's configs hold it: an int stays an int, a sequence is a list."""
+    entries = axis if isinstance(axis, (list, tuple)) else [axis]
+    for entry in entries:
+        if isinstance(entry, bool) or not hasattr(entry, "__index__"):
+            raise ValueError(
+                f"axis must be an integer or a list of integers; received axis={axis!r}."
+            )
     if isinstance(axis, (list, tuple)):
         return [int(a) for a in axis]
     return int(axis)

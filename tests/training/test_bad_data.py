@@ -251,6 +251,11 @@ CASES = {
         ValueError,
         r"momentum must be a finite number in \[0, 1\]",
     ),
+    "LayerNormalization-axis=inf": (
+        lambda: layers.LayerNormalization(axis=math.inf),
+        ValueError,
+        r"axis must be an integer or a list of integers; received axis=inf",
+    ),
     "nan-loss-weight": (
         lambda: classifier(loss_weights=math.nan).fit(X, LABELS, verbose=0),
         ValueError,
