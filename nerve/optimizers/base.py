@@ -23,6 +23,8 @@ right one selected, so no Python branch ever looks at a tensor's value.
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -52,6 +54,11 @@ _BASE_ARGS = (
 
 def _snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _is_number(value: Any) -> bool:
+    """A real number (``int``, ``float``, a NumPy scalar), not a ``bool``."""
+    return not isinstance(value, bool) and isinstance(value, (int, float, numbers.Real))
 
 
 class Optimizer:
@@ -129,8 +136,13 @@ class Optimizer:
             ("clipvalue", clipvalue),
             ("global_clipnorm", global_clipnorm),
         ):
-            if value is not None and value <= 0:
+            if value is not None and not (_is_number(value) and value > 0):
                 raise ValueError(f"{kind}: `{arg}` must be > 0. Received: {arg}={value!r}")
+        if weight_decay is not None and not (_is_number(weight_decay) and weight_decay >= 0):
+            raise ValueError(
+                f"{kind}: `weight_decay` must be a number >= 0 or None. "
+                f"Received: weight_decay={weight_decay!r}"
+            )
 
         self.name = name if name is not None else _snake_case(kind)
         self.weight_decay = weight_decay
@@ -165,12 +177,13 @@ class Optimizer:
     def _make_learning_rate(self, learning_rate: Any):
         if isinstance(learning_rate, schedules.LearningRateSchedule) or callable(learning_rate):
             return learning_rate
-        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)):
+        if not _is_number(learning_rate):
             raise ValueError(
                 f"{type(self).__name__}: `learning_rate` should be a float, a "
                 "LearningRateSchedule, or a callable taking no arguments. "
                 f"Received: learning_rate={learning_rate!r}"
             )
+        self._check_learning_rate(learning_rate)
         return self._track(
             Variable(
                 float(learning_rate),
@@ -179,6 +192,14 @@ class Optimizer:
                 name=f"{self.name}_learning_rate",
             )
         )
+
+    def _check_learning_rate(self, value: float) -> None:
+        # A negative rate climbs the loss and NaN poisons every weight: both silently.
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(
+                f"{type(self).__name__}: `learning_rate` must be a finite number >= 0; "
+                f"received learning_rate={value!r}."
+            )
 
     @property
     def variables(self) -> list[Variable]:
@@ -209,6 +230,8 @@ class Optimizer:
         if isinstance(value, schedules.LearningRateSchedule) or callable(value):
             self._learning_rate = value
         elif isinstance(self._learning_rate, Variable):
+            if _is_number(value):
+                self._check_learning_rate(value)
             self._learning_rate.assign(value)
         else:
             raise TypeError(

@@ -59,13 +59,15 @@ from nerve import metrics as metrics_module
 from nerve import ops
 from nerve import optimizers as optimizers_module
 from nerve.autodiff import GradientTape
-from nerve.core import dtypes, tree
+from nerve.core import config, dtypes, tree
+from nerve.core.errors import check_int
 from nerve.core.symbolic import as_dim
 from nerve.graph import TensorSpec
 from nerve.graph import function as nerve_function
+from nerve.losses import check_class_labels
 from nerve.metrics.base import Metric
 from nerve.tensor import Tensor, Variable
-from nerve.training import data_adapters, distributed
+from nerve.training import compile_utils, data_adapters, distributed
 from nerve.training.compile_utils import CompileLoss, CompileMetrics
 from nerve.training.data_adapters import (
     pack_x_y_sample_weight,
@@ -274,7 +276,7 @@ class Trainer:
             self._compile_metrics = None
         self._loss_tracker = metrics_module.Mean(name="loss")
         self.run_eagerly = bool(run_eagerly)
-        self.steps_per_execution = int(steps_per_execution)
+        self.steps_per_execution = check_int(steps_per_execution, "steps_per_execution", "compile")
         self.jit_compile = jit_compile
         self.auto_scale_loss = auto_scale_loss
         self.compiled = True
@@ -491,10 +493,16 @@ class Trainer:
         traced graph and needs no padding; only eager predict pads (harmlessly)."""
         return kind == "predict" and self.run_eagerly
 
-    def _call(self, kind: str, function: Any, data: Any, mask: Any) -> Any:
-        """Run one step; time it apart when it traced (compiled) a new graph."""
+    def _call(
+        self, kind: str, function: Any, data: Any, mask: Any, check: str | None = None
+    ) -> Any:
+        """Run one step; time it apart when it traced (compiled) a new graph. With
+        ``check`` (``"fit"``, ``"evaluate"``, ...: the method to name in errors), the
+        batch is checked first (``_check_batch``)."""
         traces = getattr(function, "trace_count", None)
         start = time.perf_counter()
+        if check is not None:
+            self._check_batch(check, kind, function, data, mask)
         result = function(data, mask)
         if traces is not None and function.trace_count != traces:
             elapsed = time.perf_counter() - start
@@ -504,6 +512,40 @@ class Trainer:
         else:
             self._last_compile_time = None
         return result
+
+    def _check_batch(self, method: str, kind: str, function: Any, data: Any, mask: Any) -> None:
+        """Refuse a batch that would train or evaluate on nonsense, before the step runs:
+        targets missing while a compiled loss needs them; NaN or infinity in the data
+        (only in ``fit``, unless ``nerve.config.set_data_checks("off")``); integer class
+        labels out of range for a sparse loss or metric. The step is traced first, so
+        the compiled losses know their number of classes (from the model's outputs);
+        an eager step checks its labels itself."""
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        if (
+            y is None
+            and self._compile_loss is not None
+            and not _overrides(self, f"{kind}_step", "compute_loss")
+        ):
+            raise ValueError(
+                f"{method}: the model was compiled with loss={self.loss!r}, which compares "
+                "predictions with targets, but the data has no targets (y is None). Pass "
+                "them (fit(x, y)), or a generator or Dataset that yields (x, y) pairs; a "
+                "model whose losses all come from add_loss() is compiled without loss=."
+            )
+        if config.data_checks() == "off":
+            return
+        if method == "fit":
+            data_adapters.check_finite(method, {"x": x, "y": y, "sample_weight": sample_weight})
+        trace = getattr(function, "trace", None)
+        if trace is not None:
+            trace(data, mask)
+        targets = compile_utils.flat_outputs(y) if y is not None else []
+        for container in (self._compile_loss, self._compile_metrics):
+            for index, name, classes, ignore_class in getattr(container, "label_checks", ()):
+                if index < len(targets) and targets[index] is not None:
+                    check_class_labels(
+                        f"{method} ({name})", targets[index], classes, ignore_class, source="y"
+                    )
 
     def _prepare_training(self) -> None:
         """Build the optimizer eagerly when the model's weights already exist (otherwise
@@ -633,8 +675,30 @@ class Trainer:
         on a terminal (or in Jupyter) and 2 when output goes to a pipe, a file or a CI
         log, so captured logs get a line per epoch rather than a bar frame per batch
         (Keras 3 resolves ``"auto"`` to 1 everywhere). The same holds for ``evaluate``
-        and ``predict``."""
+        and ``predict``.
+
+        Data checks (``nerve.config.set_data_checks``; TensorFlow's kernels raise on
+        such data, a compiled nerve step can't look at values): before the first step,
+        ``fit`` checks the first batch on the host: targets present when a loss needs
+        them, no NaN or infinity in ``x``, ``y`` or ``sample_weight`` (a ``DataError``
+        naming the input, e.g. ``x['image']``), integer labels in range for sparse losses
+        and metrics. ``"every_batch"`` checks every batch, ``"off"`` none; ``evaluate``
+        and the validation data are checked for labels on every batch."""
         self._assert_compiled("fit")
+        _check_counts(
+            "fit",
+            batch_size=batch_size,
+            steps_per_epoch=steps_per_epoch,
+            validation_steps=validation_steps,
+            validation_batch_size=validation_batch_size,
+        )
+        _check_counts("fit", minimum=0, epochs=epochs, initial_epoch=initial_epoch)
+        _check_counts("fit", validation_freq=validation_freq)
+        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)):
+            raise ValueError(
+                f"fit: validation_split must be a number in [0, 1); received "
+                f"{validation_split!r} (of type {type(validation_split).__name__})."
+            )
         run = self._data_parallel_run("fit")
         with _reporting_failures(run):
             return self._fit(
@@ -723,6 +787,7 @@ class Trainer:
 
         epoch_logs: dict = {}
         training_logs = None
+        checking, every_batch = True, config.data_checks() == "every_batch"
         # Input pipelines may hold worker threads: stop them however training ends.
         try:
             for epoch in range(initial_epoch, epochs):
@@ -743,7 +808,11 @@ class Trainer:
                     else:
                         for data, mask in batches:
                             callback_list.on_train_batch_begin(step)
-                            logs = _to_python(self._call("train", train_function, data, mask))
+                            check = "fit" if checking else None
+                            checking = every_batch
+                            logs = _to_python(
+                                self._call("train", train_function, data, mask, check=check)
+                            )
                             callback_list.on_train_batch_end(step, logs)
                             step += 1
                             if self.stop_training:
@@ -762,7 +831,9 @@ class Trainer:
                 else:
                     epoch_logs = _to_python(run.global_logs())
                 if val_adapter is not None and (epoch + 1) % validation_freq == 0:
-                    val_logs = self._evaluate_adapter(val_adapter, callback_list, run)
+                    val_logs = self._evaluate_adapter(
+                        val_adapter, callback_list, run, "fit (validation data)"
+                    )
                     epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 callback_list.on_epoch_end(epoch, epoch_logs)
                 training_logs = epoch_logs
@@ -824,6 +895,7 @@ class Trainer:
         """Loss and metrics on the data: a scalar, a list (``metrics_names`` order) or,
         with ``return_dict``, a dict."""
         self._assert_compiled("evaluate")
+        _check_counts("evaluate", batch_size=batch_size, steps=steps)
         run = self._data_parallel_run("evaluate")
         with _reporting_failures(run):
             adapter = data_adapters.get_data_adapter(
@@ -841,7 +913,11 @@ class Trainer:
         return logs if return_dict else _flatten_logs(logs)
 
     def _evaluate_adapter(
-        self, adapter: Any, callback_list: Any, run: distributed.DataParallelRun | None = None
+        self,
+        adapter: Any,
+        callback_list: Any,
+        run: distributed.DataParallelRun | None = None,
+        method: str = "evaluate",
     ) -> dict:
         test_function = self.make_test_function()
         self.reset_metrics()
@@ -849,13 +925,17 @@ class Trainer:
             run.mark_metrics()
         callback_list.on_test_begin()
         logs: dict = {}
+        steps = 0
         with contextlib.closing(adapter.epoch_batches(0)) as batches:
             for step, (data, mask) in enumerate(batches):
                 if run is not None and distributed.num_rows(data) == 0:
                     continue  # this replica's part of a short last batch is empty
                 callback_list.on_test_batch_begin(step)
-                logs = _to_python(self._call("test", test_function, data, mask))
+                logs = _to_python(self._call("test", test_function, data, mask, check=method))
                 callback_list.on_test_batch_end(step, logs)
+                steps += 1
+        if not steps and run is None:
+            raise data_adapters.empty_data_error(method)
         if run is not None:  # every replica's metric states, summed
             state = run.sum_metrics()
             logs = _to_python(run.global_logs()) if len(state) else logs
@@ -875,6 +955,7 @@ class Trainer:
     ) -> Any:
         """The model's outputs on ``x`` as NumPy arrays (batches concatenated; padded
         rows of a short last batch dropped)."""
+        _check_counts("predict", batch_size=batch_size, steps=steps)
         run = self._data_parallel_run("predict")
         with _reporting_failures(run):
             return self._predict(run, x, batch_size, verbose, steps, callbacks)
@@ -1035,6 +1116,13 @@ def _collected_gradients(optimizer: Any, collected: list) -> tuple[list, list]:
     return [g for g, _ in pairs], [v for _, v in pairs]
 
 
+def _check_counts(method: str, minimum: int = 1, **counts: Any) -> None:
+    """Integer arguments (``batch_size``, ``epochs``, ...): ``None`` or at least
+    ``minimum``; anything else (``0``, ``-1``, ``2.5``, ``"32"``) is a ``ValueError``."""
+    for name, value in counts.items():
+        check_int(value, name, method, minimum=minimum, allow_none=name != "epochs")
+
+
 def _zero_times() -> dict:
     return {"train": 0.0, "test": 0.0, "predict": 0.0}
 
@@ -1097,6 +1185,13 @@ class _BatchPolymorphicFunction:
         return list(self._functions.values())
 
     def __call__(self, data: Any, mask: Any) -> Any:
+        return self._function_for(data, mask)(data, mask)
+
+    def trace(self, data: Any, mask: Any) -> None:
+        """Trace (compile) the step for arguments like these without running it."""
+        self._function_for(data, mask).get_concrete_function(data, mask)
+
+    def _function_for(self, data: Any, mask: Any) -> Any:
         # A tuple of the leaves' signatures: hashed every step, so no repr of the tree.
         leaves = tree.flatten((data, mask))[0]
         key = tuple(_leaf_signature(x) for x in leaves)
@@ -1109,7 +1204,7 @@ class _BatchPolymorphicFunction:
             ]
             function = nerve_function(self._run, input_signature=specs)
             self._functions[key] = function
-        return function(data, mask)
+        return function
 
 
 def _is_array(x: Any) -> bool:
