@@ -44,11 +44,17 @@ __all__ = [
     "result_type",
     "standardize_dtype",
     "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
     "weak_type_of",
 ]
 
 bool_ = "bool"
 uint8 = "uint8"
+uint16 = "uint16"
+uint32 = "uint32"
+uint64 = "uint64"
 int8 = "int8"
 int16 = "int16"
 int32 = "int32"
@@ -59,7 +65,7 @@ float32 = "float32"
 float64 = "float64"
 
 FLOAT_TYPES = ("bfloat16", "float16", "float32", "float64")
-INT_TYPES = ("uint8", "int8", "int16", "int32", "int64")
+INT_TYPES = ("uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64")
 ALL_TYPES = ("bool", *INT_TYPES, *FLOAT_TYPES)
 
 # Weak types stand for Python scalars in promotion.
@@ -71,7 +77,10 @@ _WEAK_FLOAT = "float"
 _LATTICE_UP = {
     "bool": (_WEAK_INT,),
     _WEAK_INT: ("uint8", "int8"),
-    "uint8": ("int16",),
+    "uint8": ("int16", "uint16"),
+    "uint16": ("int32", "uint32"),
+    "uint32": ("int64", "uint64"),
+    "uint64": (_WEAK_FLOAT,),
     "int8": ("int16",),
     "int16": ("int32",),
     "int32": ("int64",),
