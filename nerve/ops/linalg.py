@@ -79,7 +79,10 @@ def matmul(x1: Any, x2: Any) -> Tensor:
     >>> ops.matmul(ops.ones((5, 2, 3)), ops.ones((3, 4))).shape
     (5, 2, 4)
     """
+    int8_pair = tensor(x1).dtype == "int8" and tensor(x2).dtype == "int8"
     a, b = _operands(x1, x2)
+    if int8_pair:  # Keras (after JAX): int8 @ int8 accumulates in and returns int32
+        a, b = cast(a, "int32"), cast(b, "int32")
     if a.ndim == 0 or b.ndim == 0:
         raise ShapeError(
             with_location(
@@ -290,9 +293,15 @@ def einsum(subscripts: str, *operands: Any) -> Tensor:
     >>> ops.einsum("bij,bjk->bik", ops.ones((2, 3, 4)), ops.ones((2, 4, 5))).shape
     (2, 3, 5)
     """
+    # Keras's rule (JAX's): the promoted type, except that int8 operands alone give
+    # int32; bools multiply as int32 here, since NumPy's einsum has no bool loops.
+    int8_only = bool(operands) and all(tensor(x).dtype == "int8" for x in operands)
     xs = promote(*operands) if operands else []
-    if xs and xs[0].dtype in _ACCUMULATE:
-        xs = [cast(x, _ACCUMULATE[x.dtype]) for x in xs]
+    if xs and (int8_only or xs[0].dtype == "bool"):
+        result = "int32" if int8_only else "bool"
+        wide = [cast(x, "int32") for x in xs]
+        out = lp.einsum_p.bind(*wide, subscripts=_expand_subscripts(subscripts, xs))
+        return cast(out, result)
     return lp.einsum_p.bind(*xs, subscripts=_expand_subscripts(subscripts, xs))
 
 

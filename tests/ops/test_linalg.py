@@ -548,8 +548,30 @@ def test_integer_and_mixed_dtypes():
     np.testing.assert_array_equal(ops.dot(i, ops.transpose(i)).numpy(), [[5, 14], [14, 50]])
     assert ops.matmul(i, ops.ones((3, 2), "float32")).dtype == "float32"
     b = ops.convert_to_tensor(np.array([[True, False], [True, True]]))
-    assert ops.einsum("ij,jk->ik", b, b).dtype == "int32"
+    assert ops.einsum("ij,jk->ik", b, b).dtype == "bool"  # Keras: the promoted type
     assert ops.trace(b).dtype == "int32" and int(ops.trace(b)) == 2
+
+
+# Keras's (JAX's) result types: the promoted type, int8 products alone in int32,
+# bfloat16 products kept in bfloat16 (computed in float32 by the NumPy backend).
+@pytest.mark.parametrize(
+    "a,b,matmul,einsum",
+    [
+        ("int8", "int8", "int32", "int32"),
+        ("int8", "int16", "int16", "int16"),
+        ("uint8", "int8", "int16", "int16"),
+        ("int16", "bool", "int16", "int16"),
+        ("bfloat16", "bfloat16", "bfloat16", "bfloat16"),
+        ("uint8", "bfloat16", "bfloat16", "bfloat16"),
+        ("uint16", "int32", "int32", "int32"),
+    ],
+)
+def test_product_result_types(a, b, matmul, einsum):
+    x, y = ops.ones((2, 2), dtype=a), ops.full((2, 2), 2, dtype=b)
+    assert ops.matmul(x, y).dtype == matmul
+    assert ops.einsum("ij,jk->ik", x, y).dtype == einsum
+    expected = np.float32(x.numpy()) @ np.float32(y.numpy())
+    np.testing.assert_array_equal(np.float32(ops.matmul(x, y).numpy()), expected)
 
 
 def test_trace_ignores_off_diagonal_infinities():

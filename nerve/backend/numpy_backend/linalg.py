@@ -57,15 +57,24 @@ def kernels(xp) -> dict:
         # Not ascontiguousarray: that turns a 0-d array into a 1-d one.
         return x if x.flags.c_contiguous else xp.array(x, order="C")
 
+    def widened(x):
+        # NumPy has no bfloat16 loops for products (ml_dtypes' matmul answers in float32,
+        # its einsum refuses the type): compute in float32 and round once at the end,
+        # which is also how accelerators accumulate bfloat16 products.
+        return x.astype(xp.float32) if x.dtype.name == "bfloat16" else x
+
     def matmul(a, b):
+        if a.dtype.name == "bfloat16":
+            return xp.matmul(widened(a), widened(b)).astype(a.dtype)
         return xp.matmul(a, b)
 
     paths: dict = {}
 
     def einsum(*operands, subscripts):
-        operands = [contiguous(x) for x in operands]
+        dtype = operands[0].dtype
+        operands = [contiguous(widened(x)) for x in operands]
         out = xp.einsum(subscripts, *operands, optimize=_path(subscripts, operands))
-        return xp.asarray(out, dtype=operands[0].dtype)
+        return xp.asarray(out, dtype=dtype)
 
     def _path(subscripts, operands):
         """NumPy's plain einsum loops run contractions without BLAS (an attention
