@@ -649,6 +649,24 @@ def test_half_precision_runs_in_float32():
     assert float(ops.norm(big, axis=(0, 1))) == 600.0
 
 
+@pytest.mark.parametrize(
+    "dtype, expected",
+    [("int32", "complex64"), ("float16", "complex64"), ("float32", "complex64"),
+     ("float64", "complex128"), ("complex64", "complex64"), ("complex128", "complex128")],
+)  # fmt: skip
+def test_eig_is_always_complex(dtype, expected):
+    """JAX's rule: complex results even when every eigenvalue is real (NumPy and
+    Keras's NumPy backend return real arrays then); complex input decomposes too."""
+    rng = np.random.default_rng(1)
+    x = rng.integers(-3, 4, (2, 3, 3)).astype(dtype)
+    if dtype.startswith("complex"):
+        x = (x + 1j * rng.integers(-3, 4, (2, 3, 3))).astype(dtype)
+    w, v = ops.eig(x)
+    assert w.dtype == v.dtype == expected
+    np.testing.assert_allclose(w.numpy(), np.linalg.eig(x.astype(expected))[0], rtol=1e-2)
+    np.testing.assert_allclose(ops.eig(np.eye(2, dtype=dtype))[0].numpy(), [1, 1])
+
+
 def test_singular_matrix_results():
     singular = np.array([[1.0, 2.0], [2.0, 4.0]])
     sign, logabsdet = ops.slogdet(singular)
