@@ -1,7 +1,7 @@
 """Linear-algebra primitives: products, and the decompositions and solvers that
-need a backend's LAPACK (Cholesky, LU, QR, SVD, symmetric eigendecomposition,
-general and triangular solves). Everything else in ``nerve.ops.linalg`` (det,
-inv, pinv, norm, lstsq, ...) composes these.
+need a backend's LAPACK (Cholesky, LU, QR, SVD, symmetric and general
+eigendecompositions, general and triangular solves). Everything else in
+``nerve.ops.linalg`` (det, inv, pinv, norm, lstsq, ...) composes these.
 
 All of them act on the last two axes, batched over the leading ones, which the
 operands must share (the op layer broadcasts them). Their gradients follow JAX's
@@ -239,8 +239,8 @@ def _off_diagonal_reciprocal(values):
 
 def _float_matrix_rule(op: str, *avals: Aval, complex_ok: bool = False) -> str:
     dtype = rules.same_dtype(op, *avals)
-    if not (dtype in ("float16", "bfloat16", "float32", "float64")
-            or (complex_ok and dtypes.is_complex(dtype))):  # fmt: skip
+    floating = dtype in ("float16", "bfloat16", "float32", "float64")
+    if not (floating or (complex_ok and dtypes.is_complex(dtype))):
         expected = "floating-point or complex" if complex_ok else "floating-point"
         raise DTypeError(with_location(f"{op}: needs {expected} matrices, got {dtype}."))
     for a in avals:
