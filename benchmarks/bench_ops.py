@@ -12,7 +12,17 @@ nerve's (eager): 1.0 or more means nerve is as fast (the goal);
 
 Adding an op is adding a row: ``"case": {"nerve": setup, "torch": setup, ...}``.
 
-Usage: ``python benchmarks/bench_ops.py [--only CASE] [--rounds N] [--threads N ...]``
+The rows: ``norm`` and ``svd`` of a 512x512 float32 matrix; ``stft`` of one second of
+16 kHz audio (16,000 float32 samples), 25 ms Hann windows (400 samples) every 10 ms
+(160), a 512-point FFT, centred with reflected padding (101 frames of 257
+frequencies, the usual speech front end; PyTorch's ``torch.hann_window`` is the
+periodic window SciPy's ``get_window("hann")`` gives Keras); and a bilinear
+``image.resize`` of a channels-last 32x224x224x3 float32 batch to 112 and 256 pixels
+(PyTorch gets the same memory as an NCHW tensor in its channels-last memory format,
+its fast path for this layout, so neither side pays for a transpose).
+
+Usage: ``python benchmarks/bench_ops.py [--only CASE] [--rounds N] [--threads N ...]
+[--also-one-thread] [--quick] [--smoke]``
 """
 
 from __future__ import annotations
@@ -77,6 +87,68 @@ def torch_svd(rng) -> Callable:
     return lambda: torch.linalg.svd(x)
 
 
+RATE = 16_000
+STFT = {"sequence_length": 400, "sequence_stride": 160, "fft_length": 512}
+
+
+def _signal(rng):
+    return rng.standard_normal(RATE).astype("float32")
+
+
+def nerve_stft(rng) -> Callable:
+    from nerve import ops
+
+    x = ops.convert_to_tensor(_signal(rng))
+    return lambda: ops.stft(x, **STFT)
+
+
+def nerve_function_stft(rng) -> Callable:
+    import nerve
+    from nerve import ops
+
+    x = ops.convert_to_tensor(_signal(rng))
+    compiled = nerve.function(lambda signal: ops.stft(signal, **STFT))
+    return lambda: compiled(x)
+
+
+def torch_stft(rng) -> Callable:
+    import torch
+
+    x = torch.from_numpy(_signal(rng))
+    n, hop, width = STFT["fft_length"], STFT["sequence_stride"], STFT["sequence_length"]
+    window = torch.hann_window(width)
+    return lambda: torch.stft(x, n, hop_length=hop, win_length=width, window=window,
+                              center=True, pad_mode="reflect", return_complex=True)  # fmt: skip
+
+
+IMAGES = (32, 224, 224, 3)
+
+
+def _images(rng):
+    return rng.random(IMAGES, dtype="float32")
+
+
+def nerve_resize(size: tuple) -> Callable:
+    def setup(rng) -> Callable:
+        from nerve import ops
+
+        x = ops.convert_to_tensor(_images(rng))
+        return lambda: ops.image.resize(x, size, interpolation="bilinear")
+
+    return setup
+
+
+def torch_resize(size: tuple) -> Callable:
+    def setup(rng) -> Callable:
+        import torch
+
+        x = torch.from_numpy(_images(rng)).permute(0, 3, 1, 2)  # NCHW view, NHWC memory
+        interpolate = torch.nn.functional.interpolate
+        return lambda: interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+    return setup
+
+
 CASES: dict[str, dict[str, Callable]] = {
     "norm_512x512": {
         "nerve": nerve_norm,
@@ -84,6 +156,19 @@ CASES: dict[str, dict[str, Callable]] = {
         "torch": torch_norm,
     },
     "svd_512x512": {"nerve": nerve_svd, "torch": torch_svd},
+    "stft_1s_16khz": {
+        "nerve": nerve_stft,
+        "nerve_function": nerve_function_stft,
+        "torch": torch_stft,
+    },
+    "resize_bilinear_32x224x224x3_to_112": {
+        "nerve": nerve_resize((112, 112)),
+        "torch": torch_resize((112, 112)),
+    },
+    "resize_bilinear_32x224x224x3_to_256": {
+        "nerve": nerve_resize((256, 256)),
+        "torch": torch_resize((256, 256)),
+    },
 }
 
 CONTENDERS = ("nerve", "nerve_function", "torch")
@@ -147,7 +232,13 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, nargs="+", default=sorted({os.cpu_count() or 1, 1}, reverse=True)
     )
+    parser.add_argument(
+        "--also-one-thread", action="store_true", help="add 1 to --threads if it is missing"
+    )
     parser.add_argument("--quick", action="store_true", help="shorter samples")
+    parser.add_argument(
+        "--smoke", action="store_true", help="one round of short samples at one thread"
+    )
     parser.add_argument("--keep-openblas-env", action="store_true")
     parser.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
     parser.add_argument("--case", choices=sorted(CASES), help=argparse.SUPPRESS)
@@ -158,6 +249,10 @@ def main() -> None:
         result = worker(args.case, args.worker, args.threads[0], args.quick)
         print("RESULT " + json.dumps(result), flush=True)
         return
+    if args.smoke:
+        args.rounds, args.quick, args.threads = 1, True, [1]
+    if args.also_one_thread and 1 not in args.threads:
+        args.threads.append(1)
     emit({"case": "environment", "cpus": os.cpu_count(),
           "loadavg": [round(v, 2) for v in os.getloadavg()], **blas_info()})  # fmt: skip
     for threads in args.threads:

@@ -34,6 +34,7 @@ __all__ = [
     "cholesky_inverse",
     "det",
     "dot",
+    "eig",
     "eigh",
     "einsum",
     "inner",
@@ -571,6 +572,21 @@ def svd(x: Any, full_matrices: bool = True, compute_uv: bool = True) -> Any:
 
 def _singular_values(x: Tensor) -> Tensor:
     return lp.svd_p.bind(x, full_matrices=False, compute_uv=False)[0]
+
+
+def eig(x: Any) -> tuple[Tensor, Tensor]:
+    """Eigenvalues and eigenvectors (columns of unit norm) of square matrices, always
+    complex: complex128 for float64 or complex128 input, complex64 otherwise (JAX's
+    rule). Differentiable, through the eigenvectors only for losses that do not depend
+    on their phase (which is arbitrary).
+
+    >>> from nerve import ops
+    >>> w, v = ops.eig([[0.0, -1.0], [1.0, 0.0]])
+    >>> w.dtype, w.numpy().round(6).tolist()
+    ('complex64', [1j, -1j])
+    """
+    w, v = lp.eig_p.bind(_matrices("eig", x, square=True))
+    return w, v
 
 
 def eigh(x: Any) -> tuple[Tensor, Tensor]:

@@ -1,7 +1,7 @@
 """Linear-algebra primitives: products, and the decompositions and solvers that
-need a backend's LAPACK (Cholesky, LU, QR, SVD, symmetric eigendecomposition,
-general and triangular solves). Everything else in ``nerve.ops.linalg`` (det,
-inv, pinv, norm, lstsq, ...) composes these.
+need a backend's LAPACK (Cholesky, LU, QR, SVD, symmetric and general
+eigendecompositions, general and triangular solves). Everything else in
+``nerve.ops.linalg`` (det, inv, pinv, norm, lstsq, ...) composes these.
 
 All of them act on the last two axes, batched over the leading ones, which the
 operands must share (the op layer broadcasts them). Their gradients follow JAX's
@@ -11,8 +11,10 @@ differentiate again.
 
 from __future__ import annotations
 
+from nerve.core import dtypes
 from nerve.core.errors import DTypeError, ShapeError, with_location
 from nerve.primitives import elementwise as ew
+from nerve.primitives import reduction as rp
 from nerve.primitives import rules
 from nerve.primitives.creation import arange_p, eye_p, tri_p
 from nerve.primitives.registry import Aval, Primitive
@@ -21,6 +23,7 @@ from nerve.primitives.shape import broadcast_to, concatenate, pad_p, reshape, sp
 __all__ = [
     "EINSUM_LABELS",
     "cholesky_p",
+    "eig_p",
     "eigh_p",
     "einsum_p",
     "lu_p",
@@ -234,10 +237,12 @@ def _off_diagonal_reciprocal(values):
     return ew.where(tie, ew.scalar(0, values), ew.div(ew.scalar(1, values), safe))
 
 
-def _float_matrix_rule(op: str, *avals: Aval) -> str:
+def _float_matrix_rule(op: str, *avals: Aval, complex_ok: bool = False) -> str:
     dtype = rules.same_dtype(op, *avals)
-    if dtype not in ("float16", "bfloat16", "float32", "float64"):
-        raise DTypeError(with_location(f"{op}: needs floating-point matrices, got {dtype}."))
+    floating = dtype in ("float16", "bfloat16", "float32", "float64")
+    if not (floating or (complex_ok and dtypes.is_complex(dtype))):
+        expected = "floating-point or complex" if complex_ok else "floating-point"
+        raise DTypeError(with_location(f"{op}: needs {expected} matrices, got {dtype}."))
     for a in avals:
         if len(a.shape) < 2:
             raise ShapeError(
@@ -246,17 +251,17 @@ def _float_matrix_rule(op: str, *avals: Aval) -> str:
     return dtype
 
 
-def _square_rule(op: str, a: Aval) -> str:
-    dtype = _float_matrix_rule(op, a)
+def _square_rule(op: str, a: Aval, complex_ok: bool = False) -> str:
+    dtype = _float_matrix_rule(op, a, complex_ok=complex_ok)
     if a.shape[-1] != a.shape[-2]:
         raise ShapeError(with_location(f"{op}: needs square matrices, got shape {tuple(a.shape)}."))
     return dtype
 
 
-def _system_rule(op: str, a: Aval, b: Aval) -> Aval:
+def _system_rule(op: str, a: Aval, b: Aval, complex_ok: bool = False) -> Aval:
     """``a x = b`` with ``a`` of shape (..., n, n) and ``b`` of shape (..., n, k)."""
-    dtype = _square_rule(op, a)
-    _float_matrix_rule(op, a, b)
+    dtype = _square_rule(op, a, complex_ok)
+    _float_matrix_rule(op, a, b, complex_ok=complex_ok)
     if tuple(a.shape[:-2]) != tuple(b.shape[:-2]) or a.shape[-1] != b.shape[-2]:
         raise ShapeError(
             with_location(
@@ -317,9 +322,11 @@ def _solve_vjp(g, inputs, out, needs):
     return (ew.neg(_mm(bbar, _mT(out))) if needs[0] else None), (bbar if needs[1] else None)
 
 
+# Complex systems too (eig's gradient solves with its eigenvectors); the rule is the
+# transpose without conjugation, which is JAX's convention for complex cotangents.
 solve_p = Primitive(
     "solve",
-    shape_rule=lambda a, b: _system_rule("solve", a, b),
+    shape_rule=lambda a, b: _system_rule("solve", a, b, complex_ok=True),
     vjp=_solve_vjp,
     fresh=True,
 )
@@ -514,3 +521,39 @@ def _eigh_vjp(cts, inputs, out, needs):
 
 
 eigh_p = Primitive("eigh", shape_rule=_eigh_rule, vjp=_eigh_vjp, multiple_results=True, fresh=True)
+
+
+# General eigendecomposition: a v = v diag(w), complex w and v (columns of unit norm)
+# whatever a's dtype, as JAX returns them. JAX's tangent rule, with m = v^-1 da v and
+# f the off-diagonal reciprocal of w: dw = diag(m), du = v (f o m), and the columns
+# kept at unit norm, dv = du - v re(diag(v^H du)). Transposed (no conjugation, JAX's
+# convention for complex cotangents): ubar = vbar - conj(v) re(colsum(vbar o v)),
+# mbar = diag(wbar) + f o (v^T ubar), abar = v^-T mbar v^T; a real input takes the
+# real part. Eigenvectors are unique only up to a phase, so only losses that do not
+# depend on it (|v|, v v^-1, ...) have a gradient through them.
+
+
+def _eig_rule(a: Aval) -> tuple[Aval, Aval]:
+    dtype = dtypes.complex_dtype(_square_rule("eig", a, complex_ok=True))
+    return Aval(tuple(a.shape[:-1]), dtype), Aval(tuple(a.shape), dtype)
+
+
+def _eig_vjp(cts, inputs, out, needs):
+    (a,) = inputs
+    w, v = out
+    wbar, vbar = cts
+    n = w.shape[-1]
+    column_sums = rp.reduce_sum_p.bind(ew.mul(vbar, v), axes=(v.ndim - 2,), keepdims=True)
+    norm_part = ew.cast(ew.real_p.bind(column_sums), v.dtype)
+    ubar = ew.sub(vbar, ew.mul(ew.conj_p.bind(v), norm_part))
+    mbar = ew.add(
+        ew.mul(_eye_like(w, n), _row(wbar)),
+        ew.mul(_off_diagonal_reciprocal(w), _mm(_mT(v), ubar)),
+    )
+    abar = solve_p.bind(_mT(v), _mm(mbar, _mT(v)))
+    if not dtypes.is_complex(a.dtype):
+        abar = ew.cast(ew.real_p.bind(abar), a.dtype)
+    return (abar,)
+
+
+eig_p = Primitive("eig", shape_rule=_eig_rule, vjp=_eig_vjp, multiple_results=True, fresh=True)

@@ -235,6 +235,18 @@ def unique_eigh(w, v):
     return w, v * _column_signs(_Lib(v), v)[..., None, :]
 
 
+def eig_parts(lib_eig, a):
+    """eig's results as real tensors the harness compares: the eigenvalues' real and
+    imaginary parts, and the eigenvectors' magnitudes (their phase is arbitrary)."""
+    w, v = lib_eig(a)
+    return w.real, w.imag, abs(v)
+
+
+def _nerve_eig_parts(a):
+    w, v = ops.eig(a)
+    return ops.real(w), ops.imag(w), ops.abs(v)
+
+
 def _np_solve(a, b):
     if b.ndim == a.ndim - 1:
         return np.linalg.solve(a, b[..., None])[..., 0]
@@ -450,6 +462,15 @@ LINALG_CASES = [
         torch=lambda a: unique_eigh(*T.linalg.eigh(spd(a))),
     ),
     OpCase(
+        # Random real matrices: real eigenvalues and complex-conjugate pairs, in
+        # LAPACK's order (NumPy and PyTorch both call geev).
+        "eig",
+        _nerve_eig_parts,
+        _square((3, 3), (2, 4, 4)),
+        numpy=lambda a: eig_parts(np.linalg.eig, a),
+        torch=lambda a: eig_parts(T.linalg.eig, a),
+    ),
+    OpCase(
         "pinv",
         ops.pinv,
         _square((4, 3), (3, 5), (2, 3, 3)),
@@ -650,6 +671,24 @@ def test_half_precision_runs_in_float32():
     assert float(ops.norm(big, axis=(0, 1))) == 600.0
 
 
+@pytest.mark.parametrize(
+    "dtype, expected",
+    [("int32", "complex64"), ("float16", "complex64"), ("float32", "complex64"),
+     ("float64", "complex128"), ("complex64", "complex64"), ("complex128", "complex128")],
+)  # fmt: skip
+def test_eig_is_always_complex(dtype, expected):
+    """JAX's rule: complex results even when every eigenvalue is real (NumPy and
+    Keras's NumPy backend return real arrays then); complex input decomposes too."""
+    rng = np.random.default_rng(1)
+    x = rng.integers(-3, 4, (2, 3, 3)).astype(dtype)
+    if dtype.startswith("complex"):
+        x = (x + 1j * rng.integers(-3, 4, (2, 3, 3))).astype(dtype)
+    w, v = ops.eig(x)
+    assert w.dtype == v.dtype == expected
+    np.testing.assert_allclose(w.numpy(), np.linalg.eig(x.astype(expected))[0], rtol=1e-2)
+    np.testing.assert_allclose(ops.eig(np.eye(2, dtype=dtype))[0].numpy(), [1, 1])
+
+
 def test_singular_matrix_results():
     singular = np.array([[1.0, 2.0], [2.0, 4.0]])
     sign, logabsdet = ops.slogdet(singular)
@@ -671,6 +710,7 @@ def test_singular_matrix_results():
         (lambda: ops.det(np.ones((2, 3))), ShapeError, r"det: expected a square matrix .*\(2, 3\)"),
         (lambda: ops.inv(np.ones((4, 3, 2))), ShapeError, r"inv: expected a square matrix"),
         (lambda: ops.eigh(np.ones((2, 3))), ShapeError, r"eigh: expected a square matrix"),
+        (lambda: ops.eig(np.ones((2, 3))), ShapeError, r"eig: expected a square matrix"),
         (lambda: ops.cholesky(-np.eye(2)), LinAlgError, r"cholesky: .* not positive definite"),
         (lambda: ops.solve(np.zeros((2, 2)), np.ones(2)), LinAlgError, r"solve: .*[Ss]ingular"),
         (lambda: ops.solve(np.eye(2), 1.0), ShapeError, r"solve: expected b to have rank >= 1"),
@@ -798,6 +838,8 @@ _TALL = _RNG.standard_normal((5, 3)).astype("float32")
         ("svd", (_TALL,), {"full_matrices": False}),
         ("svd", (_A,), {"compute_uv": False}),
         ("eigh", (_SPD,), {}),
+        ("eig", (_A,), {}),
+        ("eig", (_SPD,), {}),  # real eigenvalues: Keras's are real, nerve's complex
         ("lstsq", (_TALL, _TALL[:, 0]), {}),
         ("lstsq", (_TALL, _TALL[:, :2]), {"rcond": 1e-3}),
         ("matrix_rank", (_A,), {}),
@@ -839,6 +881,7 @@ def test_gradients_at_repeated_values_stay_finite():
     values alone, and the pseudo-inverse, still have gradients (JAX's convention)."""
     eye = np.eye(3)
     np.testing.assert_allclose(_gradient(lambda x: ops.eigh(x)[0], eye), eye)
+    np.testing.assert_allclose(_gradient(lambda x: ops.real(ops.eig(x)[0]), eye), eye)
     np.testing.assert_allclose(_gradient(lambda x: ops.svd(x)[1], eye), eye)
     np.testing.assert_allclose(_gradient(lambda x: ops.pinv(x * 2.0), eye), -np.ones((3, 3)) / 2)
 

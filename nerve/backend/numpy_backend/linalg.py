@@ -200,6 +200,18 @@ def kernels(xp) -> dict:
         w, v = xp.linalg.eigh(a)
         return w, v
 
+    def eig(a):
+        # LAPACK's geev; NumPy returns real arrays when every eigenvalue is real, and
+        # nerve's results are always complex (complex64 from float16/bfloat16/float32).
+        dtype = xp.complex128 if a.dtype in (xp.float64, xp.complex128) else xp.complex64
+        if a.dtype.itemsize == 2:
+            a = a.astype(xp.float32)
+        try:
+            w, v = xp.linalg.eig(a)
+        except xp.linalg.LinAlgError as error:
+            raise LinAlgError(f"eig: {error}.") from None
+        return w.astype(dtype, copy=False), v.astype(dtype, copy=False)
+
     return {
         "matmul": matmul,
         "einsum": einsum,
@@ -210,4 +222,5 @@ def kernels(xp) -> dict:
         "qr": qr,
         "svd": svd,
         "eigh": eigh,
+        "eig": eig,
     }
