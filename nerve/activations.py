@@ -124,12 +124,76 @@ def linear(x: Any) -> Tensor:
     return ops.convert_to_tensor(x)
 
 
+def celu(x: Any, alpha: float = 1.0) -> Tensor:
+    """Continuously differentiable exponential linear unit."""
+    return ops.celu(x, alpha)
+
+
+def glu(x: Any, axis: int = -1) -> Tensor:
+    """Gated linear unit: the first half of ``axis`` times the sigmoid of the second."""
+    return ops.glu(x, axis)
+
+
+def hard_tanh(x: Any) -> Tensor:
+    """``clip(x, -1, 1)``."""
+    return ops.hard_tanh(x)
+
+
+def hard_shrink(x: Any, threshold: float = 0.5) -> Tensor:
+    """``x`` where ``|x| > threshold``, else 0."""
+    return ops.hard_shrink(x, threshold)
+
+
+def soft_shrink(x: Any, threshold: float = 0.5) -> Tensor:
+    """Shrink towards 0 by ``threshold``; within it, 0."""
+    return ops.soft_shrink(x, threshold)
+
+
+def tanh_shrink(x: Any) -> Tensor:
+    """``x - tanh(x)``."""
+    return ops.tanh_shrink(x)
+
+
+def threshold(x: Any, threshold: float, default_value: float) -> Tensor:
+    """``x`` where ``x > threshold``, else ``default_value``."""
+    return ops.threshold(x, threshold, default_value)
+
+
+def log_sigmoid(x: Any) -> Tensor:
+    """``log(sigmoid(x))``, computed stably."""
+    return ops.log_sigmoid(x)
+
+
+def sparse_plus(x: Any) -> Tensor:
+    """0 below -1, ``(x + 1)**2 / 4`` on (-1, 1), ``x`` above 1."""
+    return ops.sparse_plus(x)
+
+
+def sparse_sigmoid(x: Any) -> Tensor:
+    """0 below -1, ``(x + 1) / 2`` on (-1, 1), 1 above 1."""
+    return ops.sparse_sigmoid(x)
+
+
+def squareplus(x: Any, b: float = 4) -> Tensor:
+    """``(x + sqrt(x**2 + b)) / 2``."""
+    return ops.squareplus(x, b)
+
+
+def sparsemax(x: Any, axis: int = -1) -> Tensor:
+    """The projection of ``x`` onto the probability simplex along ``axis``."""
+    return ops.sparsemax(x, axis)
+
+
 _BY_NAME: dict[str, Callable] = {
     "relu": relu, "relu6": relu6, "leaky_relu": leaky_relu, "elu": elu, "selu": selu,
     "gelu": gelu, "silu": silu, "swish": swish, "mish": mish, "softmax": softmax,
     "log_softmax": log_softmax, "sigmoid": sigmoid, "hard_sigmoid": hard_sigmoid,
     "hard_silu": hard_silu, "hard_swish": hard_swish, "tanh": tanh, "softplus": softplus,
-    "softsign": softsign, "exponential": exponential, "linear": linear,
+    "softsign": softsign, "exponential": exponential, "linear": linear, "celu": celu,
+    "glu": glu, "hard_tanh": hard_tanh, "hard_shrink": hard_shrink, "soft_shrink": soft_shrink,
+    "tanh_shrink": tanh_shrink, "threshold": threshold, "log_sigmoid": log_sigmoid,
+    "sparse_plus": sparse_plus, "sparse_sigmoid": sparse_sigmoid, "squareplus": squareplus,
+    "sparsemax": sparsemax,
 }  # fmt: skip
 
 

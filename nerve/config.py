@@ -7,12 +7,15 @@ type, the fuzz factor, the image data format, the dtype policy.
 """
 
 from nerve.core.config import (
+    DATA_CHECKS,
     backend,
+    data_checks,
     enable_shape_rule_checks,
     epsilon,
     floatx,
     floatx_scope,
     image_data_format,
+    set_data_checks,
     set_epsilon,
     set_floatx,
     set_image_data_format,
@@ -21,13 +24,16 @@ from nerve.core.config import (
 from nerve.layers.base import dtype_policy, set_dtype_policy
 
 __all__ = [
+    "DATA_CHECKS",
     "backend",
+    "data_checks",
     "dtype_policy",
     "enable_shape_rule_checks",
     "epsilon",
     "floatx",
     "floatx_scope",
     "image_data_format",
+    "set_data_checks",
     "set_dtype_policy",
     "set_epsilon",
     "set_floatx",

@@ -54,7 +54,7 @@ from typing import Any
 
 from nerve import ops
 from nerve.core import config, dtypes
-from nerve.core.errors import ShapeError, normalize_axis, with_location
+from nerve.core.errors import DataError, ShapeError, normalize_axis, with_location
 from nerve.core.symbolic import as_float
 from nerve.tensor import Tensor
 
@@ -363,11 +363,97 @@ def _sparse_pair(name: str, y_true: Any, y_pred: Any, axis: int) -> tuple[Tensor
     return y_true, y_pred
 
 
+def check_class_labels(
+    name: str,
+    labels: Any,
+    num_classes: int,
+    ignore_class: int | None = None,
+    source: str = "y_true",
+) -> None:
+    """Raise ``DataError`` unless every label is an integer class index in
+    ``[0, num_classes)`` (or equals ``ignore_class``). Out-of-range labels would
+    otherwise match no class: a loss of 0 and an accuracy of 0, silently.
+
+    It checks concrete values (eager calls) and returns at once inside a trace, where
+    the values are unknown; ``fit`` therefore checks the first batch's targets and
+    ``evaluate`` every batch's, on the host, before the compiled step runs.
+
+    >>> check_class_labels("sparse_categorical_crossentropy", [0, 5], 3)
+    Traceback (most recent call last):
+    ...
+    nerve.core.errors.DataError: sparse_categorical_crossentropy: y_true holds 1 label ...
+    """
+    if not _concrete():
+        return
+    # On the host, in one pass: a few eager ops per call would cost ~30x more.
+    values = ops.convert_to_numpy(labels)
+    if values.size == 0 or values.dtype.kind == "b":
+        return
+    valid = (values >= 0) & (values < num_classes)
+    if values.dtype.kind == "f":
+        valid &= values.round() == values
+    if ignore_class is not None:
+        valid |= values == ignore_class
+    if valid.all():
+        return
+    flags = ~valid.reshape(-1)
+    count = int(flags.sum())
+    first = int(flags.argmax())
+    value = values.reshape(-1)[first]
+    index = []
+    for size in reversed(values.shape):
+        first, position = divmod(first, size)
+        index.append(position)
+    ignored = "" if ignore_class is None else f" or ignore_class={ignore_class}"
+    raise DataError(
+        with_location(
+            f"{name}: {source} holds {count} label{'s' if count > 1 else ''} that "
+            f"{'are' if count > 1 else 'is'} not an integer class index in "
+            f"[0, {num_classes}){ignored} (the first: {value} at index "
+            f"{tuple(reversed(index))}); expected one integer 0..{num_classes - 1} per "
+            f"prediction, as y_pred has {num_classes} classes."
+        )
+    )
+
+
+def takes_class_labels(fn: Callable) -> Callable:
+    """Mark a per-sample loss or metric function whose ``y_true`` holds integer class
+    indices (its ``axis`` and ``ignore_class`` keywords, where it has them, say where the
+    classes are): ``fit`` and ``evaluate`` check such labels (``class_label_check``)."""
+    fn.takes_class_labels = True  # type: ignore[attr-defined]
+    return fn
+
+
+def class_label_check(loss_or_metric: Any) -> tuple[int, int | None] | None:
+    """``(class axis, ignore_class)`` when the loss or metric object wraps a function
+    marked by ``takes_class_labels`` (else ``None``).
+
+    >>> class_label_check(SparseCategoricalCrossentropy(ignore_class=-1))
+    (-1, -1)
+    """
+    fn = getattr(loss_or_metric, "fn", None) or getattr(loss_or_metric, "_fn", None)
+    if not getattr(fn, "takes_class_labels", False):
+        return None
+    kwargs = getattr(loss_or_metric, "_fn_kwargs", None) or {}
+    if kwargs.get("from_sorted_ids"):  # y_pred holds ids, not one score per class
+        return None
+    return int(kwargs.get("axis", -1)), kwargs.get("ignore_class")
+
+
+def _concrete() -> bool:
+    """Whether tensors hold values here (eager), not placeholders of a trace."""
+    from nerve.graph.trace import active_trace
+
+    return active_trace() is None
+
+
 def _sparse_with_mask(
     y_true: Any, y_pred: Any, from_logits: bool, ignore_class: int | None, axis: int
 ) -> tuple[Tensor, Tensor | None]:
     _check_axis_arg("sparse_categorical_crossentropy", axis)
     y_true, y_pred = _sparse_pair("sparse_categorical_crossentropy", y_true, y_pred, axis)
+    classes = y_pred.shape[normalize_axis(axis, y_pred.ndim, "sparse_categorical_crossentropy")]
+    check_class_labels("sparse_categorical_crossentropy", y_true, classes, ignore_class)
     if ignore_class is None:
         return ops.sparse_categorical_crossentropy(y_true, y_pred, from_logits, axis), None
     valid = ops.not_equal(y_true, ignore_class)
@@ -379,6 +465,7 @@ def _sparse_with_mask(
     return ops.where(valid, res, ops.zeros_like(res)), valid
 
 
+@takes_class_labels
 def sparse_categorical_crossentropy(
     y_true: Any,
     y_pred: Any,

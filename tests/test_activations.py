@@ -76,3 +76,34 @@ def test_deserialize_custom_objects_and_bad_input():
     assert activations.deserialize("mine", custom_objects={"mine": mine}) is mine
     with pytest.raises(ValueError, match="activation name"):
         activations.deserialize(3)
+
+
+# Keras's activations that are thin wrappers of ops functions (their values and
+# gradients are checked in tests/ops/): the values against Keras's own (NumPy backend).
+KERAS_WRAPPED = {
+    "celu": (), "glu": (), "hard_tanh": (), "hard_shrink": (0.3,), "soft_shrink": (0.3,),
+    "tanh_shrink": (), "threshold": (0.2, -1.0), "log_sigmoid": (), "sparse_plus": (),
+    "sparse_sigmoid": (), "squareplus": (2.0,),
+}  # fmt: skip
+# Not sparsemax: Keras 3.15's backends sum the running sums over the support where the
+# threshold needs the sum of the support (right only where one entry survives); its
+# row in tests/ops/test_nn.py checks it against a bisection for the threshold.
+
+
+@pytest.mark.parametrize("name", sorted(KERAS_WRAPPED))
+def test_wrapped_activations_match_keras(name):
+    keras = pytest.importorskip("keras")
+    x = np.random.default_rng(0).uniform(-2, 2, (3, 4)).astype("float32")
+    args = KERAS_WRAPPED[name]
+    expected = np.asarray(getattr(keras.activations, name)(x, *args))
+    np.testing.assert_allclose(
+        activations.get(name)(x, *args).numpy(), expected, rtol=1e-5, atol=1e-6
+    )
+
+
+def test_every_keras_activation_name_resolves():
+    pytest.importorskip("keras")
+    from keras.src.activations import ALL_OBJECTS_DICT
+
+    missing = sorted(name for name in ALL_OBJECTS_DICT if name not in activations.__all__)
+    assert not missing, f"nerve.activations lacks Keras's {missing}"

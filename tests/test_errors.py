@@ -101,7 +101,11 @@ def test_reshape_errors():
         r"^reshape: cannot reshape a tensor of shape \(2, 3\) \(6 elements\) into shape \(4, 2\)",
         lambda: ops.reshape(x, (4, 2)),
     )
-    expect_error(ShapeError, r"^reshape: only one -1", lambda: ops.reshape(x, (-1, -1)))
+    expect_error(
+        ShapeError,
+        r"^reshape: at most one unknown dimension \(-1\)",
+        lambda: ops.reshape(x, (-1, -1)),
+    )
     expect_error(ShapeError, r"^reshape: .*\(2, 3\).*\(4, -1\)", lambda: ops.reshape(x, (4, -1)))
 
 

@@ -30,6 +30,7 @@ LAYERS = [
     ["nerve.data", "nerve.callbacks", "nerve.training", "nerve.utils", "nerve.datasets"],
     ["nerve.models"],
     ["nerve.saving"],
+    ["nerve.distribution"],
     ["nerve.demos", "nerve.testing", "nerve.cli", "nerve.__main__", "nerve"],
 ]  # fmt: skip
 

@@ -14,13 +14,16 @@ import contextvars
 from collections.abc import Callable, Iterator
 
 __all__ = [
+    "DATA_CHECKS",
     "backend",
+    "data_checks",
     "enable_shape_rule_checks",
     "epsilon",
     "floatx",
     "floatx_scope",
     "image_data_format",
     "on_shape_rule_checks",
+    "set_data_checks",
     "set_epsilon",
     "set_floatx",
     "set_image_data_format",
@@ -102,6 +105,37 @@ def set_image_data_format(data_format: str) -> None:
     if value not in _DATA_FORMATS:
         raise ValueError(f"image_data_format must be one of {_DATA_FORMATS}, got {data_format!r}.")
     _image_data_format.set(value)
+
+
+#: How much of the data ``fit`` checks before training on it (see ``set_data_checks``).
+DATA_CHECKS = ("first_batch", "every_batch", "off")
+_data_checks: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "nerve_data_checks", default="first_batch"
+)
+
+
+def data_checks() -> str:
+    """How much of its data ``fit`` checks: ``"first_batch"`` (the default),
+    ``"every_batch"`` or ``"off"`` (see ``set_data_checks``)."""
+    return _data_checks.get()
+
+
+def set_data_checks(mode: str) -> None:
+    """Choose how much of the data ``fit`` checks on the host before a step runs:
+    inputs, targets and sample weights free of NaN and infinity (the error names the
+    input holding them), and integer class labels in range for sparse losses and
+    metrics. ``"first_batch"`` (the default) checks the first batch of each ``fit``
+    call, a cheap guard against wrong data; ``"every_batch"`` checks them all (a full
+    pass over the data, at some cost per step); ``"off"`` checks nothing. ``evaluate``
+    (and fit's validation) check class labels on every batch whatever the mode.
+
+    >>> set_data_checks("every_batch"); data_checks()
+    'every_batch'
+    >>> set_data_checks("first_batch")
+    """
+    if mode not in DATA_CHECKS:
+        raise ValueError(f"data checks must be one of {DATA_CHECKS}; received {mode!r}.")
+    _data_checks.set(mode)
 
 
 _shape_rule_checks = False

@@ -52,11 +52,17 @@ __all__ = [
     "result_type",
     "standardize_dtype",
     "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
     "weak_type_of",
 ]
 
 bool_ = "bool"
 uint8 = "uint8"
+uint16 = "uint16"
+uint32 = "uint32"
+uint64 = "uint64"
 int8 = "int8"
 int16 = "int16"
 int32 = "int32"
@@ -69,7 +75,7 @@ complex64 = "complex64"
 complex128 = "complex128"
 
 FLOAT_TYPES = ("bfloat16", "float16", "float32", "float64")
-INT_TYPES = ("uint8", "int8", "int16", "int32", "int64")
+INT_TYPES = ("uint8", "uint16", "uint32", "uint64", "int8", "int16", "int32", "int64")
 COMPLEX_TYPES = ("complex64", "complex128")
 ALL_TYPES = ("bool", *INT_TYPES, *FLOAT_TYPES, *COMPLEX_TYPES)
 
@@ -83,7 +89,10 @@ _WEAK_COMPLEX = "complex"
 _LATTICE_UP = {
     "bool": (_WEAK_INT,),
     _WEAK_INT: ("uint8", "int8"),
-    "uint8": ("int16",),
+    "uint8": ("int16", "uint16"),
+    "uint16": ("int32", "uint32"),
+    "uint32": ("int64", "uint64"),
+    "uint64": (_WEAK_FLOAT,),
     "int8": ("int16",),
     "int16": ("int32",),
     "int32": ("int64",),

@@ -39,7 +39,8 @@ __all__ = [
 _value_ids = itertools.count()
 
 _SHORT_DTYPES = {
-    "bool": "bool", "uint8": "u8", "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64",
+    "bool": "bool", "uint8": "u8", "uint16": "u16", "uint32": "u32", "uint64": "u64",
+    "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64",
     "bfloat16": "bf16", "float16": "f16", "float32": "f32", "float64": "f64",
 }  # fmt: skip
 

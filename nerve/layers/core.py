@@ -17,7 +17,7 @@ from typing import Any
 
 from nerve import activations, initializers, ops
 from nerve import random as nrandom
-from nerve.core.errors import ShapeError, with_location
+from nerve.core.errors import ShapeError, check_int, with_location
 from nerve.layers._spatial import data_format_of
 from nerve.layers.base import Layer, kernel_flops
 from nerve.tensor import Tensor
@@ -57,9 +57,7 @@ class Dense(Layer):
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if quantization_config is not None:
             raise NotImplementedError("Dense: quantization is not supported yet.")
-        if int(units) <= 0:
-            raise ValueError(f"Dense: units must be a positive integer, got {units!r}.")
-        self.units = int(units)
+        self.units = check_int(units, "units", "Dense")
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)

@@ -22,7 +22,7 @@ from typing import Any
 
 from nerve import constraints, initializers, ops, regularizers
 from nerve.core import dtypes
-from nerve.core.errors import ShapeError, with_location
+from nerve.core.errors import ShapeError, check_int, with_location
 from nerve.layers.base import Layer
 from nerve.tensor import Tensor
 
@@ -30,12 +30,7 @@ __all__ = ["Embedding", "Masking"]
 
 
 def _positive_int(value: Any, name: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(
-            f"Embedding: {name} must be a positive integer; received {name}={value!r} "
-            f"(of type {type(value).__name__})."
-        )
-    return value
+    return check_int(value, name, "Embedding")
 
 
 class Embedding(Layer):

@@ -14,6 +14,7 @@ from typing import Any
 
 from nerve.core import config as nerve_config
 from nerve.core import dtypes
+from nerve.core.errors import check_int, check_shape
 from nerve.layers.base import Layer
 from nerve.layers.symbolic import KerasTensor, Node
 
@@ -57,10 +58,12 @@ class InputLayer(Layer):
                     f"InputLayer {self.name!r} needs a shape, e.g. nerve.Input(shape=(28, 28)) "
                     "for 28x28 examples (the batch axis is left out)."
                 )
-            if isinstance(shape, int):
+            if isinstance(shape, int) and not isinstance(shape, bool):
                 shape = (shape,)
+            shape = check_shape(shape, "shape", "Input")
+            check_int(batch_size, "batch_size", "Input", allow_none=True)
             batch_shape = (batch_size, *shape)
-        self.batch_shape = tuple(None if d is None else int(d) for d in batch_shape)
+        self.batch_shape = check_shape(batch_shape, "batch_shape", "Input")
         self._input_dtype = dtypes.standardize_dtype(dtype or nerve_config.floatx())
         self.optional = optional
         self._output = KerasTensor(self.batch_shape, self._input_dtype, name=self.name)

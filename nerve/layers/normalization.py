@@ -21,7 +21,13 @@ import warnings
 from typing import Any
 
 from nerve import constraints, initializers, ops, regularizers
-from nerve.core.errors import AxisError, ShapeError, normalize_axes, with_location
+from nerve.core.errors import (
+    AxisError,
+    ShapeError,
+    check_number,
+    normalize_axes,
+    with_location,
+)
 from nerve.layers.base import Layer
 from nerve.ops.nn.normalization import _layer_normalization
 from nerve.tensor import Tensor, Variable
@@ -44,6 +50,12 @@ def _who(layer: Layer) -> str:
 
 def _axis_config(axis: Any) -> Any:
     """An axis as Keras's configs hold it: an int stays an int, a sequence is a list."""
+    entries = axis if isinstance(axis, (list, tuple)) else [axis]
+    for entry in entries:
+        if isinstance(entry, bool) or not hasattr(entry, "__index__"):
+            raise ValueError(
+                f"axis must be an integer or a list of integers; received axis={axis!r}."
+            )
     if isinstance(axis, (list, tuple)):
         return [int(a) for a in axis]
     return int(axis)
@@ -122,7 +134,7 @@ class _AffineNormalization(Layer):
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        self.epsilon = float(epsilon)
+        self.epsilon = check_number(epsilon, "epsilon", type(self).__name__, minimum=0)
         self.center = bool(center)
         self.scale = bool(scale)
         self.beta_initializer = initializers.get(beta_initializer)
@@ -239,8 +251,10 @@ class BatchNormalization(Layer):
                 "in nerve; use renorm=False."
             )
         self.axis = axis
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
+        self.momentum = check_number(
+            momentum, "momentum", "BatchNormalization", minimum=0, maximum=1
+        )
+        self.epsilon = check_number(epsilon, "epsilon", type(self).__name__, minimum=0)
         self.center = bool(center)
         self.scale = bool(scale)
         self.beta_initializer = initializers.get(beta_initializer)
@@ -607,7 +621,7 @@ class RMSNormalization(Layer):
     def __init__(self, axis: Any = -1, epsilon: float = 1e-6, **kwargs: Any):
         super().__init__(**kwargs)
         self.axis = _axis_config(axis)
-        self.epsilon = float(epsilon)
+        self.epsilon = check_number(epsilon, "epsilon", type(self).__name__, minimum=0)
 
     def build(self, input_shape: tuple) -> None:
         self._axes = _layer_axes(self, self.axis, input_shape)

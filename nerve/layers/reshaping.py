@@ -20,7 +20,7 @@ import operator
 from typing import Any
 
 from nerve import ops
-from nerve.core.errors import ShapeError, with_location
+from nerve.core.errors import ShapeError, check_int, with_location
 from nerve.layers._spatial import SpatialLayer, data_format_of, int_pairs, int_tuple
 from nerve.layers.base import Layer
 from nerve.ops.image import INTERPOLATIONS
@@ -100,9 +100,7 @@ class RepeatVector(Layer):
 
     def __init__(self, n: int, **kwargs: Any):
         super().__init__(**kwargs)
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"RepeatVector: n must be a positive integer, got n={n!r}.")
-        self.n = n
+        self.n = check_int(n, "n", "RepeatVector")
 
     def _check_rank(self, input_shape: tuple) -> None:
         if len(input_shape) != 2:

@@ -11,6 +11,7 @@ from typing import Any
 from nerve import ops
 from nerve.core import config
 from nerve.core.errors import ShapeError, with_location
+from nerve.losses import check_class_labels, takes_class_labels
 from nerve.metrics.base import squeeze_or_expand_to_same_rank
 from nerve.metrics.reduction import MeanMetricWrapper
 from nerve.tensor import Tensor
@@ -43,6 +44,7 @@ def categorical_accuracy(y_true: Any, y_pred: Any) -> Tensor:
     return ops.cast(matches, config.floatx())
 
 
+@takes_class_labels
 def sparse_categorical_accuracy(y_true: Any, y_pred: Any) -> Tensor:
     """1.0 where the arg-max of ``y_pred`` equals the integer label ``y_true``.
 
@@ -62,6 +64,7 @@ def top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> Tensor:
     return _in_top_k(ops.argmax(y_true, axis=-1), y_pred, k)
 
 
+@takes_class_labels
 def sparse_top_k_categorical_accuracy(
     y_true: Any, y_pred: Any, k: int = 5, from_sorted_ids: bool = False
 ) -> Tensor:
@@ -75,7 +78,7 @@ def sparse_top_k_categorical_accuracy(
     """
     y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
     name = "sparse_top_k_categorical_accuracy"
-    y_true = _sparse_labels(name, y_true, y_pred)
+    y_true = _sparse_labels(name, y_true, y_pred, check_values=not from_sorted_ids)
     if from_sorted_ids:
         ids = y_pred[..., :k]
         found = ops.any(ops.equal(ops.expand_dims(ops.cast(y_true, ids.dtype), -1), ids), axis=-1)
@@ -107,7 +110,7 @@ def _check_last_dims(name: str, y_true: Tensor, y_pred: Tensor) -> None:
         )
 
 
-def _sparse_labels(name: str, y_true: Tensor, y_pred: Tensor) -> Tensor:
+def _sparse_labels(name: str, y_true: Tensor, y_pred: Tensor, check_values: bool = True) -> Tensor:
     """Integer labels shaped like ``y_pred`` minus its class axis (``(n, 1)`` -> ``(n,)``)."""
     if y_true.ndim == y_pred.ndim and y_true.ndim > 0 and y_true.shape[-1] == 1:
         y_true = ops.squeeze(y_true, -1)
@@ -119,6 +122,8 @@ def _sparse_labels(name: str, y_true: Tensor, y_pred: Tensor) -> Tensor:
                 "axis). For one-hot labels use the non-sparse variant."
             )
         )
+    if check_values:
+        check_class_labels(name, y_true, y_pred.shape[-1])
     return y_true
 
 

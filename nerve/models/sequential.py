@@ -143,6 +143,12 @@ class Sequential(Model):
 
     # -- running ------------------------------------------------------------------------
     def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
+        if isinstance(inputs, dict):
+            raise ValueError(
+                f"Sequential model {self.name!r} takes one input (an array or tensor); "
+                f"received a dict with keys {sorted(map(str, inputs))}. Pass the array "
+                "itself, or build a Functional model with named Inputs for dict inputs."
+            )
         if self._functional is not None and not is_symbolic(inputs):
             return self._functional.call(inputs, training=training)
         for layer in self.layers:

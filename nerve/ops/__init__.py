@@ -8,7 +8,9 @@ returns a ``nerve.Tensor``. See the README for what is and is not there yet.
 # ones (`ops.shape` is the function, not the module). The nn functions come from
 # nn's own modules, whose literal `__all__` lists mypy follows through the import
 # cycle that the nn package's computed one would hide.
-from nerve.ops import _methods, image
+from nerve.ops import _methods, image, math, numpy
+from nerve.ops import arithmetic as _arithmetic
+from nerve.ops import arrays as _arrays
 from nerve.ops import complex_numbers as _complex_numbers
 from nerve.ops import control_flow as _control_flow
 from nerve.ops import core as _core
@@ -20,6 +22,9 @@ from nerve.ops import nn as _nn
 from nerve.ops import reduction as _reduction
 from nerve.ops import shape as _shape
 from nerve.ops import signal as _signal
+from nerve.ops import statistics as _statistics
+from nerve.ops.arithmetic import *  # noqa: F403
+from nerve.ops.arrays import *  # noqa: F403
 from nerve.ops.complex_numbers import *  # noqa: F403
 from nerve.ops.control_flow import *  # noqa: F403
 from nerve.ops.core import *  # noqa: F403
@@ -27,10 +32,13 @@ from nerve.ops.creation import *  # noqa: F403
 from nerve.ops.elementwise import *  # noqa: F403
 from nerve.ops.indexing import *  # noqa: F403
 from nerve.ops.linalg import *  # noqa: F403
+from nerve.ops.math import *  # noqa: F403
 from nerve.ops.nn.activation import *  # noqa: F403
 from nerve.ops.nn.attention import *  # noqa: F403
+from nerve.ops.nn.blocks import *  # noqa: F403
 from nerve.ops.nn.convolution import *  # noqa: F403
 from nerve.ops.nn.crossentropy import *  # noqa: F403
+from nerve.ops.nn.ctc import *  # noqa: F403
 from nerve.ops.nn.encoding import *  # noqa: F403
 from nerve.ops.nn.normalization import *  # noqa: F403
 from nerve.ops.nn.pixels import *  # noqa: F403
@@ -38,10 +46,13 @@ from nerve.ops.nn.pooling import *  # noqa: F403
 from nerve.ops.reduction import *  # noqa: F403
 from nerve.ops.shape import *  # noqa: F403
 from nerve.ops.signal import *  # noqa: F403
+from nerve.ops.statistics import *  # noqa: F403
 
 # The union of the families' exports, each name once (`cast` belongs to two).
 __all__: list[str] = []
 for _family in (
+    _arithmetic,
+    _arrays,
     _complex_numbers,
     _control_flow,
     _core,
@@ -49,13 +60,15 @@ for _family in (
     _elementwise,
     _indexing,
     _linalg,
+    math,
     _nn,
     _reduction,
     _shape,
+    _statistics,
     _signal,
 ):
     __all__ += [name for name in _family.__all__ if name not in __all__]
 del _family
-__all__ += ["image"]  # a namespace, as in Keras: ops.image.resize
+__all__ += ["image", "numpy"]  # namespaces, as in Keras: ops.image.resize, ops.numpy.sum
 
 _methods.install()

@@ -37,7 +37,16 @@ from nerve.primitives.control_flow import cond_p, scan_p, while_p
 from nerve.primitives.registry import Aval
 from nerve.tensor import Tensor
 
-__all__ = ["cond", "fori_loop", "scan", "while_loop"]
+__all__ = [
+    "associative_scan",
+    "cond",
+    "fori_loop",
+    "map",
+    "scan",
+    "switch",
+    "vectorized_map",
+    "while_loop",
+]
 
 _staged_depth = 0
 
@@ -379,3 +388,156 @@ def _eager_scan(f, carry_leaves, rebuild_carry, x_leaves, slice_x, length, rever
         for j, leaf in enumerate(y_leaves)
     ]
     return carry, rebuild_y(stacked)
+
+
+# -- built on the above: map, switch, vectorized_map, associative_scan -----------------------
+
+
+def map(f: Callable[[Any], Any], xs: Any) -> Any:
+    """``f`` applied to each slice of ``xs`` along its leading axis, the results
+    stacked: a ``scan`` with no carry (so it traces and differentiates like one).
+
+    >>> from nerve import ops
+    >>> ops.map(lambda x: x * x, ops.arange(4.0)).numpy()
+    array([0., 1., 4., 9.], dtype=float32)
+    """
+    from nerve.tensor import convert_to_tensor
+
+    # A dummy scalar carry: a scan with no carry at all fails to differentiate when
+    # traced (its vjp's reverse scan gets a cotangent without the leading axis).
+    return scan(lambda carry, x: (carry, f(x)), convert_to_tensor(0, "int32"), xs)[1]
+
+
+def switch(index: Any, branches: list, *operands: Any) -> Any:
+    """``branches[index](*operands)``, with ``index`` clamped to the valid range (as
+    Keras's backends do). Traced, every branch is traced and the choice is made at run
+    time by nested ``cond``s, so all branches must return the same structure.
+
+    >>> from nerve import ops
+    >>> branches = [lambda x: x + 1, lambda x: x * 10]
+    >>> float(ops.switch(1, branches, 2.0)), float(ops.switch(5, branches, 2.0))
+    (20.0, 20.0)
+    """
+    from nerve.ops._convert import cast
+    from nerve.ops.elementwise import clip, equal
+
+    if not branches:
+        raise ValueError(with_location("switch: branches must hold at least one function."))
+    index = clip(cast(index, "int32"), 0, len(branches) - 1)
+
+    def pick(i: int) -> Any:
+        if i == len(branches) - 1:
+            return branches[i](*operands)
+        return cond(equal(index, i), lambda: branches[i](*operands), lambda: pick(i + 1))
+
+    return pick(0)
+
+
+def vectorized_map(function: Callable[[Any], Any], elements: Any) -> Any:
+    """``function`` applied to each slice of ``elements`` (a tensor or a nested
+    structure of tensors with one leading length) along the leading axis; the
+    results (a tensor or structure) stacked.
+
+    >>> from nerve import ops
+    >>> ops.vectorized_map(lambda row: ops.sum(row), ops.ones((3, 2))).numpy()
+    array([2., 2., 2.], dtype=float32)
+    >>> ops.vectorized_map(lambda ab: ab[0] * ab[1], (ops.arange(3), ops.arange(3))).numpy()
+    array([0, 1, 4], dtype=int32)
+    """
+    from nerve.ops.shape import stack
+
+    leaves, rebuild = _tensors("vectorized_map", "elements", elements)
+    lengths = {leaf.shape[0] if leaf.ndim else None for leaf in leaves}
+    if len(lengths) != 1 or None in lengths:
+        raise ShapeError(
+            with_location(
+                "vectorized_map: every element must have the same leading length, got shapes "
+                f"{[leaf.shape for leaf in leaves]}."
+            )
+        )
+    length = int(lengths.pop() or 0)
+    if length == 0:
+        raise ValueError(with_location("vectorized_map: the elements' leading length is 0."))
+    results = [function(rebuild([leaf[i] for leaf in leaves])) for i in range(length)]
+    out_leaves, rebuild_out = tree.flatten(results[0])
+    per_call = [tree.flatten(r)[0] for r in results]
+    return rebuild_out([stack([call[j] for call in per_call]) for j in range(len(out_leaves))])
+
+
+def associative_scan(
+    f: Callable[[Any, Any], Any], elems: Any, reverse: bool = False, axis: int = 0
+) -> Any:
+    """All prefix combinations of ``elems`` along ``axis`` under the associative
+    ``f(a, b)`` (a tensor or a nested structure of tensors), in O(log n) rounds of
+    vectorized calls: ``f`` must accept whole slices. ``reverse`` combines from the
+    end. With ``f = add`` this is ``cumsum``.
+
+    >>> from nerve import ops
+    >>> ops.associative_scan(lambda a, b: a + b, ops.arange(1.0, 6.0)).numpy()
+    array([ 1.,  3.,  6., 10., 15.], dtype=float32)
+    """
+    from nerve.core.errors import normalize_axis
+    from nerve.ops.shape import flip
+
+    if not callable(f):
+        raise TypeError(with_location(f"associative_scan: f must be callable, got {f!r}."))
+    leaves, rebuild = _tensors("associative_scan", "elems", elems)
+    if not leaves:
+        raise ValueError(with_location("associative_scan: elems holds no tensor."))
+    axis = normalize_axis(axis, leaves[0].ndim, "associative_scan")
+    lengths = {leaf.shape[axis] if leaf.ndim > axis else None for leaf in leaves}
+    if len(lengths) != 1 or None in lengths:
+        raise ShapeError(
+            with_location(
+                f"associative_scan: every element must have the same length along axis {axis}, "
+                f"got shapes {[leaf.shape for leaf in leaves]}."
+            )
+        )
+    if reverse:
+        leaves = [flip(leaf, axis=axis) for leaf in leaves]
+
+    def combine(a: list, b: list) -> list:
+        out, _ = _tensors("associative_scan", "f's result", f(rebuild(a), rebuild(b)))
+        return out
+
+    result = _prefix_scan(combine, leaves, axis)
+    if reverse:
+        result = [flip(leaf, axis=axis) for leaf in result]
+    return rebuild(result)
+
+
+def _along(x: Tensor, axis: int, start: Any, stop: Any, step: Any = None) -> Tensor:
+    return x[(slice(None),) * axis + (slice(start, stop, step),)]
+
+
+def _prefix_scan(combine: Callable[[list, list], list], leaves: list, axis: int) -> list:
+    """The recursive doubling scan: combine neighbours pairwise, scan the half-length
+    result, then fill in the even positions from it."""
+    from nerve.ops.shape import concatenate
+
+    n = leaves[0].shape[axis]
+    if n < 2:
+        return leaves
+    pairs = combine([_along(x, axis, 0, -1, 2) for x in leaves],
+                    [_along(x, axis, 1, None, 2) for x in leaves])  # fmt: skip
+    odd = _prefix_scan(combine, pairs, axis)  # the prefixes ending at positions 1, 3, 5, ...
+    rest = [_along(x, axis, 2, None, 2) for x in leaves]
+    head = [_along(o, axis, 0, -1) for o in odd] if n % 2 == 0 else odd
+    even = combine(head, rest) if rest[0].shape[axis] else rest
+    even = [concatenate([_along(x, axis, 0, 1), e], axis=axis) for x, e in zip(leaves, even)]
+    return [_interleave(e, o, axis) for e, o in zip(even, odd)]
+
+
+def _interleave(even: Tensor, odd: Tensor, axis: int) -> Tensor:
+    """``even[0], odd[0], even[1], odd[1], ...`` along ``axis`` (``even`` may be one
+    longer)."""
+    from nerve.ops.shape import concatenate, reshape, stack
+
+    paired = even if even.shape[axis] == odd.shape[axis] else _along(even, axis, 0, -1)
+    woven = stack([paired, odd], axis=axis + 1)
+    shape = list(odd.shape)
+    shape[axis] = 2 * odd.shape[axis]
+    woven = reshape(woven, tuple(shape))
+    if even.shape[axis] == odd.shape[axis]:
+        return woven
+    return concatenate([woven, _along(even, axis, -1, None)], axis=axis)

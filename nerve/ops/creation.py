@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nerve.core import dtypes
+from nerve.core import config, dtypes
 from nerve.core.errors import normalize_axis, with_location
 from nerve.core.symbolic import as_dim, is_symbolic, python_type
 from nerve.ops._convert import cast, tensor
@@ -62,26 +62,28 @@ def _python_scalar(value: Any, op: str) -> Any:
 
 
 def full(shape: Any, fill_value: Any, dtype: str | None = None) -> Tensor:
-    """A tensor of ``shape`` filled with ``fill_value``.
+    """A tensor of ``shape`` filled with ``fill_value``, of ``dtype`` (floatx when
+    ``None``, whatever the fill value, as in Keras).
 
     ``fill_value`` may be a tensor broadcastable to ``shape``; the result is then
     differentiable with respect to it.
 
     >>> from nerve import ops
     >>> ops.full((2,), 7).numpy()
+    array([7., 7.], dtype=float32)
+    >>> ops.full((2,), 7, dtype="int32").numpy()
     array([7, 7], dtype=int32)
     >>> ops.full((2, 2), [1.0, 2.0]).numpy()
     array([[1., 2.],
            [1., 2.]], dtype=float32)
     """
     shape = _shape(shape, "full")
+    if dtype is None:
+        dtype = config.floatx()
     if not isinstance(fill_value, _PYTHON_SCALARS):
         from nerve.ops.shape import broadcast_to
 
-        value = tensor(fill_value)
-        return broadcast_to(cast(value, dtype or value.dtype), shape)
-    if dtype is None:
-        dtype = dtypes.default_dtype_of_scalar(fill_value)
+        return broadcast_to(cast(tensor(fill_value), dtype), shape)
     return _fill(shape, fill_value, dtype)
 
 
@@ -261,6 +263,24 @@ def _matrix_size(N: Any, M: Any, op: str) -> tuple[int, int]:
     return rows, columns
 
 
+def _require_integer(value: Any, name: str, op: str) -> None:
+    # Keras refuses float sizes (3.0, or a float tensor) instead of truncating them.
+    dtype = getattr(value, "dtype", None)
+    if isinstance(value, float) or (dtype is not None and not _is_integer_dtype(dtype)):
+        raise TypeError(
+            with_location(
+                f"{op}: {name} must be an integer, got {value!r} of type {type(value).__name__}."
+            )
+        )
+
+
+def _is_integer_dtype(dtype: Any) -> bool:
+    try:
+        return dtypes.is_int(dtypes.standardize_dtype(dtype))
+    except TypeError:
+        return False
+
+
 def eye(N: int, M: int | None = None, k: int = 0, dtype: str | None = None) -> Tensor:
     """A 2-D tensor with ones on the ``k``-th diagonal.
 
@@ -269,6 +289,8 @@ def eye(N: int, M: int | None = None, k: int = 0, dtype: str | None = None) -> T
     array([[0., 1., 0.],
            [0., 0., 1.]], dtype=float32)
     """
+    for name, value in (("N", N), ("M", M)):
+        _require_integer(value, name, "eye")
     rows, columns = _matrix_size(N, M, "eye")
     return cp.eye_p.bind(
         rows=rows, columns=columns, k=int(k), dtype=dtypes.standardize_dtype(dtype)

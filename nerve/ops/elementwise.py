@@ -262,7 +262,13 @@ def where(condition: Any, x1: Any = None, x2: Any = None) -> Tensor | tuple[Tens
 
         return nonzero(condition)
     if x1 is None or x2 is None:
-        raise ValueError("where: give both x1 and x2, or neither.")
+        raise ValueError(
+            with_location(
+                "where: `x1` and `x2` either both should be `None` or both should have "
+                f"non-None value; got x1={'None' if x1 is None else 'a value'} and "
+                f"x2={'None' if x2 is None else 'a value'}."
+            )
+        )
     a, b = promote(x1, x2)
     return ew.where_p.bind(require_bool(condition), a, b)
 

@@ -15,6 +15,7 @@ array([[3., 1.],
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any
 
@@ -363,18 +364,71 @@ def scatter(indices: Any, values: Any, shape: Any) -> Tensor:
     return ip.index_add(zeros, values, template, columns)
 
 
-def scatter_update(inputs: Any, indices: Any, updates: Any) -> Tensor:
-    """``inputs`` with the elements (or slices) at ``indices`` replaced by ``updates``.
+_SCATTER_REDUCTIONS = (None, "add", "max", "min", "mul")
+
+
+def scatter_update(inputs: Any, indices: Any, updates: Any, reduction: str | None = None) -> Tensor:
+    """``inputs`` with the elements (or slices) at ``indices`` replaced by ``updates``;
+    with ``reduction`` (``"add"``, ``"max"``, ``"min"`` or ``"mul"``) combined with them
+    instead, every update to the same place counted.
 
     >>> from nerve import ops
     >>> ops.scatter_update(ops.zeros((2, 3)), [[1, 2]], [5.0]).numpy()
     array([[0., 0., 0.],
            [0., 0., 5.]], dtype=float32)
+    >>> ops.scatter_update(ops.ones((3,)), [[0], [0], [2]], [2.0, 3.0, 4.0], "mul").numpy()
+    array([6., 1., 4.], dtype=float32)
     """
+    if reduction not in _SCATTER_REDUCTIONS:
+        raise ValueError(
+            with_location(
+                f"scatter_update: Unsupported reduction: {reduction!r}; expected one of "
+                f"{_SCATTER_REDUCTIONS}."
+            )
+        )
     inputs = tensor(inputs)
     updates = cast(updates, inputs.dtype)
     template, columns = _scatter_index(indices, updates, "scatter_update", inputs.shape)
-    return ip.index_set(inputs, updates, template, columns)
+    if reduction is None:
+        return ip.index_set(inputs, updates, template, columns)
+    if reduction == "add":
+        return ip.index_add(inputs, updates, template, columns)
+    return _scatter_reduce(inputs, indices, updates, reduction)
+
+
+def _scatter_reduce(inputs: Tensor, indices: Any, updates: Tensor, reduction: str) -> Tensor:
+    """max/min/mul scatter as a masked reduction over a (targets, updates) membership
+    mask: memory is targets x updates, fine at the sizes scatters see."""
+    ids = _index_tensor(indices, "scatter_update")
+    depth = ids.shape[-1]
+    ids = sp.reshape(ids, (-1, depth)) if ids.ndim != 2 else ids
+    count = ids.shape[0]
+    targets = math.prod(inputs.shape[:depth])
+    rest = inputs.shape[depth:]
+    rows = sp.reshape(updates, (count, *rest))
+    linear = convert_to_tensor(0, ids.dtype)
+    for axis in range(depth):
+        column = ids[:, axis]
+        linear = ew.add(ew.mul(linear, ew.scalar(inputs.shape[axis], ids)), column)
+    members = ew.equal_p.bind(
+        sp.reshape(linear, (1, count) + (1,) * len(rest)),
+        cast(_arange(targets, (targets,) + (1,) * (len(rest) + 1)), ids.dtype),
+    )
+    from nerve.ops.elementwise import maximum, minimum, multiply
+
+    neutral: float
+    if reduction == "mul":
+        neutral, prim, combine = 1, rp.reduce_prod_p, multiply
+    elif reduction == "max":
+        neutral = float("-inf") if dtypes.is_float(inputs.dtype) else _int_min(inputs.dtype)
+        prim, combine = rp.reduce_max_p, maximum
+    else:
+        neutral = float("inf") if dtypes.is_float(inputs.dtype) else _int_max(inputs.dtype)
+        prim, combine = rp.reduce_min_p, minimum
+    masked = ew.where(members, sp.reshape(rows, (1, count, *rest)), ew.scalar(neutral, rows))
+    masked = sp.broadcast_to(masked, (targets, count, *rest))
+    reduced = prim.bind(masked, axes=(1,), keepdims=False)
+    return combine(inputs, sp.reshape(reduced, inputs.shape))
 
 
 def slice_update(inputs: Any, start_indices: Any, updates: Any) -> Tensor:
@@ -413,14 +467,25 @@ def _segments(data: Tensor, segment_ids: Any, num_segments: Any, op: str) -> tup
 def segment_sum(
     data: Any, segment_ids: Any, num_segments: int | None = None, sorted: bool = False
 ) -> Tensor:
-    """Sum of the rows of ``data`` in each segment.
+    """Sum of the rows of ``data`` in each segment. Rows whose id is negative or not
+    below ``num_segments`` are dropped, as in Keras.
 
     >>> from nerve import ops
     >>> ops.segment_sum([1.0, 2.0, 3.0], [0, 0, 2]).numpy()
     array([3., 0., 3.], dtype=float32)
+    >>> ops.segment_sum([1.0, 2.0, 3.0], [0, -1, 1]).numpy()
+    array([1., 3.], dtype=float32)
     """
     data = tensor(data)
     data, ids, num_segments = _segments(data, segment_ids, num_segments, "segment_sum")
+    # An index_add would wrap a negative id around to the last segments.
+    valid = ew.logical_and_p.bind(
+        ew.greater_equal_p.bind(ids, ew.scalar(0, ids)),
+        ew.less_p.bind(ids, ew.scalar(num_segments, ids)),
+    )
+    ids = ew.where(valid, ids, ew.scalar(0, ids))
+    rows = sp.reshape(valid, (valid.shape[0],) + (1,) * (data.ndim - 1))
+    data = ew.where(rows, data, ew.scalar(0, data))
     zeros = sp.broadcast_to(ew.scalar(0, data), (num_segments, *data.shape[1:]))
     return ip.index_add(zeros, data, (("array", 0),), (ids,))
 
@@ -448,6 +513,13 @@ def segment_max(
     masked = ew.where(members, expanded, ew.scalar(lowest, data))
     masked = sp.broadcast_to(masked, (num_segments, *data.shape))
     return rp.reduce_max_p.bind(masked, axes=(1,), keepdims=False)
+
+
+def _int_max(dtype: str) -> int:
+    if dtype == "bool":
+        return 1
+    bits = int("".join(c for c in dtype if c.isdigit()))
+    return 2**bits - 1 if dtype.startswith("u") else 2 ** (bits - 1) - 1
 
 
 def _int_min(dtype: str) -> int:
@@ -701,10 +773,11 @@ def _ones_int32(x: Tensor) -> Tensor:
     return sp.broadcast_to(convert_to_tensor(1, "int32"), x.shape)
 
 
-def argpartition(x: Any, kth: int, axis: int = -1) -> Tensor:
+def argpartition(x: Any, kth: int, axis: int | None = -1) -> Tensor:
     """Indices (int32) that partition ``x`` along ``axis`` around its ``kth`` smallest
     entry: that entry lands at position ``kth``, smaller ones before it and the rest
     after (in no promised order; nerve returns a full stable sort, which qualifies).
+    ``axis=None`` partitions the flattened tensor.
 
     >>> from nerve import ops
     >>> x = ops.convert_to_tensor([3.0, 4.0, 2.0, 1.0])
@@ -712,6 +785,8 @@ def argpartition(x: Any, kth: int, axis: int = -1) -> Tensor:
     2.0
     """
     x = tensor(x)
+    if axis is None:  # positions in the flattened tensor, as NumPy gives them
+        x, axis = sp.reshape(x, (x.size,)), 0
     if x.ndim == 0:
         raise ShapeError(with_location("argpartition: x must have at least one axis."))
     axis = normalize_axis(axis, x.ndim, "argpartition")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from nerve.core import dtypes
 from nerve.core.errors import ShapeError, normalize_axes, normalize_axis, with_location
 from nerve.ops._convert import cast, require_bool, tensor, to_float
 from nerve.ops.core import stop_gradient
@@ -30,9 +31,22 @@ __all__ = [
     "logsumexp", "max", "mean", "median", "min", "prod", "quantile", "std", "sum", "var",
 ]  # fmt: skip
 
-# Small integers and bools are summed (and multiplied) in int32, as Keras 3 (following
-# JAX) does.
-_SUM_DTYPE = {"bool": "int32", "uint8": "int32", "int8": "int32", "int16": "int32"}
+# Small integers and bools are summed (and multiplied) in int32, small unsigned ones in
+# uint32, as Keras 3 (following JAX) does.
+_SUM_DTYPE = {
+    "bool": "int32", "int8": "int32", "int16": "int32", "uint8": "uint32", "uint16": "uint32",
+}  # fmt: skip
+# Half-precision floats accumulate in float32 and round once at the end, as Keras's
+# backends do: a float16 sum of [65504, 65504, 65504] / 3 must not overflow on the way.
+_HALF = ("float16", "bfloat16")
+
+
+def _accumulate(x: Tensor) -> Tensor:
+    return cast(x, "float32") if x.dtype in _HALF else x
+
+
+def _round_back(out: Tensor, dtype: str) -> Tensor:
+    return cast(out, dtype) if out.dtype != dtype else out
 
 
 def _axes(x: Tensor, axis: Any, op: str) -> tuple:
@@ -48,7 +62,9 @@ def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Sum over ``axis`` (all axes when ``None``; an int or a tuple, negatives count
     from the end). Bools and small integers are summed in int32."""
     x = _widen(x)
-    return rp.reduce_sum_p.bind(x, axes=_axes(x, axis, "sum"), keepdims=bool(keepdims))
+    axes = _axes(x, axis, "sum")
+    out = rp.reduce_sum_p.bind(_accumulate(x), axes=axes, keepdims=bool(keepdims))
+    return _round_back(out, x.dtype)
 
 
 def prod(x: Any, axis: Any = None, keepdims: bool = False, dtype: str | None = None) -> Tensor:
@@ -63,9 +79,16 @@ def prod(x: Any, axis: Any = None, keepdims: bool = False, dtype: str | None = N
 
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """Arithmetic mean over ``axis``; integer inputs give floatx."""
+    """Arithmetic mean over ``axis``; integer inputs give floatx. Half-precision
+    inputs are summed in float32.
+
+    >>> from nerve import ops
+    >>> float(ops.mean(ops.convert_to_tensor([65504.0, 65504.0], dtype="float16")))
+    65504.0
+    """
     x = to_float(x)
-    return _mean(x, _axes(x, axis, "mean"), bool(keepdims))
+    out = _mean(_accumulate(x), _axes(x, axis, "mean"), bool(keepdims))
+    return _round_back(out, x.dtype)
 
 
 def _mean(x: Tensor, axes: tuple, keepdims: bool) -> Tensor:
@@ -84,38 +107,49 @@ def var(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """
     x = to_float(x)
     axes = _axes(x, axis, "var")
-    centered = ew.sub(x, _mean(x, axes, True))
-    return _mean(ew.mul(centered, centered), axes, bool(keepdims))
+    wide = _accumulate(x)
+    centered = ew.sub(wide, _mean(wide, axes, True))
+    return _round_back(_mean(ew.mul(centered, centered), axes, bool(keepdims)), x.dtype)
 
 
 def std(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Population standard deviation over ``axis``: ``sqrt(var(x))``."""
     x = to_float(x)
     _axes(x, axis, "std")  # errors name std, not var
-    return ew.sqrt_p.bind(var(x, axis=axis, keepdims=keepdims))
+    out = ew.sqrt_p.bind(var(_accumulate(x), axis=axis, keepdims=keepdims))
+    return _round_back(out, x.dtype)
+
+
+def _extremum(prim, combine: str, x: Any, axis: Any, keepdims: bool, initial: Any) -> Tensor:
+    from nerve.ops import elementwise
+
+    x = tensor(x)
+    axes = _axes(x, axis, combine[:3])
+    if initial is not None and math.prod(x.shape[a] for a in axes) == 0:
+        # Nothing to reduce: every entry is `initial`, as in NumPy and Keras.
+        shape = rp.reduced_shape(x.shape, axes, bool(keepdims))
+        return sp.broadcast_to(ew.scalar(initial, x), shape)
+    out = prim.bind(x, axes=axes, keepdims=bool(keepdims))
+    if initial is not None:
+        out = getattr(elementwise, combine)(out, initial)
+    return out
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False, initial: Any = None) -> Tensor:
-    """Maximum over ``axis``. Where several entries attain it, the gradient is shared
-    evenly among them."""
-    x = tensor(x)
-    out = rp.reduce_max_p.bind(x, axes=_axes(x, axis, "max"), keepdims=bool(keepdims))
-    if initial is not None:
-        from nerve.ops.elementwise import maximum
+    """Maximum over ``axis``, and ``initial`` when given (the result over an empty
+    axis). Where several entries attain it, the gradient is shared evenly among them.
 
-        out = maximum(out, initial)
-    return out
+    >>> from nerve import ops
+    >>> ops.max(ops.zeros((0, 2)), axis=0, initial=1.0).numpy()
+    array([1., 1.], dtype=float32)
+    """
+    return _extremum(rp.reduce_max_p, "maximum", x, axis, keepdims, initial)
 
 
 def min(x: Any, axis: Any = None, keepdims: bool = False, initial: Any = None) -> Tensor:
-    """Minimum over ``axis``; ties share the gradient as in ``max``."""
-    x = tensor(x)
-    out = rp.reduce_min_p.bind(x, axes=_axes(x, axis, "min"), keepdims=bool(keepdims))
-    if initial is not None:
-        from nerve.ops.elementwise import minimum
-
-        out = minimum(out, initial)
-    return out
+    """Minimum over ``axis`` (and ``initial``, as in ``max``); ties share the gradient
+    as in ``max``."""
+    return _extremum(rp.reduce_min_p, "minimum", x, axis, keepdims, initial)
 
 
 def any(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
@@ -207,12 +241,13 @@ def average(x: Any, axis: Any = None, weights: Any = None) -> Tensor:
     >>> float(ops.average(ops.convert_to_tensor([1.0, 2.0, 4.0]), weights=[1.0, 1.0, 2.0]))
     2.75
     """
-    from nerve.ops._convert import promote
-
-    x = to_float(x)
     if weights is None:
-        return mean(x, axis=axis)
-    x, weights = promote(x, weights)
+        return mean(to_float(x), axis=axis)
+    # Keras's rule: the type of x, a Python float and the weights together, so int8
+    # data with bfloat16 weights gives bfloat16 (not floatx).
+    x, weights = tensor(x), tensor(weights)
+    dtype = dtypes.result_type(x.dtype, float, weights.dtype)
+    x, weights = cast(x, dtype), cast(weights, dtype)
     axes = _axes(x, axis, "average")
     if weights.shape != x.shape:
         if len(axes) != 1 or weights.shape != (x.shape[axes[0]],):

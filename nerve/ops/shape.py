@@ -50,9 +50,20 @@ def _resolve_shape(x: Tensor, new_shape: Any) -> tuple:
     if isinstance(new_shape, int):
         new_shape = (new_shape,)
     new_shape = tuple(as_dim(d) for d in new_shape)
+    if any(isinstance(d, int) and d < -1 for d in new_shape):
+        raise ShapeError(
+            with_location(
+                "reshape: each entry of the new shape must be a non-negative integer or -1 "
+                f"(one unknown dimension), got newshape={new_shape}."
+            )
+        )
     unknown = [i for i, d in enumerate(new_shape) if d == -1]
     if len(unknown) > 1:
-        raise ShapeError(with_location(f"reshape: only one -1 allowed in {new_shape}."))
+        raise ShapeError(
+            with_location(
+                f"reshape: at most one unknown dimension (-1) is allowed, got newshape={new_shape}."
+            )
+        )
     if unknown:
         known = math.prod(d for d in new_shape if d != -1)
         if known == 0 or x.size % known:
@@ -396,7 +407,12 @@ def pad(x: Any, pad_width: Any, mode: str = "constant", constant_values: Any = N
             return x
         return sp.pad_p.bind(x, pad_width=pairs, value=value)
     if constant_values is not None:
-        raise ValueError(with_location("pad: constant_values is only valid in constant mode."))
+        raise ValueError(
+            with_location(
+                "pad: Argument `constant_values` can only be provided when "
+                f"`mode == 'constant'`, got mode={mode!r}."
+            )
+        )
     for axis, (lo, hi) in enumerate(pairs):
         if not lo and not hi:
             continue

@@ -22,8 +22,11 @@ right one selected, so no Python branch ever looks at a tensor's value.
 
 from __future__ import annotations
 
+import contextlib
+import math
+import numbers
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from nerve import initializers, ops
@@ -51,6 +54,11 @@ _BASE_ARGS = (
 
 def _snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _is_number(value: Any) -> bool:
+    """A real number (``int``, ``float``, a NumPy scalar), not a ``bool``."""
+    return not isinstance(value, bool) and isinstance(value, (int, float, numbers.Real))
 
 
 class Optimizer:
@@ -128,8 +136,13 @@ class Optimizer:
             ("clipvalue", clipvalue),
             ("global_clipnorm", global_clipnorm),
         ):
-            if value is not None and value <= 0:
+            if value is not None and not (_is_number(value) and value > 0):
                 raise ValueError(f"{kind}: `{arg}` must be > 0. Received: {arg}={value!r}")
+        if weight_decay is not None and not (_is_number(weight_decay) and weight_decay >= 0):
+            raise ValueError(
+                f"{kind}: `weight_decay` must be a number >= 0 or None. "
+                f"Received: weight_decay={weight_decay!r}"
+            )
 
         self.name = name if name is not None else _snake_case(kind)
         self.weight_decay = weight_decay
@@ -164,12 +177,13 @@ class Optimizer:
     def _make_learning_rate(self, learning_rate: Any):
         if isinstance(learning_rate, schedules.LearningRateSchedule) or callable(learning_rate):
             return learning_rate
-        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)):
+        if not _is_number(learning_rate):
             raise ValueError(
                 f"{type(self).__name__}: `learning_rate` should be a float, a "
                 "LearningRateSchedule, or a callable taking no arguments. "
                 f"Received: learning_rate={learning_rate!r}"
             )
+        self._check_learning_rate(learning_rate)
         return self._track(
             Variable(
                 float(learning_rate),
@@ -178,6 +192,14 @@ class Optimizer:
                 name=f"{self.name}_learning_rate",
             )
         )
+
+    def _check_learning_rate(self, value: float) -> None:
+        # A negative rate climbs the loss and NaN poisons every weight: both silently.
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(
+                f"{type(self).__name__}: `learning_rate` must be a finite number >= 0; "
+                f"received learning_rate={value!r}."
+            )
 
     @property
     def variables(self) -> list[Variable]:
@@ -208,6 +230,8 @@ class Optimizer:
         if isinstance(value, schedules.LearningRateSchedule) or callable(value):
             self._learning_rate = value
         elif isinstance(self._learning_rate, Variable):
+            if _is_number(value):
+                self._check_learning_rate(value)
             self._learning_rate.assign(value)
         else:
             raise TypeError(
@@ -330,6 +354,9 @@ class Optimizer:
         """Update ``trainable_variables`` (default: those the optimizer was built with)
         from ``grads``, one per variable; ``None`` gradients are skipped."""
         grads = list(grads)
+        if self._collected is not None:
+            self._collected.append((grads, trainable_variables))
+            return
         if not grads:
             return
         if trainable_variables is None:
@@ -370,6 +397,31 @@ class Optimizer:
             if self.use_ema:
                 self._update_moving_averages()
         self._iterations.assign_add(1)
+
+    # While a data-parallel step is traced: where ``apply`` records its arguments.
+    _collected: list | None = None
+
+    @contextlib.contextmanager
+    def collect_gradients(self) -> Iterator[list]:
+        """Inside the block ``apply`` updates nothing: it appends ``(grads, variables)``
+        to the list this yields. A data-parallel trainer (``nerve.training.distributed``)
+        runs a custom or built-in ``train_step`` this way, sums the gradients over the
+        replicas, then applies their mean.
+
+        >>> import nerve
+        >>> from nerve import optimizers
+        >>> w = nerve.Variable([1.0], name="w")
+        >>> opt = optimizers.SGD(0.5)
+        >>> with opt.collect_gradients() as collected:
+        ...     opt.apply([nerve.ops.convert_to_tensor([2.0])], [w])
+        >>> len(collected), w.numpy().tolist()
+        (1, [1.0])
+        """
+        previous, self._collected = self._collected, []
+        try:
+            yield self._collected
+        finally:
+            self._collected = previous
 
     def _update(self, grads: list[Tensor], variables: list[Variable]) -> None:
         """Clip, decay and step: what every update step does."""

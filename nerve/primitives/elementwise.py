@@ -428,6 +428,9 @@ bitwise_or_p = _binary("bitwise_or", differentiable=False)
 bitwise_xor_p = _binary("bitwise_xor", differentiable=False)
 left_shift_p = _binary("left_shift", differentiable=False)
 right_shift_p = _binary("right_shift", differentiable=False)
+# The next representable float after x1 towards x2: a step of one unit in the last place,
+# which no arithmetic on floats computes exactly near powers of two and subnormals.
+nextafter_p = _binary("nextafter", differentiable=False)
 
 # -- select, cast, constants ----------------------------------------------------------
 

@@ -23,6 +23,8 @@ the number of entries (``"sum_over_batch_size"``, ``"mean"``) are multiplied by
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
 from nerve import losses as losses_module
@@ -30,7 +32,7 @@ from nerve import metrics as metrics_module
 from nerve import ops
 from nerve.tensor import Tensor
 
-__all__ = ["CompileLoss", "CompileMetrics", "apply_mask"]
+__all__ = ["CompileLoss", "CompileMetrics", "apply_mask", "flat_outputs"]
 
 # Reductions that divide by the number of entries: they need the padded/real correction.
 _MEAN_REDUCTIONS = ("sum_over_batch_size", "mean")
@@ -91,7 +93,8 @@ def _is_nested_metric_list(spec: Any) -> bool:
     return all(isinstance(s, (list, tuple)) or s is None for s in spec)
 
 
-def _flat_outputs(y: Any) -> list:
+def flat_outputs(y: Any) -> list:
+    """The per-output parts of targets or predictions, in output order (dicts by key)."""
     if isinstance(y, dict):
         return [y[k] for k in sorted(y)]
     if isinstance(y, (list, tuple)):
@@ -147,16 +150,18 @@ class CompileLoss:
         self.losses: list = []
         self.weights: list = []
         self.metrics: list = []
+        self.label_checks: list[tuple[int, str, int, Any]] = []
 
     def build(self, y_true: Any, y_pred: Any = None) -> None:
         structure = y_pred if y_pred is not None else y_true
         specs = _per_output(self.loss, structure, "loss")
         self.losses = [_get_loss(spec) for spec in specs]
+        self.label_checks = _label_checks([[fn] for fn in self.losses], y_pred)
         if self.loss_weights is None:
             self.weights = [1.0] * len(specs)
         else:
             self.weights = [
-                1.0 if w is None else float(w)
+                1.0 if w is None else _loss_weight(w)
                 for w in _per_output(self.loss_weights, structure, "loss")
             ]
         names = _output_names(structure, self.output_names)
@@ -173,7 +178,7 @@ class CompileLoss:
     ) -> Tensor | None:
         if not self.built:
             self.build(y_true, y_pred)
-        y_trues, y_preds = _flat_outputs(y_true), _flat_outputs(y_pred)
+        y_trues, y_preds = flat_outputs(y_true), flat_outputs(y_pred)
         if len(y_trues) != len(y_preds):
             raise ValueError(
                 f"The model has {len(y_preds)} outputs but the data has {len(y_trues)} "
@@ -205,6 +210,41 @@ class CompileLoss:
     def reset_state(self) -> None:
         for metric in self.metrics:
             metric.reset_state()
+
+
+def _loss_weight(weight: Any) -> float:
+    if isinstance(weight, bool) or not isinstance(weight, (int, float, numbers.Real)):
+        raise ValueError(
+            f"compile: each loss weight must be a number; received loss_weights entry "
+            f"{weight!r} (of type {type(weight).__name__})."
+        )
+    if not math.isfinite(weight):
+        raise ValueError(
+            f"compile: loss weights must be finite; received {weight!r}, which would make "
+            "the loss NaN or infinite."
+        )
+    return float(weight)
+
+
+def _label_checks(groups: list[list], y_pred: Any) -> list[tuple[int, str, int, Any]]:
+    """``(output index, name, number of classes, ignore_class)`` for each loss or metric
+    (``groups[i]``: those of output ``i``) that takes integer class labels: what ``fit``
+    and ``evaluate`` check the targets against. The number of classes is ``y_pred``'s
+    size on the class axis (known when traced, too)."""
+    if y_pred is None:
+        return []
+    predictions = flat_outputs(y_pred)
+    checks = []
+    for index, (group, prediction) in enumerate(zip(groups, predictions)):
+        for entry in group:
+            found = None if entry is None else losses_module.class_label_check(entry)
+            if found is None or not prediction.ndim:
+                continue
+            axis, ignore_class = found
+            classes = prediction.shape[axis % prediction.ndim]
+            if isinstance(classes, int):
+                checks.append((index, entry.name, classes, ignore_class))
+    return checks
 
 
 def _get_loss(spec: Any) -> Any:
@@ -244,6 +284,7 @@ class CompileMetrics:
         self.built = False
         self._unweighted: list[list] = []
         self._weighted: list[list] = []
+        self.label_checks: list[tuple[int, str, int, Any]] = []
 
     @property
     def variables(self) -> list:
@@ -255,15 +296,15 @@ class CompileMetrics:
 
     def build(self, y_true: Any, y_pred: Any = None) -> None:
         structure = y_pred if y_pred is not None else y_true
-        count = len(_flat_outputs(structure))
+        count = len(flat_outputs(structure))
         names = _output_names(structure, self.output_names)
         loss_specs = (
             _per_output(self._loss_spec, structure, "loss")
             if self._loss_spec is not None
             else [None] * count
         )
-        true_shapes = [tuple(t.shape) for t in _flat_outputs(y_true)]
-        pred_shapes = [tuple(t.shape) for t in _flat_outputs(structure)]
+        true_shapes = [tuple(t.shape) for t in flat_outputs(y_true)]
+        pred_shapes = [tuple(t.shape) for t in flat_outputs(structure)]
         seen: set[str] = set()
 
         def resolve(spec: Any, weighted: bool) -> list[list]:
@@ -298,6 +339,8 @@ class CompileMetrics:
 
         self._unweighted = resolve(self._metrics_spec, weighted=False)
         self._weighted = resolve(self._weighted_spec, weighted=True)
+        groups = [a + b for a, b in zip(self._unweighted, self._weighted)]
+        self.label_checks = _label_checks(groups, y_pred)
         self.built = True
 
     def update_state(
@@ -305,7 +348,7 @@ class CompileMetrics:
     ) -> None:
         if not self.built:
             self.build(y_true, y_pred)
-        y_trues, y_preds = _flat_outputs(y_true), _flat_outputs(y_pred)
+        y_trues, y_preds = flat_outputs(y_true), flat_outputs(y_pred)
         weights = _sample_weights(sample_weight, len(y_preds))
         for i, (yt, yp) in enumerate(zip(y_trues, y_preds)):
             for metric in self._unweighted[i]:

@@ -44,9 +44,11 @@ import numpy as np
 
 from nerve import random as nrandom
 from nerve.core import config, tree
+from nerve.core.errors import DataError, DTypeError, check_int
 from nerve.data import parallel
 from nerve.data.dataset import Dataset, closing_iterator
 from nerve.tensor import Tensor
+from nerve.training.distributed import shard_count, split_rows
 
 __all__ = [
     "ArrayDataAdapter",
@@ -103,21 +105,97 @@ def pack_x_y_sample_weight(x: Any, y: Any = None, sample_weight: Any = None) -> 
 
 
 def _to_numpy(x: Any) -> Any:
-    """Host arrays; float arrays become floatx (Keras's adapters do the same)."""
+    """Host arrays; float arrays become floatx (Keras's adapters do the same). Data
+    that isn't numbers (strings, dicts inside lists, ragged lists) is a ``TypeError``
+    naming what arrived."""
     if x is None:
         return None
     if isinstance(x, Tensor):
         x = x.numpy()
-    x = np.asarray(x)
+    try:
+        x = np.asarray(x)
+    except ValueError as error:  # ragged nested lists
+        raise DTypeError(
+            f"Data must be arrays of numbers (or lists, tuples or dicts of them); received "
+            f"a {type(x).__name__} that is not one rectangular array ({error})."
+        ) from None
+    if x.dtype.kind not in "biuf":
+        raise DTypeError(
+            f"Data must be arrays of numbers (bool, integer or float), one per model input "
+            f"(lists, tuples or dicts of them for several); received {_describe(x)}. Encode "
+            f"text or other objects as numbers first."
+        )
     if x.dtype.kind == "f" and x.dtype != np.dtype(config.floatx()):
         x = x.astype(config.floatx())
     return x
+
+
+def _describe(array: Any) -> str:
+    kinds = {"U": "strings", "S": "bytes", "O": "Python objects", "c": "complex numbers"}
+    what = kinds.get(array.dtype.kind, f"values of dtype {array.dtype}")
+    if array.ndim == 0:
+        return f"the {type(array.item()).__name__} {array.item()!r}"
+    sample = array.reshape(-1)[:3].tolist()
+    return f"an array of shape {array.shape} holding {what} (starting {sample})"
+
+
+def empty_data_error(method: str | None = None) -> DataError:
+    """The error for data with no samples (``fit``/``evaluate`` would report 0.0)."""
+    return DataError(
+        f"{method + ': the' if method else 'The'} data is empty (0 samples, or a generator "
+        "or Dataset that yielded no batch); there is nothing to compute a loss or metric "
+        "over. Check how the data was loaded or filtered."
+    )
+
+
+def check_finite(method: str, named: dict) -> None:
+    """Raise ``DataError`` naming the first part of ``named`` (``{"x": ..., "y": ...}``,
+    nested as the model's inputs are) that holds NaN or infinity.
+
+    >>> check_finite("fit", {"x": {"image": np.array([1.0, np.nan])}})
+    Traceback (most recent call last):
+    ...
+    nerve.core.errors.DataError: fit: x['image'] holds 1 NaN and 0 infinite values ...
+    """
+    for name, leaf in _named_leaves(named):
+        if not isinstance(leaf, np.ndarray) or leaf.dtype.kind not in "fc":
+            continue
+        finite = np.isfinite(leaf)
+        if finite.all():
+            continue
+        nans = int(np.isnan(leaf).sum())
+        row = int(np.argwhere(~finite)[0][0])
+        raise DataError(
+            f"{method}: {name} holds {nans} NaN and {int((~finite).sum()) - nans} infinite "
+            f"values (the first at row {row} of the batch, shape {leaf.shape}). Training on "
+            "them makes the loss NaN. Clean the data (numpy.nan_to_num, or drop those rows); "
+            "nerve.config.set_data_checks('every_batch') checks every batch, 'off' none."
+        )
+
+
+def _named_leaves(structure: Any, name: str = "") -> Iterator[tuple[str, Any]]:
+    """``(name, leaf)`` with names like ``x``, ``x[0]``, ``x['image']``."""
+    if isinstance(structure, dict):
+        for key, value in structure.items():
+            yield from _named_leaves(value, f"{name}[{key!r}]" if name else str(key))
+    elif isinstance(structure, (list, tuple)):
+        for index, value in enumerate(structure):
+            yield from _named_leaves(value, f"{name}[{index}]")
+    elif structure is not None:
+        yield name, structure
 
 
 def _num_rows(structure: Any) -> int:
     leaves = [leaf for leaf in tree.flatten(structure)[0] if leaf is not None]
     if not leaves:
         raise ValueError("The data contains no arrays.")
+    for name, leaf in _named_leaves(structure):
+        if not getattr(leaf, "ndim", 1):
+            raise ValueError(
+                f"The data part {name} is a scalar ({leaf!r}), but each input, target and "
+                "sample weight needs a batch axis (one row per sample). Pass a NumPy array "
+                "(a Python list of numbers is read as one input per entry)."
+            )
     sizes = {int(leaf.shape[0]) for leaf in leaves}
     if len(sizes) != 1:
         raise ValueError(
@@ -155,14 +233,37 @@ def class_weight_to_sample_weight(y: Any, class_weight: dict) -> Any:
             "class_weight is only supported for models with a single output; "
             "for several outputs pass sample_weight instead."
         )
+    if not isinstance(class_weight, dict):
+        raise TypeError(
+            "class_weight must be a dict {class index: weight}; received a "
+            f"{type(class_weight).__name__}."
+        )
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] > 1:
         classes = np.argmax(y, axis=1)
+        known, where = y.shape[1], f"y is one-hot with {y.shape[1]} classes"
     else:
         classes = np.round(y.reshape(y.shape[0], -1)[:, 0]).astype("int64")
+        known = int(classes.max()) + 1 if classes.size else 0
+        where = f"the labels in y run up to {known - 1}"
     weights = np.ones((y.shape[0],), dtype=config.floatx())
     for cls, weight in class_weight.items():
-        weights[classes == int(cls)] = weight
+        index = check_int(cls, "each key of class_weight", "class_weight", minimum=0)
+        if index >= known:
+            raise ValueError(
+                f"class_weight has a weight for class {cls!r}, a class that does not "
+                f"exist: {where}. Keys must be class indices 0..{known - 1}."
+            )
+        if isinstance(weight, bool) or not isinstance(weight, (int, float, np.number)):
+            raise ValueError(
+                f"class_weight[{cls!r}] must be a number; received {weight!r} (of type "
+                f"{type(weight).__name__})."
+            )
+        if not (math.isfinite(weight) and weight >= 0):
+            raise ValueError(
+                f"class_weight[{cls!r}] must be a finite number >= 0; received {weight!r}."
+            )
+        weights[classes == index] = weight
     return weights
 
 
@@ -177,7 +278,7 @@ def train_validation_split(arrays: Any, validation_split: float) -> tuple[Any, A
     if not 0.0 < validation_split < 1.0:
         raise ValueError(f"validation_split must be in (0, 1); received {validation_split}.")
     arrays = tree.map_structure(_to_numpy, arrays)
-    n = _num_rows(arrays)
+    n = _num_rows(dict(zip(("x", "y", "sample_weight"), arrays)))
     split_at = math.ceil(n * (1.0 - validation_split))
     if split_at == 0 or split_at == n:
         raise ValueError(
@@ -249,6 +350,13 @@ class DataAdapter:
     def on_epoch_end(self) -> None:
         """Called after every epoch (``PyDataset`` forwards it)."""
 
+    def shard(self, rank: int, num_replicas: int) -> DataAdapter:
+        """The adapter of replica ``rank`` of ``num_replicas`` in a data-parallel run
+        (``nerve.training.distributed``). Arrays split each global batch, streams of
+        batches give every ``num_replicas``-th batch; a generator is taken to be this
+        replica's own data already, so the base class returns ``self``."""
+        return self
+
 
 class ArrayDataAdapter(DataAdapter):
     """Arrays or tensors (and nested lists/tuples/dicts of them) sliced into batches."""
@@ -280,7 +388,13 @@ class ArrayDataAdapter(DataAdapter):
             if self.sample_weight is not None:
                 weights = weights * self.sample_weight.reshape(len(weights), -1)[:, 0]
             self.sample_weight = weights
-        self.num_samples = _num_rows((self.x, self.y, self.sample_weight))
+        self.num_samples = _num_rows(
+            {"x": self.x, "y": self.y, "sample_weight": self.sample_weight}
+        )
+        if self.num_samples == 0:
+            raise empty_data_error()
+        check_int(batch_size, "batch_size", "ArrayDataAdapter", allow_none=True)
+        check_int(steps, "steps", "ArrayDataAdapter", allow_none=True)
         if batch_size is None:
             batch_size = 32 if steps is None else math.ceil(self.num_samples / steps)
         # Never pad beyond the data: 10 samples with batch_size=32 make one batch of 10.
@@ -290,6 +404,13 @@ class ArrayDataAdapter(DataAdapter):
             self.num_batches = min(self.num_batches, int(steps))
         self.shuffle = shuffle
         self.pad = pad
+        self._shard: tuple[int, int] | None = None
+
+    def shard(self, rank: int, num_replicas: int) -> ArrayDataAdapter:
+        """Each global batch of ``batch_size`` rows is cut into ``num_replicas``
+        contiguous parts; this adapter yields part ``rank`` (possibly empty)."""
+        self._shard = (int(rank), int(num_replicas))
+        return self
 
     def _order(self, epoch: int) -> Any:
         if not self.shuffle:
@@ -309,7 +430,10 @@ class ArrayDataAdapter(DataAdapter):
         order = self._order(epoch)
         data = pack_x_y_sample_weight(self.x, self.y, self.sample_weight)
         for step in range(self.num_batches):
-            batch = _take(data, order[step * self.batch_size : (step + 1) * self.batch_size])
+            rows = order[step * self.batch_size : (step + 1) * self.batch_size]
+            if self._shard is not None:
+                rows = split_rows(rows, *self._shard)
+            batch = _take(data, rows)
             if self.pad:
                 batch, mask = _pad_batch(batch, self.batch_size)
                 yield batch, mask
@@ -331,6 +455,9 @@ def _standardize_batch(batch: Any) -> tuple:
 class _BatchStreamAdapter(DataAdapter):
     """Shared by generators and PyDatasets: batches arrive ready-made; a batch smaller
     than the first one is padded up to it (so the last one doesn't recompile)."""
+
+    #: Batches arrive ready-made (data-parallel runs shard them by batch).
+    is_stream = True
 
     def __init__(self, steps: int | None, pad: bool, seed: int | None = None):
         super().__init__(seed)
@@ -425,12 +552,24 @@ class PyDatasetAdapter(_BatchStreamAdapter):
         super().__init__(steps, pad)
         self.dataset = dataset
         self.num_batches = len(dataset) if steps is None else min(int(steps), len(dataset))
+        self._indices = range(self.num_batches)
+
+    def shard(self, rank: int, num_replicas: int) -> PyDatasetAdapter:
+        """Batches ``rank``, ``rank + num_replicas``, ... (only those are loaded)."""
+        total = len(self.dataset)
+        indices = range(rank, total, num_replicas)
+        count = shard_count(total, rank, num_replicas) or 0
+        if self.steps is not None:  # steps counts global steps: one batch per replica
+            count = min(count, int(self.steps))
+        self._indices = indices[:count]
+        self.num_batches = len(self._indices)
+        return self
 
     def _batches(self, epoch: int) -> Iterator[tuple[tuple, Any]]:
         workers = int(getattr(self.dataset, "workers", 1) or 1)
         processes = bool(getattr(self.dataset, "use_multiprocessing", False))
         if workers <= 1 and not processes:
-            for index in range(self.num_batches):
+            for index in self._indices:
                 yield self._pad(_standardize_batch(self.dataset[index]))
             return
         pool: concurrent.futures.Executor | None = None
@@ -445,7 +584,7 @@ class PyDatasetAdapter(_BatchStreamAdapter):
             fetch = _worker_batch
         window = max(workers, int(getattr(self.dataset, "max_queue_size", 10) or 1))
         batches = parallel.parallel_map(
-            iter(range(self.num_batches)), fetch, workers, window=window, pool=pool
+            iter(self._indices), fetch, workers, window=window, pool=pool
         )
         with closing_iterator(batches):
             for batch in batches:
@@ -502,6 +641,11 @@ class DatasetAdapter(_BatchStreamAdapter):
         self._shared_seen = 0
         self._passes = 0
         self._ran_out = False
+
+    def shard(self, rank: int, num_replicas: int) -> DatasetAdapter:
+        """The dataset's batches ``rank``, ``rank + num_replicas``, ...
+        (``Dataset.shard``); ``steps`` still counts global steps."""
+        return DatasetAdapter(self.dataset.shard(num_replicas, rank), self.steps, self.pad)
 
     def _batches(self, epoch: int) -> Iterator[tuple[tuple, Any]]:
         if self.steps is None:

@@ -59,13 +59,15 @@ from nerve import metrics as metrics_module
 from nerve import ops
 from nerve import optimizers as optimizers_module
 from nerve.autodiff import GradientTape
-from nerve.core import dtypes, tree
+from nerve.core import config, dtypes, tree
+from nerve.core.errors import check_int
 from nerve.core.symbolic import as_dim
 from nerve.graph import TensorSpec
 from nerve.graph import function as nerve_function
+from nerve.losses import check_class_labels
 from nerve.metrics.base import Metric
 from nerve.tensor import Tensor, Variable
-from nerve.training import data_adapters
+from nerve.training import compile_utils, data_adapters, distributed
 from nerve.training.compile_utils import CompileLoss, CompileMetrics
 from nerve.training.data_adapters import (
     pack_x_y_sample_weight,
@@ -199,6 +201,7 @@ class Trainer:
     test_function = None
     predict_function = None
     data_adapter = None
+    _data_parallel_functions: _DataParallelFunctions | None = None
     _compile_loss = None
     _compile_metrics = None
     _loss_tracker = None
@@ -217,6 +220,9 @@ class Trainer:
 
         @property
         def trainable_variables(self) -> list[Variable]: ...
+
+        @property
+        def weights(self) -> list[Variable]: ...
 
         def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
 
@@ -278,7 +284,7 @@ class Trainer:
             self._compile_metrics = None
         self._loss_tracker = metrics_module.Mean(name="loss")
         self.run_eagerly = bool(run_eagerly)
-        self.steps_per_execution = int(steps_per_execution)
+        self.steps_per_execution = check_int(steps_per_execution, "steps_per_execution", "compile")
         self.jit_compile = jit_compile
         self.auto_scale_loss = auto_scale_loss
         self.compiled = True
@@ -295,6 +301,10 @@ class Trainer:
             "auto_scale_loss": auto_scale_loss,
         }
         self.train_function = self.test_function = self.predict_function = None
+        self._data_parallel_functions = None
+        # A model compiled inside a distribution's scope() trains under it (as with
+        # tf.distribute), even when fit is called outside the block.
+        self._compiled_replica_context = distributed.replica_context()
 
     def get_compile_config(self) -> dict | None:
         """The arguments of the last ``compile`` call (for saving)."""
@@ -491,10 +501,16 @@ class Trainer:
         traced graph and needs no padding; only eager predict pads (harmlessly)."""
         return kind == "predict" and self.run_eagerly
 
-    def _call(self, kind: str, function: Any, data: Any, mask: Any) -> Any:
-        """Run one step; time it apart when it traced (compiled) a new graph."""
+    def _call(
+        self, kind: str, function: Any, data: Any, mask: Any, check: str | None = None
+    ) -> Any:
+        """Run one step; time it apart when it traced (compiled) a new graph. With
+        ``check`` (``"fit"``, ``"evaluate"``, ...: the method to name in errors), the
+        batch is checked first (``_check_batch``)."""
         traces = getattr(function, "trace_count", None)
         start = time.perf_counter()
+        if check is not None:
+            self._check_batch(check, kind, function, data, mask)
         result = function(data, mask)
         if traces is not None and function.trace_count != traces:
             elapsed = time.perf_counter() - start
@@ -505,6 +521,40 @@ class Trainer:
             self._last_compile_time = None
         return result
 
+    def _check_batch(self, method: str, kind: str, function: Any, data: Any, mask: Any) -> None:
+        """Refuse a batch that would train or evaluate on nonsense, before the step runs:
+        targets missing while a compiled loss needs them; NaN or infinity in the data
+        (only in ``fit``, unless ``nerve.config.set_data_checks("off")``); integer class
+        labels out of range for a sparse loss or metric. The step is traced first, so
+        the compiled losses know their number of classes (from the model's outputs);
+        an eager step checks its labels itself."""
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        if (
+            y is None
+            and self._compile_loss is not None
+            and not _overrides(self, f"{kind}_step", "compute_loss")
+        ):
+            raise ValueError(
+                f"{method}: the model was compiled with loss={self.loss!r}, which compares "
+                "predictions with targets, but the data has no targets (y is None). Pass "
+                "them (fit(x, y)), or a generator or Dataset that yields (x, y) pairs; a "
+                "model whose losses all come from add_loss() is compiled without loss=."
+            )
+        if config.data_checks() == "off":
+            return
+        if method == "fit":
+            data_adapters.check_finite(method, {"x": x, "y": y, "sample_weight": sample_weight})
+        trace = getattr(function, "trace", None)
+        if trace is not None:
+            trace(data, mask)
+        targets = compile_utils.flat_outputs(y) if y is not None else []
+        for container in (self._compile_loss, self._compile_metrics):
+            for index, name, classes, ignore_class in getattr(container, "label_checks", ()):
+                if index < len(targets) and targets[index] is not None:
+                    check_class_labels(
+                        f"{method} ({name})", targets[index], classes, ignore_class, source="y"
+                    )
+
     def _prepare_training(self) -> None:
         """Build the optimizer eagerly when the model's weights already exist (otherwise
         ``init_scope`` lets the first traced step create them)."""
@@ -512,11 +562,87 @@ class Trainer:
         if self.optimizer is not None and trainable and not self.optimizer.built:
             self.optimizer.build(trainable)
 
+    # -- data parallelism (nerve.training.distributed) -------------------------------------
+    def _data_parallel_run(self, method: str) -> distributed.DataParallelRun | None:
+        """The data-parallel run of this call, or None in a single process."""
+        context = distributed.replica_context() or self.__dict__.get("_compiled_replica_context")
+        if context is None:
+            return None
+        run = distributed.DataParallelRun(self, context)
+        if method == "fit":
+            run.check_built(method)
+        return run
+
+    def _fit_epoch_data_parallel(
+        self, run: distributed.DataParallelRun, batches: Any, callback_list: Any, step: int
+    ) -> dict | None:
+        """One epoch in lockstep with the other replicas: each step starts by summing the
+        rows every replica has, so all stop together when none has any left (shards may
+        differ in length by a batch) or when rank 0's callbacks set ``stop_training``."""
+        functions = self._make_data_parallel_functions()
+        iterator = iter(batches)
+        logs = None
+        while True:
+            data, mask = next(iterator, (None, None))
+            if data is not None and distributed.num_rows(data) == 0:
+                data = None  # this replica's part of a short last batch is empty
+            global_rows, stop = run.begin_step(data, self.stop_training)
+            if stop:
+                self.stop_training = True
+                break
+            if global_rows == 0:
+                break
+            callback_list.on_train_batch_begin(step)
+            local = self._data_parallel_step(run, functions, data, mask, global_rows)
+            logs = {**local, **_to_python(run.global_logs())} if run.context.is_chief else {}
+            callback_list.on_train_batch_end(step, logs)
+            step += 1
+        return logs
+
+    def _data_parallel_step(
+        self,
+        run: distributed.DataParallelRun,
+        functions: _DataParallelFunctions,
+        data: Any,
+        mask: Any,
+        global_rows: int,
+    ) -> dict:
+        """Local gradients, summed metric states, mean gradients, one update."""
+        local: dict = {}
+        grads = None
+        rows = 0
+        if data is not None:
+            rows = distributed.num_rows(data)
+            local_logs, grads = self._call("train", functions.gradients, data, mask)
+            local = _to_python(local_logs)
+        run.sum_metrics()
+        run.gradient_variables(functions.variables)
+        mean = run.mean_gradients(grads, rows, global_rows)
+        if mean:
+            functions.apply(mean)
+        return local
+
+    def _make_data_parallel_functions(self) -> _DataParallelFunctions:
+        functions = self.__dict__.get("_data_parallel_functions")
+        if functions is None:
+            functions = self._data_parallel_functions = _DataParallelFunctions(self)
+        return functions
+
     # -- callbacks ------------------------------------------------------------------------
     def _callback_list(
-        self, callbacks: Any, verbose: Any, epochs: int, steps: int | None, history: bool
+        self,
+        callbacks: Any,
+        verbose: Any,
+        epochs: int,
+        steps: int | None,
+        history: bool,
+        run: distributed.DataParallelRun | None = None,
     ) -> Any:
         module = _callbacks_module()
+        if run is not None and not run.context.is_chief:
+            # Callbacks, progress bars and files belong to rank 0; the others keep only
+            # a History (fit returns the same global logs on every replica).
+            callbacks, verbose = None, 0
         if isinstance(callbacks, module.CallbackList):
             return callbacks
         # "auto" stays "auto" (as Keras passes it in params): ProgbarLogger resolves it
@@ -557,8 +683,58 @@ class Trainer:
         on a terminal (or in Jupyter) and 2 when output goes to a pipe, a file or a CI
         log, so captured logs get a line per epoch rather than a bar frame per batch
         (Keras 3 resolves ``"auto"`` to 1 everywhere). The same holds for ``evaluate``
-        and ``predict``."""
+        and ``predict``.
+
+        Data checks (``nerve.config.set_data_checks``; TensorFlow's kernels raise on
+        such data, a compiled nerve step can't look at values): before the first step,
+        ``fit`` checks the first batch on the host: targets present when a loss needs
+        them, no NaN or infinity in ``x``, ``y`` or ``sample_weight`` (a ``DataError``
+        naming the input, e.g. ``x['image']``), integer labels in range for sparse losses
+        and metrics. ``"every_batch"`` checks every batch, ``"off"`` none; ``evaluate``
+        and the validation data are checked for labels on every batch."""
         self._assert_compiled("fit")
+        _check_counts(
+            "fit",
+            batch_size=batch_size,
+            steps_per_epoch=steps_per_epoch,
+            validation_steps=validation_steps,
+            validation_batch_size=validation_batch_size,
+        )
+        _check_counts("fit", minimum=0, epochs=epochs, initial_epoch=initial_epoch)
+        _check_counts("fit", validation_freq=validation_freq)
+        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)):
+            raise ValueError(
+                f"fit: validation_split must be a number in [0, 1); received "
+                f"{validation_split!r} (of type {type(validation_split).__name__})."
+            )
+        run = self._data_parallel_run("fit")
+        with _reporting_failures(run):
+            return self._fit(
+                run, x, y, batch_size, epochs, verbose, callbacks, validation_split,
+                validation_data, shuffle, class_weight, sample_weight, initial_epoch,
+                steps_per_epoch, validation_steps, validation_batch_size, validation_freq,
+            )  # fmt: skip
+
+    def _fit(
+        self,
+        run: distributed.DataParallelRun | None,
+        x: Any,
+        y: Any,
+        batch_size: int | None,
+        epochs: int,
+        verbose: Any,
+        callbacks: Any,
+        validation_split: float,
+        validation_data: Any,
+        shuffle: bool,
+        class_weight: dict | None,
+        sample_weight: Any,
+        initial_epoch: int,
+        steps_per_epoch: int | None,
+        validation_steps: int | None,
+        validation_batch_size: int | None,
+        validation_freq: int,
+    ) -> Any:
         if validation_split and validation_data is None:
             if data_adapters.is_stream(x):
                 raise ValueError(
@@ -578,25 +754,38 @@ class Trainer:
             class_weight,
             pad=self._pads("train"),
         )
-        self.data_adapter = adapter
         val_adapter = None
         if validation_data is not None:
             val_adapter = self._validation_adapter(
                 validation_data, validation_batch_size or batch_size, validation_steps
             )
+        if run is not None:
+            adapter = run.shard(adapter)
+            val_adapter = None if val_adapter is None else run.shard(val_adapter)
+        self.data_adapter = adapter
 
         callback_list = self._callback_list(
-            callbacks, verbose, epochs, adapter.num_batches, history=True
+            callbacks, verbose, epochs, adapter.num_batches, history=True, run=run
         )
         self.stop_training = False
         self._prepare_training()
-        train_function = self.make_train_function()
+        train_function = self.make_train_function() if run is None else None
         self._initial_epoch = None
         self.data_adapter_state = None
         callback_list.on_train_begin()
         # A callback (BackupAndRestore, see its module docstring) may say where to resume:
         # the epoch and step reached, and the data order (adapter state) of that epoch.
         resume_epoch, resume_step = self._resume_position(callback_list)
+        if run is not None:
+            # Rank 0's weights (restored or not) and position, on every replica.
+            state = self.data_adapter_state or adapter.state()
+            first = int(self._initial_epoch) if self._initial_epoch else initial_epoch
+            resume_epoch, resume_step, seed, first = run.start(
+                (resume_epoch, resume_step), int(state["seed"]), first
+            )
+            self.data_adapter_state = {**state, "seed": seed}
+            adapter.seed = seed
+            self._initial_epoch = first if first else None
         if resume_epoch is not None:
             initial_epoch = resume_epoch
             state = self.data_adapter_state or adapter.state()
@@ -606,25 +795,36 @@ class Trainer:
 
         epoch_logs: dict = {}
         training_logs = None
+        checking, every_batch = True, config.data_checks() == "every_batch"
         # Input pipelines may hold worker threads: stop them however training ends.
         try:
             for epoch in range(initial_epoch, epochs):
                 self.reset_metrics()
                 callback_list.on_epoch_begin(epoch)
-                logs = None
+                if run is not None:
+                    run.begin_epoch()
+                logs: dict | None = None
                 step = resume_step if epoch == initial_epoch and resume_epoch is not None else 0
                 # Resumed after the epoch's last step: only its end (validation) remains.
                 finished = adapter.num_batches is not None and step >= adapter.num_batches
                 if finished:
                     logs = {}
                 with contextlib.closing(adapter.epoch_batches(epoch)) as batches:
-                    for data, mask in batches:
-                        callback_list.on_train_batch_begin(step)
-                        logs = _to_python(self._call("train", train_function, data, mask))
-                        callback_list.on_train_batch_end(step, logs)
-                        step += 1
-                        if self.stop_training:
-                            break
+                    if run is not None:
+                        ran = self._fit_epoch_data_parallel(run, batches, callback_list, step)
+                        logs = logs if ran is None else ran
+                    else:
+                        for data, mask in batches:
+                            callback_list.on_train_batch_begin(step)
+                            check = "fit" if checking else None
+                            checking = every_batch
+                            logs = _to_python(
+                                self._call("train", train_function, data, mask, check=check)
+                            )
+                            callback_list.on_train_batch_end(step, logs)
+                            step += 1
+                            if self.stop_training:
+                                break
                 if logs is None:
                     warnings.warn(
                         f"fit: the input ran out of data at epoch {epoch} (a generator, or "
@@ -634,12 +834,19 @@ class Trainer:
                         stacklevel=2,
                     )
                     break
-                epoch_logs = self._metrics_result_or_logs(logs)
+                if run is None:
+                    epoch_logs = self._metrics_result_or_logs(logs)
+                else:
+                    epoch_logs = _to_python(run.global_logs())
                 if val_adapter is not None and (epoch + 1) % validation_freq == 0:
-                    val_logs = self._evaluate_adapter(val_adapter, callback_list)
+                    val_logs = self._evaluate_adapter(
+                        val_adapter, callback_list, run, "fit (validation data)"
+                    )
                     epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 callback_list.on_epoch_end(epoch, epoch_logs)
                 training_logs = epoch_logs
+                if run is not None:  # EarlyStopping & co. decide on rank 0
+                    self.stop_training = run.broadcast_flag(self.stop_training)
                 if self.stop_training:
                     break
         finally:
@@ -649,6 +856,8 @@ class Trainer:
         if self.optimizer is not None and getattr(self.optimizer, "use_ema", False):
             self.optimizer.finalize_variable_values(self.trainable_variables)
         callback_list.on_train_end(logs=training_logs)
+        if run is not None:  # e.g. EarlyStopping(restore_best_weights=True) ran on rank 0
+            run.broadcast_variables(self.weights)
         history = self._find_history(callback_list)
         if history is not None:
             history.params = dict(getattr(history, "params", None) or {})
@@ -694,29 +903,52 @@ class Trainer:
         """Loss and metrics on the data: a scalar, a list (``metrics_names`` order) or,
         with ``return_dict``, a dict."""
         self._assert_compiled("evaluate")
-        adapter = data_adapters.get_data_adapter(
-            x, y, sample_weight, batch_size, steps, shuffle=False, pad=self._pads("test")
-        )
-        callback_list = self._callback_list(
-            callbacks, verbose, 1, adapter.num_batches, history=False
-        )
-        try:
-            logs = self._evaluate_adapter(adapter, callback_list)
-        finally:
-            adapter.close()
+        _check_counts("evaluate", batch_size=batch_size, steps=steps)
+        run = self._data_parallel_run("evaluate")
+        with _reporting_failures(run):
+            adapter = data_adapters.get_data_adapter(
+                x, y, sample_weight, batch_size, steps, shuffle=False, pad=self._pads("test")
+            )
+            if run is not None:
+                adapter = run.shard(adapter)
+            callback_list = self._callback_list(
+                callbacks, verbose, 1, adapter.num_batches, history=False, run=run
+            )
+            try:
+                logs = self._evaluate_adapter(adapter, callback_list, run)
+            finally:
+                adapter.close()
         return logs if return_dict else _flatten_logs(logs)
 
-    def _evaluate_adapter(self, adapter: Any, callback_list: Any) -> dict:
+    def _evaluate_adapter(
+        self,
+        adapter: Any,
+        callback_list: Any,
+        run: distributed.DataParallelRun | None = None,
+        method: str = "evaluate",
+    ) -> dict:
         test_function = self.make_test_function()
         self.reset_metrics()
+        if run is not None:
+            run.mark_metrics()
         callback_list.on_test_begin()
         logs: dict = {}
+        steps = 0
         with contextlib.closing(adapter.epoch_batches(0)) as batches:
             for step, (data, mask) in enumerate(batches):
+                if run is not None and distributed.num_rows(data) == 0:
+                    continue  # this replica's part of a short last batch is empty
                 callback_list.on_test_batch_begin(step)
-                logs = _to_python(self._call("test", test_function, data, mask))
+                logs = _to_python(self._call("test", test_function, data, mask, check=method))
                 callback_list.on_test_batch_end(step, logs)
-        logs = self._metrics_result_or_logs(logs) if logs else logs
+                steps += 1
+        if not steps and run is None:
+            raise data_adapters.empty_data_error(method)
+        if run is not None:  # every replica's metric states, summed
+            state = run.sum_metrics()
+            logs = _to_python(run.global_logs()) if len(state) else logs
+        else:
+            logs = self._metrics_result_or_logs(logs) if logs else logs
         callback_list.on_test_end(logs)
         return logs
 
@@ -731,27 +963,50 @@ class Trainer:
     ) -> Any:
         """The model's outputs on ``x`` as NumPy arrays (batches concatenated; padded
         rows of a short last batch dropped)."""
+        _check_counts("predict", batch_size=batch_size, steps=steps)
+        run = self._data_parallel_run("predict")
+        with _reporting_failures(run):
+            return self._predict(run, x, batch_size, verbose, steps, callbacks)
+
+    def _predict(
+        self,
+        run: distributed.DataParallelRun | None,
+        x: Any,
+        batch_size: int | None,
+        verbose: Any,
+        steps: int | None,
+        callbacks: Any,
+    ) -> Any:
         adapter = data_adapters.get_data_adapter(
             x, batch_size=batch_size, steps=steps, shuffle=False, pad=True
         )
+        if run is not None:
+            adapter = run.shard(adapter)
         predict_function = self.make_predict_function()
         callback_list = self._callback_list(
-            callbacks, verbose, 1, adapter.num_batches, history=False
+            callbacks, verbose, 1, adapter.num_batches, history=False, run=run
         )
         callback_list.on_predict_begin()
         batches = []
+        counts = []  # rows per step (0 where this replica's part is empty)
         try:
             with contextlib.closing(adapter.epoch_batches(0)) as steps_data:
                 for step, (data, mask) in enumerate(steps_data):
+                    real = None if mask is None else int(mask.sum())
+                    rows = distributed.num_rows(data) if real is None else real
+                    counts.append(rows)
+                    if run is not None and rows == 0:
+                        continue
                     callback_list.on_predict_batch_begin(step)
                     outputs = self._call("predict", predict_function, data, mask)
-                    real = None if mask is None else int(mask.sum())
                     outputs = _first_rows(outputs, real)
                     batches.append(outputs)
                     callback_list.on_predict_batch_end(step, {"outputs": outputs})
         finally:
             adapter.close()
         callback_list.on_predict_end()
+        if run is not None:
+            return run.gather_predictions(batches, counts)
         if not batches:
             raise ValueError("predict: the input data is empty.")
         return _concatenate(batches)
@@ -790,6 +1045,90 @@ class Trainer:
         """The model's outputs on one batch, as NumPy arrays."""
         outputs = self._call("predict", self.make_predict_function(), _host_batch(x), None)
         return tree.map_structure(_numpy, outputs)
+
+
+@contextlib.contextmanager
+def _reporting_failures(run: distributed.DataParallelRun | None) -> Any:
+    """Tell the other replicas when this one fails, so they stop instead of waiting in
+    their next collective; failures reported by others are not reported again."""
+    if run is None:
+        yield
+        return
+    try:
+        yield
+    except distributed.ReplicaError:
+        raise
+    except BaseException as error:
+        run.context.report_failure(error)
+        raise
+
+
+class _DataParallelFunctions:
+    """The two halves of a data-parallel training step: ``train_step`` with
+    ``Optimizer.apply`` collecting the gradients instead of applying them (compiled like
+    ``train_function``; it returns the logs and the gradients), and the optimizer's update
+    from the replicas' mean gradients (a second compiled function)."""
+
+    def __init__(self, trainer: Trainer):
+        self.trainer = trainer
+        # The variables the step's apply() was given, recorded when it is traced.
+        self.variables: list | None = None
+        step = trainer.train_step
+
+        def run(data: Any, mask: Any) -> tuple:
+            optimizer = trainer.optimizer
+            if optimizer is None:
+                return trainer._run_step(step, data, mask), []
+            with optimizer.collect_gradients() as collected:
+                logs = trainer._run_step(step, data, mask)
+            grads, self.variables = _collected_gradients(optimizer, collected)
+            return logs, grads
+
+        run.__name__ = "train_gradients_function"
+        self.gradients: Any
+        self._apply: Any
+        if trainer.run_eagerly:
+            self.gradients = lambda data, mask: run(
+                _to_tensors(data), None if mask is None else ops.convert_to_tensor(mask)
+            )
+            self._apply = self._apply_now
+        else:
+            self.gradients = _BatchPolymorphicFunction(run)
+            self._apply = nerve_function(self._apply_now)
+
+    @property
+    def trace_count(self) -> int:
+        return getattr(self.gradients, "trace_count", 0)
+
+    def _apply_now(self, grads: list) -> None:
+        assert self.trainer.optimizer is not None
+        self.trainer.optimizer.apply(grads, self.variables)
+
+    def apply(self, grads: list) -> None:
+        self._apply(list(grads))
+
+
+def _collected_gradients(optimizer: Any, collected: list) -> tuple[list, list]:
+    """The gradients ``train_step`` gave ``Optimizer.apply`` and their variables
+    (``None`` gradients dropped, as apply does)."""
+    if not collected:
+        return [], []
+    if len(collected) > 1:
+        raise NotImplementedError(
+            f"Data-parallel fit: train_step called optimizer.apply {len(collected)} times; "
+            "one call per step is supported (pass all gradients to one call)."
+        )
+    grads, variables = collected[0]
+    variables = list(optimizer._trainable_variables if variables is None else variables)
+    pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+    return [g for g, _ in pairs], [v for _, v in pairs]
+
+
+def _check_counts(method: str, minimum: int = 1, **counts: Any) -> None:
+    """Integer arguments (``batch_size``, ``epochs``, ...): ``None`` or at least
+    ``minimum``; anything else (``0``, ``-1``, ``2.5``, ``"32"``) is a ``ValueError``."""
+    for name, value in counts.items():
+        check_int(value, name, method, minimum=minimum, allow_none=name != "epochs")
 
 
 def _zero_times() -> dict:
@@ -854,6 +1193,13 @@ class _BatchPolymorphicFunction:
         return list(self._functions.values())
 
     def __call__(self, data: Any, mask: Any) -> Any:
+        return self._function_for(data, mask)(data, mask)
+
+    def trace(self, data: Any, mask: Any) -> None:
+        """Trace (compile) the step for arguments like these without running it."""
+        self._function_for(data, mask).get_concrete_function(data, mask)
+
+    def _function_for(self, data: Any, mask: Any) -> Any:
         # A tuple of the leaves' signatures: hashed every step, so no repr of the tree.
         leaves = tree.flatten((data, mask))[0]
         key = tuple(_leaf_signature(x) for x in leaves)
@@ -866,7 +1212,7 @@ class _BatchPolymorphicFunction:
             ]
             function = nerve_function(self._run, input_signature=specs)
             self._functions[key] = function
-        return function(data, mask)
+        return function
 
 
 def _is_array(x: Any) -> bool:

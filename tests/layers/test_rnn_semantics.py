@@ -399,7 +399,7 @@ def test_bad_inputs_name_the_layer_and_the_shapes(make, call, message):
 @pytest.mark.parametrize(
     "make,message",
     [
-        (lambda: layers.LSTM(0), "positive integer, got 0"),
+        (lambda: layers.LSTM(0), "positive integer; received units=0"),
         (lambda: layers.Bidirectional(layers.LSTM(2), merge_mode="max"), "invalid merge_mode"),
         (lambda: layers.RNN(object()), "`call"),
         (lambda: layers.GRU(2, use_cudnn="yes"), "use_cudnn"),

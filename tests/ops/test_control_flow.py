@@ -175,6 +175,74 @@ def staged_row(case):
     return dataclasses.replace(case, name=f"{case.name}_staged", fn=fn)
 
 
+def pick_sum_max(result):
+    return result["sum"], result["max"]
+
+
+# Built on the above (Keras's core functions): map, switch, vectorized_map,
+# associative_scan.
+CASES += [
+    OpCase(
+        "map",
+        lambda x: ops.map(lambda row: ops.sum(row * ops.sin(row)), x),
+        [(Input((4, 3)),), (Input((1, 2)),)],
+        numpy=lambda x: (x * np.sin(x)).sum(1),
+        torch=lambda x: (x * T.sin(x)).sum(1),
+        grad2=True,
+    ),
+    *[
+        OpCase(
+            f"switch_{index}",
+            lambda x, i=index: ops.switch(i, [lambda v: v * 2.0, lambda v: ops.sin(v)], x),
+            [(Input((3,)),)],
+            numpy=lambda x, i=index: np.sin(x) if i >= 1 else x * 2.0,
+            torch=lambda x, i=index: T.sin(x) if i >= 1 else x * 2.0,
+        )
+        for index in (0, 1, 7)  # 7 clamps to the last branch
+    ],
+    OpCase(
+        "vectorized_map",
+        lambda x, y: ops.vectorized_map(lambda ab: ops.outer(ab[0], ab[1]), (x, y)),
+        [(Input((3, 2)), Input((3, 4)))],
+        numpy=lambda x, y: np.einsum("bi,bj->bij", x, y),
+        torch=lambda x, y: T.einsum("bi,bj->bij", x, y),
+    ),
+    *[
+        OpCase(
+            f"associative_scan_add_{n}{'_reverse' if reverse else ''}",
+            lambda x, r=reverse: ops.associative_scan(lambda a, b: a + b, x, reverse=r, axis=1),
+            [(Input((2, n)),)],
+            numpy=lambda x, r=reverse: (
+                np.flip(np.cumsum(np.flip(x, 1), 1), 1) if r else np.cumsum(x, 1)
+            ),
+            torch=lambda x, r=reverse: (
+                T.flip(T.cumsum(T.flip(x, [1]), 1), [1]) if r else T.cumsum(x, 1)
+            ),
+        )
+        for n, reverse in ((1, False), (5, False), (8, True))
+    ],
+    OpCase(
+        "associative_scan_matmul",
+        lambda m: ops.associative_scan(ops.matmul, m),
+        [(Input((7, 2, 2)),)],
+        numpy=lambda m: np.stack(
+            [np.linalg.multi_dot([*m[: i + 1], np.eye(2)]) for i in range(len(m))]
+        ),
+        grad2=True,
+    ),
+    OpCase(
+        "associative_scan_pytree",
+        lambda a, b: pick_sum_max(
+            ops.associative_scan(
+                lambda x, y: {"sum": x["sum"] + y["sum"], "max": ops.maximum(x["max"], y["max"])},
+                {"sum": a, "max": b},
+            )
+        ),
+        [(Input((6,)), Input((6,)))],
+        numpy=lambda a, b: (np.cumsum(a), np.maximum.accumulate(b)),
+    ),
+]
+
 CASES += [staged_row(case) for case in CASES]
 
 globals().update(op_tests(CASES))
@@ -423,3 +491,25 @@ def test_integer_carries_and_outputs_alongside_gradients():
         assert float(loss) == pytest.approx(sum(expected))
         assert (int(count), steps.dtype, steps.tolist()) == (3, "int32", [0, 1, 2])
         np.testing.assert_allclose(grad.numpy(), expected_grad, rtol=1e-6)
+
+
+def test_traced_switch_picks_the_branch_at_run_time():
+    f = nerve.function(lambda i, x: ops.switch(i, [lambda v: v + 1, lambda v: v * 10], x))
+    assert [float(f(ops.convert_to_tensor(i), 2.0)) for i in (0, 1, -4, 9)] == [3, 20, 3, 20]
+
+
+def test_switch_needs_branches():
+    with pytest.raises(ValueError, match="at least one"):
+        ops.switch(0, [], 1.0)
+
+
+def test_vectorized_map_needs_one_leading_length():
+    with pytest.raises(ShapeError, match="same leading length"):
+        ops.vectorized_map(lambda ab: ab[0], (ops.ones((2,)), ops.ones((3,))))
+
+
+def test_associative_scan_needs_one_length_and_a_function():
+    with pytest.raises(ShapeError, match="same length"):
+        ops.associative_scan(lambda a, b: a, (ops.ones((2,)), ops.ones((3,))))
+    with pytest.raises(TypeError, match="callable"):
+        ops.associative_scan(None, ops.ones((2,)))

@@ -130,7 +130,7 @@ CASES = [
     # Tensor arguments flow through: these rows check gradients too.
     OpCase(
         "full_tensor_fill",
-        lambda v: ops.full((3, 4), v),
+        lambda v: ops.full((3, 4), v, dtype=v.dtype),
         [(Input((4,)),), (Input((3, 1)),), (Input(()),)],
         numpy=lambda v: np.broadcast_to(v, (3, 4)),
         torch=lambda v: v.expand(3, 4),
@@ -195,10 +195,13 @@ globals().update(op_tests(CASES))
         (lambda: ops.zeros((2,)), "float32"),
         (lambda: ops.ones((2,)), "float32"),
         (lambda: ops.empty((2,)), "float32"),
-        (lambda: ops.full((2,), 1), "int32"),
+        # Keras: full without a dtype is floatx, whatever the fill value.
+        (lambda: ops.full((2,), 1), "float32"),
+        (lambda: ops.full((), 0), "float32"),
         (lambda: ops.full((2,), 1.0), "float32"),
-        (lambda: ops.full((2,), True), "bool"),
-        (lambda: ops.full((2,), ops.ones((), dtype="int8")), "int8"),
+        (lambda: ops.full((2,), True), "float32"),
+        (lambda: ops.full((2,), ops.ones((), dtype="int8")), "float32"),
+        (lambda: ops.full((2,), 1, dtype="int8"), "int8"),
         (lambda: ops.full_like(np.zeros(2, np.int16), 1.5), "int16"),
         (lambda: ops.zeros_like(np.zeros(2, np.float64)), "float64"),
         (lambda: ops.arange(3), "int32"),
@@ -289,6 +292,11 @@ def test_errors():
         ops.zeros((2, -3))
     with pytest.raises(TypeError, match="full: shape must be a tuple of ints, got 'ab'"):
         ops.full("ab", 1)
+    for size in (3.0, np.float32(3.0), ops.convert_to_tensor(3, "bfloat16")):
+        with pytest.raises(TypeError, match="eye: N must be an integer"):
+            ops.eye(size)
+    with pytest.raises(TypeError, match="eye: M must be an integer"):
+        ops.eye(3, 2.0)
     with pytest.raises(ValueError, match="arange: step must not be zero"):
         ops.arange(0, 3, 0)
     with pytest.raises(

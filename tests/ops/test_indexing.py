@@ -42,6 +42,16 @@ def _np_scatter_update(x, indices, updates):
     return out
 
 
+def _np_scatter_reduce(x, indices, updates, reduction):
+    out = x.copy()
+    ufunc = {"add": np.add, "max": np.maximum, "min": np.minimum, "mul": np.multiply}[reduction]
+    ufunc.at(out, tuple(np.moveaxis(indices, -1, 0)), updates)
+    return out
+
+
+SCATTER_AT = np.array([[0, 1], [2, 3], [0, 1]])  # (0, 1) twice: the reduction combines both
+
+
 def _np_segment_max(data, ids, n):
     out = np.full((n, *data.shape[1:]), -np.inf)
     np.maximum.at(out, ids, data)
@@ -173,6 +183,21 @@ CASES = [
         [(Input((3, 2)), Input((2, 2)))],
         numpy=lambda x, u: _np_scatter_update(x, np.array([[2], [0]]), u),
         torch=lambda x, u: x.index_put((T.tensor([2, 0]),), u),
+    ),
+    *(
+        OpCase(
+            f"scatter_update_{reduction}",
+            lambda x, u, reduction=reduction: ops.scatter_update(x, SCATTER_AT, u, reduction),
+            [(Input((3, 4)), Input((3,)))],
+            numpy=lambda x, u, reduction=reduction: _np_scatter_reduce(x, SCATTER_AT, u, reduction),
+        )
+        for reduction in ("add", "max", "min", "mul")
+    ),
+    OpCase(
+        "segment_sum_negative_ids",  # rows with id -1 are dropped, as in Keras
+        lambda d: ops.segment_sum(d, [0, -1, 2, -1], num_segments=3),
+        [(Input((4, 2)),)],
+        numpy=lambda d: _np_segment_sum(d[[0, 2]], np.array([0, 2]), 3),
     ),
     OpCase(
         "slice",
@@ -489,6 +514,20 @@ def test_bad_index_types():
 def test_setitem_is_refused():
     with pytest.raises(TypeError, match="immutable"):
         ops.zeros((2,))[0] = 1.0
+
+
+def test_scatter_update_rejects_unknown_reduction():
+    with pytest.raises(ValueError, match="scatter_update: Unsupported reduction: 'sum'"):
+        ops.scatter_update(ops.zeros((3,)), [[0]], [1.0], reduction="sum")
+
+
+@pytest.mark.parametrize("x", [np.array([3, 4, 2, 1]), np.array([[3, 4, 2], [1, 3, 4]])])
+def test_argpartition_without_axis_partitions_the_flattened_tensor(x):
+    flat = x.ravel()
+    order = ops.argpartition(x, 1, axis=None).numpy()
+    kth = np.sort(flat)[1]
+    assert order.shape == flat.shape and flat[order[1]] == kth
+    assert (flat[order[:1]] <= kth).all() and (flat[order[2:]] >= kth).all()
 
 
 def test_scatter_update_shape_error():

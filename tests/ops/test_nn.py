@@ -810,7 +810,201 @@ CASES += [
     ),
 ]
 
+# Keras's piecewise and sparse activations.
+CASES += [
+    activation(
+        "hard_shrink",
+        ops.hard_shrink,
+        lambda x: np.where(np.abs(x) > 0.5, x, 0.0),
+        tf("hardshrink"),
+    ),
+    activation(
+        "threshold",
+        lambda x: ops.threshold(x, 0.3, -2.0),
+        lambda x: np.where(x > 0.3, x, -2.0),
+        lambda x: T.nn.functional.threshold(x, 0.3, -2.0),
+    ),
+    activation(
+        "sparse_plus",
+        ops.sparse_plus,
+        lambda x: np.where(x <= -1, 0.0, np.where(x < 1, (x + 1) ** 2 / 4, x)),
+        None,
+    ),
+    activation(
+        "sparse_sigmoid",
+        ops.sparse_sigmoid,
+        lambda x: np.clip((x + 1) / 2, 0.0, 1.0),
+        None,
+    ),
+    activation(
+        "squareplus",
+        lambda x: ops.squareplus(x, b=2),
+        lambda x: (x + np.sqrt(x * x + 2)) / 2,
+        None,
+        grad2=True,
+    ),
+    *[
+        OpCase(
+            f"sparsemax_axis{axis}",
+            lambda x, a=axis: ops.sparsemax(x, axis=a),
+            [(Input((3, 5)),), (Input((2, 4, 3)),)],
+            numpy=lambda x, a=axis: np_sparsemax(x, a),
+        )
+        for axis in (-1, 0)
+    ],
+]
+
+# Adaptive pooling, CTC, unfold and fold.
+CTC_TARGET = np.array([[1, 2, 2], [3, 1, 0], [2, 0, 0]])
+CTC_TARGET_LENGTH = np.array([3, 2, 0])
+CTC_OUTPUT_LENGTH = np.array([7, 5, 4])
+
+
+def keras_op(name, **kwargs):
+    """A reference from keras.ops (NumPy backend), for functions NumPy lacks."""
+
+    def ref(*args):
+        keras = pytest.importorskip("keras")
+        result = getattr(keras.ops, name)(*args, **kwargs)
+        return tuple(np.asarray(r) for r in result) if isinstance(result, tuple) else result
+
+    return ref
+
+
+def t_ctc_loss(output):
+    log_probs = T.log_softmax(output, -1).permute(1, 0, 2)
+    return T.nn.functional.ctc_loss(
+        log_probs,
+        T.tensor(CTC_TARGET),
+        T.tensor(CTC_OUTPUT_LENGTH),
+        T.tensor(CTC_TARGET_LENGTH),
+        reduction="none",
+        zero_infinity=False,
+    )
+
+
+def t_adaptive(name, rank, channels_first=False):
+    fn = getattr(T.nn.functional, f"adaptive_{name}_pool{rank}d")
+
+    def ref(x, *size):
+        y = x if channels_first else x.movedim(-1, 1)
+        out = fn(y, *size)
+        return out if channels_first else out.movedim(1, -1)
+
+    return ref
+
+
+CASES += [
+    *[
+        OpCase(
+            f"adaptive_{kind}_pool{rank}d_{tag}",
+            lambda x, op=op, s=size, f=fmt: op(x, s, data_format=f),
+            [(Input(shape),)],
+            numpy=None,
+            torch=lambda x, k=kind, r=rank, s=size, f=fmt: t_adaptive(k, r, f == "channels_first")(
+                x, s
+            ),
+        )
+        for kind, op in (("avg", ops.adaptive_average_pool), ("max", ops.adaptive_max_pool))
+        for rank, tag, shape, size, fmt in (
+            (1, "uneven", (2, 7, 3), 3, "channels_last"),
+            (2, "mixed", (2, 5, 6, 2), (3, 4), "channels_last"),
+            (2, "first", (1, 2, 5, 5), 2, "channels_first"),
+            (3, "cube", (1, 4, 3, 5, 1), (2, 3, 2), "channels_last"),
+        )
+    ],
+    OpCase(
+        "ctc_loss",
+        lambda output: ops.ctc_loss(CTC_TARGET, output, CTC_TARGET_LENGTH, CTC_OUTPUT_LENGTH),
+        [(Input((3, 7, 4)),)],
+        numpy=lambda output: keras_op("ctc_loss")(
+            CTC_TARGET, output, CTC_TARGET_LENGTH, CTC_OUTPUT_LENGTH
+        ),
+        torch=t_ctc_loss,
+        rtol=1e-5,
+    ),
+    OpCase(
+        "ctc_decode_greedy",
+        lambda x: ops.ctc_decode(x, CTC_OUTPUT_LENGTH),
+        [(Input((3, 7, 4)),)],
+        numpy=lambda x: keras_op("ctc_decode")(x, CTC_OUTPUT_LENGTH),
+        grad=False,
+        dtypes=("float32",),  # Keras's reference scores in float32
+    ),
+    OpCase(
+        "ctc_decode_unmerged_blank2",
+        lambda x: ops.ctc_decode(x, CTC_OUTPUT_LENGTH, merge_repeated=False, mask_index=2),
+        [(Input((3, 7, 4)),)],
+        numpy=lambda x: keras_op("ctc_decode", merge_repeated=False, mask_index=2)(
+            x, CTC_OUTPUT_LENGTH
+        ),
+        grad=False,
+        dtypes=("float32",),  # Keras's reference scores in float32
+    ),
+    *[
+        OpCase(
+            f"unfold_{tag}",
+            lambda x, kw=kw: ops.unfold(x, **kw),
+            [(Input((2, 3, 7, 6)),)],
+            numpy=lambda x, kw=kw: keras_op("unfold", **kw)(x),
+            torch=lambda x, kw=kw: T.nn.functional.unfold(x, **kw),
+        )
+        for tag, kw in (
+            ("plain", {"kernel_size": 2}),
+            (
+                "geometry",
+                {"kernel_size": (3, 2), "dilation": (1, 2), "padding": 1, "stride": (2, 1)},
+            ),
+        )
+    ],
+    *[
+        OpCase(
+            f"fold_{tag}",
+            lambda x, kw=kw: ops.fold(x, (7, 6), **kw),
+            [(Input(shape),)],
+            torch=lambda x, kw=kw: T.nn.functional.fold(x, (7, 6), **kw),
+        )
+        for tag, shape, kw in (
+            ("plain", (2, 12, 30), {"kernel_size": 2}),
+            (
+                "geometry",
+                (1, 12, 24),
+                {"kernel_size": (3, 2), "dilation": (1, 2), "padding": 1, "stride": (2, 1)},
+            ),
+        )
+    ],
+]
+
 globals().update(op_tests(CASES))
+
+
+@pytest.mark.parametrize(
+    "call,error,match",
+    [
+        (lambda: ops.ctc_loss([1], np.ones((1, 3, 2)), [1], [3]), ShapeError, "target"),
+        (lambda: ops.ctc_decode(np.ones((1, 3, 2)), [3], strategy="best"), ValueError, "strategy"),
+        (lambda: ops.ctc_decode(np.ones((1, 3, 2)), [3], strategy="beam_search"),
+         NotImplementedError, "greedy"),
+        (lambda: ops.unfold(np.ones((2, 3, 4)), 2), ShapeError, "4-D"),
+        (lambda: ops.unfold(np.ones((1, 1, 4, 4)), 0), ValueError, "kernel_size"),
+        (lambda: ops.fold(np.ones((1, 5, 9)), (4, 4), 2), ShapeError, "fold"),
+        (lambda: ops.adaptive_max_pool(np.ones((1, 4, 4, 1)), (2, 2, 2)), ValueError, "size"),
+    ],
+)  # fmt: skip
+def test_nn_additions_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def np_sparsemax(x, axis):
+    """Sparsemax by bisection on the threshold (independent of the sort-based kernel)."""
+    x = np.moveaxis(x, axis, -1)
+    low, high = x.min(-1, keepdims=True) - 1, x.max(-1, keepdims=True)
+    for _ in range(200):
+        tau = (low + high) / 2
+        too_big = np.maximum(x - tau, 0).sum(-1, keepdims=True) < 1
+        high, low = np.where(too_big, tau, high), np.where(too_big, low, tau)
+    return np.moveaxis(np.maximum(x - (low + high) / 2, 0), -1, axis)
 
 
 # -- focused tests --------------------------------------------------------------------------

@@ -534,3 +534,43 @@ def test_quantile_errors_name_op():
 def test_count_nonzero_is_int32_and_median_of_ints_is_float():
     assert ops.count_nonzero(ops.convert_to_tensor([0.0, 2.0])).dtype == "int32"
     assert float(ops.median(ops.convert_to_tensor([1, 4, 2, 8]))) == 3.0
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize(
+    "fn,expected",
+    [
+        (ops.mean, 65504.0),
+        (ops.var, 0.0),
+        (ops.std, 0.0),
+        (lambda x: ops.moments(x, axes=0)[0], 65504.0),
+        (lambda x: ops.moments(x, axes=0)[1], 0.0),
+    ],
+)
+def test_half_precision_accumulates_in_float32(fn, expected, dtype):
+    # Summed in float16, [65504] * 3 overflows to inf on the way to the mean (Keras: 65504).
+    x = ops.convert_to_tensor([65504.0] * 3, dtype=dtype)
+    out = fn(x)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(np.float32(out.numpy()), expected, rtol=1e-2)
+
+
+def test_half_precision_sum_rounds_once():
+    # 2048 + 1 + 1 in float16 steps is 2048 (each +1 rounds away); in float32 it is 2050.
+    x = ops.convert_to_tensor([2048.0, 1.0, 1.0], dtype="float16")
+    assert float(ops.sum(x)) == 2050.0
+
+
+@pytest.mark.parametrize(
+    "dtype,expected", [("uint8", "uint32"), ("uint16", "uint32"), ("uint32", "uint32")]
+)
+def test_unsigned_sums_widen_to_uint32(dtype, expected):
+    assert ops.sum(ops.convert_to_tensor([1, 2], dtype=dtype)).dtype == expected
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("fn,initial", [(ops.max, 1.5), (ops.min, -2.0)])
+def test_extremum_over_an_empty_axis_is_initial(fn, initial, keepdims):
+    out = fn(np.zeros((0, 3), "float32"), axis=0, keepdims=keepdims, initial=initial)
+    expected = np.full((1, 3) if keepdims else (3,), initial, "float32")
+    np.testing.assert_array_equal(out.numpy(), expected)

@@ -363,6 +363,12 @@ def test_bad_pad_width_names_op_and_shape():
         ops.pad(ops.zeros((2, 3)), ((1, 1), (1, 1), (1, 1)))
     with pytest.raises(ShapeError, match=r"pad: invalid pad_width"):
         ops.pad(ops.zeros((2, 3)), ((1, -1), (0, 0)))
+    with pytest.raises(ValueError, match=r"`constant_values` can only be provided when `mode =="):
+        ops.pad(ops.ones((3,)), 1, mode="reflect", constant_values=0)
+    with pytest.raises(ShapeError, match=r"non-negative integer or -1.*newshape=\(-2, 5\)"):
+        ops.reshape(ops.ones((20,)), (-2, 5))
+    with pytest.raises(ShapeError, match=r"at most one unknown dimension.*\(-1, -1, 5\)"):
+        ops.reshape(ops.ones((20,)), (-1, -1, 5))
     with pytest.raises(ValueError, match=r"pad: mode must be one of"):
         ops.pad(ops.zeros((2,)), 1, mode="wrap")
 

@@ -61,6 +61,9 @@ _NATIVE = {
     for name in (
         "bool",
         "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
         "int8",
         "int16",
         "int32",

@@ -222,6 +222,7 @@ def _kernels(xp) -> dict:
         "bitwise_xor": xp.bitwise_xor,
         "left_shift": xp.left_shift,
         "right_shift": xp.right_shift,
+        "nextafter": xp.nextafter,
         # ternary and conversion
         "where": xp.where,
         "cast": cast,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from nerve import ops
+from nerve.core.errors import check_int
 from nerve.layers.attention._projected import ProjectedAttention
 from nerve.layers.einsum_dense import EinsumDense
 from nerve.tensor import Tensor
@@ -58,10 +59,7 @@ class GroupedQueryAttention(ProjectedAttention):
             "num_key_value_heads": num_key_value_heads,
         }
         for name, size in sizes.items():
-            if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
-                raise ValueError(
-                    f"GroupedQueryAttention: {name} must be a positive integer, got {size!r}."
-                )
+            check_int(size, name, "GroupedQueryAttention")
         if num_query_heads % num_key_value_heads:
             raise ValueError(
                 f"GroupedQueryAttention: num_query_heads ({num_query_heads}) must be a multiple "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nerve.core.errors import check_int
 from nerve.layers.attention._projected import ProjectedAttention, projection_equation
 from nerve.layers.einsum_dense import EinsumDense
 
@@ -69,16 +70,9 @@ class MultiHeadAttention(ProjectedAttention):
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
-        for name, size in (("num_heads", num_heads), ("key_dim", key_dim)):
-            if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
-                raise ValueError(
-                    f"MultiHeadAttention: {name} must be a positive integer, got {size!r}."
-                )
-        if value_dim is not None and (not isinstance(value_dim, int) or value_dim <= 0):
-            raise ValueError(
-                f"MultiHeadAttention: value_dim must be a positive integer or None, got "
-                f"{value_dim!r}."
-            )
+        check_int(num_heads, "num_heads", "MultiHeadAttention")
+        check_int(key_dim, "key_dim", "MultiHeadAttention")
+        check_int(value_dim, "value_dim", "MultiHeadAttention", allow_none=True)
         self._check_arguments(dropout, sliding_window, flash_attention)
         self.num_heads, self.key_dim = num_heads, key_dim
         self.value_dim = value_dim or key_dim

@@ -14,12 +14,11 @@ op applies them, and each ``Conv1D`` / ``Conv2D`` / ``Conv3D`` only its rank.
 from __future__ import annotations
 
 import dataclasses
-import operator
 from typing import Any, ClassVar
 
 from nerve import activations, constraints, initializers, ops, regularizers
 from nerve.core import config
-from nerve.core.errors import ShapeError, with_location
+from nerve.core.errors import ShapeError, check_int, with_location
 from nerve.layers._spatial import DATA_FORMATS, int_tuple
 from nerve.layers.base import Layer, kernel_flops
 from nerve.tensor import Tensor, Variable
@@ -33,13 +32,7 @@ def positive_int(value: Any, what: str, layer: str) -> int:
     >>> positive_int(8, "filters", "Conv2D")
     8
     """
-    try:
-        number = operator.index(value)
-    except TypeError:
-        number = 0
-    if isinstance(value, bool) or number <= 0:
-        raise ValueError(f"{layer}: {what} must be a positive integer, got {what}={value!r}.")
-    return number
+    return check_int(value, what, layer)
 
 
 def conv_output_size(size: Any, window: int, stride: int, dilation: int, padding: str) -> Any:

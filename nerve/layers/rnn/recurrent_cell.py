@@ -24,12 +24,11 @@ cell called alone and a cell run by ``RNN`` compute with the same code.
 
 from __future__ import annotations
 
-import operator
 from typing import Any, ClassVar
 
 from nerve import activations, constraints, initializers, ops, regularizers
 from nerve import random as nrandom
-from nerve.core.errors import ShapeError, with_location
+from nerve.core.errors import ShapeError, check_int, with_location
 from nerve.layers.base import Layer
 from nerve.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 from nerve.tensor import Tensor
@@ -38,16 +37,7 @@ __all__ = ["RecurrentCell"]
 
 
 def _positive_units(units: Any, layer: str) -> int:
-    try:
-        number = operator.index(units)
-    except TypeError:
-        number = 0
-    if isinstance(units, bool) or number <= 0:
-        raise ValueError(
-            f"{layer}: received an invalid value for argument `units`, expected a positive "
-            f"integer, got {units!r}."
-        )
-    return number
+    return check_int(units, "units", layer)
 
 
 class RecurrentCell(DropoutRNNCell, Layer):

@@ -21,11 +21,14 @@ array([0., 2.], dtype=float32)
 (1, 2, 2, 2)
 """
 
+from nerve.ops.complex_numbers import polar
 from nerve.ops.nn import (
     activation,
     attention,
+    blocks,
     convolution,
     crossentropy,
+    ctc,
     encoding,
     normalization,
     pixels,
@@ -33,8 +36,10 @@ from nerve.ops.nn import (
 )
 from nerve.ops.nn.activation import *  # noqa: F403
 from nerve.ops.nn.attention import *  # noqa: F403
+from nerve.ops.nn.blocks import *  # noqa: F403
 from nerve.ops.nn.convolution import *  # noqa: F403
 from nerve.ops.nn.crossentropy import *  # noqa: F403
+from nerve.ops.nn.ctc import *  # noqa: F403
 from nerve.ops.nn.encoding import *  # noqa: F403
 from nerve.ops.nn.normalization import *  # noqa: F403
 from nerve.ops.nn.pixels import *  # noqa: F403
@@ -45,9 +50,13 @@ from nerve.ops.nn.pooling import *  # noqa: F403
 __all__: list[str] = []
 __all__ += activation.__all__
 __all__ += attention.__all__
+__all__ += blocks.__all__
 __all__ += convolution.__all__
+__all__ += ctc.__all__
 __all__ += crossentropy.__all__
 __all__ += encoding.__all__
 __all__ += normalization.__all__
 __all__ += pixels.__all__
 __all__ += pooling.__all__
+# Keras lists polar among its nn functions; it lives with the complex numbers.
+__all__ += ["polar"]

@@ -17,6 +17,7 @@ from nerve.ops.elementwise import (
     expm1,
     greater,
     less,
+    less_equal,
     minimum,
     multiply,
     negative,
@@ -36,6 +37,7 @@ __all__ = [
     "elu",
     "gelu",
     "glu",
+    "hard_shrink",
     "hard_sigmoid",
     "hard_silu",
     "hard_swish",
@@ -45,11 +47,18 @@ __all__ = [
     "relu",
     "relu6",
     "selu",
+    "sigmoid",
     "silu",
     "soft_shrink",
+    "softplus",
     "softsign",
+    "sparse_plus",
+    "sparse_sigmoid",
+    "sparsemax",
+    "squareplus",
     "swish",
     "tanh_shrink",
+    "threshold",
 ]
 
 
@@ -197,3 +206,94 @@ def soft_shrink(x: Any, threshold: float = 0.5) -> Tensor:
         subtract(x, threshold),
         where(less(x, -threshold), add(x, threshold), 0.0),
     )
+
+
+def hard_shrink(x: Any, threshold: float = 0.5) -> Tensor:
+    """``x`` where ``|x| > threshold``, else 0.
+
+    >>> from nerve import ops
+    >>> ops.hard_shrink(ops.convert_to_tensor([-1.0, 0.2, 0.7])).numpy()
+    array([-1. ,  0. ,  0.7], dtype=float32)
+    """
+    x = to_float(x)
+    return where(greater(abs(x), threshold), x, 0.0)
+
+
+def threshold(x: Any, threshold: float, default_value: float) -> Tensor:
+    """``x`` where ``x > threshold``, else ``default_value``.
+
+    >>> from nerve import ops
+    >>> ops.threshold(ops.convert_to_tensor([-1.0, 2.0]), 0.0, -5.0).numpy()
+    array([-5.,  2.], dtype=float32)
+    """
+    x = to_float(x)
+    return where(greater(x, threshold), x, cast(default_value, x.dtype))
+
+
+def sparse_plus(x: Any) -> Tensor:
+    """A smooth-at-the-joints ReLU: 0 for ``x <= -1``, ``(x + 1)**2 / 4`` on (-1, 1),
+    ``x`` for ``x >= 1``.
+
+    >>> from nerve import ops
+    >>> ops.sparse_plus(ops.convert_to_tensor([-2.0, 0.0, 2.0])).numpy()
+    array([0.  , 0.25, 2.  ], dtype=float32)
+    """
+    x = to_float(x)
+    shifted = add(x, 1.0)
+    middle = multiply(multiply(shifted, shifted), 0.25)
+    return where(less_equal(x, -1.0), 0.0, where(less(x, 1.0), middle, x))
+
+
+def sparse_sigmoid(x: Any) -> Tensor:
+    """A piecewise-linear sigmoid: 0 for ``x <= -1``, ``(x + 1) / 2`` on (-1, 1), 1
+    for ``x >= 1``.
+
+    >>> from nerve import ops
+    >>> ops.sparse_sigmoid(ops.convert_to_tensor([-2.0, 0.0, 2.0])).numpy()
+    array([0. , 0.5, 1. ], dtype=float32)
+    """
+    x = to_float(x)
+    middle = multiply(add(x, 1.0), 0.5)
+    return where(less_equal(x, -1.0), 0.0,
+                 where(less(x, 1.0), middle, 1.0))  # fmt: skip
+
+
+def squareplus(x: Any, b: float = 4) -> Tensor:
+    """A smooth ReLU with no exponential: ``(x + sqrt(x**2 + b)) / 2``.
+
+    >>> from nerve import ops
+    >>> float(ops.squareplus(ops.convert_to_tensor(0.0)))
+    1.0
+    """
+    from nerve.ops.elementwise import sqrt
+
+    x = to_float(x)
+    return multiply(add(x, sqrt(add(multiply(x, x), cast(b, x.dtype)))), 0.5)
+
+
+def sparsemax(x: Any, axis: int = -1) -> Tensor:
+    """The Euclidean projection of ``x`` onto the probability simplex along ``axis``:
+    like ``softmax`` but with exact zeros. ``max(x - tau, 0)``, where ``tau`` makes
+    the entries sum to 1.
+
+    >>> from nerve import ops
+    >>> ops.sparsemax(ops.convert_to_tensor([1.0, 2.0, 0.0])).numpy()
+    array([0., 1., 0.], dtype=float32)
+    """
+    from nerve.ops.elementwise import maximum
+    from nerve.ops.indexing import sort
+    from nerve.ops.reduction import cumsum, sum
+    from nerve.ops.shape import moveaxis
+
+    x = to_float(x)
+    axis = normalize_axis(axis, x.ndim, "sparsemax")
+    moved = moveaxis(x, axis, -1)
+    n = moved.shape[-1]
+    ordered = negative(sort(negative(moved), axis=-1))  # descending
+    running = cumsum(ordered, axis=-1)
+    ranks = arange(1, n + 1, dtype=x.dtype)
+    # The support: the sorted entries that stay positive after the shift they imply.
+    support = greater(multiply(ordered, ranks), subtract(running, 1.0))
+    size = sum(cast(support, x.dtype), axis=-1, keepdims=True)
+    tau = divide(subtract(sum(where(support, ordered, 0.0), axis=-1, keepdims=True), 1.0), size)
+    return moveaxis(maximum(subtract(moved, tau), 0.0), -1, axis)

@@ -1,4 +1,5 @@
-"""``multi_hot`` encoding of integer labels."""
+"""``multi_hot`` encoding of integer labels (and ``one_hot``, which Keras lists among its
+nn functions too; it lives with the indexing family)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from typing import Any
 from nerve.core import config
 from nerve.core.errors import normalize_axis, with_location
 from nerve.ops._convert import cast, tensor
+from nerve.ops.indexing import one_hot
 from nerve.primitives import reduction as rp
 from nerve.tensor import Tensor
 
-__all__ = ["multi_hot"]
+__all__ = ["multi_hot", "one_hot"]
 
 
 def multi_hot(

@@ -13,6 +13,7 @@ from nerve.ops._convert import cast, to_float
 from nerve.ops.elementwise import (
     abs,
     add,
+    clip,
     divide,
     maximum,
     multiply,
@@ -48,6 +49,11 @@ def moments(x: Any, axes: Any, keepdims: bool = False, synchronized: bool = Fals
     """
     x = to_float(x)
     axes = tuple(sorted(normalize_axes(axes, x.ndim, "moments")))
+    dtype = x.dtype
+    if dtype in ("float16", "bfloat16"):
+        # Half precision accumulates in float32 (a float16 variance of large values
+        # overflows on the way), as Keras's backends do.
+        x = cast(x, "float32")
     count = math.prod(x.shape[a] for a in axes)
     mean = divide(rp.reduce_sum_p.bind(x, axes=axes, keepdims=True), as_float(count))
     centred = subtract(x, mean)
@@ -57,6 +63,9 @@ def moments(x: Any, axes: Any, keepdims: bool = False, synchronized: bool = Fals
     )
     if not keepdims:
         mean = reshape(mean, tuple(d for i, d in enumerate(x.shape) if i not in axes))
+    if dtype != x.dtype:
+        # Keras clips to float16's range before rounding back (also for bfloat16).
+        mean, variance = (cast(clip(v, -65504.0, 65504.0), dtype) for v in (mean, variance))
     return mean, variance
 
 

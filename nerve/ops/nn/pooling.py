@@ -23,7 +23,7 @@ from nerve.primitives import reduction as rp
 from nerve.primitives.shape import reshape
 from nerve.tensor import Tensor
 
-__all__ = ["average_pool", "max_pool"]
+__all__ = ["adaptive_average_pool", "adaptive_max_pool", "average_pool", "max_pool"]
 
 
 # -- pooling --------------------------------------------------------------------------------
@@ -112,3 +112,65 @@ def average_pool(
     else:
         count = float(math.prod(geometry[0]))
     return _output_layout(divide(total, count), data_format)
+
+
+# -- adaptive pooling --------------------------------------------------------------------
+
+
+def _adaptive_masks(size: int, out: int, dtype: str) -> Tensor:
+    """A (out, size) 0/1 matrix: row i marks input positions floor(i * size / out) up to
+    ceil((i + 1) * size / out), the bins PyTorch and Keras use (they overlap when size
+    does not divide evenly)."""
+    from nerve.tensor import convert_to_tensor
+
+    rows = [[1 if (i * size) // out <= j < -((-(i + 1) * size) // out) else 0
+             for j in range(size)] for i in range(out)]  # fmt: skip
+    return convert_to_tensor(rows, dtype)
+
+
+def _adaptive_pool(op: str, inputs: Any, output_size: Any, data_format: str | None,
+                   largest: bool) -> Tensor:  # fmt: skip
+    from nerve.ops.elementwise import where
+    from nerve.ops.linalg import tensordot
+    from nerve.ops.shape import moveaxis
+
+    x, data_format, rank = _spatial_input(op, inputs, data_format)
+    sizes = _tuple(output_size, rank, "output_size", op)
+    # Separable: a rectangle's mean (max) is the mean (max) along one axis at a time.
+    for axis, out in enumerate(sizes, start=1):
+        masks = _adaptive_masks(x.shape[axis], out, x.dtype)
+        if largest:
+            moved = moveaxis(x, axis, -1)  # (..., size)
+            hidden = reshape(moved, (*moved.shape[:-1], 1, moved.shape[-1]))
+            chosen = where(masks > 0, hidden, float("-inf"))  # (..., out, size)
+            pooled = rp.reduce_max_p.bind(chosen, axes=(chosen.ndim - 1,), keepdims=False)
+            x = moveaxis(pooled, -1, axis)
+        else:
+            weights = divide(masks, rp.reduce_sum_p.bind(masks, axes=(1,), keepdims=True))
+            x = moveaxis(tensordot(x, weights, axes=[[axis], [1]]), -1, axis)
+    return _output_layout(x, data_format)
+
+
+def adaptive_average_pool(inputs: Any, output_size: Any, data_format: str | None = None) -> Tensor:
+    """Average pooling to a fixed ``output_size`` (an int or one per spatial axis) for
+    any input size: output ``i`` averages input positions ``floor(i * n / out)`` up to
+    ``ceil((i + 1) * n / out)`` along each axis (1-3 spatial axes).
+
+    >>> from nerve import ops
+    >>> x = ops.reshape(ops.arange(5.0), (1, 5, 1))
+    >>> ops.adaptive_average_pool(x, 2).numpy().ravel()
+    array([1., 3.], dtype=float32)
+    """
+    return _adaptive_pool("adaptive_average_pool", inputs, output_size, data_format, False)
+
+
+def adaptive_max_pool(inputs: Any, output_size: Any, data_format: str | None = None) -> Tensor:
+    """Max pooling to a fixed ``output_size`` over the bins of
+    ``adaptive_average_pool``; ties share the gradient.
+
+    >>> from nerve import ops
+    >>> x = ops.reshape(ops.arange(5.0), (1, 5, 1))
+    >>> ops.adaptive_max_pool(x, 2).numpy().ravel()
+    array([2., 4.], dtype=float32)
+    """
+    return _adaptive_pool("adaptive_max_pool", inputs, output_size, data_format, True)

@@ -241,6 +241,7 @@ EXPRESSIONS: dict[str, Callable] = {
     "mod": _declined("NumPy's modulo takes the divisor's sign and defines x % 0; C's does not"),
     "left_shift": _declined(_SHIFTS),
     "right_shift": _declined(_SHIFTS),
+    "nextafter": _declined("rare outside numerics tests; libm's call per element gains nothing"),
     "i0": _declined("Bessel functions have no form in vmath.h; SciPy's kernel runs them"),
     "i1": _declined("Bessel functions have no form in vmath.h; SciPy's kernel runs them"),
     **{

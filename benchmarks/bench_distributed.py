@@ -1,0 +1,336 @@
+"""Data-parallel training benchmarks: scaling over MPI ranks, allreduce bandwidth, and a
+simulated-cluster estimate. One JSON line per case.
+
+Cases (each run under ``mpirun``, one process per rank, one BLAS thread per rank so
+that ranks do not fight over this machine's cores):
+
+* ``scaling``: ``model.fit`` of the 784-512-256-10 ReLU MLP (softmax output, Adam,
+  sparse categorical cross-entropy) on 10,240 random MNIST-shaped samples, with a
+  per-rank batch of ``--batch`` (128) rows, so the global batch grows with the ranks
+  (weak scaling, as data parallelism is used): plain ``fit`` in one process, then
+  ``DataParallel`` on 1 and on 2 ranks. Reports global samples/s (best epoch after a
+  warm-up epoch), the efficiency ``samples/s(n) / (n * samples/s(1 rank))``, and per
+  step the seconds spent in the gradient allreduce and in the rest;
+* ``allreduce``: 10 M float32 (40 MB) summed over 2 ranks: raw mpi4py
+  (``Allreduce(IN_PLACE)``), nerve's ``MPICommunicator.allreduce`` (non-blocking,
+  polled for timeouts), and ``DataParallel.sum`` (packed into 25 MB buckets, scaled on
+  the way in and out) with fresh result buffers and with the buffers kept from the
+  last call (``reuse=True``, the trainer's path). Best of ``--repeat``, interleaved;
+  bandwidth = bytes / seconds; goal: nerve >= 0.9x raw;
+* ``cluster_estimate``: the measured one-rank step (compute) and the gradient bytes
+  extrapolated to 8 and 64 ranks with ring-allreduce cost
+  ``2 (n - 1) / n * bytes / bandwidth + 2 (n - 1) * latency``. Assumptions (printed
+  with the numbers): every rank computes as fast as one rank here; the per-rank batch
+  stays 128; no overlap of communication with the backward pass (nerve's allreduce
+  starts after it); links of 10 Gb/s Ethernet (1.25 GB/s, 50 us latency) and 100 Gb/s
+  InfiniBand (12.5 GB/s, 5 us), and this machine's measured shared-memory bandwidth.
+
+Usage: ``python benchmarks/bench_distributed.py [--quick] [--batch 128] [--repeat 5]``.
+Needs mpi4py and an ``mpirun`` (``pip install mpi4py mpich``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import emit, reexec_without_openblas_overrides
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SIZES = (784, 512, 256, 10)
+SAMPLES = 10_240
+ELEMENTS = 10_000_000
+LINKS = {
+    "ethernet_10g": (1.25e9, 50e-6),
+    "infiniband_100g": (12.5e9, 5e-6),
+}
+
+
+# -- workers (run under mpirun) ---------------------------------------------------------------
+
+
+def _model(nerve):
+    from nerve import layers
+
+    nerve.utils.set_random_seed(0)
+    model = nerve.Sequential(
+        [nerve.Input((SIZES[0],))]
+        + [layers.Dense(n, activation="relu") for n in SIZES[1:-1]]
+        + [layers.Dense(SIZES[-1], activation="softmax")]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def worker_scaling(args) -> None:
+    import numpy as np
+
+    import nerve
+
+    comm = nerve.distribution.initialize()
+    mode = args.mode
+    rng = np.random.default_rng(0)
+    x = rng.random((SAMPLES, SIZES[0]), dtype=np.float32)
+    y = rng.integers(0, SIZES[-1], SAMPLES)
+    timing = {"gradients": 0.0, "other_sums": 0.0, "sums": 0}
+
+    class TimedDataParallel(nerve.distribution.DataParallel):
+        def sum(self, arrays, scale_in=1.0, scale_out=1.0, reuse=False):
+            start = time.perf_counter()
+            result = super().sum(arrays, scale_in, scale_out, reuse)
+            key = "gradients" if sum(np.asarray(a).nbytes for a in arrays) > 4096 else "other_sums"
+            timing[key] += time.perf_counter() - start
+            timing["sums"] += 1
+            return result
+
+    if mode == "data_parallel":
+        nerve.distribution.set_distribution(TimedDataParallel(communicator=comm))
+    model = _model(nerve)
+    epochs: list[float] = []
+    marks: dict = {}
+
+    class Clock(nerve.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            marks["start"] = time.perf_counter()
+            marks["timing"] = dict(timing)
+
+        def on_epoch_end(self, epoch, logs=None):
+            epochs.append(time.perf_counter() - marks["start"])
+            marks.setdefault("per_epoch", []).append(
+                {k: timing[k] - marks["timing"][k] for k in ("gradients", "other_sums")}
+            )
+
+    global_batch = args.batch * comm.size
+    start = time.perf_counter()
+    model.fit(
+        x,
+        y,
+        batch_size=global_batch,
+        epochs=1 + args.epochs,
+        verbose=0,
+        callbacks=[Clock()],
+        shuffle=True,
+    )
+    total = time.perf_counter() - start
+    if comm.rank != 0:
+        return
+    steps = -(-SAMPLES // global_batch)
+    best = min(range(1, len(epochs)), key=lambda k: epochs[k])
+    spent = marks["per_epoch"][best]
+    result = {
+        "mode": mode,
+        "ranks": comm.size,
+        "global_batch": global_batch,
+        "samples_per_s": round(SAMPLES / epochs[best]),
+        "first_epoch_s": round(epochs[0], 3),
+        "fit_s": round(total, 3),
+        "step_ms": round(1e3 * epochs[best] / steps, 3),
+        "allreduce_ms_per_step": round(1e3 * spent["gradients"] / steps, 3),
+        "small_sums_ms_per_step": round(1e3 * spent["other_sums"] / steps, 3),
+        "gradient_bytes": int(sum(w.nbytes for w in model.get_weights())),
+    }
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def worker_allreduce(args) -> None:
+    import numpy as np
+    from mpi4py import MPI
+
+    import nerve
+
+    comm = nerve.distribution.initialize()
+    raw_comm = MPI.COMM_WORLD
+    parallel = nerve.distribution.DataParallel(communicator=comm)
+    data = np.ones(ELEMENTS, dtype=np.float32)
+
+    def raw():
+        raw_comm.Allreduce(MPI.IN_PLACE, data)
+
+    def communicator():
+        comm.allreduce(data)
+
+    def fresh_buffers():
+        parallel.sum([data])
+
+    def trainer_path():
+        parallel.sum([data], reuse=True)
+
+    contenders = {
+        "raw_mpi4py": raw,
+        "nerve_communicator": communicator,
+        "nerve_data_parallel_sum_fresh_buffers": fresh_buffers,
+        "nerve_data_parallel_sum": trainer_path,
+    }
+    best = dict.fromkeys(contenders, float("inf"))
+    for _ in range(args.repeat):
+        for name, fn in contenders.items():
+            raw_comm.Barrier()
+            start = time.perf_counter()
+            fn()
+            elapsed = time.perf_counter() - start
+            # The slowest rank's time is the collective's.
+            elapsed = raw_comm.allreduce(elapsed, op=MPI.MAX)
+            best[name] = min(best[name], elapsed)
+    # A small message: the latency term of the ring model.
+    small = np.ones(1, dtype=np.float32)
+    latency = float("inf")
+    for _ in range(200):
+        raw_comm.Barrier()
+        start = time.perf_counter()
+        comm.allreduce(small)
+        latency = min(latency, time.perf_counter() - start)
+    if comm.rank == 0:
+        nbytes = data.nbytes
+        result = {
+            name: {"ms": round(1e3 * t, 2), "GB_per_s": round(nbytes / t / 1e9, 3)}
+            for name, t in best.items()
+        }
+        result["bytes"] = nbytes
+        result["small_allreduce_us"] = round(1e6 * latency, 1)
+        print("RESULT " + json.dumps(result), flush=True)
+
+
+# -- the driver ---------------------------------------------------------------------------------
+
+
+def _launch(ranks: int, *worker_args: str) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([ROOT, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    command = [
+        _mpirun(),
+        "-n",
+        str(ranks),
+        sys.executable,
+        os.path.abspath(__file__),
+        "--worker",
+        *worker_args,
+    ]
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+    return {"error": f"exit {proc.returncode}: " + " | ".join(tail)}
+
+
+def ring_allreduce_seconds(ranks: int, nbytes: int, bandwidth: float, latency: float) -> float:
+    """Ring allreduce: 2 (n-1) steps, each moving bytes / n and paying one latency."""
+    if ranks == 1:
+        return 0.0
+    return 2 * (ranks - 1) / ranks * nbytes / bandwidth + 2 * (ranks - 1) * latency
+
+
+def cluster_estimate(one_rank: dict, allreduce: dict, batch: int) -> dict:
+    compute = one_rank["step_ms"] / 1e3
+    nbytes = one_rank["gradient_bytes"]
+    links = dict(LINKS)
+    measured = allreduce.get("raw_mpi4py", {}).get("GB_per_s")
+    if measured:
+        # Two ranks: the ring moves 2 (n-1)/n = 1 x the bytes, so algorithm bandwidth
+        # equals link bandwidth in the model.
+        latency = allreduce.get("small_allreduce_us", 10.0) / 2e6
+        links["this_machine_shared_memory"] = (measured * 1e9, latency)
+    estimates = {}
+    for name, (bandwidth, latency) in links.items():
+        for ranks in (2, 8, 64):
+            comm = ring_allreduce_seconds(ranks, nbytes, bandwidth, latency)
+            step = compute + comm
+            estimates[f"{name}/{ranks}"] = {
+                "step_ms": round(1e3 * step, 3),
+                "allreduce_ms": round(1e3 * comm, 3),
+                "samples_per_s": round(ranks * batch / step),
+                "efficiency": round(compute / step, 3),
+            }
+    return {
+        "case": "cluster_estimate",
+        "assumptions": {
+            "compute_ms_per_step": round(1e3 * compute, 3),
+            "per_rank_batch": batch,
+            "gradient_bytes": nbytes,
+            "overlap": "none (allreduce after the backward pass)",
+            "links": {
+                k: {"GB_per_s": v[0] / 1e9, "latency_us": v[1] * 1e6} for k, v in links.items()
+            },
+            "model": "2 (n-1)/n * bytes / bandwidth + 2 (n-1) * latency",
+        },
+        "estimates": estimates,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", choices=["scaling", "allreduce"])
+    parser.add_argument("--mode", default="data_parallel", choices=["plain", "data_parallel"])
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="1 timed epoch, 2 repeats")
+    args = parser.parse_args()
+    if args.quick:
+        args.epochs, args.repeat = 1, 2
+    if args.worker == "scaling":
+        return worker_scaling(args)
+    if args.worker == "allreduce":
+        return worker_allreduce(args)
+
+    reexec_without_openblas_overrides()
+    common = ["--batch", str(args.batch), "--epochs", str(args.epochs)]
+    emit(
+        {
+            "case": "environment",
+            "cpus": os.cpu_count(),
+            "load": os.getloadavg(),
+            "mpi": _mpi_version(),
+        }
+    )
+    plain = _launch(1, "scaling", "--mode", "plain", *common)
+    one = _launch(1, "scaling", *common)
+    two = _launch(2, "scaling", *common)
+    record = {
+        "case": "scaling",
+        "plain_fit_1_process": plain,
+        "data_parallel_1_rank": one,
+        "data_parallel_2_ranks": two,
+    }
+    if "samples_per_s" in one and "samples_per_s" in two:
+        record["efficiency_2_ranks"] = round(two["samples_per_s"] / (2 * one["samples_per_s"]), 3)
+        record["speedup_2_ranks"] = round(two["samples_per_s"] / one["samples_per_s"], 3)
+    emit(record)
+    allreduce = _launch(2, "allreduce", "--repeat", str(args.repeat))
+    record = {"case": "allreduce_10M_float32", **allreduce}
+    if "raw_mpi4py" in allreduce:
+        raw = allreduce["raw_mpi4py"]["ms"]
+        names = (
+            "nerve_communicator",
+            "nerve_data_parallel_sum_fresh_buffers",
+            "nerve_data_parallel_sum",
+        )
+        for name in names:
+            record[f"{name}_over_raw"] = round(raw / allreduce[name]["ms"], 3)
+    emit(record)
+    if "step_ms" in one:
+        emit(cluster_estimate(one, allreduce, args.batch))
+
+
+def _mpirun() -> str:
+    """The ``mpirun`` beside this interpreter (pip's mpich), else the one on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "mpirun")
+    return beside if os.path.exists(beside) else "mpirun"
+
+
+def _mpi_version() -> str:
+    try:
+        out = subprocess.run([_mpirun(), "--version"], capture_output=True, text=True)
+    except FileNotFoundError:
+        return "no mpirun"
+    return " ".join(out.stdout.split()[:6])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""bench_ops still runs end to end: one round of short samples of the rows moved in
+from the signal and image benchmarks (stft, image.resize), every contender timed."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_ops.py"
+CASES = {
+    "stft_1s_16khz": ("nerve", "nerve_function"),
+    "resize_bilinear_32x224x224x3_to_112": ("nerve",),
+}
+
+
+@pytest.mark.slow
+def test_bench_ops_smoke_reports_ratios():
+    pytest.importorskip("torch")
+    only = [arg for case in CASES for arg in ("--only", case)]
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--smoke", *only],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = {r["case"]: r for r in map(json.loads, proc.stdout.splitlines())}
+    for case, contenders in CASES.items():
+        record = records[case]
+        assert record["threads"] == 1, record
+        for contender in contenders:
+            assert record[f"torch_over_{contender}"] > 0, record
