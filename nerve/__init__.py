@@ -13,41 +13,60 @@ Keras-style API, on NumPy (and CuPy on NVIDIA GPUs).
 from nerve import (
     activations,
     callbacks,
+    config,
     constraints,
     datasets,
     distribution,
+    dtype_policies,
     initializers,
     layers,
     losses,
     metrics,
+    mixed_precision,
     ops,
     optimizers,
     random,
     regularizers,
     saving,
+    tree,
     utils,
 )
 from nerve import autodiff as _autodiff  # installs the eager interpreter
 from nerve.autodiff import GradientTape, custom_gradient, grad, stop_recording, value_and_grad
 from nerve.backend import device
-from nerve.core import config
 from nerve.core.dtypes import result_type, standardize_dtype
+from nerve.core.global_state import name_scope
 from nerve.graph import Function, TensorSpec, function, init_scope
-from nerve.layers.base import Layer
+from nerve.initializers import Initializer
+from nerve.layers.base import DTypePolicy, Layer
 from nerve.layers.input_layer import Input
 from nerve.layers.symbolic import KerasTensor
+from nerve.losses import Loss
+from nerve.metrics import Metric
 from nerve.models import Model, Sequential
+from nerve.optimizers import Optimizer
+from nerve.regularizers import Regularizer
 from nerve.tensor import Tensor, Variable
 
 __version__ = "0.1.0"
 
+#: Keras 3 keeps ``FloatDTypePolicy`` as another name of ``DTypePolicy``.
+FloatDTypePolicy = DTypePolicy
+
 __all__ = [
+    "DTypePolicy",
+    "FloatDTypePolicy",
     "Function",
     "GradientTape",
+    "Initializer",
     "Input",
     "KerasTensor",
     "Layer",
+    "Loss",
+    "Metric",
     "Model",
+    "Optimizer",
+    "Regularizer",
     "Sequential",
     "Tensor",
     "TensorSpec",
@@ -60,6 +79,7 @@ __all__ = [
     "datasets",
     "device",
     "distribution",
+    "dtype_policies",
     "function",
     "grad",
     "init_scope",
@@ -67,6 +87,8 @@ __all__ = [
     "layers",
     "losses",
     "metrics",
+    "mixed_precision",
+    "name_scope",
     "ops",
     "optimizers",
     "random",
@@ -75,8 +97,20 @@ __all__ = [
     "saving",
     "standardize_dtype",
     "stop_recording",
+    "tree",
     "utils",
     "value_and_grad",
+    "version",
 ]
+
+
+def version() -> str:
+    """nerve's version (Keras's ``keras.version()``).
+
+    >>> version() == __version__
+    True
+    """
+    return __version__
+
 
 del _autodiff

@@ -229,4 +229,19 @@ def serialize(activation: Callable) -> str:
     return object_registry.get_registered_name(activation)
 
 
-__all__ = [*sorted(_BY_NAME), "get", "serialize"]
+def deserialize(config: Any, custom_objects: dict | None = None) -> Callable:
+    """The activation a ``serialize`` result names (a name, or Keras's
+    ``{"class_name": "function", "config": name}`` dict); ``custom_objects`` maps names
+    to functions.
+
+    >>> deserialize("relu") is relu
+    True
+    """
+    name = config.get("config") if isinstance(config, dict) else config
+    if not isinstance(name, str):
+        raise ValueError(f"deserialize expects an activation name or its dict; got {config!r}.")
+    custom = (custom_objects or {}).get(name)
+    return custom if custom is not None else get(name)
+
+
+__all__ = [*sorted(_BY_NAME), "deserialize", "get", "serialize"]

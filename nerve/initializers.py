@@ -359,6 +359,32 @@ def serialize(initializer: Initializer) -> dict:
     return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
 
 
+def deserialize(config: dict, custom_objects: dict | None = None) -> Initializer:
+    """The initializer a ``serialize`` dict describes (Keras's
+    ``keras.initializers.deserialize``); ``custom_objects`` maps class names to classes.
+
+    >>> type(deserialize({"class_name": "HeNormal", "config": {"seed": 1}})).__name__
+    'HeNormal'
+    """
+    if not isinstance(config, dict):
+        raise ValueError(f"deserialize expects a serialized initializer dict; got {config!r}.")
+    custom = (custom_objects or {}).get(config.get("class_name", ""))
+    if custom is not None:
+        return custom.from_config(config.get("config", {}))
+    return get(config)
+
+
+# Keras's snake_case names for the classes (``keras.initializers.glorot_uniform`` is
+# ``GlorotUniform``), plus its longer class names.
+zeros, ones, constant = Zeros, Ones, Constant
+random_normal, random_uniform, truncated_normal = RandomNormal, RandomUniform, TruncatedNormal
+variance_scaling, orthogonal, identity = VarianceScaling, Orthogonal, Identity
+glorot_uniform, glorot_normal = GlorotUniform, GlorotNormal
+he_uniform, he_normal = HeUniform, HeNormal
+lecun_uniform, lecun_normal = LecunUniform, LecunNormal
+IdentityInitializer, OrthogonalInitializer = Identity, Orthogonal
+
+
 # -- deferred initial values ------------------------------------------------------------
 # While a model is rebuilt from a file whose weights will overwrite every variable,
 # computing initial values only costs memory (a 10**9-parameter layer declared in a
@@ -416,4 +442,28 @@ def materialize(pending: list) -> None:
     pending.clear()
 
 
-__all__ = [*_CLASSES, "Initializer", "compute_fans", "get", "serialize"]
+__all__ = [
+    *_CLASSES,
+    "IdentityInitializer",
+    "Initializer",
+    "OrthogonalInitializer",
+    "compute_fans",
+    "constant",
+    "deserialize",
+    "get",
+    "glorot_normal",
+    "glorot_uniform",
+    "he_normal",
+    "he_uniform",
+    "identity",
+    "lecun_normal",
+    "lecun_uniform",
+    "ones",
+    "orthogonal",
+    "random_normal",
+    "random_uniform",
+    "serialize",
+    "truncated_normal",
+    "variance_scaling",
+    "zeros",
+]

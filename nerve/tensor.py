@@ -26,7 +26,7 @@ import weakref
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, cast
 
 from nerve.backend import backend_of, get_backend
-from nerve.core import dtypes
+from nerve.core import dtypes, global_state
 from nerve.core.errors import DTypeError, ShapeError, with_location
 from nerve.core.symbolic import Dim, Symbolic, python_type
 
@@ -422,6 +422,9 @@ class Variable(Tensor):
         self.constraint = constraint
         #: Where the variable lives in a model, e.g. ``"dense/kernel"`` (Keras's ``path``).
         self.path = path if path is not None else self.name
+        scope = global_state.current_path()
+        if scope:  # inside nerve.name_scope(...), as Keras's variable paths
+            self.path = f"{scope}/{self.path}"
 
     @property
     def value(self) -> Tensor:

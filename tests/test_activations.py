@@ -59,6 +59,25 @@ def test_serialize_round_trips_and_canonicalizes_aliases():
     )
 
 
+@pytest.mark.parametrize(
+    "config", ["relu", "silu", {"class_name": "function", "config": "tanh"}], ids=str
+)
+def test_deserialize_inverts_serialize_and_reads_keras_dicts(config):
+    fn = activations.deserialize(config)
+    name = config["config"] if isinstance(config, dict) else config
+    assert fn is activations.get(name)
+    assert activations.deserialize(activations.serialize(fn)) is fn
+
+
+def test_deserialize_custom_objects_and_bad_input():
+    def mine(x):
+        return x
+
+    assert activations.deserialize("mine", custom_objects={"mine": mine}) is mine
+    with pytest.raises(ValueError, match="activation name"):
+        activations.deserialize(3)
+
+
 # Keras's activations that are thin wrappers of ops functions (their values and
 # gradients are checked in tests/ops/): the values against Keras's own (NumPy backend).
 KERAS_WRAPPED = {

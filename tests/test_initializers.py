@@ -109,3 +109,36 @@ def test_fans_over_chosen_axes_and_keras_written_configs_load():
     glorot = init.get(written)
     assert isinstance(glorot, init.GlorotUniform)
     assert glorot.get_config() == written["config"]
+
+
+@pytest.mark.parametrize(
+    "alias, cls",
+    [
+        ("glorot_uniform", "GlorotUniform"),
+        ("he_normal", "HeNormal"),
+        ("zeros", "Zeros"),
+        ("variance_scaling", "VarianceScaling"),
+        ("IdentityInitializer", "Identity"),
+        ("OrthogonalInitializer", "Orthogonal"),
+    ],
+)
+def test_keras_alias_names_are_the_classes(alias, cls):
+    assert getattr(init, alias) is getattr(init, cls)
+
+
+@pytest.mark.parametrize(
+    "made", [init.HeNormal(seed=3), init.Constant(2.5), init.Orthogonal(gain=2.0)]
+)
+def test_deserialize_inverts_serialize(made):
+    twin = init.deserialize(init.serialize(made))
+    assert type(twin) is type(made) and twin.get_config() == made.get_config()
+
+
+def test_deserialize_uses_custom_objects_and_rejects_non_dicts():
+    class Mine(init.Constant):
+        pass
+
+    config = {"class_name": "Mine", "config": {"value": 1.0}}
+    assert type(init.deserialize(config, custom_objects={"Mine": Mine})) is Mine
+    with pytest.raises(ValueError, match="serialized initializer dict"):
+        init.deserialize("he_normal")

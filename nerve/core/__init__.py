@@ -1,3 +1,3 @@
 """The bottom layer: dtypes and promotion, config, errors, nested structures."""
 
-__all__ = ["config", "dtypes", "errors", "lookup", "object_registry", "tree"]
+__all__ = ["config", "dtypes", "errors", "global_state", "lookup", "object_registry", "tree"]

@@ -15,21 +15,39 @@ from collections.abc import Callable, Iterator
 
 __all__ = [
     "DATA_CHECKS",
+    "backend",
     "data_checks",
     "enable_shape_rule_checks",
     "epsilon",
     "floatx",
     "floatx_scope",
+    "image_data_format",
     "on_shape_rule_checks",
     "set_data_checks",
     "set_epsilon",
     "set_floatx",
+    "set_image_data_format",
     "shape_rule_checks_enabled",
 ]
 
 _FLOAT_TYPES = ("bfloat16", "float16", "float32", "float64")
 _floatx: contextvars.ContextVar[str] = contextvars.ContextVar("nerve_floatx", default="float32")
 _epsilon: contextvars.ContextVar[float] = contextvars.ContextVar("nerve_epsilon", default=1e-7)
+_DATA_FORMATS = ("channels_last", "channels_first")
+_image_data_format: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "nerve_image_data_format", default="channels_last"
+)
+
+
+def backend() -> str:
+    """The name of the running framework, ``"nerve"`` (Keras's ``backend()`` answers
+    ``"jax"``, ``"torch"``...; which array library nerve runs on is a device matter,
+    see ``nerve.backend.get_backend``).
+
+    >>> backend()
+    'nerve'
+    """
+    return "nerve"
 
 
 def floatx() -> str:
@@ -64,6 +82,29 @@ def epsilon() -> float:
 def set_epsilon(value: float) -> None:
     """Set the fuzz factor."""
     _epsilon.set(float(value))
+
+
+def image_data_format() -> str:
+    """What ``data_format=None`` means for image layers and ops (Keras's
+    ``image_data_format``): ``"channels_last"`` (the default) or ``"channels_first"``.
+
+    >>> image_data_format()
+    'channels_last'
+    """
+    return _image_data_format.get()
+
+
+def set_image_data_format(data_format: str) -> None:
+    """Set what ``data_format=None`` means for image layers and ops in this context.
+
+    >>> set_image_data_format("channels_first"); image_data_format()
+    'channels_first'
+    >>> set_image_data_format("channels_last")
+    """
+    value = data_format.lower() if isinstance(data_format, str) else data_format
+    if value not in _DATA_FORMATS:
+        raise ValueError(f"image_data_format must be one of {_DATA_FORMATS}, got {data_format!r}.")
+    _image_data_format.set(value)
 
 
 #: How much of the data ``fit`` checks before training on it (see ``set_data_checks``).

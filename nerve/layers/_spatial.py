@@ -9,6 +9,7 @@ from __future__ import annotations
 import operator
 from typing import Any, ClassVar
 
+from nerve.core import config
 from nerve.core.errors import ShapeError, with_location
 from nerve.layers.base import Layer
 
@@ -18,9 +19,10 @@ _AXIS_NAMES = {1: "steps", 2: "height, width", 3: "depth, height, width"}
 
 
 def data_format_of(value: Any, layer: str) -> str:
-    """``value`` checked as a ``data_format`` (``None`` means ``"channels_last"``)."""
+    """``value`` checked as a ``data_format`` (``None`` means ``config.image_data_format()``,
+    ``"channels_last"`` unless set otherwise)."""
     if value is None:
-        return "channels_last"
+        return config.image_data_format()
     if value not in DATA_FORMATS:
         raise ValueError(
             f"{layer}: data_format must be 'channels_last' or 'channels_first', "

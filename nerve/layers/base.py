@@ -37,15 +37,23 @@ from typing import Any
 
 from nerve import initializers, ops
 from nerve.core import config as nerve_config
-from nerve.core import dtypes, symbolic, tree
+from nerve.core import dtypes, global_state, symbolic, tree
 from nerve.core.errors import NerveError, ShapeError, with_location
 from nerve.graph.trace import init_scope
 from nerve.layers.symbolic import Node, any_symbolic, symbolic_call
 from nerve.tensor import Tensor, Variable
 
-__all__ = ["DTypePolicy", "Layer", "kernel_flops", "map_shapes", "training_scope", "unique_name"]
+__all__ = [
+    "DTypePolicy",
+    "Layer",
+    "dtype_policy",
+    "kernel_flops",
+    "map_shapes",
+    "set_dtype_policy",
+    "training_scope",
+    "unique_name",
+]
 
-_name_counts: dict[str, int] = {}
 _training: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
     "nerve_training", default=None
 )
@@ -58,9 +66,9 @@ def _snake_case(name: str) -> str:
 
 
 def unique_name(base: str) -> str:
-    """``base``, then ``base_1``, ``base_2``, ... (Keras's automatic layer names)."""
-    count = _name_counts.get(base, 0)
-    _name_counts[base] = count + 1
+    """``base``, then ``base_1``, ``base_2``, ... (Keras's automatic layer names, counted
+    by ``get_uid`` so ``clear_session`` starts them over)."""
+    count = global_state.get_uid(base) - 1
     return base if count == 0 else f"{base}_{count}"
 
 
@@ -92,6 +100,53 @@ class DTypePolicy:
 
     def __repr__(self) -> str:
         return f"<DTypePolicy {self.name!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DTypePolicy) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict) -> DTypePolicy:
+        return cls(**config)
+
+
+# The policy layers built with dtype=None use (Keras's global dtype policy); None means
+# the floatx policy, so set_floatx keeps working as before.
+_global_policy: DTypePolicy | None = None
+
+
+def dtype_policy() -> DTypePolicy:
+    """The policy of layers made without ``dtype`` (Keras's ``keras.config.dtype_policy``).
+
+    >>> dtype_policy().name
+    'float32'
+    """
+    return _global_policy if _global_policy is not None else DTypePolicy(None)
+
+
+def set_dtype_policy(policy: Any) -> None:
+    """Make ``policy`` (a ``DTypePolicy`` or a name such as ``"mixed_float16"``) the
+    policy of layers made from now on without ``dtype``; ``None`` restores the default.
+
+    >>> set_dtype_policy("mixed_bfloat16"); dtype_policy().compute_dtype
+    'bfloat16'
+    >>> set_dtype_policy(None)
+    """
+    global _global_policy
+    if policy is None or isinstance(policy, DTypePolicy):
+        _global_policy = policy
+        return
+    if not isinstance(policy, str):
+        raise ValueError(
+            f"set_dtype_policy expects a DTypePolicy or a policy name such as "
+            f"'mixed_float16'; got {type(policy).__name__}."
+        )
+    _global_policy = DTypePolicy(policy)
 
 
 class Layer:
@@ -147,7 +202,10 @@ class Layer:
         self._activity_losses: list[Tensor] = []
         self.name = name or unique_name(_snake_case(type(self).__name__))
         self._trainable = bool(trainable)
-        self.dtype_policy = dtype if isinstance(dtype, DTypePolicy) else DTypePolicy(dtype)
+        if dtype is None:
+            self.dtype_policy = dtype_policy()
+        else:
+            self.dtype_policy = dtype if isinstance(dtype, DTypePolicy) else DTypePolicy(dtype)
         self.autocast = autocast
         from nerve import regularizers
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from nerve import ops, regularizers
 from nerve import random as nrandom
+from nerve.core import config
 from nerve.core.errors import ShapeError, with_location
 from nerve.layers.base import Layer
 from nerve.tensor import Tensor
@@ -84,7 +85,7 @@ class _SpatialDropout(_RandomLayer):
     ):
         super().__init__(seed=seed, name=name, dtype=dtype, **kwargs)
         self.rate = _rate(type(self).__name__, rate)
-        data_format = "channels_last" if data_format is None else data_format
+        data_format = config.image_data_format() if data_format is None else data_format
         if data_format not in ("channels_last", "channels_first"):
             raise ValueError(
                 f"{type(self).__name__}: data_format must be 'channels_last' or "

@@ -14,6 +14,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from nerve.losses import (
+    binary_crossentropy,
+    binary_focal_crossentropy,
+    categorical_crossentropy,
+    categorical_focal_crossentropy,
+    categorical_hinge,
+    hinge,
+    huber,
+    kl_divergence,
+    log_cosh,
+    mean_absolute_percentage_error,
+    mean_squared_logarithmic_error,
+    poisson,
+    sparse_categorical_crossentropy,
+    squared_hinge,
+)
 from nerve.metrics.accuracy import (
     Accuracy,
     BinaryAccuracy,
@@ -39,6 +55,20 @@ from nerve.metrics.confusion import (
     TruePositives,
 )
 from nerve.metrics.f_score import F1Score, FBetaScore
+from nerve.metrics.loss_based import (
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    CategoricalHinge,
+    CosineSimilarity,
+    Hinge,
+    KLDivergence,
+    LogCoshError,
+    MeanAbsolutePercentageError,
+    MeanSquaredLogarithmicError,
+    Poisson,
+    SparseCategoricalCrossentropy,
+    SquaredHinge,
+)
 from nerve.metrics.reduction import Mean, MeanMetricWrapper, Sum
 from nerve.metrics.regression import (
     MeanAbsoluteError,
@@ -56,7 +86,19 @@ _CLASSES: dict[str, type[Metric]] = {
         AUC,
         Accuracy,
         BinaryAccuracy,
+        BinaryCrossentropy,
         CategoricalAccuracy,
+        CategoricalCrossentropy,
+        CategoricalHinge,
+        CosineSimilarity,
+        Hinge,
+        KLDivergence,
+        LogCoshError,
+        MeanAbsolutePercentageError,
+        MeanSquaredLogarithmicError,
+        Poisson,
+        SparseCategoricalCrossentropy,
+        SquaredHinge,
         F1Score,
         FBetaScore,
         FalseNegatives,
@@ -101,6 +143,13 @@ _FUNCTION_ALIASES: dict[str, type[Metric]] = {
     "r2_score": R2Score,
     "root_mean_squared_error": RootMeanSquaredError,
     "rmse": RootMeanSquaredError,
+    "mape": MeanAbsolutePercentageError,
+    "MAPE": MeanAbsolutePercentageError,
+    "msle": MeanSquaredLogarithmicError,
+    "MSLE": MeanSquaredLogarithmicError,
+    "logcosh": LogCoshError,
+    "kld": KLDivergence,
+    "KLD": KLDivergence,
 }
 
 _FUNCTIONS: dict[str, Callable] = {
@@ -114,6 +163,20 @@ _FUNCTIONS: dict[str, Callable] = {
         sparse_top_k_categorical_accuracy,
         mean_squared_error,
         mean_absolute_error,
+        binary_crossentropy,
+        binary_focal_crossentropy,
+        categorical_crossentropy,
+        categorical_focal_crossentropy,
+        categorical_hinge,
+        hinge,
+        huber,
+        kl_divergence,
+        log_cosh,
+        mean_absolute_percentage_error,
+        mean_squared_logarithmic_error,
+        poisson,
+        sparse_categorical_crossentropy,
+        squared_hinge,
     )
 }
 

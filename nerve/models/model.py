@@ -172,6 +172,21 @@ class Model(Trainer, Layer):
 
         saving.load_weights(self, filepath, skip_mismatch=skip_mismatch, **kwargs)
 
+    def to_json(self, **kwargs: Any) -> str:
+        """The model's architecture (its serialized config, no weights) as a JSON string;
+        ``nerve.models.model_from_json`` rebuilds it. ``kwargs`` go to ``json.dumps``.
+
+        >>> from nerve import layers, models
+        >>> m = models.Sequential([layers.Input((2,)), layers.Dense(1)])
+        >>> '"class_name": "Sequential"' in m.to_json()
+        True
+        """
+        import json
+
+        from nerve import saving
+
+        return json.dumps(saving.serialize_keras_object(self), **kwargs)
+
     # -- serialization ------------------------------------------------------------------
     def get_config(self) -> dict:
         """A subclassed model's config is its ``name`` and ``trainable`` only (as in Keras,

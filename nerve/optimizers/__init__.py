@@ -18,6 +18,7 @@ from nerve.optimizers.adagrad import Adagrad
 from nerve.optimizers.adam import Adam, Adamax, AdamW, Nadam
 from nerve.optimizers.base import Optimizer, clip_by_global_norm, clip_by_norm, global_norm
 from nerve.optimizers.lion import Lion
+from nerve.optimizers.loss_scale_optimizer import LossScaleOptimizer
 from nerve.optimizers.rmsprop import RMSprop
 from nerve.optimizers.sgd import SGD
 
@@ -64,6 +65,7 @@ def get(identifier: Any) -> Optimizer | None:
 
 __all__ = [
     *_CLASSES,
+    "LossScaleOptimizer",
     "Optimizer",
     "clip_by_global_norm",
     "clip_by_norm",

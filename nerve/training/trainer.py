@@ -265,6 +265,14 @@ class Trainer:
         each step runs as its own graph call.
         """
         self.optimizer = optimizers_module.get(optimizer)
+        policy = getattr(getattr(self, "dtype_policy", None), "name", None)
+        if (
+            policy == "mixed_float16"
+            and self.optimizer is not None
+            and not isinstance(self.optimizer, optimizers_module.LossScaleOptimizer)
+        ):
+            # As Keras: float16 gradients need dynamic loss scaling, or they overflow.
+            self.optimizer = optimizers_module.LossScaleOptimizer(self.optimizer)
         self.loss = loss
         output_names = getattr(self, "output_names", None)
         self._compile_loss = (

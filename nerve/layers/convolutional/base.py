@@ -17,6 +17,7 @@ import dataclasses
 from typing import Any, ClassVar
 
 from nerve import activations, constraints, initializers, ops, regularizers
+from nerve.core import config
 from nerve.core.errors import ShapeError, check_int, with_location
 from nerve.layers._spatial import DATA_FORMATS, int_tuple
 from nerve.layers.base import Layer, kernel_flops
@@ -107,7 +108,7 @@ class Convolution(Layer):
         self.dilation_rate = int_tuple(dilation_rate, rank, "dilation_rate", layer)
         self.padding = _choice(padding, self.paddings, "padding", layer)
         self.data_format = _choice(
-            "channels_last" if data_format is None else data_format,
+            config.image_data_format() if data_format is None else data_format,
             DATA_FORMATS,
             "data_format",
             layer,

@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 from nerve import activations, constraints, initializers, ops, regularizers
 from nerve import random as nrandom
-from nerve.core import tree
+from nerve.core import config, tree
 from nerve.core.errors import ShapeError, with_location
 from nerve.layers._spatial import DATA_FORMATS, int_tuple
 from nerve.layers.base import Layer
@@ -149,7 +149,7 @@ class ConvLSTMCell(DropoutRNNCell, Layer):
         if name not in ("valid", "same"):
             raise ValueError(f"{layer}: padding must be 'valid' or 'same', got {padding!r}.")
         self.padding = name
-        data_format = "channels_last" if data_format is None else data_format
+        data_format = config.image_data_format() if data_format is None else data_format
         if data_format not in DATA_FORMATS:
             raise ValueError(
                 f"{layer}: data_format must be 'channels_last' or 'channels_first', "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nerve.core import config
 from nerve.core.errors import ShapeError, with_location
 from nerve.ops._convert import to_float
 from nerve.primitives.shape import transpose
@@ -13,7 +14,7 @@ _PADDINGS = ("valid", "same")
 
 
 def _data_format(data_format: str | None, op: str) -> str:
-    data_format = "channels_last" if data_format is None else data_format
+    data_format = config.image_data_format() if data_format is None else data_format
     if data_format not in ("channels_last", "channels_first"):
         raise ValueError(
             with_location(
