@@ -229,7 +229,11 @@ def serialize_layer(layer: Layer) -> dict:
         "config": layer.get_config(),
         "registered_name": None if builtin else registered,
     }
-    if layer.built and layer._build_shapes is not None and not isinstance(layer, InputLayer):
+    if hasattr(layer, "get_build_config"):
+        build_config = layer.get_build_config()  # a layer with Keras's own form of it
+        if build_config is not None:
+            data["build_config"] = _jsonable(build_config)
+    elif layer.built and layer._build_shapes is not None and not isinstance(layer, InputLayer):
         data["build_config"] = {"input_shape": _jsonable(layer._build_shapes)}
     return data
 

@@ -1,0 +1,211 @@
+"""Whole ``.keras`` archives crossing between nerve and real Keras 3, both ways.
+
+Each row of ``_MODELS`` builds the same model with either library (their APIs agree);
+a model saved by one library is loaded by the other, saved again and loaded back, and
+every copy must predict what the original predicts. Keras runs in this process on its
+NumPy backend (``tests/conftest.py`` sets ``KERAS_BACKEND`` before anything imports it).
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import nerve
+from nerve import saving
+
+pytestmark = pytest.mark.filterwarnings("ignore")  # Keras's own deprecation chatter
+
+_TOLERANCE = {"rtol": 1e-6, "atol": 1e-6}
+
+
+@pytest.fixture(scope="module")
+def keras() -> Any:
+    return pytest.importorskip("keras")
+
+
+def _dense_stack(lib: Any) -> Any:
+    layers = lib.layers
+    model = lib.Sequential(
+        [lib.Input((10,)), layers.Dense(16, activation="relu", kernel_regularizer="l2"),
+         layers.BatchNormalization(), layers.Dropout(0.3), layers.Dense(8, activation="tanh"),
+         layers.LayerNormalization(), layers.Dense(3, activation="softmax")]
+    )  # fmt: skip
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _convnet(lib: Any) -> Any:
+    layers = lib.layers
+    inputs = lib.Input((12, 12, 3))
+    x = layers.Conv2D(6, 3, padding="same", activation="relu")(inputs)
+    x = layers.BatchNormalization()(x)
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.DepthwiseConv2D(3, padding="same")(x)
+    x = layers.SeparableConv2D(5, 3)(x)
+    x = layers.AveragePooling2D(2)(x)
+    x = layers.Conv2DTranspose(4, 2, strides=2)(x)
+    x = layers.GroupNormalization(groups=2)(x)
+    x = layers.ZeroPadding2D(1)(x)
+    x = layers.Cropping2D(1)(x)
+    x = layers.UpSampling2D(2)(x)
+    x = layers.SpatialDropout2D(0.2)(x)
+    x = layers.GlobalMaxPooling2D()(x)
+    outputs = layers.Dense(3)(x)
+    model = lib.Model(inputs, outputs)
+    model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
+    return model
+
+
+def _sequence_model(lib: Any) -> Any:
+    layers = lib.layers
+    tokens = lib.Input((7,), dtype="int32")
+    x = layers.Embedding(20, 8)(tokens)
+    x = layers.LSTM(8, return_sequences=True)(x)
+    y = layers.GRU(8, return_sequences=True)(x)
+    x = layers.Add()([x, y])
+    x = layers.MultiHeadAttention(num_heads=2, key_dim=4)(x, x)
+    x = layers.LayerNormalization()(x)
+    x = layers.Conv1D(6, 3, padding="same")(x)
+    x = layers.MaxPooling1D(2)(x)
+    x = layers.Bidirectional(layers.SimpleRNN(4))(x)
+    outputs = layers.Dense(2, activation="sigmoid")(x)
+    return lib.Model(tokens, outputs)
+
+
+def _merging_and_reshaping(lib: Any) -> Any:
+    layers = lib.layers
+    inputs = lib.Input((4, 6))
+    a = layers.Dense(6)(inputs)
+    b = layers.Activation("relu")(inputs)
+    x = layers.Concatenate()([layers.Multiply()([a, b]), layers.Subtract()([a, b])])
+    x = layers.Maximum()([layers.Average()([a, b]), layers.Minimum()([a, b])])
+    x = layers.Permute((2, 1))(x)
+    x = layers.Reshape((3, 8))(x)
+    x = layers.Attention()([x, x])
+    x = layers.Flatten()(x)
+    x = layers.RepeatVector(2)(x)
+    x = layers.GlobalAveragePooling1D()(x)
+    x = layers.UnitNormalization()(x)
+    outputs = layers.Dense(4)(x)
+    return lib.Model(inputs, outputs)
+
+
+def _subclassed(lib: Any) -> Any:
+    # Registered under the same name in each library, as a user's class would be.
+    @lib.saving.register_keras_serializable(package="interop")
+    class Tower(lib.Model):
+        def __init__(self, units: int = 5, **kwargs: Any):
+            super().__init__(**kwargs)
+            self.units = units
+            self.hidden = lib.layers.Dense(units, activation="relu")
+            self.head = lib.layers.Dense(2)
+
+        def call(self, inputs: Any) -> Any:
+            return self.head(self.hidden(inputs))
+
+        def get_config(self) -> dict:
+            return {**super().get_config(), "units": self.units}
+
+    model = Tower(units=5)
+    model(np.zeros((1, 6), "float32"))
+    return model
+
+
+# name -> (builder taking nerve or keras, input shape, integer input upper bound or None)
+_MODELS: dict[str, tuple[Callable[[Any], Any], tuple[int, ...], int | None]] = {
+    "sequential_dense_stack": (_dense_stack, (3, 10), None),
+    "functional_convnet": (_convnet, (2, 12, 12, 3), None),
+    "functional_sequence": (_sequence_model, (2, 7), 20),
+    "functional_merging_reshaping": (_merging_and_reshaping, (2, 4, 6), None),
+    "subclassed": (_subclassed, (3, 6), None),
+}
+
+
+def _inputs(shape: tuple[int, ...], vocabulary: int | None) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    if vocabulary is not None:
+        return rng.integers(0, vocabulary, shape).astype("int32")
+    return rng.standard_normal(shape).astype("float32")
+
+
+def _randomize(model: Any) -> None:
+    """Weights far from their initial values, so a weight lost on the way shows."""
+    rng = np.random.default_rng(0)
+    values = []
+    for weight in model.get_weights():
+        shape = np.shape(weight)
+        values.append(rng.uniform(0.5, 1.5, shape) if shape and min(shape) > 0 else weight)
+    for i, weight in enumerate(model.weights):
+        if "variance" not in weight.name:
+            values[i] = rng.standard_normal(np.shape(values[i])) * 0.4
+    model.set_weights([np.asarray(v, "float32") for v in values])
+
+
+def _predict(model: Any, x: np.ndarray) -> np.ndarray:
+    return np.asarray(model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("name", sorted(_MODELS))
+def test_nerve_archive_through_keras_and_back(keras, tmp_path, name):
+    build, shape, vocabulary = _MODELS[name]
+    x = _inputs(shape, vocabulary)
+    ours = build(nerve)
+    build(keras)  # registers a subclassed row's class with Keras too
+    _randomize(ours)
+    expected = _predict(ours, x)
+    saving.save_model(ours, tmp_path / "nerve.keras")
+
+    theirs = keras.saving.load_model(tmp_path / "nerve.keras")
+    np.testing.assert_allclose(_predict(theirs, x), expected, **_TOLERANCE)
+    theirs.save(tmp_path / "keras.keras")
+    again = saving.load_model(tmp_path / "keras.keras")
+    assert type(again).__name__ == type(ours).__name__
+    np.testing.assert_allclose(_predict(again, x), expected, **_TOLERANCE)
+
+
+@pytest.mark.parametrize("name", sorted(_MODELS))
+def test_keras_archive_through_nerve_and_back(keras, tmp_path, name):
+    build, shape, vocabulary = _MODELS[name]
+    x = _inputs(shape, vocabulary)
+    theirs = build(keras)
+    build(nerve)  # registers a subclassed row's class with nerve too
+    _randomize(theirs)
+    expected = _predict(theirs, x)
+    theirs.save(tmp_path / "keras.keras")
+
+    ours = saving.load_model(tmp_path / "keras.keras")
+    np.testing.assert_allclose(_predict(ours, x), expected, **_TOLERANCE)
+    saving.save_model(ours, tmp_path / "nerve.keras")
+    again = keras.saving.load_model(tmp_path / "nerve.keras")
+    assert type(again).__name__ == type(theirs).__name__
+    np.testing.assert_allclose(_predict(again, x), expected, **_TOLERANCE)
+
+
+def test_configs_use_keras_module_names(tmp_path):
+    """The names Keras 3 writes, so that Keras finds its own classes."""
+    saving.save_model(_convnet(nerve), tmp_path / "m.keras")
+    config = json.loads(zipfile.ZipFile(tmp_path / "m.keras").read("config.json"))
+    assert (config["module"], config["registered_name"]) == (
+        "keras.src.models.functional",
+        "Functional",
+    )
+    conv = next(c for c in config["config"]["layers"] if c["class_name"] == "Conv2D")
+    assert conv["module"] == "keras.layers"
+    assert conv["config"]["kernel_initializer"]["module"] == "keras.initializers"
+    assert "nerve" not in json.dumps(config)
+
+
+def test_a_module_outside_the_allowlist_is_not_imported(tmp_path):
+    """A file naming a real importable module finds nothing there: modules are looked up
+    in a fixed table, never imported."""
+    config = saving.serialize_keras_object(nerve.layers.Dense(2))
+    config["module"] = "json"
+    config["class_name"] = "JSONDecoder"
+    with pytest.raises(saving.SerializationError, match="Could not locate class 'JSONDecoder'"):
+        saving.deserialize_keras_object(config)
