@@ -143,7 +143,7 @@ _BY_NAME = {**_CLASSES, **_ALIASES}
 
 
 def serialize(constraint: Constraint | Callable | None) -> dict | None:
-    """Keras's ``{"module", "class_name", "config", "registered_name"}`` for a built-in constraint, ``None`` for ``None``
+    """Keras's ``{"module", "class_name", ...}`` for a built-in constraint, ``None`` for ``None``
     (``get`` inverts both). A plain function has no config: it raises ``ValueError``."""
     if constraint is None:
         return None

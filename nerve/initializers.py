@@ -355,7 +355,7 @@ def get(identifier: Any) -> Initializer:
 
 
 def serialize(initializer: Initializer) -> dict:
-    """Keras's ``{"module", "class_name", "config", "registered_name"}`` for a built-in initializer (``get`` inverts it)."""
+    """Keras's ``{"module", "class_name", ...}`` for a built-in initializer (``get`` inverts it)."""
     return {
         "module": "keras.initializers",
         "class_name": type(initializer).__name__,

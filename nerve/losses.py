@@ -777,7 +777,7 @@ _BY_NAME: dict[str, Any] = {**_CLASSES, **_FUNCTIONS, **_ALIASES}
 
 
 def serialize(loss: Loss | Callable | None) -> dict | str | None:
-    """Keras's ``{"module", "class_name", "config", "registered_name"}`` for a ``Loss``; the name of a built-in loss function;
+    """Keras's ``{"module", "class_name", ...}`` for a ``Loss``; a built-in function's name;
     ``None`` for ``None`` (``deserialize`` and ``get`` invert all three)."""
     if loss is None:
         return None

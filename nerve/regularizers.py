@@ -171,7 +171,7 @@ _ALIASES = {
 
 
 def serialize(regularizer: Regularizer | Callable | None) -> dict | None:
-    """Keras's ``{"module", "class_name", "config", "registered_name"}`` for a built-in regularizer, ``None`` for ``None``
+    """Keras's ``{"module", "class_name", ...}`` for a built-in regularizer, ``None`` for ``None``
     (``get`` inverts both). A plain function has no config: it raises ``ValueError``."""
     if regularizer is None:
         return None

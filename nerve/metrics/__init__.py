@@ -230,7 +230,7 @@ def get_metric(identifier: Any, loss: Any = None) -> Metric:
 
 
 def serialize(metric: Metric | Callable) -> dict | str:
-    """Keras's ``{"module", "class_name", "config", "registered_name"}`` for a built-in metric, the name for a built-in
+    """Keras's ``{"module", "class_name", ...}`` for a built-in metric, the name for a built-in
     function; ``deserialize`` inverts it."""
     if isinstance(metric, Metric):
         if type(metric) is MeanMetricWrapper:

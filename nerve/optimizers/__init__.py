@@ -29,7 +29,7 @@ _BY_LOWER_NAME = {name.lower(): cls for name, cls in _CLASSES.items()}
 
 
 def serialize(optimizer: Optimizer) -> dict:
-    """Keras's ``{"module", "class_name", "config", "registered_name"}`` for an optimizer (``deserialize`` inverts it)."""
+    """Keras's ``{"module", "class_name", ...}`` for an optimizer (``deserialize`` inverts it)."""
     return {
         "module": "keras.optimizers",
         "class_name": type(optimizer).__name__,

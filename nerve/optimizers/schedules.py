@@ -327,7 +327,7 @@ _CLASSES = {
 
 
 def serialize(schedule: LearningRateSchedule) -> dict:
-    """Keras's ``{"module", "class_name", "config", "registered_name"}`` for a schedule (``deserialize`` inverts it)."""
+    """Keras's ``{"module", "class_name", ...}`` for a schedule (``deserialize`` inverts it)."""
     return {
         "module": "keras.optimizers.schedules",
         "class_name": type(schedule).__name__,
