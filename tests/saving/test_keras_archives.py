@@ -8,11 +8,13 @@ NumPy backend (``tests/conftest.py`` sets ``KERAS_BACKEND`` before anything impo
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 from collections.abc import Callable
 from typing import Any
 
+import h5py
 import numpy as np
 import pytest
 
@@ -36,7 +38,8 @@ def _dense_stack(lib: Any) -> Any:
          layers.BatchNormalization(), layers.Dropout(0.3), layers.Dense(8, activation="tanh"),
          layers.LayerNormalization(), layers.Dense(3, activation="softmax")]
     )  # fmt: skip
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    top2 = lib.metrics.SparseTopKCategoricalAccuracy(k=2)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["acc", top2])
     return model
 
 
@@ -105,6 +108,8 @@ def _subclassed(lib: Any) -> Any:
             self.units = units
             self.hidden = lib.layers.Dense(units, activation="relu")
             self.head = lib.layers.Dense(2)
+            # Keras 3.15 saves no metric state (tracked or compiled): the layouts compare.
+            self.tracker = lib.metrics.Mean(name="tracker")
 
         def call(self, inputs: Any) -> Any:
             return self.head(self.hidden(inputs))
@@ -114,6 +119,7 @@ def _subclassed(lib: Any) -> Any:
 
     model = Tower(units=5)
     model(np.zeros((1, 6), "float32"))
+    model.tracker.update_state([1.0, 5.0])
     return model
 
 
@@ -151,12 +157,28 @@ def _predict(model: Any, x: np.ndarray) -> np.ndarray:
     return np.asarray(model.predict(x, verbose=0))
 
 
+def _weights_layout(path: Any) -> list[tuple[str, tuple[int, ...]]]:
+    """Every HDF5 group and dataset in an archive's weights file, with its shape."""
+    with zipfile.ZipFile(path) as archive:
+        data = archive.read("model.weights.h5")
+    found: list[tuple[str, tuple[int, ...]]] = []
+    with h5py.File(io.BytesIO(data), "r") as file:
+        file.visititems(lambda name, item: found.append((name, getattr(item, "shape", ()))))
+    return sorted(found)
+
+
+def _same_compiled_state(a: Any, b: Any) -> None:
+    optimizers = [getattr(model, "optimizer", None) for model in (a, b)]
+    assert [type(o).__name__ for o in optimizers] == [type(o).__name__ for o in optimizers[::-1]]
+
+
 @pytest.mark.parametrize("name", sorted(_MODELS))
 def test_nerve_archive_through_keras_and_back(keras, tmp_path, name):
     build, shape, vocabulary = _MODELS[name]
     x = _inputs(shape, vocabulary)
     ours = build(nerve)
-    build(keras)  # registers a subclassed row's class with Keras too
+    twin = build(keras)  # (also registers a subclassed row's class with Keras)
+    twin.save(tmp_path / "twin.keras")
     _randomize(ours)
     expected = _predict(ours, x)
     saving.save_model(ours, tmp_path / "nerve.keras")
@@ -167,6 +189,10 @@ def test_nerve_archive_through_keras_and_back(keras, tmp_path, name):
     again = saving.load_model(tmp_path / "keras.keras")
     assert type(again).__name__ == type(ours).__name__
     np.testing.assert_allclose(_predict(again, x), expected, **_TOLERANCE)
+    _same_compiled_state(ours, theirs)
+    _same_compiled_state(ours, again)
+    # The file holds what Keras's file of the same model holds, where Keras holds it.
+    assert _weights_layout(tmp_path / "nerve.keras") == _weights_layout(tmp_path / "twin.keras")
 
 
 @pytest.mark.parametrize("name", sorted(_MODELS))
@@ -174,7 +200,8 @@ def test_keras_archive_through_nerve_and_back(keras, tmp_path, name):
     build, shape, vocabulary = _MODELS[name]
     x = _inputs(shape, vocabulary)
     theirs = build(keras)
-    build(nerve)  # registers a subclassed row's class with nerve too
+    twin = build(nerve)  # (also registers a subclassed row's class with nerve)
+    saving.save_model(twin, tmp_path / "twin.keras")
     _randomize(theirs)
     expected = _predict(theirs, x)
     theirs.save(tmp_path / "keras.keras")
@@ -185,6 +212,9 @@ def test_keras_archive_through_nerve_and_back(keras, tmp_path, name):
     again = keras.saving.load_model(tmp_path / "nerve.keras")
     assert type(again).__name__ == type(theirs).__name__
     np.testing.assert_allclose(_predict(again, x), expected, **_TOLERANCE)
+    _same_compiled_state(theirs, ours)
+    _same_compiled_state(theirs, again)
+    assert _weights_layout(tmp_path / "twin.keras") == _weights_layout(tmp_path / "keras.keras")
 
 
 def test_configs_use_keras_module_names(tmp_path):
