@@ -29,6 +29,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from nerve.core import object_registry
 from nerve.layers.base import Layer
 from nerve.training.trainer import Trainer
 
@@ -225,7 +226,7 @@ def serialize_layer(layer: Layer) -> dict:
     registered = saving.get_registered_name(type(layer)) if saving else type(layer).__name__
     data = {
         "module": _module_of(layer),
-        "class_name": type(layer).__name__,
+        "class_name": object_registry.keras_class_name(type(layer)),
         "config": layer.get_config(),
         "registered_name": None if builtin else registered,
     }

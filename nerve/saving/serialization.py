@@ -186,7 +186,7 @@ def serialize_keras_object(obj: Any) -> Any:
         module, registered = cls.__module__, registered or cls.__name__
     config = {
         "module": module,
-        "class_name": cls.__name__,
+        "class_name": object_registry.keras_class_name(cls),
         "config": serialize_keras_object(inner),
         "registered_name": registered,
     }

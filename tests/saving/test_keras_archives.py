@@ -99,6 +99,54 @@ def _merging_and_reshaping(lib: Any) -> Any:
     return lib.Model(inputs, outputs)
 
 
+def _volumes_and_1d(lib: Any) -> Any:
+    layers = lib.layers
+    inputs = lib.Input((6, 6, 6, 2))
+    x = layers.Conv3D(3, 3, padding="same")(inputs)
+    x = layers.ZeroPadding3D(1)(x)
+    x = layers.Cropping3D(1)(x)
+    x = layers.MaxPooling3D(2)(x)
+    x = layers.UpSampling3D(2)(x)
+    x = layers.Conv3DTranspose(2, 2, strides=2)(x)
+    x = layers.AveragePooling3D(4)(x)
+    x = layers.SpatialDropout3D(0.1)(x)
+    x = layers.GlobalAveragePooling3D()(x)
+    x = layers.Reshape((5, 1))(layers.Dense(5)(x))
+    x = layers.Conv1DTranspose(4, 3, strides=2, padding="same")(x)
+    x = layers.DepthwiseConv1D(3, padding="same")(x)
+    x = layers.SeparableConv1D(4, 3)(x)
+    x = layers.ZeroPadding1D(2)(x)
+    x = layers.Cropping1D(1)(x)
+    x = layers.UpSampling1D(2)(x)
+    x = layers.AveragePooling1D(2)(x)
+    x = layers.SpatialDropout1D(0.1)(x)
+    x = layers.GlobalMaxPooling1D()(x)
+    return lib.Model(inputs, layers.Dense(2)(x))
+
+
+def _activations_and_wrappers(lib: Any) -> Any:
+    layers = lib.layers
+    inputs = lib.Input((5, 4))
+    # (Masking is left out: Keras 3.15 writes its mask as a NotEqual op node, which
+    # nerve's Functional cannot rebuild yet.)
+    x = layers.TimeDistributed(layers.Dense(6))(inputs)
+    x = layers.EinsumDense("abc,cd->abd", output_shape=(5, 6), bias_axes="d")(x)
+    x = layers.ReLU(max_value=3.0)(x)
+    x = layers.LeakyReLU(negative_slope=0.2)(layers.Rescaling(2.0, offset=-0.5)(x))
+    x = layers.ELU()(x)
+    x = layers.PReLU()(x)
+    x = layers.Softmax()(x)
+    x = layers.RMSNormalization()(x)
+    x = layers.GaussianNoise(0.1)(x)
+    x = layers.GaussianDropout(0.1)(x)
+    x = layers.AlphaDropout(0.1)(x)
+    x = layers.ActivityRegularization(l1=0.01)(layers.Identity()(x))
+    x = layers.AdditiveAttention()([x, x])
+    x = layers.GroupQueryAttention(head_dim=3, num_query_heads=2, num_key_value_heads=1)(x, x)
+    x = layers.RNN(layers.StackedRNNCells([layers.LSTMCell(4), layers.GRUCell(3)]))(x)
+    return lib.Model(inputs, layers.Dense(2)(x))
+
+
 def _subclassed(lib: Any) -> Any:
     # Registered under the same name in each library, as a user's class would be.
     @lib.saving.register_keras_serializable(package="interop")
@@ -129,6 +177,8 @@ _MODELS: dict[str, tuple[Callable[[Any], Any], tuple[int, ...], int | None]] = {
     "functional_convnet": (_convnet, (2, 12, 12, 3), None),
     "functional_sequence": (_sequence_model, (2, 7), 20),
     "functional_merging_reshaping": (_merging_and_reshaping, (2, 4, 6), None),
+    "functional_volumes_and_1d": (_volumes_and_1d, (2, 6, 6, 6, 2), None),
+    "functional_activations_wrappers": (_activations_and_wrappers, (2, 5, 4), None),
     "subclassed": (_subclassed, (3, 6), None),
 }
 

@@ -145,12 +145,8 @@ class MultiHeadAttention(ProjectedAttention):
 
     def build(self, query_shape: Any, value_shape: Any = None, key_shape: Any = None) -> None:
         query_shape = tuple(query_shape)
-        # Keras's build config: the shapes build received, key_shape only when given.
-        self._build_shapes_dict = {"query_shape": query_shape, "value_shape": value_shape}
-        if key_shape is not None:
-            self._build_shapes_dict["key_shape"] = tuple(key_shape)
+        self._record_build_shapes(query_shape, value_shape, key_shape)
         value_shape = query_shape if value_shape is None else tuple(value_shape)
-        self._build_shapes_dict["value_shape"] = value_shape
         key_shape = value_shape if key_shape is None else tuple(key_shape)
         self._check_ranks(query_shape, value_shape, key_shape)
         rank = len(query_shape)
@@ -193,21 +189,6 @@ class MultiHeadAttention(ProjectedAttention):
         if self._output_shape:
             return (*query_shape[:-1], *self._output_shape)
         return query_shape
-
-    def get_build_config(self) -> dict | None:
-        """``{"shapes_dict": {"query_shape": ..., "value_shape": ...}}`` once built, as
-        Keras 3 saves it (its loader calls ``build(**shapes_dict)``)."""
-        shapes = getattr(self, "_build_shapes_dict", None)
-        if not self.built or shapes is None:
-            return None
-        return {"shapes_dict": {k: list(v) for k, v in shapes.items()}}
-
-    def build_from_config(self, config: dict) -> None:
-        """Build from ``get_build_config``'s output (or Keras's)."""
-        shapes = config.get("shapes_dict")
-        if self.built or not shapes:
-            return
-        self.build(**{k: tuple(v) for k, v in shapes.items() if v is not None})
 
     def get_config(self) -> dict:
         return {

@@ -34,7 +34,7 @@ def serialize_layer(layer: Any) -> dict:
     builtin = cls.__module__.startswith("nerve.") and registered is None
     return {
         "module": "keras.layers" if builtin else cls.__module__,
-        "class_name": cls.__name__,
+        "class_name": object_registry.keras_class_name(cls),
         "config": layer.get_config(),
         "registered_name": None if builtin else (registered or cls.__name__),
     }
