@@ -147,6 +147,18 @@ def _activations_and_wrappers(lib: Any) -> Any:
     return lib.Model(inputs, layers.Dense(2)(x))
 
 
+def _recurrent_convolution(lib: Any) -> Any:
+    layers = lib.layers
+    inputs = lib.Input((3, 6, 2))
+    x = layers.ConvLSTM1D(3, 3, padding="same", return_sequences=True)(inputs)
+    x = layers.TimeDistributed(layers.GlobalAveragePooling1D())(x)
+    a = layers.LSTM(4, return_sequences=True, go_backwards=True)(x)
+    b = layers.SimpleRNN(4, return_sequences=True)(x)
+    x = layers.Concatenate(axis=1)([a, layers.Multiply()([a, b])])
+    x = layers.Flatten()(x)
+    return lib.Model(inputs, layers.Dense(2)(x))
+
+
 def _subclassed(lib: Any) -> Any:
     # Registered under the same name in each library, as a user's class would be.
     @lib.saving.register_keras_serializable(package="interop")
@@ -179,6 +191,7 @@ _MODELS: dict[str, tuple[Callable[[Any], Any], tuple[int, ...], int | None]] = {
     "functional_merging_reshaping": (_merging_and_reshaping, (2, 4, 6), None),
     "functional_volumes_and_1d": (_volumes_and_1d, (2, 6, 6, 6, 2), None),
     "functional_activations_wrappers": (_activations_and_wrappers, (2, 5, 4), None),
+    "functional_recurrent_convolution": (_recurrent_convolution, (2, 3, 6, 2), None),
     "subclassed": (_subclassed, (3, 6), None),
 }
 
