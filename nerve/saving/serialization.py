@@ -211,10 +211,17 @@ def _serialize_function(fn: Any) -> dict:
             "Cannot serialize a lambda: nerve never saves or loads code. Use a named "
             "function decorated with @nerve.saving.register_keras_serializable()."
         )
-    keras_names = _keras_names(fn)
     registered = object_registry._GLOBAL_CUSTOM_NAMES.get(fn)
+    if registered is None and _public_module(fn) is not None:
+        # Keras 3's form for its own functions (a loss or metric in a compile config).
+        return {
+            "module": "builtins",
+            "class_name": "function",
+            "config": fn.__name__,
+            "registered_name": "function",
+        }
     return {
-        "module": keras_names[0] if keras_names else fn.__module__,
+        "module": fn.__module__,
         "class_name": "function",
         "config": fn.__name__,
         "registered_name": registered or fn.__name__,
@@ -326,7 +333,9 @@ def _from_namespaces(config: dict, attribute: str) -> Any:
     # Only names in the allowlist mean a namespace ("keras.layers" -> "nerve.layers").
     namespace_name = _LOADABLE_MODULES.get(module) if isinstance(module, str) else None
     namespaces = [namespace_name] if namespace_name is not None else []
-    if module is None:
+    # Keras 3 writes its built-in functions in compile configs (losses, metrics) under
+    # the module "builtins": they mean nerve's namesakes, wherever nerve exports them.
+    if module is None or (module == "builtins" and attribute == config.get("config")):
         namespaces = list(_NERVE_NAMESPACES)
     for name in namespaces:
         namespace = _namespace(name)
