@@ -301,11 +301,19 @@ def test_configs_use_keras_module_names(tmp_path):
     assert "nerve" not in json.dumps(config)
 
 
-def test_a_module_outside_the_allowlist_is_not_imported(tmp_path):
-    """A file naming a real importable module finds nothing there: modules are looked up
-    in a fixed table, never imported."""
-    config = saving.serialize_keras_object(nerve.layers.Dense(2))
-    config["module"] = "json"
-    config["class_name"] = "JSONDecoder"
-    with pytest.raises(saving.SerializationError, match="Could not locate class 'JSONDecoder'"):
+# Real importable modules and functions: a file naming them must find nothing, because
+# module names are looked up in a fixed table (and "builtins" only among nerve's own
+# functions), never imported.
+@pytest.mark.parametrize(
+    ("module", "class_name", "inner", "missing"),
+    [
+        ("json", "JSONDecoder", {}, "class 'JSONDecoder'"),
+        ("keras.src.models.functional", "Popen", {}, "class 'Popen'"),
+        ("builtins", "function", "eval", "function 'eval'"),
+        ("os", "function", "system", "function 'system'"),
+    ],
+)
+def test_names_outside_the_allowlist_are_never_imported(module, class_name, inner, missing):
+    config = {"module": module, "class_name": class_name, "config": inner, "registered_name": None}
+    with pytest.raises(saving.SerializationError, match=f"Could not locate {missing}"):
         saving.deserialize_keras_object(config)
