@@ -143,16 +143,23 @@ _BY_NAME = {**_CLASSES, **_ALIASES}
 
 
 def serialize(constraint: Constraint | Callable | None) -> dict | None:
-    """``{"class_name", "config"}`` for a built-in constraint, ``None`` for ``None``
+    """Keras's ``{"module", "class_name", ...}`` for a built-in constraint, ``None`` for ``None``
     (``get`` inverts both). A plain function has no config: it raises ``ValueError``."""
     if constraint is None:
         return None
+    if isinstance(constraint, (str, dict)):  # a name given to a layer, as Keras accepts
+        constraint = get(constraint)
     if not isinstance(constraint, Constraint):
         raise ValueError(
             f"Cannot serialize the constraint {constraint!r}: only a Constraint has a config. "
             "Subclass nerve.constraints.Constraint (with get_config) to save it."
         )
-    return {"class_name": type(constraint).__name__, "config": constraint.get_config()}
+    return {
+        "module": "keras.constraints",
+        "class_name": type(constraint).__name__,
+        "config": constraint.get_config(),
+        "registered_name": None,
+    }
 
 
 def deserialize(config: dict | str) -> Constraint:

@@ -355,8 +355,13 @@ def get(identifier: Any) -> Initializer:
 
 
 def serialize(initializer: Initializer) -> dict:
-    """``{"class_name", "config"}`` for a built-in initializer (``get`` inverts it)."""
-    return {"class_name": type(initializer).__name__, "config": initializer.get_config()}
+    """Keras's ``{"module", "class_name", ...}`` for a built-in initializer (``get`` inverts it)."""
+    return {
+        "module": "keras.initializers",
+        "class_name": type(initializer).__name__,
+        "config": initializer.get_config(),
+        "registered_name": None,
+    }
 
 
 def deserialize(config: dict, custom_objects: dict | None = None) -> Initializer:

@@ -864,12 +864,17 @@ _BY_NAME: dict[str, Any] = {**_CLASSES, **_FUNCTIONS, **_ALIASES}
 
 
 def serialize(loss: Loss | Callable | None) -> dict | str | None:
-    """``{"class_name", "config"}`` for a ``Loss``; the name of a built-in loss function;
+    """Keras's ``{"module", "class_name", ...}`` for a ``Loss``; a built-in function's name;
     ``None`` for ``None`` (``deserialize`` and ``get`` invert all three)."""
     if loss is None:
         return None
     if isinstance(loss, Loss):
-        return {"class_name": type(loss).__name__, "config": loss.get_config()}
+        return {
+            "module": "keras.losses",
+            "class_name": type(loss).__name__,
+            "config": loss.get_config(),
+            "registered_name": None,
+        }
     name = getattr(loss, "__name__", None)
     if name is None:
         raise ValueError(f"Cannot serialize loss {loss!r}: it is neither a Loss nor named.")

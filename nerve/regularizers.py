@@ -171,16 +171,23 @@ _ALIASES = {
 
 
 def serialize(regularizer: Regularizer | Callable | None) -> dict | None:
-    """``{"class_name", "config"}`` for a built-in regularizer, ``None`` for ``None``
+    """Keras's ``{"module", "class_name", ...}`` for a built-in regularizer, ``None`` for ``None``
     (``get`` inverts both). A plain function has no config: it raises ``ValueError``."""
     if regularizer is None:
         return None
+    if isinstance(regularizer, (str, dict)):  # a name given to a layer, as Keras accepts
+        regularizer = get(regularizer)
     if not isinstance(regularizer, Regularizer):
         raise ValueError(
             f"Cannot serialize the regularizer {regularizer!r}: only a Regularizer has a config. "
             "Subclass nerve.regularizers.Regularizer (with get_config) to save it."
         )
-    return {"class_name": type(regularizer).__name__, "config": regularizer.get_config()}
+    return {
+        "module": "keras.regularizers",
+        "class_name": type(regularizer).__name__,
+        "config": regularizer.get_config(),
+        "registered_name": None,
+    }
 
 
 def deserialize(config: dict | str) -> Regularizer:

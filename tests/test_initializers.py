@@ -73,16 +73,20 @@ def test_get_and_serialize_round_trip():
     config = init.serialize(original)
     # Keras 3.15's keys, input_axes/output_axes included.
     assert config == {
+        "module": "keras.initializers",
         "class_name": "VarianceScaling",
         "config": {"scale": 2.0, "mode": "fan_out", "distribution": "uniform", "seed": 4,
                    "input_axes": None, "output_axes": None},
+        "registered_name": None,
     }  # fmt: skip
     again = init.get(config)
     np.testing.assert_array_equal(again((3, 3)).numpy(), original((3, 3)).numpy())
     assert isinstance(init.get("HeNormal"), init.HeNormal)
     expected = {
+        "module": "keras.initializers",
         "class_name": "HeNormal",
         "config": {"seed": 1, "input_axes": None, "output_axes": None},  # Keras 3.15's keys
+        "registered_name": None,
     }
     assert init.serialize(init.HeNormal(seed=1)) == expected
 

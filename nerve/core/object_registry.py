@@ -28,6 +28,7 @@ __all__ = [
     "get_custom_objects",
     "get_registered_name",
     "get_registered_object",
+    "keras_class_name",
     "lookup_custom",
     "register_keras_serializable",
 ]
@@ -147,3 +148,15 @@ class CustomObjectScope:
 
 
 custom_object_scope = CustomObjectScope
+
+
+def keras_class_name(cls: type) -> str:
+    """The class name Keras 3 writes for ``cls``'s namesake: ``cls.__name__`` unless
+    the class itself (not a subclass) declares ``_keras_class_name``.
+
+    >>> class GroupedThing:
+    ...     _keras_class_name = "GroupThing"
+    >>> keras_class_name(GroupedThing), keras_class_name(type("Sub", (GroupedThing,), {}))
+    ('GroupThing', 'Sub')
+    """
+    return str(cls.__dict__.get("_keras_class_name", cls.__name__))

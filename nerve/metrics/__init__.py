@@ -293,7 +293,7 @@ def get_metric(identifier: Any, loss: Any = None) -> Metric:
 
 
 def serialize(metric: Metric | Callable) -> dict | str:
-    """``{"class_name", "config"}`` for a built-in metric, the name for a built-in
+    """Keras's ``{"module", "class_name", ...}`` for a built-in metric, the name for a built-in
     function; ``deserialize`` inverts it."""
     if isinstance(metric, Metric):
         if type(metric) is MeanMetricWrapper:
@@ -301,7 +301,12 @@ def serialize(metric: Metric | Callable) -> dict | str:
                 "serialize: a bare MeanMetricWrapper wraps an arbitrary function and cannot "
                 "be serialized by name; subclass Metric (or MeanMetricWrapper) instead."
             )
-        return {"class_name": type(metric).__name__, "config": metric.get_config()}
+        return {
+            "module": "keras.metrics",
+            "class_name": type(metric).__name__,
+            "config": metric.get_config(),
+            "registered_name": None,
+        }
     name = getattr(metric, "__name__", None)
     if name in _FUNCTIONS and _FUNCTIONS[name] is metric:
         return name

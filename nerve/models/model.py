@@ -29,6 +29,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from nerve.core import object_registry
 from nerve.layers.base import Layer
 from nerve.training.trainer import Trainer
 
@@ -240,11 +241,15 @@ def serialize_layer(layer: Layer) -> dict:
     registered = saving.get_registered_name(type(layer)) if saving else type(layer).__name__
     data = {
         "module": _module_of(layer),
-        "class_name": type(layer).__name__,
+        "class_name": object_registry.keras_class_name(type(layer)),
         "config": layer.get_config(),
         "registered_name": None if builtin else registered,
     }
-    if layer.built and layer._build_shapes is not None and not isinstance(layer, InputLayer):
+    if hasattr(layer, "get_build_config"):
+        build_config = layer.get_build_config()  # a layer with Keras's own form of it
+        if build_config is not None:
+            data["build_config"] = _jsonable(build_config)
+    elif layer.built and layer._build_shapes is not None and not isinstance(layer, InputLayer):
         data["build_config"] = {"input_shape": _jsonable(layer._build_shapes)}
     return data
 

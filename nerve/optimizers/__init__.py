@@ -30,8 +30,13 @@ _BY_LOWER_NAME = {name.lower(): cls for name, cls in _CLASSES.items()}
 
 
 def serialize(optimizer: Optimizer) -> dict:
-    """``{"class_name", "config"}`` for an optimizer (``deserialize`` inverts it)."""
-    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+    """Keras's ``{"module", "class_name", ...}`` for an optimizer (``deserialize`` inverts it)."""
+    return {
+        "module": "keras.optimizers",
+        "class_name": type(optimizer).__name__,
+        "config": optimizer.get_config(),
+        "registered_name": None,
+    }
 
 
 def deserialize(config: dict, custom_objects: dict | None = None) -> Optimizer:

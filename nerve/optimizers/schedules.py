@@ -327,8 +327,13 @@ _CLASSES = {
 
 
 def serialize(schedule: LearningRateSchedule) -> dict:
-    """``{"class_name", "config"}`` for a schedule (``deserialize`` inverts it)."""
-    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+    """Keras's ``{"module", "class_name", ...}`` for a schedule (``deserialize`` inverts it)."""
+    return {
+        "module": "keras.optimizers.schedules",
+        "class_name": type(schedule).__name__,
+        "config": schedule.get_config(),
+        "registered_name": None,
+    }
 
 
 def deserialize(config: dict, custom_objects: dict | None = None) -> LearningRateSchedule:

@@ -115,7 +115,8 @@ def _children(obj: Any) -> Iterator[tuple[str, Any]]:
     # graph is not walked (Keras's skiplists add these names too).
     if "Sequential" in kinds:
         yield "layers", list(obj.layers)
-        skip = skip | {"_functional"}
+        # Its private list also holds the InputLayer, which Keras's files leave out.
+        skip = skip | {"_functional", "_layers"}
     elif "Functional" in kinds:
         yield "layers", list(obj.layers)
         skip = skip | {"operations", "_operations"}

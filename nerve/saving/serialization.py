@@ -2,9 +2,11 @@
 
 An object serializes to ``{"module", "class_name", "config", "registered_name"}``
 (plus ``"build_config"`` and ``"compile_config"`` when it has them). Built-in
-classes name their public namespace (``"nerve.layers"``); Keras's namespaces
-(``"keras.layers"``) are accepted on load and mean nerve's namesakes. Custom
-classes carry their registered name.
+classes are written under the module and class names Keras 3 writes for its
+namesakes (``"keras.layers"``, ``"keras.src.models.functional"``), so Keras loads
+nerve's files; on load, those names (and nerve's own, from older files) are looked
+up in a fixed table that maps them onto nerve's public namespaces. Custom classes
+carry their registered name.
 
 Deserialization is safe by construction: a class comes only from nerve's own
 public namespaces or from registered / passed custom objects; no module named in
@@ -14,7 +16,7 @@ is refused.
 >>> from nerve import layers, saving
 >>> config = saving.serialize_keras_object(layers.Dense(3, name="d"))
 >>> config["module"], config["class_name"], config["registered_name"]
-('nerve.layers', 'Dense', None)
+('keras.layers', 'Dense', None)
 >>> saving.deserialize_keras_object(config).units
 3
 """
@@ -52,6 +54,40 @@ _NERVE_NAMESPACES = (
     "nerve.callbacks",
     "nerve",
 )
+# The module Keras 3 writes for the namesake of an object exported by each namespace.
+_KERAS_MODULES = {name: "keras" + name[len("nerve") :] for name in _NERVE_NAMESPACES}
+# Keras writes its model classes under their implementation modules; nerve writes the
+# same. Keys are (nerve namespace, class name); values are (module, registered name).
+_KERAS_MODEL_NAMES = {
+    ("nerve.models", "Functional"): ("keras.src.models.functional", "Functional"),
+    ("nerve.models", "Sequential"): ("keras", None),
+    ("nerve.models", "Model"): ("keras", None),
+    ("nerve", "Functional"): ("keras.src.models.functional", "Functional"),
+    ("nerve", "Sequential"): ("keras", None),
+    ("nerve", "Model"): ("keras", None),
+}
+# The allowlist of module names a file may give, and the nerve namespace each means.
+# A module outside it resolves only through custom objects; nothing is ever imported
+# because a file names it.
+_LOADABLE_MODULES = {
+    **{name: name for name in _NERVE_NAMESPACES},
+    **{keras: nerve for nerve, keras in _KERAS_MODULES.items()},
+    "keras.src.models.functional": "nerve.models",
+    "keras.src.models.sequential": "nerve.models",
+    "keras.src.models.model": "nerve.models",
+    "keras.src.layers": "nerve.layers",
+    "keras.src.losses": "nerve.losses",
+    "keras.src.losses.losses": "nerve.losses",
+    "keras.src.metrics": "nerve.metrics",
+    "keras.src.activations": "nerve.activations",
+    "keras.src.activations.activations": "nerve.activations",
+    "keras.src.initializers": "nerve.initializers",
+    "keras.src.regularizers": "nerve.regularizers",
+    "keras.src.constraints": "nerve.constraints",
+    "keras.src.optimizers": "nerve.optimizers",
+    "keras.src.optimizers.schedules": "nerve.optimizers.schedules",
+    "keras.src.optimizers.schedules.learning_rate_schedule": "nerve.optimizers.schedules",
+}
 _PLAIN_TYPES = (str, int, float, bool)
 _safe_mode: contextvars.ContextVar[bool | None] = contextvars.ContextVar(
     "nerve_safe_mode", default=None
@@ -70,6 +106,15 @@ def _namespace(name: str) -> types.ModuleType | None:
         return importlib.import_module(name)
     except ImportError:  # a namespace not written yet (e.g. nerve.models early on)
         return None
+
+
+def _keras_names(obj: Any) -> tuple[str, str | None] | None:
+    """``(module, registered_name)`` as Keras 3 writes them for the namesake of a
+    public nerve object; ``None`` for a custom one."""
+    public = _public_module(obj)
+    if public is None:
+        return None
+    return _KERAS_MODEL_NAMES.get((public, obj.__name__), (_KERAS_MODULES[public], None))
 
 
 def _public_module(obj: Any) -> str | None:
@@ -133,13 +178,17 @@ def serialize_keras_object(obj: Any) -> Any:
             f"{type(obj).__name__}.get_config() must return a dict; it returned {inner!r}."
         )
     cls = type(obj)
-    public = _public_module(cls)
+    keras_names = _keras_names(cls)
     registered = object_registry._GLOBAL_CUSTOM_NAMES.get(cls)
+    if keras_names is not None and not registered:
+        module, registered = keras_names
+    else:
+        module, registered = cls.__module__, registered or cls.__name__
     config = {
-        "module": public or cls.__module__,
-        "class_name": cls.__name__,
+        "module": module,
+        "class_name": object_registry.keras_class_name(cls),
         "config": serialize_keras_object(inner),
-        "registered_name": None if public and not registered else (registered or cls.__name__),
+        "registered_name": registered,
     }
     build_config = get_build_config(obj)
     if build_config is not None:
@@ -162,10 +211,17 @@ def _serialize_function(fn: Any) -> dict:
             "Cannot serialize a lambda: nerve never saves or loads code. Use a named "
             "function decorated with @nerve.saving.register_keras_serializable()."
         )
-    public = _public_module(fn)
     registered = object_registry._GLOBAL_CUSTOM_NAMES.get(fn)
+    if registered is None and _public_module(fn) is not None:
+        # Keras 3's form for its own functions (a loss or metric in a compile config).
+        return {
+            "module": "builtins",
+            "class_name": "function",
+            "config": fn.__name__,
+            "registered_name": "function",
+        }
     return {
-        "module": public or fn.__module__,
+        "module": fn.__module__,
         "class_name": "function",
         "config": fn.__name__,
         "registered_name": registered or fn.__name__,
@@ -274,11 +330,12 @@ def _candidate_names(config: dict) -> list[str | None]:
 
 def _from_namespaces(config: dict, attribute: str) -> Any:
     module = config.get("module")
-    if isinstance(module, str) and module.startswith("keras"):
-        # Keras's public namespaces map onto nerve's ("keras.layers" -> "nerve.layers").
-        module = "nerve" + module[len("keras") :]
-    namespaces = [module] if module in _NERVE_NAMESPACES else []
-    if module is None:
+    # Only names in the allowlist mean a namespace ("keras.layers" -> "nerve.layers").
+    namespace_name = _LOADABLE_MODULES.get(module) if isinstance(module, str) else None
+    namespaces = [namespace_name] if namespace_name is not None else []
+    # Keras 3 writes its built-in functions in compile configs (losses, metrics) under
+    # the module "builtins": they mean nerve's namesakes, wherever nerve exports them.
+    if module is None or (module == "builtins" and attribute == config.get("config")):
         namespaces = list(_NERVE_NAMESPACES)
     for name in namespaces:
         namespace = _namespace(name)

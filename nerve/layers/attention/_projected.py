@@ -139,6 +139,30 @@ class ProjectedAttention(Layer):
     def build(self, query_shape: Any, value_shape: Any = None, key_shape: Any = None) -> None:
         raise NotImplementedError
 
+    def _record_build_shapes(self, query_shape: Any, value_shape: Any, key_shape: Any) -> None:
+        """Keep the shapes ``build`` received for the build config, as Keras keeps them:
+        the value's shape defaults to the query's; the key's appears only when given."""
+        value_shape = query_shape if value_shape is None else value_shape
+        shapes = {"query_shape": tuple(query_shape), "value_shape": tuple(value_shape)}
+        if key_shape is not None:
+            shapes["key_shape"] = tuple(key_shape)
+        self._build_shapes_dict = shapes
+
+    def get_build_config(self) -> dict | None:
+        """``{"shapes_dict": {"query_shape": ..., "value_shape": ...}}`` once built, as
+        Keras 3 saves it (its loader calls ``build(**shapes_dict)``)."""
+        shapes = getattr(self, "_build_shapes_dict", None)
+        if not self.built or shapes is None:
+            return None
+        return {"shapes_dict": {k: list(v) for k, v in shapes.items()}}
+
+    def build_from_config(self, config: dict) -> None:
+        """Build from ``get_build_config``'s output (or Keras's)."""
+        shapes = config.get("shapes_dict")
+        if self.built or not shapes:
+            return
+        self.build(**{k: tuple(v) for k, v in shapes.items() if v is not None})
+
     def _check_ranks(self, query: tuple, value: tuple, key: tuple | None) -> None:
         """Inputs of one rank, at least 3, with the same batch and steps in value and key."""
         key = value if key is None else key

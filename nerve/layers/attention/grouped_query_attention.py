@@ -32,6 +32,9 @@ class GroupedQueryAttention(ProjectedAttention):
     (3, 5, 8)
     """
 
+    # Keras 3 names this class GroupQueryAttention; files use its name.
+    _keras_class_name = "GroupQueryAttention"
+
     def __init__(
         self,
         head_dim: int,
@@ -98,6 +101,7 @@ class GroupedQueryAttention(ProjectedAttention):
 
     def build(self, query_shape: Any, value_shape: Any = None, key_shape: Any = None) -> None:
         query_shape = tuple(query_shape)
+        self._record_build_shapes(query_shape, value_shape, key_shape)
         value_shape = query_shape if value_shape is None else tuple(value_shape)
         key_shape = value_shape if key_shape is None else tuple(key_shape)
         self._check_ranks(query_shape, value_shape, key_shape)

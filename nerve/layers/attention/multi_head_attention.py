@@ -139,6 +139,7 @@ class MultiHeadAttention(ProjectedAttention):
 
     def build(self, query_shape: Any, value_shape: Any = None, key_shape: Any = None) -> None:
         query_shape = tuple(query_shape)
+        self._record_build_shapes(query_shape, value_shape, key_shape)
         value_shape = query_shape if value_shape is None else tuple(value_shape)
         key_shape = value_shape if key_shape is None else tuple(key_shape)
         self._check_ranks(query_shape, value_shape, key_shape)

@@ -12,7 +12,7 @@ is imported.
 >>> from nerve import layers
 >>> config = serialize_layer(layers.LSTMCell(3, name="cell"))
 >>> config["module"], config["class_name"], config["registered_name"]
-('nerve.layers', 'LSTMCell', None)
+('keras.layers', 'LSTMCell', None)
 >>> deserialize_layer(config).units
 3
 """
@@ -33,8 +33,8 @@ def serialize_layer(layer: Any) -> dict:
     registered = object_registry._GLOBAL_CUSTOM_NAMES.get(cls)
     builtin = cls.__module__.startswith("nerve.") and registered is None
     return {
-        "module": "nerve.layers" if builtin else cls.__module__,
-        "class_name": cls.__name__,
+        "module": "keras.layers" if builtin else cls.__module__,
+        "class_name": object_registry.keras_class_name(cls),
         "config": layer.get_config(),
         "registered_name": None if builtin else (registered or cls.__name__),
     }
