@@ -9,8 +9,8 @@ layer adds to its losses.
 0.35
 >>> float(regularizers.get("l1_l2")(w))
 0.0
->>> regularizers.serialize(regularizers.L2(0.5))
-{'class_name': 'L2', 'config': {'l2': 0.5}}
+>>> regularizers.serialize(regularizers.L2(0.5))  # Keras's names, for .keras interchange
+{'module': 'keras.regularizers', 'class_name': 'L2', 'config': {'l2': 0.5}, 'registered_name': None}
 """
 
 from __future__ import annotations
