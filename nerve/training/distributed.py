@@ -42,9 +42,9 @@ What a data-parallel ``fit`` does with it (``DataParallelRun``):
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import contextvars
+import json
 import math
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -402,12 +402,12 @@ class DataParallelRun:
         with outputs has them (a rank without rows needs them to join the gathers)."""
         described = ""
         if leaves is not None:
-            described = repr([(tuple(leaf.shape[1:]), leaf.dtype.str) for leaf in leaves])
+            described = json.dumps([[list(leaf.shape[1:]), leaf.dtype.str] for leaf in leaves])
         texts = self.context.gather(np.frombuffer(described.encode(), dtype="uint8"))
         found = [bytes(t).decode() for t in texts if len(t)]
         if not found:
             raise ValueError("predict: the input data is empty.")
-        return [(shape, np.dtype(dtype)) for shape, dtype in ast.literal_eval(found[0])]
+        return [(tuple(shape), np.dtype(dtype)) for shape, dtype in json.loads(found[0])]
 
 
 def _flat(variables: list) -> Any:
