@@ -34,6 +34,9 @@ __all__ = ["Functional"]
 class Functional(Model):
     """A model defined by its input and output symbolic tensors."""
 
+    #: ``model(x)`` repeated on concrete inputs runs compiled (nerve.models.compiled_call).
+    _compiles_calls = True
+
     def __init__(self, inputs: Any, outputs: Any, name: str | None = None, **kwargs: Any):
         Model.__init__(self, name=name, **kwargs)
         if isinstance(inputs, tuple):

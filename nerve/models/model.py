@@ -31,6 +31,7 @@ from typing import Any
 
 from nerve.core import object_registry
 from nerve.layers.base import Layer
+from nerve.models.compiled_call import CompiledForward
 from nerve.training.trainer import Trainer
 
 __all__ = ["Model", "deserialize_layer", "dtype_size", "serialize_layer", "shape_size"]
@@ -85,6 +86,22 @@ class Model(Trainer, Layer):
         Layer.__init__(self, **kwargs)
         if "__init__" in vars(Trainer):
             Trainer.__init__(self)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # Plain Sequential/Functional models called again and again on concrete inputs
+        # run a compiled forward pass (nerve.models.compiled_call); the state lives in
+        # __dict__, outside Layer's attribute tracking.
+        forward = self.__dict__.get("_compiled_forward")
+        if forward is None and type(self).__dict__.get("_compiles_calls"):
+            forward = self.__dict__["_compiled_forward"] = CompiledForward()
+        if forward is not None and forward.applies(args, kwargs):
+            return forward(self, args[0])
+        return Layer.__call__(self, *args, **kwargs)
+
+    def _forget_compiled_forward(self) -> None:
+        forward = self.__dict__.get("_compiled_forward")
+        if forward is not None:
+            forward.reset()
 
     def call(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(

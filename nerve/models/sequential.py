@@ -31,6 +31,9 @@ __all__ = ["Sequential"]
 class Sequential(Model):
     """A linear stack of layers; ``add`` and ``pop`` change it."""
 
+    #: ``model(x)`` repeated on concrete inputs runs compiled (nerve.models.compiled_call).
+    _compiles_calls = True
+
     # The connected graph once the input shape is known. Set with object.__setattr__,
     # so that Layer doesn't track it as a sublayer.
     _functional: Functional | None
@@ -70,6 +73,7 @@ class Sequential(Model):
                 f"model already has layers {[x.name for x in self._layers]}."
             )
         self._layers = [*self._layers, layer]  # reassigned so that Layer tracks it
+        self._forget_compiled_forward()
         if rebuild:
             try:
                 self._rebuild()
@@ -85,6 +89,7 @@ class Sequential(Model):
             raise IndexError(f"Sequential {self.name!r} has no layers to pop.")
         layer = self._layers[-1]
         self._layers = self._layers[:-1]
+        self._forget_compiled_forward()
         self._tracked_layers.remove(layer)
         if rebuild:
             self._rebuild()
