@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from pathlib import Path
 
 import pytest
 
@@ -188,3 +189,16 @@ def test_the_parser_reads_grouped_and_nested_entries() -> None:
         "axis",
     }
     assert documented_arguments("No sections here.") == set()
+
+
+def test_the_readme_lists_every_layer() -> None:
+    """The README's "What ``nerve.layers`` has" section names each public name of
+    ``nerve.layers`` and nothing else, so adding or removing a layer means updating it."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    heading = "## What `nerve.layers` has"
+    assert heading in readme, f"README.md has no {heading!r} section"
+    section = readme.split(heading, 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"`([A-Za-z_]\w*)`", section))
+    exported = set(nerve.layers.__all__)
+    assert not exported - listed, f"README.md does not list {sorted(exported - listed)}"
+    assert not listed - exported, f"README.md lists {sorted(listed - exported)}, not in layers"
