@@ -185,6 +185,12 @@ class Layer:
             of the enclosing call (``fit`` sets it to true).
         mask: passed on to ``call`` when it takes it; by default the implicit mask
             the inputs carry.
+
+    >>> from nerve import layers, ops
+    >>> dense = layers.Dense(2, name="head", trainable=False, dtype="float64")
+    >>> y = dense(ops.ones((1, 3)))
+    >>> dense.name, y.dtype, len(dense.trainable_weights), len(dense.weights)
+    ('head', 'float64', 0, 2)
     """
 
     # Set with object.__setattr__ in __init__, ahead of the tracking __setattr__ below.

@@ -52,6 +52,12 @@ class Embedding(Layer):
 
     Ids must be integers in ``[0, input_dim)``: a float array, or (when the ids are
     known, outside ``nerve.function``) an id out of range, is an error naming the layer.
+
+    >>> import numpy as np
+    >>> from nerve import layers
+    >>> embed = layers.Embedding(input_dim=100, output_dim=8)
+    >>> embed(np.array([[3, 14, 15], [92, 6, 5]])).shape, embed.embeddings.shape
+    ((2, 3, 8), (100, 8))
     """
 
     def __init__(

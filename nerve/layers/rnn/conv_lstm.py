@@ -536,8 +536,8 @@ class ConvLSTM1D(ConvLSTM):
         zero_output_for_mask: whether a masked step outputs zeros instead of
             repeating the previous output (false by default; ``Bidirectional`` sets it).
         activity_regularizer: an optional penalty on the layer's output.
-        name, trainable, dtype: as for every layer (see ``Layer``); they apply to the
-            cell as well.
+        name, trainable, dtype: as for every layer (see ``Layer``); ``trainable``
+            and ``dtype`` apply to the cell as well.
 
     Call arguments:
         sequences: a tensor of shape ``(batch, timesteps, steps, channels)``.
@@ -613,8 +613,8 @@ class ConvLSTM2D(ConvLSTM):
         zero_output_for_mask: whether a masked step outputs zeros instead of
             repeating the previous output (false by default; ``Bidirectional`` sets it).
         activity_regularizer: an optional penalty on the layer's output.
-        name, trainable, dtype: as for every layer (see ``Layer``); they apply to the
-            cell as well.
+        name, trainable, dtype: as for every layer (see ``Layer``); ``trainable``
+            and ``dtype`` apply to the cell as well.
 
     Call arguments:
         sequences: a tensor of shape ``(batch, timesteps, height, width, channels)``.
@@ -690,8 +690,8 @@ class ConvLSTM3D(ConvLSTM):
         zero_output_for_mask: whether a masked step outputs zeros instead of
             repeating the previous output (false by default; ``Bidirectional`` sets it).
         activity_regularizer: an optional penalty on the layer's output.
-        name, trainable, dtype: as for every layer (see ``Layer``); they apply to the
-            cell as well.
+        name, trainable, dtype: as for every layer (see ``Layer``); ``trainable``
+            and ``dtype`` apply to the cell as well.
 
     Call arguments:
         sequences: a tensor of shape ``(batch, timesteps, depth, height, width,

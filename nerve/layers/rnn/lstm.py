@@ -174,8 +174,8 @@ class LSTM(BuiltinRNN):
         zero_output_for_mask: whether a masked step outputs zeros instead of
             repeating the previous output (false by default; ``Bidirectional`` sets it).
         activity_regularizer: an optional penalty on the layer's output.
-        name, trainable, dtype: as for every layer (see ``Layer``); they apply to the
-            cell as well.
+        name, trainable, dtype: as for every layer (see ``Layer``); ``trainable``
+            and ``dtype`` apply to the cell as well.
         use_cudnn: ``"auto"`` (the default), ``True`` or ``False``; accepted for Keras
             compatibility and without effect.
 
