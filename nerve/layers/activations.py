@@ -44,7 +44,16 @@ class _Elementwise(Layer):
 class ReLU(_Elementwise):
     """Rectified linear unit with Keras's options: ``x`` above ``threshold``,
     ``negative_slope * (x - threshold)`` at or below it, and the result capped at
-    ``max_value`` when one is given. All three must be >= 0.
+    ``max_value`` when one is given. All three must be >= 0. The output has the
+    input's shape.
+
+    Args:
+        max_value: the largest value the output can take; ``None`` (the default)
+            leaves it unbounded.
+        negative_slope: the slope applied at or below ``threshold``; 0 (the default)
+            gives the plain ReLU.
+        threshold: the input value where the unit switches from the slope to the
+            identity; 0 by default.
 
     >>> import nerve
     >>> from nerve import layers, ops
@@ -86,7 +95,10 @@ class ReLU(_Elementwise):
 
 class LeakyReLU(_Elementwise):
     """``x`` where positive, ``negative_slope * x`` elsewhere (``negative_slope`` >= 0;
-    0.3 by default, as in Keras's layer).
+    0.3 by default, as in Keras's layer). The output has the input's shape.
+
+    Args:
+        negative_slope: the factor applied to negative inputs; a number >= 0.
 
     >>> import nerve
     >>> from nerve import layers, ops
@@ -110,7 +122,16 @@ class PReLU(Layer):
     a learned weight shaped like one example (``inputs.shape[1:]``). ``shared_axes``
     lists axes (counted with the batch axis, which is 0) along which one ``alpha`` is
     shared: ``shared_axes=[1, 2]`` on images ``(batch, height, width, channels)``
-    learns one slope per channel.
+    learns one slope per channel. The output has the input's shape.
+
+    Args:
+        alpha_initializer: how ``alpha`` starts (a name, an initializer or a
+            callable); zeros by default, so the layer starts as a ReLU.
+        alpha_regularizer: an optional penalty on ``alpha`` added to the layer's losses.
+        alpha_constraint: an optional function applied to ``alpha`` after each
+            optimizer step.
+        shared_axes: ``None`` (one slope per input entry), an axis or a list of axes
+            along which a single slope is shared.
 
     >>> import nerve
     >>> from nerve import layers, ops
@@ -201,6 +222,11 @@ class PReLU(Layer):
 
 class ELU(_Elementwise):
     """Exponential linear unit: ``x`` where positive, ``alpha * (exp(x) - 1)`` elsewhere.
+    The output has the input's shape.
+
+    Args:
+        alpha: the value the output approaches for very negative inputs is
+            ``-alpha``; 1.0 by default.
 
     >>> import nerve
     >>> from nerve import layers, ops
@@ -224,7 +250,14 @@ class Softmax(_Elementwise):
     ``mask`` (the inputs' shape, or one that broadcasts to it; true = keep) leaves out
     the masked entries: they get 0
     and the kept entries share the whole probability; where every entry is masked, all
-    are 0.
+    are 0. The output has the input's shape.
+
+    Args:
+        axis: the axis (or tuple of axes) that sums to 1; the last axis by default.
+
+    Call arguments:
+        inputs: the logits.
+        mask: optional boolean tensor, true where an entry takes part.
 
     >>> import nerve
     >>> from nerve import layers, ops

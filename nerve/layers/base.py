@@ -87,6 +87,15 @@ class DTypePolicy:
 
     ``"mixed_float16"`` / ``"mixed_bfloat16"`` compute in half precision and keep
     float32 variables, as Keras's mixed precision does.
+
+    Args:
+        name: a dtype name (``"float32"``, ``"float64"``, ``"bfloat16"``, ...), used for
+            both computing and storing, or ``"mixed_float16"`` / ``"mixed_bfloat16"``;
+            ``None`` means ``nerve.config.floatx()``.
+
+    >>> policy = DTypePolicy("mixed_float16")
+    >>> policy.compute_dtype, policy.variable_dtype
+    ('float16', 'float32')
     """
 
     def __init__(self, name: str | None = None):
@@ -150,7 +159,39 @@ def set_dtype_policy(policy: Any) -> None:
 
 
 class Layer:
-    """Base class of all layers; see the module docstring."""
+    """Base class of all layers; see the module docstring for the contract
+    (``__init__`` / ``build`` / ``call`` / ``get_config``).
+
+    Subclasses pass the arguments below on through ``**kwargs``; every built-in layer
+    accepts them.
+
+    Args:
+        activity_regularizer: an optional penalty on the layer's output, added to
+            ``losses`` after each call.
+        trainable: whether the layer's weights are updated by training (true by
+            default); setting ``layer.trainable`` later freezes or unfreezes it and
+            every layer inside it.
+        dtype: the layer's dtype policy: ``None`` (the global policy, float32 unless
+            set otherwise), a dtype name such as ``"float64"``, a policy name such as
+            ``"mixed_float16"``, or a ``DTypePolicy``.
+        autocast: whether float inputs are cast to the compute dtype before ``call``
+            (true by default).
+        name: the layer's name, unique within a model; by default the class name in
+            snake case, numbered (``dense``, ``dense_1``, ...).
+
+    Call arguments:
+        inputs: a tensor or a nested structure of tensors.
+        training: passed on to ``call`` when it takes it; ``None`` inherits the value
+            of the enclosing call (``fit`` sets it to true).
+        mask: passed on to ``call`` when it takes it; by default the implicit mask
+            the inputs carry.
+
+    >>> from nerve import layers, ops
+    >>> dense = layers.Dense(2, name="head", trainable=False, dtype="float64")
+    >>> y = dense(ops.ones((1, 3)))
+    >>> dense.name, y.dtype, len(dense.trainable_weights), len(dense.weights)
+    ('head', 'float64', 0, 2)
+    """
 
     # Set with object.__setattr__ in __init__, ahead of the tracking __setattr__ below.
     _tracked_layers: list[Layer]

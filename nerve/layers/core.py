@@ -35,7 +35,32 @@ __all__ = [
 
 
 class Dense(Layer):
-    """``activation(inputs @ kernel + bias)`` on the last axis of the inputs."""
+    """A fully connected layer: ``activation(inputs @ kernel + bias)`` over the last axis.
+
+    Inputs of shape ``(batch, ..., features)`` give outputs of shape
+    ``(batch, ..., units)``; the leading axes are carried through unchanged. The
+    ``kernel`` has shape ``(features, units)`` and is made on the first call.
+
+    Args:
+        units: the size of the last axis of the output (a positive int).
+        activation: applied to the result; a name such as ``"relu"`` or a callable.
+            ``None`` (the default) keeps the result linear.
+        use_bias: whether a ``(units,)`` bias vector is added (true by default).
+        kernel_initializer: how the kernel starts; ``"glorot_uniform"`` by default.
+        bias_initializer: how the bias starts; zeros by default.
+        kernel_regularizer, bias_regularizer: optional penalties on the kernel and the
+            bias, added to the layer's ``losses``.
+        activity_regularizer: an optional penalty on the layer's output.
+        kernel_constraint, bias_constraint: optional functions applied to the kernel
+            and the bias after each optimizer step.
+        quantization_config: accepted for Keras compatibility; anything but ``None``
+            raises ``NotImplementedError`` (quantized layers are not supported yet).
+
+    >>> from nerve import layers, ops
+    >>> dense = layers.Dense(3, activation="relu", kernel_initializer="ones")
+    >>> dense(ops.ones((2, 5, 4))).shape, dense.kernel.shape
+    ((2, 5, 3), (4, 3))
+    """
 
     _passes_masks = True
 
@@ -133,7 +158,16 @@ class Dense(Layer):
 
 
 class Activation(Layer):
-    """Applies an activation function (a name or a callable)."""
+    """Applies an activation function to every entry; the output has the input's shape.
+
+    Args:
+        activation: a name such as ``"relu"``, ``"tanh"`` or ``"softmax"``, or a
+            callable taking and returning a tensor.
+
+    >>> from nerve import layers, ops
+    >>> layers.Activation("relu")(ops.convert_to_tensor([-1.0, 2.0])).numpy()
+    array([0., 2.], dtype=float32)
+    """
 
     _passes_masks = True
 
@@ -153,7 +187,30 @@ class Activation(Layer):
 
 class Dropout(Layer):
     """Zeroes a fraction ``rate`` of the inputs while training (scaling the rest by
-    ``1 / (1 - rate)``); the identity at inference."""
+    ``1 / (1 - rate)``, so the expected sum is unchanged); the identity at inference.
+    The output has the input's shape.
+
+    Args:
+        rate: the fraction of entries to drop, a float in ``[0, 1]``.
+        noise_shape: ``None`` (every entry is dropped independently) or the shape of
+            the keep/drop pattern, which broadcasts to the inputs' shape; e.g.
+            ``(batch, 1, features)`` drops the same features at every time step.
+        seed: an int to make the random pattern reproducible; ``None`` draws a fresh
+            seed.
+
+    Call arguments:
+        inputs: the tensor to drop entries of.
+        training: whether to drop (true) or pass the inputs through (false, the
+            default outside ``fit``).
+
+    >>> from nerve import layers, ops
+    >>> dropout = layers.Dropout(0.5, seed=1)
+    >>> out = dropout(ops.ones((2, 4)), training=True)
+    >>> sorted(set(out.numpy().ravel().tolist())) in ([0.0, 2.0], [2.0], [0.0])
+    True
+    >>> dropout(ops.ones((2, 4)), training=False).numpy().tolist()
+    [[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]
+    """
 
     _passes_masks = True
 
@@ -188,7 +245,13 @@ class Dropout(Layer):
 class Flatten(Layer):
     """Flattens every axis but the batch axis. Channels-first inputs are flattened in
     channels-last order (as Keras does), so the features come out in the same order
-    whichever ``data_format`` the layers before used.
+    whichever ``data_format`` the layers before used. Inputs of shape
+    ``(batch, d1, ..., dn)`` give outputs of shape ``(batch, d1 * ... * dn)``.
+
+    Args:
+        data_format: ``"channels_last"`` or ``"channels_first"``, the layout of the
+            inputs; ``None`` uses ``nerve.config.image_data_format()``
+            (``"channels_last"`` unless set otherwise).
 
     >>> from nerve import layers, ops
     >>> x = ops.reshape(ops.arange(4.0), (1, 2, 2))  # (batch, channels, steps)
@@ -215,7 +278,17 @@ class Flatten(Layer):
 
 
 class Reshape(Layer):
-    """Reshapes every example to ``target_shape`` (one entry may be -1)."""
+    """Reshapes every example: inputs of shape ``(batch, ...)`` give outputs of shape
+    ``(batch, *target_shape)``, with the same entries in the same (row-major) order.
+
+    Args:
+        target_shape: the shape of one example, without the batch axis; one entry may
+            be -1, meaning whatever size makes the number of entries match.
+
+    >>> from nerve import layers, ops
+    >>> layers.Reshape((3, -1))(ops.ones((2, 12))).shape
+    (2, 3, 4)
+    """
 
     def __init__(self, target_shape: tuple, **kwargs: Any):
         super().__init__(**kwargs)
@@ -238,7 +311,17 @@ class Reshape(Layer):
 
 
 class Rescaling(Layer):
-    """``inputs * scale + offset`` (e.g. ``Rescaling(1 / 255)`` for pixel values)."""
+    """``inputs * scale + offset`` (e.g. ``Rescaling(1 / 255)`` for pixel values),
+    computed in the layer's compute dtype; the output has the input's shape.
+
+    Args:
+        scale: the factor the inputs are multiplied by.
+        offset: added after scaling; 0 by default.
+
+    >>> from nerve import layers, ops
+    >>> layers.Rescaling(1 / 127.5, offset=-1.0)(ops.convert_to_tensor([0, 255])).numpy()
+    array([-1.,  1.], dtype=float32)
+    """
 
     _passes_masks = True
 
@@ -259,7 +342,22 @@ class Rescaling(Layer):
 
 class Lambda(Layer):
     """Wraps an arbitrary function of the inputs as a layer (not serializable by code:
-    ``from_config`` needs the function registered or passed again)."""
+    ``from_config`` needs the function registered or passed again). The call returns
+    ``function(inputs, **arguments)``.
+
+    Args:
+        function: the callable to apply to the inputs.
+        output_shape: how to know the output's shape without running the function:
+            ``None`` (infer it by running the function on placeholders), a shape
+            without the batch axis, or a callable from the input shape to the output
+            shape.
+        arguments: an optional dict of keyword arguments passed to ``function``.
+
+    >>> from nerve import layers, ops
+    >>> double = layers.Lambda(lambda x, factor: x * factor, arguments={"factor": 2.0})
+    >>> double(ops.ones((1, 3))).numpy()
+    array([[2., 2., 2.]], dtype=float32)
+    """
 
     _passes_masks = True
 
@@ -302,7 +400,17 @@ class Lambda(Layer):
 
 
 class Identity(Layer):
-    """Returns its inputs unchanged."""
+    """Returns its inputs unchanged (any structure and shape); a placeholder where a
+    model needs a layer that does nothing.
+
+    Args:
+        activity_regularizer, trainable, dtype, autocast, name: the arguments every
+            layer takes; see ``Layer``.
+
+    >>> from nerve import layers, ops
+    >>> layers.Identity()(ops.ones((2, 3))).shape
+    (2, 3)
+    """
 
     _passes_masks = True
 

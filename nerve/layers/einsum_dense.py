@@ -153,6 +153,27 @@ class EinsumDense(Layer):
     fan-in and fan-out over the kernel axes summed against the input and those that
     reach the output, as in Keras.
 
+    Args:
+        equation: ``"<input>,<kernel>-><output>"`` with one letter per axis, e.g.
+            ``"ab,bc->ac"`` (a ``Dense``) or ``"...b,bc->...c"``; ``...`` may stand for
+            axes at the start or the end of both the input and the output.
+        output_shape: the output's shape without the batch axis: a tuple (``None``
+            where an input axis of the same letter gives the size) or an int for a
+            single axis.
+        activation: applied to the result; ``None`` (the default) keeps it linear.
+        bias_axes: the letters of the output axes a bias varies along, e.g. ``"c"``;
+            ``None`` (the default) adds no bias.
+        kernel_initializer: how the kernel starts; ``"glorot_uniform"`` by default.
+        bias_initializer: how the bias starts; zeros by default.
+        kernel_regularizer, bias_regularizer: optional penalties on the kernel and the
+            bias, added to the layer's ``losses``.
+        kernel_constraint, bias_constraint: optional functions applied to the kernel
+            and the bias after each optimizer step.
+        lora_rank, lora_alpha, gptq_unpacked_column_size, quantization_config:
+            accepted for Keras compatibility; anything but ``None`` raises
+            ``NotImplementedError`` (low-rank adaptation and quantization are not
+            supported yet).
+
     >>> from nerve import layers, ops
     >>> layers.EinsumDense("ab,bc->ac", output_shape=4)(ops.ones((2, 3))).shape
     (2, 4)

@@ -45,9 +45,19 @@ class Embedding(Layer):
         mask_zero: id 0 is padding; the output carries the mask ``ids != 0`` (so id 0
             is reserved and ``input_dim`` should count it).
         weights: an initial table (a list holding one array, or the array).
+        lora_rank, lora_alpha, quantization_config: accepted for Keras compatibility;
+            anything but ``None`` for ``lora_rank`` or ``quantization_config`` raises
+            ``NotImplementedError`` (low-rank adaptation and quantization are not
+            supported yet).
 
     Ids must be integers in ``[0, input_dim)``: a float array, or (when the ids are
     known, outside ``nerve.function``) an id out of range, is an error naming the layer.
+
+    >>> import numpy as np
+    >>> from nerve import layers
+    >>> embed = layers.Embedding(input_dim=100, output_dim=8)
+    >>> embed(np.array([[3, 14, 15], [92, 6, 5]])).shape, embed.embeddings.shape
+    ((2, 3, 8), (100, 8))
     """
 
     def __init__(
@@ -153,7 +163,11 @@ def _concrete(x: Tensor) -> bool:
 class Masking(Layer):
     """Marks time steps whose features all equal ``mask_value`` as padding: they are
     set to 0 and the output carries the mask of the others (shape ``(batch, steps)``)
-    for later layers to skip.
+    for later layers to skip. The output has the input's shape ``(batch, steps,
+    ...)``.
+
+    Args:
+        mask_value: the value that marks padding; 0.0 by default.
 
     >>> import numpy as np
     >>> x = np.array([[[1.0, 2.0], [0.0, 0.0], [3.0, 0.0]]])

@@ -23,7 +23,26 @@ __all__ = ["Input", "InputLayer"]
 
 class InputLayer(Layer):
     """The layer behind ``nerve.Input``: it has no weights, and its one output (``output``)
-    is the symbolic tensor that a Functional model's graph starts from."""
+    is the symbolic tensor that a Functional model's graph starts from. Most code
+    calls ``nerve.Input``, which makes one and returns that tensor.
+
+    Args:
+        shape: the shape of one example, without the batch axis (an int for a single
+            axis); ``None`` entries are sizes known only at call time.
+        batch_size: a fixed batch size; ``None`` (the default) leaves it open.
+        dtype: the inputs' dtype; ``None`` means ``nerve.config.floatx()``.
+        sparse: only ``None`` or ``False``: sparse inputs are not supported.
+        batch_shape: the full shape, batch axis included, instead of ``shape`` and
+            ``batch_size`` (pass one or the other).
+        input_tensor: only ``None``: wrapping an existing tensor is not supported.
+        optional: Keras's flag for an input a model may be given ``None`` for; nerve
+            stores it but does not act on it yet (false by default).
+        name: the input's name; by default ``input_layer``, numbered.
+
+    >>> layer = InputLayer(shape=(4,), name="features")
+    >>> layer.output.shape, layer.batch_shape
+    ((None, 4), (None, 4))
+    """
 
     def __init__(
         self,

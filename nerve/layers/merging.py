@@ -77,24 +77,107 @@ class Merge(Layer):
         return tuple(out)
 
 
-def _reducing(name: str, combine, doc: str):
-    class Reducing(Merge):
-        def _merge(self, inputs: list) -> Tensor:
-            return functools.reduce(combine, inputs)
+class Add(Merge):
+    """Adds a list of two or more tensors entry by entry. The inputs have one shape
+    (or shapes that broadcast together), and so does the output; where inputs carry
+    masks, a step is kept where every mask keeps it.
 
-    Reducing.__name__ = Reducing.__qualname__ = name
-    Reducing.__doc__ = doc
-    return Reducing
+    Args:
+        activity_regularizer, trainable, dtype, autocast, name: the arguments every
+            layer takes; see ``Layer``.
+
+    Call arguments:
+        inputs: a list of at least two tensors.
+
+    >>> from nerve import layers, ops
+    >>> layers.Add()([ops.ones((2, 3)), ops.full((2, 3), 2.0)]).numpy()
+    array([[3., 3., 3.],
+           [3., 3., 3.]], dtype=float32)
+    """
+
+    def _merge(self, inputs: list) -> Tensor:
+        return functools.reduce(ops.add, inputs)
 
 
-Add = _reducing("Add", ops.add, "Elementwise sum of the inputs.")
-Multiply = _reducing("Multiply", ops.multiply, "Elementwise product of the inputs.")
-Maximum = _reducing("Maximum", ops.maximum, "Elementwise maximum of the inputs.")
-Minimum = _reducing("Minimum", ops.minimum, "Elementwise minimum of the inputs.")
+class Multiply(Merge):
+    """Multiplies a list of two or more tensors entry by entry (e.g. a gate and the
+    signal it gates). The inputs have one shape (or shapes that broadcast together),
+    and so does the output.
+
+    Args:
+        activity_regularizer, trainable, dtype, autocast, name: the arguments every
+            layer takes; see ``Layer``.
+
+    Call arguments:
+        inputs: a list of at least two tensors.
+
+    >>> from nerve import layers, ops
+    >>> x = ops.convert_to_tensor([[1.0, 2.0, 3.0]])
+    >>> layers.Multiply()([x, x, ops.convert_to_tensor([[0.0, 1.0, 2.0]])]).numpy()
+    array([[ 0.,  4., 18.]], dtype=float32)
+    """
+
+    def _merge(self, inputs: list) -> Tensor:
+        return functools.reduce(ops.multiply, inputs)
+
+
+class Maximum(Merge):
+    """The largest entry at each position across a list of two or more tensors. The
+    inputs have one shape (or shapes that broadcast together), and so does the output.
+
+    Args:
+        activity_regularizer, trainable, dtype, autocast, name: the arguments every
+            layer takes; see ``Layer``.
+
+    Call arguments:
+        inputs: a list of at least two tensors.
+
+    >>> from nerve import layers, ops
+    >>> a, b = ops.convert_to_tensor([[1.0, 5.0]]), ops.convert_to_tensor([[4.0, 2.0]])
+    >>> layers.Maximum()([a, b]).numpy()
+    array([[4., 5.]], dtype=float32)
+    """
+
+    def _merge(self, inputs: list) -> Tensor:
+        return functools.reduce(ops.maximum, inputs)
+
+
+class Minimum(Merge):
+    """The smallest entry at each position across a list of two or more tensors. The
+    inputs have one shape (or shapes that broadcast together), and so does the output.
+
+    Args:
+        activity_regularizer, trainable, dtype, autocast, name: the arguments every
+            layer takes; see ``Layer``.
+
+    Call arguments:
+        inputs: a list of at least two tensors.
+
+    >>> from nerve import layers, ops
+    >>> a, b = ops.convert_to_tensor([[1.0, 5.0]]), ops.convert_to_tensor([[4.0, 2.0]])
+    >>> layers.Minimum()([a, b]).numpy()
+    array([[1., 2.]], dtype=float32)
+    """
+
+    def _merge(self, inputs: list) -> Tensor:
+        return functools.reduce(ops.minimum, inputs)
 
 
 class Subtract(Merge):
-    """``inputs[0] - inputs[1]`` (exactly two inputs)."""
+    """``inputs[0] - inputs[1]``, entry by entry, for exactly two tensors of one shape
+    (or shapes that broadcast together); the output has that shape.
+
+    Args:
+        activity_regularizer, trainable, dtype, autocast, name: the arguments every
+            layer takes; see ``Layer``.
+
+    Call arguments:
+        inputs: a list of two tensors.
+
+    >>> from nerve import layers, ops
+    >>> layers.Subtract()([ops.full((1, 2), 5.0), ops.ones((1, 2))]).numpy()
+    array([[4., 4.]], dtype=float32)
+    """
 
     def _merge(self, inputs: list) -> Tensor:
         if len(inputs) != 2:
@@ -103,14 +186,40 @@ class Subtract(Merge):
 
 
 class Average(Merge):
-    """Elementwise mean of the inputs."""
+    """The mean of a list of two or more tensors, entry by entry. The inputs have one
+    shape (or shapes that broadcast together), and so does the output.
+
+    Args:
+        activity_regularizer, trainable, dtype, autocast, name: the arguments every
+            layer takes; see ``Layer``.
+
+    Call arguments:
+        inputs: a list of at least two tensors.
+
+    >>> from nerve import layers, ops
+    >>> layers.Average()([ops.zeros((1, 2)), ops.full((1, 2), 3.0)]).numpy()
+    array([[1.5, 1.5]], dtype=float32)
+    """
 
     def _merge(self, inputs: list) -> Tensor:
         return ops.divide(functools.reduce(ops.add, inputs), float(len(inputs)))
 
 
 class Concatenate(Layer):
-    """Concatenates a list of inputs along ``axis`` (all other axes must match)."""
+    """Joins a list of tensors along ``axis``: the inputs must match on every other
+    axis, and the output's size on ``axis`` is the sum of theirs. Where inputs carry
+    masks, the masks are joined the same way.
+
+    Args:
+        axis: the axis to join along; the last axis by default.
+
+    Call arguments:
+        inputs: a list of tensors of the same rank.
+
+    >>> from nerve import layers, ops
+    >>> layers.Concatenate(axis=1)([ops.ones((2, 3, 4)), ops.zeros((2, 5, 4))]).shape
+    (2, 8, 4)
+    """
 
     def __init__(self, axis: int = -1, **kwargs: Any):
         super().__init__(**kwargs)

@@ -204,7 +204,41 @@ class BatchNormalization(Layer):
     ``mask`` (same shape as the inputs, or without ``axis``) restricts the training
     statistics to the positions where it is true; the whole input is normalized.
     ``synchronized`` (statistics across devices) is accepted and changes nothing on one
-    device; batch renormalization (``renorm=True``) is not implemented.
+    device; batch renormalization (``renorm=True``) is not implemented. The output
+    has the input's shape.
+
+    Args:
+        axis: the feature axis (an int; the last axis by default, ``1`` for
+            channels-first images).
+        momentum: the weight of the old value in each moving-average update, in
+            ``[0, 1]``; 0.99 by default.
+        epsilon: added to the variance before its square root, so constant inputs do
+            not divide by zero; 1e-3 by default.
+        center: whether a learned offset ``beta`` is added (true by default).
+        scale: whether a learned factor ``gamma`` multiplies the result (true by
+            default); it may be left out when the next layer is linear.
+        beta_initializer, gamma_initializer: how ``beta`` and ``gamma`` start; zeros
+            and ones by default, so the layer starts as a plain normalization.
+        beta_regularizer, gamma_regularizer: optional penalties on ``beta`` and
+            ``gamma``, added to the layer's ``losses``.
+        beta_constraint, gamma_constraint: optional functions applied to ``beta`` and
+            ``gamma`` after each optimizer step.
+        moving_mean_initializer, moving_variance_initializer: how the moving mean and
+            variance start; zeros and ones by default.
+        renorm: batch renormalization; only ``False`` is accepted (``True`` raises
+            ``NotImplementedError``).
+        renorm_clipping, renorm_momentum: settings of batch renormalization; kept in
+            the config for Keras compatibility and otherwise unused.
+        synchronized: whether statistics are gathered across devices in distributed
+            training; accepted, and no different from ``False`` on one device.
+
+    Call arguments:
+        inputs: the tensor to normalize.
+        training: whether to normalize with the batch's statistics and update the
+            moving averages (true), or with the moving averages (false, the default
+            outside ``fit``).
+        mask: optional boolean tensor; the training statistics use only the positions
+            where it is true.
 
     >>> import nerve
     >>> from nerve import layers, ops
@@ -392,7 +426,24 @@ class LayerNormalization(_AffineNormalization):
     ``rms_scaling=True`` is Keras's deprecated variant (it warns): the inputs are not
     centred but divided by the root of their variance plus ``epsilon``, and scaled by
     ``gamma`` alone (no ``beta`` is made). ``RMSNormalization`` divides by the root
-    mean square.
+    mean square. The output has the input's shape.
+
+    Args:
+        axis: the axis or list of axes each example is normalized over; the last axis
+            by default.
+        epsilon: added to the variance before its square root, so constant inputs do
+            not divide by zero; 1e-3 by default.
+        center: whether a learned offset ``beta`` is added (true by default).
+        scale: whether a learned factor ``gamma`` multiplies the result (true by
+            default); it may be left out when the next layer is linear.
+        beta_initializer, gamma_initializer: how ``beta`` and ``gamma`` start; zeros
+            and ones by default, so the layer starts as a plain normalization.
+        beta_regularizer, gamma_regularizer: optional penalties on ``beta`` and
+            ``gamma``, added to the layer's ``losses``.
+        beta_constraint, gamma_constraint: optional functions applied to ``beta`` and
+            ``gamma`` after each optimizer step.
+        rms_scaling: Keras's deprecated root-mean-square variant described above;
+            false by default.
 
     >>> import nerve
     >>> from nerve import layers, ops
@@ -478,7 +529,25 @@ class GroupNormalization(_AffineNormalization):
     every other non-batch axis; then ``gamma * normalized + beta`` per channel.
 
     ``groups=-1`` makes one group per channel (instance normalization); one group is
-    layer normalization over all non-batch axes (Wu & He, 2018).
+    layer normalization over all non-batch axes (Wu & He, 2018). The output has the
+    input's shape.
+
+    Args:
+        groups: the number of groups, which must divide the number of channels; 32 by
+            default, ``-1`` for one group per channel.
+        axis: the channel axis (an int; the last axis by default, ``1`` for
+            channels-first images).
+        epsilon: added to the variance before its square root, so constant inputs do
+            not divide by zero; 1e-3 by default.
+        center: whether a learned offset ``beta`` is added (true by default).
+        scale: whether a learned factor ``gamma`` multiplies the result (true by
+            default); it may be left out when the next layer is linear.
+        beta_initializer, gamma_initializer: how ``beta`` and ``gamma`` start; zeros
+            and ones by default, so the layer starts as a plain normalization.
+        beta_regularizer, gamma_regularizer: optional penalties on ``beta`` and
+            ``gamma``, added to the layer's ``losses``.
+        beta_constraint, gamma_constraint: optional functions applied to ``beta`` and
+            ``gamma`` after each optimizer step.
 
     >>> import nerve
     >>> from nerve import layers, ops
@@ -577,7 +646,12 @@ class GroupNormalization(_AffineNormalization):
 
 class UnitNormalization(Layer):
     """Scales each example to unit L2 norm over ``axis`` (an int or a list of axes):
-    ``x / max(norm(x), 1e-12)``, so all-zero vectors stay zero.
+    ``x / max(norm(x), 1e-12)``, so all-zero vectors stay zero. The output has the
+    input's shape; the layer has no weights.
+
+    Args:
+        axis: the axis or list of axes whose entries form each vector; the last axis
+            by default.
 
     >>> import nerve
     >>> from nerve import layers, ops
@@ -607,7 +681,13 @@ class UnitNormalization(Layer):
 class RMSNormalization(Layer):
     """Divides each example by its root mean square over ``axis`` (an int or a list of
     axes) and multiplies by a learned ``scale`` shaped like those axes:
-    ``x * rsqrt(mean(square(x)) + epsilon) * scale`` (Zhang & Sennrich, 2019).
+    ``x * rsqrt(mean(square(x)) + epsilon) * scale`` (Zhang & Sennrich, 2019). The
+    output has the input's shape; ``scale`` starts at ones.
+
+    Args:
+        axis: the axis or list of axes the root mean square is taken over; the last
+            axis by default.
+        epsilon: added to the mean square before its square root; 1e-6 by default.
 
     >>> import nerve
     >>> from nerve import layers, ops

@@ -183,7 +183,22 @@ class BaseAveragePooling(Pooling):
 
 
 class MaxPooling1D(BaseMaxPooling):
-    """Max pooling over the steps of ``(batch, steps, channels)`` inputs.
+    """Max pooling over the steps of ``(batch, steps, channels)`` inputs: each output
+    step is the largest value of a ``pool_size`` window, per channel. Inputs
+    ``(batch, steps, channels)`` give outputs ``(batch, new_steps, channels)``
+    (``(batch, channels, steps)`` in and out with ``data_format="channels_first"``).
+
+    Args:
+        pool_size: the window length, an int or a tuple of one int; 2 by default.
+        strides: how far the window moves between outputs, an int or a tuple of one
+            int; ``None`` (the default) uses ``pool_size``, so windows do not overlap.
+        padding: ``"valid"`` (the default: only windows that fit, giving
+            ``(steps - pool_size) // strides + 1`` outputs) or ``"same"`` (pad evenly,
+            any odd one at the end, so there are ``ceil(steps / strides)`` outputs;
+            padding never wins the maximum). Either case is accepted.
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()`` (``"channels_last"`` unless set).
+        name: the layer's name (see ``Layer``).
 
     >>> from nerve import layers, ops
     >>> layers.MaxPooling1D(3, strides=1)(ops.ones((2, 5, 4))).shape
@@ -194,7 +209,23 @@ class MaxPooling1D(BaseMaxPooling):
 
 
 class MaxPooling2D(BaseMaxPooling):
-    """Max pooling over the height and width of images.
+    """Max pooling over the height and width of images: each output pixel is the
+    largest value of a ``pool_size`` window, per channel. Inputs ``(batch, height,
+    width, channels)`` give outputs ``(batch, new_height, new_width, channels)``
+    (channels on axis 1, in and out, with ``data_format="channels_first"``).
+
+    Args:
+        pool_size: the window's height and width, an int (both) or a tuple of two;
+            2 by default.
+        strides: how far the window moves between outputs, an int or a tuple of two;
+            ``None`` (the default) uses ``pool_size``, so windows do not overlap.
+        padding: ``"valid"`` (the default: only windows that fit, giving
+            ``(size - pool_size) // strides + 1`` outputs per axis) or ``"same"`` (pad
+            so each axis has ``ceil(size / strides)`` outputs; padding never wins the
+            maximum). Either case is accepted.
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()`` (``"channels_last"`` unless set).
+        name: the layer's name (see ``Layer``).
 
     >>> from nerve import layers, ops
     >>> layers.MaxPooling2D((2, 3), data_format="channels_first")(ops.ones((1, 3, 4, 6))).shape
@@ -205,7 +236,24 @@ class MaxPooling2D(BaseMaxPooling):
 
 
 class MaxPooling3D(BaseMaxPooling):
-    """Max pooling over the three spatial axes of volumes.
+    """Max pooling over the three spatial axes of volumes: each output voxel is the
+    largest value of a ``pool_size`` window, per channel. Inputs ``(batch, depth,
+    height, width, channels)`` give outputs ``(batch, new_depth, new_height,
+    new_width, channels)`` (channels on axis 1, in and out, with
+    ``data_format="channels_first"``).
+
+    Args:
+        pool_size: the window's depth, height and width, an int (all three) or a
+            tuple of three; 2 by default.
+        strides: how far the window moves between outputs, an int or a tuple of
+            three; ``None`` (the default) uses ``pool_size``, so windows do not overlap.
+        padding: ``"valid"`` (the default: only windows that fit, giving
+            ``(size - pool_size) // strides + 1`` outputs per axis) or ``"same"`` (pad
+            so each axis has ``ceil(size / strides)`` outputs; padding never wins the
+            maximum). Either case is accepted.
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()`` (``"channels_last"`` unless set).
+        name: the layer's name (see ``Layer``).
 
     >>> from nerve import layers, ops
     >>> layers.MaxPooling3D(padding="same")(ops.ones((1, 3, 4, 5, 2))).shape
@@ -216,7 +264,23 @@ class MaxPooling3D(BaseMaxPooling):
 
 
 class AveragePooling1D(BaseAveragePooling):
-    """Average pooling over the steps of ``(batch, steps, channels)`` inputs.
+    """Average pooling over the steps of ``(batch, steps, channels)`` inputs: each
+    output step is the mean of a ``pool_size`` window, per channel. Inputs
+    ``(batch, steps, channels)`` give outputs ``(batch, new_steps, channels)``
+    (``(batch, channels, steps)`` in and out with ``data_format="channels_first"``).
+
+    Args:
+        pool_size: the window length, an int or a tuple of one int (required).
+        strides: how far the window moves between outputs, an int or a tuple of one
+            int; ``None`` (the default) uses ``pool_size``, so windows do not overlap.
+        padding: ``"valid"`` (the default: only windows that fit, giving
+            ``(steps - pool_size) // strides + 1`` outputs) or ``"same"`` (pad evenly,
+            any odd one at the end, so there are ``ceil(steps / strides)`` outputs;
+            a window that reaches into the padding averages only its steps inside the
+            input). Either case is accepted.
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()`` (``"channels_last"`` unless set).
+        name: the layer's name (see ``Layer``).
 
     >>> from nerve import layers, ops
     >>> layers.AveragePooling1D(2)(ops.ones((2, 5, 4))).shape
@@ -227,7 +291,24 @@ class AveragePooling1D(BaseAveragePooling):
 
 
 class AveragePooling2D(BaseAveragePooling):
-    """Average pooling over the height and width of images.
+    """Average pooling over the height and width of images: each output pixel is the
+    mean of a ``pool_size`` window, per channel. Inputs ``(batch, height, width,
+    channels)`` give outputs ``(batch, new_height, new_width, channels)`` (channels on
+    axis 1, in and out, with ``data_format="channels_first"``).
+
+    Args:
+        pool_size: the window's height and width, an int (both) or a tuple of two
+            (required).
+        strides: how far the window moves between outputs, an int or a tuple of two;
+            ``None`` (the default) uses ``pool_size``, so windows do not overlap.
+        padding: ``"valid"`` (the default: only windows that fit, giving
+            ``(size - pool_size) // strides + 1`` outputs per axis) or ``"same"`` (pad
+            so each axis has ``ceil(size / strides)`` outputs; a window that reaches
+            into the padding averages only its positions inside the input). Either
+            case is accepted.
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()`` (``"channels_last"`` unless set).
+        name: the layer's name (see ``Layer``).
 
     >>> from nerve import layers, ops
     >>> layers.AveragePooling2D(2, strides=1)(ops.ones((1, 4, 4, 3))).shape
@@ -238,7 +319,25 @@ class AveragePooling2D(BaseAveragePooling):
 
 
 class AveragePooling3D(BaseAveragePooling):
-    """Average pooling over the three spatial axes of volumes.
+    """Average pooling over the three spatial axes of volumes: each output voxel is the
+    mean of a ``pool_size`` window, per channel. Inputs ``(batch, depth, height,
+    width, channels)`` give outputs ``(batch, new_depth, new_height, new_width,
+    channels)`` (channels on axis 1, in and out, with
+    ``data_format="channels_first"``).
+
+    Args:
+        pool_size: the window's depth, height and width, an int (all three) or a
+            tuple of three (required).
+        strides: how far the window moves between outputs, an int or a tuple of
+            three; ``None`` (the default) uses ``pool_size``, so windows do not overlap.
+        padding: ``"valid"`` (the default: only windows that fit, giving
+            ``(size - pool_size) // strides + 1`` outputs per axis) or ``"same"`` (pad
+            so each axis has ``ceil(size / strides)`` outputs; a window that reaches
+            into the padding averages only its positions inside the input). Either
+            case is accepted.
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()`` (``"channels_last"`` unless set).
+        name: the layer's name (see ``Layer``).
 
     >>> from nerve import layers, ops
     >>> layers.AveragePooling3D(2)(ops.ones((1, 4, 4, 4, 2))).shape
@@ -311,7 +410,14 @@ class BaseGlobalAveragePooling(GlobalPooling):
 
 
 class GlobalMaxPooling1D(BaseGlobalMaxPooling):
-    """The maximum over the steps of a sequence.
+    """The maximum over the steps of a sequence, per channel: inputs ``(batch, steps,
+    channels)`` give outputs ``(batch, channels)``, or ``(batch, 1, channels)`` with
+    ``keepdims=True``.
+
+    Args:
+        data_format: ``"channels_last"`` (steps on axis 1) or ``"channels_first"``
+            (steps on axis 2); ``None`` uses ``nerve.config.image_data_format()``.
+        keepdims: whether the steps axis stays, with size 1 (false by default).
 
     >>> from nerve import layers, ops
     >>> layers.GlobalMaxPooling1D(keepdims=True)(ops.ones((2, 5, 4))).shape
@@ -322,7 +428,14 @@ class GlobalMaxPooling1D(BaseGlobalMaxPooling):
 
 
 class GlobalMaxPooling2D(BaseGlobalMaxPooling):
-    """The maximum over the height and width of images.
+    """The maximum over the height and width of images, per channel: inputs
+    ``(batch, height, width, channels)`` give outputs ``(batch, channels)``, or
+    ``(batch, 1, 1, channels)`` with ``keepdims=True``.
+
+    Args:
+        data_format: ``"channels_last"`` or ``"channels_first"`` (channels on axis 1);
+            ``None`` uses ``nerve.config.image_data_format()``.
+        keepdims: whether the spatial axes stay, with size 1 (false by default).
 
     >>> from nerve import layers, ops
     >>> layers.GlobalMaxPooling2D()(ops.ones((2, 5, 4, 3))).shape
@@ -333,7 +446,14 @@ class GlobalMaxPooling2D(BaseGlobalMaxPooling):
 
 
 class GlobalMaxPooling3D(BaseGlobalMaxPooling):
-    """The maximum over the three spatial axes of volumes.
+    """The maximum over the three spatial axes of volumes, per channel: inputs
+    ``(batch, depth, height, width, channels)`` give outputs ``(batch, channels)``,
+    or ``(batch, 1, 1, 1, channels)`` with ``keepdims=True``.
+
+    Args:
+        data_format: ``"channels_last"`` or ``"channels_first"`` (channels on axis 1);
+            ``None`` uses ``nerve.config.image_data_format()``.
+        keepdims: whether the spatial axes stay, with size 1 (false by default).
 
     >>> from nerve import layers, ops
     >>> layers.GlobalMaxPooling3D(data_format="channels_first")(ops.ones((2, 3, 4, 4, 4))).shape
@@ -345,7 +465,19 @@ class GlobalMaxPooling3D(BaseGlobalMaxPooling):
 
 class GlobalAveragePooling1D(BaseGlobalAveragePooling):
     """The mean over the steps of a sequence; with a ``mask`` of shape ``(batch, steps)``
-    (``True`` for steps to keep), the mean over the kept steps only.
+    (``True`` for steps to keep), the mean over the kept steps only. Inputs
+    ``(batch, steps, channels)`` give outputs ``(batch, channels)``, or
+    ``(batch, 1, channels)`` with ``keepdims=True``; the output carries no mask.
+
+    Args:
+        data_format: ``"channels_last"`` (steps on axis 1) or ``"channels_first"``
+            (steps on axis 2); ``None`` uses ``nerve.config.image_data_format()``.
+        keepdims: whether the steps axis stays, with size 1 (false by default).
+
+    Call arguments:
+        inputs: the sequences.
+        mask: optional boolean ``(batch, steps)`` tensor; by default the implicit mask
+            the inputs carry (from ``Embedding(mask_zero=True)`` or ``Masking``).
 
     >>> from nerve import layers, ops
     >>> x = ops.reshape(ops.arange(6.0), (1, 3, 2))
@@ -381,7 +513,14 @@ class GlobalAveragePooling1D(BaseGlobalAveragePooling):
 
 
 class GlobalAveragePooling2D(BaseGlobalAveragePooling):
-    """The mean over the height and width of images.
+    """The mean over the height and width of images, per channel: inputs
+    ``(batch, height, width, channels)`` give outputs ``(batch, channels)``, or
+    ``(batch, 1, 1, channels)`` with ``keepdims=True``.
+
+    Args:
+        data_format: ``"channels_last"`` or ``"channels_first"`` (channels on axis 1);
+            ``None`` uses ``nerve.config.image_data_format()``.
+        keepdims: whether the spatial axes stay, with size 1 (false by default).
 
     >>> from nerve import layers, ops
     >>> layers.GlobalAveragePooling2D()(ops.ones((2, 5, 4, 3))).shape
@@ -392,7 +531,14 @@ class GlobalAveragePooling2D(BaseGlobalAveragePooling):
 
 
 class GlobalAveragePooling3D(BaseGlobalAveragePooling):
-    """The mean over the three spatial axes of volumes.
+    """The mean over the three spatial axes of volumes, per channel: inputs
+    ``(batch, depth, height, width, channels)`` give outputs ``(batch, channels)``,
+    or ``(batch, 1, 1, 1, channels)`` with ``keepdims=True``.
+
+    Args:
+        data_format: ``"channels_last"`` or ``"channels_first"`` (channels on axis 1);
+            ``None`` uses ``nerve.config.image_data_format()``.
+        keepdims: whether the spatial axes stay, with size 1 (false by default).
 
     >>> from nerve import layers, ops
     >>> layers.GlobalAveragePooling3D(keepdims=True)(ops.ones((2, 4, 4, 4, 3))).shape

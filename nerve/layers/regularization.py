@@ -137,7 +137,19 @@ class _SpatialDropout(_RandomLayer):
 class SpatialDropout1D(_SpatialDropout):
     """Drops whole channels of sequences ``(batch, steps, channels)`` while training:
     each example's channel is zeroed with probability ``rate`` at every step at once,
-    and the kept ones are scaled by ``1 / (1 - rate)``.
+    and the kept ones are scaled by ``1 / (1 - rate)``. The output has the input's
+    shape; at inference it is the input.
+
+    Args:
+        rate: the probability of dropping a channel, in ``[0, 1]``.
+        seed: an int to make the random draws reproducible; ``None`` draws a fresh
+            seed.
+        name, dtype: the layer's name and dtype policy (see ``Layer``).
+
+    Call arguments:
+        inputs: the sequences, channels last.
+        training: whether to drop (true) or pass the inputs through (false, the
+            default outside ``fit``).
 
     >>> import nerve
     >>> from nerve import layers, ops
@@ -168,7 +180,20 @@ class SpatialDropout2D(_SpatialDropout):
     """Drops whole feature maps of images while training: each example's channel is
     zeroed with probability ``rate`` at every pixel at once, and the kept ones are
     scaled by ``1 / (1 - rate)``. ``data_format`` places the channels last (the
-    default) or first.
+    default) or first. The output has the input's shape; at inference it is the input.
+
+    Args:
+        rate: the probability of dropping a feature map, in ``[0, 1]``.
+        data_format: ``"channels_last"`` (``(batch, height, width, channels)``) or
+            ``"channels_first"``; ``None`` uses ``nerve.config.image_data_format()``.
+        seed: an int to make the random draws reproducible; ``None`` draws a fresh
+            seed.
+        name, dtype: the layer's name and dtype policy (see ``Layer``).
+
+    Call arguments:
+        inputs: the images.
+        training: whether to drop (true) or pass the inputs through (false, the
+            default outside ``fit``).
 
     >>> import nerve
     >>> from nerve import layers, ops
@@ -183,7 +208,23 @@ class SpatialDropout2D(_SpatialDropout):
 
 class SpatialDropout3D(_SpatialDropout):
     """Drops whole feature volumes ``(batch, depth, height, width, channels)`` (or
-    channels first) while training, as ``SpatialDropout2D`` does for images.
+    channels first) while training, as ``SpatialDropout2D`` does for images: each
+    example's channel is zeroed with probability ``rate`` at every position at once,
+    and the kept ones are scaled by ``1 / (1 - rate)``. The output has the input's
+    shape; at inference it is the input.
+
+    Args:
+        rate: the probability of dropping a feature volume, in ``[0, 1]``.
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()``.
+        seed: an int to make the random draws reproducible; ``None`` draws a fresh
+            seed.
+        name, dtype: the layer's name and dtype policy (see ``Layer``).
+
+    Call arguments:
+        inputs: the volumes.
+        training: whether to drop (true) or pass the inputs through (false, the
+            default outside ``fit``).
 
     >>> import nerve
     >>> from nerve import layers, ops
@@ -200,7 +241,18 @@ class SpatialDropout3D(_SpatialDropout):
 class GaussianDropout(_RandomLayer):
     """Multiplies the inputs by noise drawn from a normal distribution of mean 1 and
     standard deviation ``sqrt(rate / (1 - rate))`` while training (Srivastava et al.,
-    2014): dropout's mean and variance without zeros. ``rate`` is in [0, 1).
+    2014): dropout's mean and variance without zeros. The output has the input's
+    shape; at inference it is the input.
+
+    Args:
+        rate: the dropout rate the noise imitates, in ``[0, 1)``.
+        seed: an int to make the random draws reproducible; ``None`` draws a fresh
+            seed.
+
+    Call arguments:
+        inputs: the tensor to perturb.
+        training: whether to perturb (true) or pass the inputs through (false, the
+            default outside ``fit``).
 
     >>> import nerve
     >>> from nerve import layers, ops
@@ -230,7 +282,18 @@ class GaussianDropout(_RandomLayer):
 
 class GaussianNoise(_RandomLayer):
     """Adds noise from a normal distribution of mean 0 and standard deviation
-    ``stddev`` while training. As in Keras, ``stddev`` must be in [0, 1].
+    ``stddev`` while training (a regularizer, e.g. against overfitting on small data).
+    The output has the input's shape; at inference it is the input.
+
+    Args:
+        stddev: the standard deviation of the noise; as in Keras, in ``[0, 1]``.
+        seed: an int to make the random draws reproducible; ``None`` draws a fresh
+            seed.
+
+    Call arguments:
+        inputs: the tensor to perturb.
+        training: whether to perturb (true) or pass the inputs through (false, the
+            default outside ``fit``).
 
     >>> import nerve
     >>> from nerve import layers, ops
@@ -270,8 +333,20 @@ class AlphaDropout(_RandomLayer):
     while training, each entry is replaced with probability ``rate`` by SELU's negative
     saturation value ``-scale * alpha``, then all are transformed by ``a * x + b``, with
     ``a`` and ``b`` chosen so that inputs of zero mean and unit variance keep them.
-    ``noise_shape`` shares draws along axes of size 1, as in ``Dropout``; ``rate`` is in
-    [0, 1).
+    The output has the input's shape; at inference it is the input.
+
+    Args:
+        rate: the probability of replacing an entry, in ``[0, 1)``.
+        noise_shape: ``None`` (an independent draw per entry) or a shape with the
+            inputs' rank whose entries are ``None`` (the inputs' size), 1 (one draw
+            shared along that axis) or the inputs' size, as in ``Dropout``.
+        seed: an int to make the random draws reproducible; ``None`` draws a fresh
+            seed.
+
+    Call arguments:
+        inputs: the tensor to perturb.
+        training: whether to perturb (true) or pass the inputs through (false, the
+            default outside ``fit``).
 
     >>> import nerve
     >>> from nerve import layers, ops
@@ -338,6 +413,10 @@ class ActivityRegularization(Layer):
     """Returns its inputs unchanged and adds an activity penalty to the layer's losses:
     ``l1 * sum(abs(x)) + l2 * sum(square(x))``, divided by the batch size (as every
     ``activity_regularizer`` in Keras is), so ``fit`` minimizes it with the model's loss.
+
+    Args:
+        l1: the weight of the absolute-value penalty; 0 by default.
+        l2: the weight of the squared penalty; 0 by default.
 
     >>> import nerve
     >>> from nerve import layers, ops

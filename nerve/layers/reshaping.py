@@ -49,7 +49,12 @@ __all__ = [
 
 class Permute(Layer):
     """Reorders the axes after the batch axis: ``dims`` is a permutation of ``1..n``
-    (``(2, 1)`` swaps the two axes of ``(batch, a, b)`` inputs).
+    (``(2, 1)`` swaps the two axes of ``(batch, a, b)`` inputs). Output axis ``i``
+    (counting the batch axis as 0) is input axis ``dims[i - 1]``.
+
+    Args:
+        dims: a tuple holding each of ``1, ..., n`` once, where ``n`` is the number of
+            axes after the batch axis; the batch axis always stays first.
 
     >>> from nerve import layers, ops
     >>> layers.Permute((2, 1))(ops.ones((4, 3, 5))).shape
@@ -92,6 +97,9 @@ class Permute(Layer):
 
 class RepeatVector(Layer):
     """Repeats each ``(batch, features)`` row ``n`` times: ``(batch, n, features)``.
+
+    Args:
+        n: how many times to repeat (a positive int).
 
     >>> from nerve import layers, ops
     >>> layers.RepeatVector(3)(ops.ones((2, 5))).shape
@@ -175,8 +183,12 @@ class Cropping(SpatialLayer):
 
 
 class Cropping1D(Cropping):
-    """Crops the steps of ``(batch, steps, features)`` inputs: ``cropping`` is an int
-    or a ``(start, end)`` pair.
+    """Crops the steps of ``(batch, steps, features)`` inputs: outputs are
+    ``(batch, steps - start - end, features)``.
+
+    Args:
+        cropping: the steps to remove, an int (that many from each end) or a
+            ``(start, end)`` pair; ``(1, 1)`` by default.
 
     >>> from nerve import layers, ops
     >>> layers.Cropping1D((1, 2))(ops.ones((2, 6, 3))).shape
@@ -195,7 +207,16 @@ class Cropping1D(Cropping):
 
 
 class Cropping2D(Cropping):
-    """Crops the height and width of images.
+    """Crops the height and width of images: inputs ``(batch, height, width,
+    channels)`` give ``(batch, height - top - bottom, width - left - right,
+    channels)``.
+
+    Args:
+        cropping: the rows and columns to remove: an int (the same at all four
+            edges), two ints ``(rows, cols)`` (each removed at both ends of its axis),
+            or two pairs ``((top, bottom), (left, right))``; no cropping by default.
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()`` (``"channels_last"`` unless set).
 
     >>> from nerve import layers, ops
     >>> layers.Cropping2D(((1, 1), (0, 2)))(ops.ones((2, 5, 5, 3))).shape
@@ -211,7 +232,15 @@ class Cropping2D(Cropping):
 
 
 class Cropping3D(Cropping):
-    """Crops the three spatial axes of volumes.
+    """Crops the three spatial axes of volumes: each spatial size shrinks by its
+    ``start + end``; the batch and channel axes are unchanged.
+
+    Args:
+        cropping: the positions to remove: an int (the same at both ends of every
+            axis), three ints (each removed at both ends of its axis), or three
+            ``(start, end)`` pairs; one at each end of each axis by default.
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()`` (``"channels_last"`` unless set).
 
     >>> from nerve import layers, ops
     >>> layers.Cropping3D(1)(ops.ones((1, 4, 4, 4, 2))).shape
@@ -287,7 +316,11 @@ class UpSampling(SpatialLayer):
 
 
 class UpSampling1D(UpSampling):
-    """Repeats each step of ``(batch, steps, features)`` inputs ``size`` times.
+    """Repeats each step of ``(batch, steps, features)`` inputs ``size`` times:
+    outputs are ``(batch, steps * size, features)``.
+
+    Args:
+        size: how many times each step is repeated (a positive int; 2 by default).
 
     >>> from nerve import layers, ops
     >>> layers.UpSampling1D(3)(ops.ones((2, 4, 5))).shape
@@ -308,7 +341,15 @@ class UpSampling1D(UpSampling):
 class UpSampling2D(UpSampling):
     """Enlarges images ``size = (rows, cols)`` times, by repetition (``"nearest"``) or
     by interpolation (``"bilinear"``, ``"bicubic"``, ``"lanczos3"``, ``"lanczos5"``;
-    Keras's half-pixel resampling).
+    Keras's half-pixel resampling). Inputs ``(batch, height, width, channels)`` give
+    ``(batch, height * rows, width * cols, channels)``.
+
+    Args:
+        size: the factors ``(rows, cols)``, or an int for both; ``(2, 2)`` by default.
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()`` (``"channels_last"`` unless set).
+        interpolation: ``"nearest"`` (the default: repeat each pixel),
+            ``"bilinear"``, ``"bicubic"``, ``"lanczos3"`` or ``"lanczos5"``.
 
     >>> from nerve import layers, ops
     >>> x = ops.reshape(ops.convert_to_tensor([0.0, 4.0]), (1, 1, 2, 1))
@@ -332,7 +373,14 @@ class UpSampling2D(UpSampling):
 
 
 class UpSampling3D(UpSampling):
-    """Repeats each position of volumes ``size = (d1, d2, d3)`` times.
+    """Repeats each position of volumes ``size = (d1, d2, d3)`` times: each spatial
+    size is multiplied by its factor; the batch and channel axes are unchanged.
+
+    Args:
+        size: the factors for the three spatial axes, or an int for all three;
+            ``(2, 2, 2)`` by default.
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()`` (``"channels_last"`` unless set).
 
     >>> from nerve import layers, ops
     >>> layers.UpSampling3D((1, 2, 3))(ops.ones((1, 2, 2, 2, 4))).shape
@@ -383,7 +431,14 @@ class ZeroPadding(SpatialLayer):
 
 
 class ZeroPadding1D(ZeroPadding):
-    """Pads the steps of sequences: ``padding`` is an int or a ``(start, end)`` pair.
+    """Adds zero steps at the start and end of sequences: inputs ``(batch, steps,
+    features)`` give ``(batch, start + steps + end, features)``.
+
+    Args:
+        padding: the zeros to add, an int (that many at each end) or a
+            ``(start, end)`` pair; 1 by default.
+        data_format: ``"channels_last"`` (steps on axis 1) or ``"channels_first"``
+            (steps on axis 2); ``None`` uses ``nerve.config.image_data_format()``.
 
     >>> from nerve import layers, ops
     >>> layers.ZeroPadding1D((1, 2))(ops.ones((2, 4, 3))).shape
@@ -400,7 +455,16 @@ class ZeroPadding1D(ZeroPadding):
 
 
 class ZeroPadding2D(ZeroPadding):
-    """Pads the height and width of images.
+    """Adds rows and columns of zeros around images: inputs ``(batch, height, width,
+    channels)`` give ``(batch, top + height + bottom, left + width + right,
+    channels)``.
+
+    Args:
+        padding: an int (the same at all four edges), two ints ``(rows, cols)``
+            (each added at both ends of its axis), or two pairs
+            ``((top, bottom), (left, right))``; ``(1, 1)`` by default.
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()`` (``"channels_last"`` unless set).
 
     >>> from nerve import layers, ops
     >>> layers.ZeroPadding2D((1, 2))(ops.ones((2, 4, 4, 3))).shape
@@ -414,7 +478,15 @@ class ZeroPadding2D(ZeroPadding):
 
 
 class ZeroPadding3D(ZeroPadding):
-    """Pads the three spatial axes of volumes.
+    """Adds zeros at both ends of the three spatial axes of volumes: each spatial size
+    grows by its ``start + end``; the batch and channel axes are unchanged.
+
+    Args:
+        padding: an int (the same at both ends of every axis), three ints (each added
+            at both ends of its axis), or three ``(start, end)`` pairs; one at each end
+            of each axis by default.
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()`` (``"channels_last"`` unless set).
 
     >>> from nerve import layers, ops
     >>> layers.ZeroPadding3D(1, data_format="channels_first")(ops.ones((1, 2, 3, 3, 3))).shape

@@ -16,7 +16,24 @@ __all__ = ["AdditiveAttention"]
 class AdditiveAttention(Attention):
     """``Attention`` with additive scores; ``use_scale=True`` (the default) learns a
     per-feature ``scale`` of shape ``(dim,)``. Inputs, masks and call arguments are
-    ``Attention``'s.
+    ``Attention``'s: ``[query, value]`` or ``[query, value, key]`` of shapes
+    ``(batch, Tq, dim)``, ``(batch, Tv, dim_v)`` and ``(batch, Tv, dim)`` give
+    ``(batch, Tq, dim_v)``.
+
+    Args:
+        use_scale: whether the ``tanh(query + key)`` terms are weighted by a learned
+            ``(dim,)`` vector ``scale`` (starting Glorot-uniform) before they are
+            summed; true by default.
+        dropout: the fraction of attention weights to drop while training, in
+            ``[0, 1]``; 0 by default. (``seed``, passed by keyword, makes the draws
+            reproducible.)
+
+    Call arguments:
+        inputs: the list ``[query, value]`` or ``[query, value, key]``.
+        mask: optional list ``[query_mask, value_mask]``, as for ``Attention``.
+        training: whether dropout applies.
+        return_attention_scores: whether to return ``(outputs, weights)`` too.
+        use_causal_mask: whether query ``i`` sees only values ``j <= i``.
 
     >>> import numpy as np
     >>> from nerve import layers

@@ -26,11 +26,31 @@ class Attention(Layer):
     """Scores ``query @ key^T`` (``score_mode="dot"``) or ``sum(tanh(query + key))``
     (``score_mode="concat"``), a softmax over the value steps, then the mix of values.
 
-    ``use_scale=True`` multiplies the scores by a learned scalar ``scale`` (initially
-    1); ``score_mode="concat"`` also learns ``concat_score_weight``. ``dropout``
-    drops attention weights while training (``seed`` fixes the draws). Call arguments:
-    ``mask``, ``training``, ``return_attention_scores`` (also return the ``(batch, Tq,
-    Tv)`` weights) and ``use_causal_mask`` (query ``i`` sees values ``j <= i``).
+    Inputs ``[query, value]`` or ``[query, value, key]`` of shapes
+    ``(batch, Tq, dim)``, ``(batch, Tv, dim_v)`` and ``(batch, Tv, dim)`` give
+    ``(batch, Tq, dim_v)``: each query's mix of the values, weighted by how well it
+    matches each key (``key`` is ``value`` when left out).
+
+    Args:
+        use_scale: whether the scores are multiplied by a learned scalar ``scale``
+            (starting at 1) before the softmax; false by default.
+        score_mode: ``"dot"`` (the default: the dot product of query and key) or
+            ``"concat"`` (``tanh`` of their sum, summed over the features and
+            multiplied by a learned scalar ``concat_score_weight``).
+        dropout: the fraction of attention weights to drop while training, in
+            ``[0, 1]``; 0 by default.
+        seed: an int to make the dropout reproducible; ``None`` draws a fresh seed.
+
+    Call arguments:
+        inputs: the list ``[query, value]`` or ``[query, value, key]``.
+        mask: optional list ``[query_mask, value_mask]`` of booleans ``(batch, Tq)``
+            and ``(batch, Tv)``: masked values get no weight, masked queries output
+            zeros. By default the implicit masks the inputs carry.
+        training: whether dropout applies.
+        return_attention_scores: whether to return ``(outputs, weights)``, with the
+            ``(batch, Tq, Tv)`` weights after the softmax (false by default).
+        use_causal_mask: whether query ``i`` sees only values ``j <= i`` (false by
+            default), as in a decoder.
 
     >>> import numpy as np
     >>> from nerve import layers

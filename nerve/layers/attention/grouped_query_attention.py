@@ -22,8 +22,52 @@ class GroupedQueryAttention(ProjectedAttention):
     The projections are ``EinsumDense`` sublayers with Keras's names and kernels:
     ``query`` ``(dim, num_query_heads, head_dim)``, ``key`` and ``value`` ``(dim,
     num_key_value_heads, head_dim)``, ``attention_output`` ``(num_query_heads,
-    head_dim, dim)``. Other constructor and call arguments are ``MultiHeadAttention``'s
-    (no ``value_dim``, ``output_shape`` or ``attention_axes``).
+    head_dim, dim)``. The arguments are ``MultiHeadAttention``'s but for the head
+    sizes (no ``value_dim``, ``output_shape`` or ``attention_axes``); the inputs must
+    be 3-D.
+
+    Args:
+        head_dim: the size of each head (a positive int); the scores are divided by
+            its square root.
+        num_query_heads: the number of query heads (a positive int).
+        num_key_value_heads: the number of key and value heads, which
+            ``num_query_heads`` must be a multiple of (equal numbers give plain
+            multi-head attention, one gives multi-query attention).
+        dropout: the fraction of attention weights to drop while training, in
+            ``[0, 1]``; 0 by default (it must be 0 with ``flash_attention=True``).
+        use_bias: whether the projections add a bias (true by default).
+        sliding_window: ``None`` (the default) or a positive int: query ``i`` then
+            attends only to keys ``j`` with ``|i - j| < sliding_window`` (combined with
+            ``use_causal_mask``, a look-back window).
+        flash_attention: ``None`` (the default: let ``ops.dot_product_attention``
+            choose), ``True`` (the blockwise path, which never forms the scores, so
+            ``return_attention_scores`` is then refused) or ``False``.
+        kernel_initializer: how the projections' kernels start; ``"glorot_uniform"``
+            by default (each kernel draws its own numbers).
+        bias_initializer: how their biases start; zeros by default.
+        kernel_regularizer, bias_regularizer: optional penalties on the projections'
+            kernels and biases, added to the layer's ``losses``.
+        activity_regularizer: an optional penalty on the layer's output.
+        kernel_constraint, bias_constraint: optional functions applied to the
+            projections' kernels and biases after each optimizer step.
+        use_gate: whether each head's output is multiplied by a sigmoid gate computed
+            from the query by one more projection, ``gate`` (false by default).
+        seed: an int to make the dropout reproducible; ``None`` draws a fresh seed.
+
+    Call arguments:
+        query: the tensor whose steps ask, ``(batch, T, dim)``.
+        value: the tensor whose steps are mixed, ``(batch, S, dim)``.
+        key: optional tensor the query is matched against, ``(batch, S, dim)``;
+            ``value`` by default.
+        query_mask, value_mask, key_mask: optional booleans ``(batch, T)`` or
+            ``(batch, S)``; by default the implicit masks the inputs carry.
+        attention_mask: optional boolean ``(batch, T, S)``, true where query ``t``
+            may attend to step ``s``; combined with the masks above.
+        return_attention_scores: whether to return ``(output, weights)``, with the
+            per-head weights after the softmax (false by default).
+        training: whether dropout applies.
+        use_causal_mask: whether query ``t`` sees only steps ``s <= t`` (false by
+            default), as in a decoder.
 
     >>> import numpy as np
     >>> from nerve import layers

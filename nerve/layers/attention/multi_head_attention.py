@@ -20,21 +20,54 @@ class MultiHeadAttention(ProjectedAttention):
     dim_v)`` (and ``key``, default ``value``); the output has the query's shape, or
     ``output_shape`` in place of its last axis.
 
-    Constructor arguments are Keras's: ``num_heads``, ``key_dim`` (size of each query
-    and key head), ``value_dim`` (default ``key_dim``), ``dropout`` (on the attention
-    weights, while training), ``use_bias``, ``output_shape``, ``attention_axes`` (the
-    axes attended over, default every axis between batch and features: pass ``(1, 2)``
-    to attend over both spatial axes of a 4-D input), ``sliding_window`` (a query sees
-    keys less than this many steps away), ``flash_attention`` (the blockwise path of
-    ``ops.dot_product_attention``), the kernel and bias initializers, regularizers and
-    constraints, ``use_gate`` (a sigmoid gate from the query on each head's output) and
-    ``seed``.
+    With ``return_attention_scores=True`` the weights, ``(batch, num_heads, T, S)``,
+    come too.
 
-    Call arguments: ``query``, ``value``, ``key``; ``query_mask``, ``value_mask``,
-    ``key_mask`` (booleans ``(batch, T)``/``(batch, S)``, filled from the inputs'
-    implicit masks when not given); ``attention_mask`` (boolean ``(batch, T, S)``, true
-    = attend); ``return_attention_scores`` (also return the ``(batch, num_heads, T,
-    S)`` weights); ``training``; ``use_causal_mask``.
+    Args:
+        num_heads: the number of attention heads (a positive int).
+        key_dim: the size of each query and key head (a positive int); the scores
+            are divided by its square root.
+        value_dim: the size of each value head; ``key_dim`` by default.
+        dropout: the fraction of attention weights to drop while training, in
+            ``[0, 1]``; 0 by default (it must be 0 with ``flash_attention=True``).
+        use_bias: whether the projections add a bias (true by default).
+        output_shape: the size (an int) or shape (a tuple) of the output's last
+            axes; by default the query's last axis size.
+        attention_axes: the axes attended over, counted in the query's shape; by
+            default every axis between the batch and the features (pass ``(1, 2)`` to
+            attend over both spatial axes of a ``(batch, height, width, dim)`` input).
+        sliding_window: ``None`` (the default) or a positive int: query ``i`` then
+            attends only to keys ``j`` with ``|i - j| < sliding_window`` (combined with
+            ``use_causal_mask``, a look-back window).
+        flash_attention: ``None`` (the default: let ``ops.dot_product_attention``
+            choose), ``True`` (the blockwise path, which never forms the scores, so
+            ``return_attention_scores`` is then refused) or ``False``.
+        kernel_initializer: how the projections' kernels start; ``"glorot_uniform"``
+            by default (each kernel draws its own numbers).
+        bias_initializer: how their biases start; zeros by default.
+        kernel_regularizer, bias_regularizer: optional penalties on the projections'
+            kernels and biases, added to the layer's ``losses``.
+        activity_regularizer: an optional penalty on the layer's output.
+        kernel_constraint, bias_constraint: optional functions applied to the
+            projections' kernels and biases after each optimizer step.
+        use_gate: whether each head's output is multiplied by a sigmoid gate computed
+            from the query by one more projection, ``gate`` (false by default).
+        seed: an int to make the dropout reproducible; ``None`` draws a fresh seed.
+
+    Call arguments:
+        query: the tensor whose steps ask, ``(batch, T, dim)``.
+        value: the tensor whose steps are mixed, ``(batch, S, dim_v)``.
+        key: optional tensor the query is matched against, ``(batch, S, dim_k)``;
+            ``value`` by default.
+        query_mask, value_mask, key_mask: optional booleans ``(batch, T)`` or
+            ``(batch, S)``; by default the implicit masks the inputs carry.
+        attention_mask: optional boolean ``(batch, T, S)``, true where query ``t``
+            may attend to step ``s``; combined with the masks above.
+        return_attention_scores: whether to return ``(output, weights)``, with the
+            per-head weights after the softmax (false by default).
+        training: whether dropout applies.
+        use_causal_mask: whether query ``t`` sees only steps ``s <= t`` (false by
+            default), as in a decoder.
 
     >>> import numpy as np
     >>> from nerve import layers

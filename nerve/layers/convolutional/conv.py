@@ -141,6 +141,37 @@ class Conv1D(BaseConv):
     ``padding="causal"`` pads the start only, so output ``t`` depends on inputs up to
     ``t`` (for autoregressive models such as WaveNet).
 
+    Each output step is ``activation(sum(window * kernel) + bias)`` over a window of
+    ``kernel_size`` steps. Inputs ``(batch, steps, channels)`` give outputs
+    ``(batch, new_steps, filters)`` (``(batch, channels, steps)`` and
+    ``(batch, filters, new_steps)`` with ``data_format="channels_first"``).
+
+    Args:
+        filters: the number of output channels (a positive int).
+        kernel_size: the window length, an int or a tuple of one int.
+        strides: how far the window moves between outputs, an int or a tuple of one
+            int; 1 by default. Strides above 1 cannot be combined with a
+            ``dilation_rate`` above 1.
+        padding: ``"valid"`` (the default: no padding, only windows that fit),
+            ``"same"`` (pad evenly so there are ``ceil(steps / strides)`` outputs) or
+            ``"causal"`` (pad the start only).
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()`` (``"channels_last"`` unless set).
+        dilation_rate: the spacing between the window's taps, an int or a tuple of
+            one int; 1 (contiguous) by default.
+        groups: splits the input channels and the filters into this many blocks, each
+            block of filters seeing only its block of channels; both ``filters`` and
+            the input channels must be divisible by it. 1 by default.
+        activation: applied to the output; ``None`` (the default) keeps it linear.
+        use_bias: whether a bias of ``filters`` entries is added (true by default).
+        kernel_initializer: how the kernel starts; ``"glorot_uniform"`` by default.
+        bias_initializer: how the bias starts; zeros by default.
+        kernel_regularizer, bias_regularizer: optional penalties on the kernel and the
+            bias, added to the layer's ``losses``.
+        activity_regularizer: an optional penalty on the layer's output.
+        kernel_constraint, bias_constraint: optional functions applied to the kernel
+            and the bias after each optimizer step.
+
     >>> from nerve import layers, ops
     >>> layers.Conv1D(4, 3, padding="causal", dilation_rate=2)(ops.ones((2, 10, 3))).shape
     (2, 10, 4)
@@ -153,6 +184,36 @@ class Conv1D(BaseConv):
 class Conv2D(BaseConv):
     """2-D convolution over ``(batch, height, width, channels)`` images.
 
+    Each output pixel is ``activation(sum(window * kernel) + bias)`` over a
+    ``kernel_size`` window of the input. Inputs ``(batch, height, width, channels)``
+    give outputs ``(batch, new_height, new_width, filters)`` (channels on axis 1
+    instead with ``data_format="channels_first"``).
+
+    Args:
+        filters: the number of output channels (a positive int).
+        kernel_size: the window's height and width, an int (both) or a tuple of two.
+        strides: how far the window moves between outputs, an int or a tuple of two;
+            1 by default. Strides above 1 cannot be combined with a ``dilation_rate``
+            above 1.
+        padding: ``"valid"`` (the default: no padding, only windows that fit) or
+            ``"same"`` (pad evenly so each axis has ``ceil(size / strides)`` outputs).
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()`` (``"channels_last"`` unless set).
+        dilation_rate: the spacing between the window's taps, an int or a tuple of
+            two; 1 (contiguous) by default.
+        groups: splits the input channels and the filters into this many blocks, each
+            block of filters seeing only its block of channels; both ``filters`` and
+            the input channels must be divisible by it. 1 by default.
+        activation: applied to the output; ``None`` (the default) keeps it linear.
+        use_bias: whether a bias of ``filters`` entries is added (true by default).
+        kernel_initializer: how the kernel starts; ``"glorot_uniform"`` by default.
+        bias_initializer: how the bias starts; zeros by default.
+        kernel_regularizer, bias_regularizer: optional penalties on the kernel and the
+            bias, added to the layer's ``losses``.
+        activity_regularizer: an optional penalty on the layer's output.
+        kernel_constraint, bias_constraint: optional functions applied to the kernel
+            and the bias after each optimizer step.
+
     >>> from nerve import layers, ops
     >>> layers.Conv2D(16, 3, activation="relu")(ops.ones((2, 28, 28, 1))).shape
     (2, 26, 26, 16)
@@ -163,6 +224,37 @@ class Conv2D(BaseConv):
 
 class Conv3D(BaseConv):
     """3-D convolution over ``(batch, depth, height, width, channels)`` volumes.
+
+    Each output voxel is ``activation(sum(window * kernel) + bias)`` over a
+    ``kernel_size`` window of the input. Inputs ``(batch, depth, height, width,
+    channels)`` give outputs ``(batch, new_depth, new_height, new_width, filters)``
+    (channels on axis 1 instead with ``data_format="channels_first"``).
+
+    Args:
+        filters: the number of output channels (a positive int).
+        kernel_size: the window's depth, height and width, an int (all three) or a
+            tuple of three.
+        strides: how far the window moves between outputs, an int or a tuple of
+            three; 1 by default. Strides above 1 cannot be combined with a
+            ``dilation_rate`` above 1.
+        padding: ``"valid"`` (the default: no padding, only windows that fit) or
+            ``"same"`` (pad evenly so each axis has ``ceil(size / strides)`` outputs).
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()`` (``"channels_last"`` unless set).
+        dilation_rate: the spacing between the window's taps, an int or a tuple of
+            three; 1 (contiguous) by default.
+        groups: splits the input channels and the filters into this many blocks, each
+            block of filters seeing only its block of channels; both ``filters`` and
+            the input channels must be divisible by it. 1 by default.
+        activation: applied to the output; ``None`` (the default) keeps it linear.
+        use_bias: whether a bias of ``filters`` entries is added (true by default).
+        kernel_initializer: how the kernel starts; ``"glorot_uniform"`` by default.
+        bias_initializer: how the bias starts; zeros by default.
+        kernel_regularizer, bias_regularizer: optional penalties on the kernel and the
+            bias, added to the layer's ``losses``.
+        activity_regularizer: an optional penalty on the layer's output.
+        kernel_constraint, bias_constraint: optional functions applied to the kernel
+            and the bias after each optimizer step.
 
     >>> from nerve import layers, ops
     >>> layers.Conv3D(2, (1, 3, 3), padding="same")(ops.ones((1, 4, 6, 6, 3))).shape

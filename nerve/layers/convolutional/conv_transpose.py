@@ -170,7 +170,38 @@ class BaseConvTranspose(Convolution):
 
 
 class Conv1DTranspose(BaseConvTranspose):
-    """Transposed 1-D convolution over ``(batch, steps, channels)`` inputs.
+    """Transposed 1-D convolution over ``(batch, steps, channels)`` inputs: each input
+    step adds a ``kernel_size`` window, weighted by the kernel, into the output, which
+    grows by about ``strides`` times. Inputs ``(batch, steps, channels)`` give outputs
+    ``(batch, new_steps, filters)``, with ``new_steps = steps * strides`` for
+    ``padding="same"`` and ``(steps - 1) * strides + max(kernel_size, strides)`` for
+    ``"valid"`` (without dilation or ``output_padding``).
+
+    Args:
+        filters: the number of output channels (a positive int).
+        kernel_size: the window length, an int or a tuple of one int.
+        strides: the upsampling factor, an int or a tuple of one int; 1 by default.
+            Strides above 1 cannot be combined with a ``dilation_rate`` above 1.
+        padding: ``"valid"`` (the default) or ``"same"``, the padding of the
+            convolution this layer is the transpose of.
+        output_padding: ``None`` (the default: the output length above) or an int (or
+            tuple of one) smaller than the stride, added to the smallest output length
+            that convolves back to the input length; it picks among the lengths a
+            strided convolution maps to the same size.
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()`` (``"channels_last"`` unless set).
+        dilation_rate: the spacing between the window's taps, an int or a tuple of
+            one int; 1 (contiguous) by default.
+        activation: applied to the output; ``None`` (the default) keeps it linear.
+        use_bias: whether a bias of ``filters`` entries is added (true by default).
+        kernel_initializer: how the kernel, of shape ``(kernel_size, filters,
+            channels)``, starts; ``"glorot_uniform"`` by default.
+        bias_initializer: how the bias starts; zeros by default.
+        kernel_regularizer, bias_regularizer: optional penalties on the kernel and the
+            bias, added to the layer's ``losses``.
+        activity_regularizer: an optional penalty on the layer's output.
+        kernel_constraint, bias_constraint: optional functions applied to the kernel
+            and the bias after each optimizer step.
 
     >>> from nerve import layers, ops
     >>> layers.Conv1DTranspose(3, 4, strides=2, padding="same")(ops.ones((2, 6, 5))).shape
@@ -182,7 +213,37 @@ class Conv1DTranspose(BaseConvTranspose):
 
 class Conv2DTranspose(BaseConvTranspose):
     """Transposed 2-D convolution over ``(batch, height, width, channels)`` images (a
-    decoder's or a GAN generator's upsampling step).
+    decoder's or a GAN generator's upsampling step): each input pixel adds a
+    ``kernel_size`` window, weighted by the kernel, into the output. Inputs ``(batch,
+    height, width, channels)`` give outputs ``(batch, new_height, new_width,
+    filters)``; along each axis the new size is ``size * strides`` for
+    ``padding="same"`` and ``(size - 1) * strides + max(kernel, strides)`` for
+    ``"valid"`` (without dilation or ``output_padding``).
+
+    Args:
+        filters: the number of output channels (a positive int).
+        kernel_size: the window's height and width, an int (both) or a tuple of two.
+        strides: the upsampling factors, an int or a tuple of two; 1 by default.
+            Strides above 1 cannot be combined with a ``dilation_rate`` above 1.
+        padding: ``"valid"`` (the default) or ``"same"``, the padding of the
+            convolution this layer is the transpose of.
+        output_padding: ``None`` (the default: the sizes above) or an int (or tuple of
+            two), each smaller than the stride on its axis, added to the smallest
+            output size that convolves back to the input size.
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()`` (``"channels_last"`` unless set).
+        dilation_rate: the spacing between the window's taps, an int or a tuple of
+            two; 1 (contiguous) by default.
+        activation: applied to the output; ``None`` (the default) keeps it linear.
+        use_bias: whether a bias of ``filters`` entries is added (true by default).
+        kernel_initializer: how the kernel, of shape ``(*kernel_size, filters,
+            channels)``, starts; ``"glorot_uniform"`` by default.
+        bias_initializer: how the bias starts; zeros by default.
+        kernel_regularizer, bias_regularizer: optional penalties on the kernel and the
+            bias, added to the layer's ``losses``.
+        activity_regularizer: an optional penalty on the layer's output.
+        kernel_constraint, bias_constraint: optional functions applied to the kernel
+            and the bias after each optimizer step.
 
     >>> from nerve import layers, ops
     >>> layers.Conv2DTranspose(8, 2, strides=2)(ops.ones((1, 7, 7, 16))).shape
@@ -193,7 +254,39 @@ class Conv2DTranspose(BaseConvTranspose):
 
 
 class Conv3DTranspose(BaseConvTranspose):
-    """Transposed 3-D convolution over ``(batch, depth, height, width, channels)``.
+    """Transposed 3-D convolution over ``(batch, depth, height, width, channels)``:
+    each input voxel adds a ``kernel_size`` window, weighted by the kernel, into the
+    output. Inputs ``(batch, depth, height, width, channels)`` give outputs
+    ``(batch, new_depth, new_height, new_width, filters)``; along each axis the new
+    size is ``size * strides`` for ``padding="same"`` and
+    ``(size - 1) * strides + max(kernel, strides)`` for ``"valid"`` (without dilation
+    or ``output_padding``).
+
+    Args:
+        filters: the number of output channels (a positive int).
+        kernel_size: the window's depth, height and width, an int (all three) or a
+            tuple of three.
+        strides: the upsampling factors, an int or a tuple of three; 1 by default.
+            Strides above 1 cannot be combined with a ``dilation_rate`` above 1.
+        padding: ``"valid"`` (the default) or ``"same"``, the padding of the
+            convolution this layer is the transpose of.
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()`` (``"channels_last"`` unless set).
+        output_padding: ``None`` (the default: the sizes above) or an int (or tuple
+            of three), each smaller than the stride on its axis, added to the smallest
+            output size that convolves back to the input size.
+        dilation_rate: the spacing between the window's taps, an int or a tuple of
+            three; 1 (contiguous) by default.
+        activation: applied to the output; ``None`` (the default) keeps it linear.
+        use_bias: whether a bias of ``filters`` entries is added (true by default).
+        kernel_initializer: how the kernel, of shape ``(*kernel_size, filters,
+            channels)``, starts; ``"glorot_uniform"`` by default.
+        bias_initializer: how the bias starts; zeros by default.
+        kernel_regularizer, bias_regularizer: optional penalties on the kernel and the
+            bias, added to the layer's ``losses``.
+        activity_regularizer: an optional penalty on the layer's output.
+        kernel_constraint, bias_constraint: optional functions applied to the kernel
+            and the bias after each optimizer step.
 
     Keras takes ``data_format`` before ``output_padding`` here (and only here), so the
     positional order follows it.

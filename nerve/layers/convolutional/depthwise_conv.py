@@ -109,7 +109,35 @@ class BaseDepthwiseConv(Convolution):
 
 
 class DepthwiseConv1D(BaseDepthwiseConv):
-    """Depthwise 1-D convolution over ``(batch, steps, channels)`` inputs.
+    """Depthwise 1-D convolution over ``(batch, steps, channels)`` inputs: each input
+    channel is convolved on its own with ``depth_multiplier`` filters, with no mixing
+    across channels. Inputs ``(batch, steps, channels)`` give outputs
+    ``(batch, new_steps, channels * depth_multiplier)``, output channel
+    ``c * depth_multiplier + m`` coming from input channel ``c`` and filter ``m``.
+
+    Args:
+        kernel_size: the window length, an int or a tuple of one int.
+        strides: how far the window moves between outputs, an int or a tuple of one
+            int; 1 by default.
+        padding: ``"valid"`` (the default: no padding, only windows that fit) or
+            ``"same"`` (pad evenly so there are ``ceil(steps / strides)`` outputs).
+        depth_multiplier: the number of filters per input channel (a positive int;
+            1 by default).
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()`` (``"channels_last"`` unless set).
+        dilation_rate: the spacing between the window's taps, an int or a tuple of
+            one int; 1 (contiguous) by default.
+        activation: applied to the output; ``None`` (the default) keeps it linear.
+        use_bias: whether a bias, one entry per output channel, is added (true by
+            default).
+        depthwise_initializer: how the kernel, of shape ``(kernel_size, channels,
+            depth_multiplier)``, starts; ``"glorot_uniform"`` by default.
+        bias_initializer: how the bias starts; zeros by default.
+        depthwise_regularizer, bias_regularizer: optional penalties on the kernel and
+            the bias, added to the layer's ``losses``.
+        activity_regularizer: an optional penalty on the layer's output.
+        depthwise_constraint, bias_constraint: optional functions applied to the
+            kernel and the bias after each optimizer step.
 
     >>> from nerve import layers, ops
     >>> layers.DepthwiseConv1D(3, depth_multiplier=3)(ops.ones((2, 9, 2))).shape
@@ -121,7 +149,35 @@ class DepthwiseConv1D(BaseDepthwiseConv):
 
 class DepthwiseConv2D(BaseDepthwiseConv):
     """Depthwise 2-D convolution over ``(batch, height, width, channels)`` images (the
-    first half of a MobileNet block).
+    first half of a MobileNet block): each input channel is convolved on its own with
+    ``depth_multiplier`` filters, with no mixing across channels. Inputs ``(batch,
+    height, width, channels)`` give outputs ``(batch, new_height, new_width,
+    channels * depth_multiplier)``, output channel ``c * depth_multiplier + m``
+    coming from input channel ``c`` and filter ``m``.
+
+    Args:
+        kernel_size: the window's height and width, an int (both) or a tuple of two.
+        strides: how far the window moves between outputs, an int or a tuple of two;
+            1 by default.
+        padding: ``"valid"`` (the default: no padding, only windows that fit) or
+            ``"same"`` (pad evenly so each axis has ``ceil(size / strides)`` outputs).
+        depth_multiplier: the number of filters per input channel (a positive int;
+            1 by default).
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()`` (``"channels_last"`` unless set).
+        dilation_rate: the spacing between the window's taps, an int or a tuple of
+            two; 1 (contiguous) by default.
+        activation: applied to the output; ``None`` (the default) keeps it linear.
+        use_bias: whether a bias, one entry per output channel, is added (true by
+            default).
+        depthwise_initializer: how the kernel, of shape ``(*kernel_size, channels,
+            depth_multiplier)``, starts; ``"glorot_uniform"`` by default.
+        bias_initializer: how the bias starts; zeros by default.
+        depthwise_regularizer, bias_regularizer: optional penalties on the kernel and
+            the bias, added to the layer's ``losses``.
+        activity_regularizer: an optional penalty on the layer's output.
+        depthwise_constraint, bias_constraint: optional functions applied to the
+            kernel and the bias after each optimizer step.
 
     >>> from nerve import layers, ops
     >>> layers.DepthwiseConv2D(3, strides=2, padding="same")(ops.ones((1, 8, 8, 3))).shape

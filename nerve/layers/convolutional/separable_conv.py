@@ -130,7 +130,37 @@ class BaseSeparableConv(Convolution):
 
 
 class SeparableConv1D(BaseSeparableConv):
-    """Separable 1-D convolution over ``(batch, steps, channels)`` inputs.
+    """Separable 1-D convolution over ``(batch, steps, channels)`` inputs: a depthwise
+    convolution (each channel on its own, ``depth_multiplier`` filters per channel)
+    followed by a pointwise convolution of length 1 that mixes the channels into
+    ``filters`` outputs. Inputs ``(batch, steps, channels)`` give outputs
+    ``(batch, new_steps, filters)``.
+
+    Args:
+        filters: the number of output channels (a positive int).
+        kernel_size: the depthwise window length, an int or a tuple of one int.
+        strides: how far the depthwise window moves between outputs, an int or a
+            tuple of one int; 1 by default.
+        padding: ``"valid"`` (the default: no padding, only windows that fit) or
+            ``"same"`` (pad evenly so there are ``ceil(steps / strides)`` outputs).
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()`` (``"channels_last"`` unless set).
+        dilation_rate: the spacing between the depthwise window's taps, an int or a
+            tuple of one int; 1 (contiguous) by default.
+        depth_multiplier: the number of depthwise filters per input channel (a
+            positive int; 1 by default).
+        activation: applied to the output; ``None`` (the default) keeps it linear.
+        use_bias: whether a bias of ``filters`` entries is added (true by default).
+        depthwise_initializer, pointwise_initializer: how the depthwise kernel
+            ``(kernel_size, channels, depth_multiplier)`` and the pointwise kernel
+            ``(1, channels * depth_multiplier, filters)`` start; ``"glorot_uniform"``
+            by default.
+        bias_initializer: how the bias starts; zeros by default.
+        depthwise_regularizer, pointwise_regularizer, bias_regularizer: optional
+            penalties on the two kernels and the bias, added to the layer's ``losses``.
+        activity_regularizer: an optional penalty on the layer's output.
+        depthwise_constraint, pointwise_constraint, bias_constraint: optional
+            functions applied to the two kernels and the bias after each optimizer step.
 
     >>> from nerve import layers, ops
     >>> layers.SeparableConv1D(8, 5, padding="same")(ops.ones((2, 16, 3))).shape
@@ -142,7 +172,38 @@ class SeparableConv1D(BaseSeparableConv):
 
 class SeparableConv2D(BaseSeparableConv):
     """Separable 2-D convolution over ``(batch, height, width, channels)`` images
-    (Xception's building block): fewer weights and FLOPs than a ``Conv2D``.
+    (Xception's building block): fewer weights and FLOPs than a ``Conv2D``. A
+    depthwise convolution (each channel on its own, ``depth_multiplier`` filters per
+    channel) is followed by a ``1 x 1`` convolution that mixes the channels into
+    ``filters`` outputs. Inputs ``(batch, height, width, channels)`` give outputs
+    ``(batch, new_height, new_width, filters)``.
+
+    Args:
+        filters: the number of output channels (a positive int).
+        kernel_size: the depthwise window's height and width, an int (both) or a
+            tuple of two.
+        strides: how far the depthwise window moves between outputs, an int or a
+            tuple of two; 1 by default.
+        padding: ``"valid"`` (the default: no padding, only windows that fit) or
+            ``"same"`` (pad evenly so each axis has ``ceil(size / strides)`` outputs).
+        data_format: ``"channels_last"`` or ``"channels_first"``; ``None`` uses
+            ``nerve.config.image_data_format()`` (``"channels_last"`` unless set).
+        dilation_rate: the spacing between the depthwise window's taps, an int or a
+            tuple of two; 1 (contiguous) by default.
+        depth_multiplier: the number of depthwise filters per input channel (a
+            positive int; 1 by default).
+        activation: applied to the output; ``None`` (the default) keeps it linear.
+        use_bias: whether a bias of ``filters`` entries is added (true by default).
+        depthwise_initializer, pointwise_initializer: how the depthwise kernel
+            ``(*kernel_size, channels, depth_multiplier)`` and the pointwise kernel
+            ``(1, 1, channels * depth_multiplier, filters)`` start;
+            ``"glorot_uniform"`` by default.
+        bias_initializer: how the bias starts; zeros by default.
+        depthwise_regularizer, pointwise_regularizer, bias_regularizer: optional
+            penalties on the two kernels and the bias, added to the layer's ``losses``.
+        activity_regularizer: an optional penalty on the layer's output.
+        depthwise_constraint, pointwise_constraint, bias_constraint: optional
+            functions applied to the two kernels and the bias after each optimizer step.
 
     >>> from nerve import layers, ops
     >>> layers.SeparableConv2D(16, 3, activation="relu")(ops.ones((1, 10, 10, 8))).shape

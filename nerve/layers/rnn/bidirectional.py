@@ -38,7 +38,32 @@ def _renamed_copy(layer: Layer, prefix: str, **changes: Any) -> Any:
 
 
 class Bidirectional(Layer):
-    """A recurrent layer run in both directions (see the module docstring).
+    """A recurrent layer run in both directions (see the module docstring): for
+    sequences ``(batch, timesteps, features)`` and a wrapped layer of ``units``
+    outputs, ``merge_mode="concat"`` gives ``(batch, 2 * units)`` (or
+    ``(batch, timesteps, 2 * units)`` with ``return_sequences=True``), the other
+    merges ``units`` wide, and ``None`` a pair.
+
+    Args:
+        layer: the recurrent layer to run forwards (``LSTM``, ``GRU``, ``RNN``, ...);
+            the layer holds a copy of it, not the instance itself.
+        merge_mode: how the two outputs combine: ``"concat"`` (the default, along the
+            last axis), ``"sum"``, ``"mul"``, ``"ave"`` (their mean) or ``None``
+            (returned as a pair).
+        weights: an optional list of initial weight values (the forward layer's,
+            then the backward layer's), set when the layer is built.
+        backward_layer: an optional recurrent layer for the backward direction; it
+            must have ``go_backwards=True`` and the same ``return_sequences``,
+            ``return_state`` and ``stateful`` as ``layer``. By default a copy of
+            ``layer`` that reads backwards.
+
+    Call arguments:
+        sequences: a tensor of shape ``(batch, timesteps, ...)``.
+        initial_state: optional list of initial states: the forward layer's, then the
+            backward layer's.
+        mask: optional boolean ``(batch, timesteps)`` tensor; by default the implicit
+            mask the inputs carry.
+        training: passed to both halves.
 
     >>> from nerve import layers, ops
     >>> pair = layers.Bidirectional(layers.GRU(3), merge_mode=None)(ops.ones((2, 4, 5)))

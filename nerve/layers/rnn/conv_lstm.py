@@ -481,7 +481,71 @@ class ConvLSTM(BuiltinRNN):
 
 
 class ConvLSTM1D(ConvLSTM):
-    """1-D convolutional LSTM over ``(batch, timesteps, steps, channels)`` sequences.
+    """1-D convolutional LSTM over ``(batch, timesteps, steps, channels)`` sequences:
+    an ``LSTM`` whose products are 1-D convolutions, so its states are
+    ``(batch, new_steps, filters)`` feature maps. The output is the last ``h``, or
+    ``(batch, timesteps, new_steps, filters)`` with ``return_sequences=True``.
+
+    Args:
+        filters: the number of channels of the states and the output (a positive
+            int).
+        kernel_size: the window length of both convolutions, an int or a tuple of
+            one int.
+        strides: the input convolution's step, an int or a tuple of one
+            int; 1 by default. Strides above 1 cannot be combined with a ``dilation_rate``
+            above 1.
+        padding: the input convolution's padding, ``"valid"`` (the default) or
+            ``"same"``; the recurrent convolution always pads ``"same"``.
+        data_format: ``"channels_last"`` or ``"channels_first"`` (channels right after
+            the time axis); ``None`` uses ``nerve.config.image_data_format()``.
+        dilation_rate: the spacing between the input convolution's taps, an int or a
+            tuple of one int; 1 by default.
+        activation: the function applied to the candidate and to the cell state
+            before the output gate; ``"tanh"`` by default.
+        recurrent_activation: the function producing the gates; ``"sigmoid"`` by
+            default.
+        use_bias: whether a bias is added (true by default).
+        kernel_initializer: how the input kernel starts; ``"glorot_uniform"`` by
+            default.
+        recurrent_initializer: how the recurrent kernel starts; ``"orthogonal"`` by
+            default.
+        bias_initializer: how the bias starts; zeros by default.
+        unit_forget_bias: whether the forget gate's bias starts at one (true by
+            default); the other blocks use ``bias_initializer``.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: optional penalties
+            on the three weights, added to the layer's ``losses``.
+        kernel_constraint, recurrent_constraint, bias_constraint: optional functions
+            applied to the three weights after each optimizer step.
+        dropout: the fraction of the input entries to drop while training, in
+            ``[0, 1]`` (values outside are clipped; 0 and 1 drop nothing); one mask per
+            gate is drawn per sequence and used at every step.
+        recurrent_dropout: the same for the previous ``h`` fed back at each step.
+        seed: an int to make the dropout masks reproducible; ``None`` draws a fresh
+            seed.
+        return_sequences: whether the output holds every step's ``h`` (true) or
+            only the last (false, the default).
+        return_state: whether the final states are returned too, after the output
+            (false by default).
+        go_backwards: whether the sequence is read from its last step to its first;
+            the outputs then come in that reversed order (false by default).
+        stateful: whether the final states of each batch become the initial states
+            of the next (false by default); the batch size must then be fixed, and
+            ``reset_states()`` sets the states back to zeros.
+        unroll: whether the steps run as a Python loop instead of one ``scan``
+            (false by default; the results are the same).
+        zero_output_for_mask: whether a masked step outputs zeros instead of
+            repeating the previous output (false by default; ``Bidirectional`` sets it).
+        activity_regularizer: an optional penalty on the layer's output.
+        name, trainable, dtype: as for every layer (see ``Layer``); ``trainable``
+            and ``dtype`` apply to the cell as well.
+
+    Call arguments:
+        sequences: a tensor of shape ``(batch, timesteps, steps, channels)``.
+        initial_state: optional ``[h, c]``, two tensors shaped like one step's output;
+            zeros by default.
+        mask: optional boolean ``(batch, timesteps)`` tensor; a masked step keeps the
+            previous states. By default the implicit mask the inputs carry.
+        training: whether dropout applies (true inside ``fit``).
 
     >>> from nerve import layers, ops
     >>> layers.ConvLSTM1D(4, 3, padding="same")(ops.ones((2, 5, 10, 3))).shape
@@ -493,7 +557,72 @@ class ConvLSTM1D(ConvLSTM):
 
 
 class ConvLSTM2D(ConvLSTM):
-    """2-D convolutional LSTM over ``(batch, timesteps, height, width, channels)`` sequences.
+    """2-D convolutional LSTM over ``(batch, timesteps, height, width, channels)`` sequences:
+    an ``LSTM`` whose products are 2-D convolutions, so its states are
+    ``(batch, new_height, new_width, filters)`` feature maps (e.g. for video frames).
+    The output is the last ``h``, or ``(batch, timesteps, new_height, new_width,
+    filters)`` with ``return_sequences=True``.
+
+    Args:
+        filters: the number of channels of the states and the output (a positive
+            int).
+        kernel_size: the window height and width of both convolutions, an int or a
+            tuple of two.
+        strides: the input convolution's step, an int or a tuple of two; 1 by
+            default. Strides above 1 cannot be combined with a ``dilation_rate``
+            above 1.
+        padding: the input convolution's padding, ``"valid"`` (the default) or
+            ``"same"``; the recurrent convolution always pads ``"same"``.
+        data_format: ``"channels_last"`` or ``"channels_first"`` (channels right after
+            the time axis); ``None`` uses ``nerve.config.image_data_format()``.
+        dilation_rate: the spacing between the input convolution's taps, an int or a
+            tuple of two; 1 by default.
+        activation: the function applied to the candidate and to the cell state
+            before the output gate; ``"tanh"`` by default.
+        recurrent_activation: the function producing the gates; ``"sigmoid"`` by
+            default.
+        use_bias: whether a bias is added (true by default).
+        kernel_initializer: how the input kernel starts; ``"glorot_uniform"`` by
+            default.
+        recurrent_initializer: how the recurrent kernel starts; ``"orthogonal"`` by
+            default.
+        bias_initializer: how the bias starts; zeros by default.
+        unit_forget_bias: whether the forget gate's bias starts at one (true by
+            default); the other blocks use ``bias_initializer``.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: optional penalties
+            on the three weights, added to the layer's ``losses``.
+        kernel_constraint, recurrent_constraint, bias_constraint: optional functions
+            applied to the three weights after each optimizer step.
+        dropout: the fraction of the input entries to drop while training, in
+            ``[0, 1]`` (values outside are clipped; 0 and 1 drop nothing); one mask per
+            gate is drawn per sequence and used at every step.
+        recurrent_dropout: the same for the previous ``h`` fed back at each step.
+        seed: an int to make the dropout masks reproducible; ``None`` draws a fresh
+            seed.
+        return_sequences: whether the output holds every step's ``h`` (true) or
+            only the last (false, the default).
+        return_state: whether the final states are returned too, after the output
+            (false by default).
+        go_backwards: whether the sequence is read from its last step to its first;
+            the outputs then come in that reversed order (false by default).
+        stateful: whether the final states of each batch become the initial states
+            of the next (false by default); the batch size must then be fixed, and
+            ``reset_states()`` sets the states back to zeros.
+        unroll: whether the steps run as a Python loop instead of one ``scan``
+            (false by default; the results are the same).
+        zero_output_for_mask: whether a masked step outputs zeros instead of
+            repeating the previous output (false by default; ``Bidirectional`` sets it).
+        activity_regularizer: an optional penalty on the layer's output.
+        name, trainable, dtype: as for every layer (see ``Layer``); ``trainable``
+            and ``dtype`` apply to the cell as well.
+
+    Call arguments:
+        sequences: a tensor of shape ``(batch, timesteps, height, width, channels)``.
+        initial_state: optional ``[h, c]``, two tensors shaped like one step's output;
+            zeros by default.
+        mask: optional boolean ``(batch, timesteps)`` tensor; a masked step keeps the
+            previous states. By default the implicit mask the inputs carry.
+        training: whether dropout applies (true inside ``fit``).
 
     >>> from nerve import layers, ops
     >>> layers.ConvLSTM2D(4, 3, strides=2)(ops.ones((2, 5, 9, 9, 3))).shape
@@ -506,7 +635,72 @@ class ConvLSTM2D(ConvLSTM):
 
 class ConvLSTM3D(ConvLSTM):
     """3-D convolutional LSTM over ``(batch, timesteps, depth, height, width, channels)``
-    sequences.
+    sequences: an ``LSTM`` whose products are 3-D convolutions, so its states are
+    ``(batch, new_depth, new_height, new_width, filters)`` feature maps. The output is
+    the last ``h``, or the ``h`` of every step (a time axis after the batch axis) with
+    ``return_sequences=True``.
+
+    Args:
+        filters: the number of channels of the states and the output (a positive
+            int).
+        kernel_size: the window depth, height and width of both convolutions, an int
+            or a tuple of three.
+        strides: the input convolution's step, an int or a tuple of three; 1
+            by default. Strides above 1 cannot be combined with a ``dilation_rate``
+            above 1.
+        padding: the input convolution's padding, ``"valid"`` (the default) or
+            ``"same"``; the recurrent convolution always pads ``"same"``.
+        data_format: ``"channels_last"`` or ``"channels_first"`` (channels right after
+            the time axis); ``None`` uses ``nerve.config.image_data_format()``.
+        dilation_rate: the spacing between the input convolution's taps, an int or a
+            tuple of three; 1 by default.
+        activation: the function applied to the candidate and to the cell state
+            before the output gate; ``"tanh"`` by default.
+        recurrent_activation: the function producing the gates; ``"sigmoid"`` by
+            default.
+        use_bias: whether a bias is added (true by default).
+        kernel_initializer: how the input kernel starts; ``"glorot_uniform"`` by
+            default.
+        recurrent_initializer: how the recurrent kernel starts; ``"orthogonal"`` by
+            default.
+        bias_initializer: how the bias starts; zeros by default.
+        unit_forget_bias: whether the forget gate's bias starts at one (true by
+            default); the other blocks use ``bias_initializer``.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: optional penalties
+            on the three weights, added to the layer's ``losses``.
+        kernel_constraint, recurrent_constraint, bias_constraint: optional functions
+            applied to the three weights after each optimizer step.
+        dropout: the fraction of the input entries to drop while training, in
+            ``[0, 1]`` (values outside are clipped; 0 and 1 drop nothing); one mask per
+            gate is drawn per sequence and used at every step.
+        recurrent_dropout: the same for the previous ``h`` fed back at each step.
+        seed: an int to make the dropout masks reproducible; ``None`` draws a fresh
+            seed.
+        return_sequences: whether the output holds every step's ``h`` (true) or
+            only the last (false, the default).
+        return_state: whether the final states are returned too, after the output
+            (false by default).
+        go_backwards: whether the sequence is read from its last step to its first;
+            the outputs then come in that reversed order (false by default).
+        stateful: whether the final states of each batch become the initial states
+            of the next (false by default); the batch size must then be fixed, and
+            ``reset_states()`` sets the states back to zeros.
+        unroll: whether the steps run as a Python loop instead of one ``scan``
+            (false by default; the results are the same).
+        zero_output_for_mask: whether a masked step outputs zeros instead of
+            repeating the previous output (false by default; ``Bidirectional`` sets it).
+        activity_regularizer: an optional penalty on the layer's output.
+        name, trainable, dtype: as for every layer (see ``Layer``); ``trainable``
+            and ``dtype`` apply to the cell as well.
+
+    Call arguments:
+        sequences: a tensor of shape ``(batch, timesteps, depth, height, width,
+            channels)``.
+        initial_state: optional ``[h, c]``, two tensors shaped like one step's output;
+            zeros by default.
+        mask: optional boolean ``(batch, timesteps)`` tensor; a masked step keeps the
+            previous states. By default the implicit mask the inputs carry.
+        training: whether dropout applies (true inside ``fit``).
 
     >>> from nerve import layers, ops
     >>> layers.ConvLSTM3D(2, (1, 3, 3), padding="same")(ops.ones((1, 3, 2, 5, 5, 1))).shape

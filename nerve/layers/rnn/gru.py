@@ -37,9 +37,42 @@ class GRUCell(RecurrentCell):
         not reset_after:  h~ = tanh(x_h + (r * h) @ R_h)
         h' = z * h + (1 - z) * h~
 
-    (``x_*`` are the input products plus input bias.) Arguments as
-    ``SimpleRNNCell``'s, plus ``recurrent_activation="sigmoid"`` and
-    ``reset_after=True``.
+    (``x_*`` are the input products plus input bias.) Inputs of shape
+    ``(batch, features)`` and a state ``(batch, units)`` give an output of shape
+    ``(batch, units)``, which is also the new state.
+
+    Args:
+        units: the size of the state and of the output (a positive int).
+        activation: the function producing the candidate state; ``"tanh"`` by default
+            (``None`` keeps it linear).
+        recurrent_activation: the function producing the gates; ``"sigmoid"`` by
+            default.
+        use_bias: whether a bias is added (true by default).
+        kernel_initializer: how the input kernel starts; ``"glorot_uniform"`` by
+            default.
+        recurrent_initializer: how the recurrent kernel starts; ``"orthogonal"`` by
+            default.
+        bias_initializer: how the bias starts; zeros by default.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: optional penalties
+            on the three weights, added to the layer's ``losses``.
+        kernel_constraint, recurrent_constraint, bias_constraint: optional functions
+            applied to the three weights after each optimizer step.
+        dropout: the fraction of the input features to drop while training, in
+            ``[0, 1]`` (values outside are clipped; 0 and 1 drop nothing). One mask is
+            drawn per sequence and used at every step.
+        recurrent_dropout: the same for the previous state fed back at each step.
+        seed: an int to make the dropout masks reproducible; ``None`` draws a fresh
+            seed.
+        implementation: Keras's choice of dropout masks: 1 draws one mask per gate,
+            2 (the default) one shared mask; a ``recurrent_dropout`` above 0 selects 1.
+        reset_after: whether the reset gate multiplies the recurrent product (true,
+            the default, with a ``(2, 3 * units)`` bias) or the state before it (false,
+            with a ``(3 * units,)`` bias); see the module docstring.
+
+    Call arguments:
+        inputs: one step's inputs, ``(batch, features)``.
+        states: the previous states: a list holding ``h``, ``(batch, units)``.
+        training: whether dropout applies.
 
     >>> from nerve import layers, ops
     >>> cell = layers.GRUCell(3, reset_after=False)
@@ -102,6 +135,63 @@ class GRU(BuiltinRNN):
     """Gated recurrent unit layer: ``RNN(GRUCell(units, ...))`` with the cell's
     arguments on the layer (Keras's ``keras.layers.GRU``; ``use_cudnn`` is accepted and
     has no effect). ``return_state=True`` returns ``(output, h)``.
+
+    Sequences of shape ``(batch, timesteps, features)`` give ``(batch, units)``, or
+    ``(batch, timesteps, units)`` with ``return_sequences=True``.
+
+    Args:
+        units: the size of the state and of the output (a positive int).
+        activation: the function producing the candidate state; ``"tanh"`` by default
+            (``None`` keeps it linear).
+        recurrent_activation: the function producing the gates; ``"sigmoid"`` by
+            default.
+        use_bias: whether a bias is added (true by default).
+        kernel_initializer: how the input kernel starts; ``"glorot_uniform"`` by
+            default.
+        recurrent_initializer: how the recurrent kernel starts; ``"orthogonal"`` by
+            default.
+        bias_initializer: how the bias starts; zeros by default.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: optional penalties
+            on the three weights, added to the layer's ``losses``.
+        kernel_constraint, recurrent_constraint, bias_constraint: optional functions
+            applied to the three weights after each optimizer step.
+        dropout: the fraction of the input features to drop while training, in
+            ``[0, 1]`` (values outside are clipped; 0 and 1 drop nothing). One mask is
+            drawn per sequence and used at every step.
+        recurrent_dropout: the same for the previous state fed back at each step.
+        seed: an int to make the dropout masks reproducible; ``None`` draws a fresh
+            seed.
+        implementation: Keras's choice of dropout masks: 1 draws one mask per gate,
+            2 (the default) one shared mask; a ``recurrent_dropout`` above 0 selects 1.
+        reset_after: whether the reset gate multiplies the recurrent product (true,
+            the default, with a ``(2, 3 * units)`` bias) or the state before it (false,
+            with a ``(3 * units,)`` bias); see the module docstring.
+        return_sequences: whether the output holds every step,
+            ``(batch, timesteps, units)``, or only the last, ``(batch, units)`` (the
+            default).
+        return_state: whether the final states are returned too, after the output
+            (false by default).
+        go_backwards: whether the sequence is read from its last step to its first;
+            the outputs then come in that reversed order (false by default).
+        stateful: whether the final states of each batch become the initial states
+            of the next (false by default); the batch size must then be fixed, and
+            ``reset_states()`` sets the states back to zeros.
+        unroll: whether the steps run as a Python loop instead of one ``scan``
+            (false by default; the results are the same).
+        zero_output_for_mask: whether a masked step outputs zeros instead of
+            repeating the previous output (false by default; ``Bidirectional`` sets it).
+        activity_regularizer: an optional penalty on the layer's output.
+        name, trainable, dtype: as for every layer (see ``Layer``); ``trainable``
+            and ``dtype`` apply to the cell as well.
+        use_cudnn: ``"auto"`` (the default), ``True`` or ``False``; accepted for Keras
+            compatibility and without effect.
+
+    Call arguments:
+        sequences: a tensor of shape ``(batch, timesteps, features)``.
+        initial_state: optional list of initial state tensors; zeros by default.
+        mask: optional boolean ``(batch, timesteps)`` tensor; a masked step keeps the
+            previous states. By default the implicit mask the inputs carry.
+        training: whether dropout applies (true inside ``fit``).
 
     >>> from nerve import layers, ops
     >>> output, h = layers.GRU(4, return_state=True, go_backwards=True)(ops.ones((2, 5, 3)))

@@ -86,13 +86,35 @@ def _flat_sizes(state_size: Any) -> list:
 class RNN(Layer):
     """Base class of the recurrent layers: a cell run over the time axis.
 
-    Arguments (Keras's): ``cell`` (a cell or a list of cells, stacked),
-    ``return_sequences``, ``return_state``, ``go_backwards`` (process the sequence
-    from its end and return the outputs in that order), ``stateful`` (the last states
-    of a batch are the first of the next: the batch size is fixed; ``reset_states()``
-    zeroes them), ``unroll`` (a Python loop over time steps instead of a ``scan``),
-    ``zero_output_for_mask``. Call: ``layer(sequences, initial_state=None, mask=None,
-    training=None)`` with ``sequences`` of shape ``(batch, timesteps, ...)``.
+    Sequences of shape ``(batch, timesteps, ...)`` give the last step's output,
+    ``(batch, output_size)``, or every step's, ``(batch, timesteps, output_size)``,
+    with ``return_sequences=True``; with ``return_state=True`` the final states
+    follow the output.
+
+    Args:
+        cell: the step to run: a cell (see the module docstring) or a list of cells,
+            which are stacked with ``StackedRNNCells``.
+        return_sequences: whether the output holds every step (true) or only the
+            last (false, the default).
+        return_state: whether the final states are returned too, after the output
+            (false by default).
+        go_backwards: whether the sequence is read from its last step to its first;
+            the outputs then come in that reversed order (false by default).
+        stateful: whether the final states of each batch become the initial states
+            of the next (false by default); the batch size must then be fixed, and
+            ``reset_states()`` sets the states back to zeros.
+        unroll: whether the steps run as a Python loop instead of one ``scan``
+            (false by default; the results are the same).
+        zero_output_for_mask: whether a masked step outputs zeros instead of
+            repeating the previous output (false by default; ``Bidirectional`` sets it).
+
+    Call arguments:
+        sequences: a tensor of shape ``(batch, timesteps, ...)``.
+        initial_state: optional list of initial state tensors; by default the cell's
+            ``get_initial_state`` or zeros.
+        mask: optional boolean ``(batch, timesteps)`` tensor; a masked step keeps the
+            previous states. By default the implicit mask the inputs carry.
+        training: passed to the cell (whether dropout applies).
 
     A user-written cell:
 

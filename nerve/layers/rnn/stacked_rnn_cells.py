@@ -28,7 +28,25 @@ __all__ = ["StackedRNNCells"]
 
 
 class StackedRNNCells(Layer):
-    """Cells run one after another at every time step (see the module docstring)."""
+    """Cells run one after another at every time step (see the module docstring): at
+    each step the first cell takes the step's inputs ``(batch, features)``, each next
+    cell the previous cell's output, and the output is the last cell's, ``(batch,
+    output_size)``. Wrap it in ``RNN`` to run it over a sequence.
+
+    Args:
+        cells: a non-empty list of cells, each with a ``call(inputs, states)`` and a
+            ``state_size``, in the order the data flows through them.
+
+    Call arguments:
+        inputs: one step's inputs, ``(batch, features)``.
+        states: one entry per cell, each that cell's states.
+        training: passed to the cells that take it.
+
+    >>> from nerve import layers, ops
+    >>> stack = layers.StackedRNNCells([layers.SimpleRNNCell(5), layers.SimpleRNNCell(2)])
+    >>> layers.RNN(stack, return_sequences=True)(ops.ones((3, 4, 6))).shape
+    (3, 4, 2)
+    """
 
     def __init__(self, cells: list, **kwargs: Any):
         super().__init__(**kwargs)

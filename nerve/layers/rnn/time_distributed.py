@@ -27,7 +27,25 @@ __all__ = ["TimeDistributed"]
 
 
 class TimeDistributed(Layer):
-    """Apply ``layer`` to every time step (see the module docstring)."""
+    """Apply ``layer`` to every time step (see the module docstring): inputs of shape
+    ``(batch, timesteps, ...)`` give ``(batch, timesteps, ...)``, where each step's
+    slice has become what ``layer`` makes of a ``(batch, ...)`` input.
+
+    Args:
+        layer: the layer to apply (a ``nerve.layers.Layer``); its weights are shared
+            by every step.
+
+    Call arguments:
+        inputs: a tensor of shape ``(batch, timesteps, ...)``.
+        training: passed to ``layer`` when its ``call`` takes it.
+        mask: optional boolean tensor starting with ``(batch, timesteps)``; each
+            step's slice is passed to ``layer`` when its ``call`` takes a mask.
+
+    >>> from nerve import layers, ops
+    >>> frames = ops.ones((2, 6, 8, 8, 3))  # six 8x8 RGB frames per example
+    >>> layers.TimeDistributed(layers.Conv2D(4, 3))(frames).shape
+    (2, 6, 6, 6, 4)
+    """
 
     _passes_masks = True
 
