@@ -1076,9 +1076,7 @@ class CosineSimilarity(LossFunctionWrapper):
         name: str | None = "cosine_similarity",
         dtype: str | None = None,
     ):
-        super().__init__(
-            cosine_similarity, reduction=reduction, name=name, dtype=dtype, axis=axis
-        )
+        super().__init__(cosine_similarity, reduction=reduction, name=name, dtype=dtype, axis=axis)
         self.axis = axis
 
 
