@@ -134,10 +134,6 @@ NOT_YET_DOCUMENTED = {
     "layers.ZeroPadding3D",
     "models.Functional",
     "models.Sequential",
-    "callbacks.CSVLogger",
-    "callbacks.LambdaCallback",
-    "callbacks.LearningRateScheduler",
-    "callbacks.TensorBoard",
 }
 
 _ENTRY = re.compile(r"^(\s*)([A-Za-z_*][\w*]*(?:\s*,\s*[A-Za-z_*][\w*]*)*)\s*(?:\([^)]*\))?\s*:")
