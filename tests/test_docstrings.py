@@ -132,8 +132,6 @@ NOT_YET_DOCUMENTED = {
     "layers.ZeroPadding1D",
     "layers.ZeroPadding2D",
     "layers.ZeroPadding3D",
-    "models.Functional",
-    "models.Sequential",
 }
 
 _ENTRY = re.compile(r"^(\s*)([A-Za-z_*][\w*]*(?:\s*,\s*[A-Za-z_*][\w*]*)*)\s*(?:\([^)]*\))?\s*:")
