@@ -601,9 +601,29 @@ def _snake_case(name: str) -> str:
 
 
 class Loss:
-    """Base class: subclasses implement ``call(y_true, y_pred)`` returning per-sample
-    losses; ``__call__`` converts inputs to ``dtype`` (floatx by default), weights and
-    reduces them.
+    """Base class of the losses (Keras 3's ``keras.losses.Loss``): calling a loss,
+    ``loss(y_true, y_pred, sample_weight=None)``, turns a batch of targets and
+    predictions into the number training minimises.
+
+    A subclass implements ``call(y_true, y_pred)``, returning per-sample losses
+    (typically ``y_pred``'s shape without its last axis). ``__call__`` first casts
+    ``y_pred`` (and ``y_true``, except the integer labels of sparse losses) to
+    ``dtype``; then multiplies the per-sample losses by ``sample_weight`` (a scalar,
+    or an array whose missing trailing axes are added) and by ``y_pred``'s implicit
+    mask if it carries one (padded time steps weigh 0); and reduces them as
+    ``reduction`` says.
+
+    Args:
+        name: the loss's name in logs and configs (default ``None``: the class name
+            in snake case; each built-in class has its own default).
+        reduction: how the weighted per-sample losses become the result:
+            ``"sum_over_batch_size"`` (default) or its synonym ``"mean"``: their sum
+            divided by their number (masked-out entries not counted);
+            ``"mean_with_sample_weight"``: their sum divided by the sum of the weights
+            (a true weighted mean); ``"sum"``: their sum; ``None`` or ``"none"``: the
+            weighted per-sample losses, unreduced. An empty batch reduces to 0.
+        dtype: the dtype the loss computes and returns in (default ``None``:
+            ``nerve.config.floatx()``, normally ``"float32"``).
 
     >>> from nerve import losses, ops
     >>> class Cubed(losses.Loss):
@@ -611,6 +631,8 @@ class Loss:
     ...         return ops.mean(ops.abs(y_true - y_pred) ** 3, axis=-1)
     >>> float(Cubed(reduction="sum")([[0.0], [0.0]], [[1.0], [2.0]]))
     9.0
+    >>> float(Cubed()([[0.0], [0.0]], [[1.0], [2.0]], sample_weight=[1.0, 0.0]))
+    0.5
     """
 
     def __init__(
@@ -667,12 +689,25 @@ class Loss:
 
 
 class LossFunctionWrapper(Loss):
-    """A ``Loss`` from a per-sample loss function and its keyword arguments.
+    """A ``Loss`` made from a function that returns per-sample losses (Keras 3's
+    ``keras.losses.LossFunctionWrapper``); every built-in loss class is one, e.g.
+    ``MeanSquaredError`` wraps ``mean_squared_error``.
+
+    ``call`` matches the ranks of ``y_true`` and ``y_pred`` (a trailing axis of size 1)
+    and returns ``fn(y_true, y_pred, **kwargs)``; ``Loss.__call__`` weights and
+    reduces the result. ``get_config`` includes ``kwargs`` (and, for a bare wrapper,
+    ``fn`` by name), so the loss can be saved and rebuilt.
+
+    Args:
+        fn: the per-sample loss function, ``fn(y_true, y_pred, **kwargs)``.
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        name: the loss's name (default ``None``: ``fn.__name__``).
+        **kwargs: keyword arguments passed to ``fn`` on every call.
 
     >>> from nerve import losses
     >>> wrapped = losses.LossFunctionWrapper(losses.huber, delta=0.5, reduction="sum")
-    >>> float(wrapped([[0.0, 0.0]], [[0.25, 2.0]]))
-    0.453125
+    >>> wrapped.name, float(wrapped([[0.0, 0.0]], [[0.25, 2.0]]))
+    ('huber', 0.453125)
     """
 
     def __init__(
@@ -707,130 +742,623 @@ class LossFunctionWrapper(Loss):
         return cls(**config)
 
 
-def _wrapper(
-    fn: Callable, default_name: str, doc: str, base: type[LossFunctionWrapper], **defaults: Any
-) -> type[LossFunctionWrapper]:
-    """A subclass of ``base`` (a ``LossFunctionWrapper``) with Keras's signature:
-    ``Class(<fn kwargs with defaults>, reduction=..., name=default_name, dtype=None)``."""
+class MeanSquaredError(LossFunctionWrapper):
+    """The mean squared error, as Keras 3's ``MeanSquaredError``.
 
-    def __init__(self, *args, reduction="sum_over_batch_size", name=default_name, dtype=None,
-                 **kwargs):  # fmt: skip
-        if len(args) > len(defaults):
-            raise TypeError(f"{type(self).__name__} takes at most {len(defaults)} positional "
-                            f"arguments, got {len(args)}.")  # fmt: skip
-        unknown = set(kwargs) - set(defaults)
-        if unknown:
-            raise TypeError(f"{type(self).__name__} got unexpected arguments {sorted(unknown)}.")
-        fn_kwargs = {**defaults, **dict(zip(defaults, args)), **kwargs}
-        LossFunctionWrapper.__init__(
-            self, fn, reduction=reduction, name=name, dtype=dtype, **fn_kwargs
+    Per sample ``mean(square(y_true - y_pred), axis=-1)``. ``y_true`` and ``y_pred``
+    share a shape ``(batch, ..., d)`` (either may lack a trailing axis of size 1);
+    the per-sample losses, of shape ``(batch, ...)``, are weighted and reduced as
+    ``reduction`` says (by default, their mean).
+
+    Args:
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        name: the loss's name (default ``"mean_squared_error"``).
+
+    >>> loss = MeanSquaredError()
+    >>> float(loss([[0.0, 1.0], [1.0, 1.0]], [[1.0, 1.0], [1.0, 3.0]]))
+    1.25
+    """
+
+    def __init__(
+        self,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "mean_squared_error",
+        dtype: str | None = None,
+    ):
+        super().__init__(mean_squared_error, reduction=reduction, name=name, dtype=dtype)
+
+
+class MeanAbsoluteError(LossFunctionWrapper):
+    """The mean absolute error, as Keras 3's ``MeanAbsoluteError``.
+
+    Per sample ``mean(abs(y_true - y_pred), axis=-1)``, for ``y_true`` and ``y_pred`` of
+    one shape ``(batch, ..., d)``; the per-sample losses ``(batch, ...)`` are weighted
+    and reduced as ``reduction`` says (by default, their mean). Less sensitive to
+    outliers than the squared error.
+
+    Args:
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        name: the loss's name (default ``"mean_absolute_error"``).
+
+    >>> loss = MeanAbsoluteError(reduction="sum")
+    >>> float(loss([[0.0, 1.0], [1.0, 1.0]], [[1.0, 1.0], [1.0, 3.0]]))
+    1.5
+    """
+
+    def __init__(
+        self,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "mean_absolute_error",
+        dtype: str | None = None,
+    ):
+        super().__init__(mean_absolute_error, reduction=reduction, name=name, dtype=dtype)
+
+
+class MeanAbsolutePercentageError(LossFunctionWrapper):
+    """The mean absolute percentage error, as Keras 3's
+    ``MeanAbsolutePercentageError``.
+
+    Per sample ``100 * mean(abs((y_true - y_pred) / max(abs(y_true), epsilon)), axis=-1)``
+    (``epsilon`` from ``nerve.config.epsilon()``, so a zero target gives a very large
+    term instead of a division by zero), for ``y_true`` and ``y_pred`` of one shape
+    ``(batch, ..., d)``; the per-sample losses ``(batch, ...)`` are weighted and
+    reduced as ``reduction`` says.
+
+    Args:
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        name: the loss's name (default ``"mean_absolute_percentage_error"``).
+
+    >>> loss = MeanAbsolutePercentageError()
+    >>> float(loss([[2.0, 4.0]], [[1.0, 5.0]]))
+    37.5
+    """
+
+    def __init__(
+        self,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "mean_absolute_percentage_error",
+        dtype: str | None = None,
+    ):
+        super().__init__(
+            mean_absolute_percentage_error, reduction=reduction, name=name, dtype=dtype
         )
-        for key, value in fn_kwargs.items():
-            setattr(self, key, value)
-
-    return type("_Wrapper", (base,), {"__init__": __init__, "__doc__": doc})
 
 
-def _make(
-    class_name: str,
-    fn: Callable,
-    default_name: str,
-    *,
-    base: type[LossFunctionWrapper] = LossFunctionWrapper,
-    note: str = "",
-    **defaults: Any,
-) -> type[LossFunctionWrapper]:
-    signature = ", ".join(f"{k}={v!r}" for k, v in defaults.items())
-    doc = (
-        f"``{fn.__name__}`` as a ``Loss``: ``{class_name}({signature}"
-        f"{', ' if signature else ''}reduction='sum_over_batch_size', "
-        f"name={default_name!r}, dtype=None)``; see ``nerve.losses.{fn.__name__}``.{note}"
-    )
-    cls = _wrapper(fn, default_name, doc, base, **defaults)
-    cls.__name__ = cls.__qualname__ = class_name
-    cls.__module__ = __name__
-    return cls
+class MeanSquaredLogarithmicError(LossFunctionWrapper):
+    """The mean squared logarithmic error, as Keras 3's
+    ``MeanSquaredLogarithmicError``: the squared error between ``log(1 + y)`` values,
+    so it weighs relative rather than absolute differences.
+
+    Per sample ``mean(square(log(1 + y_pred) - log(1 + y_true)), axis=-1)``, each of
+    ``y_true``, ``y_pred`` first floored at ``epsilon`` (so negative values count as
+    0). Both have one shape ``(batch, ..., d)``; the per-sample losses
+    ``(batch, ...)`` are weighted and reduced as ``reduction`` says.
+
+    Args:
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        name: the loss's name (default ``"mean_squared_logarithmic_error"``).
+
+    >>> import math
+    >>> loss = MeanSquaredLogarithmicError()
+    >>> round(float(loss([[0.0]], [[math.e - 1.0]])), 5)
+    1.0
+    """
+
+    def __init__(
+        self,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "mean_squared_logarithmic_error",
+        dtype: str | None = None,
+    ):
+        super().__init__(
+            mean_squared_logarithmic_error, reduction=reduction, name=name, dtype=dtype
+        )
 
 
-MeanSquaredError = _make("MeanSquaredError", mean_squared_error, "mean_squared_error")
-MeanAbsoluteError = _make("MeanAbsoluteError", mean_absolute_error, "mean_absolute_error")
-MeanAbsolutePercentageError = _make(
-    "MeanAbsolutePercentageError",
-    mean_absolute_percentage_error,
-    "mean_absolute_percentage_error",
-)
-MeanSquaredLogarithmicError = _make(
-    "MeanSquaredLogarithmicError",
-    mean_squared_logarithmic_error,
-    "mean_squared_logarithmic_error",
-)
-Huber = _make("Huber", huber, "huber_loss", delta=1.0)
-LogCosh = _make("LogCosh", log_cosh, "log_cosh")
-KLDivergence = _make("KLDivergence", kl_divergence, "kl_divergence")
-Poisson = _make("Poisson", poisson, "poisson")
-Hinge = _make("Hinge", hinge, "hinge")
-SquaredHinge = _make("SquaredHinge", squared_hinge, "squared_hinge")
-CategoricalHinge = _make("CategoricalHinge", categorical_hinge, "categorical_hinge")
-CosineSimilarity = _make("CosineSimilarity", cosine_similarity, "cosine_similarity", axis=-1)
-BinaryCrossentropy = _make(
-    "BinaryCrossentropy",
-    binary_crossentropy,
-    "binary_crossentropy",
-    from_logits=False,
-    label_smoothing=0.0,
-    axis=-1,
-)
-BinaryFocalCrossentropy = _make(
-    "BinaryFocalCrossentropy",
-    binary_focal_crossentropy,
-    "binary_focal_crossentropy",
-    apply_class_balancing=False,
-    alpha=0.25,
-    gamma=2.0,
-    from_logits=False,
-    label_smoothing=0.0,
-    axis=-1,
-)
-CategoricalCrossentropy = _make(
-    "CategoricalCrossentropy",
-    categorical_crossentropy,
-    "categorical_crossentropy",
-    from_logits=False,
-    label_smoothing=0.0,
-    axis=-1,
-)
-CategoricalFocalCrossentropy = _make(
-    "CategoricalFocalCrossentropy",
-    categorical_focal_crossentropy,
-    "categorical_focal_crossentropy",
-    alpha=0.25,
-    gamma=2.0,
-    from_logits=False,
-    label_smoothing=0.0,
-    axis=-1,
-)
+class Huber(LossFunctionWrapper):
+    """The Huber loss, as Keras 3's ``Huber``: quadratic for small errors, linear for
+    large ones, so outliers pull less than with the squared error.
+
+    With ``e = y_pred - y_true``, each element costs ``0.5 * e**2`` where
+    ``|e| <= delta`` and ``delta * (|e| - 0.5 * delta)`` beyond; the per-sample loss is
+    their mean over the last axis. ``y_true`` and ``y_pred`` share a shape
+    ``(batch, ..., d)``; the per-sample losses ``(batch, ...)`` are weighted and
+    reduced as ``reduction`` says.
+
+    Args:
+        delta: the error size where the loss turns from quadratic to linear, a float
+            > 0 (default 1.0).
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        name: the loss's name (default ``"huber_loss"``).
+
+    >>> loss = Huber(delta=1.0)
+    >>> float(loss([[0.0, 0.0]], [[0.5, 3.0]]))
+    1.3125
+    """
+
+    def __init__(
+        self,
+        delta: float = 1.0,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "huber_loss",
+        dtype: str | None = None,
+    ):
+        super().__init__(huber, reduction=reduction, name=name, dtype=dtype, delta=delta)
+        self.delta = delta
 
 
-class _SparseLabelsWrapper(LossFunctionWrapper):
-    """Integer labels, and a mask of the entries labelled ``ignore_class``."""
+class LogCosh(LossFunctionWrapper):
+    """The logarithm of the hyperbolic cosine of the error, as Keras 3's ``LogCosh``:
+    about ``e**2 / 2`` for small errors and ``|e| - log(2)`` for large ones.
+
+    Per sample ``mean(log(cosh(y_pred - y_true)), axis=-1)``, computed without
+    overflow for large errors. ``y_true`` and ``y_pred`` share a shape
+    ``(batch, ..., d)``; the per-sample losses ``(batch, ...)`` are weighted and
+    reduced as ``reduction`` says.
+
+    Args:
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        name: the loss's name (default ``"log_cosh"``).
+
+    >>> loss = LogCosh()
+    >>> round(float(loss([[0.0, 0.0]], [[0.0, 100.0]])), 4)
+    49.6534
+    """
+
+    def __init__(
+        self,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "log_cosh",
+        dtype: str | None = None,
+    ):
+        super().__init__(log_cosh, reduction=reduction, name=name, dtype=dtype)
+
+
+class KLDivergence(LossFunctionWrapper):
+    """The Kullback-Leibler divergence from ``y_pred`` to ``y_true``, as Keras 3's
+    ``KLDivergence``.
+
+    Per sample ``sum(y_true * log(y_true / y_pred), axis=-1)``, both first clipped to
+    ``[epsilon, 1]``. ``y_true`` and ``y_pred`` hold probability distributions over
+    the last axis, of one shape ``(batch, ..., classes)``; the per-sample losses
+    ``(batch, ...)`` are weighted and reduced as ``reduction`` says.
+
+    Args:
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        name: the loss's name (default ``"kl_divergence"``).
+
+    >>> import math
+    >>> loss = KLDivergence()
+    >>> round(float(loss([[0.5, 0.5]], [[0.25, 0.75]])) - 0.5 * math.log(4 / 3), 5)
+    0.0
+    """
+
+    def __init__(
+        self,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "kl_divergence",
+        dtype: str | None = None,
+    ):
+        super().__init__(kl_divergence, reduction=reduction, name=name, dtype=dtype)
+
+
+class Poisson(LossFunctionWrapper):
+    """The Poisson loss, as Keras 3's ``Poisson``: the negative log-likelihood of
+    counts ``y_true`` under Poisson rates ``y_pred``, up to a term free of ``y_pred``.
+
+    Per sample ``mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1)``; ``y_pred``
+    should be positive rates (e.g. from an ``exp`` or ``softplus`` output). Both have
+    one shape ``(batch, ..., d)``; the per-sample losses ``(batch, ...)`` are weighted
+    and reduced as ``reduction`` says.
+
+    Args:
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        name: the loss's name (default ``"poisson"``).
+
+    >>> loss = Poisson()
+    >>> round(float(loss([[0.0, 2.0]], [[1.0, 1.0]])), 5)
+    1.0
+    """
+
+    def __init__(
+        self,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "poisson",
+        dtype: str | None = None,
+    ):
+        super().__init__(poisson, reduction=reduction, name=name, dtype=dtype)
+
+
+class Hinge(LossFunctionWrapper):
+    """The hinge loss of a maximum-margin classifier, as Keras 3's ``Hinge``.
+
+    Per sample ``mean(max(1 - y_true * y_pred, 0), axis=-1)``, with labels ``y_true``
+    in ``{-1, 1}`` (labels that are all 0 or 1 are mapped to ``{-1, 1}`` first) and
+    raw scores ``y_pred``. Both have one shape ``(batch, ..., d)``; the per-sample
+    losses ``(batch, ...)`` are weighted and reduced as ``reduction`` says.
+
+    Args:
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        name: the loss's name (default ``"hinge"``).
+
+    >>> loss = Hinge()
+    >>> float(loss([[1.0, 0.0]], [[0.5, -2.0]]))
+    0.25
+    """
+
+    def __init__(
+        self,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "hinge",
+        dtype: str | None = None,
+    ):
+        super().__init__(hinge, reduction=reduction, name=name, dtype=dtype)
+
+
+class SquaredHinge(LossFunctionWrapper):
+    """The squared hinge loss, as Keras 3's ``SquaredHinge``: like ``Hinge`` but the
+    margin violations are squared, so large ones cost more.
+
+    Per sample ``mean(square(max(1 - y_true * y_pred, 0)), axis=-1)``, with labels
+    ``y_true`` in ``{-1, 1}`` (labels that are all 0 or 1 are mapped to ``{-1, 1}``
+    first) and raw scores ``y_pred`` of the same shape ``(batch, ..., d)``; the
+    per-sample losses ``(batch, ...)`` are weighted and reduced as ``reduction`` says.
+
+    Args:
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        name: the loss's name (default ``"squared_hinge"``).
+
+    >>> loss = SquaredHinge()
+    >>> float(loss([[1.0, 0.0]], [[0.5, -2.0]]))
+    0.125
+    """
+
+    def __init__(
+        self,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "squared_hinge",
+        dtype: str | None = None,
+    ):
+        super().__init__(squared_hinge, reduction=reduction, name=name, dtype=dtype)
+
+
+class CategoricalHinge(LossFunctionWrapper):
+    """The multi-class hinge loss, as Keras 3's ``CategoricalHinge``.
+
+    Per sample ``max(neg - pos + 1, 0)`` where ``pos = sum(y_true * y_pred)`` is the
+    true class's score and ``neg = max((1 - y_true) * y_pred)`` the best other score,
+    both over the last axis. ``y_true`` is one-hot and ``y_pred`` holds scores, both
+    of shape ``(batch, ..., classes)``; the per-sample losses ``(batch, ...)`` are
+    weighted and reduced as ``reduction`` says.
+
+    Args:
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        name: the loss's name (default ``"categorical_hinge"``).
+
+    >>> loss = CategoricalHinge()
+    >>> float(loss([[0.0, 1.0, 0.0]], [[0.5, 1.0, 0.25]]))
+    0.5
+    """
+
+    def __init__(
+        self,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "categorical_hinge",
+        dtype: str | None = None,
+    ):
+        super().__init__(categorical_hinge, reduction=reduction, name=name, dtype=dtype)
+
+
+class CosineSimilarity(LossFunctionWrapper):
+    """The negated cosine similarity, as Keras 3's ``CosineSimilarity``: -1 when
+    ``y_pred`` points the same way as ``y_true``, 0 when orthogonal, 1 when opposite,
+    so minimising it aligns the vectors.
+
+    Per sample ``-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis=axis)`` (each
+    vector divided by ``sqrt(max(sum(x**2), epsilon))``, so a zero vector gives 0).
+    ``y_true`` and ``y_pred`` share a shape; the per-sample losses (that shape
+    without ``axis``) are weighted and reduced as ``reduction`` says.
+
+    Args:
+        axis: the axis along which the vectors lie (default -1).
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        name: the loss's name (default ``"cosine_similarity"``).
+
+    >>> loss = CosineSimilarity(reduction=None)
+    >>> loss([[1.0, 0.0], [0.0, 3.0]], [[2.0, 0.0], [0.0, -1.0]]).numpy().tolist()
+    [-1.0, 1.0]
+    """
+
+    def __init__(
+        self,
+        axis: int = -1,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "cosine_similarity",
+        dtype: str | None = None,
+    ):
+        super().__init__(cosine_similarity, reduction=reduction, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+
+
+class BinaryCrossentropy(LossFunctionWrapper):
+    """The binary cross-entropy, as Keras 3's ``BinaryCrossentropy``: for one or more
+    independent yes/no predictions per sample.
+
+    Each element costs ``-(t * log(p) + (1 - t) * log(1 - p))``, with ``p`` the
+    predicted probability (clipped to ``[epsilon, 1 - epsilon]``; with
+    ``from_logits=True`` computed stably from the logit) and ``t`` the target after
+    label smoothing; the per-sample loss is the mean over ``axis``. ``y_true`` holds
+    0/1 labels (or soft targets in ``[0, 1]``) of ``y_pred``'s shape
+    ``(batch, ..., d)``; the per-sample losses are weighted and reduced as
+    ``reduction`` says.
+
+    Args:
+        from_logits: ``y_pred`` holds logits (any real number) rather than
+            probabilities (default ``False``). Logits are more stable numerically.
+        label_smoothing: a float in ``[0, 1]`` (default 0): targets become
+            ``t * (1 - label_smoothing) + 0.5 * label_smoothing``, squeezing them
+            towards 0.5.
+        axis: the axis averaged over to give one value per sample (default -1).
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        name: the loss's name (default ``"binary_crossentropy"``).
+
+    >>> loss = BinaryCrossentropy(from_logits=True)
+    >>> round(float(loss([[0.0, 1.0]], [[0.0, 0.0]])), 5)
+    0.69315
+    """
+
+    def __init__(
+        self,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "binary_crossentropy",
+        dtype: str | None = None,
+    ):
+        super().__init__(
+            binary_crossentropy,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+            axis=axis,
+        )
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+        self.axis = axis
+
+
+class BinaryFocalCrossentropy(LossFunctionWrapper):
+    """The binary focal cross-entropy (Lin et al., 2017), as Keras 3's
+    ``BinaryFocalCrossentropy``: a binary cross-entropy that weighs down the
+    examples the model already gets right, to focus training on the hard ones.
+
+    Each element's binary cross-entropy (see ``BinaryCrossentropy``) is multiplied by
+    ``(1 - p_t) ** gamma``, where ``p_t = t * p + (1 - t) * (1 - p)`` is the
+    probability given to the true label; with ``apply_class_balancing`` also by
+    ``alpha`` for positive targets and ``1 - alpha`` for negative ones. The
+    per-sample loss is the mean over ``axis``. ``y_true`` holds 0/1 labels of
+    ``y_pred``'s shape ``(batch, ..., d)``; the per-sample losses are weighted and
+    reduced as ``reduction`` says.
+
+    Args:
+        apply_class_balancing: weigh positives by ``alpha`` and negatives by
+            ``1 - alpha`` (default ``False``).
+        alpha: the positives' weight in ``[0, 1]`` when balancing (default 0.25).
+        gamma: the focusing exponent, >= 0 (default 2.0); 0 gives the plain binary
+            cross-entropy.
+        from_logits: ``y_pred`` holds logits rather than probabilities (default
+            ``False``).
+        label_smoothing: a float in ``[0, 1]`` (default 0) squeezing targets towards
+            0.5, as in ``BinaryCrossentropy``.
+        axis: the axis averaged over to give one value per sample (default -1).
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        name: the loss's name (default ``"binary_focal_crossentropy"``).
+
+    >>> import math
+    >>> loss = BinaryFocalCrossentropy(gamma=2.0)
+    >>> round(float(loss([[1.0]], [[0.5]])) / (0.25 * math.log(2.0)), 5)
+    1.0
+    """
+
+    def __init__(
+        self,
+        apply_class_balancing: bool = False,
+        alpha: float = 0.25,
+        gamma: float = 2.0,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "binary_focal_crossentropy",
+        dtype: str | None = None,
+    ):
+        super().__init__(
+            binary_focal_crossentropy,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            apply_class_balancing=apply_class_balancing,
+            alpha=alpha,
+            gamma=gamma,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+            axis=axis,
+        )
+        self.apply_class_balancing = apply_class_balancing
+        self.alpha = alpha
+        self.gamma = gamma
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+        self.axis = axis
+
+
+class CategoricalCrossentropy(LossFunctionWrapper):
+    """The categorical cross-entropy, as Keras 3's ``CategoricalCrossentropy``: for
+    one-of-many classification with one-hot (or soft) targets.
+
+    Per sample ``-sum(y_true * log(p), axis=axis)``, with ``p`` the predictions
+    renormalised to sum to 1 and clipped to ``[epsilon, 1 - epsilon]``, or (with
+    ``from_logits=True``) a stable log-softmax of the logits. ``y_true`` and
+    ``y_pred`` share a shape with the classes on ``axis``; the per-sample losses
+    (that shape without ``axis``) are weighted and reduced as ``reduction`` says.
+    For integer labels use ``SparseCategoricalCrossentropy``.
+
+    Args:
+        from_logits: ``y_pred`` holds logits rather than probabilities (default
+            ``False``).
+        label_smoothing: a float in ``[0, 1]`` (default 0): targets become
+            ``y_true * (1 - label_smoothing) + label_smoothing / classes``.
+        axis: the class axis (default -1).
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        name: the loss's name (default ``"categorical_crossentropy"``).
+
+    >>> loss = CategoricalCrossentropy()
+    >>> round(float(loss([[0.0, 1.0], [1.0, 0.0]], [[0.5, 0.5], [0.5, 0.5]])), 5)
+    0.69315
+    """
+
+    def __init__(
+        self,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "categorical_crossentropy",
+        dtype: str | None = None,
+    ):
+        super().__init__(
+            categorical_crossentropy,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+            axis=axis,
+        )
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+        self.axis = axis
+
+
+class CategoricalFocalCrossentropy(LossFunctionWrapper):
+    """The categorical focal cross-entropy, as Keras 3's
+    ``CategoricalFocalCrossentropy``: a categorical cross-entropy that weighs down
+    confidently right predictions, for one-of-many classification with imbalanced
+    classes.
+
+    Per sample ``sum(alpha * (1 - p) ** gamma * -y_true * log(p), axis=axis)``, with
+    ``p`` the predictions renormalised to sum to 1 and clipped to
+    ``[epsilon, 1 - epsilon]`` (with ``from_logits=True``, the softmax of the logits).
+    ``y_true`` is one-hot of ``y_pred``'s shape, classes on ``axis``; the per-sample
+    losses (that shape without ``axis``) are weighted and reduced as ``reduction``
+    says.
+
+    Args:
+        alpha: a float weighting every term (default 0.25).
+        gamma: the focusing exponent, >= 0 (default 2.0); 0 gives ``alpha`` times
+            the categorical cross-entropy.
+        from_logits: ``y_pred`` holds logits rather than probabilities (default
+            ``False``).
+        label_smoothing: a float in ``[0, 1]`` (default 0) mixing the targets with the
+            uniform distribution, as in ``CategoricalCrossentropy``.
+        axis: the class axis (default -1).
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        name: the loss's name (default ``"categorical_focal_crossentropy"``).
+
+    >>> import math
+    >>> loss = CategoricalFocalCrossentropy(alpha=1.0, gamma=1.0)
+    >>> round(float(loss([[0.0, 1.0]], [[0.5, 0.5]])) / (0.5 * math.log(2.0)), 5)
+    1.0
+    """
+
+    def __init__(
+        self,
+        alpha: float = 0.25,
+        gamma: float = 2.0,
+        from_logits: bool = False,
+        label_smoothing: float = 0.0,
+        axis: int = -1,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "categorical_focal_crossentropy",
+        dtype: str | None = None,
+    ):
+        super().__init__(
+            categorical_focal_crossentropy,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            alpha=alpha,
+            gamma=gamma,
+            from_logits=from_logits,
+            label_smoothing=label_smoothing,
+            axis=axis,
+        )
+        self.alpha = alpha
+        self.gamma = gamma
+        self.from_logits = from_logits
+        self.label_smoothing = label_smoothing
+        self.axis = axis
+
+
+class SparseCategoricalCrossentropy(LossFunctionWrapper):
+    """The categorical cross-entropy with integer class labels, as Keras 3's
+    ``SparseCategoricalCrossentropy``.
+
+    Per entry ``-log(p[y_true])``: the log of the probability given to the labelled
+    class (``p`` as in ``CategoricalCrossentropy``, or a stable log-softmax with
+    ``from_logits=True``). ``y_pred`` has the classes on ``axis``; ``y_true`` holds
+    one integer in ``[0, classes)`` per prediction, i.e. ``y_pred``'s shape without
+    ``axis`` (a trailing axis of size 1 is allowed); other labels are an error when
+    the values are known. The per-entry losses are weighted and reduced as
+    ``reduction`` says; entries labelled ``ignore_class`` weigh 0 and are left out of
+    the mean.
+
+    Args:
+        from_logits: ``y_pred`` holds logits rather than probabilities (default
+            ``False``).
+        ignore_class: ``None`` (default) or an int label (e.g. -1 or a padding class)
+            whose entries get loss 0 and do not count in the mean; it may lie outside
+            ``[0, classes)``.
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        axis: the class axis of ``y_pred`` (default -1).
+        name: the loss's name (default ``"sparse_categorical_crossentropy"``).
+
+    >>> loss = SparseCategoricalCrossentropy(ignore_class=-1)
+    >>> round(float(loss([1, -1], [[0.5, 0.5], [0.9, 0.1]])), 5)
+    0.69315
+    """
 
     _integer_labels = True
 
+    def __init__(
+        self,
+        from_logits: bool = False,
+        ignore_class: int | None = None,
+        reduction: str | None = "sum_over_batch_size",
+        axis: int = -1,
+        name: str | None = "sparse_categorical_crossentropy",
+        dtype: str | None = None,
+    ):
+        super().__init__(
+            sparse_categorical_crossentropy,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            from_logits=from_logits,
+            ignore_class=ignore_class,
+            axis=axis,
+        )
+        self.from_logits = from_logits
+        self.ignore_class = ignore_class
+        self.axis = axis
+
     def _call_with_mask(self, y_true: Tensor, y_pred: Tensor) -> tuple[Tensor, Tensor | None]:
+        # Integer labels, and a mask of the entries labelled ``ignore_class``.
         kw = self._fn_kwargs
         return _sparse_with_mask(y_true, y_pred, kw["from_logits"], kw["ignore_class"], kw["axis"])
-
-
-SparseCategoricalCrossentropy = _make(
-    "SparseCategoricalCrossentropy",
-    sparse_categorical_crossentropy,
-    "sparse_categorical_crossentropy",
-    base=_SparseLabelsWrapper,
-    note=" Entries labelled ``ignore_class`` weigh 0 and are left out of the mean reductions.",
-    from_logits=False,
-    ignore_class=None,
-    axis=-1,
-)
 
 
 # -- get / serialize / deserialize -----------------------------------------------------------

@@ -22,80 +22,6 @@ NAMESPACES = ["layers", "models", "optimizers", "losses", "metrics", "callbacks"
 # Names in these namespaces that are not user-facing classes of that namespace.
 NOT_DOCUMENTED_HERE = {"losses.Tensor"}
 
-# Shrinks to empty as issue 9 item 8 lands: classes whose Args section is incomplete.
-NOT_YET_DOCUMENTED = {
-    "models.Functional",
-    "models.Sequential",
-    "optimizers.Adadelta",
-    "optimizers.Adagrad",
-    "optimizers.Adam",
-    "optimizers.AdamW",
-    "optimizers.Adamax",
-    "optimizers.Lion",
-    "optimizers.Nadam",
-    "optimizers.RMSprop",
-    "optimizers.SGD",
-    "losses.BinaryCrossentropy",
-    "losses.BinaryFocalCrossentropy",
-    "losses.CategoricalCrossentropy",
-    "losses.CategoricalFocalCrossentropy",
-    "losses.CategoricalHinge",
-    "losses.CosineSimilarity",
-    "losses.Hinge",
-    "losses.Huber",
-    "losses.KLDivergence",
-    "losses.LogCosh",
-    "losses.Loss",
-    "losses.LossFunctionWrapper",
-    "losses.MeanAbsoluteError",
-    "losses.MeanAbsolutePercentageError",
-    "losses.MeanSquaredError",
-    "losses.MeanSquaredLogarithmicError",
-    "losses.Poisson",
-    "losses.SparseCategoricalCrossentropy",
-    "losses.SquaredHinge",
-    "metrics.AUC",
-    "metrics.Accuracy",
-    "metrics.BinaryAccuracy",
-    "metrics.BinaryCrossentropy",
-    "metrics.CategoricalAccuracy",
-    "metrics.CategoricalCrossentropy",
-    "metrics.CategoricalHinge",
-    "metrics.CosineSimilarity",
-    "metrics.F1Score",
-    "metrics.FBetaScore",
-    "metrics.FalseNegatives",
-    "metrics.FalsePositives",
-    "metrics.Hinge",
-    "metrics.KLDivergence",
-    "metrics.LogCoshError",
-    "metrics.Mean",
-    "metrics.MeanAbsoluteError",
-    "metrics.MeanAbsolutePercentageError",
-    "metrics.MeanIoU",
-    "metrics.MeanMetricWrapper",
-    "metrics.MeanSquaredError",
-    "metrics.MeanSquaredLogarithmicError",
-    "metrics.Metric",
-    "metrics.Poisson",
-    "metrics.Precision",
-    "metrics.R2Score",
-    "metrics.Recall",
-    "metrics.RootMeanSquaredError",
-    "metrics.SparseCategoricalAccuracy",
-    "metrics.SparseCategoricalCrossentropy",
-    "metrics.SparseTopKCategoricalAccuracy",
-    "metrics.SquaredHinge",
-    "metrics.Sum",
-    "metrics.TopKCategoricalAccuracy",
-    "metrics.TrueNegatives",
-    "metrics.TruePositives",
-    "callbacks.CSVLogger",
-    "callbacks.LambdaCallback",
-    "callbacks.LearningRateScheduler",
-    "callbacks.TensorBoard",
-}
-
 _ENTRY = re.compile(r"^(\s*)([A-Za-z_*][\w*]*(?:\s*,\s*[A-Za-z_*][\w*]*)*)\s*(?:\([^)]*\))?\s*:")
 
 
@@ -161,9 +87,6 @@ def test_constructor_arguments_are_documented(qualified: str, cls: type) -> None
         return
     documented = documented_arguments(inspect.getdoc(cls) or "")
     missing = [a for a in arguments if a not in documented]
-    if qualified in NOT_YET_DOCUMENTED:
-        assert missing, f"{qualified} is documented now: remove it from NOT_YET_DOCUMENTED"
-        return
     assert not missing, (
         f"{qualified}: the docstring's Args section does not describe {missing} "
         f"(constructor arguments: {arguments})"

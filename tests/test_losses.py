@@ -608,7 +608,7 @@ def test_sparse_shape_errors():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="reduction='average'"):
         losses.MeanSquaredError(reduction="average")
-    with pytest.raises(TypeError, match="unexpected arguments"):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'gamma'"):
         losses.Huber(gamma=2.0)
     with pytest.raises(ValueError, match="axis must be an int"):
         losses.categorical_crossentropy([[1.0]], [[1.0]], axis=True)

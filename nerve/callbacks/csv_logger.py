@@ -37,15 +37,33 @@ def _cell(value: Any) -> Any:
 
 
 class CSVLogger(Callback):
-    """Args:
-    filename: the CSV file.
-    separator: the field separator.
-    append: append to an existing file (writing the header only if it is empty)
-        instead of overwriting it.
+    """Writes each epoch's logs as one row of a CSV file, as Keras 3's
+    ``callbacks.CSVLogger``.
 
-    Columns are ``epoch`` then the log names, sorted; when the first epoch has no
-    ``val_*`` entries, ``val_`` columns are reserved for each name (validation may start
-    later), filled with ``NA`` while missing.
+    The file is opened when training begins, gets a row (and is flushed) at every
+    epoch end, and is closed when training ends. The columns are ``epoch`` (0-based)
+    then the names in the first epoch's logs, sorted; if that epoch has no ``val_*``
+    entries, a ``val_<name>`` column is reserved for each name (validation may start
+    later) and holds ``NA`` while missing. Array-valued logs are written as
+    ``"[a, b, ...]"``.
+
+    Args:
+        filename: the path of the CSV file.
+        separator: the field separator (default ``","``).
+        append: add rows to an existing file (writing the header only if the file is
+            empty or new) instead of overwriting it (default ``False``), e.g. to
+            continue a log after resuming training.
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "log.csv")
+    >>> logger = CSVLogger(path, separator=";")
+    >>> logger.on_train_begin()
+    >>> logger.on_epoch_end(0, {"loss": 0.5})
+    >>> logger.on_train_end()
+    >>> with open(path) as f:
+    ...     print(f.read(), end="")
+    epoch;loss;val_loss
+    0;0.5;NA
     """
 
     def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False):

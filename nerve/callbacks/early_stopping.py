@@ -25,19 +25,38 @@ __all__ = ["EarlyStopping"]
 
 
 class EarlyStopping(Callback):
-    """Stop training when ``monitor`` has not improved for ``patience`` epochs.
+    """Stops training when a monitored log entry has stopped improving, as Keras 3's
+    ``callbacks.EarlyStopping``.
+
+    At each epoch end (from ``start_from_epoch`` on) the value of ``monitor`` is
+    compared with the best so far; after ``patience`` epochs in a row without an
+    improvement it sets ``model.stop_training``, so ``fit`` ends after that epoch
+    (never after the first epoch). A missing ``monitor`` entry warns and the epoch is
+    skipped. ``best``, ``best_epoch`` and ``stopped_epoch`` (0 if it never stopped)
+    tell what happened.
 
     Args:
-        monitor: the log entry to watch.
-        min_delta: the smallest change that counts as an improvement.
-        patience: epochs without improvement after which training stops.
-        verbose: 1 prints when it stops and when it restores weights.
-        mode: ``"min"``, ``"max"`` or ``"auto"`` (from the metric's name or direction).
-        baseline: the value to reach; while the best value has not beaten it, the
-            patience counter is not reset.
-        restore_best_weights: at the end of training, set the weights of the best epoch
-            (that of the first watched epoch if none improved).
-        start_from_epoch: epochs to wait before watching (a warm-up).
+        monitor: the log entry to watch (default ``"val_loss"``, which needs
+            validation data).
+        min_delta: how much (in absolute value) the monitored value must improve
+            on the best to count as an improvement (default 0).
+        patience: how many epochs without improvement end training (default 0: the
+            first epoch without one).
+        verbose: 0 (default) is quiet, 1 prints the epoch where training stopped and
+            when the best weights are restored.
+        mode: ``"min"`` (lower is better), ``"max"`` (higher is better) or ``"auto"``
+            (default): losses go down; a model metric of that name says its own
+            direction; names containing ``acc``, ``auc``, ``precision`` or ``recall``
+            go up; any other name is a ``ValueError`` asking for an explicit mode. An
+            unknown mode warns and falls back to ``"auto"``.
+        baseline: ``None`` (default) or a value to reach: until the monitored value
+            beats it, improvements do not reset the patience count, so training
+            stops after ``patience`` epochs unless the baseline is beaten.
+        restore_best_weights: when training ends, set the model's weights to those of
+            the best epoch (the first watched epoch if none improved); default
+            ``False`` keeps the last epoch's weights.
+        start_from_epoch: how many epochs to let pass before watching, a warm-up
+            during which nothing can stop training (default 0).
     """
 
     def __init__(

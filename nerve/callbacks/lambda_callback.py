@@ -20,10 +20,31 @@ _HOOKS = frozenset(
 
 
 class LambdaCallback(Callback):
-    """Each argument replaces the hook of the same name: ``on_epoch_begin(epoch, logs)``,
-    ``on_epoch_end(epoch, logs)``, ``on_train_begin(logs)``, ``on_train_end(logs)``,
-    ``on_train_batch_begin(batch, logs)``, ``on_train_batch_end(batch, logs)``; any other
-    hook (``on_test_end=...``, ``on_predict_batch_end=...``) may be passed by keyword.
+    """A callback made of plain functions, as Keras 3's ``callbacks.LambdaCallback``:
+    each function given replaces the hook of the same name, the others stay no-ops.
+
+    Args:
+        on_epoch_begin: ``f(epoch, logs)``, called at the start of every epoch
+            (default ``None``: nothing).
+        on_epoch_end: ``f(epoch, logs)``, called at the end of every epoch, after
+            validation (default ``None``).
+        on_train_begin: ``f(logs)``, called once when ``fit`` starts (default
+            ``None``).
+        on_train_end: ``f(logs)``, called once when ``fit`` ends (default ``None``).
+        on_train_batch_begin: ``f(batch, logs)``, called before every training step
+            (default ``None``).
+        on_train_batch_end: ``f(batch, logs)``, called after every training step
+            (default ``None``).
+        **kwargs: functions for any other hook, by its name (``on_test_end=...``,
+            ``on_predict_batch_end=...``, ``on_batch_end=...``); a name that is not a
+            hook is a ``TypeError``.
+
+    >>> seen = []
+    >>> callback = LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(logs["loss"]),
+    ...                           on_test_end=lambda logs: seen.append("tested"))
+    >>> callback.on_epoch_end(4, {"loss": 0.25}); callback.on_test_end({})
+    >>> seen
+    [0.25, 'tested']
     """
 
     def __init__(

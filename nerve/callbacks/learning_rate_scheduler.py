@@ -23,12 +23,28 @@ __all__ = ["LearningRateScheduler"]
 
 
 class LearningRateScheduler(Callback):
-    """Args:
-    schedule: ``schedule(epoch, learning_rate) -> float`` (0-based epoch, the current
-        rate), or ``schedule(epoch) -> float``.
-    verbose: 1 prints each update.
+    """Sets the optimizer's learning rate at the start of every epoch from a function,
+    as Keras 3's ``callbacks.LearningRateScheduler``.
 
-    Each epoch's logs gain a ``learning_rate`` entry.
+    At each epoch's start the rate becomes ``schedule(epoch, current_rate)`` (or
+    ``schedule(epoch)`` for a function of one argument); at its end the logs gain a
+    ``learning_rate`` entry. The optimizer must have been created with a float
+    learning rate (a schedule object cannot be overwritten by a number).
+
+    Args:
+        schedule: a function of the 0-based epoch index and the current learning
+            rate (a float), returning the new rate as a float (or a scalar tensor).
+        verbose: 0 (default) is quiet, 1 prints a line at each update.
+
+    >>> import nerve
+    >>> class Model:
+    ...     optimizer = nerve.optimizers.SGD(learning_rate=0.1)
+    >>> scheduler = LearningRateScheduler(lambda epoch, lr: lr if epoch < 1 else lr / 2)
+    >>> scheduler.set_model(Model())
+    >>> for epoch in range(3):
+    ...     scheduler.on_epoch_begin(epoch)
+    >>> round(float(Model.optimizer.learning_rate.numpy()), 6)
+    0.025
     """
 
     def __init__(self, schedule: Callable, verbose: int = 0):

@@ -32,21 +32,34 @@ __all__ = ["ModelCheckpoint"]
 
 
 class ModelCheckpoint(Callback):
-    """Save the model at the end of every epoch, or every ``save_freq`` steps.
+    """Saves the model (or its weights) during training, as Keras 3's
+    ``callbacks.ModelCheckpoint``: at the end of every epoch, or every ``save_freq``
+    training steps; with ``save_best_only``, only when ``monitor`` improves. Each file
+    is written under a temporary name and renamed into place once complete.
 
     Args:
-        filepath: where to save; may hold ``str.format`` fields filled from ``epoch``
-            (1-based), ``batch`` (1-based, with an int ``save_freq``) and the logs, e.g.
-            ``"ckpt-{epoch:02d}-{val_loss:.2f}.keras"``. It must end in ``.keras``
-            (``model.save``), or ``.weights.h5`` with ``save_weights_only=True``
-            (``model.save_weights``).
-        monitor: the log entry that decides the best model (``save_best_only``).
-        verbose: 1 prints a line per save.
-        save_best_only: save only when ``monitor`` improves on the best so far.
-        save_weights_only: save the weights only.
-        mode: ``"min"``, ``"max"`` or ``"auto"`` (up for accuracy-like names, else down).
-        save_freq: ``"epoch"``, or save every this many training steps.
-        initial_value_threshold: the value ``monitor`` must beat for the first save.
+        filepath: where to save. It may hold ``str.format`` fields filled from
+            ``epoch`` (1-based), ``batch`` (1-based, with an int ``save_freq``) and the
+            epoch's or step's logs, e.g. ``"ckpt-{epoch:02d}-{val_loss:.2f}.keras"``
+            (a field missing from the logs is a ``KeyError`` naming those
+            available); missing folders are created. It must end in ``.keras``
+            (``model.save``), or in ``.weights.h5`` with ``save_weights_only=True``
+            (``model.save_weights``); anything else is a ``ValueError``.
+        monitor: the log entry that decides the best model with ``save_best_only``
+            (default ``"val_loss"``).
+        verbose: 0 (default) is quiet, 1 prints a line at every save (and, with
+            ``save_best_only``, when the value did not improve).
+        save_best_only: save only when ``monitor`` improves on the best value so far
+            (default ``False``: save every time). With a fixed ``filepath`` this keeps
+            just the best model; a missing ``monitor`` entry warns and skips the save.
+        save_weights_only: save the weights only (default ``False``: the whole model).
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (default: higher is better for names
+            containing ``acc`` or starting with ``fmeasure``, lower otherwise). An
+            unknown mode warns and falls back to ``"auto"``.
+        save_freq: ``"epoch"`` (default) or a positive int: save every that many
+            training steps, counted across epochs.
+        initial_value_threshold: ``None`` (default) or the value that ``monitor``
+            must beat for the first save with ``save_best_only``.
     """
 
     def __init__(

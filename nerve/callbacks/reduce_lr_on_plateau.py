@@ -24,19 +24,33 @@ __all__ = ["ReduceLROnPlateau"]
 
 
 class ReduceLROnPlateau(Callback):
-    """Multiply the learning rate by ``factor`` after ``patience`` epochs without improvement.
+    """Lowers the learning rate when a monitored log entry has stopped improving, as
+    Keras 3's ``callbacks.ReduceLROnPlateau``.
+
+    At each epoch end, after ``patience`` epochs in a row without an improvement of
+    ``monitor``, the optimizer's learning rate is multiplied by ``factor`` (never below
+    ``min_lr``), then ``cooldown`` epochs pass before epochs without improvement count
+    again. A missing ``monitor`` entry warns and the epoch is skipped. Each epoch's
+    logs gain a ``learning_rate`` entry (the rate used in that epoch). The optimizer
+    must have a float learning rate, not a schedule.
 
     Args:
-        monitor: the log entry to watch.
-        factor: the factor (below 1) applied to the learning rate.
-        patience: epochs without improvement before a reduction.
-        verbose: 1 prints each reduction.
-        mode: ``"min"``, ``"max"`` or ``"auto"`` (up for names containing ``acc``).
-        min_delta: the smallest change that counts as an improvement.
-        cooldown: epochs to wait after a reduction before counting again.
-        min_lr: the learning rate is never reduced below this.
-
-    Each epoch's logs gain a ``learning_rate`` entry (the rate used in that epoch).
+        monitor: the log entry to watch (default ``"val_loss"``).
+        factor: the factor applied to the learning rate at each reduction, a float
+            below 1 (default 0.1); 1 or more is a ``ValueError``.
+        patience: how many epochs without improvement trigger a reduction
+            (default 10).
+        verbose: 0 (default) is quiet, 1 prints each reduction.
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (default: higher is better when the
+            name contains ``acc``, lower otherwise). An unknown mode warns and falls
+            back to ``"auto"``.
+        min_delta: how much the value must beat the best to count as an improvement
+            (default 1e-4).
+        cooldown: how many epochs after a reduction before counting starts again
+            (default 0).
+        min_lr: the lower bound of the learning rate (default 0.0).
+        **kwargs: accepted for Keras's signature only; any argument there is a
+            ``TypeError``.
     """
 
     def __init__(

@@ -78,22 +78,44 @@ def _as_image(weight: np.ndarray) -> np.ndarray | None:
 
 
 class TensorBoard(Callback):
-    """Args:
-    log_dir: the folder for the run; ``train`` and ``validation`` sub-folders hold
-        the event files.
-    histogram_freq: every how many epochs to write weight histograms (0: never).
-    write_graph: write the model's layer graph.
-    write_images: with ``histogram_freq``, also write weights as images.
-    write_steps_per_second: log training steps per second (``epoch_steps_per_second``
-        and, with batch updates, ``batch_steps_per_second``).
-    update_freq: ``"epoch"`` (log at epoch ends), ``"batch"`` (also after every
-        step) or an int ``N`` (after every ``N`` steps).
-    profile_batch: accepted for compatibility; profiling is not available, so a
-        non-zero value warns and is ignored.
-    embeddings_freq: every how many epochs to save the weights of ``Embedding``
-        layers for TensorBoard's projector (0: never).
-    embeddings_metadata: a metadata file for every ``Embedding`` layer, or a dict
-        from layer name to file.
+    """Logs a training run for TensorBoard, as Keras 3's ``callbacks.TensorBoard``:
+    scalars per epoch (and per step, on request), weight histograms and images, the
+    layer graph and embeddings, in real event files (see the module docstring for
+    the tags and folders).
+
+    Args:
+        log_dir: the folder of the run (default ``"logs"``); the ``train`` and
+            ``validation`` sub-folders hold the event files, created when first
+            written to.
+        histogram_freq: every how many epochs to write a histogram of every weight
+            (default 0: never).
+        write_graph: write the model's layer graph when training begins (default
+            ``True``).
+        write_images: with ``histogram_freq``, also write each weight of rank 1 to 3
+            as a grey image (default ``False``).
+        write_steps_per_second: also log the training speed in steps per second
+            (``epoch_steps_per_second``, and ``batch_steps_per_second`` with step
+            updates; default ``False``).
+        update_freq: when to write the training logs: ``"epoch"`` (default: at epoch
+            ends), ``"batch"`` (also after every step) or an int ``N`` (also after every
+            ``N`` steps, counted over the whole run).
+        profile_batch: accepted for compatibility (default 0); profiling is not
+            available, so a non-zero value warns and is ignored.
+        embeddings_freq: every how many epochs to save the weights of the model's
+            ``Embedding`` layers for TensorBoard's projector (default 0: never).
+        embeddings_metadata: ``None`` (default), a metadata file for every
+            ``Embedding`` layer, or a dict from layer name to file; naming a layer
+            that is not an ``Embedding`` of the model is a ``ValueError``.
+
+    >>> import tempfile, numpy as np, nerve
+    >>> model = nerve.Sequential([nerve.layers.Input((3,)), nerve.layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> log_dir = tempfile.mkdtemp()
+    >>> board = TensorBoard(log_dir, histogram_freq=1, write_graph=False)
+    >>> _ = model.fit(np.ones((8, 3)), np.ones((8, 1)), epochs=1, verbose=0,
+    ...               validation_split=0.25, callbacks=[board])
+    >>> import os; sorted(os.listdir(log_dir))
+    ['train', 'validation']
     """
 
     def __init__(

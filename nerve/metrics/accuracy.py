@@ -128,7 +128,17 @@ def _sparse_labels(name: str, y_true: Tensor, y_pred: Tensor, check_values: bool
 
 
 class Accuracy(MeanMetricWrapper):
-    """How often predictions equal labels exactly.
+    """How often predictions equal labels exactly, as Keras 3's ``metrics.Accuracy``.
+
+    Each entry scores 1 where ``y_pred == y_true`` and 0 elsewhere; ``result()`` is the
+    (weighted) mean of the scores, averaged per sample first. ``y_true`` and
+    ``y_pred`` have one shape (up to a trailing axis of size 1) and hold class ids or
+    other exact values, not probabilities (use ``BinaryAccuracy`` or
+    ``CategoricalAccuracy`` for those).
+
+    Args:
+        name: the metric's name (default ``"accuracy"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
 
     >>> m = Accuracy()
     >>> float(m([[1], [2], [3], [4]], [[0], [2], [3], [4]]))
@@ -140,7 +150,19 @@ class Accuracy(MeanMetricWrapper):
 
 
 class BinaryAccuracy(MeanMetricWrapper):
-    """How often ``y_pred > threshold`` matches binary labels.
+    """How often thresholded predictions match binary labels, as Keras 3's
+    ``metrics.BinaryAccuracy``.
+
+    An entry counts as predicted positive where ``y_pred > threshold``, and scores 1
+    where that matches the 0/1 label ``y_true``; each sample's score is the mean over
+    its last axis and ``result()`` the (weighted) mean over samples. ``y_true`` and
+    ``y_pred`` share a shape ``(batch, ..., d)`` (up to a trailing axis of size 1).
+
+    Args:
+        name: the metric's name (default ``"binary_accuracy"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+        threshold: the decision threshold on ``y_pred`` (default 0.5; use 0.0 for
+            logits).
 
     >>> m = BinaryAccuracy()
     >>> float(m([[1], [1], [0], [0]], [[0.98], [1], [0], [0.6]]))
@@ -154,7 +176,17 @@ class BinaryAccuracy(MeanMetricWrapper):
 
 
 class CategoricalAccuracy(MeanMetricWrapper):
-    """How often the predicted class (arg-max) matches one-hot labels.
+    """How often the highest-scoring class is the labelled one, for one-hot labels,
+    as Keras 3's ``metrics.CategoricalAccuracy``.
+
+    A sample scores 1 where ``argmax(y_pred, -1) == argmax(y_true, -1)``;
+    ``result()`` is the (weighted) mean. ``y_true`` is one-hot and ``y_pred`` holds
+    scores, probabilities or logits, both of shape ``(batch, ..., classes)``. For
+    integer labels use ``SparseCategoricalAccuracy``.
+
+    Args:
+        name: the metric's name (default ``"categorical_accuracy"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
 
     >>> m = CategoricalAccuracy()
     >>> float(m([[0, 0, 1], [0, 1, 0]], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]]))
@@ -166,7 +198,18 @@ class CategoricalAccuracy(MeanMetricWrapper):
 
 
 class SparseCategoricalAccuracy(MeanMetricWrapper):
-    """How often the predicted class (arg-max) matches integer labels.
+    """How often the highest-scoring class is the labelled one, for integer labels,
+    as Keras 3's ``metrics.SparseCategoricalAccuracy``.
+
+    A sample scores 1 where ``argmax(y_pred, -1) == y_true``; ``result()`` is the
+    (weighted) mean. ``y_pred`` has shape ``(batch, ..., classes)``; ``y_true`` holds
+    one integer label in ``[0, classes)`` per prediction, shape ``(batch, ...)`` (a
+    trailing axis of size 1 is allowed); labels outside that range are an error when
+    the values are known.
+
+    Args:
+        name: the metric's name (default ``"sparse_categorical_accuracy"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
 
     >>> m = SparseCategoricalAccuracy()
     >>> float(m([[2], [1]], [[0.1, 0.6, 0.3], [0.05, 0.95, 0]]))
@@ -178,7 +221,18 @@ class SparseCategoricalAccuracy(MeanMetricWrapper):
 
 
 class TopKCategoricalAccuracy(MeanMetricWrapper):
-    """How often the one-hot label's class is among the ``k`` highest predictions.
+    """How often the labelled class is among the ``k`` highest scores, for one-hot
+    labels, as Keras 3's ``metrics.TopKCategoricalAccuracy``.
+
+    A sample scores 1 where fewer than ``k`` classes score strictly higher than the
+    class that ``y_true`` marks (so ties at the boundary count as a hit);
+    ``result()`` is the (weighted) mean. ``y_true`` is one-hot and ``y_pred`` holds
+    scores, both of shape ``(batch, classes)``.
+
+    Args:
+        k: how many of the top scores count (default 5).
+        name: the metric's name (default ``"top_k_categorical_accuracy"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
 
     >>> m = TopKCategoricalAccuracy(k=1)
     >>> float(m([[0, 0, 1], [0, 1, 0]], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]]))
@@ -192,10 +246,28 @@ class TopKCategoricalAccuracy(MeanMetricWrapper):
 
 
 class SparseTopKCategoricalAccuracy(MeanMetricWrapper):
-    """How often the integer label is among the ``k`` highest predictions.
+    """How often the integer label is among the ``k`` highest scores, as Keras 3's
+    ``metrics.SparseTopKCategoricalAccuracy``.
+
+    A sample scores 1 where fewer than ``k`` classes score strictly higher than the
+    labelled class (ties at the boundary count as a hit); ``result()`` is the
+    (weighted) mean. ``y_pred`` holds scores of shape ``(batch, classes)`` and
+    ``y_true`` one integer label per sample, shape ``(batch,)`` or ``(batch, 1)``.
+
+    Args:
+        k: how many of the top scores count (default 5).
+        name: the metric's name (default ``"sparse_top_k_categorical_accuracy"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+        from_sorted_ids: ``y_pred`` already holds class ids sorted by decreasing
+            score (e.g. the indices from ``ops.top_k``) rather than one score per
+            class; a sample then scores 1 where its label is among the first ``k``
+            ids (default ``False``).
 
     >>> m = SparseTopKCategoricalAccuracy(k=1)
     >>> float(m([2, 1], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]]))
+    0.5
+    >>> sorted_ids = SparseTopKCategoricalAccuracy(k=2, from_sorted_ids=True)
+    >>> float(sorted_ids([2, 1], [[1, 2, 0], [0, 2, 1]]))
     0.5
     """
 

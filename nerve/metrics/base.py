@@ -39,11 +39,21 @@ def _snake_case(name: str) -> str:
 
 
 class Metric:
-    """Base class of every metric (Keras's ``keras.metrics.Metric``).
+    """Base class of every metric (Keras 3's ``keras.metrics.Metric``): a statistic
+    accumulated over batches in non-trainable state variables.
 
-    Subclasses create their state with ``add_variable`` and implement
-    ``update_state(*args, sample_weight=None)`` and ``result()``. Calling a metric
-    updates it and returns the new result.
+    ``update_state(...)`` adds a batch, ``result()`` reports the value so far,
+    ``reset_state()`` zeros the state (``fit`` and ``evaluate`` do so at the start of
+    each epoch or run), and calling the metric updates it and returns the new result.
+    A subclass creates its state with ``add_variable`` and implements
+    ``update_state`` and ``result`` with ``nerve.ops``, so both run eagerly and inside
+    ``nerve.function``.
+
+    Args:
+        dtype: the dtype of the state and the result (default ``None``:
+            ``nerve.config.floatx()``, normally ``"float32"``).
+        name: the metric's name, the key of its entry in the logs (default ``None``:
+            the class name in snake case; each built-in class has its own default).
 
     >>> from nerve import metrics
     >>> class Count(metrics.Metric):

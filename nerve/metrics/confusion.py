@@ -158,18 +158,43 @@ class _ConfusionMatrixCount(Metric):
 
 
 class TruePositives(_ConfusionMatrixCount):
-    """The weighted number of true positives (``y_true > 0`` and ``y_pred > threshold``).
+    """The (weighted) number of true positives, as Keras 3's
+    ``metrics.TruePositives``.
+
+    An entry is a true positive where ``y_true > 0`` (a positive label) and
+    ``y_pred > threshold`` (a positive prediction); each adds its ``sample_weight``
+    (default 1). ``y_true`` and ``y_pred`` have one shape (up to a trailing axis of
+    size 1) and every entry counts, whatever the shape. ``result()`` is the count, a
+    scalar for a single threshold or one count per threshold for a list.
+
+    Args:
+        thresholds: a float in ``[0, 1]`` or a list of them (default ``None``: 0.5).
+        name: the metric's name (default ``None``: ``"true_positives"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
 
     >>> m = TruePositives()
     >>> float(m([0, 1, 1, 1], [1, 0, 1, 1]))
     2.0
+    >>> TruePositives(thresholds=[0.25, 0.75])([0, 1, 1], [0.5, 0.5, 0.9]).numpy().tolist()
+    [2.0, 1.0]
     """
 
     _kind = "tp"
 
 
 class FalsePositives(_ConfusionMatrixCount):
-    """The weighted number of false positives.
+    """The (weighted) number of false positives, as Keras 3's
+    ``metrics.FalsePositives``.
+
+    An entry is a false positive where ``y_true <= 0`` (a negative label) but
+    ``y_pred > threshold``; each adds its ``sample_weight`` (default 1). ``y_true`` and
+    ``y_pred`` have one shape (up to a trailing axis of size 1); ``result()`` is a
+    scalar for a single threshold or one count per threshold for a list.
+
+    Args:
+        thresholds: a float in ``[0, 1]`` or a list of them (default ``None``: 0.5).
+        name: the metric's name (default ``None``: ``"false_positives"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
 
     >>> m = FalsePositives()
     >>> float(m([0, 1, 0, 0], [0, 0, 1, 1]))
@@ -180,7 +205,18 @@ class FalsePositives(_ConfusionMatrixCount):
 
 
 class TrueNegatives(_ConfusionMatrixCount):
-    """The weighted number of true negatives.
+    """The (weighted) number of true negatives, as Keras 3's
+    ``metrics.TrueNegatives``.
+
+    An entry is a true negative where ``y_true <= 0`` and ``y_pred <= threshold``;
+    each adds its ``sample_weight`` (default 1). ``y_true`` and ``y_pred`` have one
+    shape (up to a trailing axis of size 1); ``result()`` is a scalar for a single
+    threshold or one count per threshold for a list.
+
+    Args:
+        thresholds: a float in ``[0, 1]`` or a list of them (default ``None``: 0.5).
+        name: the metric's name (default ``None``: ``"true_negatives"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
 
     >>> m = TrueNegatives()
     >>> float(m([0, 1, 0, 0], [1, 1, 0, 0]))
@@ -191,7 +227,18 @@ class TrueNegatives(_ConfusionMatrixCount):
 
 
 class FalseNegatives(_ConfusionMatrixCount):
-    """The weighted number of false negatives.
+    """The (weighted) number of false negatives, as Keras 3's
+    ``metrics.FalseNegatives``.
+
+    An entry is a false negative where ``y_true > 0`` but ``y_pred <= threshold``;
+    each adds its ``sample_weight`` (default 1). ``y_true`` and ``y_pred`` have one
+    shape (up to a trailing axis of size 1); ``result()`` is a scalar for a single
+    threshold or one count per threshold for a list.
+
+    Args:
+        thresholds: a float in ``[0, 1]`` or a list of them (default ``None``: 0.5).
+        name: the metric's name (default ``None``: ``"false_negatives"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
 
     >>> m = FalseNegatives()
     >>> float(m([0, 1, 1, 1], [0, 1, 0, 0]))
@@ -261,41 +308,109 @@ class _PrecisionRecall(Metric):
 
 
 class Precision(_PrecisionRecall):
-    """``tp / (tp + fp)`` at each threshold (0 while nothing was predicted positive).
+    """The fraction of positive predictions that are right, ``tp / (tp + fp)``, as
+    Keras 3's ``metrics.Precision`` (0 while nothing was predicted positive).
 
-    ``top_k`` keeps only each row's k highest predictions, ``class_id`` looks at one
-    class (the last axis) only.
+    True and false positives are counted as in ``TruePositives`` and
+    ``FalsePositives``: labels ``y_true > 0`` are positive, predictions
+    ``y_pred > threshold`` are, and each entry weighs its ``sample_weight``. ``y_true``
+    and ``y_pred`` have one shape, classes (if any) on the last axis. ``result()`` is
+    a scalar for a single threshold, or one precision per threshold for a list.
+
+    Args:
+        thresholds: a float in ``[0, 1]`` or a list of them (default ``None``: 0.5,
+            or, with ``top_k``, every top-k prediction counts as positive).
+        top_k: ``None`` (default) or an int >= 1: only each row's ``k`` highest
+            predictions (over the last axis) can be positive.
+        class_id: ``None`` (default) or an int: look only at that class (an index
+            on the last axis), giving that class's precision.
+        name: the metric's name (default ``None``: ``"precision"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
 
     >>> m = Precision()
-    >>> float(m([0, 1, 1, 1], [1, 0, 1, 1]))
-    0.6666666865348816
+    >>> round(float(m([0, 1, 1, 1], [1, 0, 1, 1])), 5)
+    0.66667
+    >>> top_1 = Precision(top_k=1)
+    >>> float(top_1([[0, 1, 1], [1, 0, 0]], [[0.2, 0.5, 0.3], [0.1, 0.6, 0.3]]))
+    0.5
     """
 
     _second = "fp"
 
 
 class Recall(_PrecisionRecall):
-    """``tp / (tp + fn)`` at each threshold (0 while there were no positive labels).
+    """The fraction of positive labels that are found, ``tp / (tp + fn)``, as Keras
+    3's ``metrics.Recall`` (0 while there were no positive labels).
+
+    True positives and false negatives are counted as in ``TruePositives`` and
+    ``FalseNegatives``: labels ``y_true > 0`` are positive, predictions
+    ``y_pred > threshold`` are, and each entry weighs its ``sample_weight``. ``y_true``
+    and ``y_pred`` have one shape, classes (if any) on the last axis. ``result()`` is
+    a scalar for a single threshold, or one recall per threshold for a list.
+
+    Args:
+        thresholds: a float in ``[0, 1]`` or a list of them (default ``None``: 0.5,
+            or, with ``top_k``, every top-k prediction counts as positive).
+        top_k: ``None`` (default) or an int >= 1: only each row's ``k`` highest
+            predictions (over the last axis) can be positive.
+        class_id: ``None`` (default) or an int: look only at that class (an index
+            on the last axis), giving that class's recall.
+        name: the metric's name (default ``None``: ``"recall"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
 
     >>> m = Recall()
-    >>> float(m([0, 1, 1, 1], [1, 0, 1, 1]))
-    0.6666666865348816
+    >>> round(float(m([0, 1, 1, 1], [1, 0, 1, 1])), 5)
+    0.66667
+    >>> round(float(Recall(thresholds=[0.5, 0.9])([1, 1], [0.6, 0.95])[1]), 5)
+    0.5
     """
 
     _second = "fn"
 
 
 class AUC(Metric):
-    """Area under the ROC or precision-recall curve, approximated over thresholds.
+    """The area under the ROC curve or the precision-recall curve, as Keras 3's
+    ``metrics.AUC``: how well the predictions rank positives above negatives, over
+    every threshold at once.
 
-    The curve is sampled at ``num_thresholds`` thresholds evenly spaced over [0, 1]
-    (the ends nudged by epsilon so 0 and 1 predictions fall inside), and summed by
-    ``summation_method``: ``"interpolation"`` (trapezoids for ROC; Davis & Goadrich's
-    interpolation for PR), ``"minoring"`` or ``"majoring"`` (left/right Riemann sums).
+    Confusion counts (as in ``TruePositives`` etc., weighted by ``sample_weight``)
+    accumulate at ``num_thresholds`` thresholds evenly spaced over ``[0, 1]`` (the two
+    ends moved out by epsilon, so predictions of exactly 0 and 1 fall inside).
+    ``result()`` turns them into points of the curve (ROC: false-positive rate
+    against recall; PR: recall against precision) and sums the area by
+    ``summation_method``. ``y_true`` holds 0/1 labels and ``y_pred`` probabilities
+    (or logits with ``from_logits``), of one shape; without ``multi_label`` every
+    entry counts as one more example. More thresholds give a finer approximation.
+
+    Args:
+        num_thresholds: how many thresholds, an int > 1 (default 200); ignored when
+            ``thresholds`` is given.
+        curve: ``"ROC"`` (default) or ``"PR"`` (precision-recall).
+        summation_method: ``"interpolation"`` (default: trapezoids for ROC; for PR
+            the interpolation of Davis and Goadrich, which follows how precision
+            really changes between thresholds), ``"minoring"`` (each piece's lower
+            height) or ``"majoring"`` (its upper height).
+        name: the metric's name (default ``None``: ``"auc"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+        thresholds: ``None`` (default) or a list of floats in ``[0, 1]`` to use instead
+            of evenly spaced ones (the two end thresholds are added).
+        multi_label: ``y_pred``'s last axis holds independent labels: one curve per
+            label, and the result is their mean (default ``False``: every entry
+            feeds one curve).
+        num_labels: with ``multi_label``, the number of labels, to create the state
+            at once (default ``None``: taken from the first batch).
+        label_weights: ``None`` (default) or one non-negative weight per label: with
+            ``multi_label``, the weights of the labels' areas in the mean; without it,
+            extra weights of the entries of each label (class) column.
+        from_logits: ``y_pred`` holds logits; a sigmoid is applied first (default
+            ``False``).
 
     >>> m = AUC(num_thresholds=3)
     >>> float(m([0, 0, 1, 1], [0, 0.5, 0.3, 0.9]))
     0.75
+    >>> pr = AUC(curve="PR", num_thresholds=11)
+    >>> round(float(pr([0, 1], [0.2, 0.8])), 4)
+    1.0
     """
 
     def __init__(

@@ -16,14 +16,28 @@ _AVERAGES = (None, "micro", "macro", "weighted")
 
 
 class FBetaScore(Metric):
-    """``(1 + beta**2) * precision * recall / (beta**2 * precision + recall)``.
+    """The F-beta score, as Keras 3's ``metrics.FBetaScore``: a mean of precision and
+    recall in which recall weighs ``beta`` times as much as precision.
 
-    Predictions count as positive where ``y_pred > threshold``; with ``threshold=None``
-    only each row's highest (non-zero) prediction is positive. ``average``: ``None``
-    returns one score per class, ``"micro"`` pools the counts of all classes,
-    ``"macro"`` averages the per-class scores, ``"weighted"`` averages them weighted
-    by each class's (weighted) number of true labels. Like Keras, precision, recall
-    and the score each add ``epsilon`` to their denominators.
+    ``score = (1 + beta**2) * precision * recall / (beta**2 * precision + recall)``,
+    per class from (weighted) true positive, false positive and false negative
+    counts accumulated over batches; as in Keras, precision, recall and the score
+    each add ``epsilon`` to their denominators. ``y_true`` holds one-hot or
+    multi-hot labels and ``y_pred`` scores, both of shape ``(batch, classes)``;
+    ``sample_weight`` is one weight per sample (or per entry). ``result()`` has one
+    score per class, or a scalar with an ``average``.
+
+    Args:
+        average: ``None`` (default: one score per class), ``"micro"`` (pool the
+            counts of all classes, then one score), ``"macro"`` (the unweighted mean
+            of the per-class scores) or ``"weighted"`` (their mean weighted by each
+            class's (weighted) number of true labels).
+        beta: how many times more recall counts than precision, a number > 0
+            (default 1.0: the F1 score).
+        threshold: a float in ``(0, 1]``: predictions above it are positive (default
+            ``None``: only each row's highest prediction is, unless it is 0).
+        name: the metric's name (default ``"fbeta_score"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
 
     >>> m = FBetaScore(beta=2.0, threshold=0.5)
     >>> m.update_state([[1, 1, 1], [1, 0, 0], [1, 1, 0]],
@@ -152,13 +166,30 @@ class FBetaScore(Metric):
 
 
 class F1Score(FBetaScore):
-    """``FBetaScore`` with ``beta=1``: ``2 * precision * recall / (precision + recall)``.
+    """The F1 score, the harmonic mean of precision and recall, as Keras 3's
+    ``metrics.F1Score``: ``FBetaScore`` with ``beta=1``, i.e.
+    ``2 * precision * recall / (precision + recall)``.
+
+    ``y_true`` holds one-hot or multi-hot labels and ``y_pred`` scores, both of shape
+    ``(batch, classes)``; ``result()`` has one score per class, or a scalar with an
+    ``average``.
+
+    Args:
+        average: ``None`` (default: one score per class), ``"micro"``, ``"macro"`` or
+            ``"weighted"``, as for ``FBetaScore``.
+        threshold: a float in ``(0, 1]``: predictions above it are positive (default
+            ``None``: only each row's highest prediction is, unless it is 0).
+        name: the metric's name (default ``"f1_score"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
 
     >>> m = F1Score(threshold=0.5)
     >>> m.update_state([[1, 1, 1], [1, 0, 0], [1, 1, 0]],
     ...                [[0.2, 0.6, 0.7], [0.2, 0.6, 0.6], [0.6, 0.8, 0.0]])
     >>> [round(float(v), 4) for v in m.result()]
     [0.5, 0.8, 0.6667]
+    >>> round(float(F1Score(average="micro", threshold=0.5)(
+    ...     [[1, 0], [0, 1]], [[0.9, 0.8], [0.1, 0.2]])), 4)
+    0.5
     """
 
     def __init__(

@@ -59,10 +59,22 @@ def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> Tensor:
 
 
 class MeanAbsolutePercentageError(MeanMetricWrapper):
-    """Mean of ``100 * |y_true - y_pred| / |y_true|``.
+    """The mean absolute percentage error, as Keras 3's
+    ``metrics.MeanAbsolutePercentageError``.
+
+    Each sample's value is
+    ``100 * mean(abs((y_true - y_pred) / max(abs(y_true), epsilon)), axis=-1)``
+    (``nerve.losses.mean_absolute_percentage_error``); ``result()`` is the (weighted)
+    mean of the values seen. ``y_true`` and ``y_pred`` share a shape
+    ``(batch, ..., d)`` (up to a trailing axis of size 1).
 
     Args:
-        name: the metric's name. dtype: the dtype of its state and result.
+        name: the metric's name (default ``"mean_absolute_percentage_error"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+
+    >>> m = MeanAbsolutePercentageError()
+    >>> float(m([[2.0, 4.0]], [[1.0, 5.0]]))
+    37.5
     """
 
     def __init__(self, name: str = "mean_absolute_percentage_error", dtype: str | None = None):
@@ -70,10 +82,23 @@ class MeanAbsolutePercentageError(MeanMetricWrapper):
 
 
 class MeanSquaredLogarithmicError(MeanMetricWrapper):
-    """Mean of ``(log(1 + y_true) - log(1 + y_pred)) ** 2``.
+    """The mean squared logarithmic error, as Keras 3's
+    ``metrics.MeanSquaredLogarithmicError``.
+
+    Each sample's value is ``mean(square(log(1 + y_pred) - log(1 + y_true)), axis=-1)``
+    with both floored at ``epsilon`` first
+    (``nerve.losses.mean_squared_logarithmic_error``); ``result()`` is the (weighted)
+    mean of the values seen. ``y_true`` and ``y_pred`` share a shape
+    ``(batch, ..., d)`` (up to a trailing axis of size 1).
 
     Args:
-        name: the metric's name. dtype: the dtype of its state and result.
+        name: the metric's name (default ``"mean_squared_logarithmic_error"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+
+    >>> import math
+    >>> m = MeanSquaredLogarithmicError()
+    >>> round(float(m([[0.0]], [[math.e - 1.0]])), 5)
+    1.0
     """
 
     def __init__(self, name: str = "mean_squared_logarithmic_error", dtype: str | None = None):
@@ -81,10 +106,21 @@ class MeanSquaredLogarithmicError(MeanMetricWrapper):
 
 
 class LogCoshError(MeanMetricWrapper):
-    """Mean of ``log(cosh(y_pred - y_true))``.
+    """The mean logarithm of the hyperbolic cosine of the error, as Keras 3's
+    ``metrics.LogCoshError``.
+
+    Each sample's value is ``mean(log(cosh(y_pred - y_true)), axis=-1)``
+    (``nerve.losses.log_cosh``, which does not overflow for large errors);
+    ``result()`` is the (weighted) mean of the values seen. ``y_true`` and ``y_pred``
+    share a shape ``(batch, ..., d)`` (up to a trailing axis of size 1).
 
     Args:
-        name: the metric's name (Keras's default ``"logcosh"``). dtype: state dtype.
+        name: the metric's name (default ``"logcosh"``, Keras's).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+
+    >>> m = LogCoshError()
+    >>> round(float(m([[0.0]], [[100.0]])), 4)
+    99.3069
     """
 
     def __init__(self, name: str = "logcosh", dtype: str | None = None):
@@ -92,10 +128,23 @@ class LogCoshError(MeanMetricWrapper):
 
 
 class CosineSimilarity(MeanMetricWrapper):
-    """Mean cosine similarity between labels and predictions along ``axis``.
+    """The mean cosine similarity between labels and predictions, as Keras 3's
+    ``metrics.CosineSimilarity``: 1 when they point the same way, 0 when orthogonal,
+    -1 when opposite.
+
+    Each sample's value is ``sum(l2_normalize(y_true) * l2_normalize(y_pred))`` along
+    ``axis`` (a zero vector gives 0); ``result()`` is the (weighted) mean of the
+    values seen. ``y_true`` and ``y_pred`` share a shape, the vectors on ``axis``.
+    (The loss ``nerve.losses.CosineSimilarity`` is its negation.)
 
     Args:
-        name: the metric's name. dtype: state dtype. axis: the axis of the vectors.
+        name: the metric's name (default ``"cosine_similarity"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+        axis: the axis along which the vectors lie (default -1).
+
+    >>> m = CosineSimilarity()
+    >>> float(m([[1.0, 0.0], [0.0, 3.0]], [[2.0, 0.0], [1.0, 0.0]]))
+    0.5
     """
 
     def __init__(self, name: str = "cosine_similarity", dtype: str | None = None, axis: int = -1):
@@ -103,10 +152,20 @@ class CosineSimilarity(MeanMetricWrapper):
 
 
 class Hinge(MeanMetricWrapper):
-    """Mean of ``max(1 - y_true * y_pred, 0)`` (labels 0/1 are mapped to -1/1).
+    """The mean hinge loss, as Keras 3's ``metrics.Hinge``.
+
+    Each sample's value is ``mean(max(1 - y_true * y_pred, 0), axis=-1)``, with labels
+    in ``{-1, 1}`` (labels that are all 0 or 1 are mapped to ``{-1, 1}`` first) and
+    raw scores ``y_pred`` of the same shape; ``result()`` is the (weighted) mean of
+    the values seen.
 
     Args:
-        name: the metric's name. dtype: the dtype of its state and result.
+        name: the metric's name (default ``"hinge"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+
+    >>> m = Hinge()
+    >>> float(m([[1.0, 0.0]], [[0.5, -2.0]]))
+    0.25
     """
 
     def __init__(self, name: str = "hinge", dtype: str | None = None):
@@ -114,10 +173,20 @@ class Hinge(MeanMetricWrapper):
 
 
 class SquaredHinge(MeanMetricWrapper):
-    """Mean of ``max(1 - y_true * y_pred, 0) ** 2`` (labels 0/1 mapped to -1/1).
+    """The mean squared hinge loss, as Keras 3's ``metrics.SquaredHinge``.
+
+    Each sample's value is ``mean(square(max(1 - y_true * y_pred, 0)), axis=-1)``,
+    with labels in ``{-1, 1}`` (labels that are all 0 or 1 are mapped to ``{-1, 1}``
+    first) and raw scores ``y_pred`` of the same shape; ``result()`` is the
+    (weighted) mean of the values seen.
 
     Args:
-        name: the metric's name. dtype: the dtype of its state and result.
+        name: the metric's name (default ``"squared_hinge"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+
+    >>> m = SquaredHinge()
+    >>> float(m([[1.0, 0.0]], [[0.5, -2.0]]))
+    0.125
     """
 
     def __init__(self, name: str = "squared_hinge", dtype: str | None = None):
@@ -125,10 +194,20 @@ class SquaredHinge(MeanMetricWrapper):
 
 
 class CategoricalHinge(MeanMetricWrapper):
-    """Mean of ``max(0, 1 + max(wrong-class scores) - true-class score)``.
+    """The mean multi-class hinge loss, as Keras 3's ``metrics.CategoricalHinge``.
+
+    Each sample's value is ``max(neg - pos + 1, 0)``, with ``pos`` the score of the
+    class that one-hot ``y_true`` marks and ``neg`` the highest score of the other
+    classes (last axis); ``result()`` is the (weighted) mean of the values seen.
+    ``y_true`` and ``y_pred`` have shape ``(batch, ..., classes)``.
 
     Args:
-        name: the metric's name. dtype: the dtype of its state and result.
+        name: the metric's name (default ``"categorical_hinge"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+
+    >>> m = CategoricalHinge()
+    >>> float(m([[0.0, 1.0, 0.0]], [[0.5, 1.0, 0.25]]))
+    0.5
     """
 
     def __init__(self, name: str = "categorical_hinge", dtype: str | None = None):
@@ -136,10 +215,20 @@ class CategoricalHinge(MeanMetricWrapper):
 
 
 class KLDivergence(MeanMetricWrapper):
-    """Mean Kullback-Leibler divergence ``sum(y_true * log(y_true / y_pred))``.
+    """The mean Kullback-Leibler divergence, as Keras 3's ``metrics.KLDivergence``.
+
+    Each sample's value is ``sum(y_true * log(y_true / y_pred), axis=-1)``, both
+    clipped to ``[epsilon, 1]`` first; ``result()`` is the (weighted) mean of the
+    values seen. ``y_true`` and ``y_pred`` hold distributions over the last axis,
+    shape ``(batch, ..., classes)``.
 
     Args:
-        name: the metric's name. dtype: the dtype of its state and result.
+        name: the metric's name (default ``"kl_divergence"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+
+    >>> m = KLDivergence()
+    >>> round(float(m([[0.5, 0.5]], [[0.25, 0.75]])), 4)
+    0.1438
     """
 
     def __init__(self, name: str = "kl_divergence", dtype: str | None = None):
@@ -147,10 +236,19 @@ class KLDivergence(MeanMetricWrapper):
 
 
 class Poisson(MeanMetricWrapper):
-    """Mean of ``y_pred - y_true * log(y_pred)``.
+    """The mean Poisson loss, as Keras 3's ``metrics.Poisson``.
+
+    Each sample's value is ``mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1)``,
+    for counts ``y_true`` and positive rates ``y_pred`` of one shape
+    ``(batch, ..., d)``; ``result()`` is the (weighted) mean of the values seen.
 
     Args:
-        name: the metric's name. dtype: the dtype of its state and result.
+        name: the metric's name (default ``"poisson"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+
+    >>> m = Poisson()
+    >>> round(float(m([[0.0, 2.0]], [[1.0, 1.0]])), 5)
+    1.0
     """
 
     def __init__(self, name: str = "poisson", dtype: str | None = None):
@@ -158,12 +256,25 @@ class Poisson(MeanMetricWrapper):
 
 
 class BinaryCrossentropy(MeanMetricWrapper):
-    """Mean binary cross-entropy.
+    """The mean binary cross-entropy, as Keras 3's ``metrics.BinaryCrossentropy``.
+
+    Each sample's value is ``nerve.losses.binary_crossentropy``: the mean over the
+    last axis of ``-(t * log(p) + (1 - t) * log(1 - p))``, ``p`` clipped to
+    ``[epsilon, 1 - epsilon]``; ``result()`` is the (weighted) mean of the values
+    seen. ``y_true`` holds 0/1 (or soft) labels of ``y_pred``'s shape
+    ``(batch, ..., d)``.
 
     Args:
-        name: the metric's name. dtype: state dtype. from_logits: whether ``y_pred``
-        holds logits rather than probabilities. label_smoothing: in ``[0, 1]``, moves
-        labels towards 0.5.
+        name: the metric's name (default ``"binary_crossentropy"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+        from_logits: ``y_pred`` holds logits rather than probabilities (default
+            ``False``).
+        label_smoothing: a float in ``[0, 1]`` (default 0) squeezing the labels
+            towards 0.5: ``t * (1 - label_smoothing) + 0.5 * label_smoothing``.
+
+    >>> m = BinaryCrossentropy(from_logits=True)
+    >>> round(float(m([[0.0, 1.0]], [[0.0, 0.0]])), 5)
+    0.69315
     """
 
     def __init__(
@@ -183,12 +294,27 @@ class BinaryCrossentropy(MeanMetricWrapper):
 
 
 class CategoricalCrossentropy(MeanMetricWrapper):
-    """Mean categorical cross-entropy with one-hot labels.
+    """The mean categorical cross-entropy with one-hot labels, as Keras 3's
+    ``metrics.CategoricalCrossentropy``.
+
+    Each sample's value is ``nerve.losses.categorical_crossentropy``:
+    ``-sum(y_true * log(p), axis=axis)``, ``p`` the predictions renormalised and
+    clipped (or a log-softmax of logits); ``result()`` is the (weighted) mean of the
+    values seen. ``y_true`` and ``y_pred`` share a shape, classes on ``axis``.
 
     Args:
-        name: the metric's name. dtype: state dtype. from_logits: whether ``y_pred``
-        holds logits. label_smoothing: in ``[0, 1]``, spreads label mass over classes.
-        axis: the class axis.
+        name: the metric's name (default ``"categorical_crossentropy"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+        from_logits: ``y_pred`` holds logits rather than probabilities (default
+            ``False``).
+        label_smoothing: a float in ``[0, 1]`` (default 0) mixing the labels with the
+            uniform distribution: ``y_true * (1 - label_smoothing) +
+            label_smoothing / classes``.
+        axis: the class axis (default -1).
+
+    >>> m = CategoricalCrossentropy()
+    >>> round(float(m([[0.0, 1.0], [1.0, 0.0]], [[0.5, 0.5], [0.5, 0.5]])), 5)
+    0.69315
     """
 
     def __init__(
@@ -210,11 +336,28 @@ class CategoricalCrossentropy(MeanMetricWrapper):
 
 
 class SparseCategoricalCrossentropy(MeanMetricWrapper):
-    """Mean categorical cross-entropy with integer labels.
+    """The mean categorical cross-entropy with integer labels, as Keras 3's
+    ``metrics.SparseCategoricalCrossentropy``.
+
+    Each entry's value is ``-log(p[y_true])``
+    (``nerve.losses.sparse_categorical_crossentropy``); ``result()`` is the
+    (weighted) mean of the values seen. ``y_pred`` has the classes on ``axis``;
+    ``y_true`` holds one integer label in ``[0, classes)`` per prediction (``y_pred``'s
+    shape without ``axis``, or with a trailing 1 there).
 
     Args:
-        name: the metric's name. dtype: state dtype. from_logits: whether ``y_pred``
-        holds logits. ignore_class: a label whose entries count 0. axis: the class axis.
+        name: the metric's name (default ``"sparse_categorical_crossentropy"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+        from_logits: ``y_pred`` holds logits rather than probabilities (default
+            ``False``).
+        ignore_class: ``None`` (default) or a label whose entries contribute 0; as
+            in Keras's metric (unlike the loss), they still count in the mean's
+            denominator.
+        axis: the class axis (default -1).
+
+    >>> m = SparseCategoricalCrossentropy()
+    >>> round(float(m([1, 0], [[0.5, 0.5], [0.5, 0.5]])), 5)
+    0.69315
     """
 
     def __init__(

@@ -44,7 +44,16 @@ def reduce_to_samplewise_values(
 
 
 class Sum(Metric):
-    """The (weighted) sum of the values seen.
+    """The (weighted) sum of all values seen, as Keras 3's ``metrics.Sum``.
+
+    ``update_state(values, sample_weight=None)`` adds ``sum(values * sample_weight)``:
+    ``values`` has any shape, ``sample_weight`` (optional) one that broadcasts to it
+    after Keras's rank matching (values of higher rank than the weights are first
+    summed down to the weights' rank). ``result()`` is the running total, a scalar.
+
+    Args:
+        name: the metric's name (default ``"sum"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
 
     >>> m = Sum()
     >>> m.update_state([1.0, 3.0, 5.0, 7.0])
@@ -71,9 +80,17 @@ class Sum(Metric):
 
 
 class Mean(Metric):
-    """The (weighted) mean of the values seen: ``total / count``, 0 before any update.
+    """The (weighted) mean of all values seen, as Keras 3's ``metrics.Mean``.
 
-    With ``sample_weight``, ``count`` is the sum of the weights.
+    ``update_state(values, sample_weight=None)`` reduces ``values`` to one value per
+    sample (the mean over every axis but the first, after weighting), adds their
+    weighted sum to ``total`` and the number of samples (or, with ``sample_weight``,
+    the sum of the weights) to ``count``. ``result()`` is ``total / count``, 0 before
+    any update or while the weights sum to 0.
+
+    Args:
+        name: the metric's name (default ``"mean"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
 
     >>> m = Mean()
     >>> m.update_state([1.0, 3.0, 5.0, 7.0])
@@ -117,9 +134,22 @@ def _times_mask(sample_weight: Any, mask: Tensor) -> Tensor:
 
 
 class MeanMetricWrapper(Mean):
-    """The mean of ``fn(y_true, y_pred, **kwargs)`` over every sample seen.
+    """The running mean of a per-sample function of labels and predictions, as Keras
+    3's ``metrics.MeanMetricWrapper``; most metrics (accuracies, errors,
+    cross-entropies) are one.
 
-    ``fn`` returns one value per sample (or per element, reduced like ``Mean``).
+    ``update_state(y_true, y_pred, sample_weight=None)`` matches the ranks of
+    ``y_true`` and ``y_pred`` (a trailing axis of size 1), computes
+    ``fn(y_true, y_pred, **kwargs)`` and feeds the values to ``Mean.update_state``;
+    ``y_pred``'s implicit mask, if any, weighs padded entries 0. ``result()`` is the
+    (weighted) mean of every value seen.
+
+    Args:
+        fn: the function, ``fn(y_true, y_pred, **kwargs)``, returning one value per
+            sample (values of higher rank are averaged per sample).
+        name: the metric's name (default ``None``: ``fn.__name__``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+        **kwargs: keyword arguments passed to ``fn`` on every update.
 
     >>> def absolute_error(y_true, y_pred):
     ...     return ops.abs(y_true - y_pred)

@@ -33,7 +33,15 @@ def mean_absolute_error(y_true: Any, y_pred: Any) -> Tensor:
 
 
 class MeanSquaredError(MeanMetricWrapper):
-    """The running mean of ``mean_squared_error``.
+    """The mean squared error, as Keras 3's ``metrics.MeanSquaredError``.
+
+    Each sample's value is ``mean(square(y_true - y_pred), axis=-1)``; ``result()`` is
+    the (weighted) mean of the values seen. ``y_true`` and ``y_pred`` share a shape
+    ``(batch, ..., d)`` (up to a trailing axis of size 1).
+
+    Args:
+        name: the metric's name (default ``"mean_squared_error"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
 
     >>> m = MeanSquaredError()
     >>> float(m([[0, 1], [0, 0]], [[1, 1], [0, 0]]))
@@ -45,7 +53,15 @@ class MeanSquaredError(MeanMetricWrapper):
 
 
 class MeanAbsoluteError(MeanMetricWrapper):
-    """The running mean of ``mean_absolute_error``.
+    """The mean absolute error, as Keras 3's ``metrics.MeanAbsoluteError``.
+
+    Each sample's value is ``mean(abs(y_true - y_pred), axis=-1)``; ``result()`` is the
+    (weighted) mean of the values seen. ``y_true`` and ``y_pred`` share a shape
+    ``(batch, ..., d)`` (up to a trailing axis of size 1).
+
+    Args:
+        name: the metric's name (default ``"mean_absolute_error"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
 
     >>> m = MeanAbsoluteError()
     >>> float(m([[0, 1], [0, 0]], [[1, 1], [0, 0]]))
@@ -57,7 +73,16 @@ class MeanAbsoluteError(MeanMetricWrapper):
 
 
 class RootMeanSquaredError(Mean):
-    """``sqrt`` of the running (weighted) mean of the squared errors.
+    """The root mean squared error, as Keras 3's ``metrics.RootMeanSquaredError``:
+    ``sqrt`` of the (weighted) mean of ``square(y_pred - y_true)`` over every sample
+    seen (the root is taken of the running mean, not averaged per batch).
+
+    ``y_true`` and ``y_pred`` share a shape ``(batch, ...)`` (up to a trailing axis of
+    size 1); the squared errors are averaged per sample, then over samples.
+
+    Args:
+        name: the metric's name (default ``"root_mean_squared_error"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
 
     >>> m = RootMeanSquaredError()
     >>> float(m([[0, 1], [0, 0]], [[1, 1], [0, 0]]))
@@ -79,14 +104,27 @@ class RootMeanSquaredError(Mean):
 
 
 class R2Score(Metric):
-    """The coefficient of determination, ``1 - SS_res / SS_tot``, per output column.
+    """The coefficient of determination, ``R2 = 1 - SS_res / SS_tot``, as Keras 3's
+    ``metrics.R2Score``: 1 for perfect predictions, 0 for predicting the mean of
+    ``y_true``, negative for worse.
 
-    ``class_aggregation``: ``"uniform_average"`` (mean over columns),
-    ``"variance_weighted_average"`` (weighted by each column's ``SS_tot``) or
-    ``None`` (one score per column). ``num_regressors > 0`` gives the adjusted R2,
-    ``1 - (1 - r2) (n - 1) / (n - p - 1)``, with ``n`` the number of values seen
-    (Keras counts every entry of ``y_true``); it falls back to plain R2 when
-    ``p >= n - 1`` (Keras also warns then; a traced update cannot).
+    Per output column, ``SS_res`` is the (weighted) sum of ``(y_true - y_pred)**2``
+    and ``SS_tot`` the (weighted) sum of ``(y_true - mean(y_true))**2``, both over
+    every sample seen; a column whose ``SS_tot`` is 0 scores 0. ``y_true`` and
+    ``y_pred`` have shape ``(batch, outputs)``, the same in every update;
+    ``sample_weight`` is one weight per sample or per entry.
+
+    Args:
+        class_aggregation: how the per-column scores combine: ``"uniform_average"``
+            (default: their mean), ``"variance_weighted_average"`` (their mean
+            weighted by each column's ``SS_tot``) or ``None`` (one score per column).
+        num_regressors: the number of independent variables ``p`` of the model, an
+            int >= 0 (default 0). When > 0 the result is the adjusted R2,
+            ``1 - (1 - R2) * (n - 1) / (n - p - 1)`` with ``n`` the number of entries
+            of ``y_true`` seen (as Keras counts); it stays the plain R2 while
+            ``n - p - 1 <= 0``.
+        name: the metric's name (default ``"r2_score"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
 
     >>> m = R2Score()
     >>> round(float(m([[1.0], [4.0], [3.0]], [[2.0], [4.0], [4.0]])), 6)
@@ -189,17 +227,35 @@ class R2Score(Metric):
 
 
 class MeanIoU(Metric):
-    """Mean intersection-over-union over classes, for semantic segmentation.
+    """The mean intersection-over-union, as Keras 3's ``metrics.MeanIoU``: the usual
+    score of semantic segmentation.
 
-    A confusion matrix (rows: true class, columns: predicted class) accumulates
-    (weighted) counts; per class ``IoU = tp / (tp + fp + fn)``, averaged over the
-    classes that appeared in labels or predictions. Labels and predictions are class
-    ids (``sparse_y_true``/``sparse_y_pred``) or scores whose arg-max along ``axis``
-    is the class. Entries whose label is ``ignore_class`` are skipped.
+    A confusion matrix (rows: true class, columns: predicted class) accumulates the
+    (weighted) counts of every entry; per class
+    ``IoU = tp / (tp + fp + fn)``, and ``result()`` is the mean over the classes that
+    occurred in labels or predictions. ``y_true`` and ``y_pred`` hold class ids of
+    one shape (any shape: every entry counts), or, with ``sparse_y_true=False`` /
+    ``sparse_y_pred=False``, scores whose arg-max along ``axis`` is the class id.
+    Ids outside ``[0, num_classes)`` count nowhere.
+
+    Args:
+        num_classes: the number of classes, an int >= 1.
+        name: the metric's name (default ``None``: ``"mean_io_u"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+        ignore_class: ``None`` (default) or a class id whose labelled entries are
+            skipped (e.g. a "void" or padding class).
+        sparse_y_true: ``y_true`` holds class ids (default ``True``); ``False``: one
+            score (or one-hot value) per class on ``axis``.
+        sparse_y_pred: ``y_pred`` holds class ids (default ``True``); ``False``: one
+            score per class on ``axis``.
+        axis: the class axis of non-sparse inputs (default -1).
 
     >>> m = MeanIoU(num_classes=2)
     >>> round(float(m([0, 0, 1, 1], [0, 1, 0, 1])), 4)
     0.3333
+    >>> scores = MeanIoU(num_classes=2, sparse_y_pred=False)
+    >>> float(scores([0, 1], [[0.8, 0.2], [0.3, 0.7]]))
+    1.0
     """
 
     def __init__(

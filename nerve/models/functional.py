@@ -32,7 +32,35 @@ __all__ = ["Functional"]
 
 
 class Functional(Model):
-    """A model defined by its input and output symbolic tensors."""
+    """A model defined by the graph of layer calls between its symbolic inputs and
+    outputs, as Keras 3's Functional API; ``nerve.Model(inputs, outputs)`` returns
+    one.
+
+    Calling the model replays the layer calls on real tensors, in an order found when
+    the model is made; a graph whose outputs need a tensor not computable from
+    ``inputs`` is a ``ValueError`` naming the layer. Layers may be shared (called
+    several times) and whole models used as layers.
+
+    Args:
+        inputs: the model's inputs, tensors from ``nerve.Input``: one tensor, a list
+            (or tuple) of them, or a dict from name to tensor. Calls must pass data of
+            the same structure.
+        outputs: the model's outputs, symbolic tensors computed from ``inputs`` by
+            layer calls (or ``nerve.ops`` on them): one tensor, a list (or tuple) or a
+            dict; calling the model returns the same structure.
+        name: the model's name (default ``None``: a unique ``"functional"``,
+            ``"functional_1"``, ...).
+        **kwargs: other ``Layer`` keyword arguments, such as ``trainable`` and
+            ``dtype``.
+
+    >>> import nerve
+    >>> from nerve import layers, ops
+    >>> features = nerve.Input(shape=(3,), name="features")
+    >>> hidden = layers.Dense(4, activation="relu")(features)
+    >>> model = nerve.Model(inputs=features, outputs={"score": layers.Dense(1)(hidden)})
+    >>> type(model).__name__, model(ops.ones((2, 3)))["score"].shape
+    ('Functional', (2, 1))
+    """
 
     #: ``model(x)`` repeated on concrete inputs runs compiled (nerve.models.compiled_call).
     _compiles_calls = True

@@ -50,8 +50,21 @@ def _functional_version(cls: type, functional: type) -> type:
 
 
 class Model(Trainer, Layer):
-    """A layer that groups layers, trains (``compile``/``fit``/... from ``Trainer``) and
-    describes itself (``summary``)."""
+    """A layer that groups layers, trains (``compile``, ``fit``, ``evaluate``,
+    ``predict`` from ``Trainer``), saves and describes itself (``summary``), as Keras
+    3's ``Model``.
+
+    Subclass it (layers in ``__init__``, the computation in ``call``), or call it with
+    symbolic inputs and outputs to get a ``Functional`` model; see the module
+    docstring.
+
+    Args:
+        inputs, outputs: only for the Functional form, ``Model(inputs, outputs)``
+            (positionally or by keyword): see ``Functional``.
+        name: the model's name (default ``None``: derived from the class name).
+        trainable, dtype: as for ``Layer`` (defaults ``True`` and ``None``: the global
+            dtype policy).
+    """
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Model:
         # As in Keras, only Model itself turns into a Functional model here: a

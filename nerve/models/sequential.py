@@ -29,7 +29,34 @@ __all__ = ["Sequential"]
 
 
 class Sequential(Model):
-    """A linear stack of layers; ``add`` and ``pop`` change it."""
+    """A model that is a plain stack of layers, each taking the previous one's output,
+    as Keras 3's ``Sequential``.
+
+    Once the input shape is known (a leading ``nerve.Input(shape=...)``, a first layer
+    given ``input_shape=``, a ``build(input_shape)`` call, or the first call on data)
+    the stack is connected into a graph, which checks every layer's shapes at once
+    and gives ``summary`` its output shapes. ``add`` appends a layer and ``pop``
+    removes the last; ``layers`` lists them (without the input layer).
+
+    Args:
+        layers: ``None`` (default: an empty model to fill with ``add``) or a list of
+            layers, optionally starting with a ``nerve.Input`` tensor or an
+            ``InputLayer`` that fixes the input shape.
+        trainable: whether the layers' weights are trained (default ``True``;
+            ``False`` freezes the whole model).
+        name: the model's name (default ``None``: a unique ``"sequential"``,
+            ``"sequential_1"``, ...).
+        **kwargs: other ``Layer`` keyword arguments, such as ``dtype``.
+
+    >>> import nerve
+    >>> from nerve import layers
+    >>> model = nerve.Sequential(name="regressor")
+    >>> model.add(nerve.Input(shape=(4,)))
+    >>> model.add(layers.Dense(8, activation="relu"))
+    >>> model.add(layers.Dense(1))
+    >>> model.name, len(model.layers), model.output_shape
+    ('regressor', 2, (None, 1))
+    """
 
     #: ``model(x)`` repeated on concrete inputs runs compiled (nerve.models.compiled_call).
     _compiles_calls = True

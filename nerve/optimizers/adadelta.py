@@ -11,11 +11,26 @@ __all__ = ["Adadelta"]
 
 
 class Adadelta(Optimizer):
-    """Adadelta, as Keras 3's ``Adadelta`` (same rule as ``torch.optim.Adadelta``):
+    """Adadelta, as Keras 3's ``Adadelta`` (the same rule as ``torch.optim.Adadelta``):
+    the step size adapts from moving averages of squared gradients and squared
+    updates, so a learning rate of 1.0 is a natural choice.
+
+    Per variable, both averages starting at 0:
     ``acc_g = rho * acc_g + (1 - rho) * g**2``,
-    ``delta = -sqrt(acc_d + eps) / sqrt(acc_g + eps) * g``,
-    ``acc_d = rho * acc_d + (1 - rho) * delta**2``, ``w += lr * delta``.
-    Other keyword arguments are ``Optimizer``'s.
+    ``delta = -sqrt(acc_d + epsilon) / sqrt(acc_g + epsilon) * g``,
+    ``acc_d = rho * acc_d + (1 - rho) * delta**2``, then ``w += lr * delta``.
+
+    Args:
+        learning_rate: a float, a ``LearningRateSchedule`` or a callable (see
+            ``Optimizer``); default 0.001 (Keras's default; the original paper uses
+            1.0).
+        rho: the decay rate of both moving averages (default 0.95).
+        epsilon: a small constant added under both square roots; it also sets the
+            size of the first steps (default 1e-7).
+        name: the optimizer's name (default ``"adadelta"``).
+        **kwargs: weight_decay, clipnorm, clipvalue, global_clipnorm, use_ema,
+            ema_momentum, ema_overwrite_frequency, loss_scale_factor,
+            gradient_accumulation_steps: as for ``Optimizer``.
 
     >>> import nerve
     >>> w = nerve.Variable([1.0])

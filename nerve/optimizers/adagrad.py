@@ -11,10 +11,24 @@ __all__ = ["Adagrad"]
 
 
 class Adagrad(Optimizer):
-    """Adagrad, as Keras 3's ``Adagrad``: ``acc += g**2``,
-    ``w -= lr * g / sqrt(acc + epsilon)``, with ``acc`` starting at
-    ``initial_accumulator_value``. (``torch.optim.Adagrad`` uses ``sqrt(acc) + eps``.)
-    Other keyword arguments are ``Optimizer``'s.
+    """Adagrad, as Keras 3's ``Adagrad``: each variable's step shrinks with the sum of
+    its past squared gradients.
+
+    Per variable, ``acc`` starts at ``initial_accumulator_value``; each step
+    ``acc += g**2`` then ``w -= lr * g / sqrt(acc + epsilon)``.
+    (``torch.optim.Adagrad`` divides by ``sqrt(acc) + eps`` instead.)
+
+    Args:
+        learning_rate: a float, a ``LearningRateSchedule`` or a callable (see
+            ``Optimizer``); default 0.001.
+        initial_accumulator_value: the starting value of every accumulator, a float
+            >= 0 (default 0.1).
+        epsilon: a small constant added under the square root for numerical
+            stability (default 1e-7).
+        name: the optimizer's name (default ``"adagrad"``).
+        **kwargs: weight_decay, clipnorm, clipvalue, global_clipnorm, use_ema,
+            ema_momentum, ema_overwrite_frequency, loss_scale_factor,
+            gradient_accumulation_steps: as for ``Optimizer``.
 
     >>> import nerve
     >>> w = nerve.Variable([1.0])

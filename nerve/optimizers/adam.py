@@ -29,12 +29,27 @@ def _step_count(optimizer: Optimizer, dtype: str, offset: int = 1):
 
 
 class Adam(Optimizer):
-    """Adam: adaptive first and second moment estimates, as Keras 3's ``Adam``.
+    """Adam (adaptive moment estimation), as Keras 3's ``Adam``.
 
-    ``m = beta_1 * m + (1 - beta_1) * g``, ``v = beta_2 * v + (1 - beta_2) * g**2``,
-    ``w -= lr * sqrt(1 - beta_2**t) / (1 - beta_1**t) * m / (sqrt(v) + epsilon)``;
-    ``amsgrad`` uses the running maximum of ``v``. Other keyword arguments are
-    ``Optimizer``'s.
+    Per variable, with ``t`` the 1-based step number and both moments starting at 0:
+    ``m = beta_1 * m + (1 - beta_1) * g`` (the mean of the gradients),
+    ``v = beta_2 * v + (1 - beta_2) * g**2`` (their uncentred variance), then
+    ``w -= lr * sqrt(1 - beta_2**t) / (1 - beta_1**t) * m / (sqrt(v) + epsilon)``
+    (the bias correction folded into the step size). With ``amsgrad`` the
+    denominator uses ``v_max = max(v_max, v)``, the largest ``v`` so far.
+
+    Args:
+        learning_rate: a float, a ``LearningRateSchedule`` or a callable (see
+            ``Optimizer``); default 0.001.
+        beta_1: the decay rate of the first moment ``m`` (default 0.9).
+        beta_2: the decay rate of the second moment ``v`` (default 0.999).
+        epsilon: a small constant added to ``sqrt(v)`` for numerical stability
+            (default 1e-7).
+        amsgrad: use the AMSGrad variant (default ``False``).
+        name: the optimizer's name (default ``"adam"``).
+        **kwargs: weight_decay, clipnorm, clipvalue, global_clipnorm, use_ema,
+            ema_momentum, ema_overwrite_frequency, loss_scale_factor,
+            gradient_accumulation_steps: as for ``Optimizer``.
 
     >>> import nerve
     >>> w = nerve.Variable([1.0])
@@ -98,11 +113,27 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (default 0.004), as Keras 3's ``AdamW``:
-    ``w -= lr * weight_decay * w`` before each Adam step (``torch.optim.AdamW``'s rule).
+    """Adam with decoupled weight decay, as Keras 3's ``AdamW``: before each Adam step
+    (see ``Adam``), ``w -= lr * weight_decay * w`` (``torch.optim.AdamW``'s rule). It is
+    ``Adam(weight_decay=...)`` with a default decay of 0.004 that cannot be ``None``.
 
-    >>> AdamW().weight_decay
-    0.004
+    Args:
+        learning_rate: a float, a ``LearningRateSchedule`` or a callable (see
+            ``Optimizer``); default 0.001.
+        weight_decay: the decay rate, a float >= 0 (default 0.004); variables excluded
+            with ``exclude_from_weight_decay`` are not decayed.
+        beta_1, beta_2, epsilon, amsgrad: as for ``Adam`` (defaults 0.9, 0.999, 1e-7,
+            ``False``).
+        name: the optimizer's name (default ``"adamw"``).
+        **kwargs: clipnorm, clipvalue, global_clipnorm, use_ema, ema_momentum,
+            ema_overwrite_frequency, loss_scale_factor, gradient_accumulation_steps:
+            as for ``Optimizer``.
+
+    >>> import nerve
+    >>> w = nerve.Variable([1.0])
+    >>> AdamW(learning_rate=0.1, weight_decay=0.5).apply([nerve.ops.zeros((1,))], [w])
+    >>> w.numpy().round(5)
+    array([0.95], dtype=float32)
     """
 
     def __init__(
@@ -159,9 +190,24 @@ class _BetaEpsilonOptimizer(Optimizer):
 
 
 class Adamax(_BetaEpsilonOptimizer):
-    """Adamax, Adam with the infinity norm, as Keras 3's ``Adamax``:
-    ``m = beta_1 * m + (1 - beta_1) * g``, ``u = max(beta_2 * u, |g|)``,
+    """Adamax, the infinity-norm variant of Adam, as Keras 3's ``Adamax``.
+
+    Per variable, with ``t`` the 1-based step number and both slots starting at 0:
+    ``m = beta_1 * m + (1 - beta_1) * g``, ``u = max(beta_2 * u, |g|)`` (a decaying
+    maximum of the gradient's size), then
     ``w -= lr / (1 - beta_1**t) * m / (u + epsilon)``.
+
+    Args:
+        learning_rate: a float, a ``LearningRateSchedule`` or a callable (see
+            ``Optimizer``); default 0.001.
+        beta_1: the decay rate of the first moment ``m`` (default 0.9).
+        beta_2: the decay rate of the norm ``u`` (default 0.999).
+        epsilon: a small constant added to ``u`` for numerical stability
+            (default 1e-7).
+        name: the optimizer's name (default ``"adamax"``).
+        **kwargs: weight_decay, clipnorm, clipvalue, global_clipnorm, use_ema,
+            ema_momentum, ema_overwrite_frequency, loss_scale_factor,
+            gradient_accumulation_steps: as for ``Optimizer``.
 
     >>> import nerve
     >>> w = nerve.Variable([1.0])
@@ -194,8 +240,26 @@ class Adamax(_BetaEpsilonOptimizer):
 
 
 class Nadam(_BetaEpsilonOptimizer):
-    """Adam with Nesterov momentum, as Keras 3's ``Nadam`` (Dozat's momentum
-    schedule ``mu_t = beta_1 * (1 - 0.5 * 0.96**t)``).
+    """Nadam, Adam with Nesterov momentum, as Keras 3's ``Nadam``.
+
+    With ``t`` the 1-based step number, Dozat's momentum schedule
+    ``mu_t = beta_1 * (1 - 0.5 * 0.96**t)`` and ``P_t = mu_1 * ... * mu_t`` (one
+    product shared by all variables): ``m`` and ``v`` are updated as in ``Adam``, then
+    ``m_hat = mu_{t+1} * m / (1 - P_t * mu_{t+1}) + (1 - mu_t) * g / (1 - P_t)``,
+    ``v_hat = v / (1 - beta_2**t)`` and ``w -= lr * m_hat / (sqrt(v_hat) + epsilon)``.
+
+    Args:
+        learning_rate: a float, a ``LearningRateSchedule`` or a callable (see
+            ``Optimizer``); default 0.001.
+        beta_1: the decay rate of the first moment, also the scale of the momentum
+            schedule (default 0.9).
+        beta_2: the decay rate of the second moment (default 0.999).
+        epsilon: a small constant added to ``sqrt(v_hat)`` for numerical stability
+            (default 1e-7).
+        name: the optimizer's name (default ``"nadam"``).
+        **kwargs: weight_decay, clipnorm, clipvalue, global_clipnorm, use_ema,
+            ema_momentum, ema_overwrite_frequency, loss_scale_factor,
+            gradient_accumulation_steps: as for ``Optimizer``.
 
     >>> import nerve
     >>> w = nerve.Variable([1.0])

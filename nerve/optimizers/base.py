@@ -62,26 +62,59 @@ def _is_number(value: Any) -> bool:
 
 
 class Optimizer:
-    """Base class of all optimizers; see the module docstring.
+    """Base class of all optimizers (Keras 3's ``keras.optimizers.Optimizer``).
+
+    ``apply(grads, variables)`` runs one step: the gradients are cast to each
+    variable's dtype and divided by ``loss_scale_factor`` (if set); with
+    ``gradient_accumulation_steps`` they are added to per-variable accumulators and
+    only every N-th call goes on; then clipping (``clipnorm``, ``global_clipnorm`` or
+    ``clipvalue``), decoupled weight decay, the subclass's ``update_step`` per
+    variable (followed by the variable's ``constraint``), the moving averages
+    (``use_ema``), and ``iterations`` grows by one. The state (iteration counter,
+    learning rate, slots) lives in non-trainable variables (``variables``).
 
     Args:
-        learning_rate: a float, a ``LearningRateSchedule`` (evaluated at the number of
-            ``apply`` calls so far), or a callable taking no arguments.
-        weight_decay: if set, decoupled weight decay: before each update,
-            ``variable -= learning_rate * weight_decay * variable`` (except for
-            variables excluded with ``exclude_from_weight_decay``).
-        clipnorm: clip each gradient to this L2 norm.
-        clipvalue: clip each gradient element to ``[-clipvalue, clipvalue]``.
-        global_clipnorm: scale all gradients so their joint L2 norm is at most this.
-            At most one of the three clipping options may be set.
-        use_ema: keep an exponential moving average of the trained variables.
-        ema_momentum: ``average = ema_momentum * average + (1 - ema_momentum) * value``.
-        ema_overwrite_frequency: every this many iterations, overwrite the variables
-            with their moving average (``None``: only in ``finalize_variable_values``).
-        loss_scale_factor: gradients are divided by it before use (see ``scale_loss``).
-        gradient_accumulation_steps: if set (>= 2), gradients are summed over this many
-            ``apply`` calls and the variables updated with their mean on every N-th call.
-        name: the optimizer's name; prefixes nothing, is kept in the config.
+        learning_rate: a float >= 0 (kept in a variable, so it can be set later), a
+            ``LearningRateSchedule`` (called with the number of ``apply`` calls so
+            far), or a callable of no arguments returning the rate. Required here;
+            every subclass has its own default.
+        weight_decay: ``None`` (default: no decay) or a float >= 0. Decoupled weight
+            decay: before each update ``variable -= learning_rate * weight_decay *
+            variable``, except for variables excluded with
+            ``exclude_from_weight_decay``.
+        clipnorm: ``None`` (default) or a float > 0: each gradient is rescaled so its
+            own L2 norm is at most this.
+        clipvalue: ``None`` (default) or a float > 0: each gradient element is
+            clipped to ``[-clipvalue, clipvalue]``.
+        global_clipnorm: ``None`` (default) or a float > 0: all gradients are rescaled
+            by one factor so their joint L2 norm is at most this. At most one of
+            ``clipnorm``, ``clipvalue`` and ``global_clipnorm`` may be set.
+        use_ema: keep an exponential moving average of every trained variable
+            (default ``False``); ``finalize_variable_values`` (called at the end of
+            ``fit``) copies the averages into the variables.
+        ema_momentum: the averaging factor in ``[0, 1]`` (default 0.99):
+            ``average = ema_momentum * average + (1 - ema_momentum) * variable``, the
+            first step copying the variable. Used only with ``use_ema``.
+        ema_overwrite_frequency: ``None`` (default: only at the end of training) or an
+            int >= 1: every this many iterations, the variables are overwritten by
+            their moving averages. Used only with ``use_ema``.
+        loss_scale_factor: ``None`` (default) or a float: ``scale_loss`` multiplies
+            the loss by it and ``apply`` divides the gradients by it, so a small
+            float16 loss keeps its gradients representable.
+        gradient_accumulation_steps: ``None`` (default) or an int >= 2: gradients are
+            summed over this many ``apply`` calls and the variables updated with
+            their mean on every N-th call (``iterations`` then counts updates).
+        name: the optimizer's name (default: the class name in snake case); it
+            prefixes the names of the optimizer's own variables and is kept in the
+            config.
+
+    >>> import nerve
+    >>> from nerve import optimizers
+    >>> w = nerve.Variable([3.0, -4.0])
+    >>> opt = optimizers.SGD(learning_rate=1.0, global_clipnorm=1.0)
+    >>> opt.apply([nerve.ops.convert_to_tensor([3.0, -4.0])], [w])
+    >>> [round(float(v), 4) for v in w.numpy()], int(opt.iterations)
+    ([2.4, -3.2], 1)
     """
 
     def __init__(

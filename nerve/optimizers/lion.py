@@ -11,9 +11,24 @@ __all__ = ["Lion"]
 
 
 class Lion(Optimizer):
-    """Lion, as Keras 3's ``Lion``: ``w -= lr * sign(beta_1 * m + (1 - beta_1) * g)``,
-    then ``m = beta_2 * m + (1 - beta_2) * g``. Other keyword arguments are
-    ``Optimizer``'s.
+    """Lion (evolved sign momentum), as Keras 3's ``Lion``: every element moves by
+    exactly ``lr`` per step, in the direction of an interpolated momentum's sign.
+
+    Per variable, ``m`` starting at 0:
+    ``w -= lr * sign(beta_1 * m + (1 - beta_1) * g)``, then
+    ``m = beta_2 * m + (1 - beta_2) * g``. As the steps have a fixed size, Lion
+    usually wants a learning rate several times smaller than Adam's.
+
+    Args:
+        learning_rate: a float, a ``LearningRateSchedule`` or a callable (see
+            ``Optimizer``); default 0.001.
+        beta_1: the weight of the momentum in the update direction, in ``(0, 1]``
+            (default 0.9).
+        beta_2: the decay rate of the momentum ``m`` (default 0.99).
+        name: the optimizer's name (default ``"lion"``).
+        **kwargs: weight_decay, clipnorm, clipvalue, global_clipnorm, use_ema,
+            ema_momentum, ema_overwrite_frequency, loss_scale_factor,
+            gradient_accumulation_steps: as for ``Optimizer``.
 
     >>> import nerve
     >>> w = nerve.Variable([1.0, 1.0])

@@ -32,16 +32,26 @@ __all__ = ["LossScaleOptimizer"]
 
 
 class LossScaleOptimizer(Optimizer):
-    """Wrap ``inner_optimizer`` with dynamic loss scaling.
+    """Wraps ``inner_optimizer`` with dynamic loss scaling, as Keras 3's
+    ``optimizers.LossScaleOptimizer`` (see the module docstring for the rule).
+
+    ``scale_loss(loss)`` multiplies the loss by the current scale; ``apply`` divides
+    the gradients by it and, if they are all finite, lets the inner optimizer update
+    the variables; otherwise the step is skipped (variables, slots and iteration
+    count unchanged) and the scale halved. ``learning_rate``, ``iterations`` and the
+    state are the inner optimizer's. ``Model.compile`` wraps the optimizer in one
+    automatically when the model's dtype policy is ``"mixed_float16"``, as Keras does.
 
     Args:
-        inner_optimizer: the optimizer that makes the updates.
-        initial_scale: the first loss scale (Keras's default ``2 ** 15``).
-        dynamic_growth_steps: how many finite steps in a row double the scale.
-        name: the optimizer's name.
-
-    ``Model.compile`` wraps the optimizer in one automatically when the model's dtype
-    policy is ``"mixed_float16"``, as Keras does.
+        inner_optimizer: the ``Optimizer`` that makes the updates; it must not be a
+            ``LossScaleOptimizer`` itself nor use ``gradient_accumulation_steps``.
+        initial_scale: the first loss scale, a float > 0 (default ``2 ** 15``).
+        dynamic_growth_steps: after this many finite steps in a row the scale doubles,
+            an int >= 1 (default 2000).
+        name: the optimizer's name (default ``None``: ``"loss_scale_optimizer"``).
+        **kwargs: ``Optimizer``'s other arguments, accepted as Keras does but not
+            used by the wrapper: give clipping, weight decay or EMA to
+            ``inner_optimizer``.
     """
 
     def __init__(

@@ -11,13 +11,30 @@ __all__ = ["RMSprop"]
 
 
 class RMSprop(Optimizer):
-    """RMSprop, as Keras 3's ``RMSprop``.
+    """RMSprop, as Keras 3's ``RMSprop``: the gradient divided by a moving root mean
+    square of past gradients.
 
-    ``v = rho * v + (1 - rho) * g**2``; the step is ``lr * g / sqrt(v + epsilon)``
-    (``centered``: ``sqrt(v - mean_g**2 + epsilon)``, with ``mean_g`` the moving mean
-    of ``g``); with ``momentum`` the step feeds ``buf = momentum * buf + step`` and
-    ``w -= buf``. Unlike ``torch.optim.RMSprop`` (``sqrt(v) + eps``), epsilon is
-    inside the square root. Other keyword arguments are ``Optimizer``'s.
+    Per variable, the slots starting at 0: ``v = rho * v + (1 - rho) * g**2`` and the
+    step ``s = lr * g / sqrt(v + epsilon)``; ``centered`` also keeps the moving mean
+    ``a = rho * a + (1 - rho) * g`` and uses ``sqrt(v - a**2 + epsilon)`` (an estimate
+    of the variance rather than the second moment). Without momentum ``w -= s``;
+    with it ``buf = momentum * buf + s`` and ``w -= buf``. Unlike
+    ``torch.optim.RMSprop`` (``sqrt(v) + eps``), epsilon is inside the square root.
+
+    Args:
+        learning_rate: a float, a ``LearningRateSchedule`` or a callable (see
+            ``Optimizer``); default 0.001.
+        rho: the decay rate of the moving averages (default 0.9).
+        momentum: the momentum factor, a float >= 0 (default 0.0: no momentum
+            buffer).
+        epsilon: a small constant added under the square root for numerical
+            stability (default 1e-7).
+        centered: normalise by the estimated variance of the gradient instead of its
+            second moment (default ``False``); may help training, costs one more slot.
+        name: the optimizer's name (default ``"rmsprop"``).
+        **kwargs: weight_decay, clipnorm, clipvalue, global_clipnorm, use_ema,
+            ema_momentum, ema_overwrite_frequency, loss_scale_factor,
+            gradient_accumulation_steps: as for ``Optimizer``.
 
     >>> import nerve
     >>> w = nerve.Variable([1.0])

@@ -11,14 +11,27 @@ __all__ = ["SGD"]
 
 
 class SGD(Optimizer):
-    """Gradient descent (with momentum), as Keras 3's ``SGD``.
+    """Stochastic gradient descent, optionally with (Nesterov) momentum, as Keras 3's
+    ``SGD``.
 
-    Without momentum ``w -= learning_rate * g``. With momentum
-    ``velocity = momentum * velocity - learning_rate * g`` then ``w += velocity``, or
-    with ``nesterov=True`` ``w += momentum * velocity - learning_rate * g``. (For a
-    constant learning rate this is ``torch.optim.SGD``'s trajectory; ``weight_decay``
-    here is decoupled, torch's is an L2 term added to the gradient.) Other keyword
-    arguments (``weight_decay``, ``clipnorm``, ``use_ema``, ...) are ``Optimizer``'s.
+    With ``momentum == 0`` each step is ``w -= learning_rate * g``. Otherwise a
+    velocity (starting at 0) is kept per variable:
+    ``velocity = momentum * velocity - learning_rate * g``, then ``w += velocity``; with
+    ``nesterov=True`` the variable looks one step ahead instead:
+    ``w += momentum * velocity - learning_rate * g``. For a constant learning rate this
+    follows ``torch.optim.SGD``'s trajectory; ``weight_decay`` here is decoupled (see
+    ``Optimizer``), torch's is an L2 term added to the gradient.
+
+    Args:
+        learning_rate: a float, a ``LearningRateSchedule`` or a callable (see
+            ``Optimizer``); default 0.01.
+        momentum: a float in ``[0, 1]`` (default 0.0: plain gradient descent, no
+            velocity slots are created).
+        nesterov: use Nesterov momentum (default ``False``).
+        name: the optimizer's name (default ``"SGD"``).
+        **kwargs: weight_decay, clipnorm, clipvalue, global_clipnorm, use_ema,
+            ema_momentum, ema_overwrite_frequency, loss_scale_factor,
+            gradient_accumulation_steps: as for ``Optimizer``.
 
     >>> import nerve
     >>> w = nerve.Variable([1.0])
