@@ -34,6 +34,9 @@ BACKEND_CLASSES: dict[str, tuple[str, str]] = {
 }
 
 _BACKENDS: dict[str, Backend] = {}
+#: ``get_backend``'s answers by device name: it runs on every compiled call, where
+#: parsing the name each time was a measurable part of a batch-1 call.
+_BY_DEVICE_NAME: dict[str, Backend] = {}
 _BY_ARRAY_TYPE: dict[type, Backend] = {}
 _default_device: contextvars.ContextVar[str] = contextvars.ContextVar("nerve_device", default="cpu")
 
@@ -41,6 +44,7 @@ _default_device: contextvars.ContextVar[str] = contextvars.ContextVar("nerve_dev
 def register_backend(device_kind: str, backend: Backend) -> None:
     """Make ``backend`` serve devices of kind ``device_kind`` (``"cpu"``, ``"gpu"``)."""
     _BACKENDS[device_kind] = backend
+    _BY_DEVICE_NAME.clear()
     register_array_types(backend)
 
 
@@ -88,9 +92,17 @@ def parse_device(name: str) -> tuple[str, int]:
 
 def get_backend(device: str | None = None) -> Backend:
     """The backend serving ``device`` (default: the current default device)."""
-    kind, _ = parse_device(device or _default_device.get())
+    name = device or _default_device.get()
+    backend = _BY_DEVICE_NAME.get(name)
+    if backend is not None:
+        return backend
+    kind, _ = parse_device(name)
     backend = _BACKENDS.get(kind)
-    return backend if backend is not None else _load(kind)
+    if backend is None:
+        backend = _load(kind)
+    if len(_BY_DEVICE_NAME) < 64:  # bounded: device names come from user code
+        _BY_DEVICE_NAME[name] = backend
+    return backend
 
 
 def _register_abstract() -> None:

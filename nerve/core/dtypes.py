@@ -125,6 +125,9 @@ _ORDER = {t: i for i, t in enumerate(_LATTICE_UP)}  # a topological order
 _PYTHON_TYPES = {bool: "bool", int: "int32", float: "float32", complex: "complex64"}
 
 
+_NAMES_BY_DTYPE: dict[Any, str] = {}
+
+
 def standardize_dtype(dtype: Any) -> str:
     """Return nerve's name for ``dtype`` (a string, a Python type, or any object
     with a ``name`` such as a NumPy dtype).
@@ -143,7 +146,15 @@ def standardize_dtype(dtype: Any) -> str:
             return config.floatx()
         return complex_dtype(config.floatx()) if dtype is complex else _PYTHON_TYPES[dtype]
     else:
+        # Array dtypes come through here on every compiled call: remember their names
+        # (a NumPy dtype's ``.name`` is computed in Python each time).
+        hashable = getattr(type(dtype), "__hash__", None) is not None
+        known = _NAMES_BY_DTYPE.get(dtype) if hashable else None
+        if known is not None:
+            return known
         name = getattr(dtype, "name", None) or getattr(dtype, "__name__", None) or str(dtype)
+        if hashable and name in ALL_TYPES and len(_NAMES_BY_DTYPE) < 256:
+            _NAMES_BY_DTYPE[dtype] = name
     if name == "float":
         return config.floatx()
     if name == "int":

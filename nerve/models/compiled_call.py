@@ -162,6 +162,6 @@ class _LimitedSignatures:
 
     def __call__(self, data: Any, mask: Any) -> Any:
         result = self.function(data, mask)
-        if len(self.function.functions) > MAX_SIGNATURES:
+        if len(self.function._functions) > MAX_SIGNATURES:
             self.owner.disabled = True
         return result

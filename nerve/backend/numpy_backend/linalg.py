@@ -57,14 +57,19 @@ def kernels(xp) -> dict:
         # Not ascontiguousarray: that turns a 0-d array into a 1-d one.
         return x if x.flags.c_contiguous else xp.array(x, order="C")
 
+    def is_bfloat16(dtype):
+        # ml_dtypes' types are kind "V"; checking the kind first spares the builtin
+        # types a ``.name`` lookup, which NumPy computes in Python (matmul is hot).
+        return dtype.kind == "V" and dtype.name == "bfloat16"
+
     def widened(x):
         # NumPy has no bfloat16 loops for products (ml_dtypes' matmul answers in float32,
         # its einsum refuses the type): compute in float32 and round once at the end,
         # which is also how accelerators accumulate bfloat16 products.
-        return x.astype(xp.float32) if x.dtype.name == "bfloat16" else x
+        return x.astype(xp.float32) if is_bfloat16(x.dtype) else x
 
     def matmul(a, b):
-        if a.dtype.name == "bfloat16":
+        if is_bfloat16(a.dtype):
             return xp.matmul(widened(a), widened(b)).astype(a.dtype)
         return xp.matmul(a, b)
 
