@@ -965,6 +965,11 @@ class Trainer:
         rows of a short last batch dropped)."""
         _check_counts("predict", batch_size=batch_size, steps=steps)
         run = self._data_parallel_run("predict")
+        if run is None and callbacks is None and verbose == 0 and steps is None:
+            if _one_quiet_batch(x, batch_size or 32):
+                # One batch, nothing to report to: what the loop below would do, without
+                # its adapter and callback machinery (a batch-1 predict's overhead).
+                return self.predict_on_batch(x)
         with _reporting_failures(run):
             return self._predict(run, x, batch_size, verbose, steps, callbacks)
 
@@ -977,8 +982,14 @@ class Trainer:
         steps: int | None,
         callbacks: Any,
     ) -> Any:
+        # Compiled steps take any batch size, so only an eager or data-parallel predict
+        # pads short batches (ranks' shards stay aligned); a batch of one row stays one.
         adapter = data_adapters.get_data_adapter(
-            x, batch_size=batch_size, steps=steps, shuffle=False, pad=True
+            x,
+            batch_size=batch_size,
+            steps=steps,
+            shuffle=False,
+            pad=self._pads("predict") or run is not None,
         )
         if run is not None:
             adapter = run.shard(adapter)
@@ -1142,6 +1153,14 @@ def _host_batch(x: Any, y: Any = None, sample_weight: Any = None) -> tuple:
         tree.map_structure(convert, y),
         tree.map_structure(convert, sample_weight),
     )
+
+
+def _one_quiet_batch(x: Any, batch_size: int) -> bool:
+    """Whether ``x`` is a single array or tensor of 1 to ``batch_size`` rows (one batch)."""
+    if not (isinstance(x, Tensor) or type(x).__module__ == "numpy"):
+        return False
+    shape = getattr(x, "shape", ())
+    return len(shape) > 0 and 0 < shape[0] <= batch_size
 
 
 def _numpy(t: Any) -> Any:

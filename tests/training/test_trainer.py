@@ -361,7 +361,25 @@ def test_predict_concatenates_uneven_batches():
     out = model.predict(x, batch_size=5, verbose=0)
     assert out.shape == (23, 1)
     np.testing.assert_allclose(out, model(x).numpy(), rtol=1e-6)
-    assert model.predict_function.trace_count == 1  # the last batch of 3 was padded
+    assert model.predict_function.trace_count == 1  # one batch-polymorphic trace
+
+
+@pytest.mark.parametrize("rows", [1, 7])
+def test_a_one_batch_predict_equals_the_batched_loop_and_still_reports(rows):
+    x, _ = regression_data(rows)
+    model = TinyModel()
+    quiet = model.predict(x, verbose=0)  # one batch, no callbacks: the short path
+    looped = model.predict(x, batch_size=2, verbose=0)
+    np.testing.assert_array_equal(quiet, model.predict_on_batch(x))
+    np.testing.assert_allclose(quiet, looped, rtol=1e-6)
+    seen = []
+
+    class Recorder(Callback):
+        def on_predict_batch_end(self, batch, logs=None):
+            seen.append(logs["outputs"].shape)
+
+    np.testing.assert_array_equal(model.predict(x, verbose=0, callbacks=[Recorder()]), quiet)
+    assert seen == [(rows, 1)]
 
 
 def test_callbacks_see_the_protocol_and_can_stop_training():
