@@ -1,0 +1,325 @@
+"""Dense training, measured fairly: nerve vs PyTorch eager vs JAX ``jit``.
+
+The 784-512-256-10 ReLU MLP (logits, softmax cross-entropy on integer labels) trained
+with SGD momentum 0.9 (lr 0.01) and with Adam (lr 1e-3, Keras's epsilon 1e-7), at
+batch 32, 128 and 512. Contenders, each in a process of its own (two libraries'
+thread pools in one process slow each other), run round-robin for ``--rounds``
+rounds so that load from other work hits them alike:
+
+* ``nerve_step``: the compiled step ``fit`` runs (``model.make_train_function()``
+  called on one batch), a Keras-style ``Sequential`` of ``Dense`` layers compiled
+  with ``nerve.optimizers.SGD``/``Adam`` and ``SparseCategoricalCrossentropy``;
+* ``nerve_fit``: ``model.fit`` on 40 batches' worth of the same data, ``verbose=0``,
+  timed per epoch by a callback (first epoch excluded);
+* ``torch``: ``nn.Sequential`` of ``nn.Linear``/``nn.ReLU``, ``F.cross_entropy``,
+  ``torch.optim.SGD(momentum=0.9)``/``torch.optim.Adam(eps=1e-7)``: zero_grad,
+  forward, backward, step — what a PyTorch user writes;
+* ``jax``: a ``jax.jit`` step (``value_and_grad``, then the same update rules written
+  with ``jax.numpy``, as optax's; optax is not needed), parameters donated, results
+  waited for with ``block_until_ready``.
+
+Every contender starts from the same Glorot-uniform weights and batch. Each reports
+samples/s: the median and range over its rounds (each round: the best of several
+timing samples). Ratios are of medians. Goals (issue 16): ``nerve_step`` >= 1.2x JAX
+at every batch size and optimizer, and ``nerve_fit`` within 5 % of ``nerve_step``.
+The physical limit is printed too: the step's FLOPs (6 x batch x weights: forward,
+and two products per layer backward) over the best single-matmul GFLOP/s NumPy's BLAS
+reaches on this machine at the same shapes.
+
+``--threads N`` sets every contender's BLAS/OpenMP threads (and
+``torch.set_num_threads``; XLA's CPU client through ``--xla_cpu_multi_thread_eigen``
+and ``intra_op_parallelism_threads``); default: the machine's CPUs. Run it at the
+default and at ``--threads 1``: on a small shared machine one thread is steadier.
+
+Usage: ``python benchmarks/bench_dense.py [--quick] [--threads N] [--rounds N]
+[--batches 32 128 512] [--optimizers sgd adam]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+from common import (
+    OPENBLAS_VARS,
+    blas_info,
+    emit,
+    init_mlp,
+    reexec_without_openblas_overrides,
+    run_worker_process,
+    worker_env,
+)
+
+SIZES = (784, 512, 256, 10)
+LR = {"sgd": 0.01, "adam": 1e-3}
+MOMENTUM = 0.9
+CONTENDERS = ("nerve_step", "nerve_fit", "torch", "jax")
+FIT_BATCHES = 40
+
+
+def _timed(step, seconds: float) -> float:
+    """Best seconds per call over a few samples of about ``seconds / 5`` each."""
+    step()
+    start = time.perf_counter()
+    step()
+    per_call = max(time.perf_counter() - start, 1e-6)
+    number = max(3, int(seconds / 5 / per_call))
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(number):
+            step()
+        best = min(best, (time.perf_counter() - start) / number)
+    return best
+
+
+# -- contenders ---------------------------------------------------------------------------
+
+
+def _nerve_model(optimizer: str):
+    import nerve
+
+    weights, _, _ = init_mlp(SIZES, 1)
+    model = nerve.Sequential(
+        [nerve.Input((SIZES[0],))]
+        + [nerve.layers.Dense(n, activation="relu") for n in SIZES[1:-1]]
+        + [nerve.layers.Dense(SIZES[-1])]
+    )
+    model.set_weights(weights)
+    opt = (
+        nerve.optimizers.SGD(LR["sgd"], momentum=MOMENTUM)
+        if optimizer == "sgd"
+        else nerve.optimizers.Adam(LR["adam"])
+    )
+    model.compile(opt, nerve.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def run_nerve_step(optimizer: str, batch: int, seconds: float) -> float:
+    from nerve.training.trainer import _host_batch
+
+    model = _nerve_model(optimizer)
+    _, x, y = init_mlp(SIZES, batch)
+    step_function = model.make_train_function()
+    data = _host_batch(x, y.astype("int32"))
+    return _timed(lambda: step_function(data, None), seconds)
+
+
+def run_nerve_fit(optimizer: str, batch: int, seconds: float) -> float:
+    import nerve
+
+    model = _nerve_model(optimizer)
+    _, x, y = init_mlp(SIZES, batch * FIT_BATCHES)
+    y = y.astype("int32")
+    times: list = []
+
+    class EpochTimer(nerve.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.start)
+
+    model.fit(x, y, batch_size=batch, epochs=2, verbose=0, callbacks=[EpochTimer()])
+    epochs = max(2, int(seconds / max(times[-1], 1e-3)))
+    times.clear()
+    model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, callbacks=[EpochTimer()])
+    return min(times) / FIT_BATCHES
+
+
+def run_torch(optimizer: str, batch: int, seconds: float, threads: int) -> float:
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    torch.set_num_threads(threads)
+    weights, x, y = init_mlp(SIZES, batch)
+    layers = []
+    for i, (fan_in, fan_out) in enumerate(zip(SIZES[:-1], SIZES[1:])):
+        linear = nn.Linear(fan_in, fan_out)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(weights[2 * i].T.copy()))
+            linear.bias.copy_(torch.from_numpy(weights[2 * i + 1]))
+        layers += [linear, nn.ReLU()]
+    model = nn.Sequential(*layers[:-1])
+    opt = (
+        torch.optim.SGD(model.parameters(), lr=LR["sgd"], momentum=MOMENTUM)
+        if optimizer == "sgd"
+        else torch.optim.Adam(model.parameters(), lr=LR["adam"], eps=1e-7)
+    )
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(xt), yt)
+        loss.backward()
+        opt.step()
+
+    return _timed(step, seconds)
+
+
+def run_jax(optimizer: str, batch: int, seconds: float) -> float:
+    import jax
+    import jax.numpy as jnp
+
+    weights, x, y = init_mlp(SIZES, batch)
+    params = [jnp.asarray(w) for w in weights]
+    state = [jnp.zeros_like(p) for p in params]
+    state2 = [jnp.zeros_like(p) for p in params]
+    xs, ys = jnp.asarray(x), jnp.asarray(y.astype("int32"))
+
+    def loss_fn(params, x, y):
+        h = x
+        for i in range(0, len(params) - 2, 2):
+            h = jax.nn.relu(h @ params[i] + params[i + 1])
+        logits = h @ params[-2] + params[-1]
+        logp = jax.nn.log_softmax(logits)
+        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+    def sgd(params, velocity, unused, t, x, y):
+        loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
+        velocity = [MOMENTUM * v - LR["sgd"] * g for v, g in zip(velocity, grads)]
+        return [p + v for p, v in zip(params, velocity)], velocity, unused, t + 1, loss
+
+    def adam(params, m, v, t, x, y):
+        loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
+        t = t + 1
+        m = [0.9 * a + 0.1 * g for a, g in zip(m, grads)]
+        v = [0.999 * b + 0.001 * g * g for b, g in zip(v, grads)]
+        lr = LR["adam"] * jnp.sqrt(1 - 0.999**t) / (1 - 0.9**t)
+        params = [p - lr * a / (jnp.sqrt(b) + 1e-7) for p, a, b in zip(params, m, v)]
+        return params, m, v, t, loss
+
+    step_fn = jax.jit(sgd if optimizer == "sgd" else adam, donate_argnums=(0, 1, 2))
+    carry = [params, state, state2, jnp.float32(0)]
+
+    def step():
+        p, a, b, t, loss = step_fn(*carry, xs, ys)
+        carry[:] = [p, a, b, t]
+        loss.block_until_ready()
+
+    return _timed(step, seconds)
+
+
+# -- the driver ---------------------------------------------------------------------------
+
+
+def _worker_env(threads: int) -> dict:
+    env = worker_env(threads)
+    if threads != os.cpu_count():
+        flags = env.get("XLA_FLAGS", "")
+        env["XLA_FLAGS"] = (
+            f"{flags} --xla_cpu_multi_thread_eigen={'false' if threads == 1 else 'true'} "
+            f"intra_op_parallelism_threads={threads}"
+        ).strip()
+    return env
+
+
+def run_worker(contender: str, optimizer: str, batch: int, args) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", contender]
+    cmd += ["--optimizer", optimizer, "--batch", str(batch), "--seconds", str(args.seconds)]
+    cmd += ["--threads", str(args.threads)]
+    return run_worker_process(cmd, _worker_env(args.threads))
+
+
+def _worker(args) -> dict:
+    contender, optimizer, batch = args.worker, args.optimizer, args.batch
+    try:
+        if contender == "nerve_step":
+            seconds = run_nerve_step(optimizer, batch, args.seconds)
+        elif contender == "nerve_fit":
+            seconds = run_nerve_fit(optimizer, batch, args.seconds)
+        elif contender == "torch":
+            seconds = run_torch(optimizer, batch, args.seconds, args.threads)
+        else:
+            seconds = run_jax(optimizer, batch, args.seconds)
+    except ImportError as error:
+        return {"error": f"not installed ({error.name})"}
+    return {"samples_per_s": batch / seconds}
+
+
+def matmul_roofline(batch: int) -> float:
+    """Samples/s if every product of the step ran at the best GFLOP/s NumPy's BLAS
+    reaches for the forward product of that layer at this batch size."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    seconds = 0.0
+    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
+        a = rng.standard_normal((batch, fan_in), dtype=np.float32)
+        w = rng.standard_normal((fan_in, fan_out), dtype=np.float32)
+        best = min(_timed(lambda a=a, w=w: a @ w, 0.2) for _ in range(3))
+        seconds += 3 * best  # forward, and the two products of the backward pass
+    return batch / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, nargs="+", default=[32, 128, 512])
+    parser.add_argument("--optimizers", nargs="+", choices=tuple(LR), default=list(LR))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=1.5, help="timing per sample set")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--quick", action="store_true", help="1 round, short timings")
+    parser.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
+    parser.add_argument("--optimizer", choices=tuple(LR), help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    reexec_without_openblas_overrides()
+    if args.worker:
+        print("RESULT " + json.dumps(_worker(args)), flush=True)
+        return
+    if args.quick:
+        args.rounds, args.seconds = 1, 0.3
+    emit(
+        {
+            "case": "environment",
+            "threads": args.threads,
+            "cpus": os.cpu_count(),
+            "loadavg": [round(v, 2) for v in os.getloadavg()],
+            "openblas_env": {v: os.environ.get(v) for v in OPENBLAS_VARS},
+            **blas_info(),
+        }
+    )
+    for optimizer in args.optimizers:
+        for batch in args.batches:
+            samples: dict = {c: [] for c in CONTENDERS}
+            errors: dict = {}
+            for _ in range(args.rounds):
+                for contender in CONTENDERS:
+                    result = run_worker(contender, optimizer, batch, args)
+                    if "samples_per_s" in result:
+                        samples[contender].append(result["samples_per_s"])
+                    else:
+                        errors[contender] = result["error"]
+            record: dict = {"case": f"mlp_{optimizer}_b{batch}", "threads": args.threads}
+            medians = {}
+            for contender, values in samples.items():
+                if values:
+                    medians[contender] = statistics.median(values)
+                    record[contender] = {
+                        "samples_per_s": round(medians[contender]),
+                        "range": [round(min(values)), round(max(values))],
+                    }
+                else:
+                    record[contender] = errors.get(contender, "no result")
+            for a, b in (
+                ("nerve_step", "jax"),
+                ("nerve_step", "torch"),
+                ("nerve_fit", "nerve_step"),
+            ):
+                if a in medians and b in medians:
+                    record[f"{a}_over_{b}"] = round(medians[a] / medians[b], 3)
+            roofline = matmul_roofline(batch)
+            record["matmul_roofline_samples_per_s"] = round(roofline)
+            if "nerve_step" in medians:
+                record["nerve_step_of_roofline"] = round(medians["nerve_step"] / roofline, 3)
+            emit(record)
+
+
+if __name__ == "__main__":
+    main()
