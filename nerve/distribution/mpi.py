@@ -99,6 +99,7 @@ class MPICommunicator(Communicator):
         if self.timeout <= 0:
             raise ValueError(f"MPICommunicator: timeout must be > 0 seconds; got {timeout}.")
         self._broken = False  # a collective was abandoned (see _abort_at_exit)
+        self._notified = False  # ... by this rank, which told the others it failed
         atexit.register(self._abort_at_exit)
         self._sequence = 0  # collectives started, the same count on every rank
         self._in_flight: dict[int, Any] = {}  # sequence -> request, started, not waited
@@ -193,7 +194,7 @@ class MPICommunicator(Communicator):
         if shorter) for them to acknowledge, so they can report it before the launcher
         ends the job."""
         if self._in_flight:  # abandoned collectives: MPI_Finalize would wait for them
-            self._broken = True
+            self._broken = self._notified = True
         note = ("failed", self._rank, str(message))
         self._sends.extend(
             self._control.isend(note, dest=rank, tag=_TAG)
@@ -267,6 +268,10 @@ class MPICommunicator(Communicator):
         if self._broken:
             sys.stderr.flush()
             sys.stdout.flush()
+            if self._notified:
+                # The others are reporting this rank's failure: let them print first
+                # (the first rank to abort ends the job).
+                time.sleep(min(2.0, self.timeout))
             self._comm.Abort(1)
 
     def _timeout_message(self, sequence: int, what: str, elapsed: float) -> str:
