@@ -248,6 +248,10 @@ class _GradientChannel:
         self._buffers: dict[int, Any] = {}
         self._pending: dict[int, tuple] = {}  # bucket -> (handle, shapes, dtypes)
 
+    def __repr__(self) -> str:
+        # Shown in a graph's text form, which must not depend on object addresses.
+        return "gradient_channel"
+
     def layout(self, specs: Sequence[tuple[int, Any]]) -> list[list[int]]:
         """Buckets of indices into ``specs`` (``(size, dtype)`` per gradient), in the
         order the backward pass produces gradients: the last one first."""
@@ -278,7 +282,7 @@ class _GradientChannel:
         flat = self.communicator.allreduce_wait(handle)
         results, offset = [], 0
         for shape, dtype in zip(shapes, dtypes):
-            size = int(np.prod(shape, dtype="int64"))
+            size = math.prod(shape)
             view = flat[offset : offset + size].reshape(shape)
             results.append(view if view.dtype == dtype else view.astype(dtype))
             offset += size

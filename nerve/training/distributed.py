@@ -5,7 +5,9 @@ The trainer knows nothing of MPI. It asks the active ``ReplicaContext`` (set by
 ``nerve.distribution.set_distribution`` or a distribution's ``scope()``; ``None`` means
 one process, and then nothing here runs) for four things: its ``rank`` and
 ``num_replicas``, elementwise ``sum`` of host arrays over the replicas, ``broadcast``
-from rank 0, and ``gather`` of one array from every replica. ``nerve.distribution``
+from rank 0, and ``gather`` of one array from every replica; and, optionally, to put
+the gradient sum into the compiled step (``sum_gradients_in_step``), so that it
+overlaps the backward pass. ``nerve.distribution``
 implements the hook over a communicator (MPI, or a single process).
 
 What a data-parallel ``fit`` does with it (``DataParallelRun``):
