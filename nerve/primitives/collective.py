@@ -68,8 +68,6 @@ allreduce_start_p = Primitive(
     shape_rule=_start_rule,
     differentiable=False,
     effect=True,
-    # The token is a new array and the channel copies the inputs: they may die here.
-    fresh=True,
 )
 
 allreduce_wait_p = Primitive(
