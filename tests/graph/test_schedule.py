@@ -10,7 +10,7 @@ import nerve
 from nerve import ops
 from nerve.backend import get_backend
 from nerve.graph.executor import CompiledGraph
-from nerve.graph.passes import schedule_collectives
+from nerve.graph.passes import fuse, optimize, schedule_collectives
 from nerve.primitives.collective import allreduce_start_p, allreduce_wait_p
 from nerve.primitives.registry import Aval
 
@@ -87,9 +87,11 @@ def test_results_are_bit_identical_to_the_traced_order_and_each_kind_keeps_its_o
     function = _backward_like(channel, swap)
     scheduled = [np.asarray(v) for v in function(x)]
     assert channel.events == ["start0", "start1", "wait0", "wait1"]
-    # The same optimized graph run in traced order (no lowering: no scheduling).
-    graph = function.get_concrete_function(x).graph
-    unscheduled = CompiledGraph(graph, CPU, lower=False).run([np.asarray(x)])
+    # The same optimized graph, fused the same way, run in traced order.
+    fused = optimize(function.get_concrete_function(x).graph, CPU, (fuse,))
+    unscheduled = CompiledGraph(fused, CPU, lower=False).run([np.asarray(x)])
+    kinds = _kinds(fused)  # (and in that order the starts come after all compute)
+    assert kinds.index("start") > max(k for k, kind in enumerate(kinds) if kind == "matmul")
     for got, expected in zip(scheduled, unscheduled):
         np.testing.assert_array_equal(got, expected)
 
