@@ -11,6 +11,7 @@ from nerve import ops
 from nerve.backend import get_backend
 from nerve.graph.executor import CompiledGraph
 from nerve.graph.passes import fuse, optimize, schedule_collectives
+from nerve.graph.passes.memory import analyze
 from nerve.primitives.collective import allreduce_start_p, allreduce_wait_p
 from nerve.primitives.registry import Aval
 
@@ -114,3 +115,14 @@ def test_a_graph_without_collectives_is_left_as_it_is():
 def test_the_collective_shape_rules_name_what_is_wrong(bind, message):
     with pytest.raises(ValueError, match=message):
         nerve.function(lambda: bind()).get_concrete_function()
+
+
+def test_a_bucket_s_gradients_die_at_its_start_and_the_channel_s_arrays_are_never_reused():
+    x = ops.convert_to_tensor(np.ones((3, 3), "float32"))
+    graph = _backward_like(RecordingChannel()).graph_for(x)
+    facts = analyze(graph, CPU)
+    start = next(k for k, n in enumerate(graph.nodes) if n.prim is allreduce_start_p and k > 2)
+    late = graph.nodes[start].inputs[0]  # the second matmul, used by nothing else
+    assert facts.reusable(late) and facts.end_of_group(late) == start
+    channel_values = [v for n in graph.nodes if n.prim.effect for v in n.outputs]
+    assert channel_values and not any(facts.reusable(v) for v in channel_values)
