@@ -9,6 +9,11 @@ later a GPU collective library (NCCL) are interchangeable:
 * ``allreduce(array, op, out)``: the elementwise ``"sum"`` (or ``"max"``) over
   processes, returned on every process: written into ``out`` when given (``array`` is
   then left alone), else possibly over ``array`` itself;
+* ``allreduce_start(array, op) -> handle`` and ``allreduce_wait(handle) -> array``:
+  the same sum, non-blocking: the start returns at once and the sum is written over
+  ``array`` (which must stay untouched until the wait returns it). Every process must
+  start its collectives in the same order; waits may come in any order. The base
+  class does the whole sum in the start (correct, nothing overlaps); MPI overlaps;
 * ``broadcast(array, root)``: ``root``'s array on every process (each passes an array
   of the same shape and dtype; the buffer may be overwritten);
 * ``allgather(array)``: every process's array, in rank order; their first dimensions
@@ -53,6 +58,16 @@ class Communicator(abc.ABC):
         """The elementwise reduction of ``array`` over all processes (into ``out``, an
         array of the same shape and dtype, when given)."""
 
+    def allreduce_start(self, array: Any, op: str = "sum") -> Any:
+        """Start the reduction of ``array`` (a C-contiguous, writable host array) in
+        place; returns a handle for ``allreduce_wait``. This default finishes it here."""
+        return _Done(self.allreduce(array, op))
+
+    def allreduce_wait(self, handle: Any) -> Any:
+        """Wait for the reduction ``handle`` names and return its result (the array
+        given to ``allreduce_start``, now summed)."""
+        return handle.result
+
     @abc.abstractmethod
     def broadcast(self, array: Any, root: int = 0) -> Any:
         """``root``'s ``array``, on every process."""
@@ -87,6 +102,15 @@ class Communicator(abc.ABC):
             )
 
 
+class _Done:
+    """The handle of a reduction that finished when it started."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result: Any):
+        self.result = result
+
+
 class LocalCommunicator(Communicator):
     """One process: every collective returns its own input.
 
@@ -96,6 +120,9 @@ class LocalCommunicator(Communicator):
     (0, 1, [1.0, 2.0])
     >>> [a.tolist() for a in comm.allgather(np.array([3]))]
     [[3]]
+    >>> handle = comm.allreduce_start(np.array([4.0]))
+    >>> comm.allreduce_wait(handle).tolist()
+    [4.0]
     """
 
     @property

@@ -14,6 +14,13 @@ never reached that collective: a rank that has waited a while (a quarter of the 
 at most a second) tells the others so, and the ranks not heard from are the ones named.
 A rank killed outright (SIGKILL, out of memory) is usually noticed by the launcher
 first: MPICH's ``mpirun`` ends the whole job within a second and names the process.
+
+**Overlap.** ``allreduce_start`` / ``allreduce_wait`` expose the non-blocking pair:
+collectives are numbered when they start (the same numbers on every rank, as every
+rank starts them in the same order), so a wait reports the right collective however
+many others are in flight. MPI moves the data of a started collective only while some
+MPI call runs on the rank (no progress thread by default), so each start and wait
+also tests the requests still in flight, pushing them on.
 """
 
 from __future__ import annotations
@@ -92,8 +99,10 @@ class MPICommunicator(Communicator):
         if self.timeout <= 0:
             raise ValueError(f"MPICommunicator: timeout must be > 0 seconds; got {timeout}.")
         self._broken = False  # a collective was abandoned (see _abort_at_exit)
+        self._notified = False  # ... by this rank, which told the others it failed
         atexit.register(self._abort_at_exit)
         self._sequence = 0  # collectives started, the same count on every rank
+        self._in_flight: dict[int, Any] = {}  # sequence -> request, started, not waited
         self._waiting: dict[int, set[int]] = {}  # collective -> ranks known to wait in it
         self._sends: list = []  # notes not yet delivered
         self._acks = 0
@@ -127,28 +136,49 @@ class MPICommunicator(Communicator):
                 )
             buffer = _writable(out)
             request = self._comm.Iallreduce(source, buffer, op=mpi_op)
-        self._wait(request, f"allreduce of {buffer.nbytes} bytes")
+        self._wait(request, f"allreduce of {buffer.nbytes} bytes", self._started(request))
         return buffer
+
+    def allreduce_start(self, array: Any, op: str = "sum") -> Any:
+        self._check_op(op)
+        array = np.asarray(array)
+        if not (array.flags.c_contiguous and array.flags.writeable):
+            raise ValueError(
+                "allreduce_start: the array must be C-contiguous and writable (the sum is "
+                "written over it while the caller goes on); pass a copy."
+            )
+        mpi_op = self._mpi.SUM if op == "sum" else self._mpi.MAX
+        request = self._comm.Iallreduce(self._mpi.IN_PLACE, array, op=mpi_op)
+        return _Pending(request, array, self._started(request))
+
+    def allreduce_wait(self, handle: Any) -> Any:
+        if handle.sequence not in self._in_flight:
+            raise ValueError(f"allreduce_wait: collective #{handle.sequence} was waited already.")
+        what = f"allreduce of {handle.array.nbytes} bytes (started non-blocking)"
+        self._wait(handle.request, what, handle.sequence)
+        return handle.array
 
     def broadcast(self, array: Any, root: int = 0) -> Any:
         self._check_root(root)
         buffer = _writable(array)
         request = self._comm.Ibcast(buffer, root=root)
-        self._wait(request, f"broadcast of {buffer.nbytes} bytes from rank {root}")
+        what = f"broadcast of {buffer.nbytes} bytes from rank {root}"
+        self._wait(request, what, self._started(request))
         return buffer
 
     def allgather(self, array: Any) -> list[Any]:
         array = np.ascontiguousarray(array)
         rows = np.array([array.shape[0] if array.ndim else 1], dtype="int64")
         counts = np.empty((self._size,), dtype="int64")
-        self._wait(self._comm.Iallgather(rows, counts), "allgather of the sizes")
+        request = self._comm.Iallgather(rows, counts)
+        self._wait(request, "allgather of the sizes", self._started(request))
         inner = tuple(array.shape[1:]) if array.ndim else ()
         per_row = int(np.prod(inner, dtype="int64"))
         result = np.empty((int(counts.sum()) * per_row,), dtype=array.dtype)
         sizes = [int(c) * per_row for c in counts]
         offsets = [sum(sizes[:k]) for k in range(self._size)]
         request = self._comm.Iallgatherv(array.reshape(-1), [result, sizes, offsets, None])
-        self._wait(request, f"allgather of {array.nbytes} bytes")
+        self._wait(request, f"allgather of {array.nbytes} bytes", self._started(request))
         parts = []
         for count, offset, size in zip(counts, offsets, sizes):
             part = result[offset : offset + size]
@@ -156,12 +186,15 @@ class MPICommunicator(Communicator):
         return parts
 
     def barrier(self) -> None:
-        self._wait(self._comm.Ibarrier(), "barrier")
+        request = self._comm.Ibarrier()
+        self._wait(request, "barrier", self._started(request))
 
     def notify_failure(self, message: str) -> None:
         """Send ``message`` to every other rank, then wait (at most 2 s, or the timeout
         if shorter) for them to acknowledge, so they can report it before the launcher
         ends the job."""
+        if self._in_flight:  # abandoned collectives: MPI_Finalize would wait for them
+            self._broken = self._notified = True
         note = ("failed", self._rank, str(message))
         self._sends.extend(
             self._control.isend(note, dest=rank, tag=_TAG)
@@ -176,9 +209,16 @@ class MPICommunicator(Communicator):
             time.sleep(1e-3)
 
     # -- waiting ----------------------------------------------------------------------------
-    def _wait(self, request: Any, what: str) -> None:
+    def _started(self, request: Any) -> int:
+        """Number a collective just started (the same number on every rank), and push
+        the ones still in flight on (MPI progresses them only inside MPI calls)."""
+        for pending in self._in_flight.values():
+            pending.Test()
         self._sequence += 1
-        sequence = self._sequence
+        self._in_flight[self._sequence] = request
+        return self._sequence
+
+    def _wait(self, request: Any, what: str, sequence: int) -> None:
         start = time.monotonic()
         announce_after = min(1.0, self.timeout / 4)
         announced = False
@@ -196,6 +236,7 @@ class MPICommunicator(Communicator):
                 self._broken = True
                 self._read_notes()
                 raise CollectiveTimeoutError(self._timeout_message(sequence, what, elapsed))
+        del self._in_flight[sequence]
 
     def _announce(self, sequence: int) -> None:
         note = ("waiting", self._rank, sequence)
@@ -227,6 +268,10 @@ class MPICommunicator(Communicator):
         if self._broken:
             sys.stderr.flush()
             sys.stdout.flush()
+            if self._notified:
+                # The others are reporting this rank's failure: let them print first
+                # (the first rank to abort ends the job).
+                time.sleep(min(2.0, self.timeout))
             self._comm.Abort(1)
 
     def _timeout_message(self, sequence: int, what: str, elapsed: float) -> str:
@@ -243,6 +288,17 @@ class MPICommunicator(Communicator):
             "nerve.distribution.initialize(timeout=...) or NERVE_COLLECTIVE_TIMEOUT if a "
             "rank legitimately needs longer."
         )
+
+
+class _Pending:
+    """A started non-blocking allreduce: its request, the array it writes, its number."""
+
+    __slots__ = ("array", "request", "sequence")
+
+    def __init__(self, request: Any, array: Any, sequence: int):
+        self.request = request
+        self.array = array
+        self.sequence = sequence
 
 
 def _writable(array: Any) -> Any:

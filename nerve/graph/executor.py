@@ -6,10 +6,13 @@ pays for none of these: the executor generates one Python function whose body
 is one line per node, calling the backend kernel (with its params bound ahead
 of time) on plain backend arrays held in local variables.
 
-First it *lowers* the graph (``passes.LOWERING``: elementwise fusion) and asks the
+First it *lowers* the graph (``passes.LOWERING``: elementwise fusion, then the
+scheduling of collectives: starts early, waits late) and asks the
 backend to compile each fused node into one loop (``Backend.compile_elementwise``);
 fused nodes the backend declines are expanded back into their steps, so
-``CompiledGraph.graph`` is exactly what runs.
+``CompiledGraph.graph`` is exactly what runs, in its order. Effectful nodes have no
+kernel: the executor reads and writes variables itself, and calls the channel of a
+collective node (``nerve.primitives.collective``).
 
 It follows a memory plan (``nerve.graph.passes.memory``): out-capable kernels
 write into dying inputs or dead buffers with ``out=``, and each local name is
@@ -48,9 +51,11 @@ from nerve.graph.ir import Graph, Node, Value, format_aval
 from nerve.graph.passes import LOWERING, optimize
 from nerve.graph.passes.fuse import fused_elementwise, program_avals
 from nerve.graph.passes.memory import MemoryPlan, plan_memory
+from nerve.primitives.collective import COLLECTIVE_PRIMITIVES, allreduce_start_p
 from nerve.primitives.state import assign_variable_p, read_variable_p
 
 __all__ = [
+    "HOST_PRIMITIVES",
     "STATE_PRIMITIVES",
     "CompiledGraph",
     "elementwise_program",
@@ -59,6 +64,9 @@ __all__ = [
 
 #: Effectful primitives the executor runs itself (they have no backend kernel).
 STATE_PRIMITIVES = (read_variable_p, assign_variable_p)
+#: Every effectful primitive the executor runs: state, and collectives (which call the
+#: channel object in their params, see ``nerve.primitives.collective``).
+HOST_PRIMITIVES = STATE_PRIMITIVES + COLLECTIVE_PRIMITIVES
 
 
 class CompiledGraph:
@@ -94,6 +102,10 @@ def _kernel_for(node: Node, backend: Backend, loops: dict) -> Callable:
     if node.prim is fused_elementwise:
         loop = loops[id(node)]
         return lambda *inputs: loop(inputs, (None,) * len(node.outputs))
+    if node.prim in COLLECTIVE_PRIMITIVES:
+        channel, bucket = node.params["channel"], node.params["bucket"]
+        call = channel.start if node.prim is allreduce_start_p else channel.wait
+        return functools.partial(call, bucket)
     kernel = node.prim.kernel
     assert kernel is not None, f"{node.prim.name} has no backend kernel"  # only fused nodes
     return _bind_params(backend.graph_kernel(kernel), node.params)

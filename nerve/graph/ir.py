@@ -110,7 +110,9 @@ class Node:
 
     @property
     def has_effect(self) -> bool:
-        """Effectful nodes (variable reads and writes) are never removed or reordered."""
+        """Effectful nodes (variable reads and writes, collectives) are never removed or
+        reordered; the one exception, ``passes.schedule``, moves collectives (each kind
+        keeping its order) past nodes that do not feed them."""
         return getattr(self.prim, "effect", False)
 
     def __repr__(self) -> str:

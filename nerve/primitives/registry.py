@@ -8,8 +8,9 @@ compiler records it as a node. One primitive is one registration block:
   ``nerve.backend.base``);
 * ``shape_rule``: output shape and dtype from input shapes/dtypes and params;
   used by the graph compiler, and by eager mode to explain kernel failures;
-* ``effect``: the primitive reads or writes state (variables); it has no backend
-  kernel, only the graph executor runs it, and graph passes keep its order;
+* ``effect``: the primitive reads or writes state (variables) or talks to other
+  processes (collectives); it has no backend kernel, only the graph executor runs it,
+  and graph passes keep its order (the scheduling pass alone moves collectives);
 * ``vjp``: the gradient rule, written with other primitives so that gradients of
   gradients work. ``vjp(ct, inputs, out, needs, **params)`` returns one
   cotangent (or ``None``) per input; ``needs[i]`` says whether input ``i`` wants

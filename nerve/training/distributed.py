@@ -5,7 +5,9 @@ The trainer knows nothing of MPI. It asks the active ``ReplicaContext`` (set by
 ``nerve.distribution.set_distribution`` or a distribution's ``scope()``; ``None`` means
 one process, and then nothing here runs) for four things: its ``rank`` and
 ``num_replicas``, elementwise ``sum`` of host arrays over the replicas, ``broadcast``
-from rank 0, and ``gather`` of one array from every replica. ``nerve.distribution``
+from rank 0, and ``gather`` of one array from every replica; and, optionally, to put
+the gradient sum into the compiled step (``sum_gradients_in_step``), so that it
+overlaps the backward pass. ``nerve.distribution``
 implements the hook over a communicator (MPI, or a single process).
 
 What a data-parallel ``fit`` does with it (``DataParallelRun``):
@@ -23,11 +25,14 @@ What a data-parallel ``fit`` does with it (``DataParallelRun``):
   ``stop_training``; the epoch ends when no rank has rows left (so ranks may run out at
   different steps); (2) the compiled step runs on the local rows with
   ``Optimizer.apply`` collecting the gradients instead of applying them
-  (``Optimizer.collect_gradients``); (3) the metric states are summed (see logs); (4)
-  the gradients are summed, each rank's weighted by its share of the global rows — the
-  mean over the global batch, so the update equals a single process training on the
-  whole global batch; a rank without rows adds zeros; (5) the optimizer applies the
-  mean as a second compiled function;
+  (``Optimizer.collect_gradients``); (3) the gradients are summed, each rank's weighted
+  by its share of the global rows — the mean over the global batch, so the update
+  equals a single process training on the whole global batch; a rank without rows adds
+  zeros. A hook that can (``sum_gradients_in_step``) puts this sum into the compiled
+  step itself, as start/wait pairs of collective nodes the executor runs while the
+  rest of the backward pass computes; otherwise it runs after the step
+  (``sum_gradients``); (4) the metric states are summed (see logs); (5) the optimizer
+  applies the mean as a second compiled function;
 * **logs** — what each replica added to its metric states (sums and counts) is summed
   and put back into every replica's metric variables, so all hold the global state:
   batch and epoch logs equal the single-process metrics, and rank 0's backups hold
@@ -119,6 +124,25 @@ class ReplicaContext:
         overwrites (the trainer uses them at once: each step's gradients)."""
         factor = float(scale_in) * float(scale_out)
         return [np.asarray(a) * np.asarray(factor, dtype=np.asarray(a).dtype) for a in arrays]
+
+    def sum_gradients(self, arrays: Sequence[Any], scale_in: float) -> list[Any]:
+        """The gradient sum after a step (``sum`` of the arrays, each scaled by
+        ``scale_in``, into reused buffers): for a step whose gradients were not summed
+        inside it, or a replica without rows (which passes zeros)."""
+        return self.sum(arrays, scale_in=scale_in, reuse=True)
+
+    def sum_gradients_in_step(self, grads: list) -> list | None:
+        """Called while the compiled step is traced, with its gradients (traced
+        tensors): the same gradients summed over the replicas inside the step, each
+        replica's scaled by the factor ``set_gradient_scale`` gave it for that step; or
+        ``None`` (this base class), and the trainer calls ``sum_gradients`` after the
+        step. Whatever a hook does here, every replica must issue the same collectives
+        in the same order as ``sum_gradients`` does for a replica without rows."""
+        return None
+
+    def set_gradient_scale(self, scale: float) -> None:
+        """This replica's factor for the next in-step gradient sum (its share of the
+        global batch's rows)."""
 
     def broadcast(self, arrays: Sequence[Any]) -> list[Any]:
         """Rank 0's arrays, on every replica (each passes arrays of the same shapes and
@@ -359,9 +383,19 @@ class DataParallelRun:
             self._variables = list(self.model.trainable_variables)
         return self._variables
 
-    def mean_gradients(self, grads: list | None, rows: int, global_rows: int) -> list:
+    def begin_gradients(self, rows: int, global_rows: int) -> None:
+        """Before the step runs: this rank's share of the rows, for a gradient sum made
+        inside the step."""
+        self.context.set_gradient_scale(rows / global_rows)
+
+    def mean_gradients(
+        self, grads: list | None, rows: int, global_rows: int, summed: bool = False
+    ) -> list:
         """The gradients of the global batch's mean loss: each rank's (the gradient of its
-        rows' mean) weighted by its share of the rows, summed."""
+        rows' mean) weighted by its share of the rows, summed. ``summed``: the step
+        already summed ``grads`` (``sum_gradients_in_step``), so they are returned."""
+        if summed and grads is not None:
+            return list(grads)
         variables = self._variables or []
         if grads is None:  # no rows here: add zeros
             arrays = [np.zeros(tuple(v.shape), dtype=_dtype_of(v)) for v in variables]
@@ -369,7 +403,7 @@ class DataParallelRun:
             arrays = [_host(g) for g in grads]
         # The global count is known from begin_step, so each rank scales by its share
         # while packing (one pass), and the sum needs no scaling afterwards.
-        return self.context.sum(arrays, scale_in=rows / global_rows, reuse=True)
+        return self.context.sum_gradients(arrays, rows / global_rows)
 
     # -- predict ----------------------------------------------------------------------------
     def gather_predictions(self, batches: list, counts: list[int]) -> Any:

@@ -579,7 +579,7 @@ class Trainer:
         """One epoch in lockstep with the other replicas: each step starts by summing the
         rows every replica has, so all stop together when none has any left (shards may
         differ in length by a batch) or when rank 0's callbacks set ``stop_training``."""
-        functions = self._make_data_parallel_functions()
+        functions = self._make_data_parallel_functions(run.context)
         iterator = iter(batches)
         logs = None
         while True:
@@ -607,25 +607,31 @@ class Trainer:
         mask: Any,
         global_rows: int,
     ) -> dict:
-        """Local gradients, summed metric states, mean gradients, one update."""
+        """Local gradients, mean gradients (summed inside the compiled step where the
+        hook does that), summed metric states, one update. Every replica issues its
+        collectives in this order, with or without rows."""
         local: dict = {}
         grads = None
         rows = 0
         if data is not None:
             rows = distributed.num_rows(data)
+            run.begin_gradients(rows, global_rows)
             local_logs, grads = self._call("train", functions.gradients, data, mask)
             local = _to_python(local_logs)
-        run.sum_metrics()
         run.gradient_variables(functions.variables)
-        mean = run.mean_gradients(grads, rows, global_rows)
+        mean = run.mean_gradients(grads, rows, global_rows, summed=functions.summed)
+        run.sum_metrics()
         if mean:
             functions.apply(mean)
         return local
 
-    def _make_data_parallel_functions(self) -> _DataParallelFunctions:
+    def _make_data_parallel_functions(
+        self, context: distributed.ReplicaContext
+    ) -> _DataParallelFunctions:
         functions = self.__dict__.get("_data_parallel_functions")
-        if functions is None:
-            functions = self._data_parallel_functions = _DataParallelFunctions(self)
+        # A compiled step that sums inside holds its hook: another hook needs new steps.
+        if functions is None or functions.context is not context:
+            functions = self._data_parallel_functions = _DataParallelFunctions(self, context)
         return functions
 
     # -- callbacks ------------------------------------------------------------------------
@@ -1077,13 +1083,18 @@ def _reporting_failures(run: distributed.DataParallelRun | None) -> Any:
 class _DataParallelFunctions:
     """The two halves of a data-parallel training step: ``train_step`` with
     ``Optimizer.apply`` collecting the gradients instead of applying them (compiled like
-    ``train_function``; it returns the logs and the gradients), and the optimizer's update
-    from the replicas' mean gradients (a second compiled function)."""
+    ``train_function``; it returns the logs and the gradients, summed over the replicas
+    inside the step when the hook's ``sum_gradients_in_step`` does that: ``summed``),
+    and the optimizer's update from the replicas' mean gradients (a second compiled
+    function)."""
 
-    def __init__(self, trainer: Trainer):
+    def __init__(self, trainer: Trainer, context: distributed.ReplicaContext):
         self.trainer = trainer
+        self.context = context
         # The variables the step's apply() was given, recorded when it is traced.
         self.variables: list | None = None
+        # Whether the traced step sums its gradients (recorded when it is traced).
+        self.summed = False
         step = trainer.train_step
 
         def run(data: Any, mask: Any) -> tuple:
@@ -1093,6 +1104,11 @@ class _DataParallelFunctions:
             with optimizer.collect_gradients() as collected:
                 logs = trainer._run_step(step, data, mask)
             grads, self.variables = _collected_gradients(optimizer, collected)
+            if not trainer.run_eagerly:
+                summed = context.sum_gradients_in_step(grads)
+                self.summed = summed is not None
+                if summed is not None:
+                    grads = summed
             return logs, grads
 
         run.__name__ = "train_gradients_function"

@@ -12,7 +12,7 @@ import pytest
 from nerve.backend import available_backends, get_backend
 from nerve.backend.registry import BACKEND_CLASSES
 from nerve.core.errors import BackendError
-from nerve.graph.executor import STATE_PRIMITIVES
+from nerve.graph.executor import HOST_PRIMITIVES
 from nerve.primitives import PRIMITIVES, Aval, Primitive
 
 BACKENDS = available_backends()
@@ -30,7 +30,7 @@ def test_the_cpu_backend_is_always_available():
 
 @pytest.mark.parametrize("name", sorted(n for n, p in PRIMITIVES.items() if p.effect))
 def test_effectful_primitives_are_run_by_the_executor(name):
-    assert PRIMITIVES[name] in STATE_PRIMITIVES, f"the graph executor does not run {name}"
+    assert PRIMITIVES[name] in HOST_PRIMITIVES, f"the graph executor does not run {name}"
 
 
 @pytest.mark.parametrize("kind,name", CASES)

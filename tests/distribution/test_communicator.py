@@ -19,6 +19,8 @@ def expected(size: int) -> dict:
         "max": [size - 1, 0],
         "broadcast": [10.0 * (size - 1), 1.0],
         "allgather": [[[r, r]] * (r + 1) for r in range(size)],
+        # two non-blocking sums in flight, waited for in the other order
+        "in_flight": [[10 * (size - 1), 1], [float(sum(range(1, size + 1)))]],
     }
 
 

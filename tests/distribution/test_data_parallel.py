@@ -180,3 +180,56 @@ def test_the_keras_distribution_functions():
     assert distribution.distribution() is parallel
     with pytest.raises(TypeError, match="Expected a ReplicaContext"):
         distribution.set_distribution("data_parallel")
+
+
+def _trained(parallel, eager=False):
+    model = scenarios.model("sgd")
+    model.compile(
+        optimizer=nerve.optimizers.SGD(0.1, 0.9),
+        loss="sparse_categorical_crossentropy",
+        run_eagerly=eager,
+    )
+    x, y = scenarios.data()
+    with distributed.replica_scope(parallel):
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+    return model
+
+
+@pytest.mark.parametrize("eager", [False, True], ids=["compiled", "eager"])
+def test_overlapped_buckets_train_bit_identically_to_the_sum_after_the_step(eager):
+    small = scenarios.BUCKET_MB
+    overlapped = _trained(distribution.DataParallel(bucket_size_mb=small), eager)
+    after = _trained(distribution.DataParallel(bucket_size_mb=small, overlap=False), eager)
+    assert overlapped._data_parallel_functions.summed is not eager  # summed in the step
+    assert not after._data_parallel_functions.summed
+    for a, b in zip(overlapped.get_weights(), after.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_compiled_step_starts_the_first_bucket_before_the_last_backward_matmul():
+    model = _trained(distribution.DataParallel(bucket_size_mb=scenarios.BUCKET_MB))
+    step = model._data_parallel_functions.gradients.functions[0]
+    concrete = next(iter(step._cache.values()))
+    names = [node.prim.name for node in concrete.compiled.graph.nodes]
+    starts = [k for k, name in enumerate(names) if name == "allreduce_start"]
+    last_matmul = max(k for k, name in enumerate(names) if name == "matmul")
+    assert starts[0] < last_matmul < starts[1]
+    assert names[-2:] == ["allreduce_wait", "allreduce_wait"]  # waits last
+    traced = [node.prim.name for node in concrete.unoptimized.nodes]
+    assert traced.index("allreduce_start") > max(
+        k for k, name in enumerate(traced) if name == "matmul"
+    )  # the scheduling pass, not tracing, put the start there
+
+
+def test_gradient_buckets_are_cut_in_reverse_order_and_summed_like_sum():
+    parallel = distribution.DataParallel(bucket_size_mb=1024 / 2**20)
+    arrays = [np.ones(300, "float32"), np.ones(5, "float16"), np.arange(10.0, dtype="float32")]
+    specs = [(a.size, a.dtype) for a in arrays]
+    # The last gradient first (the backward pass makes it first); a bucket closes at
+    # >= 1 KiB; float16 travels as float32, so it shares the bucket of its neighbours.
+    assert parallel._channel.layout(specs) == [[2, 1, 0]]
+    assert data_parallel._GradientChannel(None, 48).layout(specs) == [[2, 1], [0]]
+    summed = parallel.sum_gradients(arrays, 0.5)
+    for got, given in zip(summed, arrays):
+        assert got.dtype == given.dtype and got.shape == given.shape
+        np.testing.assert_array_equal(got, given * 0.5)

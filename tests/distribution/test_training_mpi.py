@@ -47,7 +47,27 @@ def reference():
 
 
 def test_weights_equal_single_process_training_on_the_global_batch(trained, reference):
+    # Summed in the compiled step, two buckets overlapping the backward pass.
     _assert_weights(trained[0], "weight", reference[0])
+
+
+def test_without_overlap_the_weights_equal_single_process_training_too(trained):
+    x, y = scenarios.data()
+    model = scenarios.model()
+    model.fit(x, y, batch_size=scenarios.BATCH, epochs=1, verbose=0, shuffle=True)
+    _assert_weights(trained[0], "plainweight", model)
+
+
+def test_the_first_bucket_starts_before_the_backward_pass_ends(trained):
+    for rank in range(2):
+        order = _load(trained[0], rank, "schedule")
+        starts = [k for k, kind in enumerate(order) if kind == "start"]
+        waits = [k for k, kind in enumerate(order) if kind == "wait"]
+        last_matmul = max(k for k, kind in enumerate(order) if kind == "matmul")
+        assert len(starts) == len(waits) == 2, order
+        # The second layer's bucket travels while the first layer's weight gradient
+        # (the last matmul) is computed; the waits come after all compute.
+        assert starts[0] < last_matmul < starts[1] < waits[0], order
 
 
 def test_metrics_equal_the_single_process_metrics(trained, reference):
@@ -101,6 +121,9 @@ def test_only_rank_0_writes_files_and_progress(trained):
     [
         ("fail", "ReplicaFailedError", "rank 1 of 2 failed: ValueError: batch 5 is corrupt"),
         ("hang", "CollectiveTimeoutError", "timed out after 4.0 s: rank 1 never reached it"),
+        # Rank 1 fails or hangs with its first gradient bucket of the step in flight.
+        ("fail_inflight", "ReplicaFailedError", "rank 1 of 2 failed: ValueError: bucket lost"),
+        ("hang_inflight", "CollectiveTimeoutError", "timed out after 4.0 s: rank 1 never"),
     ],
 )
 def test_a_failing_or_hanging_rank_stops_the_others_with_its_name(tmp_path, kind, error, message):
@@ -111,6 +134,12 @@ def test_a_failing_or_hanging_rank_stops_the_others_with_its_name(tmp_path, kind
     assert message in done.stderr
     # Bounded: rank 1 hangs for 60 s, the job ends once rank 0's timeout fires.
     assert seconds < 45, seconds
+
+
+def test_a_rank_killed_with_a_bucket_in_flight_ends_the_job(tmp_path):
+    done, seconds = launch.mpirun("kill_inflight", tmp_path, NERVE_COLLECTIVE_TIMEOUT="4")
+    assert done.returncode != 0 and seconds < 45, (done.returncode, seconds)
+    assert not list(tmp_path.glob("rank*-weight*"))
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ from nerve.graph.passes.cse import cse
 from nerve.graph.passes.dce import dce
 from nerve.graph.passes.fold import fold_constants
 from nerve.graph.passes.fuse import fuse
+from nerve.graph.passes.schedule import schedule_collectives
 from nerve.graph.passes.simplify import simplify
 from nerve.graph.passes.verify import verify
 
@@ -31,8 +32,9 @@ Pass = Callable[[Graph, Backend], Graph]
 DEFAULT_PIPELINE: tuple[Pass, ...] = (simplify, dce, fold_constants, simplify, cse, dce)
 #: Lowering for execution, applied by the executor after the pipeline: fused nodes are
 #: for running, while the optimized graph stays per-primitive for inlining (control
-#: flow), differentiation and export.
-LOWERING: tuple[Pass, ...] = (fuse,)
+#: flow), differentiation and export. Scheduling comes last: it orders the nodes that
+#: will actually run (collectives' starts early, waits late).
+LOWERING: tuple[Pass, ...] = (fuse, schedule_collectives)
 
 
 def optimize(graph: Graph, backend: Backend, passes: Sequence[Pass] = DEFAULT_PIPELINE) -> Graph:
@@ -52,6 +54,7 @@ __all__ = [
     "fold_constants",
     "fuse",
     "optimize",
+    "schedule_collectives",
     "simplify",
     "verify",
 ]

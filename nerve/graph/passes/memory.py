@@ -39,7 +39,9 @@ scalar). Never owned: graph inputs, constants, variable reads, and every value
 that may alias one of them. Any other primitive (reshape, transpose,
 broadcast_to, getitem, extract_patches, ...) is assumed to return a view of any
 of its inputs, so its outputs join the alias group of its inputs; a buffer is
-free only when its whole group is dead. Graph outputs and values assigned to
+free only when its whole group is dead. Collectives are the exception: a start
+copies its inputs into its channel's buffer, so they may die there, and the token
+and a wait's results belong to the channel (never owned). Graph outputs and values assigned to
 variables escape the step: their groups are never reused.
 
 The planner is two steps: ``analyze`` finds the facts as plain data (``Lifetimes``:
@@ -55,6 +57,7 @@ from dataclasses import dataclass, field
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Node, Value
 from nerve.graph.passes.fuse import fused_elementwise
+from nerve.primitives.collective import COLLECTIVE_PRIMITIVES
 from nerve.primitives.state import assign_variable_p, read_variable_p
 
 __all__ = [
@@ -190,6 +193,10 @@ def analyze(graph: Graph, backend: Backend) -> Lifetimes:
             escaping.add(node.inputs[0])  # lives on in the variable
             facts.last_assign[node.params["slot"]] = i
             facts.assigned_to[node.inputs[0]] = node.params["slot"]
+        elif node.prim in COLLECTIVE_PRIMITIVES:
+            # A start copies its inputs into the channel's buffer (they may die here);
+            # its token and a wait's results (views of that buffer) are the channel's.
+            foreign.update(node.outputs)
         elif node.prim.fresh:
             for out in node.outputs:
                 if backend.result_buffer_writable(len(out.aval.shape)):
