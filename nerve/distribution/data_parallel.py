@@ -44,6 +44,9 @@ __all__ = ["DataParallel", "MultiWorkerMirroredStrategy"]
 
 _NATIVE = ("float32", "float64", "int32", "int64")
 
+#: The overlapped path's first bucket: 1 MiB, PyTorch DDP's choice.
+FIRST_BUCKET_BYTES = 2**20
+
 
 class DataParallel(ReplicaContext):
     """Data parallelism: one replica of the model per process, gradients averaged.
@@ -257,7 +260,11 @@ class _GradientChannel:
         order the backward pass produces gradients: the last one first."""
         last = len(specs) - 1
         reversed_specs = [_Spec(*specs[last - k]) for k in range(len(specs))]
-        buckets = _buckets(reversed_specs, self.bucket_bytes)
+        # The first bucket is small (as in PyTorch's DDP) so that its allreduce starts
+        # while the backward pass still has most of its work ahead; with one large
+        # bucket, a small model's sum would start only after the last gradient.
+        first = FIRST_BUCKET_BYTES if self.bucket_bytes > FIRST_BUCKET_BYTES else None
+        buckets = _buckets(reversed_specs, self.bucket_bytes, first_bytes=first)
         return [[last - k for k in bucket] for bucket in buckets]
 
     def start(self, bucket: int, *arrays: Any) -> Any:
@@ -331,21 +338,29 @@ def _wire_dtype(dtype: Any) -> Any:
     return np.dtype("float32") if "float" in name or name.endswith("int16") else np.dtype("int64")
 
 
-def _buckets(arrays: list, bucket_bytes: int) -> list[list[int]]:
+def _buckets(arrays: list, bucket_bytes: int, first_bytes: int | None = None) -> list[list[int]]:
     """Indices of ``arrays`` grouped in order: a bucket holds one wire dtype and closes
-    once it reaches ``bucket_bytes`` (an array larger than that is a bucket alone)."""
+    once it reaches ``bucket_bytes`` (an array larger than that is a bucket alone). With
+    ``first_bytes``, the first bucket closes before an array would take it past that.
+
+    >>> specs = [np.zeros(n, "float32") for n in (10, 100_000, 400_000)]
+    >>> _buckets(specs, 2**20), _buckets(specs, 2**20, first_bytes=2**19)
+    ([[0, 1, 2]], [[0, 1], [2]])
+    """
     buckets: list[list[int]] = []
     current: list[int] = []
     size = 0
     dtype = None
     for k, array in enumerate(arrays):
         wire = _wire_dtype(array.dtype)
-        if current and (wire != dtype or size >= bucket_bytes):
+        nbytes = array.size * wire.itemsize
+        first_full = first_bytes is not None and not buckets and size + nbytes > first_bytes
+        if current and (wire != dtype or size >= bucket_bytes or first_full):
             buckets.append(current)
             current, size = [], 0
         current.append(k)
         dtype = wire
-        size += array.size * wire.itemsize
+        size += nbytes
     if current:
         buckets.append(current)
     return buckets

@@ -134,6 +134,18 @@ def test_gradients_travel_in_buckets_of_one_dtype_in_order():
     assert data_parallel._buckets(arrays, 1024) == [[0, 1], [2, 3], [4]]
 
 
+def test_the_overlapped_layout_starts_with_a_small_bucket():
+    # The 784-512-256-10 MLP's gradients (kernel, bias per layer), 25 MB buckets: the
+    # last layers' 0.5 MB leave in a first bucket before the first kernel's 1.6 MB.
+    sizes = [784 * 512, 512, 512 * 256, 256, 256 * 10, 10]
+    channel = distribution.DataParallel()._channel
+    layout = channel.layout([(n, "float32") for n in sizes])
+    assert layout == [[5, 4, 3, 2, 1], [0]]
+    assert distribution.DataParallel(bucket_size_mb=1.0)._channel.layout(
+        [(n, "float32") for n in sizes]
+    ) == [[5, 4, 3, 2, 1, 0]]  # no larger than the first bucket: plain buckets
+
+
 def test_a_bucketed_sum_scales_and_keeps_dtypes_and_shapes():
     context = distribution.DataParallel(bucket_size_mb=1e-4)
     arrays = [np.arange(6, dtype="float32").reshape(2, 3), np.ones(3, "float16"), np.ones(200)]
