@@ -1175,7 +1175,7 @@ def _one_quiet_batch(x: Any, batch_size: int) -> bool:
     """Whether ``x`` is a single array or tensor of 1 to ``batch_size`` rows (one batch)."""
     if not (isinstance(x, Tensor) or type(x).__module__ == "numpy"):
         return False
-    shape = getattr(x, "shape", ())
+    shape: tuple = tuple(getattr(x, "shape", ()))
     return len(shape) > 0 and 0 < shape[0] <= batch_size
 
 
