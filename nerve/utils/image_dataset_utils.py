@@ -54,6 +54,7 @@ from typing import Any
 # Images are decoded and resized on the host, before any backend sees them.
 import numpy as np
 
+from nerve.backend import get_backend
 from nerve.ops import image as image_ops
 from nerve.utils.directory_index import check_label_arguments, datasets_from_directory
 from nerve.utils.image_utils import (
@@ -62,7 +63,6 @@ from nerve.utils.image_utils import (
     _pillow,
     _size_pair,
     _standardize_data_format,
-    img_to_array,
     load_img,
 )
 
@@ -165,8 +165,8 @@ def image_dataset_from_directory(
         )
     data_format = _standardize_data_format(data_format, function)
     _pillow(function)  # a missing Pillow fails here, not when the first image loads
-    load = functools.partial(
-        _load_image,
+    load_batch = functools.partial(
+        _load_batch,
         color_mode=color_mode,
         image_size=size,
         interpolation=interpolation,
@@ -180,7 +180,8 @@ def image_dataset_from_directory(
         label_mode=label_mode,
         class_names=class_names,
         formats=ALLOWLIST_FORMATS,
-        load=load,
+        load=functools.partial(_load_one, load_batch),
+        load_batch=load_batch,
         batch_size=batch_size,
         shuffle=shuffle,
         seed=seed,
@@ -208,8 +209,13 @@ def _check_interpolation(interpolation: Any, function: str) -> str:
     return str(name)
 
 
-def _load_image(
-    path: str,
+def _load_one(load_batch: Callable[[list[str]], np.ndarray], path: str) -> np.ndarray:
+    """One image, read as a batch of one (a single code path for both kinds of dataset)."""
+    return load_batch([path])[0]
+
+
+def _load_batch(
+    paths: list[str],
     color_mode: str,
     image_size: tuple[int, int],
     interpolation: str,
@@ -217,12 +223,25 @@ def _load_image(
     pad_to_aspect_ratio: bool,
     data_format: str,
 ) -> np.ndarray:
-    """One file as a resized ``float32`` image array."""
-    pixels = img_to_array(load_img(path, color_mode=color_mode), dtype="float32")
-    resized = resize_image(
-        pixels, image_size, interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio
+    """The files at ``paths`` as one ``float32`` batch of resized images.
+
+    Each file is decoded on its own (Pillow releases the GIL while it decodes); the
+    batch is then resized in one call per distinct image size, so the per-image cost
+    of resampling is a share of one C loop rather than a dozen NumPy calls."""
+    images = [_decode(path, color_mode) for path in paths]
+    batch = _resize_batch(
+        images, image_size, interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio
     )
-    return resized.transpose(2, 0, 1) if data_format == "channels_first" else resized
+    if data_format == "channels_first":
+        return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+    return batch
+
+
+def _decode(path: str, color_mode: str) -> np.ndarray:
+    """The pixels of one file as ``(height, width, channels)`` in the image's own
+    integer dtype (8 bits, or 16/32 for deep gray images)."""
+    pixels = np.asarray(load_img(path, color_mode=color_mode))
+    return pixels[..., np.newaxis] if pixels.ndim == 2 else pixels
 
 
 # -- resizing -------------------------------------------------------------------------------
@@ -248,29 +267,46 @@ def resize_image(
            [1., 1., 1.],
            [0., 0., 0.]], dtype=float32)
     """
-    height, width = size
-    image = np.asarray(image, dtype=np.float32)
-    if crop_to_aspect_ratio:
-        image = _crop_to_aspect_ratio(image, height, width)
-    elif pad_to_aspect_ratio:
-        image = _pad_to_aspect_ratio(image, height, width)
-    for axis, new_size in ((0, height), (1, width)):
-        indices, weights = _axis_taps(image.shape[axis], new_size, interpolation)
-        image = _apply_taps(image, axis, indices, weights)
-    return image
+    return _resize_batch([np.asarray(image)], size, interpolation, crop_to_aspect_ratio,
+                         pad_to_aspect_ratio)[0]  # fmt: skip
 
 
-def _apply_taps(
-    image: np.ndarray, axis: int, indices: np.ndarray, weights: np.ndarray
+def _resize_batch(
+    images: list[np.ndarray],
+    size: tuple[int, int],
+    interpolation: str,
+    crop_to_aspect_ratio: bool,
+    pad_to_aspect_ratio: bool,
 ) -> np.ndarray:
-    """Output row ``i`` along ``axis`` is ``sum_t weights[i, t] * image[indices[i, t]]``,
-    one tap at a time so memory stays at one output image."""
-    shape = [1] * image.ndim
-    shape[axis] = -1
-    result = np.take(image, indices[:, 0], axis=axis) * weights[:, 0].reshape(shape)
-    for tap in range(1, indices.shape[1]):
-        result += np.take(image, indices[:, tap], axis=axis) * weights[:, tap].reshape(shape)
-    return result
+    """``(height, width, channels)`` images, of any sizes, as one ``float32`` batch
+    resized to ``size``. Images of one size are resampled together: axis 1 (height),
+    then axis 2 (width), by the ``resample`` kernel of the CPU backend, which owns
+    host arrays (a C loop where nerve has a compiler), which sums taps in order, so every
+    pixel is what resizing the image alone gives."""
+    height, width = size
+    if crop_to_aspect_ratio:
+        images = [_crop_to_aspect_ratio(image, height, width) for image in images]
+    elif pad_to_aspect_ratio:
+        images = [_pad_to_aspect_ratio(image, height, width) for image in images]
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index, image in enumerate(images):
+        groups.setdefault(image.shape, []).append(index)
+    if len(groups) == 1:
+        return _resize_same_size(np.stack(images), size, interpolation)
+    out = np.empty((len(images), height, width, images[0].shape[2]), dtype=np.float32)
+    for members in groups.values():
+        out[members] = _resize_same_size(np.stack([images[i] for i in members]), size,
+                                         interpolation)  # fmt: skip
+    return out
+
+
+def _resize_same_size(batch: np.ndarray, size: tuple[int, int], interpolation: str) -> np.ndarray:
+    resample = get_backend("cpu").kernel("resample")
+    batch = np.ascontiguousarray(batch, dtype=np.float32)
+    for axis, new_size in ((1, size[0]), (2, size[1])):
+        indices, weights = _axis_taps(batch.shape[axis], new_size, interpolation)
+        batch = resample(batch, indices, weights, axis)
+    return batch
 
 
 @functools.lru_cache(maxsize=256)
@@ -278,7 +314,9 @@ def _axis_taps(in_size: int, out_size: int, interpolation: str) -> tuple[np.ndar
     """``(indices, weights)`` of shape ``(out_size, taps)`` resampling one axis; cached
     (a folder's images mostly share their sizes) and read-only."""
     indices, weights = _compute_axis_taps(in_size, out_size, interpolation)
-    indices, weights = np.array(indices), np.array(weights, dtype=np.float32)
+    # int32 and float32, contiguous: the layout the resample kernel runs in C.
+    indices = np.ascontiguousarray(indices, dtype=np.int32)
+    weights = np.ascontiguousarray(weights, dtype=np.float32)
     indices.flags.writeable = weights.flags.writeable = False
     return indices, weights
 
