@@ -273,19 +273,42 @@ class Shuffle(Dataset):
     def _rng(self, pass_path: tuple[int, ...]) -> np.random.Generator:
         return np.random.default_rng([self._seed, *(pass_path if self._reshuffle else ())])
 
-    def _full_permutation(self, pass_path: tuple[int, ...]) -> np.ndarray | None:
-        """When the buffer holds the whole of an array-backed upstream, a buffered
-        shuffle is a uniform permutation: drawn at once, and used by both the element
-        and the batch path, so the two give the same order."""
+    def _index_order(self, pass_path: tuple[int, ...], buffered: bool = True) -> np.ndarray | None:
+        """For an array-backed upstream, the order ``_buffered`` would yield its
+        elements in, as row indices: the buffer's draws depend only on positions, so
+        they are made on integers and the rows gathered after, one fancy index per
+        batch on the batch path. A buffer holding the whole upstream is a uniform
+        permutation, drawn at once (used by both paths, so they give the same order).
+        ``None`` for other upstreams, and when ``buffered`` is False and the buffer
+        is smaller (the element path then runs the buffer on the elements)."""
         upstream = self._upstream
-        if isinstance(upstream, TensorSlices) and self._buffer_size >= upstream.cardinality():
-            return self._rng(pass_path).permutation(upstream.cardinality())
-        return None
+        if not isinstance(upstream, TensorSlices):
+            return None
+        count = upstream.cardinality()
+        if self._buffer_size >= count:
+            return self._rng(pass_path).permutation(count)
+        if not buffered:
+            return None
+        return np.fromiter(self._buffered_order(pass_path, count), dtype=np.int64, count=count)
+
+    def _buffered_order(self, pass_path: tuple[int, ...], count: int) -> Iterator[int]:
+        """``_buffered``'s algorithm on the positions ``0 .. count - 1``."""
+        rng = self._rng(pass_path)
+        size = self._buffer_size
+        buffer = list(range(min(size, count)))
+        for position in range(len(buffer), count):
+            index = int(rng.integers(size))
+            yield buffer[index]
+            buffer[index] = position
+        while buffer:
+            index = int(rng.integers(len(buffer)))
+            buffer[index], buffer[-1] = buffer[-1], buffer[index]
+            yield buffer.pop()
 
     def _iterate_batches(
         self, pass_path: tuple[int, ...], batch_size: int, drop_remainder: bool
     ) -> Iterator[Any] | None:
-        order = self._full_permutation(pass_path)
+        order = self._index_order(pass_path)
         if order is None:
             return None
         stop = len(order) - len(order) % batch_size if drop_remainder else len(order)
@@ -294,7 +317,7 @@ class Shuffle(Dataset):
         return (upstream.rows(order[i : i + batch_size]) for i in range(0, stop, batch_size))
 
     def _iterate(self, pass_path: tuple[int, ...], tolerant: bool = False) -> Iterator[Any]:
-        order = self._full_permutation(pass_path)
+        order = self._index_order(pass_path, buffered=False)
         if order is not None:
             upstream = self._upstream
             assert isinstance(upstream, TensorSlices)
