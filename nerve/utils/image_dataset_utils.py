@@ -65,6 +65,7 @@ from nerve.utils.image_utils import (
     _standardize_data_format,
     load_img,
 )
+from nerve.utils.png_reader import decode_png
 
 __all__ = ["ALLOWLIST_FORMATS", "INTERPOLATIONS", "image_dataset_from_directory", "resize_image"]
 
@@ -239,9 +240,35 @@ def _load_batch(
 
 def _decode(path: str, color_mode: str) -> np.ndarray:
     """The pixels of one file as ``(height, width, channels)`` in the image's own
-    integer dtype (8 bits, or 16/32 for deep gray images)."""
-    pixels = np.asarray(load_img(path, color_mode=color_mode))
+    integer dtype (8 bits, or 16/32 for deep gray images): common PNGs by
+    ``png_reader``, everything else (and any file it declines) by Pillow."""
+    data = _read_bytes(path)
+    pixels = None if data is None else decode_png(data, color_mode)
+    if pixels is None:
+        pixels = np.asarray(load_img(path, color_mode=color_mode))
     return pixels[..., np.newaxis] if pixels.ndim == 2 else pixels
+
+
+def _read_bytes(path: str) -> bytes | None:
+    """The file's bytes, by as few system calls as can be (one read for a file under
+    64 KiB; a short read means the end of a regular file); ``None`` when it cannot be
+    read (``load_img`` then raises the error, naming the file)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except OSError:
+        return None
+    try:
+        chunks = [os.read(descriptor, _READ_SIZE)]
+        while len(chunks[-1]) == _READ_SIZE:
+            chunks.append(os.read(descriptor, _READ_SIZE))
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(descriptor)
+
+
+_READ_SIZE = 1 << 16
 
 
 # -- resizing -------------------------------------------------------------------------------
