@@ -65,7 +65,7 @@ from nerve.utils.image_utils import (
     _standardize_data_format,
     load_img,
 )
-from nerve.utils.png_reader import decode_png
+from nerve.utils.png_reader import decode_pngs
 
 __all__ = ["ALLOWLIST_FORMATS", "INTERPOLATIONS", "image_dataset_from_directory", "resize_image"]
 
@@ -226,26 +226,26 @@ def _load_batch(
 ) -> np.ndarray:
     """The files at ``paths`` as one ``float32`` batch of resized images.
 
-    Each file is decoded on its own (Pillow releases the GIL while it decodes); the
-    batch is then resized in one call per distinct image size, so the per-image cost
-    of resampling is a share of one C loop rather than a dozen NumPy calls."""
-    images = [_decode(path, color_mode) for path in paths]
-    batch = _resize_batch(
-        images, image_size, interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio
+    Common PNGs are decoded together by ``png_reader`` (files of one size in one
+    kernel call), other files one by one with Pillow; then each distinct image size
+    is resized in one call. Per image, what runs in Python is reading the file and
+    its chunks; the rest is C that lets go of the GIL (zlib, the kernels)."""
+    files = [_read_bytes(path) for path in paths]
+    groups, declined = decode_pngs(files, color_mode)
+    for index in declined:
+        groups.append(([index], _decode_with_pillow(paths[index], color_mode)[np.newaxis]))
+    batch = _resize_groups(
+        groups, len(paths), image_size, interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio
     )
     if data_format == "channels_first":
         return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
     return batch
 
 
-def _decode(path: str, color_mode: str) -> np.ndarray:
+def _decode_with_pillow(path: str, color_mode: str) -> np.ndarray:
     """The pixels of one file as ``(height, width, channels)`` in the image's own
-    integer dtype (8 bits, or 16/32 for deep gray images): common PNGs by
-    ``png_reader``, everything else (and any file it declines) by Pillow."""
-    data = _read_bytes(path)
-    pixels = None if data is None else decode_png(data, color_mode)
-    if pixels is None:
-        pixels = np.asarray(load_img(path, color_mode=color_mode))
+    integer dtype (8 bits, or 16/32 for deep gray images); errors name the file."""
+    pixels = np.asarray(load_img(path, color_mode=color_mode))
     return pixels[..., np.newaxis] if pixels.ndim == 2 else pixels
 
 
@@ -254,7 +254,7 @@ def _read_bytes(path: str) -> bytes | None:
     64 KiB; a short read means the end of a regular file); ``None`` when it cannot be
     read (``load_img`` then raises the error, naming the file)."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        descriptor = os.open(path, _OPEN_FLAGS)
     except OSError:
         return None
     try:
@@ -269,6 +269,7 @@ def _read_bytes(path: str) -> bytes | None:
 
 
 _READ_SIZE = 1 << 16
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)  # binary: Windows would translate
 
 
 # -- resizing -------------------------------------------------------------------------------
@@ -294,37 +295,52 @@ def resize_image(
            [1., 1., 1.],
            [0., 0., 0.]], dtype=float32)
     """
-    return _resize_batch([np.asarray(image)], size, interpolation, crop_to_aspect_ratio,
-                         pad_to_aspect_ratio)[0]  # fmt: skip
+    pixels = np.asarray(image)[np.newaxis]
+    return _resize_groups([([0], pixels)], 1, size, interpolation, crop_to_aspect_ratio,
+                          pad_to_aspect_ratio)[0]  # fmt: skip
 
 
-def _resize_batch(
-    images: list[np.ndarray],
+def _resize_groups(
+    groups: list[tuple[list[int], np.ndarray]],
+    count: int,
     size: tuple[int, int],
     interpolation: str,
     crop_to_aspect_ratio: bool,
     pad_to_aspect_ratio: bool,
 ) -> np.ndarray:
-    """``(height, width, channels)`` images, of any sizes, as one ``float32`` batch
-    resized to ``size``. Images of one size are resampled together: axis 1 (height),
-    then axis 2 (width), by the ``resample`` kernel of the CPU backend, which owns
-    host arrays (a C loop where nerve has a compiler), which sums taps in order, so every
-    pixel is what resizing the image alone gives."""
+    """A ``float32`` batch of ``count`` images resized to ``size``, from ``groups`` of
+    ``(indices, images)``: ``images`` is ``(len(indices), height, width, channels)``,
+    the images at those positions of the batch. Images of one size (after the crop or
+    pad) are resampled together, axis 1 (height) then axis 2 (width), by the CPU
+    backend's ``resample`` kernel (a C loop where nerve has a compiler) which sums
+    taps in order: every pixel is what resizing the image alone gives."""
     height, width = size
-    if crop_to_aspect_ratio:
-        images = [_crop_to_aspect_ratio(image, height, width) for image in images]
-    elif pad_to_aspect_ratio:
-        images = [_pad_to_aspect_ratio(image, height, width) for image in images]
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for index, image in enumerate(images):
-        groups.setdefault(image.shape, []).append(index)
-    if len(groups) == 1:
-        return _resize_same_size(np.stack(images), size, interpolation)
-    out = np.empty((len(images), height, width, images[0].shape[2]), dtype=np.float32)
-    for members in groups.values():
-        out[members] = _resize_same_size(np.stack([images[i] for i in members]), size,
-                                         interpolation)  # fmt: skip
+    adjust = (
+        _crop_to_aspect_ratio if crop_to_aspect_ratio
+        else _pad_to_aspect_ratio if pad_to_aspect_ratio
+        else None
+    )  # fmt: skip
+    by_shape: dict[tuple[int, ...], tuple[list[int], list[np.ndarray]]] = {}
+    for indices, images in groups:
+        if adjust is not None:  # per image: a crop is a view, a pad a small copy
+            adjusted = [adjust(image, height, width) for image in images]
+            images = np.stack(adjusted)
+        members, parts = by_shape.setdefault(images.shape[1:], ([], []))
+        members.extend(indices)
+        parts.append(images)
+    if len(by_shape) == 1:
+        members, parts = next(iter(by_shape.values()))
+        if members == list(range(count)):  # one size, in order: no scatter needed
+            return _resize_same_size(_joined(parts), size, interpolation)
+    channels = groups[0][1].shape[3]
+    out = np.empty((count, height, width, channels), dtype=np.float32)
+    for members, parts in by_shape.values():
+        out[members] = _resize_same_size(_joined(parts), size, interpolation)
     return out
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def _resize_same_size(batch: np.ndarray, size: tuple[int, int], interpolation: str) -> np.ndarray:

@@ -1,5 +1,6 @@
-"""The ``png_unfilter`` kernel undoes every PNG filter type, in C and in the NumPy
-fallback (native kernels off), and refuses data it cannot undo with a clear error."""
+"""The ``png_unfilter`` kernel undoes every PNG filter type, for one image or several
+of one size at once, in C and in the NumPy fallback (native kernels off), and refuses
+data it cannot undo with a clear error."""
 
 import numpy as np
 import pytest
@@ -34,19 +35,28 @@ def test_every_filter_type_is_undone(unfilter, shape, filters):
     pixels = random_pixels(*shape, seed=sum(shape))
     data = filtered_rows(pixels, filters)
     rows = unfilter(data, shape[0], shape[1] * shape[2], shape[2])
-    assert rows.dtype == np.uint8 and rows.shape == (shape[0], shape[1] * shape[2])
+    assert rows.dtype == np.uint8 and rows.shape == (1, shape[0], shape[1] * shape[2])
     np.testing.assert_array_equal(rows.reshape(shape), pixels)
 
 
-def test_an_unknown_filter_type_names_the_row(unfilter):
-    data = bytearray(filtered_rows(random_pixels(3, 2, 1), (1,)))
-    data[2 * 3] = 7
-    with pytest.raises(ValueError, match="row 2 has filter type 7; PNG defines types 0 to 4"):
-        unfilter(bytes(data), 3, 2, 1)
+def test_images_of_one_geometry_are_undone_in_one_call(unfilter):
+    # Each image's first row has no row above it, even though the data runs on.
+    images = [random_pixels(5, 4, 3, seed=seed) for seed in range(3)]
+    data = b"".join(filtered_rows(pixels, (2, 4, 3)) for pixels in images)
+    rows = unfilter(data, 5, 12, 3, images=3)
+    np.testing.assert_array_equal(rows.reshape(3, 5, 4, 3), np.stack(images))
+
+
+def test_an_unknown_filter_type_names_the_image_and_row(unfilter):
+    one = filtered_rows(random_pixels(3, 2, 1), (1,))
+    data = bytearray(one * 2)
+    data[len(one) + 2 * 3] = 7
+    with pytest.raises(ValueError, match="row 2 of image 1 has filter type 7; PNG defines"):
+        unfilter(bytes(data), 3, 2, 1, images=2)
 
 
 def test_a_wrong_length_is_refused(unfilter):
-    with pytest.raises(ValueError, match="expected 2 rows of 1 \\+ 6 bytes"):
+    with pytest.raises(ValueError, match="expected 1 image\\(s\\) of 2 rows of 1 \\+ 6 bytes"):
         unfilter(bytes(13), 2, 6, 3)
 
 

@@ -1,5 +1,6 @@
 """The fast PNG path decodes what Pillow decodes, pixel for pixel, and declines (returns
-``None``, so the loader falls back to Pillow) every file it does not fully handle."""
+``None``, so the loader falls back to Pillow) every file it does not fully handle;
+many files at once come back grouped by size, the declined ones listed."""
 
 import io
 import zlib
@@ -11,7 +12,7 @@ pytest.importorskip("PIL")
 from PIL import Image
 
 from nerve.utils import load_img
-from nerve.utils.png_reader import decode_png
+from nerve.utils.png_reader import decode_png, decode_pngs
 from tests.utils._png_files import chunk, png_bytes, random_pixels
 
 COLOR_MODES = ("grayscale", "rgb", "rgba")
@@ -84,6 +85,32 @@ def test_the_good_file_is_read():
     # Ancillary chunks the fast path does not need are skipped.
     text = png_bytes(PIXELS, extra_chunks=[chunk(b"tEXt", b"k\0v"), chunk(b"gAMA", b"\0\0\1\0")])
     np.testing.assert_array_equal(decode_png(text, "rgb"), PIXELS)
+
+
+def test_the_image_data_crc_is_left_to_zlib_as_pillow_does():
+    data = bytearray(GOOD)
+    start = data.index(b"IDAT") + 4
+    data[start + int.from_bytes(data[start - 8 : start - 4], "big")] ^= 0xFF
+    np.testing.assert_array_equal(decode_png(bytes(data), "rgb"), _pillow(bytes(data), "rgb"))
+
+
+def test_many_files_are_grouped_by_size_and_declined_ones_listed():
+    small, large = random_pixels(3, 4, 3, seed=1), random_pixels(5, 2, 4, seed=2)
+    files = [png_bytes(small), DECLINED["palette"], png_bytes(large), None, png_bytes(small)]
+    groups, declined = decode_pngs(files, "rgb")
+    assert declined == [1, 3]
+    assert [indices for indices, _ in groups] == [[0, 4], [2]]
+    np.testing.assert_array_equal(groups[0][1], np.stack([small, small]))
+    np.testing.assert_array_equal(groups[1][1], large[np.newaxis, ..., :3])
+
+
+def test_a_bad_file_in_a_group_is_declined_alone():
+    pixels = random_pixels(4, 6, 3, seed=2)
+    groups, declined = decode_pngs([GOOD, DECLINED["bad filter type"], png_bytes(pixels)], "rgb")
+    assert declined == [1]
+    found = {index: images[k] for indices, images in groups for k, index in enumerate(indices)}
+    np.testing.assert_array_equal(found[0], PIXELS)
+    np.testing.assert_array_equal(found[2], pixels)
 
 
 @pytest.mark.parametrize("name", sorted(DECLINED))

@@ -47,33 +47,36 @@ def kernels(xp) -> dict:
             out[i] = (int(line[i]) + predicted) & 0xFF
         return out
 
-    def png_unfilter(data, height: int, row_bytes: int, bpp: int):
-        """The ``(height, row_bytes)`` ``uint8`` rows of an 8-bit, non-interlaced PNG
-        image from its inflated ``data`` (``bytes`` of ``height * (row_bytes + 1)``;
+    def png_unfilter(data, height: int, row_bytes: int, bpp: int, images: int = 1):
+        """The ``(images, height, row_bytes)`` ``uint8`` rows of ``images`` 8-bit,
+        non-interlaced PNG images of one geometry from their inflated data, one image
+        after another in ``data`` (``bytes`` of ``images * height * (row_bytes + 1)``;
         ``row_bytes`` a multiple of the ``bpp`` bytes per pixel). A ``ValueError``
-        names the first row whose filter type is not one of PNG's five."""
-        if len(data) != height * (row_bytes + 1) or row_bytes % bpp:
+        names the first image and row whose filter type is not one of PNG's five."""
+        if len(data) != images * height * (row_bytes + 1) or row_bytes % bpp:
             raise ValueError(
-                f"png_unfilter: expected {height} rows of 1 + {row_bytes} bytes "
-                f"({bpp} per pixel), got {len(data)} bytes."
+                f"png_unfilter: expected {images} image(s) of {height} rows of 1 + "
+                f"{row_bytes} bytes ({bpp} per pixel), got {len(data)} bytes."
             )
         native = _native()
         if native is not None:
-            rows, bad = native(data, height, row_bytes, bpp)
+            rows, bad = native(data, images, height, row_bytes, bpp)
         else:
-            raw = xp.frombuffer(data, dtype=xp.uint8).reshape(height, row_bytes + 1)
-            rows = xp.empty((height, row_bytes), dtype=xp.uint8)
-            previous = xp.zeros(row_bytes, dtype=xp.uint8)
+            raw = xp.frombuffer(data, dtype=xp.uint8).reshape(images * height, row_bytes + 1)
+            rows = xp.empty((images * height, row_bytes), dtype=xp.uint8)
             bad = 0
-            for y in range(height):
+            for y in range(images * height):
                 kind = int(raw[y, 0])
                 if kind > 4:
                     bad = y + 1
                     break
-                rows[y] = previous = _unfilter_row(kind, raw[y, 1:], previous, bpp)
+                previous = rows[y - 1] if y % height else xp.zeros(row_bytes, dtype=xp.uint8)
+                rows[y] = _unfilter_row(kind, raw[y, 1:], previous, bpp)
+            rows = rows.reshape(images, height, row_bytes)
         if bad:
+            image, row = divmod(bad - 1, height)
             raise ValueError(
-                f"png_unfilter: row {bad - 1} has filter type "
+                f"png_unfilter: row {row} of image {image} has filter type "
                 f"{data[(bad - 1) * (row_bytes + 1)]}; PNG defines types 0 to 4."
             )
         return rows

@@ -23,13 +23,15 @@ SOURCE = r"""
 #include <stdint.h>
 #include <string.h>
 
-/* Returns 0, or 1 + the index of the first row with an unknown filter type. */
-int64_t png_unfilter(const uint8_t *src, uint8_t *dst, int64_t height, int64_t row_bytes,
-                     int64_t bpp) {
-    for (int64_t y = 0; y < height; y++) {
+/* Rows of `height` per image, images one after another (each image's first row has
+   no row above it). Returns 0, or 1 + the index of the first row (counted over all
+   images) with an unknown filter type. */
+int64_t png_unfilter(const uint8_t *src, uint8_t *dst, int64_t rows, int64_t height,
+                     int64_t row_bytes, int64_t bpp) {
+    for (int64_t y = 0; y < rows; y++) {
         const uint8_t *in = src + y * (row_bytes + 1) + 1;
         uint8_t *out = dst + y * row_bytes;
-        const uint8_t *up = y > 0 ? out - row_bytes : NULL;
+        const uint8_t *up = y % height ? out - row_bytes : NULL;
         int64_t i;
         switch (src[y * (row_bytes + 1)]) {
         case 0:
@@ -76,25 +78,27 @@ def _library() -> ctypes.CDLL | None:
         return None
     library.png_unfilter.restype = ctypes.c_int64
     int64 = ctypes.c_int64
-    library.png_unfilter.argtypes = [ctypes.c_char_p, ctypes.c_void_p, int64, int64, int64]
+    library.png_unfilter.argtypes = [ctypes.c_char_p, ctypes.c_void_p, *[int64] * 4]
     return library
 
 
-def unfilter_function() -> Callable[[bytes, int, int, int], tuple[np.ndarray, int]] | None:
-    """``unfilter(data, height, row_bytes, bpp) -> (rows, bad_row)``: ``data`` holds
-    ``height * (row_bytes + 1)`` bytes (the caller checks); ``rows`` is ``(height,
-    row_bytes)`` ``uint8``; ``bad_row`` is 0, or 1 + the first row whose filter type
-    is unknown. ``None`` without native kernels. ctypes lets go of the GIL during
-    the call, so threads unfilter images side by side."""
+def unfilter_function() -> Callable[[bytes, int, int, int, int], tuple[np.ndarray, int]] | None:
+    """``unfilter(data, images, height, row_bytes, bpp) -> (rows, bad_row)``: ``data``
+    holds ``images * height * (row_bytes + 1)`` bytes (the caller checks), images of
+    one geometry one after another; ``rows`` is ``(images, height, row_bytes)``
+    ``uint8``; ``bad_row`` is 0, or 1 + the first row (over all images) whose filter
+    type is unknown. ``None`` without native kernels. ctypes lets go of the GIL during
+    the call, so threads unfilter side by side."""
     library = _library()
     if library is None:
         return None
 
-    def unfilter(data: bytes, height: int, row_bytes: int, bpp: int) -> tuple[np.ndarray, int]:
-        rows = np.empty((height, row_bytes), dtype=np.uint8)
-        # The interface dict, not .ctypes: a few microseconds less, paid per image.
+    def unfilter(
+        data: bytes, images: int, height: int, row_bytes: int, bpp: int
+    ) -> tuple[np.ndarray, int]:
+        rows = np.empty((images, height, row_bytes), dtype=np.uint8)
         address = rows.__array_interface__["data"][0]
-        bad = library.png_unfilter(data, address, height, row_bytes, bpp)
+        bad = library.png_unfilter(data, address, images * height, height, row_bytes, bpp)
         return rows, int(bad)
 
     return unfilter
