@@ -110,6 +110,56 @@ class Map(Dataset):
         return self._upstream.cardinality()
 
 
+class BatchMap(Map):
+    """``map`` over batches: ``batch_func`` makes a whole output batch from an input
+    batch (on parallel threads, in order), ``element_func`` the output for one element.
+    Where errors are being ignored, a batch whose ``batch_func`` raises is redone
+    element by element: the failing elements pass on as errors (which
+    ``ignore_errors`` drops, naming them) and the others as one smaller batch, so only
+    the failing elements are lost, as with a ``map`` before ``batch``."""
+
+    def __init__(
+        self,
+        upstream: Dataset,
+        batch_func: Callable[..., Any],
+        element_func: Callable[..., Any],
+    ):
+        super().__init__(upstream, batch_func, AUTOTUNE, None)
+        self._element_func = element_func
+
+    def _element_by_element(self, batch: Any) -> list[Any]:
+        outputs: list[Any] = []
+        errors: list[Any] = []
+        for element in structure.split_batch(batch, "map"):
+            try:
+                output = call_with_element(self._element_func, element)
+                outputs.append(structure.to_numpy_element(output))
+            except Exception as error:
+                errors.append(ElementError(error))
+        if outputs:
+            errors.append(structure.stack_elements(outputs, "map"))
+        return errors
+
+    def _apply_recovering(self, element: Any) -> list[Any]:
+        if isinstance(element, ElementError):
+            return [element]
+        try:
+            return [self._apply(element)]
+        except Exception:
+            return self._element_by_element(element)
+
+    def _iterate(self, pass_path: tuple[int, ...], tolerant: bool = False) -> Iterator[Any]:
+        if not tolerant:
+            yield from super()._iterate(pass_path)
+            return
+        source = _source(self._upstream, pass_path, tolerant)
+        outputs = parallel.parallel_map(
+            source, self._apply_recovering, self._workers, self._deterministic
+        )
+        for several in outputs:
+            yield from several
+
+
 class Filter(Dataset):
     def __init__(self, upstream: Dataset, predicate: Callable[..., Any]):
         if not callable(predicate):

@@ -58,6 +58,7 @@ import numpy as np
 
 from nerve import random as nrandom
 from nerve.data import AUTOTUNE, Dataset
+from nerve.data.transforms import BatchMap
 
 __all__ = [
     "LABEL_MODES",
@@ -378,6 +379,7 @@ def paths_and_labels_to_batches(
     labels: Any,
     label_mode: str | None,
     num_classes: int,
+    load: Callable[[str], Any],
     load_batch: Callable[[list[str]], Any],
     batch_size: int,
     shuffle: bool,
@@ -388,16 +390,21 @@ def paths_and_labels_to_batches(
     by ``load_batch(paths)``, which reads ``batch_size`` files at a time into one
     stacked array: the files are shuffled and grouped first (the same order, since the
     buffer shuffles paths, not images), so the per-image work of the pipeline runs once
-    per batch and a loader can resize a whole batch in one call."""
+    per batch and a loader can resize a whole batch in one call. Under
+    ``ignore_errors`` a batch that fails is read again file by file with ``load``, so
+    only the broken files are dropped, as before batching."""
     dataset = _paths_and_labels(file_paths, labels, label_mode, num_classes)
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer_size, seed=seed)
     dataset = dataset.batch(batch_size)
     if label_mode is None:
-        return dataset.map(lambda paths: load_batch(paths.tolist()), num_parallel_calls=AUTOTUNE)
-    return dataset.map(
+        return BatchMap(
+            dataset, lambda paths: load_batch(paths.tolist()), lambda path: load(str(path))
+        )
+    return BatchMap(
+        dataset,
         lambda paths, batch_labels: (load_batch(paths.tolist()), batch_labels),
-        num_parallel_calls=AUTOTUNE,
+        lambda path, label: (load(str(path)), label),
     )
 
 
@@ -467,7 +474,7 @@ def datasets_from_directory(
         num_classes = len(names or ())
         if load_batch is not None and batch_size is not None and not padded:
             dataset = paths_and_labels_to_batches(
-                paths, part_labels, label_mode, num_classes, load_batch, batch_size,
+                paths, part_labels, label_mode, num_classes, load, load_batch, batch_size,
                 shuffle_files, buffer_size, seed,
             )  # fmt: skip
         else:

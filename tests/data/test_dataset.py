@@ -339,3 +339,20 @@ def test_batches_cut_at_once_equal_stacked_elements(build, drop):
         else:
             expected.append(chunk)
     assert stacked == expected
+
+
+def test_batch_map_drops_only_failing_elements_when_errors_are_ignored():
+    from nerve.data.transforms import BatchMap
+
+    def check(x):
+        if np.any(np.asarray(x) == 4):
+            raise ValueError("four is broken")
+        return np.asarray(x) * 10
+
+    dataset = BatchMap(Dataset.range(7).batch(3), check, check)
+    with pytest.raises(ValueError, match="four is broken"):
+        list(dataset)
+    with pytest.warns(UserWarning, match="four is broken"):
+        batches = [b.tolist() for b in dataset.ignore_errors(log_warning=True)]
+    # The failing batch is redone element by element: only 4 is lost.
+    assert batches == [[0, 10, 20], [30, 50], [60]]

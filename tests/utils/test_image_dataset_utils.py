@@ -331,6 +331,17 @@ def test_corrupt_image_names_the_file(corrupt_tree, content, batch_size):
         list(dataset)
 
 
+@pytest.mark.parametrize("batch_size", [None, 2])
+def test_ignore_errors_drops_only_the_broken_file(corrupt_tree, batch_size):
+    dataset = image_dataset_from_directory(
+        corrupt_tree, image_size=(4, 4), batch_size=batch_size, shuffle=False, verbose=False
+    )
+    with pytest.warns(UserWarning, match=r"broken\.png"):
+        elements = list(dataset.ignore_errors(log_warning=True))
+    labels = [int(label) for _, labels in elements for label in np.atleast_1d(labels)]
+    assert labels == [0, 1]  # a/good.png and b/good.png; a/broken.png dropped
+
+
 @pytest.mark.parametrize("color_mode", ["rgb", "rgba", "grayscale"])
 def test_batches_hold_what_single_images_and_pillow_give(tree, monkeypatch, color_mode):
     # Batches are read and resized whole (one resample call per image size), and common
