@@ -5,7 +5,11 @@ of ``float32`` image batches and labels (Keras 3.15.1's
 The files are indexed as in Keras (``nerve.utils.directory_index``), decoded with
 Pillow through ``load_img`` (``.bmp``, ``.gif``, ``.jpeg``, ``.jpg``, ``.png``, in any
 case; an animated GIF gives its first frame), converted to ``color_mode`` and resized
-to ``image_size`` on parallel threads, in order. Resizing is Keras's: the
+to ``image_size`` on parallel threads, in order. A batched dataset reads a whole
+batch per task: 8-bit gray, RGB and RGBA PNGs are decoded by ``png_reader`` (zlib and
+a C kernel, with the same pixels as Pillow), and each image size in the batch is
+resized by one call of the CPU backend's ``resample`` kernel, so most of the work
+runs outside the GIL and the two threads share the cores. Resizing is Keras's: the
 half-pixel sampling rule of ``keras.ops.image.resize`` without antialiasing (the weight
 tables of ``nerve.ops.image.resize``), so a downscaled image samples the source as
 Keras's does; ``crop_to_aspect_ratio`` first takes the largest centred crop with the
