@@ -110,6 +110,56 @@ class Map(Dataset):
         return self._upstream.cardinality()
 
 
+class BatchMap(Map):
+    """``map`` over batches: ``batch_func`` makes a whole output batch from an input
+    batch (on parallel threads, in order), ``element_func`` the output for one element.
+    Where errors are being ignored, a batch whose ``batch_func`` raises is redone
+    element by element: the failing elements pass on as errors (which
+    ``ignore_errors`` drops, naming them) and the others as one smaller batch, so only
+    the failing elements are lost, as with a ``map`` before ``batch``."""
+
+    def __init__(
+        self,
+        upstream: Dataset,
+        batch_func: Callable[..., Any],
+        element_func: Callable[..., Any],
+    ):
+        super().__init__(upstream, batch_func, AUTOTUNE, None)
+        self._element_func = element_func
+
+    def _element_by_element(self, batch: Any) -> list[Any]:
+        outputs: list[Any] = []
+        errors: list[Any] = []
+        for element in structure.split_batch(batch, "map"):
+            try:
+                output = call_with_element(self._element_func, element)
+                outputs.append(structure.to_numpy_element(output))
+            except Exception as error:
+                errors.append(ElementError(error))
+        if outputs:
+            errors.append(structure.stack_elements(outputs, "map"))
+        return errors
+
+    def _apply_recovering(self, element: Any) -> list[Any]:
+        if isinstance(element, ElementError):
+            return [element]
+        try:
+            return [self._apply(element)]
+        except Exception:
+            return self._element_by_element(element)
+
+    def _iterate(self, pass_path: tuple[int, ...], tolerant: bool = False) -> Iterator[Any]:
+        if not tolerant:
+            yield from super()._iterate(pass_path)
+            return
+        source = _source(self._upstream, pass_path, tolerant)
+        outputs = parallel.parallel_map(
+            source, self._apply_recovering, self._workers, self._deterministic
+        )
+        for several in outputs:
+            yield from several
+
+
 class Filter(Dataset):
     def __init__(self, upstream: Dataset, predicate: Callable[..., Any]):
         if not callable(predicate):
@@ -273,19 +323,42 @@ class Shuffle(Dataset):
     def _rng(self, pass_path: tuple[int, ...]) -> np.random.Generator:
         return np.random.default_rng([self._seed, *(pass_path if self._reshuffle else ())])
 
-    def _full_permutation(self, pass_path: tuple[int, ...]) -> np.ndarray | None:
-        """When the buffer holds the whole of an array-backed upstream, a buffered
-        shuffle is a uniform permutation: drawn at once, and used by both the element
-        and the batch path, so the two give the same order."""
+    def _index_order(self, pass_path: tuple[int, ...], buffered: bool = True) -> np.ndarray | None:
+        """For an array-backed upstream, the order ``_buffered`` would yield its
+        elements in, as row indices: the buffer's draws depend only on positions, so
+        they are made on integers and the rows gathered after, one fancy index per
+        batch on the batch path. A buffer holding the whole upstream is a uniform
+        permutation, drawn at once (used by both paths, so they give the same order).
+        ``None`` for other upstreams, and when ``buffered`` is False and the buffer
+        is smaller (the element path then runs the buffer on the elements)."""
         upstream = self._upstream
-        if isinstance(upstream, TensorSlices) and self._buffer_size >= upstream.cardinality():
-            return self._rng(pass_path).permutation(upstream.cardinality())
-        return None
+        if not isinstance(upstream, TensorSlices):
+            return None
+        count = upstream.cardinality()
+        if self._buffer_size >= count:
+            return self._rng(pass_path).permutation(count)
+        if not buffered:
+            return None
+        return np.fromiter(self._buffered_order(pass_path, count), dtype=np.int64, count=count)
+
+    def _buffered_order(self, pass_path: tuple[int, ...], count: int) -> Iterator[int]:
+        """``_buffered``'s algorithm on the positions ``0 .. count - 1``."""
+        rng = self._rng(pass_path)
+        size = self._buffer_size
+        buffer = list(range(min(size, count)))
+        for position in range(len(buffer), count):
+            index = int(rng.integers(size))
+            yield buffer[index]
+            buffer[index] = position
+        while buffer:
+            index = int(rng.integers(len(buffer)))
+            buffer[index], buffer[-1] = buffer[-1], buffer[index]
+            yield buffer.pop()
 
     def _iterate_batches(
         self, pass_path: tuple[int, ...], batch_size: int, drop_remainder: bool
     ) -> Iterator[Any] | None:
-        order = self._full_permutation(pass_path)
+        order = self._index_order(pass_path)
         if order is None:
             return None
         stop = len(order) - len(order) % batch_size if drop_remainder else len(order)
@@ -294,7 +367,7 @@ class Shuffle(Dataset):
         return (upstream.rows(order[i : i + batch_size]) for i in range(0, stop, batch_size))
 
     def _iterate(self, pass_path: tuple[int, ...], tolerant: bool = False) -> Iterator[Any]:
-        order = self._full_permutation(pass_path)
+        order = self._index_order(pass_path, buffered=False)
         if order is not None:
             upstream = self._upstream
             assert isinstance(upstream, TensorSlices)

@@ -58,6 +58,7 @@ import numpy as np
 
 from nerve import random as nrandom
 from nerve.data import AUTOTUNE, Dataset
+from nerve.data.transforms import BatchMap
 
 __all__ = [
     "LABEL_MODES",
@@ -67,6 +68,7 @@ __all__ = [
     "encode_labels",
     "get_training_or_validation_split",
     "index_directory",
+    "paths_and_labels_to_batches",
     "paths_and_labels_to_dataset",
 ]
 
@@ -364,18 +366,55 @@ def paths_and_labels_to_dataset(
     """``load(path)`` for each file, paired with its encoded label (when
     ``label_mode``), shuffled through a buffer when ``shuffle``; files are read on
     parallel threads and come out in order."""
-    paths = np.asarray(list(file_paths), dtype=str)
-    if label_mode is None:
-        dataset = Dataset.from_tensor_slices(paths)
-    else:
-        dataset = Dataset.from_tensor_slices(
-            (paths, encode_labels(labels, label_mode, num_classes))
-        )
+    dataset = _paths_and_labels(file_paths, labels, label_mode, num_classes)
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer_size, seed=seed)
     if label_mode is None:
         return dataset.map(lambda path: load(str(path)), num_parallel_calls=AUTOTUNE)
     return dataset.map(lambda path, label: (load(str(path)), label), num_parallel_calls=AUTOTUNE)
+
+
+def paths_and_labels_to_batches(
+    file_paths: Sequence[str],
+    labels: Any,
+    label_mode: str | None,
+    num_classes: int,
+    load: Callable[[str], Any],
+    load_batch: Callable[[list[str]], Any],
+    batch_size: int,
+    shuffle: bool,
+    shuffle_buffer_size: int,
+    seed: int,
+) -> Dataset:
+    """The batches ``paths_and_labels_to_dataset(...).batch(batch_size)`` gives, made
+    by ``load_batch(paths)``, which reads ``batch_size`` files at a time into one
+    stacked array: the files are shuffled and grouped first (the same order, since the
+    buffer shuffles paths, not images), so the per-image work of the pipeline runs once
+    per batch and a loader can resize a whole batch in one call. Under
+    ``ignore_errors`` a batch that fails is read again file by file with ``load``, so
+    only the broken files are dropped, as before batching."""
+    dataset = _paths_and_labels(file_paths, labels, label_mode, num_classes)
+    if shuffle:
+        dataset = dataset.shuffle(shuffle_buffer_size, seed=seed)
+    dataset = dataset.batch(batch_size)
+    if label_mode is None:
+        return BatchMap(
+            dataset, lambda paths: load_batch(paths.tolist()), lambda path: load(str(path))
+        )
+    return BatchMap(
+        dataset,
+        lambda paths, batch_labels: (load_batch(paths.tolist()), batch_labels),
+        lambda path, label: (load(str(path)), label),
+    )
+
+
+def _paths_and_labels(
+    file_paths: Sequence[str], labels: Any, label_mode: str | None, num_classes: int
+) -> Dataset:
+    paths = np.asarray(list(file_paths), dtype=str)
+    if label_mode is None:
+        return Dataset.from_tensor_slices(paths)
+    return Dataset.from_tensor_slices((paths, encode_labels(labels, label_mode, num_classes)))
 
 
 def datasets_from_directory(
@@ -397,6 +436,7 @@ def datasets_from_directory(
     files: str,
     padded: bool = False,
     keep_file_paths: bool = False,
+    load_batch: Callable[[list[str]], Any] | None = None,
 ) -> Any:
     """The part every folder loader shares, after its own argument checks: check the
     split, index the files, and build one dataset, or ``[training, validation]`` for
@@ -407,6 +447,8 @@ def datasets_from_directory(
     name things in messages. Each dataset is batched (``padded``: to the longest
     element of each batch) unless ``batch_size`` is ``None``, prefetched, and carries
     Keras's attributes: ``class_names``, and ``file_paths`` when ``keep_file_paths``.
+    ``load_batch(paths)``, where given, reads a batch of files into one array (see
+    ``paths_and_labels_to_batches``); ``load`` then serves unbatched datasets only.
     """
     check_validation_split_arg(validation_split, subset, shuffle, seed)
     seed = nrandom.host_seed(seed)
@@ -429,11 +471,18 @@ def datasets_from_directory(
     buffer_size = 1024 if batch_size is None else batch_size * 8
 
     def build(paths: list[str], part_labels: Any, shuffle_files: bool) -> Dataset:
-        dataset = paths_and_labels_to_dataset(
-            paths, part_labels, label_mode, len(names or ()), load, shuffle_files, buffer_size, seed
-        )
-        if batch_size is not None:
-            dataset = dataset.padded_batch(batch_size) if padded else dataset.batch(batch_size)
+        num_classes = len(names or ())
+        if load_batch is not None and batch_size is not None and not padded:
+            dataset = paths_and_labels_to_batches(
+                paths, part_labels, label_mode, num_classes, load, load_batch, batch_size,
+                shuffle_files, buffer_size, seed,
+            )  # fmt: skip
+        else:
+            dataset = paths_and_labels_to_dataset(
+                paths, part_labels, label_mode, num_classes, load, shuffle_files, buffer_size, seed
+            )
+            if batch_size is not None:
+                dataset = dataset.padded_batch(batch_size) if padded else dataset.batch(batch_size)
         dataset = dataset.prefetch(AUTOTUNE)
         # Keras hangs these on the dataset object, where users read them.
         dataset.class_names = names  # type: ignore[attr-defined]

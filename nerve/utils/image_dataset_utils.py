@@ -5,7 +5,11 @@ of ``float32`` image batches and labels (Keras 3.15.1's
 The files are indexed as in Keras (``nerve.utils.directory_index``), decoded with
 Pillow through ``load_img`` (``.bmp``, ``.gif``, ``.jpeg``, ``.jpg``, ``.png``, in any
 case; an animated GIF gives its first frame), converted to ``color_mode`` and resized
-to ``image_size`` on parallel threads, in order. Resizing is Keras's: the
+to ``image_size`` on parallel threads, in order. A batched dataset reads a whole
+batch per task: 8-bit gray, RGB and RGBA PNGs are decoded by ``png_reader`` (zlib and
+a C kernel, with the same pixels as Pillow), and each image size in the batch is
+resized by one call of the CPU backend's ``resample`` kernel, so most of the work
+runs outside the GIL and the two threads share the cores. Resizing is Keras's: the
 half-pixel sampling rule of ``keras.ops.image.resize`` without antialiasing (the weight
 tables of ``nerve.ops.image.resize``), so a downscaled image samples the source as
 Keras's does; ``crop_to_aspect_ratio`` first takes the largest centred crop with the
@@ -54,6 +58,7 @@ from typing import Any
 # Images are decoded and resized on the host, before any backend sees them.
 import numpy as np
 
+from nerve.backend import get_backend
 from nerve.ops import image as image_ops
 from nerve.utils.directory_index import check_label_arguments, datasets_from_directory
 from nerve.utils.image_utils import (
@@ -62,9 +67,9 @@ from nerve.utils.image_utils import (
     _pillow,
     _size_pair,
     _standardize_data_format,
-    img_to_array,
     load_img,
 )
+from nerve.utils.png_reader import decode_pngs
 
 __all__ = ["ALLOWLIST_FORMATS", "INTERPOLATIONS", "image_dataset_from_directory", "resize_image"]
 
@@ -165,8 +170,8 @@ def image_dataset_from_directory(
         )
     data_format = _standardize_data_format(data_format, function)
     _pillow(function)  # a missing Pillow fails here, not when the first image loads
-    load = functools.partial(
-        _load_image,
+    load_batch = functools.partial(
+        _load_batch,
         color_mode=color_mode,
         image_size=size,
         interpolation=interpolation,
@@ -180,7 +185,8 @@ def image_dataset_from_directory(
         label_mode=label_mode,
         class_names=class_names,
         formats=ALLOWLIST_FORMATS,
-        load=load,
+        load=functools.partial(_load_one, load_batch),
+        load_batch=load_batch,
         batch_size=batch_size,
         shuffle=shuffle,
         seed=seed,
@@ -208,8 +214,13 @@ def _check_interpolation(interpolation: Any, function: str) -> str:
     return str(name)
 
 
-def _load_image(
-    path: str,
+def _load_one(load_batch: Callable[[list[str]], np.ndarray], path: str) -> np.ndarray:
+    """One image, read as a batch of one (a single code path for both kinds of dataset)."""
+    return load_batch([path])[0]
+
+
+def _load_batch(
+    paths: list[str],
     color_mode: str,
     image_size: tuple[int, int],
     interpolation: str,
@@ -217,12 +228,52 @@ def _load_image(
     pad_to_aspect_ratio: bool,
     data_format: str,
 ) -> np.ndarray:
-    """One file as a resized ``float32`` image array."""
-    pixels = img_to_array(load_img(path, color_mode=color_mode), dtype="float32")
-    resized = resize_image(
-        pixels, image_size, interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio
+    """The files at ``paths`` as one ``float32`` batch of resized images.
+
+    Common PNGs are decoded together by ``png_reader`` (files of one size in one
+    kernel call), other files one by one with Pillow; then each distinct image size
+    is resized in one call. Per image, what runs in Python is reading the file and
+    its chunks; the rest is C that lets go of the GIL (zlib, the kernels)."""
+    files = [_read_bytes(path) for path in paths]
+    groups, declined = decode_pngs(files, color_mode)
+    for index in declined:
+        groups.append(([index], _decode_with_pillow(paths[index], color_mode)[np.newaxis]))
+    batch = _resize_groups(
+        groups, len(paths), image_size, interpolation, crop_to_aspect_ratio, pad_to_aspect_ratio
     )
-    return resized.transpose(2, 0, 1) if data_format == "channels_first" else resized
+    if data_format == "channels_first":
+        return np.ascontiguousarray(batch.transpose(0, 3, 1, 2))
+    return batch
+
+
+def _decode_with_pillow(path: str, color_mode: str) -> np.ndarray:
+    """The pixels of one file as ``(height, width, channels)`` in the image's own
+    integer dtype (8 bits, or 16/32 for deep gray images); errors name the file."""
+    pixels = np.asarray(load_img(path, color_mode=color_mode))
+    return pixels[..., np.newaxis] if pixels.ndim == 2 else pixels
+
+
+def _read_bytes(path: str) -> bytes | None:
+    """The file's bytes, by as few system calls as can be (one read for a file under
+    64 KiB; a short read means the end of a regular file); ``None`` when it cannot be
+    read (``load_img`` then raises the error, naming the file)."""
+    try:
+        descriptor = os.open(path, _OPEN_FLAGS)
+    except OSError:
+        return None
+    try:
+        chunks = [os.read(descriptor, _READ_SIZE)]
+        while len(chunks[-1]) == _READ_SIZE:
+            chunks.append(os.read(descriptor, _READ_SIZE))
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(descriptor)
+
+
+_READ_SIZE = 1 << 16
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)  # binary: Windows would translate
 
 
 # -- resizing -------------------------------------------------------------------------------
@@ -248,29 +299,61 @@ def resize_image(
            [1., 1., 1.],
            [0., 0., 0.]], dtype=float32)
     """
-    height, width = size
-    image = np.asarray(image, dtype=np.float32)
-    if crop_to_aspect_ratio:
-        image = _crop_to_aspect_ratio(image, height, width)
-    elif pad_to_aspect_ratio:
-        image = _pad_to_aspect_ratio(image, height, width)
-    for axis, new_size in ((0, height), (1, width)):
-        indices, weights = _axis_taps(image.shape[axis], new_size, interpolation)
-        image = _apply_taps(image, axis, indices, weights)
-    return image
+    pixels = np.asarray(image)[np.newaxis]
+    return _resize_groups([([0], pixels)], 1, size, interpolation, crop_to_aspect_ratio,
+                          pad_to_aspect_ratio)[0]  # fmt: skip
 
 
-def _apply_taps(
-    image: np.ndarray, axis: int, indices: np.ndarray, weights: np.ndarray
+def _resize_groups(
+    groups: list[tuple[list[int], np.ndarray]],
+    count: int,
+    size: tuple[int, int],
+    interpolation: str,
+    crop_to_aspect_ratio: bool,
+    pad_to_aspect_ratio: bool,
 ) -> np.ndarray:
-    """Output row ``i`` along ``axis`` is ``sum_t weights[i, t] * image[indices[i, t]]``,
-    one tap at a time so memory stays at one output image."""
-    shape = [1] * image.ndim
-    shape[axis] = -1
-    result = np.take(image, indices[:, 0], axis=axis) * weights[:, 0].reshape(shape)
-    for tap in range(1, indices.shape[1]):
-        result += np.take(image, indices[:, tap], axis=axis) * weights[:, tap].reshape(shape)
-    return result
+    """A ``float32`` batch of ``count`` images resized to ``size``, from ``groups`` of
+    ``(indices, images)``: ``images`` is ``(len(indices), height, width, channels)``,
+    the images at those positions of the batch. Images of one size (after the crop or
+    pad) are resampled together, axis 1 (height) then axis 2 (width), by the CPU
+    backend's ``resample`` kernel (a C loop where nerve has a compiler) which sums
+    taps in order: every pixel is what resizing the image alone gives."""
+    height, width = size
+    adjust = (
+        _crop_to_aspect_ratio if crop_to_aspect_ratio
+        else _pad_to_aspect_ratio if pad_to_aspect_ratio
+        else None
+    )  # fmt: skip
+    by_shape: dict[tuple[int, ...], tuple[list[int], list[np.ndarray]]] = {}
+    for indices, images in groups:
+        if adjust is not None:  # per image: a crop is a view, a pad a small copy
+            adjusted = [adjust(image, height, width) for image in images]
+            images = np.stack(adjusted)
+        members, parts = by_shape.setdefault(images.shape[1:], ([], []))
+        members.extend(indices)
+        parts.append(images)
+    if len(by_shape) == 1:
+        members, parts = next(iter(by_shape.values()))
+        if members == list(range(count)):  # one size, in order: no scatter needed
+            return _resize_same_size(_joined(parts), size, interpolation)
+    channels = groups[0][1].shape[3]
+    out = np.empty((count, height, width, channels), dtype=np.float32)
+    for members, parts in by_shape.values():
+        out[members] = _resize_same_size(_joined(parts), size, interpolation)
+    return out
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _resize_same_size(batch: np.ndarray, size: tuple[int, int], interpolation: str) -> np.ndarray:
+    resample = get_backend("cpu").kernel("resample")
+    batch = np.ascontiguousarray(batch, dtype=np.float32)
+    for axis, new_size in ((1, size[0]), (2, size[1])):
+        indices, weights = _axis_taps(batch.shape[axis], new_size, interpolation)
+        batch = resample(batch, indices, weights, axis)
+    return batch
 
 
 @functools.lru_cache(maxsize=256)
@@ -278,7 +361,9 @@ def _axis_taps(in_size: int, out_size: int, interpolation: str) -> tuple[np.ndar
     """``(indices, weights)`` of shape ``(out_size, taps)`` resampling one axis; cached
     (a folder's images mostly share their sizes) and read-only."""
     indices, weights = _compute_axis_taps(in_size, out_size, interpolation)
-    indices, weights = np.array(indices), np.array(weights, dtype=np.float32)
+    # int32 and float32, contiguous: the layout the resample kernel runs in C.
+    indices = np.ascontiguousarray(indices, dtype=np.int32)
+    weights = np.ascontiguousarray(weights, dtype=np.float32)
     indices.flags.writeable = weights.flags.writeable = False
     return indices, weights
 

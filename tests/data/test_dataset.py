@@ -319,12 +319,14 @@ def test_element_spec():
         lambda: Dataset.from_tensor_slices({"x": np.arange(22).reshape(11, 2), "y": np.arange(11)}),
         lambda: Dataset.from_tensor_slices((np.arange(11), np.arange(11) * 2)).shuffle(11, seed=4),
         lambda: Dataset.from_tensor_slices(np.arange(11)).shuffle(100, seed=4),
+        lambda: Dataset.from_tensor_slices((np.arange(41), np.arange(41) * 2)).shuffle(6, seed=4),
     ],
-    ids=["slices", "full_shuffle", "oversized_buffer"],
+    ids=["slices", "full_shuffle", "oversized_buffer", "partial_buffer"],
 )
 def test_batches_cut_at_once_equal_stacked_elements(build, drop):
-    # batch() on arrays (and on a full shuffle of them) slices whole batches; the result
-    # must be what stacking the same pass's elements gives.
+    # batch() on arrays (and on a shuffle of them, its order drawn on row indices)
+    # gathers whole batches; the result must be what stacking the same pass's elements
+    # gives (a partial buffer shuffles the elements themselves on the element path).
     dataset = build()
     elements = [plain(e) for e in dataset.iterate_pass(2)]
     stacked = [plain(b) for b in dataset.batch(4, drop_remainder=drop).iterate_pass(2)]
@@ -337,3 +339,20 @@ def test_batches_cut_at_once_equal_stacked_elements(build, drop):
         else:
             expected.append(chunk)
     assert stacked == expected
+
+
+def test_batch_map_drops_only_failing_elements_when_errors_are_ignored():
+    from nerve.data.transforms import BatchMap
+
+    def check(x):
+        if np.any(np.asarray(x) == 4):
+            raise ValueError("four is broken")
+        return np.asarray(x) * 10
+
+    dataset = BatchMap(Dataset.range(7).batch(3), check, check)
+    with pytest.raises(ValueError, match="four is broken"):
+        list(dataset)
+    with pytest.warns(UserWarning, match="four is broken"):
+        batches = [b.tolist() for b in dataset.ignore_errors(log_warning=True)]
+    # The failing batch is redone element by element: only 4 is lost.
+    assert batches == [[0, 10, 20], [30, 50], [60]]

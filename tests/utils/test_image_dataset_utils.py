@@ -2,8 +2,8 @@
 Pillow modes, upper-case extensions, nested and hidden folders, an empty class, other
 files): Keras's signature, its file order and labels, pixels equal to Keras's own image
 loader (Pillow and keras.ops.image.resize on the NumPy backend) for every setting it
-supports, TensorFlow's extra interpolations against their definitions, subsets, and
-errors naming the file."""
+supports, TensorFlow's extra interpolations against their definitions, subsets,
+batches equal to single images, errors naming the file, and no thread left behind."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import inspect
 import io
 import math
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -18,12 +19,14 @@ import pytest
 PIL = pytest.importorskip("PIL")
 from PIL import Image  # noqa: E402
 
+from nerve.utils import image_dataset_utils  # noqa: E402
 from nerve.utils.image_dataset_utils import (  # noqa: E402
     ALLOWLIST_FORMATS,
     image_dataset_from_directory,
     resize_image,
 )
 from tests.utils._keras import keras_utils  # noqa: E402
+from tests.utils._png_files import png_bytes, random_pixels  # noqa: E402
 
 SEED = 5
 
@@ -305,15 +308,62 @@ def test_reshuffles_each_pass_with_the_same_files(tree):
     assert any(not np.array_equal(passes[0], other) for other in passes[1:])
 
 
-def test_corrupt_image_names_the_file(corrupt_tree):
+BROKEN_PNGS = {
+    "garbage": b"\x89PNG\r\n\x1a\n" + b"garbage" * 20,
+    # Well-formed chunks, but a row filter PNG does not define: the fast path declines
+    # it and Pillow's error names the file.
+    "bad filter": png_bytes(random_pixels(3, 3, 3), data=bytes([9] + [0] * 9) * 3),
+    "truncated": png_bytes(random_pixels(8, 8, 3))[:60],
+}
+
+
+@pytest.mark.parametrize("batch_size", [None, 2])
+@pytest.mark.parametrize("content", sorted(BROKEN_PNGS))
+def test_corrupt_image_names_the_file(corrupt_tree, content, batch_size):
+    (corrupt_tree / "a" / "broken.png").write_bytes(BROKEN_PNGS[content])
     dataset = image_dataset_from_directory(
-        corrupt_tree, image_size=(4, 4), batch_size=None, shuffle=False, verbose=False
+        corrupt_tree, image_size=(4, 4), batch_size=batch_size, shuffle=False, verbose=False
     )
     assert [os.path.basename(path) for path in dataset.file_paths] == [
         "broken.png", "good.png", "good.png",
     ]  # fmt: skip
     with pytest.raises(OSError, match=r"'[^']*broken\.png'"):
         list(dataset)
+
+
+@pytest.mark.parametrize("batch_size", [None, 2])
+def test_ignore_errors_drops_only_the_broken_file(corrupt_tree, batch_size):
+    dataset = image_dataset_from_directory(
+        corrupt_tree, image_size=(4, 4), batch_size=batch_size, shuffle=False, verbose=False
+    )
+    with pytest.warns(UserWarning, match=r"broken\.png"):
+        elements = list(dataset.ignore_errors(log_warning=True))
+    labels = [int(label) for _, labels in elements for label in np.atleast_1d(labels)]
+    assert labels == [0, 1]  # a/good.png and b/good.png; a/broken.png dropped
+
+
+@pytest.mark.parametrize("color_mode", ["rgb", "rgba", "grayscale"])
+def test_batches_hold_what_single_images_and_pillow_give(tree, monkeypatch, color_mode):
+    # Batches are read and resized whole (one resample call per image size), and common
+    # PNGs skip Pillow: neither may change a pixel against one-by-one Pillow decoding.
+    settings = dict(label_mode=None, color_mode=color_mode, image_size=(9, 14), shuffle=False,
+                    interpolation="bicubic", verbose=False)  # fmt: skip
+    batched = np.concatenate(list(image_dataset_from_directory(tree, batch_size=3, **settings)))
+    # Every file declined by the fast path: Pillow decodes them all.
+    monkeypatch.setattr(
+        image_dataset_utils, "decode_pngs", lambda files, color_mode: ([], list(range(len(files))))
+    )
+    single = np.stack(list(image_dataset_from_directory(tree, batch_size=None, **settings)))
+    assert batched.dtype == single.dtype == np.float32
+    np.testing.assert_array_equal(batched, single)
+
+
+def test_leaving_early_leaves_no_worker_thread(tree):
+    dataset = image_dataset_from_directory(tree, image_size=(5, 5), batch_size=2, verbose=False)
+    iterator = iter(dataset)
+    next(iterator)
+    iterator.close()
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("nerve-data")]
 
 
 ARGUMENT_ERRORS = [

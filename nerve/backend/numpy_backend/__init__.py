@@ -13,6 +13,7 @@ import numpy as np
 
 from nerve.backend.base import Backend
 from nerve.backend.numpy_backend import (
+    codecs,
     control_flow,
     creation,
     elementwise,
@@ -42,6 +43,7 @@ FAMILIES = (
     random,
     control_flow,
     fft,
+    codecs,
 )
 
 
