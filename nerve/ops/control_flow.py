@@ -401,11 +401,7 @@ def map(f: Callable[[Any], Any], xs: Any) -> Any:
     >>> ops.map(lambda x: x * x, ops.arange(4.0)).numpy()
     array([0., 1., 4., 9.], dtype=float32)
     """
-    from nerve.tensor import convert_to_tensor
-
-    # A dummy scalar carry: a scan with no carry at all fails to differentiate when
-    # traced (its vjp's reverse scan gets a cotangent without the leading axis).
-    return scan(lambda carry, x: (carry, f(x)), convert_to_tensor(0, "int32"), xs)[1]
+    return scan(lambda carry, x: (carry, f(x)), (), xs)[1]
 
 
 def switch(index: Any, branches: list, *operands: Any) -> Any:

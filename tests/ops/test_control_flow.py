@@ -138,6 +138,14 @@ CASES = [
         noncontiguous=False,
     ),
     OpCase(
+        "scan_no_carry",  # one output only: the vjp gets bare tensors, not tuples
+        lambda xs: ops.scan(lambda c, x: (c, ops.sin(x) * x), (), xs)[1],
+        [(Input((4, 3)),), (Input((1,)),)],
+        numpy=lambda xs: np.sin(xs) * xs,
+        torch=lambda xs: T.sin(xs) * xs,
+        grad2=True,
+    ),
+    OpCase(
         "fori_loop",
         power_loop,
         [(Input((3,)),), (Input(()),), (Input((0, 2)),)],
