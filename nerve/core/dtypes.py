@@ -48,6 +48,7 @@ __all__ = [
     "is_differentiable",
     "is_float",
     "is_int",
+    "itemsize",
     "real_dtype",
     "result_type",
     "standardize_dtype",
@@ -176,6 +177,19 @@ def real_dtype(dtype: str) -> str:
     ('float32', 'float16')
     """
     return _REAL_OF_COMPLEX.get(dtype, dtype)
+
+
+def itemsize(dtype: str) -> int:
+    """Bytes per element of ``dtype``.
+
+    >>> itemsize("bfloat16"), itemsize("complex128"), itemsize("bool")
+    (2, 16, 1)
+    """
+    if dtype == "bool":
+        return 1
+    if dtype not in ALL_TYPES:
+        raise TypeError(f"Unsupported dtype {dtype!r}. nerve supports: {', '.join(ALL_TYPES)}.")
+    return int("".join(c for c in dtype if c.isdigit())) // 8
 
 
 def complex_dtype(dtype: str) -> str:

@@ -40,13 +40,14 @@ from nerve.ops.shape import (
     swapaxes,
     transpose,
 )
+from nerve.primitives import shape as shape_p
 from nerve.primitives.rules import broadcast_shapes
 from nerve.tensor import Tensor, convert_to_tensor
 
 __all__ = [
     "array", "array_split", "cross", "diagflat", "dsplit", "dstack", "empty_like", "fliplr",
     "flipud", "geomspace", "get_item", "hsplit", "rearrange", "rot90", "select", "unique",
-    "unravel_index", "vander", "vectorize", "vsplit",
+    "unravel_index", "vander", "vectorize", "view", "vsplit",
 ]  # fmt: skip
 
 
@@ -58,6 +59,27 @@ def array(x: Any, dtype: str | None = None) -> Tensor:
     array([1., 2.], dtype=float32)
     """
     return convert_to_tensor(x, dtype)
+
+
+def view(x: Any, dtype: str | None = None) -> Tensor:
+    """The bits of ``x`` read as ``dtype`` (NumPy's ``ndarray.view``): with another
+    item size the last axis shrinks or grows by the ratio of the sizes. Not
+    differentiable, as in Keras.
+
+    >>> from nerve import ops
+    >>> ops.view(ops.convert_to_tensor([1.0, -2.0]), "int32").numpy()
+    array([ 1065353216, -1073741824], dtype=int32)
+    >>> ops.view(ops.convert_to_tensor([1, 256], "int16"), "uint8").numpy()
+    array([1, 0, 0, 1], dtype=uint8)
+    """
+    x = tensor(x)
+    if dtype is None:
+        return x
+    try:
+        dtype = dtypes.standardize_dtype(dtype)
+    except TypeError as error:
+        raise TypeError(with_location(f"view: {error}")) from None
+    return x if dtype == x.dtype else shape_p.bitcast_p.bind(x, dtype=dtype)
 
 
 def empty_like(x: Any, dtype: str | None = None) -> Tensor:

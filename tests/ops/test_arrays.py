@@ -200,6 +200,26 @@ CASES = [
     ],
     *[
         OpCase(
+            f"view_{tag}",
+            lambda x, d=dtype: ops.view(x, d),
+            [(Input(shape, kind, dtype=fixed),)],
+            # The harness hands references float64 copies of float inputs.
+            numpy=lambda x, f=fixed, d=dtype: x.astype(f).view(d),
+            grad=False,  # a reinterpretation of bits has no derivative
+            dtypes=("float32",),  # every input has a fixed dtype
+        )
+        for tag, shape, kind, fixed, dtype in (
+            ("same_size", (3, 4), "float", "float32", "uint32"),
+            ("to_bytes", (2, 3), "float", "float64", "uint8"),
+            ("half_to_int32", (3, 4), "float", "float16", "int32"),
+            ("int8_to_float32", (2, 8), "int", "int8", "float32"),
+            ("int16_to_bfloat16", (5,), "int", "int16", "bfloat16"),
+            ("scalar", (), "int", "int32", "float32"),
+            ("empty", (0, 4), "int", "uint8", "int16"),
+        )
+    ],
+    *[
+        OpCase(
             f"rearrange_{tag}",
             lambda x, p=pattern, kw=kw: ops.rearrange(x, p, **kw),
             [(Input((2, 4, 6, 3)),)],
@@ -297,6 +317,9 @@ def test_vectorize_excluded_arguments_pass_unchanged():
         (lambda: ops.rearrange(np.ones((2, 6)), "a (b c) -> a b c"), ValueError, "unknown"),
         (lambda: ops.rearrange(np.ones((2, 6)), "a (b c) -> a b c", b=4), ValueError, "split"),
         (lambda: ops.rearrange(np.ones((2, 6)), "a b! -> a b"), ValueError, "cannot read"),
+        (lambda: ops.view(np.ones((2, 3), "int8"), "int16"), ShapeError, "not a multiple of 2"),
+        (lambda: ops.view(np.float32(1.0), "int16"), ShapeError, "cannot view a scalar"),
+        (lambda: ops.view(np.ones(2), "float8"), TypeError, "view: Unsupported dtype"),
     ],
 )
 def test_errors(call, error, match):
