@@ -131,6 +131,18 @@ def _missing(family: str, name: str) -> Callable[..., Any]:
     return missing
 
 
+def _sync_config() -> None:
+    """Hand Keras's global image data format to nerve: Keras's image tests switch it
+    with ``backend.set_image_data_format`` and expect the ops to follow."""
+    from keras.src import backend
+
+    import nerve.core.config
+
+    wanted = backend.image_data_format()
+    if nerve.core.config.image_data_format() != wanted:
+        nerve.core.config.set_image_data_format(wanted)
+
+
 def _redirect(
     family: str, name: str, keras_function: Callable[..., Any] | None
 ) -> Callable[..., Any]:
@@ -145,6 +157,8 @@ def _redirect(
 
             if any_symbolic_tensors(args, kwargs):
                 return keras_function(*args, **kwargs)
+        if _depth.get() == 0:
+            _sync_config()
         token = _depth.set(_depth.get() + 1)
         try:
             result = nerve_function(*_to_nerve_inputs(args), **_to_nerve_inputs(kwargs))
