@@ -291,7 +291,15 @@ def scan(
     >>> float(carry), ys.numpy()
     (6.0, array([0., 2., 9.], dtype=float32))
     """
-    del unroll  # a NumPy-backed loop gains nothing from unrolling
+    if not callable(f):
+        raise TypeError(with_location(f"scan: `f` should be a callable, got {f!r}."))
+    if not isinstance(unroll, bool) and (not isinstance(unroll, int) or unroll < 1):
+        raise ValueError(
+            with_location(
+                f"scan: `unroll` must be an positive integer or boolean, got {unroll!r}."
+            )
+        )
+    del unroll  # checked as Keras does; a NumPy-backed loop gains nothing from unrolling
     carry_leaves, rebuild_carry = _tensors("scan", "init", init)
     x_leaves: list[Tensor]
     rebuild_x: Callable | None
@@ -365,7 +373,9 @@ def _scan_length(x_leaves: list, length: int | None) -> int:
             )
         return length
     if not lengths:
-        raise ValueError(with_location("scan: pass xs or length (both are missing)."))
+        raise ValueError(
+            with_location("scan: got no `xs` to scan over and `length` not provided; pass one.")
+        )
     return lengths.pop()
 
 
@@ -476,7 +486,7 @@ def associative_scan(
     from nerve.ops.shape import flip
 
     if not callable(f):
-        raise TypeError(with_location(f"associative_scan: f must be callable, got {f!r}."))
+        raise TypeError(with_location(f"associative_scan: `f` should be a callable, got {f!r}."))
     leaves, rebuild = _tensors("associative_scan", "elems", elems)
     if not leaves:
         raise ValueError(with_location("associative_scan: elems holds no tensor."))
@@ -485,8 +495,8 @@ def associative_scan(
     if len(lengths) != 1 or None in lengths:
         raise ShapeError(
             with_location(
-                f"associative_scan: every element must have the same length along axis {axis}, "
-                f"got shapes {[leaf.shape for leaf in leaves]}."
+                "associative_scan: every element of elems must have the same first dimension "
+                f"(its length along axis {axis}), got shapes {[leaf.shape for leaf in leaves]}."
             )
         )
     if reverse:
