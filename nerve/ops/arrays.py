@@ -309,9 +309,10 @@ def unique(
     the distinct slices along ``axis``), and on request: the position of each one's
     first occurrence (``return_index``), which one each entry of ``x`` is
     (``return_inverse``), and how often each occurs (``return_counts``). ``size``
-    pads (with ``fill_value``, default the smallest value) or truncates the result
-    to that length, which fixes its shape; without it the shape depends on the
-    values, so it cannot be traced.
+    pads (with ``fill_value``, default the smallest value; indices with the first
+    value's, counts with 0, as JAX does) or truncates the result to that length,
+    which fixes its shape; without it the shape depends on the values, so it cannot be
+    traced.
 
     >>> from nerve import ops
     >>> values, counts = ops.unique(ops.convert_to_tensor([2, 1, 2, 2]), return_counts=True)
@@ -381,6 +382,9 @@ def _to_size(outputs: list, size: int, fill_value: Any, axis: int, has_index: bo
             fill = fill_value
             if fill is None:
                 fill = take(reshape(out, (out.size,)), convert_to_tensor([0]))[0] if out.size else 0
+        elif i == 1 and has_index:
+            # As in JAX: padded entries point where the first value first occurs.
+            fill = out[0] if out.size else 0
         else:
             fill = 0
         padding = full(tuple(shape), fill, dtype=out.dtype)

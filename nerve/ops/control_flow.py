@@ -295,9 +295,7 @@ def scan(
         raise TypeError(with_location(f"scan: `f` should be a callable, got {f!r}."))
     if not isinstance(unroll, bool) and (not isinstance(unroll, int) or unroll < 1):
         raise ValueError(
-            with_location(
-                f"scan: `unroll` must be an positive integer or boolean, got {unroll!r}."
-            )
+            with_location(f"scan: `unroll` must be an positive integer or boolean, got {unroll!r}.")
         )
     del unroll  # checked as Keras does; a NumPy-backed loop gains nothing from unrolling
     carry_leaves, rebuild_carry = _tensors("scan", "init", init)

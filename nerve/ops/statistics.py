@@ -404,20 +404,33 @@ def histogram(x: Any, bins: int = 10, range: tuple | None = None) -> tuple[Tenso
     (array([1, 3], dtype=int32), array([0. , 0.5, 1. ], dtype=float32))
     """
     if not isinstance(bins, int) or isinstance(bins, bool):
-        raise TypeError(with_location(f"histogram: bins must be an int, got {bins!r}."))
+        raise TypeError(
+            with_location(f"histogram: Argument `bins` must be of type `int`, got {bins!r}.")
+        )
     if bins < 0:
-        raise ValueError(with_location(f"histogram: bins must be a non-negative int, got {bins}."))
+        raise ValueError(
+            with_location(
+                f"histogram: Argument `bins` should be a non-negative integer, got {bins}."
+            )
+        )
     x = to_float(x)
     if x.ndim != 1:
-        raise ShapeError(with_location(f"histogram: x must be 1-dimensional, got shape {x.shape}."))
+        raise ShapeError(
+            with_location(f"histogram: Input tensor must be 1-dimensional, got shape {x.shape}.")
+        )
     if range is not None:
         if not isinstance(range, tuple) or len(range) != 2:
             raise ValueError(
-                with_location(f"histogram: range must be a tuple of two numbers, got {range!r}.")
+                with_location(
+                    f"histogram: Argument `range` must be a tuple of two elements, got {range!r}."
+                )
             )
         if range[1] < range[0]:
             raise ValueError(
-                with_location(f"histogram: range's upper end is below its lower end: {range}.")
+                with_location(
+                    "histogram: The second element of `range` must be greater than the first, "
+                    f"got {range}."
+                )
             )
         low, high = float(range[0]), float(range[1])
     elif x.shape[0] == 0:

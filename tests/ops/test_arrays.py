@@ -271,6 +271,18 @@ def test_unique_size_pads_or_truncates(size, fill, expected_values, expected_cou
     assert counts.numpy().tolist() == expected_counts
 
 
+def test_unique_pads_indices_with_the_first_values_index_as_jax():
+    rows = [[1, 0], [0, 1], [1, 0], [2, 2], [0, 1]]
+    values, index, inverse, counts = ops.unique(
+        rows, axis=0, return_index=True, return_inverse=True, return_counts=True, size=5,
+        fill_value=-1,
+    )  # fmt: skip
+    assert values.numpy().tolist() == [[0, 1], [1, 0], [2, 2], [-1, -1], [-1, -1]]
+    assert index.numpy().tolist() == [1, 0, 3, 1, 1]
+    assert inverse.numpy().tolist() == [1, 0, 1, 2, 0]
+    assert counts.numpy().tolist() == [2, 2, 1, 0, 0]
+
+
 @pytest.mark.parametrize(
     "signature,args,expected",
     [
