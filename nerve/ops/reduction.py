@@ -330,8 +330,12 @@ def quantile(
     if method in ("linear", "midpoint"):
         high_index = cast(ew.ceil_p.bind(position), "int32")
         high = take(data, high_index, axis=-1)
-        fraction = ew.sub(position, lower) if method == "linear" else ew.scalar(0.5, q)
-        result = ew.add(result, ew.mul(ew.sub(high, result), fraction))
+        if method == "linear":
+            fraction = ew.sub(position, lower)
+            result = ew.add(result, ew.mul(ew.sub(high, result), fraction))
+        else:  # the mean of the two, which stays inf for inf and inf (no inf - inf)
+            half = ew.scalar(0.5, result)
+            result = ew.add(ew.mul(result, half), ew.mul(high, half))
     # Quantiles first, then the kept axes (with the reduced ones as 1 if keepdims).
     if q.ndim:
         result = sp.transpose(result, (result.ndim - 1, *range(result.ndim - 1)))
@@ -348,4 +352,5 @@ def median(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     >>> float(ops.median(ops.convert_to_tensor([3.0, 1.0, 4.0, 2.0])))
     2.5
     """
-    return quantile(x, 0.5, axis=axis, keepdims=keepdims)
+    # The mean of the middle two (an infinity among them stays one, as in NumPy).
+    return quantile(x, 0.5, axis=axis, method="midpoint", keepdims=keepdims)

@@ -304,8 +304,11 @@ def nanquantile(
     result = take_along_axis(data, cast(lower, "int32"), axis=-1)
     if method in ("linear", "midpoint"):
         high = take_along_axis(data, cast(ew.ceil(position), "int32"), axis=-1)
-        fraction = ew.subtract(position, lower) if method == "linear" else 0.5
-        result = ew.add(result, ew.multiply(ew.subtract(high, result), fraction))
+        if method == "linear":
+            fraction = ew.subtract(position, lower)
+            result = ew.add(result, ew.multiply(ew.subtract(high, result), fraction))
+        else:  # the mean of the two, which stays inf for inf and inf (no inf - inf)
+            result = ew.add(ew.multiply(result, 0.5), ew.multiply(high, 0.5))
     result = ew.where(ew.equal(count, 0), ew.cast(math.nan, x.dtype), result)
     result = transpose(result, (result.ndim - 1, *range(result.ndim - 1)))
     if keepdims:
@@ -333,7 +336,8 @@ def nanmedian(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     >>> float(ops.nanmedian(ops.convert_to_tensor([4.0, float("nan"), 1.0, 2.0])))
     2.0
     """
-    return nanquantile(x, 0.5, axis=axis, keepdims=keepdims)
+    # The mean of the middle two (an infinity among them stays one, as in NumPy).
+    return nanquantile(x, 0.5, axis=axis, method="midpoint", keepdims=keepdims)
 
 
 # -- differences and integrals ----------------------------------------------------------------

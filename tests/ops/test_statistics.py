@@ -302,6 +302,22 @@ def test_rows_of_only_nan(name, expected):
     np.testing.assert_array_equal(result, np.array(expected, dtype=result.dtype))
 
 
+@pytest.mark.parametrize("median", [ops.median, ops.nanmedian])
+@pytest.mark.parametrize(
+    "values",
+    [[np.inf, 1.0, np.inf], [np.inf], [1.0, np.inf], [-np.inf, 2.0, 3.0, 4.0], [-np.inf, -np.inf]],
+)
+def test_medians_of_infinities_are_numpys(median, values):
+    # The mean of the middle two: inf with inf stays inf (an interpolation would give NaN).
+    reference = np.median if median is ops.median else np.nanmedian
+    np.testing.assert_array_equal(median(np.array(values)).numpy(), reference(values))
+
+
+def test_nanmedian_over_no_axes_is_the_input():
+    x = np.array([[1.0, np.nan, 3.0], [np.nan, np.inf, -np.inf]])
+    np.testing.assert_array_equal(ops.nanmedian(x, axis=()).numpy(), x)
+
+
 def test_nan_reductions_of_integers_are_the_plain_ones():
     x = np.array([[3, 1], [2, 5]], dtype="int32")
     assert ops.nanmax(x).numpy() == 5 and ops.nanargmin(x, axis=1).numpy().tolist() == [1, 0]
