@@ -17,6 +17,8 @@ they take the type of the tensor they meet instead of widening it.
 'float32'
 >>> result_type("float64", "complex64")  # complex joins the lattice above the floats
 'complex128'
+>>> result_type("uint32", "int8")        # JAX's 32-bit mode: no 64 bits from 32-bit inputs
+'int32'
 """
 
 from __future__ import annotations
@@ -246,6 +248,11 @@ def result_type(*types: Any) -> str:
     out = names[0]
     for n in names[1:]:
         out = _join(out, n)
+    if out == "int64" and "int64" not in names and "uint64" not in names:
+        # uint32 with a signed type joins at int64; JAX in its default 32-bit mode (the
+        # reference of Keras's dtype rules) narrows that to int32: promotion never
+        # widens into 64 bits unless an operand is 64-bit.
+        return "int32"
     if out == _WEAK_INT:
         return "int32"
     if out == _WEAK_FLOAT:
