@@ -465,7 +465,7 @@ def geomspace(
     sign = ew.sign(start)
     low, high = ew.log10(ew.abs(start)), ew.log10(ew.abs(stop))
     out = logspace(low, high, num=num, endpoint=endpoint, dtype=dtype, axis=axis)
-    out = ew.multiply(out, _along_new_axis(sign, out, axis))
+    out = ew.multiply(out, _along_new_axis(cast(sign, out.dtype), out, axis))  # keeps dtype
     # The ends exactly as given, as in NumPy.
     if num > 0:
         axis_ = normalize_axis(axis, out.ndim, "geomspace")

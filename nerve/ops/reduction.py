@@ -131,6 +131,9 @@ def _extremum(prim, combine: str, x: Any, axis: Any, keepdims: bool, initial: An
         return sp.broadcast_to(ew.scalar(initial, x), shape)
     out = prim.bind(x, axes=axes, keepdims=bool(keepdims))
     if initial is not None:
+        if x.dtype == "bool" and isinstance(initial, (bool, int, float)):
+            # JAX reads a Python initial in x's dtype: the result of bools stays bool.
+            initial = ew.scalar(bool(initial), x)
         out = getattr(elementwise, combine)(out, initial)
     return out
 

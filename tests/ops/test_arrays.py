@@ -252,6 +252,16 @@ def _np_rearrange(x, pattern, **sizes):
     return split.transpose(3, 0, 4, 1, 2)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
+@pytest.mark.parametrize("start,stop", [(1.0, 1000.0), (-0.5, -10.5)])
+def test_geomspace_gives_the_dtype_asked_for(dtype, start, stop):
+    out = ops.geomspace(start, stop, num=5, dtype=dtype)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(
+        out.numpy().astype("float64"), np.geomspace(start, stop, num=5), rtol=1e-2
+    )
+
+
 def test_cross_of_two_2d_vectors_is_the_z_component():
     a, b = np.array([[1.0, 2.0], [3.0, 1.0]]), np.array([[4.0, 5.0], [1.0, 1.0]])
     np.testing.assert_allclose(ops.cross(a, b).numpy(), a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0])
