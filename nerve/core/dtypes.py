@@ -17,6 +17,8 @@ they take the type of the tensor they meet instead of widening it.
 'float32'
 >>> result_type("float64", "complex64")  # complex joins the lattice above the floats
 'complex128'
+>>> result_type("uint32", "int8")        # JAX's 32-bit mode: no 64 bits from 32-bit inputs
+'int32'
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ __all__ = [
     "is_differentiable",
     "is_float",
     "is_int",
+    "itemsize",
     "real_dtype",
     "result_type",
     "standardize_dtype",
@@ -189,6 +192,19 @@ def real_dtype(dtype: str) -> str:
     return _REAL_OF_COMPLEX.get(dtype, dtype)
 
 
+def itemsize(dtype: str) -> int:
+    """Bytes per element of ``dtype``.
+
+    >>> itemsize("bfloat16"), itemsize("complex128"), itemsize("bool")
+    (2, 16, 1)
+    """
+    if dtype == "bool":
+        return 1
+    if dtype not in ALL_TYPES:
+        raise TypeError(f"Unsupported dtype {dtype!r}. nerve supports: {', '.join(ALL_TYPES)}.")
+    return int("".join(c for c in dtype if c.isdigit())) // 8
+
+
 def complex_dtype(dtype: str) -> str:
     """The complex type whose parts have ``dtype``'s precision: complex128 for float64
     (and complex128), complex64 otherwise."""
@@ -243,6 +259,11 @@ def result_type(*types: Any) -> str:
     out = names[0]
     for n in names[1:]:
         out = _join(out, n)
+    if out == "int64" and "int64" not in names and "uint64" not in names:
+        # uint32 with a signed type joins at int64; JAX in its default 32-bit mode (the
+        # reference of Keras's dtype rules) narrows that to int32: promotion never
+        # widens into 64 bits unless an operand is 64-bit.
+        return "int32"
     if out == _WEAK_INT:
         return "int32"
     if out == _WEAK_FLOAT:

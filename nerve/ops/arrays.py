@@ -40,13 +40,14 @@ from nerve.ops.shape import (
     swapaxes,
     transpose,
 )
+from nerve.primitives import shape as shape_p
 from nerve.primitives.rules import broadcast_shapes
 from nerve.tensor import Tensor, convert_to_tensor
 
 __all__ = [
     "array", "array_split", "cross", "diagflat", "dsplit", "dstack", "empty_like", "fliplr",
     "flipud", "geomspace", "get_item", "hsplit", "rearrange", "rot90", "select", "unique",
-    "unravel_index", "vander", "vectorize", "vsplit",
+    "unravel_index", "vander", "vectorize", "view", "vsplit",
 ]  # fmt: skip
 
 
@@ -58,6 +59,27 @@ def array(x: Any, dtype: str | None = None) -> Tensor:
     array([1., 2.], dtype=float32)
     """
     return convert_to_tensor(x, dtype)
+
+
+def view(x: Any, dtype: str | None = None) -> Tensor:
+    """The bits of ``x`` read as ``dtype`` (NumPy's ``ndarray.view``): with another
+    item size the last axis shrinks or grows by the ratio of the sizes. Not
+    differentiable, as in Keras.
+
+    >>> from nerve import ops
+    >>> ops.view(ops.convert_to_tensor([1.0, -2.0]), "int32").numpy()
+    array([ 1065353216, -1073741824], dtype=int32)
+    >>> ops.view(ops.convert_to_tensor([1, 256], "int16"), "uint8").numpy()
+    array([1, 0, 0, 1], dtype=uint8)
+    """
+    x = tensor(x)
+    if dtype is None:
+        return x
+    try:
+        dtype = dtypes.standardize_dtype(dtype)
+    except TypeError as error:
+        raise TypeError(with_location(f"view: {error}")) from None
+    return x if dtype == x.dtype else shape_p.bitcast_p.bind(x, dtype=dtype)
 
 
 def empty_like(x: Any, dtype: str | None = None) -> Tensor:
@@ -287,9 +309,10 @@ def unique(
     the distinct slices along ``axis``), and on request: the position of each one's
     first occurrence (``return_index``), which one each entry of ``x`` is
     (``return_inverse``), and how often each occurs (``return_counts``). ``size``
-    pads (with ``fill_value``, default the smallest value) or truncates the result
-    to that length, which fixes its shape; without it the shape depends on the
-    values, so it cannot be traced.
+    pads (with ``fill_value``, default the smallest value; indices with the first
+    value's, counts with 0, as JAX does) or truncates the result to that length,
+    which fixes its shape; without it the shape depends on the values, so it cannot be
+    traced.
 
     >>> from nerve import ops
     >>> values, counts = ops.unique(ops.convert_to_tensor([2, 1, 2, 2]), return_counts=True)
@@ -359,6 +382,9 @@ def _to_size(outputs: list, size: int, fill_value: Any, axis: int, has_index: bo
             fill = fill_value
             if fill is None:
                 fill = take(reshape(out, (out.size,)), convert_to_tensor([0]))[0] if out.size else 0
+        elif i == 1 and has_index:
+            # As in JAX: padded entries point where the first value first occurs.
+            fill = out[0] if out.size else 0
         else:
             fill = 0
         padding = full(tuple(shape), fill, dtype=out.dtype)
@@ -439,7 +465,7 @@ def geomspace(
     sign = ew.sign(start)
     low, high = ew.log10(ew.abs(start)), ew.log10(ew.abs(stop))
     out = logspace(low, high, num=num, endpoint=endpoint, dtype=dtype, axis=axis)
-    out = ew.multiply(out, _along_new_axis(sign, out, axis))
+    out = ew.multiply(out, _along_new_axis(cast(sign, out.dtype), out, axis))  # keeps dtype
     # The ends exactly as given, as in NumPy.
     if num > 0:
         axis_ = normalize_axis(axis, out.ndim, "geomspace")

@@ -291,7 +291,13 @@ def scan(
     >>> float(carry), ys.numpy()
     (6.0, array([0., 2., 9.], dtype=float32))
     """
-    del unroll  # a NumPy-backed loop gains nothing from unrolling
+    if not callable(f):
+        raise TypeError(with_location(f"scan: `f` should be a callable, got {f!r}."))
+    if not isinstance(unroll, bool) and (not isinstance(unroll, int) or unroll < 1):
+        raise ValueError(
+            with_location(f"scan: `unroll` must be an positive integer or boolean, got {unroll!r}.")
+        )
+    del unroll  # checked as Keras does; a NumPy-backed loop gains nothing from unrolling
     carry_leaves, rebuild_carry = _tensors("scan", "init", init)
     x_leaves: list[Tensor]
     rebuild_x: Callable | None
@@ -365,7 +371,9 @@ def _scan_length(x_leaves: list, length: int | None) -> int:
             )
         return length
     if not lengths:
-        raise ValueError(with_location("scan: pass xs or length (both are missing)."))
+        raise ValueError(
+            with_location("scan: got no `xs` to scan over and `length` not provided; pass one.")
+        )
     return lengths.pop()
 
 
@@ -401,11 +409,7 @@ def map(f: Callable[[Any], Any], xs: Any) -> Any:
     >>> ops.map(lambda x: x * x, ops.arange(4.0)).numpy()
     array([0., 1., 4., 9.], dtype=float32)
     """
-    from nerve.tensor import convert_to_tensor
-
-    # A dummy scalar carry: a scan with no carry at all fails to differentiate when
-    # traced (its vjp's reverse scan gets a cotangent without the leading axis).
-    return scan(lambda carry, x: (carry, f(x)), convert_to_tensor(0, "int32"), xs)[1]
+    return scan(lambda carry, x: (carry, f(x)), (), xs)[1]
 
 
 def switch(index: Any, branches: list, *operands: Any) -> Any:
@@ -480,7 +484,7 @@ def associative_scan(
     from nerve.ops.shape import flip
 
     if not callable(f):
-        raise TypeError(with_location(f"associative_scan: f must be callable, got {f!r}."))
+        raise TypeError(with_location(f"associative_scan: `f` should be a callable, got {f!r}."))
     leaves, rebuild = _tensors("associative_scan", "elems", elems)
     if not leaves:
         raise ValueError(with_location("associative_scan: elems holds no tensor."))
@@ -489,8 +493,8 @@ def associative_scan(
     if len(lengths) != 1 or None in lengths:
         raise ShapeError(
             with_location(
-                f"associative_scan: every element must have the same length along axis {axis}, "
-                f"got shapes {[leaf.shape for leaf in leaves]}."
+                "associative_scan: every element of elems must have the same first dimension "
+                f"(its length along axis {axis}), got shapes {[leaf.shape for leaf in leaves]}."
             )
         )
     if reverse:

@@ -118,10 +118,17 @@ def dtype(x: Any) -> str:
 
 
 def convert_to_numpy(x: Any):
-    """``x`` as a NumPy array."""
-    if isinstance(x, Variable):
-        return x.numpy()
-    return tensor(x).numpy()
+    """``x`` as a NumPy array of its own, which may be written to (as Keras's backends
+    return it); ``Tensor.numpy()`` is the read-only view that copies nothing.
+
+    >>> from nerve import ops
+    >>> y = ops.convert_to_numpy(ops.zeros((2,)))
+    >>> y[0] = 5.0; y
+    array([5., 0.], dtype=float32)
+    """
+    value = x.numpy() if isinstance(x, Variable) else tensor(x).numpy()
+    # A view of a tensor's buffer is read-only (tensors are immutable): copy it.
+    return value if value.flags.writeable else value.copy()
 
 
 # The largest finite value of each float dtype.

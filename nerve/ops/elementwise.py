@@ -177,10 +177,10 @@ absolute = abs
 
 
 def square(x: Any) -> Tensor:
-    """Elementwise x * x."""
+    """Elementwise x * x (booleans as int32, as in Keras and JAX)."""
     x = tensor(x)
     if x.dtype == "bool":
-        return x
+        x = ew.cast(x, "int32")
     return ew.multiply_p.bind(x, x)
 
 

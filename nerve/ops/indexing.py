@@ -446,18 +446,26 @@ def slice_update(inputs: Any, start_indices: Any, updates: Any) -> Tensor:
 
 
 def _segments(data: Tensor, segment_ids: Any, num_segments: Any, op: str) -> tuple:
-    """Flattened ids and data (ids may cover the first k axes of data), and the count."""
+    """The checked 1-D ids (one per row of data) and the segment count."""
     ids = _index_tensor(segment_ids, op)
-    if ids.ndim == 0 or data.shape[: ids.ndim] != ids.shape:
+    if ids.ndim != 1:
+        # Keras's wording, which its tests match.
         raise ShapeError(
             with_location(
-                f"{op}: segment_ids of shape {ids.shape} must match the leading axes of data "
-                f"of shape {data.shape} (one segment id per row)."
+                f"{op}: Argument `segment_ids` should be an 1-D vector, got shape {ids.shape}. "
+                "Flatten both: segment_ids.reshape(-1) and "
+                "data.reshape((-1, *data.shape[segment_ids.ndim:]))."
             )
         )
-    rows = ids.size
-    data = sp.reshape(data, (rows, *data.shape[ids.ndim :]))
-    ids = sp.reshape(ids, (rows,))
+    if data.ndim == 0 or data.shape[0] != ids.shape[0]:
+        raise ShapeError(
+            with_location(
+                f"{op}: Argument `segment_ids` and `data` should have same leading dimension. "
+                f"Got segment_ids of shape {ids.shape} and data of shape {data.shape} (one "
+                "segment id per row of data)."
+            )
+        )
+    rows = ids.shape[0]
     if num_segments is None:  # eager: the largest id decides the output size
         largest = rp.reduce_max_p.bind(ids, axes=(0,), keepdims=False) if rows else -1
         num_segments = int(largest) + 1

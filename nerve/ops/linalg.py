@@ -63,6 +63,8 @@ _EPSILON = {"float16": 2.0**-10, "bfloat16": 2.0**-7, "float32": 2.0**-23, "floa
 
 # Products of bools and small integers accumulate in int32, as Keras does.
 _ACCUMULATE = {"bool": "int32", "uint8": "int32", "int8": "int32", "int16": "int32"}
+# trace adds up as sum does: small unsigned types in uint32, small signed ones in int32.
+_TRACE_ACCUMULATE = {**_ACCUMULATE, "uint8": "uint32", "uint16": "uint32"}
 
 
 def _operands(x1: Any, x2: Any) -> tuple[Tensor, Tensor]:
@@ -214,7 +216,7 @@ def trace(x: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     5.0
     """
     x = tensor(x)
-    x = cast(x, _ACCUMULATE.get(x.dtype, x.dtype))
+    x = cast(x, _TRACE_ACCUMULATE.get(x.dtype, x.dtype))
     if x.ndim < 2:
         raise ShapeError(with_location(f"trace: needs at least 2 axes, got shape {x.shape}."))
     ax1, ax2 = normalize_axis(axis1, x.ndim, "trace"), normalize_axis(axis2, x.ndim, "trace")

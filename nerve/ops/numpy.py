@@ -51,6 +51,7 @@ from nerve.ops.arrays import (
     unravel_index,
     vander,
     vectorize,
+    view,
     vsplit,
 )
 from nerve.ops.complex_numbers import (
@@ -471,6 +472,7 @@ __all__ = [
     "var",
     "vdot",
     "vectorize",
+    "view",
     "vsplit",
     "vstack",
     "where",

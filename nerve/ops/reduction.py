@@ -131,6 +131,9 @@ def _extremum(prim, combine: str, x: Any, axis: Any, keepdims: bool, initial: An
         return sp.broadcast_to(ew.scalar(initial, x), shape)
     out = prim.bind(x, axes=axes, keepdims=bool(keepdims))
     if initial is not None:
+        if x.dtype == "bool" and isinstance(initial, (bool, int, float)):
+            # JAX reads a Python initial in x's dtype: the result of bools stays bool.
+            initial = ew.scalar(bool(initial), x)
         out = getattr(elementwise, combine)(out, initial)
     return out
 
@@ -330,8 +333,12 @@ def quantile(
     if method in ("linear", "midpoint"):
         high_index = cast(ew.ceil_p.bind(position), "int32")
         high = take(data, high_index, axis=-1)
-        fraction = ew.sub(position, lower) if method == "linear" else ew.scalar(0.5, q)
-        result = ew.add(result, ew.mul(ew.sub(high, result), fraction))
+        if method == "linear":
+            fraction = ew.sub(position, lower)
+            result = ew.add(result, ew.mul(ew.sub(high, result), fraction))
+        else:  # the mean of the two, which stays inf for inf and inf (no inf - inf)
+            half = ew.scalar(0.5, result)
+            result = ew.add(ew.mul(result, half), ew.mul(high, half))
     # Quantiles first, then the kept axes (with the reduced ones as 1 if keepdims).
     if q.ndim:
         result = sp.transpose(result, (result.ndim - 1, *range(result.ndim - 1)))
@@ -348,4 +355,5 @@ def median(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     >>> float(ops.median(ops.convert_to_tensor([3.0, 1.0, 4.0, 2.0])))
     2.5
     """
-    return quantile(x, 0.5, axis=axis, keepdims=keepdims)
+    # The mean of the middle two (an infinity among them stays one, as in NumPy).
+    return quantile(x, 0.5, axis=axis, method="midpoint", keepdims=keepdims)

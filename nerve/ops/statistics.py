@@ -304,8 +304,11 @@ def nanquantile(
     result = take_along_axis(data, cast(lower, "int32"), axis=-1)
     if method in ("linear", "midpoint"):
         high = take_along_axis(data, cast(ew.ceil(position), "int32"), axis=-1)
-        fraction = ew.subtract(position, lower) if method == "linear" else 0.5
-        result = ew.add(result, ew.multiply(ew.subtract(high, result), fraction))
+        if method == "linear":
+            fraction = ew.subtract(position, lower)
+            result = ew.add(result, ew.multiply(ew.subtract(high, result), fraction))
+        else:  # the mean of the two, which stays inf for inf and inf (no inf - inf)
+            result = ew.add(ew.multiply(result, 0.5), ew.multiply(high, 0.5))
     result = ew.where(ew.equal(count, 0), ew.cast(math.nan, x.dtype), result)
     result = transpose(result, (result.ndim - 1, *range(result.ndim - 1)))
     if keepdims:
@@ -333,7 +336,8 @@ def nanmedian(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     >>> float(ops.nanmedian(ops.convert_to_tensor([4.0, float("nan"), 1.0, 2.0])))
     2.0
     """
-    return nanquantile(x, 0.5, axis=axis, keepdims=keepdims)
+    # The mean of the middle two (an infinity among them stays one, as in NumPy).
+    return nanquantile(x, 0.5, axis=axis, method="midpoint", keepdims=keepdims)
 
 
 # -- differences and integrals ----------------------------------------------------------------
@@ -404,20 +408,33 @@ def histogram(x: Any, bins: int = 10, range: tuple | None = None) -> tuple[Tenso
     (array([1, 3], dtype=int32), array([0. , 0.5, 1. ], dtype=float32))
     """
     if not isinstance(bins, int) or isinstance(bins, bool):
-        raise TypeError(with_location(f"histogram: bins must be an int, got {bins!r}."))
+        raise TypeError(
+            with_location(f"histogram: Argument `bins` must be of type `int`, got {bins!r}.")
+        )
     if bins < 0:
-        raise ValueError(with_location(f"histogram: bins must be a non-negative int, got {bins}."))
+        raise ValueError(
+            with_location(
+                f"histogram: Argument `bins` should be a non-negative integer, got {bins}."
+            )
+        )
     x = to_float(x)
     if x.ndim != 1:
-        raise ShapeError(with_location(f"histogram: x must be 1-dimensional, got shape {x.shape}."))
+        raise ShapeError(
+            with_location(f"histogram: Input tensor must be 1-dimensional, got shape {x.shape}.")
+        )
     if range is not None:
         if not isinstance(range, tuple) or len(range) != 2:
             raise ValueError(
-                with_location(f"histogram: range must be a tuple of two numbers, got {range!r}.")
+                with_location(
+                    f"histogram: Argument `range` must be a tuple of two elements, got {range!r}."
+                )
             )
         if range[1] < range[0]:
             raise ValueError(
-                with_location(f"histogram: range's upper end is below its lower end: {range}.")
+                with_location(
+                    "histogram: The second element of `range` must be greater than the first, "
+                    f"got {range}."
+                )
             )
         low, high = float(range[0]), float(range[1])
     elif x.shape[0] == 0:

@@ -181,7 +181,9 @@ def _scan_vjp(cts, inputs, out, needs, body_program, num_carry, num_consts, leng
         return (None,) * len(inputs)
     nc, nk = num_carry, num_consts
     ny = len(body_program.out_avals) - nc
-    cts = _as_tuple(cts)
+    # With a single output (no carry, one y) the engine hands over bare tensors, not
+    # tuples; slicing a bare ``out`` would cut the tensor instead of the output list.
+    cts, out = _as_tuple(cts), _as_tuple(out)
     ct_final, ct_ys, ct_hist = cts[:nc], cts[nc : nc + ny], cts[nc + ny :]
     consts, xs = inputs[nc : nc + nk], inputs[nc + nk :]
     history = out[nc + ny :]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 
+from nerve.core.dtypes import itemsize
 from nerve.core.errors import DTypeError, ShapeError, with_location
 from nerve.core.symbolic import is_one, same_shape
 from nerve.primitives.registry import Aval, Primitive
 
 __all__ = [
+    "bitcast_p",
     "broadcast_to",
     "broadcast_to_p",
     "concatenate",
@@ -216,3 +218,34 @@ def _pad_vjp(g, inputs, out, needs, pad_width, value):
 
 
 pad_p = Primitive("pad", shape_rule=_pad_rule, vjp=_pad_vjp)
+
+
+# -- bitcast ----------------------------------------------------------------------------
+
+
+def _bitcast_rule(x: Aval, *, dtype: str) -> Aval:
+    """The bytes of ``x`` read as ``dtype``: the last axis grows or shrinks by the ratio
+    of the item sizes (NumPy's ``ndarray.view``)."""
+    old, new = itemsize(x.dtype), itemsize(dtype)
+    if old == new:
+        return Aval(tuple(x.shape), dtype)
+    if not x.shape:
+        raise ShapeError(
+            with_location(
+                f"view: cannot view a scalar of dtype {x.dtype} ({old} bytes) as {dtype} "
+                f"({new} bytes); a different item size needs a last axis to resize."
+            )
+        )
+    last = x.shape[-1]
+    if (last * old) % new:
+        raise ShapeError(
+            with_location(
+                f"view: cannot view a tensor of shape {tuple(x.shape)} and dtype {x.dtype} as "
+                f"{dtype}: the last axis holds {last * old} bytes, not a multiple of {new}."
+            )
+        )
+    return Aval((*x.shape[:-1], last * old // new), dtype)
+
+
+# Reinterpreting bits has no derivative (as in Keras's backends).
+bitcast_p = Primitive("bitcast", shape_rule=_bitcast_rule, differentiable=False)

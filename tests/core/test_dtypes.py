@@ -18,16 +18,18 @@ NAMES = {
     "f4": "float32", "f8": "float64",
 }  # fmt: skip
 # u8 (uint64) with a signed type leaves the integers: JAX gives a float (floatx here).
+# u4 (uint32) with a signed type of at most 32 bits is i8 in JAX's 64-bit mode, and i4 in
+# its default 32-bit mode, which Keras's dtype tests follow (and nerve with them).
 TABLE = """
     b1 u1 u2 u4 u8 i1 i2 i4 i8 bf f2 f4 f8
 b1  b1 u1 u2 u4 u8 i1 i2 i4 i8 bf f2 f4 f8
 u1  u1 u1 u2 u4 u8 i2 i2 i4 i8 bf f2 f4 f8
 u2  u2 u2 u2 u4 u8 i4 i4 i4 i8 bf f2 f4 f8
-u4  u4 u4 u4 u4 u8 i8 i8 i8 i8 bf f2 f4 f8
+u4  u4 u4 u4 u4 u8 i4 i4 i4 i8 bf f2 f4 f8
 u8  u8 u8 u8 u8 u8 f4 f4 f4 f4 bf f2 f4 f8
-i1  i1 i2 i4 i8 f4 i1 i2 i4 i8 bf f2 f4 f8
-i2  i2 i2 i4 i8 f4 i2 i2 i4 i8 bf f2 f4 f8
-i4  i4 i4 i4 i8 f4 i4 i4 i4 i8 bf f2 f4 f8
+i1  i1 i2 i4 i4 f4 i1 i2 i4 i8 bf f2 f4 f8
+i2  i2 i2 i4 i4 f4 i2 i2 i4 i8 bf f2 f4 f8
+i4  i4 i4 i4 i4 f4 i4 i4 i4 i8 bf f2 f4 f8
 i8  i8 i8 i8 i8 f4 i8 i8 i8 i8 bf f2 f4 f8
 bf  bf bf bf bf bf bf bf bf bf bf f4 f4 f8
 f2  f2 f2 f2 f2 f2 f2 f2 f2 f2 f4 f2 f4 f8

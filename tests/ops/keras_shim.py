@@ -14,6 +14,8 @@ values); only the functions under test are redirected:
 * an operation class (``knp.Add()``) becomes a subclass whose ``call`` sees a
   ``backend`` whose ``numpy``/``nn``/``math``/``core``/``linalg``/``image``
   functions are nerve's, so ``knp.Add()(x, y)`` runs nerve's ``add``.
+* ``is_tensor`` counts NumPy arrays as tensors, since nerve's results reach the
+  tests as NumPy arrays (the NumPy backend's tensors).
 * symbolic inputs (``KerasTensor``) and ``symbolic_call`` stay on Keras: shape
   inference is Keras's business, not the subject of these tests.
 
@@ -80,8 +82,25 @@ class _TensorflowStandIn(types.ModuleType):
         pytest.skip(NO_TENSORFLOW)
 
 
+def _is_tensor(x: Any) -> bool:
+    """nerve's ``is_tensor`` as the tests see it: the shim hands nerve's tensors back as
+    NumPy arrays (on Keras's NumPy backend, its tensors), so an array counts as one."""
+    import numpy as np
+
+    import nerve.ops
+
+    return nerve.ops.is_tensor(x) or isinstance(x, np.ndarray)
+
+
+# Functions whose answer depends on how the shim represents nerve's tensors.
+_REPRESENTATION = {"is_tensor": _is_tensor}
+
+
 def _nerve_function(family: str, name: str) -> Callable[..., Any] | None:
     import nerve.ops
+
+    if name in _REPRESENTATION and callable(getattr(nerve.ops, name, None)):
+        return _REPRESENTATION[name]
 
     namespaces: list[Any] = []
     sub = getattr(nerve.ops, family, None)
@@ -131,6 +150,18 @@ def _missing(family: str, name: str) -> Callable[..., Any]:
     return missing
 
 
+def _sync_config() -> None:
+    """Hand Keras's global image data format to nerve: Keras's image tests switch it
+    with ``backend.set_image_data_format`` and expect the ops to follow."""
+    from keras.src import backend
+
+    import nerve.core.config
+
+    wanted = backend.image_data_format()
+    if nerve.core.config.image_data_format() != wanted:
+        nerve.core.config.set_image_data_format(wanted)
+
+
 def _redirect(
     family: str, name: str, keras_function: Callable[..., Any] | None
 ) -> Callable[..., Any]:
@@ -145,6 +176,8 @@ def _redirect(
 
             if any_symbolic_tensors(args, kwargs):
                 return keras_function(*args, **kwargs)
+        if _depth.get() == 0:
+            _sync_config()
         token = _depth.set(_depth.get() + 1)
         try:
             result = nerve_function(*_to_nerve_inputs(args), **_to_nerve_inputs(kwargs))

@@ -200,6 +200,26 @@ CASES = [
     ],
     *[
         OpCase(
+            f"view_{tag}",
+            lambda x, d=dtype: ops.view(x, d),
+            [(Input(shape, kind, dtype=fixed),)],
+            # The harness hands references float64 copies of float inputs.
+            numpy=lambda x, f=fixed, d=dtype: x.astype(f).view(d),
+            grad=False,  # a reinterpretation of bits has no derivative
+            dtypes=("float32",),  # every input has a fixed dtype
+        )
+        for tag, shape, kind, fixed, dtype in (
+            ("same_size", (3, 4), "float", "float32", "uint32"),
+            ("to_bytes", (2, 3), "float", "float64", "uint8"),
+            ("half_to_int32", (3, 4), "float", "float16", "int32"),
+            ("int8_to_float32", (2, 8), "int", "int8", "float32"),
+            ("int16_to_bfloat16", (5,), "int", "int16", "bfloat16"),
+            ("scalar", (), "int", "int32", "float32"),
+            ("empty", (0, 4), "int", "uint8", "int16"),
+        )
+    ],
+    *[
+        OpCase(
             f"rearrange_{tag}",
             lambda x, p=pattern, kw=kw: ops.rearrange(x, p, **kw),
             [(Input((2, 4, 6, 3)),)],
@@ -232,6 +252,16 @@ def _np_rearrange(x, pattern, **sizes):
     return split.transpose(3, 0, 4, 1, 2)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
+@pytest.mark.parametrize("start,stop", [(1.0, 1000.0), (-0.5, -10.5)])
+def test_geomspace_gives_the_dtype_asked_for(dtype, start, stop):
+    out = ops.geomspace(start, stop, num=5, dtype=dtype)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(
+        out.numpy().astype("float64"), np.geomspace(start, stop, num=5), rtol=1e-2
+    )
+
+
 def test_cross_of_two_2d_vectors_is_the_z_component():
     a, b = np.array([[1.0, 2.0], [3.0, 1.0]]), np.array([[4.0, 5.0], [1.0, 1.0]])
     np.testing.assert_allclose(ops.cross(a, b).numpy(), a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0])
@@ -249,6 +279,18 @@ def test_unique_size_pads_or_truncates(size, fill, expected_values, expected_cou
     values, counts = ops.unique([3, 2, 1, 2], size=size, fill_value=fill, return_counts=True)
     assert values.numpy().tolist() == expected_values
     assert counts.numpy().tolist() == expected_counts
+
+
+def test_unique_pads_indices_with_the_first_values_index_as_jax():
+    rows = [[1, 0], [0, 1], [1, 0], [2, 2], [0, 1]]
+    values, index, inverse, counts = ops.unique(
+        rows, axis=0, return_index=True, return_inverse=True, return_counts=True, size=5,
+        fill_value=-1,
+    )  # fmt: skip
+    assert values.numpy().tolist() == [[0, 1], [1, 0], [2, 2], [-1, -1], [-1, -1]]
+    assert index.numpy().tolist() == [1, 0, 3, 1, 1]
+    assert inverse.numpy().tolist() == [1, 0, 1, 2, 0]
+    assert counts.numpy().tolist() == [2, 2, 1, 0, 0]
 
 
 @pytest.mark.parametrize(
@@ -297,6 +339,9 @@ def test_vectorize_excluded_arguments_pass_unchanged():
         (lambda: ops.rearrange(np.ones((2, 6)), "a (b c) -> a b c"), ValueError, "unknown"),
         (lambda: ops.rearrange(np.ones((2, 6)), "a (b c) -> a b c", b=4), ValueError, "split"),
         (lambda: ops.rearrange(np.ones((2, 6)), "a b! -> a b"), ValueError, "cannot read"),
+        (lambda: ops.view(np.ones((2, 3), "int8"), "int16"), ShapeError, "not a multiple of 2"),
+        (lambda: ops.view(np.float32(1.0), "int16"), ShapeError, "cannot view a scalar"),
+        (lambda: ops.view(np.ones(2), "float8"), TypeError, "view: Unsupported dtype"),
     ],
 )
 def test_errors(call, error, match):

@@ -138,6 +138,14 @@ CASES = [
         noncontiguous=False,
     ),
     OpCase(
+        "scan_no_carry",  # one output only: the vjp gets bare tensors, not tuples
+        lambda xs: ops.scan(lambda c, x: (c, ops.sin(x) * x), (), xs)[1],
+        [(Input((4, 3)),), (Input((1,)),)],
+        numpy=lambda xs: np.sin(xs) * xs,
+        torch=lambda xs: T.sin(xs) * xs,
+        grad2=True,
+    ),
+    OpCase(
         "fori_loop",
         power_loop,
         [(Input((3,)),), (Input(()),), (Input((0, 2)),)],
@@ -463,12 +471,26 @@ def test_assigning_a_variable_inside_a_traced_body_raises():
 
 
 def test_scan_length_errors():
-    with pytest.raises(ValueError, match="scan: pass xs or length"):
+    with pytest.raises(ValueError, match="scan: got no `xs` to scan over and `length` not"):
         ops.scan(lambda c, x: (c, x), 0.0)
     with pytest.raises(ShapeError, match=r"scan: length=3 but xs have leading length 2"):
         ops.scan(lambda c, x: (c, x), 0.0, ops.ones((2,)), length=3)
     with pytest.raises(ShapeError, match=r"different leading lengths: shapes \[\(2,\), \(3,\)\]"):
         ops.scan(lambda c, x: (c, x), 0.0, (ops.ones((2,)), ops.ones((3,))))
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        ({"f": 123}, TypeError, r"scan: `f` should be a callable, got 123"),
+        ({"unroll": -1}, ValueError, r"`unroll` must be an positive integer or boolean, got -1"),
+        ({"unroll": 1.5}, ValueError, r"`unroll` must be an positive integer or boolean"),
+    ],
+)
+def test_scan_checks_its_arguments_as_keras(kwargs, error, match):
+    arguments = {"f": lambda c, x: (c + x, c), "init": 0.0, "xs": ops.ones((3,)), **kwargs}
+    with pytest.raises(error, match=match):
+        ops.scan(**arguments)
 
 
 def test_integer_carries_and_outputs_alongside_gradients():
@@ -509,7 +531,7 @@ def test_vectorized_map_needs_one_leading_length():
 
 
 def test_associative_scan_needs_one_length_and_a_function():
-    with pytest.raises(ShapeError, match="same length"):
+    with pytest.raises(ShapeError, match=r"same first dimension .*\[\(2,\), \(3,\)\]"):
         ops.associative_scan(lambda a, b: a, (ops.ones((2,)), ops.ones((3,))))
-    with pytest.raises(TypeError, match="callable"):
+    with pytest.raises(TypeError, match="should be a callable"):
         ops.associative_scan(None, ops.ones((2,)))

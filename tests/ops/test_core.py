@@ -25,6 +25,23 @@ def test_copy_keeps_value_dtype_and_gradient():
     np.testing.assert_array_equal(grad.numpy(), 2 * x.numpy())
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ops.convert_to_tensor([1.0, 2.0, 3.0]),
+        lambda: nerve.Variable([1.0, 2.0, 3.0]),
+        lambda: [1.0, 2.0, 3.0],
+        lambda: np.array([1.0, 2.0, 3.0], "float32"),
+    ],
+)
+def test_convert_to_numpy_gives_a_writable_array_of_its_own(make):
+    source = make()
+    y = ops.convert_to_numpy(source)
+    assert isinstance(y, np.ndarray)
+    y[0] = 10.0  # Keras's backends allow this
+    assert ops.convert_to_numpy(source)[0] == 1.0  # without touching the source
+
+
 def test_copy_of_python_values():
     np.testing.assert_array_equal(ops.copy([1, 2]).numpy(), [1, 2])
 

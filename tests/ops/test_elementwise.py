@@ -378,6 +378,11 @@ def test_weak_python_scalars(dtype, scalar, expected):
     assert (scalar - x).dtype == expected
 
 
+def test_square_of_bools_is_int32_as_keras():
+    out = ops.square(ops.convert_to_tensor([True, False]))
+    assert out.dtype == "int32" and out.numpy().tolist() == [1, 0]
+
+
 def test_numpy_array_on_the_left_defers_to_tensor():
     out = np.ones(3, dtype=np.float32) + ops.ones((3,))
     assert isinstance(out, nerve.Tensor)

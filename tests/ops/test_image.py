@@ -619,6 +619,39 @@ def test_resize_matches_keras(interpolation, antialias):
         np.testing.assert_allclose(ours.numpy(), keras.ops.convert_to_numpy(theirs), atol=1e-5)
 
 
+_FOLLOW_FORMAT = {
+    "resize": lambda x, **kw: ops.image.resize(x, (3, 5), **kw),
+    "affine_transform": lambda x, **kw: ops.image.affine_transform(
+        x, [1.1, 0.2, 0.3, -0.1, 0.9, 0.5, 0.0, 0.0], **kw
+    ),
+    "gaussian_blur": lambda x, **kw: ops.image.gaussian_blur(x, (3, 3), (1.0, 0.5), **kw),
+    "elastic_transform": lambda x, **kw: ops.image.elastic_transform(x, seed=3, **kw),
+    "sobel_edges": lambda x, **kw: ops.image.sobel_edges(x, **kw),
+    "rgb_to_hsv": lambda x, **kw: ops.image.rgb_to_hsv(x, **kw),
+    "extract_patches": lambda x, **kw: ops.image.extract_patches(x, 2, **kw),
+    "crop_images": lambda x, **kw: ops.image.crop_images(x, 1, 1, 3, 4, **kw),
+    "ssim": lambda x, **kw: ops.image.ssim(x, x[::-1], max_val=1.0, filter_size=3, **kw),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_FOLLOW_FORMAT))
+def test_image_ops_follow_the_global_image_data_format(name):
+    """``data_format=None`` means ``config.image_data_format()``, as in Keras (and an op
+    that works internally on channels-last batches is not confused by the setting)."""
+    call = _FOLLOW_FORMAT[name]
+    x = np.random.default_rng(2).random((2, 3, 6, 7)).astype("float32")  # channels first
+    explicit = call(x, data_format="channels_first").numpy()
+    nerve.config.set_image_data_format("channels_first")
+    try:
+        implicit = call(x).numpy()
+    finally:
+        nerve.config.set_image_data_format("channels_last")
+    np.testing.assert_allclose(implicit, explicit, rtol=1e-6, atol=1e-6)
+    if name in ("resize", "affine_transform", "gaussian_blur", "elastic_transform"):
+        channels_last = call(np.moveaxis(x, 1, -1)).numpy()
+        np.testing.assert_allclose(np.moveaxis(explicit, 1, -1), channels_last, atol=1e-5)
+
+
 def test_resize_integer_images_round_and_keep_their_dtype():
     x = ops.reshape(ops.arange(4, dtype="int32"), (2, 2, 1))
     out = ops.image.resize(x, (3, 3))

@@ -223,13 +223,6 @@ CASES = [
         grad2=True,
     ),
     OpCase(
-        "segment_sum_2d_ids",  # ids covering the first two axes of data
-        lambda d, s: ops.segment_sum(d, s, num_segments=3),
-        [(Input((2, 3, 2)), Input((2, 3), "index", high=3))],
-        numpy=lambda d, s: _np_segment_sum(d.reshape(6, 2), s.ravel(), 3),
-        torch=lambda d, s: T.zeros((3, 2), dtype=d.dtype).index_add(0, s.ravel(), d.reshape(6, 2)),
-    ),
-    OpCase(
         "segment_sum_inferred",
         lambda d: ops.segment_sum(d, [0, 0, 2]),
         [(Input((3, 2)),)],
@@ -547,9 +540,19 @@ def test_top_k_sorted_descending_and_indices_int32():
     assert values.numpy().tolist() == [[5, 4]] and indices.dtype == "int32"
 
 
-def test_segment_ids_must_match_data():
-    with pytest.raises(ShapeError, match=r"segment_sum: segment_ids of shape \(3,\) must match"):
-        ops.segment_sum(ops.zeros((4, 2)), [0, 1, 1])
+@pytest.mark.parametrize("op", [ops.segment_sum, ops.segment_max, ops.segment_prod])
+@pytest.mark.parametrize(
+    "data,ids,match",
+    [
+        # Keras's messages (its tests match them): one 1-D id per row of data.
+        (np.ones((4, 2)), [0, 1, 1], r"and `data` should have same leading dim.*\(3,\)"),
+        (np.ones((0,)), [0, 0, 1, 1], r"and `data` should have same leading dimension"),
+        (np.ones((2, 2, 3)), [[0, 0], [1, 1]], r"should be an 1-D vector, got shape \(2, 2\)"),
+    ],
+)
+def test_segment_ids_must_be_one_per_row(op, data, ids, match):
+    with pytest.raises(ShapeError, match=rf"{op.__name__}: Argument `segment_ids` {match}"):
+        op(data, ids)
 
 
 def test_nonzero_rejects_scalars():

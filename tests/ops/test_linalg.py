@@ -573,6 +573,16 @@ def test_integer_and_mixed_dtypes():
     assert ops.trace(b).dtype == "int32" and int(ops.trace(b)) == 2
 
 
+@pytest.mark.parametrize(
+    "dtype,expected",
+    [("uint8", "uint32"), ("uint16", "uint32"), ("int8", "int32"), ("int16", "int32")],
+)
+def test_trace_of_small_integers_adds_up_as_sum(dtype, expected):
+    x = ops.convert_to_tensor(np.full((3, 3), 100), dtype=dtype)
+    assert ops.trace(x).dtype == ops.sum(ops.diagonal(x)).dtype == expected
+    assert int(ops.trace(x)) == 300  # no wrap-around in the small type
+
+
 # Keras's (JAX's) result types: the promoted type, int8 products alone in int32,
 # bfloat16 products kept in bfloat16 (computed in float32 by the NumPy backend).
 @pytest.mark.parametrize(

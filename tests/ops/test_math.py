@@ -41,12 +41,6 @@ CASES = [
         numpy=lambda d: np_segment(np.prod, d, IDS, 3),
         grad2=True,
     ),
-    OpCase(
-        "segment_ids_2d",
-        lambda d: ops.segment_prod(d, IDS.reshape(2, 3), num_segments=3),
-        [(Input((2, 3, 2)),)],
-        numpy=lambda d: np_segment(np.prod, d.reshape(6, 2), IDS, 3),
-    ),
     *[
         OpCase(
             f"in_top_k_{k}",

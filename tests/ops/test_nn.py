@@ -9,6 +9,7 @@ loops over output positions, and PyTorch's own convolution and pooling kernels
 import itertools
 import math
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -442,7 +443,8 @@ CASES = [
     OpCase(
         "softmax",
         ops.softmax,
-        [(Input((3, 5)),), (Input((2, 1, 4)),), (Input((0, 3)),), (Input((1,)),)],
+        # An axis of size 1 warns (as in Keras): see the test below.
+        [(Input((3, 5)),), (Input((2, 1, 4)),), (Input((0, 3)),), (Input((5,)),)],
         numpy=np_softmax,
         torch=lambda x: T.softmax(x, dim=-1),
         grad2=True,
@@ -750,7 +752,6 @@ CASES += [
             ("l2", -1, 2),
             ("l1_axis0", 0, 1),
             ("l3", -1, 3),
-            ("inf", 1, np.inf),
             ("l2_tuple", (0, -1), 2),
         ]
     ),
@@ -982,12 +983,14 @@ globals().update(op_tests(CASES))
     "call,error,match",
     [
         (lambda: ops.ctc_loss([1], np.ones((1, 3, 2)), [1], [3]), ShapeError, "target"),
-        (lambda: ops.ctc_decode(np.ones((1, 3, 2)), [3], strategy="best"), ValueError, "strategy"),
+        (lambda: ops.ctc_decode(np.ones((1, 3, 2)), [3], strategy="best"), ValueError,
+         "Invalid strategy 'best'"),
         (lambda: ops.ctc_decode(np.ones((1, 3, 2)), [3], strategy="beam_search"),
          NotImplementedError, "greedy"),
         (lambda: ops.unfold(np.ones((2, 3, 4)), 2), ShapeError, "4-D"),
         (lambda: ops.unfold(np.ones((1, 1, 4, 4)), 0), ValueError, "kernel_size"),
-        (lambda: ops.fold(np.ones((1, 5, 9)), (4, 4), 2), ShapeError, "fold"),
+        (lambda: ops.fold(np.ones((1, 5, 9)), (4, 4), 2), ShapeError, "fold: x must be a 3D"),
+        (lambda: ops.fold(np.ones((1, 2, 3, 4)), (4, 4), 2), ShapeError, "3D tensor"),
         (lambda: ops.adaptive_max_pool(np.ones((1, 4, 4, 1)), (2, 2, 2)), ValueError, "size"),
     ],
 )  # fmt: skip
@@ -1179,8 +1182,24 @@ def test_other_shape_errors():
 
 
 def test_layer_normalization_rms_scaling_warns_as_deprecated():
-    with pytest.warns(UserWarning, match=r"rms_scaling=True\) is deprecated"):
+    with pytest.warns(UserWarning, match=r"You passed `rms_scaling=True`, which is deprecated"):
         ops.layer_normalization(ops.ones((2, 3)), rms_scaling=True)
+
+
+@pytest.mark.parametrize("axis", [1, -1])
+def test_softmax_over_an_axis_of_size_one_warns_as_keras(axis):
+    with pytest.warns(
+        UserWarning, match=rf"softmax over axis {axis} of a tensor of shape \(1, 1\)"
+    ):
+        np.testing.assert_array_equal(ops.softmax(ops.ones((1, 1)), axis).numpy(), [[1.0]])
+
+
+def test_softmax_over_several_axes_and_attention_over_one_key_do_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ops.softmax(ops.ones((2, 1, 3)), axis=(1, 2))
+        q = ops.ones((1, 2, 1, 4))
+        ops.dot_product_attention(q, ops.ones((1, 1, 1, 4)), ops.ones((1, 1, 1, 4)))
 
 
 def test_multi_hot_of_no_labels_is_zeros():
@@ -1188,8 +1207,12 @@ def test_multi_hot_of_no_labels_is_zeros():
     np.testing.assert_array_equal(out.numpy(), [0.0, 0.0, 0.0])
 
 
-def test_normalize_bad_order_and_multi_hot_needs_classes():
-    with pytest.raises(ValueError, match=r"normalize: order must be a positive number"):
-        ops.normalize(ops.ones((2,)), order=0)
+@pytest.mark.parametrize("order", ["a", -1, 0, 2.5, np.inf, True])
+def test_normalize_order_is_an_int_of_at_least_one_as_in_keras(order):
+    with pytest.raises(ValueError, match=r"normalize: Argument `order` must be an int >= 1, got"):
+        ops.normalize(ops.ones((2,)), order=order)
+
+
+def test_multi_hot_needs_classes():
     with pytest.raises(ValueError, match=r"multi_hot: num_classes is required"):
         ops.multi_hot(ops.convert_to_tensor([1]))

@@ -568,6 +568,12 @@ def test_unsigned_sums_widen_to_uint32(dtype, expected):
     assert ops.sum(ops.convert_to_tensor([1, 2], dtype=dtype)).dtype == expected
 
 
+@pytest.mark.parametrize("fn", [ops.max, ops.min])
+def test_extremum_of_bools_with_an_initial_stays_bool(fn):
+    out = fn(ops.convert_to_tensor([True, False]), initial=1)
+    assert out.dtype == "bool" and bool(out) is (fn is ops.max)
+
+
 @pytest.mark.parametrize("keepdims", [False, True])
 @pytest.mark.parametrize("fn,initial", [(ops.max, 1.5), (ops.min, -2.0)])
 def test_extremum_over_an_empty_axis_is_initial(fn, initial, keepdims):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from nerve.backend.numpy_backend.elementwise import native_dtype
+
 __all__ = [
     "kernels",
 ]
@@ -27,7 +29,14 @@ def kernels(xp) -> dict:
     def pad(x, pad_width, value):
         return xp.pad(x, pad_width, mode="constant", constant_values=value)
 
+    def bitcast(x, dtype):
+        # Another item size needs contiguous last-axis bytes (ascontiguousarray would
+        # turn a 0-d array into a 1-d one, so those are viewed as they are).
+        x = x if x.ndim == 0 else xp.ascontiguousarray(x)
+        return x.view(native_dtype(xp, dtype))
+
     return {
+        "bitcast": bitcast,
         "reshape": reshape,
         "transpose": transpose,
         "broadcast_to": broadcast_to,

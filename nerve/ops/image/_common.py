@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from nerve.core import dtypes
+from nerve.core import config, dtypes
 from nerve.core.errors import ShapeError, with_location
 from nerve.ops._convert import cast, tensor
 from nerve.ops.shape import expand_dims, squeeze, transpose
@@ -23,8 +23,9 @@ SAMPLING_ORDERS = {"nearest": 0, "bilinear": 1}
 
 
 def check_data_format(value: str | None, op: str) -> str:
-    """``value``, checked; ``None`` is Keras's default, ``"channels_last"``."""
-    value = "channels_last" if value is None else value
+    """``value``, checked; ``None`` means the global ``config.image_data_format()``,
+    as in Keras."""
+    value = config.image_data_format() if value is None else value
     if value not in DATA_FORMATS:
         raise ValueError(
             with_location(

@@ -45,7 +45,9 @@ def _depthwise(x: Tensor, kernel: np.ndarray) -> Tensor:
     (valid positions only)."""
     channels = x.shape[-1]
     weights = np.broadcast_to(kernel[:, :, None, None], (*kernel.shape, channels, 1))
-    return depthwise_conv(x, convert_to_tensor(np.ascontiguousarray(weights), dtype=x.dtype))
+    weights_tensor = convert_to_tensor(np.ascontiguousarray(weights), dtype=x.dtype)
+    # Explicit: the global image_data_format must not reinterpret this internal batch.
+    return depthwise_conv(x, weights_tensor, data_format="channels_last")
 
 
 def _pair(value: Any, op: str, what: str) -> tuple[Any, Any]:

@@ -405,7 +405,7 @@ def elastic_transform(
     n, height, width, _ = batch.shape
     noise = normal((n, height, width, 2), dtype=work, seed=seed) * sigma
     window = int(6 * sigma) | 1
-    field = gaussian_blur(noise, (window, window), (sigma, sigma))
+    field = gaussian_blur(noise, (window, window), (sigma, sigma), data_format="channels_last")
     dy, dx = unstack(field, axis=-1)
     rows = reshape(arange(height, dtype=work), (1, height, 1)) + alpha * dy
     cols = reshape(arange(width, dtype=work), (1, 1, width)) + alpha * dx

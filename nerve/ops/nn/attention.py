@@ -39,7 +39,7 @@ from nerve.ops.elementwise import (
     where,
 )
 from nerve.ops.linalg import einsum
-from nerve.ops.nn.crossentropy import softmax
+from nerve.ops.nn.crossentropy import softmax_over
 from nerve.primitives import reduction as rp
 from nerve.primitives.shape import reshape
 from nerve.tensor import Tensor
@@ -110,7 +110,8 @@ def dot_product_attention(
         out = _blockwise(grouped, key, value, bias, keep, scale)
     else:
         logits = _logits(grouped, key, bias, keep, scale, 0, key.shape[1])
-        probabilities = softmax(_softmax_dtype(logits), axis=-1)
+        scores = _softmax_dtype(logits)
+        probabilities = softmax_over(scores, (scores.ndim - 1,))
         out = einsum("bkgts,bskh->btkgh", cast(probabilities, value.dtype), value)
     return reshape(out, (batch, steps, heads, value.shape[-1]))
 

@@ -84,8 +84,9 @@ def fold(
     if x.ndim != 3 or x.shape[1] % per_channel or x.shape[2] != out_h * out_w:
         raise ShapeError(
             with_location(
-                f"fold: x must be (N, C * {window[0]} * {window[1]}, {out_h * out_w}) for "
-                f"output_size {(height, width)} and this geometry, got shape {x.shape}."
+                f"fold: x must be a 3D tensor (N, C * {window[0]} * {window[1]}, "
+                f"{out_h * out_w}) for output_size {(height, width)} and this geometry, got "
+                f"shape {x.shape}."
             )
         )
     n, c = x.shape[0], x.shape[1] // per_channel

@@ -3,6 +3,7 @@ stable from logits."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from nerve.core import config
@@ -61,7 +62,23 @@ def softmax(x: Any, axis: Any = -1) -> Tensor:
     array([0., 1.], dtype=float32)
     """
     x = to_float(x)
-    axes = _softmax_axes(x, axis, "softmax")
+    if isinstance(axis, int) and -x.ndim <= axis < x.ndim and x.shape[axis] == 1:
+        # Keras's warning: a softmax over one element is always 1.
+        warnings.warn(
+            f"softmax: You are using a softmax over axis {axis} of a tensor of shape "
+            f"{tuple(x.shape)}. This axis has size 1. The softmax operation will always "
+            "return the value 1, which is likely not what you intended. Did you mean to "
+            "use a sigmoid instead?",
+            UserWarning,
+            stacklevel=2,
+        )
+    return softmax_over(x, _softmax_axes(x, axis, "softmax"))
+
+
+def softmax_over(x: Tensor, axes: tuple) -> Tensor:
+    """``softmax`` of a float tensor over normalized ``axes``, without ``softmax``'s
+    warning about a size-1 axis (for callers where one is expected: attention over a
+    single key)."""
     e = exp(_shifted(x, axes))
     out = divide(e, rp.reduce_sum_p.bind(e, axes=axes, keepdims=True))
     _softmax_inputs[out] = (x, axes)

@@ -122,7 +122,8 @@ def ctc_decode(
     if strategy not in ("greedy", "beam_search"):
         raise ValueError(
             with_location(
-                f"ctc_decode: strategy must be 'greedy' or 'beam_search', got {strategy!r}."
+                f"ctc_decode: Invalid strategy {strategy!r}; supported values are 'greedy' "
+                "and 'beam_search'."
             )
         )
     if strategy != "greedy":

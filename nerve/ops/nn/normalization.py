@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from typing import Any
 
@@ -134,9 +135,9 @@ def layer_normalization(
     """
     if rms_scaling:
         warnings.warn(
-            "layer_normalization(rms_scaling=True) is deprecated (as in Keras): it divides "
-            "x by the root of its variance, not of its mean square, and ignores beta. Use "
-            "ops.rms_normalization for root-mean-square normalization.",
+            "layer_normalization: You passed `rms_scaling=True`, which is deprecated (as in "
+            "Keras): it divides x by the root of its variance, not of its mean square, and "
+            "ignores beta. Use ops.rms_normalization for root-mean-square normalization.",
             UserWarning,
             stacklevel=2,
         )
@@ -193,14 +194,18 @@ def rms_normalization(
 
 
 def normalize(x: Any, axis: Any = -1, order: Any = 2, epsilon: float | None = None) -> Tensor:
-    """``x`` divided by its ``order``-norm over ``axis`` (an int, ``inf`` or ``-inf``
-    order), the norm floored at ``epsilon`` (``nerve.config.epsilon()`` by default) so
+    """``x`` divided by its ``order``-norm over ``axis`` (``order`` an int >= 1, as in
+    Keras), the norm floored at ``epsilon`` (``nerve.config.epsilon()`` by default) so
     that zero vectors stay finite.
 
     >>> from nerve import ops
     >>> ops.normalize(ops.convert_to_tensor([[3.0, 4.0]])).numpy()
     array([[0.6, 0.8]], dtype=float32)
     """
+    if not isinstance(order, numbers.Integral) or isinstance(order, bool) or order < 1:
+        raise ValueError(
+            with_location(f"normalize: Argument `order` must be an int >= 1, got {order!r}.")
+        )
     x = to_float(x)
     epsilon = config.epsilon() if epsilon is None else epsilon
     axes = tuple(sorted(normalize_axes(axis, x.ndim, "normalize")))
@@ -209,22 +214,12 @@ def normalize(x: Any, axis: Any = -1, order: Any = 2, epsilon: float | None = No
         # rsqrt and its gradient finite for zero vectors.
         squares = rp.reduce_sum_p.bind(multiply(x, x), axes=axes, keepdims=True)
         return multiply(x, rsqrt(maximum(squares, epsilon * epsilon)))
-    magnitude = abs(x)
-    if order == math.inf:
-        norm = maximum(rp.reduce_max_p.bind(magnitude, axes=axes, keepdims=True), epsilon)
-    elif order == -math.inf:
-        norm = maximum(rp.reduce_min_p.bind(magnitude, axes=axes, keepdims=True), epsilon)
-    elif isinstance(order, (int, float)) and order > 0:
-        from nerve.ops.elementwise import power
+    from nerve.ops.elementwise import power
 
-        order = float(order)
-        total = rp.reduce_sum_p.bind(power(magnitude, order), axes=axes, keepdims=True)
-        # Floored before the root, for the same reason as above.
-        norm = power(maximum(total, epsilon**order), 1.0 / order)
-    else:
-        raise ValueError(
-            with_location(f"normalize: order must be a positive number or +-inf, got {order!r}.")
-        )
+    p = float(order)
+    total = rp.reduce_sum_p.bind(power(abs(x), p), axes=axes, keepdims=True)
+    # Floored before the root, for the same reason as above.
+    norm = power(maximum(total, epsilon**p), 1.0 / p)
     return divide(x, norm)
 
 
