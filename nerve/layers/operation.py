@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from nerve import ops
+from nerve.core import config as core_config
 from nerve.core import tree
 from nerve.core.errors import NerveError, ShapeError, with_location
 from nerve.layers.base import unique_name
@@ -328,6 +329,10 @@ def _split(op: str, fn: Callable, args: tuple, kwargs: dict) -> Operation | None
     if any(is_symbolic(x) for a in init for x in tree.flatten(values[a])[0]):
         return None  # a tensor where Keras keeps a constant: the call stays as it was made
     config = {a: values.pop(a) for a in init}
+    if row.family == "nn" and "data_format" in config and config["data_format"] is None:
+        # Keras's nn functions pin it before making the op, and some of its nn classes
+        # need it pinned (its image classes take None and resolve it themselves).
+        config["data_format"] = core_config.image_data_format()
     # nerve's own extra arguments, if any, travel with the static ones.
     config.update({a: v for a, v in values.items() if a not in call})
     return Operation(op, config, tuple(row.call))
