@@ -379,9 +379,11 @@ def _abstract_outputs(operation: Operation, args: tuple, kwargs: dict) -> Any:
         except (NerveError, ValueError, TypeError, IndexError) as error:
             first_error = first_error or error
             continue
+        if not any(_is_array_like(a) for a in flat_a):
+            return _static_answer(operation, rebuild, flat_a, flat_b)
         outputs = []
         for a, b in zip(flat_a, flat_b):
-            if not hasattr(a, "shape") or not hasattr(a, "dtype"):
+            if not _is_array_like(a):
                 raise TypeError(
                     f"ops.{operation.op} returns a {type(a).__name__} on symbolic tensors, "
                     "which a model cannot carry as a tensor."
@@ -390,6 +392,28 @@ def _abstract_outputs(operation: Operation, args: tuple, kwargs: dict) -> Any:
             outputs.append(KerasTensor(shape, a.dtype, name=operation.name))
         return rebuild(outputs)
     raise _op_error(operation, args, kwargs, first_error)
+
+
+class _Static:
+    """An op's answer that is no tensor (``ops.shape``, ``ops.ndim``): no node."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+def _is_array_like(x: Any) -> bool:
+    return hasattr(x, "shape") and hasattr(x, "dtype")
+
+
+def _static_answer(operation: Operation, rebuild: Any, flat_a: list, flat_b: list) -> _Static:
+    """The op's Python answer: sizes that differ between the placeholders are unknown
+    (``None``) inside a tuple (a shape); a lone number that differs has no answer."""
+    if not isinstance(rebuild(flat_a), (tuple, list)) and flat_a != flat_b:
+        raise TypeError(
+            f"ops.{operation.op} of a symbolic tensor depends on its unknown sizes, so it "
+            "has no value until the model runs; compute it inside a layer's call."
+        )
+    return _Static(rebuild([a if a == b else None for a, b in zip(flat_a, flat_b)]))
 
 
 def _op_error(operation: Operation, args: tuple, kwargs: dict, error: Any) -> ShapeError:
@@ -409,6 +433,8 @@ def _op_error(operation: Operation, args: tuple, kwargs: dict, error: Any) -> Sh
 
 def _record(operation: Operation, args: tuple, kwargs: dict) -> Any:
     outputs = _abstract_outputs(operation, args, kwargs)
+    if isinstance(outputs, _Static):
+        return outputs.value
     Node(operation, tuple(args), dict(kwargs), outputs)
     return outputs
 

@@ -246,3 +246,10 @@ def test_an_operation_runs_and_describes_itself():
     assert mean.serialize()["module"] == "keras.src.ops.numpy"
     with pytest.raises(ValueError, match=r"not a public nerve\.ops function"):
         Operation("no_such_op")
+
+
+def test_ops_with_python_answers_give_them_without_a_node():
+    x = nerve.Input((4, 6))
+    assert (ops.shape(x), ops.ndim(x)) == ((None, 4, 6), 3)
+    with pytest.raises(TypeError, match="depends on its unknown sizes"):
+        ops.size(x)
