@@ -18,8 +18,8 @@ nerve's public ops: nothing named by a file is imported.
 >>> from nerve import ops
 >>> x = nerve.Input(shape=(6,))
 >>> y = ops.mean(x[:, :4] * 2.0, axis=-1, keepdims=True)
->>> y
-<KerasTensor shape=(None, 1), dtype=float32, produced by 'mean'>
+>>> y.shape, y.dtype, y.node.layer.op
+((None, 1), 'float32', 'mean')
 >>> model = nerve.Model(x, y)
 >>> model(ops.ones((2, 6))).numpy().tolist()
 [[2.0], [2.0]]
