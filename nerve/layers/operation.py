@@ -15,7 +15,7 @@ with the op's public name. Loading builds only ops found in that table or among
 nerve's public ops: nothing named by a file is imported.
 
 >>> import nerve
->>> from nerve import ops
+>>> from nerve import activations, ops
 >>> x = nerve.Input(shape=(6,))
 >>> y = ops.mean(x[:, :4] * 2.0, axis=-1, keepdims=True)
 >>> y.shape, y.dtype, y.node.layer.op
@@ -33,7 +33,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from nerve import ops
+from nerve import activations, ops
 from nerve.core import config as core_config
 from nerve.core import tree
 from nerve.core.errors import NerveError, ShapeError, with_location
@@ -54,15 +54,31 @@ _RENAMED = {"reshape": {"newshape": "new_shape"}}
 _KERAS_ONLY = {"convert_to_tensor": {"sparse": False, "ragged": False}}
 
 
+# Keras's op classes outside keras.src.ops: the two activations it records as nodes
+# when called on symbolic tensors (keras.activations.relu(x, max_value=6.0), mish).
+_KERAS_ACTIVATION_ROWS = (
+    ("activations", "ReLU", "relu", ("negative_slope", "max_value", "threshold"), ("x",)),
+    ("activations", "Mish", "mish", (), ("x",)),
+)
+# The namespaces a public op name may start with, and the module Keras files them in.
+_NAMESPACES = ("numpy", "nn", "math", "core", "linalg", "image", "activations")
+
+
 class _KerasRow:
     """One op class of Keras's: where it lives and how its arguments are split."""
 
     def __init__(self, family: str, class_name: str, function: str, init: tuple, call: tuple):
         self.family = family
         self.class_name = class_name
-        self.op = f"image.{function}" if family == "image" else function
+        self.op = f"{family}.{function}" if family in ("image", "activations") else function
         self.init = init
         self.call = call
+
+    @property
+    def module(self) -> str:
+        if self.family == "activations":
+            return "keras.src.activations.activations"
+        return f"keras.src.ops.{self.family}"
 
 
 @functools.cache
@@ -72,12 +88,11 @@ def _keras_rows() -> list[_KerasRow]:
     from nerve.layers._keras_ops import KERAS_OP_ROWS  # read on first use, not at import
 
     rows = []
-    for family, class_name, function, init, call in KERAS_OP_ROWS:
+    for family, class_name, function, init, call in KERAS_OP_ROWS + _KERAS_ACTIVATION_ROWS:
         row = _KerasRow(family, class_name, function, init, call)
         fn = _public_op(row.op)
-        name = _dispatch.public_name(fn) if fn is not None else None
-        if name is not None:
-            row.op = name
+        if fn is not None:
+            row.op = _dispatch.public_name(fn) or row.op
             rows.append(row)
     return rows
 
@@ -93,17 +108,21 @@ def _rows_by_op() -> dict[str, _KerasRow]:
 
 @functools.cache
 def _rows_by_class() -> dict[tuple[str, str], _KerasRow]:
-    return {(f"keras.src.ops.{row.family}", row.class_name): row for row in _keras_rows()}
+    return {(row.module, row.class_name): row for row in _keras_rows()}
 
 
 def _public_op(name: str) -> Callable | None:
-    """The public op ``name`` (``"mean"``, ``"image.resize"``): the allowlist."""
+    """The public op ``name`` (``"mean"``, ``"image.resize"``, ``"activations.relu"``):
+    the allowlist."""
     namespace: Any = ops
     *path, attribute = name.split(".")
-    for part in path:
-        if part not in ("numpy", "nn", "math", "core", "linalg", "image"):
-            return None
-        namespace = getattr(ops, part)
+    if len(path) > 1 or (path and path[0] not in _NAMESPACES):
+        return None
+    if path == ["activations"]:
+        fn = getattr(activations, attribute, None) if attribute in activations.__all__ else None
+        return fn if inspect.isfunction(fn) else None
+    if path:
+        namespace = getattr(ops, path[0])
     fn = getattr(namespace, attribute, None) if attribute in namespace.__all__ else None
     return fn if fn is not None and _dispatch.public_name(fn) is not None else None
 
@@ -169,7 +188,7 @@ class Operation:
             renamed = {v: k for k, v in _RENAMED.get(self.op, {}).items()}
             config = {renamed.get(k, k): _plain(v) for k, v in self.config.items()}
             config.update(_KERAS_ONLY.get(self.op, {}))
-            module, class_name = f"keras.src.ops.{row.family}", row.class_name
+            module, class_name = row.module, row.class_name
         else:
             config = {k: _plain(v) for k, v in self.config.items()}
             module, class_name = "nerve.ops", self.op
@@ -216,7 +235,8 @@ class Operation:
 def is_operation_config(data: dict) -> bool:
     """Whether a layer entry of a Functional config describes an op, not a layer."""
     module = str(data.get("module") or "")
-    return module == "nerve.ops" or module.startswith("keras.src.ops.")
+    keras_op = module.startswith("keras.src.ops.") or module == "keras.src.activations.activations"
+    return module == "nerve.ops" or keras_op
 
 
 def _plain(value: Any) -> Any:

@@ -253,3 +253,16 @@ def test_ops_with_python_answers_give_them_without_a_node():
     assert (ops.shape(x), ops.ndim(x)) == ((None, 4, 6), 3)
     with pytest.raises(TypeError, match="depends on its unknown sizes"):
         ops.size(x)
+
+
+def test_keras_activation_ops_cross_both_ways(keras):
+    # keras.activations.relu on a symbolic tensor is a node of its own class (ReLU,
+    # filed under keras.src.activations.activations), which nerve reads and writes.
+    x = keras.Input((5,))
+    theirs = keras.Model(x, keras.activations.relu(x, negative_slope=0.1, max_value=0.5) * 2.0)
+    ours = nerve.Model.from_config(json.loads(json.dumps(theirs.get_config())))
+    back = keras.Model.from_config(json.loads(json.dumps(ours.get_config())))
+    data = _data(((5,),))[0]
+    expected = np.asarray(theirs(data))
+    np.testing.assert_allclose(ours(data).numpy(), expected, 1e-6, 1e-6)
+    np.testing.assert_allclose(np.asarray(back(data)), expected, 1e-6, 1e-6)
