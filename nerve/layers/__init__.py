@@ -1,5 +1,7 @@
 """``nerve.layers``: Keras 3's layers (the layer contract is ``base.Layer``)."""
 
+# Imported for its effect: ops on symbolic tensors become Operation nodes.
+from nerve.layers import operation as _operation  # noqa: F401
 from nerve.layers.activations import (
     ELU,
     LeakyReLU,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from nerve import ops
 from nerve.core import dtypes, tree
 from nerve.core.errors import NerveError, ShapeError, with_location
 
@@ -36,6 +37,42 @@ __all__ = [
 # layer cannot take that (a convolution's window wider than 1), the second.
 PLACEHOLDER_SIZE = 1
 ROOMY_PLACEHOLDER_SIZE = 64
+
+
+def _operator(op: Any) -> Any:
+    def method(self: KerasTensor, other: Any) -> Any:
+        return op(self, other)
+
+    return method
+
+
+def _bitwise(logical: str, bitwise: str, reflected: bool = False) -> Any:
+    """``& | ^``: the logical op where both sides are bools, else the bitwise one (which
+    refuses floats with the tensor operators' message)."""
+
+    def method(self: KerasTensor, other: Any) -> Any:
+        left, right = (other, self) if reflected else (self, other)
+        other_dtype = getattr(other, "dtype", "bool" if isinstance(other, bool) else None)
+        both_bool = self.dtype == "bool" and str(other_dtype) == "bool"
+        return getattr(ops, logical if both_bool else bitwise)(left, right)
+
+    return method
+
+
+def _shift(name: str, reflected: bool = False) -> Any:
+    """``<< >>``: where both sides are bools, they shift as int8, as NumPy (and nerve's
+    tensors) cast them."""
+
+    def kind(x: Any) -> Any:
+        return x.dtype if hasattr(x, "dtype") else type(x)
+
+    def method(self: KerasTensor, other: Any) -> Any:
+        left, right = (other, self) if reflected else (self, other)
+        if dtypes.result_type(kind(left), kind(right)) == "bool":
+            left, right = ops.cast(left, "int8"), ops.cast(right, "int8")
+        return getattr(ops, name)(left, right)
+
+    return method
 
 
 class KerasTensor:
@@ -72,25 +109,66 @@ class KerasTensor:
         origin = f", produced by {self._history[0].name!r}" if self._history else ""
         return f"<KerasTensor shape={self.shape}, dtype={self.dtype}{origin}>"
 
-    # Residual connections and gates (``x + attended``, ``a * b``) between symbolic
-    # tensors become merging-layer nodes, so the model records, traces and saves them.
-    def __add__(self, other: Any) -> Any:
-        return _merge("Add", self, other, "+")
+    # Python operators and indexing record the matching op as a node of the graph, as in
+    # Keras; ``& | ^ ~`` are logical on bools and bitwise on integers, as on tensors.
+    __add__ = _operator(lambda x, y: ops.add(x, y))
+    __radd__ = _operator(lambda x, y: ops.add(y, x))
+    __sub__ = _operator(lambda x, y: ops.subtract(x, y))
+    __rsub__ = _operator(lambda x, y: ops.subtract(y, x))
+    __mul__ = _operator(lambda x, y: ops.multiply(x, y))
+    __rmul__ = _operator(lambda x, y: ops.multiply(y, x))
+    __matmul__ = _operator(lambda x, y: ops.matmul(x, y))
+    __rmatmul__ = _operator(lambda x, y: ops.matmul(y, x))
+    __truediv__ = _operator(lambda x, y: ops.true_divide(x, y))
+    __rtruediv__ = _operator(lambda x, y: ops.true_divide(y, x))
+    __floordiv__ = _operator(lambda x, y: ops.floor_divide(x, y))
+    __rfloordiv__ = _operator(lambda x, y: ops.floor_divide(y, x))
+    __mod__ = _operator(lambda x, y: ops.mod(x, y))
+    __rmod__ = _operator(lambda x, y: ops.mod(y, x))
+    __pow__ = _operator(lambda x, y: ops.power(x, y))
+    __rpow__ = _operator(lambda x, y: ops.power(y, x))
+    __lt__ = _operator(lambda x, y: ops.less(x, y))
+    __le__ = _operator(lambda x, y: ops.less_equal(x, y))
+    __gt__ = _operator(lambda x, y: ops.greater(x, y))
+    __ge__ = _operator(lambda x, y: ops.greater_equal(x, y))
+    # ``==`` stays identity (models keep tensors in lists and compare them); Keras has
+    # ``!=`` as an op and ``==`` not, and so does nerve.
+    __ne__ = _operator(lambda x, y: ops.not_equal(x, y))  # type: ignore[assignment]
+    __and__ = _bitwise("logical_and", "bitwise_and")
+    __rand__ = _bitwise("logical_and", "bitwise_and", reflected=True)
+    __or__ = _bitwise("logical_or", "bitwise_or")
+    __ror__ = _bitwise("logical_or", "bitwise_or", reflected=True)
+    __xor__ = _bitwise("logical_xor", "bitwise_xor")
+    __rxor__ = _bitwise("logical_xor", "bitwise_xor", reflected=True)
+    __lshift__ = _shift("left_shift")
+    __rlshift__ = _shift("left_shift", reflected=True)
+    __rshift__ = _shift("right_shift")
+    __rrshift__ = _shift("right_shift", reflected=True)
+    __getitem__ = _operator(lambda x, key: ops.get_item(x, key))
 
-    def __radd__(self, other: Any) -> Any:
-        return _merge("Add", other, self, "+")
+    def __neg__(self) -> Any:
+        return ops.negative(self)
 
-    def __sub__(self, other: Any) -> Any:
-        return _merge("Subtract", self, other, "-")
+    def __pos__(self) -> Any:
+        return self
 
-    def __rsub__(self, other: Any) -> Any:
-        return _merge("Subtract", other, self, "-")
+    def __abs__(self) -> Any:
+        return ops.absolute(self)
 
-    def __mul__(self, other: Any) -> Any:
-        return _merge("Multiply", self, other, "*")
+    def __invert__(self) -> Any:
+        return ops.logical_not(self) if self.dtype == "bool" else ops.bitwise_invert(self)
 
-    def __rmul__(self, other: Any) -> Any:
-        return _merge("Multiply", other, self, "*")
+    def __round__(self, ndigits: int | None = None) -> Any:
+        return ops.round(self, decimals=ndigits or 0)
+
+    __hash__ = object.__hash__
+
+    def __iter__(self) -> Any:
+        # Without this, Python would iterate through __getitem__ (x[0], x[1], ...).
+        raise TypeError(
+            "A symbolic tensor cannot be iterated over: its values exist only when the "
+            "model runs. Index it (x[:, 0]) or split it (ops.split, ops.unstack)."
+        )
 
     def __bool__(self) -> bool:
         raise TypeError(
@@ -98,21 +176,6 @@ class KerasTensor:
             "cannot be used in an `if` or `while`. Put data-dependent logic inside a layer's "
             "call, or subclass nerve.Model."
         )
-
-
-def _merge(layer_name: str, left: Any, right: Any, symbol: str) -> Any:
-    """``left <symbol> right`` for two symbolic tensors, as a merging layer's node."""
-    if not (is_symbolic(left) and is_symbolic(right)):
-        constant = right if is_symbolic(left) else left
-        raise TypeError(
-            f"A symbolic tensor (from nerve.Input or a layer) can be combined with `{symbol}` "
-            f"only with another symbolic tensor, not a {type(constant).__name__}: a constant "
-            "or a concrete tensor would not be part of the model. Compute it inside a "
-            "layer's call (a custom layer or layers.Lambda)."
-        )
-    from nerve import layers  # the merging layers sit above this module
-
-    return getattr(layers, layer_name)()([left, right])
 
 
 class Node:

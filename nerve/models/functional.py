@@ -25,6 +25,12 @@ from nerve.core import tree
 from nerve.core.errors import ShapeError, with_location
 from nerve.layers.base import Layer
 from nerve.layers.input_layer import InputLayer
+from nerve.layers.operation import (
+    Operation,
+    is_operation_config,
+    restore_constant,
+    serialize_constant,
+)
 from nerve.layers.symbolic import KerasTensor, Node, is_symbolic
 from nerve.models.model import Model, _jsonable, deserialize_layer, serialize_layer
 
@@ -91,7 +97,13 @@ class Functional(Model):
     # -- structure ----------------------------------------------------------------------
     @property
     def layers(self) -> list[Layer]:
-        """The graph's layers (input layers first), each once, in call order."""
+        """The graph's layers (input layers first), each once, in call order; ops applied
+        to symbolic tensors (``Operation`` nodes) are not layers, as in Keras."""
+        return [layer for layer in self._functional_layers if isinstance(layer, Layer)]
+
+    @property
+    def operations(self) -> list[Any]:
+        """The graph's layers and ops, each once, in call order."""
         return list(self._functional_layers)
 
     @property
@@ -139,7 +151,8 @@ class Functional(Model):
         for node in self._nodes:
             args = tree.map_structure(value_of, node.args)
             kwargs = tree.map_structure(value_of, node.kwargs)
-            if training is not None and "training" in node.layer._call_signature.parameters:
+            signature = getattr(node.layer, "_call_signature", None)
+            if training is not None and signature and "training" in signature.parameters:
                 kwargs.setdefault("training", training)
             outputs = tree.flatten(node.layer(*args, **kwargs))[0]
             values.update((id(t), v) for t, v in zip(node.output_tensors, outputs))
@@ -209,6 +222,9 @@ class Functional(Model):
             return [layer.name, local_index(_producer(tensor)), tensor_index]
 
         def serialize_arg(x: Any) -> Any:
+            special = serialize_constant(x)
+            if special is not None:
+                return special
             if is_symbolic(x):
                 return {
                     "class_name": "__keras_tensor__",
@@ -226,7 +242,7 @@ class Functional(Model):
 
         layer_configs = []
         for layer in self._functional_layers:
-            data = serialize_layer(layer)
+            data = layer.serialize() if isinstance(layer, Operation) else serialize_layer(layer)
             data["name"] = layer.name
             data["inbound_nodes"] = [
                 {"args": serialize_arg(n.args), "kwargs": serialize_arg(n.kwargs)}
@@ -246,10 +262,13 @@ class Functional(Model):
     def from_config(cls, config: dict, custom_objects: dict | None = None) -> Functional:
         """Rebuild the graph: make each layer, then replay its calls once the tensors they
         take exist (shared layers may be called after layers listed later)."""
-        created: dict[str, Layer] = {}
+        created: dict[str, Any] = {}
         pending: dict[str, list] = {}
         for data in config["layers"]:
-            layer = deserialize_layer(data, custom_objects)
+            if is_operation_config(data):
+                layer: Any = Operation.deserialize(data)
+            else:
+                layer = deserialize_layer(data, custom_objects)
             name = data.get("name", layer.name)
             created[name] = layer
             pending[name] = list(data.get("inbound_nodes", []))
@@ -270,6 +289,9 @@ class Functional(Model):
             return True
 
         def restore(x: Any) -> Any:
+            constant = restore_constant(x)
+            if constant is not None:
+                return constant
             if isinstance(x, dict) and x.get("class_name") == "__keras_tensor__":
                 layer_name, node_index, tensor_index = x["config"]["keras_history"]
                 return made[(layer_name, node_index)][tensor_index]
@@ -376,8 +398,8 @@ def _topological_nodes(
     return order
 
 
-def _layers_of(inputs: list[KerasTensor], nodes: list[Node]) -> list[Layer]:
-    layers: list[Layer] = []
+def _layers_of(inputs: list[KerasTensor], nodes: list[Node]) -> list[Any]:
+    layers: list[Any] = []
     seen: set[int] = set()
     for layer in [_producer(t).layer for t in inputs] + [n.layer for n in nodes]:
         if id(layer) not in seen:

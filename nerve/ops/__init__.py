@@ -8,7 +8,9 @@ returns a ``nerve.Tensor``. See the README for what is and is not there yet.
 # ones (`ops.shape` is the function, not the module). The nn functions come from
 # nn's own modules, whose literal `__all__` lists mypy follows through the import
 # cycle that the nn package's computed one would hide.
-from nerve.ops import _methods, image, math, numpy
+import sys as _sys
+
+from nerve.ops import _dispatch, _methods, image, math, numpy
 from nerve.ops import arithmetic as _arithmetic
 from nerve.ops import arrays as _arrays
 from nerve.ops import complex_numbers as _complex_numbers
@@ -72,3 +74,13 @@ del _family
 __all__ += ["image", "numpy"]  # namespaces, as in Keras: ops.image.resize, ops.numpy.sum
 
 _methods.install()
+# Every public op, in every namespace, builds a model node on symbolic tensors once
+# the layers package has registered its handler (see _dispatch).
+_dispatch.install(
+    {
+        "": _sys.modules[__name__],
+        **{f"{ns.__name__.rsplit('.', 1)[1]}.": ns for ns in (numpy, _nn, math, _core, _linalg)},
+        "image.": image,
+    }
+)
+del _sys

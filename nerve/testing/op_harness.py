@@ -18,6 +18,12 @@ rows into pytest tests that check, for every input variant:
   with exactly the same shapes and dtypes. Rows whose output shape depends on
   input *values* (boolean masks, nonzero) opt out with ``compiled=False`` and
   say why in a comment.
+* **symbolic** (where ``symbolic=True``, the default): the op applied to symbolic
+  tensors (``nerve.Input`` of the inputs' shapes) builds a model node whose shape
+  and dtype are the eager result's, and a Functional model of it computes the eager
+  result, also after a JSON round trip of its config (first variant). Rows whose
+  output shape depends on input values, or that take Python functions, opt out with
+  ``symbolic=False`` and say why.
 
 Example row::
 
@@ -50,6 +56,7 @@ __all__ = [
     "check_forward",
     "check_gradient",
     "check_second_order",
+    "check_symbolic",
     "check_torch",
     "harness_devices",
     "make_inputs",
@@ -137,6 +144,7 @@ class OpCase:
     torch_grad: bool = True
     noncontiguous: bool = True
     compiled: bool = True  # False: cannot be traced (say why in the row)
+    symbolic: bool = True  # False: no model node on symbolic tensors (say why in the row)
 
     def tolerance(self, dtype: str) -> tuple[float, float]:
         base = {"float64": (1e-10, 1e-12), "float32": (2e-5, 2e-6), "float16": (2e-2, 2e-3),
@@ -550,6 +558,33 @@ def _vjp_tensors(case: OpCase, tensors: list, positions: list[int], cotangents: 
 # -- pytest generation -------------------------------------------------------------------
 
 
+def check_symbolic(case: OpCase, index: int) -> None:
+    """The op on symbolic tensors: a model node that predicts the eager result, and
+    whose Functional model survives a JSON round trip of its config."""
+    import json
+
+    dtype = case.dtypes[0]
+    arrays = make_inputs(case, index, dtype)
+    expected = _outputs(case.fn(*arrays_as_tensors(arrays)))
+    inputs = [nerve.Input(batch_shape=a.shape, dtype=str(a.dtype)) for a in arrays]
+    symbolic = _outputs(case.fn(*inputs))
+    what = f"{case.name}[{index}] on symbolic tensors"
+    assert len(symbolic) == len(expected), f"{what}: {len(symbolic)} outputs, not {len(expected)}"
+    for i, (node, value) in enumerate(zip(symbolic, expected)):
+        assert isinstance(node, nerve.KerasTensor), f"{what}: output {i} is {node!r}"
+        assert node.shape == tuple(value.shape), f"{what}: output {i} {node} vs {value.shape}"
+        assert node.dtype == value.dtype, f"{what}: output {i} {node} vs {value.dtype}"
+    models = {"model": nerve.Model(inputs, symbolic)}
+    if index == 0:  # the config does not depend on the shapes: one round trip per row
+        config = json.loads(json.dumps(models["model"].get_config()))
+        models["rebuilt model"] = nerve.Model.from_config(config)
+    rtol, atol = case.tolerance(dtype)
+    for name, candidate in models.items():
+        candidate.autocast = False  # the op's dtypes, not the float32 policy's
+        for i, (out, value) in enumerate(zip(candidate(arrays_as_tensors(arrays)), expected)):
+            _assert_close(_to_numpy(out), _to_numpy(value), rtol, atol, f"{what}: {name} {i}")
+
+
 def harness_devices() -> list[str]:
     """The device kinds the op tables run on: every backend that runs here (the CPU
     always; a GPU backend when CuPy and a GPU are present). Rows on a device other than
@@ -618,7 +653,13 @@ def op_tests(cases: Sequence[OpCase]) -> dict[str, Callable]:
         with nerve.device(device):
             check_compiled(case, index)
 
+    @pytest.mark.parametrize("device,case,index", params(lambda c: c.symbolic and all(c.variants)))
+    def test_symbolic(device, case, index):
+        with nerve.device(device):
+            check_symbolic(case, index)
+
     tests = {
+        "test_symbolic": test_symbolic,
         "test_forward": test_forward,
         "test_gradient": test_gradient,
         "test_torch": test_torch,

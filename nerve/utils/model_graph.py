@@ -78,7 +78,8 @@ def model_graph(model: Any, expand_nested: bool = True) -> ModelGraph:
         return ModelGraph(model.name, nodes, inputs, outputs)
     own_nodes = {id(n): n for n in graph._all_nodes()}
     nodes = []
-    for layer in graph.layers:
+    # Ops applied to symbolic tensors are nodes of the drawing too (not layers).
+    for layer in getattr(graph, "operations", graph.layers):
         calls = [n for n in layer._inbound_nodes if id(n) in own_nodes]
         node = _node(layer, expand_nested)
         if calls:

@@ -252,6 +252,9 @@ CASES += [
 ]
 
 CASES += [staged_row(case) for case in CASES]
+# Each op here takes Python functions (branches, loop bodies), which a model config
+# cannot hold: no row is checked on symbolic tensors.
+CASES = [dataclasses.replace(case, symbolic=False) for case in CASES]
 
 globals().update(op_tests(CASES))
 

@@ -110,6 +110,7 @@ CASES = [
         numpy=lambda x, m: x[m],
         torch=lambda x, m: x[m],
         compiled=False,  # boolean-mask indexing: the output size depends on the mask's values
+        symbolic=False,  # the output's shape depends on the input's values
     ),
     OpCase(
         "getitem_mask_and_slice",
@@ -118,6 +119,7 @@ CASES = [
         numpy=lambda x, m: x[1:, m],
         torch=lambda x, m: x[1:, m],
         compiled=False,  # boolean-mask indexing: the output size depends on the mask's values
+        symbolic=False,  # the output's shape depends on the input's values
     ),
     OpCase(
         "take",
@@ -228,6 +230,7 @@ CASES = [
         [(Input((3, 2)),)],
         numpy=lambda d: _np_segment_sum(d, np.array([0, 0, 2]), 3),
         compiled=False,  # num_segments is inferred from the data
+        symbolic=False,  # num_segments=None: the output's shape depends on the ids' values
     ),
     OpCase(
         "segment_max",
@@ -310,6 +313,7 @@ CASES = [
         torch=lambda x: T.nonzero(x, as_tuple=True),
         grad=False,
         compiled=False,  # the output size depends on the input's values
+        symbolic=False,  # the output's shape depends on the input's values
     ),
     OpCase(
         "sort",
@@ -421,6 +425,7 @@ CASES += [
         grad=False,
         dtypes=("float32",),
         compiled=False,  # the output length is max(x) + 1, a data-dependent size
+        symbolic=False,  # the output's shape depends on the input's values
     ),
     OpCase(
         "bincount_weights_minlength",
@@ -434,6 +439,7 @@ CASES += [
         torch_grad=False,  # torch has no bincount derivative
         grad2=True,
         compiled=False,  # the output length depends on max(x)
+        symbolic=False,  # the output's shape depends on the input's values
     ),
     OpCase(
         "bincount_2d",
@@ -447,6 +453,7 @@ CASES += [
         ),
         torch_grad=False,
         compiled=False,  # the output length is max(x) + 1, a data-dependent size
+        symbolic=False,  # the output's shape depends on the input's values
     ),
 ]
 

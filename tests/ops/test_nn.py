@@ -620,6 +620,7 @@ CASES = [
         numpy=lambda x, g, b: x / np.sqrt(x.var(axis=-1, keepdims=True) + 1e-3) * g,
         torch=lambda x, g, b: x * T.rsqrt(x.var(dim=-1, keepdim=True, unbiased=False) + 1e-3) * g,
         grad2=True,
+        symbolic=False,  # the deprecated argument warns each time the model runs
     ),
     # activations
     activation("relu", ops.relu, lambda x: np.maximum(x, 0), tf("relu")),

@@ -125,6 +125,7 @@ def exact_row(
         torch=fn if torch else None,
         grad=False,
         dtypes=("float32",),  # unused: every input has a fixed dtype
+        symbolic=name != "equal",  # see _EQUALITY
     )
 
 
@@ -135,7 +136,21 @@ def float_row(name, *, kinds=(Input, Input), scalars=(1.5, 0.75), **kw):
     arity = _arity(op)
     variants = [tuple(k(s) for k, s in zip(kinds, shapes[:arity])) for shapes in (*SHAPES, EMPTY)]
     fn = _with_scalars(op, *scalars) if arity == 2 else op
-    return OpCase(f"operator_{name}_float", fn, variants, numpy=fn, torch=fn, dtypes=FLOATS, **kw)
+    return OpCase(
+        f"operator_{name}_float",
+        fn,
+        variants,
+        numpy=fn,
+        torch=fn,
+        dtypes=FLOATS,
+        symbolic=name != "equal",  # see _EQUALITY
+        **kw,
+    )
+
+
+# ``==`` on symbolic tensors is identity, as in Keras: models keep their tensors in lists
+# and compare them. ``ops.equal`` builds the node (its own row in test_arithmetic.py).
+_EQUALITY = "equal"
 
 
 SHIFT_BOUNDS = ((-8, 8), (0, 4))

@@ -188,6 +188,32 @@ def _subclassed(lib: Any) -> Any:
     return model
 
 
+def _ops_on_symbolic_tensors(lib: Any) -> Any:
+    # ops, operators and slicing on symbolic tensors: op nodes, which both save in
+    # Keras's form (keras.src.ops.numpy.GetItem, Concatenate, Mean, Multiply, ...).
+    ops, layers = lib.ops, lib.layers
+    inputs = lib.Input((4, 6))
+    x = layers.Dense(6)(inputs)
+    head = x[:, :, :4]
+    tail = ops.concatenate([x[:, 1:, 2:], x[..., None, -1, 2:]], axis=1)
+    x = ops.concatenate([head * 2.0, 1.5 - tail[:, :, :4]], axis=-1)
+    x = x - ops.mean(x, axis=-1, keepdims=True)
+    x = ops.where(x > 0.1, ops.exp(-(x**2)), x / 3.0) @ ops.ones((8, 3))
+    x = ops.expand_dims(ops.sum(x, axis=1), 1)
+    x = ops.reshape(ops.image.resize(x[:, :, :, None], (2, 2)), (-1, 4))
+    x = ops.nn.relu(x) + ops.abs(ops.max(x, axis=[1], keepdims=True))
+    return lib.Model(inputs, layers.Dense(2)(x))
+
+
+def _masked_sequences(lib: Any) -> Any:
+    layers = lib.layers
+    inputs = lib.Input((5, 3))
+    x = layers.Masking(mask_value=0.0)(inputs)
+    x = layers.LSTM(4, return_sequences=True)(x)
+    x = layers.GRU(3)(x)
+    return lib.Model(inputs, layers.Dense(2)(x))
+
+
 # name -> (builder taking nerve or keras, input shape, integer input upper bound or None)
 _MODELS: dict[str, tuple[Callable[[Any], Any], tuple[int, ...], int | None]] = {
     "sequential_dense_stack": (_dense_stack, (3, 10), None),
@@ -198,6 +224,8 @@ _MODELS: dict[str, tuple[Callable[[Any], Any], tuple[int, ...], int | None]] = {
     "functional_activations_wrappers": (_activations_and_wrappers, (2, 5, 4), None),
     "functional_recurrent_convolution": (_recurrent_convolution, (2, 3, 6, 2), None),
     "subclassed": (_subclassed, (3, 6), None),
+    "functional_ops_on_symbolic_tensors": (_ops_on_symbolic_tensors, (2, 4, 6), None),
+    "functional_masked_sequences": (_masked_sequences, (3, 5, 3), None),
 }
 
 

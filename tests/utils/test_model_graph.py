@@ -1,5 +1,5 @@
 import nerve
-from nerve import layers
+from nerve import layers, ops
 from nerve.utils.model_graph import model_graph
 
 
@@ -34,3 +34,17 @@ def test_nested_model_graph():
     assert graph.nodes[1].nested is not None
     assert [n.name for n in graph.nodes[1].nested.nodes] == ["inner_in", "inner_dense"]
     assert model_graph(outer, expand_nested=False).nodes[1].nested is None
+
+
+def test_ops_on_symbolic_tensors_are_nodes_of_the_graph():
+    x = nerve.Input((6,), name="x")
+    sliced = x[:, :3]
+    scaled = sliced * 2.0
+    hidden = layers.Dense(4, name="hidden")(scaled)
+    joined = ops.concatenate([hidden, x], axis=-1)
+    graph = model_graph(nerve.Model(x, layers.Dense(2, name="out")(joined)))
+    inbound = {node.name: node.inbound for node in graph.nodes}
+    name = {t: t.node.layer.name for t in (sliced, scaled, joined)}
+    assert inbound[name[sliced]] == ["x"] and inbound[name[scaled]] == [name[sliced]]
+    assert inbound["hidden"] == [name[scaled]] and inbound["out"] == [name[joined]]
+    assert inbound[name[joined]] == ["hidden", "x"]
