@@ -106,12 +106,12 @@ class Embedding(Layer):
     def call(self, inputs: Tensor) -> Tensor:
         ids = ops.convert_to_tensor(inputs)
         if not dtypes.is_int(ids.dtype):
-            if (
-                dtypes.is_float(ids.dtype)
-                and _concrete(ids)
-                and bool(ops.all(ids == ops.round(ids)))
+            # Floats are cast, as in Keras (``Input(shape=(None,))`` is float32 by
+            # default); where the values are known, they must be whole numbers.
+            if dtypes.is_float(ids.dtype) and (
+                not _concrete(ids) or bool(ops.all(ids == ops.round(ids)))
             ):
-                ids = ops.cast(ids, "int32")  # whole-number floats, as Keras accepts
+                ids = ops.cast(ids, "int32")
             else:
                 raise TypeError(
                     with_location(

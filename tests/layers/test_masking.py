@@ -229,3 +229,13 @@ def test_symbolic_tensors_carry_masks_while_a_functional_model_is_built():
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-6)
     np.testing.assert_array_equal(out[..., 0] == 0, IDS == 0)
     assert layers.GlobalAveragePooling1D()(x)._mask_shape is None  # consumed
+
+
+def test_float_ids_from_a_default_input_are_cast_as_keras_does():
+    # Keras's guides feed Embedding from Input(shape=(None,)), which is float32.
+    ids = nerve.Input(shape=(None,))
+    model = nerve.Model(ids, layers.Embedding(10, 3, name="vocab")(ids))
+    table = model.get_layer("vocab").embeddings.numpy()
+    data = np.array([[1, 4, 9]])
+    np.testing.assert_array_equal(model.predict(data, verbose=0), table[data])
+    np.testing.assert_array_equal(model(data.astype("float32")).numpy(), table[data])
