@@ -57,20 +57,46 @@ def kernels(xp) -> dict:
         # Not ascontiguousarray: that turns a 0-d array into a 1-d one.
         return x if x.flags.c_contiguous else xp.array(x, order="C")
 
+    def bfloat16(x):
+        # dtype.kind first: dtype.name is a Python-level property costing ~6 us a call,
+        # more than the rest of a small kernel; ml_dtypes' types are the only kind "V".
+        return x.dtype.kind == "V" and x.dtype.name == "bfloat16"
+
     def widened(x):
         # NumPy has no bfloat16 loops for products (ml_dtypes' matmul answers in float32,
         # its einsum refuses the type): compute in float32 and round once at the end,
         # which is also how accelerators accumulate bfloat16 products.
-        return x.astype(xp.float32) if x.dtype.name == "bfloat16" else x
+        return x.astype(xp.float32) if bfloat16(x) else x
 
     def matmul(a, b):
-        if a.dtype.name == "bfloat16":
+        if bfloat16(a):
             return xp.matmul(widened(a), widened(b)).astype(a.dtype)
         return xp.matmul(a, b)
 
     paths: dict = {}
 
+    def _full_contraction(subscripts, operands):
+        """Whether ``subscripts`` sums the product of two same-shaped float or complex
+        operands over all their axes ("ij,ij->"; no diagonal, no broadcasting)."""
+        if len(operands) != 2 or not subscripts.endswith("->"):
+            return False
+        a, b = operands
+        first, _, second = subscripts[:-2].partition(",")
+        return (
+            first == second
+            and len(set(first)) == len(first)
+            and a.shape == b.shape
+            and a.dtype == b.dtype
+            and a.dtype.kind in "fc"
+        )
+
     def einsum(*operands, subscripts):
+        if _full_contraction(subscripts, operands):
+            # sum(a * b) over every axis: one dot product of the flat arrays (BLAS for
+            # floats; 4-6x faster than einsum's loops or its optimized path, which
+            # allocates a tensordot). np.dot of vectors does not conjugate, as einsum.
+            a, b = operands
+            return xp.asarray(xp.dot(a.reshape(-1), b.reshape(-1)))
         dtype = operands[0].dtype
         operands = [contiguous(widened(x)) for x in operands]
         out = xp.einsum(subscripts, *operands, optimize=_path(subscripts, operands))
