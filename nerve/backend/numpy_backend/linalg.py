@@ -96,7 +96,8 @@ def kernels(xp) -> dict:
             # floats; 4-6x faster than einsum's loops or its optimized path, which
             # allocates a tensordot). np.dot of vectors does not conjugate, as einsum.
             a, b = operands
-            return xp.asarray(xp.dot(a.reshape(-1), b.reshape(-1)))
+            flat = a.reshape(-1)
+            return xp.asarray(xp.dot(flat, flat if b is a else b.reshape(-1)))
         dtype = operands[0].dtype
         operands = [contiguous(widened(x)) for x in operands]
         out = xp.einsum(subscripts, *operands, optimize=_path(subscripts, operands))
