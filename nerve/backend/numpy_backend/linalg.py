@@ -57,19 +57,19 @@ def kernels(xp) -> dict:
         # Not ascontiguousarray: that turns a 0-d array into a 1-d one.
         return x if x.flags.c_contiguous else xp.array(x, order="C")
 
-    def bfloat16(x):
-        # dtype.kind first: dtype.name is a Python-level property costing ~6 us a call,
-        # more than the rest of a small kernel; ml_dtypes' types are the only kind "V".
-        return x.dtype.kind == "V" and x.dtype.name == "bfloat16"
+    def is_bfloat16(dtype):
+        # ml_dtypes' types are kind "V"; checking the kind first spares the builtin
+        # types a ``.name`` lookup, which NumPy computes in Python (matmul is hot).
+        return dtype.kind == "V" and dtype.name == "bfloat16"
 
     def widened(x):
         # NumPy has no bfloat16 loops for products (ml_dtypes' matmul answers in float32,
         # its einsum refuses the type): compute in float32 and round once at the end,
         # which is also how accelerators accumulate bfloat16 products.
-        return x.astype(xp.float32) if bfloat16(x) else x
+        return x.astype(xp.float32) if is_bfloat16(x.dtype) else x
 
     def matmul(a, b):
-        if bfloat16(a):
+        if is_bfloat16(a.dtype):
             return xp.matmul(widened(a), widened(b)).astype(a.dtype)
         return xp.matmul(a, b)
 
