@@ -24,6 +24,8 @@ from nerve.core.errors import DTypeError, with_location
 from nerve.ops._convert import cast, tensor, to_float
 from nerve.primitives import elementwise as ew
 from nerve.primitives import fft as fp
+from nerve.primitives import indexing as ip
+from nerve.primitives import shape as sp
 from nerve.tensor import Tensor, _new_tensor
 
 __all__ = [
@@ -88,7 +90,10 @@ def _require_rank(op: str, x: Tensor, rank: int) -> None:
 
 
 def _parts(z: Tensor, dtype: str) -> tuple[Tensor, Tensor]:
-    return cast(ew.real_p.bind(z), dtype), cast(ew.imag_p.bind(z), dtype)
+    re, im = ew.real_p.bind(z), ew.imag_p.bind(z)
+    if re.dtype == dtype:
+        return re, im
+    return cast(re, dtype), cast(im, dtype)
 
 
 def _resize_last(x: Tensor, size: int) -> Tensor:
@@ -221,34 +226,40 @@ def extract_sequences(x: Any, sequence_length: int, sequence_stride: int) -> Ten
     return _frames(x, length, stride)
 
 
+def _last_slice(x: Tensor, start: int | None, stop: int | None, step: int | None = None):
+    """``x[..., start:stop:step]``, bound as one primitive (the op layer's indexing
+    parses a general key: ~10x the cost of the view itself)."""
+    return ip.getitem(x, ip.along(x.ndim - 1, ("slice", start, stop, step)))
+
+
 def _frames(x: Tensor, length: int, stride: int) -> Tensor:
     """Frames of ``length`` samples every ``stride`` along the last axis, by slices: with
     ``r = ceil(length / stride)``, the signal from ``j * stride`` on, cut into rows of
     ``stride`` samples, holds piece ``j`` of every frame (row ``i``: samples
     ``i * stride + j * stride ...``); the ``r`` pieces side by side are the frames. That
     is ``r`` slices and one concatenation however many frames, all views until the
-    concatenation, and the gradient is as few scatters."""
-    from nerve.ops.shape import concatenate, reshape
-
+    concatenation, and the gradient is as few scatters. Primitives are bound directly:
+    an STFT is a dozen of them, and the op layer's conversions would cost more than
+    the copies."""
     n = x.shape[-1]
     count = max(0, 1 + (n - length) // stride)
     batch = tuple(x.shape[:-1])
     if stride > length or count == 0:
         # Rows of `stride` samples, cropped to `length` (zero-padded at the end so the
         # last row exists; the padding never reaches a frame).
-        rows = reshape(_resize_last(x, count * stride), (*batch, count, stride))
-        return rows[..., :length]
+        rows = sp.reshape(_resize_last(x, count * stride), (*batch, count, stride))
+        return _last_slice(rows, None, length)
     r = -(-length // stride)
     tail = length - (r - 1) * stride  # samples of the last piece, in (0, stride]
 
     def rows_from(start: int) -> Tensor:
-        return reshape(x[..., start : start + count * stride], (*batch, count, stride))
+        return sp.reshape(_last_slice(x, start, start + count * stride), (*batch, count, stride))
 
     pieces = [rows_from(j * stride) for j in range(r - 1)]
     # The last piece ends each row that starts at length - stride (inside the signal).
     last = rows_from(length - stride)
-    pieces.append(last if tail == stride else last[..., stride - tail :])
-    return concatenate(pieces, axis=-1)
+    pieces.append(last if tail == stride else _last_slice(last, stride - tail, None))
+    return sp.concatenate(pieces, axis=len(batch) + 1)
 
 
 def _overlap_add(frames: Tensor, stride: int) -> Tensor:
@@ -272,16 +283,17 @@ def _overlap_add(frames: Tensor, stride: int) -> Tensor:
 def _reflect_pad(x: Tensor, width: int) -> Tensor:
     """``x`` mirrored at both ends of its last axis, edges excluded (NumPy's "reflect"),
     by two reversed slices where the signal is long enough."""
-    from nerve.ops.shape import concatenate, pad
+    from nerve.ops.shape import pad
 
     n = x.shape[-1]
     if width == 0:
         return x
     if width >= n:
         return pad(x, [(0, 0)] * (x.ndim - 1) + [(width, width)], mode="reflect")
-    left = x[..., width:0:-1]
-    right = x[..., n - 2 : n - 2 - width : -1]
-    return concatenate([left, x, right], axis=-1)
+    left = _last_slice(x, width, 0, -1)
+    stop = n - 2 - width  # -1 would wrap to the end: run to the start instead
+    right = _last_slice(x, n - 2, stop if stop >= 0 else None, -1)
+    return sp.concatenate([left, x, right], axis=x.ndim - 1)
 
 
 @functools.lru_cache(maxsize=64)
@@ -374,7 +386,7 @@ def stft(
         x = _reflect_pad(x, fft_length // 2)
     frames = _frames(x, fft_length, sequence_stride)
     if win is not None:
-        frames = frames * win
+        frames = ew.mul(frames, win)  # same dtype, broadcast over the frames
     return _parts(fp.rfft_p.bind(frames), x.dtype)
 
 

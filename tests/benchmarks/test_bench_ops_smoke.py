@@ -16,17 +16,21 @@ CASES = {
 
 
 @pytest.mark.slow
-def test_bench_ops_smoke_reports_ratios():
+@pytest.mark.parametrize(
+    "clock, cases",
+    [("wall", CASES), ("cpu", {"stft_1s_16khz": CASES["stft_1s_16khz"]})],
+)
+def test_bench_ops_smoke_reports_ratios(clock, cases):
     pytest.importorskip("torch")
-    only = [arg for case in CASES for arg in ("--only", case)]
+    only = [arg for case in cases for arg in ("--only", case)]
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", *only],
+        [sys.executable, str(SCRIPT), "--smoke", *only, *["--cpu-time"] * (clock == "cpu")],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     records = {r["case"]: r for r in map(json.loads, proc.stdout.splitlines())}
-    for case, contenders in CASES.items():
+    for case, contenders in cases.items():
         record = records[case]
-        assert record["threads"] == 1, record
+        assert record["threads"] == 1 and record["clock"] == clock, record
         for contender in contenders:
             assert record[f"torch_over_{contender}"] > 0, record

