@@ -158,6 +158,12 @@ class Operation:
     def __repr__(self) -> str:
         return f"<Operation {self.name!r}: ops.{self.op}>"
 
+    @property
+    def class_name(self) -> str:
+        """Keras's class for this op (``GetItem``, ``Concatenate``), else the op's name."""
+        row = _rows_by_op().get(self.op)
+        return row.class_name if row is not None else self.op
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if any_symbolic((args, kwargs)):
             return _record(self, args, kwargs)

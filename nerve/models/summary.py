@@ -35,6 +35,8 @@ def layer_flops(row: _Row) -> int | None:
     nested model's are the sum of its layers'. ``None`` if unknown."""
     from nerve.models.model import Model
 
+    if not isinstance(row.layer, Layer):
+        return 0  # an op node: like layers without weights, cheap next to the products
     if isinstance(row.layer, Model):
         total = 0
         for inner in _layer_rows(row.layer):
@@ -55,7 +57,9 @@ def _layer_rows(model: Any) -> list[_Row]:
     if isinstance(graph, Functional):
         node_ids = {id(n) for n in graph._all_nodes()}
         rows = []
-        layers = model.layers if isinstance(model, Sequential) else graph.layers
+        # A Functional model lists its op nodes too (``x[:, :4]``, ``ops.relu``), as
+        # Keras's summary does: "Connected to" names them.
+        layers = model.layers if isinstance(model, Sequential) else graph.operations
         for layer in layers:
             nodes = [n for n in layer._inbound_nodes if id(n) in node_ids]
             if nodes:
@@ -121,18 +125,24 @@ def _rows(
     for listed in _layer_rows(model):
         layer, shapes = listed.layer, listed.output_shapes
         prefix = "  " * depth + ("└ " if depth else "")
-        params = layer.count_params() if layer.built else 0
+        if isinstance(layer, Layer):
+            params = layer.count_params() if layer.built else 0
+            kind, dtype, trainable = type(layer).__name__, layer.compute_dtype, layer.trainable
+        else:  # an op node: no weights
+            params, kind, trainable = 0, layer.class_name, False
+            outputs = layer._inbound_nodes[0].output_tensors if layer._inbound_nodes else []
+            dtype = outputs[0].dtype if outputs else "float32"
         row = [
-            f"{prefix}{layer.name} ({type(layer).__name__})",
+            f"{prefix}{layer.name} ({kind})",
             _format_shape(shapes),
             _format_count(params),
             _format_count(layer_flops(listed)),
-            _memory(shapes, layer.compute_dtype),
+            _memory(shapes, dtype),
         ]
         if connected:
             row.append(_connections(model, layer) if depth == 0 else "")
         if show_trainable:
-            row.append("Y" if layer.trainable else "N")
+            row.append("Y" if trainable else "N" if isinstance(layer, Layer) else "-")
         rows.append(row)
         if expand_nested and isinstance(layer, Model):
             rows.extend(_rows(layer, True, show_trainable, connected, depth + 1))

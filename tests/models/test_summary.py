@@ -63,6 +63,20 @@ def test_functional_summary_shows_connections_and_frozen_weights():
     assert " Non-trainable params: 18 (72.00 B)" in text
 
 
+def test_functional_summary_lists_op_nodes_as_keras_does():
+    nerve.backend.clear_session()  # op names from fresh counters: get_item, multiply
+    a = nerve.Input(shape=(8,), name="a")
+    sliced = layers.Dense(6, name="proj")(a)[:, :5]
+    model = nerve.Model(a, layers.Dense(1, name="head")(ops.relu(sliced * 2.0)))
+    text = _summary(model, show_trainable=True)
+    assert _cells(_row(text, "get_item")) == [
+        "get_item (GetItem)", "(None, 5)", "0", "0", "20.00 B", "proj[0][0]", "-"
+    ]  # fmt: skip
+    assert _cells(_row(text, "multiply"))[5] == "get_item[0][0]"
+    assert _cells(_row(text, "head"))[5] == "relu[0][0]"
+    assert "FLOPs per example (forward, 2 x multiply-adds): 106" in text
+
+
 class ConvLike(layers.Layer):
     """A layer with a convolution-shaped kernel: (3, 3, c_in, 4) -> (6, 6, 4) outputs,
     counting its FLOPs as a convolution layer does."""
