@@ -112,4 +112,8 @@ class _Specializer:
         done = self._programs.get(id(program))
         if done is None:
             done = self._programs[id(program)] = Program(self.graph(program.graph), program.name)
+            # A loop's residual-saving twin stays the twin of the specialized original.
+            done.num_residuals = program.num_residuals
+            if program.primal_of is not None:
+                done.primal_of = self.program(program.primal_of)
         return done

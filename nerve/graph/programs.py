@@ -22,8 +22,8 @@ from nerve.backend.abstract import AbstractArray
 from nerve.core import tree
 from nerve.core.errors import TracingError, with_location
 from nerve.graph.executor import CompiledGraph
-from nerve.graph.ir import Value
-from nerve.graph.passes import optimize
+from nerve.graph.ir import Graph, Node, Value
+from nerve.graph.passes import dce, optimize
 from nerve.graph.trace import Trace, tracing
 from nerve.primitives.registry import Aval
 from nerve.tensor import Tensor, Variable, _new_tensor, convert_to_tensor
@@ -42,6 +42,10 @@ class Program:
         self.out_avals = tuple(v.aval for v in graph.outputs)
         self.cache: dict = {}
         self._compiled: dict = {}
+        #: Set on the ``primal`` half of ``linearize``: how many residuals follow the
+        #: outputs, and the program whose outputs come first (``passes.share_scans``).
+        self.num_residuals = 0
+        self.primal_of: Program | None = None
 
     def __call__(self, *arrays: Any) -> tuple:
         backend = backend_of(arrays[0]) if arrays else get_backend()
@@ -78,6 +82,44 @@ class Program:
         grads = tape.gradient(outputs, inputs, output_gradients=cts)
         return tuple(zeros_like(x) if g is None else g for x, g in zip(inputs, grads))
 
+    def linearize(self, invariant: tuple[int, ...] = ()) -> tuple[Program, Program]:
+        """The gradient split in two, so a loop can save what its backward steps need
+        instead of computing the forward step again:
+
+        * ``primal``: ``inputs... -> (outputs..., residuals...)``; its first outputs are
+          this program's, computed by the same primitives in the same order (so
+          bit-identical); ``primal.num_residuals`` says how many follow, and
+          ``primal.primal_of`` is this program;
+        * ``tangent``: ``(inputs..., residuals..., output cotangents...) ->`` input
+          cotangents (zeros, never ``None``), as ``vjp()`` gives them.
+
+        Built by tracing the forward step and its gradient together, then sorting the
+        nodes: those that depend on a cotangent go to ``tangent``, the others to
+        ``primal``; values of ``primal`` that ``tangent`` reads become residuals. Nodes
+        that depend on no input but those listed in ``invariant`` (a loop's constants:
+        a transposed weight) or on none at all (zeros) are copied into both, so they
+        are never saved.
+        """
+        key = ("linearize", tuple(invariant))
+        pair = self.cache.get(key)
+        if pair is None:
+            joint = self.trace(
+                self._joint_fn, (*self.in_avals, *self.out_avals), f"{self.name}_joint"
+            )
+            pair = self.cache[key] = _split_joint(
+                joint.graph, len(self.in_avals), len(self.out_avals), set(invariant), self
+            )
+        return pair
+
+    def _joint_fn(self, *args: Tensor) -> tuple:
+        inputs, cts = list(args[: len(self.in_avals)]), list(args[len(self.in_avals) :])
+        with GradientTape() as tape:
+            tape.watch(inputs)
+            outputs = list(self.inline(*inputs))
+        grads = tape.gradient(outputs, inputs, output_gradients=cts)
+        grads = [zeros_like(x) if g is None else g for x, g in zip(inputs, grads)]
+        return (*outputs, *grads)
+
     def trace(self, fn: Callable, avals: tuple, name: str) -> Program:
         """A new program tracing ``fn`` (which must not capture outer tensors)."""
         builder = ProgramBuilder(name)
@@ -91,6 +133,124 @@ class Program:
             return ",".join(f"{a.dtype}{list(a.shape)}" for a in avals)
 
         return f"{{{self.name}: ({fmt(self.in_avals)})->({fmt(self.out_avals)})}}"
+
+
+class _Split:
+    """Where each node of a joint graph goes (``_sort_joint``'s answer): ``static``
+    (in both halves), ``primal``, ``recomputed`` (primal nodes the tangent half runs
+    again from the residuals: cheap arithmetic and same-size copies), ``tangent``;
+    and the ``residuals`` the primal half saves."""
+
+    def __init__(self) -> None:
+        self.static: list[Node] = []
+        self.primal: list[Node] = []
+        self.recomputed: list[Node] = []
+        self.tangent: list[Node] = []
+        self.residuals: list[Value] = []
+
+
+def _cheap(node: Node) -> bool:
+    """Recomputing ``node`` costs less than saving its result at every step:
+    elementwise arithmetic (fused into the backward step's loop), a 0-d result (the
+    ``1`` of ``1 - y``, made like ``y``), or one input copied to one result of the
+    same size (a transpose or reshape of a state)."""
+    if all(_size(o.aval) == 1 for o in node.outputs):
+        return True
+    if node.prim.elementwise:
+        return node.prim.cost == "arithmetic"
+    if len(node.inputs) != 1 or len(node.outputs) != 1:
+        return False
+    size_in, size_out = _size(node.inputs[0].aval), _size(node.outputs[0].aval)
+    return size_in is not None and size_in == size_out
+
+
+def _size(aval: Aval) -> int | None:
+    size = 1
+    for d in aval.shape:
+        if not isinstance(d, int):
+            return None
+        size *= d
+    return size
+
+
+def _sort_joint(graph: Graph, num_inputs: int, num_outputs: int, invariant: set) -> _Split:
+    split = _Split()
+    primal_inputs, ct_inputs = graph.inputs[:num_inputs], graph.inputs[num_inputs:]
+    tangent_values: set = set(ct_inputs)
+    # Values that change from step to step (depend on an input not in ``invariant``).
+    varying: set = {v for i, v in enumerate(primal_inputs) if i not in invariant}
+    for node in graph.nodes:
+        if any(v in tangent_values for v in node.inputs):
+            split.tangent.append(node)
+            tangent_values.update(node.outputs)
+        elif any(v in varying for v in node.inputs):
+            split.primal.append(node)
+            varying.update(node.outputs)
+        else:
+            split.static.append(node)
+    # A forward output cannot read a cotangent: the forward pass was traced first.
+    assert not any(v in tangent_values for v in graph.outputs[:num_outputs])
+    producer = {o: node for node in split.primal for o in node.outputs}
+    grads = graph.outputs[num_outputs:]
+
+    def wanted(nodes: list) -> list:
+        found: dict = {}
+        for v in [x for node in nodes for x in node.inputs] + list(grads):
+            if v in producer and producer[v] not in moved:
+                found.setdefault(v, None)
+        return list(found)
+
+    # Move cheap producers of residuals into the tangent half while that does not add
+    # more than one residual for the one it removes (each node moves at most once).
+    moved: set = set()
+    needed = wanted(split.tangent)
+    changed = True
+    while changed:
+        changed = False
+        for v in needed:
+            node = producer[v]
+            if node in moved or not _cheap(node):
+                continue
+            new = [
+                u
+                for u in node.inputs
+                if u in producer and u not in needed and _size(u.aval) != 1  # 0-d: remade
+            ]
+            if len(new) <= 1:
+                moved.add(node)
+                changed = True
+        needed = wanted(split.tangent + [n for n in split.primal if n in moved])
+    split.recomputed = [n for n in split.primal if n in moved]
+    split.residuals = needed
+    return split
+
+
+def _split_joint(
+    graph: Graph, num_inputs: int, num_outputs: int, invariant: set, of: Program
+) -> tuple:
+    """``Program.linearize``'s halves of a joint (forward + gradient) graph whose inputs
+    are the forward inputs then the output cotangents, and whose outputs are the
+    forward outputs then the input cotangents."""
+    graph = dce(graph)
+    split = _sort_joint(graph, num_inputs, num_outputs, invariant)
+    primal_inputs, ct_inputs = graph.inputs[:num_inputs], graph.inputs[num_inputs:]
+    primal_graph = Graph(f"{graph.name}_primal")
+    primal_graph.inputs = list(primal_inputs)
+    # Static nodes read only constants and invariant inputs, so they may go first.
+    primal_graph.nodes = split.static + split.primal
+    primal_graph.outputs = [*graph.outputs[:num_outputs], *split.residuals]
+    primal_graph.constants = dict(graph.constants)
+    tangent_graph = Graph(f"{graph.name}_tangent")
+    tangent_graph.inputs = [*primal_inputs, *split.residuals, *ct_inputs]
+    order = {id(node): i for i, node in enumerate(graph.nodes)}
+    rest = sorted(split.recomputed + split.tangent, key=lambda node: order[id(node)])
+    tangent_graph.nodes = [Node(n.prim, n.inputs, n.params, n.outputs) for n in split.static + rest]
+    tangent_graph.outputs = list(graph.outputs[num_outputs:])
+    tangent_graph.constants = dict(graph.constants)
+    primal = Program(dce(primal_graph), primal_graph.name)
+    primal.num_residuals = len(split.residuals)
+    primal.primal_of = of
+    return primal, Program(dce(tangent_graph), tangent_graph.name)
 
 
 class ProgramBuilder:

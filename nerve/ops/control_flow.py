@@ -340,8 +340,9 @@ def scan(
         num_consts=len(consts),
         length=length,
         reverse=bool(reverse),
+        history=False,
     )
-    # Outputs: carry, stacked ys (None leaves of y were dropped), carry history.
+    # Outputs: carry, stacked ys (None leaves of y were dropped).
     full = rebuild_outs(list(results[: len(outs)]))
     return rebuild_carry(list(full[:nc])), rebuild_y[0](list(full[nc:]))
 

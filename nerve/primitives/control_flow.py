@@ -11,6 +11,10 @@ a static param, hashed by identity, and offers this small protocol:
   interpreter (so a vjp rule can splice it into the graph being traced);
 * ``program.vjp() -> program``: ``(inputs..., output cotangents...) ->`` input
   cotangents (zeros, never ``None``);
+* ``program.linearize(invariant) -> (primal, tangent)``: the vjp split in two, the primal
+  half returning ``primal.num_residuals`` saved values after its outputs, the
+  tangent half ``(inputs..., residuals..., output cotangents...) ->`` input
+  cotangents (see ``nerve.graph.programs.Program.linearize``);
 * ``program.trace(fn, avals, name) -> program``: trace ``fn`` over tensors of
   ``avals`` into a new program (used to build the backward scan body);
 * ``program.cache``: a dict where rules keep programs derived from it, so
@@ -147,9 +151,10 @@ while_p = Primitive(
 # -- scan -------------------------------------------------------------------------------
 
 
-def _scan_shape_rule(*args: Aval, body_program, num_carry, num_consts, length, reverse):
-    """Outputs: final carry, stacked ys, and the stacked carry entering each step
-    (the history the gradient needs; ``ops.scan`` drops it)."""
+def _scan_shape_rule(*args: Aval, body_program, num_carry, num_consts, length, reverse, history):
+    """Outputs: final carry, stacked ys and, with ``history``, the stacked carry
+    entering each step (what the backward steps read; ``ops.scan`` asks for none,
+    and its gradient binds a copy of the loop that keeps it, see ``_scan_vjp``)."""
     carry = args[:num_carry]
     xs = args[num_carry + num_consts :]
     for x in xs:
@@ -171,33 +176,58 @@ def _scan_shape_rule(*args: Aval, body_program, num_carry, num_consts, length, r
             )
         )
     ys = body_program.out_avals[num_carry:]
-    stacked = [Aval((length, *a.shape), a.dtype) for a in (*ys, *carry)]
+    stacked = [Aval((length, *a.shape), a.dtype) for a in (*ys, *(carry if history else ()))]
     return (*carry, *stacked)
 
 
-def _scan_vjp(cts, inputs, out, needs, body_program, num_carry, num_consts, length, reverse):
-    """A reverse scan over the saved per-step carries."""
+def _scan_vjp(
+    cts, inputs, out, needs, body_program, num_carry, num_consts, length, reverse, history
+):
+    """A reverse scan over what the forward steps saved.
+
+    The body's gradient is split (``program.linearize()``) into a primal half, which
+    also returns the step's *residuals* (gate activations and the like), and a tangent
+    half that reads them. The forward loop is bound again with the primal half as its
+    body, so the residuals come out stacked; ``passes.share_scans`` then runs that
+    loop in place of the original one (same operands, same first outputs), and the
+    backward steps compute nothing of the forward step again."""
     if not any(needs):
         return (None,) * len(inputs)
     nc, nk = num_carry, num_consts
     ny = len(body_program.out_avals) - nc
     # With a single output (no carry, one y) the engine hands over bare tensors, not
-    # tuples; slicing a bare ``out`` would cut the tensor instead of the output list.
+    # tuples; slicing a bare one would cut the tensor instead of the output list.
     cts, out = _as_tuple(cts), _as_tuple(out)
+    # ct_hist is empty unless this loop kept its history (a gradient's own loop).
     ct_final, ct_ys, ct_hist = cts[:nc], cts[nc : nc + ny], cts[nc + ny :]
-    consts, xs = inputs[nc : nc + nk], inputs[nc + nk :]
-    history = out[nc + ny :]
-    backward = body_program.cache.get(("scan_backward", nc, nk))
+    carry_init, consts, xs = inputs[:nc], inputs[nc : nc + nk], inputs[nc + nk :]
+    primal, tangent = body_program.linearize(invariant=tuple(range(nc, nc + nk)))
+    nr = primal.num_residuals
+    saved = scan_p.bind(
+        *carry_init,
+        *consts,
+        *xs,
+        body_program=primal,
+        num_carry=nc,
+        num_consts=nk,
+        length=length,
+        reverse=reverse,
+        history=True,
+    )
+    residuals, carries = saved[nc + ny : nc + ny + nr], saved[nc + ny + nr :]
+    key = ("scan_backward", nc, nk, history)
+    backward = body_program.cache.get(key)
     if backward is None:
-        backward = body_program.cache[("scan_backward", nc, nk)] = _scan_backward_body(
-            body_program, nc, nk
+        backward = body_program.cache[key] = _scan_backward_body(
+            body_program, tangent, nc, nk, nr, history
         )
     results = scan_p.bind(
         *ct_final,
         *(_zeros_like(c) for c in consts),
         *consts,
-        *history,
+        *carries,
         *xs,
+        *residuals,
         *ct_ys,
         *ct_hist,
         body_program=backward,
@@ -205,31 +235,35 @@ def _scan_vjp(cts, inputs, out, needs, body_program, num_carry, num_consts, leng
         num_consts=nk,
         length=length,
         reverse=not reverse,
+        history=False,
     )
-    # results: carry cts, const cts (accumulated), xs cts (stacked), then history.
+    # results: carry cts, const cts (accumulated), xs cts (stacked).
     return tuple(results[: nc + nk + len(xs)])
 
 
-def _scan_backward_body(body_program, nc: int, nk: int):
-    """One backward step: ``(ct_carry, ct_consts_sum, consts, carry_t, x_t, ct_y_t,
-    ct_history_t) -> (ct_carry_prev, ct_consts_sum', ct_x_t)``."""
-    vjp = body_program.vjp()
+def _scan_backward_body(body_program, tangent, nc: int, nk: int, nr: int, history: bool):
+    """One backward step: ``(ct_carry, ct_consts_sum, consts, carry_t, x_t,
+    residuals_t, ct_y_t[, ct_history_t]) -> (ct_carry_prev, ct_consts_sum', ct_x_t)``."""
     ins = body_program.in_avals
     carry, consts, slices = ins[:nc], ins[nc : nc + nk], ins[nc + nk :]
     ys = body_program.out_avals[nc:]
-    avals = (*carry, *consts, *consts, *carry, *slices, *ys, *carry)
     nx, ny = len(slices), len(ys)
+    res = tangent.in_avals[nc + nk + nx : nc + nk + nx + nr]
+    avals = (*carry, *consts, *consts, *carry, *slices, *res, *ys, *(carry if history else ()))
 
     def step(*args):
         ct_carry, acc, rest = args[:nc], args[nc : nc + nk], args[nc + nk :]
         k, rest = rest[:nk], rest[nk:]
         carry_t, rest = rest[:nc], rest[nc:]
         x_t, rest = rest[:nx], rest[nx:]
+        r_t, rest = rest[:nr], rest[nr:]
         ct_y, ct_hist = rest[:ny], rest[ny:]
-        d = vjp.inline(*carry_t, *k, *x_t, *ct_carry, *ct_y)
+        d = tangent.inline(*carry_t, *k, *x_t, *r_t, *ct_carry, *ct_y)
         d_carry, d_consts, d_x = d[:nc], d[nc : nc + nk], d[nc + nk :]
+        if ct_hist:
+            d_carry = tuple(ew.add(a, b) for a, b in zip(d_carry, ct_hist))
         return (
-            *(ew.add(a, b) for a, b in zip(d_carry, ct_hist)),
+            *d_carry,
             *(ew.add(a, b) for a, b in zip(acc, d_consts)),
             *d_x,
         )

@@ -22,27 +22,22 @@ def kernels(xp) -> dict:
             steps += 1
         return carry
 
-    def scan(*args, body_program, num_carry, num_consts, length, reverse):
+    def scan(*args, body_program, num_carry, num_consts, length, reverse, history):
         carry = tuple(args[:num_carry])
         consts = args[num_carry : num_carry + num_consts]
         xs = args[num_carry + num_consts :]
         y_avals = body_program.out_avals[num_carry:]
-        ys = [[] for _ in y_avals]
-        history = [[] for _ in carry]
+        carry_avals = body_program.in_avals[:num_carry] if history else ()
+        # Stacked results are written in place, step by step, indexed like xs.
+        ys = [xp.empty((length, *a.shape), dtype=a.dtype) for a in y_avals]
+        kept = [xp.empty((length, *a.shape), dtype=a.dtype) for a in carry_avals]
         for i in range(length - 1, -1, -1) if reverse else range(length):
-            for h, c in zip(history, carry):
-                h.append(c)
+            for h, c in zip(kept, carry):
+                h[i] = c
             out = body_program(*carry, *consts, *(x[i] for x in xs))
             carry = tuple(out[:num_carry])
             for y, o in zip(ys, out[num_carry:]):
-                y.append(o)
-        if reverse:  # stacked results are indexed like xs, whatever the order of steps
-            ys, history = [y[::-1] for y in ys], [h[::-1] for h in history]
-        avals = (*y_avals, *body_program.in_avals[:num_carry])
-        stacked = [
-            xp.stack(parts) if parts else xp.empty((0, *a.shape), dtype=a.dtype)
-            for parts, a in zip((*ys, *history), avals)
-        ]
-        return (*carry, *stacked)
+                y[i] = o
+        return (*carry, *ys, *kept)
 
     return {"cond": cond, "while_loop": while_loop, "scan": scan}

@@ -21,6 +21,7 @@ from nerve.graph.passes.dce import dce
 from nerve.graph.passes.fold import fold_constants
 from nerve.graph.passes.fuse import fuse
 from nerve.graph.passes.schedule import schedule_collectives
+from nerve.graph.passes.share_scans import share_scans
 from nerve.graph.passes.simplify import simplify
 from nerve.graph.passes.verify import verify
 
@@ -29,7 +30,16 @@ Pass = Callable[[Graph, Backend], Graph]
 #: simplify runs before folding, so broadcasts it makes redundant are dropped by dce
 #: instead of being folded into large constants; and again after folding, where new
 #: constants (x * 1 with a folded 1) give it more to do.
-DEFAULT_PIPELINE: tuple[Pass, ...] = (simplify, dce, fold_constants, simplify, cse, dce)
+#: share_scans needs cse's merged operands, and leaves the loops it replaced to dce.
+DEFAULT_PIPELINE: tuple[Pass, ...] = (
+    simplify,
+    dce,
+    fold_constants,
+    simplify,
+    cse,
+    share_scans,
+    dce,
+)
 #: Lowering for execution, applied by the executor after the pipeline: fused nodes are
 #: for running, while the optimized graph stays per-primitive for inlining (control
 #: flow), differentiation and export. Scheduling comes last: it orders the nodes that
@@ -55,6 +65,7 @@ __all__ = [
     "fuse",
     "optimize",
     "schedule_collectives",
+    "share_scans",
     "simplify",
     "verify",
 ]
