@@ -16,7 +16,7 @@ import pytest
 
 import nerve
 from nerve import ops
-from nerve.core.errors import ShapeError
+from nerve.core.errors import ShapeError, TracingError
 from nerve.testing.op_harness import Input, OpCase, T, op_tests
 
 # -- references -----------------------------------------------------------------------
@@ -873,6 +873,19 @@ def keras_op(name, **kwargs):
     return ref
 
 
+def ctc_lengths(x):
+    """Sequence lengths for a (batch, time, classes) input: the full length, then
+    shorter ones (down to 1)."""
+    batch, steps, _ = x.shape
+    return np.maximum(steps - 2 * np.arange(batch), 1).astype("int32")
+
+
+def keras_beam_search(x, **kwargs):
+    """Keras's NumPy beam search, which takes log(0) for its empty beam slots."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return keras_op("ctc_decode", strategy="beam_search", **kwargs)(x, ctc_lengths(x))
+
+
 def t_ctc_loss(output):
     log_probs = T.log_softmax(output, -1).permute(1, 0, 2)
     return T.nn.functional.ctc_loss(
@@ -943,6 +956,31 @@ CASES += [
         grad=False,
         dtypes=("float32",),  # Keras's reference scores in float32
     ),
+    # Beam search vs Keras's NumPy backend: uniform inputs have no exact ties (on ties
+    # Keras's unstable NumPy sort picks platform-dependently).
+    *[
+        OpCase(
+            f"ctc_decode_beam_{tag}",
+            lambda x, kw=kw: ops.ctc_decode(x, ctc_lengths(x), strategy="beam_search", **kw),
+            [(Input(shape),) for shape in shapes],
+            numpy=lambda x, kw=kw: keras_beam_search(x, **kw),
+            grad=False,
+            dtypes=("float32",),  # Keras's reference scores in float32
+            compiled=False,  # a host-side search on concrete values
+        )
+        for tag, shapes, kw in (
+            ("default", [(3, 7, 4), (1, 1, 3)], {}),
+            ("narrow_top3", [(2, 9, 5), (4, 6, 3)], {"beam_width": 3, "top_paths": 3}),
+            ("wide_top4", [(2, 12, 6)], {"beam_width": 25, "top_paths": 4, "mask_index": 2}),
+            (
+                "blank_last_unmerged",
+                [(3, 8, 4)],
+                {"beam_width": 5, "top_paths": 2, "mask_index": None, "merge_repeated": False},
+            ),
+            ("greedy_width", [(2, 10, 5)], {"beam_width": 1}),
+            ("fewer_paths_than_asked", [(2, 3, 2)], {"beam_width": 2, "top_paths": 4}),
+        )
+    ],
     *[
         OpCase(
             f"unfold_{tag}",
@@ -986,8 +1024,16 @@ globals().update(op_tests(CASES))
         (lambda: ops.ctc_loss([1], np.ones((1, 3, 2)), [1], [3]), ShapeError, "target"),
         (lambda: ops.ctc_decode(np.ones((1, 3, 2)), [3], strategy="best"), ValueError,
          "Invalid strategy 'best'"),
-        (lambda: ops.ctc_decode(np.ones((1, 3, 2)), [3], strategy="beam_search"),
-         NotImplementedError, "greedy"),
+        (lambda: ops.ctc_decode(np.ones((1, 3, 2)), [3], strategy="beam_search", beam_width=0),
+         ValueError, "beam_width must be a positive integer"),
+        (lambda: ops.ctc_decode(np.ones((1, 3, 2)), [3], strategy="beam_search", top_paths=0),
+         ValueError, "top_paths must be a positive integer"),
+        (lambda: ops.ctc_decode(np.ones((1, 3, 2)), [3, 3], strategy="beam_search"),
+         ShapeError, "sequence_lengths must be"),
+        (lambda: ops.ctc_decode(np.ones((1, 3, 2)), [3], mask_index=2), ValueError,
+         "mask_index must be a class"),
+        (lambda: nerve.function(lambda x: ops.ctc_decode(x, [3], strategy="beam_search"))(
+            np.ones((1, 3, 2), "float32")), TracingError, "cannot be traced"),
         (lambda: ops.unfold(np.ones((2, 3, 4)), 2), ShapeError, "4-D"),
         (lambda: ops.unfold(np.ones((1, 1, 4, 4)), 0), ValueError, "kernel_size"),
         (lambda: ops.fold(np.ones((1, 5, 9)), (4, 4), 2), ShapeError, "fold: x must be a 3D"),
@@ -1217,3 +1263,48 @@ def test_normalize_order_is_an_int_of_at_least_one_as_in_keras(order):
 def test_multi_hot_needs_classes():
     with pytest.raises(ValueError, match=r"multi_hot: num_classes is required"):
         ops.multi_hot(ops.convert_to_tensor([1]))
+
+
+def brute_force_labellings(log_probs, length, blank):
+    """Every labelling's log-probability under (time, classes) ``log_probs`` over the
+    first ``length`` steps (at least one), by enumerating every path, collapsing
+    repeats, dropping blanks and summing the probabilities of equal labellings."""
+    classes = log_probs.shape[1]
+    by_labelling = {}
+    for path in itertools.product(range(classes), repeat=max(length, 1)):
+        labelling = tuple(
+            c for i, c in enumerate(path) if c != blank and (i == 0 or c != path[i - 1])
+        )
+        score = sum(log_probs[t, c] for t, c in enumerate(path))
+        by_labelling.setdefault(labelling, []).append(score)
+    return {k: np.logaddexp.reduce(v) for k, v in by_labelling.items()}
+
+
+@pytest.mark.parametrize(
+    "shape,blank,seed",
+    [((2, 5, 3), 0, 0), ((3, 4, 4), 1, 1), ((1, 6, 3), 2, 2), ((2, 3, 5), 4, 3)],
+)
+def test_ctc_beam_search_finds_the_best_labellings(shape, blank, seed):
+    """With a beam wider than the number of prefixes, beam search is exact: its top
+    labellings and their log-probabilities are those of an exhaustive enumeration."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=shape) * 2
+    lengths = np.maximum(shape[1] - np.arange(shape[0]), 1)
+    top = 5
+    decoded, scores = ops.ctc_decode(
+        logits, lengths, strategy="beam_search", beam_width=1000, top_paths=top, mask_index=blank
+    )
+    decoded, scores = decoded.numpy(), scores.numpy()
+    log_probs = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
+    for b in range(shape[0]):
+        truth = brute_force_labellings(log_probs[b], lengths[b], blank)
+        best = sorted(truth.items(), key=lambda item: -item[1])[:top]
+        found = [tuple(int(c) for c in row if c >= 0) for row in decoded[:, b]]
+        assert found == [labelling for labelling, _ in best]
+        np.testing.assert_allclose(scores[b], [score for _, score in best], rtol=1e-10)
+        # A narrow beam finds a labelling no better than the best one.
+        _, narrow = ops.ctc_decode(
+            logits[b : b + 1], lengths[b : b + 1], strategy="beam_search", beam_width=2,
+            mask_index=blank,
+        )  # fmt: skip
+        assert float(narrow.numpy()[0, 0]) <= best[0][1] + 1e-12

@@ -1,19 +1,21 @@
 """Connectionist temporal classification: ``ctc_loss`` (the forward algorithm over
 the label sequence with blanks between and around its labels, a ``scan`` over time in
-log space, differentiable) and greedy ``ctc_decode``."""
+log space, differentiable) and ``ctc_decode`` (greedy, or a prefix beam search on
+the host)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from nerve.core import dtypes
-from nerve.core.errors import ShapeError, with_location
+from nerve.core.errors import ShapeError, TracingError, with_location
 from nerve.ops._convert import cast, tensor
 from nerve.ops.control_flow import scan
 from nerve.ops.creation import arange, full
 from nerve.ops.elementwise import add, equal, less, logical_and, logical_not, maximum, not_equal
 from nerve.ops.elementwise import where as where_
 from nerve.ops.indexing import take_along_axis
+from nerve.ops.nn import _ctc_beam
 from nerve.ops.nn.crossentropy import log_softmax
 from nerve.ops.reduction import logsumexp, max, sum
 from nerve.ops.shape import broadcast_to, concatenate, expand_dims, reshape, stack, transpose
@@ -105,19 +107,34 @@ def ctc_decode(
     beam_width: int = 100,
     top_paths: int = 1,
     merge_repeated: bool = True,
-    mask_index: int = 0,
+    mask_index: int | None = 0,
 ) -> tuple[Tensor, Tensor]:
-    """Decode CTC outputs (batch, time, classes) greedily: the most likely class at
-    each step within ``sequence_lengths``, repeats merged (with ``merge_repeated``)
-    and blanks (``mask_index``) dropped. Returns the decoded labels, (1, batch, time)
-    padded with -1, and minus the sum of the chosen (largest) inputs, (batch, 1), as
-    Keras scores them. Only ``strategy="greedy"`` is implemented.
+    """Decode CTC outputs ``inputs`` (batch, time, classes), each example within its
+    ``sequence_lengths``; ``mask_index`` is the blank class (``None``: the last).
+
+    * ``strategy="greedy"``: the most likely class at each step, repeats merged
+      (with ``merge_repeated``) and blanks dropped. Returns the labels, (1, batch,
+      time) padded with -1, and minus the sum of the chosen (largest) inputs, (batch,
+      1), as Keras scores them.
+    * ``strategy="beam_search"``: prefix beam search over the labellings, keeping
+      ``beam_width`` prefixes; ``inputs`` are logits (a log-softmax is applied).
+      Returns the ``top_paths`` best labellings, (top_paths, batch, time) padded with
+      -1, best first, and their log-probabilities, (batch, top_paths). Repeats are
+      always merged (the CTC rule), as in Keras's backends. Not differentiable; runs
+      on the host on concrete values.
+
+    Labels are int32; scores are float32, or float64 for float64 inputs.
 
     >>> from nerve import ops
     >>> probs = ops.one_hot(ops.convert_to_tensor([[1, 1, 0, 2, 2]]), 3)
     >>> decoded, _ = ops.ctc_decode(probs, [5])
     >>> decoded.numpy()
     array([[[ 1,  2, -1, -1, -1]]], dtype=int32)
+    >>> decoded, scores = ops.ctc_decode(probs * 5, [5], strategy="beam_search", top_paths=2)
+    >>> decoded.shape, scores.shape
+    ((2, 1, 5), (1, 2))
+    >>> decoded.numpy()[0]
+    array([[ 1,  2, -1, -1, -1]], dtype=int32)
     """
     if strategy not in ("greedy", "beam_search"):
         raise ValueError(
@@ -126,21 +143,31 @@ def ctc_decode(
                 "and 'beam_search'."
             )
         )
-    if strategy != "greedy":
-        raise NotImplementedError(
-            with_location(
-                f"ctc_decode: strategy={strategy!r} is not implemented in nerve yet; use "
-                "strategy='greedy'."
-            )
-        )
-    from nerve.ops.indexing import argsort
-    from nerve.ops.reduction import argmax
-
     inputs = tensor(inputs)
     if inputs.ndim != 3:
         raise ShapeError(
             with_location(f"ctc_decode: inputs must be (batch, time, classes), got {inputs.shape}.")
         )
+    classes = inputs.shape[2]
+    if mask_index is None:
+        mask_index = classes - 1
+    if not 0 <= int(mask_index) < classes:
+        raise ValueError(
+            with_location(
+                f"ctc_decode: mask_index must be a class in [0, {classes}), got {mask_index}."
+            )
+        )
+    if strategy == "beam_search":
+        return _beam_search(inputs, sequence_lengths, beam_width, top_paths, int(mask_index))
+    return _greedy(inputs, sequence_lengths, merge_repeated, int(mask_index))
+
+
+def _greedy(
+    inputs: Tensor, sequence_lengths: Any, merge_repeated: bool, mask_index: int
+) -> tuple[Tensor, Tensor]:
+    from nerve.ops.indexing import argsort
+    from nerve.ops.reduction import argmax
+
     batch, steps, _ = inputs.shape
     lengths = cast(sequence_lengths, "int32")
     best = argmax(inputs, axis=-1)  # (batch, time)
@@ -157,3 +184,36 @@ def ctc_decode(
     chosen = cast(max(inputs, axis=-1), dtypes.result_type(inputs.dtype, "float32"))
     scores = -sum(where_(valid, chosen, 0.0), axis=1)
     return expand_dims(labels, 0), expand_dims(scores, 1)
+
+
+def _beam_search(
+    inputs: Tensor, sequence_lengths: Any, beam_width: int, top_paths: int, mask_index: int
+) -> tuple[Tensor, Tensor]:
+    for name, value in (("beam_width", beam_width), ("top_paths", top_paths)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(
+                with_location(f"ctc_decode: {name} must be a positive integer, got {value!r}.")
+            )
+    compute = dtypes.result_type(inputs.dtype, "float32")
+    log_probs = log_softmax(cast(inputs, compute), axis=-1)
+    lengths = cast(sequence_lengths, "int32")
+    if lengths.shape != (inputs.shape[0],):
+        raise ShapeError(
+            with_location(
+                f"ctc_decode: sequence_lengths must be (batch,) = ({inputs.shape[0]},), got "
+                f"{lengths.shape}."
+            )
+        )
+    try:
+        host_log_probs, host_lengths = log_probs.numpy(), lengths.numpy()
+    except TracingError as error:
+        raise TracingError(
+            with_location(
+                "ctc_decode: strategy='beam_search' searches on the host and needs concrete "
+                "inputs; it cannot be traced into a graph (call it outside nerve.function)."
+            )
+        ) from error
+    paths, scores = _ctc_beam.decode(
+        host_log_probs, host_lengths, beam_width, top_paths, mask_index
+    )
+    return tensor(paths), tensor(scores)
