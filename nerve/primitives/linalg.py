@@ -157,8 +157,11 @@ def _einsum_operand_ct(g, inputs, k: int, subscripts: str):
             renamed.append(fresh)
         else:
             renamed.append(label)
-    # Labels the cotangent einsum can produce: all but those summed out in operand k alone.
-    target = "".join(dict.fromkeys(c for c in labels if c in available))
+    # Labels the cotangent einsum can produce: all but those summed out in operand k alone,
+    # and those operand k broadcast (size 1 against a larger size elsewhere): summed too,
+    # then put back as size-1 axes below.
+    broadcast = {c for c, n in zip(labels, shape) if n == 1 and labels.count(c) == 1}
+    target = "".join(dict.fromkeys(c for c in labels if c in available and c not in broadcast))
     ct = einsum_p.bind(
         g,
         *(inputs[i] for i in others),
@@ -177,6 +180,10 @@ def _einsum_operand_ct(g, inputs, k: int, subscripts: str):
         ct = reshape(ct, expanded)
         full = tuple(d if c in result else n for c, d, n in zip(renamed, expanded, shape))
         ct = broadcast_to(ct, full)
+    if tuple(ct.shape) != shape:
+        # Operand k has a label at full size that every other operand broadcast (size
+        # 1): the cotangent einsum made it size 1, constant along that label.
+        ct = broadcast_to(ct, shape)
     return ct
 
 

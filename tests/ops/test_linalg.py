@@ -135,6 +135,11 @@ CASES = [
     # diagonal, einsum's general path).
     einsum_case("full_contraction", "ijk,ijk->", (2, 3, 4), (2, 3, 4), grad2=True),
     einsum_case("full_contraction_diagonal", "ii,ii->", (3, 3), (3, 3)),
+    # A size-1 label broadcast against a larger one: each cotangent keeps its operand's
+    # shape (summed over the broadcast label, or spread along it).
+    einsum_case("broadcast_label", "ij,ij->", (1, 3), (4, 3)),
+    einsum_case("broadcast_label_kept", "ij,kj->ik", (1, 3), (4, 3)),
+    einsum_case("broadcast_label_out", "ij,ij->i", (4, 3), (1, 3)),
     einsum_case("empty", "ij,jk->ik", (0, 3), (3, 2)),
     einsum_case("empty_inner", "ij,jk->ik", (2, 0), (0, 3)),
     einsum_case("spaces", "ij, jk -> ik", (2, 3), (3, 2)),
