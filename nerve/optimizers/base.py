@@ -475,14 +475,19 @@ class Optimizer:
         is_update_step = ops.equal(ops.mod(self._iterations + 1, steps), 0)
         accumulators = [self._accumulators[self._get_variable_index(v)] for v in variables]
         totals = [ops.add(acc, g) for acc, g in zip(accumulators, grads)]
-        # Compute the update on every call, keep it only on update steps (trace-safe cond).
-        self._update_mask = is_update_step
+        # Compute the update on every call, keep it only on update steps (trace-safe cond);
+        # within a step a wrapper already masks (a loss-scale skip), both must hold.
+        outer = self._update_mask
+        self._update_mask = (
+            is_update_step if outer is None else ops.logical_and(outer, is_update_step)
+        )
         try:
             self._update([ops.divide(t, steps) for t in totals], variables)
         finally:
-            self._update_mask = None
+            self._update_mask = outer
         for acc, total in zip(accumulators, totals):
-            acc.assign(ops.where(is_update_step, ops.zeros_like(total), total))
+            value = ops.where(is_update_step, ops.zeros_like(total), total)
+            acc.assign(value if outer is None else ops.where(outer, value, acc))
 
     def update_step(self, gradient: Tensor, variable: Variable, learning_rate) -> None:
         """Update one variable (and its slots) from its gradient; subclasses implement."""
@@ -498,13 +503,14 @@ class Optimizer:
     def _update_moving_averages(self) -> None:
         # The first step copies the variables (momentum 0), as in Keras.
         not_first = ops.not_equal(self.iterations, 0)
+        # Through self.assign: a step a LossScaleOptimizer skips leaves the averages too.
         for variable, average in zip(self._trainable_variables, self._averages):
             momentum = ops.multiply(ops.cast(not_first, variable.dtype), self.ema_momentum)
-            average.assign(momentum * average + (1 - momentum) * variable)
+            self.assign(average, momentum * average + (1 - momentum) * variable)
         if self.ema_overwrite_frequency:
             overwrite = ops.equal(ops.mod(self.iterations + 1, self.ema_overwrite_frequency), 0)
             for variable, average in zip(self._trainable_variables, self._averages):
-                variable.assign(ops.where(overwrite, average, variable))
+                self.assign(variable, ops.where(overwrite, average, variable))
 
     def finalize_variable_values(self, var_list: Sequence[Variable]) -> None:
         """At the end of training: with ``use_ema``, set the variables to their averages."""

@@ -21,6 +21,26 @@ def test_overflow_skips_the_step_and_halves_the_scale():
 
 
 @pytest.mark.parametrize(
+    "inner",
+    [{"use_ema": True}, {"use_ema": True, "ema_overwrite_frequency": 1}, {"momentum": 0.9}],
+    ids=["ema", "ema-overwrite", "momentum"],
+)
+def test_a_skipped_step_leaves_the_inner_optimizers_state(inner):
+    # The variables, the momentum slots and the moving averages (and their overwrite of
+    # the variables): a non-finite step writes none of them.
+    w = nerve.Variable([1.0, 2.0])
+    opt = optimizers.LossScaleOptimizer(optimizers.SGD(0.1, **inner), initial_scale=8.0)
+    for _ in range(2):  # finite steps: the state is built and the averages lag behind w
+        opt.apply([[8.0, 8.0]], [w])
+    state = [v.numpy().copy() for v in opt.inner_optimizer.variables]
+    before = w.numpy().copy()
+    opt.apply([[np.inf, 8.0]], [w])
+    np.testing.assert_array_equal(w.numpy(), before)
+    for before, variable in zip(state, opt.inner_optimizer.variables):
+        np.testing.assert_array_equal(variable.numpy(), before, err_msg=variable.name)
+
+
+@pytest.mark.parametrize(
     "growth_steps, steps, expected_scale", [(2, 2, 4.0), (2, 3, 4.0), (3, 2, 2.0)]
 )
 def test_scale_doubles_after_growth_steps_finite_steps(growth_steps, steps, expected_scale):
