@@ -279,6 +279,9 @@ def _torch_dropout(rate, seed):
     return reference
 
 
+#: NOT_OPS: ``nerve.random`` draws record no model node on symbolic tensors (as
+#: ``keras.random``'s are no ``keras.ops`` operations): in a model, randomness lives in
+#: layers (``Dropout``, ``GaussianNoise``) that hold a ``SeedGenerator``'s state.
 CASES = [
     OpCase(
         f"shuffle_axis{axis}",
@@ -287,6 +290,7 @@ CASES = [
         numpy=_np_shuffle(axis),
         torch=_torch_shuffle(axis),
         grad2=True,
+        symbolic=False,  # see NOT_OPS
     )
     for axis in (0, -1)
 ] + [
@@ -297,6 +301,7 @@ CASES = [
         numpy=_np_dropout(0.4, 11),
         torch=_torch_dropout(0.4, 11),
         grad2=True,
+        symbolic=False,  # see NOT_OPS
     ),
 ]
 
@@ -304,7 +309,9 @@ CASES = [
 def sampler(name, fn, numpy=None, variants=((),), **kw):
     """A row for a sampler: forward (and its shape rules) only; NumPy references, where
     given, pin the exact stream a seed produces (Philox keyed by (seed, 0))."""
-    return OpCase(name, fn, list(variants), numpy=numpy, grad=False, dtypes=("float32",), **kw)
+    return OpCase(
+        name, fn, list(variants), numpy=numpy, grad=False, dtypes=("float32",), symbolic=False, **kw
+    )
 
 
 def rng(seed):
@@ -359,6 +366,7 @@ CASES += [
         [(Input((5, 2)),), (Input((1,)),)],
         numpy=lambda x: np.take(x, np.argsort(_permuted(x, 0, (SHUFFLE_SEED, 0))), axis=0),
         grad2=True,
+        symbolic=False,  # see NOT_OPS
     ),
 ]
 
