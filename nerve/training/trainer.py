@@ -1060,7 +1060,12 @@ class Trainer:
 
     def predict_on_batch(self, x: Any) -> Any:
         """The model's outputs on one batch, as NumPy arrays."""
-        outputs = self._call("predict", self.make_predict_function(), _host_batch(x), None)
+        # One array in, one tensor out (the common serving call) skips the tree walks.
+        single = isinstance(x, Tensor) or type(x).__module__ == "numpy"
+        data = (data_adapters._to_numpy(x),) if single else _host_batch(x)
+        outputs = self._call("predict", self.make_predict_function(), data, None)
+        if isinstance(outputs, Tensor):
+            return outputs.numpy()
         return tree.map_structure(_numpy, outputs)
 
 
@@ -1236,6 +1241,14 @@ class _BatchPolymorphicFunction:
 
     def _function_for(self, data: Any, mask: Any) -> Any:
         # A tuple of the leaves' signatures: hashed every step, so no repr of the tree.
+        if mask is None:
+            # One array, alone or as ``(x,)``, without a mask (model(x), predict_on_batch):
+            # the key the general path below makes for it, without walking the tree.
+            single = data[0] if type(data) is tuple and len(data) == 1 else data
+            if _is_array(single):
+                function = self._functions.get((_leaf_signature(single), "NoneType"))
+                if function is not None:
+                    return function
         leaves = tree.flatten((data, mask))[0]
         key = tuple(_leaf_signature(x) for x in leaves)
         function = self._functions.get(key)

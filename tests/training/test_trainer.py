@@ -380,6 +380,9 @@ def test_a_one_batch_predict_equals_the_batched_loop_and_still_reports(rows):
 
     np.testing.assert_array_equal(model.predict(x, verbose=0, callbacks=[Recorder()]), quiet)
     assert seen == [(rows, 1)]
+    # Every path above fed one array and no mask: one batch-polymorphic trace serves all.
+    assert model.predict_function.trace_count == 1
+    assert len(model.predict_function.functions) == 1
 
 
 def test_callbacks_see_the_protocol_and_can_stop_training():
