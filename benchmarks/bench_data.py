@@ -38,8 +38,8 @@ import tempfile
 import time
 
 from common import (
-    blas_info,
     emit,
+    machine_record,
     peak_rss_mb,
     reexec_without_openblas_overrides,
     run_worker_process,
@@ -246,8 +246,7 @@ def main() -> None:
         }
         print("RESULT " + json.dumps(workers[args.worker, args.case]()), flush=True)
         return
-    emit({"case": "environment", "threads": args.threads, "cpus": os.cpu_count(),
-          "loadavg": [round(v, 2) for v in os.getloadavg()], **blas_info()})  # fmt: skip
+    emit(machine_record(args.threads))
     os.makedirs(args.data_dir, exist_ok=True)
     for case in CASES:
         if args.only not in (None, case):

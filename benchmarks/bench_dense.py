@@ -45,10 +45,9 @@ import sys
 import time
 
 from common import (
-    OPENBLAS_VARS,
-    blas_info,
     emit,
     init_mlp,
+    machine_record,
     reexec_without_openblas_overrides,
     run_worker_process,
     worker_env,
@@ -275,16 +274,7 @@ def main() -> None:
         return
     if args.quick:
         args.rounds, args.seconds = 1, 0.3
-    emit(
-        {
-            "case": "environment",
-            "threads": args.threads,
-            "cpus": os.cpu_count(),
-            "loadavg": [round(v, 2) for v in os.getloadavg()],
-            "openblas_env": {v: os.environ.get(v) for v in OPENBLAS_VARS},
-            **blas_info(),
-        }
-    )
+    emit(machine_record(args.threads))
     for optimizer in args.optimizers:
         for batch in args.batches:
             samples: dict = {c: [] for c in CONTENDERS}

@@ -38,8 +38,8 @@ from collections.abc import Callable
 
 from common import (
     best_time,
-    blas_info,
     emit,
+    machine_record,
     reexec_without_openblas_overrides,
     run_worker_process,
     worker_env,
@@ -273,8 +273,7 @@ def main() -> None:
         args.rounds, args.quick, args.threads = 1, True, [1]
     if args.also_one_thread and 1 not in args.threads:
         args.threads.append(1)
-    emit({"case": "environment", "cpus": os.cpu_count(),
-          "loadavg": [round(v, 2) for v in os.getloadavg()], **blas_info()})  # fmt: skip
+    emit(machine_record())
     for threads in args.threads:
         for case in CASES:
             if args.only and case not in args.only:

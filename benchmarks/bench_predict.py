@@ -32,10 +32,9 @@ import sys
 
 from bench_fit import _keras_like_model, case_spec
 from common import (
-    OPENBLAS_VARS,
     best_time,
-    blas_info,
     emit,
+    machine_record,
     reexec_without_openblas_overrides,
     run_worker_process,
     worker_env,
@@ -136,16 +135,7 @@ def main() -> None:
             result = run_torch(args.case, args.batch, args.number, args.threads)
         print("RESULT " + json.dumps(result), flush=True)
         return
-    emit(
-        {
-            "case": "environment",
-            "threads": args.threads,
-            "cpus": os.cpu_count(),
-            "loadavg": [round(v, 2) for v in os.getloadavg()],
-            "openblas_env": {v: os.environ.get(v) for v in OPENBLAS_VARS},
-            **blas_info(),
-        }
-    )
+    emit(machine_record(args.threads))
     for case in CASES:
         if args.only not in (None, case):
             continue

@@ -30,8 +30,8 @@ import sys
 import time
 
 from common import (
-    blas_info,
     emit,
+    machine_record,
     peak_rss_mb,
     reexec_without_openblas_overrides,
     run_worker_process,
@@ -190,8 +190,7 @@ def main() -> None:
             result = run_torch(args.case, args.steps, args.threads)
         print("RESULT " + json.dumps(result), flush=True)
         return
-    emit({"case": "environment", "threads": args.threads, "cpus": os.cpu_count(),
-          "loadavg": [round(v, 2) for v in os.getloadavg()], **blas_info()})  # fmt: skip
+    emit(machine_record(args.threads))
     for case in CASES:
         if args.only not in (None, case):
             continue

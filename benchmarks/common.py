@@ -109,6 +109,23 @@ def init_mlp(sizes: tuple, batch: int, seed: int = 42) -> tuple[list, object, ob
     return weights, x, y
 
 
+def machine_record(threads: int | None = None, **extra) -> dict:
+    """The ``environment`` JSON line every benchmark prints first: threads, CPUs, load,
+    the OpenBLAS overrides in effect and the BLAS kernel (without importing torch)."""
+    import numpy  # noqa: F401  (loads OpenBLAS, so that threadpoolctl can report it)
+
+    record: dict = {"case": "environment"}
+    if threads is not None:
+        record["threads"] = threads
+    record.update(
+        cpus=os.cpu_count(),
+        loadavg=[round(v, 2) for v in os.getloadavg()],
+        openblas_env={v: os.environ.get(v) for v in OPENBLAS_VARS},
+        **extra,
+    )
+    return {**record, **blas_info()}
+
+
 def environment_record() -> dict:
     """The ``environment`` JSON line: versions, threads, and the BLAS kernel in use."""
     import numpy
