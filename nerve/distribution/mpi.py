@@ -270,8 +270,9 @@ class MPICommunicator(Communicator):
             sys.stdout.flush()
             if self._notified:
                 # The others are reporting this rank's failure: let them print first
-                # (the first rank to abort ends the job).
-                time.sleep(min(2.0, self.timeout))
+                # (the first rank to abort ends the job; a loaded machine needs a few
+                # seconds, and a rank that has printed and exited ends the job anyway).
+                time.sleep(min(10.0, self.timeout))
             self._comm.Abort(1)
 
     def _timeout_message(self, sequence: int, what: str, elapsed: float) -> str:
