@@ -24,6 +24,7 @@ __all__ = [
     "GradientTape",
     "Node",
     "active_tapes",
+    "is_recording",
     "record",
     "stop_recording",
 ]
@@ -298,6 +299,11 @@ def stop_recording() -> Iterator[None]:
         yield
     finally:
         _state.tapes[:] = saved
+
+
+def is_recording() -> bool:
+    """Whether a tape records in this thread now (cheap: for per-call checks above)."""
+    return bool(_recording_threads and _state.tapes)
 
 
 def active_tapes() -> list[GradientTape]:

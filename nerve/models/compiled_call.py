@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nerve.autodiff import tape as _tape
+from nerve.autodiff.tape import is_recording
 from nerve.graph.trace import active_trace
 from nerve.layers.base import Layer, _training
 from nerve.tensor import Tensor
@@ -123,7 +123,7 @@ class CompiledForward:
             return False
         if active_trace() is not None or _training.get():
             return False
-        if _tape._recording_threads and _tape._state.tapes:
+        if is_recording():
             return False
         return _plain_input(args[0])
 
@@ -131,12 +131,15 @@ class CompiledForward:
         if self.function is None:
             return self._warm_up(model, x)
         try:
-            return self.function(x, None)
+            outputs = self.function(x, None)
         except Exception:
             outputs = Layer.__call__(model, x, training=False)
             # The eager call worked where the compiled one failed: stay eager.
             self.disabled = True
             return outputs
+        if len(self.function.functions) > MAX_SIGNATURES:
+            self.disabled = True  # the inputs keep changing shape: stop tracing them
+        return outputs
 
     def _warm_up(self, model: Any, x: Any) -> Any:
         outputs = Layer.__call__(model, x, training=False)
@@ -149,19 +152,5 @@ class CompiledForward:
             def forward(data: Any, mask: Any) -> Any:
                 return model(data, training=False)
 
-            self.function = _LimitedSignatures(_BatchPolymorphicFunction(forward), self)
+            self.function = _BatchPolymorphicFunction(forward)
         return outputs
-
-
-class _LimitedSignatures:
-    """Stops the compiled path when inputs keep changing shape (see MAX_SIGNATURES)."""
-
-    def __init__(self, function: Any, owner: CompiledForward):
-        self.function = function
-        self.owner = owner
-
-    def __call__(self, data: Any, mask: Any) -> Any:
-        result = self.function(data, mask)
-        if len(self.function._functions) > MAX_SIGNATURES:
-            self.owner.disabled = True
-        return result

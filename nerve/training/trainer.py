@@ -1061,8 +1061,7 @@ class Trainer:
     def predict_on_batch(self, x: Any) -> Any:
         """The model's outputs on one batch, as NumPy arrays."""
         # One array in, one tensor out (the common serving call) skips the tree walks.
-        single = isinstance(x, Tensor) or type(x).__module__ == "numpy"
-        data = (data_adapters._to_numpy(x),) if single else _host_batch(x)
+        data = (data_adapters._to_numpy(x),) if _single_array(x) else _host_batch(x)
         outputs = self._call("predict", self.make_predict_function(), data, None)
         if isinstance(outputs, Tensor):
             return outputs.numpy()
@@ -1176,9 +1175,14 @@ def _host_batch(x: Any, y: Any = None, sample_weight: Any = None) -> tuple:
     )
 
 
+def _single_array(x: Any) -> bool:
+    """Whether ``x`` is one NumPy array or tensor (not a structure of them)."""
+    return isinstance(x, Tensor) or type(x).__module__ == "numpy"
+
+
 def _one_quiet_batch(x: Any, batch_size: int) -> bool:
     """Whether ``x`` is a single array or tensor of 1 to ``batch_size`` rows (one batch)."""
-    if not (isinstance(x, Tensor) or type(x).__module__ == "numpy"):
+    if not _single_array(x):
         return False
     shape: tuple = tuple(getattr(x, "shape", ()))
     return len(shape) > 0 and 0 < shape[0] <= batch_size

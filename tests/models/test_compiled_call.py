@@ -54,7 +54,7 @@ def test_repeated_calls_compile_and_agree_with_eager(make) -> None:
 def test_other_batch_sizes_reuse_the_trace_and_new_weights_are_read() -> None:
     model = _sequential()
     _call_until_compiled(model, _inputs(model, 4))
-    forward = model._compiled_forward.function.function
+    forward = model._compiled_forward.function
     traces = forward.trace_count
     for batch in (1, 7, 32):
         x = _inputs(model, batch, seed=batch)
