@@ -45,6 +45,7 @@ import sys
 import time
 
 from common import (
+    best_time,
     emit,
     init_mlp,
     machine_record,
@@ -66,14 +67,7 @@ def _timed(step, seconds: float) -> float:
     start = time.perf_counter()
     step()
     per_call = max(time.perf_counter() - start, 1e-6)
-    number = max(3, int(seconds / 5 / per_call))
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(number):
-            step()
-        best = min(best, (time.perf_counter() - start) / number)
-    return best
+    return best_time(step, 5, max(3, int(seconds / 5 / per_call)))
 
 
 # -- contenders ---------------------------------------------------------------------------
