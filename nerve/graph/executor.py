@@ -206,11 +206,16 @@ def _generate(graph: Graph, backend: Backend, plan: MemoryPlan, loops: dict) -> 
             namespace[f"k{i}"] = loops[id(node)]
             _generate_loop_call(i, node, plan, name, lines)
         else:
-            if node.prim not in COLLECTIVE_PRIMITIVES and all(map(_plain_keyword, node.params)):
+            kernel = node.prim.kernel
+            if (
+                kernel
+                and node.prim not in COLLECTIVE_PRIMITIVES
+                and all(map(_plain_keyword, node.params))
+            ):
                 # The kernel itself, its params passed as keywords from constants of the
                 # namespace: a call through functools.partial merges the keywords into a
                 # new dict each time (~0.4 us a node; a convnet has 20 such nodes).
-                namespace[f"k{i}"] = backend.graph_kernel(node.prim.kernel)
+                namespace[f"k{i}"] = backend.graph_kernel(kernel)
                 for key, value in node.params.items():
                     namespace[f"p{i}_{key}"] = value
                 args += "".join(f", {key}=p{i}_{key}" for key in node.params)

@@ -7,6 +7,7 @@ them and adds the core contract methods.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import numpy as np
@@ -79,40 +80,43 @@ _NATIVE = {
 }
 
 
+try:
+    _ufunc_config: Any = importlib.import_module("numpy._core._ufunc_config")
+except ImportError:  # NumPy 1.x keeps its error state elsewhere
+    _ufunc_config = None
+#: NumPy 2's error state: the context variable np.errstate sets, and its builder.
+_ERROR_STATE: Any = getattr(_ufunc_config, "_extobj_contextvar", None)
+_MAKE_ERROR_STATE: Any = getattr(_ufunc_config, "_make_extobj", None)
+
+
 class _Quiet:
-    """``np.errstate(all="ignore")`` for one compiled run, at a sixth of its cost.
+    """``np.errstate(all="ignore")`` for one compiled run, at half its cost.
 
     ``np.errstate`` builds NumPy's error-state object anew on each entry (~3 us with
-    its exit); a batch-1 forward pass takes ~100 us, so this is the quiet state built
+    its exit, a batch-1 MLP forward pass takes ~100 us); this builds the quiet state
     once per error state it starts from (the same object ``errstate`` would build:
-    ``_make_extobj`` keeps that state's buffer size and error callback) and set in
-    NumPy's context variable. NumPy 2 keeps both names in ``numpy._core._ufunc_config``;
+    ``_make_extobj`` keeps that state's buffer size and error callback) and sets it in
+    NumPy's context variable. NumPy 2 keeps both in ``numpy._core._ufunc_config``;
     where they are missing, ``quiet`` returns ``np.errstate``.
     """
 
     __slots__ = ("_token",)
 
-    try:
-        from numpy._core._ufunc_config import _extobj_contextvar, _make_extobj
-
-        available = True
-    except ImportError:  # NumPy 1.x keeps its error state elsewhere
-        available = False
-
+    available = _ERROR_STATE is not None and _MAKE_ERROR_STATE is not None
     #: Current error state -> its quiet form (both kept: keys are compared by identity).
     _cache: dict = {}
 
     def __enter__(self) -> None:
-        current = self._extobj_contextvar.get()
+        current = _ERROR_STATE.get()
         quiet = self._cache.get(current)
         if quiet is None:
             if len(self._cache) > 16:  # a program that keeps changing np.seterr
                 self._cache.clear()
-            quiet = self._cache[current] = self._make_extobj(all="ignore")
-        self._token = self._extobj_contextvar.set(quiet)
+            quiet = self._cache[current] = _MAKE_ERROR_STATE(all="ignore")
+        self._token = _ERROR_STATE.set(quiet)
 
     def __exit__(self, *exc_info: Any) -> None:
-        self._extobj_contextvar.reset(self._token)
+        _ERROR_STATE.reset(self._token)
 
 
 class NumpyBackend(Backend):

@@ -43,10 +43,10 @@ def _fold_window(ufunc, x, axes, keepdims):
     result, so it is a fresh C-contiguous array as the reduction's would be."""
     result = x
     for axis in sorted(axes, reverse=True):
-        lead = (slice(None),) * axis
-        acc = ufunc(result[(*lead, 0)], result[(*lead, 1)])
-        for k in range(2, result.shape[axis]):
-            ufunc(acc, result[(*lead, k)], out=acc)
+        parts = [(*(slice(None),) * axis, k) for k in range(result.shape[axis])]
+        acc = ufunc(result[parts[0]], result[parts[1]])
+        for part in parts[2:]:
+            ufunc(acc, result[part], out=acc)
         result = acc
     if keepdims:
         result = result.reshape([1 if a in axes else n for a, n in enumerate(x.shape)])
