@@ -15,8 +15,10 @@ import warnings
 from nerve.core.errors import LinAlgError
 
 __all__ = [
+    "PRIME_FROM",
     "kernels",
     "lu_without_scipy",
+    "prime_blas",
 ]
 
 
@@ -109,6 +111,30 @@ def _make_product_plan(subscripts: str, a_shape: tuple, b_shape: tuple) -> tuple
     )
 
 
+#: Multiply-adds from which a matrix product first primes BLAS (``prime_blas``).
+PRIME_FROM = 1 << 20
+
+
+@functools.cache
+def prime_blas(xp) -> None:
+    """Run one 512x512x512 float32 product, once per process, before the first large
+    product (~14 ms).
+
+    Why: on the 2-core AMD EPYC VM this project is measured on (NumPy's OpenBLAS
+    0.3.31 with its Haswell kernels, one thread), sgemm ran 2-3x slower until a
+    product with panels of at least ~384 rows and columns had run in the process: an
+    LSTM's kernel gradient, (128, 6400) @ (6400, 256), took 41 ms instead of 13 ms,
+    for the whole life of the process, and the LSTM training step 147 ms of CPU
+    instead of 100. Both states make the same kernel calls with the same blocking and
+    buffer addresses (checked under gdb); denormals and malloc's behaviour were ruled
+    out. Smaller products (256x256x256) did not end the slow state; any of 384^3,
+    512^3 or (128, 256) @ (256, 6400) did, and nothing seen here brought it back.
+    Where BLAS has no such state, this costs the one product."""
+    if xp.__name__ == "numpy":
+        square = xp.ones((512, 512), dtype=xp.float32)
+        xp.matmul(square, square)
+
+
 def kernels(xp) -> dict:
     def contiguous(x):
         # Not ascontiguousarray: that turns a 0-d array into a 1-d one.
@@ -125,7 +151,16 @@ def kernels(xp) -> dict:
         # which is also how accelerators accumulate bfloat16 products.
         return x.astype(xp.float32) if is_bfloat16(x.dtype) else x
 
+    primed = []  # not empty once BLAS is primed (prime_blas)
+
+    def prime_before(a, b) -> None:
+        if a.ndim >= 2 and b.ndim >= 2 and a.shape[-2] * a.shape[-1] * b.shape[-1] >= PRIME_FROM:
+            prime_blas(xp)
+            primed.append(True)
+
     def matmul(a, b):
+        if not primed:
+            prime_before(a, b)
         if is_bfloat16(a.dtype):
             return xp.matmul(widened(a), widened(b)).astype(a.dtype)
         return xp.matmul(a, b)
@@ -205,7 +240,7 @@ def kernels(xp) -> dict:
             b = _drop_axes(b, b_sum)
         a = a.transpose(a_perm).reshape(a_shape)
         b = b.transpose(b_perm).reshape(b_shape)
-        out = xp.matmul(b, a) if swap else xp.matmul(a, b)
+        out = matmul(b, a) if swap else matmul(a, b)
         out = out.reshape(out_shape)
         return out if out_perm is None else xp.ascontiguousarray(out.transpose(out_perm))
 
