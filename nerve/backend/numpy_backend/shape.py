@@ -27,7 +27,9 @@ def kernels(xp) -> dict:
         # sliced directly: np.split's Python bookkeeping cost ~3x more, and an LSTM
         # splits its gates once per time step.
         lead = (slice(None),) * axis
-        return [x[(*lead, slice(lo, hi))] for lo, hi in zip(bounds[:-1], bounds[1:])]
+        # Keys built first: mypy reads x[(a, *b)] as Python 3.11's x[a, *b].
+        keys = [(*lead, slice(lo, hi)) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        return [x[key] for key in keys]
 
     def pad(x, pad_width, value):
         return xp.pad(x, pad_width, mode="constant", constant_values=value)
