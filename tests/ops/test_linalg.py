@@ -50,6 +50,7 @@ CASES = [
             ((3, 4), (4, 5)),
             ((2, 3, 4), (2, 4, 5)),  # batched
             ((2, 1, 3, 4), (5, 4, 2)),  # broadcasting batch axes
+            ((2, 3, 2, 4), (4, 5)),  # one matrix shared by a batch (a dense layer)
             ((4,), (4, 5)),  # 1-D first operand
             ((3, 4), (4,)),  # 1-D second operand
             ((2, 3, 4), (4,)),
@@ -127,6 +128,13 @@ CASES = [
     einsum_case("diag_mixed", "iij,jk->ik", (3, 3, 2), (2, 4), grad2=True),
     einsum_case("triple_repeat", "iii->i", (2, 2, 2)),
     einsum_case("three_operands", "ij,jk,kl->il", (2, 3), (3, 4), (4, 2), grad2=True),
+    # Two-operand products run as one matmul on NumPy: batch axes kept from both
+    # operands, factors swapped, results transposed, one operand's own axis summed.
+    einsum_case("attention_scores", "btnh,bsnh->bnts", (2, 3, 2, 4), (2, 5, 2, 4), grad2=True),
+    einsum_case("attention_values", "bnts,bsnh->btnh", (2, 2, 3, 5), (2, 5, 2, 4)),
+    einsum_case("product_transposed", "ij,jk->ki", (3, 4), (4, 5)),
+    einsum_case("grouped_heads", "bkgts,bskh->btkh", (2, 2, 3, 4, 5), (2, 5, 2, 3)),
+    einsum_case("kernel_gradient", "abde,abc->cde", (2, 3, 4, 5), (2, 3, 6)),
     einsum_case("ellipsis", "...ij,...jk->...ik", (2, 3, 4), (4, 5)),
     einsum_case("ellipsis_broadcast", "...ij,...jk->...ik", (2, 1, 3, 4), (5, 4, 2)),
     einsum_case("ellipsis_implicit", "...i,...i", (2, 3), (3,)),
