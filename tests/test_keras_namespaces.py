@@ -57,7 +57,6 @@ INPUT_SPEC = "layers check inputs through their own build; no InputSpec class ye
 INTERACTIVE = "the progress bar follows whether the stream is a terminal; no global switch yet"
 LAYER_MISC = "layer not written yet"
 LEGACY = "Keras 2 compatibility shims are out of scope"
-LOSS = "loss not written yet"
 MAX_EPOCHS = "global caps on epochs/steps (a Keras debugging aid) not written yet"
 METRIC = "metric not written yet"
 NO_OPERATION = "nerve.ops functions are plain functions over primitives; no Operation base class"
@@ -186,16 +185,6 @@ MISSING = {
     "layers.deserialize": DESERIALIZE,
     "layers.dot": DOT,
     "layers.serialize": DESERIALIZE,
-    "losses.CTC": LOSS,
-    "losses.CategoricalGeneralizedCrossEntropy": LOSS,
-    "losses.Circle": LOSS,
-    "losses.Dice": LOSS,
-    "losses.Tversky": LOSS,
-    "losses.categorical_generalized_cross_entropy": LOSS,
-    "losses.circle": LOSS,
-    "losses.ctc": LOSS,
-    "losses.dice": LOSS,
-    "losses.tversky": LOSS,
     "metrics.BinaryIoU": METRIC,
     "metrics.ConcordanceCorrelation": METRIC,
     "metrics.IoU": METRIC,
