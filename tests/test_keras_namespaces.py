@@ -58,7 +58,6 @@ INTERACTIVE = "the progress bar follows whether the stream is a terminal; no glo
 LAYER_MISC = "layer not written yet"
 LEGACY = "Keras 2 compatibility shims are out of scope"
 MAX_EPOCHS = "global caps on epochs/steps (a Keras debugging aid) not written yet"
-METRIC = "metric not written yet"
 NO_OPERATION = "nerve.ops functions are plain functions over primitives; no Operation base class"
 OPTIMIZER = "optimizer not written yet"
 PREPROCESSING = "preprocessing/feature utilities not written yet"
@@ -185,18 +184,6 @@ MISSING = {
     "layers.deserialize": DESERIALIZE,
     "layers.dot": DOT,
     "layers.serialize": DESERIALIZE,
-    "metrics.BinaryIoU": METRIC,
-    "metrics.ConcordanceCorrelation": METRIC,
-    "metrics.IoU": METRIC,
-    "metrics.OneHotIoU": METRIC,
-    "metrics.OneHotMeanIoU": METRIC,
-    "metrics.PearsonCorrelation": METRIC,
-    "metrics.PrecisionAtRecall": METRIC,
-    "metrics.RecallAtPrecision": METRIC,
-    "metrics.SensitivityAtSpecificity": METRIC,
-    "metrics.SpecificityAtSensitivity": METRIC,
-    "metrics.concordance_correlation": METRIC,
-    "metrics.pearson_correlation": METRIC,
     "optimizers.MultiOptimizer": OPTIMIZER,
     "optimizers.OptimizerMap": OPTIMIZER,
     "optimizers.legacy": LEGACY,
