@@ -15,6 +15,7 @@ Params (all tuples with one entry per spatial axis): ``window``, ``strides``,
 
 ``resample`` and ``resample_transpose`` apply a sparse weight matrix (a table of
 indices and weights) along one axis, and its transpose: separable image resampling.
+``resample2`` is ``resample`` along two adjacent axes in one pass (a resize).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "patches_transpose",
     "patches_transpose_p",
     "relu_p",
+    "resample2_p",
     "resample_p",
     "resample_transpose_p",
     "window_output_size",
@@ -245,3 +247,46 @@ resample_transpose_p = Primitive(
     "resample_transpose", shape_rule=_resample_transpose_rule, vjp=_resample_transpose_vjp,
     fresh=True,
 )  # fmt: skip
+
+
+# -- resample2 --------------------------------------------------------------------------
+# A resize resamples two adjacent axes. One after the other, the first pass writes a
+# whole intermediate image that the second reads back; as one kernel each output row
+# of the first pass is resampled along the second axis while it is hot (measured, a
+# 32x224x224x3 batch to 112x112 at one thread: 5.6 ms as two passes, see README).
+# Its gradients are the two one-axis adjoints.
+
+
+def _resample2_rule(
+    x: Aval, indices0: Aval, weights0: Aval, indices1: Aval, weights1: Aval, *, axis: int
+) -> Aval:
+    if not 0 <= axis < len(x.shape) - 1:
+        raise ShapeError(
+            with_location(
+                f"resample2: axes {axis} and {axis + 1} are out of range for shape {x.shape}."
+            )
+        )
+    _resample_tables("resample2", x, indices0, weights0, axis)
+    _resample_tables("resample2", x, indices1, weights1, axis + 1)
+    shape = list(x.shape)
+    shape[axis], shape[axis + 1] = indices0.shape[0], indices1.shape[0]
+    return Aval(tuple(shape), x.dtype)
+
+
+def _resample2_vjp(g, inputs, out, needs, axis):
+    # y = R1 R0 x: R1's cotangent sees R0 x, R0's sees R1^T g.
+    x, indices0, weights0, indices1, weights1 = inputs
+    size0, size1 = x.shape[axis], x.shape[axis + 1]
+    back = resample_transpose_p.bind(g, indices1, weights1, axis=axis + 1, size=size1)
+    cotangents = [None] * 5
+    if needs[0]:
+        cotangents[0] = resample_transpose_p.bind(back, indices0, weights0, axis=axis, size=size0)
+    if needs[2]:
+        cotangents[2] = _weights_cotangent(back, x, indices0, axis)
+    if needs[4]:
+        first = resample_p.bind(x, indices0, weights0, axis=axis)
+        cotangents[4] = _weights_cotangent(g, first, indices1, axis + 1)
+    return tuple(cotangents)
+
+
+resample2_p = Primitive("resample2", shape_rule=_resample2_rule, vjp=_resample2_vjp, fresh=True)

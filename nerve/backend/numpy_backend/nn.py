@@ -1,5 +1,5 @@
 """Neural-network kernels: sliding-window patches and their adjoint; separable
-resampling (``resample``) and its adjoint.
+resampling (``resample``; ``resample2`` for two adjacent axes at once) and its adjoint.
 
 ``extract_patches`` returns a read-only strided view over the padded input (no
 copy); ``patches_transpose`` adds windows back with one strided slice-add per
@@ -92,18 +92,26 @@ def kernels(xp) -> dict:
         _check_indices("resample", indices, x.shape[axis], axis)
         native = _native_resample()
         if native is not None and _native_ready(x, indices, weights):
-            return native[0](x, indices, weights, axis)
+            return native.resample(x, indices, weights, axis)
         column = _taps_view(weights, axis, x.ndim)
         out = xp.take(x, indices[:, 0], axis=axis) * column(0)
         for t in range(1, indices.shape[1]):
             out += xp.take(x, indices[:, t], axis=axis) * column(t)
         return out
 
+    def resample2(x, indices0, weights0, indices1, weights1, axis):
+        _check_indices("resample2", indices0, x.shape[axis], axis)
+        _check_indices("resample2", indices1, x.shape[axis + 1], axis + 1)
+        native = _native_resample()
+        if native is not None and _native_ready(x, indices0, weights0, indices1, weights1):
+            return native.resample2(x, indices0, weights0, indices1, weights1, axis)
+        return resample(resample(x, indices0, weights0, axis), indices1, weights1, axis + 1)
+
     def resample_transpose(g, indices, weights, axis, size):
         _check_indices("resample_transpose", indices, size, axis)
         native = _native_resample()
         if native is not None and _native_ready(g, indices, weights):
-            return native[1](g, indices, weights, axis, size)
+            return native.resample_transpose(g, indices, weights, axis, size)
         shape = list(g.shape)
         shape[axis] = size
         out = xp.zeros(shape, dtype=g.dtype)
@@ -118,5 +126,6 @@ def kernels(xp) -> dict:
         "patches_transpose": patches_transpose,
         "relu": relu,
         "resample": resample,
+        "resample2": resample2,
         "resample_transpose": resample_transpose,
     }
