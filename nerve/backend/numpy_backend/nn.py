@@ -9,6 +9,7 @@ window offset (e.g. 9 for a 3x3 window), which is vectorised over everything els
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 __all__ = [
     "kernels",
@@ -59,6 +60,59 @@ def kernels(xp) -> dict:
             result[key] += p[(every,) * (1 + rank) + offsets]
         crop = (every, *(slice(lo, lo + s) for s, (lo, _) in zip(spatial_shape, padding)), every)
         return xp.ascontiguousarray(result[crop])
+
+    native_frames: Any = None
+    if xp.__name__ == "numpy":
+        from nerve.backend.numpy_backend.native import spectral as native_frames
+
+    def _reflect(x, pad):
+        """``x`` padded by ``pad`` mirrored samples at both ends of its last axis
+        (NumPy's "reflect"; ``pad`` is below the axis's length)."""
+        n = x.shape[-1]
+        left = x[..., pad:0:-1]
+        right = x[..., n - 2 : n - 2 - pad : -1] if n - 2 - pad >= 0 else x[..., n - 2 :: -1]
+        return xp.concatenate([left, x, right], axis=-1)
+
+    def frames(x, window, stride, pad):
+        length = window.shape[0]
+        n = x.shape[-1] + 2 * pad
+        count = max(0, 1 + (n - length) // stride) if n >= length else 0
+        native = native_frames.frames_function() if native_frames is not None else None
+        if (
+            native is not None
+            and count
+            and x.dtype == window.dtype
+            and x.flags.c_contiguous
+            and window.flags.c_contiguous
+        ):
+            out = native(x, window, count, stride, pad)
+            if out is not None:
+                return out
+        if pad:
+            x = _reflect(x, pad)
+        # The frames as a read-only strided view of the signal, windowed by one multiply
+        # that writes them out (the only copy).
+        view = _as_strided(
+            x, (*x.shape[:-1], count, length), (*x.strides[:-1], stride * x.strides[-1],
+                                                x.strides[-1])
+        )  # fmt: skip
+        return xp.multiply(view, window)
+
+    def overlap_add(frames, stride, size):
+        *batch, count, length = frames.shape
+        if count == 0 or length == 0:
+            return xp.zeros((*batch, size), dtype=frames.dtype)
+        # Frame t's piece j (samples j * stride ... of it) lands at (t + j) * stride: one
+        # vectorized add per piece, ceil(length / stride) of them, whatever the count.
+        pieces = -(-length // stride)
+        span = max(size, (count + pieces - 1) * stride)  # room for whole pieces
+        out = xp.zeros((*batch, span), dtype=frames.dtype)
+        for j in range(pieces):
+            width = min(stride, length - j * stride)
+            start = j * stride
+            rows = out[..., start : start + count * stride].reshape(*batch, count, stride)
+            rows[..., :width] += frames[..., start : start + width]
+        return out if span == size else xp.ascontiguousarray(out[..., :size])
 
     def relu(x):
         return xp.maximum(x, 0)
@@ -123,6 +177,8 @@ def kernels(xp) -> dict:
 
     return {
         "extract_patches": extract_patches,
+        "frames": frames,
+        "overlap_add": overlap_add,
         "patches_transpose": patches_transpose,
         "relu": relu,
         "resample": resample,
