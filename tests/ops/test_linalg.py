@@ -701,6 +701,20 @@ def test_half_precision_runs_in_float32():
 
 
 @pytest.mark.parametrize(
+    "ord, axis",
+    [(None, None), ("fro", None), (1, None), (np.inf, None), (None, 1), (2, 1), (1, 0), (3, 1),
+     (0, 1), (-np.inf, (1, 0))],
+)  # fmt: skip
+def test_norms_of_complex_tensors_are_norms_of_the_magnitudes(ord, axis):
+    rng = np.random.default_rng(3)
+    z = (rng.standard_normal((3, 4)) + 1j * rng.standard_normal((3, 4))).astype("complex64")
+    z[0, 1] = 0
+    result = ops.norm(z, ord=ord, axis=axis)
+    assert result.dtype == "float32"
+    np.testing.assert_allclose(result.numpy(), np.linalg.norm(z, ord=ord, axis=axis), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
     "dtype, expected",
     [("int32", "complex64"), ("float16", "complex64"), ("float32", "complex64"),
      ("float64", "complex128"), ("complex64", "complex64"), ("complex128", "complex128")],
