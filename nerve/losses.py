@@ -484,6 +484,206 @@ def sparse_categorical_crossentropy(
     return _sparse_with_mask(y_true, y_pred, from_logits, ignore_class, axis)[0]
 
 
+def _axes(name: str, axis: Any) -> int | tuple[int, ...] | None:
+    """``axis`` for a reduction: ``None``, an int, or a tuple (a config's list too)."""
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    ints = axis if isinstance(axis, tuple) else (axis,)
+    if axis is not None and not all(isinstance(a, int) and not isinstance(a, bool) for a in ints):
+        raise ValueError(
+            f"{name}: axis must be None, an int or a tuple of ints; received axis={axis!r}."
+        )
+    return axis
+
+
+def dice(y_true: Any, y_pred: Any, axis: Any = None) -> Tensor:
+    """The Dice loss, ``1 - 2 * sum(y_true * y_pred) / (sum(y_true) + sum(y_pred) +
+    epsilon)``, the sums over ``axis`` (default ``None``: every axis, one value for the
+    whole batch; ``axis=(1, 2, 3)`` gives one value per image of a segmentation batch).
+    1 minus the soft overlap of a predicted mask with the true one.
+
+    >>> from nerve import losses
+    >>> y_true = [[1.0, 1.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
+    >>> y_pred = [[1.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
+    >>> losses.dice(y_true, y_pred, axis=1).numpy().round(4)  # 1 - 2/3, then 1 - 2/2
+    array([0.3333, 0.    ], dtype=float32)
+    """
+    axis = _axes("dice", axis)
+    y_true, y_pred = _pair("dice", y_true, y_pred)
+    intersection = ops.sum(y_true * y_pred, axis=axis)
+    total = ops.sum(y_true, axis=axis) + ops.sum(y_pred, axis=axis) + config.epsilon()
+    return 1.0 - 2.0 * intersection / total
+
+
+def tversky(
+    y_true: Any, y_pred: Any, alpha: float = 0.5, beta: float = 0.5, axis: Any = None
+) -> Tensor:
+    """The Tversky loss (Salehi et al., 2017), a Dice loss with the two kinds of error
+    weighed apart: ``1 - I / (I + alpha * sum(y_true * (1 - y_pred)) + beta *
+    sum((1 - y_true) * y_pred) + epsilon)`` with ``I = sum(y_true * y_pred)``, the sums
+    over ``axis`` (default ``None``: every axis). As in Keras 3, ``alpha`` weighs the
+    true mass the prediction misses and ``beta`` the predicted mass outside the truth
+    (Keras's docs name them the other way round); ``alpha = beta = 0.5`` is ``dice``.
+
+    >>> from nerve import losses
+    >>> y_true, y_pred = [[1.0, 1.0, 0.0]], [[1.0, 0.0, 1.0]]
+    >>> losses.tversky(y_true, y_pred, alpha=0.2, beta=0.8, axis=1).numpy().round(4)
+    array([0.5], dtype=float32)
+    """
+    axis = _axes("tversky", axis)
+    y_true, y_pred = _pair("tversky", y_true, y_pred)
+    intersection = ops.sum(y_true * y_pred, axis=axis)
+    missed = ops.sum(y_true * (1.0 - y_pred), axis=axis)
+    extra = ops.sum((1.0 - y_true) * y_pred, axis=axis)
+    denominator = intersection + alpha * missed + beta * extra + config.epsilon()
+    return 1.0 - intersection / denominator
+
+
+def _labels_for_rows(name: str, labels: Any, rows: int, what: str) -> Tensor:
+    """Integer labels, one per embedding row: ``(rows,)`` or ``(rows, 1)``."""
+    labels = _tensor(labels)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = ops.squeeze(labels, 1)
+    if tuple(labels.shape) != (rows,):
+        raise ShapeError(
+            with_location(
+                f"{name}: {what} must hold one integer label per embedding, of shape "
+                f"({rows},) or ({rows}, 1); got shape {tuple(labels.shape)}."
+            )
+        )
+    return ops.cast(labels, "int32")
+
+
+def circle(
+    y_true: Any,
+    y_pred: Any,
+    ref_labels: Any = None,
+    ref_embeddings: Any = None,
+    remove_diagonal: bool = True,
+    gamma: float = 80,
+    margin: float = 0.4,
+) -> Tensor:
+    """The Circle loss (Sun et al., 2020) of each embedding against the reference
+    embeddings: pulls same-label pairs together and pushes different-label pairs apart,
+    each pair weighted by how far it is from its optimum.
+
+    ``y_pred`` holds L2-normalised embeddings ``(batch, dim)``, ``y_true`` their
+    integer labels ``(batch,)``; the references default to the batch itself. With
+    ``d`` the cosine distances ``max(1 - y_pred @ ref_embeddings.T, 0)`` and ``m`` the
+    margin, a same-label pair (positive; the pair of an embedding with itself left out
+    when ``remove_diagonal``) scores ``-gamma * max(m + d, 0) * (m - d)`` and a
+    different-label pair ``gamma * max(1 + m - d, 0) * (1 - m - d)``; the loss of a row
+    is ``softplus(logsumexp(positive scores) + logsumexp(negative scores))``, 0 for a
+    row without positives or negatives.
+
+    Args:
+        y_true: integer labels, shape ``(batch,)`` or ``(batch, 1)``.
+        y_pred: L2-normalised embeddings, shape ``(batch, dim)``.
+        ref_labels: integer labels of the references (default ``None``: ``y_true``).
+        ref_embeddings: L2-normalised reference embeddings ``(refs, dim)`` (default
+            ``None``: ``y_pred``).
+        remove_diagonal: leave each embedding's pair with itself out of the positives
+            (default ``True``; meant for references that are the batch itself).
+        gamma: the scale of the scores (default 80).
+        margin: the relaxation margin ``m`` (default 0.4).
+
+    >>> from nerve import losses
+    >>> y_pred = [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]  # two alike, one orthogonal
+    >>> losses.circle([0, 0, 1], y_pred, gamma=1.0).numpy().round(4)  # row 3: no positive
+    array([0.5459, 0.5459, 0.    ], dtype=float32)
+    """
+    y_pred = _float(y_pred)
+    if y_pred.ndim != 2:
+        raise ShapeError(
+            with_location(
+                "circle: y_pred must hold one embedding per row, shape (batch, dim); got "
+                f"shape {tuple(y_pred.shape)}."
+            )
+        )
+    labels = _labels_for_rows("circle", y_true, y_pred.shape[0], "y_true")
+    refs = y_pred if ref_embeddings is None else ops.cast(_tensor(ref_embeddings), y_pred.dtype)
+    if refs.ndim != 2 or refs.shape[1] != y_pred.shape[1]:
+        raise ShapeError(
+            with_location(
+                f"circle: ref_embeddings must have shape (refs, {y_pred.shape[1]}) to match "
+                f"y_pred; got shape {tuple(refs.shape)}."
+            )
+        )
+    keys = (
+        labels
+        if ref_labels is None
+        else _labels_for_rows("circle", ref_labels, refs.shape[0], "ref_labels")
+    )
+    distances = ops.maximum(1.0 - ops.matmul(y_pred, ops.transpose(refs)), 0.0)
+    positive = ops.equal(ops.expand_dims(labels, 1), ops.expand_dims(keys, 0))
+    negative = ops.logical_not(positive)
+    if remove_diagonal:
+        diagonal = ops.eye(y_pred.shape[0], refs.shape[0], k=0, dtype="bool")
+        positive = ops.logical_and(positive, ops.logical_not(diagonal))
+    pos_weights = ops.maximum((margin + distances) * ops.cast(positive, distances.dtype), 0.0)
+    neg_weights = ops.maximum((1.0 + margin - distances) * ops.cast(negative, distances.dtype), 0.0)
+    pos_scores = -gamma * pos_weights * (margin - distances)
+    neg_scores = gamma * neg_weights * (1.0 - margin - distances)
+    # -inf leaves a pair out of the log-sum-exp; a row with none gives -inf, softplus 0.
+    pos_lse = ops.logsumexp(ops.where(positive, pos_scores, float("-inf")), axis=1)
+    neg_lse = ops.logsumexp(ops.where(negative, neg_scores, float("-inf")), axis=1)
+    return ops.softplus(pos_lse + neg_lse)
+
+
+@takes_class_labels
+def categorical_generalized_cross_entropy(y_true: Any, y_pred: Any, q: float) -> Tensor:
+    """The generalized cross-entropy (Zhang & Sabuncu, 2018), ``(1 - p**q) / q`` with
+    ``p`` the probability ``y_pred`` gives the labelled class: a loss robust to noisy
+    labels, between the cross-entropy (``q -> 0``) and the mean absolute error
+    (``q = 1``).
+
+    ``y_true`` holds integer labels, ``y_pred``'s shape without its last (class) axis
+    (a trailing axis of size 1 is allowed); ``y_pred`` holds probabilities.
+
+    >>> from nerve import losses
+    >>> y_pred = [[0.75, 0.25], [1.0, 0.0]]
+    >>> losses.categorical_generalized_cross_entropy([1, 0], y_pred, q=0.5).numpy()
+    array([1., 0.], dtype=float32)
+    """
+    name = "categorical_generalized_cross_entropy"
+    y_true, y_pred = _sparse_pair(name, y_true, y_pred, -1)
+    classes = y_pred.shape[-1]
+    check_class_labels(name, y_true, classes)
+    one_hot = ops.one_hot(ops.cast(y_true, "int32"), classes, dtype=y_pred.dtype)
+    p = ops.sum(y_pred * one_hot, axis=-1)
+    return (1.0 - ops.power(p, q)) / q
+
+
+def ctc(y_true: Any, y_pred: Any) -> Tensor:
+    """The CTC (connectionist temporal classification) loss of each sequence: minus the
+    log-probability of the label sequence, summed over all its alignments with the
+    time steps (see ``nerve.ops.ctc_loss``).
+
+    ``y_true`` holds integer labels ``(batch, max_length)``, padded with 0, which is
+    also the blank class (so classes start at 1); ``y_pred`` holds logits (not
+    softmax outputs), ``(batch, time, classes)``, every time step counting.
+
+    >>> from nerve import losses, ops
+    >>> logits = ops.zeros((1, 3, 3))  # uniform over {blank, a, b} at each of 3 steps
+    >>> losses.ctc([[1, 2, 0]], logits).numpy().round(4)  # 5 alignments of 27 paths
+    array([1.6864], dtype=float32)
+    """
+    y_true, y_pred = _tensor(y_true), _float(y_pred)
+    if y_true.ndim != 2 or y_pred.ndim != 3 or y_true.shape[0] != y_pred.shape[0]:
+        raise ShapeError(
+            with_location(
+                "ctc: y_true must be integer labels of shape (batch, max_length) and "
+                "y_pred logits of shape (batch, time, classes); got y_true of shape "
+                f"{tuple(y_true.shape)} and y_pred of shape {tuple(y_pred.shape)}."
+            )
+        )
+    labels = ops.cast(y_true, "int32")
+    label_length = ops.sum(ops.cast(ops.not_equal(labels, 0), "int32"), axis=-1)
+    batch, steps = y_pred.shape[0], y_pred.shape[1]
+    input_length = ops.full((batch,), steps, dtype="int32")
+    return ops.ctc_loss(labels, y_pred, label_length, input_length, mask_index=0)
+
+
 # Keras's short names.
 mse = MSE = mean_squared_error
 mae = MAE = mean_absolute_error
@@ -1361,6 +1561,203 @@ class SparseCategoricalCrossentropy(LossFunctionWrapper):
         return _sparse_with_mask(y_true, y_pred, kw["from_logits"], kw["ignore_class"], kw["axis"])
 
 
+class Dice(LossFunctionWrapper):
+    """The Dice loss, as Keras 3's ``Dice``: 1 minus the soft overlap of a predicted
+    mask with the true one, for segmentation.
+
+    ``1 - 2 * sum(y_true * y_pred) / (sum(y_true) + sum(y_pred) + epsilon)``, the sums
+    over ``axis`` (see ``dice``); ``y_true`` and ``y_pred`` share a shape. The values
+    (one for the batch with ``axis=None``; one per sample with e.g. ``axis=(1, 2, 3)``)
+    are weighted and reduced as ``reduction`` says.
+
+    Args:
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        name: the loss's name (default ``"dice"``).
+        axis: ``None`` (default: all axes), an int or a tuple of ints: the axes summed.
+
+    >>> loss = Dice(axis=(1, 2), reduction=None)
+    >>> y_true = [[[1.0], [1.0]], [[1.0], [0.0]]]
+    >>> loss(y_true, [[[1.0], [0.0]], [[1.0], [0.0]]]).numpy().round(4)
+    array([0.3333, 0.    ], dtype=float32)
+    """
+
+    def __init__(
+        self,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "dice",
+        axis: Any = None,
+        dtype: str | None = None,
+    ):
+        super().__init__(dice, reduction=reduction, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+
+
+class Tversky(LossFunctionWrapper):
+    """The Tversky loss, as Keras 3's ``Tversky``: a Dice loss that weighs missed
+    true mass (``alpha``) and predicted mass outside the truth (``beta``) apart, for
+    segmentation with imbalanced classes.
+
+    ``1 - I / (I + alpha * sum(y_true * (1 - y_pred)) + beta * sum((1 - y_true) *
+    y_pred) + epsilon)`` with ``I = sum(y_true * y_pred)``, the sums over ``axis`` (see
+    ``tversky``); weighted and reduced as ``reduction`` says.
+
+    Args:
+        alpha: the weight of the true mass the prediction misses (default 0.5; Keras's
+            docs call it the false-positive weight, but this is what Keras computes).
+        beta: the weight of the predicted mass outside the truth (default 0.5).
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        name: the loss's name (default ``"tversky"``).
+        axis: ``None`` (default: all axes), an int or a tuple of ints: the axes summed.
+
+    >>> loss = Tversky(alpha=0.2, beta=0.8, axis=1, reduction=None)
+    >>> loss([[1.0, 1.0, 0.0]], [[1.0, 0.0, 1.0]]).numpy().round(4)
+    array([0.5], dtype=float32)
+    """
+
+    def __init__(
+        self,
+        alpha: float = 0.5,
+        beta: float = 0.5,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "tversky",
+        axis: Any = None,
+        dtype: str | None = None,
+    ):
+        super().__init__(
+            tversky, reduction=reduction, name=name, dtype=dtype, alpha=alpha, beta=beta, axis=axis
+        )
+        self.alpha = alpha
+        self.beta = beta
+        self.axis = axis
+
+
+class Circle(LossFunctionWrapper):
+    """The Circle loss between integer labels and L2-normalised embeddings, as Keras 3's
+    ``Circle``: metric learning that pulls same-label embeddings of the batch together
+    and pushes the others apart (see ``circle`` for the formula).
+
+    ``y_true`` holds one integer label per sample ``(batch,)``; ``y_pred`` the
+    embeddings ``(batch, dim)``, e.g. a ``Dense`` layer without activation followed by
+    ``UnitNormalization``. As in Keras, rows whose loss is 0 (no positive or no negative
+    pair) are masked: the mean reductions average over the other rows.
+
+    Args:
+        gamma: the scale of the pair scores (default 80.0).
+        margin: the relaxation margin (default 0.4): same-label pairs closer than it
+            and different-label pairs farther than ``1 - margin`` weigh little.
+        remove_diagonal: leave each embedding's pair with itself out of the positives
+            (default ``True``).
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        name: the loss's name (default ``"circle"``).
+
+    >>> loss = Circle(gamma=1.0)  # the mean over the two rows that have a positive
+    >>> round(float(loss([0, 0, 1], [[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])), 4)
+    0.5459
+    """
+
+    _integer_labels = True
+
+    def __init__(
+        self,
+        gamma: float = 80.0,
+        margin: float = 0.4,
+        remove_diagonal: bool = True,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "circle",
+        dtype: str | None = None,
+    ):
+        super().__init__(
+            circle,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            gamma=gamma,
+            margin=margin,
+            remove_diagonal=remove_diagonal,
+        )
+        self.gamma = gamma
+        self.margin = margin
+        self.remove_diagonal = remove_diagonal
+
+    def _call_with_mask(self, y_true: Tensor, y_pred: Tensor) -> tuple[Tensor, Tensor | None]:
+        # Keras masks the rows whose loss is 0, so means count only the others.
+        losses = self.call(y_true, y_pred)
+        return losses, ops.greater(losses, 0.0)
+
+
+class CategoricalGeneralizedCrossEntropy(LossFunctionWrapper):
+    """The generalized cross-entropy, as Keras 3's
+    ``CategoricalGeneralizedCrossEntropy``: ``(1 - p**q) / q`` per sample, ``p`` the
+    probability given to the labelled class; robust to noisy labels.
+
+    ``y_true`` holds integer labels (``y_pred``'s shape without its last axis, or with
+    a trailing 1); ``y_pred`` probabilities. The per-sample losses are weighted and
+    reduced as ``reduction`` says.
+
+    Args:
+        q: a float in ``(0, 1)`` (default 0.5): towards 0 the loss behaves like the
+            cross-entropy, towards 1 like the mean absolute error.
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        name: the loss's name (default ``"categorical_generalized_cross_entropy"``).
+
+    >>> loss = CategoricalGeneralizedCrossEntropy(q=0.5)
+    >>> float(loss([1, 0], [[0.75, 0.25], [1.0, 0.0]]))
+    0.5
+    """
+
+    _integer_labels = True
+
+    def __init__(
+        self,
+        q: float = 0.5,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "categorical_generalized_cross_entropy",
+        dtype: str | None = None,
+    ):
+        if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 < q < 1:
+            raise ValueError(
+                f"CategoricalGeneralizedCrossEntropy: q must be a float in the interval "
+                f"(0, 1); received q={q!r}."
+            )
+        super().__init__(
+            categorical_generalized_cross_entropy,
+            reduction=reduction,
+            name=name,
+            dtype=dtype,
+            q=q,
+        )
+        self.q = q
+
+
+class CTC(LossFunctionWrapper):
+    """The CTC (connectionist temporal classification) loss, as Keras 3's ``CTC``: for
+    sequence outputs (speech, handwriting) whose alignment with the labels is unknown.
+
+    ``y_true`` holds integer labels ``(batch, max_length)`` padded with 0, the blank
+    class; ``y_pred`` holds logits ``(batch, time, classes)``. Per sequence, minus the
+    log-probability of its labels summed over all alignments (see ``ctc``); weighted
+    and reduced as ``reduction`` says.
+
+    Args:
+        reduction, dtype: as for ``Loss`` (defaults ``"sum_over_batch_size"``, ``None``).
+        name: the loss's name (default ``"ctc"``).
+
+    >>> from nerve import ops
+    >>> round(float(CTC()([[1, 2, 0]], ops.zeros((1, 3, 3)))), 4)
+    1.6864
+    """
+
+    _integer_labels = True
+
+    def __init__(
+        self,
+        reduction: str | None = "sum_over_batch_size",
+        name: str | None = "ctc",
+        dtype: str | None = None,
+    ):
+        super().__init__(ctc, reduction=reduction, name=name, dtype=dtype)
+
+
 # -- get / serialize / deserialize -----------------------------------------------------------
 
 _CLASSES: dict[str, type[Loss]] = {
@@ -1370,7 +1767,8 @@ _CLASSES: dict[str, type[Loss]] = {
         MeanAbsolutePercentageError, MeanSquaredLogarithmicError, Huber, LogCosh, KLDivergence,
         Poisson, Hinge, SquaredHinge, CategoricalHinge, CosineSimilarity, BinaryCrossentropy,
         BinaryFocalCrossentropy, CategoricalCrossentropy, CategoricalFocalCrossentropy,
-        SparseCategoricalCrossentropy,
+        SparseCategoricalCrossentropy, Dice, Tversky, Circle, CategoricalGeneralizedCrossEntropy,
+        CTC,
     )
 }  # fmt: skip
 _FUNCTIONS = {
@@ -1380,7 +1778,8 @@ _FUNCTIONS = {
         mean_squared_logarithmic_error, huber, log_cosh, kl_divergence, poisson, hinge,
         squared_hinge, categorical_hinge, cosine_similarity, binary_crossentropy,
         binary_focal_crossentropy, categorical_crossentropy, categorical_focal_crossentropy,
-        sparse_categorical_crossentropy,
+        sparse_categorical_crossentropy, dice, tversky, circle,
+        categorical_generalized_cross_entropy, ctc,
     )
 }  # fmt: skip
 _ALIASES = {

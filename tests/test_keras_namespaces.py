@@ -57,9 +57,7 @@ INPUT_SPEC = "layers check inputs through their own build; no InputSpec class ye
 INTERACTIVE = "the progress bar follows whether the stream is a terminal; no global switch yet"
 LAYER_MISC = "layer not written yet"
 LEGACY = "Keras 2 compatibility shims are out of scope"
-LOSS = "loss not written yet"
 MAX_EPOCHS = "global caps on epochs/steps (a Keras debugging aid) not written yet"
-METRIC = "metric not written yet"
 NO_OPERATION = "nerve.ops functions are plain functions over primitives; no Operation base class"
 OPTIMIZER = "optimizer not written yet"
 PREPROCESSING = "preprocessing/feature utilities not written yet"
@@ -186,35 +184,8 @@ MISSING = {
     "layers.deserialize": DESERIALIZE,
     "layers.dot": DOT,
     "layers.serialize": DESERIALIZE,
-    "losses.CTC": LOSS,
-    "losses.CategoricalGeneralizedCrossEntropy": LOSS,
-    "losses.Circle": LOSS,
-    "losses.Dice": LOSS,
-    "losses.Tversky": LOSS,
-    "losses.categorical_generalized_cross_entropy": LOSS,
-    "losses.circle": LOSS,
-    "losses.ctc": LOSS,
-    "losses.dice": LOSS,
-    "losses.tversky": LOSS,
-    "metrics.BinaryIoU": METRIC,
-    "metrics.ConcordanceCorrelation": METRIC,
-    "metrics.IoU": METRIC,
-    "metrics.OneHotIoU": METRIC,
-    "metrics.OneHotMeanIoU": METRIC,
-    "metrics.PearsonCorrelation": METRIC,
-    "metrics.PrecisionAtRecall": METRIC,
-    "metrics.RecallAtPrecision": METRIC,
-    "metrics.SensitivityAtSpecificity": METRIC,
-    "metrics.SpecificityAtSensitivity": METRIC,
-    "metrics.concordance_correlation": METRIC,
-    "metrics.pearson_correlation": METRIC,
-    "optimizers.Adafactor": OPTIMIZER,
-    "optimizers.Ftrl": OPTIMIZER,
-    "optimizers.Lamb": OPTIMIZER,
     "optimizers.MultiOptimizer": OPTIMIZER,
-    "optimizers.Muon": OPTIMIZER,
     "optimizers.OptimizerMap": OPTIMIZER,
-    "optimizers.ScheduleFreeAdamW": OPTIMIZER,
     "optimizers.legacy": LEGACY,
     "saving.KerasFileEditor": FILE_EDITOR,
     "tree.MAP_TO_NONE": TREE,

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 import nerve
 from nerve import losses, ops
-from nerve.core.errors import ShapeError
+from nerve.core.errors import DataError, ShapeError
 
 RNG = np.random.default_rng(0)
 
@@ -72,6 +72,64 @@ def _cat_hinge_torch(t, p):
     pos = (t * p).sum(-1)
     neg = ((1 - t) * p).max(-1).values
     return torch.clamp(neg - pos + 1, min=0)
+
+
+def _labels(shape):
+    # Integer class labels for predictions of ``shape`` (classes on the last axis).
+    return RNG.integers(0, shape[-1], shape[:-1])
+
+
+def _pair_labels(shape):
+    # Two classes among the rows, so most rows have a same-label partner.
+    return RNG.integers(0, 2, shape[:-1])
+
+
+def _embeddings(shape):
+    x = RNG.normal(size=shape)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def _sequences(shape):
+    # CTC labels for logits of shape (batch, time, classes): 1..classes-1, 0-padded.
+    labels = RNG.integers(1, shape[-1], (shape[0], 3))
+    labels[0, 2] = 0
+    return labels
+
+
+def _sequence_logits(shape):
+    # Logits for the eager/compiled and config tables, which pass 2-D shapes.
+    return RNG.normal(size=(shape[0], 5, shape[1])) if len(shape) == 2 else _normal(shape)
+
+
+def _dice_torch(t, p, axis=None):
+    dims = tuple(range(t.ndim)) if axis is None else axis
+    return 1 - 2 * (t * p).sum(dims) / (t.sum(dims) + p.sum(dims) + 1e-7)
+
+
+def _tversky_torch(t, p, alpha, beta, axis):
+    tp = (t * p).sum(axis)
+    return 1 - tp / (tp + alpha * (t * (1 - p)).sum(axis) + beta * ((1 - t) * p).sum(axis) + 1e-7)
+
+
+def _circle_torch(t, p, gamma=80.0, margin=0.4):
+    # The Circle loss paper's pair weighting, written out.
+    labels = t.long()
+    d = (1 - p @ p.T).clamp(min=0)
+    positive = (labels[:, None] == labels[None, :]) & ~torch.eye(len(labels), dtype=torch.bool)
+    negative = labels[:, None] != labels[None, :]
+    pos = -gamma * (margin + d).clamp(min=0) * (margin - d)
+    neg = gamma * (1 + margin - d).clamp(min=0) * (1 - margin - d)
+    inf = torch.tensor(float("-inf"), dtype=p.dtype)
+    lse = torch.logsumexp(torch.where(positive, pos, inf), 1)
+    return F.softplus(lse + torch.logsumexp(torch.where(negative, neg, inf), 1))
+
+
+def _ctc_torch(t, p):
+    targets = t.long()
+    steps = torch.full((p.shape[0],), p.shape[1], dtype=torch.long)
+    log_probs = torch.log_softmax(p, -1).transpose(0, 1)
+    lengths = (targets != 0).sum(-1)
+    return F.ctc_loss(log_probs, targets, steps, lengths, blank=0, reduction="none")
 
 
 # (id, nerve loss function, kwargs, torch per-sample oracle, y_true maker, y_pred maker, shape)
@@ -301,6 +359,45 @@ CASES = [
         _normal,
         (4, 5),
     ),
+    ("dice", losses.dice, {}, _dice_torch, _bits, _unit, (3, 4)),
+    (
+        "dice_axis",
+        losses.dice,
+        {"axis": (1, 2)},
+        lambda t, p: _dice_torch(t, p, (1, 2)),
+        _bits,
+        _unit,
+        (2, 3, 4),
+    ),
+    (
+        "tversky",
+        losses.tversky,
+        {"alpha": 0.3, "beta": 0.7, "axis": 1},
+        lambda t, p: _tversky_torch(t, p, 0.3, 0.7, 1),
+        _unit,
+        _unit,
+        (4, 5),
+    ),
+    (
+        "generalized_ce",
+        losses.categorical_generalized_cross_entropy,
+        {"q": 0.7},
+        lambda t, p: (1 - p.gather(-1, t.long()[..., None])[..., 0] ** 0.7) / 0.7,
+        _labels,
+        _probs,
+        (6, 4),
+    ),
+    ("circle", losses.circle, {}, _circle_torch, _pair_labels, _embeddings, (6, 3)),
+    (
+        "circle_params",
+        losses.circle,
+        {"gamma": 4.0, "margin": 0.25},
+        lambda t, p: _circle_torch(t, p, 4.0, 0.25),
+        _pair_labels,
+        _embeddings,
+        (6, 3),
+    ),
+    ("ctc", losses.ctc, {}, _ctc_torch, _sequences, _normal, (3, 7, 4)),
 ]
 
 
@@ -494,6 +591,11 @@ CLASS_CASES = [
     (losses.CategoricalCrossentropy(label_smoothing=0.1), _onehot, _probs),
     (losses.CategoricalFocalCrossentropy(from_logits=True), _onehot, _normal),
     (losses.LossFunctionWrapper(losses.huber, delta=2.0, reduction="sum"), _normal, _normal),
+    (losses.Dice(axis=1), _bits, _unit),
+    (losses.Tversky(alpha=0.3, beta=0.7, axis=-1, reduction="sum"), _unit, _unit),
+    (losses.CategoricalGeneralizedCrossEntropy(q=0.3), _labels, _probs),
+    (losses.Circle(gamma=8.0, margin=0.3), _pair_labels, _embeddings),
+    (losses.CTC(), _sequences, _sequence_logits),
 ]
 CLASS_IDS = [type(c[0]).__name__ for c in CLASS_CASES]
 
@@ -534,6 +636,70 @@ def test_config_round_trip(case):
     assert type(via_serialize) is type(loss) and via_serialize.get_config() == loss.get_config()
     y_true, y_pred = make_true((3, 4)), make_pred((3, 4))
     np.testing.assert_array_equal(again(y_true, y_pred).numpy(), loss(y_true, y_pred).numpy())
+
+
+# -- Keras 3 itself as the reference --------------------------------------------------------
+
+_K_MASKS = _bits((4, 3, 2)).astype("float32")
+_K_SOFT = _unit((4, 3, 2)).astype("float32")
+_K_LABELS = np.array([0, 1, 0, 2, 1, 1])
+_K_EMBEDDINGS = _embeddings((6, 3)).astype("float32")
+_K_SEQUENCES = _sequences((4, 6, 5))
+_K_LOGITS = _normal((4, 6, 5)).astype("float32")
+_K_WEIGHTS = RNG.uniform(0.1, 1.0, 6).astype("float32")
+# (class name, function name, constructor kwargs (also the function's), y_true, y_pred, whether
+# sample weights fit the per-sample losses).
+KERAS_CASES = [
+    ("Dice", "dice", {}, _K_MASKS, _K_SOFT, False),
+    ("Dice", "dice", {"axis": (1, 2)}, _K_MASKS, _K_SOFT, True),
+    ("Tversky", "tversky", {}, _K_MASKS, _K_SOFT, False),
+    ("Tversky", "tversky", {"alpha": 0.2, "beta": 0.8, "axis": (1, 2)}, _K_MASKS, _K_SOFT, True),
+    ("Circle", "circle", {}, _K_LABELS, _K_EMBEDDINGS, True),
+    ("Circle", "circle", {"gamma": 2.0, "margin": 0.1}, _K_LABELS, _K_EMBEDDINGS, True),
+    ("Circle", "circle", {"remove_diagonal": False}, _K_LABELS, _K_EMBEDDINGS, True),
+    (
+        "CategoricalGeneralizedCrossEntropy",
+        "categorical_generalized_cross_entropy",
+        {"q": 0.5},
+        _K_LABELS,
+        _probs((6, 3)).astype("float32"),
+        True,
+    ),
+    ("CTC", "ctc", {}, _K_SEQUENCES, _K_LOGITS, True),
+]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras's own NumPy 2 chatter
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum", None])
+@pytest.mark.parametrize(
+    "cls,fn,kwargs,y_true,y_pred,weighted",
+    KERAS_CASES,
+    ids=[f"{c[0]}-{i}" for i, c in enumerate(KERAS_CASES)],
+)
+def test_matches_keras(cls, fn, kwargs, y_true, y_pred, weighted, reduction):
+    """Class and function forms give Keras 3's values on the same inputs (weighted where
+    weights fit), with Keras's names and configs."""
+    keras = pytest.importorskip("keras")
+    ours = getattr(losses, cls)(reduction=reduction, **kwargs)
+    theirs = getattr(keras.losses, cls)(reduction=reduction, **kwargs)
+    weights = _K_WEIGHTS[: len(y_pred)] if weighted else None
+    np.testing.assert_allclose(
+        ours(y_true, y_pred, sample_weight=weights).numpy(),
+        keras.ops.convert_to_numpy(theirs(y_true, y_pred, sample_weight=weights)),
+        rtol=2e-5,
+        atol=1e-6,
+    )
+    fn_kwargs = {"q": kwargs["q"]} if "q" in kwargs else kwargs
+    np.testing.assert_allclose(
+        getattr(losses, fn)(y_true, y_pred, **fn_kwargs).numpy(),
+        keras.ops.convert_to_numpy(getattr(keras.losses, fn)(y_true, y_pred, **fn_kwargs)),
+        rtol=2e-5,
+        atol=1e-6,
+    )
+    # nerve's configs also keep ``dtype``, which Keras 3's drop.
+    assert {k: v for k, v in ours.get_config().items() if k != "dtype"} == theirs.get_config()
+    assert losses.get(fn) is getattr(losses, fn)
+    assert type(losses.get(cls)) is getattr(losses, cls)
 
 
 def test_keras_configs_and_attributes():
@@ -612,6 +778,37 @@ def test_bad_arguments():
         losses.Huber(gamma=2.0)
     with pytest.raises(ValueError, match="axis must be an int"):
         losses.categorical_crossentropy([[1.0]], [[1.0]], axis=True)
+
+
+@pytest.mark.parametrize(
+    "make,error,match",
+    [
+        (lambda: losses.CategoricalGeneralizedCrossEntropy(q=1.0), ValueError,
+         r"q must be a .*\(0, 1\)"),
+        (lambda: losses.dice([[1.0]], [[1.0]], axis=1.5), ValueError, "dice: axis must be None"),
+        (lambda: losses.ctc([[1, 2]], np.zeros((1, 4))), ShapeError, r"ctc: .*\(batch, time"),
+        (lambda: losses.circle([0, 1, 1], np.eye(2)), ShapeError, r"circle: y_true .*\(2,\)"),
+        (lambda: losses.circle([0, 1], np.eye(2, 3), ref_embeddings=np.eye(2)), ShapeError,
+         r"circle: ref_embeddings must have shape \(refs, 3\)"),
+        (lambda: losses.categorical_generalized_cross_entropy([0, 3], np.eye(2), q=0.5),
+         DataError, "categorical_generalized_cross_entropy: y_true holds 1 label"),
+        (lambda: losses.Tversky()(np.zeros((2, 3)), np.zeros((2, 4))), ShapeError,
+         r"tversky: .*\(2, 3\).*\(2, 4\)"),
+    ],
+)  # fmt: skip
+def test_new_loss_errors(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_circle_rows_without_positives_have_finite_gradients():
+    labels, embeddings = np.array([0, 0, 1, 2]), _embeddings((4, 3))
+    for loss in (losses.Circle(), lambda t, p: ops.sum(losses.circle(t, p))):
+        value, grad = nerve.value_and_grad(lambda p, loss=loss: loss(labels, p))(
+            ops.convert_to_tensor(embeddings)
+        )
+        assert np.isfinite(float(value)) and np.isfinite(grad.numpy()).all()
+        assert np.abs(grad.numpy()).sum() > 0
 
 
 def test_gradient_reaches_a_variable_prediction():

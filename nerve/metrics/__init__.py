@@ -50,7 +50,11 @@ from nerve.metrics.confusion import (
     FalseNegatives,
     FalsePositives,
     Precision,
+    PrecisionAtRecall,
     Recall,
+    RecallAtPrecision,
+    SensitivityAtSpecificity,
+    SpecificityAtSensitivity,
     TrueNegatives,
     TruePositives,
 )
@@ -71,13 +75,21 @@ from nerve.metrics.loss_based import (
 )
 from nerve.metrics.reduction import Mean, MeanMetricWrapper, Sum
 from nerve.metrics.regression import (
+    BinaryIoU,
+    ConcordanceCorrelation,
+    IoU,
     MeanAbsoluteError,
     MeanIoU,
     MeanSquaredError,
+    OneHotIoU,
+    OneHotMeanIoU,
+    PearsonCorrelation,
     R2Score,
     RootMeanSquaredError,
+    concordance_correlation,
     mean_absolute_error,
     mean_squared_error,
+    pearson_correlation,
 )
 
 _CLASSES: dict[str, type[Metric]] = {
@@ -118,6 +130,16 @@ _CLASSES: dict[str, type[Metric]] = {
         TopKCategoricalAccuracy,
         TrueNegatives,
         TruePositives,
+        BinaryIoU,
+        ConcordanceCorrelation,
+        IoU,
+        OneHotIoU,
+        OneHotMeanIoU,
+        PearsonCorrelation,
+        PrecisionAtRecall,
+        RecallAtPrecision,
+        SensitivityAtSpecificity,
+        SpecificityAtSensitivity,
     )
 }
 
@@ -150,6 +172,8 @@ _FUNCTION_ALIASES: dict[str, type[Metric]] = {
     "logcosh": LogCoshError,
     "kld": KLDivergence,
     "KLD": KLDivergence,
+    "pearson_correlation": PearsonCorrelation,
+    "concordance_correlation": ConcordanceCorrelation,
 }
 
 _FUNCTIONS: dict[str, Callable] = {
@@ -177,6 +201,8 @@ _FUNCTIONS: dict[str, Callable] = {
         poisson,
         sparse_categorical_crossentropy,
         squared_hinge,
+        pearson_correlation,
+        concordance_correlation,
     )
 }
 

@@ -567,12 +567,245 @@ def _interpolated_pr_area(tp: Tensor, fp: Tensor, fn: Tensor) -> Tensor:
     )
 
 
+class _AtConstraint(Metric):
+    """The best value of one rate among the thresholds where another rate is at least
+    ``value``: the shared state and update of ``PrecisionAtRecall``,
+    ``RecallAtPrecision``, ``SensitivityAtSpecificity`` and ``SpecificityAtSensitivity``.
+
+    Subclasses name their constraint argument (``_constraint``) and say which rates
+    they compare (``_constrained``, ``_maximized``: "precision", "recall" or
+    "specificity"; recall is the sensitivity).
+    """
+
+    _constraint = "value"
+    _constrained = "recall"
+    _maximized = "precision"
+
+    def __init__(
+        self,
+        value: float,
+        num_thresholds: int = 200,
+        class_id: int | None = None,
+        name: str | None = None,
+        dtype: str | None = None,
+    ):
+        kind, arg = type(self).__name__, self._constraint
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ValueError(
+                f"{kind}: `{arg}` must be in the range [0, 1]. Received: {arg}={value!r}"
+            )
+        if (
+            isinstance(num_thresholds, bool)
+            or not isinstance(num_thresholds, int)
+            or num_thresholds < 1
+        ):
+            raise ValueError(
+                f"{kind}: `num_thresholds` must be an integer > 0. "
+                f"Received: num_thresholds={num_thresholds!r}"
+            )
+        super().__init__(name=name, dtype=dtype)
+        setattr(self, arg, value)
+        self.value = value
+        self.num_thresholds = num_thresholds
+        self.class_id = class_id
+        if num_thresholds == 1:
+            self.thresholds = [0.5]
+        else:
+            # As Keras: 0, then evenly spaced, then 1 (no epsilon shift, unlike AUC).
+            inner = [(i + 1) / (num_thresholds - 1) for i in range(num_thresholds - 2)]
+            self.thresholds = [0.0, *inner, 1.0]
+        shape = (len(self.thresholds),)
+        self.true_positives = self.add_variable(shape, name="true_positives")
+        self.false_positives = self.add_variable(shape, name="false_positives")
+        self.true_negatives = self.add_variable(shape, name="true_negatives")
+        self.false_negatives = self.add_variable(shape, name="false_negatives")
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        update_confusion_counts(
+            type(self).__name__,
+            {
+                "tp": self.true_positives,
+                "fp": self.false_positives,
+                "tn": self.true_negatives,
+                "fn": self.false_negatives,
+            },
+            y_true,
+            y_pred,
+            self.thresholds,
+            self.dtype,
+            class_id=self.class_id,
+            sample_weight=sample_weight,
+        )
+
+    def _rate(self, which: str) -> Tensor:
+        tp, fp = self.true_positives.value, self.false_positives.value
+        tn, fn = self.true_negatives.value, self.false_negatives.value
+        if which == "precision":
+            return divide_no_nan(tp, tp + fp)
+        if which == "recall":
+            return divide_no_nan(tp, tp + fn)
+        return divide_no_nan(tn, tn + fp)
+
+    def result(self) -> Tensor:
+        feasible = ops.greater_equal(self._rate(self._constrained), self.value)
+        # 0 when no threshold meets the constraint (Keras's max with initial=0).
+        return ops.max(ops.where(feasible, self._rate(self._maximized), 0.0))
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            self._constraint: self.value,
+            "num_thresholds": self.num_thresholds,
+            "class_id": self.class_id,
+        }
+
+
+_AT_ARGS = """num_thresholds: how many thresholds the counts are kept at, an int > 0
+            (default 200): 0, then evenly spaced, then 1; a single one is 0.5.
+        class_id: ``None`` (default) or the index of the one column of ``y_pred``
+            (and ``y_true``) that counts, for multi-class outputs.
+        name: the metric's name (default ``None``: the class name in snake case).
+        dtype: as for ``Metric`` (default ``None``: floatx)."""
+
+
+class PrecisionAtRecall(_AtConstraint):
+    """The best precision at a recall of at least ``recall``, as Keras 3's
+    ``metrics.PrecisionAtRecall``: confusion counts (weighted by ``sample_weight``) are
+    kept at ``num_thresholds`` thresholds, a prediction ``> threshold`` counting as
+    positive, and ``result()`` is the largest precision among the thresholds whose
+    recall reaches ``recall`` (0 if none does). ``y_true`` holds 0/1 labels, ``y_pred``
+    probabilities of one shape.
+
+    Args:
+        recall: the recall to reach, in ``[0, 1]``.
+        {args}
+
+    >>> m = PrecisionAtRecall(recall=0.5, num_thresholds=5)
+    >>> float(m([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9]))
+    1.0
+    """
+
+    _constraint, _constrained, _maximized = "recall", "recall", "precision"
+
+    def __init__(
+        self,
+        recall: float,
+        num_thresholds: int = 200,
+        class_id: int | None = None,
+        name: str | None = None,
+        dtype: str | None = None,
+    ):
+        super().__init__(recall, num_thresholds, class_id, name=name, dtype=dtype)
+
+
+class RecallAtPrecision(_AtConstraint):
+    """The best recall at a precision of at least ``precision``, as Keras 3's
+    ``metrics.RecallAtPrecision``: confusion counts (weighted by ``sample_weight``) are
+    kept at ``num_thresholds`` thresholds, a prediction ``> threshold`` counting as
+    positive, and ``result()`` is the largest recall among the thresholds whose
+    precision reaches ``precision`` (0 if none does).
+
+    Args:
+        precision: the precision to reach, in ``[0, 1]``.
+        {args}
+
+    >>> m = RecallAtPrecision(precision=1.0, num_thresholds=5)
+    >>> float(m([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9]))
+    0.5
+    """
+
+    _constraint, _constrained, _maximized = "precision", "precision", "recall"
+
+    def __init__(
+        self,
+        precision: float,
+        num_thresholds: int = 200,
+        class_id: int | None = None,
+        name: str | None = None,
+        dtype: str | None = None,
+    ):
+        super().__init__(precision, num_thresholds, class_id, name=name, dtype=dtype)
+
+
+class SensitivityAtSpecificity(_AtConstraint):
+    """The best sensitivity (recall) at a specificity of at least ``specificity``, as
+    Keras 3's ``metrics.SensitivityAtSpecificity``: confusion counts (weighted by
+    ``sample_weight``) are kept at ``num_thresholds`` thresholds, a prediction
+    ``> threshold`` counting as positive, and ``result()`` is the largest
+    ``tp / (tp + fn)`` among the thresholds whose ``tn / (tn + fp)`` reaches
+    ``specificity`` (0 if none does).
+
+    Args:
+        specificity: the specificity to reach, in ``[0, 1]``.
+        {args}
+
+    >>> m = SensitivityAtSpecificity(specificity=0.5, num_thresholds=5)
+    >>> float(m([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9]))
+    1.0
+    """
+
+    _constraint, _constrained, _maximized = "specificity", "specificity", "recall"
+
+    def __init__(
+        self,
+        specificity: float,
+        num_thresholds: int = 200,
+        class_id: int | None = None,
+        name: str | None = None,
+        dtype: str | None = None,
+    ):
+        super().__init__(specificity, num_thresholds, class_id, name=name, dtype=dtype)
+
+
+class SpecificityAtSensitivity(_AtConstraint):
+    """The best specificity at a sensitivity (recall) of at least ``sensitivity``, as
+    Keras 3's ``metrics.SpecificityAtSensitivity``: confusion counts (weighted by
+    ``sample_weight``) are kept at ``num_thresholds`` thresholds, a prediction
+    ``> threshold`` counting as positive, and ``result()`` is the largest
+    ``tn / (tn + fp)`` among the thresholds whose ``tp / (tp + fn)`` reaches
+    ``sensitivity`` (0 if none does).
+
+    Args:
+        sensitivity: the sensitivity to reach, in ``[0, 1]``.
+        {args}
+
+    >>> m = SpecificityAtSensitivity(sensitivity=1.0, num_thresholds=5)
+    >>> float(m([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9]))
+    0.5
+    """
+
+    _constraint, _constrained, _maximized = "sensitivity", "recall", "specificity"
+
+    def __init__(
+        self,
+        sensitivity: float,
+        num_thresholds: int = 200,
+        class_id: int | None = None,
+        name: str | None = None,
+        dtype: str | None = None,
+    ):
+        super().__init__(sensitivity, num_thresholds, class_id, name=name, dtype=dtype)
+
+
+for _cls in (
+    PrecisionAtRecall,
+    RecallAtPrecision,
+    SensitivityAtSpecificity,
+    SpecificityAtSensitivity,
+):
+    _cls.__doc__ = (_cls.__doc__ or "").replace("{args}", _AT_ARGS)
+
+
 __all__ = [
     "AUC",
     "FalseNegatives",
     "FalsePositives",
     "Precision",
+    "PrecisionAtRecall",
     "Recall",
+    "RecallAtPrecision",
+    "SensitivityAtSpecificity",
+    "SpecificityAtSensitivity",
     "TrueNegatives",
     "TruePositives",
     "update_confusion_counts",

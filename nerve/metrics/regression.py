@@ -1,11 +1,14 @@
 """Regression metrics (``MeanSquaredError``, ``RootMeanSquaredError``,
-``MeanAbsoluteError``, ``R2Score``) and the segmentation metric ``MeanIoU``."""
+``MeanAbsoluteError``, ``R2Score``, ``PearsonCorrelation``, ``ConcordanceCorrelation``)
+and the segmentation metrics of the ``IoU`` family (``MeanIoU``, ``IoU``, ``BinaryIoU``,
+``OneHotIoU``, ``OneHotMeanIoU``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from nerve import ops
+from nerve.core import config
 from nerve.core.errors import ShapeError, with_location
 from nerve.metrics.base import Metric, divide_no_nan, squeeze_or_expand_to_same_rank
 from nerve.metrics.reduction import Mean, MeanMetricWrapper
@@ -310,15 +313,19 @@ class MeanIoU(Metric):
         weighted = pred_onehot * ops.expand_dims(weights, -1)
         self.total_cm.assign_add(ops.matmul(ops.transpose(true_onehot), weighted))
 
-    def result(self) -> Tensor:
+    def _class_ious(self) -> tuple[Tensor, Tensor]:
+        """Each class's IoU, and whether the class occurred (its denominator is not 0)."""
         cm = self.total_cm.value
         predicted = ops.sum(cm, axis=0)
         actual = ops.sum(cm, axis=1)
         true_positives = ops.diagonal(cm)
         denominator = predicted + actual - true_positives
-        num_valid = ops.sum(ops.cast(ops.not_equal(denominator, 0.0), self.dtype))
-        iou = divide_no_nan(true_positives, denominator)
-        return divide_no_nan(ops.sum(iou), num_valid)
+        valid = ops.cast(ops.not_equal(denominator, 0.0), self.dtype)
+        return divide_no_nan(true_positives, denominator), valid
+
+    def result(self) -> Tensor:
+        iou, valid = self._class_ious()
+        return divide_no_nan(ops.sum(iou), ops.sum(valid))
 
     def get_config(self) -> dict:
         return {
@@ -331,12 +338,302 @@ class MeanIoU(Metric):
         }
 
 
+def _check_class_ids(metric: str, ids: Any, num_classes: int) -> list[int]:
+    ids = list(ids)
+    if not ids or any(isinstance(i, bool) or not isinstance(i, int) for i in ids):
+        raise ValueError(
+            f"{metric}: target_class_ids must be a non-empty list of ints; got {ids!r}."
+        )
+    if min(ids) < 0 or max(ids) >= num_classes:
+        raise ValueError(
+            f"{metric}: target class ids must lie in [0, {num_classes}) (num_classes="
+            f"{num_classes}); got {ids!r}."
+        )
+    return ids
+
+
+class IoU(MeanIoU):
+    """The intersection-over-union of chosen classes, as Keras 3's ``metrics.IoU``: the
+    mean of ``tp / (tp + fp + fn)`` over ``target_class_ids`` (those that occurred), from
+    the same weighted confusion matrix as ``MeanIoU``; one id gives that class's IoU.
+
+    Args:
+        num_classes: the number of classes, an int >= 1.
+        target_class_ids: a list (or tuple) of the class ids to average over.
+        name: the metric's name (default ``None``: ``"io_u"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+        ignore_class: ``None`` (default) or a class id whose labelled entries are skipped.
+        sparse_y_true: ``y_true`` holds class ids (default ``True``); ``False``: scores
+            whose arg-max along ``axis`` is the class id.
+        sparse_y_pred: the same for ``y_pred`` (default ``True``).
+        axis: the class axis of non-sparse inputs (default -1).
+
+    >>> m = IoU(num_classes=2, target_class_ids=[0])
+    >>> round(float(m([0, 0, 1, 1], [0, 1, 0, 0])), 4)  # class 0: 1 / (2 + 3 - 1)
+    0.25
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        target_class_ids: Any,
+        name: str | None = None,
+        dtype: str | None = None,
+        ignore_class: int | None = None,
+        sparse_y_true: bool = True,
+        sparse_y_pred: bool = True,
+        axis: int = -1,
+    ):
+        super().__init__(
+            num_classes,
+            name=name,
+            dtype=dtype,
+            ignore_class=ignore_class,
+            sparse_y_true=sparse_y_true,
+            sparse_y_pred=sparse_y_pred,
+            axis=axis,
+        )
+        self.target_class_ids = _check_class_ids(type(self).__name__, target_class_ids, num_classes)
+
+    def result(self) -> Tensor:
+        iou, valid = self._class_ious()
+        ids = ops.convert_to_tensor(self.target_class_ids, dtype="int32")
+        return divide_no_nan(ops.sum(ops.take(iou, ids)), ops.sum(ops.take(valid, ids)))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "target_class_ids": self.target_class_ids}
+
+
+class BinaryIoU(IoU):
+    """The IoU of binary predictions, as Keras 3's ``metrics.BinaryIoU``: ``y_pred``
+    scores become class 1 where ``>= threshold`` and class 0 elsewhere, ``y_true`` holds
+    0/1 labels, and the result is ``IoU`` over ``target_class_ids`` of the two classes.
+
+    Args:
+        target_class_ids: ``[0]``, ``[1]`` or ``[0, 1]`` (default ``(0, 1)``: the mean of
+            both classes' IoU).
+        threshold: the score from which a prediction is class 1 (default 0.5).
+        name: the metric's name (default ``None``: ``"binary_io_u"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+
+    >>> m = BinaryIoU(target_class_ids=[1], threshold=0.3)
+    >>> round(float(m([0, 1, 0, 1], [0.1, 0.2, 0.4, 0.9])), 4)  # 1 / (2 + 2 - 1)
+    0.3333
+    """
+
+    def __init__(
+        self,
+        target_class_ids: Any = (0, 1),
+        threshold: float = 0.5,
+        name: str | None = None,
+        dtype: str | None = None,
+    ):
+        super().__init__(2, target_class_ids, name=name, dtype=dtype)
+        self.threshold = threshold
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        y_pred = ops.convert_to_tensor(y_pred)
+        y_pred = ops.cast(ops.greater_equal(y_pred, self.threshold), "int32")
+        super().update_state(y_true, y_pred, sample_weight=sample_weight)
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "dtype": self.dtype,
+            "target_class_ids": self.target_class_ids,
+            "threshold": self.threshold,
+        }
+
+
+def _without_sparse_y_true(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k != "sparse_y_true"}
+
+
+class OneHotIoU(IoU):
+    """``IoU`` for one-hot labels, as Keras 3's ``metrics.OneHotIoU``: ``y_true`` holds
+    one-hot (or score) vectors along ``axis`` whose arg-max is the class id; ``y_pred``
+    scores too unless ``sparse_y_pred``.
+
+    Args:
+        num_classes: the number of classes, an int >= 1.
+        target_class_ids: a list (or tuple) of the class ids to average over.
+        name: the metric's name (default ``None``: ``"one_hot_io_u"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+        ignore_class: ``None`` (default) or a class id whose labelled entries are skipped.
+        sparse_y_pred: ``y_pred`` holds class ids (default ``False``: scores on ``axis``).
+        axis: the class axis (default -1).
+
+    >>> m = OneHotIoU(num_classes=3, target_class_ids=[2])
+    >>> float(m([[0, 0, 1], [1, 0, 0]], [[0.2, 0.1, 0.7], [0.1, 0.2, 0.7]]))
+    0.5
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        target_class_ids: Any,
+        name: str | None = None,
+        dtype: str | None = None,
+        ignore_class: int | None = None,
+        sparse_y_pred: bool = False,
+        axis: int = -1,
+    ):
+        super().__init__(
+            num_classes,
+            target_class_ids,
+            name=name,
+            dtype=dtype,
+            ignore_class=ignore_class,
+            sparse_y_true=False,
+            sparse_y_pred=sparse_y_pred,
+            axis=axis,
+        )
+
+    def get_config(self) -> dict:
+        return _without_sparse_y_true(super().get_config())
+
+
+class OneHotMeanIoU(MeanIoU):
+    """``MeanIoU`` for one-hot labels, as Keras 3's ``metrics.OneHotMeanIoU``: ``y_true``
+    holds one-hot (or score) vectors along ``axis``; ``y_pred`` scores too unless
+    ``sparse_y_pred``.
+
+    Args:
+        num_classes: the number of classes, an int >= 1.
+        name: the metric's name (default ``None``: ``"one_hot_mean_io_u"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+        ignore_class: ``None`` (default) or a class id whose labelled entries are skipped.
+        sparse_y_pred: ``y_pred`` holds class ids (default ``False``: scores on ``axis``).
+        axis: the class axis (default -1).
+
+    >>> m = OneHotMeanIoU(num_classes=3)
+    >>> float(m([[0, 0, 1], [1, 0, 0]], [[0.2, 0.1, 0.7], [0.1, 0.2, 0.7]]))  # (0 + 0.5) / 2
+    0.25
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        name: str | None = None,
+        dtype: str | None = None,
+        ignore_class: int | None = None,
+        sparse_y_pred: bool = False,
+        axis: int = -1,
+    ):
+        super().__init__(
+            num_classes,
+            name=name,
+            dtype=dtype,
+            ignore_class=ignore_class,
+            sparse_y_true=False,
+            sparse_y_pred=sparse_y_pred,
+            axis=axis,
+        )
+
+    def get_config(self) -> dict:
+        return _without_sparse_y_true(super().get_config())
+
+
+def _standardized(x: Tensor, axis: int) -> Tensor:
+    centred = x - ops.mean(x, axis=axis, keepdims=True)
+    return centred / ops.std(centred, axis=axis, keepdims=True)
+
+
+def pearson_correlation(y_true: Any, y_pred: Any, axis: int = -1) -> Tensor:
+    """Pearson's correlation coefficient of ``y_true`` and ``y_pred`` along ``axis``
+    (default -1: one coefficient per sample, over its features): the mean product of the
+    two after each is centred and divided by its (population) standard deviation.
+
+    >>> from nerve import metrics
+    >>> metrics.pearson_correlation([[1.0, 2.0, 3.0]], [[2.0, 4.0, 7.0]]).numpy().round(4)
+    array([0.9934], dtype=float32)
+    """
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    return ops.mean(_standardized(y_true, axis) * _standardized(y_pred, axis), axis=axis)
+
+
+def concordance_correlation(y_true: Any, y_pred: Any, axis: int = -1) -> Tensor:
+    """Lin's concordance correlation coefficient along ``axis`` (default -1): ``2 * cov /
+    (var_true + var_pred + (mean_true - mean_pred)**2 + epsilon)`` with population
+    (co)variances; 1 only when ``y_pred`` equals ``y_true``, unlike Pearson's, which any
+    increasing linear map of ``y_true`` reaches.
+
+    >>> from nerve import metrics
+    >>> metrics.concordance_correlation([[1.0, 2.0, 3.0]], [[2.0, 4.0, 6.0]]).numpy().round(4)
+    array([0.3636], dtype=float32)
+    """
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    true_mean = ops.mean(y_true, axis=axis, keepdims=True)
+    pred_mean = ops.mean(y_pred, axis=axis, keepdims=True)
+    covariance = ops.mean((y_true - true_mean) * (y_pred - pred_mean), axis=axis, keepdims=True)
+    norm = (
+        ops.var(y_true, axis=axis, keepdims=True)
+        + ops.var(y_pred, axis=axis, keepdims=True)
+        + ops.square(true_mean - pred_mean)
+    )
+    return ops.squeeze(2.0 * covariance / (norm + config.epsilon()), axis)
+
+
+class PearsonCorrelation(MeanMetricWrapper):
+    """The mean of Pearson's correlation coefficients, as Keras 3's
+    ``metrics.PearsonCorrelation``: each sample's coefficient along ``axis`` (see
+    ``pearson_correlation``), averaged (weighted) over every sample seen.
+
+    Args:
+        name: the metric's name (default ``"pearson_correlation"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+        axis: the axis the coefficient runs along (default -1).
+
+    >>> m = PearsonCorrelation()
+    >>> round(float(m([[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]], [[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])), 4)
+    0.0
+    """
+
+    def __init__(self, name: str = "pearson_correlation", dtype: str | None = None, axis: int = -1):
+        super().__init__(pearson_correlation, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+
+
+class ConcordanceCorrelation(MeanMetricWrapper):
+    """The mean of Lin's concordance correlation coefficients, as Keras 3's
+    ``metrics.ConcordanceCorrelation``: each sample's coefficient along ``axis`` (see
+    ``concordance_correlation``), averaged (weighted) over every sample seen.
+
+    Args:
+        name: the metric's name (default ``"concordance_correlation"``).
+        dtype: as for ``Metric`` (default ``None``: floatx).
+        axis: the axis the coefficient runs along (default -1).
+
+    >>> m = ConcordanceCorrelation()
+    >>> round(float(m([[1.0, 2.0, 3.0]], [[1.0, 2.0, 3.0]])), 4)
+    1.0
+    """
+
+    def __init__(
+        self, name: str = "concordance_correlation", dtype: str | None = None, axis: int = -1
+    ):
+        super().__init__(concordance_correlation, name=name, dtype=dtype, axis=axis)
+        self.axis = axis
+
+
 __all__ = [
+    "BinaryIoU",
+    "ConcordanceCorrelation",
+    "IoU",
     "MeanAbsoluteError",
     "MeanIoU",
     "MeanSquaredError",
+    "OneHotIoU",
+    "OneHotMeanIoU",
+    "PearsonCorrelation",
     "R2Score",
     "RootMeanSquaredError",
+    "concordance_correlation",
     "mean_absolute_error",
     "mean_squared_error",
+    "pearson_correlation",
 ]

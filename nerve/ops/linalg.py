@@ -17,7 +17,7 @@ import math
 from typing import Any
 
 from nerve.autodiff import GradientTape, custom_gradient
-from nerve.core import tree
+from nerve.core import dtypes, tree
 from nerve.core.errors import AxisError, ShapeError, normalize_axis, with_location
 from nerve.ops._convert import cast, promote, tensor, to_float
 from nerve.ops.indexing import diagonal
@@ -725,6 +725,7 @@ def matrix_rank(x: Any, tol: Any = None) -> Tensor:
 # -- norm ------------------------------------------------------------------------------
 
 _MATRIX_ORDS = (None, "fro", "nuc", math.inf, -math.inf, 1, -1, 2, -2)
+_FULL_L2_DTYPES = ("float32", "float64")
 
 
 def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Tensor:
@@ -744,6 +745,11 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> T
     array([7., 6., 7.], dtype=float32)
     """
     x = to_float(x)
+    if ord is None and axis is None and x.dtype in _FULL_L2_DTYPES:
+        # The common call, the 2-norm of every entry, first: eager per-call cost counts.
+        return rp.reduce_l2_p.bind(x, axes=tuple(range(x.ndim)), keepdims=keepdims)
+    if dtypes.is_complex(x.dtype) and not _from_singular_values(x, ord, axis):
+        x = ew.abs_p.bind(x)  # these norms are norms of the magnitudes
     if isinstance(ord, str) and ord not in ("fro", "nuc"):
         raise ValueError(
             with_location(
@@ -755,7 +761,7 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> T
         return cast(norm(cast(x, "float32"), ord, axis, keepdims), x.dtype)
     if axis is None:
         if ord is None:  # the 2-norm of every entry, whatever the rank
-            return _frobenius(x, keepdims)
+            return rp.reduce_l2_p.bind(x, axes=tuple(range(x.ndim)), keepdims=keepdims)
         if x.ndim not in (1, 2):
             raise ShapeError(
                 with_location(
@@ -794,16 +800,11 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> T
     )
 
 
-def _frobenius(x: Tensor, keepdims: bool) -> Tensor:
-    """The 2-norm of all entries: the square root of one full contraction of ``x`` with
-    itself (``"ij,ij->"``), which the backends run as a single dot product of the
-    flattened tensor (a BLAS call on NumPy); two primitives, so little eager overhead."""
-    if x.ndim > len(lp.EINSUM_LABELS):
-        x = sp.reshape(x, (x.size,))
-    labels = lp.EINSUM_LABELS[: x.ndim]
-    squares = lp.einsum_p.bind(x, x, subscripts=f"{labels},{labels}->")
-    total = ew.sqrt_p.bind(squares)
-    return sp.reshape(total, (1,) * x.ndim) if keepdims and x.ndim else total
+def _from_singular_values(x: Tensor, ord: Any, axis: Any) -> bool:
+    """Whether ``norm`` takes this norm from the SVD (a matrix norm of order 2, -2 or
+    "nuc")."""
+    pair = x.ndim == 2 if axis is None else not isinstance(axis, int) and len(axis) == 2
+    return pair and isinstance(ord, (int, str)) and ord in ("nuc", 2, -2)
 
 
 def _vector_norm(x: Tensor, ord: Any, axes: tuple, keepdims: bool) -> Tensor:
@@ -811,7 +812,7 @@ def _vector_norm(x: Tensor, ord: Any, axes: tuple, keepdims: bool) -> Tensor:
         return rp.reduce_sum_p.bind(y, axes=axes, keepdims=keepdims)
 
     if ord is None or ord == 2:
-        return ew.sqrt_p.bind(total(ew.mul(x, x)))
+        return rp.reduce_l2_p.bind(x, axes=tuple(sorted(axes)), keepdims=keepdims)
     magnitude = ew.abs_p.bind(x)
     if ord == math.inf:
         return rp.reduce_max_p.bind(magnitude, axes=axes, keepdims=keepdims)

@@ -25,6 +25,7 @@ from nerve.ops._convert import cast, tensor, to_float
 from nerve.primitives import elementwise as ew
 from nerve.primitives import fft as fp
 from nerve.primitives import indexing as ip
+from nerve.primitives import nn as nnp
 from nerve.primitives import shape as sp
 from nerve.tensor import Tensor, _new_tensor
 
@@ -263,21 +264,11 @@ def _frames(x: Tensor, length: int, stride: int) -> Tensor:
 
 
 def _overlap_add(frames: Tensor, stride: int) -> Tensor:
-    """The sum of ``frames`` (..., count, length) placed ``stride`` apart: the adjoint of
-    ``_frames``, with (count - 1) * stride + length samples."""
-    from nerve.ops.shape import pad, reshape
-
-    *batch, count, length = frames.shape
-    r = -(-length // stride)
-    pieces = reshape(_resize_last(frames, r * stride), (*batch, count, r, stride))
-    total = None
-    for j in range(r):
-        width = [(0, 0)] * len(batch) + [(j, r - 1 - j), (0, 0)]
-        shifted = pad(pieces[..., j, :], width)
-        total = shifted if total is None else total + shifted
-    assert total is not None
-    flat = reshape(total, (*batch, (count + r - 1) * stride))
-    return flat[..., : (count - 1) * stride + length]
+    """The sum of ``frames`` (..., count, length) placed ``stride`` apart, with
+    (count - 1) * stride + length samples."""
+    count, length = frames.shape[-2:]
+    size = (count - 1) * stride + length if count else 0
+    return nnp.overlap_add_p.bind(frames, stride=stride, size=size)
 
 
 def _reflect_pad(x: Tensor, width: int) -> Tensor:
@@ -299,10 +290,10 @@ def _reflect_pad(x: Tensor, width: int) -> Tensor:
 @functools.lru_cache(maxsize=64)
 def _named_window(backend: Any, name: str, length: int, left: int, right: int, dtype: str):
     """SciPy's ``get_window(name, length)`` (the periodic form, ``a - (1 - a)
-    cos(2 pi k / length)``) with ``left`` and ``right`` zeros, as an array of
+    cos(2 pi k / length)``; ``"ones"``: no window) with ``left`` and ``right`` zeros, as an array of
     ``backend``: made once per backend and settings, since an STFT is usually taken
     many times with one window."""
-    a = 0.5 if name == "hann" else 0.54
+    a = {"hann": 0.5, "hamming": 0.54, "ones": 1.0}[name]
     step = 2 * math.pi / length
     samples = [a - (1 - a) * math.cos(k * step) for k in range(length)]
     return backend.asarray([0.0] * left + samples + [0.0] * right, dtype)
@@ -382,11 +373,14 @@ def stft(
             )
         )
     win = _stft_window("stft", window, sequence_length, fft_length, x)
-    if center:
-        x = _reflect_pad(x, fft_length // 2)
-    frames = _frames(x, fft_length, sequence_stride)
-    if win is not None:
-        frames = ew.mul(frames, win)  # same dtype, broadcast over the frames
+    if win is None:
+        win = _new_tensor(_named_window(backend_of(x._value), "ones", fft_length, 0, 0, x.dtype))
+    pad = fft_length // 2 if center else 0
+    if pad >= x.shape[-1]:  # mirrored more than once: NumPy's rule, composed
+        x, pad = _reflect_pad(x, pad), 0
+    # Padding, framing and windowing in one primitive: the windowed frames are written
+    # once.
+    frames = nnp.frames_p.bind(x, win, stride=sequence_stride, pad=pad)
     return _parts(fp.rfft_p.bind(frames), x.dtype)
 
 

@@ -14,17 +14,26 @@ from typing import Any
 
 from nerve.optimizers import schedules
 from nerve.optimizers.adadelta import Adadelta
+from nerve.optimizers.adafactor import Adafactor
 from nerve.optimizers.adagrad import Adagrad
 from nerve.optimizers.adam import Adam, Adamax, AdamW, Nadam
 from nerve.optimizers.base import Optimizer, clip_by_global_norm, clip_by_norm, global_norm
+from nerve.optimizers.ftrl import Ftrl
+from nerve.optimizers.lamb import Lamb
 from nerve.optimizers.lion import Lion
 from nerve.optimizers.loss_scale_optimizer import LossScaleOptimizer
+from nerve.optimizers.muon import Muon
 from nerve.optimizers.rmsprop import RMSprop
+from nerve.optimizers.schedule_free_adamw import ScheduleFreeAdamW
 from nerve.optimizers.sgd import SGD
 
 _CLASSES = {
-    cls.__name__: cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion)
-}
+    cls.__name__: cls
+    for cls in (
+        SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion, Adafactor, Ftrl,
+        Lamb, Muon, ScheduleFreeAdamW,
+    )
+}  # fmt: skip
 # Keras looks names up case-insensitively ("adam", "Adam", "ADAM").
 _BY_LOWER_NAME = {name.lower(): cls for name, cls in _CLASSES.items()}
 

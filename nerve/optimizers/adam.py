@@ -124,7 +124,7 @@ class AdamW(Adam):
             with ``exclude_from_weight_decay`` are not decayed.
         beta_1, beta_2, epsilon, amsgrad: as for ``Adam`` (defaults 0.9, 0.999, 1e-7,
             ``False``).
-        name: the optimizer's name (default ``"adamw"``).
+        name: the optimizer's name (default ``"adam_w"``, as in Keras).
         **kwargs: clipnorm, clipvalue, global_clipnorm, use_ema, ema_momentum,
             ema_overwrite_frequency, loss_scale_factor, gradient_accumulation_steps:
             as for ``Optimizer``.
@@ -144,7 +144,7 @@ class AdamW(Adam):
         beta_2: float = 0.999,
         epsilon: float = 1e-7,
         amsgrad: bool = False,
-        name: str = "adamw",
+        name: str = "adam_w",
         **kwargs: Any,
     ):
         if weight_decay is None:

@@ -53,7 +53,10 @@ _BASE_ARGS = (
 
 
 def _snake_case(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    # Keras's rule: a break before each capitalised word and between a lower-case letter
+    # and a capital ("RMSprop" -> "rm_sprop", "ScheduleFreeAdamW" -> "schedule_free_adam_w").
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _is_number(value: Any) -> bool:
@@ -300,10 +303,34 @@ class Optimizer:
         return self.add_variable(reference.shape, initializer, reference.dtype, full_name)
 
     def add_optimizer_variables(
-        self, variables: Sequence[Variable], name: str, initializer: Any = "zeros"
-    ) -> list[Variable]:
-        """One state variable per trainable variable (``name`` is the suffix)."""
-        return [self.add_variable_from_reference(v, name, initializer) for v in variables]
+        self,
+        variables: Sequence[Variable],
+        name: str | Sequence[str],
+        initializer: Any = "zeros",
+    ) -> Any:
+        """One state variable per trainable variable (``name`` is the suffix).
+
+        With a list of names (and optionally a list of initializers, one per name), a
+        tuple of such lists, created variable by variable as Keras does (``a_momentum``,
+        ``a_velocity``, ``b_momentum``, ...), so ``variables`` lists them in the order
+        Keras saves them.
+        """
+        if isinstance(name, str):
+            return [self.add_variable_from_reference(v, name, initializer) for v in variables]
+        names = list(name)
+        inits = list(initializer) if isinstance(initializer, (list, tuple)) else None
+        if inits is None:
+            inits = [initializer] * len(names)
+        if len(inits) != len(names):
+            raise ValueError(
+                f"{type(self).__name__}: add_optimizer_variables got {len(names)} names and "
+                f"{len(inits)} initializers; give one initializer, or one per name."
+            )
+        slots: tuple[list[Variable], ...] = tuple([] for _ in names)
+        for variable in variables:
+            for slot, slot_name, init in zip(slots, names, inits):
+                slot.append(self.add_variable_from_reference(variable, slot_name, init))
+        return slots
 
     def build(self, variables: Sequence[Variable]) -> None:
         """Create the state for ``variables`` (subclasses add their slots after this).
@@ -316,7 +343,9 @@ class Optimizer:
         if self.use_ema:
             self._averages = self.add_optimizer_variables(variables, "average")
         if self.gradient_accumulation_steps:
-            self._accumulators = self.add_optimizer_variables(variables, "gradient_accumulator")
+            self._accumulated_gradients = self.add_optimizer_variables(
+                variables, "gradient_accumulator"
+            )
         self.built = True
 
     def _get_variable_index(self, variable: Variable) -> int:
@@ -473,7 +502,7 @@ class Optimizer:
     def _apply_accumulated(self, grads: list[Tensor], variables: list[Variable]) -> None:
         steps = self.gradient_accumulation_steps
         is_update_step = ops.equal(ops.mod(self._iterations + 1, steps), 0)
-        accumulators = [self._accumulators[self._get_variable_index(v)] for v in variables]
+        accumulators = [self._accumulated_gradients[self._get_variable_index(v)] for v in variables]
         totals = [ops.add(acc, g) for acc, g in zip(accumulators, grads)]
         # Compute the update on every call, keep it only on update steps (trace-safe cond);
         # within a step a wrapper already masks (a loss-scale skip), both must hold.

@@ -31,7 +31,7 @@ class RMSprop(Optimizer):
             stability (default 1e-7).
         centered: normalise by the estimated variance of the gradient instead of its
             second moment (default ``False``); may help training, costs one more slot.
-        name: the optimizer's name (default ``"rmsprop"``).
+        name: the optimizer's name (default ``"rm_sprop"``, as in Keras).
         **kwargs: weight_decay, clipnorm, clipvalue, global_clipnorm, use_ema,
             ema_momentum, ema_overwrite_frequency, loss_scale_factor,
             gradient_accumulation_steps: as for ``Optimizer``.
@@ -50,7 +50,7 @@ class RMSprop(Optimizer):
         momentum: float = 0.0,
         epsilon: float = 1e-7,
         centered: bool = False,
-        name: str = "rmsprop",
+        name: str = "rm_sprop",
         **kwargs: Any,
     ):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)

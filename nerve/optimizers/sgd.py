@@ -28,7 +28,7 @@ class SGD(Optimizer):
         momentum: a float in ``[0, 1]`` (default 0.0: plain gradient descent, no
             velocity slots are created).
         nesterov: use Nesterov momentum (default ``False``).
-        name: the optimizer's name (default ``"SGD"``).
+        name: the optimizer's name (default ``"sgd"``, as in Keras).
         **kwargs: weight_decay, clipnorm, clipvalue, global_clipnorm, use_ema,
             ema_momentum, ema_overwrite_frequency, loss_scale_factor,
             gradient_accumulation_steps: as for ``Optimizer``.
@@ -47,7 +47,7 @@ class SGD(Optimizer):
         learning_rate: Any = 0.01,
         momentum: float = 0.0,
         nesterov: bool = False,
-        name: str = "SGD",
+        name: str = "sgd",
         **kwargs: Any,
     ):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)

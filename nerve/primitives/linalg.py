@@ -11,6 +11,8 @@ differentiate again.
 
 from __future__ import annotations
 
+import math
+
 from nerve.core import dtypes
 from nerve.core.errors import DTypeError, ShapeError, with_location
 from nerve.primitives import elementwise as ew
@@ -70,8 +72,20 @@ def _matmul_vjp(g, inputs, out, needs):
     a, b = inputs
     return (
         matmul_p.bind(g, _swap_last(b)) if needs[0] else None,
-        matmul_p.bind(_swap_last(a), g) if needs[1] else None,
+        _matmul_weight_grad(a, b, g) if needs[1] else None,
     )
+
+
+def _matmul_weight_grad(a, b, g):
+    """The cotangent of ``b`` in ``a @ b``. A 2-D ``b`` shared by a batch of ``a``s (a
+    dense layer on sequences) gets one product over all the batch's rows, rather than
+    one product per matrix that the engine then sums over the batch: the same
+    arithmetic, as one large matrix product and without the batch of partial results."""
+    if len(b.shape) == 2 and len(a.shape) > 2:
+        rows = math.prod(a.shape[:-1])
+        flat_a = reshape(a, (rows, a.shape[-1]))
+        return matmul_p.bind(transpose(flat_a, (1, 0)), reshape(g, (rows, g.shape[-1])))
+    return matmul_p.bind(_swap_last(a), g)
 
 
 matmul_p = Primitive("matmul", shape_rule=_matmul_rule, vjp=_matmul_vjp, fresh=True)

@@ -34,7 +34,8 @@ def numpy_kernels(monkeypatch):
 @pytest.mark.parametrize(
     "shape, size, interpolation",
     [((2, 9, 7, 3), (4, 12), "bilinear"), ((1, 5, 6, 2), (11, 3), "lanczos3"),
-     ((3, 8, 2), (3, 5), "area")],
+     ((3, 8, 2), (3, 5), "area"), ((2, 6, 5, 1), (3, 5), "bicubic"),
+     ((1, 7, 4, 4), (3, 9), "bilinear"), ((1, 4, 5, 6), (9, 2), "bilinear")],
 )  # fmt: skip
 def test_c_and_numpy_resample_agree(request, dtype, shape, size, interpolation):
     if native_resample.resample_functions() is None:
@@ -66,7 +67,7 @@ def test_strided_and_half_precision_inputs_take_the_numpy_kernels():
 def test_indices_outside_the_axis_are_refused(request, bad, native):
     if not native:
         request.getfixturevalue("numpy_kernels")
-    from nerve.primitives.nn import resample_p, resample_transpose_p
+    from nerve.primitives.nn import resample2_p, resample_p, resample_transpose_p
 
     x = ops.ones((2, 4, 3))
     indices = ops.convert_to_tensor(np.array([[0, bad]], dtype="int32"))
@@ -75,3 +76,22 @@ def test_indices_outside_the_axis_are_refused(request, bad, native):
         resample_p.bind(x, indices, weights, axis=1)
     with pytest.raises(NerveError, match=r"resample_transpose: indices must lie in \[0, 4\)"):
         resample_transpose_p.bind(ops.ones((2, 1, 3)), indices, weights, axis=1, size=4)
+    good = ops.convert_to_tensor(np.array([[0, 1]], dtype="int32"))
+    with pytest.raises(NerveError, match=r"resample2: indices must lie in \[0, 4\)"):
+        resample2_p.bind(ops.ones((2, 4, 4)), good, weights, indices, weights, axis=1)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("channels", [1, 3, 7])
+def test_two_axes_in_one_pass_equal_two_one_axis_passes(dtype, channels):
+    # The fused loop does the same arithmetic in the same order: equal to the bit.
+    from nerve.ops.image.resampling import resize_taps
+
+    functions = native_resample.resample_functions()
+    if functions is None:
+        pytest.skip("no C compiler: only the NumPy kernels run here")
+    x = np.random.default_rng(2).standard_normal((2, 9, 6, channels)).astype(dtype)
+    rows, columns = resize_taps(9, 4, "bicubic"), resize_taps(6, 11, "lanczos3")
+    tables = [(i, w.astype(dtype)) for i, w in (rows, columns)]
+    one_by_one = functions.resample(functions.resample(x, *tables[0], 1), *tables[1], 2)
+    np.testing.assert_array_equal(functions.resample2(x, *tables[0], *tables[1], 1), one_by_one)

@@ -1,5 +1,8 @@
 """Shared checks for metric tests: eager vs traced updates, streaming vs one call."""
 
+import re
+import warnings
+
 import numpy as np
 import pytest
 
@@ -55,5 +58,31 @@ def check_metric():
         _, fresh = run_updates(make, batches[-1:])
         np.testing.assert_allclose(np.asarray(eager.result().numpy()), fresh, rtol=1e-6)
         return eager
+
+    return check
+
+
+@pytest.fixture
+def check_against_keras(check_metric):
+    """``check_metric`` with Keras 3's metric of the same name and arguments, streamed
+    over the same batches, as the expected result; also the default name, the config
+    round trip and lookup by class name."""
+
+    def check(name, kwargs, batches, rtol=1e-5, atol=1e-6):
+        keras = pytest.importorskip("keras")
+        from nerve import metrics
+
+        with warnings.catch_warnings():  # Keras's own chatter (NumPy 2, 0/0 in divide_no_nan)
+            warnings.simplefilter("ignore")
+            theirs = getattr(keras.metrics, name)(**kwargs)
+            for y_true, y_pred, sample_weight in batches:
+                theirs.update_state(y_true, y_pred, sample_weight=sample_weight)
+            expected = keras.ops.convert_to_numpy(theirs.result())
+        ours = check_metric(lambda: getattr(metrics, name)(**kwargs), batches, expected, rtol, atol)
+        # Keras numbers a repeated default name within a process ("io_u_1"); nerve does not.
+        assert ours.name == re.sub(r"_\d+$", "", theirs.name)
+        twin = type(ours).from_config(ours.get_config())
+        assert twin.get_config() == ours.get_config()
+        assert type(metrics.deserialize(metrics.serialize(ours))) is type(ours)
 
     return check

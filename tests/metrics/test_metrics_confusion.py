@@ -1,4 +1,5 @@
-"""Confusion-count metrics, Precision/Recall and AUC against NumPy references."""
+"""Confusion-count metrics, Precision/Recall and AUC against NumPy references; the
+at-a-constraint metrics (PrecisionAtRecall...) against Keras 3 itself."""
 
 import numpy as np
 import pytest
@@ -238,3 +239,36 @@ def test_confusion_errors():
         metrics.Precision().update_state([1, 0, 1, 0], [0.2, 0.4, 0.9])
     with pytest.raises(ShapeError, match=r"AUC\(multi_label=True\): y_pred has shape \(4,\)"):
         metrics.AUC(multi_label=True).update_state([1, 0, 1, 0], [0.2, 0.4, 0.9, 0.1])
+
+
+# -- the at-a-constraint metrics against Keras 3 itself ----------------------------------------
+_Y_TRUE, _Y_PRED, _WEIGHTS = data(shape=(3,))
+KERAS_CASES = [
+    ("PrecisionAtRecall", {"recall": 0.6}, _WEIGHTS),
+    ("PrecisionAtRecall", {"recall": 0.9, "num_thresholds": 7, "class_id": 1}, None),
+    ("RecallAtPrecision", {"precision": 0.5, "num_thresholds": 50}, _WEIGHTS),
+    ("RecallAtPrecision", {"precision": 0.99}, None),  # no threshold reaches it: 0
+    ("SensitivityAtSpecificity", {"specificity": 0.7}, None),
+    ("SensitivityAtSpecificity", {"specificity": 0.3, "num_thresholds": 1}, _WEIGHTS),
+    ("SpecificityAtSensitivity", {"sensitivity": 0.4, "class_id": 2}, _WEIGHTS),
+    ("SpecificityAtSensitivity", {"sensitivity": 0.8, "num_thresholds": 20}, None),
+]
+
+
+@pytest.mark.parametrize("name,kwargs,weights", KERAS_CASES, ids=[c[0] for c in KERAS_CASES])
+def test_at_constraint_metrics_match_keras(check_against_keras, name, kwargs, weights):
+    weights = None if weights is None else weights[:, None]
+    check_against_keras(name, kwargs, split(_Y_TRUE, _Y_PRED, weights))
+
+
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda: metrics.PrecisionAtRecall(1.5), r"`recall` must be in the range \[0, 1\]"),
+        (lambda: metrics.RecallAtPrecision(-0.1), r"`precision` must be in the range \[0, 1\]"),
+        (lambda: metrics.SensitivityAtSpecificity(0.5, num_thresholds=0), "num_thresholds"),
+    ],
+)
+def test_at_constraint_errors(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()

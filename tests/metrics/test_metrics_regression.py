@@ -1,4 +1,5 @@
-"""Regression metrics and MeanIoU against NumPy closed forms."""
+"""Regression metrics and MeanIoU against NumPy closed forms; the rest of the IoU family
+and the correlation metrics against Keras 3 itself."""
 
 import numpy as np
 import pytest
@@ -142,3 +143,58 @@ def test_regression_configs_and_errors():
         metrics.MeanIoU(2).update_state([0, 1, 1, 0], [0, 1, 1])
     with pytest.raises(ValueError, match="MeanIoU: num_classes must be a positive int"):
         metrics.MeanIoU(0)
+
+
+# -- the IoU family and the correlations against Keras 3 itself --------------------------------
+_LABELS = rng.integers(0, 3, size=(16, 4))
+_PREDICTED = np.where(rng.uniform(size=(16, 4)) < 0.6, _LABELS, rng.integers(0, 3, size=(16, 4)))
+_ONE_HOT = np.eye(3, dtype=np.float32)[_LABELS]
+_SCORES = (_ONE_HOT + rng.uniform(size=(16, 4, 3))).astype(np.float32)
+_BITS = rng.integers(0, 2, size=(16, 4)).astype(np.float32)
+_PROBS = rng.uniform(size=(16, 4)).astype(np.float32)
+# Keras keeps IoU confusion matrices in int32, so fractional weights would be truncated
+# there; whole-number weights compare like for like.
+_COUNTS = rng.integers(0, 3, size=(16, 4)).astype(np.int32)
+_REGRESSION = regression_data(columns=5)
+KERAS_CASES = [
+    ("IoU", {"num_classes": 3, "target_class_ids": [0, 2]}, _LABELS, _PREDICTED, _COUNTS),
+    ("IoU", {"num_classes": 3, "target_class_ids": [1], "ignore_class": 0}, _LABELS, _PREDICTED,
+     None),
+    ("IoU", {"num_classes": 3, "target_class_ids": [2], "sparse_y_pred": False}, _LABELS, _SCORES,
+     None),
+    ("BinaryIoU", {}, _BITS, _PROBS, _COUNTS),
+    ("BinaryIoU", {"target_class_ids": [1], "threshold": 0.3}, _BITS, _PROBS, None),
+    ("OneHotIoU", {"num_classes": 3, "target_class_ids": [1, 2]}, _ONE_HOT, _SCORES, _COUNTS),
+    ("OneHotMeanIoU", {"num_classes": 3}, _ONE_HOT, _SCORES, _COUNTS),
+    ("OneHotMeanIoU", {"num_classes": 3, "sparse_y_pred": True}, _ONE_HOT, _PREDICTED, None),
+    ("PearsonCorrelation", {}, *_REGRESSION),
+    ("ConcordanceCorrelation", {}, *_REGRESSION),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name,kwargs,y_true,y_pred,weights", KERAS_CASES, ids=[c[0] for c in KERAS_CASES]
+)
+def test_matches_keras(check_against_keras, name, kwargs, y_true, y_pred, weights):
+    check_against_keras(name, kwargs, split(y_true, y_pred, weights))
+
+
+@pytest.mark.parametrize("name", ["pearson_correlation", "concordance_correlation"])
+def test_correlation_functions_match_keras(name):
+    keras = pytest.importorskip("keras")
+    y_true, y_pred, _ = _REGRESSION
+    for axis in (-1, 0):
+        np.testing.assert_allclose(
+            getattr(metrics, name)(y_true, y_pred, axis=axis).numpy(),
+            keras.ops.convert_to_numpy(getattr(keras.metrics, name)(y_true, y_pred, axis=axis)),
+            rtol=1e-5,
+            atol=1e-6,
+        )
+    assert metrics.get(name) is getattr(metrics, name)  # the function, as Keras returns it
+
+
+def test_iou_errors():
+    with pytest.raises(ValueError, match=r"IoU: target class ids must lie in \[0, 3\)"):
+        metrics.IoU(3, target_class_ids=[3])
+    with pytest.raises(ValueError, match="BinaryIoU: target_class_ids must be a non-empty list"):
+        metrics.BinaryIoU(target_class_ids=[])

@@ -386,6 +386,12 @@ CASES = [
     resize_case("resize_bilinear_down", (1, 7, 6, 1), (2, 4)),
     resize_case("resize_bilinear_antialias", (1, 8, 7, 2), (3, 3), antialias=True),
     resize_case("resize_bilinear_single_image", (3, 2, 2), (5, 4)),
+    # One axis kept: resample along the other only; 3, 4 and 5 channels: the C loops'
+    # fixed and general channel counts.
+    resize_case("resize_bilinear_one_axis", (1, 4, 5, 2), (4, 8)),
+    resize_case("resize_bilinear_rgb", (2, 5, 4, 3), (3, 6)),
+    resize_case("resize_bilinear_rgba", (1, 4, 6, 4), (7, 3)),
+    resize_case("resize_bilinear_five_channels", (1, 3, 4, 5), (5, 2)),
     resize_case(
         "resize_bilinear_channels_first", (2, 3, 4, 5), (5, 3), data_format="channels_first"
     ),

@@ -134,6 +134,17 @@ CASES = [
         grad2=True,
     ),
     OpCase(
+        "take_rows",  # an embedding lookup: its gradient adds rows, many ids repeat
+        lambda x, i: ops.take(x, i, axis=0),
+        [
+            (Input((6, 3)), Input((4, 5), "int", -6, 6)),
+            (Input((5, 2, 2)), Input((7,), "index", high=5)),
+        ],
+        numpy=lambda x, i: np.take(x, i, axis=0),
+        torch=lambda x, i: x[i.long()],
+        grad2=True,
+    ),
+    OpCase(
         "take_flat",
         lambda x, i: ops.take(x, i),
         [(Input((3, 4)), Input((7,), "index", high=12))],

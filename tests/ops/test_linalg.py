@@ -50,6 +50,7 @@ CASES = [
             ((3, 4), (4, 5)),
             ((2, 3, 4), (2, 4, 5)),  # batched
             ((2, 1, 3, 4), (5, 4, 2)),  # broadcasting batch axes
+            ((2, 3, 2, 4), (4, 5)),  # one matrix shared by a batch (a dense layer)
             ((4,), (4, 5)),  # 1-D first operand
             ((3, 4), (4,)),  # 1-D second operand
             ((2, 3, 4), (4,)),
@@ -127,6 +128,13 @@ CASES = [
     einsum_case("diag_mixed", "iij,jk->ik", (3, 3, 2), (2, 4), grad2=True),
     einsum_case("triple_repeat", "iii->i", (2, 2, 2)),
     einsum_case("three_operands", "ij,jk,kl->il", (2, 3), (3, 4), (4, 2), grad2=True),
+    # Two-operand products run as one matmul on NumPy: batch axes kept from both
+    # operands, factors swapped, results transposed, one operand's own axis summed.
+    einsum_case("attention_scores", "btnh,bsnh->bnts", (2, 3, 2, 4), (2, 5, 2, 4), grad2=True),
+    einsum_case("attention_values", "bnts,bsnh->btnh", (2, 2, 3, 5), (2, 5, 2, 4)),
+    einsum_case("product_transposed", "ij,jk->ki", (3, 4), (4, 5)),
+    einsum_case("grouped_heads", "bkgts,bskh->btkh", (2, 2, 3, 4, 5), (2, 5, 2, 3)),
+    einsum_case("kernel_gradient", "abde,abc->cde", (2, 3, 4, 5), (2, 3, 6)),
     einsum_case("ellipsis", "...ij,...jk->...ik", (2, 3, 4), (4, 5)),
     einsum_case("ellipsis_broadcast", "...ij,...jk->...ik", (2, 1, 3, 4), (5, 4, 2)),
     einsum_case("ellipsis_implicit", "...i,...i", (2, 3), (3,)),
@@ -690,6 +698,20 @@ def test_half_precision_runs_in_float32():
     big = np.full((2, 2), 300.0, dtype="float16")
     assert ops.norm(big).dtype == "float16" and float(ops.norm(big)) == 600.0
     assert float(ops.norm(big, axis=(0, 1))) == 600.0
+
+
+@pytest.mark.parametrize(
+    "ord, axis",
+    [(None, None), ("fro", None), (1, None), (np.inf, None), (None, 1), (2, 1), (1, 0), (3, 1),
+     (0, 1), (-np.inf, (1, 0))],
+)  # fmt: skip
+def test_norms_of_complex_tensors_are_norms_of_the_magnitudes(ord, axis):
+    rng = np.random.default_rng(3)
+    z = (rng.standard_normal((3, 4)) + 1j * rng.standard_normal((3, 4))).astype("complex64")
+    z[0, 1] = 0
+    result = ops.norm(z, ord=ord, axis=axis)
+    assert result.dtype == "float32"
+    np.testing.assert_allclose(result.numpy(), np.linalg.norm(z, ord=ord, axis=axis), rtol=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,9 @@
 """Optimizers: 10-step trajectories against torch.optim (eager and nerve.function),
-Keras-specific formulas against NumPy, clipping, EMA, gradient accumulation,
-weight decay, configs and error messages."""
+Keras-specific formulas against NumPy, trajectories and state against Keras 3 itself
+(for optimizers torch lacks), clipping, EMA, gradient accumulation, weight decay,
+configs and error messages."""
+
+import re
 
 import numpy as np
 import pytest
@@ -251,6 +254,92 @@ def test_keras_formula_against_numpy(name, ours, update, compiled):
     )
 
 
+# -- Keras 3 itself as the reference (optimizers torch does not have) ------------------------
+# Variables by path: a 3-D kernel (Adafactor factors its last two axes), an embedding table
+# and an output kernel (Muon sends them to its AdamW step), a vector and a tall matrix.
+KERAS_SHAPES = {
+    "dense/kernel": (4, 3),
+    "dense/bias": (3,),
+    "conv/kernel": (2, 3, 4),
+    "embedding/embeddings": (5, 2),
+    "out/kernel": (3, 5),
+}
+KERAS_RNG = np.random.default_rng(3)
+KERAS_START = {k: KERAS_RNG.normal(size=s).astype("float32") for k, s in KERAS_SHAPES.items()}
+KERAS_GRADS = [
+    {k: KERAS_RNG.normal(size=s).astype("float32") for k, s in KERAS_SHAPES.items()}
+    for _ in range(6)
+]
+# (id, class name in both libraries, constructor arguments for both).
+KERAS_CASES = [
+    ("adafactor", "Adafactor", {"learning_rate": 0.1}),
+    ("adafactor_clip", "Adafactor", {"learning_rate": 0.5, "clip_threshold": 0.5}),
+    ("ftrl", "Ftrl", {"learning_rate": 0.1}),
+    (
+        "ftrl_regularized",
+        "Ftrl",
+        {
+            "learning_rate": 0.2,
+            "learning_rate_power": -0.3,
+            "l1_regularization_strength": 0.01,
+            "l2_regularization_strength": 0.1,
+            "l2_shrinkage_regularization_strength": 0.05,
+            "beta": 0.3,
+        },
+    ),
+    ("lamb", "Lamb", {"learning_rate": 0.01}),
+    ("lamb_decay", "Lamb", {"learning_rate": 0.01, "beta_1": 0.8, "weight_decay": 0.1}),
+    ("muon", "Muon", {"learning_rate": 0.01}),
+    (
+        "muon_plain",
+        "Muon",
+        {"learning_rate": 0.02, "nesterov": False, "rms_rate": None, "exclude_layers": ["out"]},
+    ),
+    ("muon_no_decay", "Muon", {"weight_decay": None, "adam_weight_decay": None, "ns_steps": 3}),
+    ("schedule_free", "ScheduleFreeAdamW", {"learning_rate": 0.01}),
+    (
+        "schedule_free_warmup",
+        "ScheduleFreeAdamW",
+        {"learning_rate": 0.01, "warmup_steps": 3, "weight_decay": 0.1},
+    ),
+]
+
+
+def _scoped_variables(make, name_scope):
+    variables = []
+    for path, value in KERAS_START.items():
+        scope, name = path.split("/")
+        with name_scope(scope):
+            variables.append(make(value.copy(), name=name))
+    return variables
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras's own NumPy 2 chatter
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+@pytest.mark.parametrize("name,cls,kwargs", KERAS_CASES, ids=[c[0] for c in KERAS_CASES])
+def test_trajectory_and_state_match_keras(name, cls, kwargs, compiled):
+    """Same start, same gradients: the variables after every step and the optimizer's
+    state (in the order Keras saves it) agree with Keras 3 to float32 rounding."""
+    keras = pytest.importorskip("keras")
+    from nerve.saving.saving_lib import _keras_optimizer_order
+
+    ours = _scoped_variables(nerve.Variable, nerve.name_scope)
+    theirs = _scoped_variables(keras.Variable, keras.name_scope)
+    assert [v.path for v in ours] == [v.path for v in theirs] == list(KERAS_SHAPES)
+    opt, keras_opt = getattr(O, cls)(**kwargs), getattr(keras.optimizers, cls)(**kwargs)
+    history = _apply_all(opt, ours, [list(g.values()) for g in KERAS_GRADS], compiled)
+    for values, grads in zip(history, KERAS_GRADS):
+        keras_opt.apply(list(grads.values()), theirs)
+        for got, want in zip(values, theirs):
+            np.testing.assert_allclose(got, keras.ops.convert_to_numpy(want), rtol=1e-5, atol=2e-6)
+    state = _keras_optimizer_order(opt)
+    assert [tuple(v.shape) for v in state] == [tuple(v.shape) for v in keras_opt.variables]
+    for got, want in zip(state, keras_opt.variables):
+        want = keras.ops.convert_to_numpy(want)
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=2e-6)
+    assert not np.allclose(history[-1][0], KERAS_START["dense/kernel"])  # it moved
+
+
 @pytest.mark.parametrize(
     "ours,theirs",
     [
@@ -411,6 +500,12 @@ ACCUMULATION_CASES = [
     ("nadam", lambda **kw: O.Nadam(0.1, **kw)),
     ("adamw_clipnorm", lambda **kw: O.AdamW(0.1, weight_decay=0.1, clipnorm=1.0, **kw)),
     ("rmsprop_centered", lambda **kw: O.RMSprop(0.01, centered=True, momentum=0.5, **kw)),
+    ("adagrad", lambda **kw: O.Adagrad(0.1, **kw)),
+    ("adafactor", lambda **kw: O.Adafactor(0.1, **kw)),
+    ("ftrl", lambda **kw: O.Ftrl(0.1, l1_regularization_strength=0.01, **kw)),
+    ("lamb", lambda **kw: O.Lamb(0.1, **kw)),
+    ("muon", lambda **kw: O.Muon(0.1, **kw)),
+    ("schedule_free", lambda **kw: O.ScheduleFreeAdamW(0.1, warmup_steps=2, **kw)),
 ]
 
 
@@ -443,7 +538,7 @@ def test_gradient_accumulation_equals_averaged_gradient(name, factory, compiled)
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
     assert int(acc_opt.iterations) == 2
     assert int(acc_opt._iterations) == 2 * steps
-    for accumulator in acc_opt._accumulators:
+    for accumulator in acc_opt._accumulated_gradients:
         np.testing.assert_array_equal(accumulator.numpy(), 0.0)
 
 
@@ -533,8 +628,14 @@ def test_variables_are_nontrainable_and_created_once():
 
 
 # -- config round trips ----------------------------------------------------------------------
-ALL = [O.SGD, O.Adam, O.AdamW, O.RMSprop, O.Adagrad, O.Adadelta, O.Adamax, O.Nadam, O.Lion]
-ALIASES = ["sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "adamax", "nadam", "lion"]
+ALL = [
+    O.SGD, O.Adam, O.AdamW, O.RMSprop, O.Adagrad, O.Adadelta, O.Adamax, O.Nadam, O.Lion,
+    O.Adafactor, O.Ftrl, O.Lamb, O.Muon, O.ScheduleFreeAdamW,
+]  # fmt: skip
+ALIASES = [
+    "sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta", "adamax", "nadam", "lion",
+    "adafactor", "ftrl", "lamb", "muon", "schedulefreeadamw",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("cls", ALL, ids=[c.__name__ for c in ALL])
@@ -569,6 +670,16 @@ def test_config_round_trip_with_schedule():
     clone = O.Adam.from_config(config_)
     assert isinstance(clone._learning_rate, O.schedules.CosineDecay)
     assert clone.get_config() == config_ and clone.beta_1 == 0.8
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras's own NumPy 2 chatter
+@pytest.mark.parametrize("cls", ALL, ids=[c.__name__ for c in ALL])
+def test_default_config_and_name_match_keras(cls):
+    keras = pytest.importorskip("keras")
+    theirs = getattr(keras.optimizers, cls.__name__)().get_config()
+    # Keras numbers a repeated default name within a process ("adafactor_1"); nerve does not.
+    theirs["name"] = re.sub(r"_\d+$", "", theirs["name"])
+    assert cls().get_config() == theirs  # names such as "sgd", "adam_w", "rm_sprop"
 
 
 @pytest.mark.parametrize("alias,cls", list(zip(ALIASES, ALL)), ids=ALIASES)
@@ -626,6 +737,12 @@ def test_conflicting_clip_options(kwargs):
         (lambda: O.Lion(beta_1=0.0), r"Lion: argument `beta_1` must be in the interval \(0, 1\]"),
         (lambda: O.Adagrad(initial_accumulator_value=-1.0), "initial_accumulator_value"),
         (lambda: O.Adam(betas=(0.9, 0.9)), r"Adam: argument\(s\) not recognized: \['betas'\]"),
+        (lambda: O.Ftrl(learning_rate_power=0.5), "Ftrl: `learning_rate_power` must be a number"),
+        (lambda: O.Ftrl(initial_accumulator_value=-0.1), "Ftrl: `initial_accumulator_value`"),
+        (lambda: O.Ftrl(l1_regularization_strength=-1.0), "Ftrl: `l1_regularization_strength`"),
+        (lambda: O.Muon(ns_steps=2.5), "Muon: `ns_steps` must be an integer >= 0"),
+        (lambda: O.ScheduleFreeAdamW(beta_1=0.0), r"`beta_1` must be in the interval \(0, 1\]"),
+        (lambda: O.ScheduleFreeAdamW(warmup_steps=-1), "`warmup_steps` must be an integer"),
     ],
 )
 def test_invalid_arguments(make, match):

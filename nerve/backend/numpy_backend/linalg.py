@@ -9,13 +9,16 @@ follow a contraction path (found once per subscripts and shapes) that reaches BL
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 
 from nerve.core.errors import LinAlgError
 
 __all__ = [
+    "PRIME_FROM",
     "kernels",
     "lu_without_scipy",
+    "prime_blas",
 ]
 
 
@@ -52,6 +55,86 @@ def lu_without_scipy(xp, a):
     return lu, pivots
 
 
+def _make_product_plan(subscripts: str, a_shape: tuple, b_shape: tuple) -> tuple | None:
+    """The steps of ``einsum(subscripts, a, b)`` as one matmul (see ``_product_plan``
+    in ``kernels``): per operand the axes to sum first, the transpose and the
+    ``(*batch, rows, columns)`` shape; whether ``b`` is the left factor; the shape of
+    the product with its free groups split again, and the transpose to the output's
+    order (``None``: it is in order already). ``None`` for what it does not cover."""
+    if "." in subscripts or "->" not in subscripts:
+        return None
+    inputs, out = subscripts.split("->")
+    a, _, b = inputs.partition(",")
+    if "," in b or len(a) != len(a_shape) or len(b) != len(b_shape):
+        return None
+    if any(len(set(s)) != len(s) for s in (a, b, out)) or not set(out) <= set(a + b):
+        return None
+    size: dict = {}
+    for letters, shape in ((a, a_shape), (b, b_shape)):
+        for letter, n in zip(letters, shape):
+            if size.setdefault(letter, n) != n:
+                return None  # broadcasting a size-1 axis: einsum's rules, not matmul's
+    batch = [c for c in out if c in a and c in b]
+    a_free = [c for c in out if c in a and c not in b]
+    b_free = [c for c in out if c in b and c not in a]
+    contracted = [c for c in a if c in b and c not in out]
+    batch_shape = tuple(size[c] for c in batch)
+
+    def group(letters: list) -> int:
+        return math.prod(size[c] for c in letters)
+
+    def arrange(letters: str, free: list, left: bool) -> tuple:
+        # Axes of this operand alone are summed first; size-1 ones just dropped (a view).
+        summed = tuple(k for k, c in enumerate(letters) if c not in out and c not in contracted)
+        kept = [c for c in letters if c in out or c in contracted]
+        order = batch + (free + contracted if left else contracted + free)
+        shape = (group(free), group(contracted)) if left else (group(contracted), group(free))
+        return summed, tuple(kept.index(c) for c in order), batch_shape + shape
+
+    natural = batch + a_free + b_free
+    # Swapping the factors is free (a transposed product): take the order that needs
+    # no transpose of the result, else one that keeps its last axis (a cheaper copy).
+    swapped = batch + b_free + a_free
+    swap = list(out) != natural and (
+        list(out) == swapped or (natural[-1:] != list(out[-1:]) == swapped[-1:])
+    )
+    first = b_free if swap else a_free
+    second = a_free if swap else b_free
+    product = batch + first + second
+    out_perm = None if list(out) == product else tuple(product.index(c) for c in out)
+    return (
+        arrange(a, a_free, not swap),
+        arrange(b, b_free, swap),
+        swap,
+        batch_shape + tuple(size[c] for c in first + second),
+        out_perm,
+    )
+
+
+#: Multiply-adds from which a matrix product first primes BLAS (``prime_blas``).
+PRIME_FROM = 1 << 20
+
+
+@functools.cache
+def prime_blas(xp) -> None:
+    """Run one 512x512x512 float32 product, once per process, before the first large
+    product (~14 ms).
+
+    Why: on the 2-core AMD EPYC VM this project is measured on (NumPy's OpenBLAS
+    0.3.31 with its Haswell kernels, one thread), sgemm ran 2-3x slower until a
+    product with panels of at least ~384 rows and columns had run in the process: an
+    LSTM's kernel gradient, (128, 6400) @ (6400, 256), took 41 ms instead of 13 ms,
+    for the whole life of the process, and the LSTM training step 147 ms of CPU
+    instead of 100. Both states make the same kernel calls with the same blocking and
+    buffer addresses (checked under gdb); denormals and malloc's behaviour were ruled
+    out. Smaller products (256x256x256) did not end the slow state; any of 384^3,
+    512^3 or (128, 256) @ (256, 6400) did, and nothing seen here brought it back.
+    Where BLAS has no such state, this costs the one product."""
+    if xp.__name__ == "numpy":
+        square = xp.ones((512, 512), dtype=xp.float32)
+        xp.matmul(square, square)
+
+
 def kernels(xp) -> dict:
     def contiguous(x):
         # Not ascontiguousarray: that turns a 0-d array into a 1-d one.
@@ -68,7 +151,16 @@ def kernels(xp) -> dict:
         # which is also how accelerators accumulate bfloat16 products.
         return x.astype(xp.float32) if is_bfloat16(x.dtype) else x
 
+    primed = []  # not empty once BLAS is primed (prime_blas)
+
+    def prime_before(a, b) -> None:
+        if a.ndim >= 2 and b.ndim >= 2 and a.shape[-2] * a.shape[-1] * b.shape[-1] >= PRIME_FROM:
+            prime_blas(xp)
+            primed.append(True)
+
     def matmul(a, b):
+        if not primed:
+            prime_before(a, b)
         if is_bfloat16(a.dtype):
             return xp.matmul(widened(a), widened(b)).astype(a.dtype)
         return xp.matmul(a, b)
@@ -99,9 +191,58 @@ def kernels(xp) -> dict:
             flat = a.reshape(-1)
             return xp.asarray(xp.dot(flat, flat if b is a else b.reshape(-1)))
         dtype = operands[0].dtype
+        if len(operands) == 2:
+            plan = _product_plan(subscripts, operands)
+            if plan is not None:
+                return _run_product(plan, *(widened(x) for x in operands)).astype(dtype, copy=False)
         operands = [contiguous(widened(x)) for x in operands]
         out = xp.einsum(subscripts, *operands, optimize=_path(subscripts, operands))
         return xp.asarray(out, dtype=dtype)
+
+    plans: dict = {}
+
+    def _product_plan(subscripts, operands):
+        """How to run a two-operand einsum as one (batched) matmul, or ``None``.
+
+        NumPy's einsum reaches BLAS (through tensordot) only when no index is kept
+        from both operands; attention's products keep the batch and head axes
+        ("btkh,bskh->bkts") and ran in einsum's own loops, ~3x slower than batched
+        BLAS. Here each index is a batch index (both operands and the output),
+        contracted (both operands only), or free (one operand and the output); an
+        index of one operand alone is summed first. The operands are transposed (views)
+        to (batch, free, contracted) and (batch, contracted, free), the free and
+        contracted groups reshaped to one axis each, and multiplied by ``matmul``, with
+        the operands swapped when that gives the output's order without a transpose.
+        Floats and complex of one dtype only; diagonals, ellipses, broadcast sizes and
+        implicit outputs keep NumPy's einsum. Found once per subscripts and shapes."""
+        a, b = operands
+        key = (subscripts, a.shape, b.shape)
+        if key in plans:
+            return plans[key]
+        plan = None
+        if a.dtype == b.dtype and (a.dtype.kind in "fc" or is_bfloat16(a.dtype)):
+            plan = _make_product_plan(subscripts, a.shape, b.shape)
+        if len(plans) > 1024:  # bounded: shapes come from user programs
+            plans.clear()
+        plans[key] = plan
+        return plan
+
+    def _drop_axes(x, axes):
+        if all(x.shape[k] == 1 for k in axes):
+            return x.reshape([n for k, n in enumerate(x.shape) if k not in axes])
+        return x.sum(axis=axes)
+
+    def _run_product(plan, a, b):
+        (a_sum, a_perm, a_shape), (b_sum, b_perm, b_shape), swap, out_shape, out_perm = plan
+        if a_sum:
+            a = _drop_axes(a, a_sum)
+        if b_sum:
+            b = _drop_axes(b, b_sum)
+        a = a.transpose(a_perm).reshape(a_shape)
+        b = b.transpose(b_perm).reshape(b_shape)
+        out = matmul(b, a) if swap else matmul(a, b)
+        out = out.reshape(out_shape)
+        return out if out_perm is None else xp.ascontiguousarray(out.transpose(out_perm))
 
     def _path(subscripts, operands):
         """NumPy's plain einsum loops run contractions without BLAS (an attention

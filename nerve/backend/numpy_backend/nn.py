@@ -1,5 +1,5 @@
 """Neural-network kernels: sliding-window patches and their adjoint; separable
-resampling (``resample``) and its adjoint.
+resampling (``resample``; ``resample2`` for two adjacent axes at once) and its adjoint.
 
 ``extract_patches`` returns a read-only strided view over the padded input (no
 copy); ``patches_transpose`` adds windows back with one strided slice-add per
@@ -9,6 +9,7 @@ window offset (e.g. 9 for a 3x3 window), which is vectorised over everything els
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 __all__ = [
     "kernels",
@@ -66,6 +67,59 @@ def kernels(xp) -> dict:
         crop = (every, *(slice(lo, lo + s) for s, (lo, _) in zip(spatial_shape, padding)), every)
         return xp.ascontiguousarray(result[crop])
 
+    native_frames: Any = None
+    if xp.__name__ == "numpy":
+        from nerve.backend.numpy_backend.native import spectral as native_frames
+
+    def _reflect(x, pad):
+        """``x`` padded by ``pad`` mirrored samples at both ends of its last axis
+        (NumPy's "reflect"; ``pad`` is below the axis's length)."""
+        n = x.shape[-1]
+        left = x[..., pad:0:-1]
+        right = x[..., n - 2 : n - 2 - pad : -1] if n - 2 - pad >= 0 else x[..., n - 2 :: -1]
+        return xp.concatenate([left, x, right], axis=-1)
+
+    def frames(x, window, stride, pad):
+        length = window.shape[0]
+        n = x.shape[-1] + 2 * pad
+        count = max(0, 1 + (n - length) // stride) if n >= length else 0
+        native = native_frames.frames_function() if native_frames is not None else None
+        if (
+            native is not None
+            and count
+            and x.dtype == window.dtype
+            and x.flags.c_contiguous
+            and window.flags.c_contiguous
+        ):
+            out = native(x, window, count, stride, pad)
+            if out is not None:
+                return out
+        if pad:
+            x = _reflect(x, pad)
+        # The frames as a read-only strided view of the signal, windowed by one multiply
+        # that writes them out (the only copy).
+        view = _as_strided(
+            x, (*x.shape[:-1], count, length), (*x.strides[:-1], stride * x.strides[-1],
+                                                x.strides[-1])
+        )  # fmt: skip
+        return xp.multiply(view, window)
+
+    def overlap_add(frames, stride, size):
+        *batch, count, length = frames.shape
+        if count == 0 or length == 0:
+            return xp.zeros((*batch, size), dtype=frames.dtype)
+        # Frame t's piece j (samples j * stride ... of it) lands at (t + j) * stride: one
+        # vectorized add per piece, ceil(length / stride) of them, whatever the count.
+        pieces = -(-length // stride)
+        span = max(size, (count + pieces - 1) * stride)  # room for whole pieces
+        out = xp.zeros((*batch, span), dtype=frames.dtype)
+        for j in range(pieces):
+            width = min(stride, length - j * stride)
+            start = j * stride
+            rows = out[..., start : start + count * stride].reshape(*batch, count, stride)
+            rows[..., :width] += frames[..., start : start + width]
+        return out if span == size else xp.ascontiguousarray(out[..., :size])
+
     def relu(x):
         return xp.maximum(x, 0)
 
@@ -98,18 +152,26 @@ def kernels(xp) -> dict:
         _check_indices("resample", indices, x.shape[axis], axis)
         native = _native_resample()
         if native is not None and _native_ready(x, indices, weights):
-            return native[0](x, indices, weights, axis)
+            return native.resample(x, indices, weights, axis)
         column = _taps_view(weights, axis, x.ndim)
         out = xp.take(x, indices[:, 0], axis=axis) * column(0)
         for t in range(1, indices.shape[1]):
             out += xp.take(x, indices[:, t], axis=axis) * column(t)
         return out
 
+    def resample2(x, indices0, weights0, indices1, weights1, axis):
+        _check_indices("resample2", indices0, x.shape[axis], axis)
+        _check_indices("resample2", indices1, x.shape[axis + 1], axis + 1)
+        native = _native_resample()
+        if native is not None and _native_ready(x, indices0, weights0, indices1, weights1):
+            return native.resample2(x, indices0, weights0, indices1, weights1, axis)
+        return resample(resample(x, indices0, weights0, axis), indices1, weights1, axis + 1)
+
     def resample_transpose(g, indices, weights, axis, size):
         _check_indices("resample_transpose", indices, size, axis)
         native = _native_resample()
         if native is not None and _native_ready(g, indices, weights):
-            return native[1](g, indices, weights, axis, size)
+            return native.resample_transpose(g, indices, weights, axis, size)
         shape = list(g.shape)
         shape[axis] = size
         out = xp.zeros(shape, dtype=g.dtype)
@@ -121,8 +183,11 @@ def kernels(xp) -> dict:
 
     return {
         "extract_patches": extract_patches,
+        "frames": frames,
+        "overlap_add": overlap_add,
         "patches_transpose": patches_transpose,
         "relu": relu,
         "resample": resample,
+        "resample2": resample2,
         "resample_transpose": resample_transpose,
     }

@@ -68,6 +68,18 @@ def kernels(xp) -> dict:
     def reduce_prod(x, axes, keepdims):
         return multiply(x, axis=axes, keepdims=keepdims, dtype=x.dtype)
 
+    def reduce_l2(x, axes, keepdims):
+        dtype = x.dtype
+        if dtype.itemsize < 4:  # float16, bfloat16: accumulate in float32
+            return reduce_l2(x.astype(xp.float32), axes, keepdims).astype(dtype)
+        if len(axes) == x.ndim:
+            # Every axis: one dot product of the flat array (BLAS on NumPy; no squared
+            # temporary). The root of a float32 scalar is a float32 scalar.
+            flat = x.reshape(-1)
+            total = xp.asarray(xp.sqrt(xp.dot(flat, flat)))
+            return total.reshape((1,) * x.ndim) if keepdims else total
+        return xp.sqrt(xp.sum(xp.square(x), axis=axes, keepdims=keepdims))
+
     def reduce_max(x, axes, keepdims):
         if _foldable(x, axes):
             return _fold_window(xp.maximum, x, axes, keepdims)
@@ -109,6 +121,7 @@ def kernels(xp) -> dict:
     return {
         "reduce_sum": reduce_sum,
         "reduce_prod": reduce_prod,
+        "reduce_l2": reduce_l2,
         "reduce_max": reduce_max,
         "reduce_min": reduce_min,
         "reduce_any": reduce_any,

@@ -23,8 +23,13 @@ def kernels(xp) -> dict:
         return xp.concatenate(xs, axis=axis)
 
     def split(x, axis, bounds):
-        # Views of x, as NumPy's split returns (the primitive is not declared fresh).
-        return xp.split(x, list(bounds[1:-1]), axis=axis)
+        # Views of x, as NumPy's split returns (the primitive is not declared fresh),
+        # sliced directly: np.split's Python bookkeeping cost ~3x more, and an LSTM
+        # splits its gates once per time step.
+        lead = (slice(None),) * axis
+        # Keys built first: mypy reads x[(a, *b)] as Python 3.11's x[a, *b].
+        keys = [(*lead, slice(lo, hi)) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        return [x[key] for key in keys]
 
     def pad(x, pad_width, value):
         return xp.pad(x, pad_width, mode="constant", constant_values=value)

@@ -162,16 +162,30 @@ def _apply_taps(x: Tensor, axis: int, indices: np.ndarray, weights: np.ndarray) 
     )
 
 
+def _apply_taps2(x: Tensor, axis: int, first: tuple, second: tuple) -> Tensor:
+    """``x`` resampled along ``axis`` then ``axis + 1`` by their taps (the ``resample2``
+    primitive: one pass over the data for both)."""
+    tables = [convert_to_tensor(a.astype(np.int32, copy=False)) if i % 2 == 0
+              else convert_to_tensor(a, dtype=x.dtype)
+              for i, a in enumerate((*first, *second))]  # fmt: skip
+    return nnp.resample2_p.bind(x, *tables, axis=axis)
+
+
 def _resample(x: Tensor, tables: dict[int, tuple[np.ndarray, np.ndarray]]) -> Tensor:
-    """Apply each axis's taps, the most shrinking axis first (the later passes then run
-    on less data). Integer images are resampled in floating point, rounded (half to
+    """Apply each axis's taps: two adjacent axes in one pass (the outer one first),
+    others one by one, the most shrinking axis first (the later passes then run on
+    less data). Integer images are resampled in floating point, rounded (half to
     even), clipped to their dtype's range and cast back."""
     dtype = x.dtype
     if not dtypes.is_float(dtype):
         x = cast(x, config.floatx())
-    order = sorted(tables, key=lambda a: tables[a][0].shape[0] / max(x.shape[a], 1))
-    for axis in order:
-        x = _apply_taps(x, axis, *tables[axis])
+    axes = sorted(tables)
+    if len(axes) == 2 and axes[1] == axes[0] + 1:
+        x = _apply_taps2(x, axes[0], tables[axes[0]], tables[axes[1]])
+    else:
+        order = sorted(tables, key=lambda a: tables[a][0].shape[0] / max(x.shape[a], 1))
+        for axis in order:
+            x = _apply_taps(x, axis, *tables[axis])
     if dtypes.is_float(dtype):
         return x
     if dtype != "bool":

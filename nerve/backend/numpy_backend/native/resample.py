@@ -1,12 +1,14 @@
-"""Separable resampling in C: the ``resample`` and ``resample_transpose`` kernels.
+"""Separable resampling in C: the ``resample``, ``resample2`` and ``resample_transpose``
+kernels.
 
 The array is viewed as ``(outer, n, inner)`` around the resampled axis. ``resample``
 writes ``out[o, i, :] = sum_t weights[i, t] * x[o, indices[i, t], :]``, taps in
 order (the first tap initializes, so results equal NumPy's left-to-right sum);
 ``resample_transpose`` adds each ``weights[i, t] * g[o, i, :]`` back into row
 ``indices[i, t]``. One pass over the data each, where NumPy needs a gather, a
-multiply and an add per tap. ``None`` when native kernels are off (see
-``toolchain``): the NumPy kernels then run. Rows ``o`` are independent, so with
+multiply and an add per tap. ``resample2`` resamples two adjacent axes in one pass
+(a resize: the intermediate image never goes through memory). ``None`` when native
+kernels are off (see ``toolchain``): the NumPy kernels then run. Rows ``o`` are independent, so with
 OpenMP (``NERVE_NATIVE_THREADS=1``) large calls split them across threads.
 """
 
@@ -15,35 +17,103 @@ from __future__ import annotations
 import ctypes
 import functools
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
 from nerve.backend.numpy_backend.native import toolchain
 
-__all__ = ["resample_functions"]
+__all__ = ["ResampleFunctions", "resample_functions"]
 
 _TEMPLATE = r"""
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* One pass along one axis of one (n, inner) block:
+   dst[i, :] = sum_t weight[i, t] * src[index[i, t], :] for i < m, taps in order.
+   Channels-last images resampled along their width have a tiny inner size (the
+   channels): a loop over an unknown count of 3 costs more than the arithmetic, so
+   inner sizes 1-4 get loops with the count fixed, whose taps add up in registers. */
+#define ROWS_SMALL(K)                                                                 \
+static void rows_{T}_##K(const {C} *src, {C} *dst, const int32_t *index,              \
+                         const {C} *weight, int64_t m, int64_t taps) {                \
+    for (int64_t i = 0; i < m; i++, dst += K) {                                       \
+        const int32_t *row_index = index + i * taps;                                  \
+        const {C} *row_weight = weight + i * taps;                                    \
+        const {C} *from = src + (int64_t)row_index[0] * K;                            \
+        {C} w = row_weight[0], acc[K];                                                \
+        for (int k = 0; k < K; k++) acc[k] = w * from[k];                             \
+        for (int64_t t = 1; t < taps; t++) {                                          \
+            from = src + (int64_t)row_index[t] * K;                                   \
+            w = row_weight[t];                                                        \
+            for (int k = 0; k < K; k++) acc[k] = acc[k] + w * from[k];                \
+        }                                                                             \
+        for (int k = 0; k < K; k++) dst[k] = acc[k];                                  \
+    }                                                                                 \
+}
+ROWS_SMALL(1)
+ROWS_SMALL(2)
+ROWS_SMALL(3)
+ROWS_SMALL(4)
+#undef ROWS_SMALL
+
+static void rows_{T}(const {C} *src, {C} *dst, const int32_t *index, const {C} *weight,
+                     int64_t m, int64_t taps, int64_t inner) {
+    switch (inner) {
+        case 1: rows_{T}_1(src, dst, index, weight, m, taps); return;
+        case 2: rows_{T}_2(src, dst, index, weight, m, taps); return;
+        case 3: rows_{T}_3(src, dst, index, weight, m, taps); return;
+        case 4: rows_{T}_4(src, dst, index, weight, m, taps); return;
+        default: break;
+    }
+    for (int64_t i = 0; i < m; i++, dst += inner) {
+        const int32_t *row_index = index + i * taps;
+        const {C} *row_weight = weight + i * taps;
+        const {C} *from = src + (int64_t)row_index[0] * inner;
+        {C} w = row_weight[0];
+        for (int64_t k = 0; k < inner; k++) dst[k] = w * from[k];
+        for (int64_t t = 1; t < taps; t++) {
+            from = src + (int64_t)row_index[t] * inner;
+            w = row_weight[t];
+            for (int64_t k = 0; k < inner; k++) dst[k] = dst[k] + w * from[k];
+        }
+    }
+}
 
 void resample_{T}(const {C} *x, {C} *out, const int32_t *index, const {C} *weight,
                   int64_t outer, int64_t n, int64_t m, int64_t taps, int64_t inner) {
     #pragma omp parallel for schedule(static) if (outer * m * inner >= 65536)
-    for (int64_t o = 0; o < outer; o++) {
-        for (int64_t i = 0; i < m; i++) {
-            {C} *dst = out + (o * m + i) * inner;
-            const int32_t *row_index = index + i * taps;
-            const {C} *row_weight = weight + i * taps;
-            const {C} *src = x + (o * n + row_index[0]) * inner;
-            {C} w = row_weight[0];
-            for (int64_t k = 0; k < inner; k++) dst[k] = w * src[k];
-            for (int64_t t = 1; t < taps; t++) {
-                src = x + (o * n + row_index[t]) * inner;
-                w = row_weight[t];
-                for (int64_t k = 0; k < inner; k++) dst[k] = dst[k] + w * src[k];
-            }
+    for (int64_t o = 0; o < outer; o++)
+        rows_{T}(x + o * n * inner, out + o * m * inner, index, weight, m, taps, inner);
+}
+
+/* Two adjacent axes, (outer, n0, n1, inner) -> (outer, m0, m1, inner), the first
+   axis first: each output row of the first pass (n1 * inner values) is made in a
+   scratch row and resampled along the second axis at once, so the intermediate image
+   never goes through memory. The same arithmetic, in the same order, as two calls of
+   resample_{T}. Returns nonzero when a scratch row could not be allocated. */
+int resample2_{T}(const {C} *x, {C} *out, const int32_t *index0, const {C} *weight0,
+                  const int32_t *index1, const {C} *weight1, int64_t outer, int64_t n0,
+                  int64_t n1, int64_t m0, int64_t m1, int64_t taps0, int64_t taps1,
+                  int64_t inner) {
+    int failed = 0;
+    const int64_t width = n1 * inner;
+    #pragma omp parallel if (outer * m0 * width >= 65536)
+    {
+        {C} *row = ({C} *)malloc((size_t)(width > 0 ? width : 1) * sizeof({C}));
+        if (row == NULL) failed = 1;
+        #pragma omp for schedule(static)
+        for (int64_t r = 0; r < outer * m0; r++) {
+            if (row == NULL) continue;
+            const int64_t o = r / m0, i = r % m0;
+            rows_{T}(x + o * n0 * width, row, index0 + i * taps0, weight0 + i * taps0,
+                     1, taps0, width);
+            rows_{T}(row, out + r * m1 * inner, index1, weight1, m1, taps1, inner);
         }
+        free(row);
     }
+    return failed;
 }
 
 void resample_transpose_{T}(const {C} *g, {C} *out, const int32_t *index,
@@ -80,13 +150,27 @@ def _library() -> ctypes.CDLL | None:
             function = getattr(library, f"{kind}_{name}")
             function.restype = None
             function.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 5
+        function = getattr(library, f"resample2_{name}")
+        function.restype = ctypes.c_int
+        function.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int64] * 8
     return library
 
 
-def resample_functions() -> tuple[Callable, Callable] | None:
-    """``(resample, resample_transpose)`` running the C loops, or ``None`` without them.
-    Both take contiguous arrays of one float dtype (others go to the NumPy kernels) and
-    trust the indices to lie inside the axis: the caller checks them."""
+class ResampleFunctions(NamedTuple):
+    """The C loops: ``resample(x, index, weight, axis)``,
+    ``resample_transpose(g, index, weight, axis, size)`` and
+    ``resample2(x, index0, weight0, index1, weight1, axis)`` (axes ``axis`` then
+    ``axis + 1``)."""
+
+    resample: Callable
+    resample_transpose: Callable
+    resample2: Callable
+
+
+def resample_functions() -> ResampleFunctions | None:
+    """The functions running the C loops, or ``None`` without them. They take
+    contiguous arrays of one float dtype (others go to the NumPy kernels) and trust the
+    indices to lie inside the axis: the caller checks them."""
     library = _library()
     if library is None:
         return None
@@ -111,4 +195,20 @@ def resample_functions() -> tuple[Callable, Callable] | None:
     def resample_transpose(g, index, weight, axis, size):
         return call("resample_transpose", g, index, weight, axis, size)
 
-    return resample, resample_transpose
+    def resample2(x, index0, weight0, index1, weight1, axis):
+        outer = int(np.prod(x.shape[:axis]))
+        inner = int(np.prod(x.shape[axis + 2 :]))
+        n0, n1 = x.shape[axis], x.shape[axis + 1]
+        m0, m1 = index0.shape[0], index1.shape[0]
+        out = np.empty((*x.shape[:axis], m0, m1, *x.shape[axis + 2 :]), dtype=x.dtype)
+        function = getattr(library, f"resample2_{x.dtype.name}")
+        failed = function(
+            x.ctypes.data, out.ctypes.data, index0.ctypes.data, weight0.ctypes.data,
+            index1.ctypes.data, weight1.ctypes.data, outer, n0, n1, m0, m1,
+            index0.shape[1], index1.shape[1], inner,
+        )  # fmt: skip
+        if failed:
+            raise MemoryError(f"resample: no memory for a scratch row of {n1 * inner} values.")
+        return out
+
+    return ResampleFunctions(resample, resample_transpose, resample2)

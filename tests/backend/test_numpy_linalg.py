@@ -1,0 +1,69 @@
+"""The NumPy backend's product kernels: two-operand einsums run as one matmul and
+agree with NumPy's einsum; BLAS is primed once, before the first large product."""
+
+import numpy as np
+import pytest
+
+from nerve.backend.numpy_backend import linalg
+
+KERNELS = linalg.kernels(np)
+
+PRODUCTS = [
+    # attention: batch and head axes kept from both operands, a size-1 group axis
+    ("btkgh,bskh->bkgts", (2, 5, 3, 1, 4), (2, 6, 3, 4)),
+    ("bkgts,bskh->btkh", (2, 3, 1, 5, 6), (2, 6, 3, 4)),
+    ("bkgts,btkgh->bskh", (2, 3, 1, 5, 6), (2, 5, 3, 1, 4)),
+    ("btkgh,bkgts->bskh", (2, 5, 3, 1, 4), (2, 3, 1, 5, 6)),
+    ("bkgts,bskh->btkh", (2, 3, 2, 5, 6), (2, 6, 3, 4)),  # a group axis summed
+    # dense projections and their gradients
+    ("abc,cde->abde", (2, 3, 4), (4, 5, 6)),
+    ("abde,cde->abc", (2, 3, 5, 6), (4, 5, 6)),
+    ("abde,abc->cde", (2, 3, 5, 6), (2, 3, 4)),
+    ("ij,jk->ki", (3, 4), (4, 5)),
+    ("ij,kj->", (3, 4), (2, 4)),
+    ("i,j->ij", (3,), (4,)),
+    ("abc,bd->dca", (2, 3, 4), (3, 5)),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex128"])
+@pytest.mark.parametrize("subscripts, a_shape, b_shape", PRODUCTS)
+def test_einsum_as_matmul_agrees_with_numpy(subscripts, a_shape, b_shape, dtype):
+    assert linalg._make_product_plan(subscripts, a_shape, b_shape) is not None
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(a_shape).astype(dtype)
+    b = rng.standard_normal(b_shape).astype(dtype)
+    if dtype.startswith("complex"):
+        a = a + 1j * rng.standard_normal(a_shape)
+        b = b + 1j * rng.standard_normal(b_shape)
+    out = KERNELS["einsum"](a, b, subscripts=subscripts)
+    expected = np.einsum(subscripts, a, b)
+    assert out.shape == expected.shape and out.dtype == expected.dtype
+    assert out.flags.c_contiguous
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "subscripts, a_shape, b_shape",
+    [
+        ("ii,ij->j", (3, 3), (3, 4)),  # a diagonal
+        ("ij,ij->ij", (1, 3), (4, 3)),  # a size-1 label broadcast
+        ("ij,jk", (3, 4), (4, 5)),  # implicit output
+    ],
+)
+def test_what_matmul_cannot_express_keeps_numpys_einsum(subscripts, a_shape, b_shape):
+    assert linalg._make_product_plan(subscripts, a_shape, b_shape) is None
+
+
+def test_blas_is_primed_once_before_the_first_large_product():
+    kernels = linalg.kernels(np)  # a fresh kernel set: not primed yet
+    linalg.prime_blas.cache_clear()
+    small = np.ones((8, 8), "float32")
+    kernels["matmul"](small, small)
+    assert linalg.prime_blas.cache_info().currsize == 0
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((64, 128)).astype("float32")
+    b = rng.standard_normal((128, 128)).astype("float32")
+    assert a.size * b.shape[1] >= linalg.PRIME_FROM
+    np.testing.assert_array_equal(kernels["matmul"](a, b), np.matmul(a, b))
+    assert linalg.prime_blas.cache_info().currsize == 1

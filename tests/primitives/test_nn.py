@@ -1,0 +1,96 @@
+"""Neural-network primitives with a NumPy reference: ``resample2`` equals two one-axis
+``resample`` binds (values and gradients of the input and both weight tables);
+``frames`` (reflection padding included) and ``overlap_add`` against NumPy, and the
+frames' gradients against finite differences."""
+
+import numpy as np
+import pytest
+
+import nerve
+from nerve import ops
+from nerve.ops.image.resampling import resize_taps
+from nerve.primitives.nn import resample2_p, resample_p
+
+
+def _tables(in_size, out_size, interpolation, dtype):
+    indices, weights = resize_taps(in_size, out_size, interpolation)
+    return ops.convert_to_tensor(indices), ops.convert_to_tensor(weights, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape, axis", [((5, 4, 2), 0), ((3, 5, 4, 2), 1), ((2, 5, 4), 1)])
+def test_resample2_equals_two_resamples_with_gradients(dtype, shape, axis):
+    x = ops.convert_to_tensor(np.random.default_rng(0).standard_normal(shape), dtype=dtype)
+    first = _tables(shape[axis], 7, "bicubic", dtype)
+    second = _tables(shape[axis + 1], 3, "bilinear", dtype)
+
+    def both(fused):
+        with nerve.GradientTape() as tape:
+            watched = [x, first[1], second[1]]
+            for t in watched:
+                tape.watch(t)
+            if fused:
+                y = resample2_p.bind(x, *first, *second, axis=axis)
+            else:
+                y = resample_p.bind(resample_p.bind(x, *first, axis=axis), *second, axis=axis + 1)
+            loss = ops.sum(ops.sin(y))
+        return [y.numpy()] + [g.numpy() for g in tape.gradient(loss, watched)]
+
+    tolerance = 1e-5 if dtype == "float32" else 1e-12
+    for fused, composed in zip(both(True), both(False)):
+        np.testing.assert_allclose(fused, composed, rtol=tolerance, atol=tolerance)
+
+
+def _np_frames(x, window, stride, pad):
+    padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(pad, pad)], mode="reflect")
+    length = window.shape[0]
+    count = max(0, 1 + (padded.shape[-1] - length) // stride)
+    rows = [padded[..., t * stride : t * stride + length] * window for t in range(count)]
+    return np.stack(rows, axis=-2) if rows else np.zeros((*x.shape[:-1], 0, length))
+
+
+@pytest.mark.parametrize(
+    "shape, length, stride, pad",
+    [((17,), 5, 3, 0), ((2, 12), 4, 4, 2), ((2, 11), 3, 5, 10), ((9,), 12, 2, 4), ((6,), 8, 2, 0)],
+)
+def test_frames_and_their_gradients_match_numpy_and_finite_differences(shape, length, stride, pad):
+    from nerve.primitives.nn import frames_p
+
+    rng = np.random.default_rng(4)
+    x, window = rng.standard_normal(shape), rng.standard_normal(length)
+    expected = _np_frames(x, window, stride, pad)
+    weights = rng.standard_normal(expected.shape)
+    xt, wt = ops.convert_to_tensor(x), ops.convert_to_tensor(window)
+    with nerve.GradientTape() as tape:
+        tape.watch(xt)
+        tape.watch(wt)
+        frames = frames_p.bind(xt, wt, stride=stride, pad=pad)
+        loss = ops.sum(frames * weights)
+    np.testing.assert_allclose(frames.numpy(), expected, rtol=1e-12)
+    gx, gw = tape.gradient(loss, [xt, wt])
+
+    def loss_at(xv, wv):
+        return float((_np_frames(xv, wv, stride, pad) * weights).sum())
+
+    eps = 1e-6
+    steps = [np.eye(x.size)[i].reshape(shape) * eps for i in range(x.size)]
+    numeric_x = [(loss_at(x + d, window) - loss_at(x - d, window)) / (2 * eps) for d in steps]
+    numeric_w = [
+        (loss_at(x, window + d) - loss_at(x, window - d)) / (2 * eps) for d in np.eye(length) * eps
+    ]
+    np.testing.assert_allclose(gx.numpy().ravel(), numeric_x, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(gw.numpy(), numeric_w, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "count, length, stride, size", [(4, 5, 3, 14), (3, 4, 4, 15), (0, 3, 2, 4)]
+)
+def test_overlap_add_sums_frames_where_they_came_from(count, length, stride, size):
+    from nerve.primitives.nn import overlap_add_p
+
+    frames = np.random.default_rng(5).standard_normal((2, count, length))
+    expected = np.zeros((2, size))
+    for t in range(count):
+        expected[:, t * stride : t * stride + length] += frames[:, t]
+    result = overlap_add_p.bind(ops.convert_to_tensor(frames), stride=stride, size=size)
+    np.testing.assert_allclose(result.numpy(), expected, rtol=1e-12)
