@@ -213,6 +213,11 @@ class ConcreteFunction:
         ]
         return self.rebuild_output(leaves)
 
+    def call_with(self, tensors: list) -> Any:
+        """Run on the tensor leaves of a call (tensors or arrays, in ``tree.flatten``
+        order), as a call of the ``Function`` that found this specialization would."""
+        return self([_as_array(x) for x in tensors])
+
 
 class Function:
     """A Python function compiled through graphs; see the module docstring."""
@@ -309,6 +314,27 @@ class Function:
             return
         if len(found) == len(tensors) and all(a is b for a, b in zip(found, tensors)):
             self._by_signature[key] = concrete
+
+    def compiled_for(self, *args) -> ConcreteFunction | None:
+        """The specialization that a call with these positional arguments would run, if
+        one is compiled and the call would find it by its signature alone (nothing is
+        traced; ``None`` otherwise). A caller that keeps it skips the signature walk:
+        ``concrete.call_with(tensor_leaves)`` is that call.
+
+        >>> import nerve
+        >>> f = nerve.function(lambda x: x * 2.0)
+        >>> x = nerve.ops.ones((2,))
+        >>> f.compiled_for(x) is None
+        True
+        >>> _ = f(x)
+        >>> f.compiled_for(x).call_with([x]).numpy()
+        array([2., 2.], dtype=float32)
+        """
+        try:
+            key = _fast_signature(args, [], self._array_types)
+        except _NoFastPath:
+            return None
+        return self._by_signature.get(key)
 
     def get_concrete_function(self, *args, **kwargs) -> ConcreteFunction:
         return self._concrete(args, kwargs)[0]

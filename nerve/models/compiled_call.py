@@ -137,7 +137,7 @@ class CompiledForward:
             # The eager call worked where the compiled one failed: stay eager.
             self.disabled = True
             return outputs
-        if len(self.function.functions) > MAX_SIGNATURES:
+        if self.function.structure_count > MAX_SIGNATURES:
             self.disabled = True  # the inputs keep changing shape: stop tracing them
         return outputs
 

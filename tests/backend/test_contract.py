@@ -7,6 +7,7 @@ primitive's shape rule (``Primitive.kernel_signature``). Behaviour (values, decl
 facts) is checked on real inputs by the op harness (``check_contract``).
 """
 
+import numpy as np
 import pytest
 
 from nerve.backend import available_backends, get_backend
@@ -70,3 +71,20 @@ def test_the_op_tables_run_on_the_gpu_when_one_is_present():
     from nerve.testing.op_harness import harness_devices
 
     assert harness_devices() == list(BACKENDS) and "gpu" in harness_devices()
+
+
+def test_numpy_quiet_scope_silences_float_errors_and_restores_the_callers_state():
+    # NumpyBackend.quiet sets a prebuilt error state (not np.errstate): inside it
+    # nothing warns or raises; after it, the caller's own settings are back.
+    import warnings
+
+    backend = get_backend("cpu")
+    with np.errstate(divide="raise", over="warn"):
+        for _ in range(2):  # the second time from the cached quiet state
+            with backend.quiet(), warnings.catch_warnings():
+                warnings.simplefilter("error")
+                np.log(np.zeros(2))
+                np.exp(np.float32(1000.0))
+            assert np.geterr()["divide"] == "raise" and np.geterr()["over"] == "warn"
+            with pytest.raises(FloatingPointError):
+                np.log(np.zeros(2))

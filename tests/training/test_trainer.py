@@ -527,3 +527,27 @@ def test_auto_verbosity_prints_a_line_per_epoch_when_not_a_terminal(capsys, monk
     monkeypatch.setattr(sys, "stdout", terminal)
     model.fit(x, y, batch_size=4, epochs=1)
     assert "━" in terminal.getvalue() and "\r" in terminal.getvalue()
+
+
+def test_repeated_single_array_predictions_follow_weights_inputs_and_batch_sizes():
+    # predict_on_batch and model(x) keep the compiled step found for one array of a
+    # given type, shape and dtype (_BatchPolymorphicFunction): later calls must still
+    # read the current weights and this call's values, at any batch size or array type.
+    set_random_seed(0)
+    model = nerve.Sequential([nerve.Input((3,)), nerve.layers.Dense(2, activation="softmax")])
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(size=(n, 3)).astype("float32") for n in (1, 1, 4, 1)]
+    for x in xs:
+        reference = model.layers[0](x, training=False).numpy()  # eager layer call
+        np.testing.assert_array_equal(model.predict_on_batch(x), reference)
+        np.testing.assert_array_equal(model.predict_on_batch(ops.convert_to_tensor(x)), reference)
+        assert model.predict_on_batch(x.astype("float64")).dtype == np.float32
+    assert model.predict_function.trace_count == 1  # one symbolic-batch trace
+    kernel, bias = model.get_weights()
+    model.set_weights([kernel * 2.0, bias + 1.0])
+    expected = model.layers[0](xs[0], training=False).numpy()
+    np.testing.assert_array_equal(model.predict_on_batch(xs[0]), expected)
+    for _ in range(5):
+        result = model(xs[0])  # eager warm-up calls, then compiled ones
+    np.testing.assert_array_equal(result.numpy(), expected)
+    assert model._compiled_forward.compiled

