@@ -50,10 +50,11 @@ class Program:
     def __call__(self, *arrays: Any) -> tuple:
         return self._compiled_for(arrays).run(list(arrays))
 
-    def stepper(self, *arrays: Any) -> Callable[[list], tuple]:
-        """``run(list_of_arrays) -> outputs`` for arrays on the backend of ``arrays``,
-        without ``__call__``'s per-call backend lookup and error-state scope: for a loop
-        kernel that calls the program at every step inside one such scope of its own."""
+    def stepper(self, *arrays: Any) -> Callable[..., tuple]:
+        """``run(list_of_arrays, dests=None) -> outputs`` for arrays on the backend of
+        ``arrays``, without ``__call__``'s per-call backend lookup and error-state scope:
+        for a loop kernel that calls the program at every step inside one such scope of
+        its own (``dests``: see ``CompiledGraph.run_in_scope``)."""
         return self._compiled_for(arrays).run_in_scope
 
     def _compiled_for(self, arrays: tuple) -> CompiledGraph:

@@ -48,17 +48,23 @@ def kernels(xp) -> dict:
         stepper = getattr(body_program, "stepper", None)
         # The compiled body for this backend, fetched once; its error-state scope is
         # entered once for the whole loop (a scope per step costs microseconds).
-        run = stepper(*inputs) if stepper is not None else lambda a: body_program(*a)
+        run = stepper(*inputs) if stepper is not None else lambda a, d: body_program(*a)
+        carry_dests = [None] * nc
         with errstate(all="ignore"):
             for i in steps:
                 for j, x in enumerate(xs, nc + nk):
                     inputs[j] = x[i]
                 for h, c in zip(kept, inputs):
                     h[i] = c
-                out = run(inputs)
+                # The body's compiled loops write ys straight into their stacked rows;
+                # the others come back as their own arrays and are copied there.
+                # (A row of a 1-d stack is a scalar, not a view: no destination.)
+                rows = [y[i] if y.ndim > 1 else None for y in ys]
+                out = run(inputs, [*carry_dests, *rows])
                 inputs[:nc] = out[:nc]
-                for y, o in zip(ys, out[nc:]):
-                    y[i] = o
+                for y, row, o in zip(ys, rows, out[nc:]):
+                    if o is not row:
+                        y[i] = o
         return (*inputs[:nc], *ys, *kept)
 
     return {"cond": cond, "while_loop": while_loop, "scan": scan}
