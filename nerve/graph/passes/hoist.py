@@ -51,7 +51,7 @@ def hoist_invariants(graph: Graph, backend: Backend | None = None) -> Graph:
     changed = False
     for node in graph.nodes:
         if node.prim.name == "scan":
-            hoisted = _hoist(node, constants)
+            hoisted = _hoist(node, constants, backend)
             if hoisted is not None:
                 before, node = hoisted
                 nodes.extend(before)
@@ -65,11 +65,17 @@ def hoist_invariants(graph: Graph, backend: Backend | None = None) -> Graph:
     return out
 
 
-def _hoist(scan: Node, constants: dict) -> tuple[list[Node], Node] | None:
+def _hoist(scan: Node, constants: dict, backend: Backend | None) -> tuple[list[Node], Node] | None:
     """The nodes to run before ``scan`` and the scan that reads their results, or
     ``None`` when its body has nothing to hoist."""
     body = scan.params["body_program"]
     graph: Graph = body.graph
+    if backend is not None:
+        # The body as it would run: folded and deduplicated first, so what moves out
+        # is real work (a ``1`` made from a constant's dtype would fold, not move).
+        from nerve.graph.passes import optimize  # the package imports this module
+
+        graph = optimize(graph, backend)
     if graph.variables:  # bodies read state through operands; stay safe otherwise
         return None
     nc, nk = scan.params["num_carry"], scan.params["num_consts"]
