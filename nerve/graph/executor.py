@@ -93,6 +93,18 @@ class CompiledGraph:
         with self.backend.quiet():
             return self._run(inputs, self._variables)
 
+    def run_in_scope(self, inputs: list, dests: list | None = None) -> tuple:
+        """``run`` for a caller already inside ``backend.quiet()`` (a loop kernel
+        running a body at every step): entering the scope costs microseconds.
+
+        ``dests``, one entry per graph output (``None`` or an array of its shape and
+        dtype), asks for outputs computed by compiled loops to be written there (a
+        scan's step writes into its stacked results); an output comes back as its
+        destination when it was, else as its own array (the caller copies it)."""
+        if dests is None:
+            return self._run(inputs, self._variables)
+        return self._run(inputs, self._variables, dests)
+
     def profile(self, inputs: list, repeat: int = 5) -> list[dict]:
         """Per-node wall time (best of ``repeat`` runs), interpreting node by node."""
         with self.backend.quiet():
@@ -184,7 +196,15 @@ def _generate(graph: Graph, backend: Backend, plan: MemoryPlan, loops: dict) -> 
             names[v] = f"v{len(names)}"
         return names[v]
 
-    lines = ["def run(inputs, variables):"]
+    # A compiled loop may write an output straight into the caller's destination for
+    # it (``CompiledGraph.run_in_scope``); not an output listed twice (two results
+    # would share one array).
+    positions: dict[Value, list[int]] = {}
+    for k, v in enumerate(graph.outputs):
+        positions.setdefault(v, []).append(k)
+    dest_of = {v: ks[0] for v, ks in positions.items() if len(ks) == 1}
+    namespace["no_dests"] = (None,) * len(graph.outputs)
+    lines = ["def run(inputs, variables, dests=no_dests):"]
     if graph.inputs:
         targets = ", ".join(name(v) for v in graph.inputs)
         lines.append(f"    ({targets},) = inputs")
@@ -204,7 +224,7 @@ def _generate(graph: Graph, backend: Backend, plan: MemoryPlan, loops: dict) -> 
                 lines.append(f"    owned[{slot}] = {owned}")
         elif node.prim is fused_elementwise:
             namespace[f"k{i}"] = loops[id(node)]
-            _generate_loop_call(i, node, plan, name, lines)
+            _generate_loop_call(i, node, plan, name, lines, dest_of)
         else:
             kernel = node.prim.kernel
             if (
@@ -251,13 +271,17 @@ def _planned_call(kernel: str, args: str, i: int, plan: MemoryPlan, name: Callab
     return call
 
 
-def _generate_loop_call(i: int, node: Node, plan: MemoryPlan, name: Callable, lines: list):
+def _generate_loop_call(
+    i: int, node: Node, plan: MemoryPlan, name: Callable, lines: list, dest_of: dict
+):
     """A compiled loop's call: results go where the plan says (a variable's buffer only
-    when exclusive, checked before the call builds its argument tuples)."""
+    when exclusive, checked before the call builds its argument tuples); a graph output
+    the plan places nowhere goes to the caller's destination (``None`` if it has none)."""
     outs = []
     for k, target in enumerate(plan.fused_out.get(i, [None] * len(node.outputs))):
         if target is None:
-            outs.append("None")
+            where = dest_of.get(node.outputs[k])
+            outs.append("None" if where is None else f"dests[{where}]")
         elif isinstance(target, Value):
             outs.append(name(target))
         else:

@@ -48,12 +48,22 @@ class Program:
         self.primal_of: Program | None = None
 
     def __call__(self, *arrays: Any) -> tuple:
+        return self._compiled_for(arrays).run(list(arrays))
+
+    def stepper(self, *arrays: Any) -> Callable[..., tuple]:
+        """``run(list_of_arrays, dests=None) -> outputs`` for arrays on the backend of
+        ``arrays``, without ``__call__``'s per-call backend lookup and error-state scope:
+        for a loop kernel that calls the program at every step inside one such scope of
+        its own (``dests``: see ``CompiledGraph.run_in_scope``)."""
+        return self._compiled_for(arrays).run_in_scope
+
+    def _compiled_for(self, arrays: tuple) -> CompiledGraph:
         backend = backend_of(arrays[0]) if arrays else get_backend()
         compiled = self._compiled.get(backend.name)
         if compiled is None:  # optimized and compiled for each backend it runs on
             graph = optimize(self.graph, backend)
             compiled = self._compiled[backend.name] = CompiledGraph(graph, backend)
-        return compiled.run(list(arrays))
+        return compiled
 
     def inline(self, *tensors: Any) -> tuple:
         """Bind the sub-graph's primitives on ``tensors`` under the current interpreter."""

@@ -7,6 +7,9 @@ a static param, hashed by identity, and offers this small protocol:
 
 * ``in_avals`` / ``out_avals``: tuples of ``Aval``;
 * ``program(*arrays) -> tuple``: run it on backend arrays (what kernels call);
+* ``program.stepper(*arrays) -> run``: optional; ``run(list_of_arrays) -> tuple`` runs
+  it on arrays like these without a per-call error-state scope (a loop kernel enters
+  one for all its steps);
 * ``program.inline(*tensors) -> tuple``: bind its primitives under the current
   interpreter (so a vjp rule can splice it into the graph being traced);
 * ``program.vjp() -> program``: ``(inputs..., output cotangents...) ->`` input

@@ -177,3 +177,41 @@ def test_kernel_params_bound_in_generated_code_match_node_by_node_run(plan):
     assert "axes=p" in compiled.source  # params as keywords, not a functools.partial
     for actual, expected in zip(results, _interpret(graph, [x._value]), strict=True):
         np.testing.assert_array_equal(actual, expected)
+
+
+def test_compiled_loops_write_outputs_into_the_callers_destinations():
+    x = ops.reshape(ops.arange(256.0) / 256.0, (16, 16))
+    both = lambda a: ops.exp(a) + a  # noqa: E731
+    graph = graph_of(lambda a: (ops.tanh(a * a + 1.0), both(a), both(a)), x)
+    compiled, plain = run(graph, x)
+    if not any(compiled.loops.values()):
+        pytest.skip("no compiled elementwise loops on this machine")
+    dests = [np.empty((16, 16), np.float32) for _ in range(3)]
+    with compiled.backend.quiet():
+        out = compiled.run_in_scope([x._value], dests)
+    assert out[0] is dests[0]
+    # An output listed twice is never written into a destination (two results would
+    # share one array).
+    assert out[1] is not dests[1] and out[2] is not dests[2]
+    for got, want in zip(out, plain):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_scan_stacks_rows_its_compiled_body_wrote_in_place(reverse):
+    rng = np.random.default_rng(0)
+    xs = rng.standard_normal((5, 16, 16)).astype("float32")
+    h0 = rng.standard_normal((16, 16)).astype("float32")
+
+    def step(h, x):
+        h = ops.tanh(h * x + 1.0)
+        return h, (h * 2.0, ops.exp(x) - h)
+
+    looped = nerve.function(lambda h, xs: ops.scan(step, h, xs, reverse=reverse))
+    h, (twice, rest) = looped(ops.convert_to_tensor(h0), ops.convert_to_tensor(xs))
+    want_h, want_twice, want_rest = h0, np.empty_like(xs), np.empty_like(xs)
+    for i in range(4, -1, -1) if reverse else range(5):
+        want_h = np.tanh(want_h * xs[i] + 1.0)
+        want_twice[i], want_rest[i] = want_h * 2.0, np.exp(xs[i]) - want_h
+    for got, want in [(h, want_h), (twice, want_twice), (rest, want_rest)]:
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)

@@ -3,12 +3,20 @@ over arrays, see ``nerve.primitives.control_flow``) with a Python loop or ``if``
 
 from __future__ import annotations
 
+import contextlib
+
 __all__ = [
     "kernels",
 ]
 
 
+def _no_errstate(**settings):
+    return contextlib.nullcontext()
+
+
 def kernels(xp) -> dict:
+    errstate = getattr(xp, "errstate", None) or _no_errstate
+
     def cond(pred, *operands, true_program, false_program):
         return (true_program if pred else false_program)(*operands)
 
@@ -23,21 +31,40 @@ def kernels(xp) -> dict:
         return carry
 
     def scan(*args, body_program, num_carry, num_consts, length, reverse, history):
-        carry = tuple(args[:num_carry])
-        consts = args[num_carry : num_carry + num_consts]
-        xs = args[num_carry + num_consts :]
-        y_avals = body_program.out_avals[num_carry:]
-        carry_avals = body_program.in_avals[:num_carry] if history else ()
+        nc, nk = num_carry, num_consts
+        xs = args[nc + nk :]
+        y_avals = body_program.out_avals[nc:]
+        carry_avals = body_program.in_avals[:nc] if history else ()
         # Stacked results are written in place, step by step, indexed like xs.
         ys = [xp.empty((length, *a.shape), dtype=a.dtype) for a in y_avals]
         kept = [xp.empty((length, *a.shape), dtype=a.dtype) for a in carry_avals]
-        for i in range(length - 1, -1, -1) if reverse else range(length):
-            for h, c in zip(kept, carry):
-                h[i] = c
-            out = body_program(*carry, *consts, *(x[i] for x in xs))
-            carry = tuple(out[:num_carry])
-            for y, o in zip(ys, out[num_carry:]):
-                y[i] = o
-        return (*carry, *ys, *kept)
+        # The body's inputs, one list updated at every step: the carry, the constants,
+        # then this step's slices.
+        inputs = [*args[: nc + nk], *(None for _ in xs)]
+        steps = range(length - 1, -1, -1) if reverse else range(length)
+        if not length:
+            return (*inputs[:nc], *ys, *kept)
+        inputs[nc + nk :] = [x[steps[0]] for x in xs]
+        stepper = getattr(body_program, "stepper", None)
+        # The compiled body for this backend, fetched once; its error-state scope is
+        # entered once for the whole loop (a scope per step costs microseconds).
+        run = stepper(*inputs) if stepper is not None else lambda a, d: body_program(*a)
+        carry_dests = [None] * nc
+        with errstate(all="ignore"):
+            for i in steps:
+                for j, x in enumerate(xs, nc + nk):
+                    inputs[j] = x[i]
+                for h, c in zip(kept, inputs):
+                    h[i] = c
+                # The body's compiled loops write ys straight into their stacked rows;
+                # the others come back as their own arrays and are copied there.
+                # (A row of a 1-d stack is a scalar, not a view: no destination.)
+                rows = [y[i] if y.ndim > 1 else None for y in ys]
+                out = run(inputs, [*carry_dests, *rows])
+                inputs[:nc] = out[:nc]
+                for y, row, o in zip(ys, rows, out[nc:]):
+                    if o is not row:
+                        y[i] = o
+        return (*inputs[:nc], *ys, *kept)
 
     return {"cond": cond, "while_loop": while_loop, "scan": scan}

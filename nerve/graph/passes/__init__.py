@@ -20,6 +20,7 @@ from nerve.graph.passes.cse import cse
 from nerve.graph.passes.dce import dce
 from nerve.graph.passes.fold import fold_constants
 from nerve.graph.passes.fuse import fuse
+from nerve.graph.passes.hoist import hoist_invariants
 from nerve.graph.passes.schedule import schedule_collectives
 from nerve.graph.passes.share_scans import share_scans
 from nerve.graph.passes.simplify import simplify
@@ -42,9 +43,10 @@ DEFAULT_PIPELINE: tuple[Pass, ...] = (
 )
 #: Lowering for execution, applied by the executor after the pipeline: fused nodes are
 #: for running, while the optimized graph stays per-primitive for inlining (control
-#: flow), differentiation and export. Scheduling comes last: it orders the nodes that
-#: will actually run (collectives' starts early, waits late).
-LOWERING: tuple[Pass, ...] = (fuse, schedule_collectives)
+#: flow), differentiation and export. Hoisting scans' invariants comes first, so the
+#: nodes it moves out of loops are fused with their neighbours outside. Scheduling comes
+#: last: it orders the nodes that will actually run (collectives' starts early, waits late).
+LOWERING: tuple[Pass, ...] = (hoist_invariants, fuse, schedule_collectives)
 
 
 def optimize(graph: Graph, backend: Backend, passes: Sequence[Pass] = DEFAULT_PIPELINE) -> Graph:
@@ -63,6 +65,7 @@ __all__ = [
     "dce",
     "fold_constants",
     "fuse",
+    "hoist_invariants",
     "optimize",
     "schedule_collectives",
     "share_scans",
