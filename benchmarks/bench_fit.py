@@ -475,8 +475,10 @@ def _graph_breakdown(model, data, mask, steps: int) -> dict:
     function = model.train_function
     number = max(20, 2000 // steps)
     call_ms = _best_ms(lambda: function(data, mask), number)
-    # The trainer wraps its nerve.function to make the batch axis symbolic.
-    function = getattr(function, "_function", function)
+    # The trainer wraps its nerve.functions (one per argument structure) to make the
+    # batch axis symbolic.
+    if hasattr(function, "_function_for"):
+        function = function._function_for(data, mask)
     concrete = function.get_concrete_function(data, mask)
     leaves, _ = tree.flatten(((data, mask), {}))
     arrays = [np.asarray(leaf) for leaf in leaves if hasattr(leaf, "shape")]

@@ -56,9 +56,8 @@ def test_patches_transpose_c_and_numpy_give_the_same_bits(request, geometry, dty
     patches = KERNELS["extract_patches"](x, window, strides, dilation, padding, 0.0)
     p = rng.standard_normal(patches.shape).astype(dtype)
     spatial = shape[1:-1]
-    native, numpy = _both(
-        request, lambda: KERNELS["patches_transpose"](p, spatial, window, strides, dilation, padding)
-    )
+    geometry = (window, strides, dilation, padding)
+    native, numpy = _both(request, lambda: KERNELS["patches_transpose"](p, spatial, *geometry))
     assert native.dtype == numpy.dtype == dtype and native.shape == shape
     np.testing.assert_array_equal(native, numpy)
 

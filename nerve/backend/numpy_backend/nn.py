@@ -131,7 +131,8 @@ def kernels(xp) -> dict:
             if lost.any():
                 real = xp.ones((1, *x.shape[1:-1], 1), dtype=xp.int8)
                 mask = extract_patches(real, window, strides, dilation, padding, 0)
-                first = xp.argmax(mask.reshape((1, *out, math.prod(window), 1)), axis=-2).astype(xp.int32)
+                windows = mask.reshape((1, *out, math.prod(window), 1))
+                first = xp.argmax(windows, axis=-2).astype(xp.int32)
                 where = xp.where(lost, first, where)
         return values, where
 
