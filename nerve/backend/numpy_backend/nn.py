@@ -100,7 +100,7 @@ def kernels(xp) -> dict:
             return native.patches_transpose(p, spatial_shape, window, strides, dilation, padding)
         every = (slice(None),) * (1 + rank)
         return _add_windows(
-            lambda k, offset: p[(*every, *offset)],
+            lambda k, offset: p[every + tuple(offset)],
             p.shape[0], p.shape[-1], p.dtype, spatial_shape, window, strides, dilation,
             padding, out,
         )  # fmt: skip
