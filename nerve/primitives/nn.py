@@ -13,6 +13,13 @@ other's vector-Jacobian product, so every order of gradient comes for free:
 Params (all tuples with one entry per spatial axis): ``window``, ``strides``,
 ``dilation`` and ``padding`` (``(before, after)`` pairs of explicit padding).
 
+Max pooling is one primitive too, ``max_pool``: it returns each window's maximum and
+the window position it came from (``int32``, row-major in the window); its gradient
+is ``window_scatter``, which adds a cotangent at those positions, one pass each way
+(as a reduction over patches, the maximum and its gradient's tie count took four
+passes over the windows). Ties send the gradient to the first maximal position, as
+PyTorch and TensorFlow; padding never wins.
+
 ``resample`` and ``resample_transpose`` apply a sparse weight matrix (a table of
 indices and weights) along one axis, and its transpose: separable image resampling.
 ``resample2`` is ``resample`` along two adjacent axes in one pass (a resize).
@@ -24,6 +31,8 @@ they came from, summing overlaps: the core of each other's vector-Jacobian produ
 
 from __future__ import annotations
 
+import math
+
 from nerve.core.errors import ShapeError, with_location
 from nerve.primitives import elementwise as ew
 from nerve.primitives import rules
@@ -33,6 +42,8 @@ __all__ = [
     "extract_patches",
     "extract_patches_p",
     "frames_p",
+    "max_pool",
+    "max_pool_p",
     "overlap_add_p",
     "patches_transpose",
     "patches_transpose_p",
@@ -41,6 +52,7 @@ __all__ = [
     "resample_p",
     "resample_transpose_p",
     "window_output_size",
+    "window_scatter_p",
 ]
 
 
@@ -124,7 +136,10 @@ def _patches_transpose_vjp(
 
 
 patches_transpose_p = Primitive(
-    "patches_transpose", shape_rule=_patches_transpose_rule, vjp=_patches_transpose_vjp
+    "patches_transpose",
+    shape_rule=_patches_transpose_rule,
+    vjp=_patches_transpose_vjp,
+    fresh=True,
 )
 
 
@@ -151,6 +166,107 @@ def patches_transpose(
         strides=tuple(strides),
         dilation=tuple(dilation),
         padding=tuple(tuple(p) for p in padding),
+    )
+
+
+# -- max_pool and window_scatter ----------------------------------------------------------
+# Params: ``window``, ``strides`` and ``padding`` as for the patches (no dilation).
+
+
+def _require_float(op: str, x: Aval) -> None:
+    if x.dtype not in ("float16", "bfloat16", "float32", "float64"):
+        raise ShapeError(with_location(f"{op}: needs a floating-point tensor, got {x.dtype}."))
+
+
+def _max_pool_rule(x: Aval, *, window, strides, padding) -> tuple:
+    dilation = (1,) * len(window)
+    out = _check_geometry("max_pool", tuple(x.shape), window, strides, dilation, padding)
+    _require_float("max_pool", x)
+    shape = (x.shape[0], *out, x.shape[-1])
+    return Aval(shape, x.dtype), Aval(shape, "int32")
+
+
+def _max_pool_vjp(cts, inputs, out, needs, window, strides, padding):
+    (x,) = inputs
+    spatial = tuple(x.shape[1:-1])
+    return (
+        window_scatter_p.bind(
+            cts[0], out[1], spatial_shape=spatial, window=window, strides=strides,
+            padding=padding,
+        ),
+    )  # fmt: skip
+
+
+max_pool_p = Primitive(
+    "max_pool",
+    shape_rule=_max_pool_rule,
+    vjp=_max_pool_vjp,
+    multiple_results=True,
+    fresh=True,
+)
+
+
+def _window_scatter_rule(g: Aval, argmax: Aval, *, spatial_shape, window, strides, padding):
+    dilation = (1,) * len(window)
+    shape = (g.shape[0], *spatial_shape, g.shape[-1]) if len(g.shape) >= 2 else ()
+    expected = _check_geometry("window_scatter", shape, window, strides, dilation, padding)
+    _require_float("window_scatter", g)
+    if tuple(g.shape) != (g.shape[0], *expected, g.shape[-1]) or tuple(argmax.shape) != tuple(
+        g.shape
+    ):
+        raise ShapeError(
+            with_location(
+                f"window_scatter: a cotangent of shape {tuple(g.shape)} and window positions "
+                f"of shape {tuple(argmax.shape)} do not match {len(window)}-D windows "
+                f"{window} over spatial shape {tuple(spatial_shape)} (both should be "
+                f"{(g.shape[0], *expected, g.shape[-1])})."
+            )
+        )
+    if argmax.dtype != "int32":
+        raise ShapeError(
+            with_location(f"window_scatter: window positions must be int32, got {argmax.dtype}.")
+        )
+    return Aval(shape, g.dtype)
+
+
+def _window_gather(h, argmax, window, strides, padding):
+    """``h`` at each window's chosen position (0 where the position is padding): the
+    adjoint of ``window_scatter``, as a one-hot selection from ``h``'s patches."""
+    from nerve.primitives import creation, reduction, shape
+
+    rank = len(window)
+    taps = math.prod(window)
+    patches = extract_patches(h, window, strides, (1,) * rank, padding)
+    positions = tuple(argmax.shape[:-1])
+    flat = shape.reshape(patches, (*positions, taps, argmax.shape[-1]))
+    every = shape.reshape(
+        creation.arange_p.bind(start=0, stop=taps, step=1, dtype="int32"), (taps, 1)
+    )
+    chosen = ew.equal_p.bind(shape.reshape(argmax, (*positions, 1, argmax.shape[-1])), every)
+    picked = ew.where(chosen, flat, ew.scalar(0, flat))
+    return reduction.reduce_sum_p.bind(picked, axes=(rank + 1,), keepdims=False)
+
+
+def _window_scatter_vjp(g, inputs, out, needs, spatial_shape, window, strides, padding):
+    argmax = inputs[1]
+    return (_window_gather(g, argmax, window, strides, padding) if needs[0] else None, None)
+
+
+window_scatter_p = Primitive(
+    "window_scatter", shape_rule=_window_scatter_rule, vjp=_window_scatter_vjp, fresh=True
+)
+
+
+def max_pool(x, window: tuple, strides: tuple, padding: tuple) -> tuple:
+    """``(maxima, positions)`` of a channels-last ``x`` over sliding windows; see the
+    module docstring."""
+    return tuple(
+        max_pool_p.bind(
+            x,
+            window=tuple(window),
+            strides=tuple(strides),
+            padding=tuple(tuple(p) for p in padding),
+        )
     )
 
 

@@ -17,6 +17,7 @@ import pytest
 import nerve
 from nerve import ops
 from nerve.core.errors import ShapeError, TracingError
+from nerve.primitives import nn as nnp
 from nerve.testing.op_harness import Input, OpCase, T, op_tests
 
 # -- references -----------------------------------------------------------------------
@@ -323,6 +324,23 @@ def pool_case(name, kind, x_shape, pool, grad2=False, **kw):
     )
 
 
+def np_window_scatter(g, argmax, spatial, window, strides, padding):
+    """Adds ``g[n, o, c]`` at the position ``argmax[n, o, c]`` (row-major) of window
+    ``o``, one element at a time; positions in the padding are dropped."""
+    padded = [s + lo + hi for s, (lo, hi) in zip(spatial, padding)]
+    out = np.zeros((g.shape[0], *padded, g.shape[-1]), dtype=g.dtype)
+    for index in np.ndindex(*g.shape):
+        n, o, c = index[0], index[1:-1], index[-1]
+        offset = np.unravel_index(argmax[index], window)
+        at = tuple(i * s + k for i, s, k in zip(o, strides, offset))
+        out[(n, *at, c)] += g[index]
+    crop = tuple(slice(lo, lo + s) for s, (lo, _) in zip(spatial, padding))
+    return out[(slice(None), *crop, slice(None))]
+
+
+SCATTER_GEOMETRY = ((5, 6), (3, 2), (1, 2), ((1, 1), (0, 1)))  # overlapping, padded
+
+
 def transpose_case(name, x_shape, k_shape, **kw):
     args = (
         kw.get("strides", 1),
@@ -439,6 +457,22 @@ CASES = [
         data_format="channels_first",
     ),
     pool_case("average_pool3d", "avg", (1, 4, 4, 3, 2), (2, 2, 3)),
+    # max pooling's gradient primitive on its own, with random window positions
+    OpCase(
+        "window_scatter",
+        lambda g, argmax: nnp.window_scatter_p.bind(
+            g,
+            argmax,
+            spatial_shape=SCATTER_GEOMETRY[0],
+            window=SCATTER_GEOMETRY[1],
+            strides=SCATTER_GEOMETRY[2],
+            padding=SCATTER_GEOMETRY[3],
+        ),
+        [(Input((2, 5, 3, 2)), Input((2, 5, 3, 2), "index", high=6, dtype="int32"))],
+        numpy=lambda g, argmax: np_window_scatter(g, argmax, *SCATTER_GEOMETRY),
+        grad2=True,
+        symbolic=False,  # a primitive bound directly: symbolic tensors go through nerve.ops
+    ),
     # softmax family
     OpCase(
         "softmax",
@@ -1115,6 +1149,66 @@ def test_conv_transpose_is_the_input_gradient_of_conv():
     # Keras's output size for "same" is 8x8 here, so crop to the conv input's 7x6.
     back = ops.conv_transpose(ct, kernel, strides=2, padding="same", output_padding=(0, 1))
     np.testing.assert_allclose(back.numpy(), grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.fixture(params=["native", "numpy"])
+def window_kernels(request, monkeypatch):
+    """Each test twice: with the C window kernels (where a compiler works) and without."""
+    from nerve.backend.numpy_backend.native import windows
+
+    if request.param == "numpy":
+        monkeypatch.setenv("NERVE_NATIVE", "0")
+    windows._library.cache_clear()
+    yield request.param
+    monkeypatch.undo()
+    windows._library.cache_clear()
+
+
+def _max_pool_and_gradient(pool, x, g, **kw):
+    x = ops.convert_to_tensor(x)
+    with nerve.GradientTape() as tape:
+        tape.watch(x)
+        y = pool(x)
+        total = ops.sum(y * g)
+    return y.numpy(), tape.gradient(total, x).numpy()
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{"pool_size": 2}, {"pool_size": (3, 2), "strides": 1, "padding": "same"},
+     {"pool_size": 3, "strides": 2, "padding": "same"}],
+)  # fmt: skip
+def test_max_pool_gradient_goes_to_the_first_tie_as_in_pytorch(window_kernels, kw):
+    rng = np.random.default_rng(3)
+    x = np.round(rng.standard_normal((2, 7, 5, 3)))  # a few distinct values: many ties
+    strides, padding = kw.get("strides"), kw.get("padding", "valid")
+    y, grad = _max_pool_and_gradient(lambda t: ops.max_pool(t, **kw), x, 1.0)
+    xt = T.tensor(x, requires_grad=True)
+    yt = torch_pool(xt, kw["pool_size"], strides, padding)
+    yt.sum().backward()
+    np.testing.assert_array_equal(y, yt.detach().numpy())
+    np.testing.assert_array_equal(grad, xt.grad.numpy())
+
+
+def test_max_pool_matches_the_reduction_over_patches(window_kernels):
+    """The composite max pooling used to be (a max over -inf padded patches) agrees with
+    the primitive, forward and backward, where no window has a tie."""
+    from nerve.primitives import reduction
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 7, 6, 3))
+    window, strides, pads = (3, 2), (2, 1), ((1, 1), (0, 1))
+    g = rng.standard_normal((2, 4, 6, 3))
+
+    def composite(t):
+        patches = nnp.extract_patches(t, window, strides, (1, 1), pads, pad_value=-np.inf)
+        return reduction.reduce_max_p.bind(patches, axes=(3, 4), keepdims=False)
+
+    expected = _max_pool_and_gradient(composite, x, g)
+    got = _max_pool_and_gradient(lambda t: nnp.max_pool(t, window, strides, pads)[0], x, g)
+    np.testing.assert_array_equal(got[0], expected[0])
+    # Overlapping windows: an element's shares may be added in another order.
+    np.testing.assert_allclose(got[1], expected[1], rtol=1e-14, atol=1e-15)
 
 
 @pytest.mark.parametrize(

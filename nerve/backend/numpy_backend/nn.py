@@ -1,14 +1,21 @@
-"""Neural-network kernels: sliding-window patches and their adjoint; separable
-resampling (``resample``; ``resample2`` for two adjacent axes at once) and its adjoint.
+"""Neural-network kernels: sliding-window patches and their adjoint; max pooling
+with each window's argmax, and its adjoint; separable resampling (``resample``;
+``resample2`` for two adjacent axes at once) and its adjoint; framing of signals
+(``frames``) and its adjoint (``overlap_add``).
 
 ``extract_patches`` returns a read-only strided view over the padded input (no
-copy); ``patches_transpose`` adds windows back with one strided slice-add per
-window offset (e.g. 9 for a 3x3 window), which is vectorised over everything else.
+copy). ``patches_transpose``, ``max_pool`` and ``window_scatter`` run C loops
+(``native/windows.py``: one pass over each image) for float32 and float64 when
+native kernels are on; otherwise, and for other dtypes, array code:
+``patches_transpose`` adds windows back with one strided slice-add per window
+offset (e.g. 9 for a 3x3 window), vectorised over everything else, and adds them in
+the C loop's order, so both give the same bits.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 __all__ = [
@@ -50,22 +57,110 @@ def kernels(xp) -> dict:
             ),
         )
 
+    def _window_key(offsets, out, strides, dilation):
+        """The slice of a padded image that window offset ``offsets`` covers across
+        every output position."""
+        target = tuple(
+            slice(o * d, o * d + (m - 1) * st + 1, st) if m else slice(0, 0)
+            for o, d, m, st in zip(offsets, dilation, out, strides)
+        )
+        # Keys built as tuples first: mypy reads x[(a, *b)] as Python 3.11's x[a, *b].
+        return (slice(None), *target, slice(None))
+
+    def _add_windows(parts, batch, channels, dtype, spatial_shape, window, strides,
+                     dilation, padding, out):  # fmt: skip
+        """Sum of ``parts(k, offsets)`` (one array per window offset, shaped like the
+        output positions) put back where each offset's windows lie, padding cropped.
+        Offsets in row-major order: the C loops add in this order too."""
+        padded = tuple(s + lo + hi for s, (lo, hi) in zip(spatial_shape, padding))
+        result = xp.zeros((batch, *padded, channels), dtype=dtype)
+        offsets = itertools.product(*(range(k) for k in window))
+        for k, offset in enumerate(offsets):
+            result[_window_key(offset, out, strides, dilation)] += parts(k, offset)
+        every = slice(None)
+        crop = (every, *(slice(lo, lo + s) for s, (lo, _) in zip(spatial_shape, padding)), every)
+        return xp.ascontiguousarray(result[crop])
+
+    def _native_windows(*arrays):
+        """The C window kernels, when they run here and take these arrays' dtype."""
+        if xp.__name__ != "numpy" or arrays[0].dtype.name not in ("float32", "float64"):
+            return None
+        from nerve.backend.numpy_backend.native.windows import window_functions
+
+        return window_functions()
+
+    def _geometry_error(op: str, what: str, got, expected) -> ValueError:
+        # Never shown as is: eager mode then asks the shape rule to explain.
+        return ValueError(
+            f"{op}: {what} of shape {tuple(got)} does not match the window geometry "
+            f"(output positions {tuple(expected)})."
+        )
+
     def patches_transpose(p, spatial_shape, window, strides, dilation, padding):
         rank = len(window)
         out = p.shape[1 : 1 + rank]
-        padded = tuple(s + lo + hi for s, (lo, hi) in zip(spatial_shape, padding))
-        result = xp.zeros((p.shape[0], *padded, p.shape[-1]), dtype=p.dtype)
-        every = slice(None)
-        for offsets in itertools.product(*(range(k) for k in window)):
-            target = tuple(
-                slice(o * d, o * d + (m - 1) * st + 1, st) if m else slice(0, 0)
-                for o, d, m, st in zip(offsets, dilation, out, strides)
-            )
-            # Keys built as tuples first: mypy reads x[(a, *b)] as Python 3.11's x[a, *b].
-            key = (every, *target, every)
-            result[key] += p[(every,) * (1 + rank) + offsets]
-        crop = (every, *(slice(lo, lo + s) for s, (lo, _) in zip(spatial_shape, padding)), every)
-        return xp.ascontiguousarray(result[crop])
+        native = _native_windows(p)
+        if native is not None:
+            expected = _out_sizes(spatial_shape, window, strides, dilation, padding)
+            if p.ndim != 2 * rank + 2 or p.shape[1 : 1 + 2 * rank] != (*expected, *window):
+                raise _geometry_error("patches_transpose", "patches", p.shape, expected)
+            p = xp.ascontiguousarray(p)
+            return native.patches_transpose(p, spatial_shape, window, strides, dilation, padding)
+        every = (slice(None),) * (1 + rank)
+        return _add_windows(
+            lambda k, offset: p[every + tuple(offset)],
+            p.shape[0], p.shape[-1], p.dtype, spatial_shape, window, strides, dilation,
+            padding, out,
+        )  # fmt: skip
+
+    def _out_sizes(spatial, window, strides, dilation, padding):
+        return tuple(
+            max((s + lo + hi - (k - 1) * d - 1) // st + 1, 0)
+            for s, k, st, d, (lo, hi) in zip(spatial, window, strides, dilation, padding)
+        )
+
+    def max_pool(x, window, strides, padding):
+        native = _native_windows(x)
+        if native is not None:
+            return native.max_pool(xp.ascontiguousarray(x), window, strides, padding)
+        rank = len(window)
+        dilation = (1,) * rank
+        fill = float("-inf")
+        patches = extract_patches(x, window, strides, dilation, padding, fill)
+        batch, out, channels = patches.shape[0], patches.shape[1 : 1 + rank], x.shape[-1]
+        flat = patches.reshape((batch, *out, math.prod(window), channels))
+        # argmax picks the first of equal values, and the first NaN: the C loop's choice.
+        where = xp.argmax(flat, axis=-2).astype(xp.int32)
+        values = xp.take_along_axis(flat, where[..., None, :], axis=-2)[..., 0, :]
+        if any(lo or hi for lo, hi in padding):
+            # A window whose real entries are all -inf may have picked its padding:
+            # point it at its first real position instead (padding never wins).
+            lost = values == fill
+            if lost.any():
+                real = xp.ones((1, *x.shape[1:-1], 1), dtype=xp.int8)
+                mask = extract_patches(real, window, strides, dilation, padding, 0)
+                windows = mask.reshape((1, *out, math.prod(window), 1))
+                first = xp.argmax(windows, axis=-2).astype(xp.int32)
+                where = xp.where(lost, first, where)
+        return values, where
+
+    def window_scatter(g, argmax, spatial_shape, window, strides, padding):
+        rank = len(window)
+        out = g.shape[1 : 1 + rank]
+        native = _native_windows(g)
+        if native is not None:
+            expected = _out_sizes(spatial_shape, window, strides, (1,) * rank, padding)
+            if argmax.shape != g.shape or g.ndim != rank + 2 or out != expected:
+                raise _geometry_error("window_scatter", "cotangent", g.shape, expected)
+            g = xp.ascontiguousarray(g)
+            argmax = xp.ascontiguousarray(argmax, dtype=xp.int32)
+            return native.window_scatter(g, argmax, spatial_shape, window, strides, padding)
+        zero = xp.zeros((), dtype=g.dtype)
+        return _add_windows(
+            lambda k, offset: xp.where(argmax == k, g, zero),
+            g.shape[0], g.shape[-1], g.dtype, spatial_shape, window, strides,
+            (1,) * rank, padding, out,
+        )  # fmt: skip
 
     native_frames: Any = None
     if xp.__name__ == "numpy":
@@ -185,9 +280,11 @@ def kernels(xp) -> dict:
         "extract_patches": extract_patches,
         "frames": frames,
         "overlap_add": overlap_add,
+        "max_pool": max_pool,
         "patches_transpose": patches_transpose,
         "relu": relu,
         "resample": resample,
         "resample2": resample2,
         "resample_transpose": resample_transpose,
+        "window_scatter": window_scatter,
     }

@@ -4,8 +4,9 @@ Everything here is a composite of primitives, so gradients of any order come
 for free. Convolution and pooling run over two linear primitives,
 ``extract_patches`` (sliding windows as a strided view) and its adjoint
 ``patches_transpose``: a convolution is a matmul of patches with the kernel, a
-transposed convolution is the input-gradient of a convolution, and pooling is
-a reduction over the window axes.
+transposed convolution is the input-gradient of a convolution, and average
+pooling is a sum over the window axes. Max pooling is one primitive,
+``max_pool``, that keeps each window's argmax, so its gradient is one scatter.
 
 Spatial ops take ``data_format="channels_last"`` (``(batch, *spatial,
 channels)``, the default) or ``"channels_first"``; ``padding`` is ``"valid"`` or

@@ -1,4 +1,5 @@
-"""Max and average pooling (1-3-D) as reductions over patch windows."""
+"""Max pooling (1-3-D) as one primitive that keeps each window's argmax; average
+pooling as a sum over patch windows."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ __all__ = ["adaptive_average_pool", "adaptive_max_pool", "average_pool", "max_po
 # -- pooling --------------------------------------------------------------------------------
 
 
-def _pool_patches(op: str, inputs, pool_size, strides, padding, data_format, pad_value):
-    x, data_format, rank = _spatial_input(op, inputs, data_format)
+def _pool_geometry(op: str, x: Tensor, rank: int, pool_size, strides, padding, data_format):
+    """The window, strides and explicit padding pairs of a pooling op, validated."""
     if not isinstance(pool_size, int) and len(tuple(pool_size)) != rank:
         raise ValueError(
             with_location(
@@ -45,10 +46,16 @@ def _pool_patches(op: str, inputs, pool_size, strides, padding, data_format, pad
     dilation = (1,) * rank
     pads = _padding_pairs(padding, tuple(x.shape[1:-1]), window, strides, dilation)
     _check_fits(op, x, window, dilation, pads, data_format)
-    geometry = (window, strides, dilation, pads)
+    return window, strides, pads
+
+
+def _pool_patches(op: str, inputs, pool_size, strides, padding, data_format):
+    x, data_format, rank = _spatial_input(op, inputs, data_format)
+    window, strides, pads = _pool_geometry(op, x, rank, pool_size, strides, padding, data_format)
+    geometry = (window, strides, (1,) * rank, pads)
     if strides == window and not any(lo or hi for lo, hi in pads):
         return x, _window_blocks(x, window), tuple(range(2, 2 * rank + 1, 2)), geometry, data_format
-    patches = nnp.extract_patches(x, *geometry, pad_value=pad_value)
+    patches = nnp.extract_patches(x, *geometry)
     window_axes = tuple(range(rank + 1, 2 * rank + 1))
     return x, patches, window_axes, geometry, data_format
 
@@ -77,11 +84,19 @@ def max_pool(
     data_format: str | None = None,
 ) -> Tensor:
     """Maximum over sliding windows (``strides`` defaults to ``pool_size``); "same"
-    padding never wins the max."""
-    _, patches, axes, _, data_format = _pool_patches(
-        "max_pool", inputs, pool_size, strides, padding, data_format, float("-inf")
-    )
-    return _output_layout(rp.reduce_max_p.bind(patches, axes=axes, keepdims=False), data_format)
+    padding never wins the max. The gradient goes to the first maximal position of
+    each window (row-major), as in PyTorch and TensorFlow.
+
+    >>> from nerve import ops
+    >>> x = ops.reshape(ops.convert_to_tensor([1.0, 3.0, 2.0, 0.0, 5.0]), (1, 5, 1))
+    >>> ops.max_pool(x, 2, padding="same").numpy().ravel()
+    array([3., 2., 5.], dtype=float32)
+    """
+    op = "max_pool"
+    x, data_format, rank = _spatial_input(op, inputs, data_format)
+    window, strides, pads = _pool_geometry(op, x, rank, pool_size, strides, padding, data_format)
+    pooled, _ = nnp.max_pool(x, window, strides, pads)
+    return _output_layout(pooled, data_format)
 
 
 def average_pool(
@@ -100,7 +115,7 @@ def average_pool(
     array([0.5, 2. ], dtype=float32)
     """
     x, patches, axes, geometry, data_format = _pool_patches(
-        "average_pool", inputs, pool_size, strides, padding, data_format, 0.0
+        "average_pool", inputs, pool_size, strides, padding, data_format
     )
     total = rp.reduce_sum_p.bind(patches, axes=axes, keepdims=False)
     if any(lo or hi for lo, hi in geometry[3]):

@@ -1,0 +1,309 @@
+"""Sliding-window kernels in C: ``patches_transpose`` (col2im), and max pooling that
+remembers where each maximum was (``max_pool``) with its adjoint (``window_scatter``).
+
+Every kernel sees a channels-last array ``(batch, *spatial, channels)`` with 1-3
+spatial axes, padded here to three (leading axes of size 1), and walks each image once:
+
+* ``patches_transpose`` adds the patches ``(batch, *out, *window, channels)`` back into
+  the image, window offset by window offset in row-major order, each over every
+  output position: the order of the NumPy kernel's slice-adds, so the sums are
+  bitwise the same. Positions in the padding are skipped (the NumPy kernel adds them
+  to a padded buffer and crops it).
+* ``max_pool`` writes each window's maximum and its position in the window
+  (row-major, ``int32``). Padding is never looked at, so it never wins; ties go to the
+  first position (as PyTorch and TensorFlow); a NaN wins over numbers (the first
+  NaN), as NumPy's ``max`` and ``argmax``. A window with no real position (not
+  possible with "valid" or "same" padding) gets ``-inf`` and position ``-1``.
+* ``window_scatter`` adds ``g[n, o, c]`` into the image at the position
+  ``argmax[n, o, c]`` names in window ``o``: the adjoint of reading each window's
+  chosen element. Positions outside the window or in the padding add nothing.
+
+Batches are independent, so with OpenMP (``NERVE_NATIVE_THREADS=1``) large calls split
+them across threads. ``None`` when native kernels are off (see ``toolchain``): the
+NumPy kernels then run.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+from types import SimpleNamespace
+
+import numpy as np
+
+from nerve.backend.numpy_backend.native import toolchain
+
+__all__ = ["window_functions"]
+
+# The geometry travels as 20 int64s: batch, channels, then three each of spatial size,
+# output size, window, stride, dilation and padding before.
+_TEMPLATE = r"""
+#define GEOMETRY \
+    const int64_t N = g[0], CH = g[1]; \
+    const int64_t S0 = g[2], S1 = g[3], S2 = g[4], O0 = g[5], O1 = g[6], O2 = g[7]; \
+    const int64_t K0 = g[8], K1 = g[9], K2 = g[10], st0 = g[11], st1 = g[12], st2 = g[13]; \
+    const int64_t d0 = g[14], d1 = g[15], d2 = g[16], lo0 = g[17], lo1 = g[18], lo2 = g[19]; \
+    const int64_t image = S0 * S1 * S2 * CH, pooled = O0 * O1 * O2 * CH; \
+    (void)K0; (void)pooled;
+
+void patches_transpose_{T}(const {C} *p, {C} *out, const int64_t *g) {
+    GEOMETRY
+    const int64_t patches = pooled * K0 * K1 * K2;
+    #pragma omp parallel for schedule(static) if (N * patches >= 262144)
+    for (int64_t n = 0; n < N; n++) {
+        {C} *dst = out + n * image;
+        const {C} *src = p + n * patches;
+        memset(dst, 0, (size_t)image * sizeof({C}));
+        for (int64_t k0 = 0; k0 < K0; k0++)
+        for (int64_t k1 = 0; k1 < K1; k1++)
+        for (int64_t k2 = 0; k2 < K2; k2++)
+        for (int64_t o0 = 0; o0 < O0; o0++) {
+            const int64_t i0 = o0 * st0 + k0 * d0 - lo0;
+            if (i0 < 0 || i0 >= S0) continue;
+            for (int64_t o1 = 0; o1 < O1; o1++) {
+                const int64_t i1 = o1 * st1 + k1 * d1 - lo1;
+                if (i1 < 0 || i1 >= S1) continue;
+                for (int64_t o2 = 0; o2 < O2; o2++) {
+                    const int64_t i2 = o2 * st2 + k2 * d2 - lo2;
+                    if (i2 < 0 || i2 >= S2) continue;
+                    const {C} *restrict a =
+                        src + (((((o0 * O1 + o1) * O2 + o2) * K0 + k0) * K1 + k1) * K2 + k2) * CH;
+                    {C} *restrict b = dst + ((i0 * S1 + i1) * S2 + i2) * CH;
+                    for (int64_t c = 0; c < CH; c++) b[c] = b[c] + a[c];
+                }
+            }
+        }
+    }
+}
+
+/* GCC's and Clang's vector extensions: a 32-byte vector of {C} and the integer mask a
+   comparison of two of them gives. The compilers do not vectorize a select that keeps
+   the running maximum in registers; written with vectors, the pooling loops run ~2x
+   faster (measured: 2x2 pooling of 128x26x26x32 floats, 2.4 ms against 4.7 ms). */
+typedef {C} vec_{T} __attribute__((vector_size(32)));
+typedef {I} mask_{T} __attribute__((vector_size(32)));
+#define LANES_{T} (32 / (int)sizeof({C}))
+
+void max_pool_{T}(const {C} *x, {C} *out, int32_t *arg, const int64_t *g) {
+    GEOMETRY
+    const int lanes = LANES_{T};
+    #pragma omp parallel for schedule(static) if (N * image >= 262144)
+    for (int64_t n = 0; n < N; n++) {
+        const {C} *src = x + n * image;
+        for (int64_t o0 = 0; o0 < O0; o0++)
+        for (int64_t o1 = 0; o1 < O1; o1++)
+        for (int64_t o2 = 0; o2 < O2; o2++) {
+            WINDOW_RANGES
+            const int64_t at = n * pooled + ((o0 * O1 + o1) * O2 + o2) * CH;
+            {C} *best = out + at;
+            int32_t *where = arg + at;
+            if (empty) {
+                for (int64_t c = 0; c < CH; c++) { best[c] = -INFINITY; where[c] = -1; }
+                continue;
+            }
+            /* The first real position initializes; a later one takes over where it is
+               strictly greater (the first of equal values keeps it), or NaN over a
+               number (the first NaN wins). */
+            int64_t c = 0;
+            for (; c + lanes <= CH; c += lanes) {
+                vec_{T} m;
+                mask_{T} w = {0}, position = {0};
+                int first = 1;
+                FOR_WINDOW_POSITIONS {
+                    POSITION
+                    vec_{T} a;
+                    memcpy(&a, src + offset + c, sizeof a);
+                    for (int j = 0; j < lanes; j++) position[j] = k;
+                    if (first) { m = a; w = position; first = 0; continue; }
+                    const mask_{T} nan = (mask_{T})(a != a) & (mask_{T})(m == m);
+                    const mask_{T} take = (mask_{T})(a > m) | nan;
+                    m = (vec_{T})(((mask_{T})a & take) | ((mask_{T})m & ~take));
+                    w = (position & take) | (w & ~take);
+                }
+                memcpy(best + c, &m, sizeof m);
+                for (int j = 0; j < lanes; j++) where[c + j] = (int32_t)w[j];
+            }
+            if (c == CH) continue;
+            int first = 1;
+            FOR_WINDOW_POSITIONS {
+                POSITION
+                for (int64_t j = c; j < CH; j++) {
+                    const {C} a = src[offset + j], m = best[j];
+                    const int take = first | (a > m) | ((a != a) & (m == m));
+                    best[j] = take ? a : m;
+                    where[j] = take ? k : where[j];
+                }
+                first = 0;
+            }
+        }
+    }
+}
+
+/* Each window position k in turn adds g where the window chose k (zero elsewhere): dense
+   vector adds, where a scatter would compute an address per element. */
+void window_scatter_{T}(const {C} *gr, const int32_t *arg, {C} *out, const int64_t *g) {
+    GEOMETRY
+    const int lanes = LANES_{T};
+    #pragma omp parallel for schedule(static) if (N * image >= 262144)
+    for (int64_t n = 0; n < N; n++) {
+        {C} *dst = out + n * image;
+        memset(dst, 0, (size_t)image * sizeof({C}));
+        for (int64_t o0 = 0; o0 < O0; o0++)
+        for (int64_t o1 = 0; o1 < O1; o1++)
+        for (int64_t o2 = 0; o2 < O2; o2++) {
+            WINDOW_RANGES
+            (void)empty;
+            const int64_t at = n * pooled + ((o0 * O1 + o1) * O2 + o2) * CH;
+            const {C} *gv = gr + at;
+            const int32_t *where = arg + at;
+            FOR_WINDOW_POSITIONS {
+                POSITION
+                {C} *d = dst + offset;
+                int64_t c = 0;
+                for (; c + lanes <= CH; c += lanes) {
+                    vec_{T} add, sum;
+                    mask_{T} hit;
+                    memcpy(&add, gv + c, sizeof add);
+                    memcpy(&sum, d + c, sizeof sum);
+                    for (int j = 0; j < lanes; j++) hit[j] = where[c + j] == k ? -1 : 0;
+                    sum = sum + (vec_{T})((mask_{T})add & hit);
+                    memcpy(d + c, &sum, sizeof sum);
+                }
+                for (; c < CH; c++) d[c] = d[c] + (where[c] == k ? gv[c] : 0);
+            }
+        }
+    }
+}
+"""
+
+_PRELUDE = r"""
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The window positions k in [*begin, *end) whose input index o*stride + k*dilation - lo
+   lies in [0, size). */
+static inline void window_range(int64_t o, int64_t stride, int64_t dilation, int64_t lo,
+                                int64_t size, int64_t window, int64_t *begin,
+                                int64_t *end) {
+    const int64_t start = o * stride - lo;
+    int64_t b, e;
+    if (dilation == 1) {  /* no division: this runs for every output position */
+        b = start < 0 ? -start : 0;
+        e = size - start;
+    } else {
+        b = start < 0 ? (-start + dilation - 1) / dilation : 0;
+        e = start > size - 1 ? 0 : (size - 1 - start) / dilation + 1;
+    }
+    *begin = b;
+    *end = e < window ? e : window;
+}
+
+/* The window positions of output (o0, o1, o2) that lie in the image, per axis. */
+#define WINDOW_RANGES \
+    int64_t r[6]; \
+    window_range(o0, st0, d0, lo0, S0, K0, r, r + 1); \
+    window_range(o1, st1, d1, lo1, S1, K1, r + 2, r + 3); \
+    window_range(o2, st2, d2, lo2, S2, K2, r + 4, r + 5); \
+    const int empty = r[0] >= r[1] || r[2] >= r[3] || r[4] >= r[5];
+
+#define FOR_WINDOW_POSITIONS \
+    for (int64_t k0 = r[0]; k0 < r[1]; k0++) \
+    for (int64_t k1 = r[2]; k1 < r[3]; k1++) \
+    for (int64_t k2 = r[4]; k2 < r[5]; k2++)
+
+/* Where its first element lies in the image, and the position's number in the window. */
+#define POSITION \
+    const int64_t offset = (((o0 * st0 + k0 * d0 - lo0) * S1 + o1 * st1 + k1 * d1 - lo1) * S2 \
+                            + o2 * st2 + k2 * d2 - lo2) * CH; \
+    const int32_t k = (int32_t)((k0 * K1 + k1) * K2 + k2);
+"""
+
+# name: (C type, the integer type of its width)
+_TYPES = {"float32": ("float", "int32_t"), "float64": ("double", "int64_t")}
+SOURCE = _PRELUDE + "".join(
+    _TEMPLATE.replace("{T}", name).replace("{C}", c_type).replace("{I}", int_type)
+    for name, (c_type, int_type) in _TYPES.items()
+)
+
+#: The dtypes the C kernels take (the NumPy kernels run for others).
+DTYPES = frozenset(_TYPES)
+
+
+@functools.cache
+def _library() -> ctypes.CDLL | None:
+    library = toolchain.load(SOURCE)
+    if library is None:
+        return None
+    pointer = ctypes.c_void_p
+    for name in _TYPES:
+        for kind, count in (("patches_transpose", 3), ("max_pool", 4), ("window_scatter", 4)):
+            function = getattr(library, f"{kind}_{name}")
+            function.restype = None
+            function.argtypes = [pointer] * count
+    return library
+
+
+def _geometry(batch: int, channels: int, spatial, out, window, strides, dilation, padding):
+    """The 20 int64s the kernels read, with leading spatial axes of size 1 up to three."""
+    missing = 3 - len(window)
+    ones, zeros = (1,) * missing, (0,) * missing
+    values = (
+        batch, channels, *ones, *spatial, *ones, *out, *ones, *window, *ones, *strides,
+        *ones, *dilation, *zeros, *(lo for lo, _ in padding),
+    )  # fmt: skip
+    return np.array(values, dtype=np.int64)
+
+
+def _out_sizes(spatial, window, strides, dilation, padding) -> tuple:
+    return tuple(
+        max((s + lo + hi - (k - 1) * d - 1) // st + 1, 0)
+        for s, k, st, d, (lo, hi) in zip(spatial, window, strides, dilation, padding)
+    )
+
+
+def window_functions() -> SimpleNamespace | None:
+    """``patches_transpose``, ``max_pool`` and ``window_scatter`` running the C loops
+    (attributes of the namespace), or ``None`` without them. They take C-contiguous
+    float32 or float64 arrays (the caller converts or falls back) and the primitives'
+    params; results are new arrays."""
+    library = _library()
+    if library is None:
+        return None
+
+    def patches_transpose(p, spatial_shape, window, strides, dilation, padding):
+        rank = len(window)
+        out = p.shape[1 : 1 + rank]
+        result = np.empty((p.shape[0], *spatial_shape, p.shape[-1]), dtype=p.dtype)
+        geometry = _geometry(p.shape[0], p.shape[-1], spatial_shape, out, window, strides,
+                             dilation, padding)  # fmt: skip
+        function = getattr(library, f"patches_transpose_{p.dtype.name}")
+        function(p.ctypes.data, result.ctypes.data, geometry.ctypes.data)
+        return result
+
+    def max_pool(x, window, strides, padding):
+        rank = len(window)
+        dilation = (1,) * rank
+        spatial = x.shape[1:-1]
+        out = _out_sizes(spatial, window, strides, dilation, padding)
+        values = np.empty((x.shape[0], *out, x.shape[-1]), dtype=x.dtype)
+        where = np.empty(values.shape, dtype=np.int32)
+        geometry = _geometry(x.shape[0], x.shape[-1], spatial, out, window, strides,
+                             dilation, padding)  # fmt: skip
+        function = getattr(library, f"max_pool_{x.dtype.name}")
+        function(x.ctypes.data, values.ctypes.data, where.ctypes.data, geometry.ctypes.data)
+        return values, where
+
+    def window_scatter(g, argmax, spatial_shape, window, strides, padding):
+        rank = len(window)
+        result = np.empty((g.shape[0], *spatial_shape, g.shape[-1]), dtype=g.dtype)
+        geometry = _geometry(g.shape[0], g.shape[-1], spatial_shape, g.shape[1 : 1 + rank],
+                             window, strides, (1,) * rank, padding)  # fmt: skip
+        function = getattr(library, f"window_scatter_{g.dtype.name}")
+        function(g.ctypes.data, argmax.ctypes.data, result.ctypes.data, geometry.ctypes.data)
+        return result
+
+    return SimpleNamespace(
+        patches_transpose=patches_transpose, max_pool=max_pool, window_scatter=window_scatter
+    )
