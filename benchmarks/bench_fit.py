@@ -52,7 +52,8 @@ NumPy pick a slower matmul kernel than a user's machine would; by default the
 script re-runs itself without them (``--keep-openblas-env`` to keep them) and
 prints the BLAS kernel threadpoolctl reports.
 
-Goal (from the issue): nerve ``fit`` >= 1.3x the PyTorch loop's samples/s.
+Goals (from the issues): nerve ``fit`` >= 1.3x the PyTorch loop's samples/s on the
+MLPs, >= 1.5x on the convnet (the image-layers issue).
 
 Usage: ``python benchmarks/bench_fit.py [--quick] [--smoke] [--only digits|mnist|convnet]
 [--rounds N] [--threads N] [--profile]``
@@ -80,7 +81,7 @@ from common import (
 )
 
 CONTENDERS = ("nerve", "torch", "keras")
-GOAL = 1.3
+GOALS = {"convnet": 1.5}  # by case name prefix; 1.3 otherwise
 
 # Keras's Adam defaults, used by every contender.
 LR, BETA_1, BETA_2, EPSILON = 1e-3, 0.9, 0.999, 1e-7
@@ -439,9 +440,10 @@ def bench_case(case: str, args) -> None:
     )
     if "keras" in contenders:
         record["nerve_over_keras"] = ratio("nerve", "keras")
-    record["goal"] = f"nerve_over_torch >= {GOAL}"
+    goal = next((g for name, g in GOALS.items() if case.startswith(name)), 1.3)
+    record["goal"] = f"nerve_over_torch >= {goal}"
     record["goal_met"] = (
-        record["nerve_over_torch"] >= GOAL if record["nerve_over_torch"] is not None else None
+        record["nerve_over_torch"] >= goal if record["nerve_over_torch"] is not None else None
     )
     emit(record)
 
