@@ -36,12 +36,30 @@ def worker_env(threads: int) -> dict:
     return env
 
 
+def _pinning(env: dict):
+    """A ``preexec_fn`` that keeps the worker on as many CPUs as its thread pools were
+    capped at (``worker_env``), or ``None`` when they were not. Thread variables alone
+    do not bind every library: XLA's CPU client, given one-thread flags, still ran a
+    matmul loop at 1.96 CPU-seconds per second (2026-12-05), so a "one-thread" JAX
+    figure was a two-core one; an affinity mask binds them all alike."""
+    threads = env.get("OMP_NUM_THREADS", "")
+    if not threads.isdigit() or not hasattr(os, "sched_setaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    if int(threads) >= len(cpus):
+        return None
+    chosen = set(cpus[: max(1, int(threads))])
+    return lambda: os.sched_setaffinity(0, chosen)
+
+
 def run_worker_process(cmd: list, env: dict) -> dict:
     """Run a benchmark worker (one contender in a process of its own) and return the
-    JSON it prints on a ``RESULT `` line, or ``{"error": ...}`` with its last lines."""
+    JSON it prints on a ``RESULT `` line, or ``{"error": ...}`` with its last lines.
+    A worker whose thread pools were capped (``worker_env``) also runs on that many
+    CPUs only (``_pinning``)."""
     import subprocess
 
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, preexec_fn=_pinning(env))
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT ") :])
