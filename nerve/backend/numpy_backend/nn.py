@@ -20,7 +20,17 @@ from typing import Any
 
 __all__ = [
     "kernels",
+    "window_counts",
 ]
+
+
+def window_counts(spatial, window, strides, dilation, padding) -> tuple:
+    """How many windows fit along each spatial axis of that size once padded by the
+    ``(before, after)`` pairs in ``padding`` (0 where not even one does)."""
+    return tuple(
+        max((s + lo + hi - (k - 1) * d - 1) // st + 1, 0)
+        for s, k, st, d, (lo, hi) in zip(spatial, window, strides, dilation, padding)
+    )
 
 
 def kernels(xp) -> dict:
@@ -41,10 +51,7 @@ def kernels(xp) -> dict:
         if any(lo or hi for lo, hi in padding):
             x = xp.pad(x, ((0, 0), *padding, (0, 0)), constant_values=pad_value)
         spatial = x.shape[1:-1]
-        out = tuple(
-            max((s - (k - 1) * d - 1) // st + 1, 0)
-            for s, k, st, d in zip(spatial, window, strides, dilation)
-        )
+        out = window_counts(spatial, window, strides, dilation, ((0, 0),) * len(window))
         step = x.strides[1:-1]
         return _as_strided(
             x,
@@ -101,7 +108,7 @@ def kernels(xp) -> dict:
         out = p.shape[1 : 1 + rank]
         native = _native_windows(p)
         if native is not None:
-            expected = _out_sizes(spatial_shape, window, strides, dilation, padding)
+            expected = window_counts(spatial_shape, window, strides, dilation, padding)
             if p.ndim != 2 * rank + 2 or p.shape[1 : 1 + 2 * rank] != (*expected, *window):
                 raise _geometry_error("patches_transpose", "patches", p.shape, expected)
             p = xp.ascontiguousarray(p)
@@ -112,12 +119,6 @@ def kernels(xp) -> dict:
             p.shape[0], p.shape[-1], p.dtype, spatial_shape, window, strides, dilation,
             padding, out,
         )  # fmt: skip
-
-    def _out_sizes(spatial, window, strides, dilation, padding):
-        return tuple(
-            max((s + lo + hi - (k - 1) * d - 1) // st + 1, 0)
-            for s, k, st, d, (lo, hi) in zip(spatial, window, strides, dilation, padding)
-        )
 
     def max_pool(x, window, strides, padding):
         native = _native_windows(x)
@@ -149,7 +150,7 @@ def kernels(xp) -> dict:
         out = g.shape[1 : 1 + rank]
         native = _native_windows(g)
         if native is not None:
-            expected = _out_sizes(spatial_shape, window, strides, (1,) * rank, padding)
+            expected = window_counts(spatial_shape, window, strides, (1,) * rank, padding)
             if argmax.shape != g.shape or g.ndim != rank + 2 or out != expected:
                 raise _geometry_error("window_scatter", "cotangent", g.shape, expected)
             g = xp.ascontiguousarray(g)

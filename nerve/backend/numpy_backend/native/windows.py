@@ -32,6 +32,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from nerve.backend.numpy_backend.native import toolchain
+from nerve.backend.numpy_backend.nn import window_counts
 
 __all__ = ["window_functions"]
 
@@ -256,13 +257,6 @@ def _geometry(batch: int, channels: int, spatial, out, window, strides, dilation
     return np.array(values, dtype=np.int64)
 
 
-def _out_sizes(spatial, window, strides, dilation, padding) -> tuple:
-    return tuple(
-        max((s + lo + hi - (k - 1) * d - 1) // st + 1, 0)
-        for s, k, st, d, (lo, hi) in zip(spatial, window, strides, dilation, padding)
-    )
-
-
 def window_functions() -> SimpleNamespace | None:
     """``patches_transpose``, ``max_pool`` and ``window_scatter`` running the C loops
     (attributes of the namespace), or ``None`` without them. They take C-contiguous
@@ -286,7 +280,7 @@ def window_functions() -> SimpleNamespace | None:
         rank = len(window)
         dilation = (1,) * rank
         spatial = x.shape[1:-1]
-        out = _out_sizes(spatial, window, strides, dilation, padding)
+        out = window_counts(spatial, window, strides, dilation, padding)
         values = np.empty((x.shape[0], *out, x.shape[-1]), dtype=x.dtype)
         where = np.empty(values.shape, dtype=np.int32)
         geometry = _geometry(x.shape[0], x.shape[-1], spatial, out, window, strides,
