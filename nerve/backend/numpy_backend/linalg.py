@@ -111,6 +111,16 @@ def _make_product_plan(subscripts: str, a_shape: tuple, b_shape: tuple) -> tuple
     )
 
 
+def _memo(cache: dict, key, make):
+    """``cache[key]``, made by ``make()`` the first time (``None`` results are kept
+    too). Bounded: the keys hold shapes, which come from user programs."""
+    if key not in cache:
+        if len(cache) > 1024:
+            cache.clear()
+        cache[key] = make()
+    return cache[key]
+
+
 #: Multiply-adds from which a matrix product first primes BLAS (``prime_blas``).
 PRIME_FROM = 1 << 20
 
@@ -216,16 +226,13 @@ def kernels(xp) -> dict:
         Floats and complex of one dtype only; diagonals, ellipses, broadcast sizes and
         implicit outputs keep NumPy's einsum. Found once per subscripts and shapes."""
         a, b = operands
-        key = (subscripts, a.shape, b.shape)
-        if key in plans:
-            return plans[key]
-        plan = None
-        if a.dtype == b.dtype and (a.dtype.kind in "fc" or is_bfloat16(a.dtype)):
-            plan = _make_product_plan(subscripts, a.shape, b.shape)
-        if len(plans) > 1024:  # bounded: shapes come from user programs
-            plans.clear()
-        plans[key] = plan
-        return plan
+        # The dtype test stays out of the memo, whose key holds only shapes.
+        if a.dtype != b.dtype or not (a.dtype.kind in "fc" or is_bfloat16(a.dtype)):
+            return None
+        return _memo(
+            plans, (subscripts, a.shape, b.shape),
+            lambda: _make_product_plan(subscripts, a.shape, b.shape),
+        )  # fmt: skip
 
     def _drop_axes(x, axes):
         if all(x.shape[k] == 1 for k in axes):
@@ -255,13 +262,10 @@ def kernels(xp) -> dict:
         find = getattr(xp, "einsum_path", None)
         if find is None:  # an array library without the path search: let it choose
             return True
-        key = (subscripts, *(x.shape for x in operands))
-        path = paths.get(key)
-        if path is None:
-            if len(paths) > 1024:  # bounded: shapes come from user programs
-                paths.clear()
-            path = paths[key] = find(subscripts, *operands, optimize="greedy")[0]
-        return path
+        return _memo(
+            paths, (subscripts, *(x.shape for x in operands)),
+            lambda: find(subscripts, *operands, optimize="greedy")[0],
+        )  # fmt: skip
 
     def lapack(kernel):
         """Run ``kernel`` in float32 for half-precision operands (LAPACK has no float16
