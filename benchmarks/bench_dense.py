@@ -36,8 +36,8 @@ callbacks, logs), and the products' GFLOP/s against the BLAS's best on this mach
 (a 1024-cube product), with the step's products at that rate (``step_at_blas_peak_ms``).
 CPU time (``time.process_time``) rather than wall time, so that other processes on
 a shared machine count less (with several threads: CPU-seconds of all of them, so
-GFLOP/s per CPU); each kernel's time includes its timer calls (about a microsecond
-per node).
+GFLOP/s per CPU); the timers' own cost (a system call each, ~1.3 us) is measured on a
+kernel that does nothing and taken off every node.
 
 ``--threads N`` sets every contender's BLAS/OpenMP threads (and
 ``torch.set_num_threads``; XLA's CPU client through ``--xla_cpu_multi_thread_eigen``
@@ -249,6 +249,40 @@ def _cpu_ms_alternating(fns: list, numbers: list, repeat: int = 7) -> list:
     return [b * 1e3 for b in best]
 
 
+def _timed(kernel, index, totals: dict):
+    """``kernel`` adding its CPU seconds into ``totals[index]`` at each call."""
+    clock = time.process_time
+
+    def call(*args, **kwargs):
+        start = clock()
+        result = kernel(*args, **kwargs)
+        totals[index] = totals.get(index, 0.0) + clock() - start
+        return result
+
+    return call
+
+
+def _timer_overhead() -> tuple[float, float]:
+    """CPU seconds per call that timing a kernel that does nothing adds: inside the
+    interval it measures, and in all (a ``process_time`` call is a system call, ~1.3
+    us here, and the wrapper a Python call)."""
+    totals: dict = {}
+
+    def noop():
+        return None
+
+    timed = _timed(noop, 0, totals)
+    calls = 20000
+    start = time.process_time()
+    for _ in range(calls):
+        timed()
+    middle = time.process_time()
+    for _ in range(calls):
+        noop()
+    end = time.process_time()
+    return totals[0] / calls, ((middle - start) - (end - middle)) / calls
+
+
 def _timed_graph_code(compiled, totals: dict):
     """The compiled graph's generated code again, each kernel call wrapped in a CPU
     timer adding into ``totals[node index]``. Reaches into the executor's internals
@@ -258,20 +292,9 @@ def _timed_graph_code(compiled, totals: dict):
     source, namespace = executor._generate(
         compiled.graph, compiled.backend, compiled.plan, compiled.loops
     )
-    clock = time.process_time
-
-    def timed(kernel, index):
-        def call(*args, **kwargs):
-            start = clock()
-            result = kernel(*args, **kwargs)
-            totals[index] = totals.get(index, 0.0) + clock() - start
-            return result
-
-        return call
-
     for key in list(namespace):
         if key[:1] == "k" and key[1:].isdigit():
-            namespace[key] = timed(namespace[key], int(key[1:]))
+            namespace[key] = _timed(namespace[key], int(key[1:]), totals)
     exec(compile(source, "<timed graph>", "exec"), namespace)
     run = namespace["run"]
     variables = compiled._variables
@@ -310,12 +333,15 @@ def run_profile(optimizer: str, batch: int, seconds: float) -> dict:
         totals: dict = {}
         timed_run = _timed_graph_code(compiled, totals)
         timed_ms = _cpu_ms(lambda: timed_run(arrays), number, repeat=1)
+    overhead, wrapper = _timer_overhead()  # per kernel call (one call per node and run)
     groups: dict = {}
     for index, seconds_total in totals.items():
         op = compiled.graph.nodes[index].prim.name
         group = KERNEL_GROUPS.get(op, "other_kernels")
-        groups[group] = groups.get(group, 0.0) + seconds_total * 1e3 / number
+        ms = max(seconds_total / number - overhead, 0.0) * 1e3
+        groups[group] = groups.get(group, 0.0) + ms
     kernels_ms = sum(groups.values())
+    timers_ms = wrapper * len(totals) * 1e3
 
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # the fit loop's first epoch
 
@@ -335,7 +361,7 @@ def run_profile(optimizer: str, batch: int, seconds: float) -> dict:
             "fit": round(fit_step_ms, 4),
         },
         "kernels_cpu_ms": {k: round(v, 4) for k, v in sorted(groups.items())},
-        "graph_code_python_ms": round(max(timed_ms - kernels_ms, 0.0), 4),
+        "graph_code_python_ms": round(max(timed_ms - kernels_ms - timers_ms, 0.0), 4),
         "function_dispatch_ms": round(step_ms - run_ms, 4),
         # Against 40 steps on one batch, measured in turn with the epochs.
         "fit_outside_step_ms": round(fit_step_ms - steps_ms / FIT_BATCHES, 4),
