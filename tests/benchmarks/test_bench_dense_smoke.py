@@ -43,3 +43,20 @@ def test_profile_reports_where_the_step_goes():
     assert sum(kernels.values()) < 1.5 * record["cpu_ms_per_step"]["graph_run"]
     assert record["nodes"] > 0 and record["products_gflops"] > 0
     assert record["step_at_blas_peak_ms"] > 0
+
+
+@pytest.mark.slow
+def test_comparison_reports_every_contender_and_the_roofline():
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--threads", "1", "--batches", "32",
+         "--optimizers", "sgd"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = {r["case"]: r for r in map(json.loads, proc.stdout.splitlines())}
+    record = records["mlp_sgd_b32"]
+    for contender in ("nerve_step", "nerve_fit", "torch", "jax"):
+        result = record[contender]
+        assert result == "not installed (jax)" or result["samples_per_s"] > 0, result
+    assert record["matmul_roofline_samples_per_s"] > 0
+    assert record["nerve_step_of_roofline"] > 0
