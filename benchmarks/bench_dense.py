@@ -32,8 +32,8 @@ roofline was a two-thread one, and it counted a ninth product).
 
 ``--profile`` reports instead, per case and in a worker process capped and pinned
 like the others, where nerve's step goes in CPU time: the compiled step's kernels
-by group (matrix products, fused elementwise loops, reductions, other kernels,
-variable reads and writes), the Python around them (the generated graph code and
+by group (matrix products, fused elementwise loops, reductions, other kernels),
+the Python around them (the generated graph code and
 the ``nerve.function`` dispatch), ``fit``'s own per-step work (batch gathering,
 callbacks, logs), and the products' GFLOP/s against the BLAS's best on this machine
 (a 1024-cube product), with the step's products at that rate (``step_at_blas_peak_ms``).
@@ -217,14 +217,13 @@ def run_jax(optimizer: str, batch: int, seconds: float) -> float:
 
 # -- where nerve's step goes (--profile) ---------------------------------------------------
 
-#: Kernel groups of the profile, by primitive name (the rest: "other_kernels").
+#: Kernel groups of the profile, by primitive name (the rest: "other_kernels"). Variable
+#: reads and writes are no kernel calls: their time is the graph code's own.
 KERNEL_GROUPS = {
     "matmul": "products",
     "fused_elementwise": "fused_loops",
     "reduce_sum": "reductions",
     "reduce_max": "reductions",
-    "read_variable": "variables",
-    "assign_variable": "variables",
 }
 
 
