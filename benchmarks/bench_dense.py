@@ -22,9 +22,25 @@ Every contender starts from the same Glorot-uniform weights and batch. Each repo
 samples/s: the median and range over its rounds (each round: the best of several
 timing samples). Ratios are of medians. Goals (issue 16): ``nerve_step`` >= 1.2x JAX
 at every batch size and optimizer, and ``nerve_fit`` within 5 % of ``nerve_step``.
-The physical limit is printed too: the step's FLOPs (6 x batch x weights: forward,
-and two products per layer backward) over the best single-matmul GFLOP/s NumPy's BLAS
-reaches on this machine at the same shapes.
+The physical limit is printed too: the step's FLOPs (the forward product of every
+layer, the weight-gradient product of every layer and the input-gradient product of
+every layer but the first: the input batch needs no gradient) over the best
+single-matmul GFLOP/s NumPy's BLAS reaches on this machine at the same shapes,
+measured in a worker capped and pinned like the contenders (before 2026-12-06 it was
+measured in the driver process, whose BLAS used every core: the one-thread rows'
+roofline was a two-thread one, and it counted a ninth product).
+
+``--profile`` reports instead, per case and in a worker process capped and pinned
+like the others, where nerve's step goes in CPU time: the compiled step's kernels
+by group (matrix products, fused elementwise loops, reductions, other kernels),
+the Python around them (the generated graph code and
+the ``nerve.function`` dispatch), ``fit``'s own per-step work (batch gathering,
+callbacks, logs), and the products' GFLOP/s against the BLAS's best on this machine
+(a 1024-cube product), with the step's products at that rate (``step_at_blas_peak_ms``).
+CPU time (``time.process_time``) rather than wall time, so that other processes on
+a shared machine count less (with several threads: CPU-seconds of all of them, so
+GFLOP/s per CPU); the timers' own cost (a system call each, ~1.3 us) is measured on a
+kernel that does nothing and taken off every node.
 
 ``--threads N`` sets every contender's BLAS/OpenMP threads (and
 ``torch.set_num_threads``; XLA's CPU client through ``--xla_cpu_multi_thread_eigen``
@@ -32,7 +48,7 @@ and ``intra_op_parallelism_threads``); default: the machine's CPUs. Run it at th
 default and at ``--threads 1``: on a small shared machine one thread is steadier.
 
 Usage: ``python benchmarks/bench_dense.py [--quick] [--threads N] [--rounds N]
-[--batches 32 128 512] [--optimizers sgd adam]``
+[--batches 32 128 512] [--optimizers sgd adam] [--profile]``
 """
 
 from __future__ import annotations
@@ -58,6 +74,7 @@ SIZES = (784, 512, 256, 10)
 LR = {"sgd": 0.01, "adam": 1e-3}
 MOMENTUM = 0.9
 CONTENDERS = ("nerve_step", "nerve_fit", "torch", "jax")
+WORKERS = (*CONTENDERS, "roofline", "profile", "profile_peak")
 FIT_BATCHES = 40
 
 
@@ -198,6 +215,172 @@ def run_jax(optimizer: str, batch: int, seconds: float) -> float:
     return _timed(step, seconds)
 
 
+# -- where nerve's step goes (--profile) ---------------------------------------------------
+
+#: Kernel groups of the profile, by primitive name (the rest: "other_kernels"). Variable
+#: reads and writes are no kernel calls: their time is the graph code's own.
+KERNEL_GROUPS = {
+    "matmul": "products",
+    "fused_elementwise": "fused_loops",
+    "reduce_sum": "reductions",
+    "reduce_max": "reductions",
+}
+
+
+def _cpu_ms(fn, number: int, repeat: int = 5) -> float:
+    """Best-of-``repeat`` CPU milliseconds per call."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.process_time()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.process_time() - start) / number)
+    return best * 1e3
+
+
+def _cpu_ms_alternating(fns: list, numbers: list, repeat: int = 7) -> list:
+    """Best CPU milliseconds per call of each of ``fns``, sampled in turn, so that a
+    busy spell of the machine hits them alike (their differences are what counts)."""
+    best = [float("inf")] * len(fns)
+    for _ in range(repeat):
+        for k, (fn, number) in enumerate(zip(fns, numbers)):
+            start = time.process_time()
+            for _ in range(number):
+                fn()
+            best[k] = min(best[k], (time.process_time() - start) / number)
+    return [b * 1e3 for b in best]
+
+
+def _timed_kernel(kernel, index, totals: dict):
+    """``kernel`` adding its CPU seconds into ``totals[index]`` at each call."""
+    clock = time.process_time
+
+    def call(*args, **kwargs):
+        start = clock()
+        result = kernel(*args, **kwargs)
+        totals[index] = totals.get(index, 0.0) + clock() - start
+        return result
+
+    return call
+
+
+def _timer_overhead() -> tuple[float, float]:
+    """CPU seconds per call that timing a kernel that does nothing adds: inside the
+    interval it measures, and in all (a ``process_time`` call is a system call, ~1.3
+    us here, and the wrapper a Python call)."""
+    totals: dict = {}
+
+    def noop():
+        return None
+
+    timed = _timed_kernel(noop, 0, totals)
+    calls = 20000
+    start = time.process_time()
+    for _ in range(calls):
+        timed()
+    middle = time.process_time()
+    for _ in range(calls):
+        noop()
+    end = time.process_time()
+    return totals[0] / calls, ((middle - start) - (end - middle)) / calls
+
+
+def _timed_graph_code(compiled, totals: dict):
+    """The compiled graph's generated code again, each kernel call wrapped in a CPU
+    timer adding into ``totals[node index]``. Reaches into the executor's internals
+    (``_generate``): a benchmark's business, not an API."""
+    from nerve.graph import executor
+
+    source, namespace = executor._generate(
+        compiled.graph, compiled.backend, compiled.plan, compiled.loops
+    )
+    for key in list(namespace):
+        if key[:1] == "k" and key[1:].isdigit():
+            namespace[key] = _timed_kernel(namespace[key], int(key[1:]), totals)
+    exec(compile(source, "<timed graph>", "exec"), namespace)
+    run = namespace["run"]
+    variables = compiled._variables
+    return lambda arrays: run(arrays, variables)
+
+
+def run_profile(optimizer: str, batch: int, seconds: float) -> dict:
+    """Where one training step of nerve goes, in CPU milliseconds per step."""
+    import numpy as np
+
+    from nerve.backend.numpy_backend.linalg import prime_blas
+    from nerve.core import tree
+    from nerve.training.trainer import _host_batch
+
+    prime_blas(np)
+    model = _nerve_model(optimizer)
+    _, x, y = init_mlp(SIZES, batch * FIT_BATCHES)
+    y = y.astype("int32")
+    step_function = model.make_train_function()
+    data = _host_batch(x[:batch], y[:batch])
+    step_function(data, None)
+    start = time.process_time()
+    step_function(data, None)
+    number = max(3, int(seconds / 10 / max(time.process_time() - start, 1e-5)))
+
+    function = model.train_function
+    if hasattr(function, "functions"):  # fit's wrapper: one nerve.function per structure
+        function = next(f for f in function.functions if f.trace_count)
+    compiled = function.get_concrete_function(data, None).compiled
+    leaves, _ = tree.flatten(((data, None), {}))
+    arrays = [np.asarray(leaf) for leaf in leaves if hasattr(leaf, "shape")]
+    step_ms, run_ms = _cpu_ms_alternating(
+        [lambda: step_function(data, None), lambda: compiled.run(arrays)], [number] * 2
+    )
+    with compiled.backend.quiet():
+        totals: dict = {}
+        timed_run = _timed_graph_code(compiled, totals)
+        timed_ms = _cpu_ms(lambda: timed_run(arrays), number, repeat=1)
+    overhead, wrapper = _timer_overhead()  # per kernel call (one call per node and run)
+    groups: dict = {}
+    for index, seconds_total in totals.items():
+        op = compiled.graph.nodes[index].prim.name
+        group = KERNEL_GROUPS.get(op, "other_kernels")
+        ms = max(seconds_total / number - overhead, 0.0) * 1e3
+        groups[group] = groups.get(group, 0.0) + ms
+    kernels_ms = sum(groups.values())
+    timers_ms = wrapper * len(totals) * 1e3
+
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # the fit loop's first epoch
+
+    def steps():
+        for _ in range(FIT_BATCHES):
+            step_function(data, None)
+
+    fit_ms, steps_ms = _cpu_ms_alternating(
+        [lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0), steps], [1, 1]
+    )
+    fit_step_ms = fit_ms / FIT_BATCHES
+    products_ms = groups.get("products", 0.0)
+    return {
+        "cpu_ms_per_step": {
+            "train_function": round(step_ms, 4),
+            "graph_run": round(run_ms, 4),
+            "fit": round(fit_step_ms, 4),
+        },
+        "kernels_cpu_ms": {k: round(v, 4) for k, v in sorted(groups.items())},
+        "graph_code_python_ms": round(max(timed_ms - kernels_ms - timers_ms, 0.0), 4),
+        "function_dispatch_ms": round(step_ms - run_ms, 4),
+        # Against 40 steps on one batch, measured in turn with the epochs.
+        "fit_outside_step_ms": round(fit_step_ms - steps_ms / FIT_BATCHES, 4),
+        "nodes": len(compiled.graph.nodes),
+        "products_gflops": round(step_flops(batch) / products_ms / 1e6, 1) if products_ms else None,
+    }
+
+
+def blas_peak_gflops() -> float:
+    """The best GFLOP/s of a large square float32 product here (the BLAS's peak)."""
+    import numpy as np
+
+    a = np.random.default_rng(0).standard_normal((1024, 1024), dtype=np.float32)
+    a @ a  # let a lazy BLAS start its threads (and OpenBLAS reach full speed)
+    return 2 * 1024**3 / _cpu_ms(lambda: a @ a, 3) * 1e3 / 1e9
+
+
 # -- the driver ---------------------------------------------------------------------------
 
 
@@ -222,6 +405,12 @@ def run_worker(contender: str, optimizer: str, batch: int, args) -> dict:
 def _worker(args) -> dict:
     contender, optimizer, batch = args.worker, args.optimizer, args.batch
     try:
+        if contender == "profile":
+            return run_profile(optimizer, batch, args.seconds)
+        if contender == "roofline":
+            return {"samples_per_s": matmul_roofline(batch)}
+        if contender == "profile_peak":
+            return {"blas_peak_gflops": round(blas_peak_gflops(), 1)}
         if contender == "nerve_step":
             seconds = run_nerve_step(optimizer, batch, args.seconds)
         elif contender == "nerve_fit":
@@ -240,14 +429,42 @@ def matmul_roofline(batch: int) -> float:
     reaches for the forward product of that layer at this batch size."""
     import numpy as np
 
+    from nerve.backend.numpy_backend.linalg import prime_blas
+
+    prime_blas(np)  # as nerve's first large product does (OpenBLAS's slow start)
     rng = np.random.default_rng(0)
     seconds = 0.0
-    for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
+    for layer, (fan_in, fan_out) in enumerate(zip(SIZES[:-1], SIZES[1:])):
         a = rng.standard_normal((batch, fan_in), dtype=np.float32)
         w = rng.standard_normal((fan_in, fan_out), dtype=np.float32)
         best = min(_timed(lambda a=a, w=w: a @ w, 0.2) for _ in range(3))
-        seconds += 3 * best  # forward, and the two products of the backward pass
+        seconds += best * products_per_layer(layer)
     return batch / seconds
+
+
+def products_per_layer(layer: int) -> int:
+    """Forward, weight gradient and (past the first layer) input gradient."""
+    return 3 if layer else 2
+
+
+def step_flops(batch: int) -> int:
+    """The matrix products' floating-point operations in one training step."""
+    layers = zip(SIZES[:-1], SIZES[1:])
+    return sum(2 * batch * i * o * products_per_layer(k) for k, (i, o) in enumerate(layers))
+
+
+def profile(args) -> None:
+    """``--profile``: one record per case (see the module docstring)."""
+    peak = run_worker("profile_peak", "sgd", 0, args)
+    for optimizer in args.optimizers:
+        for batch in args.batches:
+            record: dict = {"case": f"profile_mlp_{optimizer}_b{batch}", "threads": args.threads}
+            record.update(run_worker("profile", optimizer, batch, args))
+            if "blas_peak_gflops" in peak:
+                record["blas_peak_gflops"] = peak["blas_peak_gflops"]
+                seconds = step_flops(batch) / (peak["blas_peak_gflops"] * 1e9)
+                record["step_at_blas_peak_ms"] = round(seconds * 1e3, 4)
+            emit(record)
 
 
 def main() -> None:
@@ -258,7 +475,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.5, help="timing per sample set")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--quick", action="store_true", help="1 round, short timings")
-    parser.add_argument("--worker", choices=CONTENDERS, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--profile", action="store_true", help="where nerve's step goes, instead of timings"
+    )
+    parser.add_argument("--worker", choices=WORKERS, help=argparse.SUPPRESS)
     parser.add_argument("--optimizer", choices=tuple(LR), help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -269,6 +489,9 @@ def main() -> None:
     if args.quick:
         args.rounds, args.seconds = 1, 0.3
     emit(machine_record(args.threads))
+    if args.profile:
+        profile(args)
+        return
     for optimizer in args.optimizers:
         for batch in args.batches:
             samples: dict = {c: [] for c in CONTENDERS}
@@ -298,9 +521,11 @@ def main() -> None:
             ):
                 if a in medians and b in medians:
                     record[f"{a}_over_{b}"] = round(medians[a] / medians[b], 3)
-            roofline = matmul_roofline(batch)
-            record["matmul_roofline_samples_per_s"] = round(roofline)
-            if "nerve_step" in medians:
+            # In a worker too: this process's BLAS is not capped at --threads.
+            roofline = run_worker("roofline", optimizer, batch, args).get("samples_per_s")
+            if roofline:
+                record["matmul_roofline_samples_per_s"] = round(roofline)
+            if roofline and "nerve_step" in medians:
                 record["nerve_step_of_roofline"] = round(medians["nerve_step"] / roofline, 3)
             emit(record)
 

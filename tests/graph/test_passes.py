@@ -182,6 +182,42 @@ def test_cse_respects_params_and_never_merges_state():
     assert after.primitive_counts() == {"assign_variable": 2, "reduce_sum": 2}
 
 
+def constant_pair_graph(first, second):
+    """``exp(a) * x + exp(b) * x`` with ``a`` and ``b`` two captured constants."""
+    a, b = ops.convert_to_tensor(first), ops.convert_to_tensor(second)
+    return trace(lambda x: ops.exp(a) * x + ops.exp(b) * x, X)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "merged"),
+    [
+        (np.float64(0.9), np.float64(0.9), True),
+        (np.float64(np.nan), np.float64(np.nan), True),  # the same NaN, bit for bit
+        (np.full(3, 0.5), np.full(3, 0.5), True),
+        (np.float64(0.0), np.float64(-0.0), False),  # equal, but exp(1/x) would tell
+        (np.float64(0.9), np.float64(0.8), False),
+        (np.zeros(3), np.zeros((1, 3)), False),  # another shape
+        (np.zeros((20, 2, 3)), np.zeros((20, 2, 3)), False),  # past MAX_MERGED_CONSTANT
+    ],
+)
+def test_cse_merges_work_on_equal_small_constants(first, second, merged):
+    graph = constant_pair_graph(first, second)
+    after = dce(cse(graph, CPU), CPU)
+    assert graph.primitive_counts()["exp"] == 2
+    assert after.primitive_counts()["exp"] == (1 if merged else 2)
+    assert len(after.constants) == (1 if merged else 2)
+    x = np.arange(6.0).reshape(2, 3)
+    for a, b in zip(run(graph, x), run(after, x), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_cse_keeps_constants_of_different_dtypes_apart():
+    a = ops.convert_to_tensor(np.float32(0.5))
+    b = ops.convert_to_tensor(np.float64(0.5))
+    graph = trace(lambda x: ops.cast(ops.exp(a), "float64") * x + ops.exp(b) * x, X)
+    assert dce(cse(graph, CPU), CPU).primitive_counts()["exp"] == 2
+
+
 # -- fold_constants ------------------------------------------------------------------------
 
 
