@@ -133,11 +133,11 @@ def _wrapper(function, program: ElementwiseProgram, plan: codegen.Layout) -> Cal
         )
         args.append(f"o{k}")
     namespace["shape"] = tuple(program.shape)
-    size = f"{rows}, {cols}"
+    extent = f"{rows}, {cols}"
     if by_rows:
         height, width = program.shape
-        size = f"{height} if strided else {rows}, {width} if strided else {cols}"
-    lines.append(f"    fn({size}, {', '.join(args)})")
+        extent = f"{height} if strided else {rows}, {width} if strided else {cols}"
+    lines.append(f"    fn({extent}, {', '.join(args)})")
     lines.append(f"    return ({''.join(f'o{k}, ' for k in range(n_out))})")
     function.argtypes = argtypes
     function.restype = None
