@@ -20,6 +20,11 @@ history of the hidden state, or a per-step output such as the gate gradients) is
 from there; only the others become new per-step outputs. ``a_t = transpose(v_t)`` is
 read as the stacked ``v``, whose rows are then already the concatenated axis.
 
+A carry updated by a chain of linear steps of one per-step value, ``acc' = acc +
+L(r_t)`` (sums over axes, reshapes, transposes, and adding into a constant of zeros
+at fixed indices, as a GRU's recurrent-bias gradient does), is handled the same
+way: ``acc = acc0 + L(sum of the stacked r over the steps)``.
+
 The products are summed in another order (float results agree to rounding, not
 bitwise). Only a carry that nothing else in the body reads, and a product that
 nothing else reads, is moved; loops that keep their carries' history are left alone
@@ -29,12 +34,15 @@ pass (``passes.LOWERING``), run on the graph that executes.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Node, Value
 from nerve.primitives.elementwise import add_p
+from nerve.primitives.indexing import index_add_p
 from nerve.primitives.linalg import matmul_p
+from nerve.primitives.reduction import reduce_sum_p
 from nerve.primitives.registry import Aval
 from nerve.primitives.shape import reshape_p, transpose_p
 
@@ -47,16 +55,22 @@ def sum_products_after_scans(graph: Graph, backend: Backend | None = None) -> Gr
     """``graph`` with each scan's carried sums of per-step matrix products computed
     after the loop as one product each (the same on every backend)."""
     nodes: list[Node] = []
+    constants = dict(graph.constants)
     changed = False
     for node in graph.nodes:
         if node.prim.name == "scan" and not node.params["history"]:
             body = _optimized_body(node, backend)
             after: list[Node] = []
             while body is not None:
-                found = _find_sum(body, node.params["num_carry"], node.params["num_consts"])
-                if found is None:
-                    break
-                node, body, outside = _rewrite(node, body, *found)
+                nc, nk = node.params["num_carry"], node.params["num_consts"]
+                found = _find_sum(body, nc, nk)
+                if found is not None:
+                    node, body, outside = _rewrite(node, body, *found)
+                else:
+                    chain = _find_linear_sum(body, nc, nk)
+                    if chain is None:
+                        break
+                    node, body, outside = _rewrite_linear(node, body, constants, *chain)
                 after = outside + after  # values feed only their own carry's output
                 changed = True
             nodes.append(node)
@@ -67,6 +81,7 @@ def sum_products_after_scans(graph: Graph, backend: Backend | None = None) -> Gr
         return graph
     out = graph.copy()
     out.nodes = nodes
+    out.constants = constants
     return out
 
 
@@ -173,6 +188,106 @@ def _rewrite(scan: Node, body: Graph, j: int, add: Node, product: Node):
     new_body.outputs = [v for i, v in enumerate(body.outputs) if i != j] + new_ys
     kept = [nd for nd in body.nodes if nd is not add and nd is not product]
     new_body.nodes = _live(kept, new_body.outputs)
+    used = {v for nd in new_body.nodes for v in nd.inputs} | set(new_body.outputs)
+    new_body.constants = {v: c for v, c in body.constants.items() if v in used}
+    program = type(scan.params["body_program"])(new_body, f"{body.name}_summed")
+    params = dict(scan.params, body_program=program, num_carry=nc - 1)
+    inputs = [v for i, v in enumerate(scan.inputs) if i != j]
+    outputs = [v for i, v in enumerate(scan.outputs) if i != j] + new_stacks
+    return Node(scan.prim, inputs, params, outputs), new_body, outside
+
+
+#: Largest constant inspected for "all zeros" (the base of an ``index_add``).
+_MAX_INSPECTED = 1 << 16
+
+
+def _linear_operand(node: Node, graph: Graph, invariant: set) -> int | None:
+    """Which input of ``node`` it is linear in (the others fixed), or ``None``."""
+    if node.prim is reduce_sum_p or node.prim.name in ("reshape", "transpose"):
+        return 0
+    if node.prim is index_add_p:
+        base, _, *indices = node.inputs
+        zeros = graph.constants.get(base)
+        if zeros is None or math.prod(base.aval.shape) > _MAX_INSPECTED:
+            return None
+        if not bool((zeros == 0).all()):
+            return None  # adding into anything but zeros is affine, not linear
+        return 1 if all(i in invariant for i in indices) else None
+    return None
+
+
+def _find_linear_sum(graph: Graph, nc: int, nk: int):
+    """``(carry index, add node, chain nodes innermost first, operand positions, r)`` of
+    a carry updated only as ``carry + L(r)`` with ``L`` a chain of linear steps of one
+    per-step value ``r``, or ``None``."""
+    producer = {o: n for n in graph.nodes for o in n.outputs}
+    uses = Counter(v for n in graph.nodes for v in n.inputs)
+    uses.update(graph.outputs)
+    invariant = set(graph.inputs[nc : nc + nk]) | set(graph.constants)
+    for j in range(nc):
+        carry_in, carry_out = graph.inputs[j], graph.outputs[j]
+        add = producer.get(carry_out)
+        if add is None or add.prim is not add_p or uses[carry_in] != 1 or uses[carry_out] != 1:
+            continue
+        if carry_in not in add.inputs:
+            continue
+        value = add.inputs[1] if add.inputs[0] is carry_in else add.inputs[0]
+        if value.aval.shape != carry_in.aval.shape or value.aval.dtype != carry_in.aval.dtype:
+            continue
+        chain: list[Node] = []
+        positions: list[int] = []
+        while uses[value] == 1 and value in producer:
+            node = producer[value]
+            position = _linear_operand(node, graph, invariant)
+            if position is None or len(node.outputs) != 1:
+                break
+            chain.append(node)
+            positions.append(position)
+            value = node.inputs[position]
+        # At least one sum: a chain of reshapes alone would only stack r for nothing.
+        if any(n.prim is reduce_sum_p for n in chain) and value not in invariant:
+            return j, add, chain[::-1], positions[::-1], value
+    return None
+
+
+def _rewrite_linear(scan: Node, body: Graph, constants: dict, j, add, chain, positions, r):
+    """Like ``_rewrite``, for ``carry + L(r)``: the stacked ``r`` is summed over the
+    steps after the loop and ``L`` applied once."""
+    nc, nk = scan.params["num_carry"], scan.params["num_consts"]
+    outside: list[Node] = []
+    new_ys: list[Value] = []
+    new_stacks: list[Value] = []
+    xs, ys = body.inputs[nc + nk :], body.outputs[nc:]
+    if r in xs:
+        stack = scan.inputs[nc + nk + xs.index(r)]
+    elif r in ys:
+        stack = scan.outputs[nc + ys.index(r)]
+    else:
+        new_ys.append(r)
+        stack = Value(Aval((scan.params["length"], *r.aval.shape), r.aval.dtype))
+        new_stacks.append(stack)
+    current = Value(r.aval)
+    outside.append(Node(reduce_sum_p, [stack], {"axes": (0,), "keepdims": False}, [current]))
+    outer = dict(zip(body.inputs[nc : nc + nk], scan.inputs[nc : nc + nk]))
+    for node, position in zip(chain, positions):
+        inputs = []
+        for k, v in enumerate(node.inputs):
+            if k == position:
+                inputs.append(current)
+            elif v in outer:
+                inputs.append(outer[v])
+            else:  # a body constant: now one of the outer graph too
+                outer[v] = Value(v.aval)
+                constants[outer[v]] = body.constants[v]
+                inputs.append(outer[v])
+        current = Value(node.outputs[0].aval)
+        outside.append(Node(node.prim, inputs, node.params, [current]))
+    outside.append(Node(add_p, [scan.inputs[j], current], {}, [scan.outputs[j]]))
+    removed = {id(add), *(id(n) for n in chain)}
+    new_body = Graph(body.name)
+    new_body.inputs = [v for i, v in enumerate(body.inputs) if i != j]
+    new_body.outputs = [v for i, v in enumerate(body.outputs) if i != j] + new_ys
+    new_body.nodes = _live([n for n in body.nodes if id(n) not in removed], new_body.outputs)
     used = {v for nd in new_body.nodes for v in nd.inputs} | set(new_body.outputs)
     new_body.constants = {v: c for v, c in body.constants.items() if v in used}
     program = type(scan.params["body_program"])(new_body, f"{body.name}_summed")
