@@ -273,6 +273,36 @@ def test_non_contiguous_inputs_and_targets_are_handled():
     np.testing.assert_array_equal(out, -a)
 
 
+# Views of a wider (or taller) matrix, as (rows, cols) = (40, 24) inputs: a loop over
+# full inputs reads those whose rows are apart in place, row by row, and copies others.
+VIEWS = {
+    "column_block": lambda m: m[:40, 24:48],  # a gate of an RNN's split product
+    "every_other_row": lambda m: m[:80:2, :24],
+    "transposed": lambda m: m[:24, :40].T,  # columns apart: copied first
+    "contiguous": lambda m: np.ascontiguousarray(m[:40, :24]),
+}
+
+
+@pytest.mark.parametrize("view", sorted(VIEWS))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_inputs_with_rows_apart_are_read_in_place(view, dtype):
+    rng = np.random.default_rng(5)
+    wide = rng.standard_normal((96, 96)).astype(dtype)
+    other = rng.standard_normal((40, 24)).astype(dtype)
+    a = VIEWS[view](wide)
+    program = ElementwiseProgram(
+        (40, 24),
+        (((40, 24), dtype), ((), dtype), ((40, 24), dtype)),
+        (Step("multiply", (0, 1), (), dtype), Step("add", (3, 2), (), dtype),
+         Step("tanh", (0,), (), dtype)),
+        (4, 5),
+    )  # fmt: skip
+    total, tanh = run_native(program, [a, np.asarray(1.5, dtype), other])
+    np.testing.assert_array_equal(total, a * np.asarray(1.5, dtype) + other)
+    np.testing.assert_allclose(tanh, np.tanh(a), rtol=1e-6)
+    assert total.flags.c_contiguous and total.shape == (40, 24)
+
+
 # -- the toolchain --------------------------------------------------------------------------
 
 

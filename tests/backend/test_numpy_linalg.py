@@ -55,6 +55,24 @@ def test_what_matmul_cannot_express_keeps_numpys_einsum(subscripts, a_shape, b_s
     assert linalg._make_product_plan(subscripts, a_shape, b_shape) is None
 
 
+@pytest.mark.parametrize(
+    "a_view",
+    [
+        lambda a: a,  # contiguous: one product of all the stack's rows
+        lambda a: a.transpose(1, 0, 2),  # not contiguous: NumPy's own stacked product
+    ],
+)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex128", "int64"])
+def test_a_stack_times_a_matrix_agrees_with_numpy(a_view, dtype):
+    rng = np.random.default_rng(1)
+    a = a_view((rng.standard_normal((3, 4, 5)) * 4).astype(dtype))
+    b = (rng.standard_normal((5, 6)) * 4).astype(dtype)
+    out = KERNELS["matmul"](a, b)
+    expected = np.matmul(a, b)
+    assert out.shape == expected.shape == (*a.shape[:-1], 6) and out.dtype == expected.dtype
+    np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-9)
+
+
 def test_blas_is_primed_once_before_the_first_large_product():
     kernels = linalg.kernels(np)  # a fresh kernel set: not primed yet
     linalg.prime_blas.cache_clear()

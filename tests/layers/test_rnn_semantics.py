@@ -336,8 +336,13 @@ def test_traced_lstm_is_one_scan_and_its_gradient_one_reverse_scan():
     scans = [node for node in graph.nodes if node.prim.name == "scan"]
     assert [node.params["reverse"] for node in scans] == [False, True]
     matmuls = [node for node in graph.nodes if node.prim.name == "matmul"]
-    # Outside the loops: the input projection, and its kernel gradient.
-    assert [tuple(node.outputs[0].aval.shape) for node in matmuls] == [(15, 12), (2, 12)]
+    # Outside the loops: the input projection, the recurrent kernel's gradient summed
+    # over all steps as one product (passes.sum_products_after_scans), and the kernel's.
+    assert [tuple(node.outputs[0].aval.shape) for node in matmuls] == [
+        (15, 12),
+        (3, 12),
+        (2, 12),
+    ]
     forward = nerve.function(lambda a: layer(a))(x)
     np.testing.assert_allclose(forward.numpy(), layer(x).numpy(), rtol=1e-5, atol=1e-6)
 

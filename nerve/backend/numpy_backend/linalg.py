@@ -168,12 +168,22 @@ def kernels(xp) -> dict:
             prime_blas(xp)
             primed.append(True)
 
+    def product(a, b):
+        if b.ndim == 2 and a.ndim > 2 and a.flags.c_contiguous:
+            # A stack of matrices times one matrix (a dense layer on sequences) is one
+            # product of all their rows: NumPy's matmul calls BLAS once per matrix of the
+            # stack, and a threaded BLAS wakes its threads at each call (32 calls of
+            # 128x128x512: 33-65 ms on two threads under load, 17-28 ms as one call).
+            rows = a.reshape(-1, a.shape[-1])
+            return xp.matmul(rows, b).reshape(*a.shape[:-1], b.shape[-1])
+        return xp.matmul(a, b)
+
     def matmul(a, b):
         if not primed:
             prime_before(a, b)
         if is_bfloat16(a.dtype):
-            return xp.matmul(widened(a), widened(b)).astype(a.dtype)
-        return xp.matmul(a, b)
+            return product(widened(a), widened(b)).astype(a.dtype)
+        return product(a, b)
 
     paths: dict = {}
 

@@ -21,6 +21,7 @@ from nerve.graph.passes.dce import dce
 from nerve.graph.passes.fold import fold_constants
 from nerve.graph.passes.fuse import fuse
 from nerve.graph.passes.hoist import hoist_invariants
+from nerve.graph.passes.scan_sums import sum_products_after_scans
 from nerve.graph.passes.schedule import schedule_collectives
 from nerve.graph.passes.share_scans import share_scans
 from nerve.graph.passes.simplify import simplify
@@ -46,7 +47,13 @@ DEFAULT_PIPELINE: tuple[Pass, ...] = (
 #: flow), differentiation and export. Hoisting scans' invariants comes first, so the
 #: nodes it moves out of loops are fused with their neighbours outside. Scheduling comes
 #: last: it orders the nodes that will actually run (collectives' starts early, waits late).
-LOWERING: tuple[Pass, ...] = (hoist_invariants, fuse, schedule_collectives)
+#: Carried sums of per-step products leave loops after hoisting (which may expose them).
+LOWERING: tuple[Pass, ...] = (
+    hoist_invariants,
+    sum_products_after_scans,
+    fuse,
+    schedule_collectives,
+)
 
 
 def optimize(graph: Graph, backend: Backend, passes: Sequence[Pass] = DEFAULT_PIPELINE) -> Graph:
@@ -70,5 +77,6 @@ __all__ = [
     "schedule_collectives",
     "share_scans",
     "simplify",
+    "sum_products_after_scans",
     "verify",
 ]

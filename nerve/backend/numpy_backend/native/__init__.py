@@ -85,21 +85,43 @@ def _wrapper(function, program: ElementwiseProgram, plan: codegen.Layout) -> Cal
     """A generated Python function that prepares arguments and calls ``function``."""
     n_in, n_out = len(program.inputs), len(program.results)
     argtypes: list[type] = [ctypes.c_int64, ctypes.c_int64]
+    rows, cols = plan.sizes(program.shape)
+    # A matrix program over full inputs only can also run row by row, reading an input
+    # whose rows are apart (a column block of a wider matrix, such as an RNN's gate from
+    # the split of one product) in place instead of copying it first.
+    by_rows = len(program.shape) == 2 and plan.split == 0 and set(plan.kinds) <= {"full", "scalar"}
     lines = ["def call(inputs, outs):"]
     lines.append(f"    ({''.join(f'i{k}, ' for k in range(n_in))}) = inputs")
     lines.append(f"    ({''.join(f'o{k}, ' for k in range(n_out))}) = outs")
+    lines.append("    strided = False")
     args = []
     for k, ((_, dtype), kind) in enumerate(zip(program.inputs, plan.kinds)):
         if kind == "scalar":
             argtypes.append(_SCALAR_ARG[dtype])
             args.append(f"i{k}.item()")
+            continue
+        argtypes.append(ctypes.py_object)
+        args.append(f"i{k}")
+        copy = f"i{k} = ascontiguousarray(i{k})"
+        lines.append(f"    if i{k}.__class__ is not ndarray or not i{k}.flags.c_contiguous:")
+        if kind == "full":
+            argtypes.append(ctypes.c_int64)
+            args.append(f"l{k}")
+            size = np.dtype(dtype).itemsize
+            if by_rows:
+                lines += [
+                    f"        if i{k}.__class__ is ndarray and i{k}.shape == shape and "
+                    f"i{k}.strides[1] == {size} and i{k}.strides[0] > 0 and "
+                    f"i{k}.strides[0] % {size} == 0:",
+                    f"            l{k} = i{k}.strides[0] // {size}",
+                    "            strided = True",
+                    f"        else: {copy}; l{k} = {program.shape[-1]}",
+                    f"    else: l{k} = {program.shape[-1]}",
+                ]
+            else:
+                lines += [f"        {copy}", f"    l{k} = {cols}"]
         else:
-            argtypes.append(ctypes.py_object)
-            lines.append(
-                f"    if i{k}.__class__ is not ndarray or not i{k}.flags.c_contiguous: "
-                f"i{k} = ascontiguousarray(i{k})"
-            )
-            args.append(f"i{k}")
+            lines.append(f"        {copy}")
     namespace: dict[str, Any] = {"ndarray": np.ndarray, "ascontiguousarray": np.ascontiguousarray}
     namespace["empty"] = np.empty
     namespace["fn"] = function
@@ -110,9 +132,12 @@ def _wrapper(function, program: ElementwiseProgram, plan: codegen.Layout) -> Cal
             f"    if o{k} is None or not o{k}.flags.c_contiguous: o{k} = empty(shape, d{k})"
         )
         args.append(f"o{k}")
-    rows, cols = plan.sizes(program.shape)
     namespace["shape"] = tuple(program.shape)
-    lines.append(f"    fn({rows}, {cols}, {', '.join(args)})")
+    extent = f"{rows}, {cols}"
+    if by_rows:
+        height, width = program.shape
+        extent = f"{height} if strided else {rows}, {width} if strided else {cols}"
+    lines.append(f"    fn({extent}, {', '.join(args)})")
     lines.append(f"    return ({''.join(f'o{k}, ' for k in range(n_out))})")
     function.argtypes = argtypes
     function.restype = None

@@ -442,10 +442,11 @@ def _segment_source(
             signature.append(f"const {C_TYPES[dtype]} x{k}")
             arguments.append(f"x{k}")
         else:
+            # A full input is passed as a pointer to this row's start (its rows may be
+            # further apart than the loop's: a column block of a wider matrix).
             signature.append(f"const {STORAGE[dtype]}* in{k}")
-            arguments.append(f"in{k}")
-            index = "e" if kind == "full" else "c"
-            body.append(f"const {C_TYPES[dtype]} x{k} = ({C_TYPES[dtype]})in{k}[{index}];")
+            arguments.append(f"in{k} + r * ld{k}" if kind == "full" else f"in{k}")
+            body.append(f"const {C_TYPES[dtype]} x{k} = ({C_TYPES[dtype]})in{k}[c];")
     for j in crossings.carried:
         ctype = C_TYPES[program.steps[j].dtype]
         if crossings.defined_in[j] < s and n_in + j in refs:
@@ -499,6 +500,8 @@ def _driver_source(
             prologue.append(f"const {ctype} x{k} = ({ctype})s{k};")
             continue
         params.append(f"const void* p{k}")
+        if kind == "full":
+            params.append(f"int64_t ld{k}")  # elements from one row's start to the next
         prologue.append(f"const {storage}* in{k} = (const {storage}*)NV_DATA(p{k});")
         if kind == "col":
             tile_setup.append(f"const {ctype} x{k} = ({ctype})in{k}[r];")
