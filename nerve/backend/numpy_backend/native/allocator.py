@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import importlib
 from typing import Any
-
-import numpy as np
 
 from nerve.backend.numpy_backend.native import toolchain
 
@@ -200,7 +199,7 @@ class _Scope:
     """Installs the handler for a ``with`` block (NumPy's handler is a context
     variable, so this thread's context only)."""
 
-    __slots__ = ("_previous", "_set", "_handler")
+    __slots__ = ("_handler", "_previous", "_set")
 
     def __init__(self, set_handler: Any, handler: Any) -> None:
         self._set = set_handler
@@ -217,8 +216,12 @@ class _Scope:
 def _install() -> tuple[ctypes.CDLL, Any, Any] | None:
     """The library, NumPy's set-handler function and the handler capsule; ``None``
     where any part is missing."""
-    get_name = getattr(np._core.multiarray, "get_handler_name", None)
-    table = getattr(np._core._multiarray_umath, "_ARRAY_API", None)
+    try:
+        umath = importlib.import_module("numpy._core._multiarray_umath")
+    except ImportError:  # NumPy 1.x
+        umath = importlib.import_module("numpy.core._multiarray_umath")
+    get_name = getattr(umath, "get_handler_name", None)
+    table = getattr(umath, "_ARRAY_API", None)
     if get_name is None or table is None:
         return None
     library = toolchain.load(SOURCE)
@@ -256,6 +259,7 @@ def scope() -> _Scope | None:
     where it cannot be installed.
 
     >>> import contextlib
+    >>> import numpy as np
     >>> with scope() or contextlib.nullcontext():
     ...     np.empty(1 << 20).nbytes
     8388608
