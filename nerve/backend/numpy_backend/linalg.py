@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
+from typing import Any
 
 from nerve.core.errors import LinAlgError
 
@@ -168,11 +169,21 @@ def kernels(xp) -> dict:
             prime_blas(xp)
             primed.append(True)
 
+    products: Any = None
+    if xp.__name__ == "numpy":
+        from nerve.backend.numpy_backend.native import products
+
     def matmul(a, b):
         if not primed:
             prime_before(a, b)
         if is_bfloat16(a.dtype):
             return xp.matmul(widened(a), widened(b)).astype(a.dtype)
+        # Long products with a thin operand or a small result: C loops stream them
+        # (``native/products.py``; OpenBLAS packs them as square ones).
+        if products is not None and a.ndim == 2 and max(a.shape) >= products.MIN_ROWS:
+            out = products.product(a, b)
+            if out is not None:
+                return out
         return xp.matmul(a, b)
 
     paths: dict = {}
