@@ -47,6 +47,28 @@ def _pool_geometry(geometry):
     return shape, window, strides, padding
 
 
+@pytest.mark.parametrize("pad_value", [0.0, -np.inf])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_extract_patches_c_copy_and_numpy_view_hold_the_same_values(
+    request, geometry, dtype, pad_value
+):
+    shape, window, strides, dilation, padding = geometry
+    x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+
+    def run():
+        return KERNELS["extract_patches"](x, window, strides, dilation, padding, pad_value)
+
+    native, numpy = _both(request, run)
+    np.testing.assert_array_equal(native, numpy)
+    assert native.dtype == numpy.dtype
+    # Few channels: a new C-contiguous array; otherwise a view (of x, when unpadded).
+    copied = shape[-1] <= numpy_nn.COPY_CHANNELS
+    padded = any(lo or hi for lo, hi in padding)
+    assert native.flags.c_contiguous or not copied
+    assert np.shares_memory(native, x) == (not copied and not padded)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("geometry", GEOMETRIES)
 def test_patches_transpose_c_and_numpy_give_the_same_bits(request, geometry, dtype):
