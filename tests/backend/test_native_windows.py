@@ -19,6 +19,7 @@ GEOMETRIES = [
     ((2, 7, 6, 4), (3, 2), (1, 2), (1, 1), ((1, 1), (0, 1))),
     ((1, 9, 8, 2), (3, 3), (2, 1), (2, 1), ((2, 1), (1, 1))),
     ((2, 4, 5, 3, 2), (2, 3, 2), (1, 2, 1), (1, 1, 2), ((1, 0), (1, 1), (0, 1))),
+    ((2, 8, 6, 9), (2, 2), (2, 2), (1, 1), ((0, 0), (0, 0))),  # windows tile the image
 ]
 
 
@@ -106,6 +107,22 @@ def test_max_pool_and_window_scatter_c_and_numpy_agree(request, geometry, dtype)
     np.testing.assert_allclose(back, back_np, rtol=1e-6, atol=1e-6)
     if strides == window:
         np.testing.assert_array_equal(back, back_np)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(2, 8, 6, 9), (1, 7, 6, 9)])  # tiled; a row left over
+def test_window_scatter_gives_the_same_bits_for_negative_zeros(request, dtype, shape):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape).astype(dtype)
+    values, where = KERNELS["max_pool"](x, (2, 2), (2, 2), ((0, 0), (0, 0)))
+    g = np.where(rng.random(values.shape) < 0.5, -0.0, values).astype(dtype)
+
+    def run():
+        return KERNELS["window_scatter"](g, where, shape[1:-1], (2, 2), (2, 2), ((0, 0),) * 2)
+
+    native, numpy = _both(request, run)
+    np.testing.assert_array_equal(native, numpy)
+    np.testing.assert_array_equal(np.signbit(native), np.signbit(numpy))
 
 
 def _reference_max_pool(x, window, strides, padding):

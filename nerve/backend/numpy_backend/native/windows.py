@@ -19,7 +19,9 @@ spatial axes, padded here to three (leading axes of size 1), and walks each imag
   possible with "valid" or "same" padding) gets ``-inf`` and position ``-1``.
 * ``window_scatter`` adds ``g[n, o, c]`` into the image at the position
   ``argmax[n, o, c]`` names in window ``o``: the adjoint of reading each window's
-  chosen element. Positions outside the window or in the padding add nothing.
+  chosen element. Positions outside the window or in the padding add nothing. Where
+  the windows tile the image (a 2x2 pooling of an even-sized image), each element is
+  written once, without zeroing the image first.
 
 Batches are independent, so with OpenMP (``NERVE_NATIVE_THREADS=1``) large calls split
 them across threads. ``None`` when native kernels are off (see ``toolchain``): the
@@ -193,10 +195,16 @@ void max_pool_{T}(const {C} *x, {C} *out, int32_t *arg, const int64_t *g) {
 void window_scatter_{T}(const {C} *gr, const int32_t *arg, {C} *out, const int64_t *g) {
     GEOMETRY
     const int lanes = LANES_{T};
+    /* Windows that tile the image (window = stride, no padding or dilation, no rows
+       left over) cover each element exactly once: it is written as 0 + its value,
+       the same bits as the sum into a zeroed image, without zeroing or reading it. */
+    const int tiled = K0 == st0 && K1 == st1 && K2 == st2 && d0 == 1 && d1 == 1 && d2 == 1
+        && lo0 == 0 && lo1 == 0 && lo2 == 0 && O0 * st0 == S0 && O1 * st1 == S1
+        && O2 * st2 == S2;
     #pragma omp parallel for schedule(static) if (N * image >= 262144)
     for (int64_t n = 0; n < N; n++) {
         {C} *dst = out + n * image;
-        memset(dst, 0, (size_t)image * sizeof({C}));
+        if (!tiled) memset(dst, 0, (size_t)image * sizeof({C}));
         for (int64_t o0 = 0; o0 < O0; o0++)
         for (int64_t o1 = 0; o1 < O1; o1++)
         for (int64_t o2 = 0; o2 < O2; o2++) {
@@ -210,15 +218,15 @@ void window_scatter_{T}(const {C} *gr, const int32_t *arg, {C} *out, const int64
                 {C} *d = dst + offset;
                 int64_t c = 0;
                 for (; c + lanes <= CH; c += lanes) {
-                    vec_{T} add, sum;
+                    vec_{T} add, sum = {0};
                     mask_{T} hit;
                     memcpy(&add, gv + c, sizeof add);
-                    memcpy(&sum, d + c, sizeof sum);
+                    if (!tiled) memcpy(&sum, d + c, sizeof sum);
                     for (int j = 0; j < lanes; j++) hit[j] = where[c + j] == k ? -1 : 0;
                     sum = sum + (vec_{T})((mask_{T})add & hit);
                     memcpy(d + c, &sum, sizeof sum);
                 }
-                for (; c < CH; c++) d[c] = d[c] + (where[c] == k ? gv[c] : 0);
+                for (; c < CH; c++) d[c] = (tiled ? 0 : d[c]) + (where[c] == k ? gv[c] : 0);
             }
         }
     }
