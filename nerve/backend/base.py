@@ -87,6 +87,13 @@ class Backend(abc.ABC):
         compiled graph runs inside one. Backends whose library never warns keep this."""
         return contextlib.nullcontext()
 
+    def run_scope(self, buffer_bytes: int) -> Any:
+        """The context one run of a compiled graph runs in, given the size in bytes of
+        the graph's largest array: ``quiet()`` here. A backend may add what pays only
+        for graphs with large arrays (the NumPy backend keeps large freed buffers for
+        the next run, see ``numpy_backend/native/allocator.py``)."""
+        return self.quiet()
+
     # -- capabilities the graph compiler asks about (all off by default) ------------
     def supports_out(self, name: str) -> bool:
         """Whether the graph kernel ``name`` of an elementwise primitive accepts ``out=``:

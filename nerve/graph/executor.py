@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import functools
 import keyword
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -48,6 +49,7 @@ from typing import Any
 
 from nerve.backend.base import Backend
 from nerve.backend.program import ElementwiseProgram, Step
+from nerve.core import dtypes
 from nerve.graph.ir import Graph, Node, Value, format_aval
 from nerve.graph.passes import LOWERING, optimize
 from nerve.graph.passes.fuse import fused_elementwise, program_avals
@@ -61,6 +63,7 @@ __all__ = [
     "CompiledGraph",
     "elementwise_program",
     "expand_fused",
+    "largest_buffer",
 ]
 
 #: Effectful primitives the executor runs itself (they have no backend kernel).
@@ -87,10 +90,12 @@ class CompiledGraph:
         exec(code, namespace)  # safe: source generated from the graph IR, not read from a file
         self._run = namespace["run"]
         self._variables = list(graph.variables)
+        self.buffer_bytes = largest_buffer(self.graph)
 
     def run(self, inputs: list) -> tuple:
-        # One error-state scope for the whole run instead of one per kernel call.
-        with self.backend.quiet():
+        # One error-state scope for the whole run instead of one per kernel call (and,
+        # with large arrays, the backend's buffer reuse: ``Backend.run_scope``).
+        with self.backend.run_scope(self.buffer_bytes):
             return self._run(inputs, self._variables)
 
     def run_in_scope(self, inputs: list, dests: list | None = None) -> tuple:
@@ -107,8 +112,22 @@ class CompiledGraph:
 
     def profile(self, inputs: list, repeat: int = 5) -> list[dict]:
         """Per-node wall time (best of ``repeat`` runs), interpreting node by node."""
-        with self.backend.quiet():
+        with self.backend.run_scope(self.buffer_bytes):
             return _profile(self.graph, self.backend, inputs, repeat, self.loops)
+
+
+def largest_buffer(graph: Graph) -> int:
+    """Bytes of the largest array a node of ``graph`` makes (symbolic shapes count as
+    large: their size is not known until the graph is specialized)."""
+    largest = 0
+    for node in graph.nodes:
+        for value in node.outputs:
+            shape, dtype = value.aval.shape, value.aval.dtype
+            if not all(isinstance(d, int) for d in shape):
+                return sys.maxsize
+            if dtype in dtypes.ALL_TYPES:
+                largest = max(largest, math.prod(shape) * dtypes.itemsize(dtype))
+    return largest
 
 
 def _kernel_for(node: Node, backend: Backend, loops: dict) -> Callable:

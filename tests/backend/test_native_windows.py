@@ -19,6 +19,7 @@ GEOMETRIES = [
     ((2, 7, 6, 4), (3, 2), (1, 2), (1, 1), ((1, 1), (0, 1))),
     ((1, 9, 8, 2), (3, 3), (2, 1), (2, 1), ((2, 1), (1, 1))),
     ((2, 4, 5, 3, 2), (2, 3, 2), (1, 2, 1), (1, 1, 2), ((1, 0), (1, 1), (0, 1))),
+    ((2, 8, 6, 9), (2, 2), (2, 2), (1, 1), ((0, 0), (0, 0))),  # windows tile the image
 ]
 
 
@@ -45,6 +46,28 @@ def _both(request, run):
 def _pool_geometry(geometry):
     shape, window, strides, _, padding = geometry
     return shape, window, strides, padding
+
+
+@pytest.mark.parametrize("pad_value", [0.0, -np.inf])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_extract_patches_c_copy_and_numpy_view_hold_the_same_values(
+    request, geometry, dtype, pad_value
+):
+    shape, window, strides, dilation, padding = geometry
+    x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+
+    def run():
+        return KERNELS["extract_patches"](x, window, strides, dilation, padding, pad_value)
+
+    native, numpy = _both(request, run)
+    np.testing.assert_array_equal(native, numpy)
+    assert native.dtype == numpy.dtype
+    # Few channels: a new C-contiguous array; otherwise a view (of x, when unpadded).
+    copied = shape[-1] <= numpy_nn.COPY_CHANNELS
+    padded = any(lo or hi for lo, hi in padding)
+    assert native.flags.c_contiguous or not copied
+    assert np.shares_memory(native, x) == (not copied and not padded)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -84,6 +107,22 @@ def test_max_pool_and_window_scatter_c_and_numpy_agree(request, geometry, dtype)
     np.testing.assert_allclose(back, back_np, rtol=1e-6, atol=1e-6)
     if strides == window:
         np.testing.assert_array_equal(back, back_np)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(2, 8, 6, 9), (1, 7, 6, 9)])  # tiled; a row left over
+def test_window_scatter_gives_the_same_bits_for_negative_zeros(request, dtype, shape):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(shape).astype(dtype)
+    values, where = KERNELS["max_pool"](x, (2, 2), (2, 2), ((0, 0), (0, 0)))
+    g = np.where(rng.random(values.shape) < 0.5, -0.0, values).astype(dtype)
+
+    def run():
+        return KERNELS["window_scatter"](g, where, shape[1:-1], (2, 2), (2, 2), ((0, 0),) * 2)
+
+    native, numpy = _both(request, run)
+    np.testing.assert_array_equal(native, numpy)
+    np.testing.assert_array_equal(np.signbit(native), np.signbit(numpy))
 
 
 def _reference_max_pool(x, window, strides, padding):

@@ -49,3 +49,29 @@ def test_reduction_matches_numpy(shape, axes, folded, dtype, keepdims, kernel):
         # A fresh C-contiguous buffer, not a view of the input (the memory plan may
         # write into it).
         assert result.flags.c_contiguous and not np.shares_memory(result, x)
+
+
+@pytest.mark.parametrize(
+    "shape, axes, rows",
+    [
+        ((128, 26, 26, 32), (0, 1, 2), 86528),  # a convolution's bias gradient
+        ((reduction.LEADING_SUM_MIN_ROWS, 3), (0,), reduction.LEADING_SUM_MIN_ROWS),
+        ((reduction.LEADING_SUM_MIN_ROWS - 1, 3), (0,), 0),  # too few rows
+        ((64, 100, 7), (1, 2), 0),  # not the leading axes
+        ((64, 100, 7), (0, 1, 2), 0),  # every axis
+    ],
+)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_sums_over_leading_axes_match_numpy(shape, axes, rows, dtype, keepdims):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(shape).astype(dtype)
+    assert reduction._leading_rows(x, axes) == rows
+    assert reduction._leading_rows(np.asfortranarray(x), axes) == 0
+    result = get_backend().graph_kernel("reduce_sum")(x, axes=axes, keepdims=keepdims)
+    expected = np.sum(x.astype(np.float64), axis=axes, keepdims=keepdims)
+    bound = np.sum(np.abs(x.astype(np.float64)), axis=axes, keepdims=keepdims)
+    assert result.dtype == x.dtype and result.shape == expected.shape
+    tolerance = 1e-5 if dtype == "float32" else 1e-13
+    assert np.all(np.abs(result - expected) <= tolerance * bound)
+    assert result.flags.c_contiguous and not np.shares_memory(result, x)

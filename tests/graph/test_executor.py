@@ -8,7 +8,7 @@ import pytest
 import nerve
 from nerve import ops
 from nerve.backend import get_backend
-from nerve.graph.executor import CompiledGraph
+from nerve.graph.executor import CompiledGraph, largest_buffer
 from nerve.graph.passes import optimize
 
 
@@ -215,3 +215,8 @@ def test_scan_stacks_rows_its_compiled_body_wrote_in_place(reverse):
         want_twice[i], want_rest[i] = want_h * 2.0, np.exp(xs[i]) - want_h
     for got, want in [(h, want_h), (twice, want_twice), (rest, want_rest)]:
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+def test_largest_buffer_is_the_largest_node_result_in_bytes():
+    graph = graph_of(lambda a: ops.sum(ops.matmul(a, ops.transpose(a))), ops.ones((6, 2)))
+    assert largest_buffer(graph) == 6 * 6 * 4  # the (6, 6) float32 product

@@ -119,6 +119,31 @@ class _Quiet:
         _ERROR_STATE.reset(self._token)
 
 
+class _Nested:
+    """Two context managers entered in order and left in reverse (``ExitStack`` costs
+    microseconds more per compiled run)."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, outer: Any, inner: Any) -> None:
+        self._outer = outer
+        self._inner = inner
+
+    def __enter__(self) -> None:
+        self._outer.__enter__()
+        try:
+            self._inner.__enter__()
+        except BaseException:
+            self._outer.__exit__(None, None, None)
+            raise
+
+    def __exit__(self, *exc_info: Any) -> None:
+        try:
+            self._inner.__exit__(*exc_info)
+        finally:
+            self._outer.__exit__(*exc_info)
+
+
 class NumpyBackend(Backend):
     """CPU backend on NumPy."""
 
@@ -178,6 +203,19 @@ class NumpyBackend(Backend):
 
     def quiet(self) -> Any:
         return _Quiet() if _Quiet.available else np.errstate(all="ignore")
+
+    def run_scope(self, buffer_bytes: int) -> Any:
+        """``quiet()``; for graphs with arrays of ``allocator.MIN_BYTES`` or more, also
+        NumPy's memory handler that keeps large freed buffers for the next run (a
+        training step frees and allocates the same ones each step; glibc gives them
+        back to the kernel, and each step then pays a page fault per 4 KiB)."""
+        from nerve.backend.numpy_backend.native import allocator
+
+        if buffer_bytes >= allocator.MIN_BYTES:
+            reuse = allocator.scope()
+            if reuse is not None:
+                return _Nested(self.quiet(), reuse)
+        return self.quiet()
 
     def compile_elementwise(self, programs):
         """Fused loops as compiled C (see ``native``); ``None`` where that can't run."""

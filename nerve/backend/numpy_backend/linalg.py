@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
+from typing import Any
 
 from nerve.core.errors import LinAlgError
 
@@ -168,6 +169,10 @@ def kernels(xp) -> dict:
             prime_blas(xp)
             primed.append(True)
 
+    native_products: Any = None
+    if xp.__name__ == "numpy":
+        from nerve.backend.numpy_backend.native import products as native_products
+
     def product(a, b):
         if b.ndim == 2 and a.ndim > 2 and a.flags.c_contiguous:
             # A stack of matrices times one matrix (a dense layer on sequences) is one
@@ -183,6 +188,12 @@ def kernels(xp) -> dict:
             prime_before(a, b)
         if is_bfloat16(a.dtype):
             return product(widened(a), widened(b)).astype(a.dtype)
+        # Long products with a thin operand or a small result: C loops stream them
+        # (``native/products.py``; OpenBLAS packs them as square ones).
+        if native_products is not None and a.ndim == 2 and max(a.shape) >= native_products.MIN_ROWS:
+            out = native_products.product(a, b)
+            if out is not None:
+                return out
         return product(a, b)
 
     paths: dict = {}

@@ -51,7 +51,13 @@ def kernels(xp: Any, generator: Callable[[Any], Any] = philox_generator) -> dict
 
     def random_uniform(seed, shape, dtype, minval, maxval):
         work = work_dtype(dtype)
-        u = generator(seed).random(shape, dtype=work) * work(maxval - minval) + work(minval)
+        u = generator(seed).random(shape, dtype=work)
+        if minval == 0 and maxval == 1 and u.dtype == native_dtype(xp, dtype):
+            # [0, 1) as drawn (dropout's masks): scaling by 1 and adding 0 change no
+            # value, and nothing can round up to 1; the four passes below took longer
+            # than the draw itself (1.5 ms + 2 ms for 128x1600 float32).
+            return u
+        u = u * work(maxval - minval) + work(minval)
         out = u.astype(native_dtype(xp, dtype))
         # Rounding (to float16, say) can reach maxval; keep the interval half-open.
         top = xp.asarray(maxval, dtype=out.dtype)

@@ -53,6 +53,24 @@ def _fold_window(ufunc, x, axes, keepdims):
     return result
 
 
+#: A float sum over the leading axes of a C-contiguous array with at least this many
+#: rows (a bias gradient: ``(batch, h, w, channels)`` over the first three) runs as a
+#: product with a vector of ones, which BLAS streams: NumPy's reduction took 2.4x as
+#: long (3.9 vs 1.7 ms over (128, 26, 26, 32) float32). Both add the rows one after
+#: another, in float32 for float32, so the results agree to rounding.
+LEADING_SUM_MIN_ROWS = 4096
+
+
+def _leading_rows(x, axes) -> int:
+    """The number of rows when ``x`` is summed over its leading axes as a product with
+    ones (see ``LEADING_SUM_MIN_ROWS``), else 0."""
+    count = len(axes)
+    if not 0 < count < x.ndim or x.dtype.char not in "fd" or axes != tuple(range(count)):
+        return 0
+    rows = math.prod(x.shape[:count])
+    return rows if rows >= LEADING_SUM_MIN_ROWS and x.flags.c_contiguous else 0
+
+
 def kernels(xp) -> dict:
     # The ufuncs' own reductions (see the module docstring); an array module without
     # them (CuPy before 13) uses its functions.
@@ -62,7 +80,20 @@ def kernels(xp) -> dict:
     add, multiply = _reduction(xp.add, xp.sum), _reduction(xp.multiply, xp.prod)
     maximum, minimum = _reduction(xp.maximum, xp.max), _reduction(xp.minimum, xp.min)
 
+    ones: dict = {}  # (rows, dtype) -> a read-only vector of ones
+
     def reduce_sum(x, axes, keepdims):
+        rows = _leading_rows(x, axes)
+        if rows:
+            key = (rows, x.dtype.char)
+            vector = ones.get(key)
+            if vector is None:
+                if len(ones) > 8:
+                    ones.clear()
+                vector = ones[key] = xp.ones(rows, dtype=x.dtype)
+            total = xp.matmul(vector, x.reshape(rows, -1))
+            kept = (1,) * len(axes) if keepdims else ()
+            return total.reshape(kept + x.shape[len(axes) :])
         return add(x, axis=axes, keepdims=keepdims, dtype=x.dtype)
 
     def reduce_prod(x, axes, keepdims):

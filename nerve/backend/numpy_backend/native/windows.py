@@ -1,9 +1,12 @@
-"""Sliding-window kernels in C: ``patches_transpose`` (col2im), and max pooling that
+"""Sliding-window kernels in C: ``extract_patches`` written out (im2col, for images
+with few channels), ``patches_transpose`` (col2im), and max pooling that
 remembers where each maximum was (``max_pool``) with its adjoint (``window_scatter``).
 
 Every kernel sees a channels-last array ``(batch, *spatial, channels)`` with 1-3
 spatial axes, padded here to three (leading axes of size 1), and walks each image once:
 
+* ``extract_patches`` copies each window position's channels, or the pad value where
+  it lies in the padding, into a new C-contiguous patches array.
 * ``patches_transpose`` adds the patches ``(batch, *out, *window, channels)`` back into
   the image, window offset by window offset in row-major order, each over every
   output position: the order of the NumPy kernel's slice-adds, so the sums are
@@ -16,7 +19,9 @@ spatial axes, padded here to three (leading axes of size 1), and walks each imag
   possible with "valid" or "same" padding) gets ``-inf`` and position ``-1``.
 * ``window_scatter`` adds ``g[n, o, c]`` into the image at the position
   ``argmax[n, o, c]`` names in window ``o``: the adjoint of reading each window's
-  chosen element. Positions outside the window or in the padding add nothing.
+  chosen element. Positions outside the window or in the padding add nothing. Where
+  the windows tile the image (a 2x2 pooling of an even-sized image), each element is
+  written once, without zeroing the image first.
 
 Batches are independent, so with OpenMP (``NERVE_NATIVE_THREADS=1``) large calls split
 them across threads. ``None`` when native kernels are off (see ``toolchain``): the
@@ -71,6 +76,51 @@ void patches_transpose_{T}(const {C} *p, {C} *out, const int64_t *g) {
                         src + (((((o0 * O1 + o1) * O2 + o2) * K0 + k0) * K1 + k1) * K2 + k2) * CH;
                     {C} *restrict b = dst + ((i0 * S1 + i1) * S2 + i2) * CH;
                     for (int64_t c = 0; c < CH; c++) b[c] = b[c] + a[c];
+                }
+            }
+        }
+    }
+}
+
+/* The patches (N, *out, *window, CH) written out, window by window: each position's CH
+   values copied from the image, or `fill` where it lies in the padding. */
+/* For few channels (the caller's choice), each (window position, channel) pair is one
+   loop over the output positions along the last axis: a run long enough to pay its
+   setup, writing into one block of the result that stays in L1. */
+void extract_patches_{T}(const {C} *x, {C} *out, const int64_t *g, const {C} *fill) {
+    GEOMETRY
+    const {C} pad = *fill;
+    const int64_t W = K0 * K1 * K2 * CH;  /* one window's values */
+    /* The outputs o2 in [first[k2], last[k2]) whose window position k2 is in the image. */
+    int64_t first[K2 > 0 ? K2 : 1], last[K2 > 0 ? K2 : 1];
+    for (int64_t k2 = 0; k2 < K2; k2++) {
+        int64_t b = 0;
+        while (b < O2 && b * st2 + k2 * d2 - lo2 < 0) b++;
+        int64_t e = b;
+        while (e < O2 && e * st2 + k2 * d2 - lo2 < S2) e++;
+        first[k2] = b;
+        last[k2] = e;
+    }
+    #pragma omp parallel for schedule(static) if (N * pooled * K0 * K1 * K2 >= 262144)
+    for (int64_t n = 0; n < N; n++) {
+        const {C} *src = x + n * image;
+        for (int64_t o0 = 0; o0 < O0; o0++)
+        for (int64_t o1 = 0; o1 < O1; o1++) {
+            {C} *block = out + ((n * O0 + o0) * O1 + o1) * O2 * W;
+            for (int64_t k0 = 0; k0 < K0; k0++)
+            for (int64_t k1 = 0; k1 < K1; k1++) {
+                const int64_t i0 = o0 * st0 + k0 * d0 - lo0;
+                const int64_t i1 = o1 * st1 + k1 * d1 - lo1;
+                const int inside = i0 >= 0 && i0 < S0 && i1 >= 0 && i1 < S1;
+                const {C} *line = src + (inside ? (i0 * S1 + i1) * S2 * CH : 0);
+                for (int64_t k2 = 0; k2 < K2; k2++)
+                for (int64_t c = 0; c < CH; c++) {
+                    {C} *d = block + ((k0 * K1 + k1) * K2 + k2) * CH + c;
+                    const int64_t b = inside ? first[k2] : O2, e = inside ? last[k2] : O2;
+                    const {C} *a = line + (k2 * d2 - lo2) * CH + c;
+                    for (int64_t o2 = 0; o2 < b; o2++) d[o2 * W] = pad;
+                    for (int64_t o2 = b; o2 < e; o2++) d[o2 * W] = a[o2 * st2 * CH];
+                    for (int64_t o2 = e; o2 < O2; o2++) d[o2 * W] = pad;
                 }
             }
         }
@@ -145,10 +195,16 @@ void max_pool_{T}(const {C} *x, {C} *out, int32_t *arg, const int64_t *g) {
 void window_scatter_{T}(const {C} *gr, const int32_t *arg, {C} *out, const int64_t *g) {
     GEOMETRY
     const int lanes = LANES_{T};
+    /* Windows that tile the image (window = stride, no padding or dilation, no rows
+       left over) cover each element exactly once: it is written as 0 + its value,
+       the same bits as the sum into a zeroed image, without zeroing or reading it. */
+    const int tiled = K0 == st0 && K1 == st1 && K2 == st2 && d0 == 1 && d1 == 1 && d2 == 1
+        && lo0 == 0 && lo1 == 0 && lo2 == 0 && O0 * st0 == S0 && O1 * st1 == S1
+        && O2 * st2 == S2;
     #pragma omp parallel for schedule(static) if (N * image >= 262144)
     for (int64_t n = 0; n < N; n++) {
         {C} *dst = out + n * image;
-        memset(dst, 0, (size_t)image * sizeof({C}));
+        if (!tiled) memset(dst, 0, (size_t)image * sizeof({C}));
         for (int64_t o0 = 0; o0 < O0; o0++)
         for (int64_t o1 = 0; o1 < O1; o1++)
         for (int64_t o2 = 0; o2 < O2; o2++) {
@@ -162,15 +218,15 @@ void window_scatter_{T}(const {C} *gr, const int32_t *arg, {C} *out, const int64
                 {C} *d = dst + offset;
                 int64_t c = 0;
                 for (; c + lanes <= CH; c += lanes) {
-                    vec_{T} add, sum;
+                    vec_{T} add, sum = {0};
                     mask_{T} hit;
                     memcpy(&add, gv + c, sizeof add);
-                    memcpy(&sum, d + c, sizeof sum);
+                    if (!tiled) memcpy(&sum, d + c, sizeof sum);
                     for (int j = 0; j < lanes; j++) hit[j] = where[c + j] == k ? -1 : 0;
                     sum = sum + (vec_{T})((mask_{T})add & hit);
                     memcpy(d + c, &sum, sizeof sum);
                 }
-                for (; c < CH; c++) d[c] = d[c] + (where[c] == k ? gv[c] : 0);
+                for (; c < CH; c++) d[c] = (tiled ? 0 : d[c]) + (where[c] == k ? gv[c] : 0);
             }
         }
     }
@@ -239,7 +295,9 @@ def _library() -> ctypes.CDLL | None:
         return None
     pointer = ctypes.c_void_p
     for name in _TYPES:
-        for kind, count in (("patches_transpose", 3), ("max_pool", 4), ("window_scatter", 4)):
+        kinds = (("extract_patches", 4), ("patches_transpose", 3), ("max_pool", 4),
+                 ("window_scatter", 4))  # fmt: skip
+        for kind, count in kinds:
             function = getattr(library, f"{kind}_{name}")
             function.restype = None
             function.argtypes = [pointer] * count
@@ -258,13 +316,25 @@ def _geometry(batch: int, channels: int, spatial, out, window, strides, dilation
 
 
 def window_functions() -> SimpleNamespace | None:
-    """``patches_transpose``, ``max_pool`` and ``window_scatter`` running the C loops
+    """``extract_patches``, ``patches_transpose``, ``max_pool`` and ``window_scatter``
+    running the C loops
     (attributes of the namespace), or ``None`` without them. They take C-contiguous
     float32 or float64 arrays (the caller converts or falls back) and the primitives'
     params; results are new arrays."""
     library = _library()
     if library is None:
         return None
+
+    def extract_patches(x, window, strides, dilation, padding, pad_value):
+        spatial = x.shape[1:-1]
+        out = window_counts(spatial, window, strides, dilation, padding)
+        result = np.empty((x.shape[0], *out, *window, x.shape[-1]), dtype=x.dtype)
+        geometry = _geometry(x.shape[0], x.shape[-1], spatial, out, window, strides,
+                             dilation, padding)  # fmt: skip
+        fill = np.array(pad_value, dtype=x.dtype)
+        function = getattr(library, f"extract_patches_{x.dtype.name}")
+        function(x.ctypes.data, result.ctypes.data, geometry.ctypes.data, fill.ctypes.data)
+        return result
 
     def patches_transpose(p, spatial_shape, window, strides, dilation, padding):
         rank = len(window)
@@ -299,5 +369,8 @@ def window_functions() -> SimpleNamespace | None:
         return result
 
     return SimpleNamespace(
-        patches_transpose=patches_transpose, max_pool=max_pool, window_scatter=window_scatter
+        extract_patches=extract_patches,
+        patches_transpose=patches_transpose,
+        max_pool=max_pool,
+        window_scatter=window_scatter,
     )

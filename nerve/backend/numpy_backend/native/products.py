@@ -1,0 +1,178 @@
+"""Matrix products of shapes OpenBLAS runs poorly, in C: a long, thin left operand
+(``(M, K) @ (K, N)`` with ``K <= MAX_INNER``) and a small result of a long reduction
+(``P.T @ G``, ``(K, M).T @ (K, N)`` with ``M * N <= MAX_RESULT``).
+
+Why: the first layer of a convnet over images with few channels multiplies its
+patches ``(batch * positions, window * channels)`` by its kernel, e.g. the MNIST
+convnet's ``(86528, 9) @ (9, 32)``, and its kernel gradient is ``(86528, 9).T @
+(86528, 32)``. Both move megabytes for little arithmetic; OpenBLAS packs its panels
+for them as for a square product and ran them at ~11 GFLOP/s on one core (4.7 and
+4.1 ms at batch 128 on the benchmark VM), where the loops here stream each operand
+once.
+
+* ``thin``: each result row is a sum of ``K`` scaled rows of the right operand,
+  ``k`` in order, kept in registers 32 columns at a time.
+* ``gram``: the result ``(M, N)`` is accumulated over blocks of ``BLOCK`` rows of
+  ``P`` and ``G``, each block's sum added to the total (two-level summation: the
+  error grows with ``BLOCK + K / BLOCK`` terms rather than ``K``).
+
+Both compute in the operands' dtype (float32 or float64) with IEEE semantics; sums
+are in another order than BLAS's, so results agree to rounding, not bitwise.
+``None`` when native kernels are off (see ``toolchain``): NumPy's matmul then runs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+from types import SimpleNamespace
+
+import numpy as np
+
+from nerve.backend.numpy_backend.native import toolchain
+
+__all__ = ["BLOCK", "DTYPES", "MAX_INNER", "MAX_RESULT", "MIN_ROWS", "product", "product_functions"]
+
+#: ``thin`` takes left operands with at most this many columns ...
+MAX_INNER = 16
+#: ... ``gram`` results with at most this many elements ...
+MAX_RESULT = 1024
+#: ... and both at least this many rows (smaller products gain nothing worth a call).
+MIN_ROWS = 4096
+#: Rows per block of ``gram``'s two-level sum.
+BLOCK = 128
+
+_TEMPLATE = r"""
+/* out (M, N) = a (M, K) @ b (K, N), all C-contiguous. */
+void thin_{T}(const {C} *restrict a, const {C} *restrict b, {C} *restrict out,
+              int64_t M, int64_t K, int64_t N) {
+    for (int64_t m = 0; m < M; m++) {
+        const {C} *restrict row = a + m * K;
+        {C} *restrict o = out + m * N;
+        int64_t n0 = 0;
+        for (; n0 + 32 <= N; n0 += 32) {
+            {C} acc[32];
+            for (int j = 0; j < 32; j++) acc[j] = row[0] * b[n0 + j];
+            for (int64_t k = 1; k < K; k++) {
+                const {C} s = row[k];
+                const {C} *restrict br = b + k * N + n0;
+                for (int j = 0; j < 32; j++) acc[j] = FMA{T}(s, br[j], acc[j]);
+            }
+            for (int j = 0; j < 32; j++) o[n0 + j] = acc[j];
+        }
+        for (int64_t n = n0; n < N; n++) {
+            {C} acc = row[0] * b[n];
+            for (int64_t k = 1; k < K; k++) acc = FMA{T}(row[k], b[k * N + n], acc);
+            o[n] = acc;
+        }
+    }
+}
+
+/* out (M, N) = p (K, M).T @ g (K, N), p and g C-contiguous. Each block of BLOCK rows
+   of g stays in L1 while every row of the result takes its sum over the block, 32
+   columns at a time in registers. */
+void gram_{T}(const {C} *restrict p, const {C} *restrict g, {C} *restrict out,
+              int64_t K, int64_t M, int64_t N) {
+    for (int64_t i = 0; i < M * N; i++) out[i] = 0;
+    for (int64_t k0 = 0; k0 < K; k0 += BLOCK) {
+        const int64_t k1 = k0 + BLOCK < K ? k0 + BLOCK : K;
+        for (int64_t i = 0; i < M; i++) {
+            {C} *restrict o = out + i * N;
+            int64_t n0 = 0;
+            for (; n0 + 32 <= N; n0 += 32) {
+                {C} acc[32] = {0};
+                for (int64_t k = k0; k < k1; k++) {
+                    const {C} s = p[k * M + i];
+                    const {C} *restrict gr = g + k * N + n0;
+                    for (int j = 0; j < 32; j++) acc[j] = FMA{T}(s, gr[j], acc[j]);
+                }
+                for (int j = 0; j < 32; j++) o[n0 + j] = o[n0 + j] + acc[j];
+            }
+            for (int64_t n = n0; n < N; n++) {
+                {C} acc = 0;
+                for (int64_t k = k0; k < k1; k++) acc = FMA{T}(p[k * M + i], g[k * N + n], acc);
+                o[n] = o[n] + acc;
+            }
+        }
+    }
+}
+"""
+
+_TYPES = {"float32": "float", "float64": "double"}
+#: The dtypes the C loops take.
+DTYPES = frozenset(_TYPES)
+SOURCE = (
+    "#include <stdint.h>\n#include <math.h>\n"
+    "#define FMAfloat32 fmaf\n#define FMAfloat64 fma\n"
+    f"#define BLOCK {BLOCK}\n"
+    + "".join(_TEMPLATE.replace("{T}", name).replace("{C}", c) for name, c in _TYPES.items())
+)
+
+
+@functools.cache
+def _library() -> ctypes.CDLL | None:
+    library = toolchain.load(SOURCE)
+    if library is None:
+        return None
+    for name in _TYPES:
+        for kind in ("thin", "gram"):
+            function = getattr(library, f"{kind}_{name}")
+            function.restype = None
+            function.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 3
+    return library
+
+
+def product_functions() -> SimpleNamespace | None:
+    """``thin(a, b)`` and ``gram(p, g)`` (``p.T @ g``) running the C loops, or
+    ``None`` without them. They take 2-D C-contiguous float32 or float64 arrays of one
+    dtype in the shapes the module docstring names (the caller checks); results are
+    new arrays.
+
+    >>> functions = product_functions()
+    >>> a, b = np.ones((5, 3), np.float32), np.ones((3, 2), np.float32)
+    >>> functions is None or functions.thin(a, b).tolist() == (a @ b).tolist()
+    True
+    """
+    library = _library()
+    if library is None:
+        return None
+
+    def thin(a, b):
+        (rows, inner), columns = a.shape, b.shape[1]
+        out = np.empty((rows, columns), dtype=a.dtype)
+        function = getattr(library, f"thin_{a.dtype.name}")
+        function(a.ctypes.data, b.ctypes.data, out.ctypes.data, rows, inner, columns)
+        return out
+
+    def gram(p, g):
+        (rows, left), right = p.shape, g.shape[1]
+        out = np.empty((left, right), dtype=p.dtype)
+        function = getattr(library, f"gram_{p.dtype.name}")
+        function(p.ctypes.data, g.ctypes.data, out.ctypes.data, rows, left, right)
+        return out
+
+    return SimpleNamespace(thin=thin, gram=gram)
+
+
+def product(a, b):
+    """``a @ b`` by a C loop when both are 2-D C-contiguous float32 or float64 arrays
+    of one dtype in a shape it is for (``a`` may also be the transpose of one, for
+    ``gram``); ``None`` otherwise, or without the loops (the caller runs NumPy's).
+
+    >>> a, b = np.ones((5000, 3), np.float32), np.ones((3, 4), np.float32)
+    >>> out = product(a, b)
+    >>> out is None or (out.shape == (5000, 4) and float(out[0, 0]) == 3.0)
+    True
+    """
+    if a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype or a.dtype.name not in DTYPES:
+        return None
+    (rows, inner), columns = a.shape, b.shape[1]
+    if not b.flags.c_contiguous or b.shape[0] != inner or not columns:
+        return None
+    if rows >= MIN_ROWS and 0 < inner <= MAX_INNER and a.flags.c_contiguous:
+        functions = product_functions()
+        return None if functions is None else functions.thin(a, b)
+    if inner >= MIN_ROWS and rows * columns <= MAX_RESULT and rows and a.T.flags.c_contiguous:
+        functions = product_functions()
+        return None if functions is None else functions.gram(a.T, b)
+    return None

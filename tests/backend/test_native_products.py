@@ -1,0 +1,99 @@
+"""The C product loops (``native/products.py``) agree with NumPy's matmul to rounding,
+over the shapes they take (thin left operands; small results of long sums, the left
+operand a transposed view), and the backend's matmul hands them exactly those."""
+
+import numpy as np
+import pytest
+
+from nerve.backend.numpy_backend import linalg
+from nerve.backend.numpy_backend.native import products
+
+ROWS = products.MIN_ROWS + 37  # not a multiple of the block or vector sizes
+TOLERANCE = {"float32": 2e-5, "float64": 1e-12}
+
+
+@pytest.fixture
+def functions():
+    found = products.product_functions()
+    if found is None:
+        pytest.skip("no C compiler: NumPy's matmul runs")
+    return found
+
+
+def _close(out, a, b, dtype):
+    expected = a.astype(np.float64) @ b.astype(np.float64)
+    scale = np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64)  # error bound
+    assert out.dtype == dtype and out.shape == expected.shape
+    assert np.all(np.abs(out - expected) <= TOLERANCE[dtype] * (scale + 1))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("inner", "columns"), [(1, 5), (9, 32), (3, 70), (16, 64), (7, 31)])
+def test_thin_products_match_numpy(functions, dtype, inner, columns):
+    rng = np.random.default_rng(inner)
+    a = rng.standard_normal((ROWS, inner)).astype(dtype)
+    b = rng.standard_normal((inner, columns)).astype(dtype)
+    out = products.product(a, b)
+    assert out is not None
+    _close(out, a, b, dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("left", "right"), [(9, 32), (1, 1), (3, 45), (27, 37), (16, 64)])
+def test_gram_products_match_numpy(functions, dtype, left, right):
+    rng = np.random.default_rng(left)
+    p = rng.standard_normal((ROWS, left)).astype(dtype)
+    g = rng.standard_normal((ROWS, right)).astype(dtype)
+    out = products.product(p.T, g)
+    assert out is not None
+    _close(out, p.T, g, dtype)
+
+
+def test_special_values_propagate(functions):
+    a = np.ones((ROWS, 4), np.float32)
+    b = np.ones((4, 33), np.float32)
+    a[5, 2], b[1, 32] = np.nan, np.inf
+    out = products.product(a, b)
+    with np.errstate(all="ignore"):
+        expected = a @ b
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
+    np.testing.assert_array_equal(np.isinf(out), np.isinf(expected))
+
+
+@pytest.mark.parametrize(
+    "shapes",
+    [
+        ((ROWS, products.MAX_INNER + 1), (products.MAX_INNER + 1, 8)),  # not thin
+        ((products.MIN_ROWS - 1, 9), (9, 32)),  # too short
+        ((40, ROWS), (ROWS, 40)),  # result too large
+    ],
+)
+def test_other_shapes_are_left_to_numpy(shapes):
+    a, b = (np.ones(s, np.float32) for s in shapes)
+    assert products.product(a, b) is None
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda a, b: (a.astype(np.float64), b),  # mixed dtypes
+        lambda a, b: (a.astype(np.int32), b.astype(np.int32)),  # integers
+        lambda a, b: (np.asfortranarray(a), b),  # thin operand not C-contiguous
+        lambda a, b: (a, np.asfortranarray(b)),
+    ],
+)
+def test_other_layouts_and_dtypes_are_left_to_numpy(make):
+    a, b = make(np.ones((ROWS, 9), np.float32), np.ones((9, 32), np.float32))
+    assert products.product(a, b) is None
+    assert products.product(np.ascontiguousarray(a.T), np.ones((9, 3), a.dtype)) is None
+
+
+def test_the_backend_matmul_runs_them(functions, monkeypatch):
+    calls = []
+    monkeypatch.setattr(products, "product", lambda a, b: calls.append(a.shape) or a @ b)
+    matmul = linalg.kernels(np)["matmul"]
+    p, g = np.ones((ROWS, 9), np.float32), np.ones((ROWS, 32), np.float32)
+    matmul(p, np.ones((9, 32), np.float32))
+    matmul(p.T, g)
+    matmul(np.ones((3, 4), np.float32), np.ones((4, 5), np.float32))  # small: not asked
+    assert calls == [(ROWS, 9), (9, ROWS)]
