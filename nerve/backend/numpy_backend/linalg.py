@@ -12,6 +12,7 @@ import functools
 import math
 import warnings
 
+from nerve.backend.numpy_backend import lapack as numpy_lapack
 from nerve.core.errors import LinAlgError
 
 __all__ = [
@@ -351,11 +352,15 @@ def kernels(xp) -> dict:
 
     @lapack
     def svd(a, *, full_matrices, compute_uv):
+        if xp.__name__ == "numpy":
+            # In the operand's precision, on two cores where that pays (see numpy_lapack).
+            out = numpy_lapack.svd(a, full_matrices=full_matrices, compute_uv=compute_uv)
+            if out is not None:
+                return out
         scipy_linalg = _scipy_linalg() if xp.__name__ == "numpy" else None
         if scipy_linalg is not None and a.shape[-1] * a.shape[-2] >= 4096:
-            # The same LAPACK routine (gesdd), but SciPy's call runs 2x faster than
-            # NumPy's on a 512x512 float32 matrix (400 vs 800 ms on one core); small
-            # matrices keep NumPy's batched loop, which has less overhead per matrix.
+            # The same LAPACK routine (gesdd), but numpy.linalg computes float32 in
+            # float64 (2x slower); small matrices keep NumPy's batched loop.
             if not compute_uv:
                 return (scipy_linalg.svd(a, compute_uv=False, check_finite=False),)
             u, s, vh = scipy_linalg.svd(
