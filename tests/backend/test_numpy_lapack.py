@@ -61,21 +61,28 @@ def _kernel(a, full_matrices):
     return linalg.kernels(np)["svd"](a, full_matrices=full_matrices, compute_uv=True)
 
 
+def _without(monkeypatch, *names):
+    for name in names:
+        monkeypatch.setattr(lapack, name, lambda *args, **kwargs: None)
+
+
 PATHS = {
     "two_core": lambda a, full, mp: lapack._two_core_svd(LAPACK, a, full),
-    "gufunc": lambda a, full, mp: lapack._gufunc_svd(a, full, True),
-    "kernel": lambda a, full, mp: (_two_cores_from_16(mp), _kernel(a, full))[1],
-    "kernel_without_scipy": lambda a, full, mp: (
+    "gufunc": lambda a, full, mp: lapack.gufunc_svd(a, full, True),
+    "kernel_two_core": lambda a, full, mp: (_two_cores_from_16(mp), _kernel(a, full))[1],
+    "kernel_two_core_without_scipy": lambda a, full, mp: (
         _two_cores_from_16(mp),
         _no_scipy(mp),
         _kernel(a, full),
     )[2],
-    "scipy_fallback": lambda a, full, mp: (
-        mp.setattr(lapack, "svd", lambda *args, **kwargs: None),
+    "kernel_scipy": lambda a, full, mp: (_without(mp, "two_core_svd"), _kernel(a, full))[1],
+    "kernel_gufunc_without_scipy": lambda a, full, mp: (
+        _without(mp, "two_core_svd"),
+        _no_scipy(mp),
         _kernel(a, full),
-    )[1],
-    "numpy_fallback": lambda a, full, mp: (
-        mp.setattr(lapack, "svd", lambda *args, **kwargs: None),
+    )[2],
+    "kernel_numpy": lambda a, full, mp: (
+        _without(mp, "two_core_svd", "gufunc_svd"),
         _no_scipy(mp),
         _kernel(a, full),
     )[2],
@@ -128,14 +135,15 @@ def test_two_cores_run_for_large_matrices_and_restore_the_blas_threads(monkeypat
     settings: list = []
     monkeypatch.setattr(LAPACK, "set_threads", settings.append)
     a = np.random.default_rng(2).standard_normal((3, 175, 170)).astype("float32")
-    u, s, vh = lapack.svd(a, full_matrices=False, compute_uv=True)
+    u, s, vh = lapack.two_core_svd(a, full_matrices=False)
     assert calls == [(175, 170)] * 3
     assert settings == [1, 2] * 3
     np.testing.assert_allclose((u * s[..., None, :]) @ vh, a, atol=1e-4)
     np.testing.assert_allclose(s, np.linalg.svd(a.astype("float64"), compute_uv=False), atol=1e-4)
-    # Small, very tall or values-only problems keep gesdd (the gufunc).
-    for shape, compute_uv in (((100, 100), True), ((400, 170), True), ((200, 200), False)):
-        lapack.svd(np.ones(shape, "float32"), full_matrices=False, compute_uv=compute_uv)
+    # Small or very tall matrices keep gesdd, as do values-only calls (the kernel).
+    for shape in ((100, 100), (400, 170)):
+        assert lapack.two_core_svd(np.ones(shape, "float32"), full_matrices=False) is None
+    linalg.kernels(np)["svd"](a[0], full_matrices=False, compute_uv=False)
     assert len(calls) == 3
 
 

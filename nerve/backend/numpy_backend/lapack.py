@@ -6,7 +6,7 @@ with its bundled OpenBLAS 0.3.31, 512x512 float32, 2026-12-05):
 - ``numpy.linalg.svd`` of float32 computes in float64 (its linalg casts every real
   operand to double and the results back), so it ran ~2x slower than SciPy's
   ``sgesdd`` (195 vs 92 ms on one core). NumPy's own gufunc has float32 loops;
-  ``_gufunc_svd`` calls it with a float32 signature: LAPACK's ``sgesdd``, batched,
+  ``gufunc_svd`` calls it with a float32 signature: LAPACK's ``sgesdd``, batched,
   without SciPy.
 - ``gesdd`` gains almost nothing from a second OpenBLAS thread (92 -> 86 ms): its
   bidiagonal reduction ``gebrd`` (31 ms, half of it matrix-vector products), the
@@ -16,12 +16,16 @@ with its bundled OpenBLAS 0.3.31, 512x512 float32, 2026-12-05):
   ``bdsdc`` and the two ``orgbr`` are independent of each other, so ``_two_core_svd``
   runs the same LAPACK steps as ``gesdd``, with ``bdsdc`` and the ``orgbr`` pair
   side by side on two single-threaded cores and the two final products
-  (``U = Q U_B``, ``V^T = V_B^T P^T``) on both: ~65 ms instead of ~86 ms.
+  (``U = Q U_B``, ``V^T = V_B^T P^T``) on both. Its critical path is ~70 ms of
+  one-core phase times (31 + 30 + ~9 ms; gesdd on two threads: 86 ms on the quiet
+  VM). As every LAPACK step runs on one thread, it also holds up under load: with
+  the VM at load 5, 174 ms best and 298 ms median against 304 / 736 ms for SciPy's
+  gesdd and 361 / 899 ms for PyTorch's.
 
 The LAPACK routines are those of the OpenBLAS NumPy ships, called through ctypes,
 found by their symbol names and checked against ``numpy.linalg`` on a probe; where
-they are not there (another NumPy build) the gufunc runs, and where that is not
-either, ``numpy.linalg.svd``. Every step is LAPACK's backward-stable algorithm:
+they are not there (another NumPy build) the kernel (``linalg.py``) runs SciPy's
+gesdd, the gufunc or ``numpy.linalg.svd``. Every step is LAPACK's backward-stable algorithm:
 Householder bidiagonalization, divide and conquer, explicit orthogonal factors.
 """
 
@@ -36,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TWO_CORE_FROM", "svd"]
+__all__ = ["TWO_CORE_FROM", "gufunc_svd", "two_core_svd"]
 
 #: The smaller side from which a matrix's SVD runs on two cores (below it the
 #: hand-over to the second thread costs more than it saves).
@@ -72,9 +76,15 @@ def _gufuncs() -> dict | None:
     return found
 
 
-def _gufunc_svd(a: np.ndarray, full_matrices: bool, compute_uv: bool) -> tuple | None:
+def gufunc_svd(a: np.ndarray, full_matrices: bool, compute_uv: bool) -> tuple | None:
     """LAPACK's gesdd in the operand's precision (float32 or float64, any batch), or
-    ``None`` where the gufunc is unavailable."""
+    ``None`` where the gufunc is unavailable.
+
+    >>> import numpy as np
+    >>> a = np.array([[3.0, 0.0], [0.0, -2.0]], dtype=np.float32)
+    >>> [float(v) for v in gufunc_svd(a, full_matrices=True, compute_uv=False)[0]]
+    [3.0, 2.0]
+    """
     found = _gufuncs()
     if found is None or a.dtype.char not in "fd":
         return None
@@ -166,7 +176,9 @@ def _lapack() -> _Lapack | None:
     return None
 
 
-#: One SVD at a time changes the BLAS thread count (it is process-wide in OpenBLAS).
+#: One SVD at a time changes the BLAS thread count. It is process-wide in OpenBLAS
+#: (its "local" setter sets it too), so BLAS calls of other threads run on one
+#: thread while an SVD's LAPACK steps do (~60 ms at 512x512).
 _LOCK = threading.Lock()
 
 
@@ -247,31 +259,32 @@ def _safe_for_two_cores(a: np.ndarray) -> bool:
     return bool(np.isfinite(largest) and small <= largest <= 1 / small)
 
 
-def svd(a: np.ndarray, *, full_matrices: bool, compute_uv: bool) -> tuple | None:
-    """The SVD of a float32/float64 stack ``(..., m, n)`` in its own precision: on two
-    cores for matrices whose smaller side is at least ``TWO_CORE_FROM`` when BLAS
-    runs more than one thread, else LAPACK's gesdd through NumPy's gufunc. ``None``
-    where neither is available (the caller then runs another SVD).
+def two_core_svd(a: np.ndarray, full_matrices: bool) -> tuple | None:
+    """``u, s, vh`` of a float32/float64 stack ``(..., m, n)`` on two cores, or ``None``
+    where that does not pay or is not available: BLAS set to one thread, a smaller
+    side under ``TWO_CORE_FROM``, a matrix much taller than wide (gesdd factors it by
+    QR first), entries gesdd would rescale first, or no bundled OpenBLAS.
 
     >>> import numpy as np
-    >>> a = np.array([[3.0, 0.0], [0.0, -2.0]], dtype=np.float32)
-    >>> [float(v) for v in svd(a, full_matrices=True, compute_uv=False)[0]]
-    [3.0, 2.0]
+    >>> a = np.random.default_rng(0).standard_normal((200, 200)).astype(np.float32)
+    >>> out = two_core_svd(a, full_matrices=False)
+    >>> out is None or bool(np.allclose((out[0] * out[1]) @ out[2], a, atol=1e-4))
+    True
     """
     if a.dtype.char not in "fd":
         return None
     m, n = a.shape[-2:]
-    if compute_uv and min(m, n) >= TWO_CORE_FROM and max(m, n) * 6 < min(m, n) * 11:
-        # gesdd factors a much taller matrix by QR first; such shapes keep it.
-        lapack = _lapack()
-        if lapack is not None and lapack.get_threads() > 1:
-            if a.ndim == 2 and _safe_for_two_cores(a):
-                return _two_core_svd(lapack, a, full_matrices)
-            flat = a.reshape(-1, m, n)
-            if a.ndim > 2 and all(_safe_for_two_cores(x) for x in flat):
-                parts = [_two_core_svd(lapack, x, full_matrices) for x in flat]
-                return tuple(
-                    np.stack([p[i] for p in parts]).reshape(*a.shape[:-2], *parts[0][i].shape)
-                    for i in range(3)
-                )
-    return _gufunc_svd(a, full_matrices, compute_uv)
+    if min(m, n) < TWO_CORE_FROM or max(m, n) * 6 >= min(m, n) * 11:
+        return None
+    lapack = _lapack()
+    if lapack is None or lapack.get_threads() < 2:
+        return None
+    if a.ndim == 2:
+        return _two_core_svd(lapack, a, full_matrices) if _safe_for_two_cores(a) else None
+    flat = a.reshape(-1, m, n)
+    if not all(_safe_for_two_cores(x) for x in flat):
+        return None
+    parts = [_two_core_svd(lapack, x, full_matrices) for x in flat]
+    return tuple(
+        np.stack([p[i] for p in parts]).reshape(*a.shape[:-2], *parts[0][i].shape) for i in range(3)
+    )
