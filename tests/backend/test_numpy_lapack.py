@@ -1,5 +1,5 @@
-"""The NumPy backend's SVD: every path (gesdd's steps on two cores, NumPy's gufunc in
-the operand's precision, and the fallbacks with and without SciPy) agrees with
+"""The NumPy backend's SVD: every path (NumPy's gufunc in the operand's precision, and
+the fallbacks with and without SciPy) agrees with
 NumPy's float64 SVD to within what a backward-stable algorithm guarantees, also on
 ill-conditioned matrices, where a shortcut through A^T A would not."""
 
@@ -9,9 +9,6 @@ import numpy as np
 import pytest
 
 from nerve.backend.numpy_backend import lapack, linalg
-
-LAPACK = lapack._lapack()
-needs_lapack = pytest.mark.skipif(LAPACK is None, reason="NumPy without its bundled OpenBLAS")
 
 
 def _with_singular_values(shape, values, dtype, seed=0):
@@ -50,13 +47,6 @@ def _no_scipy(monkeypatch):
     monkeypatch.setattr(linalg, "_scipy_linalg", lambda: None)
 
 
-def _two_cores_from_16(monkeypatch):
-    """The kernel's two-core path for these small matrices, as on a two-core machine."""
-    monkeypatch.setattr(lapack, "TWO_CORE_FROM", 16)
-    if LAPACK is not None:
-        monkeypatch.setattr(LAPACK, "get_threads", lambda: 2)
-
-
 def _kernel(a, full_matrices):
     return linalg.kernels(np)["svd"](a, full_matrices=full_matrices, compute_uv=True)
 
@@ -67,22 +57,11 @@ def _without(monkeypatch, *names):
 
 
 PATHS = {
-    "two_core": lambda a, full, mp: lapack._two_core_svd(LAPACK, a, full),
     "gufunc": lambda a, full, mp: lapack.gufunc_svd(a, full, True),
-    "kernel_two_core": lambda a, full, mp: (_two_cores_from_16(mp), _kernel(a, full))[1],
-    "kernel_two_core_without_scipy": lambda a, full, mp: (
-        _two_cores_from_16(mp),
-        _no_scipy(mp),
-        _kernel(a, full),
-    )[2],
-    "kernel_scipy": lambda a, full, mp: (_without(mp, "two_core_svd"), _kernel(a, full))[1],
-    "kernel_gufunc_without_scipy": lambda a, full, mp: (
-        _without(mp, "two_core_svd"),
-        _no_scipy(mp),
-        _kernel(a, full),
-    )[2],
+    "kernel_scipy": lambda a, full, mp: _kernel(a, full),
+    "kernel_gufunc_without_scipy": lambda a, full, mp: (_no_scipy(mp), _kernel(a, full))[1],
     "kernel_numpy": lambda a, full, mp: (
-        _without(mp, "two_core_svd", "gufunc_svd"),
+        _without(mp, "gufunc_svd"),
         _no_scipy(mp),
         _kernel(a, full),
     )[2],
@@ -93,8 +72,6 @@ PATHS = {
 @pytest.mark.parametrize("name", sorted(MATRICES))
 @pytest.mark.parametrize("path", sorted(PATHS))
 def test_svd_is_backward_stable(path, name, full_matrices, monkeypatch):
-    if path == "two_core" and LAPACK is None:
-        pytest.skip("NumPy without its bundled OpenBLAS")
     a = MATRICES[name]
     u, s, vh = PATHS[path](a, full_matrices, monkeypatch)
     m, n = a.shape
@@ -120,40 +97,6 @@ def test_svd_is_backward_stable(path, name, full_matrices, monkeypatch):
     u64, vh64 = u.astype(np.float64), vh.astype(np.float64)
     for gram in (u64.T @ u64, vh64 @ vh64.T):
         assert np.abs(gram - np.eye(gram.shape[0])).max() <= 10 * np.sqrt(max(m, n)) * eps
-
-
-@needs_lapack
-def test_two_cores_run_for_large_matrices_and_restore_the_blas_threads(monkeypatch):
-    calls = []
-    two_core = lapack._two_core_svd
-    monkeypatch.setattr(
-        lapack, "_two_core_svd", lambda *args: calls.append(args[1].shape) or two_core(*args)
-    )
-    # As on a two-core machine; the count set around the LAPACK steps is recorded
-    # (1 for them, then back to what it was) but not applied.
-    monkeypatch.setattr(LAPACK, "get_threads", lambda: 2)
-    settings: list = []
-    monkeypatch.setattr(LAPACK, "set_threads", settings.append)
-    a = np.random.default_rng(2).standard_normal((3, 175, 170)).astype("float32")
-    u, s, vh = lapack.two_core_svd(a, full_matrices=False)
-    assert calls == [(175, 170)] * 3
-    assert settings == [1, 2] * 3
-    np.testing.assert_allclose((u * s[..., None, :]) @ vh, a, atol=1e-4)
-    np.testing.assert_allclose(s, np.linalg.svd(a.astype("float64"), compute_uv=False), atol=1e-4)
-    # Small or very tall matrices keep gesdd, as do values-only calls (the kernel).
-    for shape in ((100, 100), (400, 170)):
-        assert lapack.two_core_svd(np.ones(shape, "float32"), full_matrices=False) is None
-    linalg.kernels(np)["svd"](a[0], full_matrices=False, compute_uv=False)
-    assert len(calls) == 3
-
-
-@pytest.mark.parametrize(
-    "value, expected",
-    [(1.0, True), (np.nan, False), (np.inf, False), (1e-30, False), (1e30, False), (0.0, False)],
-)
-def test_two_cores_leave_matrices_gesdd_would_rescale_to_gesdd(value, expected):
-    a = np.full((4, 4), value, dtype=np.float32)
-    assert lapack._safe_for_two_cores(a) is expected
 
 
 @pytest.mark.parametrize("scale", [1e-30, 1e30])

@@ -448,8 +448,8 @@ LINALG_CASES = [
         torch=lambda a: unique_svd(*T.linalg.svd(a)),
     ),
     OpCase(
-        # Larger than the small rows: NumPy's gufunc in the operand's precision (sides of
-        # 160 and more on two cores: tests/backend/test_numpy_lapack.py).
+        # Larger than the small rows: SciPy's gesdd or NumPy's gufunc in the operand's
+        # precision (every path: tests/backend/test_numpy_lapack.py).
         "svd_large",
         lambda a: unique_svd(*ops.svd(a, full_matrices=False)),
         _square((64, 72)),

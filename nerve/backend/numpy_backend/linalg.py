@@ -379,14 +379,9 @@ def kernels(xp) -> dict:
             u, s, vh = xp.linalg.svd(a, full_matrices=full_matrices)
             return u, s, vh
         # numpy.linalg computes float32 in float64 (2x slower); every path here keeps
-        # the operand's precision (see numpy_lapack). Large matrices run on two cores
-        # where BLAS has two threads; else SciPy's gesdd call (2-3% faster than NumPy's
-        # gufunc at 512x512 on one core), else the gufunc; small matrices the gufunc's
-        # batched loop (less overhead per matrix).
-        if compute_uv:
-            out = numpy_lapack.two_core_svd(a, full_matrices)
-            if out is not None:
-                return out
+        # the operand's precision (see numpy_lapack): SciPy's gesdd call (2-3% faster
+        # than NumPy's gufunc at 512x512 on one core), else the gufunc; small matrices
+        # the gufunc's batched loop (less overhead per matrix).
         scipy_linalg = _scipy_linalg()
         if scipy_linalg is not None and a.shape[-1] * a.shape[-2] >= 4096:
             if not compute_uv:
