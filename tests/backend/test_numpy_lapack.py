@@ -3,7 +3,9 @@ the fallbacks with and without SciPy) agrees with
 NumPy's float64 SVD to within what a backward-stable algorithm guarantees, also on
 ill-conditioned matrices, where a shortcut through A^T A would not."""
 
+import dataclasses
 import functools
+import sys
 
 import numpy as np
 import pytest
@@ -105,3 +107,156 @@ def test_extreme_scales_keep_their_singular_values(scale):
     u, s, vh = _kernel(a, full_matrices=False)
     expected = np.linalg.svd(a.astype("float64"), compute_uv=False)
     np.testing.assert_allclose(s, expected, rtol=1e-4)
+
+
+# -- cholesky, solve, eigh, eig: float32 through the gufuncs, else numpy.linalg ----------
+
+
+def _spd(shape, seed=4):
+    a = np.random.default_rng(seed).standard_normal(shape)
+    return (a @ np.swapaxes(a, -1, -2) + shape[-1] * np.eye(shape[-1])).astype("float32")
+
+
+def _general(shape, seed=5):
+    return np.random.default_rng(seed).standard_normal(shape).astype("float32")
+
+
+def _eigenpairs_hold(a, w, v):
+    # Eigenvectors are defined up to a factor: check A V = V diag(w) instead.
+    return a @ v - v * w[..., None, :]
+
+
+#: name -> (operands, residual(operands, outputs) -> float64 ~0, reference values):
+#: the results against numpy.linalg in float64, within float32 tolerance.
+ROUTINES = {
+    "cholesky": lambda shape: (
+        (_spd(shape),),
+        lambda ops, out: [(out, np.linalg.cholesky(ops[0].astype("float64")))],
+    ),
+    "solve": lambda shape: (
+        (_spd(shape), _general((*shape[:-1], 3))),
+        lambda ops, out: [(out, np.linalg.solve(*(x.astype("float64") for x in ops)))],
+    ),
+    "solve_vector": lambda shape: (
+        (_spd(shape[-2:]), _general(shape[-1:])),
+        lambda ops, out: [(out, np.linalg.solve(*(x.astype("float64") for x in ops)))],
+    ),
+    "eigh": lambda shape: (
+        (_spd(shape),),
+        lambda ops, out: [
+            (out[0], np.linalg.eigvalsh(ops[0].astype("float64"))),
+            (_eigenpairs_hold(ops[0].astype("float64"), *out), 0),
+        ],
+    ),
+    "eig": lambda shape: (
+        (_general(shape),),
+        lambda ops, out: [
+            (np.sort_complex(out[0]), np.sort_complex(np.linalg.eigvals(ops[0].astype("float64")))),
+            (_eigenpairs_hold(ops[0].astype("float64"), *out), 0),
+        ],
+    ),
+}
+
+SHAPES = [(40, 40), (6, 5, 5)]
+
+
+def _function(name):
+    return getattr(lapack, name.removesuffix("_vector"))
+
+
+def _without_gufuncs(monkeypatch):
+    monkeypatch.setattr(lapack, "_gufuncs", lambda name: None)
+
+
+def _numpy_linalg_refused(monkeypatch, name):
+    # The probe compares with numpy.linalg: it runs (once per process) before the patch.
+    assert lapack._gufuncs(name) is not None
+
+    def refused(*args, **kwargs):
+        raise AssertionError(f"numpy.linalg.{name} ran")
+
+    monkeypatch.setattr(np.linalg, name, refused)
+
+
+@pytest.mark.parametrize("gufunc", [True, False], ids=["gufunc", "numpy_linalg"])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("name", sorted(ROUTINES))
+def test_float32_results_match_float64(name, shape, gufunc, monkeypatch):
+    operands, pairs = ROUTINES[name](shape)
+    if gufunc:  # the float32 path must not hand the work to numpy.linalg
+        _numpy_linalg_refused(monkeypatch, name.removesuffix("_vector"))
+    else:
+        _without_gufuncs(monkeypatch)
+    out = _function(name)(*operands)
+    monkeypatch.undo()  # the references below are numpy.linalg's
+    results = out if isinstance(out, tuple) else (out,)
+    # numpy.linalg.eig gives real arrays when all eigenvalues are real; the gufunc
+    # complex ones (the kernel makes both complex).
+    assert all(x.dtype.char in ("fF" if name == "eig" else "f") for x in results)
+    if gufunc and name == "eig":
+        assert all(x.dtype == np.complex64 for x in results)
+    scale = max(1.0, float(np.abs(operands[0]).max()))
+    for got, expected in pairs(operands, out):
+        np.testing.assert_allclose(got, expected, rtol=2e-4, atol=2e-4 * scale)
+
+
+_SIGNS = np.array([1, -1, 1], "float32")[:, None, None]
+
+#: (kernel, operands, nerve's error message): the kernels fail alike on both paths.
+FAILURES = [
+    ("cholesky", (-_spd((5, 5)),), "not positive definite"),
+    ("cholesky", (_spd((3, 4, 4)) * _SIGNS,), "not positive definite"),  # one of a batch
+    ("solve", (np.ones((4, 4), "float32"), np.ones((4, 2), "float32")), "Singular matrix"),
+    ("solve", (np.zeros((2, 3, 3), "float32"), np.ones((2, 3, 1), "float32")), "Singular matrix"),
+    ("solve", (np.ones((3, 4), "float32"), np.ones((3, 1), "float32")), "must be square"),
+    ("eig", (np.full((3, 3), np.nan, "float32"),), "infs or NaNs"),
+    ("eigh", (np.ones((3, 4), "float32"),), "must be square"),
+]
+
+
+@pytest.mark.parametrize("gufunc", [True, False], ids=["gufunc", "numpy_linalg"])
+@pytest.mark.parametrize(("name", "operands", "message"), FAILURES)
+def test_kernel_errors_are_unchanged(name, operands, message, gufunc, monkeypatch):
+    from nerve.core.errors import LinAlgError
+
+    if not gufunc:
+        _without_gufuncs(monkeypatch)
+    with pytest.raises(LinAlgError, match=message):
+        linalg.kernels(np)[name](*operands)
+
+
+@pytest.mark.parametrize("gufunc", [True, False], ids=["gufunc", "numpy_linalg"])
+@pytest.mark.parametrize("name", ["cholesky", "solve", "eigh", "eig"])
+def test_kernels_keep_float32(name, gufunc, monkeypatch):
+    if not gufunc:
+        _without_gufuncs(monkeypatch)
+    operands, _ = ROUTINES[name]((8, 8))
+    out = linalg.kernels(np)[name](*operands)
+    expected = "complex64" if name == "eig" else "float32"
+    assert all(x.dtype == expected for x in (out if isinstance(out, tuple) else (out,)))
+
+
+@pytest.mark.parametrize("name", sorted(lapack._ROUTINES))
+def test_every_routine_passes_its_probe(name):
+    assert lapack._gufuncs.__wrapped__(name) is not None
+
+
+@pytest.mark.parametrize("name", sorted(lapack._ROUTINES))
+def test_a_disagreeing_probe_falls_back(name, monkeypatch):
+    routine = lapack._ROUTINES[name]
+
+    def wrong(*args, **kwargs):
+        out = routine.call(*args, **kwargs)
+        return tuple(x * 2 for x in out) if isinstance(out, tuple) else out * 2
+
+    monkeypatch.setitem(lapack._ROUTINES, name, dataclasses.replace(routine, call=wrong))
+    assert lapack._gufuncs.__wrapped__(name) is None
+
+
+@pytest.mark.parametrize("name", sorted(lapack._ROUTINES))
+def test_a_missing_gufunc_module_falls_back(name, monkeypatch):
+    import numpy.linalg
+
+    monkeypatch.delattr(numpy.linalg, "_umath_linalg")
+    monkeypatch.delitem(sys.modules, "numpy.linalg._umath_linalg")
+    assert lapack._gufuncs.__wrapped__(name) is None

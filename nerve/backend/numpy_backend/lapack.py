@@ -188,11 +188,9 @@ def _gufunc_or_none(name: str, operands: tuple, params: dict) -> Any:
 
 
 def _with_fallback(name: str) -> Callable[..., Any]:
-    fallback = getattr(np.linalg, name)
-
     def run(*operands: np.ndarray, **params: Any) -> Any:
         out = _gufunc_or_none(name, operands, params)
-        return fallback(*operands, **params) if out is None else out
+        return getattr(np.linalg, name)(*operands, **params) if out is None else out
 
     run.__name__ = run.__qualname__ = name
     run.__doc__ = (
