@@ -169,8 +169,8 @@ def _without_gufuncs(monkeypatch):
 
 
 def _numpy_linalg_refused(monkeypatch, name):
-    # The probe compares with numpy.linalg: it runs (once per process) before the patch.
-    assert lapack._gufuncs(name) is not None
+    # A probe compares with numpy.linalg: it runs (once per process) before the patch.
+    assert name not in lapack._ROUTINES or lapack._gufuncs(name) is not None
 
     def refused(*args, **kwargs):
         raise AssertionError(f"numpy.linalg.{name} ran")
@@ -260,3 +260,26 @@ def test_a_missing_gufunc_module_falls_back(name, monkeypatch):
     monkeypatch.delattr(numpy.linalg, "_umath_linalg")
     monkeypatch.delitem(sys.modules, "numpy.linalg._umath_linalg")
     assert lapack._gufuncs.__wrapped__(name) is None
+
+
+@pytest.mark.parametrize("scipy", [True, False], ids=["scipy", "numpy_linalg"])
+@pytest.mark.parametrize("mode", ["reduced", "complete"])
+@pytest.mark.parametrize("shape", [(90, 70), (70, 90), (3, 70, 70)], ids=str)
+def test_float32_qr_factors_in_float32(shape, mode, scipy, monkeypatch):
+    if scipy:  # then numpy.linalg must not run
+        _numpy_linalg_refused(monkeypatch, "qr")
+    else:
+        _no_scipy(monkeypatch)
+    a = _general(shape)
+    q, r = linalg.kernels(np)["qr"](a, mode=mode)
+    monkeypatch.undo()
+    expected_q, expected_r = np.linalg.qr(a.astype("float64"), mode=mode)
+    assert q.dtype == r.dtype == np.float32
+    assert q.shape == expected_q.shape and r.shape == expected_r.shape
+    assert np.array_equal(r, np.triu(r))
+    eps = np.finfo(np.float32).eps
+    np.testing.assert_allclose(q @ r, a, atol=50 * eps * np.abs(a).max())
+    gram = np.swapaxes(q, -1, -2) @ q
+    np.testing.assert_allclose(
+        gram, np.broadcast_to(np.eye(q.shape[-1]), gram.shape), atol=50 * eps
+    )
