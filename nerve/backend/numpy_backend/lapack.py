@@ -187,7 +187,7 @@ def _gufunc_or_none(name: str, operands: tuple, params: dict) -> Any:
     return _run(routine, gufuncs, operands, params)
 
 
-def _with_fallback(name: str) -> Callable[..., Any]:
+def _with_fallback(name: str, example: str) -> Callable[..., Any]:
     def run(*operands: np.ndarray, **params: Any) -> Any:
         out = _gufunc_or_none(name, operands, params)
         return getattr(np.linalg, name)(*operands, **params) if out is None else out
@@ -197,15 +197,20 @@ def _with_fallback(name: str) -> Callable[..., Any]:
         f"``numpy.linalg.{name}`` in the precision of float32 operands (LAPACK's "
         f"single-precision routine through NumPy's gufunc); otherwise "
         f"``numpy.linalg.{name}`` itself. Results are tuples where it returns several."
+        f"\n\n    >>> import numpy as np\n    >>> a = np.array([[4.0, 2.0], [2.0, 3.0]], "
+        f"dtype=np.float32)\n    {example}\n"
     )
     return run
 
 
 #: ``numpy.linalg``'s functions, float32 in float32 (module docstring).
-cholesky = _with_fallback("cholesky")
-solve = _with_fallback("solve")
-eigh = _with_fallback("eigh")
-eig = _with_fallback("eig")
+cholesky = _with_fallback("cholesky", ">>> cholesky(a).dtype\n    dtype('float32')")
+solve = _with_fallback(
+    "solve",
+    ">>> solve(a, np.array([6.0, 5.0], dtype=np.float32))\n    array([1., 1.], dtype=float32)",
+)
+eigh = _with_fallback("eigh", ">>> [x.dtype.name for x in eigh(a)]\n    ['float32', 'float32']")
+eig = _with_fallback("eig", ">>> [x.dtype.name for x in eig(a)]\n    ['complex64', 'complex64']")
 
 
 def gufunc_svd(a: np.ndarray, full_matrices: bool, compute_uv: bool) -> tuple | None:
