@@ -283,3 +283,15 @@ def test_float32_qr_factors_in_float32(shape, mode, scipy, monkeypatch):
     np.testing.assert_allclose(
         gram, np.broadcast_to(np.eye(q.shape[-1]), gram.shape), atol=50 * eps
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "params"), [("eigh", {"UPLO": "U"}), ("cholesky", {"upper": True})]
+)
+def test_other_arguments_take_numpy_linalg(name, params):
+    # Only the lower triangle is set: reading the upper one (as asked) gives other results.
+    a = np.tril(_spd((6, 6)))
+    out = getattr(lapack, name)(a, **params)
+    expected = getattr(np.linalg, name)(a, **params)
+    for got, want in zip(*(x if isinstance(x, tuple) else (x,) for x in (out, expected))):
+        np.testing.assert_array_equal(got, want)

@@ -42,7 +42,9 @@ class _Routine:
     operand's type ``char``; ``probes`` are (operands, params) to try once;
     ``agrees(operands, params, outputs)`` holds the pairs (result, float64
     reference) a probe must match; ``takes(*operands)`` whether the gufunc takes the
-    operands as they are (else ``numpy.linalg`` runs, with its checks and errors)."""
+    operands as they are (else ``numpy.linalg`` runs, with its checks and errors);
+    ``params`` the keyword arguments it takes (others, such as ``eigh``'s ``UPLO``,
+    leave the call to ``numpy.linalg``)."""
 
     call: Callable[..., Any]
     error: str
@@ -50,6 +52,7 @@ class _Routine:
     agrees: Callable[..., list]
     takes: Callable[..., bool] = lambda a, *rest: True
     chars: str = "f"
+    params: frozenset = frozenset()
 
 
 def _stacked_square(a: np.ndarray, *rest: np.ndarray) -> bool:
@@ -137,6 +140,7 @@ _ROUTINES = {
         agrees=_svd_agrees,
         takes=lambda a: a.ndim >= 2,
         chars="fd",
+        params=frozenset({"full_matrices", "compute_uv"}),
     ),
 }
 
@@ -179,7 +183,9 @@ def _gufunc_or_none(name: str, operands: tuple, params: dict) -> Any:
     # dtype.char is "f" for native float32 only; a byte-swapped one takes numpy.linalg.
     if char not in routine.chars or not operands[0].dtype.isnative:
         return None
-    if any(x.dtype != operands[0].dtype for x in operands) or not routine.takes(*operands):
+    if any(x.dtype != operands[0].dtype for x in operands) or not params.keys() <= routine.params:
+        return None
+    if not routine.takes(*operands):
         return None
     gufuncs = _gufuncs(name)
     if gufuncs is None:
