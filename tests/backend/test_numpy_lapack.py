@@ -285,13 +285,24 @@ def test_float32_qr_factors_in_float32(shape, mode, scipy, monkeypatch):
     )
 
 
-@pytest.mark.parametrize(
-    ("name", "params"), [("eigh", {"UPLO": "U"}), ("cholesky", {"upper": True})]
-)
-def test_other_arguments_take_numpy_linalg(name, params):
-    # Only the lower triangle is set: reading the upper one (as asked) gives other results.
-    a = np.tril(_spd((6, 6)))
-    out = getattr(lapack, name)(a, **params)
-    expected = getattr(np.linalg, name)(a, **params)
+# Only the lower triangle is set: reading the upper one (as asked) gives other results.
+_LOWER = np.tril(_spd((6, 6)))
+
+#: (function, operands, keyword arguments) the gufuncs do not take as they are.
+NOT_TAKEN = {
+    "eigh_UPLO": ("eigh", (_LOWER,), {"UPLO": "U"}),
+    "cholesky_upper": ("cholesky", (_LOWER,), {"upper": True}),
+    "lists": ("solve", ([[2.0, 0.0], [0.0, 4.0]], [2.0, 4.0]), {}),
+    "big_endian": ("cholesky", (_spd((4, 4)).astype(">f4"),), {}),
+    "mixed_dtypes": ("solve", (_spd((4, 4)), np.ones(4)), {}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_TAKEN))
+def test_what_the_gufuncs_do_not_take_goes_to_numpy_linalg(case):
+    name, operands, params = NOT_TAKEN[case]
+    out = getattr(lapack, name)(*operands, **params)
+    expected = getattr(np.linalg, name)(*operands, **params)
     for got, want in zip(*(x if isinstance(x, tuple) else (x,) for x in (out, expected))):
+        assert got.dtype == want.dtype
         np.testing.assert_array_equal(got, want)

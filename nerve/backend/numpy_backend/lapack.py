@@ -179,9 +179,11 @@ def _gufunc_or_none(name: str, operands: tuple, params: dict) -> Any:
     """The routine's results from NumPy's gufunc in the operands' precision, or
     ``None`` where it does not apply (see the module docstring)."""
     routine = _ROUTINES[name]
-    char = operands[0].dtype.char
-    # dtype.char is "f" for native float32 only; a byte-swapped one takes numpy.linalg.
-    if char not in routine.chars or not operands[0].dtype.isnative:
+    if not all(isinstance(x, np.ndarray) for x in operands):
+        return None  # lists, scalars: numpy.linalg converts them
+    dtype = operands[0].dtype
+    # The gufuncs take native byte order only (numpy.linalg swaps it first).
+    if dtype.char not in routine.chars or not dtype.isnative:
         return None
     if any(x.dtype != operands[0].dtype for x in operands) or not params.keys() <= routine.params:
         return None
