@@ -12,7 +12,8 @@ nerve's (eager): 1.0 or more means nerve is as fast (the goal);
 
 Adding an op is adding a row: ``"case": {"nerve": setup, "torch": setup, ...}``.
 
-The rows: ``norm`` and ``svd`` of a 512x512 float32 matrix; ``stft`` of one second of
+The rows: ``norm``, ``svd``, ``cholesky``, ``eigh``, ``eig``, ``qr`` and ``solve`` of
+512x512 float32 matrices (``LINALG``); ``stft`` of one second of
 16 kHz audio (16,000 float32 samples), 25 ms Hann windows (400 samples) every 10 ms
 (160), a 512-point FFT, centred with reflected padding (101 frames of 257
 frequencies, the usual speech front end; PyTorch's ``torch.hann_window`` is the
@@ -90,6 +91,45 @@ def torch_svd(rng) -> Callable:
     return lambda: torch.linalg.svd(x)
 
 
+def _spd(rng, n: int = 512):
+    import numpy as np  # in the worker, after its thread settings
+
+    a = rng.standard_normal((n, n))
+    return (a @ a.T + n * np.eye(n)).astype("float32")
+
+
+#: Matrix functions with the same name in ``nerve.ops`` and ``torch.linalg``: their
+#: 512x512 float32 operands (a symmetric positive definite one where the function
+#: needs it).
+LINALG = {
+    "cholesky": lambda rng: (_spd(rng),),
+    "eigh": lambda rng: (_spd(rng),),
+    "eig": lambda rng: (_matrix(rng),),
+    "qr": lambda rng: (_matrix(rng),),
+    "solve": lambda rng: (_spd(rng), _matrix(rng)),
+}
+
+
+def nerve_linalg(name: str) -> Callable:
+    def setup(rng) -> Callable:
+        from nerve import ops
+
+        operands = [ops.convert_to_tensor(x) for x in LINALG[name](rng)]
+        return lambda: getattr(ops, name)(*operands)
+
+    return setup
+
+
+def torch_linalg(name: str) -> Callable:
+    def setup(rng) -> Callable:
+        import torch
+
+        operands = [torch.from_numpy(x) for x in LINALG[name](rng)]
+        return lambda: getattr(torch.linalg, name)(*operands)
+
+    return setup
+
+
 RATE = 16_000
 STFT = {"sequence_length": 400, "sequence_stride": 160, "fft_length": 512}
 
@@ -159,6 +199,10 @@ CASES: dict[str, dict[str, Callable]] = {
         "torch": torch_norm,
     },
     "svd_512x512": {"nerve": nerve_svd, "torch": torch_svd},
+    **{
+        f"{name}_512x512": {"nerve": nerve_linalg(name), "torch": torch_linalg(name)}
+        for name in LINALG
+    },
     "stft_1s_16khz": {
         "nerve": nerve_stft,
         "nerve_function": nerve_function_stft,

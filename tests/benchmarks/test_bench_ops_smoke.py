@@ -1,5 +1,6 @@
 """bench_ops still runs end to end: one round of short samples of the rows moved in
-from the signal and image benchmarks (stft, image.resize), every contender timed."""
+from the signal and image benchmarks (stft, image.resize) and of a matrix function,
+every contender timed."""
 
 import json
 import subprocess
@@ -12,6 +13,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_ops.py"
 CASES = {
     "stft_1s_16khz": ("nerve", "nerve_function"),
     "resize_bilinear_32x224x224x3_to_112": ("nerve",),
+    "solve_512x512": ("nerve",),  # the LINALG rows
 }
 
 
