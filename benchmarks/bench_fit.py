@@ -459,7 +459,7 @@ def _best_ms(fn, number: int, repeat: int = 5) -> float:
 
 
 _OP_GROUPS = {
-    "matmul": ("matmul",),
+    "matmul": ("matmul", "product_patches_transpose"),
     "random": ("random_uniform", "random_normal", "random_truncated_normal"),
     "reduce": ("reduce_sum", "reduce_max", "reduce_min", "reduce_mean", "argmax", "argmin"),
     "state": ("read_variable", "assign_variable"),

@@ -13,6 +13,11 @@ other's vector-Jacobian product, so every order of gradient comes for free:
 Params (all tuples with one entry per spatial axis): ``window``, ``strides``,
 ``dilation`` and ``padding`` (``(before, after)`` pairs of explicit padding).
 
+``product_patches_transpose(a, b)`` is ``patches_transpose(reshape(a @ b))`` as one
+step (a convolution's input gradient), for backends that add the product into the
+image without writing the patches; only the lowering pass ``graph.passes.patches``
+puts it in graphs.
+
 Max pooling is one primitive too, ``max_pool``: it returns each window's maximum and
 the window position it came from (``int32``, row-major in the window); its gradient
 is ``window_scatter``, which adds a cotangent at those positions, one pass each way
@@ -47,6 +52,7 @@ __all__ = [
     "overlap_add_p",
     "patches_transpose",
     "patches_transpose_p",
+    "product_patches_transpose_p",
     "relu_p",
     "resample2_p",
     "resample_p",
@@ -167,6 +173,65 @@ def patches_transpose(
         dilation=tuple(dilation),
         padding=tuple(tuple(p) for p in padding),
     )
+
+
+# -- product_patches_transpose -----------------------------------------------------------
+# patches_transpose(reshape(a @ b)): a convolution's input gradient (and a transposed
+# convolution) as one step, so that a backend can add the product into the image
+# without writing the patches (taps times the image). Graphs never trace it: the
+# lowering pass ``graph.passes.patches`` puts it in place of the three nodes.
+# Params as patches_transpose's; a is (batch * positions, F), b is (F, taps * C).
+
+
+def _product_patches_transpose_rule(
+    a: Aval, b: Aval, *, spatial_shape, window, strides, dilation, padding
+) -> Aval:
+    rank, taps = len(window), math.prod(window)
+    out = _check_geometry(
+        "product_patches_transpose", (1, *spatial_shape, 1), window, strides, dilation, padding
+    )
+    positions = math.prod(out)
+    if (
+        len(a.shape) != 2
+        or len(b.shape) != 2
+        or a.shape[1] != b.shape[0]
+        or (positions and a.shape[0] % positions)
+        or b.shape[1] % taps
+        or len(spatial_shape) != rank
+    ):
+        raise ShapeError(
+            with_location(
+                f"product_patches_transpose: operands of shapes {tuple(a.shape)} and "
+                f"{tuple(b.shape)} are not (batch * {positions}, F) and (F, {taps} * C) for "
+                f"a {rank}-D window {window} over spatial shape {tuple(spatial_shape)}."
+            )
+        )
+    rules.same_dtype("product_patches_transpose", a, b)
+    batch = a.shape[0] // positions if positions else 0
+    return Aval((batch, *spatial_shape, b.shape[1] // taps), a.dtype)
+
+
+def _product_patches_transpose_vjp(
+    g, inputs, out, needs, spatial_shape, window, strides, dilation, padding
+):
+    from nerve.primitives import linalg
+    from nerve.primitives.shape import reshape, transpose
+
+    a, b = inputs
+    patches = extract_patches(g, window, strides, dilation, padding)
+    rows = reshape(patches, (a.shape[0], b.shape[1]))
+    return (
+        linalg.matmul_p.bind(rows, transpose(b, (1, 0))) if needs[0] else None,
+        linalg.matmul_p.bind(transpose(a, (1, 0)), rows) if needs[1] else None,
+    )
+
+
+product_patches_transpose_p = Primitive(
+    "product_patches_transpose",
+    shape_rule=_product_patches_transpose_rule,
+    vjp=_product_patches_transpose_vjp,
+    fresh=True,
+)
 
 
 # -- max_pool and window_scatter ----------------------------------------------------------

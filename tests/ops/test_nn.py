@@ -359,6 +359,32 @@ def transpose_case(name, x_shape, k_shape, **kw):
     )
 
 
+# product_patches_transpose: (batch * 4 * 5, 3) @ (3, 2 * 2 * 32) added back as 2x2
+# patches over a padded 3x4 image (32 channels: the C loop runs in float32).
+PRODUCT_GEOMETRY = dict(
+    spatial_shape=(3, 4), window=(2, 2), strides=(1, 1), dilation=(1, 1),
+    padding=((1, 1), (1, 1)),
+)  # fmt: skip
+
+
+def np_product_patches_transpose(a, b):
+    batch, channels = a.shape[0] // 20, b.shape[1] // 4
+    patches = (a @ b).reshape(batch, 4, 5, 2, 2, channels)
+    image = np.zeros((batch, 5, 6, channels), dtype=patches.dtype)
+    for i, j in itertools.product(range(2), range(2)):
+        image[:, i : i + 4, j : j + 5] += patches[:, :, :, i, j]
+    return image[:, 1:4, 1:5]
+
+
+def torch_product_patches_transpose(a, b):
+    batch, channels = a.shape[0] // 20, b.shape[1] // 4
+    patches = (a @ b).reshape(batch, 20, 2, 2, channels).permute(0, 4, 2, 3, 1)
+    image = T.nn.functional.fold(
+        patches.reshape(batch, channels * 4, 20), (3, 4), (2, 2), padding=(1, 1)
+    )
+    return image.permute(0, 2, 3, 1)
+
+
 def tf(name):
     return lambda *a, **kw: getattr(T.nn.functional, name)(*a, **kw)
 
@@ -424,6 +450,20 @@ CASES = [
         output_padding=1,
     ),
     transpose_case("conv_transpose2d_dilated", (1, 3, 3, 2), (2, 2, 3, 2), dilation_rate=2),
+    # 32 output channels at stride 1: compiled in float32, the C loop of
+    # product_patches_transpose (nerve.graph.passes.patches) runs.
+    transpose_case("conv_transpose2d_wide", (2, 4, 5, 3), (3, 2, 32, 3), padding="same"),
+    OpCase(
+        "product_patches_transpose",
+        lambda a, b: nnp.product_patches_transpose_p.bind(a, b, **PRODUCT_GEOMETRY),
+        [(Input((40, 3)), Input((3, 128)))],
+        numpy=np_product_patches_transpose,
+        torch=torch_product_patches_transpose,
+        rtol=1e-4,
+        atol=1e-5,
+        # A primitive no op binds (graphs get it from lowering): no model node for it.
+        symbolic=False,
+    ),
     transpose_case("conv_transpose3d", (1, 2, 3, 2, 2), (2, 2, 2, 2, 2), strides=(2, 1, 2)),
     OpCase(
         "conv_transpose_channels_first",

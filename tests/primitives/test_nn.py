@@ -94,3 +94,68 @@ def test_overlap_add_sums_frames_where_they_came_from(count, length, stride, siz
         expected[:, t * stride : t * stride + length] += frames[:, t]
     result = overlap_add_p.bind(ops.convert_to_tensor(frames), stride=stride, size=size)
     np.testing.assert_allclose(result.numpy(), expected, rtol=1e-12)
+
+
+# (spatial, window, strides, dilation, padding, channels): the first rows are what the
+# C loop takes (float32, 2-D, stride 1, channels a multiple of 32; widths that leave
+# blocks of 1 and 2 positions), the others the product-then-patches_transpose path.
+PRODUCT_GEOMETRIES = [
+    ((7, 9), (3, 3), (1, 1), (1, 1), ((0, 0), (0, 0)), 32),
+    ((5, 4), (2, 3), (1, 1), (1, 1), ((1, 0), (1, 1)), 64),
+    ((4, 5), (3, 3), (2, 1), (1, 1), ((1, 1), (1, 1)), 32),
+    ((6, 6), (2, 2), (1, 1), (2, 1), ((0, 0), (0, 0)), 32),
+    ((5, 6), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 1)), 5),
+    ((8,), (3,), (1,), (1,), ((1, 1),), 32),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    "spatial, window, strides, dilation, padding, channels", PRODUCT_GEOMETRIES
+)
+def test_product_patches_transpose_equals_its_three_steps_with_gradients(
+    dtype, spatial, window, strides, dilation, padding, channels
+):
+    from nerve.primitives import nn as nnp
+    from nerve.primitives.linalg import matmul_p
+    from nerve.primitives.shape import reshape
+
+    geometry = zip(spatial, window, strides, dilation, padding)
+    out = tuple(nnp.window_output_size(*g) for g in geometry)
+    batch, filters, taps = 2, 5, int(np.prod(window))
+    rng = np.random.default_rng(channels + len(spatial))
+    a = ops.convert_to_tensor(rng.standard_normal((batch * int(np.prod(out)), filters)), dtype)
+    b = ops.convert_to_tensor(rng.standard_normal((filters, taps * channels)), dtype)
+    weights = rng.standard_normal((batch, *spatial, channels))
+    geometry = dict(
+        spatial_shape=spatial, window=window, strides=strides, dilation=dilation, padding=padding
+    )
+
+    def both(fused):
+        with nerve.GradientTape() as tape:
+            tape.watch(a)
+            tape.watch(b)
+            if fused:
+                y = nnp.product_patches_transpose_p.bind(a, b, **geometry)
+            else:
+                p = reshape(matmul_p.bind(a, b), (batch, *out, *window, channels))
+                y = nnp.patches_transpose_p.bind(p, **geometry)
+            loss = ops.sum(y * ops.convert_to_tensor(weights, dtype))
+        return [y.numpy()] + [g.numpy() for g in tape.gradient(loss, [a, b])]
+
+    tolerance = 2e-5 if dtype == "float32" else 1e-12
+    for fused, composed in zip(both(True), both(False)):
+        assert fused.dtype == composed.dtype and fused.shape == composed.shape
+        np.testing.assert_allclose(fused, composed, rtol=tolerance, atol=tolerance)
+
+
+def test_product_patches_transpose_rejects_operands_that_are_not_patches():
+    from nerve.core.errors import ShapeError
+    from nerve.primitives.nn import product_patches_transpose_p
+
+    a = ops.zeros((2 * 4 * 4, 3))
+    with pytest.raises(ShapeError, match=r"product_patches_transpose: operands of shapes"):
+        product_patches_transpose_p.bind(
+            a, ops.zeros((3, 10)), spatial_shape=(6, 6), window=(3, 3), strides=(1, 1),
+            dilation=(1, 1), padding=((0, 0), (0, 0)),
+        )  # fmt: skip

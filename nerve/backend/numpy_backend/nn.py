@@ -136,6 +136,21 @@ def kernels(xp) -> dict:
             padding, out,
         )  # fmt: skip
 
+    def product_patches_transpose(a, b, spatial_shape, window, strides, dilation, padding):
+        out = window_counts(spatial_shape, window, strides, dilation, padding)
+        if xp.__name__ == "numpy":
+            from nerve.backend.numpy_backend.native import convolution
+
+            done = convolution.product_patches_transpose(
+                a, b, spatial_shape, window, strides, dilation, padding, out
+            )
+            if done is not None:
+                return done
+        taps = math.prod(window)
+        batch = a.shape[0] // math.prod(out) if math.prod(out) else 0
+        p = xp.matmul(a, b).reshape(batch, *out, *window, b.shape[1] // taps)
+        return patches_transpose(p, spatial_shape, window, strides, dilation, padding)
+
     def max_pool(x, window, strides, padding):
         native = _native_windows(x)
         if native is not None:
@@ -299,6 +314,7 @@ def kernels(xp) -> dict:
         "overlap_add": overlap_add,
         "max_pool": max_pool,
         "patches_transpose": patches_transpose,
+        "product_patches_transpose": product_patches_transpose,
         "relu": relu,
         "resample": resample,
         "resample2": resample2,

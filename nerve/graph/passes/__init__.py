@@ -21,6 +21,7 @@ from nerve.graph.passes.dce import dce
 from nerve.graph.passes.fold import fold_constants
 from nerve.graph.passes.fuse import fuse
 from nerve.graph.passes.hoist import hoist_invariants
+from nerve.graph.passes.patches import fold_products_into_patches
 from nerve.graph.passes.scan_sums import sum_products_after_scans
 from nerve.graph.passes.schedule import schedule_collectives
 from nerve.graph.passes.share_scans import share_scans
@@ -48,9 +49,11 @@ DEFAULT_PIPELINE: tuple[Pass, ...] = (
 #: nodes it moves out of loops are fused with their neighbours outside. Scheduling comes
 #: last: it orders the nodes that will actually run (collectives' starts early, waits late).
 #: Carried sums of per-step products leave loops after hoisting (which may expose them).
+#: Products added back as patches (a convolution's input gradient) become one node.
 LOWERING: tuple[Pass, ...] = (
     hoist_invariants,
     sum_products_after_scans,
+    fold_products_into_patches,
     fuse,
     schedule_collectives,
 )
@@ -71,6 +74,7 @@ __all__ = [
     "cse",
     "dce",
     "fold_constants",
+    "fold_products_into_patches",
     "fuse",
     "hoist_invariants",
     "optimize",
