@@ -4,6 +4,9 @@ does not take (the NumPy kernel then runs the product and ``patches_transpose``)
 Its values against the three steps are checked in tests/primitives/test_nn.py and
 tests/ops/test_nn.py."""
 
+import os
+import select
+
 import numpy as np
 import pytest
 
@@ -63,3 +66,29 @@ def test_operands_the_loop_does_not_take_return_none(change):
 def test_blas_threads_is_a_positive_count():
     threads = convolution.blas_threads()
     assert isinstance(threads, int) and threads >= 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_splits_with_its_own_pool(native, monkeypatch):
+    # The parent's pool threads do not exist in a forked child; without a pool of its
+    # own the child's first split call waits forever (the parent waits 20 s, then fails).
+    a, b = _operands(batch=4)
+    monkeypatch.setattr(convolution, "MIN_SPLIT", 0)
+    monkeypatch.setattr(convolution, "blas_threads", lambda: 2)
+    whole = convolution.product_patches_transpose(a, b, *GEOMETRY, OUT)  # parent's pool
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: one split call, then report and leave at once
+        try:
+            child = convolution.product_patches_transpose(a, b, *GEOMETRY, OUT)
+            os.write(writer, b"1" if np.array_equal(child, whole) else b"0")
+        finally:
+            os._exit(0)
+    os.close(writer)
+    ready, _, _ = select.select([reader], [], [], 20)
+    answer = os.read(reader, 1) if ready else b""
+    os.close(reader)
+    if not ready:
+        os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    assert answer == b"1", "the forked child's split call hung or differed"

@@ -156,6 +156,13 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(workers, thread_name_prefix="nerve-conv")
 
 
+# A forked child (a data-loading worker, an MPI launcher) inherits the pool object but
+# not its threads: the pool would count them as alive and never start new ones, and
+# the child's first split call would wait forever. The child makes its own pool.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_pool.cache_clear)
+
+
 def product_patches_transpose(
     a: np.ndarray, b: np.ndarray, spatial_shape, window, strides, dilation, padding, out
 ) -> np.ndarray | None:
