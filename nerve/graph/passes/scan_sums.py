@@ -95,21 +95,38 @@ def _optimized_body(scan: Node, backend: Backend | None) -> Graph | None:
     return None if graph.variables else graph
 
 
+class _Body:
+    """Facts about a scan body that both finders read: each value's producer, its use
+    count (outputs included) and the loop-invariant values (constants)."""
+
+    def __init__(self, graph: Graph, nc: int, nk: int):
+        self.producer = {o: n for n in graph.nodes for o in n.outputs}
+        self.uses = Counter(v for n in graph.nodes for v in n.inputs)
+        self.uses.update(graph.outputs)
+        self.invariant = set(graph.inputs[nc : nc + nk]) | set(graph.constants)
+
+    def running_sums(self, graph: Graph, nc: int):
+        """``(carry index, carry value, add node, added value)`` for each carry whose
+        only use is one ``add`` that makes the carry's next value (read nowhere else)."""
+        for j in range(nc):
+            carry_in, carry_out = graph.inputs[j], graph.outputs[j]
+            add = self.producer.get(carry_out)
+            if add is None or add.prim is not add_p:
+                continue
+            if self.uses[carry_in] != 1 or self.uses[carry_out] != 1:
+                continue
+            if carry_in not in add.inputs:
+                continue
+            term = add.inputs[1] if add.inputs[0] is carry_in else add.inputs[0]
+            yield j, carry_in, add, term
+
+
 def _find_sum(graph: Graph, nc: int, nk: int) -> tuple[int, Node, Node] | None:
     """``(carry index, add node, matmul node)`` of a carry updated only as
     ``carry + matmul(a, b)`` with 2-D, per-step ``a`` and ``b``, or ``None``."""
-    producer = {o: n for n in graph.nodes for o in n.outputs}
-    uses = Counter(v for n in graph.nodes for v in n.inputs)
-    uses.update(graph.outputs)
-    invariant = set(graph.inputs[nc : nc + nk]) | set(graph.constants)
-    for j in range(nc):
-        carry_in, carry_out = graph.inputs[j], graph.outputs[j]
-        add = producer.get(carry_out)
-        if add is None or add.prim is not add_p or uses[carry_in] != 1 or uses[carry_out] != 1:
-            continue
-        if carry_in not in add.inputs:
-            continue
-        term = add.inputs[1] if add.inputs[0] is carry_in else add.inputs[0]
+    body = _Body(graph, nc, nk)
+    producer, uses, invariant = body.producer, body.uses, body.invariant
+    for j, carry_in, add, term in body.running_sums(graph, nc):
         product = producer.get(term)
         if product is None or product.prim is not matmul_p or uses[term] != 1:
             continue
@@ -220,18 +237,9 @@ def _find_linear_sum(graph: Graph, nc: int, nk: int):
     """``(carry index, add node, chain nodes innermost first, operand positions, r)`` of
     a carry updated only as ``carry + L(r)`` with ``L`` a chain of linear steps of one
     per-step value ``r``, or ``None``."""
-    producer = {o: n for n in graph.nodes for o in n.outputs}
-    uses = Counter(v for n in graph.nodes for v in n.inputs)
-    uses.update(graph.outputs)
-    invariant = set(graph.inputs[nc : nc + nk]) | set(graph.constants)
-    for j in range(nc):
-        carry_in, carry_out = graph.inputs[j], graph.outputs[j]
-        add = producer.get(carry_out)
-        if add is None or add.prim is not add_p or uses[carry_in] != 1 or uses[carry_out] != 1:
-            continue
-        if carry_in not in add.inputs:
-            continue
-        value = add.inputs[1] if add.inputs[0] is carry_in else add.inputs[0]
+    body = _Body(graph, nc, nk)
+    producer, uses, invariant = body.producer, body.uses, body.invariant
+    for j, carry_in, add, value in body.running_sums(graph, nc):
         if value.aval.shape != carry_in.aval.shape or value.aval.dtype != carry_in.aval.dtype:
             continue
         chain: list[Node] = []
