@@ -200,18 +200,8 @@ def _rewrite(scan: Node, body: Graph, j: int, add: Node, product: Node):
 
     # The body without the carry and its update; dead nodes (a transpose that fed only
     # the product) go with them.
-    new_body = Graph(body.name)
-    new_body.inputs = [v for i, v in enumerate(body.inputs) if i != j]
-    new_body.outputs = [v for i, v in enumerate(body.outputs) if i != j] + new_ys
-    kept = [nd for nd in body.nodes if nd is not add and nd is not product]
-    new_body.nodes = _live(kept, new_body.outputs)
-    used = {v for nd in new_body.nodes for v in nd.inputs} | set(new_body.outputs)
-    new_body.constants = {v: c for v, c in body.constants.items() if v in used}
-    program = type(scan.params["body_program"])(new_body, f"{body.name}_summed")
-    params = dict(scan.params, body_program=program, num_carry=nc - 1)
-    inputs = [v for i, v in enumerate(scan.inputs) if i != j]
-    outputs = [v for i, v in enumerate(scan.outputs) if i != j] + new_stacks
-    return Node(scan.prim, inputs, params, outputs), new_body, outside
+    scan, new_body = _without_carry(scan, body, j, {id(add), id(product)}, new_ys, new_stacks)
+    return scan, new_body, outside
 
 
 #: Largest constant inspected for "all zeros" (the base of an ``index_add``).
@@ -292,6 +282,16 @@ def _rewrite_linear(scan: Node, body: Graph, constants: dict, j, add, chain, pos
         outside.append(Node(node.prim, inputs, node.params, [current]))
     outside.append(Node(add_p, [scan.inputs[j], current], {}, [scan.outputs[j]]))
     removed = {id(add), *(id(n) for n in chain)}
+    scan, new_body = _without_carry(scan, body, j, removed, new_ys, new_stacks)
+    return scan, new_body, outside
+
+
+def _without_carry(
+    scan: Node, body: Graph, j: int, removed: set, new_ys: list, new_stacks: list
+) -> tuple[Node, Graph]:
+    """The scan without carry ``j`` and the body nodes whose ids are in ``removed``
+    (nodes left dead go too), returning ``new_ys`` per step as ``new_stacks``."""
+    nc = scan.params["num_carry"]
     new_body = Graph(body.name)
     new_body.inputs = [v for i, v in enumerate(body.inputs) if i != j]
     new_body.outputs = [v for i, v in enumerate(body.outputs) if i != j] + new_ys
@@ -302,7 +302,7 @@ def _rewrite_linear(scan: Node, body: Graph, constants: dict, j, add, chain, pos
     params = dict(scan.params, body_program=program, num_carry=nc - 1)
     inputs = [v for i, v in enumerate(scan.inputs) if i != j]
     outputs = [v for i, v in enumerate(scan.outputs) if i != j] + new_stacks
-    return Node(scan.prim, inputs, params, outputs), new_body, outside
+    return Node(scan.prim, inputs, params, outputs), new_body
 
 
 def _live(nodes: list[Node], outputs: list[Value]) -> list[Node]:
