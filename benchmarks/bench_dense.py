@@ -229,13 +229,7 @@ KERNEL_GROUPS = {
 
 def _cpu_ms(fn, number: int, repeat: int = 5) -> float:
     """Best-of-``repeat`` CPU milliseconds per call."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.process_time()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.process_time() - start) / number)
-    return best * 1e3
+    return best_time(fn, repeat, number, clock=time.process_time) * 1e3
 
 
 def _cpu_ms_alternating(fns: list, numbers: list, repeat: int = 7) -> list:

@@ -228,13 +228,7 @@ def _best_cpu_time(fn, repeat: int, number: int) -> float:
     """``best_time`` on the process's CPU clock: on a shared machine busier than its
     cores, time spent waiting for a core is left out (with one thread the fairer
     figure; with more it sums their CPU time, so compare wall time there)."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.process_time()
-        for _ in range(number):
-            fn()
-        best = min(best, (time.process_time() - start) / number)
-    return best
+    return best_time(fn, repeat, number, clock=time.process_time)
 
 
 def worker(case: str, contender: str, threads: int, quick: bool, cpu_time: bool = False) -> dict:
