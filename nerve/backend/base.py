@@ -112,6 +112,16 @@ class Backend(abc.ABC):
         fusion pass groups only such steps. ``False`` unless a backend compiles loops."""
         return False
 
+    def prefers_patches_product(
+        self, x_shape: tuple, dtype: str, b_shape: tuple, geometry: dict
+    ) -> bool:
+        """Whether the ``patches_product`` kernel computes ``reshape(extract_patches(x))
+        @ b`` (``geometry``: its window, strides, dilation and padding) faster than the
+        two steps, for ``x`` of ``x_shape``, ``b`` of ``b_shape``, both ``dtype``. The
+        lowering pass ``graph.passes.patches`` folds only such products into one node.
+        ``False`` unless a backend has such a kernel."""
+        return False
+
     def compile_elementwise(self, programs: Sequence[ElementwiseProgram]) -> list:
         """One callable per program that runs it as a single loop, or ``None`` where this
         backend runs the steps one kernel at a time (the default). A callable is called

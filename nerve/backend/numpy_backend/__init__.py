@@ -174,6 +174,13 @@ class NumpyBackend(Backend):
 
         return codegen.has_loop_form(kernel, tuple(input_dtypes), dtype, params)
 
+    def prefers_patches_product(
+        self, x_shape: tuple, dtype: str, b_shape: tuple, geometry: dict
+    ) -> bool:
+        from nerve.backend.numpy_backend.native import winograd
+
+        return winograd.takes(x_shape, dtype, b_shape, **geometry)
+
     def native_dtype(self, name: str) -> Any:
         native = _NATIVE.get(name)
         if native is None:

@@ -21,7 +21,7 @@ from nerve.graph.passes.dce import dce
 from nerve.graph.passes.fold import fold_constants
 from nerve.graph.passes.fuse import fuse
 from nerve.graph.passes.hoist import hoist_invariants
-from nerve.graph.passes.patches import fold_products_into_patches
+from nerve.graph.passes.patches import fold_patches_into_products, fold_products_into_patches
 from nerve.graph.passes.scan_sums import sum_products_after_scans
 from nerve.graph.passes.schedule import schedule_collectives
 from nerve.graph.passes.share_scans import share_scans
@@ -49,11 +49,13 @@ DEFAULT_PIPELINE: tuple[Pass, ...] = (
 #: nodes it moves out of loops are fused with their neighbours outside. Scheduling comes
 #: last: it orders the nodes that will actually run (collectives' starts early, waits late).
 #: Carried sums of per-step products leave loops after hoisting (which may expose them).
-#: Products added back as patches (a convolution's input gradient) become one node.
+#: Products added back as patches (a convolution's input gradient) become one node, and
+#: so do products of patches (a convolution's forward pass) where the backend prefers it.
 LOWERING: tuple[Pass, ...] = (
     hoist_invariants,
     sum_products_after_scans,
     fold_products_into_patches,
+    fold_patches_into_products,
     fuse,
     schedule_collectives,
 )
@@ -74,6 +76,7 @@ __all__ = [
     "cse",
     "dce",
     "fold_constants",
+    "fold_patches_into_products",
     "fold_products_into_patches",
     "fuse",
     "hoist_invariants",
