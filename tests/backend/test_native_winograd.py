@@ -1,7 +1,8 @@
 """Winograd's F(2x2, 3x3) (``native/winograd.py``): ``patches_product`` and
 ``transposed_patches_product`` agree with the direct products in float64 to float32
-rounding over odd and even output sizes and every kind of padding, a split across
-threads gives the same bits, and the operands it does not take return ``None``."""
+rounding over odd and even output sizes, every kind of padding and tiles taken in
+chunks, a split across threads gives the same bits, and the operands it does not take
+return ``None``."""
 
 import numpy as np
 import pytest
@@ -45,8 +46,10 @@ def _assert_rounding_close(got, want):
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-6 * np.abs(want).max())
 
 
+@pytest.mark.parametrize("chunk", [512, 5])  # one chunk of tiles, or many and a rest
 @pytest.mark.parametrize("geometry", GEOMETRIES)
-def test_products_agree_with_the_direct_products_in_float64(native, geometry):
+def test_products_agree_with_the_direct_products_in_float64(native, monkeypatch, geometry, chunk):
+    monkeypatch.setattr(winograd, "CHUNK_TILES", chunk)
     x, b, g, patches = _case(*geometry)
     padding = geometry[-1]
     product = winograd.patches_product(x, b, (3, 3), (1, 1), (1, 1), padding)
