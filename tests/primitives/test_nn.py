@@ -185,7 +185,8 @@ def test_patches_products_equal_their_steps_with_gradients(
 
     monkeypatch.setattr(winograd, "MIN_WORK", 0)
     geometry = dict(window=window, strides=strides, dilation=dilation, padding=padding)
-    out = tuple(nnp.window_output_size(*g) for g in zip(spatial, window, strides, dilation, padding))
+    sizes = zip(spatial, window, strides, dilation, padding)
+    out = tuple(nnp.window_output_size(*g) for g in sizes)
     batch, filters, columns = 2, 16, int(np.prod(window)) * channels
     rows = batch * int(np.prod(out))
     rng = np.random.default_rng(channels)
@@ -219,7 +220,11 @@ def test_patches_products_equal_their_steps_with_gradients(
 @pytest.mark.parametrize(
     "name, second, message",
     [
-        ("patches_product", (10, 4), r"patches_product: a kernel of shape \(10, 4\) is not \(18, F\)"),
+        (
+            "patches_product",
+            (10, 4),
+            r"patches_product: a kernel of shape \(10, 4\) is not \(18, F\)",
+        ),
         (
             "transposed_patches_product",
             (7, 4),

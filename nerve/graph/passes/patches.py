@@ -122,8 +122,9 @@ def _patch_rows(value, producers: dict) -> tuple[list[Node], Node, bool] | None:
     the way, the ``extract_patches`` node and whether it is transposed; else ``None``."""
     chain: list[Node] = []
     node = producers.get(value)
-    transposed = node is not None and node.prim is transpose_p and node.params["axes"] == (1, 0)
-    if transposed:
+    transposed = False
+    if node is not None and node.prim is transpose_p and node.params["axes"] == (1, 0):
+        transposed = True
         chain.append(node)
         node = producers.get(node.inputs[0])
     if node is None or node.prim is not reshape_p:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import ctypes
 import functools
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -47,6 +48,7 @@ __all__ = [
     "KERNEL_TRANSFORM",
     "MIN_CHANNELS",
     "MIN_WORK",
+    "SINGLE_THREAD_WORK",
     "STACK_GAP",
     "patches_product",
     "takes",
@@ -57,10 +59,16 @@ __all__ = [
 MIN_CHANNELS = 16
 #: Multiply-adds of the direct product from which the transforms pay for themselves.
 MIN_WORK = 1 << 23
-#: Tiles transformed, multiplied and transformed back at a time, per thread: their
-#: stacks (16 x tiles x channels) stay in the caches between the three steps (one
-#: thread, MNIST convnet: 256 took ~1 ms off each product of ~16 ms; 96 was slower).
+#: Tiles transformed, multiplied and transformed back at a time: their stacks (16 x
+#: tiles x channels) stay in the caches between the three steps (one thread, MNIST
+#: convnet: 256 took ~1.5 ms off each product of ~16 ms; 64 and 128 were slower).
 CHUNK_TILES = 256
+#: Where BLAS has several threads, each thread takes a part of the tiles, in chunks
+#: whose products OpenBLAS runs on the calling thread (it threads a product only from
+#: M * N * K > 2^18): a threaded BLAS call per chunk, each handing over to its
+#: threads, made two threads slower than one (chunks of 256 tiles there: 34 ms
+#: against 16 with 128).
+SINGLE_THREAD_WORK = 1 << 18
 #: Floats between two of the 16 matrices of a stack (one cache line; see ``_stack``).
 STACK_GAP = 16
 #: ``G`` of F(2x2, 3x3): a 3-tap kernel row becomes 4 values (``U = G w G^T``).
@@ -218,22 +226,6 @@ def _stack(tiles: int, columns: int) -> np.ndarray:
     )
 
 
-def _split(function: Callable, source, target, geometry, start: int, stop: int, threads: int):
-    """``function`` over tiles ``[start, stop)`` (written to or read from ``target`` or
-    ``source`` from row 0 of its stack), cut into ``threads`` parts run at once (the C
-    calls release the GIL)."""
-    args = (source.ctypes.data, target.ctypes.data, geometry.ctypes.data)
-    bounds = [start + (stop - start) * k // threads for k in range(threads + 1)]
-    others = [
-        pool(threads - 1).submit(function, *args, bounds[k], bounds[k + 1], start)
-        for k in range(1, threads)
-    ]
-    results = [function(*args, bounds[0], bounds[1], start)]
-    results += [other.result() for other in others]
-    if any(results):
-        raise MemoryError("winograd: no memory for a row of zeros")
-
-
 def takes(x_shape: tuple, dtype: str, b_shape: tuple, window, strides, dilation, padding) -> bool:
     """Whether ``patches_product`` runs these operands (``x`` of ``x_shape``, both of
     ``dtype``, ``b`` of ``b_shape``) as a Winograd product: see the module docstring."""
@@ -263,43 +255,63 @@ def takes(x_shape: tuple, dtype: str, b_shape: tuple, window, strides, dilation,
 
 class _Tiling:
     """The tiles of one call: 2x2 output blocks of a ``(N, H, W, C)`` image under a 3x3
-    window at stride 1 with ``padding``, and the geometry the C transforms take."""
+    window at stride 1 with ``padding``, the geometry the C transforms take, and the
+    parts of the tiles that threads take."""
 
-    def __init__(self, x_shape: tuple, padding) -> None:
+    def __init__(self, x_shape: tuple, padding, filters: int) -> None:
         self.batch, self.height, self.width, self.channels = x_shape
-        self.padding = padding
+        self.filters = filters
         self.out_h = self.height + padding[0][0] + padding[0][1] - 2
         self.out_w = self.width + padding[1][0] + padding[1][1] - 2
         self.tiles_h, self.tiles_w = -(-self.out_h // 2), -(-self.out_w // 2)
         self.tiles = self.batch * self.tiles_h * self.tiles_w
-        self.threads = min(blas_threads(), self.tiles)
-        self.chunk = min(CHUNK_TILES * self.threads, self.tiles)
+        # Parts of whole chunks: the same chunks, summed in the same order, for any
+        # number of threads.
+        threads = blas_threads()
+        chunk = CHUNK_TILES
+        if threads > 1:
+            chunk = max(16, min(chunk, SINGLE_THREAD_WORK // (self.channels * filters)))
+        self.chunk = min(chunk, self.tiles)
+        chunks = -(-self.tiles // self.chunk)
+        threads = min(threads, chunks)
+        self.bounds = [
+            min(self.tiles, self.chunk * (chunks * k // threads)) for k in range(threads + 1)
+        ]
+        self.pads = (padding[0][0], padding[1][0])
 
-    def image_geometry(self, stack: np.ndarray) -> np.ndarray:
-        pads = (p[0] for p in self.padding)
-        return np.array(
-            (self.batch, self.height, self.width, self.channels, self.tiles_h, self.tiles_w,
-             *pads, stack.strides[0] // 4),
-            dtype=np.int64,
-        )  # fmt: skip
+    def stacks(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """One transformed image stack and one product stack per thread (made here, in
+        the calling thread, where a compiled run's allocator keeps them for the next)."""
+        return [
+            (_stack(self.chunk, self.channels), _stack(self.chunk, self.filters))
+            for _ in self.bounds[1:]
+        ]
 
-    def output_geometry(self, filters: int, stack: np.ndarray) -> np.ndarray:
-        return np.array(
-            (self.batch, self.out_h, self.out_w, filters, self.tiles_h, self.tiles_w,
-             stack.strides[0] // 4),
-            dtype=np.int64,
-        )  # fmt: skip
+    def geometries(self, v: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The C transforms' geometry of the image side (into ``v``) and of the output
+        side (from or into ``m``)."""
+        image = (self.batch, self.height, self.width, self.channels, self.tiles_h,
+                 self.tiles_w, *self.pads, v.strides[0] // 4)  # fmt: skip
+        output = (self.batch, self.out_h, self.out_w, self.filters, self.tiles_h,
+                  self.tiles_w, m.strides[0] // 4)  # fmt: skip
+        return np.array(image, dtype=np.int64), np.array(output, dtype=np.int64)
 
-    def chunks(self) -> list[tuple[int, int]]:
-        """Tiles ``[start, stop)`` taken at once: ``CHUNK_TILES`` per thread."""
-        step = self.chunk
-        return [(t, min(t + step, self.tiles)) for t in range(0, self.tiles, step)]
+    def run(self, work: Callable[[int, int, np.ndarray, np.ndarray], Any]) -> list:
+        """``work(start, stop, v, m)`` over the tiles, one part per thread, each in
+        chunks of at most ``CHUNK_TILES`` tiles; the results of every call."""
+        stacks = self.stacks()
 
-    def transform_image(self, x: np.ndarray, v: np.ndarray, start: int, stop: int) -> None:
-        """``B^T d B`` of tiles ``[start, stop)`` into rows ``[0, stop - start)`` of
-        ``v``."""
-        forward = _functions()[0]  # type: ignore[index]
-        _split(forward, x, v, self.image_geometry(v), start, stop, self.threads)
+        def part(k: int) -> list:
+            v, m = stacks[k]
+            lo, hi = self.bounds[k], self.bounds[k + 1]
+            return [work(t, min(t + self.chunk, hi), v, m) for t in range(lo, hi, self.chunk)]
+
+        threads = len(stacks)
+        others = [pool(threads - 1).submit(part, k) for k in range(1, threads)]
+        results = part(0)
+        for other in others:
+            results += other.result()
+        return results
 
 
 def _transformed_kernel(w: np.ndarray) -> np.ndarray:
@@ -320,6 +332,11 @@ def _kernel_from_transformed(du: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(w.reshape(-1, du.shape[-1]), dtype=np.float32)
 
 
+def _check(status: int) -> None:
+    if status:
+        raise MemoryError("winograd: no memory for a row of zeros")
+
+
 def patches_product(
     x: np.ndarray, b: np.ndarray, window, strides, dilation, padding
 ) -> np.ndarray | None:
@@ -331,19 +348,20 @@ def patches_product(
         x.shape, x.dtype.name, b.shape, window, strides, dilation, padding
     ):
         return None
-    tiling, filters = _Tiling(x.shape, padding), b.shape[1]
-    u = _transformed_kernel(b.reshape(3, 3, tiling.channels, filters))
+    tiling = _Tiling(x.shape, padding, b.shape[1])
+    u = _transformed_kernel(b.reshape(3, 3, tiling.channels, tiling.filters))
     x = np.ascontiguousarray(x)
-    rows = tiling.chunk
-    v, m = _stack(rows, tiling.channels), _stack(rows, filters)
-    y = np.empty((tiling.batch, tiling.out_h, tiling.out_w, filters), dtype=np.float32)
-    backward = _functions()[1]  # type: ignore[index]
-    geometry = tiling.output_geometry(filters, m)
-    for start, stop in tiling.chunks():
-        tiling.transform_image(x, v, start, stop)
+    y = np.empty((tiling.batch, tiling.out_h, tiling.out_w, tiling.filters), dtype=np.float32)
+    forward, backward, _ = _functions()  # type: ignore[misc]
+
+    def work(start: int, stop: int, v: np.ndarray, m: np.ndarray) -> None:
+        image, output = tiling.geometries(v, m)
+        _check(forward(x.ctypes.data, v.ctypes.data, image.ctypes.data, start, stop, start))
         np.matmul(v[:, : stop - start], u, out=m[:, : stop - start])
-        _split(backward, m, y, geometry, start, stop, tiling.threads)
-    return y.reshape(-1, filters)
+        backward(m.ctypes.data, y.ctypes.data, output.ctypes.data, start, stop, start)
+
+    tiling.run(work)
+    return y.reshape(-1, tiling.filters)
 
 
 def transposed_patches_product(
@@ -362,19 +380,17 @@ def transposed_patches_product(
         )
     ):
         return None
-    tiling, filters = _Tiling(x.shape, padding), g.shape[1]
+    tiling = _Tiling(x.shape, padding, g.shape[1])
     if g.shape[0] != tiling.batch * tiling.out_h * tiling.out_w:
         return None
     x, g = np.ascontiguousarray(x), np.ascontiguousarray(g)
-    rows = tiling.chunk
-    v, m = _stack(rows, tiling.channels), _stack(rows, filters)
-    du = np.zeros((16, tiling.channels, filters), dtype=np.float32)
-    part = np.empty_like(du)
-    gradient = _functions()[2]  # type: ignore[index]
-    geometry = tiling.output_geometry(filters, m)
-    for start, stop in tiling.chunks():
-        tiling.transform_image(x, v, start, stop)
-        _split(gradient, g, m, geometry, start, stop, tiling.threads)
-        np.matmul(v[:, : stop - start].transpose(0, 2, 1), m[:, : stop - start], out=part)
-        du += part
-    return _kernel_from_transformed(du)
+    forward, _, gradient = _functions()  # type: ignore[misc]
+
+    def work(start: int, stop: int, v: np.ndarray, m: np.ndarray) -> np.ndarray:
+        image, output = tiling.geometries(v, m)
+        _check(forward(x.ctypes.data, v.ctypes.data, image.ctypes.data, start, stop, start))
+        gradient(g.ctypes.data, m.ctypes.data, output.ctypes.data, start, stop, start)
+        return np.matmul(v[:, : stop - start].transpose(0, 2, 1), m[:, : stop - start])
+
+    # Each chunk's 16 (C, F) products, summed in chunk order (the same for any split).
+    return _kernel_from_transformed(sum(tiling.run(work)))
