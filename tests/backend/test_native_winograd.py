@@ -107,3 +107,24 @@ def test_small_products_are_left_to_the_direct_product():
                               ((0, 0), (0, 0)))  # fmt: skip
     assert winograd.takes((128, 13, 13, 32), "float32", (288, 64), (3, 3), (1, 1), (1, 1),
                           ((0, 0), (0, 0))) == (winograd._functions() is not None)  # fmt: skip
+
+
+@pytest.mark.parametrize("chunk", [512, 5])
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_input_gradient_agrees_with_the_direct_one_in_float64(native, monkeypatch, geometry, chunk):
+    monkeypatch.setattr(winograd, "CHUNK_TILES", chunk)
+    x, b, g, _ = _case(*geometry)
+    batch, height, width, channels, filters, padding = geometry
+    got = winograd.product_patches_transpose(
+        g, np.ascontiguousarray(b.T), (height, width), (3, 3), (1, 1), (1, 1), padding
+    )
+    # The adjoint of the patch rows: each row of g @ b.T added back where its window lay.
+    rows = g.astype("float64") @ b.T.astype("float64")
+    padded = np.zeros((batch, height + sum(padding[0]), width + sum(padding[1]), channels))
+    out_h, out_w = padded.shape[1] - 2, padded.shape[2] - 2
+    windows = rows.reshape(batch, out_h, out_w, 3, 3, channels)
+    for i in range(3):
+        for j in range(3):
+            padded[:, i : i + out_h, j : j + out_w] += windows[:, :, :, i, j]
+    want = padded[:, padding[0][0] : padding[0][0] + height, padding[1][0] : padding[1][0] + width]
+    _assert_rounding_close(got, want)

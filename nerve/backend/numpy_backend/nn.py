@@ -143,11 +143,15 @@ def kernels(xp) -> dict:
     def product_patches_transpose(a, b, spatial_shape, window, strides, dilation, padding):
         out = window_counts(spatial_shape, window, strides, dilation, padding)
         if xp.__name__ == "numpy":
-            from nerve.backend.numpy_backend.native import convolution
+            from nerve.backend.numpy_backend.native import convolution, winograd
 
-            done = convolution.product_patches_transpose(
-                a, b, spatial_shape, window, strides, dilation, padding, out
+            done = winograd.product_patches_transpose(
+                a, b, spatial_shape, window, strides, dilation, padding
             )
+            if done is None:
+                done = convolution.product_patches_transpose(
+                    a, b, spatial_shape, window, strides, dilation, padding, out
+                )
             if done is not None:
                 return done
         taps = math.prod(window)

@@ -1,5 +1,6 @@
 """A 3x3 convolution at stride 1 by Winograd's F(2x2, 3x3): ``patches_product`` of a
-float32 image with a 3x3 kernel, with 2.25 times fewer multiplications.
+float32 image with a 3x3 kernel, its kernel gradient and its input gradient, with
+2.25 times fewer multiplications.
 
 Why: the MNIST convnet's second layer spends ~18 ms (one core) in its forward
 product ``(128 * 11 * 11, 288) @ (288, 64)``. F(2x2, 3x3) computes each 2x2 block of
@@ -18,7 +19,11 @@ The kernel gradient, ``transposed_patches_product`` (``patches^T @ g``), is the 
 product's adjoint: the output gradient's tiles transformed by ``A g A^T``, 16 products
 ``V^T @ (A g A^T)`` summed over the chunks, and ``G^T (.) G`` back to a 3x3 kernel. With
 both, a training step never writes the patch matrix (9 times the image: 17.8 MB for
-that layer).
+that layer). The input gradient, ``product_patches_transpose`` (``patches_transpose``
+of ``g @ b``), is the adjoint in the image: ``A g A^T`` times the transformed kernel,
+then ``B (.) B^T`` added back at each tile's input block (tiles overlap, so threads
+take whole images); where it declines, the NumPy kernel runs the direct C loop of
+``native/convolution.py``.
 
 Rounding: the transforms add up to nine input values (and sixteen products) before
 and after the channel sums, so results agree with the direct product to float32
@@ -28,7 +33,8 @@ tests/backend/test_native_winograd.py).
 The product runs here only where it pays: float32, a 2-D 3x3 window, stride and
 dilation 1, zero padding, at least ``MIN_CHANNELS`` input and output channels and
 ``MIN_WORK`` multiply-adds (a small call loses more to the transforms and the 16
-calls than it gains); ``None`` otherwise, and the NumPy kernel runs the direct product.
+calls than it gains), channel counts that are multiples of 8 and AVX2; ``None``
+otherwise, and the NumPy kernel runs the direct product.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ __all__ = [
     "SINGLE_THREAD_WORK",
     "STACK_GAP",
     "patches_product",
+    "product_patches_transpose",
     "takes",
     "transposed_patches_product",
 ]
@@ -193,6 +200,46 @@ int winograd_gradient_f32(const float *restrict dy, float *restrict m, const int
     }
     return 0;
 }
+/* geometry as winograd_input_f32's. dx (N, H, W, C) += B dv B^T of each tile t's
+   dv (dv[k * step + (t - base) * C + c], k = 4 i + j) at the tile's 4x4 input block
+   (the adjoint of winograd_input_f32; entries outside the image are dropped). Tiles
+   overlap: callers give one thread whole images. Tiles [t0, t1) only. */
+int winograd_input_adjoint_f32(const float *restrict dv, float *restrict dx, const int64_t *g,
+                               int64_t t0, int64_t t1, int64_t base) {
+    const int64_t H = g[1], W = g[2], C = g[3], TH = g[4], TW = g[5];
+    const int64_t pt = g[6], pl = g[7], step = g[8];
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t n = t / (TH * TW), ty = (t / TW) % TH, tx = t % TW;
+        const float *s = dv + (t - base) * C;
+        for (int64_t c = 0; c < C; c += 8) {
+            __m256 q[4][4], r[4][4];
+            for (int k = 0; k < 16; k++) q[k / 4][k % 4] = _mm256_loadu_ps(s + k * step + c);
+            for (int j = 0; j < 4; j++) {  /* B = (B^T)^T on the rows */
+                r[0][j] = q[0][j];
+                r[1][j] = _mm256_add_ps(_mm256_sub_ps(q[1][j], q[2][j]), q[3][j]);
+                r[2][j] = _mm256_sub_ps(_mm256_add_ps(q[1][j], q[2][j]), q[0][j]);
+                r[3][j] = _mm256_sub_ps(_mm256_setzero_ps(), q[3][j]);
+            }
+            for (int i = 0; i < 4; i++) {  /* and on the columns */
+                const int64_t y = 2 * ty - pt + i;
+                if (y < 0 || y >= H) continue;
+                const __m256 d[4] = {
+                    r[i][0],
+                    _mm256_add_ps(_mm256_sub_ps(r[i][1], r[i][2]), r[i][3]),
+                    _mm256_sub_ps(_mm256_add_ps(r[i][1], r[i][2]), r[i][0]),
+                    _mm256_sub_ps(_mm256_setzero_ps(), r[i][3]),
+                };
+                for (int j = 0; j < 4; j++) {
+                    const int64_t x = 2 * tx - pl + j;
+                    if (x < 0 || x >= W) continue;
+                    float *o = dx + ((n * H + y) * W + x) * C + c;
+                    _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), d[j]));
+                }
+            }
+        }
+    }
+    return 0;
+}
 #else
 int winograd_ready(void) { return 0; }
 #endif
@@ -200,12 +247,17 @@ int winograd_ready(void) { return 0; }
 
 
 @functools.cache
-def _functions() -> tuple[Callable, Callable, Callable] | None:
-    """The input, output and output-gradient transforms, or ``None``."""
+def _functions() -> tuple[Callable, Callable, Callable, Callable] | None:
+    """The input, output, output-gradient and input-adjoint transforms, or ``None``."""
     library = toolchain.load(SOURCE)
     if library is None or not library.winograd_ready():
         return None
-    names = ("winograd_input_f32", "winograd_output_f32", "winograd_gradient_f32")
+    names = (
+        "winograd_input_f32",
+        "winograd_output_f32",
+        "winograd_gradient_f32",
+        "winograd_input_adjoint_f32",
+    )
     functions = tuple(getattr(library, name) for name in names)
     for function in functions:
         function.restype = ctypes.c_int
@@ -258,25 +310,24 @@ class _Tiling:
     window at stride 1 with ``padding``, the geometry the C transforms take, and the
     parts of the tiles that threads take."""
 
-    def __init__(self, x_shape: tuple, padding, filters: int) -> None:
+    def __init__(self, x_shape: tuple, padding, filters: int, whole_images: bool = False):
         self.batch, self.height, self.width, self.channels = x_shape
         self.filters = filters
         self.out_h = self.height + padding[0][0] + padding[0][1] - 2
         self.out_w = self.width + padding[1][0] + padding[1][1] - 2
         self.tiles_h, self.tiles_w = -(-self.out_h // 2), -(-self.out_w // 2)
         self.tiles = self.batch * self.tiles_h * self.tiles_w
-        # Parts of whole chunks: the same chunks, summed in the same order, for any
-        # number of threads.
         threads = blas_threads()
         chunk = CHUNK_TILES
         if threads > 1:
             chunk = max(16, min(chunk, SINGLE_THREAD_WORK // (self.channels * filters)))
         self.chunk = min(chunk, self.tiles)
-        chunks = -(-self.tiles // self.chunk)
-        threads = min(threads, chunks)
-        self.bounds = [
-            min(self.tiles, self.chunk * (chunks * k // threads)) for k in range(threads + 1)
-        ]
+        # Parts of whole chunks: the same chunks, summed in the same order, for any
+        # number of threads; or of whole images, where tiles add into overlapping rows.
+        unit = self.tiles_h * self.tiles_w if whole_images else self.chunk
+        units = -(-self.tiles // unit)
+        threads = min(threads, units)
+        self.bounds = [min(self.tiles, unit * (units * k // threads)) for k in range(threads + 1)]
         self.pads = (padding[0][0], padding[1][0])
 
     def stacks(self) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -352,7 +403,7 @@ def patches_product(
     u = _transformed_kernel(b.reshape(3, 3, tiling.channels, tiling.filters))
     x = np.ascontiguousarray(x)
     y = np.empty((tiling.batch, tiling.out_h, tiling.out_w, tiling.filters), dtype=np.float32)
-    forward, backward, _ = _functions()  # type: ignore[misc]
+    forward, backward, _, _ = _functions()  # type: ignore[misc]
 
     def work(start: int, stop: int, v: np.ndarray, m: np.ndarray) -> None:
         image, output = tiling.geometries(v, m)
@@ -384,7 +435,7 @@ def transposed_patches_product(
     if g.shape[0] != tiling.batch * tiling.out_h * tiling.out_w:
         return None
     x, g = np.ascontiguousarray(x), np.ascontiguousarray(g)
-    forward, _, gradient = _functions()  # type: ignore[misc]
+    forward, _, gradient, _ = _functions()  # type: ignore[misc]
 
     def work(start: int, stop: int, v: np.ndarray, m: np.ndarray) -> np.ndarray:
         image, output = tiling.geometries(v, m)
@@ -394,3 +445,42 @@ def transposed_patches_product(
 
     # Each chunk's 16 (C, F) products, summed in chunk order (the same for any split).
     return _kernel_from_transformed(sum(tiling.run(work)))
+
+
+def product_patches_transpose(
+    a: np.ndarray, b: np.ndarray, spatial_shape, window, strides, dilation, padding
+) -> np.ndarray | None:
+    """``patches_transpose(reshape(a @ b))`` (a convolution's input gradient) for ``a``
+    ``(N * OH * OW, F)`` and ``b`` ``(F, 9 * C)`` over an image of ``spatial_shape``:
+    ``(N, H, W, C)``, or ``None`` where the Winograd product does not take the
+    operands. The adjoint of ``patches_product`` in its image: each tile's ``A a A^T``
+    times the transformed kernel, then ``B (.) B^T`` added back at the tile's input
+    block."""
+    if a.ndim != 2 or b.ndim != 2 or len(spatial_shape) != 2 or b.shape[1] % 9:
+        return None
+    channels, filters = b.shape[1] // 9, b.shape[0]
+    rows = 1
+    for size, (lo, hi) in zip(spatial_shape, padding):
+        rows *= max(size + lo + hi - 2, 0)
+    if not rows or a.shape[0] % rows or a.dtype != b.dtype or a.shape[1] != filters:
+        return None
+    x_shape = (a.shape[0] // rows, *spatial_shape, channels)
+    if not takes(x_shape, a.dtype.name, (9 * channels, filters), window, strides, dilation,
+                 padding):  # fmt: skip
+        return None
+    tiling = _Tiling(x_shape, padding, filters, whole_images=True)
+    # The kernel as (3, 3, C, F) taps; transformed, each position's (F, C) transpose.
+    w = b.reshape(filters, 3, 3, channels).transpose(1, 2, 3, 0)
+    u_t = np.ascontiguousarray(_transformed_kernel(w).transpose(0, 2, 1))
+    a = np.ascontiguousarray(a)
+    dx = np.zeros(x_shape, dtype=np.float32)
+    _, _, gradient, adjoint = _functions()  # type: ignore[misc]
+
+    def work(start: int, stop: int, v: np.ndarray, m: np.ndarray) -> None:
+        image, output = tiling.geometries(v, m)
+        gradient(a.ctypes.data, m.ctypes.data, output.ctypes.data, start, stop, start)
+        np.matmul(m[:, : stop - start], u_t, out=v[:, : stop - start])
+        adjoint(v.ctypes.data, dx.ctypes.data, image.ctypes.data, start, stop, start)
+
+    tiling.run(work)
+    return dx
