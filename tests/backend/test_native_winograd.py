@@ -64,15 +64,20 @@ def test_a_split_across_threads_gives_the_same_bits(native, monkeypatch, threads
     monkeypatch.setattr(winograd, "blas_threads", lambda: 1)
     x, b, g, _ = _case(*GEOMETRIES[1])
     padding = GEOMETRIES[1][-1]
-    whole = [
-        winograd.patches_product(x, b, (3, 3), (1, 1), (1, 1), padding),
-        winograd.transposed_patches_product(x, g, (3, 3), (1, 1), (1, 1), padding),
-    ]
+    kernel = np.ascontiguousarray(b.T)
+
+    def products():
+        return [
+            winograd.patches_product(x, b, (3, 3), (1, 1), (1, 1), padding),
+            winograd.transposed_patches_product(x, g, (3, 3), (1, 1), (1, 1), padding),
+            winograd.product_patches_transpose(
+                g, kernel, x.shape[1:3], (3, 3), (1, 1), (1, 1), padding
+            ),
+        ]
+
+    whole = products()
     monkeypatch.setattr(winograd, "blas_threads", lambda: threads)
-    split = [
-        winograd.patches_product(x, b, (3, 3), (1, 1), (1, 1), padding),
-        winograd.transposed_patches_product(x, g, (3, 3), (1, 1), (1, 1), padding),
-    ]
+    split = products()
     for one, other in zip(whole, split):
         np.testing.assert_array_equal(one, other)
 
@@ -98,6 +103,8 @@ def test_operands_it_does_not_take_return_none(native, change):
     geometry = (window, strides, dilation, ((1, 1), (1, 1)))
     assert winograd.patches_product(x, b, *geometry) is None
     assert winograd.transposed_patches_product(x, g, *geometry) is None
+    kernel, spatial = np.ascontiguousarray(b.T), x.shape[1:3]
+    assert winograd.product_patches_transpose(g, kernel, spatial, *geometry) is None
 
 
 def test_small_products_are_left_to_the_direct_product():

@@ -321,13 +321,17 @@ class _Tiling:
         chunk = CHUNK_TILES
         if threads > 1:
             chunk = max(16, min(chunk, SINGLE_THREAD_WORK // (self.channels * filters)))
+        if whole_images:  # tiles add into overlapping rows: a thread takes whole images
+            per_image = self.tiles_h * self.tiles_w
+            chunk = max(per_image, chunk // per_image * per_image)
         self.chunk = min(chunk, self.tiles)
-        # Parts of whole chunks: the same chunks, summed in the same order, for any
-        # number of threads; or of whole images, where tiles add into overlapping rows.
-        unit = self.tiles_h * self.tiles_w if whole_images else self.chunk
-        units = -(-self.tiles // unit)
-        threads = min(threads, units)
-        self.bounds = [min(self.tiles, unit * (units * k // threads)) for k in range(threads + 1)]
+        # Parts of whole chunks: the same chunks (the same products, summed in the same
+        # order) for any number of threads.
+        chunks = -(-self.tiles // self.chunk)
+        threads = min(threads, chunks)
+        self.bounds = [
+            min(self.tiles, self.chunk * (chunks * k // threads)) for k in range(threads + 1)
+        ]
         self.pads = (padding[0][0], padding[1][0])
 
     def stacks(self) -> list[tuple[np.ndarray, np.ndarray]]:
