@@ -13,7 +13,7 @@ import pytest
 
 import nerve
 from nerve import ops
-from nerve.backend.numpy_backend.native import winograd
+from nerve.backend.numpy_backend.native import convolution, winograd
 from nerve.graph.passes import fold_patches_into_products, fold_products_into_patches
 from nerve.primitives import nn as nnp
 from nerve.primitives.linalg import matmul_p
@@ -115,6 +115,8 @@ def test_conv_forward_and_kernel_gradient_are_one_node_each(
     monkeypatch, x_shape, k_shape, kwargs, folded
 ):
     monkeypatch.setattr(winograd, "MIN_WORK", 0)
+    # The backend prefers the Winograd products with one BLAS thread only.
+    monkeypatch.setattr(convolution, "blas_threads", lambda: 1)
     if folded and winograd._functions() is None:
         pytest.skip("no C compiler or no AVX2: the backend keeps the products")
     x, k = _rng_inputs(x_shape, k_shape, "float32")
@@ -147,6 +149,7 @@ def test_patches_read_elsewhere_stay():
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(winograd, "MIN_WORK", 0)
+        patch.setattr(convolution, "blas_threads", lambda: 1)
         counts = nerve.function(f).graph_for(x, k).primitive_counts()
     if winograd._functions() is not None:
         assert counts.get("patches_product") == 1
@@ -157,3 +160,11 @@ def test_without_a_backend_the_graph_is_returned_as_is():
     x, k = _rng_inputs((2, 6, 6, 16), (3, 3, 16, 16), "float32")
     graph = nerve.function(lambda x, k: ops.conv(x, k)).graph_for(x, k)
     assert fold_patches_into_products(graph) is graph
+
+
+def test_with_several_blas_threads_the_products_stay(monkeypatch):
+    monkeypatch.setattr(winograd, "MIN_WORK", 0)
+    monkeypatch.setattr(convolution, "blas_threads", lambda: 2)
+    x, k = _rng_inputs((2, 6, 6, 16), (3, 3, 16, 16), "float32")
+    counts = nerve.function(lambda x, k: ops.conv(x, k)).graph_for(x, k).primitive_counts()
+    assert "patches_product" not in counts and counts.get("matmul") == 1

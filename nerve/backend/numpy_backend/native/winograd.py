@@ -21,9 +21,8 @@ product's adjoint: the output gradient's tiles transformed by ``A g A^T``, 16 pr
 both, a training step never writes the patch matrix (9 times the image: 17.8 MB for
 that layer). The input gradient, ``product_patches_transpose`` (``patches_transpose``
 of ``g @ b``), is the adjoint in the image: ``A g A^T`` times the transformed kernel,
-then ``B (.) B^T`` added back at each tile's input block (tiles overlap, so threads
-take whole images); where it declines, the NumPy kernel runs the direct C loop of
-``native/convolution.py``.
+then ``B (.) B^T`` added back at each tile's input block; where it declines, the
+NumPy kernel runs the direct C loop of ``native/convolution.py``.
 
 Rounding: the transforms add up to nine input values (and sixteen products) before
 and after the channel sums, so results agree with the direct product to float32
@@ -47,14 +46,13 @@ from typing import Any
 import numpy as np
 
 from nerve.backend.numpy_backend.native import toolchain
-from nerve.backend.numpy_backend.native.convolution import blas_threads, pool
+from nerve.backend.numpy_backend.native.convolution import blas_threads
 
 __all__ = [
     "CHUNK_TILES",
     "KERNEL_TRANSFORM",
     "MIN_CHANNELS",
     "MIN_WORK",
-    "SINGLE_THREAD_WORK",
     "STACK_GAP",
     "patches_product",
     "product_patches_transpose",
@@ -70,12 +68,12 @@ MIN_WORK = 1 << 23
 #: tiles x channels) stay in the caches between the three steps (one thread, MNIST
 #: convnet: 256 took ~1.5 ms off each product of ~16 ms; 64 and 128 were slower).
 CHUNK_TILES = 256
-#: Where BLAS has several threads, each thread takes a part of the tiles, in chunks
-#: whose products OpenBLAS runs on the calling thread (it threads a product only from
-#: M * N * K > 2^18): a threaded BLAS call per chunk, each handing over to its
-#: threads, made two threads slower than one (chunks of 256 tiles there: 34 ms
-#: against 16 with 128).
-SINGLE_THREAD_WORK = 1 << 18
+#: Where BLAS has several threads, the tiles go through in one chunk, and BLAS threads
+#: the 16 products: split across Python threads in chunks small enough that OpenBLAS
+#: runs them on the calling thread, the products were slower than on one thread (two
+#: threads, MNIST convnet: 15.7 ms against 9.9 for the forward product), likely because
+#: OpenBLAS's idle threads spin for a while after each threaded call, on the cores the
+#: Python threads need.
 #: Floats between two of the 16 matrices of a stack (one cache line; see ``_stack``).
 STACK_GAP = 16
 #: ``G`` of F(2x2, 3x3): a 3-tap kernel row becomes 4 values (``U = G w G^T``).
@@ -308,39 +306,17 @@ def takes(x_shape: tuple, dtype: str, b_shape: tuple, window, strides, dilation,
 class _Tiling:
     """The tiles of one call: 2x2 output blocks of a ``(N, H, W, C)`` image under a 3x3
     window at stride 1 with ``padding``, the geometry the C transforms take, and the
-    parts of the tiles that threads take."""
+    chunks the tiles go through."""
 
-    def __init__(self, x_shape: tuple, padding, filters: int, whole_images: bool = False):
+    def __init__(self, x_shape: tuple, padding, filters: int) -> None:
         self.batch, self.height, self.width, self.channels = x_shape
         self.filters = filters
         self.out_h = self.height + padding[0][0] + padding[0][1] - 2
         self.out_w = self.width + padding[1][0] + padding[1][1] - 2
         self.tiles_h, self.tiles_w = -(-self.out_h // 2), -(-self.out_w // 2)
         self.tiles = self.batch * self.tiles_h * self.tiles_w
-        threads = blas_threads()
-        chunk = CHUNK_TILES
-        if threads > 1:
-            chunk = max(16, min(chunk, SINGLE_THREAD_WORK // (self.channels * filters)))
-        if whole_images:  # tiles add into overlapping rows: a thread takes whole images
-            per_image = self.tiles_h * self.tiles_w
-            chunk = max(per_image, chunk // per_image * per_image)
-        self.chunk = min(chunk, self.tiles)
-        # Parts of whole chunks: the same chunks (the same products, summed in the same
-        # order) for any number of threads.
-        chunks = -(-self.tiles // self.chunk)
-        threads = min(threads, chunks)
-        self.bounds = [
-            min(self.tiles, self.chunk * (chunks * k // threads)) for k in range(threads + 1)
-        ]
+        self.chunk = min(CHUNK_TILES, self.tiles) if blas_threads() == 1 else self.tiles
         self.pads = (padding[0][0], padding[1][0])
-
-    def stacks(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """One transformed image stack and one product stack per thread (made here, in
-        the calling thread, where a compiled run's allocator keeps them for the next)."""
-        return [
-            (_stack(self.chunk, self.channels), _stack(self.chunk, self.filters))
-            for _ in self.bounds[1:]
-        ]
 
     def geometries(self, v: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The C transforms' geometry of the image side (into ``v``) and of the output
@@ -352,21 +328,13 @@ class _Tiling:
         return np.array(image, dtype=np.int64), np.array(output, dtype=np.int64)
 
     def run(self, work: Callable[[int, int, np.ndarray, np.ndarray], Any]) -> list:
-        """``work(start, stop, v, m)`` over the tiles, one part per thread, each in
-        chunks of at most ``CHUNK_TILES`` tiles; the results of every call."""
-        stacks = self.stacks()
-
-        def part(k: int) -> list:
-            v, m = stacks[k]
-            lo, hi = self.bounds[k], self.bounds[k + 1]
-            return [work(t, min(t + self.chunk, hi), v, m) for t in range(lo, hi, self.chunk)]
-
-        threads = len(stacks)
-        others = [pool(threads - 1).submit(part, k) for k in range(1, threads)]
-        results = part(0)
-        for other in others:
-            results += other.result()
-        return results
+        """``work(start, stop, v, m)`` over the tiles in chunks of ``self.chunk``, with
+        one transformed image stack ``v`` and one product stack ``m`` for all; the
+        results of every call."""
+        v, m = _stack(self.chunk, self.channels), _stack(self.chunk, self.filters)
+        return [
+            work(t, min(t + self.chunk, self.tiles), v, m) for t in range(0, self.tiles, self.chunk)
+        ]
 
 
 def _transformed_kernel(w: np.ndarray) -> np.ndarray:
@@ -447,7 +415,6 @@ def transposed_patches_product(
         gradient(g.ctypes.data, m.ctypes.data, output.ctypes.data, start, stop, start)
         return np.matmul(v[:, : stop - start].transpose(0, 2, 1), m[:, : stop - start])
 
-    # Each chunk's 16 (C, F) products, summed in chunk order (the same for any split).
     return _kernel_from_transformed(sum(tiling.run(work)))
 
 
@@ -472,7 +439,7 @@ def product_patches_transpose(
     if not takes(x_shape, a.dtype.name, (9 * channels, filters), window, strides, dilation,
                  padding):  # fmt: skip
         return None
-    tiling = _Tiling(x_shape, padding, filters, whole_images=True)
+    tiling = _Tiling(x_shape, padding, filters)
     # The kernel as (3, 3, C, F) taps; transformed, each position's (F, C) transpose.
     w = b.reshape(filters, 3, 3, channels).transpose(1, 2, 3, 0)
     u_t = np.ascontiguousarray(_transformed_kernel(w).transpose(0, 2, 1))
