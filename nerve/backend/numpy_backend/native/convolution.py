@@ -35,13 +35,7 @@ import numpy as np
 
 from nerve.backend.numpy_backend.native import toolchain
 
-__all__ = [
-    "BLOCK_CHANNELS",
-    "MIN_SPLIT",
-    "blas_threads",
-    "pool",
-    "product_patches_transpose",
-]
+__all__ = ["BLOCK_CHANNELS", "MIN_SPLIT", "blas_threads", "product_patches_transpose"]
 
 #: Channels go 32 at a time through the registers (four 8-float vectors).
 BLOCK_CHANNELS = 32
@@ -157,8 +151,7 @@ def blas_threads() -> int:
 
 
 @functools.cache
-def pool(workers: int) -> ThreadPoolExecutor:
-    """A pool of ``workers`` threads for C calls that split their work (kept per size)."""
+def _pool(workers: int) -> ThreadPoolExecutor:
     # Idle workers wait on a lock (passively): they take no core between calls.
     return ThreadPoolExecutor(workers, thread_name_prefix="nerve-conv")
 
@@ -167,7 +160,7 @@ def pool(workers: int) -> ThreadPoolExecutor:
 # not its threads: the pool would count them as alive and never start new ones, and
 # the child's first split call would wait forever. The child makes its own pool.
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=pool.cache_clear)
+    os.register_at_fork(after_in_child=_pool.cache_clear)
 
 
 def product_patches_transpose(
@@ -222,7 +215,7 @@ def product_patches_transpose(
             shape.ctypes.data,
         )
 
-    others = [pool(threads - 1).submit(part, k) for k in range(1, threads)]
+    others = [_pool(threads - 1).submit(part, k) for k in range(1, threads)]
     part(0)
     for other in others:
         other.result()
