@@ -11,7 +11,7 @@ products ``(tiles, C) @ (C, F)``, which BLAS runs: ``16 * tiles * C * F``
 multiply-adds instead of ``rows * 9 * C * F`` (1.9 times fewer for an 11x11 output,
 whose 6x6 tiles cover 12x12 positions). The two transforms are C loops (AVX2, over
 8 channels at a time), ~1.5 ms each there. Tiles go through the three steps
-``CHUNK_TILES`` (per thread) at a time, so that the transformed stacks stay in the
+``CHUNK_TILES`` at a time (with one BLAS thread), so that the transformed stacks stay in the
 caches instead of going through memory (the 16 transformed products of the whole
 batch are 19 MB there).
 
@@ -68,12 +68,6 @@ MIN_WORK = 1 << 23
 #: tiles x channels) stay in the caches between the three steps (one thread, MNIST
 #: convnet: 256 took ~1.5 ms off each product of ~16 ms; 64 and 128 were slower).
 CHUNK_TILES = 256
-#: Where BLAS has several threads, the tiles go through in one chunk, and BLAS threads
-#: the 16 products: split across Python threads in chunks small enough that OpenBLAS
-#: runs them on the calling thread, the products were slower than on one thread (two
-#: threads, MNIST convnet: 15.7 ms against 9.9 for the forward product), likely because
-#: OpenBLAS's idle threads spin for a while after each threaded call, on the cores the
-#: Python threads need.
 #: Floats between two of the 16 matrices of a stack (one cache line; see ``_stack``).
 STACK_GAP = 16
 #: ``G`` of F(2x2, 3x3): a 3-tap kernel row becomes 4 values (``U = G w G^T``).
@@ -315,6 +309,12 @@ class _Tiling:
         self.out_w = self.width + padding[1][0] + padding[1][1] - 2
         self.tiles_h, self.tiles_w = -(-self.out_h // 2), -(-self.out_w // 2)
         self.tiles = self.batch * self.tiles_h * self.tiles_w
+        # With several BLAS threads the tiles go through in one chunk and BLAS threads
+        # the 16 products. Split across Python threads in chunks small enough that
+        # OpenBLAS runs them on the calling thread, they were slower than on one thread
+        # (two threads, MNIST convnet: 15.7 ms against 9.9 for the forward product),
+        # likely because OpenBLAS's idle threads spin for a while after each threaded
+        # call, on the cores the Python threads need.
         self.chunk = min(CHUNK_TILES, self.tiles) if blas_threads() == 1 else self.tiles
         self.pads = (padding[0][0], padding[1][0])
 
