@@ -155,6 +155,23 @@ def kernels(xp) -> dict:
         p = xp.matmul(a, b).reshape(batch, *out, *window, b.shape[1] // taps)
         return patches_transpose(p, spatial_shape, window, strides, dilation, padding)
 
+    def softmax_rows(x, *bias, log):
+        if xp.__name__ == "numpy":
+            from nerve.backend.numpy_backend.native import softmax as native_softmax
+
+            loop = native_softmax.softmax_rows_function()
+            if loop is not None:
+                done = loop(x, bias[0] if bias else None, log)
+                if done is not None:
+                    return done
+        # The steps the lowering pass replaced, in their order.
+        if bias:
+            x = x + bias[0]
+        shifted = x - xp.max(x, axis=-1, keepdims=True)
+        e = xp.exp(shifted)
+        total = xp.sum(e, axis=-1, keepdims=True)
+        return shifted - xp.log(total) if log else e / total
+
     def max_pool(x, window, strides, padding):
         native = _native_windows(x)
         if native is not None:
@@ -320,6 +337,7 @@ def kernels(xp) -> dict:
         "patches_transpose": patches_transpose,
         "product_patches_transpose": product_patches_transpose,
         "relu": relu,
+        "softmax_rows": softmax_rows,
         "resample": resample,
         "resample2": resample2,
         "resample_transpose": resample_transpose,
