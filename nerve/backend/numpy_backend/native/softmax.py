@@ -35,8 +35,9 @@ from nerve.backend.numpy_backend.native import codegen, convolution, toolchain
 __all__ = ["MIN_SPLIT", "softmax_rows_function"]
 
 #: Elements from which a call's rows are split across threads (measured on the 2-vCPU
-#: benchmark VM: a hand-over to the pool costs ~30 us, a float32 row of 128 ~0.15 us).
-MIN_SPLIT = 1 << 17
+#: benchmark VM: a float32 row of 128 takes ~0.5 us; a hand-over to the pool ~70 us when
+#: other processes share the two cores, where a split then lost; see the README).
+MIN_SPLIT = 1 << 18
 
 _TEMPLATE = r"""
 /* The sum of exp(src[k] - m) over one block of n <= 128 values, each also written to
