@@ -224,3 +224,11 @@ def test_scan_stacks_rows_its_compiled_body_wrote_in_place(reverse):
 def test_largest_buffer_is_the_largest_node_result_in_bytes():
     graph = graph_of(lambda a: ops.sum(ops.matmul(a, ops.transpose(a))), ops.ones((6, 2)))
     assert largest_buffer(graph) == 6 * 6 * 4  # the (6, 6) float32 product
+
+
+def test_largest_buffer_leaves_out_variable_reads():
+    # A batch-1 forward pass reads large weights but allocates only small results: its
+    # runs should not pay for the large-buffer scope.
+    weights = nerve.Variable(np.ones((64, 32), "float32"))
+    graph = graph_of(lambda a: ops.matmul(a, weights), ops.ones((1, 64)))
+    assert largest_buffer(graph) == 32 * 4

@@ -1221,10 +1221,10 @@ def window_kernels(request, monkeypatch):
 
     if request.param == "numpy":
         monkeypatch.setenv("NERVE_NATIVE", "0")
-    windows._library.cache_clear()
+    windows._functions.cache_clear()
     yield request.param
     monkeypatch.undo()
-    windows._library.cache_clear()
+    windows._functions.cache_clear()
 
 
 def _max_pool_and_gradient(pool, x, g, **kw):

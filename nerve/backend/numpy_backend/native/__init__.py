@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import codegen, toolchain
+from nerve.backend.numpy_backend.native import binding, codegen, toolchain
 from nerve.backend.program import ElementwiseProgram
 
 __all__ = [
@@ -152,9 +152,5 @@ def _data_offset_ok(library) -> bool:
     """Once per process: kernels find an array's data where ``ctypes`` says it is."""
     global _offset_ok
     if _offset_ok is None:
-        probe = library.nv_data
-        probe.argtypes = [ctypes.py_object]
-        probe.restype = ctypes.c_void_p
-        array = np.arange(3.0)
-        _offset_ok = probe(array) == array.ctypes.data
+        _offset_ok = binding.reads_data_pointers(library)
     return _offset_ok
