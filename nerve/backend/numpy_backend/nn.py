@@ -156,15 +156,16 @@ def kernels(xp) -> dict:
         p = xp.matmul(a, b).reshape(batch, *out, *window, b.shape[1] // taps)
         return patches_transpose(p, spatial_shape, window, strides, dilation, padding)
 
-    def softmax_rows(x, *bias, log):
-        if xp.__name__ == "numpy":
-            from nerve.backend.numpy_backend.native import softmax as native_softmax
+    softmax_loop: list = []  # the C loop (or None), looked up on the first call
 
-            loop = native_softmax.softmax_rows_function()
-            if loop is not None:
-                done = loop(x, bias[0] if bias else None, log)
-                if done is not None:
-                    return done
+    def softmax_rows(x, *bias, log):
+        if not softmax_loop:
+            softmax_loop.append(_native_softmax())
+        loop = softmax_loop[0]
+        if loop is not None:
+            done = loop(x, bias[0] if bias else None, log)
+            if done is not None:
+                return done
         # The steps the lowering pass replaced, in their order.
         if bias:
             x = x + bias[0]
@@ -172,6 +173,13 @@ def kernels(xp) -> dict:
         e = xp.exp(shifted)
         total = xp.sum(e, axis=-1, keepdims=True)
         return shifted - xp.log(total) if log else e / total
+
+    def _native_softmax():
+        if xp.__name__ != "numpy":
+            return None
+        from nerve.backend.numpy_backend.native import softmax as native_softmax
+
+        return native_softmax.softmax_rows_function()
 
     def max_pool(x, window, strides, padding):
         native = _native_windows(x)

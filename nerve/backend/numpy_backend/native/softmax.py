@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import codegen, convolution, toolchain
+from nerve.backend.numpy_backend.native import binding, codegen, convolution, toolchain
 
 __all__ = ["MIN_SPLIT", "softmax_rows_function"]
 
@@ -109,20 +109,21 @@ static void rows_{T}(const {C} *x, const {C} *bias, {C} *out, int64_t n, int64_t
     }
 }
 
-/* One entry point per form, with as few arguments as it needs: ctypes converts each
-   argument at ~0.35 us, several times the loop itself for a batch-1 row of 10. */
-void softmax_{T}(const void *x, void *out, int64_t n, int64_t rows) {
-    rows_{T}(NV_DATA(x), 0, NV_DATA(out), n, 0, rows, 0);
+/* One entry point per form, with as few arguments as it needs (x, [bias,] out, the row
+   length and the size): ctypes converts each argument at ~0.3 us, several times the
+   loop itself for a batch-1 row of 10. */
+void softmax_{T}(const void *x, void *out, int64_t n, int64_t size) {
+    rows_{T}(NV_DATA(x), 0, NV_DATA(out), n, 0, n ? size / n : 0, 0);
 }
-void log_softmax_{T}(const void *x, void *out, int64_t n, int64_t rows) {
-    rows_{T}(NV_DATA(x), 0, NV_DATA(out), n, 0, rows, 1);
+void log_softmax_{T}(const void *x, void *out, int64_t n, int64_t size) {
+    rows_{T}(NV_DATA(x), 0, NV_DATA(out), n, 0, n ? size / n : 0, 1);
 }
-void softmax_bias_{T}(const void *x, const void *bias, void *out, int64_t n, int64_t rows) {
-    rows_{T}(NV_DATA(x), NV_DATA(bias), NV_DATA(out), n, 0, rows, 0);
+void softmax_bias_{T}(const void *x, const void *bias, void *out, int64_t n, int64_t size) {
+    rows_{T}(NV_DATA(x), NV_DATA(bias), NV_DATA(out), n, 0, n ? size / n : 0, 0);
 }
 void log_softmax_bias_{T}(const void *x, const void *bias, void *out, int64_t n,
-                          int64_t rows) {
-    rows_{T}(NV_DATA(x), NV_DATA(bias), NV_DATA(out), n, 0, rows, 1);
+                          int64_t size) {
+    rows_{T}(NV_DATA(x), NV_DATA(bias), NV_DATA(out), n, 0, n ? size / n : 0, 1);
 }
 /* Rows [lo, hi) only (a thread's share), of any form. */
 void range_{T}(const void *x, const void *bias, void *out, int64_t n, int64_t lo,
@@ -149,25 +150,17 @@ _FORMS = ("softmax", "log_softmax", "softmax_bias", "log_softmax_bias")
 
 @functools.cache
 def _functions() -> dict | None:
-    """The C functions by (form, NumPy dtype character) (form ``"range"`` for a thread's
-    rows), or ``None`` without a compiler."""
+    """The C functions by form (``"range"`` for a thread's rows) and NumPy dtype, or
+    ``None`` without a compiler."""
     library = toolchain.load(SOURCE)
-    if library is None:
-        return None
-    probe = library.nv_data
-    probe.argtypes, probe.restype = [ctypes.py_object], ctypes.c_void_p
-    array = np.arange(3.0)
-    if probe(array) != array.ctypes.data:  # arrays keep their data pointer elsewhere
+    if library is None or not binding.reads_data_pointers(library):
         return None
     table = {}
-    for name in _TYPES:
-        for form in (*_FORMS, "range"):
-            function = getattr(library, f"{form}_{name}")
-            function.restype = None
-            arrays = 2 if form in ("softmax", "log_softmax") else 3
-            integers = 4 if form == "range" else 1
-            function.argtypes = [ctypes.py_object] * arrays + [ctypes.c_int64] * (1 + integers)
-            table[form, np.dtype(name).char] = function
+    for form in (*_FORMS, "range"):
+        arrays = 2 if form in ("softmax", "log_softmax") else 3
+        integers = 4 if form == "range" else 1
+        argtypes = [ctypes.py_object] * arrays + [ctypes.c_int64] * (1 + integers)
+        table[form] = binding.typed_functions(library, form, _TYPES, argtypes)
     return table
 
 
@@ -187,6 +180,23 @@ def available(dtype: str) -> bool:
     return dtype in _TYPES and _functions() is not None
 
 
+def _split(part, x: np.ndarray, bias: np.ndarray | None, out: np.ndarray, log: bool) -> None:
+    """Rows of a large call across as many threads as OpenBLAS uses (one where it runs
+    one): the pool's threads and this one each take a contiguous share of the rows."""
+    n = x.shape[-1]
+    rows = x.size // n if n else 0
+    threads = min(convolution.blas_threads(), rows)
+    flags = (0 if bias is None else 1, 1 if log else 0)
+    bounds = [rows * k // threads for k in range(threads + 1)] if threads else [0, 0]
+    others = [
+        _pool(threads - 1).submit(part, x, bias, out, n, bounds[k], bounds[k + 1], *flags)
+        for k in range(1, threads)
+    ]
+    part(x, bias, out, n, 0, bounds[1], *flags)
+    for other in others:
+        other.result()
+
+
 @functools.cache
 def softmax_rows_function() -> Callable | None:
     """``softmax_rows(x, bias, log)``: the softmax (log-softmax when ``log``) of
@@ -198,35 +208,33 @@ def softmax_rows_function() -> Callable | None:
     if table is None:
         return None
 
+    plain = (table["softmax"], table["log_softmax"])  # indexed by ``log``
+    biased = (table["softmax_bias"], table["log_softmax_bias"])
+    parts = table["range"]
+
+    # The hot path of a batch-1 model: a few attribute reads and one C call.
     def softmax_rows(x: np.ndarray, bias: np.ndarray | None, log: bool) -> np.ndarray | None:
-        char = x.dtype.char
-        function = table.get((_FORMS[log + 2 * (bias is not None)], char))
-        if function is None or (bias is not None and bias.dtype.char != char):
+        dtype = x.dtype
+        if bias is None:
+            function = plain[log].get(dtype)
+        elif bias.dtype == dtype:
+            function = biased[log].get(dtype)
+            if not bias.flags.c_contiguous:
+                bias = np.ascontiguousarray(bias)
+        else:
+            return None
+        if function is None:
             return None
         if not x.flags.c_contiguous:
             x = np.ascontiguousarray(x)
-        n = x.shape[-1] if x.ndim else 1
-        rows = x.size // n if n else 0
-        out = np.empty(x.shape, dtype=x.dtype)
-        if bias is not None and not bias.flags.c_contiguous:
-            bias = np.ascontiguousarray(bias)
-        threads = min(convolution.blas_threads(), rows) if x.size >= MIN_SPLIT else 1
-        if threads <= 1:
-            if bias is None:
-                function(x, out, n, rows)
-            else:
-                function(x, bias, out, n, rows)
-            return out
-        part = table["range", char]
-        flags = (0 if bias is None else 1, 1 if log else 0)
-        bounds = [rows * k // threads for k in range(threads + 1)]
-        others = [
-            _pool(threads - 1).submit(part, x, bias, out, n, bounds[k], bounds[k + 1], *flags)
-            for k in range(1, threads)
-        ]
-        part(x, bias, out, n, 0, bounds[1], *flags)
-        for other in others:
-            other.result()
+        out = np.empty(x.shape, dtype)
+        size = x.size
+        if size >= MIN_SPLIT:
+            _split(parts[dtype], x, bias, out, log)
+        elif bias is None:
+            function(x, out, x.shape[-1], size)
+        else:
+            function(x, bias, out, x.shape[-1], size)
         return out
 
     return softmax_rows
