@@ -32,7 +32,7 @@ import numpy as np
 
 from nerve.backend.numpy_backend.native import binding, codegen, convolution, toolchain
 
-__all__ = ["MIN_SPLIT", "softmax_rows_function"]
+__all__ = ["MIN_SPLIT", "available", "softmax_rows_function"]
 
 #: Elements from which a call's rows are split across threads (measured on the 2-vCPU
 #: benchmark VM: a float32 row of 128 takes ~0.5 us; a hand-over to the pool ~70 us when
