@@ -64,7 +64,8 @@ def test_rows_split_across_threads_give_the_same_bits(loop, monkeypatch, threads
     np.testing.assert_array_equal(loop(x, b, log), whole)
 
 
-def test_other_dtypes_are_declined(loop):
+def test_other_dtypes_and_bias_sizes_are_declined(loop):
     assert loop(np.ones((2, 4), "float16"), None, False) is None
     assert loop(np.ones((2, 4), "float32"), np.ones(4, "float64"), False) is None
+    assert loop(np.ones((2, 4), "float32"), np.ones(1, "float32"), False) is None
     assert softmax.available("float32") and not softmax.available("float16")

@@ -203,7 +203,7 @@ def softmax_rows_function() -> Callable | None:
     ``x + bias`` over the last axis (``bias`` a vector of the last axis's length, or
     ``None``), running the C loop; ``None`` without it. It answers ``None`` for arrays
     it has no loop for (a dtype other than float32 and float64, or a bias of another
-    dtype). Arrays are passed as objects whose data pointer the C code reads."""
+    dtype or size). Arrays are passed as objects whose data pointer the C code reads."""
     table = _functions()
     if table is None:
         return None
@@ -217,7 +217,7 @@ def softmax_rows_function() -> Callable | None:
         dtype = x.dtype
         if bias is None:
             function = plain[log].get(dtype)
-        elif bias.dtype == dtype:
+        elif bias.dtype == dtype and bias.size == x.shape[-1]:  # C reads n values
             function = biased[log].get(dtype)
             if not bias.flags.c_contiguous:
                 bias = np.ascontiguousarray(bias)
