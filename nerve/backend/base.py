@@ -19,7 +19,8 @@ The contract has three parts:
   guards), and fused loops: ``can_fuse`` says which elementwise steps have a
   loop form and ``compile_elementwise`` turns a chain of them
   (``nerve.backend.program``) into one loop; backends that can't return ``None``
-  and the executor calls the kernels one by one.
+  and the executor calls the kernels one by one; ``has_native`` says which kernels
+  of lowering-only primitives run as one native loop.
 """
 
 from __future__ import annotations
@@ -121,6 +122,13 @@ class Backend(abc.ABC):
         per result; it returns the result arrays. Backends compile all of a graph's
         programs at once, so a compiler runs once per graph."""
         return [None] * len(programs)
+
+    def has_native(self, kernel: str, dtype: str) -> bool:
+        """Whether the kernel ``kernel`` of a primitive that only lowering puts in graphs
+        (``softmax_rows``) runs as one native loop on arrays of ``dtype``. Lowering puts
+        it in place of the steps it stands for only then: elsewhere the kernel runs those
+        same steps, with nothing gained. ``False`` unless a backend has such loops."""
+        return False
 
     @property
     def kernel_names(self) -> frozenset:

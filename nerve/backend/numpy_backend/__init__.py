@@ -174,6 +174,13 @@ class NumpyBackend(Backend):
 
         return codegen.has_loop_form(kernel, tuple(input_dtypes), dtype, params)
 
+    def has_native(self, kernel: str, dtype: str) -> bool:
+        if kernel == "softmax_rows":
+            from nerve.backend.numpy_backend.native import softmax
+
+            return softmax.available(dtype)
+        return False
+
     def native_dtype(self, name: str) -> Any:
         native = _NATIVE.get(name)
         if native is None:

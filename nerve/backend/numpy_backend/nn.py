@@ -156,6 +156,31 @@ def kernels(xp) -> dict:
         p = xp.matmul(a, b).reshape(batch, *out, *window, b.shape[1] // taps)
         return patches_transpose(p, spatial_shape, window, strides, dilation, padding)
 
+    softmax_loop: list = []  # the C loop (or None), looked up on the first call
+
+    def softmax_rows(x, *bias, log):
+        if not softmax_loop:
+            softmax_loop.append(_native_softmax())
+        loop = softmax_loop[0]
+        if loop is not None:
+            done = loop(x, bias[0] if bias else None, log)
+            if done is not None:
+                return done
+        # The steps the lowering pass replaced, in their order.
+        if bias:
+            x = x + bias[0]
+        shifted = x - xp.max(x, axis=-1, keepdims=True)
+        e = xp.exp(shifted)
+        total = xp.sum(e, axis=-1, keepdims=True)
+        return shifted - xp.log(total) if log else e / total
+
+    def _native_softmax():
+        if xp.__name__ != "numpy":
+            return None
+        from nerve.backend.numpy_backend.native import softmax as native_softmax
+
+        return native_softmax.softmax_rows_function()
+
     def max_pool(x, window, strides, padding):
         native = _native_windows(x)
         if native is not None:
@@ -319,6 +344,7 @@ def kernels(xp) -> dict:
         "patches_transpose": patches_transpose,
         "product_patches_transpose": product_patches_transpose,
         "relu": relu,
+        "softmax_rows": softmax_rows,
         "resample": resample,
         "resample2": resample2,
         "resample_transpose": resample_transpose,

@@ -26,6 +26,7 @@ from nerve.graph.passes.scan_sums import sum_products_after_scans
 from nerve.graph.passes.schedule import schedule_collectives
 from nerve.graph.passes.share_scans import share_scans
 from nerve.graph.passes.simplify import simplify
+from nerve.graph.passes.softmax import fuse_softmax_rows
 from nerve.graph.passes.verify import verify
 
 Pass = Callable[[Graph, Backend], Graph]
@@ -50,10 +51,13 @@ DEFAULT_PIPELINE: tuple[Pass, ...] = (
 #: last: it orders the nodes that will actually run (collectives' starts early, waits late).
 #: Carried sums of per-step products leave loops after hoisting (which may expose them).
 #: Products added back as patches (a convolution's input gradient) become one node.
+#: Softmaxes over the last axis become one node before elementwise fusion, which would
+#: otherwise take their subtract and exp (and the bias add before them) into its loops.
 LOWERING: tuple[Pass, ...] = (
     hoist_invariants,
     sum_products_after_scans,
     fold_products_into_patches,
+    fuse_softmax_rows,
     fuse,
     schedule_collectives,
 )
@@ -76,6 +80,7 @@ __all__ = [
     "fold_constants",
     "fold_products_into_patches",
     "fuse",
+    "fuse_softmax_rows",
     "hoist_invariants",
     "optimize",
     "schedule_collectives",
