@@ -19,8 +19,8 @@ The contract has three parts:
   guards), and fused loops: ``can_fuse`` says which elementwise steps have a
   loop form and ``compile_elementwise`` turns a chain of them
   (``nerve.backend.program``) into one loop; backends that can't return ``None``
-  and the executor calls the kernels one by one; ``has_native`` says which kernels
-  of lowering-only primitives run as one native loop.
+  and the executor calls the kernels one by one; ``runs_natively`` says which kernels
+  of lowering-only primitives run as native loops.
 """
 
 from __future__ import annotations
@@ -123,11 +123,15 @@ class Backend(abc.ABC):
         programs at once, so a compiler runs once per graph."""
         return [None] * len(programs)
 
-    def has_native(self, kernel: str, dtype: str) -> bool:
+    def runs_natively(
+        self, kernel: str, dtype: str, shapes: tuple = (), params: dict | None = None
+    ) -> bool:
         """Whether the kernel ``kernel`` of a primitive that only lowering puts in graphs
-        (``softmax_rows``) runs as one native loop on arrays of ``dtype``. Lowering puts
-        it in place of the steps it stands for only then: elsewhere the kernel runs those
-        same steps, with nothing gained. ``False`` unless a backend has such loops."""
+        (``softmax_rows``, ``patches_product``) runs as a native loop here, faster than
+        the steps it stands for, on operands of ``dtype`` with these ``shapes`` and the
+        primitive's ``params``. Lowering puts it in place of those steps only then:
+        elsewhere the kernel runs the same steps, with nothing gained. ``False`` unless a
+        backend has such loops."""
         return False
 
     @property

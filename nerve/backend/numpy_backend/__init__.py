@@ -174,7 +174,9 @@ class NumpyBackend(Backend):
 
         return codegen.has_loop_form(kernel, tuple(input_dtypes), dtype, params)
 
-    def has_native(self, kernel: str, dtype: str) -> bool:
+    def runs_natively(
+        self, kernel: str, dtype: str, shapes: tuple = (), params: dict | None = None
+    ) -> bool:
         if kernel == "softmax_rows":
             from nerve.backend.numpy_backend.native import softmax
 

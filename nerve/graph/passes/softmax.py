@@ -1,5 +1,5 @@
 """Lowering: a softmax or log-softmax over the last axis becomes one ``softmax_rows``
-node, where the backend runs it as a native loop (``Backend.has_native``).
+node, where the backend runs it as a native loop (``Backend.runs_natively``).
 
 ``ops.softmax`` and ``ops.log_softmax`` trace five steps over the input ``x``::
 
@@ -40,7 +40,7 @@ def fuse_softmax_rows(graph: Graph, backend: Backend) -> Graph:
     >>> x = np.ones((2, 8), "float32")
     >>> graph = nerve.function(ops.softmax).get_concrete_function(x).graph
     >>> counts = fuse_softmax_rows(graph, get_backend()).primitive_counts()
-    >>> counts.get("softmax_rows", 0) == get_backend().has_native("softmax_rows", "float32")
+    >>> counts.get("softmax_rows", 0) == get_backend().runs_natively("softmax_rows", "float32")
     True
     """
     producers = graph.producers()
@@ -52,7 +52,7 @@ def fuse_softmax_rows(graph: Graph, backend: Backend) -> Graph:
         if match is None:
             continue
         x, log, steps = match
-        if not backend.has_native("softmax_rows", x.aval.dtype):
+        if not backend.runs_natively("softmax_rows", x.aval.dtype):
             continue
         inputs, prologue = _bias_prologue(x, producers, uses)
         replaced[node] = Node(softmax_rows_p, inputs, {"log": log}, [node.outputs[0]])
