@@ -55,6 +55,7 @@ from nerve.graph.passes import LOWERING, optimize
 from nerve.graph.passes.fuse import fused_elementwise, program_avals
 from nerve.graph.passes.memory import MemoryPlan, plan_memory
 from nerve.primitives.collective import COLLECTIVE_PRIMITIVES, allreduce_start_p
+from nerve.primitives.shape import concatenate_p
 from nerve.primitives.state import assign_variable_p, read_variable_p
 
 __all__ = [
@@ -160,7 +161,7 @@ def elementwise_program(node: Node) -> ElementwiseProgram:
         for (prim, refs, params), aval in zip(program, avals)
     ]
     return ElementwiseProgram(
-        shape=tuple(node.outputs[0].aval.shape),
+        shape=tuple(avals[-1].shape),  # every step's (a result in blocks is wider)
         inputs=tuple((tuple(v.aval.shape), v.aval.dtype) for v in node.inputs),
         steps=tuple(steps),
         results=tuple(node.params["results"]),
@@ -189,16 +190,22 @@ def _compile_loops(graph: Graph, backend: Backend) -> tuple[Graph, dict]:
 
 
 def expand_fused(node: Node) -> list[Node]:
-    """A fused node's steps as ordinary nodes (its results keep their values)."""
+    """A fused node's steps as ordinary nodes (its results keep their values; a result
+    written in blocks becomes a ``concatenate`` of them)."""
     program = node.params["program"]
     avals = program_avals([v.aval for v in node.inputs], program)
-    outputs = dict(zip(node.params["results"], node.outputs))
+    results = node.params["results"]
+    outputs = {r: v for r, v in zip(results, node.outputs) if not isinstance(r, tuple)}
     values = list(node.inputs)
     steps = []
     for prim, refs, params in program:
         out = outputs.get(len(values)) or Value(avals[len(values)])
         steps.append(Node(prim, [values[k] for k in refs], dict(params), [out]))
         values.append(out)
+    for result, out in zip(results, node.outputs):
+        if isinstance(result, tuple):
+            axis = len(out.aval.shape) - 1
+            steps.append(Node(concatenate_p, [values[k] for k in result], {"axis": axis}, [out]))
     return steps
 
 

@@ -281,6 +281,10 @@ def _fused_text(node: Node, outs: str, name) -> list[str]:
         shown = " ".join(f"{k}={_format_param(v)}" for k, v in params)
         head = prim.name + (f"[{shown}]" if shown else "")
         lines.append(f"    {refs[-1]} = {head} {' '.join(refs[k] for k in args)}")
+    for result, out in results.items():
+        if isinstance(result, tuple):  # written in blocks: a concatenation along the last axis
+            blocks = " ".join(refs[k] for k in result)
+            lines.append(f"    {name(out)} = concatenate[axis=-1] {blocks}")
     lines.append("  }")
     return lines
 

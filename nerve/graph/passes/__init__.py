@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph
+from nerve.graph.passes.concat_loops import write_concatenations_in_loops
 from nerve.graph.passes.cse import cse
 from nerve.graph.passes.dce import dce
 from nerve.graph.passes.fold import fold_constants
@@ -50,11 +51,13 @@ DEFAULT_PIPELINE: tuple[Pass, ...] = (
 #: last: it orders the nodes that will actually run (collectives' starts early, waits late).
 #: Carried sums of per-step products leave loops after hoisting (which may expose them).
 #: Products added back as patches (a convolution's input gradient) become one node.
+#: Concatenations of fused loops' results are then written by those loops.
 LOWERING: tuple[Pass, ...] = (
     hoist_invariants,
     sum_products_after_scans,
     fold_products_into_patches,
     fuse,
+    write_concatenations_in_loops,
     schedule_collectives,
 )
 
@@ -83,4 +86,5 @@ __all__ = [
     "simplify",
     "sum_products_after_scans",
     "verify",
+    "write_concatenations_in_loops",
 ]
