@@ -64,6 +64,13 @@ class ElementwiseProgram:
     inputs: tuple[tuple[tuple[int, ...], str], ...]
     steps: tuple[Step, ...]
     results: tuple[int | tuple[int, ...], ...]
+    #: Per input (or empty: none): ``None``, or the column where the input starts in a
+    #: wider matrix the loop is given (a block of a split, read in place); the input's
+    #: shape above is the block's.
+    offsets: tuple[int | None, ...] = ()
+
+    def offset(self, k: int) -> int | None:
+        return self.offsets[k] if self.offsets else None
 
     def dtype_of(self, ref: int) -> str:
         if ref < len(self.inputs):
@@ -86,8 +93,10 @@ class ElementwiseProgram:
 
     @property
     def has_blocks(self) -> bool:
-        """Whether some result is a concatenation of blocks."""
-        return any(isinstance(r, tuple) for r in self.results)
+        """Whether some result is a concatenation of blocks, or some input a block."""
+        return any(isinstance(r, tuple) for r in self.results) or any(
+            o is not None for o in self.offsets
+        )
 
     @property
     def result_dtypes(self) -> tuple[str, ...]:

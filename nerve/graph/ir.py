@@ -273,6 +273,9 @@ def _fused_text(node: Node, outs: str, name) -> list[str]:
     """A fused node as a block: one line per step; steps whose value leaves the block
     carry the node's output names, the others are ``_0, _1, ...``."""
     refs = [name(v) for v in node.inputs]
+    for k, block in enumerate(node.params.get("blocks") or ()):
+        if block is not None:  # columns read in place
+            refs[k] = f"{refs[k]}[...,{block[0]}:{block[1]}]"
     results = dict(zip(node.params["results"], node.outputs))
     lines = [f"  {outs} = fused_elementwise {' '.join(refs)} {{"]
     for j, (prim, args, params) in enumerate(node.params["program"]):

@@ -330,6 +330,28 @@ def test_results_written_in_blocks_are_concatenations_along_the_last_axis(view, 
     np.testing.assert_array_equal(destination, joined)
 
 
+@pytest.mark.parametrize("wide", ["contiguous", "column_block", "transposed"])
+def test_inputs_given_as_column_blocks_of_wider_matrices_are_read_in_place(wide):
+    # (The parts of a split, read by the loop: passes/split_loops.py.)
+    rng = np.random.default_rng(7)
+    base = rng.standard_normal((96, 96)).astype("float32")
+    matrix = {
+        "contiguous": np.ascontiguousarray(base[:40, :72]),
+        "column_block": base[:40, 8:80],  # rows 96 apart
+        "transposed": np.ascontiguousarray(base[:72, :40]).T,  # columns apart: copied
+    }[wide]
+    program = ElementwiseProgram(
+        (40, 24),
+        (((40, 24), "float32"), ((40, 24), "float32"), ((40, 24), "float32")),
+        (Step("add", (0, 1), (), "float32"), Step("multiply", (3, 2), (), "float32")),
+        (4,),
+        offsets=(48, 0, None),
+    )
+    other = rng.standard_normal((40, 24)).astype("float32")
+    (out,) = run_native(program, [matrix, matrix, other])
+    np.testing.assert_array_equal(out, (matrix[:, 48:] + matrix[:, :24]) * other)
+
+
 # -- the toolchain --------------------------------------------------------------------------
 
 

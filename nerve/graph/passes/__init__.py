@@ -27,6 +27,7 @@ from nerve.graph.passes.scan_sums import sum_products_after_scans
 from nerve.graph.passes.schedule import schedule_collectives
 from nerve.graph.passes.share_scans import share_scans
 from nerve.graph.passes.simplify import simplify
+from nerve.graph.passes.split_loops import read_splits_in_loops, split_before_elementwise
 from nerve.graph.passes.verify import verify
 
 Pass = Callable[[Graph, Backend], Graph]
@@ -51,13 +52,17 @@ DEFAULT_PIPELINE: tuple[Pass, ...] = (
 #: last: it orders the nodes that will actually run (collectives' starts early, waits late).
 #: Carried sums of per-step products leave loops after hoisting (which may expose them).
 #: Products added back as patches (a convolution's input gradient) become one node.
-#: Concatenations of fused loops' results are then written by those loops.
+#: Concatenations of fused loops' results are then written by those loops, and column
+#: splits read in place by the loops that consume the parts (an elementwise op before
+#: such a split is first moved past it, so that it joins them).
 LOWERING: tuple[Pass, ...] = (
     hoist_invariants,
     sum_products_after_scans,
     fold_products_into_patches,
+    split_before_elementwise,
     fuse,
     write_concatenations_in_loops,
+    read_splits_in_loops,
     schedule_collectives,
 )
 
@@ -81,9 +86,11 @@ __all__ = [
     "fuse",
     "hoist_invariants",
     "optimize",
+    "read_splits_in_loops",
     "schedule_collectives",
     "share_scans",
     "simplify",
+    "split_before_elementwise",
     "sum_products_after_scans",
     "verify",
     "write_concatenations_in_loops",

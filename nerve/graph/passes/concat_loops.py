@@ -51,6 +51,8 @@ def _next_rewrite(graph: Graph, backend: Backend) -> tuple[int, list[int]] | Non
         for v in node.inputs:
             readers.setdefault(v, []).append(i)
         if node.prim is fused_elementwise:
+            if node.params.get("blocks"):  # loops reading column blocks do not merge
+                continue
             for out, result in zip(node.outputs, node.params["results"]):
                 if not isinstance(result, tuple):  # a single ref: the loop's shape
                     producer[out] = i

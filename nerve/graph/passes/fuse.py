@@ -32,6 +32,9 @@ where ref ``k`` names the node's input ``k`` when ``k < len(inputs)`` and step
 ``k - len(inputs)`` otherwise; and ``results``, the refs of the node's outputs. A
 result may be a tuple of refs: one output holding their values side by side along
 the last axis, as ``concatenate`` would (``passes/concat_loops.py`` makes these).
+An optional ``blocks``, one entry per input, is ``None`` or ``(start, stop)``: the
+loop reads only those columns (last axis) of that matrix input, in place, as a
+``split`` would give them (``passes/split_loops.py`` makes these).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ __all__ = [
     "fuse",
     "fused_elementwise",
     "fusible",
+    "loop_input_avals",
     "one_step_loop",
     "program_avals",
     "result_aval",
@@ -69,10 +73,10 @@ class FusedElementwise:
     cost = "arithmetic"
 
     @staticmethod
-    def shape_rule(*avals: Aval, program: tuple, results: tuple) -> list[Aval]:
+    def shape_rule(*avals: Aval, program: tuple, results: tuple, blocks: tuple = ()) -> list[Aval]:
         if not program:
             raise ShapeError("fused_elementwise: a fused node needs at least one step.")
-        values = program_avals(avals, program)
+        values = program_avals(loop_input_avals(avals, blocks), program)
         return [result_aval(values, r) for r in results]
 
     def __repr__(self) -> str:
@@ -88,6 +92,17 @@ def program_avals(input_avals, program: tuple) -> list[Aval]:
     for prim, refs, params in program:
         values.append(prim.shape_rule(*(values[k] for k in refs), **dict(params)))
     return values
+
+
+def loop_input_avals(avals, blocks: tuple | None) -> list[Aval]:
+    """What a loop's steps read of its inputs: a column block's aval where ``blocks``
+    names one."""
+    if not blocks:
+        return list(avals)
+    return [
+        a if b is None else Aval((*a.shape[:-1], b[1] - b[0]), a.dtype)
+        for a, b in zip(avals, blocks)
+    ]
 
 
 def result_aval(values: list[Aval], result: int | tuple[int, ...]) -> Aval:

@@ -104,6 +104,19 @@ def _wrapper(function, program: ElementwiseProgram, plan: codegen.Layout) -> Cal
         argtypes.append(ctypes.py_object)
         args.append(f"i{k}")
         copy = f"i{k} = ascontiguousarray(i{k})"
+        if program.offset(k) is not None:  # (a full input: codegen.layout checks)
+            # A column block of a wider matrix, read in place: its rows are that
+            # matrix's rows apart (the layout has one row per loop row).
+            size = np.dtype(dtype).itemsize
+            argtypes.append(ctypes.c_int64)
+            args.append(f"l{k}")
+            lines += [
+                f"    if i{k}.__class__ is not ndarray or i{k}.strides[1] != {size} or "
+                f"i{k}.strides[0] % {size}:",
+                f"        {copy}",
+                f"    l{k} = i{k}.strides[0] // {size}",
+            ]
+            continue
         lines.append(f"    if i{k}.__class__ is not ndarray or not i{k}.flags.c_contiguous:")
         if kind == "full":
             argtypes.append(ctypes.c_int64)

@@ -325,6 +325,13 @@ def layout(program: ElementwiseProgram) -> Layout | None:
             else:
                 break
         else:
+            # Column blocks of wider matrices are read row by row: full inputs of a
+            # matrix program only.
+            if any(
+                program.offset(k) is not None and (rank != 2 or kind != "full")
+                for k, kind in enumerate(kinds)
+            ):
+                return None
             return Layout(split, tuple(kinds))
     return None
 
@@ -509,7 +516,9 @@ def _driver_source(
         params.append(f"const void* p{k}")
         if kind == "full":
             params.append(f"int64_t ld{k}")  # elements from one row's start to the next
-        prologue.append(f"const {storage}* in{k} = (const {storage}*)NV_DATA(p{k});")
+        start = program.offset(k)  # a column block of a wider matrix starts there
+        at = "" if start is None else f" + {start}"
+        prologue.append(f"const {storage}* in{k} = (const {storage}*)NV_DATA(p{k}){at};")
         if kind == "col":
             tile_setup.append(f"const {ctype} x{k} = ({ctype})in{k}[r];")
     for k, dtype in enumerate(program.result_dtypes):
