@@ -6,8 +6,9 @@ them into one (batch, 4 x units) matrix for the product with the recurrent kerne
 matrix, a stacked output, is copied once again into its row of the stack. This
 lowering pass (after ``fuse``) hands the concatenation to the loops instead: a
 ``concatenate`` along the last axis whose parts are all results of fused nodes (or
-of single elementwise nodes the backend has loops for), of one shape, read by
-nothing else, becomes one result of one fused node, which
+of single arithmetic nodes the backend has loops for), of one shape, becomes one
+result of one fused node (parts that something else reads stay results of their
+own too; a GRU's backward step joins the same gate gradients twice), which
 the loop writes block by block in place (a ``results`` entry that is a tuple of
 refs, see ``passes/fuse.py``); a scan's body then writes it straight into the
 stacked row. Parts computed by several fused nodes merge those nodes into one
@@ -30,9 +31,9 @@ __all__ = [
 
 
 def write_concatenations_in_loops(graph: Graph, backend: Backend) -> Graph:
-    """Each ``concatenate`` along the last axis of fused loops' results (read nowhere
-    else) becomes a result of one loop written in blocks (see the module doc). A part
-    computed by a single elementwise node (``fuse`` leaves those alone) counts as a
+    """Each ``concatenate`` along the last axis of fused loops' results becomes a
+    result of one loop written in blocks (see the module doc). A part
+    computed by a single arithmetic node (``fuse`` leaves those alone) counts as a
     loop of one step."""
     while True:
         found = _next_rewrite(graph, backend)
@@ -56,14 +57,17 @@ def _next_rewrite(graph: Graph, backend: Backend) -> tuple[int, list[int]] | Non
             for out, result in zip(node.outputs, node.params["results"]):
                 if not isinstance(result, tuple):  # a single ref: the loop's shape
                     producer[out] = i
-        elif fusible(node, backend):
+        elif fusible(node, backend) and node.prim.cost != "transcendental":
+            # (A loop's transcendentals round differently from NumPy's kernels: only
+            # exactly rounded steps join, so results stay bit-identical.)
             producer[node.outputs[0]] = i
-    escaping = set(graph.outputs)
     for i, node in enumerate(graph.nodes):
         if node.prim is not concatenate_p or not _joins_parts(node):
             continue
         parts = node.inputs
-        if any(p not in producer or p in escaping or len(readers[p]) != 1 for p in parts):
+        # (A part read elsewhere too is also written on its own: the loop stores it
+        # twice, which still saves the concatenation's pass over it.)
+        if any(p not in producer for p in parts):
             continue
         fused = sorted({producer[p] for p in parts})
         last = fused[-1]
