@@ -120,7 +120,11 @@ class Backend(abc.ABC):
         array (to write the result into, possibly one of ``inputs``: a loop reads every
         element of its inputs before it writes that element) or ``None`` (to allocate)
         per result; it returns the result arrays. Backends compile all of a graph's
-        programs at once, so a compiler runs once per graph."""
+        programs at once, so a compiler runs once per graph. A program may write a
+        result in blocks or read inputs that are column blocks of wider matrices
+        (``ElementwiseProgram.has_blocks``); a backend that can't returns ``None``
+        for it, and the executor runs its steps with a ``getitem`` per block and a
+        ``concatenate`` per result in blocks."""
         return [None] * len(programs)
 
     def runs_natively(

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph
+from nerve.graph.passes.concat_loops import write_concatenations_in_loops
 from nerve.graph.passes.cse import cse
 from nerve.graph.passes.dce import dce
 from nerve.graph.passes.fold import fold_constants
@@ -27,6 +28,7 @@ from nerve.graph.passes.schedule import schedule_collectives
 from nerve.graph.passes.share_scans import share_scans
 from nerve.graph.passes.simplify import simplify
 from nerve.graph.passes.softmax import fuse_softmax_rows
+from nerve.graph.passes.split_loops import read_splits_in_loops, split_before_elementwise
 from nerve.graph.passes.verify import verify
 
 Pass = Callable[[Graph, Backend], Graph]
@@ -53,12 +55,18 @@ DEFAULT_PIPELINE: tuple[Pass, ...] = (
 #: Products added back as patches (a convolution's input gradient) become one node.
 #: Softmaxes over the last axis become one node before elementwise fusion, which would
 #: otherwise take their subtract and exp (and the bias add before them) into its loops.
+#: Concatenations of fused loops' results are then written by those loops, and column
+#: splits read in place by the loops that consume the parts (an elementwise op before
+#: such a split is first moved past it, so that it joins them).
 LOWERING: tuple[Pass, ...] = (
     hoist_invariants,
     sum_products_after_scans,
     fold_products_into_patches,
     fuse_softmax_rows,
+    split_before_elementwise,
     fuse,
+    write_concatenations_in_loops,
+    read_splits_in_loops,
     schedule_collectives,
 )
 
@@ -83,9 +91,12 @@ __all__ = [
     "fuse_softmax_rows",
     "hoist_invariants",
     "optimize",
+    "read_splits_in_loops",
     "schedule_collectives",
     "share_scans",
     "simplify",
+    "split_before_elementwise",
     "sum_products_after_scans",
     "verify",
+    "write_concatenations_in_loops",
 ]
