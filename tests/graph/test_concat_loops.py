@@ -5,24 +5,18 @@ bit-identical to the unoptimized graph; concatenations it cannot take stay."""
 import numpy as np
 import pytest
 
-import nerve
 from nerve import ops
 from nerve.backend import get_backend
 from nerve.graph.executor import CompiledGraph
 from nerve.graph.passes import LOWERING, optimize, write_concatenations_in_loops
 from nerve.graph.passes.fuse import fused_elementwise
+from tests.graph._lstm_graph import graph_of, lstm_training_graph
 
 CPU = get_backend("cpu")
 ROWS, COLS = 8, 16
 
 
 WITHOUT = tuple(p for p in LOWERING if p is not write_concatenations_in_loops)
-
-
-def graph_of(f, *shapes):
-    """The optimized graph of ``f`` (before lowering)."""
-    args = [ops.ones(s) for s in shapes]
-    return nerve.function(f).get_concrete_function(*args).graph
 
 
 def lowered(graph, passes=LOWERING):
@@ -149,30 +143,7 @@ def test_loops_whose_results_are_read_in_between_do_not_merge():
 
 
 def test_an_lstm_backward_step_writes_its_gate_gradients_into_one_matrix():
-    rng = np.random.default_rng(1)
-    kernel = nerve.Variable(rng.standard_normal((COLS, 4 * COLS)) * 0.3, dtype="float32")
-
-    def step(carry, x):
-        h, c = carry
-        i, f, g, o = ops.split(x + h @ kernel, 4, axis=-1)
-        c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
-        h = ops.sigmoid(o) * ops.tanh(c)
-        return (h, c), None
-
-    def loss_and_grads(xs, h0):
-        with nerve.GradientTape() as tape:
-            tape.watch([xs, h0])
-            (h, c), _ = ops.scan(step, (h0, h0 * 0.5), xs)
-            loss = ops.sum(h * h) + ops.sum(c)
-        return (loss, *tape.gradient(loss, [xs, h0, kernel]))
-
-    graph = graph_of(loss_and_grads, (5, ROWS, 4 * COLS), (ROWS, COLS))
-    backward = [
-        n.params["body_program"].graph
-        for n in graph.nodes
-        if n.prim.name == "scan" and n.params["reverse"]
-    ]
-    (body,) = backward
+    graph, _, body = lstm_training_graph(ROWS, COLS)
     assert counts(body).get("concatenate") == 1  # the gate gradients, joined
     result = lowered(optimize(body, CPU))
     assert "concatenate" not in counts(result)

@@ -5,7 +5,6 @@ the parts in place; results are bit-identical to lowering without the two passes
 import numpy as np
 import pytest
 
-import nerve
 from nerve import ops
 from nerve.backend import get_backend
 from nerve.graph.executor import CompiledGraph
@@ -16,15 +15,11 @@ from nerve.graph.passes import (
     split_before_elementwise,
 )
 from nerve.graph.passes.fuse import fused_elementwise
+from tests.graph._lstm_graph import graph_of, lstm_training_graph
 
 CPU = get_backend("cpu")
 ROWS, COLS = 8, 16
 WITHOUT = tuple(p for p in LOWERING if p not in (split_before_elementwise, read_splits_in_loops))
-
-
-def graph_of(f, *shapes):
-    """The optimized graph of ``f`` (before lowering)."""
-    return nerve.function(f).get_concrete_function(*[ops.ones(s) for s in shapes]).graph
 
 
 def run(graph, arrays, passes=LOWERING) -> list:
@@ -102,29 +97,7 @@ def test_loops_read_split_parts_in_place(name):
 
 
 def test_an_lstm_step_is_a_product_and_one_loop():
-    rng = np.random.default_rng(1)
-    kernel = nerve.Variable(rng.standard_normal((COLS, 4 * COLS)) * 0.3, dtype="float32")
-
-    def step(carry, x):
-        h, c = carry
-        i, f, g, o = ops.split(x + h @ kernel, 4, axis=-1)
-        c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
-        h = ops.sigmoid(o) * ops.tanh(c)
-        return (h, c), h
-
-    def loss_and_grads(xs, h0):
-        with nerve.GradientTape() as tape:
-            tape.watch([xs, h0])
-            (h, c), ys = ops.scan(step, (h0, h0 * 0.5), xs)
-            loss = ops.sum(h * h) + ops.sum(c) + ops.sum(ys)
-        return (loss, *tape.gradient(loss, [xs, h0, kernel]))
-
-    graph = graph_of(loss_and_grads, (5, ROWS, 4 * COLS), (ROWS, COLS))
-    (forward,) = [
-        n.params["body_program"].graph
-        for n in graph.nodes
-        if n.prim.name == "scan" and not n.params["reverse"]
-    ]
+    graph, forward, _ = lstm_training_graph(ROWS, COLS, sequence=True)
     body = optimize(optimize(forward, CPU), CPU, LOWERING)
     assert body.primitive_counts() == {"matmul": 1, "fused_elementwise": 1}
     (loop,) = [n for n in body.nodes if n.prim is fused_elementwise]
