@@ -19,7 +19,8 @@ The contract has three parts:
   guards), and fused loops: ``can_fuse`` says which elementwise steps have a
   loop form and ``compile_elementwise`` turns a chain of them
   (``nerve.backend.program``) into one loop; backends that can't return ``None``
-  and the executor calls the kernels one by one.
+  and the executor calls the kernels one by one; ``runs_natively`` says which kernels
+  of lowering-only primitives run as native loops.
 """
 
 from __future__ import annotations
@@ -112,16 +113,6 @@ class Backend(abc.ABC):
         fusion pass groups only such steps. ``False`` unless a backend compiles loops."""
         return False
 
-    def prefers_patches_product(
-        self, x_shape: tuple, dtype: str, b_shape: tuple, geometry: dict
-    ) -> bool:
-        """Whether the ``patches_product`` kernel computes ``reshape(extract_patches(x))
-        @ b`` (``geometry``: its window, strides, dilation and padding) faster than the
-        two steps, for ``x`` of ``x_shape``, ``b`` of ``b_shape``, both ``dtype``. The
-        lowering pass ``graph.passes.patches`` folds only such products into one node.
-        ``False`` unless a backend has such a kernel."""
-        return False
-
     def compile_elementwise(self, programs: Sequence[ElementwiseProgram]) -> list:
         """One callable per program that runs it as a single loop, or ``None`` where this
         backend runs the steps one kernel at a time (the default). A callable is called
@@ -129,8 +120,23 @@ class Backend(abc.ABC):
         array (to write the result into, possibly one of ``inputs``: a loop reads every
         element of its inputs before it writes that element) or ``None`` (to allocate)
         per result; it returns the result arrays. Backends compile all of a graph's
-        programs at once, so a compiler runs once per graph."""
+        programs at once, so a compiler runs once per graph. A program may write a
+        result in blocks or read inputs that are column blocks of wider matrices
+        (``ElementwiseProgram.has_blocks``); a backend that can't returns ``None``
+        for it, and the executor runs its steps with a ``getitem`` per block and a
+        ``concatenate`` per result in blocks."""
         return [None] * len(programs)
+
+    def runs_natively(
+        self, kernel: str, dtype: str, shapes: tuple = (), params: dict | None = None
+    ) -> bool:
+        """Whether the kernel ``kernel`` of a primitive that only lowering puts in graphs
+        (``softmax_rows``, ``patches_product``) runs as a native loop here, faster than
+        the steps it stands for, on operands of ``dtype`` with these ``shapes`` and the
+        primitive's ``params``. Lowering puts it in place of those steps only then:
+        elsewhere the kernel runs the same steps, with nothing gained. ``False`` unless a
+        backend has such loops."""
+        return False
 
     @property
     def kernel_names(self) -> frozenset:

@@ -14,6 +14,18 @@ turn it into one loop (``Backend.compile_elementwise``) does; the others return
 ... )
 >>> p.result_dtypes
 ('float32',)
+
+A result may also be several refs side by side along the last axis (a concatenation
+the loop writes block by block, in place):
+
+>>> q = ElementwiseProgram(
+...     shape=(2, 3),
+...     inputs=(((2, 3), "float32"),),
+...     steps=(Step("exp", (0,), (), "float32"), Step("neg", (0,), (), "float32")),
+...     results=((1, 2),),
+... )
+>>> q.result_shape(0)
+(2, 6)
 """
 
 from __future__ import annotations
@@ -44,18 +56,48 @@ class Step:
 @dataclass(frozen=True)
 class ElementwiseProgram:
     """Steps over one iteration ``shape``; every step's result has that shape, inputs
-    broadcast to it. ``results`` are the refs the loop writes out."""
+    broadcast to it. ``results`` are the refs the loop writes out; an entry that is a
+    tuple of refs is one result holding their values side by side along the last axis
+    (``concatenate(..., axis=-1)``, written by the loop in place)."""
 
     shape: tuple[int, ...]
     inputs: tuple[tuple[tuple[int, ...], str], ...]
     steps: tuple[Step, ...]
-    results: tuple[int, ...]
+    results: tuple[int | tuple[int, ...], ...]
+    #: Per input (or empty: none): ``None``, or the column where the input starts in a
+    #: wider matrix the loop is given (a block of a split, read in place); the input's
+    #: shape above is the block's.
+    offsets: tuple[int | None, ...] = ()
+
+    def offset(self, k: int) -> int | None:
+        return self.offsets[k] if self.offsets else None
 
     def dtype_of(self, ref: int) -> str:
         if ref < len(self.inputs):
             return self.inputs[ref][1]
         return self.steps[ref - len(self.inputs)].dtype
 
+    def result_refs(self, k: int) -> tuple[int, ...]:
+        """The refs result ``k`` holds: one, or the blocks of a concatenation."""
+        result = self.results[k]
+        return result if isinstance(result, tuple) else (result,)
+
+    def result_shape(self, k: int) -> tuple[int, ...]:
+        blocks = len(self.result_refs(k))
+        return (*self.shape[:-1], self.shape[-1] * blocks) if blocks > 1 else self.shape
+
+    @property
+    def written_refs(self) -> tuple[int, ...]:
+        """Every ref some result holds, in the order of ``results``."""
+        return tuple(r for k in range(len(self.results)) for r in self.result_refs(k))
+
+    @property
+    def has_blocks(self) -> bool:
+        """Whether some result is a concatenation of blocks, or some input a block."""
+        return any(isinstance(r, tuple) for r in self.results) or any(
+            o is not None for o in self.offsets
+        )
+
     @property
     def result_dtypes(self) -> tuple[str, ...]:
-        return tuple(self.dtype_of(r) for r in self.results)
+        return tuple(self.dtype_of(self.result_refs(k)[0]) for k in range(len(self.results)))

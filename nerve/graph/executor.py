@@ -52,9 +52,11 @@ from nerve.backend.program import ElementwiseProgram, Step
 from nerve.core import dtypes
 from nerve.graph.ir import Graph, Node, Value, format_aval
 from nerve.graph.passes import LOWERING, optimize
-from nerve.graph.passes.fuse import fused_elementwise, program_avals
+from nerve.graph.passes.fuse import fused_elementwise, loop_input_avals, program_avals
 from nerve.graph.passes.memory import MemoryPlan, plan_memory
 from nerve.primitives.collective import COLLECTIVE_PRIMITIVES, allreduce_start_p
+from nerve.primitives.indexing import getitem_p
+from nerve.primitives.shape import concatenate_p
 from nerve.primitives.state import assign_variable_p, read_variable_p
 
 __all__ = [
@@ -118,9 +120,13 @@ class CompiledGraph:
 
 def largest_buffer(graph: Graph) -> int:
     """Bytes of the largest array a node of ``graph`` makes (symbolic shapes count as
-    large: their size is not known until the graph is specialized)."""
+    large: their size is not known until the graph is specialized). A variable's read
+    makes none: it hands out the variable's array (a batch-1 forward pass of an MLP
+    reads 1.6 MB of weights and allocates a few KB)."""
     largest = 0
     for node in graph.nodes:
+        if node.prim is read_variable_p:
+            continue
         for value in node.outputs:
             shape, dtype = value.aval.shape, value.aval.dtype
             if not all(isinstance(d, int) for d in shape):
@@ -153,17 +159,19 @@ def _bind_params(kernel: Callable, params: dict) -> Callable:
 
 def elementwise_program(node: Node) -> ElementwiseProgram:
     """The backend-neutral form of a fused node (kernel names and dtypes)."""
-    program = node.params["program"]
-    avals = program_avals([v.aval for v in node.inputs], program)[len(node.inputs) :]
+    program, blocks = node.params["program"], node.params.get("blocks")
+    inputs = loop_input_avals([v.aval for v in node.inputs], blocks)
+    avals = program_avals(inputs, program)[len(node.inputs) :]
     steps = [
         Step(prim.kernel, tuple(refs), tuple(params), aval.dtype, prim.cost)
         for (prim, refs, params), aval in zip(program, avals)
     ]
     return ElementwiseProgram(
-        shape=tuple(node.outputs[0].aval.shape),
-        inputs=tuple((tuple(v.aval.shape), v.aval.dtype) for v in node.inputs),
+        shape=tuple(avals[-1].shape),  # every step's (a result in blocks is wider)
+        inputs=tuple((tuple(a.shape), a.dtype) for a in inputs),
         steps=tuple(steps),
         results=tuple(node.params["results"]),
+        offsets=tuple(None if b is None else b[0] for b in blocks) if blocks else (),
     )
 
 
@@ -188,17 +196,34 @@ def _compile_loops(graph: Graph, backend: Backend) -> tuple[Graph, dict]:
     return result, loops
 
 
+_FULL_SLICE = ("slice", None, None, None)
+
+
 def expand_fused(node: Node) -> list[Node]:
-    """A fused node's steps as ordinary nodes (its results keep their values)."""
-    program = node.params["program"]
-    avals = program_avals([v.aval for v in node.inputs], program)
-    outputs = dict(zip(node.params["results"], node.outputs))
+    """A fused node's steps as ordinary nodes (its results keep their values; a result
+    written in blocks becomes a ``concatenate`` of them)."""
+    program, blocks = node.params["program"], node.params.get("blocks") or ()
+    inputs = loop_input_avals([v.aval for v in node.inputs], blocks)
+    avals = program_avals(inputs, program)
+    results = node.params["results"]
+    outputs = {r: v for r, v in zip(results, node.outputs) if not isinstance(r, tuple)}
     values = list(node.inputs)
     steps = []
+    for k, block in enumerate(blocks):
+        if block is not None:  # the columns the loop would have read in place
+            rank = len(values[k].aval.shape)
+            template = (_FULL_SLICE,) * (rank - 1) + (("slice", block[0], block[1], None),)
+            part = Value(inputs[k])
+            steps.append(Node(getitem_p, [values[k]], {"template": template}, [part]))
+            values[k] = part
     for prim, refs, params in program:
         out = outputs.get(len(values)) or Value(avals[len(values)])
         steps.append(Node(prim, [values[k] for k in refs], dict(params), [out]))
         values.append(out)
+    for result, out in zip(results, node.outputs):
+        if isinstance(result, tuple):
+            axis = len(out.aval.shape) - 1
+            steps.append(Node(concatenate_p, [values[k] for k in result], {"axis": axis}, [out]))
     return steps
 
 

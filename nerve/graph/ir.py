@@ -273,6 +273,9 @@ def _fused_text(node: Node, outs: str, name) -> list[str]:
     """A fused node as a block: one line per step; steps whose value leaves the block
     carry the node's output names, the others are ``_0, _1, ...``."""
     refs = [name(v) for v in node.inputs]
+    for k, block in enumerate(node.params.get("blocks") or ()):
+        if block is not None:  # columns read in place
+            refs[k] = f"{refs[k]}[...,{block[0]}:{block[1]}]"
     results = dict(zip(node.params["results"], node.outputs))
     lines = [f"  {outs} = fused_elementwise {' '.join(refs)} {{"]
     for j, (prim, args, params) in enumerate(node.params["program"]):
@@ -281,6 +284,10 @@ def _fused_text(node: Node, outs: str, name) -> list[str]:
         shown = " ".join(f"{k}={_format_param(v)}" for k, v in params)
         head = prim.name + (f"[{shown}]" if shown else "")
         lines.append(f"    {refs[-1]} = {head} {' '.join(refs[k] for k in args)}")
+    for result, out in results.items():
+        if isinstance(result, tuple):  # written in blocks: a concatenation along the last axis
+            blocks = " ".join(refs[k] for k in result)
+            lines.append(f"    {name(out)} = concatenate[axis=-1] {blocks}")
     lines.append("  }")
     return lines
 

@@ -33,6 +33,11 @@ PyTorch and TensorFlow; padding never wins.
 indices and weights) along one axis, and its transpose: separable image resampling.
 ``resample2`` is ``resample`` along two adjacent axes in one pass (a resize).
 
+``softmax_rows(x[, bias], log)`` is the softmax (log-softmax when ``log``) of ``x``
+(plus a bias vector added to every row) over the last axis, one pass per row, for
+backends with a native loop for it; only the lowering pass ``graph.passes.softmax``
+puts it in graphs, in place of the max/subtract/exp/sum/divide steps.
+
 ``frames`` cuts the last axis (optionally padded by reflection first) into windowed
 frames (a short-time transform's framing) and ``overlap_add`` puts frames back where
 they came from, summing overlaps: the core of each other's vector-Jacobian product.
@@ -62,6 +67,7 @@ __all__ = [
     "resample2_p",
     "resample_p",
     "resample_transpose_p",
+    "softmax_rows_p",
     "transposed_patches_product_p",
     "window_output_size",
     "window_scatter_p",
@@ -329,6 +335,57 @@ transposed_patches_product_p = Primitive(
     shape_rule=_transposed_patches_product_rule,
     vjp=_transposed_patches_product_vjp,
     fresh=True,
+)
+
+
+# -- softmax_rows ----------------------------------------------------------------------
+# softmax(x + bias) over the last axis (log_softmax when ``log``), the bias an optional
+# vector of the last axis's length (shape (n,) or (1, ..., 1, n)). Graphs never trace it:
+# the lowering pass ``graph.passes.softmax`` puts it in place of the steps ops.softmax
+# and ops.log_softmax trace, where the backend has a native loop for it.
+
+
+def _softmax_rows_rule(x: Aval, *bias: Aval, log: bool) -> Aval:
+    _require_float("softmax_rows", x)
+    if not x.shape or len(bias) > 1:
+        raise ShapeError(
+            with_location(
+                f"softmax_rows: takes a tensor of rank >= 1 and at most one bias; got shape "
+                f"{tuple(x.shape)} and {len(bias)} biases."
+            )
+        )
+    for b in bias:
+        if (
+            b.shape[-1:] != x.shape[-1:]
+            or any(s != 1 for s in b.shape[:-1])
+            or len(b.shape) > len(x.shape)
+        ):
+            raise ShapeError(
+                with_location(
+                    f"softmax_rows: the bias must be a vector of the last axis's length "
+                    f"{x.shape[-1]} (shape (n,) or (1, ..., 1, n)); got {tuple(b.shape)}."
+                )
+            )
+        rules.same_dtype("softmax_rows", x, b)
+    return Aval(tuple(x.shape), x.dtype)
+
+
+def _softmax_rows_vjp(g, inputs, out, needs, log):
+    from nerve.primitives import reduction
+
+    last = (len(out.shape) - 1,)
+    if log:  # d/dx (x - logsumexp x) = g - softmax(x) * sum(g)
+        total = reduction.reduce_sum(g, last, keepdims=True)
+        dx = ew.sub(g, ew.mul(ew.exp_p.bind(out), total))
+    else:  # y * (g - sum(g * y))
+        total = reduction.reduce_sum(ew.mul(g, out), last, keepdims=True)
+        dx = ew.mul(out, ew.sub(g, total))
+    # The bias's cotangent is dx, summed back to its shape by the autodiff engine.
+    return (dx if needs[0] else None, *(dx if need else None for need in needs[1:]))
+
+
+softmax_rows_p = Primitive(
+    "softmax_rows", shape_rule=_softmax_rows_rule, vjp=_softmax_rows_vjp, fresh=True
 )
 
 

@@ -303,6 +303,55 @@ def test_inputs_with_rows_apart_are_read_in_place(view, dtype):
     assert total.flags.c_contiguous and total.shape == (40, 24)
 
 
+@pytest.mark.parametrize("view", sorted(VIEWS))
+@pytest.mark.parametrize("bias", [False, True], ids=["full_inputs", "with_a_row_input"])
+def test_results_written_in_blocks_are_concatenations_along_the_last_axis(view, bias):
+    # (A concatenation of loop results, handed to the loop: passes/concat_loops.py.)
+    rng = np.random.default_rng(6)
+    a = VIEWS[view](rng.standard_normal((96, 96)).astype("float32"))
+    b = rng.standard_normal((24,) if bias else (40, 24)).astype("float32")
+    program = ElementwiseProgram(
+        (40, 24),
+        (((40, 24), "float32"), (b.shape, "float32")),
+        (Step("add", (0, 1), (), "float32"), Step("tanh", (2,), (), "float32"),
+         Step("multiply", (0, 0), (), "float32")),
+        ((3, 2, 4), 2),
+    )  # fmt: skip
+    assert codegen.layout(program).split == 1  # one row of every block per row
+    joined, total = run_native(program, [a, b])
+    assert joined.shape == (40, 72) and joined.flags.c_contiguous
+    np.testing.assert_allclose(joined[:, :24], np.tanh(a + b), rtol=1e-6)
+    np.testing.assert_array_equal(joined[:, 24:48], a + b)
+    np.testing.assert_array_equal(joined[:, 48:], a * a)
+    np.testing.assert_array_equal(total, a + b)
+    destination = np.full((40, 72), np.nan, "float32")
+    written, _ = run_native(program, [a, b], outs=(destination, None))
+    assert written is destination
+    np.testing.assert_array_equal(destination, joined)
+
+
+@pytest.mark.parametrize("wide", ["contiguous", "column_block", "transposed"])
+def test_inputs_given_as_column_blocks_of_wider_matrices_are_read_in_place(wide):
+    # (The parts of a split, read by the loop: passes/split_loops.py.)
+    rng = np.random.default_rng(7)
+    base = rng.standard_normal((96, 96)).astype("float32")
+    matrix = {
+        "contiguous": np.ascontiguousarray(base[:40, :72]),
+        "column_block": base[:40, 8:80],  # rows 96 apart
+        "transposed": np.ascontiguousarray(base[:72, :40]).T,  # columns apart: copied
+    }[wide]
+    program = ElementwiseProgram(
+        (40, 24),
+        (((40, 24), "float32"), ((40, 24), "float32"), ((40, 24), "float32")),
+        (Step("add", (0, 1), (), "float32"), Step("multiply", (3, 2), (), "float32")),
+        (4,),
+        offsets=(48, 0, None),
+    )
+    other = rng.standard_normal((40, 24)).astype("float32")
+    (out,) = run_native(program, [matrix, matrix, other])
+    np.testing.assert_array_equal(out, (matrix[:, 48:] + matrix[:, :24]) * other)
+
+
 # -- the toolchain --------------------------------------------------------------------------
 
 

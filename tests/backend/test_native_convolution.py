@@ -6,6 +6,7 @@ tests/ops/test_nn.py."""
 
 import os
 import select
+import warnings
 
 import numpy as np
 import pytest
@@ -77,7 +78,12 @@ def test_a_forked_child_splits_with_its_own_pool(native, monkeypatch):
     monkeypatch.setattr(convolution, "blas_threads", lambda: 2)
     whole = convolution.product_patches_transpose(a, b, *GEOMETRY, OUT)  # parent's pool
     reader, writer = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():
+        # Forking a threaded process is what this test is about: JAX (when an earlier
+        # test imported it) and Python 3.12+ warn about exactly that.
+        warnings.filterwarnings("ignore", message=r".*fork\(\)", category=RuntimeWarning)
+        warnings.filterwarnings("ignore", message=r".*fork\(\)", category=DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # the child: one split call, then report and leave at once
         try:
             child = convolution.product_patches_transpose(a, b, *GEOMETRY, OUT)

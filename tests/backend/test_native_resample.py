@@ -24,10 +24,10 @@ def _resize_and_gradient(x, size, interpolation):
 def numpy_kernels(monkeypatch):
     """Native kernels off for the duration of a test."""
     monkeypatch.setenv("NERVE_NATIVE", "0")
-    native_resample._library.cache_clear()
+    native_resample._functions.cache_clear()
     yield
     monkeypatch.undo()
-    native_resample._library.cache_clear()
+    native_resample._functions.cache_clear()
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -16,10 +16,10 @@ INDEX_ADD = indexing.kernels(np)["index_add"]
 def numpy_kernels(monkeypatch):
     """Native kernels off for the duration of a test."""
     monkeypatch.setenv("NERVE_NATIVE", "0")
-    native_scatter._library.cache_clear()
+    native_scatter._functions.cache_clear()
     yield
     monkeypatch.undo()
-    native_scatter._library.cache_clear()
+    native_scatter._functions.cache_clear()
 
 
 def _case(shape, axis, index_shape, dtype, index_dtype, seed=0):

@@ -9,7 +9,7 @@ import nerve
 from nerve import ops
 from nerve.backend import get_backend
 from nerve.graph.executor import CompiledGraph, largest_buffer
-from nerve.graph.passes import optimize
+from nerve.graph.passes import fuse_softmax_rows, optimize
 
 
 def graph_of(f, *args):
@@ -157,7 +157,9 @@ def _interpret(graph, inputs):
 @pytest.mark.parametrize("plan", [True, False])
 def test_kernel_params_bound_in_generated_code_match_node_by_node_run(plan):
     # A small convnet: patches, reshapes, pooling reductions, getitem, softmax (kernels
-    # with params, which the generated code passes as keywords from its namespace).
+    # with params, which the generated code passes as keywords from its namespace). The
+    # softmax is lowered first in both runs: its one-node loop computes exp as fused
+    # loops do, the NumPy kernels of its steps to rounding only.
     nerve.utils.set_random_seed(1)
     layers = nerve.layers
     model = nerve.Sequential(
@@ -172,9 +174,11 @@ def test_kernel_params_bound_in_generated_code_match_node_by_node_run(plan):
     )
     x = ops.convert_to_tensor(np.random.default_rng(0).random((2, 11, 11, 2), "float32"))
     concrete = nerve.function(lambda t: model(t, training=False)).get_concrete_function(x)
-    graph = optimize(concrete.unoptimized, get_backend(), passes=())
+    graph = fuse_softmax_rows(
+        optimize(concrete.unoptimized, get_backend(), passes=()), get_backend()
+    )
     compiled, results = run(graph, x, plan=plan)
-    assert "axes=p" in compiled.source  # params as keywords, not a functools.partial
+    assert "window=p" in compiled.source  # params as keywords, not a functools.partial
     for actual, expected in zip(results, _interpret(graph, [x._value]), strict=True):
         np.testing.assert_array_equal(actual, expected)
 
@@ -217,6 +221,67 @@ def test_scan_stacks_rows_its_compiled_body_wrote_in_place(reverse):
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6)
 
 
+class _RecordingBody:
+    """A scan body that records the destinations the scan kernel gives each step."""
+
+    def __init__(self, program):
+        self.program, self.dests = program, []
+        self.in_avals, self.out_avals = program.in_avals, program.out_avals
+
+    def __call__(self, *arrays):
+        return self.program(*arrays)
+
+    def stepper(self, *arrays):
+        run = self.program.stepper(*arrays)
+
+        def step(inputs, dests):
+            self.dests.append(list(dests))
+            return run(inputs, dests)
+
+        return step
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_scan_history_rows_are_written_by_the_step_before(reverse):
+    # A loop that keeps its carries' history (a gradient's forward loop) hands each
+    # step the next step's history row as the carry's destination: the carry is never
+    # copied into the history, and the stacks hold the carry entering each step.
+    rng = np.random.default_rng(1)
+    xs = rng.standard_normal((5, 16, 16)).astype("float32")
+    h0 = rng.standard_normal((16, 16)).astype("float32")
+    step = lambda h, x: (ops.tanh(h * x + 1.0), ops.exp(x) - h)  # noqa: E731
+    graph = graph_of(lambda h, xs: ops.scan(step, h, xs, reverse=reverse), ops.ones((16, 16)), xs)
+    (node,) = [n for n in graph.nodes if n.prim.name == "scan"]
+    body = _RecordingBody(node.params["body_program"])
+    params = {**node.params, "body_program": body, "history": True}
+    backend = get_backend()
+    with backend.quiet():
+        h, ys, kept = backend.graph_kernel(node.prim.kernel)(h0, xs, **params)
+    order = range(4, -1, -1) if reverse else range(5)
+    want_h, want_kept, want_ys = h0, np.empty_like(xs), np.empty_like(xs)
+    for i in order:
+        want_kept[i] = want_h
+        want_ys[i] = np.exp(xs[i]) - want_h
+        want_h = np.tanh(want_h * xs[i] + 1.0)
+    for got, want in [(h, want_h), (ys, want_ys), (kept, want_kept)]:
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    if not any(CompiledGraph(body.program.graph, backend).loops.values()):
+        pytest.skip("no compiled elementwise loops on this machine")
+    for n, (i, dests) in enumerate(zip(order, body.dests)):
+        last = n == 4
+        assert (dests[0] is None) == last  # the final carry is an array of its own
+        if not last:
+            assert np.shares_memory(dests[0], kept[i - 1 if reverse else i + 1])
+
+
 def test_largest_buffer_is_the_largest_node_result_in_bytes():
     graph = graph_of(lambda a: ops.sum(ops.matmul(a, ops.transpose(a))), ops.ones((6, 2)))
     assert largest_buffer(graph) == 6 * 6 * 4  # the (6, 6) float32 product
+
+
+def test_largest_buffer_leaves_out_variable_reads():
+    # A batch-1 forward pass reads large weights but allocates only small results: its
+    # runs should not pay for the large-buffer scope.
+    weights = nerve.Variable(np.ones((64, 32), "float32"))
+    graph = graph_of(lambda a: ops.matmul(a, weights), ops.ones((1, 64)))
+    assert largest_buffer(graph) == 32 * 4

@@ -34,6 +34,7 @@ from nerve.primitives.elementwise import (
     scalar_like_p,
     subtract_p,
 )
+from nerve.primitives.indexing import getitem_p
 from nerve.primitives.registry import Aval
 from nerve.primitives.shape import broadcast_to_p, reshape_p, transpose_p
 
@@ -334,6 +335,32 @@ def test_simplify_composes_reshapes_and_transposes():
     ]
     assert_same_results(graph, after, y)
     np.testing.assert_array_equal(run(after, y)[2], y.transpose(1, 0, 2).transpose(0, 2, 1))
+
+
+@pytest.mark.parametrize("axes,turned", [((1, 0, 2), True), ((1, 2, 0), False), ((0, 2, 1), False)])
+def test_simplify_gathers_rows_in_the_order_a_transpose_asks_for(axes, turned):
+    # transpose(table[ids]) -> table[transpose(ids)] when only the ids' axes move (an
+    # embedding made time-major); a transpose that moves the rows' own axis stays.
+    table = np.arange(40.0).reshape(10, 4)
+    ids = np.array([[3, 1, 0], [9, 9, 2]], np.int32)
+
+    def f(t, i):
+        return transpose_p.bind(getitem_p.bind(t, i, template=(("array", 0),)), axes=axes)
+
+    graph, after = _simplified(f, ((10, 4), "float64"), ((2, 3), "int32"))
+    (moved,) = [n for n in after.nodes if n.prim is transpose_p]
+    assert (moved.inputs[0] is after.inputs[1]) == turned  # the ids, not the rows
+    assert_same_results(graph, after, table, ids)
+    np.testing.assert_array_equal(run(after, table, ids)[0], table[ids].transpose(axes))
+
+
+def test_simplify_leaves_a_gather_that_something_else_reads():
+    def f(t, i):
+        rows = getitem_p.bind(t, i, template=(("array", 0),))
+        return transpose_p.bind(rows, axes=(1, 0, 2)), rows
+
+    graph, after = _simplified(f, ((10, 4), "float64"), ((2, 3), "int32"))
+    assert after.primitive_counts() == {"getitem": 1, "transpose": 1}
 
 
 def test_simplify_drops_broadcasts_that_elementwise_ops_do_themselves():

@@ -587,6 +587,29 @@ CASES = [
         torch=lambda x: T.log_softmax(x, dim=-2),
         grad2=True,
     ),
+    # softmax_rows: the lowering pass's one-node softmax (graph.passes.softmax); 130
+    # columns take the C loop's pairwise sum past one block of 128.
+    *(
+        OpCase(
+            f"{name}_rows{'_bias' if bias else ''}",
+            lambda *xs, log=log: nnp.softmax_rows_p.bind(*xs, log=log),
+            [(Input((3, 5)), *((Input((5,)),) if bias else ())), (Input((2, 2, 130)),)][
+                : 1 if bias else 2
+            ],
+            numpy=lambda x, *b, reference=reference: reference(x + b[0] if b else x),
+            torch=lambda x, *b, log=log: (T.log_softmax if log else T.softmax)(
+                x + b[0] if b else x, dim=-1
+            ),
+            grad2=True,
+            # A primitive no op binds (graphs get it from lowering): no model node for it.
+            symbolic=False,
+        )
+        for name, log, reference in (
+            ("softmax", False, np_softmax),
+            ("log_softmax", True, np_log_softmax),
+        )
+        for bias in (False, True)
+    ),
     # losses
     OpCase(
         "categorical_crossentropy_logits",
@@ -1240,10 +1263,10 @@ def window_kernels(request, monkeypatch):
 
     if request.param == "numpy":
         monkeypatch.setenv("NERVE_NATIVE", "0")
-    windows._library.cache_clear()
+    windows._functions.cache_clear()
     yield request.param
     monkeypatch.undo()
-    windows._library.cache_clear()
+    windows._functions.cache_clear()
 
 
 def _max_pool_and_gradient(pool, x, g, **kw):

@@ -174,17 +174,25 @@ class NumpyBackend(Backend):
 
         return codegen.has_loop_form(kernel, tuple(input_dtypes), dtype, params)
 
-    def prefers_patches_product(
-        self, x_shape: tuple, dtype: str, b_shape: tuple, geometry: dict
+    def runs_natively(
+        self, kernel: str, dtype: str, shapes: tuple = (), params: dict | None = None
     ) -> bool:
-        from nerve.backend.numpy_backend.native import convolution, winograd
+        if kernel == "softmax_rows":
+            from nerve.backend.numpy_backend.native import softmax
 
-        # With several BLAS threads the direct products thread better than the Winograd
-        # products and their single-threaded transforms (two threads, MNIST convnet:
-        # 17 ms for the forward product and kernel gradient sharing one patch copy,
-        # against 24), so the products stay; the input gradient's kernel still chooses.
-        single = convolution.blas_threads() == 1
-        return single and winograd.takes(x_shape, dtype, b_shape, **geometry)
+            return softmax.available(dtype)
+        if kernel in ("patches_product", "transposed_patches_product"):
+            from nerve.backend.numpy_backend.native import convolution, winograd
+
+            # With several BLAS threads the direct products thread better than the
+            # Winograd products and their single-threaded transforms (two threads, MNIST
+            # convnet: 17 ms for the forward product and kernel gradient sharing one
+            # patch copy, against 24), so the products stay; the input gradient's kernel
+            # still chooses. shapes: the image's and the kernel's (taps * C, F).
+            x_shape, b_shape = shapes
+            single = convolution.blas_threads() == 1
+            return single and winograd.takes(x_shape, dtype, b_shape, **(params or {}))
+        return False
 
     def native_dtype(self, name: str) -> Any:
         native = _NATIVE.get(name)

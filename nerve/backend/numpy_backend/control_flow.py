@@ -49,18 +49,28 @@ def kernels(xp) -> dict:
         # The compiled body for this backend, fetched once; its error-state scope is
         # entered once for the whole loop (a scope per step costs microseconds).
         run = stepper(*inputs) if stepper is not None else lambda a, d: body_program(*a)
-        carry_dests = [None] * nc
+        # With history, a step writes its new carry straight into the next step's row
+        # of the history (its compiled loops take that row as their destination), and
+        # the next step reads it there: no copy per step. The last step's carry, which
+        # the loop returns, goes to its own array. (A row of a 1-d stack is a scalar.)
+        nxt = -1 if reverse else 1
+        no_dests = [None] * nc
+        written = no_dests  # the rows the previous step was asked to write its carry into
         with errstate(all="ignore"):
-            for i in steps:
+            for n, i in enumerate(steps):
                 for j, x in enumerate(xs, nc + nk):
                     inputs[j] = x[i]
-                for h, c in zip(kept, inputs):
-                    h[i] = c
+                for h, c, w in zip(kept, inputs, written):
+                    if c is not w:
+                        h[i] = c
+                if kept and n + 1 < length:
+                    written = [h[i + nxt] if h.ndim > 1 else None for h in kept]
+                else:
+                    written = no_dests
                 # The body's compiled loops write ys straight into their stacked rows;
                 # the others come back as their own arrays and are copied there.
-                # (A row of a 1-d stack is a scalar, not a view: no destination.)
                 rows = [y[i] if y.ndim > 1 else None for y in ys]
-                out = run(inputs, [*carry_dests, *rows])
+                out = run(inputs, [*written, *rows])
                 inputs[:nc] = out[:nc]
                 for y, row, o in zip(ys, rows, out[nc:]):
                     if o is not row:

@@ -22,7 +22,6 @@ from typing import Any
 
 __all__ = [
     "COPY_CHANNELS",
-    "COPY_FROM",
     "kernels",
     "window_counts",
 ]
@@ -32,11 +31,9 @@ __all__ = [
 #: with a C loop (``native/windows.py``) instead of returning a view: a convolution
 #: reshapes its patches to a matrix, and NumPy's copy of a view whose innermost axes
 #: are the window and one channel moves an element at a time (2.4 ms for the MNIST
-#: convnet's (128, 26, 26, 3, 3, 1) float32 patches; the C loop takes ~0.5 ms).
+#: convnet's (128, 26, 26, 3, 3, 1) float32 patches; the C loop takes ~0.5 ms; for one
+#: image, 15 against 35 us).
 COPY_CHANNELS = 4
-#: ... and at least this many elements: for one small image (batch-1 inference of the
-#: MNIST convnet, 784 elements) the view and NumPy's copy are ~30 us faster.
-COPY_FROM = 16384
 
 
 def window_counts(spatial, window, strides, dilation, padding) -> tuple:
@@ -63,7 +60,7 @@ def kernels(xp) -> dict:
         return xp.lib.stride_tricks.as_strided(x, shape, strides)
 
     def extract_patches(x, window, strides, dilation, padding, pad_value):
-        if x.shape[-1] <= COPY_CHANNELS and x.size >= COPY_FROM:
+        if x.shape[-1] <= COPY_CHANNELS:
             native = _native_windows(x)
             if native is not None:
                 x = xp.ascontiguousarray(x)
@@ -108,9 +105,13 @@ def kernels(xp) -> dict:
         crop = (every, *(slice(lo, lo + s) for s, (lo, _) in zip(spatial_shape, padding)), every)
         return xp.ascontiguousarray(result[crop])
 
+    # The dtypes the C window kernels take, native byte order (a set lookup: NumPy
+    # computes ``dtype.name`` in Python, ~6 us, and batch-1 pooling takes ~20 us).
+    window_dtypes = frozenset((xp.dtype("float32"), xp.dtype("float64")))
+
     def _native_windows(*arrays):
         """The C window kernels, when they run here and take these arrays' dtype."""
-        if xp.__name__ != "numpy" or arrays[0].dtype.name not in ("float32", "float64"):
+        if xp.__name__ != "numpy" or arrays[0].dtype not in window_dtypes:
             return None
         from nerve.backend.numpy_backend.native.windows import window_functions
 
@@ -178,6 +179,31 @@ def kernels(xp) -> dict:
                 return done
         p = extract_patches(x, window, strides, dilation, padding, 0.0)
         return xp.matmul(p.reshape(g.shape[0], -1).T, g)
+
+    softmax_loop: list = []  # the C loop (or None), looked up on the first call
+
+    def softmax_rows(x, *bias, log):
+        if not softmax_loop:
+            softmax_loop.append(_native_softmax())
+        loop = softmax_loop[0]
+        if loop is not None:
+            done = loop(x, bias[0] if bias else None, log)
+            if done is not None:
+                return done
+        # The steps the lowering pass replaced, in their order.
+        if bias:
+            x = x + bias[0]
+        shifted = x - xp.max(x, axis=-1, keepdims=True)
+        e = xp.exp(shifted)
+        total = xp.sum(e, axis=-1, keepdims=True)
+        return shifted - xp.log(total) if log else e / total
+
+    def _native_softmax():
+        if xp.__name__ != "numpy":
+            return None
+        from nerve.backend.numpy_backend.native import softmax as native_softmax
+
+        return native_softmax.softmax_rows_function()
 
     def max_pool(x, window, strides, padding):
         native = _native_windows(x)
@@ -287,9 +313,7 @@ def kernels(xp) -> dict:
 
     def _native_ready(*arrays) -> bool:
         first = arrays[0]
-        return first.dtype.name in ("float32", "float64") and all(
-            a.flags.c_contiguous for a in arrays
-        )
+        return first.dtype in window_dtypes and all(a.flags.c_contiguous for a in arrays)
 
     def _taps_view(table, axis: int, ndim: int):
         """Column ``t`` of a (positions, taps) table, shaped to broadcast along ``axis``."""
@@ -345,6 +369,7 @@ def kernels(xp) -> dict:
         "patches_product": patches_product,
         "product_patches_transpose": product_patches_transpose,
         "relu": relu,
+        "softmax_rows": softmax_rows,
         "resample": resample,
         "resample2": resample2,
         "resample_transpose": resample_transpose,

@@ -22,13 +22,21 @@ def kernels(xp) -> dict:
     def concatenate(*xs, axis):
         return xp.concatenate(xs, axis=axis)
 
+    # The index keys of each (axis, bounds) a split has used, made once: building them
+    # took half of a split's time (an LSTM splits its gates once per time step).
+    split_keys: dict[tuple, tuple] = {}
+
     def split(x, axis, bounds):
         # Views of x, as NumPy's split returns (the primitive is not declared fresh),
-        # sliced directly: np.split's Python bookkeeping cost ~3x more, and an LSTM
-        # splits its gates once per time step.
-        lead = (slice(None),) * axis
-        # Keys built first: mypy reads x[(a, *b)] as Python 3.11's x[a, *b].
-        keys = [(*lead, slice(lo, hi)) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        # sliced directly: np.split's Python bookkeeping cost ~3x more.
+        cache_key = (axis, tuple(bounds))
+        keys = split_keys.get(cache_key)
+        if keys is None:
+            lead = (slice(None),) * axis
+            # Keys built first: mypy reads x[(a, *b)] as Python 3.11's x[a, *b].
+            keys = tuple((*lead, slice(lo, hi)) for lo, hi in zip(bounds[:-1], bounds[1:]))
+            if len(split_keys) < 1024:  # bounds are static params: few distinct ones
+                split_keys[cache_key] = keys
         return [x[key] for key in keys]
 
     def pad(x, pad_width, value):

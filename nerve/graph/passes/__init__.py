@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph
+from nerve.graph.passes.concat_loops import write_concatenations_in_loops
 from nerve.graph.passes.cse import cse
 from nerve.graph.passes.dce import dce
 from nerve.graph.passes.fold import fold_constants
@@ -26,6 +27,8 @@ from nerve.graph.passes.scan_sums import sum_products_after_scans
 from nerve.graph.passes.schedule import schedule_collectives
 from nerve.graph.passes.share_scans import share_scans
 from nerve.graph.passes.simplify import simplify
+from nerve.graph.passes.softmax import fuse_softmax_rows
+from nerve.graph.passes.split_loops import read_splits_in_loops, split_before_elementwise
 from nerve.graph.passes.verify import verify
 
 Pass = Callable[[Graph, Backend], Graph]
@@ -50,13 +53,23 @@ DEFAULT_PIPELINE: tuple[Pass, ...] = (
 #: last: it orders the nodes that will actually run (collectives' starts early, waits late).
 #: Carried sums of per-step products leave loops after hoisting (which may expose them).
 #: Products added back as patches (a convolution's input gradient) become one node, and
-#: so do products of patches (a convolution's forward pass) where the backend prefers it.
+#: so do products of patches (a convolution's forward pass) where the backend runs them
+#: natively.
+#: Softmaxes over the last axis become one node before elementwise fusion, which would
+#: otherwise take their subtract and exp (and the bias add before them) into its loops.
+#: Concatenations of fused loops' results are then written by those loops, and column
+#: splits read in place by the loops that consume the parts (an elementwise op before
+#: such a split is first moved past it, so that it joins them).
 LOWERING: tuple[Pass, ...] = (
     hoist_invariants,
     sum_products_after_scans,
     fold_products_into_patches,
     fold_patches_into_products,
+    fuse_softmax_rows,
+    split_before_elementwise,
     fuse,
+    write_concatenations_in_loops,
+    read_splits_in_loops,
     schedule_collectives,
 )
 
@@ -79,11 +92,15 @@ __all__ = [
     "fold_patches_into_products",
     "fold_products_into_patches",
     "fuse",
+    "fuse_softmax_rows",
     "hoist_invariants",
     "optimize",
+    "read_splits_in_loops",
     "schedule_collectives",
     "share_scans",
     "simplify",
+    "split_before_elementwise",
     "sum_products_after_scans",
     "verify",
+    "write_concatenations_in_loops",
 ]

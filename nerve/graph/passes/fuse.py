@@ -29,7 +29,12 @@ node only moves later past nodes that don't depend on it.
 
 The node's params: ``program``, a tuple of steps ``(primitive, refs, params)``
 where ref ``k`` names the node's input ``k`` when ``k < len(inputs)`` and step
-``k - len(inputs)`` otherwise; and ``results``, the refs of the node's outputs.
+``k - len(inputs)`` otherwise; and ``results``, the refs of the node's outputs. A
+result may be a tuple of refs: one output holding their values side by side along
+the last axis, as ``concatenate`` would (``passes/concat_loops.py`` makes these).
+An optional ``blocks``, one entry per input, is ``None`` or ``(start, stop)``: the
+loop reads only those columns (last axis) of that matrix input, in place, as a
+``split`` would give them (``passes/split_loops.py`` makes these).
 """
 
 from __future__ import annotations
@@ -44,7 +49,11 @@ __all__ = [
     "FusedElementwise",
     "fuse",
     "fused_elementwise",
+    "fusible",
+    "loop_input_avals",
+    "one_step_loop",
     "program_avals",
+    "result_aval",
 ]
 
 
@@ -64,11 +73,11 @@ class FusedElementwise:
     cost = "arithmetic"
 
     @staticmethod
-    def shape_rule(*avals: Aval, program: tuple, results: tuple) -> list[Aval]:
+    def shape_rule(*avals: Aval, program: tuple, results: tuple, blocks: tuple = ()) -> list[Aval]:
         if not program:
             raise ShapeError("fused_elementwise: a fused node needs at least one step.")
-        values = program_avals(avals, program)
-        return [values[k] for k in results]
+        values = program_avals(loop_input_avals(avals, blocks), program)
+        return [result_aval(values, r) for r in results]
 
     def __repr__(self) -> str:
         return "<primitive fused_elementwise>"
@@ -85,6 +94,27 @@ def program_avals(input_avals, program: tuple) -> list[Aval]:
     return values
 
 
+def loop_input_avals(avals, blocks: tuple | None) -> list[Aval]:
+    """What a loop's steps read of its inputs: a column block's aval where ``blocks``
+    names one."""
+    if not blocks:
+        return list(avals)
+    return [
+        a if b is None else Aval((*a.shape[:-1], b[1] - b[0]), a.dtype)
+        for a, b in zip(avals, blocks)
+    ]
+
+
+def result_aval(values: list[Aval], result: int | tuple[int, ...]) -> Aval:
+    """The aval of one result of a fused node, given the avals its refs name: a ref's,
+    or for a tuple of refs, theirs concatenated along the last axis."""
+    if not isinstance(result, tuple):
+        return values[result]
+    first = values[result[0]]
+    width = sum(values[k].shape[-1] for k in result)
+    return Aval((*first.shape[:-1], width), first.dtype)
+
+
 #: Effects on one variable (by slot); any other effectful node may touch any variable.
 _VARIABLE_EFFECTS = (read_variable_p, assign_variable_p)
 
@@ -99,7 +129,10 @@ class _Group:
         self.closed = False
 
 
-def _fusible(node: Node, backend: Backend) -> bool:
+def fusible(node: Node, backend: Backend) -> bool:
+    """Whether ``node`` may be a step of a loop on ``backend``: an elementwise primitive
+    with a result of rank >= 1 and hashable params, whose step the backend has a loop
+    form for."""
     if not node.prim.elementwise or not node.outputs[0].aval.shape:
         return False
     try:
@@ -121,7 +154,7 @@ def fuse(graph: Graph, backend: Backend) -> Graph:
     groups: list[_Group] = []
     group: _Group | None
     for node in graph.nodes:
-        if _fusible(node, backend):
+        if fusible(node, backend):
             _join(node, group_of, groups, position)
             continue
         target = None
@@ -204,6 +237,13 @@ def _outside_uses(graph: Graph, group_of: dict) -> set[Value]:
             if v in group_of and group_of[v] is not own:
                 used.add(v)
     return used
+
+
+def one_step_loop(node: Node) -> Node:
+    """A ``fusible`` node as a fused node of one step (for passes that merge loops)."""
+    group = _Group(tuple(node.outputs[0].aval.shape))
+    group.members.append(node)
+    return _fused_node(group, set(node.outputs))
 
 
 def _fused_node(group: _Group, outside_uses: set[Value]) -> Node:

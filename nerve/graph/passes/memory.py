@@ -267,8 +267,11 @@ class _Assigner:
         """Each loop result's target; an input buffer serves at most one result."""
         targets: list = []
         taken: set = set()
-        for out in node.outputs:
-            inputs = [v for v in node.inputs if v not in taken]
+        for out, result in zip(node.outputs, node.params["results"]):
+            # A result written in blocks never goes over an input: its elements are not
+            # where the loop's iteration reads that input's.
+            blocks = isinstance(result, tuple)
+            inputs = [] if blocks else [v for v in node.inputs if v not in taken]
             target = self.target_for(node, i, out, inputs, self.facts.assigned_to.get(out))
             taken.add(target[1] if isinstance(target, tuple) else target)
             targets.append(target)

@@ -1,6 +1,6 @@
 """Lowering: ``patches_transpose`` of a matrix product becomes one
 ``product_patches_transpose`` node, and a product of patches one ``patches_product``
-node where the backend prefers it.
+node where the backend runs it natively.
 
 A convolution's input gradient, as autodiff writes it, multiplies the output
 gradient by the kernel, reshapes the product into patches ``(batch, *out, *window,
@@ -15,7 +15,7 @@ export and control-flow inlining see keeps the three primitives.
 A convolution's forward pass multiplies its patches, reshaped into rows ``(batch *
 positions, taps * C)``, by the kernel. ``fold_patches_into_products`` hands such a
 product to ``patches_product(x, b)`` where the backend says its kernel is faster
-(``Backend.prefers_patches_product``: the NumPy backend runs 3x3 windows at stride 1
+(``Backend.runs_natively``: the NumPy backend runs 3x3 windows at stride 1
 with Winograd's F(2x2, 3x3)); the patches stay where something else reads them (the
 kernel gradient).
 """
@@ -84,7 +84,7 @@ def fold_patches_into_products(graph: Graph, backend: Backend | None = None) -> 
     """``graph`` with each ``matmul(reshape(extract_patches(x)), b)`` (zero padding,
     rows of whole windows) replaced by ``patches_product(x, b)``, and each
     ``matmul(transpose(reshape(extract_patches(x))), g)`` by
-    ``transposed_patches_product(x, g)``, where ``backend`` prefers them; the
+    ``transposed_patches_product(x, g)``, where ``backend`` runs them natively; the
     transposes, reshapes and patches go where nothing else reads them. Without a
     backend, ``graph`` itself."""
     if backend is None:
@@ -103,9 +103,10 @@ def fold_patches_into_products(graph: Graph, backend: Backend | None = None) -> 
         params = {k: v for k, v in patches.params.items() if k != "pad_value"}
         columns = math.prod(patches.outputs[0].shape[1 + len(params["window"]) :])
         b_shape = (columns, other.shape[1])
-        if not backend.prefers_patches_product(tuple(x.shape), x.dtype, b_shape, params):
-            continue
         prim = transposed_patches_product_p if transposed else patches_product_p
+        shapes = (tuple(x.shape), b_shape)
+        if not backend.runs_natively(prim.name, x.dtype, shapes, params):
+            continue
         replaced[node] = Node(prim, [x, other], params, list(node.outputs))
         chains.extend(chain)
     if not replaced:

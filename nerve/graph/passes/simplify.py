@@ -60,6 +60,11 @@ class _Rewriter:
 
     def __init__(self, graph: Graph, backend: Backend):
         self.graph = graph
+        # How many times each value is read (graph outputs included), for rules that
+        # only pay off when their node is the sole reader of a value.
+        self.reads: dict[Value, int] = {}
+        for v in (*(v for n in graph.nodes for v in n.inputs), *graph.outputs):
+            self.reads[v] = self.reads.get(v, 0) + 1
         self.constants = dict(graph.constants)
         self.replace: dict[Value, Value] = {}
         self.producer: dict[Value, Node] = {}
@@ -112,6 +117,12 @@ class _Rewriter:
         """The node of primitive ``name`` that produced ``value``, if it is one."""
         node = self.producer.get(value)
         return node if node is not None and node.prim.name == name else None
+
+    def emit(self, node: Node) -> None:
+        """Add a new node before the one being rewritten (a rule's helper step)."""
+        self.nodes.append(node)
+        for out in node.outputs:
+            self.producer[out] = node
 
     def is_constant(self, value: Value, number: float) -> bool:
         """Whether ``value`` is a constant with every element equal to ``number``."""
@@ -208,6 +219,25 @@ def _transpose(rw: _Rewriter, node: Node) -> Any:
     return _with(node, [x], axes=axes) if inner is not None else None
 
 
+def _transpose_of_gather(rw: _Rewriter, node: Node) -> Any:
+    """``transpose(table[ids], p) -> table[transpose(ids, p')]`` when ``p`` only reorders
+    the axes ``ids`` adds (an embedding's (batch, time) rows made time-major for a
+    recurrent layer): the gather writes its rows in the new order, and the reshape that
+    usually follows becomes a view instead of a copy of the whole result."""
+    gather = rw.produced_by(node.inputs[0], "getitem")
+    if gather is None or rw.reads.get(node.inputs[0]) != 1:
+        return None
+    if gather.params["template"] != (("array", 0),) or len(gather.inputs) != 2:
+        return None
+    table, ids = gather.inputs
+    lead, axes = len(ids.shape), tuple(node.params["axes"])
+    if sorted(axes[:lead]) != list(range(lead)) or axes[lead:] != tuple(range(lead, len(axes))):
+        return None
+    turned = Value(Aval(tuple(ids.shape[a] for a in axes[:lead]), ids.dtype))
+    rw.emit(Node(node.prim, [ids], {"axes": axes[:lead]}, [turned]))
+    return Node(gather.prim, [table, turned], gather.params, node.outputs)
+
+
 def _broadcast_to(rw: _Rewriter, node: Node) -> Any:
     # broadcast_to(x, x.shape) -> x; broadcast_to(broadcast_to(x, a), b) -> broadcast_to(x, b)
     # (x broadcasts to a and a to b, so x broadcasts to b with the same result).
@@ -250,7 +280,7 @@ _RULES: dict[str, tuple[Rule, ...]] = {
     "divide": (_divide_one,),
     "neg": (_double_negation,),
     "reshape": (_reshape,),
-    "transpose": (_transpose,),
+    "transpose": (_transpose, _transpose_of_gather),
     "broadcast_to": (_broadcast_to,),
     "cast": (_cast_same_dtype,),
 }

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import codegen, toolchain
+from nerve.backend.numpy_backend.native import binding, codegen, toolchain
 from nerve.backend.program import ElementwiseProgram
 
 __all__ = [
@@ -89,7 +89,8 @@ def _wrapper(function, program: ElementwiseProgram, plan: codegen.Layout) -> Cal
     # A matrix program over full inputs only can also run row by row, reading an input
     # whose rows are apart (a column block of a wider matrix, such as an RNN's gate from
     # the split of one product) in place instead of copying it first.
-    by_rows = len(program.shape) == 2 and plan.split == 0 and set(plan.kinds) <= {"full", "scalar"}
+    # (A split after the first axis, as results written in blocks need, has rows already.)
+    by_rows = len(program.shape) == 2 and set(plan.kinds) <= {"full", "scalar"}
     lines = ["def call(inputs, outs):"]
     lines.append(f"    ({''.join(f'i{k}, ' for k in range(n_in))}) = inputs")
     lines.append(f"    ({''.join(f'o{k}, ' for k in range(n_out))}) = outs")
@@ -103,6 +104,19 @@ def _wrapper(function, program: ElementwiseProgram, plan: codegen.Layout) -> Cal
         argtypes.append(ctypes.py_object)
         args.append(f"i{k}")
         copy = f"i{k} = ascontiguousarray(i{k})"
+        if program.offset(k) is not None:  # (a full input: codegen.layout checks)
+            # A column block of a wider matrix, read in place: its rows are that
+            # matrix's rows apart (the layout has one row per loop row).
+            size = np.dtype(dtype).itemsize
+            argtypes.append(ctypes.c_int64)
+            args.append(f"l{k}")
+            lines += [
+                f"    if i{k}.__class__ is not ndarray or i{k}.strides[1] != {size} or "
+                f"i{k}.strides[0] % {size}:",
+                f"        {copy}",
+                f"    l{k} = i{k}.strides[0] // {size}",
+            ]
+            continue
         lines.append(f"    if i{k}.__class__ is not ndarray or not i{k}.flags.c_contiguous:")
         if kind == "full":
             argtypes.append(ctypes.c_int64)
@@ -128,13 +142,14 @@ def _wrapper(function, program: ElementwiseProgram, plan: codegen.Layout) -> Cal
     for k, dtype in enumerate(program.result_dtypes):
         argtypes.append(ctypes.py_object)
         namespace[f"d{k}"] = np.dtype(dtype)
+        namespace[f"shape{k}"] = program.result_shape(k)
         lines.append(
-            f"    if o{k} is None or not o{k}.flags.c_contiguous: o{k} = empty(shape, d{k})"
+            f"    if o{k} is None or not o{k}.flags.c_contiguous: o{k} = empty(shape{k}, d{k})"
         )
         args.append(f"o{k}")
     namespace["shape"] = tuple(program.shape)
     extent = f"{rows}, {cols}"
-    if by_rows:
+    if by_rows and plan.split == 0:
         height, width = program.shape
         extent = f"{height} if strided else {rows}, {width} if strided else {cols}"
     lines.append(f"    fn({extent}, {', '.join(args)})")
@@ -152,9 +167,5 @@ def _data_offset_ok(library) -> bool:
     """Once per process: kernels find an array's data where ``ctypes`` says it is."""
     global _offset_ok
     if _offset_ok is None:
-        probe = library.nv_data
-        probe.argtypes = [ctypes.py_object]
-        probe.restype = ctypes.c_void_p
-        array = np.arange(3.0)
-        _offset_ok = probe(array) == array.ctypes.data
+        _offset_ok = binding.reads_data_pointers(library)
     return _offset_ok

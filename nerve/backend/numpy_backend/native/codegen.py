@@ -306,7 +306,10 @@ def layout(program: ElementwiseProgram) -> Layout | None:
             else:
                 return None
         present.append(axes)
-    for split in range(rank + 1):
+    # A result written as blocks (a concatenation along the last axis) needs the last
+    # axis as the loop's columns: each row stores one row of every block.
+    splits = [rank - 1] if program.has_blocks and rank else range(rank + 1)
+    for split in splits:
         kinds = []
         for axes in present:
             outer = [a for a in axes[:split] if a is not None]
@@ -322,6 +325,13 @@ def layout(program: ElementwiseProgram) -> Layout | None:
             else:
                 break
         else:
+            # Column blocks of wider matrices are read row by row: full inputs of a
+            # matrix program only.
+            if any(
+                program.offset(k) is not None and (rank != 2 or kind != "full")
+                for k, kind in enumerate(kinds)
+            ):
+                return None
             return Layout(split, tuple(kinds))
     return None
 
@@ -409,7 +419,7 @@ class _Crossings:
             for j in segment:
                 for r in program.steps[j].refs:
                     used_in.setdefault(r, set()).add(s)
-        for r in program.results:
+        for r in program.written_refs:
             used_in.setdefault(r, set()).add(len(segments) - 1)
         carried = tuple(
             j for j in range(len(program.steps))
@@ -433,7 +443,7 @@ def _segment_source(
     n_in = len(program.inputs)
     refs = {r for j in segment for r in program.steps[j].refs}
     if last:
-        refs |= set(program.results)
+        refs |= set(program.written_refs)
     signature, arguments = ["int64_t r", "int64_t n1", "int64_t c0", "int64_t c1"], []
     body = []
     for k in sorted(r for r in refs if r < n_in):
@@ -462,12 +472,16 @@ def _segment_source(
         body.append(f"const {ctype} t{j} = ({ctype}){expressions[j]};")
     body += [f"sc{j}[c - c0] = t{j};" for j in crossings.carried if crossings.defined_in[j] == s]
     if last:
-        for k, ref in enumerate(program.results):
-            storage = STORAGE[program.dtype_of(ref)]
+        for k, storage in enumerate(STORAGE[d] for d in program.result_dtypes):
             signature.append(f"{storage}* out{k}")
             arguments.append(f"out{k}")
-            value = f"x{ref}" if ref < n_in else f"t{ref - n_in}"
-            body.append(f"out{k}[e] = ({storage}){value};")
+            refs_k = program.result_refs(k)
+            for b, ref in enumerate(refs_k):
+                value = f"x{ref}" if ref < n_in else f"t{ref - n_in}"
+                # Block b of a concatenation: row r of the result holds one row of each
+                # block, n1 columns apart.
+                at = "e" if len(refs_k) == 1 else f"(r * {len(refs_k)} + {b}) * n1 + c"
+                body.append(f"out{k}[{at}] = ({storage}){value};")
     inner = "\n".join("        " + line for line in body)
     # One function per loop: gcc 12 stops vectorizing loops once a function holds
     # ~30 inlined transcendentals, however they are split into loops.
@@ -502,11 +516,13 @@ def _driver_source(
         params.append(f"const void* p{k}")
         if kind == "full":
             params.append(f"int64_t ld{k}")  # elements from one row's start to the next
-        prologue.append(f"const {storage}* in{k} = (const {storage}*)NV_DATA(p{k});")
+        start = program.offset(k)  # a column block of a wider matrix starts there
+        at = "" if start is None else f" + {start}"
+        prologue.append(f"const {storage}* in{k} = (const {storage}*)NV_DATA(p{k}){at};")
         if kind == "col":
             tile_setup.append(f"const {ctype} x{k} = ({ctype})in{k}[r];")
-    for k, ref in enumerate(program.results):
-        storage = STORAGE[program.dtype_of(ref)]
+    for k, dtype in enumerate(program.result_dtypes):
+        storage = STORAGE[dtype]
         params.append(f"void* q{k}")
         prologue.append(f"{storage}* out{k} = ({storage}*)NV_DATA(q{k});")
     for j in crossings.carried:

@@ -33,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import toolchain
+from nerve.backend.numpy_backend.native import binding, toolchain
 
 __all__ = ["BLOCK_CHANNELS", "MIN_SPLIT", "blas_threads", "product_patches_transpose"]
 
@@ -197,8 +197,9 @@ def product_patches_transpose(
         dtype=np.int64,
     )  # fmt: skip
     threads = min(blas_threads(), batch) if a.size * b.shape[1] >= MIN_SPLIT else 1
+    address = binding.address
     if threads == 1:
-        function(a.ctypes.data, w.ctypes.data, result.ctypes.data, geometry.ctypes.data)
+        function(address(a), address(w), address(result), address(geometry))
         return result
     # Images are independent: thread k takes images [bounds[k], bounds[k + 1]).
     bounds = [batch * k // threads for k in range(threads + 1)]
@@ -209,10 +210,10 @@ def product_patches_transpose(
         shape = geometry.copy()
         shape[0] = hi - lo
         function(
-            a.ctypes.data + lo * rows * filters * a.itemsize,
-            w.ctypes.data,
-            result.ctypes.data + lo * image * result.itemsize,
-            shape.ctypes.data,
+            address(a) + lo * rows * filters * a.itemsize,
+            address(w),
+            address(result) + lo * image * result.itemsize,
+            address(shape),
         )
 
     others = [_pool(threads - 1).submit(part, k) for k in range(1, threads)]

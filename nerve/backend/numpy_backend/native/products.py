@@ -29,7 +29,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import toolchain
+from nerve.backend.numpy_backend.native import binding, toolchain
 
 __all__ = ["BLOCK", "DTYPES", "MAX_INNER", "MAX_RESULT", "MIN_ROWS", "product", "product_functions"]
 
@@ -101,6 +101,9 @@ void gram_{T}(const {C} *restrict p, const {C} *restrict g, {C} *restrict out,
 _TYPES = {"float32": "float", "float64": "double"}
 #: The dtypes the C loops take.
 DTYPES = frozenset(_TYPES)
+#: The same as NumPy dtypes (native byte order only: a set lookup, where ``dtype.name``
+#: is computed in Python).
+_LOOP_DTYPES = frozenset(map(np.dtype, _TYPES))
 SOURCE = (
     "#include <stdint.h>\n#include <math.h>\n"
     "#define FMAfloat32 fmaf\n#define FMAfloat64 fma\n"
@@ -111,15 +114,7 @@ SOURCE = (
 
 @functools.cache
 def _library() -> ctypes.CDLL | None:
-    library = toolchain.load(SOURCE)
-    if library is None:
-        return None
-    for name in _TYPES:
-        for kind in ("thin", "gram"):
-            function = getattr(library, f"{kind}_{name}")
-            function.restype = None
-            function.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 3
-    return library
+    return toolchain.load(SOURCE)
 
 
 def product_functions() -> SimpleNamespace | None:
@@ -133,22 +128,29 @@ def product_functions() -> SimpleNamespace | None:
     >>> functions is None or functions.thin(a, b).tolist() == (a @ b).tolist()
     True
     """
+    return _functions()
+
+
+@functools.cache
+def _functions() -> SimpleNamespace | None:
     library = _library()
     if library is None:
         return None
+    arguments = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 3
+    thin_loops = binding.typed_functions(library, "thin", _TYPES, arguments)
+    gram_loops = binding.typed_functions(library, "gram", _TYPES, arguments)
+    address = binding.address
 
     def thin(a, b):
         (rows, inner), columns = a.shape, b.shape[1]
         out = np.empty((rows, columns), dtype=a.dtype)
-        function = getattr(library, f"thin_{a.dtype.name}")
-        function(a.ctypes.data, b.ctypes.data, out.ctypes.data, rows, inner, columns)
+        thin_loops[a.dtype](address(a), address(b), address(out), rows, inner, columns)
         return out
 
     def gram(p, g):
         (rows, left), right = p.shape, g.shape[1]
         out = np.empty((left, right), dtype=p.dtype)
-        function = getattr(library, f"gram_{p.dtype.name}")
-        function(p.ctypes.data, g.ctypes.data, out.ctypes.data, rows, left, right)
+        gram_loops[p.dtype](address(p), address(g), address(out), rows, left, right)
         return out
 
     return SimpleNamespace(thin=thin, gram=gram)
@@ -164,7 +166,7 @@ def product(a, b):
     >>> out is None or (out.shape == (5000, 4) and float(out[0, 0]) == 3.0)
     True
     """
-    if a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype or a.dtype.name not in DTYPES:
+    if a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype or a.dtype not in _LOOP_DTYPES:
         return None
     (rows, inner), columns = a.shape, b.shape[1]
     if not b.flags.c_contiguous or b.shape[0] != inner or not columns:

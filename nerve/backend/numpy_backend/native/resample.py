@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import toolchain
+from nerve.backend.numpy_backend.native import binding, toolchain
 
 __all__ = ["ResampleFunctions", "resample_functions"]
 
@@ -141,19 +141,23 @@ SOURCE = "".join(
 
 
 @functools.cache
-def _library() -> ctypes.CDLL | None:
+def _functions() -> dict[str, dict] | None:
+    """The C loops by kind and dtype, or ``None`` without a compiler."""
     library = toolchain.load(SOURCE)
     if library is None:
         return None
-    for name in _TYPES:
-        for kind in ("resample", "resample_transpose"):
-            function = getattr(library, f"{kind}_{name}")
-            function.restype = None
-            function.argtypes = [ctypes.c_void_p] * 4 + [ctypes.c_int64] * 5
-        function = getattr(library, f"resample2_{name}")
-        function.restype = ctypes.c_int
-        function.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int64] * 8
-    return library
+    pointers = [ctypes.c_void_p]
+    return {
+        "resample": binding.typed_functions(
+            library, "resample", _TYPES, pointers * 4 + [ctypes.c_int64] * 5
+        ),
+        "resample_transpose": binding.typed_functions(
+            library, "resample_transpose", _TYPES, pointers * 4 + [ctypes.c_int64] * 5
+        ),
+        "resample2": binding.typed_functions(
+            library, "resample2", _TYPES, pointers * 6 + [ctypes.c_int64] * 8, ctypes.c_int
+        ),
+    }
 
 
 class ResampleFunctions(NamedTuple):
@@ -171,9 +175,10 @@ def resample_functions() -> ResampleFunctions | None:
     """The functions running the C loops, or ``None`` without them. They take
     contiguous arrays of one float dtype (others go to the NumPy kernels) and trust the
     indices to lie inside the axis: the caller checks them."""
-    library = _library()
-    if library is None:
+    functions = _functions()
+    if functions is None:
         return None
+    address = binding.address
 
     def call(kind: str, x: np.ndarray, index: np.ndarray, weight: np.ndarray,
              axis: int, size: int) -> np.ndarray:  # fmt: skip
@@ -184,8 +189,8 @@ def resample_functions() -> ResampleFunctions | None:
         shape[axis] = m if kind == "resample" else size
         out = np.empty(shape, dtype=x.dtype)
         n, rows = (x.shape[axis], m) if kind == "resample" else (size, x.shape[axis])
-        function = getattr(library, f"{kind}_{x.dtype.name}")
-        function(x.ctypes.data, out.ctypes.data, index.ctypes.data, weight.ctypes.data,
+        function = functions[kind][x.dtype]
+        function(address(x), address(out), address(index), address(weight),
                  outer, n, rows, index.shape[1], inner)  # fmt: skip
         return out
 
@@ -201,10 +206,9 @@ def resample_functions() -> ResampleFunctions | None:
         n0, n1 = x.shape[axis], x.shape[axis + 1]
         m0, m1 = index0.shape[0], index1.shape[0]
         out = np.empty((*x.shape[:axis], m0, m1, *x.shape[axis + 2 :]), dtype=x.dtype)
-        function = getattr(library, f"resample2_{x.dtype.name}")
-        failed = function(
-            x.ctypes.data, out.ctypes.data, index0.ctypes.data, weight0.ctypes.data,
-            index1.ctypes.data, weight1.ctypes.data, outer, n0, n1, m0, m1,
+        failed = functions["resample2"][x.dtype](
+            address(x), address(out), address(index0), address(weight0),
+            address(index1), address(weight1), outer, n0, n1, m0, m1,
             index0.shape[1], index1.shape[1], inner,
         )  # fmt: skip
         if failed:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import toolchain
+from nerve.backend.numpy_backend.native import binding, toolchain
 
 __all__ = ["scatter_add_rows_function"]
 
@@ -60,16 +60,19 @@ SOURCE = "".join(
 
 
 @functools.cache
-def _library() -> ctypes.CDLL | None:
+def _functions() -> dict | None:
+    """The C loops by (data dtype, index dtype), or ``None`` without a compiler."""
     library = toolchain.load(SOURCE)
     if library is None:
         return None
+    table = {}
     for name in _DATA_TYPES:
-        for i_type in _INDEX_TYPES.values():
+        for index_name, i_type in _INDEX_TYPES.items():
             function = getattr(library, f"scatter_add_rows_{name}_{i_type}")
             function.restype = ctypes.c_int64
             function.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 4
-    return library
+            table[np.dtype(name), np.dtype(index_name)] = function
+    return table
 
 
 def scatter_add_rows_function() -> Callable | None:
@@ -79,17 +82,16 @@ def scatter_add_rows_function() -> Callable | None:
     ``out``'s ``axis`` in ``updates``; it returns ``False`` (nothing written) when the
     arrays do not fit those terms, for the caller to use NumPy instead. An index out
     of range raises ``IndexError`` as ``np.add.at`` does."""
-    library = _library()
-    if library is None:
+    functions = _functions()
+    if functions is None:
         return None
 
     def scatter_add_rows(out: np.ndarray, index: np.ndarray, updates: np.ndarray,
                          axis: int) -> bool:  # fmt: skip
-        dtype, index_type = out.dtype.name, _INDEX_TYPES.get(index.dtype.name)
+        function = functions.get((out.dtype, index.dtype))
         if (
-            dtype not in _DATA_TYPES
+            function is None
             or updates.dtype != out.dtype
-            or index_type is None
             or not (out.flags.c_contiguous and updates.flags.c_contiguous)
         ):
             return False
@@ -97,8 +99,8 @@ def scatter_add_rows_function() -> Callable | None:
         outer = int(np.prod(out.shape[:axis]))
         inner = int(np.prod(out.shape[axis + 1 :]))
         size = out.shape[axis]
-        function = getattr(library, f"scatter_add_rows_{dtype}_{index_type}")
-        bad = function(index.ctypes.data, updates.ctypes.data, out.ctypes.data,
+        address = binding.address
+        bad = function(address(index), address(updates), address(out),
                        outer, size, index.size, inner)  # fmt: skip
         if bad >= 0:
             entry = int(index.reshape(-1)[bad])

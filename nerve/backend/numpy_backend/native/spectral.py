@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import codegen, toolchain
+from nerve.backend.numpy_backend.native import binding, codegen, toolchain
 
 __all__ = ["frames_function", "part_function"]
 
@@ -94,10 +94,7 @@ def _functions() -> dict | None:
     library = toolchain.load(SOURCE)
     if library is None:
         return None
-    probe = library.nv_data
-    probe.argtypes, probe.restype = [ctypes.py_object], ctypes.c_void_p
-    array = np.arange(3.0)
-    if probe(array) != array.ctypes.data:  # arrays keep their data pointer elsewhere
+    if not binding.reads_data_pointers(library):
         return None
     table = {}
     for name in _TYPES:

@@ -36,7 +36,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import toolchain
+from nerve.backend.numpy_backend.native import binding, toolchain
 from nerve.backend.numpy_backend.nn import window_counts
 
 __all__ = ["window_functions"]
@@ -288,31 +288,26 @@ SOURCE = _PRELUDE + "".join(
 DTYPES = frozenset(_TYPES)
 
 
-@functools.cache
-def _library() -> ctypes.CDLL | None:
-    library = toolchain.load(SOURCE)
-    if library is None:
-        return None
-    pointer = ctypes.c_void_p
-    for name in _TYPES:
-        kinds = (("extract_patches", 4), ("patches_transpose", 3), ("max_pool", 4),
-                 ("window_scatter", 4))  # fmt: skip
-        for kind, count in kinds:
-            function = getattr(library, f"{kind}_{name}")
-            function.restype = None
-            function.argtypes = [pointer] * count
-    return library
+#: Each kind of loop and the number of arrays it takes.
+_KINDS = {"extract_patches": 4, "patches_transpose": 3, "max_pool": 4, "window_scatter": 4}
 
 
+@functools.lru_cache(maxsize=256)
 def _geometry(batch: int, channels: int, spatial, out, window, strides, dilation, padding):
-    """The 20 int64s the kernels read, with leading spatial axes of size 1 up to three."""
+    """The 20 int64s the kernels read, with leading spatial axes of size 1 up to three
+    (kept per geometry: a batch-1 call would spend a tenth of its time building it)."""
     missing = 3 - len(window)
     ones, zeros = (1,) * missing, (0,) * missing
     values = (
         batch, channels, *ones, *spatial, *ones, *out, *ones, *window, *ones, *strides,
         *ones, *dilation, *zeros, *(lo for lo, _ in padding),
     )  # fmt: skip
-    return np.array(values, dtype=np.int64)
+    geometry = np.array(values, dtype=np.int64)
+    geometry.flags.writeable = False
+    return geometry
+
+
+_counts = functools.lru_cache(maxsize=256)(window_counts)
 
 
 def window_functions() -> SimpleNamespace | None:
@@ -321,19 +316,30 @@ def window_functions() -> SimpleNamespace | None:
     (attributes of the namespace), or ``None`` without them. They take C-contiguous
     float32 or float64 arrays (the caller converts or falls back) and the primitives'
     params; results are new arrays."""
-    library = _library()
+    return _functions()
+
+
+@functools.cache
+def _functions() -> SimpleNamespace | None:
+    library = toolchain.load(SOURCE)
     if library is None:
         return None
+    functions = {
+        kind: binding.typed_functions(library, kind, _TYPES, [ctypes.c_void_p] * count)
+        for kind, count in _KINDS.items()
+    }
+    address = binding.address
+    extract, transpose = functions["extract_patches"], functions["patches_transpose"]
+    pool, scatter = functions["max_pool"], functions["window_scatter"]
 
     def extract_patches(x, window, strides, dilation, padding, pad_value):
         spatial = x.shape[1:-1]
-        out = window_counts(spatial, window, strides, dilation, padding)
+        out = _counts(spatial, window, strides, dilation, padding)
         result = np.empty((x.shape[0], *out, *window, x.shape[-1]), dtype=x.dtype)
         geometry = _geometry(x.shape[0], x.shape[-1], spatial, out, window, strides,
                              dilation, padding)  # fmt: skip
         fill = np.array(pad_value, dtype=x.dtype)
-        function = getattr(library, f"extract_patches_{x.dtype.name}")
-        function(x.ctypes.data, result.ctypes.data, geometry.ctypes.data, fill.ctypes.data)
+        extract[x.dtype](address(x), address(result), address(geometry), address(fill))
         return result
 
     def patches_transpose(p, spatial_shape, window, strides, dilation, padding):
@@ -342,21 +348,19 @@ def window_functions() -> SimpleNamespace | None:
         result = np.empty((p.shape[0], *spatial_shape, p.shape[-1]), dtype=p.dtype)
         geometry = _geometry(p.shape[0], p.shape[-1], spatial_shape, out, window, strides,
                              dilation, padding)  # fmt: skip
-        function = getattr(library, f"patches_transpose_{p.dtype.name}")
-        function(p.ctypes.data, result.ctypes.data, geometry.ctypes.data)
+        transpose[p.dtype](address(p), address(result), address(geometry))
         return result
 
     def max_pool(x, window, strides, padding):
         rank = len(window)
         dilation = (1,) * rank
         spatial = x.shape[1:-1]
-        out = window_counts(spatial, window, strides, dilation, padding)
+        out = _counts(spatial, window, strides, dilation, padding)
         values = np.empty((x.shape[0], *out, x.shape[-1]), dtype=x.dtype)
         where = np.empty(values.shape, dtype=np.int32)
         geometry = _geometry(x.shape[0], x.shape[-1], spatial, out, window, strides,
                              dilation, padding)  # fmt: skip
-        function = getattr(library, f"max_pool_{x.dtype.name}")
-        function(x.ctypes.data, values.ctypes.data, where.ctypes.data, geometry.ctypes.data)
+        pool[x.dtype](address(x), address(values), address(where), address(geometry))
         return values, where
 
     def window_scatter(g, argmax, spatial_shape, window, strides, padding):
@@ -364,8 +368,7 @@ def window_functions() -> SimpleNamespace | None:
         result = np.empty((g.shape[0], *spatial_shape, g.shape[-1]), dtype=g.dtype)
         geometry = _geometry(g.shape[0], g.shape[-1], spatial_shape, g.shape[1 : 1 + rank],
                              window, strides, (1,) * rank, padding)  # fmt: skip
-        function = getattr(library, f"window_scatter_{g.dtype.name}")
-        function(g.ctypes.data, argmax.ctypes.data, result.ctypes.data, geometry.ctypes.data)
+        scatter[g.dtype](address(g), address(argmax), address(result), address(geometry))
         return result
 
     return SimpleNamespace(

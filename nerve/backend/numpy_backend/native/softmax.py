@@ -1,0 +1,240 @@
+"""``softmax_rows`` in C: a softmax (or log-softmax) over the last axis, one row at a
+time, optionally after adding a bias vector to every row.
+
+Why: as a graph of primitives a softmax is six kernels (bias add, max, subtract, exp,
+sum, divide), each a pass over memory and a call (~50 us of a 500 us batch-1 convnet
+inference, mostly calls); one loop per row keeps the row in L1 across the passes.
+
+Results follow the unfused graph's arithmetic step by step, so they agree with it to
+rounding and its IEEE behaviour carries over (a row holding NaN or +inf, or only -inf,
+comes out NaN, as ``x - max(x)`` makes it): the maximum, ``exp(x - max)`` with the
+vmath ``exp`` that fused elementwise loops use, the sum in NumPy's pairwise order
+(blocks of up to 128 summed in 8 partial sums, halved recursively above; bit-equal
+to ``np.sum`` of the same values), then a true division, or ``(x - max) - log(sum)``.
+The exponentials of one block of 128 are summed while still in L1.
+
+Rows are split across threads where a call is large (``MIN_SPLIT`` elements), as many
+as OpenBLAS uses (``convolution.blas_threads``), on a pool of Python threads whose
+idle workers wait passively, so that they never spin against the BLAS (the C call
+releases the GIL). ``None`` (no loop: the NumPy kernel runs) for dtypes other than
+float32 and float64, and when native kernels are off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from nerve.backend.numpy_backend.native import binding, codegen, convolution, toolchain
+
+__all__ = ["MIN_SPLIT", "available", "softmax_rows_function"]
+
+#: Elements from which a call's rows are split across threads (measured on the 2-vCPU
+#: benchmark VM: a float32 row of 128 takes ~0.5 us; a hand-over to the pool ~70 us when
+#: other processes share the two cores, where a split then lost; see the README).
+MIN_SPLIT = 1 << 18
+
+_TEMPLATE = r"""
+/* The sum of exp(src[k] - m) over one block of n <= 128 values, each also written to
+   dst[k]: NumPy's pairwise leaf (8 partial sums, combined as a tree, then the tail). */
+static {C} block_{T}(const {C} *src, {C} *dst, int64_t n, {C} m) {
+    NV_IVDEP
+    for (int64_t k = 0; k < n; k++) dst[k] = {EXP}(src[k] - m);
+    if (n < 8) {
+        {C} r = 0;
+        for (int64_t k = 0; k < n; k++) r += dst[k];
+        return r;
+    }
+    {C} r[8];
+    for (int j = 0; j < 8; j++) r[j] = dst[j];
+    const int64_t whole = n - n % 8;
+    for (int64_t i = 8; i < whole; i += 8)
+        for (int j = 0; j < 8; j++) r[j] += dst[i + j];
+    {C} total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (int64_t i = whole; i < n; i++) total += dst[i];
+    return total;
+}
+
+/* The pairwise sum of exp(src - m) over n values, written to dst when keep (else
+   each block goes to the scratch block and is dropped). */
+static {C} exp_sum_{T}(const {C} *src, {C} *dst, {C} *scratch, int64_t n, {C} m, int keep) {
+    if (n <= 128) return block_{T}(src, keep ? dst : scratch, n, m);
+    int64_t half = n / 2;
+    half -= half % 8;
+    {C} left = exp_sum_{T}(src, dst, scratch, half, m, keep);
+    return left + exp_sum_{T}(src + half, dst + half, scratch, n - half, m, keep);
+}
+
+/* The maximum of a row; NaN is skipped here, but then reaches every result through
+   the sum, as with NumPy's maximum. */
+static {C} row_max_{T}(const {C} *src, int64_t n) {
+    {C} lane[8];
+    for (int j = 0; j < 8; j++) lane[j] = -INFINITY;
+    const int64_t whole = n - n % 8;
+    for (int64_t i = 0; i < whole; i += 8)
+        for (int j = 0; j < 8; j++) lane[j] = src[i + j] > lane[j] ? src[i + j] : lane[j];
+    for (int64_t i = whole; i < n; i++) lane[0] = src[i] > lane[0] ? src[i] : lane[0];
+    {C} m = lane[0];
+    for (int j = 1; j < 8; j++) m = lane[j] > m ? lane[j] : m;
+    return m;
+}
+
+/* Rows [lo, hi) of x (rows of n), plus bias (n) when it is not NULL, into out. */
+static void rows_{T}(const {C} *x, const {C} *bias, {C} *out, int64_t n, int64_t lo,
+                     int64_t hi, int log_form) {
+    {C} scratch[128];
+    for (int64_t r = lo; r < hi; r++) {
+        const {C} *src = x + r * n;
+        {C} *y = out + r * n;
+        if (bias) {
+            NV_IVDEP
+            for (int64_t k = 0; k < n; k++) y[k] = src[k] + bias[k];
+            src = y;
+        }
+        const {C} m = row_max_{T}(src, n);
+        const {C} total = exp_sum_{T}(src, y, scratch, n, m, !log_form);
+        if (log_form) {
+            const {C} shift = {LOG}(total);
+            NV_IVDEP
+            for (int64_t k = 0; k < n; k++) y[k] = (src[k] - m) - shift;
+        } else {
+            NV_IVDEP
+            for (int64_t k = 0; k < n; k++) y[k] = y[k] / total;
+        }
+    }
+}
+
+/* One entry point per form, with as few arguments as it needs (x, [bias,] out, the row
+   length and the size): ctypes converts each argument at ~0.3 us, several times the
+   loop itself for a batch-1 row of 10. */
+void softmax_{T}(const void *x, void *out, int64_t n, int64_t size) {
+    rows_{T}(NV_DATA(x), 0, NV_DATA(out), n, 0, n ? size / n : 0, 0);
+}
+void log_softmax_{T}(const void *x, void *out, int64_t n, int64_t size) {
+    rows_{T}(NV_DATA(x), 0, NV_DATA(out), n, 0, n ? size / n : 0, 1);
+}
+void softmax_bias_{T}(const void *x, const void *bias, void *out, int64_t n, int64_t size) {
+    rows_{T}(NV_DATA(x), NV_DATA(bias), NV_DATA(out), n, 0, n ? size / n : 0, 0);
+}
+void log_softmax_bias_{T}(const void *x, const void *bias, void *out, int64_t n,
+                          int64_t size) {
+    rows_{T}(NV_DATA(x), NV_DATA(bias), NV_DATA(out), n, 0, n ? size / n : 0, 1);
+}
+/* Rows [lo, hi) only (a thread's share), of any form. */
+void range_{T}(const void *x, const void *bias, void *out, int64_t n, int64_t lo,
+               int64_t hi, int64_t has_bias, int64_t log_form) {
+    rows_{T}(NV_DATA(x), has_bias ? NV_DATA(bias) : 0, NV_DATA(out), n, lo, hi, (int)log_form);
+}
+"""
+
+_TYPES = {"float32": ("float", "nv_expf", "logf"), "float64": ("double", "nv_exp", "log")}
+SOURCE = codegen.library_source(
+    [
+        _TEMPLATE.replace("{T}", name)
+        .replace("{C}", c_type)
+        .replace("{EXP}", exp)
+        .replace("{LOG}", log)
+        for name, (c_type, exp, log) in _TYPES.items()
+    ],
+    toolchain.DATA_OFFSET,
+)
+
+
+_FORMS = ("softmax", "log_softmax", "softmax_bias", "log_softmax_bias")
+
+
+@functools.cache
+def _functions() -> dict | None:
+    """The C functions by form (``"range"`` for a thread's rows) and NumPy dtype, or
+    ``None`` without a compiler."""
+    library = toolchain.load(SOURCE)
+    if library is None or not binding.reads_data_pointers(library):
+        return None
+    table = {}
+    for form in (*_FORMS, "range"):
+        arrays = 2 if form in ("softmax", "log_softmax") else 3
+        integers = 4 if form == "range" else 1
+        argtypes = [ctypes.py_object] * arrays + [ctypes.c_int64] * (1 + integers)
+        table[form] = binding.typed_functions(library, form, _TYPES, argtypes)
+    return table
+
+
+@functools.cache
+def _pool(workers: int) -> ThreadPoolExecutor:
+    # Idle workers wait on a lock (passively): they take no core between calls.
+    return ThreadPoolExecutor(workers, thread_name_prefix="nerve-softmax")
+
+
+# A forked child inherits the pool object but not its threads (see convolution._pool).
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_pool.cache_clear)
+
+
+def available(dtype: str) -> bool:
+    """Whether the C loop runs here for arrays of ``dtype`` (a dtype name)."""
+    return dtype in _TYPES and _functions() is not None
+
+
+def _split(part, x: np.ndarray, bias: np.ndarray | None, out: np.ndarray, log: bool) -> None:
+    """Rows of a large call across as many threads as OpenBLAS uses (one where it runs
+    one): the pool's threads and this one each take a contiguous share of the rows."""
+    n = x.shape[-1]
+    rows = x.size // n if n else 0
+    threads = min(convolution.blas_threads(), rows)
+    flags = (0 if bias is None else 1, 1 if log else 0)
+    bounds = [rows * k // threads for k in range(threads + 1)] if threads else [0, 0]
+    others = [
+        _pool(threads - 1).submit(part, x, bias, out, n, bounds[k], bounds[k + 1], *flags)
+        for k in range(1, threads)
+    ]
+    part(x, bias, out, n, 0, bounds[1], *flags)
+    for other in others:
+        other.result()
+
+
+@functools.cache
+def softmax_rows_function() -> Callable | None:
+    """``softmax_rows(x, bias, log)``: the softmax (log-softmax when ``log``) of
+    ``x + bias`` over the last axis (``bias`` a vector of the last axis's length, or
+    ``None``), running the C loop; ``None`` without it. It answers ``None`` for arrays
+    it has no loop for (a dtype other than float32 and float64, or a bias of another
+    dtype or size). Arrays are passed as objects whose data pointer the C code reads."""
+    table = _functions()
+    if table is None:
+        return None
+
+    plain = (table["softmax"], table["log_softmax"])  # indexed by ``log``
+    biased = (table["softmax_bias"], table["log_softmax_bias"])
+    parts = table["range"]
+
+    # The hot path of a batch-1 model: a few attribute reads and one C call.
+    def softmax_rows(x: np.ndarray, bias: np.ndarray | None, log: bool) -> np.ndarray | None:
+        dtype = x.dtype
+        if bias is None:
+            function = plain[log].get(dtype)
+        elif bias.dtype == dtype and bias.size == x.shape[-1]:  # C reads n values
+            function = biased[log].get(dtype)
+            if not bias.flags.c_contiguous:
+                bias = np.ascontiguousarray(bias)
+        else:
+            return None
+        if function is None:
+            return None
+        if not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x)
+        out = np.empty(x.shape, dtype)
+        size = x.size
+        if size >= MIN_SPLIT:
+            _split(parts[dtype], x, bias, out, log)
+        elif bias is None:
+            function(x, out, x.shape[-1], size)
+        else:
+            function(x, bias, out, x.shape[-1], size)
+        return out
+
+    return softmax_rows

@@ -1,0 +1,147 @@
+"""Lowering: a softmax or log-softmax over the last axis becomes one ``softmax_rows``
+node, where the backend runs it as a native loop (``Backend.runs_natively``).
+
+``ops.softmax`` and ``ops.log_softmax`` trace five steps over the input ``x``::
+
+    m = reduce_max(x, axes=(last,), keepdims=True)
+    s = subtract(x, m)
+    e = exp(s)
+    t = reduce_sum(e, axes=(last,), keepdims=True)
+    softmax: divide(e, t)        log_softmax: subtract(s, log(t))
+
+and a Dense layer's bias add often comes right before (``x = add(product, bias)``,
+the bias a vector over the last axis). Each is a kernel call and a pass over memory;
+at batch 1 the calls dominate, and on large inputs the passes do. The rewrite fires
+where the intermediate values have no other use (nor are graph results), all shapes
+are known, and the backend has the loop for the dtype; the bias add joins where ``x``
+has no other use either. Elsewhere the graph stays as it is, so a backend without the
+loop (or an odd dtype) loses nothing. It runs at lowering, after autodiff: gradients,
+export and control-flow inlining see the per-primitive graph.
+"""
+
+from __future__ import annotations
+
+from nerve.backend.base import Backend
+from nerve.graph.ir import Graph, Node, Value
+from nerve.primitives.elementwise import add_p, divide_p, exp_p, log_p, subtract_p
+from nerve.primitives.nn import softmax_rows_p
+from nerve.primitives.reduction import reduce_max_p, reduce_sum_p
+
+__all__ = ["fuse_softmax_rows"]
+
+
+def fuse_softmax_rows(graph: Graph, backend: Backend) -> Graph:
+    """``graph`` with each softmax / log-softmax over the last axis (see the module doc)
+    replaced by one ``softmax_rows`` node, where ``backend`` has its native loop.
+
+    >>> import numpy as np, nerve
+    >>> from nerve import ops
+    >>> from nerve.backend import get_backend
+    >>> x = np.ones((2, 8), "float32")
+    >>> graph = nerve.function(ops.softmax).get_concrete_function(x).graph
+    >>> counts = fuse_softmax_rows(graph, get_backend()).primitive_counts()
+    >>> counts.get("softmax_rows", 0) == get_backend().runs_natively("softmax_rows", "float32")
+    True
+    """
+    producers = graph.producers()
+    uses = graph.uses()
+    replaced: dict[Node, Node] = {}
+    dropped: set[Node] = set()
+    for node in graph.nodes:
+        match = _match(node, producers, uses)
+        if match is None:
+            continue
+        x, log, steps = match
+        if not backend.runs_natively("softmax_rows", x.aval.dtype):
+            continue
+        inputs, prologue = _bias_prologue(x, producers, uses)
+        replaced[node] = Node(softmax_rows_p, inputs, {"log": log}, [node.outputs[0]])
+        dropped.update(steps)
+        dropped.update(prologue)
+    if not replaced:
+        return graph
+    result = graph.copy()
+    result.nodes = [replaced.get(n, n) for n in graph.nodes if n not in dropped]
+    return result
+
+
+def _step(value: Value, prim, producers: dict, uses: dict, count: int = 1) -> Node | None:
+    """The node of primitive ``prim`` that makes ``value``, when ``value`` has exactly
+    ``count`` uses (all of them inside the pattern)."""
+    node = producers.get(value)
+    if node is None or node.prim is not prim or uses.get(value) != count:
+        return None
+    return node
+
+
+def _is_last_axis_reduction(node: Node, rank: int) -> bool:
+    return node.params.get("axes") == (rank - 1,) and node.params.get("keepdims") is True
+
+
+def _match(node: Node, producers: dict, uses: dict) -> tuple[Value, bool, list[Node]] | None:
+    """``(x, log, replaced steps)`` when ``node`` ends a softmax (``divide``) or a
+    log-softmax (``subtract``) of ``x`` over its last axis, else ``None``."""
+    logarithms: list[Node] = []  # log(t), in the log-softmax form
+    if node.prim is divide_p:
+        log = False
+        e, t = node.inputs
+        total = _step(t, reduce_sum_p, producers, uses)
+        exponential = _step(e, exp_p, producers, uses, count=2)
+        if exponential is None:
+            return None
+        shifted = _step(exponential.inputs[0], subtract_p, producers, uses)
+    elif node.prim is subtract_p:
+        log = True
+        s, logarithm = node.inputs
+        taken = _step(logarithm, log_p, producers, uses)
+        if taken is None:
+            return None
+        logarithms.append(taken)
+        total = _step(taken.inputs[0], reduce_sum_p, producers, uses)
+        if total is None:
+            return None
+        exponential = _step(total.inputs[0], exp_p, producers, uses)
+        shifted = _step(s, subtract_p, producers, uses, count=2)
+        if exponential is None or exponential.inputs[0] is not s:
+            return None
+    else:
+        return None
+    if total is None or shifted is None or total.inputs[0] is not exponential.outputs[0]:
+        return None
+    x, m = shifted.inputs
+    peak = _step(m, reduce_max_p, producers, uses)
+    if peak is None or peak.inputs[0] is not x:
+        return None
+    shape, dtype = x.aval.shape, x.aval.dtype
+    rank = len(shape)
+    if (
+        rank == 0
+        or not all(isinstance(size, int) and size > 0 for size in shape)
+        or not _is_last_axis_reduction(peak, rank)
+        or not _is_last_axis_reduction(total, rank)
+        or any(n.outputs[0].aval.dtype != dtype for n in (node, shifted, exponential, total))
+        or tuple(node.outputs[0].aval.shape) != tuple(shape)
+    ):
+        return None
+    return x, log, [peak, shifted, exponential, total, *logarithms]
+
+
+def _bias_prologue(x: Value, producers: dict, uses: dict) -> tuple[list[Value], list[Node]]:
+    """``([a, bias], [the add])`` when ``x = add(a, bias)`` is read only by the softmax
+    (its max and its subtraction) and ``bias`` is a vector over the last axis of ``x``'s
+    dtype (a Dense layer's bias); ``([x], [])`` otherwise."""
+    node = _step(x, add_p, producers, uses, count=2)
+    if node is None:
+        return [x], []
+    shape = tuple(x.aval.shape)
+    for a, bias in (node.inputs, node.inputs[::-1]):
+        b = tuple(bias.aval.shape)
+        if (
+            tuple(a.aval.shape) == shape
+            and a.aval.dtype == bias.aval.dtype == x.aval.dtype
+            and 0 < len(b) <= len(shape)
+            and b[-1] == shape[-1]
+            and all(size == 1 for size in b[:-1])
+        ):
+            return [a, bias], [node]
+    return [x], []

@@ -1,0 +1,71 @@
+"""The C loop of ``softmax_rows`` (``native/softmax.py``) agrees with the NumPy kernel
+it replaces in every form and dtype it takes, gives the same bits when its rows are
+split across threads, and declines what it does not take. Its rewrite of graphs is
+checked in tests/graph/test_softmax.py, its gradient in tests/ops/test_nn.py."""
+
+import numpy as np
+import pytest
+
+from nerve.backend import numpy_backend
+from nerve.backend.numpy_backend.native import convolution, softmax
+
+
+@pytest.fixture
+def loop():
+    function = softmax.softmax_rows_function()
+    if function is None:
+        pytest.skip("no C compiler: only the NumPy kernel runs here")
+    return function
+
+
+@pytest.fixture
+def numpy_kernel(monkeypatch):
+    """The backend's softmax_rows kernel with native loops off."""
+    monkeypatch.setenv("NERVE_NATIVE", "0")
+    softmax._functions.cache_clear()
+    softmax.softmax_rows_function.cache_clear()
+    yield numpy_backend.nn.kernels(np)["softmax_rows"]
+    monkeypatch.undo()
+    softmax._functions.cache_clear()
+    softmax.softmax_rows_function.cache_clear()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("log", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("shape", [(1, 3), (5, 9), (3, 128), (2, 2, 1000)])
+def test_c_and_numpy_kernels_agree(loop, request, dtype, log, bias, shape):
+    rng = np.random.default_rng(shape[-1])
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    b = rng.standard_normal(shape[-1]).astype(dtype) if bias else None
+    native = loop(x, b, log)
+    assert native is not None and native.dtype == x.dtype and native.shape == x.shape
+    kernel = request.getfixturevalue("numpy_kernel")
+    assert softmax.softmax_rows_function() is None
+    expected = kernel(x, *((b,) if bias else ()), log=log)
+    tolerance = {"float32": 2e-6, "float64": 1e-14}[dtype]
+    np.testing.assert_allclose(native, expected, rtol=tolerance, atol=tolerance)
+
+
+def test_a_strided_input_is_read_as_its_values(loop):
+    x = np.random.default_rng(1).standard_normal((6, 40)).astype("float32")
+    np.testing.assert_array_equal(loop(x[:, ::2], None, False), loop(x[:, ::2].copy(), None, False))
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("log", [False, True])
+def test_rows_split_across_threads_give_the_same_bits(loop, monkeypatch, threads, log):
+    rng = np.random.default_rng(threads)
+    x = rng.standard_normal((7, 300)).astype("float32")
+    b = rng.standard_normal(300).astype("float32")
+    whole = loop(x, b, log)
+    monkeypatch.setattr(softmax, "MIN_SPLIT", 0)
+    monkeypatch.setattr(convolution, "blas_threads", lambda: threads)
+    np.testing.assert_array_equal(loop(x, b, log), whole)
+
+
+def test_other_dtypes_and_bias_sizes_are_declined(loop):
+    assert loop(np.ones((2, 4), "float16"), None, False) is None
+    assert loop(np.ones((2, 4), "float32"), np.ones(4, "float64"), False) is None
+    assert loop(np.ones((2, 4), "float32"), np.ones(1, "float32"), False) is None
+    assert softmax.available("float32") and not softmax.available("float16")

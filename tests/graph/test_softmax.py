@@ -1,0 +1,174 @@
+"""``fuse_softmax_rows``: a softmax or log-softmax over the last axis (and a bias add
+right before it) runs as one ``softmax_rows`` node where the backend has the loop;
+results agree with the unfused graph to rounding, NaN and inf included, and graphs
+whose steps aren't exactly that pattern are left alone."""
+
+import numpy as np
+import pytest
+
+import nerve
+from nerve import ops
+from nerve.backend.numpy_backend import NumpyBackend
+from nerve.backend.numpy_backend.native import softmax as native_softmax
+from nerve.graph.passes import fuse_softmax_rows
+from nerve.primitives import reduction
+
+pytestmark = pytest.mark.skipif(
+    native_softmax.softmax_rows_function() is None,
+    reason="no C compiler: the pass never fires",
+)
+
+FORMS = {"softmax": ops.softmax, "log_softmax": ops.log_softmax}
+
+
+def _optimized(fn, *args):
+    """The optimized graph of a compiled ``fn`` (before lowering)."""
+    return nerve.function(fn).get_concrete_function(*args).graph
+
+
+def _lowered_counts(fn, *args) -> dict:
+    """Primitive counts of ``fn``'s optimized graph after the pass."""
+    return fuse_softmax_rows(_optimized(fn, *args), NumpyBackend()).primitive_counts()
+
+
+@pytest.fixture
+def unfused(monkeypatch):
+    """Runs ``fn(*args)`` compiled without the rewrite (the backend says it has no loop)."""
+
+    def run(fn, *args):
+        with monkeypatch.context() as patch:
+            patch.setattr(NumpyBackend, "runs_natively", lambda self, *args, **kwargs: False)
+            return np.asarray(nerve.function(fn)(*args))
+
+    return run
+
+
+def _tolerance(dtype: str) -> dict:
+    return {"rtol": 2e-6, "atol": 1e-7} if dtype == "float32" else {"rtol": 1e-14, "atol": 1e-15}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("form", sorted(FORMS))
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("shape", [(1, 10), (6, 130), (2, 3, 300)])
+def test_softmax_is_one_node_and_agrees_with_the_unfused_graph(dtype, form, bias, shape, unfused):
+    rng = np.random.default_rng(len(shape) + shape[-1])
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    b = rng.standard_normal(shape[-1]).astype(dtype)
+
+    def f(x, b):
+        return FORMS[form](x + b if bias else x)
+
+    counts = _lowered_counts(f, x, b)
+    assert counts.get("softmax_rows") == 1
+    assert not {"reduce_max", "reduce_sum", "exp", "add"} & set(counts)
+    compiled = np.asarray(nerve.function(f)(x, b))
+    np.testing.assert_allclose(compiled, unfused(f, x, b), **_tolerance(dtype))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_softmax_takes_the_unfused_graphs_values_exactly(dtype, unfused):
+    """Above 128 elements the unfused graph's exp is the same vmath loop, and its sum
+    NumPy's pairwise order: the fused loop gives the same bits."""
+    x = np.random.default_rng(5).standard_normal((40, 300)).astype(dtype)
+    fused = np.asarray(nerve.function(ops.softmax)(x))
+    np.testing.assert_array_equal(fused, unfused(ops.softmax, x))
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_masked_rows_nan_and_inf_behave_as_unfused(form, unfused):
+    """-inf entries (a mask) give zero weights; rows that are all -inf, or hold NaN or
+    +inf, come out NaN in both graphs."""
+    x = np.random.default_rng(2).standard_normal((6, 140)).astype("float32")
+    x[0, ::3] = -np.inf
+    x[1] = -np.inf
+    x[2, 7] = np.nan
+    x[3, 9] = np.inf
+    x[4, :139] = -np.inf
+    fn = FORMS[form]
+    compiled = np.asarray(nerve.function(fn)(x))
+    reference = unfused(fn, x)
+    np.testing.assert_allclose(compiled, reference, rtol=2e-6, atol=1e-7)
+    assert np.isnan(compiled[1:4]).all() and not np.isnan(compiled[[0, 4, 5]]).any()
+
+
+def test_dense_softmax_model_runs_one_node_with_its_bias():
+    from nerve import layers, models
+
+    model = models.Sequential([layers.Input((20,)), layers.Dense(10, activation="softmax")])
+    x = np.random.default_rng(3).standard_normal((1, 20)).astype("float32")
+    eager = model(x).numpy()
+    for _ in range(3):  # compiled from a repeated call on
+        compiled = np.asarray(model(x))
+    np.testing.assert_allclose(compiled, eager, rtol=2e-6, atol=1e-7)
+    kernel, bias = (w.numpy() for w in model.weights)
+    counts = _lowered_counts(lambda x, k, b: ops.softmax(ops.matmul(x, k) + b), x, kernel, bias)
+    assert counts.get("softmax_rows") == 1 and "add" not in counts
+
+
+def _shifted_sum_without_keepdims(x):
+    e = ops.exp(x - ops.max(x, axis=-1, keepdims=True))
+    return e / ops.expand_dims(reduction.reduce_sum(e, (1,), keepdims=False), -1)
+
+
+def _softmax_and_its_exp(x):
+    e = ops.exp(x - ops.max(x, axis=-1, keepdims=True))
+    return e / ops.sum(e, axis=-1, keepdims=True), e
+
+
+def _softmax_and_its_shift(x):
+    shifted = x - ops.max(x, axis=-1, keepdims=True)
+    e = ops.exp(shifted)
+    return e / ops.sum(e, axis=-1, keepdims=True), shifted
+
+
+def _biased_input_read_elsewhere(x):
+    y = x + 1.0
+    return ops.softmax(y), ops.sum(y)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x: ops.softmax(x, axis=0),
+        lambda x: ops.softmax(x, axis=(0, 1)),
+        lambda x: ops.log_softmax(x, axis=0),
+        _shifted_sum_without_keepdims,
+        _softmax_and_its_exp,
+        _softmax_and_its_shift,
+    ],
+)
+def test_other_graphs_are_left_alone(fn, unfused):
+    x = np.random.default_rng(4).standard_normal((5, 7)).astype("float32")
+    assert "softmax_rows" not in _lowered_counts(fn, x)
+    results = nerve.function(fn)(x)
+    expected = nerve.tree.map_structure(np.asarray, fn(ops.convert_to_tensor(x)))
+    for got, want in zip(nerve.tree.flatten(results), nerve.tree.flatten(expected)):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6, atol=1e-7)
+
+
+def test_a_bias_add_read_elsewhere_stays_outside():
+    x = np.random.default_rng(6).standard_normal((3, 8)).astype("float32")
+    counts = _lowered_counts(_biased_input_read_elsewhere, x)
+    assert counts.get("softmax_rows") == 1 and counts.get("add") == 1
+
+
+def test_float16_and_backends_without_the_loop_keep_the_graph(monkeypatch):
+    half = _optimized(ops.softmax, np.ones((2, 8), "float16"))
+    assert fuse_softmax_rows(half, NumpyBackend()) is half
+    graph = _optimized(ops.softmax, np.ones((2, 8), "float32"))
+    monkeypatch.setattr(NumpyBackend, "runs_natively", lambda self, *args, **kwargs: False)
+    assert fuse_softmax_rows(graph, NumpyBackend()) is graph
+
+
+def test_gradient_through_a_compiled_softmax_agrees_with_eager():
+    x = np.random.default_rng(7).standard_normal((4, 130)).astype("float64")
+    w = np.random.default_rng(8).standard_normal((4, 130))
+
+    def loss(x):
+        return ops.sum(ops.softmax(x) * w) + ops.sum(ops.log_softmax(x) * w)
+
+    gradient = nerve.grad(loss)
+    np.testing.assert_allclose(
+        np.asarray(nerve.function(gradient)(x)), np.asarray(gradient(x)), rtol=1e-12, atol=1e-14
+    )
