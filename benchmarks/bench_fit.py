@@ -459,7 +459,12 @@ def _best_ms(fn, number: int, repeat: int = 5) -> float:
 
 
 _OP_GROUPS = {
-    "matmul": ("matmul", "product_patches_transpose"),
+    "matmul": (
+        "matmul",
+        "patches_product",
+        "product_patches_transpose",
+        "transposed_patches_product",
+    ),
     "random": ("random_uniform", "random_normal", "random_truncated_normal"),
     "reduce": ("reduce_sum", "reduce_max", "reduce_min", "reduce_mean", "argmax", "argmin"),
     "state": ("read_variable", "assign_variable"),

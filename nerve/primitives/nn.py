@@ -15,8 +15,12 @@ Params (all tuples with one entry per spatial axis): ``window``, ``strides``,
 
 ``product_patches_transpose(a, b)`` is ``patches_transpose(reshape(a @ b))`` as one
 step (a convolution's input gradient), for backends that add the product into the
-image without writing the patches; only the lowering pass ``graph.passes.patches``
-puts it in graphs.
+image without writing the patches; ``patches_product(x, b)`` is
+``reshape(extract_patches(x)) @ b`` with zero padding as one step (a convolution's
+forward product), and ``transposed_patches_product(x, g)`` is
+``reshape(extract_patches(x)).T @ g`` (its kernel gradient), for backends that compute
+them another way (the NumPy backend: Winograd's F(2x2, 3x3) for 3x3 windows). Only the
+lowering pass ``graph.passes.patches`` puts these three in graphs.
 
 Max pooling is one primitive too, ``max_pool``: it returns each window's maximum and
 the window position it came from (``int32``, row-major in the window); its gradient
@@ -55,6 +59,7 @@ __all__ = [
     "max_pool",
     "max_pool_p",
     "overlap_add_p",
+    "patches_product_p",
     "patches_transpose",
     "patches_transpose_p",
     "product_patches_transpose_p",
@@ -63,6 +68,7 @@ __all__ = [
     "resample_p",
     "resample_transpose_p",
     "softmax_rows_p",
+    "transposed_patches_product_p",
     "window_output_size",
     "window_scatter_p",
 ]
@@ -236,6 +242,98 @@ product_patches_transpose_p = Primitive(
     "product_patches_transpose",
     shape_rule=_product_patches_transpose_rule,
     vjp=_product_patches_transpose_vjp,
+    fresh=True,
+)
+
+
+# -- patches_product -----------------------------------------------------------------
+# reshape(extract_patches(x), (rows, taps * C)) @ b with zero padding: a convolution's
+# forward product as one step, so that a backend can compute it without the patch
+# matrix, or with fewer multiplications (the NumPy backend: Winograd's F(2x2, 3x3)
+# for 3x3 windows at stride 1). Graphs never trace it: the lowering pass
+# ``graph.passes.patches`` puts it in place of the product. Params as extract_patches'
+# (no pad_value: the padding is zero); x is (N, *spatial, C), b is (taps * C, F).
+
+
+def _patches_product_rule(x: Aval, b: Aval, *, window, strides, dilation, padding) -> Aval:
+    out = _check_geometry("patches_product", tuple(x.shape), window, strides, dilation, padding)
+    columns = math.prod(window) * x.shape[-1]
+    if len(b.shape) != 2 or b.shape[0] != columns:
+        raise ShapeError(
+            with_location(
+                f"patches_product: a kernel of shape {tuple(b.shape)} is not ({columns}, F) "
+                f"for a {len(window)}-D window {window} over input of shape {tuple(x.shape)}."
+            )
+        )
+    rules.same_dtype("patches_product", x, b)
+    return Aval((x.shape[0] * math.prod(out), b.shape[1]), x.dtype)
+
+
+def _patches_product_vjp(g, inputs, out, needs, window, strides, dilation, padding):
+    from nerve.primitives import linalg
+    from nerve.primitives.shape import reshape, transpose
+
+    x, b = inputs
+    geometry = dict(window=window, strides=strides, dilation=dilation, padding=padding)
+    dx = None
+    if needs[0]:
+        dx = product_patches_transpose_p.bind(
+            g, transpose(b, (1, 0)), spatial_shape=tuple(x.shape[1:-1]), **geometry
+        )
+    db = None
+    if needs[1]:
+        patches = extract_patches_p.bind(x, pad_value=0.0, **geometry)
+        rows = reshape(patches, (g.shape[0], b.shape[0]))
+        db = linalg.matmul_p.bind(transpose(rows, (1, 0)), g)
+    return dx, db
+
+
+patches_product_p = Primitive(
+    "patches_product", shape_rule=_patches_product_rule, vjp=_patches_product_vjp, fresh=True
+)
+
+
+# -- transposed_patches_product ------------------------------------------------------
+# transpose(reshape(extract_patches(x), (rows, taps * C))) @ g with zero padding: a
+# convolution's kernel gradient as one step (patches_product's adjoint in its kernel),
+# put in graphs by the same lowering pass. x is (N, *spatial, C), g is (rows, F).
+
+
+def _transposed_patches_product_rule(
+    x: Aval, g: Aval, *, window, strides, dilation, padding
+) -> Aval:
+    op = "transposed_patches_product"
+    out = _check_geometry(op, tuple(x.shape), window, strides, dilation, padding)
+    rows = x.shape[0] * math.prod(out)
+    if len(g.shape) != 2 or g.shape[0] != rows:
+        raise ShapeError(
+            with_location(
+                f"{op}: a cotangent of shape {tuple(g.shape)} is not ({rows}, F) for a "
+                f"{len(window)}-D window {window} over input of shape {tuple(x.shape)}."
+            )
+        )
+    rules.same_dtype(op, x, g)
+    return Aval((math.prod(window) * x.shape[-1], g.shape[1]), x.dtype)
+
+
+def _transposed_patches_product_vjp(g, inputs, out, needs, window, strides, dilation, padding):
+    from nerve.primitives.shape import transpose
+
+    x, cotangent = inputs
+    geometry = dict(window=window, strides=strides, dilation=dilation, padding=padding)
+    dx = None
+    if needs[0]:  # P = cotangent @ g.T laid out as patches, added back into the image
+        dx = product_patches_transpose_p.bind(
+            cotangent, transpose(g, (1, 0)), spatial_shape=tuple(x.shape[1:-1]), **geometry
+        )
+    dg = patches_product_p.bind(x, g, **geometry) if needs[1] else None
+    return dx, dg
+
+
+transposed_patches_product_p = Primitive(
+    "transposed_patches_product",
+    shape_rule=_transposed_patches_product_rule,
+    vjp=_transposed_patches_product_vjp,
     fresh=True,
 )
 

@@ -385,6 +385,27 @@ def torch_product_patches_transpose(a, b):
     return image.permute(0, 2, 3, 1)
 
 
+# patches_product and transposed_patches_product: rows of 3x3 windows of a (2, 4, 5, 16)
+# image with "same" padding, times a (144, 24) kernel, and their transpose times a
+# (40, 24) cotangent (at these sizes the NumPy kernel runs the direct products; its
+# Winograd products are checked in tests/backend/test_native_winograd.py).
+PATCHES_GEOMETRY = dict(window=(3, 3), strides=(1, 1), dilation=(1, 1), padding=((1, 1),) * 2)
+
+
+def np_patch_rows(x):
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    batch, height, width, channels = x.shape
+    windows = [padded[:, i : i + height, j : j + width] for i in range(3) for j in range(3)]
+    return np.stack(windows, axis=3).reshape(batch * height * width, 9 * channels)
+
+
+def torch_patch_rows(x):
+    batch, height, width, channels = x.shape
+    columns = T.nn.functional.unfold(x.permute(0, 3, 1, 2), 3, padding=1)  # (N, C * 9, L)
+    rows = columns.reshape(batch, channels, 9, height * width).permute(0, 3, 2, 1)
+    return rows.reshape(batch * height * width, 9 * channels)
+
+
 def tf(name):
     return lambda *a, **kw: getattr(T.nn.functional, name)(*a, **kw)
 
@@ -462,6 +483,27 @@ CASES = [
         rtol=1e-4,
         atol=1e-5,
         # A primitive no op binds (graphs get it from lowering): no model node for it.
+        symbolic=False,
+    ),
+    OpCase(
+        "patches_product",
+        lambda x, b: nnp.patches_product_p.bind(x, b, **PATCHES_GEOMETRY),
+        [(Input((2, 4, 5, 16)), Input((144, 24)))],
+        numpy=lambda x, b: np_patch_rows(x) @ b,
+        torch=lambda x, b: torch_patch_rows(x) @ b,
+        rtol=1e-4,
+        atol=1e-5,
+        # A primitive no op binds (graphs get it from lowering): no model node for it.
+        symbolic=False,
+    ),
+    OpCase(
+        "transposed_patches_product",
+        lambda x, g: nnp.transposed_patches_product_p.bind(x, g, **PATCHES_GEOMETRY),
+        [(Input((2, 4, 5, 16)), Input((40, 24)))],
+        numpy=lambda x, g: np_patch_rows(x).T @ g,
+        torch=lambda x, g: torch_patch_rows(x).T @ g,
+        rtol=1e-4,
+        atol=1e-5,
         symbolic=False,
     ),
     transpose_case("conv_transpose3d", (1, 2, 3, 2, 2), (2, 2, 2, 2, 2), strides=(2, 1, 2)),

@@ -159,3 +159,84 @@ def test_product_patches_transpose_rejects_operands_that_are_not_patches():
             a, ops.zeros((3, 10)), spatial_shape=(6, 6), window=(3, 3), strides=(1, 1),
             dilation=(1, 1), padding=((0, 0), (0, 0)),
         )  # fmt: skip
+
+
+# patches_product and transposed_patches_product against the steps they stand for:
+# 3x3 at stride 1 (the NumPy kernel's Winograd products in float32, small sizes let
+# through), another window, strides and dilation (the direct products).
+PATCHES_PRODUCT_GEOMETRIES = [
+    ((7, 9), (3, 3), (1, 1), (1, 1), ((0, 0), (0, 0)), 16),
+    ((6, 5), (3, 3), (1, 1), (1, 1), ((1, 1), (1, 0)), 24),
+    ((5, 6), (2, 3), (2, 1), (1, 2), ((1, 0), (1, 1)), 3),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    "spatial, window, strides, dilation, padding, channels", PATCHES_PRODUCT_GEOMETRIES
+)
+def test_patches_products_equal_their_steps_with_gradients(
+    monkeypatch, dtype, spatial, window, strides, dilation, padding, channels
+):
+    from nerve.backend.numpy_backend.native import winograd
+    from nerve.primitives import nn as nnp
+    from nerve.primitives.linalg import matmul_p
+    from nerve.primitives.shape import reshape, transpose
+
+    monkeypatch.setattr(winograd, "MIN_WORK", 0)
+    geometry = dict(window=window, strides=strides, dilation=dilation, padding=padding)
+    sizes = zip(spatial, window, strides, dilation, padding)
+    out = tuple(nnp.window_output_size(*g) for g in sizes)
+    batch, filters, columns = 2, 16, int(np.prod(window)) * channels
+    rows = batch * int(np.prod(out))
+    rng = np.random.default_rng(channels)
+    x = ops.convert_to_tensor(rng.standard_normal((batch, *spatial, channels)), dtype)
+    b = ops.convert_to_tensor(rng.standard_normal((columns, filters)), dtype)
+    g = ops.convert_to_tensor(rng.standard_normal((rows, filters)), dtype)
+    weights = [rng.standard_normal((rows, filters)), rng.standard_normal((columns, filters))]
+
+    def both(fused):
+        with nerve.GradientTape() as tape:
+            for t in (x, b, g):
+                tape.watch(t)
+            if fused:
+                y = nnp.patches_product_p.bind(x, b, **geometry)
+                z = nnp.transposed_patches_product_p.bind(x, g, **geometry)
+            else:
+                p = reshape(nnp.extract_patches(x, pad_value=0.0, **geometry), (rows, columns))
+                y = matmul_p.bind(p, b)
+                z = matmul_p.bind(transpose(p, (1, 0)), g)
+            loss = ops.sum(y * ops.convert_to_tensor(weights[0], dtype))
+            loss = loss + ops.sum(ops.sin(z) * ops.convert_to_tensor(weights[1], dtype))
+        return [y.numpy(), z.numpy()] + [d.numpy() for d in tape.gradient(loss, [x, b, g])]
+
+    tolerance = 3e-5 if dtype == "float32" else 1e-12
+    for fused, composed in zip(both(True), both(False)):
+        assert fused.dtype == composed.dtype and fused.shape == composed.shape
+        scale = max(1.0, float(np.abs(composed).max()))
+        np.testing.assert_allclose(fused, composed, rtol=tolerance, atol=tolerance * scale)
+
+
+@pytest.mark.parametrize(
+    "name, second, message",
+    [
+        (
+            "patches_product",
+            (10, 4),
+            r"patches_product: a kernel of shape \(10, 4\) is not \(18, F\)",
+        ),
+        (
+            "transposed_patches_product",
+            (7, 4),
+            r"transposed_patches_product: a cotangent of shape \(7, 4\) is not \(32, F\)",
+        ),
+    ],
+)
+def test_patches_products_reject_operands_that_do_not_fit_the_window(name, second, message):
+    from nerve.core.errors import ShapeError
+    from nerve.primitives import nn as nnp
+
+    primitive = getattr(nnp, f"{name}_p")
+    geometry = dict(window=(3, 3), strides=(1, 1), dilation=(1, 1), padding=((0, 0), (0, 0)))
+    with pytest.raises(ShapeError, match=message):
+        primitive.bind(ops.zeros((2, 6, 6, 2)), ops.zeros(second), **geometry)

@@ -144,17 +144,41 @@ def kernels(xp) -> dict:
     def product_patches_transpose(a, b, spatial_shape, window, strides, dilation, padding):
         out = window_counts(spatial_shape, window, strides, dilation, padding)
         if xp.__name__ == "numpy":
-            from nerve.backend.numpy_backend.native import convolution
+            from nerve.backend.numpy_backend.native import convolution, winograd
 
-            done = convolution.product_patches_transpose(
-                a, b, spatial_shape, window, strides, dilation, padding, out
+            done = winograd.product_patches_transpose(
+                a, b, spatial_shape, window, strides, dilation, padding
             )
+            if done is None:
+                done = convolution.product_patches_transpose(
+                    a, b, spatial_shape, window, strides, dilation, padding, out
+                )
             if done is not None:
                 return done
         taps = math.prod(window)
         batch = a.shape[0] // math.prod(out) if math.prod(out) else 0
         p = xp.matmul(a, b).reshape(batch, *out, *window, b.shape[1] // taps)
         return patches_transpose(p, spatial_shape, window, strides, dilation, padding)
+
+    def patches_product(x, b, window, strides, dilation, padding):
+        if xp.__name__ == "numpy":
+            from nerve.backend.numpy_backend.native import winograd
+
+            done = winograd.patches_product(x, b, window, strides, dilation, padding)
+            if done is not None:
+                return done
+        p = extract_patches(x, window, strides, dilation, padding, 0.0)
+        return xp.matmul(p.reshape(-1, b.shape[0]), b)
+
+    def transposed_patches_product(x, g, window, strides, dilation, padding):
+        if xp.__name__ == "numpy":
+            from nerve.backend.numpy_backend.native import winograd
+
+            done = winograd.transposed_patches_product(x, g, window, strides, dilation, padding)
+            if done is not None:
+                return done
+        p = extract_patches(x, window, strides, dilation, padding, 0.0)
+        return xp.matmul(p.reshape(g.shape[0], -1).T, g)
 
     softmax_loop: list = []  # the C loop (or None), looked up on the first call
 
@@ -342,11 +366,13 @@ def kernels(xp) -> dict:
         "overlap_add": overlap_add,
         "max_pool": max_pool,
         "patches_transpose": patches_transpose,
+        "patches_product": patches_product,
         "product_patches_transpose": product_patches_transpose,
         "relu": relu,
         "softmax_rows": softmax_rows,
         "resample": resample,
         "resample2": resample2,
         "resample_transpose": resample_transpose,
+        "transposed_patches_product": transposed_patches_product,
         "window_scatter": window_scatter,
     }

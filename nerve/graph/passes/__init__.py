@@ -22,7 +22,7 @@ from nerve.graph.passes.dce import dce
 from nerve.graph.passes.fold import fold_constants
 from nerve.graph.passes.fuse import fuse
 from nerve.graph.passes.hoist import hoist_invariants
-from nerve.graph.passes.patches import fold_products_into_patches
+from nerve.graph.passes.patches import fold_patches_into_products, fold_products_into_patches
 from nerve.graph.passes.scan_sums import sum_products_after_scans
 from nerve.graph.passes.schedule import schedule_collectives
 from nerve.graph.passes.share_scans import share_scans
@@ -52,7 +52,9 @@ DEFAULT_PIPELINE: tuple[Pass, ...] = (
 #: nodes it moves out of loops are fused with their neighbours outside. Scheduling comes
 #: last: it orders the nodes that will actually run (collectives' starts early, waits late).
 #: Carried sums of per-step products leave loops after hoisting (which may expose them).
-#: Products added back as patches (a convolution's input gradient) become one node.
+#: Products added back as patches (a convolution's input gradient) become one node, and
+#: so do products of patches (a convolution's forward pass) where the backend runs them
+#: natively.
 #: Softmaxes over the last axis become one node before elementwise fusion, which would
 #: otherwise take their subtract and exp (and the bias add before them) into its loops.
 #: Concatenations of fused loops' results are then written by those loops, and column
@@ -62,6 +64,7 @@ LOWERING: tuple[Pass, ...] = (
     hoist_invariants,
     sum_products_after_scans,
     fold_products_into_patches,
+    fold_patches_into_products,
     fuse_softmax_rows,
     split_before_elementwise,
     fuse,
@@ -86,6 +89,7 @@ __all__ = [
     "cse",
     "dce",
     "fold_constants",
+    "fold_patches_into_products",
     "fold_products_into_patches",
     "fuse",
     "fuse_softmax_rows",
