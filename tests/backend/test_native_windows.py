@@ -20,6 +20,7 @@ GEOMETRIES = [
     ((1, 9, 8, 2), (3, 3), (2, 1), (2, 1), ((2, 1), (1, 1))),
     ((2, 4, 5, 3, 2), (2, 3, 2), (1, 2, 1), (1, 1, 2), ((1, 0), (1, 1), (0, 1))),
     ((2, 8, 6, 9), (2, 2), (2, 2), (1, 1), ((0, 0), (0, 0))),  # windows tile the image
+    ((1, 7, 7, 19), (3, 3), (2, 1), (1, 1), ((0, 0), (0, 0))),  # vector lanes and a tail
 ]
 
 
@@ -164,6 +165,21 @@ def test_ties_nan_and_padding_are_decided_as_documented(request, native):
     np.testing.assert_array_equal(where, expected_where)
     # The all -inf window at the top left picks its first real position, not padding.
     assert where[0, 0, 0, 0] == 4 and values[0, 0, 0, 0] == 2.0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_unpadded_windows_decide_ties_and_nan_as_documented(request, dtype):
+    # Without padding the C loop takes a path of its own (fixed offsets per window).
+    if native_windows.window_functions() is None:
+        pytest.skip("no C compiler")
+    rng = np.random.default_rng(3)
+    x = rng.integers(-2, 2, (2, 5, 6, 19)).astype(dtype)
+    x[rng.random(x.shape) < 0.15] = np.nan
+    window, strides, padding = (2, 3), (1, 2), ((0, 0), (0, 0))
+    values, where = KERNELS["max_pool"](x, window, strides, padding)
+    expected_values, expected_where = _reference_max_pool(x, window, strides, padding)
+    np.testing.assert_array_equal(values, expected_values)
+    np.testing.assert_array_equal(where, expected_where)
 
 
 @pytest.mark.parametrize("native", [True, False])
