@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from nerve.backend.numpy_backend.native import convolution
+from nerve.backend.numpy_backend.native import threads as threads_module
 
 GEOMETRY = ((9, 8), (3, 3), (1, 1), (1, 1), ((1, 1), (0, 0)))
 OUT = (9, 6)
@@ -35,7 +36,7 @@ def test_a_batch_split_across_threads_gives_the_same_bits(native, monkeypatch, t
     a, b = _operands(batch=5)
     whole = convolution.product_patches_transpose(a, b, *GEOMETRY, OUT)
     monkeypatch.setattr(convolution, "MIN_SPLIT", 0)
-    monkeypatch.setattr(convolution, "blas_threads", lambda: threads)
+    monkeypatch.setattr(threads_module, "blas_threads", lambda: threads)
     split = convolution.product_patches_transpose(a, b, *GEOMETRY, OUT)
     assert whole is not None and split is not None
     np.testing.assert_array_equal(split, whole)
@@ -64,18 +65,13 @@ def test_operands_the_loop_does_not_take_return_none(change):
     )
 
 
-def test_blas_threads_is_a_positive_count():
-    threads = convolution.blas_threads()
-    assert isinstance(threads, int) and threads >= 1
-
-
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_splits_with_its_own_pool(native, monkeypatch):
     # The parent's pool threads do not exist in a forked child; without a pool of its
     # own the child's first split call waits forever (the parent waits 20 s, then fails).
     a, b = _operands(batch=4)
     monkeypatch.setattr(convolution, "MIN_SPLIT", 0)
-    monkeypatch.setattr(convolution, "blas_threads", lambda: 2)
+    monkeypatch.setattr(threads_module, "blas_threads", lambda: 2)
     whole = convolution.product_patches_transpose(a, b, *GEOMETRY, OUT)  # parent's pool
     reader, writer = os.pipe()
     with warnings.catch_warnings():

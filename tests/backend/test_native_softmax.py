@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from nerve.backend import numpy_backend
-from nerve.backend.numpy_backend.native import convolution, softmax
+from nerve.backend.numpy_backend.native import softmax
+from nerve.backend.numpy_backend.native import threads as threads_module
 
 
 @pytest.fixture
@@ -60,7 +61,7 @@ def test_rows_split_across_threads_give_the_same_bits(loop, monkeypatch, threads
     b = rng.standard_normal(300).astype("float32")
     whole = loop(x, b, log)
     monkeypatch.setattr(softmax, "MIN_SPLIT", 0)
-    monkeypatch.setattr(convolution, "blas_threads", lambda: threads)
+    monkeypatch.setattr(threads_module, "blas_threads", lambda: threads)
     np.testing.assert_array_equal(loop(x, b, log), whole)
 
 

@@ -6,6 +6,7 @@ chunks, and the operands it does not take return ``None``."""
 import numpy as np
 import pytest
 
+from nerve.backend.numpy_backend.native import threads as threads_module
 from nerve.backend.numpy_backend.native import winograd
 
 # (batch, height, width, channels, filters, padding): odd and even output sizes (the
@@ -55,7 +56,7 @@ def test_products_agree_with_the_direct_products_in_float64(
     native, monkeypatch, geometry, chunk, threads
 ):
     monkeypatch.setattr(winograd, "CHUNK_TILES", chunk)
-    monkeypatch.setattr(winograd, "blas_threads", lambda: threads)
+    monkeypatch.setattr(threads_module, "blas_threads", lambda: threads)
     x, b, g, patches = _case(*geometry)
     padding = geometry[-1]
     product = winograd.patches_product(x, b, (3, 3), (1, 1), (1, 1), padding)
@@ -104,7 +105,7 @@ def test_input_gradient_agrees_with_the_direct_one_in_float64(
     native, monkeypatch, geometry, chunk, threads
 ):
     monkeypatch.setattr(winograd, "CHUNK_TILES", chunk)
-    monkeypatch.setattr(winograd, "blas_threads", lambda: threads)
+    monkeypatch.setattr(threads_module, "blas_threads", lambda: threads)
     x, b, g, _ = _case(*geometry)
     batch, height, width, channels, filters, padding = geometry
     got = winograd.product_patches_transpose(

@@ -13,7 +13,8 @@ import pytest
 
 import nerve
 from nerve import ops
-from nerve.backend.numpy_backend.native import convolution, winograd
+from nerve.backend.numpy_backend.native import threads as threads_module
+from nerve.backend.numpy_backend.native import winograd
 from nerve.graph.passes import fold_patches_into_products, fold_products_into_patches
 from nerve.primitives import nn as nnp
 from nerve.primitives.linalg import matmul_p
@@ -116,7 +117,7 @@ def test_conv_forward_and_kernel_gradient_are_one_node_each(
 ):
     monkeypatch.setattr(winograd, "MIN_WORK", 0)
     # The backend prefers the Winograd products with one BLAS thread only.
-    monkeypatch.setattr(convolution, "blas_threads", lambda: 1)
+    monkeypatch.setattr(threads_module, "blas_threads", lambda: 1)
     if folded and winograd._functions() is None:
         pytest.skip("no C compiler or no AVX2: the backend keeps the products")
     x, k = _rng_inputs(x_shape, k_shape, "float32")
@@ -149,7 +150,7 @@ def test_patches_read_elsewhere_stay():
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(winograd, "MIN_WORK", 0)
-        patch.setattr(convolution, "blas_threads", lambda: 1)
+        patch.setattr(threads_module, "blas_threads", lambda: 1)
         counts = nerve.function(f).graph_for(x, k).primitive_counts()
     if winograd._functions() is not None:
         assert counts.get("patches_product") == 1
@@ -164,7 +165,7 @@ def test_without_a_backend_the_graph_is_returned_as_is():
 
 def test_with_several_blas_threads_the_products_stay(monkeypatch):
     monkeypatch.setattr(winograd, "MIN_WORK", 0)
-    monkeypatch.setattr(convolution, "blas_threads", lambda: 2)
+    monkeypatch.setattr(threads_module, "blas_threads", lambda: 2)
     x, k = _rng_inputs((2, 6, 6, 16), (3, 3, 16, 16), "float32")
     counts = nerve.function(lambda x, k: ops.conv(x, k)).graph_for(x, k).primitive_counts()
     assert "patches_product" not in counts and counts.get("matmul") == 1

@@ -182,7 +182,7 @@ class NumpyBackend(Backend):
 
             return softmax.available(dtype)
         if kernel in ("patches_product", "transposed_patches_product"):
-            from nerve.backend.numpy_backend.native import convolution, winograd
+            from nerve.backend.numpy_backend.native import threads, winograd
 
             # With several BLAS threads the direct products thread better than the
             # Winograd products and their single-threaded transforms (two threads, MNIST
@@ -190,7 +190,7 @@ class NumpyBackend(Backend):
             # patch copy, against 24), so the products stay; the input gradient's kernel
             # still chooses. shapes: the image's and the kernel's (taps * C, F).
             x_shape, b_shape = shapes
-            single = convolution.blas_threads() == 1
+            single = threads.blas_threads() == 1
             return single and winograd.takes(x_shape, dtype, b_shape, **(params or {}))
         return False
 

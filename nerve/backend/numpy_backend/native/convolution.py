@@ -12,8 +12,8 @@ VM: 16.6 ms against 20.2 ms for the product alone, plus ~3 ms of col2im).
 
 The loop is single-threaded; where NumPy's OpenBLAS runs several threads (as many
 as the process may use cores for), the batch is split across that many Python threads
-(the C call releases the GIL), so that the product does not lose the cores BLAS
-would have used for it.
+(``threads.pool``; the C call releases the GIL), so that the product does not lose the
+cores BLAS would have used for it.
 
 The loop needs AVX2 and FMA (registers hold a block of 3 image positions x 32
 channels), float32, 2-D windows with stride 1 and dilation 1 and channels a
@@ -26,16 +26,13 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import glob
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import binding, toolchain
+from nerve.backend.numpy_backend.native import binding, threads, toolchain
 
-__all__ = ["BLOCK_CHANNELS", "MIN_SPLIT", "blas_threads", "product_patches_transpose"]
+__all__ = ["BLOCK_CHANNELS", "MIN_SPLIT", "product_patches_transpose"]
 
 #: Channels go 32 at a time through the registers (four 8-float vectors).
 BLOCK_CHANNELS = 32
@@ -122,47 +119,6 @@ def _function() -> Callable | None:
     return function
 
 
-@functools.cache
-def _blas_thread_count() -> Callable[[], int] | None:
-    """OpenBLAS's thread-count query in NumPy's bundled library, or ``None``."""
-    folder = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
-    for path in sorted(glob.glob(os.path.join(folder, "libscipy_openblas*"))):
-        try:
-            library = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for name in ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads"):
-            query = getattr(library, name, None)
-            if query is not None:
-                query.restype = ctypes.c_int
-                query.argtypes = []
-                return query
-    return None
-
-
-def blas_threads() -> int:
-    """How many threads a large product gets here: OpenBLAS's thread count (read at
-    each call: ``threadpoolctl`` and ``openblas_set_num_threads`` change it), at most
-    the cores this process may run on; 1 where it can't be read."""
-    query = _blas_thread_count()
-    threads = query() if query is not None else 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    return max(1, min(threads, cores))
-
-
-@functools.cache
-def _pool(workers: int) -> ThreadPoolExecutor:
-    # Idle workers wait on a lock (passively): they take no core between calls.
-    return ThreadPoolExecutor(workers, thread_name_prefix="nerve-conv")
-
-
-# A forked child (a data-loading worker, an MPI launcher) inherits the pool object but
-# not its threads: the pool would count them as alive and never start new ones, and
-# the child's first split call would wait forever. The child makes its own pool.
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_pool.cache_clear)
-
-
 def product_patches_transpose(
     a: np.ndarray, b: np.ndarray, spatial_shape, window, strides, dilation, padding, out
 ) -> np.ndarray | None:
@@ -196,13 +152,13 @@ def product_patches_transpose(
          padding[0][0], padding[1][0]),
         dtype=np.int64,
     )  # fmt: skip
-    threads = min(blas_threads(), batch) if a.size * b.shape[1] >= MIN_SPLIT else 1
+    parts = min(threads.blas_threads(), batch) if a.size * b.shape[1] >= MIN_SPLIT else 1
     address = binding.address
-    if threads == 1:
+    if parts == 1:
         function(address(a), address(w), address(result), address(geometry))
         return result
     # Images are independent: thread k takes images [bounds[k], bounds[k + 1]).
-    bounds = [batch * k // threads for k in range(threads + 1)]
+    bounds = [batch * k // parts for k in range(parts + 1)]
     rows, image = a.shape[0] // batch, result[0].size
 
     def part(k: int) -> None:
@@ -216,7 +172,7 @@ def product_patches_transpose(
             address(shape),
         )
 
-    others = [_pool(threads - 1).submit(part, k) for k in range(1, threads)]
+    others = [threads.pool(parts - 1).submit(part, k) for k in range(1, parts)]
     part(0)
     for other in others:
         other.result()

@@ -14,7 +14,7 @@ to ``np.sum`` of the same values), then a true division, or ``(x - max) - log(su
 The exponentials of one block of 128 are summed while still in L1.
 
 Rows are split across threads where a call is large (``MIN_SPLIT`` elements), as many
-as OpenBLAS uses (``convolution.blas_threads``), on a pool of Python threads whose
+as OpenBLAS uses (``threads.blas_threads``), on the pool of Python threads whose
 idle workers wait passively, so that they never spin against the BLAS (the C call
 releases the GIL). ``None`` (no loop: the NumPy kernel runs) for dtypes other than
 float32 and float64, and when native kernels are off.
@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import binding, codegen, convolution, toolchain
+from nerve.backend.numpy_backend.native import binding, codegen, threads, toolchain
 
 __all__ = ["MIN_SPLIT", "available", "softmax_rows_function"]
 
@@ -164,17 +162,6 @@ def _functions() -> dict | None:
     return table
 
 
-@functools.cache
-def _pool(workers: int) -> ThreadPoolExecutor:
-    # Idle workers wait on a lock (passively): they take no core between calls.
-    return ThreadPoolExecutor(workers, thread_name_prefix="nerve-softmax")
-
-
-# A forked child inherits the pool object but not its threads (see convolution._pool).
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_pool.cache_clear)
-
-
 def available(dtype: str) -> bool:
     """Whether the C loop runs here for arrays of ``dtype`` (a dtype name)."""
     return dtype in _TYPES and _functions() is not None
@@ -185,12 +172,12 @@ def _split(part, x: np.ndarray, bias: np.ndarray | None, out: np.ndarray, log: b
     one): the pool's threads and this one each take a contiguous share of the rows."""
     n = x.shape[-1]
     rows = x.size // n if n else 0
-    threads = min(convolution.blas_threads(), rows)
+    count = min(threads.blas_threads(), rows)
     flags = (0 if bias is None else 1, 1 if log else 0)
-    bounds = [rows * k // threads for k in range(threads + 1)] if threads else [0, 0]
+    bounds = [rows * k // count for k in range(count + 1)] if count else [0, 0]
     others = [
-        _pool(threads - 1).submit(part, x, bias, out, n, bounds[k], bounds[k + 1], *flags)
-        for k in range(1, threads)
+        threads.pool(count - 1).submit(part, x, bias, out, n, bounds[k], bounds[k + 1], *flags)
+        for k in range(1, count)
     ]
     part(x, bias, out, n, 0, bounds[1], *flags)
     for other in others:

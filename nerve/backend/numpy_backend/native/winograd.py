@@ -45,8 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import toolchain
-from nerve.backend.numpy_backend.native.convolution import blas_threads
+from nerve.backend.numpy_backend.native import binding, threads, toolchain
 
 __all__ = [
     "CHUNK_TILES",
@@ -270,9 +269,13 @@ def _stack(tiles: int, columns: int) -> np.ndarray:
     )
 
 
-def takes(x_shape: tuple, dtype: str, b_shape: tuple, window, strides, dilation, padding) -> bool:
+def takes(
+    x_shape: tuple, dtype: str | np.dtype, b_shape: tuple, window, strides, dilation, padding
+) -> bool:
     """Whether ``patches_product`` runs these operands (``x`` of ``x_shape``, both of
-    ``dtype``, ``b`` of ``b_shape``) as a Winograd product: see the module docstring."""
+    ``dtype``, a name or a NumPy dtype: the arrays' own, compared without ``dtype.name``,
+    which NumPy computes in Python; ``b`` of ``b_shape``) as a Winograd product: see the
+    module docstring."""
     if (
         dtype != "float32"
         or len(x_shape) != 4
@@ -315,7 +318,7 @@ class _Tiling:
         # (two threads, MNIST convnet: 15.7 ms against 9.9 for the forward product),
         # likely because OpenBLAS's idle threads spin for a while after each threaded
         # call, on the cores the Python threads need.
-        self.chunk = min(CHUNK_TILES, self.tiles) if blas_threads() == 1 else self.tiles
+        self.chunk = min(CHUNK_TILES, self.tiles) if threads.blas_threads() == 1 else self.tiles
         self.pads = (padding[0][0], padding[1][0])
 
     def geometries(self, v: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -368,7 +371,7 @@ def patches_product(
     ``(3, 3, C)``, zero padding), or ``None`` where this product does not take the
     operands (see the module docstring)."""
     if b.dtype != x.dtype or not takes(
-        x.shape, x.dtype.name, b.shape, window, strides, dilation, padding
+        x.shape, x.dtype, b.shape, window, strides, dilation, padding
     ):
         return None
     tiling = _Tiling(x.shape, padding, b.shape[1])
@@ -376,12 +379,13 @@ def patches_product(
     x = np.ascontiguousarray(x)
     y = np.empty((tiling.batch, tiling.out_h, tiling.out_w, tiling.filters), dtype=np.float32)
     forward, backward, _, _ = _functions()  # type: ignore[misc]
+    address = binding.address
 
     def work(start: int, stop: int, v: np.ndarray, m: np.ndarray) -> None:
         image, output = tiling.geometries(v, m)
-        _check(forward(x.ctypes.data, v.ctypes.data, image.ctypes.data, start, stop, start))
+        _check(forward(address(x), address(v), address(image), start, stop, start))
         np.matmul(v[:, : stop - start], u, out=m[:, : stop - start])
-        backward(m.ctypes.data, y.ctypes.data, output.ctypes.data, start, stop, start)
+        backward(address(m), address(y), address(output), start, stop, start)
 
     tiling.run(work)
     return y.reshape(-1, tiling.filters)
@@ -398,9 +402,7 @@ def transposed_patches_product(
     if (
         g.dtype != x.dtype
         or g.ndim != 2
-        or not takes(
-            x.shape, x.dtype.name, (columns, g.shape[1]), window, strides, dilation, padding
-        )
+        or not takes(x.shape, x.dtype, (columns, g.shape[1]), window, strides, dilation, padding)
     ):
         return None
     tiling = _Tiling(x.shape, padding, g.shape[1])
@@ -408,11 +410,12 @@ def transposed_patches_product(
         return None
     x, g = np.ascontiguousarray(x), np.ascontiguousarray(g)
     forward, _, gradient, _ = _functions()  # type: ignore[misc]
+    address = binding.address
 
     def work(start: int, stop: int, v: np.ndarray, m: np.ndarray) -> np.ndarray:
         image, output = tiling.geometries(v, m)
-        _check(forward(x.ctypes.data, v.ctypes.data, image.ctypes.data, start, stop, start))
-        gradient(g.ctypes.data, m.ctypes.data, output.ctypes.data, start, stop, start)
+        _check(forward(address(x), address(v), address(image), start, stop, start))
+        gradient(address(g), address(m), address(output), start, stop, start)
         return np.matmul(v[:, : stop - start].transpose(0, 2, 1), m[:, : stop - start])
 
     return _kernel_from_transformed(sum(tiling.run(work)))
@@ -436,7 +439,7 @@ def product_patches_transpose(
     if not rows or a.shape[0] % rows or a.dtype != b.dtype or a.shape[1] != filters:
         return None
     x_shape = (a.shape[0] // rows, *spatial_shape, channels)
-    if not takes(x_shape, a.dtype.name, (9 * channels, filters), window, strides, dilation,
+    if not takes(x_shape, a.dtype, (9 * channels, filters), window, strides, dilation,
                  padding):  # fmt: skip
         return None
     tiling = _Tiling(x_shape, padding, filters)
@@ -446,12 +449,13 @@ def product_patches_transpose(
     a = np.ascontiguousarray(a)
     dx = np.zeros(x_shape, dtype=np.float32)
     _, _, gradient, adjoint = _functions()  # type: ignore[misc]
+    address = binding.address
 
     def work(start: int, stop: int, v: np.ndarray, m: np.ndarray) -> None:
         image, output = tiling.geometries(v, m)
-        gradient(a.ctypes.data, m.ctypes.data, output.ctypes.data, start, stop, start)
+        gradient(address(a), address(m), address(output), start, stop, start)
         np.matmul(m[:, : stop - start], u_t, out=v[:, : stop - start])
-        adjoint(v.ctypes.data, dx.ctypes.data, image.ctypes.data, start, stop, start)
+        adjoint(address(v), address(dx), address(image), start, stop, start)
 
     tiling.run(work)
     return dx
