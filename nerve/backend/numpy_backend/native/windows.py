@@ -135,6 +135,14 @@ typedef {C} vec_{T} __attribute__((vector_size(32)));
 typedef {I} mask_{T} __attribute__((vector_size(32)));
 #define LANES_{T} (32 / (int)sizeof({C}))
 
+/* One window position (numbered k in every lane) over the running maximum *m and its
+   positions *w (TAKES_OVER decides, lane by lane). */
+static inline void max_step_{T}(vec_{T} a, mask_{T} k, vec_{T} *m, mask_{T} *w) {
+    const mask_{T} take = (mask_{T})TAKES_OVER(a, *m);
+    *m = (vec_{T})(((mask_{T})a & take) | ((mask_{T})*m & ~take));
+    *w = (k & take) | (*w & ~take);
+}
+
 void max_pool_{T}(const {C} *x, {C} *out, int32_t *arg, const int64_t *g) {
     GEOMETRY
     const int lanes = LANES_{T};
@@ -144,8 +152,7 @@ void max_pool_{T}(const {C} *x, {C} *out, int32_t *arg, const int64_t *g) {
         /* No padding used and no dilation: every window lies inside the image, K0*K1*K2 fixed
            offsets from its corner, and its first position starts the maximum, without
            the per-position range checks of the general loop below (2x2 pooling of
-           128x26x26x32 floats: 1.85 against 3.07 ms). Same choices: strictly greater,
-           or NaN over a number, takes over. */
+           128x26x26x32 floats: 1.85 against 3.07 ms). The same choices (TAKES_OVER). */
         #pragma omp parallel for schedule(static) if (N * image >= 262144)
         for (int64_t n = 0; n < N; n++)
         for (int64_t o0 = 0; o0 < O0; o0++)
@@ -168,10 +175,7 @@ void max_pool_{T}(const {C} *x, {C} *out, int32_t *arg, const int64_t *g) {
                     if (!k) continue;
                     vec_{T} a;
                     memcpy(&a, corner + ((k0 * S1 + k1) * S2 + k2) * CH + c, sizeof a);
-                    const mask_{T} nan = (mask_{T})(a != a) & (mask_{T})(m == m);
-                    const mask_{T} take = (mask_{T})(a > m) | nan;
-                    m = (vec_{T})(((mask_{T})a & take) | ((mask_{T})m & ~take));
-                    w = (take & k) | (w & ~take);
+                    max_step_{T}(a, (mask_{T}){0} + k, &m, &w);
                 }
                 memcpy(best + c, &m, sizeof m);
                 for (int j = 0; j < lanes; j++) where[c + j] = (int32_t)w[j];
@@ -184,7 +188,7 @@ void max_pool_{T}(const {C} *x, {C} *out, int32_t *arg, const int64_t *g) {
                 for (int64_t k2 = 0; k2 < K2; k2++) {
                     const int32_t k = (int32_t)((k0 * K1 + k1) * K2 + k2);
                     const {C} a = corner[((k0 * S1 + k1) * S2 + k2) * CH + c];
-                    if (k && ((a > m) | ((a != a) & (m == m)))) { m = a; w = k; }
+                    if (k && TAKES_OVER(a, m)) { m = a; w = k; }
                 }
                 best[c] = m;
                 where[c] = w;
@@ -206,9 +210,8 @@ void max_pool_{T}(const {C} *x, {C} *out, int32_t *arg, const int64_t *g) {
                 for (int64_t c = 0; c < CH; c++) { best[c] = -INFINITY; where[c] = -1; }
                 continue;
             }
-            /* The first real position initializes; a later one takes over where it is
-               strictly greater (the first of equal values keeps it), or NaN over a
-               number (the first NaN wins). */
+            /* The first real position initializes; a later one takes over as
+               TAKES_OVER says. */
             int64_t c = 0;
             for (; c + lanes <= CH; c += lanes) {
                 vec_{T} m;
@@ -220,10 +223,7 @@ void max_pool_{T}(const {C} *x, {C} *out, int32_t *arg, const int64_t *g) {
                     memcpy(&a, src + offset + c, sizeof a);
                     for (int j = 0; j < lanes; j++) position[j] = k;
                     if (first) { m = a; w = position; first = 0; continue; }
-                    const mask_{T} nan = (mask_{T})(a != a) & (mask_{T})(m == m);
-                    const mask_{T} take = (mask_{T})(a > m) | nan;
-                    m = (vec_{T})(((mask_{T})a & take) | ((mask_{T})m & ~take));
-                    w = (position & take) | (w & ~take);
+                    max_step_{T}(a, position, &m, &w);
                 }
                 memcpy(best + c, &m, sizeof m);
                 for (int j = 0; j < lanes; j++) where[c + j] = (int32_t)w[j];
@@ -234,7 +234,7 @@ void max_pool_{T}(const {C} *x, {C} *out, int32_t *arg, const int64_t *g) {
                 POSITION
                 for (int64_t j = c; j < CH; j++) {
                     const {C} a = src[offset + j], m = best[j];
-                    const int take = first | (a > m) | ((a != a) & (m == m));
+                    const int take = first | TAKES_OVER(a, m);
                     best[j] = take ? a : m;
                     where[j] = take ? k : where[j];
                 }
@@ -292,6 +292,11 @@ _PRELUDE = r"""
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Whether a window's value a takes over its running maximum m: where it is strictly
+   greater (the first of equal values keeps its place), or NaN over a number (the first
+   NaN wins). Scalars or vectors (then a mask per lane). */
+#define TAKES_OVER(a, m) (((a) > (m)) | (((a) != (a)) & ((m) == (m))))
 
 /* The window positions k in [*begin, *end) whose input index o*stride + k*dilation - lo
    lies in [0, size). */
