@@ -486,3 +486,38 @@ def test_a_library_that_does_not_load_warns_and_falls_back(tmp_path, monkeypatch
     (folder / f"{key}.so").write_bytes(body + tag)
     with pytest.warns(RuntimeWarning, match="failed to load"):
         assert toolchain.load(source) is None
+
+
+# -- calls shared out among the cores a compiled run holds --------------------------------
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+@pytest.mark.parametrize(
+    "shape, other",
+    [((4099,), ()), ((37, 1100), (1100,)), ((37, 1100), (37, 1)), ((3, 5, 700), (5, 700))],
+    ids=["flat", "row_input", "column_input", "three_axes"],
+)
+def test_large_loops_split_by_tiles_give_the_same_bits(shape, other, parts, monkeypatch):
+    from nerve.backend.numpy_backend.native import threads
+
+    rng = np.random.default_rng(8)
+    a = rng.standard_normal(shape).astype("float32")
+    b = rng.standard_normal(other).astype("float32")
+    program = ElementwiseProgram(
+        shape,
+        ((shape, "float32"), (other, "float32")),
+        (Step("add", (0, 1), (), "float32"), Step("tanh", (2,), (), "float32")),
+        (3, 2),
+    )
+    (whole_loop,) = native.compile_elementwise([program], min_elements=0)
+    whole = whole_loop([a, b], [None, None])
+    monkeypatch.setattr(native, "SPLIT_WORK", 0)
+    monkeypatch.setattr(threads, "_held", [parts])
+    calls = []
+    run_split = threads.run_split
+    monkeypatch.setattr(threads, "run_split", lambda p, w: (calls.append(w), run_split(p, w)))
+    (split_loop,) = native.compile_elementwise([program], min_elements=0)
+    split = split_loop([a, b], [None, None])
+    assert calls == [parts]
+    for x, y in zip(split, whole):
+        np.testing.assert_array_equal(x, y)

@@ -1,6 +1,8 @@
 """Threads for split C calls (``native/threads.py``): a usable thread count, and one
 pool that split calls share."""
 
+import pytest
+
 from nerve.backend.numpy_backend.native import threads
 
 
@@ -13,3 +15,36 @@ def test_split_calls_share_one_pool_per_worker_count():
     assert threads.pool(1) is threads.pool(1)
     assert threads.pool(1) is not threads.pool(2)
     assert threads.pool(2).submit(max, 3, 4).result() == 4
+
+
+def test_a_split_runs_every_part_and_raises_what_a_part_raised():
+    done = []
+    threads.run_split([lambda k=k: done.append(k) for k in range(9)], 2)
+    assert sorted(done) == list(range(9))
+
+    def fail():
+        raise ValueError("part two")
+
+    with pytest.raises(ValueError, match="part two"):
+        threads.run_split([lambda: None, fail, lambda: None], 2)
+
+
+def test_holding_the_cores_runs_blas_on_one_thread_and_gives_them_back():
+    found = threads._openblas()
+    if found is None or found[1] is None or threads.blas_threads() < 2:
+        pytest.skip("needs NumPy's OpenBLAS with two threads or more")
+    query, _ = found
+    before, cores = query(), threads.blas_threads()
+    assert threads.held() == 1
+    with threads.hold():
+        assert query() == 1 and threads.held() == cores == threads.cores()
+        with threads.hold():  # a graph run inside another's kernel
+            assert query() == 1 and threads.held() == cores
+        assert threads.held() == cores
+    assert query() == before and threads.held() == 1
+
+
+def test_holding_one_core_changes_nothing(monkeypatch):
+    monkeypatch.setattr(threads, "blas_threads", lambda: 1)
+    with threads.hold():
+        assert threads.held() == 1

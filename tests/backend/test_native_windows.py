@@ -220,3 +220,37 @@ def test_mismatched_geometry_is_refused_before_the_c_loop_runs():
     g = np.zeros((1, 3, 1), np.float32)
     with pytest.raises(ValueError, match="window_scatter"):
         KERNELS["window_scatter"](g, np.zeros((1, 4, 1), np.int32), (4,), (2,), (1,), ((0, 0),))
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+@pytest.mark.parametrize("geometry", GEOMETRIES)
+def test_calls_shared_out_by_images_give_the_same_bits(geometry, parts, monkeypatch):
+    # Inside a compiled run holding several cores (``threads.hold``) each kernel runs
+    # in parts of a few images; the batch here is made odd-sized and larger.
+    from nerve.backend.numpy_backend.native import threads
+
+    functions = native_windows.window_functions()
+    if functions is None:
+        pytest.skip("no C compiler: only the NumPy kernels run here")
+    shape, window, strides, dilation, padding = geometry
+    rng = np.random.default_rng(4)
+    x = rng.integers(-3, 3, (7, *shape[1:])).astype("float32")
+    spatial = shape[1:-1]
+
+    def run():
+        patches = functions.extract_patches(x, window, strides, dilation, padding, 0.5)
+        back = functions.patches_transpose(patches, spatial, window, strides, dilation, padding)
+        values, where = functions.max_pool(x, window, strides, padding)
+        scattered = functions.window_scatter(values, where, spatial, window, strides, padding)
+        return patches, back, values, where, scattered
+
+    whole = run()
+    monkeypatch.setattr(native_windows, "SPLIT_ELEMENTS", 0)
+    monkeypatch.setattr(threads, "_held", [parts])
+    calls = []
+    run_split = threads.run_split
+    monkeypatch.setattr(threads, "run_split", lambda p, w: (calls.append(w), run_split(p, w)))
+    split = run()
+    assert calls == [parts] * 4
+    for a, b in zip(split, whole):
+        np.testing.assert_array_equal(a, b)

@@ -85,3 +85,84 @@ def test_blas_is_primed_once_before_the_first_large_product():
     assert a.size * b.shape[1] >= linalg.PRIME_FROM
     np.testing.assert_array_equal(kernels["matmul"](a, b), np.matmul(a, b))
     assert linalg.prime_blas.cache_info().currsize == 1
+
+
+# A large product inside a compiled run that holds the cores (``threads.hold``) is
+# shared out among them: a stack by matrices, one matrix by rows or by columns.
+SPLIT_PRODUCTS = [
+    ((8, 16, 32), (8, 32, 24)),  # a stack: by matrices
+    ((1, 16, 32), (6, 32, 24)),  # a broadcast stack
+    ((4, 3, 16, 8), (4, 3, 8, 16)),  # attention's (batch, heads) stack
+    ((1, 3, 16, 8), (1, 3, 8, 16)),  # the first batch axis too short: the next one
+    ((301, 64), (64, 50)),  # by rows
+    ((40, 64), (64, 301)),  # by columns
+    ((1, 40, 64), (64, 301)),  # a one-matrix stack: by columns
+]
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex128"])
+@pytest.mark.parametrize("a_shape, b_shape", SPLIT_PRODUCTS)
+def test_products_shared_out_among_held_cores_agree_with_numpy(
+    a_shape, b_shape, dtype, parts, monkeypatch
+):
+    from nerve.backend.numpy_backend.native import threads
+
+    monkeypatch.setattr(linalg, "SPLIT_FROM", 0)
+    monkeypatch.setattr(threads, "_held", [parts])
+    calls = []
+    run_split = threads.run_split
+    monkeypatch.setattr(threads, "run_split", lambda p, w: (calls.append(w), run_split(p, w)))
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal(a_shape).astype(dtype)
+    b = rng.standard_normal(b_shape).astype(dtype)
+    out = linalg.kernels(np)["matmul"](a, b)
+    expected = np.matmul(a, b)
+    assert calls == [parts]
+    assert out.shape == expected.shape and out.dtype == expected.dtype
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        (np.ones((4, 8, 8), "int64"), np.ones((4, 8, 8), "int64")),  # no BLAS
+        (np.ones((4, 8, 8), "float32"), np.ones((4, 8, 8))),  # mixed dtypes
+        (np.ones(8), np.ones((4, 8, 8))),  # a vector
+        (np.ones((64, 64)), np.ones((64, 64))),  # too little work
+    ],
+)
+def test_products_that_do_not_pay_or_apply_are_not_split(a, b, monkeypatch):
+    from nerve.backend.numpy_backend.native import threads
+
+    monkeypatch.setattr(threads, "_held", [2])
+    monkeypatch.setattr(threads, "run_split", lambda parts, workers: pytest.fail("split"))
+    if a.dtype == b.dtype == np.float64 and a.ndim == 2:
+        assert a.size * b.shape[1] < linalg.SPLIT_FROM
+    else:
+        monkeypatch.setattr(linalg, "SPLIT_FROM", 0)
+    np.testing.assert_array_equal(linalg.kernels(np)["matmul"](a, b), np.matmul(a, b))
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_deep_products_are_split_over_their_summed_terms(dtype, parts, monkeypatch):
+    # (288, 15488) @ (15488, 64) in a convolution's kernel gradient, smaller here.
+    from nerve.backend.numpy_backend.native import threads
+
+    monkeypatch.setattr(linalg, "SPLIT_FROM", 0)
+    monkeypatch.setattr(linalg, "PART_LENGTH", 64)
+    monkeypatch.setattr(threads, "_held", [parts])
+    counts = []
+    run_split = threads.run_split
+    monkeypatch.setattr(threads, "run_split", lambda p, w: (counts.append(len(p)), run_split(p, w)))
+    rng = np.random.default_rng(3)
+    a = np.ascontiguousarray(rng.standard_normal((1000, 24)).astype(dtype)).T  # a view
+    b = rng.standard_normal((1000, 16)).astype(dtype)
+    out = linalg.kernels(np)["matmul"](a, b)
+    expected = a.astype("float64") @ b.astype("float64")
+    assert out.shape == (24, 16) and out.dtype == dtype
+    np.testing.assert_allclose(out, expected, rtol=1e-4 if dtype == "float32" else 1e-12)
+    again = linalg.kernels(np)["matmul"](a, b)
+    np.testing.assert_array_equal(out, again)  # the same parts, the same bits
+    assert counts == [min(parts * threads.PARTS_PER_THREAD, 1000 // 64)] * 2

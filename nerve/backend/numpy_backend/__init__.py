@@ -228,13 +228,18 @@ class NumpyBackend(Backend):
         """``quiet()``; for graphs with arrays of ``allocator.MIN_BYTES`` or more, also
         NumPy's memory handler that keeps large freed buffers for the next run (a
         training step frees and allocates the same ones each step; glibc gives them
-        back to the kernel, and each step then pays a page fault per 4 KiB)."""
+        back to the kernel, and each step then pays a page fault per 4 KiB); from
+        ``threads.HOLD_FROM``, nerve's threads hold the cores (``threads.hold``)."""
         from nerve.backend.numpy_backend.native import allocator
 
         if buffer_bytes >= allocator.MIN_BYTES:
-            reuse = allocator.scope()
-            if reuse is not None:
-                return _Nested(self.quiet(), reuse)
+            from nerve.backend.numpy_backend.native import threads
+
+            scope: Any = allocator.scope()
+            if buffer_bytes >= threads.HOLD_FROM:
+                scope = threads.hold() if scope is None else _Nested(scope, threads.hold())
+            if scope is not None:
+                return _Nested(self.quiet(), scope)
         return self.quiet()
 
     def compile_elementwise(self, programs):

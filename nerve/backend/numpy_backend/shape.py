@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from nerve.backend.numpy_backend.elementwise import native_dtype
 
 __all__ = [
@@ -9,9 +11,41 @@ __all__ = [
 ]
 
 
+#: Elements from which a copy that a reshape needs is shared out among the cores a
+#: compiled run holds (``native.threads.held``).
+SPLIT_COPY = 1 << 18
+
+
 def kernels(xp) -> dict:
+    threads: Any = None
+    if xp.__name__ == "numpy":
+        from nerve.backend.numpy_backend.native import threads
+
     def reshape(x, shape):
+        if threads is not None and x.size >= SPLIT_COPY and not x.flags.c_contiguous:
+            cores = threads.held()
+            if cores > 1 and x.shape[0] > 1:
+                try:
+                    return xp.reshape(x, shape, copy=False)
+                except TypeError:  # NumPy < 2.1 has no ``copy``: one thread copies
+                    pass
+                except ValueError:  # the new shape needs a copy (im2col's patches)
+                    return split_copy(x, cores).reshape(shape)
         return xp.reshape(x, shape)
+
+    def split_copy(x, cores):
+        """A C-contiguous copy of ``x`` made by ``cores`` threads, by its first axis
+        (an image's patches for a convolution: 2.6 ms on one core for 128 images of
+        13x13x288, 2026-12-06)."""
+        out = xp.empty(x.shape, dtype=x.dtype)
+        count = min(x.shape[0], cores * threads.PARTS_PER_THREAD)
+        bounds = [x.shape[0] * k // count for k in range(count + 1)]
+
+        def part(lo: int, hi: int):
+            return lambda: xp.copyto(out[lo:hi], x[lo:hi])
+
+        threads.run_split([part(lo, hi) for lo, hi in zip(bounds, bounds[1:])], cores)
+        return out
 
     def transpose(x, axes):
         return xp.transpose(x, axes)

@@ -19,13 +19,14 @@ once per machine) would not pay.
 from __future__ import annotations
 
 import ctypes
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import binding, codegen, toolchain
+from nerve.backend.numpy_backend.native import binding, codegen, threads, toolchain
 from nerve.backend.program import ElementwiseProgram
 
 __all__ = [
@@ -36,6 +37,11 @@ __all__ = [
 
 #: Programs whose iteration space is smaller than this run kernel by kernel.
 MIN_ELEMENTS = 128
+#: Work (elements x ``codegen.work_per_element``) from which a call is shared out
+#: among the cores a compiled run holds (``threads.held``).
+SPLIT_WORK = 1 << 20
+#: "All the tiles" (a call's tile range is clipped to its extent).
+ALL_TILES = 1 << 62
 
 _SCALAR_ARG: dict[str, type] = {
     "bool": ctypes.c_int, "uint8": ctypes.c_uint8, "int8": ctypes.c_int8,
@@ -84,7 +90,7 @@ def compile_elementwise(
 def _wrapper(function, program: ElementwiseProgram, plan: codegen.Layout) -> Callable:
     """A generated Python function that prepares arguments and calls ``function``."""
     n_in, n_out = len(program.inputs), len(program.results)
-    argtypes: list[type] = [ctypes.c_int64, ctypes.c_int64]
+    argtypes: list[type] = [ctypes.c_int64] * 4  # the extent, then the tiles to run
     rows, cols = plan.sizes(program.shape)
     # A matrix program over full inputs only can also run row by row, reading an input
     # whose rows are apart (a column block of a wider matrix, such as an RNN's gate from
@@ -152,12 +158,33 @@ def _wrapper(function, program: ElementwiseProgram, plan: codegen.Layout) -> Cal
     if by_rows and plan.split == 0:
         height, width = program.shape
         extent = f"{height} if strided else {rows}, {width} if strided else {cols}"
-    lines.append(f"    fn({extent}, {', '.join(args)})")
+    if math.prod(program.shape) * codegen.work_per_element(program) >= SPLIT_WORK:
+        # Large enough to pay for waking threads: inside a compiled run that holds the
+        # cores (``threads.held``), its tiles are shared out among them.
+        namespace["held"], namespace["split"] = threads.held, _split
+        lines.append("    n = held()")
+        lines.append(f"    if n > 1: split(fn, n, ({extent}), ({', '.join(args)},))")
+        lines.append(f"    else: fn({extent}, 0, {ALL_TILES}, {', '.join(args)})")
+    else:
+        lines.append(f"    fn({extent}, 0, {ALL_TILES}, {', '.join(args)})")
     lines.append(f"    return ({''.join(f'o{k}, ' for k in range(n_out))})")
     function.argtypes = argtypes
     function.restype = None
     exec("\n".join(lines), namespace)  # safe: source generated here from the program
     return namespace["call"]
+
+
+def _split(function, cores: int, extent: tuple, args: tuple) -> None:
+    """Call a fused loop's ``function`` on ``cores`` threads, which share its tiles
+    (runs of ``codegen.TILE`` elements of a row) out in parts."""
+    rows, cols = extent
+    tiles = rows * -(-cols // codegen.TILE)
+    count = min(tiles, cores * threads.PARTS_PER_THREAD)
+    bounds = [tiles * k // count for k in range(count + 1)]
+    calls = [
+        functools.partial(function, rows, cols, lo, hi, *args) for lo, hi in zip(bounds, bounds[1:])
+    ]
+    threads.run_split(calls, cores)
 
 
 _offset_ok: bool | None = None  # checked on the first library loaded in this process

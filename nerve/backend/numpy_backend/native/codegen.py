@@ -381,8 +381,14 @@ def function_source(name: str, program: ElementwiseProgram, plan: Layout) -> str
         )
         functions.append(source)
         calls.append(call)
-    cost = 2 + sum(COSTS[step.cost] for step in program.steps)
+    cost = work_per_element(program)
     return "".join(functions) + _driver_source(name, program, plan, crossings, calls, cost)
+
+
+def work_per_element(program: ElementwiseProgram) -> int:
+    """The rough cost of one element of ``program`` (loads and stores count 2), in
+    units of one vectorized add: what decides whether a call is split across cores."""
+    return 2 + sum(COSTS[step.cost] for step in program.steps)
 
 
 def _expressions(program: ElementwiseProgram) -> list[str] | None:
@@ -506,7 +512,7 @@ def _driver_source(
     cost: int,
 ) -> str:
     """The exported function: unpacks the arguments, then runs each tile's segments."""
-    params, prologue, tile_setup = ["int64_t n0", "int64_t n1"], [], []
+    params, prologue, tile_setup = ["int64_t n0", "int64_t n1", "int64_t t0", "int64_t t1"], [], []
     for k, ((_, dtype), kind) in enumerate(zip(program.inputs, plan.kinds)):
         ctype, storage = C_TYPES[dtype], STORAGE[dtype]
         if kind == "scalar":
@@ -531,11 +537,12 @@ def _driver_source(
     tile = "\n".join("        " + line for line in (*tile_setup, *calls))
     return f"""void {name}({", ".join(params)}) {{
 {setup}
-    const int64_t tiles_per_row = (n1 + {TILE} - 1) / {TILE}, tiles = n0 * tiles_per_row;
-    const int64_t work = n0 * n1 * {cost};
+    const int64_t tiles_per_row = (n1 + {TILE} - 1) / {TILE}, all = n0 * tiles_per_row;
+    const int64_t tiles = t1 < all ? t1 : all;
+    const int64_t work = (tiles - t0) * {TILE} * {cost};
     (void)work;
     #pragma omp parallel for schedule(static) if (work >= {PARALLEL_WORK})
-    for (int64_t tile = 0; tile < tiles; tile++) {{
+    for (int64_t tile = t0; tile < tiles; tile++) {{
         const int64_t r = tile / tiles_per_row, c0 = (tile % tiles_per_row) * {TILE};
         const int64_t c1 = c0 + {TILE} < n1 ? c0 + {TILE} : n1;
 {tile}

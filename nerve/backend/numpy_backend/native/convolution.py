@@ -152,7 +152,7 @@ def product_patches_transpose(
          padding[0][0], padding[1][0]),
         dtype=np.int64,
     )  # fmt: skip
-    parts = min(threads.blas_threads(), batch) if a.size * b.shape[1] >= MIN_SPLIT else 1
+    parts = min(threads.cores(), batch) if a.size * b.shape[1] >= MIN_SPLIT else 1
     address = binding.address
     if parts == 1:
         function(address(a), address(w), address(result), address(geometry))

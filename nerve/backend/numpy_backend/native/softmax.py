@@ -172,7 +172,7 @@ def _split(part, x: np.ndarray, bias: np.ndarray | None, out: np.ndarray, log: b
     one): the pool's threads and this one each take a contiguous share of the rows."""
     n = x.shape[-1]
     rows = x.size // n if n else 0
-    count = min(threads.blas_threads(), rows)
+    count = min(threads.cores(), rows)
     flags = (0 if bias is None else 1, 1 if log else 0)
     bounds = [rows * k // count for k in range(count + 1)] if count else [0, 0]
     others = [

@@ -6,33 +6,49 @@ GIL). The convolution's input-gradient loop and the softmax rows split this way.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import glob
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["blas_threads", "pool"]
+__all__ = [
+    "HOLD_FROM",
+    "PARTS_PER_THREAD",
+    "blas_threads",
+    "cores",
+    "held",
+    "hold",
+    "pool",
+    "run_split",
+]
 
 
 @functools.cache
-def _blas_thread_count() -> Callable[[], int] | None:
-    """OpenBLAS's thread-count query in NumPy's bundled library, or ``None``."""
+def _openblas() -> tuple[Callable[[], int], Callable[[int], None] | None] | None:
+    """OpenBLAS's thread-count query and setter in NumPy's bundled library, or
+    ``None``."""
     folder = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
     for path in sorted(glob.glob(os.path.join(folder, "libscipy_openblas*"))):
         try:
             library = ctypes.CDLL(path)
         except OSError:
             continue
-        for name in ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads"):
-            query = getattr(library, name, None)
-            if query is not None:
-                query.restype = ctypes.c_int
-                query.argtypes = []
-                return query
+        for suffix in ("64_", ""):
+            query = getattr(library, f"scipy_openblas_get_num_threads{suffix}", None)
+            if query is None:
+                continue
+            query.restype = ctypes.c_int
+            query.argtypes = []
+            setter = getattr(library, f"scipy_openblas_set_num_threads{suffix}", None)
+            if setter is not None:
+                setter.restype = None
+                setter.argtypes = [ctypes.c_int]
+            return query, setter
     return None
 
 
@@ -44,10 +60,103 @@ def blas_threads() -> int:
     >>> blas_threads() >= 1
     True
     """
-    query = _blas_thread_count()
-    threads = query() if query is not None else 1
+    found = _openblas()
+    threads = found[0]() if found is not None else 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     return max(1, min(threads, cores))
+
+
+#: Bytes of a compiled graph's largest array from which its runs hold the cores
+#: (``hold``). Smaller graphs (an MLP step: ~1 MB arrays, ~0.1 ms products) keep
+#: OpenBLAS's own threads, whose spinning makes back-to-back small products cheap,
+#: while their few other loops are too small to split; convolutional and sequence
+#: models (8-11 MB activations, embedding tables) have loops worth sharing out.
+HOLD_FROM = 4 << 20
+
+#: The cores each running compiled graph holds (a stack: a graph may run inside
+#: another's kernel). Empty: none runs, OpenBLAS threads its own products.
+_held: list[int] = []
+
+
+def held() -> int:
+    """How many cores nerve's own kernels may share a large call among: inside
+    ``hold()``, the thread count OpenBLAS had when the run began; outside, 1 (a
+    product then threads inside OpenBLAS).
+
+    >>> held()
+    1
+    """
+    return _held[-1] if _held else 1
+
+
+def cores() -> int:
+    """How many threads a large call of nerve's own loops may use: ``held()`` inside a
+    compiled run that holds the cores, else OpenBLAS's count (``blas_threads``).
+
+    >>> cores() >= 1
+    True
+    """
+    return _held[-1] if _held else blas_threads()
+
+
+@contextlib.contextmanager
+def hold() -> Iterator[None]:
+    """For one compiled run: nerve's threads own the cores. OpenBLAS runs each product
+    on the calling thread only, and nerve's kernels split large products, fused loops
+    and window loops across ``held()`` threads themselves (``run_split``).
+
+    Why: OpenBLAS's idle threads spin for ~0.1 s after each threaded product, taking
+    the second core from whatever runs next; a loop split across two threads right
+    after a two-thread product ran no faster than on one (4M-element exp: 2.68 ms
+    split vs 2.48 ms on one thread; 1.59 ms split when OpenBLAS's threads sleep at
+    once; 2026-12-06, 2-core Xeon). With one pool for everything nothing spins. A
+    no-op with one core, or where OpenBLAS's setter can't be found."""
+    found = _openblas()
+    cores = blas_threads()
+    setter = None if found is None else found[1]
+    if cores < 2 or found is None or setter is None:
+        yield
+        return
+    before = found[0]()
+    setter(1)
+    _held.append(cores)
+    try:
+        yield
+    finally:
+        _held.pop()
+        setter(before)
+
+
+#: Parts a split call is cut into per thread. More parts than threads let a faster
+#: core take more of them: the two vCPUs of the VM this was measured on ran
+#: single-threaded products at ~520 and ~350 per second side by side, so halves
+#: left the faster one idle a third of the time (2026-12-06).
+PARTS_PER_THREAD = 4
+
+
+def run_split(parts: Sequence[Callable[[], object]], workers: int) -> None:
+    """Run ``parts`` on ``workers`` threads (the calling one and ``pool``'s), each
+    taking the next part not yet taken until none is left; returns when all are done
+    (an error in a part is raised here, after the others finished).
+
+    >>> done = []
+    >>> run_split([lambda: done.append(1), lambda: done.append(2)], 2)
+    >>> sorted(done)
+    [1, 2]
+    """
+    remaining = iter(parts)  # next() on it is atomic: the GIL is held there
+
+    def drain() -> None:
+        for part in remaining:
+            part()
+
+    workers = min(workers, len(parts))
+    others = [pool(workers - 1).submit(drain) for _ in range(workers - 1)]
+    try:
+        drain()
+    finally:
+        for other in others:
+            other.result()
 
 
 @functools.cache

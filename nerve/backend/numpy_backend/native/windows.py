@@ -23,9 +23,10 @@ spatial axes, padded here to three (leading axes of size 1), and walks each imag
   the windows tile the image (a 2x2 pooling of an even-sized image), each element is
   written once, without zeroing the image first.
 
-Batches are independent, so with OpenMP (``NERVE_NATIVE_THREADS=1``) large calls split
-them across threads. ``None`` when native kernels are off (see ``toolchain``): the
-NumPy kernels then run.
+Batches are independent: inside a compiled run that holds several cores
+(``threads.hold``) large calls are shared out among them by images (with OpenMP,
+``NERVE_NATIVE_THREADS=1``, the loops split them across threads themselves).
+``None`` when native kernels are off (see ``toolchain``): the NumPy kernels run.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import binding, toolchain
+from nerve.backend.numpy_backend.native import binding, threads, toolchain
 from nerve.backend.numpy_backend.nn import window_counts
 
 __all__ = ["window_functions"]
@@ -352,7 +353,7 @@ _KINDS = {"extract_patches": 4, "patches_transpose": 3, "max_pool": 4, "window_s
 
 
 @functools.lru_cache(maxsize=256)
-def _geometry(batch: int, channels: int, spatial, out, window, strides, dilation, padding):
+def _geometry(batch: int, *, channels: int, spatial, out, window, strides, dilation, padding):
     """The 20 int64s the kernels read, with leading spatial axes of size 1 up to three
     (kept per geometry: a batch-1 call would spend a tenth of its time building it)."""
     missing = 3 - len(window)
@@ -367,6 +368,32 @@ def _geometry(batch: int, channels: int, spatial, out, window, strides, dilation
 
 
 _counts = functools.lru_cache(maxsize=256)(window_counts)
+
+#: Elements (of the largest array a call touches) from which a call is shared out
+#: among the cores a compiled run holds, by images (``threads.held``).
+SPLIT_ELEMENTS = 1 << 18
+
+
+def _by_batch(function, arrays: tuple, geometry, extra: tuple = ()) -> None:
+    """``function(*arrays, geometry(batch), *extra)`` for C-contiguous ``arrays`` whose
+    first axis is the batch: in one call, or, when it is large and a compiled run holds
+    several cores, in parts of a few images each (a part's arrays start at its first
+    image; images are independent in every kernel here)."""
+    batch = arrays[0].shape[0]
+    cores = threads.held()
+    if cores < 2 or batch < 2 or max(a.size for a in arrays) < SPLIT_ELEMENTS:
+        function(*map(binding.address, arrays), binding.address(geometry(batch)), *extra)
+        return
+    count = min(batch, cores * threads.PARTS_PER_THREAD)
+    bounds = [batch * k // count for k in range(count + 1)]
+    starts = [(binding.address(a), a.strides[0]) for a in arrays]
+
+    def part(lo: int, hi: int):
+        at = [start + lo * step for start, step in starts]
+        sizes = geometry(hi - lo)
+        return lambda: function(*at, binding.address(sizes), *extra)
+
+    threads.run_split([part(lo, hi) for lo, hi in zip(bounds, bounds[1:])], cores)
 
 
 def window_functions() -> SimpleNamespace | None:
@@ -395,19 +422,23 @@ def _functions() -> SimpleNamespace | None:
         spatial = x.shape[1:-1]
         out = _counts(spatial, window, strides, dilation, padding)
         result = np.empty((x.shape[0], *out, *window, x.shape[-1]), dtype=x.dtype)
-        geometry = _geometry(x.shape[0], x.shape[-1], spatial, out, window, strides,
-                             dilation, padding)  # fmt: skip
         fill = np.array(pad_value, dtype=x.dtype)
-        extract[x.dtype](address(x), address(result), address(geometry), address(fill))
+        geometry = functools.partial(
+            _geometry, channels=x.shape[-1], spatial=spatial, out=out, window=window,
+            strides=strides, dilation=dilation, padding=padding,
+        )  # fmt: skip
+        _by_batch(extract[x.dtype], (x, result), geometry, (address(fill),))
         return result
 
     def patches_transpose(p, spatial_shape, window, strides, dilation, padding):
         rank = len(window)
         out = p.shape[1 : 1 + rank]
         result = np.empty((p.shape[0], *spatial_shape, p.shape[-1]), dtype=p.dtype)
-        geometry = _geometry(p.shape[0], p.shape[-1], spatial_shape, out, window, strides,
-                             dilation, padding)  # fmt: skip
-        transpose[p.dtype](address(p), address(result), address(geometry))
+        geometry = functools.partial(
+            _geometry, channels=p.shape[-1], spatial=spatial_shape, out=out, window=window,
+            strides=strides, dilation=dilation, padding=padding,
+        )  # fmt: skip
+        _by_batch(transpose[p.dtype], (p, result), geometry)
         return result
 
     def max_pool(x, window, strides, padding):
@@ -417,17 +448,21 @@ def _functions() -> SimpleNamespace | None:
         out = _counts(spatial, window, strides, dilation, padding)
         values = np.empty((x.shape[0], *out, x.shape[-1]), dtype=x.dtype)
         where = np.empty(values.shape, dtype=np.int32)
-        geometry = _geometry(x.shape[0], x.shape[-1], spatial, out, window, strides,
-                             dilation, padding)  # fmt: skip
-        pool[x.dtype](address(x), address(values), address(where), address(geometry))
+        geometry = functools.partial(
+            _geometry, channels=x.shape[-1], spatial=spatial, out=out, window=window,
+            strides=strides, dilation=dilation, padding=padding,
+        )  # fmt: skip
+        _by_batch(pool[x.dtype], (x, values, where), geometry)
         return values, where
 
     def window_scatter(g, argmax, spatial_shape, window, strides, padding):
         rank = len(window)
         result = np.empty((g.shape[0], *spatial_shape, g.shape[-1]), dtype=g.dtype)
-        geometry = _geometry(g.shape[0], g.shape[-1], spatial_shape, g.shape[1 : 1 + rank],
-                             window, strides, (1,) * rank, padding)  # fmt: skip
-        scatter[g.dtype](address(g), address(argmax), address(result), address(geometry))
+        geometry = functools.partial(
+            _geometry, channels=g.shape[-1], spatial=spatial_shape, out=g.shape[1 : 1 + rank],
+            window=window, strides=strides, dilation=(1,) * rank, padding=padding,
+        )  # fmt: skip
+        _by_batch(scatter[g.dtype], (g, argmax, result), geometry)
         return result
 
     return SimpleNamespace(
