@@ -82,6 +82,10 @@ class CompiledGraph:
         # Lowering fuses elementwise groups; fused nodes run as the backend's compiled
         # loops, and those it can't compile are expanded back into their steps.
         # ``self.graph`` is what runs.
+        # The largest array is judged before lowering too: a pass may fold the largest
+        # one away (a convolution's patch matrix into a Winograd product), and the run
+        # still works at that scale (``Backend.run_scope``).
+        unlowered_bytes = largest_buffer(graph) if lower else 0
         if lower:
             graph = optimize(graph, backend, LOWERING)
         self.graph, self.loops = _compile_loops(graph, backend)
@@ -92,7 +96,7 @@ class CompiledGraph:
         exec(code, namespace)  # safe: source generated from the graph IR, not read from a file
         self._run = namespace["run"]
         self._variables = list(graph.variables)
-        self.buffer_bytes = largest_buffer(self.graph)
+        self.buffer_bytes = max(unlowered_bytes, largest_buffer(self.graph))
 
     def run(self, inputs: list) -> tuple:
         # One error-state scope for the whole run instead of one per kernel call (and,

@@ -97,3 +97,25 @@ def test_the_backend_matmul_runs_them(functions, monkeypatch):
     matmul(p.T, g)
     matmul(np.ones((3, 4), np.float32), np.ones((4, 5), np.float32))  # small: not asked
     assert calls == [(ROWS, 9), (9, ROWS)]
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_calls_shared_out_among_held_cores(functions, dtype, parts, monkeypatch):
+    # Inside a compiled run holding several cores: thin by rows (the same bits), gram
+    # by runs of blocks whose partial sums are added (agrees to rounding).
+    from nerve.backend.numpy_backend.native import threads
+
+    rng = np.random.default_rng(9)
+    a = rng.standard_normal((ROWS, 9)).astype(dtype)
+    b = rng.standard_normal((9, 37)).astype(dtype)
+    g = rng.standard_normal((ROWS, 31)).astype(dtype)
+    whole_thin = products.product(a, b)
+    monkeypatch.setattr(products, "SPLIT_ROWS", 0)
+    monkeypatch.setattr(threads, "_held", [parts])
+    calls = []
+    run_split = threads.run_split
+    monkeypatch.setattr(threads, "run_split", lambda p, w: (calls.append(w), run_split(p, w)))
+    np.testing.assert_array_equal(products.product(a, b), whole_thin)
+    _close(products.product(a.T, g), a.T, g, dtype)
+    assert calls == [parts, parts]

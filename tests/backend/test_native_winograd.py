@@ -46,17 +46,20 @@ def _assert_rounding_close(got, want):
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-6 * np.abs(want).max())
 
 
-# One chunk of tiles, or many and a rest; with several BLAS threads, always one.
-CHUNKS = [(512, 1), (5, 1), (5, 2)]
+# (CHUNK_TILES, BLAS threads, cores held): one chunk of tiles, or many and a rest;
+# with several BLAS threads, always one; inside a run holding several cores, chunks
+# of whole images shared out among them (``threads.hold``).
+CHUNKS = [(512, 1, 1), (5, 1, 1), (5, 2, 1), (5, 1, 2), (40, 1, 3)]
 
 
-@pytest.mark.parametrize("chunk, threads", CHUNKS)
+@pytest.mark.parametrize("chunk, threads, held", CHUNKS)
 @pytest.mark.parametrize("geometry", GEOMETRIES)
 def test_products_agree_with_the_direct_products_in_float64(
-    native, monkeypatch, geometry, chunk, threads
+    native, monkeypatch, geometry, chunk, threads, held
 ):
     monkeypatch.setattr(winograd, "CHUNK_TILES", chunk)
     monkeypatch.setattr(threads_module, "blas_threads", lambda: threads)
+    monkeypatch.setattr(threads_module, "_held", [held] if held > 1 else [])
     x, b, g, patches = _case(*geometry)
     padding = geometry[-1]
     product = winograd.patches_product(x, b, (3, 3), (1, 1), (1, 1), padding)
@@ -99,13 +102,14 @@ def test_small_products_are_left_to_the_direct_product():
                           ((0, 0), (0, 0))) == (winograd._functions() is not None)  # fmt: skip
 
 
-@pytest.mark.parametrize("chunk, threads", CHUNKS)
+@pytest.mark.parametrize("chunk, threads, held", CHUNKS)
 @pytest.mark.parametrize("geometry", GEOMETRIES)
 def test_input_gradient_agrees_with_the_direct_one_in_float64(
-    native, monkeypatch, geometry, chunk, threads
+    native, monkeypatch, geometry, chunk, threads, held
 ):
     monkeypatch.setattr(winograd, "CHUNK_TILES", chunk)
     monkeypatch.setattr(threads_module, "blas_threads", lambda: threads)
+    monkeypatch.setattr(threads_module, "_held", [held] if held > 1 else [])
     x, b, g, _ = _case(*geometry)
     batch, height, width, channels, filters, padding = geometry
     got = winograd.product_patches_transpose(

@@ -8,6 +8,7 @@ them and adds the core contract methods.
 from __future__ import annotations
 
 import importlib
+import math
 from typing import Any
 
 import numpy as np
@@ -184,14 +185,19 @@ class NumpyBackend(Backend):
         if kernel in ("patches_product", "transposed_patches_product"):
             from nerve.backend.numpy_backend.native import threads, winograd
 
-            # With several BLAS threads the direct products thread better than the
-            # Winograd products and their single-threaded transforms (two threads, MNIST
-            # convnet: 17 ms for the forward product and kernel gradient sharing one
-            # patch copy, against 24), so the products stay; the input gradient's kernel
-            # still chooses. shapes: the image's and the kernel's (taps * C, F).
+            # With several BLAS threads and no hold on the cores, the direct products
+            # thread better than the Winograd products and their single-threaded
+            # transforms (two threads, MNIST convnet: 17 ms for the forward product and
+            # kernel gradient sharing one patch copy, against 24), so the products stay
+            # there. A run holds the cores (``threads.hold``) when its graph has an
+            # array of ``threads.HOLD_FROM`` bytes, as this product's patch matrix is;
+            # then the Winograd chunks are shared out among them. The input
+            # gradient's kernel still chooses. shapes: the image's and the kernel's
+            # (taps * C, F).
             x_shape, b_shape = shapes
-            single = threads.blas_threads() == 1
-            return single and winograd.takes(x_shape, dtype, b_shape, **(params or {}))
+            patches = math.prod(x_shape[:-1]) * b_shape[0]  # about: rows are positions
+            held = threads.blas_threads() == 1 or patches * 4 >= threads.HOLD_FROM
+            return held and winograd.takes(x_shape, dtype, b_shape, **(params or {}))
         return False
 
     def native_dtype(self, name: str) -> Any:

@@ -156,32 +156,21 @@ def prime_blas(xp) -> None:
         xp.matmul(square, square)
 
 
-def kernels(xp) -> dict:
-    def contiguous(x):
-        # Not ascontiguousarray: that turns a 0-d array into a 1-d one.
-        return x if x.flags.c_contiguous else xp.array(x, order="C")
+@functools.cache
+def products(xp) -> Any:
+    """``product(a, b)``: ``xp.matmul`` for the kernels of this backend, with a stack
+    times one matrix as one product of all its rows and, inside a compiled run that
+    holds several cores (``native.threads.hold``), large products shared out among
+    them (``split_product``). Kernels that multiply inside (convolution fallbacks,
+    sums as products with ones) call it too, so that they keep both cores there.
 
-    def is_bfloat16(dtype):
-        # ml_dtypes' types are kind "V"; checking the kind first spares the builtin
-        # types a ``.name`` lookup, which NumPy computes in Python (matmul is hot).
-        return dtype.kind == "V" and dtype.name == "bfloat16"
-
-    def widened(x):
-        # NumPy has no bfloat16 loops for products (ml_dtypes' matmul answers in float32,
-        # its einsum refuses the type): compute in float32 and round once at the end,
-        # which is also how accelerators accumulate bfloat16 products.
-        return x.astype(xp.float32) if is_bfloat16(x.dtype) else x
-
-    primed = []  # not empty once BLAS is primed (prime_blas)
-
-    def prime_before(a, b) -> None:
-        if a.ndim >= 2 and b.ndim >= 2 and a.shape[-2] * a.shape[-1] * b.shape[-1] >= PRIME_FROM:
-            prime_blas(xp)
-            primed.append(True)
-
-    native_products: Any = None
+    >>> import numpy as np
+    >>> products(np)(np.ones((2, 3, 4)), np.ones((4, 5))).shape
+    (2, 3, 5)
+    """
+    native_threads: Any = None
     if xp.__name__ == "numpy":
-        from nerve.backend.numpy_backend.native import products as native_products
+        from nerve.backend.numpy_backend.native import threads as native_threads
 
     def product(a, b):
         if b.ndim == 2 and a.ndim > 2 and a.flags.c_contiguous:
@@ -196,10 +185,6 @@ def kernels(xp) -> dict:
             if out is not None:
                 return out
         return xp.matmul(a, b)
-
-    native_threads: Any = None
-    if xp.__name__ == "numpy":
-        from nerve.backend.numpy_backend.native import threads as native_threads
 
     def split_product(a, b):
         """A large product shared out among the cores a compiled run holds
@@ -270,6 +255,38 @@ def kernels(xp) -> dict:
         parts = [part(j, lo, hi) for j, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]
         native_threads.run_split(parts, cores)
         return xp.add.reduce(partial, axis=0)
+
+    return product
+
+
+def kernels(xp) -> dict:
+    def contiguous(x):
+        # Not ascontiguousarray: that turns a 0-d array into a 1-d one.
+        return x if x.flags.c_contiguous else xp.array(x, order="C")
+
+    def is_bfloat16(dtype):
+        # ml_dtypes' types are kind "V"; checking the kind first spares the builtin
+        # types a ``.name`` lookup, which NumPy computes in Python (matmul is hot).
+        return dtype.kind == "V" and dtype.name == "bfloat16"
+
+    def widened(x):
+        # NumPy has no bfloat16 loops for products (ml_dtypes' matmul answers in float32,
+        # its einsum refuses the type): compute in float32 and round once at the end,
+        # which is also how accelerators accumulate bfloat16 products.
+        return x.astype(xp.float32) if is_bfloat16(x.dtype) else x
+
+    primed = []  # not empty once BLAS is primed (prime_blas)
+
+    def prime_before(a, b) -> None:
+        if a.ndim >= 2 and b.ndim >= 2 and a.shape[-2] * a.shape[-1] * b.shape[-1] >= PRIME_FROM:
+            prime_blas(xp)
+            primed.append(True)
+
+    native_products: Any = None
+    if xp.__name__ == "numpy":
+        from nerve.backend.numpy_backend.native import products as native_products
+
+    product = products(xp)
 
     def matmul(a, b):
         if not primed:

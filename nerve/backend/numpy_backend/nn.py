@@ -20,6 +20,8 @@ import itertools
 import math
 from typing import Any
 
+from nerve.backend.numpy_backend import linalg
+
 __all__ = [
     "COPY_CHANNELS",
     "kernels",
@@ -46,6 +48,8 @@ def window_counts(spatial, window, strides, dilation, padding) -> tuple:
 
 
 def kernels(xp) -> dict:
+    product = linalg.products(xp)  # xp.matmul, split across held cores (see there)
+
     def _as_strided(x, shape, strides):
         if xp.__name__ == "numpy":
             if x.flags.c_contiguous and x.size:
@@ -157,7 +161,7 @@ def kernels(xp) -> dict:
                 return done
         taps = math.prod(window)
         batch = a.shape[0] // math.prod(out) if math.prod(out) else 0
-        p = xp.matmul(a, b).reshape(batch, *out, *window, b.shape[1] // taps)
+        p = product(a, b).reshape(batch, *out, *window, b.shape[1] // taps)
         return patches_transpose(p, spatial_shape, window, strides, dilation, padding)
 
     def patches_product(x, b, window, strides, dilation, padding):
@@ -168,7 +172,7 @@ def kernels(xp) -> dict:
             if done is not None:
                 return done
         p = extract_patches(x, window, strides, dilation, padding, 0.0)
-        return xp.matmul(p.reshape(-1, b.shape[0]), b)
+        return product(p.reshape(-1, b.shape[0]), b)
 
     def transposed_patches_product(x, g, window, strides, dilation, padding):
         if xp.__name__ == "numpy":
@@ -178,7 +182,7 @@ def kernels(xp) -> dict:
             if done is not None:
                 return done
         p = extract_patches(x, window, strides, dilation, padding, 0.0)
-        return xp.matmul(p.reshape(g.shape[0], -1).T, g)
+        return product(p.reshape(g.shape[0], -1).T, g)
 
     softmax_loop: list = []  # the C loop (or None), looked up on the first call
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 
+from nerve.backend.numpy_backend import linalg
+
 __all__ = [
     "kernels",
 ]
@@ -81,6 +83,7 @@ def kernels(xp) -> dict:
     maximum, minimum = _reduction(xp.maximum, xp.max), _reduction(xp.minimum, xp.min)
 
     ones: dict = {}  # (rows, dtype) -> a read-only vector of ones
+    product = linalg.products(xp)
 
     def reduce_sum(x, axes, keepdims):
         rows = _leading_rows(x, axes)
@@ -91,7 +94,9 @@ def kernels(xp) -> dict:
                 if len(ones) > 8:
                     ones.clear()
                 vector = ones[key] = xp.ones(rows, dtype=x.dtype)
-            total = xp.matmul(vector, x.reshape(rows, -1))
+            # As a (1, rows) matrix: inside a compiled run holding several cores the
+            # product is split over its rows (``linalg.products``).
+            total = product(vector.reshape(1, rows), x.reshape(rows, -1))
             kept = (1,) * len(axes) if keepdims else ()
             return total.reshape(kept + x.shape[len(axes) :])
         return add(x, axis=axes, keepdims=keepdims, dtype=x.dtype)

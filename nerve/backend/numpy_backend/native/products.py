@@ -17,7 +17,8 @@ once.
   error grows with ``BLOCK + K / BLOCK`` terms rather than ``K``).
 
 Both compute in the operands' dtype (float32 or float64) with IEEE semantics; sums
-are in another order than BLAS's, so results agree to rounding, not bitwise.
+are in another order than BLAS's, so results agree to rounding, not bitwise. Inside a
+compiled run holding several cores (``threads.hold``) large calls run in parts.
 ``None`` when native kernels are off (see ``toolchain``): NumPy's matmul then runs.
 """
 
@@ -29,7 +30,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import binding, toolchain
+from nerve.backend.numpy_backend.native import binding, threads, toolchain
 
 __all__ = ["BLOCK", "DTYPES", "MAX_INNER", "MAX_RESULT", "MIN_ROWS", "product", "product_functions"]
 
@@ -41,6 +42,9 @@ MAX_RESULT = 1024
 MIN_ROWS = 4096
 #: Rows per block of ``gram``'s two-level sum.
 BLOCK = 128
+#: Rows from which a call is shared out among the cores a compiled run holds (by rows
+#: for ``thin``, by runs of blocks for ``gram``, whose partial sums are then added).
+SPLIT_ROWS = 16384
 
 _TEMPLATE = r"""
 /* out (M, N) = a (M, K) @ b (K, N), all C-contiguous. */
@@ -144,16 +148,54 @@ def _functions() -> SimpleNamespace | None:
     def thin(a, b):
         (rows, inner), columns = a.shape, b.shape[1]
         out = np.empty((rows, columns), dtype=a.dtype)
-        thin_loops[a.dtype](address(a), address(b), address(out), rows, inner, columns)
+        loop, size = thin_loops[a.dtype], a.itemsize
+        bounds = _parts(rows)
+        if bounds is None:
+            loop(address(a), address(b), address(out), rows, inner, columns)
+            return out
+        # By rows: each part reads its rows of a and writes its rows of out.
+        a0, b0, out0 = address(a), address(b), address(out)
+
+        def part(lo: int, hi: int):
+            start_a, start_out = a0 + lo * inner * size, out0 + lo * columns * size
+            return lambda: loop(start_a, b0, start_out, hi - lo, inner, columns)
+
+        threads.run_split([part(lo, hi) for lo, hi in zip(bounds, bounds[1:])], threads.held())
         return out
 
     def gram(p, g):
         (rows, left), right = p.shape, g.shape[1]
-        out = np.empty((left, right), dtype=p.dtype)
-        gram_loops[p.dtype](address(p), address(g), address(out), rows, left, right)
-        return out
+        loop, size = gram_loops[p.dtype], p.itemsize
+        bounds = _parts(rows)
+        if bounds is None:
+            out = np.empty((left, right), dtype=p.dtype)
+            loop(address(p), address(g), address(out), rows, left, right)
+            return out
+        # By runs of rows of p and g, each summed into its own partial result; the
+        # partials are added in order (a third level of the sum).
+        partial = np.empty((len(bounds) - 1, left, right), dtype=p.dtype)
+        p0, g0 = address(p), address(g)
+
+        def part(j: int, lo: int, hi: int):
+            start_p, start_g = p0 + lo * left * size, g0 + lo * right * size
+            return lambda: loop(start_p, start_g, address(partial[j]), hi - lo, left, right)
+
+        parts = [part(j, lo, hi) for j, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]
+        threads.run_split(parts, threads.held())
+        return np.add.reduce(partial, axis=0)
 
     return SimpleNamespace(thin=thin, gram=gram)
+
+
+def _parts(rows: int) -> list[int] | None:
+    """Where to cut ``rows`` rows (whole ``BLOCK``s) into parts for the cores a
+    compiled run holds (``threads.held``), or ``None`` to run in one call."""
+    cores = threads.held()
+    blocks = rows // BLOCK
+    if cores < 2 or rows < SPLIT_ROWS or blocks < 2:
+        return None
+    count = min(blocks, cores * threads.PARTS_PER_THREAD)
+    return [blocks * k // count * BLOCK for k in range(count)] + [rows]
 
 
 def product(a, b):

@@ -11,7 +11,8 @@ products ``(tiles, C) @ (C, F)``, which BLAS runs: ``16 * tiles * C * F``
 multiply-adds instead of ``rows * 9 * C * F`` (1.9 times fewer for an 11x11 output,
 whose 6x6 tiles cover 12x12 positions). The two transforms are C loops (AVX2, over
 8 channels at a time), ~1.5 ms each there. Tiles go through the three steps
-``CHUNK_TILES`` at a time (with one BLAS thread), so that the transformed stacks stay in the
+``CHUNK_TILES`` at a time (with one BLAS thread: alone, or inside a run holding the cores,
+whose threads share the chunks out), so that the transformed stacks stay in the
 caches instead of going through memory (the 16 transformed products of the whole
 batch are 19 MB there).
 
@@ -312,13 +313,21 @@ class _Tiling:
         self.out_w = self.width + padding[1][0] + padding[1][1] - 2
         self.tiles_h, self.tiles_w = -(-self.out_h // 2), -(-self.out_w // 2)
         self.tiles = self.batch * self.tiles_h * self.tiles_w
-        # With several BLAS threads the tiles go through in one chunk and BLAS threads
-        # the 16 products. Split across Python threads in chunks small enough that
-        # OpenBLAS runs them on the calling thread, they were slower than on one thread
-        # (two threads, MNIST convnet: 15.7 ms against 9.9 for the forward product),
-        # likely because OpenBLAS's idle threads spin for a while after each threaded
-        # call, on the cores the Python threads need.
-        self.chunk = min(CHUNK_TILES, self.tiles) if threads.blas_threads() == 1 else self.tiles
+        # Inside a compiled run holding several cores (``threads.hold``: OpenBLAS on
+        # one thread) the chunks are shared out among them, each thread with stacks of
+        # its own. A chunk is then whole images: the input gradient adds each tile's
+        # 4x4 block into the image, and neighbouring tiles' blocks overlap. With
+        # several BLAS threads and no hold the tiles go through in one chunk and BLAS
+        # threads the 16 products (chunks on Python threads lost there: OpenBLAS's
+        # idle threads spin after each threaded call, on the cores they need).
+        self.workers = threads.held()
+        if self.workers > 1:
+            per_image = self.tiles_h * self.tiles_w
+            self.chunk = min(max(1, CHUNK_TILES // per_image) * per_image, self.tiles)
+        elif threads.blas_threads() == 1:
+            self.chunk = min(CHUNK_TILES, self.tiles)
+        else:
+            self.chunk = self.tiles
         self.pads = (padding[0][0], padding[1][0])
 
     def geometries(self, v: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -332,12 +341,29 @@ class _Tiling:
 
     def run(self, work: Callable[[int, int, np.ndarray, np.ndarray], Any]) -> list:
         """``work(start, stop, v, m)`` over the tiles in chunks of ``self.chunk``, with
-        one transformed image stack ``v`` and one product stack ``m`` for all; the
-        results of every call."""
-        v, m = _stack(self.chunk, self.channels), _stack(self.chunk, self.filters)
-        return [
-            work(t, min(t + self.chunk, self.tiles), v, m) for t in range(0, self.tiles, self.chunk)
-        ]
+        a transformed image stack ``v`` and a product stack ``m`` per thread; the
+        results of every call, in chunk order."""
+        starts = range(0, self.tiles, self.chunk)
+        workers = min(self.workers, len(starts))
+        free = [(_stack(self.chunk, self.channels), _stack(self.chunk, self.filters))
+                for _ in range(workers)]  # fmt: skip
+        if workers == 1:
+            v, m = free[0]
+            return [work(t, min(t + self.chunk, self.tiles), v, m) for t in starts]
+        results: list = [None] * len(starts)
+
+        def part(j: int, t: int) -> Callable[[], None]:
+            def run() -> None:
+                v, m = free.pop()  # at most ``workers`` parts run at once
+                try:
+                    results[j] = work(t, min(t + self.chunk, self.tiles), v, m)
+                finally:
+                    free.append((v, m))
+
+            return run
+
+        threads.run_split([part(j, t) for j, t in enumerate(starts)], workers)
+        return results
 
 
 def _transformed_kernel(w: np.ndarray) -> np.ndarray:
