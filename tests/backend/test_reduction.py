@@ -75,3 +75,43 @@ def test_sums_over_leading_axes_match_numpy(shape, axes, rows, dtype, keepdims):
     tolerance = 1e-5 if dtype == "float32" else 1e-13
     assert np.all(np.abs(result - expected) <= tolerance * bound)
     assert result.flags.c_contiguous and not np.shares_memory(result, x)
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize(
+    "shape, axes",
+    [((7, 9, 33), (2,)), ((5, 4, 3, 40), (1, 3)), ((9, 2, 5, 6), (3,)), ((6, 130), (1,))],
+)
+@pytest.mark.parametrize("kernel", ["reduce_sum", "reduce_max", "reduce_min", "reduce_prod"])
+def test_reductions_shared_out_among_held_cores_give_the_same_bits(
+    kernel, shape, axes, keepdims, parts, monkeypatch
+):
+    # Inside a compiled run holding several cores, a large float reduction that keeps
+    # the first axis runs by slices of it (``native.threads``).
+    from nerve.backend.numpy_backend.native import threads
+
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal(shape).astype("float32")
+    whole = reduction.kernels(np)[kernel](x, axes, keepdims)
+    monkeypatch.setattr(reduction, "SPLIT_REDUCE", 0)
+    monkeypatch.setattr(threads, "_held", [parts])
+    calls = []
+    run_split = threads.run_split
+    monkeypatch.setattr(threads, "run_split", lambda p, w: (calls.append(w), run_split(p, w)))
+    split = reduction.kernels(np)[kernel](x, axes, keepdims)
+    assert calls == [parts]
+    assert split.shape == whole.shape and split.dtype == whole.dtype
+    np.testing.assert_array_equal(split, whole)
+
+
+def test_reductions_over_the_first_axis_or_of_integers_are_not_split(monkeypatch):
+    from nerve.backend.numpy_backend.native import threads
+
+    monkeypatch.setattr(reduction, "SPLIT_REDUCE", 0)
+    monkeypatch.setattr(threads, "_held", [2])
+    monkeypatch.setattr(threads, "run_split", lambda parts, workers: pytest.fail("split"))
+    kernels = reduction.kernels(np)
+    x = np.arange(6 * 40, dtype="float32").reshape(6, 40)
+    np.testing.assert_array_equal(kernels["reduce_max"](x, (0,), False), x.max(axis=0))
+    np.testing.assert_array_equal(kernels["reduce_max"](x.astype("int64"), (1,), False), x.max(1))

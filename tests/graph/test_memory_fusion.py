@@ -376,6 +376,24 @@ def test_groups_have_one_shape():
     assert steps_of(fused.nodes[1]) == ["add", "exp"]
 
 
+def test_a_lone_node_is_a_loop_only_when_large_and_exact(monkeypatch):
+    # (A backend may share a large loop out among cores; a transcendental function's
+    # C form rounds differently from the array library's, so it stays a kernel.)
+    import sys
+
+    # (The package exports the pass function under the module's name.)
+    monkeypatch.setattr(sys.modules["nerve.graph.passes.fuse"], "LONE_LOOP_ELEMENTS", 6)
+
+    def f(a, b):
+        return ops.sum(a + b), ops.sum(ops.exp(a)), ops.sum(a[:1] * b[:1])
+
+    fused = fuse(nerve.function(f).graph_for(ops.ones((2, 3)), ops.ones((2, 3))), CPU)
+    names = [n.prim.name for n in fused.nodes]
+    assert names.count("fused_elementwise") == 1 and "exp" in names and "multiply" in names
+    (loop,) = [n for n in fused.nodes if n.prim.name == "fused_elementwise"]
+    assert steps_of(loop) == ["add"]
+
+
 def test_an_optimizer_update_is_one_node_with_its_assignments_after_it():
     step, _, args = make_mlp_step()
     graph = nerve.function(step).graph_for(*args)

@@ -16,6 +16,7 @@ Extrema do not depend on the order they are taken in, so the values are the same
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from nerve.backend.numpy_backend import linalg
 
@@ -55,6 +56,10 @@ def _fold_window(ufunc, x, axes, keepdims):
     return result
 
 
+#: Elements from which a float reduction that keeps the first axis is shared out by
+#: slices of it among the cores a compiled run holds (``native.threads.held``).
+SPLIT_REDUCE = 1 << 18
+
 #: A float sum over the leading axes of a C-contiguous array with at least this many
 #: rows (a bias gradient: ``(batch, h, w, channels)`` over the first three) runs as a
 #: product with a vector of ones, which BLAS streams: NumPy's reduction took 2.4x as
@@ -76,8 +81,46 @@ def _leading_rows(x, axes) -> int:
 def kernels(xp) -> dict:
     # The ufuncs' own reductions (see the module docstring); an array module without
     # them (CuPy before 13) uses its functions.
+    threads: Any = None
+    if xp.__name__ == "numpy":
+        from nerve.backend.numpy_backend.native import threads
+
     def _reduction(ufunc, function):
-        return getattr(ufunc, "reduce", None) or function
+        reduce = getattr(ufunc, "reduce", None) or function
+        if threads is None:
+            return reduce
+
+        def split(x, axis, keepdims, **kwargs):
+            """``reduce``, by slices of the first axis on the cores a compiled run
+            holds (``native.threads.held``) when that axis is kept and ``x`` is a
+            large float array: each slice's elements are reduced in the same order,
+            so the results are the same bits."""
+            if (
+                x.size < SPLIT_REDUCE
+                or not isinstance(axis, tuple)
+                or not all(0 < a < x.ndim for a in axis)
+                or x.shape[0] < 2
+                or x.dtype.kind != "f"
+                or threads.held() < 2
+            ):
+                return reduce(x, axis=axis, keepdims=keepdims, **kwargs)
+            cores = threads.held()
+            kept = [1 if a in axis else n for a, n in enumerate(x.shape)]
+            if not keepdims:
+                kept = [n for a, n in enumerate(x.shape) if a not in axis]
+            out = xp.empty(kept, dtype=kwargs.get("dtype") or x.dtype)
+            count = min(x.shape[0], cores * threads.PARTS_PER_THREAD)
+            bounds = [x.shape[0] * k // count for k in range(count + 1)]
+
+            def part(lo: int, hi: int):
+                return lambda: reduce(
+                    x[lo:hi], axis=axis, keepdims=keepdims, out=out[lo:hi], **kwargs
+                )
+
+            threads.run_split([part(lo, hi) for lo, hi in zip(bounds, bounds[1:])], cores)
+            return out
+
+        return split
 
     add, multiply = _reduction(xp.add, xp.sum), _reduction(xp.multiply, xp.prod)
     maximum, minimum = _reduction(xp.maximum, xp.max), _reduction(xp.minimum, xp.min)

@@ -9,7 +9,9 @@ result once: the bias-add/activation epilogue after a matmul, the activation
 gradient (``greater``, ``cast``, ``multiply``) and an optimizer's whole update
 (``v = m v - lr g; p += v`` for one variable) each become one pass over memory.
 Where a backend doesn't compile a program, the executor expands the node back
-into its steps, so fusion never costs anything.
+into its steps, so fusion never costs anything. A lone node stays as it is unless it
+is large (``LONE_LOOP_ELEMENTS``): then it is a loop of one step, which a backend may
+share out among cores.
 
 **Grouping** walks the nodes in program order. A fusible node (of a primitive
 declared ``elementwise`` in its registration block, whose step the backend has a
@@ -38,6 +40,8 @@ loop reads only those columns (last axis) of that matrix input, in place, as a
 """
 
 from __future__ import annotations
+
+import math
 
 from nerve.backend.base import Backend
 from nerve.core.errors import ShapeError
@@ -185,7 +189,7 @@ def fuse(graph: Graph, backend: Backend) -> Graph:
     for node in graph.nodes:
         group = ends.get(id(node))
         if group is not None:
-            if len(group.members) == 1 or not any(
+            if (len(group.members) == 1 and not _lone_loop(group.members[0])) or not any(
                 n.outputs[0] in outside_uses for n in group.members
             ):  # a single node, or dead code (left to dce)
                 nodes.extend(group.members)
@@ -197,6 +201,22 @@ def fuse(graph: Graph, backend: Backend) -> Graph:
     result = graph.copy()
     result.nodes = nodes
     return result
+
+
+#: Elements from which a lone elementwise node still becomes a loop (of one step): a
+#: backend may run a large loop on several cores (the CPU backend does, inside runs
+#: that hold them), where the array library's kernel runs on one.
+LONE_LOOP_ELEMENTS = 1 << 18
+
+
+def _lone_loop(node: Node) -> bool:
+    """Whether a node that groups with nothing becomes a loop of one step: a large one
+    of exact arithmetic (its loop gives the array library's bits; a transcendental
+    function's C form rounds differently, so it stays the library's kernel)."""
+    shape = node.outputs[0].aval.shape
+    if node.prim.cost == "transcendental" or not all(isinstance(n, int) for n in shape):
+        return False
+    return math.prod(shape) >= LONE_LOOP_ELEMENTS
 
 
 def _join(node: Node, group_of: dict, groups: list, position: dict) -> None:
