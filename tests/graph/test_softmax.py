@@ -172,3 +172,21 @@ def test_gradient_through_a_compiled_softmax_agrees_with_eager():
     np.testing.assert_allclose(
         np.asarray(nerve.function(gradient)(x)), np.asarray(gradient(x)), rtol=1e-12, atol=1e-14
     )
+
+
+def test_a_training_steps_softmax_is_one_node_with_a_gradient_from_its_output():
+    # ops.softmax records one node whose gradient reads only its output, so the
+    # forward steps' values have no other reader and the pass still fires.
+    x = np.random.default_rng(9).standard_normal((4, 3, 130)).astype("float32")
+    w = np.random.default_rng(10).standard_normal((4, 3, 130)).astype("float32")
+
+    def loss(x):
+        return ops.sum(ops.softmax(x) * w)
+
+    counts = _lowered_counts(nerve.grad(loss), x)
+    assert counts.get("softmax_rows") == 1
+    assert not {"reduce_max", "exp", "divide"} & set(counts)
+    expected = np.asarray(nerve.grad(loss)(x))
+    np.testing.assert_allclose(
+        np.asarray(nerve.function(nerve.grad(loss))(x)), expected, rtol=1e-5, atol=1e-7
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from nerve.autodiff.tape import record, stop_recording
 from nerve.core import config
 from nerve.core.errors import ShapeError, normalize_axes, normalize_axis, with_location
 from nerve.ops._convert import cast, promote, tensor, to_float
@@ -75,12 +76,37 @@ def softmax(x: Any, axis: Any = -1) -> Tensor:
     return softmax_over(x, _softmax_axes(x, axis, "softmax"))
 
 
+class _SoftmaxGradient:
+    """The recorded node of a softmax: its gradient is ``y * (g - sum(g * y))`` over
+    the softmax's axes, from its output ``y`` alone.
+
+    Why not the gradients of the five steps it computes: those read the steps' own
+    values (``exp``, the sum), so a compiled training step kept them and could not
+    run the forward softmax as one loop (``graph.passes.softmax``); and they take more
+    passes over memory (an attention's (32, 4, 128, 128) scores: ~12 ms of a
+    Transformer step on two threads, 2026-12-06). Written with primitives, so it is
+    differentiable again (through ``y``'s own node)."""
+
+    name = "softmax"
+    differentiable = True
+
+    def __init__(self, axes: tuple) -> None:
+        self.axes = axes
+
+    def vjp(self, g, inputs, out, needs):
+        total = rp.reduce_sum_p.bind(multiply(g, out), axes=self.axes, keepdims=True)
+        return (multiply(out, subtract(g, total)),)
+
+
 def softmax_over(x: Tensor, axes: tuple) -> Tensor:
     """``softmax`` of a float tensor over normalized ``axes``, without ``softmax``'s
     warning about a size-1 axis (for callers where one is expected: attention over a
     single key)."""
-    e = exp(_shifted(x, axes))
-    out = divide(e, rp.reduce_sum_p.bind(e, axes=axes, keepdims=True))
+    with stop_recording():
+        e = exp(_shifted(x, axes))
+        value = divide(e, rp.reduce_sum_p.bind(e, axes=axes, keepdims=True))
+    out = Tensor(value)  # a tensor of its own: the output of the recorded node
+    record(_SoftmaxGradient(axes), (x,), {}, (out,))
     _softmax_inputs[out] = (x, axes)
     return out
 
