@@ -47,13 +47,16 @@ def test_lstm_training_is_bit_identical_without_the_passes(sequence, size):
     check_same_as_without_the_passes(graph)
 
 
-def lstm_model_step(batch=4, steps=6, units=8, vocabulary=50):
-    """``(graph, arrays)``: the training step of Embedding -> LSTM -> Dense under Adam, as
-    ``fit`` compiles it, and a batch for it. Its forward loop returns ``h.T`` per step
-    for the recurrent kernel's gradient."""
+def lstm_model_step(batch=4, steps=6, units=8, vocabulary=50, layer="LSTM", sequences=False):
+    """``(graph, arrays)``: the training step of Embedding -> LSTM (or ``layer``) -> Dense
+    under Adam, as ``fit`` compiles it, and a batch for it. Its forward loop returns
+    ``h.T`` per step for the recurrent kernel's gradient."""
     nerve.utils.set_random_seed(0)
     inputs = nerve.Input((steps,), dtype="int32")
-    hidden = layers.LSTM(units)(layers.Embedding(vocabulary, 5)(inputs))
+    recurrent = getattr(layers, layer)(units, return_sequences=sequences)
+    hidden = recurrent(layers.Embedding(vocabulary, 5)(inputs))
+    if sequences:
+        hidden = layers.GlobalAveragePooling1D()(hidden)
     model = nerve.Model(inputs, layers.Dense(1, activation="sigmoid")(hidden))
     model.compile(optimizer="adam", loss="binary_crossentropy")
     rng = np.random.default_rng(0)
@@ -81,6 +84,17 @@ def test_an_lstm_training_step_is_bit_identical_without_the_passes(size):
     batch, steps, units = size
     graph, arrays = lstm_model_step(batch, steps, units)
     got, want = run_step(graph, arrays, LOWERING), run_step(graph, arrays, WITHOUT)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("layer", ["LSTM", "GRU", "SimpleRNN"])
+@pytest.mark.parametrize("sequences", [False, True])
+def test_recurrent_training_steps_are_bit_identical_without_the_scan_passes(layer, sequences):
+    scan_passes = ("read_transposed_stacks", "drop_unused_scan_operands", "add_biases_in_scans")
+    without = tuple(p for p in LOWERING if p.__name__ not in scan_passes)
+    graph, arrays = lstm_model_step(layer=layer, sequences=sequences)
+    got, want = run_step(graph, arrays, LOWERING), run_step(graph, arrays, without)
     for a, b in zip(got, want, strict=True):
         np.testing.assert_array_equal(a, b)
 
