@@ -105,7 +105,9 @@ def scatter_add_rows_function() -> Callable | None:
         outer = int(np.prod(out.shape[:axis]))
         inner = int(np.prod(out.shape[axis + 1 :]))
         size = out.shape[axis]
-        layout = _row_layout(updates, axis, index_ndim)
+        # (A NumPy scalar is not an array object: its data is not where ``address``
+        # reads an array's.)
+        layout = _row_layout(updates, axis, index_ndim) if type(updates) is np.ndarray else None
         if layout is None:
             updates = np.ascontiguousarray(updates)
             layout = _row_layout(updates, axis, index_ndim)
@@ -130,6 +132,10 @@ def _row_layout(updates: np.ndarray, axis: int, index_ndim: int) -> tuple | None
     item = updates.itemsize
     shape, strides = updates.shape, updates.strides
     start, stop = axis, axis + index_ndim
+    inner = int(np.prod(shape[stop:]))
+    count = int(np.prod(shape[start:stop]))
+    if updates.flags.c_contiguous:  # rows one after another, in index order
+        return count * inner, max(count, 1), 0, inner
     expected = item
     for n, stride in zip(reversed(shape[stop:]), reversed(strides[stop:])):
         if n != 1 and stride != expected:
@@ -137,13 +143,11 @@ def _row_layout(updates: np.ndarray, axis: int, index_ndim: int) -> tuple | None
         expected *= n
     if index_ndim > 2 or any(s % item for s in strides[start:stop]):
         return None
-    if axis and not updates.flags.c_contiguous:
+    if axis:  # an outer axis not in C order
         return None
-    inner = int(np.prod(shape[stop:]))
-    outer_stride = int(np.prod(shape[start:stop])) * inner
     steps = [s // item for s in strides[start:stop]]
     if index_ndim == 2:
-        return outer_stride, max(shape[start + 1], 1), steps[0], steps[1]
+        return count * inner, max(shape[start + 1], 1), steps[0], steps[1]
     if index_ndim == 1:
-        return outer_stride, max(shape[start], 1), 0, steps[0]
-    return outer_stride, 1, 0, 0
+        return count * inner, max(shape[start], 1), 0, steps[0]
+    return count * inner, 1, 0, 0
