@@ -68,9 +68,18 @@ class ElementwiseProgram:
     #: wider matrix the loop is given (a block of a split, read in place); the input's
     #: shape above is the block's.
     offsets: tuple[int | None, ...] = ()
+    #: Per input (or empty: none): ``None``, or an earlier input that is the same array
+    #: (one matrix read as several column blocks, such as an RNN's four gates), so a
+    #: backend may take that array once.
+    same_as: tuple[int | None, ...] = ()
 
     def offset(self, k: int) -> int | None:
         return self.offsets[k] if self.offsets else None
+
+    def source(self, k: int) -> int:
+        """The first input that is the same array as input ``k`` (``k`` itself if none)."""
+        j = self.same_as[k] if self.same_as else None
+        return k if j is None else j
 
     def dtype_of(self, ref: int) -> str:
         if ref < len(self.inputs):

@@ -170,12 +170,17 @@ def elementwise_program(node: Node) -> ElementwiseProgram:
         Step(prim.kernel, tuple(refs), tuple(params), aval.dtype, prim.cost)
         for (prim, refs, params), aval in zip(program, avals)
     ]
+    first: dict[Value, int] = {}
+    for k, v in enumerate(node.inputs):
+        first.setdefault(v, k)
+    same_as = tuple(None if first[v] == k else first[v] for k, v in enumerate(node.inputs))
     return ElementwiseProgram(
         shape=tuple(avals[-1].shape),  # every step's (a result in blocks is wider)
         inputs=tuple((tuple(a.shape), a.dtype) for a in inputs),
         steps=tuple(steps),
         results=tuple(node.params["results"]),
         offsets=tuple(None if b is None else b[0] for b in blocks) if blocks else (),
+        same_as=same_as if any(j is not None for j in same_as) else (),
     )
 
 

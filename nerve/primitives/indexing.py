@@ -175,8 +175,17 @@ def _index_set_vjp(g, inputs, out, needs, template):
     )
 
 
-index_add_p = Primitive("index_add", shape_rule=_scatter_rule("index_add"), vjp=_index_add_vjp)
-index_set_p = Primitive("index_set", shape_rule=_scatter_rule("index_set"), vjp=_index_set_vjp)
+# Both kernels copy their base before writing into the copy: a new array that aliases
+# nothing. Declaring it lets the memory planner keep a result apart from the base's
+# buffer and the index tensors (an embedding's gradient, built on the token ids, would
+# otherwise share an alias group with the table, whose optimizer update then could not
+# go in place: ~0.9 ms a step on a 20000x128 table).
+index_add_p = Primitive(
+    "index_add", shape_rule=_scatter_rule("index_add"), vjp=_index_add_vjp, fresh=True
+)
+index_set_p = Primitive(
+    "index_set", shape_rule=_scatter_rule("index_set"), vjp=_index_set_vjp, fresh=True
+)
 
 
 def index_add(base, updates, template: tuple, indices=()):

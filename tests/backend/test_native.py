@@ -352,6 +352,29 @@ def test_inputs_given_as_column_blocks_of_wider_matrices_are_read_in_place(wide)
     np.testing.assert_array_equal(out, (matrix[:, 48:] + matrix[:, :24]) * other)
 
 
+@pytest.mark.parametrize("wide", ["contiguous", "column_block", "transposed"])
+def test_one_matrix_read_as_several_blocks_is_passed_once(wide):
+    # (An LSTM step's gates: the projection and the product, four column blocks each.)
+    rng = np.random.default_rng(8)
+    base = rng.standard_normal((96, 96)).astype("float32")
+    matrix = {
+        "contiguous": np.ascontiguousarray(base[:40, :72]),
+        "column_block": base[:40, 8:80],
+        "transposed": np.ascontiguousarray(base[:72, :40]).T,  # copied once, read twice
+    }[wide]
+    steps = (Step("add", (0, 1), (), "float32"), Step("multiply", (3, 2), (), "float32"))
+    block = ((40, 24), "float32")
+    shared = ElementwiseProgram(
+        (40, 24), (block, block, block), steps, (4,), offsets=(48, 0, 24), same_as=(None, 0, 0)
+    )
+    plan = codegen.layout(shared)
+    assert codegen.shared_inputs(shared, plan) == {1: 0, 2: 0}
+    source = codegen.function_source("nk", shared, plan)
+    assert "const void* p0" in source and "const void* p1" not in source
+    (out,) = run_native(shared, [matrix, matrix, matrix])
+    np.testing.assert_array_equal(out, (matrix[:, 48:] + matrix[:, :24]) * matrix[:, 24:48])
+
+
 # -- the toolchain --------------------------------------------------------------------------
 
 

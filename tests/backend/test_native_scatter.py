@@ -41,7 +41,13 @@ def _case(shape, axis, index_shape, dtype, index_dtype, seed=0):
 @pytest.mark.parametrize("index_dtype", ["int32", "int64"])
 @pytest.mark.parametrize(
     "shape, axis, index_shape",
-    [((7, 4), 0, (30,)), ((9, 3, 2), 0, (5, 6)), ((2, 5, 3), 1, (4, 4)), ((3, 6), 1, (11,))],
+    [
+        ((7, 4), 0, (30,)),
+        ((9, 3, 2), 0, (5, 6)),
+        ((2, 5, 3), 1, (4, 4)),
+        ((3, 6), 1, (11,)),
+        ((8, 2), 0, (2, 3, 4)),
+    ],
 )
 def test_scatter_add_rows_matches_add_at_bitwise(
     request, native, shape, axis, index_shape, dtype, index_dtype
@@ -96,3 +102,34 @@ def test_out_of_range_ids_raise_as_add_at_does(request, native, bad):
     with pytest.raises(IndexError, match=f"index {bad} is out of bounds for axis 0 with size 6"):
         INDEX_ADD(base, np.ones((2, 2), "float32"), np.array([1, bad]), template=(("array", 0),))
     np.testing.assert_array_equal(base, out_before)
+
+
+@pytest.mark.parametrize(
+    "index_shape, make",
+    [
+        ((4, 5), lambda u: u.transpose(1, 0, 2).copy().transpose(1, 0, 2)),  # time-major
+        ((4, 5), lambda u: u[::-1, ::-1].copy()[::-1, ::-1]),  # negative strides
+        ((4, 5), lambda u: np.pad(u, ((0, 0), (0, 0), (0, 2)))[..., :3]),  # rows apart
+        ((20,), lambda u: u[::-1].copy()[::-1]),  # a 1-d index, rows in reverse
+        ((), lambda u: u),  # one id
+        ((), lambda u: u[0]),  # one id, one element: a NumPy scalar, copied to an array
+        ((2, 3, 2), lambda u: u.transpose(2, 1, 0, 3).copy().transpose(2, 1, 0, 3)),  # copied
+    ],
+)
+def test_strided_updates_are_read_in_place_by_the_c_loop(index_shape, make):
+    """Guards the strided path: the C function itself takes these layouts (returns
+    ``True``) and adds what ``np.add.at`` adds, bit for bit."""
+    scatter = native_scatter.scatter_add_rows_function()
+    if scatter is None:
+        pytest.skip("no C compiler: only the NumPy kernel runs here")
+    rng = np.random.default_rng(2)
+    index = rng.integers(-6, 6, index_shape).astype("int32")
+    updates = make(rng.standard_normal((*index_shape, 3)).astype("float32"))
+    width = np.shape(updates)[index.ndim :]
+    if isinstance(updates, np.ndarray) and index.ndim <= 2:
+        assert native_scatter._row_layout(updates, 0, index.ndim) is not None
+    out = rng.standard_normal((6, *width)).astype("float32")
+    expected = out.copy()
+    np.add.at(expected, (index,), updates)
+    assert scatter(out, index, updates, 0)
+    np.testing.assert_array_equal(out, expected)

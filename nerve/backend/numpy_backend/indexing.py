@@ -62,7 +62,7 @@ def kernels(xp) -> dict:
         scatter = None if axis is None else _native_scatter(xp)
         # np.add.at walks the index element by element (~20x slower than a C loop
         # over rows); the loop adds in the same order, so results are identical.
-        if scatter is not None and scatter(out, indices[0], xp.ascontiguousarray(updates), axis):
+        if scatter is not None and scatter(out, indices[0], updates, axis):
             return out
         key = _key(template, indices)
         if indices:

@@ -23,6 +23,8 @@ from nerve.graph.passes.fold import fold_constants
 from nerve.graph.passes.fuse import fuse
 from nerve.graph.passes.hoist import hoist_invariants
 from nerve.graph.passes.patches import fold_patches_into_products, fold_products_into_patches
+from nerve.graph.passes.scan_bias import add_biases_in_scans
+from nerve.graph.passes.scan_operands import drop_unused_scan_operands, read_transposed_stacks
 from nerve.graph.passes.scan_sums import sum_products_after_scans
 from nerve.graph.passes.schedule import schedule_collectives
 from nerve.graph.passes.share_scans import share_scans
@@ -51,7 +53,10 @@ DEFAULT_PIPELINE: tuple[Pass, ...] = (
 #: flow), differentiation and export. Hoisting scans' invariants comes first, so the
 #: nodes it moves out of loops are fused with their neighbours outside. Scheduling comes
 #: last: it orders the nodes that will actually run (collectives' starts early, waits late).
-#: Carried sums of per-step products leave loops after hoisting (which may expose them).
+#: Carried sums of per-step products leave loops after hoisting (which may expose them);
+#: then a stack those sums transpose back is read where it already exists, and a loop's
+#: per-step results and operands that nothing reads any more are dropped; and a
+#: scanned sequence's bias is added in the loop (its gate loop reads each row anyway).
 #: Products added back as patches (a convolution's input gradient) become one node, and
 #: so do products of patches (a convolution's forward pass) where the backend runs them
 #: natively.
@@ -63,6 +68,9 @@ DEFAULT_PIPELINE: tuple[Pass, ...] = (
 LOWERING: tuple[Pass, ...] = (
     hoist_invariants,
     sum_products_after_scans,
+    read_transposed_stacks,
+    drop_unused_scan_operands,
+    add_biases_in_scans,
     fold_products_into_patches,
     fold_patches_into_products,
     fuse_softmax_rows,
@@ -86,8 +94,10 @@ def optimize(graph: Graph, backend: Backend, passes: Sequence[Pass] = DEFAULT_PI
 __all__ = [
     "DEFAULT_PIPELINE",
     "LOWERING",
+    "add_biases_in_scans",
     "cse",
     "dce",
+    "drop_unused_scan_operands",
     "fold_constants",
     "fold_patches_into_products",
     "fold_products_into_patches",
@@ -96,6 +106,7 @@ __all__ = [
     "hoist_invariants",
     "optimize",
     "read_splits_in_loops",
+    "read_transposed_stacks",
     "schedule_collectives",
     "share_scans",
     "simplify",

@@ -102,7 +102,10 @@ def _wrapper(function, program: ElementwiseProgram, plan: codegen.Layout) -> Cal
     lines.append(f"    ({''.join(f'o{k}, ' for k in range(n_out))}) = outs")
     lines.append("    strided = False")
     args = []
+    shared = codegen.shared_inputs(program, plan)
     for k, ((_, dtype), kind) in enumerate(zip(program.inputs, plan.kinds)):
+        if k in shared:
+            continue  # the C loop reads the earlier input's argument (the same array)
         if kind == "scalar":
             argtypes.append(_SCALAR_ARG[dtype])
             args.append(f"i{k}.item()")
