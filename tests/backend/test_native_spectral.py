@@ -77,6 +77,11 @@ def test_c_rfft_matches_a_float64_transform(shape):
     # Single-precision rounding over log2(n) stages, as pocketfft's float32 transform.
     scale = np.abs(expected).max()
     np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6 * scale)
+    # The two real arrays (rfft_parts's kernel) are the complex result's parts.
+    re, im = rfft(x, parts=True)
+    assert re.dtype == im.dtype == np.float32 and re.flags.c_contiguous
+    np.testing.assert_array_equal(re, out.real)
+    np.testing.assert_array_equal(im, out.imag)
 
 
 def test_c_rfft_declines_what_it_has_no_loop_for():

@@ -7,7 +7,8 @@ checks out), else the array module's own ``fft`` package; the module is resolved
 first call, since importing SciPy costs more than all of nerve's import. ``rfft`` of
 many float32 rows of a power-of-two length runs nerve's C loop where the compiler
 targets AVX-512 (``native.spectral.rfft_function``: 16 rows per vector, ~1.5x
-pocketfft's speed on a spectrogram's frames).
+pocketfft's speed on a spectrogram's frames), which writes ``rfft_parts``'s two
+real arrays directly.
 Results keep the input's precision.
 """
 
@@ -83,8 +84,16 @@ def kernels(xp) -> dict:
         out = transforms.rfft(x, axis=-1)
         return out.astype(xp.complex128 if x.dtype == xp.float64 else xp.complex64, copy=False)
 
+    def rfft_parts(x):
+        native = native_spectral.rfft_function() if native_spectral is not None else None
+        parts = native(x, parts=True) if native is not None else None
+        if parts is not None:
+            return parts
+        z = rfft(x)
+        return z.real.copy(), z.imag.copy()
+
     def irfft(x, n):
         out = module().irfft(x, n=n, axis=-1)
         return out.astype(x.real.dtype, copy=False)
 
-    return {"fft": fft, "rfft": rfft, "irfft": irfft}
+    return {"fft": fft, "rfft_parts": rfft_parts, "irfft": irfft}
