@@ -2,13 +2,13 @@
 
 On NumPy they run SciPy's ``scipy.fft`` when SciPy is installed (its pocketfft
 transforms float32 in single precision, about twice as fast as ``numpy.fft`` on a
-spectrogram's frames; ``rfft`` calls pocketfft's entry point directly where that
-checks out), else the array module's own ``fft`` package; the module is resolved on
-first call, since importing SciPy costs more than all of nerve's import. ``rfft`` of
-many float32 rows of a power-of-two length runs nerve's C loop where the compiler
-targets AVX-512 (``native.spectral.rfft_function``: 16 rows per vector, ~1.5x
-pocketfft's speed on a spectrogram's frames), which writes ``rfft_parts``'s two
-real arrays directly.
+spectrogram's frames; the real transform calls pocketfft's entry point directly
+where that checks out), else the array module's own ``fft`` package; the module is
+resolved on first call, since importing SciPy costs more than all of nerve's import.
+``rfft_parts`` of many float32 rows of a power-of-two length runs nerve's C loop
+where the compiler targets AVX-512 (``native.spectral.rfft_function``: 16 rows per
+vector, ~1.5x pocketfft's speed on a spectrogram's frames), which writes the two
+real arrays directly; elsewhere the parts are copied out of pocketfft's result.
 Results keep the input's precision.
 """
 
@@ -73,10 +73,6 @@ def kernels(xp) -> dict:
         return transform(x, axes=axes).astype(x.dtype, copy=False)
 
     def rfft(x):
-        native = native_spectral.rfft_function() if native_spectral is not None else None
-        out = native(x) if native is not None else None
-        if out is not None:
-            return out
         transforms = module()
         direct = resolved[1]
         if direct is not None and x.dtype.char in "fd" and x.flags.c_contiguous:
@@ -86,7 +82,7 @@ def kernels(xp) -> dict:
 
     def rfft_parts(x):
         native = native_spectral.rfft_function() if native_spectral is not None else None
-        parts = native(x, parts=True) if native is not None else None
+        parts = native(x) if native is not None else None
         if parts is not None:
             return parts
         z = rfft(x)

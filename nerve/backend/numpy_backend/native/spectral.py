@@ -86,9 +86,10 @@ void part_{T}(const void *z_array, void *out_array, int64_t n, int64_t which) {
 #: bit-reversed so that the transform runs in place; radix-2 decimation in time, two
 #: stages per pass over the block (a block of a 512-point transform is 32 KiB, so it
 #: stays in L1 where a two-buffer Stockham transform spilled to L2 and ran 4x slower);
-#: untangle into a second block as (re, im) pairs; gather each row's pairs back, which
-#: is complex64. pocketfft (SciPy), vectorized over 4 rows with SSE, takes 66 us for
-#: the 101 frames of 512 samples of a second of speech; this 40 us. The arithmetic is
+#: untangle into a second block as (re, im) pairs; gather each row's real and
+#: imaginary parts into two float32 arrays. pocketfft (SciPy), vectorized over 4 rows
+#: with SSE, takes 66 us for the 101 frames of 512 samples of a second of speech, and
+#: copying the parts out of its complex result 10 more; this 50 us. The arithmetic is
 #: the textbook radix-2 butterfly in twiddles rounded from float64: errors match
 #: pocketfft's (~1.5e-7 of the largest value at 512 points).
 _RFFT = r"""
@@ -192,16 +193,15 @@ static void rfft_parts_out(const float *pairs, float *re, float *im, int64_t lan
     }
 }
 
-/* Returns nonzero when the scratch blocks could not be allocated. With parts, out and
-   imag take the real and imaginary parts (float32 rows of m + 1); else out takes the
-   complex64 rows and imag is not read. Samples and
-   results move as (even, odd) and (re, im) pairs, one 64-bit element each: 8 pairs a
-   gather took 10-15% less time than 16 floats a gather for each part. */
-int rfft_float32(const void *x_array, void *out_array, void *imag_array,
+/* The real and imaginary parts (float32 rows of m + 1) of the transforms of x's rows;
+   returns nonzero when the scratch blocks could not be allocated. Samples move as
+   (even, odd) pairs, one 64-bit element each: 8 pairs a gather took 10-15% less
+   time than 16 floats a gather for each half. */
+int rfft_float32(const void *x_array, void *real_array, void *imag_array,
                  const void *cs_array, const void *sn_array, const void *rev_array,
-                 int64_t rows, int64_t n, int64_t parts) {
+                 int64_t rows, int64_t n) {
     const float *x = (const float *)NV_DATA(x_array);
-    float *out = (float *)NV_DATA(out_array);
+    float *real = (float *)NV_DATA(real_array);
     float *imag = (float *)NV_DATA(imag_array);
     const float *cs = (const float *)NV_DATA(cs_array);
     const float *sn = (const float *)NV_DATA(sn_array);
@@ -215,8 +215,6 @@ int rfft_float32(const void *x_array, void *out_array, void *imag_array,
                                           4, 2, 0);
     const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7,
                                          5, 3, 1);
-    const __m256i by_k = _mm256_set_epi32(7 * 2 * RF_V, 6 * 2 * RF_V, 5 * 2 * RF_V,
-        4 * 2 * RF_V, 3 * 2 * RF_V, 2 * 2 * RF_V, 2 * RF_V, 0);
     for (int64_t r0 = 0; r0 < rows; r0 += RF_V) {
         int64_t lanes = rows - r0 < RF_V ? rows - r0 : RF_V;
         int32_t offsets[RF_V];  /* lanes past the last row repeat it; never stored */
@@ -233,32 +231,16 @@ int rfft_float32(const void *x_array, void *out_array, void *imag_array,
         }
         rfft_lanes(zr, zi, cs, sn, m, n);
         rfft_untangle(zr, zi, pairs, cs, sn, m);
-        if (parts) {
-            rfft_parts_out(pairs, out + r0 * (m + 1), imag + r0 * (m + 1), lanes, m);
-            continue;
-        }
-        for (int64_t v = 0; v < lanes; v++) {
-            float *o = out + (r0 + v) * (m + 1) * 2;
-            const float *lane = pairs + 2 * v;
-            int64_t k = 0;
-            for (; k + 8 <= m + 1; k += 8) {
-                const double *at = (const double *)(lane + 2 * k * RF_V);
-                _mm512_storeu_pd((double *)(o + 2 * k), _mm512_i32gather_pd(by_k, at, 4));
-            }
-            for (; k <= m; k++) {
-                o[2 * k] = lane[2 * k * RF_V];
-                o[2 * k + 1] = lane[2 * k * RF_V + 1];
-            }
-        }
+        rfft_parts_out(pairs, real + r0 * (m + 1), imag + r0 * (m + 1), lanes, m);
     }
     free(memory);
     return 0;
 }
 int rfft_available(void) { return 1; }
 #else
-int rfft_float32(const void *x_array, void *out_array, void *imag_array,
+int rfft_float32(const void *x_array, void *real_array, void *imag_array,
                  const void *cs_array, const void *sn_array, const void *rev_array,
-                 int64_t rows, int64_t n, int64_t parts) {
+                 int64_t rows, int64_t n) {
     return 1;
 }
 int rfft_available(void) { return 0; }
@@ -301,7 +283,7 @@ def _functions() -> dict | None:
     if library.rfft_available():
         function = library.rfft_float32
         function.restype = ctypes.c_int
-        function.argtypes = [ctypes.py_object] * 6 + [ctypes.c_int64] * 3
+        function.argtypes = [ctypes.py_object] * 6 + [ctypes.c_int64] * 2
         table["rfft", np.dtype("float32")] = function
     return table
 
@@ -375,17 +357,17 @@ def _rfft_tables(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def rfft_function() -> Callable | None:
-    """``rfft(x, parts=False)``: the real FFT along the last axis of ``x`` running the C
-    loop, complex64 or with ``parts`` a pair of float32 arrays (the real and imaginary
-    parts); ``None`` without the loop (no compiler, or one that does not target
-    AVX-512). It answers ``None`` for what it has no loop for: not a contiguous float32
-    array, a length outside ``RFFT_LENGTHS``, fewer than ``RFFT_MIN_ROWS`` rows."""
+    """``rfft(x)``: the real FFT along the last axis of ``x`` running the C loop, as
+    two float32 arrays (the real and imaginary parts), or ``None`` without the loop (no
+    compiler, or one that does not target AVX-512). It answers ``None`` for what it has
+    no loop for: not a contiguous float32 array, a length outside ``RFFT_LENGTHS``,
+    fewer than ``RFFT_MIN_ROWS`` rows."""
     table = _functions()
     function = None if table is None else table.get(("rfft", np.dtype("float32")))
     if function is None:
         return None
 
-    def rfft(x: np.ndarray, parts: bool = False) -> np.ndarray | tuple | None:
+    def rfft(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         n = x.shape[-1] if x.ndim else 0
         rows = x.size // n if n else 0
         if (
@@ -397,12 +379,9 @@ def rfft_function() -> Callable | None:
             return None
         cos, sin, rev = _rfft_tables(n)
         shape = (*x.shape[:-1], n // 2 + 1)
-        if parts:
-            out, imag = np.empty(shape, dtype=np.float32), np.empty(shape, dtype=np.float32)
-        else:
-            out = imag = np.empty(shape, dtype=np.complex64)
-        if function(x, out, imag, cos, sin, rev, rows, n, 1 if parts else 0):
+        real, imag = np.empty(shape, dtype=np.float32), np.empty(shape, dtype=np.float32)
+        if function(x, real, imag, cos, sin, rev, rows, n):
             raise MemoryError(f"rfft: no memory for the scratch blocks of {n}-point rows.")
-        return (out, imag) if parts else out
+        return real, imag
 
     return rfft
