@@ -179,7 +179,8 @@ def rfft(x: Any, fft_length: int | None = None) -> tuple[Tensor, Tensor]:
     signal = _resize_last(x, n)
     if dtype not in ("float32", "float64"):
         signal = cast(signal, "float32")
-    return _parts(fp.rfft_p.bind(signal), dtype)
+    re, im = fp.rfft_parts_p.bind(signal)
+    return (re, im) if re.dtype == dtype else (cast(re, dtype), cast(im, dtype))
 
 
 def irfft(x: Any, fft_length: int | None = None) -> Tensor:
@@ -381,7 +382,8 @@ def stft(
     # Padding, framing and windowing in one primitive: the windowed frames are written
     # once.
     frames = nnp.frames_p.bind(x, win, stride=sequence_stride, pad=pad)
-    return _parts(fp.rfft_p.bind(frames), x.dtype)
+    re, im = fp.rfft_parts_p.bind(frames)
+    return re, im
 
 
 def istft(

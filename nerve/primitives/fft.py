@@ -1,8 +1,11 @@
 """Discrete Fourier transforms: one registration block each.
 
-``fft`` maps complex to complex over ``axes``; ``rfft`` maps a real signal's last
-axis of length n to its n // 2 + 1 non-negative frequencies; ``irfft`` maps those
-back to n real samples. The ``nerve.ops`` layer crops or zero-pads to the FFT
+``fft`` maps complex to complex over ``axes``; ``rfft_parts`` maps a real signal's
+last axis of length n to its n // 2 + 1 non-negative frequencies, as two real arrays,
+the real and imaginary parts (what Keras's ``rfft`` and ``stft`` return: a backend
+writes them straight from its transform, where a complex result had its parts
+copied out, ~10 us of a spectrogram's 80); ``irfft`` maps complex frequencies back
+to n real samples. The ``nerve.ops`` layer crops or zero-pads to the FFT
 length first, so the rules here see exactly the sizes they transform.
 
 Cotangents of complex values follow JAX (see ``elementwise``): a transform's rule is
@@ -21,7 +24,7 @@ from nerve.primitives.shape import concatenate, pad_p, split
 __all__ = [
     "fft_p",
     "irfft_p",
-    "rfft_p",
+    "rfft_parts_p",
 ]
 
 
@@ -47,25 +50,35 @@ fft_p: Primitive = Primitive(
 )
 
 
-def _rfft_rule(x: Aval) -> Aval:
+def _rfft_parts_rule(x: Aval) -> tuple[Aval, Aval]:
     _require("rfft", x, "real")
     if not x.shape:
         raise ShapeError(with_location("rfft: needs a tensor of rank >= 1, got a scalar."))
-    n = x.shape[-1]
-    return Aval((*x.shape[:-1], n // 2 + 1), dtypes.complex_dtype(x.dtype))
+    shape = (*x.shape[:-1], x.shape[-1] // 2 + 1)
+    return Aval(shape, x.dtype), Aval(shape, x.dtype)
 
 
-def _rfft_vjp(g, inputs, out, needs):
-    # y = R x with R the first n // 2 + 1 rows of the (symmetric) DFT matrix F, so
-    # R^T g = F [g; 0]; a real input takes the real part of its cotangent.
+def _rfft_parts_vjp(g, inputs, out, needs):
+    # y = R x with R the first n // 2 + 1 rows of the (symmetric) DFT matrix F, and
+    # (re, im) = (Re y, Im y): y's cotangent is g_re - i g_im (real_p's and imag_p's
+    # rules), and R^T c = F [c; 0]; a real input takes the real part of its cotangent.
+    g_real, g_imag = g
+    cotangent = ew.complex_p.bind(g_real, ew.neg(g_imag))
     n = inputs[0].shape[-1]
-    m = g.shape[-1]
-    width = ((0, 0),) * (len(g.shape) - 1) + ((0, n - m),)
-    full = pad_p.bind(g, pad_width=width, value=0) if n > m else g
-    return (ew.real_p.bind(fft_p.bind(full, axes=(len(g.shape) - 1,), inverse=False)),)
+    axis = len(cotangent.shape) - 1
+    m = cotangent.shape[axis]
+    width = ((0, 0),) * axis + ((0, n - m),)
+    full = pad_p.bind(cotangent, pad_width=width, value=0) if n > m else cotangent
+    return (ew.real_p.bind(fft_p.bind(full, axes=(axis,), inverse=False)),)
 
 
-rfft_p: Primitive = Primitive("rfft", shape_rule=_rfft_rule, vjp=_rfft_vjp, fresh=True)
+rfft_parts_p: Primitive = Primitive(
+    "rfft_parts",
+    shape_rule=_rfft_parts_rule,
+    vjp=_rfft_parts_vjp,
+    multiple_results=True,
+    fresh=True,
+)
 
 
 def _irfft_rule(x: Aval, *, n: int) -> Aval:
@@ -84,7 +97,8 @@ def _irfft_vjp(g, inputs, out, needs, n):
     # x_j = (1/n) [Re y_0 + 2 sum_{0<k<n/2} Re(y_k w^jk) + Re(y_{n/2}) (-1)^j], w = e^{2 pi i/n}
     # (the last term for even n only; imaginary parts of y_0 and y_{n/2} are ignored).
     # Its cotangent: conj(rfft(g)) / n, doubled for the terms counted twice.
-    spectrum = ew.conj_p.bind(rfft_p.bind(g))
+    g_real, g_imag = rfft_parts_p.bind(g)
+    spectrum = ew.complex_p.bind(g_real, ew.neg(g_imag))
     m = n // 2 + 1
     if m == 1:
         return (ew.mul(spectrum, ew.scalar(1 / n, spectrum)),)

@@ -58,3 +58,57 @@ def test_c_parts_of_complex_arrays_are_numpys(dtype):
     np.testing.assert_array_equal(ops.real(tensor).numpy(), z.real)
     np.testing.assert_array_equal(ops.imag(tensor[:, ::2]).numpy(), z[:, ::2].imag)
     assert part(z.real.copy(), False) is None  # no loop for a real dtype
+
+
+def _rfft_or_skip():
+    rfft = spectral.rfft_function()
+    if rfft is None:
+        pytest.skip("no C compiler targeting AVX-512: pocketfft runs every rfft here")
+    return rfft
+
+
+@pytest.mark.parametrize("shape", [(16, 128), (17, 256), (101, 512), (2, 20, 256)])
+def test_c_rfft_matches_a_float64_transform(shape):
+    rfft = _rfft_or_skip()
+    x = np.random.default_rng(2).standard_normal(shape).astype("float32")
+    re, im = rfft(x)
+    expected = np.fft.rfft(x.astype("float64"), axis=-1)
+    assert re.dtype == im.dtype == np.float32 and re.shape == im.shape == expected.shape
+    assert re.flags.c_contiguous and im.flags.c_contiguous
+    # Single-precision rounding over log2(n) stages, as pocketfft's float32 transform.
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(re, expected.real, rtol=0, atol=1e-6 * scale)
+    np.testing.assert_allclose(im, expected.imag, rtol=0, atol=1e-6 * scale)
+
+
+def test_c_rfft_declines_what_it_has_no_loop_for():
+    rfft = _rfft_or_skip()
+    rng = np.random.default_rng(3)
+    assert rfft(rng.standard_normal((32, 64)).astype("float32")) is None  # too short
+    assert rfft(rng.standard_normal((32, 1024)).astype("float32")) is None  # too long
+    assert rfft(rng.standard_normal((32, 384)).astype("float32")) is None  # not 2**k
+    assert rfft(rng.standard_normal((8, 256)).astype("float32")) is None  # few rows
+    assert rfft(rng.standard_normal((32, 256))) is None  # float64
+    assert rfft(rng.standard_normal((256, 64)).astype("float32").T) is None  # strided
+
+
+def test_c_and_pocketfft_spectrograms_agree(request):
+    """A speech front end's STFT (101 frames of 512 points: the C rfft) and its
+    gradient against the same with native kernels off (pocketfft)."""
+    _rfft_or_skip()
+    x = np.random.default_rng(4).standard_normal(16000).astype("float32")
+
+    def spectrogram_and_gradient():
+        signal = ops.convert_to_tensor(x)
+        with nerve.GradientTape() as tape:
+            tape.watch(signal)
+            re, im = ops.stft(signal, 400, 160, 512)
+            loss = ops.sum(re * ops.cos(im))
+        return re.numpy(), im.numpy(), tape.gradient(loss, signal).numpy()
+
+    native = spectrogram_and_gradient()
+    request.getfixturevalue("numpy_kernels")
+    assert spectral.rfft_function() is None
+    reference = spectrogram_and_gradient()
+    for a, b in zip(native, reference):
+        np.testing.assert_allclose(a, b, rtol=0, atol=2e-6 * np.abs(b).max())
