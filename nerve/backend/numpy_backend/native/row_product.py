@@ -18,8 +18,16 @@ process on the other core), the caller claims every chunk itself and waits only 
 chunk the worker already claimed. Between jobs the worker polls for ``SPIN_US``
 microseconds (the next product of a forward pass comes within that), yielding its
 core after a few pauses, then sleeps on a condition variable: it takes no core while
-nerve is idle or runs BLAS. One job runs at a time: a second Python thread calling
-meanwhile computes its product alone.
+nerve is idle or runs BLAS.
+
+When not to split: the C loop on one core is slower than OpenBLAS's gemv (~55 against
+~45 us for the MLP's two large products), so a job the split would not speed up is
+declined (``None``: NumPy's matmul runs): one chunk only, another Python thread's job
+running, or a back-off. Under load from other processes the worker is often
+descheduled, and a split job then costs more than BLAS (a caller waiting on a
+preempted worker's chunk); so ``_MISSES`` jobs in a row where the worker computed
+nothing or kept the caller waiting over ``_WAIT_US`` stop the split for
+``_BACKOFF_MS``, after which it is tried again.
 
 Each element is ``sum_k a[k] * b[k, n]`` accumulated in ``k`` order with fused
 multiply-adds in the operands' dtype (float32 or float64), IEEE semantics: results
@@ -32,6 +40,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -50,6 +59,12 @@ CHUNK = 128
 SPIN_US = 100
 #: Pauses before each wait starts yielding the core.
 _PAUSES = 64
+#: Backing off (see ``note_job`` in the C): this many missed jobs in a row (the worker
+#: computed nothing, or the caller waited over ``_WAIT_US`` for it) stop the split
+#: for ``_BACKOFF_MS``.
+_MISSES = 3
+_WAIT_US = 8
+_BACKOFF_MS = 200
 
 _TEMPLATE = r"""
 /* Columns n0..n1-1 of out (N) = a (K) @ b (K, N), b C-contiguous, K >= 1: W columns
@@ -77,9 +92,9 @@ static void columns_{T}(const void *a_, const void *b_, void *out_, int64_t K, i
     COLUMNS_{T}(1)
 }
 
-void row_product_{T}(const void *a, const void *b, void *out, int64_t K, int64_t N,
-                     int64_t split) {
-    run(columns_{T}, a, b, out, K, N, split);
+int row_product_{T}(const void *a, const void *b, void *out, int64_t K, int64_t N,
+                    int64_t split) {
+    return run(columns_{T}, a, b, out, K, N, split);
 }
 """
 
@@ -111,6 +126,9 @@ static int64_t finished;  /* chunks of the current job computed */
 static int busy;          /* a caller holds the job slot */
 static int sleeping;      /* the worker waits on `wake` */
 static int started;       /* 0: no worker yet, 1: running, -1: could not start one */
+static int misses;        /* jobs in a row the worker did not help (see note_job) */
+int64_t resume_at;        /* ns: no split before this time (read by Python) */
+static int may_back_off = 1;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 
@@ -140,9 +158,10 @@ static int64_t now_ns(void) {
 static int has_work(uint64_t s) { return ((s >> 16) & 0xffff) < (s & 0xffff); }
 
 /* Claim and compute chunks of job `number`, from the bottom or the top of the
-   unclaimed range, until none is left. */
-static void claim(uint32_t number, int from_top, columns_fn fn, const void *a,
+   unclaimed range, until none is left; returns how many it computed. */
+static int64_t claim(uint32_t number, int from_top, columns_fn fn, const void *a,
                   const void *b, void *out, int64_t K, int64_t N) {
+    int64_t done = 0;
     uint64_t s = ACQUIRE(&state);
     while ((uint32_t)(s >> 32) == number && has_work(s)) {
         uint64_t c = from_top ? (s & 0xffff) - 1 : (s >> 16) & 0xffff;
@@ -153,8 +172,10 @@ static void claim(uint32_t number, int from_top, columns_fn fn, const void *a,
         int64_t n0 = (int64_t)c * CHUNK, n1 = n0 + CHUNK < N ? n0 + CHUNK : N;
         fn(a, b, out, K, N, n0, n1);
         __atomic_fetch_add(&finished, 1, __ATOMIC_RELEASE);
+        done++;
         s = ACQUIRE(&state);
     }
+    return done;
 }
 
 static uint64_t wait_for_work(void) {
@@ -207,27 +228,56 @@ static int start_worker(void) {
 void row_product_after_fork(void) {
     started = 0;
     busy = 0;
+    misses = 0;
+    resume_at = 0;
     sleeping = 0;
     state = 0;
     pthread_mutex_init(&lock, 0);
     pthread_cond_init(&wake, 0);
 }
 
+/* For tests: whether jobs may back off (`on`), and the back-off ended. */
+void row_product_back_off(int on) {
+    may_back_off = on;
+    misses = 0;
+    resume_at = 0;
+}
+
 /* Whether the worker thread is running (for tests). */
 int row_product_worker_started(void) { return started == 1; }
 
-static void run(columns_fn fn, const void *a, const void *b, void *out, int64_t K,
-                int64_t N, int64_t split) {
-    int64_t chunks = (N + CHUNK - 1) / CHUNK;
-    if (!split || chunks < 2 || chunks > 0xffff ||
-        __atomic_exchange_n(&busy, 1, __ATOMIC_ACQUIRE) != 0) {
-        fn(a, b, out, K, N, 0, N);
+/* Backing off: a job where the worker computed no chunk, or where the caller waited
+   more than WAIT_US for the worker's, is a miss (another process holds the other
+   core, or both our threads share one); after MISSES misses in a row, jobs run on the
+   caller's thread alone for BACKOFF_MS, and the worker, given no job, goes to sleep. */
+static void note_job(int64_t worker_chunks, int64_t waited_ns, int64_t now) {
+    if (worker_chunks > 0 && waited_ns <= (int64_t)WAIT_US * 1000) {
+        misses = 0;
         return;
     }
+    if (++misses >= MISSES && may_back_off) {
+        misses = 0;
+        resume_at = now + (int64_t)BACKOFF_MS * 1000000;
+    }
+}
+
+/* Runs the product on two cores and returns 1; or returns 0 without computing it
+   when it should not be split (too few chunks, backing off, another caller holds the
+   job slot, no worker thread): the caller then runs BLAS, faster on one core. With
+   `split` 0, computes it on this thread alone and returns 1. */
+static int run(columns_fn fn, const void *a, const void *b, void *out, int64_t K,
+               int64_t N, int64_t split) {
+    int64_t chunks = (N + CHUNK - 1) / CHUNK;
+    if (!split) {
+        fn(a, b, out, K, N, 0, N);
+        return 1;
+    }
+    if (chunks < 2 || chunks > 0xffff || now_ns() < RELAXED(&resume_at) ||
+        __atomic_exchange_n(&busy, 1, __ATOMIC_ACQUIRE) != 0)
+        return 0;
     if (!start_worker()) {
         __atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
-        fn(a, b, out, K, N, 0, N);
-        return;
+        return 0;
     }
     PUT(&job_fn, fn);
     PUT(&job_a, a);
@@ -243,9 +293,13 @@ static void run(columns_fn fn, const void *a, const void *b, void *out, int64_t 
         pthread_cond_signal(&wake);
         pthread_mutex_unlock(&lock);
     }
-    claim(number, 0, fn, a, b, out, K, N);
+    int64_t mine = claim(number, 0, fn, a, b, out, K, N);
+    int64_t waiting = now_ns();
     for (int64_t i = 0; ACQUIRE(&finished) < chunks; i++) relax(i);
+    int64_t now = now_ns();
+    note_job(chunks - mine, now - waiting, now);
     __atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
+    return 1;
 }
 """
 
@@ -255,6 +309,7 @@ _LOOP_DTYPES = frozenset(map(np.dtype, _TYPES))
 SOURCE = (
     "#define _POSIX_C_SOURCE 200809L\n"  # clock_gettime under -std=c99
     f"#define CHUNK {CHUNK}\n#define SPIN_US {SPIN_US}\n#define PAUSES {_PAUSES}\n"
+    f"#define MISSES {_MISSES}\n#define WAIT_US {_WAIT_US}\n#define BACKOFF_MS {_BACKOFF_MS}\n"
     + _RUNTIME
     + "".join(_TEMPLATE.replace("{T}", name).replace("{C}", c) for name, c in _TYPES.items())
 )
@@ -272,6 +327,16 @@ def _library() -> ctypes.CDLL | None:
     return library
 
 
+def allow_back_off(allowed: bool) -> None:
+    """For tests: let split jobs back off (the default) or not, and end a back-off.
+
+    >>> allow_back_off(True)
+    """
+    library = _library()
+    if library is not None:
+        library.row_product_back_off(int(allowed))
+
+
 def worker_started() -> bool:
     """Whether the worker thread of split products runs in this process.
 
@@ -286,8 +351,10 @@ def worker_started() -> bool:
 def product_function() -> Callable | None:
     """``run(a, b, split)``: ``a @ b`` for ``a`` of shape ``(1, K)`` or ``(K,)`` (its
     elements contiguous) and ``b`` ``(K, N)`` C-contiguous, both float32 or both
-    float64, ``K >= 1``, into a new ``(1, N)`` array; on two cores when ``split``. The
-    caller checks the operands (see ``product``). ``None`` without native kernels.
+    float64, ``K >= 1``, into a new ``(1, N)`` array. With ``split``, on two cores, or
+    ``None`` where the split declines (fewer than two chunks, backing off, another
+    thread's job running: BLAS is then faster); else on this thread. The caller checks
+    the operands (see ``product``). ``None`` without native kernels.
 
     >>> run = product_function()
     >>> a, b = np.ones((1, 3), np.float32), np.ones((3, 2), np.float32)
@@ -298,14 +365,14 @@ def product_function() -> Callable | None:
     if library is None:
         return None
     arguments = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 3
-    loops = binding.typed_functions(library, "row_product", _TYPES, arguments)
+    loops = binding.typed_functions(library, "row_product", _TYPES, arguments, ctypes.c_int)
     address = binding.address
 
     def run(a, b, split):
         inner, columns = b.shape
         out = np.empty((1, columns), dtype=b.dtype)
-        loops[b.dtype](address(a), address(b), address(out), inner, columns, split)
-        return out
+        done = loops[b.dtype](address(a), address(b), address(out), inner, columns, split)
+        return out if done else None
 
     return run
 
@@ -331,7 +398,16 @@ def product(a, b):
         return None
     if not (a.flags.aligned and b.flags.aligned):
         return None
-    if threads.blas_threads() < 2:
-        return None
     run = product_function()
-    return None if run is None else run(a, b, True)
+    if run is None or time.monotonic_ns() < _resume_at().value or threads.blas_threads() < 2:
+        return None  # no loops, backing off (checked again in C), or one BLAS thread
+    return run(a, b, True)
+
+
+@functools.cache
+def _resume_at() -> ctypes.c_int64:
+    """The C side's end of the current back-off (``CLOCK_MONOTONIC`` nanoseconds, the
+    clock of ``time.monotonic_ns``): a declined job then costs no C call."""
+    library = _library()
+    assert library is not None  # product_function() found the loops
+    return ctypes.c_int64.in_dll(library, "resume_at")
