@@ -46,6 +46,8 @@ def blas_threads() -> int:
     """
     query = _blas_thread_count()
     threads = query() if query is not None else 1
+    if threads < 2:  # the affinity's system call is then not needed (~1 us per call)
+        return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     return max(1, min(threads, cores))
 
