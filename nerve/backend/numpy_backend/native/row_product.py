@@ -129,6 +129,7 @@ static int started;       /* 0: no worker yet, 1: running, -1: could not start o
 static int misses;        /* jobs in a row the worker did not help (see note_job) */
 int64_t resume_at;        /* ns: no split before this time (read by Python) */
 static int may_back_off = 1;
+static int64_t worker_chunks; /* chunks the worker computed (for tests) */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 
@@ -207,7 +208,10 @@ static void *worker(void *unused) {
         void *out = RELAXED(&job_out);
         int64_t K = RELAXED(&job_K), N = RELAXED(&job_N);
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
-        if (fn != 0) claim((uint32_t)(s >> 32), 1, fn, a, b, out, K, N);
+        if (fn != 0) {
+            int64_t done = claim((uint32_t)(s >> 32), 1, fn, a, b, out, K, N);
+            __atomic_fetch_add(&worker_chunks, done, __ATOMIC_RELAXED);
+        }
     }
     return 0;
 }
@@ -227,6 +231,7 @@ static int start_worker(void) {
 /* In a forked child: the worker thread is gone; the next split call starts another. */
 void row_product_after_fork(void) {
     started = 0;
+    worker_chunks = 0;
     busy = 0;
     misses = 0;
     resume_at = 0;
@@ -243,8 +248,10 @@ void row_product_back_off(int on) {
     resume_at = 0;
 }
 
-/* Whether the worker thread is running (for tests). */
-int row_product_worker_started(void) { return started == 1; }
+/* How many chunks the worker thread computed in this process (for tests). */
+int64_t row_product_worker_chunks(void) {
+    return __atomic_load_n(&worker_chunks, __ATOMIC_RELAXED);
+}
 
 /* Backing off: a job where the worker computed no chunk, or where the caller waited
    more than WAIT_US for the worker's, is a miss (another process holds the other
@@ -337,14 +344,19 @@ def allow_back_off(allowed: bool) -> None:
         library.row_product_back_off(int(allowed))
 
 
-def worker_started() -> bool:
-    """Whether the worker thread of split products runs in this process.
+def worker_chunks() -> int:
+    """How many chunks the worker thread of split products computed in this process (0
+    in a forked child until its own worker helps).
 
-    >>> isinstance(worker_started(), bool)
+    >>> worker_chunks() >= 0
     True
     """
     library = _library()
-    return library is not None and bool(library.row_product_worker_started())
+    if library is None:
+        return 0
+    count = library.row_product_worker_chunks
+    count.argtypes, count.restype = [], ctypes.c_int64
+    return int(count())
 
 
 @functools.cache
