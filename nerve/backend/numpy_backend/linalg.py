@@ -283,8 +283,10 @@ def kernels(xp) -> dict:
             primed.append(True)
 
     native_products: Any = None
+    row_product: Any = None
     if xp.__name__ == "numpy":
         from nerve.backend.numpy_backend.native import products as native_products
+        from nerve.backend.numpy_backend.native import row_product
 
     product = products(xp)
 
@@ -297,6 +299,17 @@ def kernels(xp) -> dict:
         # (``native/products.py``; OpenBLAS packs them as square ones).
         if native_products is not None and a.ndim == 2 and max(a.shape) >= native_products.MIN_ROWS:
             out = native_products.product(a, b)
+            if out is not None:
+                return out
+        # A row times a large matrix (a dense layer at batch 1): split across two cores
+        # (``native/row_product.py``; OpenBLAS runs it on one thread).
+        if (
+            row_product is not None
+            and a.ndim == 2
+            and a.shape[0] == 1
+            and b.size >= row_product.MIN_SPLIT
+        ):
+            out = row_product.product(a, b)
             if out is not None:
                 return out
         return product(a, b)

@@ -62,6 +62,8 @@ def blas_threads() -> int:
     """
     found = _openblas()
     threads = found[0]() if found is not None else 1
+    if threads < 2:  # the affinity's system call is then not needed (~1 us per call)
+        return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
     return max(1, min(threads, cores))
 

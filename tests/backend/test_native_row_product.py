@@ -1,0 +1,221 @@
+"""The split row product (``native/row_product.py``) agrees with a float64 reference to
+rounding, whether the two cores share its columns or one thread runs them all, over
+odd shapes, strided rows and float64; it declines what it does not take, and the
+backend's matmul hands it exactly the one-row products it is for."""
+
+import os
+import select
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+from nerve.backend.numpy_backend import linalg
+from nerve.backend.numpy_backend.native import row_product, threads
+
+TOLERANCE = {"float32": 2e-5, "float64": 1e-12}
+# (K, N): the benchmark MLP's layers; chunks with a short last one; one short of a
+# vector width; a long sum; a single column; a single term.
+SHAPES = [
+    (784, 512),
+    (512, 256),
+    (300, 1000),
+    (513, 129),
+    (2000, 33),
+    (17, 4099),
+    (1, 1),
+    (70000, 1),
+]
+
+
+@pytest.fixture
+def run():
+    found = row_product.product_function()
+    if found is None:
+        pytest.skip("no C compiler: NumPy's matmul runs")
+    # Under load from other processes the split backs off (runs nothing for a while);
+    # here every split call must run.
+    row_product.allow_back_off(False)
+    yield found
+    row_product.allow_back_off(True)
+
+
+@pytest.fixture
+def two_threads(monkeypatch):
+    """Splitting as on a machine where OpenBLAS has two threads or more."""
+    monkeypatch.setattr(threads, "blas_threads", lambda: 2)
+
+
+def _close(out, a, b, dtype):
+    expected = a.astype(np.float64) @ b.astype(np.float64)
+    scale = np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64)  # error bound
+    assert out.dtype == dtype and out.shape == expected.shape
+    assert np.all(np.abs(out - expected) <= TOLERANCE[dtype] * (scale + 1))
+
+
+def _operands(inner, columns, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((1, inner)).astype(dtype)
+    return a, rng.standard_normal((inner, columns)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("inner", "columns"), SHAPES)
+@pytest.mark.parametrize("split", [True, False])
+def test_products_match_the_reference(run, dtype, inner, columns, split):
+    rng = np.random.default_rng(inner + columns)
+    b = rng.standard_normal((inner, columns)).astype(dtype)
+    # The cores' share of the columns varies from call to call; a new row each time,
+    # so that a column left unwritten can't pass with the last call's result.
+    for _ in range(20):
+        a = rng.standard_normal((1, inner)).astype(dtype)
+        out = run(a, b, split)
+        if split and columns <= row_product.CHUNK:
+            assert out is None  # one chunk: nothing to share, BLAS runs it
+        else:
+            _close(out, a, b, dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_split_and_the_single_thread_loop_agree_bitwise(run, dtype):
+    for seed in range(20):
+        a, b = _operands(784, 1000, dtype, seed)
+        np.testing.assert_array_equal(run(a, b, True), run(a, b, False))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_strided_rows_are_taken(run, two_threads, dtype):
+    rng = np.random.default_rng(3)
+    b = rng.standard_normal((600, 300)).astype(dtype)
+    block = rng.standard_normal((5, 700)).astype(dtype)
+    column = np.ascontiguousarray(block[1, :600])[:, None]  # (K, 1)
+    for a in (block[2:3, 50:650], column.T):  # a row of a wider array; a transposed column
+        out = row_product.product(a, b)
+        assert out is not None
+        _close(out, a, b, dtype)
+
+
+def test_special_values_propagate(run, two_threads):
+    a, b = _operands(784, 512, "float32")
+    a[0, 7], b[3, 500] = np.nan, np.inf
+    b[5, 10], b[6, 10] = np.inf, -np.inf
+    out = row_product.product(a, b)
+    with np.errstate(all="ignore"):
+        expected = a @ b
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
+    np.testing.assert_array_equal(np.isinf(out), np.isinf(expected))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda a, b: (np.vstack([a, a]), b),  # two rows
+        lambda a, b: (a[:, :100], b[:100, :100]),  # too small to split
+        lambda a, b: (a.astype(np.float64), b),  # mixed dtypes
+        lambda a, b: (a.astype(np.float16), b.astype(np.float16)),
+        lambda a, b: (a.astype(np.int32), b.astype(np.int32)),
+        lambda a, b: (a, np.asfortranarray(b)),  # a transposed right operand
+        lambda a, b: (np.repeat(a, 2, axis=1)[:, ::2], b),  # strided elements
+        lambda a, b: (a[0], b),  # a vector: matmul's other case
+        lambda a, b: (a.astype(">f4"), b.astype(">f4")),  # byte-swapped
+    ],
+)
+def test_other_operands_are_left_to_numpy(two_threads, make):
+    a, b = make(*_operands(784, 512, "float32"))
+    assert row_product.product(a, b) is None
+
+
+def test_a_back_off_leaves_the_product_to_numpy(run):
+    a, b = _operands(784, 512, "float32")
+    row_product.allow_back_off(True)
+    # Each job finds the worker asleep: it wakes in time to help, or misses the job
+    # (after a few misses, the next jobs are declined); a result is right or None.
+    declined = 0
+    for _ in range(50):
+        out = run(a, b, True)
+        if out is None:
+            declined += 1
+        else:
+            _close(out, a, b, "float32")
+        time.sleep(2 * row_product.SPIN_US / 1e6)
+    assert declined < 50 - row_product._MISSES + 1  # the misses before it were run
+    row_product.allow_back_off(False)
+    _close(run(a, b, True), a, b, "float32")
+
+
+def test_one_blas_thread_runs_numpy(monkeypatch):
+    monkeypatch.setattr(threads, "blas_threads", lambda: 1)
+    assert row_product.product(*_operands(784, 512, "float32")) is None
+
+
+def test_the_backend_matmul_runs_it(run, two_threads, monkeypatch):
+    calls = []
+    real = row_product.product
+    monkeypatch.setattr(row_product, "product", lambda a, b: calls.append(a.shape) or real(a, b))
+    matmul = linalg.kernels(np)["matmul"]
+    a, b = _operands(784, 512, "float32")
+    _close(matmul(a, b), a, b, "float32")
+    matmul(np.ones((2, 784), np.float32), b)  # two rows: not asked
+    matmul(np.ones((1, 64), np.float32), np.ones((64, 64), np.float32))  # small: not asked
+    assert calls == [(1, 784)]
+
+
+def test_concurrent_callers_each_get_their_product(run):
+    # One job slot: a caller finding it taken declines; every result is right.
+    operands = [_operands(784, 512 + 64 * i, "float32", seed=i) for i in range(4)]
+    failures = []
+
+    def call(a, b):
+        for _ in range(200):
+            out = run(a, b, True)
+            if out is not None and not np.array_equal(out, run(a, b, False)):
+                failures.append(a.shape)
+
+    callers = [threading.Thread(target=call, args=pair) for pair in operands]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert not failures
+
+
+def test_a_sleeping_worker_is_woken(run):
+    a, b = _operands(784, 512, "float32")
+    run(a, b, True)
+    time.sleep(5 * row_product.SPIN_US / 1e6 + 0.01)  # past its polling: it sleeps
+    _close(run(a, b, True), a, b, "float32")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_starts_its_own_worker(run):
+    # The parent's worker thread does not exist in a forked child: without a reset the
+    # child's jobs would be claimed by no one else (still right, never split).
+    a, b = _operands(784, 512, "float32")
+    expected = run(a, b, False)
+    run(a, b, True)  # the parent's worker runs
+    reader, writer = os.pipe()
+    with warnings.catch_warnings():
+        # Forking a threaded process is what this test is about: JAX (when an earlier
+        # test imported it) and Python 3.12+ warn about exactly that.
+        warnings.filterwarnings("ignore", message=r".*fork\(\)", category=RuntimeWarning)
+        warnings.filterwarnings("ignore", message=r".*fork\(\)", category=DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child: split calls, then report and leave
+        try:
+            row_product.allow_back_off(False)
+            ok, end = row_product.worker_chunks() == 0, time.monotonic() + 10
+            while ok and row_product.worker_chunks() == 0 and time.monotonic() < end:
+                ok = np.array_equal(run(a, b, True), expected)
+            os.write(writer, b"1" if ok and row_product.worker_chunks() > 0 else b"0")
+        finally:
+            os._exit(0)
+    os.close(writer)
+    ready, _, _ = select.select([reader], [], [], 30)
+    answer = os.read(reader, 1) if ready else b""
+    os.close(reader)
+    if not ready:
+        os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    assert answer == b"1", "the forked child's split calls hung, differed or ran no worker"
