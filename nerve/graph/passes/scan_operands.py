@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Node, Value
+from nerve.graph.passes.scan_sums import live_nodes
 from nerve.primitives.shape import transpose_p
 
 __all__ = [
@@ -127,7 +128,7 @@ def _pruned(scan: Node, live: set, backend: Backend | None) -> Node | None:
     num_ys = len(body.outputs) - nc
     ys = [k for k in range(num_ys) if scan.outputs[nc + k] in live]
     outputs = [*body.outputs[:nc], *(body.outputs[nc + k] for k in ys)]
-    nodes = _live(body.nodes, outputs)
+    nodes = live_nodes(body.nodes, outputs)
     read = {v for n in nodes for v in n.inputs} | set(outputs)
     operands = list(range(nc)) + [i for i in range(nc, len(body.inputs)) if body.inputs[i] in read]
     if len(ys) == num_ys and len(operands) == len(body.inputs):
@@ -152,14 +153,3 @@ def _body(scan: Node, backend: Backend | None) -> Graph | None:
 
         graph = optimize(graph, backend)
     return None if graph.variables else graph
-
-
-def _live(nodes: list[Node], outputs: list[Value]) -> list[Node]:
-    """``nodes`` without those whose results nothing reads (bodies hold no state)."""
-    needed = set(outputs)
-    kept: list[Node] = []
-    for node in reversed(nodes):
-        if node.has_effect or any(o in needed for o in node.outputs):
-            kept.append(node)
-            needed.update(node.inputs)
-    return kept[::-1]

@@ -47,6 +47,7 @@ from nerve.primitives.registry import Aval
 from nerve.primitives.shape import reshape_p, transpose_p
 
 __all__ = [
+    "live_nodes",
     "sum_products_after_scans",
 ]
 
@@ -295,7 +296,7 @@ def _without_carry(
     new_body = Graph(body.name)
     new_body.inputs = [v for i, v in enumerate(body.inputs) if i != j]
     new_body.outputs = [v for i, v in enumerate(body.outputs) if i != j] + new_ys
-    new_body.nodes = _live([n for n in body.nodes if id(n) not in removed], new_body.outputs)
+    new_body.nodes = live_nodes([n for n in body.nodes if id(n) not in removed], new_body.outputs)
     used = {v for nd in new_body.nodes for v in nd.inputs} | set(new_body.outputs)
     new_body.constants = {v: c for v, c in body.constants.items() if v in used}
     program = type(scan.params["body_program"])(new_body, f"{body.name}_summed")
@@ -305,7 +306,7 @@ def _without_carry(
     return Node(scan.prim, inputs, params, outputs), new_body
 
 
-def _live(nodes: list[Node], outputs: list[Value]) -> list[Node]:
+def live_nodes(nodes: list[Node], outputs: list[Value]) -> list[Node]:
     """``nodes`` without those whose results nothing reads (all are pure here: the
     body has no state, and effectful nodes are always kept)."""
     needed = set(outputs)
