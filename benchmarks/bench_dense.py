@@ -325,10 +325,16 @@ def run_profile(optimizer: str, batch: int, seconds: float) -> dict:
     step_ms, run_ms = _cpu_ms_alternating(
         [lambda: step_function(data, None), lambda: compiled.run(arrays)], [number] * 2
     )
+    # Best of three timed runs (each with its own totals): a single one let a slow
+    # spell of the shared machine put the kernels' sum at 1.5x the whole step.
+    timed_ms, totals = float("inf"), {}
     with compiled.backend.quiet():
-        totals: dict = {}
-        timed_run = _timed_graph_code(compiled, totals)
-        timed_ms = _cpu_ms(lambda: timed_run(arrays), number, repeat=1)
+        for _ in range(3):
+            trial: dict = {}
+            timed_run = _timed_graph_code(compiled, trial)
+            ms = _cpu_ms(lambda run=timed_run: run(arrays), number, repeat=1)
+            if ms < timed_ms:
+                timed_ms, totals = ms, trial
     overhead, wrapper = _timer_overhead()  # per kernel call (one call per node and run)
     groups: dict = {}
     for index, seconds_total in totals.items():
