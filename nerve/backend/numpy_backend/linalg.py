@@ -211,28 +211,26 @@ def products(xp) -> Any:
             a = xp.broadcast_to(a, (*batch, m, k))
             b = xp.broadcast_to(b, (*batch, k, n))
         axis = next((i for i, size in enumerate(batch) if size >= cores), None)
-        if axis is not None:
-            length = batch[axis]
-            count = min(length, cores * native_threads.PARTS_PER_THREAD)
-        else:
+        count = None
+        if axis is None:
             # Rows of a, else columns of b: the longer side, so that the operand every
             # part packs again is the smaller one. Each part repacks it, so parts stay
             # long: ~PART_LENGTH rows or columns each, at least one per core.
             axis = len(batch) + (0 if m >= n else 1)
-            length = max(m, n)
-            count = min(cores * native_threads.PARTS_PER_THREAD, length // PART_LENGTH)
-            count = min(max(count, cores), length)
-        bounds = [length * part // count for part in range(count + 1)]
+            count = min(cores * native_threads.PARTS_PER_THREAD, max(m, n) // PART_LENGTH)
+            count = min(max(count, cores), max(m, n))
 
-        def part(lo: int, hi: int):
+        def part(lo: int, hi: int) -> None:
             at = (slice(None),) * axis + (slice(lo, hi),)
             if axis < len(batch):
-                return lambda: xp.matmul(a[at], b[at], out=out[at])
-            if axis == len(batch):
-                return lambda: xp.matmul(a[at], b, out=out[at])
-            return lambda: xp.matmul(a, b[..., lo:hi], out=out[..., lo:hi])
+                xp.matmul(a[at], b[at], out=out[at])
+            elif axis == len(batch):
+                xp.matmul(a[at], b, out=out[at])
+            else:
+                xp.matmul(a, b[..., lo:hi], out=out[..., lo:hi])
 
-        native_threads.run_split([part(lo, hi) for lo, hi in zip(bounds, bounds[1:])], cores)
+        length = batch[axis] if axis < len(batch) else max(m, n)
+        native_threads.run_ranges(length, cores, part, count)
         return out
 
     def split_depth(a, b, cores):
@@ -245,7 +243,7 @@ def products(xp) -> Any:
         summation order), the same way at every call."""
         k = a.shape[1]
         count = max(cores, min(cores * native_threads.PARTS_PER_THREAD, k // PART_LENGTH))
-        bounds = [k * part // count for part in range(count + 1)]
+        bounds = native_threads.cuts(k, cores, count)
         partial = xp.empty((count, a.shape[0], b.shape[1]), dtype=a.dtype)
 
         def part(j: int, lo: int, hi: int):

@@ -95,29 +95,23 @@ def kernels(xp) -> dict:
             holds (``native.threads.held``) when that axis is kept and ``x`` is a
             large float array: each slice's elements are reduced in the same order,
             so the results are the same bits."""
+            cores = threads.held() if x.size >= SPLIT_REDUCE and x.dtype.kind == "f" else 1
             if (
-                x.size < SPLIT_REDUCE
+                cores < 2
                 or not isinstance(axis, tuple)
                 or not all(0 < a < x.ndim for a in axis)
                 or x.shape[0] < 2
-                or x.dtype.kind != "f"
-                or threads.held() < 2
             ):
                 return reduce(x, axis=axis, keepdims=keepdims, **kwargs)
-            cores = threads.held()
             kept = [1 if a in axis else n for a, n in enumerate(x.shape)]
             if not keepdims:
                 kept = [n for a, n in enumerate(x.shape) if a not in axis]
             out = xp.empty(kept, dtype=kwargs.get("dtype") or x.dtype)
-            count = min(x.shape[0], cores * threads.PARTS_PER_THREAD)
-            bounds = [x.shape[0] * k // count for k in range(count + 1)]
 
-            def part(lo: int, hi: int):
-                return lambda: reduce(
-                    x[lo:hi], axis=axis, keepdims=keepdims, out=out[lo:hi], **kwargs
-                )
+            def part(lo: int, hi: int) -> None:
+                reduce(x[lo:hi], axis=axis, keepdims=keepdims, out=out[lo:hi], **kwargs)
 
-            threads.run_split([part(lo, hi) for lo, hi in zip(bounds, bounds[1:])], cores)
+            threads.run_ranges(x.shape[0], cores, part)
             return out
 
         return split

@@ -19,7 +19,6 @@ once per machine) would not pay.
 from __future__ import annotations
 
 import ctypes
-import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -182,12 +181,7 @@ def _split(function, cores: int, extent: tuple, args: tuple) -> None:
     (runs of ``codegen.TILE`` elements of a row) out in parts."""
     rows, cols = extent
     tiles = rows * -(-cols // codegen.TILE)
-    count = min(tiles, cores * threads.PARTS_PER_THREAD)
-    bounds = [tiles * k // count for k in range(count + 1)]
-    calls = [
-        functools.partial(function, rows, cols, lo, hi, *args) for lo, hi in zip(bounds, bounds[1:])
-    ]
-    threads.run_split(calls, cores)
+    threads.run_ranges(tiles, cores, lambda lo, hi: function(rows, cols, lo, hi, *args))
 
 
 _offset_ok: bool | None = None  # checked on the first library loaded in this process

@@ -21,9 +21,11 @@ __all__ = [
     "PARTS_PER_THREAD",
     "blas_threads",
     "cores",
+    "cuts",
     "held",
     "hold",
     "pool",
+    "run_ranges",
     "run_split",
 ]
 
@@ -159,6 +161,33 @@ def run_split(parts: Sequence[Callable[[], object]], workers: int) -> None:
     finally:
         for other in others:
             other.result()
+
+
+def cuts(length: int, cores: int, count: int | None = None) -> list[int]:
+    """The bounds cutting ``range(length)`` into ``count`` runs of about equal size
+    (by default ``PARTS_PER_THREAD`` per core, at most one per element).
+
+    >>> cuts(10, 2, 3)
+    [0, 3, 6, 10]
+    """
+    if count is None:
+        count = min(length, cores * PARTS_PER_THREAD)
+    return [length * k // count for k in range(count + 1)]
+
+
+def run_ranges(
+    length: int, cores: int, run: Callable[[int, int], object], count: int | None = None
+) -> None:
+    """``run(lo, hi)`` over the runs ``cuts(length, cores, count)`` gives, on ``cores``
+    threads (``run_split``).
+
+    >>> seen = []
+    >>> run_ranges(5, 2, lambda lo, hi: seen.append((lo, hi)), 2)
+    >>> sorted(seen)
+    [(0, 2), (2, 5)]
+    """
+    bounds = cuts(length, cores, count)
+    run_split([functools.partial(run, lo, hi) for lo, hi in zip(bounds, bounds[1:])], cores)
 
 
 @functools.cache

@@ -384,16 +384,13 @@ def _by_batch(function, arrays: tuple, geometry, extra: tuple = ()) -> None:
     if cores < 2 or batch < 2 or max(a.size for a in arrays) < SPLIT_ELEMENTS:
         function(*map(binding.address, arrays), binding.address(geometry(batch)), *extra)
         return
-    count = min(batch, cores * threads.PARTS_PER_THREAD)
-    bounds = [batch * k // count for k in range(count + 1)]
     starts = [(binding.address(a), a.strides[0]) for a in arrays]
 
-    def part(lo: int, hi: int):
+    def part(lo: int, hi: int) -> None:
         at = [start + lo * step for start, step in starts]
-        sizes = geometry(hi - lo)
-        return lambda: function(*at, binding.address(sizes), *extra)
+        function(*at, binding.address(geometry(hi - lo)), *extra)
 
-    threads.run_split([part(lo, hi) for lo, hi in zip(bounds, bounds[1:])], cores)
+    threads.run_ranges(batch, cores, part)
 
 
 def window_functions() -> SimpleNamespace | None:
