@@ -10,10 +10,10 @@ tap by tap, from the gradient rows that reach it: one image row and one tap's
 ``(F, C)`` block of the kernel stay in L1 (measured at one thread on the benchmark
 VM: 16.6 ms against 20.2 ms for the product alone, plus ~3 ms of col2im).
 
-The loop is single-threaded; where NumPy's OpenBLAS runs several threads (as many
-as the process may use cores for), the batch is split across that many Python threads
-(``threads.pool``; the C call releases the GIL), so that the product does not lose the
-cores BLAS would have used for it.
+The loop is single-threaded; where several cores are at hand (OpenBLAS's threads,
+or those a compiled run holds: ``threads.cores``), the batch is split across that many
+Python threads (``threads.run_ranges``; the C call releases the GIL), so that the
+product does not lose the cores BLAS would have used for it.
 
 The loop needs AVX2 and FMA (registers hold a block of 3 image positions x 32
 channels), float32, 2-D windows with stride 1 and dilation 1 and channels a
@@ -157,12 +157,10 @@ def product_patches_transpose(
     if parts == 1:
         function(address(a), address(w), address(result), address(geometry))
         return result
-    # Images are independent: thread k takes images [bounds[k], bounds[k + 1]).
-    bounds = [batch * k // parts for k in range(parts + 1)]
+    # Images are independent: each thread takes a contiguous share of them.
     rows, image = a.shape[0] // batch, result[0].size
 
-    def part(k: int) -> None:
-        lo, hi = bounds[k], bounds[k + 1]
+    def part(lo: int, hi: int) -> None:
         shape = geometry.copy()
         shape[0] = hi - lo
         function(
@@ -172,8 +170,5 @@ def product_patches_transpose(
             address(shape),
         )
 
-    others = [threads.pool(parts - 1).submit(part, k) for k in range(1, parts)]
-    part(0)
-    for other in others:
-        other.result()
+    threads.run_ranges(batch, parts, part, parts)
     return result

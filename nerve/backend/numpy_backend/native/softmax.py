@@ -174,14 +174,10 @@ def _split(part, x: np.ndarray, bias: np.ndarray | None, out: np.ndarray, log: b
     rows = x.size // n if n else 0
     count = min(threads.cores(), rows)
     flags = (0 if bias is None else 1, 1 if log else 0)
-    bounds = [rows * k // count for k in range(count + 1)] if count else [0, 0]
-    others = [
-        threads.pool(count - 1).submit(part, x, bias, out, n, bounds[k], bounds[k + 1], *flags)
-        for k in range(1, count)
-    ]
-    part(x, bias, out, n, 0, bounds[1], *flags)
-    for other in others:
-        other.result()
+    if count < 2:
+        part(x, bias, out, n, 0, rows, *flags)
+        return
+    threads.run_ranges(rows, count, lambda lo, hi: part(x, bias, out, n, lo, hi, *flags), count)
 
 
 @functools.cache
