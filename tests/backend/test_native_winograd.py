@@ -52,11 +52,22 @@ def _assert_rounding_close(got, want):
 CHUNKS = [(512, 1, 1), (5, 1, 1), (5, 2, 1), (5, 1, 2), (40, 1, 3)]
 
 
+def _take_runs(monkeypatch, whole: bool) -> None:
+    """``whole``: the products run chunk after chunk in C with OpenBLAS's sgemm
+    (``_runs``), else each chunk's products through NumPy."""
+    if whole and winograd._runs() is None:
+        pytest.skip("no sgemm reachable from C (cblas.sgemm_address)")
+    if not whole:
+        monkeypatch.setattr(winograd, "_runs", lambda: None)
+
+
+@pytest.mark.parametrize("whole", [True, False])
 @pytest.mark.parametrize("chunk, threads, held", CHUNKS)
 @pytest.mark.parametrize("geometry", GEOMETRIES)
 def test_products_agree_with_the_direct_products_in_float64(
-    native, monkeypatch, geometry, chunk, threads, held
+    native, monkeypatch, geometry, chunk, threads, held, whole
 ):
+    _take_runs(monkeypatch, whole)
     monkeypatch.setattr(winograd, "CHUNK_TILES", chunk)
     monkeypatch.setattr(threads_module, "blas_threads", lambda: threads)
     monkeypatch.setattr(threads_module, "_held", [held] if held > 1 else [])
@@ -102,11 +113,13 @@ def test_small_products_are_left_to_the_direct_product():
                           ((0, 0), (0, 0))) == (winograd._functions() is not None)  # fmt: skip
 
 
+@pytest.mark.parametrize("whole", [True, False])
 @pytest.mark.parametrize("chunk, threads, held", CHUNKS)
 @pytest.mark.parametrize("geometry", GEOMETRIES)
 def test_input_gradient_agrees_with_the_direct_one_in_float64(
-    native, monkeypatch, geometry, chunk, threads, held
+    native, monkeypatch, geometry, chunk, threads, held, whole
 ):
+    _take_runs(monkeypatch, whole)
     monkeypatch.setattr(winograd, "CHUNK_TILES", chunk)
     monkeypatch.setattr(threads_module, "blas_threads", lambda: threads)
     monkeypatch.setattr(threads_module, "_held", [held] if held > 1 else [])
@@ -125,3 +138,35 @@ def test_input_gradient_agrees_with_the_direct_one_in_float64(
             padded[:, i : i + out_h, j : j + out_w] += windows[:, :, :, i, j]
     want = padded[:, padding[0][0] : padding[0][0] + height, padding[1][0] : padding[1][0] + width]
     _assert_rounding_close(got, want)
+
+
+@pytest.mark.parametrize("chunk, held", [(5, 1), (40, 1), (5, 2)])
+def test_chunks_run_whole_in_c_give_the_numpy_paths_bits(native, monkeypatch, chunk, held):
+    # Each chunk's products are the same sgemm calls either way; only the kernel
+    # gradient's sum over chunks is grouped by run when several cores share them.
+    if winograd._runs() is None:
+        pytest.skip("no sgemm reachable from C (cblas.sgemm_address)")
+    monkeypatch.setattr(winograd, "CHUNK_TILES", chunk)
+    monkeypatch.setattr(threads_module, "blas_threads", lambda: 1)
+    monkeypatch.setattr(threads_module, "_held", [held] if held > 1 else [])
+    x, b, g, _ = _case(*GEOMETRIES[0])
+    padding, (height, width) = GEOMETRIES[0][-1], GEOMETRIES[0][1:3]
+
+    def calls():
+        return (
+            winograd.patches_product(x, b, (3, 3), (1, 1), (1, 1), padding),
+            winograd.product_patches_transpose(
+                g, np.ascontiguousarray(b.T), (height, width), (3, 3), (1, 1), (1, 1), padding
+            ),
+            winograd.transposed_patches_product(x, g, (3, 3), (1, 1), (1, 1), padding),
+        )
+
+    whole = calls()
+    monkeypatch.setattr(winograd, "_runs", lambda: None)
+    chunked = calls()
+    np.testing.assert_array_equal(whole[0], chunked[0])
+    np.testing.assert_array_equal(whole[1], chunked[1])
+    if held == 1:
+        np.testing.assert_array_equal(whole[2], chunked[2])
+    else:
+        _assert_rounding_close(whole[2], chunked[2].astype("float64"))

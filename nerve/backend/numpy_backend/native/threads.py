@@ -9,12 +9,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
-import glob
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
+from nerve.backend.numpy_backend.native import cblas
 
 __all__ = [
     "HOLD_FROM",
@@ -34,23 +33,20 @@ __all__ = [
 def _openblas() -> tuple[Callable[[], int], Callable[[int], None] | None] | None:
     """OpenBLAS's thread-count query and setter in NumPy's bundled library, or
     ``None``."""
-    folder = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
-    for path in sorted(glob.glob(os.path.join(folder, "libscipy_openblas*"))):
-        try:
-            library = ctypes.CDLL(path)
-        except OSError:
+    library = cblas.library()
+    if library is None:
+        return None
+    for suffix in ("64_", ""):
+        query = getattr(library, f"scipy_openblas_get_num_threads{suffix}", None)
+        if query is None:
             continue
-        for suffix in ("64_", ""):
-            query = getattr(library, f"scipy_openblas_get_num_threads{suffix}", None)
-            if query is None:
-                continue
-            query.restype = ctypes.c_int
-            query.argtypes = []
-            setter = getattr(library, f"scipy_openblas_set_num_threads{suffix}", None)
-            if setter is not None:
-                setter.restype = None
-                setter.argtypes = [ctypes.c_int]
-            return query, setter
+        query.restype = ctypes.c_int
+        query.argtypes = []
+        setter = getattr(library, f"scipy_openblas_set_num_threads{suffix}", None)
+        if setter is not None:
+            setter.restype = None
+            setter.argtypes = [ctypes.c_int]
+        return query, setter
     return None
 
 

@@ -14,7 +14,11 @@ whose 6x6 tiles cover 12x12 positions). The two transforms are C loops (AVX2, ov
 ``CHUNK_TILES`` at a time (with one BLAS thread: alone, or inside a run holding the cores,
 whose threads share the chunks out), so that the transformed stacks stay in the
 caches instead of going through memory (the 16 transformed products of the whole
-batch are 19 MB there).
+batch are 19 MB there). Where NumPy's OpenBLAS ``sgemm`` can be called from C
+(``cblas``), a run of chunks goes through all three steps in one C call: each thread
+takes the GIL once per run instead of four times per chunk, and two threads no longer
+wait on each other's hand-overs (MNIST convnet ``fit``, 2026-12-06 Xeon, alternating
+epochs: 6,865 against 6,436 samples/s at two threads, 4,746 against 4,339 at one).
 
 The kernel gradient, ``transposed_patches_product`` (``patches^T @ g``), is the same
 product's adjoint: the output gradient's tiles transformed by ``A g A^T``, 16 products
@@ -46,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import binding, threads, toolchain
+from nerve.backend.numpy_backend.native import binding, cblas, threads, toolchain
 
 __all__ = [
     "CHUNK_TILES",
@@ -232,6 +236,69 @@ int winograd_input_adjoint_f32(const float *restrict dv, float *restrict dx, con
     }
     return 0;
 }
+
+/* The three products whole, chunk after chunk, in one call (no return to Python between
+   a chunk's transforms and its 16 products): `gemm` is CBLAS's sgemm (row-major, 64-bit
+   integers; see cblas.py). Tiles [t0, t1) in chunks of `chunk`; v and m hold one
+   chunk's transformed stacks (16 matrices `step` floats apart, per the geometries). */
+typedef void (*nv_sgemm)(int, int, int, int64_t, int64_t, int64_t, float, const float *,
+                         int64_t, const float *, int64_t, float, float *, int64_t);
+enum { NV_ROW_MAJOR = 101, NV_NO_TRANS = 111, NV_TRANS = 112 };
+
+/* y = the product: per chunk, v = B^T d B, m_k = v_k @ u_k (u: 16 x C x F), y = A^T m A. */
+int winograd_product_run_f32(const float *x, float *v, const float *u, float *m, float *y,
+                             const int64_t *gi, const int64_t *go, int64_t t0, int64_t t1,
+                             int64_t chunk, const void *gemm_address) {
+    const nv_sgemm gemm = (nv_sgemm)gemm_address;
+    const int64_t C = gi[3], F = go[3], vstep = gi[8], mstep = go[6];
+    for (int64_t start = t0; start < t1; start += chunk) {
+        const int64_t stop = start + chunk < t1 ? start + chunk : t1, rows = stop - start;
+        if (winograd_input_f32(x, v, gi, start, stop, start)) return 1;
+        for (int k = 0; k < 16; k++)
+            gemm(NV_ROW_MAJOR, NV_NO_TRANS, NV_NO_TRANS, rows, F, C, 1.0f, v + k * vstep, C,
+                 u + k * C * F, F, 0.0f, m + k * mstep, F);
+        winograd_output_f32(m, y, go, start, stop, start);
+    }
+    return 0;
+}
+
+/* du (16 x C x F) = the sum over the chunks, in order, of v_k^T @ (A g A^T)_k. */
+int winograd_kernel_gradient_run_f32(const float *x, float *v, const float *g, float *m,
+                                     float *du, const int64_t *gi, const int64_t *go,
+                                     int64_t t0, int64_t t1, int64_t chunk,
+                                     const void *gemm_address) {
+    const nv_sgemm gemm = (nv_sgemm)gemm_address;
+    const int64_t C = gi[3], F = go[3], vstep = gi[8], mstep = go[6];
+    for (int64_t start = t0; start < t1; start += chunk) {
+        const int64_t stop = start + chunk < t1 ? start + chunk : t1, rows = stop - start;
+        if (winograd_input_f32(x, v, gi, start, stop, start)) return 1;
+        winograd_gradient_f32(g, m, go, start, stop, start);
+        const float beta = start == t0 ? 0.0f : 1.0f;
+        for (int k = 0; k < 16; k++)
+            gemm(NV_ROW_MAJOR, NV_TRANS, NV_NO_TRANS, C, F, rows, 1.0f, v + k * vstep, C,
+                 m + k * mstep, F, beta, du + k * C * F, F);
+    }
+    return 0;
+}
+
+/* dx += the input gradient: per chunk, m = A a A^T, v_k = m_k @ u_t_k (u_t: 16 x F x C),
+   dx += B v B^T at each tile's block (whole images per call: blocks overlap). */
+int winograd_input_gradient_run_f32(const float *a, float *m, const float *u_t, float *v,
+                                    float *dx, const int64_t *gi, const int64_t *go,
+                                    int64_t t0, int64_t t1, int64_t chunk,
+                                    const void *gemm_address) {
+    const nv_sgemm gemm = (nv_sgemm)gemm_address;
+    const int64_t C = gi[3], F = go[3], vstep = gi[8], mstep = go[6];
+    for (int64_t start = t0; start < t1; start += chunk) {
+        const int64_t stop = start + chunk < t1 ? start + chunk : t1, rows = stop - start;
+        winograd_gradient_f32(a, m, go, start, stop, start);
+        for (int k = 0; k < 16; k++)
+            gemm(NV_ROW_MAJOR, NV_NO_TRANS, NV_NO_TRANS, rows, C, F, 1.0f, m + k * mstep, F,
+                 u_t + k * F * C, C, 0.0f, v + k * vstep, C);
+        winograd_input_adjoint_f32(v, dx, gi, start, stop, start);
+    }
+    return 0;
+}
 #else
 int winograd_ready(void) { return 0; }
 #endif
@@ -254,6 +321,26 @@ def _functions() -> tuple[Callable, Callable, Callable, Callable] | None:
     for function in functions:
         function.restype = ctypes.c_int
         function.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 3
+    return functions
+
+
+@functools.cache
+def _runs() -> tuple[Callable, Callable, Callable] | None:
+    """The product, kernel gradient and input gradient run whole in C, chunk after
+    chunk, with NumPy's OpenBLAS ``sgemm`` called from there (``cblas``), or ``None``
+    (no such ``sgemm``: each chunk's products then run through NumPy)."""
+    if _functions() is None or cblas.sgemm_address() is None:
+        return None
+    library = toolchain.load(SOURCE)
+    names = (
+        "winograd_product_run_f32",
+        "winograd_kernel_gradient_run_f32",
+        "winograd_input_gradient_run_f32",
+    )
+    functions = tuple(getattr(library, name) for name in names)
+    for function in functions:
+        function.restype = ctypes.c_int
+        function.argtypes = [ctypes.c_void_p] * 7 + [ctypes.c_int64] * 3 + [ctypes.c_void_p]
     return functions
 
 
@@ -339,30 +426,38 @@ class _Tiling:
                   self.tiles_w, m.strides[0] // 4)  # fmt: skip
         return np.array(image, dtype=np.int64), np.array(output, dtype=np.int64)
 
-    def run(self, work: Callable[[int, int, np.ndarray, np.ndarray], Any]) -> list:
-        """``work(start, stop, v, m)`` over the tiles in chunks of ``self.chunk``, with
-        a transformed image stack ``v`` and a product stack ``m`` per thread; the
-        results of every call, in chunk order."""
-        starts = range(0, self.tiles, self.chunk)
-        workers = min(self.workers, len(starts))
+    def run(self, work: Callable[[int, int, np.ndarray, np.ndarray], Any], whole: bool) -> list:
+        """``work(start, stop, v, m)`` over the tiles, with a transformed image stack
+        ``v`` and a product stack ``m`` of ``self.chunk`` tiles per thread; the results
+        of every call, in order. Each call gets one chunk, or with ``whole`` (``work``
+        runs chunk after chunk itself) a run of whole chunks: all of them on one
+        thread, else ``threads.PARTS_PER_THREAD`` runs per thread."""
+        chunks = -(-self.tiles // self.chunk)
+        workers = min(self.workers, chunks)
+        bounds = (
+            threads.cuts(chunks, workers) if whole and workers > 1
+            else [0, chunks] if whole else range(chunks + 1)
+        )  # fmt: skip
+        spans = [(lo * self.chunk, min(hi * self.chunk, self.tiles))
+                 for lo, hi in zip(bounds, bounds[1:])]  # fmt: skip
         free = [(_stack(self.chunk, self.channels), _stack(self.chunk, self.filters))
                 for _ in range(workers)]  # fmt: skip
         if workers == 1:
             v, m = free[0]
-            return [work(t, min(t + self.chunk, self.tiles), v, m) for t in starts]
-        results: list = [None] * len(starts)
+            return [work(start, stop, v, m) for start, stop in spans]
+        results: list = [None] * len(spans)
 
-        def part(j: int, t: int) -> Callable[[], None]:
+        def part(j: int, start: int, stop: int) -> Callable[[], None]:
             def run() -> None:
                 v, m = free.pop()  # at most ``workers`` parts run at once
                 try:
-                    results[j] = work(t, min(t + self.chunk, self.tiles), v, m)
+                    results[j] = work(start, stop, v, m)
                 finally:
                     free.append((v, m))
 
             return run
 
-        threads.run_split([part(j, t) for j, t in enumerate(starts)], workers)
+        threads.run_split([part(j, *span) for j, span in enumerate(spans)], workers)
         return results
 
 
@@ -405,15 +500,20 @@ def patches_product(
     x = np.ascontiguousarray(x)
     y = np.empty((tiling.batch, tiling.out_h, tiling.out_w, tiling.filters), dtype=np.float32)
     forward, backward, _, _ = _functions()  # type: ignore[misc]
-    address = binding.address
+    runs, address = _runs(), binding.address
 
     def work(start: int, stop: int, v: np.ndarray, m: np.ndarray) -> None:
         image, output = tiling.geometries(v, m)
+        if runs is not None:
+            _check(runs[0](address(x), address(v), address(u), address(m), address(y),
+                           address(image), address(output), start, stop, tiling.chunk,
+                           cblas.sgemm_address()))  # fmt: skip
+            return
         _check(forward(address(x), address(v), address(image), start, stop, start))
         np.matmul(v[:, : stop - start], u, out=m[:, : stop - start])
         backward(address(m), address(y), address(output), start, stop, start)
 
-    tiling.run(work)
+    tiling.run(work, whole=runs is not None)
     return y.reshape(-1, tiling.filters)
 
 
@@ -436,15 +536,22 @@ def transposed_patches_product(
         return None
     x, g = np.ascontiguousarray(x), np.ascontiguousarray(g)
     forward, _, gradient, _ = _functions()  # type: ignore[misc]
-    address = binding.address
+    runs, address = _runs(), binding.address
 
     def work(start: int, stop: int, v: np.ndarray, m: np.ndarray) -> np.ndarray:
         image, output = tiling.geometries(v, m)
+        if runs is not None:
+            du = np.empty((16, tiling.channels, tiling.filters), dtype=np.float32)
+            _check(runs[1](address(x), address(v), address(g), address(m), address(du),
+                           address(image), address(output), start, stop, tiling.chunk,
+                           cblas.sgemm_address()))  # fmt: skip
+            return du
         _check(forward(address(x), address(v), address(image), start, stop, start))
         gradient(address(g), address(m), address(output), start, stop, start)
         return np.matmul(v[:, : stop - start].transpose(0, 2, 1), m[:, : stop - start])
 
-    return _kernel_from_transformed(sum(tiling.run(work)))
+    # The runs' sums added in order: the same bits at every call.
+    return _kernel_from_transformed(sum(tiling.run(work, whole=runs is not None)))
 
 
 def product_patches_transpose(
@@ -475,13 +582,18 @@ def product_patches_transpose(
     a = np.ascontiguousarray(a)
     dx = np.zeros(x_shape, dtype=np.float32)
     _, _, gradient, adjoint = _functions()  # type: ignore[misc]
-    address = binding.address
+    runs, address = _runs(), binding.address
 
     def work(start: int, stop: int, v: np.ndarray, m: np.ndarray) -> None:
         image, output = tiling.geometries(v, m)
+        if runs is not None:
+            _check(runs[2](address(a), address(m), address(u_t), address(v), address(dx),
+                           address(image), address(output), start, stop, tiling.chunk,
+                           cblas.sgemm_address()))  # fmt: skip
+            return
         gradient(address(a), address(m), address(output), start, stop, start)
         np.matmul(m[:, : stop - start], u_t, out=v[:, : stop - start])
         adjoint(address(v), address(dx), address(image), start, stop, start)
 
-    tiling.run(work)
+    tiling.run(work, whole=runs is not None)
     return dx
