@@ -22,16 +22,24 @@ import numpy as np
 
 from nerve.backend.numpy_backend.elementwise import native_dtype
 
-__all__ = ["kernels", "philox_generator"]
+__all__ = ["kernels", "philox_generator", "philox_key"]
 
 _MASK64 = (1 << 64) - 1
 
 
+def philox_key(seed: Any) -> int:
+    """The 128-bit Philox key of ``seed`` (two ints).
+
+    >>> hex(philox_key(np.array([1, 2])))
+    '0x10000000000000002'
+    """
+    first, second = (int(v) for v in np.asarray(seed).reshape(-1)[:2])
+    return ((first & _MASK64) << 64) | (second & _MASK64)
+
+
 def philox_generator(seed: Any) -> np.random.Generator:
     """NumPy's Philox generator for ``seed`` (two ints): a 128-bit key made of them."""
-    first, second = (int(v) for v in np.asarray(seed).reshape(-1)[:2])
-    key = ((first & _MASK64) << 64) | (second & _MASK64)
-    return np.random.Generator(np.random.Philox(key=key))
+    return np.random.Generator(np.random.Philox(key=philox_key(seed)))
 
 
 def kernels(xp: Any, generator: Callable[[Any], Any] = philox_generator) -> dict:
@@ -44,6 +52,20 @@ def kernels(xp: Any, generator: Callable[[Any], Any] = philox_generator) -> dict
     def cast(array: Any, dtype: str) -> Any:
         return array.astype(native_dtype(xp, dtype), copy=False)
 
+    # NumPy's Philox stream drawn by a C loop (the same numbers, several times
+    # faster, shared out among held cores): ``native.philox``.
+    native_uniform: Any = None
+    if xp is np and generator is philox_generator:
+        from nerve.backend.numpy_backend.native import philox
+
+        native_uniform = philox.uniform_function
+
+    def draw_uniform(seed, shape, work):
+        uniform = native_uniform() if native_uniform is not None else None
+        if uniform is not None:
+            return uniform(philox_key(seed), tuple(shape), work)
+        return generator(seed).random(shape, dtype=work)
+
     def random_normal(seed, shape, dtype, mean, stddev):
         work = work_dtype(dtype)
         z = generator(seed).standard_normal(shape, dtype=work)
@@ -51,7 +73,7 @@ def kernels(xp: Any, generator: Callable[[Any], Any] = philox_generator) -> dict
 
     def random_uniform(seed, shape, dtype, minval, maxval):
         work = work_dtype(dtype)
-        u = generator(seed).random(shape, dtype=work)
+        u = draw_uniform(seed, shape, work)
         if minval == 0 and maxval == 1 and u.dtype == native_dtype(xp, dtype):
             # [0, 1) as drawn (dropout's masks): scaling by 1 and adding 0 change no
             # value, and nothing can round up to 1; the four passes below took longer
