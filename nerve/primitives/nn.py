@@ -56,6 +56,7 @@ __all__ = [
     "extract_patches",
     "extract_patches_p",
     "frames_p",
+    "masked_window_scatter_p",
     "max_pool",
     "max_pool_p",
     "overlap_add_p",
@@ -474,6 +475,44 @@ def _window_scatter_vjp(g, inputs, out, needs, spatial_shape, window, strides, p
 
 window_scatter_p = Primitive(
     "window_scatter", shape_rule=_window_scatter_rule, vjp=_window_scatter_vjp, fresh=True
+)
+
+
+def _masked_window_scatter_rule(
+    g: Aval, argmax: Aval, y: Aval, *, spatial_shape, window, strides, padding
+) -> Aval:
+    out = _window_scatter_rule(
+        g, argmax, spatial_shape=spatial_shape, window=window, strides=strides, padding=padding
+    )
+    if tuple(y.shape) != tuple(out.shape) or y.dtype != out.dtype:
+        raise ShapeError(
+            with_location(
+                f"masked_window_scatter: the mask's operand has shape {tuple(y.shape)} and "
+                f"dtype {y.dtype}; expected {tuple(out.shape)} and {out.dtype}, the "
+                "scattered image's."
+            )
+        )
+    return out
+
+
+def _masked_window_scatter_vjp(ct, inputs, out, needs, spatial_shape, window, strides,
+                               padding):  # fmt: skip
+    g, argmax, y = inputs
+    if not needs[0]:
+        return (None, None, None)
+    masked = ew.mul(ct, ew.cast(ew.greater_p.bind(y, ew.scalar(0, y)), ct.dtype))
+    return (_window_gather(masked, argmax, window, strides, padding), None, None)
+
+
+#: ``window_scatter(g, argmax) * cast(y > 0)`` as one node: a ReLU's gradient of what
+#: max pooling scattered back (a convolution, its ReLU, then pooling). The lowering pass
+#: ``passes.pool_masks`` makes it from the two, and the kernel applies the mask as it
+#: writes the image instead of reading and writing the image again (the same values).
+masked_window_scatter_p = Primitive(
+    "masked_window_scatter",
+    shape_rule=_masked_window_scatter_rule,
+    vjp=_masked_window_scatter_vjp,
+    fresh=True,
 )
 
 

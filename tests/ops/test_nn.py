@@ -555,6 +555,29 @@ CASES = [
         grad2=True,
         symbolic=False,  # a primitive bound directly: symbolic tensors go through nerve.ops
     ),
+    # window_scatter times a ReLU's mask (lowering makes it: passes/pool_masks.py)
+    OpCase(
+        "masked_window_scatter",
+        lambda g, argmax, y: nnp.masked_window_scatter_p.bind(
+            g,
+            argmax,
+            y,
+            spatial_shape=SCATTER_GEOMETRY[0],
+            window=SCATTER_GEOMETRY[1],
+            strides=SCATTER_GEOMETRY[2],
+            padding=SCATTER_GEOMETRY[3],
+        ),
+        [
+            (
+                Input((2, 5, 3, 2)),
+                Input((2, 5, 3, 2), "index", high=6, dtype="int32"),
+                Input((2, 5, 6, 2), differentiable=False),
+            )
+        ],
+        numpy=lambda g, argmax, y: np_window_scatter(g, argmax, *SCATTER_GEOMETRY) * (y > 0),
+        grad2=True,
+        symbolic=False,  # a primitive bound directly: symbolic tensors go through nerve.ops
+    ),
     # softmax family
     OpCase(
         "softmax",

@@ -252,6 +252,20 @@ def kernels(xp) -> dict:
             (1,) * rank, padding, out,
         )  # fmt: skip
 
+    def masked_window_scatter(g, argmax, y, spatial_shape, window, strides, padding):
+        native = _native_windows(g)
+        image = (g.shape[0], *spatial_shape, g.shape[-1]) if g.ndim >= 2 else None
+        if native is not None and y.dtype == g.dtype and y.shape == image:
+            rank = len(window)
+            expected = window_counts(spatial_shape, window, strides, (1,) * rank, padding)
+            if argmax.shape == g.shape and g.ndim == rank + 2 and g.shape[1 : 1 + rank] == expected:
+                return native.masked_window_scatter(
+                    xp.ascontiguousarray(g), xp.ascontiguousarray(argmax, dtype=xp.int32),
+                    xp.ascontiguousarray(y), spatial_shape, window, strides, padding,
+                )  # fmt: skip
+        scattered = window_scatter(g, argmax, spatial_shape, window, strides, padding)
+        return scattered * (y > 0).astype(scattered.dtype)
+
     native_frames: Any = None
     if xp.__name__ == "numpy":
         from nerve.backend.numpy_backend.native import spectral as native_frames
@@ -379,4 +393,5 @@ def kernels(xp) -> dict:
         "resample_transpose": resample_transpose,
         "transposed_patches_product": transposed_patches_product,
         "window_scatter": window_scatter,
+        "masked_window_scatter": masked_window_scatter,
     }

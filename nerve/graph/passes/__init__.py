@@ -23,6 +23,7 @@ from nerve.graph.passes.fold import fold_constants
 from nerve.graph.passes.fuse import fuse
 from nerve.graph.passes.hoist import hoist_invariants
 from nerve.graph.passes.patches import fold_patches_into_products, fold_products_into_patches
+from nerve.graph.passes.pool_masks import mask_window_scatters
 from nerve.graph.passes.scan_bias import add_biases_in_scans
 from nerve.graph.passes.scan_operands import drop_unused_scan_operands, read_transposed_stacks
 from nerve.graph.passes.scan_sums import sum_products_after_scans
@@ -60,6 +61,7 @@ DEFAULT_PIPELINE: tuple[Pass, ...] = (
 #: Products added back as patches (a convolution's input gradient) become one node, and
 #: so do products of patches (a convolution's forward pass) where the backend runs them
 #: natively.
+#: A ReLU's mask times what max pooling scattered back becomes one node too.
 #: Softmaxes over the last axis become one node before elementwise fusion, which would
 #: otherwise take their subtract and exp (and the bias add before them) into its loops.
 #: Concatenations of fused loops' results are then written by those loops, and column
@@ -73,6 +75,7 @@ LOWERING: tuple[Pass, ...] = (
     add_biases_in_scans,
     fold_products_into_patches,
     fold_patches_into_products,
+    mask_window_scatters,
     fuse_softmax_rows,
     split_before_elementwise,
     fuse,
@@ -104,6 +107,7 @@ __all__ = [
     "fuse",
     "fuse_softmax_rows",
     "hoist_invariants",
+    "mask_window_scatters",
     "optimize",
     "read_splits_in_loops",
     "read_transposed_stacks",

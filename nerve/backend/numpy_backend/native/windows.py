@@ -21,7 +21,9 @@ spatial axes, padded here to three (leading axes of size 1), and walks each imag
   ``argmax[n, o, c]`` names in window ``o``: the adjoint of reading each window's
   chosen element. Positions outside the window or in the padding add nothing. Where
   the windows tile the image (a 2x2 pooling of an even-sized image), each element is
-  written once, without zeroing the image first.
+  written once, without zeroing the image first. ``masked_window_scatter`` then
+  multiplies each image by ``mask > 0`` (1 or 0) while it is in the caches: the ReLU
+  gradient of what pooling scattered back, one pass over the image instead of three.
 
 Batches are independent: inside a compiled run that holds several cores
 (``threads.hold``) large calls are shared out among them by images (with OpenMP,
@@ -246,8 +248,11 @@ void max_pool_{T}(const {C} *x, {C} *out, int32_t *arg, const int64_t *g) {
 }
 
 /* Each window position k in turn adds g where the window chose k (zero elsewhere): dense
-   vector adds, where a scatter would compute an address per element. */
-void window_scatter_{T}(const {C} *gr, const int32_t *arg, {C} *out, const int64_t *g) {
+   vector adds, where a scatter would compute an address per element. With `mask`, each
+   image is then multiplied by (mask > 0), 1 or 0, as a ReLU's gradient would be, while
+   it is still in the caches. */
+static void scatter_windows_{T}(const {C} *gr, const int32_t *arg, const {C} *mask,
+                                {C} *out, const int64_t *g) {
     GEOMETRY
     const int lanes = LANES_{T};
     /* Windows that tile the image (window = stride, no padding or dilation, no rows
@@ -284,7 +289,20 @@ void window_scatter_{T}(const {C} *gr, const int32_t *arg, {C} *out, const int64
                 for (; c < CH; c++) d[c] = (tiled ? 0 : d[c]) + (where[c] == k ? gv[c] : 0);
             }
         }
+        if (mask != NULL) {
+            const {C} *m = mask + n * image;
+            for (int64_t e = 0; e < image; e++) dst[e] = dst[e] * ({C})(m[e] > 0);
+        }
     }
+}
+
+void window_scatter_{T}(const {C} *gr, const int32_t *arg, {C} *out, const int64_t *g) {
+    scatter_windows_{T}(gr, arg, NULL, out, g);
+}
+
+void masked_window_scatter_{T}(const {C} *gr, const int32_t *arg, const {C} *mask, {C} *out,
+                              const int64_t *g) {
+    scatter_windows_{T}(gr, arg, mask, out, g);
 }
 """
 
@@ -349,7 +367,13 @@ DTYPES = frozenset(_TYPES)
 
 
 #: Each kind of loop and the number of arrays it takes.
-_KINDS = {"extract_patches": 4, "patches_transpose": 3, "max_pool": 4, "window_scatter": 4}
+_KINDS = {
+    "extract_patches": 4,
+    "patches_transpose": 3,
+    "max_pool": 4,
+    "window_scatter": 4,
+    "masked_window_scatter": 5,
+}
 
 
 @functools.lru_cache(maxsize=256)
@@ -414,6 +438,7 @@ def _functions() -> SimpleNamespace | None:
     address = binding.address
     extract, transpose = functions["extract_patches"], functions["patches_transpose"]
     pool, scatter = functions["max_pool"], functions["window_scatter"]
+    masked_scatter = functions["masked_window_scatter"]
 
     def extract_patches(x, window, strides, dilation, padding, pad_value):
         spatial = x.shape[1:-1]
@@ -462,9 +487,20 @@ def _functions() -> SimpleNamespace | None:
         _by_batch(scatter[g.dtype], (g, argmax, result), geometry)
         return result
 
+    def masked_window_scatter(g, argmax, y, spatial_shape, window, strides, padding):
+        rank = len(window)
+        result = np.empty((g.shape[0], *spatial_shape, g.shape[-1]), dtype=g.dtype)
+        geometry = functools.partial(
+            _geometry, channels=g.shape[-1], spatial=spatial_shape, out=g.shape[1 : 1 + rank],
+            window=window, strides=strides, dilation=(1,) * rank, padding=padding,
+        )  # fmt: skip
+        _by_batch(masked_scatter[g.dtype], (g, argmax, y, result), geometry)
+        return result
+
     return SimpleNamespace(
         extract_patches=extract_patches,
         patches_transpose=patches_transpose,
         max_pool=max_pool,
         window_scatter=window_scatter,
+        masked_window_scatter=masked_window_scatter,
     )

@@ -1,0 +1,75 @@
+"""Lowering: a ReLU's gradient of what max pooling scattered back becomes one
+``masked_window_scatter`` node.
+
+Convolution, ReLU, max pooling: the backward pass scatters the pooled gradient into
+the image (``window_scatter``), then multiplies it by the ReLU's mask, ``cast(y > 0)``
+of the ReLU's output ``y`` (the gradient ``relu`` records). Two passes over a
+full-resolution image (the MNIST convnet's first layer: 11 MB written, then read with
+``y`` and written again); as one node the kernel masks each image while it is still in
+the caches. The rewrite fires where the scatter, the comparison and the cast have no
+other use; the node computes the same multiply, so the values are the same bits. It
+runs at lowering, before elementwise fusion (which would take the multiply into a loop
+of its own).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nerve.backend.base import Backend
+from nerve.graph.ir import Graph, Node, Value
+from nerve.primitives.elementwise import cast_p, greater_p, multiply_p
+from nerve.primitives.nn import masked_window_scatter_p, window_scatter_p
+
+__all__ = ["mask_window_scatters"]
+
+
+def mask_window_scatters(graph: Graph, backend: Backend | None = None) -> Graph:
+    """``graph`` with each ``window_scatter(g, argmax) * cast(y > 0)`` (either operand
+    order) whose scatter, comparison and cast are used only there replaced by
+    ``masked_window_scatter(g, argmax, y)``."""
+    producers = graph.producers()
+    uses = graph.uses()
+    replaced: dict[Node, Node] = {}
+    dropped: set[Node] = set()
+
+    def single(value: Value, primitive) -> Node | None:
+        node = producers.get(value)
+        if node is None or node.prim is not primitive or uses[value] != 1:
+            return None
+        return node
+
+    for node in graph.nodes:
+        if node.prim is not multiply_p:
+            continue
+        for scattered, masking in (node.inputs, node.inputs[::-1]):
+            scatter = single(scattered, window_scatter_p)
+            cast = single(masking, cast_p)
+            if scatter is None or cast is None or scattered is masking:
+                continue
+            compare = single(cast.inputs[0], greater_p)
+            if compare is None or not _is_zero(graph, compare.inputs[1]):
+                continue
+            y = compare.inputs[0]
+            out = node.outputs[0]
+            if (y.aval.shape, y.aval.dtype) != (out.aval.shape, out.aval.dtype):
+                continue
+            if cast.params.get("dtype") != out.aval.dtype:
+                continue
+            replaced[node] = Node(
+                masked_window_scatter_p, [*scatter.inputs, y], scatter.params, [out]
+            )
+            dropped.update((scatter, cast, compare))
+            break
+    if not replaced:
+        return graph
+    result = graph.copy()
+    result.nodes = [replaced.get(n, n) for n in graph.nodes if n not in dropped]
+    return result
+
+
+def _is_zero(graph: Graph, value: Value) -> bool:
+    array = graph.constants.get(value)
+    if array is None or value.aval.shape != ():
+        return False
+    return bool(np.asarray(array) == 0)
