@@ -63,6 +63,7 @@ __all__ = [
     "patches_product_p",
     "patches_transpose",
     "patches_transpose_p",
+    "product_bias_relu_p",
     "product_patches_transpose_p",
     "relu_p",
     "resample2_p",
@@ -527,6 +528,53 @@ def max_pool(x, window: tuple, strides: tuple, padding: tuple) -> tuple:
             padding=tuple(tuple(p) for p in padding),
         )
     )
+
+
+# -- product_bias_relu --------------------------------------------------------------------
+# relu(a @ b + bias) for a (M, K), b (K, N), bias (N,): a dense or convolution layer's
+# product with its bias and ReLU, put in graphs by lowering (passes/epilogues.py) where
+# the backend's product loop writes them with each result (the first convolution of an
+# image model: a long, thin patch matrix whose product OpenBLAS runs poorly).
+
+
+def _product_bias_relu_rule(a: Aval, b: Aval, bias: Aval) -> Aval:
+    rules.same_dtype("product_bias_relu", a, b, bias)
+    if len(a.shape) != 2 or len(b.shape) != 2 or a.shape[1] != b.shape[0]:
+        raise ShapeError(
+            with_location(
+                f"product_bias_relu: operands of shapes {tuple(a.shape)} and "
+                f"{tuple(b.shape)} are not matrices (M, K) and (K, N)."
+            )
+        )
+    if tuple(bias.shape) != (b.shape[1],):
+        raise ShapeError(
+            with_location(
+                f"product_bias_relu: a bias of shape {tuple(bias.shape)} for "
+                f"{b.shape[1]} columns; expected ({b.shape[1]},)."
+            )
+        )
+    return Aval((a.shape[0], b.shape[1]), a.dtype)
+
+
+def _product_bias_relu_vjp(g, inputs, out, needs):
+    from nerve.primitives import linalg, reduction
+    from nerve.primitives.shape import transpose
+
+    a, b, _ = inputs
+    gz = ew.mul(g, ew.cast(ew.greater_p.bind(out, ew.scalar(0, out)), out.dtype))
+    return (
+        linalg.matmul_p.bind(gz, transpose(b, (1, 0))) if needs[0] else None,
+        linalg.matmul_p.bind(transpose(a, (1, 0)), gz) if needs[1] else None,
+        reduction.reduce_sum_p.bind(gz, axes=(0,), keepdims=False) if needs[2] else None,
+    )
+
+
+product_bias_relu_p = Primitive(
+    "product_bias_relu",
+    shape_rule=_product_bias_relu_rule,
+    vjp=_product_bias_relu_vjp,
+    fresh=True,
+)
 
 
 # -- relu -------------------------------------------------------------------------------

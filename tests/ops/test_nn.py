@@ -555,6 +555,21 @@ CASES = [
         grad2=True,
         symbolic=False,  # a primitive bound directly: symbolic tensors go through nerve.ops
     ),
+    # a product with its bias and ReLU (lowering makes it: passes/epilogues.py); 5000
+    # rows of 9 columns take the C loop, 7 rows BLAS and the NumPy steps
+    OpCase(
+        "product_bias_relu",
+        nnp.product_bias_relu_p.bind,
+        [
+            (Input((5000, 9)), Input((9, 4)), Input((4,))),
+            (Input((7, 3)), Input((3, 5)), Input((5,))),
+        ],
+        numpy=lambda a, b, bias: np.maximum(a @ b + bias, 0),
+        torch=lambda a, b, bias: T.relu(a @ b + bias),
+        rtol=1e-5,
+        atol=1e-5,
+        symbolic=False,  # a primitive bound directly: symbolic tensors go through nerve.ops
+    ),
     # window_scatter times a ReLU's mask (lowering makes it: passes/pool_masks.py)
     OpCase(
         "masked_window_scatter",

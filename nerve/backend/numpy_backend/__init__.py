@@ -198,6 +198,14 @@ class NumpyBackend(Backend):
             patches = math.prod(x_shape[:-1]) * b_shape[0]  # about: rows are positions
             held = threads.blas_threads() == 1 or patches * 4 >= threads.HOLD_FROM
             return held and winograd.takes(x_shape, dtype, b_shape, **(params or {}))
+        if kernel == "product_bias_relu":
+            from nerve.backend.numpy_backend.native import products
+
+            # shapes: the two operands'. Where the product is a long, thin one, its C
+            # loop adds the bias and applies ReLU as it writes each result.
+            a_shape, b_shape = shapes
+            thin = products.takes_thin(a_shape, b_shape, dtype)
+            return thin and products.product_functions() is not None
         return False
 
     def native_dtype(self, name: str) -> Any:

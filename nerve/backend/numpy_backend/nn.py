@@ -184,6 +184,19 @@ def kernels(xp) -> dict:
         p = extract_patches(x, window, strides, dilation, padding, 0.0)
         return product(p.reshape(g.shape[0], -1).T, g)
 
+    matmul = linalg.kernels(xp)["matmul"]  # the matmul node's own kernel
+
+    def product_bias_relu(a, b, bias):
+        if xp.__name__ == "numpy":
+            from nerve.backend.numpy_backend.native import products as native_products
+
+            done = native_products.product_bias_relu(a, b, bias)
+            if done is not None:
+                return done
+        # The steps lowering replaced: the product, then the fused loop's add and ReLU.
+        z = matmul(a, b) + bias
+        return xp.where((z > 0) | (z != z), z, xp.zeros((), dtype=z.dtype))
+
     softmax_loop: list = []  # the C loop (or None), looked up on the first call
 
     def softmax_rows(x, *bias, log):
@@ -385,6 +398,7 @@ def kernels(xp) -> dict:
         "max_pool": max_pool,
         "patches_transpose": patches_transpose,
         "patches_product": patches_product,
+        "product_bias_relu": product_bias_relu,
         "product_patches_transpose": product_patches_transpose,
         "relu": relu,
         "softmax_rows": softmax_rows,

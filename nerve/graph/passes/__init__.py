@@ -19,6 +19,7 @@ from nerve.graph.ir import Graph
 from nerve.graph.passes.concat_loops import write_concatenations_in_loops
 from nerve.graph.passes.cse import cse
 from nerve.graph.passes.dce import dce
+from nerve.graph.passes.epilogues import fold_bias_relu_into_products
 from nerve.graph.passes.fold import fold_constants
 from nerve.graph.passes.fuse import fuse
 from nerve.graph.passes.hoist import hoist_invariants
@@ -61,7 +62,8 @@ DEFAULT_PIPELINE: tuple[Pass, ...] = (
 #: Products added back as patches (a convolution's input gradient) become one node, and
 #: so do products of patches (a convolution's forward pass) where the backend runs them
 #: natively.
-#: A ReLU's mask times what max pooling scattered back becomes one node too.
+#: A ReLU's mask times what max pooling scattered back becomes one node too, and so
+#: does a long, thin product with its bias and ReLU.
 #: Softmaxes over the last axis become one node before elementwise fusion, which would
 #: otherwise take their subtract and exp (and the bias add before them) into its loops.
 #: Concatenations of fused loops' results are then written by those loops, and column
@@ -76,6 +78,7 @@ LOWERING: tuple[Pass, ...] = (
     fold_products_into_patches,
     fold_patches_into_products,
     mask_window_scatters,
+    fold_bias_relu_into_products,
     fuse_softmax_rows,
     split_before_elementwise,
     fuse,
@@ -101,6 +104,7 @@ __all__ = [
     "cse",
     "dce",
     "drop_unused_scan_operands",
+    "fold_bias_relu_into_products",
     "fold_constants",
     "fold_patches_into_products",
     "fold_products_into_patches",

@@ -32,7 +32,17 @@ import numpy as np
 
 from nerve.backend.numpy_backend.native import binding, threads, toolchain
 
-__all__ = ["BLOCK", "DTYPES", "MAX_INNER", "MAX_RESULT", "MIN_ROWS", "product", "product_functions"]
+__all__ = [
+    "BLOCK",
+    "DTYPES",
+    "MAX_INNER",
+    "MAX_RESULT",
+    "MIN_ROWS",
+    "product",
+    "product_bias_relu",
+    "product_functions",
+    "takes_thin",
+]
 
 #: ``thin`` takes left operands with at most this many columns ...
 MAX_INNER = 16
@@ -47,9 +57,17 @@ BLOCK = 128
 SPLIT_ROWS = 16384
 
 _TEMPLATE = r"""
-/* out (M, N) = a (M, K) @ b (K, N), all C-contiguous. */
-void thin_{T}(const {C} *restrict a, const {C} *restrict b, {C} *restrict out,
-              int64_t M, int64_t K, int64_t N) {
+/* An epilogue: each result plus bias[n] (when bias is not NULL), then ReLU (when relu),
+   as the fused elementwise loop computes them ((v > 0 || v != v) ? v : 0). */
+#define EPILOGUE_{T}(v, n) do {                                                       \
+        if (bias != NULL) (v) = (v) + bias[n];                                       \
+        if (relu) (v) = ((v) > 0 || (v) != (v)) ? (v) : ({C})0;                      \
+    } while (0)
+
+/* out (M, N) = a (M, K) @ b (K, N), all C-contiguous, with the epilogue above. */
+void thin_epilogue_{T}(const {C} *restrict a, const {C} *restrict b, {C} *restrict out,
+                       int64_t M, int64_t K, int64_t N, const {C} *restrict bias,
+                       int64_t relu) {
     for (int64_t m = 0; m < M; m++) {
         const {C} *restrict row = a + m * K;
         {C} *restrict o = out + m * N;
@@ -62,14 +80,22 @@ void thin_{T}(const {C} *restrict a, const {C} *restrict b, {C} *restrict out,
                 const {C} *restrict br = b + k * N + n0;
                 for (int j = 0; j < 32; j++) acc[j] = FMA{T}(s, br[j], acc[j]);
             }
+            if (bias != NULL || relu)
+                for (int j = 0; j < 32; j++) EPILOGUE_{T}(acc[j], n0 + j);
             for (int j = 0; j < 32; j++) o[n0 + j] = acc[j];
         }
         for (int64_t n = n0; n < N; n++) {
             {C} acc = row[0] * b[n];
             for (int64_t k = 1; k < K; k++) acc = FMA{T}(row[k], b[k * N + n], acc);
+            EPILOGUE_{T}(acc, n);
             o[n] = acc;
         }
     }
+}
+
+void thin_{T}(const {C} *restrict a, const {C} *restrict b, {C} *restrict out,
+              int64_t M, int64_t K, int64_t N) {
+    thin_epilogue_{T}(a, b, out, M, K, N, NULL, 0);
 }
 
 /* out (M, N) = p (K, M).T @ g (K, N), p and g C-contiguous. Each block of BLOCK rows
@@ -109,7 +135,7 @@ DTYPES = frozenset(_TYPES)
 #: is computed in Python).
 _LOOP_DTYPES = frozenset(map(np.dtype, _TYPES))
 SOURCE = (
-    "#include <stdint.h>\n#include <math.h>\n"
+    "#include <stdint.h>\n#include <stddef.h>\n#include <math.h>\n"
     "#define FMAfloat32 fmaf\n#define FMAfloat64 fma\n"
     f"#define BLOCK {BLOCK}\n"
     + "".join(_TEMPLATE.replace("{T}", name).replace("{C}", c) for name, c in _TYPES.items())
@@ -122,10 +148,12 @@ def _library() -> ctypes.CDLL | None:
 
 
 def product_functions() -> SimpleNamespace | None:
-    """``thin(a, b)`` and ``gram(p, g)`` (``p.T @ g``) running the C loops, or
-    ``None`` without them. They take 2-D C-contiguous float32 or float64 arrays of one
-    dtype in the shapes the module docstring names (the caller checks); results are
-    new arrays.
+    """``thin(a, b, bias=None, relu=False)`` and ``gram(p, g)`` (``p.T @ g``) running
+    the C loops, or ``None`` without them. They take 2-D C-contiguous float32 or float64
+    arrays of one dtype in the shapes the module docstring names (the caller checks);
+    results are new arrays. ``thin`` adds ``bias`` (contiguous, one value per column)
+    to each result and applies ReLU as it writes it, when asked (see
+    ``product_bias_relu``).
 
     >>> functions = product_functions()
     >>> a, b = np.ones((5, 3), np.float32), np.ones((3, 2), np.float32)
@@ -141,24 +169,26 @@ def _functions() -> SimpleNamespace | None:
     if library is None:
         return None
     arguments = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 3
-    thin_loops = binding.typed_functions(library, "thin", _TYPES, arguments)
+    epilogue = [*arguments, ctypes.c_void_p, ctypes.c_int64]
+    thin_loops = binding.typed_functions(library, "thin_epilogue", _TYPES, epilogue)
     gram_loops = binding.typed_functions(library, "gram", _TYPES, arguments)
     address = binding.address
 
-    def thin(a, b):
+    def thin(a, b, bias=None, relu=False):
         (rows, inner), columns = a.shape, b.shape[1]
         out = np.empty((rows, columns), dtype=a.dtype)
         loop, size = thin_loops[a.dtype], a.itemsize
+        shift = None if bias is None else address(bias)
         bounds = _parts(rows)
         if bounds is None:
-            loop(address(a), address(b), address(out), rows, inner, columns)
+            loop(address(a), address(b), address(out), rows, inner, columns, shift, relu)
             return out
         # By rows: each part reads its rows of a and writes its rows of out.
         a0, b0, out0 = address(a), address(b), address(out)
 
         def part(lo: int, hi: int):
             start_a, start_out = a0 + lo * inner * size, out0 + lo * columns * size
-            return lambda: loop(start_a, b0, start_out, hi - lo, inner, columns)
+            return lambda: loop(start_a, b0, start_out, hi - lo, inner, columns, shift, relu)
 
         threads.run_split([part(lo, hi) for lo, hi in zip(bounds, bounds[1:])], threads.held())
         return out
@@ -198,6 +228,39 @@ def _parts(rows: int) -> list[int] | None:
     return [blocks * k // count * BLOCK for k in range(count)] + [rows]
 
 
+def takes_thin(a_shape: tuple, b_shape: tuple, dtype) -> bool:
+    """Whether ``thin`` runs a product of these shapes and dtype (2-D, C-contiguous
+    operands assumed).
+
+    >>> takes_thin((5000, 3), (3, 4), "float32"), takes_thin((50, 3), (3, 4), "float32")
+    (True, False)
+    """
+    if len(a_shape) != 2 or len(b_shape) != 2 or np.dtype(dtype) not in _LOOP_DTYPES:
+        return False
+    (rows, inner), columns = a_shape, b_shape[1]
+    return rows >= MIN_ROWS and 0 < inner <= MAX_INNER and b_shape[0] == inner and columns > 0
+
+
+def product_bias_relu(a, b, bias):
+    """``relu(a @ b + bias)`` by the C loop of ``thin``, the bias added and ReLU applied
+    as each result is written (the values the product and a fused loop after it give),
+    or ``None`` where ``thin`` does not take the operands or without the loops.
+
+    >>> a, b = np.ones((5000, 3), np.float32), np.ones((3, 2), np.float32)
+    >>> out = product_bias_relu(a, b, np.array([-4.0, 1.0], np.float32))
+    >>> out is None or out[0].tolist() == [0.0, 4.0]
+    True
+    """
+    if not (takes_thin(a.shape, b.shape, a.dtype) and a.dtype == b.dtype == bias.dtype):
+        return None
+    if not (a.flags.c_contiguous and b.flags.c_contiguous and bias.flags.c_contiguous):
+        return None
+    if bias.shape != (b.shape[1],):
+        return None
+    functions = product_functions()
+    return None if functions is None else functions.thin(a, b, bias, True)
+
+
 def product(a, b):
     """``a @ b`` by a C loop when both are 2-D C-contiguous float32 or float64 arrays
     of one dtype in a shape it is for (``a`` may also be the transpose of one, for
@@ -213,7 +276,7 @@ def product(a, b):
     (rows, inner), columns = a.shape, b.shape[1]
     if not b.flags.c_contiguous or b.shape[0] != inner or not columns:
         return None
-    if rows >= MIN_ROWS and 0 < inner <= MAX_INNER and a.flags.c_contiguous:
+    if takes_thin(a.shape, b.shape, a.dtype) and a.flags.c_contiguous:
         functions = product_functions()
         return None if functions is None else functions.thin(a, b)
     if inner >= MIN_ROWS and rows * columns <= MAX_RESULT and rows and a.T.flags.c_contiguous:

@@ -1,0 +1,91 @@
+"""``fold_bias_relu_into_products``: a long, thin product with its bias and ReLU runs
+as one ``product_bias_relu`` node whose C loop writes them with each result, with the
+same bits as the product and the fused loop after it (the compiled graph without the
+pass); a product or sum read elsewhere, or a product the loop does not take, stays."""
+
+import numpy as np
+import pytest
+
+import nerve
+from nerve import ops
+from nerve.backend.numpy_backend.native import products
+from nerve.graph import executor
+from nerve.graph.passes import LOWERING, fold_bias_relu_into_products
+
+
+def _without_the_pass(patch):
+    kept = tuple(p for p in LOWERING if p is not fold_bias_relu_into_products)
+    patch.setattr(executor, "LOWERING", kept)
+
+
+def _conv_step(x, k, bias):
+    def loss(x, k, bias):
+        y = ops.relu(ops.conv(x, k) + bias)  # rows reshaped back into an image
+        return ops.sum(ops.sin(y)), y
+
+    (grads, y) = nerve.grad(loss, argnums=(0, 1, 2), has_aux=True)(x, k, bias)
+    return (y, *grads)
+
+
+def _dense_step(x, w, bias):
+    def loss(x, w, bias):
+        y = ops.relu(bias + ops.matmul(x, w))  # the bias first: either order folds
+        return ops.sum(ops.sin(y)), y
+
+    (grads, y) = nerve.grad(loss, argnums=(0, 1, 2), has_aux=True)(x, w, bias)
+    return (y, *grads)
+
+
+def _operands(case, dtype):
+    rng = np.random.default_rng(5)
+    if case == "conv":  # 3x3 taps of one channel: a (8 * 26 * 26, 9) patch matrix
+        shapes = [(8, 28, 28, 1), (3, 3, 1, 32), (32,)]
+    else:  # 5000 rows of 12 features
+        shapes = [(5000, 12), (12, 40), (40,)]
+    return [rng.standard_normal(s).astype(dtype) for s in shapes]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case, step", [("conv", _conv_step), ("dense", _dense_step)])
+def test_the_folded_product_gives_the_unfolded_bits(case, step, dtype):
+    if products.product_functions() is None:
+        pytest.skip("no C compiler: the product stays a matmul")
+    operands = _operands(case, dtype)
+    folded = nerve.function(step)
+    assert folded.graph_for(*operands).primitive_counts().get("product_bias_relu") == 1
+    got = [np.asarray(v) for v in folded(*operands)]
+    with pytest.MonkeyPatch.context() as patch:
+        _without_the_pass(patch)
+        plain = nerve.function(step)
+        assert "product_bias_relu" not in plain.graph_for(*operands).primitive_counts()
+        want = [np.asarray(v) for v in plain(*operands)]
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    # Both are the layer and its gradients (eager mode, to rounding).
+    for g, w in zip(got, step(*operands)):
+        w = np.asarray(w)
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4 * np.abs(w).max())
+
+
+def test_a_sum_read_elsewhere_or_a_short_product_stays():
+    x, w, bias = _operands("dense", "float32")
+
+    def reread(x, w, bias):
+        z = ops.matmul(x, w) + bias
+        return ops.relu(z), ops.sum(z)
+
+    counts = nerve.function(reread).graph_for(x, w, bias).primitive_counts()
+    assert "product_bias_relu" not in counts
+    short = x[:100]  # too few rows for the thin loop: BLAS runs it
+    counts = (
+        nerve.function(lambda x, w, b: ops.relu(ops.matmul(x, w) + b))
+        .graph_for(short, w, bias)
+        .primitive_counts()
+    )
+    assert "product_bias_relu" not in counts and counts.get("matmul") == 1
+
+
+def test_without_a_backend_the_graph_is_returned_as_is():
+    x, w, bias = _operands("dense", "float32")
+    graph = nerve.function(lambda x, w, b: ops.relu(ops.matmul(x, w) + b)).graph_for(x, w, bias)
+    assert fold_bias_relu_into_products(graph) is graph
