@@ -50,3 +50,19 @@ def test_the_uniform_kernel_draws_what_the_generator_draws():
         got = kernel(seed, (40, 7), dtype, 0.0, 1.0)
         want = random_kernels.philox_generator(seed).random((40, 7), dtype=dtype)
         np.testing.assert_array_equal(got, want)
+
+
+def test_the_portable_multiply_gives_the_same_stream(uniform):
+    # Compilers without a 128-bit integer type take the 32-bit-halves product.
+    import ctypes
+
+    from nerve.backend.numpy_backend.native import toolchain
+
+    library = toolchain.load(philox.SOURCE.replace("#if defined(__SIZEOF_INT128__)", "#if 0"))
+    assert library is not None
+    loop = library.philox_uniform_float64
+    loop.argtypes = [ctypes.c_uint64] * 2 + [ctypes.c_void_p] + [ctypes.c_int64] * 2
+    for key in KEYS:
+        got = np.empty(203)
+        loop(key & (2**64 - 1), key >> 64, got.ctypes.data, 0, got.size)
+        np.testing.assert_array_equal(got, _numpy(key, got.shape, "float64"))

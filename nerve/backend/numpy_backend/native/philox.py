@@ -35,7 +35,20 @@ SPLIT_FROM = 1 << 16
 SOURCE = r"""
 #include <stdint.h>
 
-typedef unsigned __int128 nv_u128;
+/* The 128-bit product of two 64-bit words: low word returned, high word in *hi. */
+static inline uint64_t mul_hilo(uint64_t a, uint64_t b, uint64_t *hi) {
+#if defined(__SIZEOF_INT128__)
+    const unsigned __int128 p = (unsigned __int128)a * b;
+    *hi = (uint64_t)(p >> 64);
+    return (uint64_t)p;
+#else  /* from 32-bit halves (compilers without a 128-bit integer type) */
+    const uint64_t a0 = a & 0xFFFFFFFFu, a1 = a >> 32, b0 = b & 0xFFFFFFFFu, b1 = b >> 32;
+    const uint64_t p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0, p11 = a1 * b1;
+    const uint64_t middle = (p00 >> 32) + (p01 & 0xFFFFFFFFu) + (p10 & 0xFFFFFFFFu);
+    *hi = p11 + (p01 >> 32) + (p10 >> 32) + (middle >> 32);
+    return a * b;
+#endif
+}
 
 /* Philox4x64-10 of counter (b, 0, 0, 0) under key (k0, k1), as Random123 defines it. */
 static inline void philox_block(uint64_t b, uint64_t k0, uint64_t k1, uint64_t out[4]) {
@@ -45,10 +58,10 @@ static inline void philox_block(uint64_t b, uint64_t k0, uint64_t k1, uint64_t o
             k0 += 0x9E3779B97F4A7C15ull;
             k1 += 0xBB67AE8584CAA73Bull;
         }
-        const nv_u128 p0 = (nv_u128)0xD2E7470EE14C6C93ull * c0;
-        const nv_u128 p1 = (nv_u128)0xCA5A826395121157ull * c2;
-        const uint64_t n0 = (uint64_t)(p1 >> 64) ^ c1 ^ k0, n1 = (uint64_t)p1;
-        const uint64_t n2 = (uint64_t)(p0 >> 64) ^ c3 ^ k1, n3 = (uint64_t)p0;
+        uint64_t hi0, hi1;
+        const uint64_t lo0 = mul_hilo(0xD2E7470EE14C6C93ull, c0, &hi0);
+        const uint64_t lo1 = mul_hilo(0xCA5A826395121157ull, c2, &hi1);
+        const uint64_t n0 = hi1 ^ c1 ^ k0, n1 = lo1, n2 = hi0 ^ c3 ^ k1, n3 = lo0;
         c0 = n0; c1 = n1; c2 = n2; c3 = n3;
     }
     out[0] = c0; out[1] = c1; out[2] = c2; out[3] = c3;
