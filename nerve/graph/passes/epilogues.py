@@ -21,6 +21,7 @@ import math
 
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Node, Value
+from nerve.graph.passes.rewrite import rewritten, sole_producer
 from nerve.primitives.elementwise import add_p
 from nerve.primitives.linalg import matmul_p
 from nerve.primitives.nn import product_bias_relu_p, relu_p
@@ -37,17 +38,9 @@ def fold_bias_relu_into_products(graph: Graph, backend: Backend | None = None) -
     natively. Without a backend, ``graph`` itself."""
     if backend is None:
         return graph
-    producers = graph.producers()
-    uses = graph.uses()
-    replaced: dict[Node, list[Node]] = {}
+    single = sole_producer(graph)
+    replaced: dict[Node, Node | list[Node]] = {}
     dropped: set[Node] = set()
-
-    def single(value: Value, primitive) -> Node | None:
-        node = producers.get(value)
-        if node is None or node.prim is not primitive or uses[value] != 1:
-            return None
-        return node
-
     for node in graph.nodes:
         if node.prim is not relu_p:
             continue
@@ -70,7 +63,7 @@ def fold_bias_relu_into_products(graph: Graph, backend: Backend | None = None) -
                 continue
             out = node.outputs[0]
             if shaping is None:
-                replaced[node] = [Node(product_bias_relu_p, [a, b, bias], {}, [out])]
+                replaced[node] = Node(product_bias_relu_p, [a, b, bias], {}, [out])
             else:
                 rows = Value(product.outputs[0].aval)
                 replaced[node] = [
@@ -80,15 +73,7 @@ def fold_bias_relu_into_products(graph: Graph, backend: Backend | None = None) -
                 dropped.add(shaping)
             dropped.update((product, add))
             break
-    if not replaced:
-        return graph
-    result = graph.copy()
-    nodes: list[Node] = []
-    for n in graph.nodes:
-        if n not in dropped:
-            nodes.extend(replaced.get(n, [n]))
-    result.nodes = nodes
-    return result
+    return rewritten(graph, replaced, dropped)
 
 
 def _product_of(value: Value, single) -> tuple[Node, Node | None] | None:

@@ -26,6 +26,7 @@ import math
 
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Node
+from nerve.graph.passes.rewrite import rewritten, sole_producer
 from nerve.primitives.linalg import matmul_p
 from nerve.primitives.nn import (
     extract_patches_p,
@@ -43,18 +44,15 @@ def fold_products_into_patches(graph: Graph, backend: Backend | None = None) -> 
     """``graph`` with each ``patches_transpose(reshape(matmul(a, b)))`` whose product
     and reshape are used only there replaced by ``product_patches_transpose(a, b)``
     (the same on every backend: each has the kernel, at worst as the three steps)."""
-    producers = graph.producers()
-    uses = graph.uses()
+    single = sole_producer(graph)
     replaced: dict[Node, Node] = {}
     dropped: set[Node] = set()
     for node in graph.nodes:
         if node.prim is not patches_transpose_p:
             continue
-        shaped = producers.get(node.inputs[0])
-        if shaped is None or shaped.prim is not reshape_p or uses[shaped.outputs[0]] != 1:
-            continue
-        product = producers.get(shaped.inputs[0])
-        if product is None or product.prim is not matmul_p or uses[product.outputs[0]] != 1:
+        shaped = single(node.inputs[0], reshape_p)
+        product = None if shaped is None else single(shaped.inputs[0], matmul_p)
+        if shaped is None or product is None:
             continue
         a, b = product.inputs
         patches = node.inputs[0].shape
@@ -64,11 +62,7 @@ def fold_products_into_patches(graph: Graph, backend: Backend | None = None) -> 
         out = node.outputs[0]
         replaced[node] = Node(product_patches_transpose_p, [a, b], node.params, [out])
         dropped.update((shaped, product))
-    if not replaced:
-        return graph
-    result = graph.copy()
-    result.nodes = [replaced.get(n, n) for n in graph.nodes if n not in dropped]
-    return result
+    return rewritten(graph, replaced, dropped)
 
 
 def _is_patch_layout(a: tuple, b: tuple, patches: tuple, rank: int) -> bool:
@@ -111,10 +105,7 @@ def fold_patches_into_products(graph: Graph, backend: Backend | None = None) -> 
         chains.extend(chain)
     if not replaced:
         return graph
-    dropped = _unread(graph, chains, set(replaced))
-    result = graph.copy()
-    result.nodes = [replaced.get(n, n) for n in graph.nodes if n not in dropped]
-    return result
+    return rewritten(graph, replaced, _unread(graph, chains, set(replaced)))
 
 
 def _patch_rows(value, producers: dict) -> tuple[list[Node], Node, bool] | None:

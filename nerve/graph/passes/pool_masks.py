@@ -18,6 +18,7 @@ import numpy as np
 
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Node, Value
+from nerve.graph.passes.rewrite import rewritten, sole_producer
 from nerve.primitives.elementwise import cast_p, greater_p, multiply_p
 from nerve.primitives.nn import masked_window_scatter_p, window_scatter_p
 
@@ -28,17 +29,9 @@ def mask_window_scatters(graph: Graph, backend: Backend | None = None) -> Graph:
     """``graph`` with each ``window_scatter(g, argmax) * cast(y > 0)`` (either operand
     order) whose scatter, comparison and cast are used only there replaced by
     ``masked_window_scatter(g, argmax, y)``."""
-    producers = graph.producers()
-    uses = graph.uses()
+    single = sole_producer(graph)
     replaced: dict[Node, Node] = {}
     dropped: set[Node] = set()
-
-    def single(value: Value, primitive) -> Node | None:
-        node = producers.get(value)
-        if node is None or node.prim is not primitive or uses[value] != 1:
-            return None
-        return node
-
     for node in graph.nodes:
         if node.prim is not multiply_p:
             continue
@@ -61,11 +54,7 @@ def mask_window_scatters(graph: Graph, backend: Backend | None = None) -> Graph:
             )
             dropped.update((scatter, cast, compare))
             break
-    if not replaced:
-        return graph
-    result = graph.copy()
-    result.nodes = [replaced.get(n, n) for n in graph.nodes if n not in dropped]
-    return result
+    return rewritten(graph, replaced, dropped)
 
 
 def _is_zero(graph: Graph, value: Value) -> bool:

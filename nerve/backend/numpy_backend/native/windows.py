@@ -477,25 +477,21 @@ def _functions() -> SimpleNamespace | None:
         _by_batch(pool[x.dtype], (x, values, where), geometry)
         return values, where
 
-    def window_scatter(g, argmax, spatial_shape, window, strides, padding):
+    def window_scatter(g, argmax, spatial_shape, window, strides, padding, mask=None):
         rank = len(window)
         result = np.empty((g.shape[0], *spatial_shape, g.shape[-1]), dtype=g.dtype)
         geometry = functools.partial(
             _geometry, channels=g.shape[-1], spatial=spatial_shape, out=g.shape[1 : 1 + rank],
             window=window, strides=strides, dilation=(1,) * rank, padding=padding,
         )  # fmt: skip
-        _by_batch(scatter[g.dtype], (g, argmax, result), geometry)
+        if mask is None:
+            _by_batch(scatter[g.dtype], (g, argmax, result), geometry)
+        else:
+            _by_batch(masked_scatter[g.dtype], (g, argmax, mask, result), geometry)
         return result
 
     def masked_window_scatter(g, argmax, y, spatial_shape, window, strides, padding):
-        rank = len(window)
-        result = np.empty((g.shape[0], *spatial_shape, g.shape[-1]), dtype=g.dtype)
-        geometry = functools.partial(
-            _geometry, channels=g.shape[-1], spatial=spatial_shape, out=g.shape[1 : 1 + rank],
-            window=window, strides=strides, dilation=(1,) * rank, padding=padding,
-        )  # fmt: skip
-        _by_batch(masked_scatter[g.dtype], (g, argmax, y, result), geometry)
-        return result
+        return window_scatter(g, argmax, spatial_shape, window, strides, padding, mask=y)
 
     return SimpleNamespace(
         extract_patches=extract_patches,

@@ -1,0 +1,51 @@
+"""Helpers of the lowering passes that replace a chain of nodes by one: finding a
+value's producer when the value has no other reader, and building the rewritten graph."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from nerve.graph.ir import Graph, Node, Value
+
+__all__ = ["rewritten", "sole_producer"]
+
+
+def sole_producer(graph: Graph) -> Callable[[Value, object], Node | None]:
+    """``find(value, primitive)``: the node of ``primitive`` that makes ``value`` when
+    nothing else reads ``value`` (so a rewrite may drop the node), else ``None``.
+
+    >>> import nerve
+    >>> from nerve import ops
+    >>> from nerve.primitives.elementwise import sin_p
+    >>> graph = nerve.function(lambda x: ops.sin(x) * 2).graph_for(ops.ones(3))
+    >>> find = sole_producer(graph)
+    >>> [find(v, sin_p) is not None for node in graph.nodes for v in node.inputs][-2:]
+    [True, False]
+    """
+    producers = graph.producers()
+    uses = graph.uses()
+
+    def find(value: Value, primitive: object) -> Node | None:
+        node = producers.get(value)
+        if node is None or node.prim is not primitive or uses[value] != 1:
+            return None
+        return node
+
+    return find
+
+
+def rewritten(graph: Graph, replaced: Mapping[Node, Node | list[Node]], dropped: set) -> Graph:
+    """A copy of ``graph`` with each node of ``replaced`` put in its place (one node or
+    several, in order) and the nodes of ``dropped`` left out; ``graph`` itself when
+    there is nothing to change."""
+    if not replaced and not dropped:
+        return graph
+    nodes: list[Node] = []
+    for node in graph.nodes:
+        if node in dropped:
+            continue
+        new = replaced.get(node, node)
+        nodes.extend(new if isinstance(new, list) else [new])
+    result = graph.copy()
+    result.nodes = nodes
+    return result
