@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from nerve.backend.numpy_backend import bidiagonal_svd, linalg
-from nerve.backend.numpy_backend.native import bidiagonal
+from nerve.backend.numpy_backend.native import bidiagonal, threads
 
 #: Without a compiler or NumPy's OpenBLAS routines the path is off (nothing to test);
 #: with both, its probe must pass (``test_the_probe_passes``), so a broken C loop fails
@@ -173,3 +173,14 @@ def test_the_kernel_takes_it_and_falls_through(monkeypatch):
     u2, s2, vh2 = kernel(batch, full_matrices=True, compute_uv=True)
     assert len(calls) == 2
     np.testing.assert_allclose(s2[0], s, rtol=1e-5, atol=1e-4)
+
+
+def test_two_cores_give_one_cores_bits():
+    """The two sormbr calls side by side (two cores) compute what they compute one
+    after the other."""
+    a = MATRICES["random257"]
+    with threads.hold():
+        one = bidiagonal_svd._factor(*_parts(), a, True, 1)
+        two = bidiagonal_svd._factor(*_parts(), a, True, 2)
+    for x, y in zip(one, two):
+        np.testing.assert_array_equal(x, y)

@@ -11,6 +11,11 @@ product and subtraction took 4 ms instead of 2): the reduction takes ~7 ms. The 
 two steps are LAPACK's, from the OpenBLAS NumPy ships (``sbdsdc`` and ``sormbr``
 through ctypes, 64-bit integers), so nothing here needs SciPy.
 
+Two cores: none of the three steps gains from OpenBLAS's second thread (``sgebrd``
+lost up to 40%: its threaded ``sgemv`` calls are too small), but the two ``sormbr``
+calls are independent: where OpenBLAS has two threads, they run side by side on one
+thread each (``threads.run_split``), everything else on one thread.
+
 Where it runs: 2-D float32 square matrices from ``MIN_SIZE`` rows, finite, with
 entries of a size ``sgesdd`` would not rescale (it scales matrices whose largest
 entry is below sqrt(tiny)/eps or above the inverse before reducing them); and only
@@ -31,11 +36,12 @@ import ctypes
 import functools
 import glob
 import os
+import threading
 from typing import Any
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import bidiagonal
+from nerve.backend.numpy_backend.native import bidiagonal, threads
 
 __all__ = ["MIN_SIZE", "PANEL", "svd"]
 
@@ -45,6 +51,7 @@ MIN_SIZE = 128
 PANEL = 32
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_LOCK = threading.Lock()
 
 
 class _OpenBLAS:
@@ -123,31 +130,48 @@ def _bidiagonalize(blas: _OpenBLAS, panel: Any, a: np.ndarray) -> tuple:
     return buffer, d, e, tau_q, tau_p
 
 
-def _factor(blas: _OpenBLAS, panel: Any, a: np.ndarray, compute_uv: bool) -> tuple:
-    """``(u, s, vh)`` of the square float32 matrix ``a`` (or ``(s,)``)."""
-    n = a.shape[0]
-    buffer, d, e, tau_q, tau_p = _bidiagonalize(blas, panel, a)
-    # F = a^T = Q B P^T and B = U_B S V_B^T, so a = (P V_B) S (Q U_B)^T. LAPACK's
-    # column-major U_B and V_B^T land in C-order arrays as their transposes.
-    ub_t = np.empty((n, n), np.float32) if compute_uv else None
-    vb = np.empty((n, n), np.float32) if compute_uv else None
-    work = np.empty(3 * n * n + 4 * n if compute_uv else 4 * n, np.float32)
+def _bdsdc(blas: _OpenBLAS, d: np.ndarray, e: np.ndarray, vectors: tuple | None) -> None:
+    """``sbdsdc`` of the upper bidiagonal ``(d, e)``: the singular values into ``d``,
+    and with ``vectors = (u, vt)`` LAPACK's column-major ``U_B`` and ``V_B^T`` into
+    those C-order arrays (so as their transposes)."""
+    n = d.size
+    u, vt = vectors if vectors is not None else (None, None)
+    work = np.empty(3 * n * n + 4 * n if vectors is not None else 4 * n, np.float32)
     iwork = np.empty(8 * n, np.int64)
-    job = b"I" if compute_uv else b"N"
-    info = blas.fortran(blas.sbdsdc, b"U", job, n, d, e, ub_t, n, vb, n, None, None, work,
-                        iwork, chars=2)  # fmt: skip
+    job = b"I" if vectors is not None else b"N"
+    info = blas.fortran(blas.sbdsdc, b"U", job, n, d, e, u, n, vt, n, None, None, work, iwork,
+                        chars=2)  # fmt: skip
     if info != 0:
         raise np.linalg.LinAlgError("SVD did not converge")
+
+
+def _factor(blas: _OpenBLAS, panel: Any, a: np.ndarray, compute_uv: bool, cores: int = 1) -> tuple:
+    """``(u, s, vh)`` of the square float32 matrix ``a`` (or ``(s,)``), the two
+    ``sormbr`` calls on ``min(cores, 2)`` threads."""
+    n = a.shape[0]
+    buffer, d, e, tau_q, tau_p = _bidiagonalize(blas, panel, a)
     if not compute_uv:
+        _bdsdc(blas, d, e, None)
         return (d,)
-    scratch = np.empty(64 * n, np.float32)
-    # Q U_B (column-major, so ub_t in C order) and V_B^T P^T (C order: P V_B).
-    for vect, side, trans, tau, matrix in ((b"Q", b"L", b"N", tau_q, ub_t),
-                                           (b"P", b"R", b"T", tau_p, vb)):  # fmt: skip
-        info = blas.fortran(blas.sormbr, vect, side, trans, n, n, n, buffer, n, tau, matrix, n,
-                            scratch, scratch.size, chars=3)  # fmt: skip
-        if info != 0:
-            raise np.linalg.LinAlgError(f"sormbr failed (info {info})")
+    # F = a^T = Q B P^T and B = U_B S V_B^T, so a = (P V_B) S (Q U_B)^T.
+    ub_t, vb = np.empty((n, n), np.float32), np.empty((n, n), np.float32)
+    _bdsdc(blas, d, e, (ub_t, vb))
+    # Q U_B (column-major, so ub_t in C order) and V_B^T P^T (C order: P V_B): one
+    # thread each where there are two cores.
+    statuses: list = []
+
+    def apply(vect: bytes, side: bytes, trans: bytes, tau: np.ndarray, matrix: np.ndarray) -> None:
+        scratch = np.empty(64 * n, np.float32)
+        statuses.append(blas.fortran(blas.sormbr, vect, side, trans, n, n, n, buffer, n, tau,
+                                     matrix, n, scratch, scratch.size, chars=3))  # fmt: skip
+
+    parts = [
+        functools.partial(apply, b"Q", b"L", b"N", tau_q, ub_t),
+        functools.partial(apply, b"P", b"R", b"T", tau_p, vb),
+    ]
+    threads.run_split(parts, min(2, cores))
+    if statuses != [0, 0]:
+        raise np.linalg.LinAlgError(f"sormbr failed (info {statuses})")
     return vb, d, ub_t
 
 
@@ -202,4 +226,10 @@ def svd(a: Any, *, full_matrices: bool, compute_uv: bool) -> tuple | None:
     if ready is None:
         return None
     blas, panel = ready
-    return _factor(blas, panel, a, compute_uv)
+    cores = threads.cores() if compute_uv else 1
+    if cores < 2:
+        return _factor(blas, panel, a, compute_uv)
+    # Each sormbr on a core of its own, with OpenBLAS on one thread meanwhile; its
+    # thread count is process-wide, so one such SVD at a time changes it.
+    with _LOCK, threads.hold():
+        return _factor(blas, panel, a, compute_uv, cores)
