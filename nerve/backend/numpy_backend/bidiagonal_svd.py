@@ -25,9 +25,15 @@ caller runs its other path. The results are LAPACK's up to rounding: Householder
 reflectors (norms summed in double, so without LAPACK's rescaling loops), the same
 divide and conquer, the same back-transformation; backward stable like gesdd.
 
-Tried: applying ``Q`` and ``P`` as blocks of 128 reflectors (``slarft`` and three
-NumPy products per block) instead of ``sormbr``: 9 ms for the pair against 8.5, no
-gain (``sormbr`` already runs at about 2.5 products' time).
+Tried (2026-12-06, one thread, 512x512): applying ``Q`` and ``P`` as blocks of 128
+reflectors instead of ``sormbr``'s 32: with ``slarft`` and three NumPy products per
+block, 9 ms for the pair against 8.5; with the products as in-place ``sgemm`` and
+``strmm`` calls, 7 ms plus the blocks' triangular factors (4.4 ms formed in NumPy,
+~0.4 ms were they formed in C): ~1 ms (4% of the SVD) for another C kernel, not
+taken. Where the SVD's time goes now: ``sbdsdc`` 12.5 ms (its secular equations
+``slasd4`` and the merges' vector updates ``slasd3``, LAPACK's own code), the two
+``sormbr`` 8.5 ms, the reduction 7 ms (the fused passes ~2.5, the panels' other
+products ~2.5, the trailing ``sgemm`` ~2).
 """
 
 from __future__ import annotations
