@@ -57,11 +57,14 @@ def _matrices():
 MATRICES = dict(_matrices())
 
 
+@pytest.mark.parametrize("cores", [1, 2])
 @pytest.mark.parametrize("name", sorted(MATRICES))
-def test_svd_is_backward_stable(name):
+def test_svd_is_backward_stable(name, cores):
+    """On one core and on two (the two sormbr calls side by side)."""
     a = MATRICES[name]
     n = a.shape[0]
-    u, s, vh = bidiagonal_svd._factor(*_parts(), a, compute_uv=True)
+    with threads.hold():
+        u, s, vh = bidiagonal_svd._factor(*_parts(), a, True, cores)
     assert u.dtype == s.dtype == vh.dtype == np.float32
     assert u.shape == vh.shape == (n, n) and s.shape == (n,)
     assert np.all(np.diff(s) <= 0) and np.all(s >= 0)
@@ -176,8 +179,8 @@ def test_the_kernel_takes_it_and_falls_through(monkeypatch):
 
 
 def test_two_cores_give_one_cores_bits():
-    """The two sormbr calls side by side (two cores) compute what they compute one
-    after the other."""
+    """The two sormbr calls side by side compute what they compute one after the
+    other."""
     a = MATRICES["random257"]
     with threads.hold():
         one = bidiagonal_svd._factor(*_parts(), a, True, 1)

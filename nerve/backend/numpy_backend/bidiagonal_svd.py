@@ -33,7 +33,11 @@ block, 9 ms for the pair against 8.5; with the products as in-place ``sgemm`` an
 taken. Where the SVD's time goes now: ``sbdsdc`` 12.5 ms (its secular equations
 ``slasd4`` and the merges' vector updates ``slasd3``, LAPACK's own code), the two
 ``sormbr`` 8.5 ms, the reduction 7 ms (the fused passes ~2.5, the panels' other
-products ~2.5, the trailing ``sgemm`` ~2).
+products ~2.5, the trailing ``sgemm`` ~2). On two cores, forming ``Q`` and ``P``
+(``sorgbr``, 3.6 + 4.7 ms) beside ``sbdsdc`` (13.5 ms) and then two products (1.8 ms
+each, side by side) instead of the ``sormbr`` pair: 35 ms against 31 for the pair
+while other processes held the second core part of the time (load ~4): it does
+12 ms of work where the pair does 8.5, and gains only when the second core is free.
 """
 
 from __future__ import annotations
@@ -153,7 +157,7 @@ def _bdsdc(blas: _OpenBLAS, d: np.ndarray, e: np.ndarray, vectors: tuple | None)
 
 def _factor(blas: _OpenBLAS, panel: Any, a: np.ndarray, compute_uv: bool, cores: int = 1) -> tuple:
     """``(u, s, vh)`` of the square float32 matrix ``a`` (or ``(s,)``), the two
-    ``sormbr`` calls on ``min(cores, 2)`` threads."""
+    ``sormbr`` calls on ``min(cores, 2)`` threads (the same arithmetic either way)."""
     n = a.shape[0]
     buffer, d, e, tau_q, tau_p = _bidiagonalize(blas, panel, a)
     if not compute_uv:
