@@ -187,3 +187,14 @@ def test_two_cores_give_one_cores_bits():
         two = bidiagonal_svd._factor(*_parts(), a, True, 2)
     for x, y in zip(one, two):
         np.testing.assert_array_equal(x, y)
+
+
+def test_results_do_not_share_the_kept_scratch():
+    """A thread keeps its scratch memory between calls; no result lives in it."""
+    first, second = MATRICES["random200"], MATRICES["random200"][::-1].copy()
+    kept = [x.copy() for x in bidiagonal_svd._factor(*_parts(), first, True)]
+    results = bidiagonal_svd._factor(*_parts(), first, True)
+    bidiagonal_svd._factor(*_parts(), second, True)
+    bidiagonal_svd._factor(*_parts(), second, False)
+    for got, expected in zip(results, kept):
+        np.testing.assert_array_equal(got, expected)
