@@ -201,8 +201,44 @@ static double house(float alpha, float *x, int64_t len, float *beta, float *tau)
     return scale;
 }
 
+/* The fused pass of step i over the trailing columns t = i+1..n-1 (all m rows of
+   each, column-major with leading dimension lda): with z = [-ys2; u] (rows 0..i-1 and
+   i..m-1) and xi = X(i, 0:i),
+     Y(t, i) = tau_q (A_t . z - ya_t)            (slabrd's Y column: A^T u, corrected)
+     r_t = A(i, t) - yb_t - Y(t, i) - A_t[0:i] . xi   (row i, updated)
+     w += r_t A_t                                  (A r, for slabrd's X column)
+   four columns at a time while they are in L1. */
+static void fused_pass(const float *a, int64_t lda, int64_t m, int64_t n, int64_t i,
+                       float tq, const float *z, const float *xi, const float *ya,
+                       const float *yb, float *ycol, float *r, float *w) {
+    memset(w, 0, (size_t)m * sizeof(float));
+    for (int64_t t = i + 1; t < n; t += 4) {
+        const int64_t count = n - t < 4 ? n - t : 4;
+        const float *at = a + t * lda;
+        float sy[4], sq[4] = {0, 0, 0, 0}, rr[4];
+        if (count == 4) {
+            bd_dot4x(at, lda, z, m, xi, i, sy, sq);
+        } else {
+            for (int c = 0; c < count; c++) {
+                sy[c] = bd_dot(at + c * lda, z, m);
+                sq[c] = i > 0 ? bd_dot(at + c * lda, xi, i) : 0.0f;
+            }
+        }
+        for (int c = 0; c < count; c++) {
+            const float y_new = tq * (sy[c] - ya[t + c]);
+            ycol[t + c] = y_new;
+            rr[c] = at[c * lda + i] - yb[t + c] - y_new - sq[c];
+            r[t + c] = rr[c];
+        }
+        if (count == 4) bd_axpy4(w, at, lda, rr, m);
+        else for (int c = 0; c < count; c++) bd_axpy(w, at + c * lda, rr[c], m);
+    }
+}
+
+/* Returns nonzero when the scratch could not be allocated. */
 int bidiagonal_panel_float32(void *a_obj, int64_t lda, int64_t m, int64_t n, int64_t nb,
-                  void *d_obj, void *e_obj, void *tq_obj, void *tp_obj, void *x_obj, void *y_obj) {
+                             void *d_obj, void *e_obj, void *tq_obj, void *tp_obj,
+                             void *x_obj, void *y_obj) {
     float *a = (float *)NV_DATA(a_obj);
     float *d = (float *)NV_DATA(d_obj), *e = (float *)NV_DATA(e_obj);
     float *tauq = (float *)NV_DATA(tq_obj), *taup = (float *)NV_DATA(tp_obj);
@@ -218,9 +254,11 @@ int bidiagonal_panel_float32(void *a_obj, int64_t lda, int64_t m, int64_t n, int
     for (int64_t i = 0; i < nb; i++) {
         float *col = &A(0, i);
         const int64_t mi = m - i;
+        /* Column i: A(i:m, i) -= A(i:m, 0:i) Y(i, 0:i)^T + X(i:m, 0:i) A(0:i, i). */
         for (int64_t j = 0; j < i; j++) { s1[j] = -Y(i, j); s2[j] = -col[j]; }
         bd_axpys(col + i, &A(i, 0), lda, s1, mi, i);
         bd_axpys(col + i, &X(i, 0), m, s2, mi, i);
+        /* Its reflector u = A(i:m, i) (the one on the diagonal). */
         float beta, tq;
         house(col[i], col + i + 1, mi - 1, &beta, &tq);
         d[i] = beta; tauq[i] = tq; col[i] = 1.0f;
@@ -230,6 +268,9 @@ int bidiagonal_panel_float32(void *a_obj, int64_t lda, int64_t m, int64_t n, int
         if (i + 1 >= n) { taup[i] = 0.0f; continue; }
         const float *u = col + i;
         const int64_t nt = n - i - 1;
+        /* The corrections of Y(:, i) and of row i that do not need the pass:
+           ys1 = A(i:m, 0:i)^T u, ys2 = X(i:m, 0:i)^T u, ya = Y(:, 0:i) ys1,
+           yb = Y(:, 0:i) A(i, 0:i)^T. */
         bd_dots(&A(i, 0), lda, u, mi, i, ys1);
         bd_dots(&X(i, 0), m, u, mi, i, ys2);
         for (int64_t j = 0; j < i; j++) { xi[j] = X(i, j); ai[j] = A(i, j); }
@@ -237,44 +278,22 @@ int bidiagonal_panel_float32(void *a_obj, int64_t lda, int64_t m, int64_t n, int
         memset(yb + i + 1, 0, (size_t)nt * sizeof(float));
         bd_axpys(ya + i + 1, &Y(i + 1, 0), n, ys1, nt, i);
         bd_axpys(yb + i + 1, &Y(i + 1, 0), n, ai, nt, i);
-        /* The fused pass: each trailing column read once for A^T u and A r. */
         for (int64_t q = 0; q < i; q++) z[q] = -ys2[q];
         memcpy(z + i, u, (size_t)mi * sizeof(float));
-        memset(w, 0, (size_t)m * sizeof(float));
-        int64_t t = i + 1;
-        for (; t < n; t += 4) {
-            const int64_t c4 = n - t < 4 ? n - t : 4;
-            const float *at = &A(0, t);
-            float sy[4], sq[4] = {0, 0, 0, 0}, rr[4];
-            if (c4 == 4) {
-                bd_dot4x(at, lda, z, m, xi, i, sy, sq);
-            } else {
-                for (int c = 0; c < c4; c++) {
-                    sy[c] = bd_dot(at + c * lda, z, m);
-                    sq[c] = i > 0 ? bd_dot(at + c * lda, xi, i) : 0.0f;
-                }
-            }
-            for (int c = 0; c < c4; c++) {
-                const float ynew = tq * (sy[c] - ya[t + c]);
-                ycol[t + c] = ynew;
-                rr[c] = at[c * lda + i] - yb[t + c] - ynew - sq[c];
-                r[t + c] = rr[c];
-            }
-            if (c4 == 4) bd_axpy4(w, at, lda, rr, m);
-            else for (int c = 0; c < c4; c++) bd_axpy(w, at + c * lda, rr[c], m);
-        }
-        /* The row reflector. */
+        fused_pass(a, lda, m, n, i, tq, z, xi, ya, yb, ycol, r, w);
+        /* Row i's reflector v = s r + (1 - s r_0) e_0, stored in row i. */
         const float r0 = r[i + 1];
         float ev, tp;
         const double s = house(r0, r + i + 2, nt - 1, &ev, &tp);
         e[i] = ev; taup[i] = tp;
         v[i + 1] = 1.0f;
         memcpy(v + i + 2, r + i + 2, (size_t)(nt - 1) * sizeof(float));
-        for (t = i + 1; t < n; t++) A(i, t) = v[t];
+        for (int64_t t = i + 1; t < n; t++) A(i, t) = v[t];
+        /* X(i+1:m, i) = tau_p (A v - A(:, 0:i+1) Y(:, 0:i+1)^T v - X(:, 0:i) A(0:i, :) v),
+           where A v = s w + (1 - s r_0) A(:, i+1) from the pass. */
         const float sf = (float)s, delta = (float)(1.0 - s * r0);
         const float *anext = &A(0, i + 1);
         bd_dots(&Y(i + 1, 0), n, v + i + 1, nt, i + 1, xt);
-        /* A(0:i, i+1:n) v and A(i+1:m, i+1:n) v from the pass's sum. */
         for (int64_t q = 0; q < i; q++) s2[q] = -(sf * w[q] + delta * anext[q]);
         for (int64_t q = i + 1; q < m; q++) xcol[q] = sf * w[q] + delta * anext[q];
         for (int64_t j = 0; j <= i; j++) xt[j] = -xt[j];
