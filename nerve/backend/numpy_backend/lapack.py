@@ -19,7 +19,9 @@ which then raises its own errors. Failures raise ``numpy.linalg.LinAlgError`` wi
 Tried and dropped (2026-12-06): running gesdd's own LAPACK steps through ctypes with
 the bidiagonal SVD (``bdsdc``) and the forming of Q and P^T (``orgbr``) side by side
 on the two cores. Under load it held up better than gesdd, but on the quiet VM it
-took 98-102 ms against 75 ms for SciPy's gesdd on two BLAS threads.
+took 98-102 ms against 75 ms for SciPy's gesdd on two BLAS threads. Large square
+float32 SVDs now run gesdd's steps with the bidiagonalization in C
+(``bidiagonal_svd``), which is where that attempt's time went.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import math
 import warnings
 from typing import Any
 
+from nerve.backend.numpy_backend import bidiagonal_svd
 from nerve.backend.numpy_backend import lapack as numpy_lapack
 from nerve.core.errors import LinAlgError
 
@@ -506,9 +507,14 @@ def kernels(xp) -> dict:
             u, s, vh = xp.linalg.svd(a, full_matrices=full_matrices)
             return u, s, vh
         # numpy.linalg computes float32 in float64 (2x slower); every path here keeps
-        # the operand's precision (see numpy_lapack): SciPy's gesdd call (2-3% faster
-        # than NumPy's gufunc at 512x512 on one core), else the gufunc; small matrices
-        # the gufunc's batched loop (less overhead per matrix).
+        # the operand's precision (see numpy_lapack): large square float32 matrices
+        # gesdd's steps with a C bidiagonalization (bidiagonal_svd), else SciPy's
+        # gesdd call (2-3% faster than NumPy's gufunc at 512x512 on one core), else
+        # the gufunc; small matrices the gufunc's batched loop (less overhead per
+        # matrix).
+        out = bidiagonal_svd.svd(a, full_matrices=full_matrices, compute_uv=compute_uv)
+        if out is not None:
+            return out
         scipy_linalg = _scipy_linalg()
         if scipy_linalg is not None and a.shape[-1] * a.shape[-2] >= 4096:
             if not compute_uv:
