@@ -48,3 +48,33 @@ def test_holding_one_core_changes_nothing(monkeypatch):
     monkeypatch.setattr(threads, "blas_threads", lambda: 1)
     with threads.hold():
         assert threads.held() == 1
+
+
+def test_holds_in_two_threads_restore_openblas_whatever_order_they_end_in():
+    import threading
+
+    found = threads._openblas()
+    if found is None or found[1] is None or threads.blas_threads() < 2:
+        pytest.skip("needs NumPy's OpenBLAS with its thread setter and two cores")
+    before = found[0]()
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with threads.hold():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second():
+        first_in.wait(5)
+        with threads.hold():
+            second_in.set()
+            first_out.wait(5)  # the first hold ends while this one runs
+            assert found[0]() == 1
+
+    workers = [threading.Thread(target=first), threading.Thread(target=second)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(10)
+    assert found[0]() == before

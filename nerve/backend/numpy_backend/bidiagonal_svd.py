@@ -46,14 +46,12 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import glob
-import os
 import threading
 from typing import Any
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import bidiagonal, threads
+from nerve.backend.numpy_backend.native import bidiagonal, cblas, threads
 
 __all__ = ["MIN_SIZE", "PANEL", "svd"]
 
@@ -102,13 +100,11 @@ class _OpenBLAS:
 
 @functools.cache
 def _openblas() -> _OpenBLAS | None:
-    folder = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
-    for path in sorted(glob.glob(os.path.join(folder, "libscipy_openblas64_*"))):
-        try:
-            return _OpenBLAS(ctypes.CDLL(path))
-        except (OSError, AttributeError):  # another build: gesdd runs
-            continue
-    return None
+    library = cblas.library()
+    try:
+        return None if library is None else _OpenBLAS(library)
+    except AttributeError:  # another build (32-bit integers): gesdd runs
+        return None
 
 
 #: Sides up to which a thread keeps its SVD's scratch memory (the reduced matrix and

@@ -10,6 +10,7 @@ import contextlib
 import ctypes
 import functools
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -76,6 +77,12 @@ HOLD_FROM = 4 << 20
 #: The cores each running compiled graph holds (a stack: a graph may run inside
 #: another's kernel). Empty: none runs, OpenBLAS threads its own products.
 _held: list[int] = []
+#: Holds running in this process (threads may each run a compiled graph) and
+#: OpenBLAS's thread count before the first of them, restored when the last ends.
+_hold_lock = threading.Lock()
+_holders = 0
+_blas_before = 1
+_hold_cores = 1
 
 
 def held() -> int:
@@ -111,20 +118,37 @@ def hold() -> Iterator[None]:
     split vs 2.48 ms on one thread; 1.59 ms split when OpenBLAS's threads sleep at
     once; 2026-12-06, 2-core Xeon). With one pool for everything nothing spins. A
     no-op with one core, or where OpenBLAS's setter can't be found."""
+    global _holders, _blas_before, _hold_cores
     found = _openblas()
-    cores = blas_threads()
     setter = None if found is None else found[1]
-    if cores < 2 or found is None or setter is None:
+    with _hold_lock:
+        # Holds in several threads at once (each running a compiled graph) share one
+        # setting: the first saves OpenBLAS's count and sets one thread, the others
+        # join it (OpenBLAS already reads 1 then), and the last one out restores the
+        # count, whatever order they leave in.
+        if _holders:
+            cores = _hold_cores
+            _holders += 1
+        else:
+            cores = blas_threads()
+            if cores < 2 or found is None or setter is None:
+                cores = 0
+            else:
+                _blas_before, _hold_cores = found[0](), cores
+                setter(1)
+                _holders = 1
+    if not cores:
         yield
         return
-    before = found[0]()
-    setter(1)
     _held.append(cores)
     try:
         yield
     finally:
         _held.pop()
-        setter(before)
+        with _hold_lock:
+            _holders -= 1
+            if _holders == 0 and setter is not None:
+                setter(_blas_before)
 
 
 #: Parts a split call is cut into per thread. More parts than threads let a faster
