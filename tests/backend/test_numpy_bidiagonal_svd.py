@@ -111,14 +111,36 @@ def _reflectors(vectors, taus):
     return q
 
 
+def _plain_c_panel():
+    """The panel loop compiled without its AVX-512 intrinsics (the plain C that other
+    CPUs run), wrapped as ``panel_function`` wraps the native one."""
+    import ctypes
+
+    from nerve.backend.numpy_backend.native import toolchain
+
+    library = toolchain.load(bidiagonal.SOURCE.replace("#ifdef __AVX512F__", "#if 0"))
+    assert library is not None
+    function = library.bidiagonal_panel_float32
+    function.restype = ctypes.c_int
+    function.argtypes = [ctypes.py_object] + [ctypes.c_int64] * 4 + [ctypes.py_object] * 6
+
+    def panel(a, m, n, nb, d, e, tau_q, tau_p, x, y) -> None:
+        assert not function(a, a.strides[0] // 4, m, n, nb, d, e, tau_q, tau_p, x, y)
+
+    return panel
+
+
+@pytest.mark.parametrize("code", ["native", "plain C"])
 @pytest.mark.parametrize("n", [5, 33, 64, 100, 200])
-def test_bidiagonalization_is_backward_stable(n):
+def test_bidiagonalization_is_backward_stable(n, code):
     """Q^T A^T P is the bidiagonal it returns (A^T: the C-order buffer read
     column-major), Q and P built in float64 from the stored reflectors, LAPACK's
     layout; and the first entries are sgebrd's (later ones drift apart with rounding
     as sgebrd's own drift from dgebrd's: the bidiagonal form is not well conditioned)."""
     a = np.random.default_rng(n).standard_normal((n, n)).astype(np.float32)
     blas, panel = _parts()
+    if code == "plain C":
+        panel = _plain_c_panel()
     buffer, d, e, tau_q, tau_p = bidiagonal_svd._bidiagonalize(blas, panel, a)
     f = buffer.T.astype(np.float64)  # F with the reflectors
     u = np.tril(f, -1) + np.eye(n)  # column i: Q's i-th reflector
