@@ -81,6 +81,33 @@ def test_c_rfft_matches_a_float64_transform(shape):
     np.testing.assert_allclose(im, expected.imag, rtol=0, atol=1e-6 * scale)
 
 
+@pytest.mark.parametrize("n", sorted(spectral.RFFT_LENGTHS))
+@pytest.mark.parametrize("rows", [16, 17, 31, 32, 33, 40, 47])
+def test_c_rfft_of_every_length_and_partial_block(n, rows):
+    """Every compiled length, whole blocks of 16 rows and a last one of 1 to 15 rows
+    (its lanes past the last row repeat it and are never stored)."""
+    rfft = _rfft_or_skip()
+    x = np.random.default_rng(rows * n).standard_normal((rows, n)).astype("float32")
+    re, im = rfft(x)
+    expected = np.fft.rfft(x.astype("float64"), axis=-1)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(re, expected.real, rtol=0, atol=1e-6 * scale)
+    np.testing.assert_allclose(im, expected.imag, rtol=0, atol=1e-6 * scale)
+
+
+@pytest.mark.parametrize("n", [2, 3, 8, 64, 100, 128, 256, 384, 512, 1024, 4096])
+@pytest.mark.parametrize("rows", [1, 7, 16, 21, 39])
+def test_rfft_of_any_length_matches_numpy(n, rows):
+    """``ops.rfft`` on every route (the C loop, pocketfft for other lengths and few
+    rows) against NumPy's transform in float64."""
+    x = np.random.default_rng(n + rows).standard_normal((rows, n)).astype("float32")
+    re, im = ops.rfft(ops.convert_to_tensor(x))
+    expected = np.fft.rfft(x.astype("float64"), axis=-1)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(re.numpy(), expected.real, rtol=0, atol=2e-6 * scale)
+    np.testing.assert_allclose(im.numpy(), expected.imag, rtol=0, atol=2e-6 * scale)
+
+
 def test_c_rfft_declines_what_it_has_no_loop_for():
     rfft = _rfft_or_skip()
     rng = np.random.default_rng(3)
