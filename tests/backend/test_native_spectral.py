@@ -139,3 +139,59 @@ def test_c_and_pocketfft_spectrograms_agree(request):
     reference = spectrogram_and_gradient()
     for a, b in zip(native, reference):
         np.testing.assert_allclose(a, b, rtol=0, atol=2e-6 * np.abs(b).max())
+
+
+@pytest.mark.parametrize("n", sorted(spectral.RFFT_LENGTHS))
+@pytest.mark.parametrize("shape, stride, pad", [((16000,), 160, 256), ((2, 3000), 97, 0)])
+def test_c_stft_is_the_transform_of_the_frames(n, shape, stride, pad):
+    """The short-time loop (frames read from the padded signal, never written) gives
+    the bits of the C framing followed by the C rfft, and NumPy's float64 values."""
+    stft = spectral.stft_function()
+    if stft is None:
+        pytest.skip("no C compiler targeting AVX-512: frames then pocketfft run here")
+    rng = np.random.default_rng(n + stride)
+    x = rng.standard_normal(shape).astype("float32")
+    window = rng.uniform(0.5, 1.0, n).astype("float32")
+    pad = min(pad, n // 2)
+    re, im = stft(x, window, stride, pad)
+    count = 1 + (shape[-1] + 2 * pad - n) // stride
+    frames = spectral.frames_function()(x, window, count, stride, pad)
+    assert re.shape == im.shape == (*shape[:-1], count, n // 2 + 1)
+    np.testing.assert_array_equal(re, spectral.rfft_function()(frames)[0])
+    np.testing.assert_array_equal(im, spectral.rfft_function()(frames)[1])
+    expected = np.fft.rfft(frames.astype("float64"), axis=-1)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(re, expected.real, rtol=0, atol=1e-6 * scale)
+    np.testing.assert_allclose(im, expected.imag, rtol=0, atol=1e-6 * scale)
+
+
+def test_c_stft_declines_what_it_has_no_loop_for():
+    stft = spectral.stft_function()
+    if stft is None:
+        pytest.skip("no C compiler targeting AVX-512")
+    x = np.random.default_rng(5).standard_normal(4000).astype("float32")
+    window = np.ones(256, np.float32)
+    assert stft(x, window, 100, 128) is not None
+    assert stft(x.astype("float64"), window.astype("float64"), 100, 128) is None
+    assert stft(x, np.ones(384, np.float32), 100, 128) is None  # not 2**k
+    assert stft(x, window, 1000, 128) is None  # 4 frames: too few for a block
+    assert stft(x[:200], window, 1, 200) is None  # a reflection as long as the signal
+    assert stft(x[::2], window, 100, 128) is None  # strided
+
+
+def test_ops_stft_runs_the_c_loop(monkeypatch):
+    """``ops.stft`` of float32 speech frames reaches the short-time loop (a change that
+    routed around it would pass every comparison above and lose the speed)."""
+    stft = spectral.stft_function()
+    if stft is None:
+        pytest.skip("no C compiler targeting AVX-512")
+    calls = []
+
+    def counting(*args):
+        calls.append(args[2:])
+        return stft(*args)
+
+    monkeypatch.setattr(spectral, "stft_function", lambda: counting)
+    x = np.random.default_rng(6).standard_normal(16000).astype("float32")
+    re, _ = ops.stft(ops.convert_to_tensor(x), 400, 160, 512)
+    assert calls == [(160, 256)] and re.shape == (101, 257)

@@ -58,6 +58,7 @@ def _direct_rfft(module: Any) -> Any:
 
 def kernels(xp) -> dict:
     resolved: list = []
+    framing: list = []  # the frames kernel, made on first use
     native_spectral: Any = None
     if xp.__name__ == "numpy":
         from nerve.backend.numpy_backend.native import spectral as native_spectral
@@ -89,8 +90,19 @@ def kernels(xp) -> dict:
         z = rfft(x)
         return z.real.copy(), z.imag.copy()
 
+    def stft_parts(x, window, stride, pad):
+        native = native_spectral.stft_function() if native_spectral is not None else None
+        parts = native(x, window, stride, pad) if native is not None else None
+        if parts is not None:
+            return parts
+        if not framing:
+            from nerve.backend.numpy_backend import nn
+
+            framing.append(nn.kernels(xp)["frames"])
+        return rfft_parts(framing[0](x, window, stride, pad))
+
     def irfft(x, n):
         out = module().irfft(x, n=n, axis=-1)
         return out.astype(x.real.dtype, copy=False)
 
-    return {"fft": fft, "rfft_parts": rfft_parts, "irfft": irfft}
+    return {"fft": fft, "rfft_parts": rfft_parts, "stft_parts": stft_parts, "irfft": irfft}
