@@ -2,12 +2,15 @@
 and the parts of complex arrays) agree with the NumPy kernels they replace, forward
 and backward, in every dtype they take."""
 
+import threading
+import time
+
 import numpy as np
 import pytest
 
 import nerve
 from nerve import ops
-from nerve.backend.numpy_backend.native import spectral
+from nerve.backend.numpy_backend.native import spectral, threads
 
 
 @pytest.fixture
@@ -195,3 +198,94 @@ def test_ops_stft_runs_the_c_loop(monkeypatch):
     x = np.random.default_rng(6).standard_normal(16000).astype("float32")
     re, _ = ops.stft(ops.convert_to_tensor(x), 400, 160, 512)
     assert calls == [(160, 256)] and re.shape == (101, 257)
+
+
+@pytest.fixture
+def shared(monkeypatch):
+    """Transforms shared with the worker thread, as where OpenBLAS has two threads,
+    never backing off (under load from other processes it would run them alone)."""
+    if spectral.stft_function() is None:
+        pytest.skip("no C compiler targeting AVX-512")
+    monkeypatch.setattr(threads, "cores", lambda: 2)
+    spectral.allow_back_off(False)
+    yield
+    spectral.allow_back_off(True)
+
+
+def _spectra(signal, window, rows):
+    """Both entries: a short-time transform of ``signal`` and the transform of ``rows``."""
+    return spectral.stft_function()(signal, window, 97, 128) + spectral.rfft_function()(rows)
+
+
+def test_shared_transforms_give_the_bits_of_one_thread(shared, monkeypatch):
+    """Whichever thread transforms a block, each block is the same code on the same
+    numbers: the two threads give the one thread's bits, and the worker takes part."""
+    rng = np.random.default_rng(7)
+    signal = rng.standard_normal((3, 4000)).astype("float32")
+    window = rng.uniform(0.5, 1.0, 256).astype("float32")
+    rows = rng.standard_normal((3, 40, 512)).astype("float32")
+    before, end = spectral.worker_chunks(), time.monotonic() + 10
+    together = _spectra(signal, window, rows)
+    while spectral.worker_chunks() == before and time.monotonic() < end:
+        for a, b in zip(_spectra(signal, window, rows), together):
+            np.testing.assert_array_equal(a, b)
+    assert spectral.worker_chunks() > before, "the worker thread never took a block"
+    monkeypatch.setattr(threads, "cores", lambda: 1)
+    alone = spectral.worker_chunks()
+    for a, b in zip(_spectra(signal, window, rows), together):
+        np.testing.assert_array_equal(a, b)
+    assert spectral.worker_chunks() == alone  # one core: the caller runs every block
+    frames = spectral.frames_function()(signal, window, 42, 97, 128)
+    for a, b in zip(together[:2], spectral.rfft_function()(frames)):
+        np.testing.assert_array_equal(a, b)
+    expected = np.fft.rfft(rows.astype("float64"), axis=-1)
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(together[2], expected.real, rtol=0, atol=1e-6 * scale)
+    np.testing.assert_allclose(together[3], expected.imag, rtol=0, atol=1e-6 * scale)
+
+
+def test_concurrent_shared_transforms_are_each_right(shared):
+    # One job slot: a caller finding it taken runs its transform alone.
+    rng = np.random.default_rng(8)
+    signals = [rng.standard_normal(5000 + 700 * i).astype("float32") for i in range(4)]
+    window = np.hanning(256).astype("float32")
+    expected = [spectral.stft_function()(x, window, 100, 128) for x in signals]
+    failures = []
+
+    def call(i):
+        for _ in range(100):
+            got = spectral.stft_function()(signals[i], window, 100, 128)
+            if not all(map(np.array_equal, got, expected[i])):
+                failures.append(i)
+
+    callers = [threading.Thread(target=call, args=(i,)) for i in range(4)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert not failures
+
+
+@pytest.mark.parametrize("n", sorted(spectral.RFFT_LENGTHS))
+def test_c_rfft_writes_only_its_rows_at_any_alignment(n):
+    """The rows are stored by aligned masked halves whose lanes outside the rows are
+    masked off: results placed at every offset in a cache line, between guard values
+    that must stay untouched."""
+    _rfft_or_skip()
+    function = spectral._functions()[("rfft", np.dtype("float32"))]
+    tables, rev = spectral._rfft_tables(n)
+    rows, m = 21, n // 2
+    x = np.random.default_rng(n).standard_normal((rows, n)).astype("float32")
+    expected = spectral.rfft_function()(x)
+    size = rows * (m + 1)
+    for offset in range(16):
+        parts = []
+        for _ in range(2):
+            memory = np.full(size + 64, -7.0, dtype=np.float32)
+            start = (-memory.ctypes.data // 4) % 16 + 16 + offset  # offset floats into a line
+            parts.append((memory, start, memory[start : start + size].reshape(rows, m + 1)))
+        assert not function(x, x, parts[0][2], parts[1][2], tables, rev, 1, rows * n, rows, n,
+                            n, 0, 0, 0)  # fmt: skip
+        for (memory, start, part), want in zip(parts, expected):
+            np.testing.assert_array_equal(part, want)
+            assert np.all(memory[:start] == -7.0) and np.all(memory[start + size :] == -7.0)

@@ -12,6 +12,8 @@ at once in the 16 lanes of AVX-512 registers (see ``_RFFT``); only where the
 compiler targets AVX-512; ``stft`` runs the same loop on frames it reads from the
 padded signal, windowing them as it loads them (the frames are never written: on the
 Xeon, a second of speech's 101 frames of 512 took ~9 us to write and read back).
+Both share their blocks of 16 frames with a C worker thread (``split``) where nerve's
+loops may use two cores (``threads.cores``), taking the same bits as on one thread.
 Each is ``None`` when native kernels are off (see ``toolchain``): NumPy kernels
 then run.
 """
@@ -20,13 +22,21 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import time
 from collections.abc import Callable
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import binding, codegen, toolchain
+from nerve.backend.numpy_backend.native import binding, codegen, split, threads, toolchain
 
-__all__ = ["frames_function", "part_function", "rfft_function", "stft_function"]
+__all__ = [
+    "allow_back_off",
+    "frames_function",
+    "part_function",
+    "rfft_function",
+    "stft_function",
+    "worker_chunks",
+]
 
 _TEMPLATE = r"""
 #include <stdlib.h>
@@ -267,18 +277,50 @@ RF_INLINE void rf_untangle(float *restrict zr, float *restrict zi, const float *
 }
 
 /* Lane v's X_0..X_m (lane-major in xr, xi) into row v of re and im (rows of m + 1),
-   16 frequencies a step. */
+   16 frequencies a step, by stores aligned to 64 bytes: rows of m + 1 floats start
+   anywhere in a cache line, and 16 frequencies stored as one vector mostly split two
+   lines (their stores took ~20% of the whole loop's time more than aligned ones).
+   Each vector is rotated by the row's offset e to the next line (lane j holds
+   frequency k + (j + e) mod 16) and stored as two masked halves: lanes below 16 - e
+   into the line at k + e, the others into the line before (for k = 0 the line
+   holding the row's first e values, shared with the row above: lanes outside the
+   row are masked off). */
 RF_INLINE void rf_store(const float *xr, const float *xi, float *re, float *im,
                         int64_t lanes, int64_t m) {
+    const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     for (int part = 0; part < 2; part++) {
         const float *from = part ? xi : xr;
         float *to = part ? im : re;
+        __m512i turn[RF_V];
+        __mmask16 low[RF_V], high[RF_V];
+        float *start[RF_V];
+        for (int v = 0; v < RF_V; v++) {
+            int offset = (int)(((uintptr_t)(to + v * (m + 1)) / sizeof(float)) % 16);
+            int e = (16 - offset) % 16;
+            turn[v] = _mm512_and_si512(_mm512_add_epi32(iota, _mm512_set1_epi32(e)),
+                                       _mm512_set1_epi32(15));
+            low[v] = (__mmask16)((1u << (16 - e)) - 1);
+            high[v] = (__mmask16)~low[v];
+            start[v] = to + v * (m + 1) + e;
+        }
         for (int64_t k = 0; k < m; k += 16) {
             __m512 r[16];
             for (int i = 0; i < 16; i++) r[i] = _mm512_load_ps(from + (k + i) * RF_V);
             rf_transpose(r);
-            for (int v = 0; v < lanes; v++)
-                _mm512_storeu_ps(to + v * (m + 1) + k, r[RF_AT(v)]);
+#define RF_PUT(v)                                                                        \
+            {                                                                            \
+                __m512 turned = _mm512_permutexvar_ps(turn[v], r[RF_AT(v)]);             \
+                _mm512_mask_store_ps(start[v] + k, low[v], turned);                      \
+                _mm512_mask_store_ps(start[v] + k - 16, high[v], turned);                \
+            }
+            if (lanes == RF_V) { /* unrolled: r stays in registers */
+                RF_PUT(0) RF_PUT(1) RF_PUT(2) RF_PUT(3) RF_PUT(4) RF_PUT(5) RF_PUT(6)
+                RF_PUT(7) RF_PUT(8) RF_PUT(9) RF_PUT(10) RF_PUT(11) RF_PUT(12) RF_PUT(13)
+                RF_PUT(14) RF_PUT(15)
+            } else {
+                for (int v = 0; v < lanes; v++) RF_PUT(v)
+            }
+#undef RF_PUT
         }
         for (int v = 0; v < lanes; v++) to[v * (m + 1) + m] = from[m * RF_V + v];
     }
@@ -316,71 +358,78 @@ static rf_rows_fn rf_rows_for(int64_t n) {
     return n == 512 ? rf_rows_512 : n == 256 ? rf_rows_256 : n == 128 ? rf_rows_128 : 0;
 }
 
-/* The real and imaginary parts (float32 rows of n / 2 + 1) of the transforms of
-   `rows` rows of n samples, row r at x + r * stride, times the window of n samples
-   where `windowed`; tables as _rfft_tables makes them. Returns nonzero for a length
-   without a loop or when the scratch block could not be allocated. */
-int rfft_float32(const void *x_array, const void *window_array, void *real_array,
-                 void *imag_array, const void *tables_array, const void *rev_array,
-                 int64_t rows, int64_t n, int64_t stride, int64_t windowed) {
-    rf_rows_fn fn = rf_rows_for(n);
-    if (fn == 0) return 1;
-    int64_t block = (n / 2 + 1) * RF_V;
-    char *memory = (char *)malloc((size_t)(2 * block) * sizeof(float) + 64);
-    if (memory == NULL) return 1;
-    float *zr = (float *)(memory + (64 - (uintptr_t)memory % 64));
-    fn((const float *)NV_DATA(x_array), stride,
-       windowed ? (const float *)NV_DATA(window_array) : NULL, (float *)NV_DATA(real_array),
-       (float *)NV_DATA(imag_array), zr, zr + block, (const float *)NV_DATA(tables_array),
-       (const int32_t *)NV_DATA(rev_array), 0, rows);
-    free(memory);
-    return 0;
+/* One short-time transform: frames t < count of each signal (src + b * span), frame
+   t at t * stride, times the window where not NULL; chunk c is block c % blocks of
+   signal c / blocks; the caller's thread and the worker each have a scratch block. */
+struct rf_job {
+    rf_rows_fn fn;
+    const float *src, *window, *tables;
+    const int32_t *rev;
+    float *real, *imag, *scratch[2];
+    int64_t span, stride, count, blocks, n;
+};
+
+static void rf_chunk(const void *context, int64_t chunk, int worker) {
+    const struct rf_job *job = context;
+    int64_t b = chunk / job->blocks, r0 = chunk % job->blocks * RF_V;
+    int64_t r1 = r0 + RF_V < job->count ? r0 + RF_V : job->count;
+    int64_t spectrum = job->count * (job->n / 2 + 1);
+    float *zr = job->scratch[worker];
+    job->fn(job->src + b * job->span, job->stride, job->window, job->real + b * spectrum,
+            job->imag + b * spectrum, zr, zr + (job->n / 2 + 1) * RF_V, job->tables,
+            job->rev, r0, r1);
 }
-/* The short-time transform of `batch` signals of `samples` samples: each padded by
-   `pad` mirrored samples at both ends (NumPy's "reflect", pad < samples) into a
-   scratch row, then frames t < count at t * stride times the window, transformed
-   as rfft_float32 transforms rows; the frames are never written. Returns nonzero
-   for a length without a loop or when the scratch could not be allocated. */
-int stft_float32(const void *x_array, const void *window_array, void *real_array,
-                 void *imag_array, const void *tables_array, const void *rev_array,
-                 int64_t batch, int64_t samples, int64_t count, int64_t n, int64_t stride,
-                 int64_t pad) {
+
+/* The real and imaginary parts (float32 rows of n / 2 + 1) of the transforms of the
+   frames of `batch` signals of `samples` samples: each padded by `pad` mirrored
+   samples at both ends (NumPy's "reflect", pad < samples) into a scratch row, then
+   frames t < count at t * stride, times the window of n samples where `windowed`;
+   tables as _rfft_tables makes them. Rows of a matrix are the frames of one signal
+   with stride n. With `split`, blocks of 16 frames are shared with the worker thread
+   (see split.py) unless it declines. Returns nonzero for a length without a loop or
+   when the scratch could not be allocated. */
+int rfft_frames_float32(const void *x_array, const void *window_array, void *real_array,
+                        void *imag_array, const void *tables_array, const void *rev_array,
+                        int64_t batch, int64_t samples, int64_t count, int64_t n,
+                        int64_t stride, int64_t pad, int64_t windowed, int64_t split) {
     rf_rows_fn fn = rf_rows_for(n);
     if (fn == 0) return 1;
-    int64_t block = (n / 2 + 1) * RF_V, spectrum = count * (n / 2 + 1);
-    char *memory = (char *)malloc((size_t)(2 * block + samples + 2 * pad) * sizeof(float) + 64);
+    int64_t block = 2 * (n / 2 + 1) * RF_V, span = samples + 2 * pad;
+    size_t floats = (size_t)(2 * block + (pad ? batch * span : 0));
+    char *memory = (char *)malloc(floats * sizeof(float) + 64);
     if (memory == NULL) return 1;
-    float *zr = (float *)(memory + (64 - (uintptr_t)memory % 64)), *row = zr + 2 * block;
+    float *scratch = (float *)(memory + (64 - (uintptr_t)memory % 64));
     const float *x = (const float *)NV_DATA(x_array);
-    for (int64_t b = 0; b < batch; b++) {
-        const float *signal = x + b * samples;
-        if (pad) {
+    if (pad) {
+        float *rows = scratch + 2 * block;
+        for (int64_t b = 0; b < batch; b++) {
+            const float *signal = x + b * samples;
+            float *row = rows + b * span;
             for (int64_t i = 0; i < pad; i++) {
                 row[i] = signal[pad - i];
                 row[pad + samples + i] = signal[samples - 2 - i];
             }
             memcpy(row + pad, signal, (size_t)samples * sizeof(float));
         }
-        fn(pad ? row : signal, stride, (const float *)NV_DATA(window_array),
-           (float *)NV_DATA(real_array) + b * spectrum,
-           (float *)NV_DATA(imag_array) + b * spectrum, zr, zr + block,
-           (const float *)NV_DATA(tables_array), (const int32_t *)NV_DATA(rev_array), 0,
-           count);
+        x = rows;
     }
+    struct rf_job job = {
+        fn, x, windowed ? (const float *)NV_DATA(window_array) : NULL,
+        (const float *)NV_DATA(tables_array), (const int32_t *)NV_DATA(rev_array),
+        (float *)NV_DATA(real_array), (float *)NV_DATA(imag_array),
+        {scratch, scratch + block}, span, stride, count, (count + RF_V - 1) / RF_V, n};
+    int64_t chunks = batch * job.blocks;
+    if (!split || !split_run(rf_chunk, &job, chunks))
+        for (int64_t c = 0; c < chunks; c++) rf_chunk(&job, c, 0);
     free(memory);
     return 0;
 }
 int rfft_available(void) { return 1; }
 #else
-int stft_float32(const void *x_array, const void *window_array, void *real_array,
-                 void *imag_array, const void *tables_array, const void *rev_array,
-                 int64_t batch, int64_t samples, int64_t count, int64_t n, int64_t stride,
-                 int64_t pad) {
-    return 1;
-}
-int rfft_float32(const void *x_array, const void *window_array, void *real_array,
-                 void *imag_array, const void *tables_array, const void *rev_array,
-                 int64_t rows, int64_t n, int64_t stride, int64_t windowed) {
+int rfft_frames_float32(const void *x_array, const void *window_array, void *real_array,
+                        void *imag_array, const void *tables_array, const void *rev_array,
+                        int64_t batch, int64_t samples, int64_t count, int64_t n,
+                        int64_t stride, int64_t pad, int64_t windowed, int64_t split) {
     return 1;
 }
 int rfft_available(void) { return 0; }
@@ -389,13 +438,13 @@ int rfft_available(void) { return 0; }
 
 _TYPES = {"float32": "float", "float64": "double"}
 _COMPLEX = {"complex64": "float32", "complex128": "float64"}
-SOURCE = codegen.library_source(
+SOURCE = "#define _POSIX_C_SOURCE 200809L\n" + codegen.library_source(  # clock_gettime
     [
         template.replace("{T}", name).replace("{C}", c_type)
         for template in (_TEMPLATE, _PARTS)
         for name, c_type in _TYPES.items()
     ]
-    + [_RFFT],
+    + ["#ifdef __AVX512F__\n" + split.runtime_source("spectral") + "#endif\n", _RFFT],
     toolchain.DATA_OFFSET,
 )
 
@@ -408,7 +457,7 @@ def _functions() -> dict | None:
         return None
     if not binding.reads_data_pointers(library):
         return None
-    table = {}
+    table: dict = {}  # (loop, dtype) -> function, and "split" -> the runtime's controls
     for name in _TYPES:
         function = getattr(library, f"frames_{name}")
         function.restype = ctypes.c_int
@@ -421,14 +470,11 @@ def _functions() -> dict | None:
         table["part", np.dtype(name)] = (function, np.dtype(real))
     library.rfft_available.restype = ctypes.c_int
     if library.rfft_available():
-        function = library.rfft_float32
+        function = library.rfft_frames_float32
         function.restype = ctypes.c_int
-        function.argtypes = [ctypes.py_object] * 6 + [ctypes.c_int64] * 4
+        function.argtypes = [ctypes.py_object] * 6 + [ctypes.c_int64] * 8
         table["rfft", np.dtype("float32")] = function
-        function = library.stft_float32
-        function.restype = ctypes.c_int
-        function.argtypes = [ctypes.py_object] * 6 + [ctypes.c_int64] * 6
-        table["stft", np.dtype("float32")] = function
+        table["split"] = split.Controls(library, "spectral")  # reset in a forked child
     return table
 
 
@@ -536,7 +582,7 @@ def rfft_function() -> Callable | None:
         tables, rev = _rfft_tables(n)
         shape = (*x.shape[:-1], n // 2 + 1)
         real, imag = np.empty(shape, dtype=np.float32), np.empty(shape, dtype=np.float32)
-        if function(x, x, real, imag, tables, rev, rows, n, n, 0):
+        if function(x, x, real, imag, tables, rev, 1, rows * n, rows, n, n, 0, 0, _split()):
             raise MemoryError(f"rfft: no memory for the scratch blocks of {n}-point rows.")
         return real, imag
 
@@ -559,7 +605,7 @@ def stft_function() -> Callable | None:
     ...     assert all(map(np.array_equal, (re, im), rfft_function()(frames)))
     """
     table = _functions()
-    function = None if table is None else table.get(("stft", np.dtype("float32")))
+    function = None if table is None else table.get(("rfft", np.dtype("float32")))
     if function is None:
         return None
 
@@ -585,8 +631,41 @@ def stft_function() -> Callable | None:
         shape = (*x.shape[:-1], count, n // 2 + 1)
         real, imag = np.empty(shape, dtype=np.float32), np.empty(shape, dtype=np.float32)
         batch = x.size // samples
-        if function(x, window, real, imag, tables, rev, batch, samples, count, n, stride, pad):
+        shape_args = (batch, samples, count, n, stride, pad)
+        if function(x, window, real, imag, tables, rev, *shape_args, 1, _split()):
             raise MemoryError(f"stft: no memory for the scratch of {n}-point frames.")
         return real, imag
 
     return stft
+
+
+def allow_back_off(allowed: bool) -> None:
+    """For tests: let split transforms back off (the default) or not, and end a
+    back-off (see ``split``).
+
+    >>> allow_back_off(True)
+    """
+    table = _functions()
+    if table is not None and "split" in table:
+        table["split"].allow_back_off(allowed)
+
+
+def worker_chunks() -> int:
+    """How many blocks of 16 frames the worker thread transformed in this process.
+
+    >>> worker_chunks() >= 0
+    True
+    """
+    table = _functions()
+    return table["split"].worker_chunks() if table is not None and "split" in table else 0
+
+
+def _split() -> int:
+    """Whether a transform may share its blocks with the worker thread: where nerve's
+    loops may use two cores or more (``threads.cores``: OpenBLAS's thread count, or
+    the cores a compiled run holds) and the split is not backing off (read first: it
+    costs ~0.2 us where ``threads.cores`` costs 1-3)."""
+    table = _functions()
+    if table is None or time.monotonic_ns() < table["split"].resume_at.value:
+        return 0
+    return 1 if threads.cores() >= 2 else 0
