@@ -16,6 +16,29 @@ Both share their blocks of 16 frames with a C worker thread (``split``) where ne
 loops may use two cores (``threads.cores``), taking the same bits as on one thread.
 Each is ``None`` when native kernels are off (see ``toolchain``): NumPy kernels
 then run.
+
+Measured on the 2-vCPU Xeon (101 rows of 512, the C loop alone, best of 3000 calls,
+variants alternating; the host's speed swings): the radix-2 loop before this one
+(gathers of 8 (even, odd) pairs in, pairs of radix-2 stages, untangling into (re, im)
+pairs, gathers of 16 floats out) 45-60 us; the transposed radix-4 loop 30-38 us; with
+aligned stores 28.6 against 31.2. Its phases (each removed in turn, before aligned
+stores): loading ~7.5 us, passes ~8.3, untangling ~3.7, storing ~12, ~7 of it the
+bandwidth of writing 200 KB (NumPy fills such an array in ~7 us here) and ~5 the
+cache lines split by rows of 257 floats. Python's part: ~2 us of the wrapper, ~5 of
+``ops.stft``'s dispatch. Tried and dropped:
+
+* transposes whose first two steps are 128-bit loads and inserts (half the port-5
+  shuffles): ~10% slower (a row pointer per lane costs register moves);
+* aligned output through a buffer of the previous vectors and two-source permutes
+  (33 us: the vectors spilled) or through an aligned scratch and ``memcpy`` (37 us);
+* sharing blocks with a second thread helps little here: the worker took 2-3 of the
+  7 blocks with the host quiet, ~10-15% off the call, not the ~40% of two cores (the
+  loop is bound by shuffles and multiply-adds; the two vCPUs behave like siblings of
+  one core), and nothing under load, where it backs off (``split``); it is kept, as
+  it costs nothing measurable then;
+* not tried: skipping the frames' zero-window samples (a NaN or inf there must still
+  poison the frame), radix-8 passes (the radix-4 ones are near the multiply-add
+  bound), a last partial block on 8 lanes (1 block in 7 at 101 frames).
 """
 
 from __future__ import annotations
@@ -99,22 +122,14 @@ void part_{T}(const void *z_array, void *out_array, int64_t n, int64_t which) {
 #: (point j of row v at j * 16 + v), bit-reversed, so that the transform runs in
 #: place; radix-4 decimation in time (the block, 16 KiB per part at 512 points, stays
 #: in L1); untangle X_k and X_m-k from Z_k and Z_m-k in place; transpose 16 by 16
-#: back into rows of the real and imaginary parts. The loop is compiled once per
-#: length (128, 256, 512): with the length a constant, the compiler unrolls the
-#: short passes (~15% less time than one loop for every length). The frames may
-#: also be read from a signal, frame t at t * stride, times a window: the
-#: short-time transform without writing the frames (``stft``).
-#:
-#: Measured on the 2-vCPU Xeon (101 rows of 512, C loop alone, best of 3000,
-#: alternating): 45-60 us before (gathers of 8 (even, odd) pairs in, radix-2 pairs of
-#: stages, untangle into (re, im) pairs, gathers of 16 out), 30-38 us now. Phases of
-#: the new loop (each removed in turn): loading ~7.5 us, passes ~8.3, untangling ~3.7,
-#: storing ~12 (of which ~5 the split cache lines of rows of 257 floats: the same
-#: stores to rows of 256 took that much less). Tried and dropped: transposes whose
-#: first two steps are 128-bit loads and inserts (half the port-5 shuffles): no
-#: faster (a row pointer per lane costs register moves), ~10% slower on the input.
-#: The arithmetic is radix-4 butterflies with fused multiply-adds in twiddles rounded
+#: back into rows of the real and imaginary parts, stored by aligned masked halves.
+#: The loop is compiled once per length (128, 256, 512): with the length a constant,
+#: the compiler unrolls the short passes (~15% less time than one loop for every
+#: length). The frames may also be read from a signal, frame t at t * stride, times a
+#: window: the short-time transform without writing the frames (``stft``). The
+#: arithmetic is radix-4 butterflies with fused multiply-adds in twiddles rounded
 #: from float64: errors match pocketfft's (~1e-7 of the largest value at 512 points).
+#: See the module's docstring for what was measured and what was tried.
 _RFFT = r"""
 #ifdef __AVX512F__
 #include <immintrin.h>
