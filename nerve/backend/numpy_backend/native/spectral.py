@@ -36,6 +36,9 @@ cache lines split by rows of 257 floats. Python's part: ~2 us of the wrapper, ~5
   loop is bound by shuffles and multiply-adds; the two vCPUs behave like siblings of
   one core), and nothing under load, where it backs off (``split``); it is kept, as
   it costs nothing measurable then;
+* the last radix-4 pass and the untangling in one sweep (the butterflies of j and
+  L - j hold four (k, m - k) pairs; the same bits): 35.0 against 35.1 us, no gain
+  (the block is in L1: the pass saved was not the cost);
 * not tried: skipping the frames' zero-window samples (a NaN or inf there must still
   poison the frame), radix-8 passes (the radix-4 ones are near the multiply-add
   bound), a last partial block on 8 lanes (1 block in 7 at 101 frames).
