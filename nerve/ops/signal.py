@@ -379,10 +379,9 @@ def stft(
     pad = fft_length // 2 if center else 0
     if pad >= x.shape[-1]:  # mirrored more than once: NumPy's rule, composed
         x, pad = _reflect_pad(x, pad), 0
-    # Padding, framing and windowing in one primitive: the windowed frames are written
-    # once.
-    frames = nnp.frames_p.bind(x, win, stride=sequence_stride, pad=pad)
-    re, im = fp.rfft_parts_p.bind(frames)
+    # Padding, framing, windowing and the transform in one primitive: a backend need
+    # not write the windowed frames.
+    re, im = fp.stft_parts_p.bind(x, win, stride=sequence_stride, pad=pad)
     return re, im
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from nerve.core import dtypes
 from nerve.core.errors import DTypeError, ShapeError, with_location
 from nerve.primitives import elementwise as ew
+from nerve.primitives import nn
 from nerve.primitives.registry import Aval, Primitive
 from nerve.primitives.shape import concatenate, pad_p, split
 
@@ -25,6 +26,7 @@ __all__ = [
     "fft_p",
     "irfft_p",
     "rfft_parts_p",
+    "stft_parts_p",
 ]
 
 
@@ -59,23 +61,50 @@ def _rfft_parts_rule(x: Aval) -> tuple[Aval, Aval]:
 
 
 def _rfft_parts_vjp(g, inputs, out, needs):
+    return (_rfft_parts_transpose(g, inputs[0].shape[-1]),)
+
+
+def _rfft_parts_transpose(g, n: int):
+    """The cotangent of n-sample rows from that of their ``rfft_parts`` ``g``."""
     # y = R x with R the first n // 2 + 1 rows of the (symmetric) DFT matrix F, and
     # (re, im) = (Re y, Im y): y's cotangent is g_re - i g_im (real_p's and imag_p's
     # rules), and R^T c = F [c; 0]; a real input takes the real part of its cotangent.
     g_real, g_imag = g
     cotangent = ew.complex_p.bind(g_real, ew.neg(g_imag))
-    n = inputs[0].shape[-1]
     axis = len(cotangent.shape) - 1
     m = cotangent.shape[axis]
     width = ((0, 0),) * axis + ((0, n - m),)
     full = pad_p.bind(cotangent, pad_width=width, value=0) if n > m else cotangent
-    return (ew.real_p.bind(fft_p.bind(full, axes=(axis,), inverse=False)),)
+    return ew.real_p.bind(fft_p.bind(full, axes=(axis,), inverse=False))
 
 
 rfft_parts_p: Primitive = Primitive(
     "rfft_parts",
     shape_rule=_rfft_parts_rule,
     vjp=_rfft_parts_vjp,
+    multiple_results=True,
+    fresh=True,
+)
+
+
+def _stft_parts_rule(x: Aval, window: Aval, *, stride: int, pad: int) -> tuple[Aval, Aval]:
+    return _rfft_parts_rule(nn._frames_rule(x, window, stride=stride, pad=pad))
+
+
+def _stft_parts_vjp(g, inputs, out, needs, stride, pad):
+    g_frames = _rfft_parts_transpose(g, inputs[1].shape[0])
+    return nn._frames_vjp(g_frames, inputs, None, needs, stride=stride, pad=pad)
+
+
+#: ``rfft_parts`` of ``frames(x, window, stride, pad)`` (see ``nn.frames_p``) in one
+#: primitive: a backend may transform each windowed frame as it reads it, without
+#: writing the frames (on the Xeon, ~9 us of writing and reading back a second of
+#: speech's 101 frames of 512, and one dispatch); its rules are the two primitives'
+#: composed.
+stft_parts_p: Primitive = Primitive(
+    "stft_parts",
+    shape_rule=_stft_parts_rule,
+    vjp=_stft_parts_vjp,
     multiple_results=True,
     fresh=True,
 )

@@ -77,14 +77,16 @@ def test_pop_interpreter_never_removes_the_base():
 
 # Primitives that no op-table row binds in a forward pass, each with the reason.
 # Keep this list short and current: test_allow_list_is_current fails on stale entries.
-# Empty today: all registered primitives are reached (the random_* ones by the CASES table
-# of tests/test_random.py). A primitive bound only by vjp rules would go here, e.g.
+# The random_* primitives are reached by the CASES table of tests/test_random.py. A
+# primitive bound only by vjp rules goes here, e.g.
 #     "some_transpose_rule_p": "bound only by foo's vjp; see test_vjp_binds_satisfy_shape_rules",
 ALLOWED_UNTESTED: dict[str, str] = {
     "read_variable": "graph-only state primitive; covered by tests/graph",
     "assign_variable": "graph-only state primitive; covered by tests/graph",
     "allreduce_start": "graph-only collective; covered by tests/graph and tests/distribution",
     "allreduce_wait": "graph-only collective; covered by tests/graph and tests/distribution",
+    "frames": "bound by stft_parts' and overlap_add's vjps (the stft and istft rows' "
+    "gradients); forward checked against NumPy in tests/primitives/test_nn.py",
 }
 
 
