@@ -270,6 +270,7 @@ HEADER = f"""\
 #     python -m tests.ops.keras_suite --update
 """
 COUNTS_PREFIX = "#: counts "
+SKIPS_PREFIX = "#: skips "
 
 
 def read_expected(path: Path = EXPECTED) -> tuple[dict[str, str], Counts | None]:
@@ -287,6 +288,27 @@ def read_expected(path: Path = EXPECTED) -> tuple[dict[str, str], Counts | None]
     return failures, counts
 
 
+def skip_reasons(results: dict[str, Outcome]) -> dict[str, int]:
+    """How many tests were skipped for each reason (the skip's message, whitespace
+    squeezed): Keras's own markers for its NumPy backend, and the shim's two (a
+    TensorFlow reference, a test that needs a trainer)."""
+    reasons: Counter[str] = Counter()
+    for outcome in results.values():
+        if outcome.outcome == "skipped":
+            reason = " ".join(outcome.message.split()).removeprefix("Skipped: ")
+            reasons[reason or "(no reason given)"] += 1
+    return dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0])))
+
+
+def read_skips(path: Path = EXPECTED) -> dict[str, int]:
+    """The skip reasons and counts the list recorded (empty before the first run)."""
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.startswith(SKIPS_PREFIX):
+                return json.loads(line[len(SKIPS_PREFIX) :])
+    return {}
+
+
 def default_reason(outcome: Outcome) -> str:
     """A first reason for a new failure, from its error message (edit it by hand)."""
     message = outcome.message.strip()
@@ -301,6 +323,7 @@ def write_expected(results: dict[str, Outcome], path: Path = EXPECTED) -> None:
     old, _ = read_expected(path)
     counts = count(results)
     lines = [HEADER.rstrip("\n"), COUNTS_PREFIX + json.dumps(counts, sort_keys=True)]
+    lines.append(SKIPS_PREFIX + json.dumps(skip_reasons(results)))
     for nodeid in sorted(n for n, o in results.items() if o.outcome == "failed"):
         lines.append(f"{nodeid}  # {old.get(nodeid) or default_reason(results[nodeid])}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -392,6 +415,16 @@ def render_readme_section(counts: Counts | None) -> str:
             f"| all | {_rate(dict(totals['value']))} | {_rate(dict(totals['dtype']))} | {skipped} |"
         )
         lines.append("")
+        skips = read_skips()
+        if skips:
+            lines.append(
+                "Skipped tests, by reason (Keras's own skip markers for its NumPy backend, "
+                "kept as Keras runs them, and the shim's: a TensorFlow reference, a test "
+                "that needs a trainer): "
+                + "; ".join(f"{reason} ({n})" for reason, n in skips.items())
+                + "."
+            )
+            lines.append("")
     lines.extend(line + "\n" for line in missing_lists)
     names = sorted(nerve.ops.__all__)
     lines.append(f"`nerve.ops` ({len(names)} names): " + ", ".join(f"`{n}`" for n in names) + ".")

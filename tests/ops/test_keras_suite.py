@@ -74,3 +74,20 @@ def test_compare_finds_regressions_and_fixed_tests() -> None:
     }
     new, fixed = keras_suite.compare(results, {"b": "was broken", "c": "known", "d": "not run"})
     assert (new, fixed) == (["a"], ["b"])
+
+
+def test_skips_are_counted_by_reason_and_recorded(tmp_path) -> None:
+    results = {
+        "a": keras_suite.Outcome("skipped", "Skipped: Backend does not\n   support sparse"),
+        "b": keras_suite.Outcome("skipped", "Skipped: Backend does not support sparse"),
+        "c": keras_suite.Outcome("skipped", "Skipped: TF only"),
+        "d": keras_suite.Outcome("failed", "boom"),
+        "e": keras_suite.Outcome("skipped", ""),
+    }
+    reasons = keras_suite.skip_reasons(results)
+    assert reasons == {"Backend does not support sparse": 2, "(no reason given)": 1, "TF only": 1}
+    path = tmp_path / "expected.txt"
+    keras_suite.write_expected({"numpy_test.py::X::t": results["d"]}, path)
+    assert keras_suite.read_skips(path) == {}
+    keras_suite.write_expected({f"numpy_test.py::X::{k}": v for k, v in results.items()}, path)
+    assert keras_suite.read_skips(path) == reasons
