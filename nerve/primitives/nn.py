@@ -33,10 +33,12 @@ PyTorch and TensorFlow; padding never wins.
 indices and weights) along one axis, and its transpose: separable image resampling.
 ``resample2`` is ``resample`` along two adjacent axes in one pass (a resize).
 
-``softmax_rows(x[, bias], log)`` is the softmax (log-softmax when ``log``) of ``x``
-(plus a bias vector added to every row) over the last axis, one pass per row, for
-backends with a native loop for it; only the lowering pass ``graph.passes.softmax``
-puts it in graphs, in place of the max/subtract/exp/sum/divide steps.
+``softmax_rows(x[, bias], log, scale)`` is the softmax (log-softmax when ``log``) of
+``x`` (times a constant ``scale``, plus a bias vector added to every row) over the last
+axis, one pass per row, for backends with a native loop for it; only the lowering pass
+``graph.passes.softmax`` puts it in graphs, in place of the max/subtract/exp/sum/divide
+steps. ``softmax_rows_grad(g, y, scale)`` is its gradient from its output in one pass
+per row, put by the same pass in place of the multiply/sum/subtract/multiply steps.
 
 ``frames`` cuts the last axis (optionally padded by reflection first) into windowed
 frames (a short-time transform's framing) and ``overlap_add`` puts frames back where
@@ -67,6 +69,7 @@ __all__ = [
     "resample2_p",
     "resample_p",
     "resample_transpose_p",
+    "softmax_rows_grad_p",
     "softmax_rows_p",
     "transposed_patches_product_p",
     "window_output_size",
@@ -339,13 +342,15 @@ transposed_patches_product_p = Primitive(
 
 
 # -- softmax_rows ----------------------------------------------------------------------
-# softmax(x + bias) over the last axis (log_softmax when ``log``), the bias an optional
-# vector of the last axis's length (shape (n,) or (1, ..., 1, n)). Graphs never trace it:
-# the lowering pass ``graph.passes.softmax`` puts it in place of the steps ops.softmax
-# and ops.log_softmax trace, where the backend has a native loop for it.
+# softmax(x * scale + bias) over the last axis (log_softmax when ``log``), the scale an
+# optional number (``None``: none) and the bias an optional vector of the last axis's
+# length (shape (n,) or (1, ..., 1, n)). Graphs never trace it: the lowering pass
+# ``graph.passes.softmax`` puts it in place of the steps ops.softmax and ops.log_softmax
+# trace (and of a multiply by a constant before them), where the backend has a native
+# loop for it.
 
 
-def _softmax_rows_rule(x: Aval, *bias: Aval, log: bool) -> Aval:
+def _softmax_rows_rule(x: Aval, *bias: Aval, log: bool, scale: float | None = None) -> Aval:
     _require_float("softmax_rows", x)
     if not x.shape or len(bias) > 1:
         raise ShapeError(
@@ -370,7 +375,7 @@ def _softmax_rows_rule(x: Aval, *bias: Aval, log: bool) -> Aval:
     return Aval(tuple(x.shape), x.dtype)
 
 
-def _softmax_rows_vjp(g, inputs, out, needs, log):
+def _softmax_rows_vjp(g, inputs, out, needs, log, scale=None):
     from nerve.primitives import reduction
 
     last = (len(out.shape) - 1,)
@@ -381,11 +386,41 @@ def _softmax_rows_vjp(g, inputs, out, needs, log):
         total = reduction.reduce_sum(ew.mul(g, out), last, keepdims=True)
         dx = ew.mul(out, ew.sub(g, total))
     # The bias's cotangent is dx, summed back to its shape by the autodiff engine.
-    return (dx if needs[0] else None, *(dx if need else None for need in needs[1:]))
+    dbias = dx
+    if scale is not None:
+        dx = ew.mul(dx, ew.scalar(scale, dx))
+    return (dx if needs[0] else None, *(dbias if need else None for need in needs[1:]))
 
 
 softmax_rows_p = Primitive(
     "softmax_rows", shape_rule=_softmax_rows_rule, vjp=_softmax_rows_vjp, fresh=True
+)
+
+
+# -- softmax_rows_grad -----------------------------------------------------------------
+# The gradient of a softmax over the last axis from its output ``y`` and the output's
+# cotangent ``g``: ``y * (g - sum(g * y))``, times ``scale`` unless it is ``None`` (the
+# gradient of a multiply by a constant before the softmax: attention's scaled logits).
+# Graphs never trace it: ``graph.passes.softmax`` puts it in place of those steps of a
+# differentiated graph where the backend runs it natively. Not differentiated: the
+# lowering passes run after autodiff.
+
+
+def _softmax_rows_grad_rule(g: Aval, y: Aval, *, scale: float | None) -> Aval:
+    _require_float("softmax_rows_grad", g)
+    if tuple(g.shape) != tuple(y.shape) or not g.shape:
+        raise ShapeError(
+            with_location(
+                f"softmax_rows_grad: the cotangent and the softmax's output must have one "
+                f"shape of rank >= 1; got {tuple(g.shape)} and {tuple(y.shape)}."
+            )
+        )
+    rules.same_dtype("softmax_rows_grad", g, y)
+    return Aval(tuple(g.shape), g.dtype)
+
+
+softmax_rows_grad_p = Primitive(
+    "softmax_rows_grad", shape_rule=_softmax_rows_grad_rule, differentiable=False, fresh=True
 )
 
 

@@ -610,6 +610,34 @@ CASES = [
         )
         for bias in (False, True)
     ),
+    # The same with attention's constant scale before it (joined by the same pass).
+    OpCase(
+        "softmax_rows_scaled",
+        lambda x: nnp.softmax_rows_p.bind(x, log=False, scale=0.375),
+        [(Input((3, 5)),), (Input((2, 2, 130)),)],
+        numpy=lambda x: np_softmax(x * 0.375),
+        torch=lambda x: T.softmax(x * 0.375, dim=-1),
+        grad2=True,
+        symbolic=False,  # as softmax_rows
+    ),
+    # softmax_rows_grad: the lowering pass's one-node softmax gradient, y * (g - sum(g *
+    # y)) times a scale; not differentiated (lowering runs after autodiff).
+    *(
+        OpCase(
+            f"softmax_rows_grad{'_scaled' if scale else ''}",
+            lambda g, y, scale=scale: nnp.softmax_rows_grad_p.bind(g, y, scale=scale),
+            [(Input((3, 5)), Input((3, 5))), (Input((2, 2, 130)), Input((2, 2, 130)))],
+            numpy=lambda g, y, scale=scale: (
+                (y * (g - (g * y).sum(-1, keepdims=True))) * (1.0 if scale is None else scale)
+            ),
+            torch=lambda g, y, scale=scale: (
+                (y * (g - (g * y).sum(-1, keepdim=True))) * (1.0 if scale is None else scale)
+            ),
+            grad=False,
+            symbolic=False,  # as softmax_rows
+        )
+        for scale in (None, 0.375)
+    ),
     # losses
     OpCase(
         "categorical_crossentropy_logits",

@@ -178,7 +178,7 @@ class NumpyBackend(Backend):
     def runs_natively(
         self, kernel: str, dtype: str, shapes: tuple = (), params: dict | None = None
     ) -> bool:
-        if kernel == "softmax_rows":
+        if kernel in ("softmax_rows", "softmax_rows_grad"):
             from nerve.backend.numpy_backend.native import softmax
 
             return softmax.available(dtype)

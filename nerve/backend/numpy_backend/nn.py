@@ -186,15 +186,17 @@ def kernels(xp) -> dict:
 
     softmax_loop: list = []  # the C loop (or None), looked up on the first call
 
-    def softmax_rows(x, *bias, log):
+    def softmax_rows(x, *bias, log, scale=None):
         if not softmax_loop:
-            softmax_loop.append(_native_softmax())
+            softmax_loop.append(_native_softmax("softmax_rows_function"))
         loop = softmax_loop[0]
         if loop is not None:
-            done = loop(x, bias[0] if bias else None, log)
+            done = loop(x, bias[0] if bias else None, log, scale)
             if done is not None:
                 return done
         # The steps the lowering pass replaced, in their order.
+        if scale is not None:
+            x = x * xp.asarray(scale, dtype=x.dtype)
         if bias:
             x = x + bias[0]
         shifted = x - xp.max(x, axis=-1, keepdims=True)
@@ -202,12 +204,27 @@ def kernels(xp) -> dict:
         total = xp.sum(e, axis=-1, keepdims=True)
         return shifted - xp.log(total) if log else e / total
 
-    def _native_softmax():
+    gradient_loop: list = []  # as softmax_loop, for softmax_rows_grad
+
+    def softmax_rows_grad(g, y, *, scale):
+        if not gradient_loop:
+            gradient_loop.append(_native_softmax("softmax_rows_grad_function"))
+        loop = gradient_loop[0]
+        if loop is not None:
+            done = loop(g, y, scale)
+            if done is not None:
+                return done
+        # The steps the lowering pass replaced, in their order.
+        total = xp.sum(g * y, axis=-1, keepdims=True)
+        dx = y * (g - total)
+        return dx if scale is None else dx * xp.asarray(scale, dtype=dx.dtype)
+
+    def _native_softmax(name: str):
         if xp.__name__ != "numpy":
             return None
         from nerve.backend.numpy_backend.native import softmax as native_softmax
 
-        return native_softmax.softmax_rows_function()
+        return getattr(native_softmax, name)()
 
     def max_pool(x, window, strides, padding):
         native = _native_windows(x)
@@ -374,6 +391,7 @@ def kernels(xp) -> dict:
         "product_patches_transpose": product_patches_transpose,
         "relu": relu,
         "softmax_rows": softmax_rows,
+        "softmax_rows_grad": softmax_rows_grad,
         "resample": resample,
         "resample2": resample2,
         "resample_transpose": resample_transpose,

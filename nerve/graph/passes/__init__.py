@@ -29,7 +29,7 @@ from nerve.graph.passes.scan_sums import sum_products_after_scans
 from nerve.graph.passes.schedule import schedule_collectives
 from nerve.graph.passes.share_scans import share_scans
 from nerve.graph.passes.simplify import simplify
-from nerve.graph.passes.softmax import fuse_softmax_rows
+from nerve.graph.passes.softmax import fuse_softmax_gradients, fuse_softmax_rows
 from nerve.graph.passes.split_loops import read_splits_in_loops, split_before_elementwise
 from nerve.graph.passes.verify import verify
 
@@ -61,7 +61,8 @@ DEFAULT_PIPELINE: tuple[Pass, ...] = (
 #: so do products of patches (a convolution's forward pass) where the backend runs them
 #: natively.
 #: Softmaxes over the last axis become one node before elementwise fusion, which would
-#: otherwise take their subtract and exp (and the bias add before them) into its loops.
+#: otherwise take their subtract and exp (and the bias add before them) into its loops;
+#: so do softmax gradients (their multiplies and subtract).
 #: Concatenations of fused loops' results are then written by those loops, and column
 #: splits read in place by the loops that consume the parts (an elementwise op before
 #: such a split is first moved past it, so that it joins them).
@@ -74,6 +75,7 @@ LOWERING: tuple[Pass, ...] = (
     fold_products_into_patches,
     fold_patches_into_products,
     fuse_softmax_rows,
+    fuse_softmax_gradients,
     split_before_elementwise,
     fuse,
     write_concatenations_in_loops,
@@ -102,6 +104,7 @@ __all__ = [
     "fold_patches_into_products",
     "fold_products_into_patches",
     "fuse",
+    "fuse_softmax_gradients",
     "fuse_softmax_rows",
     "hoist_invariants",
     "optimize",
