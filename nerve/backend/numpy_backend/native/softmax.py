@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import binding, codegen, threads, toolchain
+from nerve.backend.numpy_backend.native import binding, codegen, row_sums, threads, toolchain
 
 __all__ = ["MIN_SPLIT", "available", "softmax_rows_function", "softmax_rows_grad_function"]
 
@@ -138,32 +138,10 @@ void range_{T}(const void *x, const void *bias, void *out, int64_t n, int64_t lo
              (int)has_scale, ({C})scale);
 }
 
-/* NumPy's pairwise sum of n values (np.add.reduce over a contiguous axis): blocks of up
-   to 128 in 8 partial sums combined as a tree, then the tail; halved above 128. */
-static {C} pairwise_{T}(const {C} *a, int64_t n) {
-    if (n < 8) {
-        {C} r = 0;
-        for (int64_t k = 0; k < n; k++) r += a[k];
-        return r;
-    }
-    if (n <= 128) {
-        {C} r[8];
-        for (int j = 0; j < 8; j++) r[j] = a[j];
-        const int64_t whole = n - n % 8;
-        for (int64_t i = 8; i < whole; i += 8)
-            for (int j = 0; j < 8; j++) r[j] += a[i + j];
-        {C} total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for (int64_t i = whole; i < n; i++) total += a[i];
-        return total;
-    }
-    int64_t half = n / 2;
-    half -= half % 8;
-    return pairwise_{T}(a, half) + pairwise_{T}(a + half, n - half);
-}
-
 /* The softmax's gradient from its output y and the output's cotangent g, rows [lo, hi)
    of n: y * (g - sum(g * y)), times scale when has_scale. out holds g * y while the
-   row is summed (NumPy starts a sum at 0, which turns a -0 sum into +0). */
+   row is summed (pairwise_{T}: row_sums.py; NumPy starts a sum at 0, which turns a -0
+   sum into +0). */
 void grad_range_{T}(const void *g_array, const void *y_array, void *out_array, int64_t n,
                     int64_t lo, int64_t hi, int64_t has_scale, double scale_value) {
     const {C} *g = NV_DATA(g_array), *y = NV_DATA(y_array);
@@ -189,7 +167,8 @@ void grad_range_{T}(const void *g_array, const void *y_array, void *out_array, i
 _TYPES = {"float32": ("float", "nv_expf", "logf"), "float64": ("double", "nv_exp", "log")}
 SOURCE = codegen.library_source(
     [
-        _TEMPLATE.replace("{T}", name)
+        (row_sums.PAIRWISE_TEMPLATE + _TEMPLATE)
+        .replace("{T}", name)
         .replace("{C}", c_type)
         .replace("{EXP}", exp)
         .replace("{LOG}", log)
