@@ -58,6 +58,7 @@ __all__ = [
     "extract_patches",
     "extract_patches_p",
     "frames_p",
+    "layer_norm_grad_rows_p",
     "max_pool",
     "max_pool_p",
     "overlap_add_p",
@@ -423,6 +424,48 @@ softmax_rows_grad_p = Primitive(
     "softmax_rows_grad", shape_rule=_softmax_rows_grad_rule, differentiable=False, fresh=True
 )
 
+
+# -- layer_norm_grad_rows ------------------------------------------------------------
+# The steps autodiff gives for the gradient of a layer normalization over the last axis
+# (``ops.layer_normalization``: ``c = x - mean``, ``v = var + epsilon``, ``inv =
+# rsqrt(v)``) with respect to its input, from ``a`` (the output's cotangent times
+# gamma), ``c``, and the per-row ``inv`` and ``v`` (shape ``(..., 1)``), ``count`` the
+# row length as the graph divides by it::
+#
+#     t = a * inv;  d = sum(a * c) * ((-0.5 * inv) / v) / count;  e = d * c + d * c
+#     dx = (t + e) + (sum(-t) + sum(-e)) / count
+#
+# (sums over the last axis, kept). Graphs never trace it: ``graph.passes.layer_norm``
+# puts it in place of those steps where the backend runs it natively. Not
+# differentiated: the lowering passes run after autodiff.
+
+
+def _layer_norm_grad_rows_rule(a: Aval, c: Aval, inv: Aval, v: Aval, *, count: float) -> Aval:
+    _require_float("layer_norm_grad_rows", a)
+    rows = (*a.shape[:-1], 1)
+    if (
+        not a.shape
+        or tuple(c.shape) != tuple(a.shape)
+        or any(tuple(x.shape) != rows for x in (inv, v))
+    ):
+        raise ShapeError(
+            with_location(
+                f"layer_norm_grad_rows: needs a and c of one shape of rank >= 1 and inv and v "
+                f"of that shape with a last axis of 1; got {tuple(a.shape)}, {tuple(c.shape)}, "
+                f"{tuple(inv.shape)} and {tuple(v.shape)}."
+            )
+        )
+    for x in (c, inv, v):
+        rules.same_dtype("layer_norm_grad_rows", a, x)
+    return Aval(tuple(a.shape), a.dtype)
+
+
+layer_norm_grad_rows_p = Primitive(
+    "layer_norm_grad_rows",
+    shape_rule=_layer_norm_grad_rows_rule,
+    differentiable=False,
+    fresh=True,
+)
 
 # -- max_pool and window_scatter ----------------------------------------------------------
 # Params: ``window``, ``strides`` and ``padding`` as for the patches (no dilation).

@@ -410,6 +410,14 @@ def tf(name):
     return lambda *a, **kw: getattr(T.nn.functional, name)(*a, **kw)
 
 
+def _layer_norm_grad_steps(a, c, inv, v, count):
+    """layer_norm_grad_rows's steps (primitives/nn.py) on NumPy arrays or tensors."""
+    t = a * inv
+    d = (a * c).sum(-1, keepdims=True) * ((-0.5 * inv) / v) / count
+    e = d * c + d * c
+    return (t + e) + ((-t).sum(-1, keepdims=True) + (-e).sum(-1, keepdims=True)) / count
+
+
 CASES = [
     # convolution: 1-, 2-, 3-D; strides, dilation, "same" (odd and even padding), groups
     conv_case("conv1d_valid", (2, 7, 3), (3, 3, 4), grad2=True),
@@ -637,6 +645,26 @@ CASES = [
             symbolic=False,  # as softmax_rows
         )
         for scale in (None, 0.375)
+    ),
+    # layer_norm_grad_rows: the lowering pass's one-node layer-norm input gradient
+    # (graph.passes.layer_norm), the steps autodiff gives; not differentiated.
+    OpCase(
+        "layer_norm_grad_rows",
+        lambda a, c, inv, v: nnp.layer_norm_grad_rows_p.bind(a, c, inv, v, count=4.0),
+        [
+            (Input((3, 4)), Input((3, 4)), Input((3, 1), "positive"), Input((3, 1), "positive")),
+            (
+                Input((2, 3, 130)),
+                Input((2, 3, 130)),
+                Input((2, 3, 1), "positive"),
+                Input((2, 3, 1), "positive"),
+            ),
+        ],
+        numpy=lambda a, c, inv, v: _layer_norm_grad_steps(a, c, inv, v, 4.0),
+        torch=lambda a, c, inv, v: _layer_norm_grad_steps(a, c, inv, v, 4.0),
+        atol=2e-5,  # (terms of ~20 cancel to ~0.01 in float32)
+        grad=False,
+        symbolic=False,  # as softmax_rows
     ),
     # losses
     OpCase(

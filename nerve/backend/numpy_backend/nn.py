@@ -219,6 +219,32 @@ def kernels(xp) -> dict:
         dx = y * (g - total)
         return dx if scale is None else dx * xp.asarray(scale, dtype=dx.dtype)
 
+    layer_norm_loop: list = []  # as softmax_loop, for layer_norm_grad_rows
+
+    def layer_norm_grad_rows(a, c, inv, v, *, count):
+        if not layer_norm_loop:
+            layer_norm_loop.append(_native_layer_norm())
+        loop = layer_norm_loop[0]
+        if loop is not None:
+            done = loop(a, c, inv, v, count)
+            if done is not None:
+                return done
+        # The steps the lowering pass replaced, in their order.
+        n, half = xp.asarray(count, dtype=a.dtype), xp.asarray(-0.5, dtype=a.dtype)
+        t = a * inv
+        d = xp.add.reduce(a * c, axis=-1, keepdims=True) * ((half * inv) / v) / n
+        e = d * c
+        e = e + e
+        total = xp.add.reduce(-t, axis=-1, keepdims=True) + xp.add.reduce(-e, -1, keepdims=True)
+        return (t + e) + total / n
+
+    def _native_layer_norm():
+        if xp.__name__ != "numpy":
+            return None
+        from nerve.backend.numpy_backend.native import layer_norm
+
+        return layer_norm.layer_norm_grad_rows_function()
+
     def _native_softmax(name: str):
         if xp.__name__ != "numpy":
             return None
@@ -390,6 +416,7 @@ def kernels(xp) -> dict:
         "patches_product": patches_product,
         "product_patches_transpose": product_patches_transpose,
         "relu": relu,
+        "layer_norm_grad_rows": layer_norm_grad_rows,
         "softmax_rows": softmax_rows,
         "softmax_rows_grad": softmax_rows_grad,
         "resample": resample,
