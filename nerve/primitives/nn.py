@@ -59,6 +59,7 @@ __all__ = [
     "extract_patches_p",
     "frames_p",
     "layer_norm_grad_rows_p",
+    "layer_norm_rows_p",
     "max_pool",
     "max_pool_p",
     "overlap_add_p",
@@ -424,6 +425,32 @@ softmax_rows_grad_p = Primitive(
     "softmax_rows_grad", shape_rule=_softmax_rows_grad_rule, differentiable=False, fresh=True
 )
 
+
+# -- layer_norm_rows -------------------------------------------------------------------
+# The statistics ``ops.layer_normalization`` computes over the last axis, in its steps:
+# ``c = x - sum(x) / count``, ``v = sum(c * c) / count + epsilon`` and ``inv =
+# rsqrt(v)`` (sums kept), returned as ``(c, v, inv)``. Graphs never trace it:
+# ``graph.passes.layer_norm`` puts it in place of those steps where the backend runs it
+# natively. Not differentiated: the lowering passes run after autodiff.
+
+
+def _layer_norm_rows_rule(x: Aval, *, count: float, epsilon: float) -> tuple:
+    _require_float("layer_norm_rows", x)
+    if not x.shape:
+        raise ShapeError(
+            with_location(f"layer_norm_rows: needs a tensor of rank >= 1; got shape {x.shape}.")
+        )
+    rows = Aval((*x.shape[:-1], 1), x.dtype)
+    return Aval(tuple(x.shape), x.dtype), rows, rows
+
+
+layer_norm_rows_p = Primitive(
+    "layer_norm_rows",
+    shape_rule=_layer_norm_rows_rule,
+    multiple_results=True,
+    differentiable=False,
+    fresh=True,
+)
 
 # -- layer_norm_grad_rows ------------------------------------------------------------
 # The steps autodiff gives for the gradient of a layer normalization over the last axis

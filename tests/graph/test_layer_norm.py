@@ -1,6 +1,7 @@
-"""``fuse_layer_norm_gradients``: a layer normalization's input gradient over the last
-axis runs as one ``layer_norm_grad_rows`` node where the backend has the loop, with
-the unfused graph's bits; graphs whose steps differ are left alone."""
+"""``fuse_layer_norm_statistics`` and ``fuse_layer_norm_gradients``: a layer
+normalization's statistics and input gradient over the last axis run as one
+``layer_norm_rows`` and one ``layer_norm_grad_rows`` node where the backend has the
+loops, with the unfused graph's bits; graphs whose steps differ are left alone."""
 
 import contextlib
 
@@ -11,7 +12,7 @@ import nerve
 from nerve import layers, ops
 from nerve.backend.numpy_backend import NumpyBackend
 from nerve.backend.numpy_backend.native import layer_norm as native_layer_norm
-from nerve.graph.passes import fuse_layer_norm_gradients
+from nerve.graph.passes import fuse_layer_norm_gradients, fuse_layer_norm_statistics
 
 pytestmark = pytest.mark.skipif(
     native_layer_norm.layer_norm_grad_rows_function() is None,
@@ -21,17 +22,19 @@ pytestmark = pytest.mark.skipif(
 
 def _counts(fn, *args) -> dict:
     graph = nerve.function(fn).get_concrete_function(*args).graph
-    return fuse_layer_norm_gradients(graph, NumpyBackend()).primitive_counts()
+    graph = fuse_layer_norm_gradients(graph, NumpyBackend())
+    return fuse_layer_norm_statistics(graph, NumpyBackend()).primitive_counts()
 
 
 @pytest.fixture
 def unfused(monkeypatch):
-    """Runs ``fn(*args)`` compiled without the rewrite (the backend says it has no
-    loop for it)."""
+    """Runs ``fn(*args)`` compiled without the rewrites (the backend says it has no
+    loops for them)."""
     runs_natively = NumpyBackend.runs_natively
+    kernels = ("layer_norm_rows", "layer_norm_grad_rows")
 
     def without(self, kernel, *args, **kwargs):
-        return kernel != "layer_norm_grad_rows" and runs_natively(self, kernel, *args, **kwargs)
+        return kernel not in kernels and runs_natively(self, kernel, *args, **kwargs)
 
     def run(fn, *args):
         with monkeypatch.context() as patch:
@@ -60,6 +63,7 @@ def test_the_input_gradient_is_one_node_with_the_unfused_bits(dtype, shape, unfu
     gradient = nerve.grad(loss, argnums=(0, 1))
     counts = _counts(gradient, x, gamma)
     assert counts.get("layer_norm_grad_rows") == 1 and "neg" not in counts
+    assert counts.get("layer_norm_rows") == 1 and "rsqrt" not in counts
     _assert_same(nerve.function(gradient)(x, gamma), unfused(gradient, x, gamma))
 
 
@@ -82,7 +86,7 @@ def test_a_layers_gradients_in_a_residual_block_keep_their_bits(unfused):
 
     x = ops.convert_to_tensor(x)
     counts = nerve.function(gradients).graph_for(x).primitive_counts()
-    assert counts.get("layer_norm_grad_rows") == 2
+    assert counts.get("layer_norm_grad_rows") == 2 and counts.get("layer_norm_rows") == 2
     _assert_same(nerve.function(gradients)(x), unfused(gradients, x))
 
 
@@ -118,4 +122,36 @@ def test_a_step_read_elsewhere_keeps_the_graph():
     assert "layer_norm_grad_rows" not in _counts(gradient_and_sum, x, x, rows, rows)
     assert _counts(lambda *a: gradient_and_sum(*a)[0], x, x, rows, rows) == {
         "layer_norm_grad_rows": 1
+    }
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(40, 7), (4, 16, 128), (3, 300)])
+def test_the_statistics_are_one_node_with_the_unfused_bits(dtype, shape, unfused):
+    rng = np.random.default_rng(shape[-1] + 1)
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    gamma, beta = (rng.standard_normal(shape[-1]).astype(dtype) for _ in "gb")
+
+    def f(x, gamma, beta):
+        return ops.layer_normalization(x, gamma, beta, epsilon=1e-5)
+
+    counts = _counts(f, x, gamma, beta)
+    assert counts.get("layer_norm_rows") == 1
+    assert not {"reduce_sum", "rsqrt", "subtract"} & set(counts)
+    _assert_same(nerve.function(f)(x, gamma, beta), unfused(f, x, gamma, beta))
+
+
+def test_statistics_read_elsewhere_keep_the_graph():
+    x = np.random.default_rng(4).standard_normal((4, 9)).astype("float32")
+
+    def statistics_and_mean(x):
+        mean = ops.sum(x, axis=-1, keepdims=True) / 9.0
+        c = x - mean
+        v = ops.sum(c * c, axis=-1, keepdims=True) / 9.0 + 1e-3
+        return c * ops.rsqrt(v), mean
+
+    assert "layer_norm_rows" not in _counts(statistics_and_mean, x)
+    assert _counts(lambda x: statistics_and_mean(x)[0], x) == {
+        "layer_norm_rows": 1,
+        "multiply": 1,
     }

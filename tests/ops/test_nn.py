@@ -410,6 +410,13 @@ def tf(name):
     return lambda *a, **kw: getattr(T.nn.functional, name)(*a, **kw)
 
 
+def _layer_norm_statistics(x, epsilon):
+    """layer_norm_rows's (c, v, inv) on NumPy arrays or tensors."""
+    c = x - x.mean(-1, keepdims=True)
+    v = (c * c).mean(-1, keepdims=True) + epsilon
+    return c, v, 1 / v**0.5
+
+
 def _layer_norm_grad_steps(a, c, inv, v, count):
     """layer_norm_grad_rows's steps (primitives/nn.py) on NumPy arrays or tensors."""
     t = a * inv
@@ -645,6 +652,16 @@ CASES = [
             symbolic=False,  # as softmax_rows
         )
         for scale in (None, 0.375)
+    ),
+    # layer_norm_rows: the lowering pass's one-node layer-norm statistics (c, v, inv).
+    OpCase(
+        "layer_norm_rows",
+        lambda x: nnp.layer_norm_rows_p.bind(x, count=4.0, epsilon=1e-3),
+        [(Input((3, 4)),), (Input((2, 3, 4)),)],
+        numpy=lambda x: _layer_norm_statistics(x, 1e-3),
+        torch=lambda x: _layer_norm_statistics(x, 1e-3),
+        grad=False,
+        symbolic=False,  # as softmax_rows
     ),
     # layer_norm_grad_rows: the lowering pass's one-node layer-norm input gradient
     # (graph.passes.layer_norm), the steps autodiff gives; not differentiated.

@@ -178,7 +178,7 @@ class NumpyBackend(Backend):
     def runs_natively(
         self, kernel: str, dtype: str, shapes: tuple = (), params: dict | None = None
     ) -> bool:
-        if kernel == "layer_norm_grad_rows":
+        if kernel in ("layer_norm_rows", "layer_norm_grad_rows"):
             from nerve.backend.numpy_backend.native import layer_norm
 
             return layer_norm.available(dtype)

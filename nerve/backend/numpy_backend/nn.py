@@ -223,7 +223,7 @@ def kernels(xp) -> dict:
 
     def layer_norm_grad_rows(a, c, inv, v, *, count):
         if not layer_norm_loop:
-            layer_norm_loop.append(_native_layer_norm())
+            layer_norm_loop.append(_native_layer_norm("layer_norm_grad_rows_function"))
         loop = layer_norm_loop[0]
         if loop is not None:
             done = loop(a, c, inv, v, count)
@@ -238,12 +238,28 @@ def kernels(xp) -> dict:
         total = xp.add.reduce(-t, axis=-1, keepdims=True) + xp.add.reduce(-e, -1, keepdims=True)
         return (t + e) + total / n
 
-    def _native_layer_norm():
+    statistics_loop: list = []  # as softmax_loop, for layer_norm_rows
+
+    def layer_norm_rows(x, *, count, epsilon):
+        if not statistics_loop:
+            statistics_loop.append(_native_layer_norm("layer_norm_rows_function"))
+        loop = statistics_loop[0]
+        if loop is not None:
+            done = loop(x, count, epsilon)
+            if done is not None:
+                return done
+        # The steps the lowering pass replaced, in their order.
+        n = xp.asarray(count, dtype=x.dtype)
+        c = x - xp.add.reduce(x, axis=-1, keepdims=True) / n
+        v = xp.add.reduce(c * c, axis=-1, keepdims=True) / n + xp.asarray(epsilon, x.dtype)
+        return c, v, xp.reciprocal(xp.sqrt(v))
+
+    def _native_layer_norm(name: str):
         if xp.__name__ != "numpy":
             return None
         from nerve.backend.numpy_backend.native import layer_norm
 
-        return layer_norm.layer_norm_grad_rows_function()
+        return getattr(layer_norm, name)()
 
     def _native_softmax(name: str):
         if xp.__name__ != "numpy":
@@ -417,6 +433,7 @@ def kernels(xp) -> dict:
         "product_patches_transpose": product_patches_transpose,
         "relu": relu,
         "layer_norm_grad_rows": layer_norm_grad_rows,
+        "layer_norm_rows": layer_norm_rows,
         "softmax_rows": softmax_rows,
         "softmax_rows_grad": softmax_rows_grad,
         "resample": resample,

@@ -22,7 +22,7 @@ from nerve.graph.passes.dce import dce
 from nerve.graph.passes.fold import fold_constants
 from nerve.graph.passes.fuse import fuse
 from nerve.graph.passes.hoist import hoist_invariants
-from nerve.graph.passes.layer_norm import fuse_layer_norm_gradients
+from nerve.graph.passes.layer_norm import fuse_layer_norm_gradients, fuse_layer_norm_statistics
 from nerve.graph.passes.negated_sums import sum_before_negating
 from nerve.graph.passes.patches import fold_patches_into_products, fold_products_into_patches
 from nerve.graph.passes.scan_bias import add_biases_in_scans
@@ -64,8 +64,8 @@ DEFAULT_PIPELINE: tuple[Pass, ...] = (
 #: natively.
 #: Softmaxes over the last axis become one node before elementwise fusion, which would
 #: otherwise take their subtract and exp (and the bias add before them) into its loops;
-#: so do softmax gradients (their multiplies and subtract) and layer norms' input
-#: gradients. A sum of negated values is then the negated sum (one pass fewer).
+#: so do softmax gradients (their multiplies and subtract) and layer norms' statistics
+#: and input gradients. A sum of negated values is then the negated sum (one pass fewer).
 #: Concatenations of fused loops' results are then written by those loops, and column
 #: splits read in place by the loops that consume the parts (an elementwise op before
 #: such a split is first moved past it, so that it joins them).
@@ -80,6 +80,7 @@ LOWERING: tuple[Pass, ...] = (
     fuse_softmax_rows,
     fuse_softmax_gradients,
     fuse_layer_norm_gradients,
+    fuse_layer_norm_statistics,
     sum_before_negating,
     split_before_elementwise,
     fuse,
@@ -110,6 +111,7 @@ __all__ = [
     "fold_products_into_patches",
     "fuse",
     "fuse_layer_norm_gradients",
+    "fuse_layer_norm_statistics",
     "fuse_softmax_gradients",
     "fuse_softmax_rows",
     "hoist_invariants",

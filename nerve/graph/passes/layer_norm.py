@@ -1,5 +1,7 @@
-"""Lowering: the input gradient of a layer normalization over the last axis becomes
-one ``layer_norm_grad_rows`` node, where the backend runs it natively.
+"""Lowering: a layer normalization over the last axis computes its statistics in one
+``layer_norm_rows`` node (``fuse_layer_norm_statistics``), and its input gradient in
+one ``layer_norm_grad_rows`` node (``fuse_layer_norm_gradients``), where the backend
+runs them natively. The gradient:
 
 ``ops.layer_normalization`` computes ``c = x - mean``, ``v = var + epsilon``, ``inv =
 rsqrt(v)`` and ``c * inv`` (times gamma, plus beta); autodiff turns the cotangent
@@ -26,12 +28,51 @@ from __future__ import annotations
 
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Node, Value
-from nerve.primitives.elementwise import add_p, divide_p, multiply_p, neg_p
-from nerve.primitives.nn import layer_norm_grad_rows_p
+from nerve.primitives.elementwise import add_p, divide_p, multiply_p, neg_p, rsqrt_p, subtract_p
+from nerve.primitives.nn import layer_norm_grad_rows_p, layer_norm_rows_p
 from nerve.primitives.reduction import reduce_sum_p
 from nerve.primitives.shape import reshape_p
 
-__all__ = ["fuse_layer_norm_gradients"]
+__all__ = ["fuse_layer_norm_gradients", "fuse_layer_norm_statistics"]
+
+
+def fuse_layer_norm_statistics(graph: Graph, backend: Backend) -> Graph:
+    """``graph`` with each layer normalization's statistics over the last axis,
+    ``c = subtract(x, divide(reduce_sum(x), count))``, ``v = add(divide(reduce_sum(
+    multiply(c, c)), count), epsilon)`` and ``inv = rsqrt(v)`` (sums kept, ``count``
+    and ``epsilon`` constants, the sums and quotients read only there), replaced by one
+    ``layer_norm_rows`` node making ``(c, v, inv)`` where ``backend`` runs it natively:
+    one pass over ``x`` and one write of ``c`` instead of two sums, a loop writing ``c``
+    and its square, and the square read back. The same bits (``native/layer_norm.py``).
+
+    >>> import numpy as np, nerve
+    >>> from nerve import ops
+    >>> from nerve.backend import get_backend
+    >>> x = np.ones((4, 8), "float32")
+    >>> graph = nerve.function(ops.layer_normalization).get_concrete_function(x).graph
+    >>> counts = fuse_layer_norm_statistics(graph, get_backend()).primitive_counts()
+    >>> counts.get("layer_norm_rows", 0) == get_backend().runs_natively(
+    ...     "layer_norm_rows", "float32")
+    True
+    """
+    matcher = _Matcher(graph)
+    replaced: dict[Node, Node] = {}
+    dropped: set[Node] = set()
+    for node in graph.nodes:
+        found = matcher.match_statistics(node)
+        if found is None:
+            continue
+        (x, c, v, inv), params, steps = found
+        if not backend.runs_natively("layer_norm_rows", x.aval.dtype):
+            continue
+        centring = matcher.producers[c]
+        replaced[centring] = Node(layer_norm_rows_p, [x], params, [c, v, inv])
+        dropped.update(steps)
+    if not replaced:
+        return graph
+    result = graph.copy()
+    result.nodes = [replaced.get(n, n) for n in graph.nodes if n not in dropped]
+    return result
 
 
 def fuse_layer_norm_gradients(graph: Graph, backend: Backend) -> Graph:
@@ -122,6 +163,55 @@ class _Matcher:
         if found is None or negation is None:
             return None
         return negation.inputs[0], [*found[1], negation]
+
+    def match_statistics(self, node: Node) -> tuple[tuple, dict, list[Node]] | None:
+        """``((x, c, v, inv), params, the steps but c's)`` when ``node`` is ``inv =
+        rsqrt(v)`` ending the statistics of ``fuse_layer_norm_statistics``."""
+        if node.prim is not rsqrt_p or node.outputs[0].aval.dtype not in ("float32", "float64"):
+            return None
+        v = node.inputs[0]
+        offset = self.producers.get(v)
+        if offset is None or offset.prim is not add_p:
+            return None
+        for var, eps in (offset.inputs, offset.inputs[::-1]):
+            epsilon = self._constant(eps)
+            quotient = None if epsilon is None else self._quotient(var)
+            squares = None if quotient is None else self._kept_sum(quotient[0])
+            square = None if squares is None else self._node(squares[0], multiply_p)
+            if quotient is None or squares is None or square is None or epsilon is None:
+                continue
+            if square.inputs[0] is not square.inputs[1]:
+                continue
+            c = square.inputs[0]
+            centring = self.producers.get(c)
+            if centring is None or centring.prim is not subtract_p:
+                continue
+            x, mean = centring.inputs
+            average = self._quotient(mean)
+            total = None if average is None else self._kept_sum(average[0])
+            if average is None or total is None or total[0] is not x or average[1] != quotient[1]:
+                continue
+            shape = tuple(x.aval.shape)
+            if not shape or not all(isinstance(n, int) and n > 0 for n in shape):
+                continue
+            if tuple(c.aval.shape) != shape or tuple(v.aval.shape) != (*shape[:-1], 1):
+                continue
+            if any(value.aval.dtype != x.aval.dtype for value in (c, v, node.outputs[0])):
+                continue
+            steps = [node, offset, self.producers[var], squares[1], square]
+            steps += [self.producers[mean], total[1]]
+            params = {"count": quotient[1], "epsilon": epsilon}
+            return (x, c, v, node.outputs[0]), params, steps
+        return None
+
+    def _kept_sum(self, value: Value) -> tuple[Value, Node] | None:
+        """``(x, the reduction)`` for ``value = reduce_sum(x)`` over the last axis with
+        ``keepdims``, read only where it is."""
+        node = self._node(value, reduce_sum_p)
+        if node is None or node.params.get("keepdims") is not True:
+            return None
+        x = node.inputs[0]
+        return (x, node) if node.params.get("axes") == (len(x.aval.shape) - 1,) else None
 
     def match(self, node: Node) -> tuple[tuple, float, list[Node]] | None:
         """``((a, c, inv, v), count, the other steps)`` when ``node`` ends the steps."""

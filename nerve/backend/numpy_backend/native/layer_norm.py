@@ -1,16 +1,21 @@
-"""``layer_norm_grad_rows`` in C: a layer normalization's input gradient over the last
-axis, one row at a time, in the steps autodiff gives (``primitives/nn.py``).
+"""Layer normalization over the last axis in C, one row at a time: its statistics
+(``layer_norm_rows``: ``x - mean``, ``var + epsilon`` and its rsqrt) and its input
+gradient (``layer_norm_grad_rows``), each in the steps the graph had
+(``primitives/nn.py``).
 
-Why: as a graph those steps are three products over the whole array, three row sums,
-two negations, a doubling and three adds (five fused loops and three reductions after
-fusion, ~26 MB of memory traffic per (32, 128, 128) float32 layer norm); one loop per
-row reads ``a`` and ``c`` once, keeps the row in L1 across its passes and writes the
-result once (6 MB).
+Why: as a graph the statistics are two sums and two fused loops (one writing the
+squares only for a sum to read them), and the gradient three products over the whole
+array, three row sums, two negations, a doubling and three adds (five fused loops
+and three reductions after fusion, ~26 MB of memory traffic per (32, 128, 128)
+float32 layer norm); one loop per row reads its operands once, keeps the row in L1
+across its passes and writes each result once.
 
-The same bits as those steps: every product, sum and division is the graph's, in its
-order, each rounded to the dtype as NumPy rounds it; the row sums run in NumPy's
-pairwise order (``row_sums.PAIRWISE_TEMPLATE``) and start from +0, as NumPy's do.
-Rows are split across the held cores (``threads.held``) from ``MIN_SPLIT`` elements.
+The same bits as those steps: every product, sum, division and square root is the
+graph's, in its order, each rounded to the dtype as NumPy rounds it (rsqrt is
+``1 / sqrt``, as in NumPy and the fused loops); the row sums run in NumPy's pairwise
+order (``row_sums.pairwise_source``; squares rounded before they are added) and
+start from +0, as NumPy's do. Rows are split across the held cores
+(``threads.held``) from ``MIN_SPLIT`` elements.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import numpy as np
 
 from nerve.backend.numpy_backend.native import binding, codegen, row_sums, threads, toolchain
 
-__all__ = ["MIN_SPLIT", "available", "layer_norm_grad_rows_function"]
+__all__ = ["MIN_SPLIT", "available", "layer_norm_grad_rows_function", "layer_norm_rows_function"]
 
 #: Elements from which a call's rows are shared out among the held cores (a (32, 128,
 #: 128) float32 gradient, 512K elements, takes ~0.5 ms on one core).
@@ -68,11 +73,40 @@ void grad_range_{T}(const void *a_array, const void *c_array, const void *inv_ar
 }
 """
 
-_TYPES = {"float32": "float", "float64": "double"}
+_FORWARD = r"""
+/* Rows [lo, hi) of x (rows of n): c = x - (0 + sum(x)) / count, v = (0 + sum(c * c)) /
+   count + epsilon and inv = 1 / sqrt(v) (one value per row). */
+void rows_range_{T}(const void *x_array, void *c_array, void *v_array, void *inv_array,
+                    int64_t n, int64_t lo, int64_t hi, double count_value,
+                    double epsilon_value) {
+    const {C} *x = NV_DATA(x_array);
+    {C} *c = NV_DATA(c_array), *v = NV_DATA(v_array), *inv = NV_DATA(inv_array);
+    const {C} count = ({C})count_value, epsilon = ({C})epsilon_value;
+    for (int64_t r = lo; r < hi; r++) {
+        const {C} *xr = x + r * n;
+        {C} *cr = c + r * n;
+        const {C} mean = (({C})0 + pairwise_{T}(xr, n)) / count;
+        NV_IVDEP
+        for (int64_t k = 0; k < n; k++) cr[k] = xr[k] - mean;
+        v[r] = (({C})0 + squares_{T}(cr, n)) / count + epsilon;
+        inv[r] = ({C})1 / {SQRT}(v[r]);
+    }
+}
+"""
+
+_TYPES = {"float32": ("float", "sqrtf"), "float64": ("double", "sqrt")}
 SOURCE = codegen.library_source(
     [
-        (row_sums.PAIRWISE_TEMPLATE + _TEMPLATE).replace("{T}", name).replace("{C}", c_type)
-        for name, c_type in _TYPES.items()
+        (
+            row_sums.PAIRWISE_TEMPLATE
+            + row_sums.pairwise_source("squares", "a[i] * a[i]")
+            + _TEMPLATE
+            + _FORWARD
+        )
+        .replace("{T}", name)
+        .replace("{C}", c_type)
+        .replace("{SQRT}", sqrt)
+        for name, (c_type, sqrt) in _TYPES.items()
     ],
     toolchain.DATA_OFFSET,
 )
@@ -80,12 +114,17 @@ SOURCE = codegen.library_source(
 
 @functools.cache
 def _functions() -> dict | None:
-    """The C function by NumPy dtype, or ``None`` without a compiler."""
+    """The C functions by kind (``"grad"``, ``"rows"``) and NumPy dtype, or ``None``
+    without a compiler."""
     library = toolchain.load(SOURCE)
     if library is None or not binding.reads_data_pointers(library):
         return None
-    argtypes = [ctypes.py_object] * 5 + [ctypes.c_int64] * 3 + [ctypes.c_double]
-    return binding.typed_functions(library, "grad_range", _TYPES, argtypes)
+    gradients = [ctypes.py_object] * 5 + [ctypes.c_int64] * 3 + [ctypes.c_double]
+    statistics = [ctypes.py_object] * 4 + [ctypes.c_int64] * 3 + [ctypes.c_double] * 2
+    return {
+        "grad": binding.typed_functions(library, "grad_range", _TYPES, gradients),
+        "rows": binding.typed_functions(library, "rows_range", _TYPES, statistics),
+    }
 
 
 def available(dtype: str) -> bool:
@@ -105,9 +144,10 @@ def layer_norm_grad_rows_function() -> Callable | None:
     >>> grad is None or grad(ones, ones, rows, rows, 4.0).tolist() == [[0.0] * 4] * 2
     True
     """
-    table = _functions()
-    if table is None:
+    functions = _functions()
+    if functions is None:
         return None
+    table = functions["grad"]
 
     def layer_norm_grad_rows(a, c, inv, v, count: float) -> np.ndarray | None:
         function = table.get(a.dtype)
@@ -115,15 +155,51 @@ def layer_norm_grad_rows_function() -> Callable | None:
             return None
         a, c, inv, v = (np.ascontiguousarray(x) for x in (a, c, inv, v))
         out = np.empty(a.shape, a.dtype)
-        n = a.shape[-1]
-        rows = a.size // n if n else 0
-        cores = threads.held() if a.size >= MIN_SPLIT else 1
-        if cores < 2 or rows < 2:
-            function(a, c, inv, v, out, n, 0, rows, count)
-        else:
-            threads.run_ranges(
-                rows, cores, lambda lo, hi: function(a, c, inv, v, out, n, lo, hi, count)
-            )
+        _rows(lambda lo, hi: function(a, c, inv, v, out, a.shape[-1], lo, hi, count), a)
         return out
 
     return layer_norm_grad_rows
+
+
+@functools.cache
+def layer_norm_rows_function() -> Callable | None:
+    """``layer_norm_rows(x, count, epsilon)``: ``layer_norm_rows``'s ``(c, v, inv)``
+    (see ``primitives/nn.py``) by the C loop, in the steps of ``ops.layer_normalization``
+    (the same bits), or ``None`` without it and for dtypes other than float32 and
+    float64.
+
+    >>> import numpy as np
+    >>> rows = layer_norm_rows_function()
+    >>> x = np.array([[1.0, 3.0]], "float32")
+    >>> rows is None or [a.tolist() for a in rows(x, 2.0, 0.0)] == [[[-1.0, 1.0]], [[1.0]], [[1.0]]]
+    True
+    """
+    functions = _functions()
+    if functions is None:
+        return None
+    table = functions["rows"]
+
+    def layer_norm_rows(x, count: float, epsilon: float) -> tuple | None:
+        function = table.get(x.dtype)
+        if function is None or not x.shape or not x.shape[-1]:
+            return None
+        x = np.ascontiguousarray(x)
+        c = np.empty(x.shape, x.dtype)
+        v, inv = (np.empty((*x.shape[:-1], 1), x.dtype) for _ in "vi")
+        arrays = (x, c, v, inv)
+        _rows(lambda lo, hi: function(*arrays, x.shape[-1], lo, hi, count, epsilon), x)
+        return c, v, inv
+
+    return layer_norm_rows
+
+
+def _rows(part: Callable[[int, int], object], x: np.ndarray) -> None:
+    """``part(lo, hi)`` over the rows of ``x``, split across the held cores
+    (``threads.held``) from ``MIN_SPLIT`` elements."""
+    n = x.shape[-1]
+    rows = x.size // n if n else 0
+    cores = threads.held() if x.size >= MIN_SPLIT else 1
+    if cores < 2 or rows < 2:
+        part(0, rows)
+    else:
+        threads.run_ranges(rows, cores, part)

@@ -26,35 +26,55 @@ import numpy as np
 
 from nerve.backend.numpy_backend.native import binding, codegen, threads, toolchain
 
-__all__ = ["MIN_SPLIT", "PAIRWISE_TEMPLATE", "row_sums_function"]
+__all__ = ["MIN_SPLIT", "PAIRWISE_TEMPLATE", "pairwise_source", "row_sums_function"]
 
 #: Elements from which a call's rows are shared out among the held cores.
 MIN_SPLIT = 1 << 22
 
-#: ``pairwise_{T}(a, n)``: NumPy's pairwise sum of ``n`` contiguous values, for C
-#: templates with ``{T}`` (the dtype's name) and ``{C}`` (its C type) to fill in.
-PAIRWISE_TEMPLATE = r"""
-static {C} pairwise_{T}(const {C} *a, int64_t n) {
+
+def pairwise_source(name: str = "pairwise", term: str = "a[i]") -> str:
+    """C source of ``static {C} <name>_{T}(const {C} *a, int64_t n)``: NumPy's pairwise
+    sum of the ``n`` values ``term`` (a C expression of ``a`` and the index ``i``;
+    ``"a[i] * a[i]"`` sums squares, each rounded before it is added, as a squared
+    array's sum would), for C templates with ``{T}`` (the dtype's name) and ``{C}``
+    (its C type) to fill in.
+
+    >>> "pairwise_{T}(const {C} *a" in pairwise_source()
+    True
+    """
+    value = lambda index: term.replace("a[i]", f"a[{index}]")  # noqa: E731
+    return (
+        r"""
+static {C} NAME_{T}(const {C} *a, int64_t n) {
     if (n < 8) {
         {C} r = 0;
-        for (int64_t k = 0; k < n; k++) r += a[k];
+        for (int64_t k = 0; k < n; k++) r += TERM_K;
         return r;
     }
     if (n <= 128) {
         {C} r[8];
-        for (int j = 0; j < 8; j++) r[j] = a[j];
+        for (int j = 0; j < 8; j++) r[j] = TERM_J;
         const int64_t whole = n - n % 8;
         for (int64_t i = 8; i < whole; i += 8)
-            for (int j = 0; j < 8; j++) r[j] += a[i + j];
+            for (int j = 0; j < 8; j++) r[j] += TERM_IJ;
         {C} total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for (int64_t i = whole; i < n; i++) total += a[i];
+        for (int64_t i = whole; i < n; i++) total += TERM_I;
         return total;
     }
     int64_t half = n / 2;
     half -= half % 8;
-    return pairwise_{T}(a, half) + pairwise_{T}(a + half, n - half);
+    return NAME_{T}(a, half) + NAME_{T}(a + half, n - half);
 }
-"""
+""".replace("NAME", name)
+        .replace("TERM_K", value("k"))
+        .replace("TERM_J", value("j"))
+        .replace("TERM_IJ", value("i + j"))
+        .replace("TERM_I", value("i"))
+    )
+
+
+#: ``pairwise_{T}(a, n)``: NumPy's pairwise sum of ``n`` contiguous values.
+PAIRWISE_TEMPLATE = pairwise_source()
 
 _TEMPLATE = r"""
 /* Rows [lo, hi) of x (rows of n): out[r] = 0 + the pairwise sum of row r. */
