@@ -82,8 +82,8 @@ def fuse_layer_norm_gradients(graph: Graph, backend: Backend) -> Graph:
     >>> import numpy as np, nerve
     >>> from nerve import ops
     >>> from nerve.backend import get_backend
-    >>> x = np.random.default_rng(0).standard_normal((4, 8)).astype("float32")
-    >>> grad = nerve.grad(lambda x: ops.sum(ops.layer_normalization(x) * x))
+    >>> x, w = np.random.default_rng(0).standard_normal((2, 4, 8)).astype("float32")
+    >>> grad = nerve.grad(lambda x: ops.sum(ops.layer_normalization(x) * w))
     >>> graph = nerve.function(grad).get_concrete_function(x).graph
     >>> counts = fuse_layer_norm_gradients(graph, get_backend()).primitive_counts()
     >>> counts.get("layer_norm_grad_rows", 0) == get_backend().runs_natively(
