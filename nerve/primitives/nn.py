@@ -33,10 +33,12 @@ PyTorch and TensorFlow; padding never wins.
 indices and weights) along one axis, and its transpose: separable image resampling.
 ``resample2`` is ``resample`` along two adjacent axes in one pass (a resize).
 
-``softmax_rows(x[, bias], log)`` is the softmax (log-softmax when ``log``) of ``x``
-(plus a bias vector added to every row) over the last axis, one pass per row, for
-backends with a native loop for it; only the lowering pass ``graph.passes.softmax``
-puts it in graphs, in place of the max/subtract/exp/sum/divide steps.
+``softmax_rows(x[, bias], log, scale)`` is the softmax (log-softmax when ``log``) of
+``x`` (times a constant ``scale``, plus a bias vector added to every row) over the last
+axis, one pass per row, for backends with a native loop for it; only the lowering pass
+``graph.passes.softmax`` puts it in graphs, in place of the max/subtract/exp/sum/divide
+steps. ``softmax_rows_grad(g, y, scale)`` is its gradient from its output in one pass
+per row, put by the same pass in place of the multiply/sum/subtract/multiply steps.
 
 ``frames`` cuts the last axis (optionally padded by reflection first) into windowed
 frames (a short-time transform's framing) and ``overlap_add`` puts frames back where
@@ -56,6 +58,8 @@ __all__ = [
     "extract_patches",
     "extract_patches_p",
     "frames_p",
+    "layer_norm_grad_rows_p",
+    "layer_norm_rows_p",
     "masked_window_scatter_p",
     "max_pool",
     "max_pool_p",
@@ -69,6 +73,7 @@ __all__ = [
     "resample2_p",
     "resample_p",
     "resample_transpose_p",
+    "softmax_rows_grad_p",
     "softmax_rows_p",
     "transposed_patches_product_p",
     "window_output_size",
@@ -341,13 +346,15 @@ transposed_patches_product_p = Primitive(
 
 
 # -- softmax_rows ----------------------------------------------------------------------
-# softmax(x + bias) over the last axis (log_softmax when ``log``), the bias an optional
-# vector of the last axis's length (shape (n,) or (1, ..., 1, n)). Graphs never trace it:
-# the lowering pass ``graph.passes.softmax`` puts it in place of the steps ops.softmax
-# and ops.log_softmax trace, where the backend has a native loop for it.
+# softmax(x * scale + bias) over the last axis (log_softmax when ``log``), the scale an
+# optional number (``None``: none) and the bias an optional vector of the last axis's
+# length (shape (n,) or (1, ..., 1, n)). Graphs never trace it: the lowering pass
+# ``graph.passes.softmax`` puts it in place of the steps ops.softmax and ops.log_softmax
+# trace (and of a multiply by a constant before them), where the backend has a native
+# loop for it.
 
 
-def _softmax_rows_rule(x: Aval, *bias: Aval, log: bool) -> Aval:
+def _softmax_rows_rule(x: Aval, *bias: Aval, log: bool, scale: float | None = None) -> Aval:
     _require_float("softmax_rows", x)
     if not x.shape or len(bias) > 1:
         raise ShapeError(
@@ -372,7 +379,7 @@ def _softmax_rows_rule(x: Aval, *bias: Aval, log: bool) -> Aval:
     return Aval(tuple(x.shape), x.dtype)
 
 
-def _softmax_rows_vjp(g, inputs, out, needs, log):
+def _softmax_rows_vjp(g, inputs, out, needs, log, scale=None):
     from nerve.primitives import reduction
 
     last = (len(out.shape) - 1,)
@@ -383,13 +390,111 @@ def _softmax_rows_vjp(g, inputs, out, needs, log):
         total = reduction.reduce_sum(ew.mul(g, out), last, keepdims=True)
         dx = ew.mul(out, ew.sub(g, total))
     # The bias's cotangent is dx, summed back to its shape by the autodiff engine.
-    return (dx if needs[0] else None, *(dx if need else None for need in needs[1:]))
+    dbias = dx
+    if scale is not None:
+        dx = ew.mul(dx, ew.scalar(scale, dx))
+    return (dx if needs[0] else None, *(dbias if need else None for need in needs[1:]))
 
 
 softmax_rows_p = Primitive(
     "softmax_rows", shape_rule=_softmax_rows_rule, vjp=_softmax_rows_vjp, fresh=True
 )
 
+
+# -- softmax_rows_grad -----------------------------------------------------------------
+# The gradient of a softmax over the last axis from its output ``y`` and the output's
+# cotangent ``g``: ``y * (g - sum(g * y))``, times ``scale`` unless it is ``None`` (the
+# gradient of a multiply by a constant before the softmax: attention's scaled logits).
+# Graphs never trace it: ``graph.passes.softmax`` puts it in place of those steps of a
+# differentiated graph where the backend runs it natively. Not differentiated: the
+# lowering passes run after autodiff.
+
+
+def _softmax_rows_grad_rule(g: Aval, y: Aval, *, scale: float | None) -> Aval:
+    _require_float("softmax_rows_grad", g)
+    if tuple(g.shape) != tuple(y.shape) or not g.shape:
+        raise ShapeError(
+            with_location(
+                f"softmax_rows_grad: the cotangent and the softmax's output must have one "
+                f"shape of rank >= 1; got {tuple(g.shape)} and {tuple(y.shape)}."
+            )
+        )
+    rules.same_dtype("softmax_rows_grad", g, y)
+    return Aval(tuple(g.shape), g.dtype)
+
+
+softmax_rows_grad_p = Primitive(
+    "softmax_rows_grad", shape_rule=_softmax_rows_grad_rule, differentiable=False, fresh=True
+)
+
+
+# -- layer_norm_rows -------------------------------------------------------------------
+# The statistics ``ops.layer_normalization`` computes over the last axis, in its steps:
+# ``c = x - sum(x) / count``, ``v = sum(c * c) / count + epsilon`` and ``inv =
+# rsqrt(v)`` (sums kept), returned as ``(c, v, inv)``. Graphs never trace it:
+# ``graph.passes.layer_norm`` puts it in place of those steps where the backend runs it
+# natively. Not differentiated: the lowering passes run after autodiff.
+
+
+def _layer_norm_rows_rule(x: Aval, *, count: float, epsilon: float) -> tuple:
+    _require_float("layer_norm_rows", x)
+    if not x.shape:
+        raise ShapeError(
+            with_location(f"layer_norm_rows: needs a tensor of rank >= 1; got shape {x.shape}.")
+        )
+    rows = Aval((*x.shape[:-1], 1), x.dtype)
+    return Aval(tuple(x.shape), x.dtype), rows, rows
+
+
+layer_norm_rows_p = Primitive(
+    "layer_norm_rows",
+    shape_rule=_layer_norm_rows_rule,
+    multiple_results=True,
+    differentiable=False,
+    fresh=True,
+)
+
+# -- layer_norm_grad_rows ------------------------------------------------------------
+# The steps autodiff gives for the gradient of a layer normalization over the last axis
+# (``ops.layer_normalization``: ``c = x - mean``, ``v = var + epsilon``, ``inv =
+# rsqrt(v)``) with respect to its input, from ``a`` (the output's cotangent times
+# gamma), ``c``, and the per-row ``inv`` and ``v`` (shape ``(..., 1)``), ``count`` the
+# row length as the graph divides by it::
+#
+#     t = a * inv;  d = sum(a * c) * ((-0.5 * inv) / v) / count;  e = d * c + d * c
+#     dx = (t + e) + (sum(-t) + sum(-e)) / count
+#
+# (sums over the last axis, kept). Graphs never trace it: ``graph.passes.layer_norm``
+# puts it in place of those steps where the backend runs it natively. Not
+# differentiated: the lowering passes run after autodiff.
+
+
+def _layer_norm_grad_rows_rule(a: Aval, c: Aval, inv: Aval, v: Aval, *, count: float) -> Aval:
+    _require_float("layer_norm_grad_rows", a)
+    rows = (*a.shape[:-1], 1)
+    if (
+        not a.shape
+        or tuple(c.shape) != tuple(a.shape)
+        or any(tuple(x.shape) != rows for x in (inv, v))
+    ):
+        raise ShapeError(
+            with_location(
+                f"layer_norm_grad_rows: needs a and c of one shape of rank >= 1 and inv and v "
+                f"of that shape with a last axis of 1; got {tuple(a.shape)}, {tuple(c.shape)}, "
+                f"{tuple(inv.shape)} and {tuple(v.shape)}."
+            )
+        )
+    for x in (c, inv, v):
+        rules.same_dtype("layer_norm_grad_rows", a, x)
+    return Aval(tuple(a.shape), a.dtype)
+
+
+layer_norm_grad_rows_p = Primitive(
+    "layer_norm_grad_rows",
+    shape_rule=_layer_norm_grad_rows_rule,
+    differentiable=False,
+    fresh=True,
+)
 
 # -- max_pool and window_scatter ----------------------------------------------------------
 # Params: ``window``, ``strides`` and ``padding`` as for the patches (no dilation).

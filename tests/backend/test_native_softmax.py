@@ -70,3 +70,67 @@ def test_other_dtypes_and_bias_sizes_are_declined(loop):
     assert loop(np.ones((2, 4), "float32"), np.ones(4, "float64"), False) is None
     assert loop(np.ones((2, 4), "float32"), np.ones(1, "float32"), False) is None
     assert softmax.available("float32") and not softmax.available("float16")
+
+
+@pytest.fixture
+def gradient_loop():
+    function = softmax.softmax_rows_grad_function()
+    if function is None:
+        pytest.skip("no C compiler: only the NumPy kernel runs here")
+    return function
+
+
+@pytest.fixture
+def numpy_kernels(monkeypatch):
+    """The backend's softmax kernels with native loops off."""
+    monkeypatch.setenv("NERVE_NATIVE", "0")
+    softmax._functions.cache_clear()
+    softmax.softmax_rows_function.cache_clear()
+    softmax.softmax_rows_grad_function.cache_clear()
+    yield numpy_backend.nn.kernels(np)
+    monkeypatch.undo()
+    softmax._functions.cache_clear()
+    softmax.softmax_rows_function.cache_clear()
+    softmax.softmax_rows_grad_function.cache_clear()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(4, 3), (5, 9), (3, 128), (2, 2, 1000)])
+def test_scale_and_gradient_give_the_numpy_kernels_bits(loop, gradient_loop, request, dtype, shape):
+    """The scale is applied first, as the multiply it replaces; the gradient's sum runs
+    in NumPy's pairwise order (rows below 8, of 8 to 128, and halved above 128)."""
+    rng = np.random.default_rng(shape[-1] + 1)
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    scale = float(np.asarray(0.17677669, dtype))
+    y = loop(x, None, False, scale)
+    np.testing.assert_array_equal(y, loop(x * np.asarray(scale, dtype), None, False))
+    native = {s: gradient_loop(g, y, s) for s in (None, scale)}
+    kernels = request.getfixturevalue("numpy_kernels")
+    assert softmax.softmax_rows_grad_function() is None
+    for s, got in native.items():
+        assert got.dtype == g.dtype and got.shape == g.shape
+        np.testing.assert_array_equal(got, kernels["softmax_rows_grad"](g, y, scale=s))
+
+
+def test_a_zero_gradient_sum_is_positive_zero_as_numpys(gradient_loop):
+    # NumPy's sum starts at +0, so a sum of -0 products is +0 and g - sum keeps g's sign.
+    g = np.full((2, 16), -0.0, "float32")
+    y = np.ones((2, 16), "float32")
+    np.testing.assert_array_equal(np.signbit(gradient_loop(g, y, None)), np.signbit(y * (g - 0.0)))
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_gradient_rows_split_across_threads_give_the_same_bits(gradient_loop, monkeypatch, threads):
+    rng = np.random.default_rng(threads)
+    g, y = (rng.standard_normal((7, 300)).astype("float32") for _ in "gy")
+    whole = gradient_loop(g, y, 0.5)
+    monkeypatch.setattr(softmax, "MIN_SPLIT", 0)
+    monkeypatch.setattr(threads_module, "blas_threads", lambda: threads)
+    np.testing.assert_array_equal(gradient_loop(g, y, 0.5), whole)
+
+
+def test_the_gradient_declines_what_it_does_not_take(gradient_loop):
+    assert gradient_loop(np.ones((2, 4), "float16"), np.ones((2, 4), "float16"), None) is None
+    assert gradient_loop(np.ones((2, 4), "float32"), np.ones((2, 4), "float64"), None) is None
+    assert gradient_loop(np.ones((2, 4), "float32"), np.ones((4, 2), "float32"), None) is None

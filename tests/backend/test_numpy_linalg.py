@@ -166,3 +166,40 @@ def test_deep_products_are_split_over_their_summed_terms(dtype, parts, monkeypat
     again = linalg.kernels(np)["matmul"](a, b)
     np.testing.assert_array_equal(out, again)  # the same parts, the same bits
     assert counts == [min(parts * threads.PARTS_PER_THREAD, 1000 // 64)] * 2
+
+
+@pytest.mark.parametrize("held", [False, True])
+@pytest.mark.parametrize(
+    "subscripts, a_shape, b_shape",
+    [
+        ("bkgts,bskh->btkgh", (8, 4, 1, 128, 128), (8, 128, 4, 32)),
+        ("btkgh,bkgts->bskh", (8, 128, 4, 1, 32), (8, 4, 1, 128, 128)),
+        ("bkgts,bskh->btkh", (8, 4, 1, 128, 128), (8, 128, 4, 32)),
+        ("bkgts,btkgh->bskh", (3, 4, 1, 5, 6), (3, 5, 4, 1, 7)),
+    ],
+)
+def test_transposed_stacks_of_products_are_written_in_order_with_the_same_bits(
+    subscripts, a_shape, b_shape, held, monkeypatch
+):
+    """A stack of products whose result is transposed is written straight into the
+    output's order (no copy of the result), with the bits of product-then-copy, split
+    across held cores or not."""
+    from nerve.backend.numpy_backend.native import threads
+
+    rng = np.random.default_rng(len(subscripts))
+    a = rng.standard_normal(a_shape).astype("float32")
+    b = rng.standard_normal(b_shape).astype("float32")
+    if held:
+        monkeypatch.setattr(threads, "_held", [2])
+    written = []
+    may_share = np.may_share_memory
+    monkeypatch.setattr(
+        np, "may_share_memory", lambda *xs: written.append(may_share(*xs)) or written[-1]
+    )
+    direct = KERNELS["einsum"](a, b, subscripts=subscripts)
+    assert written == [True]  # the direct path ran
+    monkeypatch.setattr(np, "may_share_memory", lambda *xs: False)  # product, then copy
+    copied = KERNELS["einsum"](a, b, subscripts=subscripts)
+    assert direct.flags.c_contiguous and direct.shape == copied.shape
+    np.testing.assert_array_equal(direct, copied)
+    np.testing.assert_allclose(direct, np.einsum(subscripts, a, b), rtol=1e-4, atol=1e-4)

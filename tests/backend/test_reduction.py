@@ -88,13 +88,15 @@ def test_reductions_shared_out_among_held_cores_give_the_same_bits(
     kernel, shape, axes, keepdims, parts, monkeypatch
 ):
     # Inside a compiled run holding several cores, a large float reduction that keeps
-    # the first axis runs by slices of it (``native.threads``).
-    from nerve.backend.numpy_backend.native import threads
+    # the first axis runs by slices of it (``native.threads``); a sum over the last
+    # axis of 1024 elements or more (the first shape) by rows, in C (``row_sums``).
+    from nerve.backend.numpy_backend.native import row_sums, threads
 
     rng = np.random.default_rng(11)
     x = rng.standard_normal(shape).astype("float32")
     whole = reduction.kernels(np)[kernel](x, axes, keepdims)
     monkeypatch.setattr(reduction, "SPLIT_REDUCE", 0)
+    monkeypatch.setattr(row_sums, "MIN_SPLIT", 0)
     monkeypatch.setattr(threads, "_held", [parts])
     calls = []
     run_split = threads.run_split

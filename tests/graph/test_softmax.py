@@ -1,7 +1,10 @@
 """``fuse_softmax_rows``: a softmax or log-softmax over the last axis (and a bias add
-right before it) runs as one ``softmax_rows`` node where the backend has the loop;
-results agree with the unfused graph to rounding, NaN and inf included, and graphs
-whose steps aren't exactly that pattern are left alone."""
+or a multiply by a constant right before it) runs as one ``softmax_rows`` node where
+the backend has the loop; results agree with the unfused graph to rounding, NaN and inf
+included, and graphs whose steps aren't exactly that pattern are left alone.
+``fuse_softmax_gradients``: the gradient from the softmax's output (and a multiply by
+a constant after it) runs as one ``softmax_rows_grad`` node, with the unfused graph's
+bits."""
 
 import numpy as np
 import pytest
@@ -10,7 +13,7 @@ import nerve
 from nerve import ops
 from nerve.backend.numpy_backend import NumpyBackend
 from nerve.backend.numpy_backend.native import softmax as native_softmax
-from nerve.graph.passes import fuse_softmax_rows
+from nerve.graph.passes import fuse_softmax_gradients, fuse_softmax_rows
 from nerve.primitives import reduction
 
 pytestmark = pytest.mark.skipif(
@@ -27,8 +30,9 @@ def _optimized(fn, *args):
 
 
 def _lowered_counts(fn, *args) -> dict:
-    """Primitive counts of ``fn``'s optimized graph after the pass."""
-    return fuse_softmax_rows(_optimized(fn, *args), NumpyBackend()).primitive_counts()
+    """Primitive counts of ``fn``'s optimized graph after the passes."""
+    graph = fuse_softmax_rows(_optimized(fn, *args), NumpyBackend())
+    return fuse_softmax_gradients(graph, NumpyBackend()).primitive_counts()
 
 
 @pytest.fixture
@@ -190,3 +194,109 @@ def test_a_training_steps_softmax_is_one_node_with_a_gradient_from_its_output():
     np.testing.assert_allclose(
         np.asarray(nerve.function(nerve.grad(loss))(x)), expected, rtol=1e-5, atol=1e-7
     )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_a_scaled_softmax_is_one_node_agreeing_with_the_unfused_graph(dtype, form, unfused):
+    x = np.random.default_rng(11).standard_normal((6, 4, 130)).astype(dtype)
+
+    def f(x):
+        return FORMS[form](x * 0.17677669)
+
+    counts = _lowered_counts(f, x)
+    assert counts.get("softmax_rows") == 1 and "multiply" not in counts
+    compiled, reference = np.asarray(nerve.function(f)(x)), unfused(f, x)
+    if form == "softmax":
+        np.testing.assert_array_equal(compiled, reference)
+    else:  # the loop's log is C's, the unfused graph's NumPy's (see above)
+        np.testing.assert_allclose(compiled, reference, **_tolerance(dtype))
+
+
+def test_a_scaled_input_read_elsewhere_stays_outside(unfused):
+    x = np.random.default_rng(12).standard_normal((3, 140)).astype("float32")
+
+    def f(x):
+        y = x * 0.5
+        return ops.softmax(y), ops.sum(y)
+
+    counts = _lowered_counts(f, x)
+    assert counts.get("softmax_rows") == 1 and counts.get("multiply") == 1
+    for got, want in zip(nerve.function(f)(x), unfused(lambda x: f(x)[0], x)[None]):
+        np.testing.assert_array_equal(np.asarray(got), want)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("scaled", [False, True])
+@pytest.mark.parametrize("shape", [(40, 7), (4, 3, 130), (2, 2, 300)])
+def test_a_softmax_gradient_is_one_node_with_the_unfused_bits(dtype, scaled, shape, unfused):
+    # (At least 128 elements: smaller loops run as NumPy's ufuncs, whose exp differs.)
+    rng = np.random.default_rng(shape[-1])
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    w = rng.standard_normal(shape).astype(dtype)
+
+    def loss(x):
+        return ops.sum(ops.softmax(x * 0.125 if scaled else x) * w)
+
+    gradient = nerve.grad(loss)
+    counts = _lowered_counts(gradient, x)
+    # The forward scale, the gradient's two multiplies, its sum and its subtraction
+    # (and the backward scale) are gone (the loss's own value is not computed).
+    assert counts == {"softmax_rows": 1, "softmax_rows_grad": 1}
+    np.testing.assert_array_equal(np.asarray(nerve.function(gradient)(x)), unfused(gradient, x))
+
+
+def test_attention_gradients_take_the_unfused_bits(unfused):
+    rng = np.random.default_rng(13)
+    q, k, v = (rng.standard_normal((2, 130, 4, 8)).astype("float32") for _ in range(3))
+
+    def loss(q, k, v):
+        return ops.sum(ops.dot_product_attention(q, k, v) ** 2)
+
+    gradient = nerve.grad(loss, argnums=(0, 1, 2))
+    counts = _lowered_counts(gradient, q, k, v)
+    assert counts.get("softmax_rows_grad") == 1 and counts.get("softmax_rows") == 1
+    fused = nerve.function(gradient)(q, k, v)
+    for got, want in zip(fused, unfused(lambda *a: ops.stack(gradient(*a)), q, k, v)):
+        np.testing.assert_array_equal(np.asarray(got), want)
+
+
+def _gradient_pattern_read_elsewhere(g, y):
+    d = g - ops.sum(g * y, axis=-1, keepdims=True)
+    return y * d, d
+
+
+def _gradient_pattern_over_the_first_axis(g, y):
+    return y * (g - ops.sum(g * y, axis=0, keepdims=True))
+
+
+def _gradient_pattern_with_other_factors(g, y):
+    return y * (g - ops.sum(g * g, axis=-1, keepdims=True))
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        _gradient_pattern_read_elsewhere,
+        _gradient_pattern_over_the_first_axis,
+        _gradient_pattern_with_other_factors,
+    ],
+)
+def test_other_gradient_like_graphs_are_left_alone(fn):
+    g, y = (np.random.default_rng(14).standard_normal((2, 5, 7)).astype("float32") for _ in "gy")
+    assert "softmax_rows_grad" not in _lowered_counts(fn, g, y)
+    results = nerve.function(fn)(g, y)
+    expected = fn(ops.convert_to_tensor(g), ops.convert_to_tensor(y))
+    for got, want in zip(nerve.tree.flatten(results), nerve.tree.flatten(expected)):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6, atol=1e-6)
+
+
+def test_the_bare_gradient_pattern_is_one_node():
+    g, y = (np.random.default_rng(15).standard_normal((3, 9)).astype("float32") for _ in "gy")
+
+    def fn(g, y):
+        return (y * (g - ops.sum(g * y, axis=-1, keepdims=True))) * 2.0
+
+    assert _lowered_counts(fn, g, y) == {"softmax_rows_grad": 1}
+    expected = fn(ops.convert_to_tensor(g), ops.convert_to_tensor(y))
+    np.testing.assert_array_equal(np.asarray(nerve.function(fn)(g, y)), np.asarray(expected))

@@ -410,6 +410,21 @@ def tf(name):
     return lambda *a, **kw: getattr(T.nn.functional, name)(*a, **kw)
 
 
+def _layer_norm_statistics(x, epsilon):
+    """layer_norm_rows's (c, v, inv) on NumPy arrays or tensors."""
+    c = x - x.mean(-1, keepdims=True)
+    v = (c * c).mean(-1, keepdims=True) + epsilon
+    return c, v, 1 / v**0.5
+
+
+def _layer_norm_grad_steps(a, c, inv, v, count):
+    """layer_norm_grad_rows's steps (primitives/nn.py) on NumPy arrays or tensors."""
+    t = a * inv
+    d = (a * c).sum(-1, keepdims=True) * ((-0.5 * inv) / v) / count
+    e = d * c + d * c
+    return (t + e) + ((-t).sum(-1, keepdims=True) + (-e).sum(-1, keepdims=True)) / count
+
+
 CASES = [
     # convolution: 1-, 2-, 3-D; strides, dilation, "same" (odd and even padding), groups
     conv_case("conv1d_valid", (2, 7, 3), (3, 3, 4), grad2=True),
@@ -647,6 +662,64 @@ CASES = [
             ("log_softmax", True, np_log_softmax),
         )
         for bias in (False, True)
+    ),
+    # The same with attention's constant scale before it (joined by the same pass).
+    OpCase(
+        "softmax_rows_scaled",
+        lambda x: nnp.softmax_rows_p.bind(x, log=False, scale=0.375),
+        [(Input((3, 5)),), (Input((2, 2, 130)),)],
+        numpy=lambda x: np_softmax(x * 0.375),
+        torch=lambda x: T.softmax(x * 0.375, dim=-1),
+        grad2=True,
+        symbolic=False,  # as softmax_rows
+    ),
+    # softmax_rows_grad: the lowering pass's one-node softmax gradient, y * (g - sum(g *
+    # y)) times a scale; not differentiated (lowering runs after autodiff).
+    *(
+        OpCase(
+            f"softmax_rows_grad{'_scaled' if scale else ''}",
+            lambda g, y, scale=scale: nnp.softmax_rows_grad_p.bind(g, y, scale=scale),
+            [(Input((3, 5)), Input((3, 5))), (Input((2, 2, 130)), Input((2, 2, 130)))],
+            numpy=lambda g, y, scale=scale: (
+                (y * (g - (g * y).sum(-1, keepdims=True))) * (1.0 if scale is None else scale)
+            ),
+            torch=lambda g, y, scale=scale: (
+                (y * (g - (g * y).sum(-1, keepdim=True))) * (1.0 if scale is None else scale)
+            ),
+            grad=False,
+            symbolic=False,  # as softmax_rows
+        )
+        for scale in (None, 0.375)
+    ),
+    # layer_norm_rows: the lowering pass's one-node layer-norm statistics (c, v, inv).
+    OpCase(
+        "layer_norm_rows",
+        lambda x: nnp.layer_norm_rows_p.bind(x, count=4.0, epsilon=1e-3),
+        [(Input((3, 4)),), (Input((2, 3, 4)),)],
+        numpy=lambda x: _layer_norm_statistics(x, 1e-3),
+        torch=lambda x: _layer_norm_statistics(x, 1e-3),
+        grad=False,
+        symbolic=False,  # as softmax_rows
+    ),
+    # layer_norm_grad_rows: the lowering pass's one-node layer-norm input gradient
+    # (graph.passes.layer_norm), the steps autodiff gives; not differentiated.
+    OpCase(
+        "layer_norm_grad_rows",
+        lambda a, c, inv, v: nnp.layer_norm_grad_rows_p.bind(a, c, inv, v, count=4.0),
+        [
+            (Input((3, 4)), Input((3, 4)), Input((3, 1), "positive"), Input((3, 1), "positive")),
+            (
+                Input((2, 3, 130)),
+                Input((2, 3, 130)),
+                Input((2, 3, 1), "positive"),
+                Input((2, 3, 1), "positive"),
+            ),
+        ],
+        numpy=lambda a, c, inv, v: _layer_norm_grad_steps(a, c, inv, v, 4.0),
+        torch=lambda a, c, inv, v: _layer_norm_grad_steps(a, c, inv, v, 4.0),
+        atol=2e-5,  # (terms of ~20 cancel to ~0.01 in float32)
+        grad=False,
+        symbolic=False,  # as softmax_rows
     ),
     # losses
     OpCase(

@@ -178,7 +178,11 @@ class NumpyBackend(Backend):
     def runs_natively(
         self, kernel: str, dtype: str, shapes: tuple = (), params: dict | None = None
     ) -> bool:
-        if kernel == "softmax_rows":
+        if kernel in ("layer_norm_rows", "layer_norm_grad_rows"):
+            from nerve.backend.numpy_backend.native import layer_norm
+
+            return layer_norm.available(dtype)
+        if kernel in ("softmax_rows", "softmax_rows_grad"):
             from nerve.backend.numpy_backend.native import softmax
 
             return softmax.available(dtype)

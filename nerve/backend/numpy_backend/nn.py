@@ -199,15 +199,17 @@ def kernels(xp) -> dict:
 
     softmax_loop: list = []  # the C loop (or None), looked up on the first call
 
-    def softmax_rows(x, *bias, log):
+    def softmax_rows(x, *bias, log, scale=None):
         if not softmax_loop:
-            softmax_loop.append(_native_softmax())
+            softmax_loop.append(_native_softmax("softmax_rows_function"))
         loop = softmax_loop[0]
         if loop is not None:
-            done = loop(x, bias[0] if bias else None, log)
+            done = loop(x, bias[0] if bias else None, log, scale)
             if done is not None:
                 return done
         # The steps the lowering pass replaced, in their order.
+        if scale is not None:
+            x = x * xp.asarray(scale, dtype=x.dtype)
         if bias:
             x = x + bias[0]
         shifted = x - xp.max(x, axis=-1, keepdims=True)
@@ -215,12 +217,69 @@ def kernels(xp) -> dict:
         total = xp.sum(e, axis=-1, keepdims=True)
         return shifted - xp.log(total) if log else e / total
 
-    def _native_softmax():
+    gradient_loop: list = []  # as softmax_loop, for softmax_rows_grad
+
+    def softmax_rows_grad(g, y, *, scale):
+        if not gradient_loop:
+            gradient_loop.append(_native_softmax("softmax_rows_grad_function"))
+        loop = gradient_loop[0]
+        if loop is not None:
+            done = loop(g, y, scale)
+            if done is not None:
+                return done
+        # The steps the lowering pass replaced, in their order.
+        total = xp.sum(g * y, axis=-1, keepdims=True)
+        dx = y * (g - total)
+        return dx if scale is None else dx * xp.asarray(scale, dtype=dx.dtype)
+
+    layer_norm_loop: list = []  # as softmax_loop, for layer_norm_grad_rows
+
+    def layer_norm_grad_rows(a, c, inv, v, *, count):
+        if not layer_norm_loop:
+            layer_norm_loop.append(_native_layer_norm("layer_norm_grad_rows_function"))
+        loop = layer_norm_loop[0]
+        if loop is not None:
+            done = loop(a, c, inv, v, count)
+            if done is not None:
+                return done
+        # The steps the lowering pass replaced, in their order.
+        n, half = xp.asarray(count, dtype=a.dtype), xp.asarray(-0.5, dtype=a.dtype)
+        t = a * inv
+        d = xp.add.reduce(a * c, axis=-1, keepdims=True) * ((half * inv) / v) / n
+        e = d * c
+        e = e + e
+        total = xp.add.reduce(-t, axis=-1, keepdims=True) + xp.add.reduce(-e, -1, keepdims=True)
+        return (t + e) + total / n
+
+    statistics_loop: list = []  # as softmax_loop, for layer_norm_rows
+
+    def layer_norm_rows(x, *, count, epsilon):
+        if not statistics_loop:
+            statistics_loop.append(_native_layer_norm("layer_norm_rows_function"))
+        loop = statistics_loop[0]
+        if loop is not None:
+            done = loop(x, count, epsilon)
+            if done is not None:
+                return done
+        # The steps the lowering pass replaced, in their order.
+        n = xp.asarray(count, dtype=x.dtype)
+        c = x - xp.add.reduce(x, axis=-1, keepdims=True) / n
+        v = xp.add.reduce(c * c, axis=-1, keepdims=True) / n + xp.asarray(epsilon, x.dtype)
+        return c, v, xp.reciprocal(xp.sqrt(v))
+
+    def _native_layer_norm(name: str):
+        if xp.__name__ != "numpy":
+            return None
+        from nerve.backend.numpy_backend.native import layer_norm
+
+        return getattr(layer_norm, name)()
+
+    def _native_softmax(name: str):
         if xp.__name__ != "numpy":
             return None
         from nerve.backend.numpy_backend.native import softmax as native_softmax
 
-        return native_softmax.softmax_rows_function()
+        return getattr(native_softmax, name)()
 
     def max_pool(x, window, strides, padding):
         native = _native_windows(x)
@@ -401,7 +460,10 @@ def kernels(xp) -> dict:
         "product_bias_relu": product_bias_relu,
         "product_patches_transpose": product_patches_transpose,
         "relu": relu,
+        "layer_norm_grad_rows": layer_norm_grad_rows,
+        "layer_norm_rows": layer_norm_rows,
         "softmax_rows": softmax_rows,
+        "softmax_rows_grad": softmax_rows_grad,
         "resample": resample,
         "resample2": resample2,
         "resample_transpose": resample_transpose,

@@ -23,6 +23,8 @@ from nerve.graph.passes.epilogues import fold_bias_relu_into_products
 from nerve.graph.passes.fold import fold_constants
 from nerve.graph.passes.fuse import fuse
 from nerve.graph.passes.hoist import hoist_invariants
+from nerve.graph.passes.layer_norm import fuse_layer_norm_gradients, fuse_layer_norm_statistics
+from nerve.graph.passes.negated_sums import sum_before_negating
 from nerve.graph.passes.patches import fold_patches_into_products, fold_products_into_patches
 from nerve.graph.passes.pool_masks import mask_window_scatters
 from nerve.graph.passes.scan_bias import add_biases_in_scans
@@ -31,7 +33,7 @@ from nerve.graph.passes.scan_sums import sum_products_after_scans
 from nerve.graph.passes.schedule import schedule_collectives
 from nerve.graph.passes.share_scans import share_scans
 from nerve.graph.passes.simplify import simplify
-from nerve.graph.passes.softmax import fuse_softmax_rows
+from nerve.graph.passes.softmax import fuse_softmax_gradients, fuse_softmax_rows
 from nerve.graph.passes.split_loops import read_splits_in_loops, split_before_elementwise
 from nerve.graph.passes.verify import verify
 
@@ -65,7 +67,9 @@ DEFAULT_PIPELINE: tuple[Pass, ...] = (
 #: A ReLU's mask times what max pooling scattered back becomes one node too, and so
 #: does a long, thin product with its bias and ReLU.
 #: Softmaxes over the last axis become one node before elementwise fusion, which would
-#: otherwise take their subtract and exp (and the bias add before them) into its loops.
+#: otherwise take their subtract and exp (and the bias add before them) into its loops;
+#: so do softmax gradients (their multiplies and subtract) and layer norms' statistics
+#: and input gradients. A sum of negated values is then the negated sum (one pass fewer).
 #: Concatenations of fused loops' results are then written by those loops, and column
 #: splits read in place by the loops that consume the parts (an elementwise op before
 #: such a split is first moved past it, so that it joins them).
@@ -80,6 +84,10 @@ LOWERING: tuple[Pass, ...] = (
     mask_window_scatters,
     fold_bias_relu_into_products,
     fuse_softmax_rows,
+    fuse_softmax_gradients,
+    fuse_layer_norm_gradients,
+    fuse_layer_norm_statistics,
+    sum_before_negating,
     split_before_elementwise,
     fuse,
     write_concatenations_in_loops,
@@ -109,6 +117,9 @@ __all__ = [
     "fold_patches_into_products",
     "fold_products_into_patches",
     "fuse",
+    "fuse_layer_norm_gradients",
+    "fuse_layer_norm_statistics",
+    "fuse_softmax_gradients",
     "fuse_softmax_rows",
     "hoist_invariants",
     "mask_window_scatters",
@@ -119,6 +130,7 @@ __all__ = [
     "share_scans",
     "simplify",
     "split_before_elementwise",
+    "sum_before_negating",
     "sum_products_after_scans",
     "verify",
     "write_concatenations_in_loops",

@@ -28,9 +28,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import binding, codegen, threads, toolchain
+from nerve.backend.numpy_backend.native import binding, codegen, row_sums, threads, toolchain
 
-__all__ = ["MIN_SPLIT", "available", "softmax_rows_function"]
+__all__ = ["MIN_SPLIT", "available", "softmax_rows_function", "softmax_rows_grad_function"]
 
 #: Elements from which a call's rows are split across threads (measured on the 2-vCPU
 #: benchmark VM: a float32 row of 128 takes ~0.5 us; a hand-over to the pool ~70 us when
@@ -82,13 +82,19 @@ static {C} row_max_{T}(const {C} *src, int64_t n) {
     return m;
 }
 
-/* Rows [lo, hi) of x (rows of n), plus bias (n) when it is not NULL, into out. */
+/* Rows [lo, hi) of x (rows of n), times scale when has_scale, plus bias (n) when it
+   is not NULL, into out. */
 static void rows_{T}(const {C} *x, const {C} *bias, {C} *out, int64_t n, int64_t lo,
-                     int64_t hi, int log_form) {
+                     int64_t hi, int log_form, int has_scale, {C} scale) {
     {C} scratch[128];
     for (int64_t r = lo; r < hi; r++) {
         const {C} *src = x + r * n;
         {C} *y = out + r * n;
+        if (has_scale) {
+            NV_IVDEP
+            for (int64_t k = 0; k < n; k++) y[k] = src[k] * scale;
+            src = y;
+        }
         if (bias) {
             NV_IVDEP
             for (int64_t k = 0; k < n; k++) y[k] = src[k] + bias[k];
@@ -111,29 +117,58 @@ static void rows_{T}(const {C} *x, const {C} *bias, {C} *out, int64_t n, int64_t
    length and the size): ctypes converts each argument at ~0.3 us, several times the
    loop itself for a batch-1 row of 10. */
 void softmax_{T}(const void *x, void *out, int64_t n, int64_t size) {
-    rows_{T}(NV_DATA(x), 0, NV_DATA(out), n, 0, n ? size / n : 0, 0);
+    rows_{T}(NV_DATA(x), 0, NV_DATA(out), n, 0, n ? size / n : 0, 0, 0, 1);
 }
 void log_softmax_{T}(const void *x, void *out, int64_t n, int64_t size) {
-    rows_{T}(NV_DATA(x), 0, NV_DATA(out), n, 0, n ? size / n : 0, 1);
+    rows_{T}(NV_DATA(x), 0, NV_DATA(out), n, 0, n ? size / n : 0, 1, 0, 1);
 }
 void softmax_bias_{T}(const void *x, const void *bias, void *out, int64_t n, int64_t size) {
-    rows_{T}(NV_DATA(x), NV_DATA(bias), NV_DATA(out), n, 0, n ? size / n : 0, 0);
+    rows_{T}(NV_DATA(x), NV_DATA(bias), NV_DATA(out), n, 0, n ? size / n : 0, 0, 0, 1);
 }
 void log_softmax_bias_{T}(const void *x, const void *bias, void *out, int64_t n,
                           int64_t size) {
-    rows_{T}(NV_DATA(x), NV_DATA(bias), NV_DATA(out), n, 0, n ? size / n : 0, 1);
+    rows_{T}(NV_DATA(x), NV_DATA(bias), NV_DATA(out), n, 0, n ? size / n : 0, 1, 0, 1);
 }
-/* Rows [lo, hi) only (a thread's share), of any form. */
+/* Rows [lo, hi) only (a thread's share), of any form, the rows first multiplied by
+   scale when has_scale (a float32 scale passed as a double is exact). */
 void range_{T}(const void *x, const void *bias, void *out, int64_t n, int64_t lo,
-               int64_t hi, int64_t has_bias, int64_t log_form) {
-    rows_{T}(NV_DATA(x), has_bias ? NV_DATA(bias) : 0, NV_DATA(out), n, lo, hi, (int)log_form);
+               int64_t hi, int64_t has_bias, int64_t log_form, int64_t has_scale,
+               double scale) {
+    rows_{T}(NV_DATA(x), has_bias ? NV_DATA(bias) : 0, NV_DATA(out), n, lo, hi, (int)log_form,
+             (int)has_scale, ({C})scale);
+}
+
+/* The softmax's gradient from its output y and the output's cotangent g, rows [lo, hi)
+   of n: y * (g - sum(g * y)), times scale when has_scale. out holds g * y while the
+   row is summed (pairwise_{T}: row_sums.py; NumPy starts a sum at 0, which turns a -0
+   sum into +0). */
+void grad_range_{T}(const void *g_array, const void *y_array, void *out_array, int64_t n,
+                    int64_t lo, int64_t hi, int64_t has_scale, double scale_value) {
+    const {C} *g = NV_DATA(g_array), *y = NV_DATA(y_array);
+    {C} *out = NV_DATA(out_array);
+    const {C} scale = ({C})scale_value;
+    for (int64_t r = lo; r < hi; r++) {
+        const {C} *gr = g + r * n, *yr = y + r * n;
+        {C} *o = out + r * n;
+        NV_IVDEP
+        for (int64_t k = 0; k < n; k++) o[k] = gr[k] * yr[k];
+        const {C} total = ({C})0 + pairwise_{T}(o, n);
+        if (has_scale) {
+            NV_IVDEP
+            for (int64_t k = 0; k < n; k++) o[k] = (yr[k] * (gr[k] - total)) * scale;
+        } else {
+            NV_IVDEP
+            for (int64_t k = 0; k < n; k++) o[k] = yr[k] * (gr[k] - total);
+        }
+    }
 }
 """
 
 _TYPES = {"float32": ("float", "nv_expf", "logf"), "float64": ("double", "nv_exp", "log")}
 SOURCE = codegen.library_source(
     [
-        _TEMPLATE.replace("{T}", name)
+        (row_sums.PAIRWISE_TEMPLATE + _TEMPLATE)
+        .replace("{T}", name)
         .replace("{C}", c_type)
         .replace("{EXP}", exp)
         .replace("{LOG}", log)
@@ -148,17 +183,22 @@ _FORMS = ("softmax", "log_softmax", "softmax_bias", "log_softmax_bias")
 
 @functools.cache
 def _functions() -> dict | None:
-    """The C functions by form (``"range"`` for a thread's rows) and NumPy dtype, or
-    ``None`` without a compiler."""
+    """The C functions by form (``"range"`` for a thread's rows, ``"grad_range"`` for
+    the gradient's) and NumPy dtype, or ``None`` without a compiler."""
     library = toolchain.load(SOURCE)
     if library is None or not binding.reads_data_pointers(library):
         return None
     table = {}
-    for form in (*_FORMS, "range"):
+    for form in _FORMS:
         arrays = 2 if form in ("softmax", "log_softmax") else 3
-        integers = 4 if form == "range" else 1
-        argtypes = [ctypes.py_object] * arrays + [ctypes.c_int64] * (1 + integers)
+        argtypes = [ctypes.py_object] * arrays + [ctypes.c_int64] * 2
         table[form] = binding.typed_functions(library, form, _TYPES, argtypes)
+    # (x, bias, out, n, lo, hi, has_bias, log, has_scale, scale), (g, y, out, n, lo,
+    # hi, has_scale, scale)
+    ranges = [ctypes.py_object] * 3 + [ctypes.c_int64] * 6 + [ctypes.c_double]
+    table["range"] = binding.typed_functions(library, "range", _TYPES, ranges)
+    gradients = [ctypes.py_object] * 3 + [ctypes.c_int64] * 4 + [ctypes.c_double]
+    table["grad_range"] = binding.typed_functions(library, "grad_range", _TYPES, gradients)
     return table
 
 
@@ -167,26 +207,27 @@ def available(dtype: str) -> bool:
     return dtype in _TYPES and _functions() is not None
 
 
-def _split(part, x: np.ndarray, bias: np.ndarray | None, out: np.ndarray, log: bool) -> None:
-    """Rows of a large call across as many threads as OpenBLAS uses (one where it runs
-    one): the pool's threads and this one each take a contiguous share of the rows."""
-    n = x.shape[-1]
-    rows = x.size // n if n else 0
-    count = min(threads.cores(), rows)
-    flags = (0 if bias is None else 1, 1 if log else 0)
+def _rows(part: Callable, n: int, size: int, arrays: tuple, flags: tuple) -> None:
+    """``part(*arrays, n, lo, hi, *flags)`` over all rows of n, split across as many
+    threads as OpenBLAS uses (one where it runs one) when the call is large
+    (``MIN_SPLIT`` elements): the pool's threads and this one each take a contiguous
+    share of the rows."""
+    rows = size // n if n else 0
+    count = min(threads.cores(), rows) if size >= MIN_SPLIT else 1
     if count < 2:
-        part(x, bias, out, n, 0, rows, *flags)
+        part(*arrays, n, 0, rows, *flags)
         return
-    threads.run_ranges(rows, count, lambda lo, hi: part(x, bias, out, n, lo, hi, *flags), count)
+    threads.run_ranges(rows, count, lambda lo, hi: part(*arrays, n, lo, hi, *flags), count)
 
 
 @functools.cache
 def softmax_rows_function() -> Callable | None:
-    """``softmax_rows(x, bias, log)``: the softmax (log-softmax when ``log``) of
-    ``x + bias`` over the last axis (``bias`` a vector of the last axis's length, or
-    ``None``), running the C loop; ``None`` without it. It answers ``None`` for arrays
-    it has no loop for (a dtype other than float32 and float64, or a bias of another
-    dtype or size). Arrays are passed as objects whose data pointer the C code reads."""
+    """``softmax_rows(x, bias, log, scale=None)``: the softmax (log-softmax when
+    ``log``) of ``x * scale + bias`` over the last axis (``bias`` a vector of the last
+    axis's length, or ``None``; ``scale`` a number, or ``None``), running the C loop;
+    ``None`` without it. It answers ``None`` for arrays it has no loop for (a dtype
+    other than float32 and float64, or a bias of another dtype or size). Arrays are
+    passed as objects whose data pointer the C code reads."""
     table = _functions()
     if table is None:
         return None
@@ -196,7 +237,9 @@ def softmax_rows_function() -> Callable | None:
     parts = table["range"]
 
     # The hot path of a batch-1 model: a few attribute reads and one C call.
-    def softmax_rows(x: np.ndarray, bias: np.ndarray | None, log: bool) -> np.ndarray | None:
+    def softmax_rows(
+        x: np.ndarray, bias: np.ndarray | None, log: bool, scale: float | None = None
+    ) -> np.ndarray | None:
         dtype = x.dtype
         if bias is None:
             function = plain[log].get(dtype)
@@ -212,8 +255,9 @@ def softmax_rows_function() -> Callable | None:
             x = np.ascontiguousarray(x)
         out = np.empty(x.shape, dtype)
         size = x.size
-        if size >= MIN_SPLIT:
-            _split(parts[dtype], x, bias, out, log)
+        if size >= MIN_SPLIT or scale is not None:
+            flags = (bias is not None, log, scale is not None, 1.0 if scale is None else scale)
+            _rows(parts[dtype], x.shape[-1], size, (x, bias, out), flags)
         elif bias is None:
             function(x, out, x.shape[-1], size)
         else:
@@ -221,3 +265,28 @@ def softmax_rows_function() -> Callable | None:
         return out
 
     return softmax_rows
+
+
+@functools.cache
+def softmax_rows_grad_function() -> Callable | None:
+    """``softmax_rows_grad(g, y, scale)``: the gradient of a softmax over the last axis
+    from its output ``y`` and the output's cotangent ``g`` (of one shape and dtype),
+    ``y * (g - sum(g * y))``, times ``scale`` unless it is ``None``, running the C loop
+    (the same bits as those steps in NumPy: the sum in NumPy's pairwise order);
+    ``None`` without it, and for arrays it has no loop for."""
+    table = _functions()
+    if table is None:
+        return None
+    parts = table["grad_range"]
+
+    def softmax_rows_grad(g: np.ndarray, y: np.ndarray, scale: float | None) -> np.ndarray | None:
+        part = parts.get(g.dtype)
+        if part is None or y.dtype != g.dtype or y.shape != g.shape or not g.shape:
+            return None
+        g, y = np.ascontiguousarray(g), np.ascontiguousarray(y)
+        out = np.empty(g.shape, g.dtype)
+        flags = (scale is not None, 1.0 if scale is None else scale)
+        _rows(part, g.shape[-1], g.size, (g, y, out), flags)
+        return out
+
+    return softmax_rows_grad
