@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Node, Value
+from nerve.graph.passes.rewrite import rewritten
 from nerve.primitives.elementwise import add_p, divide_p, multiply_p, neg_p, rsqrt_p, subtract_p
 from nerve.primitives.nn import layer_norm_grad_rows_p, layer_norm_rows_p
 from nerve.primitives.reduction import reduce_sum_p
@@ -68,11 +69,7 @@ def fuse_layer_norm_statistics(graph: Graph, backend: Backend) -> Graph:
         centring = matcher.producers[c]
         replaced[centring] = Node(layer_norm_rows_p, [x], params, [c, v, inv])
         dropped.update(steps)
-    if not replaced:
-        return graph
-    result = graph.copy()
-    result.nodes = [replaced.get(n, n) for n in graph.nodes if n not in dropped]
-    return result
+    return rewritten(graph, replaced, dropped)
 
 
 def fuse_layer_norm_gradients(graph: Graph, backend: Backend) -> Graph:
@@ -103,11 +100,7 @@ def fuse_layer_norm_gradients(graph: Graph, backend: Backend) -> Graph:
         params = {"count": count}
         replaced[node] = Node(layer_norm_grad_rows_p, [a, c, inv, v], params, node.outputs)
         dropped.update(steps)
-    if not replaced:
-        return graph
-    result = graph.copy()
-    result.nodes = [replaced.get(n, n) for n in graph.nodes if n not in dropped]
-    return result
+    return rewritten(graph, replaced, dropped)
 
 
 class _Matcher:

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Node, Value
+from nerve.graph.passes.rewrite import rewritten
 from nerve.primitives.elementwise import add_p, divide_p, exp_p, log_p, multiply_p, subtract_p
 from nerve.primitives.nn import softmax_rows_grad_p, softmax_rows_p
 from nerve.primitives.reduction import reduce_max_p, reduce_sum_p
@@ -80,11 +81,7 @@ def fuse_softmax_rows(graph: Graph, backend: Backend) -> Graph:
         replaced[node] = Node(softmax_rows_p, inputs, params, [node.outputs[0]])
         dropped.update(steps)
         dropped.update(prologue)
-    if not replaced:
-        return graph
-    result = graph.copy()
-    result.nodes = [replaced.get(n, n) for n in graph.nodes if n not in dropped]
-    return result
+    return rewritten(graph, replaced, dropped)
 
 
 def _step(value: Value, prim, producers: dict, uses: dict, count: int = 1) -> Node | None:
@@ -240,11 +237,7 @@ def fuse_softmax_gradients(graph: Graph, backend: Backend) -> Graph:
         params = {"scale": scale}
         replaced[last] = Node(softmax_rows_grad_p, [g, y], params, [last.outputs[0]])
         dropped.update(steps)
-    if not replaced:
-        return graph
-    result = graph.copy()
-    result.nodes = [replaced.get(n, n) for n in graph.nodes if n not in dropped]
-    return result
+    return rewritten(graph, replaced, dropped)
 
 
 def _match_gradient(
