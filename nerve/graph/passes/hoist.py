@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Node, Value
+from nerve.graph.passes.rewrite import each_rewritten
 
 __all__ = [
     "hoist_invariants",
@@ -46,22 +47,12 @@ _KEPT_IN_BODY = frozenset({"broadcast_to"})
 def hoist_invariants(graph: Graph, backend: Backend | None = None) -> Graph:
     """``graph`` with each scan's loop-invariant body nodes computed before the loop
     (the same on every backend)."""
-    nodes: list[Node] = []
     constants = dict(graph.constants)
-    changed = False
-    for node in graph.nodes:
-        if node.prim.name == "scan":
-            hoisted = _hoist(node, constants, backend)
-            if hoisted is not None:
-                before, node = hoisted
-                nodes.extend(before)
-                changed = True
-        nodes.append(node)
-    if not changed:
-        return graph
-    out = graph.copy()
-    out.nodes = nodes
-    out.constants = constants
+    out = each_rewritten(
+        graph, lambda node: _hoist(node, constants, backend) if node.prim.name == "scan" else None
+    )
+    if out is not graph:
+        out.constants = constants  # with the constants the hoisted nodes read
     return out
 
 

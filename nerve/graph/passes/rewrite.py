@@ -3,11 +3,11 @@ value's producer when the value has no other reader, and building the rewritten 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from nerve.graph.ir import Graph, Node, Value
 
-__all__ = ["rewritten", "sole_producer"]
+__all__ = ["each_rewritten", "rewritten", "sole_producer"]
 
 
 def sole_producer(graph: Graph) -> Callable[[Value, object], Node | None]:
@@ -46,6 +46,29 @@ def rewritten(graph: Graph, replaced: Mapping[Node, Node | list[Node]], dropped:
             continue
         new = replaced.get(node, node)
         nodes.extend(new if isinstance(new, list) else [new])
+    result = graph.copy()
+    result.nodes = nodes
+    return result
+
+
+def each_rewritten(
+    graph: Graph, rewrite: Callable[[Node], tuple[Sequence[Node], Node] | None]
+) -> Graph:
+    """A copy of ``graph`` in which each node that ``rewrite(node)`` answers
+    ``(before, replacement)`` for becomes the nodes ``before``, then ``replacement``
+    (a loop whose invariant work moves out in front of it); ``graph`` itself when it
+    answers ``None`` for every node."""
+    nodes: list[Node] = []
+    changed = False
+    for node in graph.nodes:
+        found = rewrite(node)
+        if found is not None:
+            before, node = found
+            nodes.extend(before)
+            changed = True
+        nodes.append(node)
+    if not changed:
+        return graph
     result = graph.copy()
     result.nodes = nodes
     return result

@@ -27,6 +27,7 @@ from collections import Counter
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Node, Value
 from nerve.graph.passes.dce import dce
+from nerve.graph.passes.rewrite import each_rewritten
 from nerve.primitives.elementwise import add_p
 from nerve.primitives.registry import Aval
 from nerve.primitives.shape import reshape_p, split_p
@@ -39,24 +40,12 @@ __all__ = [
 def add_biases_in_scans(graph: Graph, backend: Backend | None = None) -> Graph:
     """``graph`` with each scanned ``P + b`` scanned as ``P``, the bias added in the
     loop (see the module docstring)."""
-    producer = {o: n for n in graph.nodes for o in n.outputs}
-    uses = Counter(v for n in graph.nodes for v in n.inputs)
-    uses.update(graph.outputs)
-    nodes: list[Node] = []
-    changed = False
-    for node in graph.nodes:
-        if node.prim.name == "scan":
-            folded = _fold(node, producer, uses, backend)
-            if folded is not None:
-                before, node = folded
-                nodes.extend(before)
-                changed = True
-        nodes.append(node)
-    if not changed:
-        return graph
-    out = graph.copy()
-    out.nodes = nodes
-    return dce(out)
+    producer, uses = graph.producers(), Counter(graph.uses())
+    out = each_rewritten(
+        graph,
+        lambda node: _fold(node, producer, uses, backend) if node.prim.name == "scan" else None,
+    )
+    return graph if out is graph else dce(out)
 
 
 def _biased_operand(scan: Node, q: int, producer: dict, uses: Counter):
