@@ -307,6 +307,15 @@ def kernels(xp) -> dict:
         return values, where
 
     def window_scatter(g, argmax, spatial_shape, window, strides, padding):
+        return scatter_windows(g, argmax, spatial_shape, window, strides, padding, None)
+
+    def masked_window_scatter(g, argmax, y, spatial_shape, window, strides, padding):
+        return scatter_windows(g, argmax, spatial_shape, window, strides, padding, y)
+
+    def scatter_windows(g, argmax, spatial_shape, window, strides, padding, mask):
+        """``window_scatter``, times ``cast(mask > 0)`` when a mask is given: by the C
+        kernel, which masks each image as it writes it, where the mask is the image's
+        shape and dtype; else the scatter, then the multiply."""
         rank = len(window)
         out = g.shape[1 : 1 + rank]
         native = _native_windows(g)
@@ -314,29 +323,25 @@ def kernels(xp) -> dict:
             expected = window_counts(spatial_shape, window, strides, (1,) * rank, padding)
             if argmax.shape != g.shape or g.ndim != rank + 2 or out != expected:
                 raise _geometry_error("window_scatter", "cotangent", g.shape, expected)
-            g = xp.ascontiguousarray(g)
-            argmax = xp.ascontiguousarray(argmax, dtype=xp.int32)
-            return native.window_scatter(g, argmax, spatial_shape, window, strides, padding)
-        zero = xp.zeros((), dtype=g.dtype)
-        return _add_windows(
-            lambda k, offset: xp.where(argmax == k, g, zero),
-            g.shape[0], g.shape[-1], g.dtype, spatial_shape, window, strides,
-            (1,) * rank, padding, out,
-        )  # fmt: skip
-
-    def masked_window_scatter(g, argmax, y, spatial_shape, window, strides, padding):
-        native = _native_windows(g)
-        image = (g.shape[0], *spatial_shape, g.shape[-1]) if g.ndim >= 2 else None
-        if native is not None and y.dtype == g.dtype and y.shape == image:
-            rank = len(window)
-            expected = window_counts(spatial_shape, window, strides, (1,) * rank, padding)
-            if argmax.shape == g.shape and g.ndim == rank + 2 and g.shape[1 : 1 + rank] == expected:
-                return native.masked_window_scatter(
-                    xp.ascontiguousarray(g), xp.ascontiguousarray(argmax, dtype=xp.int32),
-                    xp.ascontiguousarray(y), spatial_shape, window, strides, padding,
-                )  # fmt: skip
-        scattered = window_scatter(g, argmax, spatial_shape, window, strides, padding)
-        return scattered * (y > 0).astype(scattered.dtype)
+            image = (g.shape[0], *spatial_shape, g.shape[-1])
+            fits = mask is not None and mask.dtype == g.dtype and mask.shape == image
+            scattered = native.window_scatter(
+                xp.ascontiguousarray(g), xp.ascontiguousarray(argmax, dtype=xp.int32),
+                spatial_shape, window, strides, padding,
+                mask=xp.ascontiguousarray(mask) if fits else None,
+            )  # fmt: skip
+            if mask is None or fits:
+                return scattered
+        else:
+            zero = xp.zeros((), dtype=g.dtype)
+            scattered = _add_windows(
+                lambda k, offset: xp.where(argmax == k, g, zero),
+                g.shape[0], g.shape[-1], g.dtype, spatial_shape, window, strides,
+                (1,) * rank, padding, out,
+            )  # fmt: skip
+            if mask is None:
+                return scattered
+        return scattered * (mask > 0).astype(scattered.dtype)
 
     native_frames: Any = None
     if xp.__name__ == "numpy":

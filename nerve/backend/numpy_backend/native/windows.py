@@ -21,8 +21,9 @@ spatial axes, padded here to three (leading axes of size 1), and walks each imag
   ``argmax[n, o, c]`` names in window ``o``: the adjoint of reading each window's
   chosen element. Positions outside the window or in the padding add nothing. Where
   the windows tile the image (a 2x2 pooling of an even-sized image), each element is
-  written once, without zeroing the image first. ``masked_window_scatter`` then
-  multiplies each image by ``mask > 0`` (1 or 0) while it is in the caches: the ReLU
+  written once, without zeroing the image first. Given a ``mask`` (the C function
+  ``masked_window_scatter``), it then multiplies each image by ``mask > 0`` (1 or 0)
+  while it is in the caches: the ReLU
   gradient of what pooling scattered back, one pass over the image instead of three.
 
 Batches are independent: inside a compiled run that holds several cores
@@ -490,13 +491,9 @@ def _functions() -> SimpleNamespace | None:
             _by_batch(masked_scatter[g.dtype], (g, argmax, mask, result), geometry)
         return result
 
-    def masked_window_scatter(g, argmax, y, spatial_shape, window, strides, padding):
-        return window_scatter(g, argmax, spatial_shape, window, strides, padding, mask=y)
-
     return SimpleNamespace(
         extract_patches=extract_patches,
         patches_transpose=patches_transpose,
         max_pool=max_pool,
         window_scatter=window_scatter,
-        masked_window_scatter=masked_window_scatter,
     )
