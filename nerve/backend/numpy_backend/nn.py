@@ -184,7 +184,7 @@ def kernels(xp) -> dict:
         p = extract_patches(x, window, strides, dilation, padding, 0.0)
         return product(p.reshape(g.shape[0], -1).T, g)
 
-    matmul = linalg.kernels(xp)["matmul"]  # the matmul node's own kernel
+    matmul: list = []  # the matmul node's own kernel, made on the first fallback
 
     def product_bias_relu(a, b, bias):
         if xp.__name__ == "numpy":
@@ -194,7 +194,9 @@ def kernels(xp) -> dict:
             if done is not None:
                 return done
         # The steps lowering replaced: the product, then the fused loop's add and ReLU.
-        z = matmul(a, b) + bias
+        if not matmul:
+            matmul.append(linalg.kernels(xp)["matmul"])
+        z = matmul[0](a, b) + bias
         return xp.where((z > 0) | (z != z), z, xp.zeros((), dtype=z.dtype))
 
     softmax_loop: list = []  # the C loop (or None), looked up on the first call
