@@ -36,10 +36,13 @@ def test_a_product_through_the_address_is_numpys(sgemm, transposed):
 
 
 def test_a_library_without_the_symbol_gives_no_address(monkeypatch):
+    cblas.sgemm.cache_clear()
     cblas.sgemm_address.cache_clear()
     monkeypatch.setattr(cblas, "SGEMM", "no_such_symbol")
     try:
+        assert cblas.sgemm() is None
         assert cblas.sgemm_address() is None
     finally:
         monkeypatch.undo()
+        cblas.sgemm.cache_clear()
         cblas.sgemm_address.cache_clear()

@@ -60,7 +60,6 @@ MIN_SIZE = 128
 #: Columns per panel of the bidiagonalization (LAPACK's block size for ``sgebrd``).
 PANEL = 32
 
-_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _LOCK = threading.Lock()
 
 
@@ -69,11 +68,10 @@ class _OpenBLAS:
     ``scipy_`` prefix and ``64_`` suffix of its symbols: 64-bit integers)."""
 
     def __init__(self, library: ctypes.CDLL) -> None:
-        pointer, i64 = ctypes.c_void_p, ctypes.c_int64
-        self.sgemm = library.scipy_cblas_sgemm64_
-        self.sgemm.restype = None
-        self.sgemm.argtypes = [ctypes.c_int] * 3 + [i64] * 3 + [ctypes.c_float, pointer, i64]
-        self.sgemm.argtypes += [pointer, i64, ctypes.c_float, pointer, i64]
+        sgemm = cblas.sgemm()
+        if sgemm is None:
+            raise AttributeError(f"no checked {cblas.SGEMM} in NumPy's OpenBLAS")
+        self.sgemm = sgemm
         self.sbdsdc = library.scipy_sbdsdc_64_
         self.sormbr = library.scipy_sormbr_64_
         for function in (self.sbdsdc, self.sormbr):
@@ -153,10 +151,9 @@ def _bidiagonalize(blas: _OpenBLAS, panel: Any, a: np.ndarray) -> tuple:
         rows_v = base + (k * n + k + nb) * item  # buffer[k:k+nb, k+nb:]
         y_rest, x_rest = y.ctypes.data + nb * item, x.ctypes.data + nb * item
         size = (trailing, trailing, nb)
-        blas.sgemm(_ROW_MAJOR, _TRANS, _NO_TRANS, *size, -1.0, y_rest, rest, rows_v, n, 1.0,
-                   corner, n)  # fmt: skip
-        blas.sgemm(_ROW_MAJOR, _NO_TRANS, _NO_TRANS, *size, -1.0, rows_u, n, x_rest, rest,
-                   1.0, corner, n)  # fmt: skip
+        row, trans, keep = cblas.ROW_MAJOR, cblas.TRANS, cblas.NO_TRANS
+        blas.sgemm(row, trans, keep, *size, -1.0, y_rest, rest, rows_v, n, 1.0, corner, n)
+        blas.sgemm(row, keep, keep, *size, -1.0, rows_u, n, x_rest, rest, 1.0, corner, n)
     return buffer, d, e, tau_q, tau_p
 
 

@@ -21,14 +21,16 @@ import ctypes
 import functools
 import glob
 import os
+from typing import Any
 
 import numpy as np
 
-__all__ = ["SGEMM", "library", "sgemm_address"]
+__all__ = ["NO_TRANS", "ROW_MAJOR", "SGEMM", "TRANS", "library", "sgemm", "sgemm_address"]
 
 #: The CBLAS ``sgemm`` taken: NumPy's bundled OpenBLAS with 64-bit integers.
 SGEMM = "scipy_cblas_sgemm64_"
-_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+#: CBLAS's layout and transposition codes.
+ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 
 
 @functools.cache
@@ -48,12 +50,13 @@ def library() -> ctypes.CDLL | None:
 
 
 @functools.cache
-def sgemm_address() -> int | None:
-    """The address of ``cblas_sgemm`` (row-major; integers 64-bit) in NumPy's
-    OpenBLAS, once a probe product through it matched NumPy's; else ``None``.
+def sgemm() -> Any:
+    """``cblas_sgemm`` of NumPy's OpenBLAS as a ctypes function (row-major codes,
+    64-bit integers, arrays as addresses), once a probe product through it matched
+    NumPy's; else ``None``.
 
-    >>> address = sgemm_address()
-    >>> address is None or address > 0
+    >>> function = sgemm()
+    >>> function is None or callable(function)
     True
     """
     found = library()
@@ -66,8 +69,20 @@ def sgemm_address() -> int | None:
     a = np.arange(6, dtype=np.float32).reshape(3, 2)  # used transposed: (2, 3)
     b = np.arange(12, dtype=np.float32).reshape(3, 4) - 5
     out = np.ones((2, 4), dtype=np.float32)
-    function(_ROW_MAJOR, _TRANS, _NO_TRANS, 2, 4, 3, 1.0, a.ctypes.data, 2, b.ctypes.data, 4,
+    function(ROW_MAJOR, TRANS, NO_TRANS, 2, 4, 3, 1.0, a.ctypes.data, 2, b.ctypes.data, 4,
              0.5, out.ctypes.data, 4)  # fmt: skip
     if not np.array_equal(out, a.T @ b + 0.5):
         return None
-    return ctypes.cast(function, ctypes.c_void_p).value
+    return function
+
+
+@functools.cache
+def sgemm_address() -> int | None:
+    """The address of ``sgemm()`` for C code to call, or ``None``.
+
+    >>> address = sgemm_address()
+    >>> address is None or address > 0
+    True
+    """
+    function = sgemm()
+    return None if function is None else ctypes.cast(function, ctypes.c_void_p).value
