@@ -30,11 +30,13 @@ the loop writes block by block, in place):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "Call",
     "ElementwiseProgram",
+    "Schedule",
     "Step",
 ]
 
@@ -110,3 +112,41 @@ class ElementwiseProgram:
     @property
     def result_dtypes(self) -> tuple[str, ...]:
         return tuple(self.dtype_of(self.result_refs(k)[0]) for k in range(len(self.results)))
+
+
+@dataclass(frozen=True)
+class Call:
+    """One kernel call of a ``Schedule``: the backend kernel ``kernel`` with ``params``,
+    or, when ``kernel`` is ``"loop"``, the compiled fused loop ``loop`` (what the
+    backend's ``compile_elementwise`` returned: ``loop(inputs, outs) -> results``).
+    ``inputs`` and ``outputs`` are refs (see ``Schedule``); ``avals`` gives each
+    output's ``(shape, dtype)``."""
+
+    kernel: str
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    avals: tuple[tuple[tuple[int, ...], str], ...]
+    params: tuple[tuple[str, Any], ...] = ()
+    loop: Any = None
+
+
+@dataclass(frozen=True, eq=False)
+class Schedule:
+    """A compiled graph as the kernel calls it makes, in order, for a backend that can
+    run them without coming back to Python (a loop kernel running a scan's body at
+    every step: ``nerve.backend.numpy_backend.native.scan_loop``).
+
+    Refs number the values: ``0 .. inputs - 1`` the graph's inputs, then the
+    ``constants`` (``(ref, array)`` pairs), then every call's outputs in order;
+    ``outputs`` are the refs the graph returns. ``cache`` is for the backend's plans.
+
+    >>> s = Schedule(2, (), (Call("matmul", (0, 1), (2,), (((2, 2), "float32"),)),), (2,))
+    >>> s.calls[0].kernel, s.outputs
+    ('matmul', (2,))
+    """
+
+    inputs: int
+    constants: tuple[tuple[int, Any], ...]
+    calls: tuple[Call, ...]
+    outputs: tuple[int, ...]
+    cache: dict = field(default_factory=dict, repr=False)

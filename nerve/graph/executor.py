@@ -48,7 +48,7 @@ from collections.abc import Callable
 from typing import Any
 
 from nerve.backend.base import Backend
-from nerve.backend.program import ElementwiseProgram, Step
+from nerve.backend.program import Call, ElementwiseProgram, Schedule, Step
 from nerve.core import dtypes
 from nerve.graph.ir import Graph, Node, Value, format_aval
 from nerve.graph.passes import LOWERING, optimize
@@ -96,6 +96,7 @@ class CompiledGraph:
         exec(code, namespace)  # safe: source generated from the graph IR, not read from a file
         self._run = namespace["run"]
         self._variables = list(graph.variables)
+        self._schedule: Schedule | None = None
         self.buffer_bytes = max(unlowered_bytes, largest_buffer(self.graph))
 
     def run(self, inputs: list) -> tuple:
@@ -115,6 +116,16 @@ class CompiledGraph:
         if dests is None:
             return self._run(inputs, self._variables)
         return self._run(inputs, self._variables, dests)
+
+    def schedule(self) -> Schedule | None:
+        """The graph as its kernel calls (``nerve.backend.program.Schedule``), for a
+        backend loop that runs them itself; ``None`` when it reads or writes
+        variables or runs collectives (only the executor does those)."""
+        if self._variables or any(n.prim in HOST_PRIMITIVES for n in self.graph.nodes):
+            return None
+        if self._schedule is None:
+            self._schedule = _schedule(self.graph, self.loops)
+        return self._schedule
 
     def profile(self, inputs: list, repeat: int = 5) -> list[dict]:
         """Per-node wall time (best of ``repeat`` runs), interpreting node by node."""
@@ -138,6 +149,28 @@ def largest_buffer(graph: Graph) -> int:
             if dtype in dtypes.ALL_TYPES:
                 largest = max(largest, math.prod(shape) * dtypes.itemsize(dtype))
     return largest
+
+
+def _schedule(graph: Graph, loops: dict) -> Schedule:
+    refs: dict[Value, int] = {v: i for i, v in enumerate(graph.inputs)}
+    constants = []
+    for value, array in graph.constants.items():
+        refs[value] = len(refs)
+        constants.append((refs[value], array))
+    calls = []
+    for node in graph.nodes:
+        inputs = tuple(refs[v] for v in node.inputs)
+        for value in node.outputs:
+            refs[value] = len(refs)
+        outputs = tuple(refs[v] for v in node.outputs)
+        avals = tuple((tuple(v.aval.shape), v.aval.dtype) for v in node.outputs)
+        if node.prim is fused_elementwise:
+            calls.append(Call("loop", inputs, outputs, avals, loop=loops[id(node)]))
+        else:
+            params = tuple(node.params.items())
+            calls.append(Call(node.prim.kernel or node.prim.name, inputs, outputs, avals, params))
+    outputs = tuple(refs[v] for v in graph.outputs)
+    return Schedule(len(graph.inputs), tuple(constants), tuple(calls), outputs)
 
 
 def _kernel_for(node: Node, backend: Backend, loops: dict) -> Callable:

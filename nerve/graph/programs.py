@@ -57,6 +57,12 @@ class Program:
         its own (``dests``: see ``CompiledGraph.run_in_scope``)."""
         return self._compiled_for(arrays).run_in_scope
 
+    def schedule(self, *arrays: Any) -> Any:
+        """The compiled program as its kernel calls (``nerve.backend.program.Schedule``)
+        for arrays on the backend of ``arrays``, or ``None`` (see
+        ``CompiledGraph.schedule``): for a loop kernel that runs them itself."""
+        return self._compiled_for(arrays).schedule()
+
     def _compiled_for(self, arrays: tuple) -> CompiledGraph:
         backend = backend_of(arrays[0]) if arrays else get_backend()
         compiled = self._compiled.get(backend.name)

@@ -10,6 +10,9 @@ a static param, hashed by identity, and offers this small protocol:
 * ``program.stepper(*arrays) -> run``: optional; ``run(list_of_arrays) -> tuple`` runs
   it on arrays like these without a per-call error-state scope (a loop kernel enters
   one for all its steps);
+* ``program.schedule(*arrays) -> Schedule | None``: optional; the compiled program as
+  its kernel calls (``nerve.backend.program.Schedule``), for a loop kernel that runs
+  a body's steps without coming back to Python;
 * ``program.inline(*tensors) -> tuple``: bind its primitives under the current
   interpreter (so a vjp rule can splice it into the graph being traced);
 * ``program.vjp() -> program``: ``(inputs..., output cotangents...) ->`` input

@@ -4,6 +4,7 @@ over arrays, see ``nerve.primitives.control_flow``) with a Python loop or ``if``
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 __all__ = [
     "kernels",
@@ -16,6 +17,12 @@ def _no_errstate(**settings):
 
 def kernels(xp) -> dict:
     errstate = getattr(xp, "errstate", None) or _no_errstate
+    native_scan: Any = None
+    if xp.__name__ == "numpy":
+        from nerve.backend.numpy_backend import native
+
+        if native.available():
+            from nerve.backend.numpy_backend.native import scan_loop as native_scan
 
     def cond(pred, *operands, true_program, false_program):
         return (true_program if pred else false_program)(*operands)
@@ -45,6 +52,14 @@ def kernels(xp) -> dict:
         if not length:
             return (*inputs[:nc], *ys, *kept)
         inputs[nc + nk :] = [x[steps[0]] for x in xs]
+        # The whole loop in C where the body's calls allow (``native.scan_loop``).
+        schedule = getattr(body_program, "schedule", None) if native_scan else None
+        if schedule is not None:
+            body = schedule(*inputs)
+            if body is not None:
+                done = native_scan.run(body, args, nc, nk, length, reverse, history)
+                if done is not None:
+                    return done
         stepper = getattr(body_program, "stepper", None)
         # The compiled body for this backend, fetched once; its error-state scope is
         # entered once for the whole loop (a scope per step costs microseconds).

@@ -83,6 +83,8 @@ def compile_elementwise(
         return results
     for i, (name, plan) in chosen.items():
         results[i] = _wrapper(getattr(library, name), programs[i], plan)
+        packed = getattr(library, f"{name}_packed")
+        results[i].packed = ctypes.cast(packed, ctypes.c_void_p).value  # type: ignore[union-attr]
     return results
 
 
@@ -160,6 +162,16 @@ def _wrapper(function, program: ElementwiseProgram, plan: codegen.Layout) -> Cal
     if by_rows and plan.split == 0:
         height, width = program.shape
         extent = f"{height} if strided else {rows}, {width} if strided else {cols}"
+    # ``call.arguments``: what the call would pass, for C callers of the loop's packed
+    # entry (``codegen._packed_source``): the integers, then the arrays (scalar inputs
+    # as their arrays), after the same checks and copies.
+    ints = ", ".join(
+        [f"({extent})[0], ({extent})[1]", "0", str(ALL_TILES)]
+        + [a for a in args if a.startswith("l")]
+    )
+    objects = ", ".join(a.removesuffix(".item()") for a in args if not a.startswith("l"))
+    arguments = [*lines, f"    return ({ints},), ({objects},)"]
+    arguments[0] = "def arguments(inputs, outs):"
     if math.prod(program.shape) * codegen.work_per_element(program) >= SPLIT_WORK:
         # Large enough to pay for waking threads: inside a compiled run that holds the
         # cores (``threads.held``), its tiles are shared out among them.
@@ -173,7 +185,10 @@ def _wrapper(function, program: ElementwiseProgram, plan: codegen.Layout) -> Cal
     function.argtypes = argtypes
     function.restype = None
     exec("\n".join(lines), namespace)  # safe: source generated here from the program
-    return namespace["call"]
+    exec("\n".join(arguments), namespace)  # likewise
+    call = namespace["call"]
+    call.arguments = namespace["arguments"]
+    return call
 
 
 def _split(function, cores: int, extent: tuple, args: tuple) -> None:

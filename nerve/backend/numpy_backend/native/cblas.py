@@ -25,10 +25,22 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NO_TRANS", "ROW_MAJOR", "SGEMM", "TRANS", "library", "sgemm", "sgemm_address"]
+__all__ = [
+    "DGEMM",
+    "NO_TRANS",
+    "ROW_MAJOR",
+    "SGEMM",
+    "TRANS",
+    "dgemm_address",
+    "library",
+    "sgemm",
+    "sgemm_address",
+]
 
 #: The CBLAS ``sgemm`` taken: NumPy's bundled OpenBLAS with 64-bit integers.
 SGEMM = "scipy_cblas_sgemm64_"
+#: ... and its ``dgemm``.
+DGEMM = "scipy_cblas_dgemm64_"
 #: CBLAS's layout and transposition codes.
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 
@@ -59,16 +71,33 @@ def sgemm() -> Any:
     >>> function is None or callable(function)
     True
     """
+    return _checked_gemm(SGEMM, np.float32, ctypes.c_float)
+
+
+@functools.cache
+def dgemm() -> Any:
+    """``cblas_dgemm`` of NumPy's OpenBLAS, as ``sgemm()`` for float64.
+
+    >>> function = dgemm()
+    >>> function is None or callable(function)
+    True
+    """
+    return _checked_gemm(DGEMM, np.float64, ctypes.c_double)
+
+
+def _checked_gemm(symbol: str, dtype: Any, scalar: Any) -> Any:
     found = library()
-    function = getattr(found, SGEMM, None) if found is not None else None
+    function = getattr(found, symbol, None) if found is not None else None
     if function is None:
         return None
     function.restype = None
-    i64, f32, ptr = ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
-    function.argtypes = [ctypes.c_int] * 3 + [i64] * 3 + [f32, ptr, i64, ptr, i64, f32, ptr, i64]
-    a = np.arange(6, dtype=np.float32).reshape(3, 2)  # used transposed: (2, 3)
-    b = np.arange(12, dtype=np.float32).reshape(3, 4) - 5
-    out = np.ones((2, 4), dtype=np.float32)
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    function.argtypes = (
+        [ctypes.c_int] * 3 + [i64] * 3 + [scalar, ptr, i64, ptr, i64, scalar, ptr, i64]
+    )
+    a = np.arange(6, dtype=dtype).reshape(3, 2)  # used transposed: (2, 3)
+    b = np.arange(12, dtype=dtype).reshape(3, 4) - 5
+    out = np.ones((2, 4), dtype=dtype)
     function(ROW_MAJOR, TRANS, NO_TRANS, 2, 4, 3, 1.0, a.ctypes.data, 2, b.ctypes.data, 4,
              0.5, out.ctypes.data, 4)  # fmt: skip
     if not np.array_equal(out, a.T @ b + 0.5):
@@ -85,4 +114,16 @@ def sgemm_address() -> int | None:
     True
     """
     function = sgemm()
+    return None if function is None else ctypes.cast(function, ctypes.c_void_p).value
+
+
+@functools.cache
+def dgemm_address() -> int | None:
+    """The address of ``dgemm()`` for C code to call, or ``None``.
+
+    >>> address = dgemm_address()
+    >>> address is None or address > 0
+    True
+    """
+    function = dgemm()
     return None if function is None else ctypes.cast(function, ctypes.c_void_p).value

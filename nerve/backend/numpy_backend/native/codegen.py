@@ -555,6 +555,35 @@ def _driver_source(
         tile_setup.append(f"{C_TYPES[program.steps[j].dtype]} sc{j}[{TILE}];")
     setup = "\n".join("    " + line for line in prologue)
     tile = "\n".join("        " + line for line in (*tile_setup, *calls))
+    return _looped_source(name, params, setup, tile, cost) + _packed_source(name, params)
+
+
+def _packed_source(name: str, params: list[str]) -> str:
+    """``<name>_packed(ints, objects)``: the loop called with its arguments in two arrays,
+    for C callers that run loops from a table (``scan_loop``) and cannot spell each
+    loop's own signature: the extent, tile range and row strides in ``ints``, in
+    order; the arrays in ``objects``, in order, each anything ``NV_DATA`` reads (a
+    scalar input is read from its one element)."""
+    arguments, n_ints, n_objects = [], 0, 0
+    for param in params:
+        ctype, pname = param.rsplit(" ", 1)
+        if ctype == "int64_t":
+            arguments.append(f"ints[{n_ints}]")
+            n_ints += 1
+            continue
+        if pname.startswith("s"):  # a scalar input, passed by value
+            storage = "uint8_t" if ctype == "int" else ctype  # bool is one byte
+            arguments.append(f"({ctype})*(const {storage}*)NV_DATA(objects[{n_objects}])")
+        else:
+            arguments.append(f"objects[{n_objects}]")
+        n_objects += 1
+    return f"""void {name}_packed(const int64_t* ints, void* const* objects) {{
+    {name}({", ".join(arguments)});
+}}
+"""
+
+
+def _looped_source(name: str, params: list[str], setup: str, tile: str, cost: int) -> str:
     return f"""void {name}({", ".join(params)}) {{
 {setup}
     const int64_t tiles_per_row = (n1 + {TILE} - 1) / {TILE}, all = n0 * tiles_per_row;

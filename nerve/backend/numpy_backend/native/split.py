@@ -195,8 +195,8 @@ int64_t {P}_worker_chunks(void) { return __atomic_load_n(&worker_chunks, __ATOMI
    more than WAIT_US for the worker's, is a miss (another process holds the other
    core, or both our threads share one); after MISSES misses in a row, jobs run on the
    caller's thread alone for BACKOFF_MS, and the worker, given no job, goes to sleep. */
-static void note_job(int64_t worker_chunks, int64_t waited_ns, int64_t now) {
-    if (worker_chunks > 0 && waited_ns <= (int64_t)WAIT_US * 1000) {
+static void note_job(int64_t worker_chunks, int64_t waited_ns, int64_t now, int64_t patience_ns) {
+    if (worker_chunks > 0 && waited_ns <= patience_ns) {
         misses = 0;
         return;
     }
@@ -208,8 +208,12 @@ static void note_job(int64_t worker_chunks, int64_t waited_ns, int64_t now) {
 
 /* Runs chunks 0..chunks-1 of fn on this thread and the worker and returns 1; or
    returns 0 without running any when the job should not be split (fewer than two
-   chunks, backing off, another caller holds the job slot, no worker thread). */
-static int split_run(split_fn fn, const void *context, int64_t chunks) {
+   chunks, backing off, another caller holds the job slot, no worker thread). A job
+   counts as missed when the worker computed none of it or the caller waited more
+   than `patience_ns` for the worker's last chunk (long jobs of uneven chunks wait
+   longer than WAIT_US on a core that is merely slower). */
+static int split_run_patient(split_fn fn, const void *context, int64_t chunks,
+                             int64_t patience_ns) {
     if (chunks < 2 || chunks > 0xffff || now_ns() < RELAXED(&{P}_resume_at) ||
         __atomic_exchange_n(&busy, 1, __ATOMIC_ACQUIRE) != 0)
         return 0;
@@ -231,9 +235,13 @@ static int split_run(split_fn fn, const void *context, int64_t chunks) {
     int64_t waiting = now_ns();
     for (int64_t i = 0; ACQUIRE(&finished) < chunks; i++) relax(i);
     int64_t now = now_ns();
-    note_job(chunks - mine, now - waiting, now);
+    note_job(chunks - mine, now - waiting, now, patience_ns);
     __atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
     return 1;
+}
+
+static int split_run(split_fn fn, const void *context, int64_t chunks) {
+    return split_run_patient(fn, context, chunks, (int64_t)WAIT_US * 1000);
 }
 """
 

@@ -1,0 +1,159 @@
+"""Scans run in C (``native/scan_loop.py``) give the Python loop's results (to rounding:
+products of one row block may round otherwise than of the whole batch), the same bits
+whether one thread runs the row blocks or two share them, and the same bits run after
+run; bodies with calls the C loop does not take run in Python, unchanged."""
+
+import numpy as np
+import pytest
+
+import nerve
+from nerve import layers, ops
+from nerve.backend.numpy_backend.native import scan_loop, threads
+
+TOLERANCE = {"float32": 2e-5, "float64": 1e-12}
+
+
+@pytest.fixture
+def native(monkeypatch):
+    """Counts the scans the C loop ran (and those it declined)."""
+    if scan_loop._library() is None:
+        pytest.skip("no C compiler or no NumPy OpenBLAS: scans run in Python")
+    ran = {"native": 0, "declined": 0}
+    real = scan_loop.run
+
+    def counted(*args):
+        out = real(*args)
+        ran["native" if out is not None else "declined"] += 1
+        return out
+
+    monkeypatch.setattr(scan_loop, "run", counted)
+    scan_loop.allow_back_off(False)  # every shared scan shares, even under load
+    yield ran
+    scan_loop.allow_back_off(True)
+
+
+def _python_loop(monkeypatch):
+    monkeypatch.setattr(scan_loop, "run", lambda *args: None)
+
+
+def _arrays(results) -> list:
+    return [np.asarray(t) for t in nerve.tree.flatten(results)]
+
+
+def _close(got, expected, dtype) -> None:
+    for g, e in zip(got, expected):
+        scale = np.abs(e).max() + 1
+        assert np.abs(g - e).max() <= TOLERANCE[dtype] * scale
+
+
+def _training_step(layer, x):
+    def step(a):
+        with nerve.GradientTape() as tape:
+            loss = ops.sum(ops.square(layer(a)))
+        return loss, tape.gradient(loss, layer.trainable_weights)
+
+    return nerve.function(step)
+
+
+RECURRENT = [
+    ("lstm", lambda dtype: layers.LSTM(40, return_sequences=True, dtype=dtype)),
+    ("lstm_backwards", lambda dtype: layers.LSTM(32, go_backwards=True, dtype=dtype)),
+    ("simple_rnn", lambda dtype: layers.SimpleRNN(36, return_sequences=True, dtype=dtype)),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name,make", RECURRENT, ids=[r[0] for r in RECURRENT])
+def test_recurrent_training_step_matches_the_python_loop(native, monkeypatch, name, make, dtype):
+    rng = np.random.default_rng(3)
+    x = ops.convert_to_tensor(rng.standard_normal((48, 9, 20)).astype(dtype))
+    layer = make(dtype)
+    step = _training_step(layer, x)
+    with threads.hold():  # (products outside the scans split alike in every run)
+        shared = _arrays(step(x))
+        monkeypatch.setattr(scan_loop, "_sharing", lambda: False)
+        alone = _arrays(step(x))
+        again = _arrays(step(x))
+        assert native["native"] >= 6 and native["declined"] == 0  # forward, backward
+        # Row blocks are fixed by the batch: the same bits on one thread or two, and in
+        # every run.
+        for a, s, r in zip(alone, shared, again):
+            assert np.array_equal(a, s) and np.array_equal(a, r)
+        _python_loop(monkeypatch)
+        _close(alone, _arrays(step(x)), dtype)
+
+
+def test_two_threads_share_the_row_blocks(native, monkeypatch):
+    monkeypatch.setattr(threads, "blas_threads", lambda: 2)
+    x = ops.convert_to_tensor(np.random.default_rng(0).standard_normal((64, 30, 8)), "float32")
+    step = _training_step(layers.LSTM(32), x)
+    before = scan_loop.worker_blocks()
+    for _ in range(20):  # the worker may be descheduled for a whole call now and then
+        with threads.hold():
+            step(x)
+        if scan_loop.worker_blocks() > before:
+            break
+    assert scan_loop.worker_blocks() > before
+
+
+def _scan_function(body, reverse=False):
+    return nerve.function(lambda init, xs: ops.scan(body, init, xs, reverse=reverse))
+
+
+def _compare(native, monkeypatch, fn, *args, dtype="float64", expect_native=True):
+    got = _arrays(fn(*args))
+    assert native["native" if expect_native else "declined"] >= 1
+    _python_loop(monkeypatch)
+    expected = _arrays(fn(*args))
+    _close(got, expected, dtype)
+    return got
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_carry_passed_through_and_returned_twice(native, monkeypatch, reverse):
+    """Outputs the body does not compute (an input passed through) and a value
+    returned twice (as the carry and as a stacked result) are copied into place."""
+    rng = np.random.default_rng(1)
+    w = ops.convert_to_tensor(rng.standard_normal((32, 32)) / 6)
+
+    def body(carry, x):
+        h, fixed = carry
+        new = ops.tanh(ops.matmul(h, w) + x * fixed)
+        return (new, fixed), (new, fixed)
+
+    init = (ops.convert_to_tensor(rng.standard_normal((8, 32))), ops.ones((8, 32), "float64"))
+    xs = ops.convert_to_tensor(rng.standard_normal((5, 8, 32)))
+    _compare(native, monkeypatch, _scan_function(body, reverse), init, xs)
+
+
+@pytest.mark.parametrize("steps", [1, 4])
+def test_transposed_constant_operand(native, monkeypatch, steps):
+    rng = np.random.default_rng(2)
+    w = ops.convert_to_tensor(rng.standard_normal((37, 25)) / 6)
+
+    def body(h, x):
+        new = ops.sigmoid(ops.matmul(h, ops.transpose(w)) + x)  # (9, 25) @ (25, 37)
+        return ops.matmul(new, w), new
+
+    init = ops.convert_to_tensor(rng.standard_normal((9, 25)))
+    xs = ops.convert_to_tensor(rng.standard_normal((steps, 9, 37)))
+    _compare(native, monkeypatch, _scan_function(body), init, xs)
+
+
+def test_a_call_it_does_not_take_runs_in_python(native, monkeypatch):
+    rng = np.random.default_rng(4)
+
+    def body(h, x):
+        new = ops.sort(h + x, axis=-1)  # no C form here: the Python loop runs the body
+        return new, new
+
+    init = ops.convert_to_tensor(rng.standard_normal((4, 300)))
+    xs = ops.convert_to_tensor(rng.standard_normal((3, 4, 300)))
+    got = _compare(native, monkeypatch, _scan_function(body), init, xs, expect_native=False)
+    assert np.array_equal(
+        got[0],
+        np.sort(
+            np.sort(np.sort(init.numpy() + xs.numpy()[0], -1) + xs.numpy()[1], -1) + xs.numpy()[2],
+            -1,
+        ),
+    )
