@@ -8,9 +8,12 @@ batch 64, 128 features. Prints one JSON line per measurement:
   ``nn.LSTM`` on one thread (nerve's loops are single-threaded) for scale;
 * ``outside_loop``: the nodes outside the scan (the hoisted input projection, the
   kernel gradient) from ``Function.profile``;
+* ``scans_us_per_step``: each scan node's time per step as the step runs it (its
+  steps in one C call, ``native/scan_loop.py``), and with that turned off (the
+  Python loop calling the compiled body at every step);
 * ``forward_step`` / ``backward_step``: the scan body and the reverse-scan body,
   compiled as the executor compiles them, node by node (best of many runs), and the
-  cost of one call of the body through the scan kernel.
+  cost of one call of the body from Python.
 
 Run: ``python benchmarks/profile_lstm_step.py [--repeat 20]``. Timings on a shared
 machine move a lot: compare best-of figures from runs close in time.
@@ -19,6 +22,7 @@ machine move a lot: compare best-of figures from runs close in time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 
@@ -27,6 +31,7 @@ import numpy as np
 import nerve
 from nerve import layers, ops
 from nerve.backend import get_backend
+from nerve.backend.numpy_backend.native import scan_loop
 from nerve.graph.executor import CompiledGraph
 from nerve.graph.passes import optimize
 
@@ -55,6 +60,19 @@ def body_profile(program, repeat: int) -> dict:
     call = best_ms(lambda: program(*arrays), repeat * 20) * 1e3
     return {"nodes_us": nodes, "sum_of_nodes_us": round(sum(nodes.values()), 1),
             "body_call_us": round(call, 1)}  # fmt: skip
+
+
+@contextlib.contextmanager
+def _scan_loop(loop: str):
+    """Scans run their steps in one C call (``"c"``, where the body allows) or from
+    Python (``"python"``)."""
+    real = scan_loop.run
+    if loop == "python":
+        scan_loop.run = lambda *args: None
+    try:
+        yield
+    finally:
+        scan_loop.run = real
 
 
 def main() -> None:
@@ -108,6 +126,15 @@ def main() -> None:
         if r["ms"] > 0.05
     }
     print(json.dumps({"case": "outside_loop_train_ms", **outside}))
+
+    scans = {}
+    for loop in ("c", "python"):
+        with _scan_loop(loop):
+            for r in training.profile(x, repeat=repeat):
+                if r["op"] == "scan":
+                    us = round(r["ms"] * 1e3 / STEPS, 1)
+                    scans.setdefault(f"{r['index']}:scan", {})[loop] = us
+    print(json.dumps({"case": "scans_us_per_step", **scans}))
 
     scans = [n for n in training.graph_for(x).nodes if n.prim.name == "scan"]
     for node in scans:

@@ -85,10 +85,11 @@ def test_recurrent_training_step_matches_the_python_loop(native, monkeypatch, na
 
 def test_two_threads_share_the_row_blocks(native, monkeypatch):
     monkeypatch.setattr(threads, "blas_threads", lambda: 2)
-    x = ops.convert_to_tensor(np.random.default_rng(0).standard_normal((64, 30, 8)), "float32")
-    step = _training_step(layers.LSTM(32), x)
+    # Blocks of a few milliseconds: long enough for the worker to wake and take one.
+    x = ops.convert_to_tensor(np.random.default_rng(0).standard_normal((64, 400, 8)), "float32")
+    step = _training_step(layers.LSTM(64), x)
     before = scan_loop.worker_blocks()
-    for _ in range(20):  # the worker may be descheduled for a whole call now and then
+    for _ in range(30):  # the worker may be descheduled for a whole call now and then
         with threads.hold():
             step(x)
         if scan_loop.worker_blocks() > before:
@@ -126,18 +127,21 @@ def test_carry_passed_through_and_returned_twice(native, monkeypatch, reverse):
     _compare(native, monkeypatch, _scan_function(body, reverse), init, xs)
 
 
-@pytest.mark.parametrize("steps", [1, 4])
-def test_transposed_constant_operand(native, monkeypatch, steps):
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("steps,units,width", [(1, 25, 37), (4, 25, 37), (3, 70, 150)])
+def test_transposed_constant_operand(native, monkeypatch, steps, units, width, dtype):
+    """Products by a constant read transposed and plainly, of odd shapes (the float32
+    C tiles' edges; sums longer than one pass over the rows)."""
     rng = np.random.default_rng(2)
-    w = ops.convert_to_tensor(rng.standard_normal((37, 25)) / 6)
+    w = ops.convert_to_tensor((rng.standard_normal((width, units)) / 6).astype(dtype))
 
     def body(h, x):
-        new = ops.sigmoid(ops.matmul(h, ops.transpose(w)) + x)  # (9, 25) @ (25, 37)
+        new = ops.sigmoid(ops.matmul(h, ops.transpose(w)) + x)  # (9, units) @ (units, width)
         return ops.matmul(new, w), new
 
-    init = ops.convert_to_tensor(rng.standard_normal((9, 25)))
-    xs = ops.convert_to_tensor(rng.standard_normal((steps, 9, 37)))
-    _compare(native, monkeypatch, _scan_function(body), init, xs)
+    init = ops.convert_to_tensor(rng.standard_normal((9, units)).astype(dtype))
+    xs = ops.convert_to_tensor(rng.standard_normal((steps, 9, width)).astype(dtype))
+    _compare(native, monkeypatch, _scan_function(body), init, xs, dtype=dtype)
 
 
 def test_a_call_it_does_not_take_runs_in_python(native, monkeypatch):

@@ -41,14 +41,18 @@ import numpy as np
 from nerve.backend.numpy_backend.native import binding, cblas, products, split, threads, toolchain
 from nerve.backend.program import Schedule
 
-__all__ = ["BLOCK_ROWS", "run", "worker_blocks"]
+__all__ = ["BLOCK_ROWS", "TILE_ROWS", "allow_back_off", "run", "worker_blocks"]
 
 #: Batch rows per block when a scan is shared between two cores (at least two blocks
 #: per core, so the faster of two unequal vCPUs takes more of them).
 BLOCK_ROWS = 16
 
+#: Products of at most this many rows by a constant run in the C tiles (where they
+#: compile); OpenBLAS runs larger ones.
+TILE_ROWS = 64
+
 _FIXED, _INDEXED, _CARRY_IN, _CARRY_OUT = 0, 1, 2, 3
-_GEMM32, _GEMM64, _LOOP, _COPY = 0, 1, 2, 3
+_GEMM32, _GEMM64, _LOOP, _COPY, _TILES = 0, 1, 2, 3, 4
 
 _SOURCE = (
     r"""
@@ -64,6 +68,102 @@ typedef void (*dgemm_f)(int, int, int, int64_t, int64_t, int64_t, double, const 
                         int64_t, const void *, int64_t, double, void *, int64_t);
 typedef void (*loop_f)(const int64_t *, void *const *);
 
+/* A step's float32 product c = a @ b for a of few rows (a row block of the batch) and b a
+   constant matrix, contiguous (rows n apart): each result one FMA chain over k, in
+   order. OpenBLAS packs b again at every call, which for 16 rows costs more than the
+   arithmetic (16x64 @ 64x256: ~11 us, ~17 us with b transposed, where this runs ~3 us);
+   here b is read in place, a tile of 4 rows x 64 columns in 16 registers. */
+#ifdef __AVX512F__
+#include <immintrin.h>
+#define HAS_TILES 1
+static inline __mmask16 lanes(int64_t left) {
+    return left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1u);
+}
+/* rows (1..4) x up to 64 columns (masked by `left`) of c, over k terms: the sums start
+   from zero (`first`) or go on from the partial sums in c. */
+static inline void tile(int64_t rows, int64_t left, int64_t k, const float *a, int64_t lda,
+                        const float *b, int64_t ldb, float *c, int64_t ldc, int first) {
+    const __mmask16 m0 = lanes(left), m1 = lanes(left - 16), m2 = lanes(left - 32),
+                    m3 = lanes(left - 48);
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
+    __m512 c10 = c00, c11 = c00, c12 = c00, c13 = c00, c20 = c00, c21 = c00, c22 = c00;
+    __m512 c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+    if (!first) {
+        c00 = _mm512_maskz_loadu_ps(m0, c); c01 = _mm512_maskz_loadu_ps(m1, c + 16);
+        c02 = _mm512_maskz_loadu_ps(m2, c + 32); c03 = _mm512_maskz_loadu_ps(m3, c + 48);
+        if (rows > 1) {
+            const float *r = c + ldc;
+            c10 = _mm512_maskz_loadu_ps(m0, r); c11 = _mm512_maskz_loadu_ps(m1, r + 16);
+            c12 = _mm512_maskz_loadu_ps(m2, r + 32); c13 = _mm512_maskz_loadu_ps(m3, r + 48);
+        }
+        if (rows > 2) {
+            const float *r = c + 2 * ldc;
+            c20 = _mm512_maskz_loadu_ps(m0, r); c21 = _mm512_maskz_loadu_ps(m1, r + 16);
+            c22 = _mm512_maskz_loadu_ps(m2, r + 32); c23 = _mm512_maskz_loadu_ps(m3, r + 48);
+        }
+        if (rows > 3) {
+            const float *r = c + 3 * ldc;
+            c30 = _mm512_maskz_loadu_ps(m0, r); c31 = _mm512_maskz_loadu_ps(m1, r + 16);
+            c32 = _mm512_maskz_loadu_ps(m2, r + 32); c33 = _mm512_maskz_loadu_ps(m3, r + 48);
+        }
+    }
+    const float *a0 = a, *a1 = a + (rows > 1) * lda, *a2 = a + (rows > 2) * 2 * lda,
+                *a3 = a + (rows > 3) * 3 * lda;
+    for (int64_t p = 0; p < k; p++) {
+        const float *bp = b + p * ldb;
+        const __m512 b0 = _mm512_maskz_loadu_ps(m0, bp), b1 = _mm512_maskz_loadu_ps(m1, bp + 16);
+        const __m512 b2 = _mm512_maskz_loadu_ps(m2, bp + 32);
+        const __m512 b3 = _mm512_maskz_loadu_ps(m3, bp + 48);
+        __m512 x = _mm512_set1_ps(a0[p]);
+        c00 = _mm512_fmadd_ps(x, b0, c00); c01 = _mm512_fmadd_ps(x, b1, c01);
+        c02 = _mm512_fmadd_ps(x, b2, c02); c03 = _mm512_fmadd_ps(x, b3, c03);
+        x = _mm512_set1_ps(a1[p]);
+        c10 = _mm512_fmadd_ps(x, b0, c10); c11 = _mm512_fmadd_ps(x, b1, c11);
+        c12 = _mm512_fmadd_ps(x, b2, c12); c13 = _mm512_fmadd_ps(x, b3, c13);
+        x = _mm512_set1_ps(a2[p]);
+        c20 = _mm512_fmadd_ps(x, b0, c20); c21 = _mm512_fmadd_ps(x, b1, c21);
+        c22 = _mm512_fmadd_ps(x, b2, c22); c23 = _mm512_fmadd_ps(x, b3, c23);
+        x = _mm512_set1_ps(a3[p]);
+        c30 = _mm512_fmadd_ps(x, b0, c30); c31 = _mm512_fmadd_ps(x, b1, c31);
+        c32 = _mm512_fmadd_ps(x, b2, c32); c33 = _mm512_fmadd_ps(x, b3, c33);
+    }
+    /* Rows past `rows` read row 0 again (their pointers above) and are not stored. */
+    _mm512_mask_storeu_ps(c, m0, c00); _mm512_mask_storeu_ps(c + 16, m1, c01);
+    _mm512_mask_storeu_ps(c + 32, m2, c02); _mm512_mask_storeu_ps(c + 48, m3, c03);
+    if (rows < 2) return;
+    c += ldc;
+    _mm512_mask_storeu_ps(c, m0, c10); _mm512_mask_storeu_ps(c + 16, m1, c11);
+    _mm512_mask_storeu_ps(c + 32, m2, c12); _mm512_mask_storeu_ps(c + 48, m3, c13);
+    if (rows < 3) return;
+    c += ldc;
+    _mm512_mask_storeu_ps(c, m0, c20); _mm512_mask_storeu_ps(c + 16, m1, c21);
+    _mm512_mask_storeu_ps(c + 32, m2, c22); _mm512_mask_storeu_ps(c + 48, m3, c23);
+    if (rows < 4) return;
+    c += ldc;
+    _mm512_mask_storeu_ps(c, m0, c30); _mm512_mask_storeu_ps(c + 16, m1, c31);
+    _mm512_mask_storeu_ps(c + 32, m2, c32); _mm512_mask_storeu_ps(c + 48, m3, c33);
+}
+/* Terms of the sums per pass over the rows: b's block of DEPTH x 64 (16 KB) stays in L1
+   while every row uses it. A sum's partial result waits in c between passes, exactly
+   (the chain of FMAs goes on in the same order). */
+#define DEPTH 64
+static void tiles(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                  const float *b, int64_t ldb, float *c, int64_t ldc) {
+    for (int64_t j = 0; j < n; j += 64)
+        for (int64_t q = 0; q < k || q == 0; q += DEPTH)
+            for (int64_t i = 0; i < m; i += 4)
+                tile(m - i < 4 ? m - i : 4, n - j, k - q < DEPTH ? k - q : DEPTH,
+                     a + i * lda + q, lda, b + q * ldb + j, ldb, c + i * ldc + j, ldc, q == 0);
+}
+#else
+#define HAS_TILES 0
+static void tiles(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+                  const float *b, int64_t ldb, float *c, int64_t ldc) {
+    (void)m; (void)n; (void)k; (void)a; (void)lda; (void)b; (void)ldb; (void)c; (void)ldc;
+}
+#endif
+int scan_loop_has_tiles(void) { return HAS_TILES; }
+
 /* What NV_DATA reads: an array object's data pointer, DATA_OFFSET bytes in. */
 typedef struct { char head[DATA_OFFSET]; void *data; } nv_obj;
 
@@ -76,7 +176,7 @@ typedef struct {
 } nv_slot;
 
 typedef struct {
-    int32_t kind;    /* 0 sgemm, 1 dgemm, 2 fused loop, 3 copy */
+    int32_t kind;    /* 0 sgemm, 1 dgemm, 2 fused loop, 3 copy, 4 tiles (float32) */
     int32_t a, b, c; /* gemm: c = op(a) @ op(b); copy: a -> c */
     int32_t ta, tb;  /* CBLAS transposition codes */
     int64_t m, n, k, lda, ldb, ldc;
@@ -150,6 +250,11 @@ static void run_rows(const nv_scan *s, int64_t r0, int64_t r1) {
                 break;
             case 2:
                 ((loop_f)op->fn)(ints + op->ints, objs + op->objs);
+                break;
+            case 4:
+                tiles(m, op->n, op->k, (const float *)obj[op->a].data, op->lda,
+                      (const float *)obj[op->b].data, op->ldb, (float *)obj[op->c].data,
+                      op->ldc);
                 break;
             default:
                 memcpy(obj[op->c].data, obj[op->a].data,
@@ -305,6 +410,7 @@ class _Plan:
         self.objs: list[int] = []
         self.scratch: list[tuple] = []  # (shape, dtype)
         self.constants: list[np.ndarray] = []
+        self.packed: list[tuple] = []  # sources of constants laid out plainly per run
         self.ys: list[tuple] = []  # (shape, dtype) of one step's row
         self.blocks = 1
 
@@ -335,6 +441,7 @@ class _Plan:
             buffer[...] = init
         scratch = [np.empty(shape, dtype) for shape, dtype in self.scratch]
         arrays = {"arg": args, "ys": ys, "scratch": scratch, "constant": self.constants}
+        arrays["packed"] = [np.ascontiguousarray(arrays[k][i]) for k, i in self.packed]
         slots = (_Slot * max(len(self.slots), 1))(*(
             _Slot(0 if kind == "carry" else binding.address(arrays[kind][i]), *rest)
             for (kind, i), *rest in self.slots
@@ -394,12 +501,14 @@ class _Planner:
         self.examples: dict[int, Any] = {}  # ref -> an array laid out as at run time
         self.slot_of: dict[int, int] = {}
         self.rowed: set[int] = set()
+        self.fixed: dict[int, tuple] = {}  # refs of the constants -> their sources
         for ref, array in enumerate(args):
             if ref < nc:  # read where the previous step wrote it: contiguous
                 self._slot(ref, np.empty(array.shape, array.dtype), ("carry", ref), 0,
                            _CARRY_IN, ref, rowed=True)  # fmt: skip
             elif ref < nc + nk:
                 self._slot(ref, array, ("arg", ref), 0, _FIXED, 0, rowed=False)
+                self.fixed[ref] = ("arg", ref)
             else:
                 rowed = array.ndim >= 2 and array.shape[1] == batch
                 self._slot(ref, array[0], ("arg", ref), array.strides[0], _INDEXED, 0, rowed)
@@ -407,6 +516,7 @@ class _Planner:
             plan.constants.append(np.asarray(constant))
             source = ("constant", len(plan.constants) - 1)
             self._slot(ref, plan.constants[-1], source, 0, _FIXED, 0, rowed=False)
+            self.fixed[ref] = source
         # Where each output goes: a value a call computes is written straight into the
         # first output position that returns it; other positions, and inputs returned
         # as they are, are copied there after the step's calls.
@@ -474,8 +584,25 @@ class _Planner:
         self.rowwise = self.rowwise and rowed
         ((shape, dtype),) = call.avals
         c = self._result_slot(call.outputs[0], tuple(shape), dtype, rowed)
+        b_slot = self.slot_of[right]
+        few_rows = (BLOCK_ROWS if rowed else m) <= TILE_ROWS
+        if (
+            kind == _GEMM32
+            and few_rows
+            and ta[0] == cblas.NO_TRANS
+            and right in self.fixed
+            and _has_tiles()
+        ):
+            # A constant right operand: the C tiles read it in place, laid out plainly
+            # (a transposed one is copied so once per run).
+            kind, function, tb = _TILES, None, (cblas.NO_TRANS, n)
+            if not b.flags.c_contiguous:
+                self.plan.packed.append(self.fixed[right])
+                source = ("packed", len(self.plan.packed) - 1)
+                b_slot = self._slot(-1 - len(self.plan.slots), np.empty(b.shape, b.dtype),
+                                    source, 0, _FIXED, 0, rowed=False)  # fmt: skip
         self.plan.ops.append(_Op(
-            kind=kind, a=self.slot_of[left], b=self.slot_of[right], c=c, ta=ta[0], tb=tb[0],
+            kind=kind, a=self.slot_of[left], b=b_slot, c=c, ta=ta[0], tb=tb[0],
             m=m, n=n, k=k, lda=ta[1], ldb=tb[1], ldc=n, rows=int(rowed), fn=function,
         ))  # fmt: skip
 
@@ -522,6 +649,13 @@ class _Planner:
             kind=_COPY, a=self.slot_of[ref], c=dest, rows=int(rowed),
             per_row=example.strides[0] if rowed else example.nbytes,
         ))  # fmt: skip
+
+
+@functools.cache
+def _has_tiles() -> bool:
+    """Whether the library has the C tiles for float32 products (AVX-512)."""
+    library = _library()
+    return library is not None and bool(library.scan_loop_has_tiles())
 
 
 #: dtype name -> (op kind, its gemm's address or None).
