@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import math
 from typing import Any
 
 import numpy as np
@@ -51,8 +52,8 @@ BLOCK_ROWS = 16
 #: compile); OpenBLAS runs larger ones.
 TILE_ROWS = 64
 
-_FIXED, _INDEXED, _CARRY_IN, _CARRY_OUT = 0, 1, 2, 3
-_GEMM32, _GEMM64, _LOOP, _COPY, _TILES = 0, 1, 2, 3, 4
+_FIXED, _INDEXED, _CARRY_IN, _CARRY_OUT, _VIEW = 0, 1, 2, 3, 4
+_GEMM32, _GEMM64, _LOOP, _COPY, _TILES, _ADD32, _ADD64 = 0, 1, 2, 3, 4, 5, 6
 
 _SOURCE = (
     r"""
@@ -164,6 +165,19 @@ static void tiles(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
 #endif
 int scan_loop_has_tiles(void) { return HAS_TILES; }
 
+/* c = a + b for m rows of n values (NumPy's add); b's rows ldb apart, or with ldb 0 one
+   row added to each (a bias). */
+static void add_rows32(int64_t m, int64_t n, const float *a, int64_t lda, const float *b,
+                       int64_t ldb, float *c, int64_t ldc) {
+    for (int64_t r = 0; r < m; r++)
+        for (int64_t j = 0; j < n; j++) c[r * ldc + j] = a[r * lda + j] + b[r * ldb + j];
+}
+static void add_rows64(int64_t m, int64_t n, const double *a, int64_t lda, const double *b,
+                       int64_t ldb, double *c, int64_t ldc) {
+    for (int64_t r = 0; r < m; r++)
+        for (int64_t j = 0; j < n; j++) c[r * ldc + j] = a[r * lda + j] + b[r * ldb + j];
+}
+
 /* What NV_DATA reads: an array object's data pointer, DATA_OFFSET bytes in. */
 typedef struct { char head[DATA_OFFSET]; void *data; } nv_obj;
 
@@ -171,20 +185,21 @@ typedef struct {
     char *base;      /* fixed: the address; indexed: row 0 of a stacked array */
     int64_t step;    /* indexed: bytes from one step's row to the next */
     int64_t row;     /* bytes per batch row (a block starts r0 * row in); 0: shared */
-    int32_t mode;    /* 0 fixed, 1 indexed, 2 carry in, 3 carry out */
-    int32_t carry;   /* modes 2 and 3: which carry */
+    int32_t mode;    /* 0 fixed, 1 indexed, 2 carry in, 3 carry out, 4 view */
+    int32_t carry;   /* modes 2 and 3: which carry; 4: the slot viewed (`step` bytes in) */
 } nv_slot;
 
 typedef struct {
-    int32_t kind;    /* 0 sgemm, 1 dgemm, 2 fused loop, 3 copy, 4 tiles (float32) */
+    int32_t kind;    /* 0 sgemm, 1 dgemm, 2 fused loop, 3 copy, 4 tiles (float32), 5 and 6
+                        a row added to each row (float32, float64) */
     int32_t a, b, c; /* gemm: c = op(a) @ op(b); copy: a -> c */
     int32_t ta, tb;  /* CBLAS transposition codes */
     int64_t m, n, k, lda, ldb, ldc;
-    int64_t rows;    /* gemm, copy: 1 when the rows are the block's (split with it) */
+    int64_t rows;    /* 1 when m counts batch rows (then the block's rows are used) */
     void *fn;        /* gemm function, or the loop's packed entry */
     int64_t ints, n_ints, objs;  /* loop: its first int and first object in the tables */
     int64_t scaled;  /* loop: the extent int that counts batch rows (-1: none) */
-    int64_t per_row; /* loop: that int's units per batch row; copy: bytes per batch row */
+    int64_t per_row; /* loop: that int's units per batch row; copy: bytes per row */
 } nv_op;
 
 typedef struct {
@@ -232,6 +247,10 @@ static void run_rows(const nv_scan *s, int64_t r0, int64_t r1) {
             if (slot->mode == 1) p += i * slot->step;
             else if (slot->mode == 2) p = in[slot->carry];
             else if (slot->mode == 3) p = out[slot->carry];
+            else if (slot->mode == 4) {  /* a view of an earlier slot, already offset */
+                obj[t].data = (char *)obj[slot->carry].data + slot->step;
+                continue;
+            }
             obj[t].data = p + r0 * slot->row;
         }
         for (int32_t o = 0; o < s->n_ops; o++) {
@@ -251,14 +270,29 @@ static void run_rows(const nv_scan *s, int64_t r0, int64_t r1) {
             case 2:
                 ((loop_f)op->fn)(ints + op->ints, objs + op->objs);
                 break;
-            case 4:
+            default:
                 tiles(m, op->n, op->k, (const float *)obj[op->a].data, op->lda,
                       (const float *)obj[op->b].data, op->ldb, (float *)obj[op->c].data,
                       op->ldc);
                 break;
-            default:
-                memcpy(obj[op->c].data, obj[op->a].data,
-                       (size_t)(op->rows ? op->per_row * rows : op->per_row));
+            case 3: {  /* m rows (per batch row, with `rows`) of per_row bytes */
+                const int64_t count = op->rows ? op->m * rows : op->m;
+                const char *from = (const char *)obj[op->a].data;
+                char *to = (char *)obj[op->c].data;
+                for (int64_t r = 0; r < count; r++)
+                    memcpy(to + r * op->ldc, from + r * op->lda, (size_t)op->per_row);
+                break;
+            }
+            case 5:
+                add_rows32(m, op->n, (const float *)obj[op->a].data, op->lda,
+                           (const float *)obj[op->b].data, op->ldb, (float *)obj[op->c].data,
+                           op->ldc);
+                break;
+            case 6:
+                add_rows64(m, op->n, (const double *)obj[op->a].data, op->lda,
+                           (const double *)obj[op->b].data, op->ldb, (double *)obj[op->c].data,
+                           op->ldc);
+                break;
             }
         }
         for (int32_t j = 0; j < s->n_carry; j++) in[j] = out[j];
@@ -443,7 +477,7 @@ class _Plan:
         arrays = {"arg": args, "ys": ys, "scratch": scratch, "constant": self.constants}
         arrays["packed"] = [np.ascontiguousarray(arrays[k][i]) for k, i in self.packed]
         slots = (_Slot * max(len(self.slots), 1))(*(
-            _Slot(0 if kind == "carry" else binding.address(arrays[kind][i]), *rest)
+            _Slot(0 if kind in ("carry", "view") else binding.address(arrays[kind][i]), *rest)
             for (kind, i), *rest in self.slots
         ))  # fmt: skip
         pointers = [
@@ -522,14 +556,16 @@ class _Planner:
         # as they are, are copied there after the step's calls.
         self.destination: dict[int, tuple] = {}
         copies = []
-        computed = {r: aval for call in schedule.calls for r, aval in zip(call.outputs, call.avals)}
+        avals = {r: aval for call in schedule.calls for r, aval in zip(call.outputs, call.avals)}
+        # (a split's parts are views: returned as copies)
+        computed = {r for call in schedule.calls if call.kernel != "split" for r in call.outputs}
         for position, ref in enumerate(schedule.outputs):
             target = ("carry", position) if position < nc else ("ys", position - nc)
             if ref in computed and ref not in self.destination:
                 self.destination[ref] = target
             else:
                 copies.append((ref, target))
-            shape, dtype = computed.get(ref) or (self.examples[ref].shape, self.examples[ref].dtype)
+            shape, dtype = avals.get(ref) or (self.examples[ref].shape, self.examples[ref].dtype)
             if position < nc and (tuple(shape), np.dtype(dtype)) != plan.carries[position]:
                 raise _Declined
             if position >= nc:
@@ -539,6 +575,10 @@ class _Planner:
                 self._gemm(call)
             elif call.kernel == "loop" and getattr(call.loop, "packed", None):
                 self._loop(call)
+            elif call.kernel == "split":
+                self._split(call)
+            elif call.kernel == "add" and not call.params:
+                self._add(call)
             else:
                 raise _Declined
         for ref, target in copies:
@@ -636,18 +676,70 @@ class _Planner:
         plan.objs.extend(slot_by_id[id(o)] for o in objects)
 
     def _copy(self, ref: int, target: tuple) -> None:
+        """After the step's calls, ``ref`` copied to an output position, row by row."""
         example = self.examples[ref]
-        if not isinstance(example, np.ndarray) or not example.flags.c_contiguous:
-            raise _Declined
+        shape = np.shape(example)
+        rows = shape[0] if shape else 1
+        width = example.itemsize * math.prod(shape[1:])
+        trailing = np.empty(shape[1:], example.dtype).strides
+        if not isinstance(example, np.ndarray) or example.strides[1:] != trailing:
+            raise _Declined  # each row must be one run of bytes
         rowed = ref in self.rowed
         self.rowwise = self.rowwise and rowed
         kind, index = target
-        mode, step = (_CARRY_OUT, 0) if kind == "carry" else (_INDEXED, example.nbytes)
-        dest = self._slot(-1 - len(self.plan.slots), np.empty_like(example), target, step,
-                          mode, index, rowed)  # fmt: skip
+        dest_example = np.empty(shape, example.dtype)
+        mode, step = (_CARRY_OUT, 0) if kind == "carry" else (_INDEXED, dest_example.nbytes)
+        dest = self._slot(-1 - len(self.plan.slots), dest_example, target, step, mode, index,
+                          rowed)  # fmt: skip
         self.plan.ops.append(_Op(
             kind=_COPY, a=self.slot_of[ref], c=dest, rows=int(rowed),
-            per_row=example.strides[0] if rowed else example.nbytes,
+            m=rows // self.plan.batch if rowed else rows, per_row=width,
+            lda=example.strides[0] if shape else width, ldc=width,
+        ))  # fmt: skip
+
+    def _split(self, call) -> None:
+        """Views of the input, as NumPy's split gives (no copy): slots pointing into it."""
+        (source,) = call.inputs
+        example = self.examples[source]
+        params = dict(call.params)
+        axis, bounds = params["axis"], params["bounds"]
+        if not isinstance(example, np.ndarray) or axis < 0 or (axis == 0 and source in self.rowed):
+            raise _Declined  # (a split of the batch axis would cross row blocks)
+        lead = (slice(None),) * axis
+        for ref, lo, hi in zip(call.outputs, bounds[:-1], bounds[1:]):
+            key = (*lead, slice(lo, hi))  # (built first: mypy misreads x[(*a, b)])
+            view = example[key]
+            offset = lo * example.strides[axis]
+            self._slot(ref, view, ("view", 0), offset, _VIEW, self.slot_of[source],
+                       rowed=source in self.rowed)  # fmt: skip
+
+    def _add(self, call) -> None:
+        """``a + b`` for matrices of one shape, or a matrix ``a`` and a row ``b`` added to
+        each of its rows (a bias)."""
+        left, right = call.inputs
+        a, b = self.examples[left], self.examples[right]
+        ((shape, dtype),) = call.avals
+        if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
+            raise _Declined
+        if a.ndim != 2 or a.dtype != b.dtype or a.dtype.name not in _ADDS:
+            raise _Declined
+        if b.shape not in (a.shape, a.shape[1:]) or tuple(shape) != a.shape:
+            raise _Declined
+        if a.strides[-1] != a.itemsize or b.strides[-1] != b.itemsize:
+            raise _Declined
+        if b.ndim == 2:  # rowed alike, or neither
+            rowed = left in self.rowed and right in self.rowed
+            self.rowwise = self.rowwise and rowed
+            ldb = b.strides[0] // b.itemsize
+        else:
+            rowed = left in self.rowed and right not in self.rowed
+            self.rowwise = self.rowwise and rowed
+            ldb = 0
+        c = self._result_slot(call.outputs[0], tuple(shape), dtype, rowed)
+        self.plan.ops.append(_Op(
+            kind=_ADDS[a.dtype.name], a=self.slot_of[left], b=self.slot_of[right], c=c,
+            m=a.shape[0], n=a.shape[1], lda=a.strides[0] // a.itemsize, ldb=ldb,
+            ldc=a.shape[1], rows=int(rowed),
         ))  # fmt: skip
 
 
@@ -658,6 +750,7 @@ def _has_tiles() -> bool:
     return library is not None and bool(library.scan_loop_has_tiles())
 
 
+_ADDS = {"float32": _ADD32, "float64": _ADD64}
 #: dtype name -> (op kind, its gemm's address or None).
 _GEMMS = {
     "float32": lambda: (_GEMM32, cblas.sgemm_address()),
