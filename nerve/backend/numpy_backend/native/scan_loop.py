@@ -1,33 +1,43 @@
-"""A scan's steps run in C: the body's matrix products (NumPy's OpenBLAS ``gemm``,
-called from C) and fused loops (their packed entries, ``codegen._packed_source``)
-in one call for all the steps, the batch's rows shared out between two cores.
+"""A scan's steps run in C: the body's matrix products, fused loops (their packed
+entries, ``codegen._packed_source``), column splits, additions and copies, in one
+call for all the steps that releases the GIL, the batch's rows shared out between two
+cores.
 
 Why: a recurrent layer's step is small (LSTM(64) at batch 64: a 64x64x256 product
 and one gate loop over 64x256 values, ~25 us of arithmetic), and running it from
-Python cost ~65-75 us a step on the 2-vCPU Xeon (2026-12-06): the scan kernel's
-slicing and bookkeeping, NumPy's matmul call, the fused loop's argument checks and
-ctypes call. Two Python threads sharing a step's rows ran slower than one (each
-C call hands the GIL over). Here the whole loop is one C call that releases the GIL.
+Python cost ~60 us forward and ~45 us backward on the 2-vCPU Xeon (2026-12-06): the
+scan kernel's slicing and bookkeeping, NumPy's matmul call, the fused loop's argument
+checks and ctypes call. Two Python threads sharing a step's rows ran slower than one
+(each C call hands the GIL over).
 
 **What runs here** (``run`` returns ``None`` for anything else, and the Python loop
-runs the scan): a body whose calls are all ``matmul`` of two 2-D float32 or float64
-matrices (either operand may be a transposed view; products NumPy's kernel would
-send elsewhere, such as one row or 4096 and more rows, are declined) or compiled
-fused loops taking their arrays without copies. The results are those of the Python
-loop bit for bit: the same products through the same ``gemm``, the same loops.
+runs the scan): a body (``nerve.backend.program.Schedule``) whose calls are all
+``matmul`` of two 2-D float32 or float64 matrices (either operand may be a transposed
+view; products NumPy's kernel sends elsewhere, of one row or of 4096 rows and more,
+are declined), compiled fused loops taking their arrays without copies, ``split``
+(views), and ``add`` of two matrices or of a matrix and a bias row. Products run
+through NumPy's OpenBLAS ``gemm`` called from C, except float32 products of a few
+rows by a constant: OpenBLAS packs the constant again at every call (16x64 @ 64x256:
+~11 us, ~17 us with the constant transposed), where the C tiles here (AVX-512, 4 rows
+x 64 columns in registers, each result one FMA chain over the sum's terms in order)
+read it in place in ~5 us.
 
 **Rows on two cores.** When every value of a step is computed row by row along the
 batch axis (the carry's first axis: a product ``h @ W`` of a batch-row operand by a
-constant; loops whose iteration space starts with the batch axis), each row block
-of the batch runs every step on its own, with no synchronization between steps.
-Inside a compiled run holding two cores (``threads.held``), blocks are shared
-between the calling thread and one C worker (``split``).
+constant; loops whose iteration space starts with the batch axis), the batch runs as
+blocks of ``BLOCK_ROWS`` rows, each through every step on its own, with no
+synchronization between steps. Inside a compiled run holding two cores
+(``threads.held``) the blocks are shared between the calling thread and one C worker
+(``split``). Blocks are fixed by the batch, so results are the same bits however many
+cores ran them; against the Python loop they agree to rounding (a product of 16 rows
+may round otherwise than one of the whole batch).
 
 Per step, the body's arrays are *slots*: fixed (constants, scratch), indexed by the
-step (this step's slices of the scanned inputs, rows of the stacked results and of
-the carry history) or the carry (read from where the previous step wrote it). The
-C side sees each slot as a stand-in for an array object (``NV_DATA`` reads its data
-pointer), so fused loops built to take NumPy arrays take them unchanged.
+step (this step's slices of the scanned inputs, rows of the stacked results), the
+carry (read where the previous step wrote it: its history row, or one of two
+buffers), or views of other slots. The C side sees each slot as a stand-in for an
+array object (``NV_DATA`` reads its data pointer), so fused loops built to take
+NumPy arrays take them unchanged.
 """
 
 from __future__ import annotations
