@@ -1,6 +1,6 @@
-"""NumPy's bundled OpenBLAS, reached from C: the library and the address of its
-``sgemm``, for C loops that run matrix products between their own steps without
-coming back to Python (the Winograd convolution's chunks).
+"""NumPy's bundled OpenBLAS, reached from C: the library and the addresses of its
+``sgemm`` and ``dgemm``, for C loops that run matrix products between their own steps
+without coming back to Python (the Winograd convolution's chunks, a scan's steps).
 
 Why: a C loop that returns to Python between its steps so that NumPy can run a
 product releases and takes the GIL again at each step; with two threads running such
@@ -9,10 +9,10 @@ loops side by side, every hand-over of the GIL waits for the other thread to be 
 faster on two threads than on one (2026-12-06, 2-vCPU Xeon). A loop given ``sgemm``'s
 address runs all its steps in one call.
 
-Only NumPy's own OpenBLAS wheels (``scipy-openblas``, 64-bit integers: the symbol
-``scipy_cblas_sgemm64_``) are used, after a probe product checks the calling
-convention; elsewhere ``sgemm_address()`` is ``None`` and callers keep their NumPy
-path.
+Only NumPy's own OpenBLAS wheels (``scipy-openblas``, 64-bit integers: the symbols
+``scipy_cblas_sgemm64_`` and ``scipy_cblas_dgemm64_``) are used, after a probe product
+checks the calling convention; elsewhere the addresses are ``None`` and callers keep
+their NumPy path.
 """
 
 from __future__ import annotations
