@@ -86,6 +86,7 @@ def _leading_rows(x, axes) -> int:
 
 
 def kernels(xp) -> dict:
+    dot_all = linalg.flat_dot(xp)
     # The ufuncs' own reductions (see the module docstring); an array module without
     # them (CuPy before 13) uses its functions.
     threads: Any = None
@@ -159,10 +160,9 @@ def kernels(xp) -> dict:
         if dtype.itemsize < 4:  # float16, bfloat16: accumulate in float32
             return reduce_l2(x.astype(xp.float32), axes, keepdims).astype(dtype)
         if len(axes) == x.ndim:
-            # Every axis: one dot product of the flat array (BLAS on NumPy; no squared
-            # temporary). The root of a float32 scalar is a float32 scalar.
-            flat = x.reshape(-1)
-            total = xp.asarray(xp.sqrt(xp.dot(flat, flat)))
+            # Every axis: one dot product of the flat array (no squared temporary;
+            # ``linalg.flat_dot``). The root of a float32 scalar is a float32 scalar.
+            total = xp.asarray(xp.sqrt(dot_all(x, x)))
             return total.reshape((1,) * x.ndim) if keepdims else total
         return xp.sqrt(xp.sum(xp.square(x), axis=axes, keepdims=keepdims))
 

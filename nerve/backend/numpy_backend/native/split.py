@@ -246,17 +246,19 @@ static int split_run(split_fn fn, const void *context, int64_t chunks) {
 """
 
 
-def runtime_source(prefix: str) -> str:
+def runtime_source(prefix: str, misses: int = MISSES) -> str:
     """The runtime's C text, its exported names starting with ``prefix``
     (``{prefix}_after_fork``, ``_back_off``, ``_worker_chunks``, ``_resume_at``), to
     be placed before the functions that call ``split_run``. It needs
     ``_POSIX_C_SOURCE`` (for ``clock_gettime``) defined before any include.
+    ``misses``: missed jobs in a row before a back-off (jobs shorter than the worker's
+    wake-up miss until it is awake, so a library of short jobs allows more).
 
     >>> "static int split_run" in runtime_source("demo")
     True
     """
     settings = (
-        f"#define SPIN_US {SPIN_US}\n#define PAUSES {PAUSES}\n#define MISSES {MISSES}\n"
+        f"#define SPIN_US {SPIN_US}\n#define PAUSES {PAUSES}\n#define MISSES {misses}\n"
         f"#define WAIT_US {WAIT_US}\n#define BACKOFF_MS {BACKOFF_MS}\n"
     )
     return settings + _RUNTIME.replace("{P}", prefix)
