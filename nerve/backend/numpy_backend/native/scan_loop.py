@@ -443,8 +443,10 @@ class _Declined(Exception):
 class _Plan:
     """The C tables for one layout of a scan's arguments, and what each run allocates.
     A slot's address is filled per run from its source: ``("arg", i)`` (an argument:
-    constant, or scanned input indexed by the step), ``("ys", i)`` (a stacked result),
-    ``("scratch", i)``, ``("constant", i)``, or ``("carry", j)`` (the C loop points it)."""
+    constant, or scanned input indexed by the step), ``("contiguous", i)`` (a scanned
+    input copied plainly first), ``("ys", i)`` (a stacked result), ``("scratch", i)``,
+    ``("constant", i)``, ``("packed", i)`` (a constant copied plainly first), or
+    ``("carry", j)`` and ``("view", 0)`` (the C loop points those)."""
 
     def __init__(self, nc: int, history: bool, carries: list, batch: int) -> None:
         self.num_carry, self.history, self.carries, self.batch = nc, history, carries, batch
@@ -455,6 +457,7 @@ class _Plan:
         self.scratch: list[tuple] = []  # (shape, dtype)
         self.constants: list[np.ndarray] = []
         self.packed: list[tuple] = []  # sources of constants laid out plainly per run
+        self.contiguous: list[int] = []  # scanned inputs laid out plainly per run
         self.ys: list[tuple] = []  # (shape, dtype) of one step's row
         self.blocks = 1
 
@@ -486,6 +489,7 @@ class _Plan:
         scratch = [np.empty(shape, dtype) for shape, dtype in self.scratch]
         arrays = {"arg": args, "ys": ys, "scratch": scratch, "constant": self.constants}
         arrays["packed"] = [np.ascontiguousarray(arrays[k][i]) for k, i in self.packed]
+        arrays["contiguous"] = {i: np.ascontiguousarray(args[i]) for i in self.contiguous}
         slots = (_Slot * max(len(self.slots), 1))(*(
             _Slot(0 if kind in ("carry", "view") else binding.address(arrays[kind][i]), *rest)
             for (kind, i), *rest in self.slots
@@ -555,7 +559,15 @@ class _Planner:
                 self.fixed[ref] = ("arg", ref)
             else:
                 rowed = array.ndim >= 2 and array.shape[1] == batch
-                self._slot(ref, array[0], ("arg", ref), array.strides[0], _INDEXED, 0, rowed)
+                source, example = ("arg", ref), array[0]
+                if not example.flags.c_contiguous:
+                    # A step's slice of a transposed stack (an RNN's mask, time-major
+                    # from batch-major): the whole stack is laid out plainly once per
+                    # run, where the Python loop's fused loops copy each step's slice.
+                    source, example = ("contiguous", ref), np.empty(example.shape, example.dtype)
+                    plan.contiguous.append(ref)
+                self._slot(ref, example, source, example.nbytes if source[0] == "contiguous"
+                           else array.strides[0], _INDEXED, 0, rowed)  # fmt: skip
         for ref, constant in schedule.constants:
             plan.constants.append(np.asarray(constant))
             source = ("constant", len(plan.constants) - 1)
