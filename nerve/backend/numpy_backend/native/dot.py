@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import binding, split, threads, toolchain
+from nerve.backend.numpy_backend.native import binding, split, threads
 
 __all__ = ["MIN_LENGTH", "allow_back_off", "dot", "worker_halves"]
 
@@ -123,32 +123,18 @@ SOURCE = (
 )
 
 
-@functools.cache
-def _library() -> ctypes.CDLL | None:
-    return toolchain.load(SOURCE)
-
-
-@functools.cache
-def _controls() -> split.Controls | None:
-    library = _library()
-    return None if library is None else split.Controls(library, "dot")
+_LIBRARY = split.Library(SOURCE, "dot")
+#: For tests: let shared dot products back off under load (the default) or not.
+allow_back_off = _LIBRARY.allow_back_off
 
 
 @functools.cache
 def _functions() -> dict | None:
-    library = _library()
+    library = _LIBRARY.library()
     if library is None:
         return None
-    _controls()  # the runtime reset in a forked child, before any split job
     arguments = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
     return binding.typed_functions(library, "dot", _TYPES, arguments, ctypes.c_double)
-
-
-def allow_back_off(allowed: bool) -> None:
-    """For tests: let shared dot products back off under load (the default) or not."""
-    controls = _controls()
-    if controls is not None:
-        controls.allow_back_off(allowed)
 
 
 def worker_halves() -> int:
@@ -157,8 +143,7 @@ def worker_halves() -> int:
     >>> worker_halves() >= 0
     True
     """
-    controls = _controls()
-    return 0 if controls is None else controls.worker_chunks()
+    return _LIBRARY.worker_chunks()
 
 
 def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:

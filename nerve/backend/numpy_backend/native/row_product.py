@@ -34,7 +34,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import binding, split, threads, toolchain
+from nerve.backend.numpy_backend.native import binding, split, threads
 
 __all__ = ["CHUNK", "MIN_SPLIT", "SPIN_US", "product", "product_function"]
 
@@ -119,15 +119,7 @@ SOURCE = (
 )
 
 
-@functools.cache
-def _library() -> ctypes.CDLL | None:
-    return toolchain.load(SOURCE)
-
-
-@functools.cache
-def _controls() -> split.Controls | None:
-    library = _library()
-    return None if library is None else split.Controls(library, "row_product")
+_LIBRARY = split.Library(SOURCE, "row_product")
 
 
 def allow_back_off(allowed: bool) -> None:
@@ -135,9 +127,7 @@ def allow_back_off(allowed: bool) -> None:
 
     >>> allow_back_off(True)
     """
-    controls = _controls()
-    if controls is not None:
-        controls.allow_back_off(allowed)
+    _LIBRARY.allow_back_off(allowed)
 
 
 def worker_chunks() -> int:
@@ -147,8 +137,7 @@ def worker_chunks() -> int:
     >>> worker_chunks() >= 0
     True
     """
-    controls = _controls()
-    return 0 if controls is None else controls.worker_chunks()
+    return _LIBRARY.worker_chunks()
 
 
 @functools.cache
@@ -165,10 +154,9 @@ def product_function() -> Callable | None:
     >>> run is None or run(a, b, False).tolist() == [[3.0, 3.0]]
     True
     """
-    library = _library()
+    library = _LIBRARY.library()
     if library is None:
         return None
-    _controls()  # the runtime reset in a forked child, before any split job
     arguments = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 3
     loops = binding.typed_functions(library, "row_product", _TYPES, arguments, ctypes.c_int)
     address = binding.address
@@ -212,6 +200,6 @@ def product(a, b):
 
 def _resume_at() -> ctypes.c_int64:
     """The end of the current back-off: a declined job then costs no C call."""
-    controls = _controls()
+    controls = _LIBRARY.controls()
     assert controls is not None  # product_function() found the loops
     return controls.resume_at

@@ -363,23 +363,19 @@ _Pointers = ctypes.c_void_p * MAX_CARRY
 _Strides = ctypes.c_int64 * MAX_CARRY
 
 
+_LIBRARY = split.Library(_SOURCE.replace("DATA_OFFSET", str(toolchain.DATA_OFFSET))
+                         .replace("MAX_CARRY_", str(MAX_CARRY)), "scan_loop")  # fmt: skip
+#: For tests: let shared scans back off under load (the default) or not.
+allow_back_off = _LIBRARY.allow_back_off
+
+
 @functools.cache
 def _library() -> Any:
-    if cblas.sgemm_address() is None:
-        return None
-    source = _SOURCE.replace("DATA_OFFSET", str(toolchain.DATA_OFFSET))
-    library = toolchain.load(source.replace("MAX_CARRY_", str(MAX_CARRY)))
-    if library is None:
-        return None
-    library.scan_loop_run.argtypes = [ctypes.c_void_p, ctypes.c_int]
-    library.scan_loop_run.restype = ctypes.c_int
+    library = _LIBRARY.library() if cblas.sgemm_address() is not None else None
+    if library is not None:
+        library.scan_loop_run.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        library.scan_loop_run.restype = ctypes.c_int
     return library
-
-
-@functools.cache
-def _controls() -> split.Controls | None:
-    library = _library()
-    return None if library is None else split.Controls(library, "scan_loop")
 
 
 def worker_blocks() -> int:
@@ -388,15 +384,7 @@ def worker_blocks() -> int:
     >>> worker_blocks() >= 0
     True
     """
-    controls = _controls()
-    return 0 if controls is None else controls.worker_chunks()
-
-
-def allow_back_off(allowed: bool) -> None:
-    """For tests: let shared scans back off under load (the default) or not."""
-    controls = _controls()
-    if controls is not None:
-        controls.allow_back_off(allowed)
+    return _LIBRARY.worker_chunks()
 
 
 def run(
@@ -487,7 +475,8 @@ class _Plan:
         for buffer, init in zip(first, args[:nc]):
             buffer[...] = init
         scratch = [np.empty(shape, dtype) for shape, dtype in self.scratch]
-        arrays = {"arg": args, "ys": ys, "scratch": scratch, "constant": self.constants}
+        arrays: dict[str, Any] = {"arg": args, "ys": ys, "scratch": scratch}
+        arrays["constant"] = self.constants
         arrays["packed"] = [np.ascontiguousarray(arrays[k][i]) for k, i in self.packed]
         arrays["contiguous"] = {i: np.ascontiguousarray(args[i]) for i in self.contiguous}
         slots = (_Slot * max(len(self.slots), 1))(*(

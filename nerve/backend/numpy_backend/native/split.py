@@ -33,9 +33,20 @@ computed nothing or kept the caller waiting over ``WAIT_US`` stop splitting for
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 
-__all__ = ["BACKOFF_MS", "MISSES", "SPIN_US", "WAIT_US", "Controls", "runtime_source"]
+from nerve.backend.numpy_backend.native import toolchain
+
+__all__ = [
+    "BACKOFF_MS",
+    "MISSES",
+    "SPIN_US",
+    "WAIT_US",
+    "Controls",
+    "Library",
+    "runtime_source",
+]
 
 #: How long the idle worker polls for the next job before it sleeps.
 SPIN_US = 100
@@ -293,3 +304,42 @@ class Controls:
     def worker_chunks(self) -> int:
         """How many chunks the worker thread computed in this process."""
         return int(self._chunks())
+
+
+class Library:
+    """A C library that splits its jobs with this runtime (its names start with
+    ``prefix``), compiled from ``source`` on first use (``toolchain.load``), and its
+    ``Controls``, made as it loads (so a forked child resets the runtime before any
+    split job). Methods answer ``None``/0 where the library does not build.
+
+    >>> demo = Library("int demo_one(void) { return 1; }", "demo")
+    >>> demo.worker_chunks()
+    0
+    """
+
+    def __init__(self, source: str, prefix: str) -> None:
+        self.source, self.prefix = source, prefix
+
+    @functools.cached_property
+    def loaded(self) -> tuple[ctypes.CDLL, Controls] | None:
+        library = toolchain.load(self.source)
+        if library is None or not hasattr(library, f"{self.prefix}_back_off"):
+            return None
+        return library, Controls(library, self.prefix)
+
+    def library(self) -> ctypes.CDLL | None:
+        """The loaded library, or ``None``."""
+        return None if self.loaded is None else self.loaded[0]
+
+    def controls(self) -> Controls | None:
+        """Its runtime's switches, or ``None``."""
+        return None if self.loaded is None else self.loaded[1]
+
+    def allow_back_off(self, allowed: bool) -> None:
+        """For tests: let its split jobs back off (the default) or not."""
+        if self.loaded is not None:
+            self.loaded[1].allow_back_off(allowed)
+
+    def worker_chunks(self) -> int:
+        """How many chunks its worker thread computed in this process."""
+        return 0 if self.loaded is None else self.loaded[1].worker_chunks()
