@@ -105,6 +105,10 @@ def _checked_gemm(symbol: str, dtype: Any, scalar: Any) -> Any:
     return function
 
 
+def _address(function: Any) -> int | None:
+    return None if function is None else ctypes.cast(function, ctypes.c_void_p).value
+
+
 @functools.cache
 def sgemm_address() -> int | None:
     """The address of ``sgemm()`` for C code to call, or ``None``.
@@ -113,17 +117,14 @@ def sgemm_address() -> int | None:
     >>> address is None or address > 0
     True
     """
-    function = sgemm()
-    return None if function is None else ctypes.cast(function, ctypes.c_void_p).value
+    return _address(sgemm())
 
 
 @functools.cache
 def dgemm_address() -> int | None:
     """The address of ``dgemm()`` for C code to call, or ``None``.
 
-    >>> address = dgemm_address()
-    >>> address is None or address > 0
+    >>> dgemm_address() is None or dgemm_address() > 0
     True
     """
-    function = dgemm()
-    return None if function is None else ctypes.cast(function, ctypes.c_void_p).value
+    return _address(dgemm())
