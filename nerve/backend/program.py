@@ -74,6 +74,9 @@ class ElementwiseProgram:
     #: (one matrix read as several column blocks, such as an RNN's four gates), so a
     #: backend may take that array once.
     same_as: tuple[int | None, ...] = ()
+    #: Whether the program runs again and again (a loop body's step: a scan's at every
+    #: time step), so a backend should compile it however small it is.
+    hot: bool = False
 
     def offset(self, k: int) -> int | None:
         return self.offsets[k] if self.offsets else None

@@ -78,7 +78,14 @@ HOST_PRIMITIVES = STATE_PRIMITIVES + COLLECTIVE_PRIMITIVES
 class CompiledGraph:
     """A graph compiled for one backend: ``run(input_arrays) -> output_arrays``."""
 
-    def __init__(self, graph: Graph, backend: Backend, plan: bool = True, lower: bool = True):
+    def __init__(
+        self,
+        graph: Graph,
+        backend: Backend,
+        plan: bool = True,
+        lower: bool = True,
+        hot: bool = False,
+    ):
         # Lowering fuses elementwise groups; fused nodes run as the backend's compiled
         # loops, and those it can't compile are expanded back into their steps.
         # ``self.graph`` is what runs.
@@ -88,7 +95,9 @@ class CompiledGraph:
         unlowered_bytes = largest_buffer(graph) if lower else 0
         if lower:
             graph = optimize(graph, backend, LOWERING)
-        self.graph, self.loops = _compile_loops(graph, backend)
+        # ``hot``: the graph is a loop's body, run at every step: its fused loops are
+        # compiled however small (``ElementwiseProgram.hot``).
+        self.graph, self.loops = _compile_loops(graph, backend, hot)
         self.backend = backend
         self.plan = plan_memory(self.graph, backend) if plan else MemoryPlan()
         self.source, namespace = _generate(self.graph, backend, self.plan, self.loops)
@@ -194,7 +203,7 @@ def _bind_params(kernel: Callable, params: dict) -> Callable:
     return functools.partial(kernel, **params) if params else kernel
 
 
-def elementwise_program(node: Node) -> ElementwiseProgram:
+def elementwise_program(node: Node, hot: bool = False) -> ElementwiseProgram:
     """The backend-neutral form of a fused node (kernel names and dtypes)."""
     program, blocks = node.params["program"], node.params.get("blocks")
     inputs = loop_input_avals([v.aval for v in node.inputs], blocks)
@@ -214,17 +223,18 @@ def elementwise_program(node: Node) -> ElementwiseProgram:
         results=tuple(node.params["results"]),
         offsets=tuple(None if b is None else b[0] for b in blocks) if blocks else (),
         same_as=same_as if any(j is not None for j in same_as) else (),
+        hot=hot,
     )
 
 
-def _compile_loops(graph: Graph, backend: Backend) -> tuple[Graph, dict]:
+def _compile_loops(graph: Graph, backend: Backend, hot: bool) -> tuple[Graph, dict]:
     """Ask ``backend`` for one loop per fused node (all at once: one compiler run);
     expand the nodes it declines into their steps. Returns the graph that runs and
     ``{id(fused node): loop}``."""
     fused = [n for n in graph.nodes if n.prim is fused_elementwise]
     if not fused:
         return graph, {}
-    compiled = backend.compile_elementwise([elementwise_program(n) for n in fused])
+    compiled = backend.compile_elementwise([elementwise_program(n, hot) for n in fused])
     loops = {id(n): loop for n, loop in zip(fused, compiled) if loop is not None}
     if len(loops) == len(fused):
         return graph, loops

@@ -68,7 +68,8 @@ class Program:
         compiled = self._compiled.get(backend.name)
         if compiled is None:  # optimized and compiled for each backend it runs on
             graph = optimize(self.graph, backend)
-            compiled = self._compiled[backend.name] = CompiledGraph(graph, backend)
+            compiled = CompiledGraph(graph, backend, hot=True)  # (a body runs per step)
+            self._compiled[backend.name] = compiled
         return compiled
 
     def inline(self, *tensors: Any) -> tuple:

@@ -111,6 +111,19 @@ def test_masked_steps_match_the_python_loop(native, monkeypatch, cell):
     _close(got, _arrays(compiled(x, mask)), "float32")
 
 
+@pytest.mark.parametrize("batch", [1, 3])
+def test_a_few_rows_run_in_c_too(native, monkeypatch, batch):
+    """Single sequences (batch 1: products of one row, gate loops of a few dozen values,
+    compiled because a body's loops run at every step) and small batches."""
+    x = ops.convert_to_tensor(np.random.default_rng(6).standard_normal((batch, 20, 8)))
+    layer = layers.LSTM(16, return_sequences=True, dtype="float32")
+    forward = nerve.function(lambda a: layer(a))
+    got = _arrays(forward(ops.cast(x, "float32")))
+    assert native["native"] == 1 and native["declined"] == 0
+    _python_loop(monkeypatch)
+    _close(got, _arrays(forward(ops.cast(x, "float32"))), "float32")
+
+
 def test_two_threads_share_the_row_blocks(native, monkeypatch):
     monkeypatch.setattr(threads, "blas_threads", lambda: 2)
     # Blocks of a few milliseconds: long enough for the worker to wake and take one.

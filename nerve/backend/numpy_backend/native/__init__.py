@@ -58,7 +58,8 @@ def compile_elementwise(
     programs: Sequence[ElementwiseProgram], min_elements: int | None = None
 ) -> list[Callable | None]:
     """One ``fn(inputs, outs) -> results`` per program, or ``None`` where the program
-    is too small, has a step or dtype without a C form, or no compiler works."""
+    is too small (and not ``hot``: a loop body's, run at every step), has a step or
+    dtype without a C form, or no compiler works."""
     threshold = MIN_ELEMENTS if min_elements is None else min_elements
     results: list[Callable | None] = [None] * len(programs)
     if not programs or not toolchain.enabled():
@@ -66,7 +67,7 @@ def compile_elementwise(
     chosen = {}  # program index -> (function name, layout)
     functions: list[str] = []  # C sources
     for i, program in enumerate(programs):
-        if math.prod(program.shape) < threshold:
+        if math.prod(program.shape) < threshold and not program.hot:
             continue
         plan = codegen.layout(program)
         if plan is None:

@@ -13,8 +13,7 @@ checks and ctypes call. Two Python threads sharing a step's rows ran slower than
 **What runs here** (``run`` returns ``None`` for anything else, and the Python loop
 runs the scan): a body (``nerve.backend.program.Schedule``) whose calls are all
 ``matmul`` of two 2-D float32 or float64 matrices (either operand may be a transposed
-view; products NumPy's kernel sends elsewhere, of one row or of 4096 rows and more,
-are declined), compiled fused loops taking their arrays without copies, ``split``
+view), compiled fused loops taking their arrays without copies, ``split``
 (views), and ``add`` of two matrices or of a matrix and a bias row. Products run
 through NumPy's OpenBLAS ``gemm`` called from C, except float32 products of a few
 rows by a constant: OpenBLAS packs the constant again at every call (16x64 @ 64x256:
@@ -49,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import binding, cblas, products, split, threads, toolchain
+from nerve.backend.numpy_backend.native import binding, cblas, split, threads, toolchain
 from nerve.backend.program import Schedule
 
 __all__ = ["BLOCK_ROWS", "TILE_ROWS", "allow_back_off", "run", "worker_blocks"]
@@ -622,9 +621,7 @@ class _Planner:
         if a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype or a.dtype.name not in _GEMMS:
             raise _Declined
         (m, k), n = a.shape, b.shape[1]
-        # Products NumPy's matmul kernel sends elsewhere (``linalg.matmul``: one row,
-        # long thin operands) or to other BLAS calls (a vector) are not run here.
-        if m < 2 or n < 2 or k < 1 or m >= products.MIN_ROWS:
+        if min(m, n, k) < 1:
             raise _Declined
         ta, tb = _gemm_operand(a), _gemm_operand(b)
         kind, function = _GEMMS[a.dtype.name]()
