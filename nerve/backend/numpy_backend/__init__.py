@@ -182,6 +182,10 @@ class NumpyBackend(Backend):
             from nerve.backend.numpy_backend.native import layer_norm
 
             return layer_norm.available(dtype)
+        if kernel in ("attention_rows", "attention_rows_grad"):
+            from nerve.backend.numpy_backend.native import attention
+
+            return attention.available(dtype)
         if kernel in ("softmax_rows", "softmax_rows_grad"):
             from nerve.backend.numpy_backend.native import softmax
 

@@ -234,6 +234,39 @@ def kernels(xp) -> dict:
         dx = y * (g - total)
         return dx if scale is None else dx * xp.asarray(scale, dtype=dx.dtype)
 
+    einsum: list = []  # linalg's einsum kernel, made on the first fallback
+
+    def _einsum(subscripts, a, b):
+        if not einsum:
+            einsum.append(linalg.kernels(xp)["einsum"])
+        return einsum[0](a, b, subscripts=subscripts)
+
+    def _native_attention(name: str):
+        if xp.__name__ != "numpy":
+            return None
+        from nerve.backend.numpy_backend.native import attention as native_attention
+
+        return getattr(native_attention, name)
+
+    def attention_rows(q, k, v, *, scale):
+        native = _native_attention("attention")
+        done = None if native is None else native(q, k, v, scale)
+        if done is not None:
+            return done
+        # The steps the lowering pass replaced, with the kernels they ran on.
+        p = softmax_rows(_einsum("bthd,bshd->bhts", q, k), log=False, scale=scale)
+        return _einsum("bhts,bshe->bthe", p, v), p
+
+    def attention_rows_grad(g, q, k, v, p, *, scale):
+        native = _native_attention("attention_grad")
+        done = None if native is None else native(g, q, k, v, p, scale)
+        if done is not None:
+            return done
+        ds = softmax_rows_grad(_einsum("bthe,bshe->bhts", g, v), p, scale=scale)
+        dq = _einsum("bhts,bshd->bthd", ds, k)
+        dk = _einsum("bhts,bthd->bshd", ds, q)
+        return dq, dk, _einsum("bthe,bhts->bshe", g, p)
+
     layer_norm_loop: list = []  # as softmax_loop, for layer_norm_grad_rows
 
     def layer_norm_grad_rows(a, c, inv, v, *, count):
@@ -458,6 +491,8 @@ def kernels(xp) -> dict:
         return out
 
     return {
+        "attention_rows": attention_rows,
+        "attention_rows_grad": attention_rows_grad,
         "extract_patches": extract_patches,
         "frames": frames,
         "overlap_add": overlap_add,

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph
+from nerve.graph.passes.attention import fuse_attention
 from nerve.graph.passes.concat_loops import write_concatenations_in_loops
 from nerve.graph.passes.cse import cse
 from nerve.graph.passes.dce import dce
@@ -69,7 +70,9 @@ DEFAULT_PIPELINE: tuple[Pass, ...] = (
 #: Softmaxes over the last axis become one node before elementwise fusion, which would
 #: otherwise take their subtract and exp (and the bias add before them) into its loops;
 #: so do softmax gradients (their multiplies and subtract) and layer norms' statistics
-#: and input gradients. A sum of negated values is then the negated sum (one pass fewer).
+#: and input gradients. Attention's products with the softmax between them (and their
+#: gradients) then become one node each. A sum of negated values is then the negated
+#: sum (one pass fewer).
 #: Concatenations of fused loops' results are then written by those loops, and column
 #: splits read in place by the loops that consume the parts (an elementwise op before
 #: such a split is first moved past it, so that it joins them).
@@ -85,6 +88,7 @@ LOWERING: tuple[Pass, ...] = (
     fold_bias_relu_into_products,
     fuse_softmax_rows,
     fuse_softmax_gradients,
+    fuse_attention,
     fuse_layer_norm_gradients,
     fuse_layer_norm_statistics,
     sum_before_negating,
@@ -117,6 +121,7 @@ __all__ = [
     "fold_patches_into_products",
     "fold_products_into_patches",
     "fuse",
+    "fuse_attention",
     "fuse_layer_norm_gradients",
     "fuse_layer_norm_statistics",
     "fuse_softmax_gradients",
