@@ -1,5 +1,7 @@
 """``fold_bias_relu_into_products``: a long, thin product with its bias and ReLU runs
-as one ``product_bias_relu`` node whose C loop writes them with each result, with the
+as one ``product_bias_relu`` node whose C loop writes them with each result, and so
+does a large float32 product (a stack of matrices times one: a dense layer on
+sequences), by ``sgemm`` on blocks of rows with the epilogue after each; both with the
 same bits as the product and the fused loop after it (the compiled graph without the
 pass); a product or sum read elsewhere, or a product the loop does not take, stays."""
 
@@ -40,16 +42,31 @@ def _operands(case, dtype):
     rng = np.random.default_rng(5)
     if case == "conv":  # 3x3 taps of one channel: a (8 * 26 * 26, 9) patch matrix
         shapes = [(8, 28, 28, 1), (3, 3, 1, 32), (32,)]
-    else:  # 5000 rows of 12 features
+    elif case == "dense":  # 5000 rows of 12 features
         shapes = [(5000, 12), (12, 40), (40,)]
+    elif case == "sequence":  # a feed-forward layer: 1100 rows, a last block of 76
+        shapes = [(4, 275, 96), (96, 136), (136,)]
+    else:  # a 2-D product the blocked loop takes
+        shapes = [(1030, 80), (80, 72), (72,)]
     return [rng.standard_normal(s).astype(dtype) for s in shapes]
 
 
+STEPS = [("conv", _conv_step), ("dense", _dense_step), ("sequence", _dense_step)]
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("case, step", [("conv", _conv_step), ("dense", _dense_step)])
-def test_the_folded_product_gives_the_unfolded_bits(case, step, dtype):
+@pytest.mark.parametrize("case, step", [*STEPS, ("large", _dense_step)])
+def test_the_folded_product_gives_the_unfolded_bits(case, step, dtype, monkeypatch):
     if products.product_functions() is None:
         pytest.skip("no C compiler: the product stays a matmul")
+    blocked = case in ("sequence", "large")
+    if blocked and (dtype != "float32" or not products.takes_blocked((1, 1), (1, 1), dtype)):
+        monkeypatch.setattr(products, "BLOCKED_FROM", 1)
+        if not products.takes_blocked((1, 1), (1, 1), dtype):
+            pytest.skip("the blocked loop takes float32 with sgemm only")
+    if blocked:  # several blocks, the last one short
+        monkeypatch.setattr(products, "BLOCKED_FROM", 1)
+        monkeypatch.setattr(products, "BLOCKED_ROWS", 256)
     operands = _operands(case, dtype)
     folded = nerve.function(step)
     assert folded.graph_for(*operands).primitive_counts().get("product_bias_relu") == 1

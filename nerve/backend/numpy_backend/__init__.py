@@ -211,9 +211,12 @@ class NumpyBackend(Backend):
 
             # shapes: the two operands'. Where the product is a long, thin one, its C
             # loop adds the bias and applies ReLU as it writes each result.
+            # Or a float32 product large enough that its results leave the cache: the
+            # blocked loop adds the bias and applies ReLU to each block after sgemm.
             a_shape, b_shape = shapes
             thin = products.takes_thin(a_shape, b_shape, dtype)
-            return thin and products.product_functions() is not None
+            thin = thin and products.product_functions() is not None
+            return thin or products.takes_blocked(a_shape, b_shape, dtype)
         return False
 
     def native_dtype(self, name: str) -> Any:

@@ -25,6 +25,7 @@ from nerve.graph.passes.rewrite import rewritten, sole_producer
 from nerve.primitives.elementwise import add_p
 from nerve.primitives.linalg import matmul_p
 from nerve.primitives.nn import product_bias_relu_p, relu_p
+from nerve.primitives.registry import Aval
 from nerve.primitives.shape import reshape_p
 
 __all__ = ["fold_bias_relu_into_products"]
@@ -56,20 +57,28 @@ def fold_bias_relu_into_products(graph: Graph, backend: Backend | None = None) -
             columns = b.shape[-1]
             if bias.shape != (columns,) or add.outputs[0].shape != product_side.shape:
                 continue
+            # A stack of matrices times one matrix (a dense layer on sequences) is one
+            # product of all their rows.
+            flat = (math.prod(a.shape[:-1]), a.shape[-1])
             dtype = a.aval.dtype
-            if not backend.runs_natively(
-                product_bias_relu_p.name, dtype, (tuple(a.shape), tuple(b.shape))
-            ):
+            if not backend.runs_natively(product_bias_relu_p.name, dtype, (flat, tuple(b.shape))):
                 continue
+            before: list[Node] = []
+            if len(a.shape) != 2:
+                rows_of_a = Value(Aval(flat, dtype))
+                before.append(Node(reshape_p, [a], {"shape": flat}, [rows_of_a]))
+                a = rows_of_a
             out = node.outputs[0]
-            if shaping is None:
-                replaced[node] = Node(product_bias_relu_p, [a, b, bias], {}, [out])
+            if tuple(out.shape) == (flat[0], columns):
+                replaced[node] = [*before, Node(product_bias_relu_p, [a, b, bias], {}, [out])]
             else:
-                rows = Value(product.outputs[0].aval)
+                rows = Value(Aval((flat[0], columns), dtype))
                 replaced[node] = [
+                    *before,
                     Node(product_bias_relu_p, [a, b, bias], {}, [rows]),
-                    Node(reshape_p, [rows], shaping.params, [out]),
+                    Node(reshape_p, [rows], {"shape": tuple(out.shape)}, [out]),
                 ]
+            if shaping is not None:
                 dropped.add(shaping)
             dropped.update((product, add))
             break
@@ -77,9 +86,9 @@ def fold_bias_relu_into_products(graph: Graph, backend: Backend | None = None) -
 
 
 def _product_of(value: Value, single) -> tuple[Node, Node | None] | None:
-    """``(matmul node, reshape node or None)`` where ``value`` is a 2-D product, or one
-    reshaped only by splitting its rows (the columns stay the last axis); else
-    ``None``."""
+    """``(matmul node, reshape node or None)`` where ``value`` is a 2-D product, a stack
+    of matrices times one matrix, or a 2-D product reshaped only by splitting its rows
+    (the columns stay the last axis); else ``None``."""
     shaping = single(value, reshape_p)
     if shaping is not None:
         product = single(shaping.inputs[0], matmul_p)
@@ -91,6 +100,6 @@ def _product_of(value: Value, single) -> tuple[Node, Node | None] | None:
             return None
         return product, shaping
     product = single(value, matmul_p)
-    if product is None or len(product.outputs[0].shape) != 2:
+    if product is None or len(product.inputs[1].shape) != 2 or len(product.inputs[0].shape) < 2:
         return None
     return product, None

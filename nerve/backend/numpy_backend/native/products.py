@@ -19,6 +19,13 @@ once.
 Both compute in the operands' dtype (float32 or float64) with IEEE semantics; sums
 are in another order than BLAS's, so results agree to rounding, not bitwise. Inside a
 compiled run holding several cores (``threads.hold``) large calls run in parts.
+
+* ``blocked``: a float32 product of other shapes with its bias and ReLU
+  (``product_bias_relu``), ``sgemm`` from C (``cblas``) on blocks of ``BLOCKED_ROWS``
+  rows, each block's epilogue applied while it is in the core's cache: a Transformer's
+  feed-forward layer, (4096, 128) @ (128, 512), wrote 8 MB and a fused loop read and
+  wrote them again. The same products as NumPy's matmul and the fused loop's add and
+  ReLU: the same bits.
 ``None`` when native kernels are off (see ``toolchain``): NumPy's matmul then runs.
 """
 
@@ -30,7 +37,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import binding, threads, toolchain
+from nerve.backend.numpy_backend.native import binding, cblas, threads, toolchain
 
 __all__ = [
     "BLOCK",
@@ -38,6 +45,7 @@ __all__ = [
     "MAX_INNER",
     "MAX_RESULT",
     "MIN_ROWS",
+    "blocked_bias_relu",
     "product",
     "product_bias_relu",
     "product_functions",
@@ -55,6 +63,11 @@ BLOCK = 128
 #: Rows from which a call is shared out among the cores a compiled run holds (by rows
 #: for ``thin``, by runs of blocks for ``gram``, whose partial sums are then added).
 SPLIT_ROWS = 16384
+#: Rows per ``sgemm`` call of ``blocked``: its block of results (2 MB at 1024 columns)
+#: stays in a core's L2 for the epilogue, and the right operand is packed again per
+#: call, so blocks stay long. Products from ``BLOCKED_FROM`` multiply-adds take it.
+BLOCKED_ROWS = 512
+BLOCKED_FROM = 1 << 22
 
 _TEMPLATE = r"""
 /* An epilogue: each result plus bias[n] (when bias is not NULL), then ReLU (when relu),
@@ -128,6 +141,35 @@ void gram_{T}(const {C} *restrict p, const {C} *restrict g, {C} *restrict out,
 }
 """
 
+#: A product's bias and ReLU written block by block after ``sgemm`` (float32 only).
+_BLOCKED = r"""
+typedef void (*nv_sgemm)(int, int, int, int64_t, int64_t, int64_t, float, const float *,
+                         int64_t, const float *, int64_t, float, float *, int64_t);
+
+/* Rows [lo, hi) of out (M, N) = relu(a (M, K) @ b (K, N) + bias), all C-contiguous, in
+   blocks of `block` rows: each block's product by sgemm (row-major, no transposes: the
+   call NumPy's matmul makes for these operands), then its epilogue while the block is
+   still in the core's cache. */
+void blocked_epilogue_float32(const float *restrict a, const float *restrict b,
+                              float *restrict out, int64_t K, int64_t N, int64_t lo,
+                              int64_t hi, int64_t block, const float *restrict bias,
+                              int64_t relu, const void *gemm_address) {
+    const nv_sgemm gemm = (nv_sgemm)gemm_address;
+    for (int64_t r = lo; r < hi; r += block) {
+        const int64_t rows = hi - r < block ? hi - r : block;
+        gemm(101, 111, 111, rows, N, K, 1.0f, a + r * K, K, b, N, 0.0f, out + r * N, N);
+        for (int64_t m = r; m < r + rows; m++) {
+            float *restrict o = out + m * N;
+            for (int64_t n = 0; n < N; n++) {
+                float v = o[n];
+                EPILOGUE_float32(v, n);
+                o[n] = v;
+            }
+        }
+    }
+}
+"""
+
 _TYPES = {"float32": "float", "float64": "double"}
 #: The dtypes the C loops take.
 DTYPES = frozenset(_TYPES)
@@ -139,6 +181,7 @@ SOURCE = (
     "#define FMAfloat32 fmaf\n#define FMAfloat64 fma\n"
     f"#define BLOCK {BLOCK}\n"
     + "".join(_TEMPLATE.replace("{T}", name).replace("{C}", c) for name, c in _TYPES.items())
+    + _BLOCKED
 )
 
 
@@ -241,17 +284,87 @@ def takes_thin(a_shape: tuple, b_shape: tuple, dtype) -> bool:
     return rows >= MIN_ROWS and 0 < inner <= MAX_INNER and b_shape[0] == inner and columns > 0
 
 
+@functools.cache
+def _blocked():
+    """The C function of ``blocked_bias_relu``, or ``None`` (no loops or no ``sgemm``)."""
+    library = _library()
+    if library is None or cblas.sgemm_address() is None:
+        return None
+    function = library.blocked_epilogue_float32
+    function.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 5
+    function.argtypes += [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
+    function.restype = None
+    return function
+
+
+def takes_blocked(a_shape: tuple, b_shape: tuple, dtype) -> bool:
+    """Whether ``blocked_bias_relu`` runs a product of these shapes and dtype (2-D
+    operands assumed C-contiguous): float32, ``BLOCKED_FROM`` multiply-adds or more,
+    with ``sgemm`` reachable from C.
+
+    >>> takes_blocked((4096, 128), (128, 512), "float32") == (_blocked() is not None)
+    True
+    >>> takes_blocked((4096, 128), (128, 512), "float64")
+    False
+    """
+    if len(a_shape) != 2 or len(b_shape) != 2 or np.dtype(dtype) != np.float32:
+        return False
+    (rows, inner), columns = a_shape, b_shape[1]
+    if b_shape[0] != inner or rows * inner * columns < BLOCKED_FROM:
+        return False
+    return _blocked() is not None
+
+
+def blocked_bias_relu(a, b, bias) -> np.ndarray | None:
+    """``relu(a @ b + bias)`` for 2-D float32 ``a`` and ``b`` and a bias per column, by
+    ``sgemm`` on blocks of rows, each block's bias and ReLU applied while it is in the
+    cache (the bits of the product and the fused loop after it); shared out by blocks
+    among held cores. ``None`` where ``takes_blocked`` says no.
+
+    >>> a, b = np.ones((4096, 128), np.float32), np.ones((128, 8), np.float32)
+    >>> out = blocked_bias_relu(a, b, np.array([-200.0] + [1.0] * 7, np.float32))
+    >>> out is None or out[0, :2].tolist() == [0.0, 129.0]
+    True
+    """
+    if not takes_blocked(a.shape, b.shape, a.dtype) or not a.dtype == b.dtype == bias.dtype:
+        return None
+    if bias.shape != (b.shape[1],):
+        return None
+    function = _blocked()
+    a, b, bias = (np.ascontiguousarray(x) for x in (a, b, bias))
+    (rows, inner), columns = a.shape, b.shape[1]
+    out = np.empty((rows, columns), np.float32)
+    arrays = [binding.address(x) for x in (a, b, out)]
+    shift, gemm = binding.address(bias), cblas.sgemm_address()
+
+    def run(lo: int, hi: int) -> None:
+        function(*arrays, inner, columns, lo, hi, hi - lo, shift, 1, gemm)
+
+    # Blocks of about BLOCKED_ROWS rows, none with fewer than 2^21 multiply-adds:
+    # OpenBLAS runs smaller products through its small-matrix kernels, which sum in
+    # another order than the whole product's.
+    block = max(BLOCKED_ROWS, -(-(1 << 21) // (inner * columns)))
+    count = max(1, rows // block)
+    bounds = [rows * k // count for k in range(count + 1)]
+    runs = [functools.partial(run, lo, hi) for lo, hi in zip(bounds, bounds[1:])]
+    threads.run_split(runs, threads.held())
+    return out
+
+
 def product_bias_relu(a, b, bias):
     """``relu(a @ b + bias)`` by the C loop of ``thin``, the bias added and ReLU applied
     as each result is written (the values the product and a fused loop after it give),
-    or ``None`` where ``thin`` does not take the operands or without the loops.
+    else by ``blocked_bias_relu``; ``None`` where neither takes the operands or without
+    the loops.
 
     >>> a, b = np.ones((5000, 3), np.float32), np.ones((3, 2), np.float32)
     >>> out = product_bias_relu(a, b, np.array([-4.0, 1.0], np.float32))
     >>> out is None or out[0].tolist() == [0.0, 4.0]
     True
     """
-    if not (takes_thin(a.shape, b.shape, a.dtype) and a.dtype == b.dtype == bias.dtype):
+    if not takes_thin(a.shape, b.shape, a.dtype):
+        return blocked_bias_relu(a, b, bias)
+    if not a.dtype == b.dtype == bias.dtype:
         return None
     if not (a.flags.c_contiguous and b.flags.c_contiguous and bias.flags.c_contiguous):
         return None
