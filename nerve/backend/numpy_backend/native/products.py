@@ -65,9 +65,11 @@ BLOCK = 128
 SPLIT_ROWS = 16384
 #: Rows per ``sgemm`` call of ``blocked``: its block of results (2 MB at 1024 columns)
 #: stays in a core's L2 for the epilogue, and the right operand is packed again per
-#: call, so blocks stay long. Products from ``BLOCKED_FROM`` multiply-adds take it.
+#: call, so blocks stay long. Products with results of ``BLOCKED_FROM`` elements (4 MB)
+#: or more take it: smaller results stay in the caches for the fused loop after the
+#: product anyway (an MLP's layers).
 BLOCKED_ROWS = 512
-BLOCKED_FROM = 1 << 22
+BLOCKED_FROM = 1 << 20
 
 _TEMPLATE = r"""
 /* An epilogue: each result plus bias[n] (when bias is not NULL), then ReLU (when relu),
@@ -299,8 +301,8 @@ def _blocked():
 
 def takes_blocked(a_shape: tuple, b_shape: tuple, dtype) -> bool:
     """Whether ``blocked_bias_relu`` runs a product of these shapes and dtype (2-D
-    operands assumed C-contiguous): float32, ``BLOCKED_FROM`` multiply-adds or more,
-    with ``sgemm`` reachable from C.
+    operands assumed C-contiguous): float32, a result of ``BLOCKED_FROM`` elements or
+    more, with ``sgemm`` reachable from C.
 
     >>> takes_blocked((4096, 128), (128, 512), "float32") == (_blocked() is not None)
     True
@@ -310,7 +312,7 @@ def takes_blocked(a_shape: tuple, b_shape: tuple, dtype) -> bool:
     if len(a_shape) != 2 or len(b_shape) != 2 or np.dtype(dtype) != np.float32:
         return False
     (rows, inner), columns = a_shape, b_shape[1]
-    if b_shape[0] != inner or rows * inner * columns < BLOCKED_FROM:
+    if b_shape[0] != inner or rows * columns < BLOCKED_FROM:
         return False
     return _blocked() is not None
 
@@ -321,8 +323,8 @@ def blocked_bias_relu(a, b, bias) -> np.ndarray | None:
     cache (the bits of the product and the fused loop after it); shared out by blocks
     among held cores. ``None`` where ``takes_blocked`` says no.
 
-    >>> a, b = np.ones((4096, 128), np.float32), np.ones((128, 8), np.float32)
-    >>> out = blocked_bias_relu(a, b, np.array([-200.0] + [1.0] * 7, np.float32))
+    >>> a, b = np.ones((4096, 128), np.float32), np.ones((128, 256), np.float32)
+    >>> out = blocked_bias_relu(a, b, np.array([-200.0] + [1.0] * 255, np.float32))
     >>> out is None or out[0, :2].tolist() == [0.0, 129.0]
     True
     """
