@@ -106,3 +106,40 @@ def test_without_a_backend_the_graph_is_returned_as_is():
     x, w, bias = _operands("dense", "float32")
     graph = nerve.function(lambda x, w, b: ops.relu(ops.matmul(x, w) + b)).graph_for(x, w, bias)
     assert fold_bias_relu_into_products(graph) is graph
+
+
+def _two_layer_step(x, w, bias, w2):
+    def loss(x, w, bias, w2):
+        hidden = ops.relu(ops.matmul(x, w) + bias)
+        return ops.sum(ops.sin(ops.matmul(hidden, w2)))
+
+    return nerve.grad(loss, argnums=(0, 1, 2, 3))(x, w, bias, w2)
+
+
+@pytest.mark.parametrize("held", [1, 2])
+def test_a_relu_mask_on_a_product_gives_the_unmasked_bits(held, monkeypatch):
+    """The backward pass of ``relu(x w + b) w2``: ``(g w2^T) * cast(hidden > 0)`` is one
+    ``masked_product`` (w2^T a transposed view) with the bits of the graph without the
+    pass."""
+    if not products.takes_blocked((4096, 128), (128, 512), "float32"):
+        pytest.skip("no C compiler or no sgemm: the blocked loop never runs")
+    from nerve.backend.numpy_backend.native import threads
+    from nerve.graph.passes import fold_relu_masks_into_products
+
+    monkeypatch.setattr(products, "BLOCKED_FROM", 1)
+    monkeypatch.setattr(products, "BLOCKED_ROWS", 256)
+    monkeypatch.setattr(threads, "_held", [held])
+    x, w, bias = _operands("sequence", "float32")
+    w2 = np.random.default_rng(8).standard_normal((136, 24)).astype("float32")
+    masked = nerve.function(_two_layer_step)
+    counts = masked.graph_for(x, w, bias, w2).primitive_counts()
+    assert counts.get("masked_product") == 1 and counts.get("product_bias_relu") == 1
+    got = [np.asarray(v) for v in masked(x, w, bias, w2)]
+    with pytest.MonkeyPatch.context() as patch:
+        kept = tuple(p for p in LOWERING if p is not fold_relu_masks_into_products)
+        patch.setattr(executor, "LOWERING", kept)
+        plain = nerve.function(_two_layer_step)
+        assert "masked_product" not in plain.graph_for(x, w, bias, w2).primitive_counts()
+        want = [np.asarray(v) for v in plain(x, w, bias, w2)]
+    for g, w_ in zip(got, want):
+        np.testing.assert_array_equal(g, w_)

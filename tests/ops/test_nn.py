@@ -606,6 +606,22 @@ CASES = [
         atol=1e-5,
         symbolic=False,  # a primitive bound directly: symbolic tensors go through nerve.ops
     ),
+    # a product times a ReLU's mask (lowering makes it: passes/epilogues.py); 1024 x 1024
+    # results take the blocked C loop, 7 rows BLAS and the NumPy steps; not differentiated
+    OpCase(
+        "masked_product",
+        nnp.masked_product_p.bind,
+        [
+            (Input((1024, 9)), Input((9, 1024)), Input((1024, 1024))),
+            (Input((7, 3)), Input((3, 5)), Input((7, 5))),
+        ],
+        numpy=lambda a, b, y: (a @ b) * (y > 0),
+        torch=lambda a, b, y: (a @ b) * (y > 0),
+        rtol=1e-5,
+        atol=1e-5,
+        grad=False,
+        symbolic=False,  # a primitive bound directly: symbolic tensors go through nerve.ops
+    ),
     # window_scatter times a ReLU's mask (lowering makes it: passes/pool_masks.py)
     OpCase(
         "masked_window_scatter",

@@ -206,6 +206,11 @@ class NumpyBackend(Backend):
             patches = math.prod(x_shape[:-1]) * b_shape[0]  # about: rows are positions
             held = threads.blas_threads() == 1 or patches * 4 >= threads.HOLD_FROM
             return held and winograd.takes(x_shape, dtype, b_shape, **(params or {}))
+        if kernel == "masked_product":
+            from nerve.backend.numpy_backend.native import products
+
+            a_shape, b_shape = shapes
+            return products.takes_blocked(a_shape, b_shape, dtype)
         if kernel == "product_bias_relu":
             from nerve.backend.numpy_backend.native import products
 

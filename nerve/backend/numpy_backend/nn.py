@@ -199,6 +199,18 @@ def kernels(xp) -> dict:
         z = matmul[0](a, b) + bias
         return xp.where((z > 0) | (z != z), z, xp.zeros((), dtype=z.dtype))
 
+    def masked_product(a, b, y):
+        if xp.__name__ == "numpy":
+            from nerve.backend.numpy_backend.native import products as native_products
+
+            done = native_products.masked_product(a, b, y)
+            if done is not None:
+                return done
+        # The steps lowering replaced: the product, then the fused loop's mask.
+        if not matmul:
+            matmul.append(linalg.kernels(xp)["matmul"])
+        return matmul[0](a, b) * (y > 0).astype(y.dtype)
+
     softmax_loop: list = []  # the C loop (or None), looked up on the first call
 
     def softmax_rows(x, *bias, log, scale=None):
@@ -496,6 +508,7 @@ def kernels(xp) -> dict:
         "extract_patches": extract_patches,
         "frames": frames,
         "overlap_add": overlap_add,
+        "masked_product": masked_product,
         "max_pool": max_pool,
         "patches_transpose": patches_transpose,
         "patches_product": patches_product,

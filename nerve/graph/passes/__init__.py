@@ -20,7 +20,10 @@ from nerve.graph.passes.attention import fuse_attention
 from nerve.graph.passes.concat_loops import write_concatenations_in_loops
 from nerve.graph.passes.cse import cse
 from nerve.graph.passes.dce import dce
-from nerve.graph.passes.epilogues import fold_bias_relu_into_products
+from nerve.graph.passes.epilogues import (
+    fold_bias_relu_into_products,
+    fold_relu_masks_into_products,
+)
 from nerve.graph.passes.fold import fold_constants
 from nerve.graph.passes.fuse import fuse
 from nerve.graph.passes.hoist import hoist_invariants
@@ -66,7 +69,7 @@ DEFAULT_PIPELINE: tuple[Pass, ...] = (
 #: so do products of patches (a convolution's forward pass) where the backend runs them
 #: natively.
 #: A ReLU's mask times what max pooling scattered back becomes one node too, and so
-#: does a long, thin product with its bias and ReLU.
+#: does a product with its bias and ReLU, and a product times a ReLU's mask.
 #: Softmaxes over the last axis become one node before elementwise fusion, which would
 #: otherwise take their subtract and exp (and the bias add before them) into its loops;
 #: so do softmax gradients (their multiplies and subtract) and layer norms' statistics
@@ -86,6 +89,7 @@ LOWERING: tuple[Pass, ...] = (
     fold_patches_into_products,
     mask_window_scatters,
     fold_bias_relu_into_products,
+    fold_relu_masks_into_products,
     fuse_softmax_rows,
     fuse_softmax_gradients,
     fuse_attention,
@@ -120,6 +124,7 @@ __all__ = [
     "fold_constants",
     "fold_patches_into_products",
     "fold_products_into_patches",
+    "fold_relu_masks_into_products",
     "fuse",
     "fuse_attention",
     "fuse_layer_norm_gradients",

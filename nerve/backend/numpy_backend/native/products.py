@@ -46,9 +46,12 @@ __all__ = [
     "MAX_RESULT",
     "MIN_ROWS",
     "blocked_bias_relu",
+    "blocked_product",
+    "masked_product",
     "product",
     "product_bias_relu",
     "product_functions",
+    "takes_blocked",
     "takes_thin",
 ]
 
@@ -143,25 +146,35 @@ void gram_{T}(const {C} *restrict p, const {C} *restrict g, {C} *restrict out,
 }
 """
 
-#: A product's bias and ReLU written block by block after ``sgemm`` (float32 only).
+#: A product's epilogue (bias and ReLU, or a ReLU's mask) written block by block after
+#: ``sgemm`` (float32 only).
 _BLOCKED = r"""
 typedef void (*nv_sgemm)(int, int, int, int64_t, int64_t, int64_t, float, const float *,
                          int64_t, const float *, int64_t, float, float *, int64_t);
 
-/* Rows [lo, hi) of out (M, N) = relu(a (M, K) @ b (K, N) + bias), all C-contiguous, in
-   blocks of `block` rows: each block's product by sgemm (row-major, no transposes: the
-   call NumPy's matmul makes for these operands), then its epilogue while the block is
-   still in the core's cache. */
+/* Rows [lo, hi) of out (M, N) = a (M, K) @ b (K, N), a and out C-contiguous, b too or
+   (trans_b) the transpose of a C-contiguous (N, K), in blocks of `block` rows: each
+   block's product by sgemm (the call NumPy's matmul makes for these operands), then
+   its epilogue while the block is still in the core's cache: plus bias[n] and ReLU as
+   EPILOGUE_float32 when bias is not NULL or relu, times (float)(mask > 0) (a ReLU's
+   gradient, mask (M, N) its output) when mask is not NULL. */
 void blocked_epilogue_float32(const float *restrict a, const float *restrict b,
                               float *restrict out, int64_t K, int64_t N, int64_t lo,
                               int64_t hi, int64_t block, const float *restrict bias,
-                              int64_t relu, const void *gemm_address) {
+                              int64_t relu, const float *restrict mask, int64_t trans_b,
+                              const void *gemm_address) {
     const nv_sgemm gemm = (nv_sgemm)gemm_address;
     for (int64_t r = lo; r < hi; r += block) {
         const int64_t rows = hi - r < block ? hi - r : block;
-        gemm(101, 111, 111, rows, N, K, 1.0f, a + r * K, K, b, N, 0.0f, out + r * N, N);
+        gemm(101, 111, trans_b ? 112 : 111, rows, N, K, 1.0f, a + r * K, K, b,
+             trans_b ? K : N, 0.0f, out + r * N, N);
         for (int64_t m = r; m < r + rows; m++) {
             float *restrict o = out + m * N;
+            if (mask != NULL) {
+                const float *restrict y = mask + m * N;
+                for (int64_t n = 0; n < N; n++) o[n] = o[n] * (float)(y[n] > 0);
+                continue;
+            }
             for (int64_t n = 0; n < N; n++) {
                 float v = o[n];
                 EPILOGUE_float32(v, n);
@@ -288,21 +301,22 @@ def takes_thin(a_shape: tuple, b_shape: tuple, dtype) -> bool:
 
 @functools.cache
 def _blocked():
-    """The C function of ``blocked_bias_relu``, or ``None`` (no loops or no ``sgemm``)."""
+    """The C function of ``blocked_product``, or ``None`` (no loops or no ``sgemm``)."""
     library = _library()
     if library is None or cblas.sgemm_address() is None:
         return None
     function = library.blocked_epilogue_float32
     function.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 5
-    function.argtypes += [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
+    function.argtypes += [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64]
+    function.argtypes += [ctypes.c_void_p]
     function.restype = None
     return function
 
 
 def takes_blocked(a_shape: tuple, b_shape: tuple, dtype) -> bool:
-    """Whether ``blocked_bias_relu`` runs a product of these shapes and dtype (2-D
-    operands assumed C-contiguous): float32, a result of ``BLOCKED_FROM`` elements or
-    more, with ``sgemm`` reachable from C.
+    """Whether ``blocked_product`` runs a product of these shapes and dtype (2-D
+    operands): float32, a result of ``BLOCKED_FROM`` elements or more, with ``sgemm``
+    reachable from C.
 
     >>> takes_blocked((4096, 128), (128, 512), "float32") == (_blocked() is not None)
     True
@@ -317,30 +331,40 @@ def takes_blocked(a_shape: tuple, b_shape: tuple, dtype) -> bool:
     return _blocked() is not None
 
 
-def blocked_bias_relu(a, b, bias) -> np.ndarray | None:
-    """``relu(a @ b + bias)`` for 2-D float32 ``a`` and ``b`` and a bias per column, by
-    ``sgemm`` on blocks of rows, each block's bias and ReLU applied while it is in the
-    cache (the bits of the product and the fused loop after it); shared out by blocks
-    among held cores. ``None`` where ``takes_blocked`` says no.
+def blocked_product(a, b, bias=None, relu: bool = False, mask=None) -> np.ndarray | None:
+    """``a @ b`` for 2-D float32 ``a`` and ``b`` by ``sgemm`` on blocks of rows, each
+    block's epilogue applied while it is in the cache: ``relu(. + bias)`` (the bias one
+    value per column, or ``None``; ``relu`` the fused loop's ReLU), or ``. * cast(mask
+    > 0)`` (``mask`` of the result's shape: a ReLU's output, for its gradient). The bits
+    of the product and the fused loop after it; shared out by blocks among held cores.
+    ``None`` where ``takes_blocked`` says no or the operands do not fit.
 
     >>> a, b = np.ones((4096, 128), np.float32), np.ones((128, 256), np.float32)
-    >>> out = blocked_bias_relu(a, b, np.array([-200.0] + [1.0] * 255, np.float32))
+    >>> out = blocked_product(a, b, np.array([-200.0] + [1.0] * 255, np.float32), True)
     >>> out is None or out[0, :2].tolist() == [0.0, 129.0]
     True
     """
-    if not takes_blocked(a.shape, b.shape, a.dtype) or not a.dtype == b.dtype == bias.dtype:
+    if not takes_blocked(a.shape, b.shape, a.dtype) or a.dtype != b.dtype:
         return None
-    if bias.shape != (b.shape[1],):
+    (rows, inner), columns = a.shape, b.shape[1]
+    if bias is not None and (bias.dtype != a.dtype or bias.shape != (columns,)):
+        return None
+    if mask is not None and (mask.dtype != a.dtype or mask.shape != (rows, columns)):
         return None
     function = _blocked()
-    a, b, bias = (np.ascontiguousarray(x) for x in (a, b, bias))
-    (rows, inner), columns = a.shape, b.shape[1]
+    a, bias, mask = (None if x is None else np.ascontiguousarray(x) for x in (a, bias, mask))
+    # b as NumPy's matmul passes it to sgemm: as it is, else transposed (a view of a
+    # weight's transpose, in a gradient), else copied.
+    trans_b = not b.flags.c_contiguous and b.T.flags.c_contiguous
+    b = b if trans_b else np.ascontiguousarray(b)
     out = np.empty((rows, columns), np.float32)
     arrays = [binding.address(x) for x in (a, b, out)]
-    shift, gemm = binding.address(bias), cblas.sgemm_address()
+    shift = None if bias is None else binding.address(bias)
+    masking = None if mask is None else binding.address(mask)
+    gemm = cblas.sgemm_address()
 
     def run(lo: int, hi: int) -> None:
-        function(*arrays, inner, columns, lo, hi, hi - lo, shift, 1, gemm)
+        function(*arrays, inner, columns, lo, hi, hi - lo, shift, relu, masking, trans_b, gemm)
 
     # Blocks of about BLOCKED_ROWS rows, none with fewer than 2^21 multiply-adds:
     # OpenBLAS runs smaller products through its small-matrix kernels, which sum in
@@ -351,6 +375,24 @@ def blocked_bias_relu(a, b, bias) -> np.ndarray | None:
     runs = [functools.partial(run, lo, hi) for lo, hi in zip(bounds, bounds[1:])]
     threads.run_split(runs, threads.held())
     return out
+
+
+def blocked_bias_relu(a, b, bias) -> np.ndarray | None:
+    """``relu(a @ b + bias)`` by ``blocked_product``; ``None`` where it does not run."""
+    return None if bias is None else blocked_product(a, b, bias, relu=True)
+
+
+def masked_product(a, b, y) -> np.ndarray | None:
+    """``(a @ b) * cast(y > 0)`` by ``blocked_product`` (a ReLU's gradient through the
+    product before it); ``None`` where it does not run.
+
+    >>> a, b = np.ones((4096, 2), np.float32), np.ones((2, 256), np.float32)
+    >>> y = np.zeros((4096, 256), np.float32); y[0, 1] = 3.0
+    >>> out = masked_product(a, b, y)
+    >>> out is None or out[0, :3].tolist() == [0.0, 2.0, 0.0]
+    True
+    """
+    return blocked_product(a, b, mask=y)
 
 
 def product_bias_relu(a, b, bias):
