@@ -83,3 +83,26 @@ def test_what_the_loops_do_not_take_is_declined():
     assert attention.attention_grad(g[..., :3], q, k, v, p, None) is None
     assert attention.attention_grad(g, q, k, v, p[:, :1], None) is None
     assert not attention.available("float64")
+
+
+def test_column_blocks_of_a_wider_product_are_read_in_place(monkeypatch):
+    """q, k and v as views of one (B, T, 3 * H * D) array (their rows 3 * H * D apart):
+    the bits of contiguous copies, without copying them."""
+    batch, steps, heads, depth = 2, 9, 2, 4
+    packed = np.random.default_rng(4).standard_normal((batch, steps, 3 * heads * depth))
+    packed = packed.astype("float32")
+    q, k, v = (
+        packed[..., j * heads * depth : (j + 1) * heads * depth].reshape(batch, steps, heads, depth)
+        for j in range(3)
+    )
+    g = np.ones((batch, steps, heads, depth), "float32")
+    copies = [np.ascontiguousarray(x) for x in (q, k, v)]
+    o, p = attention.attention(*copies, 0.5)
+    grads = attention.attention_grad(g, *copies, p, 0.5)
+    copied = []
+    monkeypatch.setattr(np, "ascontiguousarray", lambda x: copied.append(x) or x.copy())
+    o2, p2 = attention.attention(q, k, v, 0.5)
+    grads2 = attention.attention_grad(g, q, k, v, p2, 0.5)
+    assert not any(x is q or x is k or x is v for x in copied)
+    for got, want in zip((o2, p2, *grads2), (o, p, *grads)):
+        np.testing.assert_array_equal(got, want)

@@ -606,6 +606,22 @@ CASES = [
         atol=1e-5,
         symbolic=False,  # a primitive bound directly: symbolic tensors go through nerve.ops
     ),
+    # sibling products with their biases as one (lowering makes it: passes/siblings.py);
+    # 1024 x 1024 results take the blocked C loop, 7 rows BLAS; not differentiated
+    OpCase(
+        "product_bias",
+        nnp.product_bias_p.bind,
+        [
+            (Input((1024, 9)), Input((9, 1024)), Input((1024,))),
+            (Input((7, 3)), Input((3, 5)), Input((5,))),
+        ],
+        numpy=lambda a, b, bias: a @ b + bias,
+        torch=lambda a, b, bias: a @ b + bias,
+        rtol=1e-5,
+        atol=1e-5,
+        grad=False,
+        symbolic=False,  # a primitive bound directly: symbolic tensors go through nerve.ops
+    ),
     # a product times a ReLU's mask (lowering makes it: passes/epilogues.py); 1024 x 1024
     # results take the blocked C loop, 7 rows BLAS and the NumPy steps; not differentiated
     OpCase(

@@ -206,7 +206,7 @@ class NumpyBackend(Backend):
             patches = math.prod(x_shape[:-1]) * b_shape[0]  # about: rows are positions
             held = threads.blas_threads() == 1 or patches * 4 >= threads.HOLD_FROM
             return held and winograd.takes(x_shape, dtype, b_shape, **(params or {}))
-        if kernel == "masked_product":
+        if kernel in ("masked_product", "product_bias"):
             from nerve.backend.numpy_backend.native import products
 
             a_shape, b_shape = shapes

@@ -199,6 +199,18 @@ def kernels(xp) -> dict:
         z = matmul[0](a, b) + bias
         return xp.where((z > 0) | (z != z), z, xp.zeros((), dtype=z.dtype))
 
+    def product_bias(a, b, bias):
+        if xp.__name__ == "numpy":
+            from nerve.backend.numpy_backend.native import products as native_products
+
+            done = native_products.blocked_product(a, b, bias)
+            if done is not None:
+                return done
+        # The steps lowering replaced: the products, then the fused loops' adds.
+        if not matmul:
+            matmul.append(linalg.kernels(xp)["matmul"])
+        return matmul[0](a, b) + bias
+
     def masked_product(a, b, y):
         if xp.__name__ == "numpy":
             from nerve.backend.numpy_backend.native import products as native_products
@@ -512,6 +524,7 @@ def kernels(xp) -> dict:
         "max_pool": max_pool,
         "patches_transpose": patches_transpose,
         "patches_product": patches_product,
+        "product_bias": product_bias,
         "product_bias_relu": product_bias_relu,
         "product_patches_transpose": product_patches_transpose,
         "relu": relu,

@@ -36,6 +36,7 @@ from nerve.graph.passes.scan_operands import drop_unused_scan_operands, read_tra
 from nerve.graph.passes.scan_sums import sum_products_after_scans
 from nerve.graph.passes.schedule import schedule_collectives
 from nerve.graph.passes.share_scans import share_scans
+from nerve.graph.passes.siblings import merge_sibling_products
 from nerve.graph.passes.simplify import simplify
 from nerve.graph.passes.softmax import fuse_softmax_gradients, fuse_softmax_rows
 from nerve.graph.passes.split_loops import read_splits_in_loops, split_before_elementwise
@@ -69,7 +70,8 @@ DEFAULT_PIPELINE: tuple[Pass, ...] = (
 #: so do products of patches (a convolution's forward pass) where the backend runs them
 #: natively.
 #: A ReLU's mask times what max pooling scattered back becomes one node too, and so
-#: does a product with its bias and ReLU, and a product times a ReLU's mask.
+#: does a product with its bias and ReLU, and a product times a ReLU's mask; sibling
+#: products of one operand with their biases become one product.
 #: Softmaxes over the last axis become one node before elementwise fusion, which would
 #: otherwise take their subtract and exp (and the bias add before them) into its loops;
 #: so do softmax gradients (their multiplies and subtract) and layer norms' statistics
@@ -90,6 +92,7 @@ LOWERING: tuple[Pass, ...] = (
     mask_window_scatters,
     fold_bias_relu_into_products,
     fold_relu_masks_into_products,
+    merge_sibling_products,
     fuse_softmax_rows,
     fuse_softmax_gradients,
     fuse_attention,
@@ -133,6 +136,7 @@ __all__ = [
     "fuse_softmax_rows",
     "hoist_invariants",
     "mask_window_scatters",
+    "merge_sibling_products",
     "optimize",
     "read_splits_in_loops",
     "read_transposed_stacks",

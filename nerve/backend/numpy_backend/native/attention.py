@@ -38,33 +38,39 @@ typedef void (*nv_sgemm)(int, int, int, int64_t, int64_t, int64_t, float, const 
 enum { NV_ROW_MAJOR = 101, NV_NO_TRANS = 111, NV_TRANS = 112 };
 
 /* Pairs [lo, hi) of (batch, head): q (B, T, H, D), k (B, S, H, D), v (B, S, H, E),
-   o (B, T, H, E), p (B, H, T, S); size = (T, S, H, D, E). p = softmax(q k^T * scale)
-   over s, o = p v. The products take a head's rows where they lie (H * D or H * E
-   apart). */
+   each with its own strides (in elements; the last axis contiguous: the column block of
+   a wider product is read where it lies), stride = (q's batch, step and head strides,
+   then k's, then v's); o (B, T, H, E) and p (B, H, T, S) C-contiguous; size =
+   (T, S, H, D, E). p = softmax(q k^T * scale) over s, o = p v. */
 void attention_float32(const float *q, const float *k, const float *v, float *o, float *p,
-                       const int64_t *size, int64_t lo, int64_t hi, int64_t has_scale,
-                       double scale, const void *gemm_address) {
+                       const int64_t *size, const int64_t *stride, int64_t lo, int64_t hi,
+                       int64_t has_scale, double scale, const void *gemm_address) {
     const nv_sgemm gemm = (nv_sgemm)gemm_address;
     const int64_t T = size[0], S = size[1], H = size[2], D = size[3], E = size[4];
     for (int64_t pair = lo; pair < hi; pair++) {
         const int64_t b = pair / H, h = pair % H;
+        const float *qp = q + b * stride[0] + h * stride[2];
+        const float *kp = k + b * stride[3] + h * stride[5];
+        const float *vp = v + b * stride[6] + h * stride[8];
         float *pp = p + pair * T * S;
-        gemm(NV_ROW_MAJOR, NV_NO_TRANS, NV_TRANS, T, S, D, 1.0f, q + (b * T * H + h) * D,
-             H * D, k + (b * S * H + h) * D, H * D, 0.0f, pp, S);
+        gemm(NV_ROW_MAJOR, NV_NO_TRANS, NV_TRANS, T, S, D, 1.0f, qp, stride[1], kp, stride[4],
+             0.0f, pp, S);
         rows_float32(pp, 0, pp, S, 0, T, 0, (int)has_scale, (float)scale);
-        gemm(NV_ROW_MAJOR, NV_NO_TRANS, NV_NO_TRANS, T, E, S, 1.0f, pp, S,
-             v + (b * S * H + h) * E, H * E, 0.0f, o + (b * T * H + h) * E, H * E);
+        gemm(NV_ROW_MAJOR, NV_NO_TRANS, NV_NO_TRANS, T, E, S, 1.0f, pp, S, vp, stride[7], 0.0f,
+             o + (b * T * H + h) * E, H * E);
     }
 }
 
 /* The gradients of attention_float32 for pairs [lo, hi), from g (o's cotangent, as o)
    and the probabilities p: dp = g v^T, dv = p^T g, ds = the softmax's gradient (times
-   scale), dq = ds k, dk = ds^T q. dp and ds live in two scratch blocks of T x S.
-   Returns 1 when the scratch could not be allocated. */
+   scale), dq = ds k, dk = ds^T q; q, k and v read as attention_float32 reads them, dq,
+   dk and dv C-contiguous. dp and ds live in two scratch blocks of T x S. Returns 1 when
+   the scratch could not be allocated. */
 int attention_grad_float32(const float *g, const float *q, const float *k, const float *v,
                            const float *p, float *dq, float *dk, float *dv,
-                           const int64_t *size, int64_t lo, int64_t hi, int64_t has_scale,
-                           double scale, const void *gemm_address) {
+                           const int64_t *size, const int64_t *stride, int64_t lo,
+                           int64_t hi, int64_t has_scale, double scale,
+                           const void *gemm_address) {
     const nv_sgemm gemm = (nv_sgemm)gemm_address;
     const int64_t T = size[0], S = size[1], H = size[2], D = size[3], E = size[4];
     float *dp = (float *)malloc(2 * (size_t)(T * S) * sizeof(float) + 1);
@@ -72,17 +78,20 @@ int attention_grad_float32(const float *g, const float *q, const float *k, const
     float *ds = dp + T * S;
     for (int64_t pair = lo; pair < hi; pair++) {
         const int64_t b = pair / H, h = pair % H;
+        const float *qp = q + b * stride[0] + h * stride[2];
+        const float *kp = k + b * stride[3] + h * stride[5];
+        const float *vp = v + b * stride[6] + h * stride[8];
         const int64_t tq = (b * T * H + h) * D, sk = (b * S * H + h) * D;
         const int64_t to = (b * T * H + h) * E, sv = (b * S * H + h) * E;
         const float *pp = p + pair * T * S;
-        gemm(NV_ROW_MAJOR, NV_NO_TRANS, NV_TRANS, T, S, E, 1.0f, g + to, H * E, v + sv, H * E,
+        gemm(NV_ROW_MAJOR, NV_NO_TRANS, NV_TRANS, T, S, E, 1.0f, g + to, H * E, vp, stride[7],
              0.0f, dp, S);
         gemm(NV_ROW_MAJOR, NV_TRANS, NV_NO_TRANS, S, E, T, 1.0f, pp, S, g + to, H * E, 0.0f,
              dv + sv, H * E);
         grad_rows_float32(dp, pp, ds, S, 0, T, (int)has_scale, (float)scale);
-        gemm(NV_ROW_MAJOR, NV_NO_TRANS, NV_NO_TRANS, T, D, S, 1.0f, ds, S, k + sk, H * D, 0.0f,
+        gemm(NV_ROW_MAJOR, NV_NO_TRANS, NV_NO_TRANS, T, D, S, 1.0f, ds, S, kp, stride[4], 0.0f,
              dq + tq, H * D);
-        gemm(NV_ROW_MAJOR, NV_TRANS, NV_NO_TRANS, S, D, T, 1.0f, ds, S, q + tq, H * D, 0.0f,
+        gemm(NV_ROW_MAJOR, NV_TRANS, NV_NO_TRANS, S, D, T, 1.0f, ds, S, qp, stride[1], 0.0f,
              dk + sk, H * D);
     }
     free(dp);
@@ -105,8 +114,8 @@ def _functions() -> tuple | None:
     if library is None:
         return None
     forward, backward = library.attention_float32, library.attention_grad_float32
-    # (arrays..., size, lo, hi, has_scale, scale, sgemm's address)
-    tail: list = [ctypes.c_void_p] + [ctypes.c_int64] * 3 + [ctypes.c_double, ctypes.c_void_p]
+    # (arrays..., size, stride, lo, hi, has_scale, scale, sgemm's address)
+    tail: list = [ctypes.c_void_p] * 2 + [ctypes.c_int64] * 3 + [ctypes.c_double, ctypes.c_void_p]
     forward.argtypes = [ctypes.c_void_p] * 5 + tail
     forward.restype = None
     backward.argtypes = [ctypes.c_void_p] * 8 + tail
@@ -134,6 +143,16 @@ def _sizes(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray | None:
         return None
     _, steps, heads, depth = q.shape
     return np.array([steps, k.shape[1], heads, depth, v.shape[3]], dtype=np.int64)
+
+
+def _rows(x: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """``x`` (4-D float32) and its first three strides in elements, as the C loops read
+    it: in place where its last axis is contiguous and its strides whole elements (a
+    column block of a wider product), else a C-contiguous copy."""
+    size = x.itemsize
+    if x.strides[-1] != size or any(s % size or s < 0 for s in x.strides):
+        x = np.ascontiguousarray(x)
+    return x, [s // size for s in x.strides[:3]]
 
 
 def _run_pairs(pairs: int, run) -> None:
@@ -164,11 +183,12 @@ def attention(
     size = _sizes(q, k, v)
     if functions is None or size is None:
         return None
-    q, k, v = (np.ascontiguousarray(x) for x in (q, k, v))
+    (q, q_strides), (k, k_strides), (v, v_strides) = _rows(q), _rows(k), _rows(v)
+    stride = np.array(q_strides + k_strides + v_strides, dtype=np.int64)
     batch, steps, heads, _ = q.shape
     o = np.empty((batch, steps, heads, v.shape[3]), np.float32)
     p = np.empty((batch, heads, steps, k.shape[1]), np.float32)
-    arrays = [binding.address(x) for x in (q, k, v, o, p, size)]
+    arrays = [binding.address(x) for x in (q, k, v, o, p, size, stride)]
     flags = (scale is not None, 1.0 if scale is None else scale, cblas.sgemm_address())
     _run_pairs(batch * heads, lambda lo, hi: functions[0](*arrays, lo, hi, *flags))
     return o, p
@@ -198,9 +218,11 @@ def attention_grad(
         return None
     if g.dtype != np.float32 or p.dtype != np.float32:
         return None
-    g, q, k, v, p = (np.ascontiguousarray(x) for x in (g, q, k, v, p))
+    g, p = np.ascontiguousarray(g), np.ascontiguousarray(p)
+    (q, q_strides), (k, k_strides), (v, v_strides) = _rows(q), _rows(k), _rows(v)
+    stride = np.array(q_strides + k_strides + v_strides, dtype=np.int64)
     dq, dk, dv = (np.empty(x.shape, np.float32) for x in (q, k, v))
-    arrays = [binding.address(x) for x in (g, q, k, v, p, dq, dk, dv, size)]
+    arrays = [binding.address(x) for x in (g, q, k, v, p, dq, dk, dv, size, stride)]
     flags = (scale is not None, 1.0 if scale is None else scale, cblas.sgemm_address())
     failed: list = []
 
