@@ -4,6 +4,7 @@ Importing this package registers all primitives.
 """
 
 from nerve.primitives import (  # noqa: F401
+    attention,
     collective,
     control_flow,
     creation,

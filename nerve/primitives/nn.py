@@ -60,6 +60,7 @@ __all__ = [
     "frames_p",
     "layer_norm_grad_rows_p",
     "layer_norm_rows_p",
+    "masked_product_p",
     "masked_window_scatter_p",
     "max_pool",
     "max_pool_p",
@@ -67,6 +68,7 @@ __all__ = [
     "patches_product_p",
     "patches_transpose",
     "patches_transpose_p",
+    "product_bias_p",
     "product_bias_relu_p",
     "product_patches_transpose_p",
     "relu_p",
@@ -679,6 +681,70 @@ product_bias_relu_p = Primitive(
     shape_rule=_product_bias_relu_rule,
     vjp=_product_bias_relu_vjp,
     fresh=True,
+)
+
+
+# -- product_bias -------------------------------------------------------------------------
+# a @ b + bias for a (M, K), b (K, N), bias (N,): sibling products of one operand with
+# their biases as one product (self-attention's query, key and value projections, their
+# weights side by side), put in graphs by lowering (passes/siblings.py) where the
+# backend's product loop adds the bias to each block of results while it is in the
+# cache. Not differentiated: the lowering passes run after autodiff.
+
+
+def _product_bias_rule(a: Aval, b: Aval, bias: Aval) -> Aval:
+    rules.same_dtype("product_bias", a, b, bias)
+    if len(a.shape) != 2 or len(b.shape) != 2 or a.shape[1] != b.shape[0]:
+        raise ShapeError(
+            with_location(
+                f"product_bias: operands of shapes {tuple(a.shape)} and {tuple(b.shape)} are "
+                "not matrices (M, K) and (K, N)."
+            )
+        )
+    if tuple(bias.shape) != (b.shape[1],):
+        raise ShapeError(
+            with_location(
+                f"product_bias: a bias of shape {tuple(bias.shape)} for {b.shape[1]} "
+                f"columns; expected ({b.shape[1]},)."
+            )
+        )
+    return Aval((a.shape[0], b.shape[1]), a.dtype)
+
+
+product_bias_p = Primitive(
+    "product_bias", shape_rule=_product_bias_rule, differentiable=False, fresh=True
+)
+
+
+# -- masked_product -------------------------------------------------------------------
+# (a @ b) * cast(y > 0) for a (M, K), b (K, N), y (M, N): a dense layer's product in the
+# backward pass times the ReLU's mask of the layer before it (y that ReLU's output), put
+# in graphs by lowering (passes/epilogues.py) where the backend's product loop applies
+# the mask to each block of results while it is in the cache. Not differentiated: the
+# lowering passes run after autodiff.
+
+
+def _masked_product_rule(a: Aval, b: Aval, y: Aval) -> Aval:
+    rules.same_dtype("masked_product", a, b, y)
+    if len(a.shape) != 2 or len(b.shape) != 2 or a.shape[1] != b.shape[0]:
+        raise ShapeError(
+            with_location(
+                f"masked_product: operands of shapes {tuple(a.shape)} and {tuple(b.shape)} "
+                "are not matrices (M, K) and (K, N)."
+            )
+        )
+    if tuple(y.shape) != (a.shape[0], b.shape[1]):
+        raise ShapeError(
+            with_location(
+                f"masked_product: a mask of shape {tuple(y.shape)} for a product of shape "
+                f"{(a.shape[0], b.shape[1])}; expected that shape."
+            )
+        )
+    return Aval((a.shape[0], b.shape[1]), a.dtype)
+
+
+masked_product_p = Primitive(
+    "masked_product", shape_rule=_masked_product_rule, differentiable=False, fresh=True
 )
 
 

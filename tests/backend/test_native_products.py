@@ -119,3 +119,26 @@ def test_calls_shared_out_among_held_cores(functions, dtype, parts, monkeypatch)
     np.testing.assert_array_equal(products.product(a, b), whole_thin)
     _close(products.product(a.T, g), a.T, g, dtype)
     assert calls == [parts, parts]
+
+
+@pytest.mark.parametrize("held", [1, 2, 3])
+def test_blocked_products_give_the_bits_of_the_product_and_its_epilogue(held, monkeypatch):
+    """``blocked_bias_relu``: blocks of rows by sgemm (none small enough for OpenBLAS's
+    small-matrix kernels), then the bias and ReLU the fused loop computes; in one
+    thread or shared out among held cores."""
+    if not products.takes_blocked((4096, 128), (128, 512), "float32"):
+        pytest.skip("no C compiler or no sgemm: the blocked loop never runs")
+    from nerve.backend.numpy_backend.native import threads
+
+    monkeypatch.setattr(products, "BLOCKED_ROWS", 256)
+    monkeypatch.setattr(products, "BLOCKED_FROM", 1)  # (this result is smaller)
+    monkeypatch.setattr(threads, "_held", [held])
+    rng = np.random.default_rng(held)
+    a = rng.standard_normal((1100, 96), dtype=np.float32)
+    b = rng.standard_normal((96, 136), dtype=np.float32)
+    bias = rng.standard_normal(136, dtype=np.float32)
+    b[0, :3] = [np.nan, np.inf, -np.inf]  # NaN stays, -inf becomes 0
+    z = linalg.kernels(np)["matmul"](a, b) + bias
+    want = np.where((z > 0) | (z != z), z, np.float32(0))
+    np.testing.assert_array_equal(products.blocked_bias_relu(a, b, bias), want)
+    assert products.blocked_bias_relu(a.astype("float64"), b, bias) is None

@@ -1,5 +1,7 @@
 """``fold_bias_relu_into_products``: a long, thin product with its bias and ReLU runs
-as one ``product_bias_relu`` node whose C loop writes them with each result, with the
+as one ``product_bias_relu`` node whose C loop writes them with each result, and so
+does a large float32 product (a stack of matrices times one: a dense layer on
+sequences), by ``sgemm`` on blocks of rows with the epilogue after each; both with the
 same bits as the product and the fused loop after it (the compiled graph without the
 pass); a product or sum read elsewhere, or a product the loop does not take, stays."""
 
@@ -40,16 +42,31 @@ def _operands(case, dtype):
     rng = np.random.default_rng(5)
     if case == "conv":  # 3x3 taps of one channel: a (8 * 26 * 26, 9) patch matrix
         shapes = [(8, 28, 28, 1), (3, 3, 1, 32), (32,)]
-    else:  # 5000 rows of 12 features
+    elif case == "dense":  # 5000 rows of 12 features
         shapes = [(5000, 12), (12, 40), (40,)]
+    elif case == "sequence":  # a feed-forward layer: 1100 rows, a last block of 76
+        shapes = [(4, 275, 96), (96, 136), (136,)]
+    else:  # a 2-D product the blocked loop takes
+        shapes = [(1030, 80), (80, 72), (72,)]
     return [rng.standard_normal(s).astype(dtype) for s in shapes]
 
 
+STEPS = [("conv", _conv_step), ("dense", _dense_step), ("sequence", _dense_step)]
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("case, step", [("conv", _conv_step), ("dense", _dense_step)])
-def test_the_folded_product_gives_the_unfolded_bits(case, step, dtype):
+@pytest.mark.parametrize("case, step", [*STEPS, ("large", _dense_step)])
+def test_the_folded_product_gives_the_unfolded_bits(case, step, dtype, monkeypatch):
     if products.product_functions() is None:
         pytest.skip("no C compiler: the product stays a matmul")
+    blocked = case in ("sequence", "large")
+    if blocked and (dtype != "float32" or not products.takes_blocked((1, 1), (1, 1), dtype)):
+        monkeypatch.setattr(products, "BLOCKED_FROM", 1)
+        if not products.takes_blocked((1, 1), (1, 1), dtype):
+            pytest.skip("the blocked loop takes float32 with sgemm only")
+    if blocked:  # several blocks, the last one short
+        monkeypatch.setattr(products, "BLOCKED_FROM", 1)
+        monkeypatch.setattr(products, "BLOCKED_ROWS", 256)
     operands = _operands(case, dtype)
     folded = nerve.function(step)
     assert folded.graph_for(*operands).primitive_counts().get("product_bias_relu") == 1
@@ -89,3 +106,40 @@ def test_without_a_backend_the_graph_is_returned_as_is():
     x, w, bias = _operands("dense", "float32")
     graph = nerve.function(lambda x, w, b: ops.relu(ops.matmul(x, w) + b)).graph_for(x, w, bias)
     assert fold_bias_relu_into_products(graph) is graph
+
+
+def _two_layer_step(x, w, bias, w2):
+    def loss(x, w, bias, w2):
+        hidden = ops.relu(ops.matmul(x, w) + bias)
+        return ops.sum(ops.sin(ops.matmul(hidden, w2)))
+
+    return nerve.grad(loss, argnums=(0, 1, 2, 3))(x, w, bias, w2)
+
+
+@pytest.mark.parametrize("held", [1, 2])
+def test_a_relu_mask_on_a_product_gives_the_unmasked_bits(held, monkeypatch):
+    """The backward pass of ``relu(x w + b) w2``: ``(g w2^T) * cast(hidden > 0)`` is one
+    ``masked_product`` (w2^T a transposed view) with the bits of the graph without the
+    pass."""
+    if not products.takes_blocked((4096, 128), (128, 512), "float32"):
+        pytest.skip("no C compiler or no sgemm: the blocked loop never runs")
+    from nerve.backend.numpy_backend.native import threads
+    from nerve.graph.passes import fold_relu_masks_into_products
+
+    monkeypatch.setattr(products, "BLOCKED_FROM", 1)
+    monkeypatch.setattr(products, "BLOCKED_ROWS", 256)
+    monkeypatch.setattr(threads, "_held", [held])
+    x, w, bias = _operands("sequence", "float32")
+    w2 = np.random.default_rng(8).standard_normal((136, 24)).astype("float32")
+    masked = nerve.function(_two_layer_step)
+    counts = masked.graph_for(x, w, bias, w2).primitive_counts()
+    assert counts.get("masked_product") == 1 and counts.get("product_bias_relu") == 1
+    got = [np.asarray(v) for v in masked(x, w, bias, w2)]
+    with pytest.MonkeyPatch.context() as patch:
+        kept = tuple(p for p in LOWERING if p is not fold_relu_masks_into_products)
+        patch.setattr(executor, "LOWERING", kept)
+        plain = nerve.function(_two_layer_step)
+        assert "masked_product" not in plain.graph_for(x, w, bias, w2).primitive_counts()
+        want = [np.asarray(v) for v in plain(x, w, bias, w2)]
+    for g, w_ in zip(got, want):
+        np.testing.assert_array_equal(g, w_)

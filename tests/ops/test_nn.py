@@ -17,6 +17,7 @@ import pytest
 import nerve
 from nerve import ops
 from nerve.core.errors import ShapeError, TracingError
+from nerve.primitives import attention as attention_primitives
 from nerve.primitives import nn as nnp
 from nerve.testing.op_harness import Input, OpCase, T, op_tests
 
@@ -417,6 +418,26 @@ def _layer_norm_statistics(x, epsilon):
     return c, v, 1 / v**0.5
 
 
+def _attention_steps(q, k, v, scale):
+    """attention_rows's steps (primitives/attention.py) on NumPy arrays or tensors."""
+    if isinstance(q, np.ndarray):
+        s = np.einsum("bthd,bshd->bhts", q, k) * scale
+        e = np.exp(s - s.max(-1, keepdims=True))
+        p = e / e.sum(-1, keepdims=True)
+        return np.einsum("bhts,bshe->bthe", p, v), p
+    p = T.softmax(T.einsum("bthd,bshd->bhts", q, k) * scale, -1)
+    return T.einsum("bhts,bshe->bthe", p, v), p
+
+
+def _attention_grad_steps(g, q, k, v, p, scale):
+    """attention_rows_grad's steps on NumPy arrays or tensors."""
+    einsum = np.einsum if isinstance(g, np.ndarray) else T.einsum
+    dp = einsum("bthe,bshe->bhts", g, v)
+    ds = p * (dp - (dp * p).sum(-1)[..., None]) * scale
+    dq, dk = einsum("bhts,bshd->bthd", ds, k), einsum("bhts,bthd->bshd", ds, q)
+    return dq, dk, einsum("bthe,bhts->bshe", g, p)
+
+
 def _layer_norm_grad_steps(a, c, inv, v, count):
     """layer_norm_grad_rows's steps (primitives/nn.py) on NumPy arrays or tensors."""
     t = a * inv
@@ -585,6 +606,38 @@ CASES = [
         atol=1e-5,
         symbolic=False,  # a primitive bound directly: symbolic tensors go through nerve.ops
     ),
+    # sibling products with their biases as one (lowering makes it: passes/siblings.py);
+    # 1024 x 1024 results take the blocked C loop, 7 rows BLAS; not differentiated
+    OpCase(
+        "product_bias",
+        nnp.product_bias_p.bind,
+        [
+            (Input((1024, 9)), Input((9, 1024)), Input((1024,))),
+            (Input((7, 3)), Input((3, 5)), Input((5,))),
+        ],
+        numpy=lambda a, b, bias: a @ b + bias,
+        torch=lambda a, b, bias: a @ b + bias,
+        rtol=1e-5,
+        atol=1e-5,
+        grad=False,
+        symbolic=False,  # a primitive bound directly: symbolic tensors go through nerve.ops
+    ),
+    # a product times a ReLU's mask (lowering makes it: passes/epilogues.py); 1024 x 1024
+    # results take the blocked C loop, 7 rows BLAS and the NumPy steps; not differentiated
+    OpCase(
+        "masked_product",
+        nnp.masked_product_p.bind,
+        [
+            (Input((1024, 9)), Input((9, 1024)), Input((1024, 1024))),
+            (Input((7, 3)), Input((3, 5)), Input((7, 5))),
+        ],
+        numpy=lambda a, b, y: (a @ b) * (y > 0),
+        torch=lambda a, b, y: (a @ b) * (y > 0),
+        rtol=1e-5,
+        atol=1e-5,
+        grad=False,
+        symbolic=False,  # a primitive bound directly: symbolic tensors go through nerve.ops
+    ),
     # window_scatter times a ReLU's mask (lowering makes it: passes/pool_masks.py)
     OpCase(
         "masked_window_scatter",
@@ -690,6 +743,37 @@ CASES = [
             symbolic=False,  # as softmax_rows
         )
         for scale in (None, 0.375)
+    ),
+    # attention_rows / attention_rows_grad: the lowering pass's attention nodes
+    # (graph.passes.attention): q (B, T, H, D), k (B, S, H, D), v (B, S, H, E); not
+    # differentiated. The C loops run float32; float64 takes the NumPy steps.
+    OpCase(
+        "attention_rows",
+        lambda q, k, v: attention_primitives.attention_rows_p.bind(q, k, v, scale=0.375),
+        [(Input((2, 5, 3, 4)), Input((2, 7, 3, 4)), Input((2, 7, 3, 6)))],
+        numpy=lambda q, k, v: _attention_steps(q, k, v, 0.375),
+        torch=lambda q, k, v: _attention_steps(q, k, v, 0.375),
+        grad=False,
+        symbolic=False,  # as softmax_rows
+    ),
+    OpCase(
+        "attention_rows_grad",
+        lambda g, q, k, v, p: attention_primitives.attention_rows_grad_p.bind(
+            g, q, k, v, p, scale=0.375
+        ),
+        [
+            (
+                Input((2, 5, 3, 6)),
+                Input((2, 5, 3, 4)),
+                Input((2, 7, 3, 4)),
+                Input((2, 7, 3, 6)),
+                Input((2, 3, 5, 7), "positive"),
+            )
+        ],
+        numpy=lambda g, q, k, v, p: _attention_grad_steps(g, q, k, v, p, 0.375),
+        torch=lambda g, q, k, v, p: _attention_grad_steps(g, q, k, v, p, 0.375),
+        grad=False,
+        symbolic=False,  # as softmax_rows
     ),
     # layer_norm_rows: the lowering pass's one-node layer-norm statistics (c, v, inv).
     OpCase(

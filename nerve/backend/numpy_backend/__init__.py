@@ -182,6 +182,10 @@ class NumpyBackend(Backend):
             from nerve.backend.numpy_backend.native import layer_norm
 
             return layer_norm.available(dtype)
+        if kernel in ("attention_rows", "attention_rows_grad"):
+            from nerve.backend.numpy_backend.native import attention
+
+            return attention.available(dtype)
         if kernel in ("softmax_rows", "softmax_rows_grad"):
             from nerve.backend.numpy_backend.native import softmax
 
@@ -202,14 +206,22 @@ class NumpyBackend(Backend):
             patches = math.prod(x_shape[:-1]) * b_shape[0]  # about: rows are positions
             held = threads.blas_threads() == 1 or patches * 4 >= threads.HOLD_FROM
             return held and winograd.takes(x_shape, dtype, b_shape, **(params or {}))
+        if kernel in ("masked_product", "product_bias"):
+            from nerve.backend.numpy_backend.native import products
+
+            a_shape, b_shape = shapes
+            return products.takes_blocked(a_shape, b_shape, dtype)
         if kernel == "product_bias_relu":
             from nerve.backend.numpy_backend.native import products
 
             # shapes: the two operands'. Where the product is a long, thin one, its C
             # loop adds the bias and applies ReLU as it writes each result.
+            # Or a float32 product large enough that its results leave the cache: the
+            # blocked loop adds the bias and applies ReLU to each block after sgemm.
             a_shape, b_shape = shapes
             thin = products.takes_thin(a_shape, b_shape, dtype)
-            return thin and products.product_functions() is not None
+            thin = thin and products.product_functions() is not None
+            return thin or products.takes_blocked(a_shape, b_shape, dtype)
         return False
 
     def native_dtype(self, name: str) -> Any:

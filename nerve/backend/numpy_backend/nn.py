@@ -199,6 +199,30 @@ def kernels(xp) -> dict:
         z = matmul[0](a, b) + bias
         return xp.where((z > 0) | (z != z), z, xp.zeros((), dtype=z.dtype))
 
+    def product_bias(a, b, bias):
+        if xp.__name__ == "numpy":
+            from nerve.backend.numpy_backend.native import products as native_products
+
+            done = native_products.blocked_product(a, b, bias)
+            if done is not None:
+                return done
+        # The steps lowering replaced: the products, then the fused loops' adds.
+        if not matmul:
+            matmul.append(linalg.kernels(xp)["matmul"])
+        return matmul[0](a, b) + bias
+
+    def masked_product(a, b, y):
+        if xp.__name__ == "numpy":
+            from nerve.backend.numpy_backend.native import products as native_products
+
+            done = native_products.masked_product(a, b, y)
+            if done is not None:
+                return done
+        # The steps lowering replaced: the product, then the fused loop's mask.
+        if not matmul:
+            matmul.append(linalg.kernels(xp)["matmul"])
+        return matmul[0](a, b) * (y > 0).astype(y.dtype)
+
     softmax_loop: list = []  # the C loop (or None), looked up on the first call
 
     def softmax_rows(x, *bias, log, scale=None):
@@ -233,6 +257,39 @@ def kernels(xp) -> dict:
         total = xp.sum(g * y, axis=-1, keepdims=True)
         dx = y * (g - total)
         return dx if scale is None else dx * xp.asarray(scale, dtype=dx.dtype)
+
+    einsum: list = []  # linalg's einsum kernel, made on the first fallback
+
+    def _einsum(subscripts, a, b):
+        if not einsum:
+            einsum.append(linalg.kernels(xp)["einsum"])
+        return einsum[0](a, b, subscripts=subscripts)
+
+    def _native_attention(name: str):
+        if xp.__name__ != "numpy":
+            return None
+        from nerve.backend.numpy_backend.native import attention as native_attention
+
+        return getattr(native_attention, name)
+
+    def attention_rows(q, k, v, *, scale):
+        native = _native_attention("attention")
+        done = None if native is None else native(q, k, v, scale)
+        if done is not None:
+            return done
+        # The steps the lowering pass replaced, with the kernels they ran on.
+        p = softmax_rows(_einsum("bthd,bshd->bhts", q, k), log=False, scale=scale)
+        return _einsum("bhts,bshe->bthe", p, v), p
+
+    def attention_rows_grad(g, q, k, v, p, *, scale):
+        native = _native_attention("attention_grad")
+        done = None if native is None else native(g, q, k, v, p, scale)
+        if done is not None:
+            return done
+        ds = softmax_rows_grad(_einsum("bthe,bshe->bhts", g, v), p, scale=scale)
+        dq = _einsum("bhts,bshd->bthd", ds, k)
+        dk = _einsum("bhts,bthd->bshd", ds, q)
+        return dq, dk, _einsum("bthe,bhts->bshe", g, p)
 
     layer_norm_loop: list = []  # as softmax_loop, for layer_norm_grad_rows
 
@@ -458,12 +515,16 @@ def kernels(xp) -> dict:
         return out
 
     return {
+        "attention_rows": attention_rows,
+        "attention_rows_grad": attention_rows_grad,
         "extract_patches": extract_patches,
         "frames": frames,
         "overlap_add": overlap_add,
+        "masked_product": masked_product,
         "max_pool": max_pool,
         "patches_transpose": patches_transpose,
         "patches_product": patches_product,
+        "product_bias": product_bias,
         "product_bias_relu": product_bias_relu,
         "product_patches_transpose": product_patches_transpose,
         "relu": relu,

@@ -16,10 +16,14 @@ from collections.abc import Callable, Sequence
 
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph
+from nerve.graph.passes.attention import fuse_attention
 from nerve.graph.passes.concat_loops import write_concatenations_in_loops
 from nerve.graph.passes.cse import cse
 from nerve.graph.passes.dce import dce
-from nerve.graph.passes.epilogues import fold_bias_relu_into_products
+from nerve.graph.passes.epilogues import (
+    fold_bias_relu_into_products,
+    fold_relu_masks_into_products,
+)
 from nerve.graph.passes.fold import fold_constants
 from nerve.graph.passes.fuse import fuse
 from nerve.graph.passes.hoist import hoist_invariants
@@ -32,6 +36,7 @@ from nerve.graph.passes.scan_operands import drop_unused_scan_operands, read_tra
 from nerve.graph.passes.scan_sums import sum_products_after_scans
 from nerve.graph.passes.schedule import schedule_collectives
 from nerve.graph.passes.share_scans import share_scans
+from nerve.graph.passes.siblings import merge_sibling_products
 from nerve.graph.passes.simplify import simplify
 from nerve.graph.passes.softmax import fuse_softmax_gradients, fuse_softmax_rows
 from nerve.graph.passes.split_loops import read_splits_in_loops, split_before_elementwise
@@ -65,11 +70,14 @@ DEFAULT_PIPELINE: tuple[Pass, ...] = (
 #: so do products of patches (a convolution's forward pass) where the backend runs them
 #: natively.
 #: A ReLU's mask times what max pooling scattered back becomes one node too, and so
-#: does a long, thin product with its bias and ReLU.
+#: does a product with its bias and ReLU, and a product times a ReLU's mask; sibling
+#: products of one operand with their biases become one product.
 #: Softmaxes over the last axis become one node before elementwise fusion, which would
 #: otherwise take their subtract and exp (and the bias add before them) into its loops;
 #: so do softmax gradients (their multiplies and subtract) and layer norms' statistics
-#: and input gradients. A sum of negated values is then the negated sum (one pass fewer).
+#: and input gradients. Attention's products with the softmax between them (and their
+#: gradients) then become one node each. A sum of negated values is then the negated
+#: sum (one pass fewer).
 #: Concatenations of fused loops' results are then written by those loops, and column
 #: splits read in place by the loops that consume the parts (an elementwise op before
 #: such a split is first moved past it, so that it joins them).
@@ -83,8 +91,11 @@ LOWERING: tuple[Pass, ...] = (
     fold_patches_into_products,
     mask_window_scatters,
     fold_bias_relu_into_products,
+    fold_relu_masks_into_products,
+    merge_sibling_products,
     fuse_softmax_rows,
     fuse_softmax_gradients,
+    fuse_attention,
     fuse_layer_norm_gradients,
     fuse_layer_norm_statistics,
     sum_before_negating,
@@ -116,13 +127,16 @@ __all__ = [
     "fold_constants",
     "fold_patches_into_products",
     "fold_products_into_patches",
+    "fold_relu_masks_into_products",
     "fuse",
+    "fuse_attention",
     "fuse_layer_norm_gradients",
     "fuse_layer_norm_statistics",
     "fuse_softmax_gradients",
     "fuse_softmax_rows",
     "hoist_invariants",
     "mask_window_scatters",
+    "merge_sibling_products",
     "optimize",
     "read_splits_in_loops",
     "read_transposed_stacks",

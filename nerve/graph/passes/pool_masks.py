@@ -14,11 +14,9 @@ of its own).
 
 from __future__ import annotations
 
-import numpy as np
-
 from nerve.backend.base import Backend
-from nerve.graph.ir import Graph, Node, Value
-from nerve.graph.passes.rewrite import rewritten, sole_producer
+from nerve.graph.ir import Graph, Node
+from nerve.graph.passes.rewrite import is_zero_constant, rewritten, sole_producer
 from nerve.primitives.elementwise import cast_p, greater_p, multiply_p
 from nerve.primitives.nn import masked_window_scatter_p, window_scatter_p
 
@@ -41,7 +39,7 @@ def mask_window_scatters(graph: Graph, backend: Backend | None = None) -> Graph:
             if scatter is None or cast is None or scattered is masking:
                 continue
             compare = single(cast.inputs[0], greater_p)
-            if compare is None or not _is_zero(graph, compare.inputs[1]):
+            if compare is None or not is_zero_constant(graph, compare.inputs[1]):
                 continue
             y = compare.inputs[0]
             out = node.outputs[0]
@@ -55,10 +53,3 @@ def mask_window_scatters(graph: Graph, backend: Backend | None = None) -> Graph:
             dropped.update((scatter, cast, compare))
             break
     return rewritten(graph, replaced, dropped)
-
-
-def _is_zero(graph: Graph, value: Value) -> bool:
-    array = graph.constants.get(value)
-    if array is None or value.aval.shape != ():
-        return False
-    return bool(np.asarray(array) == 0)

@@ -5,9 +5,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+import numpy as np
+
 from nerve.graph.ir import Graph, Node, Value
 
-__all__ = ["each_rewritten", "rewritten", "sole_producer"]
+__all__ = ["each_rewritten", "is_zero_constant", "rewritten", "sole_producer"]
+
+
+def is_zero_constant(graph: Graph, value: Value) -> bool:
+    """Whether ``value`` is a constant scalar of ``graph`` equal to zero (the ``0`` of a
+    ReLU's mask, ``greater(y, 0)``).
+
+    >>> import nerve
+    >>> from nerve import ops
+    >>> graph = nerve.function(lambda x: ops.greater(x, 0.0)).graph_for(ops.ones(3))
+    >>> [is_zero_constant(graph, v) for v in graph.nodes[-1].inputs]
+    [False, True]
+    """
+    array = graph.constants.get(value)
+    if array is None or value.aval.shape != ():
+        return False
+    return bool(np.asarray(array) == 0)
 
 
 def sole_producer(graph: Graph) -> Callable[[Value, object], Node | None]:

@@ -19,6 +19,13 @@ once.
 Both compute in the operands' dtype (float32 or float64) with IEEE semantics; sums
 are in another order than BLAS's, so results agree to rounding, not bitwise. Inside a
 compiled run holding several cores (``threads.hold``) large calls run in parts.
+
+* ``blocked``: a float32 product of other shapes with its bias and ReLU
+  (``product_bias_relu``), ``sgemm`` from C (``cblas``) on blocks of ``BLOCKED_ROWS``
+  rows, each block's epilogue applied while it is in the core's cache: a Transformer's
+  feed-forward layer, (4096, 128) @ (128, 512), wrote 8 MB and a fused loop read and
+  wrote them again. The same products as NumPy's matmul and the fused loop's add and
+  ReLU: the same bits.
 ``None`` when native kernels are off (see ``toolchain``): NumPy's matmul then runs.
 """
 
@@ -30,7 +37,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import binding, threads, toolchain
+from nerve.backend.numpy_backend.native import binding, cblas, threads, toolchain
 
 __all__ = [
     "BLOCK",
@@ -38,9 +45,13 @@ __all__ = [
     "MAX_INNER",
     "MAX_RESULT",
     "MIN_ROWS",
+    "blocked_bias_relu",
+    "blocked_product",
+    "masked_product",
     "product",
     "product_bias_relu",
     "product_functions",
+    "takes_blocked",
     "takes_thin",
 ]
 
@@ -55,6 +66,13 @@ BLOCK = 128
 #: Rows from which a call is shared out among the cores a compiled run holds (by rows
 #: for ``thin``, by runs of blocks for ``gram``, whose partial sums are then added).
 SPLIT_ROWS = 16384
+#: Rows per ``sgemm`` call of ``blocked``: its block of results (2 MB at 1024 columns)
+#: stays in a core's L2 for the epilogue, and the right operand is packed again per
+#: call, so blocks stay long. Products with results of ``BLOCKED_FROM`` elements (4 MB)
+#: or more take it: smaller results stay in the caches for the fused loop after the
+#: product anyway (an MLP's layers).
+BLOCKED_ROWS = 512
+BLOCKED_FROM = 1 << 20
 
 _TEMPLATE = r"""
 /* An epilogue: each result plus bias[n] (when bias is not NULL), then ReLU (when relu),
@@ -128,6 +146,45 @@ void gram_{T}(const {C} *restrict p, const {C} *restrict g, {C} *restrict out,
 }
 """
 
+#: A product's epilogue (bias and ReLU, or a ReLU's mask) written block by block after
+#: ``sgemm`` (float32 only).
+_BLOCKED = r"""
+typedef void (*nv_sgemm)(int, int, int, int64_t, int64_t, int64_t, float, const float *,
+                         int64_t, const float *, int64_t, float, float *, int64_t);
+
+/* Rows [lo, hi) of out (M, N) = a (M, K) @ b (K, N), a and out C-contiguous, b too or
+   (trans_b) the transpose of a C-contiguous (N, K), in blocks of `block` rows: each
+   block's product by sgemm (the call NumPy's matmul makes for these operands), then
+   its epilogue while the block is still in the core's cache: plus bias[n] and ReLU as
+   EPILOGUE_float32 when bias is not NULL or relu, times (float)(mask > 0) (a ReLU's
+   gradient, mask (M, N) its output) when mask is not NULL. */
+void blocked_epilogue_float32(const float *restrict a, const float *restrict b,
+                              float *restrict out, int64_t K, int64_t N, int64_t lo,
+                              int64_t hi, int64_t block, const float *restrict bias,
+                              int64_t relu, const float *restrict mask, int64_t trans_b,
+                              const void *gemm_address) {
+    const nv_sgemm gemm = (nv_sgemm)gemm_address;
+    for (int64_t r = lo; r < hi; r += block) {
+        const int64_t rows = hi - r < block ? hi - r : block;
+        gemm(101, 111, trans_b ? 112 : 111, rows, N, K, 1.0f, a + r * K, K, b,
+             trans_b ? K : N, 0.0f, out + r * N, N);
+        for (int64_t m = r; m < r + rows; m++) {
+            float *restrict o = out + m * N;
+            if (mask != NULL) {
+                const float *restrict y = mask + m * N;
+                for (int64_t n = 0; n < N; n++) o[n] = o[n] * (float)(y[n] > 0);
+                continue;
+            }
+            for (int64_t n = 0; n < N; n++) {
+                float v = o[n];
+                EPILOGUE_float32(v, n);
+                o[n] = v;
+            }
+        }
+    }
+}
+"""
+
 _TYPES = {"float32": "float", "float64": "double"}
 #: The dtypes the C loops take.
 DTYPES = frozenset(_TYPES)
@@ -139,6 +196,7 @@ SOURCE = (
     "#define FMAfloat32 fmaf\n#define FMAfloat64 fma\n"
     f"#define BLOCK {BLOCK}\n"
     + "".join(_TEMPLATE.replace("{T}", name).replace("{C}", c) for name, c in _TYPES.items())
+    + _BLOCKED
 )
 
 
@@ -241,17 +299,116 @@ def takes_thin(a_shape: tuple, b_shape: tuple, dtype) -> bool:
     return rows >= MIN_ROWS and 0 < inner <= MAX_INNER and b_shape[0] == inner and columns > 0
 
 
+@functools.cache
+def _blocked():
+    """The C function of ``blocked_product``, or ``None`` (no loops or no ``sgemm``)."""
+    library = _library()
+    if library is None or cblas.sgemm_address() is None:
+        return None
+    function = library.blocked_epilogue_float32
+    function.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 5
+    function.argtypes += [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64]
+    function.argtypes += [ctypes.c_void_p]
+    function.restype = None
+    return function
+
+
+def takes_blocked(a_shape: tuple, b_shape: tuple, dtype) -> bool:
+    """Whether ``blocked_product`` runs a product of these shapes and dtype (2-D
+    operands): float32, a result of ``BLOCKED_FROM`` elements or more, with ``sgemm``
+    reachable from C.
+
+    >>> takes_blocked((4096, 128), (128, 512), "float32") == (_blocked() is not None)
+    True
+    >>> takes_blocked((4096, 128), (128, 512), "float64")
+    False
+    """
+    if len(a_shape) != 2 or len(b_shape) != 2 or np.dtype(dtype) != np.float32:
+        return False
+    (rows, inner), columns = a_shape, b_shape[1]
+    if b_shape[0] != inner or rows * columns < BLOCKED_FROM:
+        return False
+    return _blocked() is not None
+
+
+def blocked_product(a, b, bias=None, relu: bool = False, mask=None) -> np.ndarray | None:
+    """``a @ b`` for 2-D float32 ``a`` and ``b`` by ``sgemm`` on blocks of rows, each
+    block's epilogue applied while it is in the cache: ``relu(. + bias)`` (the bias one
+    value per column, or ``None``; ``relu`` the fused loop's ReLU), or ``. * cast(mask
+    > 0)`` (``mask`` of the result's shape: a ReLU's output, for its gradient). The bits
+    of the product and the fused loop after it; shared out by blocks among held cores.
+    ``None`` where ``takes_blocked`` says no or the operands do not fit.
+
+    >>> a, b = np.ones((4096, 128), np.float32), np.ones((128, 256), np.float32)
+    >>> out = blocked_product(a, b, np.array([-200.0] + [1.0] * 255, np.float32), True)
+    >>> out is None or out[0, :2].tolist() == [0.0, 129.0]
+    True
+    """
+    if not takes_blocked(a.shape, b.shape, a.dtype) or a.dtype != b.dtype:
+        return None
+    (rows, inner), columns = a.shape, b.shape[1]
+    if bias is not None and (bias.dtype != a.dtype or bias.shape != (columns,)):
+        return None
+    if mask is not None and (mask.dtype != a.dtype or mask.shape != (rows, columns)):
+        return None
+    function = _blocked()
+    a, bias, mask = (None if x is None else np.ascontiguousarray(x) for x in (a, bias, mask))
+    # b as NumPy's matmul passes it to sgemm: as it is, else transposed (a view of a
+    # weight's transpose, in a gradient), else copied.
+    trans_b = not b.flags.c_contiguous and b.T.flags.c_contiguous
+    b = b if trans_b else np.ascontiguousarray(b)
+    out = np.empty((rows, columns), np.float32)
+    arrays = [binding.address(x) for x in (a, b, out)]
+    shift = None if bias is None else binding.address(bias)
+    masking = None if mask is None else binding.address(mask)
+    gemm = cblas.sgemm_address()
+
+    def run(lo: int, hi: int) -> None:
+        function(*arrays, inner, columns, lo, hi, hi - lo, shift, relu, masking, trans_b, gemm)
+
+    # Blocks of about BLOCKED_ROWS rows, none with fewer than 2^21 multiply-adds:
+    # OpenBLAS runs smaller products through its small-matrix kernels, which sum in
+    # another order than the whole product's.
+    block = max(BLOCKED_ROWS, -(-(1 << 21) // (inner * columns)))
+    count = max(1, rows // block)
+    bounds = [rows * k // count for k in range(count + 1)]
+    runs = [functools.partial(run, lo, hi) for lo, hi in zip(bounds, bounds[1:])]
+    threads.run_split(runs, threads.held())
+    return out
+
+
+def blocked_bias_relu(a, b, bias) -> np.ndarray | None:
+    """``relu(a @ b + bias)`` by ``blocked_product``; ``None`` where it does not run."""
+    return None if bias is None else blocked_product(a, b, bias, relu=True)
+
+
+def masked_product(a, b, y) -> np.ndarray | None:
+    """``(a @ b) * cast(y > 0)`` by ``blocked_product`` (a ReLU's gradient through the
+    product before it); ``None`` where it does not run.
+
+    >>> a, b = np.ones((4096, 2), np.float32), np.ones((2, 256), np.float32)
+    >>> y = np.zeros((4096, 256), np.float32); y[0, 1] = 3.0
+    >>> out = masked_product(a, b, y)
+    >>> out is None or out[0, :3].tolist() == [0.0, 2.0, 0.0]
+    True
+    """
+    return blocked_product(a, b, mask=y)
+
+
 def product_bias_relu(a, b, bias):
     """``relu(a @ b + bias)`` by the C loop of ``thin``, the bias added and ReLU applied
     as each result is written (the values the product and a fused loop after it give),
-    or ``None`` where ``thin`` does not take the operands or without the loops.
+    else by ``blocked_bias_relu``; ``None`` where neither takes the operands or without
+    the loops.
 
     >>> a, b = np.ones((5000, 3), np.float32), np.ones((3, 2), np.float32)
     >>> out = product_bias_relu(a, b, np.array([-4.0, 1.0], np.float32))
     >>> out is None or out[0].tolist() == [0.0, 4.0]
     True
     """
-    if not (takes_thin(a.shape, b.shape, a.dtype) and a.dtype == b.dtype == bias.dtype):
+    if not takes_thin(a.shape, b.shape, a.dtype):
+        return blocked_bias_relu(a, b, bias)
+    if not a.dtype == b.dtype == bias.dtype:
         return None
     if not (a.flags.c_contiguous and b.flags.c_contiguous and bias.flags.c_contiguous):
         return None

@@ -139,14 +139,11 @@ void range_{T}(const void *x, const void *bias, void *out, int64_t n, int64_t lo
 }
 
 /* The softmax's gradient from its output y and the output's cotangent g, rows [lo, hi)
-   of n: y * (g - sum(g * y)), times scale when has_scale. out holds g * y while the
-   row is summed (pairwise_{T}: row_sums.py; NumPy starts a sum at 0, which turns a -0
-   sum into +0). */
-void grad_range_{T}(const void *g_array, const void *y_array, void *out_array, int64_t n,
-                    int64_t lo, int64_t hi, int64_t has_scale, double scale_value) {
-    const {C} *g = NV_DATA(g_array), *y = NV_DATA(y_array);
-    {C} *out = NV_DATA(out_array);
-    const {C} scale = ({C})scale_value;
+   of n: y * (g - sum(g * y)), times scale when has_scale. out (not g) holds g * y while
+   the row is summed (pairwise_{T}: row_sums.py; NumPy starts a sum at 0, which turns a
+   -0 sum into +0). */
+static void grad_rows_{T}(const {C} *g, const {C} *y, {C} *out, int64_t n, int64_t lo,
+                          int64_t hi, int has_scale, {C} scale) {
     for (int64_t r = lo; r < hi; r++) {
         const {C} *gr = g + r * n, *yr = y + r * n;
         {C} *o = out + r * n;
@@ -162,20 +159,35 @@ void grad_range_{T}(const void *g_array, const void *y_array, void *out_array, i
         }
     }
 }
+void grad_range_{T}(const void *g_array, const void *y_array, void *out_array, int64_t n,
+                    int64_t lo, int64_t hi, int64_t has_scale, double scale_value) {
+    grad_rows_{T}(NV_DATA(g_array), NV_DATA(y_array), NV_DATA(out_array), n, lo, hi,
+                  (int)has_scale, ({C})scale_value);
+}
 """
 
 _TYPES = {"float32": ("float", "nv_expf", "logf"), "float64": ("double", "nv_exp", "log")}
-SOURCE = codegen.library_source(
-    [
-        (row_sums.PAIRWISE_TEMPLATE + _TEMPLATE)
-        .replace("{T}", name)
-        .replace("{C}", c_type)
-        .replace("{EXP}", exp)
-        .replace("{LOG}", log)
-        for name, (c_type, exp, log) in _TYPES.items()
-    ],
-    toolchain.DATA_OFFSET,
-)
+
+
+def rows_source(name: str) -> str:
+    """The C source of the row loops for the dtype ``name`` (``"float32"`` or
+    ``"float64"``), for other libraries to build on: ``static void rows_<name>(x, bias,
+    out, n, lo, hi, log_form, has_scale, scale)`` (the softmax of rows ``[lo, hi)``;
+    ``out`` may be ``x``) and ``static void grad_rows_<name>(g, y, out, n, lo, hi,
+    has_scale, scale)`` (its gradient; ``out`` may be neither ``g`` nor ``y``), plain
+    pointers (``native/attention.py`` runs them on products it has just made).
+
+    >>> "static void grad_rows_float32(" in rows_source("float32")
+    True
+    """
+    c_type, exp, log = _TYPES[name]
+    template = row_sums.PAIRWISE_TEMPLATE + _TEMPLATE
+    for key, value in (("{T}", name), ("{C}", c_type), ("{EXP}", exp), ("{LOG}", log)):
+        template = template.replace(key, value)
+    return template
+
+
+SOURCE = codegen.library_source([rows_source(name) for name in _TYPES], toolchain.DATA_OFFSET)
 
 
 _FORMS = ("softmax", "log_softmax", "softmax_bias", "log_softmax_bias")
