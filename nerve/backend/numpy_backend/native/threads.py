@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from nerve.backend.numpy_backend.native import cblas
+from nerve.backend.numpy_backend.native import cblas, fpmode
 
 __all__ = [
     "HOLD_FROM",
@@ -174,8 +174,15 @@ def run_split(parts: Sequence[Callable[[], object]], workers: int) -> None:
         for part in remaining:
             part()
 
+    def drain_flushing() -> None:
+        # The caller flushes denormals (``fpmode``): its parts here must too, so that a
+        # split call gives the bits of the whole one.
+        with fpmode.flushing():
+            drain()
+
     workers = min(workers, len(parts))
-    others = [pool(workers - 1).submit(drain) for _ in range(workers - 1)]
+    task = drain_flushing if fpmode.active() else drain
+    others = [pool(workers - 1).submit(task) for _ in range(workers - 1)]
     try:
         drain()
     finally:
