@@ -42,13 +42,18 @@ a shared machine count less (with several threads: CPU-seconds of all of them, s
 GFLOP/s per CPU); the timers' own cost (a system call each, ~1.3 us) is measured on a
 kernel that does nothing and taken off every node.
 
+``--flush-denormals`` runs nerve's contenders with ``nerve.config.set_flush_denormals
+(True)``, the arithmetic XLA's CPU runtime always uses (denormals flushed to zero): the
+optimizer state of dead ReLU units decays into denormals after ~700 steps on one batch
+and then costs nerve's update loops microcode assists at every step (see the README).
+
 ``--threads N`` sets every contender's BLAS/OpenMP threads (and
 ``torch.set_num_threads``; XLA's CPU client through ``--xla_cpu_multi_thread_eigen``
 and ``intra_op_parallelism_threads``); default: the machine's CPUs. Run it at the
 default and at ``--threads 1``: on a small shared machine one thread is steadier.
 
 Usage: ``python benchmarks/bench_dense.py [--quick] [--threads N] [--rounds N]
-[--batches 32 128 512] [--optimizers sgd adam] [--profile]``
+[--batches 32 128 512] [--optimizers sgd adam] [--profile] [--flush-denormals]``
 """
 
 from __future__ import annotations
@@ -92,6 +97,9 @@ def _timed(step, seconds: float) -> float:
 
 def _nerve_model(optimizer: str):
     import nerve
+
+    if os.environ.get("BENCH_FLUSH_DENORMALS") == "1":
+        nerve.config.set_flush_denormals(True)
 
     weights, _, _ = init_mlp(SIZES, 1)
     model = nerve.Sequential(
@@ -399,7 +407,10 @@ def run_worker(contender: str, optimizer: str, batch: int, args) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", contender]
     cmd += ["--optimizer", optimizer, "--batch", str(batch), "--seconds", str(args.seconds)]
     cmd += ["--threads", str(args.threads)]
-    return run_worker_process(cmd, _worker_env(args.threads))
+    env = _worker_env(args.threads)
+    if args.flush_denormals:
+        env["BENCH_FLUSH_DENORMALS"] = "1"
+    return run_worker_process(cmd, env)
 
 
 def _worker(args) -> dict:
@@ -476,6 +487,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--quick", action="store_true", help="1 round, short timings")
     parser.add_argument(
+        "--flush-denormals",
+        action="store_true",
+        help="nerve flushes denormals to zero, as XLA does (nerve.config.set_flush_denormals)",
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="where nerve's step goes, instead of timings"
     )
     parser.add_argument("--worker", choices=WORKERS, help=argparse.SUPPRESS)
@@ -504,6 +520,8 @@ def main() -> None:
                     else:
                         errors[contender] = result["error"]
             record: dict = {"case": f"mlp_{optimizer}_b{batch}", "threads": args.threads}
+            if args.flush_denormals:
+                record["nerve_flushes_denormals"] = True
             medians = {}
             for contender, values in samples.items():
                 if values:

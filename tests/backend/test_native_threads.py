@@ -78,3 +78,99 @@ def test_holds_in_two_threads_restore_openblas_whatever_order_they_end_in():
     for worker in workers:
         worker.join(10)
     assert found[0]() == before
+
+
+class _FakeBlas:
+    """OpenBLAS's thread count and setter, and a clock the test moves."""
+
+    def __init__(self, monkeypatch, threads_count=2):
+        self.threads = threads_count
+        self.now = 100.0
+        monkeypatch.setattr(threads, "_openblas", lambda: (self.get, self.set))
+        monkeypatch.setattr(threads.time, "perf_counter", lambda: self.now)
+        monkeypatch.setattr(threads, "_best", {})
+        monkeypatch.setattr(threads, "_probed", set())
+        monkeypatch.setattr(threads, "_serial_until", 0.0)
+
+    def get(self):
+        return self.threads
+
+    def set(self, count):
+        self.threads = count
+
+    def product(self, seconds, one_thread=None):
+        """A product that takes ``seconds`` on the fake clock (``one_thread`` seconds
+        when OpenBLAS has one thread); returns the thread count it ran with."""
+
+        def run():
+            self.now += seconds if self.threads > 1 or one_thread is None else one_thread
+            return self.threads
+
+        return threads.watched_product(run, ("a", "b"))
+
+
+def test_a_product_slowed_by_a_busy_core_runs_blas_on_one_thread_for_a_while(monkeypatch):
+    blas = _FakeBlas(monkeypatch)
+    assert blas.product(0.0002) == 2  # its best time: 0.2 ms
+    assert blas.product(0.0003) == 1  # the second of its shapes: on one thread, once
+    assert blas.threads == 2
+    assert blas.product(0.0002) == 2
+    blas.product(0.0005)  # slower, but not by a time slice: nothing changes
+    assert blas.threads == 2
+    blas.product(0.02)  # a part's thread waited for a core: one thread from now on
+    assert blas.threads == 1
+    assert blas.product(0.0003) == 1  # the next products run on one thread
+    blas.now += threads.SERIAL_SECONDS
+    assert blas.product(0.0002) == 2  # and then on OpenBLAS's threads again
+    assert threads._serial_until == 0.0
+
+
+def test_no_change_while_a_run_holds_the_cores(monkeypatch):
+    blas = _FakeBlas(monkeypatch)
+    blas.product(0.0002)
+    blas.product(0.0002)
+    monkeypatch.setattr(threads, "_holders", 1)
+    blas.product(0.02)
+    assert blas.threads == 2 and threads._serial_until == 0.0
+
+
+def test_one_thread_is_given_back_only_when_no_run_holds_the_cores(monkeypatch):
+    blas = _FakeBlas(monkeypatch)
+    blas.product(0.0002)
+    blas.product(0.0002)
+    blas.product(0.02)
+    assert blas.threads == 1
+    blas.now += threads.SERIAL_SECONDS
+    monkeypatch.setattr(threads, "_holders", 1)  # a held run set one thread itself
+    blas.product(0.0002)
+    assert blas.threads == 1 and threads._serial_until > blas.now
+    monkeypatch.setattr(threads, "_holders", 0)
+    blas.now += threads.SERIAL_SECONDS
+    blas.product(0.0002)
+    assert blas.threads == 2
+
+
+def test_contention_from_the_start_is_found_by_the_one_thread_product(monkeypatch):
+    blas = _FakeBlas(monkeypatch)
+    assert blas.product(0.02, one_thread=0.0004) == 2  # slow from the first call
+    assert blas.product(0.02, one_thread=0.0004) == 1  # the one-thread probe: 0.4 ms
+    assert blas.threads == 2
+    blas.product(0.02, one_thread=0.0004)  # threaded again: 50x the probe
+    assert blas.threads == 1
+
+
+def test_the_backends_threaded_products_are_watched(monkeypatch):
+    import numpy as np
+
+    from nerve.backend.numpy_backend import linalg
+
+    seen = []
+    real = threads.watched_product
+    monkeypatch.setattr(
+        threads, "watched_product", lambda run, key: seen.append(key) or real(run, key)
+    )
+    product = linalg.products.__wrapped__(np)  # a fresh closure reading the patched module
+    a, b = np.ones((128, 784), np.float32), np.ones((784, 512), np.float32)
+    np.testing.assert_array_equal(product(a, b), a @ b)
+    product(a[:4, :10], b[:10, :4])  # small: OpenBLAS runs it on one thread
+    assert seen == [((128, 784), (784, 512), "f")]

@@ -27,6 +27,7 @@ from nerve.backend.numpy_backend import (
     reduction,
     shape,
 )
+from nerve.core import config
 from nerve.core.errors import DTypeError
 
 __all__ = [
@@ -259,9 +260,15 @@ class NumpyBackend(Backend):
         NumPy's memory handler that keeps large freed buffers for the next run (a
         training step frees and allocates the same ones each step; glibc gives them
         back to the kernel, and each step then pays a page fault per 4 KiB); from
-        ``threads.HOLD_FROM``, nerve's threads hold the cores (``threads.hold``)."""
+        ``threads.HOLD_FROM``, nerve's threads hold the cores (``threads.hold``); with
+        ``config.flush_denormals()``, denormals flushed to zero (``native.fpmode``)."""
         from nerve.backend.numpy_backend.native import allocator
 
+        outer = self.quiet()
+        if config.flush_denormals():
+            from nerve.backend.numpy_backend.native import fpmode
+
+            outer = _Nested(outer, fpmode.flushing())
         if buffer_bytes >= allocator.MIN_BYTES:
             from nerve.backend.numpy_backend.native import threads
 
@@ -269,8 +276,8 @@ class NumpyBackend(Backend):
             if buffer_bytes >= threads.HOLD_FROM:
                 scope = threads.hold() if scope is None else _Nested(scope, threads.hold())
             if scope is not None:
-                return _Nested(self.quiet(), scope)
-        return self.quiet()
+                return _Nested(outer, scope)
+        return outer
 
     def compile_elementwise(self, programs):
         """Fused loops as compiled C (see ``native``); ``None`` where that can't run."""

@@ -6,7 +6,10 @@ The sums, products and extrema call their ufunc's ``reduce`` directly: ``np.sum`
 call, which is most of the time of a reduction over a row of ten (a batch-1 softmax
 spends two of its six kernels there). Same results: the wrappers end in the same call.
 Float sums over the last axis of larger arrays run as a C loop in NumPy's pairwise
-order (``native/row_sums.py``; the same bits, ~3x faster on rows of 128).
+order (``native/row_sums.py``; the same bits, ~3x faster on rows of 128), and sums over
+the leading axes of fewer than ``LEADING_SUM_MIN_ROWS`` rows (a dense layer's bias
+gradient) as a C loop adding the rows in NumPy's order (``native/column_sums.py``; the
+same bits, 1.5-4x faster).
 
 A maximum or minimum over a few short axes that are not the last one (a pooling window,
 ``(n, h, 2, w, 2, c)`` over axes 2 and 4) is taken as elementwise ``maximum``/``minimum``
@@ -76,13 +79,12 @@ LEADING_SUM_MIN_ROWS = 4096
 
 
 def _leading_rows(x, axes) -> int:
-    """The number of rows when ``x`` is summed over its leading axes as a product with
-    ones (see ``LEADING_SUM_MIN_ROWS``), else 0."""
+    """The number of rows when ``x`` (C-contiguous, float32 or float64) is summed over
+    its leading axes as a matrix of rows, else 0."""
     count = len(axes)
     if not 0 < count < x.ndim or x.dtype.char not in "fd" or axes != tuple(range(count)):
         return 0
-    rows = math.prod(x.shape[:count])
-    return rows if rows >= LEADING_SUM_MIN_ROWS and x.flags.c_contiguous else 0
+    return math.prod(x.shape[:count]) if x.flags.c_contiguous else 0
 
 
 def kernels(xp) -> dict:
@@ -91,8 +93,12 @@ def kernels(xp) -> dict:
     # them (CuPy before 13) uses its functions.
     threads: Any = None
     row_sums: Any = None  # the C sums over the last axis (``native/row_sums.py``)
+    column_sums: Any = None  # ... and over the leading ones (``native/column_sums.py``)
     if xp.__name__ == "numpy":
         from nerve.backend.numpy_backend.native import threads
+        from nerve.backend.numpy_backend.native.column_sums import (
+            column_sums_function as column_sums,
+        )
         from nerve.backend.numpy_backend.native.row_sums import row_sums_function as row_sums
 
     def _reduction(ufunc, function):
@@ -138,7 +144,13 @@ def kernels(xp) -> dict:
             if done is not None:
                 return done
         rows = _leading_rows(x, axes)
-        if rows:
+        if 0 < rows < LEADING_SUM_MIN_ROWS and column_sums is not None:
+            done = column_sums()
+            done = done(x.reshape(rows, -1), False) if done is not None else None
+            if done is not None:
+                kept = (1,) * len(axes) if keepdims else ()
+                return done.reshape(kept + x.shape[len(axes) :])
+        elif rows >= LEADING_SUM_MIN_ROWS:
             key = (rows, x.dtype.char)
             vector = ones.get(key)
             if vector is None:

@@ -18,6 +18,9 @@ only for a chunk the worker already claimed. Between jobs the worker polls for
 core after a few pauses, then sleeps on a condition variable: it takes no core while
 nerve is idle or runs BLAS.
 
+The worker computes under the caller's floating-point control bits (denormals
+flushed or not: ``fpmode``), copied with each job.
+
 When not to split (``split_run`` returns 0 and runs nothing; the caller then runs
 the job alone or runs another kernel): fewer than two chunks, another thread's job
 running, no worker thread, or a back-off. Under load from other processes the worker
@@ -74,6 +77,17 @@ typedef void (*split_fn)(const void *context, int64_t chunk, int worker);
    the worker holds then has no chunk left to claim. */
 static split_fn job_fn;
 static const void *job_context;
+/* The caller's floating-point control bits (x86: MXCSR, whose FTZ and DAZ bits flush
+   denormals; see fpmode.py): the worker computes its chunks under them too. */
+static unsigned int job_fp;
+
+#if defined(__x86_64__) || defined(__i386__)
+#define FP_GET() __builtin_ia32_stmxcsr()
+#define FP_SET(bits) __builtin_ia32_ldmxcsr(bits)
+#else
+#define FP_GET() 0u
+#define FP_SET(bits) ((void)(bits))
+#endif
 
 /* (job number << 32) | (first unclaimed chunk << 16) | (end of the unclaimed chunks) */
 static uint64_t state;
@@ -158,8 +172,10 @@ static void *worker(void *unused) {
         uint64_t s = wait_for_work();
         split_fn fn = RELAXED(&job_fn);
         const void *context = RELAXED(&job_context);
+        unsigned int fp = RELAXED(&job_fp);
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
         if (fn != 0) {
+            if (FP_GET() != fp) FP_SET(fp);
             int64_t done = claim((uint32_t)(s >> 32), 1, fn, context);
             __atomic_fetch_add(&worker_chunks, done, __ATOMIC_RELAXED);
         }
@@ -234,6 +250,7 @@ static int split_run_patient(split_fn fn, const void *context, int64_t chunks,
     }
     PUT(&job_fn, fn);
     PUT(&job_context, context);
+    PUT(&job_fp, FP_GET());
     PUT(&finished, 0);
     uint32_t number = (uint32_t)(RELAXED(&state) >> 32) + 1;
     __atomic_store_n(&state, ((uint64_t)number << 32) | (uint64_t)chunks, __ATOMIC_SEQ_CST);
