@@ -167,8 +167,7 @@ SLOW_SECONDS = 1e-3
 #: How long products then run on one thread before OpenBLAS's threads are tried again.
 SERIAL_SECONDS = 0.5
 
-_best: dict = {}  # (shapes of the operands) -> best seconds of a product
-_probed: set = set()  # shapes whose product ran once on one thread
+_best: dict = {}  # (shapes of the operands) -> best seconds of a threaded product
 _serial_until = 0.0  # time.perf_counter() until which OpenBLAS runs one thread
 _serial_restore = 0  # OpenBLAS's thread count to restore then
 
@@ -177,11 +176,8 @@ def watched_product(run: Callable[[], object], key: tuple) -> object:
     """``run()``, a product OpenBLAS may thread outside a held run (``key``: its
     operands' shapes), timed: one that took ``SLOW_FACTOR`` times its shapes' best
     time means another process holds a core OpenBLAS's threads wait for, and products
-    then run on one thread for ``SERIAL_SECONDS`` before two are tried again. The
-    second product of each shape runs on one thread, so that the best time is one
-    that a busy core can't have spoiled (contention from the start would make every
-    threaded product slow, and none slower than the others). Costs two clock reads
-    and a dictionary lookup per product.
+    then run on one thread for ``SERIAL_SECONDS`` before two are tried again. Costs
+    two clock reads and a dictionary lookup per product.
 
     >>> watched_product(lambda: 6, ("shapes",))
     6
@@ -194,38 +190,16 @@ def watched_product(run: Callable[[], object], key: tuple) -> object:
         _end_serial(start)
         if _serial_until:
             return run()
-    best = _best.get(key)
-    if best is not None and key not in _probed:
-        _probed.add(key)
-        result = _on_one_thread(run)
-    else:
-        result = run()
+    result = run()
     seconds = time.perf_counter() - start
+    best = _best.get(key)
     if best is None or seconds < best:
         if best is None and len(_best) >= 256:
             _best.clear()
-            _probed.clear()
         _best[key] = seconds
     elif seconds > SLOW_FACTOR * best and seconds - best > SLOW_SECONDS:
         _begin_serial(start + seconds)
     return result
-
-
-def _on_one_thread(run: Callable[[], object]) -> object:
-    """``run()`` with OpenBLAS on one thread (unless a run holds the cores)."""
-    found = _openblas()
-    if found is None or found[1] is None or _holders:
-        return run()
-    threads = found[0]()
-    if threads < 2:
-        return run()
-    found[1](1)
-    try:
-        return run()
-    finally:
-        with _hold_lock:
-            if not _holders and found[0]() == 1:
-                found[1](threads)
 
 
 def _begin_serial(now: float) -> None:
