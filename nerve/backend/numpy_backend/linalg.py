@@ -133,11 +133,6 @@ PART_LENGTH = 320
 #: over its terms (``split_depth``) rather than its rows or columns.
 DEEP = 8
 
-#: Multiply-adds of a matrix product from which its time is watched for OpenBLAS's
-#: threads waiting on a core another process holds (``threads.watched_product``);
-#: OpenBLAS runs smaller ones on one thread.
-WATCH_FROM = 1 << 18
-
 #: Multiply-adds from which a matrix product first primes BLAS (``prime_blas``).
 PRIME_FROM = 1 << 20
 
@@ -196,12 +191,6 @@ def products(xp) -> Any:
             done = split_product(a, b, out)
             if done is not None:
                 return done
-            if a.ndim == 2 and b.ndim == 2 and a.shape[0] * a.shape[1] * b.shape[1] >= WATCH_FROM:
-                # OpenBLAS threads it: watched for threads waiting on a busy core.
-                key = (a.shape, b.shape, a.dtype.char)
-                if out is None:
-                    return native_threads.watched_product(lambda: xp.matmul(a, b), key)
-                return native_threads.watched_product(lambda: xp.matmul(a, b, out=out), key)
         return xp.matmul(a, b) if out is None else xp.matmul(a, b, out=out)
 
     def split_product(a, b, out=None):

@@ -11,7 +11,6 @@ import ctypes
 import functools
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,8 +19,6 @@ from nerve.backend.numpy_backend.native import cblas, fpmode
 __all__ = [
     "HOLD_FROM",
     "PARTS_PER_THREAD",
-    "SERIAL_SECONDS",
-    "SLOW_FACTOR",
     "blas_threads",
     "cores",
     "cuts",
@@ -30,7 +27,6 @@ __all__ = [
     "pool",
     "run_ranges",
     "run_split",
-    "watched_product",
 ]
 
 
@@ -153,82 +149,6 @@ def hold() -> Iterator[None]:
             _holders -= 1
             if _holders == 0 and setter is not None:
                 setter(_blas_before)
-
-
-#: A threaded product this many times slower than its best time, and slower by
-#: ``SLOW_SECONDS`` or more, means one of OpenBLAS's threads waited for a core another
-#: process held: OpenBLAS cuts a product into one fixed part per thread and the caller
-#: waits for every part, so a part whose thread is descheduled costs a scheduler
-#: time slice (on the 2-vCPU Xeon with another process on the second vCPU, 2026-12-06:
-#: 32x784x512 took 8-24 ms instead of 0.18 ms, and the MLP step ran at 400 samples/s
-#: instead of ~25,000; one thread ran it at full speed).
-SLOW_FACTOR = 8
-SLOW_SECONDS = 1e-3
-#: How long products then run on one thread before OpenBLAS's threads are tried again.
-SERIAL_SECONDS = 0.5
-
-_best: dict = {}  # (shapes of the operands) -> best seconds of a threaded product
-_serial_until = 0.0  # time.perf_counter() until which OpenBLAS runs one thread
-_serial_restore = 0  # OpenBLAS's thread count to restore then
-
-
-def watched_product(run: Callable[[], object], key: tuple) -> object:
-    """``run()``, a product OpenBLAS may thread outside a held run (``key``: its
-    operands' shapes), timed: one that took ``SLOW_FACTOR`` times its shapes' best
-    time means another process holds a core OpenBLAS's threads wait for, and products
-    then run on one thread for ``SERIAL_SECONDS`` before two are tried again. Costs
-    two clock reads and a dictionary lookup per product.
-
-    >>> watched_product(lambda: 6, ("shapes",))
-    6
-    """
-    global _serial_until
-    start = time.perf_counter()
-    if _serial_until:
-        if start < _serial_until:
-            return run()
-        _end_serial(start)
-        if _serial_until:
-            return run()
-    result = run()
-    seconds = time.perf_counter() - start
-    best = _best.get(key)
-    if best is None or seconds < best:
-        if best is None and len(_best) >= 256:
-            _best.clear()
-        _best[key] = seconds
-    elif seconds > SLOW_FACTOR * best and seconds - best > SLOW_SECONDS:
-        _begin_serial(start + seconds)
-    return result
-
-
-def _begin_serial(now: float) -> None:
-    """OpenBLAS on one thread until ``now + SERIAL_SECONDS`` (not while a run holds
-    the cores: it set one thread itself)."""
-    global _serial_until, _serial_restore
-    found = _openblas()
-    if found is None or found[1] is None:
-        return
-    with _hold_lock:
-        threads = found[0]()
-        if _holders or threads < 2:
-            return
-        _serial_restore = threads
-        found[1](1)
-        _serial_until = now + SERIAL_SECONDS
-
-
-def _end_serial(now: float) -> None:
-    """OpenBLAS's thread count back, unless a run holds the cores now (then later)."""
-    global _serial_until
-    found = _openblas()
-    with _hold_lock:
-        if _holders:
-            _serial_until = now + SERIAL_SECONDS
-            return
-        if found is not None and found[1] is not None and found[0]() == 1:
-            found[1](_serial_restore)  # unless someone set another count meanwhile
-        _serial_until = 0.0
 
 
 #: Parts a split call is cut into per thread. More parts than threads let a faster
