@@ -21,8 +21,8 @@ import math
 
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Node, Value
-from nerve.graph.passes.rewrite import is_zero_constant, rewritten, sole_producer
-from nerve.primitives.elementwise import add_p, cast_p, greater_p, multiply_p
+from nerve.graph.passes.rewrite import relu_mask, rewritten, sole_producer
+from nerve.primitives.elementwise import add_p, multiply_p
 from nerve.primitives.linalg import matmul_p
 from nerve.primitives.nn import masked_product_p, product_bias_relu_p, relu_p
 from nerve.primitives.registry import Aval
@@ -89,18 +89,11 @@ def fold_relu_masks_into_products(graph: Graph, backend: Backend | None = None) 
             continue
         for product_side, masking in (node.inputs, node.inputs[::-1]):
             found = _product_of(product_side, single)
-            cast = single(masking, cast_p)
-            if found is None or cast is None or product_side is masking:
+            out = node.outputs[0]
+            relu = None if product_side is masking else relu_mask(graph, single, masking, out)
+            if found is None or relu is None or out.aval.shape != product_side.aval.shape:
                 continue
-            compare = single(cast.inputs[0], greater_p)
-            if compare is None or not is_zero_constant(graph, compare.inputs[1]):
-                continue
-            y, out = compare.inputs[0], node.outputs[0]
-            same = (y.aval.shape, y.aval.dtype) == (out.aval.shape, out.aval.dtype)
-            if not same or cast.params.get("dtype") != out.aval.dtype:
-                continue
-            if out.aval.shape != product_side.aval.shape:
-                continue
+            y, cast, compare = relu
             product, shaping = found
             a, b = product.inputs
             flat = (math.prod(a.shape[:-1]), a.shape[-1])
@@ -109,9 +102,9 @@ def fold_relu_masks_into_products(graph: Graph, backend: Backend | None = None) 
             rows = (flat[0], b.shape[-1])
             before, a = _as_rows(a, flat)
             if tuple(y.shape) != rows:
-                mask = Value(Aval(rows, y.aval.dtype))
-                before.append(Node(reshape_p, [y], {"shape": rows}, [mask]))
-                y = mask
+                reshaped = Value(Aval(rows, y.aval.dtype))
+                before.append(Node(reshape_p, [y], {"shape": rows}, [reshaped]))
+                y = reshaped
             replaced[node] = [*before, *_made_as(out, rows, masked_product_p, [a, b, y])]
             dropped.update(n for n in (product, shaping, cast, compare) if n is not None)
             break

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from nerve.backend.base import Backend
 from nerve.graph.ir import Graph, Node
-from nerve.graph.passes.rewrite import is_zero_constant, rewritten, sole_producer
-from nerve.primitives.elementwise import cast_p, greater_p, multiply_p
+from nerve.graph.passes.rewrite import relu_mask, rewritten, sole_producer
+from nerve.primitives.elementwise import multiply_p
 from nerve.primitives.nn import masked_window_scatter_p, window_scatter_p
 
 __all__ = ["mask_window_scatters"]
@@ -35,18 +35,11 @@ def mask_window_scatters(graph: Graph, backend: Backend | None = None) -> Graph:
             continue
         for scattered, masking in (node.inputs, node.inputs[::-1]):
             scatter = single(scattered, window_scatter_p)
-            cast = single(masking, cast_p)
-            if scatter is None or cast is None or scattered is masking:
-                continue
-            compare = single(cast.inputs[0], greater_p)
-            if compare is None or not is_zero_constant(graph, compare.inputs[1]):
-                continue
-            y = compare.inputs[0]
             out = node.outputs[0]
-            if (y.aval.shape, y.aval.dtype) != (out.aval.shape, out.aval.dtype):
+            found = None if scattered is masking else relu_mask(graph, single, masking, out)
+            if scatter is None or found is None:
                 continue
-            if cast.params.get("dtype") != out.aval.dtype:
-                continue
+            y, cast, compare = found
             replaced[node] = Node(
                 masked_window_scatter_p, [*scatter.inputs, y], scatter.params, [out]
             )

@@ -8,8 +8,35 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from nerve.graph.ir import Graph, Node, Value
+from nerve.primitives.elementwise import cast_p, greater_p
 
-__all__ = ["each_rewritten", "is_zero_constant", "rewritten", "sole_producer"]
+__all__ = ["each_rewritten", "is_zero_constant", "relu_mask", "rewritten", "sole_producer"]
+
+
+def relu_mask(graph: Graph, single: Callable, masking: Value, out: Value) -> tuple | None:
+    """``(y, cast, compare)`` where ``masking`` is ``cast(greater(y, 0))``, a ReLU's mask
+    (the cast and comparison each used only there, ``single`` being ``sole_producer``'s
+    lookup), of ``out``'s shape and dtype; else ``None``. The masks the lowering passes
+    fold into the kernel before them (``pool_masks``, ``epilogues``).
+
+    >>> import nerve
+    >>> from nerve import ops
+    >>> graph = nerve.function(lambda g, y: g * ops.cast(y > 0, "float32")).graph_for(
+    ...     ops.ones(3), ops.ones(3))
+    >>> node = graph.nodes[-1]
+    >>> relu_mask(graph, sole_producer(graph), node.inputs[1], node.outputs[0]) is not None
+    True
+    """
+    cast = single(masking, cast_p)
+    compare = None if cast is None else single(cast.inputs[0], greater_p)
+    if compare is None or not is_zero_constant(graph, compare.inputs[1]):
+        return None
+    y = compare.inputs[0]
+    if (y.aval.shape, y.aval.dtype) != (out.aval.shape, out.aval.dtype):
+        return None
+    if cast.params.get("dtype") != out.aval.dtype:
+        return None
+    return y, cast, compare
 
 
 def is_zero_constant(graph: Graph, value: Value) -> bool:
