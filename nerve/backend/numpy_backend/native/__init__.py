@@ -186,10 +186,27 @@ def _wrapper(function, program: ElementwiseProgram, plan: codegen.Layout) -> Cal
     function.argtypes = argtypes
     function.restype = None
     exec("\n".join(lines), namespace)  # safe: source generated here from the program
-    exec("\n".join(arguments), namespace)  # likewise
     call = namespace["call"]
-    call.arguments = namespace["arguments"]
+    call.arguments = _Deferred("\n".join(arguments), namespace, "arguments")
     return call
+
+
+class _Deferred:
+    """A generated function compiled on its first call: a loop's ``arguments`` twin is
+    asked for only by C callers of its packed entry (a scan body's loops), so the
+    other loops of a graph don't pay its compile (~0.1 ms) at start-up."""
+
+    __slots__ = ("_function", "_name", "_namespace", "_source")
+
+    def __init__(self, source: str, namespace: dict, name: str) -> None:
+        self._source, self._namespace, self._name = source, namespace, name
+        self._function: Callable | None = None
+
+    def __call__(self, *args: Any) -> Any:
+        if self._function is None:
+            exec(self._source, self._namespace)  # safe: source generated from the program
+            self._function = self._namespace[self._name]
+        return self._function(*args)
 
 
 def _split(function, cores: int, extent: tuple, args: tuple) -> None:
