@@ -105,7 +105,7 @@ class CompiledGraph:
         exec(code, namespace)  # safe: source generated from the graph IR, not read from a file
         self._run = namespace["run"]
         self._variables = list(graph.variables)
-        self._schedule: Schedule | None = None
+        self._schedule: Any = _UNSCHEDULED  # a Schedule, or None: no schedule
         self.buffer_bytes = max(unlowered_bytes, largest_buffer(self.graph))
 
     def run(self, inputs: list) -> tuple:
@@ -130,10 +130,10 @@ class CompiledGraph:
         """The graph as its kernel calls (``nerve.backend.program.Schedule``), for a
         backend loop that runs them itself; ``None`` when it reads or writes
         variables or runs collectives (only the executor does those)."""
-        if self._variables or any(n.prim in HOST_PRIMITIVES for n in self.graph.nodes):
-            return None
-        if self._schedule is None:
-            self._schedule = _schedule(self.graph, self.loops)
+        if self._schedule is _UNSCHEDULED:  # worked out once: scan kernels ask per call
+            hosted = any(n.prim in HOST_PRIMITIVES for n in self.graph.nodes)
+            plain = not (self._variables or hosted)
+            self._schedule = _schedule(self.graph, self.loops) if plain else None
         return self._schedule
 
     def profile(self, inputs: list, repeat: int = 5) -> list[dict]:
@@ -158,6 +158,9 @@ def largest_buffer(graph: Graph) -> int:
             if dtype in dtypes.ALL_TYPES:
                 largest = max(largest, math.prod(shape) * dtypes.itemsize(dtype))
     return largest
+
+
+_UNSCHEDULED = object()
 
 
 def _schedule(graph: Graph, loops: dict) -> Schedule:
