@@ -1,8 +1,9 @@
 """The memory handler that keeps large freed buffers (``native/allocator.py``): blocks
 come back for allocations of their exact size, zeroed where NumPy asks for zeros;
 the table keeps at most ``SLOTS`` blocks and gives back the oldest first; blocks freed
-in another thread or outside the scope return to it; and only compiled graphs with
-large arrays run inside it."""
+in another thread or outside the scope return to it; only compiled graphs with large
+arrays run inside it; its huge-page twin starts new blocks of ``HUGE_FROM`` bytes or
+more on huge-page boundaries, and tensors made from large host data use it."""
 
 import threading
 
@@ -134,3 +135,60 @@ def test_only_graphs_with_large_arrays_run_in_the_scope(reuse, rows):
     large = rows * rows * 4 >= allocator.MIN_BYTES
     assert handler_name(out) == (allocator.NAME if large else "default_allocator")
     np.testing.assert_allclose(out, np.tanh(x @ x.T) * 2.0, rtol=1e-5, atol=1e-5)
+
+
+def owner(array):
+    """The array that owns ``array``'s memory."""
+    while array.base is not None:
+        array = array.base
+    return array
+
+
+def huge_aligned(array) -> bool:
+    return array.ctypes.data % allocator.HUGE_PAGE == 0
+
+
+@pytest.fixture
+def huge(reuse):
+    if not allocator.huge_pages():
+        pytest.skip("the kernel grants no transparent huge pages here")
+    return allocator.scope(huge=True)
+
+
+@pytest.mark.parametrize("extra", [0, 1, allocator.HUGE_PAGE // 4 + 3])
+def test_the_huge_twin_starts_large_blocks_on_huge_page_boundaries(huge, extra):
+    elements = allocator.HUGE_FROM // 4 + extra
+    with huge:
+        large, medium = np.arange(elements, dtype=np.float32), np.ones(BIG, np.float32)
+    assert handler_name(large) == handler_name(medium) == allocator.HUGE_NAME
+    assert huge_aligned(large)
+    np.testing.assert_array_equal(large[-3:], np.arange(elements - 3, elements, dtype=np.float32))
+    address = large.ctypes.data
+    del large  # into the table both handlers share
+    assert allocator.cached_bytes() == 4 * elements
+    with allocator.scope():
+        assert np.empty(elements, np.float32).ctypes.data == address
+
+
+def test_the_plain_handler_keeps_plain_pages(reuse):
+    if not allocator.huge_pages():
+        pytest.skip("the kernel grants no transparent huge pages here")
+    with reuse:
+        arrays = [np.empty(allocator.HUGE_FROM // 4 + i, np.float32) for i in range(4)]
+    assert not all(huge_aligned(a) for a in arrays)
+
+
+@pytest.mark.parametrize("shape", [(512, 512), (3, 100, 1000), (8, 8)])
+def test_tensors_made_from_large_host_data_live_on_the_huge_page_twin(huge, shape):
+    data = np.random.default_rng(1).standard_normal(shape).astype("float32")
+    tensor = ops.convert_to_tensor(data)
+    memory = owner(tensor.numpy())
+    np.testing.assert_array_equal(tensor.numpy(), data)
+    assert not np.shares_memory(tensor.numpy(), data)
+    if data.nbytes >= allocator.HUGE_FROM:
+        assert handler_name(memory) == allocator.HUGE_NAME and huge_aligned(memory)
+        address = memory.ctypes.data
+        del tensor, memory  # a loop converting batches of one size reuses the block
+        assert owner(ops.convert_to_tensor(data).numpy()).ctypes.data == address
+    else:
+        assert handler_name(memory) == "default_allocator"
