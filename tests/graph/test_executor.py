@@ -99,6 +99,38 @@ def test_profile_does_not_change_state():
     np.testing.assert_array_equal(v.numpy(), before)
 
 
+def test_profile_runs_the_planned_code_and_updates_private_copies_in_place():
+    # The profile times the code `run` runs: a fused loop's result goes into the
+    # variable's buffer once the (private) buffer is the graph's own, as from the second
+    # step on; an interpreter giving each node fresh arrays timed another program.
+    v = nerve.Variable(np.arange(65536, dtype="float32"))
+
+    def step(x):
+        v.assign(v * 0.5 + x)
+        return ops.sum(v.value)
+
+    graph = graph_of(step, ops.ones((65536,)))
+    compiled = CompiledGraph(graph, get_backend())
+    fused = [n for n in compiled.graph.nodes if n.prim.name == "fused_elementwise"]
+    if not fused:
+        pytest.skip("no compiled loops here (no C compiler)")
+    targets = []
+    for node in fused:
+        loop = compiled.loops[id(node)]
+
+        def recorder(args, outs, loop=loop):
+            targets.append([o is not None for o in outs])
+            return loop(args, outs)
+
+        compiled.loops[id(node)] = recorder
+    before = v.numpy().copy()
+    rows = compiled.profile([np.ones(65536, np.float32)], repeat=3)
+    np.testing.assert_array_equal(v.numpy(), before)  # state unchanged
+    assert len(targets) == 3 * len(fused)
+    assert not any(targets[0]) and all(any(t) for t in targets[len(fused) :])
+    assert [r["index"] for r in rows] == list(range(len(compiled.graph.nodes)))
+
+
 def test_exclusive_buffer_has_four_references_in_generated_code():
     # The in-place rule counts references; this pins the count the generated code expects.
     v = nerve.Variable(ops.ones((3,)))
