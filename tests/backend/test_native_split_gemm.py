@@ -2,7 +2,8 @@
 bits of the parts NumPy's ``matmul`` computes (the Python split they replace): by rows,
 by columns and over the summed terms, with operands transposed or rows apart, shared
 with the C worker or on the caller alone; layouts BLAS does not take are declined, and
-the backend's matmul hands them its one-matrix float32 products on two held cores."""
+the backend's products (``linalg.products``) hand them their one-matrix float32
+products on two held cores, except those NumPy runs by another BLAS call."""
 
 import numpy as np
 import pytest
@@ -96,16 +97,23 @@ def test_what_blas_does_not_take_is_declined():
     assert not split_gemm.gemm_parts(np.ones((8, 12), np.float32)[:, ::2], b, out, 0, [0, 8])
     assert not split_gemm.gemm_parts(a, b, np.empty((4, 8), np.float32).T, 0, [0, 8])
     assert not split_gemm.gemm_parts(a, b, np.empty((3, 8, 4), np.float32), 2, [0, 3, 6])
+    # What NumPy runs by gemv (one row or column, a part of one) or syrk (a @ a.T).
+    assert not split_gemm.gemm_parts(a[:1], b, out[:1], 2, [0, 3, 6])
+    assert not split_gemm.gemm_parts(a, b[:, :1], out[:, :1], 2, [0, 3, 6])
+    assert not split_gemm.gemm_parts(a, b, out, 0, [0, 1, 8])
+    assert not split_gemm.gemm_parts(a, a.T, np.empty((8, 8), np.float32), 0, [0, 4, 8])
 
 
 @pytest.mark.parametrize("a_shape, b_shape, deep", [
-    ((4096, 128), (128, 128), False), ((128, 4096), (4096, 128), True),
+    ((4096, 128), (128, 128), False),
+    ((128, 4096), (4096, 128), True),
+    ((1, 4096), (4096, 512), None),  # a bias gradient (a sum as a product): gemv's bits
 ])  # fmt: skip
-def test_matmul_on_two_held_cores_runs_them_with_the_python_splits_bits(
+def test_products_on_two_held_cores_run_them_with_the_python_splits_bits(
     a_shape, b_shape, deep, monkeypatch
 ):
     rng = np.random.default_rng(5)
-    a = _operand(rng, a_shape, deep, False)
+    a = _operand(rng, a_shape, bool(deep), False)
     b = _operand(rng, b_shape, False, False)
     monkeypatch.setattr(threads, "_held", [2])
     calls = []
@@ -113,7 +121,7 @@ def test_matmul_on_two_held_cores_runs_them_with_the_python_splits_bits(
     monkeypatch.setattr(
         split_gemm, "gemm_parts", lambda *args: calls.append(args[3]) or gemm_parts(*args)
     )
-    got = linalg.kernels(np)["matmul"](a, b)
-    assert calls == [2 if deep else 0]
+    got = linalg.products(np)(a, b)
+    assert calls == {True: [2], False: [0], None: [2]}[deep]  # (None: tried, declined)
     monkeypatch.setattr(split_gemm, "gemm_parts", lambda *args: False)  # the Python split
-    np.testing.assert_array_equal(got, linalg.kernels(np)["matmul"](a, b))
+    np.testing.assert_array_equal(got, linalg.products(np)(a, b))

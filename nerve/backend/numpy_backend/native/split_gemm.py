@@ -20,7 +20,9 @@ process holds the other core, no worker thread) runs all its parts on the caller
 thread, with the same bits.
 
 ``None``/``False`` (the caller keeps its Python split) for other dtypes than float32,
-layouts BLAS does not take, without a compiler or without NumPy's ``sgemm``.
+layouts BLAS does not take, products NumPy's ``matmul`` runs by another BLAS call (a
+part of one row or one column: gemv, which sums in another order; ``a @ a.T``: syrk),
+without a compiler or without NumPy's ``sgemm``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ import numpy as np
 from nerve.backend.numpy_backend.native import binding, cblas, split
 
 __all__ = ["allow_back_off", "gemm_parts", "worker_chunks"]
+
+#: Never back off (``split``'s ``MISSES``): a declined job runs on the caller alone, where
+#: the Python split kept the pool thread; under load from other processes the worker
+#: misses often, and backing off ran every product on one core for 200 ms at a time.
+NEVER = 1 << 30
 
 _SOURCE = r"""
 typedef void (*nv_sgemm)(int, int, int, int64_t, int64_t, int64_t, float, const float *,
@@ -92,7 +99,7 @@ void split_gemm_float32(const float *a, const float *b, float *c, const int64_t 
 
 SOURCE = (
     "#define _POSIX_C_SOURCE 200809L\n"  # clock_gettime under -std=c99
-    + split.runtime_source("split_gemm")
+    + split.runtime_source("split_gemm", misses=NEVER)
     + _SOURCE
 )
 
@@ -142,6 +149,12 @@ def gemm_parts(a: np.ndarray, b: np.ndarray, out: np.ndarray, axis: int, bounds:
     if a.dtype != np.float32 or b.dtype != np.float32:
         return False
     (m, k), n = a.shape, b.shape[1]
+    parts = [hi - lo for lo, hi in zip(bounds, bounds[1:])]
+    if m < 2 or n < 2 or (axis < 2 and min(parts) < 2):
+        return False  # NumPy's matmul runs a one-row or one-column product by gemv
+    address = binding.address
+    if address(a) == address(b):
+        return False  # ... and a @ a.T by syrk
     layout_a, layout_b = _layout(a), _layout(b)
     if layout_a is None or layout_b is None:
         return False
@@ -159,7 +172,6 @@ def gemm_parts(a: np.ndarray, b: np.ndarray, out: np.ndarray, axis: int, bounds:
         [m, n, k, layout_a[1], layout_b[1], ldc, layout_a[0], layout_b[0], axis], np.int64
     )
     cuts = np.array(bounds, np.int64)
-    address = binding.address
     arrays = [address(x) for x in (a, b, out, sizes, cuts)]
     function(*arrays, len(bounds) - 1, cblas.sgemm_address())
     return True

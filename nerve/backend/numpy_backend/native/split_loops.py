@@ -28,6 +28,11 @@ __all__ = ["allow_back_off", "run", "worker_chunks"]
 #: full input): wider loops run through the Python split.
 MAX_INTS = 64
 
+#: Never back off (``split``'s ``MISSES``): a declined job runs on the caller alone, where
+#: the Python split kept the pool thread; under load from other processes the worker
+#: misses often, and backing off ran every product on one core for 200 ms at a time.
+NEVER = 1 << 30
+
 _SOURCE = r"""
 #include <string.h>
 typedef void (*packed_fn)(const int64_t *ints, void *const *objects);
@@ -62,7 +67,7 @@ void split_loop(const void *fn, const int64_t *ints, int64_t count, void *const 
 
 SOURCE = (
     "#define _POSIX_C_SOURCE 200809L\n"  # clock_gettime under -std=c99
-    f"#define MAX_INTS {MAX_INTS}\n" + split.runtime_source("split_loops") + _SOURCE
+    f"#define MAX_INTS {MAX_INTS}\n" + split.runtime_source("split_loops", misses=NEVER) + _SOURCE
 )
 
 _LIBRARY = split.Library(SOURCE, "split_loops")
