@@ -22,7 +22,7 @@ import functools
 
 from nerve.backend.numpy_backend.native import split, threads
 
-__all__ = ["allow_back_off", "run", "worker_chunks"]
+__all__ = ["allow_back_off", "run", "run_parts", "worker_chunks"]
 
 #: Integers a packed entry may take (the extent, the tile range, one row stride per
 #: full input): wider loops run through the Python split.
@@ -92,18 +92,24 @@ def run(packed: int, ints: tuple, objects: tuple, tiles: int) -> bool:
     ``objects`` as the entry takes them (the loop's ``arguments()``; the tile range is
     set per part). ``False`` (nothing run) without the library or past ``MAX_INTS``.
     The caller keeps ``objects`` alive (this passes their addresses)."""
+    return run_parts(packed, ints, tuple(map(id, objects)), threads.cuts(tiles, 2))
+
+
+def run_parts(entry: int, ints: tuple, pointers: tuple, bounds: list[int]) -> bool:
+    """Run ``entry(ints, pointers)`` (a C function's address, ``void (const int64_t *,
+    void *const *)``) once per part ``j``, with ``ints[2:4]`` set to ``bounds[j],
+    bounds[j + 1]``, shared with the worker thread. ``False`` (nothing run) without the
+    library or past ``MAX_INTS``."""
     function = _function()
     if function is None or len(ints) > MAX_INTS:
         return False
-    bounds = threads.cuts(tiles, 2)
-    parts = len(bounds) - 1
     function(
-        packed,
+        entry,
         (ctypes.c_int64 * len(ints))(*ints),
         len(ints),
-        (ctypes.c_void_p * len(objects))(*map(id, objects)),
+        (ctypes.c_void_p * len(pointers))(*pointers),
         (ctypes.c_int64 * len(bounds))(*bounds),
-        parts,
+        len(bounds) - 1,
     )
     return True
 
