@@ -1,18 +1,20 @@
-"""A large fused loop's tiles shared between the calling thread and one C worker thread
-(``split``), on two held cores: the loop's packed entry (``codegen._packed_source``)
-called part by part with its own tile range.
+"""C functions run part by part on two held cores, the parts shared between the calling
+thread and one C worker thread (``split``): a large fused loop's tiles (its packed
+entry, ``codegen._packed_source``, called with each part's tile range: ``run``), and
+any C function of the form ``entry(ints, pointers)`` that reads its part's range from
+``ints[2:4]`` (``run_parts``: the blocked products' blocks, ``products.py``; attention's
+pairs, ``attention.py``).
 
-Why: a fused loop large enough to split (``native.SPLIT_WORK``) handed its parts to
-nerve's Python thread pool (``threads.run_split``), one ctypes call per part, each
-hand-over between Python threads costing tens of microseconds on the 2-vCPU Xeon; a
-Transformer step's loops over (32, 128, 128) float32 activations take ~0.4-0.6 ms on
-one core and ran in ~0.3-0.5 ms on two (2026-12-06). Here the parts are claimed from
-one atomic word, a split costs about a microsecond.
+Why: those calls handed their parts to nerve's Python thread pool
+(``threads.run_split``), one ctypes call per part, each hand-over between Python
+threads costing tens of microseconds on the 2-vCPU Xeon; a Transformer step's loops
+over (32, 128, 128) float32 activations take ~0.4-0.6 ms on one core and ran in
+~0.3-0.5 ms on two (2026-12-06). Here the parts are claimed from one atomic word, a
+split costs about a microsecond.
 
-Each part runs the same loop over the same tiles (``threads.cuts`` of the tile count,
-as before), so results are the same bits. A job the runtime declines (a back-off while
-another process holds the other core, no worker thread) runs all its parts on the
-caller.
+Each part runs the same C function over the same range as before (``threads.cuts``,
+or the caller's bounds), so results are the same bits. A job the runtime declines (no
+worker thread) runs all its parts on the caller; it never backs off (``NEVER``).
 """
 
 from __future__ import annotations
