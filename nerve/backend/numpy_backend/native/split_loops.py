@@ -3,7 +3,7 @@ thread and one C worker thread (``split``): a large fused loop's tiles (its pack
 entry, ``codegen._packed_source``, called with each part's tile range: ``run``), and
 any C function of the form ``entry(ints, pointers)`` that reads its part's range from
 ``ints[2:4]`` (``run_parts``: the blocked products' blocks, ``products.py``; attention's
-pairs, ``attention.py``).
+pairs, ``attention.py``; the layer norm's rows, ``layer_norm.py``).
 
 Why: those calls handed their parts to nerve's Python thread pool
 (``threads.run_split``), one ctypes call per part, each hand-over between Python
