@@ -521,7 +521,10 @@ def test_a_library_that_does_not_load_warns_and_falls_back(tmp_path, monkeypatch
     ids=["flat", "row_input", "column_input", "three_axes"],
 )
 def test_large_loops_split_by_tiles_give_the_same_bits(shape, other, parts, monkeypatch):
-    from nerve.backend.numpy_backend.native import threads
+    from nerve.backend.numpy_backend.native import split_loops, threads
+
+    split_loops.allow_back_off(False)  # every two-core job shared with the C worker
+    monkeypatch.setattr(split_loops, "allow_back_off", split_loops.allow_back_off)
 
     rng = np.random.default_rng(8)
     a = rng.standard_normal(shape).astype("float32")
@@ -537,10 +540,20 @@ def test_large_loops_split_by_tiles_give_the_same_bits(shape, other, parts, monk
     monkeypatch.setattr(native, "SPLIT_WORK", 0)
     monkeypatch.setattr(threads, "_held", [parts])
     calls = []
-    run_split = threads.run_split
+    run_split, run_packed = threads.run_split, split_loops.run
     monkeypatch.setattr(threads, "run_split", lambda p, w: (calls.append(w), run_split(p, w)))
+    monkeypatch.setattr(
+        split_loops, "run", lambda *args: run_packed(*args) and not calls.append("C")
+    )
     (split_loop,) = native.compile_elementwise([program], min_elements=0)
     split = split_loop([a, b], [None, None])
-    assert calls == [parts]
+    # On two cores from C (split_loops), unless a scalar input is not an array (its
+    # data pointer is not where the loop's packed entry reads it).
+    assert calls == (["C"] if parts == 2 else [parts])
     for x, y in zip(split, whole):
         np.testing.assert_array_equal(x, y)
+    if not other:
+        calls.clear()
+        for x, y in zip(split_loop([a, b[()]], [None, None]), whole):
+            np.testing.assert_array_equal(x, y)
+        assert calls == [parts]

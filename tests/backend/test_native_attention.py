@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from nerve.backend import numpy_backend
-from nerve.backend.numpy_backend.native import attention
+from nerve.backend.numpy_backend.native import attention, split_loops
 from nerve.backend.numpy_backend.native import threads as threads_module
 
 pytestmark = pytest.mark.skipif(
@@ -53,17 +53,25 @@ def test_c_and_numpy_kernels_give_the_same_bits(request, shape, scale):
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("scale", [None, 0.5])
 @pytest.mark.parametrize("cores", [2, 3])
-def test_pairs_shared_out_among_held_cores_give_the_same_bits(monkeypatch, cores):
+def test_pairs_shared_out_among_held_cores_give_the_same_bits(monkeypatch, cores, scale):
+    """On two cores from C (``split_loops``), on more by nerve's Python threads."""
     q, k, v, g = _operands((3, 20, 20, 4, 8, 8), cores)
-    o, p = attention.attention(q, k, v, 0.5)
-    grads = attention.attention_grad(g, q, k, v, p, 0.5)
+    o, p = attention.attention(q, k, v, scale)
+    grads = attention.attention_grad(g, q, k, v, p, scale)
     monkeypatch.setattr(threads_module, "_held", [cores])
-    o2, p2 = attention.attention(q, k, v, 0.5)
+    from_c = []
+    run_parts = split_loops.run_parts
+    monkeypatch.setattr(
+        split_loops, "run_parts", lambda *args: from_c.append(1) or run_parts(*args)
+    )
+    o2, p2 = attention.attention(q, k, v, scale)
     np.testing.assert_array_equal(o2, o)
     np.testing.assert_array_equal(p2, p)
-    for got, want in zip(attention.attention_grad(g, q, k, v, p, 0.5), grads):
+    for got, want in zip(attention.attention_grad(g, q, k, v, p, scale), grads):
         np.testing.assert_array_equal(got, want)
+    assert len(from_c) == (2 if cores == 2 else 0)
 
 
 def test_strided_operands_are_read_as_their_values():

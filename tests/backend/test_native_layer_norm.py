@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nerve.backend import numpy_backend
-from nerve.backend.numpy_backend.native import layer_norm
+from nerve.backend.numpy_backend.native import layer_norm, split_loops
 from nerve.backend.numpy_backend.native import threads as threads_module
 
 
@@ -66,13 +66,24 @@ def test_c_and_numpy_kernels_give_the_same_bits(loop, request, dtype, shape):
     np.testing.assert_array_equal(native, kernel(*operands, count=float(shape[-1])))
 
 
+def _count_from_c(monkeypatch) -> list:
+    """Calls split from C (two held cores: ``split_loops.run_parts``), appended to."""
+    calls: list = []
+    run_parts = split_loops.run_parts
+    monkeypatch.setattr(split_loops, "run_parts", lambda *args: calls.append(1) or run_parts(*args))
+    return calls
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("threads", [2, 3])
-def test_rows_split_across_threads_give_the_same_bits(loop, monkeypatch, threads):
-    operands = _operands((7, 130), "float32", threads)
+def test_rows_split_across_threads_give_the_same_bits(loop, monkeypatch, threads, dtype):
+    operands = _operands((7, 130), dtype, threads)
     whole = loop(*operands, 130.0)
     monkeypatch.setattr(layer_norm, "MIN_SPLIT", 0)
     monkeypatch.setattr(threads_module, "_held", [threads])
+    from_c = _count_from_c(monkeypatch)
     np.testing.assert_array_equal(loop(*operands, 130.0), whole)
+    assert from_c == ([1] if threads == 2 else [])
 
 
 def test_other_dtypes_are_declined(loop):
@@ -100,13 +111,16 @@ def test_statistics_give_the_numpy_kernels_bits(request, dtype, shape):
         np.testing.assert_array_equal(got, want)
 
 
-def test_statistics_split_across_threads_give_the_same_bits(monkeypatch):
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_statistics_split_across_threads_give_the_same_bits(monkeypatch, dtype):
     rows = layer_norm.layer_norm_rows_function()
     if rows is None:
         pytest.skip("no C compiler: only the NumPy kernel runs here")
-    x = np.random.default_rng(9).standard_normal((7, 130)).astype("float32")
+    x = np.random.default_rng(9).standard_normal((7, 130)).astype(dtype)
     whole = rows(x, 130.0, 1e-5)
     monkeypatch.setattr(layer_norm, "MIN_SPLIT", 0)
     monkeypatch.setattr(threads_module, "_held", [2])
+    from_c = _count_from_c(monkeypatch)
     for got, want in zip(rows(x, 130.0, 1e-5), whole):
         np.testing.assert_array_equal(got, want)
+    assert from_c == [1]

@@ -124,11 +124,12 @@ def test_calls_shared_out_among_held_cores(functions, dtype, parts, monkeypatch)
 @pytest.mark.parametrize("held", [1, 2, 3])
 def test_blocked_products_give_the_bits_of_the_product_and_its_epilogue(held, monkeypatch):
     """``blocked_bias_relu``: blocks of rows by sgemm (none small enough for OpenBLAS's
-    small-matrix kernels), then the bias and ReLU the fused loop computes; in one
-    thread or shared out among held cores."""
+    small-matrix kernels), then the bias and ReLU the fused loop computes, or the
+    ReLU mask (``masked_product``); in one thread or shared out among held cores (two:
+    from C, ``split_loops``)."""
     if not products.takes_blocked((4096, 128), (128, 512), "float32"):
         pytest.skip("no C compiler or no sgemm: the blocked loop never runs")
-    from nerve.backend.numpy_backend.native import threads
+    from nerve.backend.numpy_backend.native import split_loops, threads
 
     monkeypatch.setattr(products, "BLOCKED_ROWS", 256)
     monkeypatch.setattr(products, "BLOCKED_FROM", 1)  # (this result is smaller)
@@ -140,5 +141,17 @@ def test_blocked_products_give_the_bits_of_the_product_and_its_epilogue(held, mo
     b[0, :3] = [np.nan, np.inf, -np.inf]  # NaN stays, -inf becomes 0
     z = linalg.kernels(np)["matmul"](a, b) + bias
     want = np.where((z > 0) | (z != z), z, np.float32(0))
+    parts = []  # jobs run from C (two held cores: split_loops), their part counts
+    run_parts = split_loops.run_parts
+    monkeypatch.setattr(
+        split_loops, "run_parts", lambda *args: parts.append(len(args[3]) - 1) or run_parts(*args)
+    )
     np.testing.assert_array_equal(products.blocked_bias_relu(a, b, bias), want)
+    # ... and the mask's epilogue: the product times cast(mask > 0).
+    mask = rng.standard_normal((1100, 136), dtype=np.float32)
+    product = linalg.kernels(np)["matmul"](a, b)
+    masked = products.masked_product(a, b, mask)
+    with np.errstate(invalid="ignore"):  # (inf * 0 is NaN there too)
+        np.testing.assert_array_equal(masked, product * (mask > 0).astype(np.float32))
+    assert parts == ([4, 4] if held == 2 else [])
     assert products.blocked_bias_relu(a.astype("float64"), b, bias) is None

@@ -100,6 +100,28 @@ SPLIT_PRODUCTS = [
 ]
 
 
+def _count_splits(monkeypatch, calls: list, record) -> None:
+    """Append ``record(workers, parts)`` to ``calls`` for each split product, whether its
+    parts run on nerve's Python threads (``threads.run_split``) or from C (two cores,
+    one matrix of float32: ``native/split_gemm.py``)."""
+    from nerve.backend.numpy_backend.native import split_gemm, threads
+
+    run_split, gemm_parts = threads.run_split, split_gemm.gemm_parts
+
+    def counted_split(parts, workers):
+        calls.append(record(workers, len(parts)))
+        return run_split(parts, workers)
+
+    def counted_parts(a, b, out, axis, bounds):
+        done = gemm_parts(a, b, out, axis, bounds)
+        if done:
+            calls.append(record(2, len(bounds) - 1))
+        return done
+
+    monkeypatch.setattr(threads, "run_split", counted_split)
+    monkeypatch.setattr(split_gemm, "gemm_parts", counted_parts)
+
+
 @pytest.mark.parametrize("parts", [2, 3])
 @pytest.mark.parametrize("dtype", ["float32", "float64", "complex128"])
 @pytest.mark.parametrize("a_shape, b_shape", SPLIT_PRODUCTS)
@@ -110,9 +132,8 @@ def test_products_shared_out_among_held_cores_agree_with_numpy(
 
     monkeypatch.setattr(linalg, "SPLIT_FROM", 0)
     monkeypatch.setattr(threads, "_held", [parts])
-    calls = []
-    run_split = threads.run_split
-    monkeypatch.setattr(threads, "run_split", lambda p, w: (calls.append(w), run_split(p, w)))
+    calls: list = []
+    _count_splits(monkeypatch, calls, lambda workers, count: workers)
     rng = np.random.default_rng(2)
     a = rng.standard_normal(a_shape).astype(dtype)
     b = rng.standard_normal(b_shape).astype(dtype)
@@ -153,9 +174,8 @@ def test_deep_products_are_split_over_their_summed_terms(dtype, parts, monkeypat
     monkeypatch.setattr(linalg, "SPLIT_FROM", 0)
     monkeypatch.setattr(linalg, "PART_LENGTH", 64)
     monkeypatch.setattr(threads, "_held", [parts])
-    counts = []
-    run_split = threads.run_split
-    monkeypatch.setattr(threads, "run_split", lambda p, w: (counts.append(len(p)), run_split(p, w)))
+    counts: list = []
+    _count_splits(monkeypatch, counts, lambda workers, count: count)
     rng = np.random.default_rng(3)
     a = np.ascontiguousarray(rng.standard_normal((1000, 24)).astype(dtype)).T  # a view
     b = rng.standard_normal((1000, 16)).astype(dtype)

@@ -170,7 +170,9 @@ def products(xp) -> Any:
     (2, 3, 5)
     """
     native_threads: Any = None
+    native_gemm: Any = None
     if xp.__name__ == "numpy":
+        from nerve.backend.numpy_backend.native import split_gemm as native_gemm
         from nerve.backend.numpy_backend.native import threads as native_threads
 
     def product(a, b, out=None):
@@ -238,6 +240,12 @@ def products(xp) -> Any:
                 xp.matmul(a, b[..., lo:hi], out=out[..., lo:hi])
 
         length = batch[axis] if axis < len(batch) else max(m, n)
+        # One matrix on two cores: its parts run from C, shared with one C worker thread
+        # (``native/split_gemm.py``: no hand-over between Python threads per part).
+        if not batch and cores == 2:
+            bounds = native_threads.cuts(length, cores, count)
+            if native_gemm.gemm_parts(a, b, out, axis, bounds):
+                return out
         native_threads.run_ranges(length, cores, part, count)
         return out
 
@@ -257,8 +265,9 @@ def products(xp) -> Any:
         def part(j: int, lo: int, hi: int):
             return lambda: xp.matmul(a[:, lo:hi], b[lo:hi], out=partial[j])
 
-        parts = [part(j, lo, hi) for j, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]
-        native_threads.run_split(parts, cores)
+        if cores != 2 or not native_gemm.gemm_parts(a, b, partial, 2, bounds):
+            parts = [part(j, lo, hi) for j, (lo, hi) in enumerate(zip(bounds, bounds[1:]))]
+            native_threads.run_split(parts, cores)
         return xp.add.reduce(partial, axis=0)
 
     return product

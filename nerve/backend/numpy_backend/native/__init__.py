@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import binding, codegen, threads, toolchain
+from nerve.backend.numpy_backend.native import binding, codegen, split_loops, threads, toolchain
 from nerve.backend.program import ElementwiseProgram
 
 __all__ = [
@@ -86,6 +86,7 @@ def compile_elementwise(
         results[i] = _wrapper(getattr(library, name), programs[i], plan)
         packed = getattr(library, f"{name}_packed")
         results[i].packed = ctypes.cast(packed, ctypes.c_void_p).value  # type: ignore[union-attr]
+        results[i].__globals__["packed"] = results[i].packed  # type: ignore[union-attr]
     return results
 
 
@@ -177,9 +178,21 @@ def _wrapper(function, program: ElementwiseProgram, plan: codegen.Layout) -> Cal
         # Large enough to pay for waking threads: inside a compiled run that holds the
         # cores (``threads.held``), its tiles are shared out among them.
         namespace["held"], namespace["split"] = threads.held, _split
+        # On two cores, through the loop's packed entry from C (``split_loops``: no
+        # hand-over between Python threads per part), when each scalar input is an
+        # array (the entry reads its data pointer); else by the Python split.
+        namespace["split_packed"], namespace["packed"] = split_loops.run, None
+        namespace["TILE"] = codegen.TILE
+        arrays = [f"i{k}.__class__ is ndarray" for k in range(n_in) if f"i{k}.item()" in args]
+        check = "".join(f" and {test}" for test in arrays)
         lines.append("    n = held()")
-        lines.append(f"    if n > 1: split(fn, n, ({extent}), ({', '.join(args)},))")
-        lines.append(f"    else: fn({extent}, 0, {ALL_TILES}, {', '.join(args)})")
+        lines.append(f"    e = ({extent})")
+        lines.append(
+            f"    if n == 2 and packed is not None{check} and split_packed("
+            f"packed, ({ints},), ({objects},), e[0] * -(-e[1] // TILE)): pass"
+        )
+        lines.append(f"    elif n > 1: split(fn, n, e, ({', '.join(args)},))")
+        lines.append(f"    else: fn(*e, 0, {ALL_TILES}, {', '.join(args)})")
     else:
         lines.append(f"    fn({extent}, 0, {ALL_TILES}, {', '.join(args)})")
     lines.append(f"    return ({''.join(f'o{k}, ' for k in range(n_out))})")

@@ -28,7 +28,15 @@ import functools
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import binding, cblas, codegen, softmax, threads, toolchain
+from nerve.backend.numpy_backend.native import (
+    binding,
+    cblas,
+    codegen,
+    softmax,
+    split_loops,
+    threads,
+    toolchain,
+)
 
 __all__ = ["attention", "attention_grad", "available"]
 
@@ -97,6 +105,25 @@ int attention_grad_float32(const float *g, const float *q, const float *k, const
     free(dp);
     return 0;
 }
+
+/* Pairs ints[2] .. ints[3] - 1 of either loop, in the form split_loops.run_parts calls:
+   ints = (backward, has_scale, lo, hi); pointers = (the loop's arrays: 5 forward, 8
+   backward; then size, stride, sgemm, the scale (a double) and a flag set to 1 when
+   the backward loop could not allocate its scratch). */
+void attention_part(const int64_t *ints, void *const *pointers) {
+    const double scale = *(const double *)pointers[ints[0] ? 11 : 8];
+    if (!ints[0]) {
+        attention_float32(pointers[0], pointers[1], pointers[2], pointers[3], pointers[4],
+                          pointers[5], pointers[6], ints[2], ints[3], ints[1], scale,
+                          pointers[7]);
+        return;
+    }
+    if (attention_grad_float32(pointers[0], pointers[1], pointers[2], pointers[3],
+                               pointers[4], pointers[5], pointers[6], pointers[7],
+                               pointers[8], pointers[9], ints[2], ints[3], ints[1], scale,
+                               pointers[10]))
+        *(int64_t *)pointers[12] = 1;
+}
 """
 
 SOURCE = codegen.library_source(
@@ -107,7 +134,8 @@ SOURCE = codegen.library_source(
 
 @functools.cache
 def _functions() -> tuple | None:
-    """The forward and backward C functions, or ``None`` (no compiler or no ``sgemm``)."""
+    """The forward and backward C functions and their entry by parts, or ``None`` (no
+    compiler or no ``sgemm``)."""
     if cblas.sgemm_address() is None:
         return None
     library = toolchain.load(SOURCE)
@@ -120,7 +148,8 @@ def _functions() -> tuple | None:
     forward.restype = None
     backward.argtypes = [ctypes.c_void_p] * 8 + tail
     backward.restype = ctypes.c_int
-    return forward, backward
+    # ... and both loops' entry by parts (``split_loops.run_parts``), by its address.
+    return forward, backward, ctypes.cast(library.attention_part, ctypes.c_void_p).value
 
 
 def available(dtype: str) -> bool:
@@ -165,6 +194,28 @@ def _run_pairs(pairs: int, run) -> None:
     threads.run_ranges(pairs, cores, run)
 
 
+def _run_from_c(
+    entry: int, arrays: list, pairs: int, flags: tuple, backward: bool, failed: list | None = None
+) -> bool:
+    """Run the forward or backward loop's pairs (``entry``: ``attention_part``'s address)
+    on exactly two held cores from C, shared with one C
+    worker thread (``split_loops``: no hand-over between Python threads per part), in
+    the parts ``_run_pairs`` cuts; ``False`` (nothing run) elsewhere. A scratch that
+    could not be allocated is noted in ``failed``."""
+    if threads.held() != 2 or pairs < 2:
+        return False
+    has_scale, scale, gemm = flags
+    numbers = np.array([scale], np.float64)
+    flag = np.zeros(1, np.int64)
+    pointers = (*arrays, gemm, binding.address(numbers), binding.address(flag))
+    ints = (int(backward), int(has_scale), 0, 0)
+    if not split_loops.run_parts(entry, ints, pointers, threads.cuts(pairs, 2)):
+        return False
+    if flag[0] and failed is not None:
+        failed.append(flag[0])
+    return True
+
+
 def attention(
     q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float | None
 ) -> tuple[np.ndarray, np.ndarray] | None:
@@ -190,7 +241,8 @@ def attention(
     p = np.empty((batch, heads, steps, k.shape[1]), np.float32)
     arrays = [binding.address(x) for x in (q, k, v, o, p, size, stride)]
     flags = (scale is not None, 1.0 if scale is None else scale, cblas.sgemm_address())
-    _run_pairs(batch * heads, lambda lo, hi: functions[0](*arrays, lo, hi, *flags))
+    if not _run_from_c(functions[2], arrays, batch * heads, flags, backward=False):
+        _run_pairs(batch * heads, lambda lo, hi: functions[0](*arrays, lo, hi, *flags))
     return o, p
 
 
@@ -230,7 +282,8 @@ def attention_grad(
         if functions[1](*arrays, lo, hi, *flags):
             failed.append((lo, hi))
 
-    _run_pairs(batch * heads, run)
+    if not _run_from_c(functions[2], arrays, batch * heads, flags, backward=True, failed=failed):
+        _run_pairs(batch * heads, run)
     if failed:
         raise MemoryError("attention_grad: could not allocate a pair's scratch rows")
     return dq, dk, dv

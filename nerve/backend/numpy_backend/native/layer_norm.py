@@ -26,7 +26,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import binding, codegen, row_sums, threads, toolchain
+from nerve.backend.numpy_backend.native import (
+    binding,
+    codegen,
+    row_sums,
+    split_loops,
+    threads,
+    toolchain,
+)
 
 __all__ = ["MIN_SPLIT", "available", "layer_norm_grad_rows_function", "layer_norm_rows_function"]
 
@@ -92,6 +99,18 @@ void rows_range_{T}(const void *x_array, void *c_array, void *v_array, void *inv
         inv[r] = ({C})1 / {SQRT}(v[r]);
     }
 }
+
+/* Both loops over rows ints[2] .. ints[3] - 1, in the form split_loops.run_parts calls:
+   ints = (n, 0, lo, hi); pointers = the loop's array objects, then its doubles (count,
+   and epsilon for the statistics) each by address. */
+void grad_part_{T}(const int64_t *ints, void *const *p) {
+    grad_range_{T}(p[0], p[1], p[2], p[3], p[4], ints[0], ints[2], ints[3],
+                   *(const double *)p[5]);
+}
+void rows_part_{T}(const int64_t *ints, void *const *p) {
+    rows_range_{T}(p[0], p[1], p[2], p[3], ints[0], ints[2], ints[3], *(const double *)p[4],
+                   *(const double *)p[5]);
+}
 """
 
 _TYPES = {"float32": ("float", "sqrtf"), "float64": ("double", "sqrt")}
@@ -121,9 +140,21 @@ def _functions() -> dict | None:
         return None
     gradients = [ctypes.py_object] * 5 + [ctypes.c_int64] * 3 + [ctypes.c_double]
     statistics = [ctypes.py_object] * 4 + [ctypes.c_int64] * 3 + [ctypes.c_double] * 2
+
+    def entries(kind: str) -> dict:
+        # Each loop's entry by parts (``split_loops.run_parts``), by its address.
+        return {
+            np.dtype(name): ctypes.cast(
+                getattr(library, f"{kind}_part_{name}"), ctypes.c_void_p
+            ).value
+            for name in _TYPES
+        }
+
     return {
         "grad": binding.typed_functions(library, "grad_range", _TYPES, gradients),
         "rows": binding.typed_functions(library, "rows_range", _TYPES, statistics),
+        "grad_part": entries("grad"),
+        "rows_part": entries("rows"),
     }
 
 
@@ -147,7 +178,7 @@ def layer_norm_grad_rows_function() -> Callable | None:
     functions = _functions()
     if functions is None:
         return None
-    table = functions["grad"]
+    table, parts = functions["grad"], functions["grad_part"]
 
     def layer_norm_grad_rows(a, c, inv, v, count: float) -> np.ndarray | None:
         function = table.get(a.dtype)
@@ -155,7 +186,8 @@ def layer_norm_grad_rows_function() -> Callable | None:
             return None
         a, c, inv, v = (np.ascontiguousarray(x) for x in (a, c, inv, v))
         out = np.empty(a.shape, a.dtype)
-        _rows(lambda lo, hi: function(a, c, inv, v, out, a.shape[-1], lo, hi, count), a)
+        if not _rows_from_c(parts[a.dtype], (a, c, inv, v, out), (count,), a):
+            _rows(lambda lo, hi: function(a, c, inv, v, out, a.shape[-1], lo, hi, count), a)
         return out
 
     return layer_norm_grad_rows
@@ -177,7 +209,7 @@ def layer_norm_rows_function() -> Callable | None:
     functions = _functions()
     if functions is None:
         return None
-    table = functions["rows"]
+    table, parts = functions["rows"], functions["rows_part"]
 
     def layer_norm_rows(x, count: float, epsilon: float) -> tuple | None:
         function = table.get(x.dtype)
@@ -187,10 +219,26 @@ def layer_norm_rows_function() -> Callable | None:
         c = np.empty(x.shape, x.dtype)
         v, inv = (np.empty((*x.shape[:-1], 1), x.dtype) for _ in "vi")
         arrays = (x, c, v, inv)
-        _rows(lambda lo, hi: function(*arrays, x.shape[-1], lo, hi, count, epsilon), x)
+        if not _rows_from_c(parts[x.dtype], arrays, (count, epsilon), x):
+            _rows(lambda lo, hi: function(*arrays, x.shape[-1], lo, hi, count, epsilon), x)
         return c, v, inv
 
     return layer_norm_rows
+
+
+def _rows_from_c(entry: int, arrays: tuple, numbers: tuple, x: np.ndarray) -> bool:
+    """The loop's rows (``entry``: its part entry's address) on exactly two held cores
+    from C, shared with one C worker thread (``split_loops``: no hand-over between
+    Python threads per part), in the parts ``_rows`` cuts; ``False`` (nothing run)
+    where ``_rows`` would not split on two cores."""
+    n = x.shape[-1]
+    rows = x.size // n if n else 0
+    if x.size < MIN_SPLIT or rows < 2 or threads.held() != 2:
+        return False
+    doubles = np.array(numbers, np.float64)
+    address = binding.address(doubles)
+    pointers = (*map(id, arrays), *(address + 8 * k for k in range(len(numbers))))
+    return split_loops.run_parts(entry, (n, 0, 0, 0), pointers, threads.cuts(rows, 2))
 
 
 def _rows(part: Callable[[int, int], object], x: np.ndarray) -> None:

@@ -37,7 +37,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import binding, cblas, threads, toolchain
+from nerve.backend.numpy_backend.native import binding, cblas, split_loops, threads, toolchain
 
 __all__ = [
     "BLOCK",
@@ -183,6 +183,14 @@ void blocked_epilogue_float32(const float *restrict a, const float *restrict b,
         }
     }
 }
+/* blocked_epilogue_float32 over rows ints[2] .. ints[3] - 1 as one block, in the form
+   split_loops.run_parts calls: ints = (K, N, lo, hi, relu, trans_b), pointers = (a, b,
+   out, bias, mask, sgemm). */
+void blocked_epilogue_part(const int64_t *ints, void *const *pointers) {
+    blocked_epilogue_float32(pointers[0], pointers[1], pointers[2], ints[0], ints[1], ints[2],
+                             ints[3], ints[3] - ints[2], pointers[3], ints[4], pointers[4],
+                             ints[5], pointers[5]);
+}
 """
 
 _TYPES = {"float32": "float", "float64": "double"}
@@ -310,6 +318,7 @@ def _blocked():
     function.argtypes += [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64]
     function.argtypes += [ctypes.c_void_p]
     function.restype = None
+    function.part = ctypes.cast(library.blocked_epilogue_part, ctypes.c_void_p).value
     return function
 
 
@@ -372,8 +381,15 @@ def blocked_product(a, b, bias=None, relu: bool = False, mask=None) -> np.ndarra
     block = max(BLOCKED_ROWS, -(-(1 << 21) // (inner * columns)))
     count = max(1, rows // block)
     bounds = [rows * k // count for k in range(count + 1)]
+    cores = threads.held()
+    if cores == 2 and count > 1:
+        # From C, shared with one C worker thread (``split_loops``): the same blocks.
+        ints = (inner, columns, 0, 0, relu, trans_b)
+        pointers = (*arrays, shift, masking, gemm)
+        if split_loops.run_parts(function.part, ints, pointers, bounds):
+            return out
     runs = [functools.partial(run, lo, hi) for lo, hi in zip(bounds, bounds[1:])]
-    threads.run_split(runs, threads.held())
+    threads.run_split(runs, cores)
     return out
 
 

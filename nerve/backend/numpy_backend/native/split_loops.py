@@ -1,0 +1,133 @@
+"""C functions run part by part on two held cores, the parts shared between the calling
+thread and one C worker thread (``split``): a large fused loop's tiles (its packed
+entry, ``codegen._packed_source``, called with each part's tile range: ``run``), and
+any C function of the form ``entry(ints, pointers)`` that reads its part's range from
+``ints[2:4]`` (``run_parts``: the blocked products' blocks, ``products.py``; attention's
+pairs, ``attention.py``; the layer norm's rows, ``layer_norm.py``).
+
+Why: those calls handed their parts to nerve's Python thread pool
+(``threads.run_split``), one ctypes call per part, each hand-over between Python
+threads costing tens of microseconds on the 2-vCPU Xeon; a Transformer step's loops
+over (32, 128, 128) float32 activations take ~0.4-0.6 ms on one core and ran in
+~0.3-0.5 ms on two (2026-12-06). Here the parts are claimed from one atomic word, a
+split costs about a microsecond.
+
+Each part runs the same C function over the same range as before (``threads.cuts``,
+or the caller's bounds), so results are the same bits. A job the runtime declines (no
+worker thread) runs all its parts on the caller; it never backs off (``NEVER``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+
+from nerve.backend.numpy_backend.native import split, threads
+
+__all__ = ["allow_back_off", "run", "run_parts", "worker_chunks"]
+
+#: Integers a packed entry may take (the extent, the tile range, one row stride per
+#: full input): wider loops run through the Python split.
+MAX_INTS = 64
+
+#: Never back off (``split``'s ``MISSES``): a declined job runs on the caller alone, where
+#: the Python split kept the pool thread; under load from other processes the worker
+#: misses often, and backing off ran every product on one core for 200 ms at a time.
+NEVER = 1 << 30
+
+_SOURCE = r"""
+#include <string.h>
+typedef void (*packed_fn)(const int64_t *ints, void *const *objects);
+
+struct loop_job {
+    packed_fn fn;
+    const int64_t *ints;   /* the entry's integers; [2] and [3] are the tile range */
+    int64_t count;         /* how many */
+    void *const *objects;  /* its arrays */
+    const int64_t *bounds; /* part j: tiles bounds[j] .. bounds[j + 1] - 1 */
+};
+
+static void loop_part(const void *context, int64_t part, int worker) {
+    const struct loop_job *job = context;
+    int64_t ints[MAX_INTS];
+    (void)worker;
+    memcpy(ints, job->ints, (size_t)job->count * sizeof(int64_t));
+    ints[2] = job->bounds[part];
+    ints[3] = job->bounds[part + 1];
+    job->fn(ints, job->objects);
+}
+
+/* The parts on this thread and the worker, or all on this thread when the split is
+   declined; a job counts as missed only when the worker computed none of it. */
+void split_loop(const void *fn, const int64_t *ints, int64_t count, void *const *objects,
+                const int64_t *bounds, int64_t parts) {
+    struct loop_job job = {(packed_fn)fn, ints, count, objects, bounds};
+    if (split_run_patient(loop_part, &job, parts, INT64_MAX / 2)) return;
+    for (int64_t part = 0; part < parts; part++) loop_part(&job, part, 0);
+}
+"""
+
+SOURCE = (
+    "#define _POSIX_C_SOURCE 200809L\n"  # clock_gettime under -std=c99
+    f"#define MAX_INTS {MAX_INTS}\n" + split.runtime_source("split_loops", misses=NEVER) + _SOURCE
+)
+
+_LIBRARY = split.Library(SOURCE, "split_loops")
+
+
+@functools.cache
+def _function():
+    """The C entry point, or ``None`` (no compiler)."""
+    library = _LIBRARY.library()
+    if library is None:
+        return None
+    function = library.split_loop
+    function.argtypes = [ctypes.c_void_p] * 2 + [ctypes.c_int64] + [ctypes.c_void_p] * 2
+    function.argtypes += [ctypes.c_int64]
+    function.restype = None
+    return function
+
+
+def run(packed: int, ints: tuple, objects: tuple, tiles: int) -> bool:
+    """Run a loop's packed entry (its address) over ``tiles`` tiles in
+    ``threads.cuts(tiles, 2)`` parts, shared with the worker thread: ``ints`` and
+    ``objects`` as the entry takes them (the loop's ``arguments()``; the tile range is
+    set per part). ``False`` (nothing run) without the library or past ``MAX_INTS``.
+    The caller keeps ``objects`` alive (this passes their addresses)."""
+    return run_parts(packed, ints, tuple(map(id, objects)), threads.cuts(tiles, 2))
+
+
+def run_parts(entry: int, ints: tuple, pointers: tuple, bounds: list[int]) -> bool:
+    """Run ``entry(ints, pointers)`` (a C function's address, ``void (const int64_t *,
+    void *const *)``) once per part ``j``, with ``ints[2:4]`` set to ``bounds[j],
+    bounds[j + 1]``, shared with the worker thread. ``False`` (nothing run) without the
+    library or past ``MAX_INTS``."""
+    function = _function()
+    if function is None or len(ints) > MAX_INTS:
+        return False
+    function(
+        entry,
+        (ctypes.c_int64 * len(ints))(*ints),
+        len(ints),
+        (ctypes.c_void_p * len(pointers))(*pointers),
+        (ctypes.c_int64 * len(bounds))(*bounds),
+        len(bounds) - 1,
+    )
+    return True
+
+
+def allow_back_off(allowed: bool) -> None:
+    """For tests: let split jobs back off (the default) or not, and end a back-off.
+
+    >>> allow_back_off(True)
+    """
+    _LIBRARY.allow_back_off(allowed)
+
+
+def worker_chunks() -> int:
+    """How many parts the C worker thread computed in this process.
+
+    >>> worker_chunks() >= 0
+    True
+    """
+    return _LIBRARY.worker_chunks()
