@@ -213,16 +213,22 @@ class NumpyBackend(Backend):
             a_shape, b_shape = shapes
             return products.takes_blocked(a_shape, b_shape, dtype)
         if kernel == "product_bias_relu":
-            from nerve.backend.numpy_backend.native import products
+            from nerve.backend.numpy_backend.native import products, row_product
 
             # shapes: the two operands'. Where the product is a long, thin one, its C
             # loop adds the bias and applies ReLU as it writes each result.
             # Or a float32 product large enough that its results leave the cache: the
             # blocked loop adds the bias and applies ReLU to each block after sgemm.
+            # Or one row split across two cores (a dense layer at batch 1): the split
+            # loop writes them with each result.
             a_shape, b_shape = shapes
             thin = products.takes_thin(a_shape, b_shape, dtype)
             thin = thin and products.product_functions() is not None
-            return thin or products.takes_blocked(a_shape, b_shape, dtype)
+            return (
+                thin
+                or products.takes_blocked(a_shape, b_shape, dtype)
+                or row_product.takes_bias_relu(a_shape, b_shape, dtype)
+            )
         return False
 
     def native_dtype(self, name: str) -> Any:
