@@ -186,12 +186,16 @@ def kernels(xp) -> dict:
 
     matmul: list = []  # the matmul node's own kernel, made on the first fallback
 
-    def product_bias_relu(a, b, bias):
-        row_product = None
-        if xp.__name__ == "numpy":
-            from nerve.backend.numpy_backend.native import products as native_products
-            from nerve.backend.numpy_backend.native import row_product
+    # Resolved once: an import statement in a kernel costs ~0.5 us per call, a real
+    # part of a batch-1 dense layer's (~10-25 us).
+    native_products: Any = None
+    row_product: Any = None
+    if xp.__name__ == "numpy":
+        from nerve.backend.numpy_backend.native import products as native_products
+        from nerve.backend.numpy_backend.native import row_product
 
+    def product_bias_relu(a, b, bias):
+        if native_products is not None:
             # One row (a dense layer at batch 1): split across two cores, the epilogue
             # written with each result (``native/row_product.py``).
             done = row_product.product_bias_relu(a, b, bias) if a.shape[0] == 1 else None

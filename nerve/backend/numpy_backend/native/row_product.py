@@ -232,18 +232,24 @@ def _epilogue_functions() -> dict | None:
 
 def _takes(a, b) -> bool:
     """Whether ``product`` would split ``a @ b`` now (the split itself may still
-    decline: a back-off that starts during the call, another thread's job)."""
-    run = product_function()
-    if run is None or threads.blas_threads() < 2 or time.monotonic_ns() < _resume_at().value:
+    decline: a back-off that starts during the call, another thread's job). Asked at
+    every batch-1 dense layer: the operands first (attribute reads), the thread count
+    (a C call) last."""
+    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != 1:
         return False
-    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != 1 or a.dtype != b.dtype:
-        return False
+    dtype = a.dtype
     inner, columns = b.shape
-    if a.dtype not in _LOOP_DTYPES or a.shape[1] != inner or inner * columns < MIN_SPLIT:
+    if dtype != b.dtype or a.shape[1] != inner or inner * columns < MIN_SPLIT:
         return False
-    if a.strides[1] != a.itemsize or not b.flags.c_contiguous:
+    if dtype not in _LOOP_DTYPES or a.strides[1] != dtype.itemsize:
         return False
-    return bool(a.flags.aligned and b.flags.aligned)
+    flags = b.flags
+    if not (flags.c_contiguous and flags.aligned and a.flags.aligned):
+        return False
+    resume = _resume_at()
+    if resume is None or time.monotonic_ns() < resume.value:
+        return False
+    return threads.blas_threads() >= 2
 
 
 def product(a, b):
@@ -324,8 +330,12 @@ def add_bias_relu(out, bias) -> bool:
     return True
 
 
-def _resume_at() -> ctypes.c_int64:
-    """The end of the current back-off: a declined job then costs no C call."""
+@functools.cache
+def _resume_at() -> ctypes.c_int64 | None:
+    """The end of the current back-off (a declined job then costs no C call); ``None``
+    without native kernels."""
+    if product_function() is None:
+        return None
     controls = _LIBRARY.controls()
     assert controls is not None  # product_function() found the loops
     return controls.resume_at
