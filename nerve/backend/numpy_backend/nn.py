@@ -194,25 +194,30 @@ def kernels(xp) -> dict:
         from nerve.backend.numpy_backend.native import products as native_products
         from nerve.backend.numpy_backend.native import row_product
 
-    def product_bias_relu(a, b, bias):
-        if native_products is not None:
-            # One row (a dense layer at batch 1): split across two cores, the epilogue
-            # written with each result (``native/row_product.py``).
-            done = row_product.product_bias_relu(a, b, bias) if a.shape[0] == 1 else None
-            if done is None:
-                done = native_products.product_bias_relu(a, b, bias)
-            if done is not None:
-                return done
-        # The steps lowering replaced: the product, then the fused loop's add and ReLU
-        # (in C over the product's fresh result where it can be, ~1 us against ~4 us
-        # for NumPy's three calls: a split that declined under load).
-        if not matmul:
-            matmul.append(linalg.kernels(xp)["matmul"])
-        z = matmul[0](a, b)
+    def bias_relu(z, bias):
+        """The fused loop's add and ReLU after a product, in C over the product's fresh
+        result where it can be (~1 us against ~4 us for NumPy's three calls)."""
         if row_product is not None and row_product.add_bias_relu(z, bias):
             return z
         z = z + bias
         return xp.where((z > 0) | (z != z), z, xp.zeros((), dtype=z.dtype))
+
+    def product_bias_relu(a, b, bias):
+        if row_product is not None and a.shape[0] == 1 and a.dtype in row_product.LOOP_DTYPES:
+            # One row (a dense layer at batch 1): split across two cores, the epilogue
+            # written with each result (``native/row_product.py``); where the split
+            # declines (under load, one BLAS thread), BLAS's product as the matmul
+            # kernel would then run it.
+            done = row_product.product_bias_relu(a, b, bias)
+            return done if done is not None else bias_relu(product(a, b), bias)
+        if native_products is not None:
+            done = native_products.product_bias_relu(a, b, bias)
+            if done is not None:
+                return done
+        # The steps lowering replaced: the product, then the fused loop's add and ReLU.
+        if not matmul:
+            matmul.append(linalg.kernels(xp)["matmul"])
+        return bias_relu(matmul[0](a, b), bias)
 
     def product_bias(a, b, bias):
         if xp.__name__ == "numpy":

@@ -38,6 +38,7 @@ from nerve.backend.numpy_backend.native import binding, split, threads
 
 __all__ = [
     "CHUNK",
+    "LOOP_DTYPES",
     "MIN_SPLIT",
     "SPIN_US",
     "add_bias_relu",
@@ -148,7 +149,7 @@ struct columns_job {
 
 _TYPES = {"float32": "float", "float64": "double"}
 #: The dtypes the C loop takes, as NumPy dtypes (native byte order only: a set lookup).
-_LOOP_DTYPES = frozenset(map(np.dtype, _TYPES))
+LOOP_DTYPES = frozenset(map(np.dtype, _TYPES))
 SOURCE = (
     "#define _POSIX_C_SOURCE 200809L\n"  # clock_gettime under -std=c99
     f"#define CHUNK {CHUNK}\n"
@@ -241,7 +242,7 @@ def _takes(a, b) -> bool:
     inner, columns = b.shape
     if dtype != b.dtype or a.shape[1] != inner or inner * columns < MIN_SPLIT:
         return False
-    if dtype not in _LOOP_DTYPES or a.strides[1] != dtype.itemsize:
+    if dtype not in LOOP_DTYPES or a.strides[1] != dtype.itemsize:
         return False
     flags = b.flags
     if not (flags.c_contiguous and flags.aligned and a.flags.aligned):
