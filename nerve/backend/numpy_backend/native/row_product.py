@@ -234,8 +234,11 @@ def _epilogue_functions() -> dict | None:
 def _takes(a, b) -> bool:
     """Whether ``product`` would split ``a @ b`` now (the split itself may still
     decline: a back-off that starts during the call, another thread's job). Asked at
-    every batch-1 dense layer: the operands first (attribute reads), the thread count
-    (a C call) last."""
+    every batch-1 dense layer, cheapest answer first: with one BLAS thread or backing
+    off (a C call and a clock read), the operands are not read."""
+    resume = _resume_at()
+    if resume is None or time.monotonic_ns() < resume.value or threads.blas_threads() < 2:
+        return False
     if a.ndim != 2 or b.ndim != 2 or a.shape[0] != 1:
         return False
     dtype = a.dtype
@@ -245,12 +248,7 @@ def _takes(a, b) -> bool:
     if dtype not in LOOP_DTYPES or a.strides[1] != dtype.itemsize:
         return False
     flags = b.flags
-    if not (flags.c_contiguous and flags.aligned and a.flags.aligned):
-        return False
-    resume = _resume_at()
-    if resume is None or time.monotonic_ns() < resume.value:
-        return False
-    return threads.blas_threads() >= 2
+    return bool(flags.c_contiguous and flags.aligned and a.flags.aligned)
 
 
 def product(a, b):
