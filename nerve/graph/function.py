@@ -50,7 +50,7 @@ import traceback
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nerve.backend import get_backend
@@ -204,9 +204,21 @@ class ConcreteFunction:
     #: The symbolically traced graph this one was specialized from (``None`` when the
     #: function was traced at this concrete size).
     symbolic: Graph | None = None
+    #: The result's index when the function returns one tensor, not in a container
+    #: (``model(x)``): the call then skips the leaf list and the rebuild (~0.5 us of a
+    #: batch-1 MLP's ~50 us); ``None`` otherwise.
+    single_output: int | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if len(self.output_leaves) == 1 and self.output_leaves[0][0] == "tensor":
+            probe = object()
+            if self.rebuild_output([probe]) is probe:
+                self.single_output = self.output_leaves[0][1]
 
     def __call__(self, arrays: list) -> Any:
         results = self.compiled.run(arrays)
+        if self.single_output is not None:
+            return _new_tensor(results[self.single_output])
         leaves = [
             _new_tensor(results[payload]) if kind == "tensor" else payload
             for kind, payload in self.output_leaves

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
-from nerve.backend.numpy_backend import linalg
+from nerve.backend.numpy_backend import linalg, nn
 from nerve.backend.numpy_backend.native import row_product, threads
 
 TOLERANCE = {"float32": 2e-5, "float64": 1e-12}
@@ -219,3 +219,94 @@ def test_a_forked_child_starts_its_own_worker(run):
         os.kill(pid, 9)
     os.waitpid(pid, 0)
     assert answer == b"1", "the forked child's split calls hung, differed or ran no worker"
+
+
+def _bias_relu(z, bias):
+    """The fused loop's epilogue, as NumPy computes it: (v > 0 || v != v) ? v : 0."""
+    with np.errstate(all="ignore"):
+        v = z + bias
+        return np.where((v > 0) | (v != v), v, np.zeros((), v.dtype))
+
+
+def _special_bias(columns, dtype, seed):
+    rng = np.random.default_rng(seed)
+    bias = rng.standard_normal(columns).astype(dtype)
+    bias[:4] = [np.nan, -np.inf, np.inf, -0.0]  # NaN kept, -inf rectified, signed zeros
+    return bias
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("inner", "columns"), [(784, 512), (512, 256), (513, 129), (17, 4099)])
+@pytest.mark.parametrize("split", [True, False])
+def test_the_bias_relu_epilogue_gives_the_fused_loops_bits(run, dtype, inner, columns, split):
+    for seed in range(5):
+        a, b = _operands(inner, columns, dtype, seed)
+        b[:, 4] = 0.0  # a zero result: +0.0 plus a -0.0 bias stays +0.0
+        bias = _special_bias(columns, dtype, seed)
+        bias[4] = -0.0
+        out = run(a, b, split, bias)
+        plain = run(a, b, split)
+        assert out is not None and plain is not None
+        np.testing.assert_array_equal(out, _bias_relu(plain, bias))
+        assert not np.signbit(out).any()
+
+
+def test_the_backend_kernel_splits_a_row_with_its_epilogue(run, two_threads, monkeypatch):
+    a, b = _operands(784, 512, "float32")
+    bias = _special_bias(512, "float32", 1)
+    kernel = nn.kernels(np)["product_bias_relu"]
+    want = _bias_relu(run(a, b, False), bias)
+    before = row_product.worker_chunks()
+    for _ in range(200):  # until the worker has shared a call
+        np.testing.assert_array_equal(kernel(a, b, bias), want)
+        if row_product.worker_chunks() > before:
+            break
+    assert row_product.worker_chunks() > before
+    # A split that declines: BLAS's product, then the epilogue in C over it.
+    monkeypatch.setattr(row_product, "_takes", lambda a, b: False)
+    np.testing.assert_array_equal(kernel(a, b, bias), _bias_relu(a @ b, bias))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_add_bias_relu_matches_the_fused_loop(dtype):
+    rng = np.random.default_rng(2)
+    z = rng.standard_normal((3, 300)).astype(dtype)
+    z[0, :4] = [np.nan, 1.0, -1.0, -0.0]
+    bias = _special_bias(300, dtype, 2)
+    want = _bias_relu(z, bias)
+    assert row_product.add_bias_relu(z, bias)
+    np.testing.assert_array_equal(z, want)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda z, bias: (z.astype(np.float64), bias),  # mixed dtypes
+        lambda z, bias: (z[:, ::2], bias[:150]),  # strided
+        lambda z, bias: (z, bias[:299]),  # a short bias
+        lambda z, bias: (z.astype(np.float16), bias.astype(np.float16)),
+        lambda z, bias: (z[0], bias),  # one dimension
+    ],
+)
+def test_add_bias_relu_declines_what_it_does_not_take(make):
+    rng = np.random.default_rng(4)
+    z, bias = make(rng.standard_normal((3, 300)).astype("float32"), np.ones(300, "float32"))
+    before = z.copy()
+    assert not row_product.add_bias_relu(z, bias)
+    np.testing.assert_array_equal(z, before)
+
+
+def test_takes_bias_relu_asks_for_one_row_worth_splitting(two_threads):
+    if row_product.product_function() is None:
+        pytest.skip("no C compiler")
+    assert row_product.takes_bias_relu((1, 784), (784, 512), "float32")
+    assert row_product.takes_bias_relu((1, 512), (512, 256), "float64")
+    assert not row_product.takes_bias_relu((2, 784), (784, 512), "float32")  # two rows
+    assert not row_product.takes_bias_relu((1, 256), (256, 10), "float32")  # too small
+    assert not row_product.takes_bias_relu((1, 4096), (4096, 128), "float32")  # one chunk
+    assert not row_product.takes_bias_relu((1, 784), (784, 512), "float16")
+
+
+def test_takes_bias_relu_declines_at_one_blas_thread(monkeypatch):
+    monkeypatch.setattr(threads, "blas_threads", lambda: 1)
+    assert not row_product.takes_bias_relu((1, 784), (784, 512), "float32")

@@ -1,6 +1,8 @@
 """Threads for split C calls (``native/threads.py``): a usable thread count, and one
 pool that split calls share."""
 
+import os
+
 import pytest
 
 from nerve.backend.numpy_backend.native import threads
@@ -9,6 +11,19 @@ from nerve.backend.numpy_backend.native import threads
 def test_blas_threads_is_a_positive_count():
     count = threads.blas_threads()
     assert isinstance(count, int) and count >= 1
+
+
+def test_the_affinity_is_trusted_for_a_while_then_read_again(monkeypatch):
+    found = threads._openblas()
+    if found is None or found[0]() < 2 or not hasattr(os, "sched_getaffinity"):
+        pytest.skip("needs NumPy's OpenBLAS with two threads or more")
+    monkeypatch.setattr(threads, "_affinity", [0, 0])  # not read yet
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert threads.blas_threads() == 1  # one CPU allowed: one thread
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert threads.blas_threads() == 1  # the last read, within AFFINITY_TTL_NS
+    monkeypatch.setattr(threads, "AFFINITY_TTL_NS", -1)
+    assert threads.blas_threads() == 2
 
 
 def test_split_calls_share_one_pool_per_worker_count():

@@ -3,14 +3,16 @@ as one ``product_bias_relu`` node whose C loop writes them with each result, and
 does a large float32 product (a stack of matrices times one: a dense layer on
 sequences), by ``sgemm`` on blocks of rows with the epilogue after each; both with the
 same bits as the product and the fused loop after it (the compiled graph without the
-pass); a product or sum read elsewhere, or a product the loop does not take, stays."""
+pass); so does a one-row product split across two cores (a dense layer at batch 1),
+whether the split runs or declines; a product or sum read elsewhere, or a product the
+loop does not take, stays."""
 
 import numpy as np
 import pytest
 
 import nerve
 from nerve import ops
-from nerve.backend.numpy_backend.native import products
+from nerve.backend.numpy_backend.native import products, row_product, threads
 from nerve.graph import executor
 from nerve.graph.passes import LOWERING, fold_bias_relu_into_products
 
@@ -143,3 +145,40 @@ def test_a_relu_mask_on_a_product_gives_the_unmasked_bits(held, monkeypatch):
         want = [np.asarray(v) for v in plain(x, w, bias, w2)]
     for g, w_ in zip(got, want):
         np.testing.assert_array_equal(g, w_)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("declines", [False, True])
+def test_a_batch_one_dense_layer_folds_into_the_split_row_product(dtype, declines, monkeypatch):
+    if row_product.product_function() is None:
+        pytest.skip("no C compiler: the product stays a matmul")
+    monkeypatch.setattr(threads, "blas_threads", lambda: 2)  # as on two cores
+    rng = np.random.default_rng(6)
+    x, w = (
+        rng.standard_normal((1, 784)).astype(dtype),
+        rng.standard_normal((784, 512)).astype(dtype),
+    )
+    bias = rng.standard_normal(512).astype(dtype)
+    bias[:2] = [np.nan, -np.inf]
+
+    def layer(x, w, bias):
+        return ops.relu(ops.matmul(x, w) + bias)
+
+    folded = nerve.function(layer)
+    assert folded.graph_for(x, w, bias).primitive_counts().get("product_bias_relu") == 1
+    row_product.allow_back_off(False)  # every split runs (unless declined below)
+    try:
+        if declines:  # under load: BLAS's product, then the epilogue in C
+            monkeypatch.setattr(row_product, "_takes", lambda a, b: False)
+        got = [np.asarray(folded(x, w, bias)) for _ in range(20)]
+        with pytest.MonkeyPatch.context() as patch:
+            _without_the_pass(patch)
+            plain = nerve.function(layer)
+            assert "product_bias_relu" not in plain.graph_for(x, w, bias).primitive_counts()
+            want = np.asarray(plain(x, w, bias))
+    finally:
+        row_product.allow_back_off(True)
+    for g in got:
+        np.testing.assert_array_equal(g, want)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_allclose(got[0], np.maximum(x @ w + bias, 0), rtol=1e-4, atol=1e-3)

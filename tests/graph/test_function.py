@@ -145,3 +145,32 @@ def test_repeated_calls_with_nested_arrays_take_the_fast_path_and_keep_retrace_r
     assert float(step((ops.convert_to_tensor(x), y), 1.0)) == 24.0  # a tensor: same graph
     assert step.trace_count == 3
     np.testing.assert_array_equal(x, np.ones((4, 3)))  # arguments are never written
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda y: y,  # one tensor: the call's short way
+        lambda y: (y,),
+        lambda y: [y],
+        lambda y: {"y": y},
+        lambda y: (y, 3),
+    ],
+)
+def test_outputs_keep_their_structure(wrap):
+    f = nerve.function(lambda x: wrap(x * 2.0))
+    x = nerve.ops.ones((3,))
+    for _ in range(2):  # the first call traces, the second finds the compiled graph
+        got = f(x)
+        want = wrap(x * 2.0)
+        assert type(got) is type(want)
+        got_leaves, want_leaves = nerve.core.tree.flatten(got)[0], nerve.core.tree.flatten(want)[0]
+        assert len(got_leaves) == len(want_leaves)
+        for g, w in zip(got_leaves, want_leaves):
+            if isinstance(w, nerve.Tensor):
+                assert isinstance(g, nerve.Tensor)
+                np.testing.assert_array_equal(g.numpy(), w.numpy())
+            else:
+                assert g == w
+    concrete = f.get_concrete_function(x)
+    assert (concrete.single_output is not None) == (wrap(0) == 0)

@@ -7,6 +7,7 @@ them and adds the core contract methods.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 from typing import Any
@@ -138,6 +139,16 @@ class _Quiet:
         _ERROR_STATE.reset(self._token)
 
 
+@functools.cache
+def _allocator() -> Any:
+    """``native.allocator``, imported on first use: ``run_scope`` asks for it at every
+    compiled run, and an import statement costs ~0.4 us per call (a batch-1 MLP's
+    forward pass takes ~50 us)."""
+    from nerve.backend.numpy_backend.native import allocator
+
+    return allocator
+
+
 class _Nested:
     """Two context managers entered in order and left in reverse (``ExitStack`` costs
     microseconds more per compiled run)."""
@@ -230,16 +241,22 @@ class NumpyBackend(Backend):
             a_shape, b_shape = shapes
             return products.takes_blocked(a_shape, b_shape, dtype)
         if kernel == "product_bias_relu":
-            from nerve.backend.numpy_backend.native import products
+            from nerve.backend.numpy_backend.native import products, row_product
 
             # shapes: the two operands'. Where the product is a long, thin one, its C
             # loop adds the bias and applies ReLU as it writes each result.
             # Or a float32 product large enough that its results leave the cache: the
             # blocked loop adds the bias and applies ReLU to each block after sgemm.
+            # Or one row split across two cores (a dense layer at batch 1): the split
+            # loop writes them with each result.
             a_shape, b_shape = shapes
             thin = products.takes_thin(a_shape, b_shape, dtype)
             thin = thin and products.product_functions() is not None
-            return thin or products.takes_blocked(a_shape, b_shape, dtype)
+            return (
+                thin
+                or products.takes_blocked(a_shape, b_shape, dtype)
+                or row_product.takes_bias_relu(a_shape, b_shape, dtype)
+            )
         return False
 
     def native_dtype(self, name: str) -> Any:
@@ -284,8 +301,7 @@ class NumpyBackend(Backend):
         back to the kernel, and each step then pays a page fault per 4 KiB); from
         ``threads.HOLD_FROM``, nerve's threads hold the cores (``threads.hold``); with
         ``config.flush_denormals()``, denormals flushed to zero (``native.fpmode``)."""
-        from nerve.backend.numpy_backend.native import allocator
-
+        allocator = _allocator()
         outer = self.quiet()
         if config.flush_denormals():
             from nerve.backend.numpy_backend.native import fpmode

@@ -34,9 +34,19 @@ from collections.abc import Callable
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import binding, split, threads
+from nerve.backend.numpy_backend.native import binding, codegen, split, threads, toolchain
 
-__all__ = ["CHUNK", "MIN_SPLIT", "SPIN_US", "product", "product_function"]
+__all__ = [
+    "CHUNK",
+    "LOOP_DTYPES",
+    "MIN_SPLIT",
+    "SPIN_US",
+    "add_bias_relu",
+    "product",
+    "product_bias_relu",
+    "product_function",
+    "takes_bias_relu",
+]
 
 #: Multiply-adds (``K * N``) from which a product is split: a smaller one costs less
 #: than the hand-over (``(1, 256) @ (256, 10)`` stays with BLAS).
@@ -49,8 +59,16 @@ SPIN_US = split.SPIN_US
 _MISSES = split.MISSES
 
 _TEMPLATE = r"""
+/* An epilogue: a result plus bias[n] (when bias is not NULL), then ReLU (when relu),
+   as the fused elementwise loop after a product computes them ((v > 0 || v != v) ?
+   v : 0): the same bits. */
+#define EPILOGUE_{T}(v, n) do {                                                       \
+        if (bias != NULL) (v) = (v) + bias[n];                                       \
+        if (relu) (v) = ((v) > 0 || (v) != (v)) ? (v) : ({C})0;                      \
+    } while (0)
+
 /* Columns n0..n1-1 of out (N) = a (K) @ b (K, N), b C-contiguous, K >= 1: W columns
-   at a time kept in registers while k runs. */
+   at a time kept in registers while k runs; then the epilogue. */
 #define COLUMNS_{T}(W)                                                              \
     for (; n + W <= n1; n += W) {                                                   \
         {C} acc[W];                                                                 \
@@ -60,13 +78,18 @@ _TEMPLATE = r"""
             const {C} *restrict br = b + k * N + n;                                 \
             for (int j = 0; j < W; j++) acc[j] = FMA{T}(s, br[j], acc[j]);          \
         }                                                                           \
-        for (int j = 0; j < W; j++) out[n + j] = acc[j];                            \
+        for (int j = 0; j < W; j++) {                                               \
+            {C} v = acc[j];                                                         \
+            EPILOGUE_{T}(v, n + j);                                                 \
+            out[n + j] = v;                                                         \
+        }                                                                           \
     }
 
 static void columns_{T}(const void *a_, const void *b_, void *out_, int64_t K, int64_t N,
-                        int64_t n0, int64_t n1) {
+                        int64_t n0, int64_t n1, const void *bias_, int64_t relu) {
     const {C} *restrict a = a_;
     const {C} *restrict b = b_;
+    const {C} *restrict bias = bias_;
     {C} *restrict out = out_;
     int64_t n = n0;
     COLUMNS_{T}(128)
@@ -78,20 +101,40 @@ static void chunk_{T}(const void *context, int64_t chunk, int worker) {
     const struct columns_job *job = context;
     (void)worker;
     int64_t n0 = chunk * CHUNK, n1 = n0 + CHUNK < job->N ? n0 + CHUNK : job->N;
-    columns_{T}(job->a, job->b, job->out, job->K, job->N, n0, n1);
+    columns_{T}(job->a, job->b, job->out, job->K, job->N, n0, n1, job->bias, job->relu);
 }
 
 /* With `split`, runs the product on two cores and returns 1, or returns 0 without
    computing it when split_run declines (the caller then runs BLAS, faster on one
-   core); without, computes it on this thread alone and returns 1. */
-int row_product_{T}(const void *a, const void *b, void *out, int64_t K, int64_t N,
-                    int64_t split) {
+   core); without, computes it on this thread alone and returns 1. The arrays come as
+   NumPy array objects (NV_DATA reads their data); with `relu`, bias_obj's N values
+   are added to each result, then ReLU (bias_obj is not read without). */
+int row_product_{T}(const void *a_obj, const void *b_obj, void *out_obj, int64_t K,
+                    int64_t N, int64_t split, const void *bias_obj, int64_t relu) {
+    const void *a = NV_DATA(a_obj), *b = NV_DATA(b_obj);
+    void *out = NV_DATA(out_obj);
+    const void *bias = relu ? NV_DATA(bias_obj) : NULL;
     if (!split) {
-        columns_{T}(a, b, out, K, N, 0, N);
+        columns_{T}(a, b, out, K, N, 0, N, bias, relu);
         return 1;
     }
-    struct columns_job job = {a, b, out, K, N};
+    struct columns_job job = {a, b, out, K, N, bias, relu};
     return split_run(chunk_{T}, &job, (N + CHUNK - 1) / CHUNK);
+}
+
+/* The epilogue alone (bias and ReLU), in place over out (M, N) C-contiguous: after
+   a product BLAS computed (the split declined). Array objects, as above. */
+void epilogue_{T}(void *out_obj, int64_t M, int64_t N, const void *bias_obj) {
+    {C} *restrict out = NV_DATA(out_obj);
+    const {C} *restrict bias = NV_DATA(bias_obj);
+    const int relu = 1;
+    for (int64_t m = 0; m < M; m++, out += N) {
+        for (int64_t n = 0; n < N; n++) {
+            {C} v = out[n];
+            EPILOGUE_{T}(v, n);
+            out[n] = v;
+        }
+    }
 }
 """
 
@@ -104,16 +147,19 @@ struct columns_job {
     const void *a, *b;
     void *out;
     int64_t K, N;
+    const void *bias;
+    int64_t relu;
 };
 """
 
 _TYPES = {"float32": "float", "float64": "double"}
 #: The dtypes the C loop takes, as NumPy dtypes (native byte order only: a set lookup).
-_LOOP_DTYPES = frozenset(map(np.dtype, _TYPES))
+LOOP_DTYPES = frozenset(map(np.dtype, _TYPES))
 SOURCE = (
     "#define _POSIX_C_SOURCE 200809L\n"  # clock_gettime under -std=c99
     f"#define CHUNK {CHUNK}\n"
     + split.runtime_source("row_product")
+    + codegen.data_pointer_source(toolchain.DATA_OFFSET)
     + _JOB
     + "".join(_TEMPLATE.replace("{T}", name).replace("{C}", c) for name, c in _TYPES.items())
 )
@@ -142,9 +188,11 @@ def worker_chunks() -> int:
 
 @functools.cache
 def product_function() -> Callable | None:
-    """``run(a, b, split)``: ``a @ b`` for ``a`` of shape ``(1, K)`` or ``(K,)`` (its
-    elements contiguous) and ``b`` ``(K, N)`` C-contiguous, both float32 or both
-    float64, ``K >= 1``, into a new ``(1, N)`` array. With ``split``, on two cores, or
+    """``run(a, b, split, bias=None)``: ``a @ b`` for ``a`` of shape ``(1, K)`` or
+    ``(K,)`` (its elements contiguous) and ``b`` ``(K, N)`` C-contiguous, both float32
+    or both float64, ``K >= 1``, into a new ``(1, N)`` array; with ``bias`` (``N``
+    contiguous values of that dtype), ``relu(a @ b + bias)``, added and rectified as
+    each result is written (``product_bias_relu``). With ``split``, on two cores, or
     ``None`` where the split declines (fewer than two chunks, backing off, another
     thread's job running: BLAS is then faster); else on this thread. The caller checks
     the operands (see ``product``). ``None`` without native kernels.
@@ -153,21 +201,54 @@ def product_function() -> Callable | None:
     >>> a, b = np.ones((1, 3), np.float32), np.ones((3, 2), np.float32)
     >>> run is None or run(a, b, False).tolist() == [[3.0, 3.0]]
     True
+    >>> bias = np.array([-4.0, 1.0], np.float32)
+    >>> run is None or run(a, b, False, bias).tolist() == [[0.0, 4.0]]
+    True
     """
     library = _LIBRARY.library()
-    if library is None:
+    if library is None or not binding.reads_data_pointers(library):
         return None
-    arguments = [ctypes.c_void_p] * 3 + [ctypes.c_int64] * 3
+    # Arrays pass as objects, their data read in C: ~0.2 us less per array than
+    # ``binding.address`` (four per call of a batch-1 dense layer).
+    arguments = [ctypes.py_object] * 3 + [ctypes.c_int64] * 3 + [ctypes.py_object, ctypes.c_int64]
     loops = binding.typed_functions(library, "row_product", _TYPES, arguments, ctypes.c_int)
-    address = binding.address
 
-    def run(a, b, split):
+    def run(a, b, split, bias=None):
         inner, columns = b.shape
         out = np.empty((1, columns), dtype=b.dtype)
-        done = loops[b.dtype](address(a), address(b), address(out), inner, columns, split)
-        return out if done else None
+        relu = 0 if bias is None else 1
+        return out if loops[b.dtype](a, b, out, inner, columns, split, bias, relu) else None
 
     return run
+
+
+@functools.cache
+def _epilogue_functions() -> dict | None:
+    library = _LIBRARY.library()
+    if library is None or product_function() is None:  # the same library, checked there
+        return None
+    arguments = [ctypes.py_object, ctypes.c_int64, ctypes.c_int64, ctypes.py_object]
+    return binding.typed_functions(library, "epilogue", _TYPES, arguments)
+
+
+def _takes(a, b) -> bool:
+    """Whether ``product`` would split ``a @ b`` now (the split itself may still
+    decline: a back-off that starts during the call, another thread's job). Asked at
+    every batch-1 dense layer, cheapest answer first: with one BLAS thread or backing
+    off (a C call and a clock read), the operands are not read."""
+    resume = _resume_at()
+    if resume is None or time.monotonic_ns() < resume.value or threads.blas_threads() < 2:
+        return False
+    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != 1:
+        return False
+    dtype = a.dtype
+    inner, columns = b.shape
+    if dtype != b.dtype or a.shape[1] != inner or inner * columns < MIN_SPLIT:
+        return False
+    if dtype not in LOOP_DTYPES or a.strides[1] != dtype.itemsize:
+        return False
+    flags = b.flags
+    return bool(flags.c_contiguous and flags.aligned and a.flags.aligned)
 
 
 def product(a, b):
@@ -182,24 +263,78 @@ def product(a, b):
     >>> out is None or (out.shape == (1, 256) and float(out[0, 0]) == 512.0)
     True
     """
-    # Cheapest first: with one BLAS thread (or backing off) nothing else is read.
-    run = product_function()
-    if run is None or threads.blas_threads() < 2 or time.monotonic_ns() < _resume_at().value:
+    if not _takes(a, b):
         return None
-    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != 1 or a.dtype != b.dtype:
-        return None
-    inner, columns = b.shape
-    if a.dtype not in _LOOP_DTYPES or a.shape[1] != inner or inner * columns < MIN_SPLIT:
-        return None
-    if a.strides[1] != a.itemsize or not b.flags.c_contiguous:
-        return None
-    if not (a.flags.aligned and b.flags.aligned):
-        return None
-    return run(a, b, True)
+    return product_function()(a, b, True)
 
 
-def _resume_at() -> ctypes.c_int64:
-    """The end of the current back-off: a declined job then costs no C call."""
+def takes_bias_relu(a_shape: tuple, b_shape: tuple, dtype: str) -> bool:
+    """Whether ``product_bias_relu`` may split ``(1, K) @ (K, N)`` products of these
+    shapes and dtype here: asked when a graph is compiled (``Backend.runs_natively``),
+    so with the thread count of that time; a call that then declines runs BLAS and the
+    epilogue after it (``add_bias_relu``), the same bits as the unfolded graph's.
+
+    >>> takes_bias_relu((2, 784), (784, 512), "float32")
+    False
+    """
+    if len(a_shape) != 2 or len(b_shape) != 2 or a_shape[0] != 1 or dtype not in _TYPES:
+        return False
+    inner, columns = b_shape
+    if a_shape[1] != inner or inner * columns < MIN_SPLIT or columns <= CHUNK:
+        return False
+    return product_function() is not None and threads.blas_threads() >= 2
+
+
+def product_bias_relu(a, b, bias):
+    """``relu(a @ b + bias)`` split across two cores for the operands ``product``
+    splits and a ``bias`` of ``N`` contiguous values of their dtype, the bias added and
+    ReLU applied as each result is written (the bits of the product and the fused loop
+    after it); ``None`` otherwise or where the split declines (the caller runs the
+    product and ``add_bias_relu``).
+
+    >>> a, b = np.ones((1, 512), np.float32), np.ones((512, 256), np.float32)
+    >>> bias = np.full(256, -500.0, np.float32); bias[0] = -600.0
+    >>> out = product_bias_relu(a, b, bias)
+    >>> out is None or out[0, :2].tolist() == [0.0, 12.0]
+    True
+    """
+    if bias.dtype != b.dtype or bias.shape != b.shape[1:] or not bias.flags.c_contiguous:
+        return None
+    if not bias.flags.aligned or not _takes(a, b):
+        return None
+    return product_function()(a, b, True, bias)
+
+
+def add_bias_relu(out, bias) -> bool:
+    """In place, ``out = relu(out + bias)`` as the fused loop computes it, for ``out``
+    ``(M, N)`` C-contiguous and writable, ``bias`` ``(N,)`` contiguous, both float32 or
+    both float64: ``True``; ``False`` (nothing done) otherwise or without native
+    kernels.
+
+    >>> out = np.array([[1.0, -2.0]], np.float32)
+    >>> add_bias_relu(out, np.array([0.5, 1.0], np.float32)), out.tolist()
+    (True, [[1.5, 0.0]])
+    """
+    functions = _epilogue_functions()
+    if functions is None or out.ndim != 2 or out.dtype != bias.dtype:
+        return False
+    loop = functions.get(out.dtype)
+    if loop is None or bias.shape != out.shape[1:] or not bias.flags.c_contiguous:
+        return False
+    if not (out.flags.c_contiguous and out.flags.writeable and out.flags.aligned):
+        return False
+    if not bias.flags.aligned:
+        return False
+    loop(out, out.shape[0], out.shape[1], bias)
+    return True
+
+
+@functools.cache
+def _resume_at() -> ctypes.c_int64 | None:
+    """The end of the current back-off (a declined job then costs no C call); ``None``
+    without native kernels."""
+    if product_function() is None:
+        return None
     controls = _LIBRARY.controls()
     assert controls is not None  # product_function() found the loops
     return controls.resume_at
