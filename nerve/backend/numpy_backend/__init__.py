@@ -59,9 +59,7 @@ def _copy_large(value: np.ndarray, native: Any) -> np.ndarray:
     """A copy of ``value`` made under nerve's memory handler: on aligned huge pages
     where the kernel grants them, and reusing the block of a freed tensor of the same
     size (a loop converting batches of one size takes no page faults)."""
-    from nerve.backend.numpy_backend.native import allocator
-
-    scope = allocator.scope(huge=True)
+    scope = _allocator().scope(huge=True)
     if scope is None:
         return np.array(value, dtype=native, copy=True)
     with scope:
