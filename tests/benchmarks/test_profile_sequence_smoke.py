@@ -14,7 +14,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "profile_sequence.
 @pytest.mark.parametrize("clock", [[], ["--cpu-clock"]])
 def test_profile_sequence_prints_the_step_and_its_largest_nodes(clock):
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "gru", "--repeat", "1", "--top", "3", *clock],
+        [sys.executable, str(SCRIPT), "gru", "--repeat", "1", "--top", "1000", *clock],
         capture_output=True,
         text=True,
         timeout=300,
@@ -24,5 +24,7 @@ def test_profile_sequence_prints_the_step_and_its_largest_nodes(clock):
     header, *rows = map(json.loads, proc.stdout.splitlines())
     assert header["case"] == "gru" and header["step_ms"] > 0
     assert header["clock"] == ("cpu" if clock else "wall")
-    assert len(rows) == 3 and rows[0]["ms"] >= rows[-1]["ms"] > 0
-    assert "scan" in {r["op"] for r in rows}  # the recurrence is one node
+    times = [r["ms"] for r in rows]
+    assert len(rows) > 3 and times == sorted(times, reverse=True) and times[0] > 0
+    # The recurrence is one node each way (where it ranks is the machine's business).
+    assert [r["op"] for r in rows].count("scan") == 2
