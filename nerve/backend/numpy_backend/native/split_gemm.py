@@ -177,18 +177,9 @@ def gemm_parts(a: np.ndarray, b: np.ndarray, out: np.ndarray, axis: int, bounds:
     return True
 
 
-def allow_back_off(allowed: bool) -> None:
-    """For tests: let split jobs back off (the default) or not, and end a back-off.
-
-    >>> allow_back_off(True)
-    """
-    _LIBRARY.allow_back_off(allowed)
+#: For tests: let split jobs back off (the default) or not (``split.Library``).
+allow_back_off = _LIBRARY.allow_back_off
 
 
-def worker_chunks() -> int:
-    """How many parts the C worker thread computed in this process.
-
-    >>> worker_chunks() >= 0
-    True
-    """
-    return _LIBRARY.worker_chunks()
+#: How many parts the C worker thread computed in this process (``split.Library``).
+worker_chunks = _LIBRARY.worker_chunks

@@ -116,18 +116,9 @@ def run_parts(entry: int, ints: tuple, pointers: tuple, bounds: list[int]) -> bo
     return True
 
 
-def allow_back_off(allowed: bool) -> None:
-    """For tests: let split jobs back off (the default) or not, and end a back-off.
-
-    >>> allow_back_off(True)
-    """
-    _LIBRARY.allow_back_off(allowed)
+#: For tests: let split jobs back off (the default) or not (``split.Library``).
+allow_back_off = _LIBRARY.allow_back_off
 
 
-def worker_chunks() -> int:
-    """How many parts the C worker thread computed in this process.
-
-    >>> worker_chunks() >= 0
-    True
-    """
-    return _LIBRARY.worker_chunks()
+#: How many parts the C worker thread computed in this process (``split.Library``).
+worker_chunks = _LIBRARY.worker_chunks
