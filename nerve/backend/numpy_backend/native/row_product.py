@@ -168,22 +168,11 @@ SOURCE = (
 _LIBRARY = split.Library(SOURCE, "row_product")
 
 
-def allow_back_off(allowed: bool) -> None:
-    """For tests: let split jobs back off (the default) or not, and end a back-off.
-
-    >>> allow_back_off(True)
-    """
-    _LIBRARY.allow_back_off(allowed)
-
-
-def worker_chunks() -> int:
-    """How many chunks the worker thread of split products computed in this process (0
-    in a forked child until its own worker helps).
-
-    >>> worker_chunks() >= 0
-    True
-    """
-    return _LIBRARY.worker_chunks()
+#: For tests: let split jobs back off (the default) or not (``split.Library``).
+allow_back_off = _LIBRARY.allow_back_off
+#: How many chunks the worker thread of split products computed in this process (0 in a
+#: forked child until its own worker helps; ``split.Library``).
+worker_chunks = _LIBRARY.worker_chunks
 
 
 @functools.cache
