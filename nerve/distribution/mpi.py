@@ -45,6 +45,7 @@ DEFAULT_TIMEOUT = 600.0
 
 _TAG = 7  # the one tag of notes on the control communicator
 _SPIN = 2e-4  # seconds of busy polling before a wait starts to sleep
+_ABORT_GRACE = 1.0  # seconds a failed rank gives the launcher to forward its output
 
 
 def mpi_available() -> bool:
@@ -273,6 +274,10 @@ class MPICommunicator(Communicator):
                 # (the first rank to abort ends the job; a loaded machine needs a few
                 # seconds, and a rank that has printed and exited ends the job anyway).
                 time.sleep(min(10.0, self.timeout))
+            else:
+                # The launcher forwards this rank's output on its own schedule; aborting
+                # at once lost the tail of the traceback (the error's message) under load.
+                time.sleep(_ABORT_GRACE)
             self._comm.Abort(1)
 
     def _timeout_message(self, sequence: int, what: str, elapsed: float) -> str:
