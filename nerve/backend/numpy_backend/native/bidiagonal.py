@@ -318,8 +318,8 @@ SOURCE = codegen.library_source([_VECTORS, _PANEL], toolchain.DATA_OFFSET)
 
 @functools.cache
 def _panel() -> Callable | None:
-    library = toolchain.load(SOURCE)
-    if library is None or not binding.reads_data_pointers(library):
+    library = binding.load_reading_objects(SOURCE)
+    if library is None:
         return None
     function = library.bidiagonal_panel_float32
     function.restype = ctypes.c_int

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from nerve.backend.numpy_backend.native import toolchain
 from nerve.backend.numpy_backend.native.toolchain import DATA_OFFSET
 
-__all__ = ["address", "reads_data_pointers", "typed_functions"]
+__all__ = ["address", "load_reading_objects", "reads_data_pointers", "typed_functions"]
 
 _read_pointer = ctypes.c_void_p.from_address
 
@@ -64,6 +65,22 @@ def reads_data_pointers(library: ctypes.CDLL) -> bool:
     probe.argtypes, probe.restype = [ctypes.py_object], ctypes.c_void_p
     array = np.arange(3.0)
     return bool(probe(array) == array.ctypes.data)
+
+
+def load_reading_objects(source: str) -> ctypes.CDLL | None:
+    """The library compiled from ``source`` (``toolchain.load``), whose C takes arrays as
+    Python objects, when it reads their data where ``ctypes`` says it is
+    (``reads_data_pointers``); ``None`` without a compiler or when it does not.
+
+    >>> from nerve.backend.numpy_backend.native import spectral
+    >>> library = load_reading_objects(spectral.SOURCE)
+    >>> library is None or reads_data_pointers(library)
+    True
+    """
+    library = toolchain.load(source)
+    if library is None or not reads_data_pointers(library):
+        return None
+    return library
 
 
 def typed_functions(

@@ -135,8 +135,8 @@ SOURCE = codegen.library_source(
 def _functions() -> dict | None:
     """The C functions by kind (``"grad"``, ``"rows"``) and NumPy dtype, or ``None``
     without a compiler."""
-    library = toolchain.load(SOURCE)
-    if library is None or not binding.reads_data_pointers(library):
+    library = binding.load_reading_objects(SOURCE)
+    if library is None:
         return None
     gradients = [ctypes.py_object] * 5 + [ctypes.c_int64] * 3 + [ctypes.c_double]
     statistics = [ctypes.py_object] * 4 + [ctypes.c_int64] * 3 + [ctypes.c_double] * 2

@@ -107,8 +107,8 @@ def row_sums_function() -> Callable | None:
     >>> sums is None or sums(x, False).tolist() == [6.0, 22.0, 38.0]
     True
     """
-    library = toolchain.load(SOURCE)
-    if library is None or not binding.reads_data_pointers(library):
+    library = binding.load_reading_objects(SOURCE)
+    if library is None:
         return None
     argtypes = [ctypes.py_object] * 2 + [ctypes.c_int64] * 3
     table = binding.typed_functions(library, "sums", _TYPES, argtypes)

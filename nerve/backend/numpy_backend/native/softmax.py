@@ -197,8 +197,8 @@ _FORMS = ("softmax", "log_softmax", "softmax_bias", "log_softmax_bias")
 def _functions() -> dict | None:
     """The C functions by form (``"range"`` for a thread's rows, ``"grad_range"`` for
     the gradient's) and NumPy dtype, or ``None`` without a compiler."""
-    library = toolchain.load(SOURCE)
-    if library is None or not binding.reads_data_pointers(library):
+    library = binding.load_reading_objects(SOURCE)
+    if library is None:
         return None
     table = {}
     for form in _FORMS:

@@ -470,10 +470,8 @@ SOURCE = "#define _POSIX_C_SOURCE 200809L\n" + codegen.library_source(  # clock_
 @functools.cache
 def _functions() -> dict | None:
     """The C functions by (loop, NumPy dtype), or ``None`` without a compiler."""
-    library = toolchain.load(SOURCE)
+    library = binding.load_reading_objects(SOURCE)
     if library is None:
-        return None
-    if not binding.reads_data_pointers(library):
         return None
     table: dict = {}  # (loop, dtype) -> function, and "split" -> the runtime's controls
     for name in _TYPES:
