@@ -178,6 +178,14 @@ def test_the_plain_handler_keeps_plain_pages(reuse):
     assert not all(huge_aligned(a) for a in arrays)
 
 
+def test_the_backend_converts_from_the_allocators_threshold():
+    # The backend keeps its own copy of HUGE_FROM so that small conversions import
+    # nothing; the two must agree.
+    from nerve.backend import numpy_backend
+
+    assert numpy_backend._HUGE_FROM == allocator.HUGE_FROM
+
+
 @pytest.mark.parametrize("shape", [(512, 512), (3, 100, 1000), (8, 8)])
 def test_tensors_made_from_large_host_data_live_on_the_huge_page_twin(huge, shape):
     data = np.random.default_rng(1).standard_normal(shape).astype("float32")

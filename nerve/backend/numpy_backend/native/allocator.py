@@ -133,11 +133,16 @@ static void *take(size_t size) {
     return ptr;
 }
 
-/* A new block of HUGE_FROM bytes or more starts on a huge-page boundary and asks for
-   huge pages before it is first touched. It comes from glibc (posix_memalign), as
-   NumPy's default allocator's blocks do, so its realloc and free take it. */
-static void *fresh(size_t size) {
-    if (huge_pages && size >= HUGE_FROM) {
+/* A kept block of `size` bytes, else a new one. With `huge`, a new block of HUGE_FROM
+   bytes or more starts on a huge-page boundary and asks for huge pages before it is
+   first touched; it comes from glibc (posix_memalign), as NumPy's default allocator's
+   blocks do, so its realloc and free take it. */
+static void *allocate(size_t size, int huge) {
+    if (size >= MIN_BYTES) {
+        void *ptr = take(size);
+        if (ptr) return ptr;
+    }
+    if (huge && huge_pages && size >= HUGE_FROM) {
         size_t whole = (size + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
         void *ptr = NULL;
         if (posix_memalign(&ptr, HUGE_PAGE, whole) == 0) {
@@ -152,20 +157,12 @@ static void *fresh(size_t size) {
 
 static void *reuse_malloc(void *ctx, size_t size) {
     (void)ctx;
-    if (size >= MIN_BYTES) {
-        void *ptr = take(size);
-        if (ptr) return ptr;
-    }
-    return base.malloc(base.ctx, size);
+    return allocate(size, 0);
 }
 
 static void *huge_malloc(void *ctx, size_t size) {
     (void)ctx;
-    if (size >= MIN_BYTES) {
-        void *ptr = take(size);
-        if (ptr) return ptr;
-    }
-    return fresh(size);
+    return allocate(size, 1);
 }
 
 static void *reuse_calloc(void *ctx, size_t nelem, size_t elsize) {
