@@ -134,3 +134,89 @@ def test_the_gradient_declines_what_it_does_not_take(gradient_loop):
     assert gradient_loop(np.ones((2, 4), "float16"), np.ones((2, 4), "float16"), None) is None
     assert gradient_loop(np.ones((2, 4), "float32"), np.ones((2, 4), "float64"), None) is None
     assert gradient_loop(np.ones((2, 4), "float32"), np.ones((4, 2), "float32"), None) is None
+
+
+# -- sparse softmax cross-entropy ------------------------------------------------------
+
+
+@pytest.fixture
+def xent_loops():
+    loss, grad = softmax.sparse_xent_function(), softmax.sparse_xent_grad_function()
+    if loss is None or grad is None:
+        pytest.skip("no C compiler: only the NumPy kernels run here")
+    return loss, grad
+
+
+@pytest.fixture
+def numpy_xent_kernels(monkeypatch):
+    """The backend's cross-entropy kernels and their gradient with native loops off."""
+    cached = (softmax._functions, softmax.sparse_xent_function, softmax.sparse_xent_grad_function)
+    monkeypatch.setenv("NERVE_NATIVE", "0")
+    for function in cached:
+        function.cache_clear()
+    kernels = numpy_backend.nn.kernels(np)
+    yield kernels["sparse_softmax_cross_entropy"], kernels["sparse_softmax_cross_entropy_grad"]
+    monkeypatch.undo()
+    for function in cached:
+        function.cache_clear()
+
+
+def _xent_case(shape, dtype, label_dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    labels = rng.integers(0, shape[-1], shape[:-1]).astype(label_dtype)
+    g = rng.standard_normal(shape[:-1]).astype(dtype)
+    return x, labels, g
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("label_dtype", ["int32", "int64", "uint8"])
+@pytest.mark.parametrize("shape", [(1, 3), (5, 10), (3, 128), (2, 2, 1000)])
+def test_cross_entropy_c_and_numpy_kernels_agree(xent_loops, request, dtype, label_dtype, shape):
+    x, labels, g = _xent_case(shape, dtype, label_dtype)
+    loss, grad = (loop(*args) for loop, args in zip(xent_loops, [(x, labels), (x, labels, g)]))
+    assert loss.shape == shape[:-1] and grad.shape == shape
+    assert loss.dtype == grad.dtype == x.dtype
+    numpy_loss, numpy_grad = request.getfixturevalue("numpy_xent_kernels")
+    assert softmax.sparse_xent_function() is None
+    tolerance = {"float32": 2e-6, "float64": 1e-14}[dtype]
+    np.testing.assert_allclose(loss, numpy_loss(x, labels), rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(grad, numpy_grad(x, labels, g), rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_label_outside_the_classes_makes_its_row_nan(request, native):
+    if native:
+        request.getfixturevalue("xent_loops")
+        kernels = numpy_backend.nn.kernels(np)
+        loss_kernel = kernels["sparse_softmax_cross_entropy"]
+        grad_kernel = kernels["sparse_softmax_cross_entropy_grad"]
+    else:
+        loss_kernel, grad_kernel = request.getfixturevalue("numpy_xent_kernels")
+    x, labels, g = _xent_case((4, 5), "float32", "int32")
+    labels[1], labels[3] = -1, 5
+    loss, grad = loss_kernel(x, labels), grad_kernel(x, labels, g)
+    assert np.isnan(loss[[1, 3]]).all() and np.isfinite(loss[[0, 2]]).all()
+    assert np.isnan(grad[[1, 3]]).all() and np.isfinite(grad[[0, 2]]).all()
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_cross_entropy_rows_split_across_threads_give_the_same_bits(
+    xent_loops, monkeypatch, threads
+):
+    x, labels, g = _xent_case((9, 300), "float32", "int32", seed=threads)
+    loss, grad = xent_loops
+    whole = loss(x, labels), grad(x, labels, g)
+    monkeypatch.setattr(softmax, "MIN_SPLIT", 0)
+    monkeypatch.setattr(threads_module, "blas_threads", lambda: threads)
+    np.testing.assert_array_equal(loss(x, labels), whole[0])
+    np.testing.assert_array_equal(grad(x, labels, g), whole[1])
+
+
+def test_cross_entropy_loops_decline_other_dtypes(xent_loops):
+    loss, grad = xent_loops
+    x, labels, g = _xent_case((2, 4), "float16", "int32")
+    assert loss(x, labels) is None and grad(x, labels, g) is None
+    assert grad(x.astype("float32"), labels, g) is None  # g of another dtype
+    kernel = numpy_backend.nn.kernels(np)["sparse_softmax_cross_entropy"]
+    assert kernel(x, labels).dtype == np.float16  # the NumPy steps run instead

@@ -849,6 +849,35 @@ CASES = [
         numpy=lambda t, o: np_cce(np_one_hot(t, 3, 0), o, True, 0),
         torch=lambda t, o: torch_sparse(t, o.T, True),
     ),
+    # the cross-entropy ops.sparse_categorical_crossentropy binds for logits over the
+    # last axis, and its gradient (whose own gradient the harness checks too)
+    OpCase(
+        "sparse_softmax_cross_entropy",
+        nnp.sparse_softmax_cross_entropy_p.bind,
+        [
+            (Input((6, 4), low=-5, high=5), Input((6,), "index", high=4)),
+            (Input((2, 3, 5)), Input((2, 3), "index", high=5, dtype="int64")),
+            (Input((0, 3)), Input((0,), "index", high=3)),
+        ],
+        numpy=lambda x, t: np_cce(np_one_hot(t, x.shape[-1]), x, True),
+        torch=lambda x, t: torch_sparse(t, x, True),
+        grad2=True,
+        symbolic=False,  # a primitive bound directly: symbolic tensors go through nerve.ops
+    ),
+    OpCase(
+        "sparse_softmax_cross_entropy_grad",
+        nnp.sparse_softmax_cross_entropy_grad_p.bind,
+        [
+            (Input((6, 4), low=-5, high=5), Input((6,), "index", high=4), Input((6,))),
+            (Input((2, 3, 130)), Input((2, 3), "index", high=130), Input((2, 3))),
+        ],
+        numpy=lambda x, t, g: (np_softmax(x) - np_one_hot(t, x.shape[-1])) * g[..., None],
+        torch=lambda x, t, g: (
+            (T.softmax(x, -1) - T.nn.functional.one_hot(t.long(), x.shape[-1]).to(x.dtype))
+            * g[..., None]
+        ),
+        symbolic=False,  # as sparse_softmax_cross_entropy
+    ),
     OpCase(
         "binary_crossentropy_logits",
         lambda t, o: ops.binary_crossentropy(t, o, from_logits=True),

@@ -278,6 +278,48 @@ def kernels(xp) -> dict:
         dx = y * (g - total)
         return dx if scale is None else dx * xp.asarray(scale, dtype=dx.dtype)
 
+    xent_loops: list = []  # the C loss and gradient loops (or None), as softmax_loop
+
+    def _xent_loop(which: int):
+        if not xent_loops:
+            names = ("sparse_xent_function", "sparse_xent_grad_function")
+            xent_loops.extend(_native_softmax(name) for name in names)
+        return xent_loops[which]
+
+    def _shifted_exp(logits):
+        # log_softmax's steps: the shift by the row's maximum, its exponential, the sum.
+        shifted = logits - xp.max(logits, axis=-1, keepdims=True)
+        e = xp.exp(shifted)
+        return shifted, e, xp.sum(e, axis=-1, keepdims=True)
+
+    def _valid(labels, classes):
+        return (labels >= 0) & (labels < classes)
+
+    def sparse_softmax_cross_entropy(logits, labels):
+        loop = _xent_loop(0)
+        done = None if loop is None else loop(logits, labels)
+        if done is not None:
+            return done
+        shifted, _, total = _shifted_exp(logits)
+        valid = _valid(labels, logits.shape[-1])
+        column = xp.where(valid, labels, 0)[..., None]
+        picked = xp.take_along_axis(shifted, column, axis=-1)[..., 0]
+        loss = -(picked - xp.log(total[..., 0]))
+        return xp.where(valid, loss, xp.asarray(xp.nan, dtype=logits.dtype))
+
+    def sparse_softmax_cross_entropy_grad(logits, labels, g):
+        loop = _xent_loop(1)
+        done = None if loop is None else loop(logits, labels, g)
+        if done is not None:
+            return done
+        _, e, total = _shifted_exp(logits)
+        column = g[..., None]
+        classes = logits.shape[-1]
+        one_hot = labels[..., None] == xp.arange(classes)
+        dx = e * (column / total) - one_hot * column
+        valid = _valid(labels, classes)[..., None]
+        return xp.where(valid, dx, xp.asarray(xp.nan, dtype=logits.dtype))
+
     einsum: list = []  # linalg's einsum kernel, made on the first fallback
 
     def _einsum(subscripts, a, b):
@@ -552,6 +594,8 @@ def kernels(xp) -> dict:
         "layer_norm_rows": layer_norm_rows,
         "softmax_rows": softmax_rows,
         "softmax_rows_grad": softmax_rows_grad,
+        "sparse_softmax_cross_entropy": sparse_softmax_cross_entropy,
+        "sparse_softmax_cross_entropy_grad": sparse_softmax_cross_entropy_grad,
         "resample": resample,
         "resample2": resample2,
         "resample_transpose": resample_transpose,

@@ -26,6 +26,7 @@ from nerve.ops.elementwise import (
     subtract,
 )
 from nerve.ops.elementwise import clip as _clip
+from nerve.primitives import nn as nnp
 from nerve.primitives import reduction as rp
 from nerve.primitives.shape import reshape
 from nerve.tensor import IdentityWeakMap, Tensor
@@ -203,6 +204,13 @@ def sparse_categorical_crossentropy(
             )
         )
     classes = output.shape[axis]
+    if from_logits and axis == output.ndim - 1 and isinstance(classes, int) and classes > 0:
+        # One row loop each way (``sparse_softmax_cross_entropy``) where the one-hot
+        # steps below are ~16 small kernels forward and back. Labels are class indices:
+        # float labels are truncated to int32 first, as Keras does.
+        if not target.dtype.startswith(("int", "uint")):
+            target = cast(target, "int32")
+        return nnp.sparse_softmax_cross_entropy_p.bind(output, target)
     # A one-hot mask by comparison with arange keeps this free of gather ops.
     target = reshape(target, (*expected[:axis], 1, *expected[axis:]))
     index_shape = (classes,) + (1,) * (output.ndim - axis - 1)

@@ -1,5 +1,7 @@
 """``softmax_rows`` in C: a softmax (or log-softmax) over the last axis, one row at a
-time, optionally after adding a bias vector to every row.
+time, optionally after adding a bias vector to every row; and the sparse softmax
+cross-entropy (``sparse_softmax_cross_entropy`` and its gradient) with the same row
+steps.
 
 Why: as a graph of primitives a softmax is six kernels (bias add, max, subtract, exp,
 sum, divide), each a pass over memory and a call (~50 us of a 500 us batch-1 convnet
@@ -30,7 +32,14 @@ import numpy as np
 
 from nerve.backend.numpy_backend.native import binding, codegen, row_sums, threads, toolchain
 
-__all__ = ["MIN_SPLIT", "available", "softmax_rows_function", "softmax_rows_grad_function"]
+__all__ = [
+    "MIN_SPLIT",
+    "available",
+    "softmax_rows_function",
+    "softmax_rows_grad_function",
+    "sparse_xent_function",
+    "sparse_xent_grad_function",
+]
 
 #: Elements from which a call's rows are split across threads (measured on the 2-vCPU
 #: benchmark VM: a float32 row of 128 takes ~0.5 us; a hand-over to the pool ~70 us when
@@ -164,6 +173,54 @@ void grad_range_{T}(const void *g_array, const void *y_array, void *out_array, i
     grad_rows_{T}(NV_DATA(g_array), NV_DATA(y_array), NV_DATA(out_array), n, lo, hi,
                   (int)has_scale, ({C})scale_value);
 }
+
+/* Sparse softmax cross-entropy (primitives/nn.py), rows [lo, hi) of n with one class
+   label each (int32, or int64 when wide): the loss -((x[l] - m) - log(sum(exp(x - m))))
+   as log_softmax's steps make it, and its gradient from the rows' cotangent g,
+   exp(x - m) * (g / sum) with g taken off at the label. A label outside [0, n) makes
+   the row NaN. */
+static int64_t label_{T}(const void *labels, int64_t r, int64_t wide) {
+    return wide ? ((const int64_t *)labels)[r] : (int64_t)((const int32_t *)labels)[r];
+}
+void xent_range_{T}(const void *x_array, const void *labels_array, void *out_array,
+                    int64_t n, int64_t lo, int64_t hi, int64_t wide) {
+    const {C} *x = NV_DATA(x_array);
+    const void *labels = NV_DATA(labels_array);
+    {C} *out = NV_DATA(out_array);
+    {C} scratch[128];
+    for (int64_t r = lo; r < hi; r++) {
+        const {C} *src = x + r * n;
+        const int64_t l = label_{T}(labels, r, wide);
+        if (l < 0 || l >= n) {
+            out[r] = NAN;
+            continue;
+        }
+        const {C} m = row_max_{T}(src, n);
+        const {C} total = exp_sum_{T}(src, scratch, scratch, n, m, 0);
+        out[r] = -((src[l] - m) - {LOG}(total));
+    }
+}
+void xent_grad_range_{T}(const void *x_array, const void *labels_array, const void *g_array,
+                         void *out_array, int64_t n, int64_t lo, int64_t hi, int64_t wide) {
+    const {C} *x = NV_DATA(x_array), *g = NV_DATA(g_array);
+    const void *labels = NV_DATA(labels_array);
+    {C} *out = NV_DATA(out_array);
+    {C} scratch[128];
+    for (int64_t r = lo; r < hi; r++) {
+        const {C} *src = x + r * n;
+        {C} *o = out + r * n;
+        const int64_t l = label_{T}(labels, r, wide);
+        if (l < 0 || l >= n) {
+            for (int64_t k = 0; k < n; k++) o[k] = NAN;
+            continue;
+        }
+        const {C} m = row_max_{T}(src, n);
+        const {C} share = g[r] / exp_sum_{T}(src, o, scratch, n, m, 1);
+        NV_IVDEP
+        for (int64_t k = 0; k < n; k++) o[k] = o[k] * share;
+        o[l] = o[l] - g[r];
+    }
+}
 """
 
 _TYPES = {"float32": ("float", "nv_expf", "logf"), "float64": ("double", "nv_exp", "log")}
@@ -211,6 +268,13 @@ def _functions() -> dict | None:
     table["range"] = binding.typed_functions(library, "range", _TYPES, ranges)
     gradients = [ctypes.py_object] * 3 + [ctypes.c_int64] * 4 + [ctypes.c_double]
     table["grad_range"] = binding.typed_functions(library, "grad_range", _TYPES, gradients)
+    # (x, labels, out, n, lo, hi, wide), (x, labels, g, out, n, lo, hi, wide)
+    losses = [ctypes.py_object] * 3 + [ctypes.c_int64] * 4
+    table["xent_range"] = binding.typed_functions(library, "xent_range", _TYPES, losses)
+    xent_gradients = [ctypes.py_object] * 4 + [ctypes.c_int64] * 4
+    table["xent_grad_range"] = binding.typed_functions(
+        library, "xent_grad_range", _TYPES, xent_gradients
+    )
     return table
 
 
@@ -302,3 +366,67 @@ def softmax_rows_grad_function() -> Callable | None:
         return out
 
     return softmax_rows_grad
+
+
+#: Label dtypes the C loops read as they are (others are converted to int64 first), and
+#: whether as int64.
+_LABELS = {np.dtype(np.int32): 0, np.dtype(np.int64): 1}
+
+
+def _labels(labels: np.ndarray) -> tuple[np.ndarray, int]:
+    """``labels`` as a C-contiguous int32 or int64 array, and whether it is int64."""
+    wide = _LABELS.get(labels.dtype)
+    if wide is None:
+        labels, wide = labels.astype(np.int64), 1
+    return np.ascontiguousarray(labels), wide
+
+
+@functools.cache
+def sparse_xent_function() -> Callable | None:
+    """``sparse_xent(logits, labels)``: the softmax cross-entropy of each row of
+    ``logits`` (over the last axis) against its integer class label, running the C
+    loop (NaN for a label outside the row); ``None`` without it, and for logits of a
+    dtype it has no loop for (other than float32 and float64)."""
+    table = _functions()
+    if table is None:
+        return None
+    parts = table["xent_range"]
+
+    def sparse_xent(logits: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
+        part = parts.get(logits.dtype)
+        if part is None or not logits.shape or labels.shape != logits.shape[:-1]:
+            return None
+        labels, wide = _labels(labels)
+        logits = np.ascontiguousarray(logits)
+        out = np.empty(labels.shape, logits.dtype)
+        _rows(part, logits.shape[-1], logits.size, (logits, labels, out), (wide,))
+        return out
+
+    return sparse_xent
+
+
+@functools.cache
+def sparse_xent_grad_function() -> Callable | None:
+    """``sparse_xent_grad(logits, labels, g)``: the gradient of ``sparse_xent`` from the
+    rows' cotangent ``g`` (the shape of ``labels``, the dtype of ``logits``), running
+    the C loop; ``None`` without it, and for arrays it has no loop for."""
+    table = _functions()
+    if table is None:
+        return None
+    parts = table["xent_grad_range"]
+
+    def sparse_xent_grad(
+        logits: np.ndarray, labels: np.ndarray, g: np.ndarray
+    ) -> np.ndarray | None:
+        part = parts.get(logits.dtype)
+        if part is None or not logits.shape or g.dtype != logits.dtype:
+            return None
+        if labels.shape != logits.shape[:-1] or g.shape != labels.shape:
+            return None
+        labels, wide = _labels(labels)
+        logits, g = np.ascontiguousarray(logits), np.ascontiguousarray(g)
+        out = np.empty(logits.shape, logits.dtype)
+        _rows(part, logits.shape[-1], logits.size, (logits, labels, g, out), (wide,))
+        return out
+
+    return sparse_xent_grad
