@@ -75,6 +75,8 @@ __all__ = [
     "resample2_p",
     "resample_p",
     "resample_transpose_p",
+    "softmax_cross_entropy_grad_p",
+    "softmax_cross_entropy_p",
     "softmax_rows_grad_p",
     "softmax_rows_p",
     "sparse_softmax_cross_entropy_grad_p",
@@ -505,26 +507,20 @@ def _sparse_xent_grad_rule(logits: Aval, labels: Aval, g: Aval) -> Aval:
 def _softmax_and_one_hot(logits, labels):
     """``softmax(logits)`` over the last axis and ``one_hot(labels)`` in the logits'
     dtype, as primitives (for the gradient's own gradient)."""
-    from nerve.primitives import creation, reduction
-    from nerve.primitives.shape import reshape
+    from nerve.primitives import creation
 
-    last = (len(logits.shape) - 1,)
-    peak = reduction.reduce_max_p.bind(logits, axes=last, keepdims=True)
-    e = ew.exp_p.bind(ew.sub(logits, peak))
-    probabilities = ew.div(e, reduction.reduce_sum(e, last, keepdims=True))
+    probabilities = ew.exp_p.bind(_log_softmax(logits))
     classes = creation.arange_p.bind(start=0, stop=logits.shape[-1], step=1, dtype=labels.dtype)
-    column = reshape(labels, (*labels.shape, 1))
-    return probabilities, ew.cast(ew.equal_p.bind(column, classes), logits.dtype)
+    return probabilities, ew.cast(ew.equal_p.bind(_column(labels), classes), logits.dtype)
 
 
 def _sparse_xent_grad_vjp(c, inputs, out, needs):
     from nerve.primitives import reduction
-    from nerve.primitives.shape import reshape
 
     logits, labels, g = inputs
     last = (len(logits.shape) - 1,)
     p, one_hot = _softmax_and_one_hot(logits, labels)
-    column = reshape(g, (*g.shape, 1))
+    column = _column(g)
     d_logits = d_g = None
     if needs[0]:  # d(p * g)/dx contracted with c: g * p * (c - sum(c * p))
         inner = reduction.reduce_sum(ew.mul(c, p), last, keepdims=True)
@@ -539,6 +535,105 @@ sparse_softmax_cross_entropy_grad_p = Primitive(
     shape_rule=_sparse_xent_grad_rule,
     vjp=_sparse_xent_grad_vjp,
     fresh=True,
+)
+
+
+# -- softmax_cross_entropy --------------------------------------------------------------
+# The cross-entropy of a softmax over the last axis of ``logits`` against ``targets`` of
+# the same shape (one-hot or soft): ``-sum(targets * log_softmax(logits))`` per row, as
+# ``ops.log_softmax``'s steps and the sum of products compute it.
+# ``ops.categorical_crossentropy`` binds it for logits over the last axis (the loss of a
+# softmax classifier trained on one-hot labels), for the same reason as the sparse form.
+# Its gradient for the logits is ``softmax_cross_entropy_grad``; for the targets
+# (soft labels that are themselves computed) ``-log_softmax(logits) * g``.
+
+
+def _check_targets(op: str, logits: Aval, targets: Aval) -> None:
+    _require_float(op, logits)
+    if not logits.shape or tuple(targets.shape) != tuple(logits.shape):
+        raise ShapeError(
+            with_location(
+                f"{op}: targets of shape {tuple(targets.shape)} for logits of shape "
+                f"{tuple(logits.shape)}; expected one shape of rank >= 1."
+            )
+        )
+    rules.same_dtype(op, logits, targets)
+
+
+def _xent_rule(logits: Aval, targets: Aval) -> Aval:
+    _check_targets("softmax_cross_entropy", logits, targets)
+    return Aval(tuple(logits.shape[:-1]), logits.dtype)
+
+
+def _log_softmax(logits):
+    """``log_softmax(logits)`` over the last axis, as primitives."""
+    from nerve.primitives import reduction
+
+    last = (len(logits.shape) - 1,)
+    peak = reduction.reduce_max_p.bind(logits, axes=last, keepdims=True)
+    shifted = ew.sub(logits, peak)
+    total = reduction.reduce_sum(ew.exp_p.bind(shifted), last, keepdims=True)
+    return ew.sub(shifted, ew.log_p.bind(total))
+
+
+def _column(g):
+    from nerve.primitives.shape import reshape
+
+    return reshape(g, (*g.shape, 1))
+
+
+def _xent_vjp(g, inputs, out, needs):
+    logits, targets = inputs
+    d_logits = softmax_cross_entropy_grad_p.bind(logits, targets, g) if needs[0] else None
+    d_targets = ew.neg(ew.mul(_log_softmax(logits), _column(g))) if needs[1] else None
+    return d_logits, d_targets
+
+
+softmax_cross_entropy_p = Primitive(
+    "softmax_cross_entropy", shape_rule=_xent_rule, vjp=_xent_vjp, fresh=True
+)
+
+
+# -- softmax_cross_entropy_grad ----------------------------------------------------------
+# The gradient of ``softmax_cross_entropy`` for its logits from the rows' cotangent
+# ``g``: ``g * (softmax(logits) * sum(targets) - targets)``, computed as the unfused
+# graph's steps do (``t * -g + exp(s) * ((0 - sum(t * -g)) / sum(exp(s)))``).
+
+
+def _xent_grad_rule(logits: Aval, targets: Aval, g: Aval) -> Aval:
+    _check_targets("softmax_cross_entropy_grad", logits, targets)
+    if tuple(g.shape) != tuple(logits.shape[:-1]):
+        raise ShapeError(
+            with_location(
+                f"softmax_cross_entropy_grad: a cotangent of shape {tuple(g.shape)} for "
+                f"logits of shape {tuple(logits.shape)}; expected {tuple(logits.shape[:-1])}."
+            )
+        )
+    rules.same_dtype("softmax_cross_entropy_grad", logits, g)
+    return Aval(tuple(logits.shape), logits.dtype)
+
+
+def _xent_grad_vjp(c, inputs, out, needs):
+    from nerve.primitives import reduction
+
+    logits, targets, g = inputs
+    last = (len(logits.shape) - 1,)
+    p = ew.exp_p.bind(_log_softmax(logits))
+    column = _column(g)
+    weight = reduction.reduce_sum(targets, last, keepdims=True)  # sum(t) per row
+    c_dot_p = reduction.reduce_sum(ew.mul(c, p), last, keepdims=True)
+    d_logits = d_targets = d_g = None
+    if needs[0]:  # g * sum(t) * p * (c - sum(c * p))
+        d_logits = ew.mul(ew.mul(column, weight), ew.mul(p, ew.sub(c, c_dot_p)))
+    if needs[1]:  # g * (sum(c * p) - c)
+        d_targets = ew.mul(column, ew.sub(c_dot_p, c))
+    if needs[2]:
+        d_g = reduction.reduce_sum(ew.mul(c, ew.sub(ew.mul(p, weight), targets)), last)
+    return d_logits, d_targets, d_g
+
+
+softmax_cross_entropy_grad_p = Primitive(
+    "softmax_cross_entropy_grad", shape_rule=_xent_grad_rule, vjp=_xent_grad_vjp, fresh=True
 )
 
 

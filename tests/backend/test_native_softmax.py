@@ -150,12 +150,19 @@ def xent_loops():
 @pytest.fixture
 def numpy_xent_kernels(monkeypatch):
     """The backend's cross-entropy kernels and their gradient with native loops off."""
-    cached = (softmax._functions, softmax.sparse_xent_function, softmax.sparse_xent_grad_function)
+    cached = (
+        softmax._functions,
+        softmax.sparse_xent_function,
+        softmax.sparse_xent_grad_function,
+        softmax.xent_function,
+        softmax.xent_grad_function,
+    )
     monkeypatch.setenv("NERVE_NATIVE", "0")
     for function in cached:
         function.cache_clear()
     kernels = numpy_backend.nn.kernels(np)
-    yield kernels["sparse_softmax_cross_entropy"], kernels["sparse_softmax_cross_entropy_grad"]
+    names = ("sparse_softmax_cross_entropy", "softmax_cross_entropy")
+    yield {name: (kernels[name], kernels[f"{name}_grad"]) for name in names}
     monkeypatch.undo()
     for function in cached:
         function.cache_clear()
@@ -177,7 +184,9 @@ def test_cross_entropy_c_and_numpy_kernels_agree(xent_loops, request, dtype, lab
     loss, grad = (loop(*args) for loop, args in zip(xent_loops, [(x, labels), (x, labels, g)]))
     assert loss.shape == shape[:-1] and grad.shape == shape
     assert loss.dtype == grad.dtype == x.dtype
-    numpy_loss, numpy_grad = request.getfixturevalue("numpy_xent_kernels")
+    numpy_loss, numpy_grad = request.getfixturevalue("numpy_xent_kernels")[
+        "sparse_softmax_cross_entropy"
+    ]
     assert softmax.sparse_xent_function() is None
     tolerance = {"float32": 2e-6, "float64": 1e-14}[dtype]
     np.testing.assert_allclose(loss, numpy_loss(x, labels), rtol=tolerance, atol=tolerance)
@@ -192,7 +201,8 @@ def test_a_label_outside_the_classes_makes_its_row_nan(request, native):
         loss_kernel = kernels["sparse_softmax_cross_entropy"]
         grad_kernel = kernels["sparse_softmax_cross_entropy_grad"]
     else:
-        loss_kernel, grad_kernel = request.getfixturevalue("numpy_xent_kernels")
+        kernels = request.getfixturevalue("numpy_xent_kernels")
+        loss_kernel, grad_kernel = kernels["sparse_softmax_cross_entropy"]
     x, labels, g = _xent_case((4, 5), "float32", "int32")
     labels[1], labels[3] = -1, 5
     loss, grad = loss_kernel(x, labels), grad_kernel(x, labels, g)
@@ -220,3 +230,53 @@ def test_cross_entropy_loops_decline_other_dtypes(xent_loops):
     assert grad(x.astype("float32"), labels, g) is None  # g of another dtype
     kernel = numpy_backend.nn.kernels(np)["sparse_softmax_cross_entropy"]
     assert kernel(x, labels).dtype == np.float16  # the NumPy steps run instead
+
+
+@pytest.fixture
+def dense_xent_loops():
+    loss, grad = softmax.xent_function(), softmax.xent_grad_function()
+    if loss is None or grad is None:
+        pytest.skip("no C compiler: only the NumPy kernels run here")
+    return loss, grad
+
+
+def _dense_xent_case(shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 4).astype(dtype)
+    targets = rng.uniform(0, 1, shape).astype(dtype)
+    targets[..., 0] = 0.0  # zero targets too, as one-hot labels have
+    return x, targets, rng.standard_normal(shape[:-1]).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(1, 3), (5, 10), (3, 128), (2, 2, 1000)])
+def test_dense_cross_entropy_c_and_numpy_kernels_agree(dense_xent_loops, request, dtype, shape):
+    x, targets, g = _dense_xent_case(shape, dtype)
+    loss, grad = dense_xent_loops[0](x, targets), dense_xent_loops[1](x, targets, g)
+    assert loss.shape == shape[:-1] and grad.shape == shape
+    numpy_loss, numpy_grad = request.getfixturevalue("numpy_xent_kernels")["softmax_cross_entropy"]
+    assert softmax.xent_function() is None
+    tolerance = {"float32": 2e-6, "float64": 1e-14}[dtype]
+    np.testing.assert_allclose(loss, numpy_loss(x, targets), rtol=tolerance, atol=tolerance)
+    np.testing.assert_allclose(grad, numpy_grad(x, targets, g), rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_dense_cross_entropy_rows_split_across_threads_give_the_same_bits(
+    dense_xent_loops, monkeypatch, threads
+):
+    x, targets, g = _dense_xent_case((9, 300), "float32", seed=threads)
+    loss, grad = dense_xent_loops
+    whole = loss(x, targets), grad(x, targets, g)
+    monkeypatch.setattr(softmax, "MIN_SPLIT", 0)
+    monkeypatch.setattr(threads_module, "blas_threads", lambda: threads)
+    np.testing.assert_array_equal(loss(x, targets), whole[0])
+    np.testing.assert_array_equal(grad(x, targets, g), whole[1])
+
+
+def test_dense_cross_entropy_loops_decline_what_they_do_not_take(dense_xent_loops):
+    loss, grad = dense_xent_loops
+    x, targets, g = _dense_xent_case((2, 4), "float16")
+    assert loss(x, targets) is None and grad(x, targets, g) is None
+    assert loss(x.astype("float32"), targets) is None  # targets of another dtype
+    assert grad(x.astype("float32"), targets.astype("float32"), g) is None

@@ -878,6 +878,29 @@ CASES = [
         ),
         symbolic=False,  # as sparse_softmax_cross_entropy
     ),
+    # the cross-entropy ops.categorical_crossentropy binds for logits over the last axis
+    # (soft targets differentiated too), and its gradient for the logits
+    OpCase(
+        "softmax_cross_entropy",
+        nnp.softmax_cross_entropy_p.bind,
+        [
+            (Input((4, 5), low=-5, high=5), Input((4, 5), "positive")),
+            (Input((2, 3, 130)), Input((2, 3, 130), "positive")),
+            (Input((0, 3)), Input((0, 3))),
+        ],
+        numpy=lambda x, t: np_cce(t, x, True),
+        torch=lambda x, t: torch_cce(t, x, True),
+        grad2=True,
+        symbolic=False,  # a primitive bound directly: symbolic tensors go through nerve.ops
+    ),
+    OpCase(
+        "softmax_cross_entropy_grad",
+        nnp.softmax_cross_entropy_grad_p.bind,
+        [(Input((4, 5), low=-5, high=5), Input((4, 5), "positive"), Input((4,)))],
+        numpy=lambda x, t, g: (np_softmax(x) * t.sum(-1, keepdims=True) - t) * g[..., None],
+        torch=lambda x, t, g: (T.softmax(x, -1) * t.sum(-1, keepdim=True) - t) * g[..., None],
+        symbolic=False,  # as softmax_cross_entropy
+    ),
     OpCase(
         "binary_crossentropy_logits",
         lambda t, o: ops.binary_crossentropy(t, o, from_logits=True),

@@ -282,8 +282,8 @@ def kernels(xp) -> dict:
 
     def _xent_loop(which: int):
         if not xent_loops:
-            names = ("sparse_xent_function", "sparse_xent_grad_function")
-            xent_loops.extend(_native_softmax(name) for name in names)
+            names = ("sparse_xent", "sparse_xent_grad", "xent", "xent_grad")
+            xent_loops.extend(_native_softmax(f"{name}_function") for name in names)
         return xent_loops[which]
 
     def _shifted_exp(logits):
@@ -319,6 +319,24 @@ def kernels(xp) -> dict:
         dx = e * (column / total) - one_hot * column
         valid = _valid(labels, classes)[..., None]
         return xp.where(valid, dx, xp.asarray(xp.nan, dtype=logits.dtype))
+
+    def softmax_cross_entropy(logits, targets):
+        loop = _xent_loop(2)
+        done = None if loop is None else loop(logits, targets)
+        if done is not None:
+            return done
+        shifted, _, total = _shifted_exp(logits)
+        return -xp.sum(targets * (shifted - xp.log(total)), axis=-1)
+
+    def softmax_cross_entropy_grad(logits, targets, g):
+        loop = _xent_loop(3)
+        done = None if loop is None else loop(logits, targets, g)
+        if done is not None:
+            return done
+        _, e, total = _shifted_exp(logits)
+        terms = targets * -g[..., None]
+        share = (0 - xp.sum(terms, axis=-1, keepdims=True)) / total
+        return terms + e * share
 
     einsum: list = []  # linalg's einsum kernel, made on the first fallback
 
@@ -594,6 +612,8 @@ def kernels(xp) -> dict:
         "layer_norm_rows": layer_norm_rows,
         "softmax_rows": softmax_rows,
         "softmax_rows_grad": softmax_rows_grad,
+        "softmax_cross_entropy": softmax_cross_entropy,
+        "softmax_cross_entropy_grad": softmax_cross_entropy_grad,
         "sparse_softmax_cross_entropy": sparse_softmax_cross_entropy,
         "sparse_softmax_cross_entropy_grad": sparse_softmax_cross_entropy_grad,
         "resample": resample,

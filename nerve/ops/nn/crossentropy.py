@@ -170,6 +170,10 @@ def categorical_crossentropy(
     target, output = promote(target, output, extra=(float,))
     _check_same_shape("categorical_crossentropy", target, output)
     axis = normalize_axis(axis, output.ndim, "categorical_crossentropy")
+    classes = output.shape[axis]
+    if from_logits and axis == output.ndim - 1 and isinstance(classes, int) and classes > 0:
+        # One row loop each way (``softmax_cross_entropy``), as the sparse form.
+        return nnp.softmax_cross_entropy_p.bind(output, target)
     if from_logits:
         log_prob = log_softmax(output, axis=axis)
     else:

@@ -39,6 +39,8 @@ __all__ = [
     "softmax_rows_grad_function",
     "sparse_xent_function",
     "sparse_xent_grad_function",
+    "xent_function",
+    "xent_grad_function",
 ]
 
 #: Elements from which a call's rows are split across threads (measured on the 2-vCPU
@@ -221,6 +223,45 @@ void xent_grad_range_{T}(const void *x_array, const void *labels_array, const vo
         o[l] = o[l] - g[r];
     }
 }
+
+/* The same with targets t of the row's shape (one-hot or soft): the loss
+   -(0 + pairwise sum of t[k] * ((x[k] - m) - log(sum))), and the gradient
+   t[k] * -g + exp(x[k] - m) * ((0 - S) / sum), S = 0 + the pairwise sum of t[k] * -g,
+   as the steps of log_softmax, the product and the sum make them. `terms` holds a row's
+   products for the pairwise sums (n values). */
+void xent_dense_range_{T}(const void *x_array, const void *t_array, void *out_array,
+                          int64_t n, int64_t lo, int64_t hi, void *terms_array) {
+    const {C} *x = NV_DATA(x_array), *t = NV_DATA(t_array);
+    {C} *out = NV_DATA(out_array), *terms = NV_DATA(terms_array);
+    {C} scratch[128];
+    for (int64_t r = lo; r < hi; r++) {
+        const {C} *src = x + r * n, *tr = t + r * n;
+        const {C} m = row_max_{T}(src, n);
+        const {C} shift = {LOG}(exp_sum_{T}(src, scratch, scratch, n, m, 0));
+        NV_IVDEP
+        for (int64_t k = 0; k < n; k++) terms[k] = tr[k] * ((src[k] - m) - shift);
+        out[r] = -(({C})0 + pairwise_{T}(terms, n));
+    }
+}
+void xent_dense_grad_range_{T}(const void *x_array, const void *t_array, const void *g_array,
+                               void *out_array, int64_t n, int64_t lo, int64_t hi,
+                               void *terms_array) {
+    const {C} *x = NV_DATA(x_array), *t = NV_DATA(t_array), *g = NV_DATA(g_array);
+    {C} *out = NV_DATA(out_array), *terms = NV_DATA(terms_array);
+    {C} scratch[128];
+    for (int64_t r = lo; r < hi; r++) {
+        const {C} *src = x + r * n, *tr = t + r * n;
+        {C} *o = out + r * n;
+        const {C} m = row_max_{T}(src, n);
+        const {C} total = exp_sum_{T}(src, o, scratch, n, m, 1);
+        const {C} minus_g = -g[r];
+        NV_IVDEP
+        for (int64_t k = 0; k < n; k++) terms[k] = tr[k] * minus_g;
+        const {C} share = (({C})0 - (({C})0 + pairwise_{T}(terms, n))) / total;
+        NV_IVDEP
+        for (int64_t k = 0; k < n; k++) o[k] = terms[k] + o[k] * share;
+    }
+}
 """
 
 _TYPES = {"float32": ("float", "nv_expf", "logf"), "float64": ("double", "nv_exp", "log")}
@@ -274,6 +315,13 @@ def _functions() -> dict | None:
     xent_gradients = [ctypes.py_object] * 4 + [ctypes.c_int64] * 4
     table["xent_grad_range"] = binding.typed_functions(
         library, "xent_grad_range", _TYPES, xent_gradients
+    )
+    # (x, t, out, n, lo, hi, terms), (x, t, g, out, n, lo, hi, terms)
+    dense = [ctypes.py_object] * 3 + [ctypes.c_int64] * 3 + [ctypes.py_object]
+    table["xent_dense_range"] = binding.typed_functions(library, "xent_dense_range", _TYPES, dense)
+    dense_gradients = [ctypes.py_object] * 4 + [ctypes.c_int64] * 3 + [ctypes.py_object]
+    table["xent_dense_grad_range"] = binding.typed_functions(
+        library, "xent_dense_grad_range", _TYPES, dense_gradients
     )
     return table
 
@@ -430,3 +478,74 @@ def sparse_xent_grad_function() -> Callable | None:
         return out
 
     return sparse_xent_grad
+
+
+def _dense_rows(part: Callable, arrays: tuple) -> None:
+    """``part(*arrays, n, lo, hi, terms)`` over all rows of ``arrays[0]`` (C-contiguous,
+    rows of n), as ``_rows`` splits them, each thread with its own row of ``terms`` for
+    the pairwise sums."""
+    x = arrays[0]
+    n, size = x.shape[-1], x.size
+    rows = size // n if n else 0
+    count = min(threads.cores(), rows) if size >= MIN_SPLIT else 1
+    terms = np.empty((max(count, 1), n), x.dtype)
+    if count < 2:
+        part(*arrays, n, 0, rows, terms)
+        return
+    cuts = threads.cuts(rows, count, count)
+
+    def share(j: int, lo: int, hi: int) -> Callable[[], None]:
+        return lambda: part(*arrays, n, lo, hi, terms[j])
+
+    threads.run_split([share(j, lo, hi) for j, (lo, hi) in enumerate(zip(cuts, cuts[1:]))], count)
+
+
+@functools.cache
+def xent_function() -> Callable | None:
+    """``xent(logits, targets)``: the softmax cross-entropy of each row of ``logits``
+    (over the last axis) against the row of ``targets`` (same shape and dtype), running
+    the C loop; ``None`` without it, and for arrays it has no loop for."""
+    table = _functions()
+    if table is None:
+        return None
+    parts = table["xent_dense_range"]
+
+    def xent(logits: np.ndarray, targets: np.ndarray) -> np.ndarray | None:
+        part = parts.get(logits.dtype)
+        if part is None or not logits.shape or targets.dtype != logits.dtype:
+            return None
+        if targets.shape != logits.shape:
+            return None
+        logits, targets = np.ascontiguousarray(logits), np.ascontiguousarray(targets)
+        out = np.empty(logits.shape[:-1], logits.dtype)
+        _dense_rows(part, (logits, targets, out))
+        return out
+
+    return xent
+
+
+@functools.cache
+def xent_grad_function() -> Callable | None:
+    """``xent_grad(logits, targets, g)``: the gradient of ``xent`` for the logits from the
+    rows' cotangent ``g``, running the C loop; ``None`` without it, and for arrays it
+    has no loop for."""
+    table = _functions()
+    if table is None:
+        return None
+    parts = table["xent_dense_grad_range"]
+
+    def xent_grad(logits: np.ndarray, targets: np.ndarray, g: np.ndarray) -> np.ndarray | None:
+        part = parts.get(logits.dtype)
+        if part is None or not logits.shape or targets.dtype != logits.dtype:
+            return None
+        if targets.shape != logits.shape or g.dtype != logits.dtype:
+            return None
+        if g.shape != logits.shape[:-1]:
+            return None
+        logits, targets = np.ascontiguousarray(logits), np.ascontiguousarray(targets)
+        g = np.ascontiguousarray(g)
+        out = np.empty(logits.shape, logits.dtype)
+        _dense_rows(part, (logits, targets, g, out))
+        return out
+
+    return xent_grad
