@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import threading
 import time
 from collections.abc import Callable
 
@@ -224,25 +225,27 @@ def product_function() -> Callable | None:
         relu = 0 if bias is None else 1
         done = loops[b.dtype](a, b, out, inner, columns, split, bias, relu)
         if done == 2:  # a chunk stolen: the worker may still read the operands
-            _held.append((a, b, bias))
+            with _holding:
+                _held.append((a, b, bias))
         return out if done else None
 
     return run
 
 
 #: The operands of split calls whose worker chunk the caller stole, kept alive while
-#: the worker may still read them (see "Stealing" in ``split``).
+#: the worker may still read them (see "Stealing" in ``split``), and its lock (Python
+#: threads call the product; taken only after a steal).
 _held: list[tuple] = []
+_holding = threading.Lock()
 
 
 def _release(reading: ctypes.c_int64) -> None:
-    """Drops the held operands once the worker reads none: those held before
-    ``reading`` is read (a Python thread may hold more meanwhile; a steal sets
-    ``reading`` before its call returns, so a zero read after that means the worker
-    left that job)."""
-    count = len(_held)
-    if not reading.value:
-        del _held[:count]
+    """Drops the held operands once the worker reads none (a steal's worker sets
+    ``reading`` before its call returns, so a zero read after the operands were held
+    means it left that chunk; the lock keeps a steal from holding more in between)."""
+    with _holding:
+        if not reading.value:
+            _held.clear()
 
 
 @functools.cache

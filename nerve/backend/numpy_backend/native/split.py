@@ -37,7 +37,7 @@ computes each chunk into its own scratch area, and the caller, done with its chu
 and past ``STEAL_PATIENCE`` times its own time per chunk, computes the worker's chunk
 in flight itself, straight into the output, with the same function over the same
 range (so the same bits whichever thread computes it). One compare-and-swap on a
-``fate`` word (job number, chunk, DONE or STOLEN) decides which side's result counts:
+``fate`` word (job, chunk, DONE or STOLEN) decides which side's result counts:
 the worker copies its scratch out only after it set DONE, and the caller waits for
 that copy (a few hundred bytes) once it sees DONE; after STOLEN the worker drops its
 scratch. Memory safety, as the worker may still run after the caller returned:
@@ -358,11 +358,14 @@ typedef void (*split_into_fn)(const void *context, int64_t chunk, void *into);
 #define CONTEXT_WORDS 16
 #define FATE_DONE 1u
 #define FATE_STOLEN 2u
-#define FATE(number, chunk, how) (((uint64_t)(number) << 32) | ((uint64_t)(chunk) << 2) | (how))
+/* (serial << 18) | (chunk << 2) | how: the serial numbers stealable jobs (64 bits, so
+   the fate word's 46 of them do not come round again in years of jobs). */
+#define FATE(serial, chunk, how) (((uint64_t)(serial) << 18) | ((uint64_t)(chunk) << 2) | (how))
 
 static split_into_fn steal_fn;
 static char *steal_out;
 static int64_t steal_chunk_bytes, steal_total_bytes, steal_words;
+static uint64_t steal_serial;
 static uint64_t steal_context[CONTEXT_WORDS];
 static char scratch[STEAL_BYTES] __attribute__((aligned(64)));
 static int stall; /* tests: 1 stalls the worker after each claim until its chunk is
@@ -372,26 +375,26 @@ void {P}_stall(int how) { stall = how; }
 int64_t {P}_stolen_chunks(void) { return RELAXED(&stolen_chunks); }
 int64_t {P}_lost_chunks(void) { return RELAXED(&lost_chunks); }
 
-/* Decides the fate of `chunk` of job `number`, a chunk the worker claimed: FATE_DONE
+/* Decides the fate of `chunk` of the job `serial`, a chunk the worker claimed: FATE_DONE
    (the worker's scratch is copied out) or FATE_STOLEN (the caller computes it); 1 if
    this call decided it, 0 if the other side did first. Only these two sides write
    `fate`, and only for the worker's one chunk in flight, so a word naming this job
    and chunk is the other side's decision (the worker cannot be in a later job's chunk
    while this one is undecided). */
-static int decide(uint32_t number, int64_t chunk, uint64_t how) {
+static int decide(uint64_t serial, int64_t chunk, uint64_t how) {
     uint64_t f = ACQUIRE(&fate);
     for (;;) {
-        if ((f >> 2) == (FATE(number, chunk, 0) >> 2)) return 0;
-        if (__atomic_compare_exchange_n(&fate, &f, FATE(number, chunk, how), 0,
+        if ((f >> 2) == (FATE(serial, chunk, 0) >> 2)) return 0;
+        if (__atomic_compare_exchange_n(&fate, &f, FATE(serial, chunk, how), 0,
                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
             return 1;
     }
 }
 
-static void stall_worker(uint32_t number, int64_t chunk, int how) {
+static void stall_worker(uint64_t serial, int64_t chunk, int how) {
     if (how == 1) {
         int64_t deadline = now_ns() + 1000000000;
-        while (ACQUIRE(&fate) != FATE(number, chunk, FATE_STOLEN) && now_ns() < deadline)
+        while (ACQUIRE(&fate) != FATE(serial, chunk, FATE_STOLEN) && now_ns() < deadline)
             sched_yield();
     } else if (how == 2) {
         struct timespec pause = {0, 2000000};
@@ -411,6 +414,7 @@ static void steal_worker(uint32_t number) {
     char *out = RELAXED(&steal_out);
     int64_t chunk_bytes = RELAXED(&steal_chunk_bytes), total = RELAXED(&steal_total_bytes);
     int64_t words = RELAXED(&steal_words);
+    uint64_t serial = RELAXED(&steal_serial);
     for (int64_t i = 0; i < words && i < CONTEXT_WORDS; i++)
         context[i] = RELAXED(&steal_context[i]);
     int64_t done = 0;
@@ -423,15 +427,15 @@ static void steal_worker(uint32_t number) {
             continue;
         int64_t chunk = (int64_t)(s & 0xffff) - 1;
         int how = RELAXED(&stall);
-        if (how == 1) stall_worker(number, chunk, how);
+        if (how == 1) stall_worker(serial, chunk, how);
         fn(context, chunk, scratch);
         __atomic_store_n(&{P}_reading, 0, __ATOMIC_RELEASE);
-        if (!decide(number, chunk, FATE_DONE)) {
+        if (!decide(serial, chunk, FATE_DONE)) {
             /* Stolen: the caller had claimed every other chunk, so the job is over. */
             __atomic_fetch_add(&lost_chunks, 1, __ATOMIC_RELAXED);
             break;
         }
-        if (how == 2) stall_worker(number, chunk, how);
+        if (how == 2) stall_worker(serial, chunk, how);
         int64_t start = chunk * chunk_bytes;
         int64_t end = start + chunk_bytes < total ? start + chunk_bytes : total;
         memcpy(out + start, scratch, (size_t)(end - start));
@@ -451,9 +455,9 @@ static void steal_direct(const void *context, int64_t chunk, int worker) {
 /* With every other chunk claimed and computed here: the worker's chunk in flight, the
    lowest it claimed (it claims downwards, one chunk at a time, each decided before
    the next), computed on this thread if its fate is not decided yet. 1 if it was. */
-static int steal(uint32_t number, const void *context, int64_t chunks) {
+static int steal(uint64_t serial, const void *context, int64_t chunks) {
     int64_t chunk = (int64_t)(ACQUIRE(&state) & 0xffff);
-    if (chunk >= chunks || !decide(number, chunk, FATE_STOLEN)) return 0;
+    if (chunk >= chunks || !decide(serial, chunk, FATE_STOLEN)) return 0;
     steal_direct(context, chunk, 0);
     __atomic_fetch_add(&finished, 1, __ATOMIC_RELEASE);
     __atomic_fetch_add(&stolen_chunks, 1, __ATOMIC_RELAXED);
@@ -481,6 +485,8 @@ static int split_run_stealing(split_into_fn fn, const void *context, int64_t con
     PUT(&steal_chunk_bytes, chunk_bytes);
     PUT(&steal_total_bytes, total_bytes);
     PUT(&steal_words, context_bytes / 8);
+    uint64_t serial = RELAXED(&steal_serial) + 1;
+    PUT(&steal_serial, serial);
     for (int64_t i = 0; i < context_bytes / 8; i++) {
         uint64_t word;
         memcpy(&word, (const char *)context + 8 * i, 8);
@@ -493,7 +499,7 @@ static int split_run_stealing(split_into_fn fn, const void *context, int64_t con
     int64_t patience = STEAL_PATIENCE * (mine > 0 ? (waiting - started) / mine : WAIT_US * 1000);
     int stolen = 0;
     for (int64_t i = 0; ACQUIRE(&finished) < chunks; i++) {
-        if (!stolen && now_ns() - waiting > patience) stolen = steal(number, context, chunks);
+        if (!stolen && now_ns() - waiting > patience) stolen = steal(serial, context, chunks);
         relax(i);
     }
     int64_t now = now_ns();
