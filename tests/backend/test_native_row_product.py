@@ -310,3 +310,132 @@ def test_takes_bias_relu_asks_for_one_row_worth_splitting(two_threads):
 def test_takes_bias_relu_declines_at_one_blas_thread(monkeypatch):
     monkeypatch.setattr(threads, "blas_threads", lambda: 1)
     assert not row_product.takes_bias_relu((1, 784), (784, 512), "float32")
+
+
+# Stealing (``split``'s "Stealing"): the caller computes a chunk the worker claimed and
+# has not finished. A test hook stalls the worker after each claim until its chunk is
+# stolen (``stall_worker(1)``), or for 2 ms after it wins a chunk, before it copies the
+# results out (``stall_worker(2)``). The worker claims a chunk only when it runs in
+# time, so each test calls until that happened a few times (bounded, never timed).
+
+
+@pytest.fixture
+def stall(run):
+    yield row_product.stall_worker
+    row_product.stall_worker(0)
+
+
+def _until(condition, seconds=10.0):
+    end = time.monotonic() + seconds
+    while not condition() and time.monotonic() < end:
+        time.sleep(1e-4)
+    return condition()
+
+
+def _calls_until(count, call, seconds=20.0):
+    """Calls ``call()`` until ``count()`` rose by 3 (or time ran out); how much it rose."""
+    before, end = count(), time.monotonic() + seconds
+    while count() < before + 3 and time.monotonic() < end:
+        call()
+    return count() - before
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("inner", "columns"), [(784, 512), (512, 256), (17, 4099)])
+def test_a_stolen_chunk_gives_the_bits_of_an_unstolen_one(run, stall, dtype, inner, columns):
+    rng = np.random.default_rng(5)
+    b = rng.standard_normal((inner, columns)).astype(dtype)
+    bias = _special_bias(columns, dtype, 5)
+    stall(1)
+
+    def call():
+        a = rng.standard_normal((1, inner)).astype(dtype)  # fresh: a stale column shows
+        out = run(a, b, True, bias)
+        np.testing.assert_array_equal(out, run(a, b, False, bias))
+
+    stolen = _calls_until(lambda: row_product.stolen_chunks()[0], call)
+    assert stolen >= 3, "no chunk was stolen from a stalled worker"
+    # The worker computed each stolen chunk too, then dropped it.
+    assert _until(lambda: row_product.stolen_chunks()[1] == row_product.stolen_chunks()[0])
+
+
+def test_a_worker_whose_chunk_was_stolen_writes_nothing_after_the_call(run, stall):
+    a, b = _operands(784, 512, "float32")
+    want = run(a, b, False)
+    stall(1)
+    outputs = []
+
+    def call():
+        before = row_product.stolen_chunks()[0]
+        out = run(a, b, True)
+        np.testing.assert_array_equal(out, want)
+        if row_product.stolen_chunks()[0] > before:
+            out[...] = 7.0  # the caller's array, reused at once
+            outputs.append(out)
+
+    assert _calls_until(lambda: len(outputs), call) >= 3
+    # Once the worker dropped its copies of the stolen chunks, none was written.
+    assert _until(lambda: row_product.stolen_chunks()[1] == row_product.stolen_chunks()[0])
+    time.sleep(0.01)
+    for out in outputs:
+        np.testing.assert_array_equal(out, 7.0)
+
+
+def test_the_caller_waits_for_a_chunk_the_worker_is_copying_out(run, stall):
+    # The worker won the chunk and copies it out 2 ms later: the caller, past its
+    # patience, must wait for that copy (not compute the chunk and return before it).
+    a, b = _operands(512, 256, "float32")
+    want = run(a, b, False)
+    stall(2)
+    outputs = []
+
+    def call():
+        out = run(a, b, True)
+        np.testing.assert_array_equal(out, want)
+        out[...] = 7.0
+        outputs.append(out)
+
+    assert _calls_until(row_product.worker_chunks, call) >= 3
+    time.sleep(0.01)
+    for out in outputs:
+        np.testing.assert_array_equal(out, 7.0)
+
+
+def test_a_stolen_calls_operands_are_held_until_the_worker_leaves(run, stall):
+    # The worker may still read a, b and bias after the call that stole its chunk
+    # returned: the module keeps them alive until it has left that job.
+    rng = np.random.default_rng(6)
+    b = rng.standard_normal((784, 512)).astype(np.float32)
+    stall(1)
+    held = []
+
+    def call():
+        before = row_product.stolen_chunks()[0]
+        a = rng.standard_normal((1, 784)).astype(np.float32)
+        run(a, b, True)
+        if row_product.stolen_chunks()[0] > before:
+            held.append(any(kept[0] is a for kept in row_product._held))
+
+    assert _calls_until(lambda: len(held), call) >= 3
+    assert all(held)
+    stall(0)
+    assert _until(lambda: row_product.stolen_chunks()[1] == row_product.stolen_chunks()[0])
+    assert _until(lambda: row_product._LIBRARY.controls().reading.value == 0)
+    kept = list(row_product._held)
+    run(*_operands(784, 512, "float32"), True)  # the next call lets them go
+    assert not any(old is new for old in kept for new in row_product._held)
+
+
+def test_stolen_jobs_back_off(run, stall):
+    # A job whose chunk was stolen is a miss: after a few, the split declines.
+    a, b = _operands(784, 512, "float32")
+    want = run(a, b, False)
+    row_product.allow_back_off(True)
+    stall(1)
+    declined, end = False, time.monotonic() + 20
+    while not declined and time.monotonic() < end:
+        out = run(a, b, True)
+        declined = out is None
+        if not declined:
+            np.testing.assert_array_equal(out, want)
+    assert declined

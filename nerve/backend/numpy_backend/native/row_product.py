@@ -12,7 +12,10 @@ one call to the next.
 How: the columns are cut into chunks of ``CHUNK`` (the last one shorter), shared
 between the caller and one C worker thread by ``split`` (which see: the worker polls
 between jobs, so a forward pass's next product finds it awake; a caller never waits
-for it to start; a split backs off under load from other processes).
+for it to start; a split backs off under load from other processes). A chunk the
+worker claimed and then did not finish in time (descheduled: another process on its
+core) is computed by the caller (``split``'s "Stealing"); the operands of such a call
+stay referenced here (``_held``) until the worker has stopped reading them.
 
 When not to split: the C loop on one core is slower than OpenBLAS's gemv (~55 against
 ~45 us for the MLP's two large products), so a job the split would not speed up is
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import threading
 import time
 from collections.abc import Callable
 
@@ -67,8 +71,9 @@ _TEMPLATE = r"""
         if (relu) (v) = ((v) > 0 || (v) != (v)) ? (v) : ({C})0;                      \
     } while (0)
 
-/* Columns n0..n1-1 of out (N) = a (K) @ b (K, N), b C-contiguous, K >= 1: W columns
-   at a time kept in registers while k runs; then the epilogue. */
+/* Columns n0..n1-1 of a (K) @ b (K, N), b C-contiguous, K >= 1, into out[0..n1-n0-1]
+   (the output's column n0, or a scratch area): W columns at a time kept in registers
+   while k runs; then the epilogue. */
 #define COLUMNS_{T}(W)                                                              \
     for (; n + W <= n1; n += W) {                                                   \
         {C} acc[W];                                                                 \
@@ -81,7 +86,7 @@ _TEMPLATE = r"""
         for (int j = 0; j < W; j++) {                                               \
             {C} v = acc[j];                                                         \
             EPILOGUE_{T}(v, n + j);                                                 \
-            out[n + j] = v;                                                         \
+            out[n - n0 + j] = v;                                                    \
         }                                                                           \
     }
 
@@ -97,15 +102,15 @@ static void columns_{T}(const void *a_, const void *b_, void *out_, int64_t K, i
     COLUMNS_{T}(1)
 }
 
-static void chunk_{T}(const void *context, int64_t chunk, int worker) {
+static void chunk_{T}(const void *context, int64_t chunk, void *into) {
     const struct columns_job *job = context;
-    (void)worker;
     int64_t n0 = chunk * CHUNK, n1 = n0 + CHUNK < job->N ? n0 + CHUNK : job->N;
-    columns_{T}(job->a, job->b, job->out, job->K, job->N, n0, n1, job->bias, job->relu);
+    columns_{T}(job->a, job->b, into, job->K, job->N, n0, n1, job->bias, job->relu);
 }
 
-/* With `split`, runs the product on two cores and returns 1, or returns 0 without
-   computing it when split_run declines (the caller then runs BLAS, faster on one
+/* With `split`, runs the product on two cores and returns 1 (2 when this thread stole
+   the worker's chunk: the worker may still read a, b and bias), or returns 0 without
+   computing it when the split declines (the caller then runs BLAS, faster on one
    core); without, computes it on this thread alone and returns 1. The arrays come as
    NumPy array objects (NV_DATA reads their data); with `relu`, bias_obj's N values
    are added to each result, then ReLU (bias_obj is not read without). */
@@ -118,8 +123,9 @@ int row_product_{T}(const void *a_obj, const void *b_obj, void *out_obj, int64_t
         columns_{T}(a, b, out, K, N, 0, N, bias, relu);
         return 1;
     }
-    struct columns_job job = {a, b, out, K, N, bias, relu};
-    return split_run(chunk_{T}, &job, (N + CHUNK - 1) / CHUNK);
+    struct columns_job job = {a, b, K, N, bias, relu};
+    return split_run_stealing(chunk_{T}, &job, sizeof job, out, CHUNK * sizeof({C}),
+                              N * sizeof({C}));
 }
 
 /* The epilogue alone (bias and ReLU), in place over out (M, N) C-contiguous: after
@@ -143,9 +149,9 @@ _JOB = r"""
 #define FMAfloat32 fmaf
 #define FMAfloat64 fma
 
+/* Copied for the worker by split_run_stealing (a multiple of 8 bytes). */
 struct columns_job {
     const void *a, *b;
-    void *out;
     int64_t K, N;
     const void *bias;
     int64_t relu;
@@ -158,7 +164,7 @@ LOOP_DTYPES = frozenset(map(np.dtype, _TYPES))
 SOURCE = (
     "#define _POSIX_C_SOURCE 200809L\n"  # clock_gettime under -std=c99
     f"#define CHUNK {CHUNK}\n"
-    + split.runtime_source("row_product")
+    + split.runtime_source("row_product", steal_bytes=CHUNK * 8)
     + codegen.data_pointer_source(toolchain.DATA_OFFSET)
     + _JOB
     + "".join(_TEMPLATE.replace("{T}", name).replace("{C}", c) for name, c in _TYPES.items())
@@ -173,6 +179,11 @@ allow_back_off = _LIBRARY.allow_back_off
 #: How many chunks the worker thread of split products computed in this process (0 in a
 #: forked child until its own worker helps; ``split.Library``).
 worker_chunks = _LIBRARY.worker_chunks
+#: ``(stolen, lost)``: how many chunks callers stole from the worker, and how many of
+#: those it computed and then dropped (``split.Library``).
+stolen_chunks = _LIBRARY.stolen_chunks
+#: For tests: stall the worker (``split.Controls.stall_worker``).
+stall_worker = _LIBRARY.stall_worker
 
 
 @functools.cache
@@ -202,13 +213,39 @@ def product_function() -> Callable | None:
     arguments = [ctypes.py_object] * 3 + [ctypes.c_int64] * 3 + [ctypes.py_object, ctypes.c_int64]
     loops = binding.typed_functions(library, "row_product", _TYPES, arguments, ctypes.c_int)
 
+    controls = _LIBRARY.controls()
+    assert controls is not None and controls.reading is not None  # the loops loaded
+    reading = controls.reading
+
     def run(a, b, split, bias=None):
+        if _held:
+            _release(reading)
         inner, columns = b.shape
         out = np.empty((1, columns), dtype=b.dtype)
         relu = 0 if bias is None else 1
-        return out if loops[b.dtype](a, b, out, inner, columns, split, bias, relu) else None
+        done = loops[b.dtype](a, b, out, inner, columns, split, bias, relu)
+        if done == 2:  # a chunk stolen: the worker may still read the operands
+            with _holding:
+                _held.append((a, b, bias))
+        return out if done else None
 
     return run
+
+
+#: The operands of split calls whose worker chunk the caller stole, kept alive while
+#: the worker may still read them (see "Stealing" in ``split``), and its lock (Python
+#: threads call the product; taken only after a steal).
+_held: list[tuple] = []
+_holding = threading.Lock()
+
+
+def _release(reading: ctypes.c_int64) -> None:
+    """Drops the held operands once the worker reads none (a steal's worker sets
+    ``reading`` before its call returns, so a zero read after the operands were held
+    means it left that chunk; the lock keeps a steal from holding more in between)."""
+    with _holding:
+        if not reading.value:
+            _held.clear()
 
 
 @functools.cache
