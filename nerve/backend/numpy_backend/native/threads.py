@@ -97,8 +97,9 @@ HOLD_FROM = 4 << 20
 #: the cores whatever its arrays' sizes: a dense MLP's training step (784-512-256-10:
 #: 12.8M at batch 32, arrays of at most 1.6 MB). Held, its products split from C
 #: (``split_gemm``) and its update loops too (``split_loops``); left to OpenBLAS's
-#: threads, the step took ~15-20% longer at batch 32 with two threads, and under load
-#: from other processes OpenBLAS's threads, waiting on each other, at times took
+#: threads, the step's best time was 6-27% longer at batch 32 and 0-10% at 128 and 512
+#: on a quiet host (alternating processes, two threads; SGD at 512 even), and under
+#: load from other processes OpenBLAS's threads, waiting on each other, at times took
 #: ~20 ms a product (2026-12-06).
 HOLD_WORK_FROM = 1 << 23
 
