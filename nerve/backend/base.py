@@ -88,11 +88,13 @@ class Backend(abc.ABC):
         compiled graph runs inside one. Backends whose library never warns keep this."""
         return contextlib.nullcontext()
 
-    def run_scope(self, buffer_bytes: int) -> Any:
+    def run_scope(self, buffer_bytes: int, product_work: int = 0) -> Any:
         """The context one run of a compiled graph runs in, given the size in bytes of
-        the graph's largest array: ``quiet()`` here. A backend may add what pays only
-        for graphs with large arrays (the NumPy backend keeps large freed buffers for
-        the next run, see ``numpy_backend/native/allocator.py``)."""
+        the graph's largest array and the multiply-adds of its largest matrix product:
+        ``quiet()`` here. A backend may add what pays only for graphs with large arrays
+        or products (the NumPy backend keeps large freed buffers for the next run, see
+        ``numpy_backend/native/allocator.py``, and holds the cores for its own threads,
+        ``native/threads.py``)."""
         return self.quiet()
 
     # -- capabilities the graph compiler asks about (all off by default) ------------

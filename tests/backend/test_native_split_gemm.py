@@ -117,11 +117,22 @@ def test_products_on_two_held_cores_run_them_with_the_python_splits_bits(
     b = _operand(rng, b_shape, False, False)
     monkeypatch.setattr(threads, "_held", [2])
     calls = []
-    gemm_parts = split_gemm.gemm_parts
+    gemm_parts, prepare = split_gemm.gemm_parts, split_gemm.prepare
     monkeypatch.setattr(
         split_gemm, "gemm_parts", lambda *args: calls.append(args[3]) or gemm_parts(*args)
     )
-    got = linalg.products(np)(a, b)
+    monkeypatch.setattr(
+        split_gemm, "prepare", lambda *args: calls.append(args[3]) or prepare(*args)
+    )
+    product = linalg.products(np)
+    product.plans.clear()  # planned again, through the functions above
+    got = product(a, b)
     assert calls == {True: [2], False: [0], None: [2]}[deep]  # (None: tried, declined)
-    monkeypatch.setattr(split_gemm, "gemm_parts", lambda *args: False)  # the Python split
-    np.testing.assert_array_equal(got, linalg.products(np)(a, b))
+    again = product(a, b)  # one matrix: its plan kept, nothing prepared again
+    assert len(calls) == (1 if deep is False else 2) and np.array_equal(again, got)
+    # The Python split
+    monkeypatch.setattr(split_gemm, "gemm_parts", lambda *args: False)
+    monkeypatch.setattr(split_gemm, "prepare", lambda *args: None)
+    product.plans.clear()
+    np.testing.assert_array_equal(got, product(a, b))
+    product.plans.clear()

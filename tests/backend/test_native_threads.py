@@ -93,3 +93,22 @@ def test_holds_in_two_threads_restore_openblas_whatever_order_they_end_in():
     for worker in workers:
         worker.join(10)
     assert found[0]() == before
+
+
+def test_a_run_holds_the_cores_for_large_arrays_or_a_large_product():
+    from nerve.backend import get_backend
+
+    found = threads._openblas()
+    if found is None or found[1] is None or threads.blas_threads() < 2:
+        pytest.skip("needs NumPy's OpenBLAS with its thread setter and two cores")
+    backend, cores = get_backend(), threads.blas_threads()
+    cases = [
+        (threads.HOLD_FROM, 0, cores),
+        (1 << 20, threads.HOLD_WORK_FROM, cores),  # a dense MLP step at batch 32
+        (1 << 20, threads.HOLD_WORK_FROM - 1, 1),
+        (0, 0, 1),
+    ]
+    for buffer_bytes, product_work, held in cases:
+        with backend.run_scope(buffer_bytes, product_work):
+            assert threads.held() == held, (buffer_bytes, product_work)
+        assert threads.held() == 1

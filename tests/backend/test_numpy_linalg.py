@@ -106,7 +106,7 @@ def _count_splits(monkeypatch, calls: list, record) -> None:
     one matrix of float32: ``native/split_gemm.py``)."""
     from nerve.backend.numpy_backend.native import split_gemm, threads
 
-    run_split, gemm_parts = threads.run_split, split_gemm.gemm_parts
+    run_split, gemm_parts, prepare = threads.run_split, split_gemm.gemm_parts, split_gemm.prepare
 
     def counted_split(parts, workers):
         calls.append(record(workers, len(parts)))
@@ -118,8 +118,25 @@ def _count_splits(monkeypatch, calls: list, record) -> None:
             calls.append(record(2, len(bounds) - 1))
         return done
 
+    def counted_prepare(a, b, out, axis, bounds):
+        run = prepare(a, b, out, axis, bounds)
+        if run is None:
+            return None
+
+        def counted_run(a, b, out):
+            done = run(a, b, out)
+            if done:
+                calls.append(record(2, len(bounds) - 1))
+            return done
+
+        return counted_run
+
     monkeypatch.setattr(threads, "run_split", counted_split)
     monkeypatch.setattr(split_gemm, "gemm_parts", counted_parts)
+    monkeypatch.setattr(split_gemm, "prepare", counted_prepare)
+    # Products plan their split once per layout (``products``' plans): plan again here,
+    # through the counted functions.
+    linalg.products(np).plans.clear()
 
 
 @pytest.mark.parametrize("parts", [2, 3])

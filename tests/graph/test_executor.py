@@ -8,7 +8,7 @@ import pytest
 import nerve
 from nerve import ops
 from nerve.backend import get_backend
-from nerve.graph.executor import CompiledGraph, largest_buffer
+from nerve.graph.executor import CompiledGraph, largest_buffer, largest_product
 from nerve.graph.passes import fuse_softmax_rows, optimize
 
 
@@ -317,3 +317,33 @@ def test_largest_buffer_leaves_out_variable_reads():
     weights = nerve.Variable(np.ones((64, 32), "float32"))
     graph = graph_of(lambda a: ops.matmul(a, weights), ops.ones((1, 64)))
     assert largest_buffer(graph) == 32 * 4
+
+
+def test_largest_product_is_the_most_multiply_adds_of_one_matmul_node():
+    weights = nerve.Variable(np.ones((64, 32), "float32"))
+    graph = graph_of(
+        lambda a: ops.matmul(ops.matmul(a, weights), ops.ones((32, 3))), ops.ones((5, 64))
+    )
+    assert largest_product(graph) == 5 * 64 * 32
+    stack = graph_of(lambda a: ops.matmul(a, a), ops.ones((4, 6, 6)))
+    assert largest_product(stack) == 4 * 6 * 6 * 6  # a stack's products together
+    assert largest_product(graph_of(lambda a: a + 1.0, ops.ones((5,)))) == 0
+
+
+def test_a_compiled_run_tells_its_scope_its_largest_product(monkeypatch):
+    # The backend holds the cores for large products whatever the arrays' sizes (an
+    # MLP step at batch 32: ``threads.HOLD_WORK_FROM``), so the run must say how large.
+    backend = get_backend()
+    scopes = []
+    run_scope = backend.run_scope
+
+    def recorded(buffer_bytes, product_work=0):
+        scopes.append((buffer_bytes, product_work))
+        return run_scope(buffer_bytes, product_work)
+
+    monkeypatch.setattr(backend, "run_scope", recorded)
+    weights = nerve.Variable(np.ones((64, 32), "float32"))
+    graph = graph_of(lambda a: ops.matmul(a, weights), ops.ones((8, 64)))
+    compiled = CompiledGraph(graph, backend)
+    compiled.run([np.ones((8, 64), "float32")])
+    assert scopes == [(8 * 32 * 4, 8 * 64 * 32)]

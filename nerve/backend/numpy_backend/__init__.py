@@ -147,6 +147,14 @@ def _allocator() -> Any:
     return allocator
 
 
+@functools.cache
+def _threads() -> Any:
+    """``native.threads``, imported on first use (as ``_allocator``)."""
+    from nerve.backend.numpy_backend.native import threads
+
+    return threads
+
+
 class _Nested:
     """Two context managers entered in order and left in reverse (``ExitStack`` costs
     microseconds more per compiled run)."""
@@ -292,12 +300,13 @@ class NumpyBackend(Backend):
     def quiet(self) -> Any:
         return _Quiet() if _Quiet.available else np.errstate(all="ignore")
 
-    def run_scope(self, buffer_bytes: int) -> Any:
+    def run_scope(self, buffer_bytes: int, product_work: int = 0) -> Any:
         """``quiet()``; for graphs with arrays of ``allocator.MIN_BYTES`` or more, also
         NumPy's memory handler that keeps large freed buffers for the next run (a
         training step frees and allocates the same ones each step; glibc gives them
         back to the kernel, and each step then pays a page fault per 4 KiB); from
-        ``threads.HOLD_FROM``, nerve's threads hold the cores (``threads.hold``); with
+        arrays of ``threads.HOLD_FROM`` bytes or a product of ``threads.HOLD_WORK_FROM``
+        multiply-adds, nerve's threads hold the cores (``threads.hold``); with
         ``config.flush_denormals()``, denormals flushed to zero (``native.fpmode``)."""
         allocator = _allocator()
         outer = self.quiet()
@@ -305,15 +314,11 @@ class NumpyBackend(Backend):
             from nerve.backend.numpy_backend.native import fpmode
 
             outer = _Nested(outer, fpmode.flushing())
-        if buffer_bytes >= allocator.MIN_BYTES:
-            from nerve.backend.numpy_backend.native import threads
-
-            scope: Any = allocator.scope()
-            if buffer_bytes >= threads.HOLD_FROM:
-                scope = threads.hold() if scope is None else _Nested(scope, threads.hold())
-            if scope is not None:
-                return _Nested(outer, scope)
-        return outer
+        scope: Any = allocator.scope() if buffer_bytes >= allocator.MIN_BYTES else None
+        threads = _threads()
+        if buffer_bytes >= threads.HOLD_FROM or product_work >= threads.HOLD_WORK_FROM:
+            scope = threads.hold() if scope is None else _Nested(scope, threads.hold())
+        return outer if scope is None else _Nested(outer, scope)
 
     def compile_elementwise(self, programs):
         """Fused loops as compiled C (see ``native``); ``None`` where that can't run."""

@@ -195,6 +195,8 @@ def products(xp) -> Any:
                 return done
         return xp.matmul(a, b) if out is None else xp.matmul(a, b, out=out)
 
+    plans: dict = {}
+
     def split_product(a, b, out=None):
         """A large product shared out among the cores a compiled run holds
         (``threads.held``; OpenBLAS then runs each part on one thread): a stack by
@@ -204,22 +206,37 @@ def products(xp) -> Any:
         NumPy's matmul calls BLAS once per matrix of a stack, and a threaded BLAS
         splits each small product across its threads and wakes them at every call:
         attention's 128 products of 128x32x128 took 0.97 ms on two threads and 0.99 ms
-        on one; as two halves on two threads, 0.55 ms (2026-12-06, 2-core Xeon)."""
+        on one; as two halves on two threads, 0.55 ms (2026-12-06, 2-core Xeon).
+
+        How to split is worked out once per layout (``plan_split``): the checks and
+        cuts cost ~9 us of Python per call, and the C split of one matrix then ~8 us
+        more (``split_gemm.prepare``), against products of ~0.1-0.3 ms in an MLP step."""
         # Cheapest test first: outside a held run (a batch-1 call) this is all it costs.
         cores = native_threads.held()
-        if cores < 2 or a.ndim < 2 or b.ndim < 2 or a.dtype != b.dtype or a.dtype.kind not in "fc":
+        if cores < 2:
+            return None
+        key = (
+            cores, a.shape, a.strides, a.dtype, b.shape, b.strides, b.dtype,
+            None if out is None else (out.shape, out.strides, out.dtype),
+            SPLIT_FROM, PART_LENGTH,
+        )  # fmt: skip
+        run = plans.get(key, plans)  # (``plans`` itself: not planned yet)
+        if run is plans:
+            run = _memo(plans, key, lambda: plan_split(a, b, out, cores))
+        return None if run is None else run(a, b, out)
+
+    def plan_split(a, b, out, cores):
+        """``run(a, b, out) -> out`` splitting products of these operands' layout (and
+        ``out``'s, or a new array where ``out`` is ``None``), or ``None``."""
+        if a.ndim < 2 or b.ndim < 2 or a.dtype != b.dtype or a.dtype.kind not in "fc":
             return None
         (m, k), n = a.shape[-2:], b.shape[-1]
         batch = xp.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         if math.prod(batch) * m * k * n < SPLIT_FROM:
             return None
         if not batch and k >= DEEP * max(m, n) and out is None:
-            return split_depth(a, b, cores)
-        if out is None:
-            out = xp.empty((*batch, m, n), dtype=a.dtype)
-        if batch:
-            a = xp.broadcast_to(a, (*batch, m, k))
-            b = xp.broadcast_to(b, (*batch, k, n))
+            return lambda a, b, out: split_depth(a, b, cores)
+        shape, dtype = (*batch, m, n), a.dtype
         axis = next((i for i, size in enumerate(batch) if size >= cores), None)
         count = None
         if axis is None:
@@ -229,25 +246,37 @@ def products(xp) -> Any:
             axis = len(batch) + (0 if m >= n else 1)
             count = min(cores * native_threads.PARTS_PER_THREAD, max(m, n) // PART_LENGTH)
             count = min(max(count, cores), max(m, n))
-
-        def part(lo: int, hi: int) -> None:
-            at = (slice(None),) * axis + (slice(lo, hi),)
-            if axis < len(batch):
-                xp.matmul(a[at], b[at], out=out[at])
-            elif axis == len(batch):
-                xp.matmul(a[at], b, out=out[at])
-            else:
-                xp.matmul(a, b[..., lo:hi], out=out[..., lo:hi])
-
         length = batch[axis] if axis < len(batch) else max(m, n)
+        bounds = native_threads.cuts(length, cores, count)
         # One matrix on two cores: its parts run from C, shared with one C worker thread
         # (``native/split_gemm.py``: no hand-over between Python threads per part).
+        from_c = None
         if not batch and cores == 2:
-            bounds = native_threads.cuts(length, cores, count)
-            if native_gemm.gemm_parts(a, b, out, axis, bounds):
+            sample = xp.empty(shape, dtype) if out is None else out
+            from_c = native_gemm.prepare(a, b, sample, axis, bounds)
+
+        def run(a, b, out):
+            if out is None:
+                out = xp.empty(shape, dtype=dtype)
+            if from_c is not None and from_c(a, b, out):
                 return out
-        native_threads.run_ranges(length, cores, part, count)
-        return out
+            if batch:
+                a = xp.broadcast_to(a, (*batch, m, k))
+                b = xp.broadcast_to(b, (*batch, k, n))
+
+            def part(lo: int, hi: int) -> None:
+                at = (slice(None),) * axis + (slice(lo, hi),)
+                if axis < len(batch):
+                    xp.matmul(a[at], b[at], out=out[at])
+                elif axis == len(batch):
+                    xp.matmul(a[at], b, out=out[at])
+                else:
+                    xp.matmul(a, b[..., lo:hi], out=out[..., lo:hi])
+
+            native_threads.run_ranges(length, cores, part, count)
+            return out
+
+        return run
 
     def split_depth(a, b, cores):
         """A product summing over many more terms than it has rows or columns (a
@@ -270,6 +299,7 @@ def products(xp) -> Any:
             native_threads.run_split(parts, cores)
         return xp.add.reduce(partial, axis=0)
 
+    product.plans = plans  # type: ignore[attr-defined]  # for tests: clear() to plan again
     return product
 
 

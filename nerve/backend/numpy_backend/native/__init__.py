@@ -179,17 +179,27 @@ def _wrapper(function, program: ElementwiseProgram, plan: codegen.Layout) -> Cal
         # cores (``threads.held``), its tiles are shared out among them.
         namespace["held"], namespace["split"] = threads.held, _split
         # On two cores, through the loop's packed entry from C (``split_loops``: no
-        # hand-over between Python threads per part), when each scalar input is an
-        # array (the entry reads its data pointer); else by the Python split.
+        # hand-over between Python threads per part); else by the Python split. The
+        # entry reads each scalar input's data pointer: a NumPy scalar (what NumPy's
+        # kernels return for 0-d operands: an optimizer's step size) goes as a 0-d
+        # array of the input's dtype, the value the C call's argument gets.
         namespace["split_packed"], namespace["packed"] = split_loops.run, None
         namespace["TILE"] = codegen.TILE
-        arrays = [f"i{k}.__class__ is ndarray" for k in range(n_in) if f"i{k}.item()" in args]
-        check = "".join(f" and {test}" for test in arrays)
+        namespace["asarray"] = np.asarray
+        for k, (_, dtype) in enumerate(program.inputs):
+            namespace[f"s{k}"] = np.dtype(dtype)
+        split_objects = ", ".join(
+            f"({a[:-7]} if {a[:-7]}.__class__ is ndarray else asarray({a[:-7]}, s{a[1:-7]}))"
+            if a.endswith(".item()")
+            else a
+            for a in args
+            if not a.startswith("l")
+        )
         lines.append("    n = held()")
         lines.append(f"    e = ({extent})")
         lines.append(
-            f"    if n == 2 and packed is not None{check} and split_packed("
-            f"packed, ({ints},), ({objects},), e[0] * -(-e[1] // TILE)): pass"
+            f"    if n == 2 and packed is not None and split_packed("
+            f"packed, ({ints},), ({split_objects},), e[0] * -(-e[1] // TILE)): pass"
         )
         lines.append(f"    elif n > 1: split(fn, n, e, ({', '.join(args)},))")
         lines.append(f"    else: fn(*e, 0, {ALL_TILES}, {', '.join(args)})")

@@ -19,6 +19,7 @@ from nerve.backend.numpy_backend.native import cblas, fpmode
 
 __all__ = [
     "HOLD_FROM",
+    "HOLD_WORK_FROM",
     "PARTS_PER_THREAD",
     "blas_threads",
     "cores",
@@ -92,6 +93,15 @@ def _allowed_cores() -> int:
 #: while their few other loops are too small to split; convolutional and sequence
 #: models (8-11 MB activations, embedding tables) have loops worth sharing out.
 HOLD_FROM = 4 << 20
+#: Multiply-adds of a compiled graph's largest matrix product from which its runs hold
+#: the cores whatever its arrays' sizes: a dense MLP's training step (784-512-256-10:
+#: 12.8M at batch 32, arrays of at most 1.6 MB). Held, its products split from C
+#: (``split_gemm``) and its update loops too (``split_loops``); left to OpenBLAS's
+#: threads, the step's best time was 6-27% longer at batch 32 and 0-10% at 128 and 512
+#: on a quiet host (alternating processes, two threads; SGD at 512 even), and under
+#: load from other processes OpenBLAS's threads, waiting on each other, at times took
+#: ~20 ms a product (2026-12-06).
+HOLD_WORK_FROM = 1 << 23
 
 #: The cores each running compiled graph holds (a stack: a graph may run inside
 #: another's kernel). Empty: none runs, OpenBLAS threads its own products.
