@@ -210,19 +210,6 @@ def test_a_label_outside_the_classes_makes_its_row_nan(request, native):
     assert np.isnan(grad[[1, 3]]).all() and np.isfinite(grad[[0, 2]]).all()
 
 
-@pytest.mark.parametrize("threads", [2, 3])
-def test_cross_entropy_rows_split_across_threads_give_the_same_bits(
-    xent_loops, monkeypatch, threads
-):
-    x, labels, g = _xent_case((9, 300), "float32", "int32", seed=threads)
-    loss, grad = xent_loops
-    whole = loss(x, labels), grad(x, labels, g)
-    monkeypatch.setattr(softmax, "MIN_SPLIT", 0)
-    monkeypatch.setattr(threads_module, "blas_threads", lambda: threads)
-    np.testing.assert_array_equal(loss(x, labels), whole[0])
-    np.testing.assert_array_equal(grad(x, labels, g), whole[1])
-
-
 def test_cross_entropy_loops_decline_other_dtypes(xent_loops):
     loss, grad = xent_loops
     x, labels, g = _xent_case((2, 4), "float16", "int32")
@@ -262,16 +249,22 @@ def test_dense_cross_entropy_c_and_numpy_kernels_agree(dense_xent_loops, request
 
 
 @pytest.mark.parametrize("threads", [2, 3])
-def test_dense_cross_entropy_rows_split_across_threads_give_the_same_bits(
-    dense_xent_loops, monkeypatch, threads
+@pytest.mark.parametrize("form", ["sparse", "dense"])
+def test_cross_entropy_rows_split_across_threads_give_the_same_bits(
+    request, monkeypatch, form, threads
 ):
-    x, targets, g = _dense_xent_case((9, 300), "float32", seed=threads)
-    loss, grad = dense_xent_loops
-    whole = loss(x, targets), grad(x, targets, g)
+    if form == "sparse":
+        loops = request.getfixturevalue("xent_loops")
+        x, labels, g = _xent_case((9, 300), "float32", "int32", seed=threads)
+    else:
+        loops = request.getfixturevalue("dense_xent_loops")
+        x, labels, g = _dense_xent_case((9, 300), "float32", seed=threads)
+    loss, grad = loops
+    whole = loss(x, labels), grad(x, labels, g)
     monkeypatch.setattr(softmax, "MIN_SPLIT", 0)
     monkeypatch.setattr(threads_module, "blas_threads", lambda: threads)
-    np.testing.assert_array_equal(loss(x, targets), whole[0])
-    np.testing.assert_array_equal(grad(x, targets, g), whole[1])
+    np.testing.assert_array_equal(loss(x, labels), whole[0])
+    np.testing.assert_array_equal(grad(x, labels, g), whole[1])
 
 
 def test_dense_cross_entropy_loops_decline_what_they_do_not_take(dense_xent_loops):
