@@ -331,17 +331,30 @@ def available(dtype: str) -> bool:
     return dtype in _TYPES and _functions() is not None
 
 
-def _rows(part: Callable, n: int, size: int, arrays: tuple, flags: tuple) -> None:
+def _rows(
+    part: Callable, n: int, size: int, arrays: tuple, flags: tuple, scratch: bool = False
+) -> None:
     """``part(*arrays, n, lo, hi, *flags)`` over all rows of n, split across as many
     threads as OpenBLAS uses (one where it runs one) when the call is large
     (``MIN_SPLIT`` elements): the pool's threads and this one each take a contiguous
-    share of the rows."""
+    share of the rows. With ``scratch``, each share also gets a row of n elements of
+    ``arrays[0]``'s dtype of its own, after the flags (room for the row's terms of a
+    pairwise sum)."""
     rows = size // n if n else 0
     count = min(threads.cores(), rows) if size >= MIN_SPLIT else 1
+    terms = np.empty((max(count, 1), n), arrays[0].dtype) if scratch else None
+
+    def share(j: int, lo: int, hi: int) -> None:
+        part(*arrays, n, lo, hi, *flags, *(() if terms is None else (terms[j],)))
+
     if count < 2:
-        part(*arrays, n, 0, rows, *flags)
+        share(0, 0, rows)
         return
-    threads.run_ranges(rows, count, lambda lo, hi: part(*arrays, n, lo, hi, *flags), count)
+    cuts = threads.cuts(rows, count, count)
+    bounds = zip(cuts, cuts[1:])
+    threads.run_split(
+        [functools.partial(share, j, lo, hi) for j, (lo, hi) in enumerate(bounds)], count
+    )
 
 
 @functools.cache
@@ -480,26 +493,6 @@ def sparse_xent_grad_function() -> Callable | None:
     return sparse_xent_grad
 
 
-def _dense_rows(part: Callable, arrays: tuple) -> None:
-    """``part(*arrays, n, lo, hi, terms)`` over all rows of ``arrays[0]`` (C-contiguous,
-    rows of n), as ``_rows`` splits them, each thread with its own row of ``terms`` for
-    the pairwise sums."""
-    x = arrays[0]
-    n, size = x.shape[-1], x.size
-    rows = size // n if n else 0
-    count = min(threads.cores(), rows) if size >= MIN_SPLIT else 1
-    terms = np.empty((max(count, 1), n), x.dtype)
-    if count < 2:
-        part(*arrays, n, 0, rows, terms)
-        return
-    cuts = threads.cuts(rows, count, count)
-
-    def share(j: int, lo: int, hi: int) -> Callable[[], None]:
-        return lambda: part(*arrays, n, lo, hi, terms[j])
-
-    threads.run_split([share(j, lo, hi) for j, (lo, hi) in enumerate(zip(cuts, cuts[1:]))], count)
-
-
 @functools.cache
 def xent_function() -> Callable | None:
     """``xent(logits, targets)``: the softmax cross-entropy of each row of ``logits``
@@ -518,7 +511,7 @@ def xent_function() -> Callable | None:
             return None
         logits, targets = np.ascontiguousarray(logits), np.ascontiguousarray(targets)
         out = np.empty(logits.shape[:-1], logits.dtype)
-        _dense_rows(part, (logits, targets, out))
+        _rows(part, logits.shape[-1], logits.size, (logits, targets, out), (), scratch=True)
         return out
 
     return xent
@@ -545,7 +538,8 @@ def xent_grad_function() -> Callable | None:
         logits, targets = np.ascontiguousarray(logits), np.ascontiguousarray(targets)
         g = np.ascontiguousarray(g)
         out = np.empty(logits.shape, logits.dtype)
-        _dense_rows(part, (logits, targets, g, out))
+        arrays = (logits, targets, g, out)
+        _rows(part, logits.shape[-1], logits.size, arrays, (), scratch=True)
         return out
 
     return xent_grad
