@@ -492,26 +492,30 @@ sparse_softmax_cross_entropy_p = Primitive(
 
 def _sparse_xent_grad_rule(logits: Aval, labels: Aval, g: Aval) -> Aval:
     _check_labels("sparse_softmax_cross_entropy_grad", logits, labels)
+    return _row_gradient("sparse_softmax_cross_entropy_grad", logits, g)
+
+
+def _row_gradient(op: str, logits: Aval, g: Aval) -> Aval:
+    """The logits' gradient from the rows' cotangent ``g`` (checked: one value per row
+    of the logits, their dtype)."""
     if tuple(g.shape) != tuple(logits.shape[:-1]):
         raise ShapeError(
             with_location(
-                f"sparse_softmax_cross_entropy_grad: a cotangent of shape {tuple(g.shape)} "
-                f"for logits of shape {tuple(logits.shape)}; expected "
-                f"{tuple(logits.shape[:-1])}."
+                f"{op}: a cotangent of shape {tuple(g.shape)} for logits of shape "
+                f"{tuple(logits.shape)}; expected {tuple(logits.shape[:-1])}."
             )
         )
-    rules.same_dtype("sparse_softmax_cross_entropy_grad", logits, g)
+    rules.same_dtype(op, logits, g)
     return Aval(tuple(logits.shape), logits.dtype)
 
 
-def _softmax_and_one_hot(logits, labels):
-    """``softmax(logits)`` over the last axis and ``one_hot(labels)`` in the logits'
-    dtype, as primitives (for the gradient's own gradient)."""
+def _one_hot(labels, logits):
+    """``one_hot(labels)`` over the logits' classes, in their dtype, as primitives (for
+    the gradient's own gradient)."""
     from nerve.primitives import creation
 
-    probabilities = ew.exp_p.bind(_log_softmax(logits))
     classes = creation.arange_p.bind(start=0, stop=logits.shape[-1], step=1, dtype=labels.dtype)
-    return probabilities, ew.cast(ew.equal_p.bind(_column(labels), classes), logits.dtype)
+    return ew.cast(ew.equal_p.bind(_column(labels), classes), logits.dtype)
 
 
 def _sparse_xent_grad_vjp(c, inputs, out, needs):
@@ -519,14 +523,14 @@ def _sparse_xent_grad_vjp(c, inputs, out, needs):
 
     logits, labels, g = inputs
     last = (len(logits.shape) - 1,)
-    p, one_hot = _softmax_and_one_hot(logits, labels)
+    p = ew.exp_p.bind(_log_softmax(logits))
     column = _column(g)
     d_logits = d_g = None
     if needs[0]:  # d(p * g)/dx contracted with c: g * p * (c - sum(c * p))
         inner = reduction.reduce_sum(ew.mul(c, p), last, keepdims=True)
         d_logits = ew.mul(column, ew.mul(p, ew.sub(c, inner)))
     if needs[2]:
-        d_g = reduction.reduce_sum(ew.mul(c, ew.sub(p, one_hot)), last)
+        d_g = reduction.reduce_sum(ew.mul(c, ew.sub(p, _one_hot(labels, logits))), last)
     return d_logits, None, d_g
 
 
@@ -602,15 +606,7 @@ softmax_cross_entropy_p = Primitive(
 
 def _xent_grad_rule(logits: Aval, targets: Aval, g: Aval) -> Aval:
     _check_targets("softmax_cross_entropy_grad", logits, targets)
-    if tuple(g.shape) != tuple(logits.shape[:-1]):
-        raise ShapeError(
-            with_location(
-                f"softmax_cross_entropy_grad: a cotangent of shape {tuple(g.shape)} for "
-                f"logits of shape {tuple(logits.shape)}; expected {tuple(logits.shape[:-1])}."
-            )
-        )
-    rules.same_dtype("softmax_cross_entropy_grad", logits, g)
-    return Aval(tuple(logits.shape), logits.dtype)
+    return _row_gradient("softmax_cross_entropy_grad", logits, g)
 
 
 def _xent_grad_vjp(c, inputs, out, needs):
