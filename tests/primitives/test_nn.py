@@ -240,3 +240,58 @@ def test_patches_products_reject_operands_that_do_not_fit_the_window(name, secon
     geometry = dict(window=(3, 3), strides=(1, 1), dilation=(1, 1), padding=((0, 0), (0, 0)))
     with pytest.raises(ShapeError, match=message):
         primitive.bind(ops.zeros((2, 6, 6, 2)), ops.zeros(second), **geometry)
+
+
+@pytest.mark.parametrize(
+    "name, args, error, message",
+    [
+        (
+            "sparse_softmax_cross_entropy_grad",
+            ((4, 3), (4,), (3,)),
+            "ShapeError",
+            r"sparse_softmax_cross_entropy_grad: a cotangent of shape \(3,\) for logits of "
+            r"shape \(4, 3\); expected \(4,\)",
+        ),
+        (
+            "softmax_cross_entropy_grad",
+            ((4, 3), (4, 3), (4, 1)),
+            "ShapeError",
+            r"softmax_cross_entropy_grad: a cotangent of shape \(4, 1\) for logits of shape "
+            r"\(4, 3\); expected \(4,\)",
+        ),
+        (
+            "sparse_softmax_cross_entropy",
+            ((4, 3), (3,)),
+            "ShapeError",
+            r"labels of shape \(3,\) for logits of shape \(4, 3\); expected the logits' "
+            r"shape without its last axis, \(4,\)",
+        ),
+        (
+            "softmax_cross_entropy",
+            ((4, 3), (4, 2)),
+            "ShapeError",
+            r"targets of shape \(4, 2\) for logits of shape \(4, 3\)",
+        ),
+    ],
+)
+def test_cross_entropy_primitives_reject_operands_of_other_shapes(name, args, error, message):
+    """Shape rules run where graphs are traced (eager binds run the kernels directly)."""
+    from nerve.core import errors
+    from nerve.primitives import nn as nnp
+
+    labels_at = 1 if name.startswith("sparse") else None
+    operands = [
+        ops.zeros(shape, dtype="int32" if i == labels_at else "float32")
+        for i, shape in enumerate(args)
+    ]
+    traced = nerve.function(getattr(nnp, f"{name}_p").bind)  # tracing applies shape rules
+    with pytest.raises(getattr(errors, error), match=message):
+        traced(*operands)
+
+
+def test_sparse_cross_entropy_primitive_takes_integer_labels_only():
+    from nerve.primitives import nn as nnp
+
+    traced = nerve.function(nnp.sparse_softmax_cross_entropy_p.bind)
+    with pytest.raises(TypeError, match="labels must be integer class indices; got float32"):
+        traced(ops.zeros((4, 3)), ops.zeros((4,)))
