@@ -149,6 +149,13 @@ def _check_same_shape(op: str, target: Tensor, output: Tensor) -> None:
         )
 
 
+def _over_last_axis(output: Tensor, axis: int) -> bool:
+    """Whether the classes of ``output`` (normalized ``axis``) are its last axis, of a
+    known, nonzero size: where the cross-entropy primitives take the logits."""
+    classes = output.shape[axis]
+    return axis == output.ndim - 1 and isinstance(classes, int) and classes > 0
+
+
 def categorical_crossentropy(
     target: Any, output: Any, from_logits: bool = False, axis: int = -1
 ) -> Tensor:
@@ -170,8 +177,7 @@ def categorical_crossentropy(
     target, output = promote(target, output, extra=(float,))
     _check_same_shape("categorical_crossentropy", target, output)
     axis = normalize_axis(axis, output.ndim, "categorical_crossentropy")
-    classes = output.shape[axis]
-    if from_logits and axis == output.ndim - 1 and isinstance(classes, int) and classes > 0:
+    if from_logits and _over_last_axis(output, axis):
         # One row loop each way (``softmax_cross_entropy``), as the sparse form.
         return nnp.softmax_cross_entropy_p.bind(output, target)
     if from_logits:
@@ -208,7 +214,7 @@ def sparse_categorical_crossentropy(
             )
         )
     classes = output.shape[axis]
-    if from_logits and axis == output.ndim - 1 and isinstance(classes, int) and classes > 0:
+    if from_logits and _over_last_axis(output, axis):
         # One row loop each way (``sparse_softmax_cross_entropy``) where the one-hot
         # steps below are ~16 small kernels forward and back. Labels are class indices:
         # float labels are truncated to int32 first, as Keras does.
