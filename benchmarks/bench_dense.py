@@ -22,13 +22,17 @@ Every contender starts from the same Glorot-uniform weights and batch. Each repo
 samples/s: the median and range over its rounds (each round: the best of several
 timing samples). Ratios are of medians. Goals (issue 16): ``nerve_step`` >= 1.2x JAX
 at every batch size and optimizer, and ``nerve_fit`` within 5 % of ``nerve_step``.
-The physical limit is printed too: the step's FLOPs (the forward product of every
-layer, the weight-gradient product of every layer and the input-gradient product of
-every layer but the first: the input batch needs no gradient) over the best
-single-matmul GFLOP/s NumPy's BLAS reaches on this machine at the same shapes,
-measured in a worker capped and pinned like the contenders (before 2026-12-06 it was
-measured in the driver process, whose BLAS used every core: the one-thread rows'
-roofline was a two-thread one, and it counted a ninth product).
+The physical limit is printed too (``matmul_roofline``): the step's time if it did
+nothing but its products (the forward product of every layer, the weight-gradient
+product of every layer and the input-gradient product of every layer but the first:
+the input batch needs no gradient), each at the best time NumPy's BLAS takes for that
+product alone, at its shapes and operand layouts, in a worker capped and pinned like
+the contenders, in every round (its median is the limit). Each contender's median is
+given as a fraction of it (``nerve_step_of_roofline``, ``jax_of_roofline``), and so is
+the goal (``goal_of_roofline``: 1.2x JAX's median; above 1, a step of nothing but
+products at the BLAS's best speed would still miss it). Before 2026-12-06 the limit
+was measured in the driver process, whose BLAS used every core, and counted a ninth
+product; until that evening it timed only each layer's forward product, once per case.
 
 ``--profile`` reports instead, per case and in a worker process capped and pinned
 like the others, where nerve's step goes in CPU time: the compiled step's kernels
@@ -59,6 +63,7 @@ Usage: ``python benchmarks/bench_dense.py [--quick] [--threads N] [--rounds N]
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -436,21 +441,40 @@ def _worker(args) -> dict:
 
 
 def matmul_roofline(batch: int) -> float:
-    """Samples/s if every product of the step ran at the best GFLOP/s NumPy's BLAS
-    reaches for the forward product of that layer at this batch size."""
+    """Samples/s if the step did nothing but its products, each at the best speed
+    NumPy's BLAS reaches for that product alone: the same shapes and operand layouts
+    as the step's (``step_products``), each timed on its own, best of a few samples.
+
+    Until 2026-12-06 (evening) every product of a layer was assumed to run at the forward
+    product's speed; the weight-gradient products (summing over the batch, an operand
+    transposed) run at other speeds, and nerve's step came out at 0.98-1.12 of that
+    "limit" at batch 512."""
     import numpy as np
 
     from nerve.backend.numpy_backend.linalg import prime_blas
 
     prime_blas(np)  # as nerve's first large product does (OpenBLAS's slow start)
-    rng = np.random.default_rng(0)
     seconds = 0.0
-    for layer, (fan_in, fan_out) in enumerate(zip(SIZES[:-1], SIZES[1:])):
-        a = rng.standard_normal((batch, fan_in), dtype=np.float32)
-        w = rng.standard_normal((fan_in, fan_out), dtype=np.float32)
-        best = min(_timed(lambda a=a, w=w: a @ w, 0.2) for _ in range(3))
-        seconds += best * products_per_layer(layer)
+    for a, b in step_products(np, batch):
+        out = np.empty((a.shape[0], b.shape[1]), np.float32)
+        product = functools.partial(np.matmul, a, b, out=out)
+        seconds += min(_timed(product, 0.1) for _ in range(2))
     return batch / seconds
+
+
+def step_products(np, batch: int) -> list:
+    """The step's products as ``(a, b)`` float32 operand pairs of its shapes and layouts:
+    per layer the forward product ``x @ w``, the weight gradient ``x.T @ dy`` (a
+    transposed view, as the step's graph has it) and, past the first layer (the input
+    batch needs no gradient), the input gradient ``dy @ w.T``."""
+    rng = np.random.default_rng(0)
+    pairs = []
+    for layer, (fan_in, fan_out) in enumerate(zip(SIZES[:-1], SIZES[1:])):
+        x = rng.standard_normal((batch, fan_in), dtype=np.float32)
+        w = rng.standard_normal((fan_in, fan_out), dtype=np.float32)
+        dy = rng.standard_normal((batch, fan_out), dtype=np.float32)
+        pairs += [(x, w), (x.T, dy)] + ([(dy, w.T)] if layer else [])
+    return pairs
 
 
 def products_per_layer(layer: int) -> int:
@@ -512,6 +536,7 @@ def main() -> None:
         for batch in args.batches:
             samples: dict = {c: [] for c in CONTENDERS}
             errors: dict = {}
+            rooflines = []
             for _ in range(args.rounds):
                 for contender in CONTENDERS:
                     result = run_worker(contender, optimizer, batch, args)
@@ -519,6 +544,10 @@ def main() -> None:
                         samples[contender].append(result["samples_per_s"])
                     else:
                         errors[contender] = result["error"]
+                # In a worker too (this process's BLAS is not capped at --threads), and
+                # in every round: the host's speed moves within minutes.
+                limit = run_worker("roofline", optimizer, batch, args)
+                rooflines.append(limit.get("samples_per_s", 0))
             record: dict = {"case": f"mlp_{optimizer}_b{batch}", "threads": args.threads}
             if args.flush_denormals:
                 record["nerve_flushes_denormals"] = True
@@ -539,12 +568,18 @@ def main() -> None:
             ):
                 if a in medians and b in medians:
                     record[f"{a}_over_{b}"] = round(medians[a] / medians[b], 3)
-            # In a worker too: this process's BLAS is not capped at --threads.
-            roofline = run_worker("roofline", optimizer, batch, args).get("samples_per_s")
+            # Its median over the rounds, as every contender's figure.
+            roofline = statistics.median(rooflines)
             if roofline:
                 record["matmul_roofline_samples_per_s"] = round(roofline)
-            if roofline and "nerve_step" in medians:
-                record["nerve_step_of_roofline"] = round(medians["nerve_step"] / roofline, 3)
+                for contender in ("nerve_step", "jax"):
+                    if contender in medians:
+                        fraction = medians[contender] / roofline
+                        record[f"{contender}_of_roofline"] = round(fraction, 3)
+                if "jax" in medians:
+                    # What the goal asks for, as a fraction of the roofline: above 1, a
+                    # step of nothing but products at the BLAS's best would not reach it.
+                    record["goal_of_roofline"] = round(1.2 * medians["jax"] / roofline, 3)
             emit(record)
 
 

@@ -25,6 +25,22 @@ def test_step_flops_count_eight_products(bench_dense, batch):
     assert bench_dense.step_flops(batch) == batch * 2_407_424
 
 
+@pytest.mark.parametrize("batch", [1, 32])
+def test_roofline_times_the_steps_own_products(bench_dense, batch):
+    # The products the roofline times are the step's: their FLOPs add up to
+    # step_flops, and the weight gradients take a transposed view, as the graph does.
+    import numpy as np
+
+    pairs = bench_dense.step_products(np, batch)
+    flops = sum(2 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in pairs)
+    assert flops == bench_dense.step_flops(batch)
+    assert all(a.shape[1] == b.shape[0] and a.dtype == np.float32 for a, b in pairs)
+    views = [a for a, _ in pairs if a.base is not None] + [
+        b for _, b in pairs if b.base is not None
+    ]
+    assert len(views) == 5  # x.T in every weight gradient, w.T in two input gradients
+
+
 @pytest.mark.slow
 def test_profile_reports_where_the_step_goes():
     proc = subprocess.run(
@@ -59,3 +75,5 @@ def test_comparison_reports_every_contender_and_the_roofline():
         assert result == "not installed (jax)" or result["samples_per_s"] > 0, result
     assert record["matmul_roofline_samples_per_s"] > 0
     assert record["nerve_step_of_roofline"] > 0
+    if "jax_of_roofline" in record:
+        assert record["goal_of_roofline"] == pytest.approx(1.2 * record["jax_of_roofline"], 0.01)
