@@ -514,26 +514,29 @@ def test_a_library_that_does_not_load_warns_and_falls_back(tmp_path, monkeypatch
 # -- calls shared out among the cores a compiled run holds --------------------------------
 
 
+@pytest.mark.parametrize("dtype", ["float32", "int64"])
 @pytest.mark.parametrize("parts", [2, 3])
 @pytest.mark.parametrize(
     "shape, other",
     [((4099,), ()), ((37, 1100), (1100,)), ((37, 1100), (37, 1)), ((3, 5, 700), (5, 700))],
     ids=["flat", "row_input", "column_input", "three_axes"],
 )
-def test_large_loops_split_by_tiles_give_the_same_bits(shape, other, parts, monkeypatch):
+def test_large_loops_split_by_tiles_give_the_same_bits(shape, other, parts, dtype, monkeypatch):
     from nerve.backend.numpy_backend.native import split_loops, threads
 
     split_loops.allow_back_off(False)  # every two-core job shared with the C worker
     monkeypatch.setattr(split_loops, "allow_back_off", split_loops.allow_back_off)
 
     rng = np.random.default_rng(8)
-    a = rng.standard_normal(shape).astype("float32")
-    b = rng.standard_normal(other).astype("float32")
+    a = (rng.standard_normal(shape) * 1000).astype(dtype)
+    b = (rng.standard_normal(other) * 1000).astype(dtype)
+    # (An int64 scalar is an int64_t argument of the loop like its extents: its packed
+    # entry must still read it from its array.)
+    second = (
+        Step("tanh", (2,), (), dtype) if dtype == "float32" else Step("multiply", (2, 0), (), dtype)
+    )
     program = ElementwiseProgram(
-        shape,
-        ((shape, "float32"), (other, "float32")),
-        (Step("add", (0, 1), (), "float32"), Step("tanh", (2,), (), "float32")),
-        (3, 2),
+        shape, ((shape, dtype), (other, dtype)), (Step("add", (0, 1), (), dtype), second), (3, 2)
     )
     (whole_loop,) = native.compile_elementwise([program], min_elements=0)
     whole = whole_loop([a, b], [None, None])
@@ -555,7 +558,7 @@ def test_large_loops_split_by_tiles_give_the_same_bits(shape, other, parts, monk
         # A scalar input that is a NumPy scalar, not an array (what NumPy's kernels
         # return for 0-d operands), of the program's dtype or another: from C too, as
         # a 0-d array of the input's dtype (the entry reads its data pointer).
-        for scalar in (b[()], np.float64(b[()])):
+        for scalar in (b[()], b[()].astype("float64" if dtype == "float32" else "int32")):
             calls.clear()
             for x, y in zip(split_loop([a, scalar], [None, None]), whole):
                 np.testing.assert_array_equal(x, y)
