@@ -17,7 +17,7 @@ import nerve
 from nerve import ops
 from nerve.backend import get_backend
 from nerve.backend.numpy_backend import native
-from nerve.backend.numpy_backend.native import codegen, toolchain
+from nerve.backend.numpy_backend.native import codegen, fastcall, toolchain
 from nerve.backend.program import ElementwiseProgram, Step
 from nerve.core.errors import NerveError
 from nerve.primitives import PRIMITIVES
@@ -135,6 +135,34 @@ def test_one_step_matches_the_numpy_kernel(kernel, dtype, layout, table_loops):
         np.testing.assert_allclose(actual, exact, rtol=tol, atol=tol * 1e-3)
     else:
         np.testing.assert_array_equal(actual, expected)
+
+
+@pytest.fixture(scope="module")
+def table_loops_through_ctypes():
+    """The table's loops called through ctypes, not the fastcall builtin (the same
+    library: built once)."""
+    keys = [tuple(p.values) for p in kernel_cases()]
+    programs = [one_step_case(*key)[0] for key in keys]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fastcall, "bind", lambda *args: None)
+        return dict(zip(keys, native.compile_elementwise(programs, min_elements=0)))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy on nan/inf/-1 inputs
+@pytest.mark.parametrize("kernel,dtype,layout", list(kernel_cases()))
+def test_one_step_gives_the_same_bits_through_either_call(
+    kernel, dtype, layout, table_loops, table_loops_through_ctypes
+):
+    # (Each way is checked against NumPy above where the builtin builds.)
+    _, arrays = one_step_case(kernel, dtype, layout)
+    fast, slow = (
+        table_loops[kernel, dtype, layout],
+        table_loops_through_ctypes[kernel, dtype, layout],
+    )
+    assert fast.fast == fastcall.available() and not slow.fast
+    (expected,) = slow(arrays, (None,))
+    (actual,) = fast(arrays, (None,))
+    np.testing.assert_array_equal(actual, expected)
 
 
 def test_the_c_table_covers_exactly_the_elementwise_primitives():

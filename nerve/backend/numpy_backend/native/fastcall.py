@@ -1,0 +1,176 @@
+"""Calling a loop's packed entry without ctypes' per-call cost.
+
+Every fused loop has a packed entry, ``void <name>_packed(const int64_t *ints, void
+*const *objects)`` (``codegen._packed_source``). ``bind(address)`` gives a builtin
+function (a ``METH_FASTCALL`` C function, compiled here against ``Python.h``) that
+calls it as ``run(ints, objects)``: ``ints`` a tuple of Python ints, converted with
+overflow checks (an ``OverflowError`` names the position; nothing is ever wrapped),
+``objects`` a tuple whose item array is passed to the entry as it is. The tuples hold
+their items, and the caller's frame holds the tuples, for the whole call.
+
+Why: a ctypes call converts each argument through its ``argtypes`` and builds a call
+frame with libffi; with the 12 arguments of a small fused loop that cost ~2-3.5 us on
+the 2-vCPU Xeon (a C function that does nothing; a Python lambda costs ~0.06 us),
+against loops of 3-13 us in a batch-32 MLP training step (~25 of them) and a batch-1
+forward pass. Measured 2026-12-06 (see ``__init__``'s ``_wrapper`` for the figures).
+
+The GIL: the builtin releases it around the entry only for loops whose ``work``
+(elements x ``codegen.work_per_element``) reaches ``RELEASE_WORK``, as ctypes' calls
+released it for every loop: other Python threads (data loading, ``threads.py``'s
+pool) keep running while a long loop runs. A short loop keeps it: releasing costs
+little by itself, but when another thread waits for the GIL it takes it, and this
+thread waits for it back up to the switch interval (5 ms) after a loop of
+microseconds.
+
+The builtin is made by a maker function in the same library, called through
+``ctypes.PYFUNCTYPE`` (with the GIL held); the library is built and loaded by
+``toolchain.load`` (cached, digest-checked) like every other. Where it cannot be built
+(native kernels off, no compiler, no ``Python.h``) ``bind`` answers ``None`` and
+loops are called through ctypes (``native._wrapper``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+import sys
+import sysconfig
+from collections.abc import Callable
+
+from nerve.backend.numpy_backend.native import toolchain
+
+__all__ = ["MAX_INTS", "RELEASE_WORK", "available", "bind"]
+
+#: Integers an entry may take (the extent, the tile range, one row stride per full
+#: input); a loop with more is called through ctypes.
+MAX_INTS = 64
+#: Work from which a call releases the GIL: ~20 us of a loop on the 2-vCPU Xeon.
+RELEASE_WORK = 1 << 15
+
+_SOURCE = r"""
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+
+typedef void (*nv_packed_fn)(const int64_t *ints, void *const *objects);
+
+/* Bound per entry: the capsule holding its address, and whether to release the GIL. */
+static const char NV_ENTRY[] = "nerve.packed_entry";
+static const char NV_ENTRY_FREE[] = "nerve.packed_entry_free";
+
+static PyObject *nv_packed_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    const char *name = PyCapsule_GetName(self);
+    nv_packed_fn entry = (nv_packed_fn)PyCapsule_GetPointer(self, name);
+    if (entry == NULL) return NULL;
+    if (nargs != 2 || !PyTuple_CheckExact(args[0]) || !PyTuple_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "a packed loop call takes two tuples: (ints, objects)");
+        return NULL;
+    }
+    Py_ssize_t count = PyTuple_GET_SIZE(args[0]);
+    if (count > NV_MAX_INTS) {
+        PyErr_Format(PyExc_ValueError, "a packed loop call takes at most %d ints, not %zd",
+                     NV_MAX_INTS, count);
+        return NULL;
+    }
+    int64_t ints[NV_MAX_INTS];
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = PyTuple_GET_ITEM(args[0], i);
+        int overflow = 0;
+        long long value = PyLong_AsLongLongAndOverflow(item, &overflow);
+        if (overflow) {
+            PyErr_Format(PyExc_OverflowError,
+                         "int %zd of a packed loop call (%R) does not fit in int64", i, item);
+            return NULL;
+        }
+        if (value == -1 && PyErr_Occurred()) return NULL;
+        ints[i] = (int64_t)value;
+    }
+    void *const *objects = (void *const *)&PyTuple_GET_ITEM(args[1], 0);
+    if (name == NV_ENTRY_FREE) {
+        Py_BEGIN_ALLOW_THREADS
+        entry(ints, objects);
+        Py_END_ALLOW_THREADS
+    } else {
+        entry(ints, objects);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef nv_packed_def = {
+    "packed_call", (PyCFunction)(void (*)(void))nv_packed_call, METH_FASTCALL,
+    "run(ints, objects): call a fused loop's packed entry (nerve.backend.numpy_backend."
+    "native.fastcall)."};
+
+/* The builtin that calls the entry at ``address``; ``release``: release the GIL. */
+PyObject *nv_bind(void *address, int release) {
+    PyObject *capsule = PyCapsule_New(address, release ? NV_ENTRY_FREE : NV_ENTRY, NULL);
+    if (capsule == NULL) return NULL;
+    PyObject *bound = PyCFunction_New(&nv_packed_def, capsule);
+    Py_DECREF(capsule);
+    return bound;
+}
+"""
+
+
+def _include_dirs() -> tuple[str, ...] | None:
+    """Python's header folders, or ``None`` where ``Python.h`` is not installed (a
+    Python without its development files: then silently no builtin)."""
+    paths = sysconfig.get_paths()
+    folders = tuple(dict.fromkeys(paths[k] for k in ("include", "platinclude") if k in paths))
+    if not folders or not os.path.isfile(os.path.join(folders[0], "Python.h")):
+        return None
+    return folders
+
+
+def source() -> str:
+    """The C of the builtin, naming the Python it is built for (part of its cache key:
+    the object layouts it reads are this Python's)."""
+    built_for = f"{sys.implementation.cache_tag} {sys.version} {sys.abiflags}"
+    return f"/* Built for {' '.join(built_for.split())} */\n#define NV_MAX_INTS {MAX_INTS}\n" + (
+        _SOURCE
+    )
+
+
+@functools.cache
+def _maker() -> Callable | None:
+    """``nv_bind`` of the loaded library, called with the GIL held, or ``None``."""
+    if sys.implementation.name != "cpython":
+        return None
+    folders = _include_dirs()
+    if folders is None:
+        return None
+    library = toolchain.load(source(), folders)
+    if library is None:
+        return None
+    maker = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_int)
+    return maker(("nv_bind", library))
+
+
+def available() -> bool:
+    """Whether ``bind`` gives builtins here (else loops are called through ctypes)."""
+    return toolchain.enabled() and _maker() is not None
+
+
+def bind(address: int, work: int = 0) -> Callable[[tuple, tuple], None] | None:
+    """``run(ints, objects)``: calls the packed entry at ``address`` (a loop's, see the
+    module docstring), releasing the GIL when ``work >= RELEASE_WORK``; ``None`` where
+    the builtin cannot be built here.
+
+    >>> import numpy as np
+    >>> from nerve.backend.numpy_backend import native
+    >>> from nerve.backend.program import ElementwiseProgram, Step
+    >>> program = ElementwiseProgram(((4,)), (((4,), "float64"),),
+    ...                              (Step("neg", (0,), (), "float64"),), (1,))
+    >>> (loop,) = native.compile_elementwise([program], min_elements=0)
+    >>> x, y = np.arange(4.0), np.zeros(4)
+    >>> run = None if loop is None else bind(loop.packed)
+    >>> if run is not None: run(*loop.arguments((x,), (y,)))
+    >>> run is None or y.tolist() == [-0.0, -1.0, -2.0, -3.0]
+    True
+    """
+    maker = _maker() if toolchain.enabled() else None
+    if maker is None:
+        return None
+    return maker(address, int(work >= RELEASE_WORK))
