@@ -261,10 +261,22 @@ def test_programs_without_a_layout_or_c_form_or_too_small_are_declined():
         (64, 64), (((64, 64), "float16"),), (Step("neg", (0,), (), "float16"),), (1,)
     )
     small = ElementwiseProgram(
-        (4,), (((4,), "float32"),), (Step("neg", (0,), (), "float32"),), (1,)
-    )
+        (4,), (((4,), "float32"),), (Step("exp", (0,), (), "float32", "transcendental"),), (1,)
+    )  # (a transcendental step: the loop's bits are not NumPy's)
     assert native.compile_elementwise([middle, half]) == [None, None]
     assert native.compile_elementwise([small]) == [None]  # below MIN_ELEMENTS
+
+
+def test_small_programs_compile_when_exact_and_called_through_fastcall(monkeypatch):
+    # (A loop's call then costs less than NumPy's calls: native.MIN_EXACT_ELEMENTS.)
+    exact = ElementwiseProgram(
+        (4,), (((4,), "float32"),), (Step("neg", (0,), (), "float32"),), (1,)
+    )
+    (loop,) = native.compile_elementwise([exact])
+    assert (loop is not None) == fastcall.available()
+    monkeypatch.setattr(fastcall, "bind", lambda *args: None)
+    monkeypatch.setattr(fastcall, "available", lambda: False)
+    assert native.compile_elementwise([exact]) == [None]
 
 
 # -- memory ---------------------------------------------------------------------------------
