@@ -54,3 +54,23 @@ def test_a_library_reading_arrays_as_objects_finds_their_data():
     if library is None:
         pytest.skip("no C compiler")
     assert binding.reads_data_pointers(library)
+
+
+@pytest.mark.parametrize("through", ["fastcall", "ctypes"])
+def test_packed_functions_run_their_loop_either_way(through, monkeypatch):
+    from nerve.backend.numpy_backend.native import column_sums, fastcall
+
+    library = binding.load_reading_objects(column_sums.SOURCE)
+    if library is None or (through == "fastcall" and not fastcall.available()):
+        pytest.skip("no C compiler or no fastcall builtin")
+    if through == "ctypes":
+        monkeypatch.setattr(fastcall, "bind", lambda *args: None)
+    table = binding.packed_functions(library, "colsums", ["float32", "float64"], 2, 2)
+    assert set(table) == {np.dtype("float32"), np.dtype("float64")}
+    run = table[np.dtype("float64")]
+    assert (type(run).__name__ == "builtin_function_or_method") == (through == "fastcall")
+    x = np.arange(12.0).reshape(4, 3) - 5.5
+    out = np.full(3, np.nan)
+    run((4, 3), (x, out))  # ints (rows, n), then objects (x, out): in that order
+    np.testing.assert_array_equal(out, np.add.reduce(x, axis=0))
+    np.testing.assert_array_equal(x, np.arange(12.0).reshape(4, 3) - 5.5)  # only read
