@@ -202,46 +202,8 @@ def _wrapper(function, packed: int, program: ElementwiseProgram, plan: codegen.L
     objects = ", ".join(a.removesuffix(".item()") for a in args if not a.startswith("l"))
     arguments = [*lines, f"    return ({ints},), ({objects},)"]
     arguments[0] = "def arguments(inputs, outs):"
-    # The packed entry reads each scalar input's data pointer: one that is not an array
-    # of the input's dtype (a Python number; a NumPy scalar, what NumPy's kernels return
-    # for 0-d operands: an optimizer's step size) goes as a 0-d array of that dtype,
-    # the value the ctypes call's argument gets.
-    packed_objects = ", ".join(
-        f"({a[:-7]} if {a[:-7]}.__class__ is ndarray and {a[:-7]}.dtype is s{a[1:-7]} "
-        f"else asarray({a[:-7]}, s{a[1:-7]}))"
-        if a.endswith(".item()")
-        else a
-        for a in args
-        if not a.startswith("l")
-    )
     work = math.prod(program.shape) * codegen.work_per_element(program)
-    # The one place that picks how a loop is called: its packed entry through the
-    # builtin (~0.3 us a call), else ctypes (~3.5 us with a dozen arguments).
-    n_ints = 4 + sum(a.startswith("l") for a in args)
-    run = fastcall.bind(packed, work) if n_ints <= fastcall.MAX_INTS else None
-    namespace["run"] = run
-    if run is not None:
-        direct = f"run(({ints},), ({packed_objects},))"
-    else:
-        direct = f"fn({extent}, 0, {ALL_TILES}, {', '.join(args)})"
-    if work >= SPLIT_WORK:
-        # Large enough to pay for waking threads: inside a compiled run that holds the
-        # cores (``threads.held``), its tiles are shared out among them: on two cores
-        # through the loop's packed entry from C (``split_loops``: no hand-over between
-        # Python threads per part), else by the Python split.
-        namespace["held"], namespace["split"] = threads.held, _split
-        namespace["split_packed"], namespace["packed"] = split_loops.run, packed
-        namespace["TILE"] = codegen.TILE
-        lines.append("    n = held()")
-        lines.append(f"    e = ({extent})")
-        lines.append(
-            f"    if n == 2 and split_packed("
-            f"packed, ({ints},), ({packed_objects},), e[0] * -(-e[1] // TILE)): pass"
-        )
-        lines.append(f"    elif n > 1: split(fn, n, e, ({', '.join(args)},))")
-        lines.append(f"    else: {direct}")
-    else:
-        lines.append(f"    {direct}")
+    lines += _call_lines(namespace, packed, work, args, ints, extent)
     lines.append(f"    return ({''.join(f'o{k}, ' for k in range(n_out))})")
     function.argtypes = argtypes
     function.restype = None
@@ -249,8 +211,55 @@ def _wrapper(function, packed: int, program: ElementwiseProgram, plan: codegen.L
     call = namespace["call"]
     call.arguments = _Deferred("\n".join(arguments), namespace, "arguments")
     call.packed = packed
-    call.fast = run is not None  # for tests: which way it calls the loop
+    call.fast = namespace["run"] is not None  # for tests: which way it calls the loop
     return call
+
+
+def _call_lines(
+    namespace: dict, packed: int, work: int, args: list[str], ints: str, extent: str
+) -> list[str]:
+    """The wrapper's lines that call the loop (the one place that picks how), given its
+    ctypes arguments ``args`` (``i<k>`` arrays, ``i<k>.item()`` scalars, ``l<k>`` row
+    strides, ``o<k>`` results) and the packed entry's ``ints``; the names they use go
+    into ``namespace``."""
+    # Its packed entry through the builtin (~0.15-0.3 us a call), else ctypes (2-3.5 us
+    # with a dozen arguments).
+    n_ints = 4 + sum(a.startswith("l") for a in args)
+    run = fastcall.bind(packed, work) if n_ints <= fastcall.MAX_INTS else None
+    namespace["run"] = run
+    # The packed entry reads each scalar input's data pointer: one that is not an array
+    # of the input's dtype (a Python number; a NumPy scalar, what NumPy's kernels return
+    # for 0-d operands: an optimizer's step size) goes as a 0-d array of that dtype,
+    # the value the ctypes call's argument gets.
+    objects = ", ".join(
+        f"({a[:-7]} if {a[:-7]}.__class__ is ndarray and {a[:-7]}.dtype is s{a[1:-7]} "
+        f"else asarray({a[:-7]}, s{a[1:-7]}))"
+        if a.endswith(".item()")
+        else a
+        for a in args
+        if not a.startswith("l")
+    )
+    if run is not None:
+        direct = f"run(({ints},), ({objects},))"
+    else:
+        direct = f"fn({extent}, 0, {ALL_TILES}, {', '.join(args)})"
+    if work < SPLIT_WORK:
+        return [f"    {direct}"]
+    # Large enough to pay for waking threads: inside a compiled run that holds the
+    # cores (``threads.held``), its tiles are shared out among them: on two cores
+    # through the loop's packed entry from C (``split_loops``: no hand-over between
+    # Python threads per part), else by the Python split.
+    namespace["held"], namespace["split"] = threads.held, _split
+    namespace["split_packed"], namespace["packed"] = split_loops.run, packed
+    namespace["TILE"] = codegen.TILE
+    return [
+        "    n = held()",
+        f"    e = ({extent})",
+        f"    if n == 2 and split_packed("
+        f"packed, ({ints},), ({objects},), e[0] * -(-e[1] // TILE)): pass",
+        f"    elif n > 1: split(fn, n, e, ({', '.join(args)},))",
+        f"    else: {direct}",
+    ]
 
 
 class _Deferred:
