@@ -144,7 +144,7 @@ def table_loops_through_ctypes():
     keys = [tuple(p.values) for p in kernel_cases()]
     programs = [one_step_case(*key)[0] for key in keys]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(fastcall, "bind", lambda *args: None)
+        patch.setattr(fastcall, "bind", lambda *args, **kwargs: None)
         return dict(zip(keys, native.compile_elementwise(programs, min_elements=0)))
 
 
@@ -274,7 +274,7 @@ def test_small_programs_compile_when_exact_and_called_through_fastcall(monkeypat
     )
     (loop,) = native.compile_elementwise([exact])
     assert (loop is not None) == fastcall.available()
-    monkeypatch.setattr(fastcall, "bind", lambda *args: None)
+    monkeypatch.setattr(fastcall, "bind", lambda *args, **kwargs: None)
     monkeypatch.setattr(fastcall, "available", lambda: False)
     assert native.compile_elementwise([exact]) == [None]
 

@@ -88,7 +88,7 @@ CASES = _cases()
 def _loop(program, fast: bool, monkeypatch):
     with monkeypatch.context() as patch:
         if not fast:
-            patch.setattr(fastcall, "bind", lambda *args: None)
+            patch.setattr(fastcall, "bind", lambda *args, **kwargs: None)
         (loop,) = native.compile_elementwise([program], min_elements=0)
     assert loop is not None and loop.fast == fast
     return loop
@@ -159,6 +159,8 @@ def test_long_loops_release_the_gil_and_short_ones_keep_it():
     # (Which one a bound call does is in its capsule's name: see fastcall.bind.)
     assert "packed_entry_free" in repr(fastcall.bind(1, fastcall.RELEASE_WORK).__self__)
     assert 'packed_entry"' in repr(fastcall.bind(1, fastcall.RELEASE_WORK - 1).__self__)
+    # (Entries with a result, hand-written loops' of unknown length: always.)
+    assert "packed_entry_int_free" in repr(fastcall.bind(1, returns=True).__self__)
 
 
 def test_without_the_builtin_loops_are_called_through_ctypes(monkeypatch):

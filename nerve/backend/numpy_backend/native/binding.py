@@ -122,51 +122,71 @@ def typed_functions(
     return table
 
 
-def packed_entry_source(function: str, objects: int, ints: int) -> str:
+def packed_entry_source(function: str, signature: str, result: str = "void") -> str:
     """C of ``<function>_packed(ints, objects)``, the form ``fastcall`` calls, for a C
-    function ``function(objects[0], ..., ints[0], ...)`` taking ``objects`` arrays (as
-    ``NV_DATA`` reads them) and then ``ints`` int64 values.
+    function whose parameters are, in order, arrays (``"o"`` in ``signature``: objects
+    ``NV_DATA`` reads, or ``None``) and int64 values (``"i"``), returning ``result``
+    (``"void"``, or an integer type, returned as ``int64_t``).
 
-    >>> print(packed_entry_source("sums", 2, 1), end="")
+    >>> print(packed_entry_source("sums", "ooi"), end="")
     void sums_packed(const int64_t *ints, void *const *objects) {
         sums(objects[0], objects[1], ints[0]);
     }
     """
-    arguments = [f"objects[{i}]" for i in range(objects)] + [f"ints[{i}]" for i in range(ints)]
+    arguments, taken = [], {"o": 0, "i": 0}
+    for kind in signature:
+        arguments.append(f"{'objects' if kind == 'o' else 'ints'}[{taken[kind]}]")
+        taken[kind] += 1
+    call = f"{function}({', '.join(arguments)})"
+    if result == "void":
+        return (
+            f"void {function}_packed(const int64_t *ints, void *const *objects) {{\n"
+            f"    {call};\n}}\n"
+        )
     return (
-        f"void {function}_packed(const int64_t *ints, void *const *objects) {{\n"
-        f"    {function}({', '.join(arguments)});\n}}\n"
+        f"int64_t {function}_packed(const int64_t *ints, void *const *objects) {{\n"
+        f"    return (int64_t){call};\n}}\n"
     )
 
 
 def packed_functions(
-    library: ctypes.CDLL, kind: str, dtypes: Iterable[str], objects: int, ints: int
-) -> dict[np.dtype, Callable[[tuple, tuple], None]]:
-    """``{np.dtype(name): run}``, ``run(ints, objects)`` calling ``<kind>_<name>``
-    (``objects`` arrays, then ``ints`` int64 values; its library also holds its
-    ``packed_entry_source``) through ``fastcall``'s builtin, or through ctypes where the
-    builtin does not build here. The builtin releases the GIL, as ctypes did.
+    library: ctypes.CDLL, kind: str, dtypes: Iterable[str], signature: str, restype: Any = None
+) -> dict[np.dtype, Callable[[tuple, tuple], Any]]:
+    """``{np.dtype(name): run}``, ``run(ints, objects)`` calling ``<kind>_<name>`` (its
+    parameters arrays and int64 values in the order of ``signature``, see
+    ``packed_entry_source``, whose entry its library holds; ``restype`` an integer
+    ctypes type where it returns one, which ``run`` returns) through ``fastcall``'s
+    builtin, or through ctypes where the builtin does not build here. The builtin
+    releases the GIL, as ctypes did.
 
     >>> from nerve.backend.numpy_backend.native import column_sums
     >>> library = load_reading_objects(column_sums.SOURCE)
     >>> table = {} if library is None else packed_functions(
-    ...     library, "colsums", ["float32"], objects=2, ints=2)
+    ...     library, "colsums", ["float32"], "ooii")
     >>> x, out = np.ones((3, 2), np.float32), np.zeros(2, np.float32)
     >>> for run in table.values(): run((3, 2), (x, out))
     >>> library is None or out.tolist() == [3.0, 3.0]
     True
     """
-    argtypes = [ctypes.py_object] * objects + [ctypes.c_int64] * ints
-    table: dict[np.dtype, Callable[[tuple, tuple], None]] = {}
-    for name, function in typed_functions(library, kind, dtypes, argtypes).items():
+    argtypes = [ctypes.py_object if k == "o" else ctypes.c_int64 for k in signature]
+    table: dict[np.dtype, Callable[[tuple, tuple], Any]] = {}
+    for name, function in typed_functions(library, kind, dtypes, argtypes, restype).items():
         entry = ctypes.cast(getattr(library, f"{kind}_{name}_packed"), ctypes.c_void_p).value
-        run = fastcall.bind(entry or 0, fastcall.RELEASE_WORK)
-        table[name] = run if run is not None else _through_ctypes(function)
+        run = fastcall.bind(entry or 0, fastcall.RELEASE_WORK, returns=restype is not None)
+        table[name] = run if run is not None else _through_ctypes(function, signature)
     return table
 
 
-def _through_ctypes(function) -> Callable[[tuple, tuple], None]:
-    def run(ints: tuple, objects: tuple) -> None:
-        function(*objects, *ints)
+def _through_ctypes(function, signature: str) -> Callable[[tuple, tuple], Any]:
+    if signature == "".join(sorted(signature, reverse=True)):  # objects, then ints
 
-    return run
+        def run(ints: tuple, objects: tuple) -> Any:
+            return function(*objects, *ints)
+
+        return run
+
+    def run_in_order(ints: tuple, objects: tuple) -> Any:
+        taken = {"i": iter(ints), "o": iter(objects)}
+        return function(*[next(taken[k]) for k in signature])
+
+    return run_in_order

@@ -55,7 +55,7 @@ _TYPES = {"float32": "float", "float64": "double"}
 SOURCE = codegen.library_source(
     [
         _TEMPLATE.replace("{T}", name).replace("{C}", c_type)
-        + binding.packed_entry_source(f"colsums_{name}", objects=2, ints=2)
+        + binding.packed_entry_source(f"colsums_{name}", "ooii")
         for name, c_type in _TYPES.items()
     ],
     toolchain.DATA_OFFSET,
@@ -80,7 +80,7 @@ def column_sums_function() -> Callable | None:
         return None
     # (Through fastcall: ~0.15 us a call, where ctypes took ~2 us of the 3-8 us of a
     # dense step's bias gradients, 2026-12-06.)
-    table = binding.packed_functions(library, "colsums", _TYPES, objects=2, ints=2)
+    table = binding.packed_functions(library, "colsums", _TYPES, "ooii")
 
     def column_sums(x: np.ndarray, keepdims: bool) -> np.ndarray | None:
         function = table.get(x.dtype)

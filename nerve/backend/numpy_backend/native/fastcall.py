@@ -37,6 +37,7 @@ import os
 import sys
 import sysconfig
 from collections.abc import Callable
+from typing import Any
 
 from nerve.backend.numpy_backend.native import toolchain
 
@@ -55,14 +56,16 @@ _SOURCE = r"""
 #include <stdint.h>
 
 typedef void (*nv_packed_fn)(const int64_t *ints, void *const *objects);
+typedef int64_t (*nv_packed_int_fn)(const int64_t *ints, void *const *objects);
 
-/* Bound per entry: the capsule holding its address, and whether to release the GIL. */
+/* Bound per entry: a capsule holding its address, named by what the call does. */
 static const char NV_ENTRY[] = "nerve.packed_entry";
-static const char NV_ENTRY_FREE[] = "nerve.packed_entry_free";
+static const char NV_ENTRY_FREE[] = "nerve.packed_entry_free";          /* releases the GIL */
+static const char NV_ENTRY_INT_FREE[] = "nerve.packed_entry_int_free";  /* and returns int64 */
 
 static PyObject *nv_packed_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     const char *name = PyCapsule_GetName(self);
-    nv_packed_fn entry = (nv_packed_fn)PyCapsule_GetPointer(self, name);
+    void *entry = PyCapsule_GetPointer(self, name);
     if (entry == NULL) return NULL;
     if (nargs != 2 || !PyTuple_CheckExact(args[0]) || !PyTuple_CheckExact(args[1])) {
         PyErr_SetString(PyExc_TypeError,
@@ -89,12 +92,19 @@ static PyObject *nv_packed_call(PyObject *self, PyObject *const *args, Py_ssize_
         ints[i] = (int64_t)value;
     }
     void *const *objects = (void *const *)&PyTuple_GET_ITEM(args[1], 0);
+    if (name == NV_ENTRY_INT_FREE) {
+        int64_t result;
+        Py_BEGIN_ALLOW_THREADS
+        result = ((nv_packed_int_fn)entry)(ints, objects);
+        Py_END_ALLOW_THREADS
+        return PyLong_FromLongLong((long long)result);
+    }
     if (name == NV_ENTRY_FREE) {
         Py_BEGIN_ALLOW_THREADS
-        entry(ints, objects);
+        ((nv_packed_fn)entry)(ints, objects);
         Py_END_ALLOW_THREADS
     } else {
-        entry(ints, objects);
+        ((nv_packed_fn)entry)(ints, objects);
     }
     Py_RETURN_NONE;
 }
@@ -104,9 +114,11 @@ static PyMethodDef nv_packed_def = {
     "run(ints, objects): call a fused loop's packed entry (nerve.backend.numpy_backend."
     "native.fastcall)."};
 
-/* The builtin that calls the entry at ``address``; ``release``: release the GIL. */
-PyObject *nv_bind(void *address, int release) {
-    PyObject *capsule = PyCapsule_New(address, release ? NV_ENTRY_FREE : NV_ENTRY, NULL);
+/* The builtin that calls the entry at ``address``; ``release``: release the GIL;
+   ``returns``: the entry returns an int64 (the GIL is then always released). */
+PyObject *nv_bind(void *address, int release, int returns) {
+    const char *name = returns ? NV_ENTRY_INT_FREE : release ? NV_ENTRY_FREE : NV_ENTRY;
+    PyObject *capsule = PyCapsule_New(address, name, NULL);
     if (capsule == NULL) return NULL;
     PyObject *bound = PyCFunction_New(&nv_packed_def, capsule);
     Py_DECREF(capsule);
@@ -145,7 +157,7 @@ def _maker() -> Callable | None:
     library = toolchain.load(source(), folders)
     if library is None:
         return None
-    maker = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_int)
+    maker = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_int, ctypes.c_int)
     return maker(("nv_bind", library))
 
 
@@ -154,9 +166,13 @@ def available() -> bool:
     return toolchain.enabled() and _maker() is not None
 
 
-def bind(address: int, work: int = 0) -> Callable[[tuple, tuple], None] | None:
+def bind(
+    address: int, work: int = 0, returns: bool = False
+) -> Callable[[tuple, tuple], Any] | None:
     """``run(ints, objects)``: calls the packed entry at ``address`` (a loop's, see the
-    module docstring), releasing the GIL when ``work >= RELEASE_WORK``; ``None`` where
+    module docstring), releasing the GIL when ``work >= RELEASE_WORK``; with
+    ``returns``, an entry ``int64_t entry(ints, objects)`` whose result ``run``
+    returns (always releasing the GIL), else ``run`` returns ``None``. ``None`` where
     the builtin cannot be built here.
 
     >>> import numpy as np
@@ -174,4 +190,4 @@ def bind(address: int, work: int = 0) -> Callable[[tuple, tuple], None] | None:
     maker = _maker() if toolchain.enabled() else None
     if maker is None:
         return None
-    return maker(address, int(work >= RELEASE_WORK))
+    return maker(address, int(work >= RELEASE_WORK), int(returns))

@@ -286,14 +286,15 @@ def rows_source(name: str) -> str:
 
 
 _FORMS = ("softmax", "log_softmax", "softmax_bias", "log_softmax_bias")
-#: Each form's arrays (x, out; or x, bias, out), before its two ints (n, size).
-_ARRAYS = {"softmax": 2, "log_softmax": 2, "softmax_bias": 3, "log_softmax_bias": 3}
+#: Each form's parameters: its arrays (x, out; or x, bias, out), then n and size.
+_SIGNATURES = {"softmax": "ooii", "log_softmax": "ooii", "softmax_bias": "oooii"}
+_SIGNATURES["log_softmax_bias"] = _SIGNATURES["softmax_bias"]
 
 SOURCE = codegen.library_source(
     [
         rows_source(name)
         + "".join(
-            binding.packed_entry_source(f"{form}_{name}", _ARRAYS[form], 2) for form in _FORMS
+            binding.packed_entry_source(f"{form}_{name}", _SIGNATURES[form]) for form in _FORMS
         )
         for name in _TYPES
     ],
@@ -312,7 +313,7 @@ def _functions() -> dict | None:
     for form in _FORMS:
         # A batch-1 model's softmax: through fastcall (~0.15 us a call, where ctypes
         # took ~1.2 us of ~4 us, 2026-12-06).
-        table[form] = binding.packed_functions(library, form, _TYPES, _ARRAYS[form], 2)
+        table[form] = binding.packed_functions(library, form, _TYPES, _SIGNATURES[form])
     # (x, bias, out, n, lo, hi, has_bias, log, has_scale, scale), (g, y, out, n, lo,
     # hi, has_scale, scale)
     ranges = [ctypes.py_object] * 3 + [ctypes.c_int64] * 6 + [ctypes.c_double]
