@@ -1,7 +1,9 @@
 """Calling a loop's packed entry without ctypes' per-call cost.
 
 Every fused loop has a packed entry, ``void <name>_packed(const int64_t *ints, void
-*const *objects)`` (``codegen._packed_source``). ``bind(address)`` gives a builtin
+*const *objects)`` (``codegen._packed_source``), as do the hand-written loops called
+through ``binding.packed_functions`` (``binding.packed_entry_source``; theirs may
+return an ``int64_t``, which the builtin returns). ``bind(address)`` gives a builtin
 function (a ``METH_FASTCALL`` C function, compiled here against ``Python.h``) that
 calls it as ``run(ints, objects)``: ``ints`` a tuple of Python ints, converted with
 overflow checks (an ``OverflowError`` names the position; nothing is ever wrapped),
@@ -12,7 +14,8 @@ Why: a ctypes call converts each argument through its ``argtypes`` and builds a 
 frame with libffi; with the 12 arguments of a small fused loop that cost ~2-3.5 us on
 the 2-vCPU Xeon (a C function that does nothing; a Python lambda costs ~0.06 us),
 against loops of 3-13 us in a batch-32 MLP training step (~25 of them) and a batch-1
-forward pass. Measured 2026-12-06 (see ``__init__``'s ``_wrapper`` for the figures).
+forward pass. Through the builtin such a call costs ~0.12-0.15 us, its generated
+wrapper ~0.6-0.9 us in all (``benchmarks/bench_native_call.py``, 2026-12-06).
 
 The GIL: the builtin releases it around the entry only for loops whose ``work``
 (elements x ``codegen.work_per_element``) reaches ``RELEASE_WORK``, as ctypes' calls
