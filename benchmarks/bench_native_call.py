@@ -79,13 +79,13 @@ def measure(rows: int, cols: int, repeat: int, number: int) -> dict:
     out = np.empty_like(x)
     (wrapper,) = native.compile_elementwise([program], min_elements=0)
     bind = fastcall.bind
-    fastcall.bind = lambda *args: None  # type: ignore[assignment]
+    fastcall.bind = lambda *args, **kwargs: None  # type: ignore[assignment]
     try:
         (through_ctypes,) = native.compile_elementwise([program], min_elements=0)
     finally:
         fastcall.bind = bind
     ints, objects = wrapper.arguments((x, b), (out,))
-    run = fastcall.bind(wrapper.packed) or (lambda *args: None)
+    run = fastcall.bind(wrapper.packed, len(ints), len(objects)) or (lambda *args: None)
     by_object = _in_order(ints, objects, is_int)
 
     def pointers(address):

@@ -120,7 +120,7 @@ def test_no_references_are_kept_or_dropped(monkeypatch):
     loop = _loop(program, True, monkeypatch)
     # (``arguments`` hands the scalar back as given; the entry needs an array.)
     ints, objects = loop.arguments((a, np.asarray(scalar)), (out, None))
-    run = fastcall.bind(loop.packed)
+    run = fastcall.bind(loop.packed, len(ints), len(objects))
     watched = (a, scalar, out, *ints, *objects)
     before = [sys.getrefcount(x) for x in watched]
     for _ in range(1000):
@@ -133,20 +133,45 @@ def _entry_and_arguments(monkeypatch):
     program, (a, b) = CASES["full_full"]
     loop = _loop(program, True, monkeypatch)
     ints, objects = loop.arguments((a, b), (np.empty_like(a), np.empty_like(a)))
-    return fastcall.bind(loop.packed), ints, objects
+    return fastcall.bind(loop.packed, len(ints), len(objects)), ints, objects
 
 
 @pytest.mark.parametrize(
     "change, error, message",
     [
         (lambda i, o: ((2**63, *i[1:]), o), OverflowError, r"int 0 .* does not fit in int64"),
-        (lambda i, o: ((*i[:3], -(2**70)), o), OverflowError, r"int 3 .* does not fit in int64"),
+        (
+            lambda i, o: ((*i[:3], -(2**70), *i[4:]), o),
+            OverflowError,
+            r"int 3 .* does not fit in int64",
+        ),
         (lambda i, o: ((*i[:2], 0.5, *i[3:]), o), TypeError, "integer"),
         (lambda i, o: (list(i), o), TypeError, r"two tuples: \(ints, objects\)"),
         (lambda i, o: (i,), TypeError, r"two tuples"),
-        (lambda i, o: ((0,) * 65, o), ValueError, "at most 64 ints"),
+        (
+            lambda i, o: ((*i, 0), o),
+            TypeError,
+            r"takes (\d+) ints and 4 arrays, not (?!\1)\d+ and 4",
+        ),
+        (lambda i, o: (i, o[:3]), TypeError, r"takes (\d+) ints and 4 arrays, not \1 and 3"),
+        (lambda i, o: (i, (*o[:3], 1.5)), TypeError, r"array 3 .* is a float, not a NumPy"),
+        (
+            lambda i, o: (i, (o[0], np.float32(1), *o[2:])),
+            TypeError,
+            r"array 1 .*numpy.float32, not a NumPy array",
+        ),
     ],
-    ids=["past_int64", "below_int64", "float", "list", "one_argument", "too_many"],
+    ids=[
+        "past_int64",
+        "below_int64",
+        "float",
+        "list",
+        "one_argument",
+        "more_ints",
+        "fewer_arrays",
+        "not_an_array",
+        "a_numpy_scalar",
+    ],
 )
 def test_bad_arguments_raise_clear_errors(change, error, message, monkeypatch):
     run, ints, objects = _entry_and_arguments(monkeypatch)
@@ -157,10 +182,19 @@ def test_bad_arguments_raise_clear_errors(change, error, message, monkeypatch):
 
 def test_long_loops_release_the_gil_and_short_ones_keep_it():
     # (Which one a bound call does is in its capsule's name: see fastcall.bind.)
-    assert "packed_entry_free" in repr(fastcall.bind(1, fastcall.RELEASE_WORK).__self__)
-    assert 'packed_entry"' in repr(fastcall.bind(1, fastcall.RELEASE_WORK - 1).__self__)
+    def name(**how):
+        return repr(fastcall.bind(1, 4, 1, **how).__self__)
+
+    assert "packed_entry_free" in name(work=fastcall.RELEASE_WORK)
+    assert 'packed_entry"' in name(work=fastcall.RELEASE_WORK - 1)
     # (Entries with a result, hand-written loops' of unknown length: always.)
-    assert "packed_entry_int_free" in repr(fastcall.bind(1, returns=True).__self__)
+    assert "packed_entry_int_free" in name(returns=True)
+
+
+def test_an_entry_takes_at_most_max_ints():
+    assert fastcall.bind(1, fastcall.MAX_INTS, 1) is not None
+    with pytest.raises(ValueError, match="0-64 ints"):
+        fastcall.bind(1, fastcall.MAX_INTS + 1, 1)
 
 
 def test_without_the_builtin_loops_are_called_through_ctypes(monkeypatch):
@@ -180,4 +214,4 @@ def test_without_the_builtin_loops_are_called_through_ctypes(monkeypatch):
 
 def test_native_loops_off_means_no_builtin(monkeypatch):
     monkeypatch.setenv("NERVE_NATIVE", "0")
-    assert not fastcall.available() and fastcall.bind(1) is None
+    assert not fastcall.available() and fastcall.bind(1, 4, 1) is None

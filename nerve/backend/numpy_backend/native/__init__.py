@@ -225,7 +225,8 @@ def _call_lines(
     # Its packed entry through the builtin (~0.15-0.3 us a call), else ctypes (2-3.5 us
     # with a dozen arguments).
     n_ints = 4 + sum(a.startswith("l") for a in args)
-    run = fastcall.bind(packed, work) if n_ints <= fastcall.MAX_INTS else None
+    n_objects = sum(not a.startswith("l") for a in args)
+    run = fastcall.bind(packed, n_ints, n_objects, work) if n_ints <= fastcall.MAX_INTS else None
     namespace["run"] = run
     # The packed entry reads each scalar input's data pointer: one that is not an array
     # of the input's dtype (a Python number; a NumPy scalar, what NumPy's kernels return

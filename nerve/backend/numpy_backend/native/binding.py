@@ -172,7 +172,8 @@ def packed_functions(
     table: dict[np.dtype, Callable[[tuple, tuple], Any]] = {}
     for name, function in typed_functions(library, kind, dtypes, argtypes, restype).items():
         entry = ctypes.cast(getattr(library, f"{kind}_{name}_packed"), ctypes.c_void_p).value
-        run = fastcall.bind(entry or 0, fastcall.RELEASE_WORK, returns=restype is not None)
+        counts = signature.count("i"), signature.count("o")
+        run = fastcall.bind(entry or 0, *counts, fastcall.RELEASE_WORK, restype is not None)
         table[name] = run if run is not None else _through_ctypes(function, signature)
     return table
 

@@ -8,7 +8,9 @@ function (a ``METH_FASTCALL`` C function, compiled here against ``Python.h``) th
 calls it as ``run(ints, objects)``: ``ints`` a tuple of Python ints, converted with
 overflow checks (an ``OverflowError`` names the position; nothing is ever wrapped),
 ``objects`` a tuple whose item array is passed to the entry as it is. The tuples hold
-their items, and the caller's frame holds the tuples, for the whole call.
+their items, and the caller's frame holds the tuples, for the whole call. Their
+lengths must be the entry's, and each object a NumPy array (or ``None`` where the
+entry does not read it), else ``TypeError``: a wrong call fails, it never crashes.
 
 Why: a ctypes call converts each argument through its ``argtypes`` and builds a call
 frame with libffi; with the 12 arguments of a small fused loop that cost ~2-3.5 us on
@@ -42,6 +44,8 @@ import sysconfig
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from nerve.backend.numpy_backend.native import toolchain
 
 __all__ = ["MAX_INTS", "RELEASE_WORK", "available", "bind"]
@@ -61,25 +65,40 @@ _SOURCE = r"""
 typedef void (*nv_packed_fn)(const int64_t *ints, void *const *objects);
 typedef int64_t (*nv_packed_int_fn)(const int64_t *ints, void *const *objects);
 
-/* Bound per entry: a capsule holding its address, named by what the call does. */
+/* Bound per entry: a capsule holding its address, named by what the call does, its
+   context the counts the entry takes: ints << 16 | objects. */
 static const char NV_ENTRY[] = "nerve.packed_entry";
 static const char NV_ENTRY_FREE[] = "nerve.packed_entry_free";          /* releases the GIL */
 static const char NV_ENTRY_INT_FREE[] = "nerve.packed_entry_int_free";  /* and returns int64 */
+/* What an object must be (or None, where the entry does not read it): the entry reads
+   its data pointer at a fixed offset of the array object. */
+static PyTypeObject *nv_array_type = NULL;
 
 static PyObject *nv_packed_call(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     const char *name = PyCapsule_GetName(self);
     void *entry = PyCapsule_GetPointer(self, name);
     if (entry == NULL) return NULL;
+    const intptr_t counts = (intptr_t)PyCapsule_GetContext(self);
+    const Py_ssize_t count = counts >> 16, n_objects = counts & 0xffff;
     if (nargs != 2 || !PyTuple_CheckExact(args[0]) || !PyTuple_CheckExact(args[1])) {
         PyErr_SetString(PyExc_TypeError,
                         "a packed loop call takes two tuples: (ints, objects)");
         return NULL;
     }
-    Py_ssize_t count = PyTuple_GET_SIZE(args[0]);
-    if (count > NV_MAX_INTS) {
-        PyErr_Format(PyExc_ValueError, "a packed loop call takes at most %d ints, not %zd",
-                     NV_MAX_INTS, count);
+    if (PyTuple_GET_SIZE(args[0]) != count || PyTuple_GET_SIZE(args[1]) != n_objects) {
+        PyErr_Format(PyExc_TypeError,
+                     "this packed loop takes %zd ints and %zd arrays, not %zd and %zd", count,
+                     n_objects, PyTuple_GET_SIZE(args[0]), PyTuple_GET_SIZE(args[1]));
         return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n_objects; i++) {
+        PyObject *item = PyTuple_GET_ITEM(args[1], i);
+        if (item != Py_None && !PyObject_TypeCheck(item, nv_array_type)) {
+            PyErr_Format(PyExc_TypeError,
+                         "array %zd of a packed loop call is a %.200s, not a NumPy array",
+                         i, Py_TYPE(item)->tp_name);
+            return NULL;
+        }
     }
     int64_t ints[NV_MAX_INTS];
     for (Py_ssize_t i = 0; i < count; i++) {
@@ -117,12 +136,34 @@ static PyMethodDef nv_packed_def = {
     "run(ints, objects): call a fused loop's packed entry (nerve.backend.numpy_backend."
     "native.fastcall)."};
 
-/* The builtin that calls the entry at ``address``; ``release``: release the GIL;
-   ``returns``: the entry returns an int64 (the GIL is then always released). */
-PyObject *nv_bind(void *address, int release, int returns) {
+/* The builtin that calls the entry at ``address``, taking ``ints`` ints and
+   ``objects`` arrays of type ``array_type``; ``release``: release the GIL; ``returns``:
+   the entry returns an int64 (the GIL is then always released). */
+PyObject *nv_bind(void *address, int release, int returns, int64_t ints, int64_t objects,
+                  PyObject *array_type) {
+    if (ints < 0 || ints > NV_MAX_INTS || objects < 0 || objects > 0xffff) {
+        PyErr_Format(PyExc_ValueError, "a packed loop takes 0-%d ints and 0-65535 arrays",
+                     NV_MAX_INTS);
+        return NULL;
+    }
+    if (!PyType_Check(array_type)) {
+        PyErr_SetString(PyExc_TypeError, "the array type must be a type");
+        return NULL;
+    }
+    if (nv_array_type == NULL) {
+        Py_INCREF(array_type);  /* kept for the process, as the library is */
+        nv_array_type = (PyTypeObject *)array_type;
+    } else if ((PyObject *)nv_array_type != array_type) {
+        PyErr_SetString(PyExc_ValueError, "one array type per process");
+        return NULL;
+    }
     const char *name = returns ? NV_ENTRY_INT_FREE : release ? NV_ENTRY_FREE : NV_ENTRY;
     PyObject *capsule = PyCapsule_New(address, name, NULL);
     if (capsule == NULL) return NULL;
+    if (PyCapsule_SetContext(capsule, (void *)(intptr_t)(ints << 16 | objects)) != 0) {
+        Py_DECREF(capsule);
+        return NULL;
+    }
     PyObject *bound = PyCFunction_New(&nv_packed_def, capsule);
     Py_DECREF(capsule);
     return bound;
@@ -160,7 +201,15 @@ def _maker() -> Callable | None:
     library = toolchain.load(source(), folders)
     if library is None:
         return None
-    maker = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_int, ctypes.c_int)
+    maker = ctypes.PYFUNCTYPE(
+        ctypes.py_object,
+        ctypes.c_void_p,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int64,
+        ctypes.c_int64,
+        ctypes.py_object,
+    )
     return maker(("nv_bind", library))
 
 
@@ -170,13 +219,15 @@ def available() -> bool:
 
 
 def bind(
-    address: int, work: int = 0, returns: bool = False
+    address: int, ints: int, objects: int, work: int = 0, returns: bool = False
 ) -> Callable[[tuple, tuple], Any] | None:
     """``run(ints, objects)``: calls the packed entry at ``address`` (a loop's, see the
-    module docstring), releasing the GIL when ``work >= RELEASE_WORK``; with
-    ``returns``, an entry ``int64_t entry(ints, objects)`` whose result ``run``
-    returns (always releasing the GIL), else ``run`` returns ``None``. ``None`` where
-    the builtin cannot be built here.
+    module docstring), which takes ``ints`` ints (at most ``MAX_INTS``) and ``objects``
+    NumPy arrays (``None`` where the entry does not read one): a call given other
+    counts or other objects raises ``TypeError``, never reaches the entry. It releases
+    the GIL when ``work >= RELEASE_WORK``; with ``returns``, the entry is ``int64_t
+    entry(ints, objects)`` and ``run`` returns its result (always releasing the GIL),
+    else ``run`` returns ``None``. ``None`` where the builtin cannot be built here.
 
     >>> import numpy as np
     >>> from nerve.backend.numpy_backend import native
@@ -185,12 +236,15 @@ def bind(
     ...                              (Step("neg", (0,), (), "float64"),), (1,))
     >>> (loop,) = native.compile_elementwise([program], min_elements=0)
     >>> x, y = np.arange(4.0), np.zeros(4)
-    >>> run = None if loop is None else bind(loop.packed)
-    >>> if run is not None: run(*loop.arguments((x,), (y,)))
+    >>> ints, objects = (), ()
+    >>> if loop is not None: ints, objects = loop.arguments((x,), (y,))
+    >>> run = None if loop is None else bind(loop.packed, len(ints), len(objects))
+    >>> if run is not None: run(ints, objects)
     >>> run is None or y.tolist() == [-0.0, -1.0, -2.0, -3.0]
     True
     """
     maker = _maker() if toolchain.enabled() else None
     if maker is None:
         return None
-    return maker(address, int(work >= RELEASE_WORK), int(returns))
+    release = int(work >= RELEASE_WORK)
+    return maker(address, release, int(returns), ints, objects, np.ndarray)
