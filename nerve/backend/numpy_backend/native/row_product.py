@@ -161,6 +161,8 @@ struct columns_job {
 _TYPES = {"float32": "float", "float64": "double"}
 #: ``row_product_<T>(a, b, out, K, N, split, bias, relu)``: arrays and int64 values.
 _SIGNATURE = "oooiiioi"
+#: ``epilogue_<T>(out, M, N, bias)``.
+_EPILOGUE_SIGNATURE = "oiio"
 #: The dtypes the C loop takes, as NumPy dtypes (native byte order only: a set lookup).
 LOOP_DTYPES = frozenset(map(np.dtype, _TYPES))
 SOURCE = (
@@ -172,6 +174,7 @@ SOURCE = (
     + "".join(
         _TEMPLATE.replace("{T}", name).replace("{C}", c)
         + binding.packed_entry_source(f"row_product_{name}", _SIGNATURE, "int")
+        + binding.packed_entry_source(f"epilogue_{name}", _EPILOGUE_SIGNATURE)
         for name, c in _TYPES.items()
     )
 )
@@ -259,8 +262,7 @@ def _epilogue_functions() -> dict | None:
     library = _LIBRARY.library()
     if library is None or product_function() is None:  # the same library, checked there
         return None
-    arguments = [ctypes.py_object, ctypes.c_int64, ctypes.c_int64, ctypes.py_object]
-    return binding.typed_functions(library, "epilogue", _TYPES, arguments)
+    return binding.packed_functions(library, "epilogue", _TYPES, _EPILOGUE_SIGNATURE)
 
 
 def _takes(a, b) -> bool:
@@ -357,7 +359,7 @@ def add_bias_relu(out, bias) -> bool:
         return False
     if not bias.flags.aligned:
         return False
-    loop(out, out.shape[0], out.shape[1], bias)
+    loop(out.shape, (out, bias))
     return True
 
 
