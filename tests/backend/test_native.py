@@ -554,6 +554,7 @@ def test_a_library_that_does_not_load_warns_and_falls_back(tmp_path, monkeypatch
 # -- calls shared out among the cores a compiled run holds --------------------------------
 
 
+@pytest.mark.parametrize("through", ["fastcall", "ctypes"])
 @pytest.mark.parametrize("dtype", ["float32", "int64"])
 @pytest.mark.parametrize("parts", [2, 3])
 @pytest.mark.parametrize(
@@ -561,8 +562,13 @@ def test_a_library_that_does_not_load_warns_and_falls_back(tmp_path, monkeypatch
     [((4099,), ()), ((37, 1100), (1100,)), ((37, 1100), (37, 1)), ((3, 5, 700), (5, 700))],
     ids=["flat", "row_input", "column_input", "three_axes"],
 )
-def test_large_loops_split_by_tiles_give_the_same_bits(shape, other, parts, dtype, monkeypatch):
+def test_large_loops_split_by_tiles_give_the_same_bits(
+    shape, other, parts, dtype, through, monkeypatch
+):
     from nerve.backend.numpy_backend.native import split_loops, threads
+
+    if through == "fastcall" and not fastcall.available():
+        pytest.skip("no fastcall builtin here")
 
     split_loops.allow_back_off(False)  # every two-core job shared with the C worker
     monkeypatch.setattr(split_loops, "allow_back_off", split_loops.allow_back_off)
@@ -588,7 +594,18 @@ def test_large_loops_split_by_tiles_give_the_same_bits(shape, other, parts, dtyp
     monkeypatch.setattr(
         split_loops, "run", lambda *args: run_packed(*args) and not calls.append("C")
     )
+    runner = split_loops.packed_runner
+
+    def recording_runner(*counts):
+        split_run = runner(*counts)
+        return lambda ints, objects: (calls.append("C"), split_run(ints, objects))
+
+    if through == "fastcall":  # the split from C called through the builtin...
+        monkeypatch.setattr(split_loops, "packed_runner", recording_runner)
+    else:  # ... or, without it, the fused loop and its split through ctypes
+        monkeypatch.setattr(fastcall, "bind", lambda *args, **kwargs: None)
     (split_loop,) = native.compile_elementwise([program], min_elements=0)
+    assert split_loop.fast == (through == "fastcall")
     split = split_loop([a, b], [None, None])
     # On two cores from C (split_loops).
     assert calls == (["C"] if parts == 2 else [parts])

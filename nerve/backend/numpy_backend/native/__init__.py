@@ -249,15 +249,22 @@ def _call_lines(
     # Large enough to pay for waking threads: inside a compiled run that holds the
     # cores (``threads.held``), its tiles are shared out among them: on two cores
     # through the loop's packed entry from C (``split_loops``: no hand-over between
-    # Python threads per part), else by the Python split.
+    # Python threads per part; through the builtin too where it builds), else by the
+    # Python split.
     namespace["held"], namespace["split"] = threads.held, _split
     namespace["split_packed"], namespace["packed"] = split_loops.run, packed
     namespace["TILE"] = codegen.TILE
+    split_run = None if run is None else split_loops.packed_runner(n_ints, n_objects)
+    namespace["split_run"] = split_run
+    tiles = "e[0] * -(-e[1] // TILE)"
+    if split_run is not None:
+        on_two = f"    if n == 2: split_run((packed, {tiles}, {n_ints}, {ints}), ({objects},))"
+    else:
+        on_two = f"    if n == 2 and split_packed(packed, ({ints},), ({objects},), {tiles}): pass"
     return [
         "    n = held()",
         f"    e = ({extent})",
-        f"    if n == 2 and split_packed("
-        f"packed, ({ints},), ({objects},), e[0] * -(-e[1] // TILE)): pass",
+        on_two,
         f"    elif n > 1: split(fn, n, e, ({', '.join(args)},))",
         f"    else: {direct}",
     ]
