@@ -3,8 +3,8 @@
 Every fused loop has a packed entry, ``void <name>_packed(const int64_t *ints, void
 *const *objects)`` (``codegen._packed_source``), as do the hand-written loops called
 through ``binding.packed_functions`` (``binding.packed_entry_source``; theirs may
-return an ``int64_t``, which the builtin returns). ``bind(address)`` gives a builtin
-function (a ``METH_FASTCALL`` C function, compiled here against ``Python.h``) that
+return an ``int64_t``, which the builtin returns). ``bind(address, ints, objects)``
+gives a builtin function (a ``METH_FASTCALL`` C function, compiled here against ``Python.h``) that
 calls it as ``run(ints, objects)``: ``ints`` a tuple of Python ints, converted with
 overflow checks (an ``OverflowError`` names the position; nothing is ever wrapped),
 ``objects`` a tuple whose item array is passed to the entry as it is. The tuples hold
@@ -20,8 +20,9 @@ forward pass. Through the builtin such a call costs ~0.12-0.15 us, its generated
 wrapper ~0.6-0.9 us in all (``benchmarks/bench_native_call.py``, 2026-12-06).
 
 The GIL: the builtin releases it around the entry only for loops whose ``work``
-(elements x ``codegen.work_per_element``) reaches ``RELEASE_WORK``, as ctypes' calls
-released it for every loop: other Python threads (data loading, ``threads.py``'s
+(elements x ``codegen.work_per_element``) reaches ``RELEASE_WORK`` (and for the
+hand-written ones, whose length is known only per call), as ctypes' calls released it
+for every loop: other Python threads (data loading, ``threads.py``'s
 pool) keep running while a long loop runs. A short loop keeps it: releasing costs
 little by itself, but when another thread waits for the GIL it takes it, and this
 thread waits for it back up to the switch interval (5 ms) after a loop of
