@@ -17,7 +17,7 @@ import nerve
 from nerve import ops
 from nerve.backend import get_backend
 from nerve.backend.numpy_backend import native
-from nerve.backend.numpy_backend.native import codegen, toolchain
+from nerve.backend.numpy_backend.native import codegen, fastcall, toolchain
 from nerve.backend.program import ElementwiseProgram, Step
 from nerve.core.errors import NerveError
 from nerve.primitives import PRIMITIVES
@@ -137,6 +137,34 @@ def test_one_step_matches_the_numpy_kernel(kernel, dtype, layout, table_loops):
         np.testing.assert_array_equal(actual, expected)
 
 
+@pytest.fixture(scope="module")
+def table_loops_through_ctypes():
+    """The table's loops called through ctypes, not the fastcall builtin (the same
+    library: built once)."""
+    keys = [tuple(p.values) for p in kernel_cases()]
+    programs = [one_step_case(*key)[0] for key in keys]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fastcall, "bind", lambda *args, **kwargs: None)
+        return dict(zip(keys, native.compile_elementwise(programs, min_elements=0)))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy on nan/inf/-1 inputs
+@pytest.mark.parametrize("kernel,dtype,layout", list(kernel_cases()))
+def test_one_step_gives_the_same_bits_through_either_call(
+    kernel, dtype, layout, table_loops, table_loops_through_ctypes
+):
+    # (Each way is checked against NumPy above where the builtin builds.)
+    _, arrays = one_step_case(kernel, dtype, layout)
+    fast, slow = (
+        table_loops[kernel, dtype, layout],
+        table_loops_through_ctypes[kernel, dtype, layout],
+    )
+    assert fast.fast == fastcall.available() and not slow.fast
+    (expected,) = slow(arrays, (None,))
+    (actual,) = fast(arrays, (None,))
+    np.testing.assert_array_equal(actual, expected)
+
+
 def test_the_c_table_covers_exactly_the_elementwise_primitives():
     elementwise = {p.kernel for p in PRIMITIVES.values() if p.elementwise}
     table = set(codegen.EXPRESSIONS)
@@ -233,10 +261,22 @@ def test_programs_without_a_layout_or_c_form_or_too_small_are_declined():
         (64, 64), (((64, 64), "float16"),), (Step("neg", (0,), (), "float16"),), (1,)
     )
     small = ElementwiseProgram(
-        (4,), (((4,), "float32"),), (Step("neg", (0,), (), "float32"),), (1,)
-    )
+        (4,), (((4,), "float32"),), (Step("exp", (0,), (), "float32", "transcendental"),), (1,)
+    )  # (a transcendental step: the loop's bits are not NumPy's)
     assert native.compile_elementwise([middle, half]) == [None, None]
     assert native.compile_elementwise([small]) == [None]  # below MIN_ELEMENTS
+
+
+def test_small_programs_compile_when_exact_and_called_through_fastcall(monkeypatch):
+    # (A loop's call then costs less than NumPy's calls: native.MIN_EXACT_ELEMENTS.)
+    exact = ElementwiseProgram(
+        (4,), (((4,), "float32"),), (Step("neg", (0,), (), "float32"),), (1,)
+    )
+    (loop,) = native.compile_elementwise([exact])
+    assert (loop is not None) == fastcall.available()
+    monkeypatch.setattr(fastcall, "bind", lambda *args, **kwargs: None)
+    monkeypatch.setattr(fastcall, "available", lambda: False)
+    assert native.compile_elementwise([exact]) == [None]
 
 
 # -- memory ---------------------------------------------------------------------------------
@@ -514,26 +554,35 @@ def test_a_library_that_does_not_load_warns_and_falls_back(tmp_path, monkeypatch
 # -- calls shared out among the cores a compiled run holds --------------------------------
 
 
+@pytest.mark.parametrize("through", ["fastcall", "ctypes"])
+@pytest.mark.parametrize("dtype", ["float32", "int64"])
 @pytest.mark.parametrize("parts", [2, 3])
 @pytest.mark.parametrize(
     "shape, other",
     [((4099,), ()), ((37, 1100), (1100,)), ((37, 1100), (37, 1)), ((3, 5, 700), (5, 700))],
     ids=["flat", "row_input", "column_input", "three_axes"],
 )
-def test_large_loops_split_by_tiles_give_the_same_bits(shape, other, parts, monkeypatch):
+def test_large_loops_split_by_tiles_give_the_same_bits(
+    shape, other, parts, dtype, through, monkeypatch
+):
     from nerve.backend.numpy_backend.native import split_loops, threads
+
+    if through == "fastcall" and not fastcall.available():
+        pytest.skip("no fastcall builtin here")
 
     split_loops.allow_back_off(False)  # every two-core job shared with the C worker
     monkeypatch.setattr(split_loops, "allow_back_off", split_loops.allow_back_off)
 
     rng = np.random.default_rng(8)
-    a = rng.standard_normal(shape).astype("float32")
-    b = rng.standard_normal(other).astype("float32")
+    a = (rng.standard_normal(shape) * 1000).astype(dtype)
+    b = (rng.standard_normal(other) * 1000).astype(dtype)
+    # (An int64 scalar is an int64_t argument of the loop like its extents: its packed
+    # entry must still read it from its array.)
+    second = (
+        Step("tanh", (2,), (), dtype) if dtype == "float32" else Step("multiply", (2, 0), (), dtype)
+    )
     program = ElementwiseProgram(
-        shape,
-        ((shape, "float32"), (other, "float32")),
-        (Step("add", (0, 1), (), "float32"), Step("tanh", (2,), (), "float32")),
-        (3, 2),
+        shape, ((shape, dtype), (other, dtype)), (Step("add", (0, 1), (), dtype), second), (3, 2)
     )
     (whole_loop,) = native.compile_elementwise([program], min_elements=0)
     whole = whole_loop([a, b], [None, None])
@@ -545,7 +594,19 @@ def test_large_loops_split_by_tiles_give_the_same_bits(shape, other, parts, monk
     monkeypatch.setattr(
         split_loops, "run", lambda *args: run_packed(*args) and not calls.append("C")
     )
+    runner = split_loops.packed_runner
+
+    def recording_runner(*counts):
+        split_run = runner(*counts)
+        return lambda ints, objects: (calls.append("C"), split_run(ints, objects))
+
+    if through == "fastcall":  # the split from C called through the builtin...
+        monkeypatch.setattr(split_loops, "packed_runner", recording_runner)
+    else:  # ... or, without it, the fused loop and its split through ctypes
+        monkeypatch.setattr(fastcall, "bind", lambda *args, **kwargs: None)
+        monkeypatch.setattr(split_loops, "_parts_runner", lambda total: None)
     (split_loop,) = native.compile_elementwise([program], min_elements=0)
+    assert split_loop.fast == (through == "fastcall")
     split = split_loop([a, b], [None, None])
     # On two cores from C (split_loops).
     assert calls == (["C"] if parts == 2 else [parts])
@@ -555,7 +616,7 @@ def test_large_loops_split_by_tiles_give_the_same_bits(shape, other, parts, monk
         # A scalar input that is a NumPy scalar, not an array (what NumPy's kernels
         # return for 0-d operands), of the program's dtype or another: from C too, as
         # a 0-d array of the input's dtype (the entry reads its data pointer).
-        for scalar in (b[()], np.float64(b[()])):
+        for scalar in (b[()], b[()].astype("float64" if dtype == "float32" else "int32")):
             calls.clear()
             for x, y in zip(split_loop([a, scalar], [None, None]), whole):
                 np.testing.assert_array_equal(x, y)

@@ -54,3 +54,50 @@ def test_a_library_reading_arrays_as_objects_finds_their_data():
     if library is None:
         pytest.skip("no C compiler")
     assert binding.reads_data_pointers(library)
+
+
+def _column_sums(library_of):
+    from nerve.backend.numpy_backend.native import column_sums
+
+    library = library_of(column_sums.SOURCE)
+    x = np.arange(12.0).reshape(4, 3) - 5.5
+    out = np.full(3, np.nan)
+    # ints (rows, n), objects (x, out): the loop's order is x, out, rows, n.
+    call = ((4, 3), (x, out))
+    return library, "colsums", "ooii", None, call, lambda: np.add.reduce(x, axis=0), out
+
+
+def _row_product(library_of):
+    from nerve.backend.numpy_backend.native import row_product
+
+    library = row_product._LIBRARY.library()
+    a, b = np.arange(3.0).reshape(1, 3), np.arange(6.0).reshape(3, 2) - 2
+    bias, out = np.array([0.5, -100.0]), np.full((1, 2), np.nan)
+    # The loop's order is a, b, out, K, N, split, bias, relu; it returns 1 when done.
+    call = ((3, 2, 0, 1), (a, b, out, bias))
+    expected = lambda: np.maximum(a @ b + bias, 0)  # noqa: E731 (small integers: exact)
+    return library, "row_product", "oooiiioi", ctypes.c_int, call, expected, out
+
+
+@pytest.mark.parametrize("loop", [_column_sums, _row_product], ids=["void", "int_result"])
+@pytest.mark.parametrize("through", ["fastcall", "ctypes"])
+def test_packed_functions_run_their_loop_either_way(loop, through, monkeypatch):
+    from nerve.backend.numpy_backend.native import fastcall
+
+    library, kind, signature, restype, (ints, objects), expected, out = loop(
+        binding.load_reading_objects
+    )
+    if library is None or (through == "fastcall" and not fastcall.available()):
+        pytest.skip("no C compiler or no fastcall builtin")
+    if through == "ctypes":
+        monkeypatch.setattr(fastcall, "bind", lambda *args, **kwargs: None)
+    table = binding.packed_functions(library, kind, ["float32", "float64"], signature, restype)
+    assert set(table) == {np.dtype("float32"), np.dtype("float64")}
+    run = table[np.dtype("float64")]
+    assert (type(run).__name__ == "builtin_function_or_method") == (through == "fastcall")
+    inputs = [x.copy() for x in objects if x is not out]
+    result = run(ints, objects)
+    assert result == (None if restype is None else 1)
+    np.testing.assert_array_equal(out, expected())
+    for before, after in zip(inputs, [x for x in objects if x is not out]):
+        np.testing.assert_array_equal(before, after)  # only read

@@ -21,6 +21,16 @@ def run(graph, *args, plan=True):
     return compiled, compiled.run([a._value for a in args])
 
 
+@pytest.fixture
+def small_programs_on_numpy(monkeypatch):
+    """Small fused programs expanded into NumPy kernels, whose in-place writes these
+    tests check (exact ones compile from one element where loops are called through
+    ``fastcall``: ``native.MIN_EXACT_ELEMENTS``)."""
+    from nerve.backend.numpy_backend import native
+
+    monkeypatch.setattr(native, "MIN_EXACT_ELEMENTS", native.MIN_ELEMENTS)
+
+
 def test_planned_source_writes_in_place_and_drops_dead_names():
     graph = graph_of(lambda a: ops.tanh(ops.exp(a) * a + a), ops.ones((4,)))
     compiled, _ = run(graph, ops.ones((4,)))
@@ -68,7 +78,7 @@ def test_broadcasting_op_does_not_write_into_its_smaller_input():
     assert "out=" not in compiled.source
 
 
-def test_dead_buffer_of_the_same_shape_is_reused():
+def test_dead_buffer_of_the_same_shape_is_reused(small_programs_on_numpy):
     def f(a, b):
         x = ops.exp(a)  # a fresh buffer...
         total = ops.sum(x, axis=0, keepdims=True)  # ...that dies here
@@ -83,7 +93,7 @@ def test_dead_buffer_of_the_same_shape_is_reused():
     np.testing.assert_allclose(result, a.numpy() * b.numpy() + x.sum(0, keepdims=True), rtol=1e-6)
 
 
-def test_profile_does_not_change_state():
+def test_profile_does_not_change_state(small_programs_on_numpy):
     v = nerve.Variable(ops.ones((3,)))
 
     @nerve.function
@@ -157,7 +167,7 @@ def test_exclusive_buffer_has_four_references_in_generated_code():
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64", "int32"])
-def test_in_place_kernels_keep_every_dtype(dtype):
+def test_in_place_kernels_keep_every_dtype(dtype, small_programs_on_numpy):
     def f(a, b):
         return ops.maximum(a * b + a, b - a) * a
 

@@ -1,19 +1,22 @@
 """Native fused elementwise loops for the CPU backend.
 
 A fused program (``nerve.backend.program``) is generated as C (``codegen``),
-compiled by the system's C compiler and cached (``toolchain``), and called
-through ``ctypes`` by a small generated Python wrapper that allocates the
-results it is not given. The design follows tinygrad's CPU backend: a C
-compiler is on nearly every machine that runs NumPy, needs no Python package,
-and vectorizes simple loops well (threads are opt-in; see ``toolchain``).
+compiled by the system's C compiler and cached (``toolchain``), and called by a
+small generated Python wrapper that allocates the results it is not given: through
+the loop's packed entry and ``fastcall``'s builtin (~0.15 us a call), or through
+``ctypes`` where that builtin does not build (~2-3.5 us with a dozen arguments).
+The design follows tinygrad's CPU backend: a C compiler is on nearly every machine
+that runs NumPy, needs no Python package, and vectorizes simple loops well (threads
+are opt-in; see ``toolchain``).
 
 Why not NumPy: each ufunc call reads and writes whole arrays, single-threaded,
 so a chain of ``k`` ops on ``n`` elements moves ``~3kn`` elements through memory
 and pays ``k`` calls; the fused loop reads each input once, writes each result
-once and keeps everything else in registers. A call costs ~1 us (measured: a
-bias-add + relu over 128 floats, 1.0 us native vs 1.75 us as two in-place ufuncs),
-so only tiny programs (below ``MIN_ELEMENTS``) stay on NumPy, where a compile (~0.1 s,
-once per machine) would not pay.
+once and keeps everything else in registers. A call through its wrapper costs
+~0.6-0.9 us (a bias-add + relu over 128-512 floats, 2026-12-06, 2-vCPU Xeon:
+``benchmarks/bench_native_call.py``; 2.3-3.5 us through ctypes), so only tiny programs
+(below ``MIN_ELEMENTS``) stay on NumPy, where a compile (~0.1 s, once per machine)
+would not pay.
 """
 
 from __future__ import annotations
@@ -25,7 +28,14 @@ from typing import Any
 
 import numpy as np
 
-from nerve.backend.numpy_backend.native import binding, codegen, split_loops, threads, toolchain
+from nerve.backend.numpy_backend.native import (
+    binding,
+    codegen,
+    fastcall,
+    split_loops,
+    threads,
+    toolchain,
+)
 from nerve.backend.program import ElementwiseProgram
 
 __all__ = [
@@ -34,8 +44,15 @@ __all__ = [
     "compile_elementwise",
 ]
 
-#: Programs whose iteration space is smaller than this run kernel by kernel.
+#: Programs whose iteration space is smaller than this run kernel by kernel...
 MIN_ELEMENTS = 128
+#: ...except programs of exact steps only (no transcendental: the same bits as NumPy's
+#: kernels) where loops are called through ``fastcall``: from this size. Measured
+#: 2026-12-06 (2-vCPU Xeon, float32, 1-127 elements): a loop's call 0.8-1.1 us, against
+#: 1.0 us for one ufunc call, 2.5 us for two, 4.1 us for an SGD-momentum update's four
+#: (through ctypes a loop's call took 2.3-3.5 us, so below 128 it lost). Programs with
+#: transcendentals stay at ``MIN_ELEMENTS``: small ones keep NumPy's bits, as eager.
+MIN_EXACT_ELEMENTS = 1
 #: Work (elements x ``codegen.work_per_element``) from which a call is shared out
 #: among the cores a compiled run holds (``threads.held``).
 SPLIT_WORK = 1 << 20
@@ -60,14 +77,13 @@ def compile_elementwise(
     """One ``fn(inputs, outs) -> results`` per program, or ``None`` where the program
     is too small (and not ``hot``: a loop body's, run at every step), has a step or
     dtype without a C form, or no compiler works."""
-    threshold = MIN_ELEMENTS if min_elements is None else min_elements
     results: list[Callable | None] = [None] * len(programs)
     if not programs or not toolchain.enabled():
         return results
     chosen = {}  # program index -> (function name, layout)
     functions: list[str] = []  # C sources
     for i, program in enumerate(programs):
-        if math.prod(program.shape) < threshold and not program.hot:
+        if math.prod(program.shape) < _threshold(program, min_elements) and not program.hot:
             continue
         plan = codegen.layout(program)
         if plan is None:
@@ -83,15 +99,24 @@ def compile_elementwise(
     if library is None or not _data_offset_ok(library):
         return results
     for i, (name, plan) in chosen.items():
-        results[i] = _wrapper(getattr(library, name), programs[i], plan)
-        packed = getattr(library, f"{name}_packed")
-        results[i].packed = ctypes.cast(packed, ctypes.c_void_p).value  # type: ignore[union-attr]
-        results[i].__globals__["packed"] = results[i].packed  # type: ignore[union-attr]
+        packed = ctypes.cast(getattr(library, f"{name}_packed"), ctypes.c_void_p).value or 0
+        results[i] = _wrapper(getattr(library, name), packed, programs[i], plan)
     return results
 
 
-def _wrapper(function, program: ElementwiseProgram, plan: codegen.Layout) -> Callable:
-    """A generated Python function that prepares arguments and calls ``function``."""
+def _threshold(program: ElementwiseProgram, asked: int | None) -> int:
+    """The fewest elements ``program`` compiles from (``asked``, where given)."""
+    if asked is not None:
+        return asked
+    exact = all(step.cost != "transcendental" for step in program.steps)
+    return MIN_EXACT_ELEMENTS if exact and fastcall.available() else MIN_ELEMENTS
+
+
+def _wrapper(function, packed: int, program: ElementwiseProgram, plan: codegen.Layout) -> Callable:
+    """A generated Python function that prepares arguments and calls the loop: its
+    packed entry (address ``packed``) through ``fastcall``'s builtin where that builds
+    here, else ``function`` through ctypes. The function's ``packed`` attribute is the
+    entry's address, and its ``arguments`` what the entry would be given."""
     n_in, n_out = len(program.inputs), len(program.results)
     argtypes: list[type] = [ctypes.c_int64] * 4  # the extent, then the tiles to run
     rows, cols = plan.sizes(program.shape)
@@ -151,6 +176,9 @@ def _wrapper(function, program: ElementwiseProgram, plan: codegen.Layout) -> Cal
     namespace: dict[str, Any] = {"ndarray": np.ndarray, "ascontiguousarray": np.ascontiguousarray}
     namespace["empty"] = np.empty
     namespace["fn"] = function
+    namespace["asarray"] = np.asarray
+    for k, (_, dtype) in enumerate(program.inputs):
+        namespace[f"s{k}"] = np.dtype(dtype)
     for k, dtype in enumerate(program.result_dtypes):
         argtypes.append(ctypes.py_object)
         namespace[f"d{k}"] = np.dtype(dtype)
@@ -174,44 +202,72 @@ def _wrapper(function, program: ElementwiseProgram, plan: codegen.Layout) -> Cal
     objects = ", ".join(a.removesuffix(".item()") for a in args if not a.startswith("l"))
     arguments = [*lines, f"    return ({ints},), ({objects},)"]
     arguments[0] = "def arguments(inputs, outs):"
-    if math.prod(program.shape) * codegen.work_per_element(program) >= SPLIT_WORK:
-        # Large enough to pay for waking threads: inside a compiled run that holds the
-        # cores (``threads.held``), its tiles are shared out among them.
-        namespace["held"], namespace["split"] = threads.held, _split
-        # On two cores, through the loop's packed entry from C (``split_loops``: no
-        # hand-over between Python threads per part); else by the Python split. The
-        # entry reads each scalar input's data pointer: a NumPy scalar (what NumPy's
-        # kernels return for 0-d operands: an optimizer's step size) goes as a 0-d
-        # array of the input's dtype, the value the C call's argument gets.
-        namespace["split_packed"], namespace["packed"] = split_loops.run, None
-        namespace["TILE"] = codegen.TILE
-        namespace["asarray"] = np.asarray
-        for k, (_, dtype) in enumerate(program.inputs):
-            namespace[f"s{k}"] = np.dtype(dtype)
-        split_objects = ", ".join(
-            f"({a[:-7]} if {a[:-7]}.__class__ is ndarray else asarray({a[:-7]}, s{a[1:-7]}))"
-            if a.endswith(".item()")
-            else a
-            for a in args
-            if not a.startswith("l")
-        )
-        lines.append("    n = held()")
-        lines.append(f"    e = ({extent})")
-        lines.append(
-            f"    if n == 2 and packed is not None and split_packed("
-            f"packed, ({ints},), ({split_objects},), e[0] * -(-e[1] // TILE)): pass"
-        )
-        lines.append(f"    elif n > 1: split(fn, n, e, ({', '.join(args)},))")
-        lines.append(f"    else: fn(*e, 0, {ALL_TILES}, {', '.join(args)})")
-    else:
-        lines.append(f"    fn({extent}, 0, {ALL_TILES}, {', '.join(args)})")
+    work = math.prod(program.shape) * codegen.work_per_element(program)
+    lines += _call_lines(namespace, packed, work, args, ints, extent)
     lines.append(f"    return ({''.join(f'o{k}, ' for k in range(n_out))})")
     function.argtypes = argtypes
     function.restype = None
     exec("\n".join(lines), namespace)  # safe: source generated here from the program
     call = namespace["call"]
     call.arguments = _Deferred("\n".join(arguments), namespace, "arguments")
+    call.packed = packed
+    call.fast = namespace["run"] is not None  # for tests: which way it calls the loop
     return call
+
+
+def _call_lines(
+    namespace: dict, packed: int, work: int, args: list[str], ints: str, extent: str
+) -> list[str]:
+    """The wrapper's lines that call the loop (the one place that picks how), given its
+    ctypes arguments ``args`` (``i<k>`` arrays, ``i<k>.item()`` scalars, ``l<k>`` row
+    strides, ``o<k>`` results) and the packed entry's ``ints``; the names they use go
+    into ``namespace``."""
+    # Its packed entry through the builtin (~0.15-0.3 us a call), else ctypes (2-3.5 us
+    # with a dozen arguments).
+    n_ints = 4 + sum(a.startswith("l") for a in args)
+    n_objects = sum(not a.startswith("l") for a in args)
+    run = fastcall.bind(packed, n_ints, n_objects, work) if n_ints <= fastcall.MAX_INTS else None
+    namespace["run"] = run
+    # The packed entry reads each scalar input's data pointer: one that is not an array
+    # of the input's dtype (a Python number; a NumPy scalar, what NumPy's kernels return
+    # for 0-d operands: an optimizer's step size) goes as a 0-d array of that dtype,
+    # the value the ctypes call's argument gets.
+    objects = ", ".join(
+        f"({a[:-7]} if {a[:-7]}.__class__ is ndarray and {a[:-7]}.dtype is s{a[1:-7]} "
+        f"else asarray({a[:-7]}, s{a[1:-7]}))"
+        if a.endswith(".item()")
+        else a
+        for a in args
+        if not a.startswith("l")
+    )
+    if run is not None:
+        direct = f"run(({ints},), ({objects},))"
+    else:
+        direct = f"fn({extent}, 0, {ALL_TILES}, {', '.join(args)})"
+    if work < SPLIT_WORK:
+        return [f"    {direct}"]
+    # Large enough to pay for waking threads: inside a compiled run that holds the
+    # cores (``threads.held``), its tiles are shared out among them: on two cores
+    # through the loop's packed entry from C (``split_loops``: no hand-over between
+    # Python threads per part; through the builtin too where it builds), else by the
+    # Python split.
+    namespace["held"], namespace["split"] = threads.held, _split
+    namespace["split_packed"], namespace["packed"] = split_loops.run, packed
+    namespace["TILE"] = codegen.TILE
+    split_run = None if run is None else split_loops.packed_runner(n_ints, n_objects)
+    namespace["split_run"] = split_run
+    tiles = "e[0] * -(-e[1] // TILE)"
+    if split_run is not None:
+        on_two = f"    if n == 2: split_run((packed, {tiles}, {n_ints}, {ints}), ({objects},))"
+    else:
+        on_two = f"    if n == 2 and split_packed(packed, ({ints},), ({objects},), {tiles}): pass"
+    return [
+        "    n = held()",
+        f"    e = ({extent})",
+        on_two,
+        f"    elif n > 1: split(fn, n, e, ({', '.join(args)},))",
+        f"    else: {direct}",
+    ]
 
 
 class _Deferred:

@@ -567,7 +567,8 @@ def _packed_source(name: str, params: list[str]) -> str:
     arguments, n_ints, n_objects = [], 0, 0
     for param in params:
         ctype, pname = param.rsplit(" ", 1)
-        if ctype == "int64_t":
+        # By name, not type: an int64 scalar input ``s<k>`` is an int64_t too.
+        if pname.startswith(("n", "t", "ld")):
             arguments.append(f"ints[{n_ints}]")
             n_ints += 1
             continue

@@ -209,13 +209,17 @@ def _run(command: list[str], tmp: str) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
-def _build(path: str, flags: tuple, source: str, target: Path) -> str | None:
-    """Compile ``source`` into ``target``; the compiler's complaint, or ``None``.
-    Raises ``_CompilerBroken`` when the compiler hangs or writes nothing."""
+def _build(
+    path: str, flags: tuple, source: str, target: Path, include_dirs: tuple[str, ...] = ()
+) -> str | None:
+    """Compile ``source`` into ``target``, headers searched in ``HERE`` then
+    ``include_dirs``; the compiler's complaint, or ``None``. Raises ``_CompilerBroken``
+    when the compiler hangs or writes nothing."""
     with tempfile.TemporaryDirectory(prefix="nerve-cc-") as tmp:
         c_file = Path(tmp) / "kernel.c"
         c_file.write_text(source)
-        command = [path, *flags, f"-I{HERE}", str(c_file), "-o", str(target), "-lm"]
+        includes = [f"-I{folder}" for folder in (HERE, *include_dirs)]
+        command = [path, *flags, *includes, str(c_file), "-o", str(target), "-lm"]
         try:
             done = _run(command, tmp)
         except subprocess.TimeoutExpired:
@@ -245,17 +249,18 @@ def _give_up(path: str, broken: _CompilerBroken) -> None:
     )
 
 
-def load(source: str) -> ctypes.CDLL | None:
+def load(source: str, include_dirs: tuple[str, ...] = ()) -> ctypes.CDLL | None:
     """The library built from ``source`` (compiled on first use, then from the cache,
     once its digest checks out), or ``None`` when native kernels are off, no compiler
     works or the build fails (a ``RuntimeWarning`` says why: generated code that
-    doesn't compile is a bug)."""
+    doesn't compile is a bug). ``include_dirs``: more folders of headers (Python's, for
+    ``fastcall``), part of the cache key."""
     if not enabled() or _broken is not None:
         return None
     tool = compiler()
     if tool is None:
         return None
-    key = library_key(source, tool)
+    key = library_key(source, tool, include_dirs)
     with _lock:
         library = _loaded.get(key)
         if library is not None:
@@ -280,7 +285,7 @@ def load(source: str) -> ctypes.CDLL | None:
                     RuntimeWarning,
                     stacklevel=2,
                 )
-            built = _build_into(target, key, secret, tool, source)
+            built = _build_into(target, key, secret, tool, source, include_dirs)
             if built is None:
                 return None
             checked = built
@@ -299,7 +304,9 @@ def load(source: str) -> ctypes.CDLL | None:
         return library
 
 
-def _build_into(target: Path, key: str, secret: bytes, tool: tuple, source: str) -> bytes | None:
+def _build_into(
+    target: Path, key: str, secret: bytes, tool: tuple, source: str, include_dirs: tuple[str, ...]
+) -> bytes | None:
     """Compile ``source`` and sign it into ``target`` (whole or absent: written to a
     temporary name, then renamed); the library's bytes, or ``None`` with a warning when
     that fails."""
@@ -307,7 +314,7 @@ def _build_into(target: Path, key: str, secret: bytes, tool: tuple, source: str)
     _remove_stale_partials(target.parent)
     partial = _partial_name(target.parent, key)
     try:
-        problem = _build(path, flags, source, partial)
+        problem = _build(path, flags, source, partial, include_dirs)
         if problem is None:
             body = partial.read_bytes()
             with open(partial, "ab") as file:
@@ -388,10 +395,13 @@ def _open(target: Path, openmp: bool) -> ctypes.CDLL:
         del os.environ["OMP_WAIT_POLICY"]
 
 
-def library_key(source: str, tool: tuple) -> str:
-    """The cache name of ``source`` built by ``tool``: everything the binary depends on."""
+def library_key(source: str, tool: tuple, include_dirs: tuple[str, ...] = ()) -> str:
+    """The cache name of ``source`` built by ``tool``: everything the binary depends on
+    (headers outside ``HERE`` by their folders: a source that includes them names what
+    else they depend on, as ``fastcall`` names the Python it was built for)."""
     _, flags, identity = tool
-    text = "\0".join((_FORMAT, identity, " ".join(flags), _cpu(), str(DATA_OFFSET), source))
+    parts = (_FORMAT, identity, " ".join(flags), _cpu(), str(DATA_OFFSET), *include_dirs, source)
+    text = "\0".join(parts)
     return hashlib.sha256(text.encode() + _header()).hexdigest()[:32]
 
 
