@@ -21,8 +21,8 @@ def relu_mask(graph: Graph, single: Callable, masking: Value, out: Value) -> tup
 
     >>> import nerve
     >>> from nerve import ops
-    >>> graph = nerve.function(lambda g, y: g * ops.cast(y > 0, "float32")).graph_for(
-    ...     ops.ones(3), ops.ones(3))
+    >>> masked = nerve.function(lambda g, y: g * ops.cast(y > 0, "float32"))
+    >>> graph = masked.get_concrete_function(ops.ones(3), ops.ones(3)).graph  # (not lowered)
     >>> node = graph.nodes[-1]
     >>> relu_mask(graph, sole_producer(graph), node.inputs[1], node.outputs[0]) is not None
     True
