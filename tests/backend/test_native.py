@@ -554,6 +554,29 @@ def test_a_library_that_does_not_load_warns_and_falls_back(tmp_path, monkeypatch
 # -- calls shared out among the cores a compiled run holds --------------------------------
 
 
+def test_a_split_of_no_tiles_runs_nothing():
+    # The two-core split called through the builtin cuts its tiles in C: with none to
+    # run it writes nothing, with one it runs the whole loop. (Its guard against a cut
+    # into zero parts, a division by zero, cannot be seen from here: the compiler may
+    # assume the divisor nonzero.)
+    from nerve.backend.numpy_backend.native import split_loops
+
+    if not fastcall.available():
+        pytest.skip("no fastcall builtin here")
+    program = ElementwiseProgram(
+        (4, 4), (((4, 4), "float32"),), (Step("neg", (0,), (), "float32"),), (1,)
+    )
+    (loop,) = native.compile_elementwise([program], min_elements=0)
+    source, out = np.ones((4, 4), np.float32), np.full((4, 4), 7.0, np.float32)
+    ints, objects = loop.arguments([source], [out])
+    runner = split_loops.packed_runner(len(ints), len(objects))
+    assert runner is not None
+    runner((loop.packed, 0, len(ints), *ints), objects)
+    np.testing.assert_array_equal(out, np.full((4, 4), 7.0, np.float32))
+    runner((loop.packed, 1, len(ints), *ints), objects)  # (one tile: the whole 4x4)
+    np.testing.assert_array_equal(out, -source)
+
+
 @pytest.mark.parametrize("through", ["fastcall", "ctypes"])
 @pytest.mark.parametrize("dtype", ["float32", "int64"])
 @pytest.mark.parametrize("parts", [2, 3])

@@ -75,6 +75,7 @@ void split_loop(const void *fn, const int64_t *ints, int64_t count, void *const 
    count ints), objects = the entry's arrays; the tiles cut as threads.cuts(tiles, 2). */
 void split_loop_packed(const int64_t *ints, void *const *objects) {
     const int64_t tiles = ints[1], parts = tiles < 2 * PARTS ? tiles : 2 * PARTS;
+    if (parts < 1) return; /* no tiles: nothing to run (and no cut to divide by) */
     int64_t bounds[2 * PARTS + 1];
     for (int64_t k = 0; k <= parts; k++) bounds[k] = tiles * k / parts;
     split_loop((const void *)(intptr_t)ints[0], ints + 3, ints[2], objects, bounds, parts);
