@@ -30,7 +30,10 @@ product alone, at its shapes and operand layouts, in a worker capped and pinned 
 the contenders, in every round (its median is the limit). Each contender's median is
 given as a fraction of it (``nerve_step_of_roofline``, ``jax_of_roofline``), and so is
 the goal (``goal_of_roofline``: 1.2x JAX's median; above 1, a step of nothing but
-products at the BLAS's best speed would still miss it). Before 2026-12-06 the limit
+products at the BLAS's best speed would still miss it). The same worker measures the
+cores' arithmetic peak (``fma_peak``: multiply-adds with no memory traffic, on as many
+threads) and the record says what fraction of it the products reach
+(``products_of_fma_peak``): the BLAS's share of the hardware. Before 2026-12-06 the limit
 was measured in the driver process, whose BLAS used every core, and counted a ninth
 product; until that evening it timed only each layer's forward product, once per case.
 
@@ -70,6 +73,7 @@ import statistics
 import sys
 import time
 
+import fma_peak
 from common import (
     best_time,
     emit,
@@ -424,7 +428,9 @@ def _worker(args) -> dict:
         if contender == "profile":
             return run_profile(optimizer, batch, args.seconds)
         if contender == "roofline":
-            return {"samples_per_s": matmul_roofline(batch)}
+            peak = fma_peak.peak_gflops(args.threads)
+            limit = {"samples_per_s": matmul_roofline(batch)}
+            return limit if peak is None else {**limit, "fma_peak_gflops": peak}
         if contender == "profile_peak":
             return {"blas_peak_gflops": round(blas_peak_gflops(), 1)}
         if contender == "nerve_step":
@@ -536,7 +542,7 @@ def main() -> None:
         for batch in args.batches:
             samples: dict = {c: [] for c in CONTENDERS}
             errors: dict = {}
-            rooflines = []
+            rooflines, peaks = [], []
             for _ in range(args.rounds):
                 for contender in CONTENDERS:
                     result = run_worker(contender, optimizer, batch, args)
@@ -548,6 +554,8 @@ def main() -> None:
                 # in every round: the host's speed moves within minutes.
                 limit = run_worker("roofline", optimizer, batch, args)
                 rooflines.append(limit.get("samples_per_s", 0))
+                if "fma_peak_gflops" in limit:
+                    peaks.append(limit["fma_peak_gflops"])
             record: dict = {"case": f"mlp_{optimizer}_b{batch}", "threads": args.threads}
             if args.flush_denormals:
                 record["nerve_flushes_denormals"] = True
@@ -580,6 +588,13 @@ def main() -> None:
                     # What the goal asks for, as a fraction of the roofline: above 1, a
                     # step of nothing but products at the BLAS's best would not reach it.
                     record["goal_of_roofline"] = round(1.2 * medians["jax"] / roofline, 3)
+            if peaks and roofline:
+                # How fast the products themselves run, against the cores' arithmetic
+                # peak (``fma_peak``): the BLAS's share of the hardware.
+                peak = statistics.median(peaks)
+                products_gflops = roofline / batch * step_flops(batch) / 1e9
+                record["fma_peak_gflops"] = round(peak, 1)
+                record["products_of_fma_peak"] = round(products_gflops / peak, 3)
             emit(record)
 
 

@@ -75,5 +75,32 @@ def test_comparison_reports_every_contender_and_the_roofline():
         assert result == "not installed (jax)" or result["samples_per_s"] > 0, result
     assert record["matmul_roofline_samples_per_s"] > 0
     assert record["nerve_step_of_roofline"] > 0
+    if "fma_peak_gflops" in record:  # (a compiler with AVX2 or AVX-512 here)
+        assert 0 < record["products_of_fma_peak"] < 2, record
     if "jax_of_roofline" in record:
         assert record["goal_of_roofline"] == pytest.approx(1.2 * record["jax_of_roofline"], 0.01)
+
+
+def test_fma_peak_counts_the_loops_flops(bench_dense, monkeypatch):
+    # peak_gflops is threads x iterations x (2 x 24 x lanes) FLOPs over the wall time:
+    # with a loop that takes a known time, the figure is that count over it.
+    import fma_peak
+
+    library = fma_peak._library()
+    if library is None:
+        pytest.skip("no compiler, or neither AVX2+FMA nor AVX-512 here")
+    assert fma_peak.peak_gflops(threads=2, seconds=0.02) > 0
+
+    class Fake:
+        def fma_lanes(self):
+            return 8
+
+        def fma_loop(self, iterations):
+            clock[0] += iterations * 1e-6  # one microsecond an iteration
+
+    clock = [0.0]
+    monkeypatch.setattr(fma_peak, "_library", lambda: Fake())
+    monkeypatch.setattr(fma_peak.time, "perf_counter", lambda: clock[0])
+    # 2 x 24 x 8 = 384 FLOPs an iteration; two threads' runs both advance the fake
+    # clock (2 x n us for 2 x n x 384 FLOPs): 384 FLOPs a microsecond, 0.384 GFLOP/s.
+    assert fma_peak.peak_gflops(threads=2, seconds=0.01) == pytest.approx(0.384)
