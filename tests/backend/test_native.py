@@ -8,6 +8,7 @@ compiled graphs that use the loops.
 
 from __future__ import annotations
 
+import math
 import zlib
 
 import numpy as np
@@ -575,6 +576,49 @@ def test_a_split_of_no_tiles_runs_nothing():
     np.testing.assert_array_equal(out, np.full((4, 4), 7.0, np.float32))
     runner((loop.packed, 1, len(ints), *ints), objects)  # (one tile: the whole 4x4)
     np.testing.assert_array_equal(out, -source)
+
+
+def test_an_optimizer_update_of_a_mid_sized_kernel_is_shared_out(monkeypatch):
+    # SGD momentum on a 512x256 kernel (velocity = m * velocity - lr * grad; kernel +=
+    # velocity) is worth two cores: inside a held run its loop is split.
+    from nerve.backend.numpy_backend.native import split_loops, threads
+
+    shape, f32 = (512, 256), "float32"
+    program = ElementwiseProgram(
+        shape,
+        ((shape, f32), (shape, f32), (shape, f32), ((), f32), ((), f32)),  # w, v, g, m, lr
+        (
+            Step("multiply", (1, 3), (), f32),
+            Step("multiply", (2, 4), (), f32),
+            Step("subtract", (5, 6), (), f32),
+            Step("add", (0, 7), (), f32),
+        ),
+        (8, 7),
+    )
+    assert math.prod(shape) * codegen.work_per_element(program) >= native.SPLIT_WORK
+    monkeypatch.setattr(threads, "_held", [2])
+    splits = []
+    monkeypatch.setattr(threads, "run_ranges", lambda *args: splits.append("python"))
+    runner, run_packed = split_loops.packed_runner, split_loops.run
+
+    def recording_runner(*counts):  # (the builtin's split, made with the wrapper)
+        split_run = runner(*counts)
+        if split_run is None:
+            return None
+        return lambda ints, objects: (splits.append("C"), split_run(ints, objects))[1]
+
+    monkeypatch.setattr(split_loops, "packed_runner", recording_runner)
+    monkeypatch.setattr(split_loops, "run", lambda *args: splits.append("C") or run_packed(*args))
+    (loop,) = native.compile_elementwise([program], min_elements=0)
+    if loop is None:
+        pytest.skip("no native loops here")
+    rng = np.random.default_rng(3)
+    w, v, g = (rng.standard_normal(shape, dtype=np.float32) for _ in range(3))
+    m, lr = np.float32(0.9), np.float32(0.01)
+    new_w, new_v = loop([w, v, g, np.asarray(m), np.asarray(lr)], [None, None])
+    assert splits == ["C"]  # on the two cores, from C
+    np.testing.assert_array_equal(new_v, m * v - g * lr)
+    np.testing.assert_array_equal(new_w, w + (m * v - g * lr))
 
 
 @pytest.mark.parametrize("through", ["fastcall", "ctypes"])
