@@ -55,11 +55,13 @@ MIN_ELEMENTS = 128
 MIN_EXACT_ELEMENTS = 1
 #: Work (elements x ``codegen.work_per_element``) from which a call is shared out
 #: among the cores a compiled run holds (``threads.held``). A split from C costs about
-#: a microsecond (``split_loops``), so loops of ~20 us gain from it: at 2^20 the SGD-
-#: momentum update of a 512x256 kernel (~0.8M, 50-100 us) ran on one core while the
-#: other idled; at 2^18 the batch-32 MLP step (SGD) took 5-8% less, in-process paired
-#: rounds against 2^20, and Adam's (its updates already split) the same (2026-12-06).
-SPLIT_WORK = 1 << 18
+#: a microsecond (``split_loops``): at 2^20 the SGD-momentum update of a 512x256 kernel
+#: (~0.8M, 50-100 us) ran on one core while the other idled. In-process paired rounds
+#: against 2^20 (2026-12-06): at 2^19 the batch-32 MLP step with SGD took 7.5% less and
+#: the Transformer step of ``bench_sequence`` the same (1.002-1.003); at 2^18 the MLP
+#: gained as much but the Transformer, whose 128x128 Adam updates then split too, lost
+#: 1-2%.
+SPLIT_WORK = 1 << 19
 #: "All the tiles" (a call's tile range is clipped to its extent).
 ALL_TILES = 1 << 62
 
