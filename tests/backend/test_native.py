@@ -578,10 +578,33 @@ def test_a_split_of_no_tiles_runs_nothing():
     np.testing.assert_array_equal(out, -source)
 
 
+def _record_splits(monkeypatch) -> list:
+    """What held loops compiled from here on do when they run: ``"C"`` for each split
+    from C (``split_loops``, through the builtin or ctypes), the thread count for each
+    Python split (``threads.run_split``); every call still runs."""
+    from nerve.backend.numpy_backend.native import split_loops, threads
+
+    calls: list = []
+    run_split, run_packed, runner = threads.run_split, split_loops.run, split_loops.packed_runner
+    monkeypatch.setattr(threads, "run_split", lambda p, w: (calls.append(w), run_split(p, w)))
+    monkeypatch.setattr(
+        split_loops, "run", lambda *args: run_packed(*args) and not calls.append("C")
+    )
+
+    def recording_runner(*counts):  # (the builtin's split, made with the wrapper)
+        split_run = runner(*counts)
+        if split_run is None:
+            return None
+        return lambda ints, objects: (calls.append("C"), split_run(ints, objects))
+
+    monkeypatch.setattr(split_loops, "packed_runner", recording_runner)
+    return calls
+
+
 def test_an_optimizer_update_of_a_mid_sized_kernel_is_shared_out(monkeypatch):
     # SGD momentum on a 512x256 kernel (velocity = m * velocity - lr * grad; kernel +=
     # velocity) is worth two cores: inside a held run its loop is split.
-    from nerve.backend.numpy_backend.native import split_loops, threads
+    from nerve.backend.numpy_backend.native import threads
 
     shape, f32 = (512, 256), "float32"
     program = ElementwiseProgram(
@@ -597,18 +620,7 @@ def test_an_optimizer_update_of_a_mid_sized_kernel_is_shared_out(monkeypatch):
     )
     assert math.prod(shape) * codegen.work_per_element(program) >= native.SPLIT_WORK
     monkeypatch.setattr(threads, "_held", [2])
-    splits = []
-    monkeypatch.setattr(threads, "run_ranges", lambda *args: splits.append("python"))
-    runner, run_packed = split_loops.packed_runner, split_loops.run
-
-    def recording_runner(*counts):  # (the builtin's split, made with the wrapper)
-        split_run = runner(*counts)
-        if split_run is None:
-            return None
-        return lambda ints, objects: (splits.append("C"), split_run(ints, objects))[1]
-
-    monkeypatch.setattr(split_loops, "packed_runner", recording_runner)
-    monkeypatch.setattr(split_loops, "run", lambda *args: splits.append("C") or run_packed(*args))
+    splits = _record_splits(monkeypatch)
     (loop,) = native.compile_elementwise([program], min_elements=0)
     if loop is None:
         pytest.skip("no native loops here")
@@ -655,21 +667,8 @@ def test_large_loops_split_by_tiles_give_the_same_bits(
     whole = whole_loop([a, b], [None, None])
     monkeypatch.setattr(native, "SPLIT_WORK", 0)
     monkeypatch.setattr(threads, "_held", [parts])
-    calls = []
-    run_split, run_packed = threads.run_split, split_loops.run
-    monkeypatch.setattr(threads, "run_split", lambda p, w: (calls.append(w), run_split(p, w)))
-    monkeypatch.setattr(
-        split_loops, "run", lambda *args: run_packed(*args) and not calls.append("C")
-    )
-    runner = split_loops.packed_runner
-
-    def recording_runner(*counts):
-        split_run = runner(*counts)
-        return lambda ints, objects: (calls.append("C"), split_run(ints, objects))
-
-    if through == "fastcall":  # the split from C called through the builtin...
-        monkeypatch.setattr(split_loops, "packed_runner", recording_runner)
-    else:  # ... or, without it, the fused loop and its split through ctypes
+    calls = _record_splits(monkeypatch)
+    if through == "ctypes":  # the fused loop and its split through ctypes, not the builtin
         monkeypatch.setattr(fastcall, "bind", lambda *args, **kwargs: None)
         monkeypatch.setattr(split_loops, "_parts_runner", lambda total: None)
     (split_loop,) = native.compile_elementwise([program], min_elements=0)
