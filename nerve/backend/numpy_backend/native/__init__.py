@@ -105,7 +105,7 @@ def compile_elementwise(
     if library is None or not _data_offset_ok(library):
         return results
     for i, (name, plan) in chosen.items():
-        packed = ctypes.cast(getattr(library, f"{name}_packed"), ctypes.c_void_p).value or 0
+        packed = binding.entry_address(library, f"{name}_packed")
         results[i] = _wrapper(getattr(library, name), packed, programs[i], plan)
     return results
 

@@ -149,7 +149,7 @@ def _functions() -> tuple | None:
     backward.argtypes = [ctypes.c_void_p] * 8 + tail
     backward.restype = ctypes.c_int
     # ... and both loops' entry by parts (``split_loops.run_parts``), by its address.
-    return forward, backward, ctypes.cast(library.attention_part, ctypes.c_void_p).value
+    return forward, backward, binding.entry_address(library, "attention_part")
 
 
 def available(dtype: str) -> bool:

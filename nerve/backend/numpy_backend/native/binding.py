@@ -26,6 +26,7 @@ from nerve.backend.numpy_backend.native.toolchain import DATA_OFFSET
 
 __all__ = [
     "address",
+    "entry_address",
     "load_reading_objects",
     "packed_entry_source",
     "packed_functions",
@@ -122,6 +123,19 @@ def typed_functions(
     return table
 
 
+def entry_address(library: ctypes.CDLL, name: str) -> int:
+    """The address of ``library``'s C function ``name``, for C to call (a packed entry
+    for ``fastcall``, a part function for ``split_loops``).
+
+    >>> from nerve.backend.numpy_backend.native import column_sums
+    >>> library = load_reading_objects(column_sums.SOURCE)
+    >>> library is None or entry_address(library, "colsums_float32_packed") > 0
+    True
+    """
+    # (Never NULL: ``getattr`` raises for a name the library lacks.)
+    return ctypes.cast(getattr(library, name), ctypes.c_void_p).value or 0
+
+
 def packed_entry_source(function: str, signature: str, result: str = "void") -> str:
     """C of ``<function>_packed(ints, objects)``, the form ``fastcall`` calls, for a C
     function whose parameters are, in order, arrays (``"o"`` in ``signature``: objects
@@ -167,9 +181,9 @@ def packed_functions(
     argtypes = [ctypes.py_object if k == "o" else ctypes.c_int64 for k in signature]
     table: dict[np.dtype, Callable[[tuple, tuple], Any]] = {}
     for name, function in typed_functions(library, kind, dtypes, argtypes, restype).items():
-        entry = ctypes.cast(getattr(library, f"{kind}_{name}_packed"), ctypes.c_void_p).value
+        entry = entry_address(library, f"{kind}_{name}_packed")
         counts = signature.count("i"), signature.count("o")
-        run = fastcall.bind(entry or 0, *counts, fastcall.RELEASE_WORK, restype is not None)
+        run = fastcall.bind(entry, *counts, fastcall.RELEASE_WORK, restype is not None)
         table[name] = run if run is not None else _through_ctypes(function, signature)
     return table
 

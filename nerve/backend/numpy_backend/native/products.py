@@ -318,7 +318,7 @@ def _blocked():
     function.argtypes += [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64]
     function.argtypes += [ctypes.c_void_p]
     function.restype = None
-    function.part = ctypes.cast(library.blocked_epilogue_part, ctypes.c_void_p).value
+    function.part = binding.entry_address(library, "blocked_epilogue_part")
     return function
 
 

@@ -27,7 +27,7 @@ import ctypes
 import functools
 from collections.abc import Callable
 
-from nerve.backend.numpy_backend.native import fastcall, split, threads
+from nerve.backend.numpy_backend.native import binding, fastcall, split, threads
 
 __all__ = ["allow_back_off", "packed_runner", "run", "run_parts", "worker_chunks"]
 
@@ -127,7 +127,7 @@ def packed_runner(ints: int, objects: int) -> Callable[[tuple, tuple], None] | N
     library = _LIBRARY.library()
     if library is None or _function() is None or ints > MAX_INTS:
         return None
-    entry = ctypes.cast(library.split_loop_packed, ctypes.c_void_p).value or 0
+    entry = binding.entry_address(library, "split_loop_packed")
     return fastcall.bind(entry, 3 + ints, objects, fastcall.RELEASE_WORK)
 
 
@@ -137,7 +137,7 @@ def _parts_runner(total: int) -> Callable[[tuple, tuple], None] | None:
     library = _LIBRARY.library()
     if library is None:
         return None
-    entry = ctypes.cast(library.split_parts_packed, ctypes.c_void_p).value or 0
+    entry = binding.entry_address(library, "split_parts_packed")
     return fastcall.bind(entry, total, 0, fastcall.RELEASE_WORK)
 
 
